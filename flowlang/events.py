@@ -1,0 +1,114 @@
+"""Inbound events: what the engine receives, from channels (normalised webhooks) and from hosts.
+
+Channel normalisers turn each platform's webhook payload into `InboundEvent`s; agents, bots and
+timers reach the engine as the other event models below. All are plain pydantic values, so they
+serialise to JSON for the store, dead letters and replay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventKind(str, Enum):
+    MESSAGE = "message"  # a private message (DM, chat, WhatsApp, SMS, LINE...)
+    POST = "post"  # a public post / tweet mentioning or addressed to the business
+    COMMENT = "comment"  # a public comment or reply under a post
+    EDIT = "edit"  # a public post or comment was edited
+    DELETE = "delete"  # a public post or comment was deleted (the customer withdrew it)
+    POSTBACK = "postback"  # a quick-reply / button answer
+    RECEIPT = "receipt"  # delivery / read receipt: recorded, never routed
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["image", "video", "audio", "file", "sticker", "location", "link", "other"]
+    url: str | None = None
+    mime: str | None = None
+    caption: str | None = None
+    sticker_id: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class InboundEvent(BaseModel):
+    """One customer-side event from a channel, in one shape for every channel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["inbound"] = "inbound"
+    event_id: str = Field(description="the channel's own message id; deduplicates webhook retries")
+    channel: str = Field(description="channel key from the registry, e.g. 'whatsapp', 'x_dm'")
+    kind: EventKind = EventKind.MESSAGE
+    account: str = Field(default="", description="the business side: page, handle, number, bot")
+    sender_id: str = Field(description="platform-scoped id of the customer (PSID, wa_id, ...)")
+    sender_phone: str | None = Field(default=None, description="E.164 when the channel gives it")
+    sender_name: str | None = None
+    text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    postback: str | None = None
+    post_id: str | None = Field(default=None, description="public post this event is or belongs to")
+    parent_id: str | None = None
+    reply_token: str | None = None
+    timestamp: datetime
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+
+class AgentAction(str, Enum):
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    REPLY = "reply"
+    TRANSFER = "transfer"
+    COMPLETE = "complete"
+
+
+class AgentEvent(BaseModel):
+    """Something an agent did on a conversation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["agent"] = "agent"
+    event_id: str
+    conversation_id: str
+    agent_id: str
+    action: AgentAction
+    text: str = ""
+    content: dict[str, Any] = Field(default_factory=dict)
+    transfer_queue: str | None = None
+    transfer_agent: str | None = None
+    wrap_up: str | None = None
+    timestamp: datetime
+
+
+class BotEvent(BaseModel):
+    """A bot finished its part of a conversation."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["bot"] = "bot"
+    event_id: str
+    conversation_id: str
+    outcome: Literal["resolved", "escalate", "failure"]
+    intent: str | None = None
+    slots: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime
+
+
+class TimerEvent(BaseModel):
+    """A deadline a suspended flow asked for has passed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["timer"] = "timer"
+    event_id: str
+    conversation_id: str
+    timer: str
+    timestamp: datetime
+
+
+Event = Annotated[InboundEvent | AgentEvent | BotEvent | TimerEvent, Field(discriminator="type")]
