@@ -1,0 +1,40 @@
+"""Durations as admins write them (`30s`, `10m`, `72h`, `7d`, `1h30m`) <-> `timedelta`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_WHOLE = re.compile(r"(?:\d+[dhms])+")
+_PART = re.compile(r"(\d+)([dhms])")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `1h30m`-style text; raises ValueError with a readable reason."""
+    cleaned = text.strip()
+    if not cleaned or not _WHOLE.fullmatch(cleaned):
+        raise ValueError(f"{text!r} is not a duration; write e.g. 30s, 10m, 72h, 7d or 1h30m")
+    seen: set[str] = set()
+    seconds = 0
+    for number, unit in _PART.findall(cleaned):
+        if unit in seen:
+            raise ValueError(f"{text!r} gives the unit {unit!r} twice")
+        seen.add(unit)
+        seconds += int(number) * _UNITS[unit]
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """Canonical text for a duration: largest units first, `0s` for zero."""
+    seconds = int(value.total_seconds())
+    if seconds == 0:
+        return "0s"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    parts = []
+    for unit, size in _UNITS.items():
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return sign + "".join(parts)

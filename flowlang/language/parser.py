@@ -1,0 +1,423 @@
+"""Flow text -> `ast.Flow`, or located diagnostics.
+
+Reads raw bytes or text, screens out input the grammar cannot meaningfully see (bad encoding, NUL
+bytes, tabs in indentation, empty or huge files), parses with the Lark LALR grammar in
+`grammar.lark`, recovers from syntax errors line by line so that every syntax error of a file is
+reported at once, and builds the typed AST with `_ToAst`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from lark import UnexpectedToken
+from lark.exceptions import VisitError
+from lark.indenter import Indenter
+
+from flowlang.diagnostics import Diagnostic, SourceFile, Span, error
+from flowlang.language import ast
+from flowlang.language.builder import AstBuilder, BuildError
+
+MAX_FLOW_BYTES = 1_000_000
+MAX_SYNTAX_ERRORS = 25
+
+
+class _FlowIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 4
+
+    def handle_NL(self, token: Token) -> Iterator[Token]:  # noqa: N802 - lark's hook name
+        if self.paren_level > 0:
+            return
+        yield token
+        last = token.rsplit("\n", 1)[1]
+        indent_str = last.split("#", 1)[0] if "#" in last else last
+        indent = len(indent_str)
+        where = Token.new_borrow_pos(self.INDENT_type, indent_str, token)
+        where.line = where.end_line = token.end_line
+        where.column = 1
+        where.end_column = indent + 1
+        if indent > self.indent_level[-1]:
+            self.indent_level.append(indent)
+            yield where
+            return
+        while indent < self.indent_level[-1]:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, indent_str, where)
+        if indent != self.indent_level[-1]:
+            raise _BadDedent(where.line or 1, indent, self.indent_level[-1])
+
+
+class _BadDedent(Exception):
+    def __init__(self, line: int, got: int, expected: int) -> None:
+        super().__init__(f"line {line}")
+        self.line, self.got, self.expected = line, got, expected
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = resources.files("flowlang.language").joinpath("grammar.lark").read_text("utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        postlex=_FlowIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=False,
+    )
+
+
+@dataclass
+class ParseResult:
+    """The AST (None when the file had syntax errors), every diagnostic, and the source."""
+
+    flow: ast.Flow | None
+    diagnostics: list[Diagnostic]
+    source: SourceFile
+    comments: list[ast.Comment] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.flow is not None and not any(d.is_error for d in self.diagnostics)
+
+
+def parse_bytes(data: bytes, filename: str) -> ParseResult:
+    """Decode and parse a flow file's bytes; never raises for bad input."""
+    diagnostics: list[Diagnostic] = []
+    if len(data) > MAX_FLOW_BYTES:
+        span = Span.whole_file(filename)
+        diagnostics.append(
+            error("FL007", f"flow file is too large ({len(data):,} bytes)", span,
+                  hint=f"a flow file may be at most {MAX_FLOW_BYTES:,} bytes; split it into tasks")
+        )
+        return ParseResult(None, diagnostics, SourceFile(filename, ""))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        text = data.decode("utf-8", errors="replace")
+        diagnostics.append(
+            error("FL005", f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                  Span.point(filename, line, col), "not UTF-8",
+                  hint="save the file as UTF-8")
+        )
+        return ParseResult(None, diagnostics, SourceFile(filename, text))
+    return parse_text(text, filename)
+
+
+def parse_text(text: str, filename: str) -> ParseResult:
+    """Parse flow text; collects every syntax error, never raises for bad input."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    source = SourceFile(filename, text)
+    diagnostics = _screen(text, filename)
+    if any(d.code in {"FL006"} for d in diagnostics):
+        return ParseResult(None, diagnostics, source)
+    cleaned = _normalise(text)
+    comments: list[ast.Comment] = []
+    tree = _parse_with_recovery(cleaned, filename, source, diagnostics, comments)
+    if tree is None or any(d.is_error for d in diagnostics):
+        return ParseResult(None, sorted(diagnostics, key=_key), source, comments)
+    try:
+        flow = AstBuilder(filename).build(tree, tuple(comments))
+    except VisitError as exc:
+        inner = exc.orig_exc
+        if isinstance(inner, BuildError):
+            diagnostics.append(inner.diagnostic)
+            return ParseResult(None, diagnostics, source, comments)
+        raise
+    except BuildError as exc:
+        diagnostics.append(exc.diagnostic)
+        return ParseResult(None, diagnostics, source, comments)
+    return ParseResult(flow, diagnostics, source, comments)
+
+
+def _key(d: Diagnostic) -> tuple[int, int]:
+    return (d.span.line, d.span.column)
+
+
+def _screen(text: str, filename: str) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    if not text.strip():
+        out.append(error("FL006", "the flow file is empty", Span.whole_file(filename),
+                         hint='a flow starts with a line like: flow "Customer messaging"'))
+        return out
+    for number, line in enumerate(text.splitlines(), 1):
+        if "\x00" in line:
+            col = line.index("\x00") + 1
+            out.append(error("FL008", "NUL byte in the flow file", Span.point(filename, number, col),
+                             "NUL", hint="the file looks binary or corrupted; remove the byte"))
+        indent = len(line) - len(line.lstrip(" \t"))
+        if "\t" in line[:indent]:
+            col = line.index("\t") + 1
+            out.append(error("FL003", "tab in indentation", Span.point(filename, number, col),
+                             "tab", hint="indent with spaces (4 per level); `flowlang fmt` fixes it"))
+    return out
+
+
+def _normalise(text: str) -> str:
+    """Make the text safe to lex: no NULs, tabs expanded, a final newline."""
+    lines = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = line.replace("\x00", " ")
+        indent = len(line) - len(line.lstrip(" \t"))
+        lines.append(line[:indent].replace("\t", "    ") + line[indent:])
+    out = "\n".join(lines)
+    return out if out.endswith("\n") else out + "\n"
+
+
+def _parse_with_recovery(
+    text: str,
+    filename: str,
+    source: SourceFile,
+    diagnostics: list[Diagnostic],
+    comments: list[ast.Comment],
+) -> Tree[Any] | None:
+    lines = text.split("\n")
+    errors = 0
+    reported: set[int] = set()
+    while True:
+        comments.clear()
+        try:
+            return _parse_collecting(lines, comments)
+        except _BadDedent as exc:
+            line_no = exc.line
+            diag = error("FL004", "this line's indentation does not match any enclosing block",
+                         Span.point(filename, line_no, 1, max(exc.got, 1)), "unexpected indentation",
+                         hint=f"indent by {exc.expected} spaces to continue the block above")
+            fix = _reindent
+        except UnexpectedInput as exc:
+            diag, line_no = _syntax_diagnostic(exc, filename, source, lines)
+            fix = _add_colon if diag.code == "FL010" else _neutralise
+        errors += 1
+        if line_no not in reported:
+            diagnostics.append(diag)
+            reported.add(line_no)
+        if errors >= MAX_SYNTAX_ERRORS or not fix(lines, line_no):
+            return None
+
+
+def _parse_collecting(lines: list[str], comments: list[ast.Comment]) -> Tree[Any]:
+    text = "\n".join(lines)
+    for number, line in enumerate(lines, 1):
+        _collect_comment(line, number, comments)
+    return _lark().parse(text)
+
+
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#.*')
+
+
+def _collect_comment(line: str, number: int, comments: list[ast.Comment]) -> None:
+    for m in _STRING_OR_COMMENT.finditer(line):
+        if m.group().startswith("#"):
+            own = not line[: m.start()].strip()
+            comments.append(ast.Comment(number, m.start() + 1, m.group(), own))
+            return
+
+
+def _reindent(lines: list[str], line_no: int) -> bool:
+    """Give a badly indented line the indentation of the previous non-blank line."""
+    idx = line_no - 1
+    if not 0 <= idx < len(lines):
+        return False
+    prev = next((lines[i] for i in range(idx - 1, -1, -1) if lines[i].strip()), "")
+    indent = len(prev) - len(prev.lstrip(" "))
+    if prev.rstrip().endswith(":"):
+        indent += 4
+    new = " " * indent + lines[idx].lstrip(" ")
+    if new == lines[idx]:
+        return False
+    lines[idx] = new
+    return True
+
+
+def _add_colon(lines: list[str], line_no: int) -> bool:
+    idx = line_no - 1
+    if not 0 <= idx < len(lines) or lines[idx].rstrip().endswith(":"):
+        return False
+    lines[idx] = lines[idx].rstrip() + ":"
+    return True
+
+
+def _neutralise(lines: list[str], line_no: int) -> bool:
+    """Replace a line that failed to parse with a harmless one of the same shape."""
+    idx = line_no - 1
+    if not 0 <= idx < len(lines):
+        return False
+    line = lines[idx]
+    indent = len(line) - len(line.lstrip(" "))
+    code = _STRING_OR_COMMENT.sub(lambda m: '""' if m.group().startswith('"') else "", line)
+    opens_block = code.rstrip().endswith(":")
+    if idx == _first_code_line(lines):
+        replacement = 'flow "recovered"'
+    elif indent == 0:
+        replacement = f"state recovered_{line_no}:" if opens_block else 'description ""'
+    else:
+        replacement = "if true:" if opens_block else 'log ""'
+    new = " " * indent + replacement
+    if new == line:
+        return _reindent(lines, line_no) if indent else False
+    lines[idx] = new
+    return True
+
+
+def _first_code_line(lines: list[str]) -> int:
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return i
+    return 0
+
+
+# ------------------------------------------------------------------ syntax messages
+
+_TOKEN_WORDS = {
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "$END": "end of file",
+    "STRING": 'a quoted text like "Retail Banking"',
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "DURATION": "a duration like 30m or 72h",
+    "COLON": '":"',
+    "COMMA": '","',
+    "LPAR": '"("',
+    "RPAR": '")"',
+    "LSQB": '"["',
+    "RSQB": '"]"',
+    "EQUAL": '"="',
+    "DOT": '"."',
+    "COMP_OP": "a comparison",
+    "ADD_OP": '"+" or "-"',
+    "MUL_OP": '"*" or "/"',
+    "MINUS": '"-"',
+    "ACCOUNT_KIND": "account, handle, page or number",
+    "VISIBILITY": "privately or publicly",
+    "CHOICE_KIND": "quick replies or buttons",
+    "MEDIA_KIND": "image, video, audio, file, sticker or link",
+    "FIRST": "first",
+}
+
+
+def _word(token_type: str) -> str:
+    if token_type in _TOKEN_WORDS:
+        return _TOKEN_WORDS[token_type]
+    pattern = _lark().get_terminal(token_type).pattern if token_type else None
+    if pattern is not None and pattern.type == "str":
+        return f'"{pattern.value}"'
+    return token_type.lower()
+
+
+def _describe_expected(expected: set[str]) -> str:
+    words = sorted({_word(t) for t in expected if not t.startswith("__ANON")})
+    if len(words) > 8:
+        return ", ".join(words[:8]) + ", …"
+    return ", ".join(words)
+
+
+def _syntax_diagnostic(
+    exc: UnexpectedInput, filename: str, source: SourceFile, lines: list[str]
+) -> tuple[Diagnostic, int]:
+    if isinstance(exc, UnexpectedCharacters):
+        line, col = exc.line, exc.column
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        char = text[col - 1] if 0 < col <= len(text) else ""
+        if char == '"':
+            d = error("FL002", "unterminated text: the closing quote is missing",
+                      Span(filename, line, col, line, len(text) + 1), "this text never ends",
+                      hint='close the text with " on the same line')
+        else:
+            d = error("FL001", f"unexpected character {char!r}", Span.point(filename, line, col),
+                      "not part of the language here",
+                      hint="names use letters, digits and _; texts go in double quotes")
+        return d, line
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        expected = set(exc.accepts or exc.expected)
+        if tok.type in {"_INDENT"}:
+            line = tok.line or 1
+            d = error("FL004", "unexpected indentation", Span.point(filename, line, 1,
+                      len(tok.value) or 1), "this line is indented more than the one above",
+                      hint="only a line ending in ':' opens an indented block")
+            return d, line
+        if tok.type in {"_NL", "_DEDENT", "$END"}:
+            line = tok.line if tok.type == "_NL" else max((tok.line or 1) - 1, 1)
+            if tok.type == "_NL":
+                line = tok.line or 1
+            line = min(max(line, 1), len(lines))
+            text = lines[line - 1]
+            col = len(text.rstrip()) + 1
+            span = Span.point(filename, line, col)
+            if "COLON" in expected and not (expected - {"COLON", "DOT", "LPAR"}) - _OPERATORS:
+                d = error("FL010", "missing ':' at the end of the line", span,
+                          "expected ':' here", hint="a line that opens a block ends with ':'")
+            elif "_INDENT" in expected:
+                d = error("FL011", "expected an indented block after this line", span,
+                          "block is empty", hint="indent the statements of the block by 4 spaces")
+            else:
+                d = error("FL012", "this line ends too early", span,
+                          f"expected {_describe_expected(expected)}",
+                          hint=_hint_for(lines[line - 1]))
+            return d, line
+        line, col = tok.line or 1, tok.column or 1
+        span = Span(filename, line, col, line, (tok.end_column or col + 1))
+        if tok.type != "NAME" and "NAME" in expected and re.fullmatch(r"[A-Za-z_]\w*", str(tok)):
+            d = error("FL013", f'"{tok}" is a reserved word and cannot be used as a name here',
+                      span, "reserved word", hint="choose another name, e.g. add a prefix")
+        else:
+            d = error("FL001", f"unexpected {_shown(tok)}", span,
+                      f"expected {_describe_expected(expected)}", hint=_hint_for(lines[line - 1]))
+        return d, line
+    if isinstance(exc, UnexpectedEOF):
+        line = max(len(lines) - 1, 1)
+        d = error("FL012", "the file ends in the middle of a statement",
+                  Span.point(filename, line, 1), "incomplete")
+        return d, line
+    line = getattr(exc, "line", 1) or 1
+    return error("FL001", "syntax error", Span.point(filename, line, 1)), line
+
+
+_OPERATORS = {"COMP_OP", "ADD_OP", "MUL_OP", "AND", "OR", "IS", "CONTAINS", "MATCHES", "IN",
+              "WITH", "WAIT", "INTO", "TIMEOUT", "MIN", "SCORE", "COMMA"}
+
+
+def _shown(tok: Token) -> str:
+    if tok.type == "STRING":
+        return f"text {tok}"
+    if tok.type in _TOKEN_WORDS:
+        return f"{_TOKEN_WORDS[tok.type]} {str(tok)!r}"
+    return f'"{tok}"'
+
+
+_STATEMENT_HINTS = {
+    "route": 'e.g. route to queue "Retail Banking"  or  route to last agent wait 5m',
+    "reply": 'e.g. reply "Hello"  or  reply template "welcome"',
+    "set": 'e.g. set tries to tries + 1  or  set priority to 5',
+    "add": 'e.g. add skill "Loans" min 3',
+    "ask": 'e.g. ask "Your account number?" into account wait 10m:',
+    "hand": 'e.g. hand off to bot "FAQ Bot" wait 10m:',
+    "call": 'e.g. call task identify:  or  call data action "CRM Lookup" into crm:',
+    "check": 'e.g. check schedule "Contact Center Hours":',
+    "match": "e.g. match keywords in message.text:",
+    "serve": 'e.g. serve messages on whatsapp, messenger page "GBank"',
+    "param": 'e.g. param main_queue: queue = "Retail Banking"',
+    "var": "e.g. var tries: number = 0",
+    "go": "e.g. go to state routing",
+}
+
+
+def _hint_for(line: str) -> str:
+    first = line.strip().split(" ", 1)[0] if line.strip() else ""
+    return _STATEMENT_HINTS.get(first, "see docs/language.md for the statement's form")
