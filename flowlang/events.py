@@ -8,13 +8,13 @@ serialise to JSON for the store, dead letters and replay.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     MESSAGE = "message"  # a private message (DM, chat, WhatsApp, SMS, LINE...)
     POST = "post"  # a public post / tweet mentioning or addressed to the business
     COMMENT = "comment"  # a public comment or reply under a post
@@ -59,7 +59,7 @@ class InboundEvent(BaseModel):
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
-class AgentAction(str, Enum):
+class AgentAction(StrEnum):
     ACCEPT = "accept"
     DECLINE = "decline"
     REPLY = "reply"

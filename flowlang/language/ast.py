@@ -416,10 +416,33 @@ class CheckSchedule:
 
 
 Statement: TypeAlias = (
-    Reply | SetVariable | SetPriority | SetLanguage | SetData | AddSkill | RemoveSkill
-    | MarkNotActionable | LinkCustomer | GoToState | OutcomeStmt | End | Break | Log | If | Switch
-    | Match | Repeat | While | Ask | Recognize | RouteQueue | RouteAgent | BotHandoff
-    | DataAction | CallTask | CheckSchedule
+    Reply
+    | SetVariable
+    | SetPriority
+    | SetLanguage
+    | SetData
+    | AddSkill
+    | RemoveSkill
+    | MarkNotActionable
+    | LinkCustomer
+    | GoToState
+    | OutcomeStmt
+    | End
+    | Break
+    | Log
+    | If
+    | Switch
+    | Match
+    | Repeat
+    | While
+    | Ask
+    | Recognize
+    | RouteQueue
+    | RouteAgent
+    | BotHandoff
+    | DataAction
+    | CallTask
+    | CheckSchedule
 )
 Block: TypeAlias = tuple[Statement, ...]
 

@@ -59,15 +59,26 @@ class AstBuilder(Transformer[Token, Any]):
         return Span(self.filename, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, token: Token) -> Span:
-        return Span(self.filename, token.line or 1, token.column or 1,
-                    token.end_line or token.line or 1, token.end_column or (token.column or 1) + 1)
+        return Span(
+            self.filename,
+            token.line or 1,
+            token.column or 1,
+            token.end_line or token.line or 1,
+            token.end_column or (token.column or 1) + 1,
+        )
 
     def _duration(self, token: Token) -> timedelta:
         try:
             return parse_duration(str(token))
         except ValueError as exc:
-            raise BuildError(error("FL014", f"invalid duration {str(token)!r}: {exc}",
-                                   self._tspan(token), hint="write durations like 30s, 10m, 72h, 7d"))
+            raise BuildError(
+                error(
+                    "FL014",
+                    f"invalid duration {str(token)!r}: {exc}",
+                    self._tspan(token),
+                    hint="write durations like 30s, 10m, 72h, 7d",
+                )
+            ) from exc
 
     def _opt_duration(self, token: Token | None) -> timedelta | None:
         return None if token is None else self._duration(token)
@@ -75,8 +86,9 @@ class AstBuilder(Transformer[Token, Any]):
     def _int(self, token: Token) -> int:
         text = str(token)
         if "." in text:
-            raise BuildError(error("FL015", f"expected a whole number, found {text}",
-                                   self._tspan(token)))
+            raise BuildError(
+                error("FL015", f"expected a whole number, found {text}", self._tspan(token))
+            )
         return int(text)
 
     # -- file
@@ -105,8 +117,12 @@ class AstBuilder(Transformer[Token, Any]):
         """target: NAME [ACCOUNT_KIND STRING]"""
         channel, kind, account = children
         assert channel is not None
-        return ast.Target(self._span(meta), str(channel), str(kind) if kind else None,
-                          _unquote(account) if account else None)
+        return ast.Target(
+            self._span(meta),
+            str(channel),
+            str(kind) if kind else None,
+            _unquote(account) if account else None,
+        )
 
     def threading(self, meta: Meta, children: list[Token]) -> ast.Threading:
         """threading: "threading" "window" (DURATION | NAME) _NL"""
@@ -118,14 +134,16 @@ class AstBuilder(Transformer[Token, Any]):
     def param(self, meta: Meta, children: list[Any]) -> ast.Param:
         """param: "param" NAME ":" NAME "=" literal _NL"""
         name, type_token, default = children
-        return ast.Param(self._span(meta), str(name), str(type_token), self._tspan(type_token),
-                         default)
+        return ast.Param(
+            self._span(meta), str(name), str(type_token), self._tspan(type_token), default
+        )
 
     def var_decl(self, meta: Meta, children: list[Any]) -> ast.VarDecl:
         """var_decl: "var" NAME ":" NAME ["=" expr] _NL"""
         name, type_token, initial = children
-        return ast.VarDecl(self._span(meta), str(name), str(type_token), self._tspan(type_token),
-                           initial)
+        return ast.VarDecl(
+            self._span(meta), str(name), str(type_token), self._tspan(type_token), initial
+        )
 
     def on_error(self, meta: Meta, children: list[Any]) -> ast.OnError:
         return ast.OnError(self._span(meta), children[0])
@@ -145,14 +163,14 @@ class AstBuilder(Transformer[Token, Any]):
     def reply(self, meta: Meta, children: list[Any]) -> ast.Reply:
         """reply: "reply" [VISIBILITY] content [window_guard]"""
         visibility, content, guard = children
-        return ast.Reply(self._span(meta), content, str(visibility) if visibility else "default",
-                         guard)
+        shown: Any = str(visibility) if visibility else "default"
+        return ast.Reply(self._span(meta), content, shown, guard)
 
     def text_content(self, meta: Meta, children: list[Any]) -> ast.TextContent:
         return ast.TextContent(self._span(meta), _unquote(children[0]), children[1])
 
     def choices(self, meta: Meta, children: list[Token]) -> ast.Choices:
-        kind = "quick_replies" if str(children[0]).startswith("quick") else "buttons"
+        kind: Any = "quick_replies" if str(children[0]).startswith("quick") else "buttons"
         return ast.Choices(self._span(meta), kind, tuple(_unquote(c) for c in children[1:]))
 
     def template_content(self, meta: Meta, children: list[Any]) -> ast.TemplateContent:
@@ -160,8 +178,10 @@ class AstBuilder(Transformer[Token, Any]):
 
     def media_content(self, meta: Meta, children: list[Any]) -> ast.MediaContent:
         kind, url, caption = children
-        return ast.MediaContent(self._span(meta), str(kind), _unquote(url),
-                                _unquote(caption) if caption else None)
+        media: Any = str(kind)
+        return ast.MediaContent(
+            self._span(meta), media, _unquote(url), _unquote(caption) if caption else None
+        )
 
     def location_content(self, meta: Meta, children: list[float]) -> ast.LocationContent:
         return ast.LocationContent(self._span(meta), children[0], children[1])
@@ -225,7 +245,9 @@ class AstBuilder(Transformer[Token, Any]):
     def remove_skill(self, meta: Meta, children: list[Any]) -> ast.RemoveSkill:
         return ast.RemoveSkill(self._span(meta), children[0])
 
-    def mark_not_actionable(self, meta: Meta, children: list[Token | None]) -> ast.MarkNotActionable:
+    def mark_not_actionable(
+        self, meta: Meta, children: list[Token | None]
+    ) -> ast.MarkNotActionable:
         reason = children[0]
         return ast.MarkNotActionable(self._span(meta), _unquote(reason) if reason else None)
 
@@ -286,8 +308,9 @@ class AstBuilder(Transformer[Token, Any]):
         whens = tuple(w for w in rest if w is not None)
         if otherwise is None:
             return ast.Match(self._span(meta), first is not None, subject, whens)
-        return ast.Match(self._span(meta), first is not None, subject, whens, otherwise[0],
-                         otherwise[1])
+        return ast.Match(
+            self._span(meta), first is not None, subject, whens, otherwise[0], otherwise[1]
+        )
 
     def when_clause(self, meta: Meta, children: list[Any]) -> ast.When:
         *patterns, body = children
@@ -309,7 +332,9 @@ class AstBuilder(Transformer[Token, Any]):
         return ast.While(self._span(meta), children[0], self._int(children[1]), children[2])
 
     # -- actions with outcomes
-    def outcomes(self, meta: Meta, children: list[ast.OutcomeBranch]) -> tuple[ast.OutcomeBranch, ...]:
+    def outcomes(
+        self, meta: Meta, children: list[ast.OutcomeBranch]
+    ) -> tuple[ast.OutcomeBranch, ...]:
         return tuple(children)
 
     def outcome_clause(self, meta: Meta, children: list[Any]) -> ast.OutcomeBranch:
@@ -320,8 +345,14 @@ class AstBuilder(Transformer[Token, Any]):
 
     def ask_stmt(self, meta: Meta, children: list[Any]) -> ast.Ask:
         prompt, into, wait, branches = children
-        return ast.Ask(self._span(meta), prompt, str(into), self._tspan(into),
-                       self._opt_duration(wait), branches)
+        return ast.Ask(
+            self._span(meta),
+            prompt,
+            str(into),
+            self._tspan(into),
+            self._opt_duration(wait),
+            branches,
+        )
 
     def recognize_simple(self, meta: Meta, children: list[str]) -> ast.Recognize:
         return ast.Recognize(self._span(meta), tuple(children))
@@ -345,8 +376,12 @@ class AstBuilder(Transformer[Token, Any]):
     def route_queue_block(self, meta: Meta, children: list[Any]) -> ast.RouteQueue:
         """route_queue_block: "route" "to" "queue" value_ref ":" route_item+"""
         queue, *items = children
-        fields: dict[str, Any] = {"skills": [], "preferred_agents": [], "branches": [],
-                                  "option_spans": []}
+        fields: dict[str, Any] = {
+            "skills": [],
+            "preferred_agents": [],
+            "branches": [],
+            "option_spans": [],
+        }
         for item in items:
             if isinstance(item, ast.OutcomeBranch):
                 fields["branches"].append(item)
@@ -364,7 +399,11 @@ class AstBuilder(Transformer[Token, Any]):
     def opt_skill(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
         skill, minimum = children
         span = self._span(meta)
-        return "skills", ast.SkillRequirement(span, skill, self._int(minimum) if minimum else None), span
+        return (
+            "skills",
+            ast.SkillRequirement(span, skill, self._int(minimum) if minimum else None),
+            span,
+        )
 
     def opt_language(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
         return "language", children[0], self._span(meta)
@@ -375,7 +414,11 @@ class AstBuilder(Transformer[Token, Any]):
     def opt_prefer_agent(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
         agent, score = children
         span = self._span(meta)
-        return "preferred_agents", ast.PreferredAgent(span, agent, self._int(score) if score else None), span
+        return (
+            "preferred_agents",
+            ast.PreferredAgent(span, agent, self._int(score) if score else None),
+            span,
+        )
 
     def opt_prefer_last_agent(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
         return "prefer_last_agent", True, self._span(meta)
@@ -403,15 +446,22 @@ class AstBuilder(Transformer[Token, Any]):
 
     def data_action_stmt(self, meta: Meta, children: list[Any]) -> ast.DataAction:
         action, args, into, timeout, branches = children
-        return ast.DataAction(self._span(meta), action, args or (), str(into) if into else None,
-                              self._opt_duration(timeout), branches)
+        return ast.DataAction(
+            self._span(meta),
+            action,
+            args or (),
+            str(into) if into else None,
+            self._opt_duration(timeout),
+            branches,
+        )
 
     def call_task_simple(self, meta: Meta, children: list[Token]) -> ast.CallTask:
         return ast.CallTask(self._span(meta), str(children[0]), self._tspan(children[0]))
 
     def call_task_block(self, meta: Meta, children: list[Any]) -> ast.CallTask:
-        return ast.CallTask(self._span(meta), str(children[0]), self._tspan(children[0]),
-                            children[1])
+        return ast.CallTask(
+            self._span(meta), str(children[0]), self._tspan(children[0]), children[1]
+        )
 
     def schedule_stmt(self, meta: Meta, children: list[Any]) -> ast.CheckSchedule:
         return ast.CheckSchedule(self._span(meta), children[0], children[1])
@@ -433,8 +483,13 @@ class AstBuilder(Transformer[Token, Any]):
             else:
                 op, right = str(children[i]), children[i + 1]
                 i += 2
-            span = Span(self.filename, result.span.line, result.span.column, right.span.end_line,
-                        right.span.end_column)
+            span = Span(
+                self.filename,
+                result.span.line,
+                result.span.column,
+                right.span.end_line,
+                right.span.end_column,
+            )
             result = ast.Binary(span, op, result, right)
         return result
 
@@ -469,8 +524,9 @@ class AstBuilder(Transformer[Token, Any]):
         return ast.Binary(self._span(meta), "contains", children[0], children[1])
 
     def matches(self, meta: Meta, children: list[Any]) -> ast.Matches:
-        return ast.Matches(self._span(meta), children[0], _unquote(children[1]),
-                           self._tspan(children[1]))
+        return ast.Matches(
+            self._span(meta), children[0], _unquote(children[1]), self._tspan(children[1])
+        )
 
     def in_list(self, meta: Meta, children: list[Any]) -> ast.Binary:
         return ast.Binary(self._span(meta), "in", children[0], children[1])
@@ -496,8 +552,9 @@ class AstBuilder(Transformer[Token, Any]):
         return ast.Literal(self._span(meta), "number", float(text), text)
 
     def duration(self, meta: Meta, children: list[Token]) -> ast.Literal:
-        return ast.Literal(self._span(meta), "duration", self._duration(children[0]),
-                           str(children[0]))
+        return ast.Literal(
+            self._span(meta), "duration", self._duration(children[0]), str(children[0])
+        )
 
     def true(self, meta: Meta, children: list[Any]) -> ast.Literal:
         return ast.Literal(self._span(meta), "boolean", True, "true")

@@ -13,10 +13,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
-from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
-from lark import UnexpectedToken
+from lark import (
+    Lark,
+    Token,
+    Tree,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 from lark.exceptions import VisitError
 from lark.indenter import Indenter
 
@@ -30,13 +37,13 @@ MAX_SYNTAX_ERRORS = 25
 
 class _FlowIndenter(Indenter):
     NL_type = "_NL"
-    OPEN_PAREN_types = ["LPAR", "LSQB"]
-    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    OPEN_PAREN_types: ClassVar[list[str]] = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types: ClassVar[list[str]] = ["RPAR", "RSQB"]
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 4
 
-    def handle_NL(self, token: Token) -> Iterator[Token]:  # noqa: N802 - lark's hook name
+    def handle_NL(self, token: Token) -> Iterator[Token]:
         if self.paren_level > 0:
             return
         yield token
@@ -97,8 +104,12 @@ def parse_bytes(data: bytes, filename: str) -> ParseResult:
     if len(data) > MAX_FLOW_BYTES:
         span = Span.whole_file(filename)
         diagnostics.append(
-            error("FL007", f"flow file is too large ({len(data):,} bytes)", span,
-                  hint=f"a flow file may be at most {MAX_FLOW_BYTES:,} bytes; split it into tasks")
+            error(
+                "FL007",
+                f"flow file is too large ({len(data):,} bytes)",
+                span,
+                hint=f"a flow file may be at most {MAX_FLOW_BYTES:,} bytes; split it into tasks",
+            )
         )
         return ParseResult(None, diagnostics, SourceFile(filename, ""))
     try:
@@ -108,9 +119,13 @@ def parse_bytes(data: bytes, filename: str) -> ParseResult:
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         text = data.decode("utf-8", errors="replace")
         diagnostics.append(
-            error("FL005", f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
-                  Span.point(filename, line, col), "not UTF-8",
-                  hint="save the file as UTF-8")
+            error(
+                "FL005",
+                f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                Span.point(filename, line, col),
+                "not UTF-8",
+                hint="save the file as UTF-8",
+            )
         )
         return ParseResult(None, diagnostics, SourceFile(filename, text))
     return parse_text(text, filename)
@@ -150,19 +165,39 @@ def _key(d: Diagnostic) -> tuple[int, int]:
 def _screen(text: str, filename: str) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     if not text.strip():
-        out.append(error("FL006", "the flow file is empty", Span.whole_file(filename),
-                         hint='a flow starts with a line like: flow "Customer messaging"'))
+        out.append(
+            error(
+                "FL006",
+                "the flow file is empty",
+                Span.whole_file(filename),
+                hint='a flow starts with a line like: flow "Customer messaging"',
+            )
+        )
         return out
     for number, line in enumerate(text.splitlines(), 1):
         if "\x00" in line:
             col = line.index("\x00") + 1
-            out.append(error("FL008", "NUL byte in the flow file", Span.point(filename, number, col),
-                             "NUL", hint="the file looks binary or corrupted; remove the byte"))
+            out.append(
+                error(
+                    "FL008",
+                    "NUL byte in the flow file",
+                    Span.point(filename, number, col),
+                    "NUL",
+                    hint="the file looks binary or corrupted; remove the byte",
+                )
+            )
         indent = len(line) - len(line.lstrip(" \t"))
         if "\t" in line[:indent]:
             col = line.index("\t") + 1
-            out.append(error("FL003", "tab in indentation", Span.point(filename, number, col),
-                             "tab", hint="indent with spaces (4 per level); `flowlang fmt` fixes it"))
+            out.append(
+                error(
+                    "FL003",
+                    "tab in indentation",
+                    Span.point(filename, number, col),
+                    "tab",
+                    hint="indent with spaces (4 per level); `flowlang fmt` fixes it",
+                )
+            )
     return out
 
 
@@ -193,9 +228,13 @@ def _parse_with_recovery(
             return _parse_collecting(lines, comments)
         except _BadDedent as exc:
             line_no = exc.line
-            diag = error("FL004", "this line's indentation does not match any enclosing block",
-                         Span.point(filename, line_no, 1, max(exc.got, 1)), "unexpected indentation",
-                         hint=f"indent by {exc.expected} spaces to continue the block above")
+            diag = error(
+                "FL004",
+                "this line's indentation does not match any enclosing block",
+                Span.point(filename, line_no, 1, max(exc.got, 1)),
+                "unexpected indentation",
+                hint=f"indent by {exc.expected} spaces to continue the block above",
+            )
             fix = _reindent
         except UnexpectedInput as exc:
             diag, line_no = _syntax_diagnostic(exc, filename, source, lines)
@@ -335,22 +374,34 @@ def _syntax_diagnostic(
         text = lines[line - 1] if 0 < line <= len(lines) else ""
         char = text[col - 1] if 0 < col <= len(text) else ""
         if char == '"':
-            d = error("FL002", "unterminated text: the closing quote is missing",
-                      Span(filename, line, col, line, len(text) + 1), "this text never ends",
-                      hint='close the text with " on the same line')
+            d = error(
+                "FL002",
+                "unterminated text: the closing quote is missing",
+                Span(filename, line, col, line, len(text) + 1),
+                "this text never ends",
+                hint='close the text with " on the same line',
+            )
         else:
-            d = error("FL001", f"unexpected character {char!r}", Span.point(filename, line, col),
-                      "not part of the language here",
-                      hint="names use letters, digits and _; texts go in double quotes")
+            d = error(
+                "FL001",
+                f"unexpected character {char!r}",
+                Span.point(filename, line, col),
+                "not part of the language here",
+                hint="names use letters, digits and _; texts go in double quotes",
+            )
         return d, line
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         expected = set(exc.accepts or exc.expected)
         if tok.type in {"_INDENT"}:
             line = tok.line or 1
-            d = error("FL004", "unexpected indentation", Span.point(filename, line, 1,
-                      len(tok.value) or 1), "this line is indented more than the one above",
-                      hint="only a line ending in ':' opens an indented block")
+            d = error(
+                "FL004",
+                "unexpected indentation",
+                Span.point(filename, line, 1, len(tok.value) or 1),
+                "this line is indented more than the one above",
+                hint="only a line ending in ':' opens an indented block",
+            )
             return d, line
         if tok.type in {"_NL", "_DEDENT", "$END"}:
             line = tok.line if tok.type == "_NL" else max((tok.line or 1) - 1, 1)
@@ -361,36 +412,80 @@ def _syntax_diagnostic(
             col = len(text.rstrip()) + 1
             span = Span.point(filename, line, col)
             if "COLON" in expected and not (expected - {"COLON", "DOT", "LPAR"}) - _OPERATORS:
-                d = error("FL010", "missing ':' at the end of the line", span,
-                          "expected ':' here", hint="a line that opens a block ends with ':'")
+                d = error(
+                    "FL010",
+                    "missing ':' at the end of the line",
+                    span,
+                    "expected ':' here",
+                    hint="a line that opens a block ends with ':'",
+                )
             elif "_INDENT" in expected:
-                d = error("FL011", "expected an indented block after this line", span,
-                          "block is empty", hint="indent the statements of the block by 4 spaces")
+                d = error(
+                    "FL011",
+                    "expected an indented block after this line",
+                    span,
+                    "block is empty",
+                    hint="indent the statements of the block by 4 spaces",
+                )
             else:
-                d = error("FL012", "this line ends too early", span,
-                          f"expected {_describe_expected(expected)}",
-                          hint=_hint_for(lines[line - 1]))
+                d = error(
+                    "FL012",
+                    "this line ends too early",
+                    span,
+                    f"expected {_describe_expected(expected)}",
+                    hint=_hint_for(lines[line - 1]),
+                )
             return d, line
         line, col = tok.line or 1, tok.column or 1
         span = Span(filename, line, col, line, (tok.end_column or col + 1))
         if tok.type != "NAME" and "NAME" in expected and re.fullmatch(r"[A-Za-z_]\w*", str(tok)):
-            d = error("FL013", f'"{tok}" is a reserved word and cannot be used as a name here',
-                      span, "reserved word", hint="choose another name, e.g. add a prefix")
+            d = error(
+                "FL013",
+                f'"{tok}" is a reserved word and cannot be used as a name here',
+                span,
+                "reserved word",
+                hint="choose another name, e.g. add a prefix",
+            )
         else:
-            d = error("FL001", f"unexpected {_shown(tok)}", span,
-                      f"expected {_describe_expected(expected)}", hint=_hint_for(lines[line - 1]))
+            d = error(
+                "FL001",
+                f"unexpected {_shown(tok)}",
+                span,
+                f"expected {_describe_expected(expected)}",
+                hint=_hint_for(lines[line - 1]),
+            )
         return d, line
     if isinstance(exc, UnexpectedEOF):
         line = max(len(lines) - 1, 1)
-        d = error("FL012", "the file ends in the middle of a statement",
-                  Span.point(filename, line, 1), "incomplete")
+        d = error(
+            "FL012",
+            "the file ends in the middle of a statement",
+            Span.point(filename, line, 1),
+            "incomplete",
+        )
         return d, line
     line = getattr(exc, "line", 1) or 1
     return error("FL001", "syntax error", Span.point(filename, line, 1)), line
 
 
-_OPERATORS = {"COMP_OP", "ADD_OP", "MUL_OP", "AND", "OR", "IS", "CONTAINS", "MATCHES", "IN",
-              "WITH", "WAIT", "INTO", "TIMEOUT", "MIN", "SCORE", "COMMA"}
+_OPERATORS = {
+    "COMP_OP",
+    "ADD_OP",
+    "MUL_OP",
+    "AND",
+    "OR",
+    "IS",
+    "CONTAINS",
+    "MATCHES",
+    "IN",
+    "WITH",
+    "WAIT",
+    "INTO",
+    "TIMEOUT",
+    "MIN",
+    "SCORE",
+    "COMMA",
+}
 
 
 def _shown(tok: Token) -> str:
@@ -404,7 +499,7 @@ def _shown(tok: Token) -> str:
 _STATEMENT_HINTS = {
     "route": 'e.g. route to queue "Retail Banking"  or  route to last agent wait 5m',
     "reply": 'e.g. reply "Hello"  or  reply template "welcome"',
-    "set": 'e.g. set tries to tries + 1  or  set priority to 5',
+    "set": "e.g. set tries to tries + 1  or  set priority to 5",
     "add": 'e.g. add skill "Loans" min 3',
     "ask": 'e.g. ask "Your account number?" into account wait 10m:',
     "hand": 'e.g. hand off to bot "FAQ Bot" wait 10m:',

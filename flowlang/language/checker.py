@@ -1,0 +1,1221 @@
+"""Checked flow: resolves every name, types every expression, finds structural mistakes.
+
+Takes an `ast.Flow` and a `FlowContext` (deployment names, channel capabilities) and returns all
+diagnostics of the file at once, plus a `CheckedFlow` when there were no errors. Codes are listed
+in `docs/errors.md`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error, sort_key, warning
+from flowlang.language import ast
+from flowlang.language.context import FlowContext
+from flowlang.language.exprtypes import (
+    BUILTINS,
+    NAME_TYPES,
+    NUMBER,
+    RECORD,
+    TEXT,
+    VALUE_TYPES,
+    Scope,
+    compatible,
+    infer,
+    value_type,
+)
+from flowlang.templating import is_template, template_problems, undeclared_names
+
+MAX_THREADING_WINDOW = timedelta(hours=72)
+MAX_REPEAT = 1000
+
+OUTCOMES: dict[type, tuple[str, ...]] = {
+    ast.Ask: ("answer", "timeout"),
+    ast.Recognize: ("known", "unknown"),
+    ast.RouteAgent: ("unavailable",),
+    ast.RouteQueue: ("timeout",),
+    ast.BotHandoff: ("resolved", "escalate", "failure", "timeout"),
+    ast.DataAction: ("success", "failure", "timeout", "not_found"),
+    ast.CheckSchedule: ("open", "closed", "holiday", "emergency"),
+}
+
+_KIND_CODES = {
+    "queue": "FL101",
+    "skill": "FL102",
+    "template": "FL103",
+    "bot": "FL104",
+    "schedule": "FL105",
+    "data_action": "FL106",
+    "agent": "FL107",
+    "language": "FL108",
+}
+_KIND_WORDS = {"data_action": "data action"}
+
+
+@dataclass(frozen=True)
+class CheckedFlow:
+    """A flow that passed the checker, with its symbol tables."""
+
+    flow: ast.Flow
+    context: FlowContext
+    variables: dict[str, str]
+    params: dict[str, ast.Param]
+    entry_state: str
+    channels: tuple[str, ...]
+    records: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+
+
+@dataclass
+class CheckResult:
+    diagnostics: list[Diagnostic]
+    checked: CheckedFlow | None
+
+    @property
+    def ok(self) -> bool:
+        return self.checked is not None
+
+
+@dataclass
+class _Where:
+    """Where a block sits: inside which task, loop, or error handler."""
+
+    task: ast.Task | None = None
+    in_loop: bool = False
+    in_error_handler: bool = False
+
+
+def check(flow: ast.Flow, context: FlowContext) -> CheckResult:
+    """Check a parsed flow against the deployment; every problem is reported."""
+    return _Checker(flow, context).run()
+
+
+class _Checker:
+    def __init__(self, flow: ast.Flow, context: FlowContext) -> None:
+        self.flow = flow
+        self.ctx = context
+        self.diags: list[Diagnostic] = []
+        self.params: dict[str, ast.Param] = {}
+        self.variables: dict[str, str] = {}
+        self.records: dict[str, tuple[str, ...] | None] = {}
+        self.states: dict[str, ast.State] = {}
+        self.tasks: dict[str, ast.Task] = {}
+        self.channels: list[str] = []
+        self.goto_edges: dict[str, set[str]] = {}
+        self.task_calls: dict[str, set[str]] = {}
+        self._owner = ""
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.diags.append(diagnostic)
+
+    # ------------------------------------------------------------ driver
+    def run(self) -> CheckResult:
+        self._declarations()
+        scope = Scope(
+            self.variables, {n: p.type_name for n, p in self.params.items()}, self.records
+        )
+        self.scope = scope
+        for decl in self.flow.declarations:
+            if isinstance(decl, ast.VarDecl) and decl.initial is not None:
+                actual = infer(decl.initial, scope, self.report)
+                if decl.type_name in VALUE_TYPES and not compatible(decl.type_name, actual):
+                    self.report(
+                        error(
+                            "FL203",
+                            f"variable {decl.name!r} is {decl.type_name} but starts as {actual}",
+                            decl.initial.span,
+                        )
+                    )
+        if (handler := self.flow.on_error) is not None:
+            self._owner = "on error"
+            self._block(handler.body, _Where(in_error_handler=True))
+        for task in self.tasks.values():
+            self._owner = f"task {task.name}"
+            self._block(task.body, _Where(task=task))
+        for state in self.states.values():
+            self._owner = f"state {state.name}"
+            self._block(state.body, _Where())
+        self._reachability()
+        self.diags.sort(key=sort_key)
+        if any(d.is_error for d in self.diags):
+            return CheckResult(self.diags, None)
+        entry = next(iter(self.states))
+        checked = CheckedFlow(
+            self.flow,
+            self.ctx,
+            dict(self.variables),
+            dict(self.params),
+            entry,
+            tuple(dict.fromkeys(self.channels)),
+            dict(self.records),
+        )
+        return CheckResult(self.diags, checked)
+
+    # ------------------------------------------------------------ declarations
+    def _declarations(self) -> None:
+        seen: dict[str, Span] = {}
+        for decl in self.flow.declarations:
+            if isinstance(decl, ast.Param | ast.VarDecl):
+                self._unique(seen, decl.name, decl.span, "FL122", "name")
+        for decl in self.flow.declarations:
+            if isinstance(decl, ast.Param):
+                self._param(decl)
+            elif isinstance(decl, ast.VarDecl):
+                self._var(decl)
+            elif isinstance(decl, ast.State):
+                if self._unique_decl(self.states, decl, "FL120", "state"):
+                    self.states[decl.name] = decl
+            elif isinstance(decl, ast.Task):
+                if self._unique_decl(self.tasks, decl, "FL121", "task"):
+                    self.tasks[decl.name] = decl
+                if len(set(decl.outcomes)) != len(decl.outcomes):
+                    self.report(
+                        error("FL123", f"task {decl.name!r} lists an outcome twice", decl.span)
+                    )
+            elif isinstance(decl, ast.Serve):
+                self._serve(decl)
+            elif isinstance(decl, ast.Threading):
+                self._threading(decl)
+        self._collect_into_names()
+        if not self.states:
+            self.report(
+                error(
+                    "FL303",
+                    "the flow has no state, so nothing runs",
+                    self.flow.span,
+                    hint="add a block like:  state start:",
+                )
+            )
+        if not self.flow.serves:
+            self.report(
+                error(
+                    "FL309",
+                    "the flow serves no channel",
+                    self.flow.span,
+                    hint="add a line like:  serve messages on whatsapp, web",
+                )
+            )
+        counts = [
+            sum(isinstance(d, kind) for d in self.flow.declarations)
+            for kind in (ast.Threading, ast.OnError, ast.Description)
+        ]
+        for kind, count in zip(
+            ("threading window", "on error", "description"), counts, strict=True
+        ):
+            if count > 1:
+                self.report(
+                    error(
+                        "FL124",
+                        f"the flow declares {kind!r} {count} times",
+                        self.flow.span,
+                        hint="keep one",
+                    )
+                )
+
+    def _unique(self, seen: dict[str, Span], name: str, span: Span, code: str, what: str) -> bool:
+        if name in seen:
+            first = seen[name]
+            self.report(
+                error(
+                    code,
+                    f"{what} {name!r} is declared twice",
+                    span,
+                    "second time",
+                    hint=f"first declared at line {first.line}",
+                )
+            )
+            return False
+        seen[name] = span
+        return True
+
+    def _unique_decl(
+        self,
+        table: dict[str, ast.State] | dict[str, ast.Task],
+        decl: ast.State | ast.Task,
+        code: str,
+        what: str,
+    ) -> bool:
+        existing = table.get(decl.name)
+        if existing is not None:
+            self.report(
+                error(
+                    code,
+                    f"{what} {decl.name!r} is declared twice",
+                    decl.span,
+                    "second time",
+                    hint=f"first declared at line {existing.span.line}",
+                )
+            )
+            return False
+        return True
+
+    def _type_name(self, name: str, span: Span, allowed: Iterable[str]) -> bool:
+        allowed = tuple(allowed)
+        if name in allowed:
+            return True
+        suggestion = did_you_mean(name, allowed)
+        self.report(
+            error(
+                "FL113",
+                f"unknown type {name!r}",
+                span,
+                "not a type",
+                hint=f"did you mean {suggestion!r}?"
+                if suggestion
+                else "types: " + ", ".join(allowed),
+            )
+        )
+        return False
+
+    def _param(self, decl: ast.Param) -> None:
+        self.params[decl.name] = decl
+        if not self._type_name(decl.type_name, decl.type_span, (*VALUE_TYPES, *NAME_TYPES)):
+            return
+        default = decl.default
+        kind = {
+            "text": TEXT,
+            "number": NUMBER,
+            "duration": "duration",
+            "boolean": "boolean",
+            "notset": "notset",
+        }[default.kind]
+        if not compatible(decl.type_name, kind) or kind == "notset":
+            self.report(
+                error(
+                    "FL204",
+                    f"parameter {decl.name!r} is {decl.type_name}; its value "
+                    f"must be {value_type(decl.type_name)}",
+                    default.span,
+                )
+            )
+            return
+        if decl.type_name in NAME_TYPES and isinstance(default.value, str):
+            self._resolve_name(decl.type_name, default.value, default.span)
+
+    def _var(self, decl: ast.VarDecl) -> None:
+        if self._type_name(decl.type_name, decl.type_span, (*VALUE_TYPES, RECORD)):
+            self.variables[decl.name] = decl.type_name
+
+    def _collect_into_names(self) -> None:
+        for stmt in self._all_statements():
+            if isinstance(stmt, ast.Ask) and stmt.into not in self.variables:
+                self.variables[stmt.into] = TEXT
+            elif isinstance(stmt, ast.DataAction) and stmt.into:
+                info = self.ctx.data_actions.get(stmt.action.name)
+                self.records[stmt.into] = info.outputs if info and info.outputs else None
+
+    def _all_statements(self) -> Iterator[ast.Statement]:
+        for decl in self.flow.declarations:
+            if isinstance(decl, ast.State | ast.Task | ast.OnError):
+                yield from walk(decl.body)
+
+    def _serve(self, decl: ast.Serve) -> None:
+        public_scopes = {"posts", "comments", "mentions"}
+        known = self.ctx.channel_keys()
+        for target in decl.targets:
+            if target.channel not in known:
+                suggestion = did_you_mean(target.channel, known)
+                self.report(
+                    error(
+                        "FL109",
+                        f"unknown channel {target.channel!r}",
+                        target.span,
+                        "not a channel",
+                        hint=f"did you mean {suggestion!r}?"
+                        if suggestion
+                        else "channels: " + ", ".join(known),
+                    )
+                )
+                continue
+            self.channels.append(target.channel)
+            public = self.ctx.is_public(target.channel)
+            wrong = [s for s in decl.scopes if (s in public_scopes) != public]
+            if wrong:
+                what = "public posts" if public else "private messages"
+                self.report(
+                    error(
+                        "FL411",
+                        f"{target.channel} carries {what}; it cannot serve {' and '.join(wrong)}",
+                        target.span,
+                        hint="serve messages on private channels; posts, comments or "
+                        "mentions on public ones",
+                    )
+                )
+            if target.account is not None and self.ctx.has_deployment:
+                accounts = self.ctx.accounts.get(target.channel, set())
+                if target.account not in accounts:
+                    suggestion = did_you_mean(target.account, accounts)
+                    self.report(
+                        error(
+                            "FL116",
+                            f"no {target.channel} account {target.account!r} "
+                            f"in {self.ctx.deployment_file}",
+                            target.span,
+                            "not declared",
+                            hint=f"did you mean {suggestion!r}?"
+                            if suggestion
+                            else f"declare it under channels: {target.channel}: accounts:",
+                        )
+                    )
+
+    def _threading(self, decl: ast.Threading) -> None:
+        window = decl.window
+        if decl.param is not None:
+            param = self.params.get(decl.param) or next(
+                (p for p in self.flow.params if p.name == decl.param), None
+            )
+            if param is None or param.type_name != "duration":
+                self.report(
+                    error(
+                        "FL112",
+                        f"threading window needs a duration or a duration "
+                        f"parameter; {decl.param!r} is not one",
+                        decl.span,
+                    )
+                )
+                return
+            window = param.default.value if isinstance(param.default.value, timedelta) else None
+        if window is not None and window > MAX_THREADING_WINDOW:
+            self.report(
+                error(
+                    "FL401",
+                    "threading window is over 72 hours",
+                    decl.span,
+                    "too long",
+                    hint="the threading window is 0 to 72h (default 72h)",
+                )
+            )
+
+    # ------------------------------------------------------------ names
+    def _resolve(self, ref: ast.NameRef, kind: str) -> str | None:
+        """The deployment name a reference stands for (checked), or None."""
+        if ref.is_param:
+            param = self.params.get(ref.name)
+            if param is None:
+                suggestion = did_you_mean(ref.name, [*self.params])
+                self.report(
+                    error(
+                        "FL112",
+                        f"unknown parameter {ref.name!r}",
+                        ref.span,
+                        f"a {kind} name in quotes or a {kind} parameter",
+                        hint=f"did you mean {suggestion!r}?"
+                        if suggestion
+                        else f'write the name in quotes, e.g. "{ref.name}"',
+                    )
+                )
+                return None
+            if param.type_name != kind:
+                self.report(
+                    error(
+                        "FL202",
+                        f"parameter {ref.name!r} is {param.type_name}, "
+                        f"but a {_KIND_WORDS.get(kind, kind)} is needed here",
+                        ref.span,
+                    )
+                )
+                return None
+            return param.default.value if isinstance(param.default.value, str) else None
+        self._resolve_name(kind, ref.name, ref.span)
+        return ref.name
+
+    def _resolve_name(self, kind: str, name: str, span: Span) -> None:
+        if not self.ctx.has_deployment:
+            return
+        pool: Iterable[str] = {
+            "queue": self.ctx.queues,
+            "skill": self.ctx.skills,
+            "template": self.ctx.templates,
+            "bot": self.ctx.bots,
+            "schedule": self.ctx.schedules,
+            "data_action": self.ctx.data_actions,
+            "agent": self.ctx.agents,
+            "language": self.ctx.languages,
+        }[kind]
+        if name in pool:
+            return
+        suggestion = did_you_mean(name, pool)
+        word = _KIND_WORDS.get(kind, kind)
+        self.report(
+            error(
+                _KIND_CODES[kind],
+                f'unknown {word} "{name}"',
+                span,
+                f"not declared in {self.ctx.deployment_file}",
+                hint=f'did you mean "{suggestion}"?'
+                if suggestion
+                else f"declare it in {self.ctx.deployment_file}",
+            )
+        )
+
+    # ------------------------------------------------------------ statements
+    def _block(self, block: ast.Block, where: _Where) -> None:
+        ended_by: ast.Statement | None = None
+        for stmt in block:
+            if ended_by is not None:
+                self.report(
+                    warning(
+                        "FL301",
+                        "this step can never run",
+                        stmt.span,
+                        "unreachable",
+                        hint=f"the {_describe(ended_by)} at line {ended_by.span.line} "
+                        "always leaves this block",
+                    )
+                )
+                ended_by = None
+                break
+            self._statement(stmt, where)
+            if is_terminal(stmt):
+                ended_by = stmt
+
+    def _statement(self, stmt: ast.Statement, where: _Where) -> None:
+        s = self.scope
+        if isinstance(stmt, ast.Reply):
+            self._reply(stmt)
+        elif isinstance(stmt, ast.SetVariable):
+            self._set_variable(stmt)
+        elif isinstance(stmt, ast.SetPriority):
+            self._expect_type(stmt.value, NUMBER, "priority")
+        elif isinstance(stmt, ast.SetLanguage):
+            self._expect_type(stmt.value, TEXT, "language")
+            if isinstance(stmt.value, ast.Literal) and isinstance(stmt.value.value, str):
+                self._resolve_name("language", stmt.value.value, stmt.value.span)
+        elif isinstance(stmt, ast.SetData):
+            infer(stmt.value, s, self.report)
+        elif isinstance(stmt, ast.AddSkill):
+            self._resolve(stmt.skill, "skill")
+            self._proficiency(stmt.min_proficiency, stmt.span)
+        elif isinstance(stmt, ast.RemoveSkill):
+            self._resolve(stmt.skill, "skill")
+        elif isinstance(stmt, ast.MarkNotActionable):
+            if self.channels and not any(self.ctx.is_public(c) for c in self.channels):
+                self.report(
+                    warning(
+                        "FL410",
+                        "only public posts can be non-actionable; this "
+                        "flow serves private messages only",
+                        stmt.span,
+                    )
+                )
+        elif isinstance(stmt, ast.LinkCustomer):
+            self._expect_type(stmt.value, TEXT, "link customer")
+        elif isinstance(stmt, ast.GoToState):
+            self._goto(stmt)
+        elif isinstance(stmt, ast.OutcomeStmt):
+            self._outcome(stmt, where)
+        elif isinstance(stmt, ast.Break):
+            if not where.in_loop:
+                self.report(
+                    error(
+                        "FL305",
+                        "'break' outside a loop",
+                        stmt.span,
+                        hint="break leaves a repeat or while loop",
+                    )
+                )
+        elif isinstance(stmt, ast.If):
+            for branch in stmt.branches:
+                self._expect_type(branch.condition, "boolean", "condition")
+                self._block(branch.body, where)
+            if stmt.else_body is not None:
+                self._block(stmt.else_body, where)
+        elif isinstance(stmt, ast.Switch):
+            self._switch(stmt, where)
+        elif isinstance(stmt, ast.Match):
+            self._match(stmt, where)
+        elif isinstance(stmt, ast.Repeat | ast.While):
+            self._loop(stmt, where)
+        elif isinstance(stmt, ast.Ask):
+            self._ask(stmt, where)
+        elif isinstance(stmt, ast.Recognize):
+            self._branches(stmt, stmt.branches, OUTCOMES[ast.Recognize], where)
+        elif isinstance(stmt, ast.RouteQueue):
+            self._route_queue(stmt, where)
+        elif isinstance(stmt, ast.RouteAgent):
+            if stmt.agent is not None:
+                self._resolve(stmt.agent, "agent")
+            self._branches(stmt, stmt.branches, OUTCOMES[ast.RouteAgent], where)
+        elif isinstance(stmt, ast.BotHandoff):
+            self._resolve(stmt.bot, "bot")
+            self._timed_branches(stmt, stmt.branches, OUTCOMES[ast.BotHandoff], stmt.wait, where)
+        elif isinstance(stmt, ast.DataAction):
+            self._data_action(stmt, where)
+        elif isinstance(stmt, ast.CallTask):
+            self._call_task(stmt, where)
+        elif isinstance(stmt, ast.CheckSchedule):
+            self._resolve(stmt.schedule, "schedule")
+            self._branches(stmt, stmt.branches, OUTCOMES[ast.CheckSchedule], where)
+
+    def _expect_type(self, expr: ast.Expr, wanted: str, what: str) -> None:
+        actual = infer(expr, self.scope, self.report)
+        if not compatible(wanted, actual) or (wanted == "boolean" and actual == "notset"):
+            code = "FL202" if what == "condition" else "FL201"
+            self.report(
+                error(
+                    code,
+                    f"{what} must be {_article(wanted)}, but this is {_article(actual)}",
+                    expr.span,
+                    actual,
+                )
+            )
+
+    def _proficiency(self, value: int | None, span: Span) -> None:
+        if value is not None and not 1 <= value <= 5:
+            self.report(
+                error(
+                    "FL206",
+                    f"proficiency {value} is out of range",
+                    span,
+                    hint="proficiency goes from 1 (novice) to 5 (expert)",
+                )
+            )
+
+    def _set_variable(self, stmt: ast.SetVariable) -> None:
+        if stmt.name in self.params:
+            self.report(
+                error(
+                    "FL207",
+                    f"{stmt.name!r} is a parameter; parameters are read-only",
+                    stmt.name_span,
+                    hint="declare a variable with var to change it",
+                )
+            )
+            return
+        if stmt.name in BUILTINS or stmt.name in self.records:
+            self.report(error("FL207", f"{stmt.name!r} is read-only", stmt.name_span))
+            return
+        declared = self.variables.get(stmt.name)
+        actual = infer(stmt.value, self.scope, self.report)
+        if declared is None:
+            suggestion = did_you_mean(stmt.name, [*self.variables])
+            self.report(
+                error(
+                    "FL112",
+                    f"unknown variable {stmt.name!r}",
+                    stmt.name_span,
+                    "not declared",
+                    hint=f"did you mean {suggestion!r}?"
+                    if suggestion
+                    else f"declare it: var {stmt.name}: {_declarable(actual)} = not set",
+                )
+            )
+            return
+        if not compatible(declared, actual):
+            self.report(
+                error(
+                    "FL203",
+                    f"variable {stmt.name!r} is {declared}; cannot set it to {_article(actual)}",
+                    stmt.value.span,
+                    actual,
+                )
+            )
+
+    def _goto(self, stmt: ast.GoToState) -> None:
+        names = [d.name for d in self.flow.states]
+        if stmt.state not in names:
+            suggestion = did_you_mean(stmt.state, names)
+            self.report(
+                error(
+                    "FL110",
+                    f"unknown state {stmt.state!r}",
+                    stmt.state_span,
+                    "no such state",
+                    hint=f"did you mean {suggestion!r}?"
+                    if suggestion
+                    else "states: " + ", ".join(names),
+                )
+            )
+        self.goto_edges.setdefault(self._owner, set()).add(stmt.state)
+
+    def _outcome(self, stmt: ast.OutcomeStmt, where: _Where) -> None:
+        if where.task is None:
+            self.report(
+                error(
+                    "FL304",
+                    "'outcome' is only allowed inside a task",
+                    stmt.span,
+                    hint="use 'end' or 'go to state' in a state",
+                )
+            )
+            return
+        if stmt.name not in where.task.outcomes:
+            suggestion = did_you_mean(stmt.name, where.task.outcomes)
+            listed = ", ".join(where.task.outcomes) or "none"
+            self.report(
+                error(
+                    "FL304",
+                    f"task {where.task.name!r} has no outcome {stmt.name!r}",
+                    stmt.span,
+                    "not declared",
+                    hint=f"did you mean {suggestion!r}?"
+                    if suggestion
+                    else f"declared outcomes: {listed}",
+                )
+            )
+
+    def _switch(self, stmt: ast.Switch, where: _Where) -> None:
+        subject = infer(stmt.subject, self.scope, self.report)
+        seen: set[object] = set()
+        for case in stmt.cases:
+            for value in case.values:
+                kind = infer(value, self.scope, self.report)
+                if not compatible(subject, kind):
+                    self.report(
+                        error(
+                            "FL210",
+                            f"case value is {_article(kind)} but the switch "
+                            f"is on {_article(subject)}",
+                            value.span,
+                        )
+                    )
+                if value.value in seen:
+                    self.report(error("FL123", f"case {value.source} appears twice", value.span))
+                seen.add(value.value)
+            self._block(case.body, where)
+        if stmt.default is not None:
+            self._block(stmt.default, where)
+
+    def _match(self, stmt: ast.Match, where: _Where) -> None:
+        if stmt.subject is not None:
+            self._expect_type(stmt.subject, TEXT, "match keywords in")
+        seen: dict[str, int] = {}
+        for when in stmt.whens:
+            for pattern in when.patterns:
+                self._pattern(pattern, seen)
+            self._block(when.body, where)
+        if stmt.otherwise is not None:
+            self._block(stmt.otherwise, where)
+
+    def _pattern(self, pattern: ast.Pattern, seen: dict[str, int]) -> None:
+        if pattern.kind == "regex":
+            try:
+                re.compile(pattern.text)
+            except re.error as exc:
+                self.report(
+                    error(
+                        "FL208",
+                        f"invalid regular expression: {exc.msg}",
+                        pattern.span,
+                        hint="see Python's re syntax",
+                    )
+                )
+            return
+        text = pattern.text.strip()
+        if not text or text in {"*", "#", "@"}:
+            self.report(
+                error(
+                    "FL209",
+                    "empty keyword",
+                    pattern.span,
+                    hint='write a word, a phrase, a prefix like "fee*", "#tag" or "@handle"',
+                )
+            )
+            return
+        key = text.casefold()
+        if key in seen:
+            self.report(
+                warning(
+                    "FL125",
+                    f"keyword {pattern.text!r} is listed twice",
+                    pattern.span,
+                    hint=f"already listed at line {seen[key]}",
+                )
+            )
+        seen[key] = pattern.span.line
+
+    def _loop(self, stmt: ast.Repeat | ast.While, where: _Where) -> None:
+        bound = stmt.times if isinstance(stmt, ast.Repeat) else stmt.limit
+        if not 1 <= bound <= MAX_REPEAT:
+            self.report(
+                error("FL209", f"a loop runs 1 to {MAX_REPEAT} times, not {bound}", stmt.span)
+            )
+        if isinstance(stmt, ast.While):
+            self._expect_type(stmt.condition, "boolean", "condition")
+        self._block(stmt.body, _Where(where.task, True, where.in_error_handler))
+
+    def _ask(self, stmt: ast.Ask, where: _Where) -> None:
+        self._text(stmt.prompt)
+        declared = self.variables.get(stmt.into)
+        if stmt.into in self.params or stmt.into in BUILTINS:
+            self.report(
+                error(
+                    "FL207",
+                    f"cannot store the answer in {stmt.into!r}: it is read-only",
+                    stmt.into_span,
+                )
+            )
+        elif declared is not None and not compatible(declared, TEXT):
+            self.report(
+                error(
+                    "FL203", f"the answer is text, but {stmt.into!r} is {declared}", stmt.into_span
+                )
+            )
+        self._timed_branches(stmt, stmt.branches, OUTCOMES[ast.Ask], stmt.wait, where)
+
+    def _route_queue(self, stmt: ast.RouteQueue, where: _Where) -> None:
+        self._resolve(stmt.queue, "queue")
+        for skill in stmt.skills:
+            self._resolve(skill.skill, "skill")
+            self._proficiency(skill.min_proficiency, skill.span)
+        if stmt.language is not None:
+            self._resolve(stmt.language, "language")
+        if stmt.priority is not None:
+            self._expect_type(stmt.priority, NUMBER, "priority")
+        for agent in stmt.preferred_agents:
+            self._resolve(agent.agent, "agent")
+        self._timed_branches(
+            stmt,
+            stmt.branches,
+            OUTCOMES[ast.RouteQueue],
+            stmt.timeout,
+            where,
+            warn_missing=stmt.timeout is not None,
+        )
+
+    def _data_action(self, stmt: ast.DataAction, where: _Where) -> None:
+        self._resolve(stmt.action, "data_action")
+        info = self.ctx.data_actions.get(stmt.action.name)
+        for arg in stmt.args:
+            infer(arg.value, self.scope, self.report)
+            if info is not None and info.inputs and arg.name not in info.inputs:
+                suggestion = did_you_mean(arg.name, info.inputs)
+                self.report(
+                    error(
+                        "FL117",
+                        f"data action {info.name!r} takes no input {arg.name!r}",
+                        arg.span,
+                        hint=f"did you mean {suggestion!r}?"
+                        if suggestion
+                        else "inputs: " + ", ".join(info.inputs),
+                    )
+                )
+        self._branches(stmt, stmt.branches, OUTCOMES[ast.DataAction], where)
+
+    def _call_task(self, stmt: ast.CallTask, where: _Where) -> None:
+        task = self.tasks.get(stmt.task)
+        if task is None:
+            suggestion = did_you_mean(stmt.task, self.tasks)
+            self.report(
+                error(
+                    "FL111",
+                    f"unknown task {stmt.task!r}",
+                    stmt.task_span,
+                    "no such task",
+                    hint=f"did you mean {suggestion!r}?"
+                    if suggestion
+                    else "declare it: task " + stmt.task + " outcomes done:",
+                )
+            )
+            for branch in stmt.branches:
+                self._block(branch.body, where)
+            return
+        self.task_calls.setdefault(self._owner, set()).add(task.name)
+        self._branches(stmt, stmt.branches, task.outcomes, where, warn_missing=bool(stmt.branches))
+
+    def _timed_branches(
+        self,
+        stmt: ast.Statement,
+        branches: tuple[ast.OutcomeBranch, ...],
+        names: tuple[str, ...],
+        limit: timedelta | None,
+        where: _Where,
+        warn_missing: bool = True,
+    ) -> None:
+        if limit is None:
+            for branch in branches:
+                if branch.name == "timeout":
+                    self.report(
+                        error(
+                            "FL313",
+                            "'on timeout' needs a time limit on this step",
+                            branch.span,
+                            hint="add 'wait 10m' (or 'timeout 10m' in a route block)",
+                        )
+                    )
+            names = tuple(n for n in names if n != "timeout")
+        self._branches(
+            stmt, branches, names, where, warn_missing=warn_missing, allowed=(*names, "timeout")
+        )
+
+    def _branches(
+        self,
+        stmt: ast.Statement,
+        branches: tuple[ast.OutcomeBranch, ...],
+        names: tuple[str, ...],
+        where: _Where,
+        warn_missing: bool = True,
+        allowed: tuple[str, ...] | None = None,
+    ) -> None:
+        allowed = allowed or names
+        seen: set[str] = set()
+        for branch in branches:
+            if branch.name not in allowed:
+                suggestion = did_you_mean(branch.name, allowed)
+                self.report(
+                    error(
+                        "FL114",
+                        f"{_describe(stmt)} has no outcome {branch.name!r}",
+                        branch.span,
+                        "unknown outcome",
+                        hint=f"did you mean {suggestion!r}?"
+                        if suggestion
+                        else "outcomes: " + ", ".join(allowed),
+                    )
+                )
+            elif branch.name in seen:
+                self.report(
+                    error("FL123", f"outcome {branch.name!r} is handled twice", branch.span)
+                )
+            seen.add(branch.name)
+            self._block(branch.body, where)
+        missing = [n for n in names if n not in seen]
+        if branches and warn_missing and missing:
+            self.report(
+                warning(
+                    "FL302",
+                    f"{_describe(stmt)} does not handle {', '.join(repr(m) for m in missing)}",
+                    stmt.span,
+                    "missing outcome",
+                    hint="when an outcome has no branch the flow continues after "
+                    "this step; add 'on " + missing[0] + ":' to be explicit",
+                )
+            )
+
+    # ------------------------------------------------------------ replies
+    def _reply(self, stmt: ast.Reply) -> None:
+        content = stmt.content
+        kind = self._content(content, stmt)
+        self._channel_support(kind, stmt, content)
+        if stmt.visibility != "default" and self.channels:
+            public = any(self.ctx.is_public(c) for c in self.channels)
+            if not public:
+                self.report(
+                    warning(
+                        "FL408",
+                        f"'reply {stmt.visibility}' only matters on public "
+                        "posts; this flow serves private messages only",
+                        stmt.span,
+                    )
+                )
+        if stmt.guard is not None and stmt.guard.action == "template":
+            assert stmt.guard.template is not None
+            name = self._resolve(stmt.guard.template, "template")
+            self._template_args(stmt.guard.template, name, stmt.guard.args)
+            info = self.ctx.templates.get(name or "")
+            if info is not None and "whatsapp" in self.channels and info.kind != "whatsapp":
+                self.report(
+                    warning(
+                        "FL406",
+                        f'"{info.name}" is not a WhatsApp approved template; '
+                        "outside the 24 h window WhatsApp accepts only those",
+                        stmt.guard.template.span,
+                    )
+                )
+            if info is not None and not info.approved:
+                self.report(
+                    warning(
+                        "FL406",
+                        f'template "{info.name}" is not approved, so it cannot be sent',
+                        stmt.guard.template.span,
+                    )
+                )
+
+    def _content(self, content: ast.Content, stmt: ast.Reply) -> str:
+        if isinstance(content, ast.TextContent):
+            self._text(content)
+            return content.choices.kind if content.choices else "text"
+        if isinstance(content, ast.TemplateContent):
+            name = self._resolve(content.template, "template")
+            self._template_args(content.template, name, content.args)
+            info = self.ctx.templates.get(name or "")
+            if info is None:
+                return "text"
+            return "template" if info.kind == "whatsapp" else info.kind
+        if isinstance(content, ast.MediaContent):
+            return content.kind
+        return "location"
+
+    def _text(self, content: ast.TextContent) -> None:
+        if not is_template(content.text):
+            return
+        for problem in template_problems(content.text):
+            self.report(
+                error(
+                    "FL404",
+                    f"reply text is not a valid template: {problem.message}",
+                    content.span,
+                    hint="templates use {{ name }} for values",
+                )
+            )
+            return
+        names = set(self._template_names())
+        for missing in sorted(undeclared_names(content.text) - names):
+            suggestion = did_you_mean(missing, names)
+            self.report(
+                error(
+                    "FL405",
+                    f"the reply uses {missing!r}, which the flow does not define",
+                    content.span,
+                    "unknown name in template",
+                    hint=f"did you mean {suggestion!r}?"
+                    if suggestion
+                    else f"declare it: var {missing}: text = not set",
+                )
+            )
+
+    def _template_names(self) -> list[str]:
+        return [*self.variables, *self.params, *self.records, *BUILTINS]
+
+    def _template_args(self, ref: ast.NameRef, name: str | None, args: tuple[ast.Arg, ...]) -> None:
+        for arg in args:
+            infer(arg.value, self.scope, self.report)
+        info = self.ctx.templates.get(name or "")
+        if info is None:
+            return
+        given = {a.name for a in args}
+        if info.kind == "whatsapp":
+            needed = set(info.parameters)
+            for arg in args:
+                if arg.name not in needed:
+                    self.report(
+                        error(
+                            "FL406",
+                            f'WhatsApp template "{info.name}" has no parameter {arg.name!r}',
+                            arg.span,
+                            hint="parameters: " + (", ".join(info.parameters) or "none"),
+                        )
+                    )
+            for absent in sorted(needed - given):
+                self.report(
+                    error(
+                        "FL406",
+                        f'WhatsApp template "{info.name}" needs parameter {absent!r}',
+                        ref.span,
+                        hint=f"add: with {absent} = ...",
+                    )
+                )
+            return
+        if info.source is None:
+            return
+        problems = template_problems(info.source)
+        for problem in problems:
+            where = info.span
+            where_text = (
+                f"{where.file}:{where.line + problem.line - 1}" if where else "the deployment file"
+            )
+            self.report(
+                error(
+                    "FL404",
+                    f'template "{info.name}" does not compile: {problem.message} ({where_text})',
+                    ref.span,
+                    hint="fix the template in the deployment file",
+                )
+            )
+        if problems:
+            return
+        available = given | set(self._template_names())
+        for missing in sorted(undeclared_names(info.source) - available):
+            self.report(
+                error(
+                    "FL405",
+                    f'template "{info.name}" uses {missing!r}, which this reply does not give',
+                    ref.span,
+                    hint=f"add: with {missing} = ...",
+                )
+            )
+
+    def _channel_support(self, kind: str, stmt: ast.Reply, content: ast.Content) -> None:
+        infos = [
+            self.ctx.channels[c] for c in dict.fromkeys(self.channels) if c in self.ctx.channels
+        ]
+        if not infos or kind == "text":
+            return
+        unsupported = [i.key for i in infos if kind not in i.content]
+        if len(unsupported) == len(infos):
+            self.report(
+                error(
+                    "FL403",
+                    f"none of the channels this flow serves can carry {kind.replace('_', ' ')}",
+                    content.span,
+                    hint="send text, or serve a channel that supports it",
+                )
+            )
+        elif unsupported:
+            self.report(
+                warning(
+                    "FL403",
+                    f"{', '.join(unsupported)} cannot carry "
+                    f"{kind.replace('_', ' ')}; there the reply is sent as "
+                    "text",
+                    content.span,
+                )
+            )
+        if isinstance(content, ast.TextContent) and content.choices is not None:
+            count = len(content.choices.options)
+            for info in infos:
+                limit = (
+                    info.max_quick_replies
+                    if content.choices.kind == "quick_replies"
+                    else info.max_buttons
+                )
+                if limit is not None and count > limit and info.key not in unsupported:
+                    self.report(
+                        warning(
+                            "FL409",
+                            f"{info.key} shows at most {limit} "
+                            f"{content.choices.kind.replace('_', ' ')}; "
+                            f"this reply has {count}",
+                            content.choices.span,
+                        )
+                    )
+
+    # ------------------------------------------------------------ whole-flow structure
+    def _reachability(self) -> None:
+        if not self.states:
+            return
+        entry = next(iter(self.states))
+        reachable_states: set[str] = set()
+        reachable_tasks: set[str] = set()
+        todo = [f"state {entry}", "on error"]
+        seen: set[str] = set()
+        while todo:
+            owner = todo.pop()
+            if owner in seen:
+                continue
+            seen.add(owner)
+            for target in self.goto_edges.get(owner, ()):
+                reachable_states.add(target)
+                todo.append(f"state {target}")
+            for task in self.task_calls.get(owner, ()):
+                reachable_tasks.add(task)
+                todo.append(f"task {task}")
+        reachable_states.add(entry)
+        for name, state in self.states.items():
+            if name not in reachable_states:
+                self.report(
+                    warning(
+                        "FL307",
+                        f"state {name!r} is never entered",
+                        state.span,
+                        hint=f"no 'go to state {name}' leads here; the flow starts in {entry!r}",
+                    )
+                )
+        for name, declared in self.tasks.items():
+            if name not in reachable_tasks:
+                self.report(warning("FL308", f"task {name!r} is never called", declared.span))
+        self._task_cycles()
+
+    def _task_cycles(self) -> None:
+        def visit(current: str, path: list[str]) -> None:
+            for callee in self.task_calls.get(f"task {current}", ()):
+                if callee in path:
+                    cycle = " -> ".join([*path[path.index(callee) :], callee])
+                    self.report(
+                        error(
+                            "FL311",
+                            f"tasks call each other in a loop: {cycle}",
+                            self.tasks[callee].span,
+                            hint="a task may not call itself, directly or not",
+                        )
+                    )
+                    return
+                visit(callee, [*path, callee])
+
+        for name in self.tasks:
+            visit(name, [name])
+
+
+def walk(block: ast.Block) -> Iterator[ast.Statement]:
+    """Every statement of a block, nested ones included, in source order."""
+    for stmt in block:
+        yield stmt
+        yield from walk_children(stmt)
+
+
+def walk_children(stmt: ast.Statement) -> Iterator[ast.Statement]:
+    for child in child_blocks(stmt):
+        yield from walk(child)
+
+
+def child_blocks(stmt: ast.Statement) -> list[ast.Block]:
+    """The nested blocks of a statement, in source order."""
+    if isinstance(stmt, ast.If):
+        blocks = [b.body for b in stmt.branches]
+        return [*blocks, stmt.else_body] if stmt.else_body is not None else blocks
+    if isinstance(stmt, ast.Switch):
+        blocks = [c.body for c in stmt.cases]
+        return [*blocks, stmt.default] if stmt.default is not None else blocks
+    if isinstance(stmt, ast.Match):
+        blocks = [w.body for w in stmt.whens]
+        return [*blocks, stmt.otherwise] if stmt.otherwise is not None else blocks
+    if isinstance(stmt, ast.Repeat | ast.While):
+        return [stmt.body]
+    branches = getattr(stmt, "branches", None)
+    if branches and isinstance(branches[0], ast.OutcomeBranch):
+        return [b.body for b in branches]
+    return []
+
+
+def is_terminal(stmt: ast.Statement) -> bool:
+    """True when control never continues to the next statement of the same block."""
+    if isinstance(
+        stmt,
+        ast.End
+        | ast.GoToState
+        | ast.OutcomeStmt
+        | ast.Break
+        | ast.MarkNotActionable
+        | ast.RouteQueue,
+    ):
+        return True
+    if isinstance(stmt, ast.If):
+        return (
+            stmt.else_body is not None
+            and all(_block_terminal(b.body) for b in stmt.branches)
+            and _block_terminal(stmt.else_body)
+        )
+    if isinstance(stmt, ast.Switch):
+        return (
+            stmt.default is not None
+            and all(_block_terminal(c.body) for c in stmt.cases)
+            and _block_terminal(stmt.default)
+        )
+    return False
+
+
+def _block_terminal(block: ast.Block) -> bool:
+    return any(is_terminal(s) for s in block)
+
+
+def _describe(stmt: ast.Statement) -> str:
+    names = {
+        ast.Ask: "ask",
+        ast.Recognize: "recognize customer",
+        ast.RouteAgent: "route to agent",
+        ast.RouteQueue: "route to queue",
+        ast.BotHandoff: "hand off to bot",
+        ast.DataAction: "call data action",
+        ast.CallTask: "call task",
+        ast.CheckSchedule: "check schedule",
+        ast.End: "end",
+        ast.GoToState: "go to state",
+        ast.OutcomeStmt: "outcome",
+        ast.Break: "break",
+        ast.MarkNotActionable: "mark not actionable",
+        ast.If: "if",
+        ast.Switch: "switch",
+    }
+    return f"'{names.get(type(stmt), type(stmt).__name__.lower())}'"
+
+
+def _declarable(type_name: str) -> str:
+    return type_name if type_name in VALUE_TYPES else "text"
+
+
+def _article(type_name: str) -> str:
+    if type_name == "notset":
+        return "not set"
+    return f"{'an' if type_name[0] in 'aeiou' else 'a'} {type_name}"

@@ -1,0 +1,88 @@
+"""What a flow can see besides itself: the deployment's names and the channels' capabilities.
+
+The checker and compiler read this small view instead of the deployment models directly, so the
+language package stays independent of how the deployment file is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from flowlang.diagnostics import Span
+
+KNOWN_CHANNELS = (
+    "web",
+    "whatsapp",
+    "messenger",
+    "instagram",
+    "x_dm",
+    "x_public",
+    "facebook_page",
+    "line",
+    "sms",
+)
+PUBLIC_CHANNELS = frozenset({"x_public", "facebook_page"})
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """A deployment template: its Jinja source (if any), kind, and where it is declared."""
+
+    name: str
+    kind: str = "text"  # text | whatsapp | quick_replies | buttons | carousel | card
+    source: str | None = None
+    parameters: tuple[str, ...] = ()
+    approved: bool = True
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class DataActionInfo:
+    """A host-provided data action: the inputs it takes and the outputs it returns."""
+
+    name: str
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """Capabilities of one channel, as the checker needs them."""
+
+    key: str
+    public: bool
+    content: frozenset[str]  # content kinds it can carry: text, image, quick_replies, ...
+    max_quick_replies: int | None = None
+    max_buttons: int | None = None
+    has_window: bool = False
+    template_only_outside_window: bool = False
+
+
+@dataclass
+class FlowContext:
+    """Names declared in the deployment and channel capabilities; empty means 'not checked'."""
+
+    deployment_file: str | None = None
+    queues: set[str] = field(default_factory=set)
+    skills: set[str] = field(default_factory=set)
+    languages: set[str] = field(default_factory=set)
+    agents: set[str] = field(default_factory=set)
+    bots: set[str] = field(default_factory=set)
+    schedules: set[str] = field(default_factory=set)
+    templates: dict[str, TemplateInfo] = field(default_factory=dict)
+    data_actions: dict[str, DataActionInfo] = field(default_factory=dict)
+    accounts: dict[str, set[str]] = field(default_factory=dict)  # channel -> names and ids
+    channels: dict[str, ChannelInfo] = field(default_factory=dict)
+    span_of: Callable[[tuple[str | int, ...]], Span | None] = field(default=lambda _path: None)
+
+    @property
+    def has_deployment(self) -> bool:
+        return self.deployment_file is not None
+
+    def channel_keys(self) -> tuple[str, ...]:
+        return tuple(self.channels) if self.channels else KNOWN_CHANNELS
+
+    def is_public(self, channel: str) -> bool:
+        info = self.channels.get(channel)
+        return info.public if info is not None else channel in PUBLIC_CHANNELS

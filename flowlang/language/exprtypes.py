@@ -1,0 +1,304 @@
+"""Static types of flow expressions: the built-in names, functions and operator rules.
+
+The checker calls `infer(expr, scope)`; problems are reported through the `report` callback so
+that every type error of a file is collected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error
+from flowlang.language import ast
+
+TEXT, NUMBER, BOOLEAN, DURATION, LIST, RECORD, ANY, NOTSET = (
+    "text",
+    "number",
+    "boolean",
+    "duration",
+    "list",
+    "record",
+    "any",
+    "notset",
+)
+VALUE_TYPES = (TEXT, NUMBER, BOOLEAN, DURATION, LIST)
+# Parameter types that name something in the deployment; their values are text.
+NAME_TYPES = ("queue", "skill", "template", "bot", "schedule", "agent", "language", "data_action")
+
+BUILTINS: dict[str, dict[str, str]] = {
+    "message": {
+        "text": TEXT,
+        "channel": TEXT,
+        "kind": TEXT,
+        "account": TEXT,
+        "has_attachment": BOOLEAN,
+        "sender_name": TEXT,
+        "postback": TEXT,
+        "post_id": TEXT,
+    },
+    "customer": {"known": BOOLEAN, "new": BOOLEAN, "id": TEXT, "name": TEXT, "phone": TEXT},
+    "conversation": {
+        "ongoing": BOOLEAN,
+        "id": TEXT,
+        "last_agent": TEXT,
+        "messages": NUMBER,
+        "idle": DURATION,
+    },
+    "window": {"open": BOOLEAN, "remaining": DURATION},
+    "interaction": {"priority": NUMBER, "language": TEXT, "skills": LIST},
+    "bot": {"intent": TEXT, "slots": RECORD, "outcome": TEXT},
+    "error": {"message": TEXT, "code": TEXT, "step": TEXT},
+}
+SHORTHANDS = {"priority": NUMBER, "language": TEXT}
+
+FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "lower": ((TEXT,), TEXT),
+    "upper": ((TEXT,), TEXT),
+    "trim": ((TEXT,), TEXT),
+    "length": ((ANY,), NUMBER),
+    "number": ((ANY,), NUMBER),
+    "text": ((ANY,), TEXT),
+    "starts_with": ((TEXT, TEXT), BOOLEAN),
+    "ends_with": ((TEXT, TEXT), BOOLEAN),
+    "minutes": ((DURATION,), NUMBER),
+    "hours": ((DURATION,), NUMBER),
+}
+
+
+def value_type(type_name: str) -> str:
+    return TEXT if type_name in NAME_TYPES else type_name
+
+
+def compatible(expected: str, actual: str) -> bool:
+    return (
+        ANY in (expected, actual) or actual == NOTSET or value_type(expected) == value_type(actual)
+    )
+
+
+@dataclass
+class Scope:
+    """Names an expression may use: variables, parameters, records from `into`."""
+
+    variables: dict[str, str]
+    params: dict[str, str]
+    records: dict[str, tuple[str, ...] | None]  # record name -> known fields (None: any)
+
+
+Reporter = Callable[[Diagnostic], None]
+
+
+def infer(expr: ast.Expr, scope: Scope, report: Reporter) -> str:
+    """The type of `expr`; reports unknown names and operator misuse."""
+    if isinstance(expr, ast.Literal):
+        return {
+            "text": TEXT,
+            "number": NUMBER,
+            "duration": DURATION,
+            "boolean": BOOLEAN,
+            "notset": NOTSET,
+        }[expr.kind]
+    if isinstance(expr, ast.Path):
+        return _path_type(expr, scope, report)
+    if isinstance(expr, ast.ListExpr):
+        for item in expr.items:
+            infer(item, scope, report)
+        return LIST
+    if isinstance(expr, ast.Call):
+        return _call_type(expr, scope, report)
+    if isinstance(expr, ast.Unary):
+        inner = infer(expr.operand, scope, report)
+        wanted = BOOLEAN if expr.op == "not" else NUMBER
+        _expect(expr.operand.span, wanted, inner, f"'{expr.op}'", report)
+        return wanted
+    if isinstance(expr, ast.IsSet):
+        infer(expr.operand, scope, report)
+        return BOOLEAN
+    if isinstance(expr, ast.Matches):
+        _expect(expr.operand.span, TEXT, infer(expr.operand, scope, report), "'matches'", report)
+        return BOOLEAN
+    return _binary_type(expr, scope, report)
+
+
+def _expect(span: Span, wanted: str, actual: str, what: str, report: Reporter) -> None:
+    if not compatible(wanted, actual):
+        report(
+            error(
+                "FL201", f"{what} needs {_a(wanted)}, but this is {_a(actual)}", span, f"{actual}"
+            )
+        )
+
+
+def _a(type_name: str) -> str:
+    return {"notset": "not set"}.get(
+        type_name, f"{'an' if type_name[0] in 'aeiou' else 'a'} {type_name}"
+    )
+
+
+def _binary_type(expr: ast.Binary, scope: Scope, report: Reporter) -> str:
+    left = infer(expr.left, scope, report)
+    right = infer(expr.right, scope, report)
+    op = expr.op
+    if op in ("and", "or"):
+        _expect(expr.left.span, BOOLEAN, left, f"'{op}'", report)
+        _expect(expr.right.span, BOOLEAN, right, f"'{op}'", report)
+        return BOOLEAN
+    if op == "contains":
+        if left not in (LIST, ANY):
+            _expect(expr.left.span, TEXT, left, "'contains'", report)
+            _expect(expr.right.span, TEXT, right, "'contains'", report)
+        return BOOLEAN
+    if op == "in":
+        return BOOLEAN
+    if op in ("==", "!="):
+        if NOTSET not in (left, right) and not compatible(left, right):
+            report(
+                error(
+                    "FL201",
+                    f"cannot compare {_a(left)} with {_a(right)}",
+                    expr.span,
+                    f"{left} {op} {right}",
+                )
+            )
+        return BOOLEAN
+    if op in ("<", "<=", ">", ">="):
+        if left not in (NUMBER, DURATION, ANY) or not compatible(left, right):
+            report(
+                error(
+                    "FL201",
+                    f"'{op}' compares numbers or durations, not {_a(left)} and {_a(right)}",
+                    expr.span,
+                    f"{left} {op} {right}",
+                )
+            )
+        return BOOLEAN
+    if op == "+" and TEXT in (left, right):
+        if not compatible(left, right):
+            report(
+                error(
+                    "FL201",
+                    f"cannot add {_a(left)} and {_a(right)}",
+                    expr.span,
+                    hint="use text(x) to turn a value into text",
+                )
+            )
+        return TEXT
+    if op in ("+", "-") and DURATION in (left, right):
+        _expect(expr.span, DURATION, left if right == DURATION else right, f"'{op}'", report)
+        return DURATION
+    _expect(expr.left.span, NUMBER, left, f"'{op}'", report)
+    _expect(expr.right.span, NUMBER, right, f"'{op}'", report)
+    return NUMBER
+
+
+def _call_type(expr: ast.Call, scope: Scope, report: Reporter) -> str:
+    signature = FUNCTIONS.get(expr.name)
+    if signature is None:
+        suggestion = did_you_mean(expr.name, FUNCTIONS)
+        report(
+            error(
+                "FL115",
+                f"unknown function {expr.name!r}",
+                expr.span,
+                "not a function",
+                hint=f"did you mean {suggestion!r}?"
+                if suggestion
+                else "functions: " + ", ".join(sorted(FUNCTIONS)),
+            )
+        )
+        return ANY
+    params, result = signature
+    if len(expr.args) != len(params):
+        report(
+            error(
+                "FL201",
+                f"{expr.name}() takes {len(params)} argument(s), {len(expr.args)} given",
+                expr.span,
+            )
+        )
+    for arg, wanted in zip(expr.args, params, strict=False):
+        _expect(arg.span, wanted, infer(arg, scope, report), f"{expr.name}()", report)
+    return result
+
+
+def all_names(scope: Scope) -> list[str]:
+    return [*scope.variables, *scope.params, *scope.records, *BUILTINS, *SHORTHANDS]
+
+
+def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
+    head, *rest = expr.parts
+    if head in scope.variables or head in scope.params:
+        declared = scope.variables.get(head) or scope.params[head]
+        if rest:
+            if declared in (RECORD, ANY):
+                return ANY
+            report(
+                error(
+                    "FL112",
+                    f"{head!r} is {_a(value_type(declared))}; it has no field {rest[0]!r}",
+                    expr.span,
+                )
+            )
+            return ANY
+        return value_type(declared)
+    if head in scope.records:
+        fields = scope.records[head]
+        if rest and fields is not None and rest[0] not in fields:
+            suggestion = did_you_mean(rest[0], fields)
+            report(
+                error(
+                    "FL112",
+                    f"{head!r} has no field {rest[0]!r}",
+                    expr.span,
+                    "unknown field",
+                    hint=f"did you mean {suggestion!r}?"
+                    if suggestion
+                    else "fields: " + ", ".join(fields),
+                )
+            )
+        return ANY if rest else RECORD
+    if head in BUILTINS:
+        members = BUILTINS[head]
+        if not rest:
+            report(
+                error(
+                    "FL112",
+                    f"{head!r} needs a field, e.g. {head}.{next(iter(members))}",
+                    expr.span,
+                    hint="fields: " + ", ".join(members),
+                )
+            )
+            return ANY
+        field_type = members.get(rest[0])
+        if field_type is None:
+            suggestion = did_you_mean(rest[0], members)
+            report(
+                error(
+                    "FL112",
+                    f"{head!r} has no field {rest[0]!r}",
+                    expr.span,
+                    "unknown field",
+                    hint=f"did you mean '{head}.{suggestion}'?"
+                    if suggestion
+                    else "fields: " + ", ".join(members),
+                )
+            )
+            return ANY
+        if len(rest) > 1:
+            return ANY if field_type == RECORD else field_type
+        return field_type
+    if head in SHORTHANDS and not rest:
+        return SHORTHANDS[head]
+    suggestion = did_you_mean(head, all_names(scope))
+    report(
+        error(
+            "FL112",
+            f"unknown name {head!r}",
+            expr.span,
+            "not declared",
+            hint=f"did you mean {suggestion!r}?"
+            if suggestion
+            else "declare it with: var " + head + ": text = not set",
+        )
+    )
+    return ANY
