@@ -1,0 +1,181 @@
+"""Loading a project: flow files and a deployment file -> diagnostics and checked flows.
+
+`validate(paths)` is what `flowlang validate` runs: it expands folders, loads the deployment file
+(`*.yaml`/`*.yml`) if one is given, parses and checks every `*.flow` file against it, and returns
+every diagnostic with the sources needed to render them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowlang.diagnostics import Diagnostic, SourceFile, Span, error, sort_key, warning
+from flowlang.language.checker import CheckedFlow, check
+from flowlang.language.context import ChannelInfo, DataActionInfo, FlowContext, TemplateInfo
+from flowlang.language.parser import ParseResult, parse_bytes
+
+if TYPE_CHECKING:
+    from flowlang.config import Deployment
+
+FLOW_SUFFIXES = (".flow",)
+DEPLOYMENT_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Workspace:
+    """Everything `validate` found: diagnostics, sources to quote, checked flows."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, SourceFile] = field(default_factory=dict)
+    flows: dict[str, CheckedFlow] = field(default_factory=dict)
+    deployment: Deployment | None = None
+    deployment_path: str | None = None
+    files_checked: int = 0
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[Diagnostic]]:
+    """Split the given paths into flow files and deployment files; folders are searched."""
+    flows: list[Path] = []
+    deployments: list[Path] = []
+    problems: list[Diagnostic] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.suffix in FLOW_SUFFIXES and child.is_file():
+                    flows.append(child)
+        elif path.suffix in FLOW_SUFFIXES:
+            flows.append(path)
+        elif path.suffix in DEPLOYMENT_SUFFIXES:
+            deployments.append(path)
+        elif not path.exists():
+            problems.append(error("FL020", f"no such file or folder: {path}",
+                                  Span.whole_file(str(path))))
+        else:
+            problems.append(error("FL021", f"not a flow (.flow) or deployment (.yaml) file: {path}",
+                                  Span.whole_file(str(path))))
+    return flows, deployments, problems
+
+
+def validate(paths: Iterable[str | Path], deployment: str | Path | None = None) -> Workspace:
+    """Parse and check every flow under `paths` against the deployment file among them."""
+    flows, deployments, problems = expand(paths)
+    if deployment is not None:
+        deployments.insert(0, Path(deployment))
+    ws = Workspace(diagnostics=problems)
+    if len(deployments) > 1:
+        ws.diagnostics.append(error("FL022", "more than one deployment file given: "
+                                    + ", ".join(map(str, deployments)),
+                                    Span.whole_file(str(deployments[1])),
+                                    hint="validate one deployment at a time"))
+    context = FlowContext(channels=default_channels())
+    if deployments:
+        context = load_context(deployments[0], ws)
+    elif flows:
+        ws.diagnostics.append(warning(
+            "FL100", "no deployment file given: queue, skill, template and other names are not "
+            "checked", Span.whole_file(str(flows[0])),
+            hint="pass the deployment file too, e.g. flowlang validate flows/ deployment.yaml"))
+    for path in flows:
+        result = parse_file(path)
+        ws.files_checked += 1
+        ws.sources[str(path)] = result.source
+        ws.diagnostics.extend(result.diagnostics)
+        if result.flow is None:
+            continue
+        checked = check(result.flow, context)
+        ws.diagnostics.extend(checked.diagnostics)
+        if checked.checked is not None:
+            ws.flows[str(path)] = checked.checked
+    ws.diagnostics.sort(key=sort_key)
+    return ws
+
+
+def parse_file(path: Path) -> ParseResult:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problem = error("FL020", f"cannot read {path}: {exc.strerror}", Span.whole_file(str(path)))
+        return ParseResult(None, [problem], SourceFile(str(path), ""))
+    return parse_bytes(data, str(path))
+
+
+def load_context(path: Path, ws: Workspace) -> FlowContext:
+    """Load the deployment file into `ws` and build the checker's view of it."""
+    from flowlang.config import load_deployment
+
+    deployment, diagnostics = load_deployment(path)
+    ws.diagnostics.extend(diagnostics)
+    ws.deployment_path = str(path)
+    try:
+        ws.sources[str(path)] = SourceFile(str(path), path.read_text("utf-8", errors="replace"))
+    except OSError:
+        pass
+    if deployment is None:
+        return FlowContext(deployment_file=str(path), channels=default_channels())
+    ws.deployment = deployment
+    return context_from_deployment(deployment, str(path))
+
+
+def context_from_deployment(deployment: Deployment, filename: str) -> FlowContext:
+    """The names and capabilities a flow may refer to, from a loaded deployment."""
+    accounts: dict[str, set[str]] = {}
+    for key, channel in deployment.channels.items():
+        names: set[str] = set()
+        for account in channel.accounts:
+            names.update(v for v in (account.name, account.id) if v)
+        accounts[key] = names
+    templates = {name: _template_info(name, t, deployment) for name, t in
+                 deployment.templates.items()}
+    actions = {name: DataActionInfo(name, tuple(a.inputs), tuple(a.outputs))
+               for name, a in deployment.data_actions.items()}
+    return FlowContext(
+        deployment_file=filename,
+        queues=set(deployment.queues),
+        skills=set(deployment.skills),
+        languages=set(deployment.languages),
+        agents=set(deployment.agents),
+        bots=set(deployment.bots),
+        schedules=set(deployment.schedules),
+        templates=templates,
+        data_actions=actions,
+        accounts=accounts,
+        channels=default_channels(),
+        span_of=deployment.span_of,
+    )
+
+
+def _template_info(name: str, template: Any, deployment: Deployment) -> TemplateInfo:
+    whatsapp = getattr(template, "whatsapp", None)
+    kind = "whatsapp" if whatsapp is not None else (getattr(template, "kind", None) or "text")
+    status = str(getattr(template, "status", "APPROVED") or "APPROVED").upper()
+    params = tuple(getattr(whatsapp, "parameters", ()) or ()) if whatsapp is not None else ()
+    span = deployment.span_of(("templates", name, "text"))
+    return TemplateInfo(name, str(kind), getattr(template, "text", None), params,
+                        status == "APPROVED", span)
+
+
+def default_channels() -> dict[str, ChannelInfo]:
+    """Channel capabilities from the channel registry (built-in data)."""
+    try:
+        from flowlang.channels.capabilities import channel_infos
+    except ImportError:  # registry not installed: capability checks are skipped
+        return {}
+    return channel_infos()
+
+
+def render(ws: Workspace, diagnostics: Sequence[Diagnostic] | None = None) -> str:
+    from flowlang.diagnostics import render_all
+
+    return render_all(list(ws.diagnostics if diagnostics is None else diagnostics), ws.sources)
