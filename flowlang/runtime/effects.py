@@ -1,0 +1,115 @@
+"""Effects: what a flow run asks the world to do, as plain serialisable values.
+
+The interpreter only returns effects; the Engine applies them (dispatcher, ACD, bots, store).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Effect(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    step: str = Field(description="id of the node that produced the effect")
+    line: int = 0
+
+
+class SendReply(_Effect):
+    type: Literal["reply"] = "reply"
+    content: dict[str, Any]
+    visibility: Literal["default", "privately", "publicly"] = "default"
+    guard: dict[str, Any] | None = None
+
+
+class RouteToQueue(_Effect):
+    type: Literal["route_queue"] = "route_queue"
+    queue: str
+    skills: list[dict[str, Any]] = Field(default_factory=list)
+    language: str | None = None
+    priority: float = 0
+    preferred_agents: list[dict[str, Any]] = Field(default_factory=list)
+    prefer_last_agent: bool = False
+    timeout_seconds: int | None = None
+
+
+class RouteToAgent(_Effect):
+    type: Literal["route_agent"] = "route_agent"
+    agent: str | None = None
+    last_agent: bool = False
+    wait_seconds: int | None = None
+
+
+class HandOffToBot(_Effect):
+    type: Literal["bot"] = "bot"
+    bot: str
+    wait_seconds: int | None = None
+
+
+class CallDataAction(_Effect):
+    type: Literal["data_action"] = "data_action"
+    action: str
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    timeout_seconds: int | None = None
+
+
+class SetData(_Effect):
+    type: Literal["set_data"] = "set_data"
+    scope: Literal["participant", "conversation"]
+    key: str
+    value: Any
+
+
+class LinkIdentity(_Effect):
+    type: Literal["link_identity"] = "link_identity"
+    kind: str
+    value: str
+
+
+class MarkNotActionable(_Effect):
+    type: Literal["not_actionable"] = "not_actionable"
+    reason: str | None = None
+
+
+class StartTimer(_Effect):
+    type: Literal["timer"] = "timer"
+    timer: str
+    at: datetime
+
+
+class EndFlow(_Effect):
+    type: Literal["end"] = "end"
+    reason: str | None = None
+
+
+class LogMessage(_Effect):
+    type: Literal["log"] = "log"
+    message: str
+
+
+class FlowFailed(_Effect):
+    type: Literal["flow_error"] = "flow_error"
+    code: str
+    message: str
+    file: str = ""
+    column: int = 0
+
+
+Effect = Annotated[
+    SendReply
+    | RouteToQueue
+    | RouteToAgent
+    | HandOffToBot
+    | CallDataAction
+    | SetData
+    | LinkIdentity
+    | MarkNotActionable
+    | StartTimer
+    | EndFlow
+    | LogMessage
+    | FlowFailed,
+    Field(discriminator="type"),
+]

@@ -1,0 +1,165 @@
+"""Expression trees (from the compiler) -> Python callables over an `Env`.
+
+Compiled once per graph; no `eval` of user text. A missing value is `None` ("not set").
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from flowlang.errors import FlowRuntimeError
+
+Env = Mapping[str, Any]
+Compiled = Callable[[Env], Any]
+
+
+def _lookup(env: Env, parts: list[str]) -> Any:
+    value: Any = env.get(parts[0])
+    for part in parts[1:]:
+        if value is None:
+            return None
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        else:
+            return None
+    return value
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or value is None:
+        raise FlowRuntimeError(f"expected a number, got {_show(value)}")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise FlowRuntimeError(f"cannot turn {_show(value)} into a number") from exc
+
+
+def _show(value: Any) -> str:
+    return "not set" if value is None else repr(value)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "lower": lambda x: _text(x).lower(),
+    "upper": lambda x: _text(x).upper(),
+    "trim": lambda x: _text(x).strip(),
+    "length": lambda x: float(len(x)) if x is not None else 0.0,
+    "number": _number,
+    "text": _text,
+    "starts_with": lambda a, b: _text(a).startswith(_text(b)),
+    "ends_with": lambda a, b: _text(a).endswith(_text(b)),
+    "minutes": lambda d: d.total_seconds() / 60 if isinstance(d, timedelta) else None,
+    "hours": lambda d: d.total_seconds() / 3600 if isinstance(d, timedelta) else None,
+}
+
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _compare(op: str, a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return False
+    if isinstance(a, timedelta) or isinstance(b, timedelta):
+        return bool(_COMPARE[op](a, b))
+    return bool(_COMPARE[op](_number(a), _number(b)))
+
+
+def _add(a: Any, b: Any) -> Any:
+    if isinstance(a, str) or isinstance(b, str):
+        return _text(a) + _text(b)
+    if isinstance(a, timedelta) and isinstance(b, timedelta):
+        return a + b
+    return _number(a) + _number(b)
+
+
+def _sub(a: Any, b: Any) -> Any:
+    if isinstance(a, timedelta) and isinstance(b, timedelta):
+        return a - b
+    return _number(a) - _number(b)
+
+
+def _div(a: Any, b: Any) -> float:
+    divisor = _number(b)
+    if divisor == 0:
+        raise FlowRuntimeError("division by zero")
+    return _number(a) / divisor
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+def _contains(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return False
+    if isinstance(a, list | tuple):
+        return b in a
+    return _text(b).casefold() in _text(a).casefold()
+
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "==": _equal,
+    "!=": lambda a, b: not _equal(a, b),
+    "+": _add,
+    "-": _sub,
+    "*": lambda a, b: _number(a) * _number(b),
+    "/": _div,
+    "contains": _contains,
+    "in": lambda a, b: a in (b or []),
+}
+
+
+def compile_expr(tree: dict[str, Any]) -> Compiled:
+    """Turn an expression tree into a callable `env -> value`."""
+    if "lit" in tree:
+        value = tree["lit"]
+        return lambda _env: value
+    if "dur" in tree:
+        duration = timedelta(seconds=tree["dur"])
+        return lambda _env: duration
+    if "path" in tree:
+        parts = list(tree["path"])
+        return lambda env: _lookup(env, parts)
+    if "list" in tree:
+        items = [compile_expr(i) for i in tree["list"]]
+        return lambda env: [i(env) for i in items]
+    if "call" in tree:
+        fn = FUNCTIONS[tree["call"]]
+        args = [compile_expr(a) for a in tree["args"]]
+        return lambda env: fn(*(a(env) for a in args))
+    if "un" in tree:
+        inner = compile_expr(tree["x"])
+        if tree["un"] == "not":
+            return lambda env: not inner(env)
+        return lambda env: -_number(inner(env))
+    if "isset" in tree:
+        inner = compile_expr(tree["isset"])
+        if tree["neg"]:
+            return lambda env: inner(env) in (None, "")
+        return lambda env: inner(env) not in (None, "")
+    if "re" in tree:
+        pattern = re.compile(tree["re"])
+        inner = compile_expr(tree["x"])
+        return lambda env: inner(env) is not None and pattern.search(_text(inner(env))) is not None
+    op = tree["bin"]
+    left, right = compile_expr(tree["l"]), compile_expr(tree["r"])
+    if op == "and":
+        return lambda env: bool(left(env)) and bool(right(env))
+    if op == "or":
+        return lambda env: bool(left(env)) or bool(right(env))
+    if op in _COMPARE:
+        return lambda env: _compare(op, left(env), right(env))
+    fn2 = _BINARY[op]
+    return lambda env: fn2(left(env), right(env))

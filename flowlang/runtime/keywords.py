@@ -1,0 +1,100 @@
+"""Keyword matching: one Aho-Corasick automaton per match step over normalised text.
+
+Normalisation: NFKC (full-width letters become ASCII), case folded, accents stripped from
+non-CJK letters (so "préstamo" matches "prestamo" but Japanese voiced kana stay intact).
+Patterns: `word`, `a phrase`, `prefix*`, `#hashtag`, `@mention` match on word boundaries; any
+pattern containing CJK characters matches as a substring, since those scripts have no spaces.
+The cost of a match grows with the message length, not with the number of keywords.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import ahocorasick
+
+_CJK_START = 0x2E80
+
+
+def _is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    return code >= _CJK_START and not (0xFF00 <= code <= 0xFFEF)
+
+
+def normalise(text: str) -> str:
+    """The form both keywords and messages are compared in."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    decomposed = unicodedata.normalize("NFD", folded)
+    out: list[str] = []
+    for ch in decomposed:
+        if unicodedata.combining(ch) and out and not _is_cjk(out[-1]):
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    when: int
+    length: int
+    prefix: bool
+    cjk: bool
+
+
+class KeywordMatcher:
+    """Which `when` clauses of one match step occur in a text."""
+
+    def __init__(self, whens: Sequence[tuple[Sequence[str], Sequence[str]]]) -> None:
+        self._automaton = ahocorasick.Automaton()
+        entries: dict[str, list[_Entry]] = {}
+        for index, (keywords, _regexes) in enumerate(whens):
+            for keyword in keywords:
+                prefix = keyword.endswith("*")
+                key = normalise(keyword.rstrip("*").strip())
+                if not key:
+                    continue
+                cjk = any(_is_cjk(c) for c in key)
+                entries.setdefault(key, []).append(_Entry(index, len(key), prefix, cjk))
+        for key, value in entries.items():
+            self._automaton.add_word(key, tuple(value))
+        self._empty = not entries
+        if not self._empty:
+            self._automaton.make_automaton()
+        self._regexes = [
+            [re.compile(r, re.IGNORECASE) for r in regexes] for _keywords, regexes in whens
+        ]
+        self.count = len(whens)
+
+    def matches(self, text: str) -> list[int]:
+        """Indexes of the `when` clauses that match, ascending."""
+        found: set[int] = set()
+        norm = normalise(text)
+        if not self._empty:
+            for end, entries in self._automaton.iter(norm):
+                for entry in entries:
+                    if entry.when not in found and self._bounded(norm, end, entry):
+                        found.add(entry.when)
+        for index, regexes in enumerate(self._regexes):
+            if index not in found and any(r.search(text) or r.search(norm) for r in regexes):
+                found.add(index)
+        return sorted(found)
+
+    @staticmethod
+    def _bounded(text: str, end: int, entry: _Entry) -> bool:
+        if entry.cjk:
+            return True
+        start = end - entry.length + 1
+        first = text[start]
+        if start > 0 and _is_word_char(text[start - 1]) and _is_word_char(first):
+            return False
+        if entry.prefix:
+            return True
+        after = end + 1
+        return after >= len(text) or not (_is_word_char(text[after]) and _is_word_char(text[end]))

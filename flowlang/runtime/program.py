@@ -1,0 +1,91 @@
+"""A FlowGraph prepared to run: expressions, keyword automata and templates compiled once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Template
+
+from flowlang.compiler.ir import FlowGraph, Node
+from flowlang.runtime.evaluate import Compiled, compile_expr
+from flowlang.runtime.keywords import KeywordMatcher
+from flowlang.templating import compile_template, is_template
+
+
+@dataclass(frozen=True)
+class DeploymentTemplate:
+    """A template declared in the deployment file, as the runtime needs it."""
+
+    name: str
+    kind: str = "text"  # text | whatsapp | quick_replies | buttons | carousel | card
+    source: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # whatsapp name/language, items...
+
+
+@dataclass
+class Program:
+    graph: FlowGraph
+    templates: dict[str, DeploymentTemplate] = field(default_factory=dict)
+    _exprs: dict[int, Compiled] = field(default_factory=dict, repr=False)
+    _matchers: dict[str, KeywordMatcher] = field(default_factory=dict, repr=False)
+    _texts: dict[str, Template] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for node in self.graph.nodes.values():
+            self._prepare(node.args)
+            if node.op == "match":
+                whens = [(w["keywords"], w["regexes"]) for w in node.args["whens"]]
+                self._matchers[node.id] = KeywordMatcher(whens)
+        for template in self.templates.values():
+            if template.source and is_template(template.source):
+                self._texts[template.source] = compile_template(template.source)
+        for variable in self.graph.variables.values():
+            if variable.get("initial"):
+                self._prepare(variable["initial"])
+
+    def _prepare(self, value: Any) -> None:
+        """Compile every expression tree and template text found in node arguments."""
+        if isinstance(value, dict):
+            if _is_expr(value):
+                self._exprs[id(value)] = compile_expr(value)
+                return
+            if value.get("kind") == "text" and isinstance(value.get("text"), str):
+                text = value["text"]
+                if is_template(text):
+                    self._texts[text] = compile_template(text)
+            for item in value.values():
+                self._prepare(item)
+        elif isinstance(value, list):
+            for item in value:
+                self._prepare(item)
+
+    def expr(self, tree: dict[str, Any]) -> Compiled:
+        compiled = self._exprs.get(id(tree))
+        if compiled is None:
+            compiled = self._exprs[id(tree)] = compile_expr(tree)
+        return compiled
+
+    def matcher(self, node: Node) -> KeywordMatcher:
+        return self._matchers[node.id]
+
+    def template_text(self, text: str) -> Template | None:
+        return self._texts.get(text)
+
+
+_EXPR_SHAPES = (
+    frozenset({"lit"}),
+    frozenset({"dur"}),
+    frozenset({"call", "args"}),
+    frozenset({"un", "x"}),
+    frozenset({"bin", "l", "r"}),
+    frozenset({"isset", "neg"}),
+    frozenset({"re", "x"}),
+)
+
+
+def _is_expr(value: dict[str, Any]) -> bool:
+    keys = frozenset(value)
+    if keys in ({"path"}, {"list"}):
+        return isinstance(next(iter(value.values())), list)
+    return keys in _EXPR_SHAPES
