@@ -7,6 +7,7 @@ every diagnostic with the sources needed to render them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,10 +119,8 @@ def load_context(path: Path, ws: Workspace) -> FlowContext:
     deployment, diagnostics = load_deployment(path)
     ws.diagnostics.extend(diagnostics)
     ws.deployment_path = str(path)
-    try:
+    with contextlib.suppress(OSError):
         ws.sources[str(path)] = SourceFile(str(path), path.read_text("utf-8", errors="replace"))
-    except OSError:
-        pass
     if deployment is None:
         return FlowContext(deployment_file=str(path), channels=default_channels())
     ws.deployment = deployment

@@ -1,0 +1,5 @@
+"""`python -m flowlang` runs the command line."""
+
+from flowlang.cli import main
+
+main()

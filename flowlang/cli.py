@@ -1,0 +1,292 @@
+"""The `flowlang` command line: thin click commands over the library.
+
+Exit codes (every command): 0 success (warnings allowed), 1 findings (errors in the input, failed
+tests, blocked replies with --strict), 2 usage error (bad arguments, missing files).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flowlang import __version__
+from flowlang.diagnostics import Diagnostic, to_json
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+FORMAT_OPTION = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for editors and CI",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="flowlang")
+def main() -> None:
+    """flowlang: write, check and run contact-center message flows.
+
+    \b
+    Typical use:
+      flowlang validate flows/ examples/deployment.yaml
+      flowlang fmt --check flows/
+      flowlang dry-run flows/messaging.flow -d examples/deployment.yaml -m examples/messages.yaml
+      flowlang test flows/tests/
+    """
+
+
+def _emit_diagnostics(diagnostics: list[Diagnostic], sources: dict[str, Any], fmt: str) -> None:
+    from flowlang.diagnostics import render_all
+
+    if fmt == "json":
+        click.echo(to_json(diagnostics))
+    elif diagnostics:
+        click.echo(render_all(diagnostics, sources), err=False)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@FORMAT_OPTION
+def validate(paths: tuple[Path, ...], output_format: str) -> None:
+    """Check flows and a deployment file; report every problem with file:line:col.
+
+    PATHS are .flow files, folders of them, and the deployment .yaml file.
+
+    \b
+    Example:
+      flowlang validate flows/ examples/deployment.yaml
+    """
+    from flowlang.workspace import validate as run_validate
+
+    ws = run_validate(paths)
+    _emit_diagnostics(ws.diagnostics, ws.sources, output_format)
+    errors = len(ws.errors)
+    warnings = len(ws.diagnostics) - errors
+    if output_format == "text":
+        summary = (
+            f"{ws.files_checked} flow file(s) checked"
+            + (f" against {ws.deployment_path}" if ws.deployment_path else "")
+            + f": {errors} error(s), {warnings} warning(s)"
+        )
+        click.echo(("\n" if ws.diagnostics else "") + summary)
+    if any(d.code in ("FL020", "FL021") for d in ws.errors):
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_FINDINGS if errors else EXIT_OK)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="only report files that are not formatted")
+@click.option("--diff", "show_diff", is_flag=True, help="show what would change")
+def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
+    """Rewrite flows in the canonical layout (comments kept; running it twice changes nothing).
+
+    \b
+    Examples:
+      flowlang fmt flows/            # rewrite in place
+      flowlang fmt --check flows/    # exit 1 if any file would change (for CI)
+    """
+    import difflib
+
+    from flowlang.language.formatter import format_text
+    from flowlang.workspace import expand
+
+    flows, _deployments, problems = expand(paths)
+    if problems:
+        _emit_diagnostics(problems, {}, "text")
+        sys.exit(EXIT_USAGE)
+    changed = failed = 0
+    for path in flows:
+        text = path.read_text("utf-8", errors="replace")
+        result = format_text(text, str(path))
+        if result.text is None:
+            failed += 1
+            _emit_diagnostics(result.diagnostics, {str(path): result.source}, "text")
+            continue
+        if result.text == text:
+            continue
+        changed += 1
+        if show_diff:
+            click.echo(
+                "".join(
+                    difflib.unified_diff(
+                        text.splitlines(True), result.text.splitlines(True), str(path), str(path)
+                    )
+                )
+            )
+        if check:
+            click.echo(f"would reformat {path}")
+        else:
+            path.write_text(result.text, "utf-8")
+            click.echo(f"reformatted {path}")
+    verb = "would be reformatted" if check else "reformatted"
+    click.echo(f"{len(flows)} file(s): {changed} {verb}, {failed} with syntax errors")
+    sys.exit(EXIT_FINDINGS if failed or (check and changed) else EXIT_OK)
+
+
+def _load_program(flow: Path, deployment: Path | None) -> Any:
+    from flowlang.project import load_project
+
+    project, ws = load_project(flow, deployment)
+    if project is None:
+        _emit_diagnostics(ws.diagnostics, ws.sources, "text")
+        click.echo(f"\n{flow}: cannot run a flow with errors ({len(ws.errors)} error(s))", err=True)
+        sys.exit(EXIT_FINDINGS)
+    return project
+
+
+DEPLOYMENT_OPTION = click.option(
+    "-d",
+    "--deployment",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the deployment file (queues, skills, templates, ...)",
+)
+
+
+@main.command(name="compile")
+@click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@DEPLOYMENT_OPTION
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the graph to .json or .yaml (default: JSON on stdout)",
+)
+def compile_command(flow: Path, deployment: Path | None, output: Path | None) -> None:
+    """Compile a flow to its executable graph (IR); its version is a content hash."""
+    project = _load_program(flow, deployment)
+    data = project.graph.to_dict()
+    if output is not None and output.suffix in (".yaml", ".yml"):
+        from ruamel.yaml import YAML
+
+        yaml = YAML()
+        yaml.default_flow_style = False
+        with output.open("w", encoding="utf-8") as handle:
+            yaml.dump(data, handle)
+    else:
+        text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+        if output is None:
+            click.echo(text)
+        else:
+            output.write_text(text + "\n", "utf-8")
+    if output is not None:
+        click.echo(f"{output}: {len(project.graph.nodes)} nodes, version {project.graph.version}")
+
+
+@main.command()
+@click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@DEPLOYMENT_OPTION
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
+)
+@click.option(
+    "--trace",
+    "trace_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="sample messages (as for dry-run): highlight the path they take",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
+def graph(
+    flow: Path,
+    deployment: Path | None,
+    output_format: str,
+    trace_file: Path | None,
+    output: Path | None,
+) -> None:
+    """Draw a flow as Mermaid or Graphviz (svg needs Graphviz's `dot`)."""
+    from flowlang.compiler.draw import to_dot, to_mermaid, to_svg
+
+    project = _load_program(flow, deployment)
+    visited: set[str] = set()
+    if trace_file is not None:
+        from flowlang.dryrun import load_samples, run_samples
+
+        report = run_samples(project, load_samples(trace_file))
+        visited = report.visited_nodes()
+    if output_format == "mermaid":
+        text = to_mermaid(project.graph, visited)
+    elif output_format == "dot":
+        text = to_dot(project.graph, visited)
+    else:
+        try:
+            text = to_svg(project.graph, visited)
+        except FileNotFoundError:
+            click.echo(
+                "--format svg needs Graphviz's `dot` on the PATH "
+                "(apt-get install graphviz); use --format dot or mermaid",
+                err=True,
+            )
+            sys.exit(EXIT_USAGE)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text, "utf-8")
+        click.echo(f"wrote {output}")
+
+
+@main.command(name="dry-run")
+@click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@DEPLOYMENT_OPTION
+@click.option(
+    "-m",
+    "--messages",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="sample conversations (YAML): messages, bot outcomes, agent actions",
+)
+@FORMAT_OPTION
+def dry_run(flow: Path, deployment: Path | None, messages: Path, output_format: str) -> None:
+    """Run a flow on sample messages; print each event's path, effects and blocked replies.
+
+    Time comes from the samples' timestamps, so the 24 h and 72 h rules can be tried out.
+    """
+    from flowlang.dryrun import SampleError, load_samples, run_samples
+
+    project = _load_program(flow, deployment)
+    try:
+        samples = load_samples(messages)
+    except SampleError as exc:
+        _emit_diagnostics(exc.diagnostics, {}, "text")
+        sys.exit(EXIT_FINDINGS)
+    report = run_samples(project, samples)
+    if output_format == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(report.render())
+    sys.exit(EXIT_OK)
+
+
+@main.command(name="test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--coverage", is_flag=True, help="list the steps and branches no test reached")
+@FORMAT_OPTION
+def test_command(paths: tuple[Path, ...], coverage: bool, output_format: str) -> None:
+    """Run flow test files (YAML): given history, events, expected path, routes and replies.
+
+    Exit 0 when every test passes, 1 when any fails, 2 when a test file cannot be read.
+    """
+    from flowlang.flowtest import run_test_paths
+
+    outcome = run_test_paths(list(paths), coverage=coverage)
+    if output_format == "json":
+        click.echo(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(outcome.render())
+    if outcome.unreadable:
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_FINDINGS if outcome.failed else EXIT_OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,418 @@
+"""Dry-runs: sample conversations (YAML) through the real Engine, with a readable report.
+
+A sample file lists conversations; each has a channel, a customer and timed events (customer
+messages, posts and deletions, bot outcomes, agent replies, transfers and completions, agent
+availability). Times are absolute (ISO 8601) or relative to the previous event (`+25h`), so
+windows and timeouts can be tried out. Every event goes through `Engine.handle`, exactly as in
+production; due timers fire before each event.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from flowlang.diagnostics import Diagnostic, Span, error
+from flowlang.durations import parse_duration
+from flowlang.errors import InputError
+from flowlang.events import AgentAction, AgentEvent, Attachment, BotEvent, EventKind, InboundEvent
+from flowlang.project import Project
+from flowlang.runtime.engine import Engine, Outcome
+from flowlang.runtime.memory import RecordingAdapter, ScriptedDataActions
+from flowlang.runtime.ports import DataResult
+
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+class SampleError(InputError):
+    """A sample file that cannot be used; `diagnostics` say where and why."""
+
+
+@dataclass
+class SampleEvent:
+    at: datetime
+    conversation: str
+    kind: str  # message | bot | agent | agent_state | wait
+    data: dict[str, Any]
+    line: int
+
+
+@dataclass
+class Samples:
+    path: str
+    events: list[SampleEvent]
+    conversations: dict[str, dict[str, Any]]
+    data_actions: dict[str, DataResult] = field(default_factory=dict)
+    agents_away: list[str] = field(default_factory=list)
+
+
+_KINDS = {"message", "post", "comment", "delete", "edit", "postback"}
+
+
+def load_samples(path: Path) -> Samples:
+    """Read a sample file; raises SampleError with located diagnostics."""
+    name = str(path)
+    try:
+        text = path.read_text("utf-8")
+        data = YAML(typ="rt").load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SampleError(
+            f"cannot read {name}",
+            [error("FL701", f"cannot read {name}: {exc}", Span.whole_file(name))],
+        ) from exc
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        span = Span.from_yaml(name, mark.line, mark.column) if mark else Span.whole_file(name)
+        raise SampleError("bad YAML", [error("FL701", f"invalid YAML: {exc}", span)]) from exc
+    return _Reader(name).read(data)
+
+
+class _Reader:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.problems: list[Diagnostic] = []
+
+    def span(self, node: Any, key: str | int | None = None) -> Span:
+        lc = getattr(node, "lc", None)
+        if lc is None:
+            return Span.whole_file(self.name)
+        if key is not None:
+            try:
+                line, col = lc.key(key) if isinstance(key, str) else lc.item(key)
+                return Span.from_yaml(self.name, line, col)
+            except (KeyError, IndexError, TypeError):
+                pass
+        return Span.from_yaml(self.name, lc.line, lc.col)
+
+    def fail(self, message: str, node: Any, key: str | int | None = None, hint: str = "") -> None:
+        self.problems.append(error("FL702", message, self.span(node, key), hint=hint))
+
+    def read(self, data: Any) -> Samples:
+        if not isinstance(data, dict) or "conversations" not in data:
+            self.fail("a sample file needs a 'conversations:' list", data)
+            raise SampleError("bad samples", self.problems)
+        clock = _parse_time(data.get("start")) or DEFAULT_START
+        events: list[SampleEvent] = []
+        conversations: dict[str, dict[str, Any]] = {}
+        for index, conv in enumerate(data["conversations"] or []):
+            if not isinstance(conv, dict):
+                self.fail("each conversation is a mapping", data["conversations"], index)
+                continue
+            label = str(conv.get("name") or f"conversation {index + 1}")
+            if "channel" not in conv:
+                self.fail(f"{label}: missing 'channel'", conv)
+            customer = conv.get("customer") or {}
+            conversations[label] = {
+                "channel": str(conv.get("channel", "web")),
+                "account": str(conv.get("account", "")),
+                "sender": str(customer.get("id", f"customer-{index + 1}")),
+                "phone": customer.get("phone"),
+                "name": customer.get("name"),
+            }
+            previous = _parse_time(conv.get("start")) or clock
+            for position, item in enumerate(conv.get("events") or []):
+                parsed = self._event(item, label, previous, conv.get("events"), position)
+                if parsed is not None:
+                    events.append(parsed)
+                    previous = parsed.at
+        data_actions = {}
+        for action, result in (data.get("data_actions") or {}).items():
+            result = result or {}
+            data_actions[str(action)] = DataResult(
+                str(result.get("status", "success")), dict(result.get("outputs") or {})
+            )
+        if self.problems:
+            raise SampleError("bad samples", self.problems)
+        events.sort(key=lambda e: e.at)
+        away = [str(a) for a in (data.get("agents_away") or [])]
+        return Samples(self.name, events, conversations, data_actions, away)
+
+    def _event(
+        self, item: Any, label: str, previous: datetime, parent: Any, position: int
+    ) -> SampleEvent | None:
+        if not isinstance(item, dict):
+            self.fail("an event is a mapping like {message: 'Hi'}", parent, position)
+            return None
+        raw_at = item.get("at")
+        at = previous
+        if raw_at is not None:
+            text = str(raw_at)
+            try:
+                at = (
+                    previous + parse_duration(text[1:])
+                    if text.startswith("+")
+                    else _parse_time(raw_at) or previous
+                )
+            except ValueError as exc:
+                self.fail(
+                    f"bad time {text!r}: {exc}",
+                    item,
+                    "at",
+                    hint="write an ISO time like 2026-01-05T09:00:00Z or +10m",
+                )
+                return None
+        line = self.span(item).line
+        for kind in ("message", "post", "comment", "delete", "edit", "postback"):
+            if kind in item:
+                data = {
+                    "kind": kind,
+                    "text": str(item.get(kind) or ""),
+                    "post_id": item.get("post_id"),
+                    "attachments": item.get("attachments"),
+                    "id": item.get("id"),
+                }
+                return SampleEvent(at, label, "message", data, line)
+        if "bot" in item:
+            return SampleEvent(
+                at,
+                label,
+                "bot",
+                {
+                    "outcome": str(item["bot"]),
+                    "intent": item.get("intent"),
+                    "slots": dict(item.get("slots") or {}),
+                },
+                line,
+            )
+        for action in ("reply", "transfer", "complete"):
+            if action in item:
+                return SampleEvent(
+                    at,
+                    label,
+                    "agent",
+                    {"action": action, "value": item[action], "agent": item.get("agent")},
+                    line,
+                )
+        if "available" in item or "away" in item:
+            agent = item.get("available") or item.get("away")
+            return SampleEvent(
+                at,
+                label,
+                "agent_state",
+                {"agent": str(agent), "available": "available" in item},
+                line,
+            )
+        if "wait" in item or raw_at is not None:
+            return SampleEvent(at, label, "wait", {}, line)
+        self.fail(
+            "unknown event: use message, post, comment, delete, bot, reply, transfer, "
+            "complete, available, away or wait",
+            item,
+        )
+        return None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class StepReport:
+    event: SampleEvent
+    outcome: Outcome
+    label: str
+
+
+@dataclass
+class DryRunReport:
+    steps: list[StepReport]
+    sent: RecordingAdapter
+
+    def visited_nodes(self) -> set[str]:
+        return {t.node for s in self.steps for t in s.outcome.trace if t.node != "-"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"events": [_step_dict(s) for s in self.steps]}
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for step in self.steps:
+            lines.append(f"[{step.event.at:%Y-%m-%d %H:%M}] {step.label}")
+            lines.extend(f"    {t}" for t in step.outcome.trace)
+            for delivery in step.outcome.deliveries:
+                content = delivery.message.content
+                shown = content.get("text") or content.get("name") or content.get("url") or ""
+                who = delivery.message.sender
+                if delivery.status in ("sent", "degraded"):
+                    extra = f" ({delivery.reason})" if delivery.status == "degraded" else ""
+                    lines.append(f"    -> {who} reply sent{extra}: {shown!r}")
+                else:
+                    lines.append(
+                        f"    xx {who} reply {delivery.status} [{delivery.reason_code}]: "
+                        f"{delivery.reason}"
+                    )
+                    if delivery.suggestion:
+                        lines.append(f"       suggestion: {delivery.suggestion}")
+            for notice in step.outcome.notices:
+                who = f" by {notice.agent}" if notice.agent else ""
+                where = f" in {notice.queue}" if notice.queue else ""
+                lines.append(f"    acd: {notice.kind}{who}{where}")
+            if step.outcome.note:
+                lines.append(f"    note: {step.outcome.note}")
+            lines.append("")
+        blocked = sum(len(s.outcome.blocked) for s in self.steps)
+        lines.append(
+            f"{len(self.steps)} event(s), {len(self.sent.sent)} message(s) sent, "
+            f"{blocked} blocked or held back"
+        )
+        return "\n".join(lines)
+
+
+def _step_dict(step: StepReport) -> dict[str, Any]:
+    o = step.outcome
+    return {
+        "at": step.event.at.isoformat(),
+        "event": step.label,
+        "conversation_id": o.conversation_id,
+        "path": [
+            {"line": t.line, "step": t.op, "node": t.node, "detail": t.detail} for t in o.trace
+        ],
+        "effects": [e.model_dump(mode="json") for e in o.effects],
+        "deliveries": [
+            {
+                "status": d.status,
+                "sender": d.message.sender,
+                "content": d.message.content,
+                "reason_code": d.reason_code,
+                "reason": d.reason,
+                "suggestion": d.suggestion,
+            }
+            for d in o.deliveries
+        ],
+        "acd": [{"kind": n.kind, "agent": n.agent, "queue": n.queue} for n in o.notices],
+        "note": o.note,
+    }
+
+
+def run_samples(project: Project, samples: Samples) -> DryRunReport:
+    """Run every sample event through one Engine; returns what each did."""
+    recorder = RecordingAdapter()
+    engine = project.engine(
+        adapters=[recorder], data_actions=ScriptedDataActions(samples.data_actions)
+    )
+    acd = engine.acd
+    for agent in samples.agents_away:
+        if hasattr(acd, "set_available"):
+            acd.set_available(
+                agent, False, samples.events[0].at if samples.events else DEFAULT_START
+            )
+    conv_ids: dict[str, str] = {}
+    counter = itertools.count(1)
+    steps: list[StepReport] = []
+    for event in samples.events:
+        for outcome in engine.advance(event.at):
+            steps.append(StepReport(event, outcome, f"(timer or queue) {outcome.note}".strip()))
+        info = samples.conversations[event.conversation]
+        outcome = _dispatch(engine, event, info, conv_ids, counter)
+        if outcome.conversation_id:
+            conv_ids[event.conversation] = outcome.conversation_id
+        steps.append(StepReport(event, outcome, _label(event, info)))
+    return DryRunReport(steps, recorder)
+
+
+def _dispatch(
+    engine: Any,
+    event: SampleEvent,
+    info: dict[str, Any],
+    conv_ids: dict[str, str],
+    counter: itertools.count[int],
+) -> Outcome:
+    data = event.data
+    conversation_id = conv_ids.get(event.conversation, "")
+    if event.kind == "message":
+        kind = {
+            "message": EventKind.MESSAGE,
+            "post": EventKind.POST,
+            "comment": EventKind.COMMENT,
+            "delete": EventKind.DELETE,
+            "edit": EventKind.EDIT,
+            "postback": EventKind.POSTBACK,
+        }[data["kind"]]
+        attachments = tuple(
+            Attachment(type=str(a.get("type", "other")), url=a.get("url"))
+            for a in data.get("attachments") or []
+        )
+        inbound = InboundEvent(
+            event_id=str(data.get("id") or f"sample-{next(counter)}"),
+            channel=info["channel"],
+            kind=kind,
+            account=info["account"],
+            sender_id=info["sender"],
+            sender_phone=info["phone"],
+            sender_name=info["name"],
+            text=data["text"],
+            attachments=attachments,
+            post_id=data.get("post_id"),
+            timestamp=event.at,
+        )
+        return engine.handle(inbound)
+    if event.kind == "bot":
+        return engine.handle(
+            BotEvent(
+                event_id=f"bot-{next(counter)}",
+                conversation_id=conversation_id,
+                outcome=data["outcome"],
+                intent=data.get("intent"),
+                slots=data.get("slots", {}),
+                timestamp=event.at,
+            )
+        )
+    if event.kind == "agent":
+        conv = engine.store.get_conversation(conversation_id)
+        agent = data.get("agent") or (conv.agent if conv else None) or "agent"
+        action = {
+            "reply": AgentAction.REPLY,
+            "transfer": AgentAction.TRANSFER,
+            "complete": AgentAction.COMPLETE,
+        }[data["action"]]
+        value = data["value"]
+        return engine.handle(
+            AgentEvent(
+                event_id=f"agent-{next(counter)}",
+                conversation_id=conversation_id,
+                agent_id=agent,
+                action=action,
+                text=str(value) if action is AgentAction.REPLY else "",
+                transfer_queue=str(value) if action is AgentAction.TRANSFER else None,
+                wrap_up=str(value) if action is AgentAction.COMPLETE else None,
+                timestamp=event.at,
+            )
+        )
+    if event.kind == "agent_state":
+        outcome = Outcome(event=event, conversation_id=conversation_id)
+        acd = engine.acd
+        if hasattr(acd, "set_available"):
+            notices = acd.set_available(data["agent"], data["available"], event.at)
+            engine._notices(notices, event.at, outcome)
+        return outcome
+    return Outcome(event=event, conversation_id=conversation_id, note="time passes")
+
+
+def _label(event: SampleEvent, info: dict[str, Any]) -> str:
+    data = event.data
+    who = info.get("name") or info["sender"]
+    if event.kind == "message":
+        return f"{info['channel']} {data['kind']} from {who}: {data['text']!r}"
+    if event.kind == "bot":
+        return f"bot outcome: {data['outcome']}" + (
+            f" ({data['intent']})" if data.get("intent") else ""
+        )
+    if event.kind == "agent":
+        return f"agent {data.get('agent') or ''} {data['action']}: {data['value']!r}".replace(
+            "  ", " "
+        )
+    if event.kind == "agent_state":
+        return f"agent {data['agent']} is {'available' if data['available'] else 'away'}"
+    return "time passes"

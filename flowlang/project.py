@@ -1,0 +1,131 @@
+"""A runnable project: one checked and compiled flow with the deployment it runs against.
+
+`load_project(flow, deployment)` is what the CLI's compile, graph, dry-run and test commands use;
+`Project.engine(...)` builds an Engine wired to the deployment (schedules, templates, agents).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowlang.compiler.compile import compile_flow
+from flowlang.compiler.ir import FlowGraph
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.memory import SimpleAcd, SimpleAgent
+from flowlang.runtime.ports import OutboundAdapter, ReplyPolicy
+from flowlang.runtime.program import DeploymentTemplate, Program
+from flowlang.workspace import Workspace, validate
+
+if TYPE_CHECKING:
+    from flowlang.config import Deployment
+
+
+@dataclass
+class Project:
+    graph: FlowGraph
+    program: Program
+    deployment: Deployment | None = None
+    environment: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def schedule_state(self, name: str, now: datetime) -> str:
+        """open / closed / holiday / emergency for a deployment schedule at `now`."""
+        if self.deployment is None or name not in self.deployment.schedules:
+            return "open"
+        return str(self.deployment.schedules[name].state_at(now))
+
+    def agents(self) -> list[SimpleAgent]:
+        if self.deployment is None:
+            return []
+        queues_of: dict[str, set[str]] = {}
+        for queue_name, queue in self.deployment.queues.items():
+            for member in queue.members:
+                queues_of.setdefault(member, set()).add(queue_name)
+        out = []
+        for agent_id, agent in self.deployment.agents.items():
+            capacity = max(dict(agent.capacity).values(), default=1) if agent.capacity else 1
+            out.append(
+                SimpleAgent(
+                    agent_id,
+                    queues_of.get(agent_id, set()) | set(agent.queues),
+                    dict(agent.skills),
+                    set(agent.languages),
+                    True,
+                    capacity,
+                )
+            )
+        return out
+
+    def engine(
+        self,
+        *,
+        adapters: Sequence[OutboundAdapter] = (),
+        policy: ReplyPolicy | None = None,
+        **parts: Any,
+    ) -> Engine:
+        """An Engine for this project; parts not given get the built-in implementations."""
+        parts.setdefault("acd", SimpleAcd(self.agents()))
+        return Engine(
+            self.program,
+            adapters=adapters,
+            policy=policy or default_policy(self),
+            schedule_state=self.schedule_state,
+            params=self.params,
+            **parts,
+        )
+
+
+def default_policy(project: Project) -> ReplyPolicy | None:
+    """The channel policy from the channel registry, with the deployment's overrides."""
+    try:
+        from flowlang.channels.engine_policy import policy_for_deployment
+    except ImportError:
+        return None
+    return policy_for_deployment(project.deployment)
+
+
+def load_project(
+    flow: Path, deployment: Path | None = None, environment: str | None = None
+) -> tuple[Project | None, Workspace]:
+    """Validate, compile and prepare one flow; None (with diagnostics) when it has errors."""
+    paths: list[Path] = [flow] + ([deployment] if deployment is not None else [])
+    ws = validate(paths)
+    checked = ws.flows.get(str(flow))
+    if checked is None or ws.errors:
+        return None, ws
+    graph = compile_flow(checked)
+    templates = _templates(ws.deployment)
+    params: dict[str, Any] = {}
+    if ws.deployment is not None and environment is not None:
+        params = dict(ws.deployment.environments.get(environment, {}))
+    program = Program(graph, templates)
+    return Project(graph, program, ws.deployment, environment, params), ws
+
+
+def _templates(deployment: Deployment | None) -> dict[str, DeploymentTemplate]:
+    if deployment is None:
+        return {}
+    out: dict[str, DeploymentTemplate] = {}
+    for name, template in deployment.templates.items():
+        whatsapp = getattr(template, "whatsapp", None)
+        if whatsapp is not None:
+            data = {
+                "whatsapp_name": getattr(whatsapp, "name", name),
+                "language": getattr(whatsapp, "language", None),
+                "category": str(getattr(whatsapp, "category", "") or ""),
+            }
+            out[name] = DeploymentTemplate(name, "whatsapp", None, data)
+            continue
+        kind = str(getattr(template, "kind", None) or "text")
+        data = {}
+        items = getattr(template, "items", None)
+        if items:
+            data["options"] = [
+                getattr(i, "title", i) if not isinstance(i, str) else i for i in items
+            ]
+        out[name] = DeploymentTemplate(name, kind, getattr(template, "text", None), data)
+    return out

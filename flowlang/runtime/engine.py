@@ -1,0 +1,598 @@
+"""The Engine: what host services embed.
+
+It takes inbound events (customer messages and posts, edits and deletions, agent actions, bot
+outcomes, timers), keeps each conversation's flow state in the store, runs the interpreter, and
+applies the effects: replies through the channel policy to the outbound adapters, routing through
+the ACD, bot hand-offs, data actions, identity links. Production, `flowlang dry-run` and tests all
+use this one code path; only the parts plugged in differ.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flowlang.events import AgentAction, AgentEvent, BotEvent, EventKind, InboundEvent, TimerEvent
+from flowlang.runtime import effects as fx
+from flowlang.runtime.interpreter import TraceStep, run
+from flowlang.runtime.memory import (
+    MemoryStore,
+    RecordingAdapter,
+    RecordingBots,
+    ScriptedDataActions,
+    SimpleAcd,
+)
+from flowlang.runtime.ports import (
+    Acd,
+    Bots,
+    ConversationStore,
+    ConversationView,
+    CustomerView,
+    DataActions,
+    Delivery,
+    OutboundAdapter,
+    OutboundMessage,
+    ReplyPolicy,
+    RoutingNotice,
+    RoutingRequest,
+)
+from flowlang.runtime.program import Program
+from flowlang.runtime.state import Facts, FlowState, Trigger
+
+ScheduleOracle = Callable[[str, datetime], str]
+DEFAULT_THREADING_WINDOW = timedelta(hours=72)
+PUBLIC_KINDS = {EventKind.POST, EventKind.COMMENT}
+
+
+class AllowAll:
+    """A reply policy that allows everything: for hosts that enforce channel rules elsewhere."""
+
+    def decide(
+        self, message: OutboundMessage, conversation: ConversationView, now: datetime
+    ) -> Delivery:
+        return Delivery(message, "sent")
+
+    def window_open(
+        self, conversation: ConversationView, now: datetime
+    ) -> tuple[bool, timedelta | None]:
+        return True, None
+
+
+@dataclass
+class Outcome:
+    """What handling one event did."""
+
+    event: Any
+    conversation_id: str | None = None
+    trace: list[TraceStep] = field(default_factory=list)
+    effects: list[Any] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    notices: list[RoutingNotice] = field(default_factory=list)
+    duplicate: bool = False
+    note: str = ""
+
+    @property
+    def blocked(self) -> list[Delivery]:
+        return [d for d in self.deliveries if d.status in ("blocked", "skipped", "recorded")]
+
+
+class Engine:
+    """Runs one flow for every conversation of the channels it serves."""
+
+    def __init__(
+        self,
+        program: Program,
+        *,
+        store: ConversationStore | None = None,
+        acd: Acd | None = None,
+        bots: Bots | None = None,
+        data_actions: DataActions | None = None,
+        adapters: Sequence[OutboundAdapter] = (),
+        policy: ReplyPolicy | None = None,
+        schedule_state: ScheduleOracle | None = None,
+        params: dict[str, Any] | None = None,
+        threading_window: timedelta | None = None,
+        media_of: Callable[[str, EventKind], str] | None = None,
+    ) -> None:
+        self.program = program
+        self.store: ConversationStore = store or MemoryStore()
+        self.acd: Acd = acd or SimpleAcd()
+        self.bots: Bots = bots or RecordingBots()
+        self.data_actions: DataActions = data_actions or ScriptedDataActions()
+        self.adapters: list[OutboundAdapter] = list(adapters) or [RecordingAdapter()]
+        self.policy: ReplyPolicy = policy or AllowAll()
+        self.schedule_state = schedule_state or (lambda _name, _now: "open")
+        self.params = dict(params or {})
+        seconds = program.graph.threading_window_seconds
+        self.threading_window = threading_window or (
+            timedelta(seconds=seconds) if seconds is not None else DEFAULT_THREADING_WINDOW
+        )
+        self.media_of = media_of or _default_media
+        self._timers: list[tuple[datetime, str, str]] = []
+        self._customers: dict[str, CustomerView] = {}
+        self._senders: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ public API
+    def handle(self, event: InboundEvent | AgentEvent | BotEvent | TimerEvent) -> Outcome:
+        """Process one event; errors in a flow are recorded, never raised."""
+        if isinstance(event, InboundEvent):
+            return self._inbound(event)
+        if isinstance(event, AgentEvent):
+            return self._agent(event)
+        if isinstance(event, BotEvent):
+            return self._resume(
+                event.conversation_id,
+                event,
+                event.timestamp,
+                Trigger(
+                    kind="bot", outcome=event.outcome, intent=event.intent, slots=dict(event.slots)
+                ),
+            )
+        return self._resume(
+            event.conversation_id, event, event.timestamp, Trigger(kind="timer", timer=event.timer)
+        )
+
+    def due_timers(self, now: datetime) -> list[TimerEvent]:
+        """Timers whose deadline has passed, as events to `handle` (oldest first)."""
+        due: list[TimerEvent] = []
+        while self._timers and self._timers[0][0] <= now:
+            at, conversation_id, timer = heapq.heappop(self._timers)
+            due.append(
+                TimerEvent(
+                    event_id=f"timer:{timer}",
+                    conversation_id=conversation_id,
+                    timer=timer,
+                    timestamp=at,
+                )
+            )
+        return due
+
+    def advance(self, now: datetime) -> list[Outcome]:
+        """Fire due timers and let the ACD re-evaluate waiting interactions."""
+        outcomes = [self.handle(t) for t in self.due_timers(now)]
+        notices = self.acd.tick(now)
+        if notices:
+            outcome = Outcome(event={"type": "tick", "at": now})
+            self._notices(notices, now, outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+    # ------------------------------------------------------------------ inbound
+    def _inbound(self, event: InboundEvent) -> Outcome:
+        outcome = Outcome(event=event)
+        now = event.timestamp
+        payload = event.model_dump(mode="json")
+        if not self.store.accept_inbound(event.channel, event.event_id, payload):
+            outcome.duplicate = True
+            outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
+            return outcome
+        if event.kind is EventKind.RECEIPT:
+            self.store.append_event(
+                "receipt", now, None, {"channel": event.channel, "event_id": event.event_id}
+            )
+            outcome.note = "receipt recorded"
+            self.store.mark_processed(event.channel, event.event_id)
+            return outcome
+        customer = self.store.resolve_customer(
+            event.channel, event.sender_id, event.sender_phone, event.sender_name
+        )
+        conv = self.store.conversation_for(
+            customer.id, event.channel, event.account, now, self.threading_window
+        )
+        self._customers[conv.id] = customer
+        self._senders[conv.id] = event.sender_id
+        outcome.conversation_id = conv.id
+        conv.last_inbound_at = now
+        conv.last_sender_id = event.sender_id
+        conv.post_id = event.post_id or conv.post_id
+        self.store.append_message(
+            conv,
+            "in",
+            {"text": event.text, "kind": event.kind.value, "event_id": event.event_id},
+            now,
+            event.sender_id,
+        )
+        self.store.append_event(
+            "message_in", now, conv.id, {"channel": event.channel, "kind": event.kind.value}
+        )
+        if event.kind is EventKind.DELETE:
+            outcome.notices.extend(self.acd.withdraw(conv.id, now))
+            conv.status = "closed"
+            self.store.append_event("abandoned", now, conv.id, {"reason": "post deleted"})
+            outcome.note = "the customer deleted the post; the interaction is withdrawn"
+        elif conv.status == "with_agent":
+            outcome.note = f"delivered to agent {conv.agent} (the conversation is theirs)"
+        elif conv.status == "queued":
+            outcome.note = f"added to the conversation waiting in {conv.queue}"
+        else:
+            state = FlowState.model_validate(conv.flow_state) if conv.flow_state else FlowState()
+            if state.waiting is None or state.waiting.kind == "answer":
+                self._run(
+                    conv, state, Trigger(kind="message", text=event.text), event, now, outcome
+                )
+            else:
+                outcome.note = f"flow waits for the {state.waiting.kind}; message kept in history"
+        self.store.save_conversation(conv)
+        self.store.mark_processed(event.channel, event.event_id)
+        return outcome
+
+    def _agent(self, event: AgentEvent) -> Outcome:
+        outcome = Outcome(event=event, conversation_id=event.conversation_id)
+        conv = self.store.get_conversation(event.conversation_id)
+        now = event.timestamp
+        if conv is None:
+            outcome.note = f"unknown conversation {event.conversation_id}"
+            self.store.dead_letter("agent", event.model_dump(mode="json"), outcome.note, now)
+            return outcome
+        if event.action is AgentAction.REPLY:
+            content = dict(event.content) or {"kind": "text", "text": event.text}
+            self._send(conv, content, "agent", "default", None, now, outcome, step="agent", line=0)
+        elif event.action is AgentAction.TRANSFER:
+            self.store.append_event(
+                "transferred",
+                now,
+                conv.id,
+                {
+                    "agent": event.agent_id,
+                    "to_queue": event.transfer_queue,
+                    "to_agent": event.transfer_agent,
+                },
+            )
+            conv.status = "queued"
+            conv.queue = event.transfer_queue or conv.queue
+            self._notices(
+                self.acd.transfer(conv.id, event.transfer_queue, event.transfer_agent, now),
+                now,
+                outcome,
+            )
+        elif event.action is AgentAction.COMPLETE:
+            conv.wrap_up = event.wrap_up
+            conv.status = "closed"
+            conv.last_agent = event.agent_id
+            self.store.append_event(
+                "completed",
+                now,
+                conv.id,
+                {"agent": event.agent_id, "wrap_up": event.wrap_up, "queue": conv.queue},
+            )
+            self._notices(
+                self.acd.complete(conv.id, event.agent_id, event.wrap_up, now), now, outcome
+            )
+        self.store.save_conversation(conv)
+        return outcome
+
+    # ------------------------------------------------------------------ running the flow
+    def _resume(self, conversation_id: str, event: Any, now: datetime, trigger: Trigger) -> Outcome:
+        outcome = Outcome(event=event, conversation_id=conversation_id)
+        conv = self.store.get_conversation(conversation_id)
+        if conv is None:
+            outcome.note = f"unknown conversation {conversation_id}"
+            self.store.dead_letter(
+                trigger.kind, {"conversation_id": conversation_id}, outcome.note, now
+            )
+            return outcome
+        state = FlowState.model_validate(conv.flow_state) if conv.flow_state else FlowState()
+        if (
+            trigger.kind == "timer"
+            and state.waiting is not None
+            and state.waiting.kind in ("queue", "agent")
+        ):
+            outcome.notices.extend(self.acd.withdraw(conv.id, now))
+            if state.waiting.kind == "queue":
+                conv.status = "open"
+        self._run(conv, state, trigger, None, now, outcome)
+        self.store.save_conversation(conv)
+        return outcome
+
+    def _facts(self, conv: ConversationView, event: InboundEvent | None, now: datetime) -> Facts:
+        customer = self._customers.get(conv.id) or CustomerView(conv.customer_id)
+        open_, remaining = self.policy.window_open(conv, now)
+        message: dict[str, Any] = {"channel": conv.channel, "account": conv.account}
+        if event is not None:
+            message.update(
+                text=event.text,
+                kind=_flow_kind(event.kind),
+                has_attachment=bool(event.attachments),
+                sender_name=event.sender_name,
+                postback=event.postback,
+                post_id=event.post_id,
+            )
+        return Facts(
+            now=now,
+            message=message,
+            customer={
+                "known": bool(customer.known_by),
+                "new": customer.new,
+                "id": customer.id,
+                "name": customer.name,
+                "phone": customer.phone,
+            },
+            conversation={
+                "ongoing": conv.ongoing,
+                "id": conv.id,
+                "last_agent": conv.last_agent,
+                "messages": conv.messages,
+                "idle": now - conv.last_activity_at,
+            },
+            window={"open": open_, "remaining": remaining},
+            known_by=customer.known_by,
+            schedule_state=self.schedule_state,
+            params=self.params,
+        )
+
+    def _run(
+        self,
+        conv: ConversationView,
+        state: FlowState,
+        trigger: Trigger,
+        event: InboundEvent | None,
+        now: datetime,
+        outcome: Outcome,
+    ) -> None:
+        facts = self._facts(conv, event, now)
+        if not state.graph_version:
+            state.graph_version = self.program.graph.version
+        for _round in range(100):  # data actions answer at once and resume the flow
+            result = run(self.program, state, trigger, facts)
+            state = result.state
+            outcome.trace.extend(result.trace)
+            outcome.effects.extend(result.effects)
+            conv.flow_state = state.model_dump(mode="json")
+            follow_up = self._apply(conv, state, result.effects, now, outcome)
+            if follow_up is None:
+                break
+            trigger = follow_up
+            facts = self._facts(conv, event, now)
+
+    def _apply(
+        self,
+        conv: ConversationView,
+        state: FlowState,
+        effects: list[Any],
+        now: datetime,
+        outcome: Outcome,
+    ) -> Trigger | None:
+        follow_up: Trigger | None = None
+        for effect in effects:
+            if isinstance(effect, fx.SendReply):
+                self._send(
+                    conv,
+                    effect.content,
+                    "flow",
+                    effect.visibility,
+                    effect.guard,
+                    now,
+                    outcome,
+                    effect.step,
+                    effect.line,
+                )
+            elif isinstance(effect, fx.RouteToQueue):
+                follow_up = self._route_queue(conv, state, effect, now, outcome) or follow_up
+            elif isinstance(effect, fx.RouteToAgent):
+                agent = effect.agent or ""
+                self.store.append_event("agent_requested", now, conv.id, {"agent": agent})
+                notices = self.acd.request_agent(
+                    conv.id,
+                    agent,
+                    self.media_of(conv.channel, EventKind.MESSAGE),
+                    effect.wait_seconds,
+                    now,
+                )
+                follow_up = self._notices(notices, now, outcome, conv) or follow_up
+            elif isinstance(effect, fx.HandOffToBot):
+                conv.status = "bot"
+                self.bots.start(conv.id, effect.bot, {"customer": conv.customer_id})
+                self.store.append_event("bot_started", now, conv.id, {"bot": effect.bot})
+            elif isinstance(effect, fx.CallDataAction):
+                result = self.data_actions.call(
+                    effect.action, effect.inputs, effect.timeout_seconds
+                )
+                follow_up = Trigger(kind="data", outcome=result.status, outputs=result.outputs)
+            elif isinstance(effect, fx.SetData):
+                conv.data[f"{effect.scope}.{effect.key}"] = effect.value
+            elif isinstance(effect, fx.LinkIdentity):
+                customer = self.store.link_identity(conv.customer_id, effect.kind, effect.value)
+                conv.customer_id = customer.id
+                self._customers[conv.id] = customer
+            elif isinstance(effect, fx.StartTimer):
+                heapq.heappush(self._timers, (effect.at, conv.id, effect.timer))
+            elif isinstance(effect, fx.MarkNotActionable):
+                conv.status = "closed"
+                self.store.append_event("not_actionable", now, conv.id, {"reason": effect.reason})
+            elif isinstance(effect, fx.EndFlow):
+                if conv.status not in ("with_agent", "queued"):
+                    conv.status = "closed"
+                self.store.append_event("flow_ended", now, conv.id, {"reason": effect.reason})
+            elif isinstance(effect, fx.FlowFailed):
+                self.store.append_event(
+                    "flow_error",
+                    now,
+                    conv.id,
+                    {
+                        "code": effect.code,
+                        "message": effect.message,
+                        "line": effect.line,
+                        "file": effect.file,
+                    },
+                )
+        return follow_up
+
+    def _route_queue(
+        self,
+        conv: ConversationView,
+        state: FlowState,
+        effect: fx.RouteToQueue,
+        now: datetime,
+        outcome: Outcome,
+    ) -> Trigger | None:
+        conv.status = "queued"
+        conv.queue = effect.queue
+        request = RoutingRequest(
+            conversation_id=conv.id,
+            queue=effect.queue,
+            media=self.media_of(conv.channel, EventKind.MESSAGE),
+            skills={s["skill"]: s.get("min") for s in effect.skills},
+            language=effect.language,
+            priority=effect.priority,
+            preferred_agents=[(p["agent"], p.get("score")) for p in effect.preferred_agents],
+            last_agent=conv.last_agent if effect.prefer_last_agent else None,
+            timeout_seconds=effect.timeout_seconds,
+        )
+        self.store.append_event(
+            "queued",
+            now,
+            conv.id,
+            {
+                "queue": effect.queue,
+                "skills": list(request.skills),
+                "priority": effect.priority,
+                "channel": conv.channel,
+            },
+        )
+        return self._notices(self.acd.enqueue(request, now), now, outcome, conv)
+
+    def _notices(
+        self,
+        notices: list[RoutingNotice],
+        now: datetime,
+        outcome: Outcome,
+        current: ConversationView | None = None,
+    ) -> Trigger | None:
+        """Apply ACD notices; a notice about `current` comes back as a trigger to run."""
+        follow_up: Trigger | None = None
+        for notice in notices:
+            outcome.notices.append(notice)
+            conv = (
+                current
+                if current is not None and current.id == notice.conversation_id
+                else self.store.get_conversation(notice.conversation_id)
+            )
+            if conv is None:
+                continue
+            self.store.append_event(
+                notice.kind,
+                notice.at or now,
+                conv.id,
+                {"agent": notice.agent, "queue": notice.queue, **notice.data},
+            )
+            if notice.kind == "accepted":
+                conv.status = "with_agent"
+                conv.agent = conv.last_agent = notice.agent
+                trigger = Trigger(
+                    kind="queue" if conv.queue and notice.queue else "agent", outcome="routed"
+                )
+            elif notice.kind == "agent_unavailable":
+                trigger = Trigger(kind="agent", outcome="unavailable")
+            else:
+                continue
+            state = FlowState.model_validate(conv.flow_state) if conv.flow_state else None
+            if state is None or state.waiting is None:
+                if conv is not current:
+                    self.store.save_conversation(conv)
+                continue
+            if state.waiting.kind == "agent":
+                trigger = Trigger(kind="agent", outcome=trigger.outcome)
+            elif state.waiting.kind == "queue":
+                trigger = Trigger(kind="queue", outcome=trigger.outcome)
+            if conv is current:
+                follow_up = trigger
+            else:
+                self._run(conv, state, trigger, None, now, outcome)
+                self.store.save_conversation(conv)
+        return follow_up
+
+    # ------------------------------------------------------------------ replies
+    def _send(
+        self,
+        conv: ConversationView,
+        content: dict[str, Any],
+        sender: str,
+        visibility: str,
+        guard: dict[str, Any] | None,
+        now: datetime,
+        outcome: Outcome,
+        step: str,
+        line: int,
+    ) -> None:
+        recipient = self._senders.get(conv.id) or conv.last_sender_id
+        message = OutboundMessage(
+            conv.id,
+            conv.channel,
+            conv.account,
+            recipient,
+            sender,
+            content,
+            visibility,
+            conv.post_id,
+        )
+        window_open, _remaining = self.policy.window_open(conv, now)
+        if guard is not None and not window_open:
+            action = guard["action"]
+            if action == "template":
+                message = OutboundMessage(
+                    conv.id,
+                    conv.channel,
+                    conv.account,
+                    recipient,
+                    sender,
+                    guard["content"],
+                    visibility,
+                    conv.post_id,
+                )
+            else:
+                status = "skipped" if action == "skip" else "recorded"
+                delivery = Delivery(
+                    message,
+                    status,
+                    "window_closed",
+                    f"the {conv.channel} reply window is closed; the flow said "
+                    f"to {action} this reply",
+                )
+                self._record_delivery(conv, delivery, now, outcome, step, line)
+                return
+        delivery = self.policy.decide(message, conv, now)
+        if delivery.status in ("sent", "degraded"):
+            for adapter in self.adapters:
+                adapter.send(delivery.message)
+            self.store.append_message(conv, "out", delivery.message.content, now, sender)
+        self._record_delivery(conv, delivery, now, outcome, step, line)
+
+    def _record_delivery(
+        self,
+        conv: ConversationView,
+        delivery: Delivery,
+        now: datetime,
+        outcome: Outcome,
+        step: str,
+        line: int,
+    ) -> None:
+        outcome.deliveries.append(delivery)
+        kind = "message_out" if delivery.status in ("sent", "degraded") else "blocked"
+        self.store.append_event(
+            kind,
+            now,
+            conv.id,
+            {
+                "sender": delivery.message.sender,
+                "status": delivery.status,
+                "reason_code": delivery.reason_code,
+                "reason": delivery.reason,
+                "step": step,
+                "line": line,
+            },
+        )
+
+
+def _flow_kind(kind: EventKind) -> str:
+    return "message" if kind in (EventKind.MESSAGE, EventKind.POSTBACK) else kind.value
+
+
+def _default_media(channel: str, kind: EventKind) -> str:
+    if channel in ("x_public", "facebook_page"):
+        return "social_public"
+    if channel in ("x_dm", "messenger", "instagram"):
+        return "social_dm"
+    return "message"

@@ -1,0 +1,323 @@
+"""In-memory implementations of the engine's ports, for dry-runs, tests and small hosts."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from flowlang.runtime.ports import (
+    ConversationView,
+    CustomerView,
+    DataResult,
+    OutboundMessage,
+    RoutingNotice,
+    RoutingRequest,
+)
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    """E.164 form of a phone number, or None when it cannot be read."""
+    if not phone:
+        return None
+    import phonenumbers
+
+    text = phone if phone.startswith("+") else "+" + phone
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+@dataclass
+class _Customer:
+    id: str
+    name: str | None = None
+    phone: str | None = None
+    identities: set[tuple[str, str]] = field(default_factory=set)
+    volunteered: set[str] = field(default_factory=set)
+
+
+class MemoryStore:
+    """A ConversationStore kept in dictionaries: customers, threads, history, events."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.customers: dict[str, _Customer] = {}
+        self.identities: dict[tuple[str, str], str] = {}
+        self.conversations: dict[str, ConversationView] = {}
+        self.current: dict[tuple[str, str], str] = {}
+        self.history: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.seen: set[tuple[str, str]] = set()
+        self.dead_letters: list[dict[str, Any]] = []
+
+    def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
+        key = (channel, event_id)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+    def mark_processed(self, channel: str, event_id: str) -> None:
+        return None
+
+    def resolve_customer(
+        self, channel: str, external_id: str, phone: str | None, name: str | None
+    ) -> CustomerView:
+        e164 = normalise_phone(phone)
+        known_by: set[str] = set()
+        customer_id = self.identities.get((channel, external_id))
+        if customer_id is not None:
+            known_by.add("platform id")
+        elif e164 and ("phone", e164) in self.identities:
+            customer_id = self.identities[("phone", e164)]
+            known_by.add("phone")
+        new = customer_id is None
+        if customer_id is None:
+            customer_id = f"c{next(self._ids)}"
+            self.customers[customer_id] = _Customer(customer_id)
+        customer = self.customers[customer_id]
+        customer.name = customer.name or name
+        customer.phone = customer.phone or e164
+        for key in [(channel, external_id)] + ([("phone", e164)] if e164 else []):
+            self.identities.setdefault(key, customer_id)
+            customer.identities.add(key)
+        known_by |= customer.volunteered
+        return CustomerView(customer_id, customer.name, customer.phone, frozenset(known_by), new)
+
+    def link_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
+        owner = self.identities.get((kind, value))
+        if owner is not None and owner != customer_id:
+            self._merge(keep=owner, absorb=customer_id)
+            customer_id = owner
+        customer = self.customers[customer_id]
+        self.identities[(kind, value)] = customer_id
+        customer.identities.add((kind, value))
+        customer.volunteered.add(kind)
+        return CustomerView(
+            customer_id, customer.name, customer.phone, frozenset(customer.volunteered), False
+        )
+
+    def _merge(self, keep: str, absorb: str) -> None:
+        source = self.customers.pop(absorb)
+        target = self.customers[keep]
+        target.volunteered |= source.volunteered
+        for key in source.identities:
+            self.identities[key] = keep
+            target.identities.add(key)
+        for conv in self.conversations.values():
+            if conv.customer_id == absorb:
+                conv.customer_id = keep
+        for item in self.history:
+            if item["customer_id"] == absorb:
+                item["customer_id"] = keep
+
+    def conversation_for(
+        self, customer_id: str, channel: str, account: str, now: datetime, window: timedelta
+    ) -> ConversationView:
+        key = (customer_id, channel)
+        current = self.conversations.get(self.current.get(key, ""))
+        if (
+            current is not None
+            and window > timedelta(0)
+            and now - current.last_activity_at < window
+        ):
+            current.ongoing = True
+            return current
+        conv = ConversationView(
+            id=f"conv{next(self._ids)}",
+            customer_id=customer_id,
+            channel=channel,
+            account=account,
+            started_at=now,
+            last_activity_at=now,
+            last_agent=current.last_agent if current else None,
+        )
+        if current is not None and current.status != "closed":
+            current.status = "closed"
+        self.conversations[conv.id] = conv
+        self.current[key] = conv.id
+        return conv
+
+    def get_conversation(self, conversation_id: str) -> ConversationView | None:
+        return self.conversations.get(conversation_id)
+
+    def save_conversation(self, conversation: ConversationView) -> None:
+        self.conversations[conversation.id] = conversation
+
+    def append_message(
+        self,
+        conversation: ConversationView,
+        direction: str,
+        content: dict[str, Any],
+        at: datetime,
+        sender: str,
+    ) -> None:
+        conversation.messages += 1
+        conversation.last_activity_at = max(conversation.last_activity_at, at)
+        self.history.append(
+            {
+                "customer_id": conversation.customer_id,
+                "conversation_id": conversation.id,
+                "direction": direction,
+                "content": content,
+                "at": at,
+                "sender": sender,
+            }
+        )
+
+    def append_event(
+        self, kind: str, at: datetime, conversation_id: str | None, data: dict[str, Any]
+    ) -> None:
+        self.events.append({"kind": kind, "at": at, "conversation_id": conversation_id, **data})
+
+    def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:
+        self.dead_letters.append({"source": source, "payload": payload, "reason": reason, "at": at})
+
+
+class ScriptedDataActions:
+    """Data actions answered from a table: action -> result (or a callable)."""
+
+    def __init__(self, results: dict[str, DataResult] | None = None) -> None:
+        self.results = dict(results or {})
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def call(self, action: str, inputs: dict[str, Any], timeout_seconds: int | None) -> DataResult:
+        self.calls.append((action, dict(inputs)))
+        return self.results.get(action, DataResult("failure", {"error": "no result scripted"}))
+
+
+class RecordingBots:
+    """Bots that record hand-offs; outcomes are fed back as BotEvents by the host or test."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, str]] = []
+
+    def start(self, conversation_id: str, bot: str, context: dict[str, Any]) -> None:
+        self.started.append((conversation_id, bot))
+
+
+class RecordingAdapter:
+    """Keeps every message handed to it (dry-run, tests)."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+
+    def send(self, message: OutboundMessage) -> None:
+        self.sent.append(message)
+
+
+@dataclass
+class SimpleAgent:
+    id: str
+    queues: set[str]
+    skills: dict[str, int]
+    languages: set[str] = field(default_factory=set)
+    available: bool = True
+    capacity: int = 1
+    active: set[str] = field(default_factory=set)
+
+
+class SimpleAcd:
+    """A small ACD: first available qualified member, else wait; for dry-runs and tests."""
+
+    def __init__(self, agents: list[SimpleAgent] | None = None) -> None:
+        self.agents = {a.id: a for a in agents or []}
+        self.waiting: dict[str, RoutingRequest] = {}
+        self.agent_waits: dict[str, str] = {}
+
+    def _qualifies(self, agent: SimpleAgent, request: RoutingRequest) -> bool:
+        if not agent.available or len(agent.active) >= agent.capacity:
+            return False
+        if request.queue not in agent.queues:
+            return False
+        if request.language and agent.languages and request.language not in agent.languages:
+            return False
+        return all(agent.skills.get(s, 0) >= (m or 1) for s, m in request.skills.items())
+
+    def _assign(
+        self, agent: SimpleAgent, conversation_id: str, queue: str | None, now: datetime
+    ) -> RoutingNotice:
+        agent.active.add(conversation_id)
+        return RoutingNotice("accepted", conversation_id, agent.id, queue, now)
+
+    def enqueue(self, request: RoutingRequest, now: datetime) -> list[RoutingNotice]:
+        preferred = [a for a, _s in request.preferred_agents]
+        if request.last_agent:
+            preferred.insert(0, request.last_agent)
+        for agent_id in preferred:
+            agent = self.agents.get(agent_id)
+            if agent is not None and self._qualifies(agent, request):
+                return [self._assign(agent, request.conversation_id, request.queue, now)]
+        for agent in sorted(self.agents.values(), key=lambda a: (len(a.active), a.id)):
+            if self._qualifies(agent, request):
+                return [self._assign(agent, request.conversation_id, request.queue, now)]
+        self.waiting[request.conversation_id] = request
+        return [RoutingNotice("queued", request.conversation_id, None, request.queue, now)]
+
+    def request_agent(
+        self, conversation_id: str, agent: str, media: str, wait_seconds: int | None, now: datetime
+    ) -> list[RoutingNotice]:
+        target = self.agents.get(agent)
+        if target is not None and target.available and len(target.active) < target.capacity:
+            return [self._assign(target, conversation_id, None, now)]
+        if not wait_seconds:
+            return [RoutingNotice("agent_unavailable", conversation_id, agent, None, now)]
+        self.agent_waits[conversation_id] = agent
+        return []
+
+    def withdraw(self, conversation_id: str, now: datetime) -> list[RoutingNotice]:
+        self.agent_waits.pop(conversation_id, None)
+        if self.waiting.pop(conversation_id, None) is not None:
+            return [RoutingNotice("withdrawn", conversation_id, None, None, now)]
+        return []
+
+    def complete(
+        self, conversation_id: str, agent: str, wrap_up: str | None, now: datetime
+    ) -> list[RoutingNotice]:
+        target = self.agents.get(agent)
+        if target is not None:
+            target.active.discard(conversation_id)
+        return [
+            RoutingNotice("completed", conversation_id, agent, None, now, {"wrap_up": wrap_up}),
+            *self.tick(now),
+        ]
+
+    def transfer(
+        self, conversation_id: str, queue: str | None, agent: str | None, now: datetime
+    ) -> list[RoutingNotice]:
+        for candidate in self.agents.values():
+            candidate.active.discard(conversation_id)
+        if agent is not None:
+            return self.request_agent(conversation_id, agent, "message", 0, now)
+        request = RoutingRequest(
+            conversation_id, queue or "", "message", {}, None, 0, [], None, None
+        )
+        return self.enqueue(request, now)
+
+    def set_available(self, agent: str, available: bool, now: datetime) -> list[RoutingNotice]:
+        if agent in self.agents:
+            self.agents[agent] = replace(self.agents[agent], available=available)
+        return self.tick(now)
+
+    def tick(self, now: datetime) -> list[RoutingNotice]:
+        notices: list[RoutingNotice] = []
+        for conversation_id, agent_id in list(self.agent_waits.items()):
+            agent = self.agents.get(agent_id)
+            if agent is not None and agent.available and len(agent.active) < agent.capacity:
+                del self.agent_waits[conversation_id]
+                notices.append(self._assign(agent, conversation_id, None, now))
+        for conversation_id, request in sorted(
+            self.waiting.items(), key=lambda kv: -kv[1].priority
+        ):
+            for agent in sorted(self.agents.values(), key=lambda a: (len(a.active), a.id)):
+                if self._qualifies(agent, request):
+                    del self.waiting[conversation_id]
+                    notices.append(self._assign(agent, conversation_id, request.queue, now))
+                    break
+        return notices

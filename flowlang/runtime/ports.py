@@ -1,0 +1,191 @@
+"""The seams a host plugs into: what the Engine needs from the world, as protocols.
+
+Built-in implementations live in their own modules (`flowlang.runtime.memory` for in-memory
+ones; the store, ACD and channels packages for the real ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass
+class CustomerView:
+    id: str
+    name: str | None = None
+    phone: str | None = None
+    known_by: frozenset[str] = frozenset()
+    new: bool = True
+
+
+@dataclass
+class ConversationView:
+    """What the engine needs of a conversation; the store persists it."""
+
+    id: str
+    customer_id: str
+    channel: str
+    account: str
+    started_at: datetime
+    last_activity_at: datetime
+    ongoing: bool = False
+    status: str = "open"  # open | bot | queued | with_agent | closed
+    last_agent: str | None = None
+    agent: str | None = None
+    queue: str | None = None
+    wrap_up: str | None = None
+    messages: int = 0
+    flow_state: dict[str, Any] = field(default_factory=dict)
+    channel_state: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    last_inbound_at: datetime | None = None
+    last_sender_id: str = ""
+    post_id: str | None = None
+
+
+class ConversationStore(Protocol):
+    """Customers, identities, threading and history, as the engine uses them."""
+
+    def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
+        """Store an inbound event; False when this channel message id was seen before."""
+
+    def mark_processed(self, channel: str, event_id: str) -> None: ...
+
+    def resolve_customer(
+        self, channel: str, external_id: str, phone: str | None, name: str | None
+    ) -> CustomerView: ...
+
+    def link_identity(self, customer_id: str, kind: str, value: str) -> CustomerView: ...
+
+    def conversation_for(
+        self, customer_id: str, channel: str, account: str, now: datetime, window: timedelta
+    ) -> ConversationView: ...
+
+    def get_conversation(self, conversation_id: str) -> ConversationView | None: ...
+
+    def save_conversation(self, conversation: ConversationView) -> None: ...
+
+    def append_message(
+        self,
+        conversation: ConversationView,
+        direction: str,
+        content: dict[str, Any],
+        at: datetime,
+        sender: str,
+    ) -> None: ...
+
+    def append_event(
+        self, kind: str, at: datetime, conversation_id: str | None, data: dict[str, Any]
+    ) -> None: ...
+
+    def dead_letter(
+        self, source: str, payload: dict[str, Any], reason: str, at: datetime
+    ) -> None: ...
+
+
+@dataclass
+class DataResult:
+    status: str  # success | failure | timeout | not_found
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class DataActions(Protocol):
+    def call(
+        self, action: str, inputs: dict[str, Any], timeout_seconds: int | None
+    ) -> DataResult: ...
+
+
+class Bots(Protocol):
+    def start(self, conversation_id: str, bot: str, context: dict[str, Any]) -> None:
+        """Hand the conversation to a bot; its outcome arrives later as a BotEvent."""
+
+
+@dataclass
+class RoutingRequest:
+    conversation_id: str
+    queue: str
+    media: str
+    skills: dict[str, int | None]
+    language: str | None
+    priority: float
+    preferred_agents: list[tuple[str, int | None]]
+    last_agent: str | None
+    timeout_seconds: int | None
+    window_closes_at: datetime | None = None
+
+
+@dataclass
+class RoutingNotice:
+    """Something the ACD tells the engine: an agent took it, the queue timed out, ..."""
+
+    kind: str  # offered | accepted | queue_timeout | agent_unavailable | abandoned | expired
+    conversation_id: str
+    agent: str | None = None
+    queue: str | None = None
+    at: datetime | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Acd(Protocol):
+    def enqueue(self, request: RoutingRequest, now: datetime) -> list[RoutingNotice]: ...
+
+    def request_agent(
+        self, conversation_id: str, agent: str, media: str, wait_seconds: int | None, now: datetime
+    ) -> list[RoutingNotice]: ...
+
+    def withdraw(self, conversation_id: str, now: datetime) -> list[RoutingNotice]: ...
+
+    def complete(
+        self, conversation_id: str, agent: str, wrap_up: str | None, now: datetime
+    ) -> list[RoutingNotice]: ...
+
+    def transfer(
+        self, conversation_id: str, queue: str | None, agent: str | None, now: datetime
+    ) -> list[RoutingNotice]: ...
+
+    def tick(self, now: datetime) -> list[RoutingNotice]: ...
+
+
+@dataclass
+class OutboundMessage:
+    conversation_id: str
+    channel: str
+    account: str
+    recipient: str
+    sender: str  # flow | bot | agent
+    content: dict[str, Any]
+    visibility: str = "default"
+    in_reply_to: str | None = None
+
+
+@dataclass
+class Delivery:
+    """What became of one outbound message."""
+
+    message: OutboundMessage
+    status: str  # sent | blocked | degraded | skipped | recorded
+    reason_code: str = ""
+    reason: str = ""
+    suggestion: str = ""
+
+
+class OutboundAdapter(Protocol):
+    def send(self, message: OutboundMessage) -> None: ...
+
+
+class ReplyPolicy(Protocol):
+    """Channel rules applied to every outbound message before any adapter sees it."""
+
+    def decide(
+        self, message: OutboundMessage, conversation: ConversationView, now: datetime
+    ) -> Delivery: ...
+
+    def window_open(
+        self, conversation: ConversationView, now: datetime
+    ) -> tuple[bool, timedelta | None]: ...
