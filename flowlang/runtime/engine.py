@@ -68,6 +68,7 @@ class Outcome:
     event: Any
     conversation_id: str | None = None
     trace: list[TraceStep] = field(default_factory=list)
+    path: list[str] = field(default_factory=list)
     effects: list[Any] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     notices: list[RoutingNotice] = field(default_factory=list)
@@ -339,6 +340,7 @@ class Engine:
             result = run(self.program, state, trigger, facts)
             state = result.state
             outcome.trace.extend(result.trace)
+            outcome.path.extend(result.path)
             outcome.effects.extend(result.effects)
             conv.flow_state = state.model_dump(mode="json")
             follow_up = self._apply(conv, state, result.effects, now, outcome)

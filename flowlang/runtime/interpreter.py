@@ -39,6 +39,7 @@ class RunResult:
     state: FlowState
     effects: list[Any] = field(default_factory=list)
     trace: list[TraceStep] = field(default_factory=list)
+    path: list[str] = field(default_factory=list)  # every node executed, in order
 
 
 class _Suspend(Exception):
@@ -111,6 +112,7 @@ class _Run:
             outcome = self._outcome_of(waiting.kind, node)
         s.waiting = None
         self._trace(node, f"resumed: {outcome}")
+        self.result.path.append(node.id)
         if outcome in ("routed", "accepted"):
             self._finish(node, "routed", f"{waiting.kind} accepted")
             return None
@@ -152,6 +154,7 @@ class _Run:
             node = self.g.nodes[position]
             steps += 1
             self.visits[node.id] += 1
+            self.result.path.append(node.id)
             if steps > MAX_STEPS:
                 self._step_limit(node)
             try:
