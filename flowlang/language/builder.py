@@ -549,7 +549,8 @@ class AstBuilder(Transformer[Token, Any]):
 
     def number(self, meta: Meta, children: list[Token]) -> ast.Literal:
         text = str(children[0])
-        return ast.Literal(self._span(meta), "number", float(text), text)
+        value = float(text) if "." in text else int(text)
+        return ast.Literal(self._span(meta), "number", value, text)
 
     def duration(self, meta: Meta, children: list[Token]) -> ast.Literal:
         return ast.Literal(

@@ -492,7 +492,8 @@ def _shown(tok: Token) -> str:
     if tok.type == "STRING":
         return f"text {tok}"
     if tok.type in _TOKEN_WORDS:
-        return f"{_TOKEN_WORDS[tok.type]} {str(tok)!r}"
+        word = _TOKEN_WORDS[tok.type]
+        return word if word.startswith('"') else f"{word} {str(tok)!r}"
     return f'"{tok}"'
 
 

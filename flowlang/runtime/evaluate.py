@@ -30,12 +30,16 @@ def _lookup(env: Env, parts: list[str]) -> Any:
 
 
 def _number(value: Any) -> float:
+    """A number from a number or its text; whole numbers stay ints so they print as `3`."""
     if isinstance(value, bool) or value is None:
         raise FlowRuntimeError(f"expected a number, got {_show(value)}")
+    if isinstance(value, int | float):
+        return value
     try:
-        return float(value)
+        number = float(str(value).strip())
     except (TypeError, ValueError) as exc:
         raise FlowRuntimeError(f"cannot turn {_show(value)} into a number") from exc
+    return int(number) if number.is_integer() else number
 
 
 def _show(value: Any) -> str:

@@ -1,0 +1,323 @@
+"""The interpreter, construct by construct: what a flow does with each kind of step."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from flowlang.runtime import effects as fx
+from flowlang.runtime.interpreter import MAX_STEPS, run
+from flowlang.runtime.state import FlowState, Trigger
+from tests.runtime.helpers import NOW, facts, program
+
+
+def start(prog, text: str = "hello", **extra):  # type: ignore[no-untyped-def]
+    return run(prog, FlowState(), Trigger(kind="message", text=text), facts(text, **extra))
+
+
+def of(result, kind):  # type: ignore[no-untyped-def]
+    return [e for e in result.effects if isinstance(e, kind)]
+
+
+def test_reply_renders_template_with_flow_values() -> None:
+    prog = program('reply "Hi {{ customer.name }}, you said {{ message.text }}"\nend')
+    result = start(prog, "{{ 7 * 7 }}")
+    (reply,) = of(result, fx.SendReply)
+    # customer text is data: it is never evaluated as a template
+    assert reply.content == {"kind": "text", "text": "Hi Ana, you said {{ 7 * 7 }}"}
+    assert result.state.status == "ended"
+
+
+def test_quick_replies_and_media_content() -> None:
+    prog = program('reply "Pick one" with quick replies "Loans", "Cards"\n'
+                   'reply image "https://x.test/a.png" caption "fees"')
+    first, second = of(start(prog), fx.SendReply)
+    assert first.content == {"kind": "quick_replies", "text": "Pick one",
+                             "options": ["Loans", "Cards"]}
+    assert second.content["kind"] == "image"
+    assert second.content["caption"] == "fees"
+
+
+def test_window_guard_travels_with_the_reply() -> None:
+    prog = program('reply "Still there?" if window closed send template "follow" with n = 1')
+    (reply,) = of(start(prog), fx.SendReply)
+    assert reply.guard == {"action": "template",
+                           "content": {"kind": "template", "name": "follow",
+                                       "parameters": {"n": 1}}}
+
+
+def test_if_elif_else_and_variables() -> None:
+    prog = program("""\
+        if message.text contains "card":
+            set topic to "cards"
+        elif message.text contains "loan":
+            set topic to "loans"
+        else:
+            set topic to "other"
+        reply "{{ topic }}"
+        """, header='var topic: text = not set')
+    assert of(start(prog, "a LOAN please"), fx.SendReply)[0].content["text"] == "loans"
+    assert of(start(prog, "my card"), fx.SendReply)[0].content["text"] == "cards"
+    assert of(start(prog, "hi"), fx.SendReply)[0].content["text"] == "other"
+
+
+def test_switch_on_channel() -> None:
+    prog = program("""\
+        switch message.channel:
+            case "line":
+                set language to "ja"
+            case "whatsapp", "sms":
+                set language to "en"
+            default:
+                set language to "es"
+        route to queue "Q"
+        """)
+    (route,) = of(start(prog), fx.RouteToQueue)
+    assert route.language == "en"
+
+
+def test_keywords_add_skills_and_priority_then_route() -> None:
+    prog = program("""\
+        match keywords:
+            when "fee*":
+                add skill "Billing" min 3
+            when "#nothappy":
+                add skill "Complaints"
+                set priority to priority + 10
+            otherwise:
+                add skill "General"
+        route to queue "Retail":
+            skill "Accounts"
+            language "en"
+        """)
+    (route,) = of(start(prog, "New FEES?! #nothappy"), fx.RouteToQueue)
+    assert route.queue == "Retail"
+    assert route.skills == [{"skill": "Billing", "min": 3}, {"skill": "Complaints", "min": None},
+                            {"skill": "Accounts", "min": None}]
+    assert route.priority == 10
+    (other,) = of(start(prog, "hello"), fx.RouteToQueue)
+    assert [s["skill"] for s in other.skills] == ["General", "Accounts"]
+
+
+def test_match_first_runs_only_the_first_matching_when() -> None:
+    prog = program("""\
+        match first keywords:
+            when "card*":
+                add skill "Cards"
+            when "fee*":
+                add skill "Billing"
+        route to queue "Q"
+        """)
+    (route,) = of(start(prog, "fees on my card"), fx.RouteToQueue)
+    assert [s["skill"] for s in route.skills] == ["Cards"]
+
+
+def test_not_actionable_ends_the_flow() -> None:
+    prog = program("""\
+        match keywords:
+            when "help":
+                log "actionable"
+            otherwise:
+                mark not actionable "no keyword"
+        route to queue "Q"
+        """)
+    result = start(prog, "nice weather")
+    assert of(result, fx.MarkNotActionable)[0].reason == "no keyword"
+    assert not of(result, fx.RouteToQueue)
+    assert result.state.status == "ended"
+
+
+def test_ask_suspends_and_the_answer_resumes() -> None:
+    prog = program("""\
+        ask "Account number?" into account wait 10m:
+            on answer:
+                link customer by "account_number" to account
+                reply "Thanks {{ account }}"
+            on timeout:
+                reply "No answer"
+        end
+        """)
+    first = start(prog)
+    assert first.state.status == "waiting"
+    (timer,) = of(first, fx.StartTimer)
+    assert timer.at == NOW + timedelta(minutes=10)
+    state = first.state.model_validate(first.state.model_dump(mode="json"))  # survives JSON
+    second = run(prog, state, Trigger(kind="message", text="12345678"), facts("12345678"))
+    assert of(second, fx.LinkIdentity)[0].value == "12345678"
+    assert of(second, fx.SendReply)[0].content["text"] == "Thanks 12345678"
+    timed_out = run(prog, state, Trigger(kind="timer", timer=timer.timer), facts())
+    assert of(timed_out, fx.SendReply)[0].content["text"] == "No answer"
+
+
+def test_stale_timer_is_ignored() -> None:
+    prog = program('ask "?" into a wait 1m:\n    on timeout:\n        end "late"')
+    first = start(prog)
+    result = run(prog, first.state, Trigger(kind="timer", timer="other#9"), facts())
+    assert result.effects == []
+    assert result.state.status == "waiting"
+
+
+def test_bot_outcomes_and_slots() -> None:
+    prog = program("""\
+        hand off to bot "FAQ Bot" wait 15m:
+            on resolved:
+                end "resolved by bot"
+            on escalate:
+                switch bot.intent:
+                    case "loans":
+                        add skill "Loans"
+            on failure:
+                add skill "General"
+        route to queue "Q"
+        """)
+    first = start(prog)
+    assert of(first, fx.HandOffToBot)[0].bot == "FAQ Bot"
+    esc = run(prog, first.state, Trigger(kind="bot", outcome="escalate", intent="loans"), facts())
+    assert [s["skill"] for s in of(esc, fx.RouteToQueue)[0].skills] == ["Loans"]
+    done = run(prog, first.state, Trigger(kind="bot", outcome="resolved"), facts())
+    assert of(done, fx.EndFlow)[0].reason == "resolved by bot"
+
+
+def test_data_action_outputs_become_a_record() -> None:
+    prog = program("""\
+        call data action "CRM Lookup" with phone = customer.phone into crm:
+            on success:
+                set participant data "segment" to crm.segment
+            on not_found:
+                log "new customer"
+        end
+        """)
+    first = start(prog)
+    assert of(first, fx.CallDataAction)[0].action == "CRM Lookup"
+    ok = run(prog, first.state, Trigger(kind="data", outcome="success",
+                                        outputs={"segment": "gold"}), facts())
+    assert of(ok, fx.SetData)[0].value == "gold"
+    missing = run(prog, first.state, Trigger(kind="data", outcome="not_found"), facts())
+    assert of(missing, fx.LogMessage)[0].message == "new customer"
+
+
+def test_tasks_return_named_outcomes() -> None:
+    header = """\
+        task identify outcomes found, missing:
+            if customer.known:
+                outcome found
+            outcome missing
+        """
+    prog = program("""\
+        call task identify:
+            on found:
+                reply "welcome back"
+            on missing:
+                reply "who are you?"
+        end
+        """, header=header)
+    assert of(start(prog, customer={"known": True}), fx.SendReply)[0].content["text"] == \
+        "welcome back"
+    assert of(start(prog, customer={"known": False}), fx.SendReply)[0].content["text"] == \
+        "who are you?"
+
+
+def test_recognize_uses_the_identities_the_engine_found() -> None:
+    prog = program("""\
+        recognize customer by platform id, phone:
+            on known:
+                reply "known"
+            on unknown:
+                reply "unknown"
+        """)
+    by_phone = start(prog, known_by=frozenset({"phone"}))
+    assert of(by_phone, fx.SendReply)[0].content["text"] == "known"
+    assert of(start(prog), fx.SendReply)[0].content["text"] == "unknown"
+
+
+def test_schedule_outcomes_follow_the_oracle() -> None:
+    prog = program("""\
+        check schedule "Hours":
+            on open:
+                reply "open"
+            on holiday:
+                reply "holiday"
+        reply "after"
+        """)
+    holiday = start(prog, schedule_state=lambda name, now: "holiday")
+    assert [e.content["text"] for e in of(holiday, fx.SendReply)] == ["holiday", "after"]
+    closed = start(prog, schedule_state=lambda name, now: "closed")  # no branch: continue
+    assert [e.content["text"] for e in of(closed, fx.SendReply)] == ["after"]
+
+
+def test_last_agent_routing_with_wait_and_fallback() -> None:
+    prog = program("""\
+        route to last agent wait 5m:
+            on unavailable:
+                log "fallback"
+        route to queue "Q"
+        """)
+    nobody = start(prog)  # no last agent: straight to the fallback
+    assert of(nobody, fx.LogMessage) and of(nobody, fx.RouteToQueue)
+    waiting = start(prog, conversation={"ongoing": True, "last_agent": "ana"})
+    assert of(waiting, fx.RouteToAgent)[0].agent == "ana"
+    assert waiting.state.status == "waiting"
+    routed = run(prog, waiting.state, Trigger(kind="agent", outcome="routed"), facts())
+    assert routed.state.status == "routed" and not routed.effects
+    unavailable = run(prog, waiting.state, Trigger(kind="agent", outcome="unavailable"), facts())
+    assert of(unavailable, fx.RouteToQueue)
+
+
+def test_queue_timeout_runs_the_in_queue_branch() -> None:
+    prog = program("""\
+        route to queue "Q":
+            timeout 30m
+            on timeout:
+                route to queue "Overflow"
+        """)
+    first = start(prog)
+    assert first.state.status == "waiting"
+    timer = of(first, fx.StartTimer)[0]
+    later = run(prog, first.state, Trigger(kind="timer", timer=timer.timer), facts())
+    assert of(later, fx.RouteToQueue)[0].queue == "Overflow"
+
+
+def test_loops_are_bounded_and_break_leaves_them() -> None:
+    prog = program("""\
+        repeat 3 times:
+            set n to n + 1
+        while n < 100 at most 5 times:
+            set n to n + 10
+            if n > 20:
+                break
+        reply "{{ n }}"
+        """, header="var n: number = 0")
+    assert of(start(prog), fx.SendReply)[0].content["text"] == "23"
+
+
+def test_a_flow_that_loops_forever_stops_with_the_looping_line() -> None:
+    prog = program("go to state start")
+    result = start(prog)
+    (failure,) = of(result, fx.FlowFailed)
+    assert failure.code == "FL901"
+    assert f"{MAX_STEPS:,} steps" in failure.message
+    assert "line 5" in failure.message
+    assert result.state.status == "failed"
+
+
+def test_runtime_error_goes_to_on_error_with_the_source_line() -> None:
+    header = 'on error:\n    reply "Sorry: {{ error.message }}"\n    route to queue "Q"'
+    prog = program('set n to number("abc")\nend', header=header + "\nvar n: number = 0")
+    result = start(prog)
+    assert of(result, fx.SendReply)[0].content["text"].startswith("Sorry: cannot turn")
+    assert of(result, fx.RouteToQueue)
+
+
+def test_runtime_error_without_handler_fails_only_this_run() -> None:
+    prog = program('set n to 1 / 0\nend', header="var n: number = 0")
+    (failure,) = of(start(prog), fx.FlowFailed)
+    assert "division by zero" in failure.message
+    assert failure.line == 5
+
+
+@pytest.mark.parametrize("trigger", ["bot", "agent", "queue", "data"])
+def test_events_nobody_waits_for_are_ignored(trigger: str) -> None:
+    prog = program("end")
+    result = run(prog, FlowState(), Trigger(kind=trigger), facts())  # type: ignore[arg-type]
+    assert result.effects == [] and result.trace[0].op == "ignored"
