@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/flowlang validate flows/ examples/deployment.yaml
+	$(BIN)/flowlang fmt --check flows/
+	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/messages.yaml
+	$(BIN)/flowlang test flows/tests/
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -250,6 +250,8 @@ class Engine:
                 outcome,
             )
         elif event.action is AgentAction.COMPLETE:
+            # The threading window runs from the disconnect: wrap-up is activity too.
+            conv.last_activity_at = max(conv.last_activity_at, now)
             conv.wrap_up = event.wrap_up
             conv.status = "closed"
             conv.last_agent = event.agent_id

@@ -18,8 +18,10 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 def program(body: str, header: str = "", name: str = "test.flow") -> Program:
     """A program from a flow whose single state is `body` (indented by the caller or not)."""
-    text = (f'flow "Test"\nserve messages on whatsapp, web\n{dedent(header)}\n'
-            "state start:\n" + "\n".join("    " + line for line in dedent(body).splitlines()))
+    text = (
+        f'flow "Test"\nserve messages on whatsapp, web\n{dedent(header)}\n'
+        "state start:\n" + "\n".join("    " + line for line in dedent(body).splitlines())
+    )
     parsed = parse_text(text + "\n", name)
     assert parsed.flow is not None, parsed.diagnostics
     result = check(parsed.flow, FlowContext())

@@ -30,11 +30,16 @@ def test_reply_renders_template_with_flow_values() -> None:
 
 
 def test_quick_replies_and_media_content() -> None:
-    prog = program('reply "Pick one" with quick replies "Loans", "Cards"\n'
-                   'reply image "https://x.test/a.png" caption "fees"')
+    prog = program(
+        'reply "Pick one" with quick replies "Loans", "Cards"\n'
+        'reply image "https://x.test/a.png" caption "fees"'
+    )
     first, second = of(start(prog), fx.SendReply)
-    assert first.content == {"kind": "quick_replies", "text": "Pick one",
-                             "options": ["Loans", "Cards"]}
+    assert first.content == {
+        "kind": "quick_replies",
+        "text": "Pick one",
+        "options": ["Loans", "Cards"],
+    }
     assert second.content["kind"] == "image"
     assert second.content["caption"] == "fees"
 
@@ -42,13 +47,15 @@ def test_quick_replies_and_media_content() -> None:
 def test_window_guard_travels_with_the_reply() -> None:
     prog = program('reply "Still there?" if window closed send template "follow" with n = 1')
     (reply,) = of(start(prog), fx.SendReply)
-    assert reply.guard == {"action": "template",
-                           "content": {"kind": "template", "name": "follow",
-                                       "parameters": {"n": 1}}}
+    assert reply.guard == {
+        "action": "template",
+        "content": {"kind": "template", "name": "follow", "parameters": {"n": 1}},
+    }
 
 
 def test_if_elif_else_and_variables() -> None:
-    prog = program("""\
+    prog = program(
+        """\
         if message.text contains "card":
             set topic to "cards"
         elif message.text contains "loan":
@@ -56,7 +63,9 @@ def test_if_elif_else_and_variables() -> None:
         else:
             set topic to "other"
         reply "{{ topic }}"
-        """, header='var topic: text = not set')
+        """,
+        header="var topic: text = not set",
+    )
     assert of(start(prog, "a LOAN please"), fx.SendReply)[0].content["text"] == "loans"
     assert of(start(prog, "my card"), fx.SendReply)[0].content["text"] == "cards"
     assert of(start(prog, "hi"), fx.SendReply)[0].content["text"] == "other"
@@ -93,8 +102,11 @@ def test_keywords_add_skills_and_priority_then_route() -> None:
         """)
     (route,) = of(start(prog, "New FEES?! #nothappy"), fx.RouteToQueue)
     assert route.queue == "Retail"
-    assert route.skills == [{"skill": "Billing", "min": 3}, {"skill": "Complaints", "min": None},
-                            {"skill": "Accounts", "min": None}]
+    assert route.skills == [
+        {"skill": "Billing", "min": 3},
+        {"skill": "Complaints", "min": None},
+        {"skill": "Accounts", "min": None},
+    ]
     assert route.priority == 10
     (other,) = of(start(prog, "hello"), fx.RouteToQueue)
     assert [s["skill"] for s in other.skills] == ["General", "Accounts"]
@@ -190,8 +202,12 @@ def test_data_action_outputs_become_a_record() -> None:
         """)
     first = start(prog)
     assert of(first, fx.CallDataAction)[0].action == "CRM Lookup"
-    ok = run(prog, first.state, Trigger(kind="data", outcome="success",
-                                        outputs={"segment": "gold"}), facts())
+    ok = run(
+        prog,
+        first.state,
+        Trigger(kind="data", outcome="success", outputs={"segment": "gold"}),
+        facts(),
+    )
     assert of(ok, fx.SetData)[0].value == "gold"
     missing = run(prog, first.state, Trigger(kind="data", outcome="not_found"), facts())
     assert of(missing, fx.LogMessage)[0].message == "new customer"
@@ -204,18 +220,24 @@ def test_tasks_return_named_outcomes() -> None:
                 outcome found
             outcome missing
         """
-    prog = program("""\
+    prog = program(
+        """\
         call task identify:
             on found:
                 reply "welcome back"
             on missing:
                 reply "who are you?"
         end
-        """, header=header)
-    assert of(start(prog, customer={"known": True}), fx.SendReply)[0].content["text"] == \
-        "welcome back"
-    assert of(start(prog, customer={"known": False}), fx.SendReply)[0].content["text"] == \
-        "who are you?"
+        """,
+        header=header,
+    )
+    assert (
+        of(start(prog, customer={"known": True}), fx.SendReply)[0].content["text"] == "welcome back"
+    )
+    assert (
+        of(start(prog, customer={"known": False}), fx.SendReply)[0].content["text"]
+        == "who are you?"
+    )
 
 
 def test_recognize_uses_the_identities_the_engine_found() -> None:
@@ -279,7 +301,8 @@ def test_queue_timeout_runs_the_in_queue_branch() -> None:
 
 
 def test_loops_are_bounded_and_break_leaves_them() -> None:
-    prog = program("""\
+    prog = program(
+        """\
         repeat 3 times:
             set n to n + 1
         while n < 100 at most 5 times:
@@ -287,7 +310,9 @@ def test_loops_are_bounded_and_break_leaves_them() -> None:
             if n > 20:
                 break
         reply "{{ n }}"
-        """, header="var n: number = 0")
+        """,
+        header="var n: number = 0",
+    )
     assert of(start(prog), fx.SendReply)[0].content["text"] == "23"
 
 
@@ -310,7 +335,7 @@ def test_runtime_error_goes_to_on_error_with_the_source_line() -> None:
 
 
 def test_runtime_error_without_handler_fails_only_this_run() -> None:
-    prog = program('set n to 1 / 0\nend', header="var n: number = 0")
+    prog = program("set n to 1 / 0\nend", header="var n: number = 0")
     (failure,) = of(start(prog), fx.FlowFailed)
     assert "division by zero" in failure.message
     assert failure.line == 5

@@ -69,7 +69,6 @@ def test_matching_never_fails_on_any_text(text: str) -> None:
     assert result in ([], [0])
 
 
-@given(st.from_regex(r"[a-z]{3,8}", fullmatch=True), st.from_regex(r"[a-z ]{0,20}",
-                                                                   fullmatch=True))
+@given(st.from_regex(r"[a-z]{3,8}", fullmatch=True), st.from_regex(r"[a-z ]{0,20}", fullmatch=True))
 def test_a_word_is_found_wherever_it_stands_alone(word: str, filler: str) -> None:
     assert matched([word], f"{filler} {word.upper()} {filler}")

@@ -1,0 +1,250 @@
+"""The Engine end to end with in-memory parts: threading, last agent, bots, timers, agents."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flowlang.events import AgentAction, AgentEvent, BotEvent, EventKind, InboundEvent
+from flowlang.runtime import effects as fx
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.memory import (
+    MemoryStore,
+    RecordingAdapter,
+    ScriptedDataActions,
+    SimpleAcd,
+    SimpleAgent,
+)
+from flowlang.runtime.ports import DataResult
+from tests.runtime.helpers import NOW, program
+
+FLOW = """\
+recognize customer by platform id, phone
+if conversation.ongoing and conversation.last_agent is set:
+    route to last agent wait 5m
+match keywords:
+    when "fee*":
+        add skill "Billing"
+route to queue "Retail"
+"""
+
+
+def make_engine(
+    body: str = FLOW, agents: list[SimpleAgent] | None = None, **parts: Any
+) -> tuple[Engine, RecordingAdapter]:
+    sent = RecordingAdapter()
+    acd = SimpleAcd(
+        agents if agents is not None else [SimpleAgent("ana", {"Retail"}, {"Billing": 4})]
+    )
+    return Engine(program(body), adapters=[sent], acd=acd, **parts), sent
+
+
+counter = iter(range(1, 10_000))
+
+
+def message(
+    text: str,
+    at: timedelta = timedelta(0),
+    sender: str = "447700900123",
+    channel: str = "whatsapp",
+    kind: EventKind = EventKind.MESSAGE,
+    event_id: str | None = None,
+    phone: str | None = None,
+) -> InboundEvent:
+    return InboundEvent(
+        event_id=event_id or f"m{next(counter)}",
+        channel=channel,
+        kind=kind,
+        sender_id=sender,
+        sender_phone=phone,
+        text=text,
+        timestamp=NOW + at,
+    )
+
+
+def agent(conversation_id: str, action: AgentAction, at: timedelta, **extra: Any) -> AgentEvent:
+    return AgentEvent(
+        event_id=f"a{next(counter)}",
+        conversation_id=conversation_id,
+        agent_id=extra.pop("agent_id", "ana"),
+        action=action,
+        timestamp=NOW + at,
+        **extra,
+    )
+
+
+def test_a_new_message_is_routed_to_an_available_skilled_agent() -> None:
+    engine, _sent = make_engine()
+    outcome = engine.handle(message("why these fees?"))
+    (route,) = [e for e in outcome.effects if isinstance(e, fx.RouteToQueue)]
+    assert route.skills == [{"skill": "Billing", "min": None}]
+    assert [(n.kind, n.agent) for n in outcome.notices] == [("accepted", "ana")]
+    conv = engine.store.get_conversation(outcome.conversation_id or "")
+    assert conv is not None and conv.status == "with_agent" and conv.agent == "ana"
+
+
+def test_a_webhook_retry_is_not_processed_twice() -> None:
+    engine, _sent = make_engine()
+    first = engine.handle(message("hello", event_id="wamid.1"))
+    again = engine.handle(message("hello", event_id="wamid.1"))
+    assert not first.duplicate and again.duplicate
+    assert again.effects == []
+
+
+def test_messages_while_an_agent_holds_the_conversation_go_to_the_agent() -> None:
+    engine, _sent = make_engine()
+    first = engine.handle(message("fees?"))
+    second = engine.handle(message("hello?", at=timedelta(minutes=1)))
+    assert second.conversation_id == first.conversation_id
+    assert second.effects == [] and "delivered to agent ana" in second.note
+
+
+def _complete_first_conversation(engine: Engine) -> str:
+    first = engine.handle(message("fees?"))
+    conv_id = first.conversation_id or ""
+    engine.handle(agent(conv_id, AgentAction.COMPLETE, timedelta(minutes=10), wrap_up="Resolved"))
+    return conv_id
+
+
+def test_within_72_hours_the_thread_continues_and_goes_back_to_the_last_agent() -> None:
+    engine, _sent = make_engine()
+    conv_id = _complete_first_conversation(engine)
+    later = engine.handle(message("one more thing", at=timedelta(hours=72, minutes=9, seconds=59)))
+    assert later.conversation_id == conv_id
+    assert [e.agent for e in later.effects if isinstance(e, fx.RouteToAgent)] == ["ana"]
+    assert [(n.kind, n.agent) for n in later.notices] == [("accepted", "ana")]
+
+
+def test_after_72_hours_of_inactivity_a_new_conversation_starts() -> None:
+    engine, _sent = make_engine()
+    conv_id = _complete_first_conversation(engine)
+    later = engine.handle(message("hello again", at=timedelta(hours=72, minutes=10)))
+    assert later.conversation_id != conv_id
+    assert not any(isinstance(e, fx.RouteToAgent) for e in later.effects)
+
+
+def test_last_agent_busy_waits_then_falls_back_to_the_queue() -> None:
+    ana = SimpleAgent("ana", {"Retail"}, {"Billing": 4})
+    ben = SimpleAgent("ben", {"Retail"}, {"Billing": 2})
+    engine, _sent = make_engine(agents=[ana, ben])
+    conv_id = _complete_first_conversation(engine)
+    engine.acd.set_available("ana", False, NOW)  # type: ignore[attr-defined]
+    later = engine.handle(message("back again", at=timedelta(hours=1)))
+    assert later.conversation_id == conv_id and later.notices == []
+    (timed_out,) = engine.advance(NOW + timedelta(hours=1, minutes=5))
+    assert [(n.kind, n.agent) for n in timed_out.notices] == [("accepted", "ben")]
+
+
+def test_nobody_qualifies_so_the_interaction_waits_then_an_agent_frees_up() -> None:
+    engine, _sent = make_engine(agents=[SimpleAgent("ana", {"Retail"}, {"Billing": 4}, capacity=1)])
+    first = engine.handle(message("fees?"))
+    second = engine.handle(message("fees too", sender="447700900999"))
+    assert [n.kind for n in second.notices] == ["queued"]
+    done = engine.handle(
+        agent(
+            first.conversation_id or "",
+            AgentAction.COMPLETE,
+            timedelta(minutes=5),
+            wrap_up="Resolved",
+        )
+    )
+    assert ("accepted", second.conversation_id) in [
+        (n.kind, n.conversation_id) for n in done.notices
+    ]
+
+
+def test_phone_numbers_meet_across_whatsapp_and_sms() -> None:
+    engine, _sent = make_engine("""\
+        recognize customer by phone:
+            on known:
+                reply "welcome back"
+            on unknown:
+                reply "hello"
+        """)
+    engine.handle(message("hi", sender="447700900123", phone="447700900123"))
+    sms = engine.handle(
+        message("hi", sender="+44 7700 900123", channel="sms", phone="+44 7700 900123")
+    )
+    assert [d.message.content["text"] for d in sms.deliveries] == ["welcome back"]
+
+
+def test_bot_outcome_resumes_the_flow() -> None:
+    engine, _sent = make_engine("""\
+        hand off to bot "FAQ Bot" wait 10m:
+            on resolved:
+                end "resolved by bot"
+            on escalate:
+                add skill "Billing"
+        route to queue "Retail"
+        """)
+    first = engine.handle(message("hi"))
+    assert [e.bot for e in first.effects if isinstance(e, fx.HandOffToBot)] == ["FAQ Bot"]
+    escalated = engine.handle(
+        BotEvent(
+            event_id="b1",
+            conversation_id=first.conversation_id or "",
+            outcome="escalate",
+            intent="fees",
+            timestamp=NOW + timedelta(minutes=2),
+        )
+    )
+    assert [(n.kind, n.agent) for n in escalated.notices] == [("accepted", "ana")]
+
+
+def test_data_actions_answer_at_once_and_the_flow_goes_on() -> None:
+    actions = ScriptedDataActions({"CRM Lookup": DataResult("success", {"segment": "gold"})})
+    engine, sent = make_engine(
+        """\
+        call data action "CRM Lookup" with phone = customer.phone into crm:
+            on success:
+                reply "segment {{ crm.segment }}"
+        end
+        """,
+        data_actions=actions,
+    )
+    engine.handle(message("hi"))
+    assert [m.content["text"] for m in sent.sent] == ["segment gold"]
+    assert actions.calls == [("CRM Lookup", {"phone": None})]
+
+
+def test_deleting_a_public_post_withdraws_it_from_the_queue() -> None:
+    engine, _sent = make_engine(agents=[])
+    post = engine.handle(message("fees!", channel="whatsapp"))
+    deleted = engine.handle(message("", kind=EventKind.DELETE, at=timedelta(minutes=1)))
+    assert deleted.conversation_id == post.conversation_id
+    assert [n.kind for n in deleted.notices] == ["withdrawn"]
+    assert isinstance(engine.store, MemoryStore)
+    assert engine.store.events[-1]["kind"] == "abandoned"
+
+
+def test_a_failing_flow_is_recorded_and_other_conversations_continue() -> None:
+    sent = RecordingAdapter()
+    failing = program(
+        'if message.text contains "boom":\n    set n to 1 / 0\nreply "ok"',
+        header="var n: number = 0",
+    )
+    store = MemoryStore()
+    engine = Engine(failing, adapters=[sent], store=store)
+    bad = engine.handle(message("boom", sender="1"))
+    good = engine.handle(message("fine", sender="2"))
+    assert [e.message for e in bad.effects if isinstance(e, fx.FlowFailed)] == ["division by zero"]
+    assert [d.message.content["text"] for d in good.deliveries] == ["ok"]
+    assert [(e["kind"], e["line"]) for e in store.events if e["kind"] == "flow_error"] == [
+        ("flow_error", 6)
+    ]
+    assert [m.content["text"] for m in sent.sent] == ["ok"]
+
+
+def test_agent_transfer_requeues_to_another_queue() -> None:
+    agents = [SimpleAgent("ana", {"Retail"}, {"Billing": 4}), SimpleAgent("kai", {"Loans"}, {})]
+    engine, _sent = make_engine(agents=agents)
+    first = engine.handle(message("fees?"))
+    moved = engine.handle(
+        agent(
+            first.conversation_id or "",
+            AgentAction.TRANSFER,
+            timedelta(minutes=3),
+            transfer_queue="Loans",
+        )
+    )
+    assert [(n.kind, n.agent) for n in moved.notices] == [("accepted", "kai")]
