@@ -1,0 +1,154 @@
+"""A small host service that embeds the flowlang Engine behind webhook-style HTTP endpoints.
+
+Run it:  python examples/host_service.py --port 8080
+Then:    curl -X POST localhost:8080/events -d '{"type": "inbound", "event_id": "m1",
+           "channel": "whatsapp", "sender_id": "447700900123", "text": "fees?",
+           "timestamp": "2026-03-02T10:00:00Z"}'
+
+Endpoints (JSON in, JSON out):
+  POST /events            one event: inbound message, agent action, bot outcome or timer
+  POST /webhooks/CHANNEL  a channel's raw webhook payload (when the channel normalisers exist)
+  POST /tick              {"now": ISO time}: fire due timers
+  GET  /health
+Bad input gets a 400 with the field that is wrong; it is kept as a dead letter, never dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from flowlang.events import Event
+from flowlang.project import load_project
+from flowlang.runtime.engine import Engine, Outcome
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENT = TypeAdapter(Event)
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "conversation_id": outcome.conversation_id,
+        "duplicate": outcome.duplicate,
+        "note": outcome.note,
+        "path": [{"line": t.line, "step": t.op, "detail": t.detail} for t in outcome.trace],
+        "effects": [e.model_dump(mode="json") for e in outcome.effects],
+        "deliveries": [
+            {
+                "status": d.status,
+                "reason_code": d.reason_code,
+                "reason": d.reason,
+                "content": d.message.content,
+            }
+            for d in outcome.deliveries
+        ],
+        "acd": [{"kind": n.kind, "agent": n.agent, "queue": n.queue} for n in outcome.notices],
+    }
+
+
+class Host:
+    """The engine plus a lock: handlers run on several threads, the engine on one at a time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.lock = threading.Lock()
+
+    def event(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        try:
+            event = EVENT.validate_json(body)
+        except ValidationError as exc:
+            problems = [
+                {"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()
+            ]
+            with self.lock:
+                self.engine.store.dead_letter(
+                    "http",
+                    {"body": body.decode("utf-8", "replace")},
+                    json.dumps(problems),
+                    datetime.now().astimezone(),
+                )
+            return 400, {"error": "invalid event", "problems": problems}
+        with self.lock:
+            return 200, outcome_json(self.engine.handle(event))
+
+    def tick(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        try:
+            now = datetime.fromisoformat(json.loads(body or b"{}")["now"].replace("Z", "+00:00"))
+        except (KeyError, ValueError, TypeError, json.JSONDecodeError):
+            return 400, {"error": 'send {"now": "2026-03-02T10:00:00Z"}'}
+        with self.lock:
+            return 200, {"outcomes": [outcome_json(o) for o in self.engine.advance(now)]}
+
+
+def make_handler(host: Host) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload, ensure_ascii=False, default=str).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            if self.path == "/health":
+                self._reply(
+                    200,
+                    {
+                        "ok": True,
+                        "flow": host.engine.program.graph.name,
+                        "version": host.engine.program.graph.version,
+                    },
+                )
+            else:
+                self._reply(404, {"error": f"no such endpoint {self.path}"})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            if self.path == "/events":
+                self._reply(*host.event(body))
+            elif self.path == "/tick":
+                self._reply(*host.tick(body))
+            else:
+                self._reply(404, {"error": f"no such endpoint {self.path}"})
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+def build_server(
+    port: int = 0, flow: Path | None = None, deployment: Path | None = None
+) -> ThreadingHTTPServer:
+    """A server on 127.0.0.1 (port 0 picks a free one) running the messaging flow."""
+    flow = flow or ROOT / "flows" / "messaging.flow"
+    deployment = deployment or ROOT / "examples" / "deployment.yaml"
+    project, ws = load_project(flow, deployment if deployment.exists() else None)
+    if project is None:
+        raise SystemExit(f"{flow} has errors; run flowlang validate")
+    host = Host(project.engine())
+    return ThreadingHTTPServer(("127.0.0.1", port), make_handler(host))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--flow", type=Path)
+    parser.add_argument("--deployment", type=Path)
+    args = parser.parse_args()
+    server = build_server(args.port, args.flow, args.deployment)
+    print(f"flowlang host listening on http://127.0.0.1:{server.server_address[1]}")
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
