@@ -132,7 +132,7 @@ def build_server(
     """A server on 127.0.0.1 (port 0 picks a free one) running the messaging flow."""
     flow = flow or ROOT / "flows" / "messaging.flow"
     deployment = deployment or ROOT / "examples" / "deployment.yaml"
-    project, ws = load_project(flow, deployment if deployment.exists() else None)
+    project, _ws = load_project(flow, deployment if deployment.exists() else None)
     if project is None:
         raise SystemExit(f"{flow} has errors; run flowlang validate")
     host = Host(project.engine())
