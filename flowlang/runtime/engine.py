@@ -209,7 +209,7 @@ class Engine:
         elif conv.status == "queued":
             outcome.note = f"added to the conversation waiting in {conv.queue}"
         else:
-            state = FlowState.model_validate(conv.flow_state) if conv.flow_state else FlowState()
+            state = FlowState.from_json(conv.flow_state)
             if state.waiting is None or state.waiting.kind == "answer":
                 self._run(
                     conv, state, Trigger(kind="message", text=event.text), event, now, outcome
@@ -277,7 +277,7 @@ class Engine:
                 trigger.kind, {"conversation_id": conversation_id}, outcome.note, now
             )
             return outcome
-        state = FlowState.model_validate(conv.flow_state) if conv.flow_state else FlowState()
+        state = FlowState.from_json(conv.flow_state)
         if (
             trigger.kind == "timer"
             and state.waiting is not None
@@ -344,7 +344,7 @@ class Engine:
             outcome.trace.extend(result.trace)
             outcome.path.extend(result.path)
             outcome.effects.extend(result.effects)
-            conv.flow_state = state.model_dump(mode="json")
+            conv.flow_state = state.to_json()
             follow_up = self._apply(conv, state, result.effects, now, outcome)
             if follow_up is None:
                 break
@@ -492,7 +492,7 @@ class Engine:
                 trigger = Trigger(kind="agent", outcome="unavailable")
             else:
                 continue
-            state = FlowState.model_validate(conv.flow_state) if conv.flow_state else None
+            state = FlowState.from_json(conv.flow_state) if conv.flow_state else None
             if state is None or state.waiting is None:
                 if conv is not current:
                     self.store.save_conversation(conv)

@@ -8,16 +8,17 @@ customer, hands off to a bot, waits for an agent or a queue, calls a data action
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from flowlang.compiler.ir import Node
 from flowlang.errors import FlowRuntimeError
 from flowlang.runtime import effects as fx
 from flowlang.runtime.evaluate import _text
 from flowlang.runtime.program import Program
-from flowlang.runtime.state import Facts, FlowState, Frame, Trigger, Waiting
+from flowlang.runtime.state import Facts, FlowState, Frame, Trigger, Waiting, WaitKind
 
 MAX_STEPS = 10_000
 
@@ -52,7 +53,7 @@ class _Finished(Exception):
 
 def run(program: Program, state: FlowState, trigger: Trigger, facts: Facts) -> RunResult:
     """Advance a conversation's flow by one event; never raises for flow errors."""
-    return _Run(program, state.model_copy(deep=True), trigger, facts).execute()
+    return _Run(program, state.clone(), trigger, facts).execute()
 
 
 class _Run:
@@ -63,7 +64,7 @@ class _Run:
         self.trigger = trigger
         self.facts = facts
         self.result = RunResult(state)
-        self.visits: Counter[str] = Counter()
+        self._env_cache: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ entry points
     def execute(self) -> RunResult:
@@ -123,6 +124,7 @@ class _Run:
         return edge
 
     def _outcome_of(self, kind: str, node: Node) -> str:
+        self._changed()
         t = self.trigger
         if kind == "answer":
             self.s.variables[node.args["into"]] = t.text
@@ -140,31 +142,30 @@ class _Run:
     def _fresh_start(self) -> None:
         keep_version = self.s.graph_version or self.g.version
         self.s = self.result.state = FlowState(graph_version=keep_version)
+        self._changed()
         env = self._env()
         for name, spec in self.g.variables.items():
             initial = spec.get("initial")
             self.s.variables[name] = self.p.expr(initial)(env) if initial else None
+        self._changed()
 
     # ------------------------------------------------------------------ main loop
     def _loop(self) -> None:
-        steps = 0
+        nodes, path, execute = self.g.nodes, self.result.path, self._execute
+        position = self.s.position
+        assert position is not None
         while True:
-            position = self.s.position
-            assert position is not None
-            node = self.g.nodes[position]
-            steps += 1
-            self.visits[node.id] += 1
-            self.result.path.append(node.id)
-            if steps > MAX_STEPS:
-                self._step_limit(node)
+            node = nodes[position]
+            path.append(position)
+            if len(path) > MAX_STEPS:
+                self._step_limit()
             try:
-                nxt = self._execute(node)
+                position = execute(node)
             except FlowRuntimeError as exc:
-                nxt = self._runtime_error(node, exc)
-            self.s.position = nxt
+                position = self._runtime_error(node, exc)
 
-    def _step_limit(self, node: Node) -> None:
-        hottest, _count = self.visits.most_common(1)[0]
+    def _step_limit(self) -> None:
+        hottest, _count = Counter(self.result.path).most_common(1)[0]
         hot = self.g.nodes[hottest]
         message = (
             f"the flow ran {MAX_STEPS:,} steps for one event; it keeps looping through "
@@ -177,6 +178,7 @@ class _Run:
         if self.g.on_error is not None and not self.s.in_error_handler:
             self.s.in_error_handler = True
             self.s.error = {"message": str(exc), "code": exc.code, "step": node.id}
+            self._changed()
             self.result.effects.append(
                 fx.LogMessage(
                     step=node.id, line=node.source.line, message=f"error: {message}; on error runs"
@@ -188,7 +190,7 @@ class _Run:
         self._fail(node, exc.code, str(exc))
         raise AssertionError("unreachable")
 
-    def _fail(self, node: Node, code: str, message: str) -> None:
+    def _fail(self, node: Node, code: str, message: str) -> NoReturn:
         self.result.effects.append(
             fx.FlowFailed(
                 step=node.id,
@@ -222,6 +224,15 @@ class _Run:
         self.result.effects.append(effect)
 
     def _env(self) -> dict[str, Any]:
+        """The names expressions and templates see; rebuilt only after the flow changes them."""
+        if self._env_cache is None:
+            self._env_cache = self._build_env()
+        return self._env_cache
+
+    def _changed(self) -> None:
+        self._env_cache = None
+
+    def _build_env(self) -> dict[str, Any]:
         f, s = self.facts, self.s
         params = {n: f.params.get(n, spec["value"]) for n, spec in self.g.params.items()}
         interaction = s.interaction
@@ -256,7 +267,7 @@ class _Run:
         value = self.facts.params.get(ref["param"], self.g.params[ref["param"]]["value"])
         return None if value is None else str(value)
 
-    def _suspend(self, node: Node, kind: str, wait: int | None) -> None:
+    def _suspend(self, node: Node, kind: WaitKind, wait: int | None) -> NoReturn:
         deadline = timer = None
         if wait is not None:
             self.s.timers += 1
@@ -264,6 +275,7 @@ class _Run:
             deadline = self.facts.now + timedelta(seconds=wait)
             self._emit(fx.StartTimer(step=node.id, line=node.source.line, timer=timer, at=deadline))
         self.s.waiting = Waiting(kind=kind, node=node.id, deadline=deadline, timer=timer)
+        self.s.position = node.id
         raise _Suspend
 
     def _render_text(self, text: str) -> str:
@@ -312,172 +324,204 @@ class _Run:
 
     # ------------------------------------------------------------------ nodes
     def _execute(self, node: Node) -> str:
-        a, e, op = node.args, node.edges, node.op
-        line = node.source.line
-        if op == "reply":
-            guard = a.get("guard")
-            rendered_guard = None
-            if guard is not None:
-                rendered_guard = {"action": guard["action"]}
-                if guard["action"] == "template":
-                    rendered_guard["content"] = self._template(guard["template"], guard["args"])
-            content = self._content(a["content"])
-            self._emit(
-                fx.SendReply(
-                    step=node.id,
-                    line=line,
-                    content=content,
-                    visibility=a["visibility"],
-                    guard=rendered_guard,
-                )
+        handler = _OPS.get(node.op)
+        if handler is None:
+            raise FlowRuntimeError(f"unknown step kind {node.op!r}")
+        return handler(self, node, node.args, node.edges, node.source.line)
+
+    def _op_reply(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        guard = a.get("guard")
+        rendered_guard = None
+        if guard is not None:
+            rendered_guard = {"action": guard["action"]}
+            if guard["action"] == "template":
+                rendered_guard["content"] = self._template(guard["template"], guard["args"])
+        content = self._content(a["content"])
+        self._emit(
+            fx.SendReply(
+                step=node.id,
+                line=line,
+                content=content,
+                visibility=a["visibility"],
+                guard=rendered_guard,
             )
-            self._trace(node, _summary(content))
-            return e["next"]
-        if op == "set_var":
-            self.s.variables[a["name"]] = self._value(a["value"])
-            self._trace(node, f"{a['name']} = {_text(self.s.variables[a['name']])!r}")
-            return e["next"]
-        if op == "set_priority":
-            value = self._value(a["value"])
-            self.s.interaction.priority = float(value or 0)
-            self._trace(node, f"priority {self.s.interaction.priority:g}")
-            return e["next"]
-        if op == "set_language":
-            value = self._value(a["value"])
-            self.s.interaction.language = None if value is None else str(value)
-            self._trace(node, f"language {value}")
-            return e["next"]
-        if op == "set_data":
-            value = self._value(a["value"])
-            target = (
-                self.s.interaction.participant_data
-                if a["scope"] == "participant"
-                else self.s.interaction.conversation_data
+        )
+        self._trace(node, _summary(content))
+        return e["next"]
+
+    def _op_set_var(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        self.s.variables[a["name"]] = self._value(a["value"])
+        self._changed()
+        self._trace(node, f"{a['name']} = {_text(self.s.variables[a['name']])!r}")
+        return e["next"]
+
+    def _op_set_priority(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        value = self._value(a["value"])
+        self.s.interaction.priority = float(value or 0)
+        self._changed()
+        self._trace(node, f"priority {self.s.interaction.priority:g}")
+        return e["next"]
+
+    def _op_set_language(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        value = self._value(a["value"])
+        self.s.interaction.language = None if value is None else str(value)
+        self._changed()
+        self._trace(node, f"language {value}")
+        return e["next"]
+
+    def _op_set_data(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        value = self._value(a["value"])
+        target = (
+            self.s.interaction.participant_data
+            if a["scope"] == "participant"
+            else self.s.interaction.conversation_data
+        )
+        target[a["key"]] = value
+        self._emit(fx.SetData(step=node.id, line=line, scope=a["scope"], key=a["key"], value=value))
+        self._trace(node, f"{a['scope']} data {a['key']} = {value!r}")
+        return e["next"]
+
+    def _op_add_skill(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        skill = self._name(a["skill"]) or ""
+        self.s.interaction.skills[skill] = a.get("min")
+        self._changed()
+        self._trace(node, f"skill {skill}" + (f" min {a['min']}" if a.get("min") else ""))
+        return e["next"]
+
+    def _op_remove_skill(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        skill = self._name(a["skill"]) or ""
+        self.s.interaction.skills.pop(skill, None)
+        self._changed()
+        self._trace(node, f"skill {skill} removed")
+        return e["next"]
+
+    def _op_not_actionable(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str:
+        self._emit(fx.MarkNotActionable(step=node.id, line=line, reason=a.get("reason")))
+        self._trace(node, a.get("reason") or "")
+        self._finish(node, "ended", a.get("reason") or "not actionable")
+        raise _Finished
+
+    def _op_link(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        value = _text(self._value(a["value"]))
+        self._emit(fx.LinkIdentity(step=node.id, line=line, kind=a["kind"], value=value))
+        self._trace(node, f"{a['kind']} = {value}")
+        return e["next"]
+
+    def _op_goto(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        self._trace(node, a.get("state", a.get("why", "")))
+        return e["target"]
+
+    def _op_log(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        self._emit(fx.LogMessage(step=node.id, line=line, message=a["message"]))
+        self._trace(node, a["message"])
+        return e["next"]
+
+    def _op_end(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        if a.get("implicit") and self.s.stack:
+            raise FlowRuntimeError("a task ended without an outcome")
+        reason = a.get("reason")
+        self._emit(fx.EndFlow(step=node.id, line=line, reason=reason))
+        self._trace(node, reason or ("end of state" if a.get("implicit") else ""))
+        self._finish(node, "ended", reason)
+        raise _Finished
+
+    def _op_outcome(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        return self._return(node, a.get("name"))
+
+    def _op_call(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        self.s.stack.append(Frame(task=a["task"], call_node=node.id))
+        self._trace(node, a["task"])
+        return e["entry"]
+
+    def _op_branch(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        env = self._env()
+        for index, tree in enumerate(a["conditions"]):
+            if self.p.expr(tree)(env):
+                self._trace(node, f"condition {index + 1} true")
+                return e[f"case{index}"]
+        self._trace(node, "else" if e["else"] else "no condition true")
+        return e["else"]
+
+    def _op_switch(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        subject = self._value(a["subject"])
+        for index, values in enumerate(a["cases"]):
+            if any(_same(subject, v) for v in values):
+                self._trace(node, f"case {values}")
+                return e[f"case{index}"]
+        self._trace(node, "default")
+        return e["else"]
+
+    def _op_match(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        return self._match(node)
+
+    def _op_match_case(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        hit = a["index"] in self.s.matches.get(a["match"], [])
+        return e["then"] if hit else e["else"]
+
+    def _op_match_none(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        return e["then"] if not self.s.matches.get(a["match"]) else e["else"]
+
+    def _op_loop_init(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        self.s.loops[a["loop"]] = 0
+        return e["next"]
+
+    def _op_loop_test(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        count = self.s.loops.get(a["loop"], 0)
+        keep = count < a["limit"]
+        if keep and a.get("condition") is not None:
+            keep = bool(self._value(a["condition"]))
+        if keep:
+            self.s.loops[a["loop"]] = count + 1
+            return e["then"]
+        self._trace(node, f"loop done after {count} time(s)")
+        return e["else"]
+
+    def _op_recognize(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        kinds = set(a["kinds"])
+        known = bool(kinds & self.facts.known_by)
+        self._trace(node, "known" if known else "unknown")
+        return e.get("on:known" if known else "on:unknown") or e["next"]
+
+    def _op_schedule(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        name = self._name(a["schedule"]) or ""
+        status = self.facts.schedule_state(name, self.facts.now)
+        self._trace(node, f"{name}: {status}")
+        return e.get(f"on:{status}") or e["next"]
+
+    def _op_ask(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        content = self._content(a["prompt"])
+        self._emit(fx.SendReply(step=node.id, line=line, content=content))
+        self._trace(node, f"asks {_summary(content)}; waits")
+        self._suspend(node, "answer", a.get("wait"))
+
+    def _op_bot(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        bot = self._name(a["bot"]) or ""
+        self._emit(fx.HandOffToBot(step=node.id, line=line, bot=bot, wait_seconds=a.get("wait")))
+        self._trace(node, f"bot {bot}; waits")
+        self._suspend(node, "bot", a.get("wait"))
+
+    def _op_data_action(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        action = self._name(a["action"]) or ""
+        inputs = {k: self._value(v) for k, v in a["args"].items()}
+        self._emit(
+            fx.CallDataAction(
+                step=node.id,
+                line=line,
+                action=action,
+                inputs=inputs,
+                timeout_seconds=a.get("timeout"),
             )
-            target[a["key"]] = value
-            self._emit(
-                fx.SetData(step=node.id, line=line, scope=a["scope"], key=a["key"], value=value)
-            )
-            self._trace(node, f"{a['scope']} data {a['key']} = {value!r}")
-            return e["next"]
-        if op == "add_skill":
-            skill = self._name(a["skill"]) or ""
-            self.s.interaction.skills[skill] = a.get("min")
-            self._trace(node, f"skill {skill}" + (f" min {a['min']}" if a.get("min") else ""))
-            return e["next"]
-        if op == "remove_skill":
-            skill = self._name(a["skill"]) or ""
-            self.s.interaction.skills.pop(skill, None)
-            self._trace(node, f"skill {skill} removed")
-            return e["next"]
-        if op == "not_actionable":
-            self._emit(fx.MarkNotActionable(step=node.id, line=line, reason=a.get("reason")))
-            self._trace(node, a.get("reason") or "")
-            self._finish(node, "ended", a.get("reason") or "not actionable")
-            raise _Finished
-        if op == "link":
-            value = _text(self._value(a["value"]))
-            self._emit(fx.LinkIdentity(step=node.id, line=line, kind=a["kind"], value=value))
-            self._trace(node, f"{a['kind']} = {value}")
-            return e["next"]
-        if op in ("goto", "jump"):
-            self._trace(node, a.get("state", a.get("why", "")))
-            return e["target"]
-        if op == "log":
-            self._emit(fx.LogMessage(step=node.id, line=line, message=a["message"]))
-            self._trace(node, a["message"])
-            return e["next"]
-        if op == "end":
-            if a.get("implicit") and self.s.stack:
-                raise FlowRuntimeError("a task ended without an outcome")
-            reason = a.get("reason")
-            self._emit(fx.EndFlow(step=node.id, line=line, reason=reason))
-            self._trace(node, reason or ("end of state" if a.get("implicit") else ""))
-            self._finish(node, "ended", reason)
-            raise _Finished
-        if op == "outcome" or op == "return":
-            return self._return(node, a.get("name"))
-        if op == "call":
-            self.s.stack.append(Frame(task=a["task"], call_node=node.id))
-            self._trace(node, a["task"])
-            return e["entry"]
-        if op == "branch":
-            env = self._env()
-            for index, tree in enumerate(a["conditions"]):
-                if self.p.expr(tree)(env):
-                    self._trace(node, f"condition {index + 1} true")
-                    return e[f"case{index}"]
-            self._trace(node, "else" if e["else"] else "no condition true")
-            return e["else"]
-        if op == "switch":
-            subject = self._value(a["subject"])
-            for index, values in enumerate(a["cases"]):
-                if any(_same(subject, v) for v in values):
-                    self._trace(node, f"case {values}")
-                    return e[f"case{index}"]
-            self._trace(node, "default")
-            return e["else"]
-        if op == "match":
-            return self._match(node)
-        if op == "match_case":
-            hit = a["index"] in self.s.matches.get(a["match"], [])
-            return e["then"] if hit else e["else"]
-        if op == "match_none":
-            return e["then"] if not self.s.matches.get(a["match"]) else e["else"]
-        if op == "loop_init":
-            self.s.loops[a["loop"]] = 0
-            return e["next"]
-        if op == "loop_test":
-            count = self.s.loops.get(a["loop"], 0)
-            keep = count < a["limit"]
-            if keep and a.get("condition") is not None:
-                keep = bool(self._value(a["condition"]))
-            if keep:
-                self.s.loops[a["loop"]] = count + 1
-                return e["then"]
-            self._trace(node, f"loop done after {count} time(s)")
-            return e["else"]
-        if op == "recognize":
-            kinds = set(a["kinds"])
-            known = bool(kinds & self.facts.known_by)
-            self._trace(node, "known" if known else "unknown")
-            return e.get("on:known" if known else "on:unknown") or e["next"]
-        if op == "schedule":
-            name = self._name(a["schedule"]) or ""
-            status = self.facts.schedule_state(name, self.facts.now)
-            self._trace(node, f"{name}: {status}")
-            return e.get(f"on:{status}") or e["next"]
-        if op == "ask":
-            content = self._content(a["prompt"])
-            self._emit(fx.SendReply(step=node.id, line=line, content=content))
-            self._trace(node, f"asks {_summary(content)}; waits")
-            self._suspend(node, "answer", a.get("wait"))
-        if op == "bot":
-            bot = self._name(a["bot"]) or ""
-            self._emit(
-                fx.HandOffToBot(step=node.id, line=line, bot=bot, wait_seconds=a.get("wait"))
-            )
-            self._trace(node, f"bot {bot}; waits")
-            self._suspend(node, "bot", a.get("wait"))
-        if op == "data_action":
-            action = self._name(a["action"]) or ""
-            inputs = {k: self._value(v) for k, v in a["args"].items()}
-            self._emit(
-                fx.CallDataAction(
-                    step=node.id,
-                    line=line,
-                    action=action,
-                    inputs=inputs,
-                    timeout_seconds=a.get("timeout"),
-                )
-            )
-            self._trace(node, f"{action}; waits")
-            self._suspend(node, "data", None)
-        if op == "route_agent":
-            return self._route_agent(node)
-        if op == "route_queue":
-            self._route_queue(node)
-        raise FlowRuntimeError(f"unknown step kind {op!r}")
+        )
+        self._trace(node, f"{action}; waits")
+        self._suspend(node, "data", None)
+
+    def _op_route_agent(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        return self._route_agent(node)
+
+    def _op_route_queue(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+        self._route_queue(node)
 
     def _return(self, node: Node, outcome: str | None) -> str:
         if not self.s.stack:
@@ -526,7 +570,7 @@ class _Run:
         self._suspend(node, "agent", a.get("wait"))
         raise AssertionError("unreachable")
 
-    def _route_queue(self, node: Node) -> None:
+    def _route_queue(self, node: Node) -> NoReturn:
         a = node.args
         interaction = self.s.interaction
         skills = dict(interaction.skills)
@@ -557,6 +601,40 @@ class _Run:
             self._suspend(node, "queue", a["timeout"])
         self._finish(node, "routed", f"routed to {queue}")
         raise _Finished
+
+
+_OPS: dict[str, Callable[[_Run, Node, dict[str, Any], dict[str, str], int], str]] = {
+    "reply": _Run._op_reply,
+    "set_var": _Run._op_set_var,
+    "set_priority": _Run._op_set_priority,
+    "set_language": _Run._op_set_language,
+    "set_data": _Run._op_set_data,
+    "add_skill": _Run._op_add_skill,
+    "remove_skill": _Run._op_remove_skill,
+    "not_actionable": _Run._op_not_actionable,
+    "link": _Run._op_link,
+    "goto": _Run._op_goto,
+    "jump": _Run._op_goto,
+    "log": _Run._op_log,
+    "end": _Run._op_end,
+    "outcome": _Run._op_outcome,
+    "return": _Run._op_outcome,
+    "call": _Run._op_call,
+    "branch": _Run._op_branch,
+    "switch": _Run._op_switch,
+    "match": _Run._op_match,
+    "match_case": _Run._op_match_case,
+    "match_none": _Run._op_match_none,
+    "loop_init": _Run._op_loop_init,
+    "loop_test": _Run._op_loop_test,
+    "recognize": _Run._op_recognize,
+    "schedule": _Run._op_schedule,
+    "ask": _Run._op_ask,
+    "bot": _Run._op_bot,
+    "data_action": _Run._op_data_action,
+    "route_agent": _Run._op_route_agent,
+    "route_queue": _Run._op_route_queue,
+}
 
 
 def _same(subject: Any, value: Any) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_serializer, field_validator
+from pydantic import BaseModel, Field
 
 WaitKind = Literal["answer", "bot", "agent", "queue", "data"]
 
@@ -37,57 +37,157 @@ def decode_value(value: Any) -> Any:
     return value
 
 
-class Frame(BaseModel):
+@dataclass(slots=True, frozen=True)
+class Frame:
     task: str
     call_node: str
 
 
-class Waiting(BaseModel):
+@dataclass(slots=True, frozen=True)
+class Waiting:
     kind: WaitKind
     node: str
     deadline: datetime | None = None
     timer: str | None = None
 
 
-class Interaction(BaseModel):
+@dataclass(slots=True)
+class Interaction:
     """What routing will ask for: built up by add skill, set priority, set language, ..."""
 
-    skills: dict[str, int | None] = Field(default_factory=dict)
+    skills: dict[str, int | None] = field(default_factory=dict)
     priority: float = 0
     language: str | None = None
-    participant_data: dict[str, Any] = Field(default_factory=dict)
-    conversation_data: dict[str, Any] = Field(default_factory=dict)
+    participant_data: dict[str, Any] = field(default_factory=dict)
+    conversation_data: dict[str, Any] = field(default_factory=dict)
 
 
-class FlowState(BaseModel):
+Status = Literal["new", "running", "waiting", "routed", "ended", "failed"]
+
+
+@dataclass(slots=True)
+class FlowState:
+    """A plain dataclass (cheap to copy and change on the hot path); `to_json`/`from_json`
+    give the JSON form the store keeps."""
+
     graph_version: str = ""
-    status: Literal["new", "running", "waiting", "routed", "ended", "failed"] = "new"
+    status: Status = "new"
     position: str | None = None
     waiting: Waiting | None = None
-    variables: dict[str, Any] = Field(default_factory=dict)
-    records: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    stack: list[Frame] = Field(default_factory=list)
-    loops: dict[str, int] = Field(default_factory=dict)
-    matches: dict[str, list[int]] = Field(default_factory=dict)
-    interaction: Interaction = Field(default_factory=Interaction)
-    bot: dict[str, Any] = Field(default_factory=dict)
-    error: dict[str, Any] = Field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stack: list[Frame] = field(default_factory=list)
+    loops: dict[str, int] = field(default_factory=dict)
+    matches: dict[str, list[int]] = field(default_factory=dict)
+    interaction: Interaction = field(default_factory=Interaction)
+    bot: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] = field(default_factory=dict)
     in_error_handler: bool = False
     timers: int = 0
     ended_reason: str | None = None
 
-    @field_serializer("variables", "records", "bot")
-    def _encode(self, value: dict[str, Any]) -> Any:
-        return encode_value(value)
-
-    @field_validator("variables", "records", "bot", mode="before")
-    @classmethod
-    def _decode(cls, value: Any) -> Any:
-        return decode_value(value)
-
     @property
     def active(self) -> bool:
         return self.status in ("running", "waiting")
+
+    def clone(self) -> FlowState:
+        """A copy whose containers can be changed without touching this one."""
+        i = self.interaction
+        interaction = Interaction(
+            dict(i.skills),
+            i.priority,
+            i.language,
+            dict(i.participant_data),
+            dict(i.conversation_data),
+        )
+        return FlowState(
+            self.graph_version,
+            self.status,
+            self.position,
+            self.waiting,
+            dict(self.variables),
+            {k: dict(v) for k, v in self.records.items()},
+            list(self.stack),
+            dict(self.loops),
+            dict(self.matches),
+            interaction,
+            dict(self.bot),
+            dict(self.error),
+            self.in_error_handler,
+            self.timers,
+            self.ended_reason,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe form (durations as {"$duration": seconds}, times as ISO text)."""
+        waiting = None
+        if self.waiting is not None:
+            w = self.waiting
+            waiting = {
+                "kind": w.kind,
+                "node": w.node,
+                "timer": w.timer,
+                "deadline": w.deadline.isoformat() if w.deadline else None,
+            }
+        i = self.interaction
+        return {
+            "graph_version": self.graph_version,
+            "status": self.status,
+            "position": self.position,
+            "waiting": waiting,
+            "variables": encode_value(self.variables),
+            "records": encode_value(self.records),
+            "stack": [{"task": f.task, "call_node": f.call_node} for f in self.stack],
+            "loops": dict(self.loops),
+            "matches": dict(self.matches),
+            "interaction": {
+                "skills": dict(i.skills),
+                "priority": i.priority,
+                "language": i.language,
+                "participant_data": encode_value(i.participant_data),
+                "conversation_data": encode_value(i.conversation_data),
+            },
+            "bot": encode_value(self.bot),
+            "error": dict(self.error),
+            "in_error_handler": self.in_error_handler,
+            "timers": self.timers,
+            "ended_reason": self.ended_reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> FlowState:
+        if not data:
+            return cls()
+        w = data.get("waiting")
+        waiting = None
+        if w:
+            deadline = datetime.fromisoformat(w["deadline"]) if w.get("deadline") else None
+            waiting = Waiting(w["kind"], w["node"], deadline, w.get("timer"))
+        i = data.get("interaction") or {}
+        interaction = Interaction(
+            dict(i.get("skills") or {}),
+            i.get("priority", 0),
+            i.get("language"),
+            decode_value(i.get("participant_data") or {}),
+            decode_value(i.get("conversation_data") or {}),
+        )
+        return cls(
+            data.get("graph_version", ""),
+            data.get("status", "new"),
+            data.get("position"),
+            waiting,
+            decode_value(data.get("variables") or {}),
+            decode_value(data.get("records") or {}),
+            [Frame(f["task"], f["call_node"]) for f in data.get("stack") or []],
+            dict(data.get("loops") or {}),
+            dict(data.get("matches") or {}),
+            interaction,
+            decode_value(data.get("bot") or {}),
+            dict(data.get("error") or {}),
+            bool(data.get("in_error_handler")),
+            int(data.get("timers") or 0),
+            data.get("ended_reason"),
+        )
 
 
 class Trigger(BaseModel):

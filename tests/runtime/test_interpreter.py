@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -154,7 +155,7 @@ def test_ask_suspends_and_the_answer_resumes() -> None:
     assert first.state.status == "waiting"
     (timer,) = of(first, fx.StartTimer)
     assert timer.at == NOW + timedelta(minutes=10)
-    state = first.state.model_validate(first.state.model_dump(mode="json"))  # survives JSON
+    state = FlowState.from_json(json.loads(json.dumps(first.state.to_json())))  # survives JSON
     second = run(prog, state, Trigger(kind="message", text="12345678"), facts("12345678"))
     assert of(second, fx.LinkIdentity)[0].value == "12345678"
     assert of(second, fx.SendReply)[0].content["text"] == "Thanks 12345678"
