@@ -120,7 +120,8 @@ def hand_written(state: FlowState, trigger: Trigger, facts: Facts) -> list[Any]:
                 ),
             ]
             return effects
-        return effects + [
+        return [
+            *effects,
             fx.HandOffToBot(step="self_service/0", line=68, bot="FAQ Bot", wait_seconds=900),
             fx.StartTimer(
                 step="self_service/0",

@@ -23,7 +23,7 @@ from flowlang.durations import parse_duration
 from flowlang.errors import InputError
 from flowlang.events import AgentAction, AgentEvent, Attachment, BotEvent, EventKind, InboundEvent
 from flowlang.project import Project
-from flowlang.runtime.engine import Engine, Outcome
+from flowlang.runtime.engine import Outcome
 from flowlang.runtime.memory import RecordingAdapter, ScriptedDataActions
 from flowlang.runtime.ports import DataResult
 

@@ -9,6 +9,7 @@ flow passed through. Failures show expected against actual and the path taken.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ def _run_file(file: Path, outcome: TestRun,
         for step in report.steps:
             path = step.outcome.path
             nodes.update(path)
-            taken.update(zip(path, path[1:], strict=False))
+            taken.update(itertools.pairwise(path))
         failures = check_expectations(test.get("expect") or {}, report)
         lines = [t.line for s in report.steps for t in s.outcome.trace if t.line]
         outcome.results.append(TestResult(str(file), name, not failures, failures, lines))
