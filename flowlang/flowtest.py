@@ -21,8 +21,21 @@ from flowlang.dryrun import DryRunReport, SampleError, _Reader, run_samples
 from flowlang.project import Project, load_project
 from flowlang.runtime import effects as fx
 
-EXPECTATION_KEYS = ("routed_to", "skills", "priority", "language", "agent", "bot", "replies",
-                    "no_replies", "blocked", "path", "not_actionable", "ended", "failed")
+EXPECTATION_KEYS = (
+    "routed_to",
+    "skills",
+    "priority",
+    "language",
+    "agent",
+    "bot",
+    "replies",
+    "no_replies",
+    "blocked",
+    "path",
+    "not_actionable",
+    "ended",
+    "failed",
+)
 
 
 @dataclass
@@ -46,10 +59,19 @@ class TestRun:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "passed": len(self.results) - len(self.failed), "failed": len(self.failed),
+            "passed": len(self.results) - len(self.failed),
+            "failed": len(self.failed),
             "unreadable": self.unreadable,
-            "tests": [{"file": r.file, "name": r.name, "passed": r.passed,
-                       "failures": r.failures, "path": r.path} for r in self.results],
+            "tests": [
+                {
+                    "file": r.file,
+                    "name": r.name,
+                    "passed": r.passed,
+                    "failures": r.failures,
+                    "path": r.path,
+                }
+                for r in self.results
+            ],
             "coverage": self.coverage,
         }
 
@@ -63,8 +85,10 @@ class TestRun:
                 lines.append(f"      path taken: lines {', '.join(map(str, r.path))}")
         lines.extend(f"ERROR {u}" for u in self.unreadable)
         for flow, cov in self.coverage.items():
-            lines.append(f"\ncoverage of {flow}: {cov['steps_reached']}/{cov['steps']} steps, "
-                         f"{cov['branches_taken']}/{cov['branches']} branches")
+            lines.append(
+                f"\ncoverage of {flow}: {cov['steps_reached']}/{cov['steps']} steps, "
+                f"{cov['branches_taken']}/{cov['branches']} branches"
+            )
             for item in cov["unreached"]:
                 lines.append(f"  not reached: line {item['line']} {item['step']}")
             for item in cov["untaken"]:
@@ -88,8 +112,9 @@ def run_test_paths(paths: list[Path], coverage: bool = False) -> TestRun:
     return outcome
 
 
-def _run_file(file: Path, outcome: TestRun,
-              visited: dict[str, tuple[Project, set[str], set[tuple[str, str]]]]) -> None:
+def _run_file(
+    file: Path, outcome: TestRun, visited: dict[str, tuple[Project, set[str], set[tuple[str, str]]]]
+) -> None:
     try:
         data = YAML(typ="rt").load(file.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, YAMLError) as exc:
@@ -99,14 +124,16 @@ def _run_file(file: Path, outcome: TestRun,
         outcome.unreadable.append(f"{file}: a test file needs 'flow:' and 'tests:'")
         return
     flow = (file.parent / str(data["flow"])).resolve()
-    deployment = (file.parent / str(data["deployment"])).resolve() if data.get("deployment") \
-        else None
+    deployment = (
+        (file.parent / str(data["deployment"])).resolve() if data.get("deployment") else None
+    )
     key = str(flow)
     if key not in visited:
         project, ws = load_project(_relative(flow), _relative(deployment) if deployment else None)
         if project is None:
-            outcome.unreadable.append(f"{file}: {flow} has {len(ws.errors)} error(s); run "
-                                      "flowlang validate")
+            outcome.unreadable.append(
+                f"{file}: {flow} has {len(ws.errors)} error(s); run flowlang validate"
+            )
             return
         visited[key] = (project, set(), set())
     project, nodes, taken = visited[key]
@@ -115,8 +142,9 @@ def _run_file(file: Path, outcome: TestRun,
         try:
             samples = _Reader(str(file)).read(test)
         except SampleError as exc:
-            outcome.unreadable.append(f"{file} :: {name}: " + "; ".join(
-                f"{d.span}: {d.message}" for d in exc.diagnostics))
+            outcome.unreadable.append(
+                f"{file} :: {name}: " + "; ".join(f"{d.span}: {d.message}" for d in exc.diagnostics)
+            )
             continue
         report = run_samples(project, samples)
         for step in report.steps:
@@ -137,15 +165,23 @@ def _relative(path: Path) -> Path:
 
 def check_expectations(expect: dict[str, Any], report: DryRunReport) -> list[str]:
     """Every way the run differs from what the test expects (empty: it passed)."""
-    failures: list[str] = [f"unknown expectation {k!r} (use: {', '.join(EXPECTATION_KEYS)})"
-                           for k in expect if k not in EXPECTATION_KEYS]
+    failures: list[str] = [
+        f"unknown expectation {k!r} (use: {', '.join(EXPECTATION_KEYS)})"
+        for k in expect
+        if k not in EXPECTATION_KEYS
+    ]
     effects = [e for s in report.steps for e in s.outcome.effects]
     routes = [e for e in effects if isinstance(e, fx.RouteToQueue)]
     route = routes[-1] if routes else None
-    sent = [d for s in report.steps for d in s.outcome.deliveries
-            if d.status in ("sent", "degraded")]
-    held = [d for s in report.steps for d in s.outcome.deliveries
-            if d.status not in ("sent", "degraded")]
+    sent = [
+        d for s in report.steps for d in s.outcome.deliveries if d.status in ("sent", "degraded")
+    ]
+    held = [
+        d
+        for s in report.steps
+        for d in s.outcome.deliveries
+        if d.status not in ("sent", "degraded")
+    ]
     notices = [n for s in report.steps for n in s.outcome.notices]
 
     def compare(what: str, expected: Any, actual: Any) -> None:
@@ -155,8 +191,11 @@ def check_expectations(expect: dict[str, Any], report: DryRunReport) -> list[str
     if "routed_to" in expect:
         compare("routed_to", expect["routed_to"], route.queue if route else None)
     if "skills" in expect:
-        compare("skills", sorted(map(str, expect["skills"])),
-                sorted(s["skill"] for s in route.skills) if route else None)
+        compare(
+            "skills",
+            sorted(map(str, expect["skills"])),
+            sorted(s["skill"] for s in route.skills) if route else None,
+        )
     if "priority" in expect:
         compare("priority", float(expect["priority"]), route.priority if route else None)
     if "language" in expect:
@@ -168,8 +207,9 @@ def check_expectations(expect: dict[str, Any], report: DryRunReport) -> list[str
         bots = [e.bot for e in effects if isinstance(e, fx.HandOffToBot)]
         compare("bot", expect["bot"], bots[-1] if bots else None)
     if "replies" in expect:
-        texts = [str(d.message.content.get("text") or d.message.content.get("name") or "")
-                 for d in sent]
+        texts = [
+            str(d.message.content.get("text") or d.message.content.get("name") or "") for d in sent
+        ]
         _in_order("replies", [str(p) for p in expect["replies"]], texts, failures)
     if expect.get("no_replies"):
         compare("replies sent", [], [d.message.content.get("text") for d in sent])
@@ -179,8 +219,10 @@ def check_expectations(expect: dict[str, Any], report: DryRunReport) -> list[str
         lines = [t.line for s in report.steps for t in s.outcome.trace if t.line]
         missing = _subsequence([int(x) for x in expect["path"]], lines)
         if missing is not None:
-            failures.append(f"path: expected to pass line {missing} (in this order: "
-                            f"{list(expect['path'])}); it passed {lines}")
+            failures.append(
+                f"path: expected to pass line {missing} (in this order: "
+                f"{list(expect['path'])}); it passed {lines}"
+            )
     if "not_actionable" in expect:
         marked = any(isinstance(e, fx.MarkNotActionable) for e in effects)
         compare("not_actionable", bool(expect["not_actionable"]), marked)
@@ -215,18 +257,44 @@ def _subsequence(wanted: list[int], seen: list[int]) -> int | None:
 
 def _coverage(project: Project, nodes: set[str], taken: set[tuple[str, str]]) -> dict[str, Any]:
     graph = project.graph
-    reachable = [n for n in graph.nodes.values() if n.op not in ("end", "return")
-                 or not n.args.get("implicit")]
-    branches = [(n, name, target) for n in graph.nodes.values() for name, target in n.edges.items()
-                if n.op in ("branch", "switch", "match", "match_case", "match_none", "recognize",
-                            "schedule", "ask", "bot", "data_action", "route_agent", "route_queue",
-                            "call", "loop_test")]
-    untaken = [{"line": n.source.line, "branch": f"{n.op} -> {name}"}
-               for n, name, target in branches if (n.id, target) not in taken]
+    reachable = [
+        n
+        for n in graph.nodes.values()
+        if n.op not in ("end", "return") or not n.args.get("implicit")
+    ]
+    branches = [
+        (n, name, target)
+        for n in graph.nodes.values()
+        for name, target in n.edges.items()
+        if n.op
+        in (
+            "branch",
+            "switch",
+            "match",
+            "match_case",
+            "match_none",
+            "recognize",
+            "schedule",
+            "ask",
+            "bot",
+            "data_action",
+            "route_agent",
+            "route_queue",
+            "call",
+            "loop_test",
+        )
+    ]
+    untaken = [
+        {"line": n.source.line, "branch": f"{n.op} -> {name}"}
+        for n, name, target in branches
+        if (n.id, target) not in taken
+    ]
     unreached = [{"line": n.source.line, "step": n.op} for n in reachable if n.id not in nodes]
     return {
-        "steps": len(reachable), "steps_reached": len(reachable) - len(unreached),
-        "branches": len(branches), "branches_taken": len(branches) - len(untaken),
+        "steps": len(reachable),
+        "steps_reached": len(reachable) - len(unreached),
+        "branches": len(branches),
+        "branches_taken": len(branches) - len(untaken),
         "unreached": sorted(unreached, key=lambda i: i["line"]),
         "untaken": sorted(untaken, key=lambda i: i["line"]),
     }

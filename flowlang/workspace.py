@@ -61,11 +61,17 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[Di
         elif path.suffix in DEPLOYMENT_SUFFIXES:
             deployments.append(path)
         elif not path.exists():
-            problems.append(error("FL020", f"no such file or folder: {path}",
-                                  Span.whole_file(str(path))))
+            problems.append(
+                error("FL020", f"no such file or folder: {path}", Span.whole_file(str(path)))
+            )
         else:
-            problems.append(error("FL021", f"not a flow (.flow) or deployment (.yaml) file: {path}",
-                                  Span.whole_file(str(path))))
+            problems.append(
+                error(
+                    "FL021",
+                    f"not a flow (.flow) or deployment (.yaml) file: {path}",
+                    Span.whole_file(str(path)),
+                )
+            )
     return flows, deployments, problems
 
 
@@ -76,18 +82,26 @@ def validate(paths: Iterable[str | Path], deployment: str | Path | None = None) 
         deployments.insert(0, Path(deployment))
     ws = Workspace(diagnostics=problems)
     if len(deployments) > 1:
-        ws.diagnostics.append(error("FL022", "more than one deployment file given: "
-                                    + ", ".join(map(str, deployments)),
-                                    Span.whole_file(str(deployments[1])),
-                                    hint="validate one deployment at a time"))
+        ws.diagnostics.append(
+            error(
+                "FL022",
+                "more than one deployment file given: " + ", ".join(map(str, deployments)),
+                Span.whole_file(str(deployments[1])),
+                hint="validate one deployment at a time",
+            )
+        )
     context = FlowContext(channels=default_channels())
     if deployments:
         context = load_context(deployments[0], ws)
     elif flows:
-        ws.diagnostics.append(warning(
-            "FL100", "no deployment file given: queue, skill, template and other names are not "
-            "checked", Span.whole_file(str(flows[0])),
-            hint="pass the deployment file too, e.g. flowlang validate flows/ deployment.yaml"))
+        ws.diagnostics.append(
+            warning(
+                "FL100",
+                "no deployment file given: queue, skill, template and other names are not checked",
+                Span.whole_file(str(flows[0])),
+                hint="pass the deployment file too, e.g. flowlang validate flows/ deployment.yaml",
+            )
+        )
     for path in flows:
         result = parse_file(path)
         ws.files_checked += 1
@@ -135,10 +149,13 @@ def context_from_deployment(deployment: Deployment, filename: str) -> FlowContex
         for account in channel.accounts:
             names.update(v for v in (account.name, account.id) if v)
         accounts[key] = names
-    templates = {name: _template_info(name, t, deployment) for name, t in
-                 deployment.templates.items()}
-    actions = {name: DataActionInfo(name, tuple(a.inputs), tuple(a.outputs))
-               for name, a in deployment.data_actions.items()}
+    templates = {
+        name: _template_info(name, t, deployment) for name, t in deployment.templates.items()
+    }
+    actions = {
+        name: DataActionInfo(name, tuple(a.inputs), tuple(a.outputs))
+        for name, a in deployment.data_actions.items()
+    }
     return FlowContext(
         deployment_file=filename,
         queues=set(deployment.queues),
@@ -161,8 +178,9 @@ def _template_info(name: str, template: Any, deployment: Deployment) -> Template
     status = str(getattr(template, "status", "APPROVED") or "APPROVED").upper()
     params = tuple(getattr(whatsapp, "parameters", ()) or ()) if whatsapp is not None else ()
     span = deployment.span_of(("templates", name, "text"))
-    return TemplateInfo(name, str(kind), getattr(template, "text", None), params,
-                        status == "APPROVED", span)
+    return TemplateInfo(
+        name, str(kind), getattr(template, "text", None), params, status == "APPROVED", span
+    )
 
 
 def default_channels() -> dict[str, ChannelInfo]:

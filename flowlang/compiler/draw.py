@@ -13,15 +13,36 @@ from collections.abc import Iterator
 from flowlang.compiler.ir import FlowGraph, Node
 
 _LABELS = {
-    "reply": "reply", "set_var": "set", "set_priority": "set priority",
-    "set_language": "set language", "set_data": "set data", "add_skill": "add skill",
-    "remove_skill": "remove skill", "not_actionable": "not actionable", "link": "link customer",
-    "goto": "go to state", "jump": "break", "log": "log", "end": "end", "outcome": "outcome",
-    "return": "return", "call": "call task", "branch": "if", "switch": "switch",
-    "match": "match keywords", "match_case": "keyword group?", "match_none": "no keyword?",
-    "loop_init": "loop", "loop_test": "loop again?", "recognize": "recognize customer",
-    "schedule": "check schedule", "ask": "ask", "bot": "hand off to bot",
-    "data_action": "data action", "route_agent": "route to agent", "route_queue": "route to queue",
+    "reply": "reply",
+    "set_var": "set",
+    "set_priority": "set priority",
+    "set_language": "set language",
+    "set_data": "set data",
+    "add_skill": "add skill",
+    "remove_skill": "remove skill",
+    "not_actionable": "not actionable",
+    "link": "link customer",
+    "goto": "go to state",
+    "jump": "break",
+    "log": "log",
+    "end": "end",
+    "outcome": "outcome",
+    "return": "return",
+    "call": "call task",
+    "branch": "if",
+    "switch": "switch",
+    "match": "match keywords",
+    "match_case": "keyword group?",
+    "match_none": "no keyword?",
+    "loop_init": "loop",
+    "loop_test": "loop again?",
+    "recognize": "recognize customer",
+    "schedule": "check schedule",
+    "ask": "ask",
+    "bot": "hand off to bot",
+    "data_action": "data action",
+    "route_agent": "route to agent",
+    "route_queue": "route to queue",
 }
 
 
@@ -72,17 +93,22 @@ def to_mermaid(graph: FlowGraph, visited: set[str] | None = None) -> str:
         out.append(f"    {ids[source]} {arrow} {ids[target]}")
     if visited:
         out.append("    classDef visited fill:#ffe08a,stroke:#b8860b,stroke-width:2px")
-        out.append("    class " + ",".join(ids[v] for v in sorted(visited) if v in ids)
-                   + " visited")
+        out.append(
+            "    class " + ",".join(ids[v] for v in sorted(visited) if v in ids) + " visited"
+        )
     return "\n".join(out) + "\n"
 
 
 def to_dot(graph: FlowGraph, visited: set[str] | None = None) -> str:
     ids = _ids(graph)
     visited = visited or set()
-    out = [f'digraph "{_escape(graph.name)}" {{', "  rankdir=TB;",
-           '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="Helvetica"];',
-           f'  start [label="{_escape(graph.name)}", shape=oval];', f"  start -> {ids[graph.entry]};"]
+    out = [
+        f'digraph "{_escape(graph.name)}" {{',
+        "  rankdir=TB;",
+        '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="Helvetica"];',
+        f'  start [label="{_escape(graph.name)}", shape=oval];',
+        f"  start -> {ids[graph.entry]};",
+    ]
     for nid, node in sorted(graph.nodes.items()):
         fill = ', fillcolor="#ffe08a", penwidth=2' if nid in visited else ""
         out.append(f'  {ids[nid]} [label="{_escape(label(node))}"{fill}];')
@@ -98,6 +124,12 @@ def to_svg(graph: FlowGraph, visited: set[str] | None = None) -> str:
     dot = shutil.which("dot")
     if dot is None:
         raise FileNotFoundError("dot")
-    done = subprocess.run([dot, "-Tsvg"], input=to_dot(graph, visited), capture_output=True,
-                          text=True, check=True, timeout=60)
+    done = subprocess.run(
+        [dot, "-Tsvg"],
+        input=to_dot(graph, visited),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return done.stdout
