@@ -52,7 +52,11 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[Di
     problems: list[Diagnostic] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if not path.exists():
+            problems.append(
+                error("FL020", f"no such file or folder: {path}", Span.whole_file(str(path)))
+            )
+        elif path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.suffix in FLOW_SUFFIXES and child.is_file():
                     flows.append(child)
@@ -60,10 +64,6 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[Di
             flows.append(path)
         elif path.suffix in DEPLOYMENT_SUFFIXES:
             deployments.append(path)
-        elif not path.exists():
-            problems.append(
-                error("FL020", f"no such file or folder: {path}", Span.whole_file(str(path)))
-            )
         else:
             problems.append(
                 error(
