@@ -10,8 +10,13 @@ ROOT = Path(__file__).resolve().parent.parent / "flowlang"
 
 # A module may import from its own layer or lower ones, never from a higher one.
 LAYERS = [
-    {"flowlang.diagnostics", "flowlang.errors", "flowlang.durations", "flowlang.events",
-     "flowlang.templating"},
+    {
+        "flowlang.diagnostics",
+        "flowlang.errors",
+        "flowlang.durations",
+        "flowlang.events",
+        "flowlang.templating",
+    },
     {"flowlang.language"},
     {"flowlang.config", "flowlang.channels", "flowlang.store", "flowlang.acd"},
     {"flowlang.compiler", "flowlang.workspace"},
@@ -38,8 +43,9 @@ def imports(path: Path) -> list[tuple[str, bool]]:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flowlang"):
             found.append((node.module, node.col_offset > 0))
         elif isinstance(node, ast.Import):
-            found.extend((a.name, node.col_offset > 0) for a in node.names
-                         if a.name.startswith("flowlang"))
+            found.extend(
+                (a.name, node.col_offset > 0) for a in node.names if a.name.startswith("flowlang")
+            )
     return found
 
 

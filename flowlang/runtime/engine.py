@@ -99,6 +99,7 @@ class Engine:
         media_of: Callable[[str, EventKind], str] | None = None,
     ) -> None:
         self.program = program
+        self.programs: dict[str, Program] = {program.graph.version: program}
         self.store: ConversationStore = store or MemoryStore()
         self.acd: Acd = acd or SimpleAcd()
         self.bots: Bots = bots or RecordingBots()
@@ -117,6 +118,12 @@ class Engine:
         self._senders: dict[str, str] = {}
 
     # ------------------------------------------------------------------ public API
+    def publish(self, program: Program) -> None:
+        """Make `program` the version new conversations start on; conversations in flight keep
+        the version they started on."""
+        self.programs[program.graph.version] = program
+        self.program = program
+
     def handle(self, event: InboundEvent | AgentEvent | BotEvent | TimerEvent) -> Outcome:
         """Process one event; errors in a flow are recorded, never raised."""
         if isinstance(event, InboundEvent):
@@ -204,6 +211,9 @@ class Engine:
             conv.status = "closed"
             self.store.append_event("abandoned", now, conv.id, {"reason": "post deleted"})
             outcome.note = "the customer deleted the post; the interaction is withdrawn"
+        elif event.kind is EventKind.EDIT:
+            self.store.append_event("edited", now, conv.id, {"post_id": event.post_id})
+            outcome.note = "the customer edited the post; the new text is in the history"
         elif conv.status == "with_agent":
             outcome.note = f"delivered to agent {conv.agent} (the conversation is theirs)"
         elif conv.status == "queued":
@@ -336,10 +346,9 @@ class Engine:
         outcome: Outcome,
     ) -> None:
         facts = self._facts(conv, event, now)
-        if not state.graph_version:
-            state.graph_version = self.program.graph.version
+        program = self._program_for(state)
         for _round in range(100):  # data actions answer at once and resume the flow
-            result = run(self.program, state, trigger, facts)
+            result = run(program, state, trigger, facts)
             state = result.state
             outcome.trace.extend(result.trace)
             outcome.path.extend(result.path)
@@ -350,6 +359,20 @@ class Engine:
                 break
             trigger = follow_up
             facts = self._facts(conv, event, now)
+
+    def _program_for(self, state: FlowState) -> Program:
+        """A suspended flow resumes on the version it started on; a flow that starts (again)
+        uses the current version. When the started-on version is no longer loaded, the flow
+        resumes on the current one if its step still exists there (ids are stable), and
+        otherwise starts over with the next message."""
+        if state.waiting is None:
+            return self.program
+        known = self.programs.get(state.graph_version)
+        if known is not None:
+            return known
+        if state.waiting.node not in self.program.graph.nodes:
+            state.waiting = None
+        return self.program
 
     def _apply(
         self,

@@ -140,8 +140,7 @@ class _Run:
         return t.outcome or "unavailable"
 
     def _fresh_start(self) -> None:
-        keep_version = self.s.graph_version or self.g.version
-        self.s = self.result.state = FlowState(graph_version=keep_version)
+        self.s = self.result.state = FlowState(graph_version=self.g.version)
         self._changed()
         env = self._env()
         for name, spec in self.g.variables.items():

@@ -31,8 +31,11 @@ def test_validate_the_shipped_flows_is_clean() -> None:
 
 def test_validate_reports_every_error_with_a_caret(tmp_path: Path) -> None:
     flow = tmp_path / "bad.flow"
-    flow.write_text('flow "Bad"\nserve messages on whatsap\n\nstate start:\n'
-                    "    go to state finish\n    set x to 1\n", "utf-8")
+    flow.write_text(
+        'flow "Bad"\nserve messages on whatsap\n\nstate start:\n'
+        "    go to state finish\n    set x to 1\n",
+        "utf-8",
+    )
     code, out = invoke("validate", str(flow))
     assert code == 1
     assert "error[FL109]: unknown channel 'whatsap'" in out
@@ -45,7 +48,9 @@ def test_validate_reports_every_error_with_a_caret(tmp_path: Path) -> None:
 
 def test_validate_json_for_editors(tmp_path: Path) -> None:
     flow = tmp_path / "bad.flow"
-    flow.write_text('flow "Bad"\nserve messages on web\nstate start:\n    route to queue\n', "utf-8")
+    flow.write_text(
+        'flow "Bad"\nserve messages on web\nstate start:\n    route to queue\n', "utf-8"
+    )
     code, out = invoke("validate", "--format", "json", str(flow))
     assert code == 1
     (first,) = [d for d in json.loads(out) if d["severity"] == "error"]

@@ -248,3 +248,30 @@ def test_agent_transfer_requeues_to_another_queue() -> None:
         )
     )
     assert [(n.kind, n.agent) for n in moved.notices] == [("accepted", "kai")]
+
+
+def test_conversations_in_flight_keep_the_graph_version_they_started_on() -> None:
+    old = program('ask "Old question?" into a wait 10m:\n    on answer:\n        reply "old"')
+    new = program('ask "New question?" into a wait 10m:\n    on answer:\n        reply "new"')
+    assert old.graph.version != new.graph.version
+    engine = Engine(old, acd=SimpleAcd([]))
+    first = engine.handle(message("hi", sender="a"))
+    engine.publish(new)
+    answered = engine.handle(message("42", sender="a", at=timedelta(minutes=1)))
+    assert [d.message.content["text"] for d in answered.deliveries] == ["old"]
+    fresh = engine.handle(message("hi", sender="b", at=timedelta(minutes=2)))
+    assert [d.message.content["text"] for d in fresh.deliveries] == ["New question?"]
+    assert first.conversation_id == answered.conversation_id
+
+
+def test_an_edited_post_updates_the_history_without_running_the_flow_again() -> None:
+    engine, _sent = make_engine(agents=[])
+    engine.handle(message("fees!", channel="x_public", kind=EventKind.POST))
+    edited = engine.handle(
+        message(
+            "fees!!! #nothappy", channel="x_public", kind=EventKind.EDIT, at=timedelta(minutes=2)
+        )
+    )
+    assert edited.effects == [] and "edited" in edited.note
+    assert isinstance(engine.store, MemoryStore)
+    assert engine.store.history[-1]["content"]["text"] == "fees!!! #nothappy"
