@@ -71,6 +71,18 @@ class _BadDedent(Exception):
         self.line, self.got, self.expected = line, got, expected
 
 
+_LAYOUT_TOKENS = frozenset({"_NL", "_INDENT", "_DEDENT"})
+
+
+def _takes_space(node: object) -> bool:
+    """Layout tokens (newlines, indents, dedents) do not count towards a node's span.
+
+    Without this filter a declaration's span ran on to the next declaration's line and a block
+    statement's span ended at the start of the statement after it.
+    """
+    return not (isinstance(node, Token) and node.type in _LAYOUT_TOKENS)
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     grammar = resources.files("flowlang.language").joinpath("grammar.lark").read_text("utf-8")
@@ -78,7 +90,7 @@ def _lark() -> Lark:
         grammar,
         parser="lalr",
         postlex=_FlowIndenter(),
-        propagate_positions=True,
+        propagate_positions=_takes_space,
         maybe_placeholders=True,
         cache=False,
     )
