@@ -186,9 +186,12 @@ class AstBuilder(Transformer[Token, Any]):
     def location_content(self, meta: Meta, children: list[float]) -> ast.LocationContent:
         return ast.LocationContent(self._span(meta), children[0], children[1])
 
-    def signed_number(self, meta: Meta, children: list[Token | None]) -> float:
-        value = float(str(children[-1]))
-        return -value if len(children) > 1 and children[0] is not None else value
+    def signed_number(self, meta: Meta, children: list[Token]) -> float:
+        """signed_number: ["-"] NUMBER  (the anonymous "-" is filtered out: the span shows it)"""
+        number = children[-1]
+        value = float(str(number))
+        negative = (meta.line, meta.column) != (number.line, number.column)
+        return -value if negative else value
 
     def with_args(self, meta: Meta, children: list[ast.Arg]) -> tuple[ast.Arg, ...]:
         return tuple(children)

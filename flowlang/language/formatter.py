@@ -14,9 +14,11 @@ Layout, decided once so that nobody has to:
 - Spaces around binary operators and `=`, one after each comma, none inside brackets; parentheses
   only where the grammar's precedence needs them (or < and < not < comparisons < + - < * / <
   unary minus < atoms).
-- Texts are re-quoted with `\\"`, `\\\\`, `\\n` and `\\t`; a backslash that starts no escape (as
-  in regexes, `"\\d+"`) is written alone. Numbers are written as in the source, durations in
-  canonical units (`90m` -> `1h30m`).
+- Texts are re-quoted with the documented escapes `\\"`, `\\\\` and `\\n` (and `\\t` for a tab,
+  which would otherwise be invisible). The parser also reads a backslash that starts no escape
+  as itself (`"\\d+"`); it is written `\\\\` like every other backslash, so a text has one
+  spelling. Numbers are written as in the source, durations in canonical units
+  (`90m` -> `1h30m`, `72h` -> `3d`).
 - The options of a `route to queue` block come in one order: skill, language, priority, prefer
   agent, prefer last agent, timeout, then the `on` outcomes. The AST does not keep their source
   order, and an option given twice keeps only the value that takes effect.
@@ -130,7 +132,7 @@ _NO_LIMIT = 1 << 62
 def quote(value: str) -> str:
     """`value` as a flow text literal: `"` + escapes + `"`."""
     out = ['"']
-    for i, ch in enumerate(value):
+    for ch in value:
         if ch == '"':
             out.append('\\"')
         elif ch == "\n":
@@ -138,16 +140,11 @@ def quote(value: str) -> str:
         elif ch == "\t":
             out.append("\\t")
         elif ch == "\\":
-            after = value[i + 1] if i + 1 < len(value) else ""
-            out.append("\\" if after and after not in _ESCAPE_STARTS else "\\\\")
+            out.append("\\\\")
         else:
             out.append(ch)
     out.append('"')
     return "".join(out)
-
-
-# A lone backslash before one of these would read as an escape, so it is doubled.
-_ESCAPE_STARTS = frozenset('nt"\\\n\t')
 
 
 def _name_ref(ref: ast.NameRef) -> str:
@@ -348,6 +345,8 @@ class _Printer:
             if stashes and i:
                 self.prev_end = None  # source lines out of order say nothing about blank lines
             self.emit_node(node, depth, min(later, default=limit), stashes.get(i))
+        if stashes:
+            self.prev_end = max(n.last for n in nodes)
         column = min(n.column for n in nodes)
         while self.pending:
             c = self.pending[0]
