@@ -53,6 +53,12 @@ _KIND_CODES = {
     "language": "FL108",
 }
 _KIND_WORDS = {"data_action": "data action"}
+_PARAM_EXAMPLES = {
+    "text": 'write it in quotes, e.g. "Welcome to GBank"',
+    "number": "write a number, e.g. 3",
+    "boolean": "write true or false",
+    "duration": "write a duration with its unit, e.g. 10m, 72h or 1h30m",
+}
 
 
 @dataclass(frozen=True)
@@ -197,20 +203,20 @@ class _Checker:
                     hint="add a line like:  serve messages on whatsapp, web",
                 )
             )
-        counts = [
-            sum(isinstance(d, kind) for d in self.flow.declarations)
-            for kind in (ast.Threading, ast.OnError, ast.Description)
-        ]
-        for kind, count in zip(
-            ("threading window", "on error", "description"), counts, strict=True
+        for kind, word in (
+            (ast.Threading, "threading window"),
+            (ast.OnError, "on error"),
+            (ast.Description, "description"),
         ):
-            if count > 1:
+            found = [d for d in self.flow.declarations if isinstance(d, kind)]
+            for again in found[1:]:
                 self.report(
                     error(
                         "FL124",
-                        f"the flow declares {kind!r} {count} times",
-                        self.flow.span,
-                        hint="keep one",
+                        f"the flow declares {word!r} more than once",
+                        again.span,
+                        "again",
+                        hint=f"keep one; the first is at line {found[0].span.line}",
                     )
                 )
 
@@ -282,12 +288,18 @@ class _Checker:
             "notset": "notset",
         }[default.kind]
         if not compatible(decl.type_name, kind) or kind == "notset":
+            wanted = value_type(decl.type_name)
             self.report(
                 error(
                     "FL204",
-                    f"parameter {decl.name!r} is {decl.type_name}; its value "
-                    f"must be {value_type(decl.type_name)}",
+                    f"parameter {decl.name!r} is {_article(decl.type_name)}, so its value "
+                    f"must be {_article(wanted)}, not {_shown_type(kind)}",
                     default.span,
+                    kind,
+                    hint=_PARAM_EXAMPLES.get(wanted, "")
+                    if decl.type_name not in NAME_TYPES
+                    else f'write the {_KIND_WORDS.get(decl.type_name, decl.type_name)} name '
+                    'in quotes, e.g. "Retail Banking"',
                 )
             )
             return
@@ -366,13 +378,29 @@ class _Checker:
             param = self.params.get(decl.param) or next(
                 (p for p in self.flow.params if p.name == decl.param), None
             )
-            if param is None or param.type_name != "duration":
+            if param is None:
+                suggestion = did_you_mean(decl.param, [p.name for p in self.flow.params])
                 self.report(
                     error(
                         "FL112",
-                        f"threading window needs a duration or a duration "
-                        f"parameter; {decl.param!r} is not one",
+                        f"unknown parameter {decl.param!r}",
                         decl.span,
+                        "not declared",
+                        hint=f"did you mean {suggestion!r}?"
+                        if suggestion
+                        else "write a duration like 72h, or declare: "
+                        f"param {decl.param}: duration = 72h",
+                    )
+                )
+                return
+            if param.type_name != "duration":
+                self.report(
+                    error(
+                        "FL202",
+                        f"threading window needs a duration, but parameter "
+                        f"{decl.param!r} is {_article(param.type_name)}",
+                        decl.span,
+                        hint=f"declare it as: param {decl.param}: duration = 72h",
                     )
                 )
                 return
@@ -407,6 +435,8 @@ class _Checker:
                     )
                 )
                 return None
+            if param.type_name not in NAME_TYPES and param.type_name not in VALUE_TYPES:
+                return None  # its unknown type is already reported (FL113)
             if param.type_name != kind:
                 self.report(
                     error(
@@ -730,7 +760,12 @@ class _Checker:
         bound = stmt.times if isinstance(stmt, ast.Repeat) else stmt.limit
         if not 1 <= bound <= MAX_REPEAT:
             self.report(
-                error("FL209", f"a loop runs 1 to {MAX_REPEAT} times, not {bound}", stmt.span)
+                error(
+                    "FL211",
+                    f"a loop runs 1 to {MAX_REPEAT} times, not {bound}",
+                    stmt.span,
+                    hint="loops are bounded so that one message cannot run the flow forever",
+                )
             )
         if isinstance(stmt, ast.While):
             self._expect_type(stmt.condition, "boolean", "condition")
@@ -851,8 +886,10 @@ class _Checker:
     ) -> None:
         allowed = allowed or names
         seen: set[str] = set()
+        misspelt = False
         for branch in branches:
             if branch.name not in allowed:
+                misspelt = True
                 suggestion = did_you_mean(branch.name, allowed)
                 self.report(
                     error(
@@ -872,15 +909,20 @@ class _Checker:
             seen.add(branch.name)
             self._block(branch.body, where)
         missing = [n for n in names if n not in seen]
-        if branches and warn_missing and missing:
+        if branches and warn_missing and missing and not misspelt:
             self.report(
                 warning(
                     "FL302",
                     f"{_describe(stmt)} does not handle {', '.join(repr(m) for m in missing)}",
                     stmt.span,
                     "missing outcome",
-                    hint="when an outcome has no branch the flow continues after "
-                    "this step; add 'on " + missing[0] + ":' to be explicit",
+                    hint=(
+                        "without 'on timeout:' the flow ends when the timeout passes, and the "
+                        "conversation leaves the queue"
+                        if isinstance(stmt, ast.RouteQueue)
+                        else "when an outcome has no branch the flow continues after "
+                        "this step; add 'on " + missing[0] + ":' to be explicit"
+                    ),
                 )
             )
 
@@ -1109,10 +1151,16 @@ class _Checker:
         self._task_cycles()
 
     def _task_cycles(self) -> None:
+        reported: set[frozenset[str]] = set()
+
         def visit(current: str, path: list[str]) -> None:
-            for callee in self.task_calls.get(f"task {current}", ()):
+            for callee in sorted(self.task_calls.get(f"task {current}", ())):
                 if callee in path:
-                    cycle = " -> ".join([*path[path.index(callee) :], callee])
+                    members = path[path.index(callee) :]
+                    if frozenset(members) in reported:
+                        return
+                    reported.add(frozenset(members))
+                    cycle = " -> ".join([*members, callee])
                     self.report(
                         error(
                             "FL311",
@@ -1219,3 +1267,7 @@ def _article(type_name: str) -> str:
     if type_name == "notset":
         return "not set"
     return f"{'an' if type_name[0] in 'aeiou' else 'a'} {type_name}"
+
+
+def _shown_type(type_name: str) -> str:
+    return "'not set'" if type_name == "notset" else _article(type_name)

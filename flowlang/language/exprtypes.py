@@ -182,6 +182,7 @@ def _binary_type(expr: ast.Binary, scope: Scope, report: Reporter) -> str:
                     hint="use text(x) to turn a value into text",
                 )
             )
+            return ANY  # reported once; the result's type is unknown
         return TEXT
     if op in ("+", "-") and DURATION in (left, right):
         _expect(expr.span, DURATION, left if right == DURATION else right, f"'{op}'", report)
