@@ -39,7 +39,11 @@ def _strip(value: Any) -> Any:
         changes: dict[str, Any] = {}
         for f in dataclasses.fields(value):
             current = getattr(value, f.name)
-            if f.name in _LAYOUT_FIELDS:
+            if f.name == "span" or f.name.endswith("_span"):
+                changes[f.name] = NO_SPAN  # also for an absent optional span (`else_span`)
+            elif f.name.endswith("_spans"):
+                changes[f.name] = ()  # `RouteQueue.option_spans`: one per option line
+            elif f.name in _LAYOUT_FIELDS:
                 changes[f.name] = "" if isinstance(current, str) else ()
             else:
                 changes[f.name] = _strip(current)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any, ClassVar
@@ -153,7 +153,10 @@ def parse_text(text: str, filename: str) -> ParseResult:
         return ParseResult(None, diagnostics, source)
     cleaned = _normalise(text)
     comments: list[ast.Comment] = []
+    screened = len(diagnostics)
     tree = _parse_with_recovery(cleaned, filename, source, diagnostics, comments)
+    if "\t" in text:
+        diagnostics[screened:] = [_untab(d, text) for d in diagnostics[screened:]]
     if tree is None or any(d.is_error for d in diagnostics):
         return ParseResult(None, sorted(diagnostics, key=_key), source, comments)
     try:
@@ -213,6 +216,32 @@ def _screen(text: str, filename: str) -> list[Diagnostic]:
     return out
 
 
+def _untab(diagnostic: Diagnostic, text: str) -> Diagnostic:
+    """Move a diagnostic's columns from the tab-expanded text back to the text as written."""
+    lines = re.split(r"\r\n|\r|\n", text)
+    span = diagnostic.span
+
+    def column(line: int, col: int) -> int:
+        if not 1 <= line <= len(lines):
+            return col
+        written = lines[line - 1]
+        indent = written[: len(written) - len(written.lstrip(" \t"))]
+        width = 0
+        for index, ch in enumerate(indent):
+            step = 4 if ch == "\t" else 1
+            if col - 1 < width + step:
+                return index + 1
+            width += step
+        return col - (width - len(indent))
+
+    moved = replace(
+        span,
+        column=column(span.line, span.column),
+        end_column=column(span.end_line, span.end_column),
+    )
+    return replace(diagnostic, span=moved)
+
+
 def _normalise(text: str) -> str:
     """Make the text safe to lex: no NULs, tabs expanded, a final newline."""
     lines = []
@@ -236,10 +265,13 @@ def _parse_with_recovery(
     reported: set[int] = set()
     while True:
         comments.clear()
+        # A recovery may add a line to an element of `lines`; `origin` maps the lexer's line
+        # numbers back to the file's.
+        origin = [n for n, line in enumerate(lines, 1) for _ in range(line.count("\n") + 1)]
         try:
             return _parse_collecting(lines, comments)
         except _BadDedent as exc:
-            line_no = exc.line
+            line_no = origin[exc.line - 1]
             diag = error(
                 "FL004",
                 "this line's indentation does not match any enclosing block",
@@ -249,14 +281,62 @@ def _parse_with_recovery(
             )
             fix = _reindent
         except UnexpectedInput as exc:
-            diag, line_no = _syntax_diagnostic(exc, filename, source, lines)
-            fix = _add_colon if diag.code == "FL010" else _neutralise
+            physical = "\n".join(lines).split("\n")
+            diag, line_no = _syntax_diagnostic(exc, filename, source, physical)
+            diag = _relocate(diag, origin)
+            line_no = origin[min(line_no, len(origin)) - 1]
+            fix = {"FL010": _add_colon, "FL011": _fill_block}.get(diag.code, _neutralise)
         errors += 1
         if line_no not in reported:
             diagnostics.append(diag)
             reported.add(line_no)
         if errors >= MAX_SYNTAX_ERRORS or not fix(lines, line_no):
             return None
+
+
+def _relocate(diag: Diagnostic, origin: list[int]) -> Diagnostic:
+    span = diag.span
+
+    def line(number: int) -> int:
+        return origin[number - 1] if 1 <= number <= len(origin) else number
+
+    if line(span.line) == span.line and line(span.end_line) == span.end_line:
+        return diag
+    return replace(diag, span=replace(span, line=line(span.line), end_line=line(span.end_line)))
+
+
+def _fill_block(lines: list[str], line_no: int) -> bool:
+    """Give an empty block (after the line `line_no` that ends in ':') a harmless statement."""
+    idx = line_no - 1
+    if not 0 <= idx < len(lines) or "\n" in lines[idx]:
+        return False
+    indent = len(lines[idx]) - len(lines[idx].lstrip(" "))
+    lines[idx] += "\n" + " " * (indent + 4) + 'log ""'
+    return True
+
+
+def _block_opener(lines: list[str], line: int) -> int:
+    """The nearest line at or above `line` whose code ends with ':' (or `line` if none)."""
+    for number in range(min(line, len(lines)), 0, -1):
+        code = _STRING_OR_COMMENT.sub(
+            lambda m: '""' if m.group().startswith('"') else "", lines[number - 1]
+        )
+        if code.strip():
+            return number if code.rstrip().endswith(":") else line
+    return line
+
+
+def _empty_block(filename: str, lines: list[str], line: int) -> tuple[Diagnostic, int]:
+    line = _block_opener(lines, line)
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    d = error(
+        "FL011",
+        "expected an indented block after this line",
+        Span.point(filename, line, len(text.rstrip()) + 1),
+        "block is empty",
+        hint="indent the statements of the block by 4 spaces more than this line",
+    )
+    return d, line
 
 
 def _parse_collecting(lines: list[str], comments: list[ast.Comment]) -> Tree[Any]:
@@ -432,13 +512,7 @@ def _syntax_diagnostic(
                     hint="a line that opens a block ends with ':'",
                 )
             elif "_INDENT" in expected:
-                d = error(
-                    "FL011",
-                    "expected an indented block after this line",
-                    span,
-                    "block is empty",
-                    hint="indent the statements of the block by 4 spaces",
-                )
+                return _empty_block(filename, lines, len(lines) if tok.type == "$END" else line)
             else:
                 d = error(
                     "FL012",
@@ -449,6 +523,8 @@ def _syntax_diagnostic(
                 )
             return d, line
         line, col = tok.line or 1, tok.column or 1
+        if "_INDENT" in expected:
+            return _empty_block(filename, lines, line - 1)
         span = Span(filename, line, col, line, (tok.end_column or col + 1))
         if tok.type != "NAME" and "NAME" in expected and re.fullmatch(r"[A-Za-z_]\w*", str(tok)):
             d = error(

@@ -1,0 +1,404 @@
+"""Properties of the parser and formatter on generated input (hypothesis).
+
+(a) Any edit of a valid flow parses or yields diagnostics that point inside the file; never an
+    exception. When an edited file still parses, it also formats, idempotently.
+(b) Random valid flows built as ASTs survive format -> parse unchanged, and format is idempotent.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flowlang.diagnostics import Diagnostic, Span
+from flowlang.language import ast
+from flowlang.language.ast_compare import same_structure
+from flowlang.language.formatter import format_flow, format_text
+from flowlang.language.parser import parse_bytes, parse_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = [
+    p.read_text("utf-8")
+    for p in sorted((ROOT / "tests" / "cases" / "fmt").glob("*.flow"))
+    + sorted((ROOT / "flows").glob("*.flow"))
+]
+BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SPAN = Span("gen.flow", 1, 1, 1, 2)
+
+
+def test_there_are_seed_flows() -> None:
+    assert len(SEEDS) >= 5
+    assert all(parse_text(s, "seed.flow").ok for s in SEEDS)
+
+
+# ---------------------------------------------------------------- (a) edits of valid flows
+
+_NASTY = st.sampled_from([*'\t":\x00é日\\#()[],-\n\r', "    ", "\ufeff"])
+_INSERTED = st.lists(_NASTY | st.characters(), min_size=1, max_size=6).map("".join)
+
+
+@st.composite
+def _edit(draw: st.DrawFn, lines: list[str]) -> list[str]:
+    if not lines:
+        return lines
+    i = draw(st.integers(0, len(lines) - 1))
+    kind = draw(st.sampled_from(["delete", "duplicate", "swap", "insert", "truncate", "indent"]))
+    out = list(lines)
+    if kind == "delete":
+        del out[i]
+    elif kind == "duplicate":
+        out.insert(i, out[i])
+    elif kind == "swap":
+        j = draw(st.integers(0, len(lines) - 1))
+        out[i], out[j] = out[j], out[i]
+    elif kind == "insert":
+        col = draw(st.integers(0, len(out[i])))
+        out[i] = out[i][:col] + draw(_INSERTED) + out[i][col:]
+    elif kind == "truncate":
+        col = draw(st.integers(0, len(out[i])))
+        out = [*out[:i], out[i][:col]]
+    else:
+        change = draw(st.sampled_from([-4, -2, -1, 1, 2, 4, 8]))
+        body = out[i].lstrip(" ")
+        depth = max(len(out[i]) - len(body) + change, 0)
+        out[i] = draw(st.sampled_from([" ", "\t"])) * depth + body
+    return out
+
+
+@st.composite
+def _edited_flow(draw: st.DrawFn) -> str:
+    lines = draw(st.sampled_from(SEEDS)).split("\n")
+    for _ in range(draw(st.integers(1, 4))):
+        lines = draw(_edit(lines))
+    return "\n".join(lines)
+
+
+def _parser_lines(text: str) -> list[str]:
+    """The lines as the parser counts them (a BOM dropped, \\r\\n, \\r and \\n end a line)."""
+    return re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff"))
+
+
+def _assert_diagnostics_inside(text: str, diagnostics: list[Diagnostic]) -> None:
+    lines = _parser_lines(text)
+    for d in diagnostics:
+        span = d.span
+        assert 1 <= span.line <= len(lines), (span, len(lines))
+        assert 1 <= span.column <= len(lines[span.line - 1]) + 1, (span, lines[span.line - 1])
+        assert (span.end_line, span.end_column) >= (span.line, span.column), span
+
+
+@BOUNDED
+@given(_edited_flow())
+def test_edited_flows_parse_or_report_inside_the_file(text: str) -> None:
+    result = parse_text(text, "edited.flow")
+    if result.ok:
+        formatted = format_text(text, "edited.flow")
+        assert formatted.text is not None, [d.message for d in formatted.diagnostics]
+        assert format_text(formatted.text, "edited.flow").text == formatted.text
+        return
+    assert result.diagnostics
+    _assert_diagnostics_inside(text, list(result.diagnostics))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_never_raise(data: bytes) -> None:
+    result = parse_bytes(data, "random.flow")
+    assert result.ok or result.diagnostics
+
+
+# ---------------------------------------------------------------- (b) generated valid flows
+
+_NAMES = st.sampled_from(["a", "b", "tries", "account_number", "x1", "_tmp", "crm"])
+_OUTCOMES = st.sampled_from(["success", "failure", "timeout", "error", "found", "done"])
+_TEXT = st.text(
+    st.characters(exclude_characters="\x00\r", exclude_categories=["Cs"]), max_size=12
+) | st.sampled_from(['say "hi"', "C:\\temp", "\\d+", "a\nb", "tab\there", "#hash", "日本"])
+_DURATION = st.integers(0, 10**7).map(lambda s: timedelta(seconds=s))
+_SMALL = st.integers(0, 999)
+
+
+def _number() -> st.SearchStrategy[ast.Literal]:
+    whole = _SMALL.map(lambda n: ast.Literal(SPAN, "number", n, str(n)))
+    decimal = st.tuples(_SMALL, st.integers(0, 99)).map(
+        lambda p: ast.Literal(SPAN, "number", float(f"{p[0]}.{p[1]}"), f"{p[0]}.{p[1]}")
+    )
+    return whole | decimal
+
+
+_LITERAL = st.one_of(
+    _TEXT.map(lambda t: ast.Literal(SPAN, "text", t)),
+    _number(),
+    _DURATION.map(lambda d: ast.Literal(SPAN, "duration", d)),
+    st.booleans().map(lambda b: ast.Literal(SPAN, "boolean", b)),
+    st.just(ast.Literal(SPAN, "notset", None)),
+)
+_PATH = st.lists(
+    _NAMES | st.sampled_from(["window", "conversation", "customer", "data", "timeout"]),
+    min_size=1,
+    max_size=3,
+).map(lambda parts: ast.Path(SPAN, tuple(parts)))
+
+
+def _extend(inner: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
+    items = st.lists(inner, max_size=3).map(tuple)
+    return st.one_of(
+        st.builds(ast.Call, st.just(SPAN), _NAMES, items),
+        st.builds(ast.ListExpr, st.just(SPAN), items),
+        st.builds(ast.Unary, st.just(SPAN), st.sampled_from(["not", "-"]), inner),
+        st.builds(
+            ast.Binary,
+            st.just(SPAN),
+            st.sampled_from(["or", "and", "==", "!=", "<", ">=", "contains", "+", "-", "*", "/"]),
+            inner,
+            inner,
+        ),
+        st.builds(ast.Binary, st.just(SPAN), st.just("in"), inner, items.map(_as_list)),
+        st.builds(ast.IsSet, st.just(SPAN), inner, st.booleans()),
+        st.builds(ast.Matches, st.just(SPAN), inner, _TEXT, st.just(SPAN)),
+    )
+
+
+def _as_list(items: tuple[ast.Expr, ...]) -> ast.Expr:
+    return ast.ListExpr(SPAN, items)
+
+
+EXPR: st.SearchStrategy[ast.Expr] = st.recursive(_LITERAL | _PATH, _extend, max_leaves=8)
+_REF = st.builds(ast.NameRef, st.just(SPAN), _TEXT, st.just(False)) | st.builds(
+    ast.NameRef, st.just(SPAN), _NAMES, st.just(True)
+)
+_ARGS = st.lists(st.builds(ast.Arg, st.just(SPAN), _NAMES, EXPR), max_size=2).map(tuple)
+_OPT_INT = st.none() | _SMALL
+_OPT_DURATION = st.none() | _DURATION
+_CHOICES = st.none() | st.builds(
+    ast.Choices,
+    st.just(SPAN),
+    st.sampled_from(["quick_replies", "buttons"]),
+    st.lists(_TEXT, min_size=1, max_size=3).map(tuple),
+)
+_TEXT_CONTENT = st.builds(ast.TextContent, st.just(SPAN), _TEXT, _CHOICES)
+_COORDINATE = st.floats(-180, 180, allow_nan=False, allow_infinity=False)
+_CONTENT = st.one_of(
+    _TEXT_CONTENT,
+    st.builds(ast.TemplateContent, st.just(SPAN), _REF, _ARGS),
+    st.builds(
+        ast.MediaContent,
+        st.just(SPAN),
+        st.sampled_from(["image", "video", "audio", "file", "sticker", "link"]),
+        _TEXT,
+        st.none() | _TEXT,
+    ),
+    st.builds(ast.LocationContent, st.just(SPAN), _COORDINATE, _COORDINATE),
+)
+_GUARD = st.none() | st.one_of(
+    st.builds(ast.WindowGuard, st.just(SPAN), st.just("template"), _REF, _ARGS),
+    st.builds(ast.WindowGuard, st.just(SPAN), st.sampled_from(["skip", "record"])),
+)
+_SIMPLE: st.SearchStrategy[ast.Statement] = st.one_of(
+    st.builds(
+        ast.Reply,
+        st.just(SPAN),
+        _CONTENT,
+        st.sampled_from(["default", "privately", "publicly"]),
+        _GUARD,
+    ),
+    st.builds(ast.SetVariable, st.just(SPAN), _NAMES, st.just(SPAN), EXPR),
+    st.builds(ast.SetPriority, st.just(SPAN), EXPR),
+    st.builds(ast.SetLanguage, st.just(SPAN), EXPR),
+    st.builds(
+        ast.SetData, st.just(SPAN), st.sampled_from(["participant", "conversation"]), _TEXT, EXPR
+    ),
+    st.builds(ast.AddSkill, st.just(SPAN), _REF, _OPT_INT),
+    st.builds(ast.RemoveSkill, st.just(SPAN), _REF),
+    st.builds(ast.MarkNotActionable, st.just(SPAN), st.none() | _TEXT),
+    st.builds(ast.LinkCustomer, st.just(SPAN), _TEXT, EXPR),
+    st.builds(ast.GoToState, st.just(SPAN), _NAMES, st.just(SPAN)),
+    st.builds(ast.OutcomeStmt, st.just(SPAN), _NAMES),
+    st.builds(ast.End, st.just(SPAN), st.none() | _TEXT),
+    st.just(ast.Break(SPAN)),
+    st.builds(ast.Log, st.just(SPAN), _TEXT),
+    st.builds(ast.CallTask, st.just(SPAN), _NAMES, st.just(SPAN)),
+    st.builds(
+        ast.Recognize,
+        st.just(SPAN),
+        st.lists(st.sampled_from(["platform id", "phone"]) | _TEXT, min_size=1, max_size=3).map(
+            tuple
+        ),
+    ),
+    st.builds(ast.RouteAgent, st.just(SPAN), st.none() | _REF, _OPT_DURATION),
+)
+
+
+def _compound(block: st.SearchStrategy[ast.Block]) -> st.SearchStrategy[ast.Statement]:
+    branches = st.lists(
+        st.builds(ast.OutcomeBranch, st.just(SPAN), _OUTCOMES, block), min_size=1, max_size=3
+    ).map(tuple)
+    case_values = st.lists(_LITERAL, min_size=1, max_size=3).map(tuple)
+    patterns = st.lists(
+        st.builds(ast.Pattern, st.just(SPAN), st.sampled_from(["keyword", "regex"]), _TEXT),
+        min_size=1,
+        max_size=3,
+    ).map(tuple)
+    return st.one_of(
+        st.builds(
+            ast.If,
+            st.just(SPAN),
+            st.lists(
+                st.builds(ast.IfBranch, st.just(SPAN), EXPR, block), min_size=1, max_size=3
+            ).map(tuple),
+            st.none() | block,
+        ),
+        st.builds(
+            ast.Switch,
+            st.just(SPAN),
+            EXPR,
+            st.lists(
+                st.builds(ast.Case, st.just(SPAN), case_values, block), min_size=1, max_size=2
+            ).map(tuple),
+            st.none() | block,
+        ),
+        st.builds(
+            ast.Match,
+            st.just(SPAN),
+            st.booleans(),
+            st.none() | EXPR,
+            st.lists(
+                st.builds(ast.When, st.just(SPAN), patterns, block), min_size=1, max_size=2
+            ).map(tuple),
+            st.none() | block,
+        ),
+        st.builds(ast.Repeat, st.just(SPAN), _SMALL, block),
+        st.builds(ast.While, st.just(SPAN), EXPR, _SMALL, block),
+        st.builds(
+            ast.Ask, st.just(SPAN), _TEXT_CONTENT, _NAMES, st.just(SPAN), _OPT_DURATION, branches
+        ),
+        st.builds(
+            ast.Recognize,
+            st.just(SPAN),
+            st.lists(st.sampled_from(["platform id", "phone"]), min_size=1).map(tuple),
+            branches,
+        ),
+        st.builds(
+            ast.RouteQueue,
+            st.just(SPAN),
+            _REF,
+            st.lists(
+                st.builds(ast.SkillRequirement, st.just(SPAN), _REF, _OPT_INT), max_size=2
+            ).map(tuple),
+            st.none() | _REF,
+            st.none() | EXPR,
+            st.lists(st.builds(ast.PreferredAgent, st.just(SPAN), _REF, _OPT_INT), max_size=2).map(
+                tuple
+            ),
+            st.booleans(),
+            _OPT_DURATION,
+            st.just(()) | branches,
+        ),
+        st.builds(ast.RouteAgent, st.just(SPAN), st.none() | _REF, _OPT_DURATION, branches),
+        st.builds(ast.BotHandoff, st.just(SPAN), _REF, _OPT_DURATION, branches),
+        st.builds(
+            ast.DataAction, st.just(SPAN), _REF, _ARGS, st.none() | _NAMES, _OPT_DURATION, branches
+        ),
+        st.builds(ast.CallTask, st.just(SPAN), _NAMES, st.just(SPAN), branches),
+        st.builds(ast.CheckSchedule, st.just(SPAN), _REF, branches),
+    )
+
+
+BLOCK: st.SearchStrategy[ast.Block] = st.recursive(
+    st.lists(_SIMPLE, min_size=1, max_size=3).map(tuple),
+    lambda inner: st.lists(_SIMPLE | _compound(inner), min_size=1, max_size=3).map(tuple),
+    max_leaves=6,
+)
+_TARGET = st.builds(ast.Target, st.just(SPAN), _NAMES) | st.builds(
+    ast.Target,
+    st.just(SPAN),
+    _NAMES,
+    st.sampled_from(["account", "handle", "page", "number"]),
+    _TEXT,
+)
+_DECLARATION: st.SearchStrategy[ast.Declaration] = st.one_of(
+    st.builds(ast.Description, st.just(SPAN), _TEXT),
+    st.builds(
+        ast.Serve,
+        st.just(SPAN),
+        st.lists(st.sampled_from(["messages", "posts", "comments", "mentions"]), min_size=1).map(
+            tuple
+        ),
+        st.lists(_TARGET, min_size=1, max_size=3).map(tuple),
+    ),
+    st.builds(ast.Threading, st.just(SPAN), _DURATION)
+    | st.builds(ast.Threading, st.just(SPAN), st.none(), _NAMES),
+    st.builds(ast.Param, st.just(SPAN), _NAMES, _NAMES, st.just(SPAN), _LITERAL),
+    st.builds(ast.VarDecl, st.just(SPAN), _NAMES, _NAMES, st.just(SPAN), st.none() | EXPR),
+    st.builds(ast.OnError, st.just(SPAN), BLOCK),
+    st.builds(ast.Task, st.just(SPAN), _NAMES, st.lists(_NAMES, max_size=3).map(tuple), BLOCK),
+    st.builds(ast.State, st.just(SPAN), _NAMES, BLOCK),
+)
+FLOW = st.builds(ast.Flow, st.just(SPAN), _TEXT, st.lists(_DECLARATION, max_size=5).map(tuple))
+
+
+@BOUNDED
+@given(FLOW)
+def test_generated_flows_round_trip_through_the_formatter(flow: ast.Flow) -> None:
+    text = format_flow(flow, ())
+    parsed = parse_text(text, "gen.flow")
+    assert parsed.ok, ([d.message for d in parsed.diagnostics], text)
+    assert same_structure(parsed.flow, flow), text
+    assert format_text(text, "gen.flow").text == text
+
+
+@st.composite
+def _commented(draw: st.DrawFn) -> str:
+    """A generated flow's text with comments added on their own lines and after code."""
+    lines = format_flow(draw(FLOW), ()).rstrip("\n").split("\n")
+    for n in range(draw(st.integers(1, 6))):
+        i = draw(st.integers(0, len(lines)))
+        if draw(st.booleans()) and i < len(lines) and lines[i].strip():
+            lines[i] += " " * draw(st.integers(0, 3)) + f"# after {n}"
+        else:
+            lines.insert(i, " " * draw(st.integers(0, 12)) + f"# own {n}")
+        if draw(st.booleans()):
+            lines.insert(draw(st.integers(0, len(lines))), "")
+    return "\n".join(lines) + "\n"
+
+
+@BOUNDED
+@given(_commented())
+def test_comments_survive_and_formatting_is_idempotent(text: str) -> None:
+    before = parse_text(text, "c.flow")
+    assert before.ok, [d.message for d in before.diagnostics]
+    once = format_text(text, "c.flow").text
+    assert once is not None
+    after = parse_text(once, "c.flow")
+    assert sorted(c.text for c in after.comments) == sorted(c.text for c in before.comments)
+    assert format_text(once, "c.flow").text == once
+
+
+# ---------------------------------------------------------------- spans
+
+
+def test_spans_end_at_the_last_token() -> None:
+    text = (
+        'flow "S"\n'
+        "param p: number = 1   # note\n"
+        "\n"
+        "state s:\n"
+        "    if x:\n"
+        '        reply "a"\n'
+        "\n"
+        "    # comment\n"
+        "    end\n"
+    )
+    flow = parse_text(text, "s.flow").flow
+    assert flow is not None
+    param, state = flow.declarations
+    assert isinstance(state, ast.State)
+    assert (param.span.line, param.span.end_line, param.span.end_column) == (2, 2, 20)
+    if_stmt, end = state.body
+    assert (if_stmt.span.line, if_stmt.span.end_line, if_stmt.span.end_column) == (5, 6, 18)
+    assert (state.span.line, state.span.end_line, state.span.end_column) == (4, 9, 8)
+    assert (end.span.line, end.span.column) == (9, 5)
