@@ -402,3 +402,10 @@ def test_spans_end_at_the_last_token() -> None:
     assert (if_stmt.span.line, if_stmt.span.end_line, if_stmt.span.end_column) == (5, 6, 18)
     assert (state.span.line, state.span.end_line, state.span.end_column) == (4, 9, 8)
     assert (end.span.line, end.span.column) == (9, 5)
+
+
+def test_columns_after_a_tab_in_indentation_are_those_of_the_line_as_written() -> None:
+    text = 'flow "T"\nstate s:\n    call task t:\n\t\t\t\ton ok\n        end\n'
+    codes = {d.code: d.span for d in parse_text(text, "t.flow").diagnostics}
+    assert (codes["FL003"].line, codes["FL003"].column) == (4, 1)
+    assert (codes["FL010"].line, codes["FL010"].column) == (4, len("\t\t\t\ton ok") + 1)
