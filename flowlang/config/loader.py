@@ -1,0 +1,201 @@
+"""Load a deployment file: bytes -> YAML tree -> pydantic models -> cross-references.
+
+Every problem becomes a diagnostic at the YAML's own `file:line:col`; a file with errors
+gives `None` and all of its errors at once, never a traceback.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any, Union
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from flowlang.config import codes, positions, references, source
+from flowlang.config.models import Deployment
+from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error
+
+_CUSTOM_CODES = {
+    "duration": codes.BAD_DURATION,
+    "threading_window": codes.BAD_THREADING_WINDOW,
+    "timezone": codes.BAD_TIME_ZONE,
+    "hours": codes.BAD_HOURS,
+}
+
+
+def load_deployment(path: str | Path) -> tuple[Deployment | None, list[Diagnostic]]:
+    """Read and validate a deployment file; `None` and diagnostics when it has errors."""
+    filename = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return None, [
+            error(codes.CANNOT_READ, f"cannot read the deployment file: {reason}",
+                  Span.whole_file(filename))
+        ]
+    return load_deployment_bytes(data, filename)
+
+
+def load_deployment_bytes(data: bytes, filename: str) -> tuple[Deployment | None, list[Diagnostic]]:
+    """Validate deployment file contents given as bytes (see `load_deployment`)."""
+    text, problems = source.decode(data, filename)
+    if text is None:
+        return None, problems
+    return load_deployment_text(text, filename)
+
+
+def load_deployment_text(text: str, filename: str) -> tuple[Deployment | None, list[Diagnostic]]:
+    """Validate deployment file contents given as text (see `load_deployment`)."""
+    problems = source.control_characters(text, filename)
+    if problems:
+        return None, problems
+    tree, problems = source.parse(text, filename)
+    if tree is None:
+        return None, problems
+    index = positions.build(tree, text, filename)
+    plain = positions.to_plain(tree)
+    try:
+        deployment = Deployment.model_validate(plain)
+    except ValidationError as exc:
+        problems += [_diagnostic(e, index) for e in exc.errors(include_url=False)]
+        return None, _unique(problems)
+    deployment._positions = index
+    problems += references.check(deployment, index)
+    if any(d.is_error for d in problems):
+        return None, problems
+    return deployment, problems
+
+
+def _diagnostic(detail: ErrorDetails, index: positions.PositionIndex) -> Diagnostic:
+    loc = _without_union_tags(tuple(detail["loc"]))
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        allowed = _allowed_keys(loc[:-1])
+        suggestion = did_you_mean(key, allowed)
+        hint = (
+            f"did you mean {suggestion!r}?"
+            if suggestion
+            else f"allowed here: {', '.join(sorted(allowed))}" if allowed else ""
+        )
+        return error(codes.UNKNOWN_KEY, f"unknown key {key!r}", index.key_span(loc), hint=hint)
+    if kind == "missing":
+        where = _describe(loc[:-1])
+        return error(
+            codes.MISSING_KEY,
+            f"{where} needs the key {loc[-1]!r}",
+            index.key_span(loc[:-1]),
+            hint=f"add `{loc[-1]}:`",
+        )
+    ctx = detail.get("ctx") or {}
+    code = _CUSTOM_CODES.get(kind, codes.BAD_VALUE)
+    message = str(ctx.get("message") or detail["msg"])
+    hint = str(ctx.get("hint") or _value_hint(detail))
+    if code == codes.BAD_VALUE:
+        message = f"{_describe(loc)}: {message[0].lower()}{message[1:]}"
+    return error(code, message, index.value_span(loc), hint=hint)
+
+
+def _without_union_tags(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """pydantic puts the tried member type's name into the location of a union's errors."""
+    out: list[str | int] = []
+    annotation: Any = Deployment
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if _is_union(annotation) and isinstance(part, str) and part in _member_tags(annotation):
+            annotation = _member(annotation, part)
+            continue
+        out.append(part)
+        annotation = _step(annotation, part) if annotation is not None else None
+    return tuple(out)
+
+
+def _is_union(annotation: Any) -> bool:
+    members = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return typing.get_origin(annotation) in (Union, types.UnionType) and len(members) > 1
+
+
+def _tag(member: Any) -> str:
+    return getattr(member, "__name__", str(member))
+
+
+def _member_tags(annotation: Any) -> set[str]:
+    return {_tag(a) for a in typing.get_args(annotation)}
+
+
+def _member(annotation: Any, tag: str) -> Any:
+    return next((a for a in typing.get_args(annotation) if _tag(a) == tag), None)
+
+
+def _describe(loc: tuple[str | int, ...]) -> str:
+    if not loc:
+        return "the deployment file"
+    parts = [f"[{p}]" if isinstance(p, int) else str(p) for p in loc]
+    return ".".join(parts).replace(".[", "[")
+
+
+def _value_hint(detail: ErrorDetails) -> str:
+    ctx = detail.get("ctx") or {}
+    if "expected" in ctx:
+        return f"use one of {ctx['expected']}"
+    if detail["type"] in ("greater_than_equal", "less_than_equal") and "ge" in ctx:
+        return f"use a whole number from {ctx['ge']}"
+    if detail["type"].startswith("dict"):
+        return "write a mapping of `key: value` lines"
+    if detail["type"].startswith("list"):
+        return "write a list: [a, b] or one `- item` per line"
+    return ""
+
+
+def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the model at `loc` accepts (for did-you-mean on an unknown key)."""
+    annotation: Any = Deployment
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return []
+    model = _model_of(annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    model = _model_of(annotation)
+    if model is not None:
+        field = model.model_fields.get(str(part))
+        return field.annotation if field is not None else None
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (dict,) and len(args) == 2:
+        return args[1]
+    if origin in (list,) and args:
+        return args[0]
+    if origin is typing.Annotated and args:
+        return _step(args[0], part)
+    return None
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _model_of(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _unique(problems: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[str, int, int]] = set()
+    out = []
+    for d in problems:
+        key = (d.code, d.span.line, d.span.column)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

@@ -1,0 +1,215 @@
+"""The deployment file as pydantic models: what a contact center declares beside its flows.
+
+Every model forbids unknown keys so a misspelt key is an error (FL502) with a did-you-mean,
+never a silently ignored setting. Cross-references (an agent's skill, a queue's members) are
+checked by `flowlang.config.references` after the models validate.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from flowlang.config.fields import (
+    Duration,
+    HoursRange,
+    Name,
+    Proficiency,
+    ThreadingWindow,
+    TimeZoneName,
+    parse_time_range,
+)
+from flowlang.config.positions import PositionIndex
+from flowlang.diagnostics import Span
+
+MEDIA = ("message", "social_dm", "social_public")
+Media = Literal["message", "social_dm", "social_public"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Agent(Model):
+    """A person who answers conversations."""
+
+    name: str | None = None
+    skills: dict[Name, Proficiency] = Field(default_factory=dict)
+    languages: list[Name] = Field(default_factory=list)
+    capacity: dict[Media, int] = Field(default_factory=lambda: {"message": 3})
+    queues: list[Name] = Field(default_factory=list)
+    state: Literal["available", "away", "offline"] = "available"
+
+
+class ServiceLevel(Model):
+    """Answered within `answer_within` for `target` of interactions (0.8 = 80 %)."""
+
+    answer_within: Duration = timedelta(minutes=5)
+    target: float = Field(default=0.8, gt=0, le=1)
+
+
+class Queue(Model):
+    """A workgroup: its members, wrap-up codes and service-level goal."""
+
+    description: str | None = None
+    members: list[Name] = Field(default_factory=list)
+    media: list[Media] = Field(default_factory=lambda: list(MEDIA))
+    wrap_up_codes: list[Name] = Field(default_factory=list)
+    wrap_up_required: bool = False
+    after_call_work: Duration = timedelta(0)
+    offer_timeout: Duration = timedelta(minutes=2)
+    service_level: ServiceLevel = Field(default_factory=ServiceLevel)
+    selection: Literal["longest_idle", "least_occupied"] = "longest_idle"
+
+
+class Account(Model):
+    """One page, handle, phone number or chat widget of a channel."""
+
+    name: Name
+    id: str | None = None  # the platform's own id: page id, @handle, E.164 number, widget id
+    keywords: list[str] = Field(default_factory=list)
+    queue: Name | None = None  # default workgroup for conversations on this account
+    public_queue: Name | None = None
+    dm_queue: Name | None = None
+
+
+class Channel(Model):
+    """A channel the center uses, its accounts and overrides of the built-in channel rules."""
+
+    accounts: list[Account] = Field(default_factory=list)
+    rules: dict[str, Any] = Field(default_factory=dict)
+
+
+class WhatsAppTemplate(Model):
+    """A WhatsApp message template approved in WhatsApp Manager."""
+
+    name: Name
+    language: str = "en"
+    category: Literal["UTILITY", "MARKETING", "AUTHENTICATION"] = "UTILITY"
+    parameters: list[Name] = Field(default_factory=list)
+    status: Literal["APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED"] = "APPROVED"
+    body: str | None = None
+
+
+class TemplateItem(Model):
+    title: Name
+    payload: str | None = None
+    url: str | None = None
+    image: str | None = None
+    subtitle: str | None = None
+
+
+class Template(Model):
+    """A reply the flows name: Jinja2 text, optionally with quick replies, buttons or cards."""
+
+    text: str | None = None
+    kind: Literal["text", "quick_replies", "buttons", "carousel", "card"] = "text"
+    items: list[TemplateItem | str] = Field(default_factory=list)
+    fallback: str | None = None
+    whatsapp: WhatsAppTemplate | None = None
+
+
+class Bot(Model):
+    """A bot flows hand conversations to; its outcome comes back as an event."""
+
+    description: str | None = None
+    endpoint: str | None = None
+    timeout: Duration = timedelta(minutes=15)
+    intents: list[Name] = Field(default_factory=list)
+
+
+class Holiday(Model):
+    date: date
+    name: str | None = None
+
+
+class Emergency(Model):
+    """A period during which the schedule reports `emergency`."""
+
+    start: datetime
+    end: datetime
+    reason: str | None = None
+
+
+class Schedule(Model):
+    """Opening hours in a time zone, with holidays and emergencies."""
+
+    time_zone: TimeZoneName
+    hours: dict[Weekday, list[HoursRange]] = Field(default_factory=dict)
+    holidays: list[Holiday | date] = Field(default_factory=list)
+    emergencies: list[Emergency] = Field(default_factory=list)
+    emergency: bool = False
+
+    def state_at(self, now: datetime) -> str:
+        """`open`, `closed`, `holiday` or `emergency` at the instant `now` (aware or UTC)."""
+        aware = now if now.tzinfo is not None else now.replace(tzinfo=ZoneInfo("UTC"))
+        if self.emergency or any(_within(e, aware) for e in self.emergencies):
+            return "emergency"
+        local = aware.astimezone(ZoneInfo(self.time_zone))
+        if local.date() in self.holiday_dates():
+            return "holiday"
+        ranges = self.hours.get(WEEKDAYS[local.weekday()], [])  # type: ignore[call-overload]
+        clock = local.time().replace(tzinfo=None)
+        return "open" if any(_in_range(r, clock) for r in ranges) else "closed"
+
+    def holiday_dates(self) -> set[date]:
+        return {h.date if isinstance(h, Holiday) else h for h in self.holidays}
+
+
+def _within(emergency: Emergency, now: datetime) -> bool:
+    start = emergency.start if emergency.start.tzinfo else emergency.start.replace(tzinfo=now.tzinfo)
+    end = emergency.end if emergency.end.tzinfo else emergency.end.replace(tzinfo=now.tzinfo)
+    return start <= now < end
+
+
+def _in_range(text: str, clock: time) -> bool:
+    start, end = parse_time_range(text)
+    return start <= clock and (end is None or clock < end)
+
+
+class DataAction(Model):
+    """A host-provided lookup (a CRM, say) that flows call with named inputs."""
+
+    description: str | None = None
+    inputs: list[Name] = Field(default_factory=list)
+    outputs: list[Name] = Field(default_factory=list)
+    timeout: Duration = timedelta(seconds=10)
+
+
+class Deployment(Model):
+    """Everything a center declares besides its flows."""
+
+    threading_window: ThreadingWindow = timedelta(hours=72)
+    languages: list[Name] = Field(default_factory=list)
+    skills: list[Name] = Field(default_factory=list)
+    queues: dict[Name, Queue] = Field(default_factory=dict)
+    agents: dict[Name, Agent] = Field(default_factory=dict)
+    channels: dict[Name, Channel] = Field(default_factory=dict)
+    templates: dict[Name, Template] = Field(default_factory=dict)
+    bots: dict[Name, Bot] = Field(default_factory=dict)
+    schedules: dict[Name, Schedule] = Field(default_factory=dict)
+    data_actions: dict[Name, DataAction] = Field(default_factory=dict)
+    wrap_up_codes: list[Name] = Field(default_factory=list)
+    environments: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+
+    _positions: PositionIndex | None = PrivateAttr(default=None)
+
+    def span_of(self, path: tuple[str | int, ...]) -> Span | None:
+        """Where the value at `path` (e.g. `("queues", "Loans")`) is written in the file."""
+        return self._positions.value_span(path) if self._positions is not None else None
+
+    @property
+    def file(self) -> str | None:
+        return self._positions.filename if self._positions is not None else None
+
+    def account(self, channel: str, name_or_id: str) -> Account | None:
+        """The account of `channel` whose name or platform id is `name_or_id`."""
+        entry = self.channels.get(channel)
+        if entry is None:
+            return None
+        return next((a for a in entry.accounts if name_or_id in (a.name, a.id)), None)

@@ -1,0 +1,169 @@
+"""Checks across the deployment's sections: every name used is declared, ids look right.
+
+Runs after the models validate. Errors: FL505 unknown reference, FL506 duplicate names, FL514
+template text that does not compile, FL515 phone numbers, FL516 handles. Warnings: FL517
+declarations nothing uses, FL518 environments that set different parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import phonenumbers
+
+from flowlang.config import codes
+from flowlang.config.models import Deployment
+from flowlang.config.positions import PositionIndex
+from flowlang.diagnostics import Diagnostic, did_you_mean, error, warning
+from flowlang.templating import template_problems
+
+PHONE_CHANNELS = frozenset({"whatsapp", "sms"})
+HANDLE_CHANNELS = frozenset({"x_dm", "x_public"})
+_HANDLE = re.compile(r"@[A-Za-z0-9_]{1,15}")
+
+
+def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
+    """All cross-reference problems of a validated deployment."""
+    out: list[Diagnostic] = []
+    d = deployment
+
+    def refer(kind: str, name: str, declared: Iterable[str], path: tuple[str | int, ...]) -> None:
+        names = list(declared)
+        if name in names:
+            return
+        suggestion = did_you_mean(name, names)
+        hint = (
+            f"did you mean {suggestion!r}?"
+            if suggestion
+            else f"declare it under `{kind}s:`"
+            if kind != "agent"
+            else "declare it under `agents:`"
+        )
+        out.append(
+            error(codes.UNKNOWN_REFERENCE, f"unknown {kind} {name!r}", index.value_span(path),
+                  hint=hint)
+        )
+
+    out += _duplicates(d.skills, ("skills",), "skill", index)
+    out += _duplicates(d.languages, ("languages",), "language", index)
+    for queue_name, queue in d.queues.items():
+        for i, member in enumerate(queue.members):
+            refer("agent", member, d.agents, ("queues", queue_name, "members", i))
+        for i, code in enumerate(queue.wrap_up_codes):
+            if d.wrap_up_codes:
+                refer("wrap-up code", code, d.wrap_up_codes, ("queues", queue_name,
+                                                             "wrap_up_codes", i))
+    for agent_id, agent in d.agents.items():
+        for skill in agent.skills:
+            refer("skill", skill, d.skills, ("agents", agent_id, "skills", skill))
+        for i, language in enumerate(agent.languages):
+            refer("language", language, d.languages, ("agents", agent_id, "languages", i))
+        for i, queue_name in enumerate(agent.queues):
+            refer("queue", queue_name, d.queues, ("agents", agent_id, "queues", i))
+        for media, count in agent.capacity.items():
+            if count < 0:
+                out.append(
+                    error(codes.BAD_VALUE, f"capacity for {media} cannot be negative",
+                          index.value_span(("agents", agent_id, "capacity", media)))
+                )
+    for channel_key, channel in d.channels.items():
+        out += _channel(channel_key, d, index)
+        for i, account in enumerate(channel.accounts):
+            for field in ("queue", "public_queue", "dm_queue"):
+                value = getattr(account, field)
+                if value is not None:
+                    refer("queue", value, d.queues, ("channels", channel_key, "accounts", i, field))
+    for name, template in d.templates.items():
+        if template.text is not None:
+            for problem in template_problems(template.text):
+                out.append(
+                    error(codes.BAD_TEMPLATE,
+                          f"template {name!r} does not compile (its line {problem.line}): "
+                          f"{problem.message}",
+                          index.value_span(("templates", name, "text")),
+                          hint="Jinja2 syntax: {{ customer.name }}, {% if ... %}...{% endif %}")
+                )
+        if template.text is None and template.whatsapp is None:
+            out.append(
+                error(codes.BAD_TEMPLATE, f"template {name!r} has neither `text` nor `whatsapp`",
+                      index.key_span(("templates", name)),
+                      hint="give the reply text, or the approved WhatsApp template it sends")
+            )
+    for queue_name, queue in d.queues.items():
+        if not queue.members and not any(queue_name in a.queues for a in d.agents.values()):
+            out.append(
+                warning(codes.UNUSED, f"queue {queue_name!r} has no members",
+                        index.key_span(("queues", queue_name)),
+                        hint="add agents under `members:`, or conversations routed here wait")
+            )
+    out += _environments(d, index)
+    return out
+
+
+def _duplicates(
+    names: list[str], path: tuple[str, ...], kind: str, index: PositionIndex
+) -> list[Diagnostic]:
+    seen: set[str] = set()
+    out = []
+    for i, name in enumerate(names):
+        if name in seen:
+            out.append(error(codes.DUPLICATE, f"{kind} {name!r} is listed twice",
+                             index.value_span((*path, i))))
+        seen.add(name)
+    return out
+
+
+def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    names: set[str] = set()
+    for i, account in enumerate(d.channels[key].accounts):
+        path = ("channels", key, "accounts", i)
+        if account.name in names:
+            out.append(error(codes.DUPLICATE, f"account {account.name!r} is given twice",
+                             index.value_span((*path, "name"))))
+        names.add(account.name)
+        ident = account.id
+        if ident is None:
+            continue
+        if key in PHONE_CHANNELS and not _is_e164(ident):
+            out.append(
+                error(codes.BAD_PHONE, f"{ident!r} is not a phone number in E.164 form",
+                      index.value_span((*path, "id")),
+                      hint="write it with + and the country code, e.g. +442079460000")
+            )
+        if key in HANDLE_CHANNELS and not _HANDLE.fullmatch(ident):
+            out.append(
+                error(codes.BAD_HANDLE, f"{ident!r} is not an X handle",
+                      index.value_span((*path, "id")),
+                      hint="write @ and up to 15 letters, digits or underscores, e.g. @GbankSocial")
+            )
+    return out
+
+
+def _is_e164(text: str) -> bool:
+    if not text.startswith("+"):
+        return False
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return False
+    formatted = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return phonenumbers.is_valid_number(number) and formatted == text
+
+
+def _environments(d: Deployment, index: PositionIndex) -> list[Diagnostic]:
+    if len(d.environments) < 2:
+        return []
+    every = set().union(*(set(v) for v in d.environments.values()))
+    out = []
+    for name, values in d.environments.items():
+        missing = sorted(every - set(values))
+        if missing:
+            out.append(
+                warning(codes.ENVIRONMENT_MISMATCH,
+                        f"environment {name!r} does not set {', '.join(missing)}",
+                        index.key_span(("environments", name)),
+                        hint="set every parameter in every environment so flows run in each")
+            )
+    return out
