@@ -288,5 +288,8 @@ def test_command(paths: tuple[Path, ...], coverage: bool, output_format: str) ->
     sys.exit(EXIT_FINDINGS if outcome.failed else EXIT_OK)
 
 
+# Commands of other areas, one module each under flowlang/commands/ (one line per command here).
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
