@@ -10,6 +10,25 @@ _WHOLE = re.compile(r"(?:\d+[dhms])+")
 _PART = re.compile(r"(\d+)([dhms])")
 
 
+class WrittenDuration(timedelta):
+    """A duration that remembers how it was written (`72h` stays `72h` when formatted)."""
+
+    text: str
+
+    def __new__(cls, seconds: int, text: str) -> WrittenDuration:
+        value = super().__new__(cls, seconds=seconds)
+        value.text = text
+        return value
+
+    def __reduce__(self) -> tuple[type[WrittenDuration], tuple[int, str]]:
+        return (WrittenDuration, (int(self.total_seconds()), self.text))
+
+
+def written(value: timedelta) -> str:
+    """The duration as its author wrote it, or its canonical text."""
+    return value.text if isinstance(value, WrittenDuration) else format_duration(value)
+
+
 def parse_duration(text: str) -> timedelta:
     """Parse `1h30m`-style text; raises ValueError with a readable reason."""
     cleaned = text.strip()
@@ -22,7 +41,7 @@ def parse_duration(text: str) -> timedelta:
             raise ValueError(f"{text!r} gives the unit {unit!r} twice")
         seen.add(unit)
         seconds += int(number) * _UNITS[unit]
-    return timedelta(seconds=seconds)
+    return WrittenDuration(seconds, cleaned)
 
 
 def format_duration(value: timedelta) -> str:

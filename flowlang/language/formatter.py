@@ -17,8 +17,8 @@ Layout, decided once so that nobody has to:
 - Texts are re-quoted with the documented escapes `\\"`, `\\\\` and `\\n` (and `\\t` for a tab,
   which would otherwise be invisible). The parser also reads a backslash that starts no escape
   as itself (`"\\d+"`); it is written `\\\\` like every other backslash, so a text has one
-  spelling. Numbers are written as in the source, durations in canonical units
-  (`90m` -> `1h30m`, `72h` -> `3d`).
+  spelling. Numbers and durations are written as in the source (`72h` stays `72h`,
+  never `3d`: admins choose the unit that reads best).
 - The options of a `route to queue` block come in one order: skill, language, priority, prefer
   agent, prefer last agent, timeout, then the `on` outcomes. The AST does not keep their source
   order, and an option given twice keeps only the value that takes effect.
@@ -40,7 +40,7 @@ from decimal import Decimal
 from typing import TypeAlias
 
 from flowlang.diagnostics import Diagnostic, SourceFile, Span, error
-from flowlang.durations import format_duration
+from flowlang.durations import written
 from flowlang.language import ast
 from flowlang.language.ast_compare import same_structure
 from flowlang.language.parser import parse_text
@@ -164,7 +164,7 @@ def _args(args: tuple[ast.Arg, ...]) -> str:
 
 
 def _wait(value: timedelta | None, word: str = "wait") -> str:
-    return f" {word} {format_duration(value)}" if isinstance(value, timedelta) else ""
+    return f" {word} {written(value)}" if isinstance(value, timedelta) else ""
 
 
 # ---------------------------------------------------------------- expressions
@@ -245,7 +245,7 @@ def _literal(lit: ast.Literal) -> str:
         return _float(float(lit.value)) if isinstance(lit.value, float) else str(lit.value)
     if lit.kind == "duration":
         assert isinstance(lit.value, timedelta)
-        return format_duration(lit.value)
+        return written(lit.value)
     if lit.kind == "boolean":
         return "true" if lit.value else "false"
     return "not set"
@@ -371,7 +371,7 @@ def _declaration(decl: ast.Declaration) -> _Node:
         targets = ", ".join(_target(t) for t in decl.targets)
         return _simple(decl.span, f"serve {' and '.join(decl.scopes)} on {targets}")
     if isinstance(decl, ast.Threading):
-        window = format_duration(decl.window) if decl.window is not None else decl.param
+        window = written(decl.window) if decl.window is not None else decl.param
         return _simple(decl.span, f"threading window {window}")
     if isinstance(decl, ast.Param):
         default = _literal(decl.default)
@@ -591,7 +591,7 @@ def _route_queue(stmt: ast.RouteQueue) -> _Node:
             spans.remove(chosen)
         options.append((chosen, "prefer last agent"))
     if stmt.timeout is not None:
-        options.append((spans.pop() if spans else None, f"timeout {format_duration(stmt.timeout)}"))
+        options.append((spans.pop() if spans else None, f"timeout {written(stmt.timeout)}"))
     if not options and not stmt.branches:
         return _simple(stmt.span, head)
     items = [
