@@ -17,7 +17,7 @@ from pydantic import BeforeValidator, Field, PlainSerializer
 from pydantic_core import PydanticCustomError
 
 from flowlang.diagnostics import did_you_mean
-from flowlang.durations import format_duration, parse_duration
+from flowlang.durations import format_duration, parse_duration, written
 
 MAX_THREADING_WINDOW = timedelta(hours=72)
 
@@ -51,7 +51,7 @@ def _threading_window(value: Any) -> timedelta:
     if window > MAX_THREADING_WINDOW:
         raise _fail(
             "threading_window",
-            f"threading window {format_duration(window)} is longer than 72h",
+            f"threading window {written(window)} is longer than 72h",
             "use 0s (every message starts a new conversation) up to 72h",
         )
     return window

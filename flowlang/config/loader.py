@@ -34,8 +34,11 @@ def load_deployment(path: str | Path) -> tuple[Deployment | None, list[Diagnosti
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return None, [
-            error(codes.CANNOT_READ, f"cannot read the deployment file: {reason}",
-                  Span.whole_file(filename))
+            error(
+                codes.CANNOT_READ,
+                f"cannot read the deployment file: {reason}",
+                Span.whole_file(filename),
+            )
         ]
     return load_deployment_bytes(data, filename)
 
@@ -80,7 +83,9 @@ def _diagnostic(detail: ErrorDetails, index: positions.PositionIndex) -> Diagnos
         hint = (
             f"did you mean {suggestion!r}?"
             if suggestion
-            else f"allowed here: {', '.join(sorted(allowed))}" if allowed else ""
+            else f"allowed here: {', '.join(sorted(allowed))}"
+            if allowed
+            else ""
         )
         return error(codes.UNKNOWN_KEY, f"unknown key {key!r}", index.key_span(loc), hint=hint)
     if kind == "missing":
@@ -92,9 +97,19 @@ def _diagnostic(detail: ErrorDetails, index: positions.PositionIndex) -> Diagnos
             hint=f"add `{loc[-1]}:`",
         )
     ctx = detail.get("ctx") or {}
+    if loc and loc[-1] == "[key]":  # the key of a mapping is not one of the allowed names
+        key = str(loc[-2]) if len(loc) > 1 else ""
+        return error(
+            codes.BAD_VALUE,
+            f"{_describe(loc[:-2])}: {key!r} is not allowed as a key here",
+            index.key_span(loc[:-1]),
+            hint=_value_hint(detail, key),
+        )
     code = _CUSTOM_CODES.get(kind, codes.BAD_VALUE)
     message = str(ctx.get("message") or detail["msg"])
     hint = str(ctx.get("hint") or _value_hint(detail))
+    if loc and str(loc[-1]).endswith("]"):
+        loc = loc[:-1]
     if code == codes.BAD_VALUE:
         message = f"{_describe(loc)}: {message[0].lower()}{message[1:]}"
     return error(code, message, index.value_span(loc), hint=hint)
@@ -139,12 +154,17 @@ def _describe(loc: tuple[str | int, ...]) -> str:
     return ".".join(parts).replace(".[", "[")
 
 
-def _value_hint(detail: ErrorDetails) -> str:
+def _value_hint(detail: ErrorDetails, value: object = None) -> str:
     ctx = detail.get("ctx") or {}
     if "expected" in ctx:
-        return f"use one of {ctx['expected']}"
-    if detail["type"] in ("greater_than_equal", "less_than_equal") and "ge" in ctx:
-        return f"use a whole number from {ctx['ge']}"
+        given = detail.get("input") if value is None else value
+        choices = [c.strip(" '") for c in str(ctx["expected"]).replace(" or ", ", ").split(",")]
+        suggestion = did_you_mean(str(given), choices) if isinstance(given, str) else None
+        return f"did you mean {suggestion!r}?" if suggestion else f"use one of {ctx['expected']}"
+    bounds = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+    for key, words in bounds.items():
+        if key in ctx:
+            return f"use a value {words} {ctx[key]}"
     if detail["type"].startswith("dict"):
         return "write a mapping of `key: value` lines"
     if detail["type"].startswith("list"):

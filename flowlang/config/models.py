@@ -35,13 +35,21 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False)
 
 
+def _default_capacity() -> dict[Media, int]:
+    return {"message": 3}
+
+
+def _all_media() -> list[Media]:
+    return ["message", "social_dm", "social_public"]
+
+
 class Agent(Model):
     """A person who answers conversations."""
 
     name: str | None = None
     skills: dict[Name, Proficiency] = Field(default_factory=dict)
     languages: list[Name] = Field(default_factory=list)
-    capacity: dict[Media, int] = Field(default_factory=lambda: {"message": 3})
+    capacity: dict[Media, int] = Field(default_factory=_default_capacity)
     queues: list[Name] = Field(default_factory=list)
     state: Literal["available", "away", "offline"] = "available"
 
@@ -58,7 +66,7 @@ class Queue(Model):
 
     description: str | None = None
     members: list[Name] = Field(default_factory=list)
-    media: list[Media] = Field(default_factory=lambda: list(MEDIA))
+    media: list[Media] = Field(default_factory=_all_media)
     wrap_up_codes: list[Name] = Field(default_factory=list)
     wrap_up_required: bool = False
     after_call_work: Duration = timedelta(0)
@@ -162,7 +170,9 @@ class Schedule(Model):
 
 
 def _within(emergency: Emergency, now: datetime) -> bool:
-    start = emergency.start if emergency.start.tzinfo else emergency.start.replace(tzinfo=now.tzinfo)
+    start = (
+        emergency.start if emergency.start.tzinfo else emergency.start.replace(tzinfo=now.tzinfo)
+    )
     end = emergency.end if emergency.end.tzinfo else emergency.end.replace(tzinfo=now.tzinfo)
     return start <= now < end
 

@@ -28,7 +28,14 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     d = deployment
 
-    def refer(kind: str, name: str, declared: Iterable[str], path: tuple[str | int, ...]) -> None:
+    def refer(
+        kind: str,
+        name: str,
+        declared: Iterable[str],
+        path: tuple[str | int, ...],
+        *,
+        is_key: bool = False,
+    ) -> None:
         names = list(declared)
         if name in names:
             return
@@ -40,10 +47,8 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
             if kind != "agent"
             else "declare it under `agents:`"
         )
-        out.append(
-            error(codes.UNKNOWN_REFERENCE, f"unknown {kind} {name!r}", index.value_span(path),
-                  hint=hint)
-        )
+        span = index.key_span(path) if is_key else index.value_span(path)
+        out.append(error(codes.UNKNOWN_REFERENCE, f"unknown {kind} {name!r}", span, hint=hint))
 
     out += _duplicates(d.skills, ("skills",), "skill", index)
     out += _duplicates(d.languages, ("languages",), "language", index)
@@ -52,11 +57,15 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
             refer("agent", member, d.agents, ("queues", queue_name, "members", i))
         for i, code in enumerate(queue.wrap_up_codes):
             if d.wrap_up_codes:
-                refer("wrap-up code", code, d.wrap_up_codes, ("queues", queue_name,
-                                                             "wrap_up_codes", i))
+                refer(
+                    "wrap-up code",
+                    code,
+                    d.wrap_up_codes,
+                    ("queues", queue_name, "wrap_up_codes", i),
+                )
     for agent_id, agent in d.agents.items():
         for skill in agent.skills:
-            refer("skill", skill, d.skills, ("agents", agent_id, "skills", skill))
+            refer("skill", skill, d.skills, ("agents", agent_id, "skills", skill), is_key=True)
         for i, language in enumerate(agent.languages):
             refer("language", language, d.languages, ("agents", agent_id, "languages", i))
         for i, queue_name in enumerate(agent.queues):
@@ -64,8 +73,11 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
         for media, count in agent.capacity.items():
             if count < 0:
                 out.append(
-                    error(codes.BAD_VALUE, f"capacity for {media} cannot be negative",
-                          index.value_span(("agents", agent_id, "capacity", media)))
+                    error(
+                        codes.BAD_VALUE,
+                        f"capacity for {media} cannot be negative",
+                        index.value_span(("agents", agent_id, "capacity", media)),
+                    )
                 )
     for channel_key, channel in d.channels.items():
         out += _channel(channel_key, d, index)
@@ -78,24 +90,32 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
         if template.text is not None:
             for problem in template_problems(template.text):
                 out.append(
-                    error(codes.BAD_TEMPLATE,
-                          f"template {name!r} does not compile (its line {problem.line}): "
-                          f"{problem.message}",
-                          index.value_span(("templates", name, "text")),
-                          hint="Jinja2 syntax: {{ customer.name }}, {% if ... %}...{% endif %}")
+                    error(
+                        codes.BAD_TEMPLATE,
+                        f"template {name!r} does not compile (its line {problem.line}): "
+                        f"{problem.message}",
+                        index.value_span(("templates", name, "text")),
+                        hint="Jinja2 syntax: {{ customer.name }}, {% if ... %}...{% endif %}",
+                    )
                 )
         if template.text is None and template.whatsapp is None:
             out.append(
-                error(codes.BAD_TEMPLATE, f"template {name!r} has neither `text` nor `whatsapp`",
-                      index.key_span(("templates", name)),
-                      hint="give the reply text, or the approved WhatsApp template it sends")
+                error(
+                    codes.BAD_TEMPLATE,
+                    f"template {name!r} has neither `text` nor `whatsapp`",
+                    index.key_span(("templates", name)),
+                    hint="give the reply text, or the approved WhatsApp template it sends",
+                )
             )
     for queue_name, queue in d.queues.items():
         if not queue.members and not any(queue_name in a.queues for a in d.agents.values()):
             out.append(
-                warning(codes.UNUSED, f"queue {queue_name!r} has no members",
-                        index.key_span(("queues", queue_name)),
-                        hint="add agents under `members:`, or conversations routed here wait")
+                warning(
+                    codes.UNUSED,
+                    f"queue {queue_name!r} has no members",
+                    index.key_span(("queues", queue_name)),
+                    hint="add agents under `members:`, or conversations routed here wait",
+                )
             )
     out += _environments(d, index)
     return out
@@ -108,8 +128,13 @@ def _duplicates(
     out = []
     for i, name in enumerate(names):
         if name in seen:
-            out.append(error(codes.DUPLICATE, f"{kind} {name!r} is listed twice",
-                             index.value_span((*path, i))))
+            out.append(
+                error(
+                    codes.DUPLICATE,
+                    f"{kind} {name!r} is listed twice",
+                    index.value_span((*path, i)),
+                )
+            )
         seen.add(name)
     return out
 
@@ -120,23 +145,34 @@ def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
     for i, account in enumerate(d.channels[key].accounts):
         path = ("channels", key, "accounts", i)
         if account.name in names:
-            out.append(error(codes.DUPLICATE, f"account {account.name!r} is given twice",
-                             index.value_span((*path, "name"))))
+            out.append(
+                error(
+                    codes.DUPLICATE,
+                    f"account {account.name!r} is given twice",
+                    index.value_span((*path, "name")),
+                )
+            )
         names.add(account.name)
         ident = account.id
         if ident is None:
             continue
         if key in PHONE_CHANNELS and not _is_e164(ident):
             out.append(
-                error(codes.BAD_PHONE, f"{ident!r} is not a phone number in E.164 form",
-                      index.value_span((*path, "id")),
-                      hint="write it with + and the country code, e.g. +442079460000")
+                error(
+                    codes.BAD_PHONE,
+                    f"{ident!r} is not a phone number in E.164 form",
+                    index.value_span((*path, "id")),
+                    hint="write it with + and the country code, e.g. +442079460000",
+                )
             )
         if key in HANDLE_CHANNELS and not _HANDLE.fullmatch(ident):
             out.append(
-                error(codes.BAD_HANDLE, f"{ident!r} is not an X handle",
-                      index.value_span((*path, "id")),
-                      hint="write @ and up to 15 letters, digits or underscores, e.g. @GbankSocial")
+                error(
+                    codes.BAD_HANDLE,
+                    f"{ident!r} is not an X handle",
+                    index.value_span((*path, "id")),
+                    hint="write @ and up to 15 letters, digits or underscores, e.g. @GbankSocial",
+                )
             )
     return out
 
@@ -161,9 +197,11 @@ def _environments(d: Deployment, index: PositionIndex) -> list[Diagnostic]:
         missing = sorted(every - set(values))
         if missing:
             out.append(
-                warning(codes.ENVIRONMENT_MISMATCH,
-                        f"environment {name!r} does not set {', '.join(missing)}",
-                        index.key_span(("environments", name)),
-                        hint="set every parameter in every environment so flows run in each")
+                warning(
+                    codes.ENVIRONMENT_MISMATCH,
+                    f"environment {name!r} does not set {', '.join(missing)}",
+                    index.key_span(("environments", name)),
+                    hint="set every parameter in every environment so flows run in each",
+                )
             )
     return out

@@ -7,6 +7,7 @@ not a mapping (FL513).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -112,6 +113,8 @@ def parse(text: str, filename: str) -> tuple[Any, list[Diagnostic]]:
         return None, [_syntax_error(exc, filename)]
     except YAMLError as exc:  # pragma: no cover - reader errors are caught before parsing
         return None, [error(codes.YAML_SYNTAX, str(exc), Span.whole_file(filename))]
+    except ValueError:  # a date-like scalar that is not a real date, e.g. 2026-02-30
+        return None, impossible_dates(yaml.compose(text), filename)
     if tree is None:
         return None, [
             error(
@@ -186,6 +189,38 @@ def _syntax_hint(problem: str) -> str:
     if "quoted scalar" in problem or "end of the file" in problem:
         return "check for an unclosed quote or bracket"
     return "check the indentation and quoting near this line"
+
+
+def impossible_dates(node: Node | None, filename: str) -> list[Diagnostic]:
+    """FL503 for each timestamp-looking scalar that is not a real date or time."""
+    problems: list[Diagnostic] = []
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        if isinstance(current, MappingNode):
+            stack.extend(v for pair in current.value for v in pair)
+        elif isinstance(current, SequenceNode):
+            stack.extend(current.value)
+        elif str(current.tag).endswith(":timestamp") and not _real_timestamp(current.value):
+            mark = current.start_mark
+            problems.append(
+                error(
+                    codes.BAD_VALUE,
+                    f"{current.value} is not a real date",
+                    Span.from_yaml(filename, mark.line, mark.column, len(current.value)),
+                    hint="write a date that exists, as YYYY-MM-DD",
+                )
+            )
+    problems.sort(key=lambda d: (d.span.line, d.span.column))
+    return problems or [error(codes.BAD_VALUE, "a value cannot be read", Span.whole_file(filename))]
+
+
+def _real_timestamp(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    except ValueError:
+        return False
+    return True
 
 
 def duplicate_keys(node: Node | None, filename: str) -> list[Diagnostic]:

@@ -526,22 +526,13 @@ def _syntax_diagnostic(
         if "_INDENT" in expected:
             return _empty_block(filename, lines, line - 1)
         span = Span(filename, line, col, line, (tok.end_column or col + 1))
-        if tok.type != "NAME" and "NAME" in expected and re.fullmatch(r"[A-Za-z_]\w*", str(tok)):
-            d = error(
-                "FL013",
-                f'"{tok}" is a reserved word and cannot be used as a name here',
-                span,
-                "reserved word",
-                hint="choose another name, e.g. add a prefix",
-            )
-        else:
-            d = error(
-                "FL001",
-                f"unexpected {_shown(tok)}",
-                span,
-                f"expected {_describe_expected(expected)}",
-                hint=_hint_for(lines[line - 1]),
-            )
+        d = error(
+            "FL001",
+            f"unexpected {_shown(tok)}",
+            span,
+            f"expected {_describe_expected(expected)}",
+            hint=_hint_for(lines[line - 1]),
+        )
         return d, line
     if isinstance(exc, UnexpectedEOF):
         line = max(len(lines) - 1, 1)

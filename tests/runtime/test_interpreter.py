@@ -339,6 +339,7 @@ def test_runtime_error_without_handler_fails_only_this_run() -> None:
     prog = program("set n to 1 / 0\nend", header="var n: number = 0")
     (failure,) = of(start(prog), fx.FlowFailed)
     assert "division by zero" in failure.message
+    assert failure.code == "FL900"
     assert failure.line == 5
 
 

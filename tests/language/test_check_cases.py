@@ -1,0 +1,66 @@
+"""Golden diagnostics: every broken flow in tests/cases/check/ and every broken deployment file in
+tests/cases/deployment/, with exactly what `flowlang validate` prints for it.
+
+Run `pytest tests/language/test_check_cases.py --update-golden` after an intended change and
+review the diff of the `.expected` files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from flowlang.workspace import default_channels, render, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK = Path("tests/cases/check")
+DEPLOYMENT = Path("tests/cases/deployment")
+FLOW_CASES = sorted((ROOT / CHECK).glob("*.flow"))
+DEPLOYMENT_CASES = sorted((ROOT / DEPLOYMENT).glob("*.yaml"))
+
+
+def _validate(paths: list[Path]) -> str:
+    cwd = Path.cwd()
+    os.chdir(ROOT)  # diagnostics name files relative to the repository, as a user would see them
+    try:
+        ws = validate(paths)
+        return render(ws) + "\n"
+    finally:
+        os.chdir(cwd)
+
+
+def _compare(actual: str, expected_path: Path, request: pytest.FixtureRequest) -> None:
+    if request.config.getoption("--update-golden"):
+        expected_path.write_text(actual, "utf-8")
+    assert expected_path.exists(), f"run pytest --update-golden to create {expected_path.name}"
+    assert actual == expected_path.read_text("utf-8")
+
+
+# Cases about what a channel can carry need the channel registry's capabilities.
+NEEDS_CHANNEL_REGISTRY = {"066_sticker_on_sms", "071_too_many_quick_replies"}
+
+
+@pytest.mark.parametrize("path", FLOW_CASES, ids=lambda p: p.stem)
+def test_flow_case(path: Path, request: pytest.FixtureRequest) -> None:
+    if path.stem in NEEDS_CHANNEL_REGISTRY and not default_channels():
+        pytest.skip("the channel registry (flowlang.channels) is not installed")
+    actual = _validate([CHECK / path.name, CHECK / "deployment.yaml"])
+    assert actual.strip(), f"{path.name} is meant to be broken but validates clean"
+    _compare(actual, path.with_suffix(".expected"), request)
+
+
+@pytest.mark.parametrize("path", DEPLOYMENT_CASES, ids=lambda p: p.stem)
+def test_deployment_case(path: Path, request: pytest.FixtureRequest) -> None:
+    actual = _validate([DEPLOYMENT / path.name])
+    assert actual.strip(), f"{path.name} is meant to be broken but loads clean"
+    _compare(actual, path.with_suffix(".expected"), request)
+
+
+def test_the_case_deployment_itself_is_clean() -> None:
+    assert _validate([CHECK / "deployment.yaml"]).strip() == ""
+
+
+def test_there_are_enough_cases() -> None:
+    assert len(FLOW_CASES) + len(DEPLOYMENT_CASES) >= 40
