@@ -210,10 +210,14 @@ def graph(
     project = _load_program(flow, deployment)
     visited: set[str] = set()
     if trace_file is not None:
-        from flowlang.dryrun import load_samples, run_samples
+        from flowlang.dryrun import SampleError, load_samples, run_samples
 
-        report = run_samples(project, load_samples(trace_file))
-        visited = report.visited_nodes()
+        try:
+            samples = load_samples(trace_file)
+        except SampleError as exc:
+            _emit_diagnostics(exc.diagnostics, {}, "text")
+            sys.exit(EXIT_FINDINGS)
+        visited = run_samples(project, samples).visited_nodes()
     if output_format == "mermaid":
         text = to_mermaid(project.graph, visited)
     elif output_format == "dot":

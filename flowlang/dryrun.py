@@ -21,13 +21,22 @@ from ruamel.yaml.error import YAMLError
 from flowlang.diagnostics import Diagnostic, Span, error
 from flowlang.durations import parse_duration
 from flowlang.errors import InputError
-from flowlang.events import AgentAction, AgentEvent, Attachment, BotEvent, EventKind, InboundEvent
+from flowlang.events import (
+    AgentAction,
+    AgentEvent,
+    Attachment,
+    BotEvent,
+    EventKind,
+    InboundEvent,
+    TimerEvent,
+)
 from flowlang.project import Project
 from flowlang.runtime.engine import Outcome
 from flowlang.runtime.memory import RecordingAdapter, ScriptedDataActions
 from flowlang.runtime.ports import DataResult
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+BOT_OUTCOMES = ("resolved", "escalate", "failure")
 
 
 class SampleError(InputError):
@@ -169,6 +178,16 @@ class _Reader:
                 }
                 return SampleEvent(at, label, "message", data, line)
         if "bot" in item:
+            if str(item["bot"]) not in BOT_OUTCOMES:
+                self.fail(
+                    f"a bot outcome is {', '.join(BOT_OUTCOMES)}, not {item['bot']!r}",
+                    item,
+                    "bot",
+                    hint="a bot timeout is not an event: let time pass with `at: +20m` and `wait`"
+                    if str(item["bot"]) == "timeout"
+                    else "",
+                )
+                return None
             return SampleEvent(
                 at,
                 label,
@@ -313,13 +332,26 @@ def run_samples(project: Project, samples: Samples) -> DryRunReport:
     steps: list[StepReport] = []
     for event in samples.events:
         for outcome in engine.advance(event.at):
-            steps.append(StepReport(event, outcome, f"(timer or queue) {outcome.note}".strip()))
+            fired = _when(outcome, event.at)
+            timed = SampleEvent(fired, event.conversation, "timer", {}, event.line)
+            label = "timer" if isinstance(outcome.event, TimerEvent) else "queue"
+            steps.append(StepReport(timed, outcome, f"({label}) {outcome.note}".strip()))
         info = samples.conversations[event.conversation]
         outcome = _dispatch(engine, event, info, conv_ids, counter)
         if outcome.conversation_id:
             conv_ids[event.conversation] = outcome.conversation_id
         steps.append(StepReport(event, outcome, _label(event, info)))
     return DryRunReport(steps, recorder)
+
+
+def _when(outcome: Outcome, default: datetime) -> datetime:
+    """When a timer or queue outcome happened (its own deadline, not the next sample's time)."""
+    event = outcome.event
+    if isinstance(event, TimerEvent):
+        return event.timestamp
+    if isinstance(event, dict) and isinstance(event.get("at"), datetime):
+        return event["at"]
+    return default
 
 
 def _dispatch(
@@ -384,7 +416,8 @@ def _dispatch(
                 conversation_id=conversation_id,
                 agent_id=agent,
                 action=action,
-                text=str(value) if action is AgentAction.REPLY else "",
+                text=str(value) if action is AgentAction.REPLY and isinstance(value, str) else "",
+                content=dict(value) if isinstance(value, dict) else {},
                 transfer_queue=str(value) if action is AgentAction.TRANSFER else None,
                 wrap_up=str(value) if action is AgentAction.COMPLETE else None,
                 timestamp=event.at,
@@ -410,9 +443,13 @@ def _label(event: SampleEvent, info: dict[str, Any]) -> str:
             f" ({data['intent']})" if data.get("intent") else ""
         )
     if event.kind == "agent":
-        return f"agent {data.get('agent') or ''} {data['action']}: {data['value']!r}".replace(
-            "  ", " "
+        value = data["value"]
+        shown = (
+            " ".join(f"{k}={v}" for k, v in value.items())
+            if isinstance(value, dict)
+            else repr(value)
         )
+        return f"agent {data.get('agent') or ''} {data['action']}: {shown}".replace("  ", " ")
     if event.kind == "agent_state":
         return f"agent {data['agent']} is {'available' if data['available'] else 'away'}"
     return "time passes"

@@ -148,6 +148,8 @@ class Engine:
         due: list[TimerEvent] = []
         while self._timers and self._timers[0][0] <= now:
             at, conversation_id, timer = heapq.heappop(self._timers)
+            if not self._still_waiting_for(conversation_id, timer):
+                continue  # what the timer guarded has happened; it has nothing left to do
             due.append(
                 TimerEvent(
                     event_id=f"timer:{timer}",
@@ -157,6 +159,13 @@ class Engine:
                 )
             )
         return due
+
+    def _still_waiting_for(self, conversation_id: str, timer: str) -> bool:
+        conv = self.store.get_conversation(conversation_id)
+        if conv is None or not conv.flow_state:
+            return False
+        waiting = FlowState.from_json(conv.flow_state).waiting
+        return waiting is not None and waiting.timer == timer
 
     def advance(self, now: datetime) -> list[Outcome]:
         """Fire due timers and let the ACD re-evaluate waiting interactions."""
@@ -300,19 +309,21 @@ class Engine:
         self.store.save_conversation(conv)
         return outcome
 
-    def _facts(self, conv: ConversationView, event: InboundEvent | None, now: datetime) -> Facts:
+    def _facts(
+        self,
+        conv: ConversationView,
+        event: InboundEvent | None,
+        state: FlowState,
+        now: datetime,
+        starts_run: bool = False,
+    ) -> Facts:
         customer = self._customers.get(conv.id) or CustomerView(conv.customer_id)
         open_, remaining = self.policy.window_open(conv, now)
-        message: dict[str, Any] = {"channel": conv.channel, "account": conv.account}
-        if event is not None:
-            message.update(
-                text=event.text,
-                kind=_flow_kind(event.kind),
-                has_attachment=bool(event.attachments),
-                sender_name=event.sender_name,
-                postback=event.postback,
-                post_id=event.post_id,
-            )
+        message = (
+            _message_facts(conv, event)
+            if starts_run or not state.message
+            else dict(state.message)
+        )
         return Facts(
             now=now,
             message=message,
@@ -345,11 +356,14 @@ class Engine:
         now: datetime,
         outcome: Outcome,
     ) -> None:
-        facts = self._facts(conv, event, now)
+        starts_run = state.waiting is None and trigger.kind == "message"
+        facts = self._facts(conv, event, state, now, starts_run)
+        started_on = facts.message
         program = self._program_for(state)
         for _round in range(100):  # data actions answer at once and resume the flow
             result = run(program, state, trigger, facts)
             state = result.state
+            state.message = started_on
             outcome.trace.extend(result.trace)
             outcome.path.extend(result.path)
             outcome.effects.extend(result.effects)
@@ -358,7 +372,7 @@ class Engine:
             if follow_up is None:
                 break
             trigger = follow_up
-            facts = self._facts(conv, event, now)
+            facts = self._facts(conv, event, state, now)
 
     def _program_for(self, state: FlowState) -> Program:
         """A suspended flow resumes on the version it started on; a flow that starts (again)
@@ -611,6 +625,23 @@ class Engine:
                 "line": line,
             },
         )
+
+
+def _message_facts(conv: ConversationView, event: InboundEvent | None) -> dict[str, Any]:
+    """`message` in a flow is the customer message that started this run of the flow: answers
+    to `ask` go into their variable, and a run resumed by a bot, agent or timer still sees it
+    (kept in the flow state)."""
+    message: dict[str, Any] = {"channel": conv.channel, "account": conv.account}
+    if event is not None:
+        message.update(
+            text=event.text,
+            kind=_flow_kind(event.kind),
+            has_attachment=bool(event.attachments),
+            sender_name=event.sender_name,
+            postback=event.postback,
+            post_id=event.post_id,
+        )
+    return message
 
 
 def _flow_kind(kind: EventKind) -> str:

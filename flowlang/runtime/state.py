@@ -85,6 +85,7 @@ class FlowState:
     in_error_handler: bool = False
     timers: int = 0
     ended_reason: str | None = None
+    message: dict[str, Any] = field(default_factory=dict)  # the message this run started on
 
     @property
     def active(self) -> bool:
@@ -116,6 +117,7 @@ class FlowState:
             self.in_error_handler,
             self.timers,
             self.ended_reason,
+            dict(self.message),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -152,6 +154,7 @@ class FlowState:
             "in_error_handler": self.in_error_handler,
             "timers": self.timers,
             "ended_reason": self.ended_reason,
+            "message": encode_value(self.message),
         }
 
     @classmethod
@@ -187,6 +190,7 @@ class FlowState:
             bool(data.get("in_error_handler")),
             int(data.get("timers") or 0),
             data.get("ended_reason"),
+            decode_value(data.get("message") or {}),
         )
 
 

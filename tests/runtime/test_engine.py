@@ -30,13 +30,13 @@ route to queue "Retail"
 
 
 def make_engine(
-    body: str = FLOW, agents: list[SimpleAgent] | None = None, **parts: Any
+    body: str = FLOW, agents: list[SimpleAgent] | None = None, header: str = "", **parts: Any
 ) -> tuple[Engine, RecordingAdapter]:
     sent = RecordingAdapter()
     acd = SimpleAcd(
         agents if agents is not None else [SimpleAgent("ana", {"Retail"}, {"Billing": 4})]
     )
-    return Engine(program(body), adapters=[sent], acd=acd, **parts), sent
+    return Engine(program(body, header), adapters=[sent], acd=acd, **parts), sent
 
 
 counter = iter(range(1, 10_000))
@@ -275,3 +275,49 @@ def test_an_edited_post_updates_the_history_without_running_the_flow_again() -> 
     assert edited.effects == [] and "edited" in edited.note
     assert isinstance(engine.store, MemoryStore)
     assert engine.store.history[-1]["content"]["text"] == "fees!!! #nothappy"
+
+
+def test_keywords_after_an_ask_and_a_bot_still_read_the_message_that_started_the_run() -> None:
+    engine, _sent = make_engine(
+        'ask "Your account number?" into answer wait 10m:\n'
+        "    on answer:\n"
+        '        log "answered"\n'
+        "    on timeout:\n"
+        '        log "no answer"\n'
+        'hand off to bot "FAQ":\n'
+        "    on escalate:\n"
+        '        log "escalated"\n'
+        "match keywords in message.text:\n"
+        '    when "loan*":\n'
+        '        add skill "Loans"\n'
+        'route to queue "Retail"',
+        header="var answer: text = not set",
+        agents=[SimpleAgent("ana", {"Retail"}, {"Loans": 3})],
+    )
+    first = engine.handle(message("A question about my loan"))
+    engine.handle(message("12345678", timedelta(minutes=1)))
+    routed = engine.handle(
+        BotEvent(
+            event_id="b-loan",
+            conversation_id=first.conversation_id or "",
+            outcome="escalate",
+            timestamp=NOW + timedelta(minutes=2),
+        )
+    )
+    (route,) = [e for e in routed.effects if isinstance(e, fx.RouteToQueue)]
+    assert route.skills == [{"skill": "Loans", "min": None}]
+
+
+def test_a_timer_whose_wait_is_over_does_not_fire() -> None:
+    engine, _sent = make_engine(
+        'ask "Your account number?" into answer wait 10m:\n'
+        "    on answer:\n"
+        '        log "answered"\n'
+        "    on timeout:\n"
+        '        log "no answer"\n'
+        'route to queue "Retail"',
+        header="var answer: text = not set",
+    )
+    engine.handle(message("Hello"))
+    engine.handle(message("12345678", timedelta(minutes=1)))
+    assert engine.advance(NOW + timedelta(minutes=30)) == []
