@@ -131,7 +131,7 @@ def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
     sys.exit(EXIT_FINDINGS if failed or (check and changed) else EXIT_OK)
 
 
-def _load_program(flow: Path, deployment: Path | None) -> Any:
+def _load_program(flow: Path, deployment: Path | None, environment: str | None = None) -> Any:
     from flowlang.project import load_project
 
     project, ws = load_project(flow, deployment)
@@ -139,6 +139,16 @@ def _load_program(flow: Path, deployment: Path | None) -> Any:
         _emit_diagnostics(ws.diagnostics, ws.sources, "text")
         click.echo(f"\n{flow}: cannot run a flow with errors ({len(ws.errors)} error(s))", err=True)
         sys.exit(EXIT_FINDINGS)
+    if environment is not None:
+        known = sorted(project.deployment.environments) if project.deployment else []
+        if environment not in known:
+            raise click.BadParameter(
+                f"{environment!r} is not an environment of the deployment file "
+                f"(environments: {', '.join(known) or 'none'})",
+                param_hint="--environment",
+            )
+        project.environment = environment
+        project.params = dict(project.deployment.environments[environment])
     return project
 
 
@@ -249,15 +259,22 @@ def graph(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="sample conversations (YAML): messages, bot outcomes, agent actions",
 )
+@click.option(
+    "-e",
+    "--environment",
+    help="run with this environment's parameter values from the deployment file (e.g. test)",
+)
 @FORMAT_OPTION
-def dry_run(flow: Path, deployment: Path | None, messages: Path, output_format: str) -> None:
+def dry_run(
+    flow: Path, deployment: Path | None, messages: Path, environment: str | None, output_format: str
+) -> None:
     """Run a flow on sample messages; print each event's path, effects and blocked replies.
 
     Time comes from the samples' timestamps, so the 24 h and 72 h rules can be tried out.
     """
     from flowlang.dryrun import SampleError, load_samples, run_samples
 
-    project = _load_program(flow, deployment)
+    project = _load_program(flow, deployment, environment)
     try:
         samples = load_samples(messages)
     except SampleError as exc:

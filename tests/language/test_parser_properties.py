@@ -1,7 +1,8 @@
 """Properties of the parser and formatter on generated input (hypothesis).
 
 (a) Any edit of a valid flow parses or yields diagnostics that point inside the file; never an
-    exception. When an edited file still parses, it also formats, idempotently.
+    exception. When an edited file still parses, it also formats, idempotently, and the checker
+    (against the example deployment) and, when clean, the compiler run without an exception.
 (b) Random valid flows built as ASTs survive format -> parse unchanged, and format is idempotent.
 """
 
@@ -14,11 +15,14 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flowlang.compiler.compile import compile_flow
 from flowlang.diagnostics import Diagnostic, Span
 from flowlang.language import ast
 from flowlang.language.ast_compare import same_structure
+from flowlang.language.checker import check
 from flowlang.language.formatter import format_flow, format_text
 from flowlang.language.parser import parse_bytes, parse_text
+from flowlang.workspace import Workspace, load_context
 
 ROOT = Path(__file__).resolve().parents[2]
 SEEDS = [
@@ -28,6 +32,7 @@ SEEDS = [
 ]
 BOUNDED = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SPAN = Span("gen.flow", 1, 1, 1, 2)
+CONTEXT = load_context(ROOT / "examples" / "deployment.yaml", Workspace())
 
 
 def test_there_are_seed_flows() -> None:
@@ -99,6 +104,11 @@ def test_edited_flows_parse_or_report_inside_the_file(text: str) -> None:
         formatted = format_text(text, "edited.flow")
         assert formatted.text is not None, [d.message for d in formatted.diagnostics]
         assert format_text(formatted.text, "edited.flow").text == formatted.text
+        assert result.flow is not None
+        checked = check(result.flow, CONTEXT)
+        _assert_diagnostics_inside(text, list(checked.diagnostics))
+        if checked.checked is not None:
+            compile_flow(checked.checked)
         return
     assert result.diagnostics
     _assert_diagnostics_inside(text, list(result.diagnostics))

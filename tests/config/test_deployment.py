@@ -1,0 +1,132 @@
+"""The deployment file as a flow admin uses it: the example loads, names resolve, schedules answer
+open / closed / holiday / emergency in their own time zone, positions point into the YAML."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowlang.cli import main
+from flowlang.config import load_deployment, load_deployment_text
+from flowlang.config.models import Schedule
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "deployment.yaml"
+LONDON_TZ = ZoneInfo("Europe/London")
+
+
+def test_the_example_deployment_loads_clean() -> None:
+    deployment, problems = load_deployment(EXAMPLE)
+    assert problems == []
+    assert deployment is not None
+    assert deployment.threading_window == timedelta(hours=72)
+    assert set(deployment.queues) >= {"Retail Banking", "Social Public", "Social DM", "Overflow"}
+    assert deployment.agents["kenji"].skills["Cards"] == 4
+    assert deployment.templates["whatsapp_followup"].whatsapp is not None
+    assert deployment.templates["whatsapp_followup"].whatsapp.parameters == ["name"]
+
+
+def test_accounts_are_found_by_name_or_platform_id() -> None:
+    deployment, _ = load_deployment(EXAMPLE)
+    assert deployment is not None
+    by_id = deployment.account("whatsapp", "+442079460000")
+    by_name = deployment.account("whatsapp", "GBank WhatsApp")
+    assert by_id is not None and by_id is by_name
+    assert deployment.account("whatsapp", "+440000000000") is None
+    assert deployment.account("telegram", "x") is None
+
+
+def test_span_of_points_at_the_value_in_the_file() -> None:
+    deployment, _ = load_deployment(EXAMPLE)
+    assert deployment is not None
+    span = deployment.span_of(("templates", "welcome", "text"))
+    assert span is not None
+    line = EXAMPLE.read_text("utf-8").split("\n")[span.line - 1]
+    assert line[span.column - 1 :].startswith('"Welcome to GBank')
+
+
+LONDON = Schedule.model_validate(
+    {
+        "time_zone": "Europe/London",
+        "hours": {"mon": ["08:00-20:00"], "sat": ["09:00-13:00"], "sun": ["22:00-24:00"]},
+        "holidays": [{"date": "2026-12-25", "name": "Christmas Day"}, "2026-12-26"],
+        "emergencies": [
+            {"start": "2026-03-02T10:00:00Z", "end": "2026-03-02T11:00:00Z", "reason": "outage"}
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("instant", "state"),
+    [
+        ("2026-01-05T08:00:00Z", "open"),  # Monday 08:00 in London (GMT): opening minute
+        ("2026-01-05T07:59:59Z", "closed"),
+        ("2026-01-05T19:59:59Z", "open"),
+        ("2026-01-05T20:00:00Z", "closed"),  # the end of a range is not inside it
+        ("2026-06-01T07:30:00Z", "open"),  # Monday 08:30 in London summer time (BST)
+        ("2026-06-01T19:30:00Z", "closed"),  # 20:30 BST
+        ("2026-01-10T12:59:00Z", "open"),  # Saturday
+        ("2026-01-11T23:59:59Z", "open"),  # Sunday until midnight (24:00)
+        ("2026-01-06T10:00:00Z", "closed"),  # Tuesday: no hours at all
+        ("2026-12-25T10:00:00Z", "holiday"),
+        ("2026-12-26T10:00:00Z", "holiday"),
+        ("2026-03-02T10:30:00Z", "emergency"),  # a Monday, inside the emergency period
+        ("2026-03-02T11:00:00Z", "open"),  # the emergency has ended
+    ],
+)
+def test_schedule_states_in_the_schedules_time_zone(instant: str, state: str) -> None:
+    assert LONDON.state_at(datetime.fromisoformat(instant)) == state
+
+
+def test_emergency_switch_overrides_everything() -> None:
+    switched = LONDON.model_copy(update={"emergency": True})
+    assert switched.state_at(datetime(2026, 12, 25, 10, tzinfo=UTC)) == "emergency"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31)))
+def test_a_schedule_always_answers_one_of_its_four_states(moment: datetime) -> None:
+    state = LONDON.state_at(moment.replace(tzinfo=UTC))
+    assert state in ("open", "closed", "holiday", "emergency")
+    local = moment.replace(tzinfo=UTC).astimezone(LONDON_TZ)
+    if state == "open":
+        assert local.weekday() in (0, 5, 6)
+
+
+def test_a_deployment_with_warnings_only_still_loads() -> None:
+    deployment, problems = load_deployment_text(
+        "skills: [Loans]\nqueues:\n  Loans:\n    members: []\n", "d.yaml"
+    )
+    assert deployment is not None
+    assert [(d.code, d.is_error) for d in problems] == [("FL517", False)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_loads_or_gives_located_diagnostics_never_an_exception(text: str) -> None:
+    deployment, problems = load_deployment_text(text, "random.yaml")
+    if deployment is None:
+        assert problems
+        lines = text.split("\n")
+        for d in problems:
+            assert 1 <= d.span.line <= max(len(lines), 1) + 1
+
+
+def test_dry_run_with_an_environment_uses_its_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    args = ["dry-run", "flows/messaging.flow", "-d", "examples/deployment.yaml"]
+    args += ["-m", "examples/messages.yaml"]
+    runner = CliRunner()
+    with_test = runner.invoke(main, [*args, "-e", "test"], catch_exceptions=False)
+    assert with_test.exit_code == 0
+    assert "queue Overflow (Loans" in with_test.output
+    unknown = runner.invoke(main, [*args, "-e", "staging"])
+    assert unknown.exit_code == 2
+    assert "environments: production, test" in unknown.output
