@@ -48,3 +48,17 @@ def test_every_grammar_alternative_is_exercised() -> None:
         tree = parser._parse_collecting(source.split("\n"), [])
         seen |= {str(t.data) for t in tree.iter_subtrees()}
     assert sorted(expected - seen) == []
+
+
+def test_the_first_flow_in_the_readme_validates_against_the_example_deployment(
+    tmp_path: Path,
+) -> None:
+    from flowlang.workspace import validate
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    first = re.search(r"## A first flow\n\n```text\n(.*?)```", readme, re.S)
+    assert first is not None
+    flow = tmp_path / "first.flow"
+    flow.write_text(first.group(1), "utf-8")
+    ws = validate([flow, ROOT / "examples" / "deployment.yaml"])
+    assert [d.message for d in ws.diagnostics] == []
