@@ -141,7 +141,7 @@ def _load_program(flow: Path, deployment: Path | None, environment: str | None =
         sys.exit(EXIT_FINDINGS)
     if environment is not None:
         known = sorted(project.deployment.environments) if project.deployment else []
-        if environment not in known:
+        if project.deployment is None or environment not in known:
             raise click.BadParameter(
                 f"{environment!r} is not an environment of the deployment file "
                 f"(environments: {', '.join(known) or 'none'})",

@@ -31,7 +31,7 @@ from flowlang.events import (
     TimerEvent,
 )
 from flowlang.project import Project
-from flowlang.runtime.engine import Outcome
+from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.memory import RecordingAdapter, ScriptedDataActions
 from flowlang.runtime.ports import DataResult
 
@@ -349,13 +349,12 @@ def _when(outcome: Outcome, default: datetime) -> datetime:
     event = outcome.event
     if isinstance(event, TimerEvent):
         return event.timestamp
-    if isinstance(event, dict) and isinstance(event.get("at"), datetime):
-        return event["at"]
-    return default
+    at = event.get("at") if isinstance(event, dict) else None
+    return at if isinstance(at, datetime) else default
 
 
 def _dispatch(
-    engine: Any,
+    engine: Engine,
     event: SampleEvent,
     info: dict[str, Any],
     conv_ids: dict[str, str],
@@ -425,7 +424,7 @@ def _dispatch(
         )
     if event.kind == "agent_state":
         outcome = Outcome(event=event, conversation_id=conversation_id)
-        acd = engine.acd
+        acd: Any = engine.acd
         if hasattr(acd, "set_available"):
             notices = acd.set_available(data["agent"], data["available"], event.at)
             engine._notices(notices, event.at, outcome)

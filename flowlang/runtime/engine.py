@@ -28,6 +28,7 @@ from flowlang.runtime.memory import (
 from flowlang.runtime.ports import (
     Acd,
     Bots,
+    Clock,
     ConversationStore,
     ConversationView,
     CustomerView,
@@ -97,6 +98,7 @@ class Engine:
         params: dict[str, Any] | None = None,
         threading_window: timedelta | None = None,
         media_of: Callable[[str, EventKind], str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.program = program
         self.programs: dict[str, Program] = {program.graph.version: program}
@@ -113,6 +115,7 @@ class Engine:
             timedelta(seconds=seconds) if seconds is not None else DEFAULT_THREADING_WINDOW
         )
         self.media_of = media_of or _default_media
+        self.clock = clock
         self._timers: list[tuple[datetime, str, str]] = []
         self._customers: dict[str, CustomerView] = {}
         self._senders: dict[str, str] = {}
@@ -167,8 +170,13 @@ class Engine:
         waiting = FlowState.from_json(conv.flow_state).waiting
         return waiting is not None and waiting.timer == timer
 
-    def advance(self, now: datetime) -> list[Outcome]:
-        """Fire due timers and let the ACD re-evaluate waiting interactions."""
+    def advance(self, now: datetime | None = None) -> list[Outcome]:
+        """Fire due timers and let the ACD re-evaluate waiting interactions; `now` defaults to
+        the engine's clock (a host calls this every few seconds)."""
+        if now is None:
+            if self.clock is None:
+                raise ValueError("advance() needs `now` when the engine has no clock")
+            now = self.clock.now()
         outcomes = [self.handle(t) for t in self.due_timers(now)]
         notices = self.acd.tick(now)
         if notices:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flowlang.events import AgentAction, AgentEvent, BotEvent, EventKind, InboundEvent
@@ -321,3 +321,27 @@ def test_a_timer_whose_wait_is_over_does_not_fire() -> None:
     engine.handle(message("Hello"))
     engine.handle(message("12345678", timedelta(minutes=1)))
     assert engine.advance(NOW + timedelta(minutes=30)) == []
+
+
+def test_advance_uses_the_engines_clock_when_no_time_is_given() -> None:
+    class Clock:
+        def __init__(self) -> None:
+            self.at = NOW
+
+        def now(self) -> datetime:
+            return self.at
+
+    clock = Clock()
+    engine, _sent = make_engine(
+        'ask "Your account number?" into answer wait 10m:\n'
+        "    on timeout:\n"
+        '        log "no answer"\n'
+        'route to queue "Retail"',
+        header="var answer: text = not set",
+        clock=clock,
+    )
+    engine.handle(message("Hello"))
+    assert engine.advance() == []
+    clock.at = NOW + timedelta(minutes=11)
+    (fired,) = engine.advance()
+    assert any(t.op == "ask" and "timeout" in t.detail for t in fired.trace)
