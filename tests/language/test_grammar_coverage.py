@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from lark.grammar import Rule
 
 from flowlang.language import parser
 from flowlang.language.parser import parse_text
@@ -27,13 +28,11 @@ def test_every_example_in_the_language_reference_parses(number: int) -> None:
     assert result.ok, [f"{d.span.line}: {d.message}" for d in result.diagnostics]
 
 
-def _tree_names(rule: object) -> set[str]:
-    alias = getattr(rule, "alias", None)
-    origin = str(getattr(rule, "origin").name)
-    options = getattr(rule, "options", None)
-    if alias:
-        return {str(alias)}
-    if origin.startswith("_") or (options is not None and options.expand1):
+def _tree_names(rule: Rule) -> set[str]:
+    origin = str(rule.origin.name)
+    if rule.alias:
+        return {str(rule.alias)}
+    if origin.startswith("_") or rule.options.expand1:
         return set()  # inlined into its parent: no tree of its own
     return {origin}
 
