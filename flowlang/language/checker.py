@@ -298,7 +298,7 @@ class _Checker:
                     kind,
                     hint=_PARAM_EXAMPLES.get(wanted, "")
                     if decl.type_name not in NAME_TYPES
-                    else f'write the {_KIND_WORDS.get(decl.type_name, decl.type_name)} name '
+                    else f"write the {_KIND_WORDS.get(decl.type_name, decl.type_name)} name "
                     'in quotes, e.g. "Retail Banking"',
                 )
             )

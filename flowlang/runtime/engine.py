@@ -328,9 +328,7 @@ class Engine:
         customer = self._customers.get(conv.id) or CustomerView(conv.customer_id)
         open_, remaining = self.policy.window_open(conv, now)
         message = (
-            _message_facts(conv, event)
-            if starts_run or not state.message
-            else dict(state.message)
+            _message_facts(conv, event) if starts_run or not state.message else dict(state.message)
         )
         return Facts(
             now=now,
