@@ -255,12 +255,33 @@ def _subsequence(wanted: list[int], seen: list[int]) -> int | None:
     return None
 
 
+# Outcomes of the steps that wait for one; when a step handles all of them, its "next" edge (what
+# an unhandled outcome falls through to) can never be taken and is not a branch to cover.
+_OUTCOMES = {
+    "recognize": {"known", "unknown"},
+    "schedule": {"open", "closed", "holiday", "emergency"},
+    "bot": {"resolved", "escalate", "failure", "timeout"},
+    "data_action": {"success", "failure", "timeout", "not_found"},
+    "ask": {"answer", "timeout"},
+}
+
+
+def _dead_fallthrough(node: Any, edge: str) -> bool:
+    outcomes = _OUTCOMES.get(node.op)
+    if edge != "next" or outcomes is None:
+        return False
+    return all(f"on:{o}" in node.edges for o in outcomes)
+
+
 def _coverage(project: Project, nodes: set[str], taken: set[tuple[str, str]]) -> dict[str, Any]:
     graph = project.graph
+    # A task's `return` and a call's "next" edge are how a task without an outcome gets back
+    # to its caller; outcomes jump straight to the caller's next step, so neither is a step or
+    # branch an admin wrote.
     reachable = [
         n
         for n in graph.nodes.values()
-        if n.op not in ("end", "return") or not n.args.get("implicit")
+        if n.op != "return" and (n.op != "end" or not n.args.get("implicit"))
     ]
     branches = [
         (n, name, target)
@@ -283,6 +304,11 @@ def _coverage(project: Project, nodes: set[str], taken: set[tuple[str, str]]) ->
             "call",
             "loop_test",
         )
+    ]
+    branches = [
+        b
+        for b in branches
+        if not _dead_fallthrough(b[0], b[1]) and not (b[0].op == "call" and b[1] == "next")
     ]
     untaken = [
         {"line": n.source.line, "branch": f"{n.op} -> {name}"}
