@@ -1,0 +1,102 @@
+"""The channel registry: each channel's rules as data (`data/channels.yaml`), with a deployment's
+overrides merged in. Nothing here branches on a channel's name; the policy reads these fields.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from ruamel.yaml import YAML
+
+Outside = Literal["template_only", "human_agent_tag", "one_more", "push", "nothing", "anything"]
+
+
+class Window(BaseModel):
+    """How long after the customer's last message the business may send, and what after."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hours: float | None = None
+    outside: Outside = "anything"
+    tag_days: float | None = None
+
+
+class ChannelRules(BaseModel):
+    """One channel's description: identity, content, limits, window and anti-spam rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    name: str
+    media: Literal["message", "social_dm", "social_public"]
+    public: bool
+    identity: str
+    identity_namespace: str | None = None
+    content: frozenset[str]
+    max_text: int
+    max_quick_replies: int = 0
+    max_buttons: int = 0
+    window: Window = Window()
+    replies_per_inbound: int | None = None
+    unsolicited: bool = False
+    identical_messages: bool = True
+    tiers: tuple[int, ...] = ()
+    tier: int | None = None
+    reply_token_seconds: int | None = None
+    private_reply_days: float | None = None
+    opt_out: frozenset[str] = frozenset()
+    opt_in: frozenset[str] = frozenset()
+    help: frozenset[str] = frozenset()
+    help_text: str = ""
+    bulk_limit: int = 20
+    bulk_window_seconds: int = 60
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def namespace(self) -> str:
+        """Channels that share customer ids (X DMs and X posts) share a namespace."""
+        return self.identity_namespace or self.key
+
+
+class RegistryError(ValueError):
+    """A channel description (built in or a deployment override) that is not valid."""
+
+
+@lru_cache(maxsize=1)
+def _builtin_data() -> dict[str, Any]:
+    text = resources.files("flowlang.channels").joinpath("data/channels.yaml").read_text("utf-8")
+    data = YAML(typ="safe").load(text)
+    assert isinstance(data, dict)
+    return data
+
+
+def builtin_keys() -> tuple[str, ...]:
+    return tuple(k for k in _builtin_data() if k != "defaults")
+
+
+def load_registry(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, ChannelRules]:
+    """Every channel's rules: the built-in data with `overrides[key]` merged over it."""
+    data = _builtin_data()
+    defaults = dict(data.get("defaults") or {})
+    out: dict[str, ChannelRules] = {}
+    for key in builtin_keys():
+        merged = {**defaults, **data[key], **((overrides or {}).get(key) or {})}
+        window = dict(data[key].get("window") or {})
+        window.update(((overrides or {}).get(key) or {}).get("window") or {})
+        merged["window"] = window
+        try:
+            out[key] = ChannelRules.model_validate({"key": key, **merged})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise RegistryError(f"channel {key!r}: {problems}") from None
+    return out
+
+
+@lru_cache(maxsize=1)
+def builtin_registry() -> dict[str, ChannelRules]:
+    return load_registry()
