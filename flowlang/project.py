@@ -81,10 +81,8 @@ class Project:
 
 def default_policy(project: Project) -> ReplyPolicy | None:
     """The channel policy from the channel registry, with the deployment's overrides."""
-    try:
-        from flowlang.channels.engine_policy import policy_for_deployment
-    except ImportError:
-        return None
+    from flowlang.channels.engine_policy import policy_for_deployment
+
     return policy_for_deployment(project.deployment)
 
 

@@ -185,10 +185,8 @@ def _template_info(name: str, template: Any, deployment: Deployment) -> Template
 
 def default_channels() -> dict[str, ChannelInfo]:
     """Channel capabilities from the channel registry (built-in data)."""
-    try:
-        from flowlang.channels.capabilities import channel_infos
-    except ImportError:  # registry not installed: capability checks are skipped
-        return {}
+    from flowlang.channels.capabilities import channel_infos
+
     return channel_infos()
 
 

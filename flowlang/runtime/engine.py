@@ -61,6 +61,14 @@ class AllowAll:
     ) -> tuple[bool, timedelta | None]:
         return True, None
 
+    def window_closes_at(self, conversation: ConversationView) -> datetime | None:
+        return None
+
+    def observe_inbound(
+        self, conversation: ConversationView, event: Any, now: datetime
+    ) -> tuple[str, str] | None:
+        return None
+
 
 @dataclass
 class Outcome:
@@ -223,7 +231,19 @@ class Engine:
         self.store.append_event(
             "message_in", now, conv.id, {"channel": event.channel, "kind": event.kind.value}
         )
-        if event.kind is EventKind.DELETE:
+        keyword = self.policy.observe_inbound(conv, event, now)
+        if keyword is not None:
+            what, text = keyword
+            if text:
+                content = {"kind": "text", "text": text}
+                self._send(conv, content, "flow", "default", None, now, outcome, "policy", 0)
+            self.store.append_event(what, now, conv.id, {"channel": event.channel})
+            outcome.note = {
+                "opted_out": "the customer opted out; nothing more will be sent to them",
+                "opted_in": "the customer opted back in",
+                "help": "the customer asked for help; the channel's help text was sent",
+            }.get(what, what)
+        elif event.kind is EventKind.DELETE:
             outcome.notices.extend(self.acd.withdraw(conv.id, now))
             conv.status = "closed"
             self.store.append_event("abandoned", now, conv.id, {"reason": "post deleted"})
@@ -487,6 +507,7 @@ class Engine:
             preferred_agents=[(p["agent"], p.get("score")) for p in effect.preferred_agents],
             last_agent=conv.last_agent if effect.prefer_last_agent else None,
             timeout_seconds=effect.timeout_seconds,
+            window_closes_at=self.policy.window_closes_at(conv),
         )
         self.store.append_event(
             "queued",

@@ -189,3 +189,11 @@ class ReplyPolicy(Protocol):
     def window_open(
         self, conversation: ConversationView, now: datetime
     ) -> tuple[bool, timedelta | None]: ...
+
+    def window_closes_at(self, conversation: ConversationView) -> datetime | None:
+        """When free-form replies stop being allowed (None: never); the ACD uses it."""
+
+    def observe_inbound(
+        self, conversation: ConversationView, event: Any, now: datetime
+    ) -> tuple[str, str] | None:
+        """A customer message arrived; an opt-out / opt-in / help keyword gives (what, text)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flowlang.workspace import default_channels, render, validate
+from flowlang.workspace import render, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = Path("tests/cases/check")
@@ -38,14 +38,8 @@ def _compare(actual: str, expected_path: Path, request: pytest.FixtureRequest) -
     assert actual == expected_path.read_text("utf-8")
 
 
-# Cases about what a channel can carry need the channel registry's capabilities.
-NEEDS_CHANNEL_REGISTRY = {"066_sticker_on_sms", "071_too_many_quick_replies"}
-
-
 @pytest.mark.parametrize("path", FLOW_CASES, ids=lambda p: p.stem)
 def test_flow_case(path: Path, request: pytest.FixtureRequest) -> None:
-    if path.stem in NEEDS_CHANNEL_REGISTRY and not default_channels():
-        pytest.skip("the channel registry (flowlang.channels) is not installed")
     actual = _validate([CHECK / path.name, CHECK / "deployment.yaml"])
     assert actual.strip(), f"{path.name} is meant to be broken but validates clean"
     _compare(actual, path.with_suffix(".expected"), request)

@@ -1,0 +1,323 @@
+"""The channel policy: every outbound message — from a flow, a bot or an agent — is checked here
+before any adapter sees it. It is allowed, blocked (a stable reason code, a sentence and a
+suggestion) or degraded (sent in a form the channel carries, with the reason).
+
+Per-conversation memory (replies since the customer's last message, the last text sent, opt-out,
+the "+1" message used) lives in `ConversationView.channel_state`, which the store persists.
+Cross-customer memory (bulk sends per account, WhatsApp business-initiated conversations per
+day) is kept in this object: it is per process.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict, deque
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from flowlang.channels.registry import ChannelRules, builtin_registry
+from flowlang.channels.sms_segments import segments
+from flowlang.events import EventKind, InboundEvent
+from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
+
+AUTOMATED = frozenset({"flow", "bot"})
+_URL = re.compile(r"https?://\S+")
+
+
+@dataclass(frozen=True)
+class Block:
+    code: str
+    reason: str
+    suggestion: str = ""
+
+
+class ChannelPolicy:
+    """`ReplyPolicy` built from the channel registry (see docs/channels.md for every rule)."""
+
+    def __init__(self, rules: dict[str, ChannelRules] | None = None) -> None:
+        self.rules = rules if rules is not None else builtin_registry()
+        self._recent: dict[tuple[str, str, str], deque[tuple[datetime, str]]] = defaultdict(deque)
+        self._initiated: dict[tuple[str, str], deque[tuple[datetime, str]]] = defaultdict(deque)
+
+    # ------------------------------------------------------------------ the window
+    def window_open(
+        self, conversation: ConversationView, now: datetime
+    ) -> tuple[bool, timedelta | None]:
+        """Whether free-form messages may go out now, and for how much longer."""
+        rules = self.rules.get(conversation.channel)
+        if rules is None or rules.window.hours is None:
+            return True, None
+        last = conversation.last_inbound_at
+        if last is None:
+            return False, None
+        left = last + timedelta(hours=rules.window.hours) - now
+        return (left > timedelta(0)), max(left, timedelta(0))
+
+    def window_closes_at(self, conversation: ConversationView) -> datetime | None:
+        """When the standard window closes (None: the channel has none, or no message yet)."""
+        rules = self.rules.get(conversation.channel)
+        if rules is None or rules.window.hours is None or conversation.last_inbound_at is None:
+            return None
+        return conversation.last_inbound_at + timedelta(hours=rules.window.hours)
+
+    # ------------------------------------------------------------------ inbound
+    def observe_inbound(
+        self, conversation: ConversationView, event: InboundEvent, now: datetime
+    ) -> tuple[str, str] | None:
+        """Note a customer message (it resets the per-message reply count). An opt-out, opt-in
+        or help keyword gives (`opted_out` | `opted_in` | `help`, text to send or ""): the
+        engine then does not run the flow for that message."""
+        rules = self.rules.get(conversation.channel)
+        state = conversation.channel_state
+        state["replies_since_inbound"] = 0
+        state.pop("one_more_used", None)
+        if rules is None or event.kind is not EventKind.MESSAGE:
+            return None
+        word = event.text.strip().upper()
+        if word in rules.opt_out:
+            state["opted_out"] = True
+            return "opted_out", ""
+        if word in rules.opt_in and state.pop("opted_out", None):
+            return "opted_in", ""
+        if word in rules.help and rules.help_text:
+            return "help", rules.help_text
+        return None
+
+    # ------------------------------------------------------------------ outbound
+    def decide(
+        self, message: OutboundMessage, conversation: ConversationView, now: datetime
+    ) -> Delivery:
+        """Allow, block or degrade one outbound message; records what it sent."""
+        rules = self.rules.get(message.channel)
+        if rules is None:
+            return Delivery(message, "sent")
+        verdict = self._check(message, conversation, rules, now)
+        if isinstance(verdict, Block):
+            return Delivery(message, "blocked", verdict.code, verdict.reason, verdict.suggestion)
+        self._record(message, conversation, rules, now)
+        return verdict
+
+    def _check(
+        self, message: OutboundMessage, conv: ConversationView, rules: ChannelRules, now: datetime
+    ) -> Delivery | Block:
+        state = conv.channel_state
+        if conv.last_inbound_at is None and not rules.unsolicited:
+            return Block(
+                "unsolicited",
+                f"{rules.name} does not allow messages to a customer who has not written first",
+                "wait for the customer to start the conversation",
+            )
+        if state.get("opted_out"):
+            return Block(
+                "opted_out",
+                "the customer opted out (they sent STOP); nothing more may be sent",
+                "the customer can send START to opt back in",
+            )
+        window = self._window(message, conv, rules, now)
+        if isinstance(window, Block):
+            return window
+        message, code, note = window
+        limit = rules.replies_per_inbound
+        if limit is not None and int(state.get("replies_since_inbound", 0)) >= limit:
+            return Block(
+                "reply_limit",
+                f"{rules.name} allows at most {limit} "
+                f"repl{'y' if limit == 1 else 'ies'} per customer message",
+                "wait for the customer's next message",
+            )
+        text = str(message.content.get("text") or "")
+        if text and not rules.identical_messages and text == state.get("last_text"):
+            return Block(
+                "identical_message",
+                f"{rules.name} forbids sending the same message twice in a row to one customer",
+                "change the wording, or do not repeat the message",
+            )
+        automated = message.sender in AUTOMATED
+        if (
+            text
+            and automated
+            and not rules.identical_messages
+            and self._bulk(message, rules, now) >= rules.bulk_limit
+        ):
+            return Block(
+                "bulk_send",
+                f"the same automated text went to {rules.bulk_limit} customers within "
+                f"{rules.bulk_window_seconds}s on {rules.name}: that is a bulk send",
+                "personalise the reply, e.g. with {{ customer.name }}",
+            )
+        degraded = self._content(message, rules)
+        if isinstance(degraded, Block):
+            return degraded
+        message, why = degraded
+        reasons = "; ".join(r for r in (note, why) if r)
+        if why:
+            return Delivery(message, "degraded", "degraded", reasons)
+        return Delivery(message, "sent", code, reasons)
+
+    def _window(
+        self, message: OutboundMessage, conv: ConversationView, rules: ChannelRules, now: datetime
+    ) -> tuple[OutboundMessage, str, str] | Block:
+        """The message as it may go out given the reply window, with a code and a note."""
+        is_open, _left = self.window_open(conv, now)
+        if is_open or rules.window.outside == "anything":
+            return message, "", ""
+        assert conv.last_inbound_at is not None
+        since = now - conv.last_inbound_at
+        hours = rules.window.hours
+        outside = rules.window.outside
+        if outside == "template_only":
+            if message.content.get("kind") == "template":
+                return self._tier(message, rules, now)
+            return Block(
+                "window_closed_template_required",
+                f"the {rules.name} {hours:g}-hour window closed {_ago(since - _h(hours))} ago; "
+                "only approved template messages may be sent until the customer writes again",
+                "send an approved WhatsApp template, e.g. `reply ... if window closed send "
+                'template "whatsapp_followup"`',
+            )
+        if outside == "human_agent_tag":
+            days = rules.window.tag_days or 0
+            if message.sender == "agent" and since < timedelta(days=days):
+                tagged = replace(message, content={**message.content, "tag": "HUMAN_AGENT"})
+                note = f"sent with the HUMAN_AGENT tag (allowed up to {days:g} days)"
+                return tagged, "human_agent_tag", note
+            return Block(
+                "window_closed",
+                f"the {rules.name} {hours:g}-hour window has closed; only a human agent may "
+                f"answer, with the HUMAN_AGENT tag, up to {days:g} days after the customer's "
+                "last message",
+                "let an agent answer, or wait for the customer's next message",
+            )
+        if outside == "one_more":
+            if conv.channel_state.get("one_more_used"):
+                return Block(
+                    "window_closed",
+                    f"the {rules.name} window has closed and its one extra message was sent",
+                    "wait for the customer's next message",
+                )
+            conv.channel_state["one_more_used"] = True
+            return message, "one_more", "the one extra message allowed after the window (24 + 1)"
+        if outside == "push":
+            note = "sent as a push message (counts toward the monthly quota)"
+            return message, "push_message", note
+        return Block(
+            "window_closed",
+            f"the {rules.name} {hours:g}-hour window after the customer's last message has closed",
+            "wait for the customer's next message",
+        )
+
+    def _tier(
+        self, message: OutboundMessage, rules: ChannelRules, now: datetime
+    ) -> tuple[OutboundMessage, str, str] | Block:
+        """Business-initiated messages reach at most `tier` distinct customers per 24 h."""
+        if rules.tier is None:
+            return message, "business_initiated", ""
+        sent = self._initiated[(message.channel, message.account)]
+        while sent and now - sent[0][0] >= timedelta(hours=24):
+            sent.popleft()
+        customers = {recipient for _at, recipient in sent}
+        if message.recipient not in customers and len(customers) >= rules.tier:
+            return Block(
+                "tier_limit_reached",
+                f"{rules.name} allows business-initiated messages to {rules.tier:,} customers "
+                "per 24 hours at this messaging tier, and that many were reached",
+                "wait, or raise the tier (channels.whatsapp.rules.tier in the deployment file)",
+            )
+        sent.append((now, message.recipient))
+        note = "template outside the window (a business-initiated conversation)"
+        return message, "business_initiated", note
+
+    def _bulk(self, message: OutboundMessage, rules: ChannelRules, now: datetime) -> int:
+        text = str(message.content.get("text") or "")
+        recent = self._recent[(message.channel, message.account, text)]
+        window = timedelta(seconds=rules.bulk_window_seconds)
+        while recent and now - recent[0][0] >= window:
+            recent.popleft()
+        return len({r for _at, r in recent if r != message.recipient})
+
+    def _content(
+        self, message: OutboundMessage, rules: ChannelRules
+    ) -> tuple[OutboundMessage, str] | Block:
+        content = dict(message.content)
+        kind = str(content.get("kind", "text"))
+        why: list[str] = []
+        if kind in ("quick_replies", "buttons"):
+            options = [str(o) for o in content.get("options") or []]
+            limit = rules.max_quick_replies if kind == "quick_replies" else rules.max_buttons
+            if kind not in rules.content or not limit:
+                numbered = "\n".join(f"{i}. {o}" for i, o in enumerate(options, 1))
+                content = {"kind": "text", "text": f"{content.get('text', '')}\n{numbered}".strip()}
+                why.append(f"{rules.name} has no {kind.replace('_', ' ')}: sent as a numbered list")
+            elif len(options) > limit:
+                content["options"] = options[:limit]
+                why.append(f"{rules.name} shows at most {limit}: the first {limit} were kept")
+        elif kind not in rules.content and kind != "text":
+            fallback = content.get("fallback") or content.get("caption") or content.get("text")
+            url = content.get("url")
+            if kind != "sticker" and url and "link" in rules.content:
+                fallback = f"{fallback}\n{url}" if fallback else url
+            if not fallback:
+                return Block(
+                    "content_not_supported",
+                    f"{rules.name} cannot carry {kind.replace('_', ' ')} and it has no text "
+                    "to send instead",
+                    "give the element a caption or a text fallback",
+                )
+            content = {"kind": "text", "text": str(fallback)}
+            why.append(f"{rules.name} cannot carry {kind}: sent as its text")
+        text = str(content.get("text") or "")
+        length = _length(text, rules.key)
+        if message.channel == "sms" and text:
+            parts = segments(text)
+            if parts.count > 1:
+                content["segments"] = parts.count
+                content["encoding"] = parts.encoding
+                why.append(f"split into {parts.count} SMS segments ({parts.encoding})")
+        if length > rules.max_text:
+            return Block(
+                "text_too_long",
+                f"the text is {length:,} characters; {rules.name} takes at most {rules.max_text:,}",
+                f"shorten it to {rules.max_text:,} characters or send it in parts",
+            )
+        return replace(message, content=content), "; ".join(why)
+
+    def _record(
+        self, message: OutboundMessage, conv: ConversationView, rules: ChannelRules, now: datetime
+    ) -> None:
+        state = conv.channel_state
+        state["replies_since_inbound"] = int(state.get("replies_since_inbound", 0)) + 1
+        text = str(message.content.get("text") or "")
+        if text:
+            state["last_text"] = text
+            if message.sender in AUTOMATED:
+                self._recent[(message.channel, message.account, text)].append(
+                    (now, message.recipient)
+                )
+
+
+def _length(text: str, channel: str) -> int:
+    """Characters as the channel counts them."""
+    if channel == "line":
+        return len(text.encode("utf-16-le")) // 2
+    if channel == "x_public":
+        weight = 0
+        for part in _URL.split(text):
+            weight += sum(2 if _wide(c) else 1 for c in unicodedata.normalize("NFC", part))
+        return weight + 23 * len(_URL.findall(text))
+    return len(text)
+
+
+def _wide(char: str) -> bool:
+    return ord(char) > 0x10FF
+
+
+def _h(hours: float | None) -> timedelta:
+    return timedelta(hours=hours or 0)
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{max(minutes, 0)} min"
+    return f"{minutes // 60} h {minutes % 60} min"
