@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -139,6 +140,10 @@ class Engine:
         """Process one event; errors in a flow are recorded, never raised."""
         if isinstance(event, InboundEvent):
             return self._inbound(event)
+        with self._unit_of_work():
+            return self._handle_other(event)
+
+    def _handle_other(self, event: AgentEvent | BotEvent | TimerEvent) -> Outcome:
         if isinstance(event, AgentEvent):
             return self._agent(event)
         if isinstance(event, BotEvent):
@@ -195,13 +200,46 @@ class Engine:
 
     # ------------------------------------------------------------------ inbound
     def _inbound(self, event: InboundEvent) -> Outcome:
-        outcome = Outcome(event=event)
-        now = event.timestamp
         payload = event.model_dump(mode="json")
         if not self.store.accept_inbound(event.channel, event.event_id, payload):
-            outcome.duplicate = True
+            outcome = Outcome(event=event, duplicate=True)
             outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
             return outcome
+        return self.process_inbound(event)
+
+    def process_inbound(self, event: InboundEvent) -> Outcome:
+        """Process an inbound event the store has accepted: its outcome is committed with the
+        state it changes, or not at all; an event that fails goes to the dead letters."""
+        try:
+            with self._unit_of_work():
+                return self._process_inbound(event)
+        except Exception as exc:  # a bug or a failing part must not lose the message
+            reason = f"{type(exc).__name__}: {exc}"
+            with self._unit_of_work():
+                self.store.dead_letter(
+                    f"inbound:{event.channel}",
+                    event.model_dump(mode="json"),
+                    reason,
+                    event.timestamp,
+                )
+                self.store.mark_processed(event.channel, event.event_id)
+            return Outcome(event=event, note=f"kept in the dead letters: {reason}")
+
+    def recover(self) -> list[Outcome]:
+        """After a restart: rebuild the flows' timers and process every inbound event that was
+        stored but not processed (a crash came in between), once, in the order received."""
+        for deadline, conversation_id, timer in getattr(self.store, "waiting_timers", list)():
+            heapq.heappush(self._timers, (deadline, conversation_id, timer))
+        pending: list[dict[str, Any]] = getattr(self.store, "pending_inbound", list)()
+        return [self.process_inbound(InboundEvent.model_validate(p)) for p in pending]
+
+    def _unit_of_work(self) -> AbstractContextManager[None]:
+        transaction = getattr(self.store, "transaction", None)
+        return transaction() if transaction is not None else nullcontext()
+
+    def _process_inbound(self, event: InboundEvent) -> Outcome:
+        outcome = Outcome(event=event)
+        now = event.timestamp
         if event.kind is EventKind.RECEIPT:
             self.store.append_event(
                 "receipt", now, None, {"channel": event.channel, "event_id": event.event_id}
@@ -229,7 +267,7 @@ class Engine:
             event.sender_id,
         )
         self.store.append_event(
-            "message_in", now, conv.id, {"channel": event.channel, "kind": event.kind.value}
+            "message_in", now, conv.id, {"channel": event.channel, "message_kind": event.kind.value}
         )
         keyword = self.policy.observe_inbound(conv, event, now)
         if keyword is not None:
@@ -337,6 +375,11 @@ class Engine:
         self.store.save_conversation(conv)
         return outcome
 
+    def _customer(self, customer_id: str) -> CustomerView:
+        get_customer = getattr(self.store, "get_customer", None)
+        found = get_customer(customer_id) if get_customer is not None else None
+        return found or CustomerView(customer_id)
+
     def _facts(
         self,
         conv: ConversationView,
@@ -345,7 +388,7 @@ class Engine:
         now: datetime,
         starts_run: bool = False,
     ) -> Facts:
-        customer = self._customers.get(conv.id) or CustomerView(conv.customer_id)
+        customer = self._customers.get(conv.id) or self._customer(conv.customer_id)
         open_, remaining = self.policy.window_open(conv, now)
         message = (
             _message_facts(conv, event) if starts_run or not state.message else dict(state.message)

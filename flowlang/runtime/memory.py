@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -174,7 +175,23 @@ class MemoryStore:
     def append_event(
         self, kind: str, at: datetime, conversation_id: str | None, data: dict[str, Any]
     ) -> None:
-        self.events.append({"kind": kind, "at": at, "conversation_id": conversation_id, **data})
+        self.events.append({**data, "kind": kind, "at": at, "conversation_id": conversation_id})
+
+    def iter_events(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The event log in time order: {"kind", "at", "conversation_id", **data}."""
+        for event in sorted(self.events, key=lambda e: e["at"]):
+            if (start is None or event["at"] >= start) and (end is None or event["at"] < end):
+                yield event
+
+    def get_customer(self, customer_id: str) -> CustomerView | None:
+        customer = self.customers.get(customer_id)
+        if customer is None:
+            return None
+        return CustomerView(
+            customer.id, customer.name, customer.phone, frozenset(customer.volunteered), False
+        )
 
     def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:
         self.dead_letters.append({"source": source, "payload": payload, "reason": reason, "at": at})

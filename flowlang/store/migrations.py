@@ -1,0 +1,109 @@
+"""The SQLite store's schema, as ordered forward migrations.
+
+A file records its version in `schema_version`; opening it applies every later migration in
+one transaction. A migration is never edited once released: changes are new migrations.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: customers, identities, conversations, inbound events, history, event log, dead letters
+    """
+    CREATE TABLE customers (
+        id TEXT PRIMARY KEY,
+        name TEXT,
+        phone TEXT,
+        volunteered TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE TABLE identities (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        PRIMARY KEY (kind, value)
+    );
+    CREATE INDEX identities_by_customer ON identities(customer_id);
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        last_activity_at TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX conversations_by_customer ON conversations(customer_id, channel);
+    CREATE TABLE current_conversation (
+        customer_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        PRIMARY KEY (customer_id, channel)
+    );
+    CREATE TABLE inbound (
+        channel TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        processed INTEGER NOT NULL DEFAULT 0,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (channel, event_id)
+    );
+    CREATE INDEX inbound_pending ON inbound(processed, seq);
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        customer_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        content TEXT NOT NULL,
+        at TEXT NOT NULL,
+        sender TEXT NOT NULL
+    );
+    CREATE INDEX messages_by_customer ON messages(customer_id, seq);
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        conversation_id TEXT,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX events_by_time ON events(at);
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at TEXT NOT NULL,
+        replayed_at TEXT
+    );
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    """,
+)
+
+
+def current_version(db: sqlite3.Connection) -> int:
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
+    """Bring the file up to the latest version; returns the version it is at."""
+    version = current_version(db)
+    if version > len(migrations):
+        raise RuntimeError(
+            f"this store file has schema version {version}, newer than this flowlang "
+            f"({len(migrations)}); upgrade flowlang to open it"
+        )
+    if version == len(migrations):
+        return version
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for number in range(version + 1, len(migrations) + 1):
+            for statement in migrations[number - 1].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return len(migrations)

@@ -1,0 +1,429 @@
+"""The durable conversation store: one SQLite file (WAL), no server.
+
+It implements the engine's `ConversationStore` port and what hosts and the CLI need besides:
+history paging, customer lookup and merging, the event log, dead letters, and the inbound
+events that were stored but not processed (for recovery after a crash).
+
+Durability: `accept_inbound` commits the raw event at once (it is stored before it is
+processed); the engine then processes it inside `transaction()`, which commits its outcome
+(conversation state, history, events, the processed mark) atomically, or nothing. The file uses
+WAL with `synchronous=FULL`, so a committed transaction survives a power cut, not only a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flowlang.runtime.memory import normalise_phone
+from flowlang.runtime.ports import ConversationView, CustomerView
+from flowlang.store.migrations import migrate
+
+_TIMES = ("started_at", "last_activity_at", "last_inbound_at")
+_VIEW_FIELDS = {f.name for f in fields(ConversationView)}
+
+
+@dataclass
+class HistoryPage:
+    """Messages in time order, and the cursor for the page before them (None: the first one)."""
+
+    messages: list[dict[str, Any]]
+    before: int | None
+
+
+class SqliteStore:
+    """A ConversationStore in one SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self.schema_version = migrate(self.db)
+        self._depth = 0
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together, or not at all (nested calls join the outer)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self.db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.db.execute("COMMIT")
+
+    def _next_id(self, counter: str, prefix: str) -> str:
+        self.db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            (counter,),
+        )
+        (value,) = self.db.execute(
+            "SELECT value FROM counters WHERE name = ?", (counter,)
+        ).fetchone()
+        return f"{prefix}{value}"
+
+    # ------------------------------------------------------------------ inbound
+    def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
+        """Store an inbound event (committed at once); False when it was seen before."""
+        with self.transaction():
+            seq = self._next_id("inbound", "")
+            cursor = self.db.execute(
+                "INSERT OR IGNORE INTO inbound (channel, event_id, payload, seq) "
+                "VALUES (?, ?, ?, ?)",
+                (channel, event_id, _dumps(payload), int(seq)),
+            )
+        return cursor.rowcount == 1
+
+    def mark_processed(self, channel: str, event_id: str) -> None:
+        self.db.execute(
+            "UPDATE inbound SET processed = 1 WHERE channel = ? AND event_id = ?",
+            (channel, event_id),
+        )
+
+    def pending_inbound(self) -> list[dict[str, Any]]:
+        """Inbound events stored but not processed (a crash came in between), oldest first."""
+        rows = self.db.execute(
+            "SELECT payload FROM inbound WHERE processed = 0 ORDER BY seq"
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # ------------------------------------------------------------------ customers
+    def resolve_customer(
+        self, channel: str, external_id: str, phone: str | None, name: str | None
+    ) -> CustomerView:
+        e164 = normalise_phone(phone)
+        with self.transaction():
+            known_by: set[str] = set()
+            customer_id = self._owner(channel, external_id)
+            if customer_id is not None:
+                known_by.add("platform id")
+            elif e164 and (owner := self._owner("phone", e164)) is not None:
+                customer_id = owner
+                known_by.add("phone")
+            new = customer_id is None
+            if customer_id is None:
+                customer_id = self._next_id("customer", "c")
+                self.db.execute(
+                    "INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)",
+                    (customer_id, name, e164),
+                )
+            else:
+                self.db.execute(
+                    "UPDATE customers SET name = coalesce(name, ?), phone = coalesce(phone, ?) "
+                    "WHERE id = ?",
+                    (name, e164, customer_id),
+                )
+            for kind, value in [(channel, external_id)] + ([("phone", e164)] if e164 else []):
+                self.db.execute(
+                    "INSERT OR IGNORE INTO identities (kind, value, customer_id) VALUES (?, ?, ?)",
+                    (kind, value, customer_id),
+                )
+            view = self.get_customer(customer_id)
+        assert view is not None
+        return CustomerView(view.id, view.name, view.phone, view.known_by | known_by, new)
+
+    def _owner(self, kind: str, value: str) -> str | None:
+        row = self.db.execute(
+            "SELECT customer_id FROM identities WHERE kind = ? AND value = ?", (kind, value)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def get_customer(self, customer_id: str) -> CustomerView | None:
+        row = self.db.execute(
+            "SELECT id, name, phone, volunteered FROM customers WHERE id = ?", (customer_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return CustomerView(row[0], row[1], row[2], frozenset(json.loads(row[3])), False)
+
+    def find_customer(self, kind: str, value: str) -> CustomerView | None:
+        """The customer known by an identity: ("phone", "+44..."), ("whatsapp", wa_id), ..."""
+        if kind == "phone":
+            value = normalise_phone(value) or value
+        owner = self._owner(kind, value)
+        return self.get_customer(owner) if owner else None
+
+    def identities_of(self, customer_id: str) -> list[tuple[str, str]]:
+        rows = self.db.execute(
+            "SELECT kind, value FROM identities WHERE customer_id = ? ORDER BY kind, value",
+            (customer_id,),
+        ).fetchall()
+        return [(str(k), str(v)) for k, v in rows]
+
+    def link_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
+        with self.transaction():
+            owner = self._owner(kind, value)
+            if owner is not None and owner != customer_id:
+                self.merge_customers(keep=owner, absorb=customer_id)
+                customer_id = owner
+            self.db.execute(
+                "INSERT OR REPLACE INTO identities (kind, value, customer_id) VALUES (?, ?, ?)",
+                (kind, value, customer_id),
+            )
+            view = self.get_customer(customer_id)
+            assert view is not None
+            volunteered = sorted(view.known_by | {kind})
+            self.db.execute(
+                "UPDATE customers SET volunteered = ? WHERE id = ?",
+                (json.dumps(volunteered), customer_id),
+            )
+        return CustomerView(view.id, view.name, view.phone, frozenset(volunteered), False)
+
+    def merge_customers(self, keep: str, absorb: str) -> None:
+        """Move everything of `absorb` (identities, conversations, history) to `keep`."""
+        with self.transaction():
+            kept, gone = self.get_customer(keep), self.get_customer(absorb)
+            if kept is None or gone is None:
+                raise KeyError(f"no customer {keep if kept is None else absorb!r}")
+            volunteered = sorted(kept.known_by | gone.known_by)
+            self.db.execute(
+                "UPDATE customers SET volunteered = ?, name = coalesce(name, ?), "
+                "phone = coalesce(phone, ?) WHERE id = ?",
+                (json.dumps(volunteered), gone.name, gone.phone, keep),
+            )
+            for table in ("identities", "messages", "conversations"):
+                self.db.execute(
+                    f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (keep, absorb)
+                )
+            self.db.execute(
+                "UPDATE OR IGNORE current_conversation SET customer_id = ? WHERE customer_id = ?",
+                (keep, absorb),
+            )
+            self.db.execute("DELETE FROM current_conversation WHERE customer_id = ?", (absorb,))
+            rows = self.db.execute(
+                "SELECT id, body FROM conversations WHERE customer_id = ?", (keep,)
+            ).fetchall()
+            for conv_id, body in rows:
+                data = json.loads(body)
+                data["customer_id"] = keep
+                self.db.execute(
+                    "UPDATE conversations SET body = ? WHERE id = ?", (_dumps(data), conv_id)
+                )
+            self.db.execute("DELETE FROM customers WHERE id = ?", (absorb,))
+
+    # ------------------------------------------------------------------ conversations
+    def conversation_for(
+        self, customer_id: str, channel: str, account: str, now: datetime, window: timedelta
+    ) -> ConversationView:
+        with self.transaction():
+            row = self.db.execute(
+                "SELECT conversation_id FROM current_conversation "
+                "WHERE customer_id = ? AND channel = ?",
+                (customer_id, channel),
+            ).fetchone()
+            current = self.get_conversation(row[0]) if row else None
+            if (
+                current is not None
+                and window > timedelta(0)
+                and now - current.last_activity_at < window
+            ):
+                current.ongoing = True
+                return current
+            conv = ConversationView(
+                id=self._next_id("conversation", "conv"),
+                customer_id=customer_id,
+                channel=channel,
+                account=account,
+                started_at=now,
+                last_activity_at=now,
+                last_agent=current.last_agent if current else None,
+            )
+            if current is not None and current.status != "closed":
+                current.status = "closed"
+                self.save_conversation(current)
+            self.save_conversation(conv)
+            self.db.execute(
+                "INSERT OR REPLACE INTO current_conversation VALUES (?, ?, ?)",
+                (customer_id, channel, conv.id),
+            )
+        return conv
+
+    def get_conversation(self, conversation_id: str) -> ConversationView | None:
+        row = self.db.execute(
+            "SELECT body FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        return _view(json.loads(row[0])) if row else None
+
+    def save_conversation(self, conversation: ConversationView) -> None:
+        body = asdict(conversation)
+        self.db.execute(
+            "INSERT INTO conversations (id, customer_id, channel, started_at, last_activity_at, "
+            "body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            "customer_id = excluded.customer_id, last_activity_at = excluded.last_activity_at, "
+            "body = excluded.body",
+            (
+                conversation.id,
+                conversation.customer_id,
+                conversation.channel,
+                conversation.started_at.isoformat(),
+                conversation.last_activity_at.isoformat(),
+                _dumps(body),
+            ),
+        )
+
+    def conversations_of(self, customer_id: str) -> list[ConversationView]:
+        rows = self.db.execute(
+            "SELECT body FROM conversations WHERE customer_id = ? ORDER BY started_at",
+            (customer_id,),
+        ).fetchall()
+        return [_view(json.loads(r[0])) for r in rows]
+
+    def waiting_timers(self) -> list[tuple[datetime, str, str]]:
+        """(deadline, conversation id, timer) of every flow waiting with a time limit."""
+        out = []
+        for (body,) in self.db.execute("SELECT body FROM conversations"):
+            data = json.loads(body)
+            waiting = (data.get("flow_state") or {}).get("waiting") or {}
+            if waiting.get("deadline") and waiting.get("timer"):
+                deadline = datetime.fromisoformat(waiting["deadline"])
+                out.append((deadline, str(data["id"]), str(waiting["timer"])))
+        return sorted(out)
+
+    # ------------------------------------------------------------------ history and events
+    def append_message(
+        self,
+        conversation: ConversationView,
+        direction: str,
+        content: dict[str, Any],
+        at: datetime,
+        sender: str,
+    ) -> None:
+        conversation.messages += 1
+        conversation.last_activity_at = max(conversation.last_activity_at, at)
+        self.db.execute(
+            "INSERT INTO messages (customer_id, conversation_id, direction, content, at, sender) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                conversation.customer_id,
+                conversation.id,
+                direction,
+                _dumps(content),
+                at.isoformat(),
+                sender,
+            ),
+        )
+
+    def history(self, customer_id: str, before: int | None = None, limit: int = 50) -> HistoryPage:
+        """A customer's messages across conversations and channels, `limit` at a time, from
+        the latest back to the very first (pass the page's `before` to get the one before)."""
+        rows = self.db.execute(
+            "SELECT seq, conversation_id, direction, content, at, sender FROM messages "
+            "WHERE customer_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (customer_id, before if before is not None else 2**62, limit + 1),
+        ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        messages = [
+            {
+                "seq": seq,
+                "conversation_id": conv,
+                "direction": direction,
+                "content": json.loads(content),
+                "at": datetime.fromisoformat(at),
+                "sender": sender,
+            }
+            for seq, conv, direction, content, at, sender in reversed(rows)
+        ]
+        return HistoryPage(messages, messages[0]["seq"] if more and messages else None)
+
+    def append_event(
+        self, kind: str, at: datetime, conversation_id: str | None, data: dict[str, Any]
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO events (kind, at, conversation_id, data) VALUES (?, ?, ?, ?)",
+            (kind, at.isoformat(), conversation_id, _dumps(data)),
+        )
+
+    def iter_events(
+        self, start: datetime | None = None, end: datetime | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The event log in time order: {"kind", "at", "conversation_id", **data}."""
+        query = "SELECT kind, at, conversation_id, data FROM events WHERE 1 = 1"
+        args: list[Any] = []
+        if start is not None:
+            query += " AND at >= ?"
+            args.append(start.isoformat())
+        if end is not None:
+            query += " AND at < ?"
+            args.append(end.isoformat())
+        for kind, at, conv, data in self.db.execute(query + " ORDER BY at, seq", args):
+            yield {
+                **json.loads(data),
+                "kind": kind,
+                "at": datetime.fromisoformat(at),
+                "conversation_id": conv,
+            }
+
+    # ------------------------------------------------------------------ dead letters
+    def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO dead_letters (source, payload, reason, at) VALUES (?, ?, ?, ?)",
+            (source, _dumps(payload), reason, at.isoformat()),
+        )
+
+    def dead_letters(self, include_replayed: bool = False) -> list[dict[str, Any]]:
+        query = "SELECT id, source, payload, reason, at, replayed_at FROM dead_letters"
+        if not include_replayed:
+            query += " WHERE replayed_at IS NULL"
+        return [
+            {
+                "id": i,
+                "source": s,
+                "payload": json.loads(p),
+                "reason": r,
+                "at": a,
+                "replayed_at": done,
+            }
+            for i, s, p, r, a, done in self.db.execute(query + " ORDER BY id")
+        ]
+
+    def mark_replayed(self, letter_id: int, at: datetime) -> None:
+        self.db.execute(
+            "UPDATE dead_letters SET replayed_at = ? WHERE id = ?", (at.isoformat(), letter_id)
+        )
+
+
+def _view(data: dict[str, Any]) -> ConversationView:
+    values = {k: v for k, v in data.items() if k in _VIEW_FIELDS}
+    for name in _TIMES:
+        if values.get(name):
+            values[name] = datetime.fromisoformat(values[name])
+    return ConversationView(**values)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str)
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)

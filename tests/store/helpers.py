@@ -1,0 +1,45 @@
+"""An Engine over a SQLite store, as a host would build one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from flowlang.events import InboundEvent
+from flowlang.project import load_project
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.memory import ScriptedDataActions
+from flowlang.runtime.ports import DataResult
+from flowlang.store.sqlite import SqliteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def engine_on(path: Path, flow: str = "flows/messaging.flow") -> tuple[Engine, SqliteStore]:
+    project, ws = load_project(ROOT / flow, ROOT / "examples" / "deployment.yaml")
+    assert project is not None, [d.message for d in ws.diagnostics]
+    store = SqliteStore(path)
+    crm = ScriptedDataActions({"CRM Lookup": DataResult("not_found")})
+    return project.engine(store=store, data_actions=crm), store
+
+
+def inbound(
+    text: str,
+    minutes: float = 0,
+    *,
+    sender: str = "web-visitor-1",
+    channel: str = "web",
+    account: str = "gbank-web",
+    event_id: str | None = None,
+    phone: str | None = None,
+) -> InboundEvent:
+    return InboundEvent(
+        event_id=event_id or f"{sender}-{minutes}-{text}",
+        channel=channel,
+        account=account,
+        sender_id=sender,
+        sender_phone=phone,
+        text=text,
+        timestamp=T0 + timedelta(minutes=minutes),
+    )

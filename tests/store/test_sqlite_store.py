@@ -1,0 +1,192 @@
+"""The SQLite store: identity, threading at its boundaries, history, idempotency, durability,
+dead letters and schema migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from flowlang.events import AgentAction, AgentEvent
+from flowlang.store.migrations import MIGRATIONS, migrate
+from flowlang.store.sqlite import SqliteStore
+from tests.store.helpers import T0, engine_on, inbound
+
+
+def test_a_webhook_retry_is_not_processed_twice(tmp_path: Path) -> None:
+    engine, store = engine_on(tmp_path / "s.db")
+    first = engine.handle(inbound("Hello", event_id="wamid.1"))
+    again = engine.handle(inbound("Hello", event_id="wamid.1"))
+    assert not first.duplicate and again.duplicate
+    page = store.history(store.find_customer("web", "web-visitor-1").id)  # type: ignore[union-attr]
+    assert [m["content"]["text"] for m in page.messages if m["direction"] == "in"] == ["Hello"]
+
+
+@pytest.mark.parametrize(
+    ("gap", "same"),
+    [(timedelta(hours=72) - timedelta(seconds=1), True), (timedelta(hours=72), False)],
+)
+def test_threading_continues_within_72_hours_of_the_last_activity(
+    tmp_path: Path, gap: timedelta, same: bool
+) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    customer = store.resolve_customer("web", "v1", None, "Ana")
+    window = timedelta(hours=72)
+    first = store.conversation_for(customer.id, "web", "gbank-web", T0, window)
+    store.save_conversation(first)
+    later = store.conversation_for(customer.id, "web", "gbank-web", T0 + gap, window)
+    assert (later.id == first.id) is same
+    assert later.ongoing is same
+
+
+def test_a_lower_threading_window_and_zero(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    customer = store.resolve_customer("web", "v1", None, None)
+    one_hour = timedelta(hours=1)
+    first = store.conversation_for(customer.id, "web", "a", T0, one_hour)
+    assert (
+        store.conversation_for(customer.id, "web", "a", T0 + timedelta(minutes=59), one_hour).id
+        == first.id
+    )
+    assert (
+        store.conversation_for(customer.id, "web", "a", T0 + timedelta(hours=2), one_hour).id
+        != first.id
+    )
+    fresh = store.conversation_for(customer.id, "web", "a", T0 + timedelta(hours=3), timedelta(0))
+    assert (
+        store.conversation_for(customer.id, "web", "a", T0 + timedelta(hours=3), timedelta(0)).id
+        != fresh.id
+    )
+
+
+def test_whatsapp_and_sms_numbers_of_one_person_meet(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    wa = store.resolve_customer("whatsapp", "447700900123", "447700900123", "Ben")
+    sms = store.resolve_customer("sms", "+44 7700 900123", "+44 7700 900123", None)
+    assert sms.id == wa.id and "phone" in sms.known_by and not sms.new
+    assert store.find_customer("phone", "07700 900123") is None  # no country code: not E.164
+    assert store.find_customer("phone", "+447700900123").id == wa.id  # type: ignore[union-attr]
+
+
+def test_linking_a_volunteered_account_number_merges_two_customers(tmp_path: Path) -> None:
+    engine, store = engine_on(tmp_path / "s.db")
+    engine.handle(inbound("Hi from the web", sender="web-1"))
+    engine.handle(inbound("12345678", 1, sender="web-1"))
+    engine.handle(
+        inbound("Hi on LINE", 10, sender="U" + "a" * 32, channel="line", account="GBank LINE")
+    )
+    engine.handle(
+        inbound("12345678", 11, sender="U" + "a" * 32, channel="line", account="GBank LINE")
+    )
+    web = store.find_customer("web", "web-1")
+    line = store.find_customer("line", "U" + "a" * 32)
+    assert web is not None and line is not None and web.id == line.id
+    texts = [m["content"].get("text") for m in store.history(web.id).messages]
+    assert texts[0] == "Hi from the web" and "Hi on LINE" in texts
+    assert ("account_number", "12345678") in store.identities_of(web.id)
+
+
+def test_history_pages_back_to_the_very_first_message(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    customer = store.resolve_customer("web", "v1", None, None)
+    conv = store.conversation_for(customer.id, "web", "a", T0, timedelta(hours=72))
+    for n in range(23):
+        store.append_message(conv, "in", {"text": f"m{n}"}, T0 + timedelta(minutes=n), "v1")
+    seen: list[str] = []
+    before = None
+    pages = 0
+    while True:
+        page = store.history(customer.id, before=before, limit=10)
+        seen = [m["content"]["text"] for m in page.messages] + seen
+        pages += 1
+        if page.before is None:
+            break
+        before = page.before
+    assert pages == 3 and seen == [f"m{n}" for n in range(23)]
+
+
+def test_a_second_engine_on_the_same_file_continues_the_conversation(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    engine, store = engine_on(path)
+    first = engine.handle(inbound("Hello", sender="web-9"))
+    engine.handle(
+        AgentEvent(
+            event_id="a1",
+            conversation_id=first.conversation_id or "",
+            agent_id="alice",
+            action=AgentAction.COMPLETE,
+            wrap_up="Resolved",
+            timestamp=T0 + timedelta(minutes=5),
+        )
+    )
+    store.close()
+    engine2, store2 = engine_on(path)
+    again = engine2.handle(inbound("Me again", 60, sender="web-9"))
+    assert again.conversation_id == first.conversation_id
+    conv = store2.get_conversation(again.conversation_id or "")
+    assert conv is not None and conv.last_agent == "alice" and conv.wrap_up == "Resolved"
+
+
+def test_an_event_stored_but_not_processed_is_processed_once_on_recovery(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    _engine, store = engine_on(path)
+    event = inbound("Stored just before the crash", sender="web-5")
+    assert store.accept_inbound(event.channel, event.event_id, event.model_dump(mode="json"))
+    store.close()  # the process died here
+    engine2, store2 = engine_on(path)
+    (outcome,) = engine2.recover()
+    assert outcome.conversation_id is not None
+    assert engine2.recover() == []
+    assert engine2.handle(event).duplicate  # the channel's retry
+    customer = store2.find_customer("web", "web-5")
+    assert customer is not None
+    texts = [m["content"]["text"] for m in store2.history(customer.id).messages]
+    assert texts.count("Stored just before the crash") == 1
+
+
+def test_a_failing_event_goes_to_the_dead_letters_and_can_be_replayed(tmp_path: Path) -> None:
+    engine, store = engine_on(tmp_path / "s.db")
+
+    class Broken:
+        def send(self, message: object) -> None:
+            raise ConnectionError("the outbound API is down")
+
+    engine.adapters = [Broken()]  # type: ignore[list-item]
+    outcome = engine.handle(inbound("Hello", sender="web-7"))
+    assert "dead letters" in outcome.note and "the outbound API is down" in outcome.note
+    (letter,) = store.dead_letters()
+    assert letter["source"] == "inbound:web" and "ConnectionError" in letter["reason"]
+    assert store.find_customer("web", "web-7") is None  # nothing half-done was kept
+    from flowlang.runtime.memory import RecordingAdapter
+
+    engine.adapters = [RecordingAdapter()]
+    from flowlang.events import InboundEvent
+
+    replayed = engine.process_inbound(InboundEvent.model_validate(letter["payload"]))
+    store.mark_replayed(letter["id"], T0)
+    assert replayed.conversation_id is not None and store.dead_letters() == []
+
+
+def test_the_event_log_reads_back_in_time_order(tmp_path: Path) -> None:
+    engine, store = engine_on(tmp_path / "s.db")
+    engine.handle(inbound("Hello", 0, sender="a"))
+    engine.handle(inbound("Hello", 30, sender="b"))
+    kinds = [(e["kind"], e["conversation_id"]) for e in store.iter_events()]
+    assert kinds[0][0] == "message_in"
+    window = list(store.iter_events(T0 + timedelta(minutes=10), T0 + timedelta(hours=1)))
+    assert window and all(e["at"] >= T0 + timedelta(minutes=10) for e in window)
+
+
+def test_migrations_bring_an_old_file_forward_and_refuse_a_newer_one(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, MIGRATIONS[:1]) == 1
+    db.execute("INSERT INTO customers (id, name) VALUES ('c1', 'Ana')")
+    extra = ("ALTER TABLE customers ADD COLUMN segment TEXT",)
+    assert migrate(db, MIGRATIONS + extra) == len(MIGRATIONS) + 1
+    assert db.execute("SELECT name, segment FROM customers").fetchone() == ("Ana", None)
+    db.close()
+    with pytest.raises(RuntimeError, match="newer than this flowlang"):
+        SqliteStore(path)
