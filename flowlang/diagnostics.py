@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -88,6 +89,18 @@ def warning(code: str, message: str, span: Span, label: str = "", hint: str = ""
     return Diagnostic(Severity.WARNING, code, message, span, label, hint)
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines as the parser counts them: only \\r\\n, \\r and \\n end a line.
+
+    `str.splitlines` also breaks at form feeds and other separators, which would
+    put a diagnostic's line number out of step with the file.
+    """
+    return _LINE_BREAK.split(text)
+
+
 @dataclass
 class SourceFile:
     """The text of one input file, kept so diagnostics can quote its lines."""
@@ -97,7 +110,7 @@ class SourceFile:
     _lines: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        self._lines = self.text.splitlines()
+        self._lines = source_lines(self.text)
 
     def line(self, number: int) -> str:
         if 1 <= number <= len(self._lines):

@@ -27,7 +27,7 @@ from lark import (
 from lark.exceptions import VisitError
 from lark.indenter import Indenter
 
-from flowlang.diagnostics import Diagnostic, SourceFile, Span, error
+from flowlang.diagnostics import Diagnostic, SourceFile, Span, error, source_lines
 from flowlang.language import ast
 from flowlang.language.builder import AstBuilder, BuildError
 
@@ -189,7 +189,7 @@ def _screen(text: str, filename: str) -> list[Diagnostic]:
             )
         )
         return out
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(source_lines(text), 1):
         if "\x00" in line:
             col = line.index("\x00") + 1
             out.append(
