@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from flowlang import __version__
+from flowlang.commands import store as store_commands
 from flowlang.diagnostics import Diagnostic, to_json
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -264,9 +265,21 @@ def graph(
     "--environment",
     help="run with this environment's parameter values from the deployment file (e.g. test)",
 )
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="keep customers, conversations and history in this SQLite file (created if missing); "
+    "the next run continues from it",
+)
 @FORMAT_OPTION
 def dry_run(
-    flow: Path, deployment: Path | None, messages: Path, environment: str | None, output_format: str
+    flow: Path,
+    deployment: Path | None,
+    messages: Path,
+    environment: str | None,
+    store_path: Path | None,
+    output_format: str,
 ) -> None:
     """Run a flow on sample messages; print each event's path, effects and blocked replies.
 
@@ -280,7 +293,11 @@ def dry_run(
     except SampleError as exc:
         _emit_diagnostics(exc.diagnostics, {}, "text")
         sys.exit(EXIT_FINDINGS)
-    report = run_samples(project, samples)
+    if store_path is None:
+        report = run_samples(project, samples)
+    else:
+        with store_commands.open_store(store_path) as db:
+            report = run_samples(project, samples, store=db)
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
@@ -310,6 +327,8 @@ def test_command(paths: tuple[Path, ...], coverage: bool, output_format: str) ->
 
 
 # Commands of other areas, one module each under flowlang/commands/ (one line per command here).
+main.add_command(store_commands.store)
+main.add_command(store_commands.replay)
 
 
 if __name__ == "__main__":  # pragma: no cover

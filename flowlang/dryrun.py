@@ -10,6 +10,8 @@ production; due timers fire before each event.
 from __future__ import annotations
 
 import itertools
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +35,7 @@ from flowlang.events import (
 from flowlang.project import Project
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.memory import RecordingAdapter, ScriptedDataActions
-from flowlang.runtime.ports import DataResult
+from flowlang.runtime.ports import ConversationStore, DataResult
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 BOT_OUTCOMES = ("resolved", "escalate", "failure")
@@ -230,9 +232,8 @@ class _Reader:
 def _parse_time(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    text = str(value).replace("Z", "+00:00")
+    # ruamel's TimeStamp (a datetime subclass) loses its zone when copied: keep a plain one.
+    text = value.isoformat() if isinstance(value, datetime) else str(value).replace("Z", "+00:00")
     parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -315,12 +316,21 @@ def _step_dict(step: StepReport) -> dict[str, Any]:
     }
 
 
-def run_samples(project: Project, samples: Samples) -> DryRunReport:
-    """Run every sample event through one Engine; returns what each did."""
+def run_samples(
+    project: Project, samples: Samples, store: ConversationStore | None = None
+) -> DryRunReport:
+    """Run every sample event through one Engine; returns what each did.
+
+    With a `store` (a SqliteStore file) the run continues what earlier runs left there:
+    customers, open conversations, history and waiting timers.
+    """
     recorder = RecordingAdapter()
+    parts: dict[str, Any] = {"store": store} if store is not None else {}
     engine = project.engine(
-        adapters=[recorder], data_actions=ScriptedDataActions(samples.data_actions)
+        adapters=[recorder], data_actions=ScriptedDataActions(samples.data_actions), **parts
     )
+    if store is not None:
+        engine.recover()
     acd = engine.acd
     for agent in samples.agents_away:
         if hasattr(acd, "set_available"):
@@ -328,7 +338,12 @@ def run_samples(project: Project, samples: Samples) -> DryRunReport:
                 agent, False, samples.events[0].at if samples.events else DEFAULT_START
             )
     conv_ids: dict[str, str] = {}
-    counter = itertools.count(1)
+    # A store remembers event ids (webhook retries are dropped), so each run numbers its own.
+    counter: Iterator[str] = (
+        (f"{uuid.uuid4().hex[:8]}-{n}" for n in itertools.count(1))
+        if store is not None
+        else (str(n) for n in itertools.count(1))
+    )
     steps: list[StepReport] = []
     for event in samples.events:
         for outcome in engine.advance(event.at):
@@ -358,7 +373,7 @@ def _dispatch(
     event: SampleEvent,
     info: dict[str, Any],
     conv_ids: dict[str, str],
-    counter: itertools.count[int],
+    counter: Iterator[str],
 ) -> Outcome:
     data = event.data
     conversation_id = conv_ids.get(event.conversation, "")

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -69,6 +69,7 @@ class Project:
     ) -> Engine:
         """An Engine for this project; parts not given get the built-in implementations."""
         parts.setdefault("acd", SimpleAcd(self.agents()))
+        parts.setdefault("identity_kind", identity_kinds())
         return Engine(
             self.program,
             adapters=adapters,
@@ -77,6 +78,14 @@ class Project:
             params=self.params,
             **parts,
         )
+
+
+def identity_kinds() -> Callable[[str], str]:
+    """Channel -> the identity kind its user ids belong to (x_dm and x_public: "x")."""
+    from flowlang.channels.registry import builtin_registry
+
+    registry = builtin_registry()
+    return lambda channel: registry[channel].namespace if channel in registry else channel
 
 
 def default_policy(project: Project) -> ReplyPolicy | None:

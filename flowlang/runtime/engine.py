@@ -83,6 +83,7 @@ class Outcome:
     deliveries: list[Delivery] = field(default_factory=list)
     notices: list[RoutingNotice] = field(default_factory=list)
     duplicate: bool = False
+    dead_lettered: bool = False
     note: str = ""
 
     @property
@@ -107,6 +108,7 @@ class Engine:
         params: dict[str, Any] | None = None,
         threading_window: timedelta | None = None,
         media_of: Callable[[str, EventKind], str] | None = None,
+        identity_kind: Callable[[str], str] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.program = program
@@ -124,6 +126,8 @@ class Engine:
             timedelta(seconds=seconds) if seconds is not None else DEFAULT_THREADING_WINDOW
         )
         self.media_of = media_of or _default_media
+        # Channels that share user ids (X DMs and X posts) name one identity kind.
+        self.identity_kind = identity_kind or (lambda channel: channel)
         self.clock = clock
         self._timers: list[tuple[datetime, str, str]] = []
         self._customers: dict[str, CustomerView] = {}
@@ -140,8 +144,25 @@ class Engine:
         """Process one event; errors in a flow are recorded, never raised."""
         if isinstance(event, InboundEvent):
             return self._inbound(event)
-        with self._unit_of_work():
-            return self._handle_other(event)
+        try:
+            with self._unit_of_work():
+                return self._handle_other(event)
+        except Exception as exc:  # a bug or a failing part must not lose the event
+            reason = f"{type(exc).__name__}: {exc}"
+            kind = {AgentEvent: "agent", BotEvent: "bot"}.get(type(event), "timer")
+            with self._unit_of_work():
+                self.store.dead_letter(
+                    f"{kind}:{event.conversation_id}",
+                    event.model_dump(mode="json"),
+                    reason,
+                    event.timestamp,
+                )
+            return Outcome(
+                event=event,
+                conversation_id=event.conversation_id,
+                dead_lettered=True,
+                note=f"kept in the dead letters: {reason}",
+            )
 
     def _handle_other(self, event: AgentEvent | BotEvent | TimerEvent) -> Outcome:
         if isinstance(event, AgentEvent):
@@ -223,7 +244,9 @@ class Engine:
                     event.timestamp,
                 )
                 self.store.mark_processed(event.channel, event.event_id)
-            return Outcome(event=event, note=f"kept in the dead letters: {reason}")
+            return Outcome(
+                event=event, dead_lettered=True, note=f"kept in the dead letters: {reason}"
+            )
 
     def recover(self) -> list[Outcome]:
         """After a restart: rebuild the flows' timers and process every inbound event that was
@@ -248,7 +271,10 @@ class Engine:
             self.store.mark_processed(event.channel, event.event_id)
             return outcome
         customer = self.store.resolve_customer(
-            event.channel, event.sender_id, event.sender_phone, event.sender_name
+            self.identity_kind(event.channel),
+            event.sender_id,
+            event.sender_phone,
+            event.sender_name,
         )
         conv = self.store.conversation_for(
             customer.id, event.channel, event.account, now, self.threading_window

@@ -79,6 +79,10 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+class StoreError(Exception):
+    """A store file that cannot be opened: not a database, or from a newer flowlang."""
+
+
 def current_version(db: sqlite3.Connection) -> int:
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = db.execute("SELECT max(version) FROM schema_version").fetchone()
@@ -89,7 +93,7 @@ def migrate(db: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) ->
     """Bring the file up to the latest version; returns the version it is at."""
     version = current_version(db)
     if version > len(migrations):
-        raise RuntimeError(
+        raise StoreError(
             f"this store file has schema version {version}, newer than this flowlang "
             f"({len(migrations)}); upgrade flowlang to open it"
         )

@@ -16,14 +16,14 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from flowlang.runtime.memory import normalise_phone
 from flowlang.runtime.ports import ConversationView, CustomerView
-from flowlang.store.migrations import migrate
+from flowlang.store.migrations import StoreError, migrate
 
 _TIMES = ("started_at", "last_activity_at", "last_inbound_at")
 _VIEW_FIELDS = {f.name for f in fields(ConversationView)}
@@ -41,17 +41,31 @@ class SqliteStore:
     """A ConversationStore in one SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open (or create) the store file and bring its schema up to date.
+
+        Raises StoreError when the file is not a SQLite database or is from a newer flowlang.
+        """
         self.path = str(path)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        self.schema_version = migrate(self.db)
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self.schema_version = migrate(self.db)
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            self.db.close()
+            raise StoreError(f"{self.path}: cannot open as a flowlang store: {exc}") from exc
         self._depth = 0
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ transactions
     @contextmanager
@@ -269,7 +283,9 @@ class SqliteStore:
         return _view(json.loads(row[0])) if row else None
 
     def save_conversation(self, conversation: ConversationView) -> None:
-        body = asdict(conversation)
+        # Not dataclasses.asdict: its deep copy is wasted work before JSON, and it drops the
+        # zone of datetime subclasses such as ruamel's TimeStamp.
+        body = {f.name: getattr(conversation, f.name) for f in fields(ConversationView)}
         self.db.execute(
             "INSERT INTO conversations (id, customer_id, channel, started_at, last_activity_at, "
             "body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "

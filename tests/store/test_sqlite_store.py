@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowlang.events import AgentAction, AgentEvent
+from flowlang.store import StoreError
 from flowlang.store.migrations import MIGRATIONS, migrate
 from flowlang.store.sqlite import SqliteStore
 from tests.store.helpers import T0, engine_on, inbound
@@ -188,5 +189,44 @@ def test_migrations_bring_an_old_file_forward_and_refuse_a_newer_one(tmp_path: P
     assert migrate(db, MIGRATIONS + extra) == len(MIGRATIONS) + 1
     assert db.execute("SELECT name, segment FROM customers").fetchone() == ("Ana", None)
     db.close()
-    with pytest.raises(RuntimeError, match="newer than this flowlang"):
+    with pytest.raises(StoreError, match="newer than this flowlang"):
         SqliteStore(path)
+
+
+def test_a_file_that_is_not_a_store_is_refused_with_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(StoreError, match=r"notes\.db: cannot open as a flowlang store"):
+        SqliteStore(path)
+    assert path.read_text().startswith("these are my notes")
+
+
+def test_a_failing_agent_event_is_kept_too_and_replays(tmp_path: Path) -> None:
+    engine, store = engine_on(tmp_path / "s.db")
+    first = engine.handle(inbound("Hello", sender="web-8"))
+    assert first.conversation_id is not None
+
+    class Broken:
+        def send(self, message: object) -> None:
+            raise ConnectionError("the outbound API is down")
+
+    from flowlang.runtime.memory import RecordingAdapter
+
+    engine.adapters = [Broken()]  # type: ignore[list-item]
+    reply = AgentEvent(
+        event_id="a-1",
+        conversation_id=first.conversation_id,
+        agent_id="bob",
+        action=AgentAction.REPLY,
+        text="Hi, Bob here",
+        timestamp=T0 + timedelta(minutes=2),
+    )
+    outcome = engine.handle(reply)
+    assert outcome.dead_lettered and "the outbound API is down" in outcome.note
+    (letter,) = store.dead_letters()
+    assert letter["source"] == f"agent:{first.conversation_id}"
+    recorder = RecordingAdapter()
+    engine.adapters = [recorder]
+    again = engine.handle(AgentEvent.model_validate(letter["payload"]))
+    assert not again.dead_lettered
+    assert [(m.sender, m.content.get("text")) for m in recorder.sent] == [("agent", "Hi, Bob here")]

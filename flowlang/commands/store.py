@@ -1,0 +1,203 @@
+"""`flowlang store ...` and `flowlang replay`: look into a store file, re-run dead letters."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flowlang.events import AgentEvent, BotEvent, InboundEvent, TimerEvent
+from flowlang.store import SqliteStore, StoreError
+
+# A dead letter's source starts with the kind of event it holds ("inbound:web", "agent:conv3").
+EVENT_TYPES: dict[str, type[InboundEvent | AgentEvent | BotEvent | TimerEvent]] = {
+    "inbound": InboundEvent,
+    "agent": AgentEvent,
+    "bot": BotEvent,
+    "timer": TimerEvent,
+}
+
+STORE_OPTION = click.option(
+    "--store",
+    "store_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the SQLite store file",
+)
+
+
+@contextmanager
+def open_store(path: Path) -> Iterator[SqliteStore]:
+    """The store file, closed afterwards; a usage error that names it, never a traceback."""
+    try:
+        db = SqliteStore(path)
+    except StoreError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from exc
+    with db:
+        yield db
+
+
+@click.group()
+def store() -> None:
+    """Inspect a store file: customers, their history, dead letters."""
+
+
+def _customer_id(db: SqliteStore, who: str) -> str:
+    """A customer id, or KIND:VALUE of one of their identities (phone:+44..., web:visitor)."""
+    if db.get_customer(who) is not None:
+        return who
+    kind, _, value = who.partition(":")
+    found = db.find_customer(kind, value) if value else None
+    if found is None:
+        raise click.BadParameter(
+            f"no customer {who!r}: give a customer id (c12) or an identity such as "
+            "phone:+447700900123 or whatsapp:447700900123",
+            param_hint="CUSTOMER",
+        )
+    return found.id
+
+
+@store.command()
+@STORE_OPTION
+@click.argument("customer")
+@click.option("--limit", default=50, show_default=True, help="messages per page")
+@click.option("--before", type=int, help="the cursor printed at the end of the previous page")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def history(
+    store_path: Path, customer: str, limit: int, before: int | None, output_format: str
+) -> None:
+    """A customer's messages across conversations and channels, oldest first, a page at a time.
+
+    CUSTOMER is a customer id or an identity, e.g. phone:+447700900123.
+    """
+    with open_store(store_path) as db:
+        page = db.history(_customer_id(db, customer), before=before, limit=limit)
+    if output_format == "json":
+        data = {"messages": page.messages, "before": page.before}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return
+    for m in page.messages:
+        arrow = "<-" if m["direction"] == "in" else "->"
+        click.echo(f"{m['at']:%Y-%m-%d %H:%M} {m['conversation_id']:>8} {arrow} {_shown(m)}")
+    if page.before is not None:
+        click.echo(f"(older messages: --before {page.before})")
+
+
+def _shown(message: dict[str, Any]) -> str:
+    content = message["content"]
+    if isinstance(content, dict):
+        for key in ("text", "name", "url"):
+            if content.get(key):
+                return str(content[key])
+    return json.dumps(content, ensure_ascii=False, default=str)
+
+
+@store.command()
+@STORE_OPTION
+@click.argument("who")
+def customer(store_path: Path, who: str) -> None:
+    """A customer, every identity they are known by, and their conversations.
+
+    WHO is a customer id or an identity, e.g. phone:+447700900123 or x:4470011.
+    """
+    with open_store(store_path) as db:
+        customer_id = _customer_id(db, who)
+        view = db.get_customer(customer_id)
+        identities = db.identities_of(customer_id)
+        conversations = db.conversations_of(customer_id)
+    assert view is not None
+    click.echo(f"{view.id}  {view.name or '(no name)'}  {view.phone or ''}".rstrip())
+    for kind, value in identities:
+        click.echo(f"  {kind}: {value}")
+    for conv in conversations:
+        agent = f", agent {conv.last_agent}" if conv.last_agent else ""
+        click.echo(
+            f"  {conv.id}: {conv.channel}, {conv.started_at:%Y-%m-%d %H:%M}, {conv.status}{agent}"
+        )
+
+
+@store.command(name="dead-letters")
+@STORE_OPTION
+@click.option("--all", "show_all", is_flag=True, help="include those already replayed")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def dead_letters(store_path: Path, show_all: bool, output_format: str) -> None:
+    """Events that could not be processed, with the reason; `flowlang replay` re-runs them."""
+    with open_store(store_path) as db:
+        letters = db.dead_letters(include_replayed=show_all)
+    if output_format == "json":
+        click.echo(json.dumps(letters, indent=2, ensure_ascii=False, default=str))
+        return
+    for letter in letters:
+        done = f" (replayed {letter['replayed_at']})" if letter["replayed_at"] else ""
+        click.echo(f"#{letter['id']} {letter['at']} {letter['source']}: {letter['reason']}{done}")
+    click.echo(f"{len(letters)} dead letter(s)")
+
+
+@click.command()
+@STORE_OPTION
+@click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-d",
+    "--deployment",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the deployment file",
+)
+@click.option("--id", "letter_ids", type=int, multiple=True, help="a dead letter to replay")
+@click.option("--all", "replay_all", is_flag=True, help="replay every dead letter")
+def replay(
+    store_path: Path,
+    flow: Path,
+    deployment: Path | None,
+    letter_ids: tuple[int, ...],
+    replay_all: bool,
+) -> None:
+    """Re-run dead letters (after a fix) and the events a crash left unprocessed.
+
+    A letter that fails again is settled and a new letter with today's reason takes its place.
+    Exit 0 when everything replayed, 1 when some failed again.
+    """
+    from flowlang.cli import EXIT_FINDINGS, EXIT_OK, _load_program
+
+    if not letter_ids and not replay_all:
+        raise click.UsageError("say which: --id N (repeatable) or --all")
+    project = _load_program(flow, deployment)
+    with open_store(store_path) as db:
+        failed = _replay(project.engine(store=db), db, set(letter_ids), replay_all)
+    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+
+
+def _replay(engine: Any, db: SqliteStore, letter_ids: set[int], replay_all: bool) -> int:
+    recovered = engine.recover()
+    if recovered:
+        click.echo(f"processed {len(recovered)} event(s) a crash had left unprocessed")
+    chosen = [letter for letter in db.dead_letters() if replay_all or letter["id"] in letter_ids]
+    failed = 0
+    for letter_id in sorted(letter_ids - {letter["id"] for letter in chosen}):
+        click.echo(f"#{letter_id}: no such dead letter waiting (see `flowlang store dead-letters`)")
+        failed += 1
+    for letter in chosen:
+        kind = str(letter["source"]).partition(":")[0]
+        if kind not in EVENT_TYPES:
+            click.echo(f"#{letter['id']}: cannot replay a {letter['source']} letter")
+            failed += 1
+            continue
+        try:
+            event = EVENT_TYPES[kind].model_validate(letter["payload"])
+        except ValueError as exc:
+            click.echo(f"#{letter['id']}: its payload is not a valid {kind} event: {exc}")
+            failed += 1
+            continue
+        outcome = engine.process_inbound(event) if kind == "inbound" else engine.handle(event)
+        db.mark_replayed(letter["id"], datetime.now(UTC))
+        if outcome.dead_lettered:
+            click.echo(f"#{letter['id']}: failed again, kept as a new dead letter: {outcome.note}")
+            failed += 1
+        else:
+            click.echo(f"#{letter['id']}: replayed ({outcome.conversation_id})")
+    return failed

@@ -1,0 +1,153 @@
+"""`dry-run --store`, `flowlang store ...` and `flowlang replay`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flowlang.cli import main
+from flowlang.store import SqliteStore
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FLOW = ["flows/messaging.flow", "-d", "examples/deployment.yaml"]
+
+
+@pytest.fixture(autouse=True)
+def _repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def _dry_run(store: Path) -> str:
+    code, out = invoke("dry-run", *FLOW, "-m", "examples/messages.yaml", "--store", str(store))
+    assert code == 0, out
+    return out
+
+
+def _first_step(out: str) -> str:
+    return out.split("\n\n")[0]
+
+
+def test_a_second_dry_run_on_the_same_store_knows_the_customer_and_their_agent(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "cc.db"
+    first = _first_step(_dry_run(store))
+    assert "returning customer" not in first
+    second = _first_step(_dry_run(store))
+    assert "returning customer" in second
+    assert "agent bob" in second and "acd: accepted by bob" in second
+
+
+def test_store_customer_lists_identities_and_conversations(tmp_path: Path) -> None:
+    store = tmp_path / "cc.db"
+    _dry_run(store)
+    code, out = invoke("store", "customer", "--store", str(store), "phone:+44 7700 900123")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0].split()[1:] == ["Ben", "Carter", "+447700900123"]
+    assert "  whatsapp: 447700900123" in lines
+    assert any(line.strip().startswith("conv") and "whatsapp" in line for line in lines)
+
+
+def test_store_history_pages_back_without_losing_a_message(tmp_path: Path) -> None:
+    store = tmp_path / "cc.db"
+    _dry_run(store)
+    code, whole = invoke("store", "history", "--store", str(store), "c1", "--format", "json")
+    assert code == 0, whole
+    everything = json.loads(whole)
+    assert everything["before"] is None and len(everything["messages"]) >= 4
+    texts: list[str] = []
+    before: list[str] = []
+    while True:
+        code, out = invoke(
+            "store",
+            "history",
+            "--store",
+            str(store),
+            "c1",
+            "--limit",
+            "2",
+            "--format",
+            "json",
+            *before,
+        )
+        page = json.loads(out)
+        assert len(page["messages"]) <= 2
+        texts = [m["content"].get("text", "") for m in page["messages"]] + texts
+        if page["before"] is None:
+            break
+        before = ["--before", str(page["before"])]
+    assert texts == [m["content"].get("text", "") for m in everything["messages"]]
+
+
+def test_store_history_of_an_unknown_customer_says_how_to_name_one(tmp_path: Path) -> None:
+    store = tmp_path / "cc.db"
+    _dry_run(store)
+    code, out = invoke("store", "history", "--store", str(store), "phone:+15550000000")
+    assert code == 2
+    assert "no customer 'phone:+15550000000'" in out and "phone:+447700900123" in out
+
+
+def test_a_file_that_is_not_a_store_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database\n" * 50)
+    code, out = invoke("store", "dead-letters", "--store", str(notes))
+    assert code == 2
+    assert "notes.txt: cannot open as a flowlang store: file is not a database" in out
+    assert "Traceback" not in out
+
+
+def _letter(store: Path, payload: dict[str, object]) -> None:
+    with SqliteStore(store) as db, db.transaction():
+        db.dead_letter("inbound:web", payload, "CRM timed out", datetime(2026, 1, 5, tzinfo=UTC))
+
+
+def _web_message(event_id: str, text: str) -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "channel": "web",
+        "kind": "message",
+        "account": "gbank-web",
+        "sender_id": "web-visitor-9",
+        "sender_name": "Cleo",
+        "text": text,
+        "timestamp": "2026-01-05T10:00:00+00:00",
+    }
+
+
+def test_replay_runs_a_dead_letter_and_settles_it(tmp_path: Path) -> None:
+    store = tmp_path / "cc.db"
+    _letter(store, _web_message("w-1", "Hello, is anyone there?"))
+    code, out = invoke("store", "dead-letters", "--store", str(store))
+    assert code == 0 and "#1 " in out and "inbound:web: CRM timed out" in out
+
+    code, out = invoke("replay", "--store", str(store), *FLOW, "--all")
+    assert code == 0, out
+    assert out.splitlines()[-1].startswith("#1: replayed (conv")
+
+    code, out = invoke("store", "dead-letters", "--store", str(store))
+    assert out.strip() == "0 dead letter(s)"
+    code, out = invoke("store", "dead-letters", "--store", str(store), "--all")
+    assert "(replayed " in out
+    code, out = invoke("store", "history", "--store", str(store), "web:web-visitor-9")
+    assert "<- Hello, is anyone there?" in out
+
+
+def test_replay_reports_what_it_cannot_replay_and_exits_1(tmp_path: Path) -> None:
+    store = tmp_path / "cc.db"
+    _letter(store, {"event_id": "w-2", "channel": "web"})
+    code, out = invoke("replay", "--store", str(store), *FLOW, "--id", "1", "--id", "7")
+    assert code == 1
+    assert "#7: no such dead letter waiting" in out
+    assert "#1: its payload is not a valid inbound event" in out
+    code, out = invoke("replay", "--store", str(store), *FLOW)
+    assert code == 2 and "say which: --id N (repeatable) or --all" in out

@@ -1,0 +1,94 @@
+"""What every ConversationStore does, checked on the in-memory and the SQLite store alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from flowlang.events import EventKind, InboundEvent
+from flowlang.runtime.memory import MemoryStore
+from flowlang.runtime.ports import ConversationStore
+from flowlang.store import SqliteStore
+from tests.store.helpers import ROOT, T0
+
+WINDOW = timedelta(hours=72)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConversationStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    with SqliteStore(tmp_path / "contract.db") as db:
+        yield db
+
+
+def test_an_event_id_is_accepted_once_per_channel(store: ConversationStore) -> None:
+    assert store.accept_inbound("whatsapp", "wamid.1", {"text": "hi"})
+    assert not store.accept_inbound("whatsapp", "wamid.1", {"text": "hi"})
+    assert store.accept_inbound("sms", "wamid.1", {"text": "hi"})
+
+
+@pytest.mark.parametrize(
+    ("gap", "same"),
+    [
+        (timedelta(0), True),
+        (WINDOW - timedelta(seconds=1), True),
+        (WINDOW, False),
+        (WINDOW + timedelta(days=30), False),
+    ],
+)
+def test_threading_window_boundary(store: ConversationStore, gap: timedelta, same: bool) -> None:
+    customer = store.resolve_customer("web", "v1", None, "Ana")
+    first = store.conversation_for(customer.id, "web", "gbank-web", T0, WINDOW)
+    store.save_conversation(first)
+    later = store.conversation_for(customer.id, "web", "gbank-web", T0 + gap, WINDOW)
+    assert (later.id == first.id) is same
+
+
+def test_phone_numbers_meet_in_e164(store: ConversationStore) -> None:
+    wa = store.resolve_customer("whatsapp", "447700900123", "447700900123", "Ben")
+    sms = store.resolve_customer("sms", "+44 (0)7700 900123", "+44 7700-900-123", None)
+    assert sms.id == wa.id and not sms.new and "phone" in sms.known_by
+
+
+def test_linking_an_identity_another_customer_has_merges_them(store: ConversationStore) -> None:
+    web = store.resolve_customer("web", "v1", None, "Ana")
+    line = store.resolve_customer("line", "U1", None, None)
+    assert web.id != line.id
+    store.link_identity(web.id, "account_number", "12345678")
+    merged = store.link_identity(line.id, "account_number", "12345678")
+    assert merged.id == web.id and "account_number" in merged.known_by
+    assert store.resolve_customer("line", "U1", None, None).id == web.id
+
+
+def test_x_dms_and_x_posts_of_one_user_are_one_customer() -> None:
+    from flowlang.project import load_project
+
+    project, _ = load_project(ROOT / "flows/social.flow", ROOT / "examples/deployment.yaml")
+    assert project is not None
+    engine = project.engine()
+
+    def event(channel: str, kind: EventKind, text: str) -> InboundEvent:
+        return InboundEvent(
+            event_id=f"{channel}-{text}",
+            channel=channel,
+            kind=kind,
+            account="@GbankSocial",
+            sender_id="4470011",
+            sender_name="Dana",
+            text=text,
+            timestamp=T0,
+        )
+
+    post = engine.handle(event("x_public", EventKind.POST, "@GbankSocial why the new fees?"))
+    dm = engine.handle(event("x_dm", EventKind.MESSAGE, "Here are my details"))
+    assert post.conversation_id and dm.conversation_id
+    post_conv = engine.store.get_conversation(post.conversation_id)
+    dm_conv = engine.store.get_conversation(dm.conversation_id)
+    assert post_conv is not None and dm_conv is not None
+    assert post_conv.customer_id == dm_conv.customer_id
+    assert post_conv.id != dm_conv.id  # one customer, a thread per channel
