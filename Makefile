@@ -15,6 +15,8 @@ demo: $(STAMP)
 	$(BIN)/flowlang validate flows/ examples/deployment.yaml
 	$(BIN)/flowlang fmt --check flows/
 	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/messages.yaml
+	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/webhooks.yaml
+	$(BIN)/flowlang dry-run flows/social.flow --deployment examples/deployment.yaml --messages examples/social_webhooks.yaml
 	$(BIN)/flowlang test flows/tests/
 
 test: $(STAMP)

@@ -49,7 +49,7 @@ class SampleError(InputError):
 class SampleEvent:
     at: datetime
     conversation: str
-    kind: str  # message | bot | agent | agent_state | wait
+    kind: str  # message | inbound (from a webhook payload) | bot | agent | agent_state | wait
     data: dict[str, Any]
     line: int
 
@@ -87,6 +87,7 @@ def load_samples(path: Path) -> Samples:
 class _Reader:
     def __init__(self, name: str) -> None:
         self.name = name
+        self.folder = Path(name).parent
         self.problems: list[Diagnostic] = []
 
     def span(self, node: Any, key: str | int | None = None) -> Span:
@@ -128,6 +129,12 @@ class _Reader:
             }
             previous = _parse_time(conv.get("start")) or clock
             for position, item in enumerate(conv.get("events") or []):
+                if isinstance(item, dict) and "webhook" in item:
+                    channel = conversations[label]["channel"]
+                    arrived = self._webhook(item, label, channel, previous)
+                    events.extend(arrived)
+                    previous = arrived[-1].at if arrived else previous
+                    continue
                 parsed = self._event(item, label, previous, conv.get("events"), position)
                 if parsed is not None:
                     events.append(parsed)
@@ -144,6 +151,51 @@ class _Reader:
         away = [str(a) for a in (data.get("agents_away") or [])]
         return Samples(self.name, events, conversations, data_actions, away)
 
+    def _at(self, item: dict[str, Any], previous: datetime) -> datetime | None:
+        """The event's time: `at:` as an ISO time or +duration after the previous event."""
+        raw_at = item.get("at")
+        if raw_at is None:
+            return previous
+        text = str(raw_at)
+        try:
+            if text.startswith("+"):
+                return previous + parse_duration(text[1:])
+            return _parse_time(raw_at) or previous
+        except ValueError as exc:
+            self.fail(
+                f"bad time {text!r}: {exc}",
+                item,
+                "at",
+                hint="write an ISO time like 2026-01-05T09:00:00Z or +10m",
+            )
+            return None
+
+    def _webhook(
+        self, item: dict[str, Any], label: str, channel: str, previous: datetime
+    ) -> list[SampleEvent]:
+        """`webhook: FILE` (relative to the sample file): a raw channel payload, normalised."""
+        from flowlang.channels.inbound import PayloadError, normalise
+
+        path = self.folder / str(item["webhook"])
+        line = self.span(item, "webhook").line
+        received = self._at(item, previous)
+        if received is None:
+            return []
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            self.fail(f"cannot read webhook payload {path}: {exc.strerror}", item, "webhook")
+            return []
+        try:
+            inbound = normalise(channel, body, received_at=received)
+        except PayloadError as exc:
+            self.fail(f"{path}: {exc}", item, "webhook", hint="the payload is the channel's own")
+            return []
+        data = {"source": str(item["webhook"])}
+        return [
+            SampleEvent(e.timestamp, label, "inbound", {**data, "event": e}, line) for e in inbound
+        ]
+
     def _event(
         self, item: Any, label: str, previous: datetime, parent: Any, position: int
     ) -> SampleEvent | None:
@@ -151,23 +203,9 @@ class _Reader:
             self.fail("an event is a mapping like {message: 'Hi'}", parent, position)
             return None
         raw_at = item.get("at")
-        at = previous
-        if raw_at is not None:
-            text = str(raw_at)
-            try:
-                at = (
-                    previous + parse_duration(text[1:])
-                    if text.startswith("+")
-                    else _parse_time(raw_at) or previous
-                )
-            except ValueError as exc:
-                self.fail(
-                    f"bad time {text!r}: {exc}",
-                    item,
-                    "at",
-                    hint="write an ISO time like 2026-01-05T09:00:00Z or +10m",
-                )
-                return None
+        at = self._at(item, previous)
+        if at is None:
+            return None
         line = self.span(item).line
         for kind in ("message", "post", "comment", "delete", "edit", "postback"):
             if kind in item:
@@ -377,6 +415,8 @@ def _dispatch(
 ) -> Outcome:
     data = event.data
     conversation_id = conv_ids.get(event.conversation, "")
+    if event.kind == "inbound":
+        return engine.handle(data["event"])
     if event.kind == "message":
         kind = {
             "message": EventKind.MESSAGE,
@@ -449,6 +489,12 @@ def _dispatch(
 
 def _label(event: SampleEvent, info: dict[str, Any]) -> str:
     data = event.data
+    if event.kind == "inbound":
+        inbound = data["event"]
+        who = inbound.sender_name or inbound.sender_id
+        said = f": {inbound.text!r}" if inbound.text else ""
+        extras = "".join(f" [{a.type}]" for a in inbound.attachments)
+        return f"{inbound.channel} {inbound.kind.value} from {who}{said}{extras} ({data['source']})"
     who = info.get("name") or info["sender"]
     if event.kind == "message":
         return f"{info['channel']} {data['kind']} from {who}: {data['text']!r}"

@@ -22,6 +22,7 @@ from flowlang.project import Project, load_project
 from flowlang.runtime import effects as fx
 
 EXPECTATION_KEYS = (
+    "notes",
     "routed_to",
     "skills",
     "priority",
@@ -223,6 +224,9 @@ def check_expectations(expect: dict[str, Any], report: DryRunReport) -> list[str
                 f"path: expected to pass line {missing} (in this order: "
                 f"{list(expect['path'])}); it passed {lines}"
             )
+    if "notes" in expect:
+        notes = [s.outcome.note for s in report.steps if s.outcome.note]
+        _in_order("notes", [str(p) for p in expect["notes"]], notes, failures)
     if "not_actionable" in expect:
         marked = any(isinstance(e, fx.MarkNotActionable) for e in effects)
         compare("not_actionable", bool(expect["not_actionable"]), marked)

@@ -183,6 +183,9 @@ def _replay(engine: Any, db: SqliteStore, letter_ids: set[int], replay_all: bool
         failed += 1
     for letter in chosen:
         kind = str(letter["source"]).partition(":")[0]
+        if kind == "payload":
+            failed += _replay_payload(engine, db, letter)
+            continue
         if kind not in EVENT_TYPES:
             click.echo(f"#{letter['id']}: cannot replay a {letter['source']} letter")
             failed += 1
@@ -201,3 +204,18 @@ def _replay(engine: Any, db: SqliteStore, letter_ids: set[int], replay_all: bool
         else:
             click.echo(f"#{letter['id']}: replayed ({outcome.conversation_id})")
     return failed
+
+
+def _replay_payload(engine: Any, db: SqliteStore, letter: dict[str, Any]) -> int:
+    """Normalise a kept webhook body again (after a normaliser fix) and process its events."""
+    from flowlang.channels.ingest import ingest
+
+    payload = letter["payload"]
+    received = datetime.fromisoformat(str(payload["received_at"]))
+    result = ingest(engine, str(payload["channel"]), str(payload["body"]), received_at=received)
+    db.mark_replayed(letter["id"], datetime.now(UTC))
+    if result.error is not None:
+        click.echo(f"#{letter['id']}: failed again, kept as a new dead letter: {result.error}")
+        return 1
+    click.echo(f"#{letter['id']}: replayed, {len(result.outcomes)} event(s)")
+    return 0

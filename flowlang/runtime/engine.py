@@ -180,10 +180,11 @@ class Engine:
             event.conversation_id, event, event.timestamp, Trigger(kind="timer", timer=event.timer)
         )
 
-    def due_timers(self, now: datetime) -> list[TimerEvent]:
-        """Timers whose deadline has passed, as events to `handle` (oldest first)."""
+    def due_timers(self, now: datetime, limit: int | None = None) -> list[TimerEvent]:
+        """Timers whose deadline has passed, as events to `handle` (oldest first, at most
+        `limit`); they leave the timer queue."""
         due: list[TimerEvent] = []
-        while self._timers and self._timers[0][0] <= now:
+        while self._timers and self._timers[0][0] <= now and (limit is None or len(due) < limit):
             at, conversation_id, timer = heapq.heappop(self._timers)
             if not self._still_waiting_for(conversation_id, timer):
                 continue  # what the timer guarded has happened; it has nothing left to do
@@ -211,7 +212,10 @@ class Engine:
             if self.clock is None:
                 raise ValueError("advance() needs `now` when the engine has no clock")
             now = self.clock.now()
-        outcomes = [self.handle(t) for t in self.due_timers(now)]
+        outcomes: list[Outcome] = []
+        # One at a time: a timer's flow may set another timer that is also due by `now`.
+        while due := self.due_timers(now, limit=1):
+            outcomes.append(self.handle(due[0]))
         notices = self.acd.tick(now)
         if notices:
             outcome = Outcome(event={"type": "tick", "at": now})

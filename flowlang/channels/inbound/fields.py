@@ -1,0 +1,111 @@
+"""Reading a webhook payload field by field, so an error names the exact field that is wrong."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+class PayloadError(ValueError):
+    """A webhook payload that cannot be turned into events; `field` is where it went wrong."""
+
+    def __init__(self, channel: str, field: str, problem: str) -> None:
+        self.channel = channel
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{channel} payload: {field}: {problem}")
+
+
+class Node:
+    """A value inside a payload, with the path that led to it (`entry[0].changes[0].value`)."""
+
+    def __init__(self, channel: str, value: Any, path: str = "") -> None:
+        self.channel = channel
+        self.value = value
+        self.path = path
+
+    def _child_path(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, problem: str, key: str | int | None = None) -> PayloadError:
+        return PayloadError(
+            self.channel,
+            self._child_path(key) if key is not None else self.path or "(top)",
+            problem,
+        )
+
+    def has(self, key: str) -> bool:
+        return isinstance(self.value, dict) and self.value.get(key) is not None
+
+    def get(self, key: str) -> Node | None:
+        """The child, or None when it is missing or null."""
+        if not isinstance(self.value, dict):
+            raise self.fail(f"expected an object, got {_kind(self.value)}")
+        if self.value.get(key) is None:
+            return None
+        return Node(self.channel, self.value[key], self._child_path(key))
+
+    def need(self, key: str) -> Node:
+        child = self.get(key)
+        if child is None:
+            raise self.fail("missing", key)
+        return child
+
+    def items(self, key: str, required: bool = False) -> list[Node]:
+        """The elements of a list child (empty when absent and not required)."""
+        child = self.need(key) if required else self.get(key)
+        if child is None:
+            return []
+        if not isinstance(child.value, list):
+            raise child.fail(f"expected a list, got {_kind(child.value)}")
+        return [Node(self.channel, v, child._child_path(i)) for i, v in enumerate(child.value)]
+
+    def text(self, key: str, default: str | None = None) -> str:
+        child = self.get(key)
+        if child is None:
+            if default is None:
+                raise self.fail("missing", key)
+            return default
+        if isinstance(child.value, bool) or not isinstance(child.value, str | int):
+            raise child.fail(f"expected text, got {_kind(child.value)}")
+        if default is None and child.value == "":
+            raise child.fail("empty")
+        return str(child.value)
+
+    def optional_text(self, key: str) -> str | None:
+        return self.text(key) if self.get(key) is not None else None
+
+    def number(self, key: str) -> float:
+        child = self.need(key)
+        try:
+            return float(child.value)
+        except (TypeError, ValueError):
+            raise child.fail(f"expected a number, got {child.value!r}") from None
+
+    def epoch(self, key: str, unit: float = 1.0) -> datetime:
+        """A Unix time field (seconds, or milliseconds with unit=1000) as a UTC datetime."""
+        child = self.need(key)
+        try:
+            return datetime.fromtimestamp(float(child.value) / unit, UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            raise child.fail(f"expected a Unix time, got {child.value!r}") from None
+
+    def iso_time(self, key: str) -> datetime:
+        child = self.need(key)
+        text = str(child.value).replace("Z", "+00:00")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            # Facebook's feed writes "+0000" without a colon, which 3.11 accepts; anything else:
+            raise child.fail(f"expected an ISO 8601 time, got {child.value!r}") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false"}.get(
+        type(value), type(value).__name__
+    )
