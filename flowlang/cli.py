@@ -272,6 +272,14 @@ def graph(
     help="keep customers, conversations and history in this SQLite file (created if missing); "
     "the next run continues from it",
 )
+@click.option(
+    "--outbound",
+    "outbound",
+    multiple=True,
+    metavar="ADAPTER",
+    help="also hand every allowed message to an adapter: console, jsonl:FILE (with each "
+    "channel's send-API body) or http:URL",
+)
 @FORMAT_OPTION
 def dry_run(
     flow: Path,
@@ -279,6 +287,7 @@ def dry_run(
     messages: Path,
     environment: str | None,
     store_path: Path | None,
+    outbound: tuple[str, ...],
     output_format: str,
 ) -> None:
     """Run a flow on sample messages; print each event's path, effects and blocked replies.
@@ -293,16 +302,34 @@ def dry_run(
     except SampleError as exc:
         _emit_diagnostics(exc.diagnostics, {}, "text")
         sys.exit(EXIT_FINDINGS)
+    adapters = [_outbound_adapter(spec) for spec in outbound]
     if store_path is None:
-        report = run_samples(project, samples)
+        report = run_samples(project, samples, adapters=adapters)
     else:
         with store_commands.open_store(store_path) as db:
-            report = run_samples(project, samples, store=db)
+            report = run_samples(project, samples, store=db, adapters=adapters)
     if output_format == "json":
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         click.echo(report.render())
     sys.exit(EXIT_OK)
+
+
+def _outbound_adapter(spec: str) -> Any:
+    from flowlang.channels.outbound import ConsoleAdapter, HttpAdapter, JsonLinesAdapter
+
+    kind, _, target = spec.partition(":")
+    if kind == "console" and not target:
+        return ConsoleAdapter()
+    if kind == "jsonl" and target:
+        return JsonLinesAdapter(target)
+    if kind in ("http", "https") and target:
+        # Both `http:https://host/path` and a bare `http://host/path` name the URL.
+        return HttpAdapter(target if target.startswith(("http://", "https://")) else spec)
+    raise click.BadParameter(
+        f"{spec!r}: use console, jsonl:FILE or http:URL (e.g. http:https://host/outbound)",
+        param_hint="--outbound",
+    )
 
 
 @main.command(name="test")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ from flowlang.events import (
 from flowlang.project import Project
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.memory import RecordingAdapter, ScriptedDataActions
-from flowlang.runtime.ports import ConversationStore, DataResult
+from flowlang.runtime.ports import ConversationStore, DataResult, OutboundAdapter
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 BOT_OUTCOMES = ("resolved", "escalate", "failure")
@@ -355,7 +355,10 @@ def _step_dict(step: StepReport) -> dict[str, Any]:
 
 
 def run_samples(
-    project: Project, samples: Samples, store: ConversationStore | None = None
+    project: Project,
+    samples: Samples,
+    store: ConversationStore | None = None,
+    adapters: Sequence[OutboundAdapter] = (),
 ) -> DryRunReport:
     """Run every sample event through one Engine; returns what each did.
 
@@ -365,7 +368,9 @@ def run_samples(
     recorder = RecordingAdapter()
     parts: dict[str, Any] = {"store": store} if store is not None else {}
     engine = project.engine(
-        adapters=[recorder], data_actions=ScriptedDataActions(samples.data_actions), **parts
+        adapters=[recorder, *adapters],
+        data_actions=ScriptedDataActions(samples.data_actions),
+        **parts,
     )
     if store is not None:
         engine.recover()

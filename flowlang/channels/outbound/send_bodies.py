@@ -1,0 +1,243 @@
+"""Each channel's own send-API request for an outbound message, so a host wires real APIs
+without translating: `send_request(message)` -> SendRequest(method, path, body).
+
+Formats: WhatsApp Cloud API messages, Messenger / Instagram Send API, LINE reply and push,
+X DM events (v1.1 `direct_messages/events/new`) and tweets (v2), Facebook comment replies,
+Twilio Messages. `{placeholders}` in the path are the host's (its phone number id, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flowlang.runtime.ports import OutboundMessage
+
+MEDIA = ("image", "video", "audio", "file", "sticker")
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """One HTTP request to the channel's API."""
+
+    channel: str
+    method: str
+    path: str
+    body: dict[str, Any]
+
+
+def send_request(message: OutboundMessage, *, reply_token: str | None = None) -> SendRequest:
+    """The request that sends `message` on its channel (LINE: a reply when given its token)."""
+    render = RENDERERS.get(message.channel, _generic)
+    if message.channel == "line":
+        return _line(message, reply_token)
+    return render(message)
+
+
+def _text(content: dict[str, Any]) -> str:
+    return str(content.get("text") or content.get("caption") or content.get("fallback") or "")
+
+
+def _options(content: dict[str, Any]) -> list[str]:
+    return [str(o) for o in content.get("options") or []]
+
+
+# ---------------------------------------------------------------- WhatsApp Cloud API
+def _whatsapp(message: OutboundMessage) -> SendRequest:
+    content = message.content
+    kind = str(content.get("kind", "text"))
+    body: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": message.recipient.lstrip("+"),
+    }
+    if kind == "template":
+        parameters = [
+            {"type": "text", "text": str(v)} for v in (content.get("parameters") or {}).values()
+        ]
+        template: dict[str, Any] = {
+            "name": content.get("whatsapp_name") or content.get("name"),
+            "language": {"code": content.get("language") or "en"},
+        }
+        if parameters:
+            template["components"] = [{"type": "body", "parameters": parameters}]
+        body |= {"type": "template", "template": template}
+    elif kind in MEDIA:
+        media_type = "document" if kind == "file" else kind
+        media: dict[str, Any] = {"link": content.get("url")}
+        if content.get("caption") and kind != "sticker":
+            media["caption"] = content["caption"]
+        body |= {"type": media_type, media_type: media}
+    elif kind == "location":
+        place = {"latitude": content.get("latitude"), "longitude": content.get("longitude")}
+        body |= {"type": "location", "location": place}
+    elif kind in ("buttons", "quick_replies") and 0 < len(_options(content)) <= 3:
+        buttons = [
+            {"type": "reply", "reply": {"id": option, "title": option[:20]}}
+            for option in _options(content)
+        ]
+        body |= {
+            "type": "interactive",
+            "interactive": {
+                "type": "button",
+                "body": {"text": _text(content)},
+                "action": {"buttons": buttons},
+            },
+        }
+    elif kind in ("buttons", "quick_replies", "list"):
+        rows = [{"id": option, "title": option[:24]} for option in _options(content)]
+        body |= {
+            "type": "interactive",
+            "interactive": {
+                "type": "list",
+                "body": {"text": _text(content)},
+                "action": {"button": "Choose", "sections": [{"title": "Options", "rows": rows}]},
+            },
+        }
+    else:
+        text = _text(content)
+        body |= {"type": "text", "text": {"body": text, "preview_url": "http" in text}}
+    return SendRequest("whatsapp", "POST", "/{phone_number_id}/messages", body)
+
+
+# ---------------------------------------------------------------- Messenger, Instagram
+def _messenger(message: OutboundMessage) -> SendRequest:
+    content = message.content
+    kind = str(content.get("kind", "text"))
+    out: dict[str, Any]
+    if kind in MEDIA and kind != "sticker":
+        out = {
+            "attachment": {
+                "type": kind,
+                "payload": {"url": content.get("url"), "is_reusable": True},
+            }
+        }
+    elif kind == "buttons" and 0 < len(_options(content)) <= 3:
+        buttons = [{"type": "postback", "title": o[:20], "payload": o} for o in _options(content)]
+        out = {
+            "attachment": {
+                "type": "template",
+                "payload": {"template_type": "button", "text": _text(content), "buttons": buttons},
+            }
+        }
+    else:
+        out = {"text": _text(content)}
+        if _options(content):
+            out["quick_replies"] = [
+                {"content_type": "text", "title": o[:20], "payload": o}
+                for o in _options(content)[:13]
+            ]
+    body: dict[str, Any] = {"recipient": {"id": message.recipient}, "message": out}
+    if content.get("tag"):
+        body |= {"messaging_type": "MESSAGE_TAG", "tag": content["tag"]}
+    else:
+        body["messaging_type"] = "RESPONSE"
+    return SendRequest(message.channel, "POST", "/me/messages", body)
+
+
+# ---------------------------------------------------------------- LINE
+def _line(message: OutboundMessage, reply_token: str | None) -> SendRequest:
+    content = message.content
+    kind = str(content.get("kind", "text"))
+    item: dict[str, Any]
+    if kind in ("image", "video"):
+        url = content.get("url")
+        item = {
+            "type": kind,
+            "originalContentUrl": url,
+            "previewImageUrl": content.get("preview") or url,
+        }
+    elif kind == "sticker" and "/" in str(content.get("sticker_id") or ""):
+        package, sticker = str(content["sticker_id"]).split("/", 1)
+        item = {"type": "sticker", "packageId": package, "stickerId": sticker}
+    elif kind == "location":
+        item = {
+            "type": "location",
+            "title": content.get("caption") or "Location",
+            "address": content.get("caption") or "",
+            "latitude": content.get("latitude"),
+            "longitude": content.get("longitude"),
+        }
+    else:
+        item = {"type": "text", "text": _text(content) or str(content.get("url") or "")}
+        if _options(content):
+            item["quickReply"] = {
+                "items": [
+                    {"type": "action", "action": {"type": "message", "label": o[:20], "text": o}}
+                    for o in _options(content)[:13]
+                ]
+            }
+    if reply_token:
+        return SendRequest(
+            "line", "POST", "/v2/bot/message/reply", {"replyToken": reply_token, "messages": [item]}
+        )
+    return SendRequest(
+        "line", "POST", "/v2/bot/message/push", {"to": message.recipient, "messages": [item]}
+    )
+
+
+# ---------------------------------------------------------------- X
+def _x_dm(message: OutboundMessage) -> SendRequest:
+    content = message.content
+    data: dict[str, Any] = {"text": _text(content) or str(content.get("url") or "")}
+    if _options(content):
+        data["quick_reply"] = {
+            "type": "options",
+            "options": [{"label": o[:36], "metadata": o} for o in _options(content)[:20]],
+        }
+    event = {
+        "type": "message_create",
+        "message_create": {"target": {"recipient_id": message.recipient}, "message_data": data},
+    }
+    return SendRequest("x_dm", "POST", "/1.1/direct_messages/events/new.json", {"event": event})
+
+
+def _x_public(message: OutboundMessage) -> SendRequest:
+    body: dict[str, Any] = {"text": _text(message.content)}
+    if message.in_reply_to:
+        body["reply"] = {"in_reply_to_tweet_id": message.in_reply_to}
+    return SendRequest("x_public", "POST", "/2/tweets", body)
+
+
+# ---------------------------------------------------------------- Facebook page, SMS, web
+def _facebook_page(message: OutboundMessage) -> SendRequest:
+    target = message.in_reply_to or "{post_id}"
+    return SendRequest(
+        "facebook_page", "POST", f"/{target}/comments", {"message": _text(message.content)}
+    )
+
+
+def _sms(message: OutboundMessage) -> SendRequest:
+    content = message.content
+    body: dict[str, Any] = {
+        "To": message.recipient,
+        "From": message.account,
+        "Body": _text(content),
+    }
+    if content.get("kind") in MEDIA and content.get("url"):
+        body["MediaUrl"] = [content["url"]]
+    return SendRequest("sms", "POST", "/2010-04-01/Accounts/{AccountSid}/Messages.json", body)
+
+
+def _generic(message: OutboundMessage) -> SendRequest:
+    body = {
+        "type": "message",
+        "conversation": message.conversation_id,
+        "to": message.recipient,
+        "from": message.sender,
+        "content": message.content,
+    }
+    return SendRequest(message.channel, "POST", "/messages", body)
+
+
+RENDERERS: dict[str, Callable[[OutboundMessage], SendRequest]] = {
+    "whatsapp": _whatsapp,
+    "messenger": _messenger,
+    "instagram": _messenger,
+    "x_dm": _x_dm,
+    "x_public": _x_public,
+    "facebook_page": _facebook_page,
+    "sms": _sms,
+    "web": _generic,
+}
