@@ -239,7 +239,7 @@ class _Reader:
                 },
                 line,
             )
-        for action in ("reply", "transfer", "complete"):
+        for action in ("accept", "decline", "reply", "transfer", "complete", "wrap_up"):
             if action in item:
                 return SampleEvent(
                     at,
@@ -248,20 +248,17 @@ class _Reader:
                     {"action": action, "value": item[action], "agent": item.get("agent")},
                     line,
                 )
-        if "available" in item or "away" in item:
-            agent = item.get("available") or item.get("away")
-            return SampleEvent(
-                at,
-                label,
-                "agent_state",
-                {"agent": str(agent), "available": "available" in item},
-                line,
-            )
+        for state in ("available", "away", "offline"):
+            if state in item:
+                return SampleEvent(
+                    at, label, "agent_state", {"agent": str(item[state]), "state": state}, line
+                )
         if "wait" in item or raw_at is not None:
             return SampleEvent(at, label, "wait", {}, line)
         self.fail(
-            "unknown event: use message, post, comment, delete, bot, reply, transfer, "
-            "complete, available, away or wait",
+            "unknown event: use message, post, comment, edit, delete, postback, webhook, bot, "
+            "accept, decline, reply, transfer, complete, wrap_up, available, away, offline "
+            "or wait",
             item,
         )
         return None
@@ -374,12 +371,10 @@ def run_samples(
     )
     if store is not None:
         engine.recover()
-    acd = engine.acd
     for agent in samples.agents_away:
-        if hasattr(acd, "set_available"):
-            acd.set_available(
-                agent, False, samples.events[0].at if samples.events else DEFAULT_START
-            )
+        engine.set_agent_state(
+            agent, "away", samples.events[0].at if samples.events else DEFAULT_START
+        )
     conv_ids: dict[str, str] = {}
     # A store remembers event ids (webhook retries are dropped), so each run numbers its own.
     counter: Iterator[str] = (
@@ -462,13 +457,14 @@ def _dispatch(
         )
     if event.kind == "agent":
         conv = engine.store.get_conversation(conversation_id)
-        agent = data.get("agent") or (conv.agent if conv else None) or "agent"
-        action = {
-            "reply": AgentAction.REPLY,
-            "transfer": AgentAction.TRANSFER,
-            "complete": AgentAction.COMPLETE,
-        }[data["action"]]
+        action = AgentAction(data["action"])
         value = data["value"]
+        if action in (AgentAction.ACCEPT, AgentAction.DECLINE):
+            agent = str(value)
+        else:
+            agent = (
+                data.get("agent") or (conv.agent or conv.last_agent if conv else None) or "agent"
+            )
         return engine.handle(
             AgentEvent(
                 event_id=f"agent-{next(counter)}",
@@ -478,16 +474,15 @@ def _dispatch(
                 text=str(value) if action is AgentAction.REPLY and isinstance(value, str) else "",
                 content=dict(value) if isinstance(value, dict) else {},
                 transfer_queue=str(value) if action is AgentAction.TRANSFER else None,
-                wrap_up=str(value) if action is AgentAction.COMPLETE else None,
+                wrap_up=str(value)
+                if action in (AgentAction.COMPLETE, AgentAction.WRAP_UP) and value is not None
+                else None,
                 timestamp=event.at,
             )
         )
     if event.kind == "agent_state":
-        outcome = Outcome(event=event, conversation_id=conversation_id)
-        acd: Any = engine.acd
-        if hasattr(acd, "set_available"):
-            notices = acd.set_available(data["agent"], data["available"], event.at)
-            engine._notices(notices, event.at, outcome)
+        outcome = engine.set_agent_state(data["agent"], data["state"], event.at)
+        outcome.conversation_id = conversation_id
         return outcome
     return Outcome(event=event, conversation_id=conversation_id, note="time passes")
 
@@ -516,5 +511,5 @@ def _label(event: SampleEvent, info: dict[str, Any]) -> str:
         )
         return f"agent {data.get('agent') or ''} {data['action']}: {shown}".replace("  ", " ")
     if event.kind == "agent_state":
-        return f"agent {data['agent']} is {'available' if data['available'] else 'away'}"
+        return f"agent {data['agent']} is {data['state']}"
     return "time passes"

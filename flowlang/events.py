@@ -65,6 +65,7 @@ class AgentAction(StrEnum):
     REPLY = "reply"
     TRANSFER = "transfer"
     COMPLETE = "complete"
+    WRAP_UP = "wrap_up"  # the wrap-up code, given during after-call work
 
 
 class AgentEvent(BaseModel):

@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowlang.acd import SkillsAcd
 from flowlang.compiler.compile import compile_flow
 from flowlang.compiler.ir import FlowGraph
 from flowlang.runtime.engine import Engine
-from flowlang.runtime.memory import SimpleAcd, SimpleAgent
 from flowlang.runtime.ports import OutboundAdapter, ReplyPolicy
 from flowlang.runtime.program import DeploymentTemplate, Program
 from flowlang.workspace import Workspace, validate
@@ -38,28 +38,6 @@ class Project:
             return "open"
         return str(self.deployment.schedules[name].state_at(now))
 
-    def agents(self) -> list[SimpleAgent]:
-        if self.deployment is None:
-            return []
-        queues_of: dict[str, set[str]] = {}
-        for queue_name, queue in self.deployment.queues.items():
-            for member in queue.members:
-                queues_of.setdefault(member, set()).add(queue_name)
-        out = []
-        for agent_id, agent in self.deployment.agents.items():
-            capacity = max(dict(agent.capacity).values(), default=1) if agent.capacity else 1
-            out.append(
-                SimpleAgent(
-                    agent_id,
-                    queues_of.get(agent_id, set()) | set(agent.queues),
-                    dict(agent.skills),
-                    set(agent.languages),
-                    True,
-                    capacity,
-                )
-            )
-        return out
-
     def engine(
         self,
         *,
@@ -68,7 +46,7 @@ class Project:
         **parts: Any,
     ) -> Engine:
         """An Engine for this project; parts not given get the built-in implementations."""
-        parts.setdefault("acd", SimpleAcd(self.agents()))
+        parts.setdefault("acd", SkillsAcd.from_deployment(self.deployment))
         parts.setdefault("identity_kind", identity_kinds())
         return Engine(
             self.program,

@@ -1,1 +1,7 @@
-"""acd."""
+"""The built-in ACD (automatic call distribution): `SkillsAcd`, and the Erlang C formulas its
+simulation is checked against. See docs/acd.md."""
+
+from flowlang.acd.distributor import AcdError, SkillsAcd, queue_settings
+from flowlang.acd.model import AgentProfile, QueueSettings, Ring
+
+__all__ = ["AcdError", "AgentProfile", "QueueSettings", "Ring", "SkillsAcd", "queue_settings"]

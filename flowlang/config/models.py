@@ -52,6 +52,7 @@ class Agent(Model):
     capacity: dict[Media, int] = Field(default_factory=_default_capacity)
     queues: list[Name] = Field(default_factory=list)
     state: Literal["available", "away", "offline"] = "available"
+    auto_answer: bool = False  # offers are accepted at once, without the agent's click
 
 
 class ServiceLevel(Model):
@@ -61,8 +62,30 @@ class ServiceLevel(Model):
     target: float = Field(default=0.8, gt=0, le=1)
 
 
+class Ring(Model):
+    """A bullseye ring: after waiting `after`, the interaction asks less of its agent."""
+
+    after: Duration
+    relax_proficiency: int = Field(default=0, ge=0, le=4)  # each skill's minimum, lowered
+    remove_skills: list[Name] | Literal["all"] = Field(default_factory=list)
+
+
+class Inactivity(Model):
+    """What happens when a customer with an agent stays silent for `after`."""
+
+    after: Duration
+    action: Literal["disconnect", "reroute"] = "disconnect"
+
+
+class WindowUrgency(Model):
+    """Waiting interactions whose reply window closes within `within` gain `add` points."""
+
+    within: Duration = timedelta(hours=1)
+    add: float = Field(default=60, ge=0)
+
+
 class Queue(Model):
-    """A workgroup: its members, wrap-up codes and service-level goal."""
+    """A workgroup: its members, routing settings, wrap-up codes and service-level goal."""
 
     description: str | None = None
     members: list[Name] = Field(default_factory=list)
@@ -73,6 +96,10 @@ class Queue(Model):
     offer_timeout: Duration = timedelta(minutes=2)
     service_level: ServiceLevel = Field(default_factory=ServiceLevel)
     selection: Literal["longest_idle", "least_occupied"] = "longest_idle"
+    preferred_agent_wait: Duration = timedelta(0)
+    bullseye: list[Ring] = Field(default_factory=list)
+    inactivity: Inactivity | None = None
+    window_urgency: WindowUrgency = Field(default_factory=WindowUrgency)
 
 
 class Account(Model):

@@ -108,6 +108,22 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
                 )
             )
     for queue_name, queue in d.queues.items():
+        previous = None
+        for i, ring in enumerate(queue.bullseye):
+            if isinstance(ring.remove_skills, list):
+                for j, skill in enumerate(ring.remove_skills):
+                    path = ("queues", queue_name, "bullseye", i, "remove_skills", j)
+                    refer("skill", skill, d.skills, path)
+            if previous is not None and ring.after <= previous:
+                out.append(
+                    error(
+                        codes.BAD_VALUE,
+                        "bullseye rings must widen in order: each `after` longer than the last",
+                        index.value_span(("queues", queue_name, "bullseye", i, "after")),
+                        hint="list the rings from the innermost (shortest wait) outwards",
+                    )
+                )
+            previous = ring.after
         if not queue.members and not any(queue_name in a.queues for a in d.agents.values()):
             out.append(
                 warning(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flowlang.acd import SkillsAcd
 from flowlang.events import AgentAction, AgentEvent, BotEvent, EventKind, InboundEvent, TimerEvent
 from flowlang.runtime import effects as fx
 from flowlang.runtime.interpreter import TraceStep, run
@@ -24,7 +25,6 @@ from flowlang.runtime.memory import (
     RecordingAdapter,
     RecordingBots,
     ScriptedDataActions,
-    SimpleAcd,
 )
 from flowlang.runtime.ports import (
     Acd,
@@ -114,7 +114,7 @@ class Engine:
         self.program = program
         self.programs: dict[str, Program] = {program.graph.version: program}
         self.store: ConversationStore = store or MemoryStore()
-        self.acd: Acd = acd or SimpleAcd()
+        self.acd: Acd = acd or SkillsAcd()
         self.bots: Bots = bots or RecordingBots()
         self.data_actions: DataActions = data_actions or ScriptedDataActions()
         self.adapters: list[OutboundAdapter] = list(adapters) or [RecordingAdapter()]
@@ -320,6 +320,7 @@ class Engine:
             self.store.append_event("edited", now, conv.id, {"post_id": event.post_id})
             outcome.note = "the customer edited the post; the new text is in the history"
         elif conv.status == "with_agent":
+            self.acd.customer_activity(conv.id, now)
             outcome.note = f"delivered to agent {conv.agent} (the conversation is theirs)"
         elif conv.status == "queued":
             outcome.note = f"added to the conversation waiting in {conv.queue}"
@@ -346,6 +347,13 @@ class Engine:
         if event.action is AgentAction.REPLY:
             content = dict(event.content) or {"kind": "text", "text": event.text}
             self._send(conv, content, "agent", "default", None, now, outcome, step="agent", line=0)
+        elif event.action is AgentAction.ACCEPT:
+            notices = self.acd.accept(conv.id, event.agent_id, now)
+            if not notices:
+                outcome.note = f"the offer to {event.agent_id} is no longer open"
+            self._notices(notices, now, outcome, conv)
+        elif event.action is AgentAction.DECLINE:
+            self._notices(self.acd.decline(conv.id, event.agent_id, now), now, outcome, conv)
         elif event.action is AgentAction.TRANSFER:
             self.store.append_event(
                 "transferred",
@@ -358,11 +366,13 @@ class Engine:
                 },
             )
             conv.status = "queued"
+            conv.agent = None
             conv.queue = event.transfer_queue or conv.queue
             self._notices(
                 self.acd.transfer(conv.id, event.transfer_queue, event.transfer_agent, now),
                 now,
                 outcome,
+                conv,
             )
         elif event.action is AgentAction.COMPLETE:
             # The threading window runs from the disconnect: wrap-up is activity too.
@@ -377,7 +387,15 @@ class Engine:
                 {"agent": event.agent_id, "wrap_up": event.wrap_up, "queue": conv.queue},
             )
             self._notices(
-                self.acd.complete(conv.id, event.agent_id, event.wrap_up, now), now, outcome
+                self.acd.complete(conv.id, event.agent_id, event.wrap_up, now), now, outcome, conv
+            )
+        elif event.action is AgentAction.WRAP_UP:
+            conv.wrap_up = event.wrap_up or conv.wrap_up
+            self.store.append_event(
+                "wrap_up", now, conv.id, {"agent": event.agent_id, "wrap_up": event.wrap_up}
+            )
+            self._notices(
+                self.acd.wrap_up(conv.id, event.agent_id, event.wrap_up, now), now, outcome, conv
             )
         self.store.save_conversation(conv)
         return outcome
@@ -628,6 +646,9 @@ class Engine:
             elif notice.kind == "agent_unavailable":
                 trigger = Trigger(kind="agent", outcome="unavailable")
             else:
+                self._apply_notice(conv, notice)
+                if conv is not current:
+                    self.store.save_conversation(conv)
                 continue
             state = FlowState.from_json(conv.flow_state) if conv.flow_state else None
             if state is None or state.waiting is None:
@@ -644,6 +665,27 @@ class Engine:
                 self._run(conv, state, trigger, None, now, outcome)
                 self.store.save_conversation(conv)
         return follow_up
+
+    def _apply_notice(self, conv: ConversationView, notice: RoutingNotice) -> None:
+        """What an ACD notice other than accepted / agent_unavailable changes."""
+        if notice.kind == "requeued":
+            conv.status, conv.agent = "queued", None
+        elif notice.kind in ("expired", "disconnected"):
+            conv.status, conv.agent = "closed", None
+            if conv.flow_state:
+                state = FlowState.from_json(conv.flow_state)
+                if state.waiting is not None:
+                    state.waiting = None  # its timers no longer apply
+                    state.status, state.ended_reason = "ended", notice.kind
+                    conv.flow_state = state.to_json()
+
+    def set_agent_state(self, agent: str, state: str, now: datetime) -> Outcome:
+        """An agent became available, away or offline; the ACD hands out what it can."""
+        outcome = Outcome(event={"type": "agent_state", "agent": agent, "state": state})
+        self.store.append_event("agent_state", now, None, {"agent": agent, "state": state})
+        with self._unit_of_work():
+            self._notices(self.acd.set_agent_state(agent, state, now), now, outcome)
+        return outcome
 
     # ------------------------------------------------------------------ replies
     def _send(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,8 +13,6 @@ from flowlang.runtime.ports import (
     CustomerView,
     DataResult,
     OutboundMessage,
-    RoutingNotice,
-    RoutingRequest,
 )
 
 
@@ -227,114 +225,3 @@ class RecordingAdapter:
 
     def send(self, message: OutboundMessage) -> None:
         self.sent.append(message)
-
-
-@dataclass
-class SimpleAgent:
-    id: str
-    queues: set[str]
-    skills: dict[str, int]
-    languages: set[str] = field(default_factory=set)
-    available: bool = True
-    capacity: int = 1
-    active: set[str] = field(default_factory=set)
-
-
-class SimpleAcd:
-    """A small ACD: first available qualified member, else wait; for dry-runs and tests."""
-
-    def __init__(self, agents: list[SimpleAgent] | None = None) -> None:
-        self.agents = {a.id: a for a in agents or []}
-        self.waiting: dict[str, RoutingRequest] = {}
-        self.agent_waits: dict[str, str] = {}
-
-    def _qualifies(self, agent: SimpleAgent, request: RoutingRequest) -> bool:
-        if not agent.available or len(agent.active) >= agent.capacity:
-            return False
-        if request.queue not in agent.queues:
-            return False
-        if request.language and agent.languages and request.language not in agent.languages:
-            return False
-        return all(agent.skills.get(s, 0) >= (m or 1) for s, m in request.skills.items())
-
-    def _assign(
-        self, agent: SimpleAgent, conversation_id: str, queue: str | None, now: datetime
-    ) -> RoutingNotice:
-        agent.active.add(conversation_id)
-        return RoutingNotice("accepted", conversation_id, agent.id, queue, now)
-
-    def enqueue(self, request: RoutingRequest, now: datetime) -> list[RoutingNotice]:
-        preferred = [a for a, _s in request.preferred_agents]
-        if request.last_agent:
-            preferred.insert(0, request.last_agent)
-        for agent_id in preferred:
-            agent = self.agents.get(agent_id)
-            if agent is not None and self._qualifies(agent, request):
-                return [self._assign(agent, request.conversation_id, request.queue, now)]
-        for agent in sorted(self.agents.values(), key=lambda a: (len(a.active), a.id)):
-            if self._qualifies(agent, request):
-                return [self._assign(agent, request.conversation_id, request.queue, now)]
-        self.waiting[request.conversation_id] = request
-        return [RoutingNotice("queued", request.conversation_id, None, request.queue, now)]
-
-    def request_agent(
-        self, conversation_id: str, agent: str, media: str, wait_seconds: int | None, now: datetime
-    ) -> list[RoutingNotice]:
-        target = self.agents.get(agent)
-        if target is not None and target.available and len(target.active) < target.capacity:
-            return [self._assign(target, conversation_id, None, now)]
-        if not wait_seconds:
-            return [RoutingNotice("agent_unavailable", conversation_id, agent, None, now)]
-        self.agent_waits[conversation_id] = agent
-        return []
-
-    def withdraw(self, conversation_id: str, now: datetime) -> list[RoutingNotice]:
-        self.agent_waits.pop(conversation_id, None)
-        if self.waiting.pop(conversation_id, None) is not None:
-            return [RoutingNotice("withdrawn", conversation_id, None, None, now)]
-        return []
-
-    def complete(
-        self, conversation_id: str, agent: str, wrap_up: str | None, now: datetime
-    ) -> list[RoutingNotice]:
-        target = self.agents.get(agent)
-        if target is not None:
-            target.active.discard(conversation_id)
-        return [
-            RoutingNotice("completed", conversation_id, agent, None, now, {"wrap_up": wrap_up}),
-            *self.tick(now),
-        ]
-
-    def transfer(
-        self, conversation_id: str, queue: str | None, agent: str | None, now: datetime
-    ) -> list[RoutingNotice]:
-        for candidate in self.agents.values():
-            candidate.active.discard(conversation_id)
-        if agent is not None:
-            return self.request_agent(conversation_id, agent, "message", 0, now)
-        request = RoutingRequest(
-            conversation_id, queue or "", "message", {}, None, 0, [], None, None
-        )
-        return self.enqueue(request, now)
-
-    def set_available(self, agent: str, available: bool, now: datetime) -> list[RoutingNotice]:
-        if agent in self.agents:
-            self.agents[agent] = replace(self.agents[agent], available=available)
-        return self.tick(now)
-
-    def tick(self, now: datetime) -> list[RoutingNotice]:
-        notices: list[RoutingNotice] = []
-        for conversation_id, agent_id in list(self.agent_waits.items()):
-            agent = self.agents.get(agent_id)
-            if agent is not None and agent.available and len(agent.active) < agent.capacity:
-                del self.agent_waits[conversation_id]
-                notices.append(self._assign(agent, conversation_id, None, now))
-        for conversation_id, request in sorted(
-            self.waiting.items(), key=lambda kv: -kv[1].priority
-        ):
-            for agent in sorted(self.agents.values(), key=lambda a: (len(a.active), a.id)):
-                if self._qualifies(agent, request):
-                    del self.waiting[conversation_id]
-                    notices.append(self._assign(agent, conversation_id, request.queue, now))
-                    break
-        return notices

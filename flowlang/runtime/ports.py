@@ -133,6 +133,14 @@ class RoutingNotice:
 
 
 class Acd(Protocol):
+    """Automatic call distribution: the engine asks, the ACD answers with notices.
+
+    Notices it may return: offered, accepted, declined, not_responding, requeued, waiting,
+    withdrawn, expired, disconnected, priority_raised, ring_widened, after_call_work,
+    wrap_up_ended, wrap_up_rejected, agent_unavailable. Never queued, transferred or completed:
+    the engine logs those itself. `flowlang.acd.SkillsAcd` is the built-in one.
+    """
+
     def enqueue(self, request: RoutingRequest, now: datetime) -> list[RoutingNotice]: ...
 
     def request_agent(
@@ -148,6 +156,18 @@ class Acd(Protocol):
     def transfer(
         self, conversation_id: str, queue: str | None, agent: str | None, now: datetime
     ) -> list[RoutingNotice]: ...
+
+    def accept(self, conversation_id: str, agent: str, now: datetime) -> list[RoutingNotice]: ...
+
+    def decline(self, conversation_id: str, agent: str, now: datetime) -> list[RoutingNotice]: ...
+
+    def wrap_up(
+        self, conversation_id: str, agent: str, wrap_up: str | None, now: datetime
+    ) -> list[RoutingNotice]: ...
+
+    def set_agent_state(self, agent: str, state: str, now: datetime) -> list[RoutingNotice]: ...
+
+    def customer_activity(self, conversation_id: str, now: datetime) -> None: ...
 
     def tick(self, now: datetime) -> list[RoutingNotice]: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from flowlang.acd import AgentProfile, SkillsAcd
 from flowlang.events import AgentAction, AgentEvent, BotEvent, EventKind, InboundEvent
 from flowlang.runtime import effects as fx
 from flowlang.runtime.engine import Engine
@@ -12,8 +13,6 @@ from flowlang.runtime.memory import (
     MemoryStore,
     RecordingAdapter,
     ScriptedDataActions,
-    SimpleAcd,
-    SimpleAgent,
 )
 from flowlang.runtime.ports import DataResult
 from tests.runtime.helpers import NOW, program
@@ -30,13 +29,18 @@ route to queue "Retail"
 
 
 def make_engine(
-    body: str = FLOW, agents: list[SimpleAgent] | None = None, header: str = "", **parts: Any
+    body: str = FLOW, agents: list[AgentProfile] | None = None, header: str = "", **parts: Any
 ) -> tuple[Engine, RecordingAdapter]:
     sent = RecordingAdapter()
-    acd = SimpleAcd(
-        agents if agents is not None else [SimpleAgent("ana", {"Retail"}, {"Billing": 4})]
-    )
+    acd = SkillsAcd(agents=agents if agents is not None else [agent_at("ana", "Retail", Billing=4)])
     return Engine(program(body, header), adapters=[sent], acd=acd, **parts), sent
+
+
+def agent_at(name: str, queue: str, capacity: int = 3, **skills: int) -> AgentProfile:
+    """An agent who answers at once (auto-answer), so the tests see `accepted` directly."""
+    return AgentProfile(
+        name, frozenset({queue}), skills, capacity={"message": capacity}, auto_answer=True
+    )
 
 
 counter = iter(range(1, 10_000))
@@ -124,22 +128,26 @@ def test_after_72_hours_of_inactivity_a_new_conversation_starts() -> None:
 
 
 def test_last_agent_busy_waits_then_falls_back_to_the_queue() -> None:
-    ana = SimpleAgent("ana", {"Retail"}, {"Billing": 4})
-    ben = SimpleAgent("ben", {"Retail"}, {"Billing": 2})
+    ana = agent_at("ana", "Retail", Billing=4)
+    ben = agent_at("ben", "Retail", Billing=2)
     engine, _sent = make_engine(agents=[ana, ben])
     conv_id = _complete_first_conversation(engine)
-    engine.acd.set_available("ana", False, NOW)  # type: ignore[attr-defined]
+    engine.set_agent_state("ana", "away", NOW)
     later = engine.handle(message("back again", at=timedelta(hours=1)))
-    assert later.conversation_id == conv_id and later.notices == []
+    assert later.conversation_id == conv_id
+    assert [(n.kind, n.data) for n in later.notices] == [("waiting", {"for_agent": "ana"})]
     (timed_out,) = engine.advance(NOW + timedelta(hours=1, minutes=5))
-    assert [(n.kind, n.agent) for n in timed_out.notices] == [("accepted", "ben")]
+    assert [(n.kind, n.agent) for n in timed_out.notices] == [
+        ("withdrawn", None),  # no longer waiting for ana
+        ("accepted", "ben"),
+    ]
 
 
 def test_nobody_qualifies_so_the_interaction_waits_then_an_agent_frees_up() -> None:
-    engine, _sent = make_engine(agents=[SimpleAgent("ana", {"Retail"}, {"Billing": 4}, capacity=1)])
+    engine, _sent = make_engine(agents=[agent_at("ana", "Retail", capacity=1, Billing=4)])
     first = engine.handle(message("fees?"))
     second = engine.handle(message("fees too", sender="447700900999"))
-    assert [n.kind for n in second.notices] == ["queued"]
+    assert [n.kind for n in second.notices] == ["waiting"]
     done = engine.handle(
         agent(
             first.conversation_id or "",
@@ -236,7 +244,7 @@ def test_a_failing_flow_is_recorded_and_other_conversations_continue() -> None:
 
 
 def test_agent_transfer_requeues_to_another_queue() -> None:
-    agents = [SimpleAgent("ana", {"Retail"}, {"Billing": 4}), SimpleAgent("kai", {"Loans"}, {})]
+    agents = [agent_at("ana", "Retail", Billing=4), agent_at("kai", "Loans")]
     engine, _sent = make_engine(agents=agents)
     first = engine.handle(message("fees?"))
     moved = engine.handle(
@@ -254,7 +262,7 @@ def test_conversations_in_flight_keep_the_graph_version_they_started_on() -> Non
     old = program('ask "Old question?" into a wait 10m:\n    on answer:\n        reply "old"')
     new = program('ask "New question?" into a wait 10m:\n    on answer:\n        reply "new"')
     assert old.graph.version != new.graph.version
-    engine = Engine(old, acd=SimpleAcd([]))
+    engine = Engine(old, acd=SkillsAcd())
     first = engine.handle(message("hi", sender="a"))
     engine.publish(new)
     answered = engine.handle(message("42", sender="a", at=timedelta(minutes=1)))
@@ -292,7 +300,7 @@ def test_keywords_after_an_ask_and_a_bot_still_read_the_message_that_started_the
         '        add skill "Loans"\n'
         'route to queue "Retail"',
         header="var answer: text = not set",
-        agents=[SimpleAgent("ana", {"Retail"}, {"Loans": 3})],
+        agents=[agent_at("ana", "Retail", Loans=3)],
     )
     first = engine.handle(message("A question about my loan"))
     engine.handle(message("12345678", timedelta(minutes=1)))

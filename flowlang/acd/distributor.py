@@ -1,0 +1,810 @@
+"""The built-in ACD: skills, capacity, preferred and last agents, bullseye rings, wrap-up.
+
+Every decision is a heap operation, not a scan of the center:
+
+- agents who can take an interaction are kept, per requirement (queue, media, skills at their
+  minimum, language), in a heap ordered by the queue's selection rule;
+- waiting interactions are kept, per requirement, in a heap ordered by rank (entry time moved a
+  minute earlier per priority point), so a freed agent looks only at the heads of the groups
+  they qualify for;
+- deadlines (offer timeouts, bullseye rings, preferred-agent waits, after-call work, reply
+  windows, customer inactivity) are one heap of timers that `tick` pops.
+
+Heaps are lazy: an entry carries the version of its agent or interaction and is dropped when
+popped stale. The ACD answers with `RoutingNotice`s; the engine logs each as an event.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flowlang.acd.model import (
+    AGENT_STATES,
+    AgentProfile,
+    AgentRecord,
+    Interaction,
+    QueueSettings,
+    Requirement,
+    Ring,
+    requirement_at_ring,
+)
+from flowlang.runtime.ports import RoutingNotice, RoutingRequest
+
+if TYPE_CHECKING:
+    from flowlang.config.models import Deployment
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class AcdError(ValueError):
+    """A request the ACD cannot act on (an unknown agent state, ...)."""
+
+
+@dataclass
+class _Pool:
+    """Agents who meet one requirement, and a heap of those who can take it now."""
+
+    qualified: set[str] = field(default_factory=set)
+    heap: list[tuple[tuple[Any, ...], int, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Group:
+    """Interactions waiting with one requirement, best rank first."""
+
+    members: set[str] = field(default_factory=set)
+    heap: list[tuple[float, int, int, str]] = field(default_factory=list)
+
+
+class SkillsAcd:
+    """A skills-based ACD with the engine's `Acd` protocol; see docs/acd.md."""
+
+    def __init__(
+        self, queues: Iterable[QueueSettings] = (), agents: Iterable[AgentProfile] = ()
+    ) -> None:
+        self.queues: dict[str, QueueSettings] = {q.name: q for q in queues}
+        self.agents: dict[str, AgentRecord] = {}
+        self.interactions: dict[str, Interaction] = {}
+        self._members: dict[str, set[str]] = {}
+        self._pools: dict[Requirement, _Pool] = {}
+        self._groups: dict[Requirement, _Group] = {}
+        self._open_groups: dict[tuple[str, str], set[Requirement]] = {}
+        self._timers: list[tuple[datetime, int, str, str, int]] = []
+        self._seq = itertools.count()
+        for queue in self.queues.values():
+            self._members.setdefault(queue.name, set()).update(queue.members)
+        for profile in agents:
+            self.add_agent(profile)
+
+    @classmethod
+    def from_deployment(cls, deployment: Deployment | None) -> SkillsAcd:
+        """The ACD for a deployment file's queues and agents."""
+        if deployment is None:
+            return cls()
+        queues = [queue_settings(name, q) for name, q in deployment.queues.items()]
+        member_of: dict[str, set[str]] = {}
+        for name, queue in deployment.queues.items():
+            for member in queue.members:
+                member_of.setdefault(member, set()).add(name)
+        agents = [
+            AgentProfile(
+                agent_id,
+                frozenset(member_of.get(agent_id, set()) | set(agent.queues)),
+                dict(agent.skills),
+                frozenset(agent.languages),
+                {str(media): int(n) for media, n in dict(agent.capacity).items()},
+                agent.auto_answer,
+                agent.state,
+            )
+            for agent_id, agent in deployment.agents.items()
+        ]
+        return cls(queues, agents)
+
+    # ------------------------------------------------------------------ agents
+    def add_agent(self, profile: AgentProfile, now: datetime | None = None) -> None:
+        """Add (or replace) an agent; they join the pools of the requirements they meet."""
+        member_of = {queue for queue, members in self._members.items() if profile.id in members}
+        profile = replace(profile, queues=profile.queues | member_of)
+        old = self.agents.get(profile.id)
+        record = AgentRecord(profile, profile.state, (now or EPOCH).timestamp())
+        if old is not None:
+            record.holding, record.direct, record.preferred = old.holding, old.direct, old.preferred
+            record.version = old.version + 1
+            for requirement in old.pools:
+                self._pools[requirement].qualified.discard(profile.id)
+        self.agents[profile.id] = record
+        for queue in profile.queues:
+            self._members.setdefault(queue, set()).add(profile.id)
+        for requirement, pool in self._pools.items():
+            if requirement.met_by(profile):
+                pool.qualified.add(profile.id)
+                record.pools.add(requirement)
+        self._agent_changed(record)
+
+    def set_agent_state(self, agent: str, state: str, now: datetime) -> list[RoutingNotice]:
+        """available / away / offline. Going available takes waiting work at once; leaving
+        gives back offers not yet accepted (what the agent holds stays theirs)."""
+        if state not in AGENT_STATES or state == "not_responding":
+            raise AcdError(f"an agent state is available, away or offline, not {state!r}")
+        record = self.agents.get(agent)
+        if record is None:
+            raise AcdError(f"unknown agent {agent!r}")
+        notices: list[RoutingNotice] = []
+        if record.state == state:
+            return notices
+        record.state = state  # type: ignore[assignment]
+        if state == "available":
+            if not record.holding:
+                record.idle_since = now.timestamp()
+            self._agent_changed(record)
+            self._serve(record, now, notices)
+        else:
+            self._agent_changed(record)
+            for interaction_id in [
+                i for i in record.holding if self.interactions[i].phase == "offered"
+            ]:
+                interaction = self.interactions[interaction_id]
+                self._let_go(interaction, record)
+                notices.append(self._notice("requeued", interaction, now, reason=f"agent {state}"))
+                self._place(interaction, now, notices)
+        return notices
+
+    def set_available(self, agent: str, available: bool, now: datetime) -> list[RoutingNotice]:
+        return self.set_agent_state(agent, "available" if available else "away", now)
+
+    # ------------------------------------------------------------------ the Acd protocol
+    def enqueue(self, request: RoutingRequest, now: datetime) -> list[RoutingNotice]:
+        queue = self._queue(request.queue)
+        interaction = Interaction(
+            id=request.conversation_id,
+            queue=request.queue,
+            media=request.media,
+            skills={skill: level or 1 for skill, level in request.skills.items()},
+            language=request.language,
+            priority=request.priority,
+            entered_at=now,
+            window_closes_at=request.window_closes_at,
+        )
+        self._forget(request.conversation_id, now)
+        self.interactions[interaction.id] = interaction
+        notices: list[RoutingNotice] = []
+        self._start_episode(interaction, now)
+        first = self._requirement(interaction)
+        scores = {agent: score or 0 for agent, score in request.preferred_agents}
+        ordered = sorted(scores, key=lambda a: -scores[a])
+        if request.last_agent:
+            ordered = [request.last_agent] + [a for a in ordered if a != request.last_agent]
+        interaction.candidates = [
+            a for a in ordered if a in self.agents and first.met_by(self.agents[a].profile)
+        ]
+        ready = [
+            self.agents[a]
+            for a in interaction.candidates
+            if self.agents[a].ready_for(request.media)
+        ]
+        if ready:
+            self._offer(interaction, ready[0], now, notices, preferred=True)
+            return notices
+        reachable = [a for a in interaction.candidates if self.agents[a].state != "offline"]
+        if reachable and queue.preferred_agent_wait > timedelta(0):
+            interaction.phase = "preferred"
+            for agent in reachable:
+                self.agents[agent].preferred.add(interaction.id)
+            self._timer(now + queue.preferred_agent_wait, "preferred_end", interaction)
+            notices.append(self._notice("waiting", interaction, now, preferred=reachable))
+            return notices
+        self._place(interaction, now, notices, announce=True)
+        return notices
+
+    def request_agent(
+        self, conversation_id: str, agent: str, media: str, wait_seconds: int | None, now: datetime
+    ) -> list[RoutingNotice]:
+        record = self.agents.get(agent)
+        self._forget(conversation_id, now)
+        interaction = Interaction(conversation_id, None, media, {}, None, 0, now)
+        interaction.candidates = [agent]
+        if (
+            record is None
+            or record.state == "offline"
+            or (not record.ready_for(media) and not wait_seconds)
+        ):
+            return [RoutingNotice("agent_unavailable", conversation_id, agent, None, now)]
+        self.interactions[conversation_id] = interaction
+        notices: list[RoutingNotice] = []
+        if record.ready_for(media):
+            self._offer(interaction, record, now, notices)
+        else:
+            interaction.phase = "direct"
+            record.direct.add(conversation_id)
+            notices.append(self._notice("waiting", interaction, now, for_agent=agent))
+        return notices
+
+    def accept(self, conversation_id: str, agent: str, now: datetime) -> list[RoutingNotice]:
+        """The agent accepted the offer; nothing when the offer is no longer theirs."""
+        interaction = self.interactions.get(conversation_id)
+        if interaction is None or interaction.phase != "offered" or interaction.agent != agent:
+            return []
+        return self._accepted(interaction, now)
+
+    def decline(self, conversation_id: str, agent: str, now: datetime) -> list[RoutingNotice]:
+        """The agent declined: the interaction goes to someone else, never back to them."""
+        interaction = self.interactions.get(conversation_id)
+        record = self.agents.get(agent)
+        if interaction is None or record is None or interaction.agent != agent:
+            return []
+        if interaction.phase != "offered":
+            return []
+        interaction.declined.add(agent)
+        self._let_go(interaction, record)
+        notices = [RoutingNotice("declined", conversation_id, agent, interaction.queue, now)]
+        self._requeue_or_give_up(interaction, agent, now, notices)
+        self._serve(record, now, notices)
+        return notices
+
+    def withdraw(self, conversation_id: str, now: datetime) -> list[RoutingNotice]:
+        """The customer left (deleted post, closed chat) or the flow stopped waiting."""
+        interaction = self.interactions.get(conversation_id)
+        if interaction is None:
+            return []
+        phase = interaction.phase
+        if phase in ("active", "wrap_up"):
+            left = self._notice("withdrawn", interaction, now, phase=phase)
+            return [left, *self._finish_work(interaction, now, reason="customer left")]
+        notices = [RoutingNotice("withdrawn", conversation_id, interaction.agent, None, now)]
+        notices[0].data["phase"] = phase
+        self._drop(interaction, now, notices)
+        return notices
+
+    def complete(
+        self, conversation_id: str, agent: str, wrap_up: str | None, now: datetime
+    ) -> list[RoutingNotice]:
+        interaction = self.interactions.get(conversation_id)
+        if interaction is None or interaction.agent != agent:
+            return []
+        if interaction.phase == "wrap_up":
+            return self.wrap_up(conversation_id, agent, wrap_up, now)
+        notices: list[RoutingNotice] = []
+        interaction.wrap_up = self._checked_code(interaction, wrap_up, now, notices)
+        notices += self._finish_work(interaction, now, reason="completed")
+        return notices
+
+    def wrap_up(
+        self, conversation_id: str, agent: str, wrap_up: str | None, now: datetime
+    ) -> list[RoutingNotice]:
+        """A wrap-up code given during after-call work: it ends the after-call work."""
+        interaction = self.interactions.get(conversation_id)
+        if interaction is None or interaction.agent != agent or interaction.phase != "wrap_up":
+            return []
+        notices: list[RoutingNotice] = []
+        code = self._checked_code(interaction, wrap_up, now, notices)
+        if code is None and self._queue(interaction.queue).wrap_up_required:
+            return notices
+        interaction.wrap_up = code or interaction.wrap_up
+        notices.append(self._notice("wrap_up_ended", interaction, now, wrap_up=interaction.wrap_up))
+        self._release(interaction, now, notices)
+        return notices
+
+    def transfer(
+        self, conversation_id: str, queue: str | None, agent: str | None, now: datetime
+    ) -> list[RoutingNotice]:
+        interaction = self.interactions.get(conversation_id)
+        if interaction is None:
+            interaction = Interaction(conversation_id, queue, "message", {}, None, 0, now)
+            self.interactions[conversation_id] = interaction
+        notices: list[RoutingNotice] = []
+        previous = self.agents.get(interaction.agent or "")
+        self._unplace(interaction)
+        if previous is not None:
+            self._let_go(interaction, previous)
+        interaction.declined = {previous.id} if previous is not None else set()
+        if agent is None and queue and queue != interaction.queue:
+            # The skills the flow asked for belonged to the first queue; the language stays.
+            interaction.queue, interaction.skills = queue, {}
+        self._start_episode(interaction, now)
+        target = self.agents.get(agent or "")
+        if agent is not None:
+            if target is None or target.state == "offline":
+                notices.append(
+                    RoutingNotice("agent_unavailable", conversation_id, agent, None, now)
+                )
+                if interaction.queue is None:
+                    self._drop(interaction, now, notices)
+                else:
+                    self._place(interaction, now, notices, announce=True)
+            elif target.ready_for(interaction.media):
+                self._offer(interaction, target, now, notices)
+            else:
+                interaction.phase = "direct"
+                interaction.candidates = [target.id]
+                target.direct.add(conversation_id)
+                notices.append(self._notice("waiting", interaction, now, for_agent=agent))
+        else:
+            self._place(interaction, now, notices, announce=True)
+        if previous is not None:
+            self._serve(previous, now, notices)
+        return notices
+
+    def customer_activity(self, conversation_id: str, now: datetime) -> None:
+        """The customer wrote: their inactivity clock starts again."""
+        interaction = self.interactions.get(conversation_id)
+        if interaction is not None:
+            interaction.last_customer_activity = now
+
+    def tick(self, now: datetime) -> list[RoutingNotice]:
+        """Act on every deadline that has passed, in time order."""
+        notices: list[RoutingNotice] = []
+        while self._timers and self._timers[0][0] <= now:
+            due, _seq, kind, subject, version = heapq.heappop(self._timers)
+            interaction = self.interactions.get(subject)
+            if interaction is None or interaction.episode != version:
+                continue
+            self._fire(kind, interaction, due, notices)
+        return notices
+
+    def next_deadline(self) -> datetime | None:
+        """When `tick` next has something to do (a simulation jumps there)."""
+        while self._timers:
+            due, _seq, _kind, subject, version = self._timers[0]
+            interaction = self.interactions.get(subject)
+            if interaction is not None and interaction.episode == version:
+                return due
+            heapq.heappop(self._timers)
+        return None
+
+    # ------------------------------------------------------------------ views
+    def waiting(self, queue: str | None = None) -> list[Interaction]:
+        """Interactions not yet with an agent, longest waiting first."""
+        found = [
+            i
+            for i in self.interactions.values()
+            if i.phase in ("preferred", "waiting", "direct", "offered")
+            and (queue is None or i.queue == queue)
+        ]
+        return sorted(found, key=lambda i: i.entered_at)
+
+    # ------------------------------------------------------------------ deadlines
+    def _fire(
+        self, kind: str, interaction: Interaction, now: datetime, notices: list[RoutingNotice]
+    ) -> None:
+        queue = self._queue(interaction.queue)
+        if kind.startswith("ring:"):
+            ring = int(kind.split(":")[1])
+            if interaction.phase == "waiting" and ring > interaction.ring:
+                self._unplace(interaction)
+                interaction.ring = ring
+                notices.append(self._notice("ring_widened", interaction, now, ring=ring))
+                self._place(interaction, now, notices)
+            elif interaction.phase == "preferred":
+                interaction.ring = ring
+        elif kind == "preferred_end" and interaction.phase == "preferred":
+            self._unplace(interaction)
+            self._place(interaction, now, notices)
+        elif kind == f"offer_timeout:{interaction.offers}" and interaction.phase == "offered":
+            record = self.agents[interaction.agent or ""]
+            self._let_go(interaction, record)
+            record.state = "not_responding"
+            self._agent_changed(record)
+            notices.append(RoutingNotice("not_responding", interaction.id, record.id, None, now))
+            self._requeue_or_give_up(interaction, record.id, now, notices)
+        elif kind == "urgent" and interaction.phase in ("waiting", "preferred"):
+            was_waiting = interaction.phase == "waiting"
+            if was_waiting:
+                self._unplace(interaction)
+            interaction.boost = queue.urgent_priority
+            notices.append(
+                self._notice(
+                    "priority_raised",
+                    interaction,
+                    now,
+                    priority=interaction.priority + interaction.boost,
+                    reason="reply window closing",
+                )
+            )
+            if was_waiting:
+                self._place(interaction, now, notices)
+        elif kind == "expire" and interaction.phase not in ("active", "wrap_up"):
+            notice = self._notice("expired", interaction, now, reason="reply window closed")
+            notices.append(notice)
+            self._drop(interaction, now, notices)
+        elif kind == "acw_end" and interaction.phase == "wrap_up":
+            notices.append(
+                self._notice(
+                    "wrap_up_ended",
+                    interaction,
+                    now,
+                    wrap_up=interaction.wrap_up,
+                    reason="after-call work timed out",
+                )
+            )
+            self._release(interaction, now, notices)
+        elif kind == "inactivity" and interaction.phase == "active":
+            last = interaction.last_customer_activity or interaction.entered_at
+            after = queue.inactivity_after or timedelta(0)
+            if now < last + after:
+                self._timer(last + after, "inactivity", interaction)
+            elif queue.inactivity_action == "reroute":
+                record = self.agents[interaction.agent or ""]
+                self._let_go(interaction, record)
+                interaction.declined.add(record.id)
+                notices.append(self._notice("requeued", interaction, now, reason="inactive"))
+                self._place(interaction, now, notices)
+                self._serve(record, now, notices)
+            else:
+                notices.append(self._notice("disconnected", interaction, now, reason="inactive"))
+                notices += self._finish_work(interaction, now, reason="inactive")
+
+    def _timer(self, at: datetime, kind: str, interaction: Interaction) -> None:
+        heapq.heappush(
+            self._timers, (at, next(self._seq), kind, interaction.id, interaction.episode)
+        )
+
+    def _start_episode(self, interaction: Interaction, now: datetime) -> None:
+        """A new routing of the interaction: its wait, rings and window deadlines start."""
+        queue = self._queue(interaction.queue)
+        interaction.episode = next(self._seq)
+        interaction.entered_at = now
+        interaction.ring = 0
+        if interaction.window_closes_at is not None:
+            self._timer(interaction.window_closes_at, "expire", interaction)
+            urgent_at = interaction.window_closes_at - queue.urgent_within
+            if urgent_at <= now:
+                interaction.boost = queue.urgent_priority
+            else:
+                self._timer(urgent_at, "urgent", interaction)
+        for index, ring in enumerate(queue.rings, start=1):
+            self._timer(now + ring.after, f"ring:{index}", interaction)
+
+    # ------------------------------------------------------------------ placing and serving
+    def _place(
+        self,
+        interaction: Interaction,
+        now: datetime,
+        notices: list[RoutingNotice],
+        *,
+        announce: bool = False,
+    ) -> None:
+        """Give the interaction to the best agent who can take it, or let it wait."""
+        requirement = self._requirement(interaction)
+        record = self._best_agent(requirement, interaction.declined)
+        if record is not None:
+            self._offer(interaction, record, now, notices)
+            return
+        interaction.phase = "waiting"
+        interaction.requirement = requirement
+        interaction.version += 1
+        group = self._groups.setdefault(requirement, _Group())
+        group.members.add(interaction.id)
+        heapq.heappush(
+            group.heap,
+            (interaction.rank(), next(self._seq), interaction.version, interaction.id),
+        )
+        self._open_groups.setdefault((requirement.queue, requirement.media), set()).add(requirement)
+        if announce:
+            notices.append(self._notice("waiting", interaction, now))
+
+    def _unplace(self, interaction: Interaction) -> None:
+        """Take the interaction out of whatever it waits in."""
+        if interaction.phase == "waiting" and interaction.requirement is not None:
+            group = self._groups.get(interaction.requirement)
+            if group is not None:
+                group.members.discard(interaction.id)
+                if not group.members:
+                    key = (interaction.requirement.queue, interaction.requirement.media)
+                    self._open_groups.get(key, set()).discard(interaction.requirement)
+                    group.heap.clear()
+        elif interaction.phase == "preferred":
+            for agent in interaction.candidates:
+                if agent in self.agents:
+                    self.agents[agent].preferred.discard(interaction.id)
+        elif interaction.phase == "direct":
+            for agent in interaction.candidates:
+                if agent in self.agents:
+                    self.agents[agent].direct.discard(interaction.id)
+        interaction.requirement = None
+
+    def _best_agent(self, requirement: Requirement, exclude: set[str]) -> AgentRecord | None:
+        pool = self._pool(requirement)
+        selection = self._queue(requirement.queue).selection
+        skipped = []
+        found = None
+        while pool.heap:
+            entry = heapq.heappop(pool.heap)
+            _key, version, agent_id = entry
+            record = self.agents.get(agent_id)
+            if (
+                record is None
+                or record.version != version
+                or agent_id not in pool.qualified
+                or not record.ready_for(requirement.media)
+            ):
+                continue
+            if agent_id in exclude:
+                skipped.append(entry)
+                continue
+            found = record
+            skipped.append((record.selection_key(selection), record.version, agent_id))
+            break
+        for entry in skipped:
+            heapq.heappush(pool.heap, entry)
+        return found
+
+    def _serve(self, record: AgentRecord, now: datetime, notices: list[RoutingNotice]) -> None:
+        """Give a freed agent the best waiting work they can take, while they can take more."""
+        while record.state == "available":
+            best: tuple[tuple[int, float], Interaction] | None = None
+            for interaction_id in record.direct | record.preferred:
+                interaction = self.interactions.get(interaction_id)
+                if interaction is None or not record.ready_for(interaction.media):
+                    continue
+                if record.id in interaction.declined:
+                    continue
+                order = (0 if interaction.phase == "direct" else 1, interaction.rank())
+                if best is None or order < best[0]:
+                    best = (order, interaction)
+            for queue in record.profile.queues:
+                for media in record.profile.capacity:
+                    if not record.ready_for(media):
+                        continue
+                    for requirement in list(self._open_groups.get((queue, media), ())):
+                        if requirement not in record.pools:
+                            continue
+                        head = self._head(requirement, record.id)
+                        if head is not None and (best is None or (1, head.rank()) < best[0]):
+                            best = ((1, head.rank()), head)
+            if best is None:
+                return
+            interaction = best[1]
+            self._unplace(interaction)
+            self._offer(interaction, record, now, notices)
+
+    def _head(self, requirement: Requirement, agent: str) -> Interaction | None:
+        """The best-ranked interaction of a group that `agent` has not declined."""
+        group = self._groups[requirement]
+        while group.heap:
+            _rank, _seq, version, interaction_id = group.heap[0]
+            interaction = self.interactions.get(interaction_id)
+            if (
+                interaction is None
+                or interaction.version != version
+                or interaction_id not in group.members
+            ):
+                heapq.heappop(group.heap)
+                continue
+            if agent not in interaction.declined:
+                return interaction
+            break
+        # Rare: the head was declined by this agent; look further without disturbing the heap.
+        candidates = [
+            self.interactions[i]
+            for i in group.members
+            if agent not in self.interactions[i].declined
+        ]
+        return min(candidates, key=lambda i: i.rank(), default=None)
+
+    def _offer(
+        self,
+        interaction: Interaction,
+        record: AgentRecord,
+        now: datetime,
+        notices: list[RoutingNotice],
+        *,
+        preferred: bool = False,
+    ) -> None:
+        interaction.version += 1
+        interaction.agent = record.id
+        record.holding[interaction.id] = interaction.media
+        record.direct.discard(interaction.id)
+        self._agent_changed(record)
+        if record.profile.auto_answer:
+            notices += self._accepted(interaction, now, auto_answer=True, preferred=preferred)
+            return
+        interaction.phase = "offered"
+        extra: dict[str, Any] = {"preferred": True} if preferred else {}
+        notices.append(self._notice("offered", interaction, now, **extra))
+        interaction.offers += 1
+        timeout = self._queue(interaction.queue).offer_timeout
+        self._timer(now + timeout, f"offer_timeout:{interaction.offers}", interaction)
+
+    def _accepted(
+        self, interaction: Interaction, now: datetime, **data: Any
+    ) -> list[RoutingNotice]:
+        interaction.phase = "active"
+        interaction.version += 1
+        interaction.last_customer_activity = now
+        queue = self._queue(interaction.queue)
+        if queue.inactivity_after is not None:
+            self._timer(now + queue.inactivity_after, "inactivity", interaction)
+        waited = (now - interaction.entered_at).total_seconds()
+        return [self._notice("accepted", interaction, now, waited_seconds=waited, **data)]
+
+    def _finish_work(
+        self, interaction: Interaction, now: datetime, *, reason: str
+    ) -> list[RoutingNotice]:
+        """The conversation with the agent is over: after-call work, or free the agent."""
+        notices: list[RoutingNotice] = []
+        queue = self._queue(interaction.queue)
+        needs_code = queue.wrap_up_required and interaction.wrap_up is None
+        if interaction.phase == "active" and (needs_code or queue.after_call_work > timedelta(0)):
+            interaction.phase = "wrap_up"
+            interaction.version += 1
+            until = now + queue.after_call_work if queue.after_call_work else None
+            if until is not None:
+                self._timer(until, "acw_end", interaction)
+            notices.append(
+                self._notice(
+                    "after_call_work",
+                    interaction,
+                    now,
+                    until=until,
+                    needs_wrap_up=needs_code,
+                    reason=reason,
+                )
+            )
+            return notices
+        if interaction.phase == "wrap_up":
+            return notices
+        self._release(interaction, now, notices)
+        return notices
+
+    def _release(
+        self, interaction: Interaction, now: datetime, notices: list[RoutingNotice]
+    ) -> None:
+        record = self.agents.get(interaction.agent or "")
+        self._forget(interaction.id, now)
+        if record is not None:
+            if not record.holding:
+                record.idle_since = now.timestamp()
+            self._agent_changed(record)
+            self._serve(record, now, notices)
+
+    def _drop(self, interaction: Interaction, now: datetime, notices: list[RoutingNotice]) -> None:
+        """Remove an interaction that never reached (or no longer needs) an agent."""
+        record = self.agents.get(interaction.agent or "")
+        self._forget(interaction.id, now)
+        if record is not None:
+            self._serve(record, now, notices)
+
+    def _forget(self, interaction_id: str, now: datetime) -> None:
+        interaction = self.interactions.pop(interaction_id, None)
+        if interaction is None:
+            return
+        self._unplace(interaction)
+        interaction.version += 1
+        record = self.agents.get(interaction.agent or "")
+        if record is not None and interaction_id in record.holding:
+            del record.holding[interaction_id]
+            self._agent_changed(record)
+
+    def _let_go(self, interaction: Interaction, record: AgentRecord) -> None:
+        record.holding.pop(interaction.id, None)
+        interaction.agent = None
+        interaction.version += 1
+        self._agent_changed(record)
+
+    def _requeue_or_give_up(
+        self, interaction: Interaction, agent: str, now: datetime, notices: list[RoutingNotice]
+    ) -> None:
+        if interaction.queue is None:  # a route to one agent: the flow decides what next
+            notices.append(RoutingNotice("agent_unavailable", interaction.id, agent, None, now))
+            self._forget(interaction.id, now)
+            return
+        notices.append(self._notice("requeued", interaction, now))
+        self._place(interaction, now, notices)
+
+    def _agent_changed(self, record: AgentRecord) -> None:
+        record.version += 1
+        for requirement in record.pools:
+            if record.ready_for(requirement.media):
+                pool = self._pools[requirement]
+                key = record.selection_key(self._queue(requirement.queue).selection)
+                heapq.heappush(pool.heap, (key, record.version, record.id))
+                if len(pool.heap) > 4 * len(pool.qualified) + 64:
+                    self._compact(requirement, pool)
+
+    def _compact(self, requirement: Requirement, pool: _Pool) -> None:
+        live = {}
+        for entry in pool.heap:
+            record = self.agents.get(entry[2])
+            if record is not None and record.version == entry[1]:
+                live[entry[2]] = entry
+        pool.heap = list(live.values())
+        heapq.heapify(pool.heap)
+
+    # ------------------------------------------------------------------ lookups
+    def _pool(self, requirement: Requirement) -> _Pool:
+        pool = self._pools.get(requirement)
+        if pool is not None:
+            return pool
+        pool = self._pools[requirement] = _Pool()
+        selection = self._queue(requirement.queue).selection
+        for agent_id in self._members.get(requirement.queue, ()):
+            record = self.agents.get(agent_id)
+            if record is None:
+                continue
+            if requirement.met_by(record.profile):
+                pool.qualified.add(agent_id)
+                record.pools.add(requirement)
+                if record.ready_for(requirement.media):
+                    key = record.selection_key(selection)
+                    heapq.heappush(pool.heap, (key, record.version, agent_id))
+        return pool
+
+    def _requirement(self, interaction: Interaction) -> Requirement:
+        queue = self._queue(interaction.queue)
+        ring: Ring | None = queue.rings[interaction.ring - 1] if interaction.ring else None
+        return requirement_at_ring(
+            interaction.queue or "",
+            interaction.media,
+            interaction.skills,
+            interaction.language,
+            ring,
+        )
+
+    def _queue(self, name: str | None) -> QueueSettings:
+        found = self.queues.get(name or "")
+        if found is None:
+            found = QueueSettings(name or "")
+            if name:
+                self.queues[name] = found
+        return found
+
+    def _checked_code(
+        self,
+        interaction: Interaction,
+        code: str | None,
+        now: datetime,
+        notices: list[RoutingNotice],
+    ) -> str | None:
+        codes = self._queue(interaction.queue).wrap_up_codes
+        if code is not None and codes and code not in codes:
+            notices.append(
+                self._notice(
+                    "wrap_up_rejected",
+                    interaction,
+                    now,
+                    wrap_up=code,
+                    reason=f"not a wrap-up code of {interaction.queue}: "
+                    + ", ".join(sorted(codes)),
+                )
+            )
+            return None
+        return code
+
+    def _notice(
+        self, kind: str, interaction: Interaction, now: datetime, **data: Any
+    ) -> RoutingNotice:
+        return RoutingNotice(kind, interaction.id, interaction.agent, interaction.queue, now, data)
+
+
+def queue_settings(name: str, queue: Any) -> QueueSettings:
+    """Settings from a deployment file's queue (`flowlang.config.models.Queue`)."""
+    rings = tuple(
+        Ring(
+            ring.after,
+            ring.relax_proficiency,
+            frozenset(ring.remove_skills) if isinstance(ring.remove_skills, list) else frozenset(),
+            ring.remove_skills == "all",
+        )
+        for ring in queue.bullseye
+    )
+    return QueueSettings(
+        name=name,
+        members=frozenset(queue.members),
+        selection=queue.selection,
+        offer_timeout=queue.offer_timeout,
+        wrap_up_codes=frozenset(queue.wrap_up_codes),
+        wrap_up_required=queue.wrap_up_required,
+        after_call_work=queue.after_call_work,
+        preferred_agent_wait=queue.preferred_agent_wait,
+        rings=rings,
+        inactivity_after=queue.inactivity.after if queue.inactivity else None,
+        inactivity_action=queue.inactivity.action if queue.inactivity else "disconnect",
+        urgent_within=queue.window_urgency.within,
+        urgent_priority=queue.window_urgency.add,
+        answer_within=queue.service_level.answer_within,
+    )

@@ -1,0 +1,153 @@
+"""What the ACD knows: queue settings, agents, interactions, and what an interaction needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+MEDIA = ("message", "social_dm", "social_public")
+Selection = Literal["longest_idle", "least_occupied"]
+AgentState = Literal["available", "away", "offline", "not_responding"]
+AGENT_STATES: tuple[str, ...] = ("available", "away", "offline", "not_responding")
+Phase = Literal["preferred", "waiting", "direct", "offered", "active", "wrap_up"]
+
+
+@dataclass(frozen=True)
+class Ring:
+    """A bullseye ring: from `after` of waiting, minimums drop and skills fall away."""
+
+    after: timedelta
+    relax_proficiency: int = 0
+    remove_skills: frozenset[str] = frozenset()
+    remove_all_skills: bool = False
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """How one queue (workgroup) distributes: from the deployment file's `queues:`."""
+
+    name: str
+    members: frozenset[str] = frozenset()
+    selection: Selection = "longest_idle"
+    offer_timeout: timedelta = timedelta(minutes=2)
+    wrap_up_codes: frozenset[str] = frozenset()
+    wrap_up_required: bool = False
+    after_call_work: timedelta = timedelta(0)
+    preferred_agent_wait: timedelta = timedelta(0)
+    rings: tuple[Ring, ...] = ()
+    inactivity_after: timedelta | None = None
+    inactivity_action: Literal["disconnect", "reroute"] = "disconnect"
+    urgent_within: timedelta = timedelta(hours=1)
+    urgent_priority: float = 60.0
+    answer_within: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    """An agent as the deployment file declares them."""
+
+    id: str
+    queues: frozenset[str] = frozenset()
+    skills: dict[str, int] = field(default_factory=dict)
+    languages: frozenset[str] = frozenset()
+    capacity: dict[str, int] = field(default_factory=lambda: {"message": 1})
+    auto_answer: bool = False
+    state: AgentState = "available"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What an interaction needs from an agent at its current bullseye ring."""
+
+    queue: str
+    media: str
+    skills: tuple[tuple[str, int], ...]
+    language: str | None
+
+    def met_by(self, agent: AgentProfile) -> bool:
+        if self.queue not in agent.queues:
+            return False
+        if self.language and self.language not in agent.languages:
+            return False
+        return all(agent.skills.get(skill, 0) >= level for skill, level in self.skills)
+
+
+def requirement_at_ring(
+    queue: str, media: str, skills: dict[str, int], language: str | None, ring: Ring | None
+) -> Requirement:
+    """The requirement after `ring` relaxed it (None: the innermost ring, nothing relaxed)."""
+    wanted = dict(skills)
+    if ring is not None:
+        if ring.remove_all_skills:
+            wanted = {}
+        for skill in ring.remove_skills:
+            wanted.pop(skill, None)
+        wanted = {s: max(1, level - ring.relax_proficiency) for s, level in wanted.items()}
+    return Requirement(queue, media, tuple(sorted(wanted.items())), language)
+
+
+@dataclass
+class AgentRecord:
+    """An agent at run time: state, what they hold, and the indexes they belong to."""
+
+    profile: AgentProfile
+    state: AgentState
+    idle_since: float  # seconds since the epoch: when they last became free or available
+    holding: dict[str, str] = field(default_factory=dict)  # interaction id -> media
+    version: int = 0
+    pools: set[Requirement] = field(default_factory=set)
+    direct: set[str] = field(default_factory=set)  # interactions waiting for this agent only
+    preferred: set[str] = field(default_factory=set)  # ... for this agent first
+
+    @property
+    def id(self) -> str:
+        return self.profile.id
+
+    def load(self, media: str) -> int:
+        return sum(1 for m in self.holding.values() if m == media)
+
+    def ready_for(self, media: str) -> bool:
+        return self.state == "available" and self.load(media) < self.profile.capacity.get(media, 0)
+
+    def occupancy(self) -> float:
+        total = sum(self.profile.capacity.values())
+        return len(self.holding) / total if total else 1.0
+
+    def selection_key(self, selection: Selection) -> tuple[Any, ...]:
+        """Smaller is better. Longest idle: agents holding nothing first, then the longest
+        since they became free; least occupied: the smallest share of capacity in use, then
+        the longest idle. Ties go to the agent id in alphabetical order."""
+        if selection == "least_occupied":
+            return (self.occupancy(), self.idle_since, self.id)
+        return (1 if self.holding else 0, self.idle_since, self.id)
+
+
+@dataclass
+class Interaction:
+    """One conversation the ACD is distributing or has given to an agent."""
+
+    id: str
+    queue: str | None
+    media: str
+    skills: dict[str, int]
+    language: str | None
+    priority: float
+    entered_at: datetime
+    window_closes_at: datetime | None = None
+    phase: Phase = "waiting"
+    ring: int = 0
+    requirement: Requirement | None = None
+    agent: str | None = None
+    declined: set[str] = field(default_factory=set)
+    candidates: list[str] = field(default_factory=list)  # preferred (or the one) agents
+    boost: float = 0.0
+    version: int = 0  # changes whenever it is placed again: stale heap entries are dropped
+    episode: int = 0  # one routing (a transfer starts another): stale timers are dropped
+    offers: int = 0
+    last_customer_activity: datetime | None = None
+    wrap_up: str | None = None
+
+    def rank(self) -> float:
+        """Waiting order: the entry time moved earlier by a minute per priority point."""
+        return self.entered_at.timestamp() - 60.0 * (self.priority + self.boost)
