@@ -16,9 +16,17 @@ LAYERS = [
         "flowlang.durations",
         "flowlang.events",
         "flowlang.templating",
+        "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only
     },
     {"flowlang.language"},
-    {"flowlang.config", "flowlang.channels", "flowlang.store", "flowlang.acd"},
+    # The in-memory parts sit beside the real ones they stand in for.
+    {
+        "flowlang.config",
+        "flowlang.channels",
+        "flowlang.store",
+        "flowlang.acd",
+        "flowlang.runtime.memory",
+    },
     {"flowlang.compiler", "flowlang.workspace"},
     {"flowlang.runtime"},
     {"flowlang.reporting", "flowlang.project", "flowlang.dryrun", "flowlang.flowtest"},
@@ -27,11 +35,12 @@ LAYERS = [
 
 
 def layer_of(module: str) -> int:
-    best = -1
+    """The layer of the longest matching prefix (`flowlang.runtime.ports` before `flowlang`)."""
+    best, length = -1, -1
     for index, layer in enumerate(LAYERS):
         for prefix in layer:
-            if module == prefix or module.startswith(prefix + "."):
-                best = index
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > length:
+                best, length = index, len(prefix)
     return best
 
 

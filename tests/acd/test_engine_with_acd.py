@@ -1,0 +1,121 @@
+"""The engine driving the built-in ACD: offers accepted through agent events, windows that
+expire in the queue, wrap-up codes, agent states — and what the store's event log records."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
+from flowlang.events import AgentAction, AgentEvent, InboundEvent
+from flowlang.runtime.engine import AllowAll, Engine
+from flowlang.runtime.memory import MemoryStore
+from flowlang.runtime.ports import ConversationView
+from tests.runtime.helpers import NOW, program
+
+FLOW = """\
+route to queue "Retail":
+    timeout 30h
+    on timeout:
+        reply "Sorry, nobody is free."
+"""
+
+
+class TwentyFourHours(AllowAll):
+    """Free-form replies for 24 hours after the customer's last message."""
+
+    def window_closes_at(self, conversation: ConversationView) -> datetime | None:
+        last = conversation.last_inbound_at or conversation.started_at
+        return last + timedelta(hours=24)
+
+
+def make(*agents: AgentProfile, queue: QueueSettings | None = None) -> tuple[Engine, MemoryStore]:
+    store = MemoryStore()
+    acd = SkillsAcd([queue or QueueSettings("Retail")], agents)
+    return Engine(program(FLOW), store=store, acd=acd, policy=TwentyFourHours()), store
+
+
+def message(text: str, minutes: float = 0, event_id: str = "m1") -> InboundEvent:
+    return InboundEvent(
+        event_id=event_id,
+        channel="whatsapp",
+        sender_id="447700900123",
+        text=text,
+        timestamp=NOW + timedelta(minutes=minutes),
+    )
+
+
+def agent_event(conv: str, action: AgentAction, minutes: float, **extra: str) -> AgentEvent:
+    return AgentEvent(
+        event_id=f"{action}-{minutes}",
+        conversation_id=conv,
+        agent_id=extra.pop("agent_id", "ana"),
+        action=action,
+        timestamp=NOW + timedelta(minutes=minutes),
+        **extra,
+    )
+
+
+def ana(auto: bool = False) -> AgentProfile:
+    return AgentProfile("ana", frozenset({"Retail"}), {}, frozenset(), {"message": 2}, auto)
+
+
+def kinds(store: MemoryStore) -> list[str]:
+    return [e["kind"] for e in store.events if e["kind"] not in ("message_in", "message_out")]
+
+
+def test_an_offer_accepted_by_the_agent_resumes_the_flow() -> None:
+    engine, store = make(ana())
+    first = engine.handle(message("hi"))
+    conv = first.conversation_id or ""
+    assert [n.kind for n in first.notices] == ["offered"]
+    assert first.deliveries == []
+    accepted = engine.handle(agent_event(conv, AgentAction.ACCEPT, 1))
+    assert [(n.kind, n.agent) for n in accepted.notices] == [("accepted", "ana")]
+    view = store.get_conversation(conv)
+    assert view is not None and (view.status, view.agent) == ("with_agent", "ana")
+    assert kinds(store) == ["queued", "offered", "accepted"]
+
+
+def test_a_late_accept_is_refused_with_a_note() -> None:
+    engine, _store = make(ana())
+    conv = engine.handle(message("hi")).conversation_id or ""
+    engine.advance(NOW + timedelta(minutes=3))  # offer timeout: 2 minutes
+    late = engine.handle(agent_event(conv, AgentAction.ACCEPT, 3))
+    assert late.note == "the offer to ana is no longer open"
+
+
+def test_the_window_closing_in_the_queue_expires_it_and_ends_the_flow() -> None:
+    engine, store = make(queue=QueueSettings("Retail"))  # nobody in the queue
+    conv = engine.handle(message("hi")).conversation_id or ""
+    engine.advance(NOW + timedelta(hours=24))
+    view = store.get_conversation(conv)
+    assert view is not None and view.status == "closed"
+    assert kinds(store)[-2:] == ["priority_raised", "expired"]
+    # The flow's queue timeout (30 h) no longer applies: nothing is sent when it passes.
+    engine.advance(NOW + timedelta(hours=31))
+    assert [e["kind"] for e in store.events if e["kind"] == "message_out"] == []
+
+
+def test_wrap_up_codes_and_after_call_work_through_the_engine() -> None:
+    queue = QueueSettings("Retail", wrap_up_required=True, wrap_up_codes=frozenset({"Resolved"}))
+    engine, store = make(ana(auto=True), queue=queue)
+    conv = engine.handle(message("hi")).conversation_id or ""
+    done = engine.handle(agent_event(conv, AgentAction.COMPLETE, 5))
+    assert [n.kind for n in done.notices] == ["after_call_work"]
+    code = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 6, wrap_up="Resolved"))
+    assert [n.kind for n in code.notices] == ["wrap_up_ended"]
+    view = store.get_conversation(conv)
+    assert view is not None and view.wrap_up == "Resolved"
+    assert kinds(store)[-4:] == ["completed", "after_call_work", "wrap_up", "wrap_up_ended"]
+
+
+def test_agent_states_go_through_the_engine_and_are_logged() -> None:
+    engine, store = make(ana(auto=True))
+    engine.set_agent_state("ana", "away", NOW)
+    conv = engine.handle(message("hi", 1)).conversation_id or ""
+    back = engine.set_agent_state("ana", "available", NOW + timedelta(minutes=4))
+    assert [(n.kind, n.conversation_id) for n in back.notices] == [("accepted", conv)]
+    view = store.get_conversation(conv)
+    assert view is not None and view.status == "with_agent"
+    states = [(e["agent"], e["state"]) for e in store.events if e["kind"] == "agent_state"]
+    assert states == [("ana", "away"), ("ana", "available")]
