@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from flowlang import __version__
+from flowlang.commands import simulate as simulate_commands
 from flowlang.commands import store as store_commands
 from flowlang.diagnostics import Diagnostic, to_json
 
@@ -40,6 +41,7 @@ def main() -> None:
       flowlang fmt --check flows/
       flowlang dry-run flows/messaging.flow -d examples/deployment.yaml -m examples/messages.yaml
       flowlang test flows/tests/
+      flowlang simulate examples/simulation.yaml -d examples/deployment.yaml
     """
 
 
@@ -356,6 +358,7 @@ def test_command(paths: tuple[Path, ...], coverage: bool, output_format: str) ->
 # Commands of other areas, one module each under flowlang/commands/ (one line per command here).
 main.add_command(store_commands.store)
 main.add_command(store_commands.replay)
+main.add_command(simulate_commands.simulate_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

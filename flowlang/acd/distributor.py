@@ -745,6 +745,10 @@ class SkillsAcd:
             ring,
         )
 
+    def settings(self, queue: str | None) -> QueueSettings:
+        """A queue's settings (defaults for a queue the deployment does not declare)."""
+        return self._queue(queue)
+
     def _queue(self, name: str | None) -> QueueSettings:
         found = self.queues.get(name or "")
         if found is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import types
 import typing
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -60,12 +60,9 @@ def load_deployment_text(text: str, filename: str) -> tuple[Deployment | None, l
     if tree is None:
         return None, problems
     index = positions.build(tree, text, filename)
-    plain = positions.to_plain(tree)
-    try:
-        deployment = Deployment.model_validate(plain)
-    except ValidationError as exc:
-        problems += [_diagnostic(e, index) for e in exc.errors(include_url=False)]
-        return None, _unique(problems)
+    deployment, model_problems = validate_model(tree, index, Deployment)
+    if deployment is None:
+        return None, _unique(problems + model_problems)
     deployment._positions = index
     problems += references.check(deployment, index)
     if any(d.is_error for d in problems):
@@ -73,12 +70,40 @@ def load_deployment_text(text: str, filename: str) -> tuple[Deployment | None, l
     return deployment, problems
 
 
-def _diagnostic(detail: ErrorDetails, index: positions.PositionIndex) -> Diagnostic:
-    loc = _without_union_tags(tuple(detail["loc"]))
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_model(
+    tree: Any, index: positions.PositionIndex, model: type[M]
+) -> tuple[M | None, list[Diagnostic]]:
+    """Validate a parsed YAML tree against `model`; errors at the YAML's own positions, with
+    did-you-mean for unknown keys. Other YAML files of the project (simulation specs) use it."""
+    try:
+        return model.model_validate(positions.to_plain(tree)), []
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        return None, _unique([_diagnostic(e, index, model) for e in errors])
+
+
+def load_yaml_model(text: str, filename: str, model: type[M]) -> tuple[M | None, list[Diagnostic]]:
+    """Parse YAML text and validate it against `model` (see `validate_model`)."""
+    problems = source.control_characters(text, filename)
+    if problems:
+        return None, problems
+    tree, problems = source.parse(text, filename)
+    if tree is None:
+        return None, problems
+    return validate_model(tree, positions.build(tree, text, filename), model)
+
+
+def _diagnostic(
+    detail: ErrorDetails, index: positions.PositionIndex, root: type[BaseModel] = Deployment
+) -> Diagnostic:
+    loc = _without_union_tags(tuple(detail["loc"]), root)
     kind = detail["type"]
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        allowed = _allowed_keys(loc[:-1])
+        allowed = _allowed_keys(loc[:-1], root)
         suggestion = did_you_mean(key, allowed)
         hint = (
             f"did you mean {suggestion!r}?"
@@ -115,10 +140,10 @@ def _diagnostic(detail: ErrorDetails, index: positions.PositionIndex) -> Diagnos
     return error(code, message, index.value_span(loc), hint=hint)
 
 
-def _without_union_tags(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+def _without_union_tags(loc: tuple[str | int, ...], root: type[BaseModel]) -> tuple[str | int, ...]:
     """pydantic puts the tried member type's name into the location of a union's errors."""
     out: list[str | int] = []
-    annotation: Any = Deployment
+    annotation: Any = root
     parts = list(loc)
     while parts:
         part = parts.pop(0)
@@ -149,7 +174,7 @@ def _member(annotation: Any, tag: str) -> Any:
 
 def _describe(loc: tuple[str | int, ...]) -> str:
     if not loc:
-        return "the deployment file"
+        return "the file"
     parts = [f"[{p}]" if isinstance(p, int) else str(p) for p in loc]
     return ".".join(parts).replace(".[", "[")
 
@@ -172,9 +197,9 @@ def _value_hint(detail: ErrorDetails, value: object = None) -> str:
     return ""
 
 
-def _allowed_keys(loc: tuple[str | int, ...]) -> list[str]:
+def _allowed_keys(loc: tuple[str | int, ...], root: type[BaseModel]) -> list[str]:
     """The keys the model at `loc` accepts (for did-you-mean on an unknown key)."""
-    annotation: Any = Deployment
+    annotation: Any = root
     for part in loc:
         annotation = _step(annotation, part)
         if annotation is None:
