@@ -9,11 +9,11 @@ so it can be inlined in HTML or opened on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
-Series = dict[str, Sequence[tuple[float, float]]]
+Series = Mapping[str, Sequence[tuple[float, float]]]
 
 
 def step_chart(
