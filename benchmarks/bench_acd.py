@@ -1,0 +1,119 @@
+"""Routing decisions per second of the built-in ACD as the center grows.
+
+One queue; agents with 3 of 20 skills at proficiency 1-5; interactions that need one skill
+at minimum 1-3 (60 distinct requirements). For 10, 1,000 and 10,000 agents:
+
+1. arrival decisions: an interaction arrives while agents are free, and the ACD picks the
+   best qualified one (longest idle) — then the agent completes it;
+2. freed-agent decisions with 100,000 interactions waiting: an agent completes one and the
+   ACD hands them the best-ranked waiting interaction they qualify for.
+
+Reported: decisions per second each, and each size's time per decision as a ratio to the
+10-agent center measured in the same run (flat ratios: the cost does not grow with the center).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+from flowlang.acd import AgentProfile, SkillsAcd
+from flowlang.runtime.ports import RoutingRequest
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+SKILLS = [f"S{n:02d}" for n in range(20)]
+WAITING = 100_000
+
+
+def _center(agents: int, capacity: int, seed: int = 5) -> SkillsAcd:
+    rng = random.Random(seed)
+    profiles = [
+        AgentProfile(
+            f"a{n:05d}",
+            frozenset({"Q"}),
+            {skill: rng.randint(1, 5) for skill in rng.sample(SKILLS, 3)},
+            frozenset({"en"}),
+            {"message": capacity},
+            auto_answer=True,
+        )
+        for n in range(agents)
+    ]
+    return SkillsAcd(agents=profiles)
+
+
+def _request(number: int, rng: random.Random) -> RoutingRequest:
+    skill = {rng.choice(SKILLS): rng.randint(1, 3)}
+    priority = rng.choice((0, 0, 0, 5, 10))
+    return RoutingRequest(f"c{number}", "Q", "message", skill, None, priority, [], None, None)
+
+
+def arrival_decisions(agents: int, count: int = 20_000) -> float:
+    """Microseconds per decision when an interaction arrives and agents are free."""
+    acd = _center(agents, capacity=4)
+    rng = random.Random(1)
+    requests = [_request(n, rng) for n in range(count)]
+    now = T0
+    elapsed = 0.0
+    routed = 0
+    for request in requests:
+        now += timedelta(seconds=1)
+        start = time.perf_counter()
+        notices = acd.enqueue(request, now)
+        elapsed += time.perf_counter() - start
+        if notices and notices[0].kind == "accepted":
+            routed += 1
+            acd.complete(request.conversation_id, notices[0].agent or "", None, now)
+        else:
+            acd.withdraw(request.conversation_id, now)
+    assert routed > count // 2, routed
+    return elapsed / count * 1e6
+
+
+def freed_agent_decisions(agents: int, count: int = 20_000) -> tuple[float, int]:
+    """Microseconds per decision when an agent frees up with 100,000 interactions waiting."""
+    acd = _center(agents, capacity=1)
+    rng = random.Random(2)
+    now = T0
+    holding: dict[str, str] = {}
+    for number in range(WAITING + agents):
+        now += timedelta(milliseconds=10)
+        for notice in acd.enqueue(_request(number, rng), now):
+            if notice.kind == "accepted" and notice.agent:
+                holding[notice.agent] = notice.conversation_id
+    waiting = len(acd.waiting())
+    busy = list(holding)
+    elapsed = 0.0
+    decisions = 0
+    for step in range(count):
+        now += timedelta(seconds=1)
+        agent = busy[step % len(busy)]
+        start = time.perf_counter()
+        notices = acd.complete(holding[agent], agent, None, now)
+        elapsed += time.perf_counter() - start
+        for notice in notices:
+            if notice.kind == "accepted" and notice.agent:
+                holding[notice.agent] = notice.conversation_id
+                decisions += 1
+    assert decisions > count // 2, decisions
+    return elapsed / count * 1e6, waiting
+
+
+def main() -> None:
+    sizes = (10, 1_000, 10_000)
+    arrivals = {n: arrival_decisions(n) for n in sizes}
+    freed = {n: freed_agent_decisions(n) for n in sizes}
+    print("ACD routing decisions (one queue, 20 skills, 60 distinct requirements)")
+    print(f"{'agents':>8} {'arrival µs':>11} {'per s':>9} {'× 10 agents':>12}", end="")
+    print(f" {'waiting':>9} {'freed agent µs':>15} {'per s':>9} {'× 10 agents':>12}")
+    for n in sizes:
+        freed_us, waiting = freed[n]
+        print(
+            f"{n:>8,} {arrivals[n]:>11.1f} {1e6 / arrivals[n]:>9,.0f} "
+            f"{arrivals[n] / arrivals[10]:>12.2f} {waiting:>9,} {freed_us:>15.1f} "
+            f"{1e6 / freed_us:>9,.0f} {freed_us / freed[10][0]:>12.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
