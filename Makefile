@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/webhooks.yaml
 	$(BIN)/flowlang dry-run flows/social.flow --deployment examples/deployment.yaml --messages examples/social_webhooks.yaml
 	$(BIN)/flowlang test flows/tests/
+	$(BIN)/flowlang simulate examples/simulation.yaml --deployment examples/deployment.yaml --plot queue-length.svg
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

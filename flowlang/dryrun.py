@@ -13,7 +13,7 @@ import itertools
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from flowlang.diagnostics import Diagnostic, Span, error
-from flowlang.durations import parse_duration
+from flowlang.durations import format_duration, parse_duration
 from flowlang.errors import InputError
 from flowlang.events import (
     AgentAction,
@@ -35,7 +35,7 @@ from flowlang.events import (
 from flowlang.project import Project
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.memory import RecordingAdapter, ScriptedDataActions
-from flowlang.runtime.ports import ConversationStore, DataResult, OutboundAdapter
+from flowlang.runtime.ports import ConversationStore, DataResult, OutboundAdapter, RoutingNotice
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 BOT_OUTCOMES = ("resolved", "escalate", "failure")
@@ -311,9 +311,7 @@ class DryRunReport:
                     if delivery.suggestion:
                         lines.append(f"       suggestion: {delivery.suggestion}")
             for notice in step.outcome.notices:
-                who = f" by {notice.agent}" if notice.agent else ""
-                where = f" in {notice.queue}" if notice.queue else ""
-                lines.append(f"    acd: {notice.kind}{who}{where}")
+                lines.append(f"    acd: {_notice_text(notice)}")
             if step.outcome.note:
                 lines.append(f"    note: {step.outcome.note}")
             lines.append("")
@@ -485,6 +483,24 @@ def _dispatch(
         outcome.conversation_id = conversation_id
         return outcome
     return Outcome(event=event, conversation_id=conversation_id, note="time passes")
+
+
+def _notice_text(notice: RoutingNotice) -> str:
+    """`offered to frank in Overflow`, `accepted by alice in Retail Banking (waited 2m10s)`."""
+    text = notice.kind.replace("_", " ")
+    if notice.agent:
+        text += f" {'to' if notice.kind == 'offered' else 'by'} {notice.agent}"
+    if notice.queue:
+        text += f" in {notice.queue}"
+    details = []
+    if "waited_seconds" in notice.data:
+        details.append(
+            f"waited {format_duration(timedelta(seconds=notice.data['waited_seconds']))}"
+        )
+    for key in ("reason", "ring", "wrap_up", "for_agent"):
+        if notice.data.get(key) is not None:
+            details.append(f"{key.replace('_', ' ')} {notice.data[key]}")
+    return text + (f" ({', '.join(details)})" if details else "")
 
 
 def _label(event: SampleEvent, info: dict[str, Any]) -> str:
