@@ -27,21 +27,7 @@ def step_chart(
     height: int = 320,
 ) -> str:
     """A chart of step lines, one per series, with axes, ticks and a legend."""
-    return _chart(series, title, x_label, y_label, x_format, width, height, steps=True)
-
-
-def line_chart(
-    series: Series,
-    *,
-    title: str,
-    x_label: str = "",
-    y_label: str = "",
-    x_format: Callable[[float], str] = lambda x: f"{x:g}",
-    width: int = 760,
-    height: int = 320,
-) -> str:
-    """A chart of straight lines between points, one per series."""
-    return _chart(series, title, x_label, y_label, x_format, width, height, steps=False)
+    return _chart(series, title, x_label, y_label, x_format, width, height)
 
 
 def _chart(
@@ -52,8 +38,6 @@ def _chart(
     x_format: Callable[[float], str],
     width: int,
     height: int,
-    *,
-    steps: bool,
 ) -> str:
     left, right, top, bottom = 56, 150, 34, 44
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -111,7 +95,7 @@ def _chart(
         coords: list[str] = []
         previous_y: float | None = None
         for x, y in values:
-            if steps and previous_y is not None:
+            if previous_y is not None:
                 coords.append(f"{sx(x):.1f},{sy(previous_y):.1f}")
             coords.append(f"{sx(x):.1f},{sy(y):.1f}")
             previous_y = y

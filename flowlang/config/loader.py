@@ -53,13 +53,9 @@ def load_deployment_bytes(data: bytes, filename: str) -> tuple[Deployment | None
 
 def load_deployment_text(text: str, filename: str) -> tuple[Deployment | None, list[Diagnostic]]:
     """Validate deployment file contents given as text (see `load_deployment`)."""
-    problems = source.control_characters(text, filename)
-    if problems:
+    tree, index, problems = _parse(text, filename)
+    if tree is None or index is None:
         return None, problems
-    tree, problems = source.parse(text, filename)
-    if tree is None:
-        return None, problems
-    index = positions.build(tree, text, filename)
     deployment, model_problems = validate_model(tree, index, Deployment)
     if deployment is None:
         return None, _unique(problems + model_problems)
@@ -87,13 +83,23 @@ def validate_model(
 
 def load_yaml_model(text: str, filename: str, model: type[M]) -> tuple[M | None, list[Diagnostic]]:
     """Parse YAML text and validate it against `model` (see `validate_model`)."""
+    tree, index, problems = _parse(text, filename)
+    if tree is None or index is None:
+        return None, problems
+    return validate_model(tree, index, model)
+
+
+def _parse(
+    text: str, filename: str
+) -> tuple[Any, positions.PositionIndex | None, list[Diagnostic]]:
+    """The YAML tree and its positions, or the problems that stop it being read."""
     problems = source.control_characters(text, filename)
     if problems:
-        return None, problems
+        return None, None, problems
     tree, problems = source.parse(text, filename)
     if tree is None:
-        return None, problems
-    return validate_model(tree, positions.build(tree, text, filename), model)
+        return None, None, problems
+    return tree, positions.build(tree, text, filename), problems
 
 
 def _diagnostic(
