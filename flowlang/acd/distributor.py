@@ -36,7 +36,7 @@ from flowlang.acd.model import (
 from flowlang.runtime.ports import RoutingNotice, RoutingRequest
 
 if TYPE_CHECKING:
-    from flowlang.config.models import Deployment
+    from flowlang.config.models import Deployment, Queue
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -106,8 +106,9 @@ class SkillsAcd:
         return cls(queues, agents)
 
     # ------------------------------------------------------------------ agents
-    def add_agent(self, profile: AgentProfile, now: datetime | None = None) -> None:
-        """Add (or replace) an agent; they join the pools of the requirements they meet."""
+    def add_agent(self, profile: AgentProfile, now: datetime | None = None) -> list[RoutingNotice]:
+        """Add (or replace) an agent; they join the pools of the requirements they meet and,
+        when available and `now` is given, take waiting work at once."""
         member_of = {queue for queue, members in self._members.items() if profile.id in members}
         profile = replace(profile, queues=profile.queues | member_of)
         old = self.agents.get(profile.id)
@@ -125,6 +126,10 @@ class SkillsAcd:
                 pool.qualified.add(profile.id)
                 record.pools.add(requirement)
         self._agent_changed(record)
+        notices: list[RoutingNotice] = []
+        if now is not None:
+            self._serve(record, now, notices)
+        return notices
 
     def set_agent_state(self, agent: str, state: str, now: datetime) -> list[RoutingNotice]:
         """available / away / offline. Going available takes waiting work at once; leaving
@@ -153,9 +158,6 @@ class SkillsAcd:
                 notices.append(self._notice("requeued", interaction, now, reason=f"agent {state}"))
                 self._place(interaction, now, notices)
         return notices
-
-    def set_available(self, agent: str, available: bool, now: datetime) -> list[RoutingNotice]:
-        return self.set_agent_state(agent, "available" if available else "away", now)
 
     # ------------------------------------------------------------------ the Acd protocol
     def enqueue(self, request: RoutingRequest, now: datetime) -> list[RoutingNotice]:
@@ -785,7 +787,7 @@ class SkillsAcd:
         return RoutingNotice(kind, interaction.id, interaction.agent, interaction.queue, now, data)
 
 
-def queue_settings(name: str, queue: Any) -> QueueSettings:
+def queue_settings(name: str, queue: Queue) -> QueueSettings:
     """Settings from a deployment file's queue (`flowlang.config.models.Queue`)."""
     rings = tuple(
         Ring(

@@ -295,10 +295,14 @@ def test_an_interaction_waits_until_someone_qualifies() -> None:
     acd = SkillsAcd(agents=[agent("al", capacity=1, Cards=4)])
     acd.enqueue(request("c1", skills={"Cards": 3}), T0)
     assert seen(acd.enqueue(request("c2", skills={"Cards": 3}), at(1))) == [("waiting", "c2", None)]
-    acd.add_agent(agent("bo", Cards=3), at(2))
-    assert acd.tick(at(2)) == []  # joining does not hand out work by itself ...
-    assert seen(acd.set_agent_state("bo", "offline", at(2))) == []
-    assert seen(acd.set_agent_state("bo", "available", at(3))) == [("accepted", "c2", "bo")]
+    assert seen(acd.add_agent(agent("bo", Cards=3), at(2))) == [("accepted", "c2", "bo")]
+
+
+def test_an_agent_coming_back_takes_waiting_work_at_once() -> None:
+    acd = SkillsAcd(agents=[agent("al")])
+    acd.set_agent_state("al", "away", T0)
+    acd.enqueue(request("c1"), at(1))
+    assert seen(acd.set_agent_state("al", "available", at(2))) == [("accepted", "c1", "al")]
 
 
 def test_finishing_after_call_work_frees_capacity() -> None:
