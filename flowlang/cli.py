@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from flowlang import __version__
+from flowlang.commands import report as report_commands
 from flowlang.commands import simulate as simulate_commands
 from flowlang.commands import store as store_commands
 from flowlang.diagnostics import Diagnostic, to_json
@@ -359,6 +360,7 @@ def test_command(paths: tuple[Path, ...], coverage: bool, output_format: str) ->
 main.add_command(store_commands.store)
 main.add_command(store_commands.replay)
 main.add_command(simulate_commands.simulate_command)
+main.add_command(report_commands.report_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -63,7 +63,7 @@ class Samples:
     agents_away: list[str] = field(default_factory=list)
 
 
-_KINDS = {"message", "post", "comment", "delete", "edit", "postback"}
+_KINDS = {"message", "post", "comment", "delete", "edit", "postback", "close"}
 
 
 def load_samples(path: Path) -> Samples:
@@ -207,7 +207,7 @@ class _Reader:
         if at is None:
             return None
         line = self.span(item).line
-        for kind in ("message", "post", "comment", "delete", "edit", "postback"):
+        for kind in ("message", "post", "comment", "delete", "edit", "postback", "close"):
             if kind in item:
                 data = {
                     "kind": kind,
@@ -256,9 +256,9 @@ class _Reader:
         if "wait" in item or raw_at is not None:
             return SampleEvent(at, label, "wait", {}, line)
         self.fail(
-            "unknown event: use message, post, comment, edit, delete, postback, webhook, bot, "
-            "accept, decline, reply, transfer, complete, wrap_up, available, away, offline "
-            "or wait",
+            "unknown event: use message, post, comment, edit, delete, postback, close, webhook, "
+            "bot, accept, decline, reply, transfer, complete, wrap_up, available, away, "
+            "offline or wait",
             item,
         )
         return None
@@ -423,6 +423,7 @@ def _dispatch(
             "delete": EventKind.DELETE,
             "edit": EventKind.EDIT,
             "postback": EventKind.POSTBACK,
+            "close": EventKind.CLOSE,
         }[data["kind"]]
         attachments = tuple(
             Attachment(type=str(a.get("type", "other")), url=a.get("url"))

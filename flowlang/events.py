@@ -20,8 +20,23 @@ class EventKind(StrEnum):
     COMMENT = "comment"  # a public comment or reply under a post
     EDIT = "edit"  # a public post or comment was edited
     DELETE = "delete"  # a public post or comment was deleted (the customer withdrew it)
+    CLOSE = "close"  # the customer closed the chat (web messaging): they left
     POSTBACK = "postback"  # a quick-reply / button answer
     RECEIPT = "receipt"  # delivery / read receipt: recorded, never routed
+
+
+SOCIAL_PUBLIC_CHANNELS = frozenset({"x_public", "facebook_page"})
+SOCIAL_DM_CHANNELS = frozenset({"x_dm", "messenger", "instagram"})
+
+
+def media_type(channel: str) -> str:
+    """The media type reports and the ACD group a channel under: `social_public` (public posts
+    and comments), `social_dm` (social networks' direct messages) or `message`."""
+    if channel in SOCIAL_PUBLIC_CHANNELS:
+        return "social_public"
+    if channel in SOCIAL_DM_CHANNELS:
+        return "social_dm"
+    return "message"
 
 
 class Attachment(BaseModel):

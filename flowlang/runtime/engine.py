@@ -17,7 +17,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flowlang.acd import SkillsAcd
-from flowlang.events import AgentAction, AgentEvent, BotEvent, EventKind, InboundEvent, TimerEvent
+from flowlang.events import (
+    AgentAction,
+    AgentEvent,
+    BotEvent,
+    EventKind,
+    InboundEvent,
+    TimerEvent,
+    media_type,
+)
 from flowlang.runtime import effects as fx
 from flowlang.runtime.interpreter import TraceStep, run
 from flowlang.runtime.memory import (
@@ -297,7 +305,15 @@ class Engine:
             event.sender_id,
         )
         self.store.append_event(
-            "message_in", now, conv.id, {"channel": event.channel, "message_kind": event.kind.value}
+            "message_in",
+            now,
+            conv.id,
+            {
+                "channel": event.channel,
+                "media": self.media_of(event.channel, event.kind),
+                "message_kind": event.kind.value,
+                "customer": conv.customer_id,
+            },
         )
         keyword = self.policy.observe_inbound(conv, event, now)
         if keyword is not None:
@@ -311,11 +327,18 @@ class Engine:
                 "opted_in": "the customer opted back in",
                 "help": "the customer asked for help; the channel's help text was sent",
             }.get(what, what)
-        elif event.kind is EventKind.DELETE:
-            outcome.notices.extend(self.acd.withdraw(conv.id, now))
-            conv.status = "closed"
-            self.store.append_event("abandoned", now, conv.id, {"reason": "post deleted"})
-            outcome.note = "the customer deleted the post; the interaction is withdrawn"
+        elif event.kind in (EventKind.DELETE, EventKind.CLOSE):
+            self._notices(self.acd.withdraw(conv.id, now), now, outcome, conv)
+            conv.status, conv.agent = "closed", None
+            state = FlowState.from_json(conv.flow_state) if conv.flow_state else None
+            if state is not None and state.waiting is not None:
+                state.waiting = None  # nothing the flow waited for can come now
+                state.status, state.ended_reason = "ended", "customer left"
+                conv.flow_state = state.to_json()
+            what = "deleted the post" if event.kind is EventKind.DELETE else "closed the chat"
+            reason = "post deleted" if event.kind is EventKind.DELETE else "chat closed"
+            self.store.append_event("abandoned", now, conv.id, {"reason": reason})
+            outcome.note = f"the customer {what}; the interaction is withdrawn"
         elif event.kind is EventKind.EDIT:
             self.store.append_event("edited", now, conv.id, {"post_id": event.post_id})
             outcome.note = "the customer edited the post; the new text is in the history"
@@ -346,7 +369,9 @@ class Engine:
             return outcome
         if event.action is AgentAction.REPLY:
             content = dict(event.content) or {"kind": "text", "text": event.text}
-            self._send(conv, content, "agent", "default", None, now, outcome, step="agent", line=0)
+            self._send(
+                conv, content, "agent", "default", None, now, outcome, "agent", 0, event.agent_id
+            )
         elif event.action is AgentAction.ACCEPT:
             notices = self.acd.accept(conv.id, event.agent_id, now)
             if not notices:
@@ -416,7 +441,13 @@ class Engine:
             and state.waiting is not None
             and state.waiting.kind in ("queue", "agent")
         ):
-            outcome.notices.extend(self.acd.withdraw(conv.id, now))
+            self.store.append_event(
+                "queue_timeout",
+                now,
+                conv.id,
+                {"queue": conv.queue, "waiting_for": state.waiting.kind},
+            )
+            self._notices(self.acd.withdraw(conv.id, now), now, outcome, conv)
             if state.waiting.kind == "queue":
                 conv.status = "open"
         self._run(conv, state, trigger, None, now, outcome)
@@ -477,12 +508,14 @@ class Engine:
         facts = self._facts(conv, event, state, now, starts_run)
         started_on = facts.message
         program = self._program_for(state)
+        path: list[str] = []
         for _round in range(100):  # data actions answer at once and resume the flow
             result = run(program, state, trigger, facts)
             state = result.state
             state.message = started_on
             outcome.trace.extend(result.trace)
             outcome.path.extend(result.path)
+            path.extend(result.path)
             outcome.effects.extend(result.effects)
             conv.flow_state = state.to_json()
             follow_up = self._apply(conv, state, result.effects, now, outcome)
@@ -490,6 +523,10 @@ class Engine:
                 break
             trigger = follow_up
             facts = self._facts(conv, event, state, now)
+        if path:
+            self.store.append_event(
+                "flow_path", now, conv.id, {"version": program.graph.version, "nodes": path}
+            )
 
     def _program_for(self, state: FlowState) -> Program:
         """A suspended flow resumes on the version it started on; a flow that starts (again)
@@ -699,6 +736,7 @@ class Engine:
         outcome: Outcome,
         step: str,
         line: int,
+        agent: str | None = None,
     ) -> None:
         recipient = self._senders.get(conv.id) or conv.last_sender_id
         message = OutboundMessage(
@@ -734,14 +772,14 @@ class Engine:
                     f"the {conv.channel} reply window is closed; the flow said "
                     f"to {action} this reply",
                 )
-                self._record_delivery(conv, delivery, now, outcome, step, line)
+                self._record_delivery(conv, delivery, now, outcome, step, line, agent)
                 return
         delivery = self.policy.decide(message, conv, now)
         if delivery.status in ("sent", "degraded"):
             for adapter in self.adapters:
                 adapter.send(delivery.message)
             self.store.append_message(conv, "out", delivery.message.content, now, sender)
-        self._record_delivery(conv, delivery, now, outcome, step, line)
+        self._record_delivery(conv, delivery, now, outcome, step, line, agent)
 
     def _record_delivery(
         self,
@@ -751,6 +789,7 @@ class Engine:
         outcome: Outcome,
         step: str,
         line: int,
+        agent: str | None,
     ) -> None:
         outcome.deliveries.append(delivery)
         kind = "message_out" if delivery.status in ("sent", "degraded") else "blocked"
@@ -765,6 +804,7 @@ class Engine:
                 "reason": delivery.reason,
                 "step": step,
                 "line": line,
+                **({"agent": agent} if agent else {}),
             },
         )
 
@@ -791,8 +831,4 @@ def _flow_kind(kind: EventKind) -> str:
 
 
 def _default_media(channel: str, kind: EventKind) -> str:
-    if channel in ("x_public", "facebook_page"):
-        return "social_public"
-    if channel in ("x_dm", "messenger", "instagram"):
-        return "social_dm"
-    return "message"
+    return media_type(channel)

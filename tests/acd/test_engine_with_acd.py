@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
-from flowlang.events import AgentAction, AgentEvent, InboundEvent
+from flowlang.events import AgentAction, AgentEvent, EventKind, InboundEvent
 from flowlang.runtime.engine import AllowAll, Engine
 from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.ports import ConversationView
@@ -60,7 +60,11 @@ def ana(auto: bool = False) -> AgentProfile:
 
 
 def kinds(store: MemoryStore) -> list[str]:
-    return [e["kind"] for e in store.events if e["kind"] not in ("message_in", "message_out")]
+    return [
+        e["kind"]
+        for e in store.events
+        if e["kind"] not in ("message_in", "message_out", "flow_path")
+    ]
 
 
 def test_an_offer_accepted_by_the_agent_resumes_the_flow() -> None:
@@ -119,3 +123,61 @@ def test_agent_states_go_through_the_engine_and_are_logged() -> None:
     assert view is not None and view.status == "with_agent"
     states = [(e["agent"], e["state"]) for e in store.events if e["kind"] == "agent_state"]
     assert states == [("ana", "away"), ("ana", "available")]
+
+
+def customer_leaves(sender: str, minutes: float, kind: EventKind) -> InboundEvent:
+    return InboundEvent(
+        event_id=f"leave-{sender}",
+        channel="web",
+        kind=kind,
+        sender_id=sender,
+        timestamp=NOW + timedelta(minutes=minutes),
+    )
+
+
+def test_a_closed_chat_frees_its_agent_for_the_next_customer_waiting() -> None:
+    one_at_a_time = AgentProfile(
+        "ana", frozenset({"Retail"}), {}, frozenset(), {"message": 1}, True
+    )
+    engine, store = make(one_at_a_time)
+    first = engine.handle(web("v1", "hello", 0)).conversation_id
+    second = engine.handle(web("v2", "hi there", 1)).conversation_id
+    assert first and second
+    assert store.get_conversation(second).status == "queued"  # type: ignore[union-attr]
+    closed = engine.handle(customer_leaves("v1", 5, EventKind.CLOSE))
+    assert closed.note == "the customer closed the chat; the interaction is withdrawn"
+    # The agent's other customer gets her at once: the notice about them was applied.
+    assert [(n.kind, n.conversation_id) for n in closed.notices] == [
+        ("withdrawn", first),
+        ("accepted", second),
+    ]
+    assert store.get_conversation(second).status == "with_agent"  # type: ignore[union-attr]
+    assert store.get_conversation(first).status == "closed"  # type: ignore[union-attr]
+    logged = [
+        (e["kind"], e["conversation_id"])
+        for e in store.events
+        if e["at"] == NOW + timedelta(minutes=5)
+    ]
+    assert ("abandoned", first) in logged and ("accepted", second) in logged
+
+
+def test_closing_the_chat_while_waiting_is_an_abandon() -> None:
+    engine, store = make()  # nobody to answer
+    conv = engine.handle(web("v1", "hello", 0)).conversation_id
+    engine.handle(customer_leaves("v1", 3, EventKind.CLOSE))
+    assert [(e["kind"], e.get("phase"), e.get("reason")) for e in store.events[-2:]] == [
+        ("withdrawn", "waiting", None),
+        ("abandoned", None, "chat closed"),
+    ]
+    assert store.get_conversation(conv).status == "closed"  # type: ignore[arg-type, union-attr]
+    assert engine.acd.waiting() == []  # type: ignore[attr-defined]
+
+
+def web(sender: str, text: str, minutes: float) -> InboundEvent:
+    return InboundEvent(
+        event_id=f"{sender}-{minutes}",
+        channel="web",
+        sender_id=sender,
+        text=text,
+        timestamp=NOW + timedelta(minutes=minutes),
+    )

@@ -124,6 +124,19 @@ def test_web_widget_format() -> None:
     ]
 
 
+def test_web_visitor_closing_the_chat_is_a_close_event() -> None:
+    payload = {
+        "type": "close",
+        "id": "w-9",
+        "widget": "widget-7f3a",
+        "visitor": {"id": "web-visitor-5c1d"},
+        "timestamp": "2026-01-05T09:10:00Z",
+    }
+    (event,) = normalise("web", json.dumps(payload).encode(), received_at=RECEIVED)
+    assert (event.kind, event.sender_id, event.text) == (EventKind.CLOSE, "web-visitor-5c1d", "")
+    assert event.timestamp == datetime(2026, 1, 5, 9, 10, tzinfo=UTC)
+
+
 def _whatsapp_without(key: str) -> dict[str, Any]:
     data = json.loads((PAYLOADS / "whatsapp/text.json").read_text())
     del data["entry"][0]["changes"][0]["value"]["messages"][0][key]
@@ -151,7 +164,11 @@ def _whatsapp_without(key: str) -> dict[str, Any]:
             {"destination": "U1", "events": "none"},
             "line payload: events: expected a list, got text",
         ),
-        ("web", {"type": "typing"}, "web payload: type: expected one of message, postback, read"),
+        (
+            "web",
+            {"type": "typing"},
+            "web payload: type: expected one of message, postback, close, read",
+        ),
         ("telegram", {}, "telegram payload: (channel): no normaliser for this channel"),
     ],
 )

@@ -5,7 +5,8 @@
      "text": "Hi", "timestamp": "2026-01-05T09:00:00Z",
      "attachments": [{"type": "image", "url": "https://..."}]}
 
-`type` is message, postback (with `postback`) or read.
+`type` is message, postback (with `postback`), close (the visitor closed the chat window and
+left) or read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from datetime import datetime
 from flowlang.channels.inbound.fields import Node
 from flowlang.events import Attachment, EventKind, InboundEvent
 
-_TYPES = {"message": EventKind.MESSAGE, "postback": EventKind.POSTBACK, "read": EventKind.RECEIPT}
+_TYPES = {
+    "message": EventKind.MESSAGE,
+    "postback": EventKind.POSTBACK,
+    "close": EventKind.CLOSE,
+    "read": EventKind.RECEIPT,
+}
 _ATTACHMENTS = {"image", "video", "audio", "file", "link", "location"}
 
 

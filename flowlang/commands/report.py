@@ -1,0 +1,220 @@
+"""`flowlang report KIND`: interaction details, agent and queue performance, real-time views."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flowlang.commands.store import STORE_OPTION, open_store
+from flowlang.config import load_deployment
+from flowlang.config.models import Deployment
+from flowlang.diagnostics import SourceFile, render_all
+from flowlang.reporting import (
+    InteractionLog,
+    Report,
+    Scope,
+    agent_performance,
+    choose_interval,
+    interaction_details,
+    queue_performance,
+    realtime,
+    timeline,
+    to_csv,
+    to_html,
+    to_json,
+    to_table,
+)
+
+KINDS = ("interactions", "agents", "queues", "realtime", "all")
+MEDIA = {
+    "message": "message",
+    "social-public": "social_public",
+    "social_public": "social_public",
+    "social-dm": "social_dm",
+    "social_dm": "social_dm",
+}
+
+
+class Moment(click.ParamType):  # type: ignore[type-arg]
+    """An ISO 8601 date or date-time; without a zone it is UTC."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                day = date.fromisoformat(text)
+            except ValueError:
+                self.fail(
+                    f"{value!r} is not a date or time: use 2026-01-05, 2026-01-05T09:00 or "
+                    "2026-01-05T09:00:00+01:00",
+                    param,
+                    ctx,
+                )
+            moment = datetime(day.year, day.month, day.day)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@click.command(name="report")
+@click.argument("kind", type=click.Choice(KINDS))
+@STORE_OPTION
+@click.option("--from", "start", type=Moment(), help="start of the period (included)")
+@click.option("--to", "end", type=Moment(), help="end of the period (excluded)")
+@click.option(
+    "--at",
+    type=Moment(),
+    help="realtime: the moment to show (default: now)",
+)
+@click.option(
+    "--media",
+    multiple=True,
+    type=click.Choice(sorted(MEDIA)),
+    help="only these media types (repeat for several)",
+)
+@click.option("--queue", "queues", multiple=True, help="only these queues (repeat for several)")
+@click.option("--agent", "agents", multiple=True, help="only these agents (repeat for several)")
+@click.option(
+    "-d",
+    "--deployment",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="take each queue's service-level target (and queue list) from this deployment",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write to this file instead of the terminal",
+)
+def report_command(
+    kind: str,
+    store_path: Path,
+    start: datetime | None,
+    end: datetime | None,
+    at: datetime | None,
+    media: tuple[str, ...],
+    queues: tuple[str, ...],
+    agents: tuple[str, ...],
+    deployment: Path | None,
+    output_format: str,
+    output: Path | None,
+) -> None:
+    """Reports from a store's event log.
+
+    \b
+    KIND is one of:
+      interactions  each conversation: channel, customer, queues, agents, skills,
+                    transfers, wait, handle time, wrap-up code, flow path
+      agents        per agent: offered, answered, handled, messages, handle time,
+                    share transferred
+      queues        per queue: routed, answered, wait, abandoned, expired,
+                    transferred, handle time, service level
+      realtime      waiting and in progress per queue, longest waiting, active social
+                    conversations and direct messages, agents' states (--at)
+      all           every report above
+
+    \b
+    Examples:
+      flowlang report queues --store cc.db --from 2026-01-05 --to 2026-01-06
+      flowlang report agents --store cc.db --media message --format csv
+      flowlang report all --store cc.db -d deployment.yaml --format html -o day.html
+    """
+    if start is not None and end is not None and end <= start:
+        raise click.BadParameter("--to must be after --from", param_hint="--to")
+    loaded = _deployment(deployment) if deployment is not None else None
+    scope = Scope(start, end, {MEDIA[m] for m in media}, set(queues), set(agents))
+    moment = at or datetime.now(UTC)
+    with open_store(store_path) as db:
+        history = InteractionLog.from_events(db.iter_events(end=end))
+        live = (
+            InteractionLog.from_events(db.iter_events(end=moment))
+            if kind in ("realtime", "all")
+            else None
+        )
+    reports: list[Report] = []
+    if kind in ("interactions", "all"):
+        reports.append(interaction_details(history, scope))
+    if kind in ("agents", "all"):
+        reports.append(agent_performance(history, scope))
+    if kind in ("queues", "all"):
+        targets = (
+            {name: q.service_level.answer_within for name, q in loaded.queues.items()}
+            if loaded is not None
+            else {}
+        )
+        reports.append(queue_performance(history, scope, targets))
+    if live is not None:
+        known_queues = list(loaded.queues) if loaded is not None else []
+        known_agents = list(loaded.agents) if loaded is not None else []
+        reports.extend(realtime(live, moment, scope, known_queues, known_agents))
+    period = _period_words(history, scope)
+    text = _render(reports, output_format, history, scope, period)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, "utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="-o") from exc
+    click.echo(f"{kind} report written to {output}")
+
+
+def _render(
+    reports: list[Report], output_format: str, log: InteractionLog, scope: Scope, period: str
+) -> str:
+    if output_format == "json":
+        return to_json(reports, _period_data(log, scope)) + "\n"
+    if output_format == "csv":
+        return "\n".join(to_csv(r) for r in reports)
+    if output_format == "html":
+        first = scope.start or min(
+            (i.started_at for i in log.interactions.values() if i.started_at), default=None
+        )
+        last = scope.end or log.last_event_at
+        series = None
+        if first is not None and last is not None and last > first:
+            series = timeline(log, first, last, scope, choose_interval(last - first))
+        return to_html(reports, "flowlang contact-center report", period, series)
+    return "\n\n".join(to_table(r) for r in reports) + "\n"
+
+
+def _deployment(path: Path) -> Deployment:
+    loaded, problems = load_deployment(path)
+    if loaded is None:
+        source = SourceFile(str(path), path.read_text("utf-8", errors="replace"))
+        click.echo(render_all(problems, {str(path): source}))
+        sys.exit(1)
+    return loaded
+
+
+def _period_data(log: InteractionLog, scope: Scope) -> dict[str, Any]:
+    return {
+        "from": scope.start.isoformat() if scope.start else None,
+        "to": scope.end.isoformat() if scope.end else None,
+        "media": sorted(scope.media),
+        "queues": sorted(scope.queues),
+        "agents": sorted(scope.agents),
+        "last_event": log.last_event_at.isoformat() if log.last_event_at else None,
+    }
+
+
+def _period_words(log: InteractionLog, scope: Scope) -> str:
+    start = scope.start.isoformat() if scope.start else "the first event"
+    end = scope.end.isoformat() if scope.end else "the last event"
+    media = f"; media: {', '.join(sorted(scope.media))}" if scope.media else ""
+    return f"From {start} to {end}{media}"

@@ -1,0 +1,383 @@
+"""Interaction records folded from the engine's event log.
+
+    log = InteractionLog()
+    for event in store.iter_events(end=to):
+        log.apply(event)
+
+Each conversation becomes an `Interaction`: its channel and media type, customer, the flow path,
+every stint in a queue (`QueueVisit`: entered, left, how) and every stint with an agent
+(`AgentSegment`: accepted, ended, after-call work, how). Reports are views over these records;
+`apply` is incremental, so a host can feed events as they happen and read real-time figures
+without rescanning the log.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flowlang.events import media_type
+
+WAITING_PHASES = ("waiting", "offered", "preferred", "direct")
+
+
+@dataclass
+class QueueVisit:
+    """One wait in a queue (or for one agent, `queue` None): from entering to leaving it."""
+
+    queue: str | None
+    entered_at: datetime
+    left_at: datetime | None = None
+    # waiting | answered | abandoned | expired | timeout | unavailable | withdrawn
+    result: str = "waiting"
+    agent: str | None = None  # who answered
+
+    def wait_seconds(self, as_of: datetime) -> float:
+        return ((self.left_at or as_of) - self.entered_at).total_seconds()
+
+
+@dataclass
+class AgentSegment:
+    """One agent's part of an interaction: from accepting it to the end of after-call work."""
+
+    agent: str
+    queue: str | None
+    started_at: datetime
+    ended_at: datetime | None = None  # the conversation with this agent ended
+    work_ended_at: datetime | None = None  # after-call work ended (== ended_at without ACW)
+    end: str = ""  # completed | transferred | requeued | customer_left | disconnected
+    wrap_up: str | None = None
+    messages: int = 0
+
+    def handle_seconds(self, as_of: datetime) -> float:
+        """Time the agent gave it: the conversation and its after-call work."""
+        return ((self.work_ended_at or as_of) - self.started_at).total_seconds()
+
+    @property
+    def handled_at(self) -> datetime | None:
+        """When the agent's work on it was done (handle time counts then)."""
+        return self.work_ended_at
+
+
+@dataclass
+class Interaction:
+    """One conversation, as the reports see it."""
+
+    id: str
+    channel: str = ""
+    media: str = "message"
+    customer: str = ""
+    started_at: datetime | None = None
+    last_at: datetime | None = None
+    ended_at: datetime | None = None
+    outcome: str = ""  # "" while in progress; completed, abandoned, expired, ...
+    state: str = "flow"  # flow | bot | waiting | offered | with_agent | wrap_up | ended
+    skills: list[str] = field(default_factory=list)
+    visits: list[QueueVisit] = field(default_factory=list)
+    segments: list[AgentSegment] = field(default_factory=list)
+    transfers: int = 0
+    wrap_up: str | None = None
+    path: list[str] = field(default_factory=list)  # flow steps (node ids) in order
+    messages_in: int = 0
+    messages_out: int = 0
+    blocked: int = 0
+    flow_errors: int = 0
+
+    @property
+    def queues(self) -> list[str]:
+        return _unique(v.queue for v in self.visits if v.queue)
+
+    @property
+    def agents(self) -> list[str]:
+        return _unique(s.agent for s in self.segments)
+
+    @property
+    def open_visit(self) -> QueueVisit | None:
+        return self.visits[-1] if self.visits and self.visits[-1].left_at is None else None
+
+    @property
+    def open_segment(self) -> AgentSegment | None:
+        last = self.segments[-1] if self.segments else None
+        return last if last is not None and last.work_ended_at is None else None
+
+    def duration_seconds(self, as_of: datetime) -> float:
+        if self.started_at is None:
+            return 0.0
+        return ((self.ended_at or as_of) - self.started_at).total_seconds()
+
+    def wait_seconds(self, as_of: datetime) -> float:
+        return sum(v.wait_seconds(as_of) for v in self.visits)
+
+    def handle_seconds(self, as_of: datetime) -> float:
+        return sum(s.handle_seconds(as_of) for s in self.segments)
+
+    def flow_states(self) -> list[str]:
+        """The states and tasks the flow went through, in order (repeats collapsed)."""
+        states: list[str] = []
+        for node in self.path:
+            state = node.split("/", 1)[0]
+            if not states or states[-1] != state:
+                states.append(state)
+        return states
+
+
+class InteractionLog:
+    """Folds events, in time order, into interactions, agent counters and live indexes."""
+
+    def __init__(self) -> None:
+        self.interactions: dict[str, Interaction] = {}
+        self.agent_states: dict[str, tuple[str, datetime]] = {}
+        # Counted by the time they happened: offers, declines, no-answers, messages sent.
+        self.agent_activity: list[tuple[datetime, str, str, str]] = []  # at, agent, what, conv
+        # Live indexes for real-time views; dicts keep insertion (= entry) order.
+        self.waiting: dict[str | None, dict[str, datetime]] = defaultdict(dict)
+        self.with_agent: dict[str | None, dict[str, datetime]] = defaultdict(dict)
+        self.active: dict[str, dict[str, datetime]] = defaultdict(dict)
+        self.last_event_at: datetime | None = None
+
+    @classmethod
+    def from_events(cls, events: Iterable[Mapping[str, Any]]) -> InteractionLog:
+        log = cls()
+        for event in events:
+            log.apply(event)
+        return log
+
+    def apply(self, event: Mapping[str, Any]) -> None:
+        """Take one event of the log ({"kind", "at", "conversation_id", **data})."""
+        kind, at = event["kind"], event["at"]
+        self.last_event_at = at if self.last_event_at is None else max(self.last_event_at, at)
+        if kind == "agent_state":
+            self.agent_states[event["agent"]] = (event["state"], at)
+            return
+        conversation_id = event.get("conversation_id")
+        if not conversation_id:
+            return
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is None:
+            return
+        item = self._interaction(conversation_id, event)
+        item.last_at = at
+        handler(item, event, at)
+
+    # ------------------------------------------------------------------ helpers
+    def _interaction(self, conversation_id: str, event: Mapping[str, Any]) -> Interaction:
+        item = self.interactions.get(conversation_id)
+        if item is None:
+            item = Interaction(conversation_id, started_at=event["at"])
+            channel = event.get("channel")
+            if channel:
+                item.channel, item.media = channel, event.get("media") or media_type(channel)
+            self.interactions[conversation_id] = item
+        return item
+
+    def _begin(self, item: Interaction, at: datetime) -> None:
+        """In progress; a conversation that had ended opens again (a new message in its
+        thread)."""
+        if item.state == "ended":
+            item.state, item.outcome, item.ended_at = "flow", "", None
+        self.active[item.media].setdefault(item.id, item.started_at or at)
+
+    def _end(self, item: Interaction, at: datetime, outcome: str) -> None:
+        self._close_visit(item, at, outcome if outcome in ("abandoned", "expired") else "withdrawn")
+        segment = item.open_segment
+        if segment is not None and segment.ended_at is None:
+            self._end_segment(item, segment, at, "customer_left")
+        item.state, item.outcome, item.ended_at = "ended", outcome, at
+        self.active[item.media].pop(item.id, None)
+
+    def _enter(self, item: Interaction, queue: str | None, at: datetime) -> None:
+        self._begin(item, at)
+        self._close_visit(item, at, "withdrawn")
+        item.visits.append(QueueVisit(queue, at))
+        item.state = "waiting"
+        self.waiting[queue][item.id] = at
+
+    def _close_visit(self, item: Interaction, at: datetime, result: str) -> None:
+        visit = item.open_visit
+        if visit is not None:
+            visit.left_at, visit.result = at, result
+            self.waiting[visit.queue].pop(item.id, None)
+
+    def _end_segment(
+        self, item: Interaction, segment: AgentSegment, at: datetime, end: str
+    ) -> None:
+        """The conversation with the agent ended; so did their work on it, unless an
+        `after_call_work` notice follows at the same moment."""
+        if segment.ended_at is None:
+            segment.ended_at, segment.end = at, end
+            self.with_agent[segment.queue].pop(item.id, None)
+        segment.work_ended_at = at
+
+    # ------------------------------------------------------------------ events
+    def _on_message_in(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        if not item.channel and event.get("channel"):
+            item.channel = event["channel"]
+            item.media = event.get("media") or media_type(item.channel)
+        item.customer = event.get("customer") or item.customer
+        item.messages_in += 1
+        if event.get("message_kind") not in ("delete", "close", "edit"):
+            self._begin(item, at)
+
+    def _on_message_out(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.messages_out += 1
+        agent = event.get("agent")
+        if event.get("sender") == "agent" and agent:
+            self.agent_activity.append((at, agent, "message", item.id))
+            segment = item.open_segment
+            if segment is not None and segment.agent == agent:
+                segment.messages += 1
+
+    def _on_blocked(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.blocked += 1
+
+    def _on_flow_path(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.path.extend(event.get("nodes") or ())
+
+    def _on_flow_error(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.flow_errors += 1
+
+    def _on_bot_started(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.state = "bot"
+
+    def _on_queued(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        if not item.channel and event.get("channel"):
+            item.channel = event["channel"]
+            item.media = media_type(item.channel)
+        for skill in event.get("skills") or ():
+            if skill not in item.skills:
+                item.skills.append(skill)
+        self._enter(item, event.get("queue"), at)
+
+    def _on_agent_requested(
+        self, item: Interaction, event: Mapping[str, Any], at: datetime
+    ) -> None:
+        self._enter(item, None, at)
+
+    def _on_offered(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.state = "offered"
+        self.agent_activity.append((at, event.get("agent") or "", "offered", item.id))
+
+    def _on_declined(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.state = "waiting"
+        self.agent_activity.append((at, event.get("agent") or "", "declined", item.id))
+
+    def _on_not_responding(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.state = "waiting"
+        self.agent_activity.append((at, event.get("agent") or "", "not_responding", item.id))
+
+    def _on_accepted(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        agent = event.get("agent") or ""
+        visit = item.open_visit
+        queue = visit.queue if visit is not None else event.get("queue")
+        if visit is not None:
+            visit.agent = agent
+        self._close_visit(item, at, "answered")
+        item.segments.append(AgentSegment(agent, queue, at))
+        item.state = "with_agent"
+        self.with_agent[queue][item.id] = at
+        self.agent_activity.append((at, agent, "answered", item.id))
+
+    def _on_requeued(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        segment = item.open_segment
+        if segment is not None:  # taken back from an agent who had it (away, inactive)
+            self._end_segment(item, segment, at, "requeued")
+            self._enter(item, event.get("queue") or segment.queue, at)
+        elif item.open_visit is None:
+            self._enter(item, event.get("queue"), at)
+        else:
+            item.state = "waiting"
+
+    def _on_transferred(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.transfers += 1
+        segment = item.open_segment
+        previous_queue = segment.queue if segment is not None else None
+        if segment is not None:
+            self._end_segment(item, segment, at, "transferred")
+        # A transfer to an agent waits in the queue it came from, as the ACD keeps it there.
+        self._enter(item, event.get("to_queue") or previous_queue, at)
+
+    def _on_completed(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.wrap_up = event.get("wrap_up") or item.wrap_up
+        segment = item.open_segment
+        if segment is not None:
+            segment.wrap_up = event.get("wrap_up") or segment.wrap_up
+            self._end_segment(item, segment, at, "completed")
+        item.state, item.outcome, item.ended_at = "ended", "completed", at
+        self.active[item.media].pop(item.id, None)
+
+    def _on_after_call_work(
+        self, item: Interaction, event: Mapping[str, Any], at: datetime
+    ) -> None:
+        segment = item.segments[-1] if item.segments else None
+        if segment is not None and segment.work_ended_at == at:
+            segment.work_ended_at = None  # the work goes on until the wrap-up ends
+            if item.state != "ended":
+                item.state = "wrap_up"
+
+    def _on_wrap_up(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        item.wrap_up = event.get("wrap_up") or item.wrap_up
+        if item.segments:
+            item.segments[-1].wrap_up = event.get("wrap_up") or item.segments[-1].wrap_up
+
+    def _on_wrap_up_ended(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        if event.get("wrap_up"):
+            item.wrap_up = event["wrap_up"]
+        if item.segments:
+            segment = item.segments[-1]
+            segment.wrap_up = event.get("wrap_up") or segment.wrap_up
+            if segment.work_ended_at is None:
+                segment.work_ended_at = at
+
+    def _on_withdrawn(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        if event.get("phase") in ("active", "wrap_up"):
+            segment = item.open_segment
+            if segment is not None:
+                self._end_segment(item, segment, at, "customer_left")
+        else:
+            self._close_visit(item, at, "withdrawn")
+            item.state = "flow"
+
+    def _on_agent_unavailable(
+        self, item: Interaction, event: Mapping[str, Any], at: datetime
+    ) -> None:
+        if item.open_visit is not None and item.open_visit.queue is None:
+            self._close_visit(item, at, "unavailable")
+            item.state = "flow"
+
+    def _on_queue_timeout(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        self._close_visit(item, at, "timeout")
+        item.state = "flow"
+
+    def _on_abandoned(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        visit = item.visits[-1] if item.visits else None
+        if visit is not None and visit.left_at == at and visit.result == "withdrawn":
+            visit.result = "abandoned"
+        self._end(item, at, "customer left" if item.segments else "abandoned")
+
+    def _on_expired(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        self._end(item, at, "expired")
+
+    def _on_disconnected(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        segment = item.open_segment
+        if segment is not None:
+            self._end_segment(item, segment, at, "disconnected")
+        item.state, item.outcome, item.ended_at = "ended", "disconnected", at
+        self.active[item.media].pop(item.id, None)
+
+    def _on_not_actionable(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        self._end(item, at, "not actionable")
+
+    def _on_flow_ended(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        if item.state in ("flow", "bot"):
+            self._end(item, at, event.get("reason") or "flow ended")
+
+
+def _unique(values: Iterable[str | None]) -> list[str]:
+    seen: list[str] = []
+    for value in values:
+        if value and value not in seen:
+            seen.append(value)
+    return seen

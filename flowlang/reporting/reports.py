@@ -1,0 +1,426 @@
+"""The reports managers read: interaction details, agent and queue performance, real-time.
+
+Historical figures are counted in the period in which they happen, so two halves of a day add up
+to the whole day: an interaction is *routed* when it enters a queue, *answered* (with its wait)
+when an agent accepts it, *abandoned* or *expired* when that happens, and its handle time counts
+when the agent's work on it ends (after-call work included). Interaction details list every
+interaction with activity in the period, as far as it had got by the period's end.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from flowlang.reporting.interactions import (
+    AgentSegment,
+    Interaction,
+    InteractionLog,
+    QueueVisit,
+)
+
+ColumnKind = Literal["text", "int", "seconds", "percent", "time", "list"]
+MEDIA_TYPES = ("message", "social_dm", "social_public")
+DEFAULT_ANSWER_WITHIN = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    kind: ColumnKind = "text"
+
+
+@dataclass
+class Report:
+    """A table of figures: rows of values keyed by column, and an optional totals row."""
+
+    kind: str
+    title: str
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    total: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a report covers: a period and, optionally, media types, queues and agents."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    media: Collection[str] = ()
+    queues: Collection[str] = ()
+    agents: Collection[str] = ()
+
+    def contains(self, at: datetime | None) -> bool:
+        if at is None:
+            return False
+        return (self.start is None or at >= self.start) and (self.end is None or at < self.end)
+
+    def overlaps(self, first: datetime | None, last: datetime | None) -> bool:
+        if first is None:
+            return False
+        return (self.end is None or first < self.end) and (
+            self.start is None or last is None or last >= self.start
+        )
+
+    def takes(self, item: Interaction) -> bool:
+        return not self.media or item.media in self.media
+
+
+def as_of(log: InteractionLog, scope: Scope) -> datetime:
+    """The moment figures of unfinished interactions are measured at."""
+    if scope.end is not None:
+        return scope.end
+    return log.last_event_at or datetime.fromtimestamp(0).astimezone()
+
+
+# ---------------------------------------------------------------------- interaction details
+def interaction_details(log: InteractionLog, scope: Scope) -> Report:
+    """One row per interaction with activity in the period."""
+    moment = as_of(log, scope)
+    rows = []
+    for item in log.interactions.values():
+        if not scope.takes(item) or not scope.overlaps(item.started_at, item.ended_at or moment):
+            continue
+        if scope.queues and not set(item.queues) & set(scope.queues):
+            continue
+        if scope.agents and not set(item.agents) & set(scope.agents):
+            continue
+        rows.append(
+            {
+                "conversation": item.id,
+                "channel": item.channel,
+                "media": item.media,
+                "customer": item.customer,
+                "started": item.started_at,
+                "ended": item.ended_at,
+                "duration": item.duration_seconds(moment),
+                "outcome": item.outcome or f"in progress ({item.state})",
+                "queues": item.queues,
+                "agents": item.agents,
+                "skills": item.skills,
+                "transfers": item.transfers,
+                "wait": item.wait_seconds(moment),
+                "handle": item.handle_seconds(moment),
+                "wrap_up": item.wrap_up or "",
+                "messages_in": item.messages_in,
+                "messages_out": item.messages_out,
+                "flow_path": item.flow_states(),
+            }
+        )
+    rows.sort(key=lambda row: (row["started"], row["conversation"]))
+    columns = [
+        Column("conversation", "Conversation"),
+        Column("channel", "Channel"),
+        Column("media", "Media"),
+        Column("customer", "Customer"),
+        Column("started", "Started", "time"),
+        Column("duration", "Duration", "seconds"),
+        Column("outcome", "Outcome"),
+        Column("queues", "Queues", "list"),
+        Column("agents", "Agents", "list"),
+        Column("skills", "Skills", "list"),
+        Column("transfers", "Transfers", "int"),
+        Column("wait", "Wait", "seconds"),
+        Column("handle", "Handle", "seconds"),
+        Column("wrap_up", "Wrap-up"),
+        Column("messages_in", "In", "int"),
+        Column("messages_out", "Out", "int"),
+        Column("flow_path", "Flow path", "list"),
+    ]
+    return Report("interactions", "Interaction details", columns, rows)
+
+
+# ---------------------------------------------------------------------- agents
+AGENT_COLUMNS = [
+    Column("agent", "Agent"),
+    Column("offered", "Offered", "int"),
+    Column("answered", "Answered", "int"),
+    Column("declined", "Declined", "int"),
+    Column("not_responding", "No answer", "int"),
+    Column("handled", "Handled", "int"),
+    Column("messages", "Messages sent", "int"),
+    Column("handle_total", "Total handle", "seconds"),
+    Column("handle_average", "Avg handle", "seconds"),
+    Column("transferred", "Transferred", "int"),
+    Column("transferred_share", "% transferred", "percent"),
+]
+
+
+def agent_performance(log: InteractionLog, scope: Scope) -> Report:
+    """Per agent: what they were offered and answered, handled (work ended in the period),
+    messages sent, total and average handle time, and the share they transferred."""
+    moment = as_of(log, scope)
+    counters: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for at, agent, what, conversation_id in log.agent_activity:
+        item = log.interactions.get(conversation_id)
+        if agent and scope.contains(at) and item is not None and scope.takes(item):
+            counters[agent]["messages" if what == "message" else what] += 1
+    for _item, segment in _segments(log, scope):
+        figures = counters[segment.agent]
+        figures["handled"] += 1
+        figures["handle_total"] += segment.handle_seconds(moment)
+        if segment.end == "transferred":
+            figures["transferred"] += 1
+    names = sorted(a for a in counters if not scope.agents or a in scope.agents)
+    rows = [_agent_row(name, counters[name]) for name in names]
+    total: dict[str, float] = defaultdict(float)
+    for name in names:
+        for key, value in counters[name].items():
+            total[key] += value
+    return Report(
+        "agents",
+        "Agent performance",
+        AGENT_COLUMNS,
+        rows,
+        _agent_row("all agents", total) if rows else None,
+    )
+
+
+def _segments(log: InteractionLog, scope: Scope) -> Iterable[tuple[Interaction, AgentSegment]]:
+    """Agents' segments whose work ended in the period."""
+    for item in log.interactions.values():
+        if scope.takes(item):
+            for segment in item.segments:
+                if scope.contains(segment.handled_at):
+                    yield item, segment
+
+
+def _agent_row(name: str, figures: Mapping[str, float]) -> dict[str, Any]:
+    handled = int(figures.get("handled", 0))
+    total = figures.get("handle_total", 0.0)
+    transferred = int(figures.get("transferred", 0))
+    return {
+        "agent": name,
+        "offered": int(figures.get("offered", 0)),
+        "answered": int(figures.get("answered", 0)),
+        "declined": int(figures.get("declined", 0)),
+        "not_responding": int(figures.get("not_responding", 0)),
+        "handled": handled,
+        "messages": int(figures.get("messages", 0)),
+        "handle_total": total,
+        "handle_average": total / handled if handled else None,
+        "transferred": transferred,
+        "transferred_share": transferred / handled if handled else None,
+    }
+
+
+# ---------------------------------------------------------------------- queues
+QUEUE_COLUMNS = [
+    Column("queue", "Queue"),
+    Column("routed", "Routed", "int"),
+    Column("answered", "Answered", "int"),
+    Column("wait_average", "Avg wait", "seconds"),
+    Column("wait_longest", "Longest wait", "seconds"),
+    Column("abandoned", "Abandoned", "int"),
+    Column("expired", "Expired", "int"),
+    Column("timed_out", "Timed out", "int"),
+    Column("transferred", "Transferred", "int"),
+    Column("handle_total", "Total handle", "seconds"),
+    Column("handle_average", "Avg handle", "seconds"),
+    Column("service_level", "Service level", "percent"),
+    Column("answer_within", "Target answer", "seconds"),
+]
+
+
+def queue_performance(
+    log: InteractionLog,
+    scope: Scope,
+    answer_within: Mapping[str, timedelta] | None = None,
+    default_answer_within: timedelta = DEFAULT_ANSWER_WITHIN,
+) -> Report:
+    """Per queue: routed, answered, average and longest wait, abandoned, expired, timed out,
+    transferred, total and average handle time and service level.
+
+    Service level = answered within the queue's target ÷ interactions whose wait ended in the
+    period (answered, abandoned, expired or timed out).
+    """
+    moment = as_of(log, scope)
+    targets = dict(answer_within or {})
+    figures: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for item in log.interactions.values():
+        if not scope.takes(item):
+            continue
+        for visit in item.visits:
+            if visit.queue is not None:
+                _count_visit(figures[visit.queue], visit, scope, targets, default_answer_within)
+    for _item, segment in _segments(log, scope):
+        if segment.queue is None:
+            continue
+        queue = figures[segment.queue]
+        queue["handled"] += 1
+        queue["handle_total"] += segment.handle_seconds(moment)
+        if segment.end == "transferred":
+            queue["transferred"] += 1
+    names = sorted(q for q in figures if not scope.queues or q in scope.queues)
+    rows = [
+        _queue_row(name, figures[name], targets.get(name, default_answer_within).total_seconds())
+        for name in names
+    ]
+    total: dict[str, float] = defaultdict(float)
+    for name in names:
+        for key, value in figures[name].items():
+            total[key] = max(total[key], value) if key == "wait_longest" else total[key] + value
+    notes = [
+        "Service level: answered within the target ÷ answered, abandoned, expired and timed out."
+    ]
+    return Report(
+        "queues",
+        "Queue performance",
+        QUEUE_COLUMNS,
+        rows,
+        _queue_row("all queues", total, None) if rows else None,
+        notes,
+    )
+
+
+def _count_visit(
+    figures: dict[str, float],
+    visit: QueueVisit,
+    scope: Scope,
+    targets: Mapping[str, timedelta],
+    default_answer_within: timedelta,
+) -> None:
+    if scope.contains(visit.entered_at):
+        figures["routed"] += 1
+    if not scope.contains(visit.left_at) or visit.left_at is None:
+        return
+    wait = visit.wait_seconds(visit.left_at)
+    if visit.result == "answered":
+        figures["answered"] += 1
+        figures["wait_total"] += wait
+        target = targets.get(visit.queue or "", default_answer_within).total_seconds()
+        figures["answered_within"] += wait <= target
+    elif visit.result in ("abandoned", "expired"):
+        figures[visit.result] += 1
+    elif visit.result == "timeout":
+        figures["timed_out"] += 1
+    else:
+        return  # withdrawn by the flow: neither answered nor lost
+    figures["wait_longest"] = max(figures["wait_longest"], wait)
+
+
+def _queue_row(name: str, figures: Mapping[str, float], target: float | None) -> dict[str, Any]:
+    answered = int(figures.get("answered", 0))
+    handled = int(figures.get("handled", 0))
+    ended = answered + sum(int(figures.get(k, 0)) for k in ("abandoned", "expired", "timed_out"))
+    return {
+        "queue": name,
+        "routed": int(figures.get("routed", 0)),
+        "answered": answered,
+        "wait_average": figures.get("wait_total", 0.0) / answered if answered else None,
+        "wait_longest": figures.get("wait_longest") if ended else None,
+        "abandoned": int(figures.get("abandoned", 0)),
+        "expired": int(figures.get("expired", 0)),
+        "timed_out": int(figures.get("timed_out", 0)),
+        "transferred": int(figures.get("transferred", 0)),
+        "handle_total": figures.get("handle_total", 0.0),
+        "handle_average": figures.get("handle_total", 0.0) / handled if handled else None,
+        "service_level": figures.get("answered_within", 0) / ended if ended else None,
+        "answer_within": target,
+    }
+
+
+# ---------------------------------------------------------------------- real time
+REALTIME_COLUMNS = [
+    Column("queue", "Queue"),
+    Column("waiting", "Waiting", "int"),
+    Column("longest_waiting", "Longest waiting", "seconds"),
+    Column("in_progress", "In progress", "int"),
+]
+ACTIVE_COLUMNS = [
+    Column("media", "Media"),
+    Column("active", "Active", "int"),
+    Column("longest", "Longest", "seconds"),
+    Column("longest_conversation", "Longest conversation"),
+]
+AGENT_STATE_COLUMNS = [
+    Column("agent", "Agent"),
+    Column("state", "State"),
+    Column("since", "Since", "time"),
+    Column("conversations", "Conversations", "int"),
+]
+
+MEDIA_TITLES = {
+    "message": "Messages",
+    "social_dm": "Social direct messages",
+    "social_public": "Social conversations (public)",
+}
+
+
+def realtime(
+    log: InteractionLog,
+    at: datetime,
+    scope: Scope,
+    queues: Collection[str] = (),
+    agents: Collection[str] = (),
+) -> list[Report]:
+    """What is going on at `at` (the log folded up to then): per queue the interactions waiting,
+    the longest wait and those in progress with agents; per media type the active interactions
+    and the longest (for social media: the longest public conversation and direct message);
+    each agent's state and load. Counts come from the log's live indexes, not from a scan."""
+    names = sorted({*queues, *(q for q in log.waiting if q), *(q for q in log.with_agent if q)})
+    rows = []
+    for name in names:
+        if scope.queues and name not in scope.queues:
+            continue
+        waiting = _of_media(log, log.waiting.get(name, {}), scope)
+        with_agent = _of_media(log, log.with_agent.get(name, {}), scope)
+        oldest = next(iter(waiting.values()), None)
+        rows.append(
+            {
+                "queue": name,
+                "waiting": len(waiting),
+                "longest_waiting": (at - oldest).total_seconds() if oldest else None,
+                "in_progress": len(with_agent),
+            }
+        )
+    media_rows = []
+    for media in scope.media or MEDIA_TYPES:
+        active = log.active.get(media, {})
+        first = min(active.items(), key=lambda kv: (kv[1], kv[0]), default=None)
+        media_rows.append(
+            {
+                "media": MEDIA_TITLES.get(media, media),
+                "active": len(active),
+                "longest": (at - first[1]).total_seconds() if first else None,
+                "longest_conversation": first[0] if first else "",
+            }
+        )
+    load: dict[str, int] = defaultdict(int)
+    for by_queue in log.with_agent.values():
+        for conversation_id in by_queue:
+            item = log.interactions[conversation_id]
+            segment = item.open_segment
+            if segment is not None and scope.takes(item):
+                load[segment.agent] += 1
+    agent_rows = [
+        {
+            "agent": agent,
+            # An agent with no state change logged is as the deployment starts them.
+            "state": log.agent_states.get(agent, ("available", None))[0],
+            "since": log.agent_states.get(agent, ("", None))[1],
+            "conversations": load.get(agent, 0),
+        }
+        for agent in sorted({*agents, *log.agent_states, *load})
+        if not scope.agents or agent in scope.agents
+    ]
+    stamp = f"at {at.isoformat()}"
+    return [
+        Report("realtime", f"Queues activity {stamp}", REALTIME_COLUMNS, rows),
+        Report("realtime_media", f"Active interactions {stamp}", ACTIVE_COLUMNS, media_rows),
+        Report("realtime_agents", f"Agents {stamp}", AGENT_STATE_COLUMNS, agent_rows),
+    ]
+
+
+def _of_media(
+    log: InteractionLog, entries: Mapping[str, datetime], scope: Scope
+) -> Mapping[str, datetime]:
+    if not scope.media:
+        return entries
+    return {conv: at for conv, at in entries.items() if log.interactions[conv].media in scope.media}
