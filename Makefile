@@ -19,6 +19,12 @@ demo: $(STAMP)
 	$(BIN)/flowlang dry-run flows/social.flow --deployment examples/deployment.yaml --messages examples/social_webhooks.yaml
 	$(BIN)/flowlang test flows/tests/
 	$(BIN)/flowlang simulate examples/simulation.yaml --deployment examples/deployment.yaml --plot queue-length.svg
+	rm -f demo.sqlite
+	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/messages.yaml --store demo.sqlite > /dev/null
+	$(BIN)/flowlang dry-run flows/social.flow --deployment examples/deployment.yaml --messages examples/social.yaml --store demo.sqlite > /dev/null
+	$(BIN)/flowlang report queues --store demo.sqlite --deployment examples/deployment.yaml
+	$(BIN)/flowlang report agents --store demo.sqlite --media message
+	$(BIN)/flowlang report all --store demo.sqlite --deployment examples/deployment.yaml --format html -o report.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
