@@ -13,7 +13,7 @@ without rescanning the log.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -132,10 +132,12 @@ class InteractionLog:
         self.agent_states: dict[str, tuple[str, datetime]] = {}
         # Counted by the time they happened: offers, declines, no-answers, messages sent.
         self.agent_activity: list[tuple[datetime, str, str, str]] = []  # at, agent, what, conv
-        # Live indexes for real-time views; dicts keep insertion (= entry) order.
-        self.waiting: dict[str | None, dict[str, datetime]] = defaultdict(dict)
-        self.with_agent: dict[str | None, dict[str, datetime]] = defaultdict(dict)
-        self.active: dict[str, dict[str, datetime]] = defaultdict(dict)
+        # Live indexes for real-time views, in order of entry (events come in time order), so
+        # the first entry is the longest waiting / active; OrderedDict finds it in O(1).
+        self.waiting: dict[str | None, OrderedDict[str, datetime]] = defaultdict(OrderedDict)
+        self.with_agent: dict[str | None, OrderedDict[str, datetime]] = defaultdict(OrderedDict)
+        self.active: dict[str, OrderedDict[str, datetime]] = defaultdict(OrderedDict)
+        self.holding: dict[str, OrderedDict[str, datetime]] = defaultdict(OrderedDict)
         self.last_event_at: datetime | None = None
 
     @classmethod
@@ -177,7 +179,9 @@ class InteractionLog:
         """In progress; a conversation that had ended opens again (a new message in its
         thread)."""
         if item.state == "ended":
+            # Active again from now: a thread reopened today is not a day-long conversation.
             item.state, item.outcome, item.ended_at = "flow", "", None
+            self.active[item.media].setdefault(item.id, at)
         self.active[item.media].setdefault(item.id, item.started_at or at)
 
     def _end(self, item: Interaction, at: datetime, outcome: str) -> None:
@@ -209,6 +213,7 @@ class InteractionLog:
         if segment.ended_at is None:
             segment.ended_at, segment.end = at, end
             self.with_agent[segment.queue].pop(item.id, None)
+            self.holding[segment.agent].pop(item.id, None)
         segment.work_ended_at = at
 
     # ------------------------------------------------------------------ events
@@ -278,6 +283,7 @@ class InteractionLog:
         item.segments.append(AgentSegment(agent, queue, at))
         item.state = "with_agent"
         self.with_agent[queue][item.id] = at
+        self.holding[agent][item.id] = at
         self.agent_activity.append((at, agent, "answered", item.id))
 
     def _on_requeued(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:

@@ -382,8 +382,8 @@ def realtime(
         )
     media_rows = []
     for media in scope.media or MEDIA_TYPES:
-        active = log.active.get(media, {})
-        first = min(active.items(), key=lambda kv: (kv[1], kv[0]), default=None)
+        active: Mapping[str, datetime] = log.active.get(media) or {}
+        first = next(iter(active.items()), None)
         media_rows.append(
             {
                 "media": MEDIA_TITLES.get(media, media),
@@ -392,13 +392,7 @@ def realtime(
                 "longest_conversation": first[0] if first else "",
             }
         )
-    load: dict[str, int] = defaultdict(int)
-    for by_queue in log.with_agent.values():
-        for conversation_id in by_queue:
-            item = log.interactions[conversation_id]
-            segment = item.open_segment
-            if segment is not None and scope.takes(item):
-                load[segment.agent] += 1
+    load = {agent: len(_of_media(log, held, scope)) for agent, held in log.holding.items()}
     agent_rows = [
         {
             "agent": agent,

@@ -1,0 +1,117 @@
+"""Reports over a large event log: how much folding costs over just reading the log.
+
+A synthetic day of 20,000 conversations in 4 queues and 50 agents (about 10 events each:
+message, flow path, queued, offered or accepted, replies, completed, after-call work, wrap-up
+end), written to a SQLite store. Measured in one run:
+
+1. baseline: reading every event back from the store (`iter_events`, JSON decoding included);
+2. the same read folded into interactions (`InteractionLog.from_events`);
+3. the queue, agent and interaction-details reports over the folded log;
+4. a real-time view with 10,000 interactions waiting, which reads the live indexes
+   (reported per call; it should not grow with the number waiting).
+
+Reported: events per second and the fold's time as a ratio to the plain read.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flowlang.reporting import (
+    InteractionLog,
+    Scope,
+    agent_performance,
+    interaction_details,
+    queue_performance,
+    realtime,
+)
+from flowlang.store import SqliteStore
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+CONVERSATIONS = 20_000
+QUEUES = ["Retail", "Loans", "Cards", "Social"]
+AGENTS = [f"agent{n:02d}" for n in range(50)]
+
+
+def _events(rng: random.Random) -> list[tuple[str, datetime, str, dict[str, Any]]]:
+    events = []
+    for n in range(CONVERSATIONS):
+        conv = f"conv{n}"
+        start = T0 + timedelta(seconds=rng.uniform(0, 10 * 3600))
+        queue, agent = rng.choice(QUEUES), rng.choice(AGENTS)
+        answered = start + timedelta(seconds=rng.expovariate(1 / 90))
+        done = answered + timedelta(seconds=rng.expovariate(1 / 400))
+        channel = rng.choice(["web", "whatsapp", "x_dm", "x_public"])
+        events += [
+            ("message_in", start, conv, {"channel": channel, "message_kind": "message"}),
+            ("flow_path", start, conv, {"nodes": ["start/0", "start/1", "routing/0"]}),
+            ("queued", start, conv, {"queue": queue, "skills": ["Cards"], "channel": channel}),
+            ("accepted", answered, conv, {"agent": agent, "queue": queue}),
+            ("message_out", answered, conv, {"sender": "agent", "agent": agent}),
+            ("message_out", done, conv, {"sender": "agent", "agent": agent}),
+            ("completed", done, conv, {"agent": agent, "wrap_up": "Resolved", "queue": queue}),
+            ("after_call_work", done, conv, {"agent": agent, "queue": queue}),
+            ("wrap_up_ended", done + timedelta(seconds=60), conv, {"agent": agent}),
+        ]
+    return events
+
+
+def _timed(run: Any, repeat: int = 3) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main() -> None:
+    rng = random.Random(3)
+    events = _events(rng)
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteStore(Path(folder) / "bench.sqlite")
+        with store.transaction():
+            for kind, at, conv, data in events:
+                store.append_event(kind, at, conv, data)
+        read, count = _timed(lambda: sum(1 for _ in store.iter_events()))
+        fold, log = _timed(lambda: InteractionLog.from_events(store.iter_events()))
+        store.close()
+    scope = Scope()
+    reports, _ = _timed(
+        lambda: (
+            queue_performance(log, scope),
+            agent_performance(log, scope),
+            interaction_details(log, scope),
+        )
+    )
+    print(f"{count:,} events, {CONVERSATIONS:,} conversations, best of 3")
+    print(f"  read the log (baseline)   {read:7.3f} s  {count / read:10,.0f} events/s")
+    print(
+        f"  read + fold               {fold:7.3f} s  {count / fold:10,.0f} events/s"
+        f"  (×{fold / read:.2f} the read)"
+    )
+    print(f"  queue + agent + details   {reports:7.3f} s")
+
+    waiting = InteractionLog()
+    moment = T0
+    for n in range(10_000):
+        moment = T0 + timedelta(seconds=n)
+        waiting.apply({"kind": "queued", "at": moment, "conversation_id": f"w{n}", "queue": "Q"})
+    small = InteractionLog()
+    small.apply({"kind": "queued", "at": T0, "conversation_id": "w0", "queue": "Q"})
+    calls = 200
+    big, _ = _timed(lambda: [realtime(waiting, moment, scope) for _ in range(calls)])
+    one, _ = _timed(lambda: [realtime(small, moment, scope) for _ in range(calls)])
+    print(
+        f"  real-time view, 10,000 waiting: {big / calls * 1e6:8.1f} µs per view; "
+        f"1 waiting: {one / calls * 1e6:8.1f} µs (×{big / one:.2f})"
+    )
+
+
+if __name__ == "__main__":
+    main()
