@@ -367,12 +367,11 @@ def run_samples(
         data_actions=ScriptedDataActions(samples.data_actions),
         **parts,
     )
-    if store is not None:
-        engine.recover()
+    first_at = samples.events[0].at if samples.events else DEFAULT_START
     for agent in samples.agents_away:
-        engine.set_agent_state(
-            agent, "away", samples.events[0].at if samples.events else DEFAULT_START
-        )
+        engine.set_agent_state(agent, "away", first_at)
+    if store is not None:
+        engine.recover(first_at)
     conv_ids: dict[str, str] = {}
     # A store remembers event ids (webhook retries are dropped), so each run numbers its own.
     counter: Iterator[str] = (

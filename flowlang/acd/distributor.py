@@ -203,6 +203,41 @@ class SkillsAcd:
         self._place(interaction, now, notices, announce=True)
         return notices
 
+    def restore(
+        self,
+        request: RoutingRequest,
+        entered_at: datetime,
+        agent: str | None,
+        now: datetime,
+    ) -> list[RoutingNotice]:
+        """Take an interaction back after a restart. Held by `agent` (who is still on the
+        deployment): it is theirs again and uses their capacity. Otherwise it waits from
+        `entered_at`, keeping its place in line; its rings and window deadlines run from then
+        (`tick(now)` acts on those already passed) and an agent who can take it gets it now."""
+        interaction = Interaction(
+            id=request.conversation_id,
+            queue=request.queue,
+            media=request.media,
+            skills={skill: level or 1 for skill, level in request.skills.items()},
+            language=request.language,
+            priority=request.priority,
+            entered_at=entered_at,
+            window_closes_at=request.window_closes_at,
+        )
+        self._forget(interaction.id, now)
+        self.interactions[interaction.id] = interaction
+        self._start_episode(interaction, entered_at)
+        record = self.agents.get(agent or "")
+        if record is not None:
+            interaction.phase, interaction.agent = "active", record.id
+            interaction.last_customer_activity = now
+            record.holding[interaction.id] = interaction.media
+            self._agent_changed(record)
+            return []
+        notices: list[RoutingNotice] = []
+        self._place(interaction, now, notices)
+        return notices
+
     def request_agent(
         self, conversation_id: str, agent: str, media: str, wait_seconds: int | None, now: datetime
     ) -> list[RoutingNotice]:

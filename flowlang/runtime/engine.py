@@ -260,13 +260,34 @@ class Engine:
                 event=event, dead_lettered=True, note=f"kept in the dead letters: {reason}"
             )
 
-    def recover(self) -> list[Outcome]:
-        """After a restart: rebuild the flows' timers and process every inbound event that was
-        stored but not processed (a crash came in between), once, in the order received."""
+    def recover(self, now: datetime | None = None) -> list[Outcome]:
+        """After a restart: rebuild the flows' timers, give the ACD back the conversations that
+        were queued or with an agent (when both the store and the ACD can), and process every
+        inbound event that was stored but not processed (a crash came in between), once, in the
+        order received. `now` (default: the engine's clock) is when the ACD resumes; without
+        either, the queues are rebuilt at the last routing's time."""
         for deadline, conversation_id, timer in getattr(self.store, "waiting_timers", list)():
             heapq.heappush(self._timers, (deadline, conversation_id, timer))
+        outcomes = self._restore_routing(now or (self.clock.now() if self.clock else None))
         pending: list[dict[str, Any]] = getattr(self.store, "pending_inbound", list)()
-        return [self.process_inbound(InboundEvent.model_validate(p)) for p in pending]
+        return outcomes + [self.process_inbound(InboundEvent.model_validate(p)) for p in pending]
+
+    def _restore_routing(self, now: datetime | None) -> list[Outcome]:
+        restore = getattr(self.acd, "restore", None)
+        routed: list[ConversationView] = getattr(self.store, "routed_conversations", list)()
+        if restore is None or not routed:
+            return []
+        entered = [datetime.fromisoformat(c.routing["entered_at"]) for c in routed]
+        resume_at = max(now, *entered) if now is not None else max(entered)
+        outcome = Outcome(event={"type": "recover", "at": resume_at})
+        with self._unit_of_work():
+            for conv, entered_at in zip(routed, entered, strict=True):
+                request = _request_from(conv)
+                agent = conv.agent if conv.status == "with_agent" else None
+                self._notices(restore(request, entered_at, agent, resume_at), resume_at, outcome)
+            self._notices(self.acd.tick(resume_at), resume_at, outcome)
+        outcome.note = f"{len(routed)} routed conversation(s) given back to the ACD"
+        return [outcome]
 
     def _unit_of_work(self) -> AbstractContextManager[None]:
         transaction = getattr(self.store, "transaction", None)
@@ -393,6 +414,10 @@ class Engine:
             conv.status = "queued"
             conv.agent = None
             conv.queue = event.transfer_queue or conv.queue
+            if conv.routing:
+                conv.routing["entered_at"] = now.isoformat()
+                if event.transfer_queue and event.transfer_queue != conv.routing.get("queue"):
+                    conv.routing.update(queue=event.transfer_queue, skills={})
             self._notices(
                 self.acd.transfer(conv.id, event.transfer_queue, event.transfer_agent, now),
                 now,
@@ -637,6 +662,7 @@ class Engine:
             timeout_seconds=effect.timeout_seconds,
             window_closes_at=self.policy.window_closes_at(conv),
         )
+        conv.routing = _routing_json(request, now)
         self.store.append_event(
             "queued",
             now,
@@ -807,6 +833,39 @@ class Engine:
                 **({"agent": agent} if agent else {}),
             },
         )
+
+
+def _routing_json(request: RoutingRequest, entered_at: datetime) -> dict[str, Any]:
+    closes = request.window_closes_at
+    return {
+        "queue": request.queue,
+        "media": request.media,
+        "skills": dict(request.skills),
+        "language": request.language,
+        "priority": request.priority,
+        "preferred_agents": [list(p) for p in request.preferred_agents],
+        "last_agent": request.last_agent,
+        "timeout_seconds": request.timeout_seconds,
+        "window_closes_at": closes.isoformat() if closes else None,
+        "entered_at": entered_at.isoformat(),
+    }
+
+
+def _request_from(conv: ConversationView) -> RoutingRequest:
+    data = conv.routing
+    closes = data.get("window_closes_at")
+    return RoutingRequest(
+        conversation_id=conv.id,
+        queue=data.get("queue") or conv.queue or "",
+        media=data.get("media") or media_type(conv.channel),
+        skills=dict(data.get("skills") or {}),
+        language=data.get("language"),
+        priority=data.get("priority") or 0,
+        preferred_agents=[(a, s) for a, s in data.get("preferred_agents") or []],
+        last_agent=data.get("last_agent"),
+        timeout_seconds=data.get("timeout_seconds"),
+        window_closes_at=datetime.fromisoformat(closes) if closes else None,
+    )
 
 
 def _message_facts(conv: ConversationView, event: InboundEvent | None) -> dict[str, Any]:

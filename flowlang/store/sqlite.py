@@ -308,6 +308,16 @@ class SqliteStore:
         ).fetchall()
         return [_view(json.loads(r[0])) for r in rows]
 
+    def routed_conversations(self) -> list[ConversationView]:
+        """Conversations queued or with an agent that have a stored routing request (what an
+        ACD takes back after a restart), oldest routing first."""
+        found = []
+        for (body,) in self.db.execute("SELECT body FROM conversations"):
+            data = json.loads(body)
+            if data.get("status") in ("queued", "with_agent") and data.get("routing"):
+                found.append(_view(data))
+        return sorted(found, key=lambda c: (str(c.routing.get("entered_at")), c.id))
+
     def waiting_timers(self) -> list[tuple[datetime, str, str]]:
         """(deadline, conversation id, timer) of every flow waiting with a time limit."""
         out = []

@@ -4,12 +4,14 @@ expire in the queue, wrap-up codes, agent states — and what the store's event 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
 from flowlang.events import AgentAction, AgentEvent, EventKind, InboundEvent
 from flowlang.runtime.engine import AllowAll, Engine
 from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.ports import ConversationView
+from flowlang.store import SqliteStore
 from tests.runtime.helpers import NOW, program
 
 FLOW = """\
@@ -181,3 +183,61 @@ def web(sender: str, text: str, minutes: float) -> InboundEvent:
         text=text,
         timestamp=NOW + timedelta(minutes=minutes),
     )
+
+
+def test_after_a_restart_the_acd_takes_back_queued_and_assigned_conversations(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cc.sqlite"
+    single = AgentProfile("ana", frozenset({"Retail"}), {}, frozenset(), {"message": 1}, True)
+    with SqliteStore(path) as store:
+        acd = SkillsAcd([QueueSettings("Retail")], [single])
+        engine = Engine(program(FLOW), store=store, acd=acd, policy=TwentyFourHours())
+        held = engine.handle(web("v1", "hello", 0)).conversation_id
+        waiting = engine.handle(web("v2", "hi", 1)).conversation_id
+        assert held and waiting
+        assert store.get_conversation(held).agent == "ana"  # type: ignore[union-attr]
+    # The process stops; a new one starts with a fresh ACD on the same store.
+    with SqliteStore(path) as store:
+        acd = SkillsAcd([QueueSettings("Retail")], [single])
+        engine = Engine(program(FLOW), store=store, acd=acd, policy=TwentyFourHours())
+        (recovered,) = engine.recover(NOW + timedelta(minutes=10))
+        assert recovered.note == "2 routed conversation(s) given back to the ACD"
+        assert recovered.notices == []  # ana still holds v1: v2 keeps waiting
+        assert [i.id for i in acd.waiting()] == [waiting]
+        assert acd.agents["ana"].holding == {held: "message"}
+        # When ana completes v1, v2 is hers, having waited since before the restart.
+        done = engine.handle(agent_event(held, AgentAction.COMPLETE, 12))
+        accepted = [n for n in done.notices if n.kind == "accepted"]
+        assert [(n.conversation_id, n.data["waited_seconds"]) for n in accepted] == [
+            (waiting, 11 * 60)
+        ]
+        assert store.get_conversation(waiting).status == "with_agent"  # type: ignore[union-attr]
+
+
+def test_a_conversation_queued_before_a_restart_is_offered_when_the_acd_resumes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cc.sqlite"
+    with SqliteStore(path) as store:
+        engine = Engine(
+            program(FLOW),
+            store=store,
+            acd=SkillsAcd([QueueSettings("Retail")], [ana(auto=True)]),
+            policy=TwentyFourHours(),
+        )
+        engine.set_agent_state("ana", "away", NOW)
+        conv = engine.handle(web("v1", "hello", 0)).conversation_id
+        assert store.get_conversation(conv).status == "queued"  # type: ignore[arg-type, union-attr]
+    with SqliteStore(path) as store:
+        engine = Engine(
+            program(FLOW),
+            store=store,
+            acd=SkillsAcd([QueueSettings("Retail")], [ana(auto=True)]),
+            policy=TwentyFourHours(),
+        )
+        (recovered,) = engine.recover(NOW + timedelta(minutes=7))
+        assert [(n.kind, n.agent, n.data.get("waited_seconds")) for n in recovered.notices] == [
+            ("accepted", "ana", 7 * 60)
+        ]
+        assert store.get_conversation(conv).status == "with_agent"  # type: ignore[arg-type, union-attr]
