@@ -120,6 +120,7 @@ def interaction_details(log: InteractionLog, scope: Scope) -> Report:
         Column("media", "Media"),
         Column("customer", "Customer"),
         Column("started", "Started", "time"),
+        Column("ended", "Ended", "time"),
         Column("duration", "Duration", "seconds"),
         Column("outcome", "Outcome"),
         Column("queues", "Queues", "list"),

@@ -171,6 +171,7 @@ def test_interaction_details(monday: InteractionLog) -> None:
     )
     assert (ben["outcome"], ben["wrap_up"]) == ("completed", "Resolved")
     assert ben["duration"] == s(d.BEN_COMPLETED - d.t("09:30"))
+    assert ben["ended"] == d.BEN_COMPLETED
     assert ben["flow_path"][-2:] == ["skills", "routing"]
 
     chloe = rows[("whatsapp", d.SUN_FIRST)]
