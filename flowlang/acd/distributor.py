@@ -162,16 +162,7 @@ class SkillsAcd:
     # ------------------------------------------------------------------ the Acd protocol
     def enqueue(self, request: RoutingRequest, now: datetime) -> list[RoutingNotice]:
         queue = self._queue(request.queue)
-        interaction = Interaction(
-            id=request.conversation_id,
-            queue=request.queue,
-            media=request.media,
-            skills={skill: level or 1 for skill, level in request.skills.items()},
-            language=request.language,
-            priority=request.priority,
-            entered_at=now,
-            window_closes_at=request.window_closes_at,
-        )
+        interaction = _interaction_for(request, now)
         self._forget(request.conversation_id, now)
         self.interactions[interaction.id] = interaction
         notices: list[RoutingNotice] = []
@@ -214,16 +205,7 @@ class SkillsAcd:
         deployment): it is theirs again and uses their capacity. Otherwise it waits from
         `entered_at`, keeping its place in line; its rings and window deadlines run from then
         (`tick(now)` acts on those already passed) and an agent who can take it gets it now."""
-        interaction = Interaction(
-            id=request.conversation_id,
-            queue=request.queue,
-            media=request.media,
-            skills={skill: level or 1 for skill, level in request.skills.items()},
-            language=request.language,
-            priority=request.priority,
-            entered_at=entered_at,
-            window_closes_at=request.window_closes_at,
-        )
+        interaction = _interaction_for(request, entered_at)
         self._forget(interaction.id, now)
         self.interactions[interaction.id] = interaction
         self._start_episode(interaction, entered_at)
@@ -820,6 +802,19 @@ class SkillsAcd:
         self, kind: str, interaction: Interaction, now: datetime, **data: Any
     ) -> RoutingNotice:
         return RoutingNotice(kind, interaction.id, interaction.agent, interaction.queue, now, data)
+
+
+def _interaction_for(request: RoutingRequest, entered_at: datetime) -> Interaction:
+    return Interaction(
+        id=request.conversation_id,
+        queue=request.queue,
+        media=request.media,
+        skills={skill: level or 1 for skill, level in request.skills.items()},
+        language=request.language,
+        priority=request.priority,
+        entered_at=entered_at,
+        window_closes_at=request.window_closes_at,
+    )
 
 
 def queue_settings(name: str, queue: Queue) -> QueueSettings:
