@@ -160,21 +160,16 @@ class InteractionLog:
         handler = getattr(self, f"_on_{kind}", None)
         if handler is None:
             return
-        item = self._interaction(conversation_id, event)
+        item = self.interactions.get(conversation_id)
+        if item is None:
+            item = self.interactions[conversation_id] = Interaction(conversation_id, started_at=at)
+        if not item.channel and event.get("channel"):
+            item.channel = event["channel"]
+            item.media = event.get("media") or media_type(item.channel)
         item.last_at = at
         handler(item, event, at)
 
     # ------------------------------------------------------------------ helpers
-    def _interaction(self, conversation_id: str, event: Mapping[str, Any]) -> Interaction:
-        item = self.interactions.get(conversation_id)
-        if item is None:
-            item = Interaction(conversation_id, started_at=event["at"])
-            channel = event.get("channel")
-            if channel:
-                item.channel, item.media = channel, event.get("media") or media_type(channel)
-            self.interactions[conversation_id] = item
-        return item
-
     def _begin(self, item: Interaction, at: datetime) -> None:
         """In progress; a conversation that had ended opens again (a new message in its
         thread)."""
@@ -218,9 +213,6 @@ class InteractionLog:
 
     # ------------------------------------------------------------------ events
     def _on_message_in(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
-        if not item.channel and event.get("channel"):
-            item.channel = event["channel"]
-            item.media = event.get("media") or media_type(item.channel)
         item.customer = event.get("customer") or item.customer
         item.messages_in += 1
         if event.get("message_kind") not in ("delete", "close", "edit"):
@@ -248,9 +240,6 @@ class InteractionLog:
         item.state = "bot"
 
     def _on_queued(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
-        if not item.channel and event.get("channel"):
-            item.channel = event["channel"]
-            item.media = media_type(item.channel)
         for skill in event.get("skills") or ():
             if skill not in item.skills:
                 item.skills.append(skill)
