@@ -351,11 +351,7 @@ class Engine:
         elif event.kind in (EventKind.DELETE, EventKind.CLOSE):
             self._notices(self.acd.withdraw(conv.id, now), now, outcome, conv)
             conv.status, conv.agent = "closed", None
-            state = FlowState.from_json(conv.flow_state) if conv.flow_state else None
-            if state is not None and state.waiting is not None:
-                state.waiting = None  # nothing the flow waited for can come now
-                state.status, state.ended_reason = "ended", "customer left"
-                conv.flow_state = state.to_json()
+            _stop_waiting(conv, "customer left")
             what = "deleted the post" if event.kind is EventKind.DELETE else "closed the chat"
             reason = "post deleted" if event.kind is EventKind.DELETE else "chat closed"
             self.store.append_event("abandoned", now, conv.id, {"reason": reason})
@@ -735,12 +731,7 @@ class Engine:
             conv.status, conv.agent = "queued", None
         elif notice.kind in ("expired", "disconnected"):
             conv.status, conv.agent = "closed", None
-            if conv.flow_state:
-                state = FlowState.from_json(conv.flow_state)
-                if state.waiting is not None:
-                    state.waiting = None  # its timers no longer apply
-                    state.status, state.ended_reason = "ended", notice.kind
-                    conv.flow_state = state.to_json()
+            _stop_waiting(conv, notice.kind)
 
     def set_agent_state(self, agent: str, state: str, now: datetime) -> Outcome:
         """An agent became available, away or offline; the ACD hands out what it can."""
@@ -833,6 +824,15 @@ class Engine:
                 **({"agent": agent} if agent else {}),
             },
         )
+
+
+def _stop_waiting(conv: ConversationView, reason: str) -> None:
+    """End a flow that waits for something that can no longer come; its timers lapse."""
+    state = FlowState.from_json(conv.flow_state) if conv.flow_state else None
+    if state is not None and state.waiting is not None:
+        state.waiting = None
+        state.status, state.ended_reason = "ended", reason
+        conv.flow_state = state.to_json()
 
 
 def _routing_json(request: RoutingRequest, entered_at: datetime) -> dict[str, Any]:
