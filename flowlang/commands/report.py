@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from flowlang.commands.deployment import load_or_exit
 from flowlang.commands.store import STORE_OPTION, open_store
-from flowlang.config import load_deployment
-from flowlang.config.models import Deployment
-from flowlang.diagnostics import SourceFile, render_all
 from flowlang.reporting import (
     InteractionLog,
     Report,
@@ -136,7 +133,7 @@ def report_command(
     """
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--to must be after --from", param_hint="--to")
-    loaded = _deployment(deployment) if deployment is not None else None
+    loaded = load_or_exit(deployment) if deployment is not None else None
     scope = Scope(start, end, {MEDIA[m] for m in media}, set(queues), set(agents))
     moment = at or datetime.now(UTC)
     with open_store(store_path) as db:
@@ -162,7 +159,7 @@ def report_command(
         known_queues = list(loaded.queues) if loaded is not None else []
         known_agents = list(loaded.agents) if loaded is not None else []
         reports.extend(realtime(live, moment, scope, known_queues, known_agents))
-    period = _period_words(history, scope)
+    period = _period_words(scope)
     text = _render(reports, output_format, history, scope, period)
     if output is None:
         click.echo(text, nl=False)
@@ -193,15 +190,6 @@ def _render(
     return "\n\n".join(to_table(r) for r in reports) + "\n"
 
 
-def _deployment(path: Path) -> Deployment:
-    loaded, problems = load_deployment(path)
-    if loaded is None:
-        source = SourceFile(str(path), path.read_text("utf-8", errors="replace"))
-        click.echo(render_all(problems, {str(path): source}))
-        sys.exit(1)
-    return loaded
-
-
 def _period_data(log: InteractionLog, scope: Scope) -> dict[str, Any]:
     return {
         "from": scope.start.isoformat() if scope.start else None,
@@ -213,7 +201,7 @@ def _period_data(log: InteractionLog, scope: Scope) -> dict[str, Any]:
     }
 
 
-def _period_words(log: InteractionLog, scope: Scope) -> str:
+def _period_words(scope: Scope) -> str:
     start = scope.start.isoformat() if scope.start else "the first event"
     end = scope.end.isoformat() if scope.end else "the last event"
     media = f"; media: {', '.join(sorted(scope.media))}" if scope.media else ""

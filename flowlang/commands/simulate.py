@@ -10,7 +10,7 @@ import click
 
 from flowlang.acd.simulate import SimulationResult, SimulationSpec, simulate
 from flowlang.charts import step_chart
-from flowlang.config import load_deployment
+from flowlang.commands.deployment import load_or_exit
 from flowlang.config.loader import load_yaml_model
 from flowlang.config.source import decode
 from flowlang.diagnostics import SourceFile, render_all
@@ -56,11 +56,7 @@ def simulate_command(
         sys.exit(1)
     loaded = None
     if deployment is not None:
-        loaded, problems = load_deployment(deployment)
-        if loaded is None:
-            source = SourceFile(str(deployment), deployment.read_text("utf-8", errors="replace"))
-            click.echo(render_all(problems, {str(deployment): source}))
-            sys.exit(1)
+        loaded = load_or_exit(deployment)
     result = simulate(spec, loaded)
     if not result.agents:
         raise click.UsageError("no agents: give `agents:` in the simulation file or -d DEPLOYMENT")
