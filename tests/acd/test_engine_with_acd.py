@@ -10,7 +10,7 @@ from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
 from flowlang.events import AgentAction, AgentEvent, EventKind, InboundEvent
 from flowlang.runtime.engine import AllowAll, Engine
 from flowlang.runtime.memory import MemoryStore
-from flowlang.runtime.ports import ConversationView
+from flowlang.runtime.ports import ConversationStore, ConversationView
 from flowlang.store import SqliteStore
 from tests.runtime.helpers import NOW, program
 
@@ -30,10 +30,16 @@ class TwentyFourHours(AllowAll):
         return last + timedelta(hours=24)
 
 
+def engine_on(
+    store: ConversationStore, *agents: AgentProfile, queue: QueueSettings | None = None
+) -> Engine:
+    acd = SkillsAcd([queue or QueueSettings("Retail")], agents)
+    return Engine(program(FLOW), store=store, acd=acd, policy=TwentyFourHours())
+
+
 def make(*agents: AgentProfile, queue: QueueSettings | None = None) -> tuple[Engine, MemoryStore]:
     store = MemoryStore()
-    acd = SkillsAcd([queue or QueueSettings("Retail")], agents)
-    return Engine(program(FLOW), store=store, acd=acd, policy=TwentyFourHours()), store
+    return engine_on(store, *agents, queue=queue), store
 
 
 def message(text: str, minutes: float = 0, event_id: str = "m1") -> InboundEvent:
@@ -127,16 +133,6 @@ def test_agent_states_go_through_the_engine_and_are_logged() -> None:
     assert states == [("ana", "away"), ("ana", "available")]
 
 
-def customer_leaves(sender: str, minutes: float, kind: EventKind) -> InboundEvent:
-    return InboundEvent(
-        event_id=f"leave-{sender}",
-        channel="web",
-        kind=kind,
-        sender_id=sender,
-        timestamp=NOW + timedelta(minutes=minutes),
-    )
-
-
 def test_a_closed_chat_frees_its_agent_for_the_next_customer_waiting() -> None:
     one_at_a_time = AgentProfile(
         "ana", frozenset({"Retail"}), {}, frozenset(), {"message": 1}, True
@@ -146,7 +142,7 @@ def test_a_closed_chat_frees_its_agent_for_the_next_customer_waiting() -> None:
     second = engine.handle(web("v2", "hi there", 1)).conversation_id
     assert first and second
     assert store.get_conversation(second).status == "queued"  # type: ignore[union-attr]
-    closed = engine.handle(customer_leaves("v1", 5, EventKind.CLOSE))
+    closed = engine.handle(web("v1", "", 5, EventKind.CLOSE))
     assert closed.note == "the customer closed the chat; the interaction is withdrawn"
     # The agent's other customer gets her at once: the notice about them was applied.
     assert [(n.kind, n.conversation_id) for n in closed.notices] == [
@@ -166,7 +162,7 @@ def test_a_closed_chat_frees_its_agent_for_the_next_customer_waiting() -> None:
 def test_closing_the_chat_while_waiting_is_an_abandon() -> None:
     engine, store = make()  # nobody to answer
     conv = engine.handle(web("v1", "hello", 0)).conversation_id
-    engine.handle(customer_leaves("v1", 3, EventKind.CLOSE))
+    engine.handle(web("v1", "", 3, EventKind.CLOSE))
     assert [(e["kind"], e.get("phase"), e.get("reason")) for e in store.events[-2:]] == [
         ("withdrawn", "waiting", None),
         ("abandoned", None, "chat closed"),
@@ -175,10 +171,13 @@ def test_closing_the_chat_while_waiting_is_an_abandon() -> None:
     assert engine.acd.waiting() == []  # type: ignore[attr-defined]
 
 
-def web(sender: str, text: str, minutes: float) -> InboundEvent:
+def web(
+    sender: str, text: str, minutes: float, kind: EventKind = EventKind.MESSAGE
+) -> InboundEvent:
     return InboundEvent(
         event_id=f"{sender}-{minutes}",
         channel="web",
+        kind=kind,
         sender_id=sender,
         text=text,
         timestamp=NOW + timedelta(minutes=minutes),
@@ -191,16 +190,16 @@ def test_after_a_restart_the_acd_takes_back_queued_and_assigned_conversations(
     path = tmp_path / "cc.sqlite"
     single = AgentProfile("ana", frozenset({"Retail"}), {}, frozenset(), {"message": 1}, True)
     with SqliteStore(path) as store:
-        acd = SkillsAcd([QueueSettings("Retail")], [single])
-        engine = Engine(program(FLOW), store=store, acd=acd, policy=TwentyFourHours())
+        engine = engine_on(store, single)
         held = engine.handle(web("v1", "hello", 0)).conversation_id
         waiting = engine.handle(web("v2", "hi", 1)).conversation_id
         assert held and waiting
         assert store.get_conversation(held).agent == "ana"  # type: ignore[union-attr]
     # The process stops; a new one starts with a fresh ACD on the same store.
     with SqliteStore(path) as store:
-        acd = SkillsAcd([QueueSettings("Retail")], [single])
-        engine = Engine(program(FLOW), store=store, acd=acd, policy=TwentyFourHours())
+        engine = engine_on(store, single)
+        acd = engine.acd
+        assert isinstance(acd, SkillsAcd)
         (recovered,) = engine.recover(NOW + timedelta(minutes=10))
         assert recovered.note == "2 routed conversation(s) given back to the ACD"
         assert recovered.notices == []  # ana still holds v1: v2 keeps waiting
@@ -220,22 +219,12 @@ def test_a_conversation_queued_before_a_restart_is_offered_when_the_acd_resumes(
 ) -> None:
     path = tmp_path / "cc.sqlite"
     with SqliteStore(path) as store:
-        engine = Engine(
-            program(FLOW),
-            store=store,
-            acd=SkillsAcd([QueueSettings("Retail")], [ana(auto=True)]),
-            policy=TwentyFourHours(),
-        )
+        engine = engine_on(store, ana(auto=True))
         engine.set_agent_state("ana", "away", NOW)
         conv = engine.handle(web("v1", "hello", 0)).conversation_id
         assert store.get_conversation(conv).status == "queued"  # type: ignore[arg-type, union-attr]
     with SqliteStore(path) as store:
-        engine = Engine(
-            program(FLOW),
-            store=store,
-            acd=SkillsAcd([QueueSettings("Retail")], [ana(auto=True)]),
-            policy=TwentyFourHours(),
-        )
+        engine = engine_on(store, ana(auto=True))
         (recovered,) = engine.recover(NOW + timedelta(minutes=7))
         assert [(n.kind, n.agent, n.data.get("waited_seconds")) for n in recovered.notices] == [
             ("accepted", "ana", 7 * 60)

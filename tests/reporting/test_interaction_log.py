@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from flowlang.cli import main
 from flowlang.reporting import InteractionLog, Scope, agent_performance, queue_performance
 from flowlang.reporting.render import format_seconds
+from flowlang.store import SqliteStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -160,8 +161,6 @@ def test_command_line_mistakes_are_reported_not_raised(tmp_path: Any) -> None:
     missing = runner.invoke(main, ["report", "queues", "--store", str(tmp_path / "none.db")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
     store = tmp_path / "cc.db"
-    from flowlang.store import SqliteStore
-
     SqliteStore(store).close()
     bad = runner.invoke(main, ["report", "queues", "--store", str(store), "--from", "monday"])
     assert bad.exit_code == 2
