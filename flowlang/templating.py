@@ -6,11 +6,15 @@ Customer text is only ever passed in as data, never compiled as template source.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_MISSING = object()
 
 
 @lru_cache(maxsize=1)
@@ -52,3 +56,38 @@ def is_template(source: str) -> bool:
 def compile_template(source: str) -> Template:
     """Compile once; callers render with plain dict contexts."""
     return environment().from_string(source)
+
+
+class ReplyTemplate:
+    """A compiled reply text that renders from only the names it reads.
+
+    `Template.render` copies the environment's globals and every name given into a fresh context
+    on each call; a flow run has many names and a reply reads one or two, so this builds the
+    context from those alone (the environment's globals, such as `range`, stay available).
+    """
+
+    __slots__ = ("_globals", "_reads", "_template", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._template = compile_template(source)
+        self._reads = tuple(sorted(undeclared_names(source)))
+        self._globals = dict(self._template.globals)
+
+    def render(
+        self, lookup: Callable[[str, Any], Any], extra: Mapping[str, Any] | None = None
+    ) -> str:
+        """Render with the names it reads taken from `extra`, else `lookup(name, default)`; a
+        name found in neither is undefined, which the strict environment reports."""
+        context = dict(self._globals)
+        for name in self._reads:
+            if extra is not None and name in extra:
+                context[name] = extra[name]
+                continue
+            value = lookup(name, _MISSING)
+            if value is not _MISSING:
+                context[name] = value
+        template = self._template
+        return environment().concat(
+            template.root_render_func(template.new_context(context, shared=True))
+        )

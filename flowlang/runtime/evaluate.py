@@ -1,4 +1,4 @@
-"""Expression trees (from the compiler) -> Python callables over an `Env`.
+"""Expression trees (from the compiler) -> Python callables over an `Env` (anything with `get`).
 
 Compiled once per graph; no `eval` of user text. A missing value is `None` ("not set").
 """
@@ -9,11 +9,17 @@ import operator
 import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from flowlang.errors import FlowRuntimeError
 
-Env = Mapping[str, Any]
+
+class Env(Protocol):
+    """Where expressions look names up: a dict, or a run's live `Scope`."""
+
+    def get(self, name: str, default: Any = None, /) -> Any: ...
+
+
 Compiled = Callable[[Env], Any]
 
 

@@ -7,24 +7,28 @@ customer, hands off to a bot, waits for an agent or a queue, calls a data action
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from flowlang.compiler.ir import Node
 from flowlang.errors import FlowRuntimeError
 from flowlang.runtime import effects as fx
 from flowlang.runtime.evaluate import _text
+from flowlang.runtime.keywords import normalise
 from flowlang.runtime.program import Program
+from flowlang.runtime.scope import Scope
 from flowlang.runtime.state import Facts, FlowState, Frame, Trigger, Waiting, WaitKind
 
 MAX_STEPS = 10_000
 
 
-@dataclass(frozen=True)
-class TraceStep:
+class TraceStep(NamedTuple):
+    """One line of a run's path: the node, its operation, its source line, what happened."""
+
     node: str
     op: str
     line: int
@@ -43,28 +47,28 @@ class RunResult:
     path: list[str] = field(default_factory=list)  # every node executed, in order
 
 
-class _Suspend(Exception):
-    pass
-
-
-class _Finished(Exception):
-    pass
+class _Failed(Exception):
+    """The run failed; `_fail` has recorded why."""
 
 
 def run(program: Program, state: FlowState, trigger: Trigger, facts: Facts) -> RunResult:
-    """Advance a conversation's flow by one event; never raises for flow errors."""
-    return _Run(program, state.clone(), trigger, facts).execute()
+    """Advance a conversation's flow by one event; never raises for flow errors.
+
+    `state` is not changed: the result carries a new state.
+    """
+    return _Run(program, state, trigger, facts).execute()
 
 
 class _Run:
     def __init__(self, program: Program, state: FlowState, trigger: Trigger, facts: Facts) -> None:
         self.p = program
         self.g = program.graph
-        self.s = state
+        self.s = state  # the caller's until the run starts; then a clone or a fresh state
         self.trigger = trigger
         self.facts = facts
         self.result = RunResult(state)
-        self._env_cache: dict[str, Any] | None = None
+        self.scope = Scope(state, facts, program.params(facts.params))
+        self._normalised: tuple[str, str] | None = None
 
     # ------------------------------------------------------------------ entry points
     def execute(self) -> RunResult:
@@ -73,23 +77,22 @@ class _Run:
             return self.result
         self.s.status = "running"
         self.s.position = start
-        try:
+        with contextlib.suppress(_Failed):
             self._loop()
-        except _Suspend:
-            self.s.status = "waiting"
-        except _Finished:
-            pass
         return self.result
 
     def _resume_point(self) -> str | None:
-        s, t = self.s, self.trigger
-        if s.waiting is None:
+        t = self.trigger
+        if self.s.waiting is None:
             if t.kind != "message":
+                self._use(self.s.clone())
                 self._note("ignored", f"no step is waiting for a {t.kind} event")
                 return None
             self._fresh_start()
             return self.g.entry
+        s = self._use(self.s.clone())
         waiting = s.waiting
+        assert waiting is not None
         node = self.g.nodes[waiting.node]
         expected = {
             "answer": "message",
@@ -124,7 +127,6 @@ class _Run:
         return edge
 
     def _outcome_of(self, kind: str, node: Node) -> str:
-        self._changed()
         t = self.trigger
         if kind == "answer":
             self.s.variables[node.args["into"]] = t.text
@@ -139,29 +141,33 @@ class _Run:
             return t.outcome or "failure"
         return t.outcome or "unavailable"
 
+    def _use(self, state: FlowState) -> FlowState:
+        self.s = self.result.state = self.scope.state = state
+        return state
+
     def _fresh_start(self) -> None:
-        self.s = self.result.state = FlowState(graph_version=self.g.version)
-        self._changed()
-        env = self._env()
+        variables = self._use(FlowState(graph_version=self.g.version)).variables
         for name, spec in self.g.variables.items():
             initial = spec.get("initial")
-            self.s.variables[name] = self.p.expr(initial)(env) if initial else None
-        self._changed()
+            variables[name] = self.p.expr(initial)(self.scope) if initial else None
 
     # ------------------------------------------------------------------ main loop
     def _loop(self) -> None:
-        nodes, path, execute = self.g.nodes, self.result.path, self._execute
+        steps, path = _steps(self.p), self.result.path
         position = self.s.position
         assert position is not None
         while True:
-            node = nodes[position]
+            handler, node, args, edges, line = steps[position]
             path.append(position)
             if len(path) > MAX_STEPS:
                 self._step_limit()
             try:
-                position = execute(node)
+                next_position = handler(self, node, args, edges, line)
             except FlowRuntimeError as exc:
-                position = self._runtime_error(node, exc)
+                next_position = self._runtime_error(node, exc)
+            if next_position is None:  # the flow suspended, ended or was routed
+                return
+            position = next_position
 
     def _step_limit(self) -> None:
         hottest, _count = Counter(self.result.path).most_common(1)[0]
@@ -172,12 +178,11 @@ class _Run:
         )
         self._fail(hot, "FL901", message)
 
-    def _runtime_error(self, node: Node, exc: FlowRuntimeError) -> str:
+    def _runtime_error(self, node: Node, exc: FlowRuntimeError) -> str | None:
         message = f"{exc} (line {node.source.line})"
         if self.g.on_error is not None and not self.s.in_error_handler:
             self.s.in_error_handler = True
             self.s.error = {"message": str(exc), "code": exc.code, "step": node.id}
-            self._changed()
             self.result.effects.append(
                 fx.LogMessage(
                     step=node.id, line=node.source.line, message=f"error: {message}; on error runs"
@@ -187,7 +192,6 @@ class _Run:
             self.s.stack.clear()
             return self.g.on_error
         self._fail(node, exc.code, str(exc))
-        raise AssertionError("unreachable")
 
     def _fail(self, node: Node, code: str, message: str) -> NoReturn:
         self.result.effects.append(
@@ -204,9 +208,10 @@ class _Run:
         self.s.status = "failed"
         self.s.ended_reason = message
         self.s.waiting = None
-        raise _Finished
+        raise _Failed
 
     def _finish(self, node: Node, status: str, reason: str | None) -> None:
+        """End the run (the flow ended or was routed); handlers return what this returns."""
         self.s.status = status  # type: ignore[assignment]
         self.s.ended_reason = reason
         self.s.waiting = None
@@ -222,67 +227,35 @@ class _Run:
     def _emit(self, effect: Any) -> None:
         self.result.effects.append(effect)
 
-    def _env(self) -> dict[str, Any]:
-        """The names expressions and templates see; rebuilt only after the flow changes them."""
-        if self._env_cache is None:
-            self._env_cache = self._build_env()
-        return self._env_cache
-
-    def _changed(self) -> None:
-        self._env_cache = None
-
-    def _build_env(self) -> dict[str, Any]:
-        f, s = self.facts, self.s
-        params = {n: f.params.get(n, spec["value"]) for n, spec in self.g.params.items()}
-        interaction = s.interaction
-        env: dict[str, Any] = {
-            "message": f.message,
-            "customer": f.customer,
-            "conversation": f.conversation,
-            "window": f.window,
-            "bot": s.bot,
-            "error": s.error,
-            "interaction": {
-                "priority": interaction.priority,
-                "language": interaction.language,
-                "skills": list(interaction.skills),
-            },
-            "priority": interaction.priority,
-            "language": interaction.language,
-        }
-        env.update(params)
-        env.update(s.records)
-        env.update(s.variables)
-        return env
-
     def _value(self, tree: dict[str, Any] | None) -> Any:
-        return None if tree is None else self.p.expr(tree)(self._env())
+        return None if tree is None else self.p.expr(tree)(self.scope)
 
     def _name(self, ref: dict[str, str] | None) -> str | None:
         if ref is None:
             return None
         if "name" in ref:
             return ref["name"]
-        value = self.facts.params.get(ref["param"], self.g.params[ref["param"]]["value"])
+        value = self.scope.params[ref["param"]]
         return None if value is None else str(value)
 
-    def _suspend(self, node: Node, kind: WaitKind, wait: int | None) -> NoReturn:
+    def _suspend(self, node: Node, kind: WaitKind, wait: int | None) -> None:
+        """Wait for `kind` (up to `wait` seconds); handlers return what this returns."""
         deadline = timer = None
         if wait is not None:
             self.s.timers += 1
             timer = f"{node.id}#{self.s.timers}"
             deadline = self.facts.now + timedelta(seconds=wait)
             self._emit(fx.StartTimer(step=node.id, line=node.source.line, timer=timer, at=deadline))
-        self.s.waiting = Waiting(kind=kind, node=node.id, deadline=deadline, timer=timer)
+        self.s.waiting = Waiting(kind, node.id, deadline, timer)
         self.s.position = node.id
-        raise _Suspend
+        self.s.status = "waiting"
 
     def _render_text(self, text: str) -> str:
         template = self.p.template_text(text)
         if template is None:
             return text
         try:
-            return template.render(self._env())
+            return template.render(self.scope.get)
         except Exception as exc:  # jinja raises many types; all mean the reply cannot be made
             raise FlowRuntimeError(f"reply template failed: {exc}") from exc
 
@@ -311,9 +284,12 @@ class _Run:
             return {"kind": "template", "name": name, "parameters": values, **template.data}
         if template.source is not None:
             compiled = self.p.template_text(template.source)
-            env = {**self._env(), **values}
             try:
-                text = compiled.render(env) if compiled is not None else template.source
+                text = (
+                    compiled.render(self.scope.get, values)
+                    if compiled is not None
+                    else template.source
+                )
             except Exception as exc:
                 raise FlowRuntimeError(f"template {name!r} failed: {exc}") from exc
             if template.kind == "text":
@@ -322,13 +298,12 @@ class _Run:
         return {"kind": template.kind, "template": name, **template.data}
 
     # ------------------------------------------------------------------ nodes
-    def _execute(self, node: Node) -> str:
-        handler = _OPS.get(node.op)
-        if handler is None:
-            raise FlowRuntimeError(f"unknown step kind {node.op!r}")
-        return handler(self, node, node.args, node.edges, node.source.line)
+    def _op_unknown(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
+        raise FlowRuntimeError(f"unknown step kind {node.op!r}")
 
-    def _op_reply(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_reply(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         guard = a.get("guard")
         rendered_guard = None
         if guard is not None:
@@ -348,27 +323,32 @@ class _Run:
         self._trace(node, _summary(content))
         return e["next"]
 
-    def _op_set_var(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_set_var(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         self.s.variables[a["name"]] = self._value(a["value"])
-        self._changed()
         self._trace(node, f"{a['name']} = {_text(self.s.variables[a['name']])!r}")
         return e["next"]
 
-    def _op_set_priority(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_set_priority(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         value = self._value(a["value"])
         self.s.interaction.priority = float(value or 0)
-        self._changed()
         self._trace(node, f"priority {self.s.interaction.priority:g}")
         return e["next"]
 
-    def _op_set_language(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_set_language(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         value = self._value(a["value"])
         self.s.interaction.language = None if value is None else str(value)
-        self._changed()
         self._trace(node, f"language {value}")
         return e["next"]
 
-    def _op_set_data(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_set_data(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         value = self._value(a["value"])
         target = (
             self.s.interaction.participant_data
@@ -380,62 +360,66 @@ class _Run:
         self._trace(node, f"{a['scope']} data {a['key']} = {value!r}")
         return e["next"]
 
-    def _op_add_skill(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_add_skill(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         skill = self._name(a["skill"]) or ""
         self.s.interaction.skills[skill] = a.get("min")
-        self._changed()
         self._trace(node, f"skill {skill}" + (f" min {a['min']}" if a.get("min") else ""))
         return e["next"]
 
-    def _op_remove_skill(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_remove_skill(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         skill = self._name(a["skill"]) or ""
         self.s.interaction.skills.pop(skill, None)
-        self._changed()
         self._trace(node, f"skill {skill} removed")
         return e["next"]
 
     def _op_not_actionable(
         self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
-    ) -> str:
+    ) -> str | None:
         self._emit(fx.MarkNotActionable(step=node.id, line=line, reason=a.get("reason")))
         self._trace(node, a.get("reason") or "")
         self._finish(node, "ended", a.get("reason") or "not actionable")
-        raise _Finished
+        return None
 
-    def _op_link(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_link(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         value = _text(self._value(a["value"]))
         self._emit(fx.LinkIdentity(step=node.id, line=line, kind=a["kind"], value=value))
         self._trace(node, f"{a['kind']} = {value}")
         return e["next"]
 
-    def _op_goto(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_goto(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         self._trace(node, a.get("state", a.get("why", "")))
         return e["target"]
 
-    def _op_log(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_log(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         self._emit(fx.LogMessage(step=node.id, line=line, message=a["message"]))
         self._trace(node, a["message"])
         return e["next"]
 
-    def _op_end(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_end(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         if a.get("implicit") and self.s.stack:
             raise FlowRuntimeError("a task ended without an outcome")
         reason = a.get("reason")
         self._emit(fx.EndFlow(step=node.id, line=line, reason=reason))
         self._trace(node, reason or ("end of state" if a.get("implicit") else ""))
         self._finish(node, "ended", reason)
-        raise _Finished
+        return None
 
-    def _op_outcome(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_outcome(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         return self._return(node, a.get("name"))
 
-    def _op_call(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_call(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         self.s.stack.append(Frame(task=a["task"], call_node=node.id))
         self._trace(node, a["task"])
         return e["entry"]
 
-    def _op_branch(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
-        env = self._env()
+    def _op_branch(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
+        env = self.scope
         for index, tree in enumerate(a["conditions"]):
             if self.p.expr(tree)(env):
                 self._trace(node, f"condition {index + 1} true")
@@ -443,7 +427,7 @@ class _Run:
         self._trace(node, "else" if e["else"] else "no condition true")
         return e["else"]
 
-    def _op_switch(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_switch(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         subject = self._value(a["subject"])
         for index, values in enumerate(a["cases"]):
             if any(_same(subject, v) for v in values):
@@ -452,21 +436,29 @@ class _Run:
         self._trace(node, "default")
         return e["else"]
 
-    def _op_match(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_match(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         return self._match(node)
 
-    def _op_match_case(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_match_case(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         hit = a["index"] in self.s.matches.get(a["match"], [])
         return e["then"] if hit else e["else"]
 
-    def _op_match_none(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_match_none(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         return e["then"] if not self.s.matches.get(a["match"]) else e["else"]
 
-    def _op_loop_init(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_loop_init(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         self.s.loops[a["loop"]] = 0
         return e["next"]
 
-    def _op_loop_test(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_loop_test(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         count = self.s.loops.get(a["loop"], 0)
         keep = count < a["limit"]
         if keep and a.get("condition") is not None:
@@ -477,31 +469,39 @@ class _Run:
         self._trace(node, f"loop done after {count} time(s)")
         return e["else"]
 
-    def _op_recognize(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_recognize(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         kinds = set(a["kinds"])
         known = bool(kinds & self.facts.known_by)
         self._trace(node, "known" if known else "unknown")
         return e.get("on:known" if known else "on:unknown") or e["next"]
 
-    def _op_schedule(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_schedule(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         name = self._name(a["schedule"]) or ""
         status = self.facts.schedule_state(name, self.facts.now)
         self._trace(node, f"{name}: {status}")
         return e.get(f"on:{status}") or e["next"]
 
-    def _op_ask(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_ask(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         content = self._content(a["prompt"])
         self._emit(fx.SendReply(step=node.id, line=line, content=content))
         self._trace(node, f"asks {_summary(content)}; waits")
         self._suspend(node, "answer", a.get("wait"))
+        return None
 
-    def _op_bot(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_bot(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str | None:
         bot = self._name(a["bot"]) or ""
         self._emit(fx.HandOffToBot(step=node.id, line=line, bot=bot, wait_seconds=a.get("wait")))
         self._trace(node, f"bot {bot}; waits")
         self._suspend(node, "bot", a.get("wait"))
+        return None
 
-    def _op_data_action(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_data_action(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         action = self._name(a["action"]) or ""
         inputs = {k: self._value(v) for k, v in a["args"].items()}
         self._emit(
@@ -515,12 +515,18 @@ class _Run:
         )
         self._trace(node, f"{action}; waits")
         self._suspend(node, "data", None)
+        return None
 
-    def _op_route_agent(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_route_agent(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         return self._route_agent(node)
 
-    def _op_route_queue(self, node: Node, a: dict[str, Any], e: dict[str, str], line: int) -> str:
+    def _op_route_queue(
+        self, node: Node, a: dict[str, Any], e: dict[str, str], line: int
+    ) -> str | None:
         self._route_queue(node)
+        return None
 
     def _return(self, node: Node, outcome: str | None) -> str:
         if not self.s.stack:
@@ -535,7 +541,8 @@ class _Run:
     def _match(self, node: Node) -> str:
         a, e = node.args, node.edges
         subject = self._value(a["subject"]) if a.get("subject") else self.facts.message.get("text")
-        found = self.p.matcher(node).matches(_text(subject))
+        text = _text(subject)
+        found = self.p.matcher(node).matches(text, self._normalise(text))
         self.s.matches[node.id] = found
         shown = ", ".join(
             "/".join(a["whens"][i]["keywords"] + a["whens"][i]["regexes"])[:40] for i in found
@@ -547,7 +554,13 @@ class _Run:
             return e[f"when{found[0]}"]
         return e["otherwise"]
 
-    def _route_agent(self, node: Node) -> str:
+    def _normalise(self, text: str) -> str:
+        """The normalised text, computed once per run (match steps usually read the same)."""
+        if self._normalised is None or self._normalised[0] != text:
+            self._normalised = (text, normalise(text))
+        return self._normalised[1]
+
+    def _route_agent(self, node: Node) -> str | None:
         a = node.args
         agent = self._name(a.get("agent"))
         last = agent is None
@@ -567,9 +580,9 @@ class _Run:
         )
         self._trace(node, f"agent {agent}; waits up to {a.get('wait') or 0}s")
         self._suspend(node, "agent", a.get("wait"))
-        raise AssertionError("unreachable")
+        return None
 
-    def _route_queue(self, node: Node) -> NoReturn:
+    def _route_queue(self, node: Node) -> None:
         a = node.args
         interaction = self.s.interaction
         skills = dict(interaction.skills)
@@ -598,11 +611,17 @@ class _Run:
         self._trace(node, f"queue {queue} ({skill_text}; priority {priority:g})")
         if a.get("timeout") is not None:
             self._suspend(node, "queue", a["timeout"])
+            return None
         self._finish(node, "routed", f"routed to {queue}")
-        raise _Finished
+        return None
 
 
-_OPS: dict[str, Callable[[_Run, Node, dict[str, Any], dict[str, str], int], str]] = {
+# A handler returns the id of the next node, or None when the run stops (it suspended, ended,
+# was routed); failures raise.
+_Handler = Callable[[_Run, Node, dict[str, Any], dict[str, str], int], str | None]
+_Step = tuple[_Handler, Node, dict[str, Any], dict[str, str], int]
+
+_OPS: dict[str, _Handler] = {
     "reply": _Run._op_reply,
     "set_var": _Run._op_set_var,
     "set_priority": _Run._op_set_priority,
@@ -634,6 +653,23 @@ _OPS: dict[str, Callable[[_Run, Node, dict[str, Any], dict[str, str], int], str]
     "route_agent": _Run._op_route_agent,
     "route_queue": _Run._op_route_queue,
 }
+
+
+def _steps(program: Program) -> dict[str, _Step]:
+    """Each node with its handler and the parts handlers read, looked up once per program."""
+    steps: dict[str, _Step] | None = program.run_cache.get("steps")
+    if steps is None:
+        steps = program.run_cache["steps"] = {
+            node.id: (
+                _OPS.get(node.op, _Run._op_unknown),
+                node,
+                node.args,
+                node.edges,
+                node.source.line,
+            )
+            for node in program.graph.nodes.values()
+        }
+    return steps
 
 
 def _same(subject: Any, value: Any) -> bool:

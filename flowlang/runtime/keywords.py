@@ -26,6 +26,8 @@ def _is_cjk(ch: str) -> bool:
 
 def normalise(text: str) -> str:
     """The form both keywords and messages are compared in."""
+    if text.isascii():  # NFKC and accent stripping leave ASCII as it is
+        return text.lower()
     folded = unicodedata.normalize("NFKC", text).casefold()
     decomposed = unicodedata.normalize("NFD", folded)
     out: list[str] = []
@@ -72,10 +74,11 @@ class KeywordMatcher:
         ]
         self.count = len(whens)
 
-    def matches(self, text: str) -> list[int]:
-        """Indexes of the `when` clauses that match, ascending."""
+    def matches(self, text: str, normalised: str | None = None) -> list[int]:
+        """Indexes of the `when` clauses that match, ascending (`normalised`: the text's
+        `normalise()`, when the caller has it already)."""
         found: set[int] = set()
-        norm = normalise(text)
+        norm = normalise(text) if normalised is None else normalised
         if not self._empty:
             for end, entries in self._automaton.iter(norm):
                 for entry in entries:

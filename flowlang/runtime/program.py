@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import Template
-
 from flowlang.compiler.ir import FlowGraph, Node
 from flowlang.runtime.evaluate import Compiled, compile_expr
 from flowlang.runtime.keywords import KeywordMatcher
-from flowlang.templating import compile_template, is_template
+from flowlang.templating import ReplyTemplate, is_template
 
 
 @dataclass(frozen=True)
@@ -29,9 +27,13 @@ class Program:
     templates: dict[str, DeploymentTemplate] = field(default_factory=dict)
     _exprs: dict[int, Compiled] = field(default_factory=dict, repr=False)
     _matchers: dict[str, KeywordMatcher] = field(default_factory=dict, repr=False)
-    _texts: dict[str, Template] = field(default_factory=dict, repr=False)
+    _texts: dict[str, ReplyTemplate] = field(default_factory=dict, repr=False)
+    _params: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    run_cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    """What the interpreter derives from the graph once (its step table)."""
 
     def __post_init__(self) -> None:
+        self._params = {name: spec["value"] for name, spec in self.graph.params.items()}
         for node in self.graph.nodes.values():
             self._prepare(node.args)
             if node.op == "match":
@@ -39,7 +41,7 @@ class Program:
                 self._matchers[node.id] = KeywordMatcher(whens)
         for template in self.templates.values():
             if template.source and is_template(template.source):
-                self._texts[template.source] = compile_template(template.source)
+                self._texts[template.source] = ReplyTemplate(template.source)
         for variable in self.graph.variables.values():
             if variable.get("initial"):
                 self._prepare(variable["initial"])
@@ -53,7 +55,7 @@ class Program:
             if value.get("kind") == "text" and isinstance(value.get("text"), str):
                 text = value["text"]
                 if is_template(text):
-                    self._texts[text] = compile_template(text)
+                    self._texts[text] = ReplyTemplate(text)
             for item in value.values():
                 self._prepare(item)
         elif isinstance(value, list):
@@ -66,10 +68,16 @@ class Program:
             compiled = self._exprs[id(tree)] = compile_expr(tree)
         return compiled
 
+    def params(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Each param's value: the environment's override, else the flow's default."""
+        if not overrides:
+            return self._params
+        return {name: overrides.get(name, value) for name, value in self._params.items()}
+
     def matcher(self, node: Node) -> KeywordMatcher:
         return self._matchers[node.id]
 
-    def template_text(self, text: str) -> Template | None:
+    def template_text(self, text: str) -> ReplyTemplate | None:
         return self._texts.get(text)
 
 
