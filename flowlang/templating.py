@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _MISSING = object()
@@ -71,7 +71,11 @@ class ReplyTemplate:
     def __init__(self, source: str) -> None:
         self.source = source
         self._template = compile_template(source)
-        self._reads = tuple(sorted(undeclared_names(source)))
+        parsed = environment().parse(source)
+        # every name it loads, the environment's globals included, so a flow name shadows them
+        self._reads = tuple(
+            sorted({n.name for n in parsed.find_all(nodes.Name) if n.ctx == "load"})
+        )
         self._globals = dict(self._template.globals)
 
     def render(
@@ -87,7 +91,11 @@ class ReplyTemplate:
             value = lookup(name, _MISSING)
             if value is not _MISSING:
                 context[name] = value
-        template = self._template
-        return environment().concat(
-            template.root_render_func(template.new_context(context, shared=True))
+        template, env = self._template, environment()
+        # A Context over our dict, as Template.new_context(shared=True) builds it but without
+        # re-reading the template's globals on each call (they are in `context` already).
+        return env.concat(
+            template.root_render_func(
+                env.context_class(env, context, template.name, template.blocks)
+            )
         )

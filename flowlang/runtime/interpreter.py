@@ -43,8 +43,19 @@ class TraceStep(NamedTuple):
 class RunResult:
     state: FlowState
     effects: list[Any] = field(default_factory=list)
-    trace: list[TraceStep] = field(default_factory=list)
     path: list[str] = field(default_factory=list)  # every node executed, in order
+    # (node, op, detail) per trace line, node None for notes; `trace` turns them into TraceSteps
+    lines: list[tuple[Node | None, str, str]] = field(default_factory=list, repr=False)
+
+    @property
+    def trace(self) -> list[TraceStep]:
+        """What each step did, with its source line (a new list on each read)."""
+        return [
+            TraceStep("-", op, 0, detail)
+            if node is None
+            else TraceStep(node.id, node.op, node.source.line, detail)
+            for node, op, detail in self.lines
+        ]
 
 
 class _Failed(Exception):
@@ -67,6 +78,7 @@ class _Run:
         self.trigger = trigger
         self.facts = facts
         self.result = RunResult(state)
+        self._lines = self.result.lines
         self.scope = Scope(state, facts, program.params(facts.params))
         self._normalised: tuple[str, str] | None = None
 
@@ -219,10 +231,10 @@ class _Run:
 
     # ------------------------------------------------------------------ helpers
     def _trace(self, node: Node, detail: str = "") -> None:
-        self.result.trace.append(TraceStep(node.id, node.op, node.source.line, detail))
+        self._lines.append((node, "", detail))
 
     def _note(self, op: str, detail: str) -> None:
-        self.result.trace.append(TraceStep("-", op, 0, detail))
+        self._lines.append((None, op, detail))
 
     def _emit(self, effect: Any) -> None:
         self.result.effects.append(effect)
@@ -542,12 +554,13 @@ class _Run:
         a, e = node.args, node.edges
         subject = self._value(a["subject"]) if a.get("subject") else self.facts.message.get("text")
         text = _text(subject)
-        found = self.p.matcher(node).matches(text, self._normalise(text))
+        matcher = self.p.matcher(node)
+        found = matcher.matches(text, self._normalise(text))
         self.s.matches[node.id] = found
-        shown = ", ".join(
-            "/".join(a["whens"][i]["keywords"] + a["whens"][i]["regexes"])[:40] for i in found
-        )
-        self._trace(node, f"matched {shown}" if found else "no keyword matched")
+        if found:
+            self._trace(node, "matched " + ", ".join([matcher.labels[i] for i in found]))
+        else:
+            self._trace(node, "no keyword matched")
         if "next" in e:
             return e["next"]
         if found:

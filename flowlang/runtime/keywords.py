@@ -70,9 +70,13 @@ class KeywordMatcher:
         if not self._empty:
             self._automaton.make_automaton()
         self._regexes = [
-            [re.compile(r, re.IGNORECASE) for r in regexes] for _keywords, regexes in whens
+            (index, [re.compile(r, re.IGNORECASE) for r in regexes])
+            for index, (_keywords, regexes) in enumerate(whens)
+            if regexes
         ]
         self.count = len(whens)
+        self.labels = ["/".join([*keywords, *regexes])[:40] for keywords, regexes in whens]
+        """Each `when` clause's patterns, shortened, for traces."""
 
     def matches(self, text: str, normalised: str | None = None) -> list[int]:
         """Indexes of the `when` clauses that match, ascending (`normalised`: the text's
@@ -80,13 +84,18 @@ class KeywordMatcher:
         found: set[int] = set()
         norm = normalise(text) if normalised is None else normalised
         if not self._empty:
+            bounded = self._bounded
             for end, entries in self._automaton.iter(norm):
                 for entry in entries:
-                    if entry.when not in found and self._bounded(norm, end, entry):
+                    if entry.when not in found and bounded(norm, end, entry):
                         found.add(entry.when)
-        for index, regexes in enumerate(self._regexes):
-            if index not in found and any(r.search(text) or r.search(norm) for r in regexes):
-                found.add(index)
+        for index, regexes in self._regexes:
+            if index in found:
+                continue
+            for regex in regexes:
+                if regex.search(text) or regex.search(norm):
+                    found.add(index)
+                    break
         return sorted(found)
 
     @staticmethod
