@@ -17,6 +17,7 @@ from flowlang import __version__
 from flowlang.commands import report as report_commands
 from flowlang.commands import simulate as simulate_commands
 from flowlang.commands import store as store_commands
+from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
 from flowlang.diagnostics import Diagnostic, to_json
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -275,14 +276,7 @@ def graph(
     help="keep customers, conversations and history in this SQLite file (created if missing); "
     "the next run continues from it",
 )
-@click.option(
-    "--outbound",
-    "outbound",
-    multiple=True,
-    metavar="ADAPTER",
-    help="also hand every allowed message to an adapter: console, jsonl:FILE (with each "
-    "channel's send-API body) or http:URL",
-)
+@OUTBOUND_OPTION
 @FORMAT_OPTION
 def dry_run(
     flow: Path,
@@ -305,7 +299,7 @@ def dry_run(
     except SampleError as exc:
         _emit_diagnostics(exc.diagnostics, {}, "text")
         sys.exit(EXIT_FINDINGS)
-    adapters = [_outbound_adapter(spec) for spec in outbound]
+    adapters = [outbound_adapter(spec) for spec in outbound]
     if store_path is None:
         report = run_samples(project, samples, adapters=adapters)
     else:
@@ -316,23 +310,6 @@ def dry_run(
     else:
         click.echo(report.render())
     sys.exit(EXIT_OK)
-
-
-def _outbound_adapter(spec: str) -> Any:
-    from flowlang.channels.outbound import ConsoleAdapter, HttpAdapter, JsonLinesAdapter
-
-    kind, _, target = spec.partition(":")
-    if kind == "console" and not target:
-        return ConsoleAdapter()
-    if kind == "jsonl" and target:
-        return JsonLinesAdapter(target)
-    if kind in ("http", "https") and target:
-        # Both `http:https://host/path` and a bare `http://host/path` name the URL.
-        return HttpAdapter(target if target.startswith(("http://", "https://")) else spec)
-    raise click.BadParameter(
-        f"{spec!r}: use console, jsonl:FILE or http:URL (e.g. http:https://host/outbound)",
-        param_hint="--outbound",
-    )
 
 
 @main.command(name="test")

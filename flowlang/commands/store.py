@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
 from flowlang.events import AgentEvent, BotEvent, InboundEvent, TimerEvent
 from flowlang.store import SqliteStore, StoreError
 
@@ -139,6 +140,28 @@ def dead_letters(store_path: Path, show_all: bool, output_format: str) -> None:
     click.echo(f"{len(letters)} dead letter(s)")
 
 
+@store.command()
+@STORE_OPTION
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def outbox(store_path: Path, output_format: str) -> None:
+    """Messages allowed but not delivered yet: each with its attempts, last error and next try."""
+    with open_store(store_path) as db:
+        pending = db.pending_outbound()
+    if output_format == "json":
+        rows = [{**vars(p), "message": p.message} for p in pending]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        return
+    for p in pending:
+        retry = f", next try {p.next_attempt_at:%Y-%m-%d %H:%M:%S}" if p.next_attempt_at else ""
+        error = f": {p.last_error}" if p.last_error else ""
+        click.echo(
+            f"#{p.id} {p.queued_at:%Y-%m-%d %H:%M:%S} {p.conversation_id} "
+            f"{p.message.get('channel')} -> {p.message.get('recipient')}: "
+            f"{_shown(p.message)}  ({p.attempts} attempt(s){retry}){error}"
+        )
+    click.echo(f"{len(pending)} message(s) waiting")
+
+
 @click.command()
 @STORE_OPTION
 @click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -150,30 +173,41 @@ def dead_letters(store_path: Path, show_all: bool, output_format: str) -> None:
 )
 @click.option("--id", "letter_ids", type=int, multiple=True, help="a dead letter to replay")
 @click.option("--all", "replay_all", is_flag=True, help="replay every dead letter")
+@OUTBOUND_OPTION
 def replay(
     store_path: Path,
     flow: Path,
     deployment: Path | None,
     letter_ids: tuple[int, ...],
     replay_all: bool,
+    outbound: tuple[str, ...],
 ) -> None:
-    """Re-run dead letters (after a fix) and the events a crash left unprocessed.
+    """Re-run dead letters (after a fix) and the events a crash left unprocessed, and deliver
+    the messages waiting in the outbox.
 
-    A letter that fails again is settled and a new letter with today's reason takes its place.
-    Exit 0 when everything replayed, 1 when some failed again.
+    An `outbound:` letter (a message given up on) is sent again; any other letter's event is
+    processed again. A letter that fails again is settled and a new letter with today's reason
+    takes its place. Exit 0 when everything replayed, 1 when some failed again.
     """
     from flowlang.cli import EXIT_FINDINGS, EXIT_OK, _load_program
 
     if not letter_ids and not replay_all:
         raise click.UsageError("say which: --id N (repeatable) or --all")
     project = _load_program(flow, deployment)
+    adapters = [outbound_adapter(spec) for spec in outbound]
     with open_store(store_path) as db:
-        failed = _replay(project.engine(store=db), db, set(letter_ids), replay_all)
+        # Without --outbound the messages stay in the outbox for the host to deliver.
+        engine = project.engine(store=db, adapters=adapters, deliver=bool(adapters))
+        failed = _replay(engine, db, set(letter_ids), replay_all)
+        waiting = len(db.pending_outbound())
+    if waiting:
+        how = "" if adapters else "; the host delivers them, or replay again with --outbound"
+        click.echo(f"{waiting} message(s) wait in the outbox (flowlang store outbox){how}")
     sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
 
 
 def _replay(engine: Any, db: SqliteStore, letter_ids: set[int], replay_all: bool) -> int:
-    recovered = engine.recover()
+    recovered = [o for o in engine.recover() if isinstance(o.event, InboundEvent)]
     if recovered:
         click.echo(f"processed {len(recovered)} event(s) a crash had left unprocessed")
     chosen = [letter for letter in db.dead_letters() if replay_all or letter["id"] in letter_ids]
@@ -185,6 +219,9 @@ def _replay(engine: Any, db: SqliteStore, letter_ids: set[int], replay_all: bool
         kind = str(letter["source"]).partition(":")[0]
         if kind == "payload":
             failed += _replay_payload(engine, db, letter)
+            continue
+        if kind == "outbound":
+            failed += _resend(engine, db, letter)
             continue
         if kind not in EVENT_TYPES:
             click.echo(f"#{letter['id']}: cannot replay a {letter['source']} letter")
@@ -204,6 +241,20 @@ def _replay(engine: Any, db: SqliteStore, letter_ids: set[int], replay_all: bool
         else:
             click.echo(f"#{letter['id']}: replayed ({outcome.conversation_id})")
     return failed
+
+
+def _resend(engine: Any, db: SqliteStore, letter: dict[str, Any]) -> int:
+    """Send again a message whose delivery was given up on."""
+    now = datetime.now(UTC)
+    outcome = engine.resend(letter["payload"], now)
+    db.mark_replayed(letter["id"], now)
+    if outcome.failed_sends:
+        failure = outcome.failed_sends[0]
+        kept = "kept in the outbox" if failure.retry_at else "kept as a new dead letter"
+        click.echo(f"#{letter['id']}: delivery failed again, {kept}: {failure.reason}")
+        return 1
+    click.echo(f"#{letter['id']}: delivered ({letter['payload'].get('conversation_id')})")
+    return 0
 
 
 def _replay_payload(engine: Any, db: SqliteStore, letter: dict[str, Any]) -> int:

@@ -27,8 +27,10 @@ from flowlang.events import (
     media_type,
 )
 from flowlang.runtime import effects as fx
+from flowlang.runtime.delivery import Deliverer, FailedSend, RetryPolicy
 from flowlang.runtime.interpreter import TraceStep, run
 from flowlang.runtime.memory import (
+    MemoryOutbox,
     MemoryStore,
     RecordingAdapter,
     RecordingBots,
@@ -45,6 +47,7 @@ from flowlang.runtime.ports import (
     Delivery,
     OutboundAdapter,
     OutboundMessage,
+    Outbox,
     ReplyPolicy,
     RoutingNotice,
     RoutingRequest,
@@ -89,6 +92,7 @@ class Outcome:
     path: list[str] = field(default_factory=list)
     effects: list[Any] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
+    failed_sends: list[FailedSend] = field(default_factory=list)  # allowed, but not delivered
     notices: list[RoutingNotice] = field(default_factory=list)
     duplicate: bool = False
     dead_lettered: bool = False
@@ -118,6 +122,8 @@ class Engine:
         media_of: Callable[[str, EventKind], str] | None = None,
         identity_kind: Callable[[str], str] | None = None,
         clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        deliver: bool = True,
     ) -> None:
         self.program = program
         self.programs: dict[str, Program] = {program.graph.version: program}
@@ -125,7 +131,20 @@ class Engine:
         self.acd: Acd = acd or SkillsAcd()
         self.bots: Bots = bots or RecordingBots()
         self.data_actions: DataActions = data_actions or ScriptedDataActions()
-        self.adapters: list[OutboundAdapter] = list(adapters) or [RecordingAdapter()]
+        outbox: Outbox = (
+            self.store  # type: ignore[assignment]
+            if hasattr(self.store, "add_outbound")
+            else MemoryOutbox()
+        )
+        # deliver=False leaves every message in the outbox for the host's own engine to deliver
+        self.deliverer = Deliverer(
+            outbox,
+            list(adapters) or [RecordingAdapter()],
+            self.store,
+            self._unit_of_work,
+            retry,
+            deliver,
+        )
         self.policy: ReplyPolicy = policy or AllowAll()
         self.schedule_state = schedule_state or (lambda _name, _now: "open")
         self.params = dict(params or {})
@@ -142,6 +161,15 @@ class Engine:
         self._senders: dict[str, str] = {}
 
     # ------------------------------------------------------------------ public API
+    @property
+    def adapters(self) -> list[OutboundAdapter]:
+        """Where delivered messages go (every adapter gets every message)."""
+        return self.deliverer.adapters
+
+    @adapters.setter
+    def adapters(self, adapters: Sequence[OutboundAdapter]) -> None:
+        self.deliverer.adapters = list(adapters)
+
     def publish(self, program: Program) -> None:
         """Make `program` the version new conversations start on; conversations in flight keep
         the version they started on."""
@@ -153,8 +181,7 @@ class Engine:
         if isinstance(event, InboundEvent):
             return self._inbound(event)
         try:
-            with self._unit_of_work():
-                return self._handle_other(event)
+            return self._committed(lambda: self._handle_other(event), event.timestamp)
         except Exception as exc:  # a bug or a failing part must not lose the event
             reason = f"{type(exc).__name__}: {exc}"
             kind = {AgentEvent: "agent", BotEvent: "bot"}.get(type(event), "timer")
@@ -224,12 +251,34 @@ class Engine:
         # One at a time: a timer's flow may set another timer that is also due by `now`.
         while due := self.due_timers(now, limit=1):
             outcomes.append(self.handle(due[0]))
-        notices = self.acd.tick(now)
-        if notices:
-            outcome = Outcome(event={"type": "tick", "at": now})
-            self._notices(notices, now, outcome)
-            outcomes.append(outcome)
+        tick = Outcome(event={"type": "tick", "at": now})
+        self._committed(lambda: self._tick(now, tick), now)
+        tick.failed_sends.extend(self.deliverer.deliver_pending(now))
+        if tick.notices or tick.failed_sends:
+            outcomes.append(tick)
         return outcomes
+
+    def _tick(self, now: datetime, outcome: Outcome) -> Outcome:
+        self._notices(self.acd.tick(now), now, outcome)
+        return outcome
+
+    def deliver_pending(self, now: datetime | None = None) -> list[FailedSend]:
+        """Retry the outbox: messages whose delivery failed and is due again by `now` (default:
+        the engine's clock; without one, all of them). `advance` does this too."""
+        if now is None and self.clock is not None:
+            now = self.clock.now()
+        return self.deliverer.deliver_pending(now)
+
+    def resend(self, message: dict[str, Any], now: datetime) -> Outcome:
+        """Deliver again a message that was given up on (an `outbound:` dead letter's payload)."""
+        outcome = Outcome(event={"type": "resend", "at": now})
+
+        def queue() -> Outcome:
+            self.deliverer.queue(OutboundMessage(**message), now)
+            outcome.conversation_id = message.get("conversation_id")
+            return outcome
+
+        return self._committed(queue, now)
 
     # ------------------------------------------------------------------ inbound
     def _inbound(self, event: InboundEvent) -> Outcome:
@@ -244,8 +293,7 @@ class Engine:
         """Process an inbound event the store has accepted: its outcome is committed with the
         state it changes, or not at all; an event that fails goes to the dead letters."""
         try:
-            with self._unit_of_work():
-                return self._process_inbound(event)
+            return self._committed(lambda: self._process_inbound(event), event.timestamp)
         except Exception as exc:  # a bug or a failing part must not lose the message
             reason = f"{type(exc).__name__}: {exc}"
             with self._unit_of_work():
@@ -268,9 +316,14 @@ class Engine:
         either, the queues are rebuilt at the last routing's time."""
         for deadline, conversation_id, timer in getattr(self.store, "waiting_timers", list)():
             heapq.heappush(self._timers, (deadline, conversation_id, timer))
-        outcomes = self._restore_routing(now or (self.clock.now() if self.clock else None))
+        now = now or (self.clock.now() if self.clock else None)
+        outcomes = self._restore_routing(now)
         pending: list[dict[str, Any]] = getattr(self.store, "pending_inbound", list)()
-        return outcomes + [self.process_inbound(InboundEvent.model_validate(p)) for p in pending]
+        outcomes += [self.process_inbound(InboundEvent.model_validate(p)) for p in pending]
+        failed = self.deliverer.deliver_pending(now)
+        if failed:
+            outcomes.append(Outcome(event={"type": "deliver", "at": now}, failed_sends=failed))
+        return outcomes
 
     def _restore_routing(self, now: datetime | None) -> list[Outcome]:
         restore = getattr(self.acd, "restore", None)
@@ -280,18 +333,32 @@ class Engine:
         entered = [datetime.fromisoformat(c.routing["entered_at"]) for c in routed]
         resume_at = max(now, *entered) if now is not None else max(entered)
         outcome = Outcome(event={"type": "recover", "at": resume_at})
-        with self._unit_of_work():
+
+        def give_back() -> Outcome:
             for conv, entered_at in zip(routed, entered, strict=True):
                 request = _request_from(conv)
                 agent = conv.agent if conv.status == "with_agent" else None
                 self._notices(restore(request, entered_at, agent, resume_at), resume_at, outcome)
-            self._notices(self.acd.tick(resume_at), resume_at, outcome)
+            return self._tick(resume_at, outcome)
+
+        self._committed(give_back, resume_at)
         outcome.note = f"{len(routed)} routed conversation(s) given back to the ACD"
         return [outcome]
 
     def _unit_of_work(self) -> AbstractContextManager[None]:
         transaction = getattr(self.store, "transaction", None)
         return transaction() if transaction is not None else nullcontext()
+
+    def _committed(self, work: Callable[[], Outcome], now: datetime | None) -> Outcome:
+        """Run `work` as one unit of work, then deliver the messages it queued."""
+        try:
+            with self._unit_of_work():
+                outcome = work()
+        except BaseException:
+            self.deliverer.discard()
+            raise
+        outcome.failed_sends.extend(self.deliverer.deliver_queued(now))
+        return outcome
 
     def _process_inbound(self, event: InboundEvent) -> Outcome:
         outcome = Outcome(event=event)
@@ -737,9 +804,12 @@ class Engine:
         """An agent became available, away or offline; the ACD hands out what it can."""
         outcome = Outcome(event={"type": "agent_state", "agent": agent, "state": state})
         self.store.append_event("agent_state", now, None, {"agent": agent, "state": state})
-        with self._unit_of_work():
+
+        def hand_out() -> Outcome:
             self._notices(self.acd.set_agent_state(agent, state, now), now, outcome)
-        return outcome
+            return outcome
+
+        return self._committed(hand_out, now)
 
     # ------------------------------------------------------------------ replies
     def _send(
@@ -793,8 +863,7 @@ class Engine:
                 return
         delivery = self.policy.decide(message, conv, now)
         if delivery.status in ("sent", "degraded"):
-            for adapter in self.adapters:
-                adapter.send(delivery.message)
+            self.deliverer.queue(delivery.message, now)
             self.store.append_message(conv, "out", delivery.message.content, now, sender)
         self._record_delivery(conv, delivery, now, outcome, step, line, agent)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from flowlang.runtime.ports import (
     CustomerView,
     DataResult,
     OutboundMessage,
+    PendingSend,
 )
 
 
@@ -41,10 +43,43 @@ class _Customer:
     volunteered: set[str] = field(default_factory=set)
 
 
-class MemoryStore:
-    """A ConversationStore kept in dictionaries: customers, threads, history, events."""
+class MemoryOutbox:
+    """An Outbox in a dictionary (what the Engine uses when its store has none)."""
 
     def __init__(self) -> None:
+        self._send_ids = itertools.count(1)
+        self.outbox: dict[int, PendingSend] = {}
+
+    def add_outbound(self, conversation_id: str, message: dict[str, Any], at: datetime) -> int:
+        send_id = next(self._send_ids)
+        self.outbox[send_id] = PendingSend(send_id, conversation_id, message, at)
+        return send_id
+
+    def pending_outbound(
+        self, conversation_ids: Collection[str] | None = None
+    ) -> list[PendingSend]:
+        return [
+            dataclasses.replace(send)
+            for send in self.outbox.values()
+            if conversation_ids is None or send.conversation_id in conversation_ids
+        ]
+
+    def outbound_failed(self, send_id: int, reason: str, next_attempt_at: datetime) -> None:
+        send = self.outbox[send_id]
+        send.attempts += 1
+        send.last_error = reason
+        send.next_attempt_at = next_attempt_at
+
+    def outbound_done(self, send_id: int) -> None:
+        self.outbox.pop(send_id, None)
+
+
+class MemoryStore(MemoryOutbox):
+    """A ConversationStore kept in dictionaries: customers, threads, history, events, and an
+    outbox."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self._ids = itertools.count(1)
         self.customers: dict[str, _Customer] = {}
         self.identities: dict[tuple[str, str], str] = {}

@@ -6,6 +6,7 @@ ones; the store, ACD and channels packages for the real ones).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -199,7 +200,40 @@ class Delivery:
 
 
 class OutboundAdapter(Protocol):
-    def send(self, message: OutboundMessage) -> None: ...
+    def send(self, message: OutboundMessage) -> None:
+        """Deliver or raise; an exception with `permanent = True` is not retried."""
+
+
+@dataclass
+class PendingSend:
+    """An outbound message the policy allowed, waiting in the outbox to be delivered."""
+
+    id: int
+    conversation_id: str
+    message: dict[str, Any]  # the OutboundMessage's fields, as JSON values
+    queued_at: datetime
+    attempts: int = 0
+    last_error: str = ""
+    next_attempt_at: datetime | None = None
+
+
+class Outbox(Protocol):
+    """Outbound messages saved with the state change that made them, delivered once it is
+    committed: a failed delivery keeps the flow's progress and is retried on its own, and a
+    rolled-back event sends nothing. `MemoryStore` and `SqliteStore` have one; with a store
+    that does not, the Engine keeps one in memory."""
+
+    def add_outbound(self, conversation_id: str, message: dict[str, Any], at: datetime) -> int: ...
+
+    def pending_outbound(
+        self, conversation_ids: Collection[str] | None = None
+    ) -> list[PendingSend]:
+        """Waiting sends (of these conversations), oldest first."""
+
+    def outbound_failed(self, send_id: int, reason: str, next_attempt_at: datetime) -> None: ...
+
+    def outbound_done(self, send_id: int) -> None:
+        """Delivered, or given up on (the engine keeps it as a dead letter)."""
 
 
 class ReplyPolicy(Protocol):

@@ -76,6 +76,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     """,
+    # 2: the outbox: messages saved with the state that made them, delivered after commit
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL,
+        message TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        next_attempt_at TEXT
+    );
+    CREATE INDEX outbox_by_conversation ON outbox(conversation_id, id);
+    """,
 )
 
 

@@ -1,12 +1,13 @@
 """The durable conversation store: one SQLite file (WAL), no server.
 
 It implements the engine's `ConversationStore` port and what hosts and the CLI need besides:
-history paging, customer lookup and merging, the event log, dead letters, and the inbound
-events that were stored but not processed (for recovery after a crash).
+history paging, customer lookup and merging, the event log, dead letters, the inbound
+events that were stored but not processed (for recovery after a crash), and the outbox.
 
 Durability: `accept_inbound` commits the raw event at once (it is stored before it is
 processed); the engine then processes it inside `transaction()`, which commits its outcome
-(conversation state, history, events, the processed mark) atomically, or nothing. The file uses
+(conversation state, history, events, the processed mark, the messages to send) atomically, or
+nothing; the messages are delivered after the commit. The file uses
 WAL with `synchronous=FULL`, so a committed transaction survives a power cut, not only a crash.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from flowlang.runtime.memory import normalise_phone
-from flowlang.runtime.ports import ConversationView, CustomerView
+from flowlang.runtime.ports import ConversationView, CustomerView, PendingSend
 from flowlang.store.migrations import StoreError, migrate
 
 _TIMES = ("started_at", "last_activity_at", "last_inbound_at")
@@ -403,6 +404,54 @@ class SqliteStore:
                 "at": datetime.fromisoformat(at),
                 "conversation_id": conv,
             }
+
+    # ------------------------------------------------------------------ outbox
+    def add_outbound(self, conversation_id: str, message: dict[str, Any], at: datetime) -> int:
+        """Queue a message to deliver once the current transaction commits."""
+        cursor = self.db.execute(
+            "INSERT INTO outbox (conversation_id, message, queued_at) VALUES (?, ?, ?)",
+            (conversation_id, _dumps(message), at.isoformat()),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def pending_outbound(
+        self, conversation_ids: Collection[str] | None = None
+    ) -> list[PendingSend]:
+        """Messages waiting to be delivered (of these conversations), oldest first."""
+        query = (
+            "SELECT id, conversation_id, message, queued_at, attempts, last_error, "
+            "next_attempt_at FROM outbox"
+        )
+        params: list[str] = []
+        if conversation_ids is not None:
+            if not conversation_ids:
+                return []
+            params = sorted(conversation_ids)
+            query += f" WHERE conversation_id IN ({', '.join('?' * len(params))})"
+        return [
+            PendingSend(
+                i,
+                conv,
+                json.loads(message),
+                datetime.fromisoformat(queued),
+                attempts,
+                error,
+                datetime.fromisoformat(retry) if retry else None,
+            )
+            for i, conv, message, queued, attempts, error, retry in self.db.execute(
+                query + " ORDER BY id", params
+            )
+        ]
+
+    def outbound_failed(self, send_id: int, reason: str, next_attempt_at: datetime) -> None:
+        self.db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+            "WHERE id = ?",
+            (reason, next_attempt_at.isoformat(), send_id),
+        )
+
+    def outbound_done(self, send_id: int) -> None:
+        self.db.execute("DELETE FROM outbox WHERE id = ?", (send_id,))
 
     # ------------------------------------------------------------------ dead letters
     def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:

@@ -132,7 +132,12 @@ def test_replay_runs_a_dead_letter_and_settles_it(tmp_path: Path) -> None:
 
     code, out = invoke("replay", "--store", str(store), *FLOW, "--all")
     assert code == 0, out
-    assert out.splitlines()[-1].startswith("#1: replayed (conv")
+    replayed, waiting = out.splitlines()[-2:]
+    assert replayed.startswith("#1: replayed (conv")
+    assert waiting == (
+        "1 message(s) wait in the outbox (flowlang store outbox); the host delivers them, "
+        "or replay again with --outbound"
+    )
 
     code, out = invoke("store", "dead-letters", "--store", str(store))
     assert out.strip() == "0 dead letter(s)"
@@ -151,3 +156,38 @@ def test_replay_reports_what_it_cannot_replay_and_exits_1(tmp_path: Path) -> Non
     assert "#1: its payload is not a valid inbound event" in out
     code, out = invoke("replay", "--store", str(store), *FLOW)
     assert code == 2 and "say which: --id N (repeatable) or --all" in out
+
+
+def test_replay_with_outbound_delivers_the_outbox_and_resends_given_up_messages(
+    tmp_path: Path,
+) -> None:
+    store, sent = tmp_path / "cc.db", tmp_path / "sent.jsonl"
+    _letter(store, _web_message("w-3", "Hello?"))
+    invoke("replay", "--store", str(store), *FLOW, "--all")  # no adapter: the reply waits
+    code, out = invoke("store", "outbox", "--store", str(store))
+    assert code == 0, out
+    first, total = out.splitlines()
+    assert (
+        first.startswith("#1 2026-01-05 10:00:00 conv") and "web -> web-visitor-9: Welcome" in first
+    )
+    assert first.endswith("(0 attempt(s))") and total == "1 message(s) waiting"
+
+    message = json.loads(invoke("store", "outbox", "--store", str(store), "--format", "json")[1])[
+        0
+    ]["message"]
+    with SqliteStore(store) as db, db.transaction():
+        at = datetime(2026, 1, 5, 11, tzinfo=UTC)
+        db.dead_letter(
+            "outbound:web",
+            {**message, "content": {"kind": "text", "text": "Again"}},
+            "HTTP 503 five times",
+            at,
+        )
+    code, out = invoke(
+        "replay", "--store", str(store), *FLOW, "--id", "2", "--outbound", f"jsonl:{sent}"
+    )
+    assert code == 0, out
+    assert "#2: delivered (conv" in out and "wait in the outbox" not in out
+    delivered = [json.loads(line) for line in sent.read_text().splitlines()]
+    assert [d["content"]["text"][:7] for d in delivered] == ["Welcome", "Again"]
+    assert invoke("store", "outbox", "--store", str(store))[1] == "0 message(s) waiting\n"

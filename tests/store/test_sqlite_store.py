@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from flowlang.events import AgentAction, AgentEvent
+from flowlang.events import AgentAction, AgentEvent, InboundEvent
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.memory import RecordingAdapter
 from flowlang.store import StoreError
 from flowlang.store.migrations import MIGRATIONS, migrate
 from flowlang.store.sqlite import SqliteStore
@@ -147,27 +149,32 @@ def test_an_event_stored_but_not_processed_is_processed_once_on_recovery(tmp_pat
     assert texts.count("Stored just before the crash") == 1
 
 
-def test_a_failing_event_goes_to_the_dead_letters_and_can_be_replayed(tmp_path: Path) -> None:
+def _break_policy(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: object) -> None:
+        raise ConnectionError("the policy service is down")
+
+    monkeypatch.setattr(engine.policy, "decide", broken)
+
+
+def test_a_failing_event_goes_to_the_dead_letters_and_can_be_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine, store = engine_on(tmp_path / "s.db")
-
-    class Broken:
-        def send(self, message: object) -> None:
-            raise ConnectionError("the outbound API is down")
-
-    engine.adapters = [Broken()]  # type: ignore[list-item]
-    outcome = engine.handle(inbound("Hello", sender="web-7"))
-    assert "dead letters" in outcome.note and "the outbound API is down" in outcome.note
+    recorder = RecordingAdapter()
+    engine.adapters = [recorder]
+    with monkeypatch.context() as patch:
+        _break_policy(engine, patch)
+        outcome = engine.handle(inbound("Hello", sender="web-7"))
+    assert "dead letters" in outcome.note and "the policy service is down" in outcome.note
     (letter,) = store.dead_letters()
     assert letter["source"] == "inbound:web" and "ConnectionError" in letter["reason"]
     assert store.find_customer("web", "web-7") is None  # nothing half-done was kept
-    from flowlang.runtime.memory import RecordingAdapter
-
-    engine.adapters = [RecordingAdapter()]
-    from flowlang.events import InboundEvent
+    assert recorder.sent == [] and store.pending_outbound() == []
 
     replayed = engine.process_inbound(InboundEvent.model_validate(letter["payload"]))
     store.mark_replayed(letter["id"], T0)
     assert replayed.conversation_id is not None and store.dead_letters() == []
+    assert [m.content["text"][:10] for m in recorder.sent] == ["Welcome to"]
 
 
 def test_the_event_log_reads_back_in_time_order(tmp_path: Path) -> None:
@@ -201,18 +208,14 @@ def test_a_file_that_is_not_a_store_is_refused_with_its_name(tmp_path: Path) -> 
     assert path.read_text().startswith("these are my notes")
 
 
-def test_a_failing_agent_event_is_kept_too_and_replays(tmp_path: Path) -> None:
+def test_a_failing_agent_event_is_kept_too_and_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine, store = engine_on(tmp_path / "s.db")
     first = engine.handle(inbound("Hello", sender="web-8"))
     assert first.conversation_id is not None
-
-    class Broken:
-        def send(self, message: object) -> None:
-            raise ConnectionError("the outbound API is down")
-
-    from flowlang.runtime.memory import RecordingAdapter
-
-    engine.adapters = [Broken()]  # type: ignore[list-item]
+    recorder = RecordingAdapter()
+    engine.adapters = [recorder]
     reply = AgentEvent(
         event_id="a-1",
         conversation_id=first.conversation_id,
@@ -221,12 +224,12 @@ def test_a_failing_agent_event_is_kept_too_and_replays(tmp_path: Path) -> None:
         text="Hi, Bob here",
         timestamp=T0 + timedelta(minutes=2),
     )
-    outcome = engine.handle(reply)
-    assert outcome.dead_lettered and "the outbound API is down" in outcome.note
+    with monkeypatch.context() as patch:
+        _break_policy(engine, patch)
+        outcome = engine.handle(reply)
+    assert outcome.dead_lettered and "the policy service is down" in outcome.note
     (letter,) = store.dead_letters()
     assert letter["source"] == f"agent:{first.conversation_id}"
-    recorder = RecordingAdapter()
-    engine.adapters = [recorder]
     again = engine.handle(AgentEvent.model_validate(letter["payload"]))
     assert not again.dead_lettered
     assert [(m.sender, m.content.get("text")) for m in recorder.sent] == [("agent", "Hi, Bob here")]

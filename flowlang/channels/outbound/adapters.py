@@ -1,7 +1,9 @@
 """Built-in outbound adapters: console, JSON lines file, HTTP webhook (and recording, for tests).
 
-Every adapter gets only messages the channel policy allowed. An adapter raises DeliveryError
-when it cannot deliver; the Engine then keeps the event as a dead letter to replay later.
+Every adapter gets only messages the channel policy allowed, from the outbox, once the event
+that made them is committed. An adapter raises DeliveryError when it cannot deliver; the Engine
+keeps the message in the outbox and retries it, or (after the last attempt, or at once when the
+error is `permanent`) keeps it as a dead letter to replay later.
 """
 
 from __future__ import annotations

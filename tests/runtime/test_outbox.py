@@ -1,0 +1,172 @@
+"""The outbox: messages are delivered after the state that made them is saved.
+
+A failed delivery keeps the flow's progress and is retried (in order, with growing waits) until
+delivered or given up on as an `outbound:` dead letter; an event that fails sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowlang.channels.outbound import DeliveryError
+from flowlang.events import BotEvent
+from flowlang.project import load_project
+from flowlang.runtime.delivery import RetryPolicy
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.memory import MemoryStore, RecordingAdapter, ScriptedDataActions
+from flowlang.runtime.ports import DataResult, OutboundMessage
+from flowlang.store.sqlite import SqliteStore
+from tests.store.helpers import ROOT, T0, inbound
+
+WELCOME = "Welcome to GBank! To help you faster, what is your account number?"
+NOT_FOUND = "We could not find that account number, but an agent will help you."
+
+
+class Flaky:
+    """Fails the first `failures` sends with a connection error, then delivers."""
+
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
+        self.failures = failures
+        self.error = error or ConnectionError("the channel API is down")
+        self.sent: list[OutboundMessage] = []
+
+    def send(self, message: OutboundMessage) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+        self.sent.append(message)
+
+
+def _engine(store: Any, adapter: Any) -> Engine:
+    project, ws = load_project(ROOT / "flows/messaging.flow", ROOT / "examples/deployment.yaml")
+    assert project is not None, ws.diagnostics
+    crm = ScriptedDataActions({"CRM Lookup": DataResult("not_found")})
+    return project.engine(store=store, data_actions=crm, adapters=[adapter])
+
+
+def _letters(store: Any) -> list[dict[str, Any]]:
+    return store.dead_letters() if isinstance(store, SqliteStore) else store.dead_letters
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    db = SqliteStore(tmp_path / "s.db")
+    yield db
+    db.close()
+
+
+def test_a_failed_delivery_keeps_the_flows_progress_and_is_retried_in_order(store: Any) -> None:
+    channel = Flaky(failures=1)
+    engine = _engine(store, channel)
+    first = engine.handle(inbound("Hello", sender="web-1"))
+    assert not first.dead_lettered and [d.status for d in first.deliveries] == ["sent"]
+    (failed,) = first.failed_sends
+    assert failed.attempts == 1 and failed.retry_at == T0 + timedelta(seconds=30)
+    assert "ConnectionError: the channel API is down" in failed.reason
+    conv = store.get_conversation(first.conversation_id)
+    assert conv.flow_state["waiting"]["kind"] == "answer"  # the flow asked and waits
+
+    # The customer answers before the retry: the flow goes on, its reply waits behind the first.
+    second = engine.handle(inbound("12345678", 0.2, sender="web-1"))
+    assert second.failed_sends == [] and channel.sent == []
+    assert [p.message["content"]["text"] for p in store.pending_outbound()] == [WELCOME, NOT_FOUND]
+
+    assert engine.advance(T0 + timedelta(seconds=29)) == [] and channel.sent == []
+    engine.advance(T0 + timedelta(seconds=30))
+    assert [m.content["text"] for m in channel.sent] == [WELCOME, NOT_FOUND]
+    assert store.pending_outbound() == [] and _letters(store) == []
+
+
+def test_each_failure_is_logged_and_the_last_attempt_becomes_a_dead_letter(store: Any) -> None:
+    channel = Flaky(failures=99)
+    engine = _engine(store, channel)
+    engine.deliverer.retry = RetryPolicy(max_attempts=3, first_wait=timedelta(minutes=1))
+    first = engine.handle(inbound("Hello", sender="web-2"))
+    retries = [first.failed_sends[0].retry_at]
+    for _ in range(2):
+        (tick,) = engine.advance(retries[-1])
+        retries.append(tick.failed_sends[0].retry_at)
+    assert retries == [T0 + timedelta(minutes=1), T0 + timedelta(minutes=3), None]
+    (letter,) = _letters(store)
+    assert letter["source"] == "outbound:web" and letter["payload"]["content"]["text"] == WELCOME
+    assert store.pending_outbound() == []
+    events = store.iter_events() if isinstance(store, SqliteStore) else store.events
+    failures = [e for e in events if e["kind"] == "delivery_failed"]
+    assert [e["attempts"] for e in failures] == [1, 2, 3]
+    assert failures[-1]["retry_at"] is None
+
+    recorder = RecordingAdapter()
+    engine.adapters = [recorder]
+    resent = engine.resend(letter["payload"], T0 + timedelta(hours=1))
+    assert resent.failed_sends == [] and [m.content["text"] for m in recorder.sent] == [WELCOME]
+
+
+def test_a_permanent_refusal_is_not_retried(store: Any) -> None:
+    refused = DeliveryError("HTTP 400 Bad Request", permanent=True, status=400)
+    engine = _engine(store, Flaky(failures=1, error=refused))
+    (failed,) = engine.handle(inbound("Hello", sender="web-3")).failed_sends
+    assert failed.retry_at is None and "HTTP 400" in failed.reason
+    assert [letter["source"] for letter in _letters(store)] == ["outbound:web"]
+
+
+def test_an_event_that_fails_sends_nothing_it_had_queued(store: Any) -> None:
+    recorder = RecordingAdapter()
+    engine = _engine(store, recorder)
+    engine.handle(inbound("Hello", sender="web-4"))
+
+    class BrokenBots:
+        def start(self, *_args: object) -> None:
+            raise ConnectionError("the bot platform is down")
+
+    engine.bots = BrokenBots()
+    # The answer makes the flow reply "not found", then hand off to the bot, which fails.
+    answer = engine.handle(inbound("12345678", 1, sender="web-4"))
+    assert answer.dead_lettered and "the bot platform is down" in answer.note
+    assert [m.content["text"] for m in recorder.sent] == [WELCOME]
+    assert store.pending_outbound() == []
+
+
+def test_messages_committed_before_a_crash_are_delivered_on_recovery(tmp_path: Path) -> None:
+    class Dies:
+        def send(self, message: OutboundMessage) -> None:
+            raise KeyboardInterrupt  # the process stops after the commit, before delivering
+
+    store = SqliteStore(tmp_path / "s.db")
+    with pytest.raises(KeyboardInterrupt):
+        _engine(store, Dies()).handle(inbound("Hello", sender="web-5"))
+    store.close()
+
+    store = SqliteStore(tmp_path / "s.db")
+    recorder = RecordingAdapter()
+    assert _engine(store, recorder).recover(T0 + timedelta(minutes=1)) == []
+    assert [m.content["text"] for m in recorder.sent] == [WELCOME]
+    assert store.pending_outbound() == []
+    store.close()
+
+
+def test_a_bot_outcome_reply_goes_out_once_the_flow_state_is_saved(store: Any) -> None:
+    """Replies from a resumed flow (here the bot's escalation) use the same outbox."""
+    channel = Flaky(failures=0)
+    engine = _engine(store, channel)
+    start = engine.handle(inbound("Hello", sender="web-6"))
+    engine.handle(inbound("12345678", 1, sender="web-6"))
+    escalated = engine.handle(
+        BotEvent(
+            event_id="b1",
+            conversation_id=start.conversation_id,
+            outcome="escalate",
+            intent="fees",
+            timestamp=T0 + timedelta(minutes=2),
+        )
+    )
+    assert escalated.failed_sends == []
+    assert channel.sent[-1].content["text"].startswith("Thanks")
+    assert store.get_conversation(start.conversation_id).status in ("queued", "with_agent")
