@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flowlang.runtime.ports import (
@@ -70,7 +70,8 @@ class Deliverer:
 
     def queue(self, message: OutboundMessage, at: datetime) -> None:
         """Keep `message` to deliver when the unit of work in progress commits."""
-        self._queued.append(self.outbox.add_outbound(message.conversation_id, asdict(message), at))
+        fields = dict(vars(message))  # shallow: `asdict` would deep-copy every content dict
+        self._queued.append(self.outbox.add_outbound(message.conversation_id, fields, at))
         self._conversations.add(message.conversation_id)
 
     def discard(self) -> None:

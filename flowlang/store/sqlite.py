@@ -58,8 +58,12 @@ class SqliteStore:
             self.db.close()
             raise StoreError(f"{self.path}: cannot open as a flowlang store: {exc}") from exc
         self._depth = 0
+        self._delivered: list[int] = []  # outbox rows to delete with the next transaction
 
     def close(self) -> None:
+        if self._delivered:
+            with self.transaction():
+                pass
         self.db.close()
 
     def __enter__(self) -> SqliteStore:
@@ -81,7 +85,9 @@ class SqliteStore:
             return
         self.db.execute("BEGIN IMMEDIATE")
         self._depth = 1
+        delivered = self._delivered[:]
         try:
+            self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in delivered])
             yield
         except BaseException:
             self._depth = 0
@@ -89,6 +95,7 @@ class SqliteStore:
             raise
         self._depth = 0
         self.db.execute("COMMIT")
+        del self._delivered[: len(delivered)]
 
     def _next_id(self, counter: str, prefix: str) -> str:
         self.db.execute(
@@ -428,6 +435,7 @@ class SqliteStore:
                 return []
             params = sorted(conversation_ids)
             query += f" WHERE conversation_id IN ({', '.join('?' * len(params))})"
+        delivered = set(self._delivered)
         return [
             PendingSend(
                 i,
@@ -441,6 +449,7 @@ class SqliteStore:
             for i, conv, message, queued, attempts, error, retry in self.db.execute(
                 query + " ORDER BY id", params
             )
+            if i not in delivered
         ]
 
     def outbound_failed(self, send_id: int, reason: str, next_attempt_at: datetime) -> None:
@@ -451,7 +460,12 @@ class SqliteStore:
         )
 
     def outbound_done(self, send_id: int) -> None:
-        self.db.execute("DELETE FROM outbox WHERE id = ?", (send_id,))
+        """Delivered or given up on. Outside a transaction the row is deleted with the next one,
+        which saves a commit per message; a crash before then delivers it again on recovery."""
+        if self._depth:
+            self.db.execute("DELETE FROM outbox WHERE id = ?", (send_id,))
+        else:
+            self._delivered.append(send_id)
 
     # ------------------------------------------------------------------ dead letters
     def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:

@@ -170,3 +170,14 @@ def test_a_bot_outcome_reply_goes_out_once_the_flow_state_is_saved(store: Any) -
     assert escalated.failed_sends == []
     assert channel.sent[-1].content["text"].startswith("Thanks")
     assert store.get_conversation(start.conversation_id).status in ("queued", "with_agent")
+
+
+def test_delivered_messages_leave_the_outbox_file_when_it_is_closed(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    recorder = RecordingAdapter()
+    _engine(store, recorder).handle(inbound("Hello", sender="web-7"))
+    assert len(recorder.sent) == 1 and store.pending_outbound() == []
+    store.close()
+    reopened = SqliteStore(tmp_path / "s.db")
+    assert reopened.pending_outbound() == []
+    reopened.close()
