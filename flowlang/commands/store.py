@@ -148,7 +148,7 @@ def outbox(store_path: Path, output_format: str) -> None:
     with open_store(store_path) as db:
         pending = db.pending_outbound()
     if output_format == "json":
-        rows = [{**vars(p), "message": p.message} for p in pending]
+        rows = [vars(p) for p in pending]
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return
     for p in pending:

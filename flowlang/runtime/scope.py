@@ -14,8 +14,6 @@ from typing import Any
 
 from flowlang.runtime.state import Facts, FlowState
 
-_MISSING: Any = object()
-
 
 def _interaction(state: FlowState, facts: Facts) -> dict[str, Any]:
     i = state.interaction
@@ -36,7 +34,7 @@ _BUILT_IN: dict[str, Callable[[FlowState, Facts], Any]] = {
 
 
 class Scope:
-    """A read-only mapping-like view (`get`, `in`, `[]`) over one run's names."""
+    """A read-only view over one run's names: expressions and templates call `get`."""
 
     __slots__ = ("facts", "params", "state")
 
@@ -60,12 +58,3 @@ class Scope:
         if built_in is None:
             return default
         return built_in(state, self.facts)
-
-    def __contains__(self, name: str) -> bool:
-        return self.get(name, _MISSING) is not _MISSING
-
-    def __getitem__(self, name: str) -> Any:
-        value = self.get(name, _MISSING)
-        if value is _MISSING:
-            raise KeyError(name)
-        return value

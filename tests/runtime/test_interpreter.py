@@ -348,3 +348,30 @@ def test_events_nobody_waits_for_are_ignored(trigger: str) -> None:
     prog = program("end")
     result = run(prog, FlowState(), Trigger(kind=trigger), facts())  # type: ignore[arg-type]
     assert result.effects == [] and result.trace[0].op == "ignored"
+
+
+def test_a_run_never_changes_the_state_it_was_given() -> None:
+    """The state is copied only when a run resumes it; fresh, resumed and ignored runs alike
+    leave the caller's state as it was."""
+    prog = program(
+        """\
+        add skill "Loans"
+        hand off to bot "FAQ Bot" wait 15m:
+            on escalate:
+                set priority to priority + 5
+                set topic to bot.intent
+                route to queue "Q"
+        """,
+        header="var topic: text = not set",
+    )
+    waiting = start(prog).state
+    before = json.dumps(waiting.to_json(), sort_keys=True)
+    escalated = run(prog, waiting, Trigger(kind="bot", outcome="escalate", intent="loans"), facts())
+    assert escalated.state.variables["topic"] == "loans"
+    assert escalated.state.interaction.priority == 5 and escalated.state is not waiting
+    stale = run(prog, waiting, Trigger(kind="timer", timer="old#9"), facts())
+    assert stale.trace[0].op == "ignored" and stale.state is not waiting
+    fresh = FlowState()
+    run(prog, fresh, Trigger(kind="message", text="hi"), facts())
+    assert json.dumps(waiting.to_json(), sort_keys=True) == before
+    assert fresh.to_json() == FlowState().to_json()

@@ -152,8 +152,8 @@ def test_messages_committed_before_a_crash_are_delivered_on_recovery(tmp_path: P
     store.close()
 
 
-def test_a_bot_outcome_reply_goes_out_once_the_flow_state_is_saved(store: Any) -> None:
-    """Replies from a resumed flow (here the bot's escalation) use the same outbox."""
+def test_a_resumed_flows_reply_goes_through_the_outbox_too(store: Any) -> None:
+    """The bot's escalation resumes the flow; its reply is delivered after that event commits."""
     channel = Flaky(failures=0)
     engine = _engine(store, channel)
     start = engine.handle(inbound("Hello", sender="web-6"))
