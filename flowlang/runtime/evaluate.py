@@ -35,6 +35,22 @@ def _lookup(env: Env, parts: list[str]) -> Any:
     return value
 
 
+def _compile_path(parts: list[str]) -> Compiled:
+    """`a`, `a.b` (the common shapes, unrolled) or a longer path."""
+    name = parts[0]
+    if len(parts) == 1:
+        return lambda env: env.get(name)
+    if len(parts) == 2:
+        key = parts[1]
+
+        def member(env: Env) -> Any:
+            value = env.get(name)
+            return value.get(key) if isinstance(value, Mapping) else None
+
+        return member
+    return lambda env: _lookup(env, parts)
+
+
 def _number(value: Any) -> float:
     """A number from a number or its text; whole numbers stay ints so they print as `3`."""
     if isinstance(value, bool) or value is None:
@@ -140,8 +156,7 @@ def compile_expr(tree: dict[str, Any]) -> Compiled:
         duration = timedelta(seconds=tree["dur"])
         return lambda _env: duration
     if "path" in tree:
-        parts = list(tree["path"])
-        return lambda env: _lookup(env, parts)
+        return _compile_path(list(tree["path"]))
     if "list" in tree:
         items = [compile_expr(i) for i in tree["list"]]
         return lambda env: [i(env) for i in items]

@@ -24,6 +24,13 @@ from flowlang.runtime.scope import Scope
 from flowlang.runtime.state import Facts, FlowState, Frame, Trigger, Waiting, WaitKind
 
 MAX_STEPS = 10_000
+_EXPECTED_TRIGGER: dict[str, str] = {
+    "answer": "message",
+    "bot": "bot",
+    "agent": "agent",
+    "queue": "queue",
+    "data": "data",
+}
 
 
 class TraceStep(NamedTuple):
@@ -81,6 +88,7 @@ class _Run:
         self._lines = self.result.lines
         self.scope = Scope(state, facts, program.params(facts.params))
         self._normalised: tuple[str, str] | None = None
+        self._expr = program.expr
 
     # ------------------------------------------------------------------ entry points
     def execute(self) -> RunResult:
@@ -106,13 +114,7 @@ class _Run:
         waiting = s.waiting
         assert waiting is not None
         node = self.g.nodes[waiting.node]
-        expected = {
-            "answer": "message",
-            "bot": "bot",
-            "agent": "agent",
-            "queue": "queue",
-            "data": "data",
-        }[waiting.kind]
+        expected = _EXPECTED_TRIGGER[waiting.kind]
         if t.kind == "timer":
             if t.timer != waiting.timer:
                 self._note("ignored", f"timer {t.timer} is stale")
@@ -240,7 +242,7 @@ class _Run:
         self.result.effects.append(effect)
 
     def _value(self, tree: dict[str, Any] | None) -> Any:
-        return None if tree is None else self.p.expr(tree)(self.scope)
+        return None if tree is None else self._expr(tree)(self.scope)
 
     def _name(self, ref: dict[str, str] | None) -> str | None:
         if ref is None:
