@@ -93,6 +93,8 @@ def _parse(
     text: str, filename: str
 ) -> tuple[Any, positions.PositionIndex | None, list[Diagnostic]]:
     """The YAML tree and its positions, or the problems that stop it being read."""
+    # YAML also ends lines at a lone \r; one kind of line break keeps every line count in step.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     problems = source.control_characters(text, filename)
     if problems:
         return None, None, problems

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from flowlang.cli import main
 from flowlang.config import load_deployment, load_deployment_text
 from flowlang.config.models import Schedule
+from flowlang.diagnostics import source_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "deployment.yaml"
@@ -114,9 +115,15 @@ def test_any_text_loads_or_gives_located_diagnostics_never_an_exception(text: st
     deployment, problems = load_deployment_text(text, "random.yaml")
     if deployment is None:
         assert problems
-        lines = text.split("\n")
+        lines = source_lines(text)  # as YAML counts them: \r alone also ends a line
         for d in problems:
             assert 1 <= d.span.line <= max(len(lines), 1) + 1
+
+
+def test_a_file_with_old_mac_line_breaks_is_located_on_the_line_the_editor_shows() -> None:
+    text = "skills: [Loans]\rqueues:\r  Loans: {note: \x01}\r"
+    _deployment, problems = load_deployment_text(text, "d.yaml")
+    assert [(d.code, d.span.line, d.span.column) for d in problems] == [("FL512", 3, 17)]
 
 
 def test_dry_run_with_an_environment_uses_its_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
