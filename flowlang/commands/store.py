@@ -154,6 +154,8 @@ def outbox(store_path: Path, output_format: str) -> None:
     for p in pending:
         retry = f", next try {p.next_attempt_at:%Y-%m-%d %H:%M:%S}" if p.next_attempt_at else ""
         error = f": {p.last_error}" if p.last_error else ""
+        if p.delivered_to:
+            error += f" (already delivered to {', '.join(p.delivered_to)})"
         click.echo(
             f"#{p.id} {p.queued_at:%Y-%m-%d %H:%M:%S} {p.conversation_id} "
             f"{p.message.get('channel')} -> {p.message.get('recipient')}: "

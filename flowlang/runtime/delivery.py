@@ -6,6 +6,8 @@ nothing (its replay will not send twice), and a failed delivery leaves the flow'
 place: the message stays in the outbox and is retried with a growing wait, in order behind it
 the conversation's later messages, until it is delivered or, after the last attempt or an error
 the adapter calls permanent, kept as an `outbound:<channel>` dead letter for `flowlang replay`.
+With several adapters, the outbox remembers which of them took a message, so a retry goes only
+to the ones that failed.
 """
 
 from __future__ import annotations
@@ -37,6 +39,20 @@ class RetryPolicy:
         return min(wait, self.max_wait)
 
 
+def adapter_names(adapters: Sequence[OutboundAdapter]) -> list[str]:
+    """Each adapter's name in the outbox: its `name` attribute, else its class name; a name
+    that repeats gets `#2`, `#3`, ... in list order."""
+    names: list[str] = []
+    for adapter in adapters:
+        base = getattr(adapter, "name", None) or type(adapter).__name__
+        name, count = base, 1
+        while name in names:
+            count += 1
+            name = f"{base}#{count}"
+        names.append(name)
+    return names
+
+
 @dataclass
 class FailedSend:
     """A delivery that failed: retried at `retry_at`, or given up on (None) as a dead letter."""
@@ -61,17 +77,30 @@ class Deliverer:
     ) -> None:
         self.outbox = outbox
         self.deliver = deliver  # False: messages stay in the outbox for another process
-        self.adapters = list(adapters)
+        self.adapters = adapters
         self.store = store
         self.unit_of_work = unit_of_work
         self.retry = retry or RetryPolicy()
         self._queued: list[int] = []
         self._conversations: set[str] = set()
 
-    def queue(self, message: OutboundMessage, at: datetime) -> None:
-        """Keep `message` to deliver when the unit of work in progress commits."""
+    @property
+    def adapters(self) -> list[OutboundAdapter]:
+        return self._adapters
+
+    @adapters.setter
+    def adapters(self, adapters: Sequence[OutboundAdapter]) -> None:
+        self._adapters = list(adapters)
+        self._named = list(zip(adapter_names(self._adapters), self._adapters, strict=True))
+
+    def queue(
+        self, message: OutboundMessage, at: datetime, delivered_to: Sequence[str] = ()
+    ) -> None:
+        """Keep `message` to deliver when the unit of work in progress commits (to every
+        adapter not named in `delivered_to`)."""
         fields = dict(vars(message))  # shallow: `asdict` would deep-copy every content dict
-        self._queued.append(self.outbox.add_outbound(message.conversation_id, fields, at))
+        send_id = self.outbox.add_outbound(message.conversation_id, fields, at, delivered_to)
+        self._queued.append(send_id)
         self._conversations.add(message.conversation_id)
 
     def discard(self) -> None:
@@ -107,18 +136,26 @@ class Deliverer:
                 held.add(send.conversation_id)
                 continue
             message = OutboundMessage(**send.message)
+            took = list(send.delivered_to)
             try:
-                for adapter in self.adapters:
-                    adapter.send(message)
+                for name, adapter in self._named:
+                    if name not in took:
+                        adapter.send(message)
+                        took.append(name)
             except Exception as exc:  # any adapter failure: keep the message, never lose it
-                failed.append(self._failed(send, message, exc, now))
+                failed.append(self._failed(send, message, took, exc, now))
                 held.add(send.conversation_id)
                 continue
             self.outbox.outbound_done(send.id)
         return failed
 
     def _failed(
-        self, send: PendingSend, message: OutboundMessage, exc: Exception, now: datetime | None
+        self,
+        send: PendingSend,
+        message: OutboundMessage,
+        took: list[str],
+        exc: Exception,
+        now: datetime | None,
     ) -> FailedSend:
         at = now or send.next_attempt_at or send.queued_at
         reason = f"{type(exc).__name__}: {exc}"
@@ -127,10 +164,11 @@ class Deliverer:
         retry_at = None if give_up else at + self.retry.wait_after(attempts)
         with self.unit_of_work():
             if retry_at is None:
-                self.store.dead_letter(f"outbound:{message.channel}", send.message, reason, at)
+                letter = {**send.message, "delivered_to": took} if took else send.message
+                self.store.dead_letter(f"outbound:{message.channel}", letter, reason, at)
                 self.outbox.outbound_done(send.id)
             else:
-                self.outbox.outbound_failed(send.id, reason, retry_at)
+                self.outbox.outbound_failed(send.id, reason, retry_at, took)
             self.store.append_event(
                 "delivery_failed",
                 at,
@@ -140,6 +178,7 @@ class Deliverer:
                     "sender": message.sender,
                     "reason": reason,
                     "attempts": attempts,
+                    "delivered_to": took,
                     "retry_at": retry_at.isoformat() if retry_at else None,
                 },
             )

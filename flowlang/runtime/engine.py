@@ -270,11 +270,13 @@ class Engine:
         return self.deliverer.deliver_pending(now)
 
     def resend(self, message: dict[str, Any], now: datetime) -> Outcome:
-        """Deliver again a message that was given up on (an `outbound:` dead letter's payload)."""
+        """Deliver again a message that was given up on (an `outbound:` dead letter's payload),
+        to the adapters its `delivered_to` does not name."""
         outcome = Outcome(event={"type": "resend", "at": now})
+        fields = {k: v for k, v in message.items() if k != "delivered_to"}
 
         def queue() -> Outcome:
-            self.deliverer.queue(OutboundMessage(**message), now)
+            self.deliverer.queue(OutboundMessage(**fields), now, message.get("delivered_to", ()))
             outcome.conversation_id = message.get("conversation_id")
             return outcome
 

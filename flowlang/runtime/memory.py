@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,25 +50,40 @@ class MemoryOutbox:
         self._send_ids = itertools.count(1)
         self.outbox: dict[int, PendingSend] = {}
 
-    def add_outbound(self, conversation_id: str, message: dict[str, Any], at: datetime) -> int:
+    def add_outbound(
+        self,
+        conversation_id: str,
+        message: dict[str, Any],
+        at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> int:
         send_id = next(self._send_ids)
-        self.outbox[send_id] = PendingSend(send_id, conversation_id, message, at)
+        self.outbox[send_id] = PendingSend(
+            send_id, conversation_id, message, at, delivered_to=list(delivered_to)
+        )
         return send_id
 
     def pending_outbound(
         self, conversation_ids: Collection[str] | None = None
     ) -> list[PendingSend]:
         return [
-            dataclasses.replace(send)
+            dataclasses.replace(send, delivered_to=list(send.delivered_to))
             for send in self.outbox.values()
             if conversation_ids is None or send.conversation_id in conversation_ids
         ]
 
-    def outbound_failed(self, send_id: int, reason: str, next_attempt_at: datetime) -> None:
+    def outbound_failed(
+        self,
+        send_id: int,
+        reason: str,
+        next_attempt_at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> None:
         send = self.outbox[send_id]
         send.attempts += 1
         send.last_error = reason
         send.next_attempt_at = next_attempt_at
+        send.delivered_to = list(delivered_to)
 
     def outbound_done(self, send_id: int) -> None:
         self.outbox.pop(send_id, None)
@@ -88,7 +103,7 @@ class MemoryStore(MemoryOutbox):
         self.history: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.seen: set[tuple[str, str]] = set()
-        self.dead_letters: list[dict[str, Any]] = []
+        self._letters: list[dict[str, Any]] = []
 
     def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
         key = (channel, event_id)
@@ -227,7 +242,27 @@ class MemoryStore(MemoryOutbox):
         )
 
     def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:
-        self.dead_letters.append({"source": source, "payload": payload, "reason": reason, "at": at})
+        self._letters.append(
+            {
+                "id": len(self._letters) + 1,
+                "source": source,
+                "payload": payload,
+                "reason": reason,
+                "at": at.isoformat(),
+                "replayed_at": None,
+            }
+        )
+
+    def dead_letters(self, include_replayed: bool = False) -> list[dict[str, Any]]:
+        """The kept letters, oldest first (as `SqliteStore.dead_letters` gives them)."""
+        return [
+            dict(letter)
+            for letter in self._letters
+            if include_replayed or not letter["replayed_at"]
+        ]
+
+    def mark_replayed(self, letter_id: int, at: datetime) -> None:
+        self._letters[letter_id - 1]["replayed_at"] = at.isoformat()
 
 
 class ScriptedDataActions:
@@ -254,6 +289,8 @@ class RecordingBots:
 
 class RecordingAdapter:
     """Keeps every message handed to it (dry-run, tests)."""
+
+    name = "recording"
 
     def __init__(self) -> None:
         self.sent: list[OutboundMessage] = []

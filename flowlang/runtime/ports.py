@@ -6,7 +6,7 @@ ones; the store, ACD and channels packages for the real ones).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -200,6 +200,9 @@ class Delivery:
 
 
 class OutboundAdapter(Protocol):
+    """Delivers messages somewhere. An optional `name` attribute identifies it in the outbox
+    (which adapters already took a message); without one its class name does."""
+
     def send(self, message: OutboundMessage) -> None:
         """Deliver or raise; an exception with `permanent = True` is not retried."""
 
@@ -215,6 +218,7 @@ class PendingSend:
     attempts: int = 0
     last_error: str = ""
     next_attempt_at: datetime | None = None
+    delivered_to: list[str] = field(default_factory=list)  # adapters that took it already
 
 
 class Outbox(Protocol):
@@ -223,14 +227,28 @@ class Outbox(Protocol):
     rolled-back event sends nothing. `MemoryStore` and `SqliteStore` have one; with a store
     that does not, the Engine keeps one in memory."""
 
-    def add_outbound(self, conversation_id: str, message: dict[str, Any], at: datetime) -> int: ...
+    def add_outbound(
+        self,
+        conversation_id: str,
+        message: dict[str, Any],
+        at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> int: ...
 
     def pending_outbound(
         self, conversation_ids: Collection[str] | None = None
     ) -> list[PendingSend]:
         """Waiting sends (of these conversations), oldest first."""
 
-    def outbound_failed(self, send_id: int, reason: str, next_attempt_at: datetime) -> None: ...
+    def outbound_failed(
+        self,
+        send_id: int,
+        reason: str,
+        next_attempt_at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> None:
+        """A delivery failed: retry at `next_attempt_at`, skipping the adapters named in
+        `delivered_to` (they took it)."""
 
     def outbound_done(self, send_id: int) -> None:
         """Delivered, or given up on (the engine keeps it as a dead letter)."""

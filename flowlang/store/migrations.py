@@ -89,6 +89,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX outbox_by_conversation ON outbox(conversation_id, id);
     """,
+    # 3: which adapters already took a message, so a retry goes only to those that failed
+    """
+    ALTER TABLE outbox ADD COLUMN delivered_to TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 
 

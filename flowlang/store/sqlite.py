@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -413,11 +413,18 @@ class SqliteStore:
             }
 
     # ------------------------------------------------------------------ outbox
-    def add_outbound(self, conversation_id: str, message: dict[str, Any], at: datetime) -> int:
+    def add_outbound(
+        self,
+        conversation_id: str,
+        message: dict[str, Any],
+        at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> int:
         """Queue a message to deliver once the current transaction commits."""
         cursor = self.db.execute(
-            "INSERT INTO outbox (conversation_id, message, queued_at) VALUES (?, ?, ?)",
-            (conversation_id, _dumps(message), at.isoformat()),
+            "INSERT INTO outbox (conversation_id, message, queued_at, delivered_to) "
+            "VALUES (?, ?, ?, ?)",
+            (conversation_id, _dumps(message), at.isoformat(), json.dumps(list(delivered_to))),
         )
         return int(cursor.lastrowid or 0)
 
@@ -427,7 +434,7 @@ class SqliteStore:
         """Messages waiting to be delivered (of these conversations), oldest first."""
         query = (
             "SELECT id, conversation_id, message, queued_at, attempts, last_error, "
-            "next_attempt_at FROM outbox"
+            "next_attempt_at, delivered_to FROM outbox"
         )
         params: list[str] = []
         if conversation_ids is not None:
@@ -445,18 +452,25 @@ class SqliteStore:
                 attempts,
                 error,
                 datetime.fromisoformat(retry) if retry else None,
+                json.loads(took),
             )
-            for i, conv, message, queued, attempts, error, retry in self.db.execute(
+            for i, conv, message, queued, attempts, error, retry, took in self.db.execute(
                 query + " ORDER BY id", params
             )
             if i not in delivered
         ]
 
-    def outbound_failed(self, send_id: int, reason: str, next_attempt_at: datetime) -> None:
+    def outbound_failed(
+        self,
+        send_id: int,
+        reason: str,
+        next_attempt_at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> None:
         self.db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-            "WHERE id = ?",
-            (reason, next_attempt_at.isoformat(), send_id),
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+            "delivered_to = ? WHERE id = ?",
+            (reason, next_attempt_at.isoformat(), json.dumps(list(delivered_to)), send_id),
         )
 
     def outbound_done(self, send_id: int) -> None:

@@ -191,3 +191,18 @@ def test_replay_with_outbound_delivers_the_outbox_and_resends_given_up_messages(
     delivered = [json.loads(line) for line in sent.read_text().splitlines()]
     assert [d["content"]["text"][:7] for d in delivered] == ["Welcome", "Again"]
     assert invoke("store", "outbox", "--store", str(store))[1] == "0 message(s) waiting\n"
+
+
+def test_the_outbox_listing_says_which_adapters_already_took_a_message(tmp_path: Path) -> None:
+    store = tmp_path / "cc.db"
+    _letter(store, _web_message("w-4", "Hello?"))
+    invoke("replay", "--store", str(store), *FLOW, "--all")  # no adapter: the reply waits
+    with SqliteStore(store) as db, db.transaction():
+        retry = datetime(2026, 1, 5, 10, 1, tzinfo=UTC)
+        db.outbound_failed(1, "HTTP 503", retry, ["jsonl:archive.jsonl"])
+    code, out = invoke("store", "outbox", "--store", str(store))
+    assert code == 0, out
+    assert out.splitlines()[0].endswith(
+        "(1 attempt(s), next try 2026-01-05 10:01:00): HTTP 503 "
+        "(already delivered to jsonl:archive.jsonl)"
+    )

@@ -49,10 +49,6 @@ def _engine(store: Any, adapter: Any) -> Engine:
     return project.engine(store=store, data_actions=crm, adapters=[adapter])
 
 
-def _letters(store: Any) -> list[dict[str, Any]]:
-    return store.dead_letters() if isinstance(store, SqliteStore) else store.dead_letters
-
-
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
@@ -82,7 +78,7 @@ def test_a_failed_delivery_keeps_the_flows_progress_and_is_retried_in_order(stor
     assert engine.advance(T0 + timedelta(seconds=29)) == [] and channel.sent == []
     engine.advance(T0 + timedelta(seconds=30))
     assert [m.content["text"] for m in channel.sent] == [WELCOME, NOT_FOUND]
-    assert store.pending_outbound() == [] and _letters(store) == []
+    assert store.pending_outbound() == [] and store.dead_letters() == []
 
 
 def test_each_failure_is_logged_and_the_last_attempt_becomes_a_dead_letter(store: Any) -> None:
@@ -95,7 +91,7 @@ def test_each_failure_is_logged_and_the_last_attempt_becomes_a_dead_letter(store
         (tick,) = engine.advance(retries[-1])
         retries.append(tick.failed_sends[0].retry_at)
     assert retries == [T0 + timedelta(minutes=1), T0 + timedelta(minutes=3), None]
-    (letter,) = _letters(store)
+    (letter,) = store.dead_letters()
     assert letter["source"] == "outbound:web" and letter["payload"]["content"]["text"] == WELCOME
     assert store.pending_outbound() == []
     events = store.iter_events() if isinstance(store, SqliteStore) else store.events
@@ -114,7 +110,7 @@ def test_a_permanent_refusal_is_not_retried(store: Any) -> None:
     engine = _engine(store, Flaky(failures=1, error=refused))
     (failed,) = engine.handle(inbound("Hello", sender="web-3")).failed_sends
     assert failed.retry_at is None and "HTTP 400" in failed.reason
-    assert [letter["source"] for letter in _letters(store)] == ["outbound:web"]
+    assert [letter["source"] for letter in store.dead_letters()] == ["outbound:web"]
 
 
 def test_an_event_that_fails_sends_nothing_it_had_queued(store: Any) -> None:
@@ -181,3 +177,50 @@ def test_delivered_messages_leave_the_outbox_file_when_it_is_closed(tmp_path: Pa
     reopened = SqliteStore(tmp_path / "s.db")
     assert reopened.pending_outbound() == []
     reopened.close()
+
+
+def test_a_retry_goes_only_to_the_adapters_that_failed(store: Any) -> None:
+    archive, channel = RecordingAdapter(), Flaky(failures=1)
+    engine = _engine(store, archive)
+    engine.adapters = [archive, channel]
+    (failed,) = engine.handle(inbound("Hello", sender="web-8")).failed_sends
+    assert [p.delivered_to for p in store.pending_outbound()] == [["recording"]]
+    engine.advance(failed.retry_at)
+    assert [m.content["text"] for m in archive.sent] == [WELCOME]  # not archived twice
+    assert [m.content["text"] for m in channel.sent] == [WELCOME]
+    assert store.pending_outbound() == []
+
+
+def test_a_resent_dead_letter_skips_the_adapters_that_took_it(store: Any) -> None:
+    archive = RecordingAdapter()
+    refused = DeliveryError("HTTP 400 Bad Request", permanent=True, status=400)
+    engine = _engine(store, archive)
+    engine.adapters = [archive, Flaky(failures=1, error=refused)]
+    engine.handle(inbound("Hello", sender="web-9"))
+    (letter,) = store.dead_letters()
+    assert letter["payload"]["delivered_to"] == ["recording"]
+
+    channel = Flaky(failures=0)
+    engine.adapters = [archive, channel]
+    assert engine.resend(letter["payload"], T0 + timedelta(hours=1)).failed_sends == []
+    assert len(archive.sent) == 1 and [m.content["text"] for m in channel.sent] == [WELCOME]
+
+
+def test_adapters_are_named_by_their_name_else_their_class_numbered_when_repeated() -> None:
+    from flowlang.channels.outbound import HttpAdapter, JsonLinesAdapter
+    from flowlang.runtime.delivery import adapter_names
+
+    adapters = [
+        RecordingAdapter(),
+        Flaky(0),
+        Flaky(0),
+        JsonLinesAdapter("out.jsonl"),
+        HttpAdapter("https://host/out"),
+    ]
+    assert adapter_names(adapters) == [
+        "recording",
+        "Flaky",
+        "Flaky#2",
+        "jsonl:out.jsonl",
+        "http:https://host/out",
+    ]

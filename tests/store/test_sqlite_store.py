@@ -233,3 +233,17 @@ def test_a_failing_agent_event_is_kept_too_and_replays(
     again = engine.handle(AgentEvent.model_validate(letter["payload"]))
     assert not again.dead_lettered
     assert [(m.sender, m.content.get("text")) for m in recorder.sent] == [("agent", "Hi, Bob here")]
+
+
+def test_messages_waiting_in_an_outbox_from_before_delivered_to_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, MIGRATIONS[:2]) == 2
+    db.execute(
+        "INSERT INTO outbox (conversation_id, message, queued_at) VALUES (?, ?, ?)",
+        ("conv-1", '{"text": "hi"}', T0.isoformat()),
+    )
+    db.close()
+    with SqliteStore(path) as store:
+        (waiting,) = store.pending_outbound()
+        assert (waiting.message, waiting.delivered_to) == ({"text": "hi"}, [])

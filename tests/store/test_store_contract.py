@@ -92,3 +92,20 @@ def test_x_dms_and_x_posts_of_one_user_are_one_customer() -> None:
     assert post_conv is not None and dm_conv is not None
     assert post_conv.customer_id == dm_conv.customer_id
     assert post_conv.id != dm_conv.id  # one customer, a thread per channel
+
+
+def test_dead_letters_are_listed_oldest_first_until_replayed(store: ConversationStore) -> None:
+    assert isinstance(store, MemoryStore | SqliteStore)
+    store.dead_letter("inbound:web", {"text": "hi"}, "ValueError: boom", T0)
+    store.dead_letter("outbound:sms", {"text": "bye"}, "DeliveryError: 400", T0)
+    letters = store.dead_letters()
+    assert [(d["id"], d["source"], d["payload"], d["replayed_at"]) for d in letters] == [
+        (1, "inbound:web", {"text": "hi"}, None),
+        (2, "outbound:sms", {"text": "bye"}, None),
+    ]
+    store.mark_replayed(1, T0 + timedelta(hours=1))
+    assert [d["id"] for d in store.dead_letters()] == [2]
+    assert [d["replayed_at"] for d in store.dead_letters(include_replayed=True)] == [
+        (T0 + timedelta(hours=1)).isoformat(),
+        None,
+    ]

@@ -47,6 +47,8 @@ def envelope(message: OutboundMessage) -> dict[str, Any]:
 class ConsoleAdapter:
     """Prints each message readably: `-> whatsapp 447700900123 (agent): Hello`."""
 
+    name = "console"
+
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream or sys.stdout
 
@@ -66,6 +68,7 @@ class JsonLinesAdapter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.name = f"jsonl:{path}"
 
     def send(self, message: OutboundMessage) -> None:
         line = json.dumps(envelope(message), ensure_ascii=False, default=str)
@@ -101,6 +104,7 @@ class HttpAdapter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.url = url
+        self.name = f"http:{url}"
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
