@@ -136,13 +136,12 @@ def report_command(
     loaded = load_or_exit(deployment) if deployment is not None else None
     scope = Scope(start, end, {MEDIA[m] for m in media}, set(queues), set(agents))
     moment = at or datetime.now(UTC)
+    ends = [end, moment] if kind in ("realtime", "all") else [end]
     with open_store(store_path) as db:
-        history = InteractionLog.from_events(db.iter_events(end=end))
-        live = (
-            InteractionLog.from_events(db.iter_events(end=moment))
-            if kind in ("realtime", "all")
-            else None
-        )
+        # One read of the log serves both the period's reports and the real-time view.
+        read_to = None if None in ends else max(e for e in ends if e is not None)
+        history, *rest = InteractionLog.up_to_each(db.iter_events(end=read_to), ends)
+        live = rest[0] if rest else None
     reports: list[Report] = []
     if kind in ("interactions", "all"):
         reports.append(interaction_details(history, scope))

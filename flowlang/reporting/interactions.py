@@ -14,7 +14,7 @@ without rescanning the log.
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -146,6 +146,20 @@ class InteractionLog:
         for event in events:
             log.apply(event)
         return log
+
+    @classmethod
+    def up_to_each(
+        cls, events: Iterable[Mapping[str, Any]], ends: Sequence[datetime | None]
+    ) -> list[InteractionLog]:
+        """One log per end, of the events before it (None: all of them), in one pass over
+        time-ordered events; equal ends share a log."""
+        logs = {end: cls() for end in ends}
+        for event in events:
+            at = event["at"]
+            for end, log in logs.items():
+                if end is None or at < end:
+                    log.apply(event)
+        return [logs[end] for end in ends]
 
     def apply(self, event: Mapping[str, Any]) -> None:
         """Take one event of the log ({"kind", "at", "conversation_id", **data})."""

@@ -146,6 +146,27 @@ def test_events_it_does_not_know_or_without_a_conversation_are_skipped() -> None
     assert log.last_event_at == at(2)
 
 
+def test_one_pass_gives_a_log_up_to_each_end_the_same_as_folding_each() -> None:
+    events = [
+        message(0),
+        ev("queued", 1, queue="Q", skills=["Cards"]),
+        ev("accepted", 3, agent="ann", queue="Q"),
+        message(4, conv="c2"),
+        ev("queued", 5, conv="c2", queue="Q"),
+    ]
+    ends = [at(4), None, at(4), at(2)]
+    logs = InteractionLog.up_to_each(iter(events), ends)
+    for end, log in zip(ends, logs, strict=True):
+        alone = InteractionLog.from_events(e for e in events if end is None or e["at"] < end)
+        assert queue_performance(log, Scope()).rows == queue_performance(alone, Scope()).rows
+        assert (log.last_event_at, list(log.interactions)) == (
+            alone.last_event_at,
+            list(alone.interactions),
+        )
+    assert logs[0] is logs[2] and logs[1] is not logs[0]
+    assert [len(log.interactions) for log in logs] == [1, 2, 1, 1]
+
+
 def test_durations_read_like_a_clock() -> None:
     assert [format_seconds(v) for v in (0, 4.5, 65, 3725, 90000)] == [
         "0:00",
