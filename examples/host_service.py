@@ -7,8 +7,12 @@ Then:    curl -X POST localhost:8080/events -d '{"type": "inbound", "event_id": 
 
 Endpoints (JSON in, JSON out):
   POST /events            one event: inbound message, agent action, bot outcome or timer
-  POST /webhooks/CHANNEL  a channel's raw webhook payload (when the channel normalisers exist)
+  POST /webhooks/CHANNEL  a channel's raw webhook payload (whatsapp, messenger, line, sms, ...);
+                          this example does not check signatures: a real host passes the
+                          request's headers and its app secret to `ingest` (see the README)
   POST /tick              {"now": ISO time}: fire due timers
+  GET  /realtime[?at=ISO] waiting and in progress per queue, active per media, agents' states:
+                          kept current by `engine.listen`, not by reading the log again
   GET  /health
 Bad input gets a 400 with the field that is wrong; it is kept as a dead letter, never dropped.
 """
@@ -18,15 +22,20 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
+from flowlang.channels.inbound import NORMALISERS
+from flowlang.channels.ingest import ingest
 from flowlang.events import Event
 from flowlang.project import load_project
+from flowlang.reporting import InteractionLog, Scope, realtime
+from flowlang.reporting.render import to_data
 from flowlang.runtime.engine import Engine, Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,11 +63,15 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
 
 
 class Host:
-    """The engine plus a lock: handlers run on several threads, the engine on one at a time."""
+    """The engine plus a lock: handlers run on several threads, the engine on one at a time.
+    A live InteractionLog follows the engine's event log for the real-time view."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, queues: list[str], agents: list[str]) -> None:
         self.engine = engine
         self.lock = threading.Lock()
+        self.live = InteractionLog()
+        self.queues, self.agents = queues, agents
+        engine.listen(self.live.apply)
 
     def event(self, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
@@ -77,6 +90,31 @@ class Host:
             return 400, {"error": "invalid event", "problems": problems}
         with self.lock:
             return 200, outcome_json(self.engine.handle(event))
+
+    def webhook(self, channel: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        if channel not in NORMALISERS:
+            return 404, {"error": f"no channel {channel!r}", "channels": sorted(NORMALISERS)}
+        with self.lock:
+            result = ingest(self.engine, channel, body)
+        if result.error is not None:  # kept as a dead letter by ingest, for a replay
+            return 400, {"error": result.error}
+        return 200, {"outcomes": [outcome_json(o) for o in result.outcomes]}
+
+    def realtime(self, query: str) -> tuple[int, dict[str, Any]]:
+        at_text = parse_qs(query).get("at", [""])[0]
+        try:
+            at = datetime.fromisoformat(at_text.replace("Z", "+00:00")) if at_text else None
+        except ValueError:
+            return 400, {"error": f"at={at_text!r} is not an ISO time, e.g. 2026-03-02T10:00Z"}
+        with self.lock:
+            at = at or datetime.now(UTC)
+            queues, media, agents = realtime(self.live, at, Scope(), self.queues, self.agents)
+        return 200, {
+            "at": at.isoformat(),
+            "queues": to_data(queues)["rows"],
+            "media": to_data(media)["rows"],
+            "agents": to_data(agents)["rows"],
+        }
 
     def tick(self, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
@@ -98,7 +136,10 @@ def make_handler(host: Host) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
-            if self.path == "/health":
+            url = urlsplit(self.path)
+            if url.path == "/realtime":
+                self._reply(*host.realtime(url.query))
+            elif self.path == "/health":
                 self._reply(
                     200,
                     {
@@ -117,6 +158,8 @@ def make_handler(host: Host) -> type[BaseHTTPRequestHandler]:
                 self._reply(*host.event(body))
             elif self.path == "/tick":
                 self._reply(*host.tick(body))
+            elif self.path.startswith("/webhooks/"):
+                self._reply(*host.webhook(self.path.removeprefix("/webhooks/"), body))
             else:
                 self._reply(404, {"error": f"no such endpoint {self.path}"})
 
@@ -135,7 +178,9 @@ def build_server(
     project, _ws = load_project(flow, deployment if deployment.exists() else None)
     if project is None:
         raise SystemExit(f"{flow} has errors; run flowlang validate")
-    host = Host(project.engine())
+    known = project.deployment
+    queues, agents = (list(known.queues), list(known.agents)) if known else ([], [])
+    host = Host(project.engine(), queues, agents)
     return ThreadingHTTPServer(("127.0.0.1", port), make_handler(host))
 
 

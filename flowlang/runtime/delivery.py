@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flowlang.runtime.event_feed import EventFeed
 from flowlang.runtime.ports import (
     ConversationStore,
     OutboundAdapter,
@@ -71,6 +72,7 @@ class Deliverer:
         outbox: Outbox,
         adapters: Sequence[OutboundAdapter],
         store: ConversationStore,
+        events: EventFeed,
         unit_of_work: Callable[[], AbstractContextManager[None]],
         retry: RetryPolicy | None = None,
         deliver: bool = True,
@@ -79,6 +81,7 @@ class Deliverer:
         self.deliver = deliver  # False: messages stay in the outbox for another process
         self.adapters = adapters
         self.store = store
+        self.events = events
         self.unit_of_work = unit_of_work
         self.retry = retry or RetryPolicy()
         self._queued: list[int] = []
@@ -169,7 +172,7 @@ class Deliverer:
                 self.outbox.outbound_done(send.id)
             else:
                 self.outbox.outbound_failed(send.id, reason, retry_at, took)
-            self.store.append_event(
+            self.events.append(
                 "delivery_failed",
                 at,
                 message.conversation_id,
@@ -182,4 +185,5 @@ class Deliverer:
                     "retry_at": retry_at.isoformat() if retry_at else None,
                 },
             )
+        self.events.committed()
         return FailedSend(message, reason, attempts, retry_at)

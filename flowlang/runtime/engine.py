@@ -28,6 +28,7 @@ from flowlang.events import (
 )
 from flowlang.runtime import effects as fx
 from flowlang.runtime.delivery import Deliverer, FailedSend, RetryPolicy
+from flowlang.runtime.event_feed import EventFeed, Listener
 from flowlang.runtime.interpreter import TraceStep, run
 from flowlang.runtime.memory import (
     MemoryOutbox,
@@ -131,6 +132,7 @@ class Engine:
         self.acd: Acd = acd or SkillsAcd()
         self.bots: Bots = bots or RecordingBots()
         self.data_actions: DataActions = data_actions or ScriptedDataActions()
+        self.events = EventFeed(self.store)
         outbox: Outbox = (
             self.store  # type: ignore[assignment]
             if hasattr(self.store, "add_outbound")
@@ -141,6 +143,7 @@ class Engine:
             outbox,
             list(adapters) or [RecordingAdapter()],
             self.store,
+            self.events,
             self._unit_of_work,
             retry,
             deliver,
@@ -169,6 +172,11 @@ class Engine:
     @adapters.setter
     def adapters(self, adapters: Sequence[OutboundAdapter]) -> None:
         self.deliverer.adapters = list(adapters)
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener` with every event of the log once the unit of work that wrote it has
+        committed (e.g. `engine.listen(live_log.apply)` keeps an `InteractionLog` current)."""
+        self.events.listeners.append(listener)
 
     def publish(self, program: Program) -> None:
         """Make `program` the version new conversations start on; conversations in flight keep
@@ -358,7 +366,9 @@ class Engine:
                 outcome = work()
         except BaseException:
             self.deliverer.discard()
+            self.events.discard()
             raise
+        self.events.committed()
         outcome.failed_sends.extend(self.deliverer.deliver_queued(now))
         return outcome
 
@@ -366,7 +376,7 @@ class Engine:
         outcome = Outcome(event=event)
         now = event.timestamp
         if event.kind is EventKind.RECEIPT:
-            self.store.append_event(
+            self.events.append(
                 "receipt", now, None, {"channel": event.channel, "event_id": event.event_id}
             )
             outcome.note = "receipt recorded"
@@ -394,7 +404,7 @@ class Engine:
             now,
             event.sender_id,
         )
-        self.store.append_event(
+        self.events.append(
             "message_in",
             now,
             conv.id,
@@ -411,7 +421,7 @@ class Engine:
             if text:
                 content = {"kind": "text", "text": text}
                 self._send(conv, content, "flow", "default", None, now, outcome, "policy", 0)
-            self.store.append_event(what, now, conv.id, {"channel": event.channel})
+            self.events.append(what, now, conv.id, {"channel": event.channel})
             outcome.note = {
                 "opted_out": "the customer opted out; nothing more will be sent to them",
                 "opted_in": "the customer opted back in",
@@ -423,10 +433,10 @@ class Engine:
             _stop_waiting(conv, "customer left")
             what = "deleted the post" if event.kind is EventKind.DELETE else "closed the chat"
             reason = "post deleted" if event.kind is EventKind.DELETE else "chat closed"
-            self.store.append_event("abandoned", now, conv.id, {"reason": reason})
+            self.events.append("abandoned", now, conv.id, {"reason": reason})
             outcome.note = f"the customer {what}; the interaction is withdrawn"
         elif event.kind is EventKind.EDIT:
-            self.store.append_event("edited", now, conv.id, {"post_id": event.post_id})
+            self.events.append("edited", now, conv.id, {"post_id": event.post_id})
             outcome.note = "the customer edited the post; the new text is in the history"
         elif conv.status == "with_agent":
             self.acd.customer_activity(conv.id, now)
@@ -466,7 +476,7 @@ class Engine:
         elif event.action is AgentAction.DECLINE:
             self._notices(self.acd.decline(conv.id, event.agent_id, now), now, outcome, conv)
         elif event.action is AgentAction.TRANSFER:
-            self.store.append_event(
+            self.events.append(
                 "transferred",
                 now,
                 conv.id,
@@ -495,7 +505,7 @@ class Engine:
             conv.wrap_up = event.wrap_up
             conv.status = "closed"
             conv.last_agent = event.agent_id
-            self.store.append_event(
+            self.events.append(
                 "completed",
                 now,
                 conv.id,
@@ -506,7 +516,7 @@ class Engine:
             )
         elif event.action is AgentAction.WRAP_UP:
             conv.wrap_up = event.wrap_up or conv.wrap_up
-            self.store.append_event(
+            self.events.append(
                 "wrap_up", now, conv.id, {"agent": event.agent_id, "wrap_up": event.wrap_up}
             )
             self._notices(
@@ -531,7 +541,7 @@ class Engine:
             and state.waiting is not None
             and state.waiting.kind in ("queue", "agent")
         ):
-            self.store.append_event(
+            self.events.append(
                 "queue_timeout",
                 now,
                 conv.id,
@@ -614,7 +624,7 @@ class Engine:
             trigger = follow_up
             facts = self._facts(conv, event, state, now)
         if path:
-            self.store.append_event(
+            self.events.append(
                 "flow_path", now, conv.id, {"version": program.graph.version, "nodes": path}
             )
 
@@ -658,7 +668,7 @@ class Engine:
                 follow_up = self._route_queue(conv, state, effect, now, outcome) or follow_up
             elif isinstance(effect, fx.RouteToAgent):
                 agent = effect.agent or ""
-                self.store.append_event("agent_requested", now, conv.id, {"agent": agent})
+                self.events.append("agent_requested", now, conv.id, {"agent": agent})
                 notices = self.acd.request_agent(
                     conv.id,
                     agent,
@@ -670,7 +680,7 @@ class Engine:
             elif isinstance(effect, fx.HandOffToBot):
                 conv.status = "bot"
                 self.bots.start(conv.id, effect.bot, {"customer": conv.customer_id})
-                self.store.append_event("bot_started", now, conv.id, {"bot": effect.bot})
+                self.events.append("bot_started", now, conv.id, {"bot": effect.bot})
             elif isinstance(effect, fx.CallDataAction):
                 result = self.data_actions.call(
                     effect.action, effect.inputs, effect.timeout_seconds
@@ -686,13 +696,13 @@ class Engine:
                 heapq.heappush(self._timers, (effect.at, conv.id, effect.timer))
             elif isinstance(effect, fx.MarkNotActionable):
                 conv.status = "closed"
-                self.store.append_event("not_actionable", now, conv.id, {"reason": effect.reason})
+                self.events.append("not_actionable", now, conv.id, {"reason": effect.reason})
             elif isinstance(effect, fx.EndFlow):
                 if conv.status not in ("with_agent", "queued"):
                     conv.status = "closed"
-                self.store.append_event("flow_ended", now, conv.id, {"reason": effect.reason})
+                self.events.append("flow_ended", now, conv.id, {"reason": effect.reason})
             elif isinstance(effect, fx.FlowFailed):
-                self.store.append_event(
+                self.events.append(
                     "flow_error",
                     now,
                     conv.id,
@@ -728,7 +738,7 @@ class Engine:
             window_closes_at=self.policy.window_closes_at(conv),
         )
         conv.routing = _routing_json(request, now)
-        self.store.append_event(
+        self.events.append(
             "queued",
             now,
             conv.id,
@@ -759,7 +769,7 @@ class Engine:
             )
             if conv is None:
                 continue
-            self.store.append_event(
+            self.events.append(
                 notice.kind,
                 notice.at or now,
                 conv.id,
@@ -805,9 +815,9 @@ class Engine:
     def set_agent_state(self, agent: str, state: str, now: datetime) -> Outcome:
         """An agent became available, away or offline; the ACD hands out what it can."""
         outcome = Outcome(event={"type": "agent_state", "agent": agent, "state": state})
-        self.store.append_event("agent_state", now, None, {"agent": agent, "state": state})
 
         def hand_out() -> Outcome:
+            self.events.append("agent_state", now, None, {"agent": agent, "state": state})
             self._notices(self.acd.set_agent_state(agent, state, now), now, outcome)
             return outcome
 
@@ -881,7 +891,7 @@ class Engine:
     ) -> None:
         outcome.deliveries.append(delivery)
         kind = "message_out" if delivery.status in ("sent", "degraded") else "blocked"
-        self.store.append_event(
+        self.events.append(
             kind,
             now,
             conv.id,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from examples.host_service import build_server
+from examples.host_service import ROOT, build_server
 
 
 @pytest.fixture
@@ -104,3 +104,60 @@ def test_tick_fires_due_timers(base_url: str) -> None:
     assert status == 200
     resumed = [p for o in body["outcomes"] for p in o["path"]]
     assert any(p["detail"] == "resumed: timeout" for p in resumed)
+
+
+def get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read())
+
+
+def test_a_raw_whatsapp_webhook_is_normalised_and_processed(base_url: str) -> None:
+    body = (ROOT / "examples/payloads/whatsapp/text.json").read_bytes()
+    status, result = post(f"{base_url}/webhooks/whatsapp", body)
+    assert status == 200 and result["outcomes"]
+    assert all(o["conversation_id"] for o in result["outcomes"])
+    status, problem = post(f"{base_url}/webhooks/whatsapp", b"{not json")
+    assert status == 400 and problem["error"]
+    status, unknown = post(f"{base_url}/webhooks/fax", b"{}")
+    assert status == 404 and "whatsapp" in unknown["channels"]
+
+
+def test_realtime_follows_the_engine_without_reading_the_log(base_url: str) -> None:
+    def inbound(event_id: str, text: str, minute: int) -> dict[str, Any]:
+        return {
+            "type": "inbound",
+            "event_id": event_id,
+            "channel": "web",
+            "account": "gbank-web",
+            "sender_id": "guest-7",
+            "text": text,
+            "timestamp": f"2026-03-02T10:{minute:02d}:00Z",
+        }
+
+    _, first = post(f"{base_url}/events", inbound("w1", "hello", 0))
+    post(
+        f"{base_url}/events", inbound("w2", "no account, sorry", 1)
+    )  # the flow hands off to the bot
+    bot = {
+        "type": "bot",
+        "event_id": "b1",
+        "conversation_id": first["conversation_id"],
+        "outcome": "escalate",
+        "intent": "fees",
+        "timestamp": "2026-03-02T10:02:00Z",
+    }
+    post(f"{base_url}/events", bot)
+
+    status, view = get(f"{base_url}/realtime?at=2026-03-02T10:05:00Z")
+    assert status == 200 and view["at"] == "2026-03-02T10:05:00+00:00"
+    retail = {row["queue"]: row for row in view["queues"]}["Retail Banking"]
+    assert (retail["waiting"], retail["in_progress"]) == (0, 1)  # alice took it at once
+    assert {row["agent"]: row["conversations"] for row in view["agents"]}["alice"] == 1
+    messages = {row["media"]: row for row in view["media"]}["Messages"]
+    assert (messages["active"], messages["longest"]) == (1, 300)  # since 10:00
+    status, problem = get(f"{base_url}/realtime?at=yesterday")
+    assert status == 400 and "not an ISO time" in problem["error"]

@@ -1,0 +1,52 @@
+"""The event log as the Engine writes it, handed to listeners once each unit of work commits.
+
+A host that keeps live figures (`InteractionLog.apply`, a dashboard, a metrics exporter) calls
+`engine.listen(fn)`: `fn` then gets every log event in the form `store.iter_events()` gives it
+(`{"kind", "at", "conversation_id", **data}`), in the order written, and only events whose unit
+of work committed: an event that fails and is rolled back tells listeners nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from flowlang.runtime.ports import ConversationStore
+
+Listener = Callable[[Mapping[str, Any]], None]
+
+_log = logging.getLogger("flowlang.engine")
+
+
+class EventFeed:
+    """Writes log events to the store and keeps them for the listeners until the commit."""
+
+    def __init__(self, store: ConversationStore) -> None:
+        self.store = store
+        self.listeners: list[Listener] = []
+        self._pending: list[dict[str, Any]] = []
+
+    def append(
+        self, kind: str, at: datetime, conversation_id: str | None, data: dict[str, Any]
+    ) -> None:
+        self.store.append_event(kind, at, conversation_id, data)
+        if self.listeners:
+            self._pending.append(
+                {**data, "kind": kind, "at": at, "conversation_id": conversation_id}
+            )
+
+    def committed(self) -> None:
+        """The unit of work committed: hand its events to every listener."""
+        events, self._pending = self._pending, []
+        for event in events:
+            for listener in self.listeners:
+                try:
+                    listener(event)
+                except Exception:  # the event is committed: a listener's bug must not undo it
+                    _log.exception("event listener %r failed on %s", listener, event["kind"])
+
+    def discard(self) -> None:
+        """The unit of work rolled back: its events never happened."""
+        self._pending.clear()
