@@ -27,17 +27,26 @@ def base_url() -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def post(url: str, payload: Any) -> tuple[int, dict[str, Any]]:
-    data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
-    request = urllib.request.Request(
-        url, data=data, method="POST", headers={"Content-Type": "application/json"}
-    )
+def _answer(request: urllib.request.Request | str) -> tuple[int, dict[str, Any]]:
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         with exc:
             return exc.code, json.loads(exc.read())
+
+
+def post(url: str, payload: Any) -> tuple[int, dict[str, Any]]:
+    data = json.dumps(payload).encode() if not isinstance(payload, bytes) else payload
+    return _answer(
+        urllib.request.Request(
+            url, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
+    )
+
+
+def get(url: str) -> tuple[int, dict[str, Any]]:
+    return _answer(url)
 
 
 def test_health(base_url: str) -> None:
@@ -104,15 +113,6 @@ def test_tick_fires_due_timers(base_url: str) -> None:
     assert status == 200
     resumed = [p for o in body["outcomes"] for p in o["path"]]
     assert any(p["detail"] == "resumed: timeout" for p in resumed)
-
-
-def get(url: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, json.loads(exc.read())
 
 
 def test_a_raw_whatsapp_webhook_is_normalised_and_processed(base_url: str) -> None:
