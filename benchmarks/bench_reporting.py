@@ -8,7 +8,9 @@ end), written to a SQLite store. Measured in one run:
 2. the same read folded into interactions (`InteractionLog.from_events`);
 3. the queue, agent and interaction-details reports over the folded log;
 4. a real-time view with 10,000 interactions waiting, which reads the live indexes
-   (reported per call; it should not grow with the number waiting).
+   (reported per call; it should not grow with the number waiting);
+5. the last day's report of a 30-day store (5,000 conversations a day): folding the whole log
+   (baseline) against starting from the previous day's report checkpoint.
 
 Reported: events per second and the fold's time as a ratio to the plain read.
 """
@@ -30,6 +32,7 @@ from flowlang.reporting import (
     queue_performance,
     realtime,
 )
+from flowlang.reporting.checkpoint import fold_for_report
 from flowlang.store import SqliteStore
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -38,11 +41,13 @@ QUEUES = ["Retail", "Loans", "Cards", "Social"]
 AGENTS = [f"agent{n:02d}" for n in range(50)]
 
 
-def _events(rng: random.Random) -> list[tuple[str, datetime, str, dict[str, Any]]]:
+def _events(
+    rng: random.Random, conversations: int = CONVERSATIONS, day: int = 0
+) -> list[tuple[str, datetime, str, dict[str, Any]]]:
     events = []
-    for n in range(CONVERSATIONS):
-        conv = f"conv{n}"
-        start = T0 + timedelta(seconds=rng.uniform(0, 10 * 3600))
+    for n in range(conversations):
+        conv = f"conv{day}-{n}"
+        start = T0 + timedelta(days=day, seconds=rng.uniform(0, 10 * 3600))
         queue, agent = rng.choice(QUEUES), rng.choice(AGENTS)
         answered = start + timedelta(seconds=rng.expovariate(1 / 90))
         done = answered + timedelta(seconds=rng.expovariate(1 / 400))
@@ -110,6 +115,30 @@ def main() -> None:
     print(
         f"  real-time view, 10,000 waiting: {big / calls * 1e6:8.1f} µs per view; "
         f"1 waiting: {one / calls * 1e6:8.1f} µs (×{big / one:.2f})"
+    )
+    checkpoints()
+
+
+def checkpoints(days: int = 30, per_day: int = 5_000) -> None:
+    rng = random.Random(5)
+    with tempfile.TemporaryDirectory() as folder:
+        store = SqliteStore(Path(folder) / "month.sqlite")
+        with store.transaction():
+            for day in range(days):
+                for kind, at, conv, data in _events(rng, per_day, day):
+                    store.append_event(kind, at, conv, data)
+        count = store.last_event_seq()
+        midnight = T0.replace(hour=0)
+        last, end = midnight + timedelta(days=days - 1), midnight + timedelta(days=days)
+        now = end + timedelta(days=1)
+        fold_for_report(store, last - timedelta(days=1), [last], now)  # yesterday's report
+        whole, _ = _timed(lambda: fold_for_report(store, last, [end], now, use_checkpoints=False))
+        resumed, _ = _timed(lambda: fold_for_report(store, last, [end], now))
+        store.close()
+    print(f"the last day's report of a {days}-day store ({count:,} events), best of 3")
+    print(f"  from the first event (baseline)      {whole:7.3f} s")
+    print(
+        f"  from yesterday's report checkpoint   {resumed:7.3f} s  (×{whole / resumed:.1f} faster)"
     )
 
 

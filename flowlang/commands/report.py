@@ -25,6 +25,7 @@ from flowlang.reporting import (
     to_json,
     to_table,
 )
+from flowlang.reporting.checkpoint import fold_for_report
 
 KINDS = ("interactions", "agents", "queues", "realtime", "all")
 MEDIA = {
@@ -98,6 +99,13 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
     type=click.Path(dir_okay=False, path_type=Path),
     help="write to this file instead of the terminal",
 )
+@click.option(
+    "--checkpoints/--no-checkpoints",
+    default=True,
+    show_default=True,
+    help="start from the store's report checkpoint at or before --from, and leave one at --to "
+    "when the period is over (docs/reporting.md)",
+)
 def report_command(
     kind: str,
     store_path: Path,
@@ -110,6 +118,7 @@ def report_command(
     deployment: Path | None,
     output_format: str,
     output: Path | None,
+    checkpoints: bool,
 ) -> None:
     """Reports from a store's event log.
 
@@ -136,11 +145,10 @@ def report_command(
     loaded = load_or_exit(deployment) if deployment is not None else None
     scope = Scope(start, end, {MEDIA[m] for m in media}, set(queues), set(agents))
     moment = at or datetime.now(UTC)
+    # One read of the log serves both the period's reports and the real-time view.
     ends = [end, moment] if kind in ("realtime", "all") else [end]
     with open_store(store_path) as db:
-        # One read of the log serves both the period's reports and the real-time view.
-        read_to = None if None in ends else max(e for e in ends if e is not None)
-        history, *rest = InteractionLog.up_to_each(db.iter_events(end=read_to), ends)
+        history, *rest = fold_for_report(db, start, ends, datetime.now(UTC), checkpoints)
         live = rest[0] if rest else None
     reports: list[Report] = []
     if kind in ("interactions", "all"):

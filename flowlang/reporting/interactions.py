@@ -13,6 +13,7 @@ without rescanning the log.
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -139,6 +140,9 @@ class InteractionLog:
         self.active: dict[str, OrderedDict[str, datetime]] = defaultdict(OrderedDict)
         self.holding: dict[str, OrderedDict[str, datetime]] = defaultdict(OrderedDict)
         self.last_event_at: datetime | None = None
+        # Per media, the queues of interactions a report checkpoint settled and left out: queue
+        # performance lists every queue the log's interactions visited, as a full fold would.
+        self.settled_queues: dict[str, set[str]] = {}
 
     @classmethod
     def from_events(cls, events: Iterable[Mapping[str, Any]]) -> InteractionLog:
@@ -149,11 +153,22 @@ class InteractionLog:
 
     @classmethod
     def up_to_each(
-        cls, events: Iterable[Mapping[str, Any]], ends: Sequence[datetime | None]
+        cls,
+        events: Iterable[Mapping[str, Any]],
+        ends: Sequence[datetime | None],
+        start_from: InteractionLog | None = None,
     ) -> list[InteractionLog]:
         """One log per end, of the events before it (None: all of them), in one pass over
-        time-ordered events; equal ends share a log."""
-        logs = {end: cls() for end in ends}
+        time-ordered events; equal ends share a log. With `start_from` (a checkpoint's log, for
+        events from its moment on), each log starts as a copy of it."""
+        logs: dict[datetime | None, InteractionLog] = {}
+        for end in ends:
+            if end in logs:
+                continue
+            if start_from is None:
+                logs[end] = cls()
+            else:  # the first log takes the checkpoint's own; no event has touched it yet
+                logs[end] = copy.deepcopy(start_from) if logs else start_from
         for event in events:
             at = event["at"]
             for end, log in logs.items():

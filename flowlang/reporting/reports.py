@@ -250,6 +250,10 @@ def queue_performance(
         for visit in item.visits:
             if visit.queue is not None:
                 _count_visit(figures[visit.queue], visit, scope, targets, default_answer_within)
+    for media, settled in log.settled_queues.items():
+        if not scope.media or media in scope.media:
+            for name in settled:
+                figures[name]  # a row of zeros, as the whole log would give
     for _item, segment in _segments(log, scope):
         if segment.queue is None:
             continue

@@ -93,6 +93,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN delivered_to TEXT NOT NULL DEFAULT '[]';
     """,
+    # 4: report checkpoints: the event log folded up to a moment (flowlang/reporting/checkpoint.py)
+    """
+    CREATE TABLE report_checkpoints (
+        at TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        through_seq INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    """,
 )
 
 

@@ -393,11 +393,18 @@ class SqliteStore:
         )
 
     def iter_events(
-        self, start: datetime | None = None, end: datetime | None = None
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        through_seq: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """The event log in time order: {"kind", "at", "conversation_id", **data}."""
+        """The event log in time order: {"kind", "at", "conversation_id", **data} (only those
+        written up to `through_seq`, when given: see `last_event_seq`)."""
         query = "SELECT kind, at, conversation_id, data FROM events WHERE 1 = 1"
         args: list[Any] = []
+        if through_seq is not None:
+            query += " AND seq <= ?"
+            args.append(through_seq)
         if start is not None:
             query += " AND at >= ?"
             args.append(start.isoformat())
@@ -411,6 +418,43 @@ class SqliteStore:
                 "at": datetime.fromisoformat(at),
                 "conversation_id": conv,
             }
+
+    def last_event_seq(self) -> int:
+        """The sequence number of the last event written (0 when there is none)."""
+        return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+
+    # ------------------------------------------------------------------ report checkpoints
+    def save_report_checkpoint(
+        self, at: datetime, version: int, through_seq: int, body: dict[str, Any]
+    ) -> None:
+        """Keep the event log folded up to `at` (the events written up to `through_seq`).
+        A checkpoint only saves time: a file opened read-only keeps none."""
+        with _unless_read_only(), self.transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO report_checkpoints (at, version, through_seq, body) "
+                "VALUES (?, ?, ?, ?)",
+                (at.isoformat(), version, through_seq, _dumps(body)),
+            )
+
+    def report_checkpoint(
+        self, not_after: datetime, version: int
+    ) -> tuple[datetime, dict[str, Any]] | None:
+        """The latest checkpoint of `version` at or before `not_after` that is still true; one
+        that an event written later but dated before it has made stale is dropped."""
+        rows = self.db.execute(
+            "SELECT at, through_seq, body FROM report_checkpoints "
+            "WHERE version = ? AND at <= ? ORDER BY at DESC",
+            (version, not_after.isoformat()),
+        ).fetchall()
+        for at, through_seq, body in rows:
+            late = self.db.execute(
+                "SELECT 1 FROM events WHERE seq > ? AND at < ? LIMIT 1", (through_seq, at)
+            ).fetchone()
+            if late is None:
+                return datetime.fromisoformat(at), json.loads(body)
+            with _unless_read_only(), self.transaction():
+                self.db.execute("DELETE FROM report_checkpoints WHERE at = ?", (at,))
+        return None
 
     # ------------------------------------------------------------------ outbox
     def add_outbound(
@@ -526,6 +570,15 @@ def _default(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return sorted(value, key=str)
     raise TypeError(f"cannot store {type(value).__name__}")
+
+
+@contextmanager
+def _unless_read_only() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "readonly" not in str(exc):
+            raise
 
 
 def _dumps(value: Any) -> str:

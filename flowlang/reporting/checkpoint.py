@@ -1,0 +1,185 @@
+"""Report checkpoints: the event log folded up to a moment, kept so that later reports start
+there instead of at the first event.
+
+A report whose period starts at or after a checkpoint folds the checkpoint and the events from
+its moment on: its cost follows the period, not the age of the store. A checkpoint keeps what
+can still matter after its moment: interactions in progress and those with an event in the last
+`SETTLED_AFTER` (a thread can reopen, after-call work can end), every agent's state, the live
+indexes of the real-time view, and none of the activity before it. An interaction silent for
+longer is settled: in the rare case that an event for it comes later still, it starts a new row.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from flowlang.reporting.interactions import AgentSegment, Interaction, InteractionLog, QueueVisit
+
+FOLD_VERSION = 1
+"""Bumped whenever folding changes what it derives: checkpoints of another version are unused."""
+
+SETTLED_AFTER = timedelta(days=4)
+"""The longest threading window (72 h), and a day to spare for after-call work and late agent
+actions."""
+
+
+class CheckpointStore(Protocol):
+    """An event log that keeps report checkpoints (`SqliteStore`)."""
+
+    def iter_events(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        through_seq: int | None = None,
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def last_event_seq(self) -> int: ...
+
+    def report_checkpoint(
+        self, not_after: datetime, version: int
+    ) -> tuple[datetime, dict[str, Any]] | None: ...
+
+    def save_report_checkpoint(
+        self, at: datetime, version: int, through_seq: int, body: dict[str, Any]
+    ) -> None: ...
+
+
+def fold_for_report(
+    store: CheckpointStore,
+    start: datetime | None,
+    ends: Sequence[datetime | None],
+    now: datetime,
+    use_checkpoints: bool = True,
+) -> list[InteractionLog]:
+    """One log per end, as `InteractionLog.up_to_each` folds them, for reports whose period
+    starts at `start`: from the latest checkpoint at or before `start` when there is one, else
+    from the first event. A period over by `now` leaves a checkpoint at its end (`ends[0]`)
+    for the reports that follow it."""
+    through = store.last_event_seq()  # events written while we read wait for the next report
+    found = store.report_checkpoint(start, FOLD_VERSION) if start and use_checkpoints else None
+    bounded = [e for e in ends if e is not None]
+    read_to = max(bounded) if len(bounded) == len(ends) else None
+    events = store.iter_events(found[0] if found else None, read_to, through)
+    logs = InteractionLog.up_to_each(events, ends, restore(found[1]) if found else None)
+    end = ends[0]
+    if use_checkpoints and end is not None and end <= now and (found is None or found[0] < end):
+        store.save_report_checkpoint(end, FOLD_VERSION, through, snapshot(logs[0], end))
+    return logs
+
+
+def snapshot(
+    log: InteractionLog, at: datetime, settled_after: timedelta = SETTLED_AFTER
+) -> dict[str, Any]:
+    """The JSON form of `log` (the events before `at`) as a checkpoint at `at`."""
+    indexed = {
+        conv
+        for index in (log.waiting, log.with_agent, log.active, log.holding)
+        for entries in index.values()
+        for conv in entries
+    }
+    settled = at - settled_after
+    kept: list[Interaction] = []
+    settled_queues = {media: set(queues) for media, queues in log.settled_queues.items()}
+    for item in log.interactions.values():
+        if (
+            item.id in indexed
+            or item.ended_at is None
+            or item.open_segment is not None
+            or (item.last_at is not None and item.last_at >= settled)
+        ):
+            kept.append(item)
+        else:
+            settled_queues.setdefault(item.media, set()).update(item.queues)
+    return {
+        "version": FOLD_VERSION,
+        "at": at.isoformat(),
+        "last_event_at": _iso(log.last_event_at),
+        "interactions": [_encode(item) for item in kept],
+        "settled_queues": {media: sorted(queues) for media, queues in settled_queues.items()},
+        "agent_states": {a: [state, _iso(since)] for a, (state, since) in log.agent_states.items()},
+        "agent_activity": [
+            [_iso(when), agent, what, conv]
+            for when, agent, what, conv in log.agent_activity
+            if when >= at
+        ],
+        "indexes": {
+            name: [
+                [key, [[conv, _iso(when)] for conv, when in entries.items()]]
+                for key, entries in index.items()  # empty ones too: realtime lists their keys
+            ]
+            for name, index in (
+                ("waiting", log.waiting),
+                ("with_agent", log.with_agent),
+                ("active", log.active),
+                ("holding", log.holding),
+            )
+        },
+    }
+
+
+def restore(data: dict[str, Any]) -> InteractionLog:
+    """The InteractionLog a checkpoint holds, ready to take the events from its moment on."""
+    log = InteractionLog()
+    log.last_event_at = _when(data["last_event_at"])
+    for raw in data["interactions"]:
+        item = _decode(Interaction, raw)
+        item.visits = [_decode(QueueVisit, v) for v in raw["visits"]]
+        item.segments = [_decode(AgentSegment, s) for s in raw["segments"]]
+        log.interactions[item.id] = item
+    log.settled_queues = {media: set(queues) for media, queues in data["settled_queues"].items()}
+    log.agent_states = {
+        agent: (state, _required(since)) for agent, (state, since) in data["agent_states"].items()
+    }
+    log.agent_activity = [
+        (_required(when), agent, what, conv) for when, agent, what, conv in data["agent_activity"]
+    ]
+    for name, entries_by_key in data["indexes"].items():
+        index = getattr(log, name)
+        for key, entries in entries_by_key:
+            index[key] = OrderedDict((conv, _required(when)) for conv, when in entries)
+    return log
+
+
+_TIMES = {
+    cls: tuple(f.name for f in fields(cls) if "datetime" in str(f.type))
+    for cls in (Interaction, QueueVisit, AgentSegment)
+}
+
+
+def _plain(value: Interaction | QueueVisit | AgentSegment) -> dict[str, Any]:
+    data = dict(vars(value))
+    for name in _TIMES[type(value)]:
+        if data[name] is not None:
+            data[name] = data[name].isoformat()
+    return data
+
+
+def _encode(item: Interaction) -> dict[str, Any]:
+    data = _plain(item)
+    data["visits"] = [_plain(v) for v in item.visits]
+    data["segments"] = [_plain(s) for s in item.segments]
+    return data
+
+
+def _decode(cls: Any, raw: dict[str, Any]) -> Any:
+    values = dict(raw)
+    for name in _TIMES[cls]:
+        if values[name] is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    return cls(**values)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def _required(value: str) -> datetime:
+    return datetime.fromisoformat(value)
