@@ -60,8 +60,13 @@ def fold_for_report(
     from the first event. A period over by `now` leaves a checkpoint at its end (`ends[0]`)
     for the reports that follow it."""
     through = store.last_event_seq()  # events written while we read wait for the next report
-    found = store.report_checkpoint(start, FOLD_VERSION) if start and use_checkpoints else None
     bounded = [e for e in ends if e is not None]
+    # A checkpoint after an end (a real-time --at before --from) would hold events past it.
+    found = (
+        store.report_checkpoint(min([start, *bounded]), FOLD_VERSION)
+        if start is not None and use_checkpoints
+        else None
+    )
     read_to = max(bounded) if len(bounded) == len(ends) else None
     events = store.iter_events(found[0] if found else None, read_to, through)
     logs = InteractionLog.up_to_each(events, ends, restore(found[1]) if found else None)

@@ -231,3 +231,20 @@ def test_the_report_command_reads_the_same_figures_with_and_without_checkpoints(
     whole = runner.invoke(main, [*args, *morning, "--no-checkpoints"])
     assert resumed.exit_code == 0 and resumed.output == whole.output
     assert json.loads(whole.output)["reports"][0]["rows"]  # the period has interactions
+
+
+def test_a_real_time_moment_before_the_period_does_not_start_from_a_later_checkpoint(
+    tmp_path: Path,
+) -> None:
+    events = _weeks(6)
+    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
+    week1, week2 = first + timedelta(days=7), first + timedelta(days=14)
+    now = week2 + timedelta(days=30)
+    with _store_with(events, tmp_path / "s.db") as store:
+        fold_for_report(store, first, [week1], now)  # a checkpoint at week1
+        moment = week1 - timedelta(days=2)
+        _history, live = fold_for_report(store, week1, [week2, moment], now)
+        alone = InteractionLog.from_events(e for e in events if e["at"] < moment)
+        assert [r.rows for r in realtime(live, moment, Scope())] == [
+            r.rows for r in realtime(alone, moment, Scope())
+        ]
