@@ -165,7 +165,7 @@ class Deliverer:
         attempts = send.attempts + 1
         give_up = bool(getattr(exc, "permanent", False)) or attempts >= self.retry.max_attempts
         retry_at = None if give_up else at + self.retry.wait_after(attempts)
-        with self.unit_of_work():
+        with self.events.committing(self.unit_of_work()):
             if retry_at is None:
                 letter = {**send.message, "delivered_to": took} if took else send.message
                 self.store.dead_letter(f"outbound:{message.channel}", letter, reason, at)
@@ -185,5 +185,4 @@ class Deliverer:
                     "retry_at": retry_at.isoformat() if retry_at else None,
                 },
             )
-        self.events.committed()
         return FailedSend(message, reason, attempts, retry_at)

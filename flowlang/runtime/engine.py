@@ -362,13 +362,11 @@ class Engine:
     def _committed(self, work: Callable[[], Outcome], now: datetime | None) -> Outcome:
         """Run `work` as one unit of work, then deliver the messages it queued."""
         try:
-            with self._unit_of_work():
+            with self.events.committing(self._unit_of_work()):
                 outcome = work()
         except BaseException:
             self.deliverer.discard()
-            self.events.discard()
             raise
-        self.events.committed()
         outcome.failed_sends.extend(self.deliverer.deliver_queued(now))
         return outcome
 

@@ -9,7 +9,8 @@ of work committed: an event that fails and is rolled back tells listeners nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,18 @@ class EventFeed:
             self._pending.append(
                 {**data, "kind": kind, "at": at, "conversation_id": conversation_id}
             )
+
+    @contextmanager
+    def committing(self, unit_of_work: AbstractContextManager[None]) -> Iterator[None]:
+        """Run the block in `unit_of_work`; listeners hear its events once it has committed,
+        and nothing if it rolls back."""
+        try:
+            with unit_of_work:
+                yield
+        except BaseException:
+            self.discard()
+            raise
+        self.committed()
 
     def committed(self) -> None:
         """The unit of work committed: hand its events to every listener."""

@@ -93,3 +93,19 @@ def test_listeners_hear_only_what_committed_and_a_failing_one_does_not_stop_the_
     conversations = [e["conversation_id"] for e in heard if e["kind"] == "message_in"]
     # the failed event's message never reaches a listener
     assert conversations == [first.conversation_id, third.conversation_id]
+
+
+def test_listeners_hear_a_failed_delivery_after_it_is_recorded() -> None:
+    class Down:
+        def send(self, _message: object) -> None:
+            raise ConnectionError("the channel API is down")
+
+    engine = _engine()
+    engine.adapters = [Down()]
+    heard: list[Mapping[str, Any]] = []
+    engine.listen(heard.append)
+    outcome = engine.handle(inbound("Hello", sender="web-3"))
+    (failure,) = [e for e in heard if e["kind"] == "delivery_failed"]
+    assert failure["attempts"] == 1 and "the channel API is down" in failure["reason"]
+    assert [e["kind"] for e in heard].index("message_in") < heard.index(failure)
+    assert outcome.failed_sends and failure["conversation_id"] == outcome.conversation_id
