@@ -46,12 +46,11 @@ class EventFeed:
             with unit_of_work:
                 yield
         except BaseException:
-            self.discard()
+            self._pending.clear()  # rolled back: its events never happened
             raise
-        self.committed()
+        self._tell_listeners()
 
-    def committed(self) -> None:
-        """The unit of work committed: hand its events to every listener."""
+    def _tell_listeners(self) -> None:
         events, self._pending = self._pending, []
         for event in events:
             for listener in self.listeners:
@@ -59,7 +58,3 @@ class EventFeed:
                     listener(event)
                 except Exception:  # the event is committed: a listener's bug must not undo it
                     _log.exception("event listener %r failed on %s", listener, event["kind"])
-
-    def discard(self) -> None:
-        """The unit of work rolled back: its events never happened."""
-        self._pending.clear()
