@@ -12,14 +12,7 @@ from typing import Any
 
 import pytest
 
-from flowlang.reporting import (
-    InteractionLog,
-    Scope,
-    agent_performance,
-    interaction_details,
-    queue_performance,
-    realtime,
-)
+from flowlang.reporting import InteractionLog, Scope, realtime
 from flowlang.reporting.checkpoint import (
     FOLD_VERSION,
     SETTLED_AFTER,
@@ -29,18 +22,9 @@ from flowlang.reporting.checkpoint import (
 )
 from flowlang.store import SqliteStore
 from tests.reporting import day as d
+from tests.reporting.figures import every_report
 
 Event = Mapping[str, Any]
-
-
-def reports(log: InteractionLog, scope: Scope, now: datetime) -> list[Any]:
-    tables = [
-        interaction_details(log, scope),
-        agent_performance(log, scope),
-        queue_performance(log, scope),
-        *realtime(log, now, Scope()),
-    ]
-    return [(t.kind, t.rows, t.total) for t in tables]
 
 
 def from_checkpoint(events: list[Event], at: datetime, settled: timedelta) -> InteractionLog:
@@ -62,7 +46,10 @@ def check_periods(events: list[Event], moments: Iterable[datetime], settled: tim
         resumed = from_checkpoint(events, at, settled)
         for start in (at, at + (last - at) / 3):
             scope = Scope(start, last + timedelta(seconds=1))
-            assert reports(resumed, scope, last) == reports(whole, scope, last), (at, start)
+            assert every_report(resumed, scope, last) == every_report(whole, scope, last), (
+                at,
+                start,
+            )
             checked += 1
     return checked
 
@@ -178,9 +165,9 @@ def test_a_report_leaves_a_checkpoint_the_next_period_starts_from(tmp_path: Path
 
         whole = InteractionLog.from_events(e for e in events if e["at"] < week3)
         scope = Scope(week2, week3)
-        assert reports(second, scope, week3) == reports(whole, scope, week3)
+        assert every_report(second, scope, week3) == every_report(whole, scope, week3)
         (again,) = fold_for_report(reads, week2, [week3], now, use_checkpoints=False)
-        assert reads.starts[-1] is None and reports(again, scope, week3) == reports(
+        assert reads.starts[-1] is None and every_report(again, scope, week3) == every_report(
             second, scope, week3
         )
 
