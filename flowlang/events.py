@@ -7,11 +7,20 @@ serialise to JSON for the store, dead letters and replay.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def in_utc(moment: datetime) -> datetime:
+    """The same instant in UTC; a time without a zone is taken as UTC, as the CLI does."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(in_utc)]
+"""Every event's time is kept in UTC, so the log sorts and compares by instant."""
 
 
 class EventKind(StrEnum):
@@ -70,7 +79,7 @@ class InboundEvent(BaseModel):
     post_id: str | None = Field(default=None, description="public post this event is or belongs to")
     parent_id: str | None = None
     reply_token: str | None = None
-    timestamp: datetime
+    timestamp: Timestamp
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
@@ -98,7 +107,7 @@ class AgentEvent(BaseModel):
     transfer_queue: str | None = None
     transfer_agent: str | None = None
     wrap_up: str | None = None
-    timestamp: datetime
+    timestamp: Timestamp
 
 
 class BotEvent(BaseModel):
@@ -112,7 +121,7 @@ class BotEvent(BaseModel):
     outcome: Literal["resolved", "escalate", "failure"]
     intent: str | None = None
     slots: dict[str, Any] = Field(default_factory=dict)
-    timestamp: datetime
+    timestamp: Timestamp
 
 
 class TimerEvent(BaseModel):
@@ -124,7 +133,7 @@ class TimerEvent(BaseModel):
     event_id: str
     conversation_id: str
     timer: str
-    timestamp: datetime
+    timestamp: Timestamp
 
 
 Event = Annotated[InboundEvent | AgentEvent | BotEvent | TimerEvent, Field(discriminator="type")]

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from flowlang.events import in_utc
 from flowlang.runtime.memory import normalise_phone
 from flowlang.runtime.ports import ConversationView, CustomerView, PendingSend
 from flowlang.store.migrations import StoreError, migrate
@@ -389,7 +390,7 @@ class SqliteStore:
     ) -> None:
         self.db.execute(
             "INSERT INTO events (kind, at, conversation_id, data) VALUES (?, ?, ?, ?)",
-            (kind, at.isoformat(), conversation_id, _dumps(data)),
+            (kind, _utc_text(at), conversation_id, _dumps(data)),
         )
 
     def iter_events(
@@ -407,10 +408,10 @@ class SqliteStore:
             args.append(through_seq)
         if start is not None:
             query += " AND at >= ?"
-            args.append(start.isoformat())
+            args.append(_utc_text(start))
         if end is not None:
             query += " AND at < ?"
-            args.append(end.isoformat())
+            args.append(_utc_text(end))
         for kind, at, conv, data in self.db.execute(query + " ORDER BY at, seq", args):
             yield {
                 **json.loads(data),
@@ -433,7 +434,7 @@ class SqliteStore:
             self.db.execute(
                 "INSERT OR REPLACE INTO report_checkpoints (at, version, through_seq, body) "
                 "VALUES (?, ?, ?, ?)",
-                (at.isoformat(), version, through_seq, _dumps(body)),
+                (_utc_text(at), version, through_seq, _dumps(body)),
             )
 
     def report_checkpoint(
@@ -444,7 +445,7 @@ class SqliteStore:
         rows = self.db.execute(
             "SELECT at, through_seq, body FROM report_checkpoints "
             "WHERE version = ? AND at <= ? ORDER BY at DESC",
-            (version, not_after.isoformat()),
+            (version, _utc_text(not_after)),
         ).fetchall()
         for at, through_seq, body in rows:
             late = self.db.execute(
@@ -570,6 +571,11 @@ def _default(value: Any) -> Any:
     if isinstance(value, set | frozenset | tuple):
         return sorted(value, key=str)
     raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _utc_text(moment: datetime) -> str:
+    """The event log's time text: UTC, so that text order is time order."""
+    return in_utc(moment).isoformat()
 
 
 @contextmanager

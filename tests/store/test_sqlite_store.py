@@ -4,7 +4,7 @@ dead letters and schema migrations."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -247,3 +247,35 @@ def test_messages_waiting_in_an_outbox_from_before_delivered_to_are_kept(tmp_pat
     with SqliteStore(path) as store:
         (waiting,) = store.pending_outbound()
         assert (waiting.message, waiting.delivered_to) == ({"text": "hi"}, [])
+
+
+def test_event_times_in_any_zone_are_logged_in_utc_and_read_back_in_time_order(
+    tmp_path: Path,
+) -> None:
+    engine, store = engine_on(tmp_path / "zones.db")
+    sent = [
+        ("paris", "2026-01-05T10:00:00+01:00"),  # 09:00 UTC
+        ("london", "2026-01-05T09:30:00Z"),
+        ("no-zone", "2026-01-05T09:45:00"),  # taken as UTC, like the command line's times
+    ]
+    for sender, stamp in sent:
+        event = InboundEvent.model_validate(
+            {
+                "event_id": sender,
+                "channel": "web",
+                "account": "gbank-web",
+                "sender_id": sender,
+                "text": "hi",
+                "timestamp": stamp,
+            }
+        )
+        assert event.timestamp.utcoffset() == timedelta(0)
+        assert not engine.handle(event).dead_lettered
+    arrivals = [e["at"] for e in store.iter_events() if e["kind"] == "message_in"]
+    assert [a.strftime("%H:%M") for a in arrivals] == ["09:00", "09:30", "09:45"]
+    window = store.iter_events(datetime(2026, 1, 5, 10, 15, tzinfo=timezone(timedelta(hours=1))))
+    assert {e["at"].strftime("%H:%M") for e in window if e["kind"] == "message_in"} == {
+        "09:30",
+        "09:45",
+    }
+    store.close()
