@@ -226,6 +226,7 @@ class Engine:
     def due_timers(self, now: datetime, limit: int | None = None) -> list[TimerEvent]:
         """Timers whose deadline has passed, as events to `handle` (oldest first, at most
         `limit`); they leave the timer queue."""
+        _check_aware(now, "due_timers")
         due: list[TimerEvent] = []
         while self._timers and self._timers[0][0] <= now and (limit is None or len(due) < limit):
             at, conversation_id, timer = heapq.heappop(self._timers)
@@ -255,6 +256,7 @@ class Engine:
             if self.clock is None:
                 raise ValueError("advance() needs `now` when the engine has no clock")
             now = self.clock.now()
+        _check_aware(now, "advance")
         outcomes: list[Outcome] = []
         # One at a time: a timer's flow may set another timer that is also due by `now`.
         while due := self.due_timers(now, limit=1):
@@ -275,11 +277,14 @@ class Engine:
         the engine's clock; without one, all of them). `advance` does this too."""
         if now is None and self.clock is not None:
             now = self.clock.now()
+        if now is not None:
+            _check_aware(now, "deliver_pending")
         return self.deliverer.deliver_pending(now)
 
     def resend(self, message: dict[str, Any], now: datetime) -> Outcome:
         """Deliver again a message that was given up on (an `outbound:` dead letter's payload),
         to the adapters its `delivered_to` does not name."""
+        _check_aware(now, "resend")
         outcome = Outcome(event={"type": "resend", "at": now})
         fields = {k: v for k, v in message.items() if k != "delivered_to"}
 
@@ -327,6 +332,8 @@ class Engine:
         for deadline, conversation_id, timer in getattr(self.store, "waiting_timers", list)():
             heapq.heappush(self._timers, (deadline, conversation_id, timer))
         now = now or (self.clock.now() if self.clock else None)
+        if now is not None:
+            _check_aware(now, "recover")
         outcomes = self._restore_routing(now)
         pending: list[dict[str, Any]] = getattr(self.store, "pending_inbound", list)()
         outcomes += [self.process_inbound(InboundEvent.model_validate(p)) for p in pending]
@@ -812,6 +819,7 @@ class Engine:
 
     def set_agent_state(self, agent: str, state: str, now: datetime) -> Outcome:
         """An agent became available, away or offline; the ACD hands out what it can."""
+        _check_aware(now, "set_agent_state")
         outcome = Outcome(event={"type": "agent_state", "agent": agent, "state": state})
 
         def hand_out() -> Outcome:
@@ -902,6 +910,15 @@ class Engine:
                 "line": line,
                 **({"agent": agent} if agent else {}),
             },
+        )
+
+
+def _check_aware(now: datetime, method: str) -> None:
+    """Every time the engine compares carries a zone; a host's `datetime.now()` does not."""
+    if now.tzinfo is None:
+        raise ValueError(
+            f"engine.{method}: `now` ({now.isoformat()}) has no time zone; "
+            "pass an aware time, e.g. datetime.now(UTC)"
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from flowlang.acd import AgentProfile, SkillsAcd
 from flowlang.events import AgentAction, AgentEvent, BotEvent, EventKind, InboundEvent
 from flowlang.runtime import effects as fx
@@ -353,3 +355,16 @@ def test_advance_uses_the_engines_clock_when_no_time_is_given() -> None:
     clock.at = NOW + timedelta(minutes=11)
     (fired,) = engine.advance()
     assert any(t.op == "ask" and "timeout" in t.detail for t in fired.trace)
+
+
+def test_a_time_without_a_zone_from_the_host_is_refused_saying_how_to_fix_it() -> None:
+    engine, _sent = make_engine('route to queue "Retail"')
+    naive = datetime(2026, 3, 2, 10, 0)
+    for call in (
+        lambda: engine.advance(naive),
+        lambda: engine.set_agent_state("ana", "away", naive),
+        lambda: engine.recover(naive),
+        lambda: engine.deliver_pending(naive),
+    ):
+        with pytest.raises(ValueError, match=r"has no time zone; pass an aware time, e\.g\."):
+            call()
