@@ -32,7 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from flowlang.channels.inbound import NORMALISERS
 from flowlang.channels.ingest import ingest
-from flowlang.events import Event
+from flowlang.events import Event, in_utc
 from flowlang.project import load_project
 from flowlang.reporting import InteractionLog, Scope, realtime
 from flowlang.reporting.render import to_data
@@ -103,7 +103,7 @@ class Host:
     def realtime(self, query: str) -> tuple[int, dict[str, Any]]:
         at_text = parse_qs(query).get("at", [""])[0]
         try:
-            at = datetime.fromisoformat(at_text.replace("Z", "+00:00")) if at_text else None
+            at = in_utc(datetime.fromisoformat(at_text)) if at_text else None
         except ValueError:
             return 400, {"error": f"at={at_text!r} is not an ISO time, e.g. 2026-03-02T10:00Z"}
         with self.lock:
@@ -118,7 +118,7 @@ class Host:
 
     def tick(self, body: bytes) -> tuple[int, dict[str, Any]]:
         try:
-            now = datetime.fromisoformat(json.loads(body or b"{}")["now"].replace("Z", "+00:00"))
+            now = in_utc(datetime.fromisoformat(json.loads(body or b"{}")["now"]))
         except (KeyError, ValueError, TypeError, json.JSONDecodeError):
             return 400, {"error": 'send {"now": "2026-03-02T10:00:00Z"}'}
         with self.lock:

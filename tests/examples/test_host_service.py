@@ -109,7 +109,7 @@ def test_tick_fires_due_timers(base_url: str) -> None:
             "timestamp": "2026-03-02T10:00:00Z",
         },
     )
-    status, body = post(f"{base_url}/tick", {"now": "2026-03-02T10:11:00Z"})
+    status, body = post(f"{base_url}/tick", {"now": "2026-03-02T10:11:00"})  # no zone: UTC
     assert status == 200
     resumed = [p for o in body["outcomes"] for p in o["path"]]
     assert any(p["detail"] == "resumed: timeout" for p in resumed)
@@ -159,5 +159,6 @@ def test_realtime_follows_the_engine_without_reading_the_log(base_url: str) -> N
     assert {row["agent"]: row["conversations"] for row in view["agents"]}["alice"] == 1
     messages = {row["media"]: row for row in view["media"]}["Messages"]
     assert (messages["active"], messages["longest"]) == (1, 300)  # since 10:00
+    assert get(f"{base_url}/realtime?at=2026-03-02T10:05:00")[1] == view  # no zone: UTC
     status, problem = get(f"{base_url}/realtime?at=yesterday")
     assert status == 400 and "not an ISO time" in problem["error"]
