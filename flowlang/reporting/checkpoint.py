@@ -22,6 +22,9 @@ from flowlang.reporting.interactions import AgentSegment, Interaction, Interacti
 FOLD_VERSION = 1
 """Bumped whenever folding changes what it derives: checkpoints of another version are unused."""
 
+KEPT = 14
+"""Checkpoints a store keeps, the latest ones: two weeks of daily reports."""
+
 SETTLED_AFTER = timedelta(days=4)
 """The longest threading window (72 h), and a day to spare for after-call work and late agent
 actions."""
@@ -44,7 +47,7 @@ class CheckpointStore(Protocol):
     ) -> tuple[datetime, dict[str, Any]] | None: ...
 
     def save_report_checkpoint(
-        self, at: datetime, version: int, through_seq: int, body: dict[str, Any]
+        self, at: datetime, version: int, through_seq: int, body: dict[str, Any], keep: int
     ) -> None: ...
 
 
@@ -72,7 +75,7 @@ def fold_for_report(
     logs = InteractionLog.up_to_each(events, ends, restore(found[1]) if found else None)
     end = ends[0]
     if use_checkpoints and end is not None and end <= now and (found is None or found[0] < end):
-        store.save_report_checkpoint(end, FOLD_VERSION, through, snapshot(logs[0], end))
+        store.save_report_checkpoint(end, FOLD_VERSION, through, snapshot(logs[0], end), KEPT)
     return logs
 
 

@@ -99,7 +99,7 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT PRIMARY KEY,
         version INTEGER NOT NULL,
         through_seq INTEGER NOT NULL,
-        body TEXT NOT NULL
+        body BLOB NOT NULL
     );
     """,
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -426,15 +427,22 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ report checkpoints
     def save_report_checkpoint(
-        self, at: datetime, version: int, through_seq: int, body: dict[str, Any]
+        self, at: datetime, version: int, through_seq: int, body: dict[str, Any], keep: int
     ) -> None:
-        """Keep the event log folded up to `at` (the events written up to `through_seq`).
-        A checkpoint only saves time: a file opened read-only keeps none."""
+        """Keep the event log folded up to `at` (the events written up to `through_seq`), and
+        only the `keep` latest checkpoints. A checkpoint only saves time: a file opened
+        read-only keeps none."""
+        packed = zlib.compress(_dumps(body).encode("utf-8"))
         with _unless_read_only(), self.transaction():
             self.db.execute(
                 "INSERT OR REPLACE INTO report_checkpoints (at, version, through_seq, body) "
                 "VALUES (?, ?, ?, ?)",
-                (_utc_text(at), version, through_seq, _dumps(body)),
+                (_utc_text(at), version, through_seq, packed),
+            )
+            self.db.execute(
+                "DELETE FROM report_checkpoints WHERE at NOT IN "
+                "(SELECT at FROM report_checkpoints ORDER BY at DESC LIMIT ?)",
+                (keep,),
             )
 
     def report_checkpoint(
@@ -452,7 +460,7 @@ class SqliteStore:
                 "SELECT 1 FROM events WHERE seq > ? AND at < ? LIMIT 1", (through_seq, at)
             ).fetchone()
             if late is None:
-                return datetime.fromisoformat(at), json.loads(body)
+                return datetime.fromisoformat(at), json.loads(zlib.decompress(body))
             with _unless_read_only(), self.transaction():
                 self.db.execute("DELETE FROM report_checkpoints WHERE at = ?", (at,))
         return None

@@ -3,6 +3,7 @@ whole log gives, for every period that starts at or after the checkpoint."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Iterable, Mapping
@@ -15,6 +16,7 @@ import pytest
 from flowlang.reporting import InteractionLog, Scope, realtime
 from flowlang.reporting.checkpoint import (
     FOLD_VERSION,
+    KEPT,
     SETTLED_AFTER,
     fold_for_report,
     restore,
@@ -235,3 +237,14 @@ def test_a_real_time_moment_before_the_period_does_not_start_from_a_later_checkp
         assert [r.rows for r in realtime(live, moment, Scope())] == [
             r.rows for r in realtime(alone, moment, Scope())
         ]
+
+
+def test_a_store_keeps_only_the_latest_checkpoints(tmp_path: Path) -> None:
+    events = _weeks(7)
+    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [first + timedelta(days=n) for n in range(KEPT + 3)]
+    with _store_with(events, tmp_path / "s.db") as store:
+        for start, end in itertools.pairwise(days):
+            fold_for_report(store, start, [end], days[-1] + timedelta(days=30))
+        kept = [row[0] for row in store.db.execute("SELECT at FROM report_checkpoints")]
+        assert sorted(kept) == [day.isoformat() for day in days[-KEPT:]]
