@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -248,3 +249,20 @@ def test_a_store_keeps_only_the_latest_checkpoints(tmp_path: Path) -> None:
             fold_for_report(store, start, [end], days[-1] + timedelta(days=30))
         kept = [row[0] for row in store.db.execute("SELECT at FROM report_checkpoints")]
         assert sorted(kept) == [day.isoformat() for day in days[-KEPT:]]
+
+
+def test_a_store_opened_read_only_still_reports_and_keeps_no_checkpoint(tmp_path: Path) -> None:
+    events = _weeks(8)
+    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
+    week1 = first + timedelta(days=7)
+    path = tmp_path / "s.db"
+    _store_with(events, path).close()
+    store = SqliteStore(path)
+    store.db.close()
+    store.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    (log,) = fold_for_report(store, first, [week1], week1 + timedelta(days=30))
+    whole = InteractionLog.from_events(e for e in events if e["at"] < week1)
+    scope = Scope(first, week1)
+    assert every_report(log, scope, week1) == every_report(whole, scope, week1)
+    assert store.db.execute("SELECT count(*) FROM report_checkpoints").fetchone() == (0,)
+    store.db.close()
