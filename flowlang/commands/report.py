@@ -25,7 +25,8 @@ from flowlang.reporting import (
     to_json,
     to_table,
 )
-from flowlang.reporting.checkpoint import fold_for_report
+from flowlang.reporting.checkpoint import fold_for_report, fold_live
+from flowlang.reporting.timeline import Timeline
 
 KINDS = ("interactions", "agents", "queues", "realtime", "all")
 MEDIA = {
@@ -145,11 +146,15 @@ def report_command(
     loaded = load_or_exit(deployment) if deployment is not None else None
     scope = Scope(start, end, {MEDIA[m] for m in media}, set(queues), set(agents))
     moment = at or datetime.now(UTC)
-    # One read of the log serves both the period's reports and the real-time view.
-    ends = [end, moment] if kind in ("realtime", "all") else [end]
+    live: InteractionLog | None = None
     with open_store(store_path) as db:
-        history, *rest = fold_for_report(db, start, ends, datetime.now(UTC), checkpoints)
-        live = rest[0] if rest else None
+        if kind == "realtime":
+            history = live = fold_live(db, moment, checkpoints)
+        else:
+            # One read of the log serves both the period's reports and the real-time view.
+            ends = [end, moment] if kind == "all" else [end]
+            history, *rest = fold_for_report(db, start, ends, datetime.now(UTC), checkpoints)
+            live = rest[0] if rest else None
     reports: list[Report] = []
     if kind in ("interactions", "all"):
         reports.append(interaction_details(history, scope))
@@ -167,7 +172,7 @@ def report_command(
         known_agents = list(loaded.agents) if loaded is not None else []
         reports.extend(realtime(live, moment, scope, known_queues, known_agents))
     period = _period_words(scope)
-    text = _render(reports, output_format, history, scope, period)
+    text = _render(reports, output_format, history, scope, period, kind != "realtime")
     if output is None:
         click.echo(text, nl=False)
         return
@@ -179,22 +184,31 @@ def report_command(
 
 
 def _render(
-    reports: list[Report], output_format: str, log: InteractionLog, scope: Scope, period: str
+    reports: list[Report],
+    output_format: str,
+    log: InteractionLog,
+    scope: Scope,
+    period: str,
+    with_timeline: bool,
 ) -> str:
     if output_format == "json":
         return to_json(reports, _period_data(log, scope)) + "\n"
     if output_format == "csv":
         return "\n".join(to_csv(r) for r in reports)
     if output_format == "html":
-        first = scope.start or min(
-            (i.started_at for i in log.interactions.values() if i.started_at), default=None
-        )
-        last = scope.end or log.last_event_at
-        series = None
-        if first is not None and last is not None and last > first:
-            series = timeline(log, first, last, scope, choose_interval(last - first))
+        series = _period_timeline(log, scope) if with_timeline else None
         return to_html(reports, "flowlang contact-center report", period, series)
     return "\n\n".join(to_table(r) for r in reports) + "\n"
+
+
+def _period_timeline(log: InteractionLog, scope: Scope) -> Timeline | None:
+    first = scope.start or min(
+        (i.started_at for i in log.interactions.values() if i.started_at), default=None
+    )
+    last = scope.end or log.last_event_at
+    if first is None or last is None or last <= first:
+        return None
+    return timeline(log, first, last, scope, choose_interval(last - first))
 
 
 def _period_data(log: InteractionLog, scope: Scope) -> dict[str, Any]:

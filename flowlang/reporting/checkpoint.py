@@ -79,6 +79,18 @@ def fold_for_report(
     return logs
 
 
+def fold_live(store: CheckpointStore, at: datetime, use_checkpoints: bool = True) -> InteractionLog:
+    """The log of the events before `at`, for the real-time view: from the latest checkpoint
+    at or before `at` when there is one (it keeps every live index and agent state), else from
+    the first event. It leaves no checkpoint: a view refreshed every minute would otherwise
+    push the periods' checkpoints out of the store."""
+    through = store.last_event_seq()
+    found = store.report_checkpoint(at, FOLD_VERSION) if use_checkpoints else None
+    events = store.iter_events(found[0] if found else None, at, through)
+    (log,) = InteractionLog.up_to_each(events, [at], restore(found[1]) if found else None)
+    return log
+
+
 def snapshot(
     log: InteractionLog, at: datetime, settled_after: timedelta = SETTLED_AFTER
 ) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from flowlang.reporting.checkpoint import (
     KEPT,
     SETTLED_AFTER,
     fold_for_report,
+    fold_live,
     restore,
     snapshot,
 )
@@ -221,6 +222,12 @@ def test_the_report_command_reads_the_same_figures_with_and_without_checkpoints(
     whole = runner.invoke(main, [*args, *morning, "--no-checkpoints"])
     assert resumed.exit_code == 0 and resumed.output == whole.output
     assert json.loads(whole.output)["reports"][0]["rows"]  # the period has interactions
+    live = ["report", "realtime", "--store", str(path), "--format", "json"]
+    for at in ("2026-01-05T10:00Z", "2026-01-05T11:30Z"):  # from the checkpoint at 10:00
+        resumed = runner.invoke(main, [*live, "--at", at])
+        whole = runner.invoke(main, [*live, "--at", at, "--no-checkpoints"])
+        assert resumed.exit_code == 0 and resumed.output == whole.output
+        assert any(r["rows"] for r in json.loads(whole.output)["reports"])
 
 
 def test_a_real_time_moment_before_the_period_does_not_start_from_a_later_checkpoint(
@@ -238,6 +245,31 @@ def test_a_real_time_moment_before_the_period_does_not_start_from_a_later_checkp
         assert [r.rows for r in realtime(live, moment, Scope())] == [
             r.rows for r in realtime(alone, moment, Scope())
         ]
+
+
+def test_the_real_time_view_starts_from_the_latest_checkpoint_before_it_and_leaves_none(
+    tmp_path: Path,
+) -> None:
+    events = _weeks(9)
+    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
+    week1, week2 = first + timedelta(days=7), first + timedelta(days=14)
+    with _store_with(events, tmp_path / "s.db") as store:
+        fold_for_report(store, first, [week1], week2 + timedelta(days=30))
+        fold_for_report(store, week1, [week2], week2 + timedelta(days=30))
+        saved = store.db.execute("SELECT count(*) FROM report_checkpoints").fetchone()
+        reads = Reads(store)
+        for moment in (week1 + timedelta(hours=30), week2 + timedelta(days=3), week1):
+            alone = InteractionLog.from_events(e for e in events if e["at"] < moment)
+            live = fold_live(reads, moment)
+            assert [r.rows for r in realtime(live, moment, Scope())] == [
+                r.rows for r in realtime(alone, moment, Scope())
+            ]
+        assert reads.starts == [week1, week2, week1]
+        assert store.db.execute("SELECT count(*) FROM report_checkpoints").fetchone() == saved
+        before = first + timedelta(days=3)
+        fold_live(reads, before)
+        fold_live(reads, week2, use_checkpoints=False)
+        assert reads.starts[-2:] == [None, None]
 
 
 def test_a_store_keeps_only_the_latest_checkpoints(tmp_path: Path) -> None:
