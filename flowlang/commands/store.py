@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import click
 
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
 from flowlang.events import AgentEvent, BotEvent, InboundEvent, TimerEvent
+from flowlang.reporting.checkpoint import FOLD_VERSION
 from flowlang.store import SqliteStore, StoreError
 
 # A dead letter's source starts with the kind of event it holds ("inbound:web", "agent:conv3").
@@ -46,7 +48,8 @@ def open_store(path: Path) -> Iterator[SqliteStore]:
 
 @click.group()
 def store() -> None:
-    """Inspect a store file: customers, their history, dead letters."""
+    """Inspect a store file: customers, their history, dead letters, the outbox, report
+    checkpoints."""
 
 
 def _customer_id(db: SqliteStore, who: str) -> str:
@@ -162,6 +165,41 @@ def outbox(store_path: Path, output_format: str) -> None:
             f"{_shown(p.message)}  ({p.attempts} attempt(s){retry}){error}"
         )
     click.echo(f"{len(pending)} message(s) waiting")
+
+
+@store.command()
+@STORE_OPTION
+@click.option("--clear", is_flag=True, help="drop them all (reports then fold the whole log)")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+def checkpoints(store_path: Path, clear: bool, output_format: str) -> None:
+    """The report checkpoints kept: the moment each folds the log up to, latest first."""
+    with open_store(store_path) as db:
+        if clear:
+            try:
+                dropped = db.clear_report_checkpoints()
+            except sqlite3.Error as exc:
+                raise click.ClickException(f"cannot drop the checkpoints: {exc}") from exc
+            click.echo(f"{dropped} checkpoint(s) dropped")
+            return
+        kept = db.report_checkpoints()
+    if output_format == "json":
+        rows = [
+            {**row, "at": row["at"].isoformat(), "used": row["version"] == FOLD_VERSION}
+            for row in kept
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in kept:
+        unused = (
+            f"  (unused: folded by version {row['version']}, reports use {FOLD_VERSION})"
+            if row["version"] != FOLD_VERSION
+            else ""
+        )
+        click.echo(
+            f"{row['at'].isoformat()}  {row['bytes'] / 1024:,.0f} KiB  "
+            f"(taken when the log ended at event #{row['through_seq']:,}){unused}"
+        )
+    click.echo(f"{len(kept)} checkpoint(s)")
 
 
 @click.command()

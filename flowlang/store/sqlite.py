@@ -465,6 +465,21 @@ class SqliteStore:
                 self.db.execute("DELETE FROM report_checkpoints WHERE at = ?", (at,))
         return None
 
+    def report_checkpoints(self) -> list[dict[str, Any]]:
+        """The checkpoints kept, latest first: moment, fold version, events folded, bytes."""
+        rows = self.db.execute(
+            "SELECT at, version, through_seq, length(body) FROM report_checkpoints ORDER BY at DESC"
+        )
+        return [
+            {"at": datetime.fromisoformat(at), "version": v, "through_seq": seq, "bytes": size}
+            for at, v, seq, size in rows
+        ]
+
+    def clear_report_checkpoints(self) -> int:
+        """Drop every checkpoint (reports then fold from the first event); how many there were."""
+        with self.transaction():
+            return self.db.execute("DELETE FROM report_checkpoints").rowcount
+
     # ------------------------------------------------------------------ outbox
     def add_outbound(
         self,

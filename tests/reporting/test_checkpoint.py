@@ -298,3 +298,46 @@ def test_a_store_opened_read_only_still_reports_and_keeps_no_checkpoint(tmp_path
     assert every_report(log, scope, week1) == every_report(whole, scope, week1)
     assert store.db.execute("SELECT count(*) FROM report_checkpoints").fetchone() == (0,)
     store.db.close()
+
+
+def test_the_store_command_lists_the_checkpoints_and_clears_them(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from flowlang.cli import main
+
+    events = _weeks(10)
+    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
+    week1, week2 = first + timedelta(days=7), first + timedelta(days=14)
+    path = tmp_path / "s.db"
+    with _store_with(events, path) as store:
+        fold_for_report(store, first, [week1], week2 + timedelta(days=30))
+        fold_for_report(store, week1, [week2], week2 + timedelta(days=30))
+        store.db.execute(
+            "UPDATE report_checkpoints SET version = 0 WHERE at = ?", (week1.isoformat(),)
+        )
+        total = store.last_event_seq()
+    runner = CliRunner()
+    listed = runner.invoke(main, ["store", "checkpoints", "--store", str(path)])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[0].startswith(f"{week2.isoformat()}  ") and lines[0].endswith(
+        f"(taken when the log ended at event #{total:,})"
+    )
+    assert lines[1].startswith(week1.isoformat()) and lines[1].endswith(
+        f"(unused: folded by version 0, reports use {FOLD_VERSION})"
+    )
+    assert lines[2] == "2 checkpoint(s)"
+    rows = json.loads(
+        runner.invoke(
+            main, ["store", "checkpoints", "--store", str(path), "--format", "json"]
+        ).output
+    )
+    assert [(r["at"], r["used"]) for r in rows] == [
+        (week2.isoformat(), True),
+        (week1.isoformat(), False),
+    ]
+    assert all(r["bytes"] > 0 and r["through_seq"] == total for r in rows)
+    cleared = runner.invoke(main, ["store", "checkpoints", "--store", str(path), "--clear"])
+    assert cleared.output == "2 checkpoint(s) dropped\n"
+    with SqliteStore(path) as store:
+        assert store.report_checkpoints() == []
