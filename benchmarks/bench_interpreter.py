@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks.interpreter_floor import escalation_floor
 from flowlang.project import load_project
 from flowlang.runtime import effects as fx
 from flowlang.runtime.interpreter import run
@@ -232,6 +233,39 @@ def interpreter_vs_hand_written() -> None:
     print(f"  ratio interpreter / hand-written: {t_interp / t_hand:.2f}x (target <= 1.5x)")
 
 
+def escalations_against_the_floor() -> None:
+    """Escalations only: the interpreter, the straight-line floor, and the hand-written function."""
+    project, ws = load_project(Path("flows/messaging.flow"), Path("examples/deployment.yaml"))
+    assert project is not None, ws.diagnostics
+    program = project.program
+    escalations = build_mix(program)[2::3]
+    floor = escalation_floor(program)
+    for state, trigger, facts in escalations:
+        ours, straight = run(program, state, trigger, facts), floor(state, trigger, facts)
+        assert (ours.state, ours.effects, ours.path, ours.lines) == (
+            straight.state,
+            straight.effects,
+            straight.path,
+            straight.lines,
+        ), f"the floor differs from the interpreter for {facts.message}"
+    rounds = 500
+
+    def timed(fn: Callable[[FlowState, Trigger, Facts], object]) -> float:
+        def go() -> None:
+            for _ in range(rounds):
+                for case in escalations:
+                    fn(*case)
+
+        return _time(go) / (rounds * len(escalations))
+
+    t_run = timed(lambda s, t, f: run(program, s, t, f))
+    t_floor, t_hand = timed(floor), timed(hand_written)
+    print(f"bot escalations only ({len(escalations)} texts x {rounds}; results checked equal)")
+    print(f"  interpreter            {t_run * 1e6:6.1f} µs  ×{t_run / t_hand:.2f} hand-written")
+    print(f"  straight-line floor    {t_floor * 1e6:6.1f} µs  ×{t_floor / t_hand:.2f} hand-written")
+    print(f"  hand-written           {t_hand * 1e6:6.1f} µs")
+
+
 def keyword_scaling() -> None:
     rng = random.Random(7)
     messages = [
@@ -255,6 +289,7 @@ def keyword_scaling() -> None:
 
 def main() -> None:
     interpreter_vs_hand_written()
+    escalations_against_the_floor()
     print("keyword matching, one match step, 20-word messages")
     keyword_scaling()
 
