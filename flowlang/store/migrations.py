@@ -102,6 +102,17 @@ MIGRATIONS: tuple[str, ...] = (
         body BLOB NOT NULL
     );
     """,
+    # 5: event times in UTC text, so that the log sorts and filters by time as text: files
+    # written before flowlang converted event times kept a host's offset ("+01:00") as given,
+    # or no offset at all (taken as UTC, as the CLI takes them)
+    """
+    UPDATE events SET at = strftime('%Y-%m-%dT%H:%M:%S', at)
+        || CASE WHEN substr(at, 20, 1) = '.' THEN substr(at, 20, length(at) - 25) ELSE '' END
+        || '+00:00'
+    WHERE at NOT LIKE '%+00:00' AND substr(at, -6, 1) IN ('+', '-') AND substr(at, -3, 1) = ':';
+    UPDATE events SET at = at || '+00:00'
+    WHERE substr(at, -6, 1) NOT IN ('+', '-') AND length(at) IN (19, 26)
+    """,
 )
 
 

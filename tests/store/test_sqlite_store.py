@@ -4,7 +4,7 @@ dead letters and schema migrations."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -279,3 +279,40 @@ def test_event_times_in_any_zone_are_logged_in_utc_and_read_back_in_time_order(
         "09:45",
     }
     store.close()
+
+
+def test_event_times_an_older_file_kept_with_their_offsets_are_rewritten_in_utc(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v4.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, MIGRATIONS[:4]) == 4
+    written = [  # as flowlang before the UTC change logged what hosts sent
+        "2026-01-05T10:00:00+01:00",  # 09:00 UTC
+        "2026-01-05T09:30:00.250000+00:00",
+        "2026-01-05T01:15:00.5-09:00",  # 10:15 UTC
+        "2026-01-05T00:30:00.123456+02:00",  # 22:30 UTC the day before
+        "2026-01-05T09:45:00",  # no zone: UTC
+        "2026-01-05T09:50:00.000001",
+    ]
+    for n, at in enumerate(written):
+        db.execute(
+            "INSERT INTO events (kind, at, conversation_id, data) "
+            "VALUES ('message_in', ?, ?, '{}')",
+            (at, f"c{n}"),
+        )
+    db.close()
+    with SqliteStore(path) as store:
+        logged = [(e["conversation_id"], e["at"].isoformat()) for e in store.iter_events()]
+        assert logged == [
+            ("c3", "2026-01-04T22:30:00.123456+00:00"),
+            ("c0", "2026-01-05T09:00:00+00:00"),
+            ("c1", "2026-01-05T09:30:00.250000+00:00"),
+            ("c4", "2026-01-05T09:45:00+00:00"),
+            ("c5", "2026-01-05T09:50:00.000001+00:00"),
+            ("c2", "2026-01-05T10:15:00.500000+00:00"),
+        ]
+        texts = [row[0] for row in store.db.execute("SELECT at FROM events ORDER BY seq")]
+        assert texts[0] == "2026-01-05T09:00:00+00:00" and all(t.endswith("+00:00") for t in texts)
+        after = store.iter_events(datetime(2026, 1, 5, 9, 45, tzinfo=UTC))
+        assert [e["conversation_id"] for e in after] == ["c4", "c5", "c2"]
