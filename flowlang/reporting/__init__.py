@@ -5,6 +5,7 @@ real-time views.
     print(to_table(queue_performance(log, scope)))
 """
 
+from flowlang.reporting.checkpoint import fold_live
 from flowlang.reporting.html import to_html
 from flowlang.reporting.interactions import AgentSegment, Interaction, InteractionLog, QueueVisit
 from flowlang.reporting.render import to_csv, to_json, to_table
@@ -28,6 +29,7 @@ __all__ = [
     "Timeline",
     "agent_performance",
     "choose_interval",
+    "fold_live",
     "interaction_details",
     "queue_performance",
     "realtime",

@@ -43,7 +43,7 @@ class CheckpointStore(Protocol):
     def last_event_seq(self) -> int: ...
 
     def report_checkpoint(
-        self, not_after: datetime, version: int
+        self, not_after: datetime | None, version: int
     ) -> tuple[datetime, dict[str, Any]] | None: ...
 
     def save_report_checkpoint(
@@ -79,11 +79,14 @@ def fold_for_report(
     return logs
 
 
-def fold_live(store: CheckpointStore, at: datetime, use_checkpoints: bool = True) -> InteractionLog:
-    """The log of the events before `at`, for the real-time view: from the latest checkpoint
-    at or before `at` when there is one (it keeps every live index and agent state), else from
-    the first event. It leaves no checkpoint: a view refreshed every minute would otherwise
-    push the periods' checkpoints out of the store."""
+def fold_live(
+    store: CheckpointStore, at: datetime | None = None, use_checkpoints: bool = True
+) -> InteractionLog:
+    """The log of the events before `at` (None: all of them), for the real-time view: from the
+    latest checkpoint at or before `at` when there is one (it keeps every live index and agent
+    state), else from the first event. A host seeds its live log with it before
+    `engine.listen(log.apply)`. It leaves no checkpoint: a view refreshed every minute would
+    otherwise push the periods' checkpoints out of the store."""
     through = store.last_event_seq()
     found = store.report_checkpoint(at, FOLD_VERSION) if use_checkpoints else None
     events = store.iter_events(found[0] if found else None, at, through)

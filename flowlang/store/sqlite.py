@@ -446,15 +446,16 @@ class SqliteStore:
             )
 
     def report_checkpoint(
-        self, not_after: datetime, version: int
+        self, not_after: datetime | None, version: int
     ) -> tuple[datetime, dict[str, Any]] | None:
-        """The latest checkpoint of `version` at or before `not_after` that is still true; one
+        """The latest checkpoint of `version` (at or before `not_after`) that is still true; one
         that an event written later but dated before it has made stale is dropped."""
-        rows = self.db.execute(
-            "SELECT at, through_seq, body FROM report_checkpoints "
-            "WHERE version = ? AND at <= ? ORDER BY at DESC",
-            (version, _utc_text(not_after)),
-        ).fetchall()
+        query = "SELECT at, through_seq, body FROM report_checkpoints WHERE version = ?"
+        args: list[Any] = [version]
+        if not_after is not None:
+            query += " AND at <= ?"
+            args.append(_utc_text(not_after))
+        rows = self.db.execute(query + " ORDER BY at DESC", args).fetchall()
         for at, through_seq, body in rows:
             late = self.db.execute(
                 "SELECT 1 FROM events WHERE seq > ? AND at < ? LIMIT 1", (through_seq, at)

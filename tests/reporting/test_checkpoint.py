@@ -266,6 +266,14 @@ def test_the_real_time_view_starts_from_the_latest_checkpoint_before_it_and_leav
             ]
         assert reads.starts == [week1, week2, week1]
         assert store.db.execute("SELECT count(*) FROM report_checkpoints").fetchone() == saved
+        everything = fold_live(reads)  # a host seeding its live log: every event
+        assert reads.starts[-1] == week2
+        whole = InteractionLog.from_events(events)
+        last = whole.last_event_at
+        assert last is not None and everything.last_event_at == last
+        assert [r.rows for r in realtime(everything, last, Scope())] == [
+            r.rows for r in realtime(whole, last, Scope())
+        ]
         before = first + timedelta(days=3)
         fold_live(reads, before)
         fold_live(reads, week2, use_checkpoints=False)
