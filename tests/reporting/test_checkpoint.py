@@ -141,6 +141,16 @@ def _store_with(events: list[Event], path: Path) -> SqliteStore:
     return store
 
 
+def _midnights(events: list[Event]) -> tuple[datetime, datetime, datetime]:
+    """The first day's midnight, and a week and two weeks after it."""
+    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
+    return first, first + timedelta(days=7), first + timedelta(days=14)
+
+
+def _live_rows(log: InteractionLog, at: datetime) -> list[list[dict[str, Any]]]:
+    return [r.rows for r in realtime(log, at, Scope())]
+
+
 class Reads:
     """Records where each read of the log starts."""
 
@@ -178,8 +188,7 @@ def test_a_report_leaves_a_checkpoint_the_next_period_starts_from(tmp_path: Path
 
 def test_a_late_event_dated_before_a_checkpoint_makes_it_stale(tmp_path: Path) -> None:
     events = _weeks(5)
-    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
-    week1, week2 = first + timedelta(days=7), first + timedelta(days=14)
+    first, week1, week2 = _midnights(events)
     now = week2 + timedelta(days=30)
     with _store_with(events, tmp_path / "s.db") as store:
         fold_for_report(store, first, [week1], now)
@@ -234,25 +243,21 @@ def test_a_real_time_moment_before_the_period_does_not_start_from_a_later_checkp
     tmp_path: Path,
 ) -> None:
     events = _weeks(6)
-    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
-    week1, week2 = first + timedelta(days=7), first + timedelta(days=14)
+    first, week1, week2 = _midnights(events)
     now = week2 + timedelta(days=30)
     with _store_with(events, tmp_path / "s.db") as store:
         fold_for_report(store, first, [week1], now)  # a checkpoint at week1
         moment = week1 - timedelta(days=2)
         _history, live = fold_for_report(store, week1, [week2, moment], now)
         alone = InteractionLog.from_events(e for e in events if e["at"] < moment)
-        assert [r.rows for r in realtime(live, moment, Scope())] == [
-            r.rows for r in realtime(alone, moment, Scope())
-        ]
+        assert _live_rows(live, moment) == _live_rows(alone, moment)
 
 
 def test_the_real_time_view_starts_from_the_latest_checkpoint_before_it_and_leaves_none(
     tmp_path: Path,
 ) -> None:
     events = _weeks(9)
-    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
-    week1, week2 = first + timedelta(days=7), first + timedelta(days=14)
+    first, week1, week2 = _midnights(events)
     with _store_with(events, tmp_path / "s.db") as store:
         fold_for_report(store, first, [week1], week2 + timedelta(days=30))
         fold_for_report(store, week1, [week2], week2 + timedelta(days=30))
@@ -261,9 +266,7 @@ def test_the_real_time_view_starts_from_the_latest_checkpoint_before_it_and_leav
         for moment in (week1 + timedelta(hours=30), week2 + timedelta(days=3), week1):
             alone = InteractionLog.from_events(e for e in events if e["at"] < moment)
             live = fold_live(reads, moment)
-            assert [r.rows for r in realtime(live, moment, Scope())] == [
-                r.rows for r in realtime(alone, moment, Scope())
-            ]
+            assert _live_rows(live, moment) == _live_rows(alone, moment)
         assert reads.starts == [week1, week2, week1]
         assert store.db.execute("SELECT count(*) FROM report_checkpoints").fetchone() == saved
         everything = fold_live(reads)  # a host seeding its live log: every event
@@ -271,9 +274,7 @@ def test_the_real_time_view_starts_from_the_latest_checkpoint_before_it_and_leav
         whole = InteractionLog.from_events(events)
         last = whole.last_event_at
         assert last is not None and everything.last_event_at == last
-        assert [r.rows for r in realtime(everything, last, Scope())] == [
-            r.rows for r in realtime(whole, last, Scope())
-        ]
+        assert _live_rows(everything, last) == _live_rows(whole, last)
         before = first + timedelta(days=3)
         fold_live(reads, before)
         fold_live(reads, week2, use_checkpoints=False)
@@ -293,8 +294,7 @@ def test_a_store_keeps_only_the_latest_checkpoints(tmp_path: Path) -> None:
 
 def test_a_store_opened_read_only_still_reports_and_keeps_no_checkpoint(tmp_path: Path) -> None:
     events = _weeks(8)
-    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
-    week1 = first + timedelta(days=7)
+    first, week1, _ = _midnights(events)
     path = tmp_path / "s.db"
     _store_with(events, path).close()
     store = SqliteStore(path)
@@ -314,8 +314,7 @@ def test_the_store_command_lists_the_checkpoints_and_clears_them(tmp_path: Path)
     from flowlang.cli import main
 
     events = _weeks(10)
-    first = events[0]["at"].replace(hour=0, minute=0, second=0, microsecond=0)
-    week1, week2 = first + timedelta(days=7), first + timedelta(days=14)
+    first, week1, week2 = _midnights(events)
     path = tmp_path / "s.db"
     with _store_with(events, path) as store:
         fold_for_report(store, first, [week1], week2 + timedelta(days=30))
