@@ -1,6 +1,6 @@
 """A small host service that embeds the flowlang Engine behind webhook-style HTTP endpoints.
 
-Run it:  python examples/host_service.py --port 8080
+Run it:  python examples/host_service.py --port 8080 [--store cc.sqlite]
 Then:    curl -X POST localhost:8080/events -d '{"type": "inbound", "event_id": "m1",
            "channel": "whatsapp", "sender_id": "447700900123", "text": "fees?",
            "timestamp": "2026-03-02T10:00:00Z"}'
@@ -15,6 +15,8 @@ Endpoints (JSON in, JSON out):
                           kept current by `engine.listen`, not by reading the log again
   GET  /health
 Bad input gets a 400 with the field that is wrong; it is kept as a dead letter, never dropped.
+With --store the engine keeps everything in that SQLite file; on a restart it recovers timers,
+queues and unprocessed events, and the real-time view starts from the log (`fold_live`).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ from flowlang.channels.inbound import NORMALISERS
 from flowlang.channels.ingest import ingest
 from flowlang.events import Event, in_utc
 from flowlang.project import load_project
-from flowlang.reporting import InteractionLog, Scope, realtime
+from flowlang.reporting import InteractionLog, Scope, fold_live, realtime
 from flowlang.reporting.render import to_data
 from flowlang.runtime.engine import Engine, Outcome
+from flowlang.store import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = TypeAdapter(Event)
@@ -66,10 +69,16 @@ class Host:
     """The engine plus a lock: handlers run on several threads, the engine on one at a time.
     A live InteractionLog follows the engine's event log for the real-time view."""
 
-    def __init__(self, engine: Engine, queues: list[str], agents: list[str]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        queues: list[str],
+        agents: list[str],
+        live: InteractionLog | None = None,
+    ) -> None:
         self.engine = engine
         self.lock = threading.Lock()
-        self.live = InteractionLog()
+        self.live = live if live is not None else InteractionLog()
         self.queues, self.agents = queues, agents
         engine.listen(self.live.apply)
 
@@ -170,9 +179,13 @@ def make_handler(host: Host) -> type[BaseHTTPRequestHandler]:
 
 
 def build_server(
-    port: int = 0, flow: Path | None = None, deployment: Path | None = None
+    port: int = 0,
+    flow: Path | None = None,
+    deployment: Path | None = None,
+    store: Path | None = None,
 ) -> ThreadingHTTPServer:
-    """A server on 127.0.0.1 (port 0 picks a free one) running the messaging flow."""
+    """A server on 127.0.0.1 (port 0 picks a free one) running the messaging flow, in memory
+    or on a SQLite `store` file it recovers from."""
     flow = flow or ROOT / "flows" / "messaging.flow"
     deployment = deployment or ROOT / "examples" / "deployment.yaml"
     project, _ws = load_project(flow, deployment if deployment.exists() else None)
@@ -180,7 +193,13 @@ def build_server(
         raise SystemExit(f"{flow} has errors; run flowlang validate")
     known = project.deployment
     queues, agents = (list(known.queues), list(known.agents)) if known else ([], [])
-    host = Host(project.engine(), queues, agents)
+    if store is None:
+        host = Host(project.engine(), queues, agents)
+    else:
+        db = SqliteStore(store)
+        engine = project.engine(store=db)
+        engine.recover()
+        host = Host(engine, queues, agents, live=fold_live(db))
     return ThreadingHTTPServer(("127.0.0.1", port), make_handler(host))
 
 
@@ -189,8 +208,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--flow", type=Path)
     parser.add_argument("--deployment", type=Path)
+    parser.add_argument("--store", type=Path, help="a SQLite store file (default: in memory)")
     args = parser.parse_args()
-    server = build_server(args.port, args.flow, args.deployment)
+    server = build_server(args.port, args.flow, args.deployment, args.store)
     print(f"flowlang host listening on http://127.0.0.1:{server.server_address[1]}")
     server.serve_forever()
 

@@ -7,6 +7,8 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +16,9 @@ import pytest
 from examples.host_service import ROOT, build_server
 
 
-@pytest.fixture
-def base_url() -> Iterator[str]:
-    server = build_server(0)
+@contextmanager
+def serving(store: Path | None = None) -> Iterator[str]:
+    server = build_server(0, store=store)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -25,6 +27,12 @@ def base_url() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def base_url() -> Iterator[str]:
+    with serving() as url:
+        yield url
 
 
 def _answer(request: urllib.request.Request | str) -> tuple[int, dict[str, Any]]:
@@ -126,22 +134,22 @@ def test_a_raw_whatsapp_webhook_is_normalised_and_processed(base_url: str) -> No
     assert status == 404 and "whatsapp" in unknown["channels"]
 
 
-def test_realtime_follows_the_engine_without_reading_the_log(base_url: str) -> None:
-    def inbound(event_id: str, text: str, minute: int) -> dict[str, Any]:
-        return {
-            "type": "inbound",
-            "event_id": event_id,
-            "channel": "web",
-            "account": "gbank-web",
-            "sender_id": "guest-7",
-            "text": text,
-            "timestamp": f"2026-03-02T10:{minute:02d}:00Z",
-        }
+def _web(event_id: str, text: str, minute: int) -> dict[str, Any]:
+    return {
+        "type": "inbound",
+        "event_id": event_id,
+        "channel": "web",
+        "account": "gbank-web",
+        "sender_id": "guest-7",
+        "text": text,
+        "timestamp": f"2026-03-02T10:{minute:02d}:00Z",
+    }
 
-    _, first = post(f"{base_url}/events", inbound("w1", "hello", 0))
-    post(
-        f"{base_url}/events", inbound("w2", "no account, sorry", 1)
-    )  # the flow hands off to the bot
+
+def _escalate_to_an_agent(base_url: str) -> None:
+    """A web visitor with no account number: the bot escalates, alice takes it at once."""
+    _, first = post(f"{base_url}/events", _web("w1", "hello", 0))
+    post(f"{base_url}/events", _web("w2", "no account, sorry", 1))  # handed to the bot
     bot = {
         "type": "bot",
         "event_id": "b1",
@@ -152,6 +160,9 @@ def test_realtime_follows_the_engine_without_reading_the_log(base_url: str) -> N
     }
     post(f"{base_url}/events", bot)
 
+
+def test_realtime_follows_the_engine_without_reading_the_log(base_url: str) -> None:
+    _escalate_to_an_agent(base_url)
     status, view = get(f"{base_url}/realtime?at=2026-03-02T10:05:00Z")
     assert status == 200 and view["at"] == "2026-03-02T10:05:00+00:00"
     retail = {row["queue"]: row for row in view["queues"]}["Retail Banking"]
@@ -162,3 +173,17 @@ def test_realtime_follows_the_engine_without_reading_the_log(base_url: str) -> N
     assert get(f"{base_url}/realtime?at=2026-03-02T10:05:00")[1] == view  # no zone: UTC
     status, problem = get(f"{base_url}/realtime?at=yesterday")
     assert status == 400 and "not an ISO time" in problem["error"]
+
+
+def test_a_host_on_a_store_file_restarts_with_its_real_time_view(tmp_path: Path) -> None:
+    store = tmp_path / "cc.sqlite"
+    with serving(store) as url:
+        _escalate_to_an_agent(url)
+        before = get(f"{url}/realtime?at=2026-03-02T10:05:00Z")[1]
+    with serving(store) as url:  # a new process: the live view is folded from the store
+        status, after = get(f"{url}/realtime?at=2026-03-02T10:05:00Z")
+        assert status == 200 and after == before
+        alice = {row["agent"]: row["conversations"] for row in after["agents"]}["alice"]
+        assert alice == 1
+        _, again = post(f"{url}/events", _web("w1", "hello", 0))
+        assert again["duplicate"]  # the store remembers what it processed
