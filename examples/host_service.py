@@ -193,14 +193,27 @@ def build_server(
         raise SystemExit(f"{flow} has errors; run flowlang validate")
     known = project.deployment
     queues, agents = (list(known.queues), list(known.agents)) if known else ([], [])
-    if store is None:
+    db = SqliteStore(store) if store is not None else None
+    if db is None:
         host = Host(project.engine(), queues, agents)
     else:
-        db = SqliteStore(store)
         engine = project.engine(store=db)
         engine.recover()
         host = Host(engine, queues, agents, live=fold_live(db))
-    return ThreadingHTTPServer(("127.0.0.1", port), make_handler(host))
+    server = Server(("127.0.0.1", port), make_handler(host))
+    server.store = db
+    return server
+
+
+class Server(ThreadingHTTPServer):
+    """Closes the store file, when there is one, with the server."""
+
+    store: SqliteStore | None = None
+
+    def server_close(self) -> None:
+        super().server_close()
+        if self.store is not None:
+            self.store.close()
 
 
 def main() -> None:
