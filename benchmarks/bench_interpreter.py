@@ -199,13 +199,16 @@ def _time(fn: Callable[[], object], repeat: int = 5) -> float:
     return statistics.median(samples)
 
 
-def interpreter_vs_hand_written() -> None:
+def messaging_program() -> Program:
+    """flows/messaging.flow with the example deployment, ready to run."""
     project, ws = load_project(
-        Path("flows/messaging.flow"),
-        Path("examples/deployment.yaml") if Path("examples/deployment.yaml").exists() else None,
+        ROOT / "flows" / "messaging.flow", ROOT / "examples" / "deployment.yaml"
     )
     assert project is not None, ws.diagnostics
-    program = project.program
+    return project.program
+
+
+def interpreter_vs_hand_written(program: Program) -> None:
     cases = build_mix(program)
     for state, trigger, facts in cases:
         ours = _comparable(run(program, state, trigger, facts).effects)
@@ -233,11 +236,8 @@ def interpreter_vs_hand_written() -> None:
     print(f"  ratio interpreter / hand-written: {t_interp / t_hand:.2f}x (target <= 1.5x)")
 
 
-def escalations_against_the_floor() -> None:
+def escalations_against_the_floor(program: Program) -> None:
     """Escalations only: the interpreter, the straight-line floor, and the hand-written function."""
-    project, ws = load_project(Path("flows/messaging.flow"), Path("examples/deployment.yaml"))
-    assert project is not None, ws.diagnostics
-    program = project.program
     escalations = build_mix(program)[2::3]
     floor = escalation_floor(program)
     for state, trigger, facts in escalations:
@@ -288,8 +288,9 @@ def keyword_scaling() -> None:
 
 
 def main() -> None:
-    interpreter_vs_hand_written()
-    escalations_against_the_floor()
+    program = messaging_program()
+    interpreter_vs_hand_written(program)
+    escalations_against_the_floor(program)
     print("keyword matching, one match step, 20-word messages")
     keyword_scaling()
 
