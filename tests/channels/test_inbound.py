@@ -63,6 +63,18 @@ def test_messenger_quick_reply_postback_read_and_no_echo() -> None:
     assert message.timestamp == datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("mid", ["", None])
+def test_a_messenger_postback_without_its_mid_gets_an_id_of_its_own(mid: str | None) -> None:
+    payload = json.loads((PAYLOADS / "messenger/quick_reply_and_postback.json").read_text())
+    postback = payload["entry"][0]["messaging"][1]["postback"]
+    if mid is None:
+        del postback["mid"]
+    else:
+        postback["mid"] = mid
+    event = normalise("messenger", payload, received_at=RECEIVED)[1]
+    assert event.event_id.startswith("postback:7654321098765432:")
+
+
 def test_instagram_uses_the_messenger_shape_under_its_own_channel() -> None:
     assert _summary("instagram", "instagram/message.json") == [
         (
