@@ -16,11 +16,12 @@ from typing import Any
 
 from flowlang.runtime import effects as fx
 from flowlang.runtime.evaluate import _text
-from flowlang.runtime.interpreter import RunResult, _summary
+from flowlang.runtime.interpreter import RunResult
 from flowlang.runtime.keywords import normalise
 from flowlang.runtime.program import Program
 from flowlang.runtime.scope import Scope
 from flowlang.runtime.state import Facts, FlowState, Trigger, Waiting
+from flowlang.runtime.steps import _summary
 
 Escalate = Callable[[FlowState, Trigger, Facts], RunResult]
 

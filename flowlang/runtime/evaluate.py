@@ -45,6 +45,8 @@ def _compile_path(parts: list[str]) -> Compiled:
 
         def member(env: Env) -> Any:
             value = env.get(name)
+            if type(value) is dict:  # the usual case, without the slower Mapping check
+                return value.get(key)
             return value.get(key) if isinstance(value, Mapping) else None
 
         return member

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -37,14 +37,16 @@ def decode_value(value: Any) -> Any:
     return value
 
 
-@dataclass(slots=True, frozen=True)
-class Frame:
+class Frame(NamedTuple):
+    """A task call in progress: which task, and the call step its outcome returns to."""
+
     task: str
     call_node: str
 
 
-@dataclass(slots=True, frozen=True)
-class Waiting:
+class Waiting(NamedTuple):
+    """What a suspended flow waits for, at which step, until when, and the timer that ends it."""
+
     kind: WaitKind
     node: str
     deadline: datetime | None = None

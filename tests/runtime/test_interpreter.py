@@ -375,3 +375,82 @@ def test_a_run_never_changes_the_state_it_was_given() -> None:
     run(prog, fresh, Trigger(kind="message", text="hi"), facts())
     assert json.dumps(waiting.to_json(), sort_keys=True) == before
     assert fresh.to_json() == FlowState().to_json()
+
+
+def test_names_from_params_follow_the_environments_values() -> None:
+    prog = program(
+        """\
+        add skill extra
+        add skill "Cards"
+        remove skill "Cards"
+        route to queue main_queue:
+            skill extra min 2
+            priority priority + 5
+        """,
+        header='param extra: skill = "VIP"\nparam main_queue: queue = "Retail"',
+    )
+    defaults = start(prog)
+    (route,) = of(defaults, fx.RouteToQueue)
+    assert (route.queue, route.skills, route.priority) == (
+        "Retail",
+        [{"skill": "VIP", "min": 2}],
+        5,
+    )
+    assert [step.detail for step in defaults.trace][:3] == [
+        "skill VIP",
+        "skill Cards",
+        "skill Cards removed",
+    ]
+    (route,) = of(start(prog, params={"extra": "Gold", "main_queue": "Overflow"}), fx.RouteToQueue)
+    assert (route.queue, route.skills) == ("Overflow", [{"skill": "Gold", "min": 2}])
+
+
+def test_switch_compares_numbers_as_numbers_and_language_can_be_computed() -> None:
+    prog = program("""\
+        switch length(message.text):
+            case 2:
+                set language to lower("ES")
+            default:
+                set language to upper(message.text)
+        route to queue "Retail"
+        """)
+    by_length = {text: of(start(prog, text), fx.RouteToQueue)[0].language for text in ("hi", "hey")}
+    assert by_length == {"hi": "es", "hey": "HEY"}
+    assert [step.detail for step in start(prog, "hey").trace][:2] == ["default", "language HEY"]
+
+
+def test_a_question_can_use_the_customers_values() -> None:
+    prog = program(
+        """\
+        ask "What is your account number, {{ customer.name }}?" into n wait 5m:
+            on answer:
+                log "answered"
+        """,
+        header="var n: text = not set",
+    )
+    result = start(prog)
+    (question,) = of(result, fx.SendReply)
+    assert question.content == {"kind": "text", "text": "What is your account number, Ana?"}
+    assert result.trace[0].detail == "asks 'What is your account number, Ana?'; waits"
+    assert result.state.waiting is not None
+    assert result.state.waiting.deadline == NOW + timedelta(minutes=5)
+
+
+def test_an_agent_param_the_environment_leaves_unset_means_the_last_agent() -> None:
+    prog = program(
+        """\
+        route to agent vip wait 1m:
+            on unavailable:
+                log "nobody to go back to"
+        route to queue "Retail"
+        """,
+        header='param vip: agent = "maria"',
+    )
+    ongoing = {"ongoing": True, "last_agent": "ana"}
+    (named,) = of(start(prog, conversation=ongoing), fx.RouteToAgent)
+    assert (named.agent, named.last_agent, named.wait_seconds) == ("maria", False, 60)
+    (last,) = of(start(prog, conversation=ongoing, params={"vip": None}), fx.RouteToAgent)
+    assert (last.agent, last.last_agent) == ("ana", True)
+    nobody = start(prog, params={"vip": None})
+    assert [e.message for e in of(nobody, fx.LogMessage)] == ["nobody to go back to"]
+    assert of(nobody, fx.RouteToQueue)[0].queue == "Retail"

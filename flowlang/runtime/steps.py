@@ -1,0 +1,687 @@
+"""Each node of a graph compiled once into a step function specialised to its arguments.
+
+A step takes the run it belongs to and returns the id of the next node, or None when the run
+stops (the flow suspended, ended or was routed); flow errors raise `FlowRuntimeError`. Everything
+a node's arguments decide (names, literal values, compiled expressions, matchers, templates,
+edges, trace texts that do not change) is worked out here, when the program is first run, so a
+step does only what depends on the conversation. No source text is generated: a step is a
+closure over values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from flowlang.compiler.ir import Node
+from flowlang.errors import FlowRuntimeError
+from flowlang.runtime import effects as fx
+from flowlang.runtime.evaluate import Compiled, _text
+from flowlang.runtime.program import Program
+from flowlang.runtime.state import Frame
+
+if TYPE_CHECKING:
+    from flowlang.runtime.interpreter import RunContext
+
+Step = Callable[["RunContext"], str | None]
+_Reader = Callable[["RunContext"], Any]
+_Builder = Callable[[Node, Program], Step]
+
+
+def build_steps(program: Program) -> dict[str, Step]:
+    """A step function for every node of the program's graph."""
+    return {
+        node.id: _BUILDERS.get(node.op, _unknown)(node, program)
+        for node in program.graph.nodes.values()
+    }
+
+
+# ---------------------------------------------------------------------------- shared readers
+def _name_reader(ref: dict[str, str] | None) -> _Reader:
+    """A queue/skill/bot/... name: written in the flow, or a param's value at run time."""
+    if ref is None:
+        return lambda _r: None
+    if "name" in ref:
+        name = ref["name"]
+        return lambda _r: name
+    param = ref["param"]
+
+    def read_param(r: RunContext) -> str | None:
+        value = r.scope.params[param]
+        return None if value is None else str(value)
+
+    return read_param
+
+
+def _value_reader(tree: dict[str, Any] | None, program: Program) -> _Reader:
+    if tree is None:
+        return lambda _r: None
+    compiled = program.expr(tree)
+    return lambda r: compiled(r.scope)
+
+
+def _text_renderer(text: str, program: Program) -> _Reader:
+    template = program.template_text(text)
+    if template is None:
+        return lambda _r: text
+
+    def render(r: RunContext) -> str:
+        try:
+            return template.render(r.scope.get)
+        except Exception as exc:  # jinja raises many types; all mean the reply cannot be made
+            raise FlowRuntimeError(f"reply template failed: {exc}") from exc
+
+    return render
+
+
+def _fixed_text(content: dict[str, Any], program: Program) -> dict[str, Any] | None:
+    """A plain text's content, when it is the same on every run (effects copy it)."""
+    if content["kind"] != "text" or content.get("choices"):
+        return None
+    if program.template_text(content["text"]) is not None:
+        return None
+    return {"kind": "text", "text": content["text"]}
+
+
+def _content_maker(content: dict[str, Any], program: Program) -> _Reader:
+    """What a reply or question sends: text (maybe with choices), a template, or rich content."""
+    kind = content["kind"]
+    if kind == "text":
+        render = _text_renderer(content["text"], program)
+        choices = content.get("choices")
+        if not choices:
+            return lambda r: {"kind": "text", "text": render(r)}
+        choice_kind, options = choices["kind"], choices["options"]
+        return lambda r: {"kind": choice_kind, "text": render(r), "options": list(options)}
+    if kind == "template":
+        return _template_maker(content["template"], content.get("args", {}), program)
+    return lambda _r: dict(content)
+
+
+def _template_maker(
+    ref: dict[str, str], args: dict[str, Any], program: Program
+) -> Callable[[RunContext], dict[str, Any]]:
+    """A deployment template, filled in: WhatsApp ones by name and parameters, others rendered."""
+    name_of = _name_reader(ref)
+    arg_readers = {key: _value_reader(tree, program) for key, tree in args.items()}
+
+    def make(r: RunContext) -> dict[str, Any]:
+        name = name_of(r) or ""
+        values = {key: read(r) for key, read in arg_readers.items()}
+        template = program.templates.get(name)
+        if template is None:
+            return {"kind": "template", "name": name, "parameters": values}
+        if template.kind == "whatsapp":
+            return {"kind": "template", "name": name, "parameters": values, **template.data}
+        if template.source is not None:
+            compiled = program.template_text(template.source)
+            try:
+                text = (
+                    compiled.render(r.scope.get, values)
+                    if compiled is not None
+                    else template.source
+                )
+            except Exception as exc:
+                raise FlowRuntimeError(f"template {name!r} failed: {exc}") from exc
+            if template.kind == "text":
+                return {"kind": "text", "text": text, "template": name}
+            return {"kind": template.kind, "text": text, "template": name, **template.data}
+        return {"kind": template.kind, "template": name, **template.data}
+
+    return make
+
+
+def _delay(seconds: int | None) -> timedelta | None:
+    return None if seconds is None else timedelta(seconds=seconds)
+
+
+def _summary(content: dict[str, Any]) -> str:
+    text = content.get("text") or content.get("name") or content.get("url") or ""
+    kind = content.get("kind", "text")
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    return f"{kind}: {shown!r}" if kind != "text" else repr(shown)
+
+
+def _same(subject: Any, value: Any) -> bool:
+    if isinstance(subject, int | float) and isinstance(value, int | float):
+        return float(subject) == float(value)
+    return bool(subject == value)
+
+
+# ---------------------------------------------------------------------------- messages
+def _reply(node: Node, program: Program) -> Step:
+    a, nxt, line, nid = node.args, node.edges["next"], node.source.line, node.id
+    content_of = _content_maker(a["content"], program)
+    visibility = a["visibility"]
+    guard = a.get("guard")
+    guard_of: Callable[[RunContext], dict[str, Any]] | None = None
+    if guard is not None:
+        action = guard["action"]
+        if action == "template":
+            fill = _template_maker(guard["template"], guard["args"], program)
+            guard_of = lambda r: {"action": action, "content": fill(r)}  # noqa: E731
+        else:
+            guard_of = lambda _r: {"action": action}  # noqa: E731
+
+    fixed = _fixed_text(a["content"], program)
+    fixed_detail = "" if fixed is None else _summary(fixed)
+
+    def reply(r: RunContext) -> str | None:
+        rendered_guard = None if guard_of is None else guard_of(r)
+        if fixed is None:
+            content = content_of(r)
+            detail = _summary(content)
+        else:
+            content, detail = fixed, fixed_detail
+        r.effects.append(
+            fx.SendReply(
+                step=nid, line=line, content=content, visibility=visibility, guard=rendered_guard
+            )
+        )
+        r.lines.append((node, "", detail))
+        return nxt
+
+    return reply
+
+
+def _ask(node: Node, program: Program) -> Step:
+    a, line, nid = node.args, node.source.line, node.id
+    content_of, wait = _content_maker(a["prompt"], program), _delay(a.get("wait"))
+    fixed = _fixed_text(a["prompt"], program)
+    fixed_detail = "" if fixed is None else f"asks {_summary(fixed)}; waits"
+
+    def ask(r: RunContext) -> str | None:
+        if fixed is None:
+            content = content_of(r)
+            detail = f"asks {_summary(content)}; waits"
+        else:
+            content, detail = fixed, fixed_detail
+        r.effects.append(fx.SendReply(step=nid, line=line, content=content))
+        r.lines.append((node, "", detail))
+        r.suspend(node, "answer", wait)
+        return None
+
+    return ask
+
+
+def _log(node: Node, program: Program) -> Step:
+    message, nxt, line, nid = node.args["message"], node.edges["next"], node.source.line, node.id
+
+    def log(r: RunContext) -> str | None:
+        r.effects.append(fx.LogMessage(step=nid, line=line, message=message))
+        r.lines.append((node, "", message))
+        return nxt
+
+    return log
+
+
+# ---------------------------------------------------------------------------- variables and data
+def _set_var(node: Node, program: Program) -> Step:
+    name, value_of, nxt = node.args["name"], program.expr(node.args["value"]), node.edges["next"]
+
+    def set_var(r: RunContext) -> str | None:
+        value = r.s.variables[name] = value_of(r.scope)
+        r.lines.append((node, "", f"{name} = {_text(value)!r}"))
+        return nxt
+
+    return set_var
+
+
+def _set_priority(node: Node, program: Program) -> Step:
+    value_of, nxt = program.expr(node.args["value"]), node.edges["next"]
+
+    def set_priority(r: RunContext) -> str | None:
+        priority = r.s.interaction.priority = float(value_of(r.scope) or 0)
+        r.lines.append((node, "", f"priority {priority:g}"))
+        return nxt
+
+    return set_priority
+
+
+def _set_language(node: Node, program: Program) -> Step:
+    tree, nxt = node.args["value"], node.edges["next"]
+    if set(tree) == {"lit"}:  # the usual `set language to "es"`
+        value = tree["lit"]
+        language, detail = (None if value is None else str(value)), f"language {value}"
+
+        def set_written_language(r: RunContext) -> str | None:
+            r.s.interaction.language = language
+            r.lines.append((node, "", detail))
+            return nxt
+
+        return set_written_language
+    value_of = program.expr(tree)
+
+    def set_language(r: RunContext) -> str | None:
+        value = value_of(r.scope)
+        r.s.interaction.language = None if value is None else str(value)
+        r.lines.append((node, "", f"language {value}"))
+        return nxt
+
+    return set_language
+
+
+def _set_data(node: Node, program: Program) -> Step:
+    a, nxt, line, nid = node.args, node.edges["next"], node.source.line, node.id
+    value_of, scope, key = program.expr(a["value"]), a["scope"], a["key"]
+    participant = scope == "participant"
+
+    def set_data(r: RunContext) -> str | None:
+        value = value_of(r.scope)
+        i = r.s.interaction
+        (i.participant_data if participant else i.conversation_data)[key] = value
+        r.effects.append(fx.SetData(step=nid, line=line, scope=scope, key=key, value=value))
+        r.lines.append((node, "", f"{scope} data {key} = {value!r}"))
+        return nxt
+
+    return set_data
+
+
+def _add_skill(node: Node, program: Program) -> Step:
+    a, nxt = node.args, node.edges["next"]
+    minimum = a.get("min")
+    suffix = f" min {minimum}" if minimum else ""
+    ref = a["skill"]
+    if "name" in ref:
+        skill, detail = ref["name"] or "", f"skill {ref['name'] or ''}{suffix}"
+
+        def add_written_skill(r: RunContext) -> str | None:
+            r.s.interaction.skills[skill] = minimum
+            r.lines.append((node, "", detail))
+            return nxt
+
+        return add_written_skill
+    skill_of = _name_reader(ref)
+
+    def add_skill(r: RunContext) -> str | None:
+        name = skill_of(r) or ""
+        r.s.interaction.skills[name] = minimum
+        r.lines.append((node, "", f"skill {name}{suffix}"))
+        return nxt
+
+    return add_skill
+
+
+def _remove_skill(node: Node, program: Program) -> Step:
+    skill_of, nxt = _name_reader(node.args["skill"]), node.edges["next"]
+
+    def remove_skill(r: RunContext) -> str | None:
+        name = skill_of(r) or ""
+        r.s.interaction.skills.pop(name, None)
+        r.lines.append((node, "", f"skill {name} removed"))
+        return nxt
+
+    return remove_skill
+
+
+def _link(node: Node, program: Program) -> Step:
+    a, nxt, line, nid = node.args, node.edges["next"], node.source.line, node.id
+    kind, value_of = a["kind"], program.expr(a["value"])
+
+    def link(r: RunContext) -> str | None:
+        value = _text(value_of(r.scope))
+        r.effects.append(fx.LinkIdentity(step=nid, line=line, kind=kind, value=value))
+        r.lines.append((node, "", f"{kind} = {value}"))
+        return nxt
+
+    return link
+
+
+# ---------------------------------------------------------------------------- control
+def _goto(node: Node, program: Program) -> Step:
+    target = node.edges["target"]
+    detail = node.args.get("state", node.args.get("why", ""))
+
+    def goto(r: RunContext) -> str | None:
+        r.lines.append((node, "", detail))
+        return target
+
+    return goto
+
+
+def _end(node: Node, program: Program) -> Step:
+    a, line, nid = node.args, node.source.line, node.id
+    reason, implicit = a.get("reason"), a.get("implicit")
+    detail = reason or ("end of state" if implicit else "")
+
+    def end(r: RunContext) -> str | None:
+        if implicit and r.s.stack:
+            raise FlowRuntimeError("a task ended without an outcome")
+        r.effects.append(fx.EndFlow(step=nid, line=line, reason=reason))
+        r.lines.append((node, "", detail))
+        r.finish(node, "ended", reason)
+        return None
+
+    return end
+
+
+def _not_actionable(node: Node, program: Program) -> Step:
+    reason, line, nid = node.args.get("reason"), node.source.line, node.id
+
+    def not_actionable(r: RunContext) -> str | None:
+        r.effects.append(fx.MarkNotActionable(step=nid, line=line, reason=reason))
+        r.lines.append((node, "", reason or ""))
+        r.finish(node, "ended", reason or "not actionable")
+        return None
+
+    return not_actionable
+
+
+def _call(node: Node, program: Program) -> Step:
+    task, entry, nid = node.args["task"], node.edges["entry"], node.id
+
+    def call(r: RunContext) -> str | None:
+        r.s.stack.append(Frame(task=task, call_node=nid))
+        r.lines.append((node, "", task))
+        return entry
+
+    return call
+
+
+def _outcome(node: Node, program: Program) -> Step:
+    outcome, nodes = node.args.get("name"), program.graph.nodes
+    edge = f"on:{outcome}"
+
+    def give_outcome(r: RunContext) -> str | None:
+        if not r.s.stack:
+            raise FlowRuntimeError("'outcome' outside a task")
+        frame = r.s.stack.pop()
+        edges = nodes[frame.call_node].edges
+        r.lines.append((node, "", f"task {frame.task} -> {outcome or 'done'}"))
+        if outcome is not None and edge in edges:
+            return edges[edge]
+        return edges["next"]
+
+    return give_outcome
+
+
+def _branch(node: Node, program: Program) -> Step:
+    e = node.edges
+    cases = [
+        (program.expr(tree), e[f"case{index}"], f"condition {index + 1} true")
+        for index, tree in enumerate(node.args["conditions"])
+    ]
+    otherwise = e["else"]
+    otherwise_detail = "else" if otherwise else "no condition true"
+
+    def branch(r: RunContext) -> str | None:
+        scope = r.scope
+        for condition, target, detail in cases:
+            if condition(scope):
+                r.lines.append((node, "", detail))
+                return target
+        r.lines.append((node, "", otherwise_detail))
+        return otherwise
+
+    return branch
+
+
+def _switch(node: Node, program: Program) -> Step:
+    e = node.edges
+    subject_of = program.expr(node.args["subject"])
+    cases = [
+        (values, e[f"case{index}"], f"case {values}")
+        for index, values in enumerate(node.args["cases"])
+    ]
+    default = e["else"]
+
+    def switch(r: RunContext) -> str | None:
+        subject = subject_of(r.scope)
+        for values, target, detail in cases:
+            if any(_same(subject, v) for v in values):
+                r.lines.append((node, "", detail))
+                return target
+        r.lines.append((node, "", "default"))
+        return default
+
+    return switch
+
+
+def _loop_init(node: Node, program: Program) -> Step:
+    loop, nxt = node.args["loop"], node.edges["next"]
+
+    def loop_init(r: RunContext) -> str | None:
+        r.s.loops[loop] = 0
+        return nxt
+
+    return loop_init
+
+
+def _loop_test(node: Node, program: Program) -> Step:
+    a, e = node.args, node.edges
+    loop, limit, then, done = a["loop"], a["limit"], e["then"], e["else"]
+    condition: Compiled | None = (
+        program.expr(a["condition"]) if a.get("condition") is not None else None
+    )
+
+    def loop_test(r: RunContext) -> str | None:
+        loops = r.s.loops
+        count = loops.get(loop, 0)
+        keep = count < limit
+        if keep and condition is not None:
+            keep = bool(condition(r.scope))
+        if keep:
+            loops[loop] = count + 1
+            return then
+        r.lines.append((node, "", f"loop done after {count} time(s)"))
+        return done
+
+    return loop_test
+
+
+# ---------------------------------------------------------------------------- keywords
+def _match(node: Node, program: Program) -> Step:
+    a, e, nid = node.args, node.edges, node.id
+    subject: Compiled | None = program.expr(a["subject"]) if a.get("subject") else None
+    matcher = program.matcher(node)
+    labels = matcher.labels
+    then = e.get("next")  # `match keywords`: the chain of `when` tests follows
+    whens = [e[f"when{index}"] for index in range(matcher.count)] if then is None else []
+    otherwise = e["otherwise"] if then is None else then
+
+    def match(r: RunContext) -> str | None:
+        text = _text(subject(r.scope) if subject is not None else r.facts.message.get("text"))
+        found = r.s.matches[nid] = matcher.matches(text, r.normalised(text))
+        if found:
+            r.lines.append((node, "", "matched " + ", ".join([labels[i] for i in found])))
+        else:
+            r.lines.append((node, "", "no keyword matched"))
+        if then is not None:
+            return then
+        return whens[found[0]] if found else otherwise
+
+    return match
+
+
+def _match_case(node: Node, program: Program) -> Step:
+    match_id, index = node.args["match"], node.args["index"]
+    hit, miss = node.edges["then"], node.edges["else"]
+
+    def match_case(r: RunContext) -> str | None:
+        return hit if index in r.s.matches.get(match_id, ()) else miss
+
+    return match_case
+
+
+def _match_none(node: Node, program: Program) -> Step:
+    match_id, none, some = node.args["match"], node.edges["then"], node.edges["else"]
+
+    def match_none(r: RunContext) -> str | None:
+        return some if r.s.matches.get(match_id) else none
+
+    return match_none
+
+
+# ---------------------------------------------------------------------------- facts
+def _recognize(node: Node, program: Program) -> Step:
+    kinds, e = frozenset(node.args["kinds"]), node.edges
+    known, unknown = e.get("on:known") or e["next"], e.get("on:unknown") or e["next"]
+
+    def recognize(r: RunContext) -> str | None:
+        if kinds.isdisjoint(r.facts.known_by):
+            r.lines.append((node, "", "unknown"))
+            return unknown
+        r.lines.append((node, "", "known"))
+        return known
+
+    return recognize
+
+
+def _schedule(node: Node, program: Program) -> Step:
+    schedule_of, e = _name_reader(node.args["schedule"]), node.edges
+
+    def schedule(r: RunContext) -> str | None:
+        name = schedule_of(r) or ""
+        facts = r.facts
+        status = facts.schedule_state(name, facts.now)
+        r.lines.append((node, "", f"{name}: {status}"))
+        return e.get(f"on:{status}") or e["next"]
+
+    return schedule
+
+
+# ---------------------------------------------------------------------------- hand-offs
+def _bot(node: Node, program: Program) -> Step:
+    bot_of, seconds = _name_reader(node.args["bot"]), node.args.get("wait")
+    line, nid, wait = node.source.line, node.id, _delay(seconds)
+
+    def bot(r: RunContext) -> str | None:
+        name = bot_of(r) or ""
+        r.effects.append(fx.HandOffToBot(step=nid, line=line, bot=name, wait_seconds=seconds))
+        r.lines.append((node, "", f"bot {name}; waits"))
+        r.suspend(node, "bot", wait)
+        return None
+
+    return bot
+
+
+def _data_action(node: Node, program: Program) -> Step:
+    a, line, nid = node.args, node.source.line, node.id
+    action_of, timeout = _name_reader(a["action"]), a.get("timeout")
+    inputs_of = {key: _value_reader(tree, program) for key, tree in a["args"].items()}
+
+    def data_action(r: RunContext) -> str | None:
+        action = action_of(r) or ""
+        inputs = {key: read(r) for key, read in inputs_of.items()}
+        r.effects.append(
+            fx.CallDataAction(
+                step=nid, line=line, action=action, inputs=inputs, timeout_seconds=timeout
+            )
+        )
+        r.lines.append((node, "", f"{action}; waits"))
+        r.suspend(node, "data", None)
+        return None
+
+    return data_action
+
+
+def _route_agent(node: Node, program: Program) -> Step:
+    a, e, line, nid = node.args, node.edges, node.source.line, node.id
+    agent_of, seconds, wait = _name_reader(a.get("agent")), a.get("wait"), _delay(a.get("wait"))
+    unavailable = e.get("on:unavailable") or e["next"]
+    waits = f"waits up to {seconds or 0}s"
+
+    def route_agent(r: RunContext) -> str | None:
+        agent = agent_of(r)
+        last = agent is None  # `route to last agent`, or a param naming no agent
+        if last:
+            agent = r.facts.conversation.get("last_agent")
+            if not agent:
+                r.lines.append((node, "", "no last agent"))
+                return unavailable
+        r.effects.append(
+            fx.RouteToAgent(step=nid, line=line, agent=agent, last_agent=last, wait_seconds=seconds)
+        )
+        r.lines.append((node, "", f"agent {agent}; {waits}"))
+        r.suspend(node, "agent", wait)
+        return None
+
+    return route_agent
+
+
+def _route_queue(node: Node, program: Program) -> Step:
+    a, line, nid = node.args, node.source.line, node.id
+    queue_of, language_of = _name_reader(a["queue"]), _name_reader(a.get("language"))
+    required = [(_name_reader(q["skill"]), q.get("min")) for q in a["skills"]]
+    preferred = [(_name_reader(p["agent"]), p.get("score")) for p in a["preferred"]]
+    priority_of = program.expr(a["priority"]) if a.get("priority") is not None else None
+    prefer_last, timeout, wait = a["prefer_last"], a.get("timeout"), _delay(a.get("timeout"))
+
+    def route_queue(r: RunContext) -> str | None:
+        interaction = r.s.interaction
+        skills = dict(interaction.skills)
+        for skill_of, minimum in required:
+            skills[skill_of(r) or ""] = minimum
+        language = language_of(r) or interaction.language
+        priority = interaction.priority
+        if priority_of is not None:
+            priority = float(priority_of(r.scope) or 0)
+        queue = queue_of(r) or ""
+        r.effects.append(
+            fx.RouteToQueue(
+                step=nid,
+                line=line,
+                queue=queue,
+                skills=[{"skill": k, "min": v} for k, v in skills.items()],
+                language=language,
+                priority=priority,
+                preferred_agents=[
+                    {"agent": agent_of(r), "score": score} for agent_of, score in preferred
+                ],
+                prefer_last_agent=prefer_last,
+                timeout_seconds=timeout,
+            )
+        )
+        skill_text = ", ".join(skills) or "no skills"
+        r.lines.append((node, "", f"queue {queue} ({skill_text}; priority {priority:g})"))
+        if wait is not None:
+            r.suspend(node, "queue", wait)
+        else:
+            r.finish(node, "routed", f"routed to {queue}")
+        return None
+
+    return route_queue
+
+
+def _unknown(node: Node, program: Program) -> Step:
+    op = node.op
+
+    def unknown(r: RunContext) -> str | None:
+        raise FlowRuntimeError(f"unknown step kind {op!r}")
+
+    return unknown
+
+
+_BUILDERS: dict[str, _Builder] = {
+    "reply": _reply,
+    "ask": _ask,
+    "log": _log,
+    "set_var": _set_var,
+    "set_priority": _set_priority,
+    "set_language": _set_language,
+    "set_data": _set_data,
+    "add_skill": _add_skill,
+    "remove_skill": _remove_skill,
+    "link": _link,
+    "goto": _goto,
+    "jump": _goto,
+    "end": _end,
+    "not_actionable": _not_actionable,
+    "call": _call,
+    "outcome": _outcome,
+    "return": _outcome,
+    "branch": _branch,
+    "switch": _switch,
+    "loop_init": _loop_init,
+    "loop_test": _loop_test,
+    "match": _match,
+    "match_case": _match_case,
+    "match_none": _match_none,
+    "recognize": _recognize,
+    "schedule": _schedule,
+    "bot": _bot,
+    "data_action": _data_action,
+    "route_agent": _route_agent,
+    "route_queue": _route_queue,
+}
