@@ -78,9 +78,24 @@ def run(program: Program, state: FlowState, trigger: Trigger, facts: Facts) -> R
 class RunContext:
     """One run: the state being advanced, what it has produced, and what steps need."""
 
+    __slots__ = (
+        "_normalised",
+        "effects",
+        "facts",
+        "g",
+        "lines",
+        "p",
+        "prepared",
+        "result",
+        "s",
+        "scope",
+        "trigger",
+    )
+
     def __init__(self, program: Program, state: FlowState, trigger: Trigger, facts: Facts) -> None:
         self.p = program
         self.g = program.graph
+        self.prepared = _prepared(program)
         self.s = state  # the caller's until the run starts; then a clone or a fresh state
         self.trigger = trigger
         self.facts = facts
@@ -161,7 +176,7 @@ class RunContext:
         return state
 
     def _fresh_start(self) -> None:
-        fixed = _prepared(self.p).fixed_variables
+        fixed = self.prepared.fixed_variables
         if fixed is not None:
             self._use(FlowState(graph_version=self.g.version, variables=dict(fixed)))
             return
@@ -172,7 +187,7 @@ class RunContext:
 
     # ------------------------------------------------------------------ main loop
     def _loop(self) -> None:
-        steps, path = _prepared(self.p).steps, self.result.path
+        steps, path = self.prepared.steps, self.result.path
         position = self.s.position
         assert position is not None
         while True:

@@ -100,26 +100,27 @@ class FlowState:
             dict(i.skills),
             i.priority,
             i.language,
-            dict(i.participant_data),
-            dict(i.conversation_data),
+            dict(i.participant_data) if i.participant_data else {},
+            dict(i.conversation_data) if i.conversation_data else {},
         )
+        # empty containers (most of them, on most runs) are made afresh rather than copied
         return FlowState(
             self.graph_version,
             self.status,
             self.position,
             self.waiting,
             dict(self.variables),
-            {k: dict(v) for k, v in self.records.items()},
-            list(self.stack),
-            dict(self.loops),
-            dict(self.matches),
+            {k: dict(v) for k, v in self.records.items()} if self.records else {},
+            list(self.stack) if self.stack else [],
+            dict(self.loops) if self.loops else {},
+            dict(self.matches) if self.matches else {},
             interaction,
-            dict(self.bot),
-            dict(self.error),
+            dict(self.bot) if self.bot else {},
+            dict(self.error) if self.error else {},
             self.in_error_handler,
             self.timers,
             self.ended_reason,
-            dict(self.message),
+            dict(self.message) if self.message else {},
         )
 
     def to_json(self) -> dict[str, Any]:

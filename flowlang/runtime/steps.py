@@ -372,7 +372,7 @@ def _call(node: Node, program: Program) -> Step:
     task, entry, nid = node.args["task"], node.edges["entry"], node.id
 
     def call(r: RunContext) -> str | None:
-        r.s.stack.append(Frame(task=task, call_node=nid))
+        r.s.stack.append(Frame(task, nid))
         r.lines.append((node, "", task))
         return entry
 
