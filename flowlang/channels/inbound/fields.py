@@ -63,6 +63,8 @@ class Node:
         return [Node(self.channel, v, child._child_path(i)) for i, v in enumerate(child.value)]
 
     def text(self, key: str, default: str | None = None) -> str:
+        """The text at `key`; without a `default`, missing or empty text is an error; with one,
+        missing or empty text gives the default."""
         child = self.get(key)
         if child is None:
             if default is None:
@@ -70,8 +72,10 @@ class Node:
             return default
         if isinstance(child.value, bool) or not isinstance(child.value, str | int):
             raise child.fail(f"expected text, got {_kind(child.value)}")
-        if default is None and child.value == "":
-            raise child.fail("empty")
+        if child.value == "":
+            if default is None:
+                raise child.fail("empty")
+            return default
         return str(child.value)
 
     def optional_text(self, key: str) -> str | None:

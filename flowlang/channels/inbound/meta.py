@@ -143,9 +143,8 @@ def _messaging(item: Node, channel: str, page_id: str) -> InboundEvent | None:
     postback = item.get("postback")
     if postback is not None:
         payload = postback.text("payload")
-        made_up_id = f"postback:{sender}:{int(at.timestamp() * 1000)}"
         return InboundEvent(
-            event_id=postback.text("mid", made_up_id) or made_up_id,  # "mid" may be absent or ""
+            event_id=postback.text("mid", f"postback:{sender}:{int(at.timestamp() * 1000)}"),
             kind=EventKind.POSTBACK,
             text=postback.text("title", payload),
             postback=payload,
