@@ -75,13 +75,26 @@ def _text_renderer(text: str, program: Program) -> _Reader:
     return render
 
 
-def _fixed_text(content: dict[str, Any], program: Program) -> dict[str, Any] | None:
-    """A plain text's content, when it is the same on every run (effects copy it)."""
-    if content["kind"] != "text" or content.get("choices"):
-        return None
-    if program.template_text(content["text"]) is not None:
-        return None
-    return {"kind": "text", "text": content["text"]}
+def _sent(
+    content: dict[str, Any], program: Program, describe: Callable[[str], str] = str
+) -> Callable[[RunContext], tuple[dict[str, Any], str]]:
+    """What a reply or question sends, and its trace text (`describe` of its summary); worked
+    out once when it is plain text without a template (effects copy the content)."""
+    if (
+        content["kind"] == "text"
+        and not content.get("choices")
+        and program.template_text(content["text"]) is None
+    ):
+        fixed = {"kind": "text", "text": content["text"]}
+        sent = (fixed, describe(_summary(fixed)))
+        return lambda _r: sent
+    content_of = _content_maker(content, program)
+
+    def make(r: RunContext) -> tuple[dict[str, Any], str]:
+        made = content_of(r)
+        return made, describe(_summary(made))
+
+    return make
 
 
 def _content_maker(content: dict[str, Any], program: Program) -> _Reader:
@@ -152,8 +165,7 @@ def _same(subject: Any, value: Any) -> bool:
 # ---------------------------------------------------------------------------- messages
 def _reply(node: Node, program: Program) -> Step:
     a, nxt, line, nid = node.args, node.edges["next"], node.source.line, node.id
-    content_of = _content_maker(a["content"], program)
-    visibility = a["visibility"]
+    sent, visibility = _sent(a["content"], program), a["visibility"]
     guard = a.get("guard")
     guard_of: Callable[[RunContext], dict[str, Any]] | None = None
     if guard is not None:
@@ -164,16 +176,9 @@ def _reply(node: Node, program: Program) -> Step:
         else:
             guard_of = lambda _r: {"action": action}  # noqa: E731
 
-    fixed = _fixed_text(a["content"], program)
-    fixed_detail = "" if fixed is None else _summary(fixed)
-
     def reply(r: RunContext) -> str | None:
         rendered_guard = None if guard_of is None else guard_of(r)
-        if fixed is None:
-            content = content_of(r)
-            detail = _summary(content)
-        else:
-            content, detail = fixed, fixed_detail
+        content, detail = sent(r)
         r.effects.append(
             fx.SendReply(
                 step=nid, line=line, content=content, visibility=visibility, guard=rendered_guard
@@ -187,16 +192,11 @@ def _reply(node: Node, program: Program) -> Step:
 
 def _ask(node: Node, program: Program) -> Step:
     a, line, nid = node.args, node.source.line, node.id
-    content_of, wait = _content_maker(a["prompt"], program), _delay(a.get("wait"))
-    fixed = _fixed_text(a["prompt"], program)
-    fixed_detail = "" if fixed is None else f"asks {_summary(fixed)}; waits"
+    sent = _sent(a["prompt"], program, lambda summary: f"asks {summary}; waits")
+    wait = _delay(a.get("wait"))
 
     def ask(r: RunContext) -> str | None:
-        if fixed is None:
-            content = content_of(r)
-            detail = f"asks {_summary(content)}; waits"
-        else:
-            content, detail = fixed, fixed_detail
+        content, detail = sent(r)
         r.effects.append(fx.SendReply(step=nid, line=line, content=content))
         r.lines.append((node, "", detail))
         r.suspend(node, "answer", wait)
