@@ -6,5 +6,5 @@ from __future__ import annotations
 from benchmarks.bench_interpreter import check_the_comparisons, messaging_program
 
 
-def test_hand_written_and_the_floor_give_what_the_interpreter_gives() -> None:
+def test_the_hand_written_flow_gives_what_the_interpreter_gives() -> None:
     assert check_the_comparisons(messaging_program()) == 18
