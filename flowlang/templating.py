@@ -31,21 +31,22 @@ class TemplateProblem:
 
 
 def template_problems(source: str) -> list[TemplateProblem]:
-    """Syntax problems of a template source (empty when it compiles)."""
+    """Why a template source does not compile (empty when it does)."""
     try:
-        environment().parse(source)
+        environment().compile(source)
     except TemplateSyntaxError as exc:
         return [TemplateProblem(exc.lineno or 1, exc.message or "invalid template")]
+    except Exception as exc:
+        # e.g. `{{ ('x').name or y }}`: folding the constant part fails before any render
+        return [TemplateProblem(1, str(exc) or type(exc).__name__)]
     return []
 
 
 def undeclared_names(source: str) -> set[str]:
     """Top-level names a template reads from its context (empty if it does not compile)."""
-    try:
-        parsed = environment().parse(source)
-    except TemplateSyntaxError:
+    if template_problems(source):
         return set()
-    return set(meta.find_undeclared_variables(parsed))
+    return set(meta.find_undeclared_variables(environment().parse(source)))
 
 
 def is_template(source: str) -> bool:

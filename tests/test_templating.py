@@ -8,7 +8,11 @@ import pytest
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
-from flowlang.templating import ReplyTemplate
+from flowlang.templating import (
+    ReplyTemplate,
+    template_problems,
+    undeclared_names,
+)
 
 
 def _lookup(names: dict[str, Any]) -> Any:
@@ -57,3 +61,11 @@ def test_customer_data_is_never_template_source_and_the_sandbox_holds() -> None:
     assert template.render(_lookup({"message": {"text": text}})) == "You wrote: {{ 7 * 7 }}"
     with pytest.raises(SecurityError):
         ReplyTemplate("{{ names.__class__.__mro__ }}").render(_lookup({"names": {}}))
+
+
+def test_a_template_that_fails_while_compiling_is_a_problem_not_a_crash() -> None:
+    source = "Hello {{ ('friend').name or customer.name }}"
+    assert [p.message for p in template_problems(source)] == [
+        "'str object' has no attribute 'name'"
+    ]
+    assert undeclared_names(source) == set()
