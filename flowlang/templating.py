@@ -14,6 +14,8 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from flowlang.simple_templates import NotSimple, compile_simple
+
 _MISSING = object()
 
 
@@ -67,7 +69,7 @@ class ReplyTemplate:
     context from those alone (the environment's globals, such as `range`, stay available).
     """
 
-    __slots__ = ("_globals", "_reads", "_template", "source")
+    __slots__ = ("_globals", "_reads", "_simple", "_template", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -78,12 +80,27 @@ class ReplyTemplate:
             sorted({n.name for n in parsed.find_all(nodes.Name) if n.ctx == "load"})
         )
         self._globals = dict(self._template.globals)
+        self._simple = compile_simple(parsed)
 
     def render(
         self, lookup: Callable[[str, Any], Any], extra: Mapping[str, Any] | None = None
     ) -> str:
         """Render with the names it reads taken from `extra`, else `lookup(name, default)`; a
         name found in neither is undefined, which the strict environment reports."""
+        if self._simple is not None:
+
+            def value_of(name: str) -> Any:
+                if extra is not None and name in extra:
+                    return extra[name]
+                value = lookup(name, _MISSING)
+                if value is _MISSING:
+                    raise NotSimple(name)
+                return value
+
+            try:
+                return self._simple(value_of)
+            except NotSimple:
+                pass  # Jinja2 gives the value or the error
         context = dict(self._globals)
         for name in self._reads:
             if extra is not None and name in extra:

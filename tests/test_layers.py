@@ -16,6 +16,7 @@ LAYERS = [
         "flowlang.durations",
         "flowlang.events",
         "flowlang.templating",
+        "flowlang.simple_templates",
         "flowlang.charts",
         "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only
     },

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
 from flowlang.templating import (
     ReplyTemplate,
+    compile_template,
+    environment,
     template_problems,
     undeclared_names,
 )
@@ -61,6 +65,87 @@ def test_customer_data_is_never_template_source_and_the_sandbox_holds() -> None:
     assert template.render(_lookup({"message": {"text": text}})) == "You wrote: {{ 7 * 7 }}"
     with pytest.raises(SecurityError):
         ReplyTemplate("{{ names.__class__.__mro__ }}").render(_lookup({"names": {}}))
+
+
+# ------------------------------------------------------------------ the simple-template path
+# Text with names, constants, `.field`, `['key']`, `or` and `and` renders as straight Python;
+# whatever it renders must be what Jinja2 renders, errors included.
+
+_NAMES = ["customer", "crm", "items", "range", "loop", "missing"]
+_KEYS = ["name", "segment", "items", "keys", "__class__", "_private", "0"]
+_ATTRIBUTE_KEYS = ["name", "segment", "_private"]
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.dictionaries(st.sampled_from(_KEYS), inner, max_size=3) | st.lists(inner, max_size=2)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def _expressions(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(
+        st.sampled_from(["name", "const", "attr", "item", "or", "and"][: 6 if depth < 2 else 2])
+    )
+    if kind == "name":
+        return draw(st.sampled_from(_NAMES))
+    if kind == "const":
+        return draw(st.sampled_from(["'retail'", "3", "none", "true", "''", "1.5"]))
+    if kind in ("attr", "item"):
+        inner = draw(_expressions(depth + 1))
+        # `.items`, `.keys`, `.__class__` are dict attributes: Jinja2's, never the simple path
+        key = draw(st.sampled_from(_ATTRIBUTE_KEYS if kind == "attr" else _KEYS))
+        return f"({inner}).{key}" if kind == "attr" else f"({inner})['{key}']"
+    return f"({draw(_expressions(depth + 1))}) {kind} ({draw(_expressions(depth + 1))})"
+
+
+def _jinja_render(source: str, names: dict[str, Any]) -> str:
+    context = {**environment().globals, **names}
+    return compile_template(source).render(context)
+
+
+def _outcome(render: Any) -> tuple[str, str]:
+    try:
+        return ("text", render())
+    except Exception as exc:  # the same exception type and message as Jinja2's
+        return (type(exc).__name__, str(exc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet="ab }\n!'%", max_size=6),
+    expression=_expressions(),
+    names=st.dictionaries(st.sampled_from(_NAMES[:-1]), _values, min_size=2, max_size=4),
+)
+def test_the_simple_path_renders_what_jinja2_renders(
+    text: str, expression: str, names: dict[str, Any]
+) -> None:
+    source = f"{text}{{{{ {expression} }}}}{text}\n"
+    assume(not template_problems(source))  # the checker refuses those (FL404)
+    template = ReplyTemplate(source)
+    assert template._simple is not None, source  # every generated shape is a simple one
+    ours = _outcome(lambda: template.render(names.get))
+    assert ours == _outcome(lambda: _jinja_render(source, names)), source
+
+
+def test_other_templates_are_left_to_jinja2() -> None:
+    others = (
+        "{{ name | upper }}",
+        "{% if a %}x{% endif %}",
+        "{{ a + 1 }}",
+        "{{ a.b() }}",
+        "{{ self }}",
+    )
+    for source in others:
+        assert ReplyTemplate(source)._simple is None, source
+    assert ReplyTemplate("{{ name | upper }}").render(_lookup({"name": "ana"})) == "ANA"
+
+
+def test_a_dict_method_name_is_the_method_as_in_jinja2() -> None:
+    rendered = ReplyTemplate("{{ data.items }}").render(_lookup({"data": {"items": 3}}))
+    assert rendered.startswith("<built-in method items")
+    assert ReplyTemplate("{{ data['items'] }}").render(_lookup({"data": {"items": 3}})) == "3"
 
 
 def test_a_template_that_fails_while_compiling_is_a_problem_not_a_crash() -> None:
