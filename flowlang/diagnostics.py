@@ -151,11 +151,11 @@ def _edit_distance(a: str, b: str) -> int:
 def render_text(diagnostic: Diagnostic, source: SourceFile | None) -> str:
     """Render like rustc: header, location arrow, the source line, carets under the span, help."""
     d = diagnostic
-    out = [f"{d.severity.value}[{d.code}]: {d.message}", f"  --> {d.span}"]
     text = source.line(d.span.line) if source is not None else ""
+    gutter = str(d.span.line)
+    pad = " " * len(gutter)  # the arrow, the bars and the notes line up on the line number
+    out = [f"{d.severity.value}[{d.code}]: {d.message}", f" {pad}--> {d.span}"]
     if text or (source is not None and d.span.line >= 1):
-        gutter = str(d.span.line)
-        pad = " " * len(gutter)
         shown = text.replace("\t", " ")
         start = max(d.span.column - 1, 0)
         if d.span.end_line == d.span.line:
@@ -166,11 +166,11 @@ def render_text(diagnostic: Diagnostic, source: SourceFile | None) -> str:
         label = f" {d.label}" if d.label else ""
         out += [f" {pad} |", f" {gutter} | {shown}", f" {pad} | {carets}{label}"]
     elif d.label:
-        out.append(f"   = {d.label}")
+        out.append(f" {pad} = {d.label}")
     for note in d.notes:
-        out.append(f"   = note: {note}")
+        out.append(f" {pad} = note: {note}")
     if d.hint:
-        out.append(f"   = help: {d.hint}")
+        out.append(f" {pad} = help: {d.hint}")
     return "\n".join(out)
 
 

@@ -8,6 +8,7 @@ review the diff of the `.expected` files.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,31 @@ def test_the_case_deployment_itself_is_clean() -> None:
 
 def test_there_are_enough_cases() -> None:
     assert len(FLOW_CASES) + len(DEPLOYMENT_CASES) >= 40
+
+
+def _columns(block: list[str]) -> set[int]:
+    """Where each line of one diagnostic puts its margin: the arrow's middle dash, the bar, the
+    `=` of a note or help."""
+    found: set[int] = set()
+    for line in block[1:]:
+        if line.lstrip().startswith("-->"):
+            found.add(line.index("-->") + 1)
+        elif line.lstrip().startswith("="):
+            found.add(line.index("="))
+        elif "|" in line:
+            found.add(line.index("|"))
+    return found
+
+
+def test_every_diagnostic_keeps_one_margin_whatever_its_line_number() -> None:
+    blocks = [
+        block.splitlines()
+        for path in sorted((ROOT / CHECK).glob("*.expected"))
+        + sorted((ROOT / DEPLOYMENT).glob("*.expected"))
+        for block in path.read_text("utf-8").split("\n\n")
+        if "-->" in block
+    ]
+    wide = [block for block in blocks if any(re.match(r" \d{2,} \|", line) for line in block)]
+    assert wide, "some golden diagnostic should point at line 10 or later"
+    for block in blocks:
+        assert len(_columns(block)) == 1, "\n".join(block)
