@@ -6,6 +6,7 @@ that every type error of a file is collected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -116,6 +117,11 @@ def infer(expr: ast.Expr, scope: Scope, report: Reporter) -> str:
         return BOOLEAN
     if isinstance(expr, ast.Matches):
         _expect(expr.operand.span, TEXT, infer(expr.operand, scope, report), "'matches'", report)
+        try:
+            re.compile(expr.pattern)
+        except re.error as exc:
+            message = f"invalid regular expression: {exc.msg}"
+            report(error("FL208", message, expr.pattern_span, hint="see Python's re syntax"))
         return BOOLEAN
     return _binary_type(expr, scope, report)
 
