@@ -2,14 +2,15 @@
 
 (a) Any edit of a valid flow parses or yields diagnostics that point inside the file; never an
     exception. When an edited file still parses, it also formats, idempotently, and the checker
-    (against the example deployment) and, when clean, the compiler run without an exception.
+    (against the example deployment) runs without an exception; when the checker passes it, the
+    flow compiles, its program is prepared and a first message runs through it.
 (b) Random valid flows built as ASTs survive format -> parse unchanged, and format is idempotent.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
@@ -19,9 +20,12 @@ from flowlang.compiler.compile import compile_flow
 from flowlang.diagnostics import Diagnostic, Span
 from flowlang.language import ast
 from flowlang.language.ast_compare import same_structure
-from flowlang.language.checker import check
+from flowlang.language.checker import CheckedFlow, check
 from flowlang.language.formatter import format_flow, format_text
 from flowlang.language.parser import parse_bytes, parse_text
+from flowlang.runtime.interpreter import run
+from flowlang.runtime.program import Program
+from flowlang.runtime.state import Facts, FlowState, Trigger
 from flowlang.workspace import Workspace, load_context
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,10 +100,29 @@ def _assert_diagnostics_inside(text: str, diagnostics: list[Diagnostic]) -> None
         assert (span.end_line, span.end_column) >= (span.line, span.column), span
 
 
+def _compile_and_run(checked: CheckedFlow) -> None:
+    """A flow the checker passes compiles, prepares (regexes, automata, templates) and runs."""
+    program = Program(compile_flow(checked))
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    message = {"text": "I was overcharged on my card 12345678", "channel": "whatsapp"}
+    result = run(
+        program,
+        FlowState(),
+        Trigger(kind="message", text=message["text"]),
+        Facts(now=now, message=message, customer={"name": "Ana"}),
+    )
+    assert result.path, "a run of a new conversation executes at least its first step"
+
+
 @BOUNDED
 @given(_edited_flow())
 # A form feed is a line break to str.splitlines but not to the parser (found by CI).
 @example('flow "F"\n\nstate start:\n    end "done"\n\x0c\t')
+# A pattern after `matches` passed the checker and crashed when the program was built.
+@example(
+    'flow "F"\nserve messages on web account "gbank-web"\n\nstate start:\n'
+    '    if message.text matches "([0-9]":\n        end "digits"\n    end "done"\n'
+)
 def test_edited_flows_parse_or_report_inside_the_file(text: str) -> None:
     result = parse_text(text, "edited.flow")
     if result.ok:
@@ -110,7 +133,7 @@ def test_edited_flows_parse_or_report_inside_the_file(text: str) -> None:
         checked = check(result.flow, CONTEXT)
         _assert_diagnostics_inside(text, list(checked.diagnostics))
         if checked.checked is not None:
-            compile_flow(checked.checked)
+            _compile_and_run(checked.checked)
         return
     assert result.diagnostics
     _assert_diagnostics_inside(text, list(result.diagnostics))
