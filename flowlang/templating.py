@@ -41,7 +41,19 @@ def template_problems(source: str) -> list[TemplateProblem]:
     except Exception as exc:
         # e.g. `{{ ('x').name or y }}`: folding the constant part fails before any render
         return [TemplateProblem(1, str(exc) or type(exc).__name__)]
-    return []
+    return [
+        TemplateProblem(node.lineno, f"a template cannot {_LOADS[type(node)]} another template")
+        for node in environment().parse(source).find_all(tuple(_LOADS))
+    ]
+
+
+# there is no library of templates to load from: these would fail on every render
+_LOADS: dict[type[nodes.Node], str] = {
+    nodes.Extends: "extend",
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "import from",
+}
 
 
 def undeclared_names(source: str) -> set[str]:

@@ -154,3 +154,16 @@ def test_a_template_that_fails_while_compiling_is_a_problem_not_a_crash() -> Non
         "'str object' has no attribute 'name'"
     ]
     assert undeclared_names(source) == set()
+
+
+def test_a_template_cannot_load_another_there_is_no_library_to_load_from() -> None:
+    sources = {
+        "{% extends 'base' %}": "extend",
+        "Hi\n{% include 'greeting' %}": "include",
+        "{% import 'macros' as m %}": "import",
+        "{% from 'macros' import hello %}": "import from",
+    }
+    for source, verb in sources.items():
+        problems = template_problems(source)
+        assert [p.message for p in problems] == [f"a template cannot {verb} another template"]
+    assert template_problems("Hi\n{% include 'greeting' %}")[0].line == 2
