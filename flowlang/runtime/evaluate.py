@@ -78,11 +78,19 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _length(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, str | list | tuple | dict):
+        return float(len(value))
+    raise FlowRuntimeError(f"length needs a text or a list, got {_show(value)}")
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "lower": lambda x: _text(x).lower(),
     "upper": lambda x: _text(x).upper(),
     "trim": lambda x: _text(x).strip(),
-    "length": lambda x: float(len(x)) if x is not None else 0.0,
+    "length": lambda x: _length(x),
     "number": _number,
     "text": _text,
     "starts_with": lambda a, b: _text(a).startswith(_text(b)),
@@ -98,6 +106,8 @@ def _compare(op: str, a: Any, b: Any) -> bool:
     if a is None or b is None:
         return False
     if isinstance(a, timedelta) or isinstance(b, timedelta):
+        if not (isinstance(a, timedelta) and isinstance(b, timedelta)):
+            raise FlowRuntimeError(f"cannot compare {_show(a)} {op} {_show(b)}")
         return bool(_COMPARE[op](a, b))
     return bool(_COMPARE[op](_number(a), _number(b)))
 
@@ -145,7 +155,7 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "*": lambda a, b: _number(a) * _number(b),
     "/": _div,
     "contains": _contains,
-    "in": lambda a, b: a in (b or []),
+    "in": lambda a, b: a in b,  # the grammar allows only a list after `in`
 }
 
 

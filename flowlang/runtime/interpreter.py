@@ -198,6 +198,10 @@ class RunContext:
                 next_position = steps[position](self)
             except FlowRuntimeError as exc:
                 next_position = self._runtime_error(self.g.nodes[position], exc)
+            except Exception as exc:  # a value no check foresaw, or a bug in a step:
+                # fails this conversation at its line (its `on error` runs); others go on
+                unexpected = FlowRuntimeError(f"{type(exc).__name__}: {exc}")
+                next_position = self._runtime_error(self.g.nodes[position], unexpected)
             if next_position is None:  # the flow suspended, ended or was routed
                 return
             position = next_position

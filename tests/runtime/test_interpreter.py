@@ -343,6 +343,49 @@ def test_runtime_error_without_handler_fails_only_this_run() -> None:
     assert failure.line == 5
 
 
+@pytest.mark.parametrize(
+    ("statement", "slots", "message"),
+    [
+        (
+            "set n to length(bot.slots.visits)",
+            {"visits": 3},
+            "length needs a text or a list, got 3",
+        ),
+        ("set ok to bot.slots.waited > 5", {"waited": timedelta(minutes=3)}, "cannot compare"),
+    ],
+)
+def test_data_of_an_unexpected_type_fails_the_run_at_its_line(
+    statement: str, slots: dict[str, object], message: str
+) -> None:
+    """What a bot, the CRM or the host sends has no static type: a value a step cannot use is
+    an FL900 at the flow's line, with the value named, never an exception out of `run`."""
+    prog = program(
+        f'hand off to bot "B" wait 5m:\n    on escalate:\n        {statement}\n        end "x"',
+        header="var n: number = 0\nvar ok: boolean = false",
+    )
+    escalated = Trigger(kind="bot", outcome="escalate", slots=slots)
+    result = run(prog, start(prog).state, escalated, facts())
+    (failure,) = of(result, fx.FlowFailed)
+    assert (failure.code, failure.line) == ("FL900", 8)
+    assert message in failure.message
+
+
+def test_a_step_that_raises_fails_only_its_conversation_and_on_error_runs() -> None:
+    """An exception no check foresaw (here the host's schedule oracle breaks) becomes the
+    conversation's runtime error at its line, so `on error` still routes the customer."""
+
+    def broken(_name: str, _now: object) -> str:
+        raise KeyError("Contact Center Hours")
+
+    header = 'on error:\n    reply "Sorry: {{ error.message }}"\n    route to queue "Q"'
+    prog = program('check schedule "Hours":\n    on open:\n        end "open"', header=header)
+    result = start(prog, schedule_state=broken)
+    (reply,) = of(result, fx.SendReply)
+    assert reply.content["text"] == "Sorry: KeyError: 'Contact Center Hours'"
+    assert of(result, fx.RouteToQueue) and not of(result, fx.FlowFailed)
+    assert of(start(prog), fx.EndFlow), "another conversation with a working oracle goes on"
+
+
 @pytest.mark.parametrize("trigger", ["bot", "agent", "queue", "data"])
 def test_events_nobody_waits_for_are_ignored(trigger: str) -> None:
     prog = program("end")
