@@ -90,7 +90,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "lower": lambda x: _text(x).lower(),
     "upper": lambda x: _text(x).upper(),
     "trim": lambda x: _text(x).strip(),
-    "length": lambda x: _length(x),
+    "length": _length,
     "number": _number,
     "text": _text,
     "starts_with": lambda a, b: _text(a).startswith(_text(b)),
