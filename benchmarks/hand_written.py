@@ -25,7 +25,7 @@ from flowlang.runtime import effects as fx
 from flowlang.runtime.interpreter import RunResult
 from flowlang.runtime.keywords import normalise
 from flowlang.runtime.program import Program
-from flowlang.runtime.state import Facts, FlowState, Frame, Trigger, Waiting
+from flowlang.runtime.state import Facts, FlowState, Frame, Trigger, Waiting, WaitKind
 
 Run = Callable[[FlowState, Trigger, Facts], RunResult]
 
@@ -61,9 +61,11 @@ def by_hand(program: Program) -> Run:
             return escalation(state, trigger, facts)
         raise NotImplementedError("the benchmark's mix has no other events")
 
-    def waits(s: FlowState, result: RunResult, at: str, kind: Any, facts: Facts, sec: int) -> None:
+    def waits(
+        s: FlowState, result: RunResult, at: str, kind: WaitKind, facts: Facts, seconds: int
+    ) -> None:
         s.timers += 1
-        timer, deadline = f"{at}#{s.timers}", facts.now + timedelta(seconds=sec)
+        timer, deadline = f"{at}#{s.timers}", facts.now + timedelta(seconds=seconds)
         result.effects.append(
             fx.StartTimer(step=at, line=node[at].source.line, timer=timer, at=deadline)
         )
