@@ -32,19 +32,21 @@ class TemplateProblem:
     message: str
 
 
-def template_problems(source: str) -> list[TemplateProblem]:
-    """Why a template source does not compile (empty when it does)."""
+@lru_cache(maxsize=4096)
+def template_problems(source: str) -> tuple[TemplateProblem, ...]:
+    """Why a template source does not compile (empty when it does). The checker asks for each
+    template more than once; the compiled template is the one the runtime then uses."""
     try:
-        environment().compile(source)
+        compile_template(source)
     except TemplateSyntaxError as exc:
-        return [TemplateProblem(exc.lineno or 1, exc.message or "invalid template")]
+        return (TemplateProblem(exc.lineno or 1, exc.message or "invalid template"),)
     except Exception as exc:
         # e.g. `{{ ('x').name or y }}`: folding the constant part fails before any render
-        return [TemplateProblem(1, str(exc) or type(exc).__name__)]
-    return [
+        return (TemplateProblem(1, str(exc) or type(exc).__name__),)
+    return tuple(
         TemplateProblem(node.lineno, f"a template cannot {_LOADS[type(node)]} another template")
         for node in environment().parse(source).find_all(tuple(_LOADS))
-    ]
+    )
 
 
 # there is no library of templates to load from: these would fail on every render
