@@ -18,6 +18,7 @@ LAYERS = [
         "flowlang.templating",
         "flowlang.simple_templates",
         "flowlang.charts",
+        "flowlang.private_files",
         "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only
     },
     {"flowlang.language"},

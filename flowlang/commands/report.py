@@ -10,6 +10,7 @@ import click
 
 from flowlang.commands.deployment import load_or_exit
 from flowlang.commands.store import STORE_OPTION, open_store
+from flowlang.private_files import write_private
 from flowlang.reporting import (
     InteractionLog,
     Report,
@@ -177,7 +178,7 @@ def report_command(
         click.echo(text, nl=False)
         return
     try:
-        output.write_text(text, "utf-8")
+        write_private(output, text)
     except OSError as exc:
         raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="-o") from exc
     click.echo(f"{kind} report written to {output}")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flowlang.events import in_utc
+from flowlang.private_files import create_private
 from flowlang.runtime.memory import normalise_phone
 from flowlang.runtime.ports import ConversationView, CustomerView, PendingSend
 from flowlang.store.migrations import StoreError, migrate
@@ -49,6 +50,12 @@ class SqliteStore:
         Raises StoreError when the file is not a SQLite database or is from a newer flowlang.
         """
         self.path = str(path)
+        if self.path not in ("", ":memory:"):
+            try:
+                # Owner-only: SQLite gives the -wal and -shm files the database file's mode.
+                create_private(self.path)
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot create the store: {exc.strerror}") from exc
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")

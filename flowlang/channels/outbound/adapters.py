@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flowlang.channels.outbound.send_bodies import send_request
+from flowlang.private_files import open_private
 from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.ports import OutboundMessage
 
@@ -72,7 +73,7 @@ class JsonLinesAdapter:
 
     def send(self, message: OutboundMessage) -> None:
         line = json.dumps(envelope(message), ensure_ascii=False, default=str)
-        with self.path.open("a", encoding="utf-8") as out:
+        with open_private(self.path) as out:
             out.write(line + "\n")
 
 
