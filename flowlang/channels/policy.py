@@ -10,19 +10,17 @@ day) is kept in this object: it is per process.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flowlang.channels.registry import ChannelRules, builtin_registry
 from flowlang.channels.sms_segments import segments
+from flowlang.channels.text_length import text_length
 from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
 
 AUTOMATED = frozenset({"flow", "bot"})
-_URL = re.compile(r"https?://\S+")
 
 
 @dataclass(frozen=True)
@@ -267,7 +265,7 @@ class ChannelPolicy:
             content = {"kind": "text", "text": str(fallback)}
             why.append(f"{rules.name} cannot carry {kind}: sent as its text")
         text = str(content.get("text") or "")
-        length = _length(text, rules.key)
+        length = text_length(text, rules)
         if message.channel == "sms" and text:
             parts = segments(text)
             if parts.count > 1:
@@ -294,22 +292,6 @@ class ChannelPolicy:
                 self._recent[(message.channel, message.account, text)].append(
                     (now, message.recipient)
                 )
-
-
-def _length(text: str, channel: str) -> int:
-    """Characters as the channel counts them."""
-    if channel == "line":
-        return len(text.encode("utf-16-le")) // 2
-    if channel == "x_public":
-        weight = 0
-        for part in _URL.split(text):
-            weight += sum(2 if _wide(c) else 1 for c in unicodedata.normalize("NFC", part))
-        return weight + 23 * len(_URL.findall(text))
-    return len(text)
-
-
-def _wide(char: str) -> bool:
-    return ord(char) > 0x10FF
 
 
 def _h(hours: float | None) -> timedelta:

@@ -8,7 +8,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML
 
 Outside = Literal["template_only", "human_agent_tag", "one_more", "push", "nothing", "anything"]
@@ -24,6 +24,28 @@ class Window(BaseModel):
     tag_days: float | None = None
 
 
+class WeightRange(BaseModel):
+    """Code points `start`..`end` (inclusive) weigh `weight` (over the weighting's `scale`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    weight: int = Field(ge=0)
+
+
+class Weighting(BaseModel):
+    """X's weighted length (twitter-text's configuration, version 3)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scale: int = Field(gt=0)
+    default_weight: int = Field(ge=0)
+    transformed_url_length: int = Field(ge=0)
+    emoji_parsing_enabled: bool = True
+    ranges: tuple[WeightRange, ...] = ()
+
+
 class ChannelRules(BaseModel):
     """One channel's description: identity, content, limits, window and anti-spam rules."""
 
@@ -37,6 +59,8 @@ class ChannelRules(BaseModel):
     identity_namespace: str | None = None
     content: frozenset[str]
     max_text: int
+    count: Literal["characters", "utf16", "weighted"] = "characters"
+    weighting: Weighting | None = None
     max_quick_replies: int = 0
     max_buttons: int = 0
     window: Window = Window()
@@ -54,6 +78,12 @@ class ChannelRules(BaseModel):
     bulk_limit: int = 20
     bulk_window_seconds: int = 60
     sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _weighted_needs_weights(self) -> ChannelRules:
+        if self.count == "weighted" and self.weighting is None:
+            raise ValueError("count: weighted needs `weighting` (the weights of each range)")
+        return self
 
     @property
     def namespace(self) -> str:
@@ -91,7 +121,8 @@ def load_registry(overrides: dict[str, dict[str, Any]] | None = None) -> dict[st
             out[key] = ChannelRules.model_validate({"key": key, **merged})
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                ": ".join(part for part in (".".join(str(p) for p in e["loc"]), e["msg"]) if part)
+                for e in exc.errors()
             )
             raise RegistryError(f"channel {key!r}: {problems}") from None
     return out

@@ -262,7 +262,7 @@ def test_x_public_counts_cjk_as_two_and_urls_as_23() -> None:
     )
     too_long = policy.decide(text("x_public", "日" * 141), conversation("x_public"), T0)
     assert too_long.reason_code == "text_too_long"
-    url = "https://gbank.example/" + "x" * 300
+    url = "https://gbank.com/" + "x" * 300
     assert policy.decide(text("x_public", url), conversation("x_public"), T0).status == "sent"
 
 

@@ -1,0 +1,29 @@
+"""Text length as each channel counts it: a text and the channel's rules -> a number.
+
+`count` in the registry says how: `characters` (code points), `utf16` (UTF-16 code units, as
+LINE counts), or `weighted` (X's twitter-text: per-range weights, an emoji sequence as one
+default-weight character, every URL as a fixed length). The weights are the registry's data,
+handed to `twitter-text-parser`, a port of twitter-text that passes its conformance suite.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twitter_text import parse_tweet
+
+if TYPE_CHECKING:
+    from flowlang.channels.registry import ChannelRules
+
+
+def text_length(text: str, rules: ChannelRules) -> int:
+    """How long `text` is on the channel, in the unit its `max_text` is given in."""
+    if rules.count == "utf16":
+        return len(text.encode("utf-16-le")) // 2
+    if rules.count == "weighted" and rules.weighting is not None:
+        options = {
+            **rules.weighting.model_dump(),
+            "max_weighted_tweet_length": rules.max_text,
+        }
+        return int(parse_tweet(text, options).weightedLength)
+    return len(text)
