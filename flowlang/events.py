@@ -27,8 +27,9 @@ class EventKind(StrEnum):
     MESSAGE = "message"  # a private message (DM, chat, WhatsApp, SMS, LINE...)
     POST = "post"  # a public post / tweet mentioning or addressed to the business
     COMMENT = "comment"  # a public comment or reply under a post
-    EDIT = "edit"  # a public post or comment was edited
+    EDIT = "edit"  # a post, comment or message was edited (`refers_to`: the one edited)
     DELETE = "delete"  # a public post or comment was deleted (the customer withdrew it)
+    UNSEND = "unsend"  # the customer unsent one private message (`refers_to`): they are still here
     CLOSE = "close"  # the customer closed the chat (web messaging): they left
     POSTBACK = "postback"  # a quick-reply / button answer
     RECEIPT = "receipt"  # delivery / read receipt: recorded, never routed
@@ -78,6 +79,12 @@ class InboundEvent(BaseModel):
     postback: str | None = None
     post_id: str | None = Field(default=None, description="public post this event is or belongs to")
     parent_id: str | None = None
+    refers_to: str | None = Field(
+        default=None, description="the channel's id of the message an edit or deletion is about"
+    )
+    data: dict[str, Any] | None = Field(
+        default=None, description="a form's answers (WhatsApp Flows' response_json)"
+    )
     reply_token: str | None = None
     timestamp: Timestamp
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)

@@ -299,11 +299,11 @@ def _resend(engine: Any, db: SqliteStore, letter: dict[str, Any]) -> int:
 
 def _replay_payload(engine: Any, db: SqliteStore, letter: dict[str, Any]) -> int:
     """Normalise a kept webhook body again (after a normaliser fix) and process its events."""
-    from flowlang.channels.ingest import ingest
+    from flowlang.channels.ingest import ingest, kept_body
 
     payload = letter["payload"]
     received = datetime.fromisoformat(str(payload["received_at"]))
-    result = ingest(engine, str(payload["channel"]), str(payload["body"]), received_at=received)
+    result = ingest(engine, str(payload["channel"]), kept_body(payload), received_at=received)
     db.mark_replayed(letter["id"], datetime.now(UTC))
     if result.error is not None:
         click.echo(f"#{letter['id']}: failed again, kept as a new dead letter: {result.error}")

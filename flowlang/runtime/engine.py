@@ -387,6 +387,13 @@ class Engine:
             outcome.note = "receipt recorded"
             self.store.mark_processed(event.channel, event.event_id)
             return outcome
+        if not event.sender_id:  # a removal that came without its author (Facebook's feed)
+            author = self._author_of(event)
+            if author is None:
+                outcome.note = f"{event.refers_to} was removed; whose it was is not known here"
+                self.store.mark_processed(event.channel, event.event_id)
+                return outcome
+            event = event.model_copy(update={"sender_id": author})
         customer = self.store.resolve_customer(
             self.identity_kind(event.channel),
             event.sender_id,
@@ -402,13 +409,16 @@ class Engine:
         conv.last_inbound_at = now
         conv.last_sender_id = event.sender_id
         conv.post_id = event.post_id or conv.post_id
-        self.store.append_message(
-            conv,
-            "in",
-            {"text": event.text, "kind": event.kind.value, "event_id": event.event_id},
-            now,
-            event.sender_id,
-        )
+        content: dict[str, Any] = {
+            "text": event.text,
+            "kind": event.kind.value,
+            "event_id": event.event_id,
+        }
+        if event.refers_to is not None:
+            content["refers_to"] = event.refers_to
+        if event.data is not None:
+            content["data"] = event.data
+        self.store.append_message(conv, "in", content, now, event.sender_id)
         self.events.append(
             "message_in",
             now,
@@ -441,8 +451,13 @@ class Engine:
             self.events.append("abandoned", now, conv.id, {"reason": reason})
             outcome.note = f"the customer {what}; the interaction is withdrawn"
         elif event.kind is EventKind.EDIT:
-            self.events.append("edited", now, conv.id, {"post_id": event.post_id})
+            self.events.append(
+                "edited", now, conv.id, {"post_id": event.post_id, "refers_to": event.refers_to}
+            )
             outcome.note = "the customer edited the post; the new text is in the history"
+        elif event.kind is EventKind.UNSEND:
+            self.events.append("unsent", now, conv.id, {"refers_to": event.refers_to})
+            outcome.note = "the customer unsent a message; the conversation goes on without it"
         elif conv.status == "with_agent":
             self.acd.customer_activity(conv.id, now)
             outcome.note = f"delivered to agent {conv.agent} (the conversation is theirs)"
@@ -459,6 +474,14 @@ class Engine:
         self.store.save_conversation(conv)
         self.store.mark_processed(event.channel, event.event_id)
         return outcome
+
+    def _author_of(self, event: InboundEvent) -> str | None:
+        """Who sent the message `event` is about, from the store's inbound log."""
+        find = getattr(self.store, "inbound_sender", None)
+        if find is None or event.refers_to is None:
+            return None
+        author: str | None = find(event.channel, event.refers_to)
+        return author
 
     def _agent(self, event: AgentEvent) -> Outcome:
         outcome = Outcome(event=event, conversation_id=event.conversation_id)

@@ -103,6 +103,7 @@ class MemoryStore(MemoryOutbox):
         self.history: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.seen: set[tuple[str, str]] = set()
+        self.senders: dict[tuple[str, str], str] = {}
         self._letters: list[dict[str, Any]] = []
 
     def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
@@ -110,7 +111,13 @@ class MemoryStore(MemoryOutbox):
         if key in self.seen:
             return False
         self.seen.add(key)
+        if payload.get("sender_id"):
+            self.senders[key] = str(payload["sender_id"])
         return True
+
+    def inbound_sender(self, channel: str, event_id: str) -> str | None:
+        """Who sent an inbound event seen before (a removal may come without its author)."""
+        return self.senders.get((channel, event_id))
 
     def mark_processed(self, channel: str, event_id: str) -> None:
         return None

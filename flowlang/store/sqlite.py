@@ -135,6 +135,15 @@ class SqliteStore:
             (channel, event_id),
         )
 
+    def inbound_sender(self, channel: str, event_id: str) -> str | None:
+        """Who sent an inbound event stored before (a removal may come without its author)."""
+        row = self.db.execute(
+            "SELECT json_extract(payload, '$.sender_id') FROM inbound "
+            "WHERE channel = ? AND event_id = ?",
+            (channel, event_id),
+        ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
     def pending_inbound(self) -> list[dict[str, Any]]:
         """Inbound events stored but not processed (a crash came in between), oldest first."""
         rows = self.db.execute(

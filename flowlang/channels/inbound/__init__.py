@@ -1,17 +1,21 @@
 """Inbound normalisers: each channel's own webhook payload in, `InboundEvent`s out.
 
     events = normalise("whatsapp", request_body)        # bytes, str or an already-parsed dict
+    parts = read("line", request_body)                  # event by event; never raises
 
 A payload that cannot be read raises `PayloadError` naming the field (`entry[0].changes[0]
-.value.messages[0].from: missing`); `flowlang.channels.ingest` keeps such payloads as dead
-letters. One webhook can carry events of sibling channels (a Meta page webhook has Messenger
-messages and page-feed comments; X's has DMs and public posts): each event names its channel.
+.value.messages[0].from: missing`). `read` splits a request into its events first (LINE, Meta
+and X send several in one request), so one bad event fails alone; `flowlang.channels.ingest`
+keeps each such event as a dead letter. One webhook can carry events of sibling channels (a Meta
+page webhook has Messenger messages and page-feed comments; X's has DMs and public posts): each
+event names its channel.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -19,10 +23,10 @@ from urllib.parse import parse_qsl
 from pydantic import ValidationError
 
 from flowlang.channels.inbound import line, meta, sms, web, x
-from flowlang.channels.inbound.fields import Node, PayloadError
+from flowlang.channels.inbound.fields import Ignored, Node, PayloadError, unstorable
 from flowlang.events import InboundEvent
 
-Normaliser = Callable[[Node, datetime], list[InboundEvent]]
+Normaliser = Callable[[Node, datetime], Sequence[InboundEvent | Ignored]]
 
 NORMALISERS: dict[str, Normaliser] = {
     "whatsapp": meta.whatsapp,
@@ -36,7 +40,35 @@ NORMALISERS: dict[str, Normaliser] = {
     "web": web.widget,
 }
 
-__all__ = ["NORMALISERS", "PayloadError", "decode", "normalise"]
+EVENT_LISTS: dict[str, tuple[str, ...]] = {
+    "whatsapp": ("entry[]", "changes[]", "value", "messages[]|statuses[]"),
+    "messenger": ("entry[]", "messaging[]|changes[]"),
+    "instagram": ("entry[]", "messaging[]|changes[]"),
+    "facebook_page": ("entry[]", "messaging[]|changes[]"),
+    "x_dm": (x.EVENT_LISTS,),
+    "x_public": (x.EVENT_LISTS,),
+    "line": ("events[]",),
+}
+"""Where each channel's request holds its events: the path through the envelope, level by level
+(`name[]` a list, `a[]|b[]` lists side by side); channels not named send one event a request."""
+
+__all__ = ["NORMALISERS", "Ignored", "Part", "PayloadError", "decode", "normalise", "read"]
+
+
+@dataclass
+class Part:
+    """One event of a request as the channel sent it, and what it reads as.
+
+    `body` is the request reduced to this event alone (None: the request as a whole could not be
+    read), so that it can be kept and replayed on its own. At most one of `error`, `events` and
+    `ignored` says what it is.
+    """
+
+    where: str
+    body: dict[str, Any] | None
+    events: list[InboundEvent] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    error: PayloadError | None = None
 
 
 def normalise(
@@ -46,17 +78,143 @@ def normalise(
 
     `received_at` stands in for channels that send no time (Twilio); default: now.
     """
+    normaliser = _normaliser(channel)
+    data = decode(channel, body)
+    problem = unstorable(channel, data)
+    if problem is not None:
+        raise problem
+    results = _normalised(channel, normaliser, data, received_at or datetime.now(UTC))
+    return [r for r in results if isinstance(r, InboundEvent)]
+
+
+def read(
+    channel: str, body: bytes | str | dict[str, Any], *, received_at: datetime | None = None
+) -> list[Part]:
+    """The events of one request, each read on its own; never raises. A request that cannot be
+    read as a whole (not JSON, a wrong envelope, an unknown channel) is one failed part."""
+    received = received_at or datetime.now(UTC)
+    try:
+        normaliser = _normaliser(channel)
+        data = decode(channel, body)
+        levels = EVENT_LISTS.get(channel, ())
+        _check_envelope(channel, normaliser, data, levels, received)
+    except Exception as exc:  # anything unreadable about the request as a whole
+        return [Part("(body)", None, error=_as_payload_error(channel, "(body)", exc))]
+    if not levels:
+        return [_read_part(channel, normaliser, ("", "", data), received)]
+    return [_read_part(channel, normaliser, piece, received) for piece in _split(data, levels)]
+
+
+def _normaliser(channel: str) -> Normaliser:
     normaliser = NORMALISERS.get(channel)
     if normaliser is None:
         known = ", ".join(sorted(NORMALISERS))
         raise PayloadError(channel, "(channel)", f"no normaliser for this channel (known: {known})")
-    data = decode(channel, body)
+    return normaliser
+
+
+def _check_envelope(
+    channel: str,
+    normaliser: Normaliser,
+    data: dict[str, Any],
+    levels: Sequence[str],
+    received: datetime,
+) -> None:
+    """Raise what is wrong with the request around its events (`object`, `destination`...)."""
+    if not levels:
+        return
+    lists = [k.removesuffix("[]") for k in levels[0].split("|")]
+    shell = {k: ([] if k in lists and isinstance(v, list) else v) for k, v in data.items()}
+    problem = unstorable(channel, shell)
+    if problem is not None:
+        raise problem
+    _normalised(channel, normaliser, shell, received)
+
+
+def _split(data: dict[str, Any], levels: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(where the event is, where it is in its reduced body, the reduced body) for each event.
+
+    An element of the wrong shape on the way is a part of its own, which its normaliser then
+    reports (`entry[1]: expected an object`)."""
+
+    def walk(node: Any, depth: int, where: str, reduced: str) -> list[tuple[str, str, Any]]:
+        if depth == len(levels) or not isinstance(node, dict):
+            return [(where, reduced, node)]
+        keys = [k.removesuffix("[]") for k in levels[depth].split("|")]
+        rest = {k: v for k, v in node.items() if k not in keys}
+        found: list[tuple[str, str, Any]] = []
+        present = False
+        for level_key, key in zip(levels[depth].split("|"), keys, strict=True):
+            child = node.get(key)
+            path, reduced_path = _join(where, key), _join(reduced, key)
+            if child is None:
+                continue
+            present = True
+            if not level_key.endswith("[]"):
+                for w, r, sub in walk(child, depth + 1, path, reduced_path):
+                    found.append((w, r, {**rest, key: sub}))
+            elif not isinstance(child, list):
+                found.append((path, reduced_path, {**rest, key: child}))
+            else:
+                for i, item in enumerate(child):
+                    inner = walk(item, depth + 1, f"{path}[{i}]", f"{reduced_path}[0]")
+                    found.extend((w, r, {**rest, key: [sub]}) for w, r, sub in inner)
+        if not present:  # none of this level's keys: the normaliser says whether that is wrong
+            return [(where, reduced, node)]
+        return found
+
+    return [(w, r, body) for w, r, body in walk(data, 0, "", "") if isinstance(body, dict)]
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _read_part(
+    channel: str,
+    normaliser: Normaliser,
+    piece: tuple[str, str, dict[str, Any]],
+    received: datetime,
+) -> Part:
+    where, reduced, body = piece
+    part = Part(where or "(body)", body)
     try:
-        return normaliser(Node(channel, data), received_at or datetime.now(UTC))
+        problem = unstorable(channel, body)
+        if problem is not None:
+            raise problem
+        for result in _normalised(channel, normaliser, body, received):
+            if isinstance(result, Ignored):
+                part.ignored.append(result.reason)
+            else:
+                part.events.append(result)
+        if not part.events and not part.ignored:
+            part.ignored.append("nothing in it to process")
+    except Exception as exc:  # a bad event fails alone; the request's others go on
+        part.events.clear()
+        error = _as_payload_error(channel, where or "(body)", exc)
+        if reduced and error.field.startswith(reduced):
+            error = PayloadError(channel, where + error.field[len(reduced) :], error.problem)
+        part.error = error
+    return part
+
+
+def _normalised(
+    channel: str, normaliser: Normaliser, data: dict[str, Any], received: datetime
+) -> Sequence[InboundEvent | Ignored]:
+    try:
+        return normaliser(Node(channel, data), received)
     except ValidationError as exc:  # a value of the right shape but not a usable one
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(event)"
         raise PayloadError(channel, where, first["msg"]) from None
+
+
+def _as_payload_error(channel: str, where: str, exc: Exception) -> PayloadError:
+    if isinstance(exc, PayloadError):
+        return exc
+    if isinstance(exc, RecursionError):
+        return PayloadError(channel, where, "nested too deeply to read")
+    return PayloadError(channel, where, f"cannot be read: {type(exc).__name__}: {exc}")
 
 
 def decode(channel: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +235,10 @@ def decode(channel: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
         raise PayloadError(
             channel, "(body)", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise PayloadError(channel, "(body)", "not JSON we can read: nested too deeply") from None
+    except ValueError as exc:  # e.g. a number of more than 4,300 digits
+        raise PayloadError(channel, "(body)", f"not JSON we can read: {exc}") from None
     if not isinstance(data, dict):
         raise PayloadError(channel, "(body)", "expected a JSON object")
     return data

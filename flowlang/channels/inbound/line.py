@@ -1,4 +1,4 @@
-"""LINE Messaging API webhooks: messages, postbacks (follow, unsend and the rest are skipped).
+"""LINE Messaging API webhooks: messages, postbacks, unsends (follow and the rest are ignored).
 
 Format: developers.line.biz/en/reference/messaging-api/#webhook-event-objects
 `webhookEventId` is stable across redeliveries, so it is the event id. The reply token is kept:
@@ -9,18 +9,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flowlang.channels.inbound.fields import Node
+from flowlang.channels.inbound.fields import Ignored, Node
 from flowlang.events import Attachment, EventKind, InboundEvent
 
 _MEDIA = {"image": "image", "video": "video", "audio": "audio", "file": "file"}
+_IGNORED = {
+    "follow": "the customer added the account as a friend: there is no message to answer",
+    "unfollow": "the customer blocked the account: nothing can be sent to them",
+    "join": "the account joined a group chat: there is no message to answer",
+    "leave": "the account left a group chat: there is no message to answer",
+}
 
 
-def webhook(root: Node, received_at: datetime) -> list[InboundEvent]:
+def webhook(root: Node, received_at: datetime) -> list[InboundEvent | Ignored]:
     account = root.text("destination")
-    events: list[InboundEvent] = []
+    events: list[InboundEvent | Ignored] = []
     for event in root.items("events", required=True):
         kind = event.text("type")
         if kind not in ("message", "postback"):
+            events.append(
+                Ignored(_IGNORED.get(kind, f"a {kind} event carries no customer message"))
+            )
             continue
         source = event.need("source")
         sender = source.optional_text("userId")
@@ -55,9 +64,9 @@ def _message(message: Node) -> tuple[str, tuple[Attachment, ...]]:
     kind = message.text("type")
     if kind == "text":
         return message.text("text"), ()
-    if kind == "sticker":
+    if kind == "sticker":  # `text`: what the customer typed on a message sticker
         sticker = f"{message.text('packageId')}/{message.text('stickerId')}"
-        return "", (Attachment(type="sticker", sticker_id=sticker),)
+        return message.text("text", ""), (Attachment(type="sticker", sticker_id=sticker),)
     if kind == "location":
         point = Attachment(
             type="location",

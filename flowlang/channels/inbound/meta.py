@@ -3,42 +3,45 @@
 Formats: developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components,
 /docs/messenger-platform/webhooks, /docs/messenger-platform/instagram/features/webhook and
 /docs/graph-api/webhooks/reference/page/#feed.
+
+A WhatsApp customer is keyed on their business-scoped user id (BSUID, `from_user_id`) when the
+webhook carries one, with their phone number (`from`, the wa_id) beside it when it is given, so
+the store links the two; a customer who hides their number behind a username has only the BSUID.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
-from flowlang.channels.inbound.fields import Node
+from flowlang.channels.inbound.fields import Ignored, Node
 from flowlang.events import Attachment, EventKind, InboundEvent
 
 _MEDIA = {"image": "image", "video": "video", "audio": "audio", "document": "file", "file": "file"}
 
 
-def whatsapp(root: Node, received_at: datetime) -> list[InboundEvent]:
+def whatsapp(root: Node, received_at: datetime) -> list[InboundEvent | Ignored]:
     """`object: whatsapp_business_account`: messages from customers and status receipts."""
     _expect_object(root, "whatsapp_business_account")
-    events: list[InboundEvent] = []
+    events: list[InboundEvent | Ignored] = []
     for entry in root.items("entry", required=True):
         for change in entry.items("changes", required=True):
             value = change.need("value")
             metadata = value.get("metadata")
             account = _e164(metadata.text("display_phone_number")) if metadata else ""
-            names = {
-                c.text("wa_id"): c.get("profile").text("name", "")  # type: ignore[union-attr]
-                for c in value.items("contacts")
-                if c.has("profile")
-            }
+            contacts = _contacts(value)
             for message in value.items("messages"):
-                events.append(_whatsapp_message(message, account, names))
+                events.append(_whatsapp_message(message, account, contacts))
             for status in value.items("statuses"):
+                recipient = status.optional_text("recipient_user_id")
                 events.append(
                     InboundEvent(
                         event_id=f"{status.text('id')}:{status.text('status')}",
                         channel="whatsapp",
                         kind=EventKind.RECEIPT,
                         account=account,
-                        sender_id=status.text("recipient_id", ""),
+                        sender_id=recipient or status.text("recipient_id", ""),
                         text=status.text("status"),
                         timestamp=status.epoch("timestamp"),
                         raw=status.value,
@@ -47,10 +50,32 @@ def whatsapp(root: Node, received_at: datetime) -> list[InboundEvent]:
     return events
 
 
-def _whatsapp_message(message: Node, account: str, names: dict[str, str]) -> InboundEvent:
-    sender = message.text("from")
+def _contacts(value: Node) -> dict[str, tuple[str | None, str]]:
+    """Each contact's wa_id and BSUID (either may be missing) -> (BSUID, profile name)."""
+    known: dict[str, tuple[str | None, str]] = {}
+    for contact in value.items("contacts"):
+        profile = contact.get("profile")
+        name = profile.text("name", "") if profile is not None else ""
+        bsuid = contact.optional_text("user_id")
+        for key in (contact.optional_text("wa_id"), bsuid):
+            if key is not None:
+                known[key] = (bsuid, name)
+    return known
+
+
+def _whatsapp_message(
+    message: Node, account: str, contacts: dict[str, tuple[str | None, str]]
+) -> InboundEvent:
+    phone = message.optional_text("from")
+    bsuid = message.optional_text("from_user_id")
+    if phone is None and bsuid is None:
+        raise message.fail("missing (and no `from_user_id` either: who sent it?)", "from")
+    contact_bsuid, name = contacts.get(bsuid or phone or "", (None, ""))
+    sender = bsuid or contact_bsuid or phone
+    assert sender is not None
     kind = message.text("type")
     text, postback, attachments = "", None, []
+    data: dict[str, Any] | None = None
     if kind == "text":
         text = message.need("text").text("body")
     elif kind in _MEDIA or kind == "sticker":
@@ -75,6 +100,8 @@ def _whatsapp_message(message: Node, account: str, names: dict[str, str]) -> Inb
                 caption=place.optional_text("name") or place.optional_text("address"),
             )
         )
+    elif kind == "interactive" and message.need("interactive").has("nfm_reply"):
+        text, data = _flow_response(message.need("interactive").need("nfm_reply"))
     elif kind == "interactive":
         interactive = message.need("interactive")
         reply = interactive.get("button_reply") or interactive.need("list_reply")
@@ -92,43 +119,63 @@ def _whatsapp_message(message: Node, account: str, names: dict[str, str]) -> Inb
         kind=EventKind.POSTBACK if postback is not None else EventKind.MESSAGE,
         account=account,
         sender_id=sender,
-        sender_phone=_e164(sender),
-        sender_name=names.get(sender) or None,
+        sender_phone=_e164(phone) if phone is not None else None,
+        sender_name=name or None,
         text=text,
         attachments=tuple(attachments),
         postback=postback,
+        data=data,
         timestamp=message.epoch("timestamp"),
         raw=message.value,
     )
 
 
-def page(root: Node, received_at: datetime) -> list[InboundEvent]:
+def _flow_response(reply: Node) -> tuple[str, dict[str, Any]]:
+    """A WhatsApp Flows form sent back: its `response_json` (a JSON text) as data."""
+    answers = reply.need("response_json")
+    try:
+        data = json.loads(answers.value) if isinstance(answers.value, str) else answers.value
+    except ValueError:
+        raise answers.fail("expected the form's answers as JSON text") from None
+    if not isinstance(data, dict):
+        raise answers.fail("expected the form's answers as a JSON object")
+    return reply.text("body", "Sent"), data
+
+
+def page(root: Node, received_at: datetime) -> list[InboundEvent | Ignored]:
     """`object: page` (Messenger, page feed) or `object: instagram` (Instagram messaging)."""
     obj = _expect_object(root, "page", "instagram")
     channel = "instagram" if obj == "instagram" else "messenger"
-    events: list[InboundEvent] = []
+    events: list[InboundEvent | Ignored] = []
     for entry in root.items("entry", required=True):
         page_id = entry.text("id")
         for item in entry.items("messaging"):
-            event = _messaging(item, channel, page_id)
-            if event is not None:
-                events.append(event)
+            events.append(_messaging(item, channel, page_id))
         for change in entry.items("changes"):
-            if obj == "page" and change.text("field", "") == "feed":
-                event = _feed(change.need("value"), page_id)
-                if event is not None:
-                    events.append(event)
+            field = change.text("field", "")
+            if obj == "page" and field == "feed":
+                events.append(_feed(change.need("value"), page_id))
+            else:
+                events.append(Ignored(f"a change of `{field}` is not a customer message"))
     return events
 
 
-def _messaging(item: Node, channel: str, page_id: str) -> InboundEvent | None:
+def _messaging(item: Node, channel: str, page_id: str) -> InboundEvent | Ignored:
     sender = item.need("sender").text("id")
     at = item.epoch("timestamp", unit=1000)
     common = {"channel": channel, "account": page_id, "sender_id": sender, "timestamp": at}
     message = item.get("message")
     if message is not None:
-        if message.has("is_echo") and message.value["is_echo"] is True:
-            return None  # the page's own message, echoed back
+        if message.flag("is_echo"):
+            return Ignored("the page's own message, echoed back")
+        if message.flag("is_deleted"):  # Instagram: the customer unsent it
+            return InboundEvent(
+                event_id=f"{message.text('mid')}:unsend",
+                kind=EventKind.UNSEND,
+                refers_to=message.text("mid"),
+                raw=item.value,
+                **common,
+            )
         attachments = tuple(_messenger_attachment(a) for a in message.items("attachments"))
         quick = message.get("quick_reply")
         return InboundEvent(
@@ -157,7 +204,7 @@ def _messaging(item: Node, channel: str, page_id: str) -> InboundEvent | None:
             event_id=f"{edit.text('mid')}:edit:{edit.text('num_edit', '1')}",
             kind=EventKind.EDIT,
             text=edit.text("text", ""),
-            post_id=edit.text("mid"),
+            refers_to=edit.text("mid"),
             raw=item.value,
             **common,
         )
@@ -171,7 +218,18 @@ def _messaging(item: Node, channel: str, page_id: str) -> InboundEvent | None:
                 raw=item.value,
                 **common,
             )
-    return None  # reactions, referrals, optins: not customer messages
+    what = next((k for k in _NOT_MESSAGES if item.has(k)), "this")
+    return Ignored(f"a Messenger `{what}` event is not a customer message")
+
+
+_NOT_MESSAGES = (
+    "reaction",
+    "referral",
+    "optin",
+    "account_linking",
+    "standby",
+    "pass_thread_control",
+)
 
 
 def _messenger_attachment(node: Node) -> Attachment:
@@ -190,22 +248,27 @@ def _messenger_attachment(node: Node) -> Attachment:
     return Attachment(type=kind if kind in known else "other", url=url)
 
 
-def _feed(value: Node, page_id: str) -> InboundEvent | None:
+def _feed(value: Node, page_id: str) -> InboundEvent | Ignored:
     item = value.text("item")
     if item not in ("post", "status", "photo", "video", "comment"):
-        return None  # reactions, likes, shares: not messages
-    author = value.get("from")
-    if author is None or author.text("id") == page_id:
-        return None  # the page's own posts and replies
+        return Ignored(f"a page feed `{item}` (a reaction, like or share) is not a message")
     verb = value.text("verb")
+    author = value.get("from")
+    if author is not None and author.text("id") == page_id:
+        return Ignored("the page's own post or reply")
+    if author is None and verb != "remove":  # a removal may come without its author
+        raise value.fail("missing (whose post is it?)", "from")
     is_comment = item == "comment"
-    kind = {"add": EventKind.COMMENT if is_comment else EventKind.POST, "edited": EventKind.EDIT}
-    if verb in ("remove", "hide"):
-        event_kind = EventKind.DELETE
-    elif verb in kind:
-        event_kind = kind[verb]
-    else:
-        return None
+    kind = {
+        "add": EventKind.COMMENT if is_comment else EventKind.POST,
+        "edited": EventKind.EDIT,
+        "edit": EventKind.EDIT,  # Facebook sometimes says "edit"
+        "remove": EventKind.DELETE,
+        "hide": EventKind.DELETE,
+    }
+    if verb not in kind:
+        return Ignored(f"a page feed `{verb}` is not a change to a customer's post")
+    event_kind = kind[verb]
     own_id = value.text("comment_id") if is_comment else value.text("post_id")
     created = value.need("created_time")
     at = (
@@ -214,15 +277,17 @@ def _feed(value: Node, page_id: str) -> InboundEvent | None:
         else value.iso_time("created_time")
     )
     return InboundEvent(
-        event_id=f"{own_id}:{verb}:{int(at.timestamp())}",
+        # A post or comment is added once: its own id; edits and removals are later events of it.
+        event_id=own_id if verb == "add" else f"{own_id}:{verb}:{int(at.timestamp())}",
         channel="facebook_page",
         kind=event_kind,
         account=page_id,
-        sender_id=author.text("id"),
-        sender_name=author.optional_text("name"),
+        sender_id=author.text("id") if author is not None else "",
+        sender_name=author.optional_text("name") if author is not None else None,
         text=value.text("message", ""),
         post_id=value.text("post_id"),
         parent_id=value.optional_text("parent_id") if is_comment else None,
+        refers_to=own_id if event_kind in (EventKind.EDIT, EventKind.DELETE) else None,
         timestamp=at,
         raw=value.value,
     )

@@ -29,7 +29,7 @@ def twilio(root: Node, received_at: datetime) -> list[InboundEvent]:
             )
         ]
     sender = root.text("From")
-    media_count = int(root.number("NumMedia")) if root.has("NumMedia") else 0
+    media_count = root.count("NumMedia") if root.has("NumMedia") else 0
     attachments = tuple(
         Attachment(
             type=_media_type(root.optional_text(f"MediaContentType{i}") or ""),

@@ -2,32 +2,40 @@
 
 Format: developer.x.com/en/docs/x-api/enterprise/account-activity-api/guides/
 account-activity-data-objects
-The business account is `for_user_id`; events the business itself caused are skipped.
+The business account is `for_user_id`; events the business itself caused are ignored, and so
+are reposts (no words of the reposter's own). An edited post arrives as a new post whose
+`edit_history` names the first version: it is an edit of that post.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flowlang.channels.inbound.fields import Node
+from flowlang.channels.inbound.fields import Ignored, Node
 from flowlang.events import Attachment, EventKind, InboundEvent
 
 _MEDIA = {"photo": "image", "video": "video", "animated_gif": "video"}
+EVENT_LISTS = (
+    "direct_message_events[]|tweet_create_events[]|tweet_delete_events[]"
+    "|direct_message_mark_read_events[]"
+)
 
 
-def account_activity(root: Node, received_at: datetime) -> list[InboundEvent]:
+def account_activity(root: Node, received_at: datetime) -> list[InboundEvent | Ignored]:
     business = root.text("for_user_id")
     users = root.get("users")
     handle = _handle(users, business) if users is not None else None
     account = handle or _mentioned_handle(root, business) or business
-    events: list[InboundEvent] = []
+    events: list[InboundEvent | Ignored] = []
     for dm in root.items("direct_message_events"):
         if dm.text("type") != "message_create":
+            events.append(Ignored(f"a {dm.text('type')} event is not a message"))
             continue
         create = dm.need("message_create")
         sender = create.text("sender_id")
         if sender == business:
-            continue  # the business's own DM
+            events.append(Ignored("the business's own direct message, echoed back"))
+            continue
         data = create.need("message_data")
         quick = data.get("quick_reply_response")
         attachment = data.get("attachment")
@@ -59,22 +67,30 @@ def account_activity(root: Node, received_at: datetime) -> list[InboundEvent]:
     for tweet in root.items("tweet_create_events"):
         user = tweet.need("user")
         if user.text("id_str") == business:
-            continue  # the business's own tweet or reply
+            events.append(Ignored("the business's own post or reply"))
+            continue
+        reposted = tweet.get("retweeted_status")
+        if reposted is not None:
+            events.append(Ignored(_repost(reposted, business)))
+            continue
         extended = tweet.get("extended_tweet")
         text = extended.text("full_text") if extended is not None else tweet.text("text")
         parent = tweet.optional_text("in_reply_to_status_id_str")
         tweet_id = tweet.text("id_str")
+        first = _first_version(tweet)
+        kind = EventKind.COMMENT if parent else EventKind.POST
         events.append(
             InboundEvent(
                 event_id=tweet_id,
                 channel="x_public",
-                kind=EventKind.COMMENT if parent else EventKind.POST,
+                kind=EventKind.EDIT if first not in (None, tweet_id) else kind,
                 account=account,
                 sender_id=user.text("id_str"),
                 sender_name=user.optional_text("name"),
                 text=text,
                 post_id=parent or tweet_id,
                 parent_id=parent,
+                refers_to=first if first != tweet_id else None,
                 timestamp=tweet.epoch("timestamp_ms", unit=1000),
                 raw=tweet.value,
             )
@@ -89,6 +105,7 @@ def account_activity(root: Node, received_at: datetime) -> list[InboundEvent]:
                 account=account,
                 sender_id=status.text("user_id"),
                 post_id=status.text("id"),
+                refers_to=status.text("id"),
                 timestamp=deleted.epoch("timestamp_ms", unit=1000),
                 raw=deleted.value,
             )
@@ -96,6 +113,7 @@ def account_activity(root: Node, received_at: datetime) -> list[InboundEvent]:
     for read in root.items("direct_message_mark_read_events"):
         reader = read.text("sender_id")
         if reader == business:
+            events.append(Ignored("the business read its own conversation"))
             continue
         events.append(
             InboundEvent(
@@ -110,6 +128,19 @@ def account_activity(root: Node, received_at: datetime) -> list[InboundEvent]:
             )
         )
     return events
+
+
+def _repost(reposted: Node, business: str) -> str:
+    author = reposted.get("user")
+    if author is not None and author.optional_text("id_str") == business:
+        return "a repost of the business's own post: the customer wrote nothing to answer"
+    return "a repost carries no words of the reposter's own: the original post is answered"
+
+
+def _first_version(tweet: Node) -> str | None:
+    """The id of the post's first version when it has been edited (`edit_history`)."""
+    history = tweet.get("edit_history")
+    return history.optional_text("initial_tweet_id") if history is not None else None
 
 
 def _handle(users: Node, user_id: str) -> str | None:
