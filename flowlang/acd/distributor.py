@@ -161,12 +161,24 @@ class SkillsAcd:
 
     # ------------------------------------------------------------------ the Acd protocol
     def enqueue(self, request: RoutingRequest, now: datetime) -> list[RoutingNotice]:
+        """Route an interaction to a queue. One already waiting in that queue (the flow routes
+        it there again) keeps its place in line, its wait and its rings; what it asks for is
+        the new request's."""
         queue = self._queue(request.queue)
+        previous = self.interactions.get(request.conversation_id)
+        again = (
+            previous is not None
+            and previous.queue == request.queue
+            and previous.phase in ("preferred", "waiting", "offered")
+        )
         interaction = _interaction_for(request, now)
         self._forget(request.conversation_id, now)
         self.interactions[interaction.id] = interaction
         notices: list[RoutingNotice] = []
-        self._start_episode(interaction, now)
+        if again and previous is not None:
+            _keep_place(interaction, previous)
+        else:
+            self._start_episode(interaction, now)
         first = self._requirement(interaction)
         scores = {agent: score or 0 for agent, score in request.preferred_agents}
         ordered = sorted(scores, key=lambda a: -scores[a])
@@ -184,7 +196,7 @@ class SkillsAcd:
             self._offer(interaction, ready[0], now, notices, preferred=True)
             return notices
         reachable = [a for a in interaction.candidates if self.agents[a].state != "offline"]
-        if reachable and queue.preferred_agent_wait > timedelta(0):
+        if reachable and queue.preferred_agent_wait > timedelta(0) and not again:
             interaction.phase = "preferred"
             for agent in reachable:
                 self.agents[agent].preferred.add(interaction.id)
@@ -495,7 +507,7 @@ class SkillsAcd:
             return
         interaction.phase = "waiting"
         interaction.requirement = requirement
-        interaction.version += 1
+        interaction.version = next(self._seq)
         group = self._groups.setdefault(requirement, _Group())
         group.members.add(interaction.id)
         heapq.heappush(
@@ -614,7 +626,7 @@ class SkillsAcd:
         *,
         preferred: bool = False,
     ) -> None:
-        interaction.version += 1
+        interaction.version = next(self._seq)
         interaction.agent = record.id
         record.holding[interaction.id] = interaction.media
         record.direct.discard(interaction.id)
@@ -633,7 +645,7 @@ class SkillsAcd:
         self, interaction: Interaction, now: datetime, **data: Any
     ) -> list[RoutingNotice]:
         interaction.phase = "active"
-        interaction.version += 1
+        interaction.version = next(self._seq)
         interaction.last_customer_activity = now
         queue = self._queue(interaction.queue)
         if queue.inactivity_after is not None:
@@ -650,7 +662,7 @@ class SkillsAcd:
         needs_code = queue.wrap_up_required and interaction.wrap_up is None
         if interaction.phase == "active" and (needs_code or queue.after_call_work > timedelta(0)):
             interaction.phase = "wrap_up"
-            interaction.version += 1
+            interaction.version = next(self._seq)
             until = now + queue.after_call_work if queue.after_call_work else None
             if until is not None:
                 self._timer(until, "acw_end", interaction)
@@ -693,7 +705,7 @@ class SkillsAcd:
         if interaction is None:
             return
         self._unplace(interaction)
-        interaction.version += 1
+        interaction.version = next(self._seq)
         record = self.agents.get(interaction.agent or "")
         if record is not None and interaction_id in record.holding:
             del record.holding[interaction_id]
@@ -702,7 +714,7 @@ class SkillsAcd:
     def _let_go(self, interaction: Interaction, record: AgentRecord) -> None:
         record.holding.pop(interaction.id, None)
         interaction.agent = None
-        interaction.version += 1
+        interaction.version = next(self._seq)
         self._agent_changed(record)
 
     def _requeue_or_give_up(
@@ -802,6 +814,17 @@ class SkillsAcd:
         self, kind: str, interaction: Interaction, now: datetime, **data: Any
     ) -> RoutingNotice:
         return RoutingNotice(kind, interaction.id, interaction.agent, interaction.queue, now, data)
+
+
+def _keep_place(interaction: Interaction, previous: Interaction) -> None:
+    """A re-entry into the same queue: the wait, rings, window deadlines, urgency and the
+    agents who declined carry over (the episode's timers stay live)."""
+    interaction.entered_at = previous.entered_at
+    interaction.episode = previous.episode
+    interaction.ring = previous.ring
+    interaction.boost = previous.boost
+    interaction.declined = set(previous.declined)
+    interaction.offers = previous.offers
 
 
 def _interaction_for(request: RoutingRequest, entered_at: datetime) -> Interaction:

@@ -142,7 +142,9 @@ class Interaction:
     declined: set[str] = field(default_factory=set)
     candidates: list[str] = field(default_factory=list)  # preferred (or the one) agents
     boost: float = 0.0
-    version: int = 0  # changes whenever it is placed again: stale heap entries are dropped
+    # a new number of the ACD's sequence whenever it is placed again, never reused (not even
+    # by a later interaction of the same conversation): stale heap entries are dropped
+    version: int = 0
     episode: int = 0  # one routing (a transfer starts another): stale timers are dropped
     offers: int = 0
     last_customer_activity: datetime | None = None

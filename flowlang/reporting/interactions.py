@@ -272,6 +272,9 @@ class InteractionLog:
         for skill in event.get("skills") or ():
             if skill not in item.skills:
                 item.skills.append(skill)
+        visit = item.open_visit
+        if visit is not None and visit.queue is not None and visit.queue == event.get("queue"):
+            return  # routed again to the queue it waits in: the same wait goes on
         self._enter(item, event.get("queue"), at)
 
     def _on_agent_requested(

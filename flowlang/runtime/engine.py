@@ -54,7 +54,7 @@ from flowlang.runtime.ports import (
     RoutingRequest,
 )
 from flowlang.runtime.program import Program
-from flowlang.runtime.state import Facts, FlowState, Trigger
+from flowlang.runtime.state import Facts, FlowState, Trigger, Waiting
 
 ScheduleOracle = Callable[[str, datetime], str]
 DEFAULT_THREADING_WINDOW = timedelta(hours=72)
@@ -258,15 +258,41 @@ class Engine:
             now = self.clock.now()
         _check_aware(now, "advance")
         outcomes: list[Outcome] = []
-        # One at a time: a timer's flow may set another timer that is also due by `now`.
-        while due := self.due_timers(now, limit=1):
-            outcomes.append(self.handle(due[0]))
-        tick = Outcome(event={"type": "tick", "at": now})
-        self._committed(lambda: self._tick(now, tick), now)
+        acd_deadline: Callable[[], datetime | None] = getattr(
+            self.acd, "next_deadline", lambda: None
+        )
+        # In the order they are due, the flows' timers and the ACD's deadlines alike, one at a
+        # time: what one does (a window expiry ends a flow) may void or set another.
+        while True:
+            flow_at = self._next_timer_at(now)
+            acd_at = acd_deadline()
+            if acd_at is not None and acd_at <= now and (flow_at is None or acd_at <= flow_at):
+                tick = self._ticked(acd_at)
+                if tick.notices or tick.failed_sends:
+                    outcomes.append(tick)
+            elif flow_at is not None:
+                outcomes.append(self.handle(self.due_timers(now, limit=1)[0]))
+            else:
+                break
+        tick = self._ticked(now)
         tick.failed_sends.extend(self.deliverer.deliver_pending(now))
         if tick.notices or tick.failed_sends:
             outcomes.append(tick)
         return outcomes
+
+    def _ticked(self, at: datetime) -> Outcome:
+        """Let the ACD act on its deadlines passed by `at`."""
+        tick = Outcome(event={"type": "tick", "at": at})
+        return self._committed(lambda: self._tick(at, tick), at)
+
+    def _next_timer_at(self, now: datetime) -> datetime | None:
+        """When the next flow timer due by `now` is due (stale ones are dropped)."""
+        while self._timers and self._timers[0][0] <= now:
+            at, conversation_id, timer = self._timers[0]
+            if self._still_waiting_for(conversation_id, timer):
+                return at
+            heapq.heappop(self._timers)
+        return None
 
     def _tick(self, now: datetime, outcome: Outcome) -> Outcome:
         self._notices(self.acd.tick(now), now, outcome)
@@ -462,7 +488,8 @@ class Engine:
             self.acd.customer_activity(conv.id, now)
             outcome.note = f"delivered to agent {conv.agent} (the conversation is theirs)"
         elif conv.status == "queued":
-            outcome.note = f"added to the conversation waiting in {conv.queue}"
+            where = f"in {conv.queue}" if conv.queue else "for an agent"
+            outcome.note = f"added to the conversation waiting {where}"
         else:
             state = FlowState.from_json(conv.flow_state)
             if state.waiting is None or state.waiting.kind == "answer":
@@ -564,21 +591,15 @@ class Engine:
             )
             return outcome
         state = FlowState.from_json(conv.flow_state)
-        if (
-            trigger.kind == "timer"
+        timed_out = (
+            state.waiting
+            if trigger.kind == "timer"
             and state.waiting is not None
             and state.waiting.kind in ("queue", "agent")
-        ):
-            self.events.append(
-                "queue_timeout",
-                now,
-                conv.id,
-                {"queue": conv.queue, "waiting_for": state.waiting.kind},
-            )
-            self._notices(self.acd.withdraw(conv.id, now), now, outcome, conv)
-            if state.waiting.kind == "queue":
-                conv.status = "open"
-        self._run(conv, state, trigger, None, now, outcome)
+            and state.waiting.timer == trigger.timer
+            else None
+        )
+        self._run(conv, state, trigger, None, now, outcome, timed_out)
         self.store.save_conversation(conv)
         return outcome
 
@@ -631,6 +652,7 @@ class Engine:
         event: InboundEvent | None,
         now: datetime,
         outcome: Outcome,
+        timed_out: Waiting | None = None,
     ) -> None:
         starts_run = state.waiting is None and trigger.kind == "message"
         facts = self._facts(conv, event, state, now, starts_run)
@@ -639,6 +661,9 @@ class Engine:
         path: list[str] = []
         for _round in range(100):  # data actions answer at once and resume the flow
             result = run(program, state, trigger, facts)
+            if timed_out is not None:
+                self._time_out(conv, timed_out, result.effects, now, outcome)
+                timed_out = None
             state = result.state
             state.message = started_on
             outcome.trace.extend(result.trace)
@@ -655,6 +680,27 @@ class Engine:
             self.events.append(
                 "flow_path", now, conv.id, {"version": program.graph.version, "nodes": path}
             )
+
+    def _time_out(
+        self,
+        conv: ConversationView,
+        waited: Waiting,
+        effects: list[Any],
+        now: datetime,
+        outcome: Outcome,
+    ) -> None:
+        """A queue or agent wait timed out and the flow's `on timeout` has run (its effects not
+        yet applied). The conversation stays in its queue, keeping its place and its wait, when
+        the branch routes it to that queue again (`keep waiting` does); otherwise it leaves."""
+        if waited.kind == "queue" and any(
+            isinstance(e, fx.RouteToQueue) and e.queue == conv.queue for e in effects
+        ):
+            return
+        self.events.append(
+            "queue_timeout", now, conv.id, {"queue": conv.queue, "waiting_for": waited.kind}
+        )
+        self._notices(self.acd.withdraw(conv.id, now), now, outcome, conv)
+        conv.status = "open"
 
     def _program_for(self, state: FlowState) -> Program:
         """A suspended flow resumes on the version it started on; a flow that starts (again)
@@ -696,6 +742,9 @@ class Engine:
                 follow_up = self._route_queue(conv, state, effect, now, outcome) or follow_up
             elif isinstance(effect, fx.RouteToAgent):
                 agent = effect.agent or ""
+                # Waiting for that one agent: not closed, and no longer with the last one. A
+                # wait for one agent is not kept for a restart (no routing to restore).
+                conv.status, conv.agent, conv.queue, conv.routing = "queued", None, None, {}
                 self.events.append("agent_requested", now, conv.id, {"agent": agent})
                 notices = self.acd.request_agent(
                     conv.id,
@@ -751,6 +800,9 @@ class Engine:
         now: datetime,
         outcome: Outcome,
     ) -> Trigger | None:
+        # Routed again to the queue it waits in: it keeps its place, and its wait counts on.
+        again = conv.status == "queued" and conv.queue == effect.queue and conv.routing
+        entered_at = datetime.fromisoformat(conv.routing["entered_at"]) if again else now
         conv.status = "queued"
         conv.queue = effect.queue
         request = RoutingRequest(
@@ -765,7 +817,7 @@ class Engine:
             timeout_seconds=effect.timeout_seconds,
             window_closes_at=self.policy.window_closes_at(conv),
         )
-        conv.routing = _routing_json(request, now)
+        conv.routing = _routing_json(request, entered_at)
         self.events.append(
             "queued",
             now,
@@ -810,6 +862,7 @@ class Engine:
                     kind="queue" if conv.queue and notice.queue else "agent", outcome="routed"
                 )
             elif notice.kind == "agent_unavailable":
+                conv.status = "open"
                 trigger = Trigger(kind="agent", outcome="unavailable")
             else:
                 self._apply_notice(conv, notice)
