@@ -2,15 +2,18 @@
 before any adapter sees it. It is allowed, blocked (a stable reason code, a sentence and a
 suggestion) or degraded (sent in a form the channel carries, with the reason).
 
-Per-conversation memory (replies since the customer's last message, the last text sent, opt-out,
-the "+1" message used) lives in `ConversationView.channel_state`, which the store persists.
-Cross-customer memory (bulk sends per account, WhatsApp business-initiated conversations per
-day) is kept in this object: it is per process.
+Per-conversation memory (replies since the customer's last message, the last text sent, the
+"+1" message used) lives in `ConversationView.channel_state`, which the store persists.
+Opt-outs (per customer address and business number) and the customers reached outside the
+window (WhatsApp's messaging limit) are kept in a `PolicyLedger`: the engine's store when it has
+one, so they hold across conversations, restarts and processes. Bulk-send detection is kept in
+this object: it is per process.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -18,9 +21,20 @@ from flowlang.channels.registry import ChannelRules, builtin_registry
 from flowlang.channels.sms_segments import segments
 from flowlang.channels.text_length import text_length
 from flowlang.events import EventKind, InboundEvent
-from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
+from flowlang.runtime.memory import MemoryLedger, normalise_phone
+from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage, PolicyLedger
 
 AUTOMATED = frozenset({"flow", "bot"})
+_DAY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """Business numbers that share one messaging limit (a WhatsApp business portfolio)."""
+
+    name: str
+    tier: int | None  # customers reached outside the window per moving 24 h; None: unlimited
+    accounts: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -33,10 +47,22 @@ class Block:
 class ChannelPolicy:
     """`ReplyPolicy` built from the channel registry (see docs/channels.md for every rule)."""
 
-    def __init__(self, rules: dict[str, ChannelRules] | None = None) -> None:
+    def __init__(
+        self,
+        rules: dict[str, ChannelRules] | None = None,
+        ledger: PolicyLedger | None = None,
+        portfolios: dict[str, Sequence[Portfolio]] | None = None,
+    ) -> None:
         self.rules = rules if rules is not None else builtin_registry()
+        self.ledger: PolicyLedger = ledger if ledger is not None else MemoryLedger()
+        self.portfolios: dict[str, tuple[Portfolio, ...]] = {
+            channel: tuple(found) for channel, found in (portfolios or {}).items()
+        }
         self._recent: dict[tuple[str, str, str], deque[tuple[datetime, str]]] = defaultdict(deque)
-        self._initiated: dict[tuple[str, str], deque[tuple[datetime, str]]] = defaultdict(deque)
+
+    def use_ledger(self, ledger: PolicyLedger) -> None:
+        """Keep opt-outs and reach counts in `ledger` (the Engine gives its store)."""
+        self.ledger = ledger
 
     # ------------------------------------------------------------------ the window
     def window_open(
@@ -72,15 +98,25 @@ class ChannelPolicy:
         state.pop("one_more_used", None)
         if rules is None or event.kind is not EventKind.MESSAGE:
             return None
-        word = event.text.strip().upper()
+        word = _keyword(event.text)
+        key = (
+            conversation.channel,
+            _address(event.account or conversation.account),
+            _address(event.sender_id),
+        )
         if word in rules.opt_out:
-            state["opted_out"] = True
+            self.ledger.set_opted_out(*key, True, now)
             return "opted_out", ""
-        if word in rules.opt_in and state.pop("opted_out", None):
+        if word in rules.opt_in and self.ledger.opted_out(*key):
+            self.ledger.set_opted_out(*key, False, now)
             return "opted_in", ""
         if word in rules.help and rules.help_text:
             return "help", rules.help_text
         return None
+
+    def opted_out(self, channel: str, account: str, recipient: str) -> bool:
+        """Whether the customer at `recipient` opted out of `account` on `channel`."""
+        return self.ledger.opted_out(channel, _address(account), _address(recipient))
 
     # ------------------------------------------------------------------ outbound
     def decide(
@@ -94,10 +130,28 @@ class ChannelPolicy:
         if isinstance(verdict, Block):
             return Delivery(message, "blocked", verdict.code, verdict.reason, verdict.suggestion)
         self._record(message, conversation, rules, now)
-        return verdict
+        return self._count_reach(verdict, now)
+
+    def recheck(
+        self, message: OutboundMessage, conversation: ConversationView, now: datetime
+    ) -> Delivery:
+        """Check again a message allowed earlier, before it is sent again: opt-out, window and
+        limits as they are now; the per-message counters it moved are not moved twice."""
+        rules = self.rules.get(message.channel)
+        if rules is None:
+            return Delivery(message, "sent")
+        verdict = self._check(message, conversation, rules, now, again=True)
+        if isinstance(verdict, Block):
+            return Delivery(message, "blocked", verdict.code, verdict.reason, verdict.suggestion)
+        return self._count_reach(verdict, now)
 
     def _check(
-        self, message: OutboundMessage, conv: ConversationView, rules: ChannelRules, now: datetime
+        self,
+        message: OutboundMessage,
+        conv: ConversationView,
+        rules: ChannelRules,
+        now: datetime,
+        again: bool = False,
     ) -> Delivery | Block:
         state = conv.channel_state
         if conv.last_inbound_at is None and not rules.unsolicited:
@@ -106,7 +160,7 @@ class ChannelPolicy:
                 f"{rules.name} does not allow messages to a customer who has not written first",
                 "wait for the customer to start the conversation",
             )
-        if state.get("opted_out"):
+        if self.opted_out(message.channel, message.account, message.recipient):
             return Block(
                 "opted_out",
                 "the customer opted out (they sent STOP); nothing more may be sent",
@@ -117,14 +171,16 @@ class ChannelPolicy:
             return window
         message, code, note = window
         limit = rules.replies_per_inbound
-        if limit is not None and int(state.get("replies_since_inbound", 0)) >= limit:
+        if again:
+            pass  # counted when it was first allowed
+        elif limit is not None and int(state.get("replies_since_inbound", 0)) >= limit:
             return Block(
                 "reply_limit",
                 f"{rules.name} allows at most {limit} "
                 f"repl{'y' if limit == 1 else 'ies'} per customer message",
                 "wait for the customer's next message",
             )
-        text = str(message.content.get("text") or "")
+        text = "" if again else str(message.content.get("text") or "")
         if text and not rules.identical_messages and text == state.get("last_text"):
             return Block(
                 "identical_message",
@@ -208,23 +264,46 @@ class ChannelPolicy:
     def _tier(
         self, message: OutboundMessage, rules: ChannelRules, now: datetime
     ) -> tuple[OutboundMessage, str, str] | Block:
-        """Business-initiated messages reach at most `tier` distinct customers per 24 h."""
-        if rules.tier is None:
-            return message, "business_initiated", ""
-        sent = self._initiated[(message.channel, message.account)]
-        while sent and now - sent[0][0] >= timedelta(hours=24):
-            sent.popleft()
-        customers = {recipient for _at, recipient in sent}
-        if message.recipient not in customers and len(customers) >= rules.tier:
+        """Messages outside the window reach at most `tier` distinct customers per moving 24 h,
+        counted per business portfolio (all its numbers together)."""
+        note = "template outside the window (a business-initiated conversation)"
+        portfolio = self.portfolio_of(message.channel, message.account)
+        tier = portfolio.tier if portfolio is not None else rules.tier
+        if tier is None:
+            return message, "business_initiated", note
+        count, known = self.ledger.reached(
+            _scope(message.channel, portfolio), now - _DAY, _address(message.recipient)
+        )
+        if not known and count >= tier:
+            where = f"the {portfolio.name} portfolio" if portfolio else "this business"
+            setting = (
+                f"channels.{message.channel}.portfolios.{portfolio.name}.tier"
+                if portfolio
+                else f"channels.{message.channel}.rules.tier"
+            )
             return Block(
                 "tier_limit_reached",
-                f"{rules.name} allows business-initiated messages to {rules.tier:,} customers "
-                "per 24 hours at this messaging tier, and that many were reached",
-                "wait, or raise the tier (channels.whatsapp.rules.tier in the deployment file)",
+                f"{rules.name} lets {where} reach {tier:,} customers outside the window per "
+                f"24 hours (its messaging limit, shared by all its numbers), and that many "
+                "were reached",
+                f"wait, or raise the limit ({setting} in the deployment file)",
             )
-        sent.append((now, message.recipient))
-        note = "template outside the window (a business-initiated conversation)"
         return message, "business_initiated", note
+
+    def portfolio_of(self, channel: str, account: str) -> Portfolio | None:
+        """The declared portfolio `account` belongs to (None: the channel's shared default)."""
+        wanted = _address(account)
+        for portfolio in self.portfolios.get(channel, ()):
+            if wanted in portfolio.accounts:
+                return portfolio
+        return None
+
+    def _count_reach(self, delivery: Delivery, now: datetime) -> Delivery:
+        if delivery.reason_code == "business_initiated":
+            message = delivery.message
+            scope = _scope(message.channel, self.portfolio_of(message.channel, message.account))
+            self.ledger.record_reach(scope, _address(message.recipient), now)
+        return delivery
 
     def _bulk(self, message: OutboundMessage, rules: ChannelRules, now: datetime) -> int:
         text = str(message.content.get("text") or "")
@@ -303,3 +382,22 @@ def _ago(delta: timedelta) -> str:
     if minutes < 60:
         return f"{max(minutes, 0)} min"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+def _keyword(text: str) -> str:
+    """A message as keywords are matched: upper case, spaces collapsed, end punctuation off."""
+    return " ".join(text.upper().split()).strip(" .!")
+
+
+def _address(value: str) -> str:
+    """A customer's or business's address as the ledger keys it: a phone number in E.164
+    however it was written (WhatsApp's wa_id has no +), any other id as it is."""
+    digits = value.replace(" ", "").replace("-", "")
+    if digits.lstrip("+").isdigit() and 8 <= len(digits.lstrip("+")) <= 15:
+        return normalise_phone(digits) or value
+    return value
+
+
+def _scope(channel: str, portfolio: Portfolio | None) -> str:
+    """The ledger's name for what one messaging limit counts."""
+    return f"{channel}:portfolio:{portfolio.name if portfolio else ''}"

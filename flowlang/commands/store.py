@@ -288,6 +288,11 @@ def _resend(engine: Any, db: SqliteStore, letter: dict[str, Any]) -> int:
     now = datetime.now(UTC)
     outcome = engine.resend(letter["payload"], now)
     db.mark_replayed(letter["id"], now)
+    blocked = [d for d in outcome.deliveries if d.status not in ("sent", "degraded")]
+    if blocked:
+        why = blocked[0]
+        click.echo(f"#{letter['id']}: not sent, blocked ({why.reason_code}): {why.reason}")
+        return 1
     if outcome.failed_sends:
         failure = outcome.failed_sends[0]
         kept = "kept in the outbox" if failure.retry_at else "kept as a new dead letter"

@@ -69,6 +69,11 @@ class AllowAll:
     ) -> Delivery:
         return Delivery(message, "sent")
 
+    def recheck(
+        self, message: OutboundMessage, conversation: ConversationView, now: datetime
+    ) -> Delivery:
+        return Delivery(message, "sent")
+
     def window_open(
         self, conversation: ConversationView, now: datetime
     ) -> tuple[bool, timedelta | None]:
@@ -149,6 +154,10 @@ class Engine:
             deliver,
         )
         self.policy: ReplyPolicy = policy or AllowAll()
+        use_ledger = getattr(self.policy, "use_ledger", None)
+        if use_ledger is not None and hasattr(self.store, "opted_out"):
+            # Opt-outs and reach counts live in the store: shared by conversations and processes
+            use_ledger(self.store)
         self.schedule_state = schedule_state or (lambda _name, _now: "open")
         self.params = dict(params or {})
         seconds = program.graph.threading_window_seconds
@@ -309,14 +318,35 @@ class Engine:
 
     def resend(self, message: dict[str, Any], now: datetime) -> Outcome:
         """Deliver again a message that was given up on (an `outbound:` dead letter's payload),
-        to the adapters its `delivered_to` does not name."""
+        to the adapters its `delivered_to` does not name. The channel policy checks it again
+        first: a window closed since, or an opt-out since, blocks it with the reason."""
         _check_aware(now, "resend")
         outcome = Outcome(event={"type": "resend", "at": now})
         fields = {k: v for k, v in message.items() if k != "delivered_to"}
 
         def queue() -> Outcome:
-            self.deliverer.queue(OutboundMessage(**fields), now, message.get("delivered_to", ()))
-            outcome.conversation_id = message.get("conversation_id")
+            again = OutboundMessage(**fields)
+            outcome.conversation_id = again.conversation_id
+            conv = self.store.get_conversation(again.conversation_id)
+            if conv is None:
+                delivery = Delivery(
+                    again,
+                    "blocked",
+                    "unknown_conversation",
+                    f"conversation {again.conversation_id} is not in the store, so the "
+                    "channel rules cannot be checked",
+                    "send it from the host, where the conversation is known",
+                )
+                outcome.deliveries.append(delivery)
+                return outcome
+            delivery = self.policy.recheck(again, conv, now)
+            if delivery.status in ("sent", "degraded"):
+                # the log has its message_out from when it was first allowed
+                self.deliverer.queue(delivery.message, now, message.get("delivered_to", ()))
+                outcome.deliveries.append(delivery)
+            else:
+                self._record_delivery(conv, delivery, now, outcome, "resend", 0, None)
+            self.store.save_conversation(conv)
             return outcome
 
         return self._committed(queue, now)

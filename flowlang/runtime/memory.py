@@ -89,12 +89,41 @@ class MemoryOutbox:
         self.outbox.pop(send_id, None)
 
 
-class MemoryStore(MemoryOutbox):
-    """A ConversationStore kept in dictionaries: customers, threads, history, events, and an
-    outbox."""
+class MemoryLedger:
+    """A PolicyLedger in dictionaries: one process's view (what a policy without a store
+    uses)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self.opt_outs: dict[tuple[str, str, str], datetime] = {}
+        self.reaches: dict[str, dict[str, datetime]] = {}
+
+    def opted_out(self, channel: str, account: str, address: str) -> bool:
+        return (channel, account, address) in self.opt_outs
+
+    def set_opted_out(
+        self, channel: str, account: str, address: str, opted_out: bool, at: datetime
+    ) -> None:
+        if opted_out:
+            self.opt_outs[(channel, account, address)] = at
+        else:
+            self.opt_outs.pop((channel, account, address), None)
+
+    def reached(self, scope: str, since: datetime, recipient: str) -> tuple[int, bool]:
+        recent = {r for r, at in self.reaches.get(scope, {}).items() if at >= since}
+        return len(recent), recipient in recent
+
+    def record_reach(self, scope: str, recipient: str, at: datetime) -> None:
+        reached = self.reaches.setdefault(scope, {})
+        reached[recipient] = max(at, reached.get(recipient, at))
+
+
+class MemoryStore(MemoryOutbox, MemoryLedger):
+    """A ConversationStore kept in dictionaries: customers, threads, history, events, an
+    outbox and the channel policy's ledger."""
+
+    def __init__(self) -> None:
+        MemoryOutbox.__init__(self)
+        MemoryLedger.__init__(self)
         self._ids = itertools.count(1)
         self.customers: dict[str, _Customer] = {}
         self.identities: dict[tuple[str, str], str] = {}

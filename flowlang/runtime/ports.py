@@ -254,12 +254,40 @@ class Outbox(Protocol):
         """Delivered, or given up on (the engine keeps it as a dead letter)."""
 
 
+class PolicyLedger(Protocol):
+    """What the channel policy remembers beyond one conversation: who opted out of which
+    business number, and which customers a business reached outside the reply window (the
+    WhatsApp messaging limit). `MemoryStore` and `SqliteStore` keep it, so every conversation,
+    a restart and several processes on one store file see the same; a policy without a store
+    keeps its own in memory."""
+
+    def opted_out(self, channel: str, account: str, address: str) -> bool:
+        """Whether the customer at `address` opted out of `account` on `channel`."""
+
+    def set_opted_out(
+        self, channel: str, account: str, address: str, opted_out: bool, at: datetime
+    ) -> None: ...
+
+    def reached(self, scope: str, since: datetime, recipient: str) -> tuple[int, bool]:
+        """How many customers `scope` reached at or after `since`, and whether `recipient`
+        is one of them."""
+
+    def record_reach(self, scope: str, recipient: str, at: datetime) -> None: ...
+
+
 class ReplyPolicy(Protocol):
     """Channel rules applied to every outbound message before any adapter sees it."""
 
     def decide(
         self, message: OutboundMessage, conversation: ConversationView, now: datetime
     ) -> Delivery: ...
+
+    def recheck(
+        self, message: OutboundMessage, conversation: ConversationView, now: datetime
+    ) -> Delivery:
+        """Check again a message allowed earlier, before it is sent again (a resend): the
+        opt-out, the window and the limits as they are now; what the first decision counted
+        (replies per customer message, the last text) is not counted twice."""
 
     def window_open(
         self, conversation: ConversationView, now: datetime

@@ -113,6 +113,31 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE events SET at = at || '+00:00'
     WHERE substr(at, -6, 1) NOT IN ('+', '-') AND length(at) IN (19, 26)
     """,
+    # 6: the channel policy's ledger, shared by every conversation and process: opt-outs per
+    # customer address and business number (kept on one conversation before, so they are
+    # carried over from there), and the customers reached outside the window per scope
+    """
+    CREATE TABLE opt_outs (
+        channel TEXT NOT NULL,
+        account TEXT NOT NULL,
+        address TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (channel, account, address)
+    );
+    CREATE TABLE reaches (
+        scope TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (scope, recipient)
+    );
+    CREATE INDEX reaches_by_time ON reaches(scope, at);
+    INSERT OR IGNORE INTO opt_outs (channel, account, address, at)
+        SELECT channel, coalesce(json_extract(body, '$.account'), ''),
+            json_extract(body, '$.last_sender_id'), last_activity_at
+        FROM conversations
+        WHERE json_extract(body, '$.channel_state.opted_out') = 1
+            AND coalesce(json_extract(body, '$.last_sender_id'), '') != ''
+    """,
 )
 
 

@@ -265,6 +265,53 @@ class SqliteStore:
                 )
             self.db.execute("DELETE FROM customers WHERE id = ?", (absorb,))
 
+    # ------------------------------------------------------------------ the policy's ledger
+    def opted_out(self, channel: str, account: str, address: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM opt_outs WHERE channel = ? AND account = ? AND address = ?",
+            (channel, account, address),
+        ).fetchone()
+        return row is not None
+
+    def set_opted_out(
+        self, channel: str, account: str, address: str, opted_out: bool, at: datetime
+    ) -> None:
+        with self.transaction():
+            if opted_out:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO opt_outs (channel, account, address, at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (channel, account, address, _utc_text(at)),
+                )
+            else:
+                self.db.execute(
+                    "DELETE FROM opt_outs WHERE channel = ? AND account = ? AND address = ?",
+                    (channel, account, address),
+                )
+
+    def opt_outs(self) -> list[dict[str, str]]:
+        """Every opt-out in force: channel, account, address and when, oldest first."""
+        rows = self.db.execute(
+            "SELECT channel, account, address, at FROM opt_outs ORDER BY at, address"
+        ).fetchall()
+        return [dict(zip(("channel", "account", "address", "at"), r, strict=True)) for r in rows]
+
+    def reached(self, scope: str, since: datetime, recipient: str) -> tuple[int, bool]:
+        count, found = self.db.execute(
+            "SELECT count(*), coalesce(sum(recipient = ?), 0) FROM reaches "
+            "WHERE scope = ? AND at >= ?",
+            (recipient, scope, _utc_text(since)),
+        ).fetchone()
+        return int(count), bool(found)
+
+    def record_reach(self, scope: str, recipient: str, at: datetime) -> None:
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO reaches (scope, recipient, at) VALUES (?, ?, ?) "
+                "ON CONFLICT(scope, recipient) DO UPDATE SET at = max(at, excluded.at)",
+                (scope, recipient, _utc_text(at)),
+            )
+
     # ------------------------------------------------------------------ conversations
     def conversation_for(
         self, customer_id: str, channel: str, account: str, now: datetime, window: timedelta

@@ -206,3 +206,22 @@ def test_the_outbox_listing_says_which_adapters_already_took_a_message(tmp_path:
         "(1 attempt(s), next try 2026-01-05 10:01:00): HTTP 503 "
         "(already delivered to jsonl:archive.jsonl)"
     )
+
+
+def test_replay_does_not_resend_what_the_channel_policy_blocks_now(tmp_path: Path) -> None:
+    store, sent = tmp_path / "cc.db", tmp_path / "sent.jsonl"
+    _letter(store, _web_message("w-5", "Hello?"))
+    invoke("replay", "--store", str(store), *FLOW, "--all")
+    with SqliteStore(store) as db, db.transaction():
+        (waiting,) = db.pending_outbound()
+        at = datetime(2026, 1, 5, 11, tzinfo=UTC)
+        given_up = {**waiting.message, "channel": "sms", "recipient": "+447700900999"}
+        db.dead_letter("outbound:sms", {**given_up, "account": "+447480000000"}, "HTTP 503", at)
+        db.set_opted_out("sms", "+447480000000", "+447700900999", True, at)
+    code, out = invoke(
+        "replay", "--store", str(store), *FLOW, "--id", "2", "--outbound", f"jsonl:{sent}"
+    )
+    assert code == 1, out
+    assert "#2: not sent, blocked (opted_out): the customer opted out" in out
+    delivered = [json.loads(line) for line in sent.read_text().splitlines()]
+    assert [d["channel"] for d in delivered] == ["web"]  # the outbox's web reply only

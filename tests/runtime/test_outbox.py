@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from flowlang.channels.outbound import DeliveryError
-from flowlang.events import BotEvent
+from flowlang.events import BotEvent, EventKind
 from flowlang.project import load_project
 from flowlang.runtime.delivery import RetryPolicy
 from flowlang.runtime.engine import Engine
@@ -224,3 +224,51 @@ def test_adapters_are_named_by_their_name_else_their_class_numbered_when_repeate
         "jsonl:out.jsonl",
         "http:https://host/out",
     ]
+
+
+@pytest.mark.parametrize(
+    ("channel", "sender", "account", "between", "code"),
+    [
+        # the WhatsApp window closed while the message waited
+        ("whatsapp", "447700900123", "+442079460000", [], "window_closed_template_required"),
+        # the customer opted out while it waited
+        ("sms", "+447700900999", "+447480000000", ["STOP"], "opted_out"),
+    ],
+)
+def test_a_resend_goes_through_the_channel_policy_again(
+    store: Any, channel: str, sender: str, account: str, between: list[str], code: str
+) -> None:
+    refused = DeliveryError("HTTP 503 five times", permanent=True, status=503)
+    engine = _engine(store, Flaky(failures=1, error=refused))
+    first = engine.handle(
+        inbound("Hello", channel=channel, account=account, sender=sender, phone=sender)
+    )
+    assert [d.status for d in first.deliveries] == ["sent"] and first.failed_sends
+    (letter,) = store.dead_letters()
+    for n, text in enumerate(between, 1):
+        engine.handle(
+            inbound(text, n, channel=channel, account=account, sender=sender, phone=sender)
+        )
+    recorder = RecordingAdapter()
+    engine.adapters = [recorder]
+    resent = engine.resend(letter["payload"], T0 + timedelta(hours=25))
+    assert [(d.status, d.reason_code) for d in resent.deliveries] == [("blocked", code)]
+    assert recorder.sent == [] and store.pending_outbound() == []
+    events = store.iter_events() if isinstance(store, SqliteStore) else store.events
+    blocked = [e for e in events if e["kind"] == "blocked" and e["step"] == "resend"]
+    assert [e["reason_code"] for e in blocked] == [code]
+
+
+def test_a_resend_is_not_counted_as_a_second_reply(store: Any) -> None:
+    """X allows one reply per public post: the resend of that reply is the same reply."""
+    refused = DeliveryError("HTTP 503", permanent=True, status=503)
+    engine = _engine(store, Flaky(failures=1, error=refused))
+    post = inbound("@GbankSocial my card fee?", channel="x_public", account="@GbankSocial")
+    engine.handle(post.model_copy(update={"kind": EventKind.POST, "post_id": "t1"}))
+    letters = [x for x in store.dead_letters() if x["source"] == "outbound:x_public"]
+    assert letters, store.dead_letters()
+    recorder = RecordingAdapter()
+    engine.adapters = [recorder]
+    resent = engine.resend(letters[0]["payload"], T0 + timedelta(minutes=5))
+    assert [d.status for d in resent.deliveries] == ["sent"]
+    assert len(recorder.sent) == 1

@@ -3,6 +3,7 @@ dead letters and schema migrations."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -316,3 +317,31 @@ def test_event_times_an_older_file_kept_with_their_offsets_are_rewritten_in_utc(
         assert texts[0] == "2026-01-05T09:00:00+00:00" and all(t.endswith("+00:00") for t in texts)
         after = store.iter_events(datetime(2026, 1, 5, 9, 45, tzinfo=UTC))
         assert [e["conversation_id"] for e in after] == ["c4", "c5", "c2"]
+
+
+def test_an_opt_out_an_older_file_kept_on_a_conversation_is_carried_over(tmp_path: Path) -> None:
+    path = tmp_path / "v5.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(db, MIGRATIONS[:5]) == 5
+    for conv_id, sender, state in [
+        ("conv1", "+447700900999", {"opted_out": True}),
+        ("conv2", "+447700900111", {}),
+    ]:
+        body = {
+            "id": conv_id,
+            "customer_id": "c1",
+            "channel": "sms",
+            "account": "+447480000000",
+            "started_at": T0.isoformat(),
+            "last_activity_at": T0.isoformat(),
+            "last_sender_id": sender,
+            "channel_state": state,
+        }
+        db.execute(
+            "INSERT INTO conversations VALUES (?, 'c1', 'sms', ?, ?, ?)",
+            (conv_id, T0.isoformat(), T0.isoformat(), json.dumps(body)),
+        )
+    db.close()
+    with SqliteStore(path) as store:
+        assert store.opted_out("sms", "+447480000000", "+447700900999")
+        assert not store.opted_out("sms", "+447480000000", "+447700900111")

@@ -10,7 +10,7 @@ import pytest
 
 from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime.memory import MemoryStore
-from flowlang.runtime.ports import ConversationStore
+from flowlang.runtime.ports import ConversationStore, PolicyLedger
 from flowlang.store import SqliteStore
 from tests.store.helpers import ROOT, T0
 
@@ -109,3 +109,29 @@ def test_dead_letters_are_listed_oldest_first_until_replayed(store: Conversation
         (T0 + timedelta(hours=1)).isoformat(),
         None,
     ]
+
+
+def test_the_policy_ledger_keeps_opt_outs_until_withdrawn(store: ConversationStore) -> None:
+    ledger: PolicyLedger = store  # type: ignore[assignment]
+    ledger.set_opted_out("sms", "+447480000000", "+447700900999", True, T0)
+    assert ledger.opted_out("sms", "+447480000000", "+447700900999")
+    assert not ledger.opted_out("sms", "+447480000001", "+447700900999")
+    assert not ledger.opted_out("whatsapp", "+447480000000", "+447700900999")
+    ledger.set_opted_out("sms", "+447480000000", "+447700900999", False, T0)
+    assert not ledger.opted_out("sms", "+447480000000", "+447700900999")
+
+
+def test_the_policy_ledger_counts_distinct_customers_reached_since(
+    store: ConversationStore,
+) -> None:
+    ledger: PolicyLedger = store  # type: ignore[assignment]
+    ledger.record_reach("whatsapp:portfolio:GBank", "+1", T0)
+    ledger.record_reach("whatsapp:portfolio:GBank", "+2", T0 + timedelta(hours=1))
+    ledger.record_reach("whatsapp:portfolio:GBank", "+1", T0 + timedelta(hours=2))
+    ledger.record_reach("whatsapp:portfolio:Other", "+3", T0)
+    assert ledger.reached("whatsapp:portfolio:GBank", T0, "+1") == (2, True)
+    assert ledger.reached("whatsapp:portfolio:GBank", T0 + timedelta(minutes=90), "+2") == (
+        1,
+        False,
+    )
+    assert ledger.reached("whatsapp:portfolio:GBank", T0 + timedelta(hours=3), "+1") == (0, False)

@@ -1,0 +1,148 @@
+"""SMS opt-out belongs to the customer's number and the business number they wrote to, across
+conversations and restarts, until they opt back in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowlang.channels.policy import ChannelPolicy
+from flowlang.events import InboundEvent
+from flowlang.project import Project, load_project
+from flowlang.runtime.engine import Outcome
+from flowlang.runtime.memory import MemoryStore, RecordingAdapter
+from flowlang.runtime.ports import ConversationView, OutboundMessage
+from flowlang.store import SqliteStore
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+CUSTOMER = "+447700900999"
+GBANK_SMS = "+447480000000"
+REPLY = "Thanks, an agent will text you back."
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    flow = tmp_path / "sms.flow"
+    flow.write_text(
+        f'flow "SMS"\nserve messages on sms\n\nstate start:\n    reply "{REPLY}"\n    end\n',
+        "utf-8",
+    )
+    loaded, ws = load_project(flow, ROOT / "examples" / "deployment.yaml")
+    assert loaded is not None, [d.message for d in ws.diagnostics]
+    return loaded
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    with SqliteStore(tmp_path / "cc.db") as db:
+        yield db
+
+
+def sms(text: str, at: timedelta, *, to: str = GBANK_SMS, sender: str = CUSTOMER) -> InboundEvent:
+    return InboundEvent(
+        event_id=f"{sender}-{to}-{at}-{text}",
+        channel="sms",
+        account=to,
+        sender_id=sender,
+        sender_phone=sender,
+        text=text,
+        timestamp=T0 + at,
+    )
+
+
+def replies(outcome: Outcome) -> list[tuple[str, str]]:
+    return [(d.status, d.reason_code) for d in outcome.deliveries]
+
+
+def test_stop_holds_for_the_same_number_in_a_new_conversation_days_later(
+    project: Project, store: Any
+) -> None:
+    sent = RecordingAdapter()
+    engine = project.engine(store=store, adapters=[sent])
+    first = engine.handle(sms("My card is blocked", timedelta(0)))
+    assert replies(first) == [("sent", "")]
+    assert "opted out" in engine.handle(sms("STOP", timedelta(minutes=1))).note
+
+    later = engine.handle(sms("Is my card working now?", timedelta(days=4)))
+    assert later.conversation_id != first.conversation_id  # past the 72-hour threading window
+    assert replies(later) == [("blocked", "opted_out")]
+    assert "opted out" in later.deliveries[0].reason
+    assert len(sent.sent) == 1
+
+    assert engine.handle(sms("start", timedelta(days=4, minutes=1))).note.startswith(
+        "the customer opted back in"
+    )
+    assert replies(engine.handle(sms("Hello again", timedelta(days=5)))) == [("sent", "")]
+    assert len(sent.sent) == 2
+
+
+def test_an_opt_out_is_per_business_number(project: Project, store: Any) -> None:
+    engine = project.engine(store=store)
+    engine.handle(sms("STOP", timedelta(0)))
+    other = engine.handle(sms("Hi", timedelta(days=4), to="+447480000001"))
+    assert replies(other) == [("sent", "")]
+    stranger = engine.handle(sms("Hi", timedelta(days=4), sender="+447700900111"))
+    assert replies(stranger) == [("sent", "")]
+
+
+def test_an_opt_out_survives_a_restart_and_is_shared_by_processes(
+    project: Project, tmp_path: Path
+) -> None:
+    path = tmp_path / "shared.db"
+    with SqliteStore(path) as first_process:
+        engine = project.engine(store=first_process)
+        engine.handle(sms("Stop.", timedelta(0)))
+        with SqliteStore(path) as second_process:  # another process on the same file
+            other = project.engine(store=second_process)
+            assert replies(other.handle(sms("hello?", timedelta(hours=1)))) == [
+                ("blocked", "opted_out")
+            ]
+    with SqliteStore(path) as restarted:
+        assert restarted.opt_outs()[0]["address"] == CUSTOMER
+        engine = project.engine(store=restarted)
+        assert replies(engine.handle(sms("hello?", timedelta(days=6)))) == [
+            ("blocked", "opted_out")
+        ]
+
+
+@pytest.mark.parametrize(
+    "word", ["STOP", "stop", " Unsubscribe ", "Stop.", "STOP!", "opt out", "Opt-Out", "ARRET"]
+)
+def test_the_words_carriers_honour_opt_out(word: str) -> None:
+    policy = ChannelPolicy()
+    assert policy.observe_inbound(_conv(), sms(word, timedelta(0)), T0) == ("opted_out", "")
+    assert policy.opted_out("sms", GBANK_SMS, CUSTOMER)
+
+
+@pytest.mark.parametrize("text", ["please stop the card", "stop it now", "STOPPED"])
+def test_a_word_inside_a_sentence_is_not_an_opt_out(text: str) -> None:
+    policy = ChannelPolicy()
+    assert policy.observe_inbound(_conv(), sms(text, timedelta(0)), T0) is None
+    assert not policy.opted_out("sms", GBANK_SMS, CUSTOMER)
+
+
+def test_an_opt_in_word_from_a_customer_who_never_opted_out_runs_the_flow(
+    project: Project,
+) -> None:
+    engine = project.engine()
+    answered = engine.handle(sms("YES", timedelta(0)))
+    assert answered.trace and replies(answered) == [("sent", "")]
+
+
+def test_the_number_is_matched_however_it_is_written() -> None:
+    policy = ChannelPolicy()
+    policy.observe_inbound(_conv(), sms("STOP", timedelta(0), sender="447700900999"), T0)
+    message = OutboundMessage("c1", "sms", "+44 7480 000000", CUSTOMER, "agent", {"text": "Hi"})
+    assert policy.decide(message, _conv(), T0).reason_code == "opted_out"
+
+
+def _conv() -> ConversationView:
+    return ConversationView("c1", "cu1", "sms", GBANK_SMS, T0, T0, last_inbound_at=T0)
