@@ -346,6 +346,16 @@ def _step_dict(step: StepReport) -> dict[str, Any]:
         ],
         "acd": [{"kind": n.kind, "agent": n.agent, "queue": n.queue} for n in o.notices],
         "note": o.note,
+        "refusal": (
+            {
+                "agent": o.refusal.agent,
+                "action": o.refusal.action.value,
+                "code": o.refusal.code,
+                "reason": o.refusal.reason,
+            }
+            if o.refusal is not None
+            else None
+        ),
     }
 
 

@@ -27,6 +27,7 @@ from flowlang.events import (
     media_type,
 )
 from flowlang.runtime import effects as fx
+from flowlang.runtime.agent_rules import Refusal, holder_refusal, state_of
 from flowlang.runtime.delivery import Deliverer, FailedSend, RetryPolicy
 from flowlang.runtime.event_feed import EventFeed, Listener
 from flowlang.runtime.interpreter import TraceStep, run
@@ -103,6 +104,7 @@ class Outcome:
     duplicate: bool = False
     dead_lettered: bool = False
     note: str = ""
+    refusal: Refusal | None = None  # an agent action refused: nothing was sent or changed
 
     @property
     def blocked(self) -> list[Delivery]:
@@ -546,20 +548,44 @@ class Engine:
         now = event.timestamp
         if conv is None:
             outcome.note = f"unknown conversation {event.conversation_id}"
+            outcome.refusal = Refusal(
+                event.agent_id,
+                event.action,
+                event.conversation_id,
+                "unknown_conversation",
+                f"there is no conversation {event.conversation_id}",
+            )
             self.store.dead_letter("agent", event.model_dump(mode="json"), outcome.note, now)
             return outcome
+        # Checked before anything changes: a refused action leaves no trace but the outcome.
+        refusal = holder_refusal(event, conv) or self._agent_action(conv, event, now, outcome)
+        if refusal is not None:
+            outcome.refusal, outcome.note = refusal, str(refusal)
+            return outcome
+        self.store.save_conversation(conv)
+        return outcome
+
+    def _agent_action(
+        self, conv: ConversationView, event: AgentEvent, now: datetime, outcome: Outcome
+    ) -> Refusal | None:
         if event.action is AgentAction.REPLY:
             content = dict(event.content) or {"kind": "text", "text": event.text}
             self._send(
                 conv, content, "agent", "default", None, now, outcome, "agent", 0, event.agent_id
             )
-        elif event.action is AgentAction.ACCEPT:
-            notices = self.acd.accept(conv.id, event.agent_id, now)
+        elif event.action in (AgentAction.ACCEPT, AgentAction.DECLINE):
+            ask = self.acd.accept if event.action is AgentAction.ACCEPT else self.acd.decline
+            notices = ask(conv.id, event.agent_id, now)
             if not notices:
-                outcome.note = f"the offer to {event.agent_id} is no longer open"
+                return Refusal(
+                    event.agent_id,
+                    event.action,
+                    conv.id,
+                    "offer_not_open",
+                    f"the offer of {conv.id} is not open to {event.agent_id}: "
+                    f"it is {state_of(conv)}",
+                )
             self._notices(notices, now, outcome, conv)
-        elif event.action is AgentAction.DECLINE:
-            self._notices(self.acd.decline(conv.id, event.agent_id, now), now, outcome, conv)
         elif event.action is AgentAction.TRANSFER:
             self.events.append(
                 "transferred",
@@ -584,11 +610,12 @@ class Engine:
                 outcome,
                 conv,
             )
-        elif event.action is AgentAction.COMPLETE:
+        elif event.action is AgentAction.COMPLETE and conv.status == "with_agent":
+            notices = self.acd.complete(conv.id, event.agent_id, event.wrap_up, now)
             # The threading window runs from the disconnect: wrap-up is activity too.
             conv.last_activity_at = max(conv.last_activity_at, now)
             conv.wrap_up = event.wrap_up
-            conv.status = "closed"
+            conv.status, conv.agent = "closed", None
             conv.last_agent = event.agent_id
             self.events.append(
                 "completed",
@@ -596,19 +623,16 @@ class Engine:
                 conv.id,
                 {"agent": event.agent_id, "wrap_up": event.wrap_up, "queue": conv.queue},
             )
-            self._notices(
-                self.acd.complete(conv.id, event.agent_id, event.wrap_up, now), now, outcome, conv
-            )
-        elif event.action is AgentAction.WRAP_UP:
+            self._notices(notices, now, outcome, conv)
+        else:  # a wrap-up code during the agent's after-call work (`complete` with one, too)
+            notices = self.acd.wrap_up(conv.id, event.agent_id, event.wrap_up, now)
             conv.wrap_up = event.wrap_up or conv.wrap_up
+            conv.wrap_up_agent = None
             self.events.append(
                 "wrap_up", now, conv.id, {"agent": event.agent_id, "wrap_up": event.wrap_up}
             )
-            self._notices(
-                self.acd.wrap_up(conv.id, event.agent_id, event.wrap_up, now), now, outcome, conv
-            )
-        self.store.save_conversation(conv)
-        return outcome
+            self._notices(notices, now, outcome, conv)
+        return None
 
     # ------------------------------------------------------------------ running the flow
     def _resume(self, conversation_id: str, event: Any, now: datetime, trigger: Trigger) -> Outcome:
@@ -919,6 +943,10 @@ class Engine:
         """What an ACD notice other than accepted / agent_unavailable changes."""
         if notice.kind == "requeued":
             conv.status, conv.agent = "queued", None
+        elif notice.kind == "after_call_work":
+            conv.wrap_up_agent = notice.agent
+        elif notice.kind == "wrap_up_ended":
+            conv.wrap_up_agent = None
         elif notice.kind in ("expired", "disconnected"):
             conv.status, conv.agent = "closed", None
             _stop_waiting(conv, notice.kind)

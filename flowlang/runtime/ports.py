@@ -41,6 +41,7 @@ class ConversationView:
     agent: str | None = None
     queue: str | None = None
     wrap_up: str | None = None
+    wrap_up_agent: str | None = None  # the agent in after-call work on it, who may give a code
     messages: int = 0
     flow_state: dict[str, Any] = field(default_factory=dict)
     channel_state: dict[str, Any] = field(default_factory=dict)

@@ -93,7 +93,10 @@ def test_a_late_accept_is_refused_with_a_note() -> None:
     conv = engine.handle(message("hi")).conversation_id or ""
     engine.advance(NOW + timedelta(minutes=3))  # offer timeout: 2 minutes
     late = engine.handle(agent_event(conv, AgentAction.ACCEPT, 3))
-    assert late.note == "the offer to ana is no longer open"
+    assert late.refusal is not None and late.refusal.code == "offer_not_open"
+    assert late.note == (
+        f"ana's accept refused: the offer of {conv} is not open to ana: it is waiting in Retail"
+    )
 
 
 def test_the_window_closing_in_the_queue_expires_it_and_ends_the_flow() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flowlang.events import InboundEvent
+from flowlang.events import BotEvent, InboundEvent
 from flowlang.project import load_project
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import ScriptedDataActions
@@ -43,3 +43,20 @@ def inbound(
         text=text,
         timestamp=T0 + timedelta(minutes=minutes),
     )
+
+
+def with_an_agent(engine: Engine, sender: str, minutes: float = 0) -> tuple[str, str]:
+    """A web conversation the messaging flow gives to an agent: (conversation id, agent)."""
+    engine.handle(inbound("Hello", minutes, sender=sender))
+    asked = engine.handle(inbound("12345678", minutes + 1, sender=sender))
+    escalated = engine.handle(
+        BotEvent(
+            event_id=f"bot-{sender}-{minutes}",
+            conversation_id=asked.conversation_id or "",
+            outcome="escalate",
+            intent="loan_enquiry",
+            timestamp=T0 + timedelta(minutes=minutes + 2),
+        )
+    )
+    (accepted,) = [n for n in escalated.notices if n.kind == "accepted"]
+    return accepted.conversation_id, accepted.agent or ""

@@ -16,7 +16,7 @@ from flowlang.runtime.memory import RecordingAdapter
 from flowlang.store import StoreError
 from flowlang.store.migrations import MIGRATIONS, migrate
 from flowlang.store.sqlite import SqliteStore
-from tests.store.helpers import T0, engine_on, inbound
+from tests.store.helpers import T0, engine_on, inbound, with_an_agent
 
 
 def test_a_webhook_retry_is_not_processed_twice(tmp_path: Path) -> None:
@@ -114,12 +114,12 @@ def test_history_pages_back_to_the_very_first_message(tmp_path: Path) -> None:
 def test_a_second_engine_on_the_same_file_continues_the_conversation(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     engine, store = engine_on(path)
-    first = engine.handle(inbound("Hello", sender="web-9"))
+    conversation_id, agent = with_an_agent(engine, "web-9")
     engine.handle(
         AgentEvent(
             event_id="a1",
-            conversation_id=first.conversation_id or "",
-            agent_id="alice",
+            conversation_id=conversation_id,
+            agent_id=agent,
             action=AgentAction.COMPLETE,
             wrap_up="Resolved",
             timestamp=T0 + timedelta(minutes=5),
@@ -128,9 +128,9 @@ def test_a_second_engine_on_the_same_file_continues_the_conversation(tmp_path: P
     store.close()
     engine2, store2 = engine_on(path)
     again = engine2.handle(inbound("Me again", 60, sender="web-9"))
-    assert again.conversation_id == first.conversation_id
-    conv = store2.get_conversation(again.conversation_id or "")
-    assert conv is not None and conv.last_agent == "alice" and conv.wrap_up == "Resolved"
+    assert again.conversation_id == conversation_id
+    conv = store2.get_conversation(conversation_id)
+    assert conv is not None and conv.last_agent == agent and conv.wrap_up == "Resolved"
 
 
 def test_an_event_stored_but_not_processed_is_processed_once_on_recovery(tmp_path: Path) -> None:
@@ -213,24 +213,23 @@ def test_a_failing_agent_event_is_kept_too_and_replays(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, store = engine_on(tmp_path / "s.db")
-    first = engine.handle(inbound("Hello", sender="web-8"))
-    assert first.conversation_id is not None
+    conversation_id, agent = with_an_agent(engine, "web-8")
     recorder = RecordingAdapter()
     engine.adapters = [recorder]
     reply = AgentEvent(
         event_id="a-1",
-        conversation_id=first.conversation_id,
-        agent_id="bob",
+        conversation_id=conversation_id,
+        agent_id=agent,
         action=AgentAction.REPLY,
         text="Hi, Bob here",
-        timestamp=T0 + timedelta(minutes=2),
+        timestamp=T0 + timedelta(minutes=3),
     )
     with monkeypatch.context() as patch:
         _break_policy(engine, patch)
         outcome = engine.handle(reply)
     assert outcome.dead_lettered and "the policy service is down" in outcome.note
     (letter,) = store.dead_letters()
-    assert letter["source"] == f"agent:{first.conversation_id}"
+    assert letter["source"] == f"agent:{conversation_id}"
     again = engine.handle(AgentEvent.model_validate(letter["payload"]))
     assert not again.dead_lettered
     assert [(m.sender, m.content.get("text")) for m in recorder.sent] == [("agent", "Hi, Bob here")]
