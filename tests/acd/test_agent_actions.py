@@ -17,8 +17,8 @@ import pytest
 from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
 from flowlang.dryrun import load_samples, run_samples
 from flowlang.events import AgentAction, AgentEvent, InboundEvent
-from flowlang.runtime.engine import Engine
 from flowlang.project import load_project
+from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter
 from tests.runtime.helpers import NOW, program
 
