@@ -79,11 +79,16 @@ class ChannelPolicy:
         return (left > timedelta(0)), max(left, timedelta(0))
 
     def window_closes_at(self, conversation: ConversationView) -> datetime | None:
-        """When the standard window closes (None: the channel has none, or no message yet)."""
+        """When an agent can no longer answer (None: the channel has no window, or no message
+        yet): the standard window, or where a human agent may answer after it with a tag
+        (Messenger, Instagram: HUMAN_AGENT, 7 days), the end of that."""
         rules = self.rules.get(conversation.channel)
         if rules is None or rules.window.hours is None or conversation.last_inbound_at is None:
             return None
-        return conversation.last_inbound_at + timedelta(hours=rules.window.hours)
+        hours = rules.window.hours
+        if rules.window.outside == "human_agent_tag" and rules.window.tag_days is not None:
+            hours = max(hours, rules.window.tag_days * 24)
+        return conversation.last_inbound_at + timedelta(hours=hours)
 
     # ------------------------------------------------------------------ inbound
     def observe_inbound(
@@ -95,7 +100,15 @@ class ChannelPolicy:
         rules = self.rules.get(conversation.channel)
         state = conversation.channel_state
         state["replies_since_inbound"] = 0
+        state.pop("automated_since_inbound", None)
         state.pop("one_more_used", None)
+        if rules is not None and rules.reply_token_seconds is not None:
+            state.pop("reply_token_used", None)
+            if event.reply_token:
+                state["reply_token"] = event.reply_token
+                state["reply_token_at"] = now.isoformat()
+            else:
+                state.pop("reply_token", None)
         if rules is None or event.kind is not EventKind.MESSAGE:
             return None
         word = _keyword(event.text)
@@ -130,6 +143,9 @@ class ChannelPolicy:
         if isinstance(verdict, Block):
             return Delivery(message, "blocked", verdict.code, verdict.reason, verdict.suggestion)
         self._record(message, conversation, rules, now)
+        if verdict.message.content.get("reply_token"):
+            conversation.channel_state.pop("reply_token", None)
+            conversation.channel_state["reply_token_used"] = True
         return self._count_reach(verdict, now)
 
     def recheck(
@@ -180,6 +196,21 @@ class ChannelPolicy:
                 f"repl{'y' if limit == 1 else 'ies'} per customer message",
                 "wait for the customer's next message",
             )
+        automated = message.sender in AUTOMATED
+        auto_limit = rules.automated_replies_per_inbound
+        if (
+            not again
+            and automated
+            and auto_limit is not None
+            and int(state.get("automated_since_inbound", 0)) >= auto_limit
+        ):
+            return Block(
+                "automated_reply_limit",
+                f"{rules.name} allows at most {auto_limit} automated "
+                f"repl{'y' if auto_limit == 1 else 'ies'} per customer message, and the flow or "
+                "bot has sent it; a person's reply is not limited by this",
+                "let an agent answer",
+            )
         text = "" if again else str(message.content.get("text") or "")
         if text and not rules.identical_messages and text == state.get("last_text"):
             return Block(
@@ -187,7 +218,6 @@ class ChannelPolicy:
                 f"{rules.name} forbids sending the same message twice in a row to one customer",
                 "change the wording, or do not repeat the message",
             )
-        automated = message.sender in AUTOMATED
         if (
             text
             and automated
@@ -204,6 +234,12 @@ class ChannelPolicy:
         if isinstance(degraded, Block):
             return degraded
         message, why = degraded
+        if rules.reply_token_seconds is not None:
+            token = self._reply_token(message, conv, rules, now)
+            if isinstance(token, Block):
+                return token
+            message, token_code, token_note = token
+            code, note = code or token_code, "; ".join(n for n in (note, token_note) if n)
         reasons = "; ".join(r for r in (note, why) if r)
         if why:
             return Delivery(message, "degraded", "degraded", reasons)
@@ -260,6 +296,42 @@ class ChannelPolicy:
             f"the {rules.name} {hours:g}-hour window after the customer's last message has closed",
             "wait for the customer's next message",
         )
+
+    def _reply_token(
+        self, message: OutboundMessage, conv: ConversationView, rules: ChannelRules, now: datetime
+    ) -> tuple[OutboundMessage, str, str] | Block:
+        """A reply with the customer's reply token while it is valid and unused, else a push
+        (or a block where the deployment allows no push), with the reason."""
+        state = conv.channel_state
+        if "reply_token" in message.content:  # checked again before a resend: decide afresh
+            content = {k: v for k, v in message.content.items() if k != "reply_token"}
+            message = replace(message, content=content)
+        token = state.get("reply_token")
+        seconds = rules.reply_token_seconds or 0
+        at = state.get("reply_token_at")
+        age = now - datetime.fromisoformat(at) if token and at else None
+        if age is not None and age < timedelta(seconds=seconds):
+            content = {**message.content, "reply_token": token}
+            note = "sent as a reply with the reply token (not counted toward the monthly quota)"
+            return replace(message, content=content), "reply_token", note
+        if age is not None:
+            why = (
+                f"the reply token expired (the customer wrote {int(age.total_seconds())} s ago; "
+                f"a token answers for {seconds} s)"
+            )
+        elif state.get("reply_token_used"):
+            why = "the reply token was used by an earlier reply"
+        else:
+            why = "there is no reply token for this message"
+        if not rules.push_allowed:
+            return Block(
+                "reply_token_expired",
+                f"{why}, and this deployment sends no push messages on {rules.name}",
+                "answer within the token's time, or allow push messages "
+                f"(channels.{rules.key}.rules.push_allowed)",
+            )
+        note = f"{why}: sent as a push message (counts toward the monthly quota)"
+        return message, "push_message", note
 
     def _tier(
         self, message: OutboundMessage, rules: ChannelRules, now: datetime
@@ -364,6 +436,8 @@ class ChannelPolicy:
     ) -> None:
         state = conv.channel_state
         state["replies_since_inbound"] = int(state.get("replies_since_inbound", 0)) + 1
+        if message.sender in AUTOMATED:
+            state["automated_since_inbound"] = int(state.get("automated_since_inbound", 0)) + 1
         text = str(message.content.get("text") or "")
         if text:
             state["last_text"] = text

@@ -65,11 +65,13 @@ class ChannelRules(BaseModel):
     max_buttons: int = 0
     window: Window = Window()
     replies_per_inbound: int | None = None
+    automated_replies_per_inbound: int | None = None
     unsolicited: bool = False
     identical_messages: bool = True
     tiers: tuple[int, ...] = ()
     tier: int | None = None
     reply_token_seconds: int | None = None
+    push_allowed: bool = True
     private_reply_days: float | None = None
     opt_out: frozenset[str] = frozenset()
     opt_in: frozenset[str] = frozenset()

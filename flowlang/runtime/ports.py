@@ -295,7 +295,7 @@ class ReplyPolicy(Protocol):
     ) -> tuple[bool, timedelta | None]: ...
 
     def window_closes_at(self, conversation: ConversationView) -> datetime | None:
-        """When free-form replies stop being allowed (None: never); the ACD uses it."""
+        """When an agent can no longer answer (None: never); the ACD expires it then."""
 
     def observe_inbound(
         self, conversation: ConversationView, event: Any, now: datetime

@@ -159,12 +159,13 @@ def test_x_dm_allows_five_replies_per_customer_message() -> None:
     assert policy.decide(text("x_dm", "part 7"), conv, T0 + SECOND).status == "sent"
 
 
-def test_x_public_allows_one_reply_per_post() -> None:
+def test_x_public_allows_one_automated_reply_per_post() -> None:
     policy = ChannelPolicy()
     conv = conversation("x_public")
-    assert policy.decide(text("x_public", "Sorry to hear that!"), conv, T0).status == "sent"
-    again = policy.decide(text("x_public", "Please DM us"), conv, T0 + SECOND)
-    assert again.reason_code == "reply_limit"
+    ack = text("x_public", "Sorry to hear that!", sender="flow")
+    assert policy.decide(ack, conv, T0).status == "sent"
+    again = policy.decide(text("x_public", "Please DM us", sender="flow"), conv, T0 + SECOND)
+    assert again.reason_code == "automated_reply_limit"
 
 
 def test_the_same_automated_text_to_many_customers_is_a_bulk_send() -> None:

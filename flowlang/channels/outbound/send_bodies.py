@@ -28,10 +28,11 @@ class SendRequest:
 
 
 def send_request(message: OutboundMessage, *, reply_token: str | None = None) -> SendRequest:
-    """The request that sends `message` on its channel (LINE: a reply when given its token)."""
+    """The request that sends `message` on its channel (LINE: a reply with the token the
+    policy put in `content["reply_token"]`, or the one given here; a push without)."""
     render = RENDERERS.get(message.channel, _generic)
     if message.channel == "line":
-        return _line(message, reply_token)
+        return _line(message, reply_token or message.content.get("reply_token"))
     return render(message)
 
 

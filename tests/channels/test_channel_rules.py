@@ -1,0 +1,207 @@
+"""Issue 19's channel rules through the engine and the policy, as a customer, an agent and a
+host see them: LINE's reply token, X's automated replies, how long a Meta interaction may wait
+for a human."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowlang.acd import QueueSettings, SkillsAcd
+from flowlang.channels.outbound import send_request
+from flowlang.channels.policy import ChannelPolicy
+from flowlang.channels.registry import load_registry
+from flowlang.events import AgentAction, AgentEvent, InboundEvent
+from flowlang.project import load_project
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.memory import MemoryStore, RecordingAdapter
+from flowlang.runtime.ports import ConversationView, OutboundMessage
+from tests.runtime.helpers import program
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+TOKEN = "38ef843bde154d9b91c21320ffd17a0f"
+
+
+def _engine(tmp_path: Path, source: str) -> tuple[Engine, RecordingAdapter]:
+    flow = tmp_path / "rules.flow"
+    flow.write_text(source, "utf-8")
+    project, ws = load_project(flow, ROOT / "examples" / "deployment.yaml")
+    assert project is not None, [d.message for d in ws.diagnostics]
+    sent = RecordingAdapter()
+    return project.engine(adapters=[sent]), sent
+
+
+def _agent_reply(conv: str, text: str, at: datetime) -> AgentEvent:
+    return AgentEvent(
+        event_id=f"a-{text}",
+        conversation_id=conv,
+        agent_id="alice",
+        action=AgentAction.REPLY,
+        text=text,
+        timestamp=at,
+    )
+
+
+# ---------------------------------------------------------------- LINE: reply token, then push
+LINE_FLOW = """\
+flow "LINE"
+serve messages on line
+
+state start:
+    reply "ありがとうございます"
+    reply "担当者におつなぎします"
+    route to queue "Retail Banking"
+"""
+
+
+def _line(text: str, at: datetime, token: str | None = TOKEN) -> InboundEvent:
+    return InboundEvent(
+        event_id=f"l-{text}",
+        channel="line",
+        account="U4af4980629",
+        sender_id="U4af4980629a8a8b0f0e1b2c3d4e5f6a7",
+        text=text,
+        reply_token=token,
+        timestamp=at,
+    )
+
+
+def test_line_answers_with_the_reply_token_then_pushes_with_the_reason(tmp_path: Path) -> None:
+    engine, sent = _engine(tmp_path, LINE_FLOW)
+    first = engine.handle(_line("ローンについて", T0))
+    assert [d.reason_code for d in first.deliveries] == ["reply_token", "push_message"]
+    assert "used by an earlier reply" in first.deliveries[1].reason
+    requests = [send_request(m) for m in sent.sent]
+    assert [r.path for r in requests] == ["/v2/bot/message/reply", "/v2/bot/message/push"]
+    assert requests[0].body["replyToken"] == TOKEN and "replyToken" not in requests[1].body
+    # The agent answering later cannot use the token: it is a push, and says why.
+    late = engine.handle(
+        _agent_reply(first.conversation_id or "", "はい", T0 + timedelta(minutes=2))
+    )
+    assert [d.reason_code for d in late.deliveries] == ["push_message"]
+    assert "used" in late.deliveries[0].reason and "quota" in late.deliveries[0].reason
+    assert send_request(sent.sent[-1]).path == "/v2/bot/message/push"
+
+
+def _line_policy(**rules: object) -> tuple[ChannelPolicy, ConversationView]:
+    policy = ChannelPolicy(load_registry({"line": dict(rules)}) if rules else None)
+    conv = ConversationView("c1", "cu1", "line", "acct", T0, T0, last_inbound_at=T0)
+    policy.observe_inbound(conv, _line("hi", T0), T0)
+    return policy, conv
+
+
+def _to_line(body: str, sender: str = "flow") -> OutboundMessage:
+    return OutboundMessage("c1", "line", "acct", "cu1", sender, {"kind": "text", "text": body})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 59), st.integers(60, 86_400))
+def test_the_reply_token_answers_within_its_seconds_and_not_after(
+    inside: int, outside: int
+) -> None:
+    policy, conv = _line_policy()
+    ok = policy.decide(_to_line("a"), conv, T0 + timedelta(seconds=inside))
+    assert (ok.reason_code, ok.message.content.get("reply_token")) == ("reply_token", TOKEN)
+    policy, conv = _line_policy()
+    late = policy.decide(_to_line("a"), conv, T0 + timedelta(seconds=outside))
+    assert (late.status, late.reason_code) == ("sent", "push_message")
+    assert f"wrote {outside} s ago" in late.reason and "60 s" in late.reason
+    assert "reply_token" not in late.message.content
+
+
+def test_a_deployment_without_push_blocks_once_the_token_is_gone() -> None:
+    policy, conv = _line_policy(push_allowed=False)
+    assert policy.decide(_to_line("first"), conv, T0).reason_code == "reply_token"
+    second = policy.decide(_to_line("second"), conv, T0 + timedelta(seconds=1))
+    assert (second.status, second.reason_code) == ("blocked", "reply_token_expired")
+    assert "push_allowed" in second.suggestion
+    # The customer's next message brings a new token.
+    policy.observe_inbound(conv, _line("more", T0, token="ffff"), T0 + timedelta(seconds=5))
+    again = policy.decide(_to_line("third"), conv, T0 + timedelta(seconds=6))
+    assert again.message.content["reply_token"] == "ffff"
+
+
+def test_a_blocked_reply_does_not_use_up_the_token() -> None:
+    policy, conv = _line_policy()
+    assert policy.decide(_to_line("x" * 5001), conv, T0).reason_code == "text_too_long"
+    assert policy.decide(_to_line("short"), conv, T0).reason_code == "reply_token"
+
+
+# ---------------------------------------------------------------- X public: automated vs person
+X_FLOW = """\
+flow "X"
+serve posts and mentions on x_public handle "@GbankSocial"
+
+state start:
+    reply "Thanks, an agent will be with you shortly."
+    route to queue "Social Public"
+"""
+
+
+def test_x_the_flows_acknowledgement_leaves_the_agents_reply_free(tmp_path: Path) -> None:
+    engine, _sent = _engine(tmp_path, X_FLOW)
+    post = InboundEvent(
+        event_id="t1",
+        channel="x_public",
+        account="@GbankSocial",
+        sender_id="7654321098765432",
+        text="@GbankSocial my card was declined",
+        post_id="1877",
+        timestamp=T0,
+    )
+    first = engine.handle(post)
+    assert [d.status for d in first.deliveries] == ["sent"]
+    conv = first.conversation_id or ""
+    agent = engine.handle(_agent_reply(conv, "Sorry! Please DM us.", T0 + timedelta(minutes=5)))
+    assert [d.status for d in agent.deliveries] == ["sent"]
+
+
+def test_x_allows_one_automated_reply_per_post_however_many_agents_send() -> None:
+    policy = ChannelPolicy()
+    conv = ConversationView("c1", "cu1", "x_public", "acct", T0, T0, last_inbound_at=T0)
+
+    def post(sender: str, body: str) -> str:
+        message = OutboundMessage("c1", "x_public", "acct", "cu1", sender, {"text": body})
+        delivery = policy.decide(message, conv, T0)
+        return delivery.reason_code or delivery.status
+
+    assert post("flow", "Thanks!") == "sent"
+    assert post("agent", "Sorry to hear that") == "sent"
+    assert post("bot", "Anything else?") == "automated_reply_limit"
+    assert post("agent", "Please DM us") == "sent"
+
+
+# ---------------------------------------------------------------- Meta: a human may answer 7 days
+QUEUE_FLOW = """\
+route to queue "Retail"
+"""
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(["messenger", "instagram"]), st.integers(1, 3600))
+def test_a_meta_interaction_waits_for_a_human_until_the_tag_ends(channel: str, s: int) -> None:
+    store = MemoryStore()
+    acd = SkillsAcd([QueueSettings("Retail")], [])
+    engine = Engine(program(QUEUE_FLOW), store=store, acd=acd, policy=ChannelPolicy())
+    message = InboundEvent(
+        event_id="m1", channel=channel, sender_id="psid", text="hi", timestamp=T0
+    )
+    conv = engine.handle(message).conversation_id or ""
+    engine.advance(T0 + timedelta(days=7) - timedelta(seconds=s))
+    waiting = store.get_conversation(conv)
+    assert waiting is not None and waiting.status == "queued"  # past 24 h, still answerable
+    engine.advance(T0 + timedelta(days=7))
+    expired = store.get_conversation(conv)
+    assert expired is not None and expired.status == "closed"
+    assert "expired" in [e["kind"] for e in store.events]
+
+
+def test_whatsapp_still_expires_with_its_24_hour_window() -> None:
+    conv = ConversationView("c1", "cu1", "whatsapp", "acct", T0, T0, last_inbound_at=T0)
+    assert ChannelPolicy().window_closes_at(conv) == T0 + timedelta(hours=24)
+    conv.channel = "messenger"
+    assert ChannelPolicy().window_closes_at(conv) == T0 + timedelta(days=7)
