@@ -205,3 +205,12 @@ def test_whatsapp_still_expires_with_its_24_hour_window() -> None:
     assert ChannelPolicy().window_closes_at(conv) == T0 + timedelta(hours=24)
     conv.channel = "messenger"
     assert ChannelPolicy().window_closes_at(conv) == T0 + timedelta(days=7)
+
+
+def test_a_resend_does_not_reuse_the_reply_token() -> None:
+    policy, conv = _line_policy()
+    first = policy.decide(_to_line("hello"), conv, T0)
+    assert first.reason_code == "reply_token"
+    again = policy.recheck(first.message, conv, T0 + timedelta(seconds=90))
+    assert (again.status, again.reason_code) == ("sent", "push_message")
+    assert "reply_token" not in again.message.content
