@@ -68,6 +68,7 @@ FLOW_CODES: dict[str, str] = {
     "FL303": "the flow has no state",
     "FL304": "'outcome' outside a task",
     "FL305": "'break' outside a loop",
+    "FL306": "'keep waiting' outside a route to queue's 'on timeout'",
     "FL307": "warning: a state that is never entered",
     "FL308": "warning: a task that is never called",
     "FL309": "the flow serves no channel",

@@ -39,6 +39,7 @@ class _Compiler:
         self.state_entries: dict[str, str] = {}
         self.task_entries: dict[str, str] = {}
         self.loop_exits: list[str] = []
+        self.routes: list[str] = []  # the route to queue whose `on timeout` is compiling
 
     def run(self) -> FlowGraph:
         # Entry ids are known before bodies compile, so `go to state` and `call task` can point
@@ -176,6 +177,8 @@ class _Compiler:
             return self._add(nid, "end", s, {"reason": stmt.reason})
         if isinstance(stmt, ast.Break):
             return self._add(nid, "jump", s, {"why": "break"}, {"target": self.loop_exits[-1]})
+        if isinstance(stmt, ast.KeepWaiting):
+            return self._add(nid, "keep_waiting", s, {"route": self.routes[-1]})
         if isinstance(stmt, ast.Log):
             return self._add(nid, "log", s, {"message": stmt.message}, nxt)
         if isinstance(stmt, ast.If):
@@ -240,7 +243,9 @@ class _Compiler:
                 "prefer_last": stmt.prefer_last_agent,
                 "timeout": _seconds(stmt.timeout),
             }
+            self.routes.append(nid)
             edges = self._branches(nid, stmt.branches, cont)
+            self.routes.pop()
             edges.pop("next")
             return self._add(nid, "route_queue", s, args, edges)
         if isinstance(stmt, ast.RouteAgent):

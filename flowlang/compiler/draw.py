@@ -43,6 +43,7 @@ _LABELS = {
     "data_action": "data action",
     "route_agent": "route to agent",
     "route_queue": "route to queue",
+    "keep_waiting": "keep waiting",
 }
 
 

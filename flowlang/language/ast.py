@@ -252,6 +252,13 @@ class Break:
 
 
 @dataclass(frozen=True, slots=True)
+class KeepWaiting:
+    """`keep waiting` in a route to queue's `on timeout`: stay in that queue, in place."""
+
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class Log:
     span: Span
     message: str
@@ -429,6 +436,7 @@ Statement: TypeAlias = (
     | OutcomeStmt
     | End
     | Break
+    | KeepWaiting
     | Log
     | If
     | Switch

@@ -270,6 +270,10 @@ class AstBuilder(Transformer[Token, Any]):
     def break_stmt(self, meta: Meta, children: list[Any]) -> ast.Break:
         return ast.Break(self._span(meta))
 
+    def keep_waiting(self, meta: Meta, children: list[Any]) -> ast.KeepWaiting:
+        """keep_waiting: "keep" "waiting" """
+        return ast.KeepWaiting(self._span(meta))
+
     def log_stmt(self, meta: Meta, children: list[Token]) -> ast.Log:
         return ast.Log(self._span(meta), _unquote(children[0]))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error, sort_key, warning
@@ -91,6 +91,7 @@ class _Where:
     task: ast.Task | None = None
     in_loop: bool = False
     in_error_handler: bool = False
+    in_queue_timeout: bool = False  # in a route to queue's `on timeout`: `keep waiting` may
 
 
 def check(flow: ast.Flow, context: FlowContext) -> CheckResult:
@@ -546,6 +547,17 @@ class _Checker:
                         hint="break leaves a repeat or while loop",
                     )
                 )
+        elif isinstance(stmt, ast.KeepWaiting):
+            if not where.in_queue_timeout:
+                self.report(
+                    error(
+                        "FL306",
+                        "'keep waiting' outside a route to queue's 'on timeout'",
+                        stmt.span,
+                        hint="keep waiting keeps the conversation in the queue whose timeout "
+                        "passed; it belongs in that route's 'on timeout:' block",
+                    )
+                )
         elif isinstance(stmt, ast.If):
             for branch in stmt.branches:
                 self._expect_type(branch.condition, "boolean", "condition")
@@ -769,7 +781,7 @@ class _Checker:
             )
         if isinstance(stmt, ast.While):
             self._expect_type(stmt.condition, "boolean", "condition")
-        self._block(stmt.body, _Where(where.task, True, where.in_error_handler))
+        self._block(stmt.body, replace(where, in_loop=True))
 
     def _ask(self, stmt: ast.Ask, where: _Where) -> None:
         self._text(stmt.prompt)
@@ -806,7 +818,7 @@ class _Checker:
             stmt.branches,
             OUTCOMES[ast.RouteQueue],
             stmt.timeout,
-            where,
+            replace(where, in_queue_timeout=True),
             warn_missing=stmt.timeout is not None,
         )
 
@@ -1215,6 +1227,7 @@ def is_terminal(stmt: ast.Statement) -> bool:
         | ast.GoToState
         | ast.OutcomeStmt
         | ast.Break
+        | ast.KeepWaiting
         | ast.MarkNotActionable
         | ast.RouteQueue,
     ):
@@ -1252,6 +1265,7 @@ def _describe(stmt: ast.Statement) -> str:
         ast.GoToState: "go to state",
         ast.OutcomeStmt: "outcome",
         ast.Break: "break",
+        ast.KeepWaiting: "keep waiting",
         ast.MarkNotActionable: "mark not actionable",
         ast.If: "if",
         ast.Switch: "switch",

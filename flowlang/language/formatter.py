@@ -459,6 +459,8 @@ def _one(stmt: ast.Statement) -> _Node:
         return _simple(span, "end" if stmt.reason is None else f"end {quote(stmt.reason)}")
     if isinstance(stmt, ast.Break):
         return _simple(span, "break")
+    if isinstance(stmt, ast.KeepWaiting):
+        return _simple(span, "keep waiting")
     if isinstance(stmt, ast.Log):
         return _simple(span, f"log {quote(stmt.message)}")
     if isinstance(stmt, ast.If):  # only reached through _statement

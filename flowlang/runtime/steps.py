@@ -644,6 +644,12 @@ def _route_queue(node: Node, program: Program) -> Step:
     return route_queue
 
 
+def _keep_waiting(node: Node, program: Program) -> Step:
+    """`keep waiting`: the route to queue whose timeout passed, again; the engine and the ACD
+    keep the conversation's place and wait in that queue."""
+    return _route_queue(program.graph.nodes[node.args["route"]], program)
+
+
 def _unknown(node: Node, program: Program) -> Step:
     op = node.op
 
@@ -684,4 +690,5 @@ _BUILDERS: dict[str, _Builder] = {
     "data_action": _data_action,
     "route_agent": _route_agent,
     "route_queue": _route_queue,
+    "keep_waiting": _keep_waiting,
 }

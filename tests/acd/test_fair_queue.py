@@ -125,3 +125,34 @@ def test_waiting_for_the_last_agent_reads_as_queued_with_no_agent() -> None:
     engine.set_agent_state("ana", "available", NOW + timedelta(minutes=6))
     view = store.get_conversation(conv)
     assert view is not None and (view.status, view.agent) == ("with_agent", "ana")
+
+
+KEEP_WAITING = """\
+route to queue "Retail":
+    priority 5
+    timeout 10m
+    on timeout:
+        reply "Thanks for waiting: you keep your place in line."
+        keep waiting
+"""
+
+
+def test_keep_waiting_replies_every_timeout_and_never_leaves_the_queue() -> None:
+    engine, store = engine_for(KEEP_WAITING, solo("ana"))
+    engine.set_agent_state("ana", "away", NOW)
+    first = engine.handle(web("v1", "hello", 0)).conversation_id
+    engine.handle(web("v2", "hello", 5))
+    engine.advance(NOW + timedelta(minutes=24))  # v1 at 10 and 20 minutes, v2 at 15
+    sent = [e["conversation_id"] for e in store.events if e["kind"] == "message_out"]
+    assert sent.count(first) == 2 and len(sent) == 3
+    left = [e["kind"] for e in store.events if e["kind"] in ("queue_timeout", "withdrawn")]
+    assert left == []
+    view = store.get_conversation(first or "")
+    assert view is not None and view.status == "queued"
+    moved = engine.set_agent_state("ana", "available", NOW + timedelta(minutes=26))
+    accepted = [n for n in moved.notices if n.kind == "accepted"]
+    assert [(n.conversation_id, n.data["waited_seconds"]) for n in accepted] == [(first, 26 * 60)]
+    # v1's flow went on past the route: no more "thanks for waiting" for it; v2 still hears.
+    engine.advance(NOW + timedelta(minutes=40))
+    sent = [e["conversation_id"] for e in store.events if e["kind"] == "message_out"]
+    assert sent.count(first) == 2 and len(sent) == 5
