@@ -83,6 +83,8 @@ FLOW_CODES: dict[str, str] = {
     "FL409": "more quick replies or buttons than a served channel shows",
     "FL410": "'mark not actionable' in a flow that serves no public posts",
     "FL411": "a scope (posts, comments) a channel does not carry",
+    "FL412": "a reply's fixed text longer than a served channel takes (error when every one)",
+    "FL413": "warning: an automatic reply on X public posts (one automated reply per post)",
 }
 
 RUN_CODES: dict[str, str] = {

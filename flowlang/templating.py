@@ -65,6 +65,22 @@ def undeclared_names(source: str) -> set[str]:
     return set(meta.find_undeclared_variables(environment().parse(source)))
 
 
+def fixed_text(source: str) -> str:
+    """The literal text every rendering of `source` contains: what stands outside `{{ }}` and
+    any `{% %}` block (empty when it does not compile). Its length is a floor on the output's."""
+    if not is_template(source):
+        return source
+    if template_problems(source):
+        return ""
+    return "".join(
+        child.data
+        for node in environment().parse(source).body
+        if isinstance(node, nodes.Output)
+        for child in node.nodes
+        if isinstance(child, nodes.TemplateData)
+    )
+
+
 def is_template(source: str) -> bool:
     return "{{" in source or "{%" in source
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flowlang.channels.registry import builtin_registry
+from flowlang.channels.text_length import text_length
 from flowlang.language.context import ChannelInfo
 
 
@@ -17,6 +20,9 @@ def channel_infos() -> dict[str, ChannelInfo]:
             max_buttons=rules.max_buttons,
             has_window=rules.window.hours is not None,
             template_only_outside_window=rules.window.outside == "template_only",
+            max_text=rules.max_text,
+            text_length=partial(text_length, rules=rules),
+            automated_replies_per_inbound=rules.automated_replies_per_inbound,
         )
         for key, rules in builtin_registry().items()
     }

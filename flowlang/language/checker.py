@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error, sort_key, warning
 from flowlang.language import ast
-from flowlang.language.context import FlowContext
+from flowlang.language.context import ChannelInfo, FlowContext
 from flowlang.language.exprtypes import (
     BUILTINS,
     NAME_TYPES,
@@ -27,7 +27,7 @@ from flowlang.language.exprtypes import (
     infer,
     value_type,
 )
-from flowlang.templating import is_template, template_problems, undeclared_names
+from flowlang.templating import fixed_text, is_template, template_problems, undeclared_names
 
 MAX_THREADING_WINDOW = timedelta(hours=72)
 MAX_REPEAT = 1000
@@ -943,6 +943,8 @@ class _Checker:
         content = stmt.content
         kind = self._content(content, stmt)
         self._channel_support(kind, stmt, content)
+        self._text_fits(content)
+        self._automated_public_reply(stmt)
         if stmt.visibility != "default" and self.channels:
             public = any(self.ctx.is_public(c) for c in self.channels)
             if not public:
@@ -1081,10 +1083,77 @@ class _Checker:
                 )
             )
 
-    def _channel_support(self, kind: str, stmt: ast.Reply, content: ast.Content) -> None:
-        infos = [
+    def _served(self) -> list[ChannelInfo]:
+        return [
             self.ctx.channels[c] for c in dict.fromkeys(self.channels) if c in self.ctx.channels
         ]
+
+    def _text_fits(self, content: ast.Content) -> None:
+        """A reply's fixed text (a template's literal part) against every served channel's
+        limit, counted as that channel counts."""
+        source: str | None = None
+        if isinstance(content, ast.TextContent):
+            source = content.text
+        elif isinstance(content, ast.TemplateContent):
+            info = self.ctx.templates.get(content.template.name)
+            source = info.source if info is not None else None
+        if not source:
+            return
+        text = fixed_text(source)
+        infos = self._served()
+        over = [
+            (info, length)
+            for info in infos
+            if info.max_text is not None and (length := info.text_length(text)) > info.max_text
+        ]
+        if not over:
+            return
+        what = "the reply" if text == source else "the reply's fixed text (without its values)"
+        counts = "; ".join(
+            f"{info.key} takes {info.max_text:,}, this is {length:,}" for info, length in over
+        )
+        if len(over) == len(infos):
+            self.report(
+                error(
+                    "FL412",
+                    f"{what} is too long for every channel this flow serves ({counts})",
+                    content.span,
+                    hint="shorten it, or split it into several replies",
+                )
+            )
+        else:
+            self.report(
+                warning(
+                    "FL412",
+                    f"{what} is too long for some channels this flow serves ({counts}); "
+                    "there it is blocked",
+                    content.span,
+                    hint="shorten it, or split it into several replies",
+                )
+            )
+
+    def _automated_public_reply(self, stmt: ast.Reply) -> None:
+        """A flow's reply to a public post is automated: X allows one per post, and none to
+        posts picked by keyword matching."""
+        if stmt.visibility == "privately":
+            return
+        for info in self._served():
+            if info.public and info.automated_replies_per_inbound is not None:
+                limit = info.automated_replies_per_inbound
+                self.report(
+                    warning(
+                        "FL413",
+                        f"an automatic reply on {info.key}: the channel allows {limit} automated "
+                        f"repl{'y' if limit == 1 else 'ies'} per post, and forbids automatic "
+                        "replies to posts chosen by keyword",
+                        stmt.span,
+                        hint="let an agent answer public posts (a person's reply is not "
+                        "automated), or reply privately",
+                    )
+                )
+
+    def _channel_support(self, kind: str, stmt: ast.Reply, content: ast.Content) -> None:
+        infos = self._served()
         if not infos or kind == "text":
             return
         unsupported = [i.key for i in infos if kind not in i.content]

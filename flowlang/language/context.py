@@ -57,6 +57,9 @@ class ChannelInfo:
     max_buttons: int | None = None
     has_window: bool = False
     template_only_outside_window: bool = False
+    max_text: int | None = None
+    text_length: Callable[[str], int] = len  # how the channel counts `max_text`
+    automated_replies_per_inbound: int | None = None
 
 
 @dataclass
