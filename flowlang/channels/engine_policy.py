@@ -1,10 +1,11 @@
-"""The policy every Engine built from a deployment uses: the registry with its overrides."""
+"""The policy every Engine built from a deployment uses: the registry with its overrides, and
+the business portfolios whose numbers share a messaging limit."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flowlang.channels.policy import ChannelPolicy
+from flowlang.channels.policy import ChannelPolicy, Portfolio, address_key
 from flowlang.channels.registry import builtin_registry, load_registry
 
 if TYPE_CHECKING:
@@ -12,10 +13,22 @@ if TYPE_CHECKING:
 
 
 def policy_for_deployment(deployment: Deployment | None) -> ChannelPolicy:
-    """A ChannelPolicy with `channels.<key>.rules` of the deployment merged over the built-ins."""
+    """A ChannelPolicy with `channels.<key>.rules` of the deployment merged over the built-ins
+    and `channels.<key>.portfolios` as its portfolios."""
     if deployment is None:
         return ChannelPolicy(builtin_registry())
     overrides = {key: dict(channel.rules) for key, channel in deployment.channels.items()}
-    if not any(overrides.values()):
-        return ChannelPolicy(builtin_registry())
-    return ChannelPolicy(load_registry(overrides))
+    rules = load_registry(overrides) if any(overrides.values()) else builtin_registry()
+    return ChannelPolicy(rules, portfolios=portfolios(deployment))
+
+
+def portfolios(deployment: Deployment) -> dict[str, list[Portfolio]]:
+    """Each channel's declared portfolios, with their numbers as the policy keys accounts."""
+    out: dict[str, list[Portfolio]] = {}
+    for key, channel in deployment.channels.items():
+        ids = {a.name: a.id or a.name for a in channel.accounts}
+        for name, declared in channel.portfolios.items():
+            numbers = frozenset(address_key(ids.get(n, n)) for n in declared.numbers)
+            tier = None if declared.tier == "unlimited" else declared.tier
+            out.setdefault(key, []).append(Portfolio(name, tier, numbers))
+    return out

@@ -13,7 +13,7 @@ this object: it is per process.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -51,7 +51,7 @@ class ChannelPolicy:
         self,
         rules: dict[str, ChannelRules] | None = None,
         ledger: PolicyLedger | None = None,
-        portfolios: dict[str, Sequence[Portfolio]] | None = None,
+        portfolios: Mapping[str, Sequence[Portfolio]] | None = None,
     ) -> None:
         self.rules = rules if rules is not None else builtin_registry()
         self.ledger: PolicyLedger = ledger if ledger is not None else MemoryLedger()
@@ -114,8 +114,8 @@ class ChannelPolicy:
         word = _keyword(event.text)
         key = (
             conversation.channel,
-            _address(event.account or conversation.account),
-            _address(event.sender_id),
+            address_key(event.account or conversation.account),
+            address_key(event.sender_id),
         )
         if word in rules.opt_out:
             self.ledger.set_opted_out(*key, True, now)
@@ -129,7 +129,7 @@ class ChannelPolicy:
 
     def opted_out(self, channel: str, account: str, recipient: str) -> bool:
         """Whether the customer at `recipient` opted out of `account` on `channel`."""
-        return self.ledger.opted_out(channel, _address(account), _address(recipient))
+        return self.ledger.opted_out(channel, address_key(account), address_key(recipient))
 
     # ------------------------------------------------------------------ outbound
     def decide(
@@ -344,7 +344,7 @@ class ChannelPolicy:
         if tier is None:
             return message, "business_initiated", note
         count, known = self.ledger.reached(
-            _scope(message.channel, portfolio), now - _DAY, _address(message.recipient)
+            _scope(message.channel, portfolio), now - _DAY, address_key(message.recipient)
         )
         if not known and count >= tier:
             where = f"the {portfolio.name} portfolio" if portfolio else "this business"
@@ -364,7 +364,7 @@ class ChannelPolicy:
 
     def portfolio_of(self, channel: str, account: str) -> Portfolio | None:
         """The declared portfolio `account` belongs to (None: the channel's shared default)."""
-        wanted = _address(account)
+        wanted = address_key(account)
         for portfolio in self.portfolios.get(channel, ()):
             if wanted in portfolio.accounts:
                 return portfolio
@@ -374,7 +374,7 @@ class ChannelPolicy:
         if delivery.reason_code == "business_initiated":
             message = delivery.message
             scope = _scope(message.channel, self.portfolio_of(message.channel, message.account))
-            self.ledger.record_reach(scope, _address(message.recipient), now)
+            self.ledger.record_reach(scope, address_key(message.recipient), now)
         return delivery
 
     def _bulk(self, message: OutboundMessage, rules: ChannelRules, now: datetime) -> int:
@@ -463,7 +463,7 @@ def _keyword(text: str) -> str:
     return " ".join(text.upper().split()).strip(" .!")
 
 
-def _address(value: str) -> str:
+def address_key(value: str) -> str:
     """A customer's or business's address as the ledger keys it: a phone number in E.164
     however it was written (WhatsApp's wa_id has no +), any other id as it is."""
     digits = value.replace(" ", "").replace("-", "")

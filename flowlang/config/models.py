@@ -11,7 +11,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic_core import PydanticCustomError
 
 from flowlang.config.fields import (
     Duration,
@@ -113,11 +114,38 @@ class Account(Model):
     dm_queue: Name | None = None
 
 
+class Portfolio(Model):
+    """Numbers that share one messaging limit: a WhatsApp business portfolio."""
+
+    # customers reached outside the reply window per moving 24 hours
+    tier: int | Literal["unlimited"]
+    numbers: list[str] = Field(default_factory=list)  # account names or ids
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _positive(cls, value: Any) -> Any:
+        if value != "unlimited" and (
+            isinstance(value, bool) or not isinstance(value, int) or value <= 0
+        ):
+            raise PydanticCustomError(
+                "tier",
+                "{message}",
+                {
+                    "message": f"{value!r} is not a messaging limit",
+                    "hint": "a number of customers per 24 hours (250, 2000, 10000, 100000) "
+                    "or unlimited",
+                },
+            )
+        return value
+
+
 class Channel(Model):
-    """A channel the center uses, its accounts and overrides of the built-in channel rules."""
+    """A channel the center uses, its accounts, overrides of the built-in channel rules, and
+    the business portfolios its numbers belong to."""
 
     accounts: list[Account] = Field(default_factory=list)
     rules: dict[str, Any] = Field(default_factory=dict)
+    portfolios: dict[Name, Portfolio] = Field(default_factory=dict)
 
 
 class WhatsAppTemplate(Model):

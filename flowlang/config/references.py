@@ -20,6 +20,7 @@ from flowlang.templating import template_problems
 
 PHONE_CHANNELS = frozenset({"whatsapp", "sms"})
 HANDLE_CHANNELS = frozenset({"x_dm", "x_public"})
+PORTFOLIO_CHANNELS = frozenset({"whatsapp"})
 _HANDLE = re.compile(r"@[A-Za-z0-9_]{1,15}")
 
 
@@ -81,6 +82,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
                 )
     for channel_key, channel in d.channels.items():
         out += _channel(channel_key, d, index)
+        out += _portfolios(channel_key, d, index)
         for i, account in enumerate(channel.accounts):
             for field in ("queue", "public_queue", "dm_queue"):
                 value = getattr(account, field)
@@ -190,6 +192,55 @@ def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
                     hint="write @ and up to 15 letters, digits or underscores, e.g. @GbankSocial",
                 )
             )
+    return out
+
+
+def _portfolios(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
+    """Each number of a portfolio is an account of the channel, in one portfolio only."""
+    out: list[Diagnostic] = []
+    channel = d.channels[key]
+    if channel.portfolios and key not in PORTFOLIO_CHANNELS:
+        out.append(
+            error(
+                codes.BAD_VALUE,
+                f"{key} has no business portfolios: only WhatsApp counts its messaging limit "
+                "per portfolio",
+                index.key_span(("channels", key, "portfolios")),
+                hint="remove `portfolios:` here; declare them under channels.whatsapp",
+            )
+        )
+        return out
+    accounts = {a.name: a for a in channel.accounts} | {
+        a.id: a for a in channel.accounts if a.id is not None
+    }
+    owner: dict[str, str] = {}
+    for name, portfolio in channel.portfolios.items():
+        for i, number in enumerate(portfolio.numbers):
+            span = index.value_span(("channels", key, "portfolios", name, "numbers", i))
+            account = accounts.get(number)
+            if account is None:
+                suggestion = did_you_mean(number, list(accounts))
+                out.append(
+                    error(
+                        codes.UNKNOWN_REFERENCE,
+                        f"unknown {key} account {number!r} in portfolio {name!r}",
+                        span,
+                        hint=f"did you mean {suggestion!r}?"
+                        if suggestion
+                        else f"list it under channels.{key}.accounts first",
+                    )
+                )
+                continue
+            if account.name in owner:
+                out.append(
+                    error(
+                        codes.DUPLICATE,
+                        f"account {account.name!r} is in portfolios {owner[account.name]!r} and "
+                        f"{name!r}; a number belongs to one business portfolio",
+                        span,
+                    )
+                )
+            owner.setdefault(account.name, name)
     return out
 
 

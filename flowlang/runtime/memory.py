@@ -109,7 +109,7 @@ class MemoryLedger:
             self.opt_outs.pop((channel, account, address), None)
 
     def reached(self, scope: str, since: datetime, recipient: str) -> tuple[int, bool]:
-        recent = {r for r, at in self.reaches.get(scope, {}).items() if at >= since}
+        recent = {r for r, at in self.reaches.get(scope, {}).items() if at > since}
         return len(recent), recipient in recent
 
     def record_reach(self, scope: str, recipient: str, at: datetime) -> None:

@@ -270,7 +270,7 @@ class PolicyLedger(Protocol):
     ) -> None: ...
 
     def reached(self, scope: str, since: datetime, recipient: str) -> tuple[int, bool]:
-        """How many customers `scope` reached at or after `since`, and whether `recipient`
+        """How many customers `scope` reached after `since`, and whether `recipient`
         is one of them."""
 
     def record_reach(self, scope: str, recipient: str, at: datetime) -> None: ...

@@ -299,7 +299,7 @@ class SqliteStore:
     def reached(self, scope: str, since: datetime, recipient: str) -> tuple[int, bool]:
         count, found = self.db.execute(
             "SELECT count(*), coalesce(sum(recipient = ?), 0) FROM reaches "
-            "WHERE scope = ? AND at >= ?",
+            "WHERE scope = ? AND at > ?",
             (recipient, scope, _utc_text(since)),
         ).fetchone()
         return int(count), bool(found)
