@@ -243,7 +243,8 @@ class InteractionLog:
     # ------------------------------------------------------------------ events
     def _on_message_in(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
         item.customer = event.get("customer") or item.customer
-        item.messages_in += 1
+        if event.get("message_kind") not in ("delete", "close"):  # leaving is not a message
+            item.messages_in += 1
         if event.get("message_kind") not in ("delete", "close", "edit"):
             self._begin(item, at)
 
@@ -305,6 +306,8 @@ class InteractionLog:
         item.state = "with_agent"
         self.with_agent[queue][item.id] = at
         self.holding[agent][item.id] = at
+        if event.get("auto_answer"):  # given to them without an offer: offered all the same
+            self.agent_activity.append((at, agent, "offered", item.id))
         self.agent_activity.append((at, agent, "answered", item.id))
 
     def _on_requeued(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:

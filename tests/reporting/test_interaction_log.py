@@ -193,3 +193,34 @@ def test_command_line_mistakes_are_reported_not_raised(tmp_path: Any) -> None:
     assert backwards.exit_code == 2 and "--to must be after --from" in backwards.output
     empty = runner.invoke(main, ["report", "agents", "--store", str(store)])
     assert empty.exit_code == 0 and "(nothing in this period)" in empty.output
+
+
+def test_an_interaction_given_to_an_auto_answer_agent_counts_as_offered_to_them() -> None:
+    log = InteractionLog.from_events(
+        [
+            message(0),
+            ev("queued", 1, queue="Q"),
+            ev("accepted", 1, agent="ann", queue="Q", auto_answer=True),
+            message(2, conv="c2"),
+            ev("queued", 2, conv="c2", queue="Q"),
+            ev("offered", 3, conv="c2", agent="bob", queue="Q"),
+            ev("accepted", 4, conv="c2", agent="bob", queue="Q"),
+        ]
+    )
+    rows = {r["agent"]: r for r in agent_performance(log, Scope()).rows}
+    assert [(rows[a]["offered"], rows[a]["answered"]) for a in ("ann", "bob")] == [(1, 1), (1, 1)]
+
+
+def test_closing_the_chat_or_deleting_the_post_is_not_a_message_in() -> None:
+    log = InteractionLog.from_events(
+        [
+            message(0),
+            ev("message_in", 1, channel="web", message_kind="message", customer="k1"),
+            ev("message_in", 2, channel="web", message_kind="close", customer="k1"),
+            ev("message_in", 0, conv="p1", channel="x_public", message_kind="post"),
+            ev("message_in", 1, conv="p1", channel="x_public", message_kind="edit"),
+            ev("message_in", 2, conv="p1", channel="x_public", message_kind="delete"),
+        ]
+    )
+    assert log.interactions["c1"].messages_in == 2
+    assert log.interactions["p1"].messages_in == 2  # the post and its edit
