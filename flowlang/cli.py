@@ -290,6 +290,7 @@ def dry_run(
     """Run a flow on sample messages; print each event's path, effects and blocked replies.
 
     Time comes from the samples' timestamps, so the 24 h and 72 h rules can be tried out.
+    Exit 1 when an --outbound adapter did not take every message (each failure is shown).
     """
     from flowlang.dryrun import SampleError, load_samples, run_samples
 
@@ -309,7 +310,7 @@ def dry_run(
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         click.echo(report.render())
-    sys.exit(EXIT_OK)
+    sys.exit(EXIT_FINDINGS if report.undelivered else EXIT_OK)
 
 
 @main.command(name="test")

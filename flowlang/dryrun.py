@@ -33,6 +33,7 @@ from flowlang.events import (
     TimerEvent,
 )
 from flowlang.project import Project
+from flowlang.runtime.delivery import FailedSend
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.memory import RecordingAdapter, ScriptedDataActions
 from flowlang.runtime.ports import ConversationStore, DataResult, OutboundAdapter, RoutingNotice
@@ -132,6 +133,7 @@ class _Reader:
                 if isinstance(item, dict) and "webhook" in item:
                     channel = conversations[label]["channel"]
                     arrived = self._webhook(item, label, channel, previous)
+                    self._same_customer(conversations[label], arrived, conv, item)
                     events.extend(arrived)
                     previous = arrived[-1].at if arrived else previous
                     continue
@@ -170,6 +172,37 @@ class _Reader:
             )
             return None
 
+    def _same_customer(
+        self,
+        info: dict[str, Any],
+        arrived: list[SampleEvent],
+        conv: dict[str, Any],
+        item: dict[str, Any],
+    ) -> None:
+        """A conversation is one customer: its `message:` events come from the sender of its
+        webhook payloads; a `customer: {id}` naming someone else is a mistake."""
+        for sample in arrived:
+            event = sample.data["event"]
+            if event.kind is EventKind.RECEIPT or not event.sender_id:
+                continue
+            given = (conv.get("customer") or {}).get("id")
+            if given is not None and str(given) != event.sender_id:
+                self.fail(
+                    f"the webhook payload comes from {event.sender_id!r}, but this "
+                    f"conversation's customer is {str(given)!r}",
+                    item,
+                    "webhook",
+                    hint="one conversation is one customer: drop customer.id, or set it to "
+                    "the payload's sender",
+                )
+                return
+            if info.get("from_webhook"):
+                continue
+            info.update(sender=event.sender_id, from_webhook=True)
+            info["account"] = info["account"] or event.account
+            info["phone"] = info["phone"] or event.sender_phone
+            info["name"] = info["name"] or event.sender_name
+
     def _webhook(
         self, item: dict[str, Any], label: str, channel: str, previous: datetime
     ) -> list[SampleEvent]:
@@ -192,6 +225,8 @@ class _Reader:
             self.fail(f"{path}: {exc}", item, "webhook", hint="the payload is the channel's own")
             return []
         data = {"source": str(item["webhook"])}
+        if item.get("at") is not None:  # `at:` replaces the time the payload gives
+            inbound = [e.model_copy(update={"timestamp": received}) for e in inbound]
         return [
             SampleEvent(e.timestamp, label, "inbound", {**data, "event": e}, line) for e in inbound
         ]
@@ -284,12 +319,18 @@ class StepReport:
 class DryRunReport:
     steps: list[StepReport]
     sent: RecordingAdapter
+    # messages an `--outbound` adapter did not take by the end of the run (given up on, or
+    # still waiting for a retry): the last failure of each
+    undelivered: list[FailedSend] = field(default_factory=list)
 
     def visited_nodes(self) -> set[str]:
         return {t.node for s in self.steps for t in s.outcome.trace if t.node != "-"}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"events": [_step_dict(s) for s in self.steps]}
+        return {
+            "events": [_step_dict(s) for s in self.steps],
+            "not_delivered": [_failure_dict(f) for f in self.undelivered],
+        }
 
     def render(self) -> str:
         lines: list[str] = []
@@ -310,16 +351,21 @@ class DryRunReport:
                     )
                     if delivery.suggestion:
                         lines.append(f"       suggestion: {delivery.suggestion}")
+            for failed in step.outcome.failed_sends:
+                lines.append(f"    !! not delivered: {_failure_text(failed)}")
             for notice in step.outcome.notices:
                 lines.append(f"    acd: {_notice_text(notice)}")
             if step.outcome.note:
                 lines.append(f"    note: {step.outcome.note}")
             lines.append("")
         blocked = sum(len(s.outcome.blocked) for s in self.steps)
-        lines.append(
+        summary = (
             f"{len(self.steps)} event(s), {len(self.sent.sent)} message(s) sent, "
             f"{blocked} blocked or held back"
         )
+        if self.undelivered:
+            summary += f", {len(self.undelivered)} not delivered by an --outbound adapter"
+        lines.append(summary)
         return "\n".join(lines)
 
 
@@ -345,6 +391,7 @@ def _step_dict(step: StepReport) -> dict[str, Any]:
             for d in o.deliveries
         ],
         "acd": [{"kind": n.kind, "agent": n.agent, "queue": n.queue} for n in o.notices],
+        "failed_sends": [_failure_dict(f) for f in o.failed_sends],
         "note": o.note,
         "refusal": (
             {
@@ -357,6 +404,33 @@ def _step_dict(step: StepReport) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def _failure_text(failed: FailedSend) -> str:
+    then = (
+        f"retried at {failed.retry_at:%Y-%m-%d %H:%M}"
+        if failed.retry_at is not None
+        else "given up on, kept in the dead letters"
+    )
+    return f"{failed.reason} (attempt {failed.attempts}; {then})"
+
+
+def _failure_dict(failed: FailedSend) -> dict[str, Any]:
+    return {
+        "conversation_id": failed.message.conversation_id,
+        "sender": failed.message.sender,
+        "content": failed.message.content,
+        "reason": failed.reason,
+        "attempts": failed.attempts,
+        "retry_at": failed.retry_at.isoformat() if failed.retry_at else None,
+    }
+
+
+def _undelivered(engine: Engine, steps: list[StepReport]) -> list[FailedSend]:
+    """The last failure of each message that no retry delivered by the end of the run."""
+    last = {f.message.message_id: f for s in steps for f in s.outcome.failed_sends}
+    waiting = {p.message.get("message_id") for p in engine.deliverer.outbox.pending_outbound()}
+    return [f for key, f in last.items() if f.retry_at is None or key in waiting]
 
 
 def run_samples(
@@ -401,7 +475,7 @@ def run_samples(
         if outcome.conversation_id:
             conv_ids[event.conversation] = outcome.conversation_id
         steps.append(StepReport(event, outcome, _label(event, info)))
-    return DryRunReport(steps, recorder)
+    return DryRunReport(steps, recorder, _undelivered(engine, steps))
 
 
 def _when(outcome: Outcome, default: datetime) -> datetime:

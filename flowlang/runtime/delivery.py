@@ -12,6 +12,7 @@ to the ones that failed.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -102,6 +103,7 @@ class Deliverer:
         """Keep `message` to deliver when the unit of work in progress commits (to every
         adapter not named in `delivered_to`)."""
         fields = dict(vars(message))  # shallow: `asdict` would deep-copy every content dict
+        fields["message_id"] = message.message_id or uuid.uuid4().hex
         send_id = self.outbox.add_outbound(message.conversation_id, fields, at, delivered_to)
         self._queued.append(send_id)
         self._conversations.add(message.conversation_id)

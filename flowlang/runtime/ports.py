@@ -187,6 +187,9 @@ class OutboundMessage:
     content: dict[str, Any]
     visibility: str = "default"
     in_reply_to: str | None = None
+    # Given when the message enters the outbox and kept through every retry and resend: the
+    # HTTP adapter's Idempotency-Key is made from it.
+    message_id: str = ""
 
 
 @dataclass

@@ -230,3 +230,47 @@ def test_two_messages_get_two_idempotency_keys(sleeps: list[float]) -> None:
         adapter.send(_message("web", {"text": "same"}))
         adapter.send(_message("web", {"text": "same"}))
     assert len({headers["Idempotency-Key"] for headers, _ in server.requests}) == 2
+
+
+def test_the_engines_later_retries_of_a_message_repeat_its_idempotency_key(
+    sleeps: list[float],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from flowlang.events import InboundEvent
+    from flowlang.runtime.engine import Engine
+    from tests.runtime.helpers import program
+
+    with _Server([503, 200]) as server:
+        adapter = HttpAdapter(server.url, retries=0, sleep=sleeps.append)
+        engine = Engine(program('reply "Hello"'), adapters=[adapter])
+        now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        first = engine.handle(
+            InboundEvent(
+                event_id="m1", channel="web", sender_id="v1", text="hi", timestamp=now
+            )
+        )
+        assert [f.attempts for f in first.failed_sends] == [1]  # 503: the engine retries later
+        assert engine.deliver_pending(now + timedelta(minutes=5)) == []
+    keys = [headers["Idempotency-Key"] for headers, _ in server.requests]
+    assert len(keys) == 2 and keys[0] == keys[1]
+
+
+def test_http_retry_after_as_an_http_date_is_waited_until(sleeps: list[float]) -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC).timestamp()
+    date = "Mon, 02 Mar 2026 09:00:07 GMT"  # seven seconds from "now"
+    with _Server([503, 200], headers={"Retry-After": date}) as server:
+        HttpAdapter(server.url, sleep=sleeps.append, clock=lambda: now).send(
+            _message("web", {"text": "Hi"})
+        )
+    assert len(server.requests) == 2 and sleeps == [7.0]
+
+
+def test_retry_after_in_the_past_or_unreadable() -> None:
+    from flowlang.channels.outbound.adapters import retry_after_seconds
+
+    assert retry_after_seconds("Mon, 02 Mar 2026 09:00:00 GMT", now=2e9) == 0.0
+    assert retry_after_seconds("soon", now=0) is None
+    assert retry_after_seconds("120", now=0) == 120.0

@@ -16,6 +16,8 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,8 +90,9 @@ class HttpAdapter:
     """POSTs each message as JSON to a host URL.
 
     Retries connection errors, timeouts, 429 and 5xx with exponential backoff (honouring
-    Retry-After), never other 4xx. Every attempt of one message carries the same
-    `Idempotency-Key`, so the receiver can drop duplicates of a retried request.
+    Retry-After, in seconds or as an HTTP date), never other 4xx. Every attempt of one message,
+    in this send and in the engine's later retries, carries the same `Idempotency-Key` (made
+    from the message's id), so the receiver can drop duplicates of a retried request.
     """
 
     def __init__(
@@ -103,6 +106,7 @@ class HttpAdapter:
         headers: Mapping[str, str] | None = None,
         opener: Opener = _urlopen,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
         self.name = f"http:{url}"
@@ -113,6 +117,7 @@ class HttpAdapter:
         self.headers = dict(headers or {})
         self.opener = opener
         self.sleep = sleep
+        self.clock = clock
 
     def send(self, message: OutboundMessage) -> None:
         data = json.dumps(envelope(message), ensure_ascii=False, default=str).encode("utf-8")
@@ -149,8 +154,7 @@ class HttpAdapter:
                     ) from None
                 problem = f"HTTP {exc.code} {exc.reason}"
                 retry_after = exc.headers.get("Retry-After") if exc.headers else None
-                if retry_after and retry_after.isdigit():
-                    told_to_wait = float(retry_after)
+                told_to_wait = retry_after_seconds(retry_after, self.clock())
             except (urllib.error.URLError, TimeoutError, OSError) as exc:
                 problem = str(getattr(exc, "reason", exc))
         raise DeliveryError(
@@ -159,5 +163,24 @@ class HttpAdapter:
 
 
 def idempotency_key(message: OutboundMessage) -> str:
-    """Unique per send: a retried request repeats it, a second identical message does not."""
-    return f"{message.conversation_id}-{uuid.uuid4().hex}"
+    """The message's own: every attempt and every later retry of one message repeats it (the
+    outbox gives each message its id), a second identical message does not. A message that
+    never went through an outbox gets a key of its own for this send's attempts."""
+    return f"{message.conversation_id}-{message.message_id or uuid.uuid4().hex}"
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A Retry-After header's wait in seconds: delay-seconds, or an HTTP date (RFC 9110);
+    None when absent or unreadable. A date already passed means no wait."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
