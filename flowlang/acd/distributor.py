@@ -86,7 +86,10 @@ class SkillsAcd:
         """The ACD for a deployment file's queues and agents."""
         if deployment is None:
             return cls()
-        queues = [queue_settings(name, q) for name, q in deployment.queues.items()]
+        queues = [
+            queue_settings(name, q, deployment.wrap_up_codes)
+            for name, q in deployment.queues.items()
+        ]
         member_of: dict[str, set[str]] = {}
         for name, queue in deployment.queues.items():
             for member in queue.members:
@@ -299,24 +302,28 @@ class SkillsAcd:
             return []
         if interaction.phase == "wrap_up":
             return self.wrap_up(conversation_id, agent, wrap_up, now)
-        notices: list[RoutingNotice] = []
-        interaction.wrap_up = self._checked_code(interaction, wrap_up, now, notices)
-        notices += self._finish_work(interaction, now, reason="completed")
-        return notices
+        if interaction.phase != "active":
+            return []
+        refused = self._refused_code(interaction, wrap_up, now)
+        if refused is not None:
+            return [refused]
+        interaction.wrap_up = wrap_up
+        return self._finish_work(interaction, now, reason="completed")
 
     def wrap_up(
         self, conversation_id: str, agent: str, wrap_up: str | None, now: datetime
     ) -> list[RoutingNotice]:
-        """A wrap-up code given during after-call work: it ends the after-call work."""
+        """A wrap-up code given during after-call work: it ends the after-call work. A code the
+        queue does not declare, or none where one is required and missing, is refused alone
+        (`wrap_up_rejected`) and changes nothing."""
         interaction = self.interactions.get(conversation_id)
         if interaction is None or interaction.agent != agent or interaction.phase != "wrap_up":
             return []
-        notices: list[RoutingNotice] = []
-        code = self._checked_code(interaction, wrap_up, now, notices)
-        if code is None and self._queue(interaction.queue).wrap_up_required:
-            return notices
-        interaction.wrap_up = code or interaction.wrap_up
-        notices.append(self._notice("wrap_up_ended", interaction, now, wrap_up=interaction.wrap_up))
+        refused = self._refused_code(interaction, wrap_up or interaction.wrap_up, now)
+        if refused is not None:
+            return [refused]
+        interaction.wrap_up = wrap_up or interaction.wrap_up
+        notices = [self._notice("wrap_up_ended", interaction, now, wrap_up=interaction.wrap_up)]
         self._release(interaction, now, notices)
         return notices
 
@@ -443,13 +450,13 @@ class SkillsAcd:
             notices.append(notice)
             self._drop(interaction, now, notices)
         elif kind == "acw_end" and interaction.phase == "wrap_up":
+            if queue.wrap_up_required and interaction.wrap_up is None:
+                extra: dict[str, Any] = {"reason": "wrap-up timed out", "timed_out": True}
+            else:
+                extra = {"reason": "after-call work ended"}
             notices.append(
                 self._notice(
-                    "wrap_up_ended",
-                    interaction,
-                    now,
-                    wrap_up=interaction.wrap_up,
-                    reason="after-call work timed out",
+                    "wrap_up_ended", interaction, now, wrap_up=interaction.wrap_up, **extra
                 )
             )
             self._release(interaction, now, notices)
@@ -663,7 +670,9 @@ class SkillsAcd:
         if interaction.phase == "active" and (needs_code or queue.after_call_work > timedelta(0)):
             interaction.phase = "wrap_up"
             interaction.version = next(self._seq)
-            until = now + queue.after_call_work if queue.after_call_work else None
+            # A missing required code holds the agent until given, unless the queue lets it go.
+            times_out = queue.after_call_work and (not needs_code or queue.wrap_up_may_time_out)
+            until = now + queue.after_call_work if times_out else None
             if until is not None:
                 self._timer(until, "acw_end", interaction)
             notices.append(
@@ -788,27 +797,24 @@ class SkillsAcd:
                 self.queues[name] = found
         return found
 
-    def _checked_code(
-        self,
-        interaction: Interaction,
-        code: str | None,
-        now: datetime,
-        notices: list[RoutingNotice],
-    ) -> str | None:
-        codes = self._queue(interaction.queue).wrap_up_codes
-        if code is not None and codes and code not in codes:
-            notices.append(
-                self._notice(
-                    "wrap_up_rejected",
-                    interaction,
-                    now,
-                    wrap_up=code,
-                    reason=f"not a wrap-up code of {interaction.queue}: "
-                    + ", ".join(sorted(codes)),
-                )
-            )
+    def _refused_code(
+        self, interaction: Interaction, code: str | None, now: datetime
+    ) -> RoutingNotice | None:
+        """A `wrap_up_rejected` notice when `code` cannot end the agent's work: it is not one
+        of the queue's codes, or it is missing where the queue requires one."""
+        queue = self._queue(interaction.queue)
+        codes = ", ".join(sorted(queue.wrap_up_codes))
+        if code is None and queue.wrap_up_required:
+            reason = f"{queue.name} requires a wrap-up code" + (f": {codes}" if codes else "")
+            problem = "wrap_up_required"
+        elif code is not None and queue.wrap_up_codes and code not in queue.wrap_up_codes:
+            reason = f"{code!r} is not a wrap-up code of {queue.name}: {codes}"
+            problem = "wrap_up_invalid"
+        else:
             return None
-        return code
+        return self._notice(
+            "wrap_up_rejected", interaction, now, wrap_up=code, code=problem, reason=reason
+        )
 
     def _notice(
         self, kind: str, interaction: Interaction, now: datetime, **data: Any
@@ -840,8 +846,9 @@ def _interaction_for(request: RoutingRequest, entered_at: datetime) -> Interacti
     )
 
 
-def queue_settings(name: str, queue: Queue) -> QueueSettings:
-    """Settings from a deployment file's queue (`flowlang.config.models.Queue`)."""
+def queue_settings(name: str, queue: Queue, center_codes: Iterable[str] = ()) -> QueueSettings:
+    """Settings from a deployment file's queue (`flowlang.config.models.Queue`); a queue that
+    declares no wrap-up codes takes the center's (`center_codes`)."""
     rings = tuple(
         Ring(
             ring.after,
@@ -856,9 +863,10 @@ def queue_settings(name: str, queue: Queue) -> QueueSettings:
         members=frozenset(queue.members),
         selection=queue.selection,
         offer_timeout=queue.offer_timeout,
-        wrap_up_codes=frozenset(queue.wrap_up_codes),
+        wrap_up_codes=frozenset(queue.wrap_up_codes or center_codes),
         wrap_up_required=queue.wrap_up_required,
         after_call_work=queue.after_call_work,
+        wrap_up_may_time_out=queue.wrap_up_may_time_out,
         preferred_agent_wait=queue.preferred_agent_wait,
         rings=rings,
         inactivity_after=queue.inactivity.after if queue.inactivity else None,

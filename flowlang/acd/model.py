@@ -34,6 +34,7 @@ class QueueSettings:
     wrap_up_codes: frozenset[str] = frozenset()
     wrap_up_required: bool = False
     after_call_work: timedelta = timedelta(0)
+    wrap_up_may_time_out: bool = False
     preferred_agent_wait: timedelta = timedelta(0)
     rings: tuple[Ring, ...] = ()
     inactivity_after: timedelta | None = None

@@ -181,9 +181,12 @@ def build_acd(spec: SimulationSpec, deployment: Deployment | None) -> SkillsAcd:
     """The ACD for the simulation: the deployment's queues and agents unless the file gives
     its own. Simulated agents answer at once (auto-answer)."""
     queues: dict[str, QueueSettings] = {}
+    center_codes = deployment.wrap_up_codes if deployment is not None else []
     if deployment is not None:
-        queues = {name: queue_settings(name, q) for name, q in deployment.queues.items()}
-    queues.update({name: queue_settings(name, q) for name, q in spec.queues.items()})
+        queues = {
+            name: queue_settings(name, q, center_codes) for name, q in deployment.queues.items()
+        }
+    queues.update({name: queue_settings(name, q, center_codes) for name, q in spec.queues.items()})
     profiles: list[AgentProfile] = []
     if spec.agents:
         for group in spec.agents:
@@ -333,8 +336,11 @@ def simulate(spec: SimulationSpec, deployment: Deployment | None = None) -> Simu
                 del calls[gone.id]
         elif kind == "complete":
             call = calls[payload]
-            codes = acd.settings(call.queue).wrap_up_codes
-            code = min(codes) if codes else None
+            settings = acd.settings(call.queue)
+            # Simulated agents give a code the queue accepts (any, where none is declared).
+            code = min(settings.wrap_up_codes, default=None)
+            if code is None and settings.wrap_up_required:
+                code = "simulated"
             interaction = acd.interactions.get(call.id)
             agent = interaction.agent if interaction is not None else None
             notices = acd.complete(call.id, agent or "", code, at(now))

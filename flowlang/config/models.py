@@ -94,6 +94,9 @@ class Queue(Model):
     wrap_up_codes: list[Name] = Field(default_factory=list)
     wrap_up_required: bool = False
     after_call_work: Duration = timedelta(0)
+    # With wrap_up_required: after-call work still without its code ends at after_call_work
+    # (reported as a wrap-up timed out); otherwise it lasts until the agent gives the code.
+    wrap_up_may_time_out: bool = False
     offer_timeout: Duration = timedelta(minutes=2)
     service_level: ServiceLevel = Field(default_factory=ServiceLevel)
     selection: Literal["longest_idle", "least_occupied"] = "longest_idle"

@@ -51,6 +51,7 @@ class AgentSegment:
     work_ended_at: datetime | None = None  # after-call work ended (== ended_at without ACW)
     end: str = ""  # completed | transferred | requeued | customer_left | disconnected
     wrap_up: str | None = None
+    wrap_up_timed_out: bool = False  # after-call work ended without the required code
     messages: int = 0
 
     def handle_seconds(self, as_of: datetime) -> float:
@@ -81,6 +82,7 @@ class Interaction:
     segments: list[AgentSegment] = field(default_factory=list)
     transfers: int = 0
     wrap_up: str | None = None
+    wrap_up_timed_out: bool = False  # an agent's after-call work ended without the required code
     path: list[str] = field(default_factory=list)  # flow steps (node ids) in order
     messages_in: int = 0
     messages_out: int = 0
@@ -355,9 +357,11 @@ class InteractionLog:
     def _on_wrap_up_ended(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
         if event.get("wrap_up"):
             item.wrap_up = event["wrap_up"]
+        item.wrap_up_timed_out = item.wrap_up_timed_out or bool(event.get("timed_out"))
         if item.segments:
             segment = item.segments[-1]
             segment.wrap_up = event.get("wrap_up") or segment.wrap_up
+            segment.wrap_up_timed_out = bool(event.get("timed_out"))
             if segment.work_ended_at is None:
                 segment.work_ended_at = at
 

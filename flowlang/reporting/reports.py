@@ -23,6 +23,8 @@ from flowlang.reporting.interactions import (
 )
 
 ColumnKind = Literal["text", "int", "seconds", "percent", "time", "list"]
+TIMED_OUT = "(timed out)"
+"""An interaction's wrap-up when after-call work ended without the code its queue requires."""
 MEDIA_TYPES = ("message", "social_dm", "social_public")
 DEFAULT_ANSWER_WITHIN = timedelta(minutes=5)
 
@@ -107,7 +109,7 @@ def interaction_details(log: InteractionLog, scope: Scope) -> Report:
                 "transfers": item.transfers,
                 "wait": item.wait_seconds(moment),
                 "handle": item.handle_seconds(moment),
-                "wrap_up": item.wrap_up or "",
+                "wrap_up": item.wrap_up or (TIMED_OUT if item.wrap_up_timed_out else ""),
                 "messages_in": item.messages_in,
                 "messages_out": item.messages_out,
                 "flow_path": item.flow_states(),
@@ -150,6 +152,7 @@ AGENT_COLUMNS = [
     Column("handle_average", "Avg handle", "seconds"),
     Column("transferred", "Transferred", "int"),
     Column("transferred_share", "% transferred", "percent"),
+    Column("wrap_up_timed_out", "Wrap-up timed out", "int"),
 ]
 
 
@@ -166,8 +169,8 @@ def agent_performance(log: InteractionLog, scope: Scope) -> Report:
         figures = counters[segment.agent]
         figures["handled"] += 1
         figures["handle_total"] += segment.handle_seconds(moment)
-        if segment.end == "transferred":
-            figures["transferred"] += 1
+        figures["transferred"] += segment.end == "transferred"
+        figures["wrap_up_timed_out"] += segment.wrap_up_timed_out
     names = sorted(a for a in counters if not scope.agents or a in scope.agents)
     rows = [_agent_row(name, counters[name]) for name in names]
     total: dict[str, float] = defaultdict(float)
@@ -208,6 +211,7 @@ def _agent_row(name: str, figures: Mapping[str, float]) -> dict[str, Any]:
         "handle_average": total / handled if handled else None,
         "transferred": transferred,
         "transferred_share": transferred / handled if handled else None,
+        "wrap_up_timed_out": int(figures.get("wrap_up_timed_out", 0)),
     }
 
 
@@ -222,6 +226,7 @@ QUEUE_COLUMNS = [
     Column("expired", "Expired", "int"),
     Column("timed_out", "Timed out", "int"),
     Column("transferred", "Transferred", "int"),
+    Column("wrap_up_timed_out", "Wrap-up timed out", "int"),
     Column("handle_total", "Total handle", "seconds"),
     Column("handle_average", "Avg handle", "seconds"),
     Column("service_level", "Service level", "percent"),
@@ -260,8 +265,8 @@ def queue_performance(
         queue = figures[segment.queue]
         queue["handled"] += 1
         queue["handle_total"] += segment.handle_seconds(moment)
-        if segment.end == "transferred":
-            queue["transferred"] += 1
+        queue["transferred"] += segment.end == "transferred"
+        queue["wrap_up_timed_out"] += segment.wrap_up_timed_out
     names = sorted(q for q in figures if not scope.queues or q in scope.queues)
     rows = [
         _queue_row(name, figures[name], targets.get(name, default_answer_within).total_seconds())
@@ -324,6 +329,7 @@ def _queue_row(name: str, figures: Mapping[str, float], target: float | None) ->
         "expired": int(figures.get("expired", 0)),
         "timed_out": int(figures.get("timed_out", 0)),
         "transferred": int(figures.get("transferred", 0)),
+        "wrap_up_timed_out": int(figures.get("wrap_up_timed_out", 0)),
         "handle_total": figures.get("handle_total", 0.0),
         "handle_average": figures.get("handle_total", 0.0) / handled if handled else None,
         "service_level": figures.get("answered_within", 0) / ended if ended else None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flowlang.events import AgentAction, AgentEvent
-from flowlang.runtime.ports import ConversationView
+from flowlang.runtime.ports import ConversationView, RoutingNotice
 
 ACTION_NAMES = {
     AgentAction.ACCEPT: "accept",
@@ -29,7 +29,9 @@ class Refusal:
 
     `code` is one of `unknown_conversation`, `not_holder` (the conversation is not theirs),
     `offer_not_open` (accept / decline of an offer that is not open to them),
-    `not_in_after_call_work` (a wrap-up code with no after-call work of theirs)."""
+    `not_in_after_call_work` (a wrap-up code with no after-call work of theirs),
+    `wrap_up_required` (complete without a code where the queue requires one) and
+    `wrap_up_invalid` (a code the queue does not declare)."""
 
     agent: str
     action: AgentAction
@@ -61,6 +63,17 @@ def holder_refusal(event: AgentEvent, conv: ConversationView) -> Refusal | None:
         return None
     why = f"{agent} does not hold {conv.id}: it is {state_of(conv)}"
     return Refusal(agent, action, conv.id, "not_holder", why)
+
+
+def code_refusal(event: AgentEvent, notices: list[RoutingNotice]) -> Refusal | None:
+    """The ACD's `wrap_up_rejected` answer to a complete or wrap-up (it changed nothing), as a
+    refusal of the agent's action."""
+    for notice in notices:
+        if notice.kind == "wrap_up_rejected":
+            code = str(notice.data.get("code") or "wrap_up_invalid")
+            reason = str(notice.data.get("reason") or "the wrap-up code was refused")
+            return Refusal(event.agent_id, event.action, event.conversation_id, code, reason)
+    return None
 
 
 def state_of(conv: ConversationView) -> str:

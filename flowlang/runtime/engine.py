@@ -27,7 +27,7 @@ from flowlang.events import (
     media_type,
 )
 from flowlang.runtime import effects as fx
-from flowlang.runtime.agent_rules import Refusal, holder_refusal, state_of
+from flowlang.runtime.agent_rules import Refusal, code_refusal, holder_refusal, state_of
 from flowlang.runtime.delivery import Deliverer, FailedSend, RetryPolicy
 from flowlang.runtime.event_feed import EventFeed, Listener
 from flowlang.runtime.interpreter import TraceStep, run
@@ -612,6 +612,8 @@ class Engine:
             )
         elif event.action is AgentAction.COMPLETE and conv.status == "with_agent":
             notices = self.acd.complete(conv.id, event.agent_id, event.wrap_up, now)
+            if refused := code_refusal(event, notices):
+                return refused
             # The threading window runs from the disconnect: wrap-up is activity too.
             conv.last_activity_at = max(conv.last_activity_at, now)
             conv.wrap_up = event.wrap_up
@@ -626,6 +628,8 @@ class Engine:
             self._notices(notices, now, outcome, conv)
         else:  # a wrap-up code during the agent's after-call work (`complete` with one, too)
             notices = self.acd.wrap_up(conv.id, event.agent_id, event.wrap_up, now)
+            if refused := code_refusal(event, notices):
+                return refused
             conv.wrap_up = event.wrap_up or conv.wrap_up
             conv.wrap_up_agent = None
             self.events.append(

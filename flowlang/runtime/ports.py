@@ -143,7 +143,9 @@ class Acd(Protocol):
     Notices it may return: offered, accepted, declined, not_responding, requeued, waiting,
     withdrawn, expired, disconnected, priority_raised, ring_widened, after_call_work,
     wrap_up_ended, wrap_up_rejected, agent_unavailable. Never queued, transferred or completed:
-    the engine logs those itself. `flowlang.acd.SkillsAcd` is the built-in one.
+    the engine logs those itself. `wrap_up_rejected` (with `code` and `reason` in its data) is the
+    whole answer to a complete or wrap-up whose code the queue refuses: the ACD changed nothing,
+    and the engine refuses the agent's action. `flowlang.acd.SkillsAcd` is the built-in one.
     """
 
     def enqueue(self, request: RoutingRequest, now: datetime) -> list[RoutingNotice]: ...

@@ -316,7 +316,7 @@ def test_finishing_after_call_work_frees_capacity() -> None:
     assert seen(acd.tick(at(7))) == [("wrap_up_ended", "c1", "al"), ("accepted", "c2", "al")]
 
 
-def test_a_required_wrap_up_code_holds_the_agent_until_given() -> None:
+def test_a_required_wrap_up_code_is_refused_until_a_valid_one_is_given() -> None:
     queues = [
         QueueSettings(
             "Retail", wrap_up_required=True, wrap_up_codes=frozenset({"Resolved", "Follow-up"})
@@ -325,25 +325,71 @@ def test_a_required_wrap_up_code_holds_the_agent_until_given() -> None:
     acd = SkillsAcd(queues, [agent("al")])
     acd.enqueue(request("c1"), T0)
     acd.enqueue(request("c2"), at(1))
-    done = acd.complete("c1", "al", None, at(5))
-    assert [(n.kind, n.data["needs_wrap_up"]) for n in done] == [("after_call_work", True)]
-    rejected = acd.wrap_up("c1", "al", "Sorted", at(6))
-    assert [n.kind for n in rejected] == ["wrap_up_rejected"]
-    assert "Follow-up, Resolved" in rejected[0].data["reason"]
-    assert seen(acd.wrap_up("c1", "al", "Resolved", at(6))) == [
+    for code, problem in ((None, "wrap_up_required"), ("Sorted", "wrap_up_invalid")):
+        (rejected,) = acd.complete("c1", "al", code, at(5))
+        assert (rejected.kind, rejected.data["code"]) == ("wrap_up_rejected", problem)
+        assert "Follow-up, Resolved" in rejected.data["reason"]
+        # nothing changed: al still has c1, c2 still waits
+        assert acd.interactions["c1"].phase == "active" and acd.agents["al"].holding == {
+            "c1": "message"
+        }
+        assert [i.id for i in acd.waiting()] == ["c2"]
+    assert seen(acd.complete("c1", "al", "Resolved", at(6))) == [("accepted", "c2", "al")]
+
+
+def test_a_customer_leaving_holds_the_agent_until_the_required_code() -> None:
+    queues = [
+        QueueSettings(
+            "Retail",
+            wrap_up_required=True,
+            wrap_up_codes=frozenset({"Resolved"}),
+            after_call_work=timedelta(minutes=1),
+        )
+    ]
+    acd = SkillsAcd(queues, [agent("al")])
+    acd.enqueue(request("c1"), T0)
+    acd.enqueue(request("c2"), at(1))
+    left = acd.withdraw("c1", at(2))
+    assert [(n.kind, n.data.get("needs_wrap_up"), n.data.get("until")) for n in left] == [
+        ("withdrawn", None, None),
+        ("after_call_work", True, None),  # no end: the queue does not let it time out
+    ]
+    assert acd.tick(at(30)) == [] and acd.interactions["c1"].phase == "wrap_up"
+    (rejected,) = acd.wrap_up("c1", "al", None, at(31))
+    assert rejected.data["code"] == "wrap_up_required"
+    assert seen(acd.wrap_up("c1", "al", "Resolved", at(32))) == [
         ("wrap_up_ended", "c1", "al"),
         ("accepted", "c2", "al"),
     ]
 
 
-def test_after_call_work_times_out_without_a_code() -> None:
+def test_after_call_work_times_out_without_a_code_only_where_the_queue_allows() -> None:
+    queues = [
+        QueueSettings(
+            "Retail",
+            wrap_up_required=True,
+            after_call_work=timedelta(minutes=1),
+            wrap_up_may_time_out=True,
+        )
+    ]
+    acd = SkillsAcd(queues, [agent("al")])
+    acd.enqueue(request("c1"), T0)
+    acd.withdraw("c1", at(2))
+    ended = acd.tick(at(3))
+    assert [(n.kind, n.data["reason"], n.data.get("timed_out")) for n in ended] == [
+        ("wrap_up_ended", "wrap-up timed out", True)
+    ]
+    assert acd.agents["al"].holding == {}
+
+
+def test_after_call_work_with_its_code_ends_on_time_and_has_not_timed_out() -> None:
     queues = [QueueSettings("Retail", wrap_up_required=True, after_call_work=timedelta(minutes=1))]
     acd = SkillsAcd(queues, [agent("al")])
     acd.enqueue(request("c1"), T0)
-    acd.complete("c1", "al", None, at(2))
+    acd.complete("c1", "al", "Resolved", at(2))
     ended = acd.tick(at(3))
-    assert [(n.kind, n.data["reason"]) for n in ended] == [
-        ("wrap_up_ended", "after-call work timed out")
+    assert [(n.kind, n.data["reason"], n.data.get("timed_out")) for n in ended] == [
+        ("wrap_up_ended", "after-call work ended", None)
     ]
 
 

@@ -8,6 +8,13 @@ from pathlib import Path
 
 from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
 from flowlang.events import AgentAction, AgentEvent, EventKind, InboundEvent
+from flowlang.reporting import (
+    InteractionLog,
+    Scope,
+    agent_performance,
+    interaction_details,
+    queue_performance,
+)
 from flowlang.runtime.engine import AllowAll, Engine
 from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.ports import ConversationStore, ConversationView
@@ -111,17 +118,58 @@ def test_the_window_closing_in_the_queue_expires_it_and_ends_the_flow() -> None:
     assert [e["kind"] for e in store.events if e["kind"] == "message_out"] == []
 
 
-def test_wrap_up_codes_and_after_call_work_through_the_engine() -> None:
-    queue = QueueSettings("Retail", wrap_up_required=True, wrap_up_codes=frozenset({"Resolved"}))
+def test_a_required_wrap_up_code_is_enforced_by_the_engine() -> None:
+    """`complete` without a code (or with one the queue does not declare) is refused: the
+    conversation stays with the agent, nothing is logged, and no code-less close happens."""
+    queue = QueueSettings(
+        "Retail",
+        wrap_up_required=True,
+        wrap_up_codes=frozenset({"Resolved", "Follow-up"}),
+        after_call_work=timedelta(minutes=2),
+    )
     engine, store = make(ana(auto=True), queue=queue)
     conv = engine.handle(message("hi")).conversation_id or ""
-    done = engine.handle(agent_event(conv, AgentAction.COMPLETE, 5))
-    assert [n.kind for n in done.notices] == ["after_call_work"]
-    code = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 6, wrap_up="Resolved"))
-    assert [n.kind for n in code.notices] == ["wrap_up_ended"]
+    logged = len(store.events)
+    for code, problem in ((None, "wrap_up_required"), ("Sorted", "wrap_up_invalid")):
+        extra = {"wrap_up": code} if code else {}
+        refused = engine.handle(agent_event(conv, AgentAction.COMPLETE, 5, **extra))
+        assert refused.refusal is not None and refused.refusal.code == problem
+        assert refused.notices == []
+        view = store.get_conversation(conv)
+        assert view is not None and (view.status, view.agent, view.wrap_up) == (
+            "with_agent",
+            "ana",
+            None,
+        )
+        assert len(store.events) == logged  # no completed, no wrap-up, no notice
+    assert refused.note == (
+        "ana's complete refused: 'Sorted' is not a wrap-up code of Retail: Follow-up, Resolved"
+    )
+    done = engine.handle(agent_event(conv, AgentAction.COMPLETE, 6, wrap_up="Resolved"))
+    assert done.refusal is None and [n.kind for n in done.notices] == ["after_call_work"]
     view = store.get_conversation(conv)
-    assert view is not None and view.wrap_up == "Resolved"
-    assert kinds(store)[-4:] == ["completed", "after_call_work", "wrap_up", "wrap_up_ended"]
+    assert view is not None and (view.status, view.wrap_up, view.wrap_up_agent) == (
+        "closed",
+        "Resolved",
+        "ana",
+    )
+    assert kinds(store)[-2:] == ["completed", "after_call_work"]
+
+
+def test_a_customer_who_leaves_leaves_the_agent_a_wrap_up_to_give() -> None:
+    queue = QueueSettings("Retail", wrap_up_required=True, wrap_up_codes=frozenset({"Resolved"}))
+    engine, store = make(ana(auto=True), queue=queue)
+    conv = engine.handle(web("v1", "hello", 0)).conversation_id or ""
+    engine.handle(web("v1", "", 3, EventKind.CLOSE))
+    view = store.get_conversation(conv)
+    assert view is not None and (view.status, view.wrap_up_agent) == ("closed", "ana")
+    missing = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 4))
+    assert missing.refusal is not None and missing.refusal.code == "wrap_up_required"
+    code = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 6, wrap_up="Resolved"))
+    assert code.refusal is None and [n.kind for n in code.notices] == ["wrap_up_ended"]
+    view = store.get_conversation(conv)
+    assert view is not None and (view.wrap_up, view.wrap_up_agent) == ("Resolved", None)
+    assert kinds(store)[-2:] == ["wrap_up", "wrap_up_ended"]
 
 
 def test_agent_states_go_through_the_engine_and_are_logged() -> None:
@@ -233,3 +281,60 @@ def test_a_conversation_queued_before_a_restart_is_offered_when_the_acd_resumes(
             ("accepted", "ana", 7 * 60)
         ]
         assert store.get_conversation(conv).status == "with_agent"  # type: ignore[arg-type, union-attr]
+
+
+def test_a_wrap_up_that_times_out_where_allowed_is_reported_apart() -> None:
+    """Retail lets after-call work end without its required code after 2 minutes: the agent is
+    freed, the interaction has no code, and every report says the wrap-up timed out."""
+    queue = QueueSettings(
+        "Retail",
+        wrap_up_required=True,
+        wrap_up_codes=frozenset({"Resolved"}),
+        after_call_work=timedelta(minutes=2),
+        wrap_up_may_time_out=True,
+    )
+    engine, store = make(ana(auto=True), queue=queue)
+    conv = engine.handle(web("v1", "hello", 0)).conversation_id or ""
+    engine.handle(web("v1", "", 3, EventKind.CLOSE))  # the customer leaves ana's chat
+    (tick,) = engine.advance(NOW + timedelta(minutes=5))
+    assert [(n.kind, n.data.get("timed_out")) for n in tick.notices] == [("wrap_up_ended", True)]
+    view = store.get_conversation(conv)
+    assert view is not None and (view.wrap_up, view.wrap_up_agent) == (None, None)
+    late = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 6, wrap_up="Resolved"))
+    assert late.refusal is not None and late.refusal.code == "not_in_after_call_work"
+
+    log = InteractionLog.from_events(store.events)
+    (detail,) = interaction_details(log, Scope()).rows
+    assert detail["wrap_up"] == "(timed out)"
+    (agent_row,) = agent_performance(log, Scope()).rows
+    assert (agent_row["agent"], agent_row["handled"], agent_row["wrap_up_timed_out"]) == (
+        "ana",
+        1,
+        1,
+    )
+    (queue_row,) = queue_performance(log, Scope()).rows
+    assert (queue_row["queue"], queue_row["wrap_up_timed_out"]) == ("Retail", 1)
+
+
+def test_without_leave_to_time_out_the_agent_stays_in_after_call_work() -> None:
+    queue = QueueSettings(
+        "Retail",
+        wrap_up_required=True,
+        wrap_up_codes=frozenset({"Resolved"}),
+        after_call_work=timedelta(minutes=2),
+    )
+    single = AgentProfile("ana", frozenset({"Retail"}), {}, frozenset(), {"message": 1}, True)
+    engine, store = make(single, queue=queue)
+    conv = engine.handle(web("v1", "hello", 0)).conversation_id or ""
+    engine.handle(web("v1", "", 3, EventKind.CLOSE))
+    waiting = engine.handle(web("v2", "hi", 4)).conversation_id or ""
+    assert engine.advance(NOW + timedelta(hours=2)) == []  # no time-out, nobody freed
+    assert store.get_conversation(waiting).status == "queued"  # type: ignore[union-attr]
+    coded = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 121, wrap_up="Resolved"))
+    assert [(n.kind, n.conversation_id) for n in coded.notices] == [
+        ("wrap_up_ended", conv),
+        ("accepted", waiting),
+    ]
+    log = InteractionLog.from_events(store.events)
+    assert [r["wrap_up"] for r in interaction_details(log, Scope()).rows] == ["Resolved", ""]
+    assert [r["wrap_up_timed_out"] for r in agent_performance(log, Scope()).rows] == [0]

@@ -85,3 +85,49 @@ def test_an_unknown_selection_rule_is_a_located_error() -> None:
     text = "queues:\n  Cards:\n    selection: round_robin\n"
     _deployment, problems = load_deployment_text(text, "d.yaml")
     assert [(d.code, d.span.line) for d in problems if d.is_error] == [("FL503", 3)]
+
+
+WRAP_UP = """\
+wrap_up_codes: [Resolved, Follow-up, Moved to DM]
+queues:
+  Retail:
+    members: [ann]
+    wrap_up_codes: [Resolved, Follow-up]
+    wrap_up_required: true
+    after_call_work: 2m
+    wrap_up_may_time_out: true
+  Social:
+    members: [ann]
+    wrap_up_required: true
+  Loans:
+    members: [ann]
+agents:
+  ann: {auto_answer: true}
+"""
+
+
+def test_wrap_up_settings_and_each_queues_valid_codes_reach_the_acd() -> None:
+    deployment, problems = load_deployment_text(WRAP_UP, "d.yaml")
+    assert deployment is not None, problems
+    acd = SkillsAcd.from_deployment(deployment)
+    retail, social = acd.queues["Retail"], acd.queues["Social"]
+    assert retail.wrap_up_codes == {"Resolved", "Follow-up"}
+    assert (retail.wrap_up_required, retail.wrap_up_may_time_out) == (True, True)
+    # A queue that declares no codes takes the center's; timing out is off unless said.
+    assert social.wrap_up_codes == {"Resolved", "Follow-up", "Moved to DM"}
+    assert (social.wrap_up_required, social.wrap_up_may_time_out) == (True, False)
+    assert acd.queues["Loans"].wrap_up_required is False
+
+
+def test_a_code_of_the_center_but_not_of_the_queue_is_refused() -> None:
+    deployment, problems = load_deployment_text(WRAP_UP, "d.yaml")
+    assert deployment is not None, problems
+    acd = SkillsAcd.from_deployment(deployment)
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    request = RoutingRequest("c1", "Retail", "message", {}, None, 0, [], None, None)
+    acd.enqueue(request, now)
+    (refused,) = acd.complete("c1", "ann", "Moved to DM", now)
+    assert (refused.kind, refused.data["code"]) == ("wrap_up_rejected", "wrap_up_invalid")
+    assert refused.data["reason"] == (
+        "'Moved to DM' is not a wrap-up code of Retail: Follow-up, Resolved"
+    )

@@ -131,6 +131,19 @@ def test_bullseye_rings_from_the_file_let_waiting_interactions_through() -> None
     assert 180 <= q.average_speed_of_answer < 190
 
 
+def test_simulated_agents_give_the_wrap_up_code_a_queue_requires() -> None:
+    """A queue that requires a code refuses completions without one: the simulated agents give
+    one (any, where the queue declares none), so every agent is freed to take the next."""
+    fields: dict[str, Any] = {
+        "duration": "5h",
+        "agents": [{"count": 1, "queues": ["Q"]}],
+        "traffic": [{"queue": "Q", "per_hour": 6, "handle_time": {"fixed": "3m"}}],
+        "queues": {"Q": {"wrap_up_required": True}},
+    }
+    q = simulate(spec(**fields)).queues["Q"]
+    assert q.answered == q.offered > 10
+
+
 def test_the_cli_prints_the_figures_and_draws_the_queue(tmp_path: Path) -> None:
     chart = tmp_path / "queue.svg"
     args = ["simulate", str(ROOT / "examples" / "simulation.yaml")]

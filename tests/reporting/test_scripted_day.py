@@ -74,6 +74,7 @@ def test_retail_banking_over_monday(monday: InteractionLog) -> None:
         "expired": 0,
         "timed_out": 0,  # chloe's timeout was on Sunday
         "transferred": 1,
+        "wrap_up_timed_out": 0,  # bob gave his code; alice transferred hers
         "handle_total": bob_handle + alice_handle,
         "handle_average": (bob_handle + alice_handle) / 2,
         "service_level": within / 3,
