@@ -35,11 +35,11 @@ def _engine(tmp_path: Path, source: str) -> tuple[Engine, RecordingAdapter]:
     return project.engine(adapters=[sent]), sent
 
 
-def _agent_reply(conv: str, text: str, at: datetime) -> AgentEvent:
+def _agent_reply(conv: str, text: str, at: datetime, agent: str = "alice") -> AgentEvent:
     return AgentEvent(
         event_id=f"a-{text}",
         conversation_id=conv,
-        agent_id="alice",
+        agent_id=agent,
         action=AgentAction.REPLY,
         text=text,
         timestamp=at,
@@ -156,7 +156,9 @@ def test_x_the_flows_acknowledgement_leaves_the_agents_reply_free(tmp_path: Path
     first = engine.handle(post)
     assert [d.status for d in first.deliveries] == ["sent"]
     conv = first.conversation_id or ""
-    agent = engine.handle(_agent_reply(conv, "Sorry! Please DM us.", T0 + timedelta(minutes=5)))
+    holder = engine.store.get_conversation(conv).agent or ""  # type: ignore[union-attr]
+    reply = _agent_reply(conv, "Sorry! Please DM us.", T0 + timedelta(minutes=5), holder)
+    agent = engine.handle(reply)
     assert [d.status for d in agent.deliveries] == ["sent"]
 
 
