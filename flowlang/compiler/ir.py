@@ -3,7 +3,8 @@
 A graph is plain data (JSON-able): nodes with stable ids, an operation name, arguments, named
 edges to other nodes, and the source span they came from. Expressions inside arguments are small
 JSON trees (see `flowlang.compiler.expressions`). The graph's version is the SHA-256 of its
-canonical JSON, so the same flow always compiles to the same version.
+canonical JSON (without the file's path), so the same flow always compiles to the same version,
+wherever its file lies.
 """
 
 from __future__ import annotations
@@ -53,8 +54,13 @@ class FlowGraph:
         return data
 
     def canonical_json(self) -> str:
+        """What the version hashes: the graph without where its file lies (the same flow in
+        another folder is the same version)."""
         data = self.to_dict()
         data.pop("version", None)
+        data.pop("source_file", None)
+        for node in data["nodes"].values():
+            node["source"].pop("file", None)
         return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     def seal(self) -> FlowGraph:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flowlang.acd import SkillsAcd
+from flowlang.compiler.ir import FlowGraph
 from flowlang.events import (
     AgentAction,
     AgentEvent,
@@ -136,6 +137,7 @@ class Engine:
         self.program = program
         self.programs: dict[str, Program] = {program.graph.version: program}
         self.store: ConversationStore = store or MemoryStore()
+        self._keep_version(program)
         self.acd: Acd = acd or SkillsAcd()
         self.bots: Bots = bots or RecordingBots()
         self.data_actions: DataActions = data_actions or ScriptedDataActions()
@@ -194,6 +196,14 @@ class Engine:
         the version they started on."""
         self.programs[program.graph.version] = program
         self.program = program
+        self._keep_version(program)
+
+    def _keep_version(self, program: Program) -> None:
+        """Keep the version's graph in a store that can, for conversations in flight on it
+        after a restart."""
+        save = getattr(self.store, "save_flow_version", None)
+        if save is not None:
+            save(program.graph.version, program.graph.to_dict())
 
     def handle(self, event: InboundEvent | AgentEvent | BotEvent | TimerEvent) -> Outcome:
         """Process one event; errors in a flow are recorded, never raised."""
@@ -767,12 +777,22 @@ class Engine:
         otherwise starts over with the next message."""
         if state.waiting is None:
             return self.program
-        known = self.programs.get(state.graph_version)
+        known = self.programs.get(state.graph_version) or self._stored_program(state)
         if known is not None:
             return known
         if state.waiting.node not in self.program.graph.nodes:
             state.waiting = None
         return self.program
+
+    def _stored_program(self, state: FlowState) -> Program | None:
+        """The version a conversation started on, from the store (a restart forgot it)."""
+        load = getattr(self.store, "flow_version", None)
+        graph = load(state.graph_version) if load is not None else None
+        if graph is None:
+            return None
+        program = Program(FlowGraph.from_dict(graph), self.program.templates)
+        self.programs[program.graph.version] = program
+        return program
 
     def _apply(
         self,

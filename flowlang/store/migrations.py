@@ -138,6 +138,11 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE json_extract(body, '$.channel_state.opted_out') = 1
             AND coalesce(json_extract(body, '$.last_sender_id'), '') != ''
     """,
+    # 7: the flow versions an engine ran (each graph, by its version), so that after a restart a
+    # conversation in flight resumes on the version it started on
+    """
+    CREATE TABLE flow_versions (version TEXT PRIMARY KEY, graph TEXT NOT NULL);
+    """,
 )
 
 

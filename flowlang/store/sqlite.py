@@ -265,6 +265,22 @@ class SqliteStore:
                 )
             self.db.execute("DELETE FROM customers WHERE id = ?", (absorb,))
 
+    # ------------------------------------------------------------------ flow versions
+    def save_flow_version(self, version: str, graph: dict[str, Any]) -> None:
+        """Keep a flow version's graph (once: a version's content never changes)."""
+        with _unless_read_only(), self.transaction():
+            self.db.execute(
+                "INSERT OR IGNORE INTO flow_versions (version, graph) VALUES (?, ?)",
+                (version, _dumps(graph)),
+            )
+
+    def flow_version(self, version: str) -> dict[str, Any] | None:
+        """The graph of a flow version kept by `save_flow_version`, or None."""
+        row = self.db.execute(
+            "SELECT graph FROM flow_versions WHERE version = ?", (version,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
     # ------------------------------------------------------------------ the policy's ledger
     def opted_out(self, channel: str, account: str, address: str) -> bool:
         row = self.db.execute(
