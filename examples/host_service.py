@@ -15,6 +15,8 @@ Endpoints (JSON in, JSON out):
                           kept current by `engine.listen`, not by reading the log again
   GET  /health
 Bad input gets a 400 with the field that is wrong; it is kept as a dead letter, never dropped.
+An agent action the engine refuses (the conversation is not theirs, a wrap-up code missing or
+not the queue's) gets a 409 whose `refusal` says who, what and why; nothing was changed.
 With --store the engine keeps everything in that SQLite file; on a restart it recovers timers,
 queues and unprocessed events, and the real-time view starts from the log (`fold_live`).
 """
@@ -62,6 +64,17 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
             for d in outcome.deliveries
         ],
         "acd": [{"kind": n.kind, "agent": n.agent, "queue": n.queue} for n in outcome.notices],
+        "refusal": (
+            {
+                "agent": outcome.refusal.agent,
+                "action": outcome.refusal.action.value,
+                "conversation_id": outcome.refusal.conversation_id,
+                "code": outcome.refusal.code,
+                "reason": outcome.refusal.reason,
+            }
+            if outcome.refusal is not None
+            else None
+        ),
     }
 
 
@@ -98,7 +111,9 @@ class Host:
                 )
             return 400, {"error": "invalid event", "problems": problems}
         with self.lock:
-            return 200, outcome_json(self.engine.handle(event))
+            outcome = self.engine.handle(event)
+        # A refused agent action changed nothing: 409, with who, what and why.
+        return 409 if outcome.refusal is not None else 200, outcome_json(outcome)
 
     def webhook(self, channel: str, body: bytes) -> tuple[int, dict[str, Any]]:
         if channel not in NORMALISERS:

@@ -126,6 +126,17 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
                     )
                 )
             previous = ring.after
+        if queue.wrap_up_may_time_out and not (queue.wrap_up_required and queue.after_call_work):
+            out.append(
+                warning(
+                    codes.UNUSED,
+                    f"queue {queue_name!r}: wrap_up_may_time_out does nothing without "
+                    "wrap_up_required and after_call_work",
+                    index.key_span(("queues", queue_name, "wrap_up_may_time_out")),
+                    hint="a wrap-up times out only where a code is required and after-call "
+                    "work has a length",
+                )
+            )
         if not queue.members and not any(queue_name in a.queues for a in d.agents.values()):
             out.append(
                 warning(

@@ -161,6 +161,34 @@ def _escalate_to_an_agent(base_url: str) -> None:
     post(f"{base_url}/events", bot)
 
 
+def test_an_agent_action_on_another_agents_conversation_is_a_409_with_the_refusal(
+    base_url: str,
+) -> None:
+    _escalate_to_an_agent(base_url)  # alice has it
+    _, first = post(f"{base_url}/events", _web("w3", "are you there?", 3))
+    conversation = first["conversation_id"]
+    action = {
+        "type": "agent",
+        "event_id": "a1",
+        "conversation_id": conversation,
+        "action": "reply",
+        "text": "Bob here",
+        "timestamp": "2026-03-02T10:04:00Z",
+    }
+    status, body = post(f"{base_url}/events", {**action, "agent_id": "bob"})
+    assert status == 409 and body["deliveries"] == []
+    assert body["refusal"] == {
+        "agent": "bob",
+        "action": "reply",
+        "conversation_id": conversation,
+        "code": "not_holder",
+        "reason": f"bob does not hold {conversation}: it is with alice",
+    }
+    status, body = post(f"{base_url}/events", {**action, "agent_id": "alice", "event_id": "a2"})
+    assert status == 200 and body["refusal"] is None
+    assert [d["status"] for d in body["deliveries"]] == ["sent"]
+
+
 def test_realtime_follows_the_engine_without_reading_the_log(base_url: str) -> None:
     _escalate_to_an_agent(base_url)
     status, view = get(f"{base_url}/realtime?at=2026-03-02T10:05:00Z")
