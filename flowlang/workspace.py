@@ -136,7 +136,9 @@ def load_context(path: Path, ws: Workspace) -> FlowContext:
     with contextlib.suppress(OSError):
         ws.sources[str(path)] = SourceFile(str(path), path.read_text("utf-8", errors="replace"))
     if deployment is None:
-        return FlowContext(deployment_file=str(path), channels=default_channels())
+        # Its errors are reported; checking names against what could not be loaded would add
+        # an "unknown" error for every queue, skill and account the flow names.
+        return FlowContext(channels=default_channels())
     ws.deployment = deployment
     return context_from_deployment(deployment, str(path))
 

@@ -112,6 +112,7 @@ class _Checker:
         self.channels: list[str] = []
         self.goto_edges: dict[str, set[str]] = {}
         self.task_calls: dict[str, set[str]] = {}
+        self.dead = 0  # > 0 while checking steps that can never run: they lead nowhere
         self._owner = ""
 
     def report(self, diagnostic: Diagnostic) -> None:
@@ -484,7 +485,7 @@ class _Checker:
     # ------------------------------------------------------------ statements
     def _block(self, block: ast.Block, where: _Where) -> None:
         ended_by: ast.Statement | None = None
-        for stmt in block:
+        for index, stmt in enumerate(block):
             if ended_by is not None:
                 self.report(
                     warning(
@@ -496,8 +497,14 @@ class _Checker:
                         "always leaves this block",
                     )
                 )
-                ended_by = None
-                break
+                # Still checked: its mistakes are reported now, not when it becomes reachable.
+                self.dead += 1
+                try:
+                    for dead in block[index:]:
+                        self._statement(dead, where)
+                finally:
+                    self.dead -= 1
+                return
             self._statement(stmt, where)
             if is_terminal(stmt):
                 ended_by = stmt
@@ -670,7 +677,8 @@ class _Checker:
                     else "states: " + ", ".join(names),
                 )
             )
-        self.goto_edges.setdefault(self._owner, set()).add(stmt.state)
+        if not self.dead:
+            self.goto_edges.setdefault(self._owner, set()).add(stmt.state)
 
     def _outcome(self, stmt: ast.OutcomeStmt, where: _Where) -> None:
         if where.task is None:
@@ -859,7 +867,8 @@ class _Checker:
             for branch in stmt.branches:
                 self._block(branch.body, where)
             return
-        self.task_calls.setdefault(self._owner, set()).add(task.name)
+        if not self.dead:
+            self.task_calls.setdefault(self._owner, set()).add(task.name)
         self._branches(stmt, stmt.branches, task.outcomes, where, warn_missing=bool(stmt.branches))
 
     def _timed_branches(

@@ -137,3 +137,24 @@ def test_dry_run_with_an_environment_uses_its_parameters(monkeypatch: pytest.Mon
     unknown = runner.invoke(main, [*args, "-e", "staging"])
     assert unknown.exit_code == 2
     assert "environments: production, test" in unknown.output
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "code"),
+    [
+        ("threading_window: 72h", "threading_window: 96h", "FL510"),
+        ('id: "+442079460000"', 'id: "02079460000"', "FL515"),
+    ],
+)
+def test_one_bad_value_in_the_deployment_is_one_error_not_a_flow_full_of_unknown_names(
+    tmp_path: Path, good: str, bad: str, code: str
+) -> None:
+    from flowlang.workspace import validate
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "examples" / "deployment.yaml").read_text("utf-8")
+    assert good in text
+    broken = tmp_path / "deployment.yaml"
+    broken.write_text(text.replace(good, bad, 1), "utf-8")
+    ws = validate([root / "flows" / "messaging.flow", broken])
+    assert [d.code for d in ws.diagnostics if d.is_error] == [code]
