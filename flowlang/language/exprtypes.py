@@ -37,6 +37,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "sender_name": TEXT,
         "postback": TEXT,
         "post_id": TEXT,
+        "data": RECORD,
     },
     "customer": {"known": BOOLEAN, "new": BOOLEAN, "id": TEXT, "name": TEXT, "phone": TEXT},
     "conversation": {

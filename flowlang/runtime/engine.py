@@ -1135,6 +1135,7 @@ def _message_facts(conv: ConversationView, event: InboundEvent | None) -> dict[s
             sender_name=event.sender_name,
             postback=event.postback,
             post_id=event.post_id,
+            data=event.data or {},
         )
     return message
 

@@ -192,9 +192,14 @@ def test_one_bad_event_of_a_batch_is_kept_alone_and_replays_after_the_fix(
         (
             "line",
             json.dumps(
-                {"destination": "U1", "events": [_line_event(7, message={
-                    "type": "text", "id": "m7", "text": "broken emoji \ud83d"
-                })]}
+                {
+                    "destination": "U1",
+                    "events": [
+                        _line_event(
+                            7, message={"type": "text", "id": "m7", "text": "broken emoji \ud83d"}
+                        )
+                    ],
+                }
             ).encode(),
             "line payload: events[0].message.text: contains a lone surrogate \\ud83d "
             "(half of a character)",

@@ -26,6 +26,9 @@ def webhook(root: Node, received_at: datetime) -> list[InboundEvent | Ignored]:
     events: list[InboundEvent | Ignored] = []
     for event in root.items("events", required=True):
         kind = event.text("type")
+        if kind == "unsend":
+            events.append(_unsend(event, account))
+            continue
         if kind not in ("message", "postback"):
             events.append(
                 Ignored(_IGNORED.get(kind, f"a {kind} event carries no customer message"))
@@ -58,6 +61,21 @@ def webhook(root: Node, received_at: datetime) -> list[InboundEvent | Ignored]:
             )
         )
     return events
+
+
+def _unsend(event: Node, account: str) -> InboundEvent:
+    """The customer unsent one of their messages: a record of it, the conversation goes on."""
+    message_id = event.need("unsend").text("messageId")
+    return InboundEvent(
+        event_id=event.text("webhookEventId"),
+        channel="line",
+        kind=EventKind.UNSEND,
+        account=account,
+        sender_id=event.need("source").text("userId"),
+        refers_to=message_id,
+        timestamp=event.epoch("timestamp", unit=1000),
+        raw=event.value,
+    )
 
 
 def _message(message: Node) -> tuple[str, tuple[Attachment, ...]]:

@@ -102,6 +102,8 @@ def _whatsapp_message(
         )
     elif kind == "interactive" and message.need("interactive").has("nfm_reply"):
         text, data = _flow_response(message.need("interactive").need("nfm_reply"))
+        token = data.get("flow_token")
+        postback = str(token) if token is not None else text
     elif kind == "interactive":
         interactive = message.need("interactive")
         reply = interactive.get("button_reply") or interactive.need("list_reply")

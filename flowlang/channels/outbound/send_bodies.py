@@ -8,6 +8,7 @@ Twilio Messages. `{placeholders}` in the path are the host's (its phone number i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from flowlang.runtime.ports import OutboundMessage
 
 MEDIA = ("image", "video", "audio", "file", "sticker")
+_BSUID = re.compile(r"[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}")
+"""WhatsApp's business-scoped user id: a country code, a dot, up to 128 letters and digits."""
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,11 @@ def _options(content: dict[str, Any]) -> list[str]:
 def _whatsapp(message: OutboundMessage) -> SendRequest:
     content = message.content
     kind = str(content.get("kind", "text"))
-    body: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": message.recipient.lstrip("+"),
-    }
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
+    if _BSUID.fullmatch(message.recipient):  # a customer known by their business-scoped id
+        body["recipient"] = message.recipient
+    else:
+        body["to"] = message.recipient.lstrip("+")
     if kind == "template":
         parameters = [
             {"type": "text", "text": str(v)} for v in (content.get("parameters") or {}).values()
