@@ -264,3 +264,20 @@ def test_text_with_half_an_emoji_is_kept_not_raised(tmp_path: Path) -> None:
         (letter,) = store.dead_letters()
     assert result.error is not None and "not UTF-8" in result.error
     assert kept_body(letter["payload"]) == '{"text": "\ud83d"}'.encode("utf-8", "surrogatepass")
+
+
+def test_replay_reads_a_kept_body_that_is_not_utf8_byte_for_byte(tmp_path: Path) -> None:
+    store_path = tmp_path / "s.db"
+    good = (PAYLOADS / "web/message.json").read_bytes()
+    latin1 = good.replace(b"Hello", b"H\xe9llo")
+    with SqliteStore(store_path) as store:
+        ingest(_engine(store), "web", latin1, received_at=RECEIVED)
+    flow = str(ROOT / "flows/messaging.flow")
+    out = CliRunner().invoke(main, ["replay", "--store", str(store_path), flow, "--all"])
+    assert out.exit_code == 1, out.output
+    assert "#1: failed again, kept as a new dead letter: web payload: (body): not UTF-8" in (
+        out.output
+    )
+    with SqliteStore(store_path) as store:
+        (again,) = store.dead_letters()
+        assert kept_body(again["payload"]) == latin1  # still the very bytes received
