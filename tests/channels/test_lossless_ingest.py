@@ -281,3 +281,13 @@ def test_replay_reads_a_kept_body_that_is_not_utf8_byte_for_byte(tmp_path: Path)
     with SqliteStore(store_path) as store:
         (again,) = store.dead_letters()
         assert kept_body(again["payload"]) == latin1  # still the very bytes received
+
+
+def test_a_form_answer_nested_too_deep_is_refused_where_it_is() -> None:
+    payload = json.loads((PAYLOADS / "whatsapp/flow_response.json").read_text())
+    reply = payload["entry"][0]["changes"][0]["value"]["messages"][0]["interactive"]["nfm_reply"]
+    reply["response_json"] = '{"a":' * 300 + "1" + "}" * 300
+    (part,) = read("whatsapp", json.dumps(payload), received_at=RECEIVED)
+    assert part.error is not None and part.events == []
+    assert part.error.field.endswith("messages[0].interactive.nfm_reply.response_json")
+    assert part.error.problem.endswith("nested deeper than 100 levels")

@@ -15,7 +15,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from flowlang.channels.inbound.fields import Ignored, Node
+from flowlang.channels.inbound.fields import Ignored, Node, unstorable
 from flowlang.events import Attachment, EventKind, InboundEvent
 
 _MEDIA = {"image": "image", "video": "video", "audio": "audio", "document": "file", "file": "file"}
@@ -141,6 +141,9 @@ def _flow_response(reply: Node) -> tuple[str, dict[str, Any]]:
         raise answers.fail("expected the form's answers as JSON text") from None
     if not isinstance(data, dict):
         raise answers.fail("expected the form's answers as a JSON object")
+    problem = unstorable(answers.channel, data)
+    if problem is not None:
+        raise answers.fail(f"{problem.field}: {problem.problem}")
     return reply.text("body", "Sent"), data
 
 
