@@ -91,6 +91,26 @@ def load_project(
     return Project(graph, program, ws.deployment, environment, params), ws
 
 
+def sending_project(deployment: Deployment) -> Project:
+    """A project without a flow, for business-initiated sends (`flowlang send`): the
+    deployment's templates, channel rules and portfolios. The customer's reply is handled by
+    the host's engine with its flow."""
+    graph = FlowGraph(
+        name="send",
+        entry="",
+        nodes={},
+        states={},
+        tasks={},
+        params={},
+        variables={},
+        on_error=None,
+        serve=[],
+        threading_window_seconds=int(deployment.threading_window.total_seconds()),
+        source_file=deployment.file or "",
+    ).seal()
+    return Project(graph, Program(graph, _templates(deployment)), deployment)
+
+
 def _templates(deployment: Deployment | None) -> dict[str, DeploymentTemplate]:
     if deployment is None:
         return {}
@@ -102,8 +122,10 @@ def _templates(deployment: Deployment | None) -> dict[str, DeploymentTemplate]:
                 "whatsapp_name": getattr(whatsapp, "name", name),
                 "language": getattr(whatsapp, "language", None),
                 "category": str(getattr(whatsapp, "category", "") or ""),
+                "status": str(getattr(whatsapp, "status", "") or "APPROVED"),
             }
-            out[name] = DeploymentTemplate(name, "whatsapp", None, data)
+            parameters = tuple(getattr(whatsapp, "parameters", ()) or ())
+            out[name] = DeploymentTemplate(name, "whatsapp", None, data, parameters)
             continue
         kind = str(getattr(template, "kind", None) or "text")
         data = {}

@@ -22,7 +22,13 @@ from flowlang.channels.sms_segments import segments
 from flowlang.channels.text_length import text_length
 from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime.memory import MemoryLedger, normalise_phone
-from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage, PolicyLedger
+from flowlang.runtime.ports import (
+    INITIATED,
+    ConversationView,
+    Delivery,
+    OutboundMessage,
+    PolicyLedger,
+)
 
 AUTOMATED = frozenset({"flow", "bot"})
 _DAY = timedelta(hours=24)
@@ -170,7 +176,11 @@ class ChannelPolicy:
         again: bool = False,
     ) -> Delivery | Block:
         state = conv.channel_state
-        if conv.last_inbound_at is None and not rules.unsolicited:
+        if message.sender == INITIATED:
+            refused = self._initiated(message, rules)
+            if refused is not None:
+                return refused
+        elif conv.last_inbound_at is None and not rules.unsolicited:
             return Block(
                 "unsolicited",
                 f"{rules.name} does not allow messages to a customer who has not written first",
@@ -252,10 +262,17 @@ class ChannelPolicy:
         is_open, _left = self.window_open(conv, now)
         if is_open or rules.window.outside == "anything":
             return message, "", ""
-        assert conv.last_inbound_at is not None
-        since = now - conv.last_inbound_at
         hours = rules.window.hours
         outside = rules.window.outside
+        if conv.last_inbound_at is None:  # a business-initiated message to a new customer
+            if outside == "template_only" and message.content.get("kind") == "template":
+                return self._tier(message, rules, now)
+            return Block(
+                "unsolicited",
+                f"{rules.name} does not allow messages to a customer who has not written first",
+                "wait for the customer to start the conversation",
+            )
+        since = now - conv.last_inbound_at
         if outside == "template_only":
             if message.content.get("kind") == "template":
                 return self._tier(message, rules, now)
@@ -339,6 +356,14 @@ class ChannelPolicy:
         """Messages outside the window reach at most `tier` distinct customers per moving 24 h,
         counted per business portfolio (all its numbers together)."""
         note = "template outside the window (a business-initiated conversation)"
+        status = str(message.content.get("status") or "APPROVED")
+        if status != "APPROVED":
+            return Block(
+                "template_not_approved",
+                f"template {message.content.get('name')!r} is {status}, not APPROVED: "
+                f"{rules.name} sends only approved templates outside the window",
+                "wait for Meta's approval (WhatsApp Manager), or use an approved template",
+            )
         portfolio = self.portfolio_of(message.channel, message.account)
         tier = portfolio.tier if portfolio is not None else rules.tier
         if tier is None:
@@ -361,6 +386,33 @@ class ChannelPolicy:
                 f"wait, or raise the limit ({setting} in the deployment file)",
             )
         return message, "business_initiated", note
+
+    def _initiated(self, message: OutboundMessage, rules: ChannelRules) -> Block | None:
+        """Whether the channel lets the business start a conversation with this message."""
+        allowed = rules.business_initiated
+        if allowed == "none":
+            return Block(
+                "business_initiated_not_allowed",
+                f"{rules.name} does not allow business-initiated messages: the customer must "
+                "write first",
+                "reach the customer on a channel that allows it (WhatsApp templates, SMS)",
+            )
+        content = message.content
+        if allowed == "approved_template" and content.get("kind") != "template":
+            return Block(
+                "template_required",
+                f"{rules.name} starts a conversation only with an approved template",
+                "send a deployment template that has a `whatsapp:` part",
+            )
+        status = str(content.get("status") or "APPROVED")
+        if allowed == "approved_template" and status != "APPROVED":
+            return Block(
+                "template_not_approved",
+                f"template {content.get('name')!r} is {status}, not APPROVED: {rules.name} "
+                "sends only approved templates",
+                "wait for Meta's approval (WhatsApp Manager), or use an approved template",
+            )
+        return None
 
     def portfolio_of(self, channel: str, account: str) -> Portfolio | None:
         """The declared portfolio `account` belongs to (None: the channel's shared default)."""

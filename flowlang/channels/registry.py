@@ -67,6 +67,8 @@ class ChannelRules(BaseModel):
     replies_per_inbound: int | None = None
     automated_replies_per_inbound: int | None = None
     unsolicited: bool = False
+    business_initiated: Literal["none", "approved_template", "any"] = "none"
+    address: Literal["phone", "phone_digits", "id"] = "id"
     identical_messages: bool = True
     tiers: tuple[int, ...] = ()
     tier: int | None = None

@@ -10,7 +10,7 @@ use this one code path; only the parts plugged in differ.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,6 +31,7 @@ from flowlang.runtime import effects as fx
 from flowlang.runtime.agent_rules import Refusal, code_refusal, holder_refusal, state_of
 from flowlang.runtime.delivery import Deliverer, FailedSend, RetryPolicy
 from flowlang.runtime.event_feed import EventFeed, Listener
+from flowlang.runtime.initiate import INITIATED, template_content
 from flowlang.runtime.interpreter import TraceStep, run
 from flowlang.runtime.memory import (
     MemoryOutbox,
@@ -327,6 +328,47 @@ class Engine:
         if now is not None:
             _check_aware(now, "deliver_pending")
         return self.deliverer.deliver_pending(now)
+
+    def initiate(
+        self,
+        channel: str,
+        account: str,
+        to: str,
+        template: str,
+        now: datetime,
+        params: Mapping[str, Any] | None = None,
+        phone: str | None = None,
+    ) -> Outcome:
+        """Send a business-initiated message: the deployment template `template`, filled with
+        `params`, to the customer whose id on `channel` is `to` (a phone number on WhatsApp and
+        SMS; `phone` links them to a customer known by it), from `account`. It goes through
+        the channel policy and the outbox like every send: WhatsApp allows approved templates
+        (outside the window, within the portfolio's messaging limit), SMS a customer who has
+        not opted out; any other channel blocks it with the reason (`Outcome.deliveries`). The
+        customer's reply continues the conversation it opens. Raises `InitiateError` for an
+        unknown template or a missing parameter."""
+        _check_aware(now, "initiate")
+        outcome = Outcome(
+            event={"type": "initiate", "channel": channel, "to": to, "template": template}
+        )
+
+        def send() -> Outcome:
+            customer = self.store.resolve_customer(self.identity_kind(channel), to, phone, None)
+            content = template_content(self.program, template, params or {}, customer)
+            conv = self.store.conversation_for(
+                customer.id, channel, account, now, self.threading_window
+            )
+            outcome.conversation_id = conv.id
+            new = conv.messages == 0
+            conv.last_sender_id = conv.last_sender_id or to
+            self._senders.setdefault(conv.id, to)
+            self._send(conv, content, INITIATED, "default", None, now, outcome, "initiate", 0)
+            if new and outcome.deliveries[-1].status not in ("sent", "degraded"):
+                conv.status = "closed"  # nothing was said: no conversation to continue
+            self.store.save_conversation(conv)
+            return outcome
+
+        return self._committed(send, now)
 
     def resend(self, message: dict[str, Any], now: datetime) -> Outcome:
         """Deliver again a message that was given up on (an `outbound:` dead letter's payload),

@@ -179,13 +179,16 @@ class Acd(Protocol):
     def tick(self, now: datetime) -> list[RoutingNotice]: ...
 
 
+INITIATED = "business"  # the sender of a business-initiated message (`Engine.initiate`)
+
+
 @dataclass
 class OutboundMessage:
     conversation_id: str
     channel: str
     account: str
     recipient: str
-    sender: str  # flow | bot | agent
+    sender: str  # flow | bot | agent | business (business-initiated)
     content: dict[str, Any]
     visibility: str = "default"
     in_reply_to: str | None = None

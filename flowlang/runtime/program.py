@@ -19,6 +19,7 @@ class DeploymentTemplate:
     kind: str = "text"  # text | whatsapp | quick_replies | buttons | carousel | card
     source: str | None = None
     data: dict[str, Any] = field(default_factory=dict)  # whatsapp name/language, items...
+    parameters: tuple[str, ...] = ()  # the parameters a WhatsApp template must be given
 
 
 @dataclass

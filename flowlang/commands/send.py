@@ -1,0 +1,152 @@
+"""`flowlang send`: a business-initiated message (a deployment template) to one customer."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from flowlang.commands.deployment import load_or_exit
+from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
+from flowlang.commands.store import open_store
+
+if TYPE_CHECKING:
+    from flowlang.config.models import Deployment
+
+
+@click.command(name="send")
+@click.option(
+    "--store",
+    "store_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the SQLite store file (created if missing): customers, opt-outs, limits",
+)
+@click.option(
+    "-d",
+    "--deployment",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the deployment file (channels, accounts, templates, portfolios)",
+)
+@click.option("--channel", required=True, help="whatsapp, sms, ...")
+@click.option("--to", "to", required=True, help="the customer: a phone number on WhatsApp and SMS")
+@click.option(
+    "--from-account",
+    "account_name",
+    help="the business account (name or id) it goes from; needed when the channel has several",
+)
+@click.option("--template", required=True, help="a template of the deployment file")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a template parameter (repeatable)",
+)
+@OUTBOUND_OPTION
+def send_command(
+    store_path: Path,
+    deployment: Path,
+    channel: str,
+    to: str,
+    account_name: str | None,
+    template: str,
+    params: tuple[str, ...],
+    outbound: tuple[str, ...],
+) -> None:
+    """Send a business-initiated message: a deployment template to a customer who has not
+    written (or whose window has closed), through the channel policy like every send.
+
+    WhatsApp allows approved templates, within the business portfolio's messaging limit; SMS
+    allows any template to a number that has not opted out; other channels block it with the
+    reason. Without --outbound the message waits in the store's outbox for the host to deliver.
+    Exit 0 when allowed, 1 when blocked, 2 for a usage error.
+
+    \b
+    Example:
+      flowlang send --store cc.db -d examples/deployment.yaml --channel whatsapp \\
+        --to +447700900123 --template whatsapp_followup --param name=Ben
+    """
+    from flowlang.channels.policy import address_key
+    from flowlang.channels.registry import builtin_registry
+    from flowlang.project import sending_project
+    from flowlang.runtime.initiate import InitiateError
+    from flowlang.runtime.memory import normalise_phone
+
+    loaded = load_or_exit(deployment)
+    registry = builtin_registry()
+    if channel not in registry:
+        raise click.BadParameter(
+            f"{channel!r} is not a channel (channels: {', '.join(sorted(registry))})",
+            param_hint="--channel",
+        )
+    account = _account(loaded, channel, account_name)
+    address = registry[channel].address
+    phone = normalise_phone(to) if address != "id" else None
+    if address != "id" and phone is None:
+        raise click.BadParameter(
+            f"{to!r} is not a phone number; write it in E.164, e.g. +447700900123",
+            param_hint="--to",
+        )
+    recipient = phone.lstrip("+") if phone and address == "phone_digits" else phone or to
+    values = dict(_param(p) for p in params)
+    adapters = [outbound_adapter(spec) for spec in outbound]
+    project = sending_project(loaded)
+    with open_store(store_path) as db:
+        engine = project.engine(store=db, adapters=adapters, deliver=bool(adapters))
+        try:
+            outcome = engine.initiate(
+                channel, address_key(account), recipient, template, datetime.now(UTC), values, phone
+            )
+        except InitiateError as exc:
+            raise click.BadParameter(str(exc), param_hint="--template / --param") from None
+        waiting = len(db.pending_outbound())
+    (delivery,) = outcome.deliveries
+    if delivery.status in ("sent", "degraded"):
+        note = f" ({delivery.reason})" if delivery.reason else ""
+        click.echo(
+            f"allowed: {channel} {account} -> {recipient}, template {template!r} "
+            f"({outcome.conversation_id}){note}"
+        )
+        if outcome.failed_sends:
+            click.echo(f"delivery failed, kept in the outbox: {outcome.failed_sends[0].reason}")
+        elif waiting and not adapters:
+            click.echo(f"{waiting} message(s) wait in the outbox for the host to deliver")
+        sys.exit(0)
+    click.echo(f"blocked ({delivery.reason_code}): {delivery.reason}")
+    if delivery.suggestion:
+        click.echo(f"  = help: {delivery.suggestion}")
+    sys.exit(1)
+
+
+def _account(deployment: Deployment, channel: str, name: str | None) -> str:
+    """The id of the business account a send goes from; a usage error that lists them."""
+    declared = deployment.channels.get(channel)
+    accounts = list(declared.accounts) if declared is not None else []
+    if name is not None:
+        found = next((a for a in accounts if name in (a.name, a.id)), None)
+        if found is None:
+            listed = ", ".join(a.name for a in accounts) or "none"
+            raise click.BadParameter(
+                f"{name!r} is not a {channel} account of the deployment (accounts: {listed})",
+                param_hint="--from-account",
+            )
+        return found.id or found.name
+    if len(accounts) != 1:
+        listed = ", ".join(a.name for a in accounts) or "none declared"
+        raise click.BadParameter(
+            f"say which {channel} account it goes from (accounts: {listed})",
+            param_hint="--from-account",
+        )
+    return accounts[0].id or accounts[0].name
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise click.BadParameter(f"{text!r}: write NAME=VALUE", param_hint="--param")
+    return name.strip(), value
