@@ -274,13 +274,26 @@ class _Reader:
                 },
                 line,
             )
+        if "privately" in item and (not isinstance(item["privately"], bool) or "reply" not in item):
+            self.fail(
+                "`privately: true` marks an agent's reply private",
+                item,
+                "privately",
+                hint="write it beside `reply:`, as true or false",
+            )
+            return None
         for action in ("accept", "decline", "reply", "transfer", "complete", "wrap_up"):
             if action in item:
                 return SampleEvent(
                     at,
                     label,
                     "agent",
-                    {"action": action, "value": item[action], "agent": item.get("agent")},
+                    {
+                        "action": action,
+                        "value": item[action],
+                        "agent": item.get("agent"),
+                        "privately": item.get("privately") is True,
+                    },
                     line,
                 )
         for state in ("available", "away", "offline"):
@@ -342,7 +355,8 @@ class DryRunReport:
                 shown = content.get("text") or content.get("name") or content.get("url") or ""
                 who = delivery.message.sender
                 if delivery.status in ("sent", "degraded"):
-                    extra = f" ({delivery.reason})" if delivery.status == "degraded" else ""
+                    noted = delivery.status == "degraded" or delivery.reason_code == "private_reply"
+                    extra = f" ({delivery.reason})" if noted else ""
                     lines.append(f"    -> {who} reply sent{extra}: {shown!r}")
                 else:
                     lines.append(
@@ -512,8 +526,9 @@ def _dispatch(
             Attachment(type=str(a.get("type", "other")), url=a.get("url"))
             for a in data.get("attachments") or []
         )
+        event_id = str(data.get("id") or f"sample-{next(counter)}")
         inbound = InboundEvent(
-            event_id=str(data.get("id") or f"sample-{next(counter)}"),
+            event_id=event_id,
             channel=info["channel"],
             kind=kind,
             account=info["account"],
@@ -523,6 +538,7 @@ def _dispatch(
             text=data["text"],
             attachments=attachments,
             post_id=data.get("post_id"),
+            comment_id=event_id if kind is EventKind.COMMENT else None,
             timestamp=event.at,
         )
         return engine.handle(inbound)
@@ -554,6 +570,7 @@ def _dispatch(
                 agent_id=agent,
                 action=action,
                 text=str(value) if action is AgentAction.REPLY and isinstance(value, str) else "",
+                visibility="privately" if data.get("privately") else "default",
                 content=dict(value) if isinstance(value, dict) else {},
                 transfer_queue=str(value) if action is AgentAction.TRANSFER else None,
                 wrap_up=str(value)
@@ -609,7 +626,8 @@ def _label(event: SampleEvent, info: dict[str, Any]) -> str:
             if isinstance(value, dict)
             else repr(value)
         )
-        return f"agent {data.get('agent') or ''} {data['action']}: {shown}".replace("  ", " ")
+        action = f"{data['action']} privately" if data.get("privately") else data["action"]
+        return f"agent {data.get('agent') or ''} {action}: {shown}".replace("  ", " ")
     if event.kind == "agent_state":
         return f"agent {data['agent']} is {data['state']}"
     return "time passes"

@@ -85,6 +85,7 @@ class InboundEvent(BaseModel):
     data: dict[str, Any] | None = Field(
         default=None, description="a form's answers (WhatsApp Flows' response_json)"
     )
+    comment_id: str | None = Field(default=None, description="a comment's own id (public channels)")
     reply_token: str | None = None
     timestamp: Timestamp
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
@@ -110,6 +111,10 @@ class AgentEvent(BaseModel):
     agent_id: str
     action: AgentAction
     text: str = ""
+    visibility: Literal["default", "privately", "publicly"] = Field(
+        default="default",
+        description="a reply marked `privately` takes the public channel's private route",
+    )
     content: dict[str, Any] = Field(default_factory=dict)
     transfer_queue: str | None = None
     transfer_agent: str | None = None

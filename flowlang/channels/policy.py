@@ -5,7 +5,8 @@ suggestion) or degraded (sent in a form the channel carries, with the reason).
 Per-conversation memory (replies since the customer's last message, the last text sent, the
 "+1" message used) lives in `ConversationView.channel_state`, which the store persists.
 Opt-outs (per customer address and business number) and the customers reached outside the
-window (WhatsApp's messaging limit) are kept in a `PolicyLedger`: the engine's store when it has
+window (WhatsApp's messaging limit) and the comments answered by a private reply are kept in a
+`PolicyLedger`: the engine's store when it has
 one, so they hold across conversations, restarts and processes. Bulk-send detection is kept in
 this object: it is per process.
 """
@@ -16,6 +17,7 @@ from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from flowlang.channels.registry import ChannelRules, builtin_registry
 from flowlang.channels.sms_segments import segments
@@ -115,6 +117,8 @@ class ChannelPolicy:
                 state["reply_token_at"] = now.isoformat()
             else:
                 state.pop("reply_token", None)
+        if rules is not None and rules.public and event.kind in _ANSWERABLE:
+            _note_private_reply_target(state, event)
         if rules is None or event.kind is not EventKind.MESSAGE:
             return None
         word = _keyword(event.text)
@@ -145,6 +149,12 @@ class ChannelPolicy:
         rules = self.rules.get(message.channel)
         if rules is None:
             return Delivery(message, "sent")
+        private = message.visibility == "privately" and rules.public
+        if private:
+            routed = self._private_route(message, conversation, rules, now)
+            if isinstance(routed, Block):
+                return Delivery(message, "blocked", routed.code, routed.reason, routed.suggestion)
+            message, rules = routed
         verdict = self._check(message, conversation, rules, now)
         if isinstance(verdict, Block):
             return Delivery(message, "blocked", verdict.code, verdict.reason, verdict.suggestion)
@@ -152,6 +162,8 @@ class ChannelPolicy:
         if verdict.message.content.get("reply_token"):
             conversation.channel_state.pop("reply_token", None)
             conversation.channel_state["reply_token_used"] = True
+        if private:
+            verdict = _sent_privately(verdict, rules)
         return self._count_reach(verdict, now)
 
     def recheck(
@@ -162,9 +174,18 @@ class ChannelPolicy:
         rules = self.rules.get(message.channel)
         if rules is None:
             return Delivery(message, "sent")
+        unrouted = message.visibility == "privately" and rules.public  # kept before routing
+        if unrouted:
+            routed = self._private_route(message, conversation, rules, now)
+            if isinstance(routed, Block):
+                return Delivery(message, "blocked", routed.code, routed.reason, routed.suggestion)
+            message, rules = routed
         verdict = self._check(message, conversation, rules, now, again=True)
         if isinstance(verdict, Block):
             return Delivery(message, "blocked", verdict.code, verdict.reason, verdict.suggestion)
+        if unrouted:
+            self._note_private_reply(message, now)
+            verdict = _sent_privately(verdict, rules)
         return self._count_reach(verdict, now)
 
     def _check(
@@ -429,6 +450,75 @@ class ChannelPolicy:
             self.ledger.record_reach(scope, address_key(message.recipient), now)
         return delivery
 
+    # ------------------------------------------------------------------ private replies
+    def _private_route(
+        self, message: OutboundMessage, conv: ConversationView, rules: ChannelRules, now: datetime
+    ) -> tuple[OutboundMessage, ChannelRules] | Block:
+        """A reply marked private on a public channel, readdressed to the channel's private
+        route (whose rules then apply); blocked when there is none. Never the public route."""
+        route = rules.private_reply
+        if route is None:
+            return Block(
+                "no_private_route",
+                f"{rules.name} has no private route: a reply marked private cannot be sent, "
+                "and it is never posted publicly instead",
+                "reply publicly, or ask the customer to write to you in a private message",
+            )
+        via = self.rules[route.via]
+        if not route.automated and message.sender in AUTOMATED:
+            return Block(
+                "private_reply_needs_agent",
+                f"a {message.sender} may not send {via.name} to a customer who wrote on "
+                f"{rules.name}: automated direct messages are allowed only after the customer "
+                "has sent one; only an agent may answer them privately",
+                "reply publicly asking the customer to send you a direct message, or route "
+                "the post to an agent",
+            )
+        if route.to == "author":
+            return replace(message, channel=via.key, in_reply_to=None), via
+        target = conv.channel_state.get("private_reply_target")
+        if not target:
+            return Block(
+                "private_reply_no_target",
+                f"there is no comment or post of the customer's in this conversation for a "
+                f"{rules.name} private reply to answer",
+                "reply publicly",
+            )
+        kind, written = str(target["kind"]), datetime.fromisoformat(str(target["at"]))
+        age = now - written
+        if route.days is not None and age >= timedelta(days=route.days):
+            return Block(
+                "private_reply_expired",
+                f"a private reply on {rules.name} is allowed only within {route.days:g} days "
+                f"of the {kind}; this {kind} was written {age.total_seconds() / 86400:.1f} "
+                "days ago",
+                "reply publicly, or wait for the customer to write to you privately",
+            )
+        scope = _private_scope(via.key, message.account)
+        # No reply precedes its comment; a day's margin covers the channel's and our clocks.
+        since = written - _DAY
+        if route.once and self.ledger.reached(scope, since, f"{kind}:{target['id']}")[1]:
+            return Block(
+                "private_reply_used",
+                f"only one private reply per {kind} is allowed on {rules.name}, and this {kind} "
+                "has had it",
+                f"wait for the customer to answer in {via.name}: their message opens a "
+                "conversation there",
+            )
+        readdressed = replace(
+            message,
+            channel=via.key,
+            in_reply_to=None,
+            private_reply_to={f"{kind}_id": str(target["id"])},
+        )
+        return readdressed, via
+
+    def _note_private_reply(self, message: OutboundMessage, now: datetime) -> None:
+        """Remember, in the ledger (the store), the comment or post a private reply answered."""
+        for field, item in (message.private_reply_to or {}).items():
+            scope = _private_scope(message.channel, message.account)
+            self.ledger.record_reach(scope, f"{field.removesuffix('_id')}:{item}", now)
+
     def _bulk(self, message: OutboundMessage, rules: ChannelRules, now: datetime) -> int:
         text = str(message.content.get("text") or "")
         recent = self._recent[(message.channel, message.account, text)]
@@ -490,6 +580,7 @@ class ChannelPolicy:
         state["replies_since_inbound"] = int(state.get("replies_since_inbound", 0)) + 1
         if message.sender in AUTOMATED:
             state["automated_since_inbound"] = int(state.get("automated_since_inbound", 0)) + 1
+        self._note_private_reply(message, now)
         text = str(message.content.get("text") or "")
         if text:
             state["last_text"] = text
@@ -497,6 +588,36 @@ class ChannelPolicy:
                 self._recent[(message.channel, message.account, text)].append(
                     (now, message.recipient)
                 )
+
+
+_ANSWERABLE = (EventKind.COMMENT, EventKind.POST)
+
+
+def _note_private_reply_target(state: dict[str, Any], event: InboundEvent) -> None:
+    """Remember the customer's latest comment or post: a private reply answers that one."""
+    item = event.comment_id if event.kind is EventKind.COMMENT else event.post_id
+    if item is None:
+        state.pop("private_reply_target", None)
+        return
+    kind = event.kind.value
+    state["private_reply_target"] = {"kind": kind, "id": item, "at": event.timestamp.isoformat()}
+
+
+def _sent_privately(delivery: Delivery, via: ChannelRules) -> Delivery:
+    """The delivery of a private reply, with how it went (unless it carries another note)."""
+    if delivery.reason_code:
+        return delivery
+    to = "a direct message to the author"
+    for field in delivery.message.private_reply_to or {}:
+        to = f"a Private Reply to the customer's {field.removesuffix('_id')}"
+    note = f"privately by {via.name}, as {to}"
+    reason = "; ".join(r for r in (note, delivery.reason) if r)
+    return replace(delivery, reason_code="private_reply", reason=reason)
+
+
+def _private_scope(channel: str, account: str) -> str:
+    """The ledger's scope for the private replies one account sent by `channel`."""
+    return f"private_reply:{channel}:{account}"
 
 
 def _h(hours: float | None) -> timedelta:

@@ -46,6 +46,19 @@ class Weighting(BaseModel):
     ranges: tuple[WeightRange, ...] = ()
 
 
+class PrivateReply(BaseModel):
+    """How a reply marked private leaves a public channel: by another channel's send API, to
+    the comment or post (Meta's Private Replies) or to its author (a direct message)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    via: str
+    to: Literal["comment", "author"]
+    days: float | None = None  # at most this long after the comment or post
+    once: bool = False  # at most one per comment or post
+    automated: bool = True  # False: only a human agent may send it
+
+
 class ChannelRules(BaseModel):
     """One channel's description: identity, content, limits, window and anti-spam rules."""
 
@@ -74,7 +87,7 @@ class ChannelRules(BaseModel):
     tier: int | None = None
     reply_token_seconds: int | None = None
     push_allowed: bool = True
-    private_reply_days: float | None = None
+    private_reply: PrivateReply | None = None
     opt_out: frozenset[str] = frozenset()
     opt_in: frozenset[str] = frozenset()
     help: frozenset[str] = frozenset()
@@ -121,6 +134,9 @@ def load_registry(overrides: dict[str, dict[str, Any]] | None = None) -> dict[st
         window = dict(data[key].get("window") or {})
         window.update(((overrides or {}).get(key) or {}).get("window") or {})
         merged["window"] = window
+        built_in, changed = data[key].get("private_reply"), (overrides or {}).get(key) or {}
+        if isinstance(built_in, dict) and isinstance(changed.get("private_reply"), dict):
+            merged["private_reply"] = {**built_in, **changed["private_reply"]}
         try:
             out[key] = ChannelRules.model_validate({"key": key, **merged})
         except ValidationError as exc:
@@ -129,6 +145,13 @@ def load_registry(overrides: dict[str, dict[str, Any]] | None = None) -> dict[st
                 for e in exc.errors()
             )
             raise RegistryError(f"channel {key!r}: {problems}") from None
+    for key, rules in out.items():
+        route = rules.private_reply
+        if route is not None and (route.via not in out or out[route.via].public):
+            raise RegistryError(
+                f"channel {key!r}: private_reply.via: {route.via!r} is not a private channel "
+                f"of the registry (one of {', '.join(k for k, r in out.items() if not r.public)})"
+            )
     return out
 
 

@@ -623,7 +623,16 @@ class Engine:
         if event.action is AgentAction.REPLY:
             content = dict(event.content) or {"kind": "text", "text": event.text}
             self._send(
-                conv, content, "agent", "default", None, now, outcome, "agent", 0, event.agent_id
+                conv,
+                content,
+                "agent",
+                event.visibility,
+                None,
+                now,
+                outcome,
+                "agent",
+                0,
+                event.agent_id,
             )
         elif event.action in (AgentAction.ACCEPT, AgentAction.DECLINE):
             ask = self.acd.accept if event.action is AgentAction.ACCEPT else self.acd.decline

@@ -195,6 +195,8 @@ class OutboundMessage:
     # Given when the message enters the outbox and kept through every retry and resend: the
     # HTTP adapter's Idempotency-Key is made from it.
     message_id: str = ""
+    # A private reply's addressee on Meta's Private Replies: {"comment_id": ...} or {"post_id": ...}
+    private_reply_to: dict[str, str] | None = None
 
 
 @dataclass

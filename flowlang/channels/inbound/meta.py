@@ -293,6 +293,7 @@ def _feed(value: Node, page_id: str) -> InboundEvent | Ignored:
         post_id=value.text("post_id"),
         parent_id=value.optional_text("parent_id") if is_comment else None,
         refers_to=own_id if event_kind in (EventKind.EDIT, EventKind.DELETE) else None,
+        comment_id=own_id if is_comment else None,
         timestamp=at,
         raw=value.value,
     )

@@ -91,6 +91,7 @@ def account_activity(root: Node, received_at: datetime) -> list[InboundEvent | I
                 post_id=parent or tweet_id,
                 parent_id=parent,
                 refers_to=first if first != tweet_id else None,
+                comment_id=tweet_id if parent else None,
                 timestamp=tweet.epoch("timestamp_ms", unit=1000),
                 raw=tweet.value,
             )

@@ -133,11 +133,15 @@ def _messenger(message: OutboundMessage) -> SendRequest:
                 for o in _options(content)[:13]
             ]
     body: dict[str, Any] = {"recipient": {"id": message.recipient}, "message": out}
+    path = "/me/messages"
+    if message.private_reply_to:  # Private Replies: to the comment or post, by the page
+        body["recipient"] = dict(message.private_reply_to)
+        path = "/{ig_user_id}/messages" if message.channel == "instagram" else "/{page_id}/messages"
     if content.get("tag"):
         body |= {"messaging_type": "MESSAGE_TAG", "tag": content["tag"]}
     else:
         body["messaging_type"] = "RESPONSE"
-    return SendRequest(message.channel, "POST", "/me/messages", body)
+    return SendRequest(message.channel, "POST", path, body)
 
 
 # ---------------------------------------------------------------- LINE
@@ -198,6 +202,7 @@ def _x_dm(message: OutboundMessage) -> SendRequest:
 
 
 def _x_public(message: OutboundMessage) -> SendRequest:
+    _never_public(message)
     body: dict[str, Any] = {"text": _text(message.content)}
     if message.in_reply_to:
         body["reply"] = {"in_reply_to_tweet_id": message.in_reply_to}
@@ -206,10 +211,26 @@ def _x_public(message: OutboundMessage) -> SendRequest:
 
 # ---------------------------------------------------------------- Facebook page, SMS, web
 def _facebook_page(message: OutboundMessage) -> SendRequest:
+    _never_public(message)
     target = message.in_reply_to or "{post_id}"
     return SendRequest(
         "facebook_page", "POST", f"/{target}/comments", {"message": _text(message.content)}
     )
+
+
+class PrivateReplyError(ValueError):
+    """A reply marked private reached a public channel's public endpoint. The channel policy
+    readdresses private replies to a private channel; this refuses any that was not."""
+
+    permanent = True  # an adapter that meets it keeps the message as a dead letter, unsent
+
+
+def _never_public(message: OutboundMessage) -> None:
+    if message.visibility == "privately":
+        raise PrivateReplyError(
+            f"a reply marked private is never posted publicly on {message.channel}: "
+            "only the channel policy's private route may send it"
+        )
 
 
 def _sms(message: OutboundMessage) -> SendRequest:
