@@ -245,9 +245,10 @@ class InteractionLog:
     # ------------------------------------------------------------------ events
     def _on_message_in(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
         item.customer = event.get("customer") or item.customer
-        if event.get("message_kind") not in ("delete", "close"):  # leaving is not a message
+        # Leaving, or unsending a message, is not a message.
+        if event.get("message_kind") not in ("delete", "close", "unsend"):
             item.messages_in += 1
-        if event.get("message_kind") not in ("delete", "close", "edit"):
+        if event.get("message_kind") not in ("delete", "close", "edit", "unsend"):
             self._begin(item, at)
 
     def _on_message_out(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:

@@ -224,3 +224,15 @@ def test_closing_the_chat_or_deleting_the_post_is_not_a_message_in() -> None:
     )
     assert log.interactions["c1"].messages_in == 2
     assert log.interactions["p1"].messages_in == 2  # the post and its edit
+
+
+def test_unsending_a_message_is_not_a_message_in_and_does_not_reopen() -> None:
+    log = InteractionLog.from_events(
+        [
+            ev("message_in", 0, conv="i1", channel="instagram", message_kind="message"),
+            ev("completed", 1, conv="i1"),
+            ev("message_in", 2, conv="i1", channel="instagram", message_kind="unsend"),
+        ]
+    )
+    item = log.interactions["i1"]
+    assert item.messages_in == 1 and item.state == "ended"
