@@ -251,6 +251,14 @@ class InteractionLog:
         if event.get("message_kind") not in ("delete", "close", "edit", "unsend"):
             self._begin(item, at)
 
+    def _on_initiated(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        """The business started it (a template to a customer who had not written)."""
+        item.customer = event.get("customer") or item.customer
+
+    def _on_not_sent(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        """A business-initiated message the channel policy blocked: nothing was started."""
+        self._end(item, at, f"not sent ({event.get('reason') or 'blocked'})")
+
     def _on_message_out(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
         item.messages_out += 1
         agent = event.get("agent")

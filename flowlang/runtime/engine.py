@@ -362,9 +362,18 @@ class Engine:
             new = conv.messages == 0
             conv.last_sender_id = conv.last_sender_id or to
             self._senders.setdefault(conv.id, to)
+            media = self.media_of(channel, EventKind.MESSAGE)
+            self.events.append(
+                "initiated",
+                now,
+                conv.id,
+                {"channel": channel, "media": media, "customer": customer.id, "template": template},
+            )
             self._send(conv, content, INITIATED, "default", None, now, outcome, "initiate", 0)
-            if new and outcome.deliveries[-1].status not in ("sent", "degraded"):
+            delivery = outcome.deliveries[-1]
+            if new and delivery.status not in ("sent", "degraded"):
                 conv.status = "closed"  # nothing was said: no conversation to continue
+                self.events.append("not_sent", now, conv.id, {"reason": delivery.reason_code})
             self.store.save_conversation(conv)
             return outcome
 

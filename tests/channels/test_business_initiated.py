@@ -289,3 +289,19 @@ def test_a_flows_template_outside_the_window_must_be_approved_too(project: Proje
     flow = OutboundMessage(conv.id, "whatsapp", MAIN, "447700900123", "flow", content)
     blocked = engine.policy.decide(flow, conv, T0 + timedelta(days=2))
     assert (blocked.status, blocked.reason_code) == ("blocked", "template_not_approved")
+
+
+def test_reports_show_who_a_business_initiated_conversation_is_with(project: Project) -> None:
+    from flowlang.reporting.interactions import InteractionLog
+
+    store = MemoryStore()
+    engine = project.engine(store=store)
+    allowed = card_ready(engine, "447700900123")
+    blocked = engine.initiate("messenger", "104857362910", "2498", "welcome", T0)
+    log = InteractionLog()
+    for event in store.iter_events():
+        log.apply(event)
+    started = log.interactions[allowed.conversation_id or ""]
+    assert (started.channel, started.customer, started.outcome) == ("whatsapp", "c1", "")
+    refused = log.interactions[blocked.conversation_id or ""]
+    assert refused.outcome == "not sent (business_initiated_not_allowed)"

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowlang.channels.engine_policy import policy_for_deployment
 from flowlang.channels.policy import ChannelPolicy
@@ -129,3 +131,27 @@ def test_portfolio_mistakes_are_reported_where_they_are(
     found = [(p.code, p.message) for p in problems]
     assert any(c == code and message in m for c, m in found), found
     assert all(p.span is not None and p.span.line > 1 for p in problems)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([MAIN, CARDS]),  # both numbers of the GBank portfolio (tier 2)
+            st.integers(1, 5),  # one of five customers
+            st.integers(0, 20),  # hours since the previous send
+        ),
+        max_size=25,
+    )
+)
+def test_no_24_hours_ever_reach_more_customers_than_the_tier(
+    sends: list[tuple[str, int, int]],
+) -> None:
+    policy = policy_for_deployment(deployment())
+    at, allowed = T0, []
+    for account, customer, hours in sends:
+        at += timedelta(hours=hours)
+        if send(policy, account, f"44770090000{customer}", at) == "business_initiated":
+            allowed.append((at, customer))
+        recent = {c for when, c in allowed if at - when < timedelta(hours=24)}
+        assert len(recent) <= 2
