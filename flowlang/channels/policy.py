@@ -13,6 +13,7 @@ this object: it is per process.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -543,6 +544,27 @@ class ChannelPolicy:
             elif len(options) > limit:
                 content["options"] = options[:limit]
                 why.append(f"{rules.name} shows at most {limit}: the first {limit} were kept")
+        elif kind == "sticker" and kind in rules.content:
+            ref = str(content.get("sticker_id") or content.get("url") or "")
+            form = rules.sticker
+            if form is not None and re.fullmatch(form.pattern, ref):
+                content["sticker_id"] = ref
+            else:
+                expected = (
+                    f"{rules.name} stickers are {form.description} (e.g. {form.example})"
+                    if form is not None
+                    else f"{rules.name} has no sticker form in the channel registry"
+                )
+                fallback = content.get("fallback") or content.get("caption")
+                if not fallback:
+                    return Block(
+                        "content_not_supported",
+                        f"{expected}; {ref!r} is not one, and the sticker has no text to send "
+                        "instead",
+                        "give the sticker a caption, or send one of this channel's stickers",
+                    )
+                content = {"kind": "text", "text": str(fallback)}
+                why.append(f"{expected}; {ref!r} is not one: sent as its caption")
         elif kind not in rules.content and kind != "text":
             fallback = content.get("fallback") or content.get("caption") or content.get("text")
             url = content.get("url")

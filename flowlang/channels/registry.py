@@ -59,6 +59,16 @@ class PrivateReply(BaseModel):
     automated: bool = True  # False: only a human agent may send it
 
 
+class StickerForm(BaseModel):
+    """How the channel names a sticker to send: a reference matching `pattern`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern: str
+    description: str
+    example: str
+
+
 class ChannelRules(BaseModel):
     """One channel's description: identity, content, limits, window and anti-spam rules."""
 
@@ -76,6 +86,7 @@ class ChannelRules(BaseModel):
     weighting: Weighting | None = None
     max_quick_replies: int = 0
     max_buttons: int = 0
+    sticker: StickerForm | None = None
     window: Window = Window()
     replies_per_inbound: int | None = None
     automated_replies_per_inbound: int | None = None

@@ -18,7 +18,7 @@ from flowlang.events import AgentAction, AgentEvent, InboundEvent
 from flowlang.project import load_project
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter
-from flowlang.runtime.ports import ConversationView, OutboundMessage
+from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
 from tests.runtime.helpers import program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,3 +216,61 @@ def test_a_resend_does_not_reuse_the_reply_token() -> None:
     again = policy.recheck(first.message, conv, T0 + timedelta(seconds=90))
     assert (again.status, again.reason_code) == ("sent", "push_message")
     assert "reply_token" not in again.message.content
+
+
+# ---------------------------------------------------------------- stickers, as channels name them
+def _sticker(channel: str, ref: str, caption: str | None = None) -> OutboundMessage:
+    content: dict[str, object] = {"kind": "sticker", "url": ref, "caption": caption}
+    return OutboundMessage("c1", channel, "acct", "cu1", "flow", content)
+
+
+def _decide(channel: str, message: OutboundMessage) -> Delivery:
+    conv = ConversationView("c1", "cu1", channel, "acct", T0, T0, last_inbound_at=T0)
+    return ChannelPolicy().decide(message, conv, T0)
+
+
+def test_a_line_sticker_goes_as_lines_sticker_object(tmp_path: Path) -> None:
+    flow = 'flow "S"\nserve messages on line\n\nstate start:\n    reply sticker "11537/52002734"\n'
+    engine, sent = _engine(tmp_path, flow)
+    engine.handle(_line("ありがとう", T0))
+    body = send_request(sent.sent[0]).body
+    assert body["messages"] == [{"type": "sticker", "packageId": "11537", "stickerId": "52002734"}]
+
+
+def test_messenger_sends_a_catalog_sticker_and_never_empty_text() -> None:
+    ok = _decide("messenger", _sticker("messenger", "369239263222822"))
+    assert ok.status == "sent"
+    assert send_request(ok.message).body["message"] == {
+        "attachment": {"type": "sticker", "payload": {"sticker_id": "369239263222822"}}
+    }
+    # A LINE sticker means nothing on Messenger: its caption goes instead, with the reason.
+    captioned = _decide("messenger", _sticker("messenger", "11537/52002734", "Thanks!"))
+    assert captioned.status == "degraded" and "'11537/52002734' is not one" in captioned.reason
+    assert send_request(captioned.message).body["message"] == {"text": "Thanks!"}
+    bare = _decide("messenger", _sticker("messenger", "11537/52002734"))
+    assert (bare.status, bare.reason_code) == ("blocked", "content_not_supported")
+    assert "sticker id of Meta's sticker catalog" in bare.reason
+
+
+def test_a_sticker_url_is_not_a_line_sticker() -> None:
+    url = "https://cdn.gbank.example/thanks.webp"
+    line = _decide("line", _sticker("line", url))
+    assert (line.status, line.reason_code) == ("blocked", "content_not_supported")
+    whatsapp = _decide("whatsapp", _sticker("whatsapp", url))
+    assert send_request(whatsapp.message).body["sticker"] == {"link": url}
+    heart = _decide("instagram", _sticker("instagram", "like_heart"))
+    assert send_request(heart.message).body["message"] == {"attachment": {"type": "like_heart"}}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["line", "messenger", "instagram", "whatsapp"]), st.text(max_size=30))
+def test_a_sticker_is_sent_as_one_or_said_why_not(channel: str, ref: str) -> None:
+    delivery = _decide(channel, _sticker(channel, ref, "Thanks!"))
+    if delivery.status == "sent":
+        assert delivery.message.content["sticker_id"] == ref
+    else:
+        assert delivery.status == "degraded" and delivery.message.content == {
+            "kind": "text",
+            "text": "Thanks!",
+        }
+        assert delivery.reason

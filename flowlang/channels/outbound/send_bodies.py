@@ -110,7 +110,11 @@ def _messenger(message: OutboundMessage) -> SendRequest:
     content = message.content
     kind = str(content.get("kind", "text"))
     out: dict[str, Any]
-    if kind in MEDIA and kind != "sticker":
+    if kind == "sticker" and content.get("sticker_id") == "like_heart":
+        out = {"attachment": {"type": "like_heart"}}
+    elif kind == "sticker" and content.get("sticker_id"):
+        out = {"attachment": {"type": "sticker", "payload": {"sticker_id": content["sticker_id"]}}}
+    elif kind in MEDIA and kind != "sticker":
         out = {
             "attachment": {
                 "type": kind,
