@@ -16,7 +16,7 @@ from flowlang.acd import SkillsAcd
 from flowlang.compiler.compile import compile_flow
 from flowlang.compiler.ir import FlowGraph
 from flowlang.runtime.engine import Engine
-from flowlang.runtime.ports import OutboundAdapter, ReplyPolicy
+from flowlang.runtime.ports import AccountDirectory, OutboundAdapter, ReplyPolicy
 from flowlang.runtime.program import DeploymentTemplate, Program
 from flowlang.workspace import Workspace, validate
 
@@ -48,6 +48,7 @@ class Project:
         """An Engine for this project; parts not given get the built-in implementations."""
         parts.setdefault("acd", SkillsAcd.from_deployment(self.deployment))
         parts.setdefault("identity_kind", identity_kinds())
+        parts.setdefault("accounts", deployment_accounts(self))
         return Engine(
             self.program,
             adapters=adapters,
@@ -64,6 +65,13 @@ def identity_kinds() -> Callable[[str], str]:
 
     registry = builtin_registry()
     return lambda channel: registry[channel].namespace if channel in registry else channel
+
+
+def deployment_accounts(project: Project) -> AccountDirectory:
+    """The deployment's accounts: keyword filters and the queues they name."""
+    from flowlang.channels.accounts import Accounts
+
+    return Accounts.from_deployment(project.deployment)
 
 
 def default_policy(project: Project) -> ReplyPolicy | None:

@@ -84,6 +84,22 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
         out += _channel(channel_key, d, index)
         out += _portfolios(channel_key, d, index)
         for i, account in enumerate(channel.accounts):
+            own = {n.lower().lstrip("@") for n in (account.name, account.id) if n}
+            for j, keyword in enumerate(account.keywords):
+                word = keyword.strip().lower()
+                if (word.startswith("@") and word[1:] in own) or word == (account.id or "").lower():
+                    out.append(
+                        error(
+                            codes.BAD_VALUE,
+                            f"{keyword!r} is this account's own handle: every post that "
+                            "mentions the account contains it, so it would make every post "
+                            "actionable",
+                            index.value_span(
+                                ("channels", channel_key, "accounts", i, "keywords", j)
+                            ),
+                            hint="list the words that make a post worth an agent's time",
+                        )
+                    )
             for field in ("queue", "public_queue", "dm_queue"):
                 value = getattr(account, field)
                 if value is not None:

@@ -33,6 +33,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "channel": TEXT,
         "kind": TEXT,
         "account": TEXT,
+        "actionable": BOOLEAN,
         "has_attachment": BOOLEAN,
         "sender_name": TEXT,
         "postback": TEXT,

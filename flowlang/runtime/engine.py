@@ -41,6 +41,7 @@ from flowlang.runtime.memory import (
     ScriptedDataActions,
 )
 from flowlang.runtime.ports import (
+    AccountDirectory,
     Acd,
     Bots,
     Clock,
@@ -62,6 +63,16 @@ from flowlang.runtime.state import Facts, FlowState, Trigger, Waiting
 ScheduleOracle = Callable[[str, datetime], str]
 DEFAULT_THREADING_WINDOW = timedelta(hours=72)
 PUBLIC_KINDS = {EventKind.POST, EventKind.COMMENT}
+
+
+class NoAccounts:
+    """No account settings: every post is actionable, the flow's params keep their values."""
+
+    def actionable(self, channel: str, account: str, text: str) -> bool:
+        return True
+
+    def params(self, channel: str, account: str) -> Mapping[str, Any]:
+        return {}
 
 
 class AllowAll:
@@ -128,6 +139,7 @@ class Engine:
         policy: ReplyPolicy | None = None,
         schedule_state: ScheduleOracle | None = None,
         params: dict[str, Any] | None = None,
+        accounts: AccountDirectory | None = None,
         threading_window: timedelta | None = None,
         media_of: Callable[[str, EventKind], str] | None = None,
         identity_kind: Callable[[str], str] | None = None,
@@ -165,6 +177,7 @@ class Engine:
             use_ledger(self.store)
         self.schedule_state = schedule_state or (lambda _name, _now: "open")
         self.params = dict(params or {})
+        self.accounts: AccountDirectory = accounts or NoAccounts()
         seconds = program.graph.threading_window_seconds
         self.threading_window = threading_window or (
             timedelta(seconds=seconds) if seconds is not None else DEFAULT_THREADING_WINDOW
@@ -749,6 +762,11 @@ class Engine:
         message = (
             _message_facts(conv, event) if starts_run or not state.message else dict(state.message)
         )
+        if starts_run and event is not None:
+            message["actionable"] = self.accounts.actionable(conv.channel, conv.account, event.text)
+        params = self.params
+        if by_account := self.accounts.params(conv.channel, conv.account):
+            params = {**by_account, **self.params}  # the environment's values still win
         return Facts(
             now=now,
             message=message,
@@ -769,7 +787,7 @@ class Engine:
             window={"open": open_, "remaining": remaining},
             known_by=customer.known_by,
             schedule_state=self.schedule_state,
-            params=self.params,
+            params=params,
         )
 
     def _run(
@@ -1186,7 +1204,11 @@ def _message_facts(conv: ConversationView, event: InboundEvent | None) -> dict[s
     """`message` in a flow is the customer message that started this run of the flow: answers
     to `ask` go into their variable, and a run resumed by a bot, agent or timer still sees it
     (kept in the flow state)."""
-    message: dict[str, Any] = {"channel": conv.channel, "account": conv.account}
+    message: dict[str, Any] = {
+        "channel": conv.channel,
+        "account": conv.account,
+        "actionable": True,
+    }
     if event is not None:
         message.update(
             text=event.text,

@@ -6,7 +6,7 @@ ones; the store, ACD and channels packages for the real ones).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -284,6 +284,15 @@ class PolicyLedger(Protocol):
         is one of them."""
 
     def record_reach(self, scope: str, recipient: str, at: datetime) -> None: ...
+
+
+class AccountDirectory(Protocol):
+    """A deployment's accounts: each public account's keyword filter, and the queues an account
+    names (the values of the flow's params of those names on that account)."""
+
+    def actionable(self, channel: str, account: str, text: str) -> bool: ...
+
+    def params(self, channel: str, account: str) -> Mapping[str, Any]: ...
 
 
 class ReplyPolicy(Protocol):

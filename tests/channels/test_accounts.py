@@ -1,0 +1,101 @@
+"""A deployment's accounts at run time: a public account's keyword filter is the flow's
+`message.actionable` (the business's own handle never counts), and the queues an account names
+are the values of the flow's params of those names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowlang.channels.accounts import AccountRules, Accounts
+from flowlang.events import EventKind, InboundEvent
+from flowlang.project import load_project
+from flowlang.runtime import effects as fx
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+DEPLOYMENT = (ROOT / "examples" / "deployment.yaml").read_text("utf-8")
+
+
+def _post(text: str, channel: str = "x_public", account: str = "@GbankSocial") -> InboundEvent:
+    return InboundEvent(
+        event_id=f"p-{text}",
+        channel=channel,
+        kind=EventKind.POST,
+        account=account,
+        sender_id="7654321098765432",
+        text=text,
+        post_id="1877",
+        timestamp=T0,
+    )
+
+
+def _routed(tmp_path: Path, deployment: str, text: str) -> tuple[str | None, bool]:
+    (tmp_path / "deployment.yaml").write_text(deployment, "utf-8")
+    project, ws = load_project(ROOT / "flows" / "social.flow", tmp_path / "deployment.yaml")
+    assert project is not None, [d.message for d in ws.diagnostics]
+    outcome = project.engine().handle(_post(text))
+    queues = [e.queue for e in outcome.effects if isinstance(e, fx.RouteToQueue)]
+    marked = any(isinstance(e, fx.MarkNotActionable) for e in outcome.effects)
+    return (queues[0] if queues else None), marked
+
+
+def test_a_post_that_only_mentions_the_business_is_not_actionable(tmp_path: Path) -> None:
+    assert _routed(tmp_path, DEPLOYMENT, "@GbankSocial love the new app") == (None, True)
+    assert _routed(tmp_path, DEPLOYMENT, "@GbankSocial my card fee?") == ("Social Public", False)
+
+
+def test_the_accounts_keywords_are_the_filter(tmp_path: Path) -> None:
+    narrowed = DEPLOYMENT.replace(
+        'keywords: ["fee*", "loan*", "card*", "account*", help, problem, "#nothappy"]\n'
+        "  facebook_page:",
+        'keywords: ["mortgage"]\n  facebook_page:',
+    )
+    assert narrowed != DEPLOYMENT
+    assert _routed(tmp_path, narrowed, "@GbankSocial my card fee?") == (None, True)
+    assert _routed(tmp_path, narrowed, "@GbankSocial mortgage rates?")[0] == "Social Public"
+
+
+def test_the_accounts_public_queue_is_where_its_posts_go(tmp_path: Path) -> None:
+    moved = DEPLOYMENT.replace(
+        '        id: "@GbankSocial"\n        public_queue: Social Public',
+        '        id: "@GbankSocial"\n        public_queue: Overflow',
+    )
+    assert moved != DEPLOYMENT
+    assert _routed(tmp_path, moved, "@GbankSocial my card fee?") == ("Overflow", False)
+
+
+def test_the_own_handle_never_makes_a_post_actionable() -> None:
+    accounts = Accounts(
+        [
+            AccountRules(
+                channel="x_public",
+                account_id="@gbanksocial",
+                names=frozenset({"@gbanksocial", "gbank social"}),
+                keywords=("@GbankSocial", "fee*"),
+            )
+        ]
+    )
+    assert not accounts.actionable("x_public", "@GbankSocial", "@GbankSocial love the app")
+    assert accounts.actionable("x_public", "@GBANKSOCIAL", "@GbankSocial your FEES!")
+    assert accounts.actionable("x_public", "@SomeoneElse", "no filter for them")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(alphabet="abcdef @#!?", max_size=40))
+def test_without_a_service_keyword_nothing_is_actionable(words: str) -> None:
+    accounts = Accounts(
+        [
+            AccountRules(
+                channel="x_public",
+                account_id="@gbanksocial",
+                names=frozenset({"@gbanksocial"}),
+                keywords=("@GbankSocial", "loan*"),
+            )
+        ]
+    )
+    text = f"@GbankSocial {words}"
+    assert accounts.actionable("x_public", "@GbankSocial", text) is ("loan" in text.lower())
