@@ -85,7 +85,8 @@ def _post(body: str) -> str:
     return delivery.reason_code or delivery.status
 
 
-ONE = st.sampled_from(list("abcxyz 0189.,!?’—“”éñ"))
+# no "." here: "a.ba" is a link to a domain in .ba, counted 23 like every URL
+ONE = st.sampled_from(list("abcxyz 0189,!?’—“”éñ"))
 TWO = st.sampled_from(
     ["日", "語", "한", "😀", FAMILY, "\U0001f1ef\U0001f1f5", "\U0001f44d\U0001f3ff"]
 )
