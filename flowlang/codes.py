@@ -85,6 +85,7 @@ FLOW_CODES: dict[str, str] = {
     "FL411": "a scope (posts, comments) a channel does not carry",
     "FL412": "a reply's fixed text longer than a served channel takes (error when every one)",
     "FL413": "warning: an automatic reply on X public posts (one automated reply per post)",
+    "FL414": "warning: a keyword that is the business's own handle on a public channel",
 }
 
 RUN_CODES: dict[str, str] = {

@@ -110,6 +110,7 @@ class _Checker:
         self.states: dict[str, ast.State] = {}
         self.tasks: dict[str, ast.Task] = {}
         self.channels: list[str] = []
+        self.own_handles: dict[str, str] = {}  # casefolded @handle -> the channel serving it
         self.goto_edges: dict[str, set[str]] = {}
         self.task_calls: dict[str, set[str]] = {}
         self.dead = 0  # > 0 while checking steps that can never run: they lead nowhere
@@ -345,6 +346,8 @@ class _Checker:
                 continue
             self.channels.append(target.channel)
             public = self.ctx.is_public(target.channel)
+            if public and target.account and target.account.startswith("@"):
+                self.own_handles[target.account.casefold()] = target.channel
             wrong = [s for s in decl.scopes if (s in public_scopes) != public]
             if wrong:
                 what = "public posts" if public else "private messages"
@@ -765,6 +768,17 @@ class _Checker:
             )
             return
         key = text.casefold()
+        if key in self.own_handles:
+            self.report(
+                warning(
+                    "FL414",
+                    f"{pattern.text!r} is the handle this flow serves on "
+                    f"{self.own_handles[key]}: every post that mentions the business contains "
+                    "it, so this keyword matches them all",
+                    pattern.span,
+                    hint="match the words that make a post worth an agent's time",
+                )
+            )
         if key in seen:
             self.report(
                 warning(
