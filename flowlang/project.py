@@ -69,7 +69,7 @@ def identity_kinds() -> Callable[[str], str]:
 
 def deployment_accounts(project: Project) -> AccountDirectory:
     """The deployment's accounts: keyword filters and the queues they name."""
-    from flowlang.channels.accounts import Accounts
+    from flowlang.runtime.accounts import Accounts
 
     return Accounts.from_deployment(project.deployment)
 

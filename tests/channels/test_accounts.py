@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowlang.channels.accounts import AccountRules, Accounts
+from flowlang.runtime.accounts import AccountRules, Accounts
 from flowlang.events import EventKind, InboundEvent
 from flowlang.project import load_project
 from flowlang.runtime import effects as fx
