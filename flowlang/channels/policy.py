@@ -3,7 +3,8 @@ before any adapter sees it. It is allowed, blocked (a stable reason code, a sent
 suggestion) or degraded (sent in a form the channel carries, with the reason).
 
 Per-conversation memory (replies since the customer's last message, automated ones apart, the
-last text sent, the "+1" message used, LINE's reply token) lives in `ConversationView.channel_state`, which the store persists.
+last text sent, the "+1" message used, LINE's reply token) lives in
+`ConversationView.channel_state`, which the store persists.
 Opt-outs (per customer address and business number) and the customers reached outside the
 window (WhatsApp's messaging limit) and the comments answered by a private reply are kept in a
 `PolicyLedger`: the engine's store when it has

@@ -10,10 +10,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowlang.runtime.accounts import AccountRules, Accounts
 from flowlang.events import EventKind, InboundEvent
 from flowlang.project import load_project
 from flowlang.runtime import effects as fx
+from flowlang.runtime.accounts import AccountRules, Accounts
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
