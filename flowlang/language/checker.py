@@ -966,7 +966,7 @@ class _Checker:
         content = stmt.content
         kind = self._content(content, stmt)
         self._channel_support(kind, stmt, content)
-        self._text_fits(content)
+        self._text_fits(content, stmt.visibility)
         self._automated_public_reply(stmt)
         if stmt.visibility != "default" and self.channels:
             public = any(self.ctx.is_public(c) for c in self.channels)
@@ -1111,9 +1111,10 @@ class _Checker:
             self.ctx.channels[c] for c in dict.fromkeys(self.channels) if c in self.ctx.channels
         ]
 
-    def _text_fits(self, content: ast.Content) -> None:
+    def _text_fits(self, content: ast.Content, visibility: str) -> None:
         """A reply's fixed text (a template's literal part) against every served channel's
-        limit, counted as that channel counts."""
+        limit, counted as that channel counts (a private reply to a public post goes by the
+        channel's private route, whose limit is not the post's)."""
         source: str | None = None
         if isinstance(content, ast.TextContent):
             source = content.text
@@ -1123,7 +1124,7 @@ class _Checker:
         if not source:
             return
         text = fixed_text(source)
-        infos = self._served()
+        infos = [i for i in self._served() if not (visibility == "privately" and i.public)]
         over = [
             (info, length)
             for info in infos

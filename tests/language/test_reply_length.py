@@ -53,11 +53,12 @@ def test_x_public_counts_by_weight_in_validate_too(tmp_path: Path) -> None:
     flow = (
         'flow "F"\nserve posts and mentions on x_public handle "@GbankSocial"\n\n'
         "state start:\n"
-        f'    reply privately "{"日" * 141}"\n'
+        f'    reply "{"日" * 141}"\n'
+        f'    reply privately "{"日" * 141}"\n'  # a direct message: not a post's limit
     )
     found = _codes(tmp_path, flow)
-    assert [(code, level) for code, level, _ in found] == [("FL412", "error")]
-    assert "this is 282" in found[0][2]
+    assert [(code, level) for code, level, _ in found if code == "FL412"] == [("FL412", "error")]
+    assert "this is 282" in next(m for c, _, m in found if c == "FL412")
 
 
 def test_a_reply_that_fits_every_channel_is_not_reported(tmp_path: Path) -> None:
