@@ -74,6 +74,8 @@ FLOW_CODES: dict[str, str] = {
     "FL309": "the flow serves no channel",
     "FL311": "tasks that call each other in a loop",
     "FL313": "'on timeout' on a step without a time limit",
+    "FL320": "'link customer ... verified by R' outside 'on success:' of the data action into R",
+    "FL321": "'link customer ... verified by R' whose value is not one R returned",
     "FL401": "a threading window over 72 hours",
     "FL403": "content none of the served channels can carry",
     "FL404": "reply text that is not a valid Jinja2 template",

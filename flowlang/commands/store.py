@@ -106,7 +106,8 @@ def _shown(message: dict[str, Any]) -> str:
 @STORE_OPTION
 @click.argument("who")
 def customer(store_path: Path, who: str) -> None:
-    """A customer, every identity they are known by, and their conversations.
+    """A customer, every identity they are known by, what they claimed without proof, and their
+    conversations.
 
     WHO is a customer id or an identity, e.g. phone:+447700900123 or x:4470011.
     """
@@ -114,11 +115,17 @@ def customer(store_path: Path, who: str) -> None:
         customer_id = _customer_id(db, who)
         view = db.get_customer(customer_id)
         identities = db.identities_of(customer_id)
+        claims = db.claims_of(customer_id)
         conversations = db.conversations_of(customer_id)
     assert view is not None
     click.echo(f"{view.id}  {view.name or '(no name)'}  {view.phone or ''}".rstrip())
     for kind, value in identities:
         click.echo(f"  {kind}: {value}")
+    for claim in claims:
+        click.echo(
+            f"  {claim.kind}: {claim.value} (unverified: claimed in {claim.conversation_id} "
+            f"on {claim.at:%Y-%m-%d %H:%M})"
+        )
     for conv in conversations:
         agent = f", agent {conv.last_agent}" if conv.last_agent else ""
         click.echo(

@@ -40,6 +40,7 @@ class _Compiler:
         self.task_entries: dict[str, str] = {}
         self.loop_exits: list[str] = []
         self.routes: list[str] = []  # the route to queue whose `on timeout` is compiling
+        self.data_actions: list[tuple[str | None, dict[str, str] | None]] = []  # (into, action)
 
     def run(self) -> FlowGraph:
         # Entry ids are known before bodies compile, so `go to state` and `call task` can point
@@ -166,7 +167,10 @@ class _Compiler:
         if isinstance(stmt, ast.MarkNotActionable):
             return self._add(nid, "not_actionable", s, {"reason": stmt.reason})
         if isinstance(stmt, ast.LinkCustomer):
-            return self._add(nid, "link", s, {"kind": stmt.kind, "value": to_tree(stmt.value)}, nxt)
+            args = {"kind": stmt.kind, "value": to_tree(stmt.value)}
+            if stmt.verified_by is not None:
+                args["verified_by"] = self._verifying_action(stmt)
+            return self._add(nid, "link", s, args, nxt)
         if isinstance(stmt, ast.GoToState):
             return self._add(
                 nid, "goto", s, {"state": stmt.state}, {"target": self.state_entries[stmt.state]}
@@ -271,7 +275,10 @@ class _Compiler:
                 "args": {a.name: to_tree(a.value) for a in stmt.args},
                 "timeout": _seconds(stmt.timeout),
             }
-            return self._add(nid, "data_action", s, args, self._branches(nid, stmt.branches, cont))
+            self.data_actions.append((stmt.into, _ref(stmt.action)))
+            edges = self._branches(nid, stmt.branches, cont)
+            self.data_actions.pop()
+            return self._add(nid, "data_action", s, args, edges)
         if isinstance(stmt, ast.CallTask):
             edges = self._branches(nid, stmt.branches, cont)
             edges["entry"] = self.task_entries[stmt.task]
@@ -284,6 +291,13 @@ class _Compiler:
             {"schedule": _ref(stmt.schedule)},
             self._branches(nid, stmt.branches, cont),
         )
+
+    def _verifying_action(self, stmt: ast.LinkCustomer) -> dict[str, str] | None:
+        """The data action whose result proves a verified link (the checker made sure of it)."""
+        for into, action in reversed(self.data_actions):
+            if into == stmt.verified_by:
+                return action
+        return None
 
     def _match(self, stmt: ast.Match, nid: str, cont: str) -> str:
         whens = [

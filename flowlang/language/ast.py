@@ -225,6 +225,7 @@ class LinkCustomer:
     span: Span
     kind: str
     value: Expr
+    verified_by: str | None = None  # the data action result that proves the value
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,7 +255,9 @@ class AstBuilder(Transformer[Token, Any]):
         return ast.MarkNotActionable(self._span(meta), _unquote(reason) if reason else None)
 
     def link_customer(self, meta: Meta, children: list[Any]) -> ast.LinkCustomer:
-        return ast.LinkCustomer(self._span(meta), _unquote(children[0]), children[1])
+        """link_customer: "link" "customer" "by" STRING "to" expr ["verified" "by" NAME]"""
+        verified_by = str(children[2]) if children[2] is not None else None
+        return ast.LinkCustomer(self._span(meta), _unquote(children[0]), children[1], verified_by)
 
     def goto_state(self, meta: Meta, children: list[Token]) -> ast.GoToState:
         return ast.GoToState(self._span(meta), str(children[0]), self._tspan(children[0]))

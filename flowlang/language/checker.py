@@ -92,6 +92,7 @@ class _Where:
     in_loop: bool = False
     in_error_handler: bool = False
     in_queue_timeout: bool = False  # in a route to queue's `on timeout`: `keep waiting` may
+    succeeded: tuple[str, ...] = ()  # data action results known good: inside their `on success`
 
 
 def check(flow: ast.Flow, context: FlowContext) -> CheckResult:
@@ -543,6 +544,7 @@ class _Checker:
                 )
         elif isinstance(stmt, ast.LinkCustomer):
             self._expect_type(stmt.value, TEXT, "link customer")
+            self._verified_link(stmt, where)
         elif isinstance(stmt, ast.GoToState):
             self._goto(stmt)
         elif isinstance(stmt, ast.OutcomeStmt):
@@ -861,7 +863,41 @@ class _Checker:
                         else "inputs: " + ", ".join(info.inputs),
                     )
                 )
-        self._branches(stmt, stmt.branches, OUTCOMES[ast.DataAction], where)
+        proved = (
+            {"success": replace(where, succeeded=(*where.succeeded, stmt.into))}
+            if stmt.into
+            else None
+        )
+        self._branches(stmt, stmt.branches, OUTCOMES[ast.DataAction], where, branch_where=proved)
+
+    def _verified_link(self, stmt: ast.LinkCustomer, where: _Where) -> None:
+        """`verified by R`: inside R's `on success:`, linking a value R returned."""
+        proof = stmt.verified_by
+        if proof is None:
+            return
+        if proof not in where.succeeded:
+            self.report(
+                error(
+                    "FL320",
+                    f"'verified by {proof}' is only proof inside 'on success:' of the data "
+                    f"action that stores into {proof}",
+                    stmt.span,
+                    "not inside that data action's success",
+                    hint=f"move the link under 'call data action ... into {proof}:' / "
+                    "'on success:', or drop 'verified by' to record an unverified claim",
+                )
+            )
+        elif not (isinstance(stmt.value, ast.Path) and stmt.value.parts[0] == proof):
+            self.report(
+                error(
+                    "FL321",
+                    f"a verified link takes the value {proof} returned, not another value",
+                    stmt.value.span,
+                    f"not read from {proof}",
+                    hint=f"link to {proof}.<output>, e.g. {proof}.{stmt.kind}: what the "
+                    "customer typed is only a claim",
+                )
+            )
 
     def _call_task(self, stmt: ast.CallTask, where: _Where) -> None:
         task = self.tasks.get(stmt.task)
@@ -918,6 +954,7 @@ class _Checker:
         where: _Where,
         warn_missing: bool = True,
         allowed: tuple[str, ...] | None = None,
+        branch_where: dict[str, _Where] | None = None,
     ) -> None:
         allowed = allowed or names
         seen: set[str] = set()
@@ -942,7 +979,7 @@ class _Checker:
                     error("FL123", f"outcome {branch.name!r} is handled twice", branch.span)
                 )
             seen.add(branch.name)
-            self._block(branch.body, where)
+            self._block(branch.body, (branch_where or {}).get(branch.name, where))
         missing = [n for n in names if n not in seen]
         if branches and warn_missing and missing and not misspelt:
             self.report(

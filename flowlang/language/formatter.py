@@ -450,7 +450,9 @@ def _one(stmt: ast.Statement) -> _Node:
         reason = "" if stmt.reason is None else f" {quote(stmt.reason)}"
         return _simple(span, f"mark not actionable{reason}")
     if isinstance(stmt, ast.LinkCustomer):
-        return _simple(span, f"link customer by {quote(stmt.kind)} to {format_expr(stmt.value)}")
+        verified = "" if stmt.verified_by is None else f" verified by {stmt.verified_by}"
+        link = f"link customer by {quote(stmt.kind)} to {format_expr(stmt.value)}{verified}"
+        return _simple(span, link)
     if isinstance(stmt, ast.GoToState):
         return _simple(span, f"go to state {stmt.state}")
     if isinstance(stmt, ast.OutcomeStmt):

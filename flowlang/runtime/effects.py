@@ -64,9 +64,12 @@ class SetData(_Effect):
 
 
 class LinkIdentity(_Effect):
+    """A customer's identity: proven by a data action (`verified_by`), else only their claim."""
+
     type: Literal["link_identity"] = "link_identity"
     kind: str
     value: str
+    verified_by: str | None = None
 
 
 class MarkNotActionable(_Effect):

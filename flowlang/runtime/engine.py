@@ -922,9 +922,7 @@ class Engine:
             elif isinstance(effect, fx.SetData):
                 conv.data[f"{effect.scope}.{effect.key}"] = effect.value
             elif isinstance(effect, fx.LinkIdentity):
-                customer = self.store.link_identity(conv.customer_id, effect.kind, effect.value)
-                conv.customer_id = customer.id
-                self._customers[conv.id] = customer
+                self._link(conv, effect, now)
             elif isinstance(effect, fx.StartTimer):
                 heapq.heappush(self._timers, (effect.at, conv.id, effect.timer))
             elif isinstance(effect, fx.MarkNotActionable):
@@ -947,6 +945,27 @@ class Engine:
                     },
                 )
         return follow_up
+
+    def _link(self, conv: ConversationView, effect: fx.LinkIdentity, now: datetime) -> None:
+        """A proven identity joins the customer to whoever has it; a claim only is recorded,
+        so a stranger who types another customer's number sees none of their history."""
+        if effect.verified_by:
+            customer = self.store.link_identity(conv.customer_id, effect.kind, effect.value)
+            conv.customer_id = customer.id
+            self._customers[conv.id] = customer
+            verified = True
+        else:
+            verified = not self.store.claim_identity(
+                conv.customer_id, effect.kind, effect.value, conv.id, now
+            )
+        # What the agent is shown with the conversation: the value, and whether it is proven.
+        conv.data[f"identity.{effect.kind}"] = {"value": effect.value, "verified": verified}
+        self.events.append(
+            "identity_linked" if verified else "identity_claimed",
+            now,
+            conv.id,
+            {"kind": effect.kind, "verified_by": effect.verified_by},
+        )
 
     def _route_queue(
         self,

@@ -13,6 +13,7 @@ from flowlang.runtime.ports import (
     ConversationView,
     CustomerView,
     DataResult,
+    IdentityClaim,
     OutboundMessage,
     PendingSend,
 )
@@ -41,6 +42,7 @@ class _Customer:
     phone: str | None = None
     identities: set[tuple[str, str]] = field(default_factory=set)
     volunteered: set[str] = field(default_factory=set)
+    claims: dict[tuple[str, str], IdentityClaim] = field(default_factory=dict)
 
 
 class MemoryOutbox:
@@ -184,14 +186,30 @@ class MemoryStore(MemoryOutbox, MemoryLedger):
         self.identities[(kind, value)] = customer_id
         customer.identities.add((kind, value))
         customer.volunteered.add(kind)
+        customer.claims.pop((kind, value), None)
         return CustomerView(
             customer_id, customer.name, customer.phone, frozenset(customer.volunteered), False
         )
+
+    def claim_identity(
+        self, customer_id: str, kind: str, value: str, conversation_id: str, at: datetime
+    ) -> bool:
+        if self.identities.get((kind, value)) == customer_id:
+            return False
+        claims = self.customers[customer_id].claims
+        claims.setdefault((kind, value), IdentityClaim(kind, value, conversation_id, at))
+        return True
+
+    def claims_of(self, customer_id: str) -> list[IdentityClaim]:
+        customer = self.customers.get(customer_id)
+        return sorted(customer.claims.values(), key=lambda c: c.at) if customer else []
 
     def _merge(self, keep: str, absorb: str) -> None:
         source = self.customers.pop(absorb)
         target = self.customers[keep]
         target.volunteered |= source.volunteered
+        for key, claim in source.claims.items():
+            target.claims.setdefault(key, claim)
         for key in source.identities:
             self.identities[key] = keep
             target.identities.add(key)

@@ -26,6 +26,17 @@ class CustomerView:
 
 
 @dataclass
+class IdentityClaim:
+    """An identity the customer says is theirs (a typed account number) that nothing has proven:
+    recorded and shown to agents, but it identifies no one and joins no other customer's record."""
+
+    kind: str
+    value: str
+    conversation_id: str
+    at: datetime
+
+
+@dataclass
 class ConversationView:
     """What the engine needs of a conversation; the store persists it."""
 
@@ -66,7 +77,18 @@ class ConversationStore(Protocol):
         self, channel: str, external_id: str, phone: str | None, name: str | None
     ) -> CustomerView: ...
 
-    def link_identity(self, customer_id: str, kind: str, value: str) -> CustomerView: ...
+    def link_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
+        """A proven identity: the customer is known by it; when another customer has it, the
+        two are merged into that one (identities, conversations, history)."""
+
+    def claim_identity(
+        self, customer_id: str, kind: str, value: str, conversation_id: str, at: datetime
+    ) -> bool:
+        """Record an unproven identity as the customer's claim; False (nothing recorded) when it
+        is already one of the customer's own identities."""
+
+    def claims_of(self, customer_id: str) -> list[IdentityClaim]:
+        """The customer's unproven claims, oldest first."""
 
     def conversation_for(
         self, customer_id: str, channel: str, account: str, now: datetime, window: timedelta

@@ -318,11 +318,17 @@ def _remove_skill(node: Node, program: Program) -> Step:
 def _link(node: Node, program: Program) -> Step:
     a, nxt, line, nid = node.args, node.edges["next"], node.source.line, node.id
     kind, value_of = a["kind"], program.expr(a["value"])
+    verifier = a.get("verified_by")
+    verified_by = _name_reader(verifier) if verifier else None
 
     def link(r: RunContext) -> str | None:
         value = _text(value_of(r.scope))
-        r.effects.append(fx.LinkIdentity(step=nid, line=line, kind=kind, value=value))
-        r.lines.append((node, "", f"{kind} = {value}"))
+        action = verified_by(r) if verified_by is not None else None
+        r.effects.append(
+            fx.LinkIdentity(step=nid, line=line, kind=kind, value=value, verified_by=action)
+        )
+        proof = f"verified by {action}" if action else "unverified claim"
+        r.lines.append((node, "", f"{kind} = {value} ({proof})"))
         return nxt
 
     return link

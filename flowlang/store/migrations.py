@@ -143,6 +143,18 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE flow_versions (version TEXT PRIMARY KEY, graph TEXT NOT NULL);
     """,
+    # 8: identities customers claimed that nothing proved (a typed account number): recorded and
+    # shown, but never used to recognise or merge customers
+    """
+    CREATE TABLE identity_claims (
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (customer_id, kind, value)
+    )
+    """,
 )
 
 

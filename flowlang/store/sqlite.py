@@ -26,7 +26,7 @@ from typing import Any
 from flowlang.events import in_utc
 from flowlang.private_files import create_private
 from flowlang.runtime.memory import normalise_phone
-from flowlang.runtime.ports import ConversationView, CustomerView, PendingSend
+from flowlang.runtime.ports import ConversationView, CustomerView, IdentityClaim, PendingSend
 from flowlang.store.migrations import StoreError, migrate
 
 _TIMES = ("started_at", "last_activity_at", "last_inbound_at")
@@ -224,6 +224,10 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO identities (kind, value, customer_id) VALUES (?, ?, ?)",
                 (kind, value, customer_id),
             )
+            self.db.execute(
+                "DELETE FROM identity_claims WHERE customer_id = ? AND kind = ? AND value = ?",
+                (customer_id, kind, value),
+            )
             view = self.get_customer(customer_id)
             assert view is not None
             volunteered = sorted(view.known_by | {kind})
@@ -232,6 +236,26 @@ class SqliteStore:
                 (json.dumps(volunteered), customer_id),
             )
         return CustomerView(view.id, view.name, view.phone, frozenset(volunteered), False)
+
+    def claim_identity(
+        self, customer_id: str, kind: str, value: str, conversation_id: str, at: datetime
+    ) -> bool:
+        if self._owner(kind, value) == customer_id:
+            return False
+        self.db.execute(
+            "INSERT OR IGNORE INTO identity_claims (customer_id, kind, value, conversation_id, "
+            "at) VALUES (?, ?, ?, ?, ?)",
+            (customer_id, kind, value, conversation_id, in_utc(at).isoformat()),
+        )
+        return True
+
+    def claims_of(self, customer_id: str) -> list[IdentityClaim]:
+        rows = self.db.execute(
+            "SELECT kind, value, conversation_id, at FROM identity_claims WHERE customer_id = ? "
+            "ORDER BY at, kind, value",
+            (customer_id,),
+        ).fetchall()
+        return [IdentityClaim(k, v, c, datetime.fromisoformat(a)) for k, v, c, a in rows]
 
     def merge_customers(self, keep: str, absorb: str) -> None:
         """Move everything of `absorb` (identities, conversations, history) to `keep`."""
@@ -249,6 +273,11 @@ class SqliteStore:
                 self.db.execute(
                     f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (keep, absorb)
                 )
+            self.db.execute(
+                "UPDATE OR IGNORE identity_claims SET customer_id = ? WHERE customer_id = ?",
+                (keep, absorb),
+            )
+            self.db.execute("DELETE FROM identity_claims WHERE customer_id = ?", (absorb,))
             self.db.execute(
                 "UPDATE OR IGNORE current_conversation SET customer_id = ? WHERE customer_id = ?",
                 (keep, absorb),

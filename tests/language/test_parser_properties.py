@@ -250,7 +250,7 @@ _SIMPLE: st.SearchStrategy[ast.Statement] = st.one_of(
     st.builds(ast.AddSkill, st.just(SPAN), _REF, _OPT_INT),
     st.builds(ast.RemoveSkill, st.just(SPAN), _REF),
     st.builds(ast.MarkNotActionable, st.just(SPAN), st.none() | _TEXT),
-    st.builds(ast.LinkCustomer, st.just(SPAN), _TEXT, EXPR),
+    st.builds(ast.LinkCustomer, st.just(SPAN), _TEXT, EXPR, st.none() | _NAMES),
     st.builds(ast.GoToState, st.just(SPAN), _NAMES, st.just(SPAN)),
     st.builds(ast.OutcomeStmt, st.just(SPAN), _NAMES),
     st.builds(ast.End, st.just(SPAN), st.none() | _TEXT),

@@ -45,7 +45,9 @@ class Flaky:
 def _engine(store: Any, adapter: Any) -> Engine:
     project, ws = load_project(ROOT / "flows/messaging.flow", ROOT / "examples/deployment.yaml")
     assert project is not None, ws.diagnostics
-    crm = ScriptedDataActions({"CRM Lookup": DataResult("not_found")})
+    crm = ScriptedDataActions(
+        {"CRM Lookup": DataResult("not_found"), "CRM Send Code": DataResult("not_found")}
+    )
     return project.engine(store=store, data_actions=crm, adapters=[adapter])
 
 

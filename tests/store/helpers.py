@@ -16,11 +16,16 @@ ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
-def engine_on(path: Path, flow: str = "flows/messaging.flow") -> tuple[Engine, SqliteStore]:
+def engine_on(
+    path: Path,
+    flow: str = "flows/messaging.flow",
+    actions: dict[str, DataResult] | None = None,
+) -> tuple[Engine, SqliteStore]:
+    """An engine on a SQLite store; the CRM knows no one unless `actions` says otherwise."""
     project, ws = load_project(ROOT / flow, ROOT / "examples" / "deployment.yaml")
     assert project is not None, [d.message for d in ws.diagnostics]
     store = SqliteStore(path)
-    crm = ScriptedDataActions({"CRM Lookup": DataResult("not_found")})
+    crm = ScriptedDataActions(actions or {"CRM Lookup": DataResult("not_found")})
     return project.engine(store=store, data_actions=crm), store
 
 

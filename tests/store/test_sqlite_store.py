@@ -13,6 +13,7 @@ import pytest
 from flowlang.events import AgentAction, AgentEvent, InboundEvent
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import RecordingAdapter
+from flowlang.runtime.ports import DataResult
 from flowlang.store import StoreError
 from flowlang.store.migrations import MIGRATIONS, migrate
 from flowlang.store.sqlite import SqliteStore
@@ -74,22 +75,50 @@ def test_whatsapp_and_sms_numbers_of_one_person_meet(tmp_path: Path) -> None:
     assert store.find_customer("phone", "+447700900123").id == wa.id  # type: ignore[union-attr]
 
 
-def test_linking_a_volunteered_account_number_merges_two_customers(tmp_path: Path) -> None:
-    engine, store = engine_on(tmp_path / "s.db")
+LINE_USER = "U" + "a" * 32
+# The CRM texts a code to the phone number on the account, and the customer types it back.
+PROVEN = {
+    "CRM Send Code": DataResult("success", {"sent_to": "+44******123"}),
+    "CRM Check Code": DataResult("success", {"account_number": "12345678", "segment": "premier"}),
+}
+
+
+def _account_number_on_web_and_line(engine: Engine, *, code: str | None = None) -> None:
     engine.handle(inbound("Hi from the web", sender="web-1"))
     engine.handle(inbound("12345678", 1, sender="web-1"))
-    engine.handle(
-        inbound("Hi on LINE", 10, sender="U" + "a" * 32, channel="line", account="GBank LINE")
-    )
-    engine.handle(
-        inbound("12345678", 11, sender="U" + "a" * 32, channel="line", account="GBank LINE")
-    )
+    if code:
+        engine.handle(inbound(code, 2, sender="web-1"))
+    engine.handle(inbound("Hi on LINE", 10, sender=LINE_USER, channel="line", account="GBank LINE"))
+    engine.handle(inbound("12345678", 11, sender=LINE_USER, channel="line", account="GBank LINE"))
+    if code:
+        engine.handle(inbound(code, 12, sender=LINE_USER, channel="line", account="GBank LINE"))
+
+
+def test_a_typed_account_number_is_a_claim_that_joins_no_one(tmp_path: Path) -> None:
+    engine, store = engine_on(tmp_path / "s.db")
+    _account_number_on_web_and_line(engine)
     web = store.find_customer("web", "web-1")
-    line = store.find_customer("line", "U" + "a" * 32)
+    line = store.find_customer("line", LINE_USER)
+    assert web is not None and line is not None and web.id != line.id
+    assert store.find_customer("account_number", "12345678") is None
+    for customer in (web, line):
+        assert [(c.kind, c.value) for c in store.claims_of(customer.id)] == [
+            ("account_number", "12345678")
+        ]
+    line_texts = [m["content"].get("text") for m in store.history(line.id).messages]
+    assert "Hi from the web" not in line_texts
+
+
+def test_an_account_number_proven_by_a_texted_code_merges_two_customers(tmp_path: Path) -> None:
+    engine, store = engine_on(tmp_path / "s.db", actions=PROVEN)
+    _account_number_on_web_and_line(engine, code="493817")
+    web = store.find_customer("web", "web-1")
+    line = store.find_customer("line", LINE_USER)
     assert web is not None and line is not None and web.id == line.id
     texts = [m["content"].get("text") for m in store.history(web.id).messages]
     assert texts[0] == "Hi from the web" and "Hi on LINE" in texts
     assert ("account_number", "12345678") in store.identities_of(web.id)
+    assert store.claims_of(web.id) == []
 
 
 def test_history_pages_back_to_the_very_first_message(tmp_path: Path) -> None:

@@ -65,6 +65,50 @@ def test_linking_an_identity_another_customer_has_merges_them(store: Conversatio
     assert store.resolve_customer("line", "U1", None, None).id == web.id
 
 
+def test_a_claim_joins_no_one_and_identifies_no_one(store: ConversationStore) -> None:
+    owner = store.resolve_customer("whatsapp", "447700900123", "447700900123", "Ben")
+    store.link_identity(owner.id, "account_number", "12345678")
+    stranger = store.resolve_customer("messenger", "psid-1", None, None)
+    assert store.claim_identity(stranger.id, "account_number", "12345678", "conv9", T0)
+    assert [(c.kind, c.value, c.conversation_id) for c in store.claims_of(stranger.id)] == [
+        ("account_number", "12345678", "conv9")
+    ]
+    assert "account_number" not in (store.get_customer(stranger.id) or stranger).known_by
+    assert store.resolve_customer("messenger", "psid-1", None, None).id == stranger.id
+    assert store.claims_of(owner.id) == []
+
+
+def test_a_claim_made_first_does_not_catch_the_customer_who_proves_it(
+    store: ConversationStore,
+) -> None:
+    stranger = store.resolve_customer("messenger", "psid-1", None, None)
+    store.claim_identity(stranger.id, "account_number", "12345678", "conv1", T0)
+    owner = store.resolve_customer("whatsapp", "447700900123", "447700900123", "Ben")
+    linked = store.link_identity(owner.id, "account_number", "12345678")
+    assert linked.id == owner.id != stranger.id
+    assert store.resolve_customer("messenger", "psid-1", None, None).id == stranger.id
+
+
+def test_claiming_ones_own_identity_records_nothing_and_proof_settles_a_claim(
+    store: ConversationStore,
+) -> None:
+    ana = store.resolve_customer("web", "v1", None, "Ana")
+    assert store.claim_identity(ana.id, "account_number", "12345678", "conv1", T0)
+    store.link_identity(ana.id, "account_number", "12345678")
+    assert store.claims_of(ana.id) == []
+    assert not store.claim_identity(ana.id, "account_number", "12345678", "conv2", T0)
+    assert store.claims_of(ana.id) == []
+
+
+def test_a_merge_keeps_the_claims_of_both_customers(store: ConversationStore) -> None:
+    web = store.resolve_customer("web", "v1", None, "Ana")
+    line = store.resolve_customer("line", "U1", None, None)
+    store.link_identity(web.id, "account_number", "12345678")
+    store.claim_identity(line.id, "loyalty_card", "LC-77", "conv2", T0)
+    merged = store.link_identity(line.id, "account_number", "12345678")
+    assert [(c.kind, c.value) for c in store.claims_of(merged.id)] == [("loyalty_card", "LC-77")]
+
+
 def test_x_dms_and_x_posts_of_one_user_are_one_customer() -> None:
     from flowlang.project import load_project
 
