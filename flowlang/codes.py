@@ -88,6 +88,7 @@ FLOW_CODES: dict[str, str] = {
     "FL412": "a reply's fixed text longer than a served channel takes (error when every one)",
     "FL413": "warning: an automatic reply on X public posts (one automated reply per post)",
     "FL414": "warning: a keyword that is the business's own handle on a public channel",
+    "FL415": "warning: 'reply privately' where a flow's private reply is blocked (X public)",
 }
 
 RUN_CODES: dict[str, str] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from flowlang.channels.registry import builtin_registry
+from flowlang.channels.registry import ChannelRules, builtin_registry
 from flowlang.channels.text_length import text_length
 from flowlang.language.context import ChannelInfo
 
@@ -23,6 +23,15 @@ def channel_infos() -> dict[str, ChannelInfo]:
             max_text=rules.max_text,
             text_length=partial(text_length, rules=rules),
             automated_replies_per_inbound=rules.automated_replies_per_inbound,
+            private_route=_private_route(rules),
+            private_via=rules.private_reply.via if rules.private_reply else "",
         )
         for key, rules in builtin_registry().items()
     }
+
+
+def _private_route(rules: ChannelRules) -> str:
+    route = rules.private_reply
+    if route is None:
+        return ""
+    return "any" if route.automated else "agent"

@@ -1005,6 +1005,7 @@ class _Checker:
         self._channel_support(kind, stmt, content)
         self._text_fits(content, stmt.visibility)
         self._automated_public_reply(stmt)
+        self._private_reply_route(stmt)
         if stmt.visibility != "default" and self.channels:
             public = any(self.ctx.is_public(c) for c in self.channels)
             if not public:
@@ -1151,7 +1152,7 @@ class _Checker:
     def _text_fits(self, content: ast.Content, visibility: str) -> None:
         """A reply's fixed text (a template's literal part) against every served channel's
         limit, counted as that channel counts (a private reply to a public post goes by the
-        channel's private route, whose limit is not the post's)."""
+        channel's private route: that channel's limit applies)."""
         source: str | None = None
         if isinstance(content, ast.TextContent):
             source = content.text
@@ -1161,7 +1162,10 @@ class _Checker:
         if not source:
             return
         text = fixed_text(source)
-        infos = [i for i in self._served() if not (visibility == "privately" and i.public)]
+        infos = self._served()
+        if visibility == "privately":
+            routed = (self.ctx.channels.get(i.private_via) if i.public else i for i in infos)
+            infos = list({info.key: info for info in routed if info is not None}.values())
         over = [
             (info, length)
             for info in infos
@@ -1209,9 +1213,35 @@ class _Checker:
                         "replies to posts chosen by keyword",
                         stmt.span,
                         hint="let an agent answer public posts (a person's reply is not "
-                        "automated), or reply privately",
+                        "automated)"
+                        + (", or reply privately" if info.private_route == "any" else ""),
                     )
                 )
+
+    def _private_reply_route(self, stmt: ast.Reply) -> None:
+        """A flow's `reply privately` on a public channel where a flow cannot send one: it
+        would be blocked there (never posted publicly)."""
+        if stmt.visibility != "privately":
+            return
+        for info in self._served():
+            if not info.public or info.private_route == "any":
+                continue
+            why = (
+                "only an agent may answer there privately (automated direct messages are "
+                "allowed only after the customer has sent one)"
+                if info.private_route == "agent"
+                else "the channel has no private route"
+            )
+            self.report(
+                warning(
+                    "FL415",
+                    f"'reply privately' is blocked on {info.key}: {why}; it is never posted "
+                    "publicly instead",
+                    stmt.span,
+                    hint="reply publicly asking the customer to send you a direct message, "
+                    "and let an agent answer privately",
+                )
+            )
 
     def _channel_support(self, kind: str, stmt: ast.Reply, content: ast.Content) -> None:
         infos = self._served()

@@ -60,6 +60,10 @@ class ChannelInfo:
     max_text: int | None = None
     text_length: Callable[[str], int] = len  # how the channel counts `max_text`
     automated_replies_per_inbound: int | None = None
+    # Who may reply privately on a public channel: "any" (flows too), "agent" (a person only),
+    # "" (nobody: the channel has no private route, a private reply is blocked)
+    private_route: str = ""
+    private_via: str = ""  # the channel a private reply goes by (its limits apply)
 
 
 @dataclass

@@ -61,6 +61,17 @@ def test_x_public_counts_by_weight_in_validate_too(tmp_path: Path) -> None:
     assert "this is 282" in next(m for c, _, m in found if c == "FL412")
 
 
+def test_a_private_reply_is_measured_against_its_private_route(tmp_path: Path) -> None:
+    """On X a private reply is a DM (10,000), on a Facebook page a Messenger message (2,000)."""
+    header = 'flow "F"\nserve posts and comments on {} \n\nstate start:\n'
+    x = header.format('x_public handle "@GbankSocial"') + f'    reply privately "{"日" * 141}"\n'
+    assert [code for code, _, _ in _codes(tmp_path, x)] == ["FL415"]  # blocked, not too long
+    page = header.format('facebook_page page "GBank"') + f'    reply privately "{"a" * 2001}"\n'
+    (found,) = _codes(tmp_path, page)
+    assert found[:2] == ("FL412", "error")
+    assert "messenger takes 2,000, this is 2,001" in found[2]
+
+
 def test_a_reply_that_fits_every_channel_is_not_reported(tmp_path: Path) -> None:
     flow = (
         'flow "F"\nserve messages on web account "gbank-web", '
