@@ -174,6 +174,7 @@ class Engine:
         use_ledger = getattr(self.policy, "use_ledger", None)
         if use_ledger is not None and hasattr(self.store, "opted_out"):
             # Opt-outs and reach counts live in the store: shared by conversations and processes
+            # (a host store without the ledger's methods leaves the policy its own, in memory)
             use_ledger(self.store)
         self.schedule_state = schedule_state or (lambda _name, _now: "open")
         self.params = dict(params or {})

@@ -65,8 +65,30 @@ class ConversationView:
     routing: dict[str, Any] = field(default_factory=dict)
 
 
-class ConversationStore(Protocol):
-    """Customers, identities, threading and history, as the engine uses them."""
+class PolicyLedger(Protocol):
+    """What the channel policy remembers beyond one conversation: who opted out of which
+    business number, and which customers a business reached outside the reply window (the
+    WhatsApp messaging limit). `MemoryStore` and `SqliteStore` keep it, so every conversation,
+    a restart and several processes on one store file see the same; a policy without a store
+    keeps its own in memory."""
+
+    def opted_out(self, channel: str, account: str, address: str) -> bool:
+        """Whether the customer at `address` opted out of `account` on `channel`."""
+
+    def set_opted_out(
+        self, channel: str, account: str, address: str, opted_out: bool, at: datetime
+    ) -> None: ...
+
+    def reached(self, scope: str, since: datetime, recipient: str) -> tuple[int, bool]:
+        """How many customers `scope` reached after `since`, and whether `recipient`
+        is one of them."""
+
+    def record_reach(self, scope: str, recipient: str, at: datetime) -> None: ...
+
+
+class ConversationStore(PolicyLedger, Protocol):
+    """Customers, identities, threading and history, as the engine uses them; and the channel
+    policy's ledger (opt-outs, customers reached), which the Engine gives its policy."""
 
     def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
         """Store an inbound event; False when this channel message id was seen before."""
@@ -285,27 +307,6 @@ class Outbox(Protocol):
 
     def outbound_done(self, send_id: int) -> None:
         """Delivered, or given up on (the engine keeps it as a dead letter)."""
-
-
-class PolicyLedger(Protocol):
-    """What the channel policy remembers beyond one conversation: who opted out of which
-    business number, and which customers a business reached outside the reply window (the
-    WhatsApp messaging limit). `MemoryStore` and `SqliteStore` keep it, so every conversation,
-    a restart and several processes on one store file see the same; a policy without a store
-    keeps its own in memory."""
-
-    def opted_out(self, channel: str, account: str, address: str) -> bool:
-        """Whether the customer at `address` opted out of `account` on `channel`."""
-
-    def set_opted_out(
-        self, channel: str, account: str, address: str, opted_out: bool, at: datetime
-    ) -> None: ...
-
-    def reached(self, scope: str, since: datetime, recipient: str) -> tuple[int, bool]:
-        """How many customers `scope` reached after `since`, and whether `recipient`
-        is one of them."""
-
-    def record_reach(self, scope: str, recipient: str, at: datetime) -> None: ...
 
 
 class AccountDirectory(Protocol):
