@@ -47,6 +47,7 @@ FLOW_CODES: dict[str, str] = {
     "FL115": "unknown function",
     "FL116": "an account, page, handle or number the deployment does not declare",
     "FL117": "an input the data action does not take",
+    "FL118": "a bot intent the bot does not declare",
     "FL120": "a state declared twice",
     "FL121": "a task declared twice",
     "FL122": "a variable or parameter declared twice",

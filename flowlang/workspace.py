@@ -165,6 +165,7 @@ def context_from_deployment(deployment: Deployment, filename: str) -> FlowContex
         languages=set(deployment.languages),
         agents=set(deployment.agents),
         bots=set(deployment.bots),
+        bot_intents={name: tuple(bot.intents) for name, bot in deployment.bots.items()},
         schedules=set(deployment.schedules),
         templates=templates,
         data_actions=actions,

@@ -93,6 +93,7 @@ class _Where:
     in_error_handler: bool = False
     in_queue_timeout: bool = False  # in a route to queue's `on timeout`: `keep waiting` may
     succeeded: tuple[str, ...] = ()  # data action results known good: inside their `on success`
+    bot: str | None = None  # in a `hand off to bot` step's branches: the bot's name
 
 
 def check(flow: ast.Flow, context: FlowContext) -> CheckResult:
@@ -559,6 +560,8 @@ class _Checker:
                         hint="break leaves a repeat or while loop",
                     )
                 )
+        elif isinstance(stmt, ast.Log):
+            self._text(ast.TextContent(stmt.span, stmt.message), "log")
         elif isinstance(stmt, ast.KeepWaiting):
             if not where.in_queue_timeout:
                 self.report(
@@ -594,7 +597,8 @@ class _Checker:
             self._branches(stmt, stmt.branches, OUTCOMES[ast.RouteAgent], where)
         elif isinstance(stmt, ast.BotHandoff):
             self._resolve(stmt.bot, "bot")
-            self._timed_branches(stmt, stmt.branches, OUTCOMES[ast.BotHandoff], stmt.wait, where)
+            inside = replace(where, bot=None if stmt.bot.is_param else stmt.bot.name)
+            self._timed_branches(stmt, stmt.branches, OUTCOMES[ast.BotHandoff], stmt.wait, inside)
         elif isinstance(stmt, ast.DataAction):
             self._data_action(stmt, where)
         elif isinstance(stmt, ast.CallTask):
@@ -714,8 +718,11 @@ class _Checker:
     def _switch(self, stmt: ast.Switch, where: _Where) -> None:
         subject = infer(stmt.subject, self.scope, self.report)
         seen: set[object] = set()
+        intents = self._intents(stmt.subject, where)
         for case in stmt.cases:
             for value in case.values:
+                if intents is not None and isinstance(value.value, str):
+                    self._intent(value, intents, where)
                 kind = infer(value, self.scope, self.report)
                 if not compatible(subject, kind):
                     self.report(
@@ -732,6 +739,36 @@ class _Checker:
             self._block(case.body, where)
         if stmt.default is not None:
             self._block(stmt.default, where)
+
+    def _intents(self, subject: ast.Expr, where: _Where) -> tuple[str, ...] | None:
+        """The intents a `switch bot.intent` may meet: the bot's whose branch it is in, else
+        those of every bot of the deployment; None when unknown (nothing to check)."""
+        if not isinstance(subject, ast.Path) or subject.parts != ("bot", "intent"):
+            return None
+        bots = [where.bot] if where.bot else sorted(self.ctx.bots)
+        declared = [self.ctx.bot_intents.get(b, ()) for b in bots]
+        if not bots or not all(declared):
+            return None  # a bot that does not declare its intents may send any
+        return tuple(dict.fromkeys(i for intents in declared for i in intents))
+
+    def _intent(self, value: ast.Literal, intents: tuple[str, ...], where: _Where) -> None:
+        if value.value in intents:
+            return
+        suggestion = did_you_mean(str(value.value), intents)
+        whose = f"bot {where.bot!r}" if where.bot else "no bot of the deployment"
+        self.report(
+            error(
+                "FL118",
+                f"{whose} declares the intent {value.value!r}"
+                if not where.bot
+                else f"{whose} has no intent {value.value!r}",
+                value.span,
+                "not a declared intent",
+                hint=f"did you mean {suggestion!r}?"
+                if suggestion
+                else "intents: " + ", ".join(intents),
+            )
+        )
 
     def _match(self, stmt: ast.Match, where: _Where) -> None:
         if stmt.subject is not None:
@@ -1055,14 +1092,14 @@ class _Checker:
             return content.kind
         return "location"
 
-    def _text(self, content: ast.TextContent) -> None:
+    def _text(self, content: ast.TextContent, what: str = "reply") -> None:
         if not is_template(content.text):
             return
         for problem in template_problems(content.text):
             self.report(
                 error(
                     "FL404",
-                    f"reply text is not a valid template: {problem.message}",
+                    f"{what} text is not a valid template: {problem.message}",
                     content.span,
                     hint="templates use {{ name }} for values",
                 )
@@ -1074,7 +1111,7 @@ class _Checker:
             self.report(
                 error(
                     "FL405",
-                    f"the reply uses {missing!r}, which the flow does not define",
+                    f"the {what} uses {missing!r}, which the flow does not define",
                     content.span,
                     "unknown name in template",
                     hint=f"did you mean {suggestion!r}?"

@@ -76,6 +76,7 @@ class FlowContext:
     languages: set[str] = field(default_factory=set)
     agents: set[str] = field(default_factory=set)
     bots: set[str] = field(default_factory=set)
+    bot_intents: dict[str, tuple[str, ...]] = field(default_factory=dict)  # bot -> its intents
     schedules: set[str] = field(default_factory=set)
     templates: dict[str, TemplateInfo] = field(default_factory=dict)
     data_actions: dict[str, DataActionInfo] = field(default_factory=dict)

@@ -37,6 +37,8 @@ class Program:
         self._params = {name: spec["value"] for name, spec in self.graph.params.items()}
         for node in self.graph.nodes.values():
             self._prepare(node.args)
+            if node.op == "log" and is_template(node.args["message"]):
+                self._texts[node.args["message"]] = ReplyTemplate(node.args["message"])
             if node.op == "match":
                 whens = [(w["keywords"], w["regexes"]) for w in node.args["whens"]]
                 self._matchers[node.id] = KeywordMatcher(whens)

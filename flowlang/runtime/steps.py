@@ -207,10 +207,15 @@ def _ask(node: Node, program: Program) -> Step:
 
 def _log(node: Node, program: Program) -> Step:
     message, nxt, line, nid = node.args["message"], node.edges["next"], node.source.line, node.id
+    render = _text_renderer(message, program)
 
     def log(r: RunContext) -> str | None:
-        r.effects.append(fx.LogMessage(step=nid, line=line, message=message))
-        r.lines.append((node, "", message))
+        try:
+            text = render(r)
+        except FlowRuntimeError as exc:  # a log line never fails the conversation
+            text = f"{message} (not rendered: {exc})"
+        r.effects.append(fx.LogMessage(step=nid, line=line, message=text))
+        r.lines.append((node, "", text))
         return nxt
 
     return log

@@ -497,3 +497,18 @@ def test_an_agent_param_the_environment_leaves_unset_means_the_last_agent() -> N
     nobody = start(prog, params={"vip": None})
     assert [e.message for e in of(nobody, fx.LogMessage)] == ["nobody to go back to"]
     assert of(nobody, fx.RouteToQueue)[0].queue == "Retail"
+
+
+def test_log_shows_the_values_it_names_not_the_braces() -> None:
+    prog = program('log "{{ customer.name }} wrote {{ message.text }}"\nend')
+    result = start(prog, "{{ 7 * 7 }}")
+    assert [e.message for e in of(result, fx.LogMessage)] == ["Ana wrote {{ 7 * 7 }}"]
+    assert "Ana wrote" in str(result.trace[0])
+
+
+def test_a_log_line_that_cannot_be_rendered_is_kept_as_written_and_the_flow_goes_on() -> None:
+    prog = program('log "segment {{ customer.name.upper() }}"\nreply "ok"')
+    result = start(prog, customer={"name": None})
+    (logged,) = of(result, fx.LogMessage)
+    assert logged.message.startswith("segment {{ customer.name.upper() }} (not rendered:")
+    assert [e.content["text"] for e in of(result, fx.SendReply)] == ["ok"]
