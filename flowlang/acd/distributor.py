@@ -259,19 +259,16 @@ class SkillsAcd:
         return notices
 
     def accept(self, conversation_id: str, agent: str, now: datetime) -> list[RoutingNotice]:
-        """The agent accepted the offer; nothing when the offer is no longer theirs."""
-        interaction = self.interactions.get(conversation_id)
-        if interaction is None or interaction.phase != "offered" or interaction.agent != agent:
-            return []
-        return self._accepted(interaction, now)
+        """The agent accepted the offer; nothing when the offer is no longer theirs (its
+        `offer_timeout` has passed, even if no `tick` has acted on it yet)."""
+        interaction = self._open_offer(conversation_id, agent, now)
+        return self._accepted(interaction, now) if interaction is not None else []
 
     def decline(self, conversation_id: str, agent: str, now: datetime) -> list[RoutingNotice]:
         """The agent declined: the interaction goes to someone else, never back to them."""
-        interaction = self.interactions.get(conversation_id)
+        interaction = self._open_offer(conversation_id, agent, now)
         record = self.agents.get(agent)
-        if interaction is None or record is None or interaction.agent != agent:
-            return []
-        if interaction.phase != "offered":
+        if interaction is None or record is None:
             return []
         interaction.declined.add(agent)
         self._let_go(interaction, record)
@@ -645,8 +642,18 @@ class SkillsAcd:
         extra: dict[str, Any] = {"preferred": True} if preferred else {}
         notices.append(self._notice("offered", interaction, now, **extra))
         interaction.offers += 1
-        timeout = self._queue(interaction.queue).offer_timeout
-        self._timer(now + timeout, f"offer_timeout:{interaction.offers}", interaction)
+        interaction.offer_ends_at = now + self._queue(interaction.queue).offer_timeout
+        self._timer(interaction.offer_ends_at, f"offer_timeout:{interaction.offers}", interaction)
+
+    def _open_offer(self, conversation_id: str, agent: str, now: datetime) -> Interaction | None:
+        """The interaction offered to `agent`, if its offer has not timed out by `now` (even
+        when no `tick` has acted on the timeout yet)."""
+        interaction = self.interactions.get(conversation_id)
+        if interaction is None or interaction.phase != "offered" or interaction.agent != agent:
+            return None
+        if interaction.offer_ends_at is not None and now >= interaction.offer_ends_at:
+            return None
+        return interaction
 
     def _accepted(
         self, interaction: Interaction, now: datetime, **data: Any

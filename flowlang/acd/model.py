@@ -148,6 +148,7 @@ class Interaction:
     version: int = 0
     episode: int = 0  # one routing (a transfer starts another): stale timers are dropped
     offers: int = 0
+    offer_ends_at: datetime | None = None  # when the open offer times out
     last_customer_activity: datetime | None = None
     wrap_up: str | None = None
 

@@ -147,12 +147,15 @@ def test_nobody_acts_on_a_conversation_still_waiting_or_closed(action: AgentActi
     center = Center(agent("dave"))
     daves = center.customer("tom")
     waiting = center.customer("uma", 1)  # dave can take one at a time
-    done = center.act("dave", AgentAction.COMPLETE, daves, 2)
-    assert [n.kind for n in done.notices] == ["accepted"]  # uma's, now dave's
     before = center.snapshot()
-    late = center.act("dave", action, daves, 3, wrap_up="Resolved")  # closed: no more
+    early = center.act("dave", action, waiting, 2, wrap_up="Resolved")
+    assert early.refusal is not None and center.snapshot() == before
+    assert early.refusal.reason.endswith(": it is waiting in Social")
+    done = center.act("dave", AgentAction.COMPLETE, daves, 3)
+    assert [(n.kind, n.conversation_id) for n in done.notices] == [("accepted", waiting)]
+    before = center.snapshot()
+    late = center.act("dave", action, daves, 4, wrap_up="Resolved")  # closed: no more
     assert late.refusal is not None and center.snapshot() == before
-    assert waiting
 
 
 def test_an_offer_that_timed_out_gives_the_agent_nothing() -> None:
@@ -176,6 +179,31 @@ def test_an_offer_that_timed_out_gives_the_agent_nothing() -> None:
     assert center.sent.sent == [] and center.snapshot() == before
     assert [i.id for i in center.acd.waiting("Social")] == [conv]
     assert center.store.get_conversation(conv).status == "queued"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("action", [AgentAction.ACCEPT, AgentAction.DECLINE])
+def test_an_offer_is_closed_at_its_timeout_even_before_the_engine_ticks(
+    action: AgentAction,
+) -> None:
+    """The accept arrives at the very moment the offer times out, before any `advance`: it is
+    refused, and the timeout then takes the offer back as usual."""
+    center = Center(agent("ana", auto=False))
+    conv = center.customer("tom")
+    before = center.snapshot()
+    at_timeout = center.act("ana", action, conv, 2)  # offer timeout: 2 minutes
+    assert at_timeout.refusal is not None and at_timeout.refusal.code == "offer_not_open"
+    assert center.snapshot() == before
+    (tick,) = center.engine.advance(NOW + timedelta(minutes=2))
+    assert [n.kind for n in tick.notices] == ["not_responding", "requeued"]
+    assert center.store.get_conversation(conv).status == "queued"  # type: ignore[union-attr]
+
+
+def test_an_accept_just_before_the_offer_times_out_is_taken() -> None:
+    center = Center(agent("ana", auto=False))
+    conv = center.customer("tom")
+    taken = center.act("ana", AgentAction.ACCEPT, conv, 1.99)
+    assert taken.refusal is None and [n.kind for n in taken.notices] == ["accepted"]
+    assert center.engine.advance(NOW + timedelta(minutes=3)) == []
 
 
 def test_a_decline_of_an_offer_made_to_another_agent_is_refused() -> None:
