@@ -90,6 +90,8 @@ FLOW_CODES: dict[str, str] = {
     "FL413": "warning: an automatic reply on X public posts (one automated reply per post)",
     "FL414": "warning: a keyword that is the business's own handle on a public channel",
     "FL415": "warning: 'reply privately' where a flow's private reply is blocked (X public)",
+    "FL420": "a reply template the sandbox refuses: a private or internal attribute, "
+    "or a constant value beyond its bounds",
 }
 
 RUN_CODES: dict[str, str] = {

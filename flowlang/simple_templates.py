@@ -7,6 +7,9 @@ each value, as Jinja2's generated code does. It handles text, names, constants, 
 `['key']` of plain dicts, `or` and `and`. Anything else is left to Jinja2 (`compile_simple`
 returns None), and so is any render where a name is missing or a member is not a plain dict's
 key (the function raises `NotSimple`): Jinja2 then gives the value or the error it always gave.
+The sandbox's rules hold here too: a private or internal name (`_x`, `__class__`, `format`) is
+always left to Jinja2's sandbox, and each value written and the whole text are bounded by the same
+checks as Jinja2's output.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from jinja2 import nodes
+
+from flowlang.template_sandbox import bounded_concat, check_size, unsafe_attribute
 
 Lookup = Callable[[str], Any]
 """A name's value, or raises NotSimple when there is none."""
@@ -47,14 +52,20 @@ def compile_simple(template: nodes.Template) -> SimpleRender | None:
                 return None
             parts.append(value)
     if all(isinstance(part, str) for part in parts):
-        text = "".join(part for part in parts if isinstance(part, str))
+        text = bounded_concat(part for part in parts if isinstance(part, str))
         return lambda _lookup: text
     pieces = tuple(parts)
 
     def render(lookup: Lookup) -> str:
-        return "".join([part if isinstance(part, str) else str(part(lookup)) for part in pieces])
+        return bounded_concat(
+            [part if isinstance(part, str) else str(_written(part(lookup))) for part in pieces]
+        )
 
     return render
+
+
+def _written(value: Any) -> Any:
+    return check_size(value, "a value the template writes")
 
 
 def _value(node: nodes.Node) -> _Value | None:
@@ -64,13 +75,18 @@ def _value(node: nodes.Node) -> _Value | None:
     if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in _JINJA_NAMES:
         name = node.name
         return lambda lookup: lookup(name)
-    if isinstance(node, nodes.Getattr) and node.attr not in _DICT_ATTRIBUTES:
+    if (
+        isinstance(node, nodes.Getattr)
+        and node.attr not in _DICT_ATTRIBUTES
+        and not unsafe_attribute(node.attr)
+    ):
         return _member(node.node, node.attr)
     # Jinja2's `x['key']` is the item first, so a key named like a dict method is fine
     if (
         isinstance(node, nodes.Getitem)
         and isinstance(node.arg, nodes.Const)
         and isinstance(node.arg.value, str)
+        and not unsafe_attribute(node.arg.value)
     ):
         return _member(node.node, node.arg.value)
     if isinstance(node, nodes.Or | nodes.And):

@@ -1,52 +1,73 @@
-"""Jinja2 for replies: one sandboxed environment with strict undefined variables.
+"""Jinja2 for replies: one bounded sandbox (template_sandbox) with strict undefined variables.
 
 Customer text is only ever passed in as data, never compiled as template source. The checker uses
-`template_problems` and `undeclared_names`; the compiler and runtime use `compile_template`.
+`template_problems`, `unsafe_template_parts` and `undeclared_names`; the compiler and runtime use
+`compile_template`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from flowlang.diagnostics import Span
 from flowlang.simple_templates import NotSimple, compile_simple
+from flowlang.template_safety import Findings, TemplateProblem, inspect
+from flowlang.template_sandbox import ReplySandbox
+
+__all__ = [
+    "ReplyTemplate",
+    "TemplateProblem",
+    "compile_template",
+    "environment",
+    "is_template",
+    "part_span",
+    "template_problems",
+    "undeclared_names",
+    "unsafe_template_parts",
+]
 
 _MISSING = object()
 
 
 @lru_cache(maxsize=1)
-def environment() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
-    )
-
-
-@dataclass(frozen=True)
-class TemplateProblem:
-    line: int  # 1-based line inside the template source
-    message: str
+def environment() -> ReplySandbox:
+    return ReplySandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @lru_cache(maxsize=4096)
 def template_problems(source: str) -> tuple[TemplateProblem, ...]:
-    """Why a template source does not compile (empty when it does). The checker asks for each
-    template more than once; the compiled template is the one the runtime then uses."""
+    """Why a template source does not compile (empty when it does): its syntax, loading another
+    template, a constant part that fails on every render. The checker asks for each template more
+    than once; the compiled template is the one the runtime then uses."""
     try:
         compile_template(source)
     except TemplateSyntaxError as exc:
         return (TemplateProblem(exc.lineno or 1, exc.message or "invalid template"),)
-    except Exception as exc:
-        # e.g. `{{ ('x').name or y }}`: folding the constant part fails before any render
+    except Exception as exc:  # nothing is evaluated while compiling; kept as a problem, not a crash
         return (TemplateProblem(1, str(exc) or type(exc).__name__),)
-    return tuple(
+    loads = tuple(
         TemplateProblem(node.lineno, f"a template cannot {_LOADS[type(node)]} another template")
         for node in environment().parse(source).find_all(tuple(_LOADS))
     )
+    return loads or tuple(_findings(source).failures)
+
+
+@lru_cache(maxsize=4096)
+def unsafe_template_parts(source: str) -> tuple[TemplateProblem, ...]:
+    """The parts of a compiling template the sandbox refuses: a private or internal attribute,
+    a constant value beyond its bounds (empty for a template with problems)."""
+    if template_problems(source):
+        return ()
+    return tuple(_findings(source).unsafe)
+
+
+@lru_cache(maxsize=256)
+def _findings(source: str) -> Findings:
+    return inspect(environment(), source, environment().parse(source))
 
 
 # there is no library of templates to load from: these would fail on every render
@@ -79,6 +100,27 @@ def fixed_text(source: str) -> str:
         for child in node.nodes
         if isinstance(child, nodes.TemplateData)
     )
+
+
+def part_span(
+    literal: Span, text: str, problem: TemplateProblem, escape: Callable[[str], str] = str
+) -> Span:
+    """Where `problem` is in the file: inside `literal` (the span of `text` as written, quoted or
+    not, with `escape` turning text into how it is written) when it can be placed exactly, else
+    the whole of `literal`."""
+    if problem.column is None or literal.line != literal.end_line:
+        return literal
+    written = literal.end_column - literal.column
+    start = {len(escape(text)): literal.column, len(escape(text)) + 2: literal.column + 1}.get(
+        written
+    )
+    if start is None:
+        return literal
+    lines = text.split("\n")
+    offset = sum(len(line) + 1 for line in lines[: problem.line - 1]) + problem.column - 1
+    column = start + len(escape(text[:offset]))
+    width = len(escape(text[offset : offset + problem.width]))
+    return Span(literal.file, literal.line, column, literal.line, column + max(width, 1))
 
 
 def is_template(source: str) -> bool:

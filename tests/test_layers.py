@@ -17,6 +17,8 @@ LAYERS = [
         "flowlang.events",
         "flowlang.templating",
         "flowlang.simple_templates",
+        "flowlang.template_sandbox",
+        "flowlang.template_safety",
         "flowlang.charts",
         "flowlang.private_files",
         "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only

@@ -21,6 +21,7 @@ BAD_PHONE = "FL515"
 BAD_HANDLE = "FL516"
 UNUSED = "FL517"
 ENVIRONMENT_MISMATCH = "FL518"
+UNSAFE_TEMPLATE = "FL519"
 
 CODES: dict[str, str] = {
     CANNOT_READ: "the deployment file cannot be read (missing, a folder, no permission)",
@@ -42,4 +43,6 @@ CODES: dict[str, str] = {
     BAD_HANDLE: "a social handle that is not @name (letters, digits, underscore)",
     UNUSED: "warning: a queue nobody works in, or a declaration nothing uses",
     ENVIRONMENT_MISMATCH: "warning: environments that do not set the same parameters",
+    UNSAFE_TEMPLATE: "a template text the sandbox refuses: a private or internal attribute, "
+    "or a constant value beyond its bounds",
 }

@@ -1,8 +1,9 @@
 """Checks across the deployment's sections: every name used is declared, ids look right.
 
 Runs after the models validate. Errors: FL505 unknown reference, FL506 duplicate names, FL514
-template text that does not compile, FL515 phone numbers, FL516 handles. Warnings: FL517
-declarations nothing uses, FL518 environments that set different parameters.
+template text that does not compile, FL519 one the sandbox refuses, FL515 phone numbers, FL516
+handles. Warnings: FL517 declarations nothing uses, FL518 environments that set different
+parameters.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from flowlang.config import codes
 from flowlang.config.models import Deployment
 from flowlang.config.positions import PositionIndex
 from flowlang.diagnostics import Diagnostic, did_you_mean, error, warning
-from flowlang.templating import template_problems
+from flowlang.templating import part_span, template_problems, unsafe_template_parts
 
 PHONE_CHANNELS = frozenset({"whatsapp", "sms"})
 HANDLE_CHANNELS = frozenset({"x_dm", "x_public"})
@@ -114,6 +115,19 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
                         f"{problem.message}",
                         index.value_span(("templates", name, "text")),
                         hint="Jinja2 syntax: {{ customer.name }}, {% if ... %}...{% endif %}",
+                    )
+                )
+            for problem in unsafe_template_parts(template.text):
+                out.append(
+                    error(
+                        codes.UNSAFE_TEMPLATE,
+                        f"template {name!r} is refused (its line {problem.line}): "
+                        f"{problem.message}",
+                        part_span(
+                            index.value_span(("templates", name, "text")), template.text, problem
+                        ),
+                        "refused by the template sandbox",
+                        hint=problem.hint,
                     )
                 )
         if template.text is None and template.whatsapp is None:

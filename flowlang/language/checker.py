@@ -27,7 +27,14 @@ from flowlang.language.exprtypes import (
     infer,
     value_type,
 )
-from flowlang.templating import fixed_text, is_template, template_problems, undeclared_names
+from flowlang.templating import (
+    fixed_text,
+    is_template,
+    part_span,
+    template_problems,
+    undeclared_names,
+    unsafe_template_parts,
+)
 
 MAX_THREADING_WINDOW = timedelta(hours=72)
 MAX_REPEAT = 1000
@@ -99,6 +106,16 @@ class _Where:
 def check(flow: ast.Flow, context: FlowContext) -> CheckResult:
     """Check a parsed flow against the deployment; every problem is reported."""
     return _Checker(flow, context).run()
+
+
+def _escaped(text: str) -> str:
+    """`text` as a flow writes it between quotes."""
+    for plain, written in _ESCAPES:
+        text = text.replace(plain, written)
+    return text
+
+
+_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\t", "\\t"))
 
 
 class _Checker:
@@ -1105,6 +1122,16 @@ class _Checker:
                 )
             )
             return
+        for problem in unsafe_template_parts(content.text):
+            self.report(
+                error(
+                    "FL420",
+                    problem.message,
+                    part_span(content.span, content.text, problem, _escaped),
+                    "refused by the template sandbox",
+                    hint=problem.hint,
+                )
+            )
         names = set(self._template_names())
         for missing in sorted(undeclared_names(content.text) - names):
             suggestion = did_you_mean(missing, names)
@@ -1170,6 +1197,19 @@ class _Checker:
             )
         if problems:
             return
+        for problem in unsafe_template_parts(info.source):
+            where = info.span
+            where_text = (
+                f"{where.file}:{where.line + problem.line - 1}" if where else "the deployment file"
+            )
+            self.report(
+                error(
+                    "FL420",
+                    f'template "{info.name}" is refused: {problem.message} ({where_text})',
+                    ref.span,
+                    hint="fix the template in the deployment file",
+                )
+            )
         available = given | set(self._template_names())
         for missing in sorted(undeclared_names(info.source) - available):
             self.report(
