@@ -23,6 +23,7 @@ from flowlang.template_sandbox import (
     TemplateLimitError,
     binop,
     bounded_range,
+    check_method,
     check_size,
 )
 from flowlang.template_sandbox import unsafe_attribute as _unsafe
@@ -57,6 +58,10 @@ class Findings:
 _ATTRIBUTE_FILTERS = frozenset(
     {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max"}
 )
+
+
+# text methods whose result can be much larger than the text: worked out, bounded, when constant
+_GROWING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "join", "replace"})
 
 
 class _NotConstant(Exception):
@@ -140,16 +145,33 @@ def _fold(node: nodes.Node, eval_ctx: EvalContext) -> Any:
         and node.dyn_kwargs is None
     ):
         return bounded_range(*(_fold(arg, eval_ctx) for arg in node.args))
+    if (
+        isinstance(node, nodes.Call)
+        and isinstance(node.node, nodes.Getattr)
+        and node.node.attr in _GROWING_METHODS
+        and not node.kwargs
+        and node.dyn_args is None
+        and node.dyn_kwargs is None
+    ):
+        owner = _fold(node.node.node, eval_ctx)
+        if not isinstance(owner, str):
+            raise _NotConstant
+        method = getattr(owner, node.node.attr)
+        args = check_method(method, tuple(_fold(arg, eval_ctx) for arg in node.args), {})
+        return check_size(method(*args), "the call's result")
     if isinstance(node, nodes.List | nodes.Tuple):
-        return check_size([_fold(item, eval_ctx) for item in node.items], "the list")
+        items = [_fold(item, eval_ctx) for item in node.items]
+        return check_size(items, "a list, mapping or text the template builds")
     if not isinstance(node, nodes.Expr):
         raise _NotConstant
     try:
-        return _with_constants(node, eval_ctx).as_const(eval_ctx)
+        value = _with_constants(node, eval_ctx).as_const(eval_ctx)
     except nodes.Impossible as exc:
         if isinstance(exc.__cause__, TemplateLimitError):
             raise exc.__cause__ from None
         raise _NotConstant from None
+    # its operands are within the bounds, so this is at most a few times the limit
+    return check_size(value, "a list, mapping or text the template builds")
 
 
 def _with_constants(node: nodes.Expr, eval_ctx: EvalContext) -> nodes.Expr:

@@ -26,6 +26,7 @@ from jinja2.sandbox import (
     UNSAFE_GENERATOR_ATTRIBUTES,
     ImmutableSandboxedEnvironment,
 )
+from jinja2.visitor import NodeTransformer
 
 MAX_LENGTH = 100_000
 """Characters of a text, items (nested ones counted) of a list or mapping a template makes."""
@@ -65,7 +66,7 @@ def weight(value: Any, limit: int = MAX_LENGTH) -> int:
     stack = [value]
     while stack and total <= limit:
         item = stack.pop()
-        if isinstance(item, str):
+        if isinstance(item, str | bytes | bytearray):
             total += len(item)
         elif isinstance(item, list | tuple | set | frozenset):
             total += len(item)
@@ -85,12 +86,14 @@ def weight(value: Any, limit: int = MAX_LENGTH) -> int:
 
 def _too_large(what: str) -> TemplateLimitError:
     return TemplateLimitError(
-        f"{what} would make a value over the limit of {MAX_LENGTH:,} characters or items"
+        f"{what} would be over the limit of {MAX_LENGTH:,} characters or items"
     )
 
 
 def check_size(value: Any, what: str = "the value") -> Any:
     """`value`, or TemplateLimitError when it is larger than a template may make."""
+    if type(value) is str and len(value) <= MAX_LENGTH:
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         if value.bit_length() > MAX_INT_BITS:
             raise TemplateLimitError(
@@ -105,7 +108,7 @@ def check_size(value: Any, what: str = "the value") -> Any:
 
 
 def _is_sequence(value: Any) -> bool:
-    return isinstance(value, str | list | tuple)
+    return isinstance(value, str | bytes | list | tuple)
 
 
 def _power(left: Any, right: Any) -> None:
@@ -239,6 +242,11 @@ def _counts(value: Any, count: Any = 0, *_: Any, **__: Any) -> Any:
     return value
 
 
+def _tojson(value: Any, indent: Any = None, *_: Any, **__: Any) -> Any:
+    _sizes(indent)
+    return check_size(value, "the value given to the filter")
+
+
 def _whole(value: Any, *_: Any, **__: Any) -> Any:
     return check_size(value, "the value given to the filter")
 
@@ -253,8 +261,33 @@ _FILTER_CHECKS: dict[str, Callable[..., Any]] = {
     "join": _join,
     "batch": _counts,
     "slice": _counts,
-    **{name: _whole for name in ("string", "tojson", "sum", "urlencode", "list")},
+    "round": _counts,
+    "tojson": _tojson,
+    **{name: _whole for name in ("string", "sum", "urlencode", "list")},
 }
+
+
+def check_method(method: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Refuse a text method call that would make a text too large, before it runs (the
+    arguments, a generator given to `join` read into a list)."""
+    owner, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
+    if not isinstance(owner, str | bytes) or not (args or kwargs):
+        return args
+    if name in ("center", "ljust", "rjust", "zfill"):
+        _sizes(*args[:1], kwargs.get("width"))
+    elif name == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
+        if isinstance(size, int) and tabs * size + len(owner) > MAX_LENGTH:
+            raise _too_large("the expanded text")
+    elif name == "join" and args:
+        items = list(args[0])
+        if weight(items) + len(owner) * max(len(items) - 1, 0) > MAX_LENGTH:
+            raise _too_large("the joined text")
+        return (items, *args[1:])
+    elif name == "replace" and isinstance(owner, str):
+        _replace(owner, *args, **kwargs)
+    return args
 
 
 def _bounded_filter(original: Callable[..., Any], check: Callable[..., Any]) -> Callable[..., Any]:
@@ -294,6 +327,40 @@ def bounded_concat(pieces: Iterable[str]) -> str:
 
 
 _COUNTED = "loop_steps"
+_SIZED = "value_size"
+
+
+def _built(value: Any) -> Any:
+    return check_size(value, "a list, mapping or text the template builds")
+
+
+class _Bounding(NodeTransformer):
+    """Rewrites a template before it is compiled: every `{% for %}` iterates through `_counted`,
+    every list, tuple, mapping and `~` a template writes is measured as it is made."""
+
+    def __init__(self, name: str | None, filename: str | None) -> None:
+        self.name, self.filename = name, filename
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        if node.recursive:
+            raise TemplateSyntaxError(
+                "recursive loops are not available in templates",
+                node.lineno,
+                self.name,
+                self.filename,
+            )
+        self.generic_visit(node)
+        node.iter = nodes.Filter(node.iter, _COUNTED, [], [], None, None, lineno=node.lineno)
+        return node
+
+    def _measured(self, node: nodes.Expr) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Filter(node, _SIZED, [], [], None, None, lineno=node.lineno)
+
+    visit_List = visit_Dict = visit_Concat = _measured
+
+    def visit_Tuple(self, node: nodes.Tuple) -> nodes.Node:
+        return self._measured(node) if node.ctx == "load" else self.generic_visit(node)
 
 
 @pass_eval_context
@@ -324,6 +391,7 @@ class ReplySandbox(ImmutableSandboxedEnvironment):
         for name, check in _FILTER_CHECKS.items():
             self.filters[name] = _bounded_filter(self.filters[name], check)
         self.filters[_COUNTED] = _counted
+        self.filters[_SIZED] = _built
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         return binop(operator, left, right)
@@ -354,7 +422,8 @@ class ReplySandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _spend(__context.eval_ctx)
-        return super().call(__context, __obj, *args, **kwargs)
+        args = check_method(__obj, args, kwargs)
+        return check_size(super().call(__context, __obj, *args, **kwargs), "the call's result")
 
     def _generate(
         self,
@@ -363,13 +432,7 @@ class ReplySandbox(ImmutableSandboxedEnvironment):
         filename: str | None,
         defer_init: bool = False,
     ) -> str:
-        # every `{% for %}` iterates through `_counted`, so its iterations spend the render's steps
-        for loop in list(source.find_all(nodes.For)):
-            if loop.recursive:
-                raise TemplateSyntaxError(
-                    "recursive loops are not available in templates", loop.lineno, name, filename
-                )
-            loop.iter = nodes.Filter(loop.iter, _COUNTED, [], [], None, None, lineno=loop.lineno)
-        return super()._generate(source, name, filename, defer_init)
+        bounded = _Bounding(name, filename).visit(source)
+        return super()._generate(bounded, name, filename, defer_init)
 
     concat = staticmethod(bounded_concat)

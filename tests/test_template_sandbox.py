@@ -26,6 +26,8 @@ from flowlang.templating import (
 )
 from tests.runtime.helpers import facts, program
 
+_BUILT = "a list, mapping or text the template builds"
+
 
 def _render(source: str, **names: Any) -> str:
     return ReplyTemplate(source).render(lambda name, default: names.get(name, default))
@@ -92,6 +94,10 @@ def test_fields_a_reply_reads_are_not_refused() -> None:
         ("{{ 'x' | center(10**9) }}", "a width or count of 1,000,000,000"),
         ("{{ ('a' * 1000) | replace('a', 'b' * 1000) }}", "the replaced text"),
         ("{{ (('a' * 90000) ~ 'b') + 'c' * 20000 }}", "joining two values"),
+        ("{{ 'a' ~ 'b' * 99999 ~ 'cc' }}", _BUILT),
+        ("{{ ['x' * 60000, 'y' * 60000] }}", _BUILT),
+        ("{{ 'x'.ljust(10**9) }}", "a width or count of 1,000,000,000"),
+        ("{{ ','.join(['ab'] * 30000) }}", "the joined text"),
     ],
 )
 def test_a_constant_beyond_the_bounds_is_refused_without_being_built(
@@ -188,15 +194,39 @@ def test_a_program_loads_an_unchecked_template_without_working_it_out() -> None:
             {"text": "a" * 2000},
             "the rendered text",
         ),
+        # a list, mapping or `~` that holds the same large value many times is measured as made
         (
-            "{% set a = [text, text] %}{% set b = [a, a, a, a] %}{% set c = [b, b, b, b] %}{{ c }}",
-            {"text": "a" * 5000},
-            "a value the template writes",
+            "{% set a = [text, text] %}{% set b = [a, a, a, a] %}{{ b | length }}",
+            {"text": "a" * 20000},
+            _BUILT,
+        ),
+        ("{{ {'a': text, 'b': text} | length }}", {"text": "a" * 60000}, _BUILT),
+        (
+            "{% set a = text ~ text %}{% set a = a ~ a %}{% set a = a ~ a %}{{ a | length }}",
+            {"text": "a" * 20000},
+            _BUILT,
+        ),
+        # text methods that take a width or repeat their text
+        ("{{ name.ljust(count) }}", {"name": "x", "count": 10**9}, "a width or count"),
+        ("{{ name.zfill(count) }}", {"name": "1", "count": 10**9}, "a width or count"),
+        ("{{ tabs.expandtabs(count) }}", {"tabs": "\t" * 100, "count": 10**6}, "expanded"),
+        ("{{ text.join(names) }}", {"text": "-" * 1000, "names": ["a"] * 1000}, "joined"),
+        ("{{ text.replace('a', text) }}", {"text": "a" * 1000}, "the replaced text"),
+        ("{{ text.encode() * count }}", {"text": "a", "count": 10**9}, "repeating a value"),
+        # filters whose argument is a size
+        ("{{ 1.5 | round(count, 'floor') }}", {"count": 10**9}, "a width or count"),
+        ("{{ [1] | tojson(indent=count) }}", {"count": 10**9}, "a width or count"),
+        # texts captured from many outputs: `{% set %}` blocks and macros
+        (
+            "{% set all %}{% for i in range(200) %}{{ text }}{% endfor %}{% endset %}{{ all }}",
+            {"text": "a" * 1000},
+            "the rendered text",
         ),
         (
-            "{% set a = [text, text] %}{% set b = [a, a, a, a] %}{{ [b, b, b, b] | join }}",
-            {"text": "a" * 5000},
-            "the joined text",
+            "{% macro m() %}{% for i in range(200) %}{{ text }}{% endfor %}{% endmacro %}"
+            "{{ m() | length }}",
+            {"text": "a" * 1000},
+            "the rendered text",
         ),
     ],
 )
@@ -249,10 +279,7 @@ def test_a_private_name_is_refused_at_run_time_even_as_a_key() -> None:
 
 
 def test_the_reply_that_goes_beyond_the_bounds_is_not_sent_and_on_error_runs() -> None:
-    header = (
-        'on error:\n    reply "Sorry, something went wrong"\n    end\n'
-        "var count: number = 0"
-    )
+    header = 'on error:\n    reply "Sorry, something went wrong"\n    end\nvar count: number = 0'
     prog = program("set count to 1000000000\nreply \"{{ '=' * count }}\"\nend", header=header)
     result = run(prog, FlowState(), Trigger(kind="message", text="hi"), facts("hi"))
     sent = [e.content["text"] for e in result.effects if isinstance(e, fx.SendReply)]
