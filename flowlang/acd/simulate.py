@@ -232,7 +232,9 @@ def simulate(spec: SimulationSpec, deployment: Deployment | None = None) -> Simu
     stats: dict[str, QueueStats] = {}
     for stream in spec.traffic:
         if stream.queue not in stats:
-            within = spec.answer_within or acd.settings(stream.queue).answer_within
+            within = spec.answer_within
+            if within is None:  # 0s is a target too: answered without waiting
+                within = acd.settings(stream.queue).answer_within
             stats[stream.queue] = QueueStats(stream.queue, within.total_seconds())
     waiting = dict.fromkeys(stats, 0)
     series: dict[str, list[tuple[float, float]]] = {q: [(0.0, 0.0)] for q in stats}

@@ -193,3 +193,16 @@ def test_a_simulation_without_agents_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["simulate", str(empty)])
     assert result.exit_code == 2
     assert "no agents" in result.output
+
+
+def test_answer_within_0s_is_kept_not_replaced_by_the_queues_target() -> None:
+    fields: dict[str, Any] = {
+        "duration": "8h",
+        "agents": [{"count": 1, "queues": ["Q"]}],
+        "traffic": [{"queue": "Q", "per_hour": 20, "handle_time": {"fixed": "2m"}}],
+    }
+    instant = simulate(spec(answer_within="0s", **fields)).queues["Q"]
+    assert instant.answer_within == 0
+    default = simulate(spec(**fields)).queues["Q"]  # the same seed: only the target differs
+    assert default.answer_within == 300
+    assert instant.service_level < default.service_level
