@@ -174,6 +174,8 @@ class SkillsAcd:
             and previous.queue == request.queue
             and previous.phase in ("preferred", "waiting", "offered")
         )
+        if again and previous is not None and previous.phase == "offered":
+            return []  # an agent has it on offer: that offer stays open
         interaction = _interaction_for(request, now)
         self._forget(request.conversation_id, now)
         self.interactions[interaction.id] = interaction

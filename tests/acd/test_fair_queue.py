@@ -156,3 +156,12 @@ def test_keep_waiting_replies_every_timeout_and_never_leaves_the_queue() -> None
     engine.advance(NOW + timedelta(minutes=40))
     sent = [e["conversation_id"] for e in store.events if e["kind"] == "message_out"]
     assert sent.count(first) == 2 and len(sent) == 5
+
+
+def test_routing_again_while_an_agent_has_it_on_offer_leaves_the_offer_open() -> None:
+    manual = AgentProfile("ann", frozenset({"Retail"}), {}, frozenset(), {"message": 1}, False)
+    acd = SkillsAcd(agents=[manual])
+    assert seen(acd.enqueue(request("c1"), at(0))) == [("offered", "c1", "ann")]
+    assert acd.enqueue(request("c1"), at(1)) == []
+    accepted = acd.accept("c1", "ann", at(1.5))
+    assert [(n.kind, n.data["waited_seconds"]) for n in accepted] == [("accepted", 90)]
