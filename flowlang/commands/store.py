@@ -96,9 +96,10 @@ def history(
 def _shown(message: dict[str, Any]) -> str:
     content = message["content"]
     if isinstance(content, dict):
+        private = f"(privately, by {content['privately_by']}) " if "privately_by" in content else ""
         for key in ("text", "name", "url"):
             if content.get(key):
-                return str(content[key])
+                return private + str(content[key])
     return json.dumps(content, ensure_ascii=False, default=str)
 
 

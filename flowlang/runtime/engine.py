@@ -1138,7 +1138,7 @@ class Engine:
         delivery = self.policy.decide(message, conv, now)
         if delivery.status in ("sent", "degraded"):
             self.deliverer.queue(delivery.message, now)
-            self.store.append_message(conv, "out", delivery.message.content, now, sender)
+            self.store.append_message(conv, "out", _kept(delivery.message, conv), now, sender)
         self._record_delivery(conv, delivery, now, outcome, step, line, agent)
 
     def _record_delivery(
@@ -1218,6 +1218,14 @@ def _request_from(conv: ConversationView) -> RoutingRequest:
         timeout_seconds=data.get("timeout_seconds"),
         window_closes_at=datetime.fromisoformat(closes) if closes else None,
     )
+
+
+def _kept(message: OutboundMessage, conv: ConversationView) -> dict[str, Any]:
+    """What the history keeps of a sent message: a private reply to a public post says by which
+    channel it went, so whoever reads the thread sees it was not posted publicly."""
+    if message.visibility == "privately" and message.channel != conv.channel:
+        return {**message.content, "privately_by": message.channel}
+    return message.content
 
 
 def _message_facts(conv: ConversationView, event: InboundEvent | None) -> dict[str, Any]:

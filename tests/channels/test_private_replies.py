@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +17,7 @@ from flowlang.channels.outbound import JsonLinesAdapter, send_request
 from flowlang.channels.outbound.send_bodies import PrivateReplyError, SendRequest
 from flowlang.channels.policy import ChannelPolicy
 from flowlang.channels.registry import RegistryError, builtin_keys, builtin_registry, load_registry
+from flowlang.cli import main
 from flowlang.dryrun import SampleError, load_samples, run_samples
 from flowlang.events import AgentAction, AgentEvent, EventKind, InboundEvent
 from flowlang.project import load_project
@@ -30,6 +32,7 @@ PAYLOADS = ROOT / "examples" / "payloads"
 PAGE = "104857362910"
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # the comment in examples/payloads/facebook_page
 COMMENT = "987654321_1122334455"
+SENDER = "5512345678901234"
 
 PUBLIC_FLOW = """flow "Public"
 serve posts and comments on facebook_page page "GBank", x_public handle "@GbankSocial"
@@ -68,7 +71,7 @@ def _comment(comment_id: str, at: datetime, event_id: str = "") -> InboundEvent:
         channel="facebook_page",
         kind=EventKind.COMMENT,
         account=PAGE,
-        sender_id="5512345678901234",
+        sender_id=SENDER,
         text="Why did my card fee go up again?",
         post_id="104857362910_987654321",
         comment_id=comment_id,
@@ -159,6 +162,19 @@ def test_the_private_reply_used_is_remembered_by_the_store_across_a_restart(
         )
         assert _codes(again) == [("blocked", "private_reply_used")]
         assert sent.sent == []
+
+
+def test_the_history_shows_a_private_reply_went_privately(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "cc.sqlite") as store:
+        engine, _ = _engine(tmp_path, store=store)
+        engine.handle(_comment(COMMENT, T0))
+    result = CliRunner().invoke(
+        main,
+        ["store", "history", "--store", str(tmp_path / "cc.sqlite"), "facebook_page:" + SENDER],
+    )
+    assert result.exit_code == 0, result.output
+    assert "<- Why did my card fee go up again?" in result.output
+    assert "-> (privately, by messenger) Hi there, which account is it about?" in result.output
 
 
 @pytest.mark.parametrize(
