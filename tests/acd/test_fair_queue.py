@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
 from flowlang.events import AgentAction
 from flowlang.reporting import InteractionLog, Scope, queue_performance
@@ -165,3 +168,34 @@ def test_routing_again_while_an_agent_has_it_on_offer_leaves_the_offer_open() ->
     assert acd.enqueue(request("c1"), at(1)) == []
     accepted = acd.accept("c1", "ann", at(1.5))
     assert [(n.kind, n.data["waited_seconds"]) for n in accepted] == [("accepted", 90)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=8),
+    st.lists(st.tuples(st.integers(0, 7), st.integers(1, 60)), max_size=12),
+)
+def test_whatever_re_entries_happen_agents_serve_in_order_of_first_arrival(
+    gaps: list[int], re_entries: list[tuple[int, int]]
+) -> None:
+    acd = SkillsAcd(agents=[solo()])
+    acd.set_agent_state("ann", "away", T0)
+    arrivals: dict[str, float] = {}
+    clock = 0.0
+    for index, gap in enumerate(gaps):
+        clock += gap
+        arrivals[f"c{index}"] = clock
+        acd.enqueue(request(f"c{index}"), at(clock))
+    for who, later in sorted(re_entries, key=lambda r: r[1]):
+        conv = f"c{who % len(gaps)}"
+        acd.enqueue(request(conv), at(clock + later))  # "still waiting": routed again
+    end = clock + 61
+    served: list[tuple[str, float]] = []
+    notices = acd.set_agent_state("ann", "available", at(end))
+    while notices:
+        (accepted,) = [n for n in notices if n.kind == "accepted"]
+        served.append((accepted.conversation_id, accepted.data["waited_seconds"]))
+        notices = acd.complete(accepted.conversation_id, "ann", None, at(end))
+        notices = [n for n in notices if n.kind == "accepted"]
+    assert [c for c, _ in served] == list(arrivals)  # first come, first served
+    assert [w for _, w in served] == [(end - arrivals[c]) * 60 for c in arrivals]
