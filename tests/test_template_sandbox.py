@@ -12,6 +12,10 @@ from hypothesis import strategies as st
 from jinja2.exceptions import SecurityError, UndefinedError
 
 from flowlang import template_sandbox
+from flowlang.diagnostics import Span
+from flowlang.language.checker import check
+from flowlang.language.context import FlowContext, TemplateInfo
+from flowlang.language.parser import parse_text
 from flowlang.runtime import effects as fx
 from flowlang.runtime.interpreter import run
 from flowlang.runtime.program import DeploymentTemplate, Program
@@ -364,3 +368,22 @@ def test_an_unsafe_attribute_chain_is_reported_and_never_renders_anything_sensit
     if refused:
         for sensitive in (_SECRET, "<class", "<function", "<module", "mappingproxy", "<frame"):
             assert sensitive not in rendered, (source, rendered)
+
+
+def test_a_flow_replying_with_an_unsafe_deployment_template_is_refused_at_its_reply() -> None:
+    """A flow checked against a deployment whose template the sandbox refuses (an API user may
+    build the context without validating the file) gets FL420 at the reply, naming the file."""
+    where = Span("deployment.yaml", 12, 11, 12, 40)
+    unsafe = TemplateInfo("banner", source="{{ '=' * 10**9 }}", span=where)
+    text = (
+        'flow "T"\nserve messages on web\n\nstate start:\n'
+        '    reply template "banner"\n    end\n'
+    )
+    parsed = parse_text(text, "t.flow")
+    assert parsed.flow is not None
+    result = check(parsed.flow, FlowContext(templates={"banner": unsafe}))
+    (found,) = [d for d in result.diagnostics if d.code == "FL420"]
+    assert found.message.startswith('template "banner" is refused: repeating a value')
+    assert found.message.endswith("(deployment.yaml:12)")
+    assert (found.span.line, found.span.column) == (5, 20)
+    assert result.checked is None
