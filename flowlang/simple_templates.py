@@ -19,7 +19,7 @@ from typing import Any
 
 from jinja2 import nodes
 
-from flowlang.template_sandbox import bounded_concat, check_size, unsafe_attribute
+from flowlang.template_sandbox import MAX_LENGTH, bounded_concat, check_size, unsafe_attribute
 
 Lookup = Callable[[str], Any]
 """A name's value, or raises NotSimple when there is none."""
@@ -57,15 +57,17 @@ def compile_simple(template: nodes.Template) -> SimpleRender | None:
     pieces = tuple(parts)
 
     def render(lookup: Lookup) -> str:
-        return bounded_concat(
-            [part if isinstance(part, str) else str(_written(part(lookup))) for part in pieces]
-        )
+        # each value is within the bounds, so the joined text is at most a few times the limit
+        text = "".join([p if isinstance(p, str) else _written(p(lookup)) for p in pieces])
+        return text if len(text) <= MAX_LENGTH else bounded_concat((text,))
 
     return render
 
 
-def _written(value: Any) -> Any:
-    return check_size(value, "a value the template writes")
+def _written(value: Any) -> str:
+    if type(value) is str and len(value) <= MAX_LENGTH:
+        return value
+    return str(check_size(value, "a value the template writes"))
 
 
 def _value(node: nodes.Node) -> _Value | None:

@@ -387,3 +387,19 @@ def test_a_flow_replying_with_an_unsafe_deployment_template_is_refused_at_its_re
     assert found.message.endswith("(deployment.yaml:12)")
     assert (found.span.line, found.span.column) == (5, 20)
     assert result.checked is None
+
+
+def test_the_fast_path_is_bounded_as_jinja2_is() -> None:
+    """Text with names renders without Jinja2; its values and its whole text have the same
+    bounds, with the same refusal."""
+    names = {"a": "a" * 60000, "b": "b" * 60000}
+    for source, message in (
+        ("{{ a }}{{ b }}", "the rendered text"),
+        ("{{ a ~ b }}", _BUILT),
+        ("{{ c }}", "a value the template writes"),
+    ):
+        template = ReplyTemplate(source)
+        with pytest.raises(TemplateLimitError, match=message):
+            template.render(lambda n, d: {**names, "c": "c" * (MAX_LENGTH + 1)}.get(n, d))
+    assert ReplyTemplate("{{ a }}{{ b }}")._simple is not None
+    assert ReplyTemplate("{{ a }}")._simple is not None
