@@ -91,3 +91,14 @@ def test_a_templates_fixed_text_is_never_longer_than_what_it_renders(
     text = fixed_text(source)
     if text:
         assert len(text) <= len(before) + len(after)
+
+
+def test_a_private_reply_is_measured_on_the_channel_it_goes_by(tmp_path: Path) -> None:
+    comment = (
+        'flow "F"\nserve posts and comments on facebook_page page "GBank"\n\n'
+        "state start:\n"
+        f'    reply privately "{"d" * 2001}"\n'  # a Private Reply goes by Messenger: 2,000
+    )
+    found = _codes(tmp_path, comment)
+    assert [(code, level) for code, level, _ in found] == [("FL412", "error")]
+    assert "messenger takes 2,000, this is 2,001" in found[0][2]
