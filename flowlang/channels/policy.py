@@ -15,6 +15,7 @@ this object: it is per process.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -129,13 +130,13 @@ class ChannelPolicy:
             address_key(event.account or conversation.account),
             address_key(event.sender_id),
         )
-        if word in rules.opt_out:
+        if word in _keywords(rules.opt_out):
             self.ledger.set_opted_out(*key, True, now)
             return "opted_out", ""
-        if word in rules.opt_in and self.ledger.opted_out(*key):
+        if word in _keywords(rules.opt_in) and self.ledger.opted_out(*key):
             self.ledger.set_opted_out(*key, False, now)
             return "opted_in", ""
-        if word in rules.help and rules.help_text:
+        if word in _keywords(rules.help) and rules.help_text:
             return "help", rules.help_text
         return None
 
@@ -655,17 +656,33 @@ def _ago(delta: timedelta) -> str:
 
 
 def _keyword(text: str) -> str:
-    """A message as keywords are matched: upper case, spaces collapsed, end punctuation off."""
-    return " ".join(text.upper().split()).strip(" .!")
+    """A message as keywords are matched: compatibility forms folded (full-width letters),
+    accents and invisible characters (zero-width, direction marks) dropped, upper case, spaces
+    collapsed, and the punctuation, symbols and emoji around it off ("“Stop?” 🛑" is STOP)."""
+    folded = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
+    kept = "".join(c for c in folded if unicodedata.category(c) not in ("Mn", "Cf"))
+    return _AROUND.sub("", " ".join(kept.upper().split()))
+
+
+_AROUND = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def _keywords(words: frozenset[str]) -> frozenset[str]:
+    """Configured keywords as `_keyword` reads a message (a deployment may write 'arrêt')."""
+    return frozenset(_keyword(word) for word in words)
 
 
 def address_key(value: str) -> str:
     """A customer's or business's address as the ledger keys it: a phone number in E.164
-    however it was written (WhatsApp's wa_id has no +), any other id as it is."""
-    digits = value.replace(" ", "").replace("-", "")
+    however it was written (spaces, dashes, dots, brackets; WhatsApp's wa_id has no +), any
+    other id as it is."""
+    digits = _PHONE_PUNCTUATION.sub("", value)
     if digits.lstrip("+").isdigit() and 8 <= len(digits.lstrip("+")) <= 15:
         return normalise_phone(digits) or value
     return value
+
+
+_PHONE_PUNCTUATION = re.compile(r"[\s\-.()/]")
 
 
 def _scope(channel: str, portfolio: Portfolio | None) -> str:

@@ -146,3 +146,37 @@ def test_the_number_is_matched_however_it_is_written() -> None:
 
 def _conv() -> ConversationView:
     return ConversationView("c1", "cu1", "sms", GBANK_SMS, T0, T0, last_inbound_at=T0)
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "ＳＴＯＰ",
+        "Stop?",
+        "“STOP”",
+        "'stop'",
+        "STOP 🛑",
+        "ST\u200bOP",
+        "\u200fstop",
+        "stop…",
+        "(STOP)",
+        "Arrêt",
+    ],
+)
+def test_an_opt_out_word_as_a_phone_may_write_it_opts_out(word: str) -> None:
+    policy = ChannelPolicy()
+    assert policy.observe_inbound(_conv(), sms(word, timedelta(0)), T0) == ("opted_out", "")
+    assert policy.opted_out("sms", GBANK_SMS, CUSTOMER)
+    assert policy.observe_inbound(_conv(), sms("Ｓｔａｒｔ!", timedelta(1)), T0) == ("opted_in", "")
+
+
+@pytest.mark.parametrize("to", ["+44 (7700) 900-999", "+44.7700.900.999", "+44 (0)7700 900999"])
+def test_a_business_initiated_sms_to_an_opted_out_number_written_another_way_is_blocked(
+    project: Project, store: Any, to: str
+) -> None:
+    sent = RecordingAdapter()
+    engine = project.engine(store=store, adapters=[sent])
+    engine.handle(sms("STOP", timedelta(0)))
+    outcome = engine.initiate("sms", GBANK_SMS, to, "welcome", T0 + timedelta(days=1))
+    assert replies(outcome) == [("blocked", "opted_out")]
+    assert sent.sent == []
