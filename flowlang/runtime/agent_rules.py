@@ -50,7 +50,9 @@ def holder_refusal(event: AgentEvent, conv: ConversationView) -> Refusal | None:
     if action in (AgentAction.ACCEPT, AgentAction.DECLINE):
         return None
     holds = conv.status == "with_agent" and conv.agent == agent
-    wrapping_up = conv.wrap_up_agent == agent
+    # After-call work ends when another agent takes the conversation (the customer wrote
+    # again): its agent may no longer complete or code what is now someone else's.
+    wrapping_up = conv.wrap_up_agent == agent and (holds or conv.status != "with_agent")
     if action is AgentAction.WRAP_UP:
         if wrapping_up:
             return None

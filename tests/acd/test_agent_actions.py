@@ -307,3 +307,25 @@ def test_a_scripted_agent_on_another_agents_tweet_is_refused(tmp_path: Path) -> 
         f"dave's reply refused: dave does not hold {routed.conversation_id}: it is with erin"
         in (report.render())
     )
+
+
+def test_an_agent_whose_after_call_work_was_cut_short_cannot_close_the_next_agents_work() -> None:
+    queue = QueueSettings(
+        "Social", after_call_work=timedelta(minutes=5), wrap_up_codes=frozenset({"Resolved"})
+    )
+    center = Center(agent("dave"), agent("erin"), queue=queue)
+    toms = center.customer("tom")
+    center.act("dave", AgentAction.COMPLETE, toms, 1)  # dave's after-call work begins
+    center.engine.set_agent_state("dave", "away", NOW + timedelta(minutes=1))
+    center.customer("tom", 2)  # tom writes again: the same conversation, now erin's
+    view = center.store.get_conversation(toms)
+    assert view is not None and (view.status, view.agent) == ("with_agent", "erin")
+    before = center.snapshot()
+    for action in (AgentAction.COMPLETE, AgentAction.WRAP_UP):
+        refused = center.act("dave", action, toms, 3, wrap_up="Resolved")
+        assert refused.refusal is not None, action
+        assert refused.refusal.reason.endswith(": it is with erin")
+        assert center.snapshot() == before
+    # erin's conversation is still hers
+    assert center.act("erin", AgentAction.REPLY, toms, 4).refusal is None
+    assert center.act("erin", AgentAction.COMPLETE, toms, 5, wrap_up="Resolved").refusal is None
