@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowlang.channels.policy import ChannelPolicy
+from flowlang.channels.registry import builtin_registry
 from flowlang.events import InboundEvent
 from flowlang.project import Project, load_project
 from flowlang.runtime.engine import Outcome
@@ -180,3 +183,34 @@ def test_a_business_initiated_sms_to_an_opted_out_number_written_another_way_is_
     outcome = engine.initiate("sms", GBANK_SMS, to, "welcome", T0 + timedelta(days=1))
     assert replies(outcome) == [("blocked", "opted_out")]
     assert sent.sent == []
+
+
+_OPT_OUT = sorted(builtin_registry()["sms"].opt_out)
+_AROUND_WORD = st.text(
+    st.sampled_from(list(" .,!?¡¿…'\"“”‘’()[]*-~🛑✋🙏😡\u200b\u200e\u200f\u00a0\u3000")),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_OPT_OUT),
+    st.lists(st.booleans(), min_size=12, max_size=12),
+    _AROUND_WORD,
+    _AROUND_WORD,
+    st.booleans(),
+)
+def test_any_opt_out_word_however_a_phone_writes_it_opts_out_and_start_opts_back_in(
+    word: str, upper: list[bool], before: str, after: str, wide: bool
+) -> None:
+    cased = "".join(c.upper() if up else c.lower() for c, up in zip(word, upper * 2, strict=False))
+    if wide:  # a phone's full-width keyboard (Japanese, Chinese input)
+        cased = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in cased)
+    policy = ChannelPolicy()
+    stop = sms(before + cased + after, timedelta(0))
+    assert policy.observe_inbound(_conv(), stop, T0) == ("opted_out", "")
+    message = OutboundMessage("c1", "sms", GBANK_SMS, CUSTOMER, "agent", {"text": "Hi"})
+    assert policy.decide(message, _conv(), T0).reason_code == "opted_out"
+    start = sms(f"{before}start{after}", timedelta(1))
+    assert policy.observe_inbound(_conv(), start, T0) == ("opted_in", "")
+    assert policy.decide(message, _conv(), T0).status == "sent"
