@@ -291,3 +291,47 @@ def test_a_form_answer_nested_too_deep_is_refused_where_it_is() -> None:
     assert part.error is not None and part.events == []
     assert part.error.field.endswith("messages[0].interactive.nfm_reply.response_json")
     assert part.error.problem.endswith("nested deeper than 100 levels")
+
+
+def test_an_error_names_the_field_as_the_request_has_it_not_as_the_kept_event_has_it() -> None:
+    payload = json.loads((PAYLOADS / "whatsapp/text.json").read_text())
+    second = json.loads(json.dumps(payload["entry"][0]))
+    second["changes"][0]["value"]["metadata"]["display_phone_number"] = {"number": 1}
+    second["changes"][0]["value"]["messages"].insert(0, {"id": "wamid.no-sender"})
+    payload["entry"].append(second)
+    parts = read("whatsapp", json.dumps(payload), received_at=RECEIVED)
+    assert [str(p.error) if p.error else len(p.events) for p in parts] == [
+        1,
+        "whatsapp payload: entry[1].changes[0].value.metadata.display_phone_number: "
+        "expected text, got an object",
+        "whatsapp payload: entry[1].changes[0].value.metadata.display_phone_number: "
+        "expected text, got an object",
+    ]
+    fixed_metadata = payload["entry"][0]["changes"][0]["value"]["metadata"]
+    parts[1].body["entry"][0]["changes"][0]["value"]["metadata"] = fixed_metadata  # type: ignore[index]
+    again = read("whatsapp", json.dumps(parts[1].body), received_at=RECEIVED)
+    assert [str(p.error) for p in again] == [
+        "whatsapp payload: entry[0].changes[0].value.messages[0].from: missing "
+        "(and no `from_user_id` either: who sent it?)"
+    ]
+
+
+def test_one_whatsapp_message_without_from_loses_nothing_else_of_its_batch(tmp_path: Path) -> None:
+    payload = json.loads((PAYLOADS / "whatsapp/text.json").read_text())
+    messages = payload["entry"][0]["changes"][0]["value"]["messages"]
+    first = messages[0]
+    stray = dict(first, id="wamid.stray")
+    del stray["from"]
+    third = dict(first, id="wamid.third", text={"body": "Are you there?"})
+    messages[:] = [first, stray, third]
+    with SqliteStore(tmp_path / "s.db") as store:
+        result = ingest(_engine(store), "whatsapp", json.dumps(payload), received_at=RECEIVED)
+        assert [o.event.event_id for o in result.outcomes] == [first["id"], "wamid.third"]  # type: ignore[union-attr]
+        assert result.dead_letters == [
+            "whatsapp payload: entry[0].changes[0].value.messages[1].from: missing "
+            "(and no `from_user_id` either: who sent it?)"
+        ]
+        customer = store.find_customer("whatsapp", "447700900123")
+        assert customer is not None
+        texts = [m["content"]["text"] for m in store.history(customer.id).messages]
+        assert "Are you there?" in texts

@@ -14,6 +14,7 @@ event names its channel.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -192,10 +193,25 @@ def _read_part(
     except Exception as exc:  # a bad event fails alone; the request's others go on
         part.events.clear()
         error = _as_payload_error(channel, where or "(body)", exc)
-        if reduced and error.field.startswith(reduced):
-            error = PayloadError(channel, where + error.field[len(reduced) :], error.problem)
+        if reduced:
+            error = PayloadError(channel, _relocated(error.field, reduced, where), error.problem)
         part.error = error
     return part
+
+
+def _relocated(field: str, reduced: str, where: str) -> str:
+    """`field` of a reduced body as the request has it: the reduced body numbers its one event
+    `[0]` at each level (`entry[0].changes[0]...`) where the request says `entry[1]...`."""
+    in_field, in_reduced, in_request = (_SEGMENT.findall(p) for p in (field, reduced, where))
+    same = 0
+    for a, b in zip(in_field, in_reduced, strict=False):
+        if a != b:
+            break
+        same += 1
+    return "".join(in_request[:same] + in_field[same:])
+
+
+_SEGMENT = re.compile(r"\[\d+\]|\.?[^.\[]+")
 
 
 def _normalised(
