@@ -77,6 +77,7 @@ FLOW_CODES: dict[str, str] = {
     "FL313": "'on timeout' on a step without a time limit",
     "FL320": "'link customer ... verified by R' outside 'on success:' of the data action into R",
     "FL321": "'link customer ... verified by R' whose value is not one R returned",
+    "FL322": "'link customer ... verified by R' where R's data action does not prove identity",
     "FL401": "a threading window over 72 hours",
     "FL403": "content none of the served channels can carry",
     "FL404": "reply text that is not a valid Jinja2 template",

@@ -155,7 +155,7 @@ def context_from_deployment(deployment: Deployment, filename: str) -> FlowContex
         name: _template_info(name, t, deployment) for name, t in deployment.templates.items()
     }
     actions = {
-        name: DataActionInfo(name, tuple(a.inputs), tuple(a.outputs))
+        name: DataActionInfo(name, tuple(a.inputs), tuple(a.outputs), a.proves_identity)
         for name, a in deployment.data_actions.items()
     }
     return FlowContext(

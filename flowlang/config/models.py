@@ -247,6 +247,9 @@ class DataAction(Model):
     inputs: list[Name] = Field(default_factory=list)
     outputs: list[Name] = Field(default_factory=list)
     timeout: Duration = timedelta(seconds=10)
+    # Its success proves who the customer is (it checks a one-time code or a secret), so a flow
+    # may link what it returns with `verified by`.
+    proves_identity: bool = False
 
 
 class Deployment(Model):

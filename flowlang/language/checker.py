@@ -99,7 +99,8 @@ class _Where:
     in_loop: bool = False
     in_error_handler: bool = False
     in_queue_timeout: bool = False  # in a route to queue's `on timeout`: `keep waiting` may
-    succeeded: tuple[str, ...] = ()  # data action results known good: inside their `on success`
+    # The data actions whose `on success` this is: (the result's name, the call)
+    succeeded: tuple[tuple[str, ast.DataAction], ...] = ()
     bot: str | None = None  # in a `hand off to bot` step's branches: the bot's name
 
 
@@ -918,7 +919,7 @@ class _Checker:
                     )
                 )
         proved = (
-            {"success": replace(where, succeeded=(*where.succeeded, stmt.into))}
+            {"success": replace(where, succeeded=(*where.succeeded, (stmt.into, stmt)))}
             if stmt.into
             else None
         )
@@ -929,7 +930,8 @@ class _Checker:
         proof = stmt.verified_by
         if proof is None:
             return
-        if proof not in where.succeeded:
+        calls = [call for into, call in where.succeeded if into == proof]
+        if not calls:
             self.report(
                 error(
                     "FL320",
@@ -952,6 +954,25 @@ class _Checker:
                     "customer typed is only a claim",
                 )
             )
+        else:
+            self._proves_identity(calls[-1].action, stmt)
+
+    def _proves_identity(self, action: ast.NameRef, stmt: ast.LinkCustomer) -> None:
+        """The deployment says whether a data action's success proves who the customer is."""
+        info = None if action.is_param else self.ctx.data_actions.get(action.name)
+        if info is None or info.proves_identity:
+            return  # a parameter, or an unknown action (reported where it is called)
+        self.report(
+            error(
+                "FL322",
+                f'data action "{info.name}" does not prove who the customer is',
+                stmt.span,
+                "not proof",
+                hint="a lookup of what the customer typed proves nothing; verify with a data "
+                "action that checks a one-time code or a secret, declared with "
+                f"'proves_identity: true' in {self.ctx.deployment_file}",
+            )
+        )
 
     def _call_task(self, stmt: ast.CallTask, where: _Where) -> None:
         task = self.tasks.get(stmt.task)

@@ -44,6 +44,7 @@ class DataActionInfo:
     name: str
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    proves_identity: bool = False
 
 
 @dataclass(frozen=True)
