@@ -542,6 +542,7 @@ class Engine:
         conv.last_inbound_at = now
         conv.last_sender_id = event.sender_id
         conv.post_id = event.post_id or conv.post_id
+        conv.reply_to = _reply_target(event) or conv.reply_to
         content: dict[str, Any] = {
             "text": event.text,
             "kind": event.kind.value,
@@ -1108,7 +1109,7 @@ class Engine:
             sender,
             content,
             visibility,
-            conv.post_id,
+            conv.reply_to or conv.post_id,  # post_id: a conversation kept before reply_to
         )
         window_open, _remaining = self.policy.window_open(conv, now)
         if guard is not None and not window_open:
@@ -1122,7 +1123,7 @@ class Engine:
                     sender,
                     guard["content"],
                     visibility,
-                    conv.post_id,
+                    conv.reply_to or conv.post_id,
                 )
             else:
                 status = "skipped" if action == "skip" else "recorded"
@@ -1248,6 +1249,16 @@ def _message_facts(conv: ConversationView, event: InboundEvent | None) -> dict[s
             data=event.data or {},
         )
     return message
+
+
+def _reply_target(event: InboundEvent) -> str | None:
+    """What a public reply answers: the customer's comment (it nests under it), or their post
+    when they wrote the post itself; an edit's newest version. None for anything else."""
+    if event.kind is EventKind.COMMENT:
+        return event.comment_id
+    if event.kind in (EventKind.POST, EventKind.EDIT):
+        return event.comment_id or event.post_id
+    return None
 
 
 def _flow_kind(kind: EventKind) -> str:

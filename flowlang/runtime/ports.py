@@ -60,6 +60,8 @@ class ConversationView:
     last_inbound_at: datetime | None = None
     last_sender_id: str = ""
     post_id: str | None = None
+    # The customer's latest comment or post on a public channel: a public reply answers it.
+    reply_to: str | None = None
     # The last routing request (JSON values) and when it entered: an ACD rebuilt after a
     # restart takes queued and assigned conversations back from it.
     routing: dict[str, Any] = field(default_factory=dict)
