@@ -338,3 +338,25 @@ def test_without_leave_to_time_out_the_agent_stays_in_after_call_work() -> None:
     log = InteractionLog.from_events(store.events)
     assert [r["wrap_up"] for r in interaction_details(log, Scope()).rows] == ["Resolved", ""]
     assert [r["wrap_up_timed_out"] for r in agent_performance(log, Scope()).rows] == [0]
+
+
+def test_after_a_restart_the_after_call_work_agent_can_still_give_the_code(
+    tmp_path: Path,
+) -> None:
+    queue = QueueSettings("Retail", wrap_up_required=True, wrap_up_codes=frozenset({"Resolved"}))
+    path = tmp_path / "cc.sqlite"
+    with SqliteStore(path) as store:
+        engine = engine_on(store, ana(auto=True), queue=queue)
+        conv = engine.handle(web("v1", "hello", 0)).conversation_id or ""
+        engine.handle(web("v1", "", 3, EventKind.CLOSE))  # ana must now give a code
+    with SqliteStore(path) as store:
+        engine = engine_on(store, ana(auto=True), queue=queue)
+        engine.recover(NOW + timedelta(minutes=5))
+        other = engine.handle(
+            agent_event(conv, AgentAction.WRAP_UP, 6, wrap_up="Resolved", agent_id="bob")
+        )
+        assert other.refusal is not None and other.refusal.code == "not_in_after_call_work"
+        coded = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 7, wrap_up="Resolved"))
+        assert coded.refusal is None
+        view = store.get_conversation(conv)
+        assert view is not None and (view.wrap_up, view.wrap_up_agent) == ("Resolved", None)
