@@ -113,8 +113,8 @@ def parse(text: str, filename: str) -> tuple[Any, list[Diagnostic]]:
         return None, [_syntax_error(exc, filename)]
     except YAMLError as exc:  # pragma: no cover - reader errors are caught before parsing
         return None, [error(codes.YAML_SYNTAX, str(exc), Span.whole_file(filename))]
-    except ValueError:  # a date-like scalar that is not a real date, e.g. 2026-02-30
-        return None, impossible_dates(yaml.compose(text), filename)
+    except (ValueError, IndexError):  # a date that does not exist (2026-02-30), a number "-_"
+        return None, unreadable_scalars(yaml.compose(text), filename)
     if tree is None:
         return None, [
             error(
@@ -191,8 +191,8 @@ def _syntax_hint(problem: str) -> str:
     return "check the indentation and quoting near this line"
 
 
-def impossible_dates(node: Node | None, filename: str) -> list[Diagnostic]:
-    """FL503 for each timestamp-looking scalar that is not a real date or time."""
+def unreadable_scalars(node: Node | None, filename: str) -> list[Diagnostic]:
+    """FL503 for each scalar that YAML takes for a date or a number but cannot read as one."""
     problems: list[Diagnostic] = []
     stack = [node] if node is not None else []
     while stack:
@@ -211,8 +211,26 @@ def impossible_dates(node: Node | None, filename: str) -> list[Diagnostic]:
                     hint="write a date that exists, as YYYY-MM-DD",
                 )
             )
+        elif str(current.tag).endswith((":int", ":float")) and not _real_number(current):
+            mark = current.start_mark
+            problems.append(
+                error(
+                    codes.BAD_VALUE,
+                    f"{current.value!r} looks like a number to YAML but is not one",
+                    Span.from_yaml(filename, mark.line, mark.column, len(current.value)),
+                    hint="quote it to make it text, or write the number's digits",
+                )
+            )
     problems.sort(key=lambda d: (d.span.line, d.span.column))
     return problems or [error(codes.BAD_VALUE, "a value cannot be read", Span.whole_file(filename))]
+
+
+def _real_number(node: Node) -> bool:
+    try:
+        new_yaml().constructor.construct_object(node)
+    except (ValueError, IndexError):
+        return False
+    return True
 
 
 def _real_timestamp(text: str) -> bool:

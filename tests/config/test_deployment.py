@@ -120,6 +120,14 @@ def test_any_text_loads_or_gives_located_diagnostics_never_an_exception(text: st
             assert 1 <= d.span.line <= max(len(lines), 1) + 1
 
 
+@pytest.mark.parametrize("value", ["-_", "+_", "0b_", "0x_", "._"])
+def test_a_value_yaml_takes_for_a_number_but_cannot_read_is_located(value: str) -> None:
+    # ruamel.yaml resolves these as numbers, then fails to build them (IndexError, ValueError)
+    _deployment, problems = load_deployment_text(f"skills: [Loans]\nnote: {value}\n", "d.yaml")
+    assert [(d.code, d.span.line, d.span.column) for d in problems] == [("FL503", 2, 7)]
+    assert f"'{value}' looks like a number to YAML but is not one" in problems[0].message
+
+
 def test_a_file_with_old_mac_line_breaks_is_located_on_the_line_the_editor_shows() -> None:
     text = "skills: [Loans]\rqueues:\r  Loans: {note: \x01}\r"
     _deployment, problems = load_deployment_text(text, "d.yaml")
