@@ -201,36 +201,29 @@ def unreadable_scalars(node: Node | None, filename: str) -> list[Diagnostic]:
             stack.extend(v for pair in current.value for v in pair)
         elif isinstance(current, SequenceNode):
             stack.extend(current.value)
-        elif str(current.tag).endswith(":timestamp") and not _real_timestamp(current.value):
+        elif (why := _unreadable(current)) is not None:
             mark = current.start_mark
-            problems.append(
-                error(
-                    codes.BAD_VALUE,
-                    f"{current.value} is not a real date",
-                    Span.from_yaml(filename, mark.line, mark.column, len(current.value)),
-                    hint="write a date that exists, as YYYY-MM-DD",
-                )
-            )
-        elif str(current.tag).endswith((":int", ":float")) and not _real_number(current):
-            mark = current.start_mark
-            problems.append(
-                error(
-                    codes.BAD_VALUE,
-                    f"{current.value!r} looks like a number to YAML but is not one",
-                    Span.from_yaml(filename, mark.line, mark.column, len(current.value)),
-                    hint="quote it to make it text, or write the number's digits",
-                )
-            )
+            span = Span.from_yaml(filename, mark.line, mark.column, len(current.value))
+            problems.append(error(codes.BAD_VALUE, why[0], span, hint=why[1]))
     problems.sort(key=lambda d: (d.span.line, d.span.column))
     return problems or [error(codes.BAD_VALUE, "a value cannot be read", Span.whole_file(filename))]
 
 
-def _real_number(node: Node) -> bool:
-    try:
-        new_yaml().constructor.construct_object(node)
-    except (ValueError, IndexError):
-        return False
-    return True
+def _unreadable(node: Node) -> tuple[str, str] | None:
+    """What is wrong with a scalar YAML resolves as a date or number but cannot build, and
+    the hint (None: it builds)."""
+    tag = str(node.tag)
+    if tag.endswith(":timestamp") and not _real_timestamp(node.value):
+        return f"{node.value} is not a real date", "write a date that exists, as YYYY-MM-DD"
+    if tag.endswith((":int", ":float")):
+        try:
+            new_yaml().constructor.construct_object(node)
+        except (ValueError, IndexError):
+            return (
+                f"{node.value!r} looks like a number to YAML but is not one",
+                "quote it to make it text, or write the number's digits",
+            )
+    return None
 
 
 def _real_timestamp(text: str) -> bool:
