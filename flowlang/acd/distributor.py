@@ -326,6 +326,14 @@ class SkillsAcd:
         self._release(interaction, now, notices)
         return notices
 
+    def refused_code(
+        self, conversation_id: str, queue: str | None, agent: str, code: str | None, now: datetime
+    ) -> RoutingNotice | None:
+        """Judge a wrap-up code for after-call work this ACD does not hold (it was lost in a
+        restart; the store still knows it is `agent`'s): `wrap_up_rejected` as `wrap_up` gives."""
+        interaction = Interaction(conversation_id, queue, "", {}, None, 0, now, agent=agent)
+        return self._refused_code(interaction, code, now)
+
     def transfer(
         self, conversation_id: str, queue: str | None, agent: str | None, now: datetime
     ) -> list[RoutingNotice]:

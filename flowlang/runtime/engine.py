@@ -713,6 +713,10 @@ class Engine:
             self._notices(notices, now, outcome, conv)
         else:  # a wrap-up code during the agent's after-call work (`complete` with one, too)
             notices = self.acd.wrap_up(conv.id, event.agent_id, event.wrap_up, now)
+            judge = getattr(self.acd, "refused_code", None)
+            if not notices and judge is not None:  # after a restart: the ACD lost this work
+                code = event.wrap_up or conv.wrap_up
+                notices = [n for n in [judge(conv.id, conv.queue, event.agent_id, code, now)] if n]
             if refused := code_refusal(event, notices):
                 return refused
             conv.wrap_up = event.wrap_up or conv.wrap_up

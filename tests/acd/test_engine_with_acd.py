@@ -360,3 +360,24 @@ def test_after_a_restart_the_after_call_work_agent_can_still_give_the_code(
         assert coded.refusal is None
         view = store.get_conversation(conv)
         assert view is not None and (view.wrap_up, view.wrap_up_agent) == ("Resolved", None)
+
+
+def test_after_a_restart_a_required_code_is_still_enforced(tmp_path: Path) -> None:
+    queue = QueueSettings("Retail", wrap_up_required=True, wrap_up_codes=frozenset({"Resolved"}))
+    path = tmp_path / "cc.sqlite"
+    with SqliteStore(path) as store:
+        engine = engine_on(store, ana(auto=True), queue=queue)
+        conv = engine.handle(web("v1", "hello", 0)).conversation_id or ""
+        engine.handle(web("v1", "", 3, EventKind.CLOSE))  # ana must now give a code
+    with SqliteStore(path) as store:
+        engine = engine_on(store, ana(auto=True), queue=queue)
+        engine.recover(NOW + timedelta(minutes=5))
+        none = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 6))
+        assert none.refusal is not None and none.refusal.code == "wrap_up_required"
+        bogus = engine.handle(agent_event(conv, AgentAction.COMPLETE, 7, wrap_up="Bogus"))
+        assert bogus.refusal is not None and bogus.refusal.code == "wrap_up_invalid"
+        assert "Resolved" in bogus.refusal.reason
+        view = store.get_conversation(conv)
+        assert view is not None and (view.wrap_up, view.wrap_up_agent) == (None, "ana")
+        coded = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 8, wrap_up="Resolved"))
+        assert coded.refusal is None
