@@ -48,6 +48,7 @@ class Project:
         """An Engine for this project; parts not given get the built-in implementations."""
         parts.setdefault("acd", SkillsAcd.from_deployment(self.deployment))
         parts.setdefault("identity_kind", identity_kinds())
+        parts.setdefault("address_of", addresses())
         parts.setdefault("accounts", deployment_accounts(self))
         return Engine(
             self.program,
@@ -65,6 +66,15 @@ def identity_kinds() -> Callable[[str], str]:
 
     registry = builtin_registry()
     return lambda channel: registry[channel].namespace if channel in registry else channel
+
+
+def addresses() -> Callable[[str], str]:
+    """Channel -> how it addresses a customer: "phone" (E.164), "phone_digits" (E.164 without
+    the +, WhatsApp's wa_id) or "id"."""
+    from flowlang.channels.registry import builtin_registry
+
+    registry = builtin_registry()
+    return lambda channel: registry[channel].address if channel in registry else "id"
 
 
 def deployment_accounts(project: Project) -> AccountDirectory:

@@ -19,7 +19,16 @@ def policy_for_deployment(deployment: Deployment | None) -> ChannelPolicy:
         return ChannelPolicy(builtin_registry())
     overrides = {key: dict(channel.rules) for key, channel in deployment.channels.items()}
     rules = load_registry(overrides) if any(overrides.values()) else builtin_registry()
-    return ChannelPolicy(rules, portfolios=portfolios(deployment))
+    return ChannelPolicy(rules, portfolios=portfolios(deployment), templates=templates(deployment))
+
+
+def templates(deployment: Deployment) -> dict[str, str]:
+    """The deployment's WhatsApp templates by name, with the status it declares for each."""
+    return {
+        name: template.whatsapp.status
+        for name, template in deployment.templates.items()
+        if template.whatsapp is not None
+    }
 
 
 def portfolios(deployment: Deployment) -> dict[str, list[Portfolio]]:

@@ -63,8 +63,12 @@ class ChannelPolicy:
         rules: dict[str, ChannelRules] | None = None,
         ledger: PolicyLedger | None = None,
         portfolios: Mapping[str, Sequence[Portfolio]] | None = None,
+        templates: Mapping[str, str] | None = None,
     ) -> None:
         self.rules = rules if rules is not None else builtin_registry()
+        # the deployment's WhatsApp templates by name and their status: a message's own claim
+        # to be an approved template is never taken
+        self.templates: dict[str, str] = dict(templates or {})
         self.ledger: PolicyLedger = ledger if ledger is not None else MemoryLedger()
         self.portfolios: dict[str, tuple[Portfolio, ...]] = {
             channel: tuple(found) for channel, found in (portfolios or {}).items()
@@ -380,14 +384,9 @@ class ChannelPolicy:
         """Messages outside the window reach at most `tier` distinct customers per moving 24 h,
         counted per business portfolio (all its numbers together)."""
         note = "template outside the window (a business-initiated conversation)"
-        status = str(message.content.get("status") or "APPROVED")
-        if status != "APPROVED":
-            return Block(
-                "template_not_approved",
-                f"template {message.content.get('name')!r} is {status}, not APPROVED: "
-                f"{rules.name} sends only approved templates outside the window",
-                "wait for Meta's approval (WhatsApp Manager), or use an approved template",
-            )
+        unapproved = self._unapproved(message, rules, " outside the window")
+        if unapproved is not None:
+            return unapproved
         portfolio = self.portfolio_of(message.channel, message.account)
         tier = portfolio.tier if portfolio is not None else rules.tier
         if tier is None:
@@ -428,12 +427,31 @@ class ChannelPolicy:
                 f"{rules.name} starts a conversation only with an approved template",
                 "send a deployment template that has a `whatsapp:` part",
             )
-        status = str(content.get("status") or "APPROVED")
-        if allowed == "approved_template" and status != "APPROVED":
+        if allowed == "approved_template":
+            return self._unapproved(message, rules, "")
+        return None
+
+    def _unapproved(
+        self, message: OutboundMessage, rules: ChannelRules, where: str
+    ) -> Block | None:
+        """Why a template message may not go where only approved templates may: its name is not
+        a WhatsApp template of the deployment, or the deployment declares it not APPROVED. The
+        status the content carries is ignored (an agent or host could write anything there)."""
+        name = str(message.content.get("name") or "")
+        status = self.templates.get(name)
+        if status is None:
+            known = ", ".join(sorted(self.templates)) or "none"
+            return Block(
+                "unknown_template",
+                f"{name!r} is not a WhatsApp template of the deployment (templates: {known}): "
+                f"{rules.name} sends only approved templates{where}",
+                "send a template declared with a `whatsapp:` part in the deployment file",
+            )
+        if status != "APPROVED":
             return Block(
                 "template_not_approved",
-                f"template {content.get('name')!r} is {status}, not APPROVED: {rules.name} "
-                "sends only approved templates",
+                f"template {name!r} is {status}, not APPROVED: "
+                f"{rules.name} sends only approved templates{where}",
                 "wait for Meta's approval (WhatsApp Manager), or use an approved template",
             )
         return None

@@ -74,8 +74,7 @@ def send_command(
     from flowlang.channels.policy import address_key
     from flowlang.channels.registry import builtin_registry
     from flowlang.project import sending_project
-    from flowlang.runtime.initiate import InitiateError
-    from flowlang.runtime.memory import normalise_phone
+    from flowlang.runtime.initiate import InitiateError, recipient
 
     loaded = load_or_exit(deployment)
     registry = builtin_registry()
@@ -85,14 +84,10 @@ def send_command(
             param_hint="--channel",
         )
     account = _account(loaded, channel, account_name)
-    address = registry[channel].address
-    phone = normalise_phone(to) if address != "id" else None
-    if address != "id" and phone is None:
-        raise click.BadParameter(
-            f"{to!r} is not a phone number; write it in E.164, e.g. +447700900123",
-            param_hint="--to",
-        )
-    recipient = phone.lstrip("+") if phone and address == "phone_digits" else phone or to
+    try:
+        to, phone = recipient(registry[channel].address, to)
+    except InitiateError as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
     values = dict(_param(p) for p in params)
     adapters = [outbound_adapter(spec) for spec in outbound]
     project = sending_project(loaded)
@@ -100,7 +95,7 @@ def send_command(
         engine = project.engine(store=db, adapters=adapters, deliver=bool(adapters))
         try:
             outcome = engine.initiate(
-                channel, address_key(account), recipient, template, datetime.now(UTC), values, phone
+                channel, address_key(account), to, template, datetime.now(UTC), values, phone
             )
         except InitiateError as exc:
             raise click.BadParameter(str(exc), param_hint="--template / --param") from None
@@ -109,7 +104,7 @@ def send_command(
     if delivery.status in ("sent", "degraded"):
         note = f" ({delivery.reason})" if delivery.reason else ""
         click.echo(
-            f"allowed: {channel} {account} -> {recipient}, template {template!r} "
+            f"allowed: {channel} {account} -> {to}, template {template!r} "
             f"({outcome.conversation_id}){note}"
         )
         if outcome.failed_sends:

@@ -31,7 +31,7 @@ from flowlang.runtime import effects as fx
 from flowlang.runtime.agent_rules import Refusal, code_refusal, holder_refusal, state_of
 from flowlang.runtime.delivery import Deliverer, FailedSend, RetryPolicy
 from flowlang.runtime.event_feed import EventFeed, Listener
-from flowlang.runtime.initiate import INITIATED, template_content
+from flowlang.runtime.initiate import INITIATED, recipient, template_content
 from flowlang.runtime.interpreter import TraceStep, run
 from flowlang.runtime.memory import (
     MemoryOutbox,
@@ -143,6 +143,7 @@ class Engine:
         threading_window: timedelta | None = None,
         media_of: Callable[[str, EventKind], str] | None = None,
         identity_kind: Callable[[str], str] | None = None,
+        address_of: Callable[[str], str] | None = None,
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         deliver: bool = True,
@@ -186,6 +187,8 @@ class Engine:
         self.media_of = media_of or _default_media
         # Channels that share user ids (X DMs and X posts) name one identity kind.
         self.identity_kind = identity_kind or (lambda channel: channel)
+        # how each channel addresses a customer: "phone", "phone_digits" (wa_id) or "id"
+        self.address_of = address_of or (lambda _channel: "id")
         self.clock = clock
         self._timers: list[tuple[datetime, str, str]] = []
         self._customers: dict[str, CustomerView] = {}
@@ -360,8 +363,11 @@ class Engine:
         (outside the window, within the portfolio's messaging limit), SMS a customer who has
         not opted out; any other channel blocks it with the reason (`Outcome.deliveries`). The
         customer's reply continues the conversation it opens. Raises `InitiateError` for an
-        unknown template or a missing parameter."""
+        unknown template, a missing parameter or a `to` that is not a phone number on a channel
+        that addresses customers by phone ("+44 (7700) 900-999" is read as +447700900999)."""
         _check_aware(now, "initiate")
+        to, read = recipient(self.address_of(channel), to)
+        phone = read or phone
         outcome = Outcome(
             event={"type": "initiate", "channel": channel, "to": to, "template": template}
         )

@@ -6,15 +6,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flowlang.runtime.memory import normalise_phone
 from flowlang.runtime.ports import INITIATED, CustomerView
 from flowlang.runtime.program import Program
 from flowlang.templating import ReplyTemplate
 
-__all__ = ["INITIATED", "InitiateError", "template_content"]
+__all__ = ["INITIATED", "InitiateError", "recipient", "template_content"]
 
 
 class InitiateError(ValueError):
     """A business-initiated send that cannot be made: an unknown template, a missing parameter."""
+
+
+def recipient(address: str, to: str) -> tuple[str, str | None]:
+    """The recipient as the channel's API takes it and the customer's phone (E.164) for a
+    customer `to` on a channel that addresses customers by `address` ("phone", "phone_digits",
+    "id"): "+44 (7700) 900-999" is +447700900999, and 447700900999 on WhatsApp. Raises
+    `InitiateError` for a number that cannot be read."""
+    if address == "id":
+        return to, None
+    phone = normalise_phone(to)
+    if phone is None:
+        raise InitiateError(f"{to!r} is not a phone number; write it in E.164, e.g. +447700900123")
+    return (phone.lstrip("+") if address == "phone_digits" else phone), phone
 
 
 def template_content(

@@ -305,3 +305,74 @@ def test_reports_show_who_a_business_initiated_conversation_is_with(project: Pro
     assert (started.channel, started.customer, started.outcome) == ("whatsapp", "c1", "")
     refused = log.interactions[blocked.conversation_id or ""]
     assert refused.outcome == "not sent (business_initiated_not_allowed)"
+
+
+# ------------------------------------------------ the recipient and the template's approval
+
+
+@pytest.mark.parametrize("to", ["+44 (7700) 900-999", "+44.7700.900.999", "447700900999"])
+def test_a_number_written_another_way_is_the_same_customer_and_recipient(
+    project: Project, store: Any, to: str
+) -> None:
+    sent = RecordingAdapter()
+    engine = project.engine(store=store, adapters=[sent])
+    first = engine.initiate("sms", GBANK_SMS, "+447700900999", "welcome", T0)
+    again = engine.initiate("sms", GBANK_SMS, to, "welcome", T0 + timedelta(minutes=5))
+    assert [d.status for d in first.deliveries + again.deliveries] == ["sent", "sent"]
+    assert [m.recipient for m in sent.sent] == ["+447700900999", "+447700900999"]
+    assert again.conversation_id == first.conversation_id
+    whatsapp = card_ready(engine, "+44 (7700) 900-999")
+    assert sent.sent[-1].recipient == "447700900999"
+    customers = {
+        engine.store.get_conversation(o.conversation_id or "").customer_id  # type: ignore[union-attr]
+        for o in (first, again, whatsapp)
+    }
+    assert len(customers) == 1
+
+
+@pytest.mark.parametrize(("channel", "account"), [("sms", GBANK_SMS), ("whatsapp", MAIN)])
+def test_a_number_that_cannot_be_read_is_refused_before_anything(
+    project: Project, channel: str, account: str
+) -> None:
+    sent = RecordingAdapter()
+    engine = project.engine(adapters=[sent])
+    with pytest.raises(InitiateError, match="'call me' is not a phone number"):
+        engine.initiate(channel, account, "call me", "card_ready", T0, {"name": "B"})
+    assert sent.sent == []
+    assert engine.store.get_conversation("conv1") is None
+
+
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        ({"kind": "template", "status": "APPROVED"}, "unknown_template"),
+        ({"kind": "template", "name": "made_up", "status": "APPROVED"}, "unknown_template"),
+        ({"kind": "template", "name": "offer", "status": "APPROVED"}, "template_not_approved"),
+        ({"kind": "template", "name": "welcome", "status": "APPROVED"}, "unknown_template"),
+    ],
+)
+def test_content_that_claims_to_be_an_approved_template_is_not_taken_at_its_word(
+    project: Project, content: dict[str, Any], code: str
+) -> None:
+    engine = project.engine()
+    started = card_ready(engine, "447700900123")
+    conv = engine.store.get_conversation(started.conversation_id or "")
+    assert conv is not None
+    conv.last_inbound_at = T0
+    for sender in ("agent", "flow"):
+        claim = OutboundMessage(conv.id, "whatsapp", MAIN, "447700900123", sender, content)
+        blocked = engine.policy.decide(claim, conv, T0 + timedelta(days=2))
+        assert (blocked.status, blocked.reason_code) == ("blocked", code)
+    declared = {"kind": "template", "name": "card_ready", "parameters": {"name": "B"}}
+    agent = OutboundMessage(conv.id, "whatsapp", MAIN, "447700900123", "agent", declared)
+    assert engine.policy.decide(agent, conv, T0 + timedelta(days=2)).status == "sent"
+
+
+def test_a_business_initiated_send_takes_the_approval_from_the_deployment(
+    project: Project,
+) -> None:
+    engine = project.engine()
+    engine.program.templates["offer"].data["status"] = "APPROVED"  # what the content would say
+    pending = engine.initiate("whatsapp", MAIN, "447700900124", "offer", T0)
+    assert statuses(pending) == [("blocked", "template_not_approved")]
+    assert "PENDING" in pending.deliveries[0].reason

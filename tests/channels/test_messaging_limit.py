@@ -18,7 +18,10 @@ from flowlang.store import SqliteStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MAIN, CARDS, OTHER = "+442079460000", "+442079460001", "+442079460002"
-DEPLOYMENT = f"""channels:
+DEPLOYMENT = f"""templates:
+  whatsapp_followup:
+    whatsapp: {{name: whatsapp_followup}}
+channels:
   whatsapp:
     accounts:
       - {{name: GBank WhatsApp, id: "{MAIN}"}}

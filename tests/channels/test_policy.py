@@ -38,6 +38,9 @@ def text(
     return OutboundMessage("c1", channel, "acct", to, sender, {"kind": "text", "text": body})
 
 
+APPROVED = {"whatsapp_followup": "APPROVED"}  # the deployment's templates and their status
+
+
 def template(channel: str = "whatsapp", to: str = "cu1") -> OutboundMessage:
     content: dict[str, Any] = {"kind": "template", "name": "whatsapp_followup", "parameters": {}}
     return OutboundMessage("c1", channel, "acct", to, "flow", content)
@@ -72,7 +75,7 @@ def test_the_window_closes_exactly_24_hours_after_the_customers_last_message() -
 
 
 def test_whatsapp_outside_the_window_allows_only_approved_templates() -> None:
-    policy = ChannelPolicy()
+    policy = ChannelPolicy(templates=APPROVED)
     late = T0 + timedelta(hours=24) + SECOND
     blocked = policy.decide(text("whatsapp"), conversation("whatsapp"), late)
     assert (blocked.status, blocked.reason_code) == ("blocked", "window_closed_template_required")
@@ -206,7 +209,7 @@ def test_sms_help_gets_the_help_text_and_a_word_inside_a_sentence_is_not_a_keywo
 
 
 def test_whatsapp_business_initiated_conversations_are_capped_by_the_tier() -> None:
-    policy = ChannelPolicy(load_registry({"whatsapp": {"tier": 2}}))
+    policy = ChannelPolicy(load_registry({"whatsapp": {"tier": 2}}), templates=APPROVED)
     late = T0 + timedelta(days=2)
     codes = [
         policy.decide(template(to=f"customer-{n}"), conversation("whatsapp"), late).reason_code
