@@ -177,9 +177,9 @@ class SkillsAcd:
         if again and previous is not None and previous.phase == "offered":
             return []  # an agent has it on offer: that offer stays open
         interaction = _interaction_for(request, now)
+        notices = self._end_wrap_up_on_return(request.conversation_id, now)
         self._forget(request.conversation_id, now)
         self.interactions[interaction.id] = interaction
-        notices: list[RoutingNotice] = []
         if again and previous is not None:
             _keep_place(interaction, previous)
         else:
@@ -241,6 +241,7 @@ class SkillsAcd:
         self, conversation_id: str, agent: str, media: str, wait_seconds: int | None, now: datetime
     ) -> list[RoutingNotice]:
         record = self.agents.get(agent)
+        ended = self._end_wrap_up_on_return(conversation_id, now)
         self._forget(conversation_id, now)
         interaction = Interaction(conversation_id, None, media, {}, None, 0, now)
         interaction.candidates = [agent]
@@ -249,9 +250,9 @@ class SkillsAcd:
             or record.state == "offline"
             or (not record.ready_for(media) and not wait_seconds)
         ):
-            return [RoutingNotice("agent_unavailable", conversation_id, agent, None, now)]
+            return [*ended, RoutingNotice("agent_unavailable", conversation_id, agent, None, now)]
         self.interactions[conversation_id] = interaction
-        notices: list[RoutingNotice] = []
+        notices = ended
         if record.ready_for(media):
             self._offer(interaction, record, now, notices)
         else:
@@ -482,6 +483,19 @@ class SkillsAcd:
             else:
                 notices.append(self._notice("disconnected", interaction, now, reason="inactive"))
                 notices += self._finish_work(interaction, now, reason="inactive")
+
+    def _end_wrap_up_on_return(self, conversation_id: str, now: datetime) -> list[RoutingNotice]:
+        """The customer wrote again during the agent's after-call work on their conversation:
+        that work ends, as a wrap-up timed out where a required code is still missing."""
+        interaction = self.interactions.get(conversation_id)
+        if interaction is None or interaction.phase != "wrap_up":
+            return []
+        extra: dict[str, Any] = {"reason": "customer wrote again"}
+        if self._queue(interaction.queue).wrap_up_required and interaction.wrap_up is None:
+            extra["timed_out"] = True
+        return [
+            self._notice("wrap_up_ended", interaction, now, wrap_up=interaction.wrap_up, **extra)
+        ]
 
     def _timer(self, at: datetime, kind: str, interaction: Interaction) -> None:
         heapq.heappush(

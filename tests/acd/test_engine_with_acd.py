@@ -381,3 +381,24 @@ def test_after_a_restart_a_required_code_is_still_enforced(tmp_path: Path) -> No
         assert view is not None and (view.wrap_up, view.wrap_up_agent) == (None, "ana")
         coded = engine.handle(agent_event(conv, AgentAction.WRAP_UP, 8, wrap_up="Resolved"))
         assert coded.refusal is None
+
+
+def test_the_customer_writing_again_ends_after_call_work_as_a_wrap_up_timed_out() -> None:
+    """ana still owes Retail's required code when the customer comes back: her after-call work
+    ends (told, not dropped silently), the store no longer holds it as hers, and the reports count
+    a wrap-up timed out."""
+    queue = QueueSettings("Retail", wrap_up_required=True, wrap_up_codes=frozenset({"Resolved"}))
+    engine, store = make(ana(auto=True), queue=queue)
+    conv = engine.handle(web("v1", "hello", 0)).conversation_id or ""
+    engine.handle(web("v1", "", 3, EventKind.CLOSE))  # ana must now give a code
+    again = engine.handle(web("v1", "one more thing", 4))
+    assert again.conversation_id == conv
+    ended = [n for n in again.notices if n.kind == "wrap_up_ended"]
+    assert [(n.agent, n.data.get("reason"), n.data.get("timed_out")) for n in ended] == [
+        ("ana", "customer wrote again", True)
+    ]
+    view = store.get_conversation(conv)
+    assert view is not None and (view.wrap_up, view.wrap_up_agent) == (None, None)
+    log = InteractionLog.from_events(store.events)
+    assert [r["wrap_up_timed_out"] for r in agent_performance(log, Scope()).rows] == [1]
+    assert [r["wrap_up_timed_out"] for r in queue_performance(log, Scope()).rows] == [1]
