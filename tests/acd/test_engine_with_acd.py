@@ -402,3 +402,23 @@ def test_the_customer_writing_again_ends_after_call_work_as_a_wrap_up_timed_out(
     log = InteractionLog.from_events(store.events)
     assert [r["wrap_up_timed_out"] for r in agent_performance(log, Scope()).rows] == [1]
     assert [r["wrap_up_timed_out"] for r in queue_performance(log, Scope()).rows] == [1]
+
+
+def test_a_code_given_before_the_customer_writes_again_is_kept_not_timed_out() -> None:
+    queue = QueueSettings(
+        "Retail",
+        wrap_up_required=True,
+        wrap_up_codes=frozenset({"Resolved"}),
+        after_call_work=timedelta(minutes=2),
+    )
+    engine, store = make(ana(auto=True), queue=queue)
+    conv = engine.handle(web("v1", "hello", 0)).conversation_id or ""
+    engine.handle(agent_event(conv, AgentAction.COMPLETE, 3, wrap_up="Resolved"))
+    again = engine.handle(web("v1", "one more thing", 4))
+    ended = [n for n in again.notices if n.kind == "wrap_up_ended"]
+    assert [(n.data.get("reason"), n.data.get("timed_out")) for n in ended] == [
+        ("customer wrote again", None)
+    ]
+    log = InteractionLog.from_events(store.events)
+    assert [r["wrap_up_timed_out"] for r in agent_performance(log, Scope()).rows] == [0]
+    assert "Resolved" in [r["wrap_up"] for r in interaction_details(log, Scope()).rows]
