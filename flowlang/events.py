@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     CLOSE = "close"  # the customer closed the chat (web messaging): they left
     POSTBACK = "postback"  # a quick-reply / button answer
     RECEIPT = "receipt"  # delivery / read receipt: recorded, never routed
+    SYSTEM = "system"  # the channel's own notice (a WhatsApp number change): recorded, never routed
 
 
 SOCIAL_PUBLIC_CHANNELS = frozenset({"x_public", "facebook_page"})
@@ -83,7 +84,8 @@ class InboundEvent(BaseModel):
         default=None, description="the channel's id of the message an edit or deletion is about"
     )
     data: dict[str, Any] | None = Field(
-        default=None, description="a form's answers (WhatsApp Flows' response_json)"
+        default=None,
+        description="a form's answers (WhatsApp Flows' response_json); a system notice's details",
     )
     comment_id: str | None = Field(default=None, description="a comment's own id (public channels)")
     reply_token: str | None = None

@@ -545,6 +545,8 @@ class Engine:
         self._customers[conv.id] = customer
         self._senders[conv.id] = event.sender_id
         outcome.conversation_id = conv.id
+        if event.kind is EventKind.SYSTEM:
+            return self._identity_changed(event, conv, outcome, now)
         conv.last_inbound_at = now
         conv.last_sender_id = event.sender_id
         conv.post_id = event.post_id or conv.post_id
@@ -612,6 +614,35 @@ class Engine:
                 )
             else:
                 outcome.note = f"flow waits for the {state.waiting.kind}; message kept in history"
+        self.store.save_conversation(conv)
+        self.store.mark_processed(event.channel, event.event_id)
+        return outcome
+
+    def _identity_changed(
+        self, event: InboundEvent, conv: ConversationView, outcome: Outcome, now: datetime
+    ) -> Outcome:
+        """The channel's signed notice that the customer's number or user id changed: the new
+        identity is linked to the customer, the notice kept in the history and the event log;
+        the flow does not run, nothing is sent and the customer's window stays as it was."""
+        data = event.data or {}
+        links: list[tuple[str, str]] = []
+        if phone := data.get("new_phone"):
+            links += [("phone", str(phone)), (self.identity_kind(event.channel), str(phone)[1:])]
+        if user_id := data.get("new_user_id"):
+            links.append((self.identity_kind(event.channel), str(user_id)))
+        customer = self._customers[conv.id]
+        for kind, value in links:
+            customer = self.store.link_identity(customer.id, kind, value)
+        self._customers[conv.id], conv.customer_id = customer, customer.id
+        content = {"text": event.text, "kind": "system", "event_id": event.event_id, "data": data}
+        self.store.append_message(conv, "in", content, now, event.sender_id)
+        self.events.append(
+            "identity_changed",
+            now,
+            conv.id,
+            {"channel": event.channel, "customer": customer.id, **data},
+        )
+        outcome.note = f"{data.get('system', 'system')}: {', '.join(v for _, v in links)} linked"
         self.store.save_conversation(conv)
         self.store.mark_processed(event.channel, event.event_id)
         return outcome

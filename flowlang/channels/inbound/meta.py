@@ -65,7 +65,9 @@ def _contacts(value: Node) -> dict[str, tuple[str | None, str]]:
 
 def _whatsapp_message(
     message: Node, account: str, contacts: dict[str, tuple[str | None, str]]
-) -> InboundEvent:
+) -> InboundEvent | Ignored:
+    if message.optional_text("type") == "system":
+        return _whatsapp_system(message, account)
     phone = message.optional_text("from")
     bsuid = message.optional_text("from_user_id")
     if phone is None and bsuid is None:
@@ -113,7 +115,7 @@ def _whatsapp_message(
         text, postback = button.text("text"), button.text("payload", button.text("text"))
     elif kind == "reaction":
         text = message.need("reaction").text("emoji", "")
-    else:  # contacts, order, system, unsupported: kept whole in `raw` for the agent
+    else:  # contacts, order, unsupported: kept whole in `raw` for the agent
         text = f"[{kind}]"
     return InboundEvent(
         event_id=message.text("id"),
@@ -126,6 +128,44 @@ def _whatsapp_message(
         text=text,
         attachments=tuple(attachments),
         postback=postback,
+        data=data,
+        timestamp=message.epoch("timestamp"),
+        raw=message.value,
+    )
+
+
+_IDENTITY_CHANGES = ("user_changed_number", "user_changed_user_id")
+
+
+def _whatsapp_system(message: Node, account: str) -> InboundEvent | Ignored:
+    """WhatsApp's own notice that a customer's number or BSUID changed: signed by WhatsApp, so
+    the new identity is linked to the customer (`data`: `new_phone`, `new_user_id`); a system
+    message of any other type is ignored with its reason."""
+    system = message.need("system")
+    kind = system.text("type", "")
+    if kind not in _IDENTITY_CHANGES:
+        return Ignored(f"a WhatsApp system message of type {kind or 'none'} changes no identity")
+    phone = message.optional_text("from")
+    old = system.optional_text("previous_user_id") or message.optional_text("from_user_id") or phone
+    if old is None:
+        raise message.fail("missing (and no `from_user_id`: whose identity changed?)", "from")
+    new_phone = system.optional_text("wa_id") if kind == "user_changed_number" else None
+    new_user_id = system.optional_text("user_id")
+    if new_phone is None and new_user_id is None:
+        raise system.fail("missing (a system message without the new identity)", "wa_id")
+    data: dict[str, Any] = {"system": kind}
+    if new_phone is not None:
+        data["new_phone"] = _e164(new_phone)
+    if new_user_id is not None:
+        data["new_user_id"] = new_user_id
+    return InboundEvent(
+        event_id=message.text("id"),
+        channel="whatsapp",
+        kind=EventKind.SYSTEM,
+        account=account,
+        sender_id=old,
+        sender_phone=_e164(phone) if phone is not None else None,
+        text=system.text("body", ""),
         data=data,
         timestamp=message.epoch("timestamp"),
         raw=message.value,
