@@ -122,3 +122,17 @@ def test_other_system_messages_are_ignored_with_their_reason(tmp_path: Path) -> 
             "a WhatsApp system message of type customer_identity_changed changes no identity"
         ]
         assert store.find_customer("phone", "+447700900456") is None
+
+
+def test_a_number_change_without_the_new_number_is_a_dead_letter_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    with SqliteStore(tmp_path / "s.db") as store:
+        engine, sent = _engine(tmp_path, store)
+        payload = _system(0)
+        system = payload["entry"][0]["changes"][0]["value"]["messages"][0]["system"]
+        del system["wa_id"], system["user_id"]
+        result = ingest(engine, "whatsapp", json.dumps(payload), received_at=RECEIVED)
+        (reason,) = result.dead_letters
+        assert "messages[0].system.wa_id: missing" in reason
+        assert result.outcomes == [] and sent.sent == []
