@@ -632,7 +632,7 @@ class Engine:
             links.append((self.identity_kind(event.channel), str(user_id)))
         customer = self._customers[conv.id]
         for kind, value in links:
-            customer = self.store.link_identity(customer.id, kind, value)
+            customer = self.store.move_identity(customer.id, kind, value)
         self._customers[conv.id], conv.customer_id = customer, customer.id
         content = {"text": event.text, "kind": "system", "event_id": event.event_id, "data": data}
         self.store.append_message(conv, "in", content, now, event.sender_id)

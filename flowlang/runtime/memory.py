@@ -191,6 +191,12 @@ class MemoryStore(MemoryOutbox, MemoryLedger):
             customer_id, customer.name, customer.phone, frozenset(customer.volunteered), False
         )
 
+    def move_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
+        owner = self.identities.pop((kind, value), None)
+        if owner is not None and owner != customer_id:
+            self.customers[owner].identities.discard((kind, value))
+        return self.link_identity(customer_id, kind, value)
+
     def claim_identity(
         self, customer_id: str, kind: str, value: str, conversation_id: str, at: datetime
     ) -> bool:

@@ -105,6 +105,10 @@ class ConversationStore(PolicyLedger, Protocol):
         """A proven identity: the customer is known by it; when another customer has it, the
         two are merged into that one (identities, conversations, history)."""
 
+    def move_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
+        """The channel says this identity is now the customer's (a changed number): it leaves
+        whoever had it and nothing is merged, since numbers are recycled to strangers."""
+
     def claim_identity(
         self, customer_id: str, kind: str, value: str, conversation_id: str, at: datetime
     ) -> bool:

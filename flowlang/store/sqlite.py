@@ -237,6 +237,11 @@ class SqliteStore:
             )
         return CustomerView(view.id, view.name, view.phone, frozenset(volunteered), False)
 
+    def move_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
+        with self.transaction():
+            self.db.execute("DELETE FROM identities WHERE kind = ? AND value = ?", (kind, value))
+            return self.link_identity(customer_id, kind, value)
+
     def claim_identity(
         self, customer_id: str, kind: str, value: str, conversation_id: str, at: datetime
     ) -> bool:

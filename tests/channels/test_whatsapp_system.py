@@ -136,3 +136,30 @@ def test_a_number_change_without_the_new_number_is_a_dead_letter_naming_the_fiel
         (reason,) = result.dead_letters
         assert "messages[0].system.wa_id: missing" in reason
         assert result.outcomes == [] and sent.sent == []
+
+
+def test_a_number_that_was_someone_elses_moves_to_the_customer_and_joins_no_records(
+    tmp_path: Path,
+) -> None:
+    # Carriers recycle numbers: the number Ben moves to was Zoe's. It is Ben's from now on,
+    # but Zoe's record and history stay hers, and Ben's are not joined to them.
+    with SqliteStore(tmp_path / "s.db") as store:
+        engine, _sent = _engine(tmp_path, store)
+        _ingest(engine, _text({"from": "447700900999"}, "Zoe here", "wamid.ZOE-1"))
+        zoe = store.find_customer("phone", "+447700900999")
+        _ingest(engine, _load("text.json"))
+        ben = store.find_customer("phone", "+447700900123")
+        assert zoe is not None and ben is not None and zoe.id != ben.id
+        _ingest(engine, _system(0))
+        assert store.find_customer("phone", "+447700900999") == store.get_customer(ben.id)
+        assert store.get_customer(zoe.id) is not None  # not merged away
+        assert "Zoe here" not in _texts(store, ben.id) and _texts(store, zoe.id) == ["Zoe here"]
+        _ingest(engine, _text({"from": "447700900999"}, "New phone, same me", "wamid.NEW-1"))
+        assert store.history(ben.id).messages[-1]["content"]["text"] == "New phone, same me"
+        assert _texts(store, zoe.id) == ["Zoe here"]
+
+
+def _texts(store: SqliteStore, customer_id: str) -> list[str]:
+    """What the customer wrote, in order."""
+    messages = store.history(customer_id).messages
+    return [m["content"]["text"] for m in messages if m["direction"] == "in"]

@@ -65,6 +65,17 @@ def test_linking_an_identity_another_customer_has_merges_them(store: Conversatio
     assert store.resolve_customer("line", "U1", None, None).id == web.id
 
 
+def test_moving_an_identity_takes_it_from_its_owner_and_merges_no_one(
+    store: ConversationStore,
+) -> None:
+    zoe = store.resolve_customer("whatsapp", "447700900999", "447700900999", "Zoe")
+    ben = store.resolve_customer("whatsapp", "447700900123", "447700900123", "Ben")
+    moved = store.move_identity(ben.id, "phone", "+447700900999")
+    assert moved.id == ben.id and store.get_customer(zoe.id) is not None
+    assert store.resolve_customer("sms", "+447700900999", "+447700900999", None).id == ben.id
+    assert store.resolve_customer("whatsapp", "447700900999", None, None).id == zoe.id
+
+
 def test_a_claim_joins_no_one_and_identifies_no_one(store: ConversationStore) -> None:
     owner = store.resolve_customer("whatsapp", "447700900123", "447700900123", "Ben")
     store.link_identity(owner.id, "account_number", "12345678")
