@@ -959,9 +959,22 @@ class _Checker:
 
     def _proves_identity(self, action: ast.NameRef, stmt: ast.LinkCustomer) -> None:
         """The deployment says whether a data action's success proves who the customer is."""
-        info = None if action.is_param else self.ctx.data_actions.get(action.name)
+        if action.is_param:
+            self.report(
+                error(
+                    "FL322",
+                    f"a verified link needs its data action named, not the parameter {action.name}",
+                    stmt.span,
+                    "cannot be checked",
+                    hint="a parameter can name any data action when the flow runs, even one that "
+                    "only looks up what the customer typed: call the verifying action by its "
+                    'name, e.g. call data action "CRM Check Code"',
+                )
+            )
+            return
+        info = self.ctx.data_actions.get(action.name)
         if info is None or info.proves_identity:
-            return  # a parameter, or an unknown action (reported where it is called)
+            return  # an unknown action: reported where it is called
         self.report(
             error(
                 "FL322",
