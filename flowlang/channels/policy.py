@@ -14,6 +14,7 @@ this object: it is per process.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import defaultdict, deque
@@ -685,6 +686,7 @@ def _keyword(text: str) -> str:
 _AROUND = re.compile(r"^[\W_]+|[\W_]+$")
 
 
+@functools.cache
 def _keywords(words: frozenset[str]) -> frozenset[str]:
     """Configured keywords as `_keyword` reads a message (a deployment may write 'arrêt')."""
     return frozenset(_keyword(word) for word in words)
