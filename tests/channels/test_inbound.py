@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from flowlang.channels.inbound import PayloadError, normalise
 from flowlang.events import EventKind
+from tests.channels.helpers import FIXTURES
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "examples" / "payloads"
 RECEIVED = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
@@ -192,17 +193,6 @@ def test_a_payload_that_cannot_be_read_names_the_field(
     assert message in str(caught.value)
 
 
-FIXTURES = [
-    ("whatsapp", "whatsapp/image_and_button.json"),
-    ("whatsapp", "whatsapp/status.json"),
-    ("instagram", "instagram/message.json"),
-    ("messenger", "messenger/quick_reply_and_postback.json"),
-    ("facebook_page", "facebook_page/comment.json"),
-    ("x_dm", "x/dm.json"),
-    ("x_public", "x/mention.json"),
-    ("line", "line/message.json"),
-    ("web", "web/message.json"),
-]
 _JUNK = st.one_of(
     st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2), st.just({})
 )

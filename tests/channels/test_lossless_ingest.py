@@ -20,21 +20,11 @@ from flowlang.cli import main
 from flowlang.project import load_project
 from flowlang.runtime.engine import Engine
 from flowlang.store import SqliteStore
+from tests.channels.helpers import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOADS = ROOT / "examples" / "payloads"
 RECEIVED = datetime(2026, 1, 5, 17, 0, tzinfo=UTC)
-FIXTURES = [
-    ("whatsapp", "whatsapp/image_and_button.json"),
-    ("whatsapp", "whatsapp/status.json"),
-    ("instagram", "instagram/message.json"),
-    ("messenger", "messenger/quick_reply_and_postback.json"),
-    ("facebook_page", "facebook_page/comment.json"),
-    ("x_dm", "x/dm.json"),
-    ("x_public", "x/mention.json"),
-    ("line", "line/message.json"),
-    ("web", "web/message.json"),
-]
 CHANNELS = sorted({channel for channel, _ in FIXTURES} | {"sms"})
 
 

@@ -25,6 +25,7 @@ from flowlang.runtime.engine import AllowAll, Engine, Outcome
 from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.ports import Delivery, OutboundMessage
 from flowlang.store import SqliteStore
+from tests.channels.helpers import DEPLOYMENT, engine_for
 from tests.runtime.helpers import program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,19 +47,13 @@ state start:
 def _engine(
     tmp_path: Path, flow: str = PUBLIC_FLOW, rules: str = "", store: Any = None
 ) -> tuple[Engine, RecordingAdapter]:
-    path = tmp_path / "public.flow"
-    path.write_text(flow, "utf-8")
-    deployment = (ROOT / "examples" / "deployment.yaml").read_text("utf-8")
+    deployment = DEPLOYMENT.read_text("utf-8")
     if rules:
         deployment = deployment.replace(
             "  facebook_page:\n", f"  facebook_page:\n    rules:\n{rules}", 1
         )
     (tmp_path / "deployment.yaml").write_text(deployment, "utf-8")
-    project, ws = load_project(path, tmp_path / "deployment.yaml")
-    assert project is not None, [d.message for d in ws.diagnostics]
-    sent = RecordingAdapter()
-    parts = {"store": store} if store is not None else {}
-    return project.engine(adapters=[sent], **parts), sent
+    return engine_for(tmp_path, flow, tmp_path / "deployment.yaml", store)
 
 
 def _webhook(channel: str, name: str) -> list[InboundEvent]:
@@ -431,7 +426,7 @@ def test_a_dry_run_shows_how_an_agents_private_reply_went_and_why_one_was_blocke
     path = tmp_path / "private.yaml"
     path.write_text(SAMPLES, "utf-8")
     _engine(tmp_path, flow)  # writes the flow and the deployment
-    project, _ws = load_project(tmp_path / "public.flow", tmp_path / "deployment.yaml")
+    project, _ws = load_project(tmp_path / "test.flow", tmp_path / "deployment.yaml")
     assert project is not None
     report = run_samples(project, load_samples(path)).render()
     assert "agent reply privately: 'Hi Marco, which card is it?'" in report

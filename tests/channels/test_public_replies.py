@@ -15,10 +15,10 @@ from flowlang.channels.inbound import normalise
 from flowlang.channels.outbound import send_request
 from flowlang.channels.outbound.send_bodies import SendRequest
 from flowlang.events import AgentAction, AgentEvent, EventKind, InboundEvent
-from flowlang.project import load_project
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.memory import RecordingAdapter
 from flowlang.store import SqliteStore
+from tests.channels.helpers import engine_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOADS = ROOT / "examples" / "payloads"
@@ -36,13 +36,7 @@ state start:
 
 
 def _engine(tmp_path: Path, store: Any = None) -> tuple[Engine, RecordingAdapter]:
-    path = tmp_path / "public.flow"
-    path.write_text(FLOW, "utf-8")
-    project, ws = load_project(path, ROOT / "examples" / "deployment.yaml")
-    assert project is not None, [d.message for d in ws.diagnostics]
-    sent = RecordingAdapter()
-    parts = {"store": store} if store is not None else {}
-    return project.engine(adapters=[sent], **parts), sent
+    return engine_for(tmp_path, FLOW, store=store)
 
 
 def _webhook(channel: str, name: str) -> list[InboundEvent]:
