@@ -8,10 +8,17 @@ checked by `flowlang.config.references` after the models validate.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from flowlang.config.fields import (
@@ -142,13 +149,29 @@ class Portfolio(Model):
         return value
 
 
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+
+
+class Connection(Model):
+    """How `flowlang serve` talks to a channel's vendor. Secrets are never written here: each
+    `*_env` names the environment variable that holds one."""
+
+    signing_secret_env: EnvName | None = None  # Meta app secret, LINE channel secret,
+    # X consumer secret, Twilio auth token: what webhook signatures are checked with
+    verify_token_env: EnvName | None = None  # Meta's subscription handshake (hub.verify_token)
+    access_token_env: EnvName | None = None  # what sends are authorised with
+    account_sid_env: EnvName | None = None  # Twilio's account SID (basic auth user)
+    api_base: str | None = None  # the vendor API's base URL; tests point it at a fake server
+
+
 class Channel(Model):
-    """A channel the center uses, its accounts, overrides of the built-in channel rules, and
-    the business portfolios its numbers belong to."""
+    """A channel the center uses, its accounts, overrides of the built-in channel rules, the
+    business portfolios its numbers belong to, and how the service connects to its vendor."""
 
     accounts: list[Account] = Field(default_factory=list)
     rules: dict[str, Any] = Field(default_factory=dict)
     portfolios: dict[Name, Portfolio] = Field(default_factory=dict)
+    connection: Connection | None = None
 
 
 class WhatsAppTemplate(Model):

@@ -166,3 +166,19 @@ def test_one_bad_value_in_the_deployment_is_one_error_not_a_flow_full_of_unknown
     broken.write_text(text.replace(good, bad, 1), "utf-8")
     ws = validate([root / "flows" / "messaging.flow", broken])
     assert [d.code for d in ws.diagnostics if d.is_error] == [code]
+
+
+def test_a_connection_names_environment_variables_and_refuses_a_secret_written_inline() -> None:
+    good = "channels:\n  whatsapp:\n    connection:\n      signing_secret_env: WA_APP_SECRET\n"
+    deployment, problems = load_deployment_text(good, "d.yaml")
+    assert deployment is not None and problems == []
+    connection = deployment.channels["whatsapp"].connection
+    assert connection is not None and connection.signing_secret_env == "WA_APP_SECRET"
+
+    inline = "channels:\n  whatsapp:\n    connection:\n      signing_secret_env: 3f9a-secret\n"
+    _deployment, problems = load_deployment_text(inline, "d.yaml")
+    assert [(d.code, d.span.line) for d in problems] == [("FL503", 4)]
+    _deployment, problems = load_deployment_text(
+        "channels:\n  whatsapp:\n    connection:\n      signing_secret: hunter2\n", "d.yaml"
+    )
+    assert [d.code for d in problems] == ["FL502"]
