@@ -15,11 +15,7 @@ LAYERS = [
         "flowlang.errors",
         "flowlang.durations",
         "flowlang.events",
-        "flowlang.templating",
-        "flowlang.simple_templates",
-        "flowlang.template_sandbox",
-        "flowlang.template_safety",
-        "flowlang.charts",
+        "flowlang.templates",
         "flowlang.private_files",
         "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only
     },

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from flowlang import template_sandbox
 from flowlang.diagnostics import Span
 from flowlang.language.checker import check
 from flowlang.language.context import FlowContext, TemplateInfo
@@ -20,14 +19,15 @@ from flowlang.runtime import effects as fx
 from flowlang.runtime.interpreter import run
 from flowlang.runtime.program import DeploymentTemplate, Program
 from flowlang.runtime.state import FlowState, Trigger
-from flowlang.template_sandbox import MAX_LENGTH, MAX_STEPS, TemplateLimitError
-from flowlang.templating import (
+from flowlang.templates import (
     ReplyTemplate,
     environment,
+    sandbox,
     template_problems,
     undeclared_names,
     unsafe_template_parts,
 )
+from flowlang.templates.sandbox import MAX_LENGTH, MAX_STEPS, TemplateLimitError
 from tests.runtime.helpers import facts, program
 
 _BUILT = "a list, mapping or text the template builds"
@@ -146,13 +146,13 @@ def test_a_recursive_loop_does_not_compile() -> None:
 def test_nothing_is_worked_out_while_a_template_compiles(monkeypatch: pytest.MonkeyPatch) -> None:
     """Jinja2 folds constant parts when it compiles; ours folds none, however large they are."""
     calls: list[tuple[str, Any, Any]] = []
-    bounded = template_sandbox.binop
+    bounded = sandbox.binop
 
     def recording(op: str, left: Any, right: Any) -> Any:
         calls.append((op, left, right))
         return bounded(op, left, right)
 
-    monkeypatch.setattr(template_sandbox, "binop", recording)
+    monkeypatch.setattr(sandbox, "binop", recording)
     sources = ["{{ 'ab' * 3 }}", f"{{{{ 'a' * {MAX_LENGTH * 10} }}}}", "{{ 'x' | center(9) }}"]
     templates = [ReplyTemplate(source) for source in sources]
     code = environment().compile(sources[0] + sources[2], raw=True)

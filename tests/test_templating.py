@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
-from flowlang.templating import (
+from flowlang.templates import (
     ReplyTemplate,
     compile_template,
     environment,

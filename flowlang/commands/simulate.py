@@ -9,11 +9,11 @@ from pathlib import Path
 import click
 
 from flowlang.acd.simulate import SimulationResult, SimulationSpec, simulate
-from flowlang.charts import step_chart
 from flowlang.commands.deployment import load_or_exit
 from flowlang.config.loader import load_yaml_model
 from flowlang.config.source import decode
 from flowlang.diagnostics import SourceFile, render_all
+from flowlang.reporting.charts import step_chart
 
 
 @click.command(name="simulate")

@@ -17,7 +17,7 @@ from flowlang.config import codes
 from flowlang.config.models import Deployment
 from flowlang.config.positions import PositionIndex
 from flowlang.diagnostics import Diagnostic, did_you_mean, error, warning
-from flowlang.templating import part_span, template_problems, unsafe_template_parts
+from flowlang.templates import part_span, template_problems, unsafe_template_parts
 
 PHONE_CHANNELS = frozenset({"whatsapp", "sms"})
 HANDLE_CHANNELS = frozenset({"x_dm", "x_public"})

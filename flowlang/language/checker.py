@@ -27,7 +27,7 @@ from flowlang.language.exprtypes import (
     infer,
     value_type,
 )
-from flowlang.templating import (
+from flowlang.templates import (
     fixed_text,
     is_template,
     part_span,

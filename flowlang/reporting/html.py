@@ -9,7 +9,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from flowlang.charts import step_chart
+from flowlang.reporting.charts import step_chart
 from flowlang.reporting.render import display
 from flowlang.reporting.reports import Report
 from flowlang.reporting.timeline import Timeline

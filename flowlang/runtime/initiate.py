@@ -9,7 +9,7 @@ from typing import Any
 from flowlang.runtime.memory import normalise_phone
 from flowlang.runtime.ports import INITIATED, CustomerView
 from flowlang.runtime.program import Program
-from flowlang.templating import ReplyTemplate
+from flowlang.templates import ReplyTemplate
 
 __all__ = ["INITIATED", "InitiateError", "recipient", "template_content"]
 

@@ -8,7 +8,7 @@ from typing import Any
 from flowlang.compiler.ir import FlowGraph, Node
 from flowlang.runtime.evaluate import Compiled, compile_expr
 from flowlang.runtime.keywords import KeywordMatcher
-from flowlang.templating import ReplyTemplate, is_template
+from flowlang.templates import ReplyTemplate, is_template
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowlang.templating import fixed_text
+from flowlang.templates import fixed_text
 from flowlang.workspace import validate
 
 ROOT = Path(__file__).resolve().parents[2]

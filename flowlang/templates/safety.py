@@ -17,7 +17,7 @@ from jinja2 import nodes
 from jinja2.nodes import EvalContext
 from jinja2.sandbox import SandboxedEnvironment
 
-from flowlang.template_sandbox import (
+from flowlang.templates.sandbox import (
     MAX_INT_BITS,
     MAX_LENGTH,
     TemplateLimitError,
@@ -26,7 +26,7 @@ from flowlang.template_sandbox import (
     check_method,
     check_size,
 )
-from flowlang.template_sandbox import unsafe_attribute as _unsafe
+from flowlang.templates.sandbox import unsafe_attribute as _unsafe
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from jinja2 import nodes
 
-from flowlang.template_sandbox import MAX_LENGTH, bounded_concat, check_size, unsafe_attribute
+from flowlang.templates.sandbox import MAX_LENGTH, bounded_concat, check_size, unsafe_attribute
 
 Lookup = Callable[[str], Any]
 """A name's value, or raises NotSimple when there is none."""

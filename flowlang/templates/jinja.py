@@ -1,4 +1,4 @@
-"""Jinja2 for replies: one bounded sandbox (template_sandbox) with strict undefined variables.
+"""Jinja2 for replies: one bounded sandbox (`templates.sandbox`) with strict undefined variables.
 
 Customer text is only ever passed in as data, never compiled as template source. The checker uses
 `template_problems`, `unsafe_template_parts` and `undeclared_names`; the compiler and runtime use
@@ -14,9 +14,9 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 
 from flowlang.diagnostics import Span
-from flowlang.simple_templates import NotSimple, compile_simple
-from flowlang.template_safety import Findings, TemplateProblem, inspect
-from flowlang.template_sandbox import ReplySandbox
+from flowlang.templates.safety import Findings, TemplateProblem, inspect
+from flowlang.templates.sandbox import ReplySandbox
+from flowlang.templates.simple import NotSimple, compile_simple
 
 __all__ = [
     "ReplyTemplate",
