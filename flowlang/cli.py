@@ -16,6 +16,7 @@ import click
 from flowlang import __version__
 from flowlang.commands import report as report_commands
 from flowlang.commands import send as send_commands
+from flowlang.commands import serve as serve_commands
 from flowlang.commands import simulate as simulate_commands
 from flowlang.commands import store as store_commands
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
@@ -341,6 +342,7 @@ main.add_command(store_commands.replay)
 main.add_command(simulate_commands.simulate_command)
 main.add_command(report_commands.report_command)
 main.add_command(send_commands.send_command)
+main.add_command(serve_commands.serve_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -63,7 +63,7 @@ def ingest(
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
     received = received_at or datetime.now(UTC)
     if secret is not None:
-        _verify(channel, raw, headers or {}, secret, url)
+        verify_request(channel, raw, headers or {}, secret, url)
     result = IngestResult()
     for part in read(channel, raw, received_at=received):
         if part.error is not None:
@@ -78,7 +78,11 @@ def ingest(
     return result
 
 
-def _verify(channel: str, raw: bytes, headers: Mapping[str, str], secret: str, url: str) -> None:
+def verify_request(
+    channel: str, raw: bytes, headers: Mapping[str, str], secret: str, url: str = ""
+) -> None:
+    """Raise SignatureError unless the request carries `channel`'s valid signature (Twilio's is
+    of `url`, the public URL the request was sent to, and the form fields)."""
     try:
         params: dict[str, str] = {}
         if channel == "sms":  # Twilio signs the URL and the form fields
@@ -101,27 +105,30 @@ def _keep(
     at: datetime,
     result: IngestResult,
 ) -> None:
+    source, payload, reason = part_letter(channel, raw, part, reason, at)
+    _store_letter(engine, source, payload, reason, at)
+    result.dead_letters.append(reason)
+
+
+def part_letter(
+    channel: str, raw: bytes, part: Part, reason: str, at: datetime
+) -> tuple[str, dict[str, Any], str]:
+    """The dead letter (source, payload, reason) keeping one unreadable event of a request: the
+    request reduced to that event when it can be written alone, else the whole request."""
     body: bytes | str = raw  # whole, if the event cannot be written on its own
     if part.body is not None:
         # ASCII-escaped, so that even a lone surrogate is kept.
         with contextlib.suppress(ValueError, TypeError, RecursionError):
             body = json.dumps(part.body, ensure_ascii=True)
     event = None if part.body is None else part.where
-    reason = _printable(reason)
-    keep_payload(engine, channel, body, reason, at, event=event)
-    result.dead_letters.append(reason)
+    return payload_letter(channel, body, _printable(reason), at, event=event)
 
 
-def keep_payload(
-    engine: Engine,
-    channel: str,
-    raw: bytes | str,
-    reason: str,
-    at: datetime,
-    event: str | None = None,
-) -> None:
-    """Store a payload as a dead letter for a later replay: its text, or its bytes in base64
-    when they are not UTF-8 (nothing is changed or lost either way)."""
+def payload_letter(
+    channel: str, raw: bytes | str, reason: str, at: datetime, event: str | None = None
+) -> tuple[str, dict[str, Any], str]:
+    """The dead letter (source, payload, reason) keeping a payload for a later replay: its
+    text, or its bytes in base64 when they are not UTF-8 (nothing is changed or lost)."""
     payload: dict[str, Any] = {"channel": channel, "received_at": at}
     if isinstance(raw, str):
         payload["body"] = raw
@@ -132,12 +139,31 @@ def keep_payload(
             payload["body_base64"] = base64.b64encode(raw).decode("ascii")
     if event is not None:
         payload["event"] = event
+    return f"payload:{channel}", payload, reason
+
+
+def keep_payload(
+    engine: Engine,
+    channel: str,
+    raw: bytes | str,
+    reason: str,
+    at: datetime,
+    event: str | None = None,
+) -> None:
+    """Store a payload as a dead letter for a later replay (see `payload_letter`)."""
+    source, payload, reason = payload_letter(channel, raw, reason, at, event)
+    _store_letter(engine, source, payload, reason, at)
+
+
+def _store_letter(
+    engine: Engine, source: str, payload: dict[str, Any], reason: str, at: datetime
+) -> None:
     transaction = getattr(engine.store, "transaction", None)
     if transaction is None:
-        engine.store.dead_letter(f"payload:{channel}", payload, reason, at)
+        engine.store.dead_letter(source, payload, reason, at)
         return
     with transaction():
-        engine.store.dead_letter(f"payload:{channel}", payload, reason, at)
+        engine.store.dead_letter(source, payload, reason, at)
 
 
 def kept_body(payload: Mapping[str, Any]) -> bytes:

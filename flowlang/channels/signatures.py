@@ -7,6 +7,8 @@
   consumer secret; and the CRC challenge (GET with `crc_token`), answered by `x_crc_response`.
 - Twilio: `X-Twilio-Signature: <base64>`, HMAC-SHA1 of the full URL followed by the POST
   parameters sorted by name (name then value, no separators), with the auth token.
+- Web chat (the center's own widget backend): `X-Flowlang-Signature: sha256=<hex>`, HMAC-SHA256
+  of the raw body with the secret the widget backend and the service share.
 
 Every check compares in constant time and fails closed: a missing header is a mismatch.
 """
@@ -27,6 +29,7 @@ SIGNATURE_HEADERS = {
     "x_dm": "X-Twitter-Webhooks-Signature",
     "x_public": "X-Twitter-Webhooks-Signature",
     "sms": "X-Twilio-Signature",
+    "web": "X-Flowlang-Signature",
 }
 
 
@@ -72,7 +75,7 @@ def expected_signature(
     header = SIGNATURE_HEADERS.get(channel)
     if header is None:
         raise SignatureError(f"{channel} does not sign its webhooks")
-    if header == "X-Hub-Signature-256":
+    if header in ("X-Hub-Signature-256", "X-Flowlang-Signature"):
         return meta_signature(body, secret)
     if header == "X-Line-Signature":
         return line_signature(body, secret)

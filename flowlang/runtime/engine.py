@@ -333,6 +333,13 @@ class Engine:
             heapq.heappop(self._timers)
         return None
 
+    def next_deadline(self) -> datetime | None:
+        """When `advance` may next have something to do: the earliest armed flow timer or ACD
+        deadline (None: nothing is armed). A host sleeps until then, or until an event."""
+        acd_at: datetime | None = getattr(self.acd, "next_deadline", lambda: None)()
+        flow_at = self._timers[0][0] if self._timers else None
+        return min((at for at in (flow_at, acd_at) if at is not None), default=None)
+
     def _tick(self, now: datetime, outcome: Outcome) -> Outcome:
         self._notices(self.acd.tick(now), now, outcome)
         return outcome

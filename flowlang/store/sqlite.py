@@ -151,6 +151,11 @@ class SqliteStore:
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
+    def unprocessed(self) -> int:
+        """How many inbound events are stored and not processed yet."""
+        (count,) = self.db.execute("SELECT count(*) FROM inbound WHERE processed = 0").fetchone()
+        return int(count)
+
     # ------------------------------------------------------------------ customers
     def resolve_customer(
         self, channel: str, external_id: str, phone: str | None, name: str | None
@@ -726,3 +731,15 @@ def _unless_read_only() -> Iterator[None]:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)
+
+
+def count_unprocessed(path: str | Path, timeout: float = 2.0) -> int:
+    """Inbound events stored and not processed in the store file at `path`, read on a
+    connection of its own (read-only), beside the process writing it; raises sqlite3.Error."""
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=timeout)
+    try:
+        (count,) = db.execute("SELECT count(*) FROM inbound WHERE processed = 0").fetchone()
+        return int(count)
+    finally:
+        db.close()

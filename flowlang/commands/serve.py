@@ -1,0 +1,105 @@
+"""`flowlang serve`: the contact-center service (channel webhooks in, over HTTP)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+
+@click.command(name="serve")
+@click.argument("flows", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-d", "--deployment", required=True, type=click.Path(path_type=Path), help="deployment .yaml"
+)
+@click.option(
+    "--store", "store", required=True, type=click.Path(path_type=Path), help="SQLite store file"
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--public-url",
+    default=None,
+    help="the URL the vendors call this service at (behind a proxy); Twilio signs it",
+)
+@click.option("--environment", "-e", default=None, help="deployment environment for the params")
+@click.option(
+    "--insecure-dev",
+    is_flag=True,
+    help="accept webhooks of channels without a configured signing secret (development only)",
+)
+@click.option(
+    "--body-limit", default=1024 * 1024, show_default=True, type=click.IntRange(1), help="bytes"
+)
+@click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.01))
+@click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(0.01))
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+def serve_command(
+    flows: tuple[Path, ...],
+    deployment: Path,
+    store: Path,
+    host: str,
+    port: int,
+    public_url: str | None,
+    environment: str | None,
+    insecure_dev: bool,
+    body_limit: int,
+    header_timeout: float,
+    body_timeout: float,
+    log_level: str,
+) -> None:
+    """Run the service: channel webhooks at /webhooks/CHANNEL, /health, /ready, /metrics.
+
+    Signing secrets come from the environment variables the deployment's
+    channels.CHANNEL.connection names. One process per store file. See docs/service.md.
+
+    \b
+    Example:
+      WHATSAPP_APP_SECRET=... flowlang serve flows/messaging.flow \\
+        -d deployment.yaml --store cc.sqlite --public-url https://cc.example.com
+    """
+    import uvicorn
+
+    from flowlang.service.app import create_app
+    from flowlang.service.protocol import with_header_timeout
+    from flowlang.service.settings import ServiceConfigError, Settings
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings(
+        flows=flows,
+        deployment=deployment,
+        store=store,
+        host=host,
+        port=port,
+        public_url=public_url,
+        insecure_dev=insecure_dev,
+        environment=environment,
+        body_limit=body_limit,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+    )
+    try:
+        app = create_app(settings)
+    except ServiceConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=with_header_timeout(header_timeout),
+        timeout_keep_alive=int(max(1, settings.keep_alive_timeout)),
+        h11_max_incomplete_event_size=64 * 1024,
+        backlog=2048,
+        log_level=log_level,
+        access_log=log_level == "debug",
+        server_header=False,
+    )

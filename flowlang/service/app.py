@@ -1,0 +1,192 @@
+"""The service's ASGI app: `create_app(settings)` builds everything one process runs.
+
+    app = create_app(Settings(flows=(Path("flows/messaging.flow"),),
+                              deployment=Path("deployment.yaml"), store=Path("cc.sqlite")))
+
+Endpoints: the channel webhooks (`webhooks.py`), `GET /health` (the process answers), `GET
+/ready` (the store answers and the flow is loaded; 503 otherwise), `GET /metrics` (Prometheus
+text). The worker thread (`worker.py`) starts with the app's lifespan and stops with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+
+from flowlang import __version__
+from flowlang.project import Project, load_project
+from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
+from flowlang.service import webhooks
+from flowlang.service.limits import BodyLimits
+from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
+from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
+from flowlang.service.state import Service, service_of
+from flowlang.service.worker import UtcClock, Worker
+from flowlang.store import SqliteStore
+from flowlang.store.migrations import StoreError
+from flowlang.store.sqlite import count_unprocessed
+
+log = logging.getLogger("flowlang.service")
+
+
+class Health(BaseModel):
+    """The process answers."""
+
+    status: str
+    version: str
+
+
+class Readiness(BaseModel):
+    """Whether the service can take traffic, and why not."""
+
+    ready: bool
+    flow: str
+    flow_version: str
+    store: str
+    problems: list[str]
+    unprocessed: int  # inbound events made durable and not processed yet
+
+
+class LogAdapter:
+    """Logs each allowed message (until the vendor senders are configured)."""
+
+    name = "log"
+
+    def send(self, message: OutboundMessage) -> None:
+        log.info("-> %s %s: %s", message.channel, message.recipient, message.content)
+
+
+def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = None) -> FastAPI:
+    """The app for `settings`: the flow loaded and checked, the deployment's secrets read, the
+    store opened. Raises ServiceConfigError (what to fix) when it cannot run."""
+    project = _project(settings)
+    assert project.deployment is not None
+    secrets = channel_secrets(project.deployment, settings.insecure_dev)
+    channels = _channels(project, settings)
+    try:
+        store = SqliteStore(settings.store)
+    except StoreError as exc:
+        raise ServiceConfigError(str(exc)) from exc
+    engine = project.engine(
+        store=store, clock=UtcClock(), adapters=list(adapters or [LogAdapter()])
+    )
+    metrics = Metrics()
+    worker = Worker(
+        engine,
+        store,
+        metrics,
+        delivery_interval=settings.delivery_interval,
+        max_batch=settings.max_batch,
+    )
+    service = Service(settings, project, store, worker, metrics, secrets, channels)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker.start()
+        if settings.insecure_dev:
+            log.warning("--insecure-dev: webhooks without a configured secret are NOT verified")
+        try:
+            yield
+        finally:
+            worker.stop()
+            store.close()
+
+    app = FastAPI(
+        title="flowlang service",
+        version=__version__,
+        description="Channel webhooks in; agents, supervisors and admins over the API.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimits, limit=settings.body_limit, timeout=settings.body_timeout)
+    app.include_router(webhooks.router)
+    app.add_api_route("/health", health, methods=["GET"], response_model=Health, tags=["ops"])
+    app.add_api_route(
+        "/ready",
+        ready,
+        methods=["GET"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready (see problems)"}},
+        tags=["ops"],
+    )
+    app.add_api_route(
+        "/metrics",
+        metrics_text,
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        tags=["ops"],
+    )
+    return app
+
+
+async def health() -> Health:
+    """Liveness: the process answers."""
+    return Health(status="ok", version=__version__)
+
+
+async def ready(request: Request) -> Any:
+    """Readiness: the store answers and the flow is loaded (503 with the problems otherwise)."""
+    service = service_of(request)
+    problems: list[str] = []
+    unprocessed = -1
+    if not service.worker.alive:
+        problems.append("the engine worker is not running")
+    try:
+        unprocessed = await asyncio.to_thread(count_unprocessed, service.store.path)
+    except sqlite3.Error as exc:  # the store cannot be read
+        problems.append(f"store {service.store.path}: {exc}")
+    graph = service.project.graph
+    body = Readiness(
+        ready=not problems,
+        flow=graph.name,
+        flow_version=graph.version,
+        store=service.store.path,
+        problems=problems,
+        unprocessed=unprocessed,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+
+
+async def metrics_text(request: Request) -> Response:
+    """Prometheus text: inbound events, processing latency, backlog, queues, deliveries."""
+    return Response(service_of(request).metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _project(settings: Settings) -> Project:
+    if len(settings.flows) != 1:
+        raise ServiceConfigError(
+            f"one flow per service process (given {len(settings.flows)}): the engine runs one "
+            "flow for every channel it serves"
+        )
+    flow = settings.flows[0]
+    for path, what in ((flow, "flow"), (settings.deployment, "deployment")):
+        if not path.is_file():
+            raise ServiceConfigError(f"{path}: no such {what} file")
+    project, ws = load_project(flow, settings.deployment, settings.environment)
+    if project is None or project.deployment is None:
+        from flowlang.diagnostics import render_all
+
+        shown = render_all(ws.errors, ws.sources) if ws.errors else "no deployment loaded"
+        raise ServiceConfigError(f"the flow or deployment has errors:\n{shown}")
+    return project
+
+
+def _channels(project: Project, settings: Settings) -> list[str]:
+    """The channels whose webhooks are taken: the deployment's that the registry knows (every
+    registry channel under --insecure-dev)."""
+    from flowlang.channels.registry import builtin_registry
+
+    registry = builtin_registry()
+    if settings.insecure_dev:
+        return sorted(registry)
+    assert project.deployment is not None
+    return sorted(c for c in project.deployment.channels if c in registry)

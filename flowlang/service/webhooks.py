@@ -1,0 +1,162 @@
+"""Channel webhooks: `POST /webhooks/{channel}` and each vendor's subscription handshake.
+
+A request is checked (signature), split into its events, made durable and answered 200 before
+any of its events is processed. Refusals: an unknown channel 404; a missing or wrong signature
+401 (the request did not authenticate; nothing is kept, since it may not come from the
+vendor); a handshake with the wrong token 403. An unreadable payload or event is answered 200
+and kept as a dead letter (the vendor would otherwise retry it for days).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
+
+from flowlang.channels.inbound import read
+from flowlang.channels.ingest import part_letter, verify_request
+from flowlang.channels.signatures import SignatureError, x_crc_response
+from flowlang.service.state import Service, service_of
+from flowlang.service.worker import Ack
+
+log = logging.getLogger("flowlang.service")
+
+META_CHANNELS = frozenset({"whatsapp", "messenger", "instagram", "facebook_page"})
+X_CHANNELS = frozenset({"x_dm", "x_public"})
+
+router = APIRouter(tags=["webhooks"])
+
+
+class WebhookAck(BaseModel):
+    """The request is durable: how many of its events are new, were seen before (not processed
+    again), or could not be read (kept as dead letters)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+
+
+class Problem(BaseModel):
+    """Why a request was refused."""
+
+    error: str
+
+
+class CrcResponse(BaseModel):
+    """X's CRC answer: `sha256=` and the base64 HMAC-SHA256 of the crc_token."""
+
+    response_token: str
+
+
+REFUSALS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "Signature missing or wrong; nothing kept"},
+    404: {"model": Problem, "description": "Not a channel of this service"},
+    413: {"model": Problem, "description": "Body over the size limit"},
+}
+
+
+@router.post(
+    "/webhooks/{channel}",
+    response_model=WebhookAck,
+    responses={**REFUSALS, 400: {"model": Problem, "description": "Content-Length nonsense"}},
+    summary="A channel's webhook request",
+)
+async def webhook(channel: str, request: Request) -> WebhookAck | JSONResponse:
+    """Verify, make durable and acknowledge; the events are processed after the answer."""
+    service = service_of(request)
+    refused = _unknown(service, channel)
+    if refused is not None:
+        return refused
+    raw = await request.body()
+    secret = service.signing_secret(channel)
+    if secret is None:
+        log.warning("--insecure-dev: %s webhook accepted WITHOUT a signature check", channel)
+    else:
+        try:
+            verify_request(channel, raw, request.headers, secret, service.public_url_of(request))
+        except SignatureError as exc:
+            client = request.client.host if request.client else "?"
+            log.warning("%s webhook from %s refused (401): %s", channel, client, exc)
+            service.metrics.rejected.labels(channel, "signature").inc()
+            return _problem(401, str(exc))
+    received = datetime.now(UTC)
+    events = []
+    letters = []
+    for part in read(channel, raw, received_at=received):
+        if part.error is not None:
+            letters.append(part_letter(channel, raw, part, str(part.error), received))
+            log.warning("%s webhook: kept as a dead letter: %s", channel, part.error)
+        events.extend(part.events)
+    ack = Ack()
+    if events or letters:
+        ack = await service.worker.accept(channel, events, letters, received)
+    return WebhookAck(
+        accepted=ack.accepted, duplicates=ack.duplicates, dead_letters=ack.dead_letters
+    )
+
+
+@router.get(
+    "/webhooks/{channel}",
+    responses={
+        200: {
+            "description": "Meta: the hub.challenge as text; X: the CRC response",
+            "content": {"text/plain": {}, "application/json": {}},
+        },
+        403: {"model": Problem, "description": "Wrong verify token, or no secret to answer with"},
+        404: {"model": Problem, "description": "Not a channel of this service"},
+        405: {"model": Problem, "description": "The channel has no GET handshake"},
+    },
+    summary="A vendor's subscription handshake (Meta hub.challenge, X CRC)",
+)
+async def handshake(
+    channel: str,
+    request: Request,
+    hub_mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+    hub_verify_token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+    hub_challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
+    crc_token: Annotated[str | None, Query(max_length=1024)] = None,
+) -> Response:
+    """Meta: answer `hub.challenge` when `hub.verify_token` is the configured one. X: answer
+    the CRC challenge with the consumer secret."""
+    service = service_of(request)
+    refused = _unknown(service, channel)
+    if refused is not None:
+        return refused
+    if channel in META_CHANNELS:
+        expected = service.verify_token(channel)
+        if (
+            hub_mode == "subscribe"
+            and expected is not None
+            and hub_verify_token is not None
+            and hmac.compare_digest(hub_verify_token.encode(), expected.encode())
+            and hub_challenge is not None
+        ):
+            return PlainTextResponse(hub_challenge)
+        why = "no verify token configured" if expected is None else "wrong hub.verify_token"
+        log.warning("%s subscription handshake refused (403): %s", channel, why)
+        service.metrics.rejected.labels(channel, "handshake").inc()
+        return _problem(403, f"{channel} handshake refused: {why}")
+    if channel in X_CHANNELS:
+        secret = service.signing_secret(channel)
+        if secret is None or not crc_token:
+            why = "no crc_token" if secret else "no consumer secret configured"
+            log.warning("%s CRC refused (403): %s", channel, why)
+            return _problem(403, f"{channel} CRC refused: {why}")
+        return JSONResponse(CrcResponse(**x_crc_response(crc_token, secret)).model_dump())
+    return _problem(405, f"{channel} has no GET handshake; it POSTs its webhooks")
+
+
+def _unknown(service: Service, channel: str) -> JSONResponse | None:
+    if service.serves(channel):
+        return None
+    service.metrics.rejected.labels("(unknown)", "channel").inc()
+    return _problem(404, f"no channel {channel!r} here; channels: {', '.join(service.channels)}")
+
+
+def _problem(status: int, error: str) -> JSONResponse:
+    return JSONResponse(Problem(error=error).model_dump(), status_code=status)

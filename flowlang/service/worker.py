@@ -1,0 +1,367 @@
+"""The one thread that touches the Engine.
+
+Everything the service does with the engine and its store runs here, one job at a time:
+
+- **intake**: webhook requests hand over their events (`accept`); every request waiting is made
+  durable in one transaction (group commit: one disk sync for many requests) and answered as
+  soon as it commits, before any of its events is processed;
+- **processing**: the events made durable are processed in the order they arrived (so the
+  order of each conversation holds), each in its own transaction (`Engine.process_inbound`);
+- **calls**: `await worker.call(fn)` runs `fn(engine)` in the same order as the events;
+- **timers**: `Engine.advance` when the next flow timer or ACD deadline is due (no /tick);
+- **delivery**: `Engine.deliver_pending` every `delivery_interval` seconds, for retries.
+
+Requests made durable are answered first: the worker checks for new requests between two jobs.
+SQLite allows one writer at a time, so one thread is also the fastest way to use it. On start
+the worker runs `Engine.recover` (timers, queues, events stored but not processed) before the
+service takes requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from flowlang.events import InboundEvent
+from flowlang.runtime.engine import Engine, Outcome
+from flowlang.service.metrics import Metrics
+from flowlang.store import SqliteStore
+
+T = TypeVar("T")
+Letter = tuple[str, dict[str, Any], str]  # source, payload, reason of a dead letter
+
+log = logging.getLogger("flowlang.service")
+
+
+class WorkerStopped(RuntimeError):
+    """The worker has stopped (the service is shutting down); nothing was done."""
+
+
+@dataclass
+class Ack:
+    """What became of a request's events once durable: new ones, seen before, kept aside."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+
+
+@dataclass
+class _Intake:
+    channel: str
+    events: list[InboundEvent]
+    letters: list[Letter]
+    at: datetime
+    settle: Callable[[Ack | BaseException], None]
+
+
+@dataclass
+class _Call:
+    fn: Callable[[Engine], Any]
+    settle: Callable[[Any], None]
+    failed: Callable[[BaseException], None]
+
+
+@dataclass
+class _Stop:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class UtcClock:
+    """The wall clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Worker:
+    """The engine's thread (see the module doc). `start` recovers and starts it; `stop` ends it
+    after the job in hand (events made durable and not processed yet are recovered next start).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: SqliteStore,
+        metrics: Metrics,
+        *,
+        delivery_interval: float = 1.0,
+        max_batch: int = 256,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.metrics = metrics
+        self.delivery_interval = delivery_interval
+        self.max_batch = max_batch
+        self._inbox: queue.SimpleQueue[_Intake | _Call | _Stop] = queue.SimpleQueue()
+        self._work: deque[Callable[[], None]] = deque()
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._start_error: BaseException | None = None
+        self._stopped = False
+        self._next_delivery = 0.0
+        self._next_gauges = 0.0
+        metrics.watch_backlog(self.backlog)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Recover (on the worker thread) and start taking jobs; raises what recovery raised."""
+        self._thread = threading.Thread(target=self._run, name="flowlang-engine", daemon=True)
+        self._thread.start()
+        self._started.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the job in hand and stop; calls not started fail with WorkerStopped."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        stop = _Stop()
+        self._inbox.put(stop)
+        stop.done.wait(timeout)
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopped
+
+    def backlog(self) -> int:
+        """Jobs not done yet: events durable and not processed, calls, requests to commit."""
+        return len(self._work) + self._inbox.qsize()
+
+    # ------------------------------------------------------------------ the loop's clients
+    async def accept(
+        self, channel: str, events: list[InboundEvent], letters: list[Letter], at: datetime
+    ) -> Ack:
+        """Make a request's events and dead letters durable (committed with other requests
+        waiting); they are processed after. Raises what the store raised (answer 5xx)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Ack] = loop.create_future()
+        self._put(_Intake(channel, events, letters, at, _settler(loop, future)))
+        return await future
+
+    async def call(self, fn: Callable[[Engine], T]) -> T:
+        """Run `fn(engine)` on the worker and return what it returns (or raise what it raised).
+
+        This is how the service's endpoints act on the engine (an agent's action, a report of
+        the live state): `outcome = await worker.call(lambda e: e.handle(agent_event))`. The
+        call runs after every event accepted before it has been processed, in its own turn: no
+        other job runs beside it, so `fn` may read and change the engine and the store freely,
+        but must not block (no network, no waiting on the event loop), since events wait for
+        it. `fn` runs on the worker's thread: listeners it triggers (`engine.listen`) are called
+        there too and must hand over to the event loop with `loop.call_soon_threadsafe`.
+        Raises WorkerStopped when the service is shutting down.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        settle = _settler(loop, future)
+        self._put(_Call(fn, settle, settle))
+        return await future
+
+    def _put(self, item: _Intake | _Call) -> None:
+        if not self.alive:
+            raise WorkerStopped("the engine worker is not running")
+        self._inbox.put(item)
+
+    # ------------------------------------------------------------------ the thread
+    def _run(self) -> None:
+        try:
+            self._recover()
+        except BaseException as exc:
+            self._start_error = exc
+            self._stopped = True
+            self._started.set()
+            return
+        self._started.set()
+        stop: _Stop | None = None
+        while stop is None:
+            stop = self._take_inbox(block=not self._work)
+            if self._work and stop is None:
+                self._guarded(self._work.popleft())
+            self._due()
+        self._stopped = True
+        self._drain_after_stop()
+        stop.done.set()
+
+    def _recover(self) -> None:
+        outcomes = self.engine.recover(datetime.now(UTC))
+        for outcome in outcomes:
+            self._count(outcome)
+        if outcomes:
+            log.info("recovered: %d outcome(s) after the restart", len(outcomes))
+
+    def _take_inbox(self, block: bool) -> _Stop | None:
+        """Commit every request waiting, queue calls; the stop request if there is one."""
+        items: list[_Intake | _Call | _Stop] = []
+        try:
+            if block:
+                items.append(self._inbox.get(timeout=self._sleep_for()))
+            while len(items) < self.max_batch:
+                items.append(self._inbox.get_nowait())
+        except queue.Empty:
+            pass
+        intakes = [i for i in items if isinstance(i, _Intake)]
+        if intakes:
+            self._commit(intakes)
+        stop: _Stop | None = None
+        for item in items:
+            if isinstance(item, _Call):
+                self._work.append(_job(self.engine, item))
+            elif isinstance(item, _Stop):
+                stop = item
+        return stop
+
+    def _commit(self, intakes: list[_Intake]) -> None:
+        acks: list[Ack] = []
+        accepted: list[InboundEvent] = []
+        try:
+            with self.store.transaction():
+                for intake in intakes:
+                    ack = Ack(dead_letters=len(intake.letters))
+                    for event in intake.events:
+                        payload = event.model_dump(mode="json")
+                        if self.store.accept_inbound(event.channel, event.event_id, payload):
+                            ack.accepted += 1
+                            accepted.append(event)
+                        else:
+                            ack.duplicates += 1
+                    for source, payload, reason in intake.letters:
+                        self.store.dead_letter(source, payload, reason, intake.at)
+                    acks.append(ack)
+        except Exception as exc:  # the store cannot be written: nothing was kept
+            log.exception("cannot make %d webhook request(s) durable", len(intakes))
+            for intake in intakes:
+                intake.settle(exc)
+            return
+        for intake, ack in zip(intakes, acks, strict=True):
+            intake.settle(ack)
+            self.metrics.inbound.labels(intake.channel).inc(ack.accepted)
+            if ack.duplicates:
+                self.metrics.duplicates.labels(intake.channel).inc(ack.duplicates)
+            if ack.dead_letters:
+                self.metrics.dead_letters.labels("payload").inc(ack.dead_letters)
+        since = time.perf_counter()
+        for event in accepted:
+            self._work.append(self._processor(event, since))
+
+    def _processor(self, event: InboundEvent, since: float) -> Callable[[], None]:
+        def process() -> None:
+            outcome = self.engine.process_inbound(event)
+            self.metrics.processing.observe(time.perf_counter() - since)
+            self._count(outcome)
+
+        return process
+
+    def _count(self, outcome: Outcome) -> None:
+        for delivery in outcome.deliveries:
+            self.metrics.deliveries.labels(delivery.status).inc()
+        for failed in outcome.failed_sends:
+            self.metrics.deliveries.labels("failed" if failed.retry_at else "given_up").inc()
+        if outcome.dead_lettered:
+            self.metrics.dead_letters.labels("event").inc()
+
+    def _sleep_for(self) -> float:
+        """Seconds until the next timer or delivery pass (at most the delivery interval)."""
+        wait = max(0.0, self._next_delivery - time.monotonic())
+        deadline = self.engine.next_deadline()
+        if deadline is not None:
+            wait = min(wait, max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
+        return max(wait, 0.001)
+
+    def _due(self) -> None:
+        """Fire timers that are due; retry deliveries every `delivery_interval`."""
+        now = datetime.now(UTC)
+        deadline = self.engine.next_deadline()
+        if deadline is not None and deadline <= now:
+            self._guarded(lambda: self._advance(now))
+            self._next_delivery = time.monotonic() + self.delivery_interval
+        elif time.monotonic() >= self._next_delivery:
+            self._guarded(lambda: self._deliver(now))
+            self._next_delivery = time.monotonic() + self.delivery_interval
+        if time.monotonic() >= self._next_gauges:
+            self._next_gauges = time.monotonic() + 0.5
+            self._guarded(self._queue_gauges)
+
+    def _advance(self, now: datetime) -> None:
+        for outcome in self.engine.advance(now):
+            self._count(outcome)
+
+    def _deliver(self, now: datetime) -> None:
+        for failed in self.engine.deliver_pending(now):
+            self.metrics.deliveries.labels("failed" if failed.retry_at else "given_up").inc()
+
+    def _queue_gauges(self) -> None:
+        waiting = getattr(self.engine.acd, "waiting", None)
+        if waiting is None:
+            return
+        counts: dict[str, int] = {}
+        for interaction in waiting():
+            name = str(getattr(interaction, "queue", None) or "")
+            counts[name] = counts.get(name, 0) + 1
+        for name in getattr(self.engine.acd, "queues", {}) or {}:
+            counts.setdefault(str(name), 0)
+        for name, count in counts.items():
+            self.metrics.queue_waiting.labels(name).set(count)
+
+    def _guarded(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # the worker outlives a failing job; the engine keeps what it can
+            log.exception("engine worker: a job failed")
+
+    def _drain_after_stop(self) -> None:
+        stopped = WorkerStopped("the service is shutting down")
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Intake):
+                self._commit([item])  # still answered: the request made it in
+            elif isinstance(item, _Call):
+                item.failed(stopped)
+        while self._work:
+            job = self._work.popleft()
+            failed = getattr(job, "failed", None)
+            if failed is not None:
+                failed(stopped)
+
+
+def _job(engine: Engine, call: _Call) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            result = call.fn(engine)
+        except BaseException as exc:
+            call.failed(exc)
+            return
+        call.settle(result)
+
+    run.failed = call.failed  # type: ignore[attr-defined]
+    return run
+
+
+def _settler(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> Callable[[Any], None]:
+    """A function the worker calls with a result (or an exception) for `future`."""
+
+    def settle_now(value: Any) -> None:
+        if future.done():  # the request went away
+            return
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
+
+    def settle(value: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(settle_now, value)
+
+    return settle

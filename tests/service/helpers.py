@@ -1,0 +1,115 @@
+"""What the service tests share: a deployment with every channel's connection, its secrets in
+the environment, signed requests in each vendor's way, and the app under TestClient."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ruamel.yaml import YAML
+
+from flowlang.channels.signatures import SIGNATURE_HEADERS, expected_signature
+from flowlang.service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PAYLOADS = ROOT / "examples" / "payloads"
+EXAMPLE_DEPLOYMENT = ROOT / "examples" / "deployment.yaml"
+FLOW = ROOT / "flows" / "messaging.flow"
+PUBLIC_URL = "https://cc.example.com"
+
+CHANNELS = [
+    "web",
+    "whatsapp",
+    "messenger",
+    "line",
+    "instagram",
+    "sms",
+    "x_dm",
+    "x_public",
+    "facebook_page",
+]
+
+PAYLOAD_OF = {
+    "whatsapp": "whatsapp/text.json",
+    "messenger": "messenger/message.json",
+    "instagram": "instagram/message.json",
+    "facebook_page": "facebook_page/comment.json",
+    "x_dm": "x/dm.json",
+    "x_public": "x/mention.json",
+    "line": "line/message.json",
+    "sms": "sms/incoming.txt",
+    "web": "web/message.json",
+}
+"""One real payload per channel (a message each), under examples/payloads."""
+
+
+def secret_env(channel: str) -> str:
+    return f"TEST_{channel.upper()}_SECRET"
+
+
+def verify_env(channel: str) -> str:
+    return f"TEST_{channel.upper()}_VERIFY"
+
+
+def secret_of(channel: str) -> str:
+    return f"s3cret-{channel}"
+
+
+def verify_token_of(channel: str) -> str:
+    return f"verify-{channel}"
+
+
+def environment() -> dict[str, str]:
+    """The environment that configures every channel's secrets."""
+    env = {secret_env(c): secret_of(c) for c in CHANNELS}
+    env.update({verify_env(c): verify_token_of(c) for c in CHANNELS})
+    return env
+
+
+def write_deployment(folder: Path, channels: list[str] | None = None) -> Path:
+    """The example deployment with a connection for each channel (secrets by variable name)."""
+    yaml = YAML()
+    data: Any = yaml.load(EXAMPLE_DEPLOYMENT.read_text("utf-8"))
+    for name in channels if channels is not None else CHANNELS:
+        data["channels"][name]["connection"] = {
+            "signing_secret_env": secret_env(name),
+            "verify_token_env": verify_env(name),
+        }
+    out = io.StringIO()
+    yaml.dump(data, out)
+    path = folder / "deployment.yaml"
+    path.write_text(out.getvalue(), "utf-8")
+    return path
+
+
+def settings_for(folder: Path, **changes: Any) -> Settings:
+    values: dict[str, Any] = {
+        "flows": (FLOW,),
+        "store": folder / "cc.sqlite",
+        "public_url": PUBLIC_URL,
+        "delivery_interval": 0.2,
+    }
+    values.update(changes)
+    if "deployment" not in values:
+        values["deployment"] = write_deployment(folder)
+    return Settings(**values)
+
+
+def payload(channel: str) -> bytes:
+    return (PAYLOADS / PAYLOAD_OF[channel]).read_bytes()
+
+
+def signed_headers(channel: str, body: bytes, path: str | None = None) -> dict[str, str]:
+    """The headers the vendor sends with `body`, signed with the channel's test secret."""
+    params: dict[str, str] = {}
+    url = ""
+    headers = {"Content-Type": "application/json"}
+    if channel == "sms":
+        params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        url = PUBLIC_URL + (path or f"/webhooks/{channel}")
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    signature = expected_signature(channel, body, secret_of(channel), url=url, params=params)
+    headers[SIGNATURE_HEADERS[channel]] = signature
+    return headers

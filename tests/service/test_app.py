@@ -1,0 +1,262 @@
+"""The service under FastAPI's TestClient: webhooks signed and unsigned for every channel, the
+handshakes, limits, dead letters, duplicates, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from flowlang.service import ServiceConfigError, create_app
+from flowlang.service.settings import Settings
+from tests.service.helpers import (
+    CHANNELS,
+    environment,
+    payload,
+    secret_env,
+    settings_for,
+    signed_headers,
+    verify_token_of,
+    write_deployment,
+)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in environment().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, env: None) -> Settings:
+    return settings_for(tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def rows(store: Path, sql: str) -> list[tuple[object, ...]]:
+    """Read the store file on a connection of its own (as an operator would)."""
+    db = sqlite3.connect(store)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def settled(client: TestClient) -> None:
+    """Wait until the worker has processed every event made durable."""
+    for _ in range(500):
+        if client.get("/ready").json()["unprocessed"] == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError("events still unprocessed")
+
+
+def test_health_and_ready(client: TestClient) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    ready = client.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["ready"] is True
+    assert ready.json()["flow"] == "GBank messaging"
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_signed_webhook_is_acknowledged_then_processed(
+    client: TestClient, settings: Settings, channel: str
+) -> None:
+    body = payload(channel)
+    answer = client.post(
+        f"/webhooks/{channel}", content=body, headers=signed_headers(channel, body)
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["accepted"] >= 1
+    settled(client)
+    stored = rows(settings.store, "SELECT processed FROM inbound")
+    assert stored and all(processed == 1 for (processed,) in stored)
+    assert rows(settings.store, "SELECT count(*) FROM messages WHERE direction = 'in'")[0][0] >= 1
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_an_unsigned_or_wrongly_signed_webhook_is_refused_and_not_kept(
+    client: TestClient, settings: Settings, channel: str
+) -> None:
+    body = payload(channel)
+    unsigned = client.post(f"/webhooks/{channel}", content=body)
+    assert unsigned.status_code == 401
+    assert "header" in unsigned.json()["error"]
+    headers = signed_headers(channel, body)
+    tampered = client.post(f"/webhooks/{channel}", content=body + b" ", headers=headers)
+    assert tampered.status_code == 401
+    assert rows(settings.store, "SELECT count(*) FROM inbound")[0][0] == 0
+    assert rows(settings.store, "SELECT count(*) FROM dead_letters")[0][0] == 0
+    metrics = client.get("/metrics").text
+    assert (
+        f'flowlang_webhooks_rejected_total{{channel="{channel}",reason="signature"}} 2.0' in metrics
+    )
+
+
+def test_twilio_is_verified_against_the_public_url_not_the_host_seen(
+    client: TestClient, settings: Settings
+) -> None:
+    body = payload("sms")
+    good = signed_headers("sms", body)
+    assert client.post("/webhooks/sms", content=body, headers=good).status_code == 200
+    # Signed for the URL the service sees (http://testserver/...): not what Twilio called.
+    from urllib.parse import parse_qsl
+
+    from flowlang.channels.signatures import twilio_signature
+
+    params = dict(parse_qsl(body.decode(), keep_blank_values=True))
+    seen = twilio_signature("http://testserver/webhooks/sms", params, "s3cret-sms")
+    wrong = {**good, "X-Twilio-Signature": seen}
+    assert client.post("/webhooks/sms", content=body, headers=wrong).status_code == 401
+
+
+def test_a_duplicate_is_acknowledged_and_not_processed_twice(
+    client: TestClient, settings: Settings
+) -> None:
+    body = payload("whatsapp")
+    headers = signed_headers("whatsapp", body)
+    first = client.post("/webhooks/whatsapp", content=body, headers=headers).json()
+    again = client.post("/webhooks/whatsapp", content=body, headers=headers).json()
+    assert (first["accepted"], first["duplicates"]) == (1, 0)
+    assert (again["accepted"], again["duplicates"]) == (0, 1)
+    settled(client)
+    assert rows(settings.store, "SELECT count(*) FROM messages WHERE direction = 'in'")[0][0] == 1
+
+
+def test_an_unreadable_payload_is_acknowledged_and_kept_as_a_dead_letter(
+    client: TestClient, settings: Settings
+) -> None:
+    body = b'{"object": "whatsapp_business_account", "entry": "not a list"'
+    answer = client.post(
+        "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+    )
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 0, "duplicates": 0, "dead_letters": 1}
+    [(source, kept, reason)] = rows(
+        settings.store, "SELECT source, payload, reason FROM dead_letters"
+    )
+    assert source == "payload:whatsapp"
+    assert json.loads(kept)["body"] == body.decode()
+    assert reason
+
+
+def test_one_bad_event_of_a_batch_is_kept_alone(client: TestClient, settings: Settings) -> None:
+    batch = json.loads(payload("line"))
+    good = batch["events"][0]
+    bad = {"type": "message", "timestamp": "yesterday"}
+    batch["events"] = [good, bad]
+    body = json.dumps(batch).encode()
+    answer = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "dead_letters": 1}
+    [(kept,)] = rows(settings.store, "SELECT payload FROM dead_letters")
+    assert "yesterday" in kept and good["message"]["text"] not in kept
+    settled(client)
+
+
+def test_line_verification_request_is_answered_200(client: TestClient) -> None:
+    body = b'{"destination": "U4af4980629", "events": []}'
+    answer = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
+    assert answer.status_code == 200
+    assert answer.json()["accepted"] == 0
+
+
+@pytest.mark.parametrize("channel", ["whatsapp", "messenger", "instagram", "facebook_page"])
+def test_meta_subscription_handshake(client: TestClient, channel: str) -> None:
+    query = {"hub.mode": "subscribe", "hub.challenge": "1158201444"}
+    right = client.get(
+        f"/webhooks/{channel}", params={**query, "hub.verify_token": verify_token_of(channel)}
+    )
+    assert right.status_code == 200
+    assert right.text == "1158201444"
+    wrong = client.get(f"/webhooks/{channel}", params={**query, "hub.verify_token": "guess"})
+    assert wrong.status_code == 403
+    assert "1158201444" not in wrong.text
+
+
+@pytest.mark.parametrize("channel", ["x_dm", "x_public"])
+def test_x_crc_challenge(client: TestClient, channel: str) -> None:
+    from flowlang.channels.signatures import x_crc_response
+
+    answer = client.get(f"/webhooks/{channel}", params={"crc_token": "challenge-1"})
+    assert answer.status_code == 200
+    assert answer.json() == x_crc_response("challenge-1", f"s3cret-{channel}")
+    assert answer.json()["response_token"].startswith("sha256=")
+    assert answer.json() != x_crc_response("challenge-1", "another secret")
+
+
+def test_an_unknown_channel_is_404(client: TestClient) -> None:
+    assert client.post("/webhooks/telegram", content=b"{}").status_code == 404
+
+
+def test_a_body_over_the_limit_is_413_and_nonsense_length_400(tmp_path: Path, env: None) -> None:
+    settings = settings_for(tmp_path, body_limit=1000)
+    with TestClient(create_app(settings)) as client:
+        body = b"{" + b" " * 2000 + b"}"
+        big = client.post(
+            "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+        )
+        assert big.status_code == 413
+        assert "1000 bytes" in big.json()["error"]
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+            for _ in range(20):
+                yield b" " * 100
+
+        streamed = client.post("/webhooks/whatsapp", content=chunks())
+        assert streamed.status_code == 413
+        nonsense = client.post(
+            "/webhooks/whatsapp", content=b"{}", headers={"Content-Length": "12abc"}
+        )
+        assert nonsense.status_code == 400
+    assert rows(settings.store, "SELECT count(*) FROM inbound")[0][0] == 0
+
+
+def test_a_channel_without_a_secret_refuses_to_start(
+    tmp_path: Path, env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(secret_env("line"))
+    with pytest.raises(ServiceConfigError, match=f"channel line: .*{secret_env('line')}"):
+        create_app(settings_for(tmp_path))
+    deployment = write_deployment(tmp_path, channels=["whatsapp"])  # the others: no connection
+    with pytest.raises(ServiceConfigError, match="channel sms: no signing secret configured"):
+        create_app(settings_for(tmp_path, deployment=deployment))
+
+
+def test_insecure_dev_accepts_unsigned_webhooks_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    deployment = write_deployment(tmp_path, channels=[])
+    settings = settings_for(tmp_path, deployment=deployment, insecure_dev=True)
+    with TestClient(create_app(settings)) as client:
+        body = payload("web")
+        for _ in range(2):
+            assert client.post("/webhooks/web", content=body).status_code == 200
+    warnings = [r for r in caplog.records if "WITHOUT a signature check" in r.getMessage()]
+    assert len(warnings) == 2
+
+
+def test_openapi_lists_every_endpoint(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/webhooks/{channel}", "/health", "/ready", "/metrics"} <= set(paths)
+    assert {"get", "post"} <= set(paths["/webhooks/{channel}"])
+
+
+def test_metrics_count_inbound_events_by_channel(client: TestClient) -> None:
+    body = payload("whatsapp")
+    client.post("/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body))
+    settled(client)
+    text = client.get("/metrics").text
+    assert 'flowlang_inbound_events_total{channel="whatsapp"} 1.0' in text
+    assert "flowlang_processing_seconds_count 1.0" in text
+    assert "flowlang_worker_backlog" in text
