@@ -19,6 +19,7 @@ from flowlang.commands import send as send_commands
 from flowlang.commands import serve as serve_commands
 from flowlang.commands import simulate as simulate_commands
 from flowlang.commands import store as store_commands
+from flowlang.commands import users as users_commands
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
 from flowlang.diagnostics import Diagnostic, to_json
 
@@ -343,6 +344,7 @@ main.add_command(simulate_commands.simulate_command)
 main.add_command(report_commands.report_command)
 main.add_command(send_commands.send_command)
 main.add_command(serve_commands.serve_command)
+main.add_command(users_commands.users)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ LAYERS = [
         "flowlang.templates",
         "flowlang.private_files",
         "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only
+        "flowlang.runtime.users",  # API tokens and user names, as every store checks them
     },
     {"flowlang.language"},
     # The in-memory parts sit beside the real ones they stand in for.

@@ -16,7 +16,9 @@ from flowlang.runtime.ports import (
     IdentityClaim,
     OutboundMessage,
     PendingSend,
+    User,
 )
+from flowlang.runtime.users import check_new_user
 
 
 def normalise_phone(phone: str | None) -> str | None:
@@ -119,13 +121,42 @@ class MemoryLedger:
         reached[recipient] = max(at, reached.get(recipient, at))
 
 
-class MemoryStore(MemoryOutbox, MemoryLedger):
+class MemoryUsers:
+    """The service's users (`UserDirectory`), kept in a dictionary."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, User] = {}
+
+    def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
+        check_new_user(name, role, self._users.get(name))
+        self._users[name] = User(name, role, token_hash, at)
+        return self._users[name]
+
+    def user(self, name: str) -> User | None:
+        return self._users.get(name)
+
+    def user_by_token_hash(self, token_hash: str) -> User | None:
+        return next((u for u in self._users.values() if u.token_hash == token_hash), None)
+
+    def users(self) -> list[User]:
+        return sorted(self._users.values(), key=lambda u: u.name)
+
+    def revoke_user(self, name: str, at: datetime) -> bool:
+        found = self._users.get(name)
+        if found is None or found.revoked_at is not None:
+            return False
+        self._users[name] = dataclasses.replace(found, revoked_at=at)
+        return True
+
+
+class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
     """A ConversationStore kept in dictionaries: customers, threads, history, events, an
-    outbox and the channel policy's ledger."""
+    outbox, the channel policy's ledger and the service's users."""
 
     def __init__(self) -> None:
         MemoryOutbox.__init__(self)
         MemoryLedger.__init__(self)
+        MemoryUsers.__init__(self)
         self._ids = itertools.count(1)
         self.customers: dict[str, _Customer] = {}
         self.identities: dict[tuple[str, str], str] = {}

@@ -144,6 +144,42 @@ class ConversationStore(PolicyLedger, Protocol):
     ) -> None: ...
 
 
+
+ROLES = ("agent", "supervisor", "admin")
+
+
+@dataclass(frozen=True)
+class User:
+    """Someone who may use the service's API: an agent, a supervisor or an admin. Only the
+    SHA-256 of their token is kept (the token itself is shown once, when it is made)."""
+
+    name: str
+    role: str  # agent | supervisor | admin
+    token_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class UserDirectory(Protocol):
+    """The service's users and their API tokens (by hash); `MemoryStore` and `SqliteStore` keep
+    them."""
+
+    def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
+        """A new user, or a new token (and role) for one whose token was revoked; `InputError`
+        when `name` has a token that is not revoked or `role` is not one of `ROLES`."""
+
+    def user(self, name: str) -> User | None: ...
+
+    def user_by_token_hash(self, token_hash: str) -> User | None:
+        """The user whose token hashes to `token_hash`, revoked or not."""
+
+    def users(self) -> list[User]:
+        """Every user, revoked ones too, by name."""
+
+    def revoke_user(self, name: str, at: datetime) -> bool:
+        """Revoke the user's token; False when there is no such user or it was revoked."""
+
+
 @dataclass
 class DataResult:
     status: str  # success | failure | timeout | not_found

@@ -155,6 +155,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (customer_id, kind, value)
     )
     """,
+    # 9: the service's users (agents, supervisors, admins) and the SHA-256 of their API token
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('agent', 'supervisor', 'admin')),
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    )
+    """,
 )
 
 

@@ -26,7 +26,14 @@ from typing import Any
 from flowlang.events import in_utc
 from flowlang.private_files import create_private
 from flowlang.runtime.memory import normalise_phone
-from flowlang.runtime.ports import ConversationView, CustomerView, IdentityClaim, PendingSend
+from flowlang.runtime.ports import (
+    ConversationView,
+    CustomerView,
+    IdentityClaim,
+    PendingSend,
+    User,
+)
+from flowlang.runtime.users import check_new_user
 from flowlang.store.migrations import StoreError, migrate
 
 _TIMES = ("started_at", "last_activity_at", "last_inbound_at")
@@ -319,6 +326,46 @@ class SqliteStore:
             "SELECT graph FROM flow_versions WHERE version = ?", (version,)
         ).fetchone()
         return json.loads(row[0]) if row else None
+
+    # ------------------------------------------------------------------ users
+    def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
+        with self.transaction():
+            check_new_user(name, role, self.user(name))
+            self.db.execute(
+                "INSERT INTO users (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET role = excluded.role, "
+                "token_hash = excluded.token_hash, created_at = excluded.created_at, "
+                "revoked_at = NULL",
+                (name, role, token_hash, _utc_text(at)),
+            )
+        return User(name, role, token_hash, in_utc(at))
+
+    def user(self, name: str) -> User | None:
+        return self._user("name", name)
+
+    def user_by_token_hash(self, token_hash: str) -> User | None:
+        return self._user("token_hash", token_hash)
+
+    def _user(self, column: str, value: str) -> User | None:
+        row = self.db.execute(
+            f"SELECT name, role, token_hash, created_at, revoked_at FROM users WHERE {column} = ?",
+            (value,),
+        ).fetchone()
+        return _user(row) if row else None
+
+    def users(self) -> list[User]:
+        rows = self.db.execute(
+            "SELECT name, role, token_hash, created_at, revoked_at FROM users ORDER BY name"
+        )
+        return [_user(row) for row in rows]
+
+    def revoke_user(self, name: str, at: datetime) -> bool:
+        with self.transaction():
+            changed = self.db.execute(
+                "UPDATE users SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (_utc_text(at), name),
+            ).rowcount
+        return bool(changed)
 
     # ------------------------------------------------------------------ the policy's ledger
     def opted_out(self, channel: str, account: str, address: str) -> bool:
@@ -703,6 +750,17 @@ def _view(data: dict[str, Any]) -> ConversationView:
         if values.get(name):
             values[name] = datetime.fromisoformat(values[name])
     return ConversationView(**values)
+
+
+def _user(row: tuple[str, str, str, str, str | None]) -> User:
+    name, role, token_hash, created, revoked = row
+    return User(
+        name,
+        role,
+        token_hash,
+        datetime.fromisoformat(created),
+        datetime.fromisoformat(revoked) if revoked else None,
+    )
 
 
 def _default(value: Any) -> Any:

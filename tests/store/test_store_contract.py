@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from flowlang.errors import InputError
 from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime.memory import MemoryStore
-from flowlang.runtime.ports import ConversationStore, PolicyLedger
+from flowlang.runtime.ports import ConversationStore, PolicyLedger, UserDirectory
+from flowlang.runtime.users import authenticate, new_token, token_hash
 from flowlang.store import SqliteStore
 from tests.store.helpers import ROOT, T0
 
@@ -190,3 +192,55 @@ def test_the_policy_ledger_counts_distinct_customers_reached_since(
         False,
     )
     assert ledger.reached("whatsapp:portfolio:GBank", T0 + timedelta(hours=3), "+1") == (0, False)
+
+
+def test_users_are_kept_with_the_hash_of_their_token_only(store: ConversationStore) -> None:
+    users: UserDirectory = store  # type: ignore[assignment]
+    token = new_token()
+    added = users.add_user("alice", "agent", token_hash(token), T0)
+    assert added.token_hash != token and token not in repr(users.users())
+    assert users.user("alice") == added and users.users() == [added]
+    assert authenticate(users, token) == added
+    assert authenticate(users, token[:-1]) is None
+    assert authenticate(users, "") is None
+
+
+def test_a_revoked_token_authenticates_no_one_and_a_new_one_replaces_it(
+    store: ConversationStore,
+) -> None:
+    users: UserDirectory = store  # type: ignore[assignment]
+    old = new_token()
+    users.add_user("sam", "supervisor", token_hash(old), T0)
+    assert users.revoke_user("sam", T0 + timedelta(hours=1))
+    assert not users.revoke_user("sam", T0 + timedelta(hours=2))  # already revoked
+    assert not users.revoke_user("nobody", T0)
+    assert authenticate(users, old) is None
+    revoked = users.user("sam")
+    assert revoked is not None and revoked.revoked_at == T0 + timedelta(hours=1)
+    new = new_token()
+    users.add_user("sam", "admin", token_hash(new), T0 + timedelta(hours=3))
+    again = authenticate(users, new)
+    assert again is not None and again.role == "admin" and again.revoked_at is None
+    assert authenticate(users, old) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "role", "problem"),
+    [
+        ("alice", "agent", "already has a token"),
+        ("bob", "root", "not one of agent, supervisor, admin"),
+        ("", "agent", "is not allowed"),
+        (" bob", "agent", "is not allowed"),
+        ("bob\n", "agent", "is not allowed"),
+    ],
+)
+def test_a_user_a_store_must_not_take_is_refused_and_nothing_changes(
+    store: ConversationStore, name: str, role: str, problem: str
+) -> None:
+    users: UserDirectory = store  # type: ignore[assignment]
+    token = new_token()
+    users.add_user("alice", "agent", token_hash(token), T0)
+    with pytest.raises(InputError, match=problem):
+        users.add_user(name, role, token_hash(new_token()), T0)
+    assert [u.name for u in users.users()] == ["alice"]
+    assert authenticate(users, token) is not None
