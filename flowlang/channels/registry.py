@@ -8,7 +8,14 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 
 Outside = Literal["template_only", "human_agent_tag", "one_more", "push", "nothing", "anything"]
@@ -69,6 +76,33 @@ class StickerForm(BaseModel):
     example: str
 
 
+class SendApi(BaseModel):
+    """How a sender speaks the channel vendor's send API: its base URL, authorisation, body
+    encoding, where an error answer gives its code and message, and which codes mean retrying
+    cannot help (permanent) or can (retry), whatever the HTTP status says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_base: str
+    auth: Literal["bearer", "basic"] = "bearer"
+    encoding: Literal["json", "form"] = "json"
+    error_code: tuple[str, ...] = ()  # dotted paths into an error answer, first found wins
+    error_message: tuple[str, ...] = ()
+    permanent_errors: dict[str, str] = Field(default_factory=dict)  # code -> what it means
+    retry_errors: dict[str, str] = Field(default_factory=dict)
+    idempotency_header: str | None = None  # the vendor's own, beside Idempotency-Key
+    idempotency_uuid: bool = False  # the vendor wants its key as a UUID
+    idempotency_paths: tuple[str, ...] = ()  # only these endpoints take it (none: all)
+    already_sent_status: int | None = None  # the vendor's answer to a repeated idempotent send
+
+    @field_validator("permanent_errors", "retry_errors", mode="before")
+    @classmethod
+    def _codes_as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(code): text for code, text in value.items()}
+        return value
+
+
 class ChannelRules(BaseModel):
     """One channel's description: identity, content, limits, window and anti-spam rules."""
 
@@ -99,6 +133,7 @@ class ChannelRules(BaseModel):
     reply_token_seconds: int | None = None
     push_allowed: bool = True
     private_reply: PrivateReply | None = None
+    send: SendApi | None = None  # None: no vendor API (the web widget)
     opt_out: frozenset[str] = frozenset()
     opt_in: frozenset[str] = frozenset()
     help: frozenset[str] = frozenset()

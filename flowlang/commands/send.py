@@ -89,7 +89,7 @@ def send_command(
     except InitiateError as exc:
         raise click.BadParameter(str(exc), param_hint="--to") from None
     values = dict(_param(p) for p in params)
-    adapters = [outbound_adapter(spec) for spec in outbound]
+    adapters = [outbound_adapter(spec, loaded, [channel]) for spec in outbound]
     project = sending_project(loaded)
     with open_store(store_path) as db:
         engine = project.engine(store=db, adapters=adapters, deliver=bool(adapters))

@@ -242,7 +242,7 @@ def replay(
     if not letter_ids and not replay_all:
         raise click.UsageError("say which: --id N (repeatable) or --all")
     project = _load_program(flow, deployment)
-    adapters = [outbound_adapter(spec) for spec in outbound]
+    adapters = [outbound_adapter(spec, project.deployment) for spec in outbound]
     with open_store(store_path) as db:
         # Without --outbound the messages stay in the outbox for the host to deliver.
         engine = project.engine(store=db, adapters=adapters, deliver=bool(adapters))

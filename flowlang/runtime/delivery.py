@@ -3,11 +3,12 @@
 The Engine queues every message the channel policy allowed into the outbox inside the event's
 unit of work, and hands them to the adapters after it commits. So a rolled-back event sends
 nothing (its replay will not send twice), and a failed delivery leaves the flow's progress in
-place: the message stays in the outbox and is retried with a growing wait, in order behind it
-the conversation's later messages, until it is delivered or, after the last attempt or an error
-the adapter calls permanent, kept as an `outbound:<channel>` dead letter for `flowlang replay`.
-With several adapters, the outbox remembers which of them took a message, so a retry goes only
-to the ones that failed.
+place: the message stays in the outbox and is retried with a growing wait (or the wait the
+receiver asked for: an adapter error's `retry_after` seconds, from a Retry-After), in order
+behind it the conversation's later messages, until it is delivered or, after the last attempt or
+an error the adapter calls permanent, kept as an `outbound:<channel>` dead letter for
+`flowlang replay`. With several adapters, the outbox remembers which of them took a message, so
+a retry goes only to the ones that failed.
 """
 
 from __future__ import annotations
@@ -166,7 +167,9 @@ class Deliverer:
         reason = f"{type(exc).__name__}: {exc}"
         attempts = send.attempts + 1
         give_up = bool(getattr(exc, "permanent", False)) or attempts >= self.retry.max_attempts
-        retry_at = None if give_up else at + self.retry.wait_after(attempts)
+        told = getattr(exc, "retry_after", None)  # the receiver's Retry-After, when it gave one
+        wait = timedelta(seconds=told) if told is not None else self.retry.wait_after(attempts)
+        retry_at = None if give_up else at + wait
         with self.events.committing(self.unit_of_work()):
             if retry_at is None:
                 letter = {**send.message, "delivered_to": took} if took else send.message

@@ -108,8 +108,12 @@ def test_line_reply_with_a_token_push_without() -> None:
 
 
 def test_x_dm_event_public_reply_facebook_comment_and_sms() -> None:
-    dm = send_request(_message("x_dm", {"kind": "text", "text": "Hi Dana"})).body["event"]
-    assert dm["message_create"]["target"] == {"recipient_id": "7654321098765432"}
+    dm = send_request(_message("x_dm", {"kind": "text", "text": "Hi Dana"}))
+    assert dm.path == "/2/dm_conversations/with/7654321098765432/messages"
+    assert dm.body == {"text": "Hi Dana"}
+    options = {"kind": "quick_replies", "text": "Which?", "options": ["Cards", "Loans"]}
+    # X API v2 DMs have no quick replies: the options go in the text, not lost
+    assert send_request(_message("x_dm", options)).body == {"text": "Which?\n- Cards\n- Loans"}
     tweet = send_request(
         _message("x_public", {"kind": "text", "text": "We've sent you a DM"}, in_reply_to="1877")
     )

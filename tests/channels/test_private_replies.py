@@ -232,9 +232,8 @@ def test_on_x_an_agents_private_reply_is_a_dm_to_the_author_and_a_flows_is_block
     )
     assert _codes(agent) == [("sent", "private_reply")]
     (request,) = _requests(agent)
-    assert (request.channel, request.path) == ("x_dm", "/1.1/direct_messages/events/new.json")
-    target = request.body["event"]["message_create"]["target"]
-    assert target == {"recipient_id": "4470011"}
+    assert (request.channel, request.path) == ("x_dm", "/2/dm_conversations/with/4470011/messages")
+    assert request.body == {"text": "Hi"}
     assert [m.channel for m in sent.sent] == ["x_dm"]
 
 

@@ -30,12 +30,21 @@ __all__ = ["ConsoleAdapter", "DeliveryError", "HttpAdapter", "JsonLinesAdapter",
 
 
 class DeliveryError(RuntimeError):
-    """The message could not be delivered; `permanent` when retrying cannot help (4xx)."""
+    """The message could not be delivered; `permanent` when retrying cannot help (4xx);
+    `retry_after`: the seconds the receiver asked to wait before the next attempt."""
 
-    def __init__(self, message: str, *, permanent: bool, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.status = status
+        self.retry_after = retry_after
 
 
 def envelope(message: OutboundMessage) -> dict[str, Any]:

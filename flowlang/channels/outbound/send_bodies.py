@@ -2,7 +2,7 @@
 without translating: `send_request(message)` -> SendRequest(method, path, body).
 
 Formats: WhatsApp Cloud API messages, Messenger / Instagram Send API, LINE reply and push,
-X DM events (v1.1 `direct_messages/events/new`) and tweets (v2), Facebook comment replies,
+X DMs and posts (API v2), Facebook comment replies,
 Twilio Messages. `{placeholders}` in the path are the host's (its phone number id, ...).
 """
 
@@ -191,18 +191,14 @@ def _line(message: OutboundMessage, reply_token: str | None) -> SendRequest:
 
 # ---------------------------------------------------------------- X
 def _x_dm(message: OutboundMessage) -> SendRequest:
+    """X API v2: a one-to-one DM. It has no quick replies: the options are listed in the text."""
     content = message.content
-    data: dict[str, Any] = {"text": _text(content) or str(content.get("url") or "")}
-    if _options(content):
-        data["quick_reply"] = {
-            "type": "options",
-            "options": [{"label": o[:36], "metadata": o} for o in _options(content)[:20]],
-        }
-    event = {
-        "type": "message_create",
-        "message_create": {"target": {"recipient_id": message.recipient}, "message_data": data},
-    }
-    return SendRequest("x_dm", "POST", "/1.1/direct_messages/events/new.json", {"event": event})
+    text = _text(content) or str(content.get("url") or "")
+    options = _options(content)
+    if options:
+        text = "\n".join([text, *(f"- {o}" for o in options)]) if text else "\n".join(options)
+    path = f"/2/dm_conversations/with/{message.recipient}/messages"
+    return SendRequest("x_dm", "POST", path, {"text": text})
 
 
 def _x_public(message: OutboundMessage) -> SendRequest:
@@ -230,7 +226,7 @@ class PrivateReplyError(ValueError):
 
 
 def _never_public(message: OutboundMessage) -> None:
-    if message.visibility == "privately":
+    if message.visibility == "privately" or message.private_reply_to:
         raise PrivateReplyError(
             f"a reply marked private is never posted publicly on {message.channel}: "
             "only the channel policy's private route may send it"

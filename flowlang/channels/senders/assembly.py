@@ -1,0 +1,157 @@
+"""The senders of a deployment, from its channels' `connection` and the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+import httpx
+
+from flowlang.channels.outbound.adapters import DeliveryError
+from flowlang.channels.registry import ChannelRules, builtin_registry, load_registry
+from flowlang.channels.senders.vendor import Credentials, VendorSender
+from flowlang.config.models import Channel, Deployment
+from flowlang.errors import InputError
+from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
+
+
+class SenderSetupError(InputError):
+    """A sender cannot be set up: a connection, an environment variable or an id is missing."""
+
+
+class VendorSenders:
+    """One outbound adapter for all channels: each message goes to its channel's sender; a
+    channel without one goes to `fallback`, or is refused (a permanent error, so the message is
+    kept as a dead letter, never dropped)."""
+
+    name = "vendor"
+
+    def __init__(
+        self,
+        senders: Mapping[str, OutboundAdapter],
+        fallback: OutboundAdapter | None = None,
+        clients: Iterable[httpx.Client] = (),
+    ) -> None:
+        self.senders = dict(senders)
+        self.fallback = fallback
+        self._clients = list(clients)
+
+    def send(self, message: OutboundMessage) -> None:
+        sender = self.senders.get(message.channel, self.fallback)
+        if sender is None:
+            raise DeliveryError(
+                f"no sender for {message.channel}: the deployment gives it no connection "
+                f"(channels.{message.channel}.connection)",
+                permanent=True,
+            )
+        sender.send(message)
+
+    def close(self) -> None:
+        """Close the HTTP connections the senders keep open."""
+        for client in self._clients:
+            client.close()
+
+
+def senders_for(
+    deployment: Deployment,
+    environ: Mapping[str, str] | None = None,
+    *,
+    channels: Iterable[str] | None = None,
+    fallback: OutboundAdapter | None = None,
+    timeout: float = 10.0,
+) -> VendorSenders:
+    """A sender for each of `channels` (by default every channel the deployment gives a
+    `connection` that has a vendor send API), authorised from the environment variables its
+    connection names. SenderSetupError lists every channel and variable missing."""
+    env = os.environ if environ is None else environ
+    registry = _registry(deployment)
+    wanted = list(channels) if channels is not None else [
+        key
+        for key, channel in deployment.channels.items()
+        if channel.connection is not None and key in registry and registry[key].send is not None
+    ]
+    problems: list[str] = []
+    senders: dict[str, OutboundAdapter] = {}
+    client = httpx.Client(timeout=timeout)
+    for key in wanted:
+        rules = registry.get(key)
+        if rules is None or rules.send is None:
+            problems.append(f"channels.{key}: {key} has no vendor send API to send through")
+            continue
+        declared = deployment.channels.get(key)
+        found = _credentials(key, rules, declared, env, problems)
+        numbers = _phone_number_ids(key, declared, problems) if key == "whatsapp" else {}
+        if found is not None and declared is not None and declared.connection is not None:
+            senders[key] = VendorSender(
+                rules,
+                found,
+                api_base=declared.connection.api_base,
+                phone_number_ids=numbers,
+                client=client,
+            )
+    if problems:
+        client.close()
+        raise SenderSetupError("cannot send through the vendors:\n  " + "\n  ".join(problems))
+    return VendorSenders(senders, fallback, [client])
+
+
+def _registry(deployment: Deployment) -> dict[str, ChannelRules]:
+    overrides = {key: dict(channel.rules) for key, channel in deployment.channels.items()}
+    return load_registry(overrides) if any(overrides.values()) else builtin_registry()
+
+
+def _credentials(
+    key: str,
+    rules: ChannelRules,
+    declared: Channel | None,
+    env: Mapping[str, str],
+    problems: list[str],
+) -> Credentials | None:
+    if declared is None or declared.connection is None:
+        needs = "account_sid_env and access_token_env" if key == "sms" else "access_token_env"
+        problems.append(f"channels.{key}.connection: missing (sending needs {needs})")
+        return None
+    connection = declared.connection
+    basic = rules.send is not None and rules.send.auth == "basic"
+    # Twilio's auth token signs its webhooks and authorises sends: either key may name it.
+    token_key = "access_token_env"
+    if basic and connection.access_token_env is None and connection.signing_secret_env:
+        token_key = "signing_secret_env"
+    needed = [token_key] + (["account_sid_env"] if basic else [])
+    values: dict[str, str] = {}
+    for field in needed:
+        variable = getattr(connection, field)
+        if variable is None:
+            problems.append(f"channels.{key}.connection.{field}: missing")
+        elif not env.get(variable):
+            problems.append(
+                f"channels.{key}.connection.{field}: the environment variable {variable} "
+                "is not set"
+            )
+        else:
+            values[field] = env[variable]
+    if len(values) < len(needed):
+        return None
+    return Credentials(values[token_key], values.get("account_sid_env"))
+
+
+def _phone_number_ids(
+    key: str, declared: Channel | None, problems: list[str]
+) -> dict[str, str]:
+    """WhatsApp sends go from a phone-number id: each account's, by its id, digits and name."""
+    accounts = declared.accounts if declared is not None else []
+    if not accounts:
+        problems.append(f"channels.{key}.accounts: none declared (each needs a phone_number_id)")
+    out: dict[str, str] = {}
+    for account in accounts:
+        if not account.phone_number_id:
+            problems.append(
+                f"channels.{key}.accounts[{account.name}].phone_number_id: missing (the Cloud "
+                "API's id of the number, from WhatsApp Manager)"
+            )
+            continue
+        for name in (account.id, account.name):
+            if name:
+                out[name] = account.phone_number_id
+                out[name.lstrip("+")] = account.phone_number_id
+    return out
