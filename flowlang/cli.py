@@ -1,13 +1,13 @@
 """The `flowlang` command line: thin click commands over the library.
 
-Exit codes (every command): 0 success (warnings allowed), 1 findings (errors in the input, failed
-tests, blocked replies with --strict), 2 usage error (bad arguments, missing files).
+Exit codes (every command, `commands.exits.ExitCode`): 0 success (warnings allowed), 1 findings
+(errors in the input, failed tests, blocked or undelivered messages), 2 usage error (bad
+arguments, missing files). A command returns its code or raises `Stop`; `main` alone exits.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +20,30 @@ from flowlang.commands import serve as serve_commands
 from flowlang.commands import simulate as simulate_commands
 from flowlang.commands import store as store_commands
 from flowlang.commands import users as users_commands
+from flowlang.commands.exits import ExitCode, Stop
+from flowlang.commands.loading import emit_diagnostics, load_program
+from flowlang.commands.options import FORMAT_OPTION, deployment_option
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
-from flowlang.diagnostics import Diagnostic, to_json
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
-FORMAT_OPTION = click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for editors and CI",
+class _Cli(click.Group):
+    """The one place the exit status is decided: a command's returned `ExitCode`, or a `Stop`'s."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            result = super().invoke(ctx)
+        except Stop as stop:
+            ctx.exit(stop.code)
+        code = ExitCode.OK if result is None else ExitCode(result)
+        if code is not ExitCode.OK:
+            ctx.exit(code)
+        return result
+
+
+@click.group(
+    cls=_Cli,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="flowlang")
 def main() -> None:
     """flowlang: write, check and run contact-center message flows.
@@ -50,31 +58,24 @@ def main() -> None:
     """
 
 
-def _emit_diagnostics(diagnostics: list[Diagnostic], sources: dict[str, Any], fmt: str) -> None:
-    from flowlang.diagnostics import render_all
-
-    if fmt == "json":
-        click.echo(to_json(diagnostics))
-    elif diagnostics:
-        click.echo(render_all(diagnostics, sources), err=False)
-
-
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@deployment_option("the deployment file (or give it among PATHS)")
 @FORMAT_OPTION
-def validate(paths: tuple[Path, ...], output_format: str) -> None:
+def validate(paths: tuple[Path, ...], deployment: Path | None, output_format: str) -> ExitCode:
     """Check flows and a deployment file; report every problem with file:line:col.
 
-    PATHS are .flow files, folders of them, and the deployment .yaml file.
+    PATHS are .flow files, folders of them, and the deployment .yaml file (or -d FILE).
 
     \b
-    Example:
+    Examples:
       flowlang validate flows/ examples/deployment.yaml
+      flowlang validate flows/ -d examples/deployment.yaml
     """
     from flowlang.workspace import validate as run_validate
 
-    ws = run_validate(paths)
-    _emit_diagnostics(ws.diagnostics, ws.sources, output_format)
+    ws = run_validate(paths, deployment)
+    emit_diagnostics(ws.diagnostics, ws.sources, output_format)
     errors = len(ws.errors)
     warnings = len(ws.diagnostics) - errors
     if output_format == "text":
@@ -85,15 +86,15 @@ def validate(paths: tuple[Path, ...], output_format: str) -> None:
         )
         click.echo(("\n" if ws.diagnostics else "") + summary)
     if any(d.code in ("FL020", "FL021") for d in ws.errors):
-        sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_FINDINGS if errors else EXIT_OK)
+        return ExitCode.USAGE
+    return ExitCode.FINDINGS if errors else ExitCode.OK
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--check", is_flag=True, help="only report files that are not formatted")
 @click.option("--diff", "show_diff", is_flag=True, help="show what would change")
-def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
+def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool) -> ExitCode:
     """Rewrite flows in the canonical layout (comments kept; running it twice changes nothing).
 
     \b
@@ -108,15 +109,15 @@ def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
 
     flows, _deployments, problems = expand(paths)
     if problems:
-        _emit_diagnostics(problems, {}, "text")
-        sys.exit(EXIT_USAGE)
+        emit_diagnostics(problems, {}, "text")
+        return ExitCode.USAGE
     changed = failed = 0
     for path in flows:
         text = path.read_text("utf-8", errors="replace")
         result = format_text(text, str(path))
         if result.text is None:
             failed += 1
-            _emit_diagnostics(result.diagnostics, {str(path): result.source}, "text")
+            emit_diagnostics(result.diagnostics, {str(path): result.source}, "text")
             continue
         if result.text == text:
             continue
@@ -136,50 +137,21 @@ def fmt(paths: tuple[Path, ...], check: bool, show_diff: bool) -> None:
             click.echo(f"reformatted {path}")
     verb = "would be reformatted" if check else "reformatted"
     click.echo(f"{len(flows)} file(s): {changed} {verb}, {failed} with syntax errors")
-    sys.exit(EXIT_FINDINGS if failed or (check and changed) else EXIT_OK)
-
-
-def _load_program(flow: Path, deployment: Path | None, environment: str | None = None) -> Any:
-    from flowlang.project import load_project
-
-    project, ws = load_project(flow, deployment)
-    if project is None:
-        _emit_diagnostics(ws.diagnostics, ws.sources, "text")
-        click.echo(f"\n{flow}: cannot run a flow with errors ({len(ws.errors)} error(s))", err=True)
-        sys.exit(EXIT_FINDINGS)
-    if environment is not None:
-        known = sorted(project.deployment.environments) if project.deployment else []
-        if project.deployment is None or environment not in known:
-            raise click.BadParameter(
-                f"{environment!r} is not an environment of the deployment file "
-                f"(environments: {', '.join(known) or 'none'})",
-                param_hint="--environment",
-            )
-        project.environment = environment
-        project.params = dict(project.deployment.environments[environment])
-    return project
-
-
-DEPLOYMENT_OPTION = click.option(
-    "-d",
-    "--deployment",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="the deployment file (queues, skills, templates, ...)",
-)
+    return ExitCode.FINDINGS if failed or (check and changed) else ExitCode.OK
 
 
 @main.command(name="compile")
 @click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@DEPLOYMENT_OPTION
+@deployment_option()
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="write the graph to .json or .yaml (default: JSON on stdout)",
 )
-def compile_command(flow: Path, deployment: Path | None, output: Path | None) -> None:
+def compile_command(flow: Path, deployment: Path | None, output: Path | None) -> ExitCode:
     """Compile a flow to its executable graph (IR); its version is a content hash."""
-    project = _load_program(flow, deployment)
+    project = load_program(flow, deployment)
     data = project.graph.to_dict()
     if output is not None and output.suffix in (".yaml", ".yml"):
         from ruamel.yaml import YAML
@@ -196,11 +168,12 @@ def compile_command(flow: Path, deployment: Path | None, output: Path | None) ->
             output.write_text(text + "\n", "utf-8")
     if output is not None:
         click.echo(f"{output}: {len(project.graph.nodes)} nodes, version {project.graph.version}")
+    return ExitCode.OK
 
 
 @main.command()
 @click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@DEPLOYMENT_OPTION
+@deployment_option()
 @click.option(
     "--format",
     "output_format",
@@ -221,11 +194,11 @@ def graph(
     output_format: str,
     trace_file: Path | None,
     output: Path | None,
-) -> None:
+) -> ExitCode:
     """Draw a flow as Mermaid or Graphviz (svg needs Graphviz's `dot`)."""
     from flowlang.compiler.draw import to_dot, to_mermaid, to_svg
 
-    project = _load_program(flow, deployment)
+    project = load_program(flow, deployment)
     visited: set[str] = set()
     if trace_file is not None:
         from flowlang.dryrun import SampleError, load_samples, run_samples
@@ -233,8 +206,8 @@ def graph(
         try:
             samples = load_samples(trace_file)
         except SampleError as exc:
-            _emit_diagnostics(exc.diagnostics, {}, "text")
-            sys.exit(EXIT_FINDINGS)
+            emit_diagnostics(exc.diagnostics, {}, "text")
+            return ExitCode.FINDINGS
         visited = run_samples(project, samples).visited_nodes()
     if output_format == "mermaid":
         text = to_mermaid(project.graph, visited)
@@ -249,17 +222,18 @@ def graph(
                 "(apt-get install graphviz); use --format dot or mermaid",
                 err=True,
             )
-            sys.exit(EXIT_USAGE)
+            return ExitCode.USAGE
     if output is None:
         click.echo(text)
     else:
         output.write_text(text, "utf-8")
         click.echo(f"wrote {output}")
+    return ExitCode.OK
 
 
 @main.command(name="dry-run")
 @click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@DEPLOYMENT_OPTION
+@deployment_option()
 @click.option(
     "-m",
     "--messages",
@@ -289,7 +263,7 @@ def dry_run(
     store_path: Path | None,
     outbound: tuple[str, ...],
     output_format: str,
-) -> None:
+) -> ExitCode:
     """Run a flow on sample messages; print each event's path, effects and blocked replies.
 
     Time comes from the samples' timestamps, so the 24 h and 72 h rules can be tried out.
@@ -297,12 +271,12 @@ def dry_run(
     """
     from flowlang.dryrun import SampleError, load_samples, run_samples
 
-    project = _load_program(flow, deployment, environment)
+    project = load_program(flow, deployment, environment)
     try:
         samples = load_samples(messages)
     except SampleError as exc:
-        _emit_diagnostics(exc.diagnostics, {}, "text")
-        sys.exit(EXIT_FINDINGS)
+        emit_diagnostics(exc.diagnostics, {}, "text")
+        return ExitCode.FINDINGS
     adapters = [outbound_adapter(spec) for spec in outbound]
     if store_path is None:
         report = run_samples(project, samples, adapters=adapters)
@@ -313,14 +287,14 @@ def dry_run(
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         click.echo(report.render())
-    sys.exit(EXIT_FINDINGS if report.undelivered else EXIT_OK)
+    return ExitCode.FINDINGS if report.undelivered else ExitCode.OK
 
 
 @main.command(name="test")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--coverage", is_flag=True, help="list the steps and branches no test reached")
 @FORMAT_OPTION
-def test_command(paths: tuple[Path, ...], coverage: bool, output_format: str) -> None:
+def test_command(paths: tuple[Path, ...], coverage: bool, output_format: str) -> ExitCode:
     """Run flow test files (YAML): given history, events, expected path, routes and replies.
 
     Exit 0 when every test passes, 1 when any fails, 2 when a test file cannot be read.
@@ -333,8 +307,8 @@ def test_command(paths: tuple[Path, ...], coverage: bool, output_format: str) ->
     else:
         click.echo(outcome.render())
     if outcome.unreadable:
-        sys.exit(EXIT_USAGE)
-    sys.exit(EXIT_FINDINGS if outcome.failed else EXIT_OK)
+        return ExitCode.USAGE
+    return ExitCode.FINDINGS if outcome.failed else ExitCode.OK
 
 
 # Commands of other areas, one module each under flowlang/commands/ (one line per command here).

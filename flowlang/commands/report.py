@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from flowlang.commands.deployment import load_or_exit
+from flowlang.commands.options import deployment_option
 from flowlang.commands.store import STORE_OPTION, open_store
 from flowlang.private_files import write_private
 from flowlang.reporting import (
@@ -82,12 +83,7 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
 )
 @click.option("--queue", "queues", multiple=True, help="only these queues (repeat for several)")
 @click.option("--agent", "agents", multiple=True, help="only these agents (repeat for several)")
-@click.option(
-    "-d",
-    "--deployment",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="take each queue's service-level target (and queue list) from this deployment",
-)
+@deployment_option("take each queue's service-level target (and queue list) from this deployment")
 @click.option(
     "--format",
     "output_format",

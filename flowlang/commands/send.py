@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from flowlang.commands.deployment import load_or_exit
+from flowlang.commands.exits import ExitCode
+from flowlang.commands.options import deployment_option
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
 from flowlang.commands.store import open_store
 
@@ -25,13 +26,7 @@ if TYPE_CHECKING:
     type=click.Path(dir_okay=False, path_type=Path),
     help="the SQLite store file (created if missing): customers, opt-outs, limits",
 )
-@click.option(
-    "-d",
-    "--deployment",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="the deployment file (channels, accounts, templates, portfolios)",
-)
+@deployment_option("the deployment file (channels, accounts, templates, portfolios)", required=True)
 @click.option("--channel", required=True, help="whatsapp, sms, ...")
 @click.option("--to", "to", required=True, help="the customer: a phone number on WhatsApp and SMS")
 @click.option(
@@ -57,7 +52,7 @@ def send_command(
     template: str,
     params: tuple[str, ...],
     outbound: tuple[str, ...],
-) -> None:
+) -> ExitCode:
     """Send a business-initiated message: a deployment template to a customer who has not
     written (or whose window has closed), through the channel policy like every send.
 
@@ -111,11 +106,11 @@ def send_command(
             click.echo(f"delivery failed, kept in the outbox: {outcome.failed_sends[0].reason}")
         elif waiting and not adapters:
             click.echo(f"{waiting} message(s) wait in the outbox for the host to deliver")
-        sys.exit(0)
+        return ExitCode.OK
     click.echo(f"blocked ({delivery.reason_code}): {delivery.reason}")
     if delivery.suggestion:
         click.echo(f"  = help: {delivery.suggestion}")
-    sys.exit(1)
+    return ExitCode.FINDINGS
 
 
 def _account(deployment: Deployment, channel: str, name: str | None) -> str:

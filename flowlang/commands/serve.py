@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
+from flowlang.commands.exits import ExitCode
+from flowlang.commands.options import deployment_option
+
 
 @click.command(name="serve")
 @click.argument("flows", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "-d", "--deployment", required=True, type=click.Path(path_type=Path), help="deployment .yaml"
-)
+@deployment_option("the deployment file (channels and their connections)", required=True)
 @click.option(
     "--store", "store", required=True, type=click.Path(path_type=Path), help="SQLite store file"
 )
@@ -53,7 +54,7 @@ def serve_command(
     header_timeout: float,
     body_timeout: float,
     log_level: str,
-) -> None:
+) -> ExitCode:
     """Run the service: channel webhooks at /webhooks/CHANNEL, /health, /ready, /metrics.
 
     Signing secrets come from the environment variables the deployment's
@@ -90,7 +91,7 @@ def serve_command(
         app = create_app(settings)
     except ServiceConfigError as exc:
         click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
+        return ExitCode.USAGE
     uvicorn.run(
         app,
         host=host,
@@ -103,3 +104,4 @@ def serve_command(
         access_log=log_level == "debug",
         server_header=False,
     )
+    return ExitCode.OK

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from flowlang.acd.simulate import SimulationResult, SimulationSpec, simulate
 from flowlang.commands.deployment import load_or_exit
+from flowlang.commands.exits import ExitCode
+from flowlang.commands.options import deployment_option
 from flowlang.config.loader import load_yaml_model
 from flowlang.config.source import decode
 from flowlang.diagnostics import SourceFile, render_all
@@ -18,12 +19,7 @@ from flowlang.reporting.charts import step_chart
 
 @click.command(name="simulate")
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "-d",
-    "--deployment",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="take queues and agents from this deployment file",
-)
+@deployment_option("take queues and agents from this deployment file")
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -38,7 +34,7 @@ from flowlang.reporting.charts import step_chart
 )
 def simulate_command(
     spec_path: Path, deployment: Path | None, plot: Path | None, output_format: str
-) -> None:
+) -> ExitCode:
     """Simulate traffic through the real ACD: service level, speed of answer, occupancy,
     abandonment per queue, and (with --plot) the queue length over time.
 
@@ -53,7 +49,7 @@ def simulate_command(
     if spec is None:
         sources = {str(spec_path): SourceFile(str(spec_path), text or "")}
         click.echo(render_all(problems, sources))
-        sys.exit(1)
+        return ExitCode.FINDINGS
     loaded = None
     if deployment is not None:
         loaded = load_or_exit(deployment)
@@ -68,6 +64,7 @@ def simulate_command(
         click.echo(summary(result))
         if plot is not None:
             click.echo(f"\nqueue length chart: {plot}")
+    return ExitCode.OK
 
 
 def queue_chart(result: SimulationResult) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,6 +12,9 @@ from typing import Any
 
 import click
 
+from flowlang.commands.exits import ExitCode
+from flowlang.commands.loading import load_program
+from flowlang.commands.options import deployment_option
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
 from flowlang.events import AgentEvent, BotEvent, InboundEvent, TimerEvent
 from flowlang.reporting.checkpoint import FOLD_VERSION
@@ -213,12 +215,7 @@ def checkpoints(store_path: Path, clear: bool, output_format: str) -> None:
 @click.command()
 @STORE_OPTION
 @click.argument("flow", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "-d",
-    "--deployment",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="the deployment file",
-)
+@deployment_option()
 @click.option("--id", "letter_ids", type=int, multiple=True, help="a dead letter to replay")
 @click.option("--all", "replay_all", is_flag=True, help="replay every dead letter")
 @OUTBOUND_OPTION
@@ -229,7 +226,7 @@ def replay(
     letter_ids: tuple[int, ...],
     replay_all: bool,
     outbound: tuple[str, ...],
-) -> None:
+) -> ExitCode:
     """Re-run dead letters (after a fix) and the events a crash left unprocessed, and deliver
     the messages waiting in the outbox.
 
@@ -237,11 +234,9 @@ def replay(
     processed again. A letter that fails again is settled and a new letter with today's reason
     takes its place. Exit 0 when everything replayed, 1 when some failed again.
     """
-    from flowlang.cli import EXIT_FINDINGS, EXIT_OK, _load_program
-
     if not letter_ids and not replay_all:
         raise click.UsageError("say which: --id N (repeatable) or --all")
-    project = _load_program(flow, deployment)
+    project = load_program(flow, deployment)
     adapters = [outbound_adapter(spec, project.deployment) for spec in outbound]
     with open_store(store_path) as db:
         # Without --outbound the messages stay in the outbox for the host to deliver.
@@ -251,7 +246,7 @@ def replay(
     if waiting:
         how = "" if adapters else "; the host delivers them, or replay again with --outbound"
         click.echo(f"{waiting} message(s) wait in the outbox (flowlang store outbox){how}")
-    sys.exit(EXIT_FINDINGS if failed else EXIT_OK)
+    return ExitCode.FINDINGS if failed else ExitCode.OK
 
 
 def _replay(engine: Any, db: SqliteStore, letter_ids: set[int], replay_all: bool) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from flowlang.commands.deployment import load_or_exit
+from flowlang.commands.options import deployment_option
 from flowlang.commands.store import STORE_OPTION, open_store
 from flowlang.errors import InputError
 from flowlang.runtime.ports import ROLES
@@ -31,12 +32,7 @@ def users() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="the SQLite store file (created when missing)",
 )
-@click.option(
-    "-d",
-    "--deployment",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="the deployment file; an agent must be one of its agents",
-)
+@deployment_option("the deployment file; an agent must be one of its agents")
 def add(name: str, role: str, store_path: Path, deployment: Path | None) -> None:
     """Add a user and print their API token, once: it is stored only as a hash.
 
