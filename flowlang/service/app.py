@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from flowlang import __version__
+from flowlang.channels.senders import SenderSetupError, VendorSenders, senders_for
+from flowlang.config import Deployment
 from flowlang.project import Project, load_project
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 from flowlang.service import webhooks
@@ -56,12 +58,31 @@ class Readiness(BaseModel):
 
 
 class LogAdapter:
-    """Logs each allowed message (until the vendor senders are configured)."""
+    """Logs each allowed message of a channel with no vendor send API (the web widget)."""
 
     name = "log"
 
     def send(self, message: OutboundMessage) -> None:
         log.info("-> %s %s: %s", message.channel, message.recipient, message.content)
+
+
+def _senders(deployment: Deployment) -> VendorSenders:
+    """Each channel's vendor sender, authorised from the environment (docs/senders.md); the web
+    widget's messages are logged. A channel whose connection names no send credentials has no
+    sender: its messages are kept as dead letters, for `flowlang replay` once it has one."""
+    try:
+        senders = senders_for(deployment, fallback=LogAdapter())
+    except SenderSetupError as exc:
+        raise ServiceConfigError(str(exc)) from None
+    for key in deployment.channels:
+        if key in senders.vendor_channels and key not in senders.senders:
+            log.warning(
+                "channel %s: no send credentials (channels.%s.connection.access_token_env); "
+                "its messages are kept as dead letters, not sent",
+                key,
+                key,
+            )
+    return senders
 
 
 def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = None) -> FastAPI:
@@ -71,12 +92,15 @@ def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = 
     assert project.deployment is not None
     secrets = channel_secrets(project.deployment, settings.insecure_dev)
     channels = _channels(project, settings)
+    senders = _senders(project.deployment) if adapters is None else None
     try:
         store = SqliteStore(settings.store)
     except StoreError as exc:
+        if senders is not None:
+            senders.close()
         raise ServiceConfigError(str(exc)) from exc
     engine = project.engine(
-        store=store, clock=UtcClock(), adapters=list(adapters or [LogAdapter()])
+        store=store, clock=UtcClock(), adapters=list(adapters or [senders or LogAdapter()])
     )
     metrics = Metrics()
     worker = Worker(
@@ -98,6 +122,8 @@ def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = 
         finally:
             worker.stop()
             store.close()
+            if senders is not None:
+                senders.close()
 
     app = FastAPI(
         title="flowlang service",

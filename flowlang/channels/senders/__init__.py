@@ -5,7 +5,12 @@ Facebook comments and Private Replies, LINE, Twilio, X API v2), as outbound adap
 (docs/senders.md).
 """
 
-from flowlang.channels.senders.assembly import SenderSetupError, VendorSenders, senders_for
+from flowlang.channels.senders.assembly import (
+    SenderSetupError,
+    VendorSenders,
+    senders_for,
+    sending_channels,
+)
 from flowlang.channels.senders.vendor import Credentials, VendorRequest, VendorSender
 
 __all__ = [
@@ -15,4 +20,5 @@ __all__ = [
     "VendorSender",
     "VendorSenders",
     "senders_for",
+    "sending_channels",
 ]

@@ -20,9 +20,9 @@ class SenderSetupError(InputError):
 
 
 class VendorSenders:
-    """One outbound adapter for all channels: each message goes to its channel's sender; a
-    channel without one goes to `fallback`, or is refused (a permanent error, so the message is
-    kept as a dead letter, never dropped)."""
+    """One outbound adapter for all channels: each message goes to its channel's sender. A
+    channel with no vendor API (the web widget) goes to `fallback`; any other channel without
+    a sender is refused (a permanent error: the message is kept as a dead letter, not dropped)."""
 
     name = "vendor"
 
@@ -31,17 +31,22 @@ class VendorSenders:
         senders: Mapping[str, OutboundAdapter],
         fallback: OutboundAdapter | None = None,
         clients: Iterable[httpx.Client] = (),
+        vendor_channels: Iterable[str] | None = None,
     ) -> None:
         self.senders = dict(senders)
         self.fallback = fallback
         self._clients = list(clients)
+        known = vendor_channels if vendor_channels is not None else _vendor_channels()
+        self.vendor_channels = set(known)
 
     def send(self, message: OutboundMessage) -> None:
-        sender = self.senders.get(message.channel, self.fallback)
+        sender = self.senders.get(message.channel)
+        if sender is None and message.channel not in self.vendor_channels:
+            sender = self.fallback
         if sender is None:
             raise DeliveryError(
-                f"no sender for {message.channel}: the deployment gives it no connection "
-                f"(channels.{message.channel}.connection)",
+                f"no sender for {message.channel}: the deployment names no send credentials "
+                f"for it (channels.{message.channel}.connection.access_token_env)",
                 permanent=True,
             )
         sender.send(message)
@@ -60,16 +65,13 @@ def senders_for(
     fallback: OutboundAdapter | None = None,
     timeout: float = 10.0,
 ) -> VendorSenders:
-    """A sender for each of `channels` (by default every channel the deployment gives a
-    `connection` that has a vendor send API), authorised from the environment variables its
-    connection names. SenderSetupError lists every channel and variable missing."""
+    """A sender for each of `channels` (by default every channel whose `connection` names
+    send credentials: `access_token_env`, or Twilio's `account_sid_env`), authorised from the
+    environment variables its connection names. SenderSetupError lists every channel and
+    variable missing."""
     env = os.environ if environ is None else environ
     registry = _registry(deployment)
-    wanted = list(channels) if channels is not None else [
-        key
-        for key, channel in deployment.channels.items()
-        if channel.connection is not None and key in registry and registry[key].send is not None
-    ]
+    wanted = list(channels) if channels is not None else sending_channels(deployment)
     problems: list[str] = []
     senders: dict[str, OutboundAdapter] = {}
     client = httpx.Client(timeout=timeout)
@@ -92,7 +94,29 @@ def senders_for(
     if problems:
         client.close()
         raise SenderSetupError("cannot send through the vendors:\n  " + "\n  ".join(problems))
-    return VendorSenders(senders, fallback, [client])
+    vendor_channels = [key for key, rules in registry.items() if rules.send is not None]
+    return VendorSenders(senders, fallback, [client], vendor_channels)
+
+
+def sending_channels(deployment: Deployment) -> list[str]:
+    """The deployment's channels whose connection names send credentials."""
+    registry = _registry(deployment)
+    out: list[str] = []
+    for key, channel in deployment.channels.items():
+        rules = registry.get(key)
+        connection = channel.connection
+        if rules is None or rules.send is None or connection is None:
+            continue
+        named = connection.access_token_env or (
+            rules.send.auth == "basic" and connection.account_sid_env
+        )
+        if named:
+            out.append(key)
+    return out
+
+
+def _vendor_channels() -> list[str]:
+    return [key for key, rules in builtin_registry().items() if rules.send is not None]
 
 
 def _registry(deployment: Deployment) -> dict[str, ChannelRules]:

@@ -1,0 +1,75 @@
+"""The service sends through each channel's vendor: a customer's message in, the flow's reply
+out to the (fake) vendor's send API, authorised from the environment."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from ruamel.yaml import YAML
+
+from flowlang.service import ServiceConfigError, create_app
+from tests.fake_vendor import FakeVendor
+from tests.service.helpers import (
+    environment,
+    payload,
+    settings_for,
+    signed_headers,
+    write_deployment,
+)
+
+
+def _with_send_connection(path: Path, vendor: FakeVendor) -> Path:
+    yaml = YAML()
+    data = yaml.load(path.read_text("utf-8"))
+    connection = data["channels"]["whatsapp"]["connection"]
+    connection["access_token_env"] = "TEST_WHATSAPP_TOKEN"
+    connection["api_base"] = vendor.base_url
+    with path.open("w", encoding="utf-8") as out:
+        yaml.dump(data, out)
+    return path
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in environment().items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_reply_reaches_the_vendors_send_api(
+    tmp_path: Path, env: None, fake_vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_WHATSAPP_TOKEN", "wa-token")
+    deployment = _with_send_connection(write_deployment(tmp_path), fake_vendor)
+    settings = settings_for(tmp_path, deployment=deployment)
+    body = payload("whatsapp")
+    with TestClient(create_app(settings)) as client:
+        answer = client.post(
+            "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+        )
+        assert answer.status_code == 200
+        for _ in range(500):
+            if fake_vendor.requests:
+                break
+            time.sleep(0.01)
+    request = fake_vendor.requests[0]
+    assert (request.method, request.path) == ("POST", "/106540352242922/messages")
+    assert request.headers["authorization"] == "Bearer wa-token"
+    assert request.json()["messaging_product"] == "whatsapp"
+    assert request.headers["idempotency-key"]
+
+
+def test_a_missing_send_token_stops_the_service_naming_channel_and_variable(
+    tmp_path: Path, env: None, fake_vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEST_WHATSAPP_TOKEN", raising=False)
+    deployment = _with_send_connection(write_deployment(tmp_path), fake_vendor)
+    with pytest.raises(
+        ServiceConfigError,
+        match=r"channels\.whatsapp\.connection\.access_token_env: the environment variable "
+        "TEST_WHATSAPP_TOKEN is not set",
+    ):
+        create_app(settings_for(tmp_path, deployment=deployment))
+    assert fake_vendor.requests == []
