@@ -1,5 +1,6 @@
-"""The built-in ACD (automatic call distribution): `SkillsAcd`, and the Erlang C formulas its
-simulation is checked against. See docs/acd.md."""
+"""The built-in ACD (automatic call distribution): takes queued interactions and agents' states and
+skills, gives offers to agents (`SkillsAcd`); with the Erlang C formulas its simulation is checked
+against. See docs/acd.md."""
 
 from flowlang.acd.distributor import AcdError, SkillsAcd, queue_settings
 from flowlang.acd.model import AgentProfile, QueueSettings, Ring

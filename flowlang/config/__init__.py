@@ -1,4 +1,5 @@
-"""The deployment file: models, loader and diagnostics (FL5xx)."""
+"""The deployment file: takes its YAML, gives a `Deployment` (pydantic models: queues, skills,
+agents, channels, templates, ...) or diagnostics (FL5xx) at the YAML's own line:col."""
 
 from flowlang.config.loader import load_deployment, load_deployment_bytes, load_deployment_text
 from flowlang.config.models import Deployment

@@ -1,1 +1,10 @@
-"""runtime."""
+"""The runtime: takes a compiled `FlowGraph` and events (customer messages, agent actions, bot
+outcomes, timers), gives effects (replies, routes, log events) applied through the ports.
+
+`program` prepares a graph (compiled expressions, keyword automata, templates) and `steps` turns
+its nodes into step functions; `interpreter.run` is pure (program, state, trigger, facts -> new
+state, effects, trace: no I/O, no clock). `engine.Engine` is what hosts call: it loads and saves
+conversations, runs the interpreter, and hands effects to the store, ACD, bots, data actions,
+channel policy and outbound adapters, which are the `Protocol`s of `ports`; `memory` has
+in-memory implementations of them.
+"""

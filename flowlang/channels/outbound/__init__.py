@@ -1,4 +1,6 @@
-"""Outbound adapters and each channel's send-API request bodies."""
+"""Outbound delivery: takes the messages the channel policy allowed, gives each channel's send-API
+request body (`send_request`) and hands messages to an adapter (console, JSON lines, HTTP, or
+recorded for tests)."""
 
 from flowlang.channels.outbound.adapters import (
     ConsoleAdapter,
