@@ -1,22 +1,21 @@
 """A runnable project: one checked and compiled flow with the deployment it runs against.
 
 `load_project(flow, deployment)` is what the CLI's compile, graph, dry-run and test commands use;
-`Project.engine(...)` builds an Engine wired to the deployment (schedules, templates, agents).
+`Project.engine(...)` builds an Engine wired to the deployment (schedules, templates, agents)
+by `flowlang.assembly`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowlang.acd import SkillsAcd
+from flowlang.assembly import assemble_engine, deployment_schedules
 from flowlang.compiler.compile import compile_flow
 from flowlang.compiler.ir import FlowGraph
 from flowlang.runtime.engine import Engine
-from flowlang.runtime.ports import AccountDirectory, OutboundAdapter, ReplyPolicy
 from flowlang.runtime.program import DeploymentTemplate, Program
 from flowlang.workspace import Workspace, validate
 
@@ -34,61 +33,13 @@ class Project:
 
     def schedule_state(self, name: str, now: datetime) -> str:
         """open / closed / holiday / emergency for a deployment schedule at `now`."""
-        if self.deployment is None or name not in self.deployment.schedules:
-            return "open"
-        return str(self.deployment.schedules[name].state_at(now))
+        return deployment_schedules(self.deployment)(name, now)
 
-    def engine(
-        self,
-        *,
-        adapters: Sequence[OutboundAdapter] = (),
-        policy: ReplyPolicy | None = None,
-        **parts: Any,
-    ) -> Engine:
-        """An Engine for this project; parts not given get the built-in implementations."""
-        parts.setdefault("acd", SkillsAcd.from_deployment(self.deployment))
-        parts.setdefault("identity_kind", identity_kinds())
-        parts.setdefault("address_of", addresses())
-        parts.setdefault("accounts", deployment_accounts(self))
-        return Engine(
-            self.program,
-            adapters=adapters,
-            policy=policy or default_policy(self),
-            schedule_state=self.schedule_state,
-            params=self.params,
-            **parts,
-        )
-
-
-def identity_kinds() -> Callable[[str], str]:
-    """Channel -> the identity kind its user ids belong to (x_dm and x_public: "x")."""
-    from flowlang.channels.registry import builtin_registry
-
-    registry = builtin_registry()
-    return lambda channel: registry[channel].namespace if channel in registry else channel
-
-
-def addresses() -> Callable[[str], str]:
-    """Channel -> how it addresses a customer: "phone" (E.164), "phone_digits" (E.164 without
-    the +, WhatsApp's wa_id) or "id"."""
-    from flowlang.channels.registry import builtin_registry
-
-    registry = builtin_registry()
-    return lambda channel: registry[channel].address if channel in registry else "id"
-
-
-def deployment_accounts(project: Project) -> AccountDirectory:
-    """The deployment's accounts: keyword filters and the queues they name."""
-    from flowlang.runtime.accounts import Accounts
-
-    return Accounts.from_deployment(project.deployment)
-
-
-def default_policy(project: Project) -> ReplyPolicy | None:
-    """The channel policy from the channel registry, with the deployment's overrides."""
-    from flowlang.channels.engine_policy import policy_for_deployment
-
-    return policy_for_deployment(project.deployment)
+    def engine(self, **parts: Any) -> Engine:
+        """An Engine for this project: the parts given (store, adapters, policy, ... as
+        `assemble_engine` takes them), the built-in ones for the deployment for the rest."""
+        parts.setdefault("params", self.params)
+        return assemble_engine(self.program, self.deployment, **parts)
 
 
 def load_project(

@@ -19,9 +19,11 @@ LAYERS = [
         "flowlang.private_files",
         "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only
         "flowlang.runtime.users",  # API tokens and user names, as every store checks them
+        "flowlang.runtime.phones",  # E.164, as the store, the channels and the engine compare
     },
     {"flowlang.language"},
-    # The in-memory parts sit beside the real ones they stand in for.
+    # The in-memory parts sit beside the real ones they stand in for; the runtime's engine
+    # modules import none of them (`test_the_engine_imports_no_..._implementation`).
     {
         "flowlang.config",
         "flowlang.channels",
@@ -31,7 +33,13 @@ LAYERS = [
     },
     {"flowlang.compiler", "flowlang.workspace"},
     {"flowlang.runtime"},
-    {"flowlang.reporting", "flowlang.project", "flowlang.dryrun", "flowlang.flowtest"},
+    {
+        "flowlang.reporting",
+        "flowlang.assembly",
+        "flowlang.project",
+        "flowlang.dryrun",
+        "flowlang.flowtest",
+    },
     {"flowlang.cli", "flowlang.__main__", "flowlang"},
 ]
 
@@ -47,32 +55,86 @@ def layer_of(module: str) -> int:
 
 
 def imports(path: Path) -> list[tuple[str, bool]]:
-    """(imported module, is it inside a TYPE_CHECKING or function-level deferred import)."""
+    """(imported module, is it type-only) for every flowlang import in the file, wherever it
+    is: an import inside a function is an import. Only an `if TYPE_CHECKING:` block's are
+    type-only (they run never)."""
     tree = ast.parse(path.read_text("utf-8"))
+    type_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            type_only.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
     found: list[tuple[str, bool]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flowlang"):
-            found.append((node.module, node.col_offset > 0))
+            found.append((node.module, id(node) in type_only))
+        elif isinstance(node, ast.ImportFrom) and node.module is None and node.level:
+            raise AssertionError(f"{path}: relative import; write the flowlang module's name")
         elif isinstance(node, ast.Import):
             found.extend(
-                (a.name, node.col_offset > 0) for a in node.names if a.name.startswith("flowlang")
+                (a.name, id(node) in type_only) for a in node.names if a.name.startswith("flowlang")
             )
     return found
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    module = "flowlang." + ".".join(path.relative_to(root).with_suffix("").parts)
+    return module.removesuffix(".__init__")
 
 
 def test_no_module_imports_a_higher_layer() -> None:
     problems = []
     checked = 0
     for path in sorted(ROOT.rglob("*.py")):
-        module = "flowlang." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        module = module.removesuffix(".__init__")
+        module = module_name(path)
         own = layer_of(module)
-        for imported, deferred in imports(path):
+        for imported, type_only in imports(path):
             checked += 1
-            if layer_of(imported) > own and not deferred:
+            if layer_of(imported) > own and not type_only:
                 problems.append(f"{module} imports {imported}")
     assert checked > 50
     assert problems == []
+
+
+# What the Engine is plugged into, never imported by it: `flowlang.assembly` puts them together.
+IMPLEMENTATIONS = (
+    "flowlang.acd",
+    "flowlang.store",
+    "flowlang.channels",
+    "flowlang.runtime.memory",
+    "flowlang.assembly",
+    "flowlang.project",
+)
+# In runtime/ as implementations of its ports (in memory; from a deployment's accounts).
+RUNTIME_IMPLEMENTATIONS = {"flowlang.runtime.memory", "flowlang.runtime.accounts"}
+
+
+def engine_import_problems(root: Path) -> list[str]:
+    """Imports of an implementation by the runtime's engine modules, type-only ones included."""
+    problems = []
+    for path in sorted((root / "runtime").rglob("*.py")):
+        module = module_name(path, root)
+        if module in RUNTIME_IMPLEMENTATIONS:
+            continue
+        for imported, _type_only in imports(path):
+            if imported.startswith(IMPLEMENTATIONS) or imported in RUNTIME_IMPLEMENTATIONS:
+                problems.append(f"{module} imports {imported}")
+    return problems
+
+
+def test_the_engine_imports_no_store_acd_or_channel_implementation() -> None:
+    """docs/architecture.md: the runtime depends on the compiled graph and on protocols, never
+    on a store, ACD or channel implementation."""
+    assert engine_import_problems(ROOT) == []
+
+
+def test_the_engine_rule_sees_an_import_inside_a_function(tmp_path: Path) -> None:
+    """The rule has no exemption for an import deferred into a function."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    (runtime / "sneaky.py").write_text(
+        "def build():\n    from flowlang.acd import SkillsAcd\n    return SkillsAcd()\n"
+    )
+    assert engine_import_problems(tmp_path) == ["flowlang.runtime.sneaky imports flowlang.acd"]
 
 
 def test_language_does_not_know_the_runtime() -> None:

@@ -1,6 +1,8 @@
 """Expression trees (from the compiler) -> Python callables over an `Env` (anything with `get`).
 
 Compiled once per graph; no `eval` of user text. A missing value is `None` ("not set").
+A value an operation cannot use (bot slots, CRM outputs and host data have no static type)
+raises `FlowRuntimeError`, the flow's own error (FL900); nothing else is raised for data.
 """
 
 from __future__ import annotations
@@ -147,13 +149,25 @@ def _contains(a: Any, b: Any) -> bool:
     return _text(b).casefold() in _text(a).casefold()
 
 
+def _bounded(op: str, fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Arithmetic whose result is too large for a number is the flow's error, not a crash."""
+
+    def checked(a: Any, b: Any) -> Any:
+        try:
+            return fn(a, b)
+        except OverflowError as exc:  # a whole number from data too large for a float
+            raise FlowRuntimeError(f"the result of {op} is too large for a number") from exc
+
+    return checked
+
+
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "==": _equal,
     "!=": lambda a, b: not _equal(a, b),
-    "+": _add,
-    "-": _sub,
-    "*": lambda a, b: _number(a) * _number(b),
-    "/": _div,
+    "+": _bounded("+", _add),
+    "-": _bounded("-", _sub),
+    "*": _bounded("*", lambda a, b: _number(a) * _number(b)),
+    "/": _bounded("/", _div),
     "contains": _contains,
     "in": lambda a, b: a in b,  # the grammar allows only a list after `in`
 }

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flowlang.runtime.memory import normalise_phone
+from flowlang.errors import InputError
+from flowlang.runtime.phones import normalise_phone
 from flowlang.runtime.ports import INITIATED, CustomerView
 from flowlang.runtime.program import Program
 from flowlang.templates import ReplyTemplate
@@ -14,8 +15,9 @@ from flowlang.templates import ReplyTemplate
 __all__ = ["INITIATED", "InitiateError", "recipient", "template_content"]
 
 
-class InitiateError(ValueError):
-    """A business-initiated send that cannot be made: an unknown template, a missing parameter."""
+class InitiateError(InputError):
+    """A business-initiated send that cannot be made: an unknown template, a missing parameter,
+    a recipient that is not a phone number (a flowlang `InputError`)."""
 
 
 def recipient(address: str, to: str) -> tuple[str, str | None]:

@@ -70,6 +70,10 @@ class _Failed(Exception):
 def run(program: Program, state: FlowState, trigger: Trigger, facts: Facts) -> RunResult:
     """Advance a conversation's flow by one event; never raises for flow errors.
 
+    A flow error (`FlowRuntimeError`: a value of the wrong type or shape in the flow's own
+    expressions, a template that fails to render, FL900) runs the flow's `on error` or fails
+    the run at its line. Any other exception is an internal error and is raised.
+
     `state` is not changed: the result carries a new state.
     """
     return RunContext(program, state, trigger, facts).execute()
@@ -196,12 +200,10 @@ class RunContext:
                 self._step_limit()
             try:
                 next_position = steps[position](self)
-            except FlowRuntimeError as exc:
+            except FlowRuntimeError as exc:  # the flow's own failure: its `on error` runs
                 next_position = self._runtime_error(self.g.nodes[position], exc)
-            except Exception as exc:  # a value no check foresaw, or a bug in a step:
-                # fails this conversation at its line (its `on error` runs); others go on
-                unexpected = FlowRuntimeError(f"{type(exc).__name__}: {exc}")
-                next_position = self._runtime_error(self.g.nodes[position], unexpected)
+            # Anything else is flowlang's or a plugged-in part's failure, not the flow's: it
+            # propagates, and the Engine keeps the event as a dead letter to replay after a fix.
             if next_position is None:  # the flow suspended, ended or was routed
                 return
             position = next_position

@@ -4,37 +4,38 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flowlang.runtime.phones import normalise_phone
 from flowlang.runtime.ports import (
     ConversationView,
     CustomerView,
     DataResult,
+    Delivery,
     IdentityClaim,
     OutboundMessage,
     PendingSend,
+    PolicyLedger,
     User,
 )
 from flowlang.runtime.users import check_new_user
 
-
-def normalise_phone(phone: str | None) -> str | None:
-    """E.164 form of a phone number, or None when it cannot be read."""
-    if not phone:
-        return None
-    import phonenumbers
-
-    text = phone if phone.startswith("+") else "+" + phone
-    try:
-        parsed = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+__all__ = [
+    "AllowAll",
+    "MemoryLedger",
+    "MemoryOutbox",
+    "MemoryStore",
+    "MemoryUsers",
+    "NoAccounts",
+    "RecordingAdapter",
+    "RecordingBots",
+    "ScriptedDataActions",
+    "normalise_phone",
+]
 
 
 @dataclass
@@ -166,23 +167,34 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
         self.events: list[dict[str, Any]] = []
         self.seen: set[tuple[str, str]] = set()
         self.senders: dict[tuple[str, str], str] = {}
+        self.unprocessed: dict[tuple[str, str], dict[str, Any]] = {}
+        self.flow_versions: dict[str, dict[str, Any]] = {}
         self._letters: list[dict[str, Any]] = []
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Nothing to commit: a dictionary has no rollback (a failed event's changes stay)."""
+        return nullcontext()
 
     def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
         key = (channel, event_id)
         if key in self.seen:
             return False
         self.seen.add(key)
+        self.unprocessed[key] = payload
         if payload.get("sender_id"):
             self.senders[key] = str(payload["sender_id"])
         return True
+
+    def pending_inbound(self) -> list[dict[str, Any]]:
+        """Inbound events accepted but not processed, in the order received."""
+        return list(self.unprocessed.values())
 
     def inbound_sender(self, channel: str, event_id: str) -> str | None:
         """Who sent an inbound event seen before (a removal may come without its author)."""
         return self.senders.get((channel, event_id))
 
     def mark_processed(self, channel: str, event_id: str) -> None:
-        return None
+        self.unprocessed.pop((channel, event_id), None)
 
     def resolve_customer(
         self, channel: str, external_id: str, phone: str | None, name: str | None
@@ -290,6 +302,31 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
     def save_conversation(self, conversation: ConversationView) -> None:
         self.conversations[conversation.id] = conversation
 
+    def routed_conversations(self) -> list[ConversationView]:
+        """Queued or assigned conversations with a routing request, oldest routing first."""
+        routed = [
+            c
+            for c in self.conversations.values()
+            if c.status in ("queued", "with_agent") and c.routing
+        ]
+        return sorted(routed, key=lambda c: (str(c.routing.get("entered_at")), c.id))
+
+    def waiting_timers(self) -> list[tuple[datetime, str, str]]:
+        """(deadline, conversation id, timer) of every flow waiting with a time limit."""
+        found = []
+        for conv in self.conversations.values():
+            waiting = conv.flow_state.get("waiting") or {}
+            if waiting.get("deadline") and waiting.get("timer"):
+                deadline = datetime.fromisoformat(waiting["deadline"])
+                found.append((deadline, conv.id, str(waiting["timer"])))
+        return sorted(found)
+
+    def save_flow_version(self, version: str, graph: dict[str, Any]) -> None:
+        self.flow_versions.setdefault(version, graph)
+
+    def flow_version(self, version: str) -> dict[str, Any] | None:
+        return self.flow_versions.get(version)
+
     def append_message(
         self,
         conversation: ConversationView,
@@ -388,3 +425,44 @@ class RecordingAdapter:
 
     def send(self, message: OutboundMessage) -> None:
         self.sent.append(message)
+
+
+class NoAccounts:
+    """No account settings: every post is actionable, the flow's params keep their values."""
+
+    def actionable(self, channel: str, account: str, text: str) -> bool:
+        return True
+
+    def params(self, channel: str, account: str) -> Mapping[str, Any]:
+        return {}
+
+
+class AllowAll:
+    """A reply policy that allows everything: for hosts that enforce channel rules elsewhere
+    (and tests of what is not the channel rules)."""
+
+    def decide(
+        self, message: OutboundMessage, conversation: ConversationView, now: datetime
+    ) -> Delivery:
+        return Delivery(message, "sent")
+
+    def recheck(
+        self, message: OutboundMessage, conversation: ConversationView, now: datetime
+    ) -> Delivery:
+        return Delivery(message, "sent")
+
+    def window_open(
+        self, conversation: ConversationView, now: datetime
+    ) -> tuple[bool, timedelta | None]:
+        return True, None
+
+    def window_closes_at(self, conversation: ConversationView) -> datetime | None:
+        return None
+
+    def observe_inbound(
+        self, conversation: ConversationView, event: Any, now: datetime
+    ) -> tuple[str, str] | None:
+        return None
+
+    def use_ledger(self, ledger: PolicyLedger) -> None:
+        return None  # nothing to remember

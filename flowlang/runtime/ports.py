@@ -1,15 +1,19 @@
 """The seams a host plugs into: what the Engine needs from the world, as protocols.
 
-Built-in implementations live in their own modules (`flowlang.runtime.memory` for in-memory
-ones; the store, ACD and channels packages for the real ones).
+The Engine has no default for any of them: `Ports` names every part it is built with, and
+`flowlang.assembly` puts the built-in ones together (in-memory ones from
+`flowlang.runtime.memory`; the store, ACD and channels packages for the real ones).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+from flowlang.events import EventKind
 
 
 class Clock(Protocol):
@@ -67,6 +71,53 @@ class ConversationView:
     routing: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class PendingSend:
+    """An outbound message the policy allowed, waiting in the outbox to be delivered."""
+
+    id: int
+    conversation_id: str
+    message: dict[str, Any]  # the OutboundMessage's fields, as JSON values
+    queued_at: datetime
+    attempts: int = 0
+    last_error: str = ""
+    next_attempt_at: datetime | None = None
+    delivered_to: list[str] = field(default_factory=list)  # adapters that took it already
+
+
+class Outbox(Protocol):
+    """Outbound messages saved with the state change that made them, delivered once it is
+    committed: a failed delivery keeps the flow's progress and is retried on its own, and a
+    rolled-back event sends nothing. Every `ConversationStore` is one (`MemoryStore` and
+    `SqliteStore` alike), so messages commit with the state change that made them."""
+
+    def add_outbound(
+        self,
+        conversation_id: str,
+        message: dict[str, Any],
+        at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> int: ...
+
+    def pending_outbound(
+        self, conversation_ids: Collection[str] | None = None
+    ) -> list[PendingSend]:
+        """Waiting sends (of these conversations), oldest first."""
+
+    def outbound_failed(
+        self,
+        send_id: int,
+        reason: str,
+        next_attempt_at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> None:
+        """A delivery failed: retry at `next_attempt_at`, skipping the adapters named in
+        `delivered_to` (they took it)."""
+
+    def outbound_done(self, send_id: int) -> None:
+        """Delivered, or given up on (the engine keeps it as a dead letter)."""
+
+
 class PolicyLedger(Protocol):
     """What the channel policy remembers beyond one conversation: who opted out of which
     business number, and which customers a business reached outside the reply window (the
@@ -88,14 +139,25 @@ class PolicyLedger(Protocol):
     def record_reach(self, scope: str, recipient: str, at: datetime) -> None: ...
 
 
-class ConversationStore(PolicyLedger, Protocol):
-    """Customers, identities, threading and history, as the engine uses them; and the channel
-    policy's ledger (opt-outs, customers reached), which the Engine gives its policy."""
+class ConversationStore(PolicyLedger, Outbox, Protocol):
+    """Customers, identities, threading and history, as the engine uses them; the channel
+    policy's ledger (opt-outs, customers reached), which the Engine gives its policy; and the
+    outbox, where allowed messages wait to be delivered."""
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Everything done inside commits together, or not at all (a store that cannot roll
+        back returns a context that does nothing)."""
 
     def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
         """Store an inbound event; False when this channel message id was seen before."""
 
     def mark_processed(self, channel: str, event_id: str) -> None: ...
+
+    def pending_inbound(self) -> list[dict[str, Any]]:
+        """Inbound events accepted but not processed (a crash came in between), oldest first."""
+
+    def inbound_sender(self, channel: str, event_id: str) -> str | None:
+        """Who sent an inbound event seen before (a removal may come without its author)."""
 
     def resolve_customer(
         self, channel: str, external_id: str, phone: str | None, name: str | None
@@ -125,6 +187,21 @@ class ConversationStore(PolicyLedger, Protocol):
     def get_conversation(self, conversation_id: str) -> ConversationView | None: ...
 
     def save_conversation(self, conversation: ConversationView) -> None: ...
+
+    def get_customer(self, customer_id: str) -> CustomerView | None: ...
+
+    def routed_conversations(self) -> list[ConversationView]:
+        """Conversations queued or with an agent that have a stored routing request (what an
+        ACD takes back after a restart), oldest routing first."""
+
+    def waiting_timers(self) -> list[tuple[datetime, str, str]]:
+        """(deadline, conversation id, timer) of every flow waiting with a time limit."""
+
+    def save_flow_version(self, version: str, graph: dict[str, Any]) -> None:
+        """Keep a flow version's graph, for conversations in flight on it after a restart."""
+
+    def flow_version(self, version: str) -> dict[str, Any] | None:
+        """The graph kept by `save_flow_version`, or None."""
 
     def append_message(
         self,
@@ -264,6 +341,21 @@ class Acd(Protocol):
 
     def tick(self, now: datetime) -> list[RoutingNotice]: ...
 
+    def next_deadline(self) -> datetime | None:
+        """When `tick` next has something to do (None: nothing is armed)."""
+
+    def restore(
+        self, request: RoutingRequest, entered_at: datetime, agent: str | None, now: datetime
+    ) -> list[RoutingNotice]:
+        """Take an interaction back after a restart: held by `agent`, or waiting since
+        `entered_at`, keeping its place in line."""
+
+    def refused_code(
+        self, conversation_id: str, queue: str | None, agent: str, code: str | None, now: datetime
+    ) -> RoutingNotice | None:
+        """Judge a wrap-up code for after-call work this ACD no longer holds (lost in a
+        restart): a `wrap_up_rejected` notice, or None when the code is fine."""
+
 
 INITIATED = "business"  # the sender of a business-initiated message (`Engine.initiate`)
 
@@ -304,53 +396,6 @@ class OutboundAdapter(Protocol):
         """Deliver or raise; an exception with `permanent = True` is not retried."""
 
 
-@dataclass
-class PendingSend:
-    """An outbound message the policy allowed, waiting in the outbox to be delivered."""
-
-    id: int
-    conversation_id: str
-    message: dict[str, Any]  # the OutboundMessage's fields, as JSON values
-    queued_at: datetime
-    attempts: int = 0
-    last_error: str = ""
-    next_attempt_at: datetime | None = None
-    delivered_to: list[str] = field(default_factory=list)  # adapters that took it already
-
-
-class Outbox(Protocol):
-    """Outbound messages saved with the state change that made them, delivered once it is
-    committed: a failed delivery keeps the flow's progress and is retried on its own, and a
-    rolled-back event sends nothing. `MemoryStore` and `SqliteStore` have one; with a store
-    that does not, the Engine keeps one in memory."""
-
-    def add_outbound(
-        self,
-        conversation_id: str,
-        message: dict[str, Any],
-        at: datetime,
-        delivered_to: Sequence[str] = (),
-    ) -> int: ...
-
-    def pending_outbound(
-        self, conversation_ids: Collection[str] | None = None
-    ) -> list[PendingSend]:
-        """Waiting sends (of these conversations), oldest first."""
-
-    def outbound_failed(
-        self,
-        send_id: int,
-        reason: str,
-        next_attempt_at: datetime,
-        delivered_to: Sequence[str] = (),
-    ) -> None:
-        """A delivery failed: retry at `next_attempt_at`, skipping the adapters named in
-        `delivered_to` (they took it)."""
-
-    def outbound_done(self, send_id: int) -> None:
-        """Delivered, or given up on (the engine keeps it as a dead letter)."""
-
-
 class AccountDirectory(Protocol):
     """A deployment's accounts: each public account's keyword filter, and the queues an account
     names (the values of the flow's params of those names on that account)."""
@@ -385,3 +430,33 @@ class ReplyPolicy(Protocol):
         self, conversation: ConversationView, event: Any, now: datetime
     ) -> tuple[str, str] | None:
         """A customer message arrived; an opt-out / opt-in / help keyword gives (what, text)."""
+
+    def use_ledger(self, ledger: PolicyLedger) -> None:
+        """Keep opt-outs and reach counts in `ledger` (the Engine gives its store, so every
+        conversation, process and restart sees the same); a policy with nothing to remember
+        ignores it."""
+
+
+ScheduleOracle = Callable[[str, datetime], str]  # schedule name, time -> open / closed / ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Every part an Engine is built with; none has a default inside the runtime.
+    `flowlang.assembly.assemble_engine` (or `Project.engine`) puts the built-in ones together
+    for a deployment."""
+
+    store: ConversationStore
+    acd: Acd
+    bots: Bots
+    data_actions: DataActions
+    adapters: Sequence[OutboundAdapter]
+    policy: ReplyPolicy
+    schedule_state: ScheduleOracle
+    accounts: AccountDirectory
+    # What the channel registry says of a channel: the identity kind its user ids belong to
+    # (X DMs and X posts share one), how it addresses a customer ("phone", "phone_digits",
+    # "id"), and the ACD media type of an event kind on it.
+    identity_kind: Callable[[str], str]
+    address_of: Callable[[str], str]
+    media_of: Callable[[str, EventKind], str]

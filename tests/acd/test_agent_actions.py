@@ -18,9 +18,8 @@ from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
 from flowlang.dryrun import load_samples, run_samples
 from flowlang.events import AgentAction, AgentEvent, InboundEvent
 from flowlang.project import load_project
-from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter
-from tests.runtime.helpers import NOW, program
+from tests.runtime.helpers import NOW, engine_of, program
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOW = """\
@@ -42,7 +41,7 @@ class Center:
         self.store = MemoryStore()
         self.acd = SkillsAcd([queue or QueueSettings("Social")], agents)
         self.sent = RecordingAdapter()
-        self.engine = Engine(program(FLOW), store=self.store, acd=self.acd, adapters=[self.sent])
+        self.engine = engine_of(program(FLOW), store=self.store, acd=self.acd, adapters=[self.sent])
         self._ids = 0
 
     def customer(self, sender: str, minutes: float = 0) -> str:

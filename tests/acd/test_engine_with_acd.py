@@ -15,11 +15,11 @@ from flowlang.reporting import (
     interaction_details,
     queue_performance,
 )
-from flowlang.runtime.engine import AllowAll, Engine
-from flowlang.runtime.memory import MemoryStore
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.memory import AllowAll, MemoryStore
 from flowlang.runtime.ports import ConversationStore, ConversationView
 from flowlang.store import SqliteStore
-from tests.runtime.helpers import NOW, program
+from tests.runtime.helpers import NOW, engine_of, program
 
 FLOW = """\
 route to queue "Retail":
@@ -41,7 +41,7 @@ def engine_on(
     store: ConversationStore, *agents: AgentProfile, queue: QueueSettings | None = None
 ) -> Engine:
     acd = SkillsAcd([queue or QueueSettings("Retail")], agents)
-    return Engine(program(FLOW), store=store, acd=acd, policy=TwentyFourHours())
+    return engine_of(program(FLOW), store=store, acd=acd, policy=TwentyFourHours())
 
 
 def make(*agents: AgentProfile, queue: QueueSettings | None = None) -> tuple[Engine, MemoryStore]:

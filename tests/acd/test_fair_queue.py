@@ -15,7 +15,7 @@ from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import MemoryStore
 from tests.acd.test_distributor import T0, at, request, seen
 from tests.acd.test_engine_with_acd import NOW, TwentyFourHours, agent_event, web
-from tests.runtime.helpers import program
+from tests.runtime.helpers import engine_of, program
 
 STILL_WAITING = """\
 route to queue "Retail":
@@ -62,7 +62,7 @@ def test_a_new_arrival_of_a_withdrawn_conversation_queues_behind_those_already_w
 def engine_for(flow: str, *agents: AgentProfile) -> tuple[Engine, MemoryStore]:
     store = MemoryStore()
     acd = SkillsAcd([QueueSettings("Retail")], agents)
-    return Engine(program(flow), store=store, acd=acd, policy=TwentyFourHours()), store
+    return engine_of(program(flow), store=store, acd=acd, policy=TwentyFourHours()), store
 
 
 def test_a_still_waiting_reply_keeps_the_conversation_in_line_and_its_wait_counts_on() -> None:

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from flowlang.cli import main
+from flowlang.errors import FlowError
 from flowlang.events import InboundEvent
 from flowlang.project import Project, load_project
 from flowlang.runtime.engine import Engine, Outcome
@@ -212,6 +213,8 @@ def test_an_unknown_template_or_a_missing_parameter_is_refused_before_anything(
 ) -> None:
     engine = project.engine()
     with pytest.raises(InitiateError, match="no template 'card_redy'"):
+        engine.initiate("whatsapp", MAIN, "447700900123", "card_redy", T0)
+    with pytest.raises(FlowError, match="no template 'card_redy'"):  # one root for hosts
         engine.initiate("whatsapp", MAIN, "447700900123", "card_redy", T0)
     with pytest.raises(InitiateError, match="needs the parameter"):
         engine.initiate("whatsapp", MAIN, "447700900123", "card_ready", T0)

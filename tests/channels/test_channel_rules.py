@@ -19,7 +19,7 @@ from flowlang.project import load_project
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter
 from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
-from tests.runtime.helpers import program
+from tests.runtime.helpers import engine_of, program
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -188,7 +188,7 @@ route to queue "Retail"
 def test_a_meta_interaction_waits_for_a_human_until_the_tag_ends(channel: str, s: int) -> None:
     store = MemoryStore()
     acd = SkillsAcd([QueueSettings("Retail")], [])
-    engine = Engine(program(QUEUE_FLOW), store=store, acd=acd, policy=ChannelPolicy())
+    engine = engine_of(program(QUEUE_FLOW), store=store, acd=acd, policy=ChannelPolicy())
     message = InboundEvent(
         event_id="m1", channel=channel, sender_id="psid", text="hi", timestamp=T0
     )

@@ -242,17 +242,14 @@ def test_the_engines_later_retries_of_a_message_repeat_its_idempotency_key(
     from datetime import UTC, datetime, timedelta
 
     from flowlang.events import InboundEvent
-    from flowlang.runtime.engine import Engine
-    from tests.runtime.helpers import program
+    from tests.runtime.helpers import engine_of, program
 
     with _Server([503, 200]) as server:
         adapter = HttpAdapter(server.url, retries=0, sleep=sleeps.append)
-        engine = Engine(program('reply "Hello"'), adapters=[adapter])
+        engine = engine_of(program('reply "Hello"'), adapters=[adapter])
         now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         first = engine.handle(
-            InboundEvent(
-                event_id="m1", channel="web", sender_id="v1", text="hi", timestamp=now
-            )
+            InboundEvent(event_id="m1", channel="web", sender_id="v1", text="hi", timestamp=now)
         )
         assert [f.attempts for f in first.failed_sends] == [1]  # 503: the engine retries later
         assert engine.deliver_pending(now + timedelta(minutes=5)) == []

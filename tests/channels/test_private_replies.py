@@ -21,12 +21,12 @@ from flowlang.cli import main
 from flowlang.dryrun import SampleError, load_samples, run_samples
 from flowlang.events import AgentAction, AgentEvent, EventKind, InboundEvent
 from flowlang.project import load_project
-from flowlang.runtime.engine import AllowAll, Engine, Outcome
-from flowlang.runtime.memory import RecordingAdapter
+from flowlang.runtime.engine import Engine, Outcome
+from flowlang.runtime.memory import AllowAll, RecordingAdapter
 from flowlang.runtime.ports import Delivery, OutboundMessage
 from flowlang.store import SqliteStore
 from tests.channels.helpers import DEPLOYMENT, engine_for
-from tests.runtime.helpers import program
+from tests.runtime.helpers import engine_of, program
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOADS = ROOT / "examples" / "payloads"
@@ -249,7 +249,7 @@ def test_without_the_channel_policy_a_private_reply_is_still_never_posted(tmp_pa
     """A host that plugs in `AllowAll` keeps the message as a dead letter instead."""
     out = tmp_path / "sent.jsonl"
     store_engine, _ = _engine(tmp_path)
-    engine = Engine(store_engine.program, adapters=[JsonLinesAdapter(out)], policy=AllowAll())
+    engine = engine_of(store_engine.program, adapters=[JsonLinesAdapter(out)], policy=AllowAll())
     outcome = engine.handle(_comment(COMMENT, T0))
     assert [f.retry_at for f in outcome.failed_sends] == [None]
     assert "PrivateReplyError" in outcome.failed_sends[0].reason
@@ -348,7 +348,7 @@ def test_no_reply_marked_private_ever_produces_a_public_send_request(
 ) -> None:
     flow = program('reply privately "{{ message.text }}"\nreply privately "Thanks"')
     sent = RecordingAdapter()
-    engine = Engine(flow, adapters=[sent], policy=AllowAll() if allow_all else ChannelPolicy())
+    engine = engine_of(flow, adapters=[sent], policy=AllowAll() if allow_all else ChannelPolicy())
     at = T0
     deliveries: list[Delivery] = []
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from flowlang.acd import AgentProfile, SkillsAcd
+from flowlang.errors import FlowError, InputError
 from flowlang.events import AgentAction, AgentEvent, BotEvent, EventKind, InboundEvent
 from flowlang.runtime import effects as fx
 from flowlang.runtime.engine import Engine
@@ -17,7 +19,7 @@ from flowlang.runtime.memory import (
     ScriptedDataActions,
 )
 from flowlang.runtime.ports import DataResult
-from tests.runtime.helpers import NOW, program
+from tests.runtime.helpers import NOW, engine_of, program
 
 FLOW = """\
 recognize customer by platform id, phone
@@ -35,7 +37,7 @@ def make_engine(
 ) -> tuple[Engine, RecordingAdapter]:
     sent = RecordingAdapter()
     acd = SkillsAcd(agents=agents if agents is not None else [agent_at("ana", "Retail", Billing=4)])
-    return Engine(program(body, header), adapters=[sent], acd=acd, **parts), sent
+    return engine_of(program(body, header), adapters=[sent], acd=acd, **parts), sent
 
 
 def agent_at(name: str, queue: str, capacity: int = 3, **skills: int) -> AgentProfile:
@@ -234,7 +236,7 @@ def test_a_failing_flow_is_recorded_and_other_conversations_continue() -> None:
         header="var n: number = 0",
     )
     store = MemoryStore()
-    engine = Engine(failing, adapters=[sent], store=store)
+    engine = engine_of(failing, adapters=[sent], store=store)
     bad = engine.handle(message("boom", sender="1"))
     good = engine.handle(message("fine", sender="2"))
     assert [e.message for e in bad.effects if isinstance(e, fx.FlowFailed)] == ["division by zero"]
@@ -243,6 +245,39 @@ def test_a_failing_flow_is_recorded_and_other_conversations_continue() -> None:
         ("flow_error", 6)
     ]
     assert [m.content["text"] for m in sent.sent] == ["ok"]
+
+
+def test_an_internal_error_is_a_dead_letter_with_its_traceback_not_the_flows_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A part the host plugged in that raises (here its schedules) is not FL900: the flow's
+    `on error` does not run (no apology is sent), the event is kept as a dead letter with the
+    traceback in the log, and once the part is fixed the letter replays as a normal event."""
+    hours = {"broken": True}
+
+    def schedule(name: str, _now: datetime) -> str:
+        if hours["broken"]:
+            raise KeyError(name)
+        return "open"
+
+    flow = program(
+        'check schedule "Hours":\n    on open:\n        reply "We are open"',
+        header='on error:\n    reply "Sorry, something went wrong"',
+    )
+    sent, store = RecordingAdapter(), MemoryStore()
+    engine = engine_of(flow, adapters=[sent], store=store, schedule_state=schedule)
+    with caplog.at_level(logging.ERROR, logger="flowlang.engine"):
+        failed = engine.handle(message("Hello"))
+    assert failed.dead_lettered and failed.note == "kept in the dead letters: KeyError: 'Hours'"
+    assert sent.sent == [] and not any(e["kind"] == "flow_error" for e in store.events)
+    (letter,) = store.dead_letters()
+    assert letter["source"] == "inbound:whatsapp" and letter["reason"] == "KeyError: 'Hours'"
+    assert "Traceback" in caplog.text and "in schedule" in caplog.text
+
+    hours["broken"] = False
+    replayed = engine.process_inbound(InboundEvent.model_validate(letter["payload"]))
+    assert not replayed.dead_lettered
+    assert [m.content["text"] for m in sent.sent] == ["We are open"]
 
 
 def test_agent_transfer_requeues_to_another_queue() -> None:
@@ -264,7 +299,7 @@ def test_conversations_in_flight_keep_the_graph_version_they_started_on() -> Non
     old = program('ask "Old question?" into a wait 10m:\n    on answer:\n        reply "old"')
     new = program('ask "New question?" into a wait 10m:\n    on answer:\n        reply "new"')
     assert old.graph.version != new.graph.version
-    engine = Engine(old, acd=SkillsAcd())
+    engine = engine_of(old, acd=SkillsAcd())
     first = engine.handle(message("hi", sender="a"))
     engine.publish(new)
     answered = engine.handle(message("42", sender="a", at=timedelta(minutes=1)))
@@ -358,6 +393,8 @@ def test_advance_uses_the_engines_clock_when_no_time_is_given() -> None:
 
 
 def test_a_time_without_a_zone_from_the_host_is_refused_saying_how_to_fix_it() -> None:
+    """A flowlang error (`InputError`, a `FlowError`), not a bare ValueError, and nothing
+    is changed: the host can catch flowlang's errors as one."""
     engine, _sent = make_engine('route to queue "Retail"')
     naive = datetime(2026, 3, 2, 10, 0)
     for call in (
@@ -365,6 +402,16 @@ def test_a_time_without_a_zone_from_the_host_is_refused_saying_how_to_fix_it() -
         lambda: engine.set_agent_state("ana", "away", naive),
         lambda: engine.recover(naive),
         lambda: engine.deliver_pending(naive),
+        lambda: engine.due_timers(naive),
+        lambda: engine.resend({}, naive),
+        lambda: engine.initiate("whatsapp", "acme", "+447700900123", "t", naive),
     ):
-        with pytest.raises(ValueError, match=r"has no time zone; pass an aware time, e\.g\."):
+        with pytest.raises(InputError, match=r"has no time zone; pass an aware time, e\.g\."):
             call()
+    assert engine.store.iter_events() is not None and list(engine.store.iter_events()) == []
+
+
+def test_advance_without_a_time_or_a_clock_is_refused_as_a_flowlang_error() -> None:
+    engine, _sent = make_engine('route to queue "Retail"')
+    with pytest.raises(FlowError, match=r"advance\(\) needs `now` when the engine has no clock"):
+        engine.advance()

@@ -46,10 +46,20 @@ def test_a_live_log_fed_by_the_engine_gives_the_reports_the_stored_log_gives(
     assert every_report(live, Scope(), now) == every_report(stored, Scope(), now)
 
 
-def _engine() -> Any:
+def _engine(**parts: Any) -> Any:
     project, _ = load_project(ROOT / "flows/messaging.flow", ROOT / "examples/deployment.yaml")
     assert project is not None
-    return project.engine()
+    return project.engine(**parts)
+
+
+class BotPlatform:
+    """Bots that work until the platform goes down."""
+
+    down = False
+
+    def start(self, *_args: object) -> None:
+        if self.down:
+            raise ConnectionError("the bot platform is down")
 
 
 def test_listeners_hear_only_what_committed_and_a_failing_one_does_not_stop_the_engine(
@@ -60,7 +70,8 @@ def test_listeners_hear_only_what_committed_and_a_failing_one_does_not_stop_the_
     def broken(_event: Mapping[str, Any]) -> None:
         raise RuntimeError("dashboard down")
 
-    engine = _engine()
+    bots = BotPlatform()
+    engine = _engine(bots=bots)
     engine.listen(broken)
     engine.listen(heard.append)
     with caplog.at_level(logging.ERROR, logger="flowlang.engine"):
@@ -70,11 +81,7 @@ def test_listeners_hear_only_what_committed_and_a_failing_one_does_not_stop_the_
     assert all(e["conversation_id"] == first.conversation_id for e in heard)
     assert "event listener" in caplog.text and "dashboard down" in caplog.text
 
-    class BrokenBots:
-        def start(self, *_args: object) -> None:
-            raise ConnectionError("the bot platform is down")
-
-    engine.bots = BrokenBots()
+    bots.down = True
     before = len(heard)
     failed = engine.handle(inbound("12345678", 1, sender="web-1"))  # reaches the bot: fails
     assert failed.dead_lettered and len(heard) == before  # rolled back: nothing to tell

@@ -7,9 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from flowlang.events import InboundEvent
-from flowlang.runtime.engine import Engine
 from flowlang.store import SqliteStore
-from tests.runtime.helpers import NOW, program
+from tests.runtime.helpers import NOW, engine_of, program
 
 ASK = """\
 ask "Your account number?" into account wait 1h:
@@ -42,9 +41,9 @@ def test_after_a_restart_a_conversation_in_flight_resumes_on_the_version_it_star
     path = tmp_path / "cc.sqlite"
     first, second = program(ASK.format("Thanks (first version)")), program(ASK.format("Thanks!"))
     with SqliteStore(path) as store:
-        Engine(first, store=store).handle(message("hi", 0))  # waits for the answer
+        engine_of(first, store=store).handle(message("hi", 0))  # waits for the answer
     with SqliteStore(path) as store:  # a new process, which runs the newer version
-        engine = Engine(second, store=store)
+        engine = engine_of(second, store=store)
         engine.recover(NOW + timedelta(minutes=1))
         answered = engine.handle(message("12345678", 2))
         assert [d.message.content["text"] for d in answered.deliveries] == [

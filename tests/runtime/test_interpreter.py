@@ -370,20 +370,37 @@ def test_data_of_an_unexpected_type_fails_the_run_at_its_line(
     assert message in failure.message
 
 
-def test_a_step_that_raises_fails_only_its_conversation_and_on_error_runs() -> None:
-    """An exception no check foresaw (here the host's schedule oracle breaks) becomes the
-    conversation's runtime error at its line, so `on error` still routes the customer."""
+def test_an_internal_error_in_a_step_is_raised_and_on_error_does_not_run() -> None:
+    """An exception that is not the flow's (here the host's schedule oracle breaks) is not
+    FL900: `run` raises it (the Engine keeps the event as a dead letter), and the flow's
+    `on error` is not taken, since the flow could not have acted on it."""
 
     def broken(_name: str, _now: object) -> str:
         raise KeyError("Contact Center Hours")
 
     header = 'on error:\n    reply "Sorry: {{ error.message }}"\n    route to queue "Q"'
     prog = program('check schedule "Hours":\n    on open:\n        end "open"', header=header)
-    result = start(prog, schedule_state=broken)
-    (reply,) = of(result, fx.SendReply)
-    assert reply.content["text"] == "Sorry: KeyError: 'Contact Center Hours'"
-    assert of(result, fx.RouteToQueue) and not of(result, fx.FlowFailed)
+    with pytest.raises(KeyError, match="Contact Center Hours"):
+        start(prog, schedule_state=broken)
     assert of(start(prog), fx.EndFlow), "another conversation with a working oracle goes on"
+
+
+def test_arithmetic_too_large_for_a_number_is_the_flows_error() -> None:
+    """A whole number from data too large for a float is FL900 at the line, `on error` runs."""
+    header = (
+        'on error:\n    reply "Sorry: {{ error.message }}"\n    route to queue "Q"\n'
+        "var n: number = 0"
+    )
+    prog = program(
+        'hand off to bot "B" wait 5m:\n    on escalate:\n'
+        '        set n to bot.slots.visits * 1.5\n        end "x"',
+        header=header,
+    )
+    escalated = Trigger(kind="bot", outcome="escalate", slots={"visits": 10**400})
+    result = run(prog, start(prog).state, escalated, facts())
+    (reply,) = of(result, fx.SendReply)
+    assert reply.content["text"] == "Sorry: the result of * is too large for a number"
+    assert of(result, fx.RouteToQueue) and not of(result, fx.FlowFailed)
 
 
 @pytest.mark.parametrize("trigger", ["bot", "agent", "queue", "data"])

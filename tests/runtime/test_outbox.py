@@ -42,13 +42,13 @@ class Flaky:
         self.sent.append(message)
 
 
-def _engine(store: Any, adapter: Any) -> Engine:
+def _engine(store: Any, adapter: Any, **parts: Any) -> Engine:
     project, ws = load_project(ROOT / "flows/messaging.flow", ROOT / "examples/deployment.yaml")
     assert project is not None, ws.diagnostics
     crm = ScriptedDataActions(
         {"CRM Lookup": DataResult("not_found"), "CRM Send Code": DataResult("not_found")}
     )
-    return project.engine(store=store, data_actions=crm, adapters=[adapter])
+    return project.engine(store=store, data_actions=crm, adapters=[adapter], **parts)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -116,15 +116,13 @@ def test_a_permanent_refusal_is_not_retried(store: Any) -> None:
 
 
 def test_an_event_that_fails_sends_nothing_it_had_queued(store: Any) -> None:
-    recorder = RecordingAdapter()
-    engine = _engine(store, recorder)
-    engine.handle(inbound("Hello", sender="web-4"))
-
     class BrokenBots:
         def start(self, *_args: object) -> None:
             raise ConnectionError("the bot platform is down")
 
-    engine.bots = BrokenBots()
+    recorder = RecordingAdapter()
+    engine = _engine(store, recorder, bots=BrokenBots())
+    engine.handle(inbound("Hello", sender="web-4"))
     # The answer makes the flow reply "not found", then hand off to the bot, which fails.
     answer = engine.handle(inbound("12345678", 1, sender="web-4"))
     assert answer.dead_lettered and "the bot platform is down" in answer.note

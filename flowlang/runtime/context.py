@@ -1,0 +1,124 @@
+"""What the Engine's handlers share: the plugged-in parts, the loaded flow versions, the
+flows' timers and one event's caches, and the unit of work every event runs in."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flowlang.compiler.ir import FlowGraph
+from flowlang.errors import InputError
+from flowlang.runtime.delivery import Deliverer
+from flowlang.runtime.event_feed import EventFeed
+from flowlang.runtime.outcome import Outcome
+from flowlang.runtime.ports import (
+    Acd,
+    Clock,
+    ConversationStore,
+    CustomerView,
+    Ports,
+    ReplyPolicy,
+)
+from flowlang.runtime.program import Program
+from flowlang.runtime.state import FlowState
+
+
+@dataclass
+class EngineContext:
+    """One Engine's shared state; the handler modules take it as their first argument."""
+
+    ports: Ports
+    program: Program  # the version new conversations start on
+    params: dict[str, Any]
+    threading_window: timedelta
+    clock: Clock | None
+    events: EventFeed
+    deliverer: Deliverer
+    programs: dict[str, Program] = field(default_factory=dict)
+    # (deadline, conversation id, timer) of the flows' waits, soonest first (a heap)
+    timers: list[tuple[datetime, str, str]] = field(default_factory=list)
+    # what the current event resolved, so the flow's facts need not read it again
+    customers: dict[str, CustomerView] = field(default_factory=dict)
+    senders: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def store(self) -> ConversationStore:
+        return self.ports.store
+
+    @property
+    def acd(self) -> Acd:
+        return self.ports.acd
+
+    @property
+    def policy(self) -> ReplyPolicy:
+        return self.ports.policy
+
+    def unit_of_work(self) -> AbstractContextManager[None]:
+        return self.store.transaction()
+
+    def committed(self, work: Callable[[], Outcome], now: datetime | None) -> Outcome:
+        """Run `work` as one unit of work, then deliver the messages it queued."""
+        try:
+            with self.events.committing(self.unit_of_work()):
+                outcome = work()
+        except BaseException:
+            self.deliverer.discard()
+            raise
+        outcome.failed_sends.extend(self.deliverer.deliver_queued(now))
+        return outcome
+
+    def keep_version(self, program: Program) -> None:
+        """Load `program` and keep its graph in the store, for conversations in flight on it
+        after a restart."""
+        self.programs[program.graph.version] = program
+        self.store.save_flow_version(program.graph.version, program.graph.to_dict())
+
+    def program_for(self, state: FlowState) -> Program:
+        """A suspended flow resumes on the version it started on; a flow that starts (again)
+        uses the current version. When the started-on version is no longer loaded, the flow
+        resumes on the current one if its step still exists there (ids are stable), and
+        otherwise starts over with the next message."""
+        if state.waiting is None:
+            return self.program
+        known = self.programs.get(state.graph_version) or self._stored_program(state)
+        if known is not None:
+            return known
+        if state.waiting.node not in self.program.graph.nodes:
+            state.waiting = None
+        return self.program
+
+    def _stored_program(self, state: FlowState) -> Program | None:
+        """The version a conversation started on, from the store (a restart forgot it)."""
+        graph = self.store.flow_version(state.graph_version)
+        if graph is None:
+            return None
+        program = Program(FlowGraph.from_dict(graph), self.program.templates)
+        self.programs[program.graph.version] = program
+        return program
+
+    def customer(self, customer_id: str) -> CustomerView:
+        return self.store.get_customer(customer_id) or CustomerView(customer_id)
+
+    def start_timer(self, at: datetime, conversation_id: str, timer: str) -> None:
+        heapq.heappush(self.timers, (at, conversation_id, timer))
+
+    def now_or_clock(self, now: datetime | None, method: str) -> datetime | None:
+        """`now`, else the engine's clock's time (None without either); checked for a zone."""
+        if now is None and self.clock is not None:
+            now = self.clock.now()
+        if now is not None:
+            check_aware(now, method)
+        return now
+
+
+def check_aware(now: datetime, method: str) -> None:
+    """Every time the engine compares carries a zone; a host's `datetime.now()` does not."""
+    if now.tzinfo is None:
+        raise InputError(
+            f"engine.{method}: `now` ({now.isoformat()}) has no time zone; "
+            "pass an aware time, e.g. datetime.now(UTC)"
+        )

@@ -1,0 +1,422 @@
+"""Running a conversation's flow and applying what it does: replies, routing, bot hand-offs,
+data actions (answered at once, so the flow resumes in the same event), identity links and
+timers; and the ACD's notices, which resume the flows that wait for them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flowlang.events import EventKind, InboundEvent, media_type
+from flowlang.runtime import effects as fx
+from flowlang.runtime.context import EngineContext
+from flowlang.runtime.interpreter import run
+from flowlang.runtime.outcome import Outcome
+from flowlang.runtime.ports import ConversationView, RoutingNotice, RoutingRequest
+from flowlang.runtime.replies import send
+from flowlang.runtime.state import Facts, FlowState, Trigger, Waiting
+
+
+def resume(
+    ctx: EngineContext, conversation_id: str, event: Any, now: datetime, trigger: Trigger
+) -> Outcome:
+    """Resume a conversation's flow with a trigger that is not a customer message (a bot's
+    outcome, a timer); an unknown conversation is kept as a dead letter."""
+    outcome = Outcome(event=event, conversation_id=conversation_id)
+    conv = ctx.store.get_conversation(conversation_id)
+    if conv is None:
+        outcome.note = f"unknown conversation {conversation_id}"
+        ctx.store.dead_letter(trigger.kind, {"conversation_id": conversation_id}, outcome.note, now)
+        return outcome
+    state = FlowState.from_json(conv.flow_state)
+    timed_out = (
+        state.waiting
+        if trigger.kind == "timer"
+        and state.waiting is not None
+        and state.waiting.kind in ("queue", "agent")
+        and state.waiting.timer == trigger.timer
+        else None
+    )
+    run_flow(ctx, conv, state, trigger, None, now, outcome, timed_out)
+    ctx.store.save_conversation(conv)
+    return outcome
+
+
+def run_flow(
+    ctx: EngineContext,
+    conv: ConversationView,
+    state: FlowState,
+    trigger: Trigger,
+    event: InboundEvent | None,
+    now: datetime,
+    outcome: Outcome,
+    timed_out: Waiting | None = None,
+) -> None:
+    """Run the flow from `state` with `trigger` and apply its effects to `conv`."""
+    starts_run = state.waiting is None and trigger.kind == "message"
+    facts = _facts(ctx, conv, event, state, now, starts_run)
+    started_on = facts.message
+    program = ctx.program_for(state)
+    path: list[str] = []
+    for _round in range(100):  # data actions answer at once and resume the flow
+        result = run(program, state, trigger, facts)
+        if timed_out is not None:
+            _time_out(ctx, conv, timed_out, result.effects, now, outcome)
+            timed_out = None
+        state = result.state
+        state.message = started_on
+        outcome.trace.extend(result.trace)
+        outcome.path.extend(result.path)
+        path.extend(result.path)
+        outcome.effects.extend(result.effects)
+        conv.flow_state = state.to_json()
+        follow_up = _apply(ctx, conv, state, result.effects, now, outcome)
+        if follow_up is None:
+            break
+        trigger = follow_up
+        facts = _facts(ctx, conv, event, state, now)
+    if path:
+        ctx.events.append(
+            "flow_path", now, conv.id, {"version": program.graph.version, "nodes": path}
+        )
+
+
+def _facts(
+    ctx: EngineContext,
+    conv: ConversationView,
+    event: InboundEvent | None,
+    state: FlowState,
+    now: datetime,
+    starts_run: bool = False,
+) -> Facts:
+    customer = ctx.customers.get(conv.id) or ctx.customer(conv.customer_id)
+    open_, remaining = ctx.policy.window_open(conv, now)
+    message = (
+        _message_facts(conv, event) if starts_run or not state.message else dict(state.message)
+    )
+    accounts = ctx.ports.accounts
+    if starts_run and event is not None:
+        message["actionable"] = accounts.actionable(conv.channel, conv.account, event.text)
+    params = ctx.params
+    if by_account := accounts.params(conv.channel, conv.account):
+        params = {**by_account, **ctx.params}  # the environment's values still win
+    return Facts(
+        now=now,
+        message=message,
+        customer={
+            "known": bool(customer.known_by),
+            "new": customer.new,
+            "id": customer.id,
+            "name": customer.name,
+            "phone": customer.phone,
+        },
+        conversation={
+            "ongoing": conv.ongoing,
+            "id": conv.id,
+            "last_agent": conv.last_agent,
+            "messages": conv.messages,
+            "idle": now - conv.last_activity_at,
+        },
+        window={"open": open_, "remaining": remaining},
+        known_by=customer.known_by,
+        schedule_state=ctx.ports.schedule_state,
+        params=params,
+    )
+
+
+def _time_out(
+    ctx: EngineContext,
+    conv: ConversationView,
+    waited: Waiting,
+    effects: list[Any],
+    now: datetime,
+    outcome: Outcome,
+) -> None:
+    """A queue or agent wait timed out and the flow's `on timeout` has run (its effects not
+    yet applied). The conversation stays in its queue, keeping its place and its wait, when
+    the branch routes it to that queue again (`keep waiting` does); otherwise it leaves."""
+    if waited.kind == "queue" and any(
+        isinstance(e, fx.RouteToQueue) and e.queue == conv.queue for e in effects
+    ):
+        return
+    ctx.events.append(
+        "queue_timeout", now, conv.id, {"queue": conv.queue, "waiting_for": waited.kind}
+    )
+    notices(ctx, ctx.acd.withdraw(conv.id, now), now, outcome, conv)
+    conv.status = "open"
+
+
+def _apply(
+    ctx: EngineContext,
+    conv: ConversationView,
+    state: FlowState,
+    effects: list[Any],
+    now: datetime,
+    outcome: Outcome,
+) -> Trigger | None:
+    follow_up: Trigger | None = None
+    for effect in effects:
+        if isinstance(effect, fx.SendReply):
+            send(
+                ctx,
+                conv,
+                effect.content,
+                "flow",
+                effect.visibility,
+                effect.guard,
+                now,
+                outcome,
+                effect.step,
+                effect.line,
+            )
+        elif isinstance(effect, fx.RouteToQueue):
+            follow_up = _route_queue(ctx, conv, effect, now, outcome) or follow_up
+        elif isinstance(effect, fx.RouteToAgent):
+            agent = effect.agent or ""
+            # Waiting for that one agent: not closed, and no longer with the last one. A
+            # wait for one agent is not kept for a restart (no routing to restore).
+            conv.status, conv.agent, conv.queue, conv.routing = "queued", None, None, {}
+            ctx.events.append("agent_requested", now, conv.id, {"agent": agent})
+            asked = ctx.acd.request_agent(
+                conv.id,
+                agent,
+                ctx.ports.media_of(conv.channel, EventKind.MESSAGE),
+                effect.wait_seconds,
+                now,
+            )
+            follow_up = notices(ctx, asked, now, outcome, conv) or follow_up
+        elif isinstance(effect, fx.HandOffToBot):
+            conv.status = "bot"
+            ctx.ports.bots.start(conv.id, effect.bot, {"customer": conv.customer_id})
+            ctx.events.append("bot_started", now, conv.id, {"bot": effect.bot})
+        elif isinstance(effect, fx.CallDataAction):
+            result = ctx.ports.data_actions.call(
+                effect.action, effect.inputs, effect.timeout_seconds
+            )
+            follow_up = Trigger(kind="data", outcome=result.status, outputs=result.outputs)
+        elif isinstance(effect, fx.SetData):
+            conv.data[f"{effect.scope}.{effect.key}"] = effect.value
+        elif isinstance(effect, fx.LinkIdentity):
+            _link(ctx, conv, effect, now)
+        elif isinstance(effect, fx.StartTimer):
+            ctx.start_timer(effect.at, conv.id, effect.timer)
+        elif isinstance(effect, fx.MarkNotActionable):
+            conv.status = "closed"
+            ctx.events.append("not_actionable", now, conv.id, {"reason": effect.reason})
+        elif isinstance(effect, fx.EndFlow):
+            if conv.status not in ("with_agent", "queued"):
+                conv.status = "closed"
+            ctx.events.append("flow_ended", now, conv.id, {"reason": effect.reason})
+        elif isinstance(effect, fx.FlowFailed):
+            ctx.events.append(
+                "flow_error",
+                now,
+                conv.id,
+                {
+                    "code": effect.code,
+                    "message": effect.message,
+                    "line": effect.line,
+                    "file": effect.file,
+                },
+            )
+    return follow_up
+
+
+def _link(
+    ctx: EngineContext, conv: ConversationView, effect: fx.LinkIdentity, now: datetime
+) -> None:
+    """A proven identity joins the customer to whoever has it; a claim only is recorded,
+    so a stranger who types another customer's number sees none of their history."""
+    if effect.verified_by:
+        customer = ctx.store.link_identity(conv.customer_id, effect.kind, effect.value)
+        conv.customer_id = customer.id
+        ctx.customers[conv.id] = customer
+        verified = True
+    else:
+        verified = not ctx.store.claim_identity(
+            conv.customer_id, effect.kind, effect.value, conv.id, now
+        )
+    # What the agent is shown with the conversation: the value, and whether it is proven.
+    conv.data[f"identity.{effect.kind}"] = {"value": effect.value, "verified": verified}
+    ctx.events.append(
+        "identity_linked" if verified else "identity_claimed",
+        now,
+        conv.id,
+        {"kind": effect.kind, "verified_by": effect.verified_by},
+    )
+
+
+def _route_queue(
+    ctx: EngineContext,
+    conv: ConversationView,
+    effect: fx.RouteToQueue,
+    now: datetime,
+    outcome: Outcome,
+) -> Trigger | None:
+    # Routed again to the queue it waits in: it keeps its place, and its wait counts on.
+    again = conv.status == "queued" and conv.queue == effect.queue and conv.routing
+    entered_at = datetime.fromisoformat(conv.routing["entered_at"]) if again else now
+    conv.status = "queued"
+    conv.queue = effect.queue
+    request = RoutingRequest(
+        conversation_id=conv.id,
+        queue=effect.queue,
+        media=ctx.ports.media_of(conv.channel, EventKind.MESSAGE),
+        skills={s["skill"]: s.get("min") for s in effect.skills},
+        language=effect.language,
+        priority=effect.priority,
+        preferred_agents=[(p["agent"], p.get("score")) for p in effect.preferred_agents],
+        last_agent=conv.last_agent if effect.prefer_last_agent else None,
+        timeout_seconds=effect.timeout_seconds,
+        window_closes_at=ctx.policy.window_closes_at(conv),
+    )
+    conv.routing = _routing_json(request, entered_at)
+    ctx.events.append(
+        "queued",
+        now,
+        conv.id,
+        {
+            "queue": effect.queue,
+            "skills": list(request.skills),
+            "priority": effect.priority,
+            "channel": conv.channel,
+        },
+    )
+    return notices(ctx, ctx.acd.enqueue(request, now), now, outcome, conv)
+
+
+def notices(
+    ctx: EngineContext,
+    found: list[RoutingNotice],
+    now: datetime,
+    outcome: Outcome,
+    current: ConversationView | None = None,
+) -> Trigger | None:
+    """Apply ACD notices; a notice about `current` comes back as a trigger to run."""
+    follow_up: Trigger | None = None
+    for notice in found:
+        outcome.notices.append(notice)
+        conv = (
+            current
+            if current is not None and current.id == notice.conversation_id
+            else ctx.store.get_conversation(notice.conversation_id)
+        )
+        if conv is None:
+            continue
+        ctx.events.append(
+            notice.kind,
+            notice.at or now,
+            conv.id,
+            {"agent": notice.agent, "queue": notice.queue, **notice.data},
+        )
+        if notice.kind == "accepted":
+            conv.status = "with_agent"
+            conv.agent = conv.last_agent = notice.agent
+            trigger = Trigger(
+                kind="queue" if conv.queue and notice.queue else "agent", outcome="routed"
+            )
+        elif notice.kind == "agent_unavailable":
+            conv.status = "open"
+            trigger = Trigger(kind="agent", outcome="unavailable")
+        else:
+            _apply_notice(conv, notice)
+            if conv is not current:
+                ctx.store.save_conversation(conv)
+            continue
+        state = FlowState.from_json(conv.flow_state) if conv.flow_state else None
+        if state is None or state.waiting is None:
+            if conv is not current:
+                ctx.store.save_conversation(conv)
+            continue
+        if state.waiting.kind == "agent":
+            trigger = Trigger(kind="agent", outcome=trigger.outcome)
+        elif state.waiting.kind == "queue":
+            trigger = Trigger(kind="queue", outcome=trigger.outcome)
+        if conv is current:
+            follow_up = trigger
+        else:
+            run_flow(ctx, conv, state, trigger, None, now, outcome)
+            ctx.store.save_conversation(conv)
+    return follow_up
+
+
+def _apply_notice(conv: ConversationView, notice: RoutingNotice) -> None:
+    """What an ACD notice other than accepted / agent_unavailable changes."""
+    if notice.kind == "requeued":
+        conv.status, conv.agent = "queued", None
+    elif notice.kind == "after_call_work":
+        conv.wrap_up_agent = notice.agent
+    elif notice.kind == "wrap_up_ended":
+        conv.wrap_up_agent = None
+    elif notice.kind in ("expired", "disconnected"):
+        conv.status, conv.agent = "closed", None
+        stop_waiting(conv, notice.kind)
+
+
+def stop_waiting(conv: ConversationView, reason: str) -> None:
+    """End a flow that waits for something that can no longer come; its timers lapse."""
+    state = FlowState.from_json(conv.flow_state) if conv.flow_state else None
+    if state is not None and state.waiting is not None:
+        state.waiting = None
+        state.status, state.ended_reason = "ended", reason
+        conv.flow_state = state.to_json()
+
+
+def _routing_json(request: RoutingRequest, entered_at: datetime) -> dict[str, Any]:
+    closes = request.window_closes_at
+    return {
+        "queue": request.queue,
+        "media": request.media,
+        "skills": dict(request.skills),
+        "language": request.language,
+        "priority": request.priority,
+        "preferred_agents": [list(p) for p in request.preferred_agents],
+        "last_agent": request.last_agent,
+        "timeout_seconds": request.timeout_seconds,
+        "window_closes_at": closes.isoformat() if closes else None,
+        "entered_at": entered_at.isoformat(),
+    }
+
+
+def request_from(conv: ConversationView) -> RoutingRequest:
+    """The routing request a conversation stored (an ACD takes it back after a restart)."""
+    data = conv.routing
+    closes = data.get("window_closes_at")
+    return RoutingRequest(
+        conversation_id=conv.id,
+        queue=data.get("queue") or conv.queue or "",
+        media=data.get("media") or media_type(conv.channel),
+        skills=dict(data.get("skills") or {}),
+        language=data.get("language"),
+        priority=data.get("priority") or 0,
+        preferred_agents=[(a, s) for a, s in data.get("preferred_agents") or []],
+        last_agent=data.get("last_agent"),
+        timeout_seconds=data.get("timeout_seconds"),
+        window_closes_at=datetime.fromisoformat(closes) if closes else None,
+    )
+
+
+def _message_facts(conv: ConversationView, event: InboundEvent | None) -> dict[str, Any]:
+    """`message` in a flow is the customer message that started this run of the flow: answers
+    to `ask` go into their variable, and a run resumed by a bot, agent or timer still sees it
+    (kept in the flow state)."""
+    message: dict[str, Any] = {
+        "channel": conv.channel,
+        "account": conv.account,
+        "actionable": True,
+    }
+    if event is not None:
+        message.update(
+            text=event.text,
+            kind=_flow_kind(event.kind),
+            has_attachment=bool(event.attachments),
+            sender_name=event.sender_name,
+            postback=event.postback,
+            post_id=event.post_id,
+            data=event.data or {},
+        )
+    return message
+
+
+def _flow_kind(kind: EventKind) -> str:
+    return "message" if kind in (EventKind.MESSAGE, EventKind.POSTBACK) else kind.value

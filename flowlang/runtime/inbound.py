@@ -1,0 +1,199 @@
+"""A customer's message, post, edit, deletion or the channel's notice about them: stored once
+(a channel's retry is a duplicate), threaded into the customer's conversation, kept in the
+history and handed to the flow, the agent who has it, or the queue it waits in."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from flowlang.events import EventKind, InboundEvent
+from flowlang.runtime.context import EngineContext
+from flowlang.runtime.flow_run import notices, run_flow, stop_waiting
+from flowlang.runtime.outcome import Outcome
+from flowlang.runtime.ports import ConversationView
+from flowlang.runtime.replies import send
+from flowlang.runtime.state import FlowState, Trigger
+
+_log = logging.getLogger("flowlang.engine")
+
+
+def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
+    """Store the event and process it; a channel message id seen before is a duplicate."""
+    payload = event.model_dump(mode="json")
+    if not ctx.store.accept_inbound(event.channel, event.event_id, payload):
+        outcome = Outcome(event=event, duplicate=True)
+        outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
+        return outcome
+    return process(ctx, event)
+
+
+def process(ctx: EngineContext, event: InboundEvent) -> Outcome:
+    """Process an event the store has accepted, as one unit of work; one that fails (a bug, a
+    part that raises) goes to the dead letters with its traceback in the log."""
+    try:
+        return ctx.committed(lambda: _process(ctx, event), event.timestamp)
+    except Exception as exc:  # a bug or a failing part must not lose the message
+        reason = f"{type(exc).__name__}: {exc}"
+        _log.exception("inbound %s %s failed; kept as a dead letter", event.channel, event.event_id)
+        with ctx.unit_of_work():
+            ctx.store.dead_letter(
+                f"inbound:{event.channel}", event.model_dump(mode="json"), reason, event.timestamp
+            )
+            ctx.store.mark_processed(event.channel, event.event_id)
+        return Outcome(event=event, dead_lettered=True, note=f"kept in the dead letters: {reason}")
+
+
+def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
+    outcome = Outcome(event=event)
+    now = event.timestamp
+    if event.kind is EventKind.RECEIPT:
+        ctx.events.append(
+            "receipt", now, None, {"channel": event.channel, "event_id": event.event_id}
+        )
+        outcome.note = "receipt recorded"
+        ctx.store.mark_processed(event.channel, event.event_id)
+        return outcome
+    if not event.sender_id:  # a removal that came without its author (Facebook's feed)
+        author = _author_of(ctx, event)
+        if author is None:
+            outcome.note = f"{event.refers_to} was removed; whose it was is not known here"
+            ctx.store.mark_processed(event.channel, event.event_id)
+            return outcome
+        event = event.model_copy(update={"sender_id": author})
+    customer = ctx.store.resolve_customer(
+        ctx.ports.identity_kind(event.channel),
+        event.sender_id,
+        event.sender_phone,
+        event.sender_name,
+    )
+    conv = ctx.store.conversation_for(
+        customer.id, event.channel, event.account, now, ctx.threading_window
+    )
+    ctx.customers[conv.id] = customer
+    ctx.senders[conv.id] = event.sender_id
+    outcome.conversation_id = conv.id
+    if event.kind is EventKind.SYSTEM:
+        return _identity_changed(ctx, event, conv, outcome, now)
+    conv.last_inbound_at = now
+    conv.last_sender_id = event.sender_id
+    conv.post_id = event.post_id or conv.post_id
+    conv.reply_to = _reply_target(event) or conv.reply_to
+    content: dict[str, Any] = {
+        "text": event.text,
+        "kind": event.kind.value,
+        "event_id": event.event_id,
+    }
+    if event.refers_to is not None:
+        content["refers_to"] = event.refers_to
+    if event.data is not None:
+        content["data"] = event.data
+    ctx.store.append_message(conv, "in", content, now, event.sender_id)
+    ctx.events.append(
+        "message_in",
+        now,
+        conv.id,
+        {
+            "channel": event.channel,
+            "media": ctx.ports.media_of(event.channel, event.kind),
+            "message_kind": event.kind.value,
+            "customer": conv.customer_id,
+        },
+    )
+    keyword = ctx.policy.observe_inbound(conv, event, now)
+    if keyword is not None:
+        what, text = keyword
+        if text:
+            content = {"kind": "text", "text": text}
+            send(ctx, conv, content, "flow", "default", None, now, outcome, "policy", 0)
+        ctx.events.append(what, now, conv.id, {"channel": event.channel})
+        outcome.note = {
+            "opted_out": "the customer opted out; nothing more will be sent to them",
+            "opted_in": "the customer opted back in",
+            "help": "the customer asked for help; the channel's help text was sent",
+        }.get(what, what)
+    elif event.kind in (EventKind.DELETE, EventKind.CLOSE):
+        notices(ctx, ctx.acd.withdraw(conv.id, now), now, outcome, conv)
+        conv.status, conv.agent = "closed", None
+        stop_waiting(conv, "customer left")
+        what = "deleted the post" if event.kind is EventKind.DELETE else "closed the chat"
+        reason = "post deleted" if event.kind is EventKind.DELETE else "chat closed"
+        ctx.events.append("abandoned", now, conv.id, {"reason": reason})
+        outcome.note = f"the customer {what}; the interaction is withdrawn"
+    elif event.kind is EventKind.EDIT:
+        ctx.events.append(
+            "edited", now, conv.id, {"post_id": event.post_id, "refers_to": event.refers_to}
+        )
+        outcome.note = "the customer edited the post; the new text is in the history"
+    elif event.kind is EventKind.UNSEND:
+        ctx.events.append("unsent", now, conv.id, {"refers_to": event.refers_to})
+        outcome.note = "the customer unsent a message; the conversation goes on without it"
+    elif conv.status == "with_agent":
+        ctx.acd.customer_activity(conv.id, now)
+        outcome.note = f"delivered to agent {conv.agent} (the conversation is theirs)"
+    elif conv.status == "queued":
+        where = f"in {conv.queue}" if conv.queue else "for an agent"
+        outcome.note = f"added to the conversation waiting {where}"
+    else:
+        state = FlowState.from_json(conv.flow_state)
+        if state.waiting is None or state.waiting.kind == "answer":
+            trigger = Trigger(kind="message", text=event.text)
+            run_flow(ctx, conv, state, trigger, event, now, outcome)
+        else:
+            outcome.note = f"flow waits for the {state.waiting.kind}; message kept in history"
+    ctx.store.save_conversation(conv)
+    ctx.store.mark_processed(event.channel, event.event_id)
+    return outcome
+
+
+def _identity_changed(
+    ctx: EngineContext,
+    event: InboundEvent,
+    conv: ConversationView,
+    outcome: Outcome,
+    now: datetime,
+) -> Outcome:
+    """The channel's signed notice that the customer's number or user id changed: the new
+    identity is linked to the customer, the notice kept in the history and the event log;
+    the flow does not run, nothing is sent and the customer's window stays as it was."""
+    data = event.data or {}
+    kind = ctx.ports.identity_kind(event.channel)
+    links: list[tuple[str, str]] = []
+    if phone := data.get("new_phone"):
+        links += [("phone", str(phone)), (kind, str(phone)[1:])]
+    if user_id := data.get("new_user_id"):
+        links.append((kind, str(user_id)))
+    customer = ctx.customers[conv.id]
+    for link_kind, value in links:
+        customer = ctx.store.move_identity(customer.id, link_kind, value)
+    ctx.customers[conv.id], conv.customer_id = customer, customer.id
+    content = {"text": event.text, "kind": "system", "event_id": event.event_id, "data": data}
+    ctx.store.append_message(conv, "in", content, now, event.sender_id)
+    ctx.events.append(
+        "identity_changed",
+        now,
+        conv.id,
+        {"channel": event.channel, "customer": customer.id, **data},
+    )
+    outcome.note = f"{data.get('system', 'system')}: {', '.join(v for _, v in links)} linked"
+    ctx.store.save_conversation(conv)
+    ctx.store.mark_processed(event.channel, event.event_id)
+    return outcome
+
+
+def _author_of(ctx: EngineContext, event: InboundEvent) -> str | None:
+    """Who sent the message `event` is about, from the store's inbound log."""
+    if event.refers_to is None:
+        return None
+    return ctx.store.inbound_sender(event.channel, event.refers_to)
+
+
+def _reply_target(event: InboundEvent) -> str | None:
+    """What a public reply answers: the customer's comment (it nests under it), or their post
+    when they wrote the post itself; an edit's newest version. None for anything else."""
+    if event.kind is EventKind.COMMENT:
+        return event.comment_id
+    if event.kind in (EventKind.POST, EventKind.EDIT):
+        return event.comment_id or event.post_id
+    return None

@@ -1,0 +1,48 @@
+"""After a restart: the flows' timers rebuilt from the store, the routed conversations given
+back to the ACD, the inbound events a crash left unprocessed processed, the outbox retried."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from flowlang.events import InboundEvent
+from flowlang.runtime.context import EngineContext
+from flowlang.runtime.flow_run import notices, request_from
+from flowlang.runtime.outcome import Outcome
+from flowlang.runtime.timers import tick_acd
+
+
+def recover(
+    ctx: EngineContext, now: datetime | None, process: Callable[[InboundEvent], Outcome]
+) -> list[Outcome]:
+    """`Engine.recover`; `process` handles one accepted inbound event."""
+    for deadline, conversation_id, timer in ctx.store.waiting_timers():
+        ctx.start_timer(deadline, conversation_id, timer)
+    outcomes = _restore_routing(ctx, now)
+    pending = ctx.store.pending_inbound()
+    outcomes += [process(InboundEvent.model_validate(p)) for p in pending]
+    failed = ctx.deliverer.deliver_pending(now)
+    if failed:
+        outcomes.append(Outcome(event={"type": "deliver", "at": now}, failed_sends=failed))
+    return outcomes
+
+
+def _restore_routing(ctx: EngineContext, now: datetime | None) -> list[Outcome]:
+    routed = ctx.store.routed_conversations()
+    if not routed:
+        return []
+    entered = [datetime.fromisoformat(c.routing["entered_at"]) for c in routed]
+    resume_at = max(now, *entered) if now is not None else max(entered)
+    outcome = Outcome(event={"type": "recover", "at": resume_at})
+
+    def give_back() -> Outcome:
+        for conv, entered_at in zip(routed, entered, strict=True):
+            agent = conv.agent if conv.status == "with_agent" else None
+            taken = ctx.acd.restore(request_from(conv), entered_at, agent, resume_at)
+            notices(ctx, taken, resume_at, outcome)
+        return tick_acd(ctx, resume_at, outcome)
+
+    ctx.committed(give_back, resume_at)
+    outcome.note = f"{len(routed)} routed conversation(s) given back to the ACD"
+    return [outcome]

@@ -1,0 +1,94 @@
+"""Time passing: the flows' timers (waits with a limit) and the ACD's deadlines, fired in the
+order they are due, one unit of work each."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from datetime import datetime
+
+from flowlang.events import TimerEvent
+from flowlang.runtime.context import EngineContext
+from flowlang.runtime.flow_run import notices, resume
+from flowlang.runtime.outcome import Outcome
+from flowlang.runtime.state import FlowState, Trigger
+
+
+def handle_timer(ctx: EngineContext, event: TimerEvent) -> Outcome:
+    """Resume the flow waiting on the timer (its `on timeout` runs)."""
+    trigger = Trigger(kind="timer", timer=event.timer)
+    return resume(ctx, event.conversation_id, event, event.timestamp, trigger)
+
+
+def due_timers(ctx: EngineContext, now: datetime, limit: int | None = None) -> list[TimerEvent]:
+    """Timers whose deadline has passed, as events (oldest first, at most `limit`); they leave
+    the timer queue, and those whose wait is over already are dropped."""
+    due: list[TimerEvent] = []
+    while ctx.timers and ctx.timers[0][0] <= now and (limit is None or len(due) < limit):
+        at, conversation_id, timer = heapq.heappop(ctx.timers)
+        if not _still_waiting_for(ctx, conversation_id, timer):
+            continue  # what the timer guarded has happened; it has nothing left to do
+        due.append(
+            TimerEvent(
+                event_id=f"timer:{timer}",
+                conversation_id=conversation_id,
+                timer=timer,
+                timestamp=at,
+            )
+        )
+    return due
+
+
+def advance(
+    ctx: EngineContext, now: datetime, handle: Callable[[TimerEvent], Outcome]
+) -> list[Outcome]:
+    """Fire what is due by `now`, the flows' timers (through `handle`, which keeps a failing
+    one as a dead letter) and the ACD's deadlines alike, then retry the outbox."""
+    outcomes: list[Outcome] = []
+    # In the order they are due, one at a time: what one does (a window expiry ends a flow)
+    # may void or set another.
+    while True:
+        flow_at = _next_timer_at(ctx, now)
+        acd_at = ctx.acd.next_deadline()
+        if acd_at is not None and acd_at <= now and (flow_at is None or acd_at <= flow_at):
+            tick = ticked(ctx, acd_at)
+            if tick.notices or tick.failed_sends:
+                outcomes.append(tick)
+        elif flow_at is not None:
+            outcomes.append(handle(due_timers(ctx, now, limit=1)[0]))
+        else:
+            break
+    tick = ticked(ctx, now)
+    tick.failed_sends.extend(ctx.deliverer.deliver_pending(now))
+    if tick.notices or tick.failed_sends:
+        outcomes.append(tick)
+    return outcomes
+
+
+def ticked(ctx: EngineContext, at: datetime) -> Outcome:
+    """Let the ACD act on its deadlines passed by `at`, as one unit of work."""
+    tick = Outcome(event={"type": "tick", "at": at})
+    return ctx.committed(lambda: tick_acd(ctx, at, tick), at)
+
+
+def tick_acd(ctx: EngineContext, now: datetime, outcome: Outcome) -> Outcome:
+    notices(ctx, ctx.acd.tick(now), now, outcome)
+    return outcome
+
+
+def _next_timer_at(ctx: EngineContext, now: datetime) -> datetime | None:
+    """When the next flow timer due by `now` is due (stale ones are dropped)."""
+    while ctx.timers and ctx.timers[0][0] <= now:
+        at, conversation_id, timer = ctx.timers[0]
+        if _still_waiting_for(ctx, conversation_id, timer):
+            return at
+        heapq.heappop(ctx.timers)
+    return None
+
+
+def _still_waiting_for(ctx: EngineContext, conversation_id: str, timer: str) -> bool:
+    conv = ctx.store.get_conversation(conversation_id)
+    if conv is None or not conv.flow_state:
+        return False
+    waiting = FlowState.from_json(conv.flow_state).waiting
+    return waiting is not None and waiting.timer == timer
