@@ -40,6 +40,8 @@ LAYERS = [
         "flowlang.dryrun",
         "flowlang.flowtest",
     },
+    # The commands are below the CLI that registers them: none imports `flowlang.cli`.
+    {"flowlang.commands", "flowlang.service"},
     {"flowlang.cli", "flowlang.__main__", "flowlang"},
 ]
 
@@ -65,7 +67,13 @@ def imports(path: Path) -> list[tuple[str, bool]]:
             type_only.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
     found: list[tuple[str, bool]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flowlang"):
+        if isinstance(node, ast.ImportFrom) and node.module == "flowlang":
+            if all(a.name.startswith("__") for a in node.names):
+                continue  # `from flowlang import __version__`: the package's own metadata
+            found.append((node.module, id(node) in type_only))
+        elif (
+            isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flowlang")
+        ):
             found.append((node.module, id(node) in type_only))
         elif isinstance(node, ast.ImportFrom) and node.module is None and node.level:
             raise AssertionError(f"{path}: relative import; write the flowlang module's name")
@@ -135,6 +143,18 @@ def test_the_engine_rule_sees_an_import_inside_a_function(tmp_path: Path) -> Non
         "def build():\n    from flowlang.acd import SkillsAcd\n    return SkillsAcd()\n"
     )
     assert engine_import_problems(tmp_path) == ["flowlang.runtime.sneaky imports flowlang.acd"]
+
+
+def test_the_commands_do_not_import_the_cli_that_registers_them() -> None:
+    """No cli <-> commands cycle: what a command and the CLI share lives in `commands/`."""
+    found = [
+        f"{module_name(path)} imports {imported}"
+        for path in sorted((ROOT / "commands").rglob("*.py"))
+        for imported, _type_only in imports(path)
+        if imported == "flowlang.cli" or imported.startswith("flowlang.cli.")
+    ]
+    assert found == []
+    assert layer_of("flowlang.commands.store") < layer_of("flowlang.cli")
 
 
 def test_language_does_not_know_the_runtime() -> None:
