@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,6 +126,7 @@ class Engine:
     @adapters.setter
     def adapters(self, adapters: Sequence[OutboundAdapter]) -> None:
         self._ctx.deliverer.adapters = list(adapters)
+        self._ctx.ports = replace(self._ctx.ports, adapters=self._ctx.deliverer.adapters)
 
     # ------------------------------------------------------------------ public API
     def listen(self, listener: Listener) -> None:

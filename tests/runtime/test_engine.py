@@ -280,6 +280,42 @@ def test_an_internal_error_is_a_dead_letter_with_its_traceback_not_the_flows_err
     assert [m.content["text"] for m in sent.sent] == ["We are open"]
 
 
+def test_a_bot_outcome_that_meets_a_failing_part_is_a_dead_letter_and_on_error_does_not_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same for events that are not a customer's: the bot's outcome resumes the flow, the
+    CRM the flow then calls raises, and the outcome is kept as a `bot:` dead letter with the
+    traceback logged, and `on error` does not run."""
+
+    class DownCrm:
+        def call(self, action: str, inputs: dict[str, Any], timeout: int | None) -> DataResult:
+            raise ConnectionError("the CRM is down")
+
+    flow = program(
+        'hand off to bot "B" wait 5m:\n    on escalate:\n'
+        '        call data action "Lookup" with id = "1" into crm:\n'
+        '            on success:\n                reply "found"',
+        header='on error:\n    reply "Sorry, something went wrong"',
+    )
+    sent, store = RecordingAdapter(), MemoryStore()
+    engine = engine_of(flow, adapters=[sent], store=store, data_actions=DownCrm())
+    first = engine.handle(message("Hello"))
+    assert first.conversation_id is not None
+    escalate = BotEvent(
+        event_id="b1",
+        conversation_id=first.conversation_id,
+        outcome="escalate",
+        timestamp=NOW + timedelta(minutes=1),
+    )
+    with caplog.at_level(logging.ERROR, logger="flowlang.engine"):
+        failed = engine.handle(escalate)
+    assert failed.dead_lettered and "ConnectionError: the CRM is down" in failed.note
+    assert sent.sent == []
+    (letter,) = store.dead_letters()
+    assert letter["source"] == f"bot:{first.conversation_id}"
+    assert "Traceback" in caplog.text and "the CRM is down" in caplog.text
+
+
 def test_agent_transfer_requeues_to_another_queue() -> None:
     agents = [agent_at("ana", "Retail", Billing=4), agent_at("kai", "Loans")]
     engine, _sent = make_engine(agents=agents)

@@ -98,6 +98,7 @@ def test_listeners_hear_a_failed_delivery_after_it_is_recorded() -> None:
 
     engine = _engine()
     engine.adapters = [Down()]
+    assert engine.ports.adapters == engine.adapters  # the parts it reports are the ones it uses
     heard: list[Mapping[str, Any]] = []
     engine.listen(heard.append)
     outcome = engine.handle(inbound("Hello", sender="web-3"))
