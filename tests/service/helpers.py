@@ -68,10 +68,15 @@ def environment() -> dict[str, str]:
     return env
 
 
-def write_deployment(folder: Path, channels: list[str] | None = None) -> Path:
-    """The example deployment with a connection for each channel (secrets by variable name)."""
+def write_deployment(
+    folder: Path, channels: list[str] | None = None, unstaffed: str | None = None
+) -> Path:
+    """The example deployment with a connection for each channel (secrets by variable name);
+    the queue `unstaffed` has no members (its interactions wait until they time out)."""
     yaml = YAML()
     data: Any = yaml.load(EXAMPLE_DEPLOYMENT.read_text("utf-8"))
+    if unstaffed is not None:
+        data["queues"][unstaffed]["members"] = []
     for name in channels if channels is not None else CHANNELS:
         data["channels"][name]["connection"] = {
             "signing_secret_env": secret_env(name),

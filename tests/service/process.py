@@ -1,0 +1,97 @@
+"""`flowlang serve` as a real process on a free loopback port, for the tests and the benchmark."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServiceProcess:
+    """Starts `flowlang serve` (`start`), waits for /ready, and ends it (`kill`, `stop`)."""
+
+    def __init__(
+        self,
+        flow: Path,
+        deployment: Path,
+        store: Path,
+        env: dict[str, str],
+        log: Path,
+        extra: Sequence[str] = (),
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = [
+            sys.executable,
+            "-m",
+            "flowlang",
+            "serve",
+            str(flow),
+            "-d",
+            str(deployment),
+            "--store",
+            str(store),
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            *extra,
+        ]
+        self.env = {**os.environ, **env}
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> ServiceProcess:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"flowlang serve exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"flowlang serve not ready in {timeout} s: {self.log.read_text()}")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown of any kind."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def unprocessed(self) -> int:
+        return int(httpx.get(self.url + "/ready", timeout=5.0).json()["unprocessed"])
+
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait until every event made durable is processed."""
+        deadline = time.monotonic() + timeout
+        while self.unprocessed() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.unprocessed() == 0, "events still unprocessed"
