@@ -4,9 +4,9 @@ has no defaults; a host that wants other parts passes them here (or builds `Port
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from flowlang.acd import SkillsAcd
 from flowlang.channels.engine_policy import policy_for_deployment
@@ -36,56 +36,72 @@ from flowlang.runtime.ports import (
 from flowlang.runtime.program import Program
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from flowlang.config import Deployment
 
 
+class EngineParts(TypedDict, total=False):
+    """What a host may give `assemble_engine` / `Project.engine`; the rest is built in."""
+
+    store: ConversationStore
+    acd: Acd
+    bots: Bots
+    data_actions: DataActions
+    adapters: Sequence[OutboundAdapter]
+    policy: ReplyPolicy
+    schedule_state: ScheduleOracle
+    accounts: AccountDirectory
+    identity_kind: Callable[[str], str]
+    address_of: Callable[[str], str]
+    media_of: Callable[[str, EventKind], str]
+    params: Mapping[str, Any]
+    threading_window: timedelta
+    clock: Clock
+    retry: RetryPolicy
+    deliver: bool
+
+
 def assemble_engine(
-    program: Program,
-    deployment: Deployment | None = None,
-    *,
-    store: ConversationStore | None = None,
-    acd: Acd | None = None,
-    bots: Bots | None = None,
-    data_actions: DataActions | None = None,
-    adapters: Sequence[OutboundAdapter] = (),
-    policy: ReplyPolicy | None = None,
-    schedule_state: ScheduleOracle | None = None,
-    accounts: AccountDirectory | None = None,
-    identity_kind: Callable[[str], str] | None = None,
-    address_of: Callable[[str], str] | None = None,
-    media_of: Callable[[str, EventKind], str] | None = None,
-    params: dict[str, Any] | None = None,
-    threading_window: timedelta | None = None,
-    clock: Clock | None = None,
-    retry: RetryPolicy | None = None,
-    deliver: bool = True,
+    program: Program, deployment: Deployment | None = None, **parts: Unpack[EngineParts]
 ) -> Engine:
     """An Engine for `program` with the parts given, and the built-in ones for `deployment`
     for the rest: an in-memory store, the skills ACD with the deployment's queues and agents,
     the channel registry's rules with the deployment's overrides, a recording adapter (the
     messages stay in memory: give real adapters to send), bots and data actions that only
-    record, the deployment's accounts and schedules."""
+    record, the deployment's accounts and schedules. A part it does not know is refused
+    (`TypeError`), never ignored."""
+    unknown = sorted(set(parts) - set(EngineParts.__annotations__))
+    if unknown:
+        known = ", ".join(EngineParts.__annotations__)
+        raise TypeError(f"assemble_engine: no part named {', '.join(unknown)} (parts: {known})")
+    store = parts.get("store")
+    acd = parts.get("acd")
+    bots = parts.get("bots")
+    data_actions = parts.get("data_actions")
+    policy = parts.get("policy")
+    accounts = parts.get("accounts")
     ports = Ports(
         store=store if store is not None else MemoryStore(),
         acd=acd if acd is not None else SkillsAcd.from_deployment(deployment),
         bots=bots if bots is not None else RecordingBots(),
         data_actions=data_actions if data_actions is not None else ScriptedDataActions(),
-        adapters=list(adapters) or [RecordingAdapter()],
+        adapters=list(parts.get("adapters", ())) or [RecordingAdapter()],
         policy=policy if policy is not None else policy_for_deployment(deployment),
-        schedule_state=schedule_state or deployment_schedules(deployment),
+        schedule_state=parts.get("schedule_state") or deployment_schedules(deployment),
         accounts=accounts if accounts is not None else Accounts.from_deployment(deployment),
-        identity_kind=identity_kind or identity_kinds(),
-        address_of=address_of or addresses(),
-        media_of=media_of or media_of_channel,
+        identity_kind=parts.get("identity_kind") or identity_kinds(),
+        address_of=parts.get("address_of") or addresses(),
+        media_of=parts.get("media_of") or media_of_channel,
     )
     return Engine(
         program,
         ports,
-        params=params,
-        threading_window=threading_window,
-        clock=clock,
-        retry=retry,
-        deliver=deliver,
+        params=parts.get("params"),
+        threading_window=parts.get("threading_window"),
+        clock=parts.get("clock"),
+        retry=parts.get("retry"),
+        deliver=parts.get("deliver", True),
     )
 
 

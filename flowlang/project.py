@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowlang.assembly import assemble_engine, deployment_schedules
+from flowlang.assembly import EngineParts, assemble_engine, deployment_schedules
 from flowlang.compiler.compile import compile_flow
 from flowlang.compiler.ir import FlowGraph
 from flowlang.runtime.engine import Engine
@@ -20,6 +20,8 @@ from flowlang.runtime.program import DeploymentTemplate, Program
 from flowlang.workspace import Workspace, validate
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from flowlang.config import Deployment
 
 
@@ -35,7 +37,7 @@ class Project:
         """open / closed / holiday / emergency for a deployment schedule at `now`."""
         return deployment_schedules(self.deployment)(name, now)
 
-    def engine(self, **parts: Any) -> Engine:
+    def engine(self, **parts: Unpack[EngineParts]) -> Engine:
         """An Engine for this project: the parts given (store, adapters, policy, ... as
         `assemble_engine` takes them), the built-in ones for the deployment for the rest."""
         parts.setdefault("params", self.params)

@@ -38,6 +38,15 @@ def test_the_engine_has_no_default_part() -> None:
         Engine(program('reply "Hello"'))  # type: ignore[call-arg]
 
 
+def test_a_part_with_a_mistyped_name_is_refused_not_ignored() -> None:
+    with pytest.raises(TypeError, match=r"no part named stor \(parts: store, acd,"):
+        assemble_engine(program("end"), stor=MemoryStore())  # type: ignore[call-arg]
+    project, _ = load_project(ROOT / "flows/messaging.flow", ROOT / "examples/deployment.yaml")
+    assert project is not None
+    with pytest.raises(TypeError, match="no part named adaptors"):
+        project.engine(adaptors=[])  # type: ignore[call-arg]
+
+
 def test_an_assembled_engine_applies_the_channel_rules() -> None:
     """The built-in policy is the channel registry's: an SMS STOP opts the customer out, and
     the flow's reply to their next message is blocked. A host that wants no rules says so."""
