@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Debian packages the tests and benchmarks use (PostgreSQL for the Postgres store's tests),
+# installed with apt-get when missing (needs root, as on CI).
+SYSTEM_PACKAGES := postgresql
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +29,17 @@ demo: $(STAMP)
 	$(BIN)/flowlang report agents --store demo.sqlite --media message
 	$(BIN)/flowlang report all --store demo.sqlite --deployment examples/deployment.yaml --format html -o report.html
 
-test: $(STAMP)
+system-packages:
+	scripts/ensure-system-packages $(SYSTEM_PACKAGES)
+
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check flowlang tests benchmarks examples
 	$(BIN)/mypy flowlang
 
-bench: $(STAMP)
+bench: $(STAMP) system-packages
 	$(BIN)/python -m benchmarks
 
 clean:

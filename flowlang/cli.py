@@ -249,9 +249,9 @@ def graph(
 @click.option(
     "--store",
     "store_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="keep customers, conversations and history in this SQLite file (created if missing); "
-    "the next run continues from it",
+    type=store_commands.StoreLocation(),
+    help="keep customers, conversations and history in this SQLite file (created if missing) "
+    "or postgresql:// database; the next run continues from it",
 )
 @OUTBOUND_OPTION
 @FORMAT_OPTION
@@ -260,7 +260,7 @@ def dry_run(
     deployment: Path | None,
     messages: Path,
     environment: str | None,
-    store_path: Path | None,
+    store_path: str | Path | None,
     outbound: tuple[str, ...],
     output_format: str,
 ) -> ExitCode:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
+from flowlang.store.postgres import PostgresStore
 from tests.fake_vendor import FakeVendor
+from tests.postgres_server import NoPostgres, fresh_schema, postgres_server
 
 # CI runs the property tests on a fixed seed, so a landing never hangs on a lucky draw;
 # local runs keep exploring new inputs (and save what they find in .hypothesis/).
@@ -32,3 +35,38 @@ def fake_vendor() -> Iterator[FakeVendor]:
     answers as scripted."""
     with FakeVendor() as vendor:
         yield vendor
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL server of the tests' own (tests/postgres_server.py), for the whole run.
+    Without one the tests that need it skip; under CI=true they fail instead."""
+    try:
+        with postgres_server() as url:
+            yield url
+    except NoPostgres as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required under CI: {exc}")
+        pytest.skip(f"no PostgreSQL server: {exc}")
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> str:
+    """The URL of a clean store of its own on the tests' PostgreSQL server."""
+    return fresh_schema(postgres_server_url)
+
+
+@pytest.fixture
+def postgres_store(postgres_url: str) -> Iterator[PostgresStore]:
+    """A clean PostgresStore of its own on the tests' server."""
+    with PostgresStore(postgres_url) as store:
+        yield store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a durable store lives, for `flowlang.store.open_store`: a SQLite file, or a
+    clean store on the tests' PostgreSQL server (each test its own)."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return tmp_path / "store.db"

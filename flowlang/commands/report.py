@@ -106,7 +106,7 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
 )
 def report_command(
     kind: str,
-    store_path: Path,
+    store_path: str | Path,
     start: datetime | None,
     end: datetime | None,
     at: datetime | None,

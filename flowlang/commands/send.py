@@ -12,7 +12,7 @@ from flowlang.commands.deployment import load_or_exit
 from flowlang.commands.exits import ExitCode
 from flowlang.commands.options import deployment_option
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
-from flowlang.commands.store import open_store
+from flowlang.commands.store import StoreLocation, open_store
 
 if TYPE_CHECKING:
     from flowlang.config.models import Deployment
@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     "--store",
     "store_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="the SQLite store file (created if missing): customers, opt-outs, limits",
+    type=StoreLocation(),
+    help="the SQLite store file (created if missing) or a postgresql:// URL: customers, "
+    "opt-outs, limits",
 )
 @deployment_option("the deployment file (channels, accounts, templates, portfolios)", required=True)
 @click.option("--channel", required=True, help="whatsapp, sms, ...")
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 )
 @OUTBOUND_OPTION
 def send_command(
-    store_path: Path,
+    store_path: str | Path,
     deployment: Path,
     channel: str,
     to: str,

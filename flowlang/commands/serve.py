@@ -9,13 +9,18 @@ import click
 
 from flowlang.commands.exits import ExitCode
 from flowlang.commands.options import deployment_option
+from flowlang.commands.store import StoreLocation
 
 
 @click.command(name="serve")
 @click.argument("flows", nargs=-1, required=True, type=click.Path(path_type=Path))
 @deployment_option("the deployment file (channels and their connections)", required=True)
 @click.option(
-    "--store", "store", required=True, type=click.Path(path_type=Path), help="SQLite store file"
+    "--store",
+    "store",
+    required=True,
+    type=StoreLocation(),
+    help="SQLite store file, or postgresql:// URL",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
@@ -44,7 +49,7 @@ from flowlang.commands.options import deployment_option
 def serve_command(
     flows: tuple[Path, ...],
     deployment: Path,
-    store: Path,
+    store: str | Path,
     host: str,
     port: int,
     public_url: str | None,

@@ -1,9 +1,11 @@
-"""`flowlang store ...` and `flowlang replay`: look into a store file, re-run dead letters."""
+"""`flowlang store ...` and `flowlang replay`: look into a store, re-run dead letters.
+
+Every command's `--store` takes a SQLite file or a `postgresql://` URL (`STORE_OPTION`,
+`StoreLocation`), opened by `open_store`."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,7 +20,8 @@ from flowlang.commands.options import deployment_option
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
 from flowlang.events import AgentEvent, BotEvent, InboundEvent, TimerEvent
 from flowlang.reporting.checkpoint import FOLD_VERSION
-from flowlang.store import SqliteStore, StoreError
+from flowlang.store import Store, StoreError, database_errors, is_postgres_url
+from flowlang.store import open_store as open_any_store
 
 # A dead letter's source starts with the kind of event it holds ("inbound:web", "agent:conv3").
 EVENT_TYPES: dict[str, type[InboundEvent | AgentEvent | BotEvent | TimerEvent]] = {
@@ -28,20 +31,40 @@ EVENT_TYPES: dict[str, type[InboundEvent | AgentEvent | BotEvent | TimerEvent]] 
     "timer": TimerEvent,
 }
 
+
+class StoreLocation(click.ParamType):  # type: ignore[type-arg]
+    """A `--store` value: a `postgresql://` URL as given, or the path of a SQLite file (which
+    must exist when `exists`)."""
+
+    name = "FILE|URL"
+
+    def __init__(self, exists: bool = False) -> None:
+        self.file = click.Path(exists=exists, dir_okay=False, path_type=Path)
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str | Path:
+        if isinstance(value, str) and is_postgres_url(value):
+            return value
+        path: Path = self.file.convert(str(value), param, ctx)
+        return path
+
+
 STORE_OPTION = click.option(
     "--store",
     "store_path",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="the SQLite store file",
+    type=StoreLocation(exists=True),
+    help="the SQLite store file, or a postgresql:// URL",
 )
 
 
 @contextmanager
-def open_store(path: Path) -> Iterator[SqliteStore]:
-    """The store file, closed afterwards; a usage error that names it, never a traceback."""
+def open_store(location: str | Path) -> Iterator[Store]:
+    """The store (a SQLite file or a PostgreSQL URL), closed afterwards; a usage error that
+    names it, never a traceback."""
     try:
-        db = SqliteStore(path)
+        db = open_any_store(location)
     except StoreError as exc:
         raise click.BadParameter(str(exc), param_hint="--store") from exc
     with db:
@@ -54,7 +77,7 @@ def store() -> None:
     checkpoints."""
 
 
-def _customer_id(db: SqliteStore, who: str) -> str:
+def _customer_id(db: Store, who: str) -> str:
     """A customer id, or KIND:VALUE of one of their identities (phone:+44..., web:visitor)."""
     if db.get_customer(who) is not None:
         return who
@@ -76,7 +99,7 @@ def _customer_id(db: SqliteStore, who: str) -> str:
 @click.option("--before", type=int, help="the cursor printed at the end of the previous page")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 def history(
-    store_path: Path, customer: str, limit: int, before: int | None, output_format: str
+    store_path: str | Path, customer: str, limit: int, before: int | None, output_format: str
 ) -> None:
     """A customer's messages across conversations and channels, oldest first, a page at a time.
 
@@ -108,7 +131,7 @@ def _shown(message: dict[str, Any]) -> str:
 @store.command()
 @STORE_OPTION
 @click.argument("who")
-def customer(store_path: Path, who: str) -> None:
+def customer(store_path: str | Path, who: str) -> None:
     """A customer, every identity they are known by, what they claimed without proof, and their
     conversations.
 
@@ -140,7 +163,7 @@ def customer(store_path: Path, who: str) -> None:
 @STORE_OPTION
 @click.option("--all", "show_all", is_flag=True, help="include those already replayed")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-def dead_letters(store_path: Path, show_all: bool, output_format: str) -> None:
+def dead_letters(store_path: str | Path, show_all: bool, output_format: str) -> None:
     """Events that could not be processed, with the reason; `flowlang replay` re-runs them."""
     with open_store(store_path) as db:
         letters = db.dead_letters(include_replayed=show_all)
@@ -156,7 +179,7 @@ def dead_letters(store_path: Path, show_all: bool, output_format: str) -> None:
 @store.command()
 @STORE_OPTION
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-def outbox(store_path: Path, output_format: str) -> None:
+def outbox(store_path: str | Path, output_format: str) -> None:
     """Messages allowed but not delivered yet: each with its attempts, last error and next try."""
     with open_store(store_path) as db:
         pending = db.pending_outbound()
@@ -181,13 +204,13 @@ def outbox(store_path: Path, output_format: str) -> None:
 @STORE_OPTION
 @click.option("--clear", is_flag=True, help="drop them all (reports then fold the whole log)")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-def checkpoints(store_path: Path, clear: bool, output_format: str) -> None:
+def checkpoints(store_path: str | Path, clear: bool, output_format: str) -> None:
     """The report checkpoints kept: the moment each folds the log up to, latest first."""
     with open_store(store_path) as db:
         if clear:
             try:
                 dropped = db.clear_report_checkpoints()
-            except sqlite3.Error as exc:
+            except database_errors() as exc:
                 raise click.ClickException(f"cannot drop the checkpoints: {exc}") from exc
             click.echo(f"{dropped} checkpoint(s) dropped")
             return
@@ -220,7 +243,7 @@ def checkpoints(store_path: Path, clear: bool, output_format: str) -> None:
 @click.option("--all", "replay_all", is_flag=True, help="replay every dead letter")
 @OUTBOUND_OPTION
 def replay(
-    store_path: Path,
+    store_path: str | Path,
     flow: Path,
     deployment: Path | None,
     letter_ids: tuple[int, ...],
@@ -249,7 +272,7 @@ def replay(
     return ExitCode.FINDINGS if failed else ExitCode.OK
 
 
-def _replay(engine: Any, db: SqliteStore, letter_ids: set[int], replay_all: bool) -> int:
+def _replay(engine: Any, db: Store, letter_ids: set[int], replay_all: bool) -> int:
     recovered = [o for o in engine.recover() if isinstance(o.event, InboundEvent)]
     if recovered:
         click.echo(f"processed {len(recovered)} event(s) a crash had left unprocessed")
@@ -286,7 +309,7 @@ def _replay(engine: Any, db: SqliteStore, letter_ids: set[int], replay_all: bool
     return failed
 
 
-def _resend(engine: Any, db: SqliteStore, letter: dict[str, Any]) -> int:
+def _resend(engine: Any, db: Store, letter: dict[str, Any]) -> int:
     """Send again a message whose delivery was given up on."""
     now = datetime.now(UTC)
     outcome = engine.resend(letter["payload"], now)
@@ -305,7 +328,7 @@ def _resend(engine: Any, db: SqliteStore, letter: dict[str, Any]) -> int:
     return 0
 
 
-def _replay_payload(engine: Any, db: SqliteStore, letter: dict[str, Any]) -> int:
+def _replay_payload(engine: Any, db: Store, letter: dict[str, Any]) -> int:
     """Normalise a kept webhook body again (after a normaliser fix) and process its events."""
     from flowlang.channels.ingest import ingest, kept_body
 

@@ -10,7 +10,7 @@ import click
 
 from flowlang.commands.deployment import load_or_exit
 from flowlang.commands.options import deployment_option
-from flowlang.commands.store import STORE_OPTION, open_store
+from flowlang.commands.store import STORE_OPTION, StoreLocation, open_store
 from flowlang.errors import InputError
 from flowlang.runtime.ports import ROLES
 from flowlang.runtime.users import new_token, token_hash
@@ -29,11 +29,11 @@ def users() -> None:
     "--store",
     "store_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="the SQLite store file (created when missing)",
+    type=StoreLocation(),
+    help="the SQLite store file (created when missing), or a postgresql:// URL",
 )
 @deployment_option("the deployment file; an agent must be one of its agents")
-def add(name: str, role: str, store_path: Path, deployment: Path | None) -> None:
+def add(name: str, role: str, store_path: str | Path, deployment: Path | None) -> None:
     """Add a user and print their API token, once: it is stored only as a hash.
 
     \b
@@ -63,7 +63,7 @@ def add(name: str, role: str, store_path: Path, deployment: Path | None) -> None
 @users.command(name="list")
 @STORE_OPTION
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
-def list_users(store_path: Path, output_format: str) -> None:
+def list_users(store_path: str | Path, output_format: str) -> None:
     """Every user, their role and whether their token is revoked (never the token)."""
     with open_store(store_path) as db:
         found = db.users()
@@ -87,7 +87,7 @@ def list_users(store_path: Path, output_format: str) -> None:
 @users.command()
 @click.argument("name")
 @STORE_OPTION
-def revoke(name: str, store_path: Path) -> None:
+def revoke(name: str, store_path: str | Path) -> None:
     """Revoke a user's token: every request with it is refused from now on, and their live
     stream closes."""
     with open_store(store_path) as db:

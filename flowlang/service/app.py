@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,9 +31,8 @@ from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
 from flowlang.service.state import Service, service_of
 from flowlang.service.worker import UtcClock, Worker
-from flowlang.store import SqliteStore
+from flowlang.store import count_unprocessed, database_errors, open_store, shown_location
 from flowlang.store.migrations import StoreError
-from flowlang.store.sqlite import count_unprocessed
 
 log = logging.getLogger("flowlang.service")
 
@@ -94,7 +92,7 @@ def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = 
     channels = _channels(project, settings)
     senders = _senders(project.deployment) if adapters is None else None
     try:
-        store = SqliteStore(settings.store)
+        store = open_store(settings.store)
     except StoreError as exc:
         if senders is not None:
             senders.close()
@@ -168,14 +166,14 @@ async def ready(request: Request) -> Any:
         problems.append("the engine worker is not running")
     try:
         unprocessed = await asyncio.to_thread(count_unprocessed, service.store.path)
-    except sqlite3.Error as exc:  # the store cannot be read
-        problems.append(f"store {service.store.path}: {exc}")
+    except database_errors() as exc:  # the store cannot be read
+        problems.append(f"store {shown_location(service.store.path)}: {exc}")
     graph = service.project.graph
     body = Readiness(
         ready=not problems,
         flow=graph.name,
         flow_version=graph.version,
-        store=service.store.path,
+        store=shown_location(service.store.path),
         problems=problems,
         unprocessed=unprocessed,
     )

@@ -27,7 +27,7 @@ class Settings:
 
     flows: tuple[Path, ...]
     deployment: Path
-    store: Path
+    store: str | Path  # a SQLite file or a postgresql:// URL
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None  # the URL the vendors call (behind a proxy), for Twilio

@@ -15,7 +15,7 @@ from flowlang.project import Project
 from flowlang.service.metrics import Metrics
 from flowlang.service.settings import ChannelSecrets, Settings
 from flowlang.service.worker import Worker
-from flowlang.store import SqliteStore
+from flowlang.store import Store
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Service:
 
     settings: Settings
     project: Project
-    store: SqliteStore
+    store: Store
     worker: Worker
     metrics: Metrics
     secrets: dict[str, ChannelSecrets]

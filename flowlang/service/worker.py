@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from flowlang.events import InboundEvent
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.service.metrics import Metrics
-from flowlang.store import SqliteStore
+from flowlang.store import Store
 
 T = TypeVar("T")
 Letter = tuple[str, dict[str, Any], str]  # source, payload, reason of a dead letter
@@ -91,7 +91,7 @@ class Worker:
     def __init__(
         self,
         engine: Engine,
-        store: SqliteStore,
+        store: Store,
         metrics: Metrics,
         *,
         delivery_interval: float = 1.0,

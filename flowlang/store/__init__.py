@@ -1,7 +1,76 @@
-"""The durable conversation store: takes the engine's conversations, messages and events, gives
-them back across restarts from a SQLite file (`SqliteStore`), with its schema migrations."""
+"""The durable conversation stores: take the engine's conversations, messages and events, give
+them back across restarts from a SQLite file (`SqliteStore`) or a PostgreSQL database
+(`PostgresStore`), with their schema migrations; `open_store` opens either from what `--store`
+was given."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from flowlang.store.migrations import StoreError
 from flowlang.store.sqlite import HistoryPage, SqliteStore
 
-__all__ = ["HistoryPage", "SqliteStore", "StoreError"]
+if TYPE_CHECKING:
+    from flowlang.store.postgres import PostgresStore
+
+Store: TypeAlias = "SqliteStore | PostgresStore"
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(location: str | Path) -> bool:
+    """Whether a `--store` value names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(location, str) and location.startswith(URL_SCHEMES)
+
+
+def open_store(location: str | Path) -> Store:
+    """The store at `location`: a `postgresql://` URL, or the path of a SQLite file (created
+    when missing). Raises StoreError saying what is wrong."""
+    if is_postgres_url(location):
+        from flowlang.store.postgres import PostgresStore  # psycopg only when it is used
+
+        return PostgresStore(str(location))
+    return SqliteStore(location)
+
+
+def shown_location(location: str | Path) -> str:
+    """A store's location to show: a URL without its password."""
+    if is_postgres_url(location):
+        from flowlang.store.postgres import redacted
+
+        return redacted(str(location))
+    return str(location)
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """The errors a store's database may raise (psycopg's only once it is in use)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
+
+
+def count_unprocessed(location: str | Path, timeout: float = 2.0) -> int:
+    """Inbound events stored and not processed, read on a connection of its own beside the
+    process writing the store; raises sqlite3.Error or psycopg.Error."""
+    if is_postgres_url(location):
+        from flowlang.store import postgres
+
+        return postgres.count_unprocessed(str(location), timeout)
+    from flowlang.store import sqlite
+
+    return sqlite.count_unprocessed(location, timeout)
+
+
+__all__ = [
+    "HistoryPage",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "count_unprocessed",
+    "database_errors",
+    "is_postgres_url",
+    "open_store",
+    "shown_location",
+]

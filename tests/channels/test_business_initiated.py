@@ -20,7 +20,7 @@ from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.initiate import InitiateError
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter
 from flowlang.runtime.ports import OutboundMessage
-from flowlang.store import SqliteStore
+from flowlang.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -79,12 +79,13 @@ def project(files: tuple[Path, Path]) -> Project:
     return loaded
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
         yield MemoryStore()
         return
-    with SqliteStore(tmp_path / "cc.db") as db:
+    location = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    with open_store(location or tmp_path / "cc.db") as db:
         yield db
 
 
@@ -189,10 +190,10 @@ def test_a_free_text_before_the_customer_answers_is_still_unsolicited(
 
 
 def test_the_portfolio_limit_holds_across_numbers_processes_and_restarts(
-    project: Project, tmp_path: Path
+    project: Project, durable_location: str | Path
 ) -> None:
-    path = tmp_path / "shared.db"
-    with SqliteStore(path) as one, SqliteStore(path) as two:
+    path = durable_location
+    with open_store(path) as one, open_store(path) as two:
         first, second = project.engine(store=one), project.engine(store=two)
         assert statuses(card_ready(first, "447700900001")) == [("sent", "business_initiated")]
         assert statuses(card_ready(second, "447700900002", CARDS)) == [
@@ -201,7 +202,7 @@ def test_the_portfolio_limit_holds_across_numbers_processes_and_restarts(
         third = card_ready(first, "447700900003", CARDS)
         assert statuses(third) == [("blocked", "tier_limit_reached")]
         assert "GBank portfolio" in third.deliveries[0].reason
-    with SqliteStore(path) as restarted:
+    with open_store(path) as restarted:
         engine = project.engine(store=restarted)
         assert statuses(card_ready(engine, "447700900003")) == [("blocked", "tier_limit_reached")]
         later = card_ready(engine, "447700900003", at=T0 + timedelta(hours=24))

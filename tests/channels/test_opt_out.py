@@ -19,7 +19,7 @@ from flowlang.project import Project, load_project
 from flowlang.runtime.engine import Outcome
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter
 from flowlang.runtime.ports import ConversationView, OutboundMessage
-from flowlang.store import SqliteStore
+from flowlang.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -40,12 +40,13 @@ def project(tmp_path: Path) -> Project:
     return loaded
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
         yield MemoryStore()
         return
-    with SqliteStore(tmp_path / "cc.db") as db:
+    location = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    with open_store(location or tmp_path / "cc.db") as db:
         yield db
 
 
@@ -97,18 +98,18 @@ def test_an_opt_out_is_per_business_number(project: Project, store: Any) -> None
 
 
 def test_an_opt_out_survives_a_restart_and_is_shared_by_processes(
-    project: Project, tmp_path: Path
+    project: Project, durable_location: str | Path
 ) -> None:
-    path = tmp_path / "shared.db"
-    with SqliteStore(path) as first_process:
+    path = durable_location
+    with open_store(path) as first_process:
         engine = project.engine(store=first_process)
         engine.handle(sms("Stop.", timedelta(0)))
-        with SqliteStore(path) as second_process:  # another process on the same file
+        with open_store(path) as second_process:  # another process on the same file
             other = project.engine(store=second_process)
             assert replies(other.handle(sms("hello?", timedelta(hours=1)))) == [
                 ("blocked", "opted_out")
             ]
-    with SqliteStore(path) as restarted:
+    with open_store(path) as restarted:
         assert restarted.opt_outs()[0]["address"] == CUSTOMER
         engine = project.engine(store=restarted)
         assert replies(engine.handle(sms("hello?", timedelta(days=6)))) == [

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from flowlang.cli import main
-from flowlang.store import SqliteStore
+from flowlang.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FLOW = ["flows/messaging.flow", "-d", "examples/deployment.yaml"]
@@ -26,7 +26,7 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _dry_run(store: Path) -> str:
+def _dry_run(store: str | Path) -> str:
     code, out = invoke("dry-run", *FLOW, "-m", "examples/messages.yaml", "--store", str(store))
     assert code == 0, out
     return out
@@ -37,9 +37,9 @@ def _first_step(out: str) -> str:
 
 
 def test_a_second_dry_run_on_the_same_store_knows_the_customer_and_their_agent(
-    tmp_path: Path,
+    durable_location: str | Path,
 ) -> None:
-    store = tmp_path / "cc.db"
+    store = durable_location
     first = _first_step(_dry_run(store))
     assert "returning customer" not in first
     second = _first_step(_dry_run(store))
@@ -47,8 +47,10 @@ def test_a_second_dry_run_on_the_same_store_knows_the_customer_and_their_agent(
     assert "agent bob" in second and "acd: accepted by bob" in second
 
 
-def test_store_customer_lists_identities_and_conversations(tmp_path: Path) -> None:
-    store = tmp_path / "cc.db"
+def test_store_customer_lists_identities_and_conversations(
+    durable_location: str | Path,
+) -> None:
+    store = durable_location
     _dry_run(store)
     code, out = invoke("store", "customer", "--store", str(store), "phone:+44 7700 900123")
     assert code == 0, out
@@ -58,8 +60,10 @@ def test_store_customer_lists_identities_and_conversations(tmp_path: Path) -> No
     assert any(line.strip().startswith("conv") and "whatsapp" in line for line in lines)
 
 
-def test_store_history_pages_back_without_losing_a_message(tmp_path: Path) -> None:
-    store = tmp_path / "cc.db"
+def test_store_history_pages_back_without_losing_a_message(
+    durable_location: str | Path,
+) -> None:
+    store = durable_location
     _dry_run(store)
     code, whole = invoke("store", "history", "--store", str(store), "c1", "--format", "json")
     assert code == 0, whole
@@ -89,8 +93,10 @@ def test_store_history_pages_back_without_losing_a_message(tmp_path: Path) -> No
     assert texts == [m["content"].get("text", "") for m in everything["messages"]]
 
 
-def test_store_history_of_an_unknown_customer_says_how_to_name_one(tmp_path: Path) -> None:
-    store = tmp_path / "cc.db"
+def test_store_history_of_an_unknown_customer_says_how_to_name_one(
+    durable_location: str | Path,
+) -> None:
+    store = durable_location
     _dry_run(store)
     code, out = invoke("store", "history", "--store", str(store), "phone:+15550000000")
     assert code == 2
@@ -106,8 +112,37 @@ def test_a_file_that_is_not_a_store_is_a_usage_error_naming_it(tmp_path: Path) -
     assert "Traceback" not in out
 
 
-def _letter(store: Path, payload: dict[str, object]) -> None:
-    with SqliteStore(store) as db, db.transaction():
+def test_a_postgres_store_that_cannot_be_reached_is_a_usage_error_without_the_password() -> None:
+    url = "postgresql://cc:s3cret@127.0.0.1:1/cc?connect_timeout=1"
+    code, out = invoke("store", "dead-letters", "--store", url)
+    assert code == 2
+    assert "postgresql://cc:***@127.0.0.1:1/cc?connect_timeout=1: cannot connect:" in out
+    assert "s3cret" not in out and "Traceback" not in out
+
+
+def test_a_missing_store_file_is_still_refused_before_anything_opens(tmp_path: Path) -> None:
+    code, out = invoke("store", "dead-letters", "--store", str(tmp_path / "nope.db"))
+    assert code == 2 and "does not exist" in out
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_reports_from_a_postgres_store_are_those_from_a_sqlite_one(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    reports = []
+    for store in (str(tmp_path / "cc.db"), postgres_url):
+        _dry_run(store)
+        code, out = invoke(
+            "report", "queues", "--store", store, "-d", "examples/deployment.yaml", "--format",
+            "json",
+        )  # fmt: skip
+        assert code == 0, out
+        reports.append(json.loads(out))
+    assert reports[0] == reports[1] and reports[0]
+
+
+def _letter(store: str | Path, payload: dict[str, object]) -> None:
+    with open_store(store) as db, db.transaction():
         db.dead_letter("inbound:web", payload, "CRM timed out", datetime(2026, 1, 5, tzinfo=UTC))
 
 
@@ -124,8 +159,10 @@ def _web_message(event_id: str, text: str) -> dict[str, object]:
     }
 
 
-def test_replay_runs_a_dead_letter_and_settles_it(tmp_path: Path) -> None:
-    store = tmp_path / "cc.db"
+def test_replay_runs_a_dead_letter_and_settles_it(
+    durable_location: str | Path,
+) -> None:
+    store = durable_location
     _letter(store, _web_message("w-1", "Hello, is anyone there?"))
     code, out = invoke("store", "dead-letters", "--store", str(store))
     assert code == 0 and "#1 " in out and "inbound:web: CRM timed out" in out
@@ -175,7 +212,7 @@ def test_replay_with_outbound_delivers_the_outbox_and_resends_given_up_messages(
     message = json.loads(invoke("store", "outbox", "--store", str(store), "--format", "json")[1])[
         0
     ]["message"]
-    with SqliteStore(store) as db, db.transaction():
+    with open_store(store) as db, db.transaction():
         at = datetime(2026, 1, 5, 11, tzinfo=UTC)
         db.dead_letter(
             "outbound:web",
@@ -197,7 +234,7 @@ def test_the_outbox_listing_says_which_adapters_already_took_a_message(tmp_path:
     store = tmp_path / "cc.db"
     _letter(store, _web_message("w-4", "Hello?"))
     invoke("replay", "--store", str(store), *FLOW, "--all")  # no adapter: the reply waits
-    with SqliteStore(store) as db, db.transaction():
+    with open_store(store) as db, db.transaction():
         retry = datetime(2026, 1, 5, 10, 1, tzinfo=UTC)
         db.outbound_failed(1, "HTTP 503", retry, ["jsonl:archive.jsonl"])
     code, out = invoke("store", "outbox", "--store", str(store))
@@ -212,7 +249,7 @@ def test_replay_does_not_resend_what_the_channel_policy_blocks_now(tmp_path: Pat
     store, sent = tmp_path / "cc.db", tmp_path / "sent.jsonl"
     _letter(store, _web_message("w-5", "Hello?"))
     invoke("replay", "--store", str(store), *FLOW, "--all")
-    with SqliteStore(store) as db, db.transaction():
+    with open_store(store) as db, db.transaction():
         (waiting,) = db.pending_outbound()
         at = datetime(2026, 1, 5, 11, tzinfo=UTC)
         given_up = {**waiting.message, "channel": "sms", "recipient": "+447700900999"}

@@ -20,7 +20,7 @@ from flowlang.runtime.delivery import RetryPolicy
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter, ScriptedDataActions
 from flowlang.runtime.ports import DataResult, OutboundMessage
-from flowlang.store.sqlite import SqliteStore
+from flowlang.store import open_store
 from tests.store.helpers import ROOT, T0, inbound
 
 WELCOME = "Welcome to GBank! To help you faster, what is your account number?"
@@ -51,12 +51,13 @@ def _engine(store: Any, adapter: Any, **parts: Any) -> Engine:
     return project.engine(store=store, data_actions=crm, adapters=[adapter], **parts)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
         yield MemoryStore()
         return
-    db = SqliteStore(tmp_path / "s.db")
+    location = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    db = open_store(location or tmp_path / "s.db")
     yield db
     db.close()
 
@@ -96,7 +97,7 @@ def test_each_failure_is_logged_and_the_last_attempt_becomes_a_dead_letter(store
     (letter,) = store.dead_letters()
     assert letter["source"] == "outbound:web" and letter["payload"]["content"]["text"] == WELCOME
     assert store.pending_outbound() == []
-    events = store.iter_events() if isinstance(store, SqliteStore) else store.events
+    events = store.events if isinstance(store, MemoryStore) else store.iter_events()
     failures = [e for e in events if e["kind"] == "delivery_failed"]
     assert [e["attempts"] for e in failures] == [1, 2, 3]
     assert failures[-1]["retry_at"] is None
@@ -130,17 +131,19 @@ def test_an_event_that_fails_sends_nothing_it_had_queued(store: Any) -> None:
     assert store.pending_outbound() == []
 
 
-def test_messages_committed_before_a_crash_are_delivered_on_recovery(tmp_path: Path) -> None:
+def test_messages_committed_before_a_crash_are_delivered_on_recovery(
+    durable_location: str | Path,
+) -> None:
     class Dies:
         def send(self, message: OutboundMessage) -> None:
             raise KeyboardInterrupt  # the process stops after the commit, before delivering
 
-    store = SqliteStore(tmp_path / "s.db")
+    store = open_store(durable_location)
     with pytest.raises(KeyboardInterrupt):
         _engine(store, Dies()).handle(inbound("Hello", sender="web-5"))
     store.close()
 
-    store = SqliteStore(tmp_path / "s.db")
+    store = open_store(durable_location)
     recorder = RecordingAdapter()
     assert _engine(store, recorder).recover(T0 + timedelta(minutes=1)) == []
     assert [m.content["text"] for m in recorder.sent] == [WELCOME]
@@ -168,13 +171,15 @@ def test_a_resumed_flows_reply_goes_through_the_outbox_too(store: Any) -> None:
     assert store.get_conversation(start.conversation_id).status in ("queued", "with_agent")
 
 
-def test_delivered_messages_leave_the_outbox_file_when_it_is_closed(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db")
+def test_delivered_messages_leave_the_outbox_file_when_it_is_closed(
+    durable_location: str | Path,
+) -> None:
+    store = open_store(durable_location)
     recorder = RecordingAdapter()
     _engine(store, recorder).handle(inbound("Hello", sender="web-7"))
     assert len(recorder.sent) == 1 and store.pending_outbound() == []
     store.close()
-    reopened = SqliteStore(tmp_path / "s.db")
+    reopened = open_store(durable_location)
     assert reopened.pending_outbound() == []
     reopened.close()
 
@@ -254,7 +259,7 @@ def test_a_resend_goes_through_the_channel_policy_again(
     resent = engine.resend(letter["payload"], T0 + timedelta(hours=25))
     assert [(d.status, d.reason_code) for d in resent.deliveries] == [("blocked", code)]
     assert recorder.sent == [] and store.pending_outbound() == []
-    events = store.iter_events() if isinstance(store, SqliteStore) else store.events
+    events = store.events if isinstance(store, MemoryStore) else store.iter_events()
     blocked = [e for e in events if e["kind"] == "blocked" and e["step"] == "resend"]
     assert [e["reason_code"] for e in blocked] == [code]
 

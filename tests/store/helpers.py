@@ -1,4 +1,4 @@
-"""An Engine over a SQLite store, as a host would build one."""
+"""An Engine over a durable store (SQLite or PostgreSQL), as a host would build one."""
 
 from __future__ import annotations
 
@@ -10,21 +10,22 @@ from flowlang.project import load_project
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import ScriptedDataActions
 from flowlang.runtime.ports import DataResult
-from flowlang.store.sqlite import SqliteStore
+from flowlang.store import Store, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def engine_on(
-    path: Path,
+    path: str | Path,
     flow: str = "flows/messaging.flow",
     actions: dict[str, DataResult] | None = None,
-) -> tuple[Engine, SqliteStore]:
-    """An engine on a SQLite store; the CRM knows no one unless `actions` says otherwise."""
+) -> tuple[Engine, Store]:
+    """An engine on the store at `path` (a SQLite file or a postgresql:// URL); the CRM knows
+    no one unless `actions` says otherwise."""
     project, ws = load_project(ROOT / flow, ROOT / "examples" / "deployment.yaml")
     assert project is not None, [d.message for d in ws.diagnostics]
-    store = SqliteStore(path)
+    store = open_store(path)
     crm = ScriptedDataActions(actions or {"CRM Lookup": DataResult("not_found")})
     return project.engine(store=store, data_actions=crm), store
 

@@ -6,25 +6,27 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+from flowlang.store import open_store
 from tests.store.helpers import ROOT, engine_on, inbound
 
 COUNT = 60
 
 
-def _inbound_texts(path: Path) -> list[str]:
-    db = sqlite3.connect(path)
-    rows = db.execute("SELECT content FROM messages WHERE direction = 'in' ORDER BY seq").fetchall()
-    db.close()
+def _inbound_texts(path: str | Path) -> list[str]:
+    with open_store(path) as store:
+        query = "SELECT content FROM messages WHERE direction = 'in' ORDER BY seq"
+        rows = store.db.execute(query).fetchall()
     return [json.loads(r[0])["text"] for r in rows]
 
 
-def test_no_accepted_message_is_lost_or_doubled_after_kill_9(tmp_path: Path) -> None:
-    path = tmp_path / "crash.db"
+def test_no_accepted_message_is_lost_or_doubled_after_kill_9(
+    durable_location: str | Path,
+) -> None:
+    path = durable_location
     writer = subprocess.Popen(
         [sys.executable, "-m", "tests.store.crash_writer", str(path), str(COUNT)],
         cwd=ROOT,

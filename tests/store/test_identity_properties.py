@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.ports import ConversationStore
 from flowlang.store import SqliteStore
+from flowlang.store.postgres import PostgresStore
+from tests.postgres_server import empty
 from tests.store.helpers import T0
 
 SENDERS = [("web", "v1"), ("messenger", "psid-2"), ("line", "U3"), ("x_dm", "4")]
@@ -54,7 +56,24 @@ def _expected_groups(steps: list[tuple[int, int, bool]]) -> set[frozenset[int]]:
 def test_only_proven_identities_join_customers(
     kind: str, steps: list[tuple[int, int, bool]]
 ) -> None:
-    store = STORES[kind]()
+    _only_proven_identities_join_customers(STORES[kind](), steps)
+
+
+# One store for every example, emptied before each (faster than a schema each).
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=STEPS)
+def test_only_proven_identities_join_customers_on_postgres(
+    postgres_store: PostgresStore, steps: list[tuple[int, int, bool]]
+) -> None:
+    empty(postgres_store)
+    _only_proven_identities_join_customers(postgres_store, steps)
+
+
+def _only_proven_identities_join_customers(
+    store: ConversationStore, steps: list[tuple[int, int, bool]]
+) -> None:
     for channel, sender in SENDERS:
         store.resolve_customer(channel, sender, None, None)
     for n, (sender, value, proven) in enumerate(steps):
@@ -75,7 +94,7 @@ def test_only_proven_identities_join_customers(
 
 
 def _owner(store: ConversationStore, value: str) -> str | None:
-    if isinstance(store, SqliteStore):
+    if isinstance(store, SqliteStore | PostgresStore):
         found = store.find_customer("account_number", value)
         return found.id if found else None
     assert isinstance(store, MemoryStore)

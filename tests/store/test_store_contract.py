@@ -1,4 +1,5 @@
-"""What every ConversationStore does, checked on the in-memory and the SQLite store alike."""
+"""What every ConversationStore does, checked on the in-memory, SQLite and PostgreSQL stores
+alike."""
 
 from __future__ import annotations
 
@@ -14,15 +15,20 @@ from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.ports import ConversationStore, PolicyLedger, UserDirectory
 from flowlang.runtime.users import authenticate, new_token, token_hash
 from flowlang.store import SqliteStore
+from flowlang.store.postgres import PostgresStore
 from tests.store.helpers import ROOT, T0
 
 WINDOW = timedelta(hours=72)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConversationStore]:
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param == "postgres":
+        with PostgresStore(request.getfixturevalue("postgres_url")) as pg:
+            yield pg
         return
     with SqliteStore(tmp_path / "contract.db") as db:
         yield db
@@ -152,7 +158,7 @@ def test_x_dms_and_x_posts_of_one_user_are_one_customer() -> None:
 
 
 def test_dead_letters_are_listed_oldest_first_until_replayed(store: ConversationStore) -> None:
-    assert isinstance(store, MemoryStore | SqliteStore)
+    assert isinstance(store, MemoryStore | SqliteStore | PostgresStore)
     store.dead_letter("inbound:web", {"text": "hi"}, "ValueError: boom", T0)
     store.dead_letter("outbound:sms", {"text": "bye"}, "DeliveryError: 400", T0)
     letters = store.dead_letters()
