@@ -375,10 +375,7 @@ def test_a_flow_replying_with_an_unsafe_deployment_template_is_refused_at_its_re
     build the context without validating the file) gets FL420 at the reply, naming the file."""
     where = Span("deployment.yaml", 12, 11, 12, 40)
     unsafe = TemplateInfo("banner", source="{{ '=' * 10**9 }}", span=where)
-    text = (
-        'flow "T"\nserve messages on web\n\nstate start:\n'
-        '    reply template "banner"\n    end\n'
-    )
+    text = 'flow "T"\nserve messages on web\n\nstate start:\n    reply template "banner"\n    end\n'
     parsed = parse_text(text, "t.flow")
     assert parsed.flow is not None
     result = check(parsed.flow, FlowContext(templates={"banner": unsafe}))

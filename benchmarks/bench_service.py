@@ -1,0 +1,198 @@
+"""The service: webhook requests per second and acknowledgement latency, beside the engine.
+
+A real `flowlang serve` process (uvicorn, SQLite store, the real flows/messaging.flow) takes
+signed web-widget webhooks from 1 and from 8 concurrent clients (keep-alive connections, each
+request sent when the previous one is answered). Reported per run: requests/s acknowledged,
+p50 and p99 of the time from sending a request to its 200, and the rate at which the events
+were processed (from the first request until the backlog is empty). In the same run, the
+in-process durable `engine.handle` rate on a SQLite file is measured with the same messages.
+The three are interleaved over the repetitions; min and median are shown. Goals: with 8
+clients at least 1,800 requests/s and 50 % of the in-process durable rate, p99 <= 20 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flowlang.channels.inbound import normalise
+from flowlang.channels.signatures import expected_signature
+from flowlang.project import load_project
+from flowlang.runtime.memory import ScriptedDataActions
+from flowlang.runtime.ports import DataResult
+from flowlang.store import SqliteStore
+from tests.service.helpers import FLOW, environment, secret_of, write_deployment
+from tests.service.process import ServiceProcess
+
+REQUESTS = 2000
+REPEATS = 3
+TEXTS = ["Hi, I have a question about my loan", "12345678", "thanks", "any news?"]
+LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
+
+
+def _bodies(start: int, count: int) -> list[bytes]:
+    now = datetime.now(UTC).isoformat()
+    return [
+        json.dumps(
+            {
+                "type": "message",
+                "id": f"bench-{i}",
+                "widget": "gbank-web",
+                "visitor": {"id": f"visitor-{i % 1000}"},
+                "text": TEXTS[i % len(TEXTS)],
+                "timestamp": now,
+            }
+        ).encode()
+        for i in range(start, start + count)
+    ]
+
+
+def _request(body: bytes) -> bytes:
+    signature = expected_signature("web", body, secret_of("web"))
+    head = (
+        "POST /webhooks/web HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"X-Flowlang-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class _Connection:
+    """A keep-alive HTTP/1.1 connection with as little client work as possible."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def exchange(self, request: bytes) -> int:
+        self.sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += self.sock.recv(65536)
+        head, _, rest = data.partition(b"\r\n\r\n")
+        match = LENGTH.search(head)
+        length = int(match.group(1)) if match else 0
+        while len(rest) < length:
+            rest += self.sock.recv(65536)
+        return int(head[9:12])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class ServiceRun:
+    rate: float  # requests acknowledged per second
+    p50_ms: float
+    p99_ms: float
+    processed_rate: float  # events processed per second, until the backlog was empty
+
+
+def _service_run(server: ServiceProcess, requests: list[bytes], clients: int) -> ServiceRun:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    failures: list[int] = []
+
+    def client(share: list[bytes]) -> None:
+        connection = _Connection(server.port)
+        mine: list[float] = []
+        for request in share:
+            sent = time.perf_counter()
+            status = connection.exchange(request)
+            mine.append(time.perf_counter() - sent)
+            if status != 200:
+                failures.append(status)
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [
+        threading.Thread(target=client, args=(requests[k::clients],)) for k in range(clients)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    acked = time.perf_counter() - started
+    while server.unprocessed():
+        time.sleep(0.01)
+    processed = time.perf_counter() - started
+    assert not failures, f"answers other than 200: {failures[:5]}"
+    latencies.sort()
+    return ServiceRun(
+        rate=len(requests) / acked,
+        p50_ms=latencies[len(latencies) // 2] * 1000,
+        p99_ms=latencies[int(len(latencies) * 0.99)] * 1000,
+        processed_rate=len(requests) / processed,
+    )
+
+
+def _in_process_rate(folder: Path, bodies: list[bytes], repeat: int) -> float:
+    """`engine.handle` on a SQLite store in this process, the same messages (parsed first)."""
+    project, _ = load_project(FLOW, write_deployment(folder))
+    assert project is not None
+    events = [event for body in bodies for event in normalise("web", body)]
+    crm = ScriptedDataActions({"CRM Lookup": DataResult("not_found")})
+    with SqliteStore(folder / f"engine-{repeat}.sqlite") as db:
+        engine = project.engine(store=db, data_actions=crm)
+        started = time.perf_counter()
+        for event in events:
+            engine.handle(event)
+        return len(events) / (time.perf_counter() - started)
+
+
+def _line(name: str, values: list[float], unit: str) -> str:
+    return f"  {name:<34} min {min(values):8,.1f}  median {statistics.median(values):8,.1f} {unit}"
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        server = ServiceProcess(
+            FLOW,
+            write_deployment(folder),
+            folder / "service.sqlite",
+            environment(),
+            folder / "serve.log",
+        ).start()
+        engine_rates: list[float] = []
+        runs: dict[int, list[ServiceRun]] = {1: [], 8: []}
+        next_id = 0
+        try:
+            _service_run(server, [_request(b) for b in _bodies(10**9, 200)], 8)  # warm up
+            for repeat in range(REPEATS):
+                bodies = _bodies(next_id, REQUESTS)
+                next_id += REQUESTS
+                engine_rates.append(_in_process_rate(folder, bodies, repeat))
+                for clients in (1, 8):
+                    requests = [_request(b) for b in _bodies(next_id, REQUESTS)]
+                    next_id += REQUESTS
+                    runs[clients].append(_service_run(server, requests, clients))
+        finally:
+            server.stop()
+    print(f"{REQUESTS:,} signed web webhooks per run, flows/messaging.flow, {REPEATS} runs each")
+    print(_line("in-process engine.handle, durable", engine_rates, "events/s"))
+    for clients, results in runs.items():
+        label = f"service, {clients} client{'s' if clients > 1 else ''}"
+        print(_line(f"{label}: acknowledged", [r.rate for r in results], "requests/s"))
+        print(_line(f"{label}: ack p50", [r.p50_ms for r in results], "ms"))
+        print(_line(f"{label}: ack p99", [r.p99_ms for r in results], "ms"))
+        print(_line(f"{label}: processed", [r.processed_rate for r in results], "events/s"))
+    best = statistics.median(r.rate for r in runs[8])
+    engine = statistics.median(engine_rates)
+    print(
+        f"  8 clients / in-process durable: {best / engine:.0%} (goal >= 50 %); "
+        f"goal >= 1,800 requests/s, p99 <= 20 ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
