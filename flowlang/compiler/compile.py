@@ -8,10 +8,12 @@ adding a line in one state leaves the ids of every other state unchanged.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import assert_never
 
+from flowlang.compiler import ir
 from flowlang.compiler.expressions import literal_value, to_tree
 from flowlang.compiler.ir import FlowGraph, Node, SourceRef
+from flowlang.diagnostics import Span
 from flowlang.language import ast
 from flowlang.language.checker import CheckedFlow
 
@@ -25,10 +27,16 @@ def _seconds(value: timedelta | None) -> int | None:
     return None if value is None else int(value.total_seconds())
 
 
-def _ref(ref: ast.NameRef | None) -> dict[str, str] | None:
-    if ref is None:
-        return None
-    return {"param": ref.name} if ref.is_param else {"name": ref.name}
+def _ref(ref: ast.NameRef) -> ir.NameRef:
+    return ir.NameRef(ref.name, ref.is_param)
+
+
+def _maybe_ref(ref: ast.NameRef | None) -> ir.NameRef | None:
+    return None if ref is None else _ref(ref)
+
+
+def _trees(args: tuple[ast.Arg, ...]) -> dict[str, ir.ExprTree]:
+    return {a.name: to_tree(a.value) for a in args}
 
 
 class _Compiler:
@@ -40,7 +48,7 @@ class _Compiler:
         self.task_entries: dict[str, str] = {}
         self.loop_exits: list[str] = []
         self.routes: list[str] = []  # the route to queue whose `on timeout` is compiling
-        self.data_actions: list[tuple[str | None, dict[str, str] | None]] = []  # (into, action)
+        self.data_actions: list[tuple[str | None, ir.NameRef]] = []  # (into, action)
 
     def run(self) -> FlowGraph:
         # Entry ids are known before bodies compile, so `go to state` and `call task` can point
@@ -54,14 +62,14 @@ class _Compiler:
                 f"task:{task.name}/0" if task.body else f"task:{task.name}/return"
             )
         for state in self.flow.states:
-            end = self._add(f"{state.name}/end", "end", state.span, {"implicit": True})
+            end = self._add(f"{state.name}/end", state.span, ir.EndArgs(implicit=True))
             self._block(state.body, state.name, end)
         for task in self.flow.tasks:
-            ret = self._add(f"task:{task.name}/return", "return", task.span, {})
+            ret = self._add(f"task:{task.name}/return", task.span, ir.ReturnArgs())
             self._block(task.body, f"task:{task.name}", ret)
         on_error = None
         if (handler := self.flow.on_error) is not None:
-            end = self._add("on_error/end", "end", handler.span, {"implicit": True})
+            end = self._add("on_error/end", handler.span, ir.EndArgs(implicit=True))
             on_error = self._block(handler.body, "on_error", end)
         threading = self.flow.threading
         window = None
@@ -102,15 +110,10 @@ class _Compiler:
 
     # ------------------------------------------------------------------ helpers
     def _add(
-        self,
-        node_id: str,
-        op: str,
-        span: Any,
-        args: dict[str, Any],
-        edges: dict[str, str] | None = None,
+        self, node_id: str, span: Span, args: ir.OpArgs, edges: dict[str, str] | None = None
     ) -> str:
         self.nodes[node_id] = Node(
-            node_id, op, SourceRef(span.file, span.line, span.column), args, edges or {}
+            node_id, SourceRef(span.file, span.line, span.column), args, edges or {}
         )
         return node_id
 
@@ -136,55 +139,45 @@ class _Compiler:
         s = stmt.span
         nxt = {"next": cont}
         if isinstance(stmt, ast.Reply):
-            args: dict[str, Any] = {
-                "content": self._content(stmt.content),
-                "visibility": stmt.visibility,
-                "guard": self._guard(stmt.guard),
-            }
-            return self._add(nid, "reply", s, args, nxt)
-        if isinstance(stmt, ast.SetVariable):
-            return self._add(
-                nid, "set_var", s, {"name": stmt.name, "value": to_tree(stmt.value)}, nxt
+            args = ir.ReplyArgs(
+                self._content(stmt.content), stmt.visibility, self._guard(stmt.guard)
             )
+            return self._add(nid, s, args, nxt)
+        if isinstance(stmt, ast.SetVariable):
+            return self._add(nid, s, ir.SetVarArgs(stmt.name, to_tree(stmt.value)), nxt)
         if isinstance(stmt, ast.SetPriority):
-            return self._add(nid, "set_priority", s, {"value": to_tree(stmt.value)}, nxt)
+            return self._add(nid, s, ir.SetPriorityArgs(to_tree(stmt.value)), nxt)
         if isinstance(stmt, ast.SetLanguage):
-            return self._add(nid, "set_language", s, {"value": to_tree(stmt.value)}, nxt)
+            return self._add(nid, s, ir.SetLanguageArgs(to_tree(stmt.value)), nxt)
         if isinstance(stmt, ast.SetData):
             return self._add(
-                nid,
-                "set_data",
-                s,
-                {"scope": stmt.scope, "key": stmt.key, "value": to_tree(stmt.value)},
-                nxt,
+                nid, s, ir.SetDataArgs(stmt.scope, stmt.key, to_tree(stmt.value)), nxt
             )
         if isinstance(stmt, ast.AddSkill):
             return self._add(
-                nid, "add_skill", s, {"skill": _ref(stmt.skill), "min": stmt.min_proficiency}, nxt
+                nid, s, ir.AddSkillArgs(_ref(stmt.skill), stmt.min_proficiency), nxt
             )
         if isinstance(stmt, ast.RemoveSkill):
-            return self._add(nid, "remove_skill", s, {"skill": _ref(stmt.skill)}, nxt)
+            return self._add(nid, s, ir.RemoveSkillArgs(_ref(stmt.skill)), nxt)
         if isinstance(stmt, ast.MarkNotActionable):
-            return self._add(nid, "not_actionable", s, {"reason": stmt.reason})
+            return self._add(nid, s, ir.NotActionableArgs(stmt.reason))
         if isinstance(stmt, ast.LinkCustomer):
-            args = {"kind": stmt.kind, "value": to_tree(stmt.value)}
-            if stmt.verified_by is not None:
-                args["verified_by"] = self._verifying_action(stmt)
-            return self._add(nid, "link", s, args, nxt)
+            verified_by = None if stmt.verified_by is None else self._verifying_action(stmt)
+            link = ir.LinkArgs(stmt.kind, to_tree(stmt.value), verified_by)
+            return self._add(nid, s, link, nxt)
         if isinstance(stmt, ast.GoToState):
-            return self._add(
-                nid, "goto", s, {"state": stmt.state}, {"target": self.state_entries[stmt.state]}
-            )
+            target = {"target": self.state_entries[stmt.state]}
+            return self._add(nid, s, ir.GotoArgs(stmt.state), target)
         if isinstance(stmt, ast.OutcomeStmt):
-            return self._add(nid, "outcome", s, {"name": stmt.name})
+            return self._add(nid, s, ir.OutcomeArgs(stmt.name))
         if isinstance(stmt, ast.End):
-            return self._add(nid, "end", s, {"reason": stmt.reason})
+            return self._add(nid, s, ir.EndArgs(stmt.reason))
         if isinstance(stmt, ast.Break):
-            return self._add(nid, "jump", s, {"why": "break"}, {"target": self.loop_exits[-1]})
+            return self._add(nid, s, ir.JumpArgs("break"), {"target": self.loop_exits[-1]})
         if isinstance(stmt, ast.KeepWaiting):
-            return self._add(nid, "keep_waiting", s, {"route": self.routes[-1]})
+            return self._add(nid, s, ir.KeepWaitingArgs(self.routes[-1]))
         if isinstance(stmt, ast.Log):
-            return self._add(nid, "log", s, {"message": stmt.message}, nxt)
+            return self._add(nid, s, ir.LogArgs(stmt.message), nxt)
         if isinstance(stmt, ast.If):
             edges = {
                 f"case{i}": self._block(b.body, f"{nid}/if{i}", cont)
@@ -195,13 +188,8 @@ class _Compiler:
                 if stmt.else_body is not None
                 else cont
             )
-            return self._add(
-                nid,
-                "branch",
-                s,
-                {"conditions": [to_tree(b.condition) for b in stmt.branches]},
-                edges,
-            )
+            conditions = tuple(to_tree(b.condition) for b in stmt.branches)
+            return self._add(nid, s, ir.BranchArgs(conditions), edges)
         if isinstance(stmt, ast.Switch):
             edges = {
                 f"case{i}": self._block(c.body, f"{nid}/case{i}", cont)
@@ -212,87 +200,59 @@ class _Compiler:
                 if stmt.default is not None
                 else cont
             )
-            cases = [[literal_value(v) for v in c.values] for c in stmt.cases]
-            return self._add(
-                nid, "switch", s, {"subject": to_tree(stmt.subject), "cases": cases}, edges
-            )
+            cases = tuple(tuple(literal_value(v) for v in c.values) for c in stmt.cases)
+            return self._add(nid, s, ir.SwitchArgs(to_tree(stmt.subject), cases), edges)
         if isinstance(stmt, ast.Match):
             return self._match(stmt, nid, cont)
         if isinstance(stmt, ast.Repeat | ast.While):
             return self._loop(stmt, nid, cont)
         if isinstance(stmt, ast.Ask):
-            args = {
-                "prompt": self._content(stmt.prompt),
-                "into": stmt.into,
-                "wait": _seconds(stmt.wait),
-            }
-            return self._add(nid, "ask", s, args, self._branches(nid, stmt.branches, cont))
+            ask = ir.AskArgs(self._content(stmt.prompt), stmt.into, _seconds(stmt.wait))
+            return self._add(nid, s, ask, self._branches(nid, stmt.branches, cont))
         if isinstance(stmt, ast.Recognize):
-            return self._add(
-                nid,
-                "recognize",
-                s,
-                {"kinds": list(stmt.kinds)},
-                self._branches(nid, stmt.branches, cont),
-            )
+            recognize = ir.RecognizeArgs(tuple(stmt.kinds))
+            return self._add(nid, s, recognize, self._branches(nid, stmt.branches, cont))
         if isinstance(stmt, ast.RouteQueue):
-            args = {
-                "queue": _ref(stmt.queue),
-                "skills": [{"skill": _ref(k.skill), "min": k.min_proficiency} for k in stmt.skills],
-                "language": _ref(stmt.language),
-                "priority": to_tree(stmt.priority) if stmt.priority is not None else None,
-                "preferred": [
-                    {"agent": _ref(p.agent), "score": p.score} for p in stmt.preferred_agents
-                ],
-                "prefer_last": stmt.prefer_last_agent,
-                "timeout": _seconds(stmt.timeout),
-            }
+            route = ir.RouteQueueArgs(
+                queue=_ref(stmt.queue),
+                skills=tuple(ir.SkillReq(_ref(k.skill), k.min_proficiency) for k in stmt.skills),
+                language=_maybe_ref(stmt.language),
+                priority=to_tree(stmt.priority) if stmt.priority is not None else None,
+                preferred=tuple(
+                    ir.PreferredAgent(_ref(p.agent), p.score) for p in stmt.preferred_agents
+                ),
+                prefer_last=stmt.prefer_last_agent,
+                timeout=_seconds(stmt.timeout),
+            )
             self.routes.append(nid)
             edges = self._branches(nid, stmt.branches, cont)
             self.routes.pop()
             edges.pop("next")
-            return self._add(nid, "route_queue", s, args, edges)
+            return self._add(nid, s, route, edges)
         if isinstance(stmt, ast.RouteAgent):
-            return self._add(
-                nid,
-                "route_agent",
-                s,
-                {"agent": _ref(stmt.agent), "wait": _seconds(stmt.wait)},
-                self._branches(nid, stmt.branches, cont),
-            )
+            agent = ir.RouteAgentArgs(_maybe_ref(stmt.agent), _seconds(stmt.wait))
+            return self._add(nid, s, agent, self._branches(nid, stmt.branches, cont))
         if isinstance(stmt, ast.BotHandoff):
-            return self._add(
-                nid,
-                "bot",
-                s,
-                {"bot": _ref(stmt.bot), "wait": _seconds(stmt.wait)},
-                self._branches(nid, stmt.branches, cont),
-            )
+            bot = ir.BotArgs(_ref(stmt.bot), _seconds(stmt.wait))
+            return self._add(nid, s, bot, self._branches(nid, stmt.branches, cont))
         if isinstance(stmt, ast.DataAction):
-            args = {
-                "action": _ref(stmt.action),
-                "into": stmt.into,
-                "args": {a.name: to_tree(a.value) for a in stmt.args},
-                "timeout": _seconds(stmt.timeout),
-            }
-            self.data_actions.append((stmt.into, _ref(stmt.action)))
+            action = ir.DataActionArgs(
+                _ref(stmt.action), stmt.into, _trees(stmt.args), _seconds(stmt.timeout)
+            )
+            self.data_actions.append((stmt.into, action.action))
             edges = self._branches(nid, stmt.branches, cont)
             self.data_actions.pop()
-            return self._add(nid, "data_action", s, args, edges)
+            return self._add(nid, s, action, edges)
         if isinstance(stmt, ast.CallTask):
             edges = self._branches(nid, stmt.branches, cont)
             edges["entry"] = self.task_entries[stmt.task]
-            return self._add(nid, "call", s, {"task": stmt.task}, edges)
-        assert isinstance(stmt, ast.CheckSchedule)
-        return self._add(
-            nid,
-            "schedule",
-            s,
-            {"schedule": _ref(stmt.schedule)},
-            self._branches(nid, stmt.branches, cont),
-        )
+            return self._add(nid, s, ir.CallArgs(stmt.task), edges)
+        if isinstance(stmt, ast.CheckSchedule):
+            schedule = ir.ScheduleArgs(_ref(stmt.schedule))
+            return self._add(nid, s, schedule, self._branches(nid, stmt.branches, cont))
+        assert_never(stmt)
 
-    def _verifying_action(self, stmt: ast.LinkCustomer) -> dict[str, str] | None:
+    def _verifying_action(self, stmt: ast.LinkCustomer) -> ir.NameRef | None:
         """The data action whose result proves a verified link (the checker made sure of it)."""
         for into, action in reversed(self.data_actions):
             if into == stmt.verified_by:
@@ -300,46 +260,41 @@ class _Compiler:
         return None
 
     def _match(self, stmt: ast.Match, nid: str, cont: str) -> str:
-        whens = [
-            {
-                "keywords": [p.text for p in w.patterns if p.kind == "keyword"],
-                "regexes": [p.text for p in w.patterns if p.kind == "regex"],
-            }
+        whens = tuple(
+            ir.When(
+                tuple(p.text for p in w.patterns if p.kind == "keyword"),
+                tuple(p.text for p in w.patterns if p.kind == "regex"),
+            )
             for w in stmt.whens
-        ]
+        )
         subject = to_tree(stmt.subject) if stmt.subject is not None else None
         otherwise = (
             self._block(stmt.otherwise, f"{nid}/otherwise", cont)
             if stmt.otherwise is not None
             else cont
         )
-        args = {"first": stmt.first, "subject": subject, "whens": whens}
+        args = ir.MatchArgs(stmt.first, subject, whens)
         if stmt.first:
             edges = {
                 f"when{i}": self._block(w.body, f"{nid}/when{i}", cont)
                 for i, w in enumerate(stmt.whens)
             }
             edges["otherwise"] = otherwise
-            return self._add(nid, "match", stmt.span, args, edges)
+            return self._add(nid, stmt.span, args, edges)
         # Every matching `when` runs in order: a chain of membership tests on the match result.
         after = self._add(
-            f"{nid}/none",
-            "match_none",
-            stmt.span,
-            {"match": nid},
-            {"then": otherwise, "else": cont},
+            f"{nid}/none", stmt.span, ir.MatchNoneArgs(nid), {"then": otherwise, "else": cont}
         )
         next_test = after
         for i in range(len(stmt.whens) - 1, -1, -1):
             body = self._block(stmt.whens[i].body, f"{nid}/when{i}", next_test)
             next_test = self._add(
                 f"{nid}/test{i}",
-                "match_case",
                 stmt.whens[i].span,
-                {"match": nid, "index": i},
+                ir.MatchCaseArgs(nid, i),
                 {"then": body, "else": next_test},
             )
-        return self._add(nid, "match", stmt.span, args, {"next": next_test})
+        return self._add(nid, stmt.span, args, {"next": next_test})
 
     def _loop(self, stmt: ast.Repeat | ast.While, nid: str, cont: str) -> str:
         test_id = f"{nid}/test"
@@ -350,35 +305,28 @@ class _Compiler:
         condition = to_tree(stmt.condition) if isinstance(stmt, ast.While) else None
         self._add(
             test_id,
-            "loop_test",
             stmt.span,
-            {"loop": nid, "limit": limit, "condition": condition},
+            ir.LoopTestArgs(nid, limit, condition),
             {"then": body, "else": cont},
         )
-        return self._add(nid, "loop_init", stmt.span, {"loop": nid}, {"next": test_id})
+        return self._add(nid, stmt.span, ir.LoopInitArgs(nid), {"next": test_id})
 
     # ------------------------------------------------------------------ content
-    def _content(self, content: ast.Content) -> dict[str, Any]:
+    def _content(self, content: ast.Content) -> ir.Content:
         if isinstance(content, ast.TextContent):
             choices = None
             if content.choices is not None:
-                choices = {"kind": content.choices.kind, "options": list(content.choices.options)}
-            return {"kind": "text", "text": content.text, "choices": choices}
+                choices = ir.Choices(content.choices.kind, tuple(content.choices.options))
+            return ir.TextContent(content.text, choices)
         if isinstance(content, ast.TemplateContent):
-            return {
-                "kind": "template",
-                "template": _ref(content.template),
-                "args": {a.name: to_tree(a.value) for a in content.args},
-            }
+            return ir.TemplateContent(_ref(content.template), _trees(content.args))
         if isinstance(content, ast.MediaContent):
-            return {"kind": content.kind, "url": content.url, "caption": content.caption}
-        return {"kind": "location", "latitude": content.latitude, "longitude": content.longitude}
+            return ir.MediaContent(content.kind, content.url, content.caption)
+        if isinstance(content, ast.LocationContent):
+            return ir.LocationContent(content.latitude, content.longitude)
+        assert_never(content)
 
-    def _guard(self, guard: ast.WindowGuard | None) -> dict[str, Any] | None:
+    def _guard(self, guard: ast.WindowGuard | None) -> ir.Guard | None:
         if guard is None:
             return None
-        return {
-            "action": guard.action,
-            "template": _ref(guard.template),
-            "args": {a.name: to_tree(a.value) for a in guard.args},
-        }
+        return ir.Guard(guard.action, _maybe_ref(guard.template), _trees(guard.args))

@@ -10,55 +10,72 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
-from flowlang.compiler.ir import FlowGraph, Node
+from flowlang.compiler import ir
+from flowlang.compiler.ir import FlowGraph, Node, Op
 
-_LABELS = {
-    "reply": "reply",
-    "set_var": "set",
-    "set_priority": "set priority",
-    "set_language": "set language",
-    "set_data": "set data",
-    "add_skill": "add skill",
-    "remove_skill": "remove skill",
-    "not_actionable": "not actionable",
-    "link": "link customer",
-    "goto": "go to state",
-    "jump": "break",
-    "log": "log",
-    "end": "end",
-    "outcome": "outcome",
-    "return": "return",
-    "call": "call task",
-    "branch": "if",
-    "switch": "switch",
-    "match": "match keywords",
-    "match_case": "keyword group?",
-    "match_none": "no keyword?",
-    "loop_init": "loop",
-    "loop_test": "loop again?",
-    "recognize": "recognize customer",
-    "schedule": "check schedule",
-    "ask": "ask",
-    "bot": "hand off to bot",
-    "data_action": "data action",
-    "route_agent": "route to agent",
-    "route_queue": "route to queue",
-    "keep_waiting": "keep waiting",
+_LABELS: dict[Op, str] = {
+    Op.REPLY: "reply",
+    Op.SET_VAR: "set",
+    Op.SET_PRIORITY: "set priority",
+    Op.SET_LANGUAGE: "set language",
+    Op.SET_DATA: "set data",
+    Op.ADD_SKILL: "add skill",
+    Op.REMOVE_SKILL: "remove skill",
+    Op.NOT_ACTIONABLE: "not actionable",
+    Op.LINK: "link customer",
+    Op.GOTO: "go to state",
+    Op.JUMP: "break",
+    Op.LOG: "log",
+    Op.END: "end",
+    Op.OUTCOME: "outcome",
+    Op.RETURN: "return",
+    Op.CALL: "call task",
+    Op.BRANCH: "if",
+    Op.SWITCH: "switch",
+    Op.MATCH: "match keywords",
+    Op.MATCH_CASE: "keyword group?",
+    Op.MATCH_NONE: "no keyword?",
+    Op.LOOP_INIT: "loop",
+    Op.LOOP_TEST: "loop again?",
+    Op.RECOGNIZE: "recognize customer",
+    Op.SCHEDULE: "check schedule",
+    Op.ASK: "ask",
+    Op.BOT: "hand off to bot",
+    Op.DATA_ACTION: "data action",
+    Op.ROUTE_AGENT: "route to agent",
+    Op.ROUTE_QUEUE: "route to queue",
+    Op.KEEP_WAITING: "keep waiting",
 }
+"""What a picture calls each operation (a test checks that every one has a label)."""
 
 
 def _detail(node: Node) -> str:
+    """The name or text that says what the step does, if it has one."""
     a = node.args
-    for key in ("state", "task", "name", "message", "reason"):
-        if isinstance(a.get(key), str):
-            return str(a[key])
-    for key in ("queue", "bot", "schedule", "action", "skill", "agent"):
-        ref = a.get(key)
-        if isinstance(ref, dict):
-            return str(ref.get("name") or ref.get("param") or "")
-    content = a.get("content") or a.get("prompt")
-    if isinstance(content, dict):
-        text = str(content.get("text") or content.get("url") or "")
+    named: str | None = None
+    ref: ir.NameRef | None = None
+    content: ir.Content | None = None
+    match a:
+        case ir.GotoArgs(state=named) | ir.CallArgs(task=named) | ir.LogArgs(message=named):
+            pass
+        case ir.SetVarArgs(name=named) | ir.OutcomeArgs(name=named):
+            pass
+        case ir.EndArgs(reason=named) | ir.NotActionableArgs(reason=named):
+            pass
+        case ir.RouteQueueArgs(queue=ref) | ir.BotArgs(bot=ref) | ir.ScheduleArgs(schedule=ref):
+            pass
+        case ir.DataActionArgs(action=ref) | ir.AddSkillArgs(skill=ref):
+            pass
+        case ir.RemoveSkillArgs(skill=ref) | ir.RouteAgentArgs(agent=ref):
+            pass
+        case ir.ReplyArgs(content=content) | ir.AskArgs(prompt=content):
+            pass
+    if named is not None:
+        return named
+    if ref is not None:
+        return ref.value
+    if isinstance(content, ir.TextContent | ir.MediaContent):
+        text = content.text if isinstance(content, ir.TextContent) else content.url
         return text if len(text) < 30 else text[:27] + "..."
     return ""
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import assert_never
 
 from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error, sort_key, warning
 from flowlang.language import ast
@@ -27,6 +28,7 @@ from flowlang.language.exprtypes import (
     infer,
     value_type,
 )
+from flowlang.language.walk import is_terminal, walk
 from flowlang.templates import (
     fixed_text,
     is_template,
@@ -624,6 +626,10 @@ class _Checker:
         elif isinstance(stmt, ast.CheckSchedule):
             self._resolve(stmt.schedule, "schedule")
             self._branches(stmt, stmt.branches, OUTCOMES[ast.CheckSchedule], where)
+        elif isinstance(stmt, ast.End):
+            pass  # its reason is free text; nothing to check
+        else:
+            assert_never(stmt)
 
     def _expect_type(self, expr: ast.Expr, wanted: str, what: str) -> None:
         actual = infer(expr, self.scope, self.report)
@@ -1457,69 +1463,6 @@ class _Checker:
 
         for name in self.tasks:
             visit(name, [name])
-
-
-def walk(block: ast.Block) -> Iterator[ast.Statement]:
-    """Every statement of a block, nested ones included, in source order."""
-    for stmt in block:
-        yield stmt
-        yield from walk_children(stmt)
-
-
-def walk_children(stmt: ast.Statement) -> Iterator[ast.Statement]:
-    for child in child_blocks(stmt):
-        yield from walk(child)
-
-
-def child_blocks(stmt: ast.Statement) -> list[ast.Block]:
-    """The nested blocks of a statement, in source order."""
-    if isinstance(stmt, ast.If):
-        blocks = [b.body for b in stmt.branches]
-        return [*blocks, stmt.else_body] if stmt.else_body is not None else blocks
-    if isinstance(stmt, ast.Switch):
-        blocks = [c.body for c in stmt.cases]
-        return [*blocks, stmt.default] if stmt.default is not None else blocks
-    if isinstance(stmt, ast.Match):
-        blocks = [w.body for w in stmt.whens]
-        return [*blocks, stmt.otherwise] if stmt.otherwise is not None else blocks
-    if isinstance(stmt, ast.Repeat | ast.While):
-        return [stmt.body]
-    branches = getattr(stmt, "branches", None)
-    if branches and isinstance(branches[0], ast.OutcomeBranch):
-        return [b.body for b in branches]
-    return []
-
-
-def is_terminal(stmt: ast.Statement) -> bool:
-    """True when control never continues to the next statement of the same block."""
-    if isinstance(
-        stmt,
-        ast.End
-        | ast.GoToState
-        | ast.OutcomeStmt
-        | ast.Break
-        | ast.KeepWaiting
-        | ast.MarkNotActionable
-        | ast.RouteQueue,
-    ):
-        return True
-    if isinstance(stmt, ast.If):
-        return (
-            stmt.else_body is not None
-            and all(_block_terminal(b.body) for b in stmt.branches)
-            and _block_terminal(stmt.else_body)
-        )
-    if isinstance(stmt, ast.Switch):
-        return (
-            stmt.default is not None
-            and all(_block_terminal(c.body) for c in stmt.cases)
-            and _block_terminal(stmt.default)
-        )
-    return False
-
-
-def _block_terminal(block: ast.Block) -> bool:
-    return any(is_terminal(s) for s in block)
 
 
 def _describe(stmt: ast.Statement) -> str:

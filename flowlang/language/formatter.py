@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from typing import TypeAlias
+from typing import TypeAlias, assert_never
 
 from flowlang.diagnostics import Diagnostic, SourceFile, Span, error
 from flowlang.durations import written
@@ -505,8 +505,10 @@ def _one(stmt: ast.Statement) -> _Node:
         return _compound(span, text, _branches(stmt.branches))
     if isinstance(stmt, ast.CallTask):
         return _with_outcomes(span, f"call task {stmt.task}", stmt.branches)
-    text = f"check schedule {_name_ref(stmt.schedule)}:"
-    return _compound(span, text, _branches(stmt.branches))
+    if isinstance(stmt, ast.CheckSchedule):
+        text = f"check schedule {_name_ref(stmt.schedule)}:"
+        return _compound(span, text, _branches(stmt.branches))
+    assert_never(stmt)
 
 
 def _min(value: int | None, word: str = "min") -> str:

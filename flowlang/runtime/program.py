@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
+from flowlang.compiler import ir
 from flowlang.compiler.ir import FlowGraph, Node
 from flowlang.runtime.evaluate import Compiled, compile_expr
 from flowlang.runtime.keywords import KeywordMatcher
@@ -36,11 +37,12 @@ class Program:
     def __post_init__(self) -> None:
         self._params = {name: spec["value"] for name, spec in self.graph.params.items()}
         for node in self.graph.nodes.values():
-            self._prepare(node.args)
-            if node.op == "log" and is_template(node.args["message"]):
-                self._texts[node.args["message"]] = ReplyTemplate(node.args["message"])
-            if node.op == "match":
-                whens = [(w["keywords"], w["regexes"]) for w in node.args["whens"]]
+            args = node.args
+            self._prepare(args)
+            if isinstance(args, ir.LogArgs) and is_template(args.message):
+                self._texts[args.message] = ReplyTemplate(args.message)
+            if isinstance(args, ir.MatchArgs):
+                whens = [(w.keywords, w.regexes) for w in args.whens]
                 self._matchers[node.id] = KeywordMatcher(whens)
         for template in self.templates.values():
             if template.source and is_template(template.source):
@@ -49,23 +51,24 @@ class Program:
             if variable.get("initial"):
                 self._prepare(variable["initial"])
 
-    def _prepare(self, value: Any) -> None:
+    def _prepare(self, value: object) -> None:
         """Compile every expression tree and template text found in node arguments."""
-        if isinstance(value, dict):
+        if isinstance(value, ir.TextContent) and is_template(value.text):
+            self._texts[value.text] = ReplyTemplate(value.text)
+        if is_dataclass(value):
+            for f in fields(value):
+                self._prepare(getattr(value, f.name))
+        elif isinstance(value, dict):
             if _is_expr(value):
                 self._exprs[id(value)] = compile_expr(value)
                 return
-            if value.get("kind") == "text" and isinstance(value.get("text"), str):
-                text = value["text"]
-                if is_template(text):
-                    self._texts[text] = ReplyTemplate(text)
             for item in value.values():
                 self._prepare(item)
-        elif isinstance(value, list):
+        elif isinstance(value, list | tuple):
             for item in value:
                 self._prepare(item)
 
-    def expr(self, tree: dict[str, Any]) -> Compiled:
+    def expr(self, tree: ir.ExprTree) -> Compiled:
         compiled = self._exprs.get(id(tree))
         if compiled is None:
             compiled = self._exprs[id(tree)] = compile_expr(tree)

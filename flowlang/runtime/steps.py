@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
+from flowlang.compiler import ir
 from flowlang.compiler.ir import Node
 from flowlang.errors import FlowRuntimeError
 from flowlang.runtime import effects as fx
@@ -26,26 +27,94 @@ if TYPE_CHECKING:
 
 Step = Callable[["RunContext"], str | None]
 _Reader = Callable[["RunContext"], Any]
-_Builder = Callable[[Node, Program], Step]
+_Content = Callable[["RunContext"], dict[str, Any]]
 
 
 def build_steps(program: Program) -> dict[str, Step]:
     """A step function for every node of the program's graph."""
-    return {
-        node.id: _BUILDERS.get(node.op, _unknown)(node, program)
-        for node in program.graph.nodes.values()
-    }
+    return {node.id: build_step(node, program) for node in program.graph.nodes.values()}
+
+
+def build_step(node: Node, program: Program) -> Step:
+    """The step function of one node, by its operation (mypy checks that every one has a
+    builder)."""
+    a = node.args
+    match a:
+        case ir.ReplyArgs():
+            return _reply(node, a, program)
+        case ir.AskArgs():
+            return _ask(node, a, program)
+        case ir.LogArgs():
+            return _log(node, a, program)
+        case ir.SetVarArgs():
+            return _set_var(node, a, program)
+        case ir.SetPriorityArgs():
+            return _set_priority(node, a, program)
+        case ir.SetLanguageArgs():
+            return _set_language(node, a, program)
+        case ir.SetDataArgs():
+            return _set_data(node, a, program)
+        case ir.AddSkillArgs():
+            return _add_skill(node, a)
+        case ir.RemoveSkillArgs():
+            return _remove_skill(node, a)
+        case ir.LinkArgs():
+            return _link(node, a, program)
+        case ir.GotoArgs():
+            return _goto(node, a.state)
+        case ir.JumpArgs():
+            return _goto(node, a.why)
+        case ir.EndArgs():
+            return _end(node, a)
+        case ir.NotActionableArgs():
+            return _not_actionable(node, a)
+        case ir.CallArgs():
+            return _call(node, a)
+        case ir.OutcomeArgs():
+            return _outcome(node, a.name, program)
+        case ir.ReturnArgs():
+            return _outcome(node, None, program)
+        case ir.BranchArgs():
+            return _branch(node, a, program)
+        case ir.SwitchArgs():
+            return _switch(node, a, program)
+        case ir.LoopInitArgs():
+            return _loop_init(node, a)
+        case ir.LoopTestArgs():
+            return _loop_test(node, a, program)
+        case ir.MatchArgs():
+            return _match(node, a, program)
+        case ir.MatchCaseArgs():
+            return _match_case(node, a)
+        case ir.MatchNoneArgs():
+            return _match_none(node, a)
+        case ir.RecognizeArgs():
+            return _recognize(node, a)
+        case ir.ScheduleArgs():
+            return _schedule(node, a)
+        case ir.BotArgs():
+            return _bot(node, a)
+        case ir.DataActionArgs():
+            return _data_action(node, a, program)
+        case ir.RouteAgentArgs():
+            return _route_agent(node, a)
+        case ir.RouteQueueArgs():
+            return _route_queue(node, a, program)
+        case ir.KeepWaitingArgs():
+            return _keep_waiting(node, a, program)
+        case _:
+            assert_never(a)
 
 
 # ---------------------------------------------------------------------------- shared readers
-def _name_reader(ref: dict[str, str] | None) -> _Reader:
+def _name_reader(ref: ir.NameRef | None) -> Callable[[RunContext], str | None]:
     """A queue/skill/bot/... name: written in the flow, or a param's value at run time."""
     if ref is None:
         return lambda _r: None
-    if "name" in ref:
-        name = ref["name"]
+    if not ref.is_param:
+        name = ref.value
         return lambda _r: name
-    param = ref["param"]
+    param = ref.value
 
     def read_param(r: RunContext) -> str | None:
         value = r.scope.params[param]
@@ -54,7 +123,7 @@ def _name_reader(ref: dict[str, str] | None) -> _Reader:
     return read_param
 
 
-def _value_reader(tree: dict[str, Any] | None, program: Program) -> _Reader:
+def _value_reader(tree: ir.ExprTree | None, program: Program) -> _Reader:
     if tree is None:
         return lambda _r: None
     compiled = program.expr(tree)
@@ -76,16 +145,16 @@ def _text_renderer(text: str, program: Program) -> _Reader:
 
 
 def _sent(
-    content: dict[str, Any], program: Program, describe: Callable[[str], str] = str
+    content: ir.Content, program: Program, describe: Callable[[str], str] = str
 ) -> Callable[[RunContext], tuple[dict[str, Any], str]]:
     """What a reply or question sends, and its trace text (`describe` of its summary); worked
     out once when it is plain text without a template (effects copy the content)."""
     if (
-        content["kind"] == "text"
-        and not content.get("choices")
-        and program.template_text(content["text"]) is None
+        isinstance(content, ir.TextContent)
+        and not content.choices
+        and program.template_text(content.text) is None
     ):
-        fixed = {"kind": "text", "text": content["text"]}
+        fixed: dict[str, Any] = {"kind": "text", "text": content.text}
         sent = (fixed, describe(_summary(fixed)))
         return lambda _r: sent
     content_of = _content_maker(content, program)
@@ -97,24 +166,25 @@ def _sent(
     return make
 
 
-def _content_maker(content: dict[str, Any], program: Program) -> _Reader:
+def _content_maker(content: ir.Content, program: Program) -> _Content:
     """What a reply or question sends: text (maybe with choices), a template, or rich content."""
-    kind = content["kind"]
-    if kind == "text":
-        render = _text_renderer(content["text"], program)
-        choices = content.get("choices")
+    if isinstance(content, ir.TextContent):
+        render = _text_renderer(content.text, program)
+        choices = content.choices
         if not choices:
             return lambda r: {"kind": "text", "text": render(r)}
-        choice_kind, options = choices["kind"], choices["options"]
+        choice_kind, options = choices.kind, choices.options
         return lambda r: {"kind": choice_kind, "text": render(r), "options": list(options)}
-    if kind == "template":
-        return _template_maker(content["template"], content.get("args", {}), program)
-    return lambda _r: dict(content)
+    if isinstance(content, ir.TemplateContent):
+        return _template_maker(content.template, content.args, program)
+    fixed = ir.to_json(content)
+    assert isinstance(fixed, dict)
+    return lambda _r: dict(fixed)
 
 
 def _template_maker(
-    ref: dict[str, str], args: dict[str, Any], program: Program
-) -> Callable[[RunContext], dict[str, Any]]:
+    ref: ir.NameRef | None, args: dict[str, ir.ExprTree], program: Program
+) -> _Content:
     """A deployment template, filled in: WhatsApp ones by name and parameters, others rendered."""
     name_of = _name_reader(ref)
     arg_readers = {key: _value_reader(tree, program) for key, tree in args.items()}
@@ -163,15 +233,15 @@ def _same(subject: Any, value: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------- messages
-def _reply(node: Node, program: Program) -> Step:
-    a, nxt, line, nid = node.args, node.edges["next"], node.source.line, node.id
-    sent, visibility = _sent(a["content"], program), a["visibility"]
-    guard = a.get("guard")
+def _reply(node: Node, a: ir.ReplyArgs, program: Program) -> Step:
+    nxt, line, nid = node.edges["next"], node.source.line, node.id
+    sent, visibility = _sent(a.content, program), a.visibility
+    guard = a.guard
     guard_of: Callable[[RunContext], dict[str, Any]] | None = None
     if guard is not None:
-        action = guard["action"]
+        action = guard.action
         if action == "template":
-            fill = _template_maker(guard["template"], guard["args"], program)
+            fill = _template_maker(guard.template, guard.args, program)
             guard_of = lambda r: {"action": action, "content": fill(r)}  # noqa: E731
         else:
             guard_of = lambda _r: {"action": action}  # noqa: E731
@@ -190,10 +260,10 @@ def _reply(node: Node, program: Program) -> Step:
     return reply
 
 
-def _ask(node: Node, program: Program) -> Step:
-    a, line, nid = node.args, node.source.line, node.id
-    sent = _sent(a["prompt"], program, lambda summary: f"asks {summary}; waits")
-    wait = _delay(a.get("wait"))
+def _ask(node: Node, a: ir.AskArgs, program: Program) -> Step:
+    line, nid = node.source.line, node.id
+    sent = _sent(a.prompt, program, lambda summary: f"asks {summary}; waits")
+    wait = _delay(a.wait)
 
     def ask(r: RunContext) -> str | None:
         content, detail = sent(r)
@@ -205,8 +275,8 @@ def _ask(node: Node, program: Program) -> Step:
     return ask
 
 
-def _log(node: Node, program: Program) -> Step:
-    message, nxt, line, nid = node.args["message"], node.edges["next"], node.source.line, node.id
+def _log(node: Node, a: ir.LogArgs, program: Program) -> Step:
+    message, nxt, line, nid = a.message, node.edges["next"], node.source.line, node.id
     render = _text_renderer(message, program)
 
     def log(r: RunContext) -> str | None:
@@ -222,8 +292,8 @@ def _log(node: Node, program: Program) -> Step:
 
 
 # ---------------------------------------------------------------------------- variables and data
-def _set_var(node: Node, program: Program) -> Step:
-    name, value_of, nxt = node.args["name"], program.expr(node.args["value"]), node.edges["next"]
+def _set_var(node: Node, a: ir.SetVarArgs, program: Program) -> Step:
+    name, value_of, nxt = a.name, program.expr(a.value), node.edges["next"]
 
     def set_var(r: RunContext) -> str | None:
         value = r.s.variables[name] = value_of(r.scope)
@@ -233,8 +303,8 @@ def _set_var(node: Node, program: Program) -> Step:
     return set_var
 
 
-def _set_priority(node: Node, program: Program) -> Step:
-    value_of, nxt = program.expr(node.args["value"]), node.edges["next"]
+def _set_priority(node: Node, a: ir.SetPriorityArgs, program: Program) -> Step:
+    value_of, nxt = program.expr(a.value), node.edges["next"]
 
     def set_priority(r: RunContext) -> str | None:
         priority = r.s.interaction.priority = float(value_of(r.scope) or 0)
@@ -244,8 +314,8 @@ def _set_priority(node: Node, program: Program) -> Step:
     return set_priority
 
 
-def _set_language(node: Node, program: Program) -> Step:
-    tree, nxt = node.args["value"], node.edges["next"]
+def _set_language(node: Node, a: ir.SetLanguageArgs, program: Program) -> Step:
+    tree, nxt = a.value, node.edges["next"]
     if set(tree) == {"lit"}:  # the usual `set language to "es"`
         value = tree["lit"]
         language, detail = (None if value is None else str(value)), f"language {value}"
@@ -267,9 +337,9 @@ def _set_language(node: Node, program: Program) -> Step:
     return set_language
 
 
-def _set_data(node: Node, program: Program) -> Step:
-    a, nxt, line, nid = node.args, node.edges["next"], node.source.line, node.id
-    value_of, scope, key = program.expr(a["value"]), a["scope"], a["key"]
+def _set_data(node: Node, a: ir.SetDataArgs, program: Program) -> Step:
+    nxt, line, nid = node.edges["next"], node.source.line, node.id
+    value_of, scope, key = program.expr(a.value), a.scope, a.key
     participant = scope == "participant"
 
     def set_data(r: RunContext) -> str | None:
@@ -283,13 +353,11 @@ def _set_data(node: Node, program: Program) -> Step:
     return set_data
 
 
-def _add_skill(node: Node, program: Program) -> Step:
-    a, nxt = node.args, node.edges["next"]
-    minimum = a.get("min")
+def _add_skill(node: Node, a: ir.AddSkillArgs) -> Step:
+    nxt, minimum = node.edges["next"], a.min
     suffix = f" min {minimum}" if minimum else ""
-    ref = a["skill"]
-    if "name" in ref:
-        skill, detail = ref["name"] or "", f"skill {ref['name'] or ''}{suffix}"
+    if not a.skill.is_param:
+        skill, detail = a.skill.value, f"skill {a.skill.value}{suffix}"
 
         def add_written_skill(r: RunContext) -> str | None:
             r.s.interaction.skills[skill] = minimum
@@ -297,7 +365,7 @@ def _add_skill(node: Node, program: Program) -> Step:
             return nxt
 
         return add_written_skill
-    skill_of = _name_reader(ref)
+    skill_of = _name_reader(a.skill)
 
     def add_skill(r: RunContext) -> str | None:
         name = skill_of(r) or ""
@@ -308,8 +376,8 @@ def _add_skill(node: Node, program: Program) -> Step:
     return add_skill
 
 
-def _remove_skill(node: Node, program: Program) -> Step:
-    skill_of, nxt = _name_reader(node.args["skill"]), node.edges["next"]
+def _remove_skill(node: Node, a: ir.RemoveSkillArgs) -> Step:
+    skill_of, nxt = _name_reader(a.skill), node.edges["next"]
 
     def remove_skill(r: RunContext) -> str | None:
         name = skill_of(r) or ""
@@ -320,11 +388,10 @@ def _remove_skill(node: Node, program: Program) -> Step:
     return remove_skill
 
 
-def _link(node: Node, program: Program) -> Step:
-    a, nxt, line, nid = node.args, node.edges["next"], node.source.line, node.id
-    kind, value_of = a["kind"], program.expr(a["value"])
-    verifier = a.get("verified_by")
-    verified_by = _name_reader(verifier) if verifier else None
+def _link(node: Node, a: ir.LinkArgs, program: Program) -> Step:
+    nxt, line, nid = node.edges["next"], node.source.line, node.id
+    kind, value_of = a.kind, program.expr(a.value)
+    verified_by = _name_reader(a.verified_by) if a.verified_by else None
 
     def link(r: RunContext) -> str | None:
         value = _text(value_of(r.scope))
@@ -340,9 +407,9 @@ def _link(node: Node, program: Program) -> Step:
 
 
 # ---------------------------------------------------------------------------- control
-def _goto(node: Node, program: Program) -> Step:
+def _goto(node: Node, detail: str) -> Step:
+    """`go to state` (detail: the state) and `break` (detail: "break")."""
     target = node.edges["target"]
-    detail = node.args.get("state", node.args.get("why", ""))
 
     def goto(r: RunContext) -> str | None:
         r.lines.append((node, "", detail))
@@ -351,9 +418,9 @@ def _goto(node: Node, program: Program) -> Step:
     return goto
 
 
-def _end(node: Node, program: Program) -> Step:
-    a, line, nid = node.args, node.source.line, node.id
-    reason, implicit = a.get("reason"), a.get("implicit")
+def _end(node: Node, a: ir.EndArgs) -> Step:
+    line, nid = node.source.line, node.id
+    reason, implicit = a.reason, a.implicit
     detail = reason or ("end of state" if implicit else "")
 
     def end(r: RunContext) -> str | None:
@@ -367,8 +434,8 @@ def _end(node: Node, program: Program) -> Step:
     return end
 
 
-def _not_actionable(node: Node, program: Program) -> Step:
-    reason, line, nid = node.args.get("reason"), node.source.line, node.id
+def _not_actionable(node: Node, a: ir.NotActionableArgs) -> Step:
+    reason, line, nid = a.reason, node.source.line, node.id
 
     def not_actionable(r: RunContext) -> str | None:
         r.effects.append(fx.MarkNotActionable(step=nid, line=line, reason=reason))
@@ -379,8 +446,8 @@ def _not_actionable(node: Node, program: Program) -> Step:
     return not_actionable
 
 
-def _call(node: Node, program: Program) -> Step:
-    task, entry, nid = node.args["task"], node.edges["entry"], node.id
+def _call(node: Node, a: ir.CallArgs) -> Step:
+    task, entry, nid = a.task, node.edges["entry"], node.id
 
     def call(r: RunContext) -> str | None:
         r.s.stack.append(Frame(task, nid))
@@ -390,8 +457,9 @@ def _call(node: Node, program: Program) -> Step:
     return call
 
 
-def _outcome(node: Node, program: Program) -> Step:
-    outcome, nodes = node.args.get("name"), program.graph.nodes
+def _outcome(node: Node, outcome: str | None, program: Program) -> Step:
+    """`outcome` (named) and the end of a task's body (`return`, no outcome)."""
+    nodes = program.graph.nodes
     edge = f"on:{outcome}"
 
     def give_outcome(r: RunContext) -> str | None:
@@ -407,11 +475,11 @@ def _outcome(node: Node, program: Program) -> Step:
     return give_outcome
 
 
-def _branch(node: Node, program: Program) -> Step:
+def _branch(node: Node, a: ir.BranchArgs, program: Program) -> Step:
     e = node.edges
     cases = [
         (program.expr(tree), e[f"case{index}"], f"condition {index + 1} true")
-        for index, tree in enumerate(node.args["conditions"])
+        for index, tree in enumerate(a.conditions)
     ]
     otherwise = e["else"]
     otherwise_detail = "else" if otherwise else "no condition true"
@@ -428,12 +496,12 @@ def _branch(node: Node, program: Program) -> Step:
     return branch
 
 
-def _switch(node: Node, program: Program) -> Step:
+def _switch(node: Node, a: ir.SwitchArgs, program: Program) -> Step:
     e = node.edges
-    subject_of = program.expr(node.args["subject"])
+    subject_of = program.expr(a.subject)
     cases = [
-        (values, e[f"case{index}"], f"case {values}")
-        for index, values in enumerate(node.args["cases"])
+        (values, e[f"case{index}"], f"case {list(values)}")
+        for index, values in enumerate(a.cases)
     ]
     default = e["else"]
 
@@ -449,8 +517,8 @@ def _switch(node: Node, program: Program) -> Step:
     return switch
 
 
-def _loop_init(node: Node, program: Program) -> Step:
-    loop, nxt = node.args["loop"], node.edges["next"]
+def _loop_init(node: Node, a: ir.LoopInitArgs) -> Step:
+    loop, nxt = a.loop, node.edges["next"]
 
     def loop_init(r: RunContext) -> str | None:
         r.s.loops[loop] = 0
@@ -459,12 +527,10 @@ def _loop_init(node: Node, program: Program) -> Step:
     return loop_init
 
 
-def _loop_test(node: Node, program: Program) -> Step:
-    a, e = node.args, node.edges
-    loop, limit, then, done = a["loop"], a["limit"], e["then"], e["else"]
-    condition: Compiled | None = (
-        program.expr(a["condition"]) if a.get("condition") is not None else None
-    )
+def _loop_test(node: Node, a: ir.LoopTestArgs, program: Program) -> Step:
+    e = node.edges
+    loop, limit, then, done = a.loop, a.limit, e["then"], e["else"]
+    condition: Compiled | None = program.expr(a.condition) if a.condition is not None else None
 
     def loop_test(r: RunContext) -> str | None:
         loops = r.s.loops
@@ -482,9 +548,9 @@ def _loop_test(node: Node, program: Program) -> Step:
 
 
 # ---------------------------------------------------------------------------- keywords
-def _match(node: Node, program: Program) -> Step:
-    a, e, nid = node.args, node.edges, node.id
-    subject: Compiled | None = program.expr(a["subject"]) if a.get("subject") else None
+def _match(node: Node, a: ir.MatchArgs, program: Program) -> Step:
+    e, nid = node.edges, node.id
+    subject: Compiled | None = program.expr(a.subject) if a.subject else None
     matcher = program.matcher(node)
     labels = matcher.labels
     then = e.get("next")  # `match keywords`: the chain of `when` tests follows
@@ -505,8 +571,8 @@ def _match(node: Node, program: Program) -> Step:
     return match
 
 
-def _match_case(node: Node, program: Program) -> Step:
-    match_id, index = node.args["match"], node.args["index"]
+def _match_case(node: Node, a: ir.MatchCaseArgs) -> Step:
+    match_id, index = a.match, a.index
     hit, miss = node.edges["then"], node.edges["else"]
 
     def match_case(r: RunContext) -> str | None:
@@ -515,8 +581,8 @@ def _match_case(node: Node, program: Program) -> Step:
     return match_case
 
 
-def _match_none(node: Node, program: Program) -> Step:
-    match_id, none, some = node.args["match"], node.edges["then"], node.edges["else"]
+def _match_none(node: Node, a: ir.MatchNoneArgs) -> Step:
+    match_id, none, some = a.match, node.edges["then"], node.edges["else"]
 
     def match_none(r: RunContext) -> str | None:
         return some if r.s.matches.get(match_id) else none
@@ -525,8 +591,8 @@ def _match_none(node: Node, program: Program) -> Step:
 
 
 # ---------------------------------------------------------------------------- facts
-def _recognize(node: Node, program: Program) -> Step:
-    kinds, e = frozenset(node.args["kinds"]), node.edges
+def _recognize(node: Node, a: ir.RecognizeArgs) -> Step:
+    kinds, e = frozenset(a.kinds), node.edges
     known, unknown = e.get("on:known") or e["next"], e.get("on:unknown") or e["next"]
 
     def recognize(r: RunContext) -> str | None:
@@ -539,8 +605,8 @@ def _recognize(node: Node, program: Program) -> Step:
     return recognize
 
 
-def _schedule(node: Node, program: Program) -> Step:
-    schedule_of, e = _name_reader(node.args["schedule"]), node.edges
+def _schedule(node: Node, a: ir.ScheduleArgs) -> Step:
+    schedule_of, e = _name_reader(a.schedule), node.edges
 
     def schedule(r: RunContext) -> str | None:
         name = schedule_of(r) or ""
@@ -553,8 +619,8 @@ def _schedule(node: Node, program: Program) -> Step:
 
 
 # ---------------------------------------------------------------------------- hand-offs
-def _bot(node: Node, program: Program) -> Step:
-    bot_of, seconds = _name_reader(node.args["bot"]), node.args.get("wait")
+def _bot(node: Node, a: ir.BotArgs) -> Step:
+    bot_of, seconds = _name_reader(a.bot), a.wait
     line, nid, wait = node.source.line, node.id, _delay(seconds)
 
     def bot(r: RunContext) -> str | None:
@@ -567,10 +633,10 @@ def _bot(node: Node, program: Program) -> Step:
     return bot
 
 
-def _data_action(node: Node, program: Program) -> Step:
-    a, line, nid = node.args, node.source.line, node.id
-    action_of, timeout = _name_reader(a["action"]), a.get("timeout")
-    inputs_of = {key: _value_reader(tree, program) for key, tree in a["args"].items()}
+def _data_action(node: Node, a: ir.DataActionArgs, program: Program) -> Step:
+    line, nid = node.source.line, node.id
+    action_of, timeout = _name_reader(a.action), a.timeout
+    inputs_of = {key: _value_reader(tree, program) for key, tree in a.args.items()}
 
     def data_action(r: RunContext) -> str | None:
         action = action_of(r) or ""
@@ -587,9 +653,9 @@ def _data_action(node: Node, program: Program) -> Step:
     return data_action
 
 
-def _route_agent(node: Node, program: Program) -> Step:
-    a, e, line, nid = node.args, node.edges, node.source.line, node.id
-    agent_of, seconds, wait = _name_reader(a.get("agent")), a.get("wait"), _delay(a.get("wait"))
+def _route_agent(node: Node, a: ir.RouteAgentArgs) -> Step:
+    e, line, nid = node.edges, node.source.line, node.id
+    agent_of, seconds, wait = _name_reader(a.agent), a.wait, _delay(a.wait)
     unavailable = e.get("on:unavailable") or e["next"]
     waits = f"waits up to {seconds or 0}s"
 
@@ -611,13 +677,13 @@ def _route_agent(node: Node, program: Program) -> Step:
     return route_agent
 
 
-def _route_queue(node: Node, program: Program) -> Step:
-    a, line, nid = node.args, node.source.line, node.id
-    queue_of, language_of = _name_reader(a["queue"]), _name_reader(a.get("language"))
-    required = [(_name_reader(q["skill"]), q.get("min")) for q in a["skills"]]
-    preferred = [(_name_reader(p["agent"]), p.get("score")) for p in a["preferred"]]
-    priority_of = program.expr(a["priority"]) if a.get("priority") is not None else None
-    prefer_last, timeout, wait = a["prefer_last"], a.get("timeout"), _delay(a.get("timeout"))
+def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
+    line, nid = node.source.line, node.id
+    queue_of, language_of = _name_reader(a.queue), _name_reader(a.language)
+    required = [(_name_reader(q.skill), q.min) for q in a.skills]
+    preferred = [(_name_reader(p.agent), p.score) for p in a.preferred]
+    priority_of = program.expr(a.priority) if a.priority is not None else None
+    prefer_last, timeout, wait = a.prefer_last, a.timeout, _delay(a.timeout)
 
     def route_queue(r: RunContext) -> str | None:
         interaction = r.s.interaction
@@ -655,51 +721,10 @@ def _route_queue(node: Node, program: Program) -> Step:
     return route_queue
 
 
-def _keep_waiting(node: Node, program: Program) -> Step:
+def _keep_waiting(node: Node, a: ir.KeepWaitingArgs, program: Program) -> Step:
     """`keep waiting`: the route to queue whose timeout passed, again; the engine and the ACD
     keep the conversation's place and wait in that queue."""
-    return _route_queue(program.graph.nodes[node.args["route"]], program)
-
-
-def _unknown(node: Node, program: Program) -> Step:
-    op = node.op
-
-    def unknown(r: RunContext) -> str | None:
-        raise FlowRuntimeError(f"unknown step kind {op!r}")
-
-    return unknown
-
-
-_BUILDERS: dict[str, _Builder] = {
-    "reply": _reply,
-    "ask": _ask,
-    "log": _log,
-    "set_var": _set_var,
-    "set_priority": _set_priority,
-    "set_language": _set_language,
-    "set_data": _set_data,
-    "add_skill": _add_skill,
-    "remove_skill": _remove_skill,
-    "link": _link,
-    "goto": _goto,
-    "jump": _goto,
-    "end": _end,
-    "not_actionable": _not_actionable,
-    "call": _call,
-    "outcome": _outcome,
-    "return": _outcome,
-    "branch": _branch,
-    "switch": _switch,
-    "loop_init": _loop_init,
-    "loop_test": _loop_test,
-    "match": _match,
-    "match_case": _match_case,
-    "match_none": _match_none,
-    "recognize": _recognize,
-    "schedule": _schedule,
-    "bot": _bot,
-    "data_action": _data_action,
-    "route_agent": _route_agent,
-    "route_queue": _route_queue,
-    "keep_waiting": _keep_waiting,
-}
+    route = program.graph.nodes[a.route]
+    if not isinstance(route.args, ir.RouteQueueArgs):
+        raise ir.GraphError(f"node {node.id}: keep waiting names {a.route}, not a route to queue")
+    return _route_queue(route, route.args, program)

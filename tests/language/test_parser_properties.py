@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from flowlang.compiler.compile import compile_flow
+from flowlang.compiler.ir import FlowGraph
 from flowlang.diagnostics import Diagnostic, Span
 from flowlang.language import ast
 from flowlang.language.ast_compare import same_structure
@@ -101,8 +103,12 @@ def _assert_diagnostics_inside(text: str, diagnostics: list[Diagnostic]) -> None
 
 
 def _compile_and_run(checked: CheckedFlow) -> None:
-    """A flow the checker passes compiles, prepares (regexes, automata, templates) and runs."""
-    program = Program(compile_flow(checked))
+    """A flow the checker passes compiles, reads back from its JSON as the same graph, prepares
+    (regexes, automata, templates) and runs."""
+    graph = compile_flow(checked)
+    stored = json.dumps(graph.to_dict())
+    assert json.dumps(FlowGraph.from_dict(json.loads(stored)).to_dict()) == stored
+    program = Program(graph)
     now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     message = {"text": "I was overcharged on my card 12345678", "channel": "whatsapp"}
     result = run(
