@@ -8,32 +8,40 @@ Tree shapes: {"lit": value} (durations as {"dur": seconds}), {"path": [...]},
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import assert_never
 
+from flowlang.compiler.ir import ExprTree, Json
 from flowlang.language import ast
 
 
-def to_tree(expr: ast.Expr) -> dict[str, Any]:
-    if isinstance(expr, ast.Literal):
-        if isinstance(expr.value, timedelta):
-            return {"dur": int(expr.value.total_seconds())}
-        return {"lit": expr.value}
-    if isinstance(expr, ast.Path):
-        return {"path": list(expr.parts)}
-    if isinstance(expr, ast.Call):
-        return {"call": expr.name, "args": [to_tree(a) for a in expr.args]}
-    if isinstance(expr, ast.ListExpr):
-        return {"list": [to_tree(i) for i in expr.items]}
-    if isinstance(expr, ast.Unary):
-        return {"un": expr.op, "x": to_tree(expr.operand)}
-    if isinstance(expr, ast.IsSet):
-        return {"isset": to_tree(expr.operand), "neg": expr.negated}
-    if isinstance(expr, ast.Matches):
-        return {"re": expr.pattern, "x": to_tree(expr.operand)}
-    return {"bin": expr.op, "l": to_tree(expr.left), "r": to_tree(expr.right)}
+def to_tree(expr: ast.Expr) -> ExprTree:
+    match expr:
+        case ast.Literal():
+            key = "dur" if isinstance(expr.value, timedelta) else "lit"
+            return {key: literal_value(expr)}
+        case ast.Path():
+            parts: list[Json] = list(expr.parts)
+            return {"path": parts}
+        case ast.Call():
+            args: list[Json] = [to_tree(a) for a in expr.args]
+            return {"call": expr.name, "args": args}
+        case ast.ListExpr():
+            items: list[Json] = [to_tree(i) for i in expr.items]
+            return {"list": items}
+        case ast.Unary():
+            return {"un": expr.op, "x": to_tree(expr.operand)}
+        case ast.IsSet():
+            return {"isset": to_tree(expr.operand), "neg": expr.negated}
+        case ast.Matches():
+            return {"re": expr.pattern, "x": to_tree(expr.operand)}
+        case ast.Binary():
+            return {"bin": expr.op, "l": to_tree(expr.left), "r": to_tree(expr.right)}
+        case _:
+            assert_never(expr)
 
 
-def literal_value(literal: ast.Literal) -> Any:
+def literal_value(literal: ast.Literal) -> Json:
+    """A literal's JSON value; a duration is its whole seconds."""
     if isinstance(literal.value, timedelta):
         return int(literal.value.total_seconds())
     return literal.value

@@ -226,7 +226,7 @@ def _summary(content: dict[str, Any]) -> str:
     return f"{kind}: {shown!r}" if kind != "text" else repr(shown)
 
 
-def _same(subject: Any, value: Any) -> bool:
+def _same(subject: object, value: object) -> bool:
     if isinstance(subject, int | float) and isinstance(value, int | float):
         return float(subject) == float(value)
     return bool(subject == value)
