@@ -159,7 +159,9 @@ def test_one_bad_event_of_a_batch_is_kept_alone(client: TestClient, settings: Se
     body = json.dumps(batch).encode()
     answer = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
     assert answer.json() == {"accepted": 1, "duplicates": 0, "dead_letters": 1}
-    [(kept,)] = rows(settings.store, "SELECT payload FROM dead_letters")
+    # (the good event's reply may be kept too, as outbound:line: LINE has no send token here)
+    inbound = "SELECT payload FROM dead_letters WHERE source NOT LIKE 'outbound:%'"
+    [(kept,)] = rows(settings.store, inbound)
     assert "yesterday" in kept and good["message"]["text"] not in kept
     settled(client)
 
