@@ -201,7 +201,7 @@ def graph(
     project = load_program(flow, deployment)
     visited: set[str] = set()
     if trace_file is not None:
-        from flowlang.dryrun import SampleError, load_samples, run_samples
+        from flowlang.harness import SampleError, load_samples, run_samples
 
         try:
             samples = load_samples(trace_file)
@@ -269,7 +269,7 @@ def dry_run(
     Time comes from the samples' timestamps, so the 24 h and 72 h rules can be tried out.
     Exit 1 when an --outbound adapter did not take every message (each failure is shown).
     """
-    from flowlang.dryrun import SampleError, load_samples, run_samples
+    from flowlang.harness import SampleError, load_samples, run_samples
 
     project = load_program(flow, deployment, environment)
     try:
@@ -299,7 +299,7 @@ def test_command(paths: tuple[Path, ...], coverage: bool, output_format: str) ->
 
     Exit 0 when every test passes, 1 when any fails, 2 when a test file cannot be read.
     """
-    from flowlang.flowtest import run_test_paths
+    from flowlang.harness import run_test_paths
 
     outcome = run_test_paths(list(paths), coverage=coverage)
     if output_format == "json":

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from flowlang.cli import main
 from flowlang.codes import ALL_CODES
 from flowlang.config import load_deployment
-from flowlang.dryrun import SampleError, load_samples
+from flowlang.harness import SampleError, load_samples
 from flowlang.language.parser import MAX_FLOW_BYTES, parse_bytes
 from flowlang.workspace import parse_file, validate
 

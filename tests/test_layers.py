@@ -37,8 +37,7 @@ LAYERS = [
         "flowlang.reporting",
         "flowlang.assembly",
         "flowlang.project",
-        "flowlang.dryrun",
-        "flowlang.flowtest",
+        "flowlang.harness",
     },
     # The commands are below the CLI that registers them: none imports `flowlang.cli`.
     {"flowlang.commands", "flowlang.service"},

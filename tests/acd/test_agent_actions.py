@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
-from flowlang.dryrun import load_samples, run_samples
 from flowlang.events import AgentAction, AgentEvent, InboundEvent
+from flowlang.harness import load_samples, run_samples
 from flowlang.project import load_project
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter
 from tests.runtime.helpers import NOW, engine_of, program

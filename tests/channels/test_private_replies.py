@@ -18,8 +18,8 @@ from flowlang.channels.outbound.send_bodies import PrivateReplyError, SendReques
 from flowlang.channels.policy import ChannelPolicy
 from flowlang.channels.registry import RegistryError, builtin_keys, builtin_registry, load_registry
 from flowlang.cli import main
-from flowlang.dryrun import SampleError, load_samples, run_samples
 from flowlang.events import AgentAction, AgentEvent, EventKind, InboundEvent
+from flowlang.harness import SampleError, load_samples, run_samples
 from flowlang.project import load_project
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.memory import AllowAll, RecordingAdapter

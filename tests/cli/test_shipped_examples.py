@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from flowlang.cli import main
-from flowlang.flowtest import run_test_paths
+from flowlang.harness import run_test_paths
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

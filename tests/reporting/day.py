@@ -35,7 +35,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from flowlang.dryrun import load_samples, run_samples
+from flowlang.harness import load_samples, run_samples
 from flowlang.project import load_project
 from flowlang.store import SqliteStore
 

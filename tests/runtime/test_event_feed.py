@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from flowlang.dryrun import load_samples, run_samples
+from flowlang.harness import load_samples, run_samples
 from flowlang.project import Project, load_project
 from flowlang.reporting import InteractionLog, Scope
 from flowlang.store import SqliteStore
