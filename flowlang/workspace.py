@@ -44,6 +44,10 @@ class Workspace:
     def ok(self) -> bool:
         return not self.errors
 
+    def render(self) -> str:
+        """Every diagnostic with its source line quoted, as `flowlang validate` prints them."""
+        return render(self)
+
 
 def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[Diagnostic]]:
     """Split the given paths into flow files and deployment files; folders are searched."""
