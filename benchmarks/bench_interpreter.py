@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.hand_written import by_hand, decisions_only
-from flowlang.project import load_project
+from flowlang import load_project
 from flowlang.runtime.interpreter import RunResult, run
 from flowlang.runtime.keywords import KeywordMatcher
 from flowlang.runtime.program import Program

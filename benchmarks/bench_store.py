@@ -17,8 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from flowlang import load_project
 from flowlang.events import InboundEvent
-from flowlang.project import load_project
 from flowlang.runtime.memory import MemoryStore, ScriptedDataActions
 from flowlang.runtime.ports import ConversationStore, DataResult
 from flowlang.store import SqliteStore

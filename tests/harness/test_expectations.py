@@ -92,3 +92,30 @@ def test_the_testing_guide_lists_exactly_these_keys() -> None:
     table = text[text.index("| `expect` key |") :].split("\n\n")[0]
     documented = re.findall(r"^\| `([a-z_]+):", table, re.M)
     assert documented == list(EXPECTATION_KEYS)
+
+
+
+def test_a_bad_event_in_a_flow_test_is_shown_at_its_line_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "test.yaml"
+    path.write_text(
+        f"flow: {ROOT / 'flows' / 'messaging.flow'}\n"
+        f"deployment: {ROOT / 'examples' / 'deployment.yaml'}\n"
+        "tests:\n"
+        "  - name: fine\n"
+        "    conversations:\n"
+        "      - channel: web\n"
+        "        events: [{message: hi}]\n"
+        "  - name: broken\n"
+        "    conversations:\n"
+        "      - channel: web\n"
+        "        events:\n"
+        "          - message: hi\n"
+        "          - bot: timeout\n",
+        "utf-8",
+    )
+    run = run_test_paths([path])
+    assert [(r.name, r.passed) for r in run.results] == [("fine", True)]
+    assert run.unreadable == [
+        f"{path} :: broken: {path}:13:13: a bot outcome is resolved, escalate, failure, "
+        "not 'timeout'"
+    ]
