@@ -4,6 +4,8 @@ is reported with the keys there are, and docs/testing.md lists exactly these key
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +121,15 @@ def test_a_bad_event_in_a_flow_test_is_shown_at_its_line_in_the_file(tmp_path: P
         f"{path} :: broken: {path}:13:13: a bot outcome is resolved, escalate, failure, "
         "not 'timeout'"
     ]
+
+
+def test_the_testing_guide_python_example_runs() -> None:
+    text = (ROOT / "docs" / "testing.md").read_text("utf-8")
+    section = text[text.index("## From Python") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    done = subprocess.run(
+        [sys.executable, "-c", code.group(1)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "message(s) sent" in done.stdout
