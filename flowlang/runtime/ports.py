@@ -89,7 +89,7 @@ class Outbox(Protocol):
     """Outbound messages saved with the state change that made them, delivered once it is
     committed: a failed delivery keeps the flow's progress and is retried on its own, and a
     rolled-back event sends nothing. Every `ConversationStore` is one (`MemoryStore` and
-    `SqliteStore` alike), so messages commit with the state change that made them."""
+    `SqliteStore` alike)."""
 
     def add_outbound(
         self,
