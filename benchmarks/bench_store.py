@@ -1,11 +1,16 @@
 """Conversation store: durable throughput, and identity lookup among 1,000,000 customers.
 
 1. The same stream of inbound web messages (1,000 customers, a few messages each, the real
-   flows/messaging.flow) through an Engine on the in-memory store (baseline) and on the SQLite
-   store (one file, WAL, synchronous=FULL: every message committed durably before the next).
-   Reported: messages per second each and the ratio.
+   flows/messaging.flow) through an Engine on the in-memory store (baseline), on the SQLite
+   store (one file, WAL, synchronous=FULL: every message committed durably before the next) and
+   on the PostgreSQL store (a local server started for the run with PostgreSQL's durable
+   defaults, over loopback TCP). Reported: messages per second each and the ratios.
 2. `resolve_customer` for a returning WhatsApp customer, with 1,000 and with 1,000,000 customers
-   stored: microseconds per lookup and the ratio (an index lookup: it should barely grow).
+   stored, on SQLite and on PostgreSQL: microseconds per lookup and the ratio (an index lookup:
+   it should barely grow).
+
+Without PostgreSQL installed (`scripts/ensure-system-packages postgresql`) its lines say why
+they are missing.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from flowlang.events import InboundEvent
 from flowlang.runtime.memory import MemoryStore, ScriptedDataActions
 from flowlang.runtime.ports import ConversationStore, DataResult
 from flowlang.store import SqliteStore
+from flowlang.store.postgres import PostgresStore
+from tests.postgres_server import NoPostgres, fresh_schema, postgres_server
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -54,7 +61,7 @@ def _throughput(store: ConversationStore, events: list[InboundEvent]) -> float:
     return len(events) / (time.perf_counter() - start)
 
 
-def store_throughput(count: int = 2000) -> None:
+def store_throughput(postgres: str | None, count: int = 2000) -> None:
     events = _stream(count, customers=1000)
     memory = _throughput(MemoryStore(), events)
     with tempfile.TemporaryDirectory() as tmp, SqliteStore(Path(tmp) / "bench.db") as db:
@@ -62,6 +69,12 @@ def store_throughput(count: int = 2000) -> None:
     print(f"  in-memory store (baseline)  {memory:10,.0f} messages/s")
     print(f"  SQLite store, durable       {durable:10,.0f} messages/s")
     print(f"  ratio                       {memory / durable:10.2f}x slower (durable commits)")
+    if postgres is None:
+        return
+    with PostgresStore(fresh_schema(postgres)) as pg:
+        on_postgres = _throughput(pg, events)
+    print(f"  PostgreSQL store, durable   {on_postgres:10,.0f} messages/s")
+    print(f"  PostgreSQL / SQLite         {on_postgres / durable:10.2f}")
 
 
 def _fill(db: SqliteStore, customers: int) -> None:
@@ -89,33 +102,72 @@ def _per_lookup(lookup: Callable[[int], object], customers: int, rounds: int = 2
     return (time.perf_counter() - start) / rounds * 1e6
 
 
-def identity_lookup(sizes: tuple[int, ...] = (1_000, 1_000_000)) -> None:
-    results: list[tuple[int, float]] = []
+def _fill_postgres(db: PostgresStore, customers: int) -> None:
+    """The same customers as `_fill`, by COPY (Postgres's bulk load)."""
+    with db.db.transaction(), db.db.cursor() as cursor:  # COPY cannot run in a pipeline
+        with cursor.copy("COPY customers (id, phone) FROM STDIN") as copy:
+            for i in range(1, customers + 1):
+                copy.write_row((f"c{i}", f"+4477{i:08d}"))
+        with cursor.copy("COPY identities (kind, value, customer_id) FROM STDIN") as copy:
+            for i in range(1, customers + 1):
+                copy.write_row(("whatsapp", f"4477{i:08d}", f"c{i}"))
+                copy.write_row(("phone", f"+4477{i:08d}", f"c{i}"))
+        cursor.execute("INSERT INTO counters (name, value) VALUES ('customer', %s)", (customers,))
+        cursor.execute("ANALYZE customers")
+        cursor.execute("ANALYZE identities")
+
+
+def _lookup(db: SqliteStore | PostgresStore) -> Callable[[int], object]:
+    def lookup(i: int) -> object:
+        phone = f"4477{i:08d}"
+        view = db.resolve_customer("whatsapp", phone, phone, None)
+        assert view.id == f"c{i}" and not view.new
+        return view
+
+    return lookup
+
+
+def identity_lookup(postgres: str | None, sizes: tuple[int, ...] = (1_000, 1_000_000)) -> None:
+    results: list[tuple[str, int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             with SqliteStore(Path(tmp) / f"customers-{size}.db") as db:
                 started = time.perf_counter()
                 _fill(db, size)
                 filled = time.perf_counter() - started
-
-                def lookup(i: int, db: SqliteStore = db) -> object:
-                    phone = f"4477{i:08d}"
-                    view = db.resolve_customer("whatsapp", phone, phone, None)
-                    assert view.id == f"c{i}" and not view.new
-                    return view
-
-                results.append((size, _per_lookup(lookup, size)))
-                print(f"  {size:>9,} customers stored in {filled:5.1f} s")
-    base = results[0][1]
-    for size, micros in results:
-        print(f"  resolve_customer, {size:>9,} customers  {micros:7.1f} µs  {micros / base:5.2f}x")
+                results.append(("SQLite", size, _per_lookup(_lookup(db), size)))
+                print(f"  SQLite: {size:>9,} customers stored in {filled:5.1f} s")
+            if postgres is None:
+                continue
+            with PostgresStore(fresh_schema(postgres)) as pg:
+                started = time.perf_counter()
+                _fill_postgres(pg, size)
+                filled = time.perf_counter() - started
+                results.append(("PostgreSQL", size, _per_lookup(_lookup(pg), size)))
+                print(f"  PostgreSQL: {size:>9,} customers stored in {filled:5.1f} s")
+    for store in ("SQLite", "PostgreSQL"):
+        mine = [(size, micros) for name, size, micros in results if name == store]
+        for size, micros in mine:
+            print(
+                f"  {store:<10} resolve_customer, {size:>9,} customers  {micros:7.1f} µs  "
+                f"{micros / mine[0][1]:5.2f}x"
+            )
 
 
 def main() -> None:
+    try:
+        with postgres_server(durable=True) as postgres:
+            _run(postgres)
+    except NoPostgres as exc:
+        print(f"  (PostgreSQL not measured: {exc})")
+        _run(None)
+
+
+def _run(postgres: str | None) -> None:
     print("inbound messages through flows/messaging.flow, 1,000 customers")
-    store_throughput()
+    store_throughput(postgres)
     print("identity lookup (returning WhatsApp customer)")
-    identity_lookup()
+    identity_lookup(postgres)
 
 
 if __name__ == "__main__":

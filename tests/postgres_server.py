@@ -55,8 +55,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a server with one empty database; yields its URL. Raises NoPostgres."""
+def postgres_server(durable: bool = False) -> Iterator[str]:
+    """Start a server with one empty database; yields its URL. Raises NoPostgres.
+
+    The tests' server does not sync to disk (a crash of the test machine loses nothing of
+    value); a `durable` one keeps PostgreSQL's defaults, for benchmarks."""
     bin_dir = binaries()
     as_user: list[str] = []
     owner: pwd.struct_passwd | None = None
@@ -85,11 +88,9 @@ def postgres_server() -> Iterator[str]:
             "-D", str(data), "-U", USER, "-A", "trust", "-E", "UTF8", "--no-locale",
             "--no-sync",
         )  # fmt: skip
-        # Durability off: a test cluster that a crash loses costs nothing and runs faster.
-        settings = (
-            "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=300"
-        )
+        settings = "-c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not durable:
+            settings += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         for attempt in range(3):
             port = _free_port()
             try:

@@ -97,7 +97,9 @@ class PostgresStore:
             return
         delivered = self._delivered[:]
         try:
-            with self.db.transaction():
+            # Pipelined: statements whose result no one reads (the history, the event log, the
+            # conversation saved) go with the next one that is read, not a round trip each.
+            with self.db.pipeline(), self.db.transaction():
                 self._depth = 1
                 if delivered:
                     with self.db.cursor() as cursor:
@@ -123,12 +125,13 @@ class PostgresStore:
         """Store an inbound event (committed at once); False when it was seen before."""
         with self.transaction():
             seq = self._next_id("inbound", "")
-            cursor = self.db.execute(
+            # RETURNING, not rowcount: in a pipeline a count is known only after the sync.
+            stored = self.db.execute(
                 "INSERT INTO inbound (channel, event_id, payload, seq) VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT DO NOTHING",
+                "ON CONFLICT DO NOTHING RETURNING seq",
                 (channel, event_id, _dumps(payload), int(seq)),
-            )
-        return cursor.rowcount == 1
+            ).fetchone()
+        return stored is not None
 
     def mark_processed(self, channel: str, event_id: str) -> None:
         self.db.execute(
@@ -181,10 +184,14 @@ class PostgresStore:
                     (customer_id, name, e164),
                 )
             else:
+                # Only when it changes something: a returning customer's lookup then writes
+                # nothing, and its commit waits for no disk.
                 self.db.execute(
-                    "UPDATE customers SET name = coalesce(name, %s), "
-                    "phone = coalesce(phone, %s) WHERE id = %s",
-                    (name, e164, customer_id),
+                    "UPDATE customers SET name = coalesce(name, %(name)s), "
+                    "phone = coalesce(phone, %(phone)s) WHERE id = %(id)s "
+                    "AND ((name IS NULL AND %(name)s::text IS NOT NULL) "
+                    "OR (phone IS NULL AND %(phone)s::text IS NOT NULL))",
+                    {"name": name, "phone": e164, "id": customer_id},
                 )
             for kind, value in [(channel, external_id)] + ([("phone", e164)] if e164 else []):
                 self.db.execute(
@@ -365,10 +372,11 @@ class PostgresStore:
     def revoke_user(self, name: str, at: datetime) -> bool:
         with self.transaction():
             changed = self.db.execute(
-                "UPDATE users SET revoked_at = %s WHERE name = %s AND revoked_at IS NULL",
+                "UPDATE users SET revoked_at = %s WHERE name = %s AND revoked_at IS NULL "
+                "RETURNING name",
                 (_utc_text(at), name),
-            ).rowcount
-        return bool(changed)
+            ).fetchone()
+        return changed is not None
 
     # ------------------------------------------------------------------ the policy's ledger
     def opted_out(self, channel: str, account: str, address: str) -> bool:
@@ -661,7 +669,7 @@ class PostgresStore:
     def clear_report_checkpoints(self) -> int:
         """Drop every checkpoint (reports then fold from the first event); how many there were."""
         with self.transaction():
-            return self.db.execute("DELETE FROM report_checkpoints").rowcount
+            return len(self.db.execute("DELETE FROM report_checkpoints RETURNING at").fetchall())
 
     # ------------------------------------------------------------------ outbox
     def add_outbound(
