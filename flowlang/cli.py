@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from flowlang import __version__
+from flowlang import __version__, codes
 from flowlang.commands import report as report_commands
 from flowlang.commands import send as send_commands
 from flowlang.commands import serve as serve_commands
@@ -85,7 +85,7 @@ def validate(paths: tuple[Path, ...], deployment: Path | None, output_format: st
             + f": {errors} error(s), {warnings} warning(s)"
         )
         click.echo(("\n" if ws.diagnostics else "") + summary)
-    if any(d.code in ("FL020", "FL021") for d in ws.errors):
+    if any(d.code in (codes.CANNOT_READ, codes.NOT_A_FLOW_OR_DEPLOYMENT) for d in ws.errors):
         return ExitCode.USAGE
     return ExitCode.FINDINGS if errors else ExitCode.OK
 

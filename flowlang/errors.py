@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span
 
 
@@ -22,7 +23,9 @@ class InputError(FlowError):
 class FlowRuntimeError(FlowError):
     """A flow failed while running; `span` points at the admin's own line."""
 
-    def __init__(self, message: str, span: Span | None = None, code: str = "FL900") -> None:
+    def __init__(
+        self, message: str, span: Span | None = None, code: str = codes.RUNTIME_ERROR
+    ) -> None:
         super().__init__(message)
         self.span = span
         self.code = code

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowlang import codes
 from flowlang.diagnostics import Diagnostic, SourceFile, Span, error, sort_key, warning
 from flowlang.language.checker import CheckedFlow, check
 from flowlang.language.context import ChannelInfo, DataActionInfo, FlowContext, TemplateInfo
@@ -58,7 +59,9 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[Di
         path = Path(raw)
         if not path.exists():
             problems.append(
-                error("FL020", f"no such file or folder: {path}", Span.whole_file(str(path)))
+                error(
+                    codes.CANNOT_READ, f"no such file or folder: {path}", Span.whole_file(str(path))
+                )
             )
         elif path.is_dir():
             for child in sorted(path.rglob("*")):
@@ -71,7 +74,7 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[Di
         else:
             problems.append(
                 error(
-                    "FL021",
+                    codes.NOT_A_FLOW_OR_DEPLOYMENT,
                     f"not a flow (.flow) or deployment (.yaml) file: {path}",
                     Span.whole_file(str(path)),
                 )
@@ -88,7 +91,7 @@ def validate(paths: Iterable[str | Path], deployment: str | Path | None = None) 
     if len(deployments) > 1:
         ws.diagnostics.append(
             error(
-                "FL022",
+                codes.TWO_DEPLOYMENTS,
                 "more than one deployment file given: " + ", ".join(map(str, deployments)),
                 Span.whole_file(str(deployments[1])),
                 hint="validate one deployment at a time",
@@ -100,7 +103,7 @@ def validate(paths: Iterable[str | Path], deployment: str | Path | None = None) 
     elif flows:
         ws.diagnostics.append(
             warning(
-                "FL100",
+                codes.NO_DEPLOYMENT,
                 "no deployment file given: queue, skill, template and other names are not checked",
                 Span.whole_file(str(flows[0])),
                 hint="pass the deployment file too, e.g. flowlang validate flows/ deployment.yaml",
@@ -125,7 +128,9 @@ def parse_file(path: Path) -> ParseResult:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        problem = error("FL020", f"cannot read {path}: {exc.strerror}", Span.whole_file(str(path)))
+        problem = error(
+            codes.CANNOT_READ, f"cannot read {path}: {exc.strerror}", Span.whole_file(str(path))
+        )
         return ParseResult(None, [problem], SourceFile(str(path), ""))
     return parse_bytes(data, str(path))
 

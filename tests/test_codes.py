@@ -6,12 +6,14 @@ files, CLI arguments, sample files, runtime errors) by the tests below.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from flowlang import codes
 from flowlang.cli import main
 from flowlang.codes import ALL_CODES
 from flowlang.config import load_deployment
@@ -51,6 +53,30 @@ def test_every_code_in_the_source_is_registered() -> None:
         if path.name != "codes.py":
             used |= set(CODE.findall(path.read_text("utf-8")))
     assert used - set(ALL_CODES) == set()
+
+
+def test_code_reports_a_code_by_its_named_constant_never_a_literal() -> None:
+    literals = []
+    for path in sorted((ROOT / "flowlang").rglob("*.py")):
+        if path.name == "codes.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Constant) and re.fullmatch(r"FL\d{3}", str(node.value)):
+                literals.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value}")
+    assert literals == []
+
+
+def test_each_named_code_is_registered_once_with_a_description() -> None:
+    named = {
+        name: value
+        for name, value in vars(codes).items()
+        if name.isupper() and isinstance(value, str)
+    }
+    assert sorted(named.values()) == sorted(ALL_CODES)
+    assert codes.UNKNOWN_QUEUE == "FL101" and codes.DEPLOYMENT_UNKNOWN_KEY == "FL502"
+    assert all(description.strip() for description in ALL_CODES.values())
+    assert codes.describe(codes.STEP_LIMIT).startswith("a flow ran more than the step limit")
+    assert codes.describe("FL013") == ""  # retired, never reused
 
 
 def test_every_code_is_documented() -> None:

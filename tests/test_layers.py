@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent / "flowlang"
 # A module may import from its own layer or lower ones, never from a higher one.
 LAYERS = [
     {
+        "flowlang.codes",
         "flowlang.diagnostics",
         "flowlang.errors",
         "flowlang.durations",
@@ -67,12 +68,14 @@ def imports(path: Path) -> list[tuple[str, bool]]:
     found: list[tuple[str, bool]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "flowlang":
-            if all(a.name.startswith("__") for a in node.names):
-                continue  # `from flowlang import __version__`: the package's own metadata
-            found.append((node.module, id(node) in type_only))
-        elif (
-            isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flowlang")
-        ):
+            # `from flowlang import codes` imports the module flowlang.codes (any other name is
+            # the package's own, its top layer); `__version__` is the package's metadata
+            found.extend(
+                (f"flowlang.{a.name}", id(node) in type_only)
+                for a in node.names
+                if not a.name.startswith("__")
+            )
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flowlang"):
             found.append((node.module, id(node) in type_only))
         elif isinstance(node, ast.ImportFrom) and node.module is None and node.level:
             raise AssertionError(f"{path}: relative import; write the flowlang module's name")

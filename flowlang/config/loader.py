@@ -14,15 +14,16 @@ from typing import Any, TypeVar, Union
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from flowlang.config import codes, positions, references, source
+from flowlang import codes
+from flowlang.config import positions, references, source
 from flowlang.config.models import Deployment
 from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error
 
 _CUSTOM_CODES = {
-    "duration": codes.BAD_DURATION,
-    "threading_window": codes.BAD_THREADING_WINDOW,
-    "timezone": codes.BAD_TIME_ZONE,
-    "hours": codes.BAD_HOURS,
+    "duration": codes.DEPLOYMENT_BAD_DURATION,
+    "threading_window": codes.DEPLOYMENT_BAD_THREADING_WINDOW,
+    "timezone": codes.DEPLOYMENT_BAD_TIME_ZONE,
+    "hours": codes.DEPLOYMENT_BAD_HOURS,
 }
 
 
@@ -35,7 +36,7 @@ def load_deployment(path: str | Path) -> tuple[Deployment | None, list[Diagnosti
         reason = exc.strerror or type(exc).__name__
         return None, [
             error(
-                codes.CANNOT_READ,
+                codes.DEPLOYMENT_CANNOT_READ,
                 f"cannot read the deployment file: {reason}",
                 Span.whole_file(filename),
             )
@@ -120,11 +121,13 @@ def _diagnostic(
             if allowed
             else ""
         )
-        return error(codes.UNKNOWN_KEY, f"unknown key {key!r}", index.key_span(loc), hint=hint)
+        return error(
+            codes.DEPLOYMENT_UNKNOWN_KEY, f"unknown key {key!r}", index.key_span(loc), hint=hint
+        )
     if kind == "missing":
         where = _describe(loc[:-1])
         return error(
-            codes.MISSING_KEY,
+            codes.DEPLOYMENT_MISSING_KEY,
             f"{where} needs the key {loc[-1]!r}",
             index.key_span(loc[:-1]),
             hint=f"add `{loc[-1]}:`",
@@ -133,17 +136,17 @@ def _diagnostic(
     if loc and loc[-1] == "[key]":  # the key of a mapping is not one of the allowed names
         key = str(loc[-2]) if len(loc) > 1 else ""
         return error(
-            codes.BAD_VALUE,
+            codes.DEPLOYMENT_BAD_VALUE,
             f"{_describe(loc[:-2])}: {key!r} is not allowed as a key here",
             index.key_span(loc[:-1]),
             hint=_value_hint(detail, key),
         )
-    code = _CUSTOM_CODES.get(kind, codes.BAD_VALUE)
+    code = _CUSTOM_CODES.get(kind, codes.DEPLOYMENT_BAD_VALUE)
     message = str(ctx.get("message") or detail["msg"])
     hint = str(ctx.get("hint") or _value_hint(detail))
     if loc and str(loc[-1]).endswith("]"):
         loc = loc[:-1]
-    if code == codes.BAD_VALUE:
+    if code == codes.DEPLOYMENT_BAD_VALUE:
         message = f"{_describe(loc)}: {message[0].lower()}{message[1:]}"
     return error(code, message, index.value_span(loc), hint=hint)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 import phonenumbers
 
-from flowlang.config import codes
+from flowlang import codes
 from flowlang.config.models import Deployment
 from flowlang.config.positions import PositionIndex
 from flowlang.diagnostics import Diagnostic, did_you_mean, error, warning
@@ -50,7 +50,9 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
             else "declare it under `agents:`"
         )
         span = index.key_span(path) if is_key else index.value_span(path)
-        out.append(error(codes.UNKNOWN_REFERENCE, f"unknown {kind} {name!r}", span, hint=hint))
+        out.append(
+            error(codes.DEPLOYMENT_UNKNOWN_REFERENCE, f"unknown {kind} {name!r}", span, hint=hint)
+        )
 
     out += _duplicates(d.skills, ("skills",), "skill", index)
     out += _duplicates(d.languages, ("languages",), "language", index)
@@ -76,7 +78,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
             if count < 0:
                 out.append(
                     error(
-                        codes.BAD_VALUE,
+                        codes.DEPLOYMENT_BAD_VALUE,
                         f"capacity for {media} cannot be negative",
                         index.value_span(("agents", agent_id, "capacity", media)),
                     )
@@ -91,7 +93,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
                 if (word.startswith("@") and word[1:] in own) or word == (account.id or "").lower():
                     out.append(
                         error(
-                            codes.BAD_VALUE,
+                            codes.DEPLOYMENT_BAD_VALUE,
                             f"{keyword!r} is this account's own handle: every post that "
                             "mentions the account contains it, so it would make every post "
                             "actionable",
@@ -110,7 +112,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
             for problem in template_problems(template.text):
                 out.append(
                     error(
-                        codes.BAD_TEMPLATE,
+                        codes.DEPLOYMENT_BAD_TEMPLATE,
                         f"template {name!r} does not compile (its line {problem.line}): "
                         f"{problem.message}",
                         index.value_span(("templates", name, "text")),
@@ -120,7 +122,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
             for problem in unsafe_template_parts(template.text):
                 out.append(
                     error(
-                        codes.UNSAFE_TEMPLATE,
+                        codes.DEPLOYMENT_UNSAFE_TEMPLATE,
                         f"template {name!r} is refused (its line {problem.line}): "
                         f"{problem.message}",
                         part_span(
@@ -133,7 +135,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
         if template.text is None and template.whatsapp is None:
             out.append(
                 error(
-                    codes.BAD_TEMPLATE,
+                    codes.DEPLOYMENT_BAD_TEMPLATE,
                     f"template {name!r} has neither `text` nor `whatsapp`",
                     index.key_span(("templates", name)),
                     hint="give the reply text, or the approved WhatsApp template it sends",
@@ -149,7 +151,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
             if previous is not None and ring.after <= previous:
                 out.append(
                     error(
-                        codes.BAD_VALUE,
+                        codes.DEPLOYMENT_BAD_VALUE,
                         "bullseye rings must widen in order: each `after` longer than the last",
                         index.value_span(("queues", queue_name, "bullseye", i, "after")),
                         hint="list the rings from the innermost (shortest wait) outwards",
@@ -159,7 +161,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
         if queue.wrap_up_may_time_out and not (queue.wrap_up_required and queue.after_call_work):
             out.append(
                 warning(
-                    codes.UNUSED,
+                    codes.DEPLOYMENT_UNUSED,
                     f"queue {queue_name!r}: wrap_up_may_time_out does nothing without "
                     "wrap_up_required and after_call_work",
                     index.key_span(("queues", queue_name, "wrap_up_may_time_out")),
@@ -170,7 +172,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
         if not queue.members and not any(queue_name in a.queues for a in d.agents.values()):
             out.append(
                 warning(
-                    codes.UNUSED,
+                    codes.DEPLOYMENT_UNUSED,
                     f"queue {queue_name!r} has no members",
                     index.key_span(("queues", queue_name)),
                     hint="add agents under `members:`, or conversations routed here wait",
@@ -189,7 +191,7 @@ def _duplicates(
         if name in seen:
             out.append(
                 error(
-                    codes.DUPLICATE,
+                    codes.DEPLOYMENT_DUPLICATE,
                     f"{kind} {name!r} is listed twice",
                     index.value_span((*path, i)),
                 )
@@ -206,7 +208,7 @@ def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
         if account.name in names:
             out.append(
                 error(
-                    codes.DUPLICATE,
+                    codes.DEPLOYMENT_DUPLICATE,
                     f"account {account.name!r} is given twice",
                     index.value_span((*path, "name")),
                 )
@@ -218,7 +220,7 @@ def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
         if key in PHONE_CHANNELS and not _is_e164(ident):
             out.append(
                 error(
-                    codes.BAD_PHONE,
+                    codes.DEPLOYMENT_BAD_PHONE,
                     f"{ident!r} is not a phone number in E.164 form",
                     index.value_span((*path, "id")),
                     hint="write it with + and the country code, e.g. +442079460000",
@@ -227,7 +229,7 @@ def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
         if key in HANDLE_CHANNELS and not _HANDLE.fullmatch(ident):
             out.append(
                 error(
-                    codes.BAD_HANDLE,
+                    codes.DEPLOYMENT_BAD_HANDLE,
                     f"{ident!r} is not an X handle",
                     index.value_span((*path, "id")),
                     hint="write @ and up to 15 letters, digits or underscores, e.g. @GbankSocial",
@@ -243,7 +245,7 @@ def _portfolios(key: str, d: Deployment, index: PositionIndex) -> list[Diagnosti
     if channel.portfolios and key not in PORTFOLIO_CHANNELS:
         out.append(
             error(
-                codes.BAD_VALUE,
+                codes.DEPLOYMENT_BAD_VALUE,
                 f"{key} has no business portfolios: only WhatsApp counts its messaging limit "
                 "per portfolio",
                 index.key_span(("channels", key, "portfolios")),
@@ -263,7 +265,7 @@ def _portfolios(key: str, d: Deployment, index: PositionIndex) -> list[Diagnosti
                 suggestion = did_you_mean(number, list(accounts))
                 out.append(
                     error(
-                        codes.UNKNOWN_REFERENCE,
+                        codes.DEPLOYMENT_UNKNOWN_REFERENCE,
                         f"unknown {key} account {number!r} in portfolio {name!r}",
                         span,
                         hint=f"did you mean {suggestion!r}?"
@@ -275,7 +277,7 @@ def _portfolios(key: str, d: Deployment, index: PositionIndex) -> list[Diagnosti
             if account.name in owner:
                 out.append(
                     error(
-                        codes.DUPLICATE,
+                        codes.DEPLOYMENT_DUPLICATE,
                         f"account {account.name!r} is in portfolios {owner[account.name]!r} and "
                         f"{name!r}; a number belongs to one business portfolio",
                         span,
@@ -306,7 +308,7 @@ def _environments(d: Deployment, index: PositionIndex) -> list[Diagnostic]:
         if missing:
             out.append(
                 warning(
-                    codes.ENVIRONMENT_MISMATCH,
+                    codes.DEPLOYMENT_ENVIRONMENT_MISMATCH,
                     f"environment {name!r} does not set {', '.join(missing)}",
                     index.key_span(("environments", name)),
                     hint="set every parameter in every environment so flows run in each",

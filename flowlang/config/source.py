@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from flowlang.config import codes
+from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Severity, Span, error
 
 _MAX_REPORTED = 10
@@ -36,7 +36,7 @@ def decode(data: bytes, filename: str) -> tuple[str | None, list[Diagnostic]]:
             line, column = _byte_position(data, at)
             problems.append(
                 error(
-                    codes.NOT_UTF8,
+                    codes.DEPLOYMENT_NOT_UTF8,
                     f"byte 0x{data[at]:02x} is not UTF-8 text",
                     Span.point(filename, line, column),
                     hint="save the file as UTF-8",
@@ -64,7 +64,7 @@ def control_characters(text: str, filename: str) -> list[Diagnostic]:
                 name = "NUL" if char == "\0" else f"U+{ord(char):04X}"
                 problems.append(
                     error(
-                        codes.CONTROL_CHARACTER,
+                        codes.DEPLOYMENT_CONTROL_CHARACTER,
                         f"control character {name} is not allowed in a YAML file",
                         Span.point(filename, number, column),
                         hint="remove it; the file may be binary or corrupted",
@@ -83,7 +83,7 @@ def tab_indentation(text: str, filename: str) -> list[Diagnostic]:
         if "\t" in indent and line.strip():
             problems.append(
                 error(
-                    codes.YAML_SYNTAX,
+                    codes.DEPLOYMENT_YAML_SYNTAX,
                     "tab used for indentation",
                     Span.point(filename, number, indent.index("\t") + 1),
                     label="tab",
@@ -112,13 +112,13 @@ def parse(text: str, filename: str) -> tuple[Any, list[Diagnostic]]:
                 return None, tabs
         return None, [_syntax_error(exc, filename)]
     except YAMLError as exc:  # pragma: no cover - reader errors are caught before parsing
-        return None, [error(codes.YAML_SYNTAX, str(exc), Span.whole_file(filename))]
+        return None, [error(codes.DEPLOYMENT_YAML_SYNTAX, str(exc), Span.whole_file(filename))]
     except (ValueError, IndexError):  # a date that does not exist (2026-02-30), a number "-_"
         return None, unreadable_scalars(yaml.compose(text), filename)
     if tree is None:
         return None, [
             error(
-                codes.EMPTY,
+                codes.DEPLOYMENT_EMPTY,
                 "the deployment file is empty",
                 Span.whole_file(filename),
                 hint="start with e.g. `skills: [Billing]` and `queues:`; see docs/deployment.md",
@@ -128,7 +128,7 @@ def parse(text: str, filename: str) -> tuple[Any, list[Diagnostic]]:
         kind = "a list" if isinstance(tree, list) else "a single value"
         return None, [
             error(
-                codes.EMPTY,
+                codes.DEPLOYMENT_EMPTY,
                 f"the top level of a deployment file must be a mapping of keys, not {kind}",
                 Span.point(filename, *_first_content(text)),
                 hint="start with keys such as `skills:`, `queues:` and `agents:`",
@@ -171,7 +171,7 @@ def _syntax_error(exc: MarkedYAMLError, filename: str) -> Diagnostic:
     hint = _syntax_hint(problem)
     return Diagnostic(
         Severity.ERROR,
-        codes.YAML_SYNTAX,
+        codes.DEPLOYMENT_YAML_SYNTAX,
         f"invalid YAML: {problem}",
         span,
         hint=hint,
@@ -204,9 +204,11 @@ def unreadable_scalars(node: Node | None, filename: str) -> list[Diagnostic]:
         elif (why := _unreadable(current)) is not None:
             mark = current.start_mark
             span = Span.from_yaml(filename, mark.line, mark.column, len(current.value))
-            problems.append(error(codes.BAD_VALUE, why[0], span, hint=why[1]))
+            problems.append(error(codes.DEPLOYMENT_BAD_VALUE, why[0], span, hint=why[1]))
     problems.sort(key=lambda d: (d.span.line, d.span.column))
-    return problems or [error(codes.BAD_VALUE, "a value cannot be read", Span.whole_file(filename))]
+    return problems or [
+        error(codes.DEPLOYMENT_BAD_VALUE, "a value cannot be read", Span.whole_file(filename))
+    ]
 
 
 def _unreadable(node: Node) -> tuple[str, str] | None:
@@ -251,7 +253,7 @@ def duplicate_keys(node: Node | None, filename: str) -> list[Diagnostic]:
                     earlier = first[key.value]
                     problems.append(
                         error(
-                            codes.DUPLICATE,
+                            codes.DEPLOYMENT_DUPLICATE,
                             f"key {key.value!r} is given twice",
                             Span.from_yaml(filename, mark.line, mark.column, len(key.value)),
                             label="second time",

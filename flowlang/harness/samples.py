@@ -20,6 +20,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from flowlang import codes
 from flowlang.config.positions import PositionIndex, build
 from flowlang.diagnostics import Diagnostic, Span, error
 from flowlang.durations import parse_duration
@@ -66,12 +67,14 @@ def read_yaml(path: Path) -> tuple[Any, PositionIndex]:
     except (OSError, UnicodeDecodeError) as exc:
         raise SampleError(
             f"cannot read {name}",
-            [error("FL701", f"cannot read {name}: {exc}", Span.whole_file(name))],
+            [error(codes.BAD_SAMPLE_FILE, f"cannot read {name}: {exc}", Span.whole_file(name))],
         ) from exc
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         span = Span.from_yaml(name, mark.line, mark.column) if mark else Span.whole_file(name)
-        raise SampleError("bad YAML", [error("FL701", f"invalid YAML: {exc}", span)]) from exc
+        raise SampleError(
+            "bad YAML", [error(codes.BAD_SAMPLE_FILE, f"invalid YAML: {exc}", span)]
+        ) from exc
     return data, build(data, text, name)
 
 
@@ -97,7 +100,7 @@ class SampleReader:
         return self.index.key_span((*self.prefix, *path))
 
     def fail(self, message: str, path: YamlPath, hint: str = "") -> None:
-        self.problems.append(error("FL702", message, self.span(path), hint=hint))
+        self.problems.append(error(codes.BAD_SAMPLE_FIELD, message, self.span(path), hint=hint))
 
     def read(self, data: Any) -> Samples:
         if not isinstance(data, dict) or "conversations" not in data:

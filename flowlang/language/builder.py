@@ -12,6 +12,7 @@ from typing import Any
 from lark import Token, Transformer, Tree, v_args
 from lark.tree import Meta
 
+from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, error
 from flowlang.durations import parse_duration
 from flowlang.language import ast
@@ -73,7 +74,7 @@ class AstBuilder(Transformer[Token, Any]):
         except ValueError as exc:
             raise BuildError(
                 error(
-                    "FL014",
+                    codes.BAD_DURATION,
                     f"invalid duration {str(token)!r}: {exc}",
                     self._tspan(token),
                     hint="write durations like 30s, 10m, 72h, 7d",
@@ -87,7 +88,11 @@ class AstBuilder(Transformer[Token, Any]):
         text = str(token)
         if "." in text:
             raise BuildError(
-                error("FL015", f"expected a whole number, found {text}", self._tspan(token))
+                error(
+                    codes.NOT_A_WHOLE_NUMBER,
+                    f"expected a whole number, found {text}",
+                    self._tspan(token),
+                )
             )
         return int(text)
 

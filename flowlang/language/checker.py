@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import assert_never
 
+from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error, sort_key, warning
 from flowlang.language import ast
 from flowlang.language.context import ChannelInfo, FlowContext
@@ -52,14 +53,14 @@ OUTCOMES: dict[type, tuple[str, ...]] = {
 }
 
 _KIND_CODES = {
-    "queue": "FL101",
-    "skill": "FL102",
-    "template": "FL103",
-    "bot": "FL104",
-    "schedule": "FL105",
-    "data_action": "FL106",
-    "agent": "FL107",
-    "language": "FL108",
+    "queue": codes.UNKNOWN_QUEUE,
+    "skill": codes.UNKNOWN_SKILL,
+    "template": codes.UNKNOWN_TEMPLATE,
+    "bot": codes.UNKNOWN_BOT,
+    "schedule": codes.UNKNOWN_SCHEDULE,
+    "data_action": codes.UNKNOWN_DATA_ACTION,
+    "agent": codes.UNKNOWN_AGENT,
+    "language": codes.UNKNOWN_LANGUAGE,
 }
 _KIND_WORDS = {"data_action": "data action"}
 _PARAM_EXAMPLES = {
@@ -154,7 +155,7 @@ class _Checker:
                 if decl.type_name in VALUE_TYPES and not compatible(decl.type_name, actual):
                     self.report(
                         error(
-                            "FL203",
+                            codes.ASSIGNED_WRONG_TYPE,
                             f"variable {decl.name!r} is {decl.type_name} but starts as {actual}",
                             decl.initial.span,
                         )
@@ -189,21 +190,25 @@ class _Checker:
         seen: dict[str, Span] = {}
         for decl in self.flow.declarations:
             if isinstance(decl, ast.Param | ast.VarDecl):
-                self._unique(seen, decl.name, decl.span, "FL122", "name")
+                self._unique(seen, decl.name, decl.span, codes.DUPLICATE_VARIABLE, "name")
         for decl in self.flow.declarations:
             if isinstance(decl, ast.Param):
                 self._param(decl)
             elif isinstance(decl, ast.VarDecl):
                 self._var(decl)
             elif isinstance(decl, ast.State):
-                if self._unique_decl(self.states, decl, "FL120", "state"):
+                if self._unique_decl(self.states, decl, codes.DUPLICATE_STATE, "state"):
                     self.states[decl.name] = decl
             elif isinstance(decl, ast.Task):
-                if self._unique_decl(self.tasks, decl, "FL121", "task"):
+                if self._unique_decl(self.tasks, decl, codes.DUPLICATE_TASK, "task"):
                     self.tasks[decl.name] = decl
                 if len(set(decl.outcomes)) != len(decl.outcomes):
                     self.report(
-                        error("FL123", f"task {decl.name!r} lists an outcome twice", decl.span)
+                        error(
+                            codes.DUPLICATE_OUTCOME,
+                            f"task {decl.name!r} lists an outcome twice",
+                            decl.span,
+                        )
                     )
             elif isinstance(decl, ast.Serve):
                 self._serve(decl)
@@ -213,7 +218,7 @@ class _Checker:
         if not self.states:
             self.report(
                 error(
-                    "FL303",
+                    codes.NO_STATE,
                     "the flow has no state, so nothing runs",
                     self.flow.span,
                     hint="add a block like:  state start:",
@@ -222,7 +227,7 @@ class _Checker:
         if not self.flow.serves:
             self.report(
                 error(
-                    "FL309",
+                    codes.NO_CHANNEL,
                     "the flow serves no channel",
                     self.flow.span,
                     hint="add a line like:  serve messages on whatsapp, web",
@@ -237,7 +242,7 @@ class _Checker:
             for again in found[1:]:
                 self.report(
                     error(
-                        "FL124",
+                        codes.DUPLICATE_DECLARATION,
                         f"the flow declares {word!r} more than once",
                         again.span,
                         "again",
@@ -289,7 +294,7 @@ class _Checker:
         suggestion = did_you_mean(name, allowed)
         self.report(
             error(
-                "FL113",
+                codes.UNKNOWN_TYPE,
                 f"unknown type {name!r}",
                 span,
                 "not a type",
@@ -316,7 +321,7 @@ class _Checker:
             wanted = value_type(decl.type_name)
             self.report(
                 error(
-                    "FL204",
+                    codes.PARAMETER_WRONG_TYPE,
                     f"parameter {decl.name!r} is {_article(decl.type_name)}, so its value "
                     f"must be {_article(wanted)}, not {_shown_type(kind)}",
                     default.span,
@@ -356,7 +361,7 @@ class _Checker:
                 suggestion = did_you_mean(target.channel, known)
                 self.report(
                     error(
-                        "FL109",
+                        codes.UNKNOWN_CHANNEL,
                         f"unknown channel {target.channel!r}",
                         target.span,
                         "not a channel",
@@ -375,7 +380,7 @@ class _Checker:
                 what = "public posts" if public else "private messages"
                 self.report(
                     error(
-                        "FL411",
+                        codes.UNSUPPORTED_SCOPE,
                         f"{target.channel} carries {what}; it cannot serve {' and '.join(wrong)}",
                         target.span,
                         hint="serve messages on private channels; posts, comments or "
@@ -388,7 +393,7 @@ class _Checker:
                     suggestion = did_you_mean(target.account, accounts)
                     self.report(
                         error(
-                            "FL116",
+                            codes.UNKNOWN_ACCOUNT,
                             f"no {target.channel} account {target.account!r} "
                             f"in {self.ctx.deployment_file}",
                             target.span,
@@ -409,7 +414,7 @@ class _Checker:
                 suggestion = did_you_mean(decl.param, [p.name for p in self.flow.params])
                 self.report(
                     error(
-                        "FL112",
+                        codes.UNKNOWN_NAME,
                         f"unknown parameter {decl.param!r}",
                         decl.span,
                         "not declared",
@@ -423,7 +428,7 @@ class _Checker:
             if param.type_name != "duration":
                 self.report(
                     error(
-                        "FL202",
+                        codes.NOT_A_CONDITION,
                         f"threading window needs a duration, but parameter "
                         f"{decl.param!r} is {_article(param.type_name)}",
                         decl.span,
@@ -435,7 +440,7 @@ class _Checker:
         if window is not None and window > MAX_THREADING_WINDOW:
             self.report(
                 error(
-                    "FL401",
+                    codes.THREADING_WINDOW_TOO_LONG,
                     "threading window is over 72 hours",
                     decl.span,
                     "too long",
@@ -452,7 +457,7 @@ class _Checker:
                 suggestion = did_you_mean(ref.name, [*self.params])
                 self.report(
                     error(
-                        "FL112",
+                        codes.UNKNOWN_NAME,
                         f"unknown parameter {ref.name!r}",
                         ref.span,
                         f"a {kind} name in quotes or a {kind} parameter",
@@ -467,7 +472,7 @@ class _Checker:
             if param.type_name != kind:
                 self.report(
                     error(
-                        "FL202",
+                        codes.NOT_A_CONDITION,
                         f"parameter {ref.name!r} is {param.type_name}, "
                         f"but a {_KIND_WORDS.get(kind, kind)} is needed here",
                         ref.span,
@@ -514,7 +519,7 @@ class _Checker:
             if ended_by is not None:
                 self.report(
                     warning(
-                        "FL301",
+                        codes.UNREACHABLE_STEP,
                         "this step can never run",
                         stmt.span,
                         "unreachable",
@@ -557,7 +562,7 @@ class _Checker:
             if self.channels and not any(self.ctx.is_public(c) for c in self.channels):
                 self.report(
                     warning(
-                        "FL410",
+                        codes.NOT_ACTIONABLE_WITHOUT_POSTS,
                         "only public posts can be non-actionable; this "
                         "flow serves private messages only",
                         stmt.span,
@@ -574,7 +579,7 @@ class _Checker:
             if not where.in_loop:
                 self.report(
                     error(
-                        "FL305",
+                        codes.BREAK_OUTSIDE_LOOP,
                         "'break' outside a loop",
                         stmt.span,
                         hint="break leaves a repeat or while loop",
@@ -586,7 +591,7 @@ class _Checker:
             if not where.in_queue_timeout:
                 self.report(
                     error(
-                        "FL306",
+                        codes.KEEP_WAITING_OUTSIDE_TIMEOUT,
                         "'keep waiting' outside a route to queue's 'on timeout'",
                         stmt.span,
                         hint="keep waiting keeps the conversation in the queue whose timeout "
@@ -634,7 +639,7 @@ class _Checker:
     def _expect_type(self, expr: ast.Expr, wanted: str, what: str) -> None:
         actual = infer(expr, self.scope, self.report)
         if not compatible(wanted, actual) or (wanted == "boolean" and actual == "notset"):
-            code = "FL202" if what == "condition" else "FL201"
+            code = codes.NOT_A_CONDITION if what == "condition" else codes.WRONG_TYPE
             self.report(
                 error(
                     code,
@@ -648,7 +653,7 @@ class _Checker:
         if value is not None and not 1 <= value <= 5:
             self.report(
                 error(
-                    "FL206",
+                    codes.BAD_PROFICIENCY,
                     f"proficiency {value} is out of range",
                     span,
                     hint="proficiency goes from 1 (novice) to 5 (expert)",
@@ -659,7 +664,7 @@ class _Checker:
         if stmt.name in self.params:
             self.report(
                 error(
-                    "FL207",
+                    codes.READ_ONLY,
                     f"{stmt.name!r} is a parameter; parameters are read-only",
                     stmt.name_span,
                     hint="declare a variable with var to change it",
@@ -667,7 +672,7 @@ class _Checker:
             )
             return
         if stmt.name in BUILTINS or stmt.name in self.records:
-            self.report(error("FL207", f"{stmt.name!r} is read-only", stmt.name_span))
+            self.report(error(codes.READ_ONLY, f"{stmt.name!r} is read-only", stmt.name_span))
             return
         declared = self.variables.get(stmt.name)
         actual = infer(stmt.value, self.scope, self.report)
@@ -675,7 +680,7 @@ class _Checker:
             suggestion = did_you_mean(stmt.name, [*self.variables])
             self.report(
                 error(
-                    "FL112",
+                    codes.UNKNOWN_NAME,
                     f"unknown variable {stmt.name!r}",
                     stmt.name_span,
                     "not declared",
@@ -688,7 +693,7 @@ class _Checker:
         if not compatible(declared, actual):
             self.report(
                 error(
-                    "FL203",
+                    codes.ASSIGNED_WRONG_TYPE,
                     f"variable {stmt.name!r} is {declared}; cannot set it to {_article(actual)}",
                     stmt.value.span,
                     actual,
@@ -701,7 +706,7 @@ class _Checker:
             suggestion = did_you_mean(stmt.state, names)
             self.report(
                 error(
-                    "FL110",
+                    codes.UNKNOWN_STATE,
                     f"unknown state {stmt.state!r}",
                     stmt.state_span,
                     "no such state",
@@ -717,7 +722,7 @@ class _Checker:
         if where.task is None:
             self.report(
                 error(
-                    "FL304",
+                    codes.OUTCOME_OUTSIDE_TASK,
                     "'outcome' is only allowed inside a task",
                     stmt.span,
                     hint="use 'end' or 'go to state' in a state",
@@ -729,7 +734,7 @@ class _Checker:
             listed = ", ".join(where.task.outcomes) or "none"
             self.report(
                 error(
-                    "FL304",
+                    codes.OUTCOME_OUTSIDE_TASK,
                     f"task {where.task.name!r} has no outcome {stmt.name!r}",
                     stmt.span,
                     "not declared",
@@ -751,14 +756,20 @@ class _Checker:
                 if not compatible(subject, kind):
                     self.report(
                         error(
-                            "FL210",
+                            codes.CASE_WRONG_TYPE,
                             f"case value is {_article(kind)} but the switch "
                             f"is on {_article(subject)}",
                             value.span,
                         )
                     )
                 if value.value in seen:
-                    self.report(error("FL123", f"case {value.source} appears twice", value.span))
+                    self.report(
+                        error(
+                            codes.DUPLICATE_OUTCOME,
+                            f"case {value.source} appears twice",
+                            value.span,
+                        )
+                    )
                 seen.add(value.value)
             self._block(case.body, where)
         if stmt.default is not None:
@@ -782,7 +793,7 @@ class _Checker:
         whose = f"bot {where.bot!r}" if where.bot else "no bot of the deployment"
         self.report(
             error(
-                "FL118",
+                codes.UNKNOWN_INTENT,
                 f"{whose} declares the intent {value.value!r}"
                 if not where.bot
                 else f"{whose} has no intent {value.value!r}",
@@ -812,7 +823,7 @@ class _Checker:
             except re.error as exc:
                 self.report(
                     error(
-                        "FL208",
+                        codes.BAD_REGEX,
                         f"invalid regular expression: {exc.msg}",
                         pattern.span,
                         hint="see Python's re syntax",
@@ -823,7 +834,7 @@ class _Checker:
         if not text or text in {"*", "#", "@"}:
             self.report(
                 error(
-                    "FL209",
+                    codes.EMPTY_KEYWORD,
                     "empty keyword",
                     pattern.span,
                     hint='write a word, a phrase, a prefix like "fee*", "#tag" or "@handle"',
@@ -834,7 +845,7 @@ class _Checker:
         if key in self.own_handles:
             self.report(
                 warning(
-                    "FL414",
+                    codes.KEYWORD_IS_OWN_HANDLE,
                     f"{pattern.text!r} is the handle this flow serves on "
                     f"{self.own_handles[key]}: every post that mentions the business contains "
                     "it, so this keyword matches them all",
@@ -845,7 +856,7 @@ class _Checker:
         if key in seen:
             self.report(
                 warning(
-                    "FL125",
+                    codes.DUPLICATE_KEYWORD,
                     f"keyword {pattern.text!r} is listed twice",
                     pattern.span,
                     hint=f"already listed at line {seen[key]}",
@@ -858,7 +869,7 @@ class _Checker:
         if not 1 <= bound <= MAX_REPEAT:
             self.report(
                 error(
-                    "FL211",
+                    codes.BAD_LOOP_BOUND,
                     f"a loop runs 1 to {MAX_REPEAT} times, not {bound}",
                     stmt.span,
                     hint="loops are bounded so that one message cannot run the flow forever",
@@ -874,7 +885,7 @@ class _Checker:
         if stmt.into in self.params or stmt.into in BUILTINS:
             self.report(
                 error(
-                    "FL207",
+                    codes.READ_ONLY,
                     f"cannot store the answer in {stmt.into!r}: it is read-only",
                     stmt.into_span,
                 )
@@ -882,7 +893,9 @@ class _Checker:
         elif declared is not None and not compatible(declared, TEXT):
             self.report(
                 error(
-                    "FL203", f"the answer is text, but {stmt.into!r} is {declared}", stmt.into_span
+                    codes.ASSIGNED_WRONG_TYPE,
+                    f"the answer is text, but {stmt.into!r} is {declared}",
+                    stmt.into_span,
                 )
             )
         self._timed_branches(stmt, stmt.branches, OUTCOMES[ast.Ask], stmt.wait, where)
@@ -916,7 +929,7 @@ class _Checker:
                 suggestion = did_you_mean(arg.name, info.inputs)
                 self.report(
                     error(
-                        "FL117",
+                        codes.UNKNOWN_INPUT,
                         f"data action {info.name!r} takes no input {arg.name!r}",
                         arg.span,
                         hint=f"did you mean {suggestion!r}?"
@@ -940,7 +953,7 @@ class _Checker:
         if not calls:
             self.report(
                 error(
-                    "FL320",
+                    codes.LINK_OUTSIDE_SUCCESS,
                     f"'verified by {proof}' is only proof inside 'on success:' of the data "
                     f"action that stores into {proof}",
                     stmt.span,
@@ -952,7 +965,7 @@ class _Checker:
         elif not (isinstance(stmt.value, ast.Path) and stmt.value.parts[0] == proof):
             self.report(
                 error(
-                    "FL321",
+                    codes.LINK_VALUE_NOT_RETURNED,
                     f"a verified link takes the value {proof} returned, not another value",
                     stmt.value.span,
                     f"not read from {proof}",
@@ -968,7 +981,7 @@ class _Checker:
         if action.is_param:
             self.report(
                 error(
-                    "FL322",
+                    codes.LINK_WITHOUT_IDENTITY,
                     f"a verified link needs its data action named, not the parameter {action.name}",
                     stmt.span,
                     "cannot be checked",
@@ -983,7 +996,7 @@ class _Checker:
             return  # an unknown action: reported where it is called
         self.report(
             error(
-                "FL322",
+                codes.LINK_WITHOUT_IDENTITY,
                 f'data action "{info.name}" does not prove who the customer is',
                 stmt.span,
                 "not proof",
@@ -999,7 +1012,7 @@ class _Checker:
             suggestion = did_you_mean(stmt.task, self.tasks)
             self.report(
                 error(
-                    "FL111",
+                    codes.UNKNOWN_TASK,
                     f"unknown task {stmt.task!r}",
                     stmt.task_span,
                     "no such task",
@@ -1029,7 +1042,7 @@ class _Checker:
                 if branch.name == "timeout":
                     self.report(
                         error(
-                            "FL313",
+                            codes.TIMEOUT_WITHOUT_LIMIT,
                             "'on timeout' needs a time limit on this step",
                             branch.span,
                             hint="add 'wait 10m' (or 'timeout 10m' in a route block)",
@@ -1059,7 +1072,7 @@ class _Checker:
                 suggestion = did_you_mean(branch.name, allowed)
                 self.report(
                     error(
-                        "FL114",
+                        codes.UNKNOWN_OUTCOME,
                         f"{_describe(stmt)} has no outcome {branch.name!r}",
                         branch.span,
                         "unknown outcome",
@@ -1070,7 +1083,11 @@ class _Checker:
                 )
             elif branch.name in seen:
                 self.report(
-                    error("FL123", f"outcome {branch.name!r} is handled twice", branch.span)
+                    error(
+                        codes.DUPLICATE_OUTCOME,
+                        f"outcome {branch.name!r} is handled twice",
+                        branch.span,
+                    )
                 )
             seen.add(branch.name)
             self._block(branch.body, (branch_where or {}).get(branch.name, where))
@@ -1078,7 +1095,7 @@ class _Checker:
         if branches and warn_missing and missing and not misspelt:
             self.report(
                 warning(
-                    "FL302",
+                    codes.UNHANDLED_OUTCOME,
                     f"{_describe(stmt)} does not handle {', '.join(repr(m) for m in missing)}",
                     stmt.span,
                     "missing outcome",
@@ -1105,7 +1122,7 @@ class _Checker:
             if not public:
                 self.report(
                     warning(
-                        "FL408",
+                        codes.VISIBILITY_WITHOUT_PUBLIC_CHANNEL,
                         f"'reply {stmt.visibility}' only matters on public "
                         "posts; this flow serves private messages only",
                         stmt.span,
@@ -1119,7 +1136,7 @@ class _Checker:
             if info is not None and "whatsapp" in self.channels and info.kind != "whatsapp":
                 self.report(
                     warning(
-                        "FL406",
+                        codes.WHATSAPP_TEMPLATE_MISUSED,
                         f'"{info.name}" is not a WhatsApp approved template; '
                         "outside the 24 h window WhatsApp accepts only those",
                         stmt.guard.template.span,
@@ -1128,7 +1145,7 @@ class _Checker:
             if info is not None and not info.approved:
                 self.report(
                     warning(
-                        "FL406",
+                        codes.WHATSAPP_TEMPLATE_MISUSED,
                         f'template "{info.name}" is not approved, so it cannot be sent',
                         stmt.guard.template.span,
                     )
@@ -1155,7 +1172,7 @@ class _Checker:
         for problem in template_problems(content.text):
             self.report(
                 error(
-                    "FL404",
+                    codes.BAD_REPLY_TEMPLATE,
                     f"{what} text is not a valid template: {problem.message}",
                     content.span,
                     hint="templates use {{ name }} for values",
@@ -1165,7 +1182,7 @@ class _Checker:
         for problem in unsafe_template_parts(content.text):
             self.report(
                 error(
-                    "FL420",
+                    codes.UNSAFE_REPLY_TEMPLATE,
                     problem.message,
                     part_span(content.span, content.text, problem, _escaped),
                     "refused by the template sandbox",
@@ -1177,7 +1194,7 @@ class _Checker:
             suggestion = did_you_mean(missing, names)
             self.report(
                 error(
-                    "FL405",
+                    codes.TEMPLATE_UNKNOWN_NAME,
                     f"the {what} uses {missing!r}, which the flow does not define",
                     content.span,
                     "unknown name in template",
@@ -1203,7 +1220,7 @@ class _Checker:
                 if arg.name not in needed:
                     self.report(
                         error(
-                            "FL406",
+                            codes.WHATSAPP_TEMPLATE_MISUSED,
                             f'WhatsApp template "{info.name}" has no parameter {arg.name!r}',
                             arg.span,
                             hint="parameters: " + (", ".join(info.parameters) or "none"),
@@ -1212,7 +1229,7 @@ class _Checker:
             for absent in sorted(needed - given):
                 self.report(
                     error(
-                        "FL406",
+                        codes.WHATSAPP_TEMPLATE_MISUSED,
                         f'WhatsApp template "{info.name}" needs parameter {absent!r}',
                         ref.span,
                         hint=f"add: with {absent} = ...",
@@ -1229,7 +1246,7 @@ class _Checker:
             )
             self.report(
                 error(
-                    "FL404",
+                    codes.BAD_REPLY_TEMPLATE,
                     f'template "{info.name}" does not compile: {problem.message} ({where_text})',
                     ref.span,
                     hint="fix the template in the deployment file",
@@ -1244,7 +1261,7 @@ class _Checker:
             )
             self.report(
                 error(
-                    "FL420",
+                    codes.UNSAFE_REPLY_TEMPLATE,
                     f'template "{info.name}" is refused: {problem.message} ({where_text})',
                     ref.span,
                     hint="fix the template in the deployment file",
@@ -1254,7 +1271,7 @@ class _Checker:
         for missing in sorted(undeclared_names(info.source) - available):
             self.report(
                 error(
-                    "FL405",
+                    codes.TEMPLATE_UNKNOWN_NAME,
                     f'template "{info.name}" uses {missing!r}, which this reply does not give',
                     ref.span,
                     hint=f"add: with {missing} = ...",
@@ -1297,7 +1314,7 @@ class _Checker:
         if len(over) == len(infos):
             self.report(
                 error(
-                    "FL412",
+                    codes.REPLY_TOO_LONG,
                     f"{what} is too long for every channel this flow serves ({counts})",
                     content.span,
                     hint="shorten it, or split it into several replies",
@@ -1306,7 +1323,7 @@ class _Checker:
         else:
             self.report(
                 warning(
-                    "FL412",
+                    codes.REPLY_TOO_LONG,
                     f"{what} is too long for some channels this flow serves ({counts}); "
                     "there it is blocked",
                     content.span,
@@ -1324,7 +1341,7 @@ class _Checker:
                 limit = info.automated_replies_per_inbound
                 self.report(
                     warning(
-                        "FL413",
+                        codes.AUTOMATED_PUBLIC_REPLY,
                         f"an automatic reply on {info.key}: the channel allows {limit} automated "
                         f"repl{'y' if limit == 1 else 'ies'} per post, and forbids automatic "
                         "replies to posts chosen by keyword",
@@ -1351,7 +1368,7 @@ class _Checker:
             )
             self.report(
                 warning(
-                    "FL415",
+                    codes.PRIVATE_REPLY_BLOCKED,
                     f"'reply privately' is blocked on {info.key}: {why}; it is never posted "
                     "publicly instead",
                     stmt.span,
@@ -1368,7 +1385,7 @@ class _Checker:
         if len(unsupported) == len(infos):
             self.report(
                 error(
-                    "FL403",
+                    codes.CONTENT_NO_CHANNEL_CARRIES,
                     f"none of the channels this flow serves can carry {kind.replace('_', ' ')}",
                     content.span,
                     hint="send text, or serve a channel that supports it",
@@ -1377,7 +1394,7 @@ class _Checker:
         elif unsupported:
             self.report(
                 warning(
-                    "FL403",
+                    codes.CONTENT_NO_CHANNEL_CARRIES,
                     f"{', '.join(unsupported)} cannot carry "
                     f"{kind.replace('_', ' ')}; there the reply is sent as "
                     "text",
@@ -1395,7 +1412,7 @@ class _Checker:
                 if limit is not None and count > limit and info.key not in unsupported:
                     self.report(
                         warning(
-                            "FL409",
+                            codes.TOO_MANY_BUTTONS,
                             f"{info.key} shows at most {limit} "
                             f"{content.choices.kind.replace('_', ' ')}; "
                             f"this reply has {count}",
@@ -1428,7 +1445,7 @@ class _Checker:
             if name not in reachable_states:
                 self.report(
                     warning(
-                        "FL307",
+                        codes.UNUSED_STATE,
                         f"state {name!r} is never entered",
                         state.span,
                         hint=f"no 'go to state {name}' leads here; the flow starts in {entry!r}",
@@ -1436,7 +1453,9 @@ class _Checker:
                 )
         for name, declared in self.tasks.items():
             if name not in reachable_tasks:
-                self.report(warning("FL308", f"task {name!r} is never called", declared.span))
+                self.report(
+                    warning(codes.UNUSED_TASK, f"task {name!r} is never called", declared.span)
+                )
         self._task_cycles()
 
     def _task_cycles(self) -> None:
@@ -1452,7 +1471,7 @@ class _Checker:
                     cycle = " -> ".join([*members, callee])
                     self.report(
                         error(
-                            "FL311",
+                            codes.RECURSIVE_TASKS,
                             f"tasks call each other in a loop: {cycle}",
                             self.tasks[callee].span,
                             hint="a task may not call itself, directly or not",

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error
 from flowlang.language import ast
 
@@ -123,7 +124,9 @@ def infer(expr: ast.Expr, scope: Scope, report: Reporter) -> str:
             re.compile(expr.pattern)
         except re.error as exc:
             message = f"invalid regular expression: {exc.msg}"
-            report(error("FL208", message, expr.pattern_span, hint="see Python's re syntax"))
+            report(
+                error(codes.BAD_REGEX, message, expr.pattern_span, hint="see Python's re syntax")
+            )
         return BOOLEAN
     return _binary_type(expr, scope, report)
 
@@ -132,7 +135,10 @@ def _expect(span: Span, wanted: str, actual: str, what: str, report: Reporter) -
     if not compatible(wanted, actual):
         report(
             error(
-                "FL201", f"{what} needs {_a(wanted)}, but this is {_a(actual)}", span, f"{actual}"
+                codes.WRONG_TYPE,
+                f"{what} needs {_a(wanted)}, but this is {_a(actual)}",
+                span,
+                f"{actual}",
             )
         )
 
@@ -162,7 +168,7 @@ def _binary_type(expr: ast.Binary, scope: Scope, report: Reporter) -> str:
         if NOTSET not in (left, right) and not compatible(left, right):
             report(
                 error(
-                    "FL201",
+                    codes.WRONG_TYPE,
                     f"cannot compare {_a(left)} with {_a(right)}",
                     expr.span,
                     f"{left} {op} {right}",
@@ -173,7 +179,7 @@ def _binary_type(expr: ast.Binary, scope: Scope, report: Reporter) -> str:
         if left not in (NUMBER, DURATION, ANY) or not compatible(left, right):
             report(
                 error(
-                    "FL201",
+                    codes.WRONG_TYPE,
                     f"'{op}' compares numbers or durations, not {_a(left)} and {_a(right)}",
                     expr.span,
                     f"{left} {op} {right}",
@@ -184,7 +190,7 @@ def _binary_type(expr: ast.Binary, scope: Scope, report: Reporter) -> str:
         if not compatible(left, right):
             report(
                 error(
-                    "FL201",
+                    codes.WRONG_TYPE,
                     f"cannot add {_a(left)} and {_a(right)}",
                     expr.span,
                     hint="use text(x) to turn a value into text",
@@ -206,7 +212,7 @@ def _call_type(expr: ast.Call, scope: Scope, report: Reporter) -> str:
         suggestion = did_you_mean(expr.name, FUNCTIONS)
         report(
             error(
-                "FL115",
+                codes.UNKNOWN_FUNCTION,
                 f"unknown function {expr.name!r}",
                 expr.span,
                 "not a function",
@@ -220,7 +226,7 @@ def _call_type(expr: ast.Call, scope: Scope, report: Reporter) -> str:
     if len(expr.args) != len(params):
         report(
             error(
-                "FL201",
+                codes.WRONG_TYPE,
                 f"{expr.name}() takes {len(params)} argument(s), {len(expr.args)} given",
                 expr.span,
             )
@@ -243,7 +249,7 @@ def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
                 return ANY
             report(
                 error(
-                    "FL112",
+                    codes.UNKNOWN_NAME,
                     f"{head!r} is {_a(value_type(declared))}; it has no field {rest[0]!r}",
                     expr.span,
                 )
@@ -256,7 +262,7 @@ def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
             suggestion = did_you_mean(rest[0], fields)
             report(
                 error(
-                    "FL112",
+                    codes.UNKNOWN_NAME,
                     f"{head!r} has no field {rest[0]!r}",
                     expr.span,
                     "unknown field",
@@ -271,7 +277,7 @@ def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
         if not rest:
             report(
                 error(
-                    "FL112",
+                    codes.UNKNOWN_NAME,
                     f"{head!r} needs a field, e.g. {head}.{next(iter(members))}",
                     expr.span,
                     hint="fields: " + ", ".join(members),
@@ -283,7 +289,7 @@ def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
             suggestion = did_you_mean(rest[0], members)
             report(
                 error(
-                    "FL112",
+                    codes.UNKNOWN_NAME,
                     f"{head!r} has no field {rest[0]!r}",
                     expr.span,
                     "unknown field",
@@ -301,7 +307,7 @@ def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
     suggestion = did_you_mean(head, all_names(scope))
     report(
         error(
-            "FL112",
+            codes.UNKNOWN_NAME,
             f"unknown name {head!r}",
             expr.span,
             "not declared",

@@ -39,6 +39,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TypeAlias, assert_never
 
+from flowlang import codes
 from flowlang.diagnostics import Diagnostic, SourceFile, Span, error
 from flowlang.durations import written
 from flowlang.language import ast
@@ -82,7 +83,7 @@ def format_text(text: str, filename: str) -> FormatResult:
         or _comment_texts(again.comments) != _comment_texts(parsed.comments)
     ):
         problem = error(
-            "FL016",
+            codes.FORMAT_WOULD_CHANGE_FLOW,
             "the formatter could not lay out this flow without changing it; the file is unchanged",
             parsed.flow.span,
             "formatter",

@@ -27,6 +27,7 @@ from lark import (
 from lark.exceptions import VisitError
 from lark.indenter import Indenter
 
+from flowlang import codes
 from flowlang.diagnostics import Diagnostic, SourceFile, Span, error, source_lines
 from flowlang.language import ast
 from flowlang.language.builder import AstBuilder, BuildError
@@ -117,7 +118,7 @@ def parse_bytes(data: bytes, filename: str) -> ParseResult:
         span = Span.whole_file(filename)
         diagnostics.append(
             error(
-                "FL007",
+                codes.FLOW_TOO_LARGE,
                 f"flow file is too large ({len(data):,} bytes)",
                 span,
                 hint=f"a flow file may be at most {MAX_FLOW_BYTES:,} bytes; split it into tasks",
@@ -132,7 +133,7 @@ def parse_bytes(data: bytes, filename: str) -> ParseResult:
         text = data.decode("utf-8", errors="replace")
         diagnostics.append(
             error(
-                "FL005",
+                codes.NOT_UTF8,
                 f"the file is not valid UTF-8 (byte 0x{data[exc.start]:02x})",
                 Span.point(filename, line, col),
                 "not UTF-8",
@@ -149,7 +150,7 @@ def parse_text(text: str, filename: str) -> ParseResult:
         text = text[1:]
     source = SourceFile(filename, text)
     diagnostics = _screen(text, filename)
-    if any(d.code in {"FL006"} for d in diagnostics):
+    if any(d.code in {codes.EMPTY_FLOW} for d in diagnostics):
         return ParseResult(None, diagnostics, source)
     cleaned = _normalise(text)
     comments: list[ast.Comment] = []
@@ -182,7 +183,7 @@ def _screen(text: str, filename: str) -> list[Diagnostic]:
     if not text.strip():
         out.append(
             error(
-                "FL006",
+                codes.EMPTY_FLOW,
                 "the flow file is empty",
                 Span.whole_file(filename),
                 hint='a flow starts with a line like: flow "Customer messaging"',
@@ -194,7 +195,7 @@ def _screen(text: str, filename: str) -> list[Diagnostic]:
             col = line.index("\x00") + 1
             out.append(
                 error(
-                    "FL008",
+                    codes.NUL_BYTE,
                     "NUL byte in the flow file",
                     Span.point(filename, number, col),
                     "NUL",
@@ -206,7 +207,7 @@ def _screen(text: str, filename: str) -> list[Diagnostic]:
             col = line.index("\t") + 1
             out.append(
                 error(
-                    "FL003",
+                    codes.TAB_INDENT,
                     "tab in indentation",
                     Span.point(filename, number, col),
                     "tab",
@@ -273,7 +274,7 @@ def _parse_with_recovery(
         except _BadDedent as exc:
             line_no = origin[exc.line - 1]
             diag = error(
-                "FL004",
+                codes.BAD_INDENT,
                 "this line's indentation does not match any enclosing block",
                 Span.point(filename, line_no, 1, max(exc.got, 1)),
                 "unexpected indentation",
@@ -285,7 +286,9 @@ def _parse_with_recovery(
             diag, line_no = _syntax_diagnostic(exc, filename, source, physical)
             diag = _relocate(diag, origin)
             line_no = origin[min(line_no, len(origin)) - 1]
-            fix = {"FL010": _add_colon, "FL011": _fill_block}.get(diag.code, _neutralise)
+            fix = {codes.MISSING_COLON: _add_colon, codes.EMPTY_BLOCK: _fill_block}.get(
+                diag.code, _neutralise
+            )
         errors += 1
         if line_no not in reported:
             diagnostics.append(diag)
@@ -330,7 +333,7 @@ def _empty_block(filename: str, lines: list[str], line: int) -> tuple[Diagnostic
     line = _block_opener(lines, line)
     text = lines[line - 1] if 0 < line <= len(lines) else ""
     d = error(
-        "FL011",
+        codes.EMPTY_BLOCK,
         "expected an indented block after this line",
         Span.point(filename, line, len(text.rstrip()) + 1),
         "block is empty",
@@ -467,7 +470,7 @@ def _syntax_diagnostic(
         char = text[col - 1] if 0 < col <= len(text) else ""
         if char == '"':
             d = error(
-                "FL002",
+                codes.UNCLOSED_TEXT,
                 "unterminated text: the closing quote is missing",
                 Span(filename, line, col, line, len(text) + 1),
                 "this text never ends",
@@ -475,7 +478,7 @@ def _syntax_diagnostic(
             )
         else:
             d = error(
-                "FL001",
+                codes.SYNTAX_ERROR,
                 f"unexpected character {char!r}",
                 Span.point(filename, line, col),
                 "not part of the language here",
@@ -488,7 +491,7 @@ def _syntax_diagnostic(
         if tok.type in {"_INDENT"}:
             line = tok.line or 1
             d = error(
-                "FL004",
+                codes.BAD_INDENT,
                 "unexpected indentation",
                 Span.point(filename, line, 1, len(tok.value) or 1),
                 "this line is indented more than the one above",
@@ -505,7 +508,7 @@ def _syntax_diagnostic(
             span = Span.point(filename, line, col)
             if "COLON" in expected and not (expected - {"COLON", "DOT", "LPAR"}) - _OPERATORS:
                 d = error(
-                    "FL010",
+                    codes.MISSING_COLON,
                     "missing ':' at the end of the line",
                     span,
                     "expected ':' here",
@@ -515,7 +518,7 @@ def _syntax_diagnostic(
                 return _empty_block(filename, lines, len(lines) if tok.type == "$END" else line)
             else:
                 d = error(
-                    "FL012",
+                    codes.INCOMPLETE_LINE,
                     "this line ends too early",
                     span,
                     f"expected {_describe_expected(expected)}",
@@ -527,7 +530,7 @@ def _syntax_diagnostic(
             return _empty_block(filename, lines, line - 1)
         span = Span(filename, line, col, line, (tok.end_column or col + 1))
         d = error(
-            "FL001",
+            codes.SYNTAX_ERROR,
             f"unexpected {_shown(tok)}",
             span,
             f"expected {_describe_expected(expected)}",
@@ -537,14 +540,14 @@ def _syntax_diagnostic(
     if isinstance(exc, UnexpectedEOF):
         line = max(len(lines) - 1, 1)
         d = error(
-            "FL012",
+            codes.INCOMPLETE_LINE,
             "the file ends in the middle of a statement",
             Span.point(filename, line, 1),
             "incomplete",
         )
         return d, line
     line = getattr(exc, "line", 1) or 1
-    return error("FL001", "syntax error", Span.point(filename, line, 1)), line
+    return error(codes.SYNTAX_ERROR, "syntax error", Span.point(filename, line, 1)), line
 
 
 _OPERATORS = {

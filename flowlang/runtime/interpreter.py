@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NamedTuple, NoReturn
 
+from flowlang import codes
 from flowlang.compiler.ir import Node
 from flowlang.errors import FlowRuntimeError
 from flowlang.runtime import effects as fx
@@ -215,7 +216,7 @@ class RunContext:
             f"the flow ran {MAX_STEPS:,} steps for one event; it keeps looping through "
             f"line {hot.source.line} ({hot.op})"
         )
-        self._fail(hot, "FL901", message)
+        self._fail(hot, codes.STEP_LIMIT, message)
 
     def _runtime_error(self, node: Node, exc: FlowRuntimeError) -> str | None:
         message = f"{exc} (line {node.source.line})"
