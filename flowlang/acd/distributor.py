@@ -33,6 +33,7 @@ from flowlang.acd.model import (
     Ring,
     requirement_at_ring,
 )
+from flowlang.errors import FlowError
 from flowlang.runtime.ports import RoutingNotice, RoutingRequest
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class AcdError(ValueError):
+class AcdError(FlowError, ValueError):
     """A request the ACD cannot act on (an unknown agent state, ...)."""
 
 

@@ -18,6 +18,8 @@ from pydantic import (
 )
 from ruamel.yaml import YAML
 
+from flowlang.errors import InputError
+
 Outside = Literal["template_only", "human_agent_tag", "one_more", "push", "nothing", "anything"]
 
 
@@ -154,7 +156,7 @@ class ChannelRules(BaseModel):
         return self.identity_namespace or self.key
 
 
-class RegistryError(ValueError):
+class RegistryError(InputError, ValueError):
     """A channel description (built in or a deployment override) that is not valid."""
 
 

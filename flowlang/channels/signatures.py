@@ -19,6 +19,8 @@ import base64
 import hmac
 from collections.abc import Mapping
 
+from flowlang.errors import InputError
+
 # The header each channel signs with (compared case-insensitively).
 SIGNATURE_HEADERS = {
     "whatsapp": "X-Hub-Signature-256",
@@ -33,7 +35,7 @@ SIGNATURE_HEADERS = {
 }
 
 
-class SignatureError(ValueError):
+class SignatureError(InputError, ValueError):
     """The request's signature is missing or does not match."""
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from flowlang.errors import FlowError
+
 
 class ExitCode(IntEnum):
     """What a `flowlang` command's exit status means, the same for every command."""
@@ -21,7 +23,7 @@ class ExitCode(IntEnum):
     """The command was called wrongly: bad arguments, or files that are missing or unreadable."""
 
 
-class Stop(Exception):
+class Stop(FlowError):
     """A command cannot go on; it has shown the reason, and the CLI exits with `code`."""
 
     def __init__(self, code: ExitCode) -> None:

@@ -15,14 +15,15 @@ from lark.tree import Meta
 from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, error
 from flowlang.durations import parse_duration
+from flowlang.errors import InputError
 from flowlang.language import ast
 
 
-class BuildError(Exception):
+class BuildError(InputError):
     """A construct that parsed but cannot be represented (e.g. a duration out of range)."""
 
     def __init__(self, diagnostic: Diagnostic) -> None:
-        super().__init__(diagnostic.message)
+        super().__init__(diagnostic.message, [diagnostic])
         self.diagnostic = diagnostic
 
 

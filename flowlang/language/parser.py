@@ -29,6 +29,7 @@ from lark.indenter import Indenter
 
 from flowlang import codes
 from flowlang.diagnostics import Diagnostic, SourceFile, Span, error, source_lines
+from flowlang.errors import FlowError
 from flowlang.language import ast
 from flowlang.language.builder import AstBuilder, BuildError
 
@@ -66,7 +67,7 @@ class _FlowIndenter(Indenter):
             raise _BadDedent(where.line or 1, indent, self.indent_level[-1])
 
 
-class _BadDedent(Exception):
+class _BadDedent(FlowError):
     def __init__(self, line: int, got: int, expected: int) -> None:
         super().__init__(f"line {line}")
         self.line, self.got, self.expected = line, got, expected

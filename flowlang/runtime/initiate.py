@@ -15,7 +15,7 @@ from flowlang.templates import ReplyTemplate
 __all__ = ["INITIATED", "InitiateError", "recipient", "template_content"]
 
 
-class InitiateError(InputError):
+class InitiateError(InputError, ValueError):
     """A business-initiated send that cannot be made: an unknown template, a missing parameter,
     a recipient that is not a phone number (a flowlang `InputError`)."""
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, NoReturn
 
 from flowlang import codes
 from flowlang.compiler.ir import Node
-from flowlang.errors import FlowRuntimeError
+from flowlang.errors import FlowError, FlowRuntimeError
 from flowlang.runtime import effects as fx
 from flowlang.runtime.keywords import normalise
 from flowlang.runtime.program import Program
@@ -64,8 +64,11 @@ class RunResult:
         ]
 
 
-class _Failed(Exception):
+class _Failed(FlowError):
     """The run failed; `_fail` has recorded why."""
+
+    def __init__(self) -> None:
+        super().__init__("the run failed")
 
 
 def run(program: Program, state: FlowState, trigger: Trigger, facts: Facts) -> RunResult:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from flowlang.errors import InputError
+
 if TYPE_CHECKING:
     from flowlang.config import Deployment
 
 
-class ServiceConfigError(ValueError):
+class ServiceConfigError(InputError, ValueError):
     """The service cannot start as configured (the message says what to change)."""
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from flowlang.errors import FlowError
 from flowlang.events import InboundEvent
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.service.metrics import Metrics
@@ -42,7 +43,7 @@ Letter = tuple[str, dict[str, Any], str]  # source, payload, reason of a dead le
 log = logging.getLogger("flowlang.service")
 
 
-class WorkerStopped(RuntimeError):
+class WorkerStopped(FlowError, RuntimeError):
     """The worker has stopped (the service is shutting down); nothing was done."""
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from flowlang.errors import FlowError
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: customers, identities, conversations, inbound events, history, event log, dead letters
     """
@@ -168,7 +170,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class StoreError(Exception):
+class StoreError(FlowError):
     """A store file that cannot be opened: not a database, or from a newer flowlang."""
 
 

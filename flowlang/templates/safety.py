@@ -17,6 +17,7 @@ from jinja2 import nodes
 from jinja2.nodes import EvalContext
 from jinja2.sandbox import SandboxedEnvironment
 
+from flowlang.errors import FlowError
 from flowlang.templates.sandbox import (
     MAX_INT_BITS,
     MAX_LENGTH,
@@ -64,8 +65,11 @@ _ATTRIBUTE_FILTERS = frozenset(
 _GROWING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "join", "replace"})
 
 
-class _NotConstant(Exception):
-    pass
+class _NotConstant(FlowError):
+    """The expression's value is not known until the template runs."""
+
+    def __init__(self) -> None:
+        super().__init__("not a constant")
 
 
 def inspect(environment: SandboxedEnvironment, source: str, parsed: nodes.Template) -> Findings:

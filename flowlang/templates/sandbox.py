@@ -28,6 +28,8 @@ from jinja2.sandbox import (
 )
 from jinja2.visitor import NodeTransformer
 
+from flowlang.errors import FlowError
+
 MAX_LENGTH = 100_000
 """Characters of a text, items (nested ones counted) of a list or mapping a template makes."""
 MAX_INT_BITS = 4_096
@@ -50,7 +52,7 @@ REMOVED_GLOBALS = ("dict", "lipsum", "cycler", "joiner", "namespace")
 REMOVED_FILTERS = ("attr", "random", "pprint", "xmlattr")
 
 
-class TemplateLimitError(SecurityError):
+class TemplateLimitError(SecurityError, FlowError):
     """A template tried to make a value or do work beyond the sandbox's bounds."""
 
 

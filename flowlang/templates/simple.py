@@ -19,6 +19,7 @@ from typing import Any
 
 from jinja2 import nodes
 
+from flowlang.errors import FlowError
 from flowlang.templates.sandbox import MAX_LENGTH, bounded_concat, check_size, unsafe_attribute
 
 Lookup = Callable[[str], Any]
@@ -32,7 +33,7 @@ _DICT_ATTRIBUTES = frozenset(dir(dict))
 _JINJA_NAMES = frozenset({"self"})
 
 
-class NotSimple(Exception):
+class NotSimple(FlowError):
     """This render needs Jinja2 (a missing name, a member that is not a plain dict's key)."""
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from flowlang.errors import InputError
+
 MAX_DEPTH = 100
 """Deepest nesting a payload may have: real webhooks nest about ten levels; hundreds are an
 attack or a bug, and cannot be stored as JSON."""
@@ -19,7 +21,7 @@ class Ignored:
     reason: str
 
 
-class PayloadError(ValueError):
+class PayloadError(InputError, ValueError):
     """A webhook payload that cannot be turned into events; `field` is where it went wrong."""
 
     def __init__(self, channel: str, field: str, problem: str) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flowlang.channels.outbound.send_bodies import send_request
+from flowlang.errors import FlowError
 from flowlang.private_files import open_private
 from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.ports import OutboundMessage
@@ -29,7 +30,7 @@ from flowlang.runtime.ports import OutboundMessage
 __all__ = ["ConsoleAdapter", "DeliveryError", "HttpAdapter", "JsonLinesAdapter", "RecordingAdapter"]
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(FlowError, RuntimeError):
     """The message could not be delivered; `permanent` when retrying cannot help (4xx);
     `retry_after`: the seconds the receiver asked to wait before the next attempt."""
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from flowlang.errors import FlowError
 from flowlang.runtime.ports import OutboundMessage
 
 MEDIA = ("image", "video", "audio", "file", "sticker")
@@ -218,7 +219,7 @@ def _facebook_page(message: OutboundMessage) -> SendRequest:
     )
 
 
-class PrivateReplyError(ValueError):
+class PrivateReplyError(FlowError, ValueError):
     """A reply marked private reached a public channel's public endpoint. The channel policy
     readdresses private replies to a private channel; this refuses any that was not."""
 
