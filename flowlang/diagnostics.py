@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -136,6 +136,20 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
         close = difflib.get_close_matches(name, pool, n=1, cutoff=0.8)
         return close[0] if close else None
     return best[1]
+
+
+def suggest(
+    name: str, candidates: Iterable[str], otherwise: str, show: Callable[[str], str] = repr
+) -> str:
+    """The hint for an unknown `name`: "did you mean 'X'?" with the closest candidate
+    (`did_you_mean`), else `otherwise` (often `listing` of the choices, or how to declare it)."""
+    suggestion = did_you_mean(name, candidates)
+    return f"did you mean {show(suggestion)}?" if suggestion else otherwise
+
+
+def listing(label: str, names: Iterable[str]) -> str:
+    """The choices an unknown name could have been: `states: start, routing`."""
+    return f"{label}: " + ", ".join(names)
 
 
 def _edit_distance(a: str, b: str) -> int:

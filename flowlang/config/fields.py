@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import BeforeValidator, Field, PlainSerializer
 from pydantic_core import PydanticCustomError
 
-from flowlang.diagnostics import did_you_mean
+from flowlang.diagnostics import suggest
 from flowlang.durations import format_duration, parse_duration, written
 
 MAX_THREADING_WINDOW = timedelta(hours=72)
@@ -65,11 +65,10 @@ def _timezone(value: Any) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        suggestion = did_you_mean(value, _zone_names())
-        hint = (
-            f"did you mean {suggestion!r}?"
-            if suggestion
-            else "use an IANA name such as Europe/London, America/New_York or Asia/Tokyo"
+        hint = suggest(
+            value,
+            _zone_names(),
+            "use an IANA name such as Europe/London, America/New_York or Asia/Tokyo",
         )
         raise _fail("timezone", f"unknown time zone {value!r}", hint) from None
     return value

@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 from flowlang import codes
 from flowlang.config import positions, references, source
 from flowlang.config.models import Deployment
-from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error
+from flowlang.diagnostics import Diagnostic, Span, error, listing, suggest
 
 _CUSTOM_CODES = {
     "duration": codes.DEPLOYMENT_BAD_DURATION,
@@ -113,14 +113,7 @@ def _diagnostic(
     if kind == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(loc[:-1], root)
-        suggestion = did_you_mean(key, allowed)
-        hint = (
-            f"did you mean {suggestion!r}?"
-            if suggestion
-            else f"allowed here: {', '.join(sorted(allowed))}"
-            if allowed
-            else ""
-        )
+        hint = suggest(key, allowed, listing("allowed here", sorted(allowed)) if allowed else "")
         return error(
             codes.DEPLOYMENT_UNKNOWN_KEY, f"unknown key {key!r}", index.key_span(loc), hint=hint
         )
@@ -195,8 +188,8 @@ def _value_hint(detail: ErrorDetails, value: object = None) -> str:
     if "expected" in ctx:
         given = detail.get("input") if value is None else value
         choices = [c.strip(" '") for c in str(ctx["expected"]).replace(" or ", ", ").split(",")]
-        suggestion = did_you_mean(str(given), choices) if isinstance(given, str) else None
-        return f"did you mean {suggestion!r}?" if suggestion else f"use one of {ctx['expected']}"
+        candidates = choices if isinstance(given, str) else []
+        return suggest(str(given), candidates, f"use one of {ctx['expected']}")
     bounds = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
     for key, words in bounds.items():
         if key in ctx:

@@ -16,7 +16,7 @@ import phonenumbers
 from flowlang import codes
 from flowlang.config.models import Deployment
 from flowlang.config.positions import PositionIndex
-from flowlang.diagnostics import Diagnostic, did_you_mean, error, warning
+from flowlang.diagnostics import Diagnostic, error, suggest, warning
 from flowlang.templates import part_span, template_problems, unsafe_template_parts
 
 PHONE_CHANNELS = frozenset({"whatsapp", "sms"})
@@ -41,14 +41,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
         names = list(declared)
         if name in names:
             return
-        suggestion = did_you_mean(name, names)
-        hint = (
-            f"did you mean {suggestion!r}?"
-            if suggestion
-            else f"declare it under `{kind}s:`"
-            if kind != "agent"
-            else "declare it under `agents:`"
-        )
+        hint = suggest(name, names, f"declare it under `{kind}s:`")
         span = index.key_span(path) if is_key else index.value_span(path)
         out.append(
             error(codes.DEPLOYMENT_UNKNOWN_REFERENCE, f"unknown {kind} {name!r}", span, hint=hint)
@@ -262,15 +255,14 @@ def _portfolios(key: str, d: Deployment, index: PositionIndex) -> list[Diagnosti
             span = index.value_span(("channels", key, "portfolios", name, "numbers", i))
             account = accounts.get(number)
             if account is None:
-                suggestion = did_you_mean(number, list(accounts))
                 out.append(
                     error(
                         codes.DEPLOYMENT_UNKNOWN_REFERENCE,
                         f"unknown {key} account {number!r} in portfolio {name!r}",
                         span,
-                        hint=f"did you mean {suggestion!r}?"
-                        if suggestion
-                        else f"list it under channels.{key}.accounts first",
+                        hint=suggest(
+                            number, list(accounts), f"list it under channels.{key}.accounts first"
+                        ),
                     )
                 )
                 continue

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import assert_never
 
 from flowlang import codes
-from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error, sort_key, warning
+from flowlang.diagnostics import Diagnostic, Span, error, listing, sort_key, suggest, warning
 from flowlang.language import ast
 from flowlang.language.context import ChannelInfo, FlowContext
 from flowlang.language.exprtypes import (
@@ -291,16 +291,13 @@ class _Checker:
         allowed = tuple(allowed)
         if name in allowed:
             return True
-        suggestion = did_you_mean(name, allowed)
         self.report(
             error(
                 codes.UNKNOWN_TYPE,
                 f"unknown type {name!r}",
                 span,
                 "not a type",
-                hint=f"did you mean {suggestion!r}?"
-                if suggestion
-                else "types: " + ", ".join(allowed),
+                hint=suggest(name, allowed, listing("types", allowed)),
             )
         )
         return False
@@ -358,16 +355,13 @@ class _Checker:
         known = self.ctx.channel_keys()
         for target in decl.targets:
             if target.channel not in known:
-                suggestion = did_you_mean(target.channel, known)
                 self.report(
                     error(
                         codes.UNKNOWN_CHANNEL,
                         f"unknown channel {target.channel!r}",
                         target.span,
                         "not a channel",
-                        hint=f"did you mean {suggestion!r}?"
-                        if suggestion
-                        else "channels: " + ", ".join(known),
+                        hint=suggest(target.channel, known, listing("channels", known)),
                     )
                 )
                 continue
@@ -390,7 +384,6 @@ class _Checker:
             if target.account is not None and self.ctx.has_deployment:
                 accounts = self.ctx.accounts.get(target.channel, set())
                 if target.account not in accounts:
-                    suggestion = did_you_mean(target.account, accounts)
                     self.report(
                         error(
                             codes.UNKNOWN_ACCOUNT,
@@ -398,9 +391,11 @@ class _Checker:
                             f"in {self.ctx.deployment_file}",
                             target.span,
                             "not declared",
-                            hint=f"did you mean {suggestion!r}?"
-                            if suggestion
-                            else f"declare it under channels: {target.channel}: accounts:",
+                            hint=suggest(
+                                target.account,
+                                accounts,
+                                f"declare it under channels: {target.channel}: accounts:",
+                            ),
                         )
                     )
 
@@ -411,17 +406,18 @@ class _Checker:
                 (p for p in self.flow.params if p.name == decl.param), None
             )
             if param is None:
-                suggestion = did_you_mean(decl.param, [p.name for p in self.flow.params])
                 self.report(
                     error(
                         codes.UNKNOWN_NAME,
                         f"unknown parameter {decl.param!r}",
                         decl.span,
                         "not declared",
-                        hint=f"did you mean {suggestion!r}?"
-                        if suggestion
-                        else "write a duration like 72h, or declare: "
-                        f"param {decl.param}: duration = 72h",
+                        hint=suggest(
+                            decl.param,
+                            [p.name for p in self.flow.params],
+                            "write a duration like 72h, or declare: "
+                            f"param {decl.param}: duration = 72h",
+                        ),
                     )
                 )
                 return
@@ -454,16 +450,15 @@ class _Checker:
         if ref.is_param:
             param = self.params.get(ref.name)
             if param is None:
-                suggestion = did_you_mean(ref.name, [*self.params])
                 self.report(
                     error(
                         codes.UNKNOWN_NAME,
                         f"unknown parameter {ref.name!r}",
                         ref.span,
                         f"a {kind} name in quotes or a {kind} parameter",
-                        hint=f"did you mean {suggestion!r}?"
-                        if suggestion
-                        else f'write the name in quotes, e.g. "{ref.name}"',
+                        hint=suggest(
+                            ref.name, [*self.params], f'write the name in quotes, e.g. "{ref.name}"'
+                        ),
                     )
                 )
                 return None
@@ -498,7 +493,6 @@ class _Checker:
         }[kind]
         if name in pool:
             return
-        suggestion = did_you_mean(name, pool)
         word = _KIND_WORDS.get(kind, kind)
         self.report(
             error(
@@ -506,9 +500,9 @@ class _Checker:
                 f'unknown {word} "{name}"',
                 span,
                 f"not declared in {self.ctx.deployment_file}",
-                hint=f'did you mean "{suggestion}"?'
-                if suggestion
-                else f"declare it in {self.ctx.deployment_file}",
+                hint=suggest(
+                    name, pool, f"declare it in {self.ctx.deployment_file}", show=lambda s: f'"{s}"'
+                ),
             )
         )
 
@@ -677,16 +671,17 @@ class _Checker:
         declared = self.variables.get(stmt.name)
         actual = infer(stmt.value, self.scope, self.report)
         if declared is None:
-            suggestion = did_you_mean(stmt.name, [*self.variables])
             self.report(
                 error(
                     codes.UNKNOWN_NAME,
                     f"unknown variable {stmt.name!r}",
                     stmt.name_span,
                     "not declared",
-                    hint=f"did you mean {suggestion!r}?"
-                    if suggestion
-                    else f"declare it: var {stmt.name}: {_declarable(actual)} = not set",
+                    hint=suggest(
+                        stmt.name,
+                        [*self.variables],
+                        f"declare it: var {stmt.name}: {_declarable(actual)} = not set",
+                    ),
                 )
             )
             return
@@ -703,16 +698,13 @@ class _Checker:
     def _goto(self, stmt: ast.GoToState) -> None:
         names = [d.name for d in self.flow.states]
         if stmt.state not in names:
-            suggestion = did_you_mean(stmt.state, names)
             self.report(
                 error(
                     codes.UNKNOWN_STATE,
                     f"unknown state {stmt.state!r}",
                     stmt.state_span,
                     "no such state",
-                    hint=f"did you mean {suggestion!r}?"
-                    if suggestion
-                    else "states: " + ", ".join(names),
+                    hint=suggest(stmt.state, names, listing("states", names)),
                 )
             )
         if not self.dead:
@@ -730,7 +722,6 @@ class _Checker:
             )
             return
         if stmt.name not in where.task.outcomes:
-            suggestion = did_you_mean(stmt.name, where.task.outcomes)
             listed = ", ".join(where.task.outcomes) or "none"
             self.report(
                 error(
@@ -738,9 +729,7 @@ class _Checker:
                     f"task {where.task.name!r} has no outcome {stmt.name!r}",
                     stmt.span,
                     "not declared",
-                    hint=f"did you mean {suggestion!r}?"
-                    if suggestion
-                    else f"declared outcomes: {listed}",
+                    hint=suggest(stmt.name, where.task.outcomes, f"declared outcomes: {listed}"),
                 )
             )
 
@@ -789,7 +778,6 @@ class _Checker:
     def _intent(self, value: ast.Literal, intents: tuple[str, ...], where: _Where) -> None:
         if value.value in intents:
             return
-        suggestion = did_you_mean(str(value.value), intents)
         whose = f"bot {where.bot!r}" if where.bot else "no bot of the deployment"
         self.report(
             error(
@@ -799,9 +787,7 @@ class _Checker:
                 else f"{whose} has no intent {value.value!r}",
                 value.span,
                 "not a declared intent",
-                hint=f"did you mean {suggestion!r}?"
-                if suggestion
-                else "intents: " + ", ".join(intents),
+                hint=suggest(str(value.value), intents, listing("intents", intents)),
             )
         )
 
@@ -926,15 +912,12 @@ class _Checker:
         for arg in stmt.args:
             infer(arg.value, self.scope, self.report)
             if info is not None and info.inputs and arg.name not in info.inputs:
-                suggestion = did_you_mean(arg.name, info.inputs)
                 self.report(
                     error(
                         codes.UNKNOWN_INPUT,
                         f"data action {info.name!r} takes no input {arg.name!r}",
                         arg.span,
-                        hint=f"did you mean {suggestion!r}?"
-                        if suggestion
-                        else "inputs: " + ", ".join(info.inputs),
+                        hint=suggest(arg.name, info.inputs, listing("inputs", info.inputs)),
                     )
                 )
         proved = (
@@ -1009,16 +992,15 @@ class _Checker:
     def _call_task(self, stmt: ast.CallTask, where: _Where) -> None:
         task = self.tasks.get(stmt.task)
         if task is None:
-            suggestion = did_you_mean(stmt.task, self.tasks)
             self.report(
                 error(
                     codes.UNKNOWN_TASK,
                     f"unknown task {stmt.task!r}",
                     stmt.task_span,
                     "no such task",
-                    hint=f"did you mean {suggestion!r}?"
-                    if suggestion
-                    else "declare it: task " + stmt.task + " outcomes done:",
+                    hint=suggest(
+                        stmt.task, self.tasks, "declare it: task " + stmt.task + " outcomes done:"
+                    ),
                 )
             )
             for branch in stmt.branches:
@@ -1069,16 +1051,13 @@ class _Checker:
         for branch in branches:
             if branch.name not in allowed:
                 misspelt = True
-                suggestion = did_you_mean(branch.name, allowed)
                 self.report(
                     error(
                         codes.UNKNOWN_OUTCOME,
                         f"{_describe(stmt)} has no outcome {branch.name!r}",
                         branch.span,
                         "unknown outcome",
-                        hint=f"did you mean {suggestion!r}?"
-                        if suggestion
-                        else "outcomes: " + ", ".join(allowed),
+                        hint=suggest(branch.name, allowed, listing("outcomes", allowed)),
                     )
                 )
             elif branch.name in seen:
@@ -1191,16 +1170,13 @@ class _Checker:
             )
         names = set(self._template_names())
         for missing in sorted(undeclared_names(content.text) - names):
-            suggestion = did_you_mean(missing, names)
             self.report(
                 error(
                     codes.TEMPLATE_UNKNOWN_NAME,
                     f"the {what} uses {missing!r}, which the flow does not define",
                     content.span,
                     "unknown name in template",
-                    hint=f"did you mean {suggestion!r}?"
-                    if suggestion
-                    else f"declare it: var {missing}: text = not set",
+                    hint=suggest(missing, names, f"declare it: var {missing}: text = not set"),
                 )
             )
 

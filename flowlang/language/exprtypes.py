@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flowlang import codes
-from flowlang.diagnostics import Diagnostic, Span, did_you_mean, error
+from flowlang.diagnostics import Diagnostic, Span, error, listing, suggest
 from flowlang.language import ast
 
 TEXT, NUMBER, BOOLEAN, DURATION, LIST, RECORD, ANY, NOTSET = (
@@ -209,16 +209,13 @@ def _binary_type(expr: ast.Binary, scope: Scope, report: Reporter) -> str:
 def _call_type(expr: ast.Call, scope: Scope, report: Reporter) -> str:
     signature = FUNCTIONS.get(expr.name)
     if signature is None:
-        suggestion = did_you_mean(expr.name, FUNCTIONS)
         report(
             error(
                 codes.UNKNOWN_FUNCTION,
                 f"unknown function {expr.name!r}",
                 expr.span,
                 "not a function",
-                hint=f"did you mean {suggestion!r}?"
-                if suggestion
-                else "functions: " + ", ".join(sorted(FUNCTIONS)),
+                hint=suggest(expr.name, FUNCTIONS, listing("functions", sorted(FUNCTIONS))),
             )
         )
         return ANY
@@ -259,16 +256,13 @@ def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
     if head in scope.records:
         fields = scope.records[head]
         if rest and fields is not None and rest[0] not in fields:
-            suggestion = did_you_mean(rest[0], fields)
             report(
                 error(
                     codes.UNKNOWN_NAME,
                     f"{head!r} has no field {rest[0]!r}",
                     expr.span,
                     "unknown field",
-                    hint=f"did you mean {suggestion!r}?"
-                    if suggestion
-                    else "fields: " + ", ".join(fields),
+                    hint=suggest(rest[0], fields, listing("fields", fields)),
                 )
             )
         return ANY if rest else RECORD
@@ -280,22 +274,21 @@ def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
                     codes.UNKNOWN_NAME,
                     f"{head!r} needs a field, e.g. {head}.{next(iter(members))}",
                     expr.span,
-                    hint="fields: " + ", ".join(members),
+                    hint=listing("fields", members),
                 )
             )
             return ANY
         field_type = members.get(rest[0])
         if field_type is None:
-            suggestion = did_you_mean(rest[0], members)
             report(
                 error(
                     codes.UNKNOWN_NAME,
                     f"{head!r} has no field {rest[0]!r}",
                     expr.span,
                     "unknown field",
-                    hint=f"did you mean '{head}.{suggestion}'?"
-                    if suggestion
-                    else "fields: " + ", ".join(members),
+                    hint=suggest(
+                        rest[0], members, listing("fields", members), show=lambda s: f"'{head}.{s}'"
+                    ),
                 )
             )
             return ANY
@@ -304,16 +297,15 @@ def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
         return field_type
     if head in SHORTHANDS and not rest:
         return SHORTHANDS[head]
-    suggestion = did_you_mean(head, all_names(scope))
     report(
         error(
             codes.UNKNOWN_NAME,
             f"unknown name {head!r}",
             expr.span,
             "not declared",
-            hint=f"did you mean {suggestion!r}?"
-            if suggestion
-            else "declare it with: var " + head + ": text = not set",
+            hint=suggest(
+                head, all_names(scope), "declare it with: var " + head + ": text = not set"
+            ),
         )
     )
     return ANY
