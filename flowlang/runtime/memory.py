@@ -274,24 +274,14 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
     ) -> ConversationView:
         key = (customer_id, channel)
         current = self.conversations.get(self.current.get(key, ""))
-        if (
-            current is not None
-            and window > timedelta(0)
-            and now - current.last_activity_at < window
-        ):
+        if current is not None and current.continues_at(now, window):
             current.ongoing = True
             return current
-        conv = ConversationView(
-            id=f"conv{next(self._ids)}",
-            customer_id=customer_id,
-            channel=channel,
-            account=account,
-            started_at=now,
-            last_activity_at=now,
-            last_agent=current.last_agent if current else None,
+        conv = ConversationView.starting(
+            f"conv{next(self._ids)}", customer_id, channel, account, now, after=current
         )
-        if current is not None and current.status != "closed":
-            current.status = "closed"
+        if current is not None:
+            current.close()
         self.conversations[conv.id] = conv
         self.current[key] = conv.id
         return conv
@@ -335,8 +325,7 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
         at: datetime,
         sender: str,
     ) -> None:
-        conversation.messages += 1
-        conversation.last_activity_at = max(conversation.last_activity_at, at)
+        conversation.count_message(at)
         self.history.append(
             {
                 "customer_id": conversation.customer_id,

@@ -70,6 +70,45 @@ class ConversationView:
     # restart takes queued and assigned conversations back from it.
     routing: dict[str, Any] = field(default_factory=dict)
 
+    # The bookkeeping every store does the same way (MemoryStore, SqliteStore).
+    @classmethod
+    def starting(
+        cls,
+        conversation_id: str,
+        customer_id: str,
+        channel: str,
+        account: str,
+        now: datetime,
+        after: ConversationView | None,
+    ) -> ConversationView:
+        """A new conversation at `now`; it keeps the last agent of the one it comes `after`."""
+        return cls(
+            id=conversation_id,
+            customer_id=customer_id,
+            channel=channel,
+            account=account,
+            started_at=now,
+            last_activity_at=now,
+            last_agent=after.last_agent if after else None,
+        )
+
+    def continues_at(self, now: datetime, window: timedelta) -> bool:
+        """Whether a message at `now` is part of this conversation: it comes within the
+        threading window of the last activity (a window of 0 starts one per message)."""
+        return window > timedelta(0) and now - self.last_activity_at < window
+
+    def close(self) -> bool:
+        """Close the conversation; False when it was closed already."""
+        if self.status == "closed":
+            return False
+        self.status = "closed"
+        return True
+
+    def count_message(self, at: datetime) -> None:
+        """A message in or out: one more, and the last activity moves to `at` (never back)."""
+        self.messages += 1
+        self.last_activity_at = max(self.last_activity_at, at)
+
 
 @dataclass
 class PendingSend:

@@ -425,24 +425,18 @@ class SqliteStore:
                 (customer_id, channel),
             ).fetchone()
             current = self.get_conversation(row[0]) if row else None
-            if (
-                current is not None
-                and window > timedelta(0)
-                and now - current.last_activity_at < window
-            ):
+            if current is not None and current.continues_at(now, window):
                 current.ongoing = True
                 return current
-            conv = ConversationView(
-                id=self._next_id("conversation", "conv"),
-                customer_id=customer_id,
-                channel=channel,
-                account=account,
-                started_at=now,
-                last_activity_at=now,
-                last_agent=current.last_agent if current else None,
+            conv = ConversationView.starting(
+                self._next_id("conversation", "conv"),
+                customer_id,
+                channel,
+                account,
+                now,
+                after=current,
             )
-            if current is not None and current.status != "closed":
-                current.status = "closed"
+            if current is not None and current.close():
                 self.save_conversation(current)
             self.save_conversation(conv)
             self.db.execute(
@@ -513,8 +507,7 @@ class SqliteStore:
         at: datetime,
         sender: str,
     ) -> None:
-        conversation.messages += 1
-        conversation.last_activity_at = max(conversation.last_activity_at, at)
+        conversation.count_message(at)
         self.db.execute(
             "INSERT INTO messages (customer_id, conversation_id, direction, content, at, sender) "
             "VALUES (?, ?, ?, ?, ?, ?)",
