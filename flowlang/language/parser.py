@@ -226,7 +226,7 @@ def _untab(diagnostic: Diagnostic, text: str) -> Diagnostic:
     def column(line: int, col: int) -> int:
         if not 1 <= line <= len(lines):
             return col
-        written = lines[line - 1]
+        written = lines[line - 1].replace("\x00", " ")  # as `_normalise` lexed it
         indent = written[: len(written) - len(written.lstrip(" \t"))]
         width = 0
         for index, ch in enumerate(indent):

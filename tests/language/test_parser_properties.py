@@ -129,6 +129,8 @@ def _compile_and_run(checked: CheckedFlow) -> None:
     'flow "F"\nserve messages on web account "gbank-web"\n\nstate start:\n'
     '    if message.text matches "([0-9]":\n        end "digits"\n    end "done"\n'
 )
+# A NUL before an indenting tab: the tab was expanded, its column not moved back (found by CI).
+@example('\x00\t"\nflow "F"\nserve messages on web\n')
 def test_edited_flows_parse_or_report_inside_the_file(text: str) -> None:
     result = parse_text(text, "edited.flow")
     if result.ok:
@@ -143,6 +145,12 @@ def test_edited_flows_parse_or_report_inside_the_file(text: str) -> None:
         return
     assert result.diagnostics
     _assert_diagnostics_inside(text, list(result.diagnostics))
+
+
+def test_a_nul_before_a_tab_leaves_the_columns_as_written() -> None:
+    result = parse_text('\x00\t"\nflow "F"\n', "edited.flow")
+    unclosed = [d for d in result.diagnostics if d.code == "FL002"]
+    assert [(d.span.line, d.span.column, d.span.end_column) for d in unclosed] == [(1, 3, 4)]
 
 
 @settings(max_examples=100, deadline=None)
