@@ -38,6 +38,7 @@ test: $(STAMP) system-packages
 lint: $(STAMP)
 	$(BIN)/ruff check flowlang tests benchmarks examples
 	$(BIN)/mypy flowlang
+	$(BIN)/mypy tests benchmarks
 
 bench: $(STAMP) system-packages
 	$(BIN)/python -m benchmarks

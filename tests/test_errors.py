@@ -61,7 +61,7 @@ def test_errors_keep_the_builtin_base_callers_catch(
 def test_a_payload_error_is_caught_as_flow_error_with_its_message_and_fields() -> None:
     with pytest.raises(FlowError) as caught:
         raise PayloadError("whatsapp", "entry[0].changes", "expected a list")
-    assert isinstance(caught.value, InputError)
+    assert isinstance(caught.value, InputError) and isinstance(caught.value, PayloadError)
     assert str(caught.value) == "whatsapp payload: entry[0].changes: expected a list"
     assert caught.value.field == "entry[0].changes"
 

@@ -76,7 +76,7 @@ def imports(path: Path) -> list[tuple[str, bool]]:
                 if not a.name.startswith("__")
             )
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("flowlang"):
-            found.append((node.module, id(node) in type_only))
+            found.append((str(node.module), id(node) in type_only))
         elif isinstance(node, ast.ImportFrom) and node.module is None and node.level:
             raise AssertionError(f"{path}: relative import; write the flowlang module's name")
         elif isinstance(node, ast.Import):

@@ -217,7 +217,10 @@ def build_acd(spec: SimulationSpec, deployment: Deployment | None) -> SkillsAcd:
     return SkillsAcd(queues.values(), profiles)
 
 
-def simulate(spec: SimulationSpec, deployment: Deployment | None = None) -> SimulationResult:
+# Too complex (C901): to split.
+def simulate(  # noqa: C901
+    spec: SimulationSpec, deployment: Deployment | None = None
+) -> SimulationResult:
     """Run the simulation to the end of its arrivals, then until the queues are empty."""
     rng = random.Random(spec.seed)
     acd = build_acd(spec, deployment)

