@@ -414,6 +414,24 @@ class SkillsAcd:
         ]
         return sorted(found, key=lambda i: i.entered_at)
 
+    def work_of(self, agent: str, now: datetime) -> list[Interaction]:
+        """What `agent` has at `now`: offers still open to them (not timed out, even before a
+        `tick`), interactions they are in, and their after-call work."""
+        record = self.agents.get(agent)
+        if record is None:
+            return []
+        found = []
+        for conversation_id in record.holding:
+            interaction = self.interactions.get(conversation_id)
+            if interaction is None or interaction.agent != agent:
+                continue
+            if interaction.phase == "offered":
+                if self._open_offer(conversation_id, agent, now) is not None:
+                    found.append(interaction)
+            elif interaction.phase in ("active", "wrap_up"):
+                found.append(interaction)
+        return found
+
     # ------------------------------------------------------------------ deadlines
     def _fire(
         self, kind: str, interaction: Interaction, now: datetime, notices: list[RoutingNotice]

@@ -16,21 +16,16 @@ from flowlang.reporting import (
     InteractionLog,
     Report,
     Scope,
-    agent_performance,
     choose_interval,
-    interaction_details,
-    queue_performance,
-    realtime,
     timeline,
     to_csv,
     to_html,
     to_json,
     to_table,
 )
-from flowlang.reporting.checkpoint import fold_for_report, fold_live
+from flowlang.reporting.requested import KINDS, period_data, requested_reports
 from flowlang.reporting.timeline import Timeline
 
-KINDS = ("interactions", "agents", "queues", "realtime", "all")
 MEDIA = {
     "message": "message",
     "social-public": "social_public",
@@ -143,31 +138,10 @@ def report_command(
     loaded = load_or_exit(deployment) if deployment is not None else None
     scope = Scope(start, end, {MEDIA[m] for m in media}, set(queues), set(agents))
     moment = at or datetime.now(UTC)
-    live: InteractionLog | None = None
     with open_store(store_path) as db:
-        if kind == "realtime":
-            history = live = fold_live(db, moment, checkpoints)
-        else:
-            # One read of the log serves both the period's reports and the real-time view.
-            ends = [end, moment] if kind == "all" else [end]
-            history, *rest = fold_for_report(db, start, ends, datetime.now(UTC), checkpoints)
-            live = rest[0] if rest else None
-    reports: list[Report] = []
-    if kind in ("interactions", "all"):
-        reports.append(interaction_details(history, scope))
-    if kind in ("agents", "all"):
-        reports.append(agent_performance(history, scope))
-    if kind in ("queues", "all"):
-        targets = (
-            {name: q.service_level.answer_within for name, q in loaded.queues.items()}
-            if loaded is not None
-            else {}
+        reports, history = requested_reports(
+            db, kind, scope, moment, datetime.now(UTC), loaded, checkpoints
         )
-        reports.append(queue_performance(history, scope, targets))
-    if live is not None:
-        known_queues = list(loaded.queues) if loaded is not None else []
-        known_agents = list(loaded.agents) if loaded is not None else []
-        reports.extend(realtime(live, moment, scope, known_queues, known_agents))
     period = _period_words(scope)
     text = _render(reports, output_format, history, scope, period, kind != "realtime")
     if output is None:
@@ -189,7 +163,7 @@ def _render(
     with_timeline: bool,
 ) -> str:
     if output_format == "json":
-        return to_json(reports, _period_data(log, scope)) + "\n"
+        return to_json(reports, period_data(log, scope)) + "\n"
     if output_format == "csv":
         return "\n".join(to_csv(r) for r in reports)
     if output_format == "html":
@@ -206,17 +180,6 @@ def _period_timeline(log: InteractionLog, scope: Scope) -> Timeline | None:
     if first is None or last is None or last <= first:
         return None
     return timeline(log, first, last, scope, choose_interval(last - first))
-
-
-def _period_data(log: InteractionLog, scope: Scope) -> dict[str, Any]:
-    return {
-        "from": scope.start.isoformat() if scope.start else None,
-        "to": scope.end.isoformat() if scope.end else None,
-        "media": sorted(scope.media),
-        "queues": sorted(scope.queues),
-        "agents": sorted(scope.agents),
-        "last_event": log.last_event_at.isoformat() if log.last_event_at else None,
-    }
 
 
 def _period_words(scope: Scope) -> str:

@@ -26,6 +26,7 @@ from flowlang.config import Deployment
 from flowlang.project import Project, load_project
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 from flowlang.service import webhooks
+from flowlang.service.api import mount_api
 from flowlang.service.limits import BodyLimits
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
@@ -132,6 +133,7 @@ def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = 
     app.state.service = service
     app.add_middleware(BodyLimits, limit=settings.body_limit, timeout=settings.body_timeout)
     app.include_router(webhooks.router)
+    mount_api(app, service)
     app.add_api_route("/health", health, methods=["GET"], response_model=Health, tags=["ops"])
     app.add_api_route(
         "/ready",

@@ -327,6 +327,20 @@ class SqliteStore:
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    def flow_versions(self) -> list[tuple[str, str]]:
+        """Every flow version kept, as (version, the flow's name), in the order first kept."""
+        rows = self.db.execute(
+            "SELECT version, json_extract(graph, '$.name') FROM flow_versions ORDER BY rowid"
+        )
+        return [(version, name or "") for version, name in rows]
+
+    def flow_publications(self) -> list[dict[str, Any]]:
+        """The `flow_published` events of the log ({"at", "version", "flow", "by"}), in order."""
+        rows = self.db.execute(
+            "SELECT at, data FROM events WHERE kind = 'flow_published' ORDER BY seq"
+        )
+        return [{**json.loads(data), "at": datetime.fromisoformat(at)} for at, data in rows]
+
     # ------------------------------------------------------------------ users
     def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
         with self.transaction():

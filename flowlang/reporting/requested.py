@@ -1,0 +1,74 @@
+"""The reports one request asks for, from a store's event log: `flowlang report` and the
+service's supervisor API build them here, the same way."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from flowlang.reporting.checkpoint import CheckpointStore, fold_for_report, fold_live
+from flowlang.reporting.interactions import InteractionLog
+from flowlang.reporting.reports import (
+    Report,
+    Scope,
+    agent_performance,
+    interaction_details,
+    queue_performance,
+    realtime,
+)
+
+if TYPE_CHECKING:
+    from flowlang.config import Deployment
+
+KINDS = ("interactions", "agents", "queues", "realtime", "all")
+
+
+def requested_reports(
+    store: CheckpointStore,
+    kind: str,
+    scope: Scope,
+    moment: datetime,
+    now: datetime,
+    deployment: Deployment | None = None,
+    checkpoints: bool = True,
+) -> tuple[list[Report], InteractionLog]:
+    """The reports of `kind` (one of `KINDS`) for `scope`, the real-time ones at `moment`, and
+    the log of the period they were counted from. The deployment gives the queues' service-level
+    targets and the queues and agents a real-time view lists even when idle."""
+    live: InteractionLog | None = None
+    if kind == "realtime":
+        history = live = fold_live(store, moment, checkpoints)
+    else:
+        # One read of the log serves both the period's reports and the real-time view.
+        ends = [scope.end, moment] if kind == "all" else [scope.end]
+        history, *rest = fold_for_report(store, scope.start, ends, now, checkpoints)
+        live = rest[0] if rest else None
+    reports: list[Report] = []
+    if kind in ("interactions", "all"):
+        reports.append(interaction_details(history, scope))
+    if kind in ("agents", "all"):
+        reports.append(agent_performance(history, scope))
+    if kind in ("queues", "all"):
+        targets = (
+            {name: q.service_level.answer_within for name, q in deployment.queues.items()}
+            if deployment is not None
+            else {}
+        )
+        reports.append(queue_performance(history, scope, targets))
+    if live is not None:
+        known_queues = list(deployment.queues) if deployment is not None else []
+        known_agents = list(deployment.agents) if deployment is not None else []
+        reports.extend(realtime(live, moment, scope, known_queues, known_agents))
+    return reports, history
+
+
+def period_data(log: InteractionLog, scope: Scope) -> dict[str, Any]:
+    """The period a set of reports covers, for their JSON form."""
+    return {
+        "from": scope.start.isoformat() if scope.start else None,
+        "to": scope.end.isoformat() if scope.end else None,
+        "media": sorted(scope.media),
+        "queues": sorted(scope.queues),
+        "agents": sorted(scope.agents),
+        "last_event": log.last_event_at.isoformat() if log.last_event_at else None,
+    }

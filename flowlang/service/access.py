@@ -1,0 +1,155 @@
+"""Who may call the API: a bearer token on every request, the role it belongs to, and for an
+agent, only the interactions offered or assigned to them.
+
+A token is read from the `Authorization: Bearer ...` header only. A request that carries a
+token in its URL is refused (URLs end up in proxy logs, browser history and `Referer`
+headers); the live stream's short-lived ticket (`stream.py`) is the one exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from flowlang.acd import SkillsAcd
+from flowlang.runtime.agent_rules import Refusal
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.ports import User
+from flowlang.runtime.users import TOKEN_PREFIX, authenticate
+from flowlang.service.state import Service, service_of
+
+BEARER = HTTPBearer(auto_error=False, description="an API token from `flowlang users add`")
+TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "api_key", "apikey", "key", "auth"})
+OFFERED, ASSIGNED, AFTER_CALL_WORK = "offered", "assigned", "after_call_work"
+
+# Refusals the engine gives an agent's own action: the state of their work does not allow it
+# (403), or the wrap-up code they gave is wrong (422).
+REFUSAL_STATUS = {
+    "unknown_conversation": status.HTTP_403_FORBIDDEN,
+    "not_holder": status.HTTP_403_FORBIDDEN,
+    "offer_not_open": status.HTTP_403_FORBIDDEN,
+    "not_in_after_call_work": status.HTTP_403_FORBIDDEN,
+    "wrap_up_required": status.HTTP_422_UNPROCESSABLE_CONTENT,
+    "wrap_up_invalid": status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+
+
+def refused(code: str, reason: str, status_code: int = status.HTTP_403_FORBIDDEN) -> HTTPException:
+    """An error response whose body is `{"detail": {"code": ..., "reason": ...}}`."""
+    return HTTPException(status_code, detail={"code": code, "reason": reason})
+
+
+def unauthorized(reason: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        detail={"code": "unauthorized", "reason": reason},
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def token_in_url(request: Request) -> bool:
+    """Whether the URL carries what looks like an API token."""
+    return any(
+        name.lower() in TOKEN_QUERY_NAMES or value.startswith(TOKEN_PREFIX)
+        for name, value in request.query_params.multi_items()
+    )
+
+
+async def user_of_token(service: Service, token: str) -> User | None:
+    """The user a token belongs to (None: unknown or revoked), read on the engine's worker."""
+    return await service.worker.call(lambda _engine: authenticate(service.store, token))
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+) -> User:
+    """The user of the request's bearer token: 401 when it is missing, unknown or revoked."""
+    if token_in_url(request):
+        raise unauthorized(
+            "an API token goes in the Authorization header, never in the URL (URLs are "
+            "logged); this request was refused"
+        )
+    if credentials is None:
+        raise unauthorized("this route needs an API token: Authorization: Bearer <token>")
+    user = await user_of_token(service_of(request), credentials.credentials)
+    if user is None:
+        raise unauthorized("the API token is unknown or has been revoked")
+    return user
+
+
+def role(*roles: str) -> Callable[[User], Awaitable[User]]:
+    """A dependency: the request's user, who must have one of `roles` (403 otherwise)."""
+
+    async def check(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role not in roles:
+            raise refused(
+                "wrong_role",
+                f"this route is for {' and '.join(r + 's' for r in roles)}; "
+                f"{user.name} is {'an' if user.role[0] in 'aeiou' else 'a'} {user.role}",
+            )
+        return user
+
+    return check
+
+
+AgentUser = Annotated[User, Depends(role("agent"))]
+SupervisorUser = Annotated[User, Depends(role("supervisor", "admin"))]
+AdminUser = Annotated[User, Depends(role("admin"))]
+
+
+@dataclass(frozen=True)
+class Work:
+    """An interaction of one agent's: offered to them, assigned to them, or in their after-call
+    work."""
+
+    conversation_id: str
+    state: str  # offered | assigned | after_call_work
+    offer_ends_at: datetime | None = None
+
+
+def work_of(engine: Engine, agent: str, now: datetime) -> list[Work]:
+    """What `agent` may act on now, by conversation id (runs on the engine's worker)."""
+    found: dict[str, Work] = {}
+    if isinstance(engine.acd, SkillsAcd):
+        for interaction in engine.acd.work_of(agent, now):
+            state = {"offered": OFFERED, "active": ASSIGNED}.get(interaction.phase)
+            found[interaction.id] = Work(
+                interaction.id, state or AFTER_CALL_WORK, interaction.offer_ends_at
+            )
+    return sorted(found.values(), key=lambda w: w.conversation_id)
+
+
+def theirs(engine: Engine, agent: str, conversation_id: str, now: datetime) -> Work | None:
+    """The agent's work on this conversation, or None when it is not offered or assigned to
+    them (or does not exist: the answer is the same, so that ids cannot be probed)."""
+    conv = engine.store.get_conversation(conversation_id)
+    if conv is None:
+        return None
+    if conv.status == "with_agent" and conv.agent == agent:
+        return Work(conv.id, ASSIGNED)
+    for work in work_of(engine, agent, now):
+        if work.conversation_id == conversation_id:
+            return work
+    if conv.wrap_up_agent == agent and conv.status != "with_agent":
+        return Work(conv.id, AFTER_CALL_WORK)
+    return None
+
+
+def not_theirs(agent: str, conversation_id: str) -> HTTPException:
+    return refused(
+        "not_yours",
+        f"conversation {conversation_id} is not offered or assigned to {agent}",
+    )
+
+
+def refusal_error(refusal: Refusal) -> HTTPException:
+    """The engine's refusal of an agent's action, as the response the agent gets."""
+    return refused(
+        refusal.code, refusal.reason, REFUSAL_STATUS.get(refusal.code, status.HTTP_403_FORBIDDEN)
+    )

@@ -1,0 +1,160 @@
+"""The admin's routes: publish a flow version, roll back (or forward) to one kept before, list
+them (`/api/admin/flows...`).
+
+A flow posted is checked as `flowlang validate` checks it, against the service's deployment:
+with errors it is refused (422) with every diagnostic as JSON, and nothing changes. Once
+published, a version is the one new conversations start on; conversations in flight keep the
+version they started on (the store keeps every version's graph, so a restart keeps them too).
+Each publication is written to the event log (`flow_published`: version, flow, who).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field
+
+from flowlang.compiler.ir import FlowGraph
+from flowlang.project import load_project
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.program import Program
+from flowlang.service.access import AdminUser, refused
+from flowlang.service.agent_api import now_of
+from flowlang.service.state import Service, service_of
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+ServiceDep = Annotated[Service, Depends(service_of)]
+MAX_FLOW = 1024 * 1024
+
+
+class FlowSource(BaseModel):
+    text: str = Field(description="the flow's source, as in a .flow file", max_length=MAX_FLOW)
+
+
+class Published(BaseModel):
+    version: str
+    flow: str
+    previous: str
+
+
+class VersionView(BaseModel):
+    version: str
+    flow: str
+    current: bool
+    published: list[datetime] = Field(description="when it was published over the API")
+    published_by: list[str]
+
+
+class VersionsView(BaseModel):
+    current: str
+    versions: list[VersionView]
+
+
+class FlowErrors(BaseModel):
+    """Why a flow was refused: every diagnostic, as `flowlang validate --format json` gives
+    them."""
+
+    code: str
+    reason: str
+    diagnostics: list[dict[str, object]]
+
+
+class FlowErrorsView(BaseModel):
+    detail: FlowErrors
+
+
+@router.get("/flows", response_model=VersionsView)
+async def versions(user: AdminUser, service: ServiceDep) -> VersionsView:
+    """Every flow version the store keeps, oldest first, and which one is current."""
+
+    def read(engine: Engine) -> VersionsView:
+        published = service.store.flow_publications()
+        current = engine.program.graph.version
+        views = []
+        for version, name in service.store.flow_versions():
+            mine = [p for p in published if p["version"] == version]
+            views.append(
+                VersionView(
+                    version=version,
+                    flow=name,
+                    current=version == current,
+                    published=[p["at"] for p in mine],
+                    published_by=[str(p.get("by", "")) for p in mine],
+                )
+            )
+        return VersionsView(current=current, versions=views)
+
+    return await service.worker.call(read)
+
+
+@router.post(
+    "/flows",
+    response_model=Published,
+    status_code=status.HTTP_201_CREATED,
+    responses={422: {"model": FlowErrorsView, "description": "the flow has errors"}},
+)
+async def publish(body: FlowSource, user: AdminUser, service: ServiceDep) -> Published:
+    """Check a flow against the deployment and publish it for new conversations."""
+    program = _checked(service, body.text)
+    return await service.worker.call(lambda engine: _publish(engine, service, program, user.name))
+
+
+@router.post(
+    "/flows/{version}/publish",
+    response_model=Published,
+    responses={404: {"description": "no such version is kept"}},
+)
+async def republish(version: str, user: AdminUser, service: ServiceDep) -> Published:
+    """Publish a version kept before (a rollback): new conversations start on it."""
+
+    def run(engine: Engine) -> Published:
+        graph = service.store.flow_version(version)
+        if graph is None:
+            raise refused(
+                "unknown_version",
+                f"no flow version {version} is kept",
+                status.HTTP_404_NOT_FOUND,
+            )
+        program = Program(FlowGraph.from_dict(graph), engine.program.templates)
+        return _publish(engine, service, program, user.name)
+
+    return await service.worker.call(run)
+
+
+def _checked(service: Service, text: str) -> Program:
+    """The flow compiled for the deployment, or 422 with its diagnostics."""
+    original = service.settings.flows[0]
+    with tempfile.TemporaryDirectory(prefix="flowlang-publish-") as folder:
+        flow = Path(folder) / original.name
+        flow.write_text(text, "utf-8")
+        project, ws = load_project(flow, service.settings.deployment, service.settings.environment)
+        diagnostics = [d.to_dict() for d in ws.diagnostics]
+    if project is None:
+        for d in diagnostics:
+            if d["file"] == str(flow):
+                d["file"] = original.name
+        errors = FlowErrors(
+            code="flow_has_errors",
+            reason="the flow has errors; nothing was published",
+            diagnostics=diagnostics,
+        )
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=errors.model_dump())
+    return project.program
+
+
+def _publish(engine: Engine, service: Service, program: Program, by: str) -> Published:
+    previous = engine.program.graph.version
+    now = now_of(engine)
+    with service.store.transaction():
+        engine.publish(program)
+        service.store.append_event(
+            "flow_published",
+            now,
+            None,
+            {"version": program.graph.version, "flow": program.graph.name, "by": by},
+        )
+    return Published(version=program.graph.version, flow=program.graph.name, previous=previous)

@@ -1,0 +1,373 @@
+"""The agent's routes: presence, their interactions, accept / decline, reply, transfer,
+complete and wrap-up, and the customer's history (`/api/agent/...`).
+
+Every action is checked and taken in one call on the engine's worker: the conversation must be
+offered or assigned to the agent (403 otherwise, the same answer for one that does not exist),
+and the engine then judges it as for any host (`runtime/agent_rules.py`), its refusal mapped to
+403 or 422 with the reason. A reply the channel's rules block is 409 with the policy's reason:
+nothing was sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import BaseModel, Field, model_validator
+
+from flowlang.acd import SkillsAcd
+from flowlang.acd.distributor import AcdError
+from flowlang.events import AgentAction, AgentEvent
+from flowlang.runtime.engine import Engine, Outcome
+from flowlang.runtime.ports import Delivery
+from flowlang.service.access import (
+    AgentUser,
+    Work,
+    not_theirs,
+    refusal_error,
+    refused,
+    theirs,
+    work_of,
+)
+from flowlang.service.state import Service, service_of
+
+router = APIRouter(prefix="/api/agent", tags=["agent"])
+ServiceDep = Annotated[Service, Depends(service_of)]
+AgentState = Literal["available", "away", "offline"]
+MAX_PAGE = 200
+
+
+def now_of(engine: Engine) -> datetime:
+    """The time of an API action: the service's clock, UTC wall time (as its engine's)."""
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------- models
+class PresenceRequest(BaseModel):
+    state: AgentState
+
+
+class PresenceView(BaseModel):
+    agent: str
+    state: str
+
+
+class WorkItem(BaseModel):
+    """One interaction of the agent's."""
+
+    conversation_id: str
+    state: Literal["offered", "assigned", "after_call_work"]
+    channel: str
+    account: str
+    customer_id: str
+    customer_name: str | None = None
+    queue: str | None = None
+    offer_ends_at: datetime | None = Field(None, description="when an open offer times out")
+    window_closes_at: datetime | None = Field(
+        None, description="when the channel's reply window closes (None: it does not)"
+    )
+
+
+class ReplyRequest(BaseModel):
+    """A reply: `text`, or `content` of a rich kind (image, quick replies, ...) that the
+    channel's policy checks and may degrade or block."""
+
+    text: str = Field("", max_length=20_000)
+    content: dict[str, Any] | None = Field(
+        None, description='e.g. {"kind": "image", "url": "https://...", "caption": "..."}'
+    )
+    visibility: Literal["default", "privately", "publicly"] = "default"
+
+    @model_validator(mode="after")
+    def _something_to_send(self) -> ReplyRequest:
+        if not self.text.strip() and not self.content:
+            raise ValueError("a reply needs text or content")
+        if self.content is not None and not isinstance(self.content.get("kind"), str):
+            raise ValueError('content needs a "kind" (text, image, quick_replies, ...)')
+        return self
+
+
+class DeliveryView(BaseModel):
+    """What the channel's policy made of a reply."""
+
+    status: str  # sent | degraded
+    content: dict[str, Any]
+    reason_code: str = ""
+    reason: str = ""
+
+
+class TransferRequest(BaseModel):
+    """Transfer to a queue, or to an agent (and a queue if they cannot take it)."""
+
+    queue: str | None = None
+    agent: str | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> TransferRequest:
+        if not self.queue and not self.agent:
+            raise ValueError("a transfer needs a queue or an agent")
+        return self
+
+
+class CompleteRequest(BaseModel):
+    wrap_up: str | None = Field(None, description="the wrap-up code (some queues require one)")
+
+
+class WrapUpRequest(BaseModel):
+    wrap_up: str
+
+
+class ActionResult(BaseModel):
+    """What an action did: the conversation's state after it, and the ACD's notices."""
+
+    conversation_id: str
+    status: str
+    notices: list[str] = Field(default_factory=list)
+    deliveries: list[DeliveryView] = Field(default_factory=list)
+
+
+class HistoryMessage(BaseModel):
+    seq: int
+    conversation_id: str
+    direction: Literal["in", "out"]
+    sender: str
+    at: datetime
+    content: dict[str, Any]
+
+
+class HistoryPageView(BaseModel):
+    """A page of the customer's messages across all their conversations, oldest first;
+    `before` is the cursor for the page before it (None: this page starts at the first)."""
+
+    customer_id: str
+    messages: list[HistoryMessage]
+    before: int | None
+
+
+# ---------------------------------------------------------------------- routes
+@router.get("/presence", response_model=PresenceView)
+async def get_presence(user: AgentUser, service: ServiceDep) -> PresenceView:
+    """The agent's own presence."""
+    return await service.worker.call(lambda engine: presence_of(engine, user.name))
+
+
+@router.put("/presence", response_model=PresenceView)
+async def set_presence(body: PresenceRequest, user: AgentUser, service: ServiceDep) -> PresenceView:
+    """Become available, away or offline (only for oneself: supervisors change others')."""
+    return await service.worker.call(lambda engine: change_presence(engine, user.name, body.state))
+
+
+@router.get("/interactions", response_model=list[WorkItem])
+async def interactions(user: AgentUser, service: ServiceDep) -> list[WorkItem]:
+    """What is offered to the agent, assigned to them, or in their after-call work."""
+
+    def read(engine: Engine) -> list[WorkItem]:
+        return [
+            item_of(engine, service, work) for work in work_of(engine, user.name, now_of(engine))
+        ]
+
+    return await service.worker.call(read)
+
+
+@router.post("/interactions/{conversation_id}/accept", response_model=ActionResult)
+async def accept(conversation_id: str, user: AgentUser, service: ServiceDep) -> ActionResult:
+    """Accept an offer."""
+    return await act(service, user.name, conversation_id, AgentAction.ACCEPT, {})
+
+
+@router.post("/interactions/{conversation_id}/decline", response_model=ActionResult)
+async def decline(conversation_id: str, user: AgentUser, service: ServiceDep) -> ActionResult:
+    """Decline an offer: it goes to another agent, never back to this one."""
+    return await act(service, user.name, conversation_id, AgentAction.DECLINE, {})
+
+
+@router.post(
+    "/interactions/{conversation_id}/reply",
+    response_model=ActionResult,
+    responses={409: {"description": "the channel's rules blocked the reply; nothing was sent"}},
+)
+async def reply(
+    conversation_id: str, body: ReplyRequest, user: AgentUser, service: ServiceDep
+) -> ActionResult:
+    """Reply to the customer. The channel's policy decides: sent, degraded (e.g. buttons as
+    numbered text) or blocked (409 with its reason)."""
+    fields: dict[str, Any] = {"text": body.text, "visibility": body.visibility}
+    if body.content:
+        fields["content"] = body.content
+    return await act(service, user.name, conversation_id, AgentAction.REPLY, fields)
+
+
+@router.post("/interactions/{conversation_id}/transfer", response_model=ActionResult)
+async def transfer(
+    conversation_id: str, body: TransferRequest, user: AgentUser, service: ServiceDep
+) -> ActionResult:
+    """Transfer to a queue or to an agent of the deployment (422 for an unknown one)."""
+    deployment = service.project.deployment
+    if deployment is not None:
+        if body.queue and body.queue not in deployment.queues:
+            raise refused(
+                "unknown_queue",
+                f"there is no queue {body.queue!r}; queues: {', '.join(sorted(deployment.queues))}",
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        if body.agent and body.agent not in deployment.agents:
+            raise refused(
+                "unknown_agent",
+                f"there is no agent {body.agent!r}",
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+        if body.agent == user.name:
+            raise refused(
+                "transfer_to_self",
+                "a transfer goes to another agent",
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
+    fields = {"transfer_queue": body.queue, "transfer_agent": body.agent}
+    return await act(service, user.name, conversation_id, AgentAction.TRANSFER, fields)
+
+
+@router.post("/interactions/{conversation_id}/complete", response_model=ActionResult)
+async def complete(
+    conversation_id: str, body: CompleteRequest, user: AgentUser, service: ServiceDep
+) -> ActionResult:
+    """End the conversation with the customer, with a wrap-up code (422 when the queue requires
+    one and none or an undeclared one is given)."""
+    action = AgentAction.COMPLETE
+    return await act(service, user.name, conversation_id, action, {"wrap_up": body.wrap_up})
+
+
+@router.post("/interactions/{conversation_id}/wrap-up", response_model=ActionResult)
+async def wrap_up(
+    conversation_id: str, body: WrapUpRequest, user: AgentUser, service: ServiceDep
+) -> ActionResult:
+    """Give the wrap-up code during after-call work."""
+    action = AgentAction.WRAP_UP
+    return await act(service, user.name, conversation_id, action, {"wrap_up": body.wrap_up})
+
+
+@router.get("/interactions/{conversation_id}/history", response_model=HistoryPageView)
+async def history(
+    conversation_id: str,
+    user: AgentUser,
+    service: ServiceDep,
+    before: Annotated[int | None, Query(description="the `before` of the page after")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> HistoryPageView:
+    """The customer's messages across all their conversations and channels, newest page first,
+    each page oldest first; follow `before` back to the very first message."""
+
+    def read(engine: Engine) -> HistoryPageView:
+        if theirs(engine, user.name, conversation_id, now_of(engine)) is None:
+            raise not_theirs(user.name, conversation_id)
+        conv = engine.store.get_conversation(conversation_id)
+        assert conv is not None
+        page = service.store.history(conv.customer_id, before=before, limit=limit)
+        messages = [HistoryMessage.model_validate(m) for m in page.messages]
+        return HistoryPageView(customer_id=conv.customer_id, messages=messages, before=page.before)
+
+    return await service.worker.call(read)
+
+
+# ---------------------------------------------------------------------- on the worker
+def presence_of(engine: Engine, agent: str) -> PresenceView:
+    """An agent's presence as the ACD has it (offline: an ACD that does not know them)."""
+    record = engine.acd.agents.get(agent) if isinstance(engine.acd, SkillsAcd) else None
+    return PresenceView(agent=agent, state=str(record.state) if record else "offline")
+
+
+def change_presence(engine: Engine, agent: str, state: str) -> PresenceView:
+    try:
+        engine.set_agent_state(agent, state, now_of(engine))
+    except AcdError as exc:
+        raise refused("presence_refused", str(exc), status.HTTP_422_UNPROCESSABLE_CONTENT) from exc
+    return presence_of(engine, agent)
+
+
+def item_of(engine: Engine, service: Service, work: Work) -> WorkItem:
+    """An interaction of the agent's, as they are shown it."""
+    conv = engine.store.get_conversation(work.conversation_id)
+    assert conv is not None
+    customer = service.store.get_customer(conv.customer_id)
+    return WorkItem(
+        conversation_id=conv.id,
+        state=work.state,
+        channel=conv.channel,
+        account=conv.account,
+        customer_id=conv.customer_id,
+        customer_name=customer.name if customer else None,
+        queue=conv.queue,
+        offer_ends_at=work.offer_ends_at,
+        window_closes_at=engine.policy.window_closes_at(conv),
+    )
+
+
+async def act(
+    service: Service,
+    agent: str,
+    conversation_id: str,
+    action: AgentAction,
+    fields: dict[str, Any],
+) -> ActionResult:
+    """Check that the conversation is the agent's and hand the engine their action, in one
+    call on the worker (nothing can change in between)."""
+
+    def run(engine: Engine) -> ActionResult:
+        now = now_of(engine)
+        # Whose it is is checked first, so that another agent's conversation (or one that does
+        # not exist) gets one answer that tells nothing of it; the engine then judges the action.
+        if theirs(engine, agent, conversation_id, now) is None:
+            raise not_theirs(agent, conversation_id)
+        event = AgentEvent(
+            event_id=f"api:{uuid.uuid4().hex}",
+            conversation_id=conversation_id,
+            agent_id=agent,
+            action=action,
+            timestamp=now,
+            **fields,
+        )
+        return result_of(engine, engine.handle(event))
+
+    return await service.worker.call(run)
+
+
+def result_of(engine: Engine, outcome: Outcome) -> ActionResult:
+    """The response for an action's outcome: its refusal or block as an error."""
+    if outcome.refusal is not None:
+        raise refusal_error(outcome.refusal)
+    if outcome.dead_lettered:
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            detail={"code": "failed", "reason": outcome.note},
+        )
+    blocked = [d for d in outcome.deliveries if d.status not in ("sent", "degraded")]
+    if blocked:
+        raise blocked_error(blocked[0])
+    conv_id = outcome.conversation_id or ""
+    conv = engine.store.get_conversation(conv_id)
+    return ActionResult(
+        conversation_id=conv_id,
+        status=conv.status if conv else "unknown",
+        notices=[n.kind for n in outcome.notices],
+        deliveries=[
+            DeliveryView(
+                status=d.status,
+                content=d.message.content,
+                reason_code=d.reason_code,
+                reason=d.reason,
+            )
+            for d in outcome.deliveries
+        ],
+    )
+
+
+def blocked_error(delivery: Delivery) -> HTTPException:
+    return HTTPException(
+        status.HTTP_409_CONFLICT,
+        detail={
+            "code": delivery.reason_code or "blocked",
+            "reason": delivery.reason,
+            "suggestion": delivery.suggestion,
+        },
+    )

@@ -1,0 +1,19 @@
+"""The API for agents, supervisors and admins (docs/api.md), mounted on the service's app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from flowlang.service import admin_api, agent_api, stream, supervisor_api
+from flowlang.service.state import Service
+from flowlang.service.stream import AgentFeed
+
+
+def mount_api(app: FastAPI, service: Service) -> AgentFeed:
+    """Add the `/api` routes to `app`, and the feed of the agents' live streams to the engine."""
+    feed = AgentFeed(service.worker.engine, service.store)
+    service.worker.engine.listen(feed)
+    app.state.agent_feed = feed
+    for router in (agent_api.router, stream.router, supervisor_api.router, admin_api.router):
+        app.include_router(router)
+    return feed

@@ -1,0 +1,434 @@
+"""Each agent's live stream (Server-Sent Events): offers, customer messages, withdrawals,
+presence and reply-window warnings, pushed as the engine commits them.
+
+`AgentFeed` listens to the engine's event log (`Engine.listen`, on the worker thread) and hands
+each agent's events to their open streams on the event loop. A stream starts with a `hello`
+event listing the agent's work, re-checks its token every `recheck` seconds and ends with a
+`closed` event when the token has been revoked.
+
+A browser's EventSource cannot send an Authorization header, so a stream may instead be opened
+with a ticket: `POST /api/agent/stream-ticket` (with the token in the header) gives one, good
+for one stream, within `TICKET_SECONDS`. It is the only credential the API takes in a URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel
+
+from flowlang.acd import SkillsAcd
+from flowlang.channels.registry import builtin_registry
+from flowlang.runtime.engine import Engine
+from flowlang.runtime.ports import ConversationView, User, UserDirectory
+from flowlang.service.access import (
+    BEARER,
+    AgentUser,
+    current_user,
+    refused,
+    unauthorized,
+    work_of,
+)
+from flowlang.service.agent_api import item_of, now_of, presence_of
+from flowlang.service.state import service_of
+from flowlang.store import SqliteStore
+
+TICKET_SECONDS = 60
+WINDOW_WARNINGS = (timedelta(minutes=10),)
+"""How long before a reply window closes the agent is warned (and again when it has closed)."""
+
+# Notices that take an offer or a conversation away from the agent it was with.
+TAKEN_AWAY = frozenset(
+    {
+        "declined",
+        "requeued",
+        "not_responding",
+        "withdrawn",
+        "expired",
+        "disconnected",
+        "transferred",
+    }
+)
+ENDED = frozenset({"completed", "wrap_up_ended"})
+
+
+@dataclass
+class _Stream:
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+
+
+class AgentFeed:
+    """The engine's log events, as each agent's stream events (see the module doc)."""
+
+    def __init__(
+        self, engine: Engine, store: SqliteStore, recheck: float = 5.0, heartbeat: float = 15.0
+    ) -> None:
+        self.engine = engine
+        self.store = store  # the engine's: the history gives a customer message's text
+        self.recheck = recheck  # seconds between two checks that a stream's token still holds
+        self.heartbeat = heartbeat  # seconds between two keep-alive comments
+        self._streams: dict[str, list[_Stream]] = {}
+        self._lock = threading.Lock()
+        self._with: dict[str, str] = {}  # conversation -> the agent last offered or given it
+        self._tickets: dict[str, tuple[str, str, datetime]] = {}
+
+    # ------------------------------------------------------------------ streams (event loop)
+    def open(self, agent: str) -> _Stream:
+        stream = _Stream(asyncio.get_running_loop())
+        with self._lock:
+            self._streams.setdefault(agent, []).append(stream)
+        return stream
+
+    def close(self, agent: str, stream: _Stream) -> None:
+        with self._lock:
+            open_ = self._streams.get(agent, [])
+            if stream in open_:
+                open_.remove(stream)
+
+    def streams_of(self, agent: str) -> int:
+        with self._lock:
+            return len(self._streams.get(agent, []))
+
+    # ------------------------------------------------------------------ tickets
+    def ticket(self, user: User, now: datetime) -> tuple[str, datetime]:
+        """A one-use ticket that opens `user`'s stream until it expires."""
+        ticket = secrets.token_urlsafe(32)
+        expires = now + timedelta(seconds=TICKET_SECONDS)
+        with self._lock:
+            self._tickets = {t: v for t, v in self._tickets.items() if v[2] > now}
+            self._tickets[ticket] = (user.name, user.token_hash, expires)
+        return ticket, expires
+
+    def redeem(self, ticket: str, now: datetime) -> tuple[str, str] | None:
+        """The (user name, token hash) a ticket was given for; None when unknown, used or
+        expired."""
+        with self._lock:
+            found = self._tickets.pop(ticket, None)
+        if found is None or found[2] <= now:
+            return None
+        return found[0], found[1]
+
+    # ------------------------------------------------------------------ the listener (worker)
+    def __call__(self, event: Mapping[str, Any]) -> None:
+        for agent, item in self.translate(event):
+            self.push(agent, item)
+
+    def push(self, agent: str, item: dict[str, Any]) -> None:
+        with self._lock:
+            streams = list(self._streams.get(agent, []))
+        for stream in streams:
+            stream.loop.call_soon_threadsafe(stream.queue.put_nowait, item)
+
+    def translate(self, event: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """The stream events one log event makes, and the agent each is for."""
+        kind = str(event["kind"])
+        conv_id = event.get("conversation_id")
+        agent = event.get("agent")
+        if kind == "agent_state" and agent:
+            return [(agent, {"type": "presence", "state": event.get("state")})]
+        if not conv_id:
+            return []
+        if kind in ("offered", "accepted") and agent:
+            self._with[conv_id] = agent
+            item = self.describe(conv_id)
+            item["type"] = "offer" if kind == "offered" else "assigned"
+            return [(agent, item), *self._window(agent, conv_id)]
+        if kind in TAKEN_AWAY:
+            owner = agent or self._with.get(conv_id)
+            if kind == "transferred":
+                owner = agent  # the agent who transferred it
+            self._with.pop(conv_id, None)
+            if not owner:
+                return []
+            return [(owner, {"type": "withdrawn", "conversation_id": conv_id, "reason": kind})]
+        if kind == "after_call_work" and agent:
+            return [(agent, {"type": "after_call_work", "conversation_id": conv_id})]
+        if kind in ENDED:
+            self._with.pop(conv_id, None)
+            return []
+        if kind == "message_in":
+            return self._message(conv_id)
+        return []
+
+    def describe(self, conv_id: str) -> dict[str, Any]:
+        """What an agent is shown of a conversation in an offer or an assignment."""
+        conv = self.engine.store.get_conversation(conv_id)
+        if conv is None:
+            return {"conversation_id": conv_id}
+        offer_ends_at = None
+        if isinstance(self.engine.acd, SkillsAcd):
+            interaction = self.engine.acd.interactions.get(conv_id)
+            offer_ends_at = interaction.offer_ends_at if interaction else None
+        return {
+            "conversation_id": conv_id,
+            "channel": conv.channel,
+            "account": conv.account,
+            "customer_id": conv.customer_id,
+            "queue": conv.queue,
+            "offer_ends_at": _iso(offer_ends_at),
+            "window_closes_at": _iso(self.engine.policy.window_closes_at(conv)),
+        }
+
+    def _message(self, conv_id: str) -> list[tuple[str, dict[str, Any]]]:
+        conv = self.engine.store.get_conversation(conv_id)
+        if conv is None:
+            return []
+        agent = conv.agent if conv.status == "with_agent" else self._with.get(conv_id)
+        if not agent:
+            return []
+        item: dict[str, Any] = {"type": "message", "conversation_id": conv_id}
+        page = self.store.history(conv.customer_id, limit=1)
+        if page.messages:
+            last = page.messages[-1]
+            item.update(
+                text=last["content"].get("text", ""),
+                kind=last["content"].get("kind", "message"),
+                at=_iso(last["at"]),
+            )
+        return [(agent, item), *self._window(agent, conv_id, conv)]
+
+    def _window(
+        self, agent: str, conv_id: str, conv: ConversationView | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        conv = conv or self.engine.store.get_conversation(conv_id)
+        closes = self.engine.policy.window_closes_at(conv) if conv is not None else None
+        if conv is None or closes is None:
+            return []
+        return [(agent, window_event(conv.channel, conv_id, closes, now_of(self.engine)))]
+
+
+def window_event(
+    channel: str, conv_id: str, closes_at: datetime, now: datetime | None
+) -> dict[str, Any]:
+    """A `window` event: when the channel's reply window closes, in words when `now` is given
+    ("WhatsApp Business reply window closes in 10 min")."""
+    item: dict[str, Any] = {
+        "type": "window",
+        "conversation_id": conv_id,
+        "channel": channel,
+        "closes_at": closes_at.isoformat(),
+    }
+    if now is not None:
+        name = channel_name(channel)
+        left = closes_at - now
+        if left <= timedelta(0):
+            item["text"] = f"{name} reply window has closed"
+            item["minutes_left"] = 0
+        else:
+            minutes = max(1, int(left.total_seconds() // 60))
+            item["text"] = f"{name} reply window closes in {minutes} min"
+            item["minutes_left"] = minutes
+    return item
+
+
+def channel_name(channel: str) -> str:
+    registry = builtin_registry()
+    if channel not in registry:
+        return channel
+    return registry[channel].name.split(" (")[0]
+
+
+def sse(item: Mapping[str, Any]) -> str:
+    """One Server-Sent Event: its type as `event:`, the rest as JSON `data:`."""
+    data = {k: v for k, v in item.items() if k != "type"}
+    return f"event: {item['type']}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def still_valid(users: UserDirectory, name: str, token_hash: str) -> bool:
+    """Whether the token `token_hash` stands for is still `name`'s, not revoked."""
+    found = users.user(name)
+    return (
+        found is not None
+        and found.revoked_at is None
+        and hmac.compare_digest(found.token_hash, token_hash)
+    )
+
+
+class Warnings:
+    """The reply-window warnings one stream owes its agent, by conversation."""
+
+    def __init__(self, before: tuple[timedelta, ...] = WINDOW_WARNINGS) -> None:
+        self.before = sorted(before, reverse=True)
+        self._closes: dict[str, tuple[str, datetime, int]] = {}  # conv -> channel, at, given
+
+    def track(self, item: Mapping[str, Any]) -> None:
+        if item.get("type") == "window":
+            closes = datetime.fromisoformat(str(item["closes_at"]))
+            self._closes[str(item["conversation_id"])] = (str(item["channel"]), closes, 0)
+        elif item.get("type") == "withdrawn":
+            self._closes.pop(str(item["conversation_id"]), None)
+
+    def due(self, now: datetime) -> list[dict[str, Any]]:
+        """Warnings that are due by `now` and not given yet (each threshold once, then the
+        closing itself)."""
+        out = []
+        for conv_id, (channel, closes, given) in list(self._closes.items()):
+            marks = [closes - b for b in self.before] + [closes]
+            reached = sum(1 for mark in marks if mark <= now)
+            if reached > given:
+                out.append(window_event(channel, conv_id, closes, now))
+                if reached == len(marks):
+                    del self._closes[conv_id]
+                else:
+                    self._closes[conv_id] = (channel, closes, reached)
+        return out
+
+    def next_at(self) -> datetime | None:
+        marks = [
+            mark
+            for _channel, closes, given in self._closes.values()
+            for mark in ([closes - b for b in self.before] + [closes])[given:]
+        ]
+        return min(marks, default=None)
+
+
+async def events(
+    feed: AgentFeed,
+    agent: str,
+    stream: _Stream,
+    hello: dict[str, Any],
+    valid: Callable[[], Awaitable[bool]],
+    now: Callable[[], datetime],
+) -> AsyncIterator[str]:
+    """The stream's text: `hello`, then the agent's events as they come, window warnings when
+    due, a comment line as a heartbeat; a `closed` event and the end once `valid()` (awaited
+    every `feed.recheck` seconds) says the token is revoked. `stream` (opened before `hello`
+    was read, so that nothing falls between) is closed at the end."""
+    recheck, heartbeat = feed.recheck, feed.heartbeat
+    warnings = Warnings()
+    try:
+        for item in hello.get("work", []):
+            if item.get("window_closes_at"):
+                warnings.track(
+                    window_event(
+                        item["channel"],
+                        item["conversation_id"],
+                        datetime.fromisoformat(item["window_closes_at"]),
+                        None,
+                    )
+                )
+        yield sse(hello)
+        loop = asyncio.get_running_loop()
+        next_check = loop.time() + recheck
+        next_beat = loop.time() + heartbeat
+        while True:
+            for item in warnings.due(now()):
+                yield sse(item)
+            wait = min(next_check, next_beat) - loop.time()
+            upcoming = warnings.next_at()
+            if upcoming is not None:
+                wait = min(wait, (upcoming - now()).total_seconds())
+            try:
+                item = await asyncio.wait_for(stream.queue.get(), timeout=max(wait, 0.0))
+            except TimeoutError:
+                item = None
+            if item is not None:
+                warnings.track(item)
+                yield sse(item)
+            if loop.time() >= next_check:
+                next_check = loop.time() + recheck
+                if not await valid():
+                    yield sse({"type": "closed", "reason": "the API token was revoked"})
+                    return
+            if loop.time() >= next_beat:
+                next_beat = loop.time() + heartbeat
+                yield ": keep-alive\n\n"
+    finally:
+        feed.close(agent, stream)
+
+
+# ---------------------------------------------------------------------- routes
+router = APIRouter(prefix="/api/agent", tags=["agent"])
+
+
+class Ticket(BaseModel):
+    """Opens one stream (`GET /api/agent/stream?ticket=...`) until `expires_at`."""
+
+    ticket: str
+    expires_at: datetime
+
+
+def feed_of(request: Request) -> AgentFeed:
+    feed: AgentFeed = request.app.state.agent_feed
+    return feed
+
+
+@router.post("/stream-ticket", response_model=Ticket)
+async def stream_ticket(user: AgentUser, request: Request) -> Ticket:
+    """A one-use ticket for a browser's EventSource, which cannot send the token header."""
+    engine = service_of(request).worker.engine
+    ticket, expires = feed_of(request).ticket(user, now_of(engine))
+    return Ticket(ticket=ticket, expires_at=expires)
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
+async def stream(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ticket: Annotated[str | None, Query(description="from POST /api/agent/stream-ticket")] = None,
+) -> StreamingResponse:
+    """The agent's live events (see docs/api.md): the token in the Authorization header, or a
+    ticket in the URL."""
+    service, feed = service_of(request), feed_of(request)
+    engine = service.worker.engine
+    user: User | None
+    if credentials is not None:
+        user = await current_user(request, credentials)
+    elif ticket is not None:
+        redeemed = feed.redeem(ticket, now_of(engine))
+        if redeemed is None:
+            raise unauthorized("the stream ticket is unknown, used or expired; ask for another")
+        name, token_hash = redeemed
+        user = await service.worker.call(lambda _e: service.store.user(name))
+        if user is None or not still_valid(service.store, name, token_hash):
+            raise unauthorized("the API token the ticket was given for has been revoked")
+    else:
+        raise unauthorized("the stream needs an API token (Authorization header) or a ticket")
+    if user.role != "agent":
+        raise refused("wrong_role", f"the live stream is for agents; {user.name} is a {user.role}")
+    agent, token_hash = user.name, user.token_hash
+    opened = feed.open(agent)
+
+    def hello(engine: Engine) -> dict[str, Any]:
+        work = work_of(engine, agent, now_of(engine))
+        return {
+            "type": "hello",
+            "agent": agent,
+            "presence": presence_of(engine, agent).state,
+            "work": [item_of(engine, service, w).model_dump(mode="json") for w in work],
+        }
+
+    try:
+        first = await service.worker.call(hello)
+    except BaseException:
+        feed.close(agent, opened)
+        raise
+
+    async def valid() -> bool:
+        return await service.worker.call(lambda _e: still_valid(service.store, agent, token_hash))
+
+    return StreamingResponse(
+        events(feed, agent, opened, first, valid, lambda: now_of(engine)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

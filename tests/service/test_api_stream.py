@@ -1,0 +1,127 @@
+"""Each agent's live stream, against the service as a real uvicorn server: offers, customer
+messages, withdrawals, reply-window warnings; tickets for EventSource; a revoked token closes
+the stream."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.service.api_helpers import Api, Stream, live_server, make_api, revoke
+from tests.service.helpers import environment
+
+
+@pytest.fixture
+def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    for name, value in environment().items():
+        monkeypatch.setenv(name, value)
+    service = make_api(tmp_path)
+    service.app.state.agent_feed.recheck = 0.2  # seconds between two checks of the token
+    yield from live_server(service)
+
+
+@contextmanager
+def stream_of(api: Api, agent: str, **kw: object) -> Iterator[Stream]:
+    headers = kw.pop("headers", api.auth(agent))
+    with api.client.stream("GET", "/api/agent/stream", headers=headers, **kw) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        yield Stream(response)
+
+
+def test_an_agent_session_on_the_stream(api: Api) -> None:
+    api.put("frank", "/api/agent/presence", {"state": "available"})
+    with stream_of(api, "frank") as stream:
+        hello = stream.until("hello")
+        assert hello == {"agent": "frank", "presence": "available", "work": []}
+        api.web("v-9", "Hello")
+        api.web("v-9", "Eve")
+        offer = stream.until("offer")
+        conv = offer["conversation_id"]
+        assert offer["channel"] == "web" and offer["queue"] == "Overflow"
+        assert offer["offer_ends_at"] is not None
+        assert api.post("frank", f"/api/agent/interactions/{conv}/accept").status_code == 200
+        assert stream.until("assigned")["conversation_id"] == conv
+        api.web("v-9", "My card was charged twice")
+        message = stream.until("message")
+        assert message["conversation_id"] == conv
+        assert message["text"] == "My card was charged twice"
+        transfer = api.post("frank", f"/api/agent/interactions/{conv}/transfer", {"queue": "Cards"})
+        assert transfer.status_code == 200
+        assert stream.until("withdrawn") == {"conversation_id": conv, "reason": "transferred"}
+
+
+def test_another_agents_offer_never_reaches_the_stream(api: Api) -> None:
+    api.put("frank", "/api/agent/presence", {"state": "available"})
+    with stream_of(api, "alice") as alice:
+        alice.until("hello")
+        api.web("v-3", "Hello")
+        api.web("v-3", "Eve")  # offered to frank
+        api.put("alice", "/api/agent/presence", {"state": "away"})
+        kind, data = alice.next()
+        assert (kind, data) == ("presence", {"state": "away"})  # nothing of frank's came first
+
+
+def test_a_decline_withdraws_the_offer_from_the_stream(api: Api) -> None:
+    api.put("frank", "/api/agent/presence", {"state": "available"})
+    with stream_of(api, "frank") as stream:
+        stream.until("hello")
+        api.web("v-4", "Hello")
+        api.web("v-4", "Eve")
+        conv = stream.until("offer")["conversation_id"]
+        api.post("frank", f"/api/agent/interactions/{conv}/decline")
+        assert stream.until("withdrawn") == {"conversation_id": conv, "reason": "declined"}
+
+
+def test_the_stream_warns_before_the_whatsapp_window_closes(api: Api) -> None:
+    api.put("sam", "/api/supervisor/agents/kenji/presence", {"state": "away"})
+    with stream_of(api, "alice") as stream:
+        stream.until("hello")
+        # The customer wrote 23 h 55 min ago: the 24-hour window closes in about 5 minutes.
+        api.whatsapp(
+            "447700900555",
+            "Is my card blocked?",
+            datetime.now(UTC) - timedelta(hours=23, minutes=55),
+        )
+        conv = stream.until("assigned")["conversation_id"]
+        window = stream.until("window")
+        assert window["conversation_id"] == conv and window["channel"] == "whatsapp"
+        assert re.fullmatch(r"WhatsApp Business reply window closes in \d+ min", window["text"])
+        assert 0 < window["minutes_left"] <= 10
+
+
+def test_revoking_the_token_closes_the_open_stream(api: Api) -> None:
+    with stream_of(api, "frank") as stream:
+        stream.until("hello")
+        revoke(api, "frank")
+        assert stream.until("closed") == {"reason": "the API token was revoked"}
+        with pytest.raises(AssertionError, match="the stream ended"):
+            stream.next()
+    again = api.client.get("/api/agent/stream", headers=api.auth("frank"))
+    assert again.status_code == 401
+
+
+def test_a_browser_opens_the_stream_with_a_one_use_ticket(api: Api) -> None:
+    ticket = api.post("frank", "/api/agent/stream-ticket")
+    assert ticket.status_code == 200, ticket.text
+    value = ticket.json()["ticket"]
+    assert api.tokens["frank"] not in value
+    with stream_of(api, "frank", headers={}, params={"ticket": value}) as stream:
+        assert stream.until("hello")["agent"] == "frank"
+    used = api.client.get("/api/agent/stream", params={"ticket": value})
+    assert used.status_code == 401
+    token_in_url = api.client.get("/api/agent/stream", params={"token": api.tokens["frank"]})
+    assert token_in_url.status_code == 401
+
+
+def test_a_ticket_of_a_revoked_token_opens_nothing(api: Api) -> None:
+    value = api.post("frank", "/api/agent/stream-ticket").json()["ticket"]
+    revoke(api, "frank")
+    answer = api.client.get("/api/agent/stream", params={"ticket": value})
+    assert answer.status_code == 401
+    assert "revoked" in answer.json()["detail"]["reason"]
