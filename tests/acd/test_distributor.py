@@ -475,3 +475,29 @@ def test_transfer_to_an_offline_agent_goes_back_to_the_queue() -> None:
         ("agent_unavailable", "c1", "bo"),
         ("accepted", "c1", "cy"),
     ]
+
+
+# ---------------------------------------------------------------- one agent's work
+
+
+def test_an_agents_work_is_their_open_offers_active_interactions_and_after_call_work() -> None:
+    queues = [
+        QueueSettings(
+            "Retail", offer_timeout=timedelta(seconds=30), after_call_work=timedelta(minutes=2)
+        )
+    ]
+    acd = SkillsAcd(queues, [agent("al", auto=False, capacity=3), agent("bo", auto=False)])
+    acd.enqueue(request("c1"), T0)  # offered to al
+    acd.enqueue(request("c2"), T0)  # offered to bo
+    acd.enqueue(request("c3"), T0)  # offered to al
+    acd.accept("c1", "al", at(0.1))
+    assert [(i.id, i.phase) for i in acd.work_of("al", at(0.2))] == [
+        ("c1", "active"),
+        ("c3", "offered"),
+    ]
+    # An offer that has timed out is no longer theirs, even before a tick acts on it.
+    assert [i.id for i in acd.work_of("al", at(0.5))] == ["c1"]
+    assert [i.id for i in acd.work_of("bo", at(0.2))] == ["c2"]
+    acd.complete("c1", "al", "Resolved", at(1))
+    assert [(i.id, i.phase) for i in acd.work_of("al", at(1))] == [("c1", "wrap_up")]
+    assert acd.work_of("nobody", at(1)) == []

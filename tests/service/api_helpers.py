@@ -3,6 +3,7 @@ webhooks, the app under TestClient or as a real uvicorn server for the live stre
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from ruamel.yaml import YAML
 
 from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.users import new_token, token_hash
@@ -41,6 +43,14 @@ state start:
 """
 V1 = FLOW.format(question="Version one: your name?", thanks="version one")
 V2 = FLOW.format(question="Version two: your name?", thanks="version two")
+DIRECT = """\
+flow "Direct"
+serve messages on whatsapp number "+442079460000"
+
+state start:
+    route to queue "Overflow"
+"""
+WA_TOKEN_ENV = "TEST_WHATSAPP_ACCESS_TOKEN"
 
 USERS = {
     "frank": "agent",
@@ -136,17 +146,33 @@ class Api:
         return {item["conversation_id"]: item["state"] for item in answer.json()}
 
 
-def make_api(folder: Path, flow: str = V1) -> Api:
-    """The service for `flow` on a fresh store with the users of USERS (not started)."""
+def make_api(folder: Path, flow: str = V1, vendor: str | None = None) -> Api:
+    """The service for `flow` on a fresh store with the users of USERS (not started). Its
+    messages go to a recording adapter; with `vendor` (a base URL), WhatsApp's go by the
+    service's own sender to that vendor API, authorised by the variable WA_TOKEN_ENV."""
     path = folder / "api.flow"
     path.write_text(flow, "utf-8")
     settings = settings_for(folder, flows=(path,))
+    if vendor is not None:
+        _send_whatsapp_to(settings.deployment, vendor)
     tokens = {name: new_token() for name in USERS}
     with SqliteStore(settings.store) as store:
         for name, role in USERS.items():
             store.add_user(name, role, token_hash(tokens[name]), datetime.now(UTC))
     sent = RecordingAdapter()
-    return Api(settings, tokens, sent, create_app(settings, adapters=[sent]))
+    app = create_app(settings) if vendor else create_app(settings, adapters=[sent])
+    return Api(settings, tokens, sent, app)
+
+
+def _send_whatsapp_to(deployment: Path, base_url: str) -> None:
+    yaml = YAML()
+    data: Any = yaml.load(deployment.read_text("utf-8"))
+    connection = data["channels"]["whatsapp"]["connection"]
+    connection["access_token_env"] = WA_TOKEN_ENV
+    connection["api_base"] = base_url
+    out = io.StringIO()
+    yaml.dump(data, out)
+    deployment.write_text(out.getvalue(), "utf-8")
 
 
 def revoke(api: Api, name: str) -> None:

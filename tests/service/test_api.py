@@ -116,6 +116,33 @@ def test_an_agent_session_from_offer_to_report(api: Api) -> None:
     assert row["agents"] == ["frank"] and row["wrap_up"] == "Resolved"
 
 
+def test_rich_replies_go_by_the_channels_rules_and_a_blocked_one_is_never_sent(
+    api: Api,
+) -> None:
+    conv = offered_to_frank(api)
+    api.post("frank", f"/api/agent/interactions/{conv}/accept")
+    path = f"/api/agent/interactions/{conv}/reply"
+    sent = len(api.sent.sent)
+    image = {"kind": "image", "url": "https://gbank.example/card.png"}
+    assert api.post("frank", path, {"content": image}).json()["deliveries"][0]["status"] == "sent"
+    choices = {"kind": "quick_replies", "text": "Pick one", "options": [f"o{i}" for i in range(12)]}
+    degraded = api.post("frank", path, {"content": choices}).json()["deliveries"][0]
+    assert degraded["status"] == "degraded" and len(degraded["content"]["options"]) == 10
+    api.client.get("/ready")
+    assert [m.content["kind"] for m in api.sent.sent[sent:]] == ["image", "quick_replies"]
+
+    sticker = api.post("frank", path, {"content": {"kind": "sticker", "sticker_id": "42"}})
+    assert sticker.status_code == 409
+    assert sticker.json()["detail"]["code"] == "content_not_supported"
+    assert "Web Messaging cannot carry sticker" in sticker.json()["detail"]["reason"]
+    too_long = api.post("frank", path, {"text": "x" * 4001})
+    assert too_long.status_code == 409 and too_long.json()["detail"]["code"] == "text_too_long"
+    api.client.get("/ready")
+    assert len(api.sent.sent) == sent + 2  # nothing more went out
+    for empty in ({}, {"text": "  "}, {"content": {"url": "https://x"}}):
+        assert api.post("frank", path, empty).status_code == 422
+
+
 def test_an_agent_cannot_touch_an_interaction_that_is_not_theirs(api: Api) -> None:
     conv = offered_to_frank(api)
     sent = len(api.sent.sent)

@@ -5,6 +5,7 @@ the stream."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.api_helpers import Api, Stream, live_server, make_api, revoke
+from tests.fake_vendor import FakeVendor
+from tests.service.api_helpers import (
+    DIRECT,
+    WA_TOKEN_ENV,
+    Api,
+    Stream,
+    live_server,
+    make_api,
+    revoke,
+)
 from tests.service.helpers import environment
 
 
@@ -125,3 +135,44 @@ def test_a_ticket_of_a_revoked_token_opens_nothing(api: Api) -> None:
     answer = api.client.get("/api/agent/stream", params={"ticket": value})
     assert answer.status_code == 401
     assert "revoked" in answer.json()["detail"]["reason"]
+
+
+def test_an_agent_session_end_to_end_reaches_the_vendor_and_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_vendor: FakeVendor
+) -> None:
+    for name, value in environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(WA_TOKEN_ENV, "wa-access-token")
+    service = make_api(tmp_path, DIRECT, vendor=fake_vendor.base_url)
+    for api in live_server(service):
+        api.put("frank", "/api/agent/presence", {"state": "available"})
+        with stream_of(api, "frank") as stream:
+            stream.until("hello")
+            api.whatsapp("447700900777", "A payment I did not make", datetime.now(UTC))
+            offer = stream.until("offer")
+            conv = offer["conversation_id"]
+            assert offer["channel"] == "whatsapp" and offer["window_closes_at"] is not None
+            assert api.post("frank", f"/api/agent/interactions/{conv}/accept").status_code == 200
+            stream.until("assigned")
+            reply = {"text": "Hello Ben, I am looking at it now."}
+            answer = api.post("frank", f"/api/agent/interactions/{conv}/reply", reply)
+            assert answer.status_code == 200, answer.text
+            for _ in range(500):  # delivery follows the commit, on the engine's worker
+                if fake_vendor.requests:
+                    break
+                time.sleep(0.01)
+            (request,) = [r for r in fake_vendor.requests if r.path.endswith("/messages")]
+            assert request.path == "/106540352242922/messages"
+            assert request.headers["authorization"] == "Bearer wa-access-token"
+            assert request.json()["to"] == "447700900777"
+            assert request.json()["text"]["body"] == "Hello Ben, I am looking at it now."
+            done = api.post(
+                "frank", f"/api/agent/interactions/{conv}/complete", {"wrap_up": "Resolved"}
+            )
+            assert done.status_code == 200, done.text
+        report = api.get(
+            "sam", "/api/supervisor/reports/interactions", params={"from": "2020-01-01"}
+        )
+        (row,) = report.json()["reports"][0]["rows"]
+        assert row["conversation"] == conv and row["channel"] == "whatsapp"
+        assert row["agents"] == ["frank"] and row["wrap_up"] == "Resolved"
