@@ -10,6 +10,7 @@ Each publication is written to the event log (`flow_published`: version, flow, w
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -99,7 +100,7 @@ async def versions(user: AdminUser, service: ServiceDep) -> VersionsView:
 )
 async def publish(body: FlowSource, user: AdminUser, service: ServiceDep) -> Published:
     """Check a flow against the deployment and publish it for new conversations."""
-    program = _checked(service, body.text)
+    program = await asyncio.to_thread(_checked, service, body.text)  # parsing is CPU work
     return await service.worker.call(lambda engine: _publish(engine, service, program, user.name))
 
 
