@@ -70,7 +70,8 @@ class FlowErrorsView(BaseModel):
 
 @router.get("/flows", response_model=VersionsView)
 async def versions(user: AdminUser, service: ServiceDep) -> VersionsView:
-    """Every flow version the store keeps, oldest first, and which one is current."""
+    """Every flow version the store keeps, in the order first run or published, and which one
+    is current."""
 
     def read(engine: Engine) -> VersionsView:
         published = service.store.flow_publications()

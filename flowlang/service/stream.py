@@ -42,7 +42,7 @@ from flowlang.service.access import (
 )
 from flowlang.service.agent_api import item_of, now_of, presence_of
 from flowlang.service.state import service_of
-from flowlang.store import SqliteStore
+from flowlang.store import Store
 
 TICKET_SECONDS = 60
 WINDOW_WARNINGS = (timedelta(minutes=10),)
@@ -73,7 +73,7 @@ class AgentFeed:
     """The engine's log events, as each agent's stream events (see the module doc)."""
 
     def __init__(
-        self, engine: Engine, store: SqliteStore, recheck: float = 5.0, heartbeat: float = 15.0
+        self, engine: Engine, store: Store, recheck: float = 5.0, heartbeat: float = 15.0
     ) -> None:
         self.engine = engine
         self.store = store  # the engine's: the history gives a customer message's text

@@ -335,6 +335,25 @@ class PostgresStore:
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    def flow_versions(self) -> list[tuple[str, str]]:
+        """Every flow version kept, as (version, the flow's name), in the order the event log
+        first shows each run or published (any it never shows first)."""
+        rows = self.db.execute(
+            "SELECT version, name FROM (SELECT v.version, v.graph::json->>'name' AS name, ("
+            "  SELECT min(e.seq) FROM events e WHERE e.kind IN ('flow_path', 'flow_published')"
+            "  AND e.data::json->>'version' = v.version"
+            ") AS first_seq FROM flow_versions v) AS kept"
+            " ORDER BY first_seq IS NOT NULL, first_seq, version"
+        ).fetchall()
+        return [(version, name or "") for version, name in rows]
+
+    def flow_publications(self) -> list[dict[str, Any]]:
+        """The `flow_published` events of the log ({"at", "version", "flow", "by"}), in order."""
+        rows = self.db.execute(
+            "SELECT at, data FROM events WHERE kind = 'flow_published' ORDER BY seq"
+        ).fetchall()
+        return [{**json.loads(data), "at": datetime.fromisoformat(at)} for at, data in rows]
+
     # ------------------------------------------------------------------ users
     def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
         with self.transaction():

@@ -328,9 +328,15 @@ class SqliteStore:
         return json.loads(row[0]) if row else None
 
     def flow_versions(self) -> list[tuple[str, str]]:
-        """Every flow version kept, as (version, the flow's name), in the order first kept."""
+        """Every flow version kept, as (version, the flow's name), in the order the event log
+        first shows each run or published (any it never shows first)."""
         rows = self.db.execute(
-            "SELECT version, json_extract(graph, '$.name') FROM flow_versions ORDER BY rowid"
+            "SELECT version, name FROM ("
+            "SELECT v.version, json_extract(v.graph, '$.name') AS name, ("
+            "  SELECT min(e.seq) FROM events e WHERE e.kind IN ('flow_path', 'flow_published')"
+            "  AND json_extract(e.data, '$.version') = v.version"
+            ") AS first_seq FROM flow_versions v) AS kept"
+            " ORDER BY first_seq IS NOT NULL, first_seq, version"
         )
         return [(version, name or "") for version, name in rows]
 

@@ -14,7 +14,7 @@ from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.ports import ConversationStore, PolicyLedger, UserDirectory
 from flowlang.runtime.users import authenticate, new_token, token_hash
-from flowlang.store import SqliteStore
+from flowlang.store import SqliteStore, Store
 from flowlang.store.postgres import PostgresStore
 from tests.store.helpers import ROOT, T0
 
@@ -250,3 +250,29 @@ def test_a_user_a_store_must_not_take_is_refused_and_nothing_changes(
         users.add_user(name, role, token_hash(new_token()), T0)
     assert [u.name for u in users.users()] == ["alice"]
     assert authenticate(users, token) is not None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def durable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "postgres":
+        with PostgresStore(request.getfixturevalue("postgres_url")) as pg:
+            yield pg
+        return
+    with SqliteStore(tmp_path / "durable.db") as db:
+        yield db
+
+
+def test_flow_versions_come_in_the_order_first_run_or_published(durable: Store) -> None:
+    for version in ("b-second", "a-first", "c-never-run"):
+        durable.save_flow_version(version, {"name": f"Flow {version}"})
+    with durable.transaction():
+        durable.append_event("flow_path", T0, "conv1", {"version": "a-first", "nodes": []})
+        durable.append_event("flow_path", T0, "conv2", {"version": "a-first", "nodes": []})
+        published = {"version": "b-second", "flow": "Flow b-second", "by": "ada"}
+        durable.append_event("flow_published", T0 + timedelta(hours=1), None, published)
+    assert durable.flow_versions() == [
+        ("c-never-run", "Flow c-never-run"),
+        ("a-first", "Flow a-first"),
+        ("b-second", "Flow b-second"),
+    ]
+    assert durable.flow_publications() == [published | {"at": T0 + timedelta(hours=1)}]
