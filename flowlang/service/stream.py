@@ -96,10 +96,8 @@ class AgentFeed:
             open_ = self._streams.get(agent, [])
             if stream in open_:
                 open_.remove(stream)
-
-    def streams_of(self, agent: str) -> int:
-        with self._lock:
-            return len(self._streams.get(agent, []))
+            if not open_:
+                self._streams.pop(agent, None)
 
     # ------------------------------------------------------------------ tickets
     def ticket(self, user: User, now: datetime) -> tuple[str, datetime]:
@@ -122,8 +120,20 @@ class AgentFeed:
 
     # ------------------------------------------------------------------ the listener (worker)
     def __call__(self, event: Mapping[str, Any]) -> None:
+        with self._lock:
+            if not self._streams:  # nobody listens: no store reads on the event's path
+                self._follow(event)
+                return
         for agent, item in self.translate(event):
             self.push(agent, item)
+
+    def _follow(self, event: Mapping[str, Any]) -> None:
+        """Keep who has each conversation, for a stream opened later."""
+        kind, conv_id = event["kind"], event.get("conversation_id")
+        if conv_id and kind in ("offered", "accepted") and event.get("agent"):
+            self._with[conv_id] = event["agent"]
+        elif conv_id and (kind in TAKEN_AWAY or kind in ENDED):
+            self._with.pop(conv_id, None)
 
     def push(self, agent: str, item: dict[str, Any]) -> None:
         with self._lock:

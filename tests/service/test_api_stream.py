@@ -176,3 +176,17 @@ def test_an_agent_session_end_to_end_reaches_the_vendor_and_the_report(
         (row,) = report.json()["reports"][0]["rows"]
         assert row["conversation"] == conv and row["channel"] == "whatsapp"
         assert row["agents"] == ["frank"] and row["wrap_up"] == "Resolved"
+
+
+def test_a_stream_opened_later_still_hears_the_customer_of_a_conversation_it_has(
+    api: Api,
+) -> None:
+    api.put("frank", "/api/agent/presence", {"state": "available"})
+    api.web("v-7", "Hello")
+    api.web("v-7", "Eve")  # offered to frank while no stream was open
+    (conv,) = api.work("frank")
+    with stream_of(api, "frank") as stream:
+        assert [w["conversation_id"] for w in stream.until("hello")["work"]] == [conv]
+        api.web("v-7", "Are you there?")
+        message = stream.until("message")
+        assert message == message | {"conversation_id": conv, "text": "Are you there?"}
