@@ -22,7 +22,7 @@ def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
 
 def api_routes(api: Api) -> list[tuple[str, str]]:
     """Every /api route of the OpenAPI document as (method, path with its parameters filled)."""
-    found = []
+    found: list[tuple[str, str]] = []
     for path, operations in api.client.get("/openapi.json").json()["paths"].items():
         if path.startswith("/api/"):
             path = path.replace("{conversation_id}", "c1").replace("{agent}", "frank")
