@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import re
 from collections.abc import Mapping
 
 from flowlang.errors import InputError
@@ -55,8 +56,21 @@ def x_signature(body: bytes, consumer_secret: str) -> str:
     return "sha256=" + base64.b64encode(_mac(consumer_secret, body)).decode("ascii")
 
 
+# X's CRC tokens are short base64 / base64url strings. Anything else is refused: the CRC answer
+# is the webhook signature of a body equal to the token, so answering a JSON-shaped token
+# would sign a forged webhook.
+CRC_TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{1,256}")
+
+
 def x_crc_response(crc_token: str, consumer_secret: str) -> dict[str, str]:
-    """The JSON body answering X's CRC challenge (`GET ...?crc_token=...`)."""
+    """The JSON body answering X's CRC challenge (`GET ...?crc_token=...`).
+
+    Raises SignatureError for a token that is not shaped like X's (base64 / base64url
+    characters, at most 256): answering it would sign an arbitrary webhook body."""
+    if not CRC_TOKEN.fullmatch(crc_token):
+        raise SignatureError(
+            "crc_token is not an X CRC token (1 to 256 base64/base64url characters)"
+        )
     return {"response_token": x_signature(crc_token.encode("utf-8"), consumer_secret)}
 
 

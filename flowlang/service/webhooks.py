@@ -107,6 +107,7 @@ async def webhook(channel: str, request: Request) -> WebhookAck | JSONResponse:
             "description": "Meta: the hub.challenge as text; X: the CRC response",
             "content": {"text/plain": {}, "application/json": {}},
         },
+        400: {"model": Problem, "description": "crc_token not shaped like X's (base64)"},
         403: {"model": Problem, "description": "Wrong verify token, or no secret to answer with"},
         404: {"model": Problem, "description": "Not a channel of this service"},
         405: {"model": Problem, "description": "The channel has no GET handshake"},
@@ -119,7 +120,7 @@ async def handshake(
     hub_mode: Annotated[str | None, Query(alias="hub.mode")] = None,
     hub_verify_token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
     hub_challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
-    crc_token: Annotated[str | None, Query(max_length=1024)] = None,
+    crc_token: str | None = None,
 ) -> Response:
     """Meta: answer `hub.challenge` when `hub.verify_token` is the configured one. X: answer
     the CRC challenge with the consumer secret."""
@@ -147,7 +148,13 @@ async def handshake(
             why = "no crc_token" if secret else "no consumer secret configured"
             log.warning("%s CRC refused (403): %s", channel, why)
             return _problem(403, f"{channel} CRC refused: {why}")
-        return JSONResponse(CrcResponse(**x_crc_response(crc_token, secret)).model_dump())
+        try:
+            answer = x_crc_response(crc_token, secret)
+        except SignatureError as exc:
+            log.warning("%s CRC refused (400): %s", channel, exc)
+            service.metrics.rejected.labels(channel, "handshake").inc()
+            return _problem(400, f"{channel} CRC refused: {exc}")
+        return JSONResponse(CrcResponse(**answer).model_dump())
     return _problem(405, f"{channel} has no GET handshake; it POSTs its webhooks")
 
 

@@ -197,6 +197,22 @@ def test_x_crc_challenge(client: TestClient, channel: str) -> None:
     assert answer.json() != x_crc_response("challenge-1", "another secret")
 
 
+@pytest.mark.parametrize("channel", ["x_dm", "x_public"])
+def test_the_crc_endpoint_signs_no_webhook_body(client: TestClient, channel: str) -> None:
+    """The CRC answer is the signature of a body equal to the token: a JSON-shaped token is
+    refused, so no signed webhook can be obtained from the endpoint and posted back."""
+    forged = json.dumps(json.loads(payload(channel)), separators=(",", ":"))
+    answer = client.get(f"/webhooks/{channel}", params={"crc_token": forged})
+    assert answer.status_code == 400
+    assert "response_token" not in answer.json()
+    assert "crc_token" in answer.json()["error"]
+    for token in ('{"a":1}', "with space", "x" * 257, "quote\"", "new\nline"):
+        refused = client.get(f"/webhooks/{channel}", params={"crc_token": token})
+        assert refused.status_code == 400, token
+    base64_token = "MTIzNDU2Nzg5MGFiY2RlZg==_-/+"
+    assert client.get(f"/webhooks/{channel}", params={"crc_token": base64_token}).status_code == 200
+
+
 def test_an_unknown_channel_is_404(client: TestClient) -> None:
     assert client.post("/webhooks/telegram", content=b"{}").status_code == 404
 
