@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from flowlang.errors import FlowError
 from flowlang.runtime.ports import OutboundMessage
@@ -29,6 +30,29 @@ class SendRequest:
     method: str
     path: str
     body: dict[str, Any]
+    endpoint: str = ""
+    """The path's template (`/{id}/comments`); empty when the path holds no message data.
+    Each `{...}` is exactly one path segment; a sender checks the final URL against it."""
+
+
+class AddressError(ValueError):
+    """A vendor id from the message cannot be a path segment (empty, `.` or `..`)."""
+
+    permanent = True  # an adapter that meets it keeps the message as a dead letter, unsent
+
+
+def segment(value: str, what: str) -> str:
+    """`value` as one percent-encoded path segment: a sender or comment id can never move the
+    request to another endpoint (`../../tweets` stays inside its segment)."""
+    if value in ("", ".", ".."):
+        raise AddressError(f"{what} {value!r} is not a vendor id")
+    return quote(value, safe="")
+
+
+def endpoint_pattern(endpoint: str) -> re.Pattern[str]:
+    """The paths `endpoint` allows: each `{...}` one non-empty segment without `/`."""
+    parts = re.split(r"\{[A-Za-z_]+\}", endpoint)
+    return re.compile("[^/?#]+".join(re.escape(part) for part in parts))
 
 
 def send_request(message: OutboundMessage, *, reply_token: str | None = None) -> SendRequest:
@@ -198,8 +222,9 @@ def _x_dm(message: OutboundMessage) -> SendRequest:
     options = _options(content)
     if options:
         text = "\n".join([text, *(f"- {o}" for o in options)]) if text else "\n".join(options)
-    path = f"/2/dm_conversations/with/{message.recipient}/messages"
-    return SendRequest("x_dm", "POST", path, {"text": text})
+    path = f"/2/dm_conversations/with/{segment(message.recipient, 'x_dm recipient')}/messages"
+    endpoint = "/2/dm_conversations/with/{participant_id}/messages"
+    return SendRequest("x_dm", "POST", path, {"text": text}, endpoint)
 
 
 def _x_public(message: OutboundMessage) -> SendRequest:
@@ -213,9 +238,13 @@ def _x_public(message: OutboundMessage) -> SendRequest:
 # ---------------------------------------------------------------- Facebook page, SMS, web
 def _facebook_page(message: OutboundMessage) -> SendRequest:
     _never_public(message)
-    target = message.in_reply_to or "{post_id}"
+    target = segment(message.in_reply_to, "in_reply_to") if message.in_reply_to else "{post_id}"
     return SendRequest(
-        "facebook_page", "POST", f"/{target}/comments", {"message": _text(message.content)}
+        "facebook_page",
+        "POST",
+        f"/{target}/comments",
+        {"message": _text(message.content)},
+        "/{comment_id}/comments",
     )
 
 

@@ -27,7 +27,12 @@ from flowlang.channels.outbound.adapters import (
     idempotency_key,
     retry_after_seconds,
 )
-from flowlang.channels.outbound.send_bodies import PrivateReplyError, send_request
+from flowlang.channels.outbound.send_bodies import (
+    AddressError,
+    PrivateReplyError,
+    endpoint_pattern,
+    send_request,
+)
 from flowlang.channels.registry import ChannelRules, SendApi
 from flowlang.runtime.ports import OutboundMessage
 
@@ -111,7 +116,10 @@ class VendorSender:
                 f"a reply marked private is never posted publicly on {self.rules.key}: "
                 "only the channel policy's private route may send it"
             )
-        rendered = send_request(message)
+        try:
+            rendered = send_request(message)
+        except AddressError as exc:
+            raise DeliveryError(f"{self.rules.key}: {exc}", permanent=True) from None
         path = _PLACEHOLDER.sub(lambda m: self._placeholder(m.group(1), message), rendered.path)
         if private and (path.endswith("/comments") or not message.private_reply_to):
             raise PrivateReplyError(  # a private reply goes by the Send API to its comment only
@@ -124,9 +132,22 @@ class VendorSender:
             uuid_key = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
             headers[vendor_header] = uuid_key if self.api.idempotency_uuid else key
         url = self.base + path
+        self._on_endpoint(url, rendered.endpoint or rendered.path)
         if self.api.encoding == "form":
             return VendorRequest(rendered.method, url, headers, form=rendered.body)
         return VendorRequest(rendered.method, url, headers, json=rendered.body)
+
+    def _on_endpoint(self, url: str, endpoint: str) -> None:
+        """Refuse a URL whose path (as the HTTP client will send it) is not `endpoint` under the
+        API base: message data never chooses the vendor endpoint."""
+        base_path = httpx.URL(self.base).raw_path.decode("ascii").split("?")[0].rstrip("/")
+        sent = httpx.URL(url).raw_path.decode("ascii").split("?")[0]
+        intended = base_path + _PLACEHOLDER.sub("{x}", endpoint)
+        if not endpoint_pattern(intended).fullmatch(sent):
+            raise DeliveryError(
+                f"{self.rules.key}: refused to send to {sent}: not the endpoint {intended}",
+                permanent=True,
+            )
 
     def _placeholder(self, name: str, message: OutboundMessage) -> str:
         if name == "phone_number_id":
