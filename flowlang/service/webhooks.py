@@ -4,7 +4,8 @@ A request is checked (signature), split into its events, made durable and answer
 any of its events is processed. Refusals: an unknown channel 404; a missing or wrong signature
 401 (the request did not authenticate; nothing is kept, since it may not come from the
 vendor); a handshake with the wrong token 403. An unreadable payload or event is answered 200
-and kept as a dead letter (the vendor would otherwise retry it for days).
+and kept as a dead letter (the vendor would otherwise retry it for days); so is an event of
+another channel (an Instagram event posted to /webhooks/messenger), never processed.
 """
 
 from __future__ import annotations
@@ -91,6 +92,12 @@ async def webhook(channel: str, request: Request) -> WebhookAck | JSONResponse:
         if part.error is not None:
             letters.append(part_letter(channel, raw, part, str(part.error), received))
             log.warning("%s webhook: kept as a dead letter: %s", channel, part.error)
+        elif strangers := sorted({e.channel for e in part.events} - {channel}):
+            # Signed with this route's secret, not the other channel's: not proof it is theirs.
+            why = f"an event of {', '.join(strangers)} posted to /webhooks/{channel}"
+            letters.append(part_letter(channel, raw, part, why, received))
+            log.warning("%s webhook: kept as a dead letter: %s", channel, why)
+            continue
         events.extend(part.events)
     ack = Ack()
     if events or letters:

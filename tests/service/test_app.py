@@ -151,6 +151,25 @@ def test_an_unreadable_payload_is_acknowledged_and_kept_as_a_dead_letter(
     assert reason
 
 
+@pytest.mark.parametrize(
+    ("route", "sibling"), [("messenger", "instagram"), ("x_dm", "x_public"), ("x_public", "x_dm")]
+)
+def test_a_sibling_channels_event_signed_with_this_routes_secret_is_not_processed(
+    client: TestClient, settings: Settings, route: str, sibling: str
+) -> None:
+    body = payload(sibling)
+    answer = client.post(f"/webhooks/{route}", content=body, headers=signed_headers(route, body))
+    assert answer.status_code == 200
+    assert answer.json()["accepted"] == 0 and answer.json()["dead_letters"] >= 1
+    assert rows(settings.store, "SELECT count(*) FROM inbound")[0][0] == 0
+    assert rows(settings.store, "SELECT count(*) FROM messages")[0][0] == 0
+    reasons = rows(settings.store, "SELECT source, reason FROM dead_letters")
+    assert all(
+        source == f"payload:{route}" and f"an event of {sibling} posted to /webhooks/{route}" in why
+        for source, why in reasons
+    )
+
+
 def test_one_bad_event_of_a_batch_is_kept_alone(client: TestClient, settings: Settings) -> None:
     batch = json.loads(payload("line"))
     good = batch["events"][0]
