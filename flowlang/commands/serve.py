@@ -38,6 +38,13 @@ from flowlang.commands.store import StoreLocation
 @click.option(
     "--body-limit", default=1024 * 1024, show_default=True, type=click.IntRange(1), help="bytes"
 )
+@click.option(
+    "--max-events",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="events in one webhook request; a request with more is kept whole as one dead letter",
+)
 @click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.01))
 @click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(0.01))
 @click.option(
@@ -56,6 +63,7 @@ def serve_command(
     environment: str | None,
     insecure_dev: bool,
     body_limit: int,
+    max_events: int,
     header_timeout: float,
     body_timeout: float,
     log_level: str,
@@ -89,6 +97,7 @@ def serve_command(
         insecure_dev=insecure_dev,
         environment=environment,
         body_limit=body_limit,
+        max_events=max_events,
         header_timeout=header_timeout,
         body_timeout=body_timeout,
     )

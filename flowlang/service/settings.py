@@ -36,6 +36,7 @@ class Settings:
     insecure_dev: bool = False  # accept unsigned webhooks, with a warning on each
     environment: str | None = None  # the deployment environment whose params the flow uses
     body_limit: int = 1024 * 1024  # bytes; a larger request body gets 413
+    max_events: int = 1000  # events in one webhook request; more: one dead letter, none read
     header_timeout: float = 10.0  # seconds for a client to send a request's headers
     body_timeout: float = 10.0  # seconds between two chunks of a request's body
     keep_alive_timeout: float = 5.0  # seconds an idle keep-alive connection stays open

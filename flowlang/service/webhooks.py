@@ -10,8 +10,11 @@ another channel (an Instagram event posted to /webhooks/messenger), never proces
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import json
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -22,8 +25,9 @@ from pydantic import BaseModel
 from flowlang.channels.inbound import read
 from flowlang.channels.ingest import part_letter, verify_request
 from flowlang.channels.signatures import SignatureError, x_crc_response
+from flowlang.events import InboundEvent
 from flowlang.service.state import Service, service_of
-from flowlang.service.worker import Ack
+from flowlang.service.worker import Ack, Letter
 
 log = logging.getLogger("flowlang.service")
 
@@ -86,19 +90,10 @@ async def webhook(channel: str, request: Request) -> WebhookAck | JSONResponse:
             service.metrics.rejected.labels(channel, "signature").inc()
             return _problem(401, str(exc))
     received = datetime.now(UTC)
-    events = []
-    letters = []
-    for part in read(channel, raw, received_at=received):
-        if part.error is not None:
-            letters.append(part_letter(channel, raw, part, str(part.error), received))
-            log.warning("%s webhook: kept as a dead letter: %s", channel, part.error)
-        elif strangers := sorted({e.channel for e in part.events} - {channel}):
-            # Signed with this route's secret, not the other channel's: not proof it is theirs.
-            why = f"an event of {', '.join(strangers)} posted to /webhooks/{channel}"
-            letters.append(part_letter(channel, raw, part, why, received))
-            log.warning("%s webhook: kept as a dead letter: %s", channel, why)
-            continue
-        events.extend(part.events)
+    # Reading a large batch takes CPU: off the event loop, so that other requests are answered.
+    events, letters = await asyncio.to_thread(
+        _read_request, channel, raw, received, service.settings.max_events
+    )
     ack = Ack()
     if events or letters:
         ack = await service.worker.accept(channel, events, letters, received)
@@ -163,6 +158,37 @@ async def handshake(
             return _problem(400, f"{channel} CRC refused: {exc}")
         return JSONResponse(CrcResponse(**answer).model_dump())
     return _problem(405, f"{channel} has no GET handshake; it POSTs its webhooks")
+
+
+def _read_request(
+    channel: str, raw: bytes, received: datetime, max_events: int
+) -> tuple[list[InboundEvent], list[Letter]]:
+    """A verified request's events and its dead letters; identical unreadable events of the
+    request are one dead letter (its reason counts the others)."""
+    events: list[InboundEvent] = []
+    letters: dict[str, Letter] = {}
+    repeats: Counter[str] = Counter()
+    for part in read(channel, raw, received_at=received, max_events=max_events):
+        if part.error is not None:
+            why = str(part.error)
+        elif strangers := sorted({e.channel for e in part.events} - {channel}):
+            # Signed with this route's secret, not the other channel's: not proof it is theirs.
+            why = f"an event of {', '.join(strangers)} posted to /webhooks/{channel}"
+        else:
+            events.extend(part.events)
+            continue
+        letter = part_letter(channel, raw, part, why, received)
+        same = json.dumps([letter[1].get("body"), letter[1].get("body_base64")])
+        repeats[same] += 1
+        if same not in letters:
+            letters[same] = letter
+            log.warning("%s webhook: kept as a dead letter: %s", channel, why)
+    kept = []
+    for same, (source, payload, reason) in letters.items():
+        if repeats[same] > 1:
+            reason += f" (and {repeats[same] - 1} more identical events of this request)"
+        kept.append((source, payload, reason))
+    return events, kept
 
 
 def _unknown(service: Service, channel: str) -> JSONResponse | None:

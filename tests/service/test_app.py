@@ -185,6 +185,35 @@ def test_one_bad_event_of_a_batch_is_kept_alone(client: TestClient, settings: Se
     settled(client)
 
 
+def test_a_request_over_the_event_limit_is_one_dead_letter_none_read(
+    tmp_path: Path, env: None
+) -> None:
+    settings = settings_for(tmp_path, max_events=3)
+    batch = json.loads(payload("line"))
+    batch["events"] = [batch["events"][0]] * 4
+    body = json.dumps(batch).encode()
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 0, "duplicates": 0, "dead_letters": 1}
+    assert rows(settings.store, "SELECT count(*) FROM inbound")[0][0] == 0
+    [(kept, reason)] = rows(settings.store, "SELECT payload, reason FROM dead_letters")
+    assert json.loads(kept)["body"] == body.decode()
+    assert "4 events in one request, over the limit of 3" in reason
+
+
+def test_identical_unreadable_events_of_a_request_are_one_dead_letter(
+    client: TestClient, settings: Settings
+) -> None:
+    batch = json.loads(payload("line"))
+    batch["events"] = [{}] * 50
+    body = json.dumps(batch).encode()
+    answer = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
+    assert answer.json() == {"accepted": 0, "duplicates": 0, "dead_letters": 1}
+    [(reason,)] = rows(settings.store, "SELECT reason FROM dead_letters")
+    assert "and 49 more identical events of this request" in reason
+
+
 def test_line_verification_request_is_answered_200(client: TestClient) -> None:
     body = b'{"destination": "U4af4980629", "events": []}'
     answer = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))

@@ -89,10 +89,15 @@ def normalise(
 
 
 def read(
-    channel: str, body: bytes | str | dict[str, Any], *, received_at: datetime | None = None
+    channel: str,
+    body: bytes | str | dict[str, Any],
+    *,
+    received_at: datetime | None = None,
+    max_events: int | None = None,
 ) -> list[Part]:
     """The events of one request, each read on its own; never raises. A request that cannot be
-    read as a whole (not JSON, a wrong envelope, an unknown channel) is one failed part."""
+    read as a whole (not JSON, a wrong envelope, an unknown channel, more than `max_events`
+    events) is one failed part."""
     received = received_at or datetime.now(UTC)
     try:
         normaliser = _normaliser(channel)
@@ -103,7 +108,11 @@ def read(
         return [Part("(body)", None, error=_as_payload_error(channel, "(body)", exc))]
     if not levels:
         return [_read_part(channel, normaliser, ("", "", data), received)]
-    return [_read_part(channel, normaliser, piece, received) for piece in _split(data, levels)]
+    pieces = _split(data, levels)
+    if max_events is not None and len(pieces) > max_events:
+        problem = f"{len(pieces)} events in one request, over the limit of {max_events}"
+        return [Part("(body)", None, error=PayloadError(channel, "(body)", problem))]
+    return [_read_part(channel, normaliser, piece, received) for piece in pieces]
 
 
 def _normaliser(channel: str) -> Normaliser:
