@@ -46,7 +46,13 @@ from flowlang.commands.store import StoreLocation
     help="events in one webhook request; a request with more is kept whole as one dead letter",
 )
 @click.option("--header-timeout", default=10.0, show_default=True, type=click.FloatRange(0.01))
-@click.option("--body-timeout", default=10.0, show_default=True, type=click.FloatRange(0.01))
+@click.option(
+    "--body-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="seconds for a request's whole body to arrive (408 after)",
+)
 @click.option(
     "--log-level",
     default="info",

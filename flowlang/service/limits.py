@@ -1,9 +1,11 @@
 """Request bodies within bounds: a size limit and a read timeout, before any endpoint runs.
 
 `Content-Length` is checked up front (not a number, or several different ones: 400; over the
-limit: 413, without reading the body), then the bytes are counted as they arrive (a chunked
-body over the limit: 413). A client that pauses longer than the timeout between two chunks gets
-408 and the connection is closed. The endpoint then receives the whole body at once.
+limit: 413, without reading the body; together with `Transfer-Encoding`: 400, RFC 9112 §6.1,
+since the two framings could be read differently by a proxy), then the bytes are counted as
+they arrive (a chunked body over the limit: 413). A body that has not wholly arrived `timeout`
+seconds after the headers gets 408 (however steadily it trickles). Each refusal closes the
+connection. The endpoint then receives the whole body at once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ log = logging.getLogger("flowlang.service")
 
 class BodyLimits:
     """ASGI middleware reading each request's body within `limit` bytes and `timeout` seconds
-    between chunks."""
+    for the whole body."""
 
     def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
         self.app = app
@@ -32,6 +34,9 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         lengths = {v.strip() for k, v in scope["headers"] if k.lower() == b"content-length"}
+        if lengths and any(k.lower() == b"transfer-encoding" for k, _v in scope["headers"]):
+            await _refuse(send, 400, "Content-Length and Transfer-Encoding together are refused")
+            return
         if lengths:
             declared = lengths.pop() if len(lengths) == 1 else b""
             if not declared.isdigit():
@@ -42,9 +47,11 @@ class BodyLimits:
                 return
         chunks: list[bytes] = []
         size = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
         while True:
             try:
-                message = await asyncio.wait_for(receive(), self.timeout)
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
             except TimeoutError:
                 log.warning("%s %s: request body too slow, closed", scope["method"], scope["path"])
                 await _refuse(

@@ -38,7 +38,7 @@ class Settings:
     body_limit: int = 1024 * 1024  # bytes; a larger request body gets 413
     max_events: int = 1000  # events in one webhook request; more: one dead letter, none read
     header_timeout: float = 10.0  # seconds for a client to send a request's headers
-    body_timeout: float = 10.0  # seconds between two chunks of a request's body
+    body_timeout: float = 10.0  # seconds for a request's whole body to arrive
     keep_alive_timeout: float = 5.0  # seconds an idle keep-alive connection stays open
     delivery_interval: float = 1.0  # seconds between two passes over the outbox's retries
     max_batch: int = 256  # inbound requests made durable in one transaction at most

@@ -20,8 +20,9 @@ from tests.fake_vendor import FakeVendor
 BASE = "https://vendor.example/api"
 IDS = st.one_of(
     st.text(max_size=40),
-    st.lists(st.sampled_from(["..", ".", "/", "?", "#", "%2F", "%2E", "x=", "tweets", "feed"]))
-    .map("".join),
+    st.lists(st.sampled_from(["..", ".", "/", "?", "#", "%2F", "%2E", "x=", "tweets", "feed"])).map(
+        "".join
+    ),
 )
 
 
@@ -73,9 +74,7 @@ def test_a_comment_reply_always_goes_to_that_comments_endpoint(comment_id: str) 
 @settings(max_examples=300, deadline=None)
 @given(IDS, st.sampled_from(["messenger", "instagram"]))
 def test_a_private_reply_never_reaches_a_public_endpoint(account: str, channel: str) -> None:
-    message = _message(
-        channel, "u1", account=account, private_reply_to={"comment_id": "987_11"}
-    )
+    message = _message(channel, "u1", account=account, private_reply_to={"comment_id": "987_11"})
     path = _path(channel, message)
     _one_segment(path, "/api/", "/messages")
 
