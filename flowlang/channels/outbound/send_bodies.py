@@ -35,7 +35,7 @@ class SendRequest:
     Each `{...}` is exactly one path segment; a sender checks the final URL against it."""
 
 
-class AddressError(ValueError):
+class AddressError(FlowError, ValueError):
     """A vendor id from the message cannot be a path segment (empty, `.` or `..`)."""
 
     permanent = True  # an adapter that meets it keeps the message as a dead letter, unsent
