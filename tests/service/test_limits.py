@@ -11,7 +11,9 @@ from starlette.types import Message, Receive, Scope, Send
 from flowlang.service.limits import BodyLimits
 
 
-def _call(headers: list[tuple[bytes, bytes]], chunks: list[bytes], gap: float, timeout: float):
+def _call(
+    headers: list[tuple[bytes, bytes]], chunks: list[bytes], gap: float, timeout: float
+) -> tuple[list[bytes], list[Message]]:
     reached: list[bytes] = []
     sent: list[Message] = []
 
