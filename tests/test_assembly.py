@@ -18,6 +18,7 @@ from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import AllowAll, MemoryStore
 from flowlang.runtime.ports import Acd, ConversationStore, Ports, ReplyPolicy
 from flowlang.store import SqliteStore
+from flowlang.store.postgres import PostgresStore
 from tests.runtime.helpers import program
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +72,7 @@ def test_the_deployments_parts_are_assembled_from_it() -> None:
     assert engine.ports.schedule_state("no such schedule", T0) == "open"
 
 
-@pytest.mark.parametrize("store", [MemoryStore, SqliteStore])
+@pytest.mark.parametrize("store", [MemoryStore, SqliteStore, PostgresStore])
 def test_the_built_in_stores_have_every_member_of_their_port(store: type, tmp_path: Path) -> None:
     """What the Engine once looked for with hasattr is a Protocol member now: the built-in
     stores, ACD and policies have all of them."""
