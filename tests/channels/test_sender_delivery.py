@@ -4,21 +4,34 @@ with one idempotency key and the vendor's Retry-After, given up into the dead le
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flowlang.channels.inbound import normalise
 from flowlang.channels.policy import address_key
-from flowlang.channels.senders import SenderSetupError, VendorSenders, senders_for
+from flowlang.channels.registry import builtin_registry
+from flowlang.channels.senders import (
+    Credentials,
+    SenderSetupError,
+    VendorSender,
+    VendorSenders,
+    senders_for,
+)
 from flowlang.cli import main
 from flowlang.config import load_deployment, load_deployment_text
 from flowlang.config.models import Deployment
 from flowlang.project import load_project, sending_project
+from flowlang.runtime.delivery import RetryPolicy
 from flowlang.runtime.engine import Engine
+from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.ports import OutboundMessage
 from flowlang.store import SqliteStore
 from tests.channels.helpers import DEPLOYMENT, PAYLOADS, ROOT
@@ -268,3 +281,63 @@ state start:
     reply privately "Hi {{ customer.name or 'there' }}, which account is it about?"
     route to queue "Social Public"
 """
+
+
+# ---------------------------------------------------------------- property: retries
+VENDOR_NOW = 1_800_000_000.0
+TRANSIENT = st.one_of(
+    st.just(("status", 0)),
+    st.tuples(st.just("seconds"), st.integers(1, 7200)),
+    st.tuples(st.just("date"), st.integers(1, 7200)),
+    st.just(("rate_code", 0)),
+)
+
+
+def _answer(kind: str, wait: int) -> Reply:
+    if kind == "seconds":
+        return Reply.retry_after(wait)
+    if kind == "date":
+        when = datetime.fromtimestamp(VENDOR_NOW + wait, UTC)
+        return Reply.retry_after(format_datetime(when, usegmt=True), status=503)
+    if kind == "rate_code":
+        return Reply.error(400, {"error": {"message": "(#130429) Rate limit hit", "code": 130429}})
+    return Reply.error(500, "down")
+
+
+@functools.cache
+def _example_deployment() -> Deployment:
+    return _load(DEPLOYMENT)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(failures=st.lists(TRANSIENT, max_size=4))
+def test_any_run_of_transient_failures_then_success_delivers_once_with_one_key(
+    failures: list[tuple[str, int]],
+) -> None:
+    with FakeVendor() as vendor:
+        loaded = _example_deployment()
+        sender = VendorSender(
+            builtin_registry()["whatsapp"],
+            Credentials("t"),
+            api_base=vendor.base_url,
+            phone_number_ids={"+442079460000": "106540352242922"},
+            clock=lambda: VENDOR_NOW,
+        )
+        store = MemoryStore()
+        engine = sending_project(loaded).engine(
+            store=store, adapters=[VendorSenders({"whatsapp": sender})]
+        )
+        vendor.script(*(_answer(kind, wait) for kind, wait in failures))
+        _initiate(engine)
+        at = T0
+        for attempt, (kind, wait) in enumerate(failures, start=1):
+            told = kind in ("seconds", "date")
+            at += timedelta(seconds=wait) if told else RetryPolicy().wait_after(attempt)
+            assert store.pending_outbound()[0].next_attempt_at == at
+            engine.deliver_pending(at - timedelta(seconds=1))
+            assert len(vendor.requests) == attempt  # never before the wait
+            engine.deliver_pending(at)
+        sender.client.close()
+        assert store.pending_outbound() == [] and store.dead_letters() == []
+        assert len(vendor.requests) == len(failures) + 1
+        assert len({r.headers["idempotency-key"] for r in vendor.requests}) == 1
