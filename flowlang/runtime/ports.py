@@ -260,7 +260,6 @@ class ConversationStore(PolicyLedger, Outbox, Protocol):
     ) -> None: ...
 
 
-
 ROLES = ("agent", "supervisor", "admin")
 
 

@@ -1,17 +1,18 @@
 """The one thread that touches the Engine.
 
-Everything the service does with the engine and its store runs here, one job at a time:
+Everything the service does with the engine and its store runs here, one turn at a time. A turn
+is one transaction (one disk sync) for:
 
 - **intake**: webhook requests hand over their events (`accept`); every request waiting is made
-  durable in one transaction (group commit: one disk sync for many requests) and answered as
-  soon as it commits, before any of its events is processed;
+  durable (group commit) and answered as soon as the turn commits;
 - **processing**: the events made durable are processed in the order they arrived (so the
-  order of each conversation holds), each in its own transaction (`Engine.process_inbound`);
-- **calls**: `await worker.call(fn)` runs `fn(engine)` in the same order as the events;
-- **timers**: `Engine.advance` when the next flow timer or ACD deadline is due (no /tick);
-- **delivery**: `Engine.deliver_pending` every `delivery_interval` seconds, for retries.
+  order of each conversation holds), for `batch_seconds` of work at most, each as a nested unit
+  of work (a savepoint: one that fails is undone alone and kept as a dead letter);
+- **delivery**: the messages those events queued are delivered after the turn has committed.
 
-Requests made durable are answered first: the worker checks for new requests between two jobs.
+Between turns: **calls** (`await worker.call(fn)` runs `fn(engine)` in the order it came with
+the events), **timers** (`Engine.advance` when the next flow timer or ACD deadline is due; no
+/tick) and the outbox's retries (`Engine.deliver_pending` every `delivery_interval` seconds).
 SQLite allows one writer at a time, so one thread is also the fastest way to use it. On start
 the worker runs `Engine.recover` (timers, queues, events stored but not processed) before the
 service takes requests.
@@ -68,8 +69,13 @@ class _Intake:
 @dataclass
 class _Call:
     fn: Callable[[Engine], Any]
-    settle: Callable[[Any], None]
-    failed: Callable[[BaseException], None]
+    settle: Callable[[Any], None]  # with the result, or the exception raised
+
+
+@dataclass
+class _Pending:
+    event: InboundEvent  # durable, not processed yet
+    since: float  # when it was made durable (perf_counter)
 
 
 @dataclass
@@ -97,14 +103,16 @@ class Worker:
         *,
         delivery_interval: float = 1.0,
         max_batch: int = 256,
+        batch_seconds: float = 0.005,
     ) -> None:
         self.engine = engine
         self.store = store
         self.metrics = metrics
         self.delivery_interval = delivery_interval
         self.max_batch = max_batch
+        self.batch_seconds = batch_seconds
         self._inbox: queue.SimpleQueue[_Intake | _Call | _Stop] = queue.SimpleQueue()
-        self._work: deque[Callable[[], None]] = deque()
+        self._work: deque[_Pending | _Call] = deque()
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
@@ -155,17 +163,17 @@ class Worker:
 
         This is how the service's endpoints act on the engine (an agent's action, a report of
         the live state): `outcome = await worker.call(lambda e: e.handle(agent_event))`. The
-        call runs after every event accepted before it has been processed, in its own turn: no
-        other job runs beside it, so `fn` may read and change the engine and the store freely,
-        but must not block (no network, no waiting on the event loop), since events wait for
-        it. `fn` runs on the worker's thread: listeners it triggers (`engine.listen`) are called
-        there too and must hand over to the event loop with `loop.call_soon_threadsafe`.
+        call runs after every event accepted before it has been processed, alone, between two
+        turns: no other job runs beside it, so `fn` may read and change the engine and the store
+        freely, but must not block (no network, no waiting on the event loop), since events
+        wait for it. `fn` runs on the worker's thread: listeners it triggers (`engine.listen`)
+        are called there too and must hand over to the event loop with
+        `loop.call_soon_threadsafe`.
         Raises WorkerStopped when the service is shutting down.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        settle = _settler(loop, future)
-        self._put(_Call(fn, settle, settle))
+        self._put(_Call(fn, _settler(loop, future)))
         return await future
 
     def _put(self, item: _Intake | _Call) -> None:
@@ -185,9 +193,7 @@ class Worker:
         self._started.set()
         stop: _Stop | None = None
         while stop is None:
-            stop = self._take_inbox(block=not self._work)
-            if self._work and stop is None:
-                self._guarded(self._work.popleft())
+            stop = self._cycle(block=not self._work)
             self._due()
         self._stopped = True
         self._drain_after_stop()
@@ -200,8 +206,9 @@ class Worker:
         if outcomes:
             log.info("recovered: %d outcome(s) after the restart", len(outcomes))
 
-    def _take_inbox(self, block: bool) -> _Stop | None:
-        """Commit every request waiting, queue calls; the stop request if there is one."""
+    def _cycle(self, block: bool) -> _Stop | None:
+        """One turn: the requests waiting made durable and events processed, in one
+        transaction; then the answers, the deliveries, and a call if one is next."""
         items: list[_Intake | _Call | _Stop] = []
         try:
             if block:
@@ -211,38 +218,53 @@ class Worker:
         except queue.Empty:
             pass
         intakes = [i for i in items if isinstance(i, _Intake)]
-        if intakes:
-            self._commit(intakes)
-        stop: _Stop | None = None
+        stop = next((i for i in items if isinstance(i, _Stop)), None)
+        if intakes or (self._work and isinstance(self._work[0], _Pending) and stop is None):
+            self._commit(intakes, process=stop is None)
         for item in items:
             if isinstance(item, _Call):
-                self._work.append(_job(self.engine, item))
-            elif isinstance(item, _Stop):
-                stop = item
+                self._work.append(item)
+        if stop is None and self._work and isinstance(self._work[0], _Call):
+            call = self._work.popleft()
+            assert isinstance(call, _Call)
+            _run_call(self.engine, call)
         return stop
 
-    def _commit(self, intakes: list[_Intake]) -> None:
+    def _commit(self, intakes: list[_Intake], process: bool) -> None:
+        """Make `intakes` durable and process the events waiting (for `batch_seconds` at
+        most) in one transaction: one disk sync for all. Each event is a nested unit of work
+        (a savepoint): one that fails is undone alone and kept as a dead letter. The messages
+        they queued are delivered once the transaction has committed."""
         acks: list[Ack] = []
-        accepted: list[InboundEvent] = []
+        processed: list[tuple[_Pending, Outcome]] = []
+        deliverer = self.engine.deliverer
+        deliver, deliverer.deliver = deliverer.deliver, False
         try:
             with self.store.transaction():
-                for intake in intakes:
-                    ack = Ack(dead_letters=len(intake.letters))
-                    for event in intake.events:
-                        payload = event.model_dump(mode="json")
-                        if self.store.accept_inbound(event.channel, event.event_id, payload):
-                            ack.accepted += 1
-                            accepted.append(event)
-                        else:
-                            ack.duplicates += 1
-                    for source, payload, reason in intake.letters:
-                        self.store.dead_letter(source, payload, reason, intake.at)
-                    acks.append(ack)
+                acks = [self._accept(intake) for intake in intakes]
+                budget = time.perf_counter() + self.batch_seconds
+                while process and self._work and isinstance(self._work[0], _Pending):
+                    pending = self._work.popleft()
+                    assert isinstance(pending, _Pending)
+                    processed.append((pending, self.engine.process_inbound(pending.event)))
+                    if time.perf_counter() >= budget:
+                        break
         except Exception as exc:  # the store cannot be written: nothing was kept
-            log.exception("cannot make %d webhook request(s) durable", len(intakes))
+            log.exception(
+                "cannot commit %d webhook request(s) and %d event(s); the events stay in the "
+                "inbound log for the next start",
+                len(intakes),
+                len(processed),
+            )
             for intake in intakes:
                 intake.settle(exc)
             return
+        finally:
+            deliverer.deliver = deliver
+        done = time.perf_counter()
+        for pending, outcome in processed:
+            self.metrics.processing.observe(done - pending.since)
+            self._count(outcome)
         for intake, ack in zip(intakes, acks, strict=True):
             intake.settle(ack)
             self.metrics.inbound.labels(intake.channel).inc(ack.accepted)
@@ -250,17 +272,22 @@ class Worker:
                 self.metrics.duplicates.labels(intake.channel).inc(ack.duplicates)
             if ack.dead_letters:
                 self.metrics.dead_letters.labels("payload").inc(ack.dead_letters)
+        if processed:
+            self._guarded(lambda: self._deliver(datetime.now(UTC)))
+
+    def _accept(self, intake: _Intake) -> Ack:
+        ack = Ack(dead_letters=len(intake.letters))
         since = time.perf_counter()
-        for event in accepted:
-            self._work.append(self._processor(event, since))
-
-    def _processor(self, event: InboundEvent, since: float) -> Callable[[], None]:
-        def process() -> None:
-            outcome = self.engine.process_inbound(event)
-            self.metrics.processing.observe(time.perf_counter() - since)
-            self._count(outcome)
-
-        return process
+        for event in intake.events:
+            payload = event.model_dump(mode="json")
+            if self.store.accept_inbound(event.channel, event.event_id, payload):
+                ack.accepted += 1
+                self._work.append(_Pending(event, since))
+            else:
+                ack.duplicates += 1
+        for source, payload, reason in intake.letters:
+            self.store.dead_letter(source, payload, reason, intake.at)
+        return ack
 
     def _count(self, outcome: Outcome) -> None:
         for delivery in outcome.deliveries:
@@ -321,33 +348,30 @@ class Worker:
 
     def _drain_after_stop(self) -> None:
         stopped = WorkerStopped("the service is shutting down")
+        intakes: list[_Intake] = []
         while True:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 break
             if isinstance(item, _Intake):
-                self._commit([item])  # still answered: the request made it in
+                intakes.append(item)  # still made durable and answered: the request made it in
             elif isinstance(item, _Call):
-                item.failed(stopped)
-        while self._work:
-            job = self._work.popleft()
-            failed = getattr(job, "failed", None)
-            if failed is not None:
-                failed(stopped)
+                item.settle(stopped)
+        if intakes:
+            self._commit(intakes, process=False)
+        for waiting in self._work:
+            if isinstance(waiting, _Call):
+                waiting.settle(stopped)
 
 
-def _job(engine: Engine, call: _Call) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            result = call.fn(engine)
-        except BaseException as exc:
-            call.failed(exc)
-            return
-        call.settle(result)
-
-    run.failed = call.failed  # type: ignore[attr-defined]
-    return run
+def _run_call(engine: Engine, call: _Call) -> None:
+    try:
+        result = call.fn(engine)
+    except BaseException as exc:
+        call.settle(exc)
+        return
+    call.settle(result)
 
 
 def _settler(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> Callable[[Any], None]:

@@ -87,11 +87,13 @@ class PostgresStore:
     # ------------------------------------------------------------------ transactions
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Everything inside commits together, or not at all (nested calls join the outer)."""
+        """Everything inside commits together, or not at all. A nested call joins the outer
+        one as a savepoint: when it fails, what it wrote is undone and the outer one goes on."""
         if self._depth:
             self._depth += 1
             try:
-                yield
+                with self.db.transaction():  # psycopg: a savepoint inside a transaction
+                    yield
             finally:
                 self._depth -= 1
             return

@@ -91,11 +91,21 @@ class SqliteStore:
     # ------------------------------------------------------------------ transactions
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Everything inside commits together, or not at all (nested calls join the outer)."""
+        """Everything inside commits together, or not at all. A nested call joins the outer
+        one as a savepoint: when it fails, what it wrote is undone and the outer one goes on
+        (the service processes several events in one transaction, each nested)."""
         if self._depth:
             self._depth += 1
+            savepoint = f"nested{self._depth}"
+            self.db.execute(f"SAVEPOINT {savepoint}")
             try:
                 yield
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO {savepoint}")
+                self.db.execute(f"RELEASE {savepoint}")
+                raise
+            else:
+                self.db.execute(f"RELEASE {savepoint}")
             finally:
                 self._depth -= 1
             return

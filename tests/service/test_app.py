@@ -52,13 +52,12 @@ def rows(store: Path, sql: str) -> list[tuple[object, ...]]:
         db.close()
 
 
-def settled(client: TestClient) -> None:
+def settled(client: TestClient, timeout: float = 60.0) -> None:
     """Wait until the worker has processed every event made durable."""
-    for _ in range(500):
-        if client.get("/ready").json()["unprocessed"] == 0:
-            return
+    deadline = time.monotonic() + timeout
+    while client.get("/ready").json()["unprocessed"] and time.monotonic() < deadline:
         time.sleep(0.01)
-    raise AssertionError("events still unprocessed")
+    assert client.get("/ready").json()["unprocessed"] == 0, "events still unprocessed"
 
 
 def test_health_and_ready(client: TestClient) -> None:

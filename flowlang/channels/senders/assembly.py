@@ -149,8 +149,7 @@ def _credentials(
             problems.append(f"channels.{key}.connection.{field}: missing")
         elif not env.get(variable):
             problems.append(
-                f"channels.{key}.connection.{field}: the environment variable {variable} "
-                "is not set"
+                f"channels.{key}.connection.{field}: the environment variable {variable} is not set"
             )
         else:
             values[field] = env[variable]
@@ -159,9 +158,7 @@ def _credentials(
     return Credentials(values[token_key], values.get("account_sid_env"))
 
 
-def _phone_number_ids(
-    key: str, declared: Channel | None, problems: list[str]
-) -> dict[str, str]:
+def _phone_number_ids(key: str, declared: Channel | None, problems: list[str]) -> dict[str, str]:
     """WhatsApp sends go from a phone-number id: each account's, by its id, digits and name."""
     accounts = declared.accounts if declared is not None else []
     if not accounts:
