@@ -18,7 +18,7 @@ from flowlang.compiler import ir
 from flowlang.compiler.ir import Node
 from flowlang.errors import FlowRuntimeError
 from flowlang.runtime import effects as fx
-from flowlang.runtime.evaluate import Compiled, _text
+from flowlang.runtime.evaluate import Compiled, _number, _text
 from flowlang.runtime.program import Program
 from flowlang.runtime.state import Frame
 
@@ -308,7 +308,7 @@ def _set_priority(node: Node, a: ir.SetPriorityArgs, program: Program) -> Step:
     value_of, nxt = program.expr(a.value), node.edges["next"]
 
     def set_priority(r: RunContext) -> str | None:
-        priority = r.s.interaction.priority = float(value_of(r.scope) or 0)
+        priority = r.s.interaction.priority = float(_number(value_of(r.scope) or 0))
         r.lines.append((node, "", f"priority {priority:g}"))
         return nxt
 
@@ -694,7 +694,7 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
         language = language_of(r) or interaction.language
         priority = interaction.priority
         if priority_of is not None:
-            priority = float(priority_of(r.scope) or 0)
+            priority = float(_number(priority_of(r.scope) or 0))
         queue = queue_of(r) or ""
         r.effects.append(
             fx.RouteToQueue(

@@ -357,6 +357,7 @@ def test_runtime_error_without_handler_fails_only_this_run() -> None:
             "length needs a text or a list, got 3",
         ),
         ("set ok to bot.slots.waited > 5", {"waited": timedelta(minutes=3)}, "cannot compare"),
+        ("set priority to bot.slots.level", {"level": "high"}, "cannot turn 'high'"),
     ],
 )
 def test_data_of_an_unexpected_type_fails_the_run_at_its_line(
