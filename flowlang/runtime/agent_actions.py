@@ -1,5 +1,6 @@
 """What agents do: accept or decline an offer, reply, transfer, complete with a wrap-up code,
-and change their state. An action the agent may not take is refused before anything changes."""
+and change their state; and what a supervisor does to an agent's work (pull it back to its
+queue). An action that may not be taken is refused before anything changes."""
 
 from __future__ import annotations
 
@@ -49,6 +50,42 @@ def set_agent_state(ctx: EngineContext, agent: str, state: str, now: datetime) -
         return outcome
 
     return ctx.committed(hand_out, now)
+
+
+def pull_back(ctx: EngineContext, conversation_id: str, by: str, now: datetime) -> Outcome:
+    """A supervisor takes a conversation from the agent who has it and puts it back in its
+    queue, where it goes to another agent (never back to the same one) or waits. Logged as
+    `requeued` with `reason: pulled back` and who did it; the agent's work on it ends there (no
+    after-call work). A conversation not with an agent, or with no queue to go back to, is
+    refused: `outcome.note` says why and nothing changed."""
+    outcome = Outcome(
+        event={"type": "pull_back", "conversation_id": conversation_id, "by": by},
+        conversation_id=conversation_id,
+    )
+    conv = ctx.store.get_conversation(conversation_id)
+    if conv is None or conv.status != "with_agent" or conv.agent is None:
+        outcome.note = f"{conversation_id} is not with an agent"
+        return outcome
+    if conv.queue is None:
+        outcome.note = f"{conversation_id} was routed to {conv.agent} alone: it has no queue"
+        return outcome
+    found = conv
+
+    def requeue() -> Outcome:
+        ctx.events.append(
+            "requeued",
+            now,
+            found.id,
+            {"agent": found.agent, "queue": found.queue, "reason": "pulled back", "by": by},
+        )
+        found.status, found.agent = "queued", None
+        if found.routing:
+            found.routing["entered_at"] = now.isoformat()
+        notices(ctx, ctx.acd.transfer(found.id, found.queue, None, now), now, outcome, found)
+        ctx.store.save_conversation(found)
+        return outcome
+
+    return ctx.committed(requeue, now)
 
 
 def _action(

@@ -23,7 +23,7 @@ from typing import Any
 from flowlang.errors import InputError
 from flowlang.events import AgentEvent, BotEvent, InboundEvent, TimerEvent
 from flowlang.runtime import inbound, replies, timers
-from flowlang.runtime.agent_actions import handle_agent
+from flowlang.runtime.agent_actions import handle_agent, pull_back
 from flowlang.runtime.agent_actions import set_agent_state as agent_state
 from flowlang.runtime.bot_outcomes import handle_bot
 from flowlang.runtime.context import EngineContext, check_aware
@@ -251,3 +251,9 @@ class Engine:
         """An agent became available, away or offline; the ACD hands out what it can."""
         check_aware(now, "set_agent_state")
         return agent_state(self._ctx, agent, state, now)
+
+    def pull_back(self, conversation_id: str, by: str, now: datetime) -> Outcome:
+        """A supervisor (`by`) takes a conversation back from its agent to its queue; refused
+        with `outcome.note` when it is not with an agent or has no queue."""
+        check_aware(now, "pull_back")
+        return pull_back(self._ctx, conversation_id, by, now)

@@ -5,15 +5,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from flowlang.service import admin_api, agent_api, stream, supervisor_api
+from flowlang.service.dashboard import Board
 from flowlang.service.state import Service
 from flowlang.service.stream import AgentFeed
 
 
 def mount_api(app: FastAPI, service: Service) -> AgentFeed:
-    """Add the `/api` routes to `app`, and the feed of the agents' live streams to the engine."""
+    """Add the `/api` routes to `app`, and to the engine the feed of the agents' live streams
+    and the supervisors' dashboard (`app.state.agent_feed`, `app.state.board`)."""
     feed = AgentFeed(service.worker.engine, service.store)
     service.worker.engine.listen(feed)
     app.state.agent_feed = feed
+    board = Board(service.store, service.project.deployment)
+    service.worker.engine.listen(board)
+    app.state.board = board
     for router in (agent_api.router, stream.router, supervisor_api.router, admin_api.router):
         app.include_router(router)
     return feed

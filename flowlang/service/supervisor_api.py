@@ -1,12 +1,16 @@
-"""The supervisor's routes: real-time and historical reports, agents and their presence
-(`/api/supervisor/...`). Admins may use them too."""
+"""The supervisor's routes: the live dashboard and its stream, real-time and historical
+reports, agents and their presence (`/api/supervisor/...`). Admins may use them too."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from flowlang.acd import SkillsAcd
@@ -15,8 +19,17 @@ from flowlang.reporting.render import to_data
 from flowlang.reporting.requested import period_data, requested_reports
 from flowlang.runtime.engine import Engine
 from flowlang.service.access import SupervisorUser, refused
-from flowlang.service.agent_api import PresenceRequest, PresenceView, change_presence, now_of
+from flowlang.service.agent_api import (
+    ActionResult,
+    PresenceRequest,
+    PresenceView,
+    change_presence,
+    now_of,
+    result_of,
+)
+from flowlang.service.dashboard import Board
 from flowlang.service.state import Service, service_of
+from flowlang.service.stream import sse, still_valid
 
 router = APIRouter(prefix="/api/supervisor", tags=["supervisor"])
 ServiceDep = Annotated[Service, Depends(service_of)]
@@ -35,6 +48,81 @@ async def realtime_view(user: SupervisorUser, service: ServiceDep) -> ReportsVie
     """Now: waiting and in progress per queue, active interactions per media type, each
     agent's state and load."""
     return await service.worker.call(lambda engine: _reports(service, engine, "realtime", Scope()))
+
+
+@router.get("/dashboard")
+async def dashboard(user: SupervisorUser, request: Request) -> dict[str, Any]:
+    """What the dashboard shows now: queues (waiting, longest wait, in progress, today's
+    service level), the longest active interaction per media type, agents (presence, load per
+    media type, the interactions they hold). See docs/api.md."""
+    service, board = service_of(request), board_of(request)
+    return await service.worker.call(lambda engine: board.snapshot(engine, now_of(engine)))
+
+
+@router.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+)
+async def dashboard_stream(user: SupervisorUser, request: Request) -> StreamingResponse:
+    """The dashboard's snapshot as Server-Sent Events: one at once, then one whenever the event
+    log changes (at most every `Board`'s `pace` seconds)."""
+    service, board = service_of(request), board_of(request)
+    changed = board.watch()
+    name, token_hash = user.name, user.token_hash
+
+    async def read() -> dict[str, Any]:
+        return await service.worker.call(lambda engine: board.snapshot(engine, now_of(engine)))
+
+    async def valid() -> bool:
+        return await service.worker.call(lambda _e: still_valid(service.store, name, token_hash))
+
+    return StreamingResponse(
+        snapshots(board, changed, read, valid),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def board_of(request: Request) -> Board:
+    board: Board = request.app.state.board
+    return board
+
+
+async def snapshots(
+    board: Board,
+    changed: asyncio.Event,
+    read: Callable[[], Awaitable[dict[str, Any]]],
+    valid: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[str]:
+    """The stream's text: a `snapshot` now and after each change (changes within `board.pace`
+    seconds make one), a keep-alive comment every `board.heartbeat` seconds, and a `closed`
+    event at the end once `valid()` (awaited every `board.recheck` seconds) says the token was
+    revoked."""
+    loop = asyncio.get_running_loop()
+    try:
+        changed.clear()
+        yield sse({"type": "snapshot", **await read()})
+        next_check = loop.time() + board.recheck
+        next_beat = loop.time() + board.heartbeat
+        while True:
+            wait = min(next_check, next_beat) - loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=max(wait, 0.0))
+            if changed.is_set():
+                await asyncio.sleep(board.pace)
+                changed.clear()
+                yield sse({"type": "snapshot", **await read()})
+            if loop.time() >= next_check:
+                next_check = loop.time() + board.recheck
+                if not await valid():
+                    yield sse({"type": "closed", "reason": "the API token was revoked"})
+                    return
+            if loop.time() >= next_beat:
+                next_beat = loop.time() + board.heartbeat
+                yield ": keep-alive\n\n"
+    finally:
+        board.unwatch(changed)
 
 
 @router.get("/reports/{kind}", response_model=ReportsView)
@@ -85,6 +173,23 @@ async def agent_presence(
     if deployment is None or agent not in deployment.agents:
         raise refused("unknown_agent", f"there is no agent {agent!r}", status.HTTP_404_NOT_FOUND)
     return await service.worker.call(lambda engine: change_presence(engine, agent, body.state))
+
+
+@router.post("/interactions/{conversation_id}/pull-back", response_model=ActionResult)
+async def pull_back(
+    conversation_id: str, user: SupervisorUser, service: ServiceDep
+) -> ActionResult:
+    """Take a conversation from the agent who has it back to its queue: another agent gets it
+    (never the same one), or it waits. 409 `not_with_agent` when no agent has it (or it was
+    routed to one agent alone, with no queue to go back to); nothing changed."""
+
+    def run(engine: Engine) -> ActionResult:
+        outcome = engine.pull_back(conversation_id, user.name, now_of(engine))
+        if outcome.note:
+            raise refused("not_with_agent", outcome.note, status.HTTP_409_CONFLICT)
+        return result_of(engine, outcome)
+
+    return await service.worker.call(run)
 
 
 def _reports(service: Service, engine: Engine, kind: str, scope: Scope) -> ReportsView:
