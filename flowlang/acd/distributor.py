@@ -76,6 +76,7 @@ class SkillsAcd:
         self._groups: dict[Requirement, _Group] = {}
         self._open_groups: dict[tuple[str, str], set[Requirement]] = {}
         self._timers: list[tuple[datetime, int, str, str, int]] = []
+        self._compact_timers_at = 64
         self._seq = itertools.count()
         for queue in self.queues.values():
             self._members.setdefault(queue.name, set()).update(queue.members)
@@ -118,7 +119,8 @@ class SkillsAcd:
         old = self.agents.get(profile.id)
         record = AgentRecord(profile, profile.state, (now or EPOCH).timestamp())
         if old is not None:
-            record.holding, record.direct, record.preferred = old.holding, old.direct, old.preferred
+            record.holding, record.loads = old.holding, old.loads
+            record.direct, record.preferred = old.direct, old.preferred
             record.version = old.version + 1
             for requirement in old.pools:
                 self._pools[requirement].qualified.discard(profile.id)
@@ -231,7 +233,7 @@ class SkillsAcd:
         if record is not None:
             interaction.phase, interaction.agent = "active", record.id
             interaction.last_customer_activity = now
-            record.holding[interaction.id] = interaction.media
+            record.hold(interaction.id, interaction.media)
             self._agent_changed(record)
             return []
         notices: list[RoutingNotice] = []
@@ -520,6 +522,20 @@ class SkillsAcd:
         heapq.heappush(
             self._timers, (at, next(self._seq), kind, interaction.id, interaction.episode)
         )
+        if len(self._timers) > self._compact_timers_at:
+            self._compact_timers()
+
+    def _compact_timers(self) -> None:
+        """Drop the deadlines of interactions that are gone or routed again since, so a long
+        run keeps memory for the interactions it has, not for every one it finished."""
+        live = [
+            timer
+            for timer in self._timers
+            if (found := self.interactions.get(timer[3])) is not None and found.episode == timer[4]
+        ]
+        heapq.heapify(live)
+        self._timers = live
+        self._compact_timers_at = 2 * len(live) + 64  # amortised: the heap doubles first
 
     def _start_episode(self, interaction: Interaction, now: datetime) -> None:
         """A new routing of the interaction: its wait, rings and window deadlines start."""
@@ -675,7 +691,7 @@ class SkillsAcd:
     ) -> None:
         interaction.version = next(self._seq)
         interaction.agent = record.id
-        record.holding[interaction.id] = interaction.media
+        record.hold(interaction.id, interaction.media)
         record.direct.discard(interaction.id)
         self._agent_changed(record)
         if record.profile.auto_answer:
@@ -766,12 +782,11 @@ class SkillsAcd:
         self._unplace(interaction)
         interaction.version = next(self._seq)
         record = self.agents.get(interaction.agent or "")
-        if record is not None and interaction_id in record.holding:
-            del record.holding[interaction_id]
+        if record is not None and record.release(interaction_id):
             self._agent_changed(record)
 
     def _let_go(self, interaction: Interaction, record: AgentRecord) -> None:
-        record.holding.pop(interaction.id, None)
+        record.release(interaction.id)
         interaction.agent = None
         interaction.version = next(self._seq)
         self._agent_changed(record)

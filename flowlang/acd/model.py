@@ -95,7 +95,9 @@ class AgentRecord:
     profile: AgentProfile
     state: AgentState
     idle_since: float  # seconds since the epoch: when they last became free or available
-    holding: dict[str, str] = field(default_factory=dict)  # interaction id -> media
+    # interaction id -> media; changed through `hold` and `release`, which keep `loads` current
+    holding: dict[str, str] = field(default_factory=dict)
+    loads: dict[str, int] = field(default_factory=dict)  # media -> how many held
     version: int = 0
     pools: set[Requirement] = field(default_factory=set)
     direct: set[str] = field(default_factory=set)  # interactions waiting for this agent only
@@ -105,8 +107,24 @@ class AgentRecord:
     def id(self) -> str:
         return self.profile.id
 
+    def hold(self, interaction_id: str, media: str) -> None:
+        """The agent has the interaction (on offer, active or in after-call work)."""
+        self.release(interaction_id)
+        self.holding[interaction_id] = media
+        self.loads[media] = self.loads.get(media, 0) + 1
+
+    def release(self, interaction_id: str) -> bool:
+        """The agent no longer has the interaction; False when they did not have it."""
+        media = self.holding.pop(interaction_id, None)
+        if media is None:
+            return False
+        self.loads[media] -= 1
+        return True
+
     def load(self, media: str) -> int:
-        return sum(1 for m in self.holding.values() if m == media)
+        """How many interactions of `media` the agent has (counted as they come and go, so
+        an agent with a large capacity costs no more to ask than one with a small one)."""
+        return self.loads.get(media, 0)
 
     def ready_for(self, media: str) -> bool:
         return self.state == "available" and self.load(media) < self.profile.capacity.get(media, 0)

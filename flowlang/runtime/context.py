@@ -68,6 +68,9 @@ class EngineContext:
         except BaseException:
             self.deliverer.discard()
             raise
+        finally:  # one event's caches: a long run keeps nothing per conversation it saw
+            self.customers.clear()
+            self.senders.clear()
         outcome.failed_sends.extend(self.deliverer.deliver_queued(now))
         return outcome
 
