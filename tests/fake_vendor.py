@@ -8,7 +8,8 @@ as it is scripted.
 
 Scripted replies answer the next requests in order; once they are used up every request gets
 `vendor.default` (200 with a small JSON body). `Reply.hang(seconds)` answers only after
-`seconds`, to outlast a client's timeout (closing the server ends any hang at once).
+`seconds`, to outlast a client's timeout; `Reply.held(event)` answers only once the test sets
+`event` (closing the server ends any hang at once).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Reply:
     body: Any = field(default_factory=lambda: {"id": "fake-message-id"})
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    until: threading.Event | None = None  # answer only once this is set
 
     @classmethod
     def error(cls, status: int, body: Any = None) -> Reply:
@@ -46,6 +48,11 @@ class Reply:
     @classmethod
     def hang(cls, seconds: float) -> Reply:
         return cls(delay=seconds)
+
+    @classmethod
+    def held(cls, release: threading.Event) -> Reply:
+        """200, once the test sets `release`."""
+        return cls(until=release)
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,9 @@ def _handler(vendor: FakeVendor) -> type[BaseHTTPRequestHandler]:
             reply = vendor._next(recorded)
             if reply.delay and vendor._closing.wait(reply.delay):
                 return
+            while reply.until is not None and not reply.until.wait(0.05):
+                if vendor._closing.is_set():
+                    return
             body = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
             data = body.encode("utf-8")
             try:

@@ -64,6 +64,7 @@ class FailedSend:
     reason: str
     attempts: int
     retry_at: datetime | None
+    permanent: bool = False  # the receiver refused it for good (not a run of failed attempts)
 
 
 class Deliverer:
@@ -78,8 +79,10 @@ class Deliverer:
         unit_of_work: Callable[[], AbstractContextManager[None]],
         retry: RetryPolicy | None = None,
         deliver: bool = True,
+        on_delivered: Callable[[OutboundMessage], None] | None = None,
     ) -> None:
         self.outbox = outbox
+        self.on_delivered = on_delivered  # told of each message every adapter has taken
         self.deliver = deliver  # False: messages stay in the outbox for another process
         self.adapters = adapters
         self.store = store
@@ -153,6 +156,8 @@ class Deliverer:
                 held.add(send.conversation_id)
                 continue
             self.outbox.outbound_done(send.id)
+            if self.on_delivered is not None:
+                self.on_delivered(message)
         return failed
 
     def _failed(
@@ -166,7 +171,8 @@ class Deliverer:
         at = now or send.next_attempt_at or send.queued_at
         reason = f"{type(exc).__name__}: {exc}"
         attempts = send.attempts + 1
-        give_up = bool(getattr(exc, "permanent", False)) or attempts >= self.retry.max_attempts
+        permanent = bool(getattr(exc, "permanent", False))
+        give_up = permanent or attempts >= self.retry.max_attempts
         told = getattr(exc, "retry_after", None)  # the receiver's Retry-After, when it gave one
         wait = timedelta(seconds=told) if told is not None else self.retry.wait_after(attempts)
         retry_at = None if give_up else at + wait
@@ -190,4 +196,4 @@ class Deliverer:
                     "retry_at": retry_at.isoformat() if retry_at else None,
                 },
             )
-        return FailedSend(message, reason, attempts, retry_at)
+        return FailedSend(message, reason, attempts, retry_at, permanent)

@@ -27,6 +27,7 @@ from flowlang.project import Project, load_project
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 from flowlang.service import webhooks
 from flowlang.service.api import mount_api
+from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.limits import BodyLimits
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
@@ -98,28 +99,34 @@ def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = 
         if senders is not None:
             senders.close()
         raise ServiceConfigError(str(exc)) from exc
-    engine = project.engine(
-        store=store, clock=UtcClock(), adapters=list(adapters or [senders or LogAdapter()])
-    )
+    outbound = list(adapters or [senders or LogAdapter()])
+    engine = project.engine(store=store, clock=UtcClock(), adapters=outbound, deliver=False)
     metrics = Metrics()
-    worker = Worker(
-        engine,
-        store,
+    dispatcher = Dispatcher(
+        lambda: open_store(settings.store),
+        outbound,
         metrics,
-        delivery_interval=settings.delivery_interval,
-        max_batch=settings.max_batch,
+        retry=engine.deliverer.retry,
+        interval=settings.delivery_interval,
     )
-    service = Service(settings, project, store, worker, metrics, secrets, channels)
+    worker = Worker(engine, store, metrics, on_commit=dispatcher.wake, max_batch=settings.max_batch)
+    service = Service(settings, project, store, worker, metrics, secrets, channels, dispatcher)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         worker.start()
+        try:
+            dispatcher.start()
+        except BaseException:
+            worker.stop()
+            raise
         if settings.insecure_dev:
             log.warning("--insecure-dev: webhooks without a configured secret are NOT verified")
         try:
             yield
         finally:
             worker.stop()
+            dispatcher.stop()
             store.close()
             if senders is not None:
                 senders.close()
@@ -166,6 +173,8 @@ async def ready(request: Request) -> Any:
     unprocessed = -1
     if not service.worker.alive:
         problems.append("the engine worker is not running")
+    if not service.dispatcher.alive:
+        problems.append("the outbox's delivery thread is not running")
     try:
         unprocessed = await asyncio.to_thread(count_unprocessed, service.store.path)
     except database_errors() as exc:  # the store cannot be read

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from flowlang.project import Project
+from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.metrics import Metrics
 from flowlang.service.settings import ChannelSecrets, Settings
 from flowlang.service.worker import Worker
@@ -29,6 +30,7 @@ class Service:
     metrics: Metrics
     secrets: dict[str, ChannelSecrets]
     channels: list[str]  # the channels whose webhooks are taken
+    dispatcher: Dispatcher  # the outbox's thread
 
     def serves(self, channel: str) -> bool:
         return channel in self.channels

@@ -8,11 +8,13 @@ is one transaction (one disk sync) for:
 - **processing**: the events made durable are processed in the order they arrived (so the
   order of each conversation holds), for `batch_seconds` of work at most, each as a nested unit
   of work (a savepoint: one that fails is undone alone and kept as a dead letter);
-- **delivery**: the messages those events queued are delivered after the turn has committed.
+- **delivery** is not the worker's: the messages those events queued are in the outbox when
+  the turn commits, and the worker wakes the outbox's own thread (`dispatcher.py`, the
+  `on_commit` it is given), so no vendor's answer is ever waited for here.
 
 Between turns: **calls** (`await worker.call(fn)` runs `fn(engine)` in the order it came with
-the events), **timers** (`Engine.advance` when the next flow timer or ACD deadline is due; no
-/tick) and the outbox's retries (`Engine.deliver_pending` every `delivery_interval` seconds).
+the events) and **timers** (`Engine.advance` when the next flow timer or ACD deadline is due; no
+/tick). The engine must not deliver itself (`deliver=False`).
 SQLite allows one writer at a time, so one thread is also the fastest way to use it. On start
 the worker runs `Engine.recover` (timers, queues, events stored but not processed) before the
 service takes requests.
@@ -101,14 +103,14 @@ class Worker:
         store: Store,
         metrics: Metrics,
         *,
-        delivery_interval: float = 1.0,
+        on_commit: Callable[[], None] = lambda: None,
         max_batch: int = 256,
         batch_seconds: float = 0.005,
     ) -> None:
         self.engine = engine
         self.store = store
         self.metrics = metrics
-        self.delivery_interval = delivery_interval
+        self.on_commit = on_commit  # after a commit that may have queued messages
         self.max_batch = max_batch
         self.batch_seconds = batch_seconds
         self._inbox: queue.SimpleQueue[_Intake | _Call | _Stop] = queue.SimpleQueue()
@@ -117,7 +119,6 @@ class Worker:
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self._stopped = False
-        self._next_delivery = 0.0
         self._next_gauges = 0.0
         metrics.watch_backlog(self.backlog)
 
@@ -203,12 +204,13 @@ class Worker:
         outcomes = self.engine.recover(datetime.now(UTC))
         for outcome in outcomes:
             self._count(outcome)
+        self.on_commit()
         if outcomes:
             log.info("recovered: %d outcome(s) after the restart", len(outcomes))
 
     def _cycle(self, block: bool) -> _Stop | None:
         """One turn: the requests waiting made durable and events processed, in one
-        transaction; then the answers, the deliveries, and a call if one is next."""
+        transaction; then the answers, and a call if one is next."""
         items: list[_Intake | _Call | _Stop] = []
         try:
             if block:
@@ -228,17 +230,16 @@ class Worker:
             call = self._work.popleft()
             assert isinstance(call, _Call)
             _run_call(self.engine, call)
+            self.on_commit()
         return stop
 
     def _commit(self, intakes: list[_Intake], process: bool) -> None:
         """Make `intakes` durable and process the events waiting (for `batch_seconds` at
         most) in one transaction: one disk sync for all. Each event is a nested unit of work
         (a savepoint): one that fails is undone alone and kept as a dead letter. The messages
-        they queued are delivered once the transaction has committed."""
+        they queued are handed to the outbox's thread once the transaction has committed."""
         acks: list[Ack] = []
         processed: list[tuple[_Pending, Outcome]] = []
-        deliverer = self.engine.deliverer
-        deliver, deliverer.deliver = deliverer.deliver, False
         try:
             with self.store.transaction():
                 acks = [self._accept(intake) for intake in intakes]
@@ -259,8 +260,6 @@ class Worker:
             for intake in intakes:
                 intake.settle(exc)
             return
-        finally:
-            deliverer.deliver = deliver
         done = time.perf_counter()
         for pending, outcome in processed:
             self.metrics.processing.observe(done - pending.since)
@@ -273,7 +272,7 @@ class Worker:
             if ack.dead_letters:
                 self.metrics.dead_letters.labels("payload").inc(ack.dead_letters)
         if processed:
-            self._guarded(lambda: self._deliver(datetime.now(UTC)))
+            self.on_commit()
 
     def _accept(self, intake: _Intake) -> Ack:
         ack = Ack(dead_letters=len(intake.letters))
@@ -291,30 +290,26 @@ class Worker:
 
     def _count(self, outcome: Outcome) -> None:
         for delivery in outcome.deliveries:
-            self.metrics.deliveries.labels(delivery.status).inc()
-        for failed in outcome.failed_sends:
-            self.metrics.deliveries.labels("failed" if failed.retry_at else "given_up").inc()
+            if delivery.status not in ("sent", "degraded"):  # those: when the vendor takes them
+                self.metrics.deliveries.labels(delivery.status).inc()
         if outcome.dead_lettered:
             self.metrics.dead_letters.labels("event").inc()
 
     def _sleep_for(self) -> float:
-        """Seconds until the next timer or delivery pass (at most the delivery interval)."""
-        wait = max(0.0, self._next_delivery - time.monotonic())
+        """Seconds until the next timer is due or the gauges are read again."""
+        wait = max(0.0, self._next_gauges - time.monotonic())
         deadline = self.engine.next_deadline()
         if deadline is not None:
             wait = min(wait, max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
         return max(wait, 0.001)
 
     def _due(self) -> None:
-        """Fire timers that are due; retry deliveries every `delivery_interval`."""
+        """Fire timers that are due; read the queue gauges twice a second."""
         now = datetime.now(UTC)
         deadline = self.engine.next_deadline()
         if deadline is not None and deadline <= now:
             self._guarded(lambda: self._advance(now))
-            self._next_delivery = time.monotonic() + self.delivery_interval
-        elif time.monotonic() >= self._next_delivery:
-            self._guarded(lambda: self._deliver(now))
-            self._next_delivery = time.monotonic() + self.delivery_interval
+            self.on_commit()
         if time.monotonic() >= self._next_gauges:
             self._next_gauges = time.monotonic() + 0.5
             self._guarded(self._queue_gauges)
@@ -322,10 +317,6 @@ class Worker:
     def _advance(self, now: datetime) -> None:
         for outcome in self.engine.advance(now):
             self._count(outcome)
-
-    def _deliver(self, now: datetime) -> None:
-        for failed in self.engine.deliver_pending(now):
-            self.metrics.deliveries.labels("failed" if failed.retry_at else "given_up").inc()
 
     def _queue_gauges(self) -> None:
         waiting = getattr(self.engine.acd, "waiting", None)

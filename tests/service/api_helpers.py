@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from ruamel.yaml import YAML
 
 from flowlang.runtime.memory import RecordingAdapter
+from flowlang.runtime.ports import PendingSend
 from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import create_app
 from flowlang.service.settings import Settings
@@ -132,12 +133,18 @@ class Api:
         self.settled()
 
     def settled(self) -> None:
-        """Wait until the worker has processed every event made durable."""
+        """Wait until the worker has processed every event made durable and the outbox's
+        thread has delivered every message (the outbox is empty)."""
         for _ in range(1000):
-            if self.client.get("/ready").json()["unprocessed"] == 0:
+            if self.client.get("/ready").json()["unprocessed"] == 0 and not self.outbox():
                 return
             time.sleep(0.01)
-        raise AssertionError("events still unprocessed")
+        raise AssertionError("events still unprocessed or messages undelivered")
+
+    def outbox(self) -> list[PendingSend]:
+        """The messages waiting in the outbox, read on a connection of its own."""
+        with SqliteStore(self.settings.store) as store:
+            return store.pending_outbound()
 
     def work(self, agent: str) -> dict[str, str]:
         """The agent's interactions: conversation id -> offered / assigned / after_call_work."""

@@ -96,7 +96,7 @@ def test_an_agent_session_from_offer_to_report(api: Api) -> None:
     replied = api.post("frank", f"/api/agent/interactions/{conv}/reply", {"text": "Hi Eve!"})
     assert replied.status_code == 200, replied.text
     assert replied.json()["deliveries"][0]["status"] == "sent"
-    api.client.get("/ready")  # a call after the reply: its delivery has been attempted
+    api.settled()  # the reply delivered by the outbox's thread
     out = api.sent.sent[before:]
     assert [(m.channel, m.sender, m.content["text"]) for m in out] == [("web", "agent", "Hi Eve!")]
 
@@ -128,7 +128,7 @@ def test_rich_replies_go_by_the_channels_rules_and_a_blocked_one_is_never_sent(
     choices = {"kind": "quick_replies", "text": "Pick one", "options": [f"o{i}" for i in range(12)]}
     degraded = api.post("frank", path, {"content": choices}).json()["deliveries"][0]
     assert degraded["status"] == "degraded" and len(degraded["content"]["options"]) == 10
-    api.client.get("/ready")
+    api.settled()
     assert [m.content["kind"] for m in api.sent.sent[sent:]] == ["image", "quick_replies"]
 
     sticker = api.post("frank", path, {"content": {"kind": "sticker", "sticker_id": "42"}})
@@ -137,7 +137,7 @@ def test_rich_replies_go_by_the_channels_rules_and_a_blocked_one_is_never_sent(
     assert "Web Messaging cannot carry sticker" in sticker.json()["detail"]["reason"]
     too_long = api.post("frank", path, {"text": "x" * 4001})
     assert too_long.status_code == 409 and too_long.json()["detail"]["code"] == "text_too_long"
-    api.client.get("/ready")
+    api.settled()
     assert len(api.sent.sent) == sent + 2  # nothing more went out
     for empty in ({}, {"text": "  "}, {"content": {"url": "https://x"}}):
         assert api.post("frank", path, empty).status_code == 422

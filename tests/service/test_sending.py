@@ -3,7 +3,10 @@ out to the (fake) vendor's send API, authorised from the environment."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ from fastapi.testclient import TestClient
 from ruamel.yaml import YAML
 
 from flowlang.service import ServiceConfigError, create_app
-from tests.fake_vendor import FakeVendor
+from tests.fake_vendor import FakeVendor, Reply
 from tests.service.helpers import (
     environment,
     payload,
@@ -59,6 +62,57 @@ def test_a_reply_reaches_the_vendors_send_api(
     assert request.headers["authorization"] == "Bearer wa-token"
     assert request.json()["messaging_product"] == "whatsapp"
     assert request.headers["idempotency-key"]
+
+
+def _whatsapp_from(wa_id: str, message_id: str) -> bytes:
+    """The example WhatsApp text, from another customer with another message id."""
+    data = json.loads(payload("whatsapp"))
+    value = data["entry"][0]["changes"][0]["value"]
+    value["contacts"][0]["wa_id"] = value["messages"][0]["from"] = wa_id
+    value["messages"][0]["id"] = message_id
+    return json.dumps(data).encode()
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_a_hanging_vendor_never_holds_up_a_webhooks_acknowledgement(
+    tmp_path: Path, env: None, fake_vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_WHATSAPP_TOKEN", "wa-token")
+    deployment = _with_send_connection(write_deployment(tmp_path), fake_vendor)
+    release = threading.Event()
+    fake_vendor.script(Reply.held(release))  # the first send hangs until the test releases it
+    with TestClient(create_app(settings_for(tmp_path, deployment=deployment))) as client:
+        first = _whatsapp_from("447700900001", "wamid.first")
+        answer = client.post(
+            "/webhooks/whatsapp", content=first, headers=signed_headers("whatsapp", first)
+        )
+        assert answer.status_code == 200
+        _until(lambda: len(fake_vendor.requests) == 1, "the first reply reached the vendor")
+
+        second = _whatsapp_from("447700900002", "wamid.second")
+        answer = client.post(
+            "/webhooks/whatsapp", content=second, headers=signed_headers("whatsapp", second)
+        )
+        # Answered while the vendor still holds the first send: only now is it released.
+        assert answer.status_code == 200 and answer.json()["accepted"] == 1
+        assert len(fake_vendor.requests) == 1
+        release.set()
+        _until(lambda: len(fake_vendor.requests) == 2, "the second reply reached the vendor")
+        _until(
+            lambda: 'flowlang_deliveries_total{status="sent"} 2.0' in client.get("/metrics").text,
+            "both sends accepted by the vendor",
+        )
+    to = [r.json()["to"] for r in fake_vendor.requests]
+    assert to == ["447700900001", "447700900002"]
+    keys = [r.headers["idempotency-key"] for r in fake_vendor.requests]
+    assert len(set(keys)) == 2  # each message sent once: the held one was never retried
 
 
 def test_a_missing_send_token_stops_the_service_naming_channel_and_variable(
