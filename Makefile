@@ -15,15 +15,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/flowlang validate flows/ examples/deployment.yaml
+	$(BIN)/flowlang validate flows/ -d examples/deployment.yaml
 	$(BIN)/flowlang fmt --check flows/
-	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/messages.yaml
+	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/messages.yaml --allow-blocked
 	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/webhooks.yaml
 	$(BIN)/flowlang dry-run flows/social.flow --deployment examples/deployment.yaml --messages examples/social_webhooks.yaml
 	$(BIN)/flowlang test flows/tests/
 	$(BIN)/flowlang simulate examples/simulation.yaml --deployment examples/deployment.yaml --plot queue-length.svg
 	rm -f demo.sqlite
-	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/messages.yaml --store demo.sqlite > /dev/null
+	$(BIN)/flowlang dry-run flows/messaging.flow --deployment examples/deployment.yaml --messages examples/messages.yaml --allow-blocked --store demo.sqlite > /dev/null
 	$(BIN)/flowlang dry-run flows/social.flow --deployment examples/deployment.yaml --messages examples/social.yaml --store demo.sqlite > /dev/null
 	$(BIN)/flowlang report queues --store demo.sqlite --deployment examples/deployment.yaml
 	$(BIN)/flowlang report agents --store demo.sqlite --media message

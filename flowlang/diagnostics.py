@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from wcwidth import wcwidth
+
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A 1-based, end-exclusive region of one source file (columns count characters)."""
+    """A 1-based, end-exclusive region of one source file (columns count characters; the
+    renderer turns them into display cells, so carets line up under CJK text and emoji)."""
 
     file: str
     line: int
@@ -60,6 +63,8 @@ class Diagnostic:
     label: str = ""
     hint: str = ""
     notes: tuple[str, ...] = ()
+    related: tuple[tuple[Span, str], ...] = ()
+    """Secondary spans with their labels ("first defined here"), shown below the main one."""
 
     @property
     def is_error(self) -> bool:
@@ -78,15 +83,40 @@ class Diagnostic:
             "label": self.label,
             "hint": self.hint,
             "notes": list(self.notes),
+            "related": [
+                {
+                    "file": span.file,
+                    "line": span.line,
+                    "column": span.column,
+                    "end_line": span.end_line,
+                    "end_column": span.end_column,
+                    "label": label,
+                }
+                for span, label in self.related
+            ],
         }
 
 
-def error(code: str, message: str, span: Span, label: str = "", hint: str = "") -> Diagnostic:
-    return Diagnostic(Severity.ERROR, code, message, span, label, hint)
+def error(
+    code: str,
+    message: str,
+    span: Span,
+    label: str = "",
+    hint: str = "",
+    related: tuple[tuple[Span, str], ...] = (),
+) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, code, message, span, label, hint, (), related)
 
 
-def warning(code: str, message: str, span: Span, label: str = "", hint: str = "") -> Diagnostic:
-    return Diagnostic(Severity.WARNING, code, message, span, label, hint)
+def warning(
+    code: str,
+    message: str,
+    span: Span,
+    label: str = "",
+    hint: str = "",
+    related: tuple[tuple[Span, str], ...] = (),
+) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, code, message, span, label, hint, (), related)
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -162,34 +192,93 @@ def _edit_distance(a: str, b: str) -> int:
     return previous[-1]
 
 
-def render_text(diagnostic: Diagnostic, source: SourceFile | None) -> str:
-    """Render like rustc: header, location arrow, the source line, carets under the span, help."""
-    d = diagnostic
+def display_width(text: str) -> int:
+    """The terminal cells `text` takes: 2 for a CJK character or an emoji, 0 for a combining
+    mark, 1 for the rest (a control character counts 1, as the renderer shows it)."""
+    return sum(1 if (cells := wcwidth(ch)) < 0 else cells for ch in text)
+
+
+_ANSI = {
+    Severity.ERROR: "\x1b[1;31m",
+    Severity.WARNING: "\x1b[1;33m",
+    Severity.NOTE: "\x1b[1;36m",
+    "frame": "\x1b[1;34m",
+    "bold": "\x1b[1m",
+    "secondary": "\x1b[1;34m",
+}
+_RESET = "\x1b[0m"
+
+
+def _paint(text: str, style: str | Severity, color: bool) -> str:
+    return f"{_ANSI[style]}{text}{_RESET}" if color and text else text
+
+
+def _underline(text: str, span: Span, line: int, mark: str) -> tuple[str, str]:
+    """The padding and marks under `span` on source `line` of `text`, in display cells."""
+    shown = text.replace("\t", " ")
+    start = max(span.column - 1, 0) if line == span.line else len(shown) - len(shown.lstrip())
+    end = span.end_column - 1 if span.end_line == line else len(shown)
+    end = max(end, start + 1)
+    width = max(display_width(shown[start:end]), 1)
+    return " " * display_width(shown[:start]), mark * width
+
+
+def render_text(diagnostic: Diagnostic, source: SourceFile | None, color: bool = False) -> str:
+    """Render like rustc: header, location arrow, the source line, carets under the span (in
+    display cells), secondary spans, notes and help; ANSI colours with `color`."""
+    return _render(diagnostic, {source.name: source} if source is not None else {}, color)
+
+
+def _render(d: Diagnostic, sources: dict[str, SourceFile], color: bool) -> str:
+    source = sources.get(d.span.file)
+    lines = [d.span.line] + [span.line for span, _ in d.related]
+    gutter_width = max(len(str(n)) for n in lines)
+    pad = " " * gutter_width  # the arrow, the bars and the notes line up on the line number
+
+    def bar(rest: str = "") -> str:
+        return f" {pad} {_paint('|', 'frame', color)}{rest}"
+
+    def quoted(number: int, text: str) -> str:
+        gutter = _paint(str(number).rjust(gutter_width), "frame", color)
+        return f" {gutter} {_paint('|', 'frame', color)} {text.replace(chr(9), ' ')}"
+
+    header = _paint(f"{d.severity.value}[{d.code}]", d.severity, color)
+    out = [f"{header}{_paint(': ' + d.message, 'bold', color)}"]
+    out.append(f" {pad}{_paint('-->', 'frame', color)} {d.span}")
     text = source.line(d.span.line) if source is not None else ""
-    gutter = str(d.span.line)
-    pad = " " * len(gutter)  # the arrow, the bars and the notes line up on the line number
-    out = [f"{d.severity.value}[{d.code}]: {d.message}", f" {pad}--> {d.span}"]
     if text or (source is not None and d.span.line >= 1):
-        shown = text.replace("\t", " ")
-        start = max(d.span.column - 1, 0)
-        if d.span.end_line == d.span.line:
-            width = max(d.span.end_column - d.span.column, 1)
-        else:
-            width = max(len(shown) - start, 1)
-        carets = " " * start + "^" * width
+        indent, marks = _underline(text, d.span, d.span.line, "^")
         label = f" {d.label}" if d.label else ""
-        out += [f" {pad} |", f" {gutter} | {shown}", f" {pad} | {carets}{label}"]
+        underline = _paint(marks + label, d.severity, color)
+        out += [bar(), quoted(d.span.line, text), bar(f" {indent}{underline}")]
     elif d.label:
         out.append(f" {pad} = {d.label}")
+    for span, label in d.related:
+        other = sources.get(span.file)
+        related_text = other.line(span.line) if other is not None else ""
+        if not related_text:
+            out.append(f" {pad} = {label}: {span}")
+            continue
+        if span.file != d.span.file:
+            out.append(f" {pad}{_paint(':::', 'frame', color)} {span}")
+        else:
+            out.append(bar())
+        indent, marks = _underline(related_text, span, span.line, "-")
+        out += [
+            quoted(span.line, related_text),
+            bar(f" {indent}{_paint(marks + (' ' + label if label else ''), 'secondary', color)}"),
+        ]
     for note in d.notes:
-        out.append(f" {pad} = note: {note}")
+        out.append(f" {pad} = {_paint('note', 'bold', color)}: {note}")
     if d.hint:
-        out.append(f" {pad} = help: {d.hint}")
+        out.append(f" {pad} = {_paint('help', 'bold', color)}: {d.hint}")
     return "\n".join(out)
 
 
-def render_all(diagnostics: Sequence[Diagnostic], sources: dict[str, SourceFile]) -> str:
-    return "\n\n".join(render_text(d, sources.get(d.span.file)) for d in diagnostics)
+def render_all(
+    diagnostics: Sequence[Diagnostic], sources: dict[str, SourceFile], color: bool = False
+) -> str:
+    return "\n\n".join(_render(d, sources, color) for d in diagnostics)
 
 
 def to_json(diagnostics: Sequence[Diagnostic]) -> str:

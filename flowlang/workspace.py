@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 FLOW_SUFFIXES = (".flow",)
 DEPLOYMENT_SUFFIXES = (".yaml", ".yml")
+DEPLOYMENT_NAMES = ("deployment.yaml", "deployment.yml")
+"""The file names `find_deployment` looks for when no deployment file is given."""
 
 
 @dataclass
@@ -82,11 +84,36 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path], list[Di
     return flows, deployments, problems
 
 
-def validate(paths: Iterable[str | Path], deployment: str | Path | None = None) -> Workspace:
-    """Parse and check every flow under `paths` against the deployment file among them."""
+def find_deployment(paths: Iterable[str | Path], cwd: Path | None = None) -> Path | None:
+    """The deployment file a command uses when none is given: `deployment.yaml` beside the
+    first flow (in the folder of a flow file, or in a folder given), else in the working
+    directory; None when there is none."""
+    places: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        places.append(path if path.is_dir() else path.parent)
+    places.append(cwd if cwd is not None else Path())
+    for place in places:
+        for name in DEPLOYMENT_NAMES:
+            candidate = place / name
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def validate(
+    paths: Iterable[str | Path], deployment: str | Path | None = None, *, discover: bool = False
+) -> Workspace:
+    """Parse and check every flow under `paths` against the deployment file among them (or
+    `deployment`); with `discover`, one found by `find_deployment` when neither gives one."""
+    paths = list(paths)
     flows, deployments, problems = expand(paths)
     if deployment is not None:
         deployments.insert(0, Path(deployment))
+    if not deployments and discover:
+        found = find_deployment(paths)
+        if found is not None:
+            deployments.append(found)
     ws = Workspace(diagnostics=problems)
     if len(deployments) > 1:
         ws.diagnostics.append(
@@ -106,7 +133,8 @@ def validate(paths: Iterable[str | Path], deployment: str | Path | None = None) 
                 codes.NO_DEPLOYMENT,
                 "no deployment file given: queue, skill, template and other names are not checked",
                 Span.whole_file(str(flows[0])),
-                hint="pass the deployment file too, e.g. flowlang validate flows/ deployment.yaml",
+                hint="pass it with -d FILE (e.g. flowlang validate flows/ -d deployment.yaml), "
+                "or put a deployment.yaml beside the flows",
             )
         )
     for path in flows:

@@ -71,7 +71,7 @@ def test_a_report_written_to_a_file_is_owner_only(
     store, report = tmp_path / "cc.db", tmp_path / "day.html"
     flow = ["flows/messaging.flow", "-d", "examples/deployment.yaml"]
     runner = CliRunner()
-    samples = ["-m", "examples/messages.yaml", "--store", str(store)]
+    samples = ["-m", "examples/messages.yaml", "--allow-blocked", "--store", str(store)]
     ran = runner.invoke(main, ["dry-run", *flow, *samples])
     assert ran.exit_code == 0, ran.output
     args = ["report", "interactions", "--store", str(store), "--format", "html", "-o", str(report)]

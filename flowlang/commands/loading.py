@@ -10,25 +10,56 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from flowlang.commands.exits import ExitCode, Stop
-from flowlang.diagnostics import Diagnostic, render_all, to_json
+from flowlang.commands.options import color_enabled
+from flowlang.diagnostics import Diagnostic, SourceFile, render_all, to_json
 
 if TYPE_CHECKING:
     from flowlang.project import Project
 
 
-def emit_diagnostics(diagnostics: list[Diagnostic], sources: Mapping[str, Any], fmt: str) -> None:
-    """Print diagnostics as text (with the quoted source lines) or as JSON."""
+def emit_diagnostics(
+    diagnostics: list[Diagnostic],
+    sources: Mapping[str, Any],
+    fmt: str,
+    *,
+    warnings_fail: bool = False,
+) -> None:
+    """Print diagnostics as text (the quoted source lines, coloured on a terminal), JSON, SARIF,
+    JUnit XML (a test case per file read) or GitHub annotations."""
+    from flowlang.commands import formats
+
     if fmt == "json":
         click.echo(to_json(diagnostics))
+    elif fmt == "sarif":
+        click.echo(formats.diagnostics_sarif(diagnostics))
+    elif fmt == "github":
+        if diagnostics:
+            click.echo(formats.diagnostics_github(diagnostics))
+    elif fmt == "junit":
+        files = list(dict.fromkeys([*sources, *(d.span.file for d in diagnostics)]))
+        known: dict[str, SourceFile] = dict(sources)
+        rendered = {
+            file: render_all([d for d in diagnostics if d.span.file == file], known)
+            for file in files
+        }
+        click.echo(
+            formats.diagnostics_junit(files, diagnostics, rendered, warnings_fail=warnings_fail)
+        )
     elif diagnostics:
-        click.echo(render_all(diagnostics, dict(sources)), err=False)
+        color = color_enabled()
+        click.echo(render_all(diagnostics, dict(sources), color=color), color=color)
 
 
 def load_program(flow: Path, deployment: Path | None, environment: str | None = None) -> Project:
     """The project of one flow, with `environment`'s parameter values when one is named; a flow
     with errors shows them and stops the command with `ExitCode.FINDINGS`."""
     from flowlang.project import load_project
+    from flowlang.workspace import find_deployment
 
+    if deployment is None:
+        deployment = find_deployment([flow])
+        if deployment is not None:
+            click.echo(f"using the deployment file {deployment}", err=True)
     project, ws = load_project(flow, deployment)
     if project is None:
         emit_diagnostics(ws.diagnostics, ws.sources, "text")

@@ -15,11 +15,13 @@ from flowlang.harness.expectations import EXPECTATION_KEYS, EXPECTATIONS, check_
 from flowlang.harness.flowtests import TestResult, TestRun, run_test_paths
 from flowlang.harness.report import DryRunReport, StepReport
 from flowlang.harness.samples import SampleError, SampleEvent, Samples, load_samples
+from flowlang.harness.selection import KeywordError, keyword_filter
 
 __all__ = [
     "EXPECTATIONS",
     "EXPECTATION_KEYS",
     "DryRunReport",
+    "KeywordError",
     "SampleError",
     "SampleEvent",
     "Samples",
@@ -27,6 +29,7 @@ __all__ = [
     "TestResult",
     "TestRun",
     "check_expectations",
+    "keyword_filter",
     "load_samples",
     "run_samples",
     "run_test_paths",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,8 +35,10 @@ def run_samples(
     samples: Samples,
     store: ConversationStore | None = None,
     adapters: Sequence[OutboundAdapter] = (),
+    progress: Callable[[int], None] | None = None,
 ) -> DryRunReport:
-    """Run every sample event through one Engine; returns what each did.
+    """Run every sample event through one Engine; returns what each did. `progress` is told
+    after each sample event (with 1) so a command can show how far the run is.
 
     With a `store` (a SqliteStore file) the run continues what earlier runs left there:
     customers, open conversations, history and waiting timers.
@@ -72,6 +74,8 @@ def run_samples(
         if outcome.conversation_id:
             conv_ids[event.conversation] = outcome.conversation_id
         steps.append(StepReport(event, outcome, describe(event, info)))
+        if progress is not None:
+            progress(1)
     return DryRunReport(steps, recorder, _undelivered(engine, steps))
 
 

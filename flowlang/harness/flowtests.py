@@ -11,6 +11,7 @@ blocked, the lines the flow passed through.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ class TestResult:
     passed: bool
     failures: list[str] = field(default_factory=list)
     path: list[int] = field(default_factory=list)
+    line: int = 0
+    """The line of the test in its file."""
 
 
 @dataclass
@@ -40,6 +43,13 @@ class TestRun:
     @property
     def failed(self) -> list[TestResult]:
         return [r for r in self.results if not r.passed]
+
+    def coverage_percent(self) -> float:
+        """Steps reached and branches taken, as a percentage of all of them in every flow tested
+        (100 when there is nothing to cover)."""
+        total = sum(c["steps"] + c["branches"] for c in self.coverage.values())
+        done = sum(c["steps_reached"] + c["branches_taken"] for c in self.coverage.values())
+        return 100.0 if total == 0 else 100.0 * done / total
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,16 +63,22 @@ class TestRun:
                     "passed": r.passed,
                     "failures": r.failures,
                     "path": r.path,
+                    "line": r.line,
                 }
                 for r in self.results
             ],
             "coverage": self.coverage,
+            "coverage_percent": round(self.coverage_percent(), 2) if self.coverage else None,
         }
 
-    def render(self) -> str:
+    def render(self, color: bool = False) -> str:
+        """The results for a terminal: PASS / FAIL per test (green / red with `color`)."""
         lines = []
         for r in self.results:
-            lines.append(f"{'PASS' if r.passed else 'FAIL'}  {r.file} :: {r.name}")
+            verdict = "PASS" if r.passed else "FAIL"
+            if color:
+                verdict = f"\x1b[{'32' if r.passed else '31'}m{verdict}\x1b[0m"
+            lines.append(f"{verdict}  {r.file} :: {r.name}")
             for failure in r.failures:
                 lines.append(f"      {failure}")
             if not r.passed:
@@ -77,19 +93,24 @@ class TestRun:
                 lines.append(f"  not reached: line {item['line']} {item['step']}")
             for item in cov["untaken"]:
                 lines.append(f"  branch never taken: line {item['line']} {item['branch']}")
+        if self.coverage:
+            lines.append(f"\ncoverage: {self.coverage_percent():.1f}% of steps and branches")
         lines.append(f"\n{len(self.results) - len(self.failed)} passed, {len(self.failed)} failed")
         return "\n".join(lines)
 
 
-def run_test_paths(paths: list[Path], coverage: bool = False) -> TestRun:
-    """Run every test file under `paths` (`*.yaml` / `*.yml` files or folders of them)."""
+def run_test_paths(
+    paths: list[Path], coverage: bool = False, select: Callable[[str], bool] | None = None
+) -> TestRun:
+    """Run every test file under `paths` (`*.yaml` / `*.yml` files or folders of them); with
+    `select`, only the tests whose `file :: name` it accepts (`selection.keyword_filter`)."""
     files: list[Path] = []
     for path in paths:
         files.extend(sorted(p for p in path.rglob("*.y*ml")) if path.is_dir() else [path])
     outcome = TestRun()
     visited: dict[str, tuple[Project, set[str], set[tuple[str, str]]]] = {}
     for file in files:
-        _run_file(file, outcome, visited)
+        _run_file(file, outcome, visited, select)
     if coverage:
         for flow, (project, nodes, taken) in visited.items():
             outcome.coverage[flow] = coverage_of(project, nodes, taken)
@@ -97,7 +118,10 @@ def run_test_paths(paths: list[Path], coverage: bool = False) -> TestRun:
 
 
 def _run_file(
-    file: Path, outcome: TestRun, visited: dict[str, tuple[Project, set[str], set[tuple[str, str]]]]
+    file: Path,
+    outcome: TestRun,
+    visited: dict[str, tuple[Project, set[str], set[tuple[str, str]]]],
+    select: Callable[[str], bool] | None = None,
 ) -> None:
     try:
         data, index = read_yaml(file)
@@ -111,6 +135,13 @@ def _run_file(
     deployment = (
         (file.parent / str(data["deployment"])).resolve() if data.get("deployment") else None
     )
+    tests = [
+        (number, test)
+        for number, test in enumerate(data["tests"] or [])
+        if select is None or select(f"{file} :: {_name(test)}")
+    ]
+    if not tests:
+        return
     key = str(flow)
     if key not in visited:
         project, ws = load_project(_relative(flow), _relative(deployment) if deployment else None)
@@ -121,8 +152,8 @@ def _run_file(
             return
         visited[key] = (project, set(), set())
     project, nodes, taken = visited[key]
-    for number, test in enumerate(data["tests"] or []):
-        name = str(test.get("name", "unnamed"))
+    for number, test in tests:
+        name = _name(test)
         try:
             samples = SampleReader(index, ("tests", number)).read(test)
         except SampleError as exc:
@@ -137,7 +168,12 @@ def _run_file(
             taken.update(itertools.pairwise(path))
         failures = check_expectations(test.get("expect") or {}, report)
         lines = [t.line for s in report.steps for t in s.outcome.trace if t.line]
-        outcome.results.append(TestResult(str(file), name, not failures, failures, lines))
+        line = index.key_span(("tests", number)).line
+        outcome.results.append(TestResult(str(file), name, not failures, failures, lines, line))
+
+
+def _name(test: Any) -> str:
+    return str(test.get("name", "unnamed")) if isinstance(test, dict) else "unnamed"
 
 
 def _relative(path: Path) -> Path:

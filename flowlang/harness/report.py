@@ -31,6 +31,11 @@ class DryRunReport:
     # still waiting for a retry): the last failure of each
     undelivered: list[FailedSend] = field(default_factory=list)
 
+    def blocked_count(self) -> int:
+        """Replies the channel policy refused (not those the flow chose to skip or record when
+        the window was closed): what makes `flowlang dry-run` exit 1."""
+        return sum(d.status == "blocked" for s in self.steps for d in s.outcome.deliveries)
+
     def visited_nodes(self) -> set[str]:
         return {t.node for s in self.steps for t in s.outcome.trace if t.node != "-"}
 

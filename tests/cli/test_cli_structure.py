@@ -66,7 +66,10 @@ def test_validate_takes_the_deployment_as_d_or_among_the_paths() -> None:
     short = invoke("validate", "flows/", "-d", "examples/deployment.yaml")
     long = invoke("validate", "--deployment", "examples/deployment.yaml", "flows/")
     assert positional[0] == short[0] == long[0] == 0
-    assert positional[1] == short[1] == long[1]
+    assert short[1] == long[1]
+    # the positional form still works, with a deprecation note (on stderr)
+    deprecated = "note: giving the deployment file among PATHS is deprecated; use -d FILE\n"
+    assert positional[1] == deprecated + short[1]
     assert "against examples/deployment.yaml" in short[1]
 
 

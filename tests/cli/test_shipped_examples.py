@@ -79,6 +79,7 @@ def test_dry_run_of_the_messaging_samples_shows_paths_replies_and_routing() -> N
         "examples/deployment.yaml",
         "-m",
         "examples/messages.yaml",
+        "--allow-blocked",  # one WhatsApp reply is blocked on purpose: the 24-hour window
     )
     assert code == 0, out
     assert "web message from Ana: 'Hi, I have a question about my loan'" in out

@@ -137,7 +137,7 @@ def test_a_file_with_old_mac_line_breaks_is_located_on_the_line_the_editor_shows
 def test_dry_run_with_an_environment_uses_its_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     args = ["dry-run", "flows/messaging.flow", "-d", "examples/deployment.yaml"]
-    args += ["-m", "examples/messages.yaml"]
+    args += ["-m", "examples/messages.yaml", "--allow-blocked"]
     runner = CliRunner()
     with_test = runner.invoke(main, [*args, "-e", "test"], catch_exceptions=False)
     assert with_test.exit_code == 0
