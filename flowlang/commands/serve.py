@@ -54,6 +54,21 @@ from flowlang.commands.store import StoreLocation
     help="seconds for a request's whole body to arrive (408 after)",
 )
 @click.option(
+    "--limit-concurrency",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="open connections at most (agents' live streams and idle keep-alive ones count); "
+    "a request beyond gets 503 unread, so nothing is acknowledged and the vendor retries",
+)
+@click.option(
+    "--backlog",
+    default=2048,
+    show_default=True,
+    type=click.IntRange(1),
+    help="connections the kernel queues before the service accepts them",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -72,6 +87,8 @@ def serve_command(
     max_events: int,
     header_timeout: float,
     body_timeout: float,
+    limit_concurrency: int,
+    backlog: int,
     log_level: str,
 ) -> ExitCode:
     """Run the service: channel webhooks at /webhooks/CHANNEL, /health, /ready, /metrics.
@@ -106,6 +123,8 @@ def serve_command(
         max_events=max_events,
         header_timeout=header_timeout,
         body_timeout=body_timeout,
+        limit_concurrency=limit_concurrency,
+        backlog=backlog,
     )
     try:
         app = create_app(settings)
@@ -119,7 +138,8 @@ def serve_command(
         http=with_header_timeout(header_timeout),
         timeout_keep_alive=int(max(1, settings.keep_alive_timeout)),
         h11_max_incomplete_event_size=64 * 1024,
-        backlog=2048,
+        limit_concurrency=settings.limit_concurrency,
+        backlog=settings.backlog,
         log_level=log_level,
         access_log=log_level == "debug",
         server_header=False,

@@ -40,6 +40,8 @@ class Settings:
     header_timeout: float = 10.0  # seconds for a client to send a request's headers
     body_timeout: float = 10.0  # seconds for a request's whole body to arrive
     keep_alive_timeout: float = 5.0  # seconds an idle keep-alive connection stays open
+    limit_concurrency: int = 1000  # open connections at most; a request beyond gets 503
+    backlog: int = 2048  # connections the kernel queues before the service accepts them
     delivery_interval: float = 1.0  # seconds between two passes over the outbox's retries
     max_batch: int = 256  # inbound requests made durable in one transaction at most
 

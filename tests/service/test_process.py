@@ -122,6 +122,55 @@ def test_a_slow_client_is_disconnected(running: ServiceProcess) -> None:
     assert httpx.get(f"{running.url}/health").status_code == 200
 
 
+def test_over_the_concurrency_limit_a_webhook_gets_503_and_nothing_is_kept(
+    tmp_path: Path,
+) -> None:
+    server = ServiceProcess(
+        FLOW,
+        write_deployment(tmp_path),
+        tmp_path / "cc.sqlite",
+        environment(),
+        tmp_path / "serve.log",
+        ("--public-url", PUBLIC_URL, "--limit-concurrency", "3", "--header-timeout", "60"),
+    ).start()
+    try:
+        body = web_message(1)
+        request = (
+            b"POST /webhooks/web HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in signed_headers("web", body).items()).encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+        try:
+            answer = _exchange(server.port, request)  # the third connection: over the limit
+        finally:
+            for sock in idle:
+                sock.close()
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+        assert server.unprocessed() == 0
+        assert rows(tmp_path / "cc.sqlite", "SELECT count(*) FROM inbound") == [(0,)]
+        # The vendor retries the request it got no 200 for: it is new to the service.
+        retried = httpx.post(
+            f"{server.url}/webhooks/web", content=body, headers=signed_headers("web", body)
+        )
+        assert retried.status_code == 200 and retried.json()["accepted"] == 1, retried.text
+    finally:
+        server.stop()
+
+
+def test_two_hundred_simultaneous_connections_are_all_answered(running: ServiceProcess) -> None:
+    socks = [socket.create_connection(("127.0.0.1", running.port), timeout=30) for _ in range(200)]
+    try:
+        for sock in socks:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answers = [sock.recv(65536) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+    assert [a[:12] for a in answers] == [b"HTTP/1.1 200"] * 200
+
+
 def test_dead_letter_and_duplicate_over_http(tmp_path: Path) -> None:
     server = service(tmp_path).start()
     try:
