@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the tests and benchmarks use (PostgreSQL for the Postgres store's tests),
-# installed with apt-get when missing (needs root, as on CI).
-SYSTEM_PACKAGES := postgresql
+# Debian packages the tests and benchmarks use (PostgreSQL for the Postgres store's tests,
+# Chromium for the browser tests), installed with apt-get when missing (needs root, as on CI).
+SYSTEM_PACKAGES := postgresql chromium
 
-.PHONY: demo test lint bench clean system-packages
+.PHONY: demo test lint bench clean system-packages screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ system-packages:
 
 test: $(STAMP) system-packages
 	$(BIN)/python -m pytest
+
+# The browser tests write their screenshots to out/screenshots/; this refreshes the ones the
+# docs show (docs/workspace.md).
+screenshots: $(STAMP) system-packages
+	FLOWLANG_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check flowlang tests benchmarks examples

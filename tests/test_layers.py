@@ -41,7 +41,7 @@ LAYERS = [
         "flowlang.harness",
     },
     # The commands are below the CLI that registers them: none imports `flowlang.cli`.
-    {"flowlang.commands", "flowlang.service"},
+    {"flowlang.commands", "flowlang.service", "flowlang.web"},
     {"flowlang.cli", "flowlang.__main__", "flowlang"},
 ]
 

@@ -1,9 +1,15 @@
 """Who may call the API: a bearer token on every request, the role it belongs to, and for an
 agent, only the interactions offered or assigned to them.
 
-A token is read from the `Authorization: Bearer ...` header only. A request that carries a
+A token is read from the `Authorization: Bearer ...` header, or, for the browser pages
+(`flowlang/web/`), from the session cookie the sign-in page sets. A request that carries a
 token in its URL is refused (URLs end up in proxy logs, browser history and `Referer`
 headers); the live stream's short-lived ticket (`stream.py`) is the one exception.
+
+A cookie is sent by the browser on its own, so a state-changing request authenticated by it
+must prove it comes from one of the service's own pages (`check_same_origin`): its `Origin` is
+the service's, and it carries the `X-Flowlang-Request` header, which a page of another origin
+cannot add without a CORS preflight that the service never grants.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,6 +32,11 @@ from flowlang.service.state import Service, service_of
 
 BEARER = HTTPBearer(auto_error=False, description="an API token from `flowlang users add`")
 TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "api_key", "apikey", "key", "auth"})
+SESSION_COOKIE = "flowlang_session"
+"""The browser's session cookie: the API token itself, HttpOnly, SameSite=Strict."""
+REQUEST_HEADER = "X-Flowlang-Request"
+"""The header the pages' scripts add to every request (see `check_same_origin`)."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OFFERED, ASSIGNED, AFTER_CALL_WORK = "offered", "assigned", "after_call_work"
 
 # Refusals the engine gives an agent's own action: the state of their work does not allow it
@@ -65,19 +77,57 @@ async def user_of_token(service: Service, token: str) -> User | None:
     return await service.worker.call(lambda _engine: authenticate(service.store, token))
 
 
+def own_origin(request: Request, public_url: str | None) -> set[str]:
+    """The origins the service's pages are served from: the one the request was sent to, and
+    --public-url's."""
+    origins = {f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"}
+    if public_url:
+        parts = urlsplit(public_url)
+        origins.add(f"{parts.scheme}://{parts.netloc}")
+    return origins
+
+
+def check_same_origin(request: Request, public_url: str | None, need_header: bool) -> None:
+    """Refuse (403 `cross_site`) a state-changing request authenticated by the cookie that a
+    page of another site could have made: its `Origin` must be the service's own and, for
+    scripted requests (`need_header`), it must carry `X-Flowlang-Request`."""
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if origin is None or origin not in own_origin(request, public_url):
+        raise refused(
+            "cross_site",
+            f"this request came from {origin or 'an unknown origin'}, not from the service's own "
+            "pages; it was refused (cookie sign-in only works from the service's pages)",
+        )
+    if need_header and request.headers.get(REQUEST_HEADER) is None:
+        raise refused(
+            "cross_site",
+            f"a request signed in by cookie needs the {REQUEST_HEADER} header (the service's "
+            "pages add it); it was refused",
+        )
+
+
 async def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> User:
-    """The user of the request's bearer token: 401 when it is missing, unknown or revoked."""
+    """The user of the request's bearer token, or of the browser's session cookie: 401 when it
+    is missing, unknown or revoked; 403 for a cookie on a cross-site state change."""
     if token_in_url(request):
         raise unauthorized(
             "an API token goes in the Authorization header, never in the URL (URLs are "
             "logged); this request was refused"
         )
-    if credentials is None:
+    service = service_of(request)
+    if credentials is not None:
+        token = credentials.credentials
+    elif SESSION_COOKIE in request.cookies:
+        check_same_origin(request, service.settings.public_url, need_header=True)
+        token = request.cookies[SESSION_COOKIE]
+    else:
         raise unauthorized("this route needs an API token: Authorization: Bearer <token>")
-    user = await user_of_token(service_of(request), credentials.credentials)
+    user = await user_of_token(service, token)
     if user is None:
         raise unauthorized("the API token is unknown or has been revoked")
     return user

@@ -3,7 +3,8 @@
     app = create_app(Settings(flows=(Path("flows/messaging.flow"),),
                               deployment=Path("deployment.yaml"), store=Path("cc.sqlite")))
 
-Endpoints: the channel webhooks (`webhooks.py`), `GET /health` (the process answers), `GET
+Endpoints: the channel webhooks (`webhooks.py`), the API (`api.py`), the browser pages
+(`flowlang/web/`: `/signin`, `/agent`, `/supervisor`), `GET /health` (the process answers), `GET
 /ready` (the store answers and the flow is loaded; 503 otherwise), `GET /metrics` (Prometheus
 text). The worker thread (`worker.py`) starts with the app's lifespan and stops with it.
 """
@@ -35,6 +36,7 @@ from flowlang.service.state import Service, service_of
 from flowlang.service.worker import UtcClock, Worker
 from flowlang.store import count_unprocessed, database_errors, open_store, shown_location
 from flowlang.store.migrations import StoreError
+from flowlang.web.mount import mount_web
 
 log = logging.getLogger("flowlang.service")
 
@@ -141,6 +143,7 @@ def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = 
     app.add_middleware(BodyLimits, limit=settings.body_limit, timeout=settings.body_timeout)
     app.include_router(webhooks.router)
     mount_api(app, service)
+    mount_web(app)
     app.add_api_route("/health", health, methods=["GET"], response_model=Health, tags=["ops"])
     app.add_api_route(
         "/ready",

@@ -34,6 +34,7 @@ from flowlang.runtime.engine import Engine
 from flowlang.runtime.ports import ConversationView, User, UserDirectory
 from flowlang.service.access import (
     BEARER,
+    SESSION_COOKIE,
     AgentUser,
     current_user,
     refused,
@@ -397,12 +398,12 @@ async def stream(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
     ticket: Annotated[str | None, Query(description="from POST /api/agent/stream-ticket")] = None,
 ) -> StreamingResponse:
-    """The agent's live events (see docs/api.md): the token in the Authorization header, or a
-    ticket in the URL."""
+    """The agent's live events (see docs/api.md): the token in the Authorization header, the
+    browser's session cookie, or a ticket in the URL."""
     service, feed = service_of(request), feed_of(request)
     engine = service.worker.engine
     user: User | None
-    if credentials is not None:
+    if credentials is not None or (ticket is None and SESSION_COOKIE in request.cookies):
         user = await current_user(request, credentials)
     elif ticket is not None:
         redeemed = feed.redeem(ticket, now_of(engine))

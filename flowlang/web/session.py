@@ -1,0 +1,103 @@
+"""Signing in and out of the pages: the API token, given once in the sign-in form, kept in the
+session cookie (HttpOnly, SameSite=Strict, Secure over https) and checked on every request, so
+a revoked token signs the browser out at its next request."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request, status
+from fastapi.responses import RedirectResponse, Response
+
+from flowlang.runtime.ports import User
+from flowlang.service.access import SESSION_COOKIE, check_same_origin, user_of_token
+from flowlang.service.state import service_of
+from flowlang.web.render import page
+
+router = APIRouter(include_in_schema=False)
+HOME = {"agent": "/agent", "supervisor": "/supervisor", "admin": "/supervisor"}
+MAX_TOKEN = 200
+
+
+def home_of(user: User) -> str:
+    """The page a user's role opens on."""
+    return HOME.get(user.role, "/signin")
+
+
+async def page_user(request: Request) -> User | None:
+    """The user the session cookie stands for (None: none, unknown or revoked)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or len(token) > MAX_TOKEN:
+        return None
+    return await user_of_token(service_of(request), token)
+
+
+async def signed_in(request: Request, *roles: str) -> User | Response:
+    """The page's user, or where to send the browser instead: the sign-in page when signed
+    out, their own page when it is not for their role."""
+    user = await page_user(request)
+    if user is None:
+        return RedirectResponse("/signin", status.HTTP_303_SEE_OTHER)
+    if user.role not in roles:
+        return RedirectResponse(home_of(user), status.HTTP_303_SEE_OTHER)
+    return user
+
+
+def secure(request: Request) -> bool:
+    """Whether the browser reaches the service over https (directly or through --public-url)."""
+    public_url = service_of(request).settings.public_url or ""
+    return request.url.scheme == "https" or public_url.startswith("https://")
+
+
+@router.get("/")
+async def root(request: Request) -> Response:
+    """The signed-in user's page, or the sign-in page."""
+    user = await page_user(request)
+    return RedirectResponse(home_of(user) if user else "/signin", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/signin")
+async def signin_form(request: Request) -> Response:
+    user = await page_user(request)
+    if user is not None:
+        return RedirectResponse(home_of(user), status.HTTP_303_SEE_OTHER)
+    return page(request, "signin.html.j2")
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    """Check the token of the form and keep it in the session cookie; a wrong one shows the
+    form again with the error (401)."""
+    check_same_origin(request, service_of(request).settings.public_url, need_header=False)
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    token = (form.get("token") or [""])[0].strip()
+    user = await user_of_token(service_of(request), token) if 0 < len(token) <= MAX_TOKEN else None
+    if user is None:
+        error = (
+            "Enter your API token (from flowlang users add)."
+            if not token
+            else "That token is unknown or has been revoked. Ask your administrator for a new "
+            "one (flowlang users add)."
+        )
+        return page(request, "signin.html.j2", error=error, status_code=401)
+    response = RedirectResponse(home_of(user), status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=secure(request),
+        path="/",
+    )
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    """Forget the session cookie (the token itself stays valid until revoked)."""
+    check_same_origin(request, service_of(request).settings.public_url, need_header=False)
+    response = RedirectResponse("/signin", status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure(request)
+    )
+    return response

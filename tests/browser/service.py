@@ -1,0 +1,155 @@
+"""The service the browser tests drive: `flowlang serve` as a real process on a free loopback
+port, with users and their tokens, WhatsApp sent to the fake vendor, and customers' messages
+given as signed webhooks."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from ruamel.yaml import YAML
+
+from flowlang.runtime.users import new_token, token_hash
+from flowlang.store import SqliteStore
+from tests.fake_vendor import FakeVendor
+from tests.service.helpers import environment, signed_headers, write_deployment
+from tests.service.process import ServiceProcess
+
+# WhatsApp goes to Overflow, whose one agent (frank) accepts offers by hand; web chat goes to
+# Retail Banking (alice, bob, carmen, kenji: auto-answer, a wrap-up code required).
+FLOW = """\
+flow "Workspace test"
+serve messages on web account "gbank-web", whatsapp number "+442079460000"
+
+state start:
+    set participant data "intent" to "card_lost"
+    if message.channel == "whatsapp":
+        route to queue "Overflow"
+    else:
+        route to queue "Retail Banking"
+"""
+USERS = {"frank": "agent", "alice": "agent", "kenji": "agent", "sam": "supervisor"}
+WA_TOKEN_ENV = "TEST_WHATSAPP_ACCESS_TOKEN"
+WA_PHONE_NUMBER_ID = "106540352242922"
+
+
+@dataclass
+class Running:
+    """A running service: its URL, its users' tokens and the fake vendor it sends to."""
+
+    url: str
+    tokens: dict[str, str]
+    vendor: FakeVendor
+    process: ServiceProcess
+    store: Path
+    client: httpx.Client
+    _ids: Iterator[int] = field(default_factory=lambda: iter(range(1, 10**6)))
+
+    def api(self, user: str, method: str, path: str, body: Any = None) -> httpx.Response:
+        """A call of the API with `user`'s token (as curl would make it)."""
+        headers = {"Authorization": f"Bearer {self.tokens[user]}"}
+        return self.client.request(method, path, json=body, headers=headers)
+
+    def web(self, visitor: str, text: str, name: str = "Eve", at: datetime | None = None) -> None:
+        """A web chat message from `visitor`, signed as the widget signs it."""
+        message = {
+            "type": "message",
+            "id": f"web-{next(self._ids)}",
+            "widget": "gbank-web",
+            "visitor": {"id": visitor, "name": name},
+            "text": text,
+            "timestamp": _z(at or datetime.now(UTC)),
+        }
+        self._webhook("web", message)
+
+    def whatsapp(
+        self, wa_id: str, text: str, name: str = "Ben", at: datetime | None = None
+    ) -> None:
+        """A WhatsApp text from `wa_id`, sent at `at`, signed as Meta signs it."""
+        moment = at or datetime.now(UTC)
+        message = {
+            "from": wa_id,
+            "id": f"wamid.{next(self._ids)}",
+            "timestamp": str(int(moment.timestamp())),
+            "type": "text",
+            "text": {"body": text},
+        }
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "442079460000", "phone_number_id": "1065"},
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "messages": [message],
+        }
+        payload = {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "1022", "changes": [{"field": "messages", "value": value}]}],
+        }
+        self._webhook("whatsapp", payload)
+
+    def _webhook(self, channel: str, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        answer = self.client.post(
+            f"/webhooks/{channel}", content=body, headers=signed_headers(channel, body)
+        )
+        assert answer.status_code == 200, answer.text
+        self.process.settle()
+
+    def sent_to_vendor(self, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The WhatsApp send requests the fake vendor received (waits for at least one)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [
+                r.json()
+                for r in self.vendor.requests
+                if r.path == f"/{WA_PHONE_NUMBER_ID}/messages"
+            ]
+            if found:
+                return found
+            time.sleep(0.05)
+        return []
+
+
+def _z(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def deployment_for(folder: Path, vendor: FakeVendor, extra: dict[str, Any] | None) -> Path:
+    """The example deployment with every channel's secrets, WhatsApp sent to `vendor`, and
+    `extra` top-level sections merged in."""
+    path = write_deployment(folder)
+    yaml = YAML()
+    data: Any = yaml.load(path.read_text("utf-8"))
+    connection = data["channels"]["whatsapp"]["connection"]
+    connection["access_token_env"] = WA_TOKEN_ENV
+    connection["api_base"] = vendor.base_url
+    for key, value in (extra or {}).items():
+        data[key] = value
+    out = io.StringIO()
+    yaml.dump(data, out)
+    path.write_text(out.getvalue(), "utf-8")
+    return path
+
+
+def start_service(
+    folder: Path, vendor: FakeVendor, flow: str = FLOW, extra: dict[str, Any] | None = None
+) -> Running:
+    """`flowlang serve` on a fresh store with the users of USERS, started and ready."""
+    flow_path = folder / "workspace.flow"
+    flow_path.write_text(flow, "utf-8")
+    deployment = deployment_for(folder, vendor, extra)
+    store = folder / "cc.sqlite"
+    tokens = {name: new_token() for name in USERS}
+    with SqliteStore(store) as opened:
+        for name, role in USERS.items():
+            opened.add_user(name, role, token_hash(tokens[name]), datetime.now(UTC))
+    env = {**environment(), WA_TOKEN_ENV: "wa-token"}
+    process = ServiceProcess(flow_path, deployment, store, env, folder / "service.log").start()
+    client = httpx.Client(base_url=process.url, timeout=10)
+    return Running(process.url, tokens, vendor, process, store, client)
