@@ -46,10 +46,12 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 REFUSAL_LOG = "Failed to load resource: the server responded with a status of 4"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless. Missing, the test skips (fails under CI=true:
-    `make test` installs it, scripts/ensure-system-packages)."""
+    """Debian's Chromium, headless, for this package's tests only: Playwright's sync API runs
+    an event loop in the main thread while it is open, which later tests' `asyncio.run` would
+    trip on. Missing, the test skips (fails under CI=true: `make test` installs it,
+    scripts/ensure-system-packages)."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: scripts/ensure-system-packages chromium installs it"
         if os.environ.get("CI"):
