@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlang.assembly import EngineParts, assemble_engine, deployment_schedules
+from flowlang.batch import collector_paused
 from flowlang.compiler.compile import compile_flow
 from flowlang.compiler.ir import FlowGraph
 from flowlang.runtime.engine import Engine
@@ -53,12 +54,13 @@ def load_project(
     checked = ws.flows.get(str(flow))
     if checked is None or ws.errors:
         return None, ws
-    graph = compile_flow(checked)
-    templates = _templates(ws.deployment)
+    with collector_paused():
+        graph = compile_flow(checked)
+        templates = _templates(ws.deployment)
+        program = Program(graph, templates)
     params: dict[str, Any] = {}
     if ws.deployment is not None and environment is not None:
         params = dict(ws.deployment.environments.get(environment, {}))
-    program = Program(graph, templates)
     return Project(graph, program, ws.deployment, environment, params), ws
 
 

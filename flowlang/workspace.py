@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowlang import codes
+from flowlang.batch import collector_paused
 from flowlang.diagnostics import Diagnostic, SourceFile, Span, error, sort_key, warning
 from flowlang.language.checker import CheckedFlow, check
 from flowlang.language.context import ChannelInfo, DataActionInfo, FlowContext, TemplateInfo
@@ -138,13 +139,14 @@ def validate(
             )
         )
     for path in flows:
-        result = parse_file(path)
-        ws.files_checked += 1
-        ws.sources[str(path)] = result.source
-        ws.diagnostics.extend(result.diagnostics)
-        if result.flow is None:
-            continue
-        checked = check(result.flow, context)
+        with collector_paused():
+            result = parse_file(path)
+            ws.files_checked += 1
+            ws.sources[str(path)] = result.source
+            ws.diagnostics.extend(result.diagnostics)
+            if result.flow is None:
+                continue
+            checked = check(result.flow, context)
         ws.diagnostics.extend(checked.diagnostics)
         if checked.checked is not None:
             ws.flows[str(path)] = checked.checked

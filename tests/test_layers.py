@@ -18,6 +18,7 @@ LAYERS = [
         "flowlang.events",
         "flowlang.templates",
         "flowlang.private_files",
+        "flowlang.batch",  # the garbage collector paused while a flow loads
         "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only
         "flowlang.runtime.users",  # API tokens and user names, as every store checks them
         "flowlang.runtime.phones",  # E.164, as the store, the channels and the engine compare

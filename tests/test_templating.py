@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from jinja2 import UndefinedError
 from jinja2.exceptions import SecurityError
 
+from flowlang import load_project
 from flowlang.templates import (
     ReplyTemplate,
     compile_template,
@@ -169,3 +171,40 @@ def test_a_template_cannot_load_another_there_is_no_library_to_load_from() -> No
         problems = template_problems(source)
         assert [p.message for p in problems] == [f"a template cannot {verb} another template"]
     assert template_problems("Hi\n{% include 'greeting' %}")[0].line == 2
+
+
+def test_loading_a_flow_parses_and_compiles_each_template_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checking a flow asks about a reply template several times (its syntax, what the sandbox
+    would refuse, the names it reads, the text it always contains), and compiling and running
+    it asks again: Jinja2 parses and compiles it once for all of them."""
+    env = environment()
+    parsed: list[str] = []
+    compiled: list[object] = []
+    real_parse, real_compile = env.parse, env.compile
+
+    def parse(source: str, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(source)
+        return real_parse(source, *args, **kwargs)
+
+    def compile_(source: Any, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(source)
+        return real_compile(source, *args, **kwargs)
+
+    monkeypatch.setattr(env, "parse", parse)
+    monkeypatch.setattr(env, "compile", compile_)
+    text = "Hello {{ customer.name or 'there' }}, welcome to test_once_4417"
+    flow = tmp_path / "once.flow"
+    flow.write_text(
+        f'flow "Once"\nserve messages on web\n\nstate start:\n    reply "{text}"\n    end\n',
+        "utf-8",
+    )
+    project, ws = load_project(flow)
+    assert project is not None, ws.diagnostics
+    prepared = project.program.template_text(text)
+    assert prepared is not None
+    rendered = prepared.render(_lookup({"customer": {"name": "Ana"}}))
+    assert rendered == "Hello Ana, welcome to test_once_4417"
+    assert parsed.count(text) == 1
+    assert len(compiled) == 1

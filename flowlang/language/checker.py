@@ -698,8 +698,8 @@ class _Checker:
             )
 
     def _goto(self, stmt: ast.GoToState) -> None:
-        names = [d.name for d in self.flow.states]
-        if stmt.state not in names:
+        if stmt.state not in self.states:
+            names = [d.name for d in self.flow.states]
             self.report(
                 error(
                     codes.UNKNOWN_STATE,

@@ -10,7 +10,7 @@ closure over values.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -86,7 +86,7 @@ def build_step(node: Node, program: Program) -> Step:  # noqa: C901
         case ir.MatchArgs():
             return _match(node, a, program)
         case ir.MatchCaseArgs():
-            return _match_case(node, a)
+            return _match_case(node, a, program)
         case ir.MatchNoneArgs():
             return _match_none(node, a)
         case ir.RecognizeArgs():
@@ -558,6 +558,8 @@ def _match(node: Node, a: ir.MatchArgs, program: Program) -> Step:
     whens = [e[f"when{index}"] for index in range(matcher.count)] if then is None else []
     otherwise = e["otherwise"] if then is None else then
 
+    tests, after = _when_tests(program, nid) if then is not None else ([], "")
+
     def match(r: RunContext) -> str | None:
         text = _text(subject(r.scope) if subject is not None else r.facts.message.get("text"))
         found = r.s.matches[nid] = matcher.matches(text, r.normalised(text))
@@ -566,20 +568,54 @@ def _match(node: Node, a: ir.MatchArgs, program: Program) -> Step:
         else:
             r.lines.append((node, "", "no keyword matched"))
         if then is not None:
-            return then
+            return _skip_to(r, tests, after, 0, found)
         return whens[found[0]] if found else otherwise
 
     return match
 
 
-def _match_case(node: Node, a: ir.MatchCaseArgs) -> Step:
+def _match_case(node: Node, a: ir.MatchCaseArgs, program: Program) -> Step:
     match_id, index = a.match, a.index
-    hit, miss = node.edges["then"], node.edges["else"]
+    hit = node.edges["then"]
+    tests, after = _when_tests(program, match_id)
 
     def match_case(r: RunContext) -> str | None:
-        return hit if index in r.s.matches.get(match_id, ()) else miss
+        found = r.s.matches.get(match_id, ())
+        if index in found:
+            return hit
+        return _skip_to(r, tests, after, index + 1, found)
 
     return match_case
+
+
+def _when_tests(program: Program, match_id: str) -> tuple[list[str], str]:
+    """The membership tests of a `match keywords` step, one per `when` in order, and the node
+    after the last (cached on the program: each test's step needs them)."""
+    cache: dict[str, tuple[list[str], str]] = program.run_cache.setdefault("when_tests", {})
+    if match_id in cache:
+        return cache[match_id]
+    nodes = program.graph.nodes
+    tests: list[str] = []
+    position = nodes[match_id].edges["next"]
+    while isinstance(args := nodes[position].args, ir.MatchCaseArgs) and args.match == match_id:
+        tests.append(position)
+        position = nodes[position].edges["else"]
+    cache[match_id] = (tests, position)
+    return tests, position
+
+
+def _skip_to(
+    r: RunContext, tests: list[str], after: str, start: int, found: Sequence[int]
+) -> str:
+    """The next `when` test from `start` whose `when` matched (`found`, ascending), else the
+    node after the tests. The tests passed over are recorded in the path as if each had run
+    and missed, in one step: a match costs per `when` that matches, not per `when`."""
+    target = next((i for i in found if i >= start), None)
+    if target is None:
+        r.result.path.extend(tests[start:])
+        return after
+    r.result.path.extend(tests[start:target])
+    return tests[target]
 
 
 def _match_none(node: Node, a: ir.MatchNoneArgs) -> Step:

@@ -38,7 +38,19 @@ def environment() -> ReplySandbox:
     return ReplySandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
-@lru_cache(maxsize=4096)
+# Each distinct source is parsed once and compiled once, however many times the checker, the
+# compiler and the runtime ask about it; sized so that a flow of tens of thousands of lines
+# (one template every few lines) fits without evicting what it asks again.
+_CACHED = 8_192
+
+
+@lru_cache(maxsize=_CACHED)
+def _parsed(source: str) -> nodes.Template:
+    """The source's syntax tree (read only: nothing changes it, Jinja2's optimizer is off)."""
+    return environment().parse(source)
+
+
+@lru_cache(maxsize=_CACHED)
 def template_problems(source: str) -> tuple[TemplateProblem, ...]:
     """Why a template source does not compile (empty when it does): its syntax, loading another
     template, a constant part that fails on every render. The checker asks for each template more
@@ -51,12 +63,12 @@ def template_problems(source: str) -> tuple[TemplateProblem, ...]:
         return (TemplateProblem(1, str(exc) or type(exc).__name__),)
     loads = tuple(
         TemplateProblem(node.lineno, f"a template cannot {_LOADS[type(node)]} another template")
-        for node in environment().parse(source).find_all(tuple(_LOADS))
+        for node in _parsed(source).find_all(tuple(_LOADS))
     )
     return loads or tuple(_findings(source).failures)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=_CACHED)
 def unsafe_template_parts(source: str) -> tuple[TemplateProblem, ...]:
     """The parts of a compiling template the sandbox refuses: a private or internal attribute,
     a constant value beyond its bounds (empty for a template with problems)."""
@@ -65,9 +77,9 @@ def unsafe_template_parts(source: str) -> tuple[TemplateProblem, ...]:
     return tuple(_findings(source).unsafe)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=_CACHED)
 def _findings(source: str) -> Findings:
-    return inspect(environment(), source, environment().parse(source))
+    return inspect(environment(), source, _parsed(source))
 
 
 # there is no library of templates to load from: these would fail on every render
@@ -81,9 +93,14 @@ _LOADS: dict[type[nodes.Node], str] = {
 
 def undeclared_names(source: str) -> set[str]:
     """Top-level names a template reads from its context (empty if it does not compile)."""
+    return set(_undeclared(source))
+
+
+@lru_cache(maxsize=_CACHED)
+def _undeclared(source: str) -> frozenset[str]:
     if template_problems(source):
-        return set()
-    return set(meta.find_undeclared_variables(environment().parse(source)))
+        return frozenset()
+    return frozenset(meta.find_undeclared_variables(_parsed(source)))
 
 
 def fixed_text(source: str) -> str:
@@ -95,7 +112,7 @@ def fixed_text(source: str) -> str:
         return ""
     return "".join(
         child.data
-        for node in environment().parse(source).body
+        for node in _parsed(source).body
         if isinstance(node, nodes.Output)
         for child in node.nodes
         if isinstance(child, nodes.TemplateData)
@@ -127,10 +144,13 @@ def is_template(source: str) -> bool:
     return "{{" in source or "{%" in source
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=_CACHED)
 def compile_template(source: str) -> Template:
-    """Compile once; callers render with plain dict contexts."""
-    return environment().from_string(source)
+    """Compile once (from the one parse of the source); callers render with plain dict
+    contexts."""
+    env = environment()
+    code = env.compile(_parsed(source))
+    return env.template_class.from_code(env, code, env.make_globals(None), None)
 
 
 class ReplyTemplate:
@@ -146,7 +166,7 @@ class ReplyTemplate:
     def __init__(self, source: str) -> None:
         self.source = source
         self._template = compile_template(source)
-        parsed = environment().parse(source)
+        parsed = _parsed(source)
         # every name it loads, the environment's globals included, so a flow name shadows them
         self._reads = tuple(
             sorted({n.name for n in parsed.find_all(nodes.Name) if n.ctx == "load"})
