@@ -50,6 +50,17 @@ class EventFeed:
             raise
         self._tell_listeners()
 
+    @contextmanager
+    def undone_on_failure(self) -> Iterator[None]:
+        """A part of the unit of work that may fail alone (a savepoint): when it raises, the
+        listeners never hear of the events it wrote; the rest of the unit of work goes on."""
+        mark = len(self._pending)
+        try:
+            yield
+        except BaseException:
+            del self._pending[mark:]
+            raise
+
     def _tell_listeners(self) -> None:
         events, self._pending = self._pending, []
         for event in events:

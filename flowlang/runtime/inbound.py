@@ -20,13 +20,36 @@ _log = logging.getLogger("flowlang.engine")
 
 
 def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
-    """Store the event and process it; a channel message id seen before is a duplicate."""
+    """Store the event and process it in one unit of work (one durable commit); a channel
+    message id seen before is a duplicate. Processing that fails is undone alone: the event
+    stays stored, as a dead letter, in the same commit.
+
+    Nothing is lost or doubled across a crash: before the commit nothing of the event is
+    stored and the host has not acknowledged it, so the channel sends it again; after it, the
+    event and everything it caused are stored together, and the channel's retry is a
+    duplicate."""
     payload = event.model_dump(mode="json")
-    if not ctx.store.accept_inbound(event.channel, event.event_id, payload):
-        outcome = Outcome(event=event, duplicate=True)
-        outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
-        return outcome
-    return process(ctx, event)
+
+    def work() -> Outcome:
+        if not ctx.store.accept_inbound(event.channel, event.event_id, payload):
+            outcome = Outcome(event=event, duplicate=True)
+            outcome.note = (
+                f"duplicate {event.channel} message {event.event_id}: already processed"
+            )
+            return outcome
+        try:
+            with ctx.events.undone_on_failure(), ctx.unit_of_work():
+                return _process(ctx, event)
+        except Exception as exc:  # a bug or a failing part must not lose the message
+            ctx.deliverer.discard()
+            return _kept(ctx, event, exc)
+
+    try:
+        return ctx.committed(work, event.timestamp)
+    except Exception as exc:  # the unit of work itself failed (its commit): keep the event
+        with ctx.unit_of_work():
+            ctx.store.accept_inbound(event.channel, event.event_id, payload)
+            return _kept(ctx, event, exc)
 
 
 def process(ctx: EngineContext, event: InboundEvent) -> Outcome:
@@ -35,14 +58,20 @@ def process(ctx: EngineContext, event: InboundEvent) -> Outcome:
     try:
         return ctx.committed(lambda: _process(ctx, event), event.timestamp)
     except Exception as exc:  # a bug or a failing part must not lose the message
-        reason = f"{type(exc).__name__}: {exc}"
-        _log.exception("inbound %s %s failed; kept as a dead letter", event.channel, event.event_id)
         with ctx.unit_of_work():
-            ctx.store.dead_letter(
-                f"inbound:{event.channel}", event.model_dump(mode="json"), reason, event.timestamp
-            )
-            ctx.store.mark_processed(event.channel, event.event_id)
-        return Outcome(event=event, dead_lettered=True, note=f"kept in the dead letters: {reason}")
+            return _kept(ctx, event, exc)
+
+
+def _kept(ctx: EngineContext, event: InboundEvent, exc: Exception) -> Outcome:
+    """Keep an event whose processing failed as a dead letter (replayable), marked processed,
+    and log the traceback."""
+    reason = f"{type(exc).__name__}: {exc}"
+    _log.exception("inbound %s %s failed; kept as a dead letter", event.channel, event.event_id)
+    ctx.store.dead_letter(
+        f"inbound:{event.channel}", event.model_dump(mode="json"), reason, event.timestamp
+    )
+    ctx.store.mark_processed(event.channel, event.event_id)
+    return Outcome(event=event, dead_lettered=True, note=f"kept in the dead letters: {reason}")
 
 
 def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:

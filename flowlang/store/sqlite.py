@@ -4,11 +4,12 @@ It implements the engine's `ConversationStore` port and what hosts and the CLI n
 history paging, customer lookup and merging, the event log, dead letters, the inbound
 events that were stored but not processed (for recovery after a crash), and the outbox.
 
-Durability: `accept_inbound` commits the raw event at once (it is stored before it is
-processed); the engine then processes it inside `transaction()`, which commits its outcome
-(conversation state, history, events, the processed mark, the messages to send) atomically, or
-nothing; the messages are delivered after the commit. The file uses
-WAL with `synchronous=FULL`, so a committed transaction survives a power cut, not only a crash.
+Durability: `engine.handle` stores the raw event (`accept_inbound`) and processes it inside one
+`transaction()`, which commits the event with its outcome (conversation state, history, events,
+the processed mark, the messages to send) atomically, or nothing; the messages are delivered
+after the commit. `accept_inbound` on its own (the service's webhooks) commits at once. The
+file uses WAL with `synchronous=FULL`, so a committed transaction survives a power cut, not only
+a crash.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ inbound
     def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
-        """Store an inbound event (committed at once); False when it was seen before."""
+        """Store an inbound event (committed at once, or with the transaction it is called
+        in); False when it was seen before."""
         with self.transaction():
             seq = self._next_id("inbound", "")
             cursor = self.db.execute(
