@@ -9,7 +9,9 @@ at minimum 1-3 (60 distinct requirements). For 10, 1,000 and 10,000 agents:
    ACD hands them the best-ranked waiting interaction they qualify for.
 
 Reported: decisions per second each, and each size's time per decision as a ratio to the
-10-agent center measured in the same run (flat ratios: the cost does not grow with the center).
+10-agent center measured in the same run (flat ratios: the cost does not grow with the center;
+goal: within 2x). Each decision's time includes its share of building the agent pools: a
+requirement seen for the first time gathers the agents who meet it (60 requirements here).
 """
 
 from __future__ import annotations
@@ -99,11 +101,19 @@ def freed_agent_decisions(agents: int, count: int = 20_000) -> tuple[float, int]
     return elapsed / count * 1e6, waiting
 
 
-def main() -> None:
+def main(rounds: int = 2) -> None:
     sizes = (10, 1_000, 10_000)
-    arrivals = {n: arrival_decisions(n) for n in sizes}
-    freed = {n: freed_agent_decisions(n) for n in sizes}
-    print("ACD routing decisions (one queue, 20 skills, 60 distinct requirements)")
+    arrivals: dict[int, float] = {}
+    freed: dict[int, tuple[float, int]] = {}
+    for _ in range(rounds):  # interleaved: every size once a round; the best round counts
+        for n in sizes:
+            arrivals[n] = min(arrivals.get(n, float("inf")), arrival_decisions(n))
+            us, waiting = freed_agent_decisions(n)
+            freed[n] = min(freed.get(n, (float("inf"), 0)), (us, waiting))
+    print(
+        f"ACD routing decisions (one queue, 20 skills, 60 distinct requirements; "
+        f"best of {rounds} interleaved rounds; goal: 10,000 agents within 2x of 10)"
+    )
     print(f"{'agents':>8} {'arrival µs':>11} {'per s':>9} {'× 10 agents':>12}", end="")
     print(f" {'waiting':>9} {'freed agent µs':>15} {'per s':>9} {'× 10 agents':>12}")
     for n in sizes:

@@ -51,7 +51,7 @@ class _Pool:
     """Agents who meet one requirement, and a heap of those who can take it now."""
 
     qualified: set[str] = field(default_factory=set)
-    heap: list[tuple[tuple[Any, ...], int, str]] = field(default_factory=list)
+    heap: list[tuple[float, float, str, int]] = field(default_factory=list)  # heap_entry()s
 
 
 @dataclass
@@ -72,6 +72,7 @@ class SkillsAcd:
         self.agents: dict[str, AgentRecord] = {}
         self.interactions: dict[str, Interaction] = {}
         self._members: dict[str, set[str]] = {}
+        self._skilled: dict[str, set[str]] = {}  # skill -> agents who have it (level 1 or more)
         self._pools: dict[Requirement, _Pool] = {}
         self._groups: dict[Requirement, _Group] = {}
         self._open_groups: dict[tuple[str, str], set[Requirement]] = {}
@@ -124,7 +125,12 @@ class SkillsAcd:
             record.version = old.version + 1
             for requirement in old.pools:
                 self._pools[requirement].qualified.discard(profile.id)
+            for skill in old.profile.skills:
+                self._skilled.get(skill, set()).discard(profile.id)
         self.agents[profile.id] = record
+        for skill, level in profile.skills.items():
+            if level >= 1:
+                self._skilled.setdefault(skill, set()).add(profile.id)
         for queue in profile.queues:
             self._members.setdefault(queue, set()).add(profile.id)
         for requirement, pool in self._pools.items():
@@ -608,7 +614,7 @@ class SkillsAcd:
         found = None
         while pool.heap:
             entry = heapq.heappop(pool.heap)
-            _key, version, agent_id = entry
+            _k0, _k1, agent_id, version = entry
             record = self.agents.get(agent_id)
             if (
                 record is None
@@ -621,7 +627,7 @@ class SkillsAcd:
                 skipped.append(entry)
                 continue
             found = record
-            skipped.append((record.selection_key(selection), record.version, agent_id))
+            skipped.append(record.heap_entry(selection))
             break
         for entry in skipped:
             heapq.heappush(pool.heap, entry)
@@ -802,22 +808,34 @@ class SkillsAcd:
         self._place(interaction, now, notices)
 
     def _agent_changed(self, record: AgentRecord) -> None:
+        """The agent's state, load or idle time changed: a new entry in each pool they can
+        take work from now (the old ones are stale)."""
         record.version += 1
+        ready: dict[str, bool] = {}
+        entries: dict[str, tuple[float, float, str, int]] = {}
         for requirement in record.pools:
-            if record.ready_for(requirement.media):
-                pool = self._pools[requirement]
-                key = record.selection_key(self._queue(requirement.queue).selection)
-                heapq.heappush(pool.heap, (key, record.version, record.id))
-                if len(pool.heap) > 4 * len(pool.qualified) + 64:
-                    self._compact(requirement, pool)
+            media = requirement.media
+            if media not in ready:
+                ready[media] = record.ready_for(media)
+            if not ready[media]:
+                continue
+            selection = self._queue(requirement.queue).selection
+            entry = entries.get(selection)
+            if entry is None:
+                entry = entries[selection] = record.heap_entry(selection)
+            pool = self._pools[requirement]
+            heapq.heappush(pool.heap, entry)
+            if len(pool.heap) > 2 * len(pool.qualified) + 64:
+                self._compact(pool)
 
-    def _compact(self, requirement: Requirement, pool: _Pool) -> None:
-        live = {}
-        for entry in pool.heap:
-            record = self.agents.get(entry[2])
-            if record is not None and record.version == entry[1]:
-                live[entry[2]] = entry
-        pool.heap = list(live.values())
+    def _compact(self, pool: _Pool) -> None:
+        """Drop the stale entries of a pool's heap."""
+        agents = self.agents
+        pool.heap = [
+            entry
+            for entry in pool.heap
+            if (record := agents.get(entry[2])) is not None and record.version == entry[3]
+        ]
         heapq.heapify(pool.heap)
 
     # ------------------------------------------------------------------ lookups
@@ -827,7 +845,11 @@ class SkillsAcd:
             return pool
         pool = self._pools[requirement] = _Pool()
         selection = self._queue(requirement.queue).selection
-        for agent_id in self._members.get(requirement.queue, ()):
+        # Only agents who have every skill asked for can meet it: the smallest such set first.
+        candidates = self._members.get(requirement.queue, set())
+        for skill, _level in requirement.skills:
+            candidates = candidates & self._skilled.get(skill, set())
+        for agent_id in candidates:
             record = self.agents.get(agent_id)
             if record is None:
                 continue
@@ -835,8 +857,8 @@ class SkillsAcd:
                 pool.qualified.add(agent_id)
                 record.pools.add(requirement)
                 if record.ready_for(requirement.media):
-                    key = record.selection_key(selection)
-                    heapq.heappush(pool.heap, (key, record.version, agent_id))
+                    pool.heap.append(record.heap_entry(selection))
+        heapq.heapify(pool.heap)
         return pool
 
     def _requirement(self, interaction: Interaction) -> Requirement:

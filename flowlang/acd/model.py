@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 MEDIA = ("message", "social_dm", "social_public")
 Selection = Literal["longest_idle", "least_occupied"]
@@ -133,13 +133,15 @@ class AgentRecord:
         total = sum(self.profile.capacity.values())
         return len(self.holding) / total if total else 1.0
 
-    def selection_key(self, selection: Selection) -> tuple[Any, ...]:
-        """Smaller is better. Longest idle: agents holding nothing first, then the longest
-        since they became free; least occupied: the smallest share of capacity in use, then
-        the longest idle. Ties go to the agent id in alphabetical order."""
+    def heap_entry(self, selection: Selection) -> tuple[float, float, str, int]:
+        """The agent's entry in a pool's heap: smaller is better. Longest idle: agents holding
+        nothing first, then the longest since they became free; least occupied: the smallest
+        share of capacity in use, then the longest idle. Ties go to the agent id in
+        alphabetical order. Last, the version that tells a stale entry (never compared: the
+        id before it is unique)."""
         if selection == "least_occupied":
-            return (self.occupancy(), self.idle_since, self.id)
-        return (1 if self.holding else 0, self.idle_since, self.id)
+            return (self.occupancy(), self.idle_since, self.profile.id, self.version)
+        return (1 if self.holding else 0, self.idle_since, self.profile.id, self.version)
 
 
 @dataclass

@@ -136,3 +136,17 @@ def test_the_engine_keeps_nothing_per_finished_conversation_between_events() -> 
     context = engine._ctx
     assert (context.customers, context.senders) == ({}, {})
     assert acd.interactions == {}
+
+
+def test_a_replaced_agent_is_in_the_pools_their_new_skills_qualify_them_for() -> None:
+    """Pools are built from who has each skill: an agent given a skill (or losing one) by a
+    new profile is found (or not) for a requirement first asked for after the change."""
+    acd = SkillsAcd([QueueSettings("Retail")], [agent("al", Cards=3), agent("bo", Loans=2)])
+    acd.add_agent(agent("al", Loans=4), at(0))  # al now does loans, no longer cards
+    loans = acd.enqueue(request("c1", skills={"Loans": 3}), at(1))
+    assert [(n.kind, n.agent) for n in loans] == [("accepted", "al")]
+    cards = acd.enqueue(request("c2", skills={"Cards": 1}), at(2))
+    assert [n.kind for n in cards] == ["waiting"]
+    acd.add_agent(agent("cy", Cards=1), at(3))
+    assert [(n.kind, n.agent) for n in acd.tick(at(3))] == []
+    assert acd.interactions["c2"].agent == "cy"
