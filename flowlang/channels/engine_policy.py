@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flowlang.channels.policy import ChannelPolicy, Portfolio, address_key
-from flowlang.channels.registry import builtin_registry, load_registry
+from flowlang.channels.registry import ChannelRules, builtin_registry, load_registry
 
 if TYPE_CHECKING:
     from flowlang.config import Deployment
@@ -17,9 +17,15 @@ def policy_for_deployment(deployment: Deployment | None) -> ChannelPolicy:
     and `channels.<key>.portfolios` as its portfolios."""
     if deployment is None:
         return ChannelPolicy(builtin_registry())
+    return ChannelPolicy(
+        rules_for(deployment), portfolios=portfolios(deployment), templates=templates(deployment)
+    )
+
+
+def rules_for(deployment: Deployment) -> dict[str, ChannelRules]:
+    """Every channel's rules with `channels.<key>.rules` of the deployment merged over them."""
     overrides = {key: dict(channel.rules) for key, channel in deployment.channels.items()}
-    rules = load_registry(overrides) if any(overrides.values()) else builtin_registry()
-    return ChannelPolicy(rules, portfolios=portfolios(deployment), templates=templates(deployment))
+    return load_registry(overrides) if any(overrides.values()) else builtin_registry()
 
 
 def templates(deployment: Deployment) -> dict[str, str]:

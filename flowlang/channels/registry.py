@@ -119,6 +119,7 @@ class ChannelRules(BaseModel):
     content: frozenset[str]
     max_text: int
     count: Literal["characters", "utf16", "weighted"] = "characters"
+    segmented: bool = False  # sent in SMS segments (GSM-7 / UCS-2): agents are shown how many
     weighting: Weighting | None = None
     max_quick_replies: int = 0
     max_buttons: int = 0

@@ -205,6 +205,14 @@ class Template(Model):
     whatsapp: WhatsAppTemplate | None = None
 
 
+class CannedResponse(Model):
+    """A standard response agents insert from the workspace: Jinja2 text that may read
+    `customer.name`, offered in conversations of `queues` (all queues when empty)."""
+
+    text: str
+    queues: list[Name] = Field(default_factory=list)
+
+
 class Bot(Model):
     """A bot flows hand conversations to; its outcome comes back as an event."""
 
@@ -287,6 +295,7 @@ class Deployment(Model):
     agents: dict[Name, Agent] = Field(default_factory=dict)
     channels: dict[Name, Channel] = Field(default_factory=dict)
     templates: dict[Name, Template] = Field(default_factory=dict)
+    canned_responses: dict[Name, CannedResponse] = Field(default_factory=dict)
     bots: dict[Name, Bot] = Field(default_factory=dict)
     schedules: dict[Name, Schedule] = Field(default_factory=dict)
     data_actions: dict[Name, DataAction] = Field(default_factory=dict)

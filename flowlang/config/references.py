@@ -101,6 +101,19 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:  # 
                 value = getattr(account, field)
                 if value is not None:
                     refer("queue", value, d.queues, ("channels", channel_key, "accounts", i, field))
+    for name, canned in d.canned_responses.items():
+        for i, queue_name in enumerate(canned.queues):
+            refer("queue", queue_name, d.queues, ("canned_responses", name, "queues", i))
+        for problem in [*template_problems(canned.text), *unsafe_template_parts(canned.text)]:
+            out.append(
+                error(
+                    codes.DEPLOYMENT_BAD_TEMPLATE,
+                    f"canned response {name!r} is refused (its line {problem.line}): "
+                    f"{problem.message}",
+                    index.value_span(("canned_responses", name, "text")),
+                    hint="Jinja2 text that may read {{ customer.name }}",
+                )
+            )
     for name, template in d.templates.items():
         if template.text is not None:
             for problem in template_problems(template.text):

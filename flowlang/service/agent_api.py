@@ -21,6 +21,7 @@ from flowlang.acd import SkillsAcd
 from flowlang.acd.distributor import AcdError
 from flowlang.events import AgentAction, AgentEvent
 from flowlang.runtime.engine import Engine, Outcome
+from flowlang.runtime.initiate import InitiateError, template_content
 from flowlang.runtime.ports import Delivery
 from flowlang.service.access import (
     AgentUser,
@@ -79,11 +80,17 @@ class ReplyRequest(BaseModel):
         None, description='e.g. {"kind": "image", "url": "https://...", "caption": "..."}'
     )
     visibility: Literal["default", "privately", "publicly"] = "default"
+    template: str | None = Field(
+        None,
+        description="a deployment template to send instead (where only approved WhatsApp "
+        "templates may go), filled with `parameters`",
+    )
+    parameters: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _something_to_send(self) -> ReplyRequest:
-        if not self.text.strip() and not self.content:
-            raise ValueError("a reply needs text or content")
+        if not self.text.strip() and not self.content and not self.template:
+            raise ValueError("a reply needs text, content or a template")
         if self.content is not None and not isinstance(self.content.get("kind"), str):
             raise ValueError('content needs a "kind" (text, image, quick_replies, ...)')
         return self
@@ -196,6 +203,13 @@ async def reply(
     fields: dict[str, Any] = {"text": body.text, "visibility": body.visibility}
     if body.content:
         fields["content"] = body.content
+    if body.template:
+        name, params = body.template, body.parameters
+        content = await service.worker.call(
+            lambda engine: template_reply(engine, service, conversation_id, name, params)
+        )
+        if content is not None:
+            fields["content"] = content
     return await act(service, user.name, conversation_id, AgentAction.REPLY, fields)
 
 
@@ -271,6 +285,22 @@ async def history(
 
 
 # ---------------------------------------------------------------------- on the worker
+def template_reply(
+    engine: Engine, service: Service, conversation_id: str, name: str, params: dict[str, str]
+) -> dict[str, Any] | None:
+    """The content of deployment template `name` for the conversation's customer (None: no
+    such conversation, which the action then refuses); 422 for an unknown template or a
+    missing parameter."""
+    conv = engine.store.get_conversation(conversation_id)
+    customer = service.store.get_customer(conv.customer_id) if conv else None
+    if conv is None or customer is None:
+        return None
+    try:
+        return template_content(engine.program, name, params, customer)
+    except InitiateError as exc:
+        raise refused("template_invalid", str(exc), status.HTTP_422_UNPROCESSABLE_CONTENT) from exc
+
+
 def presence_of(engine: Engine, agent: str) -> PresenceView:
     """An agent's presence as the ACD has it (offline: an ACD that does not know them)."""
     record = engine.acd.agents.get(agent) if isinstance(engine.acd, SkillsAcd) else None

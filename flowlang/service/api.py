@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from flowlang.service import admin_api, agent_api, stream, supervisor_api
+from flowlang.service import admin_api, agent_api, stream, supervisor_api, workspace_api
 from flowlang.service.dashboard import Board
 from flowlang.service.state import Service
 from flowlang.service.stream import AgentFeed
@@ -19,6 +19,7 @@ def mount_api(app: FastAPI, service: Service) -> AgentFeed:
     board = Board(service.store, service.project.deployment)
     service.worker.engine.listen(board)
     app.state.board = board
-    for router in (agent_api.router, stream.router, supervisor_api.router, admin_api.router):
+    routers = (agent_api, workspace_api, stream, supervisor_api, admin_api)
+    for router in (module.router for module in routers):
         app.include_router(router)
     return feed

@@ -182,3 +182,23 @@ def test_a_connection_names_environment_variables_and_refuses_a_secret_written_i
         "channels:\n  whatsapp:\n    connection:\n      signing_secret: hunter2\n", "d.yaml"
     )
     assert [d.code for d in problems] == ["FL502"]
+
+
+def test_canned_responses_name_known_queues_and_compile_or_are_located_errors() -> None:
+    text = (
+        "queues:\n  Loans:\n    members: []\n"
+        "canned_responses:\n"
+        "  Hello:\n    text: \"Hi {{ customer.name or 'there' }}\"\n"
+        "  Wrong queue:\n    text: ok\n    queues: [Lonas]\n"
+        "  Broken:\n    text: \"{{ customer.name \"\n"
+    )
+    deployment, problems = load_deployment_text(text, "d.yaml")
+    errors = [(d.code, d.span.line, d.message) for d in problems if d.is_error]
+    assert errors == [
+        ("FL505", 9, "unknown queue 'Lonas'"),
+        ("FL514", 11, errors[1][2]),
+    ]
+    assert "canned response 'Broken' is refused" in errors[1][2]
+    assert deployment is None
+    good, _ = load_deployment_text(text.split("  Wrong queue:")[0], "d.yaml")
+    assert good is not None and good.canned_responses["Hello"].queues == []
