@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from pathlib import Path
 
 import click
@@ -28,6 +30,12 @@ from flowlang.commands.store import StoreLocation
     "--public-url",
     default=None,
     help="the URL the vendors call this service at (behind a proxy); Twilio signs it",
+)
+@click.option(
+    "--advertise-url",
+    default=None,
+    help="(several processes on one PostgreSQL store) the URL the other processes forward "
+    "the API to while this one leads  [default: http://HOST:PORT]",
 )
 @click.option("--environment", "-e", default=None, help="deployment environment for the params")
 @click.option(
@@ -81,6 +89,7 @@ def serve_command(
     host: str,
     port: int,
     public_url: str | None,
+    advertise_url: str | None,
     environment: str | None,
     insecure_dev: bool,
     body_limit: int,
@@ -94,7 +103,8 @@ def serve_command(
     """Run the service: channel webhooks at /webhooks/CHANNEL, /health, /ready, /metrics.
 
     Signing secrets come from the environment variables the deployment's
-    channels.CHANNEL.connection names. One process per store file. See docs/service.md.
+    channels.CHANNEL.connection names. One process per SQLite file; several may share a
+    PostgreSQL store (docs/scaling.md). See docs/service.md.
 
     \b
     Example:
@@ -117,6 +127,7 @@ def serve_command(
         host=host,
         port=port,
         public_url=public_url,
+        advertise_url=advertise_url,
         insecure_dev=insecure_dev,
         environment=environment,
         body_limit=body_limit,
@@ -127,7 +138,9 @@ def serve_command(
         backlog=backlog,
     )
     try:
-        app = create_app(settings)
+        # A process that another has deposed as the engine's leader shuts down (its service
+        # manager starts it again, as a follower).
+        app = create_app(settings, on_deposed=lambda: os.kill(os.getpid(), signal.SIGTERM))
     except ServiceConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         return ExitCode.USAGE

@@ -29,7 +29,9 @@ def recover(
 
 
 def _restore_routing(ctx: EngineContext, now: datetime | None) -> list[Outcome]:
-    routed = ctx.store.routed_conversations()
+    # Those an agent holds first: they take their agent's capacity before the queued ones
+    # are offered (else an agent could be offered work beside what they already hold).
+    routed = sorted(ctx.store.routed_conversations(), key=lambda c: c.status != "with_agent")
     if not routed:
         return []
     entered = [datetime.fromisoformat(c.routing["entered_at"]) for c in routed]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,13 +29,16 @@ from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 from flowlang.service import webhooks
 from flowlang.service.api import mount_api
 from flowlang.service.dispatcher import Dispatcher
+from flowlang.service.forward import Forwarder, ForwardToLeader
 from flowlang.service.limits import BodyLimits
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
 from flowlang.service.state import Service, service_of
-from flowlang.service.worker import UtcClock, Worker
-from flowlang.store import count_unprocessed, database_errors, open_store, shown_location
+from flowlang.service.worker import Cluster, UtcClock, Worker
+from flowlang.store import Store, count_unprocessed, database_errors, open_store, shown_location
+from flowlang.store.leadership import Leadership
 from flowlang.store.migrations import StoreError
+from flowlang.store.postgres import PostgresStore
 from flowlang.web.mount import mount_web
 
 log = logging.getLogger("flowlang.service")
@@ -57,6 +60,7 @@ class Readiness(BaseModel):
     store: str
     problems: list[str]
     unprocessed: int  # inbound events made durable and not processed yet
+    role: str  # single (its own store), leader or follower (sharing a PostgreSQL store)
 
 
 class LogAdapter:
@@ -87,9 +91,15 @@ def _senders(deployment: Deployment) -> VendorSenders:
     return senders
 
 
-def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    adapters: Sequence[OutboundAdapter] | None = None,
+    on_deposed: Callable[[], None] | None = None,
+) -> FastAPI:
     """The app for `settings`: the flow loaded and checked, the deployment's secrets read, the
-    store opened. Raises ServiceConfigError (what to fix) when it cannot run."""
+    store opened. On a PostgreSQL store the process joins the others sharing it (the leader
+    runs the engine; `on_deposed` is called if another takes the lead from this one, whose
+    engine has stopped). Raises ServiceConfigError (what to fix) when it cannot run."""
     project = _project(settings)
     assert project.deployment is not None
     secrets = channel_secrets(project.deployment, settings.insecure_dev)
@@ -110,9 +120,23 @@ def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = 
         metrics,
         retry=engine.deliverer.retry,
         interval=settings.delivery_interval,
+        may_deliver=lambda outbox: _leads(worker, outbox),
     )
-    worker = Worker(engine, store, metrics, on_commit=dispatcher.wake, max_batch=settings.max_batch)
+    worker = Worker(
+        engine,
+        store,
+        metrics,
+        on_commit=dispatcher.wake,
+        max_batch=settings.max_batch,
+        cluster=_cluster(store, settings),
+        on_deposed=on_deposed,
+    )
     service = Service(settings, project, store, worker, metrics, secrets, channels, dispatcher)
+    forwarder = (
+        Forwarder(lambda: worker.role == "follower", worker.cluster.leadership.leader_url)
+        if worker.cluster is not None
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -127,6 +151,8 @@ def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = 
         try:
             yield
         finally:
+            if forwarder is not None:
+                await forwarder.aclose()
             worker.stop()
             dispatcher.stop()
             store.close()
@@ -140,6 +166,8 @@ def create_app(settings: Settings, adapters: Sequence[OutboundAdapter] | None = 
         lifespan=lifespan,
     )
     app.state.service = service
+    if forwarder is not None:
+        app.add_middleware(ForwardToLeader, forwarder=forwarder)
     app.add_middleware(BodyLimits, limit=settings.body_limit, timeout=settings.body_timeout)
     app.include_router(webhooks.router)
     mount_api(app, service)
@@ -190,6 +218,7 @@ async def ready(request: Request) -> Any:
         store=shown_location(service.store.path),
         problems=problems,
         unprocessed=unprocessed,
+        role=service.worker.role,
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
@@ -197,6 +226,30 @@ async def ready(request: Request) -> Any:
 async def metrics_text(request: Request) -> Response:
     """Prometheus text: inbound events, processing latency, backlog, queues, deliveries."""
     return Response(service_of(request).metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _leads(worker: Worker, outbox: Store) -> bool:
+    """Whether this process delivers the outbox: alone on its store, or as the leader (its
+    outbox connection fenced by the leader's epoch, as the engine's)."""
+    if worker.cluster is None:
+        return True
+    if worker.role != "leader":
+        return False
+    if isinstance(outbox, PostgresStore):
+        outbox.fence = worker.cluster.leadership.epoch
+    return True
+
+
+def _cluster(store: Store, settings: Settings) -> Cluster | None:
+    """On PostgreSQL, this process's bid for the engine's lead among those sharing the store."""
+    if not isinstance(store, PostgresStore):
+        return None
+    try:
+        leadership = Leadership(store.path, settings.advertised())
+    except database_errors() as exc:
+        store.close()
+        raise ServiceConfigError(f"{store.shown}: cannot connect: {exc}") from exc
+    return Cluster(store, leadership)
 
 
 def _project(settings: Settings) -> Project:

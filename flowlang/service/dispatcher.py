@@ -48,8 +48,12 @@ class Dispatcher:
         *,
         retry: RetryPolicy | None = None,
         interval: float = 1.0,
+        may_deliver: Callable[[Store], bool] = lambda _store: True,
     ) -> None:
+        """`may_deliver(store)` before each pass: False skips it (a process that does not
+        lead the others on a shared PostgreSQL store delivers nothing)."""
         self._open_store = open_store
+        self.may_deliver = may_deliver
         self.adapters = list(adapters)
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
@@ -114,6 +118,8 @@ class Dispatcher:
 
     def _pass(self, deliverer: Deliverer, store: Store) -> None:
         """Deliver every message due now; delete the delivered rows in one commit."""
+        if not self.may_deliver(store):
+            return
         try:
             for failed in deliverer.deliver_pending(datetime.now(UTC)):
                 self.metrics.deliveries.labels(failure_status(failed)).inc()

@@ -8,6 +8,7 @@ configured stops the service from starting, unless it runs with `insecure_dev`.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None  # the URL the vendors call (behind a proxy), for Twilio
+    advertise_url: str | None = None  # where other processes reach this one (PostgreSQL)
     insecure_dev: bool = False  # accept unsigned webhooks, with a warning on each
     environment: str | None = None  # the deployment environment whose params the flow uses
     body_limit: int = 1024 * 1024  # bytes; a larger request body gets 413
@@ -44,6 +46,13 @@ class Settings:
     backlog: int = 2048  # connections the kernel queues before the service accepts them
     delivery_interval: float = 1.0  # seconds between two passes over the outbox's retries
     max_batch: int = 256  # inbound requests made durable in one transaction at most
+
+    def advertised(self) -> str:
+        """The URL other processes on the same PostgreSQL store forward the API to."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,13 @@ the events) and **timers** (`Engine.advance` when the next flow timer or ACD dea
 SQLite allows one writer at a time, so one thread is also the fastest way to use it. On start
 the worker runs `Engine.recover` (timers, queues, events stored but not processed) before the
 service takes requests.
+
+**Several processes on one PostgreSQL store** (`Cluster`, docs/scaling.md): every process's
+worker makes its webhooks' events durable; only the leader's processes them, reading the shared
+inbound log in the order events were made durable, whichever process took them (woken by
+NOTIFY, else every `poll_interval`). A follower bids for the lead every `poll_interval`; when it
+takes it, it recovers (as on a restart) and leads. A leader whose transaction finds that another
+process has taken the lead (`LeadershipLost`) stops its engine at once and calls `on_deposed`.
 """
 
 from __future__ import annotations
@@ -32,13 +39,17 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from flowlang.errors import FlowError
 from flowlang.events import InboundEvent
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.service.metrics import Metrics
 from flowlang.store import Store
+from flowlang.store.leadership import InboundListener, Leadership, LeadershipLost
+
+if TYPE_CHECKING:
+    from flowlang.store.postgres import PostgresStore
 
 T = TypeVar("T")
 Letter = tuple[str, dict[str, Any], str]  # source, payload, reason of a dead letter
@@ -85,6 +96,24 @@ class _Stop:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass
+class _Wake:
+    """Another process made events durable: look at the inbound log now."""
+
+
+@dataclass
+class Cluster:
+    """This process's part among several sharing one PostgreSQL store."""
+
+    store: PostgresStore
+    leadership: Leadership
+    poll_interval: float = 0.5  # seconds between bids (follower) or looks at the log (leader)
+    listener: InboundListener | None = None
+
+
+Role = Literal["single", "leader", "follower", "deposed"]
+
+
 class UtcClock:
     """The wall clock, in UTC."""
 
@@ -106,6 +135,8 @@ class Worker:
         on_commit: Callable[[], None] = lambda: None,
         max_batch: int = 256,
         batch_seconds: float = 0.005,
+        cluster: Cluster | None = None,
+        on_deposed: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -113,13 +144,18 @@ class Worker:
         self.on_commit = on_commit  # after a commit that may have queued messages
         self.max_batch = max_batch
         self.batch_seconds = batch_seconds
-        self._inbox: queue.SimpleQueue[_Intake | _Call | _Stop] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[_Intake | _Call | _Stop | _Wake] = queue.SimpleQueue()
         self._work: deque[_Pending | _Call] = deque()
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self._stopped = False
         self._next_gauges = 0.0
+        self.cluster = cluster
+        self.on_deposed = on_deposed
+        self.role: Role = "single" if cluster is None else "follower"
+        self._more = False  # (leader) events left in the inbound log after the last turn
+        self._next_bid = 0.0
         metrics.watch_backlog(self.backlog)
 
     # ------------------------------------------------------------------ lifecycle
@@ -132,17 +168,26 @@ class Worker:
             raise self._start_error
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the job in hand and stop; calls not started fail with WorkerStopped."""
-        if self._thread is None or not self._thread.is_alive():
-            return
-        stop = _Stop()
-        self._inbox.put(stop)
-        stop.done.wait(timeout)
-        self._thread.join(timeout)
+        """Finish the job in hand and stop; calls not started fail with WorkerStopped. A
+        leader gives up the lead (another process takes it at once)."""
+        if self._thread is not None and self._thread.is_alive():
+            stop = _Stop()
+            self._inbox.put(stop)
+            stop.done.wait(timeout)
+            self._thread.join(timeout)
+        if self.cluster is not None:
+            if self.cluster.listener is not None:
+                self.cluster.listener.stop()
+            self.cluster.leadership.close()
 
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stopped
+
+    @property
+    def deposed(self) -> bool:
+        """(Cluster) Another process took the lead from this one: its engine has stopped."""
+        return self.role == "deposed"
 
     def backlog(self) -> int:
         """Jobs not done yet: events durable and not processed, calls, requests to commit."""
@@ -177,7 +222,7 @@ class Worker:
         self._put(_Call(fn, _settler(loop, future)))
         return await future
 
-    def _put(self, item: _Intake | _Call) -> None:
+    def _put(self, item: _Intake | _Call | _Wake) -> None:
         if not self.alive:
             raise WorkerStopped("the engine worker is not running")
         self._inbox.put(item)
@@ -185,7 +230,10 @@ class Worker:
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
         try:
-            self._recover()
+            if self.cluster is None:
+                self._recover()
+            else:
+                self._bid()
         except BaseException as exc:
             self._start_error = exc
             self._stopped = True
@@ -193,12 +241,50 @@ class Worker:
             return
         self._started.set()
         stop: _Stop | None = None
-        while stop is None:
-            stop = self._cycle(block=not self._work)
-            self._due()
+        while stop is None and not self.deposed:
+            stop = self._cycle(block=not self._work and not self._more)
+            if not self.deposed:
+                self._due()
         self._stopped = True
         self._drain_after_stop()
-        stop.done.set()
+        if stop is not None:
+            stop.done.set()
+        if self.deposed and self.on_deposed is not None:
+            self.on_deposed()
+
+    def _bid(self) -> None:
+        """(Cluster) Take the lead if no process holds it; then recover and lead."""
+        assert self.cluster is not None
+        self._next_bid = time.monotonic() + self.cluster.poll_interval
+        self.cluster.store.announce_inbound = True
+        began = time.perf_counter()
+        epoch = self.cluster.leadership.try_lead()
+        if epoch is None:
+            return
+        store = self.cluster.store
+        store.fence, store.announce_inbound = epoch, False
+        self.role = "leader"
+        with store.transaction():  # in the log before what the recovery decides
+            data = {"epoch": epoch, "url": self.cluster.leadership.advertise_url}
+            store.append_event("lead_taken", datetime.now(UTC), None, data)
+        self._recover()
+        self.cluster.listener = InboundListener(
+            store.path, self.cluster.leadership.schema, lambda: self._inbox.put(_Wake())
+        )
+        self._more = True
+        log.warning(
+            "this process leads the engine (epoch %d): recovered in %.2f s",
+            epoch,
+            time.perf_counter() - began,
+        )
+
+    def _depose(self, exc: BaseException) -> None:
+        """(Cluster) Another process leads now: stop the engine, take no decision more."""
+        log.error("engine stopped: %s", exc)
+        self.role = "deposed"
+        if self.cluster is not None:
+            self.cluster.store.fence = None  # webhooks still made durable, for the leader
+            self.cluster.store.announce_inbound = True
 
     def _recover(self) -> None:
         outcomes = self.engine.recover(datetime.now(UTC))
@@ -211,7 +297,7 @@ class Worker:
     def _cycle(self, block: bool) -> _Stop | None:
         """One turn: the requests waiting made durable and events processed, in one
         transaction; then the answers, and a call if one is next."""
-        items: list[_Intake | _Call | _Stop] = []
+        items: list[_Intake | _Call | _Stop | _Wake] = []
         try:
             if block:
                 items.append(self._inbox.get(timeout=self._sleep_for()))
@@ -221,15 +307,23 @@ class Worker:
             pass
         intakes = [i for i in items if isinstance(i, _Intake)]
         stop = next((i for i in items if isinstance(i, _Stop)), None)
-        if intakes or (self._work and isinstance(self._work[0], _Pending) and stop is None):
-            self._commit(intakes, process=stop is None)
+        leading = self.role == "leader" and stop is None
+        if (
+            intakes
+            or leading
+            or (self._work and isinstance(self._work[0], _Pending) and stop is None)
+        ):
+            self._commit(intakes, process=stop is None and self.role in ("single", "leader"))
         for item in items:
             if isinstance(item, _Call):
                 self._work.append(item)
         if stop is None and self._work and isinstance(self._work[0], _Call):
             call = self._work.popleft()
             assert isinstance(call, _Call)
-            _run_call(self.engine, call)
+            if self.role == "follower":  # the API is forwarded to the leader (app.py)
+                call.settle(WorkerStopped("this process does not run the engine"))
+            elif isinstance(_run_call(self.engine, call), LeadershipLost):
+                self._depose(LeadershipLost("another process has taken the lead"))
             self.on_commit()
         return stop
 
@@ -244,6 +338,8 @@ class Worker:
             with self.store.transaction():
                 acks = [self._accept(intake) for intake in intakes]
                 budget = time.perf_counter() + self.batch_seconds
+                if process and self.cluster is not None:
+                    processed = self._process_stored(self.cluster.store, budget)
                 while process and self._work and isinstance(self._work[0], _Pending):
                     pending = self._work.popleft()
                     assert isinstance(pending, _Pending)
@@ -259,6 +355,8 @@ class Worker:
             )
             for intake in intakes:
                 intake.settle(exc)
+            if isinstance(exc, LeadershipLost):
+                self._depose(exc)
             return
         done = time.perf_counter()
         for pending, outcome in processed:
@@ -274,6 +372,22 @@ class Worker:
         if processed:
             self.on_commit()
 
+    def _process_stored(
+        self, store: PostgresStore, budget: float
+    ) -> list[tuple[_Pending, Outcome]]:
+        """(Cluster leader) The events of the shared inbound log not processed yet, in order,
+        for `budget` at most; `_more` says whether some are left."""
+        since = time.perf_counter()
+        rows = store.next_inbound(self.max_batch)
+        processed: list[tuple[_Pending, Outcome]] = []
+        for payload in rows:
+            event = InboundEvent.model_validate(payload)
+            processed.append((_Pending(event, since), self.engine.process_inbound(event)))
+            if time.perf_counter() >= budget:
+                break
+        self._more = len(processed) < len(rows) or len(rows) == self.max_batch
+        return processed
+
     def _accept(self, intake: _Intake) -> Ack:
         ack = Ack(dead_letters=len(intake.letters))
         since = time.perf_counter()
@@ -281,7 +395,8 @@ class Worker:
             payload = event.model_dump(mode="json")
             if self.store.accept_inbound(event.channel, event.event_id, payload):
                 ack.accepted += 1
-                self._work.append(_Pending(event, since))
+                if self.cluster is None:  # else read back from the shared log, in its order
+                    self._work.append(_Pending(event, since))
             else:
                 ack.duplicates += 1
         for source, payload, reason in intake.letters:
@@ -296,15 +411,25 @@ class Worker:
             self.metrics.dead_letters.labels("event").inc()
 
     def _sleep_for(self) -> float:
-        """Seconds until the next timer is due or the gauges are read again."""
+        """Seconds until the next timer is due or the gauges are read again (a follower: until
+        its next bid; a leader looks at the shared inbound log every `poll_interval`)."""
+        if self.role == "follower":
+            return max(self._next_bid - time.monotonic(), 0.001)
         wait = max(0.0, self._next_gauges - time.monotonic())
+        if self.cluster is not None:
+            wait = min(wait, self.cluster.poll_interval)
         deadline = self.engine.next_deadline()
         if deadline is not None:
             wait = min(wait, max(0.0, (deadline - datetime.now(UTC)).total_seconds()))
         return max(wait, 0.001)
 
     def _due(self) -> None:
-        """Fire timers that are due; read the queue gauges twice a second."""
+        """Fire timers that are due; read the queue gauges twice a second. A follower bids for
+        the lead instead."""
+        if self.role == "follower":
+            if time.monotonic() >= self._next_bid:
+                self._guarded(self._bid)
+            return
         now = datetime.now(UTC)
         deadline = self.engine.next_deadline()
         if deadline is not None and deadline <= now:
@@ -313,6 +438,8 @@ class Worker:
         if time.monotonic() >= self._next_gauges:
             self._next_gauges = time.monotonic() + 0.5
             self._guarded(self._queue_gauges)
+            if self.cluster is not None and not self.cluster.leadership.holds():
+                self._depose(LeadershipLost("the connection holding the lead was lost"))
 
     def _advance(self, now: datetime) -> None:
         for outcome in self.engine.advance(now):
@@ -334,6 +461,8 @@ class Worker:
     def _guarded(self, job: Callable[[], None]) -> None:
         try:
             job()
+        except LeadershipLost as exc:
+            self._depose(exc)
         except Exception:  # the worker outlives a failing job; the engine keeps what it can
             log.exception("engine worker: a job failed")
 
@@ -356,13 +485,15 @@ class Worker:
                 waiting.settle(stopped)
 
 
-def _run_call(engine: Engine, call: _Call) -> None:
+def _run_call(engine: Engine, call: _Call) -> BaseException | None:
+    """Run a call and settle it; returns the exception it raised."""
     try:
         result = call.fn(engine)
     except BaseException as exc:
         call.settle(exc)
-        return
+        return exc
     call.settle(result)
+    return None
 
 
 def _settler(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> Callable[[Any], None]:

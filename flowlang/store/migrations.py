@@ -167,6 +167,9 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at TEXT
     )
     """,
+    # 10: (PostgreSQL: the leader among the service processes sharing the store) one process
+    # writes a SQLite file, so it has no leader to record
+    "",
 )
 
 

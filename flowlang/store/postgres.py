@@ -33,6 +33,7 @@ from flowlang.runtime.ports import (
     User,
 )
 from flowlang.runtime.users import check_new_user
+from flowlang.store.leadership import INBOUND_CHANNEL, LeadershipLost
 from flowlang.store.migrations import StoreError
 from flowlang.store.postgres_migrations import migrate
 from flowlang.store.sqlite import HistoryPage, _dumps, _user, _utc_text, _view
@@ -71,6 +72,10 @@ class PostgresStore:
             ) from exc
         self._depth = 0
         self._delivered: list[int] = []  # outbox rows to delete with the next transaction
+        # Set by a process sharing the store with others (flowlang/store/leadership.py): the
+        # leader's epoch, checked by every transaction; whether accepted events are announced.
+        self.fence: int | None = None
+        self.announce_inbound = False
 
     def close(self) -> None:
         if self._delivered and not self.db.closed:
@@ -103,6 +108,8 @@ class PostgresStore:
             # conversation saved) go with the next one that is read, not a round trip each.
             with self.db.pipeline(), self.db.transaction():
                 self._depth = 1
+                if self.fence is not None:
+                    self._check_fence(self.fence)
                 if delivered:
                     with self.db.cursor() as cursor:
                         cursor.executemany(
@@ -112,6 +119,15 @@ class PostgresStore:
         finally:
             self._depth = 0
         del self._delivered[: len(delivered)]
+
+    def _check_fence(self, epoch: int) -> None:
+        # In share mode: a process taking the lead waits for this transaction to end.
+        row = self.db.execute("SELECT epoch FROM leader WHERE id = 1 FOR SHARE").fetchone()
+        if row is None or int(row[0]) != epoch:
+            raise LeadershipLost(
+                f"{self.shown}: another process has taken the lead (epoch "
+                f"{row[0] if row else '?'}, ours {epoch}); nothing was committed"
+            )
 
     def _next_id(self, counter: str, prefix: str) -> str:
         row = self.db.execute(
@@ -133,6 +149,10 @@ class PostgresStore:
                 "ON CONFLICT DO NOTHING RETURNING seq",
                 (channel, event_id, _dumps(payload), int(seq)),
             ).fetchone()
+            if stored is not None and self.announce_inbound:
+                self.db.execute(
+                    "SELECT pg_notify(%s, current_schema())", (INBOUND_CHANNEL,)
+                )  # delivered at the commit
         return stored is not None
 
     def mark_processed(self, channel: str, event_id: str) -> None:
@@ -154,6 +174,14 @@ class PostgresStore:
         """Inbound events stored but not processed (a crash came in between), oldest first."""
         rows = self.db.execute(
             "SELECT payload FROM inbound WHERE processed = 0 ORDER BY seq"
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def next_inbound(self, limit: int) -> list[dict[str, Any]]:
+        """The first `limit` inbound events not processed yet, in the order they were made
+        durable (by any process: the counter that numbers them is locked to the commit)."""
+        rows = self.db.execute(
+            "SELECT payload FROM inbound WHERE processed = 0 ORDER BY seq LIMIT %s", (limit,)
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
 

@@ -151,6 +151,17 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at TEXT
     )
     """,
+    # 10: the leader among the service processes sharing the store (docs/scaling.md): the
+    # epoch each process bumps when it takes the lead fences out the one before; its URL
+    """
+    CREATE TABLE leader (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch BIGINT NOT NULL,
+        url TEXT,
+        since TEXT
+    );
+    INSERT INTO leader (id, epoch) VALUES (1, 0)
+    """,
 )
 
 

@@ -265,6 +265,26 @@ def test_after_a_restart_the_acd_takes_back_queued_and_assigned_conversations(
         assert store.get_conversation(waiting).status == "with_agent"  # type: ignore[union-attr]
 
 
+def test_after_a_restart_what_an_agent_holds_is_theirs_before_the_queue_is_offered() -> None:
+    # An agent's conversation routed after one still waiting (a transfer to them, say): the
+    # ACD takes it back first, so the waiting one is not offered on top of it.
+    single = AgentProfile("ana", frozenset({"Retail"}), {}, frozenset(), {"message": 1}, True)
+    engine, store = make(single)
+    held = engine.handle(web("v1", "hello", 0)).conversation_id or ""
+    waiting = engine.handle(web("v2", "hi", 1)).conversation_id or ""
+    conv = store.get_conversation(held)
+    assert conv is not None and conv.routing and conv.agent == "ana"
+    conv.routing["entered_at"] = (NOW + timedelta(minutes=2)).isoformat()
+    store.save_conversation(conv)
+    restarted = engine_on(store, single)
+    (recovered,) = restarted.recover(NOW + timedelta(minutes=5))
+    acd = restarted.acd
+    assert isinstance(acd, SkillsAcd)
+    assert recovered.notices == []
+    assert acd.agents["ana"].holding == {held: "message"}
+    assert [i.id for i in acd.waiting()] == [waiting]
+
+
 def test_a_conversation_queued_before_a_restart_is_offered_when_the_acd_resumes(
     tmp_path: Path,
 ) -> None:

@@ -27,7 +27,7 @@ class ServiceProcess:
         self,
         flow: Path,
         deployment: Path,
-        store: Path,
+        store: Path | str,
         env: dict[str, str],
         log: Path,
         extra: Sequence[str] = (),

@@ -1,0 +1,156 @@
+"""A follower's API and pages go to the leader (several processes on one PostgreSQL store).
+
+Only the leading process runs the engine (the ACD, the agents' live streams, the real-time
+reports), so a process that does not lead passes every request but its own webhooks, `/health`,
+`/ready` and `/metrics` (the API, the browser pages and their sign-in) on to the leader's
+advertised URL and streams the answer back, live streams (Server-Sent Events) included. With no
+leader reachable (one is being chosen) the answer is 503 with `Retry-After: 1`. A request that
+was forwarded once is never forwarded again (no loops while the lead changes hands).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("flowlang.service")
+
+FORWARDED = b"x-flowlang-forwarded"
+LOCAL = ("/webhooks/", "/health", "/ready", "/metrics")  # what every process answers itself
+_HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"transfer-encoding",
+    b"te",
+    b"trailer",
+    b"upgrade",
+    b"content-length",
+}
+
+
+class Forwarder:
+    """Passes requests to the leader while `follower()` says this process follows;
+    `leader_url()` (blocking, run off the event loop) says where the leader is. `aclose` when
+    the app stops."""
+
+    def __init__(
+        self,
+        follower: Callable[[], bool],
+        leader_url: Callable[[], str | None],
+        cache_seconds: float = 1.0,
+    ) -> None:
+        self.follower = follower
+        self.leader_url = leader_url
+        self.cache_seconds = cache_seconds
+        self._leader: tuple[str | None, float] = (None, 0.0)
+        self._client: httpx.AsyncClient | None = None
+
+    def wants(self, scope: Scope) -> bool:
+        if scope["type"] != "http":  # the lifespan's and websockets' scopes have no path
+            return False
+        path: str = scope["path"]
+        return not path.startswith(LOCAL) and self.follower()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if any(name == FORWARDED for name, _ in scope["headers"]):
+            await _unavailable(send, "the lead is changing hands; try again")
+            return
+        leader = await self._where()
+        if leader is None:
+            await _unavailable(send, "no process leads the engine yet; try again")
+            return
+        await self._forward(leader, scope, receive, send)
+
+    async def _where(self) -> str | None:
+        url, at = self._leader
+        if url is None or time.monotonic() - at > self.cache_seconds:
+            try:
+                url = await asyncio.to_thread(self.leader_url)
+            except Exception:  # the store cannot say: as good as no leader
+                log.exception("cannot read who leads the engine")
+                url = None
+            self._leader = (url, time.monotonic())
+        return url
+
+    async def _forward(self, leader: str, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _body(receive)
+        # The Host header is kept: the leader checks a page's Origin against it.
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP]
+        headers.append((FORWARDED, b"1"))
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = leader + scope["path"] + (f"?{query}" if query else "")
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(10.0, read=None), follow_redirects=False
+            )
+        request = self._client.build_request(scope["method"], target, headers=headers, content=body)
+        try:
+            answer = await self._client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            self._leader = (None, 0.0)
+            await _unavailable(send, f"the leader at {leader} did not answer: {exc}")
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": answer.status_code,
+                    "headers": [
+                        (k, v) for k, v in answer.headers.raw if k.lower() not in _HOP_BY_HOP
+                    ],
+                }
+            )
+            async for chunk in answer.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except httpx.HTTPError:  # the leader went away mid-answer: end it where it is
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await answer.aclose()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+class ForwardToLeader:
+    """ASGI middleware: what `forwarder` wants goes to the leader, the rest to `app`."""
+
+    def __init__(self, app: ASGIApp, forwarder: Forwarder) -> None:
+        self.app = app
+        self.forwarder = forwarder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.forwarder.wants(scope):
+            await self.forwarder(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message: Message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _unavailable(send: Send, detail: str) -> None:
+    body: dict[str, Any] = {"detail": detail}
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})

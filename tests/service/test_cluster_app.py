@@ -1,0 +1,152 @@
+"""A service process among several on one PostgreSQL store: the follower forwards the API to
+the leader and takes the lead when the leader stops; a leader deposed by another process takes
+no decision more (docs/scaling.md)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from flowlang.runtime.memory import RecordingAdapter
+from flowlang.runtime.users import new_token, token_hash
+from flowlang.service import create_app
+from flowlang.store.postgres import PostgresStore
+from tests.service.helpers import environment, payload, settings_for, signed_headers
+from tests.service.process import free_port
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in environment().items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def token(postgres_url: str) -> str:
+    token = new_token()
+    with PostgresStore(postgres_url) as store:
+        store.add_user("alice", "agent", token_hash(token), datetime.now(UTC))
+    return token
+
+
+def _serve(folder: Path, url: str) -> Iterator[str]:
+    """The app as a real server on a free port, advertising that port; yields its URL."""
+    port = free_port()
+    app = create_app(settings_for(folder, store=url, port=port))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if server.started:
+            break
+        time.sleep(0.01)
+    assert server.started
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+
+
+def test_a_follower_forwards_the_api_to_the_leader_and_leads_when_it_stops(
+    tmp_path: Path, postgres_url: str, token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    leading = _serve(tmp_path / "a", postgres_url)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    leader = next(leading)
+    assert httpx.get(leader + "/ready").json()["role"] == "leader"
+    with TestClient(create_app(settings_for(tmp_path / "b", store=postgres_url))) as follower:
+        assert follower.get("/ready").json()["role"] == "follower"
+        # The leader's ACD answers, through the follower.
+        changed = follower.put("/api/agent/presence", json={"state": "away"}, headers=auth)
+        assert changed.status_code == 200, changed.text
+        seen = httpx.get(leader + "/api/agent/presence", headers=auth).json()
+        assert seen["state"] == "away"
+        assert follower.get("/api/agent/presence").status_code == 401  # the leader's refusal
+        # The browser's sign-in too (the token is checked by the leader's engine worker).
+        signed = follower.post(
+            "/signin",
+            content=f"token={token}",
+            headers={
+                "Origin": "http://testserver",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == "/agent"
+        assert signed.headers["set-cookie"].startswith("flowlang_session=")
+        # A request already forwarded once is not forwarded again.
+        looped = follower.get("/api/agent/presence", headers={**auth, "X-Flowlang-Forwarded": "1"})
+        assert looped.status_code == 503 and looped.headers["retry-after"] == "1"
+        next(leading, None)  # the leader stops and gives up the lead
+        for _ in range(200):
+            if follower.get("/ready").json()["role"] == "leader":
+                break
+            time.sleep(0.05)
+        assert follower.get("/ready").json()["role"] == "leader"
+        answer = follower.get("/api/agent/presence", headers=auth)
+        assert answer.status_code == 200  # answered by its own engine now
+
+
+def test_a_follower_with_no_leader_to_forward_to_answers_503(
+    tmp_path: Path, postgres_url: str, token: str
+) -> None:
+    sent_by = {"first": RecordingAdapter(), "second": RecordingAdapter()}
+    settings = settings_for(tmp_path, store=postgres_url)
+    with TestClient(create_app(settings, adapters=[sent_by["first"]])) as first:
+        assert first.get("/ready").json()["role"] == "leader"
+        with TestClient(create_app(settings, adapters=[sent_by["second"]])) as second:
+            # The leader's advertised address has no server behind it (TestClient only).
+            answer = second.get("/api/agent/presence", headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+            assert "did not answer" in answer.json()["detail"]
+            body = payload("whatsapp")  # webhooks are still taken, for the leader to process
+            taken = second.post(
+                "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+            )
+            assert taken.status_code == 200 and taken.json()["accepted"] == 1
+            for _ in range(200):
+                if first.get("/ready").json()["unprocessed"] == 0:
+                    break
+                time.sleep(0.05)
+            assert first.get("/ready").json()["unprocessed"] == 0  # the leader processed it
+            for _ in range(200):
+                if sent_by["first"].sent:
+                    break
+                time.sleep(0.05)
+    # The leader's outbox delivered the flow's replies; the follower's delivered nothing.
+    assert sent_by["first"].sent and sent_by["second"].sent == []
+
+
+def test_a_leader_deposed_by_another_process_decides_nothing_more(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    deposed: list[bool] = []
+    app = create_app(
+        settings_for(tmp_path, store=postgres_url), on_deposed=lambda: deposed.append(True)
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/ready").json()["role"] == "leader"
+        with psycopg.connect(postgres_url, autocommit=True) as db:
+            db.execute("UPDATE leader SET epoch = epoch + 1")  # as a process taking the lead
+        body = payload("whatsapp")
+        answer = client.post(
+            "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+        )
+        assert answer.status_code == 500  # not acknowledged: the vendor sends it again
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["role"] == "deposed"
+        assert deposed == [True]
+    with psycopg.connect(postgres_url) as db:
+        (inbound,) = db.execute("SELECT count(*) FROM inbound").fetchone() or (0,)
+        (messages,) = db.execute("SELECT count(*) FROM messages").fetchone() or (0,)
+    assert (inbound, messages) == (0, 0)
