@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -26,31 +26,49 @@ def charts(series: Timeline) -> list[str]:
     """SVG charts: interactions routed, average wait of those answered, and interactions
     waiting over time, one line per queue."""
     every = _interval_words(series.interval)
-
-    def clock(x: float) -> str:
-        moment = series.start + timedelta(seconds=x)
-        return moment.strftime("%H:%M" if series.interval < timedelta(days=1) else "%d %b")
-
+    clock = time_axis(series)
+    x_label = f"time ({series.start.tzname() or 'UTC'})"
     return [
         step_chart(
             series.routed,
             title=f"Interactions routed per {every}, per queue",
+            x_label=x_label,
             x_format=clock,
             y_label="interactions",
         ),
         step_chart(
             series.average_wait,
             title=f"Average wait of answered interactions per {every} (minutes)",
+            x_label=x_label,
             x_format=clock,
             y_label="minutes",
         ),
         step_chart(
             series.waiting,
             title="Interactions waiting, per queue",
+            x_label=x_label,
             x_format=clock,
             y_label="waiting",
         ),
     ]
+
+
+def time_axis(series: Timeline) -> Callable[[float], str]:
+    """The label of a moment on a chart's time axis: the time of day within one day; with the
+    date ("29 Nov 23:00") when the period crosses midnight; the date alone for daily points."""
+    last_x = max((x for points in series.routed.values() for x, _ in points), default=0.0)
+    last = series.start + timedelta(seconds=last_x) - timedelta(microseconds=1 if last_x else 0)
+    if series.interval >= timedelta(days=1):
+        shape = "%d %b"
+    elif last.date() != series.start.date():
+        shape = "%d %b %H:%M"
+    else:
+        shape = "%H:%M"
+
+    def label(x: float) -> str:
+        return (series.start + timedelta(seconds=x)).strftime(shape)
+
+    return label
 
 
 def to_html(reports: Sequence[Report], title: str, period: str, series: Timeline | None) -> str:

@@ -94,10 +94,16 @@ def _held(points: Points, end_x: float) -> Points:
 
 
 def _waiting(changes: list[tuple[datetime, int]], start: datetime, end: datetime) -> Points:
+    """The number waiting as a step line: one point per moment, with every change at that
+    moment applied (an interaction answered the instant it entered never waited, and a level
+    never dips below zero between a leave and an entry at the same time)."""
+    net: dict[datetime, int] = defaultdict(int)
+    for at, delta in changes:
+        net[at] += delta
     level = 0
     points: Points = [(0.0, 0.0)]
-    for at, delta in sorted(changes):
-        level += delta
+    for at in sorted(net):
+        level += net[at]
         if at < start:
             points[0] = (0.0, float(level))
         elif at < end:

@@ -30,13 +30,22 @@ from typing import Any
 
 from flowlang.acd import SkillsAcd
 from flowlang.config import Deployment
-from flowlang.reporting.checkpoint import CheckpointStore, fold_live, restore, snapshot
+from flowlang.reporting.checkpoint import (
+    FOLD_VERSION,
+    SETTLED_AFTER,
+    CheckpointStore,
+    fold_live,
+    restore,
+    snapshot,
+)
 from flowlang.reporting.interactions import InteractionLog
 from flowlang.reporting.reports import (
     DEFAULT_ANSWER_WITHIN,
     MEDIA_TITLES,
     MEDIA_TYPES,
+    Report,
     Scope,
+    interaction_details,
     queue_performance,
 )
 from flowlang.runtime.engine import Engine
@@ -70,6 +79,8 @@ class Board:
         self.log: InteractionLog | None = None  # seeded on the worker, at the first read
         self.version = 0  # counts the events applied: a snapshot of an older one is stale
         self._day: datetime | None = None
+        # Period figures from this moment on are whole in the log (None: from the first event).
+        self._complete_from: datetime | None = None
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
@@ -102,11 +113,32 @@ class Board:
         `KEPT_DAYS` are dropped from it."""
         day = start_of_day(now)
         if self.log is None:
+            found = self.store.report_checkpoint(None, FOLD_VERSION)
+            # A checkpoint keeps the interactions active within SETTLED_AFTER of its moment.
+            self._complete_from = found[0] - SETTLED_AFTER if found else None
             self.log = fold_live(self.store)
         elif self._day is not None and day > self._day:
-            self.log = restore(snapshot(self.log, day, timedelta(days=KEPT_DAYS)))
+            kept = timedelta(days=KEPT_DAYS)
+            self.log = restore(snapshot(self.log, day, kept))
+            self._complete_from = max(self._complete_from or day - kept, day - kept)
         self._day = day
         return self.log
+
+    def complete_from(self, now: datetime) -> datetime:
+        """The earliest moment from which the live log holds every interaction (a period
+        starting then or later can be counted from it)."""
+        self.live(now)
+        return self._complete_from or datetime.min.replace(tzinfo=UTC)
+
+    def details(self, conversation_id: str, now: datetime) -> Report | None:
+        """The interaction details report's row for one conversation the live log holds."""
+        log = self.live(now)
+        item = log.interactions.get(conversation_id)
+        if item is None:
+            return None
+        one = InteractionLog()
+        one.interactions[item.id] = item
+        return interaction_details(one, Scope(end=now))
 
     def snapshot(self, engine: Engine, now: datetime) -> dict[str, Any]:
         """What the dashboard shows at `now` (runs on the worker)."""
@@ -121,13 +153,14 @@ class Board:
             "agents": self._agents(engine, log, now),
         }
 
-    def _targets(self) -> dict[str, timedelta]:
+    def targets(self) -> dict[str, timedelta]:
+        """Each queue's service-level target (`service_level.answer_within`)."""
         if self.deployment is None:
             return {}
         return {name: q.service_level.answer_within for name, q in self.deployment.queues.items()}
 
     def _queues(self, log: InteractionLog, now: datetime, today: datetime) -> list[dict[str, Any]]:
-        targets = self._targets()
+        targets = self.targets()
         figures = {
             row["queue"]: row
             for row in queue_performance(log, Scope(start=today, end=now), targets).rows
