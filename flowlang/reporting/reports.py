@@ -246,30 +246,17 @@ def queue_performance(
     Service level = answered within the queue's target ÷ interactions whose wait ended in the
     period (answered, abandoned, expired or timed out).
     """
-    moment = as_of(log, scope)
     targets = dict(answer_within or {})
-    figures: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for item in log.interactions.values():
-        if not scope.takes(item):
-            continue
-        for visit in item.visits:
-            if visit.queue is not None:
-                _count_visit(figures[visit.queue], visit, scope, targets, default_answer_within)
+    figures = queue_totals(
+        log.interactions.values(), scope, targets, default_answer_within, as_of(log, scope)
+    )
     for media, settled in log.settled_queues.items():
         if not scope.media or media in scope.media:
             for name in settled:
                 figures[name]  # a row of zeros, as the whole log would give
-    for _item, segment in _segments(log, scope):
-        if segment.queue is None:
-            continue
-        queue = figures[segment.queue]
-        queue["handled"] += 1
-        queue["handle_total"] += segment.handle_seconds(moment)
-        queue["transferred"] += segment.end == "transferred"
-        queue["wrap_up_timed_out"] += segment.wrap_up_timed_out
     names = sorted(q for q in figures if not scope.queues or q in scope.queues)
     rows = [
-        _queue_row(name, figures[name], targets.get(name, default_answer_within).total_seconds())
+        queue_row(name, figures[name], targets.get(name, default_answer_within).total_seconds())
         for name in names
     ]
     total: dict[str, float] = defaultdict(float)
@@ -284,9 +271,37 @@ def queue_performance(
         "Queue performance",
         QUEUE_COLUMNS,
         rows,
-        _queue_row("all queues", total, None) if rows else None,
+        queue_row("all queues", total, None) if rows else None,
         notes,
     )
+
+
+def queue_totals(
+    items: Iterable[Interaction],
+    scope: Scope,
+    targets: Mapping[str, timedelta],
+    default_answer_within: timedelta,
+    moment: datetime,
+) -> dict[str, dict[str, float]]:
+    """The sums queue performance is made of, per queue, over `items`: what each interaction
+    adds (counts, total wait and handle time, and the longest wait, a maximum). A host that
+    keeps them per interaction updates a day's figures as interactions change."""
+    figures: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for item in items:
+        if not scope.takes(item):
+            continue
+        for visit in item.visits:
+            if visit.queue is not None:
+                _count_visit(figures[visit.queue], visit, scope, targets, default_answer_within)
+        for segment in item.segments:
+            if segment.queue is None or not scope.contains(segment.handled_at):
+                continue
+            queue = figures[segment.queue]
+            queue["handled"] += 1
+            queue["handle_total"] += segment.handle_seconds(moment)
+            queue["transferred"] += segment.end == "transferred"
+            queue["wrap_up_timed_out"] += segment.wrap_up_timed_out
+    return figures
 
 
 def _count_visit(
@@ -315,7 +330,8 @@ def _count_visit(
     figures["wait_longest"] = max(figures["wait_longest"], wait)
 
 
-def _queue_row(name: str, figures: Mapping[str, float], target: float | None) -> dict[str, Any]:
+def queue_row(name: str, figures: Mapping[str, float], target: float | None) -> dict[str, Any]:
+    """A queue performance row from the sums `queue_totals` gives."""
     answered = int(figures.get("answered", 0))
     handled = int(figures.get("handled", 0))
     ended = answered + sum(int(figures.get(k, 0)) for k in ("abandoned", "expired", "timed_out"))

@@ -38,7 +38,7 @@ from flowlang.reporting.checkpoint import (
     restore,
     snapshot,
 )
-from flowlang.reporting.interactions import InteractionLog
+from flowlang.reporting.interactions import Interaction, InteractionLog
 from flowlang.reporting.reports import (
     DEFAULT_ANSWER_WITHIN,
     MEDIA_TITLES,
@@ -46,13 +46,16 @@ from flowlang.reporting.reports import (
     Report,
     Scope,
     interaction_details,
-    queue_performance,
+    queue_row,
+    queue_totals,
 )
 from flowlang.runtime.engine import Engine
 
 KEPT_DAYS = 4
 """Interactions ended and silent for longer are dropped from the live log at each new day (the
 period reports read them from the store): the live log does not grow with the service's age."""
+
+SHARED_FOR = timedelta(seconds=1)
 
 
 def start_of_day(moment: datetime) -> datetime:
@@ -81,6 +84,8 @@ class Board:
         self._day: datetime | None = None
         # Period figures from this moment on are whole in the log (None: from the first event).
         self._complete_from: datetime | None = None
+        self._cached: tuple[int, datetime, dict[str, Any]] | None = None
+        self._today = DayTotals()
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
@@ -90,6 +95,8 @@ class Board:
             return
         self.log.apply(event)
         self.version += 1
+        if event.get("conversation_id"):
+            self._today.touch(event["conversation_id"])
         with self._lock:
             waiters = list(self._waiters)
         for loop, changed in waiters:
@@ -141,7 +148,16 @@ class Board:
         return interaction_details(one, Scope(end=now))
 
     def snapshot(self, engine: Engine, now: datetime) -> dict[str, Any]:
-        """What the dashboard shows at `now` (runs on the worker)."""
+        """What the dashboard shows at `now` (runs on the worker). Streams that ask within
+        `SHARED_FOR` of each other, with no event in between, share one."""
+        cached = self._cached
+        if cached is not None and cached[0] == self.version and now - cached[1] < SHARED_FOR:
+            return {**cached[2], "at": now.isoformat()}  # the page ticks waits from `at`
+        body = self._snapshot(engine, now)
+        self._cached = (self.version, now, body)
+        return body
+
+    def _snapshot(self, engine: Engine, now: datetime) -> dict[str, Any]:
         log = self.live(now)
         today = start_of_day(now)
         return {
@@ -161,9 +177,10 @@ class Board:
 
     def _queues(self, log: InteractionLog, now: datetime, today: datetime) -> list[dict[str, Any]]:
         targets = self.targets()
+        totals = self._today.figures(log, today, targets)
         figures = {
-            row["queue"]: row
-            for row in queue_performance(log, Scope(start=today, end=now), targets).rows
+            name: queue_row(name, sums, targets.get(name, DEFAULT_ANSWER_WITHIN).total_seconds())
+            for name, sums in totals.items()
         }
         names = sorted(
             {*targets, *(q for q in log.waiting if q), *(q for q in log.with_agent if q)}
@@ -230,6 +247,58 @@ class Board:
                 }
             )
         return rows
+
+
+class DayTotals:
+    """Today's queue figures, kept per interaction: a snapshot recounts only the interactions
+    an event changed since the last one, so its cost does not grow with the day's volume."""
+
+    def __init__(self) -> None:
+        self.day: datetime | None = None
+        self.totals: dict[str, dict[str, float]] = {}
+        self._of: dict[str, dict[str, dict[str, float]]] = {}  # conversation -> its part
+        self._changed: set[str] = set()
+
+    def touch(self, conversation_id: str) -> None:
+        self._changed.add(conversation_id)
+
+    def figures(
+        self, log: InteractionLog, day: datetime, targets: dict[str, timedelta]
+    ) -> dict[str, dict[str, float]]:
+        """The sums of `queue_totals` over the interactions of `log` since `day`."""
+        if day != self.day:  # a new day (or the first call): everything is counted afresh
+            self.day, self.totals, self._of = day, {}, {}
+            changed: set[str] | dict[str, Interaction] = log.interactions
+        else:
+            changed = self._changed
+        scope = Scope(start=day)
+        longest_gone: set[str] = set()
+        for conv in changed:
+            for queue, sums in self._of.pop(conv, {}).items():
+                total = self.totals[queue]
+                for key, value in sums.items():
+                    if key != "wait_longest":
+                        total[key] -= value
+                    elif value >= total.get(key, 0.0):
+                        longest_gone.add(queue)
+            item = log.interactions.get(conv)
+            part = queue_totals([item], scope, targets, DEFAULT_ANSWER_WITHIN, day) if item else {}
+            if part:
+                self._of[conv] = part
+            for queue, sums in part.items():
+                total = self.totals.setdefault(queue, {})
+                for key, value in sums.items():
+                    if key == "wait_longest":
+                        total[key] = max(total.get(key, 0.0), value)
+                    else:
+                        total[key] = total.get(key, 0.0) + value
+        for queue in longest_gone:  # the longest wait left with its interaction: find the next
+            self.totals[queue]["wait_longest"] = max(
+                (p[queue].get("wait_longest", 0.0) for p in self._of.values() if queue in p),
+                default=0.0,
+            )
+        self._changed = set()
+        return self.totals
 
 
 def _held(

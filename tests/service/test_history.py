@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from flowlang.config import load_deployment
 from flowlang.reporting import InteractionLog, Scope, queue_performance
-from flowlang.service.dashboard import Board
+from flowlang.reporting.reports import DEFAULT_ANSWER_WITHIN, queue_row
+from flowlang.service.dashboard import Board, DayTotals
 from flowlang.service.history import LONGEST_PERIOD, PeriodError, history, period_of
 from flowlang.store import SqliteStore
 from tests.reporting import day as d
@@ -129,3 +130,30 @@ def test_any_period_given_is_shown_whole_or_refused(first: date | None, last: da
     assert period.last == (last or max(period.first, today))
     start, end = period.bounds(NOW)
     assert start <= end <= NOW and start.tzinfo is UTC
+
+
+def test_todays_figures_kept_per_interaction_are_those_of_a_whole_recount(
+    store_path: Path,
+) -> None:
+    """`DayTotals` recounts only the interactions each event changed; after every event of
+    the scripted day its rows are those of queue performance over the whole log."""
+    targets = {"Retail Banking": timedelta(minutes=5), "Social Public": timedelta(minutes=30)}
+    with SqliteStore(store_path) as store:
+        events = list(store.iter_events())
+    for day in (d.SUNDAY, d.DAY):
+        log, kept = InteractionLog(), DayTotals()
+        for n, event in enumerate(events):
+            log.apply(event)
+            if event.get("conversation_id"):
+                kept.touch(event["conversation_id"])
+            if n % 3 and n != len(events) - 1:
+                continue  # several events between two reads, as between two snapshots
+            sums = kept.figures(log, day, targets)
+            rows = {
+                q: queue_row(q, s, targets.get(q, DEFAULT_ANSWER_WITHIN).total_seconds())
+                for q, s in sums.items()
+            }
+            whole = queue_performance(log, Scope(start=day), targets).rows
+            for row in whole:
+                mine = rows.get(row["queue"]) or queue_row(row["queue"], {}, row["answer_within"])
+                assert mine == pytest.approx(row), (n, row["queue"])
