@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from flowlang.errors import FlowError
 from flowlang.reporting.checkpoint import fold_for_report
 from flowlang.reporting.html import charts
 from flowlang.reporting.reports import Report, Scope, queue_performance
@@ -21,7 +22,7 @@ from flowlang.service.dashboard import Board
 LONGEST_PERIOD = timedelta(days=92)
 
 
-class PeriodError(ValueError):
+class PeriodError(FlowError, ValueError):
     """A period the dashboard cannot show; the message says why."""
 
 
