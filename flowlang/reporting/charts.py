@@ -23,11 +23,13 @@ def step_chart(
     x_label: str = "",
     y_label: str = "",
     x_format: Callable[[float], str] = lambda x: f"{x:g}",
+    x_ticks: Sequence[float] | None = None,
     width: int = 760,
     height: int = 320,
 ) -> str:
-    """A chart of step lines, one per series, with axes, ticks and a legend."""
-    return _chart(series, title, x_label, y_label, x_format, width, height)
+    """A chart of step lines, one per series, with axes, ticks and a legend. The x axis is
+    labelled at `x_ticks` (those within the data's range), else at six even steps."""
+    return _chart(series, title, x_label, y_label, x_format, x_ticks, width, height)
 
 
 def _chart(
@@ -36,6 +38,7 @@ def _chart(
     x_label: str,
     y_label: str,
     x_format: Callable[[float], str],
+    x_ticks: Sequence[float] | None,
     width: int,
     height: int,
 ) -> str:
@@ -68,8 +71,12 @@ def _chart(
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#ddd"/>'
         )
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:g}</text>')
-    for i in range(6):
-        x_value = x_min + x_span * i / 5
+    ticks = (
+        [x for x in x_ticks if x_min <= x <= x_max]
+        if x_ticks is not None
+        else [x_min + x_span * i / 5 for i in range(6)]
+    )
+    for x_value in ticks:
         x = sx(x_value)
         out.append(
             f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle">'

@@ -26,49 +26,63 @@ def charts(series: Timeline) -> list[str]:
     """SVG charts: interactions routed, average wait of those answered, and interactions
     waiting over time, one line per queue."""
     every = _interval_words(series.interval)
-    clock = time_axis(series)
+    ticks, clock = time_axis(series)
     x_label = f"time ({series.start.tzname() or 'UTC'})"
     return [
         step_chart(
-            series.routed,
-            title=f"Interactions routed per {every}, per queue",
+            values,
+            title=title,
             x_label=x_label,
             x_format=clock,
-            y_label="interactions",
-        ),
-        step_chart(
-            series.average_wait,
-            title=f"Average wait of answered interactions per {every} (minutes)",
-            x_label=x_label,
-            x_format=clock,
-            y_label="minutes",
-        ),
-        step_chart(
-            series.waiting,
-            title="Interactions waiting, per queue",
-            x_label=x_label,
-            x_format=clock,
-            y_label="waiting",
-        ),
+            x_ticks=ticks,
+            y_label=y_label,
+        )
+        for values, title, y_label in (
+            (series.routed, f"Interactions routed per {every}, per queue", "interactions"),
+            (
+                series.average_wait,
+                f"Average wait of answered interactions per {every} (minutes)",
+                "minutes",
+            ),
+            (series.waiting, "Interactions waiting, per queue", "waiting"),
+        )
     ]
 
 
-def time_axis(series: Timeline) -> Callable[[float], str]:
-    """The label of a moment on a chart's time axis: the time of day within one day; with the
-    date ("29 Nov 23:00") when the period crosses midnight; the date alone for daily points."""
-    last_x = max((x for points in series.routed.values() for x, _ in points), default=0.0)
-    last = series.start + timedelta(seconds=last_x) - timedelta(microseconds=1 if last_x else 0)
-    if series.interval >= timedelta(days=1):
-        shape = "%d %b"
-    elif last.date() != series.start.date():
-        shape = "%d %b %H:%M"
-    else:
-        shape = "%H:%M"
+TICK_STEPS = tuple(
+    timedelta(minutes=m) for m in (15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080, 20160, 40320)
+)
+MAX_TICKS = 7
+
+
+def time_axis(series: Timeline) -> tuple[list[float], Callable[[float], str]]:
+    """A chart's time axis: ticks on round times (every 15 minutes up to every 4 weeks, at
+    most `MAX_TICKS`, counted from midnight) and their labels: the time of day; with the date
+    on the first tick and at midnight when the period crosses midnight ("04 Jan 00:00"); the
+    date alone when the ticks are days apart."""
+    points = [*series.routed.values(), *series.waiting.values()]
+    span = max((x for values in points for x, _ in values), default=0.0)
+    start = series.start
+    step = next((s for s in TICK_STEPS if span / s.total_seconds() < MAX_TICKS), TICK_STEPS[-1])
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    every, offset = int(step.total_seconds()), int((start - midnight).total_seconds())
+    first = midnight + timedelta(seconds=-(-offset // every) * every)  # the next round time
+    ticks: list[float] = []
+    moment = first
+    while (x := (moment - start).total_seconds()) <= span:
+        ticks.append(x)
+        moment += step
+    last = start + timedelta(seconds=span) - timedelta(microseconds=1 if span else 0)
+    crosses = last.date() != start.date()
 
     def label(x: float) -> str:
-        return (series.start + timedelta(seconds=x)).strftime(shape)
+        moment = start + timedelta(seconds=x)
+        if step >= timedelta(days=1):
+            return moment.strftime("%d %b")
+        dated = crosses and (x == ticks[0] or moment.time() == midnight.time())
+        return moment.strftime("%d %b %H:%M" if dated else "%H:%M")
 
-    return label
+    return ticks, label
 
 
 def to_html(reports: Sequence[Report], title: str, period: str, series: Timeline | None) -> str:
