@@ -323,18 +323,20 @@ def notices(
             if conv is not current:
                 ctx.store.save_conversation(conv)
             continue
-        state = FlowState.from_json(conv.flow_state) if conv.flow_state else None
-        if state is None or state.waiting is None:
+        # What the flow waits for, read from its stored form: decoded only to run it.
+        waiting = (conv.flow_state or {}).get("waiting")
+        if not waiting:
             if conv is not current:
                 ctx.store.save_conversation(conv)
             continue
-        if state.waiting.kind == "agent":
+        if waiting["kind"] == "agent":
             trigger = Trigger(kind="agent", outcome=trigger.outcome)
-        elif state.waiting.kind == "queue":
+        elif waiting["kind"] == "queue":
             trigger = Trigger(kind="queue", outcome=trigger.outcome)
         if conv is current:
             follow_up = trigger
         else:
+            state = FlowState.from_json(conv.flow_state)
             run_flow(ctx, conv, state, trigger, None, now, outcome)
             ctx.store.save_conversation(conv)
     return follow_up

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, Field
-
 WaitKind = Literal["answer", "bot", "agent", "queue", "data"]
 
 
@@ -197,15 +195,17 @@ class FlowState:
         )
 
 
-class Trigger(BaseModel):
-    """What happened, from the flow's point of view."""
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """What happened, from the flow's point of view (built by the engine from events that
+    were validated where they came in: a plain value, not validated again)."""
 
     kind: Literal["message", "bot", "agent", "queue", "data", "timer"]
     text: str = ""
     outcome: str | None = None  # bot outcome, agent/queue result, data action status
     intent: str | None = None
-    slots: dict[str, Any] = Field(default_factory=dict)
-    outputs: dict[str, Any] = Field(default_factory=dict)
+    slots: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
     timer: str | None = None
 
 

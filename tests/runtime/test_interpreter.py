@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pytest
 
@@ -410,7 +410,9 @@ def test_arithmetic_too_large_for_a_number_is_the_flows_error() -> None:
 
 
 @pytest.mark.parametrize("trigger", ["bot", "agent", "queue", "data"])
-def test_events_nobody_waits_for_are_ignored(trigger: str) -> None:
+def test_events_nobody_waits_for_are_ignored(
+    trigger: Literal["bot", "agent", "queue", "data"],
+) -> None:
     prog = program("end")
     result = run(prog, FlowState(), Trigger(kind=trigger), facts())
     assert result.effects == [] and result.trace[0].op == "ignored"
