@@ -6,7 +6,8 @@ at minimum 1-3 (60 distinct requirements). For 10, 1,000 and 10,000 agents:
 1. arrival decisions: an interaction arrives while agents are free, and the ACD picks the
    best qualified one (longest idle) — then the agent completes it;
 2. freed-agent decisions with 100,000 interactions waiting: an agent completes one and the
-   ACD hands them the best-ranked waiting interaction they qualify for.
+   ACD hands them the best-ranked waiting interaction they qualify for; and, for 1,000
+   agents, with 1,000 waiting against 100,000 (flat in the waiting interactions too).
 
 Reported: decisions per second each, and each size's time per decision as a ratio to the
 10-agent center measured in the same run (flat ratios: the cost does not grow with the center;
@@ -72,13 +73,16 @@ def arrival_decisions(agents: int, count: int = 20_000) -> float:
     return elapsed / count * 1e6
 
 
-def freed_agent_decisions(agents: int, count: int = 20_000) -> tuple[float, int]:
-    """Microseconds per decision when an agent frees up with 100,000 interactions waiting."""
+def freed_agent_decisions(
+    agents: int, count: int = 20_000, waiting_count: int = WAITING
+) -> tuple[float, int]:
+    """Microseconds per decision when an agent frees up with `waiting_count` interactions
+    waiting."""
     acd = _center(agents, capacity=1)
     rng = random.Random(2)
     now = T0
     holding: dict[str, str] = {}
-    for number in range(WAITING + agents):
+    for number in range(waiting_count + agents):
         now += timedelta(milliseconds=10)
         for notice in acd.enqueue(_request(number, rng), now):
             if notice.kind == "accepted" and notice.agent:
@@ -123,6 +127,12 @@ def main(rounds: int = 2) -> None:
             f"{arrivals[n] / arrivals[10]:>12.2f} {waiting:>9,} {freed_us:>15.1f} "
             f"{1e6 / freed_us:>9,.0f} {freed_us / freed[10][0]:>12.2f}"
         )
+    few = min(freed_agent_decisions(1_000, count=500, waiting_count=1_000)[0] for _ in range(3))
+    many = freed[1_000][0]
+    print(
+        f"freed-agent decision, 1,000 agents: 1,000 waiting {few:.1f} µs (baseline), "
+        f"{WAITING:,} waiting {many:.1f} µs: ×{many / few:.2f} (goal: flat, <= 2x)"
+    )
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowlang.acd import AgentProfile, QueueSettings, Ring, SkillsAcd
+from flowlang.acd.model import requirement_at_ring
 from flowlang.events import AgentAction, AgentEvent, InboundEvent
 from flowlang.runtime.memory import MemoryStore
 from tests.acd.test_distributor import T0, agent, at, request
@@ -150,3 +152,72 @@ def test_a_replaced_agent_is_in_the_pools_their_new_skills_qualify_them_for() ->
     acd.add_agent(agent("cy", Cards=1), at(3))
     assert [(n.kind, n.agent) for n in acd.tick(at(3))] == []
     assert acd.interactions["c2"].agent == "cy"
+
+
+SKILLS = ["Cards", "Loans", "Fees"]
+CENTER = st.lists(
+    st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 3), max_size=3),
+    min_size=1,
+    max_size=6,
+)
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["enqueue", "enqueue", "complete", "away", "back"]),
+        st.integers(0, 5),
+        st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 3), max_size=2),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(CENTER, STEPS, st.sampled_from(["longest_idle", "least_occupied"]))
+def test_an_arriving_interaction_goes_to_the_best_agent_who_can_take_it(
+    skills: list[dict[str, int]],
+    steps: list[tuple[str, int, dict[str, int]]],
+    selection: Literal["longest_idle", "least_occupied"],
+) -> None:
+    """Whatever came before, an arrival is given to the agent the queue's selection rule
+    ranks first among those free to take it who meet what it asks: the same choice as
+    looking at every agent."""
+    profiles = [
+        AgentProfile(f"a{n}", frozenset({"Retail"}), s, frozenset(), {"message": 2}, True)
+        for n, s in enumerate(skills)
+    ]
+    acd = SkillsAcd([QueueSettings("Retail", selection=selection)], profiles)
+    held: list[tuple[str, str]] = []
+    for number, (op, who, wanted) in enumerate(steps):
+        now = at(number)
+        name = f"a{who % len(profiles)}"
+        if op == "enqueue":
+            asked = request(f"c{number}", skills=dict(wanted))
+            need = requirement_at_ring("Retail", "message", dict(wanted), None, None)
+            able = [
+                r for r in acd.agents.values() if r.ready_for("message") and need.met_by(r.profile)
+            ]
+            best = min(able, key=lambda r: r.heap_entry(selection)[:3], default=None)
+            notices = acd.enqueue(asked, now)
+            if best is None:
+                assert [n.kind for n in notices] == ["waiting"]
+            else:
+                assert [(n.kind, n.agent) for n in notices] == [("accepted", best.id)]
+                held.append((f"c{number}", best.id))
+        elif op == "complete" and held:
+            conversation, agent_id = held.pop(who % len(held))
+            acd.complete(conversation, agent_id, None, now)
+        elif op in ("away", "back"):
+            acd.set_agent_state(name, "away" if op == "away" else "available", now)
+        for conversation in [c for c, i in acd.interactions.items() if i.phase == "active"]:
+            if (conversation, acd.interactions[conversation].agent) not in held:
+                held.append((conversation, acd.interactions[conversation].agent or ""))
+
+
+def test_an_agent_freed_after_being_passed_over_busy_is_first_again() -> None:
+    """al, busy, is passed over for bo; when al is free again they have waited longest, and
+    the next arrival is theirs, not bo's (who was freed after them)."""
+    acd = SkillsAcd([QueueSettings("Retail")], [agent("al", capacity=2), agent("bo", capacity=2)])
+    assert acd.enqueue(request("c1"), at(0))[0].agent == "al"
+    assert acd.enqueue(request("c2"), at(1))[0].agent == "bo"
+    acd.complete("c1", "al", None, at(2))
+    acd.complete("c2", "bo", None, at(3))
+    assert acd.enqueue(request("c3"), at(4))[0].agent == "al"
