@@ -8,8 +8,8 @@
    (best and median) and each durable store's share of the in-memory throughput (goal for
    SQLite: at least 30 %).
 2. `resolve_customer` for a returning WhatsApp customer, with 1,000 and with 1,000,000 customers
-   stored, on SQLite and on PostgreSQL: microseconds per lookup and the ratio (an index lookup:
-   it should barely grow).
+   stored, on SQLite and on PostgreSQL, the sizes alternating round after round: microseconds
+   per lookup (best round) and the ratio (an index lookup: it should barely grow; goal 1.2x).
 
 Without PostgreSQL installed (`scripts/ensure-system-packages postgresql`) its lines say why
 they are missing.
@@ -17,6 +17,7 @@ they are missing.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
 import tempfile
@@ -142,30 +143,39 @@ def _lookup(db: SqliteStore | PostgresStore) -> Callable[[int], object]:
     return lookup
 
 
-def identity_lookup(postgres: str | None, sizes: tuple[int, ...] = (1_000, 1_000_000)) -> None:
-    results: list[tuple[str, int, float]] = []
-    with tempfile.TemporaryDirectory() as tmp:
+def identity_lookup(
+    postgres: str | None, sizes: tuple[int, ...] = (1_000, 1_000_000), rounds: int = 3
+) -> None:
+    """Each store filled with each size, all open at once; the lookups alternate between the
+    sizes, round after round (best round each), so a busy moment hits every size alike."""
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        stores: dict[tuple[str, int], SqliteStore | PostgresStore] = {}
         for size in sizes:
-            with SqliteStore(Path(tmp) / f"customers-{size}.db") as db:
-                started = time.perf_counter()
-                _fill(db, size)
-                filled = time.perf_counter() - started
-                results.append(("SQLite", size, _per_lookup(_lookup(db), size)))
-                print(f"  SQLite: {size:>9,} customers stored in {filled:5.1f} s")
-            if postgres is None:
-                continue
-            with PostgresStore(fresh_schema(postgres)) as pg:
+            db = stack.enter_context(SqliteStore(Path(tmp) / f"customers-{size}.db"))
+            started = time.perf_counter()
+            _fill(db, size)
+            filled = time.perf_counter() - started
+            print(f"  SQLite: {size:>9,} customers stored in {filled:5.1f} s")
+            stores[("SQLite", size)] = db
+            if postgres is not None:
+                pg = stack.enter_context(PostgresStore(fresh_schema(postgres)))
                 started = time.perf_counter()
                 _fill_postgres(pg, size)
                 filled = time.perf_counter() - started
-                results.append(("PostgreSQL", size, _per_lookup(_lookup(pg), size)))
                 print(f"  PostgreSQL: {size:>9,} customers stored in {filled:5.1f} s")
+                stores[("PostgreSQL", size)] = pg
+        best: dict[tuple[str, int], float] = {}
+        for _ in range(rounds):
+            for key, opened in stores.items():
+                micros = _per_lookup(_lookup(opened), key[1], rounds=5_000)
+                best[key] = min(best.get(key, float("inf")), micros)
     for store in ("SQLite", "PostgreSQL"):
-        mine = [(size, micros) for name, size, micros in results if name == store]
+        mine = [(size, micros) for (name, size), micros in best.items() if name == store]
         for size, micros in mine:
+            goal = "  (goal <= 1.2x)" if size == sizes[-1] else ""
             print(
                 f"  {store:<10} resolve_customer, {size:>9,} customers  {micros:7.1f} µs  "
-                f"{micros / mine[0][1]:5.2f}x"
+                f"{micros / mine[0][1]:5.2f}x{goal}"
             )
 
 

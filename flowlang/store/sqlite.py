@@ -195,19 +195,28 @@ class SqliteStore:
                     "INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)",
                     (customer_id, name, e164),
                 )
-            else:
+            view = self.get_customer(customer_id)
+            assert view is not None
+            # A returning customer usually changes nothing: then nothing is written (a write
+            # dirties pages of a table of a million customers; reading them stays cached).
+            if not new and (
+                (name is not None and view.name is None) or (e164 and view.phone is None)
+            ):
                 self.db.execute(
                     "UPDATE customers SET name = coalesce(name, ?), phone = coalesce(phone, ?) "
                     "WHERE id = ?",
                     (name, e164, customer_id),
                 )
-            for kind, value in [(channel, external_id)] + ([("phone", e164)] if e164 else []):
+                view = self.get_customer(customer_id)
+                assert view is not None
+            links = [] if "platform id" in known_by else [(channel, external_id)]
+            if e164 and (new or self._owner("phone", e164) is None):
+                links.append(("phone", e164))
+            for kind, value in links:
                 self.db.execute(
                     "INSERT OR IGNORE INTO identities (kind, value, customer_id) VALUES (?, ?, ?)",
                     (kind, value, customer_id),
                 )
-            view = self.get_customer(customer_id)
-        assert view is not None
         return CustomerView(view.id, view.name, view.phone, view.known_by | known_by, new)
 
     def _owner(self, kind: str, value: str) -> str | None:

@@ -68,3 +68,41 @@ def test_a_message_whose_processing_fails_is_kept_in_the_same_commit(tmp_path: P
     again = engine.handle(inbound("Hi", sender="web-2", phone="+447700900123"))
     assert again.duplicate  # the channel's retry is not processed a second time
     store.close()
+
+
+def _writes(store: SqliteStore) -> list[str]:
+    """The statements that change rows, run on the store's connection from now on."""
+    seen: list[str] = []
+    store.db.set_trace_callback(
+        lambda sql: (
+            seen.append(sql) if sql.lstrip().upper().startswith(("INSERT", "UPDATE")) else None
+        )
+    )
+    return seen
+
+
+def test_a_returning_customer_is_resolved_without_a_write(tmp_path: Path) -> None:
+    """Nothing about a customer seen before changes when they write again with what the
+    store knows already: their message reads their record and writes nothing to it (on a
+    store of a million customers, a write dirties pages a read leaves cached)."""
+    store = SqliteStore(tmp_path / "returning.db")
+    first = store.resolve_customer("whatsapp", "447700900123", "+447700900123", "Ana")
+    writes = _writes(store)
+    again = store.resolve_customer("whatsapp", "447700900123", "+447700900123", "Ana")
+    assert again.id == first.id and not again.new and "platform id" in again.known_by
+    assert (again.name, again.phone) == ("Ana", "+447700900123")
+    assert writes == []
+    store.close()
+
+
+def test_what_the_store_did_not_know_of_a_returning_customer_is_still_recorded(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "learns.db")
+    first = store.resolve_customer("web", "visitor-9", None, None)
+    writes = _writes(store)
+    later = store.resolve_customer("web", "visitor-9", "+447700900999", "Bea")
+    assert later.id == first.id and (later.name, later.phone) == ("Bea", "+447700900999")
+    assert any(sql.startswith("UPDATE customers") for sql in writes)
+    assert store.find_customer("phone", "+447700900999") == store.get_customer(first.id)
+    store.close()
