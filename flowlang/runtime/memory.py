@@ -342,6 +342,10 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
     ) -> None:
         self.events.append({**data, "kind": kind, "at": at, "conversation_id": conversation_id})
 
+    def agent_states(self) -> dict[str, str]:
+        """Each agent's last state in the event log."""
+        return {e["agent"]: e["state"] for e in self.events if e["kind"] == "agent_state"}
+
     def iter_events(
         self, start: datetime | None = None, end: datetime | None = None
     ) -> Iterator[dict[str, Any]]:

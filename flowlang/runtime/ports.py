@@ -255,6 +255,10 @@ class ConversationStore(PolicyLedger, Outbox, Protocol):
         self, kind: str, at: datetime, conversation_id: str | None, data: dict[str, Any]
     ) -> None: ...
 
+    def agent_states(self) -> dict[str, str]:
+        """Each agent's last state in the event log (`agent_state` events): what a restarted
+        ACD sets them to."""
+
     def dead_letter(
         self, source: str, payload: dict[str, Any], reason: str, at: datetime
     ) -> None: ...

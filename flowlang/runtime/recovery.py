@@ -4,7 +4,8 @@ back to the ACD, the inbound events a crash left unprocessed processed, the outb
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from contextlib import suppress
+from datetime import UTC, datetime
 
 from flowlang.events import InboundEvent
 from flowlang.runtime.context import EngineContext
@@ -19,6 +20,7 @@ def recover(
     """`Engine.recover`; `process` handles one accepted inbound event."""
     for deadline, conversation_id, timer in ctx.store.waiting_timers():
         ctx.start_timer(deadline, conversation_id, timer)
+    _restore_presence(ctx, now)
     outcomes = _restore_routing(ctx, now)
     pending = ctx.store.pending_inbound()
     outcomes += [process(InboundEvent.model_validate(p)) for p in pending]
@@ -26,6 +28,16 @@ def recover(
     if failed:
         outcomes.append(Outcome(event={"type": "deliver", "at": now}, failed_sends=failed))
     return outcomes
+
+
+def _restore_presence(ctx: EngineContext, now: datetime | None) -> None:
+    """Agents as they last set themselves (before any work is given back: nothing to hand
+    out yet, so nothing is logged)."""
+    at = now or datetime.now(UTC)
+    for agent, state in ctx.store.agent_states().items():
+        # ValueError: an agent no longer on the deployment, or a state it no longer takes.
+        with suppress(ValueError):
+            ctx.acd.set_agent_state(agent, state, at)
 
 
 def _restore_routing(ctx: EngineContext, now: datetime | None) -> list[Outcome]:

@@ -47,6 +47,8 @@ class Leadership:
         """Take the lead if no process holds it: the new epoch, else None."""
         if self.epoch is not None:
             return self.epoch
+        if self.db.closed:  # the process is stopping
+            return None
         row = self.db.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         if not row or not row[0]:
             return None

@@ -620,6 +620,13 @@ class SqliteStore:
                 "conversation_id": conv,
             }
 
+    def agent_states(self) -> dict[str, str]:
+        """Each agent's last state in the event log (its `agent_state` events)."""
+        rows = self.db.execute(
+            "SELECT data FROM events WHERE kind = 'agent_state' ORDER BY seq"
+        ).fetchall()
+        return {(d := json.loads(r[0]))["agent"]: d["state"] for r in rows}
+
     def last_event_seq(self) -> int:
         """The sequence number of the last event written (0 when there is none)."""
         return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])

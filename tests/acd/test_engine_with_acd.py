@@ -285,7 +285,7 @@ def test_after_a_restart_what_an_agent_holds_is_theirs_before_the_queue_is_offer
     assert [i.id for i in acd.waiting()] == [waiting]
 
 
-def test_a_conversation_queued_before_a_restart_is_offered_when_the_acd_resumes(
+def test_after_a_restart_an_agent_keeps_their_presence_and_the_queue_its_wait(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "cc.sqlite"
@@ -295,10 +295,14 @@ def test_a_conversation_queued_before_a_restart_is_offered_when_the_acd_resumes(
         conv = engine.handle(web("v1", "hello", 0)).conversation_id
         assert store.get_conversation(conv).status == "queued"  # type: ignore[arg-type, union-attr]
     with SqliteStore(path) as store:
-        engine = engine_on(store, ana(auto=True))
+        engine = engine_on(store, ana(auto=True))  # the deployment says available
         (recovered,) = engine.recover(NOW + timedelta(minutes=7))
-        assert [(n.kind, n.agent, n.data.get("waited_seconds")) for n in recovered.notices] == [
-            ("accepted", "ana", 7 * 60)
+        assert recovered.notices == []  # ana is still away: nothing offered to her
+        acd = engine.acd
+        assert isinstance(acd, SkillsAcd) and acd.agents["ana"].state == "away"
+        back = engine.set_agent_state("ana", "available", NOW + timedelta(minutes=8))
+        assert [(n.kind, n.agent, n.data.get("waited_seconds")) for n in back.notices] == [
+            ("accepted", "ana", 8 * 60)  # the wait counts from before the restart
         ]
         assert store.get_conversation(conv).status == "with_agent"  # type: ignore[arg-type, union-attr]
 

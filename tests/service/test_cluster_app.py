@@ -20,6 +20,7 @@ from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import create_app
 from flowlang.store.postgres import PostgresStore
+from tests.service.api_helpers import Stream
 from tests.service.helpers import environment, payload, settings_for, signed_headers
 from tests.service.process import free_port
 
@@ -95,6 +96,35 @@ def test_a_follower_forwards_the_api_to_the_leader_and_leads_when_it_stops(
         assert follower.get("/ready").json()["role"] == "leader"
         answer = follower.get("/api/agent/presence", headers=auth)
         assert answer.status_code == 200  # answered by its own engine now
+
+
+def test_an_agents_live_stream_through_a_follower_hears_the_leaders_events(
+    tmp_path: Path, postgres_url: str, token: str
+) -> None:
+    auth = {"Authorization": f"Bearer {token}"}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    leading = _serve(tmp_path / "a", postgres_url)
+    leader = next(leading)
+    following = _serve(tmp_path / "b", postgres_url)
+    follower = next(following)
+    try:
+        assert httpx.get(follower + "/ready").json()["role"] == "follower"
+        with (
+            httpx.Client(base_url=follower, timeout=10) as client,
+            client.stream("GET", "/api/agent/stream", headers=auth) as response,
+        ):
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            stream = Stream(response)
+            assert stream.until("hello")["presence"] == "available"
+            # Set on the leader directly: the stream opened on the follower hears it.
+            away = httpx.put(leader + "/api/agent/presence", json={"state": "away"}, headers=auth)
+            assert away.status_code == 200
+            assert stream.until("presence")["state"] == "away"
+    finally:
+        next(following, None)
+        next(leading, None)
 
 
 def test_a_follower_with_no_leader_to_forward_to_answers_503(

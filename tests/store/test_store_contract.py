@@ -276,3 +276,11 @@ def test_flow_versions_come_in_the_order_first_run_or_published(durable: Store) 
         ("b-second", "Flow b-second"),
     ]
     assert durable.flow_publications() == [published | {"at": T0 + timedelta(hours=1)}]
+
+
+def test_each_agents_last_state_is_read_back_from_the_event_log(store: ConversationStore) -> None:
+    store.append_event("agent_state", T0, None, {"agent": "alice", "state": "available"})
+    store.append_event("agent_state", T0, None, {"agent": "bob", "state": "away"})
+    store.append_event("offered", T0, "conv1", {"agent": "bob", "queue": "Retail"})
+    store.append_event("agent_state", T0, None, {"agent": "alice", "state": "offline"})
+    assert store.agent_states() == {"alice": "offline", "bob": "away"}
