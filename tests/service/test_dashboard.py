@@ -149,6 +149,12 @@ def test_a_supervisor_pulls_an_interaction_back_to_its_queue(api: Api) -> None:
     now = board(api)
     assert queue(now, "Overflow")["waiting"] == 1 and queue(now, "Overflow")["in_progress"] == 0
     assert agent(now, "frank")["interactions"] == []
+    reports = api.get("sam", "/api/supervisor/reports/all").json()["reports"]
+    by_kind = {r["report"]: r for r in reports}
+    (row,) = [r for r in by_kind["interactions"]["rows"] if r["conversation"] == conv]
+    assert row["transfers"] == 0 and row["agents"] == ["frank"]  # a requeue, not a transfer
+    (frank_row,) = [r for r in by_kind["agents"]["rows"] if r["agent"] == "frank"]
+    assert frank_row["handled"] == 1 and frank_row["transferred"] == 0
     again = api.post("sam", f"/api/supervisor/interactions/{conv}/pull-back")
     assert again.status_code == 409
     unknown = api.post("sam", "/api/supervisor/interactions/nope/pull-back")
