@@ -94,7 +94,9 @@ class Problems:
 
     def _page(self, page: Page) -> None:
         page.on("console", self._console)
-        page.on("pageerror", lambda error: self.found.append(f"JavaScript error: {error}"))
+        page.on(
+            "pageerror", lambda error: self.found.append(f"JavaScript error: {error} {error.stack}")
+        )
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type != "error":

@@ -22,8 +22,10 @@ from tests.fake_vendor import FakeVendor
 from tests.service.helpers import environment, signed_headers, write_deployment
 from tests.service.process import ServiceProcess
 
-# WhatsApp goes to Overflow, whose one agent (frank) accepts offers by hand; web chat goes to
-# Retail Banking (alice, bob, carmen, kenji: auto-answer, a wrap-up code required).
+# WhatsApp goes to Overflow, whose one agent (frank) accepts offers by hand, but a message
+# starting "Late" goes to Cards (alice, kenji: auto-answer, so that a conversation whose window
+# has closed is still given to an agent); web chat goes to Retail Banking (alice, bob, carmen,
+# kenji: auto-answer, a wrap-up code required).
 FLOW = """\
 flow "Workspace test"
 serve messages on web account "gbank-web", whatsapp number "+442079460000"
@@ -31,7 +33,10 @@ serve messages on web account "gbank-web", whatsapp number "+442079460000"
 state start:
     set participant data "intent" to "card_lost"
     if message.channel == "whatsapp":
-        route to queue "Overflow"
+        if message.text matches "^Late":
+            route to queue "Cards"
+        else:
+            route to queue "Overflow"
     else:
         route to queue "Retail Banking"
 """
@@ -56,6 +61,19 @@ class Running:
         """A call of the API with `user`'s token (as curl would make it)."""
         headers = {"Authorization": f"Bearer {self.tokens[user]}"}
         return self.client.request(method, path, json=body, headers=headers)
+
+    def only_available(self, *agents: str) -> None:
+        """`agents` available, every other agent of the deployment away (set as a supervisor),
+        so that the ACD's choice is known."""
+        for presence in self.api("sam", "GET", "/api/supervisor/agents").json():
+            state = "available" if presence["agent"] in agents else "away"
+            answer = self.api(
+                "sam",
+                "PUT",
+                f"/api/supervisor/agents/{presence['agent']}/presence",
+                {"state": state},
+            )
+            assert answer.status_code == 200, answer.text
 
     def web(self, visitor: str, text: str, name: str = "Eve", at: datetime | None = None) -> None:
         """A web chat message from `visitor`, signed as the widget signs it."""

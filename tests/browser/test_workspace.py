@@ -1,0 +1,249 @@
+"""The agent workspace in Chromium against the real service: offers pushed live and accepted,
+replies reaching the vendor, a closed WhatsApp window with the template picker, history back to
+the first message, canned responses, transfer, wrap-up, two agents apart, presence, keyboard,
+a narrow window; no console error anywhere (the `new_context` watch)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.pages import sign_in
+from tests.browser.service import FLOW, Running, start_service
+from tests.fake_vendor import FakeVendor
+
+NewContext = Callable[..., BrowserContext]
+Shoot = Callable[[Page, str], Path]
+
+
+def offer_accepted(page: Page, service: Running, wa_id: str, text: str, **kw: object) -> None:
+    """A WhatsApp customer writes; the offer appears on frank's page and he accepts it."""
+    expect(page.get_by_test_id("live")).to_have_text("live")
+    service.whatsapp(wa_id, text, **kw)  # type: ignore[arg-type]
+    offer = page.get_by_test_id("offer")
+    expect(offer).to_have_count(1)
+    offer.get_by_test_id("accept").click()
+    expect(page.get_by_test_id("offers").get_by_test_id("offer")).to_have_count(0)
+
+
+def test_an_offer_arrives_live_and_accepted_shows_the_customer_and_the_conversation(
+    service: Running, new_context: NewContext, shoot: Shoot
+) -> None:
+    page = sign_in(new_context(), service, "frank")
+    expect(page.get_by_test_id("live")).to_have_text("live")
+    service.whatsapp("447700900123", "I lost my card", name="Ben")
+    offer = page.get_by_test_id("offer")  # pushed by the stream: no reload
+    expect(offer).to_contain_text("Ben")
+    expect(offer).to_contain_text("Queue Overflow")
+    expect(offer.locator(".badge")).to_have_text("WA")
+    expect(offer.get_by_test_id("countdown")).to_contain_text("to answer")
+    shoot(page, "agent-offer")
+    offer.get_by_test_id("accept").click()
+    expect(page.get_by_test_id("tab")).to_have_count(1)
+    expect(page.get_by_test_id("conv-customer")).to_have_text("Ben")
+    expect(page.get_by_test_id("message")).to_have_count(1)
+    expect(page.get_by_test_id("message")).to_contain_text("I lost my card")
+    expect(page.get_by_test_id("identities")).to_contain_text("+447700900123")
+    expect(page.get_by_test_id("participant-data")).to_contain_text("card_lost")
+    expect(page.get_by_test_id("flow-path")).to_have_text("start")
+    expect(page.get_by_test_id("window")).to_contain_text(
+        "WhatsApp Business 24-hour window closes in"
+    )
+    assert service.api("frank", "GET", "/api/agent/interactions").json()[0]["state"] == "assigned"
+
+
+def test_a_reply_reaches_the_vendor_and_canned_responses_fill_in_the_name(
+    service: Running, new_context: NewContext, shoot: Shoot
+) -> None:
+    page = sign_in(new_context(), service, "frank")
+    offer_accepted(page, service, "447700900123", "Hello?", name="Ben")
+    page.get_by_test_id("canned-search").fill("blocked")
+    expect(page.get_by_test_id("canned-item")).to_have_count(1)
+    page.get_by_test_id("canned-item").click()
+    box = page.get_by_test_id("reply-text")
+    expect(box).to_have_value(
+        "Ben, I have blocked your card; a new one arrives within 5 working days."
+    )
+    expect(page.get_by_test_id("counter")).to_have_text("4025 characters left")
+    shoot(page, "agent-workspace")
+    box.press("Control+Enter")
+    expect(box).to_have_value("")
+    expect(page.get_by_test_id("message")).to_have_count(2)
+    (sent,) = service.sent_to_vendor()
+    assert sent["to"] == "447700900123"
+    assert sent["text"]["body"].startswith("Ben, I have blocked your card")
+
+
+def test_a_closed_whatsapp_window_blocks_text_with_the_reason_and_offers_the_templates(
+    service: Running, new_context: NewContext, shoot: Shoot
+) -> None:
+    service.only_available("alice", "frank")
+    page = sign_in(new_context(), service, "alice")
+    expect(page.get_by_test_id("live")).to_have_text("live")
+    old = datetime.now(UTC) - timedelta(hours=25)
+    service.whatsapp("447700900124", "Late: are you there?", name="Ben", at=old)
+    expect(page.get_by_test_id("tab")).to_have_count(1)  # Cards answers automatically
+    expect(page.get_by_test_id("window")).to_have_text(
+        "WhatsApp Business 24-hour window closed: choose a template"
+    )
+    expect(page.get_by_test_id("templates")).to_be_visible()
+    box = page.get_by_test_id("reply-text")
+    box.fill("Sorry for the wait, Ben")
+    page.get_by_test_id("send").click()
+    error = page.get_by_test_id("reply-error")
+    expect(error).to_contain_text("24-hour window closed")
+    expect(error).to_contain_text("only approved template messages may be sent")
+    expect(box).to_have_value("Sorry for the wait, Ben")  # not lost
+    assert service.sent_to_vendor(timeout=0.5) == []  # nothing went out
+    shoot(page, "agent-window-closed")
+    expect(page.get_by_test_id("template-name")).to_have_value("whatsapp_followup")
+    expect(page.get_by_test_id("param-name")).to_have_value("Ben")
+    page.get_by_test_id("send-template").click()
+    (sent,) = service.sent_to_vendor()
+    assert sent["type"] == "template"
+    assert sent["template"]["name"] == "request_follow_up"
+
+
+def test_load_earlier_pages_back_to_the_first_message_of_a_previous_conversation(
+    tmp_path: Path, fake_vendor: FakeVendor, new_context: NewContext, shoot: Shoot
+) -> None:
+    # a 2-second threading window: a message after a pause of 2 s starts a new conversation
+    flow = FLOW.replace("serve messages on", "threading window 2s\nserve messages on")
+    service = start_service(tmp_path, fake_vendor, flow=flow)
+    context = new_context()
+    try:
+        service.only_available("alice", "frank")
+        start = datetime.now(UTC) - timedelta(seconds=30)
+        # the first conversation: 25 messages, answered by alice (Cards, auto-answer)
+        service.whatsapp("447700900125", "Late: my very first message", name="Ben", at=start)
+        for i in range(1, 25):
+            at = start + timedelta(milliseconds=100 * i)
+            service.whatsapp("447700900125", f"earlier {i}", name="Ben", at=at)
+        (old,) = service.api("alice", "GET", "/api/agent/interactions").json()
+        done = service.api(
+            "alice", "POST", f"/api/agent/interactions/{old['conversation_id']}/complete", {}
+        )
+        assert done.status_code == 200, done.text
+        time.sleep(3.5)  # WhatsApp's timestamps are whole seconds
+
+        page = sign_in(context, service, "frank")
+        offer_accepted(page, service, "447700900125", "It is me again", name="Ben")
+        (new,) = service.api("frank", "GET", "/api/agent/interactions").json()
+        assert new["conversation_id"] != old["conversation_id"]
+        messages = page.get_by_test_id("message")
+        expect(messages).to_have_count(20)
+        expect(messages.last).to_contain_text("It is me again")
+        expect(page.get_by_test_id("history-start")).to_be_hidden()
+        page.get_by_test_id("load-earlier").click()
+        expect(messages).to_have_count(26)  # 25 of the first conversation, 1 of this one
+        expect(page.get_by_test_id("load-earlier")).to_be_hidden()
+        expect(page.get_by_test_id("history-start")).to_be_visible()
+        expect(messages.first).to_contain_text("Late: my very first message")
+        expect(messages.first).to_contain_text("earlier conversation")
+        shoot(page, "agent-history")
+    finally:
+        context.close()  # before the service stops: its stream would be cut off
+        service.client.close()
+        service.process.stop()
+
+
+def test_a_transfer_to_a_queue_hands_it_over(service: Running, new_context: NewContext) -> None:
+    page = sign_in(new_context(), service, "frank")
+    offer_accepted(page, service, "447700900126", "Card question", name="Ben")
+    expect(page.get_by_test_id("tab")).to_have_count(1)
+    page.get_by_test_id("transfer-to").select_option("queue:Cards")
+    page.get_by_test_id("transfer-button").click()
+    expect(page.get_by_test_id("tab")).to_have_count(0)
+    assert service.api("frank", "GET", "/api/agent/interactions").json() == []
+    (moved,) = service.api("alice", "GET", "/api/agent/interactions").json()
+    assert moved["queue"] == "Cards"
+
+
+def test_a_required_wrap_up_code_is_enforced_then_after_call_work_is_timed(
+    service: Running, new_context: NewContext, shoot: Shoot
+) -> None:
+    service.only_available("alice", "frank")
+    page = sign_in(new_context(), service, "alice")
+    service.web("visitor-1", "Hello, I need help with my account", name="Eve")
+    expect(page.get_by_test_id("tab")).to_have_count(1)  # auto-answer: no offer to accept
+    expect(page.get_by_test_id("wrap-up")).to_contain_text("Wrap-up code (required)")
+    page.get_by_test_id("complete-button").click()
+    error = page.get_by_test_id("complete-error")
+    expect(error).to_contain_text("requires a wrap-up code")
+    expect(page.get_by_test_id("tab")).to_have_count(1)  # still hers, nothing changed
+    page.get_by_test_id("wrap-up").select_option("Resolved")
+    page.get_by_test_id("complete-button").click()
+    expect(page.get_by_test_id("acw")).to_contain_text("After-call work 0:0")
+    expect(page.get_by_test_id("tab")).to_contain_text("wrap-up")
+    shoot(page, "agent-after-call-work")
+    (item,) = service.api("alice", "GET", "/api/agent/interactions").json()
+    assert item["state"] == "after_call_work"
+
+
+def test_two_agents_see_only_their_own_interactions(
+    service: Running, new_context: NewContext
+) -> None:
+    service.only_available("alice", "kenji", "frank")
+    alice = sign_in(new_context(), service, "alice")
+    kenji = sign_in(new_context(), service, "kenji")
+    service.web("visitor-a", "First customer", name="Ann")
+    service.web("visitor-b", "Second customer", name="Bo")
+    for page in (alice, kenji):
+        expect(page.get_by_test_id("tab")).to_have_count(1)
+    seen = {}
+    for name, page in (("alice", alice), ("kenji", kenji)):
+        (item,) = service.api(name, "GET", "/api/agent/interactions").json()
+        expect(page.get_by_test_id("tab")).to_have_attribute(
+            "data-conversation", item["conversation_id"]
+        )
+        seen[name] = item["conversation_id"]
+    assert seen["alice"] != seen["kenji"]
+    # the page cannot reach the other's conversation either
+    status = alice.evaluate(
+        "id => fetch(`/api/agent/interactions/${id}/details`).then(r => r.status)", seen["kenji"]
+    )
+    assert status == 403
+
+
+def test_presence_is_honoured_and_keys_accept_an_offer_and_unread_counts_show(
+    service: Running, new_context: NewContext
+) -> None:
+    page = sign_in(new_context(), service, "frank")
+    page.get_by_test_id("presence").select_option("away")
+    expect(page.get_by_test_id("presence")).to_have_value("away")
+    page.wait_for_function("document.getElementById('notice').textContent.includes('away')")
+    service.whatsapp("447700900127", "Anyone?", name="Cy")
+    assert service.api("frank", "GET", "/api/agent/interactions").json() == []  # away: no offer
+    page.get_by_test_id("presence").select_option("available")
+    expect(page.get_by_test_id("offer")).to_have_count(1)
+    page.keyboard.press("Alt+a")
+    expect(page.get_by_test_id("tab")).to_have_count(1)
+    offer_accepted(page, service, "447700900128", "Me too", name="Di")
+    expect(page.get_by_test_id("tab")).to_have_count(2)
+    expect(page.get_by_test_id("conv-customer")).to_have_text("Di")
+    service.whatsapp("447700900127", "Still waiting", name="Cy")
+    first = page.get_by_test_id("tab").first
+    expect(first.get_by_test_id("unread")).to_have_text("1")
+    page.keyboard.press("Alt+1")
+    expect(page.get_by_test_id("conv-customer")).to_have_text("Cy")
+    expect(first.get_by_test_id("unread")).to_have_count(0)
+    expect(page.get_by_test_id("message").last).to_contain_text("Still waiting")
+
+
+def test_the_workspace_is_readable_on_a_narrow_window(
+    service: Running, new_context: NewContext, shoot: Shoot
+) -> None:
+    page = sign_in(new_context(width=420, height=800), service, "frank")
+    offer_accepted(page, service, "447700900129", "Small screen", name="Ed")
+    expect(page.get_by_test_id("reply-text")).to_be_visible()
+    wide = page.evaluate(
+        """[...document.querySelectorAll('body *')]
+            .filter((n) => n.getBoundingClientRect().right > window.innerWidth + 1)
+            .map((n) => n.tagName + '#' + n.id + '.' + n.className)"""
+    )
+    assert wide == []
+    shoot(page, "agent-narrow")
