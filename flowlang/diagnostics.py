@@ -10,12 +10,11 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
-
-from wcwidth import wcwidth
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +192,17 @@ def _edit_distance(a: str, b: str) -> int:
 
 
 def display_width(text: str) -> int:
-    """The terminal cells `text` takes: 2 for a CJK character or an emoji, 0 for a combining
-    mark, 1 for the rest (a control character counts 1, as the renderer shows it)."""
-    return sum(1 if (cells := wcwidth(ch)) < 0 else cells for ch in text)
+    """The terminal cells `text` takes: 2 for a wide or full-width character (CJK, emoji), 0 for
+    a combining mark, a zero-width joiner or a variation selector, 1 for the rest."""
+    return sum(_cells(ch) for ch in text)
+
+
+def _cells(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    if "\ufe00" <= ch <= "\ufe0f":
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
 _ANSI = {
