@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from flowlang import __version__, codes
+from flowlang.commands import lsp as lsp_commands
 from flowlang.commands import report as report_commands
 from flowlang.commands import send as send_commands
 from flowlang.commands import serve as serve_commands
@@ -442,6 +443,7 @@ main.add_command(report_commands.report_command)
 main.add_command(send_commands.send_command)
 main.add_command(serve_commands.serve_command)
 main.add_command(users_commands.users)
+main.add_command(lsp_commands.lsp_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -176,6 +176,15 @@ def suggest(
     return f"did you mean {show(suggestion)}?" if suggestion else otherwise
 
 
+_SUGGESTED = re.compile(r"did you mean (?P<q>[\"'`])(?P<name>.+?)(?P=q)\?")
+
+
+def suggested_name(hint: str) -> str | None:
+    """The name a `suggest` hint offers (`did you mean "Loans"?` -> `Loans`), for quick fixes."""
+    found = _SUGGESTED.search(hint)
+    return found.group("name") if found is not None else None
+
+
 def listing(label: str, names: Iterable[str]) -> str:
     """The choices an unknown name could have been: `states: start, routing`."""
     return f"{label}: " + ", ".join(names)

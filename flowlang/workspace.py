@@ -144,14 +144,61 @@ def validate(
             ws.files_checked += 1
             ws.sources[str(path)] = result.source
             ws.diagnostics.extend(result.diagnostics)
-            if result.flow is None:
-                continue
-            checked = check(result.flow, context)
-        ws.diagnostics.extend(checked.diagnostics)
-        if checked.checked is not None:
-            ws.flows[str(path)] = checked.checked
+            problems, checked = check_parsed(result, context)
+        ws.diagnostics.extend(problems)
+        if checked is not None:
+            ws.flows[str(path)] = checked
     ws.diagnostics.sort(key=sort_key)
     return ws
+
+
+CHECKED_AFTER_SYNTAX_ERRORS = frozenset(
+    {
+        codes.UNKNOWN_QUEUE,
+        codes.UNKNOWN_SKILL,
+        codes.UNKNOWN_TEMPLATE,
+        codes.UNKNOWN_BOT,
+        codes.UNKNOWN_SCHEDULE,
+        codes.UNKNOWN_DATA_ACTION,
+        codes.UNKNOWN_AGENT,
+        codes.UNKNOWN_LANGUAGE,
+        codes.UNKNOWN_CHANNEL,
+        codes.UNKNOWN_TYPE,
+        codes.UNKNOWN_OUTCOME,
+        codes.UNKNOWN_FUNCTION,
+        codes.UNKNOWN_INPUT,
+        codes.UNKNOWN_INTENT,
+        codes.WRONG_TYPE,
+        codes.NOT_A_CONDITION,
+        codes.BAD_PROFICIENCY,
+        codes.BAD_REGEX,
+        codes.EMPTY_KEYWORD,
+        codes.BAD_LOOP_BOUND,
+        codes.THREADING_WINDOW_TOO_LONG,
+        codes.CONTENT_NO_CHANNEL_CARRIES,
+        codes.BAD_REPLY_TEMPLATE,
+        codes.TOO_MANY_BUTTONS,
+        codes.UNSUPPORTED_SCOPE,
+    }
+)
+"""What is still checked in a file with syntax errors: problems a line has on its own (names
+the deployment lacks, types, channel limits). Those that depend on the whole flow (unknown
+states and variables, unreachable steps, unused states) wait for the syntax to be fixed, since
+a line in error may be the declaration or the jump they would need."""
+
+
+def check_parsed(
+    result: ParseResult, context: FlowContext
+) -> tuple[list[Diagnostic], CheckedFlow | None]:
+    """The checker's diagnostics for a parsed file (and its checked flow when clean); for a file
+    with syntax errors, those of `CHECKED_AFTER_SYNTAX_ERRORS` on the rest of the file."""
+    if result.flow is not None:
+        checked = check(result.flow, context)
+        return checked.diagnostics, checked.checked
+    if result.partial is None:
+        return [], None
+    found = check(result.partial, context).diagnostics
+    return [d for d in found if d.is_error and d.code in CHECKED_AFTER_SYNTAX_ERRORS], None
 
 
 def parse_file(path: Path) -> ParseResult:

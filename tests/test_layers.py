@@ -42,7 +42,7 @@ LAYERS = [
         "flowlang.harness",
     },
     # The commands are below the CLI that registers them: none imports `flowlang.cli`.
-    {"flowlang.commands", "flowlang.service", "flowlang.web"},
+    {"flowlang.commands", "flowlang.service", "flowlang.web", "flowlang.lsp"},
     {"flowlang.cli", "flowlang.__main__", "flowlang"},
 ]
 

@@ -106,6 +106,9 @@ class ParseResult:
     diagnostics: list[Diagnostic]
     source: SourceFile
     comments: list[ast.Comment] = field(default_factory=list)
+    partial: ast.Flow | None = None
+    """With syntax errors: the AST of the rest of the file (each line in error replaced by a
+    harmless one of the same shape), for the checks that still mean something; else None."""
 
     @property
     def ok(self) -> bool:
@@ -160,7 +163,8 @@ def parse_text(text: str, filename: str) -> ParseResult:
     if "\t" in text:
         diagnostics[screened:] = [_untab(d, text) for d in diagnostics[screened:]]
     if tree is None or any(d.is_error for d in diagnostics):
-        return ParseResult(None, sorted(diagnostics, key=_key), source, comments)
+        partial = _partial(tree, filename, comments) if tree is not None else None
+        return ParseResult(None, sorted(diagnostics, key=_key), source, comments, partial)
     try:
         flow = AstBuilder(filename).build(tree, tuple(comments))
     except VisitError as exc:
@@ -173,6 +177,13 @@ def parse_text(text: str, filename: str) -> ParseResult:
         diagnostics.append(exc.diagnostic)
         return ParseResult(None, diagnostics, source, comments)
     return ParseResult(flow, diagnostics, source, comments)
+
+
+def _partial(tree: Tree[Any], filename: str, comments: list[ast.Comment]) -> ast.Flow | None:
+    try:
+        return AstBuilder(filename).build(tree, tuple(comments))
+    except (VisitError, BuildError):
+        return None
 
 
 def _key(d: Diagnostic) -> tuple[int, int]:
