@@ -38,7 +38,7 @@ test: $(STAMP) system-packages
 # The browser tests write their screenshots to out/screenshots/; this refreshes the ones the
 # docs show (docs/workspace.md).
 screenshots: $(STAMP) system-packages
-	FLOWLANG_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser -q
+	FLOWLANG_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser tests/editors -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check flowlang tests benchmarks examples

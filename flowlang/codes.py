@@ -49,6 +49,12 @@ NOT_A_FLOW_OR_DEPLOYMENT = _code(
     "a path that is neither a flow (.flow) nor a deployment (.yaml) file",
 )
 TWO_DEPLOYMENTS = _code("FL022", "more than one deployment file given")
+EQUALS_FOR_COMPARISON = _code("FL023", "'=' where a comparison ('==') was meant")
+MISSPELT_KEYWORD = _code("FL024", "a misspelt keyword (the keyword it looks like is suggested)")
+INDENT_NOT_ONE_LEVEL = _code(
+    "FL025",
+    "a block indented by other than one level (4 spaces) more than the line that opens it",
+)
 
 # FL1xx: names
 NO_DEPLOYMENT = _code(

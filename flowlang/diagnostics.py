@@ -191,12 +191,18 @@ def listing(label: str, names: Iterable[str]) -> str:
 
 
 def _edit_distance(a: str, b: str) -> int:
+    """Edits from `a` to `b`: a letter added, removed or changed, or two neighbours swapped
+    (`ned` is one edit from `end`)."""
+    before: list[int] = []
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
         for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, previous = previous, current
     return previous[-1]
 
 

@@ -175,6 +175,8 @@ class _Compiler:
             return self._add(nid, s, ir.EndArgs(stmt.reason))
         if isinstance(stmt, ast.Break):
             return self._add(nid, s, ir.JumpArgs("break"), {"target": self.loop_exits[-1]})
+        if isinstance(stmt, ast.Pass):
+            return cont  # no node: the block goes straight on
         if isinstance(stmt, ast.KeepWaiting):
             return self._add(nid, s, ir.KeepWaitingArgs(self.routes[-1]))
         if isinstance(stmt, ast.Log):

@@ -253,6 +253,13 @@ class Break:
 
 
 @dataclass(frozen=True, slots=True)
+class Pass:
+    """`pass`: do nothing; a block that deliberately has no step (`on closed: pass`)."""
+
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class KeepWaiting:
     """`keep waiting` in a route to queue's `on timeout`: stay in that queue, in place."""
 
@@ -437,6 +444,7 @@ Statement: TypeAlias = (
     | OutcomeStmt
     | End
     | Break
+    | Pass
     | KeepWaiting
     | Log
     | If

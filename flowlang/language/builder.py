@@ -278,6 +278,10 @@ class AstBuilder(Transformer[Token, Any]):
     def break_stmt(self, meta: Meta, children: list[Any]) -> ast.Break:
         return ast.Break(self._span(meta))
 
+    def pass_stmt(self, meta: Meta, children: list[Any]) -> ast.Pass:
+        """pass_stmt: "pass" """
+        return ast.Pass(self._span(meta))
+
     def keep_waiting(self, meta: Meta, children: list[Any]) -> ast.KeepWaiting:
         """keep_waiting: "keep" "waiting" """
         return ast.KeepWaiting(self._span(meta))

@@ -33,8 +33,10 @@ from flowlang.language.walk import is_terminal, walk
 from flowlang.templates import (
     fixed_text,
     is_template,
+    name_position,
     part_span,
     template_problems,
+    unclosed_tag,
     undeclared_names,
     unsafe_template_parts,
 )
@@ -51,6 +53,19 @@ OUTCOMES: dict[type, tuple[str, ...]] = {
     ast.DataAction: ("success", "failure", "timeout", "not_found"),
     ast.CheckSchedule: ("open", "closed", "holiday", "emergency"),
 }
+
+OUTCOME_KINDS: dict[type, tuple[tuple[str, ...], ...]] = {
+    ast.Ask: (("answer",), ("timeout",)),
+    ast.Recognize: (("known",), ("unknown",)),
+    ast.BotHandoff: (("resolved",), ("escalate", "failure", "timeout")),
+    ast.DataAction: (("success",), ("failure", "timeout", "not_found")),
+    ast.CheckSchedule: (("open",), ("closed", "holiday", "emergency")),
+}
+"""The outcomes of a step, by kind (it went well / it did not). An outcome without a branch
+continues after the step, which is how a flow says "otherwise, go on"; FL302 warns only when a
+step handles some outcomes of a kind but not all of them, so that the others would continue
+after the step like the other kind (`on closed:` without `on holiday:` treats a holiday as
+open)."""
 
 _KIND_CODES = {
     "queue": codes.UNKNOWN_QUEUE,
@@ -247,7 +262,8 @@ class _Checker:
                         f"the flow declares {word!r} more than once",
                         again.span,
                         "again",
-                        hint=f"keep one; the first is at line {found[0].span.line}",
+                        hint="keep one",
+                        related=((found[0].span, "first declared here"),),
                     )
                 )
 
@@ -260,7 +276,8 @@ class _Checker:
                     f"{what} {name!r} is declared twice",
                     span,
                     "second time",
-                    hint=f"first declared at line {first.line}",
+                    hint="rename one, or remove one",
+                    related=((first, "first declared here"),),
                 )
             )
             return False
@@ -282,7 +299,8 @@ class _Checker:
                     f"{what} {decl.name!r} is declared twice",
                     decl.span,
                     "second time",
-                    hint=f"first declared at line {existing.span.line}",
+                    hint="rename one, or remove one",
+                    related=((existing.span, "first declared here"),),
                 )
             )
             return False
@@ -518,8 +536,10 @@ class _Checker:
                         "this step can never run",
                         stmt.span,
                         "unreachable",
-                        hint=f"the {_describe(ended_by)} at line {ended_by.span.line} "
-                        "always leaves this block",
+                        hint="remove it, or move it before the step that leaves the block",
+                        related=(
+                            (ended_by.span, f"the {_describe(ended_by)} always leaves this block"),
+                        ),
                     )
                 )
                 # Still checked: its mistakes are reported now, not when it becomes reachable.
@@ -581,6 +601,8 @@ class _Checker:
                         hint="break leaves a repeat or while loop",
                     )
                 )
+        elif isinstance(stmt, ast.Pass):
+            pass  # nothing to check: it does nothing
         elif isinstance(stmt, ast.Log):
             self._text(ast.TextContent(stmt.span, stmt.message), "log")
         elif isinstance(stmt, ast.KeepWaiting):
@@ -796,7 +818,7 @@ class _Checker:
     def _match(self, stmt: ast.Match, where: _Where) -> None:
         if stmt.subject is not None:
             self._expect_type(stmt.subject, TEXT, "match keywords in")
-        seen: dict[str, int] = {}
+        seen: dict[str, Span] = {}
         for when in stmt.whens:
             for pattern in when.patterns:
                 self._pattern(pattern, seen)
@@ -804,7 +826,7 @@ class _Checker:
         if stmt.otherwise is not None:
             self._block(stmt.otherwise, where)
 
-    def _pattern(self, pattern: ast.Pattern, seen: dict[str, int]) -> None:
+    def _pattern(self, pattern: ast.Pattern, seen: dict[str, Span]) -> None:
         if pattern.kind == "regex":
             try:
                 re.compile(pattern.text)
@@ -847,10 +869,11 @@ class _Checker:
                     codes.DUPLICATE_KEYWORD,
                     f"keyword {pattern.text!r} is listed twice",
                     pattern.span,
-                    hint=f"already listed at line {seen[key]}",
+                    hint="remove one",
+                    related=((seen[key], "first listed here"),),
                 )
             )
-        seen[key] = pattern.span.line
+        seen.setdefault(key, pattern.span)
 
     def _loop(self, stmt: ast.Repeat | ast.While, where: _Where) -> None:
         bound = stmt.times if isinstance(stmt, ast.Repeat) else stmt.limit
@@ -1073,6 +1096,16 @@ class _Checker:
             seen.add(branch.name)
             self._block(branch.body, (branch_where or {}).get(branch.name, where))
         missing = [n for n in names if n not in seen]
+        kinds = OUTCOME_KINDS.get(type(stmt))
+        hint = (
+            "without 'on timeout:' the flow ends when the timeout passes, and the "
+            "conversation leaves the queue"
+            if isinstance(stmt, ast.RouteQueue)
+            else "when an outcome has no branch the flow continues after "
+            "this step; add 'on " + (missing or [""])[0] + ":' to be explicit"
+        )
+        if kinds is not None:
+            missing, hint = _surprising(missing, seen, kinds)
         if branches and warn_missing and missing and not misspelt:
             self.report(
                 warning(
@@ -1080,13 +1113,7 @@ class _Checker:
                     f"{_describe(stmt)} does not handle {', '.join(repr(m) for m in missing)}",
                     stmt.span,
                     "missing outcome",
-                    hint=(
-                        "without 'on timeout:' the flow ends when the timeout passes, and the "
-                        "conversation leaves the queue"
-                        if isinstance(stmt, ast.RouteQueue)
-                        else "when an outcome has no branch the flow continues after "
-                        "this step; add 'on " + missing[0] + ":' to be explicit"
-                    ),
+                    hint=hint,
                 )
             )
 
@@ -1151,6 +1178,20 @@ class _Checker:
         if not is_template(content.text):
             return
         for problem in template_problems(content.text):
+            unclosed = unclosed_tag(content.text)
+            if unclosed is not None:
+                opening, _, closing = unclosed.message.partition(" without ")
+                self.report(
+                    error(
+                        codes.BAD_REPLY_TEMPLATE,
+                        f"{what} text is not a valid template: a '{opening}' is not closed",
+                        part_span(content.span, content.text, unclosed, _escaped),
+                        f"no '{closing}' after this",
+                        hint=f"close it with '{closing}' before the text's closing quote, "
+                        "e.g. {{ customer.name }}",
+                    )
+                )
+                return
             self.report(
                 error(
                     codes.BAD_REPLY_TEMPLATE,
@@ -1172,11 +1213,14 @@ class _Checker:
             )
         names = set(self._template_names())
         for missing in sorted(undeclared_names(content.text) - names):
+            at = name_position(content.text, missing)
             self.report(
                 error(
                     codes.TEMPLATE_UNKNOWN_NAME,
                     f"the {what} uses {missing!r}, which the flow does not define",
-                    content.span,
+                    content.span
+                    if at is None
+                    else part_span(content.span, content.text, at, _escaped),
                     "unknown name in template",
                     hint=suggest(missing, names, f"declare it: var {missing}: text = not set"),
                 )
@@ -1460,6 +1504,25 @@ class _Checker:
 
         for name in self.tasks:
             visit(name, [name])
+
+
+def _surprising(
+    missing: list[str], seen: set[str], kinds: tuple[tuple[str, ...], ...]
+) -> tuple[list[str], str]:
+    """The unhandled outcomes whose kind has a handled one (`OUTCOME_KINDS`), and the hint."""
+    for kind in kinds:
+        handled = [n for n in kind if n in seen]
+        unhandled = [n for n in kind if n in missing]
+        if handled and unhandled:
+            others = [n for other in kinds if other is not kind for n in other]
+            first = unhandled[0]
+            hint = (
+                f"'{handled[0]}' is handled but '{first}' continues after this step, as "
+                f"{' and '.join(repr(n) for n in others)} {'does' if len(others) == 1 else 'do'}; "
+                f"add 'on {first}:' (with 'pass' in it to continue on purpose)"
+            )
+            return [n for n in missing if n in unhandled], hint
+    return [], ""
 
 
 def _describe(stmt: ast.Statement) -> str:

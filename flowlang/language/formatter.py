@@ -72,25 +72,33 @@ class FormatResult:
 def format_text(text: str, filename: str) -> FormatResult:
     """Parse and format flow text; never raises for bad input."""
     parsed = parse_text(text, filename)
-    if not parsed.ok or parsed.flow is None:
+    flow = parsed.flow
+    if flow is None and _only_indentation(parsed.diagnostics):
+        flow = parsed.partial  # blocks indented by other than 4 spaces: the layout is ours
+    if flow is None or (flow is parsed.flow and not parsed.ok):
         return FormatResult(None, parsed.diagnostics, parsed.source)
-    out = format_flow(parsed.flow, parsed.comments)
+    out = format_flow(flow, parsed.comments)
     again = parse_text(out, filename)
     if (
         not again.ok
         or again.flow is None
-        or not same_structure(again.flow, parsed.flow)
+        or not same_structure(again.flow, flow)
         or _comment_texts(again.comments) != _comment_texts(parsed.comments)
     ):
         problem = error(
             codes.FORMAT_WOULD_CHANGE_FLOW,
             "the formatter could not lay out this flow without changing it; the file is unchanged",
-            parsed.flow.span,
+            flow.span,
             "formatter",
             hint="this is a bug in flowlang fmt; please report it with the flow file",
         )
         return FormatResult(None, [*parsed.diagnostics, problem], parsed.source)
     return FormatResult(out, parsed.diagnostics, parsed.source)
+
+
+def _only_indentation(diagnostics: Sequence[Diagnostic]) -> bool:
+    errors = [d for d in diagnostics if d.is_error]
+    return bool(errors) and all(d.code == codes.INDENT_NOT_ONE_LEVEL for d in errors)
 
 
 def _comment_texts(comments: Sequence[ast.Comment]) -> list[str]:
@@ -463,6 +471,8 @@ def _one(stmt: ast.Statement) -> _Node:  # noqa: C901
         return _simple(span, "end" if stmt.reason is None else f"end {quote(stmt.reason)}")
     if isinstance(stmt, ast.Break):
         return _simple(span, "break")
+    if isinstance(stmt, ast.Pass):
+        return _simple(span, "pass")
     if isinstance(stmt, ast.KeepWaiting):
         return _simple(span, "keep waiting")
     if isinstance(stmt, ast.Log):

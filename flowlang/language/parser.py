@@ -9,7 +9,7 @@ reported at once, and builds the typed AST with `_ToAst`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -28,13 +28,23 @@ from lark.exceptions import VisitError
 from lark.indenter import Indenter
 
 from flowlang import codes
-from flowlang.diagnostics import Diagnostic, SourceFile, Span, error, source_lines
+from flowlang.diagnostics import (
+    Diagnostic,
+    SourceFile,
+    Span,
+    did_you_mean,
+    error,
+    source_lines,
+    suggest,
+)
 from flowlang.errors import FlowError
 from flowlang.language import ast
 from flowlang.language.builder import AstBuilder, BuildError
 
 MAX_FLOW_BYTES = 1_000_000
 MAX_SYNTAX_ERRORS = 25
+INDENT_STEP = 4
+"""A block is indented by exactly this many spaces more than the line that opens it."""
 
 
 class _FlowIndenter(Indenter):
@@ -44,6 +54,13 @@ class _FlowIndenter(Indenter):
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 4
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        # blocks indented by other than INDENT_STEP: (line, indent, expected), for FL025; the
+        # block is still read as one (the formatter re-indents it)
+        self.off_step: list[tuple[int, int, int]] = []
+        tokens: Iterator[Token] = super().process(stream)  # type: ignore[no-untyped-call]
+        return tokens
 
     def handle_NL(self, token: Token) -> Iterator[Token]:
         if self.paren_level > 0:
@@ -57,6 +74,8 @@ class _FlowIndenter(Indenter):
         where.column = 1
         where.end_column = indent + 1
         if indent > self.indent_level[-1]:
+            if indent != self.indent_level[-1] + INDENT_STEP:
+                self.off_step.append((where.line or 1, indent, self.indent_level[-1] + INDENT_STEP))
             self.indent_level.append(indent)
             yield where
             return
@@ -282,7 +301,7 @@ def _parse_with_recovery(
         # numbers back to the file's.
         origin = [n for n, line in enumerate(lines, 1) for _ in range(line.count("\n") + 1)]
         try:
-            return _parse_collecting(lines, comments)
+            tree = _parse_collecting(lines, comments)
         except _BadDedent as exc:
             line_no = origin[exc.line - 1]
             diag = error(
@@ -292,21 +311,75 @@ def _parse_with_recovery(
                 "unexpected indentation",
                 hint=f"indent by {exc.expected} spaces to continue the block above",
             )
-            fix = _reindent
+            fix: Callable[[list[str], int], bool] = _reindent
         except UnexpectedInput as exc:
             physical = "\n".join(lines).split("\n")
             diag, line_no = _syntax_diagnostic(exc, filename, source, physical)
+            corrected = _meant(exc, filename, physical)
             diag = _relocate(diag, origin)
             line_no = origin[min(line_no, len(origin)) - 1]
             fix = {codes.MISSING_COLON: _add_colon, codes.EMPTY_BLOCK: _fill_block}.get(
                 diag.code, _neutralise
             )
+            if corrected is not None:
+                fix = _corrector(corrected)
+        else:
+            diagnostics.extend(_off_step(filename, origin, reported))
+            return tree
         errors += 1
         if line_no not in reported:
             diagnostics.append(diag)
             reported.add(line_no)
         if errors >= MAX_SYNTAX_ERRORS or not fix(lines, line_no):
             return None
+
+
+def _off_step(filename: str, origin: list[int], reported: set[int]) -> list[Diagnostic]:
+    """FL025 for each block the last parse found indented by other than `INDENT_STEP`."""
+    found = []
+    indenter = _lark().options.postlex
+    for line, got, expected in getattr(indenter, "off_step", []):
+        line_no = origin[line - 1] if 0 < line <= len(origin) else line
+        if line_no in reported:
+            continue
+        found.append(
+            error(
+                codes.INDENT_NOT_ONE_LEVEL,
+                f"this block is indented by {got - expected + INDENT_STEP} spaces more than "
+                f"the line that opens it; a block is indented by {INDENT_STEP}",
+                Span.point(filename, line_no, 1, max(got, 1)),
+                f"indent by {expected} spaces",
+                hint=f"flowlang fmt re-indents it (every line of the block by {expected} spaces)",
+            )
+        )
+    return found
+
+
+def _meant(exc: UnexpectedInput, filename: str, lines: list[str]) -> str | None:
+    """The line as it was meant when the error is a specific mistake ('==' for '=', 30m for
+    '30 minutes'), so that recovery goes on with it; else None."""
+    if not isinstance(exc, UnexpectedToken) or exc.token.type in _LAYOUT_TOKENS | {"$END"}:
+        return None
+    tok = exc.token
+    line, col = tok.line or 1, tok.column or 1
+    if not 0 < line <= len(lines):
+        return None
+    span = Span(filename, line, col, line, (tok.end_column or col + 1))
+    found = _specific_mistake(tok, set(exc.accepts or exc.expected), span, lines[line - 1])
+    return found[1] if found is not None else None
+
+
+def _corrector(corrected: str) -> Callable[[list[str], int], bool]:
+    """A recovery that puts the meant line in place of the one in error."""
+
+    def fix(lines: list[str], line_no: int) -> bool:
+        idx = line_no - 1
+        if not 0 <= idx < len(lines) or "\n" in lines[idx] or lines[idx] == corrected:
+            return _neutralise(lines, line_no)
+        lines[idx] = corrected
+        return True
+
+    return fix
 
 
 def _relocate(diag: Diagnostic, origin: list[int]) -> Diagnostic:
@@ -541,6 +614,9 @@ def _syntax_diagnostic(
         if "_INDENT" in expected:
             return _empty_block(filename, lines, line - 1)
         span = Span(filename, line, col, line, (tok.end_column or col + 1))
+        found = _specific_mistake(tok, expected, span, lines[line - 1])
+        if found is not None:
+            return found[0], line
         d = error(
             codes.SYNTAX_ERROR,
             f"unexpected {_shown(tok)}",
@@ -585,10 +661,98 @@ _OPERATORS = {
 def _shown(tok: Token) -> str:
     if tok.type == "STRING":
         return f"text {tok}"
+    if tok.type == "NAME":
+        return f"word {str(tok)!r}"
     if tok.type in _TOKEN_WORDS:
         word = _TOKEN_WORDS[tok.type]
-        return word if word.startswith('"') else f"{word} {str(tok)!r}"
+        if word.startswith('"'):
+            return word
+        return f"{word.removeprefix('a ').removeprefix('an ')} {str(tok)!r}"
     return f'"{tok}"'
+
+
+_UNIT_WORDS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), "m"),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), "h"),
+    **dict.fromkeys(("d", "day", "days"), "d"),
+}
+_WORD_AFTER = re.compile(r"[ \t]*([A-Za-z]+)")
+
+
+def _keywords(expected: set[str]) -> list[str]:
+    """The keywords (not symbols) the parser would have accepted instead of a token."""
+    found = []
+    for name in expected:
+        try:
+            pattern = _lark().get_terminal(name).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str" and pattern.value.isidentifier():
+            found.append(pattern.value)
+    return sorted(found)
+
+
+def _specific_mistake(
+    tok: Token, expected: set[str], span: Span, text: str
+) -> tuple[Diagnostic, str] | None:
+    """A message for the common mistakes ('=' for '==', a duration without its unit or in
+    words, a misspelt keyword) and the line as it was meant; None for any other token."""
+    if tok.type == "EQUAL" and "COMP_OP" in expected:
+        fixed = text[: span.column - 1] + "==" + text[span.column :]
+        return error(
+            codes.EQUALS_FOR_COMPARISON,
+            "'=' does not compare: to test whether two values are equal, write '=='",
+            span,
+            "write '==' here",
+            hint=f"{fixed.strip()}  ('set x to value' gives a variable a value)",
+        ), fixed
+    if tok.type == "NUMBER" and "DURATION" in expected:
+        after = _WORD_AFTER.match(text, span.end_column - 1)
+        unit = _UNIT_WORDS.get(after.group(1).lower()) if after else None
+        if after is not None and unit is not None:
+            wide = Span(span.file, span.line, span.column, span.line, after.end() + 1)
+            fixed = text[: span.column - 1] + f"{tok}{unit}" + text[after.end() :]
+            return error(
+                codes.BAD_DURATION,
+                f"a duration is written with its unit letter: {tok}{unit}, not "
+                f"'{text[span.column - 1 : after.end()]}'",
+                wide,
+                f"write {tok}{unit}",
+                hint="units: s (seconds), m (minutes), h (hours), d (days); e.g. 1h30m",
+            ), fixed
+        fixed = text[: span.end_column - 1] + "m" + text[span.end_column - 1 :]
+        return error(
+            codes.BAD_DURATION,
+            f"a duration needs its unit: {tok}s, {tok}m or {tok}h?",
+            span,
+            "no unit",
+            hint="units: s (seconds), m (minutes), h (hours), d (days); e.g. wait 30m",
+        ), fixed
+    if tok.type == "NAME":
+        return _misspelt(tok, expected, span, text)
+    return None
+
+
+def _misspelt(
+    tok: Token, expected: set[str], span: Span, text: str
+) -> tuple[Diagnostic, str] | None:
+    start = span.column - 1
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1  # 'too' lexes as the keyword 'to' and a name 'o': take the whole word
+    word = text[start : span.end_column - 1]
+    keywords = [text[start : span.column - 1]] if start < span.column - 1 else _keywords(expected)
+    keyword = did_you_mean(word, keywords)
+    if keyword is None:
+        return None
+    fixed = text[:start] + keyword + text[span.end_column - 1 :]
+    return error(
+        codes.MISSPELT_KEYWORD,
+        f"unknown word {word!r} here",
+        Span(span.file, span.line, start + 1, span.line, span.end_column),
+        "not a keyword",
+        hint=suggest(word, keywords, ""),
+    ), fixed
 
 
 _STATEMENT_HINTS = {

@@ -63,6 +63,7 @@ def child_blocks(stmt: ast.Statement) -> list[ast.Block]:
             | ast.OutcomeStmt()
             | ast.End()
             | ast.Break()
+            | ast.Pass()
             | ast.KeepWaiting()
             | ast.Log()
         ):

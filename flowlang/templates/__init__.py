@@ -17,8 +17,10 @@ from flowlang.templates.jinja import (
     environment,
     fixed_text,
     is_template,
+    name_position,
     part_span,
     template_problems,
+    unclosed_tag,
     undeclared_names,
     unsafe_template_parts,
 )
@@ -30,8 +32,10 @@ __all__ = [
     "environment",
     "fixed_text",
     "is_template",
+    "name_position",
     "part_span",
     "template_problems",
+    "unclosed_tag",
     "undeclared_names",
     "unsafe_template_parts",
 ]

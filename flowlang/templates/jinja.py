@@ -7,6 +7,7 @@ Customer text is only ever passed in as data, never compiled as template source.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -138,6 +139,38 @@ def part_span(
     column = start + len(escape(text[:offset]))
     width = len(escape(text[offset : offset + problem.width]))
     return Span(literal.file, literal.line, column, literal.line, column + max(width, 1))
+
+
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+def name_position(source: str, name: str) -> TemplateProblem | None:
+    """Where a template first reads `name` (inside `{{ }}` or `{% %}`), as a problem at that
+    name for `part_span`; None when it is not found there."""
+    word = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+    for tag in _TAG.finditer(source):
+        found = word.search(tag.group())
+        if found is not None:
+            return _at(source, tag.start() + found.start(), len(name), name)
+    return None
+
+
+def unclosed_tag(source: str) -> TemplateProblem | None:
+    """The first `{{` or `{%` that is never closed, from it to the end of the text."""
+    for opening, closing in (("{{", "}}"), ("{%", "%}")):
+        start = 0
+        while (at := source.find(opening, start)) != -1:
+            end = source.find(closing, at + 2)
+            if end == -1:
+                return _at(source, at, len(source) - at, f"{opening} without {closing}")
+            start = end + 2
+    return None
+
+
+def _at(source: str, offset: int, width: int, message: str) -> TemplateProblem:
+    line = source.count("\n", 0, offset) + 1
+    column = offset - (source.rfind("\n", 0, offset) + 1) + 1
+    return TemplateProblem(line, message, column, width)
 
 
 def is_template(source: str) -> bool:

@@ -137,6 +137,8 @@ def test_messy_spacing_and_blank_lines_become_canonical() -> None:
         'flow "M"\n\nparam a: number = 1\n\nstate s:\n    reply "x"\n\n    set tries to tries + 1\n'
     )
     assert _fmt(source) == expected
+    # the 6-space block is FL025 for validate, and fmt is how it gets fixed
+    assert [d.code for d in parse_text(source, "m.flow").diagnostics] == ["FL025"]
 
 
 def test_crlf_bom_and_missing_final_newline() -> None:
