@@ -89,10 +89,12 @@ def analyse(
     deployments: DeploymentCache,
     previous: Analysis | None = None,
     deployment_path: Path | None = None,
+    root: Path | None = None,
 ) -> Analysis:
     """Parse and check `text` (the flow file `name`) as `flowlang validate` does: against the
-    deployment file `find_deployment` finds beside it or in the working directory."""
-    path = deployment_path or find_deployment([Path(name)])
+    deployment file `find_deployment` finds beside it, or in `root` (the folder the editor
+    opened; default the working directory)."""
+    path = deployment_path or find_deployment([Path(name)], cwd=root)
     loaded = deployments.get(path) if path is not None else None
     parsed = parse_text(text, name)
     diagnostics = list(parsed.diagnostics)

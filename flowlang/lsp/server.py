@@ -59,7 +59,14 @@ class FlowServer(LanguageServer):
     def analyse(self, uri: str) -> an.Analysis:
         document = self.workspace.get_text_document(uri)
         name = _display_name(uri)
-        result = an.analyse(document.source, name, self.deployments, self.analyses.get(uri))
+        root = self.workspace.root_path
+        result = an.analyse(
+            document.source,
+            name,
+            self.deployments,
+            self.analyses.get(uri),
+            root=Path(root) if root else None,
+        )
         self.analyses[uri] = result
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
@@ -68,7 +75,31 @@ class FlowServer(LanguageServer):
                 diagnostics=[self.to_lsp(d, result) for d in result.diagnostics],
             )
         )
+        if result.deployment is not None:
+            self.publish_deployment(result.deployment, result)
         return result
+
+    def publish_deployment(self, loaded: an.LoadedDeployment, result: an.Analysis) -> None:
+        """The deployment file's own problems, on that file (its names are not checked in the
+        flow while it has errors, as `validate` does)."""
+        lines = loaded.source.text.split("\n") if loaded.source is not None else []
+        uri = _uri_of(str(loaded.path), result)
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(
+                uri=uri,
+                diagnostics=[
+                    types.Diagnostic(
+                        range=self.to_range(d.span, lines),
+                        message=d.message + (f"\nhelp: {d.hint}" if d.hint else ""),
+                        severity=_SEVERITY[d.severity],
+                        code=d.code,
+                        source="flowlang",
+                    )
+                    for d in loaded.diagnostics
+                    if d.span.file == str(loaded.path)
+                ],
+            )
+        )
 
     def to_lsp(self, d: Diagnostic, result: an.Analysis) -> types.Diagnostic:
         message = d.message + (f" ({d.label})" if d.label else "")

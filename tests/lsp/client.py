@@ -17,7 +17,7 @@ TIMEOUT = 30.0
 class LspClient:
     """`flowlang lsp` in a subprocess, initialised; use as a context manager."""
 
-    def __init__(self, cwd: Path) -> None:
+    def __init__(self, cwd: Path, root: Path | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "flowlang", "lsp"],
             cwd=cwd,
@@ -26,6 +26,7 @@ class LspClient:
             stderr=subprocess.PIPE,
         )
         self.cwd = cwd
+        self.root = root or cwd
         self._next_id = 0
         self._messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.notifications: list[dict[str, Any]] = []
@@ -36,7 +37,7 @@ class LspClient:
     def __enter__(self) -> LspClient:
         self.initialize = self.request(
             "initialize",
-            {"processId": None, "rootUri": self.cwd.as_uri(), "capabilities": {}},
+            {"processId": None, "rootUri": self.root.as_uri(), "capabilities": {}},
         )
         self.notify("initialized", {})
         return self

@@ -310,3 +310,51 @@ def test_quick_fixes_apply_the_did_you_mean(client: LspClient, project: Path) ->
     fixed = FLOW.replace('"Retial Banking"', '"Retail Banking"').replace("routng", "routing")
     client.change(uri, 2, fixed)
     assert client.diagnostics(uri, 2) == []
+
+
+def test_a_broken_deployment_file_gets_its_own_diagnostics(
+    client: LspClient, project: Path
+) -> None:
+    deployment = project / "deployment.yaml"
+    deployment.write_text(
+        deployment.read_text("utf-8").replace("threading_window: 72h", "threading_window: 96h"),
+        "utf-8",
+    )
+    uri = client.open(project / "claims.flow")
+    flow_codes = [d["code"] for d in client.diagnostics(uri)]
+    # while the deployment file has errors the flow's names are not checked against it
+    assert "FL101" not in flow_codes
+    (problem,) = client.diagnostics(deployment.resolve().as_uri())
+    assert problem["code"].startswith("FL5") and problem["severity"] == 1
+    line = deployment.read_text("utf-8").split("\n").index("threading_window: 96h")
+    assert problem["range"]["start"]["line"] == line
+
+
+def test_a_misspelt_name_inside_a_template_has_its_own_quick_fix(
+    client: LspClient, project: Path
+) -> None:
+    text = FLOW.replace("{{ greeting }}", "{{ greting }}")
+    uri = client.open(project / "claims.flow", text)
+    (problem,) = [d for d in client.diagnostics(uri) if d["code"] == "FL405"]
+    line, column = _line(text, "greting")
+    assert problem["range"]["start"] == {"line": line, "character": column}
+    assert problem["range"]["end"] == {"line": line, "character": column + len("greting")}
+    actions = client.request(
+        "textDocument/codeAction",
+        {"textDocument": {"uri": uri}, "range": problem["range"], "context": {"diagnostics": []}},
+    )
+    (fix,) = [a for a in actions if a["title"] == "Change to greeting"]
+    assert fix["edit"]["changes"][uri][0]["range"] == problem["range"]
+
+
+def test_the_deployment_file_is_found_in_the_folder_the_editor_opened(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "flows").mkdir(parents=True)
+    shutil.copy(ROOT / "examples" / "deployment.yaml", project / "deployment.yaml")
+    (project / "flows" / "claims.flow").write_text(FLOW, "utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with LspClient(elsewhere, root=project) as client:  # started in another folder
+        uri = client.open(project / "flows" / "claims.flow")
+        codes = [d["code"] for d in client.diagnostics(uri)]
+    assert "FL101" in codes and "FL100" not in codes
