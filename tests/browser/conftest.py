@@ -21,12 +21,16 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Route,
+    expect,
     sync_playwright,
 )
 
 from tests.browser.service import Running, start_service
 from tests.fake_vendor import FakeVendor
 
+# The machine the suite runs on may be busy: an assertion waits up to 10 s for the page (a
+# passing one returns as soon as it holds).
+expect.set_options(timeout=10_000)
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

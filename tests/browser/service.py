@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 from flowlang.runtime.users import new_token, token_hash
 from flowlang.store import SqliteStore
 from tests.fake_vendor import FakeVendor
-from tests.service.helpers import environment, signed_headers, write_deployment
+from tests.service.helpers import environment, payload, signed_headers, write_deployment
 from tests.service.process import ServiceProcess
 
 # WhatsApp goes to Overflow, whose one agent (frank) accepts offers by hand, but a message
@@ -40,7 +40,13 @@ state start:
     else:
         route to queue "Retail Banking"
 """
-USERS = {"frank": "agent", "alice": "agent", "kenji": "agent", "sam": "supervisor"}
+USERS = {
+    "frank": "agent",
+    "alice": "agent",
+    "kenji": "agent",
+    "erin": "agent",
+    "sam": "supervisor",
+}
 WA_TOKEN_ENV = "TEST_WHATSAPP_ACCESS_TOKEN"
 WA_PHONE_NUMBER_ID = "106540352242922"
 
@@ -110,6 +116,10 @@ class Running:
             "entry": [{"id": "1022", "changes": [{"field": "messages", "value": value}]}],
         }
         self._webhook("whatsapp", payload)
+
+    def x_mention(self) -> None:
+        """X's own example of a post mentioning the business (examples/payloads/x)."""
+        self._webhook("x_public", json.loads(payload("x_public")))
 
     def _webhook(self, channel: str, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()

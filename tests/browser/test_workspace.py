@@ -247,3 +247,50 @@ def test_the_workspace_is_readable_on_a_narrow_window(
     )
     assert wide == []
     shoot(page, "agent-narrow")
+
+
+def test_a_declined_offer_leaves_the_page(service: Running, new_context: NewContext) -> None:
+    page = sign_in(new_context(), service, "frank")
+    expect(page.get_by_test_id("live")).to_have_text("live")
+    service.whatsapp("447700900130", "Hello", name="Flo")
+    expect(page.get_by_test_id("offer")).to_have_count(1)
+    page.get_by_test_id("decline").click()
+    expect(page.get_by_test_id("offer")).to_have_count(0)
+    expect(page.get_by_test_id("tab")).to_have_count(0)
+    assert service.api("frank", "GET", "/api/agent/interactions").json() == []
+
+
+SOCIAL = """\
+flow "Public posts"
+serve posts and comments and mentions on x_public handle "@GbankSocial"
+
+state start:
+    route to queue "Social Public"
+"""
+
+
+def test_a_public_post_is_marked_public_with_the_public_or_private_reply_choice(
+    tmp_path: Path, fake_vendor: FakeVendor, new_context: NewContext, shoot: Shoot
+) -> None:
+    service = start_service(tmp_path, fake_vendor, flow=SOCIAL)
+    context = new_context()
+    try:
+        service.only_available("erin")
+        page = sign_in(context, service, "erin")
+        service.x_mention()
+        expect(page.get_by_test_id("tab")).to_have_count(1)  # Social Public answers itself
+        message = page.get_by_test_id("message")
+        expect(message).to_contain_text("why is there a new fee on my account?")
+        expect(message.get_by_test_id("public")).to_have_text("public")
+        choice = page.get_by_role("radio", name="Private reply")
+        expect(choice).to_be_visible()
+        expect(page.get_by_role("radio", name="Public reply")).to_be_checked()
+        page.get_by_test_id("reply-text").fill("ab")
+        expect(page.get_by_test_id("counter")).to_have_text("278 weighted characters left")
+        page.get_by_test_id("reply-text").fill("日本")
+        expect(page.get_by_test_id("counter")).to_have_text("276 weighted characters left")
+        shoot(page, "agent-public-post")
+    finally:
+        context.close()
+        service.client.close()
+        service.process.stop()

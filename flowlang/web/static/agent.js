@@ -155,10 +155,16 @@
     $("complete-error").hidden = true;
     $("messages").replaceChildren();
     before = null;
-    const info = details.get(id) || await loadDetails(id);
-    if (mine !== shown) return;
-    showDetails(info);
-    await loadHistory(true, mine);
+    try {
+      const info = details.get(id) || await loadDetails(id);
+      if (mine !== shown) return;
+      showDetails(info);
+      await loadHistory(true, mine);
+    } catch (error) {
+      if (!(error instanceof flowlang.ApiError)) throw error;
+      notice(error.message, "error");  // e.g. it was taken away meanwhile
+      return;
+    }
     measure();
   }
 
@@ -494,7 +500,10 @@
   $("transfer").addEventListener("submit", transfer);
   $("complete").addEventListener("submit", complete);
   $("reply-text").addEventListener("input", measure);
-  $("load-earlier").addEventListener("click", () => loadHistory(false));
+  $("load-earlier").addEventListener("click", () => loadHistory(false).catch((error) => {
+    if (!(error instanceof flowlang.ApiError)) throw error;
+    notice(error.message, "error");
+  }));
   $("canned-search").addEventListener("input", () => {
     const info = details.get(selected);
     if (info) showCanned(info);
