@@ -80,6 +80,15 @@ class ChannelPolicy:
         """Keep opt-outs and reach counts in `ledger` (the Engine gives its store)."""
         self.ledger = ledger
 
+    def vendor_failed(self, conversation: ConversationView, code: str, at: datetime) -> str | None:
+        """A failed status whose code is one of the channel's `window_errors` closes the
+        window until the customer writes again."""
+        rules = self.rules.get(conversation.channel)
+        if rules is None or rules.send is None or code not in rules.send.window_errors:
+            return None
+        conversation.channel_state[_VENDOR_CLOSED] = {"at": at.isoformat(), "code": code}
+        return "window_closed"
+
     # ------------------------------------------------------------------ the window
     def window_open(
         self, conversation: ConversationView, now: datetime
@@ -91,6 +100,8 @@ class ChannelPolicy:
         last = conversation.last_inbound_at
         if last is None:
             return False, None
+        if _vendor_closed(conversation) is not None:
+            return False, timedelta(0)
         left = last + timedelta(hours=rules.window.hours) - now
         return (left > timedelta(0)), max(left, timedelta(0))
 
@@ -302,6 +313,18 @@ class ChannelPolicy:
                 "wait for the customer to start the conversation",
             )
         since = now - conv.last_inbound_at
+        closed_by = _vendor_closed(conv)
+        if outside == "template_only" and closed_by is not None:
+            if message.content.get("kind") == "template":
+                return self._tier(message, rules, now)
+            return Block(
+                "window_closed_template_required",
+                f"{rules.name} refused a free-form message to this customer (error {closed_by}): "
+                "it counts the window as closed; only approved template messages may be sent "
+                "until the customer writes again",
+                "send an approved WhatsApp template, e.g. `reply ... if window closed send "
+                'template "whatsapp_followup"`',
+            )
         if outside == "template_only":
             if message.content.get("kind") == "template":
                 return self._tier(message, rules, now)
@@ -665,6 +688,19 @@ def _private_scope(channel: str, account: str) -> str:
 
 def _h(hours: float | None) -> timedelta:
     return timedelta(hours=hours or 0)
+
+
+_VENDOR_CLOSED = "window_closed_by_vendor"
+
+
+def _vendor_closed(conv: ConversationView) -> str | None:
+    """The vendor's error code when it closed the window after the customer's last message."""
+    closed = conv.channel_state.get(_VENDOR_CLOSED)
+    if not isinstance(closed, dict) or conv.last_inbound_at is None:
+        return None
+    if datetime.fromisoformat(closed["at"]) < conv.last_inbound_at:
+        return None  # the customer wrote since: the window opened again
+    return str(closed.get("code", ""))
 
 
 def _ago(delta: timedelta) -> str:

@@ -96,12 +96,21 @@ class SendApi(BaseModel):
     idempotency_uuid: bool = False  # the vendor wants its key as a UUID
     idempotency_paths: tuple[str, ...] = ()  # only these endpoints take it (none: all)
     already_sent_status: int | None = None  # the vendor's answer to a repeated idempotent send
+    message_id: tuple[str, ...] = ()  # dotted paths into a success answer: the vendor's id
+    window_errors: tuple[str, ...] = ()  # a failed status with one closes the reply window
 
     @field_validator("permanent_errors", "retry_errors", mode="before")
     @classmethod
     def _codes_as_text(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {str(code): text for code, text in value.items()}
+        return value
+
+    @field_validator("window_errors", mode="before")
+    @classmethod
+    def _codes_listed_as_text(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(str(code) for code in value)
         return value
 
 

@@ -8,7 +8,8 @@ receiver asked for: an adapter error's `retry_after` seconds, from a Retry-After
 behind it the conversation's later messages, until it is delivered or, after the last attempt or
 an error the adapter calls permanent, kept as an `outbound:<channel>` dead letter for
 `flowlang replay`. With several adapters, the outbox remembers which of them took a message, so
-a retry goes only to the ones that failed.
+a retry goes only to the ones that failed. The id a vendor gives a message it accepted is kept
+(`SentLedger.record_sent`), for its status webhooks to find.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from flowlang.runtime.ports import (
     OutboundMessage,
     Outbox,
     PendingSend,
+    SentMessage,
 )
 
 
@@ -149,8 +151,10 @@ class Deliverer:
             try:
                 for name, adapter in self._named:
                     if name not in took:
-                        adapter.send(message)
+                        vendor_id = adapter.send(message)
                         took.append(name)
+                        if vendor_id:
+                            self._sent(message, vendor_id, now or send.queued_at)
             except Exception as exc:  # any adapter failure: keep the message, never lose it
                 failed.append(self._failed(send, message, took, exc, now))
                 held.add(send.conversation_id)
@@ -159,6 +163,18 @@ class Deliverer:
             if self.on_delivered is not None:
                 self.on_delivered(message)
         return failed
+
+    def _sent(self, message: OutboundMessage, vendor_id: str, at: datetime) -> None:
+        self.store.record_sent(
+            SentMessage(
+                channel=message.channel,
+                vendor_id=vendor_id,
+                message_id=message.message_id,
+                conversation_id=message.conversation_id,
+                recipient=message.recipient,
+                sent_at=at,
+            )
+        )
 
     def _failed(
         self,

@@ -13,6 +13,7 @@ from flowlang.runtime.context import EngineContext
 from flowlang.runtime.flow_run import notices, run_flow, stop_waiting
 from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import ConversationView
+from flowlang.runtime.receipts import record_status
 from flowlang.runtime.replies import send
 from flowlang.runtime.state import FlowState, Trigger
 
@@ -78,10 +79,7 @@ def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
     outcome = Outcome(event=event)
     now = event.timestamp
     if event.kind is EventKind.RECEIPT:
-        ctx.events.append(
-            "receipt", now, None, {"channel": event.channel, "event_id": event.event_id}
-        )
-        outcome.note = "receipt recorded"
+        record_status(ctx, event, outcome)
         ctx.store.mark_processed(event.channel, event.event_id)
         return outcome
     if not event.sender_id:  # a removal that came without its author (Facebook's feed)

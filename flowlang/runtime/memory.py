@@ -20,7 +20,9 @@ from flowlang.runtime.ports import (
     OutboundMessage,
     PendingSend,
     PolicyLedger,
+    SentMessage,
     User,
+    status_advances,
 )
 from flowlang.runtime.users import check_new_user
 
@@ -54,6 +56,7 @@ class MemoryOutbox:
     def __init__(self) -> None:
         self._send_ids = itertools.count(1)
         self.outbox: dict[int, PendingSend] = {}
+        self.sent: dict[tuple[str, str], SentMessage] = {}
 
     def add_outbound(
         self,
@@ -92,6 +95,38 @@ class MemoryOutbox:
 
     def outbound_done(self, send_id: int) -> None:
         self.outbox.pop(send_id, None)
+
+    def record_sent(self, sent: SentMessage) -> None:
+        self.sent[(sent.channel, sent.vendor_id)] = dataclasses.replace(sent)
+
+    def update_sent(
+        self, channel: str, vendor_id: str, status: str, error: str, at: datetime
+    ) -> SentMessage | None:
+        sent = self.sent.get((channel, vendor_id))
+        if sent is None:
+            return None
+        if status_advances(sent.status, status):
+            sent.status, sent.status_at, sent.error = status, at, error
+        return dataclasses.replace(sent)
+
+    def update_sent_until(
+        self, channel: str, recipient: str, status: str, until: datetime, at: datetime
+    ) -> list[SentMessage]:
+        changed = []
+        for sent in self.sent.values():
+            if (
+                sent.channel == channel
+                and sent.recipient == recipient
+                and sent.sent_at <= until
+                and status_advances(sent.status, status)
+            ):
+                sent.status, sent.status_at = status, at
+                changed.append(dataclasses.replace(sent))
+        return changed
+
+    def sent_messages(self, message_ids: Collection[str]) -> dict[str, SentMessage]:
+        wanted = set(message_ids)
+        return {s.message_id: s for s in self.sent.values() if s.message_id in wanted}
 
 
 class MemoryLedger:
@@ -459,3 +494,6 @@ class AllowAll:
 
     def use_ledger(self, ledger: PolicyLedger) -> None:
         return None  # nothing to remember
+
+    def vendor_failed(self, conversation: ConversationView, code: str, at: datetime) -> str | None:
+        return None

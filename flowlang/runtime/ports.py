@@ -124,6 +124,60 @@ class PendingSend:
     delivered_to: list[str] = field(default_factory=list)  # adapters that took it already
 
 
+# A vendor's statuses of a message it accepted, in the order they can follow one another; a
+# status reported late (a "sent" after "read") never replaces a later one, and "failed" is final.
+SENT_STATUSES = ("accepted", "sent", "delivered", "read", "failed")
+
+
+def status_advances(old: str, new: str) -> bool:
+    """Whether a message's status `old` gives way to the status `new` a vendor reported."""
+    if old == "failed":
+        return False
+    rank = {status: i for i, status in enumerate(SENT_STATUSES)}
+    return rank.get(new, -1) > rank.get(old, -1)
+
+
+@dataclass
+class SentMessage:
+    """A message a vendor accepted, by the vendor's id of it, with the latest status the vendor
+    reported (`accepted` until a status webhook says more) and, when it failed, why."""
+
+    channel: str
+    vendor_id: str
+    message_id: str  # the outbox's id of the message (the history's `message_id`)
+    conversation_id: str
+    recipient: str
+    sent_at: datetime
+    status: str = "accepted"
+    status_at: datetime | None = None
+    error: str = ""
+
+
+class SentLedger(Protocol):
+    """The vendor ids of the messages sent, so that the vendor's status webhooks (delivered,
+    read, failed) find the message and conversation they are about."""
+
+    def record_sent(self, sent: SentMessage) -> None:
+        """Keep a message the vendor accepted. Outside a transaction it may be written with the
+        next one (as `outbound_done` is), which a status webhook's processing always is."""
+
+    def update_sent(
+        self, channel: str, vendor_id: str, status: str, error: str, at: datetime
+    ) -> SentMessage | None:
+        """The vendor reported `status` for its message `vendor_id`: kept when it advances the
+        message's status (`status_advances`). The message as it now is, or None when no sent
+        message has that id."""
+
+    def update_sent_until(
+        self, channel: str, recipient: str, status: str, until: datetime, at: datetime
+    ) -> list[SentMessage]:
+        """A watermark (Messenger, Instagram): every message to `recipient` on `channel` sent
+        at or before `until` has `status` (where it advances); those changed."""
+
+    def sent_messages(self, message_ids: Collection[str]) -> dict[str, SentMessage]:
+        """The sent messages of these outbox message ids, by message id."""
+
+
 class Outbox(Protocol):
     """Outbound messages saved with the state change that made them, delivered once it is
     committed: a failed delivery keeps the flow's progress and is retried on its own, and a
@@ -178,7 +232,7 @@ class PolicyLedger(Protocol):
     def record_reach(self, scope: str, recipient: str, at: datetime) -> None: ...
 
 
-class ConversationStore(PolicyLedger, Outbox, Protocol):
+class ConversationStore(PolicyLedger, Outbox, SentLedger, Protocol):
     """Customers, identities, threading and history, as the engine uses them; the channel
     policy's ledger (opt-outs, customers reached), which the Engine gives its policy; and the
     outbox, where allowed messages wait to be delivered."""
@@ -434,8 +488,9 @@ class OutboundAdapter(Protocol):
     """Delivers messages somewhere. An optional `name` attribute identifies it in the outbox
     (which adapters already took a message); without one its class name does."""
 
-    def send(self, message: OutboundMessage) -> None:
-        """Deliver or raise; an exception with `permanent = True` is not retried."""
+    def send(self, message: OutboundMessage) -> str | None:
+        """Deliver or raise; an exception with `permanent = True` is not retried. A vendor's
+        id of the message it accepted is returned (status webhooks name it), else None."""
 
 
 class AccountDirectory(Protocol):
@@ -477,6 +532,11 @@ class ReplyPolicy(Protocol):
         """Keep opt-outs and reach counts in `ledger` (the Engine gives its store, so every
         conversation, process and restart sees the same); a policy with nothing to remember
         ignores it."""
+
+    def vendor_failed(self, conversation: ConversationView, code: str, at: datetime) -> str | None:
+        """The vendor reported a message of `conversation` failed with error `code`: what
+        that changes (`window_closed`: only templates until the customer writes again), or
+        None."""
 
 
 ScheduleOracle = Callable[[str, datetime], str]  # schedule name, time -> open / closed / ...

@@ -3,7 +3,9 @@ reply, a business-initiated message, and a resend of one given up on."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -66,8 +68,11 @@ def send(
             return
     delivery = ctx.policy.decide(message, conv, now)
     if delivery.status in ("sent", "degraded"):
+        if not delivery.message.message_id:  # the history names it: its status finds it
+            delivery.message = replace(delivery.message, message_id=uuid.uuid4().hex)
         ctx.deliverer.queue(delivery.message, now)
-        ctx.store.append_message(conv, "out", _kept(delivery.message, conv), now, sender)
+        kept = {**_kept(delivery.message, conv), "message_id": delivery.message.message_id}
+        ctx.store.append_message(conv, "out", kept, now, sender)
     record_delivery(ctx, conv, delivery, now, outcome, step, line, agent)
 
 

@@ -135,6 +135,16 @@ class ActionResult(BaseModel):
     deliveries: list[DeliveryView] = Field(default_factory=list)
 
 
+class SentStatusView(BaseModel):
+    """What the vendor said of a message it accepted: its id for the message and the latest
+    status its webhooks reported (accepted, sent, delivered, read, failed)."""
+
+    vendor_id: str
+    status: str
+    at: datetime
+    error: str = Field(default="", description="a failure's vendor code and reason")
+
+
 class HistoryMessage(BaseModel):
     seq: int
     conversation_id: str
@@ -142,6 +152,10 @@ class HistoryMessage(BaseModel):
     sender: str
     at: datetime
     content: dict[str, Any]
+    message_id: str | None = Field(default=None, description="a sent message's outbox id")
+    delivery: SentStatusView | None = Field(
+        default=None, description="the vendor's id and status of a message it accepted"
+    )
 
 
 class HistoryPageView(BaseModel):
@@ -279,6 +293,7 @@ async def history(
         assert conv is not None
         page = service.store.history(conv.customer_id, before=before, limit=limit)
         messages = [HistoryMessage.model_validate(m) for m in page.messages]
+        _with_deliveries(service, messages)
         return HistoryPageView(customer_id=conv.customer_id, messages=messages, before=page.before)
 
     return await service.worker.call(read)
@@ -299,6 +314,24 @@ def template_reply(
         return template_content(engine.program, name, params, customer)
     except InitiateError as exc:
         raise refused("template_invalid", str(exc), status.HTTP_422_UNPROCESSABLE_CONTENT) from exc
+
+
+def _with_deliveries(service: Service, messages: list[HistoryMessage]) -> None:
+    """Each sent message's id, and the vendor's id and status once the vendor accepted it."""
+    for message in messages:
+        found = message.content.pop("message_id", None)
+        if message.direction == "out" and isinstance(found, str):
+            message.message_id = found
+    sent = service.store.sent_messages([m.message_id for m in messages if m.message_id])
+    for message in messages:
+        record = sent.get(message.message_id or "")
+        if record is not None:
+            message.delivery = SentStatusView(
+                vendor_id=record.vendor_id,
+                status=record.status,
+                at=record.status_at or record.sent_at,
+                error=record.error,
+            )
 
 
 def presence_of(engine: Engine, agent: str) -> PresenceView:

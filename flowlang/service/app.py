@@ -114,6 +114,7 @@ def create_app(
     outbound = list(adapters or [senders or LogAdapter()])
     engine = project.engine(store=store, clock=UtcClock(), adapters=outbound, deliver=False)
     metrics = Metrics()
+    engine.listen(metrics.count_status)
     dispatcher = Dispatcher(
         lambda: open_store(settings.store),
         outbound,

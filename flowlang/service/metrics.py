@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -62,6 +63,21 @@ class Metrics:
             ["queue"],
             registry=self.registry,
         )
+
+        self.statuses = Counter(
+            "flowlang_delivery_statuses",
+            "Vendor status webhooks by channel and status (a failure by its vendor error code); "
+            "known=false: the vendor's id is of no message sent from this store",
+            ["channel", "status", "error_code", "known"],
+            registry=self.registry,
+        )
+
+    def count_status(self, event: Mapping[str, Any]) -> None:
+        """An engine listener: count each `delivery_status` of the event log."""
+        if event["kind"] == "delivery_status":
+            known = "false" if event.get("unknown") else "true"
+            code = str(event.get("error_code", ""))
+            self.statuses.labels(event["channel"], event["status"], code, known).inc()
 
     def watch_backlog(self, length: Callable[[], int]) -> None:
         """Read the worker's backlog when the metrics are scraped."""

@@ -170,6 +170,24 @@ MIGRATIONS: tuple[str, ...] = (
     # 10: (PostgreSQL: the leader among the service processes sharing the store) one process
     # writes a SQLite file, so it has no leader to record
     "",
+    # 11: the vendor's id of each message it accepted and the latest status its webhooks
+    # reported (delivered, read, failed and why), so that a status finds its conversation
+    """
+    CREATE TABLE sent_messages (
+        channel TEXT NOT NULL,
+        vendor_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        conversation_id TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        status_at TEXT NOT NULL,
+        error TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (channel, vendor_id)
+    );
+    CREATE INDEX sent_messages_by_message ON sent_messages(message_id);
+    CREATE INDEX sent_messages_by_recipient ON sent_messages(channel, recipient, sent_at)
+    """,
 )
 
 

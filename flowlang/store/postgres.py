@@ -30,9 +30,12 @@ from flowlang.runtime.ports import (
     CustomerView,
     IdentityClaim,
     PendingSend,
+    SentMessage,
     User,
+    status_advances,
 )
 from flowlang.runtime.users import check_new_user
+from flowlang.store import sent as sent_table
 from flowlang.store.leadership import INBOUND_CHANNEL, LeadershipLost
 from flowlang.store.migrations import StoreError
 from flowlang.store.postgres_migrations import migrate
@@ -77,8 +80,11 @@ class PostgresStore:
         self.fence: int | None = None
         self.announce_inbound = False
 
+
+        self._sent: list[SentMessage] = []  # vendor ids to keep with the next transaction
+
     def close(self) -> None:
-        if self._delivered and not self.db.closed:
+        if (self._delivered or self._sent) and not self.db.closed:
             with self.transaction():
                 pass
         self.db.close()
@@ -103,6 +109,7 @@ class PostgresStore:
                 self._depth -= 1
             return
         delivered = self._delivered[:]
+        sent = self._sent[:]
         try:
             # Pipelined: statements whose result no one reads (the history, the event log, the
             # conversation saved) go with the next one that is read, not a round trip each.
@@ -115,10 +122,12 @@ class PostgresStore:
                         cursor.executemany(
                             "DELETE FROM outbox WHERE id = %s", [(i,) for i in delivered]
                         )
+                self._insert_sent(sent)
                 yield
         finally:
             self._depth = 0
         del self._delivered[: len(delivered)]
+        del self._sent[: len(sent)]
 
     def _check_fence(self, epoch: int) -> None:
         # In share mode: a process taking the lead waits for this transaction to end.
@@ -789,6 +798,82 @@ class PostgresStore:
             self.db.execute("DELETE FROM outbox WHERE id = %s", (send_id,))
         else:
             self._delivered.append(send_id)
+
+    # ------------------------------------------------------------------ sent messages
+    def record_sent(self, sent: SentMessage) -> None:
+        if self._depth:
+            self._insert_sent([sent])
+        else:
+            self._sent.append(sent)
+
+    def _insert_sent(self, sent: Sequence[SentMessage]) -> None:
+        if sent:
+            with self.db.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO sent_messages ({sent_table.COLUMNS}) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (channel, vendor_id) DO UPDATE SET "
+                    "message_id = excluded.message_id, conversation_id = excluded.conversation_id, "
+                    "recipient = excluded.recipient, sent_at = excluded.sent_at, "
+                    "status = excluded.status, status_at = excluded.status_at, "
+                    "error = excluded.error",
+                    [sent_table.row_of(s) for s in sent],
+                )
+
+    def update_sent(
+        self, channel: str, vendor_id: str, status: str, error: str, at: datetime
+    ) -> SentMessage | None:
+        row = self.db.execute(
+            f"SELECT {sent_table.COLUMNS} FROM sent_messages "
+            "WHERE channel = %s AND vendor_id = %s FOR UPDATE",
+            (channel, vendor_id),
+        ).fetchone()
+        if row is None:
+            return None
+        sent = sent_table.sent_of(row)
+        if status_advances(sent.status, status):
+            sent.status, sent.status_at, sent.error = status, at, error
+            self.db.execute(
+                "UPDATE sent_messages SET status = %s, status_at = %s, error = %s "
+                "WHERE channel = %s AND vendor_id = %s",
+                (status, _utc_text(at), error, channel, vendor_id),
+            )
+        return sent
+
+    def update_sent_until(
+        self, channel: str, recipient: str, status: str, until: datetime, at: datetime
+    ) -> list[SentMessage]:
+        rows = self.db.execute(
+            f"SELECT {sent_table.COLUMNS} FROM sent_messages "
+            "WHERE channel = %s AND recipient = %s AND sent_at <= %s ORDER BY sent_at FOR UPDATE",
+            (channel, recipient, _utc_text(until)),
+        ).fetchall()
+        changed = []
+        for row in rows:
+            sent = sent_table.sent_of(row)
+            if status_advances(sent.status, status):
+                sent.status, sent.status_at = status, at
+                changed.append(sent)
+        if changed:
+            with self.db.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE sent_messages SET status = %s, status_at = %s "
+                    "WHERE channel = %s AND vendor_id = %s",
+                    [(status, _utc_text(at), s.channel, s.vendor_id) for s in changed],
+                )
+        return changed
+
+    def sent_messages(self, message_ids: Collection[str]) -> dict[str, SentMessage]:
+        wanted = sorted(set(message_ids))
+        if not wanted:
+            return {}
+        rows = self.db.execute(
+            f"SELECT {sent_table.COLUMNS} FROM sent_messages WHERE message_id = ANY(%s)",
+            (wanted,),
+        ).fetchall()
+        found = {s.message_id: s for s in map(sent_table.sent_of, rows)}
+        found.update({s.message_id: s for s in self._sent if s.message_id in set(wanted)})
+        return found
 
     # ------------------------------------------------------------------ dead letters
     def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:

@@ -32,9 +32,12 @@ from flowlang.runtime.ports import (
     CustomerView,
     IdentityClaim,
     PendingSend,
+    SentMessage,
     User,
+    status_advances,
 )
 from flowlang.runtime.users import check_new_user
+from flowlang.store import sent as sent_table
 from flowlang.store.migrations import StoreError, migrate
 
 _TIMES = ("started_at", "last_activity_at", "last_inbound_at")
@@ -76,9 +79,10 @@ class SqliteStore:
             raise StoreError(f"{self.path}: cannot open as a flowlang store: {exc}") from exc
         self._depth = 0
         self._delivered: list[int] = []  # outbox rows to delete with the next transaction
+        self._sent: list[SentMessage] = []  # vendor ids to keep with the next transaction
 
     def close(self) -> None:
-        if self._delivered:
+        if self._delivered or self._sent:
             with self.transaction():
                 pass
         self.db.close()
@@ -113,8 +117,10 @@ class SqliteStore:
         self.db.execute("BEGIN IMMEDIATE")
         self._depth = 1
         delivered = self._delivered[:]
+        sent = self._sent[:]
         try:
             self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in delivered])
+            self._insert_sent(sent)
             yield
         except BaseException:
             self._depth = 0
@@ -123,6 +129,7 @@ class SqliteStore:
         self._depth = 0
         self.db.execute("COMMIT")
         del self._delivered[: len(delivered)]
+        del self._sent[: len(sent)]
 
     def _next_id(self, counter: str, prefix: str) -> str:
         self.db.execute(
@@ -755,6 +762,74 @@ class SqliteStore:
             self.db.execute("DELETE FROM outbox WHERE id = ?", (send_id,))
         else:
             self._delivered.append(send_id)
+
+    # ------------------------------------------------------------------ sent messages
+    def record_sent(self, sent: SentMessage) -> None:
+        if self._depth:
+            self._insert_sent([sent])
+        else:
+            self._sent.append(sent)
+
+    def _insert_sent(self, sent: Sequence[SentMessage]) -> None:
+        if sent:
+            self.db.executemany(
+                f"INSERT OR REPLACE INTO sent_messages ({sent_table.COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [sent_table.row_of(s) for s in sent],
+            )
+
+    def update_sent(
+        self, channel: str, vendor_id: str, status: str, error: str, at: datetime
+    ) -> SentMessage | None:
+        row = self.db.execute(
+            f"SELECT {sent_table.COLUMNS} FROM sent_messages WHERE channel = ? AND vendor_id = ?",
+            (channel, vendor_id),
+        ).fetchone()
+        if row is None:
+            return None
+        sent = sent_table.sent_of(row)
+        if status_advances(sent.status, status):
+            sent.status, sent.status_at, sent.error = status, at, error
+            self.db.execute(
+                "UPDATE sent_messages SET status = ?, status_at = ?, error = ? "
+                "WHERE channel = ? AND vendor_id = ?",
+                (status, _utc_text(at), error, channel, vendor_id),
+            )
+        return sent
+
+    def update_sent_until(
+        self, channel: str, recipient: str, status: str, until: datetime, at: datetime
+    ) -> list[SentMessage]:
+        rows = self.db.execute(
+            f"SELECT {sent_table.COLUMNS} FROM sent_messages "
+            "WHERE channel = ? AND recipient = ? AND sent_at <= ? ORDER BY sent_at",
+            (channel, recipient, _utc_text(until)),
+        ).fetchall()
+        changed = []
+        for row in rows:
+            sent = sent_table.sent_of(row)
+            if status_advances(sent.status, status):
+                sent.status, sent.status_at = status, at
+                changed.append(sent)
+        self.db.executemany(
+            "UPDATE sent_messages SET status = ?, status_at = ? "
+            "WHERE channel = ? AND vendor_id = ?",
+            [(status, _utc_text(at), s.channel, s.vendor_id) for s in changed],
+        )
+        return changed
+
+    def sent_messages(self, message_ids: Collection[str]) -> dict[str, SentMessage]:
+        wanted = sorted(set(message_ids))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        rows = self.db.execute(
+            f"SELECT {sent_table.COLUMNS} FROM sent_messages WHERE message_id IN ({marks})",
+            wanted,
+        ).fetchall()
+        found = {s.message_id: s for s in map(sent_table.sent_of, rows)}
+        found.update({s.message_id: s for s in self._sent if s.message_id in set(wanted)})
+        return found
 
     # ------------------------------------------------------------------ dead letters
     def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:

@@ -197,6 +197,76 @@ def _failure(vendor: FakeVendor, reply: Reply, channel: str = "whatsapp") -> Del
     return failed.value
 
 
+# The answer each vendor documents for a send it accepted, and its id of the message.
+ACCEPTED = [
+    (
+        "whatsapp",
+        {"in_reply_to": None},
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": "447700900123", "wa_id": "447700900123"}],
+            "messages": [{"id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3NjRGRDhBMjI4RUI3RDZFQ0MA"}],
+        },
+        "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI3NjRGRDhBMjI4RUI3RDZFQ0MA",
+    ),
+    (
+        "messenger",
+        {},
+        {"recipient_id": "psid-1", "message_id": "m_AG5Hz2Uq7tuwNEhX"},
+        "m_AG5Hz2Uq7tuwNEhX",
+    ),
+    (
+        "instagram",
+        {},
+        {"recipient_id": "igsid-1", "message_id": "aWdfZAG1faXRlbQ"},
+        "aWdfZAG1faXRlbQ",
+    ),
+    ("facebook_page", {"in_reply_to": "987_11"}, {"id": "987_11_5544"}, "987_11_5544"),
+    (
+        "line",
+        {},
+        {"sentMessages": [{"id": "461230966842064897", "quoteToken": "q"}]},
+        "461230966842064897",
+    ),
+    (
+        "sms",
+        {},
+        {"sid": "SM1f0e8ae6ade43cb3c0ce4525424e404f", "status": "queued"},
+        "SM1f0e8ae6ade43cb3c0ce4525424e404f",
+    ),
+    (
+        "x_dm",
+        {},
+        {"data": {"dm_conversation_id": "1-2", "dm_event_id": "1582838223229075462"}},
+        "1582838223229075462",
+    ),
+    (
+        "x_public",
+        {"in_reply_to": "1877"},
+        {"data": {"id": "1445880548472328192", "text": "Hi"}},
+        "1445880548472328192",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("channel", "more", "answer", "vendor_id"), ACCEPTED, ids=[a[0] for a in ACCEPTED]
+)
+def test_a_send_the_vendor_accepts_returns_the_vendors_id_of_the_message(
+    fake_vendor: FakeVendor, channel: str, more: dict[str, Any], answer: Any, vendor_id: str
+) -> None:
+    fake_vendor.script(Reply(body=answer))
+    message = _message(channel, "447700900123", {"text": "Hi"}, account="+442079460000", **more)
+    assert _sender(fake_vendor, channel, user="AC1").send(message) == vendor_id
+
+
+def test_an_answer_without_an_id_is_still_delivered(fake_vendor: FakeVendor) -> None:
+    fake_vendor.script(Reply(body={"unexpected": True}), Reply(status=409, body={}))
+    message = _message("whatsapp", "447700900123", {"text": "Hi"}, account="+442079460000")
+    assert _sender(fake_vendor, "whatsapp").send(message) is None
+    assert _sender(fake_vendor, "line").send(_message("line", "U1", {"text": "Later"})) is None
+
+
 def test_a_permanent_vendor_code_is_given_up_with_its_reason(fake_vendor: FakeVendor) -> None:
     body = {"error": {"message": "Re-engagement message", "code": 131047, "type": "OAuthException"}}
     error = _failure(fake_vendor, Reply.error(400, body))

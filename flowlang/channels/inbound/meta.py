@@ -35,6 +35,7 @@ def whatsapp(root: Node, received_at: datetime) -> list[InboundEvent | Ignored]:
                 events.append(_whatsapp_message(message, account, contacts))
             for status in value.items("statuses"):
                 recipient = status.optional_text("recipient_user_id")
+                errors = [_status_error(e) for e in status.items("errors")]
                 events.append(
                     InboundEvent(
                         event_id=f"{status.text('id')}:{status.text('status')}",
@@ -43,11 +44,21 @@ def whatsapp(root: Node, received_at: datetime) -> list[InboundEvent | Ignored]:
                         account=account,
                         sender_id=recipient or status.text("recipient_id", ""),
                         text=status.text("status"),
+                        refers_to=status.text("id"),
+                        data={"errors": errors} if errors else None,
                         timestamp=status.epoch("timestamp"),
                         raw=status.value,
                     )
                 )
     return events
+
+
+def _status_error(error: Node) -> dict[str, str]:
+    """A failed status's error: its code and what it means (the details, else the title)."""
+    data = error.get("error_data")
+    details = data.optional_text("details") if data is not None else None
+    said = details or error.optional_text("message") or error.optional_text("title") or ""
+    return {"code": error.text("code"), "reason": said}
 
 
 def _contacts(value: Node) -> dict[str, tuple[str | None, str]]:
@@ -256,15 +267,30 @@ def _messaging(item: Node, channel: str, page_id: str) -> InboundEvent | Ignored
     for receipt in ("delivery", "read"):
         node = item.get(receipt)
         if node is not None:
+            # Every message to the customer sent before the watermark is delivered (read);
+            # a delivery may name its messages' mids too.
+            watermark = node.epoch("watermark", unit=1000)
+            mids = [_mid(m) for m in node.items("mids")]
+            data: dict[str, Any] = {"watermark": watermark.isoformat()}
+            if mids:
+                data["mids"] = mids
             return InboundEvent(
                 event_id=f"{receipt}:{sender}:{node.text('watermark')}",
                 kind=EventKind.RECEIPT,
-                text=receipt,
+                text="delivered" if receipt == "delivery" else "read",
+                data=data,
                 raw=item.value,
                 **common,
             )
     what = next((k for k in _NOT_MESSAGES if item.has(k)), "this")
     return Ignored(f"a Messenger `{what}` event is not a customer message")
+
+
+def _mid(node: Node) -> str:
+    """One message id of a delivery's `mids`."""
+    if not isinstance(node.value, str) or not node.value:
+        raise node.fail("expected a message id (text)")
+    return node.value
 
 
 _NOT_MESSAGES = (

@@ -16,6 +16,10 @@ def twilio(root: Node, received_at: datetime) -> list[InboundEvent]:
     sid = root.text("MessageSid")
     status = root.optional_text("MessageStatus")
     if status is not None and not root.has("Body"):
+        # A status callback: MessageStatus of the message MessageSid; ErrorCode when it failed
+        # (twilio.com/docs/messaging/guides/track-outbound-message-status).
+        code = root.optional_text("ErrorCode")
+        error = {"code": code, "reason": root.text("ErrorMessage", "")} if code else None
         return [
             InboundEvent(
                 event_id=f"{sid}:{status}",
@@ -24,6 +28,8 @@ def twilio(root: Node, received_at: datetime) -> list[InboundEvent]:
                 account=root.text("From", ""),
                 sender_id=root.text("To", ""),
                 text=status,
+                refers_to=sid,
+                data={"errors": [error]} if error else None,
                 timestamp=received_at,
                 raw=root.value,
             )

@@ -39,7 +39,8 @@ class VendorSenders:
         known = vendor_channels if vendor_channels is not None else _vendor_channels()
         self.vendor_channels = set(known)
 
-    def send(self, message: OutboundMessage) -> None:
+    def send(self, message: OutboundMessage) -> str | None:
+        """Send through the message's channel; the vendor's id of it when it gives one."""
         sender = self.senders.get(message.channel)
         if sender is None and message.channel not in self.vendor_channels:
             sender = self.fallback
@@ -49,7 +50,7 @@ class VendorSenders:
                 f"for it (channels.{message.channel}.connection.access_token_env)",
                 permanent=True,
             )
-        sender.send(message)
+        return sender.send(message)
 
     def close(self) -> None:
         """Close the HTTP connections the senders keep open."""

@@ -6,7 +6,8 @@ of `permanent_errors` (or any other 4xx but 408 and 429) is permanent, kept as a
 once with the code and its meaning; a code of `retry_errors`, 408, 429, 5xx, a timeout or a
 connection error is retried, after the `Retry-After` the vendor gave (seconds or an HTTP date).
 Every attempt of one message carries the same idempotency key (`Idempotency-Key`, and the
-vendor's own header where it has one).
+vendor's own header where it has one). A send the vendor accepted returns the vendor's id of the
+message (the channel's `send.message_id` paths into the answer), which its status webhooks name.
 """
 
 from __future__ import annotations
@@ -86,7 +87,9 @@ class VendorSender:
         self.clock = clock
         self.name = f"vendor:{rules.key}"
 
-    def send(self, message: OutboundMessage) -> None:
+    def send(self, message: OutboundMessage) -> str | None:
+        """Send `message`: the vendor's id of it (None when the answer gives none), or
+        DeliveryError."""
         request = self.request(message)
         try:
             response = self.client.request(
@@ -106,6 +109,9 @@ class VendorSender:
                 f"{self.rules.key}: could not reach {request.url}: {exc}", permanent=False
             ) from None
         self._check(response, request)
+        answer = _json(response)
+        found = (_dig(answer, path) for path in self.api.message_id)
+        return next((str(v) for v in found if v not in (None, "")), None)
 
     def request(self, message: OutboundMessage) -> VendorRequest:
         """The vendor request that sends `message`; PrivateReplyError for a private reply that
