@@ -12,7 +12,9 @@ from flowlang.acd import SkillsAcd
 from flowlang.channels.engine_policy import policy_for_deployment
 from flowlang.channels.registry import builtin_registry
 from flowlang.events import EventKind, media_type
+from flowlang.flow_routes import flow_chooser
 from flowlang.runtime.accounts import Accounts
+from flowlang.runtime.context import FlowChooser
 from flowlang.runtime.delivery import RetryPolicy
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import (
@@ -60,6 +62,8 @@ class EngineParts(TypedDict, total=False):
     clock: Clock
     retry: RetryPolicy
     deliver: bool
+    flows: Sequence[Program]
+    choose_flow: FlowChooser
 
 
 def assemble_engine(
@@ -76,6 +80,7 @@ def assemble_engine(
         known = ", ".join(EngineParts.__annotations__)
         raise TypeError(f"assemble_engine: no part named {', '.join(unknown)} (parts: {known})")
     store = parts.get("store")
+    flows = list(parts.get("flows", ()))
     acd = parts.get("acd")
     bots = parts.get("bots")
     data_actions = parts.get("data_actions")
@@ -102,6 +107,8 @@ def assemble_engine(
         clock=parts.get("clock"),
         retry=parts.get("retry"),
         deliver=parts.get("deliver", True),
+        flows=flows,
+        choose_flow=parts.get("choose_flow") or (flow_chooser(deployment) if flows else None),
     )
 
 

@@ -38,6 +38,7 @@ LAYERS = [
     {
         "flowlang.reporting",
         "flowlang.assembly",
+        "flowlang.flow_routes",
         "flowlang.project",
         "flowlang.harness",
     },

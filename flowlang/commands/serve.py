@@ -144,6 +144,8 @@ def serve_command(
     except ServiceConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         return ExitCode.USAGE
+    for line in app.state.service.started:
+        click.echo(line, err=True)
     uvicorn.run(
         app,
         host=host,

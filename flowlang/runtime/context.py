@@ -4,7 +4,7 @@ flows' timers and one event's caches, and the unit of work every event runs in."
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,6 +12,7 @@ from typing import Any
 
 from flowlang.compiler.ir import FlowGraph
 from flowlang.errors import InputError
+from flowlang.events import EventKind
 from flowlang.runtime.delivery import Deliverer
 from flowlang.runtime.event_feed import EventFeed
 from flowlang.runtime.outcome import Outcome
@@ -19,12 +20,17 @@ from flowlang.runtime.ports import (
     Acd,
     Clock,
     ConversationStore,
+    ConversationView,
     CustomerView,
     Ports,
     ReplyPolicy,
 )
 from flowlang.runtime.program import Program
 from flowlang.runtime.state import FlowState
+
+FlowChooser = Callable[[Sequence[Program], str, str, EventKind | None], str]
+"""(the flows' current versions, channel, account, the kind of the event starting it) -> the
+name of the flow a new conversation starts on, when an Engine runs several flows."""
 
 
 @dataclass
@@ -39,6 +45,10 @@ class EngineContext:
     events: EventFeed
     deliverer: Deliverer
     programs: dict[str, Program] = field(default_factory=dict)
+    # each flow's current version, by the flow's name (the first is `program`'s), and which of
+    # them a new conversation starts on
+    flows: dict[str, Program] = field(default_factory=dict)
+    choose_flow: FlowChooser | None = None
     # (deadline, conversation id, timer) of the flows' waits, soonest first (a heap)
     timers: list[tuple[datetime, str, str]] = field(default_factory=list)
     # what the current event resolved, so the flow's facts need not read it again
@@ -80,19 +90,30 @@ class EngineContext:
         self.programs[program.graph.version] = program
         self.store.save_flow_version(program.graph.version, program.graph.to_dict())
 
-    def program_for(self, state: FlowState) -> Program:
+    def program_for(
+        self, state: FlowState, conv: ConversationView, kind: EventKind | None = None
+    ) -> Program:
         """A suspended flow resumes on the version it started on; a flow that starts (again)
-        uses the current version. When the started-on version is no longer loaded, the flow
-        resumes on the current one if its step still exists there (ids are stable), and
-        otherwise starts over with the next message."""
+        uses the current version of the flow that serves the conversation. When the started-on
+        version is no longer loaded, the flow resumes on the current one if its step still
+        exists there (ids are stable), and otherwise starts over with the next message."""
+        current = self.starting_program(conv, kind)
         if state.waiting is None:
-            return self.program
+            return current
         known = self.programs.get(state.graph_version) or self._stored_program(state)
         if known is not None:
             return known
-        if state.waiting.node not in self.program.graph.nodes:
+        if state.waiting.node not in current.graph.nodes:
             state.waiting = None
-        return self.program
+        return current
+
+    def starting_program(self, conv: ConversationView, kind: EventKind | None) -> Program:
+        """The current version of the flow a conversation on its channel and account starts
+        on (the only flow, when there is one)."""
+        if self.choose_flow is None or len(self.flows) < 2:
+            return self.program
+        name = self.choose_flow(list(self.flows.values()), conv.channel, conv.account, kind)
+        return self.flows.get(name, self.program)
 
     def _stored_program(self, state: FlowState) -> Program | None:
         """The version a conversation started on, from the store (a restart forgot it)."""

@@ -26,7 +26,7 @@ from flowlang.runtime import inbound, replies, timers
 from flowlang.runtime.agent_actions import handle_agent, pull_back
 from flowlang.runtime.agent_actions import set_agent_state as agent_state
 from flowlang.runtime.bot_outcomes import handle_bot
-from flowlang.runtime.context import EngineContext, check_aware
+from flowlang.runtime.context import EngineContext, FlowChooser, check_aware
 from flowlang.runtime.delivery import Deliverer, FailedSend, RetryPolicy
 from flowlang.runtime.event_feed import EventFeed, Listener
 from flowlang.runtime.outcome import Outcome
@@ -50,7 +50,7 @@ _log = logging.getLogger("flowlang.engine")
 
 
 class Engine:
-    """Runs one flow for every conversation of the channels it serves."""
+    """Runs the flows of a project for every conversation of the channels they serve."""
 
     def __init__(
         self,
@@ -62,11 +62,15 @@ class Engine:
         clock: Clock | None = None,
         retry: RetryPolicy | None = None,
         deliver: bool = True,
+        flows: Sequence[Program] = (),
+        choose_flow: FlowChooser | None = None,
     ) -> None:
         """`ports` are the parts the Engine works through (none is optional); `params`
         override the flow's params; `threading_window` (default: the flow's, else 72 hours)
         is how long a conversation stays ongoing; `deliver=False` leaves every message in the
-        outbox for another process to deliver."""
+        outbox for another process to deliver. `flows` are more flows beside `program` (each
+        with a name of its own); `choose_flow` says which one a new conversation starts on
+        (without it, `program`)."""
         store = ports.store
         events = EventFeed(store)
         seconds = program.graph.threading_window_seconds
@@ -84,7 +88,12 @@ class Engine:
                 store, ports.adapters, store, events, store.transaction, retry, deliver
             ),
         )
-        ctx.keep_version(program)
+        for each in (program, *flows):
+            if each.graph.name in ctx.flows:
+                raise InputError(f"two flows are named {each.graph.name!r}: name each its own")
+            ctx.flows[each.graph.name] = each
+            ctx.keep_version(each)
+        ctx.choose_flow = choose_flow
         # Opt-outs and reach counts live in the store: shared by conversations and processes.
         ports.policy.use_ledger(store)
 
@@ -95,8 +104,13 @@ class Engine:
 
     @property
     def program(self) -> Program:
-        """The version new conversations start on."""
+        """The version new conversations start on (of the first flow, with several)."""
         return self._ctx.program
+
+    @property
+    def flows(self) -> dict[str, Program]:
+        """Each flow's version new conversations start on, by the flow's name (as started)."""
+        return dict(self._ctx.flows)
 
     @property
     def store(self) -> ConversationStore:
@@ -135,10 +149,22 @@ class Engine:
         self._ctx.events.listeners.append(listener)
 
     def publish(self, program: Program) -> None:
-        """Make `program` the version new conversations start on; conversations in flight keep
-        the version they started on."""
-        self._ctx.keep_version(program)
-        self._ctx.program = program
+        """Make `program` the version new conversations of its flow (the flow of its name)
+        start on; conversations in flight keep the version they started on. InputError for a
+        flow the engine does not run."""
+        ctx = self._ctx
+        key = program.graph.name
+        if key not in ctx.flows:
+            names = ", ".join(repr(name) for name in ctx.flows)
+            raise InputError(
+                f"the flow is named {key!r}; the flows running here are {names} (a flow keeps "
+                "its name from version to version)"
+            )
+        ctx.keep_version(program)
+        first = next(iter(ctx.flows))
+        ctx.flows[key] = program
+        if key == first:
+            ctx.program = program
 
     def handle(self, event: InboundEvent | AgentEvent | BotEvent | TimerEvent) -> Outcome:
         """Process one event as one unit of work. Errors in a flow are the flow's (FL900, its

@@ -56,7 +56,7 @@ def run_flow(
     starts_run = state.waiting is None and trigger.kind == "message"
     facts = _facts(ctx, conv, event, state, now, starts_run)
     started_on = facts.message
-    program = ctx.program_for(state)
+    program = ctx.program_for(state, conv, event.kind if event is not None else None)
     path: list[str] = []
     for _round in range(100):  # data actions answer at once and resume the flow
         result = run(program, state, trigger, facts)

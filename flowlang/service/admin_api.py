@@ -3,9 +3,12 @@ them (`/api/admin/flows...`).
 
 A flow posted is checked as `flowlang validate` checks it, against the service's deployment:
 with errors it is refused (422) with every diagnostic as JSON, and nothing changes. Once
-published, a version is the one new conversations start on; conversations in flight keep the
-version they started on (the store keeps every version's graph, so a restart keeps them too).
-Each publication is written to the event log (`flow_published`: version, flow, who).
+published, a version is the one new conversations of its flow (the flow of its name, among those
+the service runs) start on; conversations in flight keep the version they started on (the store
+keeps every version's graph, so a restart keeps them too). Each flow's active version, who
+published it and when are kept in the store, so a restart runs it (docs/service.md, "Flow
+versions across restarts"); each publication is also written to the event log (`flow_published`:
+version, flow, who).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from flowlang.compiler.ir import FlowGraph
+from flowlang.errors import InputError
 from flowlang.project import load_project
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.program import Program
@@ -50,8 +54,21 @@ class VersionView(BaseModel):
     published_by: list[str]
 
 
+class FlowView(BaseModel):
+    """One flow the service runs: the version new conversations start on, who made it the
+    active one and when (an admin, or `file:<path>` when the file's version was taken at a
+    start), and its file."""
+
+    flow: str
+    version: str
+    published_by: str
+    published_at: datetime | None
+    file: str
+
+
 class VersionsView(BaseModel):
-    current: str
+    current: str = Field(description="the active version of the first flow given")
+    flows: list[FlowView]
     versions: list[VersionView]
 
 
@@ -70,12 +87,26 @@ class FlowErrorsView(BaseModel):
 
 @router.get("/flows", response_model=VersionsView)
 async def versions(user: AdminUser, service: ServiceDep) -> VersionsView:
-    """Every flow version the store keeps, in the order first run or published, and which one
-    is current."""
+    """Every flow the service runs with its active version, and every version the store keeps
+    (in the order first run or published) with whether it is active."""
 
     def read(engine: Engine) -> VersionsView:
         published = service.store.flow_publications()
-        current = engine.program.graph.version
+        active = service.store.active_flows()
+        currents = {name: program.graph.version for name, program in engine.flows.items()}
+        flows = []
+        for name, version in currents.items():
+            kept = active.get(name)
+            ours = kept is not None and kept.version == version
+            flows.append(
+                FlowView(
+                    flow=name,
+                    version=version,
+                    published_by=kept.by if kept is not None and ours else "",
+                    published_at=kept.at if kept is not None and ours else None,
+                    file=str(service.flow_files.get(name, "")),
+                )
+            )
         views = []
         for version, name in service.store.flow_versions():
             mine = [p for p in published if p["version"] == version]
@@ -83,12 +114,13 @@ async def versions(user: AdminUser, service: ServiceDep) -> VersionsView:
                 VersionView(
                     version=version,
                     flow=name,
-                    current=version == current,
+                    current=currents.get(name) == version,
                     published=[p["at"] for p in mine],
                     published_by=[str(p.get("by", "")) for p in mine],
                 )
             )
-        return VersionsView(current=current, versions=views)
+        first = next(iter(currents.values()))
+        return VersionsView(current=first, flows=flows, versions=views)
 
     return await service.worker.call(read)
 
@@ -97,10 +129,16 @@ async def versions(user: AdminUser, service: ServiceDep) -> VersionsView:
     "/flows",
     response_model=Published,
     status_code=status.HTTP_201_CREATED,
-    responses={422: {"model": FlowErrorsView, "description": "the flow has errors"}},
+    responses={
+        422: {
+            "model": FlowErrorsView,
+            "description": "the flow has errors, or is not one the service runs",
+        }
+    },
 )
 async def publish(body: FlowSource, user: AdminUser, service: ServiceDep) -> Published:
-    """Check a flow against the deployment and publish it for new conversations."""
+    """Check a flow against the deployment and publish it for the new conversations of the
+    flow of its name."""
     program = await asyncio.to_thread(_checked, service, body.text)  # parsing is CPU work
     return await service.worker.call(lambda engine: _publish(engine, service, program, user.name))
 
@@ -111,7 +149,7 @@ async def publish(body: FlowSource, user: AdminUser, service: ServiceDep) -> Pub
     responses={404: {"description": "no such version is kept"}},
 )
 async def republish(version: str, user: AdminUser, service: ServiceDep) -> Published:
-    """Publish a version kept before (a rollback): new conversations start on it."""
+    """Publish a version kept before (a rollback): new conversations of its flow start on it."""
 
     def run(engine: Engine) -> Published:
         graph = service.store.flow_version(version)
@@ -149,14 +187,25 @@ def _checked(service: Service, text: str) -> Program:
 
 
 def _publish(engine: Engine, service: Service, program: Program, by: str) -> Published:
-    previous = engine.program.graph.version
+    name = program.graph.name
+    current = engine.flows.get(name)
+    if current is None:
+        try:
+            engine.publish(program)  # refuses it, saying which flows run here
+        except InputError as exc:
+            errors = FlowErrors(code="unknown_flow", reason=str(exc), diagnostics=[])
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, detail=errors.model_dump()
+            ) from None
+    assert current is not None
     now = now_of(engine)
     with service.store.transaction():
         engine.publish(program)
+        service.store.set_active_flow(name, program.graph.version, by, now)
         service.store.append_event(
             "flow_published",
             now,
             None,
-            {"version": program.graph.version, "flow": program.graph.name, "by": by},
+            {"version": program.graph.version, "flow": name, "by": by},
         )
-    return Published(version=program.graph.version, flow=program.graph.name, previous=previous)
+    return Published(version=program.graph.version, flow=name, previous=current.graph.version)

@@ -15,6 +15,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,6 +27,7 @@ from pydantic import BaseModel
 from flowlang import __version__
 from flowlang.channels.senders import SenderSetupError, VendorSenders, senders_for
 from flowlang.config import Deployment
+from flowlang.flow_routes import FlowRoutes
 from flowlang.project import Project, load_project
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 from flowlang.service import webhooks
@@ -34,6 +38,7 @@ from flowlang.service.limits import BodyLimits
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
 from flowlang.service.state import Service, service_of
+from flowlang.service.versions import Started, starting_versions
 from flowlang.service.worker import Cluster, UtcClock, Worker
 from flowlang.store import Store, count_unprocessed, database_errors, open_store, shown_location
 from flowlang.store.leadership import Leadership
@@ -55,8 +60,9 @@ class Readiness(BaseModel):
     """Whether the service can take traffic, and why not."""
 
     ready: bool
-    flow: str
+    flow: str  # the first flow given
     flow_version: str
+    flows: dict[str, str]  # each flow's name -> the version new conversations start on
     store: str
     problems: list[str]
     unprocessed: int  # inbound events made durable and not processed yet
@@ -100,7 +106,8 @@ def create_app(
     store opened. On a PostgreSQL store the process joins the others sharing it (the leader
     runs the engine; `on_deposed` is called if another takes the lead from this one, whose
     engine has stopped). Raises ServiceConfigError (what to fix) when it cannot run."""
-    project = _project(settings)
+    projects = _projects(settings)
+    project = projects[0][1]
     assert project.deployment is not None
     secrets = channel_secrets(project.deployment, settings.insecure_dev)
     channels = _channels(project, settings)
@@ -112,7 +119,15 @@ def create_app(
             senders.close()
         raise ServiceConfigError(str(exc)) from exc
     outbound = list(adapters or [senders or LogAdapter()])
-    engine = project.engine(store=store, clock=UtcClock(), adapters=outbound, deliver=False)
+    started = starting_versions(projects, store, datetime.now(UTC))
+    first = replace(project, graph=started[0].program.graph, program=started[0].program)
+    engine = first.engine(
+        store=store,
+        clock=UtcClock(),
+        adapters=outbound,
+        deliver=False,
+        flows=[each.program for each in started[1:]],
+    )
     metrics = Metrics()
     engine.listen(metrics.count_status)
     dispatcher = Dispatcher(
@@ -132,7 +147,18 @@ def create_app(
         cluster=_cluster(store, settings),
         on_deposed=on_deposed,
     )
-    service = Service(settings, project, store, worker, metrics, secrets, channels, dispatcher)
+    service = Service(
+        settings,
+        project,
+        store,
+        worker,
+        metrics,
+        secrets,
+        channels,
+        dispatcher,
+        flow_files={p.graph.name: path for path, p in projects},
+        started=[each.said for each in started] + _overlaps(started, project),
+    )
     forwarder = (
         Forwarder(lambda: worker.role == "follower", worker.cluster.leadership.leader_url)
         if worker.cluster is not None
@@ -211,11 +237,13 @@ async def ready(request: Request) -> Any:
         unprocessed = await asyncio.to_thread(count_unprocessed, service.store.path)
     except database_errors() as exc:  # the store cannot be read
         problems.append(f"store {shown_location(service.store.path)}: {exc}")
-    graph = service.project.graph
+    flows = {name: program.graph.version for name, program in service.worker.engine.flows.items()}
+    name = next(iter(flows))
     body = Readiness(
         ready=not problems,
-        flow=graph.name,
-        flow_version=graph.version,
+        flow=name,
+        flow_version=flows[name],
+        flows=flows,
         store=shown_location(service.store.path),
         problems=problems,
         unprocessed=unprocessed,
@@ -253,23 +281,39 @@ def _cluster(store: Store, settings: Settings) -> Cluster | None:
     return Cluster(store, leadership)
 
 
-def _project(settings: Settings) -> Project:
-    if len(settings.flows) != 1:
-        raise ServiceConfigError(
-            f"one flow per service process (given {len(settings.flows)}): the engine runs one "
-            "flow for every channel it serves"
-        )
-    flow = settings.flows[0]
-    for path, what in ((flow, "flow"), (settings.deployment, "deployment")):
+def _overlaps(started: list[Started], project: Project) -> list[str]:
+    """What several flows serve alike, and which of them takes it."""
+    if len(started) < 2:
+        return []
+    routes = FlowRoutes([each.program for each in started], project.deployment)
+    return [f"served by several flows: {overlap}" for overlap in routes.overlaps()]
+
+
+def _projects(settings: Settings) -> list[tuple[Path, Project]]:
+    """Each flow given, checked and compiled against the deployment (in the order given)."""
+    if not settings.flows:
+        raise ServiceConfigError("no flow given: name at least one .flow file")
+    for path, what in ((settings.deployment, "deployment"), *((f, "flow") for f in settings.flows)):
         if not path.is_file():
             raise ServiceConfigError(f"{path}: no such {what} file")
-    project, ws = load_project(flow, settings.deployment, settings.environment)
-    if project is None or project.deployment is None:
-        from flowlang.diagnostics import render_all
+    projects: list[tuple[Path, Project]] = []
+    names: dict[str, Path] = {}
+    for flow in settings.flows:
+        project, ws = load_project(flow, settings.deployment, settings.environment)
+        if project is None or project.deployment is None:
+            from flowlang.diagnostics import render_all
 
-        shown = render_all(ws.errors, ws.sources) if ws.errors else "no deployment loaded"
-        raise ServiceConfigError(f"the flow or deployment has errors:\n{shown}")
-    return project
+            shown = render_all(ws.errors, ws.sources) if ws.errors else "no deployment loaded"
+            raise ServiceConfigError(f"the flow or deployment has errors:\n{shown}")
+        name = project.graph.name
+        if name in names:
+            raise ServiceConfigError(
+                f"{flow} and {names[name]} are both named {name!r}: a flow's name is what its "
+                "versions are published under, so each flow needs its own"
+            )
+        names[name] = flow
+        projects.append((flow, project))
+    return projects
 
 
 def _channels(project: Project, settings: Settings) -> list[str]:

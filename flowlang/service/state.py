@@ -7,7 +7,8 @@ store goes through `service.worker.call(...)`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from fastapi import Request
 
@@ -31,6 +32,8 @@ class Service:
     secrets: dict[str, ChannelSecrets]
     channels: list[str]  # the channels whose webhooks are taken
     dispatcher: Dispatcher  # the outbox's thread
+    flow_files: dict[str, Path] = field(default_factory=dict)  # each flow's name -> its file
+    started: list[str] = field(default_factory=list)  # which version each flow started on, why
 
     def serves(self, channel: str) -> bool:
         return channel in self.channels

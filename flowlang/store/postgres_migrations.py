@@ -180,6 +180,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sent_messages_by_message ON sent_messages(message_id);
     CREATE INDEX sent_messages_by_recipient ON sent_messages(channel, recipient, sent_at)
     """,
+    # 12: each flow's active version (published over the admin API, or its file's at a start)
+    # and the version its file had at the last start, so a restart runs what was published
+    """
+    CREATE TABLE active_flows (
+        flow TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        published_by TEXT NOT NULL,
+        published_at TEXT NOT NULL,
+        file_version TEXT NOT NULL DEFAULT ''
+    )
+    """,
 )
 
 

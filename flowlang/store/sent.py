@@ -9,8 +9,7 @@ from flowlang.events import in_utc
 from flowlang.runtime.ports import SentMessage
 
 COLUMNS = (
-    "channel, vendor_id, message_id, conversation_id, recipient, sent_at, status, status_at, "
-    "error"
+    "channel, vendor_id, message_id, conversation_id, recipient, sent_at, status, status_at, error"
 )
 
 

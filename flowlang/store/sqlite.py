@@ -37,7 +37,9 @@ from flowlang.runtime.ports import (
     status_advances,
 )
 from flowlang.runtime.users import check_new_user
+from flowlang.store import active as active_table
 from flowlang.store import sent as sent_table
+from flowlang.store.active import ActiveFlow
 from flowlang.store.migrations import StoreError, migrate
 
 _TIMES = ("started_at", "last_activity_at", "last_inbound_at")
@@ -830,6 +832,25 @@ class SqliteStore:
         found = {s.message_id: s for s in map(sent_table.sent_of, rows)}
         found.update({s.message_id: s for s in self._sent if s.message_id in set(wanted)})
         return found
+
+    # ------------------------------------------------------------------ active flow versions
+    def active_flows(self) -> dict[str, ActiveFlow]:
+        """Each flow's active version, by the flow's name."""
+        rows = self.db.execute(f"SELECT {active_table.COLUMNS} FROM active_flows").fetchall()
+        return {row[0]: active_table.active_flow_of(row) for row in rows}
+
+    def set_active_flow(
+        self, flow: str, version: str, by: str, at: datetime, file_version: str | None = None
+    ) -> None:
+        """Make `version` the active one of `flow`, published `by` someone `at` a time; a
+        `file_version` is the version the flow's file has at this start (None: unchanged)."""
+        self.db.execute(
+            f"INSERT INTO active_flows ({active_table.COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(flow) DO UPDATE SET version = excluded.version, "
+            "published_by = excluded.published_by, published_at = excluded.published_at, "
+            "file_version = coalesce(?, active_flows.file_version)",
+            (flow, version, by, _utc_text(at), file_version or "", file_version),
+        )
 
     # ------------------------------------------------------------------ dead letters
     def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:

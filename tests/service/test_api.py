@@ -314,6 +314,20 @@ def test_publish_then_rollback_keeps_conversations_in_flight_on_their_version(ap
     assert unknown.status_code == 404
 
 
+def test_a_flow_of_another_name_is_not_published(api: Api) -> None:
+    before = api.get("ada", "/api/admin/flows").json()
+    other = V2.replace('flow "API test"', 'flow "Another flow"')
+    answer = api.post("ada", "/api/admin/flows", {"text": other})
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"]
+    assert detail["code"] == "unknown_flow"
+    assert (
+        "the flow is named 'Another flow'; the flows running here are 'API test'"
+        in (detail["reason"])
+    )
+    assert api.get("ada", "/api/admin/flows").json() == before
+
+
 def test_openapi_lists_the_api_with_its_models(api: Api) -> None:
     spec = api.client.get("/openapi.json").json()
     paths = spec["paths"]

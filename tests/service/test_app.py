@@ -16,6 +16,7 @@ from flowlang.service import ServiceConfigError, create_app
 from flowlang.service.settings import Settings
 from tests.service.helpers import (
     CHANNELS,
+    FLOW,
     environment,
     payload,
     secret_env,
@@ -253,7 +254,7 @@ def test_the_crc_endpoint_signs_no_webhook_body(client: TestClient, channel: str
     assert answer.status_code == 400
     assert "response_token" not in answer.json()
     assert "crc_token" in answer.json()["error"]
-    for token in ('{"a":1}', "with space", "x" * 257, "quote\"", "new\nline"):
+    for token in ('{"a":1}', "with space", "x" * 257, 'quote"', "new\nline"):
         refused = client.get(f"/webhooks/{channel}", params={"crc_token": token})
         assert refused.status_code == 400, token
     base64_token = "MTIzNDU2Nzg5MGFiY2RlZg==_-/+"
@@ -296,6 +297,15 @@ def test_a_channel_without_a_secret_refuses_to_start(
     deployment = write_deployment(tmp_path, channels=["whatsapp"])  # the others: no connection
     with pytest.raises(ServiceConfigError, match="channel sms: no signing secret configured"):
         create_app(settings_for(tmp_path, deployment=deployment))
+
+
+def test_two_flows_of_one_name_or_a_missing_flow_file_refuse_to_start(
+    tmp_path: Path, env: None
+) -> None:
+    with pytest.raises(ServiceConfigError, match="are both named 'GBank messaging'"):
+        create_app(settings_for(tmp_path, flows=(FLOW, FLOW)))
+    with pytest.raises(ServiceConfigError, match=r"nowhere\.flow: no such flow file"):
+        create_app(settings_for(tmp_path, flows=(FLOW, tmp_path / "nowhere.flow")))
 
 
 def test_insecure_dev_accepts_unsigned_webhooks_with_a_warning(

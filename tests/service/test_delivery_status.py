@@ -42,9 +42,7 @@ def _status(wamid: str, status: str, at: datetime, failed: bool = False) -> byte
 
 
 @pytest.fixture
-def api(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_vendor: FakeVendor
-) -> Iterator[Api]:
+def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_vendor: FakeVendor) -> Iterator[Api]:
     for name, value in environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv(WA_TOKEN_ENV, "wa-access-token")
@@ -96,8 +94,9 @@ def test_the_wamid_and_its_statuses_show_in_the_history_and_the_metrics(
         answer = api.post("frank", f"/api/agent/interactions/{conv}/reply", {"text": text})
         assert answer.status_code == 200, answer.text
     first, second = _until_accepted(api, conv, 2)
-    assert first["delivery"] | {"vendor_id": "wamid.HBgLRklSU1Q=", "status": "accepted"} == (
-        first["delivery"]
+    assert (
+        first["delivery"] | {"vendor_id": "wamid.HBgLRklSU1Q=", "status": "accepted"}
+        == (first["delivery"])
     )
     assert first["message_id"] and "message_id" not in first["content"]
 
@@ -111,9 +110,7 @@ def test_the_wamid_and_its_statuses_show_in_the_history_and_the_metrics(
     assert second["delivery"]["status"] == "failed"
     assert second["delivery"]["error"].startswith("131047: Message failed to send because")
     assert _metric(api, "flowlang_delivery_statuses_total", status="read", known="true") == 1
-    failed = _metric(
-        api, "flowlang_delivery_statuses_total", status="failed", error_code="131047"
-    )
+    failed = _metric(api, "flowlang_delivery_statuses_total", status="failed", error_code="131047")
     assert failed == 1
 
     # WhatsApp counts the window as closed: a free-form reply is refused, a template asked for.
