@@ -104,7 +104,10 @@ def serve_command(
 
     Signing secrets come from the environment variables the deployment's
     channels.CHANNEL.connection names. One process per SQLite file; several may share a
-    PostgreSQL store (docs/scaling.md). See docs/service.md.
+    PostgreSQL store (docs/scaling.md). Several FLOWS: each conversation starts on the flow
+    whose `serve` lines name its channel and account (the first given when several do). A
+    version published over the admin API still runs after a restart unless the flow's file
+    changed; the choice is printed at start. See docs/service.md.
 
     \b
     Example:

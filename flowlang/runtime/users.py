@@ -34,8 +34,8 @@ def token_hash(token: str) -> str:
 
 def authenticate(users: UserDirectory, token: str) -> User | None:
     """The user a token belongs to; None when it is unknown or revoked."""
-    if not token.startswith(TOKEN_PREFIX):
-        return None
+    if not token.startswith(TOKEN_PREFIX) or not token.isascii():
+        return None  # tokens are ASCII: anything else (a lone surrogate too) is no one's
     digest = token_hash(token)
     found = users.user_by_token_hash(digest)
     if found is None or not hmac.compare_digest(found.token_hash, digest):
