@@ -112,6 +112,8 @@ class ChannelPolicy:
         rules = self.rules.get(conversation.channel)
         if rules is None or rules.window.hours is None or conversation.last_inbound_at is None:
             return None
+        if _vendor_closed(conversation) is not None:  # the vendor closed it before its time
+            return datetime.fromisoformat(conversation.channel_state[_VENDOR_CLOSED]["at"])
         hours = rules.window.hours
         if rules.window.outside == "human_agent_tag" and rules.window.tag_days is not None:
             hours = max(hours, rules.window.tag_days * 24)

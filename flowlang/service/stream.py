@@ -171,6 +171,8 @@ class AgentFeed:
             return []
         if kind == "message_in":
             return self._message(conv_id)
+        if kind == "window_closed":
+            return self._closed_by_vendor(conv_id, event)
         return []
 
     def describe(self, conv_id: str) -> dict[str, Any]:
@@ -209,6 +211,25 @@ class AgentFeed:
                 at=_iso(last["at"]),
             )
         return [(agent, item), *self._window(agent, conv_id, conv)]
+
+    def _closed_by_vendor(
+        self, conv_id: str, event: Mapping[str, Any]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The vendor refused a message because it counts the window as closed (WhatsApp
+        131047): the agent who has the conversation is told at once."""
+        conv = self.engine.store.get_conversation(conv_id)
+        agent = conv.agent if conv is not None and conv.status == "with_agent" else None
+        agent = agent or self._with.get(conv_id)
+        if conv is None or not agent:
+            return []
+        item = window_event(conv.channel, conv_id, event["at"], event["at"])
+        code = event.get("error_code", "")
+        item["text"] = (
+            f"{channel_name(conv.channel)} refused a message (error {code}): the reply window "
+            "is closed; only a template can be sent until the customer writes"
+        )
+        item["error_code"] = code
+        return [(agent, item)]
 
     def _window(
         self, agent: str, conv_id: str, conv: ConversationView | None = None

@@ -141,6 +141,7 @@ def test_a_131047_failure_is_kept_with_its_reason_and_closes_the_window(store: A
         later,
     )
     assert (free.status, free.reason_code) == ("blocked", "window_closed_template_required")
+    assert engine.policy.window_closes_at(conv) == failed.timestamp  # closed, and since when
     assert "error 131047" in free.reason
     template = {
         "kind": "template",

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.fake_vendor import FakeVendor, Reply
-from tests.service.api_helpers import DIRECT, WA_TOKEN_ENV, Api, live_server, make_api
+from tests.service.api_helpers import DIRECT, WA_TOKEN_ENV, Api, Stream, live_server, make_api
 from tests.service.helpers import environment, signed_headers
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "examples" / "payloads"
@@ -103,7 +103,13 @@ def test_the_wamid_and_its_statuses_show_in_the_history_and_the_metrics(
     now = datetime.now(UTC)
     _post_status(api, _status("wamid.HBgLRklSU1Q=", "delivered", now))
     _post_status(api, _status("wamid.HBgLRklSU1Q=", "read", now))
-    ack = _post_status(api, _status("wamid.HBgMU0VDT05E", "failed", now, failed=True))
+    with api.client.stream("GET", "/api/agent/stream", headers=api.auth("frank")) as response:
+        stream = Stream(response)
+        stream.until("hello")
+        ack = _post_status(api, _status("wamid.HBgMU0VDT05E", "failed", now, failed=True))
+        window = stream.until("window")
+    assert window | {"conversation_id": conv, "minutes_left": 0, "error_code": "131047"} == window
+    assert "refused a message (error 131047)" in window["text"]
     assert ack == {"accepted": 1, "duplicates": 0, "dead_letters": 0}
     first, second = _outbound(api, conv)
     assert first["delivery"]["status"] == "read"
