@@ -33,7 +33,7 @@ system-packages:
 	scripts/ensure-system-packages $(SYSTEM_PACKAGES)
 
 test: $(STAMP) system-packages
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # The browser tests write their screenshots to out/screenshots/; this refreshes the ones the
 # docs show (docs/workspace.md).
