@@ -131,7 +131,8 @@ def test_a_follower_with_no_leader_to_forward_to_answers_503(
     tmp_path: Path, postgres_url: str, token: str
 ) -> None:
     sent_by = {"first": RecordingAdapter(), "second": RecordingAdapter()}
-    settings = settings_for(tmp_path, store=postgres_url)
+    # The leader advertises a free port that nothing listens on (not 8080, which may be taken).
+    settings = settings_for(tmp_path, store=postgres_url, port=free_port())
     with TestClient(create_app(settings, adapters=[sent_by["first"]])) as first:
         assert first.get("/ready").json()["role"] == "leader"
         with TestClient(create_app(settings, adapters=[sent_by["second"]])) as second:
