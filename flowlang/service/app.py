@@ -63,7 +63,7 @@ class Readiness(BaseModel):
     flow: str  # the first flow given
     flow_version: str
     flows: dict[str, str]  # each flow's name -> the version new conversations start on
-    store: str
+    store: str  # "ok", or "unreachable" (the reason is in the service's log)
     problems: list[str]
     unprocessed: int  # inbound events made durable and not processed yet
     role: str  # single (its own store), leader or follower (sharing a PostgreSQL store)
@@ -191,6 +191,10 @@ def create_app(
         version=__version__,
         description="Channel webhooks in; agents, supervisors and admins over the API.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc would load their scripts from a CDN into the service's origin;
+        # the description stays at /openapi.json for any OpenAPI viewer (docs/service.md).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     if forwarder is not None:
@@ -233,10 +237,14 @@ async def ready(request: Request) -> Any:
         problems.append("the engine worker is not running")
     if not service.dispatcher.alive:
         problems.append("the outbox's delivery thread is not running")
+    store = "ok"
     try:
         unprocessed = await asyncio.to_thread(count_unprocessed, service.store.path)
     except database_errors() as exc:  # the store cannot be read
-        problems.append(f"store {shown_location(service.store.path)}: {exc}")
+        # Where the store is and why it failed are for the operator's log, not for any caller.
+        log.error("/ready: store %s unreachable: %s", shown_location(service.store.path), exc)
+        store = "unreachable"
+        problems.append("the store cannot be read")
     flows = {name: program.graph.version for name, program in service.worker.engine.flows.items()}
     name = next(iter(flows))
     body = Readiness(
@@ -244,7 +252,7 @@ async def ready(request: Request) -> Any:
         flow=name,
         flow_version=flows[name],
         flows=flows,
-        store=shown_location(service.store.path),
+        store=store,
         problems=problems,
         unprocessed=unprocessed,
         role=service.worker.role,

@@ -2,7 +2,8 @@
 
 `channel_secrets` reads each channel's webhook secrets from the environment variables the
 deployment's `channels.<channel>.connection` names; a channel whose signing secret is not
-configured stops the service from starting, unless it runs with `insecure_dev`.
+configured (its variable unset, empty or only whitespace) stops the service from starting,
+unless it runs with `insecure_dev`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from flowlang.config.secrets import missing_why, secret_in
 from flowlang.errors import InputError
 
 if TYPE_CHECKING:
@@ -76,13 +78,12 @@ def channel_secrets(
         connection = channel.connection
         signing_env = connection.signing_secret_env if connection else None
         verify_env = connection.verify_token_env if connection else None
-        signing = (env.get(signing_env) if signing_env else None) or None
-        verify = (env.get(verify_env) if verify_env else None) or None
+        signing = secret_in(env, signing_env) if signing_env else None
+        verify = secret_in(env, verify_env) if verify_env else None
         key = f"channels.{name}.connection.signing_secret_env"
         if signing is None and signing_env:
-            problems.append(
-                f"channel {name}: the environment variable {signing_env} ({key}) is unset"
-            )
+            why = missing_why(env, signing_env)
+            problems.append(f"channel {name}: the environment variable {signing_env} ({key}) {why}")
         elif signing is None:
             problems.append(
                 f"channel {name}: no signing secret configured; name the environment variable "

@@ -195,7 +195,8 @@ def _unknown(service: Service, channel: str) -> JSONResponse | None:
     if service.serves(channel):
         return None
     service.metrics.rejected.labels("(unknown)", "channel").inc()
-    return _problem(404, f"no channel {channel!r} here; channels: {', '.join(service.channels)}")
+    # The channels configured are not told: a caller learns nothing about the deployment.
+    return _problem(404, "no such channel here")
 
 
 def _problem(status: int, error: str) -> JSONResponse:

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from flowlang.service import ServiceConfigError, create_app
+from flowlang.service import app as app_module
 from flowlang.service.settings import Settings
 from tests.service.helpers import (
     CHANNELS,
@@ -61,12 +62,33 @@ def settled(client: TestClient, timeout: float = 60.0) -> None:
     assert client.get("/ready").json()["unprocessed"] == 0, "events still unprocessed"
 
 
-def test_health_and_ready(client: TestClient) -> None:
+def test_health_and_ready(client: TestClient, settings: Settings) -> None:
     assert client.get("/health").json()["status"] == "ok"
     ready = client.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["ready"] is True
     assert ready.json()["flow"] == "GBank messaging"
+    assert ready.json()["store"] == "ok"
+    assert str(settings.store) not in ready.text and "cc.sqlite" not in ready.text
+
+
+def test_ready_says_the_store_is_unreachable_without_saying_where_it_is(
+    client: TestClient,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def unreadable(location: object, timeout: float = 2.0) -> int:
+        raise sqlite3.OperationalError(f"unable to open database file {location}")
+
+    monkeypatch.setattr(app_module, "count_unprocessed", unreadable)
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["store"] == "unreachable"
+    assert ready.json()["problems"] == ["the store cannot be read"]
+    assert "cc.sqlite" not in ready.text and str(settings.store.parent) not in ready.text
+    # The operator's log has where and why.
+    assert any(str(settings.store) in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
@@ -261,8 +283,20 @@ def test_the_crc_endpoint_signs_no_webhook_body(client: TestClient, channel: str
     assert client.get(f"/webhooks/{channel}", params={"crc_token": base64_token}).status_code == 200
 
 
-def test_an_unknown_channel_is_404(client: TestClient) -> None:
-    assert client.post("/webhooks/telegram", content=b"{}").status_code == 404
+def test_an_unknown_channel_is_404_and_does_not_list_the_channels(client: TestClient) -> None:
+    for answer in (
+        client.post("/webhooks/telegram", content=b"{}"),
+        client.get("/webhooks/telegram", params={"hub.mode": "subscribe"}),
+    ):
+        assert answer.status_code == 404
+        assert answer.json() == {"error": "no such channel here"}
+        assert not any(channel in answer.text for channel in CHANNELS)
+
+
+def test_no_api_browser_loads_scripts_from_a_cdn(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+    assert client.get("/openapi.json").status_code == 200
 
 
 def test_a_body_over_the_limit_is_413_and_nonsense_length_400(tmp_path: Path, env: None) -> None:
@@ -306,6 +340,19 @@ def test_two_flows_of_one_name_or_a_missing_flow_file_refuse_to_start(
         create_app(settings_for(tmp_path, flows=(FLOW, FLOW)))
     with pytest.raises(ServiceConfigError, match=r"nowhere\.flow: no such flow file"):
         create_app(settings_for(tmp_path, flows=(FLOW, tmp_path / "nowhere.flow")))
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n "])
+def test_a_blank_secret_refuses_to_start_like_a_missing_one(
+    tmp_path: Path, env: None, monkeypatch: pytest.MonkeyPatch, blank: str
+) -> None:
+    monkeypatch.setenv(secret_env("line"), blank)
+    with pytest.raises(
+        ServiceConfigError,
+        match=f"channel line: the environment variable {secret_env('line')} "
+        r"\(channels\.line\.connection\.signing_secret_env\) is set but blank",
+    ):
+        create_app(settings_for(tmp_path))
 
 
 def test_insecure_dev_accepts_unsigned_webhooks_with_a_warning(

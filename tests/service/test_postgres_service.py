@@ -36,7 +36,7 @@ def test_a_webhook_is_kept_and_processed_in_postgres_and_ready_hides_the_passwor
                 break
             time.sleep(0.01)
         assert ready["ready"] is True and ready["unprocessed"] == 0
-        assert "flowlang:***@" in ready["store"] and "hunter2" not in ready["store"]
+        assert ready["store"] == "ok"  # where the store is is not for callers to know
     with psycopg.connect(postgres_url) as db:
         (count,) = db.execute(
             "SELECT count(*) FROM messages WHERE direction = 'in'"

@@ -115,6 +115,25 @@ def test_a_hanging_vendor_never_holds_up_a_webhooks_acknowledgement(
     assert len(set(keys)) == 2  # each message sent once: the held one was never retried
 
 
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_send_token_stops_the_service_like_a_missing_one(
+    tmp_path: Path,
+    env: None,
+    fake_vendor: FakeVendor,
+    monkeypatch: pytest.MonkeyPatch,
+    blank: str,
+) -> None:
+    monkeypatch.setenv("TEST_WHATSAPP_TOKEN", blank)
+    deployment = _with_send_connection(write_deployment(tmp_path), fake_vendor)
+    with pytest.raises(
+        ServiceConfigError,
+        match=r"channels\.whatsapp\.connection\.access_token_env: the environment variable "
+        "TEST_WHATSAPP_TOKEN is set but blank",
+    ):
+        create_app(settings_for(tmp_path, deployment=deployment))
+    assert fake_vendor.requests == []
+
+
 def test_a_missing_send_token_stops_the_service_naming_channel_and_variable(
     tmp_path: Path, env: None, fake_vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
 ) -> None:

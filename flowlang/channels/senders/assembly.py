@@ -11,6 +11,7 @@ from flowlang.channels.outbound.adapters import DeliveryError
 from flowlang.channels.registry import ChannelRules, builtin_registry, load_registry
 from flowlang.channels.senders.vendor import Credentials, VendorSender
 from flowlang.config.models import Channel, Deployment
+from flowlang.config.secrets import missing_why, secret_in
 from flowlang.errors import InputError
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 
@@ -148,12 +149,13 @@ def _credentials(
         variable = getattr(connection, field)
         if variable is None:
             problems.append(f"channels.{key}.connection.{field}: missing")
-        elif not env.get(variable):
+        elif (value := secret_in(env, variable)) is None:
             problems.append(
-                f"channels.{key}.connection.{field}: the environment variable {variable} is not set"
+                f"channels.{key}.connection.{field}: the environment variable {variable} "
+                + missing_why(env, variable)
             )
         else:
-            values[field] = env[variable]
+            values[field] = value
     if len(values) < len(needed):
         return None
     return Credentials(values[token_key], values.get("account_sid_env"))
