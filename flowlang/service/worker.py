@@ -36,7 +36,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -76,7 +76,8 @@ class _Intake:
     events: list[InboundEvent]
     letters: list[Letter]
     at: datetime
-    settle: Callable[[Ack | BaseException], None]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Ack]
 
 
 @dataclass
@@ -157,6 +158,7 @@ class Worker:
         self._more = False  # (leader) events left in the inbound log after the last turn
         self._next_bid = 0.0
         metrics.watch_backlog(self.backlog)
+        engine.listen(self._heard)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -201,7 +203,7 @@ class Worker:
         waiting); they are processed after. Raises what the store raised (answer 5xx)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Ack] = loop.create_future()
-        self._put(_Intake(channel, events, letters, at, _settler(loop, future)))
+        self._put(_Intake(channel, events, letters, at, loop, future))
         return await future
 
     async def call(self, fn: Callable[[Engine], T]) -> T:
@@ -353,8 +355,7 @@ class Worker:
                 len(intakes),
                 len(processed),
             )
-            for intake in intakes:
-                intake.settle(exc)
+            _answer([(intake, exc) for intake in intakes])
             if isinstance(exc, LeadershipLost):
                 self._depose(exc)
             return
@@ -362,8 +363,8 @@ class Worker:
         for pending, outcome in processed:
             self.metrics.processing.observe(done - pending.since)
             self._count(outcome)
+        _answer(list(zip(intakes, acks, strict=True)))
         for intake, ack in zip(intakes, acks, strict=True):
-            intake.settle(ack)
             self.metrics.inbound.labels(intake.channel).inc(ack.accepted)
             if ack.duplicates:
                 self.metrics.duplicates.labels(intake.channel).inc(ack.duplicates)
@@ -404,11 +405,15 @@ class Worker:
         return ack
 
     def _count(self, outcome: Outcome) -> None:
-        for delivery in outcome.deliveries:
-            if delivery.status not in ("sent", "degraded"):  # those: when the vendor takes them
-                self.metrics.deliveries.labels(delivery.status).inc()
         if outcome.dead_lettered:
             self.metrics.dead_letters.labels("event").inc()
+
+    def _heard(self, event: Mapping[str, Any]) -> None:
+        """A message the channel policy (or the flow's window guard) kept from the outbox:
+        counted by its status (blocked, skipped, recorded). Messages let through are counted
+        by the outbox's thread, once the vendor has taken them (sent) or not."""
+        if event["kind"] == "blocked":
+            self.metrics.deliveries.labels(str(event.get("status") or "blocked")).inc()
 
     def _sleep_for(self) -> float:
         """Seconds until the next timer is due or the gauges are read again (a follower: until
@@ -494,6 +499,26 @@ def _run_call(engine: Engine, call: _Call) -> BaseException | None:
         return exc
     call.settle(result)
     return None
+
+
+def _answer(answers: list[tuple[_Intake, Ack | BaseException]]) -> None:
+    """Settle the requests' futures: one hand-over to each event loop for all of them."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Ack], Any]]] = {}
+    for intake, value in answers:
+        by_loop.setdefault(intake.loop, []).append((intake.future, value))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_settle_all, settled)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, value in settled:
+        if future.done():  # the request went away
+            continue
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+        else:
+            future.set_result(value)
 
 
 def _settler(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> Callable[[Any], None]:

@@ -139,6 +139,9 @@ def test_rich_replies_go_by_the_channels_rules_and_a_blocked_one_is_never_sent(
     assert too_long.status_code == 409 and too_long.json()["detail"]["code"] == "text_too_long"
     api.settled()
     assert len(api.sent.sent) == sent + 2  # nothing more went out
+    metrics = api.client.get("/metrics").text
+    assert 'flowlang_deliveries_total{status="blocked"} 2.0' in metrics  # the policy's refusals
+    assert f'flowlang_deliveries_total{{status="sent"}} {float(len(api.sent.sent))}' in metrics
     for empty in ({}, {"text": "  "}, {"content": {"url": "https://x"}}):
         assert api.post("frank", path, empty).status_code == 422
 

@@ -3,6 +3,7 @@ over real HTTP, limits and slow clients, and `kill -9` in the middle of traffic.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sqlite3
@@ -96,6 +97,11 @@ def test_limits_over_http(running: ServiceProcess) -> None:
     assert httpx.post(url, content=big, headers=signed_headers("web", big)).status_code == 413
     raw = b"POST /webhooks/web HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n{}"
     assert _exchange(running.port, raw).startswith(b"HTTP/1.1 400")
+    huge = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", running.port), timeout=10) as sock:
+        with contextlib.suppress(OSError):  # the server may close before it has read it all
+            sock.sendall(huge)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400")  # a head over 64 KiB
     assert httpx.get(f"{running.url}/health").json()["status"] == "ok"
 
 

@@ -4,6 +4,7 @@ out to the (fake) vendor's send API, authorised from the environment."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -132,6 +133,45 @@ def test_a_blank_send_token_stops_the_service_like_a_missing_one(
     ):
         create_app(settings_for(tmp_path, deployment=deployment))
     assert fake_vendor.requests == []
+
+
+def _deliveries(client: TestClient) -> dict[str, float]:
+    """flowlang_deliveries_total by status, from /metrics."""
+    found = re.findall(
+        r'flowlang_deliveries_total\{status="(\w+)"\} (\S+)', client.get("/metrics").text
+    )
+    return {status: float(value) for status, value in found}
+
+
+def _counted(client: TestClient, wanted: dict[str, float]) -> Callable[[], bool]:
+    return lambda: wanted.items() <= _deliveries(client).items()
+
+
+def test_deliveries_are_counted_by_what_the_vendor_said(
+    tmp_path: Path, env: None, fake_vendor: FakeVendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_WHATSAPP_TOKEN", "wa-token")
+    deployment = _with_send_connection(write_deployment(tmp_path), fake_vendor)
+    permanent = Reply.error(400, {"error": {"code": 131047, "message": "Re-engagement"}})
+    fake_vendor.script(
+        Reply.retry_after(0),  # first customer's reply: retried once, then sent
+        Reply(),
+        permanent,  # second customer's: refused for good
+        *[Reply.retry_after(0)] * 5,  # third customer's: retried until given up on
+    )
+    with TestClient(create_app(settings_for(tmp_path, deployment=deployment))) as client:
+        for n, wanted in ((1, {"sent": 1.0, "retried": 1.0}), (2, {"failed_permanent": 1.0})):
+            body = _whatsapp_from(f"44770090000{n}", f"wamid.{n}")
+            headers = signed_headers("whatsapp", body)
+            assert client.post("/webhooks/whatsapp", content=body, headers=headers).is_success
+            _until(_counted(client, wanted), f"customer {n}: {wanted}")
+        body = _whatsapp_from("447700900003", "wamid.3")
+        client.post("/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body))
+        _until(lambda: "given_up" in _deliveries(client), "the third reply given up on")
+        counted = _deliveries(client)
+    # Sent counts only what the vendor accepted: one of the three replies.
+    assert counted == {"sent": 1.0, "retried": 5.0, "failed_permanent": 1.0, "given_up": 1.0}
+    assert len(fake_vendor.requests) == 8
 
 
 def test_a_missing_send_token_stops_the_service_naming_channel_and_variable(
