@@ -18,12 +18,14 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from flowlang.errors import FlowError
+
 log = logging.getLogger("flowlang.service")
 
 HEAD_LIMIT = 64 * 1024  # bytes of request line and headers
 
 
-class HeadTooLarge(ValueError):
+class HeadTooLarge(FlowError, ValueError):
     """A request head over HEAD_LIMIT (httptools turns it into a parser error: 400)."""
 
 
