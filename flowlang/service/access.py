@@ -161,6 +161,7 @@ class Work:
     conversation_id: str
     state: str  # offered | assigned | after_call_work
     offer_ends_at: datetime | None = None
+    wrap_up: str | None = None  # the code given so far (after-call work may still change it)
 
 
 def work_of(engine: Engine, agent: str, now: datetime) -> list[Work]:
@@ -170,7 +171,10 @@ def work_of(engine: Engine, agent: str, now: datetime) -> list[Work]:
         for interaction in engine.acd.work_of(agent, now):
             state = {"offered": OFFERED, "active": ASSIGNED}.get(interaction.phase)
             found[interaction.id] = Work(
-                interaction.id, state or AFTER_CALL_WORK, interaction.offer_ends_at
+                interaction.id,
+                state or AFTER_CALL_WORK,
+                interaction.offer_ends_at,
+                interaction.wrap_up,
             )
     return sorted(found.values(), key=lambda w: w.conversation_id)
 

@@ -69,6 +69,9 @@ class WorkItem(BaseModel):
     window_closes_at: datetime | None = Field(
         None, description="when the channel's reply window closes (None: it does not)"
     )
+    wrap_up: str | None = Field(
+        None, description="the wrap-up code already given (in after-call work: None = still owed)"
+    )
 
 
 class ReplyRequest(BaseModel):
@@ -363,6 +366,7 @@ def item_of(engine: Engine, service: Service, work: Work) -> WorkItem:
         queue=conv.queue,
         offer_ends_at=work.offer_ends_at,
         window_closes_at=engine.policy.window_closes_at(conv),
+        wrap_up=work.wrap_up,
     )
 
 

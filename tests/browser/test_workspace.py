@@ -179,9 +179,15 @@ def test_a_required_wrap_up_code_is_enforced_then_after_call_work_is_timed(
     page.get_by_test_id("complete-button").click()
     expect(page.get_by_test_id("acw")).to_contain_text("After-call work 0:0")
     expect(page.get_by_test_id("tab")).to_contain_text("wrap-up")
+    # the code given is kept on the page: after-call work ends without asking for it again
+    expect(page.get_by_test_id("wrap-up")).to_have_value("Resolved")
+    expect(page.get_by_test_id("complete-button")).to_have_text("End after-call work")
     shoot(page, "agent-after-call-work")
     (item,) = service.api("alice", "GET", "/api/agent/interactions").json()
-    assert item["state"] == "after_call_work"
+    assert item["state"] == "after_call_work" and item["wrap_up"] == "Resolved"
+    page.get_by_test_id("complete-button").click()
+    expect(page.get_by_test_id("tab")).to_have_count(0)
+    assert service.api("alice", "GET", "/api/agent/interactions").json() == []
 
 
 def test_two_agents_see_only_their_own_interactions(

@@ -197,7 +197,9 @@
       el("option", {value: ""}, info.wrap_up.required ? "Wrap-up code (required)" : "Wrap-up code"),
       ...info.wrap_up.codes.map((code) => el("option", {value: code}, code)));
     const acw = (item.state || info.state) === "after_call_work";
-    $("complete-button").textContent = acw ? "Give wrap-up code" : "Complete";
+    if (acw && item.wrap_up) $("wrap-up").value = item.wrap_up;
+    $("complete-button").textContent =
+      acw ? (item.wrap_up ? "End after-call work" : "Give wrap-up code") : "Complete";
     $("reply").hidden = acw;
   }
 
@@ -392,20 +394,20 @@
     $("complete-error").hidden = true;
     try {
       if (item && item.state === "after_call_work") {
-        if (!code) {
+        if (!code && !item.wrap_up) {
           $("complete-error").textContent = "Choose the wrap-up code.";
           $("complete-error").hidden = false;
           return;
         }
-        await api("POST", path(id, "wrap-up"), {wrap_up: code});
-        drop(id, "Wrap-up given: done.");
+        await api("POST", path(id, "wrap-up"), {wrap_up: code || item.wrap_up});
+        drop(id, "After-call work done.");
         return;
       }
       await api("POST", path(id, "complete"), {wrap_up: code});
       const mine = await api("GET", "/api/agent/interactions");
       const still = mine.find((w) => w.conversation_id === id);
       if (still && still.state === "after_call_work") {
-        work.set(id, {...work.get(id), state: "after_call_work"});
+        work.set(id, {...work.get(id), state: "after_call_work", wrap_up: still.wrap_up});
         if (!acwSince.has(id)) acwSince.set(id, new Date());
         render();
         renderAcw();
