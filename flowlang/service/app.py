@@ -106,6 +106,9 @@ def create_app(
     store opened. On a PostgreSQL store the process joins the others sharing it (the leader
     runs the engine; `on_deposed` is called if another takes the lead from this one, whose
     engine has stopped). Raises ServiceConfigError (what to fix) when it cannot run."""
+    # httpx logs every request's URL at INFO: a follower forwarding a browser's live stream
+    # would write the stream's one-use ticket (in the query) to its log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     projects = _projects(settings)
     project = projects[0][1]
     assert project.deployment is not None

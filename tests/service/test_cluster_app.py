@@ -4,6 +4,7 @@ no decision more (docs/scaling.md)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -99,8 +100,9 @@ def test_a_follower_forwards_the_api_to_the_leader_and_leads_when_it_stops(
 
 
 def test_an_agents_live_stream_through_a_follower_hears_the_leaders_events(
-    tmp_path: Path, postgres_url: str, token: str
+    tmp_path: Path, postgres_url: str, token: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     auth = {"Authorization": f"Bearer {token}"}
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
@@ -122,6 +124,8 @@ def test_an_agents_live_stream_through_a_follower_hears_the_leaders_events(
             away = httpx.put(leader + "/api/agent/presence", json={"state": "away"}, headers=auth)
             assert away.status_code == 200
             assert stream.until("presence")["state"] == "away"
+        # The forwarded requests' URLs (a browser's stream ticket is in the query) are not logged.
+        assert not [r for r in caplog.records if "/api/agent/stream" in r.getMessage()]
     finally:
         next(following, None)
         next(leading, None)
