@@ -155,6 +155,12 @@ def test_a_transfer_to_a_queue_hands_it_over(service: Running, new_context: NewC
     page = sign_in(new_context(), service, "frank")
     offer_accepted(page, service, "447700900126", "Card question", name="Ben")
     expect(page.get_by_test_id("tab")).to_have_count(1)
+    # nothing is chosen at first: a click on Transfer alone moves nothing
+    expect(page.get_by_test_id("transfer-to")).to_have_value("")
+    page.get_by_test_id("transfer-button").click()
+    expect(page.get_by_test_id("tab")).to_have_count(1)
+    (held,) = service.api("frank", "GET", "/api/agent/interactions").json()
+    assert held["state"] == "assigned" and held["queue"] != "Cards"
     page.get_by_test_id("transfer-to").select_option("queue:Cards")
     page.get_by_test_id("transfer-button").click()
     expect(page.get_by_test_id("tab")).to_have_count(0)

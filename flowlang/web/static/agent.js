@@ -191,6 +191,7 @@
     showTemplates(info);
     showCanned(info);
     $("transfer-to").replaceChildren(
+      el("option", {value: ""}, "Transfer to…"),
       el("optgroup", {label: "Queues"}, ...info.queues.map((q) => el("option", {value: `queue:${q}`}, q))),
       el("optgroup", {label: "Agents"}, ...info.agents.map((a) => el("option", {value: `agent:${a}`}, a))));
     $("wrap-up").replaceChildren(
