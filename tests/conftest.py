@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,17 +12,18 @@ from hypothesis import settings
 from flowlang.store.postgres import PostgresStore
 from tests.fake_vendor import FakeVendor
 from tests.postgres_server import NoPostgres, fresh_schema, postgres_server
+from tests.requirements import missing, under_ci
 
 # CI runs the property tests on a fixed seed, so a landing never hangs on a lucky draw;
 # local runs keep exploring new inputs (and save what they find in .hypothesis/).
 settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
+if under_ci():
     settings.load_profile("ci")
 
 # The browser tests need Playwright (a dev dependency): a virtualenv installed before it was
 # added skips them until `pip install -e '.[dev]'`; under CI=true they always run.
 collect_ignore: list[str] = []
-if importlib.util.find_spec("playwright") is None and not os.environ.get("CI"):
+if importlib.util.find_spec("playwright") is None and not under_ci():
     collect_ignore.append("browser")
 
 
@@ -52,9 +52,7 @@ def postgres_server_url() -> Iterator[str]:
         with postgres_server() as url:
             yield url
     except NoPostgres as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required under CI: {exc}")
-        pytest.skip(f"no PostgreSQL server: {exc}")
+        missing(f"no PostgreSQL server: {exc}")
 
 
 @pytest.fixture

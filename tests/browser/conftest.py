@@ -27,11 +27,11 @@ from playwright.sync_api import (
 
 from tests.browser.service import Running, start_service
 from tests.fake_vendor import FakeVendor
+from tests.requirements import CHROMIUM, require_chromium
 
 # The machine the suite runs on may be busy: an assertion waits up to 10 s for the page (a
 # passing one returns as soon as it holds).
 expect.set_options(timeout=10_000)
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -56,11 +56,7 @@ def browser() -> Iterator[Browser]:
     an event loop in the main thread while it is open, which later tests' `asyncio.run` would
     trip on. Missing, the test skips (fails under CI=true: `make test` installs it,
     scripts/ensure-system-packages)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: scripts/ensure-system-packages chromium installs it"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS

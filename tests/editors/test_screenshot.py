@@ -14,14 +14,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from flowlang.diagnostics import Diagnostic, suggested_name
 from flowlang.lsp.analysis import DeploymentCache, analyse
 from tests.editors.textmate import Token, tokenize
+from tests.requirements import CHROMIUM, require_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("FLOWLANG_SCREENSHOTS") or ROOT / "out" / "screenshots")
 
 FLOW = """# Claims: a customer reports a claim on WhatsApp.
@@ -142,11 +140,7 @@ def test_the_readme_picture_of_a_flow_with_an_error(tmp_path: Path) -> None:
     assert "unknown queue &quot;Retial Banking&quot;" in page
     assert "did you mean &quot;Retail Banking&quot;?" in page
     (tmp_path / "editor.html").write_text(page, "utf-8")
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: scripts/ensure-system-packages chromium installs it"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    require_chromium()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     picture = SCREENSHOTS / "editor-diagnostics.png"
     subprocess.run(
