@@ -91,6 +91,7 @@ DUPLICATE_DECLARATION = _code(
     "a flow-level declaration (threading window, on error...) given twice",
 )
 DUPLICATE_KEYWORD = _code("FL125", "warning: a keyword listed twice in one match")
+UNKNOWN_TIME_ZONE = _code("FL126", "a time zone name that is not an IANA time zone")
 
 # FL2xx: types and values
 WRONG_TYPE = _code("FL201", "a value of the wrong type for its place")
@@ -106,6 +107,7 @@ BAD_REGEX = _code("FL208", "a regular expression that does not compile")
 EMPTY_KEYWORD = _code("FL209", "an empty keyword")
 CASE_WRONG_TYPE = _code("FL210", "a case value whose type differs from the switch's")
 BAD_LOOP_BOUND = _code("FL211", "a loop bound outside 1 to 1000")
+BAD_DATE = _code("FL212", "a date that is not written as YYYY-MM-DD")
 
 # FL3xx: structure
 UNREACHABLE_STEP = _code("FL301", "warning: a step that can never run")

@@ -28,10 +28,11 @@ DEPLOYMENT = "examples/deployment.yaml"
 CASES = {
     "messaging": ("flows/messaging.flow", "examples/messages.yaml"),
     "social": ("flows/social.flow", "examples/social_webhooks.yaml"),
+    "premier": ("flows/premier.flow", "examples/premier.yaml"),
     "statements": (f"{STAGES}/statements.flow", f"{STAGES}/statements.yaml"),
 }
 # Every flow shipped in flows/ and examples/ (update when one is added or removed).
-SHIPPED_FLOWS = 2
+SHIPPED_FLOWS = 3
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,9 @@
 
 Tree shapes: {"lit": value} (durations as {"dur": seconds}), {"path": [...]},
 {"call": name, "args": [...]}, {"list": [...]}, {"un": op, "x": tree},
-{"bin": op, "l": tree, "r": tree}, {"isset": tree, "neg": bool}, {"re": pattern, "x": tree}.
+{"bin": op, "l": tree, "r": tree}, {"isset": tree, "neg": bool}, {"re": pattern, "x": tree},
+{"member": [names], "x": tree} (fields of a time or date). Stored data (`participant data "k"`)
+is the path ["participant_data", "k"].
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ def to_tree(expr: ast.Expr) -> ExprTree:
             return {"re": expr.pattern, "x": to_tree(expr.operand)}
         case ast.Binary():
             return {"bin": expr.op, "l": to_tree(expr.left), "r": to_tree(expr.right)}
+        case ast.StoredData():
+            return {"path": [f"{expr.scope}_data", expr.key]}
+        case ast.Member():
+            names: list[Json] = list(expr.names)
+            return {"member": names, "x": to_tree(expr.base)}
         case _:
             assert_never(expr)
 

@@ -82,7 +82,27 @@ class Matches:
     pattern_span: Span
 
 
-Expr: TypeAlias = Literal | Path | Call | ListExpr | Unary | Binary | IsSet | Matches
+@dataclass(frozen=True, slots=True)
+class StoredData:
+    """`participant data "key"` / `conversation data "key"`: what the flow stored, as text."""
+
+    span: Span
+    scope: TypingLiteral["participant", "conversation"]
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """Fields of a function's value: `now("Europe/London").hour`, `.date.weekday`."""
+
+    span: Span
+    base: Expr
+    names: tuple[str, ...]
+
+
+Expr: TypeAlias = (
+    Literal | Path | Call | ListExpr | Unary | Binary | IsSet | Matches | StoredData | Member
+)
 
 
 @dataclass(frozen=True, slots=True)

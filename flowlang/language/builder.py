@@ -554,6 +554,19 @@ class AstBuilder(Transformer[Token, Any]):
         name, *args = children
         return ast.Call(self._span(meta), str(name), tuple(a for a in args if a is not None))
 
+    def read_participant_data(self, meta: Meta, children: list[Token]) -> ast.StoredData:
+        """stored_data: "participant" "data" STRING"""
+        return ast.StoredData(self._span(meta), "participant", _unquote(children[0]))
+
+    def read_conversation_data(self, meta: Meta, children: list[Token]) -> ast.StoredData:
+        """stored_data: "conversation" "data" STRING"""
+        return ast.StoredData(self._span(meta), "conversation", _unquote(children[0]))
+
+    def member(self, meta: Meta, children: list[Any]) -> ast.Member:
+        """member: call ("." path_part)+"""
+        base, *names = children
+        return ast.Member(self._span(meta), base, tuple(names))
+
     def list_expr(self, meta: Meta, children: list[Any]) -> ast.ListExpr:
         return ast.ListExpr(self._span(meta), tuple(c for c in children if c is not None))
 

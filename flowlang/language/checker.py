@@ -16,12 +16,14 @@ from typing import assert_never
 from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, error, listing, sort_key, suggest, warning
 from flowlang.language import ast
+from flowlang.language.check_time import TIME_TYPES
 from flowlang.language.context import ChannelInfo, FlowContext
 from flowlang.language.exprtypes import (
     BUILTINS,
     NAME_TYPES,
     NUMBER,
     RECORD,
+    STORED_DATA,
     TEXT,
     VALUE_TYPES,
     Scope,
@@ -167,7 +169,9 @@ class _Checker:
         for decl in self.flow.declarations:
             if isinstance(decl, ast.VarDecl) and decl.initial is not None:
                 actual = infer(decl.initial, scope, self.report)
-                if decl.type_name in VALUE_TYPES and not compatible(decl.type_name, actual):
+                if decl.type_name in (*VALUE_TYPES, *TIME_TYPES) and not compatible(
+                    decl.type_name, actual
+                ):
                     self.report(
                         error(
                             codes.ASSIGNED_WRONG_TYPE,
@@ -353,7 +357,7 @@ class _Checker:
             self._resolve_name(decl.type_name, default.value, default.span)
 
     def _var(self, decl: ast.VarDecl) -> None:
-        if self._type_name(decl.type_name, decl.type_span, (*VALUE_TYPES, RECORD)):
+        if self._type_name(decl.type_name, decl.type_span, (*VALUE_TYPES, *TIME_TYPES, RECORD)):
             self.variables[decl.name] = decl.type_name
 
     def _collect_into_names(self) -> None:
@@ -1227,7 +1231,7 @@ class _Checker:
             )
 
     def _template_names(self) -> list[str]:
-        return [*self.variables, *self.params, *self.records, *BUILTINS]
+        return [*self.variables, *self.params, *self.records, *BUILTINS, *STORED_DATA]
 
     def _template_args(self, ref: ast.NameRef, name: str | None, args: tuple[ast.Arg, ...]) -> None:
         for arg in args:
@@ -1548,7 +1552,7 @@ def _describe(stmt: ast.Statement) -> str:
 
 
 def _declarable(type_name: str) -> str:
-    return type_name if type_name in VALUE_TYPES else "text"
+    return type_name if type_name in (*VALUE_TYPES, *TIME_TYPES) else "text"
 
 
 def _article(type_name: str) -> str:

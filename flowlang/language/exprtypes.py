@@ -7,12 +7,21 @@ that every type error of a file is collected.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, error, listing, suggest
 from flowlang.language import ast
+from flowlang.language.check_time import (
+    DATE,
+    FIELDS,
+    TIME,
+    TIME_TYPES,
+    date_problem,
+    field_problem,
+    zone_problem,
+)
 
 TEXT, NUMBER, BOOLEAN, DURATION, LIST, RECORD, ANY, NOTSET = (
     "text",
@@ -55,6 +64,9 @@ BUILTINS: dict[str, dict[str, str]] = {
     "error": {"message": TEXT, "code": TEXT, "step": TEXT},
 }
 SHORTHANDS = {"priority": NUMBER, "language": TEXT}
+# What the flow stored with `set participant data` / `set conversation data`, as templates read
+# it (`{{ participant_data['segment'] }}`); expressions write `participant data "segment"`.
+STORED_DATA = ("participant_data", "conversation_data")
 
 FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "lower": ((TEXT,), TEXT),
@@ -67,7 +79,10 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "ends_with": ((TEXT, TEXT), BOOLEAN),
     "minutes": ((DURATION,), NUMBER),
     "hours": ((DURATION,), NUMBER),
+    "now": ((TEXT,), TIME),  # the zone; `now()` is UTC
+    "date": ((TEXT,), DATE),
 }
+OPTIONAL_ARGS = {"now": 0}  # functions whose arguments may all be left out
 
 
 def value_type(type_name: str) -> str:
@@ -110,6 +125,10 @@ def infer(expr: ast.Expr, scope: Scope, report: Reporter) -> str:
         return LIST
     if isinstance(expr, ast.Call):
         return _call_type(expr, scope, report)
+    if isinstance(expr, ast.StoredData):
+        return TEXT
+    if isinstance(expr, ast.Member):
+        return _member_type(expr, scope, report)
     if isinstance(expr, ast.Unary):
         inner = infer(expr.operand, scope, report)
         wanted = BOOLEAN if expr.op == "not" else NUMBER
@@ -176,11 +195,12 @@ def _binary_type(expr: ast.Binary, scope: Scope, report: Reporter) -> str:
             )
         return BOOLEAN
     if op in ("<", "<=", ">", ">="):
-        if left not in (NUMBER, DURATION, ANY) or not compatible(left, right):
+        if left not in (NUMBER, DURATION, TIME, DATE, ANY) or not compatible(left, right):
             report(
                 error(
                     codes.WRONG_TYPE,
-                    f"'{op}' compares numbers or durations, not {_a(left)} and {_a(right)}",
+                    f"'{op}' compares numbers, durations, times or dates, "
+                    f"not {_a(left)} and {_a(right)}",
                     expr.span,
                     f"{left} {op} {right}",
                 )
@@ -198,6 +218,8 @@ def _binary_type(expr: ast.Binary, scope: Scope, report: Reporter) -> str:
             )
             return ANY  # reported once; the result's type is unknown
         return TEXT
+    if op in ("+", "-") and (left in TIME_TYPES or right in TIME_TYPES):
+        return _time_arithmetic(expr, left, right, report)
     if op in ("+", "-") and DURATION in (left, right):
         _expect(expr.span, DURATION, left if right == DURATION else right, f"'{op}'", report)
         return DURATION
@@ -220,7 +242,7 @@ def _call_type(expr: ast.Call, scope: Scope, report: Reporter) -> str:
         )
         return ANY
     params, result = signature
-    if len(expr.args) != len(params):
+    if len(expr.args) != len(params) and len(expr.args) != OPTIONAL_ARGS.get(expr.name):
         report(
             error(
                 codes.WRONG_TYPE,
@@ -230,7 +252,59 @@ def _call_type(expr: ast.Call, scope: Scope, report: Reporter) -> str:
         )
     for arg, wanted in zip(expr.args, params, strict=False):
         _expect(arg.span, wanted, infer(arg, scope, report), f"{expr.name}()", report)
+    if expr.args and isinstance(literal := expr.args[0], ast.Literal) and literal.kind == "text":
+        problem = {"now": zone_problem, "date": date_problem}.get(expr.name)
+        if problem is not None and (found := problem(str(literal.value), literal.span)):
+            report(found)
     return result
+
+
+def _member_type(expr: ast.Member, scope: Scope, report: Reporter) -> str:
+    return _fields_type(infer(expr.base, scope, report), expr.names, expr.span, report)
+
+
+def _fields_type(current: str, names: Iterable[str], span: Span, report: Reporter) -> str:
+    """The type of `names` read one after another from a value of type `current`."""
+    for name in names:
+        if current == ANY:
+            return ANY
+        fields = FIELDS.get(current)
+        if fields is None:
+            report(
+                error(
+                    codes.UNKNOWN_NAME,
+                    f"{_a(current)} has no fields; {name!r} cannot be read from it",
+                    span,
+                )
+            )
+            return ANY
+        if name not in fields:
+            report(field_problem(current, name, span))
+            return ANY
+        current = fields[name]
+    return current
+
+
+def _time_arithmetic(expr: ast.Binary, left: str, right: str, report: Reporter) -> str:
+    """time/date + or - a duration is a time/date; time - time and date - date a duration."""
+    if left in TIME_TYPES and right == DURATION:
+        return left
+    if expr.op == "+" and right in TIME_TYPES and left == DURATION:
+        return right
+    if expr.op == "-" and left == right:
+        return DURATION
+    if ANY in (left, right):
+        return ANY
+    report(
+        error(
+            codes.WRONG_TYPE,
+            f"cannot {'add' if expr.op == '+' else 'subtract'} {_a(left)} and {_a(right)}",
+            expr.span,
+            f"{left} {expr.op} {right}",
+            hint='add or subtract a duration (now("UTC") + 2d), or subtract two times',
+        )
+    )
+    return ANY
 
 
 def all_names(scope: Scope) -> list[str]:
@@ -244,6 +318,8 @@ def _path_type(expr: ast.Path, scope: Scope, report: Reporter) -> str:
         if rest:
             if declared in (RECORD, ANY):
                 return ANY
+            if declared in TIME_TYPES:
+                return _fields_type(declared, rest, expr.span, report)
             report(
                 error(
                     codes.UNKNOWN_NAME,

@@ -225,6 +225,10 @@ def _bare(expr: ast.Expr) -> str:
         return expr.dotted
     if isinstance(expr, ast.Call):
         return f"{expr.name}({', '.join(_expr(a, 0) for a in expr.args)})"
+    if isinstance(expr, ast.StoredData):
+        return f"{expr.scope} data {quote(expr.key)}"
+    if isinstance(expr, ast.Member):
+        return ".".join((_bare(expr.base), *expr.names))
     if isinstance(expr, ast.ListExpr):
         return f"[{', '.join(_expr(i, 0) for i in expr.items)}]"
     if isinstance(expr, ast.Unary):

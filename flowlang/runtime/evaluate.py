@@ -10,10 +10,11 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from flowlang.errors import FlowRuntimeError
+from flowlang.runtime.clock import NOW, field, now_in, parse_date
 
 
 class Env(Protocol):
@@ -33,8 +34,13 @@ def _lookup(env: Env, parts: list[str]) -> Any:
         if isinstance(value, Mapping):
             value = value.get(part)
         else:
-            return None
+            return _field_of(value, part)
     return value
+
+
+def _field_of(value: Any, name: str) -> Any:
+    """A field of a value that is not a mapping: a time's or date's (`opened.hour`)."""
+    return field(value, name) if isinstance(value, date) else None
 
 
 def _compile_path(parts: list[str]) -> Compiled:
@@ -49,7 +55,7 @@ def _compile_path(parts: list[str]) -> Compiled:
             value = env.get(name)
             if type(value) is dict:  # the usual case, without the slower Mapping check
                 return value.get(key)
-            return value.get(key) if isinstance(value, Mapping) else None
+            return value.get(key) if isinstance(value, Mapping) else _field_of(value, key)
 
         return member
     return lambda env: _lookup(env, parts)
@@ -77,6 +83,8 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes")
     return str(value)
 
 
@@ -99,6 +107,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "ends_with": lambda a, b: _text(a).endswith(_text(b)),
     "minutes": lambda d: d.total_seconds() / 60 if isinstance(d, timedelta) else None,
     "hours": lambda d: d.total_seconds() / 3600 if isinstance(d, timedelta) else None,
+    "date": parse_date,
 }
 
 _COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -107,6 +116,10 @@ _COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operato
 def _compare(op: str, a: Any, b: Any) -> bool:
     if a is None or b is None:
         return False
+    if isinstance(a, date) or isinstance(b, date):  # a time (datetime) is a date too
+        if type(a) is not type(b):
+            raise FlowRuntimeError(f"cannot compare {_show(a)} {op} {_show(b)}")
+        return bool(_COMPARE[op](a, b))
     if isinstance(a, timedelta) or isinstance(b, timedelta):
         if not (isinstance(a, timedelta) and isinstance(b, timedelta)):
             raise FlowRuntimeError(f"cannot compare {_show(a)} {op} {_show(b)}")
@@ -117,14 +130,18 @@ def _compare(op: str, a: Any, b: Any) -> bool:
 def _add(a: Any, b: Any) -> Any:
     if isinstance(a, str) or isinstance(b, str):
         return _text(a) + _text(b)
-    if isinstance(a, timedelta) and isinstance(b, timedelta):
+    if isinstance(a, timedelta) and isinstance(b, timedelta | date):
+        return b + a
+    if isinstance(a, timedelta | date) and isinstance(b, timedelta):
         return a + b
     return _number(a) + _number(b)
 
 
 def _sub(a: Any, b: Any) -> Any:
-    if isinstance(a, timedelta) and isinstance(b, timedelta):
+    if isinstance(a, timedelta | date) and isinstance(b, timedelta):
         return a - b
+    if isinstance(a, date) and type(a) is type(b):
+        return a - b  # two times or two dates: the duration between them
     return _number(a) - _number(b)
 
 
@@ -173,6 +190,23 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+def _compile_call(name: str, args: list[Compiled]) -> Compiled:
+    if name == "now":  # reads the run's clock
+        return lambda env: now_in(env.get(NOW), *(a(env) for a in args))
+    fn = FUNCTIONS[name]
+    return lambda env: fn(*(a(env) for a in args))
+
+
+def _compile_member(base: Compiled, names: list[str]) -> Compiled:
+    def member(env: Env) -> Any:
+        value = base(env)
+        for name in names:
+            value = field(value, name)
+        return value
+
+    return member
+
+
 def compile_expr(tree: dict[str, Any]) -> Compiled:
     """Turn an expression tree into a callable `env -> value`."""
     if "lit" in tree:
@@ -187,9 +221,9 @@ def compile_expr(tree: dict[str, Any]) -> Compiled:
         items = [compile_expr(i) for i in tree["list"]]
         return lambda env: [i(env) for i in items]
     if "call" in tree:
-        fn = FUNCTIONS[tree["call"]]
-        args = [compile_expr(a) for a in tree["args"]]
-        return lambda env: fn(*(a(env) for a in args))
+        return _compile_call(tree["call"], [compile_expr(a) for a in tree["args"]])
+    if "member" in tree:
+        return _compile_member(compile_expr(tree["x"]), list(tree["member"]))
     if "un" in tree:
         inner = compile_expr(tree["x"])
         if tree["un"] == "not":

@@ -121,6 +121,7 @@ def _facts(
         known_by=customer.known_by,
         schedule_state=ctx.ports.schedule_state,
         params=params,
+        data=conv.data,
     )
 
 

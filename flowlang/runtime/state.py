@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 WaitKind = Literal["answer", "bot", "agent", "queue", "data"]
@@ -18,6 +18,10 @@ WaitKind = Literal["answer", "bot", "agent", "queue", "data"]
 def encode_value(value: Any) -> Any:
     if isinstance(value, timedelta):
         return {"$duration": value.total_seconds()}
+    if isinstance(value, datetime):  # before date: a datetime is a date too
+        return {"$time": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
     if isinstance(value, dict):
         return {k: encode_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -29,6 +33,10 @@ def decode_value(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"$duration"}:
             return timedelta(seconds=value["$duration"])
+        if set(value) == {"$time"}:
+            return datetime.fromisoformat(value["$time"])
+        if set(value) == {"$date"}:
+            return date.fromisoformat(value["$date"])
         return {k: decode_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode_value(v) for v in value]
@@ -224,3 +232,5 @@ class Facts:
     known_by: frozenset[str] = frozenset()
     schedule_state: ScheduleOracle = field(default=lambda _name, _now: "open")
     params: dict[str, Any] = field(default_factory=dict)  # environment overrides
+    # what the conversation stored: "participant.<key>" / "conversation.<key>" -> value
+    data: dict[str, Any] = field(default_factory=dict)

@@ -20,6 +20,7 @@ from flowlang.channels.text_length import text_length
 from flowlang.config import Deployment
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.ports import ConversationView
+from flowlang.runtime.scope import stored_data
 from flowlang.service.access import AgentUser, not_theirs, theirs
 from flowlang.service.agent_api import now_of
 from flowlang.service.state import Service, service_of
@@ -91,7 +92,8 @@ class Details(BaseModel):
     customer_id: str
     customer_name: str | None
     identities: list[Identity]
-    participant_data: dict[str, Any]
+    participant_data: dict[str, Any] = Field(description="what the flow stored, as text")
+    conversation_data: dict[str, Any] = Field(description="what the flow stored, as text")
     flow_path: list[str]
     queue: str | None
     skills: list[str]
@@ -125,8 +127,9 @@ class Measure(BaseModel):
 @router.get("/interactions/{conversation_id}/details", response_model=Details)
 async def details(conversation_id: str, user: AgentUser, service: ServiceDep) -> Details:
     """Everything the workspace shows of one of the agent's interactions: the customer's
-    identities, the flow's participant data and path, the channel's facts and window, the
-    templates and canned responses, the wrap-up codes, where it may be transferred."""
+    identities, the flow's participant and conversation data (as text) and its path, the
+    channel's facts and window, the templates and canned responses, the wrap-up codes, where
+    it may be transferred."""
 
     def read(engine: Engine) -> Details:
         now = now_of(engine)
@@ -227,7 +230,12 @@ def details_of(
             Identity(kind=kind, value=value)
             for kind, value in service.store.identities_of(conv.customer_id)
         ],
-        participant_data=dict(flow_state.get("participant_data") or {}),
+        participant_data=stored_data(
+            conv.data, "participant", flow_state.get("participant_data")
+        ),
+        conversation_data=stored_data(
+            conv.data, "conversation", flow_state.get("conversation_data")
+        ),
         flow_path=flow_path(service, conv),
         queue=conv.queue,
         skills=sorted(interaction.skills) if interaction else [],

@@ -187,16 +187,29 @@ _LITERAL = st.one_of(
     st.just(ast.Literal(SPAN, "notset", None)),
 )
 _PATH = st.lists(
-    _NAMES | st.sampled_from(["window", "conversation", "customer", "data", "timeout"]),
+    _NAMES
+    | st.sampled_from(["window", "conversation", "customer", "data", "timeout", "participant"]),
     min_size=1,
     max_size=3,
 ).map(lambda parts: ast.Path(SPAN, tuple(parts)))
 
 
+_STORED = st.builds(
+    ast.StoredData, st.just(SPAN), st.sampled_from(["participant", "conversation"]), _TEXT
+)
+_FIELDS = st.lists(
+    st.sampled_from(["hour", "date", "weekday", "participant", "data", "queue"]) | _NAMES,
+    min_size=1,
+    max_size=3,
+).map(tuple)
+
+
 def _extend(inner: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
     items = st.lists(inner, max_size=3).map(tuple)
+    call = st.builds(ast.Call, st.just(SPAN), _NAMES, items)
     return st.one_of(
-        st.builds(ast.Call, st.just(SPAN), _NAMES, items),
+        call,
+        st.builds(ast.Member, st.just(SPAN), call, _FIELDS),
         st.builds(ast.ListExpr, st.just(SPAN), items),
         st.builds(ast.Unary, st.just(SPAN), st.sampled_from(["not", "-"]), inner),
         st.builds(
@@ -216,7 +229,9 @@ def _as_list(items: tuple[ast.Expr, ...]) -> ast.Expr:
     return ast.ListExpr(SPAN, items)
 
 
-EXPR: st.SearchStrategy[ast.Expr] = st.recursive(_LITERAL | _PATH, _extend, max_leaves=8)
+EXPR: st.SearchStrategy[ast.Expr] = st.recursive(
+    _LITERAL | _PATH | _STORED, _extend, max_leaves=8
+)
 _REF = st.builds(ast.NameRef, st.just(SPAN), _TEXT, st.just(False)) | st.builds(
     ast.NameRef, st.just(SPAN), _NAMES, st.just(True)
 )

@@ -26,6 +26,8 @@ serve messages on web account "gbank-web", whatsapp number "+442079460000"
 
 state start:
     set participant data "intent" to "card_lost"
+    set participant data "tries" to 2
+    set conversation data "topic" to "cards"
     goto state routing
 
 state routing:
@@ -57,7 +59,9 @@ def test_the_details_say_who_the_customer_is_and_what_the_agent_may_do(api: Api)
     details = answer.json()
     assert details["customer_name"] == "Ben"
     assert {"kind": "phone", "value": "+447700900123"} in details["identities"]
-    assert details["participant_data"] == {"intent": "card_lost"}
+    # what the flow stored, as the flow reads it back: text
+    assert details["participant_data"] == {"intent": "card_lost", "tries": "2"}
+    assert details["conversation_data"] == {"topic": "cards"}
     assert details["flow_path"] == ["start", "routing"]
     assert details["queue"] == "Cards"
     channel = details["channel"]
