@@ -1,7 +1,7 @@
 """The durable conversation stores: take the engine's conversations, messages and events, give
 them back across restarts from a SQLite file (`SqliteStore`) or a PostgreSQL database
-(`PostgresStore`), with their schema migrations; `open_store` opens either from what `--store`
-was given."""
+(`PostgresStore`), one SQL store (`sql.py`) with a dialect each and one list of schema
+migrations; `open_store` opens either from what `--store` was given."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from flowlang.store.migrations import StoreError
-from flowlang.store.sqlite import HistoryPage, SqliteStore
+from flowlang.store.sql import HistoryPage, SqlStore
+from flowlang.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
     from flowlang.store.postgres import PostgresStore
@@ -65,6 +66,7 @@ def count_unprocessed(location: str | Path, timeout: float = 2.0) -> int:
 
 __all__ = [
     "HistoryPage",
+    "SqlStore",
     "SqliteStore",
     "Store",
     "StoreError",

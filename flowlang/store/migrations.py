@@ -1,16 +1,46 @@
-"""The SQLite store's schema, as ordered forward migrations.
+"""The stores' schema, as ordered forward migrations: one numbered list for SQLite and
+PostgreSQL, the SQL written once and spelled per database only where it must differ (`Step`).
 
-A file records its version in `schema_version`; opening it applies every later migration in
-one transaction. A migration is never edited once released: changes are new migrations.
+A store records its version in `schema_version`; opening it applies every later migration in
+one transaction (on PostgreSQL under an advisory lock, so that processes starting together
+migrate once). A migration is never edited once released: changes are new migrations.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from dataclasses import dataclass
 
 from flowlang.errors import FlowError
+from flowlang.store.dialect import Dialect
 
-MIGRATIONS: tuple[str, ...] = (
+
+@dataclass(frozen=True)
+class Step:
+    """One migration: SQL run on `both` databases, then what only one of them needs. In all
+    of it `{serial}` is an auto-numbered key, `{bigint}` a 64-bit integer, `{blob}` bytes."""
+
+    both: str = ""
+    sqlite: str = ""
+    postgres: str = ""
+
+    def sql(self, database: str) -> str:
+        """The step's SQL on `database` ("sqlite" or "postgres")."""
+        own = self.sqlite if database == "sqlite" else self.postgres
+        return ";".join(part for part in (self.both, own) if part.strip()).format_map(
+            _TYPES[database]
+        )
+
+
+_TYPES = {
+    "sqlite": {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "bigint": "INTEGER", "blob": "BLOB"},
+    "postgres": {
+        "serial": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "bigint": "BIGINT",
+        "blob": "BYTEA",
+    },
+}
+
+MIGRATIONS: tuple[Step | str, ...] = (
     # 1: customers, identities, conversations, inbound events, history, event log, dead letters
     """
     CREATE TABLE customers (
@@ -46,12 +76,12 @@ MIGRATIONS: tuple[str, ...] = (
         event_id TEXT NOT NULL,
         payload TEXT NOT NULL,
         processed INTEGER NOT NULL DEFAULT 0,
-        seq INTEGER NOT NULL,
+        seq {bigint} NOT NULL,
         PRIMARY KEY (channel, event_id)
     );
     CREATE INDEX inbound_pending ON inbound(processed, seq);
     CREATE TABLE messages (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq {serial},
         customer_id TEXT NOT NULL,
         conversation_id TEXT NOT NULL,
         direction TEXT NOT NULL,
@@ -61,7 +91,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX messages_by_customer ON messages(customer_id, seq);
     CREATE TABLE events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq {serial},
         kind TEXT NOT NULL,
         at TEXT NOT NULL,
         conversation_id TEXT,
@@ -69,19 +99,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_time ON events(at);
     CREATE TABLE dead_letters (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id {serial},
         source TEXT NOT NULL,
         payload TEXT NOT NULL,
         reason TEXT NOT NULL,
         at TEXT NOT NULL,
         replayed_at TEXT
     );
-    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value {bigint} NOT NULL);
     """,
     # 2: the outbox: messages saved with the state that made them, delivered after commit
     """
     CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id {serial},
         conversation_id TEXT NOT NULL,
         message TEXT NOT NULL,
         queued_at TEXT NOT NULL,
@@ -100,14 +130,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE report_checkpoints (
         at TEXT PRIMARY KEY,
         version INTEGER NOT NULL,
-        through_seq INTEGER NOT NULL,
-        body BLOB NOT NULL
+        through_seq {bigint} NOT NULL,
+        body {blob} NOT NULL
     );
     """,
     # 5: event times in UTC text, so that the log sorts and filters by time as text: files
     # written before flowlang converted event times kept a host's offset ("+01:00") as given,
     # or no offset at all (taken as UTC, as the CLI takes them)
-    """
+    Step(
+        sqlite="""
     UPDATE events SET at = strftime('%Y-%m-%dT%H:%M:%S', at)
         || CASE WHEN substr(at, 20, 1) = '.' THEN substr(at, 20, length(at) - 25) ELSE '' END
         || '+00:00'
@@ -115,10 +146,13 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE events SET at = at || '+00:00'
     WHERE substr(at, -6, 1) NOT IN ('+', '-') AND length(at) IN (19, 26)
     """,
+        postgres="",  # PostgreSQL stores always wrote UTC text
+    ),
     # 6: the channel policy's ledger, shared by every conversation and process: opt-outs per
     # customer address and business number (kept on one conversation before, so they are
     # carried over from there), and the customers reached outside the window per scope
-    """
+    Step(
+        both="""
     CREATE TABLE opt_outs (
         channel TEXT NOT NULL,
         account TEXT NOT NULL,
@@ -133,6 +167,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (scope, recipient)
     );
     CREATE INDEX reaches_by_time ON reaches(scope, at);
+    """,
+        # opt-outs a SQLite file kept on conversations (no PostgreSQL store kept them there)
+        sqlite="""
     INSERT OR IGNORE INTO opt_outs (channel, account, address, at)
         SELECT channel, coalesce(json_extract(body, '$.account'), ''),
             json_extract(body, '$.last_sender_id'), last_activity_at
@@ -140,6 +177,7 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE json_extract(body, '$.channel_state.opted_out') = 1
             AND coalesce(json_extract(body, '$.last_sender_id'), '') != ''
     """,
+    ),
     # 7: the flow versions an engine ran (each graph, by its version), so that after a restart a
     # conversation in flight resumes on the version it started on
     """
@@ -167,9 +205,20 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at TEXT
     )
     """,
-    # 10: (PostgreSQL: the leader among the service processes sharing the store) one process
-    # writes a SQLite file, so it has no leader to record
-    "",
+    # 10: the leader among the service processes sharing a PostgreSQL store (docs/scaling.md):
+    # the epoch each process bumps when it takes the lead fences out the one before; its URL.
+    # One process writes a SQLite file, so it has no leader to record.
+    Step(
+        postgres="""
+    CREATE TABLE leader (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch BIGINT NOT NULL,
+        url TEXT,
+        since TEXT
+    );
+    INSERT INTO leader (id, epoch) VALUES (1, 0)
+    """
+    ),
     # 11: the vendor's id of each message it accepted and the latest status its webhooks
     # reported (delivered, read, failed and why), so that a status finds its conversation
     """
@@ -203,34 +252,35 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 class StoreError(FlowError):
-    """A store file that cannot be opened: not a database, or from a newer flowlang."""
+    """A store that cannot be opened: not a database, unreachable, or from a newer flowlang."""
 
 
-def current_version(db: sqlite3.Connection) -> int:
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+def current_version(dialect: Dialect) -> int:
+    """The schema version the store is at (0: an empty one)."""
+    if not dialect.has_table("schema_version"):
+        return 0
+    (version,) = dialect.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(version or 0)
 
 
-def migrate(db: sqlite3.Connection, migrations: tuple[str, ...] = MIGRATIONS) -> int:
-    """Bring the file up to the latest version; returns the version it is at."""
-    version = current_version(db)
-    if version > len(migrations):
-        raise StoreError(
-            f"this store file has schema version {version}, newer than this flowlang "
-            f"({len(migrations)}); upgrade flowlang to open it"
-        )
-    if version == len(migrations):
-        return version
-    db.execute("BEGIN IMMEDIATE")
-    try:
+def migrate(dialect: Dialect, migrations: tuple[Step | str, ...] = MIGRATIONS) -> int:
+    """Bring the store up to the latest version; returns the version it is at. A plain string
+    among `migrations` is a step whose SQL is the same on both databases."""
+    if current_version(dialect) == len(migrations):
+        return len(migrations)
+    with dialect.migrating():
+        dialect.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        version = current_version(dialect)
+        if version > len(migrations):
+            raise StoreError(
+                f"this store has schema version {version}, newer than this flowlang "
+                f"({len(migrations)}); upgrade flowlang to open it"
+            )
         for number in range(version + 1, len(migrations) + 1):
-            for statement in migrations[number - 1].split(";"):
+            step = migrations[number - 1]
+            text = (Step(both=step) if isinstance(step, str) else step).sql(dialect.name)
+            for statement in text.split(";"):
                 if statement.strip():
-                    db.execute(statement)
-            db.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+                    dialect.execute(statement, None)
+            dialect.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
     return len(migrations)

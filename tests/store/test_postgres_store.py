@@ -10,9 +10,8 @@ import psycopg
 import pytest
 
 from flowlang.store import StoreError, open_store
-from flowlang.store import postgres as postgres_module
+from flowlang.store.migrations import MIGRATIONS
 from flowlang.store.postgres import PostgresStore
-from flowlang.store.postgres_migrations import MIGRATIONS
 from tests.store.helpers import T0
 
 
@@ -67,7 +66,7 @@ def test_a_store_from_a_newer_flowlang_is_refused_naming_it_without_the_password
 def test_the_event_log_reads_page_by_page_in_time_order(
     postgres_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(postgres_module, "_PAGE", 3)
+    monkeypatch.setattr(postgres_store.dialect, "page_size", 3)
     with postgres_store.transaction():
         for n in range(8):  # two events at each moment, written out of time order
             at = T0 + timedelta(minutes=(7 - n) // 2)

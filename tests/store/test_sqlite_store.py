@@ -16,7 +16,7 @@ from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.ports import DataResult
 from flowlang.store import StoreError
 from flowlang.store.migrations import MIGRATIONS, migrate
-from flowlang.store.sqlite import SqliteStore
+from flowlang.store.sqlite import SqliteDialect, SqliteStore
 from tests.store.helpers import T0, engine_on, inbound, with_an_agent
 
 
@@ -220,10 +220,10 @@ def test_the_event_log_reads_back_in_time_order(tmp_path: Path) -> None:
 def test_migrations_bring_an_old_file_forward_and_refuse_a_newer_one(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, MIGRATIONS[:1]) == 1
+    assert migrate(SqliteDialect(db), MIGRATIONS[:1]) == 1
     db.execute("INSERT INTO customers (id, name) VALUES ('c1', 'Ana')")
     extra = ("ALTER TABLE customers ADD COLUMN segment TEXT",)
-    assert migrate(db, MIGRATIONS + extra) == len(MIGRATIONS) + 1
+    assert migrate(SqliteDialect(db), MIGRATIONS + extra) == len(MIGRATIONS) + 1
     assert db.execute("SELECT name, segment FROM customers").fetchone() == ("Ana", None)
     db.close()
     with pytest.raises(StoreError, match="newer than this flowlang"):
@@ -267,7 +267,7 @@ def test_a_failing_agent_event_is_kept_too_and_replays(
 def test_messages_waiting_in_an_outbox_from_before_delivered_to_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "v2.db"
     db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, MIGRATIONS[:2]) == 2
+    assert migrate(SqliteDialect(db), MIGRATIONS[:2]) == 2
     db.execute(
         "INSERT INTO outbox (conversation_id, message, queued_at) VALUES (?, ?, ?)",
         ("conv-1", '{"text": "hi"}', T0.isoformat()),
@@ -315,7 +315,7 @@ def test_event_times_an_older_file_kept_with_their_offsets_are_rewritten_in_utc(
 ) -> None:
     path = tmp_path / "v4.db"
     db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, MIGRATIONS[:4]) == 4
+    assert migrate(SqliteDialect(db), MIGRATIONS[:4]) == 4
     written = [  # as flowlang before the UTC change logged what hosts sent
         "2026-01-05T10:00:00+01:00",  # 09:00 UTC
         "2026-01-05T09:30:00.250000+00:00",
@@ -350,7 +350,7 @@ def test_event_times_an_older_file_kept_with_their_offsets_are_rewritten_in_utc(
 def test_an_opt_out_an_older_file_kept_on_a_conversation_is_carried_over(tmp_path: Path) -> None:
     path = tmp_path / "v5.db"
     db = sqlite3.connect(path, isolation_level=None)
-    assert migrate(db, MIGRATIONS[:5]) == 5
+    assert migrate(SqliteDialect(db), MIGRATIONS[:5]) == 5
     for conv_id, sender, state in [
         ("conv1", "+447700900999", {"opted_out": True}),
         ("conv2", "+447700900111", {}),

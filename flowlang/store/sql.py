@@ -1,0 +1,961 @@
+"""The durable conversation store in a SQL database, written once for SQLite and PostgreSQL:
+`SqlStore` speaks to its database through a `Dialect` (dialect.py) for what differs between
+them; `SqliteStore` (sqlite.py) and `PostgresStore` (postgres.py) open the connection.
+
+It implements the engine's `ConversationStore` port and what hosts and the CLI need besides:
+history paging, customer lookup and merging, the event log, dead letters, the inbound
+events that were stored but not processed (for recovery after a crash), and the outbox.
+
+Durability: `engine.handle` stores the raw event (`accept_inbound`) and processes it inside one
+`transaction()`, which commits the event with its outcome (conversation state, history, events,
+the processed mark, the messages to send) atomically, or nothing; the messages are delivered
+after the commit. `accept_inbound` on its own (the service's webhooks) commits at once. Times
+are kept as ISO text (events in UTC), so that the log sorts and filters alike in both.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from flowlang.events import in_utc
+from flowlang.runtime.memory import normalise_phone
+from flowlang.runtime.ports import (
+    ConversationView,
+    CustomerView,
+    IdentityClaim,
+    PendingSend,
+    SentMessage,
+    User,
+    status_advances,
+)
+from flowlang.runtime.users import check_new_user
+from flowlang.store import active as active_table
+from flowlang.store import sent as sent_table
+from flowlang.store.active import ActiveFlow
+from flowlang.store.dialect import Dialect, Rows
+
+_TIMES = ("started_at", "last_activity_at", "last_inbound_at")
+_VIEW_FIELDS = {f.name for f in fields(ConversationView)}
+
+
+@dataclass
+class HistoryPage:
+    """Messages in time order, and the cursor for the page before them (None: the first one)."""
+
+    messages: list[dict[str, Any]]
+    before: int | None
+
+
+class SqlStore:
+    """A ConversationStore in a SQL database, reached through its `dialect`."""
+
+    def __init__(self, dialect: Dialect, path: str) -> None:
+        self.dialect = dialect
+        self.path = path
+        self._depth = 0
+        self._delivered: list[int] = []  # outbox rows to delete with the next transaction
+        self._sent: list[SentMessage] = []  # vendor ids to keep with the next transaction
+
+    def close(self) -> None:
+        if (self._delivered or self._sent) and not self.dialect.closed:
+            with self.transaction():
+                pass
+        self.dialect.close()
+
+    def __enter__(self) -> SqlStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run(self, query: str, args: Sequence[Any] = ()) -> Rows:
+        return self.dialect.execute(query, args)
+
+    def _many(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.dialect.executemany(query, rows)
+
+    def _returning(self, query: str, args: Sequence[Any]) -> Any:
+        """The first row a statement with RETURNING gave (None: none), the statement run to
+        its end."""
+        rows = self._run(query, args).fetchall()
+        return rows[0] if rows else None
+
+    def _count(self, query: str, args: Sequence[Any] = ()) -> int:
+        row = self._run(query, args).fetchone()
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside commits together, or not at all. A nested call joins the outer
+        one as a savepoint: when it fails, what it wrote is undone and the outer one goes on
+        (the service processes several events in one transaction, each nested)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                with self.dialect.savepoint(self._depth):
+                    yield
+            finally:
+                self._depth -= 1
+            return
+        delivered = self._delivered[:]
+        sent = self._sent[:]
+        try:
+            with self.dialect.transaction():
+                self._depth = 1
+                self._began()
+                self._many("DELETE FROM outbox WHERE id = ?", [(i,) for i in delivered])
+                self._insert_sent(sent)
+                yield
+        finally:
+            self._depth = 0
+        del self._delivered[: len(delivered)]
+        del self._sent[: len(sent)]
+
+    def _began(self) -> None:
+        """Called first in every outermost transaction (a shared store checks its lead)."""
+
+    def _next_id(self, counter: str, prefix: str) -> str:
+        row = self._returning(
+            "INSERT INTO counters (name, value) VALUES (?, 1) "
+            "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
+            (counter,),
+        )
+        return f"{prefix}{row[0]}"
+
+    # ------------------------------------------------------------------ inbound
+    def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
+        """Store an inbound event (committed at once, or with the transaction it is called
+        in); False when it was seen before."""
+        with self.transaction():
+            seq = self._next_id("inbound", "")
+            stored = self._returning(
+                "INSERT INTO inbound (channel, event_id, payload, seq) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING RETURNING seq",
+                (channel, event_id, _dumps(payload), int(seq)),
+            )
+            if stored is not None:
+                self._stored_inbound()
+        return stored is not None
+
+    def _stored_inbound(self) -> None:
+        """Called when an inbound event was stored (a shared store tells the other processes)."""
+
+    def mark_processed(self, channel: str, event_id: str) -> None:
+        self._run(
+            "UPDATE inbound SET processed = 1 WHERE channel = ? AND event_id = ?",
+            (channel, event_id),
+        )
+
+    def inbound_sender(self, channel: str, event_id: str) -> str | None:
+        """Who sent an inbound event stored before (a removal may come without its author)."""
+        row = self._run(
+            f"SELECT {self.dialect.json_text('payload', 'sender_id')} FROM inbound "
+            "WHERE channel = ? AND event_id = ?",
+            (channel, event_id),
+        ).fetchone()
+        return str(row[0]) if row and row[0] else None
+
+    def pending_inbound(self) -> list[dict[str, Any]]:
+        """Inbound events stored but not processed (a crash came in between), oldest first."""
+        rows = self._run("SELECT payload FROM inbound WHERE processed = 0 ORDER BY seq").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def next_inbound(self, limit: int) -> list[dict[str, Any]]:
+        """The first `limit` inbound events not processed yet, in the order they were made
+        durable (by any process: the counter that numbers them is locked to the commit)."""
+        rows = self._run(
+            "SELECT payload FROM inbound WHERE processed = 0 ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def unprocessed(self) -> int:
+        """How many inbound events are stored and not processed yet."""
+        return self._count("SELECT count(*) FROM inbound WHERE processed = 0")
+
+    # ------------------------------------------------------------------ customers
+    def resolve_customer(
+        self, channel: str, external_id: str, phone: str | None, name: str | None
+    ) -> CustomerView:
+        e164 = normalise_phone(phone)
+        with self.transaction():
+            # Both identities' owners in one read (a round trip on a server).
+            keys = [(channel, external_id)] + ([("phone", e164)] if e164 else [])
+            owners = self._owners(keys)
+            known_by: set[str] = set()
+            customer_id = owners.get((channel, external_id))
+            if customer_id is not None:
+                known_by.add("platform id")
+            elif e164 and (owner := owners.get(("phone", e164))) is not None:
+                customer_id = owner
+                known_by.add("phone")
+            new = customer_id is None
+            if customer_id is None:
+                customer_id = self._next_id("customer", "c")
+                self._run(
+                    "INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)",
+                    (customer_id, name, e164),
+                )
+            view = self.get_customer(customer_id)
+            assert view is not None
+            # A returning customer usually changes nothing: then nothing is written (a write
+            # dirties pages of a table of a million customers; reading them stays cached).
+            if not new and (
+                (name is not None and view.name is None) or (e164 and view.phone is None)
+            ):
+                self._run(
+                    "UPDATE customers SET name = coalesce(name, ?), phone = coalesce(phone, ?) "
+                    "WHERE id = ?",
+                    (name, e164, customer_id),
+                )
+                view = self.get_customer(customer_id)
+                assert view is not None
+            # Only identities no one has: one another customer owns stays theirs.
+            self._many(
+                "INSERT INTO identities (kind, value, customer_id) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(kind, value, customer_id) for kind, value in keys if (kind, value) not in owners],
+            )
+        return CustomerView(view.id, view.name, view.phone, view.known_by | known_by, new)
+
+    def _owners(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        marks = ", ".join(["(?, ?)"] * len(keys))
+        rows = self._run(
+            f"SELECT kind, value, customer_id FROM identities WHERE (kind, value) IN ({marks})",
+            [part for key in keys for part in key],
+        ).fetchall()
+        return {(str(kind), str(value)): str(owner) for kind, value, owner in rows}
+
+    def _owner(self, kind: str, value: str) -> str | None:
+        row = self._run(
+            "SELECT customer_id FROM identities WHERE kind = ? AND value = ?", (kind, value)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def get_customer(self, customer_id: str) -> CustomerView | None:
+        row = self._run(
+            "SELECT id, name, phone, volunteered FROM customers WHERE id = ?", (customer_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return CustomerView(row[0], row[1], row[2], frozenset(json.loads(row[3])), False)
+
+    def find_customer(self, kind: str, value: str) -> CustomerView | None:
+        """The customer known by an identity: ("phone", "+44..."), ("whatsapp", wa_id), ..."""
+        if kind == "phone":
+            value = normalise_phone(value) or value
+        owner = self._owner(kind, value)
+        return self.get_customer(owner) if owner else None
+
+    def identities_of(self, customer_id: str) -> list[tuple[str, str]]:
+        rows = self._run(
+            "SELECT kind, value FROM identities WHERE customer_id = ? ORDER BY kind, value",
+            (customer_id,),
+        ).fetchall()
+        return [(str(k), str(v)) for k, v in rows]
+
+    def link_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
+        with self.transaction():
+            owner = self._owner(kind, value)
+            if owner is not None and owner != customer_id:
+                self.merge_customers(keep=owner, absorb=customer_id)
+                customer_id = owner
+            self._run(
+                "INSERT INTO identities (kind, value, customer_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind, value) DO UPDATE SET customer_id = excluded.customer_id",
+                (kind, value, customer_id),
+            )
+            self._run(
+                "DELETE FROM identity_claims WHERE customer_id = ? AND kind = ? AND value = ?",
+                (customer_id, kind, value),
+            )
+            view = self.get_customer(customer_id)
+            assert view is not None
+            volunteered = sorted(view.known_by | {kind})
+            self._run(
+                "UPDATE customers SET volunteered = ? WHERE id = ?",
+                (json.dumps(volunteered), customer_id),
+            )
+        return CustomerView(view.id, view.name, view.phone, frozenset(volunteered), False)
+
+    def move_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
+        with self.transaction():
+            self._run("DELETE FROM identities WHERE kind = ? AND value = ?", (kind, value))
+            return self.link_identity(customer_id, kind, value)
+
+    def claim_identity(
+        self, customer_id: str, kind: str, value: str, conversation_id: str, at: datetime
+    ) -> bool:
+        if self._owner(kind, value) == customer_id:
+            return False
+        self._run(
+            "INSERT INTO identity_claims (customer_id, kind, value, conversation_id, at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (customer_id, kind, value, conversation_id, in_utc(at).isoformat()),
+        )
+        return True
+
+    def claims_of(self, customer_id: str) -> list[IdentityClaim]:
+        rows = self._run(
+            "SELECT kind, value, conversation_id, at FROM identity_claims WHERE customer_id = ? "
+            "ORDER BY at, kind, value",
+            (customer_id,),
+        ).fetchall()
+        return [IdentityClaim(k, v, c, datetime.fromisoformat(a)) for k, v, c, a in rows]
+
+    def merge_customers(self, keep: str, absorb: str) -> None:
+        """Move everything of `absorb` (identities, conversations, history) to `keep`."""
+        with self.transaction():
+            kept, gone = self.get_customer(keep), self.get_customer(absorb)
+            if kept is None or gone is None:
+                raise KeyError(f"no customer {keep if kept is None else absorb!r}")
+            volunteered = sorted(kept.known_by | gone.known_by)
+            self._run(
+                "UPDATE customers SET volunteered = ?, name = coalesce(name, ?), "
+                "phone = coalesce(phone, ?) WHERE id = ?",
+                (json.dumps(volunteered), gone.name, gone.phone, keep),
+            )
+            for table in ("identities", "messages", "conversations"):
+                self._run(
+                    f"UPDATE {table} SET customer_id = ? WHERE customer_id = ?", (keep, absorb)
+                )
+            # What `keep` has already stays; the rest of `absorb`'s moves over.
+            for table, key in (
+                ("identity_claims", "kind, value"),
+                ("current_conversation", "channel"),
+            ):
+                self._run(
+                    f"UPDATE {table} SET customer_id = ? WHERE customer_id = ? AND ({key}) "
+                    f"NOT IN (SELECT {key} FROM {table} WHERE customer_id = ?)",
+                    (keep, absorb, keep),
+                )
+                self._run(f"DELETE FROM {table} WHERE customer_id = ?", (absorb,))
+            rows = self._run(
+                "SELECT id, body FROM conversations WHERE customer_id = ?", (keep,)
+            ).fetchall()
+            for conv_id, body in rows:
+                data = json.loads(body)
+                data["customer_id"] = keep
+                self._run("UPDATE conversations SET body = ? WHERE id = ?", (_dumps(data), conv_id))
+            self._run("DELETE FROM customers WHERE id = ?", (absorb,))
+
+    # ------------------------------------------------------------------ flow versions
+    def save_flow_version(self, version: str, graph: dict[str, Any]) -> None:
+        """Keep a flow version's graph (once: a version's content never changes)."""
+        with self._unless_read_only(), self.transaction():
+            self._run(
+                "INSERT INTO flow_versions (version, graph) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (version, _dumps(graph)),
+            )
+
+    def flow_version(self, version: str) -> dict[str, Any] | None:
+        """The graph of a flow version kept by `save_flow_version`, or None."""
+        row = self._run("SELECT graph FROM flow_versions WHERE version = ?", (version,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def flow_versions(self) -> list[tuple[str, str]]:
+        """Every flow version kept, as (version, the flow's name), in the order the event log
+        first shows each run or published (any it never shows first)."""
+        json_text = self.dialect.json_text
+        rows = self._run(
+            f"SELECT version, name FROM (SELECT v.version, {json_text('v.graph', 'name')} AS name, "
+            "(SELECT min(e.seq) FROM events e WHERE e.kind IN ('flow_path', 'flow_published')"
+            f"  AND {json_text('e.data', 'version')} = v.version"
+            ") AS first_seq FROM flow_versions v) AS kept"
+            " ORDER BY first_seq IS NOT NULL, first_seq, version"
+        ).fetchall()
+        return [(version, name or "") for version, name in rows]
+
+    def flow_publications(self) -> list[dict[str, Any]]:
+        """The `flow_published` events of the log ({"at", "version", "flow", "by"}), in order."""
+        rows = self._run(
+            "SELECT at, data FROM events WHERE kind = 'flow_published' ORDER BY seq"
+        ).fetchall()
+        return [{**json.loads(data), "at": datetime.fromisoformat(at)} for at, data in rows]
+
+    # ------------------------------------------------------------------ users
+    def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
+        with self.transaction():
+            check_new_user(name, role, self.user(name))
+            self._run(
+                "INSERT INTO users (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
+                "token_hash = excluded.token_hash, created_at = excluded.created_at, "
+                "revoked_at = NULL",
+                (name, role, token_hash, _utc_text(at)),
+            )
+        return User(name, role, token_hash, in_utc(at))
+
+    def user(self, name: str) -> User | None:
+        return self._user("name", name)
+
+    def user_by_token_hash(self, token_hash: str) -> User | None:
+        return self._user("token_hash", token_hash)
+
+    def _user(self, column: str, value: str) -> User | None:
+        row = self._run(
+            f"SELECT name, role, token_hash, created_at, revoked_at FROM users WHERE {column} = ?",
+            (value,),
+        ).fetchone()
+        return _user(row) if row else None
+
+    def users(self) -> list[User]:
+        rows = self._run(
+            "SELECT name, role, token_hash, created_at, revoked_at FROM users ORDER BY name"
+        ).fetchall()
+        return [_user(row) for row in rows]
+
+    def revoke_user(self, name: str, at: datetime) -> bool:
+        with self.transaction():
+            changed = self._returning(
+                "UPDATE users SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL "
+                "RETURNING name",
+                (_utc_text(at), name),
+            )
+        return changed is not None
+
+    # ------------------------------------------------------------------ the policy's ledger
+    def opted_out(self, channel: str, account: str, address: str) -> bool:
+        row = self._run(
+            "SELECT 1 FROM opt_outs WHERE channel = ? AND account = ? AND address = ?",
+            (channel, account, address),
+        ).fetchone()
+        return row is not None
+
+    def set_opted_out(
+        self, channel: str, account: str, address: str, opted_out: bool, at: datetime
+    ) -> None:
+        with self.transaction():
+            if opted_out:
+                self._run(
+                    "INSERT INTO opt_outs (channel, account, address, at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (channel, account, address) DO UPDATE SET at = excluded.at",
+                    (channel, account, address, _utc_text(at)),
+                )
+            else:
+                self._run(
+                    "DELETE FROM opt_outs WHERE channel = ? AND account = ? AND address = ?",
+                    (channel, account, address),
+                )
+
+    def opt_outs(self) -> list[dict[str, str]]:
+        """Every opt-out in force: channel, account, address and when, oldest first."""
+        rows = self._run(
+            "SELECT channel, account, address, at FROM opt_outs ORDER BY at, address"
+        ).fetchall()
+        return [dict(zip(("channel", "account", "address", "at"), r, strict=True)) for r in rows]
+
+    def reached(self, scope: str, since: datetime, recipient: str) -> tuple[int, bool]:
+        count, found = self._run(
+            "SELECT count(*), count(*) FILTER (WHERE recipient = ?) FROM reaches "
+            "WHERE scope = ? AND at > ?",
+            (recipient, scope, _utc_text(since)),
+        ).fetchone()
+        return int(count), bool(found)
+
+    def record_reach(self, scope: str, recipient: str, at: datetime) -> None:
+        with self.transaction():
+            self._run(
+                "INSERT INTO reaches (scope, recipient, at) VALUES (?, ?, ?) "
+                "ON CONFLICT (scope, recipient) DO UPDATE "
+                f"SET at = {self.dialect.greatest}(reaches.at, excluded.at)",
+                (scope, recipient, _utc_text(at)),
+            )
+
+    # ------------------------------------------------------------------ conversations
+    def conversation_for(
+        self, customer_id: str, channel: str, account: str, now: datetime, window: timedelta
+    ) -> ConversationView:
+        with self.transaction():
+            row = self._run(
+                "SELECT conversation_id FROM current_conversation "
+                "WHERE customer_id = ? AND channel = ?",
+                (customer_id, channel),
+            ).fetchone()
+            current = self.get_conversation(row[0]) if row else None
+            if current is not None and current.continues_at(now, window):
+                current.ongoing = True
+                return current
+            conv = ConversationView.starting(
+                self._next_id("conversation", "conv"),
+                customer_id,
+                channel,
+                account,
+                now,
+                after=current,
+            )
+            if current is not None and current.close():
+                self.save_conversation(current)
+            self.save_conversation(conv)
+            self._run(
+                "INSERT INTO current_conversation (customer_id, channel, conversation_id) "
+                "VALUES (?, ?, ?) ON CONFLICT (customer_id, channel) "
+                "DO UPDATE SET conversation_id = excluded.conversation_id",
+                (customer_id, channel, conv.id),
+            )
+        return conv
+
+    def get_conversation(self, conversation_id: str) -> ConversationView | None:
+        row = self._run(
+            "SELECT body FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        return _view(json.loads(row[0])) if row else None
+
+    def save_conversation(self, conversation: ConversationView) -> None:
+        # Not dataclasses.asdict: its deep copy is wasted work before JSON, and it drops the
+        # zone of datetime subclasses such as ruamel's TimeStamp.
+        body = {f.name: getattr(conversation, f.name) for f in fields(ConversationView)}
+        self._run(
+            "INSERT INTO conversations (id, customer_id, channel, started_at, last_activity_at, "
+            "body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            "customer_id = excluded.customer_id, last_activity_at = excluded.last_activity_at, "
+            "body = excluded.body",
+            (
+                conversation.id,
+                conversation.customer_id,
+                conversation.channel,
+                conversation.started_at.isoformat(),
+                conversation.last_activity_at.isoformat(),
+                _dumps(body),
+            ),
+        )
+
+    def conversations_of(self, customer_id: str) -> list[ConversationView]:
+        rows = self._run(
+            "SELECT body FROM conversations WHERE customer_id = ? ORDER BY started_at",
+            (customer_id,),
+        ).fetchall()
+        return [_view(json.loads(r[0])) for r in rows]
+
+    def routed_conversations(self) -> list[ConversationView]:
+        """Conversations queued or with an agent that have a stored routing request (what an
+        ACD takes back after a restart), oldest routing first."""
+        found = []
+        for (body,) in self._run("SELECT body FROM conversations"):
+            data = json.loads(body)
+            if data.get("status") in ("queued", "with_agent") and data.get("routing"):
+                found.append(_view(data))
+        return sorted(found, key=lambda c: (str(c.routing.get("entered_at")), c.id))
+
+    def waiting_timers(self) -> list[tuple[datetime, str, str]]:
+        """(deadline, conversation id, timer) of every flow waiting with a time limit."""
+        out = []
+        for (body,) in self._run("SELECT body FROM conversations"):
+            data = json.loads(body)
+            waiting = (data.get("flow_state") or {}).get("waiting") or {}
+            if waiting.get("deadline") and waiting.get("timer"):
+                deadline = datetime.fromisoformat(waiting["deadline"])
+                out.append((deadline, str(data["id"]), str(waiting["timer"])))
+        return sorted(out)
+
+    # ------------------------------------------------------------------ history and events
+    def append_message(
+        self,
+        conversation: ConversationView,
+        direction: str,
+        content: dict[str, Any],
+        at: datetime,
+        sender: str,
+    ) -> None:
+        conversation.count_message(at)
+        self._run(
+            "INSERT INTO messages (customer_id, conversation_id, direction, content, at, sender) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                conversation.customer_id,
+                conversation.id,
+                direction,
+                _dumps(content),
+                at.isoformat(),
+                sender,
+            ),
+        )
+
+    def history(self, customer_id: str, before: int | None = None, limit: int = 50) -> HistoryPage:
+        """A customer's messages across conversations and channels, `limit` at a time, from
+        the latest back to the very first (pass the page's `before` to get the one before)."""
+        rows = self._run(
+            "SELECT seq, conversation_id, direction, content, at, sender FROM messages "
+            "WHERE customer_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (customer_id, before if before is not None else 2**62, limit + 1),
+        ).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        messages = [
+            {
+                "seq": seq,
+                "conversation_id": conv,
+                "direction": direction,
+                "content": json.loads(content),
+                "at": datetime.fromisoformat(at),
+                "sender": sender,
+            }
+            for seq, conv, direction, content, at, sender in reversed(rows)
+        ]
+        return HistoryPage(messages, messages[0]["seq"] if more and messages else None)
+
+    def append_event(
+        self, kind: str, at: datetime, conversation_id: str | None, data: dict[str, Any]
+    ) -> None:
+        self._run(
+            "INSERT INTO events (kind, at, conversation_id, data) VALUES (?, ?, ?, ?)",
+            (kind, _utc_text(at), conversation_id, _dumps(data)),
+        )
+
+    def iter_events(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        through_seq: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The event log in time order: {"kind", "at", "conversation_id", **data} (only those
+        written up to `through_seq`, when given: see `last_event_seq`)."""
+        query = "SELECT kind, at, conversation_id, data FROM events WHERE 1 = 1"
+        args: list[Any] = []
+        if through_seq is not None:
+            query += " AND seq <= ?"
+            args.append(through_seq)
+        if start is not None:
+            query += " AND at >= ?"
+            args.append(_utc_text(start))
+        if end is not None:
+            query += " AND at < ?"
+            args.append(_utc_text(end))
+        for kind, at, conv, data in self._event_rows(query, args):
+            yield {
+                **json.loads(data),
+                "kind": kind,
+                "at": datetime.fromisoformat(at),
+                "conversation_id": conv,
+            }
+
+    def _event_rows(self, query: str, args: list[Any]) -> Iterator[tuple[Any, ...]]:
+        page = self.dialect.page_size
+        if page is None:
+            yield from self._run(query + " ORDER BY at, seq", args)
+            return
+        # Page by (at, seq): a long log streams without holding the connection in between.
+        query = query.replace(" data FROM", " data, seq FROM", 1)
+        query += " AND (at, seq) > (?, ?) ORDER BY at, seq LIMIT ?"
+        after: tuple[str, int] = ("", 0)
+        while True:
+            rows = self._run(query, [*args, *after, page]).fetchall()
+            for row in rows:
+                yield row[:4]
+            if len(rows) < page:
+                return
+            after = (rows[-1][1], rows[-1][4])
+
+    def agent_states(self) -> dict[str, str]:
+        """Each agent's last state in the event log (its `agent_state` events)."""
+        rows = self._run(
+            "SELECT data FROM events WHERE kind = 'agent_state' ORDER BY seq"
+        ).fetchall()
+        return {(d := json.loads(r[0]))["agent"]: d["state"] for r in rows}
+
+    def last_event_seq(self) -> int:
+        """The sequence number of the last event written (0 when there is none)."""
+        return self._count("SELECT coalesce(max(seq), 0) FROM events")
+
+    # ------------------------------------------------------------------ report checkpoints
+    @contextmanager
+    def _unless_read_only(self) -> Iterator[None]:
+        try:
+            yield
+        except self.dialect.errors as exc:
+            if not self.dialect.is_read_only(exc):
+                raise
+
+    def save_report_checkpoint(
+        self, at: datetime, version: int, through_seq: int, body: dict[str, Any], keep: int
+    ) -> None:
+        """Keep the event log folded up to `at` (the events written up to `through_seq`), and
+        only the `keep` latest checkpoints. A checkpoint only saves time: a file opened
+        read-only keeps none."""
+        packed = zlib.compress(_dumps(body).encode("utf-8"))
+        with self._unless_read_only(), self.transaction():
+            self._run(
+                "INSERT INTO report_checkpoints (at, version, through_seq, body) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (at) DO UPDATE SET "
+                "version = excluded.version, through_seq = excluded.through_seq, "
+                "body = excluded.body",
+                (_utc_text(at), version, through_seq, packed),
+            )
+            self._run(
+                "DELETE FROM report_checkpoints WHERE at NOT IN "
+                "(SELECT at FROM report_checkpoints ORDER BY at DESC LIMIT ?)",
+                (keep,),
+            )
+
+    def report_checkpoint(
+        self, not_after: datetime | None, version: int
+    ) -> tuple[datetime, dict[str, Any]] | None:
+        """The latest checkpoint of `version` (at or before `not_after`) that is still true; one
+        that an event written later but dated before it has made stale is dropped."""
+        query = "SELECT at, through_seq, body FROM report_checkpoints WHERE version = ?"
+        args: list[Any] = [version]
+        if not_after is not None:
+            query += " AND at <= ?"
+            args.append(_utc_text(not_after))
+        rows = self._run(query + " ORDER BY at DESC", args).fetchall()
+        for at, through_seq, body in rows:
+            late = self._run(
+                "SELECT 1 FROM events WHERE seq > ? AND at < ? LIMIT 1", (through_seq, at)
+            ).fetchone()
+            if late is None:
+                return datetime.fromisoformat(at), json.loads(zlib.decompress(body))
+            with self._unless_read_only(), self.transaction():
+                self._run("DELETE FROM report_checkpoints WHERE at = ?", (at,))
+        return None
+
+    def report_checkpoints(self) -> list[dict[str, Any]]:
+        """The checkpoints kept, latest first: moment, fold version, events folded, bytes."""
+        rows = self._run(
+            f"SELECT at, version, through_seq, {self.dialect.byte_length}(body) "
+            "FROM report_checkpoints ORDER BY at DESC"
+        ).fetchall()
+        return [
+            {"at": datetime.fromisoformat(at), "version": v, "through_seq": seq, "bytes": size}
+            for at, v, seq, size in rows
+        ]
+
+    def clear_report_checkpoints(self) -> int:
+        """Drop every checkpoint (reports then fold from the first event); how many there were."""
+        with self.transaction():
+            return len(self._run("DELETE FROM report_checkpoints RETURNING at").fetchall())
+
+    # ------------------------------------------------------------------ outbox
+    def add_outbound(
+        self,
+        conversation_id: str,
+        message: dict[str, Any],
+        at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> int:
+        """Queue a message to deliver once the current transaction commits."""
+        row = self._returning(
+            "INSERT INTO outbox (conversation_id, message, queued_at, delivered_to) "
+            "VALUES (?, ?, ?, ?) RETURNING id",
+            (conversation_id, _dumps(message), at.isoformat(), json.dumps(list(delivered_to))),
+        )
+        return int(row[0])
+
+    def pending_outbound(
+        self, conversation_ids: Collection[str] | None = None
+    ) -> list[PendingSend]:
+        """Messages waiting to be delivered (of these conversations), oldest first."""
+        query = (
+            "SELECT id, conversation_id, message, queued_at, attempts, last_error, "
+            "next_attempt_at, delivered_to FROM outbox"
+        )
+        params: list[str] = []
+        if conversation_ids is not None:
+            if not conversation_ids:
+                return []
+            params = sorted(conversation_ids)
+            query += f" WHERE conversation_id IN ({', '.join('?' * len(params))})"
+        delivered = set(self._delivered)
+        return [
+            PendingSend(
+                i,
+                conv,
+                json.loads(message),
+                datetime.fromisoformat(queued),
+                attempts,
+                error,
+                datetime.fromisoformat(retry) if retry else None,
+                json.loads(took),
+            )
+            for i, conv, message, queued, attempts, error, retry, took in self._run(
+                query + " ORDER BY id", params
+            )
+            if i not in delivered
+        ]
+
+    def outbound_failed(
+        self,
+        send_id: int,
+        reason: str,
+        next_attempt_at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> None:
+        self._run(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+            "delivered_to = ? WHERE id = ?",
+            (reason, next_attempt_at.isoformat(), json.dumps(list(delivered_to)), send_id),
+        )
+
+    def outbound_done(self, send_id: int) -> None:
+        """Delivered or given up on. Outside a transaction the row is deleted with the next one,
+        which saves a commit per message; a crash before then delivers it again on recovery."""
+        if self._depth:
+            self._run("DELETE FROM outbox WHERE id = ?", (send_id,))
+        else:
+            self._delivered.append(send_id)
+
+    # ------------------------------------------------------------------ sent messages
+    def record_sent(self, sent: SentMessage) -> None:
+        if self._depth:
+            self._insert_sent([sent])
+        else:
+            self._sent.append(sent)
+
+    def _insert_sent(self, sent: Sequence[SentMessage]) -> None:
+        if sent:
+            self._many(
+                f"INSERT INTO sent_messages ({sent_table.COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (channel, vendor_id) DO UPDATE SET "
+                "message_id = excluded.message_id, conversation_id = excluded.conversation_id, "
+                "recipient = excluded.recipient, sent_at = excluded.sent_at, "
+                "status = excluded.status, status_at = excluded.status_at, "
+                "error = excluded.error",
+                [sent_table.row_of(s) for s in sent],
+            )
+
+    def update_sent(
+        self, channel: str, vendor_id: str, status: str, error: str, at: datetime
+    ) -> SentMessage | None:
+        row = self._run(
+            f"SELECT {sent_table.COLUMNS} FROM sent_messages WHERE channel = ? AND vendor_id = ?"
+            + self.dialect.lock_rows,
+            (channel, vendor_id),
+        ).fetchone()
+        if row is None:
+            return None
+        sent = sent_table.sent_of(row)
+        if status_advances(sent.status, status):
+            sent.status, sent.status_at, sent.error = status, at, error
+            self._run(
+                "UPDATE sent_messages SET status = ?, status_at = ?, error = ? "
+                "WHERE channel = ? AND vendor_id = ?",
+                (status, _utc_text(at), error, channel, vendor_id),
+            )
+        return sent
+
+    def update_sent_until(
+        self, channel: str, recipient: str, status: str, until: datetime, at: datetime
+    ) -> list[SentMessage]:
+        rows = self._run(
+            f"SELECT {sent_table.COLUMNS} FROM sent_messages "
+            "WHERE channel = ? AND recipient = ? AND sent_at <= ? ORDER BY sent_at"
+            + self.dialect.lock_rows,
+            (channel, recipient, _utc_text(until)),
+        ).fetchall()
+        changed = []
+        for row in rows:
+            sent = sent_table.sent_of(row)
+            if status_advances(sent.status, status):
+                sent.status, sent.status_at = status, at
+                changed.append(sent)
+        self._many(
+            "UPDATE sent_messages SET status = ?, status_at = ? "
+            "WHERE channel = ? AND vendor_id = ?",
+            [(status, _utc_text(at), s.channel, s.vendor_id) for s in changed],
+        )
+        return changed
+
+    def sent_messages(self, message_ids: Collection[str]) -> dict[str, SentMessage]:
+        wanted = sorted(set(message_ids))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        rows = self._run(
+            f"SELECT {sent_table.COLUMNS} FROM sent_messages WHERE message_id IN ({marks})",
+            wanted,
+        ).fetchall()
+        found = {s.message_id: s for s in map(sent_table.sent_of, rows)}
+        found.update({s.message_id: s for s in self._sent if s.message_id in set(wanted)})
+        return found
+
+    # ------------------------------------------------------------------ active flow versions
+    def active_flows(self) -> dict[str, ActiveFlow]:
+        """Each flow's active version, by the flow's name."""
+        rows = self._run(f"SELECT {active_table.COLUMNS} FROM active_flows").fetchall()
+        return {row[0]: active_table.active_flow_of(row) for row in rows}
+
+    def set_active_flow(
+        self, flow: str, version: str, by: str, at: datetime, file_version: str | None = None
+    ) -> None:
+        """Make `version` the active one of `flow`, published `by` someone `at` a time; a
+        `file_version` is the version the flow's file has at this start (None: unchanged)."""
+        self._run(
+            f"INSERT INTO active_flows ({active_table.COLUMNS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (flow) DO UPDATE SET version = excluded.version, "
+            "published_by = excluded.published_by, published_at = excluded.published_at, "
+            "file_version = coalesce(?, active_flows.file_version)",
+            (flow, version, by, _utc_text(at), file_version or "", file_version),
+        )
+
+    # ------------------------------------------------------------------ dead letters
+    def dead_letter(self, source: str, payload: dict[str, Any], reason: str, at: datetime) -> None:
+        self._run(
+            "INSERT INTO dead_letters (source, payload, reason, at) VALUES (?, ?, ?, ?)",
+            (source, _dumps(payload), reason, at.isoformat()),
+        )
+
+    def dead_letters(self, include_replayed: bool = False) -> list[dict[str, Any]]:
+        query = "SELECT id, source, payload, reason, at, replayed_at FROM dead_letters"
+        if not include_replayed:
+            query += " WHERE replayed_at IS NULL"
+        return [
+            {
+                "id": i,
+                "source": s,
+                "payload": json.loads(p),
+                "reason": r,
+                "at": a,
+                "replayed_at": done,
+            }
+            for i, s, p, r, a, done in self._run(query + " ORDER BY id")
+        ]
+
+    def mark_replayed(self, letter_id: int, at: datetime) -> None:
+        self._run(
+            "UPDATE dead_letters SET replayed_at = ? WHERE id = ?", (at.isoformat(), letter_id)
+        )
+
+
+def _view(data: dict[str, Any]) -> ConversationView:
+    values = {k: v for k, v in data.items() if k in _VIEW_FIELDS}
+    for name in _TIMES:
+        if values.get(name):
+            values[name] = datetime.fromisoformat(values[name])
+    return ConversationView(**values)
+
+
+def _user(row: tuple[str, str, str, str, str | None]) -> User:
+    name, role, token_hash, created, revoked = row
+    return User(
+        name,
+        role,
+        token_hash,
+        datetime.fromisoformat(created),
+        datetime.fromisoformat(revoked) if revoked else None,
+    )
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str)
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _utc_text(moment: datetime) -> str:
+    """The event log's time text: UTC, so that text order is time order."""
+    return in_utc(moment).isoformat()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)
