@@ -186,52 +186,59 @@ class SqlStore:
     ) -> CustomerView:
         e164 = normalise_phone(phone)
         with self.transaction():
-            # Both identities' owners in one read (a round trip on a server).
+            # Both identities' owners, with the owner's record, in one read (a round trip on
+            # a server); a new customer's record is what is written, not read back.
             keys = [(channel, external_id)] + ([("phone", e164)] if e164 else [])
             owners = self._owners(keys)
             known_by: set[str] = set()
-            customer_id = owners.get((channel, external_id))
-            if customer_id is not None:
+            view = owners.get((channel, external_id))
+            if view is not None:
                 known_by.add("platform id")
-            elif e164 and (owner := owners.get(("phone", e164))) is not None:
-                customer_id = owner
+            elif e164 and (view := owners.get(("phone", e164))) is not None:
                 known_by.add("phone")
-            new = customer_id is None
-            if customer_id is None:
-                customer_id = self._next_id("customer", "c")
+            new = view is None
+            if view is None:
+                view = CustomerView(self._next_id("customer", "c"), name, e164)
                 self._run(
                     "INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)",
-                    (customer_id, name, e164),
+                    (view.id, name, e164),
                 )
-            view = self.get_customer(customer_id)
-            assert view is not None
             # A returning customer usually changes nothing: then nothing is written (a write
             # dirties pages of a table of a million customers; reading them stays cached).
-            if not new and (
-                (name is not None and view.name is None) or (e164 and view.phone is None)
-            ):
+            elif (name is not None and view.name is None) or (e164 and view.phone is None):
                 self._run(
                     "UPDATE customers SET name = coalesce(name, ?), phone = coalesce(phone, ?) "
                     "WHERE id = ?",
-                    (name, e164, customer_id),
+                    (name, e164, view.id),
                 )
-                view = self.get_customer(customer_id)
-                assert view is not None
+                view = CustomerView(
+                    view.id,
+                    view.name if view.name is not None else name,
+                    view.phone if view.phone is not None else e164,
+                    view.known_by,
+                )
             # Only identities no one has: one another customer owns stays theirs.
             self._many(
                 "INSERT INTO identities (kind, value, customer_id) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                [(kind, value, customer_id) for kind, value in keys if (kind, value) not in owners],
+                [(kind, value, view.id) for kind, value in keys if (kind, value) not in owners],
             )
         return CustomerView(view.id, view.name, view.phone, view.known_by | known_by, new)
 
-    def _owners(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    def _owners(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], CustomerView]:
+        """The customers who own these identities, by identity."""
         marks = ", ".join(["(?, ?)"] * len(keys))
         rows = self._run(
-            f"SELECT kind, value, customer_id FROM identities WHERE (kind, value) IN ({marks})",
+            "SELECT i.kind, i.value, c.id, c.name, c.phone, c.volunteered FROM identities i "
+            f"JOIN customers c ON c.id = i.customer_id WHERE (i.kind, i.value) IN ({marks})",
             [part for key in keys for part in key],
         ).fetchall()
-        return {(str(kind), str(value)): str(owner) for kind, value, owner in rows}
+        return {
+            (str(kind), str(value)): CustomerView(
+                cid, cname, cphone, frozenset(json.loads(volunteered)), False
+            )
+            for kind, value, cid, cname, cphone, volunteered in rows
+        }
 
     def _owner(self, kind: str, value: str) -> str | None:
         row = self._run(
@@ -475,11 +482,11 @@ class SqlStore:
     ) -> ConversationView:
         with self.transaction():
             row = self._run(
-                "SELECT conversation_id FROM current_conversation "
-                "WHERE customer_id = ? AND channel = ?",
+                "SELECT c.body FROM current_conversation cc JOIN conversations c "
+                "ON c.id = cc.conversation_id WHERE cc.customer_id = ? AND cc.channel = ?",
                 (customer_id, channel),
             ).fetchone()
-            current = self.get_conversation(row[0]) if row else None
+            current = _view(json.loads(row[0])) if row else None
             if current is not None and current.continues_at(now, window):
                 current.ongoing = True
                 return current

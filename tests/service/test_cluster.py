@@ -22,14 +22,17 @@ MESSAGES = 400
 CUSTOMERS = 80
 
 
-def _check(verdict: Verdict, traffic: Traffic) -> None:
+def _check(verdict: Verdict, traffic: Traffic, killed: bool = False) -> None:
     assert len(traffic.sent) == MESSAGES
     assert verdict.lost == [] and verdict.doubled == [], (verdict.lost[:5], verdict.doubled[:5])
     assert verdict.out_of_order == []
     assert verdict.over_capacity() == {}, verdict.most_held
     assert verdict.offered_twice == []
     assert verdict.unprocessed == 0 and verdict.routed == 0  # every interaction completed
-    assert traffic.accepted > 0 and traffic.completed == traffic.accepted
+    # A completion the killed leader committed without answering is done (nothing routed is
+    # left) but not counted by the agent who asked.
+    missed = traffic.accepted - traffic.completed
+    assert traffic.accepted > 0 and (missed in (0, 1) if killed else missed == 0)
 
 
 def _epochs(url: str) -> list[int]:
@@ -75,7 +78,7 @@ def test_kill_9_of_the_leader_mid_run_loses_doubles_and_overbooks_nothing(
         traffic = Traffic(cluster, MESSAGES, CUSTOMERS)
         traffic.run(kill_the_leader)
         assert len(cluster.alive()) == 2 and cluster.leader() is not None
-        _check(Verdict.of(postgres_url, traffic.sent), traffic)
+        _check(Verdict.of(postgres_url, traffic.sent), traffic, killed=True)
         assert _epochs(postgres_url) == [1, 2]  # the lead changed hands once
         print(f"recovery after kill -9 of the leader: {took[0]:.2f} s")
         assert took[0] < 60  # the figure is reported; the shared machine's timing varies
