@@ -53,13 +53,10 @@ def emit_diagnostics(
 def load_program(flow: Path, deployment: Path | None, environment: str | None = None) -> Project:
     """The project of one flow, with `environment`'s parameter values when one is named; a flow
     with errors shows them and stops the command with `ExitCode.FINDINGS`."""
+    from flowlang.commands.deployment import resolve
     from flowlang.project import load_project
-    from flowlang.workspace import find_deployment
 
-    if deployment is None:
-        deployment = find_deployment([flow])
-        if deployment is not None:
-            click.echo(f"using the deployment file {deployment}", err=True)
+    deployment = resolve(deployment, [flow])
     project, ws = load_project(flow, deployment)
     if project is None:
         emit_diagnostics(ws.diagnostics, ws.sources, "text")

@@ -61,11 +61,15 @@ FORMAT_OPTION = click.option(
 
 
 def deployment_option(
-    help: str = "the deployment file (queues, skills, templates, ...)",
+    help: str = (
+        "the deployment file (queues, skills, templates, ...; default: deployment.yaml beside "
+        "the flow, else in the working directory)"
+    ),
     *,
     required: bool = False,
 ) -> Callable[[F], F]:
-    """`-d/--deployment FILE`: an existing file, passed to the command as `deployment`."""
+    """`-d/--deployment FILE`: an existing file, passed to the command as `deployment` (None
+    when not given: the command finds one with `commands.deployment.resolve` or `require`)."""
     return click.option(
         "-d",
         "--deployment",

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from flowlang.commands.deployment import load_or_exit
+from flowlang.commands.deployment import load_or_exit, resolve
 from flowlang.commands.options import deployment_option
 from flowlang.commands.store import STORE_OPTION, open_store
 from flowlang.private_files import write_private
@@ -78,7 +78,10 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
 )
 @click.option("--queue", "queues", multiple=True, help="only these queues (repeat for several)")
 @click.option("--agent", "agents", multiple=True, help="only these agents (repeat for several)")
-@deployment_option("take each queue's service-level target (and queue list) from this deployment")
+@deployment_option(
+    "take each queue's service-level target (and queue list) from this deployment "
+    "(default: deployment.yaml in the working directory)"
+)
 @click.option(
     "--format",
     "output_format",
@@ -135,6 +138,7 @@ def report_command(
     """
     if start is not None and end is not None and end <= start:
         raise click.BadParameter("--to must be after --from", param_hint="--to")
+    deployment = resolve(deployment)
     loaded = load_or_exit(deployment) if deployment is not None else None
     scope = Scope(start, end, {MEDIA[m] for m in media}, set(queues), set(agents))
     moment = at or datetime.now(UTC)

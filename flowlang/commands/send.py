@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from flowlang.commands.deployment import load_or_exit
+from flowlang.commands.deployment import load_or_exit, require
 from flowlang.commands.exits import ExitCode
 from flowlang.commands.options import deployment_option
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
@@ -27,7 +27,10 @@ if TYPE_CHECKING:
     help="the SQLite store file (created if missing) or a postgresql:// URL: customers, "
     "opt-outs, limits",
 )
-@deployment_option("the deployment file (channels, accounts, templates, portfolios)", required=True)
+@deployment_option(
+    "the deployment file (channels, accounts, templates, portfolios; default: "
+    "deployment.yaml in the working directory)"
+)
 @click.option("--channel", required=True, help="whatsapp, sms, ...")
 @click.option("--to", "to", required=True, help="the customer: a phone number on WhatsApp and SMS")
 @click.option(
@@ -46,7 +49,7 @@ if TYPE_CHECKING:
 @OUTBOUND_OPTION
 def send_command(
     store_path: str | Path,
-    deployment: Path,
+    deployment: Path | None,
     channel: str,
     to: str,
     account_name: str | None,
@@ -72,7 +75,7 @@ def send_command(
     from flowlang.project import sending_project
     from flowlang.runtime.initiate import InitiateError, recipient
 
-    loaded = load_or_exit(deployment)
+    loaded = load_or_exit(require(deployment, [], "flowlang send"))
     registry = builtin_registry()
     if channel not in registry:
         raise click.BadParameter(

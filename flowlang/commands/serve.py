@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from flowlang.commands.deployment import require
 from flowlang.commands.exits import ExitCode
 from flowlang.commands.options import deployment_option
 from flowlang.commands.store import StoreLocation
@@ -16,7 +17,10 @@ from flowlang.commands.store import StoreLocation
 
 @click.command(name="serve")
 @click.argument("flows", nargs=-1, required=True, type=click.Path(path_type=Path))
-@deployment_option("the deployment file (channels and their connections)", required=True)
+@deployment_option(
+    "the deployment file (channels and their connections; default: deployment.yaml beside "
+    "the first flow, else in the working directory)"
+)
 @click.option(
     "--store",
     "store",
@@ -84,7 +88,7 @@ from flowlang.commands.store import StoreLocation
 )
 def serve_command(
     flows: tuple[Path, ...],
-    deployment: Path,
+    deployment: Path | None,
     store: str | Path,
     host: str,
     port: int,
@@ -120,12 +124,13 @@ def serve_command(
     from flowlang.service.protocol import with_header_timeout
     from flowlang.service.settings import ServiceConfigError, Settings
 
+    deployment_file = require(deployment, flows, "flowlang serve")
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings(
         flows=flows,
-        deployment=deployment,
+        deployment=deployment_file,
         store=store,
         host=host,
         port=port,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from flowlang.acd.simulate import SimulationResult, SimulationSpec, simulate
-from flowlang.commands.deployment import load_or_exit
+from flowlang.commands.deployment import load_or_exit, resolve
 from flowlang.commands.exits import ExitCode
 from flowlang.commands.options import deployment_option
 from flowlang.config.loader import load_yaml_model
@@ -19,7 +19,10 @@ from flowlang.reporting.charts import step_chart
 
 @click.command(name="simulate")
 @click.argument("spec_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@deployment_option("take queues and agents from this deployment file")
+@deployment_option(
+    "take queues and agents from this deployment file (default: deployment.yaml beside "
+    "SPEC_PATH, else in the working directory)"
+)
 @click.option(
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -51,11 +54,15 @@ def simulate_command(
         click.echo(render_all(problems, sources))
         return ExitCode.FINDINGS
     loaded = None
+    deployment = resolve(deployment, [spec_path])
     if deployment is not None:
         loaded = load_or_exit(deployment)
     result = simulate(spec, loaded)
     if not result.agents:
-        raise click.UsageError("no agents: give `agents:` in the simulation file or -d DEPLOYMENT")
+        raise click.UsageError(
+            "no agents: give `agents:` in the simulation file, or a deployment file "
+            "(-d FILE, or deployment.yaml beside the simulation file)"
+        )
     if plot is not None:
         plot.write_text(queue_chart(result), "utf-8")
     if output_format == "json":

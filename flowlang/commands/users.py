@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from flowlang.commands.deployment import load_or_exit
+from flowlang.commands.deployment import load_or_exit, require
 from flowlang.commands.options import deployment_option
 from flowlang.commands.store import STORE_OPTION, StoreLocation, open_store
 from flowlang.errors import InputError
@@ -32,7 +32,10 @@ def users() -> None:
     type=StoreLocation(),
     help="the SQLite store file (created when missing), or a postgresql:// URL",
 )
-@deployment_option("the deployment file; an agent must be one of its agents")
+@deployment_option(
+    "the deployment file; an agent must be one of its agents (default: deployment.yaml in "
+    "the working directory)"
+)
 def add(name: str, role: str, store_path: str | Path, deployment: Path | None) -> None:
     """Add a user and print their API token, once: it is stored only as a hash.
 
@@ -41,8 +44,7 @@ def add(name: str, role: str, store_path: str | Path, deployment: Path | None) -
       flowlang users add alice --role agent --store flowlang.db -d examples/deployment.yaml
     """
     if role == "agent":
-        if deployment is None:
-            raise click.UsageError("an agent needs -d/--deployment: they must be one of its agents")
+        deployment = require(deployment, [], "flowlang users add --role agent")
         agents = load_or_exit(deployment).agents
         if name not in agents:
             known = ", ".join(sorted(agents)) or "none"

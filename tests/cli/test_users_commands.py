@@ -65,7 +65,7 @@ def test_revoke_ends_a_token_and_list_shows_it(tmp_path: Path) -> None:
     ("args", "problem"),
     [
         (["mallory", "--role", "agent", "-d", DEPLOYMENT], "'mallory' is not an agent of"),
-        (["alice", "--role", "agent"], "an agent needs -d/--deployment"),
+        (["alice", "--role", "agent"], "--role agent needs a deployment file: give -d FILE"),
         (["alice", "--role", "root"], "'root' is not one of"),
     ],
 )
