@@ -38,7 +38,7 @@ from flowlang.diagnostics import (
     suggest,
 )
 from flowlang.errors import FlowError
-from flowlang.language import ast
+from flowlang.language import ast, mistakes
 from flowlang.language.builder import AstBuilder, BuildError
 
 MAX_FLOW_BYTES = 1_000_000
@@ -358,6 +358,9 @@ def _off_step(filename: str, origin: list[int], reported: set[int]) -> list[Diag
 def _meant(exc: UnexpectedInput, filename: str, lines: list[str]) -> str | None:
     """The line as it was meant when the error is a specific mistake ('==' for '=', 30m for
     '30 minutes'), so that recovery goes on with it; else None."""
+    if isinstance(exc, UnexpectedCharacters) and 0 < exc.line <= len(lines):
+        quoted = mistakes.wrong_quotes(filename, exc.line, exc.column, lines[exc.line - 1])
+        return quoted[1] if quoted is not None else None
     if not isinstance(exc, UnexpectedToken) or exc.token.type in _LAYOUT_TOKENS | {"$END"}:
         return None
     tok = exc.token
@@ -553,7 +556,10 @@ def _syntax_diagnostic(
         line, col = exc.line, exc.column
         text = lines[line - 1] if 0 < line <= len(lines) else ""
         char = text[col - 1] if 0 < col <= len(text) else ""
-        if char == '"':
+        quoted = mistakes.wrong_quotes(filename, line, col, text)
+        if quoted is not None:
+            d = quoted[0]
+        elif char == '"':
             d = error(
                 codes.UNCLOSED_TEXT,
                 "unterminated text: the closing quote is missing",
@@ -729,9 +735,18 @@ def _specific_mistake(
             "no unit",
             hint="units: s (seconds), m (minutes), h (hours), d (days); e.g. wait 30m",
         ), fixed
-    if tok.type == "NAME":
-        return _misspelt(tok, expected, span, text)
-    return None
+    keywords = _keywords(expected)
+    if tok.type == "EQUAL":
+        return mistakes.set_with_equals(span, text, keywords)
+    word, expects_colon = str(tok), "COLON" in expected
+    found = mistakes.else_if(span, text, word, expects_colon) or mistakes.then_after_condition(
+        span, text, word, expects_colon
+    )
+    if found is None and tok.type == "NAME":
+        found = _misspelt(tok, expected, span, text)
+    if found is None and word.isidentifier():
+        found = mistakes.unknown_statement(span, text, word, keywords, tok.type != "NAME")
+    return found
 
 
 def _misspelt(
