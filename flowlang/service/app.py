@@ -34,13 +34,22 @@ from flowlang.service import webhooks
 from flowlang.service.api import mount_api
 from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.forward import Forwarder, ForwardToLeader
+from flowlang.service.intake import Intake
 from flowlang.service.limits import BodyLimits
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
 from flowlang.service.state import Service, service_of
 from flowlang.service.versions import Started, starting_versions
 from flowlang.service.worker import Cluster, UtcClock, Worker
-from flowlang.store import Store, count_unprocessed, database_errors, open_store, shown_location
+from flowlang.store import (
+    SqliteStore,
+    Store,
+    count_unprocessed,
+    database_errors,
+    open_store,
+    shown_location,
+)
+from flowlang.store.inbox import SqliteInbox
 from flowlang.store.leadership import Leadership
 from flowlang.store.migrations import StoreError
 from flowlang.store.postgres import PostgresStore
@@ -141,6 +150,7 @@ def create_app(
         interval=settings.delivery_interval,
         may_deliver=lambda outbox: _leads(worker, outbox),
     )
+    inbox = _inbox(store)
     worker = Worker(
         engine,
         store,
@@ -149,7 +159,9 @@ def create_app(
         max_batch=settings.max_batch,
         cluster=_cluster(store, settings),
         on_deposed=on_deposed,
+        inbox_id=inbox.id if inbox is not None else None,
     )
+    intake = Intake(inbox, worker.stage, metrics, settings.max_batch) if inbox is not None else None
     service = Service(
         settings,
         project,
@@ -161,6 +173,7 @@ def create_app(
         dispatcher,
         flow_files={p.graph.name: path for path, p in projects},
         started=[each.said for each in started] + _overlaps(started, project),
+        intake=intake,
     )
     forwarder = (
         Forwarder(lambda: worker.role == "follower", worker.cluster.leadership.leader_url)
@@ -176,6 +189,8 @@ def create_app(
         except BaseException:
             worker.stop()
             raise
+        if intake is not None:
+            intake.start()
         if settings.insecure_dev:
             log.warning("--insecure-dev: webhooks without a configured secret are NOT verified")
         try:
@@ -183,6 +198,8 @@ def create_app(
         finally:
             if forwarder is not None:
                 await forwarder.aclose()
+            if intake is not None:
+                intake.stop()  # the requests waiting made durable and answered first
             worker.stop()
             dispatcher.stop()
             store.close()
@@ -278,6 +295,17 @@ def _leads(worker: Worker, outbox: Store) -> bool:
     if isinstance(outbox, PostgresStore):
         outbox.fence = worker.cluster.leadership.epoch
     return True
+
+
+def _inbox(store: Store) -> SqliteInbox | None:
+    """On a SQLite store, the inbox its webhooks are made durable in (`store/inbox.py`)."""
+    if not isinstance(store, SqliteStore):
+        return None
+    try:
+        return SqliteInbox(store.path)
+    except StoreError as exc:
+        store.close()
+        raise ServiceConfigError(str(exc)) from exc
 
 
 def _cluster(store: Store, settings: Settings) -> Cluster | None:

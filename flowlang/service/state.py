@@ -14,6 +14,7 @@ from fastapi import Request
 
 from flowlang.project import Project
 from flowlang.service.dispatcher import Dispatcher
+from flowlang.service.intake import Intake
 from flowlang.service.metrics import Metrics
 from flowlang.service.settings import ChannelSecrets, Settings
 from flowlang.service.worker import Worker
@@ -34,6 +35,7 @@ class Service:
     dispatcher: Dispatcher  # the outbox's thread
     flow_files: dict[str, Path] = field(default_factory=dict)  # each flow's name -> its file
     started: list[str] = field(default_factory=list)  # which version each flow started on, why
+    intake: Intake | None = None  # (SQLite store) the thread webhooks are made durable on
 
     def serves(self, channel: str) -> bool:
         return channel in self.channels

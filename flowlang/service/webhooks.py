@@ -99,7 +99,8 @@ async def webhook(channel: str, request: Request) -> Response:
         events, letters = await asyncio.to_thread(_read_request, channel, raw, received, limit)
     ack = Ack()
     if events or letters:
-        ack = await service.worker.accept(channel, events, letters, received)
+        taker = service.intake or service.worker  # the intake thread (SQLite) or the worker
+        ack = await taker.accept(channel, events, letters, received)
     # The answer's JSON is written here: FastAPI would validate a model it built itself.
     return Response(
         b'{"accepted":%d,"duplicates":%d,"dead_letters":%d}'

@@ -3,8 +3,12 @@
 Everything the service does with the engine and its store runs here, one turn at a time. A turn
 is one transaction (one disk sync) for:
 
-- **intake**: webhook requests hand over their events (`accept`); every request waiting is made
-  durable (group commit) and answered as soon as the turn commits;
+- **intake** (on a PostgreSQL store): webhook requests hand over their events (`accept`); every
+  request waiting is made durable (group commit) and answered as soon as the turn commits. On a
+  SQLite store the webhooks are made durable and answered by the intake thread (`intake.py`,
+  in the store's inbox file), which hands the rows over (`stage`): the worker takes them into
+  the store and processes them in the order they arrived, and keeps in the same transaction how
+  far it took the inbox;
 - **processing**: the events made durable are processed in the order they arrived (so the
   order of each conversation holds), for `batch_seconds` of work at most, each as a nested unit
   of work (a savepoint: one that fails is undone alone and kept as a dead letter);
@@ -45,7 +49,8 @@ from flowlang.errors import FlowError
 from flowlang.events import InboundEvent
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.service.metrics import Metrics
-from flowlang.store import Store
+from flowlang.store import SqliteStore, Store
+from flowlang.store.inbox import Letter as InboxLetter
 from flowlang.store.leadership import InboundListener, Leadership, LeadershipLost
 
 if TYPE_CHECKING:
@@ -90,6 +95,27 @@ class _Call:
 class _Pending:
     event: InboundEvent  # durable, not processed yet
     since: float  # when it was made durable (perf_counter)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A row of the store's inbox, durable and not in the store yet: an event or a letter."""
+
+    seq: int
+    event: InboundEvent | None
+    letter: InboxLetter | None
+
+
+@dataclass
+class _Staged:
+    rows: list[Staged]
+    since: float  # when they were made durable (perf_counter)
+
+
+@dataclass
+class _Taken:
+    row: Staged
+    since: float
 
 
 @dataclass
@@ -138,6 +164,7 @@ class Worker:
         batch_seconds: float = 0.005,
         cluster: Cluster | None = None,
         on_deposed: Callable[[], None] | None = None,
+        inbox_id: str | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -145,8 +172,11 @@ class Worker:
         self.on_commit = on_commit  # after a commit that may have queued messages
         self.max_batch = max_batch
         self.batch_seconds = batch_seconds
-        self._inbox: queue.SimpleQueue[_Intake | _Call | _Stop | _Wake] = queue.SimpleQueue()
-        self._work: deque[_Pending | _Call] = deque()
+        self.inbox_id = inbox_id  # the store's inbox whose rows `stage` hands over
+        self._inbox: queue.SimpleQueue[_Intake | _Call | _Stop | _Wake | _Staged] = (
+            queue.SimpleQueue()
+        )
+        self._work: deque[_Pending | _Taken | _Call] = deque()
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._start_error: BaseException | None = None
@@ -224,6 +254,12 @@ class Worker:
         self._put(_Call(fn, _settler(loop, future)))
         return await future
 
+    def stage(self, rows: list[Staged]) -> None:
+        """(Intake thread) Rows just made durable in the store's inbox, in arrival order: taken
+        into the store and processed after what came before. A worker that has stopped leaves
+        them in the inbox, for the next start."""
+        self._inbox.put(_Staged(rows, time.perf_counter()))
+
     def _put(self, item: _Intake | _Call | _Wake) -> None:
         if not self.alive:
             raise WorkerStopped("the engine worker is not running")
@@ -299,7 +335,7 @@ class Worker:
     def _cycle(self, block: bool) -> _Stop | None:
         """One turn: the requests waiting made durable and events processed, in one
         transaction; then the answers, and a call if one is next."""
-        items: list[_Intake | _Call | _Stop | _Wake] = []
+        items: list[_Intake | _Call | _Stop | _Wake | _Staged] = []
         try:
             if block:
                 items.append(self._inbox.get(timeout=self._sleep_for()))
@@ -309,11 +345,14 @@ class Worker:
             pass
         intakes = [i for i in items if isinstance(i, _Intake)]
         stop = next((i for i in items if isinstance(i, _Stop)), None)
+        for item in items:
+            if isinstance(item, _Staged):
+                self._work.extend(_Taken(row, item.since) for row in item.rows)
         leading = self.role == "leader" and stop is None
         if (
             intakes
             or leading
-            or (self._work and isinstance(self._work[0], _Pending) and stop is None)
+            or (self._work and isinstance(self._work[0], _Pending | _Taken) and stop is None)
         ):
             self._commit(intakes, process=stop is None and self.role in ("single", "leader"))
         for item in items:
@@ -335,19 +374,27 @@ class Worker:
         (a savepoint): one that fails is undone alone and kept as a dead letter. The messages
         they queued are handed to the outbox's thread once the transaction has committed."""
         acks: list[Ack] = []
-        processed: list[tuple[_Pending, Outcome]] = []
+        processed: list[tuple[_Pending | _Taken, Outcome | None]] = []
+        taken: list[_Taken] = []
         try:
             with self.store.transaction():
                 acks = [self._accept(intake) for intake in intakes]
                 budget = time.perf_counter() + self.batch_seconds
                 if process and self.cluster is not None:
-                    processed = self._process_stored(self.cluster.store, budget)
-                while process and self._work and isinstance(self._work[0], _Pending):
+                    processed.extend(self._process_stored(self.cluster.store, budget))
+                while process and self._work and isinstance(self._work[0], _Pending | _Taken):
                     pending = self._work.popleft()
-                    assert isinstance(pending, _Pending)
-                    processed.append((pending, self.engine.process_inbound(pending.event)))
+                    assert isinstance(pending, _Pending | _Taken)
+                    if isinstance(pending, _Taken):
+                        taken.append(pending)
+                        processed.append((pending, self._take(pending.row)))
+                    else:
+                        processed.append((pending, self.engine.process_inbound(pending.event)))
                     if time.perf_counter() >= budget:
                         break
+                if taken:
+                    assert isinstance(self.store, SqliteStore) and self.inbox_id is not None
+                    self.store.took_from_inbox(self.inbox_id, taken[-1].row.seq)
         except Exception as exc:  # the store cannot be written: nothing was kept
             log.exception(
                 "cannot commit %d webhook request(s) and %d event(s); the events stay in the "
@@ -355,15 +402,19 @@ class Worker:
                 len(intakes),
                 len(processed),
             )
-            _answer([(intake, exc) for intake in intakes])
+            answer([(intake.loop, intake.future, exc) for intake in intakes])
+            if taken:  # still in the inbox, not taken: tried again (after a pause), in order
+                self._work.extendleft(reversed(taken))
+                time.sleep(0.5)
             if isinstance(exc, LeadershipLost):
                 self._depose(exc)
             return
         done = time.perf_counter()
         for pending, outcome in processed:
             self.metrics.processing.observe(done - pending.since)
-            self._count(outcome)
-        _answer(list(zip(intakes, acks, strict=True)))
+            if outcome is not None:
+                self._count(outcome)
+        answer([(i.loop, i.future, ack) for i, ack in zip(intakes, acks, strict=True)])
         for intake, ack in zip(intakes, acks, strict=True):
             self.metrics.inbound.labels(intake.channel).inc(ack.accepted)
             if ack.duplicates:
@@ -373,14 +424,24 @@ class Worker:
         if processed:
             self.on_commit()
 
+    def _take(self, row: Staged) -> Outcome | None:
+        """An inbox row into the store: an event stored and processed (a duplicate when its id
+        is stored already), a letter kept as a dead letter."""
+        if row.letter is not None:
+            letter = row.letter
+            self.store.dead_letter(letter.source, letter.payload, letter.reason, letter.at)
+            return None
+        assert row.event is not None
+        return self.engine.handle(row.event)
+
     def _process_stored(
         self, store: PostgresStore, budget: float
-    ) -> list[tuple[_Pending, Outcome]]:
+    ) -> list[tuple[_Pending | _Taken, Outcome | None]]:
         """(Cluster leader) The events of the shared inbound log not processed yet, in order,
         for `budget` at most; `_more` says whether some are left."""
         since = time.perf_counter()
         rows = store.next_inbound(self.max_batch)
-        processed: list[tuple[_Pending, Outcome]] = []
+        processed: list[tuple[_Pending | _Taken, Outcome | None]] = []
         for payload in rows:
             event = InboundEvent.model_validate(payload)
             processed.append((_Pending(event, since), self.engine.process_inbound(event)))
@@ -485,6 +546,12 @@ class Worker:
                 item.settle(stopped)
         if intakes:
             self._commit(intakes, process=False)
+        if self.inbox_id is not None:  # what it has not processed: in the store, for the next start
+            assert isinstance(self.store, SqliteStore)
+            try:
+                self.store.take_inbox()
+            except Exception:  # still in the inbox, taken at the next start
+                log.exception("cannot take the inbox's rows into the store before stopping")
         for waiting in self._work:
             if isinstance(waiting, _Call):
                 waiting.settle(stopped)
@@ -501,11 +568,13 @@ def _run_call(engine: Engine, call: _Call) -> BaseException | None:
     return None
 
 
-def _answer(answers: list[tuple[_Intake, Ack | BaseException]]) -> None:
+def answer(
+    answers: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Ack], Ack | BaseException]],
+) -> None:
     """Settle the requests' futures: one hand-over to each event loop for all of them."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Ack], Any]]] = {}
-    for intake, value in answers:
-        by_loop.setdefault(intake.loop, []).append((intake.future, value))
+    for loop, future, value in answers:
+        by_loop.setdefault(loop, []).append((future, value))
     for loop, settled in by_loop.items():
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
             loop.call_soon_threadsafe(_settle_all, settled)

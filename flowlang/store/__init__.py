@@ -1,7 +1,9 @@
 """The durable conversation stores: take the engine's conversations, messages and events, give
 them back across restarts from a SQLite file (`SqliteStore`) or a PostgreSQL database
 (`PostgresStore`), one SQL store (`sql.py`) with a dialect each and one list of schema
-migrations; `open_store` opens either from what `--store` was given."""
+migrations; `open_store` opens either from what `--store` was given. The service makes a SQLite
+store's webhooks durable in its inbox (`inbox.py`, a file beside the store), which the store
+takes in exactly once."""
 
 from __future__ import annotations
 

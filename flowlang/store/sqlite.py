@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flowlang.private_files import create_private
+from flowlang.store import inbox
 from flowlang.store.dialect import Dialect, Rows
 from flowlang.store.migrations import StoreError, migrate
 from flowlang.store.sql import HistoryPage, SqlStore
@@ -128,17 +129,69 @@ class SqliteStore(SqlStore):
     def __enter__(self) -> SqliteStore:
         return self
 
+    def pending_inbound(self) -> list[dict[str, Any]]:
+        """Inbound events stored but not processed (a crash came in between), oldest first;
+        the service's inbox rows not taken yet are taken first (`inbox.py`)."""
+        self.take_inbox()
+        return super().pending_inbound()
+
+    def took_from_inbox(self, inbox_id: str, seq: int) -> None:
+        """(In the transaction that took them) the inbox's rows up to `seq` are in the store."""
+        self.db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+            (inbox.counter_name(inbox_id), seq),
+        )
+
+    def take_inbox(self) -> None:
+        """The inbox's rows not taken yet (the service stopped or crashed before it processed
+        them) into the store: events as not processed, unreadable payloads as dead letters."""
+        opened = inbox.open_existing(self.path) if self.path not in ("", ":memory:") else None
+        if opened is None:
+            return
+        db, inbox_id = opened
+        try:
+            with self.transaction():
+                rows = inbox.rows_after(db, inbox.taken_in(self.db, inbox_id))
+                for _, entry in rows:
+                    if entry.letter is not None:
+                        letter = entry.letter
+                        self.dead_letter(letter.source, letter.payload, letter.reason, letter.at)
+                    elif entry.event_id is not None:
+                        self.accept_inbound(entry.channel, entry.event_id, entry.payload)
+                if rows:
+                    self.took_from_inbox(inbox_id, rows[-1][0])
+        finally:
+            db.close()
+
 
 def count_unprocessed(path: str | Path, timeout: float = 2.0) -> int:
-    """Inbound events stored and not processed in the store file at `path`, read on a
-    connection of its own (read-only), beside the process writing it; raises sqlite3.Error."""
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    db = sqlite3.connect(uri, uri=True, timeout=timeout)
+    """Inbound events stored and not processed in the store file at `path` (its inbox's rows
+    not taken yet included), read on connections of their own (read-only), beside the process
+    writing it; raises sqlite3.Error."""
+    db = _read_only(path, timeout)
     try:
         (count,) = db.execute("SELECT count(*) FROM inbound WHERE processed = 0").fetchone()
+        box_path = inbox.inbox_path(path)
+        if box_path.exists():
+            box = _read_only(box_path, timeout)
+            try:
+                row = box.execute("SELECT value FROM meta WHERE name = 'id'").fetchone()
+                taken = inbox.taken_in(db, str(row[0])) if row else 0
+                (waiting,) = box.execute(
+                    "SELECT count(*) FROM inbox WHERE seq > ?", (taken,)
+                ).fetchone()
+            finally:
+                box.close()
+            count += waiting
         return int(count)
     finally:
         db.close()
+
+
+def _read_only(path: str | Path, timeout: float) -> sqlite3.Connection:
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=timeout)
 
 
 __all__ = ["HistoryPage", "SqliteDialect", "SqliteStore", "count_unprocessed"]

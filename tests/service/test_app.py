@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,6 +157,41 @@ def test_a_duplicate_is_acknowledged_and_not_processed_twice(
     assert rows(settings.store, "SELECT count(*) FROM messages WHERE direction = 'in'")[0][0] == 1
 
 
+def test_a_webhook_is_acknowledged_while_the_engine_is_busy_and_processed_after(
+    client: TestClient, settings: Settings
+) -> None:
+    service = client.app.state.service  # type: ignore[attr-defined]
+    busy, release = threading.Event(), threading.Event()
+
+    def long_job(_engine: object) -> None:  # an agent's action that takes its time
+        busy.set()
+        release.wait(30)
+
+    job = client.portal.start_task_soon(service.worker.call, long_job)  # type: ignore[union-attr]
+    try:
+        assert busy.wait(10)
+        body = payload("whatsapp")
+        answers: list[dict[str, int]] = []
+        sender = threading.Thread(
+            target=lambda: answers.append(
+                client.post(
+                    "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+                ).json()
+            )
+        )
+        sender.start()
+        sender.join(10)
+        # Durable and answered while the engine is still busy: nothing of it processed yet.
+        assert answers == [{"accepted": 1, "duplicates": 0, "dead_letters": 0}]
+        assert client.get("/ready").json()["unprocessed"] == 1
+        assert rows(settings.store, "SELECT count(*) FROM messages")[0][0] == 0
+    finally:
+        release.set()
+        job.result(10)
+    settled(client)
+    assert rows(settings.store, "SELECT count(*) FROM messages WHERE direction = 'in'")[0][0] == 1
+
+
 def test_an_unreadable_payload_is_acknowledged_and_kept_as_a_dead_letter(
     client: TestClient, settings: Settings
 ) -> None:
@@ -165,6 +201,7 @@ def test_an_unreadable_payload_is_acknowledged_and_kept_as_a_dead_letter(
     )
     assert answer.status_code == 200
     assert answer.json() == {"accepted": 0, "duplicates": 0, "dead_letters": 1}
+    settled(client)  # the worker has taken the request's rows into the store
     [(source, kept, reason)] = rows(
         settings.store, "SELECT source, payload, reason FROM dead_letters"
     )
@@ -183,6 +220,7 @@ def test_a_sibling_channels_event_signed_with_this_routes_secret_is_not_processe
     answer = client.post(f"/webhooks/{route}", content=body, headers=signed_headers(route, body))
     assert answer.status_code == 200
     assert answer.json()["accepted"] == 0 and answer.json()["dead_letters"] >= 1
+    settled(client)  # the worker has taken the request's rows into the store
     assert rows(settings.store, "SELECT count(*) FROM inbound")[0][0] == 0
     assert rows(settings.store, "SELECT count(*) FROM messages")[0][0] == 0
     reasons = rows(settings.store, "SELECT source, reason FROM dead_letters")
@@ -200,6 +238,7 @@ def test_one_bad_event_of_a_batch_is_kept_alone(client: TestClient, settings: Se
     body = json.dumps(batch).encode()
     answer = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
     assert answer.json() == {"accepted": 1, "duplicates": 0, "dead_letters": 1}
+    settled(client)  # the worker has taken the request's rows into the store
     # (the good event's reply may be kept too, as outbound:line: LINE has no send token here)
     inbound = "SELECT payload FROM dead_letters WHERE source NOT LIKE 'outbound:%'"
     [(kept,)] = rows(settings.store, inbound)
@@ -232,6 +271,7 @@ def test_identical_unreadable_events_of_a_request_are_one_dead_letter(
     body = json.dumps(batch).encode()
     answer = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
     assert answer.json() == {"accepted": 0, "duplicates": 0, "dead_letters": 1}
+    settled(client)  # the worker has taken the request's rows into the store
     [(reason,)] = rows(settings.store, "SELECT reason FROM dead_letters")
     assert "and 49 more identical events of this request" in reason
 

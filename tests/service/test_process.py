@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from flowlang.store import count_unprocessed
 from tests.service.helpers import (
     CHANNELS,
     FLOW,
@@ -259,6 +260,64 @@ def test_kill_9_mid_stream_loses_nothing_and_doubles_nothing(tmp_path: Path, cli
     assert len(texts) == traffic.total  # 0 lost
     assert set(texts.values()) == {1}  # 0 doubled
     assert rows(store, "SELECT count(*) FROM inbound WHERE processed = 1") == [(traffic.total,)]
+    assert rows(store, "SELECT count(*) FROM inbound WHERE processed = 0") == [(0,)]
+
+
+def line_batch(first: int, count: int) -> bytes:
+    """One LINE webhook request with `count` text messages from as many users."""
+    now = int(time.time() * 1000)
+    events = [
+        {
+            "type": "message",
+            "message": {"type": "text", "id": f"m{i}", "text": f"line message {i}"},
+            "webhookEventId": f"W{i:025d}",
+            "deliveryContext": {"isRedelivery": False},
+            "timestamp": now,
+            "source": {"type": "user", "userId": f"U{i:032d}"},
+            "replyToken": f"r{i}",
+            "mode": "active",
+        }
+        for i in range(first, first + count)
+    ]
+    return json.dumps({"destination": "U4af4980629", "events": events}).encode()
+
+
+def test_kill_9_right_after_a_batch_of_acks_processes_each_acknowledged_message_once(
+    tmp_path: Path,
+) -> None:
+    server = service(tmp_path).start()
+    # Two LINE requests of 1,000 messages each: acknowledged at once, processed after, so the
+    # web messages acknowledged next wait behind them.
+    batches = [line_batch(0, 1000), line_batch(1000, 1000)]
+    for body in batches:
+        answer = httpx.post(
+            f"{server.url}/webhooks/line", content=body, headers=signed_headers("line", body)
+        )
+        assert answer.json() == {"accepted": 1000, "duplicates": 0, "dead_letters": 0}
+    traffic = Traffic(total=200)
+    # 8 clients; the process is killed the moment the last request is acknowledged.
+    traffic.run(f"{server.url}/webhooks/web", 8, kill_after=traffic.total, server=server)
+    assert traffic.acked == set(range(traffic.total))
+    store = tmp_path / "cc.sqlite"
+    assert count_unprocessed(store) > 0  # acknowledged, not processed when the process died
+
+    server.start()
+    for body in batches[:1]:  # LINE's redelivery of a request, and retries of web messages
+        answer = httpx.post(
+            f"{server.url}/webhooks/line", content=body, headers=signed_headers("line", body)
+        )
+        assert answer.json() == {"accepted": 0, "duplicates": 1000, "dead_letters": 0}
+    again = Traffic(total=traffic.total)
+    again.send(f"{server.url}/webhooks/web", list(range(50)))
+    assert again.acked == set(range(50))
+    server.settle()
+    server.stop()
+    received = rows(
+        store, "SELECT content, count(*) FROM messages WHERE direction = 'in' GROUP BY content"
+    )
+    texts = {json.loads(str(content)).get("text"): count for content, count in received}
+    assert len(texts) == traffic.total + 2000  # every acknowledged message processed
+    assert set(texts.values()) == {1}  # none twice
     assert rows(store, "SELECT count(*) FROM inbound WHERE processed = 0") == [(0,)]
 
 
