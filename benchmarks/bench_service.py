@@ -10,13 +10,16 @@ Two yardsticks of this machine are measured in the same run, interleaved with th
 trivial ASGI endpoint under the same uvicorn settings (`asgi_floor.py`: what HTTP alone allows
 with 8 clients), and the latency of one durable SQLite commit on this disk (WAL,
 synchronous=FULL), which bounds 8 clients that each wait for their durable answer to
-8 / commit latency requests/s before any other work. Min and median are shown. Goals: with 8
+8 / commit latency requests/s before any other work. The server process's CPU per request (all
+its threads, from the first request until every event is processed) says how many requests one
+core takes through the whole path. Min and median are shown. Goals: with 8
 clients at least 1,800 requests/s and 50 % of the in-process durable rate, p99 <= 20 ms.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import sqlite3
@@ -100,6 +103,7 @@ class ServiceRun:
     p50_ms: float
     p99_ms: float
     processed_rate: float  # events processed per second, until the backlog was empty
+    cpu_us: float  # the server process's CPU (all threads) per request, until processed
 
 
 def _service_run(
@@ -125,6 +129,8 @@ def _service_run(
     threads = [
         threading.Thread(target=client, args=(requests[k::clients],)) for k in range(clients)
     ]
+    pid = server.process.pid if server.process is not None else None
+    cpu_before = _cpu_seconds(pid)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -134,6 +140,7 @@ def _service_run(
     while server.unprocessed():
         time.sleep(0.01)
     processed = time.perf_counter() - started
+    cpu = _cpu_seconds(pid) - cpu_before
     assert not failures, f"answers other than 200: {failures[:5]}"
     latencies.sort()
     return ServiceRun(
@@ -141,7 +148,18 @@ def _service_run(
         p50_ms=latencies[len(latencies) // 2] * 1000,
         p99_ms=latencies[int(len(latencies) * 0.99)] * 1000,
         processed_rate=len(requests) / processed,
+        cpu_us=cpu / len(requests) * 1e6,
     )
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process `pid`, all its threads (Linux /proc; else 0)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class _Floor:
@@ -241,16 +259,19 @@ def main() -> None:
     print(_line("yardstick: one durable commit", commits, "ms"))
     print(_line("yardstick: trivial ASGI, 8 clients", [r.rate for r in floors], "requests/s"))
     print(_line("yardstick: trivial ASGI, p99", [r.p99_ms for r in floors], "ms"))
+    print(_line("yardstick: trivial ASGI, CPU/request", [r.cpu_us for r in floors], "us"))
     for clients, results in runs.items():
         label = f"service, {clients} client{'s' if clients > 1 else ''}"
         print(_line(f"{label}: acknowledged", [r.rate for r in results], "requests/s"))
         print(_line(f"{label}: ack p50", [r.p50_ms for r in results], "ms"))
         print(_line(f"{label}: ack p99", [r.p99_ms for r in results], "ms"))
         print(_line(f"{label}: processed", [r.processed_rate for r in results], "events/s"))
+        print(_line(f"{label}: CPU/request", [r.cpu_us for r in results], "us"))
     best = statistics.median(r.rate for r in runs[8])
     engine = statistics.median(engine_rates)
     trivial = statistics.median(r.rate for r in floors)
     bound = 8 / (statistics.median(commits) / 1000)
+    cpu = statistics.median(r.cpu_us for r in runs[8])
     print(
         f"  8 clients / in-process durable: {best / engine:.0%} (goal >= 50 %); "
         f"goal >= 1,800 requests/s, p99 <= 20 ms"
@@ -259,6 +280,11 @@ def main() -> None:
         f"  8 clients / trivial ASGI endpoint: {best / trivial:.0%}; 8 clients / "
         f"(8 / commit latency = {bound:,.0f} requests/s): {best / bound:.0%}"
     )
+    if cpu:
+        print(
+            f"  8 clients: {cpu:,.0f} us of CPU per request (all threads, until processed): one "
+            f"core (one interpreter lock) takes {1e6 / cpu:,.0f} requests/s through the flow"
+        )
 
 
 if __name__ == "__main__":

@@ -217,6 +217,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    app.add_middleware(webhooks.WebhookPosts)  # innermost: inside the limits and headers
     if forwarder is not None:
         app.add_middleware(ForwardToLeader, forwarder=forwarder)
     app.add_middleware(BodyLimits, limit=settings.body_limit, timeout=settings.body_timeout)

@@ -21,6 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from flowlang.channels.inbound import read
 from flowlang.channels.ingest import part_letter, verify_request
@@ -37,6 +38,7 @@ X_CHANNELS = frozenset({"x_dm", "x_public"})
 router = APIRouter(tags=["webhooks"])
 
 INLINE_READ = 64 * 1024  # bytes: a body up to this is read on the event loop (a few events)
+PREFIX = "/webhooks/"
 
 
 class WebhookAck(BaseModel):
@@ -165,6 +167,27 @@ async def handshake(
             return _problem(400, f"{channel} CRC refused: {exc}")
         return JSONResponse(CrcResponse(**answer).model_dump())
     return _problem(405, f"{channel} has no GET handshake; it POSTs its webhooks")
+
+
+class WebhookPosts:
+    """ASGI middleware answering `POST /webhooks/{channel}` with `webhook` itself, without
+    FastAPI's routing and dependency machinery, which cost the event loop as much as the rest
+    of the request (docs/service.md, "Throughput"); every other request goes on to the app. It
+    sits inside the body limits and the security headers, which apply as to any route, and the
+    route stays declared for the OpenAPI description."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            channel = path[len(PREFIX) :] if path.startswith(PREFIX) else ""
+            if channel and "/" not in channel:
+                response = await webhook(channel, Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _read_request(

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from flowlang.service import ServiceConfigError, create_app
 from flowlang.service import app as app_module
 from flowlang.service.settings import Settings
+from flowlang.web.security import CONTENT_SECURITY_POLICY
 from tests.service.helpers import (
     CHANNELS,
     FLOW,
@@ -331,6 +332,24 @@ def test_an_unknown_channel_is_404_and_does_not_list_the_channels(client: TestCl
         assert answer.status_code == 404
         assert answer.json() == {"error": "no such channel here"}
         assert not any(channel in answer.text for channel in CHANNELS)
+
+
+def test_webhook_posts_taken_before_the_router_answer_as_the_route_does(
+    client: TestClient, settings: Settings
+) -> None:
+    # POST /webhooks/{channel} is answered by webhooks.WebhookPosts, before FastAPI's router:
+    # the same answer, the security headers, the route in the OpenAPI description.
+    body = payload("whatsapp")
+    headers = signed_headers("whatsapp", body)
+    answer = client.post("/webhooks/whatsapp", content=body, headers=headers)
+    assert answer.json() == {"accepted": 1, "duplicates": 0, "dead_letters": 0}
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "/webhooks/{channel}" in client.get("/openapi.json").json()["paths"]
+    # Paths that are not one channel's webhook go on to the router, as before.
+    assert client.post("/webhooks/whatsapp/more", content=body).status_code == 404
+    assert client.post("/webhooks/", content=body).status_code in (404, 405)
+    settled(client)
 
 
 def test_no_api_browser_loads_scripts_from_a_cdn(client: TestClient) -> None:

@@ -141,6 +141,27 @@ class Node:
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _storable(value: Any) -> bool:
+    """Whether `value` has no lone surrogate and no nesting deeper than MAX_DEPTH."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                stack.append((key, depth + 1))
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return True
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
@@ -158,6 +179,8 @@ def _shown(value: Any) -> str:
 def unstorable(channel: str, value: Any) -> PayloadError | None:
     """Why `value` (decoded JSON) cannot be kept as an event: a lone surrogate (half of an
     emoji, not a character; SQLite and UTF-8 refuse it) or nesting deeper than MAX_DEPTH."""
+    if _storable(value):  # the usual case, checked without naming every field on the way
+        return None
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
         item, path, depth = stack.pop()
