@@ -5,9 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests and benchmarks use (PostgreSQL for the Postgres store's tests,
 # Chromium for the browser tests), installed with apt-get when missing (needs root, as on CI).
-SYSTEM_PACKAGES := postgresql chromium
+SYSTEM_PACKAGES := postgresql chromium nodejs npm
+# The VS Code package's npm dependencies (its language client, and VS Code's TextMate engine for
+# the tests), installed from its package-lock.json.
+EDITOR_PACKAGES := editors/vscode/node_modules/.package-lock.json
 
-.PHONY: demo test lint bench clean system-packages screenshots
+.PHONY: demo test lint bench clean system-packages editor-packages screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,12 +35,18 @@ demo: $(STAMP)
 system-packages:
 	scripts/ensure-system-packages $(SYSTEM_PACKAGES)
 
-test: $(STAMP) system-packages
+$(EDITOR_PACKAGES): editors/vscode/package-lock.json | system-packages
+	@if command -v npm > /dev/null; then cd editors/vscode && npm ci --no-audit --no-fund; \
+	else echo "npm is missing: the VS Code package's tests skip (and fail under CI)" >&2; fi
+
+editor-packages: $(EDITOR_PACKAGES)
+
+test: $(STAMP) system-packages editor-packages
 	$(BIN)/python -m pytest -n auto
 
 # The browser tests write their screenshots to out/screenshots/; this refreshes the ones the
 # docs show (docs/workspace.md).
-screenshots: $(STAMP) system-packages
+screenshots: $(STAMP) system-packages editor-packages
 	FLOWLANG_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser tests/editors -q
 
 lint: $(STAMP)
@@ -49,4 +58,4 @@ bench: $(STAMP) system-packages
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache editors/vscode/node_modules

@@ -191,7 +191,8 @@ def builtin_names() -> list[tuple[str, str]]:
 
 
 def describe_entry(deployment: Deployment, kind: str, name: str) -> str | None:
-    """Markdown saying what a deployment entry is: a queue's members and service level, a
+    """Markdown saying what a deployment entry is: a queue's members, service level and wrap-up
+    codes, a
     template's text, a bot's description, a data action's inputs and outputs."""
     if kind == "queues" and name in deployment.queues:
         queue = deployment.queues[name]
@@ -205,6 +206,9 @@ def describe_entry(deployment: Deployment, kind: str, name: str) -> str | None:
             f"{format_duration(level.answer_within)}"
         )
         lines.append(f"media: {', '.join(str(m) for m in queue.media)}")
+        wrap_up = queue.wrap_up_codes or deployment.wrap_up_codes
+        required = " (required)" if queue.wrap_up_required else ""
+        lines.append(f"wrap-up codes{required}: {', '.join(wrap_up) or 'none'}")
         return "\n\n".join(lines)
     if kind == "templates" and name in deployment.templates:
         template = deployment.templates[name]

@@ -52,6 +52,7 @@ COLOURS = {
     "keyword.operator": "#d4d4d4",
     "support.function": "#dcdcaa",
     "variable": "#9cdcfe",
+    "punctuation.definition.string": "#ce9178",  # a text's quotes, as Dark+ colours them
     "punctuation": "#d4d4d4",
 }
 

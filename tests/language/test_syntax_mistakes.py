@@ -94,8 +94,16 @@ def test_any_text_in_any_wrong_quotes_is_read_as_that_text(text: str, opening: s
     assert reply.content.text == text
 
 
+def _statement_words() -> set[str]:
+    """The words the grammar lets a statement begin with (FL030's list for an unknown word)."""
+    (problem,) = parse_text(HEAD + "    frobnicate\n    end\n", "t.flow").diagnostics
+    return set(problem.hint.removeprefix("a statement here begins with one of: ").split(", "))
+
+
 @pytest.mark.parametrize("word", sorted(INSTEAD_OF))
 def test_a_word_of_another_language_says_how_flowlang_writes_it(word: str) -> None:
+    if word in _statement_words():
+        pytest.skip(f"{word!r} has become a statement of the language")
     result = parse_text(HEAD + f"    {word} 5\n    end\n", "t.flow")
     codes_found = [d.code for d in result.diagnostics]
     assert codes_found == [codes.UNKNOWN_STATEMENT], result.diagnostics

@@ -212,6 +212,8 @@ def test_hover_on_a_queue_a_template_a_statement_and_a_state(
     assert "**queue** `Retail Banking`" in queue
     assert "members: alice, bob, carmen, kenji" in queue
     assert "service level: 80% answered within 5m" in queue
+    # the language has no place for wrap-up codes (agents give them): hover is where they show
+    assert "wrap-up codes (required): Resolved, Follow-up, No response" in queue
     line, column = _line(text, '"welcome"')
     template = client.at("textDocument/hover", uri, line, column + 1)["contents"]["value"]
     assert "Welcome to GBank" in template
