@@ -24,12 +24,14 @@ def step_chart(
     y_label: str = "",
     x_format: Callable[[float], str] = lambda x: f"{x:g}",
     x_ticks: Sequence[float] | None = None,
+    x_range: tuple[float, float] | None = None,
     width: int = 760,
     height: int = 320,
 ) -> str:
-    """A chart of step lines, one per series, with axes, ticks and a legend. The x axis is
-    labelled at `x_ticks` (those within the data's range), else at six even steps."""
-    return _chart(series, title, x_label, y_label, x_format, x_ticks, width, height)
+    """A chart of step lines, one per series, with axes, ticks and a legend. The x axis spans
+    `x_range` (else the data's range) and is labelled at `x_ticks` (those within it), else at
+    six even steps."""
+    return _chart(series, title, x_label, y_label, x_format, x_ticks, x_range, width, height)
 
 
 def _chart(
@@ -39,6 +41,7 @@ def _chart(
     y_label: str,
     x_format: Callable[[float], str],
     x_ticks: Sequence[float] | None,
+    x_range: tuple[float, float] | None,
     width: int,
     height: int,
 ) -> str:
@@ -47,6 +50,8 @@ def _chart(
     points = [p for values in series.values() for p in values]
     x_min = min((x for x, _ in points), default=0.0)
     x_max = max((x for x, _ in points), default=1.0)
+    if x_range is not None:
+        x_min, x_max = x_range
     y_max = max((y for _, y in points), default=0.0)
     y_top = _nice_ceiling(y_max)
     x_span = (x_max - x_min) or 1.0

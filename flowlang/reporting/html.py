@@ -35,6 +35,7 @@ def charts(series: Timeline) -> list[str]:
             x_label=x_label,
             x_format=clock,
             x_ticks=ticks,
+            x_range=(0.0, ticks[-1]) if ticks else None,
             y_label=y_label,
         )
         for values, title, y_label in (
@@ -57,9 +58,10 @@ MAX_TICKS = 7
 
 def time_axis(series: Timeline) -> tuple[list[float], Callable[[float], str]]:
     """A chart's time axis: ticks on round times (every 15 minutes up to every 4 weeks, at
-    most `MAX_TICKS`, counted from midnight) and their labels: the time of day; with the date
-    on the first tick and at midnight when the period crosses midnight ("04 Jan 00:00"); the
-    date alone when the ticks are days apart."""
+    most `MAX_TICKS`, counted from midnight), the last one at or after the end of the data (so
+    that every chart of the series ends on the same tick, after the last moment shown), and
+    their labels: the time of day; with the date on the first tick and at midnight when the
+    period crosses midnight ("04 Jan 00:00"); the date alone when the ticks are days apart."""
     points = [*series.routed.values(), *series.waiting.values()]
     span = max((x for values in points for x, _ in values), default=0.0)
     start = series.start
@@ -69,9 +71,11 @@ def time_axis(series: Timeline) -> tuple[list[float], Callable[[float], str]]:
     first = midnight + timedelta(seconds=-(-offset // every) * every)  # the next round time
     ticks: list[float] = []
     moment = first
-    while (x := (moment - start).total_seconds()) <= span:
+    while (x := (moment - start).total_seconds()) < span + every:
         ticks.append(x)
         moment += step
+        if x >= span:
+            break
     last = start + timedelta(seconds=span) - timedelta(microseconds=1 if span else 0)
     crosses = last.date() != start.date()
 

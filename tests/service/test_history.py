@@ -87,14 +87,37 @@ def test_charts_say_the_date_across_midnight_and_draw_nothing_below_zero(board: 
         labels, axis_y, ys = labels_and_lines(svg)
         ticks = [label for label in labels if label[:1].isdigit()]
         # 44 hours, up to now (20:00): every 12 hours, the date at the first and at midnight
-        assert ticks == ["04 Jan 00:00", "12:00", "05 Jan 00:00", "12:00"]
+        assert ticks == ["04 Jan 00:00", "12:00", "05 Jan 00:00", "12:00", "06 Jan 00:00"]
         assert "time (UTC)" in labels
         assert ys and all(y <= axis_y for y in ys)  # nothing below zero
     for svg in one_day.charts:
         labels, axis_y, ys = labels_and_lines(svg)
         ticks = [label for label in labels if label[:1].isdigit()]
-        assert ticks == ["00:00", "03:00", "06:00", "09:00", "12:00", "15:00", "18:00"]
+        assert ticks == ["00:00", "03:00", "06:00", "09:00", "12:00", "15:00", "18:00", "21:00"]
         assert ys and all(y <= axis_y for y in ys)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # 15-minute buckets up to 05:45, the waiting line up to 05:38: hourly ticks to 06:00
+        (d.DAY + timedelta(hours=5, minutes=38), [f"0{h}:00" for h in range(7)]),
+        # hourly buckets up to 11:00, the waiting line up to 10:59:30: every 2 hours to 12:00
+        (
+            d.DAY + timedelta(hours=10, minutes=59, seconds=30),
+            ["00:00", "02:00", "04:00", "06:00", "08:00", "10:00", "12:00"],
+        ),
+    ],
+)
+def test_every_chart_of_today_has_the_same_time_axis_reaching_past_now(
+    board: Board, now: datetime, expected: list[str]
+) -> None:
+    """A user trial: at 10:59 the waiting chart's axis ended at 10:00 (its line ends at now,
+    the bucketed charts' at the end of the current bucket), an hour before the others'."""
+    today = history(board, period_of(None, None, now), now)
+    for svg in today.charts:
+        labels, _axis_y, _ys = labels_and_lines(svg)
+        assert [label for label in labels if label[:1].isdigit()] == expected
 
 
 @pytest.mark.parametrize(
