@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowlang.channels.outbound import (
     ConsoleAdapter,
@@ -131,6 +133,27 @@ def test_x_dm_event_public_reply_facebook_comment_and_sms() -> None:
         "Body": "Rates",
         "MediaUrl": ["https://x/i.png"],
     }
+
+
+LINK_CHANNELS = ("whatsapp", "messenger", "instagram", "line", "x_dm", "x_public", "sms")
+
+
+@given(
+    channel=st.sampled_from(LINK_CHANNELS),
+    text=st.text(st.characters(exclude_categories=["Cs"]), max_size=40),
+    path=st.from_regex(r"[a-z0-9/_-]{0,30}", fullmatch=True),
+)
+def test_a_link_is_sent_with_its_url_after_its_text_on_every_channel(
+    channel: str, text: str, path: str
+) -> None:
+    """An agent's link with a line of text (the workspace's "Attach a link"): the vendor's
+    request carries both, the URL once (it used to carry the text alone)."""
+    url = f"https://gbank.example/{path}"
+    content = {"kind": "link", "url": url, "text": text}
+    body = json.dumps(send_request(_message(channel, content)).body, ensure_ascii=False)
+    sent = f"{text}\n{url}" if text and url not in text else (text or url)
+    assert json.dumps(sent, ensure_ascii=False)[1:-1] in body
+    assert body.count(url) == max(1, text.count(url))
 
 
 def test_console_and_json_lines(tmp_path: Path) -> None:

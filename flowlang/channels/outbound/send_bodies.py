@@ -65,7 +65,13 @@ def send_request(message: OutboundMessage, *, reply_token: str | None = None) ->
 
 
 def _text(content: dict[str, Any]) -> str:
-    return str(content.get("text") or content.get("caption") or content.get("fallback") or "")
+    """The message's text; a link's URL after it (a link is sent as text with its URL, which
+    the vendor previews)."""
+    text = str(content.get("text") or content.get("caption") or content.get("fallback") or "")
+    url = str(content.get("url") or "")
+    if content.get("kind") == "link" and url and url not in text:
+        return f"{text}\n{url}" if text else url
+    return text
 
 
 def _options(content: dict[str, Any]) -> list[str]:
