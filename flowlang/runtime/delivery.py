@@ -9,7 +9,10 @@ behind it the conversation's later messages, until it is delivered or, after the
 an error the adapter calls permanent, kept as an `outbound:<channel>` dead letter for
 `flowlang replay`. With several adapters, the outbox remembers which of them took a message, so
 a retry goes only to the ones that failed. The id a vendor gives a message it accepted is kept
-(`SentLedger.record_sent`), for its status webhooks to find.
+(`SentLedger.record_sent`), for its status webhooks to find. A message given up on is kept there
+too, `failed` with the reason, under `unsent_id(message_id)` (no vendor id has that form), so
+that its history and the agent who wrote it see it was not delivered; its `delivery_failed`
+event names the message and says `given_up`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ from flowlang.runtime.ports import (
     PendingSend,
     SentMessage,
 )
+
+UNSENT = "unsent:"
+
+
+def unsent_id(message_id: str) -> str:
+    """The `vendor_id` a message given up on is kept under (no vendor accepted it)."""
+    return UNSENT + message_id
 
 
 @dataclass(frozen=True)
@@ -186,6 +196,7 @@ class Deliverer:
     ) -> FailedSend:
         at = now or send.next_attempt_at or send.queued_at
         reason = f"{type(exc).__name__}: {exc}"
+        error = str(exc) or type(exc).__name__
         attempts = send.attempts + 1
         permanent = bool(getattr(exc, "permanent", False))
         give_up = permanent or attempts >= self.retry.max_attempts
@@ -197,6 +208,19 @@ class Deliverer:
                 letter = {**send.message, "delivered_to": took} if took else send.message
                 self.store.dead_letter(f"outbound:{message.channel}", letter, reason, at)
                 self.outbox.outbound_done(send.id)
+                self.store.record_sent(
+                    SentMessage(
+                        channel=message.channel,
+                        vendor_id=unsent_id(message.message_id),
+                        message_id=message.message_id,
+                        conversation_id=message.conversation_id,
+                        recipient=message.recipient,
+                        sent_at=at,
+                        status="failed",
+                        status_at=at,
+                        error=error,
+                    )
+                )
             else:
                 self.outbox.outbound_failed(send.id, reason, retry_at, took)
             self.events.append(
@@ -206,10 +230,14 @@ class Deliverer:
                 {
                     "channel": message.channel,
                     "sender": message.sender,
+                    "message_id": message.message_id,
                     "reason": reason,
+                    "error": error,
                     "attempts": attempts,
                     "delivered_to": took,
                     "retry_at": retry_at.isoformat() if retry_at else None,
+                    "given_up": retry_at is None,
+                    "permanent": permanent,
                 },
             )
         return FailedSend(message, reason, attempts, retry_at, permanent)

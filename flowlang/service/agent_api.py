@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, model_validator
 from flowlang.acd import SkillsAcd
 from flowlang.acd.distributor import AcdError
 from flowlang.events import AgentAction, AgentEvent
+from flowlang.runtime.delivery import UNSENT
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.initiate import InitiateError, template_content
 from flowlang.runtime.ports import Delivery
@@ -38,6 +39,8 @@ router = APIRouter(prefix="/api/agent", tags=["agent"])
 ServiceDep = Annotated[Service, Depends(service_of)]
 AgentState = Literal["available", "away", "offline"]
 MAX_PAGE = 200
+# The policy's word for an allowed reply -> the API's: "sent" is only in the outbox yet.
+QUEUED: dict[str, Literal["queued", "degraded"]] = {"sent": "queued", "degraded": "degraded"}
 
 
 def now_of(engine: Engine) -> datetime:
@@ -100,10 +103,13 @@ class ReplyRequest(BaseModel):
 
 
 class DeliveryView(BaseModel):
-    """What the channel's policy made of a reply."""
+    """What the channel's policy made of a reply: allowed and in the outbox (`queued`), or
+    allowed changed (`degraded`). Whether the vendor took it comes later: the history's
+    `delivery`, and a `delivery_failed` stream event when it never will."""
 
-    status: str  # sent | degraded
+    status: Literal["queued", "degraded"]
     content: dict[str, Any]
+    message_id: str = Field("", description="the outbox's id of the message (the history's)")
     reason_code: str = ""
     reason: str = ""
 
@@ -139,10 +145,11 @@ class ActionResult(BaseModel):
 
 
 class SentStatusView(BaseModel):
-    """What the vendor said of a message it accepted: its id for the message and the latest
-    status its webhooks reported (accepted, sent, delivered, read, failed)."""
+    """What became of a sent message: the vendor's id for it and the latest status its
+    webhooks reported (accepted, sent, delivered, read, failed), or `failed` with no vendor id
+    when the vendor never took it (refused for good, or given up on after the retries)."""
 
-    vendor_id: str
+    vendor_id: str | None
     status: str
     at: datetime
     error: str = Field(default="", description="a failure's vendor code and reason")
@@ -157,7 +164,9 @@ class HistoryMessage(BaseModel):
     content: dict[str, Any]
     message_id: str | None = Field(default=None, description="a sent message's outbox id")
     delivery: SentStatusView | None = Field(
-        default=None, description="the vendor's id and status of a message it accepted"
+        default=None,
+        description="the vendor's id and status of a message it accepted, or its failure "
+        "(None: still in the outbox, or sent where the vendor gives no id)",
     )
 
 
@@ -330,7 +339,7 @@ def _with_deliveries(service: Service, messages: list[HistoryMessage]) -> None:
         record = sent.get(message.message_id or "")
         if record is not None:
             message.delivery = SentStatusView(
-                vendor_id=record.vendor_id,
+                vendor_id=None if record.vendor_id.startswith(UNSENT) else record.vendor_id,
                 status=record.status,
                 at=record.status_at or record.sent_at,
                 error=record.error,
@@ -408,7 +417,7 @@ def result_of(engine: Engine, outcome: Outcome) -> ActionResult:
             status.HTTP_500_INTERNAL_SERVER_ERROR,
             detail={"code": "failed", "reason": outcome.note},
         )
-    blocked = [d for d in outcome.deliveries if d.status not in ("sent", "degraded")]
+    blocked = [d for d in outcome.deliveries if d.status not in QUEUED]
     if blocked:
         raise blocked_error(blocked[0])
     conv_id = outcome.conversation_id or ""
@@ -419,8 +428,9 @@ def result_of(engine: Engine, outcome: Outcome) -> ActionResult:
         notices=[n.kind for n in outcome.notices],
         deliveries=[
             DeliveryView(
-                status=d.status,
+                status=QUEUED[d.status],
                 content=d.message.content,
+                message_id=d.message.message_id,
                 reason_code=d.reason_code,
                 reason=d.reason,
             )

@@ -12,9 +12,11 @@ from flowlang.service.stream import AgentFeed
 
 def mount_api(app: FastAPI, service: Service) -> AgentFeed:
     """Add the `/api` routes to `app`, and to the engine the feed of the agents' live streams
-    and the supervisors' dashboard (`app.state.agent_feed`, `app.state.board`)."""
+    (told of messages the outbox gave up on too) and the supervisors' dashboard
+    (`app.state.agent_feed`, `app.state.board`)."""
     feed = AgentFeed(service.worker.engine, service.store)
     service.worker.engine.listen(feed)
+    service.dispatcher.listen(feed.delivery_failed)
     app.state.agent_feed = feed
     board = Board(service.store, service.project.deployment)
     service.worker.engine.listen(board)

@@ -9,7 +9,8 @@ due. What a delivery does is the engine's `Deliverer` (runtime/delivery.py): mes
 conversation in order (an older one undelivered holds the later ones back), the same
 idempotency key on every attempt, the vendor's `Retry-After`, and a dead letter for a message
 given up on. A message the vendor took just before a crash is sent again after the restart,
-with the same key (at least once).
+with the same key (at least once). Listeners (`listen`) hear the log events its deliveries
+write (`delivery_failed`), on its thread, once committed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from flowlang.runtime.delivery import Deliverer, FailedSend, RetryPolicy
-from flowlang.runtime.event_feed import EventFeed
+from flowlang.runtime.event_feed import EventFeed, Listener
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 from flowlang.service.metrics import Metrics
 from flowlang.store import Store
@@ -64,6 +65,12 @@ class Dispatcher:
         self._start_error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._delivered = 0  # messages sent since the outbox rows were last deleted
+        self._listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener` (on the dispatcher's thread: it must not block) with each log event
+        a delivery writes, once committed."""
+        self._listeners.append(listener)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="flowlang-outbox", daemon=True)
@@ -96,11 +103,13 @@ class Dispatcher:
             self._started.set()
             return
         self._started.set()
+        events = EventFeed(store)
+        events.listeners = self._listeners
         deliverer = Deliverer(
             store,
             self.adapters,
             store,
-            EventFeed(store),
+            events,
             store.transaction,
             self.retry,
             on_delivered=self._sent,

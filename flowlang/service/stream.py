@@ -1,5 +1,5 @@
 """Each agent's live stream (Server-Sent Events): offers, customer messages, withdrawals,
-presence and reply-window warnings, pushed as the engine commits them.
+presence, reply-window warnings and messages the outbox gave up on, pushed as they commit.
 
 `AgentFeed` listens to the engine's event log (`Engine.listen`, on the worker thread) and hands
 each agent's events to their open streams on the event loop. A stream starts with a `hello`
@@ -175,6 +175,16 @@ class AgentFeed:
             return self._closed_by_vendor(conv_id, event)
         return []
 
+    def delivery_failed(self, event: Mapping[str, Any]) -> None:
+        """(A dispatcher listener, on its thread) A message the outbox gave up on: the agent
+        who has its conversation is told, with the reason."""
+        conv_id = event.get("conversation_id")
+        if event.get("kind") != "delivery_failed" or not event.get("given_up") or not conv_id:
+            return
+        agent = self._with.get(conv_id)
+        if agent:
+            self.push(agent, undelivered_event(conv_id, event))
+
     def describe(self, conv_id: str) -> dict[str, Any]:
         """What an agent is shown of a conversation in an offer or an assignment."""
         conv = self.engine.store.get_conversation(conv_id)
@@ -263,6 +273,27 @@ def window_event(
             item["text"] = f"{name} reply window closes in {minutes} min"
             item["minutes_left"] = minutes
     return item
+
+
+def undelivered_event(conv_id: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    """A `delivery_failed` stream event: the message the vendor never got, and why."""
+    channel = str(event.get("channel", ""))
+    error = str(event.get("error") or event.get("reason") or "")
+    return {
+        "type": "delivery_failed",
+        "conversation_id": conv_id,
+        "message_id": event.get("message_id"),
+        "channel": channel,
+        "error": error,
+        "permanent": bool(event.get("permanent")),
+        "text": not_delivered(channel, error),
+    }
+
+
+def not_delivered(channel: str, error: str) -> str:
+    """What the agent is told of a message given up on ("Not delivered on WhatsApp Business:
+    HTTP 400, error 131047 (re-engagement message; ...): ...")."""
+    return f"Not delivered on {channel_name(channel)}: {error.removeprefix(f'{channel}: ')}"
 
 
 def channel_name(channel: str) -> str:

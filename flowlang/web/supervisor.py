@@ -2,7 +2,7 @@
 live (the page's script follows `GET /api/supervisor/stream`), changing an agent's presence and
 pulling an interaction back through the supervisor API; a period's queue figures and charts,
 today's by default (`?from=YYYY-MM-DD&to=YYYY-MM-DD`); one interaction's details
-(`/supervisor/interactions/{id}`)."""
+(`/supervisor/interactions/{id}`), with its messages the vendor never got."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from flowlang.service.agent_api import now_of
 from flowlang.service.dashboard import Board
 from flowlang.service.history import History, Period, PeriodError, history, period_of
 from flowlang.service.state import service_of
+from flowlang.store import Store
 from flowlang.web.render import page
 from flowlang.web.session import signed_in
 
@@ -76,17 +77,18 @@ async def interaction_page(request: Request, conversation_id: str) -> Response:
         return user
     service, board = service_of(request), board_of(request)
 
-    def read(engine: Engine) -> list[tuple[str, str]]:
+    def read(engine: Engine) -> tuple[list[tuple[str, str]], list[dict[str, str]]]:
         found = board.details(conversation_id, now_of(engine))
         if found is None:
-            return []
+            return [], []
         (row,) = found.rows
         customer = engine.store.get_customer(row["customer"]) if row["customer"] else None
         if customer is not None and customer.name:
             row["customer"] = f"{customer.name} ({row['customer']})"
-        return [(c.header, display(c, row.get(c.key))) for c in found.columns]
+        fields = [(c.header, display(c, row.get(c.key))) for c in found.columns]
+        return fields, undelivered(engine, service.store, conversation_id)
 
-    fields = await service.worker.call(read)
+    fields, failed = await service.worker.call(read)
     return page(
         request,
         "supervisor_interaction.html.j2",
@@ -94,6 +96,7 @@ async def interaction_page(request: Request, conversation_id: str) -> Response:
         title=f"Interaction {conversation_id}",
         conversation_id=conversation_id,
         fields=fields,
+        undelivered=failed,
         missing=(
             f"No interaction {conversation_id} in the last days' log; `flowlang report "
             "interactions --from ... --to ...` reads the whole store."
@@ -102,13 +105,43 @@ async def interaction_page(request: Request, conversation_id: str) -> Response:
     )
 
 
+LATEST_MESSAGES = 200
+"""How many of the customer's latest messages the details page looks through for failures."""
+
+
+def undelivered(engine: Engine, store: Store, conversation_id: str) -> list[dict[str, str]]:
+    """The conversation's sent messages the vendor never got (among the customer's latest
+    messages): when, the text, and why."""
+    conv = engine.store.get_conversation(conversation_id)
+    if conv is None:
+        return []
+    sent = [
+        m
+        for m in store.history(conv.customer_id, limit=LATEST_MESSAGES).messages
+        if m["conversation_id"] == conversation_id and m["content"].get("message_id")
+    ]
+    kept = store.sent_messages([m["content"]["message_id"] for m in sent])
+    out = []
+    for message in sent:
+        record = kept.get(message["content"]["message_id"])
+        if record is not None and record.status == "failed":
+            content = message["content"]
+            out.append(
+                {
+                    "at": message["at"].strftime("%Y-%m-%d %H:%M:%S"),
+                    "sender": str(message["sender"]),
+                    "text": str(content.get("text") or content.get("url") or content.get("kind")),
+                    "error": record.error,
+                }
+            )
+    return out
+
+
 def _table(past: History) -> dict[str, Any]:
     report = past.queues
     rows = [*report.rows, *([report.total] if report.total is not None else [])]
     return {
-        "columns": [
-            {"header": c.header, "numeric": c.kind in NUMERIC} for c in report.columns
-        ],
+        "columns": [{"header": c.header, "numeric": c.kind in NUMERIC} for c in report.columns],
         "rows": [
             [(display(c, row.get(c.key)), c.kind in NUMERIC) for c in report.columns]
             for row in rows

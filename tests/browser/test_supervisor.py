@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 from flowlang.store import SqliteStore
 from tests.browser.pages import sign_in
 from tests.browser.service import Running, start_service
-from tests.fake_vendor import FakeVendor
+from tests.fake_vendor import FakeVendor, Reply
 from tests.service.helpers import PAYLOADS, signed_headers
 
 NewContext = Callable[..., BrowserContext]
@@ -148,6 +149,19 @@ def test_history_and_an_interactions_details(
     expect(history).to_contain_text(f"History, {today.strftime('%d %b %Y')}")
     expect(history.locator("tr", has_text="Overflow").first).to_be_visible()
     assert history.locator("svg").count() == 3
+    # at 1280x800 every column of the table fits: no scrolling box, no header cut off
+    table = history.locator(".scroll")
+    assert table.evaluate("(box) => box.scrollWidth <= box.clientWidth"), "the table scrolls"
+    card = history.bounding_box()
+    assert card is not None
+    headers = history.locator("#history-queues thead th")
+    assert headers.count() == 14  # the columns of `flowlang report queues`
+    for index in range(headers.count()):
+        header = headers.nth(index)
+        box = header.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= card["x"] + card["width"]
+        assert header.evaluate("(th) => th.scrollWidth <= th.clientWidth"), header.inner_text()
+    expect(headers.last).to_have_text("Target answer")
     history.scroll_into_view_if_needed()
     shoot(page, "supervisor-history")
 
@@ -196,3 +210,29 @@ def test_a_revoked_token_signs_the_dashboard_out(service: Running, new_context: 
         assert store.revoke_user("sam", datetime.now(UTC))
     # the stream checks its token every 5 seconds, then says so and the page signs out
     expect(page).to_have_url(service.url + "/signin", timeout=15_000)
+
+
+def test_an_interactions_details_list_the_replies_never_delivered(
+    service: Running, new_context: NewContext
+) -> None:
+    service.vendor.script(Reply.error(400, {"error": {"code": 131047, "message": "(#131047)"}}))
+    service.whatsapp("447700900123", "hello?", name="Ben")
+    (item,) = service.api("frank", "GET", "/api/agent/interactions").json()
+    conv = item["conversation_id"]
+    assert service.api("frank", "POST", f"/api/agent/interactions/{conv}/accept").is_success
+    path = f"/api/agent/interactions/{conv}/reply"
+    assert service.api("frank", "POST", path, {"text": "Here I am"}).is_success
+    history = f"/api/agent/interactions/{conv}/history"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the outbox's thread hears the vendor's refusal
+        sent = service.api("frank", "GET", history).json()["messages"][-1]
+        if sent["delivery"]:
+            break
+        time.sleep(0.05)
+    assert sent["delivery"]["status"] == "failed"
+    page = sign_in(new_context(), service, "sam")
+    page.goto(f"{service.url}/supervisor/interactions/{conv}")
+    expect(page.get_by_test_id("interaction")).to_contain_text("Not delivered")
+    failed = page.get_by_test_id("undelivered")
+    expect(failed).to_contain_text("“Here I am”")
+    expect(failed).to_contain_text("error 131047 (re-engagement message")

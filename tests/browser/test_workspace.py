@@ -14,7 +14,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.pages import sign_in
 from tests.browser.service import FLOW, Running, start_service
-from tests.fake_vendor import FakeVendor
+from tests.fake_vendor import FakeVendor, Reply
 
 NewContext = Callable[..., BrowserContext]
 Shoot = Callable[[Page, str], Path]
@@ -41,6 +41,7 @@ def test_an_offer_arrives_live_and_accepted_shows_the_customer_and_the_conversat
     expect(offer).to_contain_text("Queue Overflow")
     expect(offer.locator(".badge")).to_have_text("WA")
     expect(offer.get_by_test_id("countdown")).to_contain_text("to answer")
+    expect(offer).to_contain_text("waiting 0:")  # the customer's wait so far, ticking
     shoot(page, "agent-offer")
     offer.get_by_test_id("accept").click()
     expect(page.get_by_test_id("tab")).to_have_count(1)
@@ -76,6 +77,78 @@ def test_a_reply_reaches_the_vendor_and_canned_responses_fill_in_the_name(
     (sent,) = service.sent_to_vendor()
     assert sent["to"] == "447700900123"
     assert sent["text"]["body"].startswith("Ben, I have blocked your card")
+
+
+def test_quick_replies_and_a_link_reach_whatsapp_in_the_cloud_apis_shapes(
+    service: Running, new_context: NewContext, shoot: Shoot
+) -> None:
+    page = sign_in(new_context(), service, "frank")
+    offer_accepted(page, service, "447700900131", "Which card can I order?", name="Ben")
+    options = page.get_by_test_id("quick-replies")
+    expect(options).to_be_visible()  # WhatsApp has reply buttons: up to 3 (channel registry)
+    expect(options).to_have_attribute("placeholder", "Up to 3 quick replies: a, b")
+    page.get_by_test_id("reply-text").fill("Which one would you like?")
+    options.fill("Debit, Credit , Virtual")
+    page.get_by_test_id("send").click()
+    bubble = page.get_by_test_id("message").last
+    expect(bubble.get_by_test_id("options")).to_have_text("DebitCreditVirtual")
+    (buttons,) = service.sent_to_vendor()
+    # WhatsApp Cloud API: an interactive message of reply buttons
+    assert buttons["type"] == "interactive"
+    assert buttons["interactive"]["type"] == "button"
+    assert buttons["interactive"]["body"] == {"text": "Which one would you like?"}
+    assert buttons["interactive"]["action"]["buttons"] == [
+        {"type": "reply", "reply": {"id": name, "title": name}}
+        for name in ("Debit", "Credit", "Virtual")
+    ]
+
+    page.get_by_test_id("reply-text").fill("Our cards, side by side:")
+    page.get_by_test_id("attachment").fill("https://gbank.example/cards")
+    page.get_by_test_id("reply-text").press("Control+Enter")
+    expect(page.get_by_test_id("attachment")).to_have_value("")
+    expect(page.get_by_test_id("message").last.get_by_test_id("link")).to_have_text(
+        "https://gbank.example/cards"
+    )
+    shoot(page, "agent-quick-replies")
+    deadline = time.monotonic() + 10
+    while len(sent := service.sent_to_vendor()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # a link goes as text with the URL in it, previewed (WhatsApp has no link message type)
+    assert sent[1]["type"] == "text"
+    assert sent[1]["text"] == {
+        "body": "Our cards, side by side:\nhttps://gbank.example/cards",
+        "preview_url": True,
+    }
+
+
+def test_a_reply_the_vendor_refuses_is_marked_not_delivered_on_its_bubble(
+    service: Running, new_context: NewContext, shoot: Shoot
+) -> None:
+    """Issue 21: the page showed a refused reply like any other. Now its bubble says it was
+    not delivered and why, live (the stream) and after a reload (the history)."""
+    refusal = {"error": {"code": 131026, "message": "(#131026) Message Undeliverable."}}
+    service.vendor.script(Reply(), Reply.error(400, refusal))
+    page = sign_in(new_context(), service, "frank")
+    offer_accepted(page, service, "447700900133", "Can you call me?", name="Ben")
+    page.get_by_test_id("reply-text").fill("One moment.")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message")).to_have_count(2)
+    service.sent_to_vendor()  # the first reply is taken
+    page.get_by_test_id("reply-text").fill("We will call you at 3 pm.")
+    page.get_by_test_id("send").click()
+    bubble = page.get_by_test_id("message").last
+    expect(bubble).to_contain_text("We will call you at 3 pm.")
+    mark = bubble.get_by_test_id("not-delivered")
+    expect(mark).to_contain_text("Not delivered: HTTP 400, error 131026")
+    expect(mark).to_contain_text("message undeliverable")
+    expect(page.locator("#notice")).to_contain_text("Not delivered on WhatsApp Business")
+    shoot(page, "agent-not-delivered")
+    page.reload()
+    bubble = page.get_by_test_id("message").last
+    expect(bubble.get_by_test_id("not-delivered")).to_contain_text("error 131026")
+    # neither the customer's message nor the reply the vendor took is marked
+    expect(page.locator(".message.undelivered")).to_have_count(1)
+    expect(page.get_by_test_id("not-delivered")).to_have_count(1)
 
 
 def test_a_closed_whatsapp_window_blocks_text_with_the_reason_and_offers_the_templates(
@@ -167,6 +240,21 @@ def test_a_transfer_to_a_queue_hands_it_over(service: Running, new_context: NewC
     assert service.api("frank", "GET", "/api/agent/interactions").json() == []
     (moved,) = service.api("alice", "GET", "/api/agent/interactions").json()
     assert moved["queue"] == "Cards"
+
+
+def test_a_transfer_to_an_agent_hands_it_to_them(
+    service: Running, new_context: NewContext
+) -> None:
+    service.only_available("alice", "frank")
+    page = sign_in(new_context(), service, "frank")
+    offer_accepted(page, service, "447700900134", "Card question", name="Ben")
+    page.get_by_test_id("transfer-to").select_option("agent:alice")
+    page.get_by_test_id("transfer-button").click()
+    expect(page.get_by_test_id("tab")).to_have_count(0)
+    expect(page.locator("#notice")).to_contain_text("Transferred to alice")
+    assert service.api("frank", "GET", "/api/agent/interactions").json() == []
+    (moved,) = service.api("alice", "GET", "/api/agent/interactions").json()
+    assert moved["customer_name"] == "Ben"
 
 
 def test_a_required_wrap_up_code_is_enforced_then_after_call_work_is_timed(
@@ -261,6 +349,45 @@ def test_the_workspace_is_readable_on_a_narrow_window(
     shoot(page, "agent-narrow")
 
 
+# The options of a select whose text is wider than the select shows (its arrow takes ~24 px).
+CUT_OPTIONS = """(select) => {
+    const style = getComputedStyle(select);
+    const context = document.createElement("canvas").getContext("2d");
+    context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+    const room = select.clientWidth - parseFloat(style.paddingLeft)
+        - parseFloat(style.paddingRight) - 24;
+    return [...select.options].map((o) => o.text)
+        .filter((text) => context.measureText(text).width > room);
+}"""
+
+
+def test_at_1280_by_800_the_reply_box_and_the_whole_wrap_up_code_show(
+    tmp_path: Path, fake_vendor: FakeVendor, new_context: NewContext
+) -> None:
+    """A user trial: the wrap-up select cut its codes off, and a notice pushed the Send button
+    below the window."""
+    codes = ["Resolved", "Follow-up", "Moved to DM", "Not actionable", "No response"]
+    codes.append("Card replaced, customer verified")
+    service = start_service(tmp_path, fake_vendor, extra={"wrap_up_codes": codes})
+    context = new_context(width=1280, height=800)
+    try:
+        page = sign_in(context, service, "frank")
+        offer_accepted(page, service, "447700900132", "Hello", name="Ben")
+        expect(page.locator("#notice")).to_be_visible()  # "New offer in Overflow."
+        send = page.get_by_test_id("send").bounding_box()
+        assert send is not None and send["y"] >= 0 and send["y"] + send["height"] <= 800
+        assert page.evaluate("document.documentElement.scrollHeight <= window.innerHeight")
+        wrap_up = page.get_by_test_id("wrap-up")
+        expect(wrap_up.locator("option")).to_have_count(7)
+        assert wrap_up.evaluate(CUT_OPTIONS) == []
+        complete = page.get_by_test_id("complete-button").bounding_box()
+        assert complete is not None and complete["x"] + complete["width"] <= 1280
+    finally:
+        context.close()
+        service.client.close()
+        service.process.stop()
+
+
 def test_a_declined_offer_leaves_the_page(service: Running, new_context: NewContext) -> None:
     page = sign_in(new_context(), service, "frank")
     expect(page.get_by_test_id("live")).to_have_text("live")
@@ -294,6 +421,9 @@ def test_a_public_post_is_marked_public_with_the_public_or_private_reply_choice(
         message = page.get_by_test_id("message")
         expect(message).to_contain_text("why is there a new fee on my account?")
         expect(message.get_by_test_id("public")).to_have_text("public")
+        # X public posts have no quick replies (channel registry): the box does not offer them
+        expect(page.get_by_test_id("quick-replies")).to_be_hidden()
+        expect(page.get_by_test_id("attachment")).to_be_visible()
         choice = page.get_by_role("radio", name="Private reply")
         expect(choice).to_be_visible()
         expect(page.get_by_role("radio", name="Public reply")).to_be_checked()

@@ -16,7 +16,7 @@ import pytest
 from flowlang.channels.outbound import DeliveryError
 from flowlang.events import BotEvent, EventKind
 from flowlang.project import load_project
-from flowlang.runtime.delivery import RetryPolicy
+from flowlang.runtime.delivery import RetryPolicy, unsent_id
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter, ScriptedDataActions
 from flowlang.runtime.ports import DataResult, OutboundMessage
@@ -101,6 +101,13 @@ def test_each_failure_is_logged_and_the_last_attempt_becomes_a_dead_letter(store
     failures = [e for e in events if e["kind"] == "delivery_failed"]
     assert [e["attempts"] for e in failures] == [1, 2, 3]
     assert failures[-1]["retry_at"] is None
+    assert [e["given_up"] for e in failures] == [False, False, True]
+    # the message given up on is kept as failed, with the reason (its history shows it)
+    message_id = failures[-1]["message_id"]
+    assert message_id and {e["message_id"] for e in failures} == {message_id}
+    kept = store.sent_messages([message_id])[message_id]
+    assert kept.status == "failed" and kept.error == "the channel API is down"
+    assert kept.vendor_id == unsent_id(message_id)
 
     recorder = RecordingAdapter()
     engine.adapters = [recorder]
@@ -114,6 +121,16 @@ def test_a_permanent_refusal_is_not_retried(store: Any) -> None:
     (failed,) = engine.handle(inbound("Hello", sender="web-3")).failed_sends
     assert failed.retry_at is None and "HTTP 400" in failed.reason
     assert [letter["source"] for letter in store.dead_letters()] == ["outbound:web"]
+    kept = store.sent_messages([failed.message.message_id])
+    assert kept[failed.message.message_id].status == "failed"
+    assert kept[failed.message.message_id].error == "HTTP 400 Bad Request"
+
+
+def test_a_failure_to_be_retried_is_not_recorded_as_failed(store: Any) -> None:
+    engine = _engine(store, Flaky(failures=1))
+    (failed,) = engine.handle(inbound("Hello", sender="web-5")).failed_sends
+    assert failed.retry_at is not None
+    assert store.sent_messages([failed.message.message_id]) == {}
 
 
 def test_an_event_that_fails_sends_nothing_it_had_queued(store: Any) -> None:

@@ -95,7 +95,7 @@ def test_an_agent_session_from_offer_to_report(api: Api) -> None:
     before = len(api.sent.sent)
     replied = api.post("frank", f"/api/agent/interactions/{conv}/reply", {"text": "Hi Eve!"})
     assert replied.status_code == 200, replied.text
-    assert replied.json()["deliveries"][0]["status"] == "sent"
+    assert replied.json()["deliveries"][0]["status"] == "queued"
     api.settled()  # the reply delivered by the outbox's thread
     out = api.sent.sent[before:]
     assert [(m.channel, m.sender, m.content["text"]) for m in out] == [("web", "agent", "Hi Eve!")]
@@ -124,7 +124,7 @@ def test_rich_replies_go_by_the_channels_rules_and_a_blocked_one_is_never_sent(
     path = f"/api/agent/interactions/{conv}/reply"
     sent = len(api.sent.sent)
     image = {"kind": "image", "url": "https://gbank.example/card.png"}
-    assert api.post("frank", path, {"content": image}).json()["deliveries"][0]["status"] == "sent"
+    assert api.post("frank", path, {"content": image}).json()["deliveries"][0]["status"] == "queued"
     choices = {"kind": "quick_replies", "text": "Pick one", "options": [f"o{i}" for i in range(12)]}
     degraded = api.post("frank", path, {"content": choices}).json()["deliveries"][0]
     assert degraded["status"] == "degraded" and len(degraded["content"]["options"]) == 10

@@ -140,3 +140,66 @@ def test_a_status_of_an_unknown_id_is_counted_and_an_unsigned_one_refused(api: A
     )
     assert unsigned.status_code == 401
     assert _metric(api, "flowlang_delivery_statuses_total", status="read") == 0
+
+
+# The Cloud API's answer to a send outside the customer service window (its documented shape).
+RE_ENGAGEMENT = {
+    "error": {
+        "message": "(#131047) Re-engagement message",
+        "type": "OAuthException",
+        "code": 131047,
+        "error_data": {
+            "messaging_product": "whatsapp",
+            "details": "Message failed to send because more than 24 hours have passed since "
+            "the customer last replied to this number.",
+        },
+        "fbtrace_id": "AbCdEfGhIjK",
+    }
+}
+
+
+def test_a_reply_the_vendor_refuses_for_good_is_queued_then_shown_failed_with_the_reason(
+    api: Api, fake_vendor: FakeVendor
+) -> None:
+    """Issue 21: the reply API said "sent", the history `delivery: null`, and the agent was
+    never told. Now: "queued", then the history says failed and why, and the stream tells."""
+    fake_vendor.script(Reply.error(400, RE_ENGAGEMENT))
+    api.put("frank", "/api/agent/presence", {"state": "available"})
+    api.whatsapp("447700900778", "Are you there?", datetime.now(UTC))
+    (conv,) = api.work("frank")
+    assert api.post("frank", f"/api/agent/interactions/{conv}/accept").status_code == 200
+    with api.client.stream("GET", "/api/agent/stream", headers=api.auth("frank")) as response:
+        stream = Stream(response)
+        stream.until("hello")
+        answer = api.post("frank", f"/api/agent/interactions/{conv}/reply", {"text": "Yes!"})
+        assert answer.status_code == 200, answer.text
+        (queued,) = answer.json()["deliveries"]
+        assert queued["status"] == "queued" and queued["message_id"]  # not "sent": not yet
+        failed = stream.until("delivery_failed")
+    assert failed["conversation_id"] == conv and failed["message_id"] == queued["message_id"]
+    assert failed["permanent"] is True
+    assert "error 131047 (re-engagement message" in failed["error"]
+    assert failed["text"].startswith("Not delivered on WhatsApp Business: HTTP 400, error 131047")
+    api.settled()
+    (sent,) = _outbound(api, conv)
+    assert sent["message_id"] == queued["message_id"]
+    assert sent["delivery"]["status"] == "failed" and sent["delivery"]["vendor_id"] is None
+    assert sent["delivery"]["error"] == failed["error"]
+    assert len(fake_vendor.requests) == 1  # refused for good: not retried
+    assert _metric(api, "flowlang_deliveries_total", status="failed_permanent") == 1
+
+
+def test_a_reply_the_vendor_accepts_is_queued_then_shows_the_vendors_id(
+    api: Api, fake_vendor: FakeVendor
+) -> None:
+    """A reply the vendor accepts: "queued", then the vendor's id; no failure on the stream."""
+    fake_vendor.script(_accepted("wamid.HBgLQUNDRVBURUQ="))
+    api.put("frank", "/api/agent/presence", {"state": "available"})
+    api.whatsapp("447700900779", "Hello", datetime.now(UTC))
+    (conv,) = api.work("frank")
+    assert api.post("frank", f"/api/agent/interactions/{conv}/accept").status_code == 200
+    answer = api.post("frank", f"/api/agent/interactions/{conv}/reply", {"text": "Hi"})
+    assert [d["status"] for d in answer.json()["deliveries"]] == ["queued"]
+    (sent,) = _until_accepted(api, conv, 1)
+    assert sent["delivery"]["status"] == "accepted"
+    assert sent["delivery"]["vendor_id"] == "wamid.HBgLQUNDRVBURUQ="

@@ -17,6 +17,7 @@
   const unread = new Map();    // conversation id -> count
   const drafts = new Map();    // conversation id -> draft text
   const acwSince = new Map();  // conversation id -> Date after-call work began
+  const undelivered = new Map();  // message id -> why the vendor never got it (the stream's)
   let selected = null;
   let before = null;           // the history cursor of the selected conversation
   let shown = 0;               // bumped on each select: a slower, older load is dropped
@@ -186,8 +187,9 @@
     const publicPost = info.channel.public;
     $("visibility").hidden = !(publicPost && info.channel.private_reply);
     $("quick-replies").hidden = info.channel.max_quick_replies === 0;
-    $("quick-replies").placeholder =
-      `Quick replies, comma-separated (up to ${info.channel.max_quick_replies})`;
+    $("quick-replies").placeholder = `Up to ${info.channel.max_quick_replies} quick replies: a, b`;
+    $("quick-replies").title =
+      `Quick replies, comma-separated (${info.channel.name} shows up to ${info.channel.max_quick_replies})`;
     showTemplates(info);
     showCanned(info);
     $("transfer-to").replaceChildren(
@@ -257,14 +259,33 @@
     const inbound = message.direction === "in";
     const text = content.text || content.caption || content.url || `[${content.kind || "message"}]`;
     const publicPost = inbound && info && info.channel.public && content.visibility !== "private";
-    return el("li", {class: `message ${inbound ? "in" : "out"}`, "data-testid": "message",
-                     dataset: {seq: message.seq}},
+    const failed = message.delivery && message.delivery.status === "failed"
+      ? notDelivered(message.delivery.error) : undelivered.get(message.message_id);
+    const node = el("li", {class: `message ${inbound ? "in" : "out"}`, "data-testid": "message",
+                     dataset: {seq: message.seq, messageId: message.message_id || ""}},
       el("div", {class: "meta"}, inbound ? who(info || {}) : message.sender, " · ",
         `${day(message.at)} ${clock(message.at)}`,
         message.conversation_id !== selected ? el("span", {class: "earlier-conv"}, " · earlier conversation") : "",
         publicPost ? el("span", {class: "public", "data-testid": "public"}, "public") : ""),
       el("div", {class: "text"}, text),
-      content.options ? el("div", {class: "muted"}, content.options.join(" · ")) : "");
+      content.kind === "link" && content.text && /^https?:\/\//.test(content.url || "")
+        ? el("a", {class: "link", href: content.url, rel: "noopener noreferrer", target: "_blank",
+                   "data-testid": "link"}, content.url) : "",
+      content.options ? el("div", {class: "options", "data-testid": "options"},
+        ...content.options.map((o) => el("span", {class: "option"}, o))) : "");
+    if (failed) markUndelivered(node, failed);
+    return node;
+  }
+
+  // The sender's error starts with its channel ("whatsapp: HTTP 400, ..."): the page shows it.
+  const notDelivered = (error) => `Not delivered: ${String(error || "").replace(/^[a-z_]+: /, "")}`;
+
+  // A sent message the vendor never got: the bubble says so, with the reason.
+  function markUndelivered(node, text) {
+    node.classList.add("undelivered");
+    const said = node.querySelector(".not-delivered") ||
+      node.appendChild(el("div", {class: "not-delivered", role: "status", "data-testid": "not-delivered"}));
+    said.textContent = text;
   }
 
   async function loadHistory(first, mine = shown) {
@@ -324,8 +345,9 @@
       $("quick-replies").value.split(",").map((o) => o.trim()).filter(Boolean);
     if (!text.trim() && !link) return;
     const body = {text};
-    if (link) body.content = {kind: "link", url: link, text};
-    else if (options.length) body.content = {kind: "quick_replies", text, options};
+    // Quick replies and a link together: the buttons, their text ending with the link.
+    if (options.length) body.content = {kind: "quick_replies", text: link ? `${text}\n${link}`.trim() : text, options};
+    else if (link) body.content = {kind: "link", url: link, text};
     const visibility = document.querySelector("input[name=visibility]:checked");
     if (!$("visibility").hidden && visibility) body.visibility = visibility.value;
     $("reply-error").hidden = true;
@@ -337,8 +359,9 @@
       drafts.delete(id);
       for (const delivery of result.deliveries) {
         appendMessage({seq: "", conversation_id: id, direction: "out", sender: "you",
-                       at: new Date().toISOString(), content: delivery.content});
-        if (delivery.status === "degraded") notice(`Sent, changed: ${delivery.reason}`);
+                       at: new Date().toISOString(), content: delivery.content,
+                       message_id: delivery.message_id});
+        if (delivery.status === "degraded") notice(`Queued, changed: ${delivery.reason}`);
       }
       measure();
     } catch (error) {
@@ -363,10 +386,11 @@
         {template: $("template-name").value, parameters});
       for (const delivery of result.deliveries) {
         appendMessage({seq: "", conversation_id: id, direction: "out", sender: "you",
-                       at: new Date().toISOString(), content: delivery.content});
+                       at: new Date().toISOString(), content: delivery.content,
+                       message_id: delivery.message_id});
       }
       $("reply-error").hidden = true;
-      notice(`Template ${$("template-name").value} sent.`);
+      notice(`Template ${$("template-name").value} queued.`);
     } catch (error) {
       if (!(error instanceof flowlang.ApiError)) throw error;
       showBlock(error, "reply-error");
@@ -482,6 +506,14 @@
           if (selected === data.conversation_id) showDetails(fresh);
         }, () => {});
       }
+    });
+    on("delivery_failed", (data) => {
+      if (!data.message_id) return;
+      const text = notDelivered(data.error);
+      undelivered.set(data.message_id, text);
+      const node = document.querySelector(`li.message[data-message-id="${CSS.escape(data.message_id)}"]`);
+      if (node) markUndelivered(node, text);
+      notice(data.text, "error");
     });
     on("presence", (data) => { $("presence").value = data.state; });
     on("closed", () => { stream.close(); window.location.assign("/signin"); });
