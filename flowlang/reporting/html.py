@@ -58,14 +58,16 @@ MAX_TICKS = 7
 
 def time_axis(series: Timeline) -> tuple[list[float], Callable[[float], str]]:
     """A chart's time axis: ticks on round times (every 15 minutes up to every 4 weeks, at
-    most `MAX_TICKS`, counted from midnight), the last one at or after the end of the data (so
-    that every chart of the series ends on the same tick, after the last moment shown), and
+    most `MAX_TICKS` steps, counted from midnight), the last one at or after the end of the
+    data (so every chart of the series ends on the same tick, after the last moment shown), and
     their labels: the time of day; with the date on the first tick and at midnight when the
     period crosses midnight ("04 Jan 00:00"); the date alone when the ticks are days apart."""
     points = [*series.routed.values(), *series.waiting.values()]
     span = max((x for values in points for x, _ in values), default=0.0)
     start = series.start
-    step = next((s for s in TICK_STEPS if span / s.total_seconds() < MAX_TICKS), TICK_STEPS[-1])
+    step = next(
+        (s for s in TICK_STEPS if -(-span // s.total_seconds()) <= MAX_TICKS), TICK_STEPS[-1]
+    )
     midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
     every, offset = int(step.total_seconds()), int((start - midnight).total_seconds())
     first = midnight + timedelta(seconds=-(-offset // every) * every)  # the next round time

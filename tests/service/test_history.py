@@ -102,6 +102,8 @@ def test_charts_say_the_date_across_midnight_and_draw_nothing_below_zero(board: 
     [
         # 15-minute buckets up to 05:45, the waiting line up to 05:38: hourly ticks to 06:00
         (d.DAY + timedelta(hours=5, minutes=38), [f"0{h}:00" for h in range(7)]),
+        # hourly buckets up to 07:00, the waiting line up to 06:07: hourly ticks to 07:00
+        (d.DAY + timedelta(hours=6, minutes=7), [f"0{h}:00" for h in range(8)]),
         # hourly buckets up to 11:00, the waiting line up to 10:59:30: every 2 hours to 12:00
         (
             d.DAY + timedelta(hours=10, minutes=59, seconds=30),
