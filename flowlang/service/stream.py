@@ -48,6 +48,7 @@ from flowlang.store import Store
 TICKET_SECONDS = 60
 WINDOW_WARNINGS = (timedelta(minutes=10),)
 """How long before a reply window closes the agent is warned (and again when it has closed)."""
+WROTE_KEPT = 10_000
 
 # Notices that take an offer or a conversation away from the agent it was with.
 TAKEN_AWAY = frozenset(
@@ -83,6 +84,9 @@ class AgentFeed:
         self._streams: dict[str, list[_Stream]] = {}
         self._lock = threading.Lock()
         self._with: dict[str, str] = {}  # conversation -> the agent last offered or given it
+        # conversation -> the agent who last replied in it, kept through after-call work (a
+        # reply may fail after its conversation was completed); at most WROTE_KEPT, oldest out
+        self._wrote: dict[str, str] = {}
         self._tickets: dict[str, tuple[str, str, datetime]] = {}
 
     # ------------------------------------------------------------------ streams (event loop)
@@ -121,12 +125,26 @@ class AgentFeed:
 
     # ------------------------------------------------------------------ the listener (worker)
     def __call__(self, event: Mapping[str, Any]) -> None:
+        self._writer(event)
         with self._lock:
             if not self._streams:  # nobody listens: no store reads on the event's path
                 self._follow(event)
                 return
         for agent, item in self.translate(event):
             self.push(agent, item)
+
+    def _writer(self, event: Mapping[str, Any]) -> None:
+        """Keep who last replied in each conversation, until their after-call work ends."""
+        kind, conv_id = event["kind"], event.get("conversation_id")
+        if not conv_id:
+            return
+        if kind == "message_out" and event.get("agent"):
+            self._wrote.pop(conv_id, None)
+            self._wrote[conv_id] = str(event["agent"])
+            if len(self._wrote) > WROTE_KEPT:
+                del self._wrote[next(iter(self._wrote))]
+        elif kind == "wrap_up_ended" or kind in TAKEN_AWAY:
+            self._wrote.pop(conv_id, None)
 
     def _follow(self, event: Mapping[str, Any]) -> None:
         """Keep who has each conversation, for a stream opened later."""
@@ -177,11 +195,12 @@ class AgentFeed:
 
     def delivery_failed(self, event: Mapping[str, Any]) -> None:
         """(A dispatcher listener, on its thread) A message the outbox gave up on: the agent
-        who has its conversation is told, with the reason."""
+        who has its conversation (or, in after-call work, last replied in it) is told, with the
+        reason."""
         conv_id = event.get("conversation_id")
         if event.get("kind") != "delivery_failed" or not event.get("given_up") or not conv_id:
             return
-        agent = self._with.get(conv_id)
+        agent = self._with.get(conv_id) or self._wrote.get(conv_id)
         if agent:
             self.push(agent, undelivered_event(conv_id, event))
 

@@ -57,6 +57,36 @@ def test_an_offer_arrives_live_and_accepted_shows_the_customer_and_the_conversat
     assert service.api("frank", "GET", "/api/agent/interactions").json()[0]["state"] == "assigned"
 
 
+SKILLED = """\
+flow "Skills test"
+serve messages on whatsapp number "+442079460000"
+
+state start:
+    add skill "Billing"
+    route to queue "Overflow"
+"""
+
+
+def test_an_offer_shows_the_skills_the_flow_asked_for(
+    tmp_path: Path, fake_vendor: FakeVendor, new_context: NewContext
+) -> None:
+    service = start_service(tmp_path, fake_vendor, flow=SKILLED)
+    context = new_context()
+    try:
+        page = sign_in(context, service, "frank")
+        expect(page.get_by_test_id("live")).to_have_text("live")
+        service.whatsapp("447700900135", "A fee I do not know", name="Ben")
+        offer = page.get_by_test_id("offer")
+        expect(offer).to_contain_text("Queue Overflow · skills Billing")
+        offer.get_by_test_id("accept").click()
+        expect(page.get_by_test_id("tab")).to_have_count(1)
+        expect(page.locator("#routing")).to_have_text("Queue Overflow · skills Billing")
+    finally:
+        context.close()
+        service.client.close()
+        service.process.stop()
+
+
 def test_a_reply_reaches_the_vendor_and_canned_responses_fill_in_the_name(
     service: Running, new_context: NewContext, shoot: Shoot
 ) -> None:
@@ -242,9 +272,7 @@ def test_a_transfer_to_a_queue_hands_it_over(service: Running, new_context: NewC
     assert moved["queue"] == "Cards"
 
 
-def test_a_transfer_to_an_agent_hands_it_to_them(
-    service: Running, new_context: NewContext
-) -> None:
+def test_a_transfer_to_an_agent_hands_it_to_them(service: Running, new_context: NewContext) -> None:
     service.only_available("alice", "frank")
     page = sign_in(new_context(), service, "frank")
     offer_accepted(page, service, "447700900134", "Card question", name="Ben")

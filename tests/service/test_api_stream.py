@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from flowlang.service.stream import AgentFeed
 from tests.fake_vendor import FakeVendor
 from tests.service.api_helpers import (
     DIRECT,
@@ -190,3 +192,44 @@ def test_a_stream_opened_later_still_hears_the_customer_of_a_conversation_it_has
         api.web("v-7", "Are you there?")
         message = stream.until("message")
         assert message == message | {"conversation_id": conv, "text": "Are you there?"}
+
+
+def test_a_reply_given_up_on_reaches_the_agent_who_wrote_it_until_their_wrap_up_ends() -> None:
+    """The outbox's `delivery_failed` (on its own thread) goes to the agent who has the
+    conversation or, once completed, to the one who last replied in it, through after-call
+    work; a failure still to be retried, or after the wrap-up, tells no one."""
+    feed = AgentFeed(cast(Any, None), cast(Any, None))
+    pushed: list[tuple[str, dict[str, Any]]] = []
+    feed.push = lambda agent, item: pushed.append((agent, item))  # type: ignore[method-assign]
+    at = datetime.now(UTC)
+    failure = {
+        "kind": "delivery_failed",
+        "at": at,
+        "conversation_id": "conv1",
+        "channel": "whatsapp",
+        "message_id": "m1",
+        "error": "whatsapp: HTTP 400, error 131026 (message undeliverable ...): (#131026)",
+        "given_up": True,
+        "permanent": True,
+    }
+    for kind in ("accepted", "message_out", "completed"):
+        feed({"kind": kind, "at": at, "conversation_id": "conv1", "agent": "frank"})
+    feed.delivery_failed({**failure, "given_up": False})  # to be retried: nothing yet
+    assert pushed == []
+    feed.delivery_failed(failure)
+    ((agent, item),) = pushed
+    assert agent == "frank"
+    assert item == {
+        "type": "delivery_failed",
+        "conversation_id": "conv1",
+        "message_id": "m1",
+        "channel": "whatsapp",
+        "error": failure["error"],
+        "permanent": True,
+        "text": "Not delivered on WhatsApp Business: HTTP 400, error 131026 "
+        "(message undeliverable ...): (#131026)",
+    }
+    feed({"kind": "wrap_up_ended", "at": at, "conversation_id": "conv1", "agent": "frank"})
+    pushed.clear()
+    feed.delivery_failed(failure)
+    assert pushed == []
