@@ -200,6 +200,8 @@ def test_a_reply_the_vendor_accepts_is_queued_then_shows_the_vendors_id(
     assert api.post("frank", f"/api/agent/interactions/{conv}/accept").status_code == 200
     answer = api.post("frank", f"/api/agent/interactions/{conv}/reply", {"text": "Hi"})
     assert [d["status"] for d in answer.json()["deliveries"]] == ["queued"]
+    schemas = api.client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["DeliveryView"]["properties"]["status"]["enum"] == ["queued", "degraded"]
     (sent,) = _until_accepted(api, conv, 1)
     assert sent["delivery"]["status"] == "accepted"
     assert sent["delivery"]["vendor_id"] == "wamid.HBgLQUNDRVBURUQ="
