@@ -277,6 +277,14 @@ def test_a_transfer_to_an_agent_hands_it_to_them(service: Running, new_context: 
     page = sign_in(new_context(), service, "frank")
     offer_accepted(page, service, "447700900134", "Card question", name="Ben")
     page.get_by_test_id("transfer-to").select_option("agent:alice")
+    page.get_by_test_id("wrap-up").select_option("Follow-up")
+    # the customer writes: the page reloads the details (the window moved); the choices stay
+    # (they were reset, so a Transfer click then moved nothing: found by this test, flaky)
+    service.whatsapp("447700900134", "Still there?", name="Ben")
+    expect(page.get_by_test_id("message").last).to_contain_text("Still there?")
+    page.wait_for_timeout(500)  # let the details the message's window event asks for arrive
+    expect(page.get_by_test_id("transfer-to")).to_have_value("agent:alice")
+    expect(page.get_by_test_id("wrap-up")).to_have_value("Follow-up")
     page.get_by_test_id("transfer-button").click()
     expect(page.get_by_test_id("tab")).to_have_count(0)
     expect(page.locator("#notice")).to_contain_text("Transferred to alice")

@@ -192,18 +192,28 @@
       `Quick replies, comma-separated (${info.channel.name} shows up to ${info.channel.max_quick_replies})`;
     showTemplates(info);
     showCanned(info);
-    $("transfer-to").replaceChildren(
+    // Details come again on every window event: a choice made in these selects stays.
+    keepChoice("transfer-to", info.conversation_id, () => $("transfer-to").replaceChildren(
       el("option", {value: ""}, "Transfer to…"),
       el("optgroup", {label: "Queues"}, ...info.queues.map((q) => el("option", {value: `queue:${q}`}, q))),
-      el("optgroup", {label: "Agents"}, ...info.agents.map((a) => el("option", {value: `agent:${a}`}, a))));
-    $("wrap-up").replaceChildren(
+      el("optgroup", {label: "Agents"}, ...info.agents.map((a) => el("option", {value: `agent:${a}`}, a)))));
+    keepChoice("wrap-up", info.conversation_id, () => $("wrap-up").replaceChildren(
       el("option", {value: ""}, info.wrap_up.required ? "Wrap-up code (required)" : "Wrap-up code"),
-      ...info.wrap_up.codes.map((code) => el("option", {value: code}, code)));
+      ...info.wrap_up.codes.map((code) => el("option", {value: code}, code))));
     const acw = (item.state || info.state) === "after_call_work";
     if (acw && item.wrap_up) $("wrap-up").value = item.wrap_up;
     $("complete-button").textContent =
       acw ? (item.wrap_up ? "End after-call work" : "Give wrap-up code") : "Complete";
     $("reply").hidden = acw;
+  }
+
+  // Refill a select; the value chosen stays when it is the same conversation's and still offered.
+  function keepChoice(id, conversation, refill) {
+    const node = $(id);
+    const chosen = node.dataset.conversation === conversation ? node.value : "";
+    refill();
+    node.dataset.conversation = conversation;
+    if (chosen && [...node.options].some((option) => option.value === chosen)) node.value = chosen;
   }
 
   function showWindow(text, open) {
