@@ -5,15 +5,19 @@ with one idempotency key and the vendor's Retry-After, given up into the dead le
 from __future__ import annotations
 
 import functools
+import io
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ruamel.yaml import YAML
 
 from flowlang.channels.inbound import normalise
 from flowlang.channels.policy import address_key
@@ -42,15 +46,17 @@ CUSTOMER = "+447700900123"
 
 
 def _deployment_file(tmp_path: Path, vendor: FakeVendor) -> Path:
-    text = DEPLOYMENT.read_text("utf-8").replace(
-        "  whatsapp:\n    accounts:\n",
-        "  whatsapp:\n"
-        f"    connection: {{access_token_env: WA_TOKEN, api_base: '{vendor.base_url}'}}\n"
-        "    accounts:\n",
-        1,
-    )
+    """The example deployment, WhatsApp sent to `vendor` with the token in WA_TOKEN."""
+    yaml = YAML()
+    data: Any = yaml.load(DEPLOYMENT.read_text("utf-8"))
+    data["channels"]["whatsapp"]["connection"] = {
+        "access_token_env": "WA_TOKEN",
+        "api_base": vendor.base_url,
+    }
+    out = io.StringIO()
+    yaml.dump(data, out)
     path = tmp_path / "deployment.yaml"
-    path.write_text(text, "utf-8")
+    path.write_text(out.getvalue(), "utf-8")
     return path
 
 
@@ -217,7 +223,9 @@ def test_a_whatsapp_account_without_its_phone_number_id_is_named(
     tmp_path: Path, fake_vendor: FakeVendor
 ) -> None:
     path = _deployment_file(tmp_path, fake_vendor)
-    path.write_text(path.read_text("utf-8").replace(' phone_number_id: "106540352242922",', ""))
+    text = path.read_text("utf-8")
+    path.write_text(re.sub(r" phone_number_id: ['\"]106540352242922['\"],", "", text))
+    assert "106540352242922" not in path.read_text("utf-8")
     loaded = _load(path)
     with pytest.raises(SenderSetupError, match=r"accounts\[GBank WhatsApp\]\.phone_number_id"):
         senders_for(loaded, {"WA_TOKEN": "t"}, channels=["whatsapp"])
