@@ -26,7 +26,7 @@ from tests.service.cluster import Cluster, Traffic, Verdict
 
 MESSAGES = 2000
 CUSTOMERS = 300
-REPEATS = 2
+REPEATS = 3
 ACD_KINDS = {
     "waiting",
     "offered",

@@ -61,6 +61,11 @@ Letter = tuple[str, dict[str, Any], str]  # source, payload, reason of a dead le
 
 log = logging.getLogger("flowlang.service")
 
+# Seconds of processing in one turn of a leader at least: each turn's commit (a disk sync) and
+# its look at the shared log are round trips to the server, shared by the turn's events. The
+# followers' webhooks do not wait for it; the leader's own and the API's calls do.
+LEADER_TURN = 0.02
+
 
 class WorkerStopped(FlowError, RuntimeError):
     """The worker has stopped (the service is shutting down); nothing was done."""
@@ -186,6 +191,8 @@ class Worker:
         self.on_deposed = on_deposed
         self.role: Role = "single" if cluster is None else "follower"
         self._more = False  # (leader) events left in the inbound log after the last turn
+        self._next_look = 0.0  # (leader) when to look at the inbound log again, unwoken
+        self._last_turn = 0  # (leader) how many events its last turn processed
         self._next_bid = 0.0
         metrics.watch_backlog(self.backlog)
         engine.listen(self._heard)
@@ -348,13 +355,29 @@ class Worker:
         for item in items:
             if isinstance(item, _Staged):
                 self._work.extend(_Taken(row, item.since) for row in item.rows)
-        leading = self.role == "leader" and stop is None
-        if (
-            intakes
-            or leading
-            or (self._work and isinstance(self._work[0], _Pending | _Taken) and stop is None)
-        ):
-            self._commit(intakes, process=stop is None and self.role in ("single", "leader"))
+        process = stop is None and self.role in ("single", "leader")
+        if intakes and process and self.cluster is not None:
+            # The leader answers its own webhooks before its turn, which then does not hold
+            # the inbound log's counter (every process's intake waits for it).
+            self._commit(intakes, process=False)
+            intakes = []
+        # A leader looks at the shared log when there may be something new in it (its own
+        # intake, a NOTIFY, events left) or every poll interval, not before each API call: an
+        # empty turn still costs a commit.
+        look = (
+            self.role == "leader"
+            and process
+            and (
+                self._more
+                or time.monotonic() >= self._next_look
+                or any(isinstance(i, _Intake | _Wake) for i in items)
+            )
+        )
+        pending = (
+            bool(self._work) and isinstance(self._work[0], _Pending | _Taken) and stop is None
+        )
+        if intakes or look or pending:
+            self._commit(intakes, process=process)
         for item in items:
             if isinstance(item, _Call):
                 self._work.append(item)
@@ -379,7 +402,9 @@ class Worker:
         try:
             with self.store.transaction():
                 acks = [self._accept(intake) for intake in intakes]
-                budget = time.perf_counter() + self.batch_seconds
+                budget = time.perf_counter() + (
+                    max(self.batch_seconds, LEADER_TURN) if self.cluster else self.batch_seconds
+                )
                 if process and self.cluster is not None:
                     processed.extend(self._process_stored(self.cluster.store, budget))
                 while process and self._work and isinstance(self._work[0], _Pending | _Taken):
@@ -440,14 +465,19 @@ class Worker:
         """(Cluster leader) The events of the shared inbound log not processed yet, in order,
         for `budget` at most; `_more` says whether some are left."""
         since = time.perf_counter()
-        rows = store.next_inbound(self.max_batch)
+        assert self.cluster is not None
+        self._next_look = time.monotonic() + self.cluster.poll_interval
+        # As many as the last turn had time for, and some: the rest are read again next turn.
+        limit = min(self.max_batch, max(16, 2 * self._last_turn))
+        rows = store.next_inbound(limit)
         processed: list[tuple[_Pending | _Taken, Outcome | None]] = []
         for payload in rows:
             event = InboundEvent.model_validate(payload)
             processed.append((_Pending(event, since), self.engine.process_inbound(event)))
             if time.perf_counter() >= budget:
                 break
-        self._more = len(processed) < len(rows) or len(rows) == self.max_batch
+        self._last_turn = len(processed)
+        self._more = len(processed) < len(rows) or len(rows) == limit
         return processed
 
     def _accept(self, intake: _Intake) -> Ack:

@@ -50,6 +50,10 @@ class Dialect(ABC):
         """A unit of work nested in the current one, undone alone if its block raises."""
 
     @abstractmethod
+    def sync(self) -> None:
+        """Wait for the statements sent so far, so that one that failed is raised now."""
+
+    @abstractmethod
     def migrating(self) -> AbstractContextManager[None]:
         """The transaction the migrations run in, one process at a time."""
 

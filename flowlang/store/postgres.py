@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -43,6 +43,7 @@ class PostgresDialect(Dialect):
     def __init__(self, db: psycopg.Connection[tuple[Any, ...]]) -> None:
         self.db = db
         self._queries: dict[str, bytes] = {}
+        self._pipeline: psycopg.Pipeline | None = None  # in the outermost transaction
 
     def _query(self, query: str) -> bytes:
         """The statement with psycopg's placeholders (each `?` a `%s`, each `%` doubled)."""
@@ -63,13 +64,38 @@ class PostgresDialect(Dialect):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.pipeline(), self.db.transaction():
-            yield
+        with self.db.pipeline() as pipeline, self.db.transaction():
+            self._pipeline = pipeline
+            try:
+                yield
+            finally:
+                self._pipeline = None
 
     @contextmanager
     def savepoint(self, depth: int) -> Iterator[None]:
-        with self.db.transaction():  # psycopg: a savepoint inside a transaction
+        # Sent down the pipeline like any statement (psycopg's nested transaction() waits for
+        # the server at its start and end, several round trips per nested unit). A statement
+        # that failed inside is reported at the latest when a unit directly inside the
+        # outermost transaction ends (each event of the service's batch): that unit is undone
+        # alone; deeper ones are undone with it.
+        name = f"nested{depth}".encode()
+        self.db.execute(b"SAVEPOINT " + name)
+        try:
             yield
+            self.db.execute(b"RELEASE " + name)
+            if depth <= 2:
+                self.sync()
+        except BaseException:
+            with suppress(psycopg.Error):  # the failure being raised, already reported
+                self.sync()
+            self.db.execute(b"ROLLBACK TO " + name)
+            self.db.execute(b"RELEASE " + name)
+            raise
+
+    def sync(self) -> None:
+        """Wait for the statements sent so far: a failure among them is raised now."""
+        if self._pipeline is not None:
+            self._pipeline.sync()
 
     @contextmanager
     def migrating(self) -> Iterator[None]:

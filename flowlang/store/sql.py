@@ -119,6 +119,16 @@ class SqlStore:
         del self._delivered[: len(delivered)]
         del self._sent[: len(sent)]
 
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """A store method's writes together: its own transaction when called alone; inside a
+        caller's, part of it (no savepoint: what fails there undoes the caller's unit)."""
+        if self._depth:
+            yield
+        else:
+            with self.transaction():
+                yield
+
     def _began(self) -> None:
         """Called first in every outermost transaction (a shared store checks its lead)."""
 
@@ -134,12 +144,18 @@ class SqlStore:
     def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
         """Store an inbound event (committed at once, or with the transaction it is called
         in); False when it was seen before."""
-        with self.transaction():
-            seq = self._next_id("inbound", "")
+        with self._atomic():
+            # Numbered by a counter whose row stays locked until the commit, so the log's
+            # order is the order events were made durable, by any process; one read.
+            self._run(
+                "INSERT INTO counters (name, value) VALUES ('inbound', 1) "
+                "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1"
+            )
             stored = self._returning(
-                "INSERT INTO inbound (channel, event_id, payload, seq) VALUES (?, ?, ?, ?) "
+                "INSERT INTO inbound (channel, event_id, payload, seq) "
+                "SELECT ?, ?, ?, value FROM counters WHERE name = 'inbound' "
                 "ON CONFLICT DO NOTHING RETURNING seq",
-                (channel, event_id, _dumps(payload), int(seq)),
+                (channel, event_id, _dumps(payload)),
             )
             if stored is not None:
                 self._stored_inbound()
@@ -185,7 +201,7 @@ class SqlStore:
         self, channel: str, external_id: str, phone: str | None, name: str | None
     ) -> CustomerView:
         e164 = normalise_phone(phone)
-        with self.transaction():
+        with self._atomic():
             # Both identities' owners, with the owner's record, in one read (a round trip on
             # a server); a new customer's record is what is written, not read back.
             keys = [(channel, external_id)] + ([("phone", e164)] if e164 else [])
@@ -269,7 +285,7 @@ class SqlStore:
         return [(str(k), str(v)) for k, v in rows]
 
     def link_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
-        with self.transaction():
+        with self._atomic():
             owner = self._owner(kind, value)
             if owner is not None and owner != customer_id:
                 self.merge_customers(keep=owner, absorb=customer_id)
@@ -293,7 +309,7 @@ class SqlStore:
         return CustomerView(view.id, view.name, view.phone, frozenset(volunteered), False)
 
     def move_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
-        with self.transaction():
+        with self._atomic():
             self._run("DELETE FROM identities WHERE kind = ? AND value = ?", (kind, value))
             return self.link_identity(customer_id, kind, value)
 
@@ -319,7 +335,7 @@ class SqlStore:
 
     def merge_customers(self, keep: str, absorb: str) -> None:
         """Move everything of `absorb` (identities, conversations, history) to `keep`."""
-        with self.transaction():
+        with self._atomic():
             kept, gone = self.get_customer(keep), self.get_customer(absorb)
             if kept is None or gone is None:
                 raise KeyError(f"no customer {keep if kept is None else absorb!r}")
@@ -361,6 +377,7 @@ class SqlStore:
                 "INSERT INTO flow_versions (version, graph) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 (version, _dumps(graph)),
             )
+            self.dialect.sync()
 
     def flow_version(self, version: str) -> dict[str, Any] | None:
         """The graph of a flow version kept by `save_flow_version`, or None."""
@@ -389,7 +406,7 @@ class SqlStore:
 
     # ------------------------------------------------------------------ users
     def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
-        with self.transaction():
+        with self._atomic():
             check_new_user(name, role, self.user(name))
             self._run(
                 "INSERT INTO users (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) "
@@ -420,7 +437,7 @@ class SqlStore:
         return [_user(row) for row in rows]
 
     def revoke_user(self, name: str, at: datetime) -> bool:
-        with self.transaction():
+        with self._atomic():
             changed = self._returning(
                 "UPDATE users SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL "
                 "RETURNING name",
@@ -439,7 +456,7 @@ class SqlStore:
     def set_opted_out(
         self, channel: str, account: str, address: str, opted_out: bool, at: datetime
     ) -> None:
-        with self.transaction():
+        with self._atomic():
             if opted_out:
                 self._run(
                     "INSERT INTO opt_outs (channel, account, address, at) VALUES (?, ?, ?, ?) "
@@ -468,7 +485,7 @@ class SqlStore:
         return int(count), bool(found)
 
     def record_reach(self, scope: str, recipient: str, at: datetime) -> None:
-        with self.transaction():
+        with self._atomic():
             self._run(
                 "INSERT INTO reaches (scope, recipient, at) VALUES (?, ?, ?) "
                 "ON CONFLICT (scope, recipient) DO UPDATE "
@@ -480,7 +497,7 @@ class SqlStore:
     def conversation_for(
         self, customer_id: str, channel: str, account: str, now: datetime, window: timedelta
     ) -> ConversationView:
-        with self.transaction():
+        with self._atomic():
             row = self._run(
                 "SELECT c.body FROM current_conversation cc JOIN conversations c "
                 "ON c.id = cc.conversation_id WHERE cc.customer_id = ? AND cc.channel = ?",
@@ -674,6 +691,8 @@ class SqlStore:
     # ------------------------------------------------------------------ report checkpoints
     @contextmanager
     def _unless_read_only(self) -> Iterator[None]:
+        """Around a transaction whose writes only save time; its block ends with
+        `dialect.sync()`, so that a refused write is raised inside it and undone."""
         try:
             yield
         except self.dialect.errors as exc:
@@ -700,6 +719,7 @@ class SqlStore:
                 "(SELECT at FROM report_checkpoints ORDER BY at DESC LIMIT ?)",
                 (keep,),
             )
+            self.dialect.sync()
 
     def report_checkpoint(
         self, not_after: datetime | None, version: int
@@ -720,6 +740,7 @@ class SqlStore:
                 return datetime.fromisoformat(at), json.loads(zlib.decompress(body))
             with self._unless_read_only(), self.transaction():
                 self._run("DELETE FROM report_checkpoints WHERE at = ?", (at,))
+                self.dialect.sync()
         return None
 
     def report_checkpoints(self) -> list[dict[str, Any]]:
@@ -735,7 +756,7 @@ class SqlStore:
 
     def clear_report_checkpoints(self) -> int:
         """Drop every checkpoint (reports then fold from the first event); how many there were."""
-        with self.transaction():
+        with self._atomic():
             return len(self._run("DELETE FROM report_checkpoints RETURNING at").fetchall())
 
     # ------------------------------------------------------------------ outbox

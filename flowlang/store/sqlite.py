@@ -61,6 +61,9 @@ class SqliteDialect(Dialect):
             raise
         self.db.execute(f"RELEASE {name}")
 
+    def sync(self) -> None:
+        pass  # each statement has run when `execute` returns
+
     def migrating(self) -> AbstractContextManager[None]:
         return self.transaction()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flowlang.store import open_store
+from flowlang.store import database_errors, open_store
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -30,3 +30,19 @@ def test_a_failed_nested_unit_is_undone_and_the_outer_one_commits(
             raise RuntimeError("the whole unit failed")
     with open_store(durable_location) as store:
         assert [p["n"] for p in store.pending_inbound()] == [1, 3]
+
+
+def test_a_statement_that_fails_in_a_nested_unit_undoes_that_unit_alone(
+    durable_location: str | Path,
+) -> None:
+    """On PostgreSQL statements go ahead without waiting for the server (pipeline mode): the
+    failure of one is still raised inside its unit, which alone is undone."""
+    with open_store(durable_location) as store:
+        with store.transaction():
+            store.accept_inbound("web", "m1", {"n": 1})
+            with pytest.raises(database_errors()), store.transaction():
+                store.dead_letter("test", {"n": 2}, "half done", AT)
+                store.claim_identity("c404", "account_number", "1", "conv1", AT)  # no c404
+            store.accept_inbound("web", "m3", {"n": 3})
+        assert [p["n"] for p in store.pending_inbound()] == [1, 3]
+        assert store.dead_letters() == [] and store.claims_of("c404") == []
