@@ -23,7 +23,7 @@ from flowlang.events import AgentAction, AgentEvent
 from flowlang.runtime.delivery import UNSENT
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.initiate import InitiateError, template_content
-from flowlang.runtime.ports import Delivery
+from flowlang.runtime.ports import ConversationView, Delivery
 from flowlang.service.access import (
     AgentUser,
     Work,
@@ -197,9 +197,7 @@ async def interactions(user: AgentUser, service: ServiceDep) -> list[WorkItem]:
     """What is offered to the agent, assigned to them, or in their after-call work."""
 
     def read(engine: Engine) -> list[WorkItem]:
-        return [
-            item_of(engine, service, work) for work in work_of(engine, user.name, now_of(engine))
-        ]
+        return items_of(engine, service, work_of(engine, user.name, now_of(engine)))
 
     return await service.worker.call(read)
 
@@ -360,18 +358,26 @@ def change_presence(engine: Engine, agent: str, state: str) -> PresenceView:
     return presence_of(engine, agent)
 
 
+def items_of(engine: Engine, service: Service, works: list[Work]) -> list[WorkItem]:
+    """The agent's interactions, as they are shown them: their conversations and customers
+    read in one query (one round trip to a database server, however many the agent has)."""
+    found = service.store.conversations_with_names([work.conversation_id for work in works])
+    return [_item(engine, work, *found[work.conversation_id]) for work in works]
+
+
 def item_of(engine: Engine, service: Service, work: Work) -> WorkItem:
     """An interaction of the agent's, as they are shown it."""
-    conv = engine.store.get_conversation(work.conversation_id)
-    assert conv is not None
-    customer = service.store.get_customer(conv.customer_id)
+    return items_of(engine, service, [work])[0]
+
+
+def _item(engine: Engine, work: Work, conv: ConversationView, name: str | None) -> WorkItem:
     return WorkItem(
         conversation_id=conv.id,
         state=work.state,
         channel=conv.channel,
         account=conv.account,
         customer_id=conv.customer_id,
-        customer_name=customer.name if customer else None,
+        customer_name=name,
         queue=conv.queue,
         offer_ends_at=work.offer_ends_at,
         window_closes_at=engine.policy.window_closes_at(conv),

@@ -356,11 +356,6 @@ class Worker:
             if isinstance(item, _Staged):
                 self._work.extend(_Taken(row, item.since) for row in item.rows)
         process = stop is None and self.role in ("single", "leader")
-        if intakes and process and self.cluster is not None:
-            # The leader answers its own webhooks before its turn, which then does not hold
-            # the inbound log's counter (every process's intake waits for it).
-            self._commit(intakes, process=False)
-            intakes = []
         # A leader looks at the shared log when there may be something new in it (its own
         # intake, a NOTIFY, events left) or every poll interval, not before each API call: an
         # empty turn still costs a commit.
@@ -401,7 +396,8 @@ class Worker:
         taken: list[_Taken] = []
         try:
             with self.store.transaction():
-                acks = [self._accept(intake) for intake in intakes]
+                if self.cluster is None:
+                    acks = [self._accept(intake) for intake in intakes]
                 budget = time.perf_counter() + (
                     max(self.batch_seconds, LEADER_TURN) if self.cluster else self.batch_seconds
                 )
@@ -420,6 +416,11 @@ class Worker:
                 if taken:
                     assert isinstance(self.store, SqliteStore) and self.inbox_id is not None
                     self.store.took_from_inbox(self.inbox_id, taken[-1].row.seq)
+                if self.cluster is not None:
+                    # Last: the counter that numbers the log's events, which every process's
+                    # intake takes, is then held for the commit only, not the whole turn.
+                    acks = [self._accept(intake) for intake in intakes]
+                    self._more = self._more or any(ack.accepted for ack in acks)
         except Exception as exc:  # the store cannot be written: nothing was kept
             log.exception(
                 "cannot commit %d webhook request(s) and %d event(s); the events stay in the "
