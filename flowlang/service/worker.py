@@ -396,31 +396,7 @@ class Worker:
         taken: list[_Taken] = []
         try:
             with self.store.transaction():
-                if self.cluster is None:
-                    acks = [self._accept(intake) for intake in intakes]
-                budget = time.perf_counter() + (
-                    max(self.batch_seconds, LEADER_TURN) if self.cluster else self.batch_seconds
-                )
-                if process and self.cluster is not None:
-                    processed.extend(self._process_stored(self.cluster.store, budget))
-                while process and self._work and isinstance(self._work[0], _Pending | _Taken):
-                    pending = self._work.popleft()
-                    assert isinstance(pending, _Pending | _Taken)
-                    if isinstance(pending, _Taken):
-                        taken.append(pending)
-                        processed.append((pending, self._take(pending.row)))
-                    else:
-                        processed.append((pending, self.engine.process_inbound(pending.event)))
-                    if time.perf_counter() >= budget:
-                        break
-                if taken:
-                    assert isinstance(self.store, SqliteStore) and self.inbox_id is not None
-                    self.store.took_from_inbox(self.inbox_id, taken[-1].row.seq)
-                if self.cluster is not None:
-                    # Last: the counter that numbers the log's events, which every process's
-                    # intake takes, is then held for the commit only, not the whole turn.
-                    acks = [self._accept(intake) for intake in intakes]
-                    self._more = self._more or any(ack.accepted for ack in acks)
+                acks = self._turn(intakes, process, processed, taken)
         except Exception as exc:  # the store cannot be written: nothing was kept
             log.exception(
                 "cannot commit %d webhook request(s) and %d event(s); the events stay in the "
@@ -449,6 +425,43 @@ class Worker:
                 self.metrics.dead_letters.labels("payload").inc(ack.dead_letters)
         if processed:
             self.on_commit()
+
+    def _turn(
+        self,
+        intakes: list[_Intake],
+        process: bool,
+        processed: list[tuple[_Pending | _Taken, Outcome | None]],
+        taken: list[_Taken],
+    ) -> list[Ack]:
+        """A turn's work inside its transaction: the requests' events made durable, the events
+        waiting processed (into `processed`, the inbox rows taken into `taken`); the acks."""
+        acks: list[Ack] = []
+        if self.cluster is None:
+            acks = [self._accept(intake) for intake in intakes]
+        budget = time.perf_counter() + (
+            max(self.batch_seconds, LEADER_TURN) if self.cluster else self.batch_seconds
+        )
+        if process and self.cluster is not None:
+            processed.extend(self._process_stored(self.cluster.store, budget))
+        while process and self._work and isinstance(self._work[0], _Pending | _Taken):
+            pending = self._work.popleft()
+            assert isinstance(pending, _Pending | _Taken)
+            if isinstance(pending, _Taken):
+                taken.append(pending)
+                processed.append((pending, self._take(pending.row)))
+            else:
+                processed.append((pending, self.engine.process_inbound(pending.event)))
+            if time.perf_counter() >= budget:
+                break
+        if taken:
+            assert isinstance(self.store, SqliteStore) and self.inbox_id is not None
+            self.store.took_from_inbox(self.inbox_id, taken[-1].row.seq)
+        if self.cluster is not None:
+            # Last: the counter that numbers the log's events, which every process's
+            # intake takes, is then held for the commit only, not the whole turn.
+            acks = [self._accept(intake) for intake in intakes]
+            self._more = self._more or any(ack.accepted for ack in acks)
+        return acks
 
     def _take(self, row: Staged) -> Outcome | None:
         """An inbox row into the store: an event stored and processed (a duplicate when its id
