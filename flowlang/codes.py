@@ -99,6 +99,7 @@ DUPLICATE_DECLARATION = _code(
 )
 DUPLICATE_KEYWORD = _code("FL125", "warning: a keyword listed twice in one match")
 UNKNOWN_TIME_ZONE = _code("FL126", "a time zone name that is not an IANA time zone")
+DUPLICATE_SPLIT_BRANCH = _code("FL127", "a split branch named twice")
 
 # FL2xx: types and values
 WRONG_TYPE = _code("FL201", "a value of the wrong type for its place")
@@ -115,6 +116,10 @@ EMPTY_KEYWORD = _code("FL209", "an empty keyword")
 CASE_WRONG_TYPE = _code("FL210", "a case value whose type differs from the switch's")
 BAD_LOOP_BOUND = _code("FL211", "a loop bound outside 1 to 1000")
 BAD_DATE = _code("FL212", "a date that is not written as YYYY-MM-DD")
+SPLIT_NOT_100 = _code(
+    "FL213",
+    "split percentages that do not add up to 100 (or a share over 100)",
+)
 
 # FL3xx: structure
 UNREACHABLE_STEP = _code("FL301", "warning: a step that can never run")
@@ -130,6 +135,10 @@ UNUSED_STATE = _code("FL307", "warning: a state that is never entered")
 UNUSED_TASK = _code("FL308", "warning: a task that is never called")
 NO_CHANNEL = _code("FL309", "the flow serves no channel")
 RECURSIVE_TASKS = _code("FL311", "tasks that call each other in a loop")
+MILESTONE_LOOKALIKE = _code(
+    "FL323",
+    "warning: two milestones whose names differ only in case or spacing",
+)
 TIMEOUT_WITHOUT_LIMIT = _code("FL313", "'on timeout' on a step without a time limit")
 LINK_OUTSIDE_SUCCESS = _code(
     "FL320",

@@ -129,6 +129,8 @@ def report_command(
       realtime      waiting and in progress per queue, longest waiting, active social
                     conversations and direct messages, agents' states (--at)
       all           every report above
+      flows         per flow: milestones reached per day, conversations per split
+                    branch (the period's events only)
 
     \b
     Examples:

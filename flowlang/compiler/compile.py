@@ -134,6 +134,19 @@ class _Compiler:
             )
         return edges
 
+    def _split(self, stmt: ast.Split, nid: str, cont: str) -> str:
+        names = tuple(b.name for b in stmt.branches)
+        edges = {
+            f"branch:{b.name}": self._block(b.body, f"{nid}/branch:{b.name}", cont)
+            for b in stmt.branches
+        }
+        args = ir.SplitArgs(
+            stmt.name or "/".join(names),
+            names,
+            tuple(round(b.percent * 100) for b in stmt.branches),
+        )
+        return self._add(nid, stmt.span, args, edges)
+
     # ------------------------------------------------------------------ statements
     # Complex by design: one case per statement kind, exhaustive (assert_never).
     def _statement(self, stmt: ast.Statement, nid: str, cont: str) -> str:  # noqa: C901
@@ -146,6 +159,10 @@ class _Compiler:
             return self._add(nid, s, args, nxt)
         if isinstance(stmt, ast.SetVariable):
             return self._add(nid, s, ir.SetVarArgs(stmt.name, to_tree(stmt.value)), nxt)
+        if isinstance(stmt, ast.Split):
+            return self._split(stmt, nid, cont)
+        if isinstance(stmt, ast.Milestone):
+            return self._add(nid, s, ir.MilestoneArgs(stmt.name), nxt)
         if isinstance(stmt, ast.SetPriority):
             return self._add(nid, s, ir.SetPriorityArgs(to_tree(stmt.value)), nxt)
         if isinstance(stmt, ast.SetLanguage):

@@ -45,6 +45,8 @@ _LABELS: dict[Op, str] = {
     Op.ROUTE_AGENT: "route to agent",
     Op.ROUTE_QUEUE: "route to queue",
     Op.KEEP_WAITING: "keep waiting",
+    Op.SPLIT: "split",
+    Op.MILESTONE: "milestone",
 }
 """What a picture calls each operation (a test checks that every one has a label)."""
 
@@ -61,6 +63,8 @@ def _detail(node: Node) -> str:
         case ir.SetVarArgs(name=named) | ir.OutcomeArgs(name=named):
             pass
         case ir.EndArgs(reason=named) | ir.NotActionableArgs(reason=named):
+            pass
+        case ir.SplitArgs(name=named) | ir.MilestoneArgs(name=named):
             pass
         case ir.RouteQueueArgs(queue=ref) | ir.BotArgs(bot=ref) | ir.ScheduleArgs(schedule=ref):
             pass

@@ -70,6 +70,8 @@ class Op(StrEnum):
     ROUTE_AGENT = "route_agent"
     ROUTE_QUEUE = "route_queue"
     KEEP_WAITING = "keep_waiting"
+    SPLIT = "split"
+    MILESTONE = "milestone"
 
 
 # ---------------------------------------------------------------------------- parts of arguments
@@ -428,6 +430,22 @@ class KeepWaitingArgs(Args):
     route: str
 
 
+@dataclass(frozen=True, slots=True)
+class SplitArgs(Args):
+    """A percentage split: branch i (edge `branch:<name>`) takes `shares[i]` of 10,000."""
+
+    op: ClassVar[Op] = Op.SPLIT
+    name: str
+    branches: tuple[str, ...]
+    shares: tuple[int, ...]  # basis points, summing to 10,000
+
+
+@dataclass(frozen=True, slots=True)
+class MilestoneArgs(Args):
+    op: ClassVar[Op] = Op.MILESTONE
+    name: str
+
+
 OpArgs: TypeAlias = (
     ReplyArgs
     | AskArgs
@@ -460,6 +478,8 @@ OpArgs: TypeAlias = (
     | RouteAgentArgs
     | RouteQueueArgs
     | KeepWaitingArgs
+    | SplitArgs
+    | MilestoneArgs
 )
 """The arguments of any node; `match` on it with `assert_never` to handle every operation."""
 

@@ -122,6 +122,25 @@ def _not_actionable(expected: Any, run: RunFacts) -> list[str]:
     return _compare("not_actionable", bool(expected), marked)
 
 
+def _milestones(expected: Any, run: RunFacts) -> list[str]:
+    reached = [e.milestone for e in run.effects if isinstance(e, fx.MilestoneReached)]
+    return _compare("milestones", [str(m) for m in expected], reached)
+
+
+def _split(expected: Any, run: RunFacts) -> list[str]:
+    if not isinstance(expected, dict):
+        return [f"split: expected a mapping of split name to branch, got {expected!r}"]
+    taken: dict[str, list[str]] = {}
+    for e in run.effects:
+        if isinstance(e, fx.SplitTaken):
+            taken.setdefault(e.split, []).append(e.branch)
+    return [
+        f"split {name!r}: expected branch {branch!r}, took {taken.get(str(name), [])!r}"
+        for name, branch in expected.items()
+        if taken.get(str(name), [])[-1:] != [str(branch)]
+    ]
+
+
 def _ended(expected: Any, run: RunFacts) -> list[str]:
     ends = [e.reason for e in run.effects if isinstance(e, fx.EndFlow)]
     return _compare("ended", expected, ends[-1] if ends else None)
@@ -145,6 +164,8 @@ EXPECTATIONS: dict[str, Check] = {
     "path": _path,
     "notes": _notes,
     "not_actionable": _not_actionable,
+    "milestones": _milestones,
+    "split": _split,
     "ended": _ended,
     "failed": _failed,
 }

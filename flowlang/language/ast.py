@@ -450,6 +450,34 @@ class CheckSchedule:
     branches: tuple[OutcomeBranch, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class SplitBranch:
+    """`80% classic:` and its steps: the share of conversations that take them."""
+
+    span: Span
+    percent: float
+    name: str
+    body: Block
+    source: str = ""  # the percentage as written, for the formatter
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """`split ["name"]:` an A/B test; each conversation always takes the same branch."""
+
+    span: Span
+    name: str | None
+    branches: tuple[SplitBranch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    """`milestone "identified"`: the conversation reached this point (counted in reports)."""
+
+    span: Span
+    name: str
+
+
 Statement: TypeAlias = (
     Reply
     | SetVariable
@@ -480,6 +508,8 @@ Statement: TypeAlias = (
     | DataAction
     | CallTask
     | CheckSchedule
+    | Split
+    | Milestone
 )
 Block: TypeAlias = tuple[Statement, ...]
 

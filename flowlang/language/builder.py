@@ -554,6 +554,22 @@ class AstBuilder(Transformer[Token, Any]):
         name, *args = children
         return ast.Call(self._span(meta), str(name), tuple(a for a in args if a is not None))
 
+    def split_stmt(self, meta: Meta, children: list[Any]) -> ast.Split:
+        """split_stmt: "split" [STRING] ":" _NL _INDENT split_branch+ _DEDENT"""
+        name, *branches = children
+        named = None if name is None else _unquote(name)
+        return ast.Split(self._span(meta), named, tuple(branches))
+
+    def split_branch(self, meta: Meta, children: list[Any]) -> ast.SplitBranch:
+        """split_branch: PERCENT NAME ":" block"""
+        percent, name, body = children
+        text = str(percent)
+        return ast.SplitBranch(self._span(meta), float(text[:-1]), str(name), body, text)
+
+    def milestone(self, meta: Meta, children: list[Token]) -> ast.Milestone:
+        """milestone: "milestone" STRING"""
+        return ast.Milestone(self._span(meta), _unquote(children[0]))
+
     def read_participant_data(self, meta: Meta, children: list[Token]) -> ast.StoredData:
         """stored_data: "participant" "data" STRING"""
         return ast.StoredData(self._span(meta), "participant", _unquote(children[0]))

@@ -16,6 +16,7 @@ from typing import assert_never
 from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, error, listing, sort_key, suggest, warning
 from flowlang.language import ast
+from flowlang.language.check_split import milestone_problems, split_problems
 from flowlang.language.check_time import TIME_TYPES
 from flowlang.language.context import ChannelInfo, FlowContext
 from flowlang.language.exprtypes import (
@@ -154,6 +155,7 @@ class _Checker:
         self.goto_edges: dict[str, set[str]] = {}
         self.task_calls: dict[str, set[str]] = {}
         self.dead = 0  # > 0 while checking steps that can never run: they lead nowhere
+        self.milestones: list[ast.Milestone] = []
         self._owner = ""
 
     def report(self, diagnostic: Diagnostic) -> None:
@@ -189,6 +191,8 @@ class _Checker:
             self._owner = f"state {state.name}"
             self._block(state.body, _Where())
         self._reachability()
+        for problem in milestone_problems(self.milestones):
+            self.report(problem)
         self.diags.sort(key=sort_key)
         if any(d.is_error for d in self.diags):
             return CheckResult(self.diags, None)
@@ -655,6 +659,13 @@ class _Checker:
             self._branches(stmt, stmt.branches, OUTCOMES[ast.CheckSchedule], where)
         elif isinstance(stmt, ast.End):
             pass  # its reason is free text; nothing to check
+        elif isinstance(stmt, ast.Split):
+            for problem in split_problems(stmt):
+                self.report(problem)
+            for arm in stmt.branches:
+                self._block(arm.body, where)
+        elif isinstance(stmt, ast.Milestone):
+            self.milestones.append(stmt)
         else:
             assert_never(stmt)
 

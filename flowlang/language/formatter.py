@@ -493,6 +493,15 @@ def _one(stmt: ast.Statement) -> _Node:  # noqa: C901
         return _compound(span, f"switch {format_expr(stmt.subject)}:", cases)
     if isinstance(stmt, ast.Match):
         return _match(stmt)
+    if isinstance(stmt, ast.Split):
+        name = "" if stmt.name is None else f" {quote(stmt.name)}"
+        branches = [
+            _compound(b.span, f"{b.source or _percent(b.percent)} {b.name}:", _block(b.body))
+            for b in stmt.branches
+        ]
+        return _compound(span, f"split{name}:", branches)
+    if isinstance(stmt, ast.Milestone):
+        return _simple(span, f"milestone {quote(stmt.name)}")
     if isinstance(stmt, ast.Repeat):
         return _compound(span, f"repeat {stmt.times} times:", _block(stmt.body))
     if isinstance(stmt, ast.While):
@@ -525,6 +534,10 @@ def _one(stmt: ast.Statement) -> _Node:  # noqa: C901
         text = f"check schedule {_name_ref(stmt.schedule)}:"
         return _compound(span, text, _branches(stmt.branches))
     assert_never(stmt)
+
+
+def _percent(value: float) -> str:
+    return f"{int(value)}%" if value.is_integer() else f"{value!r}%"
 
 
 def _min(value: int | None, word: str = "min") -> str:

@@ -38,6 +38,8 @@ def child_blocks(stmt: ast.Statement) -> list[ast.Block]:
             return [*blocks, stmt.otherwise] if stmt.otherwise is not None else blocks
         case ast.Repeat() | ast.While():
             return [stmt.body]
+        case ast.Split():
+            return [b.body for b in stmt.branches]
         case (
             ast.Ask()
             | ast.Recognize()
@@ -66,6 +68,7 @@ def child_blocks(stmt: ast.Statement) -> list[ast.Block]:
             | ast.Pass()
             | ast.KeepWaiting()
             | ast.Log()
+            | ast.Milestone()
         ):
             return []
         case _:
@@ -91,6 +94,8 @@ def is_terminal(stmt: ast.Statement) -> bool:
             and all(block_terminal(b.body) for b in stmt.branches)
             and block_terminal(stmt.else_body)
         )
+    if isinstance(stmt, ast.Split):  # one branch always runs
+        return all(block_terminal(b.body) for b in stmt.branches)
     if isinstance(stmt, ast.Switch):
         return (
             stmt.default is not None

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flowlang.reporting.checkpoint import CheckpointStore, fold_for_report, fold_live
+from flowlang.reporting.flows import flow_reports
 from flowlang.reporting.interactions import InteractionLog
 from flowlang.reporting.reports import (
     Report,
@@ -20,7 +21,7 @@ from flowlang.reporting.reports import (
 if TYPE_CHECKING:
     from flowlang.config import Deployment
 
-KINDS = ("interactions", "agents", "queues", "realtime", "all")
+KINDS = ("interactions", "agents", "queues", "realtime", "all", "flows")
 
 
 def requested_reports(
@@ -36,6 +37,8 @@ def requested_reports(
     the log of the period they were counted from. The deployment gives the queues' service-level
     targets and the queues and agents a real-time view lists even when idle."""
     live: InteractionLog | None = None
+    if kind == "flows":  # milestones and splits, read from the period's events alone
+        return flow_reports(store.iter_events(scope.start, scope.end), scope), InteractionLog()
     if kind == "realtime":
         history = live = fold_live(store, moment, checkpoints)
     else:

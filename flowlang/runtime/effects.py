@@ -56,6 +56,21 @@ class CallDataAction(_Effect):
     timeout_seconds: int | None = None
 
 
+class SplitTaken(_Effect):
+    """A percentage split sent the conversation down `branch` (an event, counted in reports)."""
+
+    type: Literal["split_taken"] = "split_taken"
+    flow: str
+    split: str
+    branch: str
+
+
+class MilestoneReached(_Effect):
+    type: Literal["milestone"] = "milestone"
+    flow: str
+    milestone: str
+
+
 class SetData(_Effect):
     type: Literal["set_data"] = "set_data"
     scope: Literal["participant", "conversation"]
@@ -113,6 +128,8 @@ Effect = Annotated[
     | StartTimer
     | EndFlow
     | LogMessage
-    | FlowFailed,
+    | FlowFailed
+    | SplitTaken
+    | MilestoneReached,
     Field(discriminator="type"),
 ]

@@ -199,6 +199,8 @@ def _apply(
             conv.data[f"{effect.scope}.{effect.key}"] = effect.value
         elif isinstance(effect, fx.LinkIdentity):
             _link(ctx, conv, effect, now)
+        elif isinstance(effect, fx.SplitTaken | fx.MilestoneReached):
+            _figure(ctx, conv, effect, now)
         elif isinstance(effect, fx.StartTimer):
             ctx.start_timer(effect.at, conv.id, effect.timer)
         elif isinstance(effect, fx.MarkNotActionable):
@@ -221,6 +223,21 @@ def _apply(
                 },
             )
     return follow_up
+
+
+def _figure(
+    ctx: EngineContext,
+    conv: ConversationView,
+    effect: fx.SplitTaken | fx.MilestoneReached,
+    now: datetime,
+) -> None:
+    """A split branch taken or a milestone reached, in the event log for the flow reports."""
+    if isinstance(effect, fx.SplitTaken):
+        data = {"flow": effect.flow, "split": effect.split, "branch": effect.branch}
+        ctx.events.append("split_taken", now, conv.id, data)
+    else:
+        data = {"flow": effect.flow, "milestone": effect.milestone}
+        ctx.events.append("milestone", now, conv.id, data)
 
 
 def _link(

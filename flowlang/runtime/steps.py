@@ -10,8 +10,10 @@ closure over values.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, assert_never
 
 from flowlang.compiler import ir
@@ -20,6 +22,7 @@ from flowlang.errors import FlowRuntimeError
 from flowlang.runtime import effects as fx
 from flowlang.runtime.evaluate import Compiled, _number, _text
 from flowlang.runtime.program import Program
+from flowlang.runtime.splits import split_bucket
 from flowlang.runtime.state import Frame
 
 if TYPE_CHECKING:
@@ -103,6 +106,10 @@ def build_step(node: Node, program: Program) -> Step:  # noqa: C901
             return _route_queue(node, a, program)
         case ir.KeepWaitingArgs():
             return _keep_waiting(node, a, program)
+        case ir.SplitArgs():
+            return _split(node, a, program)
+        case ir.MilestoneArgs():
+            return _milestone(node, a, program)
         case _:
             assert_never(a)
 
@@ -405,6 +412,37 @@ def _link(node: Node, a: ir.LinkArgs, program: Program) -> Step:
         return nxt
 
     return link
+
+
+def _split(node: Node, a: ir.SplitArgs, program: Program) -> Step:
+    edges = [node.edges[f"branch:{b}"] for b in a.branches]
+    bounds = list(accumulate(a.shares))
+    flow, nid, line = program.graph.name, node.id, node.source.line
+    name, branches = a.name, a.branches
+
+    def split(r: RunContext) -> str | None:
+        bucket = split_bucket(str(r.facts.conversation.get("id") or ""), nid)
+        index = min(bisect_right(bounds, bucket), len(edges) - 1)
+        branch = branches[index]
+        r.effects.append(
+            fx.SplitTaken(step=nid, line=line, flow=flow, split=name, branch=branch)
+        )
+        r.lines.append((node, "", f"{name}: {branch}"))
+        return edges[index]
+
+    return split
+
+
+def _milestone(node: Node, a: ir.MilestoneArgs, program: Program) -> Step:
+    nxt, flow, nid, line = node.edges["next"], program.graph.name, node.id, node.source.line
+    name = a.name
+
+    def milestone(r: RunContext) -> str | None:
+        r.effects.append(fx.MilestoneReached(step=nid, line=line, flow=flow, milestone=name))
+        r.lines.append((node, "", name))
+        return nxt
+
+    return milestone
 
 
 # ---------------------------------------------------------------------------- control

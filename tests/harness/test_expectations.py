@@ -30,6 +30,8 @@ WRONG: dict[str, tuple[Any, str]] = {
     "path": ([9999], "path: expected to pass line 9999"),
     "notes": (["no such note"], "notes: no reply matching 'no such note'"),
     "not_actionable": (True, "not_actionable: expected True, got False"),
+    "milestones": (["identified"], "milestones: expected ['identified'], got []"),
+    "split": ({"greeting": "short"}, "split 'greeting': expected branch 'short', took []"),
     "ended": ("no reason", "ended: expected 'no reason'"),
     "failed": ("FL999", "failed: expected 'FL999', got None"),
 }

@@ -294,7 +294,9 @@ _SIMPLE: st.SearchStrategy[ast.Statement] = st.one_of(
         ),
     ),
     st.builds(ast.RouteAgent, st.just(SPAN), st.none() | _REF, _OPT_DURATION),
+    st.builds(ast.Milestone, st.just(SPAN), _TEXT),
 )
+_PERCENT = st.integers(0, 100).map(float) | st.integers(0, 9999).map(lambda n: n / 100)
 
 
 def _compound(block: st.SearchStrategy[ast.Block]) -> st.SearchStrategy[ast.Statement]:
@@ -369,6 +371,16 @@ def _compound(block: st.SearchStrategy[ast.Block]) -> st.SearchStrategy[ast.Stat
         ),
         st.builds(ast.CallTask, st.just(SPAN), _NAMES, st.just(SPAN), branches),
         st.builds(ast.CheckSchedule, st.just(SPAN), _REF, branches),
+        st.builds(
+            ast.Split,
+            st.just(SPAN),
+            st.none() | _TEXT,
+            st.lists(
+                st.builds(ast.SplitBranch, st.just(SPAN), _PERCENT, _NAMES, block),
+                min_size=1,
+                max_size=3,
+            ).map(tuple),
+        ),
     )
 
 
