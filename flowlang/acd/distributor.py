@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -34,12 +35,14 @@ from flowlang.acd.model import (
     requirement_at_ring,
 )
 from flowlang.errors import FlowError
-from flowlang.runtime.ports import RoutingNotice, RoutingRequest
+from flowlang.runtime.ports import QueueStatus, RoutingNotice, RoutingRequest
 
 if TYPE_CHECKING:
     from flowlang.config.models import Deployment, Queue
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STATUS_WINDOW = timedelta(minutes=30)
+"""How far back `queue_status` looks for the estimated wait and the service level."""
 
 
 class AcdError(FlowError, ValueError):
@@ -79,6 +82,8 @@ class SkillsAcd:
         self._timers: list[tuple[datetime, int, str, str, int]] = []
         self._compact_timers_at = 64
         self._seq = itertools.count()
+        # queue -> (when an interaction left it, seconds waited if an agent answered, else None)
+        self._left: dict[str, deque[tuple[datetime, float | None]]] = {}
         for queue in self.queues.values():
             self._members.setdefault(queue.name, set()).update(queue.members)
         for profile in agents:
@@ -300,6 +305,7 @@ class SkillsAcd:
             return [left, *self._finish_work(interaction, now, reason="customer left")]
         notices = [RoutingNotice("withdrawn", conversation_id, interaction.agent, None, now)]
         notices[0].data["phase"] = phase
+        self._left_queue(interaction, now, None)
         self._drop(interaction, now, notices)
         return notices
 
@@ -412,6 +418,37 @@ class SkillsAcd:
         return None
 
     # ------------------------------------------------------------------ views
+    def queue_status(self, queue: str, now: datetime) -> QueueStatus:
+        """The queue at `now` (docs/acd.md, "Queue status"): waiting, agents on it and free,
+        the estimated wait and the service level of the last `STATUS_WINDOW`."""
+        waiting = self.waiting(queue)
+        on_queue = [
+            record
+            for agent in self._members.get(queue, ())
+            if (record := self.agents.get(agent)) is not None and record.state != "offline"
+        ]
+        free = sum(any(r.ready_for(m) for m in r.profile.capacity) for r in on_queue)
+        since = now - STATUS_WINDOW
+        recent = [waited for at, waited in self._left.get(queue, ()) if at >= since]
+        answered = [waited for waited in recent if waited is not None]
+        target = self._queue(queue).answer_within.total_seconds()
+        level = 100 * sum(w <= target for w in answered) / len(recent) if recent else None
+        if not waiting and free:
+            estimate: timedelta | None = timedelta(0)
+        elif answered:
+            estimate = timedelta(seconds=sum(answered) / len(answered))
+        elif waiting:
+            estimate = now - waiting[0].entered_at  # at least as long as the longest wait
+        else:
+            estimate = None
+        return QueueStatus(len(waiting), len(on_queue), free, estimate, level)
+
+    def _left_queue(self, interaction: Interaction, now: datetime, waited: float | None) -> None:
+        if interaction.queue is None:
+            return
+        left = self._left.setdefault(interaction.queue, deque(maxlen=1000))
+        left.append((now, waited))
+
     def waiting(self, queue: str | None = None) -> list[Interaction]:
         """Interactions not yet with an agent, longest waiting first."""
         found = [
@@ -730,6 +767,7 @@ class SkillsAcd:
         if queue.inactivity_after is not None:
             self._timer(now + queue.inactivity_after, "inactivity", interaction)
         waited = (now - interaction.entered_at).total_seconds()
+        self._left_queue(interaction, now, waited)
         return [self._notice("accepted", interaction, now, waited_seconds=waited, **data)]
 
     def _finish_work(

@@ -578,8 +578,12 @@ class AstBuilder(Transformer[Token, Any]):
         """stored_data: "conversation" "data" STRING"""
         return ast.StoredData(self._span(meta), "conversation", _unquote(children[0]))
 
+    def queue_status(self, meta: Meta, children: list[Any]) -> ast.Call:
+        """queue_status: "queue" "(" expr ")" (a call of `queue`, a keyword elsewhere)"""
+        return ast.Call(self._span(meta), "queue", (children[0],))
+
     def member(self, meta: Meta, children: list[Any]) -> ast.Member:
-        """member: call ("." path_part)+"""
+        """member: (call | queue_status) ("." path_part)+"""
         base, *names = children
         return ast.Member(self._span(meta), base, tuple(names))
 

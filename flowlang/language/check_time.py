@@ -68,8 +68,8 @@ def date_problem(text: str, span: Span) -> Diagnostic | None:
     return None
 
 
-def field_problem(type_name: str, name: str, span: Span) -> Diagnostic:
-    fields = FIELDS[type_name]
+def field_problem(type_name: str, fields: dict[str, str], name: str, span: Span) -> Diagnostic:
+    """FL112 for a field a time, a date or a queue's status does not have."""
     return error(
         codes.UNKNOWN_NAME,
         f"{_a(type_name)} has no field {name!r}",
@@ -80,4 +80,4 @@ def field_problem(type_name: str, name: str, span: Span) -> Diagnostic:
 
 
 def _a(type_name: str) -> str:
-    return f"a {type_name}"
+    return f"{'an' if type_name[0] in 'aeiou' else 'a'} {type_name}"

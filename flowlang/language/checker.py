@@ -165,7 +165,10 @@ class _Checker:
     def run(self) -> CheckResult:
         self._declarations()
         scope = Scope(
-            self.variables, {n: p.type_name for n, p in self.params.items()}, self.records
+            self.variables,
+            {n: p.type_name for n, p in self.params.items()},
+            self.records,
+            self._resolve_name,
         )
         self.scope = scope
         for decl in self.flow.declarations:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, error, listing, suggest
 from flowlang.language import ast
+from flowlang.language.check_queue import QUEUE_FIELDS, QUEUE_STATUS
 from flowlang.language.check_time import (
     DATE,
     FIELDS,
@@ -81,7 +82,10 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "hours": ((DURATION,), NUMBER),
     "now": ((TEXT,), TIME),  # the zone; `now()` is UTC
     "date": ((TEXT,), DATE),
+    "queue": ((TEXT,), QUEUE_STATUS),  # the queue's name
 }
+MEMBERS: dict[str, dict[str, str]] = {**FIELDS, QUEUE_STATUS: QUEUE_FIELDS}
+"""The fields of the values that have them: `now(...).hour`, `queue(...).waiting`."""
 OPTIONAL_ARGS = {"now": 0}  # functions whose arguments may all be left out
 
 
@@ -102,6 +106,8 @@ class Scope:
     variables: dict[str, str]
     params: dict[str, str]
     records: dict[str, tuple[str, ...] | None]  # record name -> known fields (None: any)
+    # checks a deployment name written in an expression (`queue("Retail Banking")`): kind, name
+    resolve: Callable[[str, str, Span], None] | None = None
 
 
 Reporter = Callable[[Diagnostic], None]
@@ -256,6 +262,8 @@ def _call_type(expr: ast.Call, scope: Scope, report: Reporter) -> str:
         problem = {"now": zone_problem, "date": date_problem}.get(expr.name)
         if problem is not None and (found := problem(str(literal.value), literal.span)):
             report(found)
+        if expr.name == "queue" and scope.resolve is not None:
+            scope.resolve("queue", str(literal.value), literal.span)
     return result
 
 
@@ -268,7 +276,7 @@ def _fields_type(current: str, names: Iterable[str], span: Span, report: Reporte
     for name in names:
         if current == ANY:
             return ANY
-        fields = FIELDS.get(current)
+        fields = MEMBERS.get(current)
         if fields is None:
             report(
                 error(
@@ -279,7 +287,7 @@ def _fields_type(current: str, names: Iterable[str], span: Span, report: Reporte
             )
             return ANY
         if name not in fields:
-            report(field_problem(current, name, span))
+            report(field_problem(current, fields, name, span))
             return ANY
         current = fields[name]
     return current

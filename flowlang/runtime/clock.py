@@ -1,6 +1,7 @@
-"""Time in expressions at run time: `now(zone)` from the run's clock (`Facts.now`, the Engine's
-injected clock, so dry-runs and tests are deterministic), `date(text)`, and the fields of times
-and dates (`flowlang/language/check_time.py` types them)."""
+"""Values read at run time by expressions: `now(zone)` from the run's clock (`Facts.now`, the
+Engine's injected clock, so dry-runs and tests are deterministic), `date(text)`, `queue(name)`
+from the ACD (`Facts.queue_status`), and the fields of times, dates and queue statuses
+(`flowlang/language/check_time.py` and `check_queue.py` type them)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from flowlang.errors import FlowRuntimeError
 
 NOW = "$now"
 """The name a run's clock is read under (no flow name can be spelt so)."""
+QUEUES = "$queues"
+"""The name the ACD's queue status is read under: `queue(name)`."""
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -59,10 +62,29 @@ _TIME_FIELDS: dict[str, Callable[[datetime], Any]] = {
 }
 
 
+def queue_status(read: Any, name: Any) -> dict[str, Any]:
+    """`queue(name)`: the queue's figures from the ACD, by field name (all not set when the
+    ACD knows nothing)."""
+    if not isinstance(name, str):
+        raise FlowRuntimeError(f"queue() needs a queue name, got {name!r}")
+    status = read(name) if callable(read) else None
+    if status is None:
+        return {}
+    return {
+        "waiting": status.waiting,
+        "agents_on_queue": status.agents_on_queue,
+        "agents_available": status.agents_available,
+        "estimated_wait": status.estimated_wait,
+        "service_level": status.service_level,
+    }
+
+
 def field(value: Any, name: str) -> Any:
-    """`value.name` for a time or a date; not set stays not set."""
+    """`value.name` for a time, a date or a queue's status; not set stays not set."""
     if value is None:
         return None
+    if isinstance(value, dict):
+        return value.get(name)
     if isinstance(value, datetime):
         return _TIME_FIELDS[name](value)
     if isinstance(value, date) and name in _DATE_FIELDS:

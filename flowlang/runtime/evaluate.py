@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from flowlang.errors import FlowRuntimeError
-from flowlang.runtime.clock import NOW, field, now_in, parse_date
+from flowlang.runtime.clock import NOW, QUEUES, field, now_in, parse_date, queue_status
 
 
 class Env(Protocol):
@@ -193,6 +193,9 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
 def _compile_call(name: str, args: list[Compiled]) -> Compiled:
     if name == "now":  # reads the run's clock
         return lambda env: now_in(env.get(NOW), *(a(env) for a in args))
+    if name == "queue":  # asks the ACD
+        (queue,) = args
+        return lambda env: queue_status(env.get(QUEUES), queue(env))
     fn = FUNCTIONS[name]
     return lambda env: fn(*(a(env) for a in args))
 

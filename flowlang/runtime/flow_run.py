@@ -120,6 +120,7 @@ def _facts(
         window={"open": open_, "remaining": remaining},
         known_by=customer.known_by,
         schedule_state=ctx.ports.schedule_state,
+        queue_status=ctx.acd.queue_status,
         params=params,
         data=conv.data,
     )

@@ -396,6 +396,20 @@ class RoutingNotice:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class QueueStatus:
+    """A queue now, as a flow reads it (`queue("Retail Banking").waiting`): interactions
+    waiting, agents on the queue (not offline) and those free to take one now, the estimated
+    wait (None: not known) and the service level in percent (None: nobody answered or left
+    lately)."""
+
+    waiting: int = 0
+    agents_on_queue: int = 0
+    agents_available: int = 0
+    estimated_wait: timedelta | None = None
+    service_level: float | None = None
+
+
 class Acd(Protocol):
     """Automatic call distribution: the engine asks, the ACD answers with notices.
 
@@ -445,6 +459,9 @@ class Acd(Protocol):
     ) -> list[RoutingNotice]:
         """Take an interaction back after a restart: held by `agent`, or waiting since
         `entered_at`, keeping its place in line."""
+
+    def queue_status(self, queue: str, now: datetime) -> QueueStatus:
+        """The queue's figures at `now`, for `queue(...)` in a flow's expressions."""
 
     def refused_code(
         self, conversation_id: str, queue: str | None, agent: str, code: str | None, now: datetime

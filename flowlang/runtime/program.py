@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import timedelta
 from typing import Any
 
 from flowlang.compiler import ir
 from flowlang.compiler.ir import FlowGraph, Node
+from flowlang.durations import parse_duration
 from flowlang.runtime.evaluate import Compiled, compile_expr
 from flowlang.runtime.keywords import KeywordMatcher
 from flowlang.templates import ReplyTemplate, is_template
@@ -31,11 +33,16 @@ class Program:
     _matchers: dict[str, KeywordMatcher] = field(default_factory=dict, repr=False)
     _texts: dict[str, ReplyTemplate] = field(default_factory=dict, repr=False)
     _params: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _durations: set[str] = field(default_factory=set, init=False, repr=False)
     run_cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     """What the interpreter derives from the graph once (its step table)."""
 
     def __post_init__(self) -> None:
-        self._params = {name: spec["value"] for name, spec in self.graph.params.items()}
+        self._durations = {n for n, spec in self.graph.params.items() if spec["type"] == "duration"}
+        self._params = {
+            name: _duration(spec["value"]) if name in self._durations else spec["value"]
+            for name, spec in self.graph.params.items()
+        }
         for node in self.graph.nodes.values():
             args = node.args
             self._prepare(args)
@@ -78,7 +85,14 @@ class Program:
         """Each param's value: the environment's override, else the flow's default."""
         if not overrides:
             return self._params
-        return {name: overrides.get(name, value) for name, value in self._params.items()}
+        return {
+            name: value
+            if name not in overrides
+            else _duration(overrides[name])
+            if name in self._durations
+            else overrides[name]
+            for name, value in self._params.items()
+        }
 
     def matcher(self, node: Node) -> KeywordMatcher:
         return self._matchers[node.id]
@@ -103,3 +117,16 @@ def _is_expr(value: dict[str, Any]) -> bool:
     if keys in ({"path"}, {"list"}):
         return isinstance(next(iter(value.values())), list)
     return keys in _EXPR_SHAPES
+
+
+def _duration(value: Any) -> Any:
+    """A duration param's value as expressions use it: the graph keeps seconds, an environment
+    may give `"10m"`; anything else stays as it is (an expression then reports it, FL900)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        try:
+            return parse_duration(value)
+        except ValueError:
+            return value
+    return value

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flowlang.runtime.clock import NOW
+from flowlang.runtime.clock import NOW, QUEUES
 from flowlang.runtime.state import Facts, FlowState
 
 
@@ -74,6 +74,7 @@ _BUILT_IN: dict[str, Callable[[FlowState, Facts], Any]] = {
     "participant_data": _stored("participant"),
     "conversation_data": _stored("conversation"),
     NOW: lambda _s, f: f.now,
+    QUEUES: lambda _s, f: lambda name: f.queue_status(name, f.now),
 }
 
 

@@ -218,6 +218,8 @@ class Trigger:
 
 
 ScheduleOracle = Callable[[str, datetime], str]
+QueueOracle = Callable[[str, datetime], Any]
+"""A queue's `QueueStatus` at a moment (`Acd.queue_status`); None: nothing known."""
 
 
 @dataclass
@@ -231,6 +233,7 @@ class Facts:
     window: dict[str, Any] = field(default_factory=dict)
     known_by: frozenset[str] = frozenset()
     schedule_state: ScheduleOracle = field(default=lambda _name, _now: "open")
+    queue_status: QueueOracle = field(default=lambda _name, _now: None)
     params: dict[str, Any] = field(default_factory=dict)  # environment overrides
     # what the conversation stored: "participant.<key>" / "conversation.<key>" -> value
     data: dict[str, Any] = field(default_factory=dict)

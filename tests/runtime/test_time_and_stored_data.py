@@ -230,3 +230,16 @@ def test_the_engine_clock_drives_now_so_samples_are_deterministic(tmp_path: Any)
     )
     engine.handle(message("hi"))
     assert [m.content["text"] for m in sent.sent] == ["hour 10"]
+
+
+def test_a_duration_parameter_is_a_duration_in_expressions() -> None:
+    """Its value used to reach expressions as a number of seconds: `idle > patience` failed."""
+    prog = program(
+        'if conversation.idle > patience:\n    reply "welcome back"\nreply "{{ patience }}"',
+        header="param patience: duration = 10m",
+    )
+    idle = {"ongoing": True, "idle": timedelta(minutes=11)}
+    assert replies(start(prog, conversation=idle)) == ["welcome back", "0:10:00"]
+    # an environment's value, as the deployment file writes it
+    longer = start(prog, conversation=idle, params={"patience": "15m"})
+    assert replies(longer) == ["0:15:00"]
