@@ -98,6 +98,7 @@ def assemble_engine(
         identity_kind=parts.get("identity_kind") or identity_kinds(),
         address_of=parts.get("address_of") or addresses(),
         media_of=parts.get("media_of") or media_of_channel,
+        names=deployment_names(deployment),
     )
     return Engine(
         program,
@@ -140,3 +141,18 @@ def addresses() -> Callable[[str], str]:
 def media_of_channel(channel: str, kind: EventKind) -> str:
     """The ACD media type of every event on `channel` (e.g. "message", "social")."""
     return media_type(channel)
+
+
+def deployment_names(deployment: Deployment | None) -> Callable[[str, str], bool]:
+    """Whether the deployment has a queue, skill, agent or language of a name (without a
+    deployment, every name is taken as known)."""
+    if deployment is None:
+        return lambda _kind, _name: True
+    agents = deployment.agents.values()
+    names: dict[str, frozenset[str]] = {
+        "queue": frozenset(deployment.queues),
+        "agent": frozenset(deployment.agents),
+        "skill": frozenset(deployment.skills).union(*(a.skills for a in agents)),
+        "language": frozenset(deployment.languages).union(*(a.languages for a in agents)),
+    }
+    return lambda kind, name: name in names.get(kind, frozenset({name}))

@@ -16,6 +16,7 @@ from flowlang.compiler.ir import FlowGraph, Node, SourceRef
 from flowlang.diagnostics import Span
 from flowlang.language import ast
 from flowlang.language.checker import CheckedFlow
+from flowlang.language.formatter import format_expr
 
 
 def compile_flow(checked: CheckedFlow) -> FlowGraph:
@@ -28,6 +29,8 @@ def _seconds(value: timedelta | None) -> int | None:
 
 
 def _ref(ref: ast.NameRef) -> ir.NameRef:
+    if ref.expr is not None:
+        return ir.NameRef(ref.name or format_expr(ref.expr), False, to_tree(ref.expr))
     return ir.NameRef(ref.name, ref.is_param)
 
 

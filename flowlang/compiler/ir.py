@@ -77,17 +77,29 @@ class Op(StrEnum):
 # ---------------------------------------------------------------------------- parts of arguments
 @dataclass(frozen=True, slots=True)
 class NameRef:
-    """A queue, skill, bot, ... name written in the flow, or the param that names it at run
-    time. JSON: {"name": ...} or {"param": ...}."""
+    """A queue, skill, bot, ... name written in the flow, the param (for a routing target, also
+    a variable) that names it at run time, or (a routing target) an expression whose value
+    names it. JSON: {"name": ...},
+    {"param": ...} or {"name": <the expression as written>, "expr": tree}."""
 
     value: str
     is_param: bool = False
+    expr: ExprTree | None = None
+
+    @property
+    def written(self) -> bool:
+        """Written in the flow (checked against the deployment before it runs)."""
+        return not self.is_param and self.expr is None
 
     def to_json(self) -> dict[str, Json]:
+        if self.expr is not None:
+            return {"name": self.value, "expr": self.expr}
         return {"param": self.value} if self.is_param else {"name": self.value}
 
     @classmethod
     def from_json(cls, data: Json) -> NameRef:
+        if isinstance(data, dict) and isinstance(tree := data.get("expr"), dict):
+            return cls(str(data.get("name") or ""), False, tree)
         if isinstance(data, dict) and isinstance(data.get("param"), str):
             return cls(str(data["param"]), True)
         if isinstance(data, dict) and isinstance(data.get("name"), str):

@@ -107,11 +107,13 @@ Expr: TypeAlias = (
 
 @dataclass(frozen=True, slots=True)
 class NameRef:
-    """A name of something declared in the deployment: `"Retail Banking"` or a parameter."""
+    """A name of something declared in the deployment: `"Retail Banking"` or a parameter; for a
+    routing target, also a value known only at run time (`crm.product`, `(expr)`): `expr`."""
 
     span: Span
     name: str
     is_param: bool
+    expr: Expr | None = None
 
 
 # ---------------------------------------------------------------- reply content

@@ -489,6 +489,18 @@ class AstBuilder(Transformer[Token, Any]):
     def name_literal(self, meta: Meta, children: list[Token]) -> ast.NameRef:
         return ast.NameRef(self._tspan(children[0]), _unquote(children[0]), False)
 
+    def path_target(self, meta: Meta, children: list[str]) -> ast.NameRef:
+        """target_ref: path_part ("." path_part)+"""
+        path = ast.Path(self._span(meta), tuple(children))
+        return ast.NameRef(path.span, path.dotted, False, path)
+
+    def expr_target(self, meta: Meta, children: list[Any]) -> ast.NameRef:
+        """target_ref: "(" expr ")" """
+        expr = children[0]
+        if isinstance(expr, ast.Path) and len(expr.parts) > 1:  # as written without brackets
+            return ast.NameRef(self._span(meta), expr.dotted, False, expr)
+        return ast.NameRef(self._span(meta), "", False, expr)
+
     def name_param(self, meta: Meta, children: list[Token]) -> ast.NameRef:
         return ast.NameRef(self._tspan(children[0]), str(children[0]), True)
 

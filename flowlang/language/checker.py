@@ -70,6 +70,9 @@ step handles some outcomes of a kind but not all of them, so that the others wou
 after the step like the other kind (`on closed:` without `on holiday:` treats a holiday as
 open)."""
 
+UNKNOWN_TARGET = "unknown"
+"""The optional outcome of a route whose target the flow's data names: not in the deployment."""
+
 _KIND_CODES = {
     "queue": codes.UNKNOWN_QUEUE,
     "skill": codes.UNKNOWN_SKILL,
@@ -475,8 +478,12 @@ class _Checker:
             )
 
     # ------------------------------------------------------------ names
-    def _resolve(self, ref: ast.NameRef, kind: str) -> str | None:
-        """The deployment name a reference stands for (checked), or None."""
+    def _resolve(self, ref: ast.NameRef, kind: str, dynamic: bool = False) -> str | None:
+        """The deployment name a reference stands for (checked), or None. A routing target
+        (`dynamic`) may also be a text variable or expression, known only at run time."""
+        if dynamic and (ref.expr is not None or (ref.is_param and ref.name not in self.params)):
+            self._dynamic_target(ref, kind)
+            return None
         if ref.is_param:
             param = self.params.get(ref.name)
             if param is None:
@@ -507,6 +514,38 @@ class _Checker:
             return param.default.value if isinstance(param.default.value, str) else None
         self._resolve_name(kind, ref.name, ref.span)
         return ref.name
+
+    def _dynamic_target(self, ref: ast.NameRef, kind: str) -> None:
+        """A target named by data: any text will do now; an unknown name takes `on unknown`
+        (else `on error`) when the flow runs."""
+        expr = ref.expr if ref.expr is not None else ast.Path(ref.span, (ref.name,))
+        if ref.expr is None and ref.name not in self.variables and ref.name not in self.records:
+            self.report(
+                error(
+                    codes.UNKNOWN_NAME,
+                    f"unknown parameter or variable {ref.name!r}",
+                    ref.span,
+                    f"a {kind} name in quotes, a {kind} parameter or a text variable",
+                    hint=suggest(
+                        ref.name,
+                        [*self.params, *self.variables],
+                        f'write the name in quotes, e.g. "{ref.name}"',
+                    ),
+                )
+            )
+            return
+        actual = infer(expr, self.scope, self.report)
+        if not compatible(TEXT, actual) or actual == "notset":
+            word = _KIND_WORDS.get(kind, kind)
+            self.report(
+                error(
+                    codes.WRONG_TYPE,
+                    f"{_article(word)} is named by text, but this is {_article(actual)}",
+                    ref.span,
+                    actual,
+                    hint=f"use text(...) to make {_article(word)} name of it",
+                )
+            )
 
     def _resolve_name(self, kind: str, name: str, span: Span) -> None:
         if not self.ctx.has_deployment:
@@ -581,7 +620,7 @@ class _Checker:
         elif isinstance(stmt, ast.SetData):
             infer(stmt.value, s, self.report)
         elif isinstance(stmt, ast.AddSkill):
-            self._resolve(stmt.skill, "skill")
+            self._resolve(stmt.skill, "skill", dynamic=True)
             self._proficiency(stmt.min_proficiency, stmt.span)
         elif isinstance(stmt, ast.RemoveSkill):
             self._resolve(stmt.skill, "skill")
@@ -647,8 +686,9 @@ class _Checker:
             self._route_queue(stmt, where)
         elif isinstance(stmt, ast.RouteAgent):
             if stmt.agent is not None:
-                self._resolve(stmt.agent, "agent")
-            self._branches(stmt, stmt.branches, OUTCOMES[ast.RouteAgent], where)
+                self._resolve(stmt.agent, "agent", dynamic=True)
+            names = OUTCOMES[ast.RouteAgent]
+            self._branches(stmt, stmt.branches, names, where, allowed=(*names, UNKNOWN_TARGET))
         elif isinstance(stmt, ast.BotHandoff):
             self._resolve(stmt.bot, "bot")
             inside = replace(where, bot=None if stmt.bot.is_param else stmt.bot.name)
@@ -930,16 +970,16 @@ class _Checker:
         self._timed_branches(stmt, stmt.branches, OUTCOMES[ast.Ask], stmt.wait, where)
 
     def _route_queue(self, stmt: ast.RouteQueue, where: _Where) -> None:
-        self._resolve(stmt.queue, "queue")
+        self._resolve(stmt.queue, "queue", dynamic=True)
         for skill in stmt.skills:
-            self._resolve(skill.skill, "skill")
+            self._resolve(skill.skill, "skill", dynamic=True)
             self._proficiency(skill.min_proficiency, skill.span)
         if stmt.language is not None:
-            self._resolve(stmt.language, "language")
+            self._resolve(stmt.language, "language", dynamic=True)
         if stmt.priority is not None:
             self._expect_type(stmt.priority, NUMBER, "priority")
         for agent in stmt.preferred_agents:
-            self._resolve(agent.agent, "agent")
+            self._resolve(agent.agent, "agent", dynamic=True)
         self._timed_branches(
             stmt,
             stmt.branches,
@@ -947,6 +987,7 @@ class _Checker:
             stmt.timeout,
             replace(where, in_queue_timeout=True),
             warn_missing=stmt.timeout is not None,
+            optional=(UNKNOWN_TARGET,),
         )
 
     def _data_action(self, stmt: ast.DataAction, where: _Where) -> None:
@@ -1061,6 +1102,7 @@ class _Checker:
         limit: timedelta | None,
         where: _Where,
         warn_missing: bool = True,
+        optional: tuple[str, ...] = (),
     ) -> None:
         if limit is None:
             for branch in branches:
@@ -1074,9 +1116,8 @@ class _Checker:
                         )
                     )
             names = tuple(n for n in names if n != "timeout")
-        self._branches(
-            stmt, branches, names, where, warn_missing=warn_missing, allowed=(*names, "timeout")
-        )
+        allowed = (*names, "timeout", *optional)
+        self._branches(stmt, branches, names, where, warn_missing=warn_missing, allowed=allowed)
 
     def _branches(
         self,

@@ -157,6 +157,10 @@ def quote(value: str) -> str:
 
 
 def _name_ref(ref: ast.NameRef) -> str:
+    if ref.expr is not None:  # a target known at run time: a dotted name, else in brackets
+        if isinstance(ref.expr, ast.Path) and len(ref.expr.parts) > 1:
+            return ref.expr.dotted
+        return f"({format_expr(ref.expr)})"
     return ref.name if ref.is_param else quote(ref.name)
 
 

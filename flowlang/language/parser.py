@@ -542,8 +542,33 @@ def _word(token_type: str) -> str:
     return token_type.lower()
 
 
+# Words that are also names where a name is expected (`conversation.id`, `crm.queue`): listing
+# them beside "a name" only buries it.
+_NAME_WORDS = frozenset(
+    {
+        '"window"',
+        '"conversation"',
+        '"language"',
+        '"priority"',
+        '"bot"',
+        '"agent"',
+        '"queue"',
+        '"customer"',
+        '"skill"',
+        '"data"',
+        '"schedule"',
+        '"timeout"',
+        '"error"',
+        '"participant"',
+    }
+)
+
+
 def _describe_expected(expected: set[str]) -> str:
-    words = sorted({_word(t) for t in expected if not t.startswith("__ANON")})
+    found = {_word(t) for t in expected if not t.startswith("__ANON")}
+    if "NAME" in expected:
+        found -= _NAME_WORDS
+    words = sorted(found)
     if len(words) > 8:
         return ", ".join(words[:8]) + ", …"
     return ", ".join(words)

@@ -4,6 +4,7 @@ timers; and the ACD's notices, which resume the flows that wait for them."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import ConversationView, RoutingNotice, RoutingRequest
 from flowlang.runtime.replies import send
 from flowlang.runtime.state import Facts, FlowState, Trigger, Waiting
+
+_log = logging.getLogger("flowlang.flow")
 
 
 def resume(
@@ -121,6 +124,7 @@ def _facts(
         known_by=customer.known_by,
         schedule_state=ctx.ports.schedule_state,
         queue_status=ctx.acd.queue_status,
+        known=ctx.ports.names,
         params=params,
         data=conv.data,
     )
@@ -200,8 +204,8 @@ def _apply(
             conv.data[f"{effect.scope}.{effect.key}"] = effect.value
         elif isinstance(effect, fx.LinkIdentity):
             _link(ctx, conv, effect, now)
-        elif isinstance(effect, fx.SplitTaken | fx.MilestoneReached):
-            _figure(ctx, conv, effect, now)
+        elif isinstance(effect, fx.SplitTaken | fx.MilestoneReached | fx.LogMessage):
+            _record(ctx, conv, effect, now)
         elif isinstance(effect, fx.StartTimer):
             ctx.start_timer(effect.at, conv.id, effect.timer)
         elif isinstance(effect, fx.MarkNotActionable):
@@ -226,14 +230,17 @@ def _apply(
     return follow_up
 
 
-def _figure(
+def _record(
     ctx: EngineContext,
     conv: ConversationView,
-    effect: fx.SplitTaken | fx.MilestoneReached,
+    effect: fx.SplitTaken | fx.MilestoneReached | fx.LogMessage,
     now: datetime,
 ) -> None:
-    """A split branch taken or a milestone reached, in the event log for the flow reports."""
-    if isinstance(effect, fx.SplitTaken):
+    """A split branch taken or a milestone reached, in the event log for the flow reports; a
+    flow's `log` line (or an unknown routing target's) in the `flowlang.flow` log."""
+    if isinstance(effect, fx.LogMessage):
+        _log.info("conversation %s, line %d: %s", conv.id, effect.line, effect.message)
+    elif isinstance(effect, fx.SplitTaken):
         data = {"flow": effect.flow, "split": effect.split, "branch": effect.branch}
         ctx.events.append("split_taken", now, conv.id, data)
     else:

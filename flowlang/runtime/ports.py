@@ -579,3 +579,6 @@ class Ports:
     identity_kind: Callable[[str], str]
     address_of: Callable[[str], str]
     media_of: Callable[[str, EventKind], str]
+    # Whether the deployment has a queue, skill, agent or language of that name: `names(kind,
+    # name)`, for routing targets a flow's data names (`route to queue crm.product`).
+    names: Callable[[str, str], bool]

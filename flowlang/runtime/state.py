@@ -234,6 +234,8 @@ class Facts:
     known_by: frozenset[str] = frozenset()
     schedule_state: ScheduleOracle = field(default=lambda _name, _now: "open")
     queue_status: QueueOracle = field(default=lambda _name, _now: None)
+    # whether the deployment has a (kind, name): a routing target named by the flow's data
+    known: Callable[[str, str], bool] = field(default=lambda _kind, _name: True)
     params: dict[str, Any] = field(default_factory=dict)  # environment overrides
     # what the conversation stored: "participant.<key>" / "conversation.<key>" -> value
     data: dict[str, Any] = field(default_factory=dict)

@@ -59,7 +59,7 @@ def build_step(node: Node, program: Program) -> Step:  # noqa: C901
         case ir.SetDataArgs():
             return _set_data(node, a, program)
         case ir.AddSkillArgs():
-            return _add_skill(node, a)
+            return _add_skill(node, a, program)
         case ir.RemoveSkillArgs():
             return _remove_skill(node, a)
         case ir.LinkArgs():
@@ -101,7 +101,7 @@ def build_step(node: Node, program: Program) -> Step:  # noqa: C901
         case ir.DataActionArgs():
             return _data_action(node, a, program)
         case ir.RouteAgentArgs():
-            return _route_agent(node, a)
+            return _route_agent(node, a, program)
         case ir.RouteQueueArgs():
             return _route_queue(node, a, program)
         case ir.KeepWaitingArgs():
@@ -115,20 +115,48 @@ def build_step(node: Node, program: Program) -> Step:  # noqa: C901
 
 
 # ---------------------------------------------------------------------------- shared readers
-def _name_reader(ref: ir.NameRef | None) -> Callable[[RunContext], str | None]:
-    """A queue/skill/bot/... name: written in the flow, or a param's value at run time."""
+def _name_reader(
+    ref: ir.NameRef | None, program: Program | None = None
+) -> Callable[[RunContext], str | None]:
+    """A queue/skill/bot/... name: written in the flow, or a param's (for a routing target, a
+    variable's or an expression's) value at run time."""
     if ref is None:
         return lambda _r: None
+    if ref.expr is not None and program is not None:
+        compiled = program.expr(ref.expr)
+
+        def read_expr(r: RunContext) -> str | None:
+            value = compiled(r.scope)
+            return None if value is None or value == "" else _text(value)
+
+        return read_expr
     if not ref.is_param:
         name = ref.value
         return lambda _r: name
     param = ref.value
 
     def read_param(r: RunContext) -> str | None:
-        value = r.scope.params[param]
+        value = r.scope.get(param)
         return None if value is None else str(value)
 
     return read_param
+
+
+def _unknown_target(node: Node) -> Callable[[RunContext, str, str | None], str]:
+    """What a route does with a target its data names and the deployment does not have: a
+    trace line, then its `on unknown` branch, else the flow's error (`on error`)."""
+    branch, line, nid = node.edges.get("on:unknown"), node.source.line, node.id
+
+    def unknown(r: RunContext, kind: str, name: str | None) -> str:
+        shown = "not set" if name is None else repr(name)
+        message = f"unknown {kind} {shown} at line {line}: no such {kind} in the deployment"
+        if branch is None:
+            raise FlowRuntimeError(message)
+        r.effects.append(fx.LogMessage(step=nid, line=line, message=f"{message}; on unknown"))
+        r.lines.append((node, "", f"{message}; on unknown"))
+        return branch
+
+    return unknown
 
 
 def _value_reader(tree: ir.ExprTree | None, program: Program) -> _Reader:
@@ -361,10 +389,10 @@ def _set_data(node: Node, a: ir.SetDataArgs, program: Program) -> Step:
     return set_data
 
 
-def _add_skill(node: Node, a: ir.AddSkillArgs) -> Step:
+def _add_skill(node: Node, a: ir.AddSkillArgs, program: Program) -> Step:
     nxt, minimum = node.edges["next"], a.min
     suffix = f" min {minimum}" if minimum else ""
-    if not a.skill.is_param:
+    if a.skill.written:
         skill, detail = a.skill.value, f"skill {a.skill.value}{suffix}"
 
         def add_written_skill(r: RunContext) -> str | None:
@@ -373,10 +401,14 @@ def _add_skill(node: Node, a: ir.AddSkillArgs) -> Step:
             return nxt
 
         return add_written_skill
-    skill_of = _name_reader(a.skill)
+    skill_of, unknown = _name_reader(a.skill, program), _unknown_target(node)
+    checked = a.skill.expr is not None  # a param's value was checked with the deployment
 
     def add_skill(r: RunContext) -> str | None:
-        name = skill_of(r) or ""
+        name = skill_of(r)
+        if checked and (name is None or not r.facts.known("skill", name)):
+            return unknown(r, "skill", name)
+        name = name or ""
         r.s.interaction.skills[name] = minimum
         r.lines.append((node, "", f"skill {name}{suffix}"))
         return nxt
@@ -728,14 +760,19 @@ def _data_action(node: Node, a: ir.DataActionArgs, program: Program) -> Step:
     return data_action
 
 
-def _route_agent(node: Node, a: ir.RouteAgentArgs) -> Step:
+def _route_agent(node: Node, a: ir.RouteAgentArgs, program: Program) -> Step:
     e, line, nid = node.edges, node.source.line, node.id
-    agent_of, seconds, wait = _name_reader(a.agent), a.wait, _delay(a.wait)
+    agent_of, seconds, wait = _name_reader(a.agent, program), a.wait, _delay(a.wait)
+    dynamic, unknown = a.agent is not None and not a.agent.written, _unknown_target(node)
+    from_data = a.agent is not None and a.agent.expr is not None
     unavailable = e.get("on:unavailable") or e["next"]
     waits = f"waits up to {seconds or 0}s"
 
     def route_agent(r: RunContext) -> str | None:
         agent = agent_of(r)
+        unknown_agent = agent is not None and not r.facts.known("agent", agent)
+        if dynamic and (unknown_agent or (agent is None and from_data)):
+            return unknown(r, "agent", agent)  # a known owner the CRM named, but not ours
         last = agent is None  # `route to last agent`, or a param naming no agent
         if last:
             agent = r.facts.conversation.get("last_agent")
@@ -754,9 +791,21 @@ def _route_agent(node: Node, a: ir.RouteAgentArgs) -> Step:
 
 def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
     line, nid = node.source.line, node.id
-    queue_of, language_of = _name_reader(a.queue), _name_reader(a.language)
-    required = [(_name_reader(q.skill), q.min) for q in a.skills]
-    preferred = [(_name_reader(p.agent), p.score) for p in a.preferred]
+    queue_of, language_of = _name_reader(a.queue, program), _name_reader(a.language, program)
+    required = [(_name_reader(q.skill, program), q.min) for q in a.skills]
+    preferred = [(_name_reader(p.agent, program), p.score) for p in a.preferred]
+    unknown = _unknown_target(node)
+    # the targets named by data, checked against the deployment as the route runs
+    targets: list[tuple[str, Callable[[RunContext], str | None]]] = [
+        (kind, _name_reader(ref, program))
+        for kind, ref in (
+            ("queue", a.queue),
+            ("language", a.language),
+            *(("skill", q.skill) for q in a.skills),
+            *(("agent", p.agent) for p in a.preferred),
+        )
+        if ref is not None and not ref.written
+    ]
     priority_of = program.expr(a.priority) if a.priority is not None else None
     prefer_last, timeout, wait = a.prefer_last, a.timeout, _delay(a.timeout)
 
@@ -770,6 +819,12 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
         if priority_of is not None:
             priority = float(_number(priority_of(r.scope) or 0))
         queue = queue_of(r) or ""
+        for kind, name_of in targets:
+            name = name_of(r)
+            if (name is None and kind in ("queue", "skill")) or (
+                name is not None and not r.facts.known(kind, name)
+            ):
+                return unknown(r, kind, name)
         r.effects.append(
             fx.RouteToQueue(
                 step=nid,

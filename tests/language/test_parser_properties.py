@@ -235,6 +235,13 @@ EXPR: st.SearchStrategy[ast.Expr] = st.recursive(
 _REF = st.builds(ast.NameRef, st.just(SPAN), _TEXT, st.just(False)) | st.builds(
     ast.NameRef, st.just(SPAN), _NAMES, st.just(True)
 )
+_DOTTED = st.lists(_NAMES, min_size=2, max_size=3).map(
+    lambda parts: ast.NameRef(SPAN, ".".join(parts), False, ast.Path(SPAN, tuple(parts)))
+)
+_BRACKETED = EXPR.filter(lambda e: not (isinstance(e, ast.Path) and len(e.parts) > 1)).map(
+    lambda e: ast.NameRef(SPAN, "", False, e)
+)
+_ROUTE_TARGET = _REF | _DOTTED | _BRACKETED  # a routing target: a name, or one named by data
 _ARGS = st.lists(st.builds(ast.Arg, st.just(SPAN), _NAMES, EXPR), max_size=2).map(tuple)
 _OPT_INT = st.none() | _SMALL
 _OPT_DURATION = st.none() | _DURATION
@@ -276,7 +283,7 @@ _SIMPLE: st.SearchStrategy[ast.Statement] = st.one_of(
     st.builds(
         ast.SetData, st.just(SPAN), st.sampled_from(["participant", "conversation"]), _TEXT, EXPR
     ),
-    st.builds(ast.AddSkill, st.just(SPAN), _REF, _OPT_INT),
+    st.builds(ast.AddSkill, st.just(SPAN), _ROUTE_TARGET, _OPT_INT),
     st.builds(ast.RemoveSkill, st.just(SPAN), _REF),
     st.builds(ast.MarkNotActionable, st.just(SPAN), st.none() | _TEXT),
     st.builds(ast.LinkCustomer, st.just(SPAN), _TEXT, EXPR, st.none() | _NAMES),
@@ -293,7 +300,7 @@ _SIMPLE: st.SearchStrategy[ast.Statement] = st.one_of(
             tuple
         ),
     ),
-    st.builds(ast.RouteAgent, st.just(SPAN), st.none() | _REF, _OPT_DURATION),
+    st.builds(ast.RouteAgent, st.just(SPAN), st.none() | _ROUTE_TARGET, _OPT_DURATION),
     st.builds(ast.Milestone, st.just(SPAN), _TEXT),
 )
 _PERCENT = st.integers(0, 100).map(float) | st.integers(0, 9999).map(lambda n: n / 100)
@@ -351,20 +358,22 @@ def _compound(block: st.SearchStrategy[ast.Block]) -> st.SearchStrategy[ast.Stat
         st.builds(
             ast.RouteQueue,
             st.just(SPAN),
-            _REF,
+            _ROUTE_TARGET,
             st.lists(
-                st.builds(ast.SkillRequirement, st.just(SPAN), _REF, _OPT_INT), max_size=2
+                st.builds(ast.SkillRequirement, st.just(SPAN), _ROUTE_TARGET, _OPT_INT), max_size=2
             ).map(tuple),
-            st.none() | _REF,
+            st.none() | _ROUTE_TARGET,
             st.none() | EXPR,
-            st.lists(st.builds(ast.PreferredAgent, st.just(SPAN), _REF, _OPT_INT), max_size=2).map(
-                tuple
-            ),
+            st.lists(
+                st.builds(ast.PreferredAgent, st.just(SPAN), _ROUTE_TARGET, _OPT_INT), max_size=2
+            ).map(tuple),
             st.booleans(),
             _OPT_DURATION,
             st.just(()) | branches,
         ),
-        st.builds(ast.RouteAgent, st.just(SPAN), st.none() | _REF, _OPT_DURATION, branches),
+        st.builds(
+            ast.RouteAgent, st.just(SPAN), st.none() | _ROUTE_TARGET, _OPT_DURATION, branches
+        ),
         st.builds(ast.BotHandoff, st.just(SPAN), _REF, _OPT_DURATION, branches),
         st.builds(
             ast.DataAction, st.just(SPAN), _REF, _ARGS, st.none() | _NAMES, _OPT_DURATION, branches
