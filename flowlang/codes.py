@@ -120,6 +120,10 @@ SPLIT_NOT_100 = _code(
     "FL213",
     "split percentages that do not add up to 100 (or a share over 100)",
 )
+BAD_RATING_SCALE = _code(
+    "FL230",
+    "a survey rating whose scale is not from a lower to a higher whole number within 0 to 10",
+)
 
 # FL3xx: structure
 UNREACHABLE_STEP = _code("FL301", "warning: a step that can never run")
@@ -152,6 +156,8 @@ LINK_WITHOUT_IDENTITY = _code(
     "FL322",
     "'link customer ... verified by R' where R's data action does not prove identity",
 )
+SURVEY_WITHOUT_QUESTION = _code("FL340", "a survey that asks no question")
+SURVEY_SAME_ANSWER = _code("FL341", "two questions of one survey that store into the same name")
 
 # FL4xx: channels and templates
 THREADING_WINDOW_TOO_LONG = _code("FL401", "a threading window over 72 hours")

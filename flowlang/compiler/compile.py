@@ -74,6 +74,11 @@ class _Compiler:
         if (handler := self.flow.on_error) is not None:
             end = self._add("on_error/end", handler.span, ir.EndArgs(implicit=True))
             on_error = self._block(handler.body, "on_error", end)
+        handlers: dict[str, str] = {}
+        for on_event in self.flow.handlers:
+            prefix = "on_" + on_event.event.replace(" ", "_")
+            end = self._add(f"{prefix}/end", on_event.span, ir.EndArgs(implicit=True))
+            handlers[on_event.event] = self._block(on_event.body, prefix, end)
         threading = self.flow.threading
         window = None
         if threading is not None:
@@ -108,6 +113,7 @@ class _Compiler:
             ],
             threading_window_seconds=_seconds(window),
             source_file=self.flow.span.file,
+            handlers=handlers,
         )
         return graph.seal()
 
@@ -273,6 +279,13 @@ class _Compiler:
         if isinstance(stmt, ast.CheckSchedule):
             schedule = ir.ScheduleArgs(_ref(stmt.schedule))
             return self._add(nid, s, schedule, self._branches(nid, stmt.branches, cont))
+        if isinstance(stmt, ast.Survey):
+            questions = tuple(
+                ir.SurveyQuestion(q.kind, self._content(q.prompt), q.into, q.low, q.high, q.retry)
+                for q in stmt.questions
+            )
+            survey = ir.SurveyArgs(stmt.name, questions, _seconds(stmt.wait))
+            return self._add(nid, s, survey, self._branches(nid, stmt.branches, cont))
         assert_never(stmt)
 
     def _verifying_action(self, stmt: ast.LinkCustomer) -> ir.NameRef | None:

@@ -47,6 +47,7 @@ _LABELS: dict[Op, str] = {
     Op.KEEP_WAITING: "keep waiting",
     Op.SPLIT: "split",
     Op.MILESTONE: "milestone",
+    Op.SURVEY: "survey",
 }
 """What a picture calls each operation (a test checks that every one has a label)."""
 
@@ -60,7 +61,7 @@ def _detail(node: Node) -> str:
     match a:
         case ir.GotoArgs(state=named) | ir.CallArgs(task=named) | ir.LogArgs(message=named):
             pass
-        case ir.SetVarArgs(name=named) | ir.OutcomeArgs(name=named):
+        case ir.SetVarArgs(name=named) | ir.OutcomeArgs(name=named) | ir.SurveyArgs(name=named):
             pass
         case ir.EndArgs(reason=named) | ir.NotActionableArgs(reason=named):
             pass

@@ -72,6 +72,7 @@ class Op(StrEnum):
     KEEP_WAITING = "keep_waiting"
     SPLIT = "split"
     MILESTONE = "milestone"
+    SURVEY = "survey"
 
 
 # ---------------------------------------------------------------------------- parts of arguments
@@ -224,6 +225,27 @@ class AskArgs(Args):
     op: ClassVar[Op] = Op.ASK
     prompt: Content
     into: str
+    wait: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyQuestion:
+    """One question of a survey: `kind` is "rating" (a whole number from `low` to `high`,
+    asked once more with `retry` after an answer out of range) or "comment" (any text)."""
+
+    kind: str
+    prompt: Content
+    into: str
+    low: int | None = None
+    high: int | None = None
+    retry: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyArgs(Args):
+    op: ClassVar[Op] = Op.SURVEY
+    name: str
+    questions: tuple[SurveyQuestion, ...]
     wait: int | None = None
 
 
@@ -492,6 +514,7 @@ OpArgs: TypeAlias = (
     | KeepWaitingArgs
     | SplitArgs
     | MilestoneArgs
+    | SurveyArgs
 )
 """The arguments of any node; `match` on it with `assert_never` to handle every operation."""
 
@@ -590,9 +613,15 @@ class FlowGraph:
     threading_window_seconds: int | None
     source_file: str
     version: str = ""
+    # event name ("wrap up", ...) -> the first node of its `on` block
+    handlers: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        # `handlers` only when the flow has some: the JSON (and version) of a flow without
+        # them is what it was before they existed.
+        handlers = {"handlers": dict(self.handlers)} if self.handlers else {}
         return {
+            **handlers,
             "name": self.name,
             "entry": self.entry,
             "nodes": {nid: node.to_dict() for nid, node in self.nodes.items()},
@@ -639,6 +668,7 @@ class FlowGraph:
             serve=data.get("serve", []),
             threading_window_seconds=data.get("threading_window_seconds"),
             source_file=data.get("source_file", ""),
+            handlers=dict(data.get("handlers") or {}),
         )
         graph.seal()
         if data.get("version") and data["version"] != graph.version:

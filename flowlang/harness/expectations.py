@@ -151,6 +151,31 @@ def _failed(expected: Any, run: RunFacts) -> list[str]:
     return _compare("failed", expected, errors[-1] if errors else None)
 
 
+def _survey(expected: Any, run: RunFacts) -> list[str]:
+    """The survey answers stored, by "<survey>.<question>"; a text may be a pattern."""
+    if not isinstance(expected, dict):
+        return [f"survey: expected a mapping of answers, e.g. {{CSAT.score: 4}}, got {expected!r}"]
+    stored = {
+        f"{e.survey}.{e.question}": e.value for e in run.effects if isinstance(e, fx.SurveyAnswer)
+    }
+    failures = []
+    for key, want in expected.items():
+        if str(key) not in stored:
+            failures.append(f"survey: no answer stored for {key!r}; stored {stored!r}")
+        elif not _answer_matches(want, stored[str(key)]):
+            failures.append(f"survey {key}: expected {want!r}, got {stored[str(key)]!r}")
+    extra = sorted(set(stored) - {str(k) for k in expected})
+    if extra:
+        failures.append(f"survey: answers stored that the test does not expect: {extra}")
+    return failures
+
+
+def _answer_matches(want: Any, got: Any) -> bool:
+    if isinstance(want, str) and isinstance(got, str):
+        return fnmatch.fnmatchcase(got, want)
+    return bool(want == got)
+
+
 EXPECTATIONS: dict[str, Check] = {
     "routed_to": _routed_to,
     "skills": _skills,
@@ -168,6 +193,7 @@ EXPECTATIONS: dict[str, Check] = {
     "split": _split,
     "ended": _ended,
     "failed": _failed,
+    "survey": _survey,
 }
 EXPECTATION_KEYS = tuple(EXPECTATIONS)
 

@@ -480,6 +480,32 @@ class Milestone:
     name: str
 
 
+SurveyKind: TypeAlias = TypingLiteral["rating", "comment"]
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyQuestion:
+    """One question of a survey: a rating from `low` to `high`, or a free comment."""
+
+    span: Span
+    kind: SurveyKind
+    prompt: TextContent
+    into: str
+    into_span: Span
+    low: int | None = None
+    high: int | None = None
+    retry: str | None = None  # what is asked again after an answer out of range
+
+
+@dataclass(frozen=True, slots=True)
+class Survey:
+    span: Span
+    name: str
+    wait: timedelta | None
+    questions: tuple[SurveyQuestion, ...]
+    branches: tuple[OutcomeBranch, ...]
+
+
 Statement: TypeAlias = (
     Reply
     | SetVariable
@@ -512,6 +538,7 @@ Statement: TypeAlias = (
     | CheckSchedule
     | Split
     | Milestone
+    | Survey
 )
 Block: TypeAlias = tuple[Statement, ...]
 
@@ -586,7 +613,22 @@ class OnError:
     body: Block
 
 
-Declaration: TypeAlias = Description | Serve | Threading | Param | VarDecl | OnError | Task | State
+EventName: TypeAlias = TypingLiteral["customer closed", "wrap up", "agent disconnected"]
+EVENT_NAMES: tuple[EventName, ...] = ("customer closed", "wrap up", "agent disconnected")
+
+
+@dataclass(frozen=True, slots=True)
+class OnEvent:
+    """`on wrap up:` and the like: what runs when something other than a message happens."""
+
+    span: Span
+    event: EventName
+    body: Block
+
+
+Declaration: TypeAlias = (
+    Description | Serve | Threading | Param | VarDecl | OnError | OnEvent | Task | State
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -636,6 +678,10 @@ class Flow:
     @property
     def on_error(self) -> OnError | None:
         return next((d for d in self.declarations if isinstance(d, OnError)), None)
+
+    @property
+    def handlers(self) -> list[OnEvent]:
+        return [d for d in self.declarations if isinstance(d, OnEvent)]
 
     @property
     def description(self) -> str | None:

@@ -485,6 +485,49 @@ class AstBuilder(Transformer[Token, Any]):
     def schedule_stmt(self, meta: Meta, children: list[Any]) -> ast.CheckSchedule:
         return ast.CheckSchedule(self._span(meta), children[0], children[1])
 
+    # -- event flows and surveys
+    def on_event(self, meta: Meta, children: list[Any]) -> ast.OnEvent:
+        """on_event: "on" event_kind ":" block"""
+        return ast.OnEvent(self._span(meta), children[0], children[1])
+
+    def event_customer_closed(self, meta: Meta, children: list[Any]) -> str:
+        return "customer closed"
+
+    def event_wrap_up(self, meta: Meta, children: list[Any]) -> str:
+        return "wrap up"
+
+    def event_agent_disconnected(self, meta: Meta, children: list[Any]) -> str:
+        return "agent disconnected"
+
+    def survey_stmt(self, meta: Meta, children: list[Any]) -> ast.Survey:
+        """survey_stmt: "survey" STRING ["wait" DURATION] ":" survey_item+"""
+        name, wait, *items = children
+        questions = tuple(i for i in items if isinstance(i, ast.SurveyQuestion))
+        branches = tuple(i for i in items if isinstance(i, ast.OutcomeBranch))
+        return ast.Survey(
+            self._span(meta), _unquote(name), self._opt_duration(wait), questions, branches
+        )
+
+    def survey_rating(self, meta: Meta, children: list[Any]) -> ast.SurveyQuestion:
+        """survey_question: "rating" text_content "from" NUMBER "to" NUMBER "into" NAME
+        ["retry" STRING]"""
+        prompt, low, high, into, retry = children
+        return ast.SurveyQuestion(
+            self._span(meta),
+            "rating",
+            prompt,
+            str(into),
+            self._tspan(into),
+            self._int(low),
+            self._int(high),
+            None if retry is None else _unquote(retry),
+        )
+
+    def survey_comment(self, meta: Meta, children: list[Any]) -> ast.SurveyQuestion:
+        """survey_question: "comment" text_content "into" NAME"""
+        prompt, into = children
+        return ast.SurveyQuestion(self._span(meta), "comment", prompt, str(into), self._tspan(into))
+
     # -- expressions
     def name_literal(self, meta: Meta, children: list[Token]) -> ast.NameRef:
         return ast.NameRef(self._tspan(children[0]), _unquote(children[0]), False)

@@ -55,6 +55,7 @@ OUTCOMES: dict[type, tuple[str, ...]] = {
     ast.BotHandoff: ("resolved", "escalate", "failure", "timeout"),
     ast.DataAction: ("success", "failure", "timeout", "not_found"),
     ast.CheckSchedule: ("open", "closed", "holiday", "emergency"),
+    ast.Survey: ("answered", "invalid", "timeout"),
 }
 
 OUTCOME_KINDS: dict[type, tuple[tuple[str, ...], ...]] = {
@@ -63,6 +64,7 @@ OUTCOME_KINDS: dict[type, tuple[tuple[str, ...], ...]] = {
     ast.BotHandoff: (("resolved",), ("escalate", "failure", "timeout")),
     ast.DataAction: (("success",), ("failure", "timeout", "not_found")),
     ast.CheckSchedule: (("open",), ("closed", "holiday", "emergency")),
+    ast.Survey: (("answered",), ("invalid", "timeout")),
 }
 """The outcomes of a step, by kind (it went well / it did not). An outcome without a branch
 continues after the step, which is how a flow says "otherwise, go on"; FL302 warns only when a
@@ -190,6 +192,9 @@ class _Checker:
         if (handler := self.flow.on_error) is not None:
             self._owner = "on error"
             self._block(handler.body, _Where(in_error_handler=True))
+        for on_event in self.flow.handlers:
+            self._owner = f"on {on_event.event}"
+            self._block(on_event.body, _Where())
         for task in self.tasks.values():
             self._owner = f"task {task.name}"
             self._block(task.body, _Where(task=task))
@@ -263,12 +268,18 @@ class _Checker:
                     hint="add a line like:  serve messages on whatsapp, web",
                 )
             )
-        for kind, word in (
-            (ast.Threading, "threading window"),
-            (ast.OnError, "on error"),
-            (ast.Description, "description"),
-        ):
-            found = [d for d in self.flow.declarations if isinstance(d, kind)]
+        groups: list[tuple[list[ast.Declaration], str]] = [
+            ([d for d in self.flow.declarations if isinstance(d, kind)], word)
+            for kind, word in (
+                (ast.Threading, "threading window"),
+                (ast.OnError, "on error"),
+                (ast.Description, "description"),
+            )
+        ]
+        for event in ast.EVENT_NAMES:
+            handlers = [h for h in self.flow.handlers if h.event == event]
+            groups.append((list(handlers), f"on {event}"))
+        for found, word in groups:
             for again in found[1:]:
                 self.report(
                     error(
@@ -374,13 +385,18 @@ class _Checker:
         for stmt in self._all_statements():
             if isinstance(stmt, ast.Ask) and stmt.into not in self.variables:
                 self.variables[stmt.into] = TEXT
+            elif isinstance(stmt, ast.Survey):
+                for question in stmt.questions:
+                    if question.into not in self.variables:
+                        answer = NUMBER if question.kind == "rating" else TEXT
+                        self.variables[question.into] = answer
             elif isinstance(stmt, ast.DataAction) and stmt.into:
                 info = self.ctx.data_actions.get(stmt.action.name)
                 self.records[stmt.into] = info.outputs if info and info.outputs else None
 
     def _all_statements(self) -> Iterator[ast.Statement]:
         for decl in self.flow.declarations:
-            if isinstance(decl, ast.State | ast.Task | ast.OnError):
+            if isinstance(decl, ast.State | ast.Task | ast.OnError | ast.OnEvent):
                 yield from walk(decl.body)
 
     def _serve(self, decl: ast.Serve) -> None:
@@ -709,6 +725,8 @@ class _Checker:
                 self._block(arm.body, where)
         elif isinstance(stmt, ast.Milestone):
             self.milestones.append(stmt)
+        elif isinstance(stmt, ast.Survey):
+            self._survey(stmt, where)
         else:
             assert_never(stmt)
 
@@ -968,6 +986,73 @@ class _Checker:
                 )
             )
         self._timed_branches(stmt, stmt.branches, OUTCOMES[ast.Ask], stmt.wait, where)
+
+    def _survey(self, stmt: ast.Survey, where: _Where) -> None:
+        if not stmt.questions:
+            self.report(
+                error(
+                    codes.SURVEY_WITHOUT_QUESTION,
+                    f"survey {stmt.name!r} asks no question",
+                    stmt.span,
+                    hint='add a line like:  rating "How did we do, from 1 to 5?" from 1 to 5 '
+                    "into score",
+                )
+            )
+        asked: dict[str, Span] = {}
+        for question in stmt.questions:
+            self._text(question.prompt, "question")
+            if question.into in asked:
+                self.report(
+                    error(
+                        codes.SURVEY_SAME_ANSWER,
+                        f"two questions of survey {stmt.name!r} store into {question.into!r}",
+                        question.into_span,
+                        "stored again here",
+                        hint="give each question a name of its own",
+                        related=((asked[question.into], "first stored here"),),
+                    )
+                )
+            asked.setdefault(question.into, question.into_span)
+            self._answer_into(question)
+            if question.kind == "rating":
+                self._rating_scale(question)
+        self._timed_branches(stmt, stmt.branches, OUTCOMES[ast.Survey], stmt.wait, where)
+
+    def _answer_into(self, question: ast.SurveyQuestion) -> None:
+        answer = NUMBER if question.kind == "rating" else TEXT
+        declared = self.variables.get(question.into)
+        if question.into in self.params or question.into in BUILTINS:
+            self.report(
+                error(
+                    codes.READ_ONLY,
+                    f"cannot store the answer in {question.into!r}: it is read-only",
+                    question.into_span,
+                )
+            )
+        elif declared is not None and not compatible(declared, answer):
+            self.report(
+                error(
+                    codes.ASSIGNED_WRONG_TYPE,
+                    f"the {question.kind}'s answer is {_article(answer)}, but "
+                    f"{question.into!r} is {declared}",
+                    question.into_span,
+                )
+            )
+
+    def _rating_scale(self, question: ast.SurveyQuestion) -> None:
+        low, high = question.low or 0, question.high or 0
+        if not 0 <= low < high <= 10:
+            self.report(
+                error(
+                    codes.BAD_RATING_SCALE,
+                    f"a rating from {low} to {high}: the scale must go from a lower to a "
+                    "higher whole number, within 0 to 10",
+                    question.span,
+                    hint="e.g. from 1 to 5 (CSAT) or from 0 to 10",
+                )
+            )
+        if question.retry is not None:
+            self._text(ast.TextContent(question.span, question.retry), "question")
 
     def _route_queue(self, stmt: ast.RouteQueue, where: _Where) -> None:
         self._resolve(stmt.queue, "queue", dynamic=True)
@@ -1508,7 +1593,7 @@ class _Checker:
         entry = next(iter(self.states))
         reachable_states: set[str] = set()
         reachable_tasks: set[str] = set()
-        todo = [f"state {entry}", "on error"]
+        todo = [f"state {entry}", "on error", *(f"on {h.event}" for h in self.flow.handlers)]
         seen: set[str] = set()
         while todo:
             owner = todo.pop()
@@ -1594,6 +1679,7 @@ def _describe(stmt: ast.Statement) -> str:
         ast.DataAction: "call data action",
         ast.CallTask: "call task",
         ast.CheckSchedule: "check schedule",
+        ast.Survey: "survey",
         ast.End: "end",
         ast.GoToState: "go to state",
         ast.OutcomeStmt: "outcome",

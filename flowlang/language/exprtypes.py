@@ -63,6 +63,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     "interaction": {"priority": NUMBER, "language": TEXT, "skills": LIST},
     "bot": {"intent": TEXT, "slots": RECORD, "outcome": TEXT},
     "error": {"message": TEXT, "code": TEXT, "step": TEXT},
+    "event": {"name": TEXT, "wrap_up": TEXT, "agent": TEXT},
 }
 SHORTHANDS = {"priority": NUMBER, "language": TEXT}
 # What the flow stored with `set participant data` / `set conversation data`, as templates read

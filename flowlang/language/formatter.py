@@ -398,6 +398,8 @@ def _declaration(decl: ast.Declaration) -> _Node:
         return _simple(decl.span, f"var {decl.name}: {decl.type_name}{initial}")
     if isinstance(decl, ast.OnError):
         return _compound(decl.span, "on error:", _block(decl.body))
+    if isinstance(decl, ast.OnEvent):
+        return _compound(decl.span, f"on {decl.event}:", _block(decl.body))
     if isinstance(decl, ast.Task):
         outcomes = f" outcomes {', '.join(decl.outcomes)}" if decl.outcomes else ""
         return _compound(decl.span, f"task {decl.name}{outcomes}:", _block(decl.body))
@@ -537,11 +539,25 @@ def _one(stmt: ast.Statement) -> _Node:  # noqa: C901
     if isinstance(stmt, ast.CheckSchedule):
         text = f"check schedule {_name_ref(stmt.schedule)}:"
         return _compound(span, text, _branches(stmt.branches))
+    if isinstance(stmt, ast.Survey):
+        questions = [_simple(q.span, _question(q)) for q in stmt.questions]
+        text = f"survey {quote(stmt.name)}{_wait(stmt.wait)}:"
+        return _compound(span, text, [*questions, *_branches(stmt.branches)])
     assert_never(stmt)
 
 
 def _percent(value: float) -> str:
     return f"{int(value)}%" if value.is_integer() else f"{value!r}%"
+
+
+def _question(question: ast.SurveyQuestion) -> str:
+    if question.kind == "comment":
+        return f"comment {_text(question.prompt)} into {question.into}"
+    retry = "" if question.retry is None else f" retry {quote(question.retry)}"
+    return (
+        f"rating {_text(question.prompt)} from {question.low} to {question.high} "
+        f"into {question.into}{retry}"
+    )
 
 
 def _min(value: int | None, word: str = "min") -> str:

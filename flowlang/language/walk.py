@@ -49,6 +49,7 @@ def child_blocks(stmt: ast.Statement) -> list[ast.Block]:
             | ast.DataAction()
             | ast.CallTask()
             | ast.CheckSchedule()
+            | ast.Survey()
         ):
             return [b.body for b in stmt.branches]
         case (

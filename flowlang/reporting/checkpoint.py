@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from flowlang.reporting.interactions import AgentSegment, Interaction, InteractionLog, QueueVisit
 
-FOLD_VERSION = 3
+FOLD_VERSION = 4
 """Bumped whenever folding changes what it derives: checkpoints of another version are unused."""
 
 KEPT = 14

@@ -88,6 +88,13 @@ class Interaction:
     messages_out: int = 0
     blocked: int = 0
     flow_errors: int = 0
+    # survey answers, "<survey>.<question>" -> the value (the latest answer)
+    survey: dict[str, Any] = field(default_factory=dict)
+    # each rating given: [when (ISO), agent, queue, satisfied (in the top two of its scale)]
+    ratings: list[list[Any]] = field(default_factory=list)
+    # an `on` block (a survey after wrap-up) runs on the ended interaction: the customer's
+    # answers do not open it again
+    follow_up: bool = False
 
     @property
     def queues(self) -> list[str]:
@@ -206,6 +213,7 @@ class InteractionLog:
     def _begin(self, item: Interaction, at: datetime) -> None:
         """In progress; a conversation that had ended opens again (a new message in its
         thread)."""
+        item.follow_up = False
         if item.state == "ended":
             # Active again from now: a thread reopened today is not a day-long conversation.
             item.state, item.outcome, item.ended_at = "flow", "", None
@@ -250,6 +258,8 @@ class InteractionLog:
         # Leaving, or unsending a message, is not a message.
         if event.get("message_kind") not in ("delete", "close", "unsend"):
             item.messages_in += 1
+        if item.follow_up and item.state == "ended":
+            return  # an answer to what an `on` block asked after the end
         if event.get("message_kind") not in ("delete", "close", "edit", "unsend"):
             self._begin(item, at)
 
@@ -415,7 +425,22 @@ class InteractionLog:
     def _on_not_actionable(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
         self._end(item, at, "not actionable")
 
+    def _on_flow_event(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        if item.state == "ended":
+            item.follow_up = True
+
+    def _on_survey_answer(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        value = event.get("value")
+        item.survey[f"{event.get('survey')}.{event.get('question')}"] = value
+        if event.get("answer") == "rating" and isinstance(value, int | float):
+            high = event.get("high")
+            satisfied = high is not None and value >= high - 1
+            item.ratings.append([at.isoformat(), event.get("agent"), event.get("queue"), satisfied])
+
     def _on_flow_ended(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
+        if item.follow_up:
+            item.follow_up = False
+            return  # the `on` block ended; the interaction had ended already
         if item.state in ("flow", "bot"):
             self._end(item, at, event.get("reason") or "flow ended")
 

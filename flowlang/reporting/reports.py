@@ -113,6 +113,7 @@ def interaction_details(log: InteractionLog, scope: Scope) -> Report:
                 "messages_in": item.messages_in,
                 "messages_out": item.messages_out,
                 "flow_path": item.flow_states(),
+                "survey": [f"{key} = {value}" for key, value in item.survey.items()],
             }
         )
     rows.sort(key=lambda row: (row["started"], row["conversation"]))
@@ -135,6 +136,7 @@ def interaction_details(log: InteractionLog, scope: Scope) -> Report:
         Column("messages_in", "In", "int"),
         Column("messages_out", "Out", "int"),
         Column("flow_path", "Flow path", "list"),
+        Column("survey", "Survey", "list"),
     ]
     return Report("interactions", "Interaction details", columns, rows)
 
@@ -153,6 +155,8 @@ AGENT_COLUMNS = [
     Column("transferred", "Transferred", "int"),
     Column("transferred_share", "% transferred", "percent"),
     Column("wrap_up_timed_out", "Wrap-up timed out", "int"),
+    Column("rated", "Rated", "int"),
+    Column("satisfaction", "Satisfaction", "percent"),
 ]
 
 
@@ -171,6 +175,12 @@ def agent_performance(log: InteractionLog, scope: Scope) -> Report:
         figures["handle_total"] += segment.handle_seconds(moment)
         figures["transferred"] += segment.end == "transferred"
         figures["wrap_up_timed_out"] += segment.wrap_up_timed_out
+    for item in log.interactions.values():
+        if scope.takes(item):
+            for _when, agent, _queue, satisfied in _ratings(item, scope):
+                if agent:
+                    counters[agent]["rated"] += 1
+                    counters[agent]["satisfied"] += satisfied
     names = sorted(a for a in counters if not scope.agents or a in scope.agents)
     rows = [_agent_row(name, counters[name]) for name in names]
     total: dict[str, float] = defaultdict(float)
@@ -195,6 +205,19 @@ def _segments(log: InteractionLog, scope: Scope) -> Iterable[tuple[Interaction, 
                     yield item, segment
 
 
+def _ratings(item: Interaction, scope: Scope) -> Iterable[tuple[datetime, str, str, bool]]:
+    """The interaction's ratings given in the period."""
+    for when, agent, queue, satisfied in item.ratings:
+        at = datetime.fromisoformat(when)
+        if scope.contains(at):
+            yield at, agent, queue, bool(satisfied)
+
+
+def _satisfaction(figures: Mapping[str, float]) -> float | None:
+    rated = figures.get("rated", 0)
+    return figures.get("satisfied", 0) / rated if rated else None
+
+
 def _agent_row(name: str, figures: Mapping[str, float]) -> dict[str, Any]:
     handled = int(figures.get("handled", 0))
     total = figures.get("handle_total", 0.0)
@@ -212,6 +235,8 @@ def _agent_row(name: str, figures: Mapping[str, float]) -> dict[str, Any]:
         "transferred": transferred,
         "transferred_share": transferred / handled if handled else None,
         "wrap_up_timed_out": int(figures.get("wrap_up_timed_out", 0)),
+        "rated": int(figures.get("rated", 0)),
+        "satisfaction": _satisfaction(figures),
     }
 
 
@@ -231,6 +256,8 @@ QUEUE_COLUMNS = [
     Column("handle_average", "Avg handle", "seconds"),
     Column("service_level", "Service level", "percent"),
     Column("answer_within", "Target answer", "seconds"),
+    Column("rated", "Rated", "int"),
+    Column("satisfaction", "Satisfaction", "percent"),
 ]
 
 
@@ -264,7 +291,9 @@ def queue_performance(
         for key, value in figures[name].items():
             total[key] = max(total[key], value) if key == "wait_longest" else total[key] + value
     notes = [
-        "Service level: answered within the target ÷ answered, abandoned, expired and timed out."
+        "Service level: answered within the target ÷ answered, abandoned, expired and timed out.",
+        "Satisfaction: survey ratings in the top two points of their scale (4 and 5 of 1-5) ÷ "
+        "ratings given in the period.",
     ]
     return Report(
         "queues",
@@ -301,6 +330,10 @@ def queue_totals(
             queue["handle_total"] += segment.handle_seconds(moment)
             queue["transferred"] += segment.end == "transferred"
             queue["wrap_up_timed_out"] += segment.wrap_up_timed_out
+        for _at, _agent, queue_name, satisfied in _ratings(item, scope):
+            if queue_name:
+                figures[queue_name]["rated"] += 1
+                figures[queue_name]["satisfied"] += satisfied
     return figures
 
 
@@ -350,6 +383,8 @@ def queue_row(name: str, figures: Mapping[str, float], target: float | None) -> 
         "handle_average": figures.get("handle_total", 0.0) / handled if handled else None,
         "service_level": figures.get("answered_within", 0) / ended if ended else None,
         "answer_within": target,
+        "rated": int(figures.get("rated", 0)),
+        "satisfaction": _satisfaction(figures),
     }
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from flowlang.events import AgentAction, AgentEvent
 from flowlang.runtime.agent_rules import Refusal, code_refusal, holder_refusal, state_of
 from flowlang.runtime.context import EngineContext
-from flowlang.runtime.flow_run import notices
+from flowlang.runtime.flow_run import notices, run_event
 from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import ConversationView
 from flowlang.runtime.replies import send
@@ -154,6 +154,10 @@ def _action(
             {"agent": event.agent_id, "wrap_up": event.wrap_up, "queue": conv.queue},
         )
         notices(ctx, answer, now, outcome, conv)
+        if event.wrap_up:
+            run_event(
+                ctx, conv, "wrap up", now, outcome, wrap_up=event.wrap_up, agent=event.agent_id
+            )
     else:  # a wrap-up code during the agent's after-call work (`complete` with one, too)
         answer = ctx.acd.wrap_up(conv.id, event.agent_id, event.wrap_up, now)
         if not answer:  # after a restart the ACD may have lost this work: it judges the code
@@ -162,10 +166,15 @@ def _action(
             answer = [judged] if judged is not None else []
         if refused := code_refusal(event, answer):
             return refused
+        first_code = conv.wrap_up is None and bool(event.wrap_up)
         conv.wrap_up = event.wrap_up or conv.wrap_up
         conv.wrap_up_agent = None
         ctx.events.append(
             "wrap_up", now, conv.id, {"agent": event.agent_id, "wrap_up": event.wrap_up}
         )
         notices(ctx, answer, now, outcome, conv)
+        if first_code and conv.status == "closed":  # completed without a code: given now
+            run_event(
+                ctx, conv, "wrap up", now, outcome, wrap_up=event.wrap_up, agent=event.agent_id
+            )
     return None

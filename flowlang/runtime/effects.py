@@ -87,6 +87,19 @@ class LinkIdentity(_Effect):
     verified_by: str | None = None
 
 
+class SurveyAnswer(_Effect):
+    """A customer's valid answer to one question of a survey: a rating (with its scale) or a
+    comment."""
+
+    type: Literal["survey_answer"] = "survey_answer"
+    survey: str
+    question: str
+    kind: Literal["rating", "comment"]
+    value: int | str
+    low: int | None = None
+    high: int | None = None
+
+
 class MarkNotActionable(_Effect):
     type: Literal["not_actionable"] = "not_actionable"
     reason: str | None = None
@@ -124,6 +137,7 @@ Effect = Annotated[
     | CallDataAction
     | SetData
     | LinkIdentity
+    | SurveyAnswer
     | MarkNotActionable
     | StartTimer
     | EndFlow

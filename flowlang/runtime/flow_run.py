@@ -45,6 +45,26 @@ def resume(
     return outcome
 
 
+def run_event(
+    ctx: EngineContext,
+    conv: ConversationView,
+    name: str,
+    now: datetime,
+    outcome: Outcome,
+    **details: str | None,
+) -> None:
+    """Run the flow's `on <name>` block for `conv`, when its flow has one (`details`, e.g. the
+    wrap-up code, are the block's `event` fields)."""
+    state = FlowState.from_json(conv.flow_state)
+    program = ctx.program_for(state, conv)
+    if name not in program.graph.handlers:
+        return
+    event = {"name": name, "wrap_up": None, "agent": None, **details}
+    state.message = {}  # no message started this run: the customer's next one will be `message`
+    ctx.events.append("flow_event", now, conv.id, {"event": name})
+    run_flow(ctx, conv, state, Trigger(kind="event", event=event), None, now, outcome)
+
+
 def run_flow(
     ctx: EngineContext,
     conv: ConversationView,
@@ -58,7 +78,7 @@ def run_flow(
     """Run the flow from `state` with `trigger` and apply its effects to `conv`."""
     starts_run = state.waiting is None and trigger.kind == "message"
     facts = _facts(ctx, conv, event, state, now, starts_run)
-    started_on = facts.message
+    started_on = facts.message if trigger.kind != "event" else {}
     program = ctx.program_for(state, conv, event.kind if event is not None else None)
     path: list[str] = []
     for _round in range(100):  # data actions answer at once and resume the flow
@@ -204,7 +224,9 @@ def _apply(
             conv.data[f"{effect.scope}.{effect.key}"] = effect.value
         elif isinstance(effect, fx.LinkIdentity):
             _link(ctx, conv, effect, now)
-        elif isinstance(effect, fx.SplitTaken | fx.MilestoneReached | fx.LogMessage):
+        elif isinstance(
+            effect, fx.SplitTaken | fx.MilestoneReached | fx.LogMessage | fx.SurveyAnswer
+        ):
             _record(ctx, conv, effect, now)
         elif isinstance(effect, fx.StartTimer):
             ctx.start_timer(effect.at, conv.id, effect.timer)
@@ -233,12 +255,15 @@ def _apply(
 def _record(
     ctx: EngineContext,
     conv: ConversationView,
-    effect: fx.SplitTaken | fx.MilestoneReached | fx.LogMessage,
+    effect: fx.SplitTaken | fx.MilestoneReached | fx.LogMessage | fx.SurveyAnswer,
     now: datetime,
 ) -> None:
     """A split branch taken or a milestone reached, in the event log for the flow reports; a
-    flow's `log` line (or an unknown routing target's) in the `flowlang.flow` log."""
-    if isinstance(effect, fx.LogMessage):
+    flow's `log` line (or an unknown routing target's) in the `flowlang.flow` log; a survey
+    answer (see _survey_answer)."""
+    if isinstance(effect, fx.SurveyAnswer):
+        _survey_answer(ctx, conv, effect, now)
+    elif isinstance(effect, fx.LogMessage):
         _log.info("conversation %s, line %d: %s", conv.id, effect.line, effect.message)
     elif isinstance(effect, fx.SplitTaken):
         data = {"flow": effect.flow, "split": effect.split, "branch": effect.branch}
@@ -269,6 +294,32 @@ def _link(
         now,
         conv.id,
         {"kind": effect.kind, "verified_by": effect.verified_by},
+    )
+
+
+def _survey_answer(
+    ctx: EngineContext, conv: ConversationView, effect: fx.SurveyAnswer, now: datetime
+) -> None:
+    """A survey answer: kept with the conversation (what agents and supervisors see) and in
+    the event log (what the reports count)."""
+    answer: dict[str, Any] = {"kind": effect.kind, "value": effect.value}
+    if effect.kind == "rating":
+        answer.update(low=effect.low, high=effect.high)
+    conv.data[f"survey.{effect.survey}.{effect.question}"] = answer
+    ctx.events.append(
+        "survey_answer",
+        now,
+        conv.id,
+        {
+            "survey": effect.survey,
+            "question": effect.question,
+            "answer": effect.kind,  # `kind` is the log's own key: the event's kind
+            "value": effect.value,
+            "low": effect.low,
+            "high": effect.high,
+            "agent": conv.last_agent,
+            "queue": conv.queue,
+        },
     )
 
 
@@ -346,6 +397,8 @@ def notices(
             trigger = Trigger(kind="agent", outcome="unavailable")
         else:
             _apply_notice(conv, notice)
+            if notice.kind == "disconnected":
+                run_event(ctx, conv, "agent disconnected", now, outcome, agent=notice.agent)
             if conv is not current:
                 ctx.store.save_conversation(conv)
             continue

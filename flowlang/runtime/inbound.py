@@ -10,7 +10,7 @@ from typing import Any
 
 from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime.context import EngineContext
-from flowlang.runtime.flow_run import notices, run_flow, stop_waiting
+from flowlang.runtime.flow_run import notices, run_event, run_flow, stop_waiting
 from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import ConversationView
 from flowlang.runtime.receipts import record_status
@@ -34,9 +34,7 @@ def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
     def work() -> Outcome:
         if not ctx.store.accept_inbound(event.channel, event.event_id, payload):
             outcome = Outcome(event=event, duplicate=True)
-            outcome.note = (
-                f"duplicate {event.channel} message {event.event_id}: already processed"
-            )
+            outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
             return outcome
         try:
             with ctx.events.undone_on_failure(), ctx.unit_of_work():
@@ -141,13 +139,7 @@ def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
             "help": "the customer asked for help; the channel's help text was sent",
         }.get(what, what)
     elif event.kind in (EventKind.DELETE, EventKind.CLOSE):
-        notices(ctx, ctx.acd.withdraw(conv.id, now), now, outcome, conv)
-        conv.status, conv.agent = "closed", None
-        stop_waiting(conv, "customer left")
-        what = "deleted the post" if event.kind is EventKind.DELETE else "closed the chat"
-        reason = "post deleted" if event.kind is EventKind.DELETE else "chat closed"
-        ctx.events.append("abandoned", now, conv.id, {"reason": reason})
-        outcome.note = f"the customer {what}; the interaction is withdrawn"
+        _left(ctx, event, conv, outcome, now)
     elif event.kind is EventKind.EDIT:
         ctx.events.append(
             "edited", now, conv.id, {"post_id": event.post_id, "refers_to": event.refers_to}
@@ -172,6 +164,26 @@ def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
     ctx.store.save_conversation(conv)
     ctx.store.mark_processed(event.channel, event.event_id)
     return outcome
+
+
+def _left(
+    ctx: EngineContext,
+    event: InboundEvent,
+    conv: ConversationView,
+    outcome: Outcome,
+    now: datetime,
+) -> None:
+    """The customer deleted their post or closed the chat: the interaction is withdrawn, the
+    flow stops waiting, and the flow's `on customer closed` runs for a closed chat."""
+    notices(ctx, ctx.acd.withdraw(conv.id, now), now, outcome, conv)
+    conv.status, conv.agent = "closed", None
+    stop_waiting(conv, "customer left")
+    what = "deleted the post" if event.kind is EventKind.DELETE else "closed the chat"
+    reason = "post deleted" if event.kind is EventKind.DELETE else "chat closed"
+    ctx.events.append("abandoned", now, conv.id, {"reason": reason})
+    outcome.note = f"the customer {what}; the interaction is withdrawn"
+    if event.kind is EventKind.CLOSE:
+        run_event(ctx, conv, "customer closed", now, outcome)
 
 
 def _identity_changed(

@@ -87,6 +87,7 @@ class RunContext:
     """One run: the state being advanced, what it has produced, and what steps need."""
 
     __slots__ = (
+        "_answer",
         "_normalised",
         "effects",
         "facts",
@@ -111,6 +112,7 @@ class RunContext:
         self.effects, self.lines = self.result.effects, self.result.lines
         self.scope = Scope(state, facts, program.params(facts.params))
         self._normalised: tuple[str, str] | None = None
+        self._answer: str | None = None  # the customer's answer to the survey that waited
 
     # ------------------------------------------------------------------ entry points
     def execute(self) -> RunResult:
@@ -127,6 +129,8 @@ class RunContext:
 
     def _resume_point(self) -> str | None:
         t = self.trigger
+        if t.kind == "event":
+            return self._event_entry()
         if self.s.waiting is None:
             if t.kind != "message":
                 self._use(self.s.clone())
@@ -150,6 +154,11 @@ class RunContext:
             else:
                 self._note("ignored", f"flow waits for {waiting.kind}, got {t.kind}")
             return None
+        elif node.op == "survey":  # the survey step reads the answer and goes on
+            s.waiting = None
+            self._answer = t.text
+            self._trace(node, "resumed: answer")
+            return node.id
         else:
             outcome = self._outcome_of(waiting.kind, node)
         s.waiting = None
@@ -163,6 +172,31 @@ class RunContext:
             self.finish(node, "ended", f"queue {outcome}")
             return None
         return edge
+
+    def _event_entry(self) -> str | None:
+        """An `on <event>` block starts; the flow's variables are kept when the conversation
+        ran this version before, and whatever the flow waited for is given up."""
+        t = self.trigger
+        name = str(t.event.get("name"))
+        entry = self.g.handlers.get(name)
+        if entry is None:
+            self._use(self.s.clone())
+            self._note("ignored", f"the flow has no 'on {name}'")
+            return None
+        if self.s.graph_version == self.g.version:
+            s = self._use(self.s.clone())
+            s.waiting, s.in_error_handler, s.error = None, False, {}
+            s.stack.clear()
+        else:
+            self._fresh_start()
+        self.s.event = dict(t.event)
+        self._note("event", f"on {name}")
+        return entry
+
+    def take_answer(self) -> str | None:
+        """The answer a resumed survey step reads (once); None when the step starts."""
+        answer, self._answer = self._answer, None
+        return answer
 
     def _outcome_of(self, kind: str, node: Node) -> str:
         t = self.trigger

@@ -48,6 +48,10 @@ class Program:
             self._prepare(args)
             if isinstance(args, ir.LogArgs) and is_template(args.message):
                 self._texts[args.message] = ReplyTemplate(args.message)
+            if isinstance(args, ir.SurveyArgs):
+                for question in args.questions:
+                    if question.retry is not None and is_template(question.retry):
+                        self._texts[question.retry] = ReplyTemplate(question.retry)
             if isinstance(args, ir.MatchArgs):
                 whens = [(w.keywords, w.regexes) for w in args.whens]
                 self._matchers[node.id] = KeywordMatcher(whens)

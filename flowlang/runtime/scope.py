@@ -3,8 +3,9 @@
 A run changes its variables, skills, priority and language step by step; looking names up where
 they live (rather than copying them into a dict after each change) keeps every step cheap.
 Precedence, highest first: flow variables, data action records, params, then the built-in names
-(`message`, `customer`, `conversation`, `window`, `bot`, `error`, `interaction`, `priority`,
-`language`, `participant_data`, `conversation_data`, and the run's clock for `now()`).
+(`message`, `customer`, `conversation`, `window`, `bot`, `error`, `event`, `interaction`,
+`priority`, `language`, `participant_data`, `conversation_data`, and the run's clock for
+`now()`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ _BUILT_IN: dict[str, Callable[[FlowState, Facts], Any]] = {
     "window": lambda _s, f: f.window,
     "bot": lambda s, _f: s.bot,
     "error": lambda s, _f: s.error,
+    "event": lambda s, _f: s.event,
     "interaction": _interaction,
     "priority": lambda s, _f: s.interaction.priority,
     "language": lambda s, _f: s.interaction.language,

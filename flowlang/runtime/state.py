@@ -94,6 +94,7 @@ class FlowState:
     timers: int = 0
     ended_reason: str | None = None
     message: dict[str, Any] = field(default_factory=dict)  # the message this run started on
+    event: dict[str, Any] = field(default_factory=dict)  # the event an `on` block runs for
 
     @property
     def active(self) -> bool:
@@ -127,6 +128,7 @@ class FlowState:
             self.timers,
             self.ended_reason,
             dict(self.message) if self.message else {},
+            dict(self.event) if self.event else {},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -164,6 +166,7 @@ class FlowState:
             "timers": self.timers,
             "ended_reason": self.ended_reason,
             "message": encode_value(self.message),
+            **({"event": dict(self.event)} if self.event else {}),
         }
 
     @classmethod
@@ -200,6 +203,7 @@ class FlowState:
             int(data.get("timers") or 0),
             data.get("ended_reason"),
             decode_value(data.get("message") or {}),
+            dict(data.get("event") or {}),
         )
 
 
@@ -208,13 +212,14 @@ class Trigger:
     """What happened, from the flow's point of view (built by the engine from events that
     were validated where they came in: a plain value, not validated again)."""
 
-    kind: Literal["message", "bot", "agent", "queue", "data", "timer"]
+    kind: Literal["message", "bot", "agent", "queue", "data", "timer", "event"]
     text: str = ""
     outcome: str | None = None  # bot outcome, agent/queue result, data action status
     intent: str | None = None
     slots: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     timer: str | None = None
+    event: dict[str, Any] = field(default_factory=dict)  # kind "event": its name and details
 
 
 ScheduleOracle = Callable[[str, datetime], str]

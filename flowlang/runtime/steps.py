@@ -24,6 +24,7 @@ from flowlang.runtime.evaluate import Compiled, _number, _text
 from flowlang.runtime.program import Program
 from flowlang.runtime.splits import split_bucket
 from flowlang.runtime.state import Frame
+from flowlang.runtime.survey import read_answer
 
 if TYPE_CHECKING:
     from flowlang.runtime.interpreter import RunContext
@@ -110,6 +111,8 @@ def build_step(node: Node, program: Program) -> Step:  # noqa: C901
             return _split(node, a, program)
         case ir.MilestoneArgs():
             return _milestone(node, a, program)
+        case ir.SurveyArgs():
+            return _survey(node, a, program)
         case _:
             assert_never(a)
 
@@ -309,6 +312,76 @@ def _ask(node: Node, a: ir.AskArgs, program: Program) -> Step:
         return None
 
     return ask
+
+
+def _survey(node: Node, a: ir.SurveyArgs, program: Program) -> Step:
+    """Asks each question in turn, suspending for each answer; a rating out of its scale is
+    asked once more when it has a `retry` text, else (or then) the survey ends with
+    `invalid`. Which question waits, and whether it was asked again, are kept in the state's
+    counters."""
+    line, nid, name = node.source.line, node.id, a.name
+    at_question, retried = f"{nid}#question", f"{nid}#retried"
+    wait = _delay(a.wait)
+    waits = lambda summary: f"asks {summary}; waits"  # noqa: E731
+    asks = [_sent(q.prompt, program, waits) for q in a.questions]
+    retries = [
+        _sent(ir.TextContent(q.retry), program, waits) if q.retry is not None else None
+        for q in a.questions
+    ]
+    answered = node.edges.get("on:answered") or node.edges["next"]
+    invalid = node.edges.get("on:invalid") or node.edges["next"]
+
+    def ask(r: RunContext, index: int, again: bool) -> None:
+        sent = retries[index] if again else asks[index]
+        assert sent is not None
+        content, detail = sent(r)
+        r.effects.append(fx.SendReply(step=nid, line=line, content=content))
+        r.lines.append((node, "", detail))
+        r.s.loops[at_question], r.s.loops[retried] = index, int(again)
+        r.suspend(node, "answer", wait)
+
+    def leave(r: RunContext, edge: str) -> str:
+        r.s.loops.pop(at_question, None)
+        r.s.loops.pop(retried, None)
+        return edge
+
+    def survey(r: RunContext) -> str | None:
+        text = r.take_answer()
+        if text is None:  # the survey starts
+            ask(r, 0, False)
+            return None
+        index = r.s.loops.get(at_question, 0)
+        question = a.questions[index]
+        value = read_answer(question, text)
+        if value is None:
+            if retries[index] is not None and not r.s.loops.get(retried):
+                r.lines.append(
+                    (node, "", f"{text!r} is not a rating from {question.low} to {question.high}")
+                )
+                ask(r, index, True)
+                return None
+            r.lines.append((node, "", f"{text!r} is not an answer: invalid"))
+            return leave(r, invalid)
+        r.s.variables[question.into] = value
+        r.effects.append(
+            fx.SurveyAnswer(
+                step=nid,
+                line=line,
+                survey=name,
+                question=question.into,
+                kind="rating" if question.kind == "rating" else "comment",
+                value=value,
+                low=question.low,
+                high=question.high,
+            )
+        )
+        r.lines.append((node, "", f"{question.into} = {value!r}"))
+        if index + 1 < len(a.questions):
+            ask(r, index + 1, False)
+            return None
+        return leave(r, answered)
+
+    return survey
 
 
 def _log(node: Node, a: ir.LogArgs, program: Program) -> Step:
@@ -571,8 +644,7 @@ def _switch(node: Node, a: ir.SwitchArgs, program: Program) -> Step:
     e = node.edges
     subject_of = program.expr(a.subject)
     cases = [
-        (values, e[f"case{index}"], f"case {list(values)}")
-        for index, values in enumerate(a.cases)
+        (values, e[f"case{index}"], f"case {list(values)}") for index, values in enumerate(a.cases)
     ]
     default = e["else"]
 
@@ -674,9 +746,7 @@ def _when_tests(program: Program, match_id: str) -> tuple[list[str], str]:
     return tests, position
 
 
-def _skip_to(
-    r: RunContext, tests: list[str], after: str, start: int, found: Sequence[int]
-) -> str:
+def _skip_to(r: RunContext, tests: list[str], after: str, start: int, found: Sequence[int]) -> str:
     """The next `when` test from `start` whose `when` matched (`found`, ascending), else the
     node after the tests. The tests passed over are recorded in the path as if each had run
     and missed, in one step: a match costs per `when` that matches, not per `when`."""

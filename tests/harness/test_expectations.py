@@ -34,6 +34,7 @@ WRONG: dict[str, tuple[Any, str]] = {
     "split": ({"greeting": "short"}, "split 'greeting': expected branch 'short', took []"),
     "ended": ("no reason", "ended: expected 'no reason'"),
     "failed": ("FL999", "failed: expected 'FL999', got None"),
+    "survey": ({"CSAT.csat_score": 5}, "survey: no answer stored for 'CSAT.csat_score'"),
 }
 
 
@@ -64,7 +65,12 @@ def _test_file(tmp_path: Path, expect: dict[str, Any]) -> Path:
 
 
 def test_the_run_passes_what_it_did(tmp_path: Path) -> None:
-    expect = {"replies": ["Welcome to GBank!*"], "path": [36], "no_replies": False}
+    expect = {
+        "replies": ["Welcome to GBank!*"],
+        "path": [36],
+        "no_replies": False,
+        "survey": {},
+    }
     run = run_test_paths([_test_file(tmp_path, expect)])
     assert run.unreadable == []
     assert [r.passed for r in run.results] == [True]

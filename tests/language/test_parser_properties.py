@@ -390,7 +390,33 @@ def _compound(block: st.SearchStrategy[ast.Block]) -> st.SearchStrategy[ast.Stat
                 max_size=3,
             ).map(tuple),
         ),
+        st.builds(
+            ast.Survey,
+            st.just(SPAN),
+            _TEXT,
+            _OPT_DURATION,
+            st.lists(_QUESTION, min_size=1, max_size=3).map(tuple),
+            st.just(()) | branches,
+        ),
     )
+
+
+_QUESTION = st.one_of(
+    st.builds(
+        ast.SurveyQuestion,
+        st.just(SPAN),
+        st.just("rating"),
+        _TEXT_CONTENT,
+        _NAMES,
+        st.just(SPAN),
+        _SMALL,
+        _SMALL,
+        st.none() | _TEXT,
+    ),
+    st.builds(
+        ast.SurveyQuestion, st.just(SPAN), st.just("comment"), _TEXT_CONTENT, _NAMES, st.just(SPAN)
+    ),
+)
 
 
 BLOCK: st.SearchStrategy[ast.Block] = st.recursive(
@@ -420,6 +446,7 @@ _DECLARATION: st.SearchStrategy[ast.Declaration] = st.one_of(
     st.builds(ast.Param, st.just(SPAN), _NAMES, _NAMES, st.just(SPAN), _LITERAL),
     st.builds(ast.VarDecl, st.just(SPAN), _NAMES, _NAMES, st.just(SPAN), st.none() | EXPR),
     st.builds(ast.OnError, st.just(SPAN), BLOCK),
+    st.builds(ast.OnEvent, st.just(SPAN), st.sampled_from(ast.EVENT_NAMES), BLOCK),
     st.builds(ast.Task, st.just(SPAN), _NAMES, st.lists(_NAMES, max_size=3).map(tuple), BLOCK),
     st.builds(ast.State, st.just(SPAN), _NAMES, BLOCK),
 )

@@ -79,6 +79,8 @@ def test_retail_banking_over_monday(monday: InteractionLog) -> None:
         "handle_average": (bob_handle + alice_handle) / 2,
         "service_level": within / 3,
         "answer_within": FIVE_MINUTES,
+        "rated": 0,  # no survey that day
+        "satisfaction": None,
     }
 
 
@@ -173,7 +175,8 @@ def test_interaction_details(monday: InteractionLog) -> None:
     assert (ben["outcome"], ben["wrap_up"]) == ("completed", "Resolved")
     assert ben["duration"] == s(d.BEN_COMPLETED - d.t("09:30"))
     assert ben["ended"] == d.BEN_COMPLETED
-    assert ben["flow_path"][-2:] == ["skills", "routing"]
+    # the survey after the wrap-up code (`on wrap up`) comes last
+    assert ben["flow_path"][-3:] == ["skills", "routing", "on_wrap_up"]
 
     chloe = rows[("whatsapp", d.SUN_FIRST)]
     assert chloe["outcome"] == "expired"
