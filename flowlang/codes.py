@@ -124,6 +124,10 @@ BAD_RATING_SCALE = _code(
     "FL230",
     "a survey rating whose scale is not from a lower to a higher whole number within 0 to 10",
 )
+BAD_QUEUE_INTERVAL = _code(
+    "FL231",
+    "an in-queue 'every' under a minute, or an 'after' of no time",
+)
 
 # FL3xx: structure
 UNREACHABLE_STEP = _code("FL301", "warning: a step that can never run")
@@ -158,6 +162,14 @@ LINK_WITHOUT_IDENTITY = _code(
 )
 SURVEY_WITHOUT_QUESTION = _code("FL340", "a survey that asks no question")
 SURVEY_SAME_ANSWER = _code("FL341", "two questions of one survey that store into the same name")
+DUPLICATE_QUEUE_ACTIVITY = _code(
+    "FL342",
+    "a 'while queued' block with two 'every' or two 'when customer writes'",
+)
+NOT_WHILE_QUEUED = _code(
+    "FL343",
+    "a step that cannot run beside a queue wait (one that waits, routes or jumps)",
+)
 
 # FL4xx: channels and templates
 THREADING_WINDOW_TOO_LONG = _code("FL401", "a threading window over 72 hours")

@@ -35,7 +35,7 @@ from flowlang.acd.model import (
     requirement_at_ring,
 )
 from flowlang.errors import FlowError
-from flowlang.runtime.ports import QueueStatus, RoutingNotice, RoutingRequest
+from flowlang.runtime.ports import QueuePosition, QueueStatus, RoutingNotice, RoutingRequest
 
 if TYPE_CHECKING:
     from flowlang.config.models import Deployment, Queue
@@ -65,6 +65,11 @@ class _Group:
     heap: list[tuple[float, int, int, str]] = field(default_factory=list)
 
 
+ANSWERS_KEPT = 20
+"""How many of a queue's last answers its estimated wait is paced on."""
+WAITING = ("preferred", "waiting", "direct", "offered")
+
+
 class SkillsAcd:
     """A skills-based ACD with the engine's `Acd` protocol; see docs/acd.md."""
 
@@ -81,6 +86,8 @@ class SkillsAcd:
         self._open_groups: dict[tuple[str, str], set[Requirement]] = {}
         self._timers: list[tuple[datetime, int, str, str, int]] = []
         self._compact_timers_at = 64
+        # the last answers of each queue, oldest first: the estimated wait's pace
+        self._answers: dict[str, deque[datetime]] = {}
         self._seq = itertools.count()
         # queue -> (when an interaction left it, seconds waited if an agent answered, else None)
         self._left: dict[str, deque[tuple[datetime, float | None]]] = {}
@@ -449,6 +456,26 @@ class SkillsAcd:
         left = self._left.setdefault(interaction.queue, deque(maxlen=1000))
         left.append((now, waited))
 
+    def queue_position(self, conversation_id: str, now: datetime) -> QueuePosition | None:
+        """Its place in its queue's line (by rank: entry time and priority) and the expected
+        wait: the queue's recent pace (the time between its last answers, up to
+        `ANSWERS_KEPT`) times that place; None until the queue has answered twice."""
+        interaction = self.interactions.get(conversation_id)
+        if interaction is None or interaction.queue is None or interaction.phase not in WAITING:
+            return None
+        rank = interaction.rank()
+        ahead = sum(
+            1
+            for other in self.interactions.values()
+            if other.queue == interaction.queue and other.phase in WAITING and other.rank() < rank
+        )
+        answers = self._answers.get(interaction.queue)
+        estimate = None
+        if answers is not None and len(answers) >= 2:
+            pace = (answers[-1] - answers[0]) / (len(answers) - 1)
+            estimate = pace * (ahead + 1)
+        return QueuePosition(interaction.queue, ahead + 1, estimate)
+
     def waiting(self, queue: str | None = None) -> list[Interaction]:
         """Interactions not yet with an agent, longest waiting first."""
         found = [
@@ -768,6 +795,9 @@ class SkillsAcd:
             self._timer(now + queue.inactivity_after, "inactivity", interaction)
         waited = (now - interaction.entered_at).total_seconds()
         self._left_queue(interaction, now, waited)
+        if interaction.queue is not None:
+            answers = self._answers.setdefault(interaction.queue, deque(maxlen=ANSWERS_KEPT))
+            answers.append(now)
         return [self._notice("accepted", interaction, now, waited_seconds=waited, **data)]
 
     def _finish_work(

@@ -79,6 +79,7 @@ class _Compiler:
             prefix = "on_" + on_event.event.replace(" ", "_")
             end = self._add(f"{prefix}/end", on_event.span, ir.EndArgs(implicit=True))
             handlers[on_event.event] = self._block(on_event.body, prefix, end)
+        in_queue = self._in_queue(handlers)
         threading = self.flow.threading
         window = None
         if threading is not None:
@@ -114,8 +115,32 @@ class _Compiler:
             threading_window_seconds=_seconds(window),
             source_file=self.flow.span.file,
             handlers=handlers,
+            in_queue=in_queue,
         )
         return graph.seal()
+
+    def _in_queue(self, handlers: dict[str, str]) -> dict[str, ir.InQueueSpec]:
+        """Each `while queued` block's parts, compiled like `on` blocks; their entries go in
+        `handlers`."""
+        found: dict[str, ir.InQueueSpec] = {}
+        for block in self.flow.in_queue:
+            key = block.queue or "*"
+            spec: ir.InQueueSpec = {"every": None, "after": [], "writes": False}
+            for index, activity in enumerate(block.activities):
+                prefix = f"in_queue:{key}/{index}"
+                end = self._add(f"{prefix}/end", activity.span, ir.EndArgs(implicit=True))
+                entry = self._block(activity.body, prefix, end)
+                if activity.kind == "every":
+                    spec["every"] = _seconds(activity.interval)
+                    handlers[ir.queue_handler(key, "every")] = entry
+                elif activity.kind == "after":
+                    handlers[ir.queue_handler(key, "after", len(spec["after"]))] = entry
+                    spec["after"].append(_seconds(activity.interval) or 0)
+                else:
+                    spec["writes"] = True
+                    handlers[ir.queue_handler(key, "writes")] = entry
+            found[key] = spec
+        return found
 
     # ------------------------------------------------------------------ helpers
     def _add(

@@ -594,6 +594,20 @@ class ServeTarget(TypedDict):
     account: str | None
 
 
+class InQueueSpec(TypedDict):
+    """A `while queued` block: its `every` interval, its `after` delays (in order), and
+    whether it has `when customer writes` (their entries are in `FlowGraph.handlers`)."""
+
+    every: int | None
+    after: list[int]
+    writes: bool
+
+
+def queue_handler(queue: str, kind: str, index: int | None = None) -> str:
+    """The `handlers` key of a `while queued` block's part (`queue` "*": every queue)."""
+    return f"in queue|{queue}|{kind}" + ("" if index is None else f"|{index}")
+
+
 class ServeSpec(TypedDict):
     scopes: list[str]
     targets: list[ServeTarget]
@@ -615,13 +629,17 @@ class FlowGraph:
     version: str = ""
     # event name ("wrap up", ...) -> the first node of its `on` block
     handlers: dict[str, str] = field(default_factory=dict)
+    # queue name ("*": any other queue) -> its `while queued` block
+    in_queue: dict[str, InQueueSpec] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         # `handlers` only when the flow has some: the JSON (and version) of a flow without
         # them is what it was before they existed.
         handlers = {"handlers": dict(self.handlers)} if self.handlers else {}
+        in_queue = {"in_queue": _copy(self.in_queue)} if self.in_queue else {}
         return {
             **handlers,
+            **in_queue,
             "name": self.name,
             "entry": self.entry,
             "nodes": {nid: node.to_dict() for nid, node in self.nodes.items()},
@@ -669,6 +687,7 @@ class FlowGraph:
             threading_window_seconds=data.get("threading_window_seconds"),
             source_file=data.get("source_file", ""),
             handlers=dict(data.get("handlers") or {}),
+            in_queue=dict(data.get("in_queue") or {}),
         )
         graph.seal()
         if data.get("version") and data["version"] != graph.version:

@@ -626,8 +626,40 @@ class OnEvent:
     body: Block
 
 
+QueueActivityKind: TypeAlias = TypingLiteral["every", "after", "writes"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueActivity:
+    """`every 2m:`, `after 10m:` or `when customer writes:` in a `while queued` block."""
+
+    span: Span
+    kind: QueueActivityKind
+    interval: timedelta | None  # every / after; None for `when customer writes`
+    body: Block
+
+
+@dataclass(frozen=True, slots=True)
+class InQueue:
+    """`while queued [in "Queue"]:` what runs beside a conversation's wait in a queue."""
+
+    span: Span
+    queue: str | None  # None: every queue without a block of its own
+    queue_span: Span | None
+    activities: tuple[QueueActivity, ...]
+
+
 Declaration: TypeAlias = (
-    Description | Serve | Threading | Param | VarDecl | OnError | OnEvent | Task | State
+    Description
+    | Serve
+    | Threading
+    | Param
+    | VarDecl
+    | OnError
+    | OnEvent
+    | InQueue
+    | Task
+    | State
 )
 
 
@@ -678,6 +710,10 @@ class Flow:
     @property
     def on_error(self) -> OnError | None:
         return next((d for d in self.declarations if isinstance(d, OnError)), None)
+
+    @property
+    def in_queue(self) -> list[InQueue]:
+        return [d for d in self.declarations if isinstance(d, InQueue)]
 
     @property
     def handlers(self) -> list[OnEvent]:

@@ -499,6 +499,29 @@ class AstBuilder(Transformer[Token, Any]):
     def event_agent_disconnected(self, meta: Meta, children: list[Any]) -> str:
         return "agent disconnected"
 
+    def in_queue(self, meta: Meta, children: list[Any]) -> ast.InQueue:
+        """in_queue: "while" "queued" ["in" STRING] ":" queue_activity+"""
+        queue, *activities = children
+        return ast.InQueue(
+            self._span(meta),
+            None if queue is None else _unquote(queue),
+            None if queue is None else self._tspan(queue),
+            tuple(activities),
+        )
+
+    def queue_every(self, meta: Meta, children: list[Any]) -> ast.QueueActivity:
+        return ast.QueueActivity(
+            self._span(meta), "every", self._duration(children[0]), children[1]
+        )
+
+    def queue_after(self, meta: Meta, children: list[Any]) -> ast.QueueActivity:
+        return ast.QueueActivity(
+            self._span(meta), "after", self._duration(children[0]), children[1]
+        )
+
+    def queue_writes(self, meta: Meta, children: list[Any]) -> ast.QueueActivity:
+        return ast.QueueActivity(self._span(meta), "writes", None, children[0])
+
     def survey_stmt(self, meta: Meta, children: list[Any]) -> ast.Survey:
         """survey_stmt: "survey" STRING ["wait" DURATION] ":" survey_item+"""
         name, wait, *items = children

@@ -195,6 +195,8 @@ class _Checker:
         for on_event in self.flow.handlers:
             self._owner = f"on {on_event.event}"
             self._block(on_event.body, _Where())
+        for in_queue in self.flow.in_queue:
+            self._in_queue(in_queue)
         for task in self.tasks.values():
             self._owner = f"task {task.name}"
             self._block(task.body, _Where(task=task))
@@ -279,6 +281,10 @@ class _Checker:
         for event in ast.EVENT_NAMES:
             handlers = [h for h in self.flow.handlers if h.event == event]
             groups.append((list(handlers), f"on {event}"))
+        for queue in dict.fromkeys(d.queue for d in self.flow.in_queue):
+            blocks = [d for d in self.flow.in_queue if d.queue == queue]
+            where = "" if queue is None else f' in "{queue}"'
+            groups.append((list(blocks), f"while queued{where}"))
         for found, word in groups:
             for again in found[1:]:
                 self.report(
@@ -398,6 +404,9 @@ class _Checker:
         for decl in self.flow.declarations:
             if isinstance(decl, ast.State | ast.Task | ast.OnError | ast.OnEvent):
                 yield from walk(decl.body)
+            elif isinstance(decl, ast.InQueue):
+                for activity in decl.activities:
+                    yield from walk(activity.body)
 
     def _serve(self, decl: ast.Serve) -> None:
         public_scopes = {"posts", "comments", "mentions"}
@@ -986,6 +995,56 @@ class _Checker:
                 )
             )
         self._timed_branches(stmt, stmt.branches, OUTCOMES[ast.Ask], stmt.wait, where)
+
+    def _in_queue(self, decl: ast.InQueue) -> None:
+        if decl.queue is not None and decl.queue_span is not None:
+            self._resolve_name("queue", decl.queue, decl.queue_span)
+        self._owner = "while queued" if decl.queue is None else f"while queued in {decl.queue}"
+        first: dict[str, ast.QueueActivity] = {}
+        for activity in decl.activities:
+            if activity.kind in first and activity.kind != "after":
+                head = "every" if activity.kind == "every" else "when customer writes"
+                self.report(
+                    error(
+                        codes.DUPLICATE_QUEUE_ACTIVITY,
+                        f"'while queued' has '{head}' twice",
+                        activity.span,
+                        "again",
+                        hint="join the two blocks into one",
+                        related=((first[activity.kind].span, "first here"),),
+                    )
+                )
+            first.setdefault(activity.kind, activity)
+            self._queue_interval(activity)
+            for stmt in walk(activity.body):
+                if not isinstance(stmt, _BESIDE_A_WAIT):
+                    self.report(
+                        error(
+                            codes.NOT_WHILE_QUEUED,
+                            f"{_describe(stmt)} cannot run while the conversation waits in a "
+                            "queue",
+                            stmt.span,
+                            hint="beside a wait a block replies, logs, sets data, priority and "
+                            "skills, decides (if, switch, match) and may end the wait ('end')",
+                        )
+                    )
+            self._block(activity.body, _Where())
+
+    def _queue_interval(self, activity: ast.QueueActivity) -> None:
+        interval = activity.interval
+        if interval is None:
+            return
+        if activity.kind == "every" and interval < timedelta(minutes=1):
+            message = "an in-queue 'every' of less than a minute would flood the customer"
+        elif interval <= timedelta(0):
+            message = "'after' needs a time: after 0s is when the wait starts"
+        else:
+            return
+        self.report(
+            error(
+                codes.BAD_QUEUE_INTERVAL, message, activity.span, hint="e.g. every 2m, after 10m"
+            )
+        )
 
     def _survey(self, stmt: ast.Survey, where: _Where) -> None:
         if not stmt.questions:
@@ -1648,6 +1707,24 @@ class _Checker:
 
         for name in self.tasks:
             visit(name, [name])
+
+
+_BESIDE_A_WAIT = (
+    ast.Reply,
+    ast.SetVariable,
+    ast.SetPriority,
+    ast.SetLanguage,
+    ast.SetData,
+    ast.AddSkill,
+    ast.RemoveSkill,
+    ast.Log,
+    ast.If,
+    ast.Switch,
+    ast.Match,
+    ast.Pass,
+    ast.End,
+)
+"""The steps a `while queued` block may take: none waits, routes or jumps elsewhere."""
 
 
 def _surprising(

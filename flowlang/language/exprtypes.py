@@ -64,6 +64,14 @@ BUILTINS: dict[str, dict[str, str]] = {
     "bot": {"intent": TEXT, "slots": RECORD, "outcome": TEXT},
     "error": {"message": TEXT, "code": TEXT, "step": TEXT},
     "event": {"name": TEXT, "wrap_up": TEXT, "agent": TEXT},
+    "in_queue": {
+        "queue": TEXT,
+        "position": NUMBER,
+        "estimated_wait": DURATION,
+        "estimated_minutes": NUMBER,
+        "waited": DURATION,
+        "waited_minutes": NUMBER,
+    },
 }
 SHORTHANDS = {"priority": NUMBER, "language": TEXT}
 # What the flow stored with `set participant data` / `set conversation data`, as templates read

@@ -400,6 +400,10 @@ def _declaration(decl: ast.Declaration) -> _Node:
         return _compound(decl.span, "on error:", _block(decl.body))
     if isinstance(decl, ast.OnEvent):
         return _compound(decl.span, f"on {decl.event}:", _block(decl.body))
+    if isinstance(decl, ast.InQueue):
+        where = "" if decl.queue is None else f" in {quote(decl.queue)}"
+        activities = [_compound(a.span, _activity(a), _block(a.body)) for a in decl.activities]
+        return _compound(decl.span, f"while queued{where}:", activities)
     if isinstance(decl, ast.Task):
         outcomes = f" outcomes {', '.join(decl.outcomes)}" if decl.outcomes else ""
         return _compound(decl.span, f"task {decl.name}{outcomes}:", _block(decl.body))
@@ -548,6 +552,12 @@ def _one(stmt: ast.Statement) -> _Node:  # noqa: C901
 
 def _percent(value: float) -> str:
     return f"{int(value)}%" if value.is_integer() else f"{value!r}%"
+
+
+def _activity(activity: ast.QueueActivity) -> str:
+    if activity.kind == "writes" or activity.interval is None:
+        return "when customer writes:"
+    return f"{activity.kind} {written(activity.interval)}:"
 
 
 def _question(question: ast.SurveyQuestion) -> str:

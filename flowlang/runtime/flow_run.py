@@ -10,6 +10,7 @@ from typing import Any
 
 from flowlang.events import EventKind, InboundEvent, media_type
 from flowlang.runtime import effects as fx
+from flowlang.runtime import in_queue
 from flowlang.runtime.context import EngineContext
 from flowlang.runtime.interpreter import run
 from flowlang.runtime.outcome import Outcome
@@ -359,7 +360,42 @@ def _route_queue(
             "channel": conv.channel,
         },
     )
-    return notices(ctx, ctx.acd.enqueue(request, now), now, outcome, conv)
+    found = notices(ctx, ctx.acd.enqueue(request, now), now, outcome, conv)
+    if not again and conv.status == "queued":
+        in_queue.arm(ctx, conv, now)
+    return found
+
+
+def route_again(
+    ctx: EngineContext, conv: ConversationView, effect: fx.RouteToQueue, now: datetime,
+    outcome: Outcome,
+) -> Trigger | None:
+    """Route a conversation to a queue as the flow's `route to queue` does (one that waits
+    in that queue keeps its place)."""
+    return _route_queue(ctx, conv, effect, now, outcome)
+
+
+def apply_effects(
+    ctx: EngineContext,
+    conv: ConversationView,
+    state: FlowState,
+    effects: list[Any],
+    now: datetime,
+    outcome: Outcome,
+) -> Trigger | None:
+    """Apply a run's effects to `conv` (what `run_flow` does after each run)."""
+    return _apply(ctx, conv, state, effects, now, outcome)
+
+
+def facts_for(
+    ctx: EngineContext,
+    conv: ConversationView,
+    event: InboundEvent | None,
+    state: FlowState,
+    now: datetime,
+) -> Facts:
+    """What a run knows: `message` is `event`'s when given, else the state's."""
+    return _facts(ctx, conv, event, state, now, starts_run=event is not None)
 
 
 def notices(

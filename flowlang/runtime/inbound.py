@@ -11,6 +11,7 @@ from typing import Any
 from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime.context import EngineContext
 from flowlang.runtime.flow_run import notices, run_event, run_flow, stop_waiting
+from flowlang.runtime.in_queue_run import customer_wrote
 from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import ConversationView
 from flowlang.runtime.receipts import record_status
@@ -154,6 +155,7 @@ def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
     elif conv.status == "queued":
         where = f"in {conv.queue}" if conv.queue else "for an agent"
         outcome.note = f"added to the conversation waiting {where}"
+        customer_wrote(ctx, conv, event, now, outcome)
     else:
         state = FlowState.from_json(conv.flow_state)
         if state.waiting is None or state.waiting.kind == "answer":

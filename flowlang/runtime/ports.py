@@ -410,6 +410,16 @@ class QueueStatus:
     service_level: float | None = None
 
 
+@dataclass(frozen=True)
+class QueuePosition:
+    """Where a waiting interaction stands: its queue, its place in line (1: next) and the
+    wait the ACD expects for it (None: it cannot tell yet)."""
+
+    queue: str
+    position: int
+    estimated_wait: timedelta | None
+
+
 class Acd(Protocol):
     """Automatic call distribution: the engine asks, the ACD answers with notices.
 
@@ -468,6 +478,9 @@ class Acd(Protocol):
     ) -> RoutingNotice | None:
         """Judge a wrap-up code for after-call work this ACD no longer holds (lost in a
         restart): a `wrap_up_rejected` notice, or None when the code is fine."""
+
+    def queue_position(self, conversation_id: str, now: datetime) -> QueuePosition | None:
+        """Where the interaction waits in its queue (None: it is not waiting in one)."""
 
 
 INITIATED = "business"  # the sender of a business-initiated message (`Engine.initiate`)

@@ -8,6 +8,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 
 from flowlang.events import InboundEvent
+from flowlang.runtime import in_queue
 from flowlang.runtime.context import EngineContext
 from flowlang.runtime.flow_run import notices, request_from
 from flowlang.runtime.outcome import Outcome
@@ -55,6 +56,8 @@ def _restore_routing(ctx: EngineContext, now: datetime | None) -> list[Outcome]:
             agent = conv.agent if conv.status == "with_agent" else None
             taken = ctx.acd.restore(request_from(conv), entered_at, agent, resume_at)
             notices(ctx, taken, resume_at, outcome)
+            if conv.status == "queued":
+                in_queue.arm(ctx, conv, resume_at)
         return tick_acd(ctx, resume_at, outcome)
 
     ctx.committed(give_back, resume_at)

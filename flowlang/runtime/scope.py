@@ -70,6 +70,7 @@ _BUILT_IN: dict[str, Callable[[FlowState, Facts], Any]] = {
     "bot": lambda s, _f: s.bot,
     "error": lambda s, _f: s.error,
     "event": lambda s, _f: s.event,
+    "in_queue": lambda s, _f: s.event.get("in_queue") or {},
     "interaction": _interaction,
     "priority": lambda s, _f: s.interaction.priority,
     "language": lambda s, _f: s.interaction.language,

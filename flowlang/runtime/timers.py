@@ -8,14 +8,19 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flowlang.events import TimerEvent
+from flowlang.runtime import in_queue
 from flowlang.runtime.context import EngineContext
 from flowlang.runtime.flow_run import notices, resume
+from flowlang.runtime.in_queue_run import fire
 from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.state import FlowState, Trigger
 
 
 def handle_timer(ctx: EngineContext, event: TimerEvent) -> Outcome:
-    """Resume the flow waiting on the timer (its `on timeout` runs)."""
+    """Resume the flow waiting on the timer (its `on timeout` runs), or run the part of a
+    `while queued` block that is due."""
+    if in_queue.is_in_queue_timer(event.timer):
+        return fire(ctx, event)
     trigger = Trigger(kind="timer", timer=event.timer)
     return resume(ctx, event.conversation_id, event, event.timestamp, trigger)
 
@@ -88,6 +93,8 @@ def _next_timer_at(ctx: EngineContext, now: datetime) -> datetime | None:
 
 def _still_waiting_for(ctx: EngineContext, conversation_id: str, timer: str) -> bool:
     conv = ctx.store.get_conversation(conversation_id)
+    if conv is not None and in_queue.is_in_queue_timer(timer):
+        return in_queue.is_current(conv, timer)
     if conv is None or not conv.flow_state:
         return False
     waiting = FlowState.from_json(conv.flow_state).waiting

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # The versions these flows have always compiled to. A change of the graph's JSON form changes
 # them, and stored conversations would no longer find their version's graph as it was.
-# (messaging.flow changed in content when it gained its `on wrap up` survey.)
-PINNED = {"messaging.flow": "64059c75bf64450b", "social.flow": "7fccdd9c708230a3"}
+# (messaging.flow changed in content when it gained its `on wrap up` survey and `while queued`.)
+PINNED = {"messaging.flow": "595f98329de8d84a", "social.flow": "7fccdd9c708230a3"}
 
 
 def _graph(name: str) -> FlowGraph:

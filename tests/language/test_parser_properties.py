@@ -447,6 +447,24 @@ _DECLARATION: st.SearchStrategy[ast.Declaration] = st.one_of(
     st.builds(ast.VarDecl, st.just(SPAN), _NAMES, _NAMES, st.just(SPAN), st.none() | EXPR),
     st.builds(ast.OnError, st.just(SPAN), BLOCK),
     st.builds(ast.OnEvent, st.just(SPAN), st.sampled_from(ast.EVENT_NAMES), BLOCK),
+    st.builds(
+        ast.InQueue,
+        st.just(SPAN),
+        st.none() | _TEXT,
+        st.none(),
+        st.lists(
+            st.builds(
+                ast.QueueActivity,
+                st.just(SPAN),
+                st.sampled_from(["every", "after"]),
+                _DURATION,
+                BLOCK,
+            )
+            | st.builds(ast.QueueActivity, st.just(SPAN), st.just("writes"), st.none(), BLOCK),
+            min_size=1,
+            max_size=3,
+        ).map(tuple),
+    ),
     st.builds(ast.Task, st.just(SPAN), _NAMES, st.lists(_NAMES, max_size=3).map(tuple), BLOCK),
     st.builds(ast.State, st.just(SPAN), _NAMES, BLOCK),
 )
