@@ -155,13 +155,13 @@ def test_history_and_an_interactions_details(
     card = history.bounding_box()
     assert card is not None
     headers = history.locator("#history-queues thead th")
-    assert headers.count() == 14  # the columns of `flowlang report queues`
+    assert headers.count() == 16  # the columns of `flowlang report queues`
     for index in range(headers.count()):
         header = headers.nth(index)
         box = header.bounding_box()
         assert box is not None and box["x"] + box["width"] <= card["x"] + card["width"]
         assert header.evaluate("(th) => th.scrollWidth <= th.clientWidth"), header.inner_text()
-    expect(headers.last).to_have_text("Target answer")
+    expect(headers.last).to_have_text("Satisfaction")
     history.scroll_into_view_if_needed()
     shoot(page, "supervisor-history")
 
