@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages the tests and benchmarks use (PostgreSQL for the Postgres store's tests,
 # Chromium for the browser tests), installed with apt-get when missing (needs root, as on CI).
-SYSTEM_PACKAGES := postgresql chromium nodejs npm
+SYSTEM_PACKAGES := postgresql chromium nodejs npm curl openssl
 # The VS Code package's npm dependencies (its language client, and VS Code's TextMate engine for
 # the tests), installed from its package-lock.json.
 EDITOR_PACKAGES := editors/vscode/node_modules/.package-lock.json
