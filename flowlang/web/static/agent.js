@@ -488,7 +488,11 @@
       upsert({...data, state: "assigned"});
       if (!selected) select(data.conversation_id);
     });
-    on("withdrawn", (data) => drop(data.conversation_id, `Interaction ${data.conversation_id} left you (${data.reason}).`));
+    on("withdrawn", (data) => {
+      // the agent's own transfer or completion already dropped it, with its own notice
+      if (!work.has(data.conversation_id)) return;
+      drop(data.conversation_id, `Interaction ${data.conversation_id} left you (${data.reason}).`);
+    });
     on("after_call_work", (data) => {
       const item = work.get(data.conversation_id);
       if (!item) return;
