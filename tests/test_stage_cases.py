@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from flowlang import cli
 from flowlang.compiler.compile import compile_flow
 from flowlang.language.ast_dump import dump
+from flowlang.language.formatter import format_text
 from flowlang.language.parser import parse_bytes
 from flowlang.workspace import validate
 
@@ -88,3 +89,11 @@ def test_every_shipped_flow_validates_and_compiles() -> None:
         compiled.append(compile_flow(ws.flows[str(flow)]))
     assert all(graph.nodes for graph in compiled)
     assert len(compiled) == SHIPPED_FLOWS, "a flow was added or removed: update SHIPPED_FLOWS"
+
+
+def test_every_shipped_flow_is_in_canonical_form() -> None:
+    """`make demo` runs `flowlang fmt --check flows/`: a shipped flow must be as fmt writes it."""
+    flows = sorted([*Path("flows").rglob("*.flow"), *Path("examples").rglob("*.flow")])
+    for flow in flows:
+        result = format_text(flow.read_text("utf-8"), str(flow))
+        assert result.ok and not result.changed, f"{flow}: run flowlang fmt {flow}"
