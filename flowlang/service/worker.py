@@ -457,9 +457,9 @@ class Worker:
             assert isinstance(self.store, SqliteStore) and self.inbox_id is not None
             self.store.took_from_inbox(self.inbox_id, taken[-1].row.seq)
         if self.cluster is not None:
-            # Last: the counter that numbers the log's events, which every process's
-            # intake takes, is then held for the commit only, not the whole turn.
-            acks = [self._accept(intake) for intake in intakes]
+            # Last: the locks of the events' conversations, which another process's intake
+            # of the same conversation waits for, are then held for the commit only.
+            acks = self._accept_all(intakes)
             self._more = self._more or any(ack.accepted for ack in acks)
         return acks
 
@@ -494,6 +494,26 @@ class Worker:
         self._more = len(processed) < len(rows) or len(rows) == limit
         return processed
 
+    def _accept_all(self, intakes: list[_Intake]) -> list[Ack]:
+        """(Cluster) Every request's events stored together (one round trip), read back from
+        the shared log in its order; their dead letters kept."""
+        stored = iter(
+            self.store.accept_inbounds(
+                [
+                    (event.channel, event.event_id, event.model_dump(mode="json"))
+                    for intake in intakes
+                    for event in intake.events
+                ]
+            )
+        )
+        acks = []
+        for intake in intakes:
+            new = sum(next(stored) for _ in intake.events)
+            acks.append(Ack(new, len(intake.events) - new, len(intake.letters)))
+            for source, payload, reason in intake.letters:
+                self.store.dead_letter(source, payload, reason, intake.at)
+        return acks
+
     def _accept(self, intake: _Intake) -> Ack:
         ack = Ack(dead_letters=len(intake.letters))
         since = time.perf_counter()
@@ -501,8 +521,7 @@ class Worker:
             payload = event.model_dump(mode="json")
             if self.store.accept_inbound(event.channel, event.event_id, payload):
                 ack.accepted += 1
-                if self.cluster is None:  # else read back from the shared log, in its order
-                    self._work.append(_Pending(event, since))
+                self._work.append(_Pending(event, since))
             else:
                 ack.duplicates += 1
         for source, payload, reason in intake.letters:

@@ -248,6 +248,20 @@ MIGRATIONS: tuple[Step | str, ...] = (
         file_version TEXT NOT NULL DEFAULT ''
     )
     """,
+    # 13: on PostgreSQL the inbound log is numbered by a sequence (no cache: a number taken
+    # later is larger) rather than the counter row, whose lock serialised the intake commits of
+    # every process (docs/scaling.md); it goes on from the counter. A SQLite file has one
+    # writer: it keeps the counter.
+    Step(
+        postgres="""
+    CREATE SEQUENCE inbound_seq AS BIGINT CACHE 1 OWNED BY inbound.seq;
+    SELECT setval('inbound_seq', 1 + greatest(
+        coalesce((SELECT max(seq) FROM inbound), 0),
+        coalesce((SELECT value FROM counters WHERE name = 'inbound'), 0)), false);
+    ALTER TABLE inbound ALTER COLUMN seq SET DEFAULT nextval('inbound_seq');
+    DELETE FROM counters WHERE name = 'inbound'
+    """
+    ),
 )
 
 

@@ -12,6 +12,7 @@ says otherwise, e.g. `?options=-csearch_path%3Dflowlang`).
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -21,7 +22,7 @@ import psycopg
 from flowlang.store.dialect import Dialect, Rows
 from flowlang.store.leadership import INBOUND_CHANNEL, LeadershipLost
 from flowlang.store.migrations import StoreError, migrate
-from flowlang.store.sql import SqlStore
+from flowlang.store.sql import SqlStore, _dumps
 
 _PLACEHOLDER = re.compile(r"%|\?")
 
@@ -177,6 +178,44 @@ class PostgresStore(SqlStore):
                     f"{row[0] if row else '?'}, ours {self.fence}); nothing was committed"
                 )
 
+    def _insert_inbound(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
+        """Insert the events not seen before, numbered by the `inbound_seq` sequence (in the
+        order given), in one round trip.
+
+        No row is locked from numbering to commit, so the intakes of several processes commit
+        side by side; but a number is taken before its transaction commits, so a reader may see
+        number 11 committed while 10 is still on its way. Per conversation that cannot happen:
+        the events' conversations (channel and sender) are locked first, each with a
+        transaction-level advisory lock (in one order, so two batches cannot deadlock), so an
+        event of a conversation takes its number only after every earlier one of that
+        conversation has committed or failed. A reader in number order (`next_inbound`)
+        therefore never takes an event before an earlier one of its conversation; an event
+        still on its way belongs to other conversations and is taken when it has committed.
+        (The sequence caches no numbers: a number taken later is always larger.)"""
+        keys = sorted({conversation_key(channel, payload) for channel, _, payload in events})
+        self._run(
+            "SELECT pg_advisory_xact_lock(hashtext('flowlang:inbound:' || current_schema()), k) "
+            "FROM unnest(?::int[]) AS k",
+            (keys,),
+        )
+        inserted = self._run(
+            "INSERT INTO inbound (channel, event_id, payload) "
+            "SELECT c, e, p FROM unnest(?::text[], ?::text[], ?::text[]) "
+            "WITH ORDINALITY AS t(c, e, p, n) ORDER BY n "
+            "ON CONFLICT DO NOTHING RETURNING channel, event_id",
+            (
+                [channel for channel, _, _ in events],
+                [event_id for _, event_id, _ in events],
+                [_dumps(payload) for _, _, payload in events],
+            ),
+        ).fetchall()
+        new = {(str(channel), str(event_id)) for channel, event_id in inserted}
+        stored = []
+        for channel, event_id, _ in events:
+            stored.append((channel, event_id) in new)
+            new.discard((channel, event_id))  # the same event twice: the second a duplicate
+        return stored
+
     def _stored_inbound(self) -> None:
         if self.announce_inbound:
             self.db.execute(
@@ -187,6 +226,14 @@ class PostgresStore(SqlStore):
 def _reason(exc: BaseException) -> str:
     """The first line of a driver error: what the server said, without the context lines."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def conversation_key(channel: str, payload: dict[str, Any]) -> int:
+    """The 32-bit key an inbound event's conversation (its channel and sender) is locked by
+    while the event is numbered; two conversations may share one (they then wait for each
+    other, nothing worse)."""
+    sender = str(payload.get("sender_id") or "")
+    return zlib.crc32(f"{channel}\x1f{sender}".encode()) - 2**31
 
 
 def count_unprocessed(url: str, timeout: float = 2.0) -> int:

@@ -144,22 +144,37 @@ class SqlStore:
     def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
         """Store an inbound event (committed at once, or with the transaction it is called
         in); False when it was seen before."""
+        return self.accept_inbounds([(channel, event_id, payload)])[0]
+
+    def accept_inbounds(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
+        """Store inbound events (channel, event id, payload) together, numbered in the order
+        given (committed at once, or with the transaction they are called in); for each, False
+        when it was seen before (in the store, or earlier among `events`)."""
+        if not events:
+            return []
         with self._atomic():
-            # Numbered by a counter whose row stays locked until the commit, so the log's
-            # order is the order events were made durable, by any process; one read.
+            stored = self._insert_inbound(events)
+            if any(stored):
+                self._stored_inbound()
+        return stored
+
+    def _insert_inbound(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
+        """Insert the events not seen before and number them (`seq`): here from a counter row,
+        since a SQLite file has one writer at a time (PostgreSQL numbers them its own way)."""
+        stored = []
+        for channel, event_id, payload in events:
             self._run(
                 "INSERT INTO counters (name, value) VALUES ('inbound', 1) "
                 "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1"
             )
-            stored = self._returning(
+            row = self._returning(
                 "INSERT INTO inbound (channel, event_id, payload, seq) "
                 "SELECT ?, ?, ?, value FROM counters WHERE name = 'inbound' "
                 "ON CONFLICT DO NOTHING RETURNING seq",
                 (channel, event_id, _dumps(payload)),
             )
-            if stored is not None:
-                self._stored_inbound()
-        return stored is not None
+            stored.append(row is not None)
+        return stored
 
     def _stored_inbound(self) -> None:
         """Called when an inbound event was stored (a shared store tells the other processes)."""
@@ -185,8 +200,9 @@ class SqlStore:
         return [json.loads(r[0]) for r in rows]
 
     def next_inbound(self, limit: int) -> list[dict[str, Any]]:
-        """The first `limit` inbound events not processed yet, in the order they were made
-        durable (by any process: the counter that numbers them is locked to the commit)."""
+        """The first `limit` inbound events not processed yet (committed), in the order they
+        were numbered (on PostgreSQL: by any process; see `PostgresStore._insert_inbound` for
+        why a conversation's events never overtake one another)."""
         rows = self._run(
             "SELECT payload FROM inbound WHERE processed = 0 ORDER BY seq LIMIT ?", (limit,)
         ).fetchall()
