@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,18 +12,10 @@ import click
 from flowlang.commands.deployment import load_or_exit, resolve
 from flowlang.commands.options import deployment_option
 from flowlang.commands.store import STORE_OPTION, open_store
-from flowlang.private_files import write_private
-from flowlang.reporting import (
-    InteractionLog,
-    Report,
-    Scope,
-    choose_interval,
-    timeline,
-    to_csv,
-    to_html,
-    to_json,
-    to_table,
-)
+from flowlang.private_files import open_private
+from flowlang.reporting import InteractionLog, Report, Scope, choose_interval, timeline
+from flowlang.reporting.html import html_chunks
+from flowlang.reporting.render import csv_chunks, json_chunks, table_lines
 from flowlang.reporting.requested import KINDS, period_data, requested_reports
 from flowlang.reporting.timeline import Timeline
 
@@ -149,12 +142,14 @@ def report_command(
             db, kind, scope, moment, datetime.now(UTC), loaded, checkpoints
         )
     period = _period_words(scope)
-    text = _render(reports, output_format, history, scope, period, kind != "realtime")
+    chunks = _render(reports, output_format, history, scope, period, kind != "realtime")
     if output is None:
-        click.echo(text, nl=False)
+        for chunk in _buffered(chunks):
+            click.echo(chunk, nl=False)
         return
     try:
-        write_private(output, text)
+        with open_private(output, "w") as out:
+            out.writelines(_buffered(chunks))
     except OSError as exc:
         raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="-o") from exc
     click.echo(f"{kind} report written to {output}")
@@ -167,20 +162,45 @@ def _render(
     scope: Scope,
     period: str,
     with_timeline: bool,
-) -> str:
+) -> Iterator[str]:
+    """The output piece by piece: a report over a large log is written as its rows are
+    read, never held whole."""
     if output_format == "json":
-        return to_json(reports, period_data(log, scope)) + "\n"
-    if output_format == "csv":
-        return "\n".join(to_csv(r) for r in reports)
-    if output_format == "html":
+        yield from json_chunks(reports, period_data(log, scope))
+        yield "\n"
+    elif output_format == "csv":
+        for index, report in enumerate(reports):
+            if index:
+                yield "\n"
+            yield from csv_chunks(report)
+    elif output_format == "html":
         series = _period_timeline(log, scope) if with_timeline else None
-        return to_html(reports, "flowlang contact-center report", period, series)
-    return "\n\n".join(to_table(r) for r in reports) + "\n"
+        yield from html_chunks(reports, "flowlang contact-center report", period, series)
+    else:
+        for index, report in enumerate(reports):
+            lines = table_lines(report)
+            yield ("\n\n" if index else "") + next(lines)
+            yield from ("\n" + line for line in lines)
+        yield "\n"
+
+
+def _buffered(chunks: Iterable[str], size: int = 1 << 16) -> Iterator[str]:
+    """Small pieces gathered into writes of about `size` characters."""
+    held: list[str] = []
+    length = 0
+    for chunk in chunks:
+        held.append(chunk)
+        length += len(chunk)
+        if length >= size:
+            yield "".join(held)
+            held, length = [], 0
+    if held:
+        yield "".join(held)
 
 
 def _period_timeline(log: InteractionLog, scope: Scope) -> Timeline | None:
     first = scope.start or min(
-        (i.started_at for i in log.interactions.values() if i.started_at), default=None
+        (i.started_at for i in log.all_interactions() if i.started_at), default=None
     )
     last = scope.end or log.last_event_at
     if first is None or last is None or last <= first:

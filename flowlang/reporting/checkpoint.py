@@ -22,6 +22,10 @@ from flowlang.reporting.interactions import AgentSegment, Interaction, Interacti
 FOLD_VERSION = 4
 """Bumped whenever folding changes what it derives: checkpoints of another version are unused."""
 
+SPILL_OVER = 10_000
+"""Interactions a report's fold keeps in memory at most (about): the rest wait on disk
+(`spill.py`), so a report's memory does not grow with the log."""
+
 KEPT = 14
 """Checkpoints a store keeps, the latest ones: two weeks of daily reports."""
 
@@ -57,11 +61,12 @@ def fold_for_report(
     ends: Sequence[datetime | None],
     now: datetime,
     use_checkpoints: bool = True,
+    spill_over: int | None = None,
 ) -> list[InteractionLog]:
     """One log per end, as `InteractionLog.up_to_each` folds them, for reports whose period
     starts at `start`: from the latest checkpoint at or before `start` when there is one, else
     from the first event. A period over by `now` leaves a checkpoint at its end (`ends[0]`)
-    for the reports that follow it."""
+    for the reports that follow it. `spill_over`: see `InteractionLog`."""
     through = store.last_event_seq()  # events written while we read wait for the next report
     bounded = [e for e in ends if e is not None]
     # A checkpoint after an end (a real-time --at before --from) would hold events past it.
@@ -72,7 +77,7 @@ def fold_for_report(
     )
     read_to = max(bounded) if len(bounded) == len(ends) else None
     events = store.iter_events(found[0] if found else None, read_to, through)
-    logs = InteractionLog.up_to_each(events, ends, restore(found[1]) if found else None)
+    logs = InteractionLog.up_to_each(events, ends, restore(found[1]) if found else None, spill_over)
     end = ends[0]
     if use_checkpoints and end is not None and end <= now and (found is None or found[0] < end):
         store.save_report_checkpoint(end, FOLD_VERSION, through, snapshot(logs[0], end), KEPT)
@@ -80,7 +85,10 @@ def fold_for_report(
 
 
 def fold_live(
-    store: CheckpointStore, at: datetime | None = None, use_checkpoints: bool = True
+    store: CheckpointStore,
+    at: datetime | None = None,
+    use_checkpoints: bool = True,
+    spill_over: int | None = None,
 ) -> InteractionLog:
     """The log of the events before `at` (None: all of them), for the real-time view: from the
     latest checkpoint at or before `at` when there is one (it keeps every live index and agent
@@ -90,7 +98,9 @@ def fold_live(
     through = store.last_event_seq()
     found = store.report_checkpoint(at, FOLD_VERSION) if use_checkpoints else None
     events = store.iter_events(found[0] if found else None, at, through)
-    (log,) = InteractionLog.up_to_each(events, [at], restore(found[1]) if found else None)
+    (log,) = InteractionLog.up_to_each(
+        events, [at], restore(found[1]) if found else None, spill_over
+    )
     return log
 
 
@@ -107,7 +117,7 @@ def snapshot(
     settled = at - settled_after
     kept: list[Interaction] = []
     settled_queues = {media: set(queues) for media, queues in log.settled_queues.items()}
-    for item in log.interactions.values():
+    for item in log.all_interactions():
         if (
             item.id in indexed
             or item.ended_at is None
@@ -125,9 +135,7 @@ def snapshot(
         "settled_queues": {media: sorted(queues) for media, queues in settled_queues.items()},
         "agent_states": {a: [state, _iso(since)] for a, (state, since) in log.agent_states.items()},
         "agent_activity": [
-            [_iso(when), agent, what, conv]
-            for when, agent, what, conv in log.agent_activity
-            if when >= at
+            [_iso(when), agent, what, conv] for when, agent, what, conv in log.activity_since(at)
         ],
         "indexes": {
             name: [

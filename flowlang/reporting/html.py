@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -93,30 +93,38 @@ def time_axis(series: Timeline) -> tuple[list[float], Callable[[float], str]]:
 
 def to_html(reports: Sequence[Report], title: str, period: str, series: Timeline | None) -> str:
     """A self-contained page: no scripts, no external files."""
-    tables: list[dict[str, Any]] = []
-    for report in reports:
-        rows = [*report.rows, *([report.total] if report.total is not None else [])]
-        tables.append(
-            {
-                "kind": report.kind,
-                "title": report.title,
-                "columns": report.columns,
-                "notes": report.notes,
-                "has_total": report.total is not None,
-                "cells": [
-                    [
-                        (display(c, row.get(c.key)), c.kind in ("int", "seconds", "percent"))
-                        for c in report.columns
-                    ]
-                    for row in rows
-                ],
-            }
-        )
+    return "".join(html_chunks(reports, title, period, series))
+
+
+def html_chunks(
+    reports: Sequence[Report], title: str, period: str, series: Timeline | None
+) -> Iterator[str]:
+    """`to_html` piece by piece: each table's rows are rendered as they are read."""
+    tables = [
+        {
+            "kind": report.kind,
+            "title": report.title,
+            "columns": report.columns,
+            "notes": report.notes,
+            "has_total": report.total is not None,
+            "cells": _cells(report),
+        }
+        for report in reports
+    ]
     # The charts are our own SVG, every text in them escaped by `step_chart`.
     svgs = [Markup(svg) for svg in charts(series)] if series is not None else []
-    return _ENV.get_template("report.html.j2").render(
+    return _ENV.get_template("report.html.j2").generate(
         title=title, period=period, reports=tables, charts=svgs
     )
+
+
+def _cells(report: Report) -> Iterator[list[tuple[str, bool]]]:
+    rows = itertools.chain(report.rows, [report.total] if report.total is not None else [])
+    for row in rows:
+        yield [
+            (display(c, row.get(c.key)), c.kind in ("int", "seconds", "percent"))
+            for c in report.columns
+        ]
 
 
 def _interval_words(interval: timedelta) -> str:

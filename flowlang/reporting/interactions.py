@@ -14,14 +14,19 @@ without rescanning the log.
 from __future__ import annotations
 
 import copy
+import heapq
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from flowlang.events import media_type
 
+if TYPE_CHECKING:
+    from flowlang.reporting.spill import Spill
+
+MICROSECOND = timedelta(microseconds=1)
 WAITING_PHASES = ("waiting", "offered", "preferred", "direct")
 
 
@@ -38,6 +43,10 @@ class QueueVisit:
 
     def wait_seconds(self, as_of: datetime) -> float:
         return ((self.left_at or as_of) - self.entered_at).total_seconds()
+
+    def wait_micros(self, as_of: datetime) -> int:
+        """The wait in whole microseconds: sums of these are exact in any order."""
+        return ((self.left_at or as_of) - self.entered_at) // MICROSECOND
 
 
 @dataclass
@@ -57,6 +66,10 @@ class AgentSegment:
     def handle_seconds(self, as_of: datetime) -> float:
         """Time the agent gave it: the conversation and its after-call work."""
         return ((self.work_ended_at or as_of) - self.started_at).total_seconds()
+
+    def handle_micros(self, as_of: datetime) -> int:
+        """The handle time in whole microseconds: sums of these are exact in any order."""
+        return ((self.work_ended_at or as_of) - self.started_at) // MICROSECOND
 
     @property
     def handled_at(self) -> datetime | None:
@@ -135,10 +148,17 @@ class Interaction:
 
 
 class InteractionLog:
-    """Folds events, in time order, into interactions, agent counters and live indexes."""
+    """Folds events, in time order, into interactions, agent counters and live indexes.
 
-    def __init__(self) -> None:
+    With `spill_over`, at most about that many interactions stay in memory (the rest are set
+    aside on disk, `spill.py`, and taken back when an event needs them): the fold's memory no
+    longer grows with the log. `interactions` then holds only those in memory; readers use
+    `all_interactions`, `by_start`, `find` and `activity`, which see both."""
+
+    def __init__(self, spill_over: int | None = None) -> None:
         self.interactions: dict[str, Interaction] = {}
+        self.spill_over = spill_over
+        self._spill: Spill | None = None
         self.agent_states: dict[str, tuple[str, datetime]] = {}
         # Counted by the time they happened: offers, declines, no-answers, messages sent.
         self.agent_activity: list[tuple[datetime, str, str, str]] = []  # at, agent, what, conv
@@ -154,8 +174,10 @@ class InteractionLog:
         self.settled_queues: dict[str, set[str]] = {}
 
     @classmethod
-    def from_events(cls, events: Iterable[Mapping[str, Any]]) -> InteractionLog:
-        log = cls()
+    def from_events(
+        cls, events: Iterable[Mapping[str, Any]], spill_over: int | None = None
+    ) -> InteractionLog:
+        log = cls(spill_over)
         for event in events:
             log.apply(event)
         return log
@@ -166,23 +188,32 @@ class InteractionLog:
         events: Iterable[Mapping[str, Any]],
         ends: Sequence[datetime | None],
         start_from: InteractionLog | None = None,
+        spill_over: int | None = None,
     ) -> list[InteractionLog]:
         """One log per end, of the events before it (None: all of them), in one pass over
-        time-ordered events; equal ends share a log. With `start_from` (a checkpoint's log, for
-        events from its moment on), each log starts as a copy of it."""
+        time-ordered events. With `start_from` (a checkpoint's log, for events from its moment
+        on), each log starts as it. `spill_over`: see the class. Ends no event has reached yet
+        share one log: an end leaves with a copy of it when the first event at or after it
+        comes (so a period ending after the last event, and the real-time view of now, are
+        folded once)."""
+        shared = start_from if start_from is not None else cls()
+        shared.spill_over = spill_over
+        open_ends = sorted({end for end in ends if end is not None})
+        unbounded = None in ends
         logs: dict[datetime | None, InteractionLog] = {}
-        for end in ends:
-            if end in logs:
-                continue
-            if start_from is None:
-                logs[end] = cls()
-            else:  # the first log takes the checkpoint's own; no event has touched it yet
-                logs[end] = copy.deepcopy(start_from) if logs else start_from
         for event in events:
             at = event["at"]
-            for end, log in logs.items():
-                if end is None or at < end:
-                    log.apply(event)
+            while open_ends and at >= open_ends[0]:  # this end's log is complete
+                done = open_ends.pop(0)
+                last = not open_ends and not unbounded
+                logs[done] = shared if last else shared.copy()
+            if not open_ends and not unbounded:
+                break
+            shared.apply(event)
+        for end in open_ends:
+            logs[end] = shared
+        if unbounded:
+            logs[None] = shared
         return [logs[end] for end in ends]
 
     def apply(self, event: Mapping[str, Any]) -> None:
@@ -202,12 +233,90 @@ class InteractionLog:
             return
         item = self.interactions.get(conversation_id)
         if item is None:
-            item = self.interactions[conversation_id] = Interaction(conversation_id, started_at=at)
+            if self.spill_over is not None and len(self.interactions) >= self.spill_over:
+                self._set_aside(len(self.interactions) // 2 or 1)
+            item = self._spill.take(conversation_id) if self._spill is not None else None
+            if item is None:
+                item = Interaction(conversation_id, started_at=at)
+            self.interactions[conversation_id] = item
         if not item.channel and event.get("channel"):
             item.channel = event["channel"]
             item.media = event.get("media") or media_type(item.channel)
         item.last_at = at
         handler(self, item, event, at)
+
+    def copy(self) -> InteractionLog:
+        """An independent copy (with a copy of what it set aside)."""
+        spill, self._spill = self._spill, None
+        try:
+            twin = copy.deepcopy(self)
+        finally:
+            self._spill = spill
+        twin._spill = spill.copy() if spill is not None else None
+        return twin
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def spilled(self) -> bool:
+        """Whether some interactions were set aside on disk (see the class)."""
+        return self._spill is not None
+
+    def all_interactions(self) -> Iterator[Interaction]:
+        """Every interaction, in memory or set aside."""
+        yield from self.interactions.values()
+        if self._spill is not None:
+            yield from self._spill.items()
+
+    def by_start(self) -> Iterator[Interaction]:
+        """Every interaction in order of start (then id)."""
+        if self._spill is None:
+            yield from sorted(self.interactions.values(), key=lambda i: (i.started_at, i.id))
+            return
+        self._set_aside(len(self.interactions))
+        yield from self._spill.items(by_start=True)
+
+    def find(self, conversation_id: str) -> Interaction | None:
+        """The interaction with this id, in memory or set aside (None: none)."""
+        item = self.interactions.get(conversation_id)
+        if item is None and self._spill is not None:
+            item = self._spill.peek(conversation_id)
+        return item
+
+    def activity(self) -> Iterator[tuple[datetime, str, str, str | None]]:
+        """Agents' activity (at, agent, what, media of its interaction: None when there is
+        none), in the order it happened."""
+        if self._spill is None:
+            for at, agent, what, conv in self.agent_activity:
+                item = self.interactions.get(conv)
+                yield at, agent, what, item.media if item is not None else None
+            return
+        self._set_aside(len(self.interactions))
+        yield from self._spill.activity()
+
+    def activity_since(self, at: datetime) -> list[tuple[datetime, str, str, str]]:
+        """Agents' activity at or after `at`, with the conversation's id."""
+        kept = [entry for entry in self.agent_activity if entry[0] >= at]
+        if self._spill is not None and self._spill.count:
+            spilled = self._spill.activity_since(at)
+            kept = [*spilled, *kept]
+        return kept
+
+    def _set_aside(self, count: int) -> None:
+        """Move the `count` interactions touched least recently, and the activity in memory,
+        to the spill."""
+        if self._spill is None:
+            from flowlang.reporting.spill import Spill  # it reads the records defined here
+
+            self._spill = Spill()
+        if count >= len(self.interactions):
+            chosen = list(self.interactions.values())
+        else:
+            chosen = heapq.nsmallest(count, self.interactions.values(), key=_last_touched)
+        self._spill.put(chosen)
+        for item in chosen:
+            del self.interactions[item.id]
+        self._spill.add_activity(self.agent_activity)
+        self.agent_activity = []
 
     # ------------------------------------------------------------------ helpers
     def _begin(self, item: Interaction, at: datetime) -> None:
@@ -443,6 +552,13 @@ class InteractionLog:
             return  # the `on` block ended; the interaction had ended already
         if item.state in ("flow", "bot"):
             self._end(item, at, event.get("reason") or "flow ended")
+
+
+def _last_touched(item: Interaction) -> datetime:
+    return item.last_at or item.started_at or _NEVER
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def _unique(values: Iterable[str | None]) -> list[str]:

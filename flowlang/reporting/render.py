@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,11 +52,15 @@ def raw(column: Column, value: Any) -> Any:
 
 def to_table(report: Report) -> str:
     """An aligned text table with its title and totals row."""
+    return "\n".join(table_lines(report))
+
+
+def table_lines(report: Report) -> Iterator[str]:
+    """`to_table` line by line: the rows are read twice (widths, then lines), never held."""
     headers = [c.header for c in report.columns]
-    body = [[display(c, row.get(c.key)) for c in report.columns] for row in report.rows]
-    if report.total is not None:
-        body.append([display(c, report.total.get(c.key)) for c in report.columns])
-    widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
+    widths = [len(h) for h in headers]
+    for cells in _cells(report):
+        widths = [max(w, len(cell)) for w, cell in zip(widths, cells, strict=True)]
     numeric = [c.kind in ("int", "seconds", "percent") for c in report.columns]
 
     def line(cells: Sequence[str]) -> str:
@@ -64,30 +69,47 @@ def to_table(report: Report) -> str:
             for cell, w, right in zip(cells, widths, numeric, strict=True)
         ).rstrip()
 
-    out = [report.title, "", line(headers), line(["-" * w for w in widths])]
-    if not report.rows:
-        out.append("(nothing in this period)")
-    for index, cells in enumerate(body):
-        if report.total is not None and index == len(body) - 1:
-            out.append(line(["-" * w for w in widths]))
-        out.append(line(cells))
-    out.extend(f"\n{note}" for note in report.notes)
-    return "\n".join(out)
+    yield from (report.title, "", line(headers), line(["-" * w for w in widths]))
+    empty = True
+    for row in report.rows:
+        empty = False
+        yield line([display(c, row.get(c.key)) for c in report.columns])
+    if empty:
+        yield "(nothing in this period)"
+    if report.total is not None:
+        yield line(["-" * w for w in widths])
+        yield line([display(c, report.total.get(c.key)) for c in report.columns])
+    yield from (f"\n{note}" for note in report.notes)
+
+
+def _cells(report: Report) -> Iterator[list[str]]:
+    rows = itertools.chain(report.rows, [report.total] if report.total is not None else [])
+    for row in rows:
+        yield [display(c, row.get(c.key)) for c in report.columns]
 
 
 def to_csv(report: Report) -> str:
     """CSV with a header row; lists joined with `;`, seconds and shares as numbers."""
+    return "".join(csv_chunks(report))
+
+
+def csv_chunks(report: Report) -> Iterator[str]:
+    """`to_csv` a line at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([c.key for c in report.columns])
-    rows = [*report.rows, *([report.total] if report.total is not None else [])]
+    rows = itertools.chain(report.rows, [report.total] if report.total is not None else [])
     for row in rows:
         cells = []
         for column in report.columns:
             value = raw(column, row.get(column.key))
             cells.append(";".join(value) if isinstance(value, list) else value)
         writer.writerow(cells)
-    return buffer.getvalue()
+        if buffer.tell() > 65536:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def to_data(report: Report) -> dict[str, Any]:
@@ -105,6 +127,34 @@ def to_data(report: Report) -> dict[str, Any]:
 
 
 def to_json(reports: Sequence[Report], period: dict[str, Any]) -> str:
-    return json.dumps(
-        {"period": period, "reports": [to_data(r) for r in reports]}, indent=2, ensure_ascii=False
+    return "".join(json_chunks(reports, period))
+
+
+def json_chunks(reports: Sequence[Report], period: dict[str, Any]) -> Iterator[str]:
+    """`to_json` piece by piece: each report's rows are encoded as they are read."""
+    data = {"period": period, "reports": [_streamed_data(r) for r in reports]}
+    return json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(data)
+
+
+def _streamed_data(report: Report) -> dict[str, Any]:
+    data = to_data(
+        Report(report.kind, report.title, report.columns, [], report.total, report.notes)
     )
+    data["rows"] = _EncodedRows(report)
+    return data
+
+
+class _EncodedRows(list):  # type: ignore[type-arg]
+    """A report's rows as the JSON encoder takes a list (it checks the type), made as it
+    reads them, so a long report is never held."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__()
+        self._report = report
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        columns = self._report.columns
+        return ({c.key: raw(c, row.get(c.key)) for c in columns} for row in self._report.rows)
+
+    def __len__(self) -> int:
+        return 1 if self._report.rows else 0  # the encoder only asks whether it is empty

@@ -10,10 +10,10 @@ interaction with activity in the period, as far as it had got by the period's en
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from flowlang.reporting.interactions import (
     AgentSegment,
@@ -36,6 +36,32 @@ class Column:
     kind: ColumnKind = "text"
 
 
+class StreamedRows(Sequence[dict[str, Any]]):
+    """Rows made again from their source each time they are read, never all held at once
+    (interaction details of a large log). Indexing and `len` read through them."""
+
+    def __init__(self, source: Callable[[], Iterator[dict[str, Any]]]) -> None:
+        self._source = source
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self._source()
+
+    def __bool__(self) -> bool:
+        return next(self._source(), None) is not None
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._source())
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | Sequence[dict[str, Any]]:
+        return list(self._source())[index]
+
+
 @dataclass
 class Report:
     """A table of figures: rows of values keyed by column, and an optional totals row."""
@@ -43,7 +69,7 @@ class Report:
     kind: str
     title: str
     columns: list[Column]
-    rows: list[dict[str, Any]]
+    rows: Sequence[dict[str, Any]]
     total: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -73,6 +99,9 @@ class Scope:
     def takes(self, item: Interaction) -> bool:
         return not self.media or item.media in self.media
 
+    def takes_media(self, media: str) -> bool:
+        return not self.media or media in self.media
+
 
 def as_of(log: InteractionLog, scope: Scope) -> datetime:
     """The moment figures of unfinished interactions are measured at."""
@@ -83,40 +112,15 @@ def as_of(log: InteractionLog, scope: Scope) -> datetime:
 
 # ---------------------------------------------------------------------- interaction details
 def interaction_details(log: InteractionLog, scope: Scope) -> Report:
-    """One row per interaction with activity in the period."""
+    """One row per interaction with activity in the period, in order of start. From a log
+    that set interactions aside (`InteractionLog(spill_over=...)`) the rows are read as they
+    are used, each time, rather than held."""
     moment = as_of(log, scope)
-    rows = []
-    for item in log.interactions.values():
-        if not scope.takes(item) or not scope.overlaps(item.started_at, item.ended_at or moment):
-            continue
-        if scope.queues and not set(item.queues) & set(scope.queues):
-            continue
-        if scope.agents and not set(item.agents) & set(scope.agents):
-            continue
-        rows.append(
-            {
-                "conversation": item.id,
-                "channel": item.channel,
-                "media": item.media,
-                "customer": item.customer,
-                "started": item.started_at,
-                "ended": item.ended_at,
-                "duration": item.duration_seconds(moment),
-                "outcome": item.outcome or f"in progress ({item.state})",
-                "queues": item.queues,
-                "agents": item.agents,
-                "skills": item.skills,
-                "transfers": item.transfers,
-                "wait": item.wait_seconds(moment),
-                "handle": item.handle_seconds(moment),
-                "wrap_up": item.wrap_up or (TIMED_OUT if item.wrap_up_timed_out else ""),
-                "messages_in": item.messages_in,
-                "messages_out": item.messages_out,
-                "flow_path": item.flow_states(),
-                "survey": [f"{key} = {value}" for key, value in item.survey.items()],
-            }
-        )
-    rows.sort(key=lambda row: (row["started"], row["conversation"]))
+    rows: Sequence[dict[str, Any]]
+    if log.spilled:
+        rows = StreamedRows(lambda: _detail_rows(log, scope, moment))
+    else:
+        rows = list(_detail_rows(log, scope, moment))
     columns = [
         Column("conversation", "Conversation"),
         Column("channel", "Channel"),
@@ -139,6 +143,37 @@ def interaction_details(log: InteractionLog, scope: Scope) -> Report:
         Column("survey", "Survey", "list"),
     ]
     return Report("interactions", "Interaction details", columns, rows)
+
+
+def _detail_rows(log: InteractionLog, scope: Scope, moment: datetime) -> Iterator[dict[str, Any]]:
+    for item in log.by_start():
+        if not scope.takes(item) or not scope.overlaps(item.started_at, item.ended_at or moment):
+            continue
+        if scope.queues and not set(item.queues) & set(scope.queues):
+            continue
+        if scope.agents and not set(item.agents) & set(scope.agents):
+            continue
+        yield {
+            "conversation": item.id,
+            "channel": item.channel,
+            "media": item.media,
+            "customer": item.customer,
+            "started": item.started_at,
+            "ended": item.ended_at,
+            "duration": item.duration_seconds(moment),
+            "outcome": item.outcome or f"in progress ({item.state})",
+            "queues": item.queues,
+            "agents": item.agents,
+            "skills": item.skills,
+            "transfers": item.transfers,
+            "wait": item.wait_seconds(moment),
+            "handle": item.handle_seconds(moment),
+            "wrap_up": item.wrap_up or (TIMED_OUT if item.wrap_up_timed_out else ""),
+            "messages_in": item.messages_in,
+            "messages_out": item.messages_out,
+            "flow_path": item.flow_states(),
+            "survey": [f"{key} = {value}" for key, value in item.survey.items()],
+        }
 
 
 # ---------------------------------------------------------------------- agents
@@ -165,17 +200,16 @@ def agent_performance(log: InteractionLog, scope: Scope) -> Report:
     messages sent, total and average handle time, and the share they transferred."""
     moment = as_of(log, scope)
     counters: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for at, agent, what, conversation_id in log.agent_activity:
-        item = log.interactions.get(conversation_id)
-        if agent and scope.contains(at) and item is not None and scope.takes(item):
+    for at, agent, what, media in log.activity():
+        if agent and scope.contains(at) and media is not None and scope.takes_media(media):
             counters[agent]["messages" if what == "message" else what] += 1
     for _item, segment in _segments(log, scope):
         figures = counters[segment.agent]
         figures["handled"] += 1
-        figures["handle_total"] += segment.handle_seconds(moment)
+        figures["handle_us"] += segment.handle_micros(moment)
         figures["transferred"] += segment.end == "transferred"
         figures["wrap_up_timed_out"] += segment.wrap_up_timed_out
-    for item in log.interactions.values():
+    for item in log.all_interactions():
         if scope.takes(item):
             for _when, agent, _queue, satisfied in _ratings(item, scope):
                 if agent:
@@ -198,7 +232,7 @@ def agent_performance(log: InteractionLog, scope: Scope) -> Report:
 
 def _segments(log: InteractionLog, scope: Scope) -> Iterable[tuple[Interaction, AgentSegment]]:
     """Agents' segments whose work ended in the period."""
-    for item in log.interactions.values():
+    for item in log.all_interactions():
         if scope.takes(item):
             for segment in item.segments:
                 if scope.contains(segment.handled_at):
@@ -220,7 +254,7 @@ def _satisfaction(figures: Mapping[str, float]) -> float | None:
 
 def _agent_row(name: str, figures: Mapping[str, float]) -> dict[str, Any]:
     handled = int(figures.get("handled", 0))
-    total = figures.get("handle_total", 0.0)
+    total = figures.get("handle_us", 0.0) / 1e6
     transferred = int(figures.get("transferred", 0))
     return {
         "agent": name,
@@ -275,7 +309,7 @@ def queue_performance(
     """
     targets = dict(answer_within or {})
     figures = queue_totals(
-        log.interactions.values(), scope, targets, default_answer_within, as_of(log, scope)
+        log.all_interactions(), scope, targets, default_answer_within, as_of(log, scope)
     )
     for media, settled in log.settled_queues.items():
         if not scope.media or media in scope.media:
@@ -313,7 +347,8 @@ def queue_totals(
     moment: datetime,
 ) -> dict[str, dict[str, float]]:
     """The sums queue performance is made of, per queue, over `items`: what each interaction
-    adds (counts, total wait and handle time, and the longest wait, a maximum). A host that
+    adds (counts, total wait and handle time in microseconds so that sums are exact in any
+    order, and the longest wait, a maximum). A host that
     keeps them per interaction updates a day's figures as interactions change."""
     figures: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for item in items:
@@ -327,7 +362,7 @@ def queue_totals(
                 continue
             queue = figures[segment.queue]
             queue["handled"] += 1
-            queue["handle_total"] += segment.handle_seconds(moment)
+            queue["handle_us"] += segment.handle_micros(moment)
             queue["transferred"] += segment.end == "transferred"
             queue["wrap_up_timed_out"] += segment.wrap_up_timed_out
         for _at, _agent, queue_name, satisfied in _ratings(item, scope):
@@ -349,9 +384,10 @@ def _count_visit(
     if not scope.contains(visit.left_at) or visit.left_at is None:
         return
     wait = visit.wait_seconds(visit.left_at)
+    micros = visit.wait_micros(visit.left_at)
     if visit.result == "answered":
         figures["answered"] += 1
-        figures["wait_total"] += wait
+        figures["wait_us"] += micros
         target = targets.get(visit.queue or "", default_answer_within).total_seconds()
         figures["answered_within"] += wait <= target
     elif visit.result in ("abandoned", "expired"):
@@ -367,20 +403,21 @@ def queue_row(name: str, figures: Mapping[str, float], target: float | None) -> 
     """A queue performance row from the sums `queue_totals` gives."""
     answered = int(figures.get("answered", 0))
     handled = int(figures.get("handled", 0))
+    handle = figures.get("handle_us", 0.0) / 1e6
     ended = answered + sum(int(figures.get(k, 0)) for k in ("abandoned", "expired", "timed_out"))
     return {
         "queue": name,
         "routed": int(figures.get("routed", 0)),
         "answered": answered,
-        "wait_average": figures.get("wait_total", 0.0) / answered if answered else None,
+        "wait_average": figures.get("wait_us", 0.0) / 1e6 / answered if answered else None,
         "wait_longest": figures.get("wait_longest") if ended else None,
         "abandoned": int(figures.get("abandoned", 0)),
         "expired": int(figures.get("expired", 0)),
         "timed_out": int(figures.get("timed_out", 0)),
         "transferred": int(figures.get("transferred", 0)),
         "wrap_up_timed_out": int(figures.get("wrap_up_timed_out", 0)),
-        "handle_total": figures.get("handle_total", 0.0),
-        "handle_average": figures.get("handle_total", 0.0) / handled if handled else None,
+        "handle_total": handle,
+        "handle_average": handle / handled if handled else None,
         "service_level": figures.get("answered_within", 0) / ended if ended else None,
         "answer_within": target,
         "rated": int(figures.get("rated", 0)),
@@ -479,4 +516,9 @@ def _of_media(
 ) -> Mapping[str, datetime]:
     if not scope.media:
         return entries
-    return {conv: at for conv, at in entries.items() if log.interactions[conv].media in scope.media}
+    return {conv: at for conv, at in entries.items() if _media_of(log, conv) in scope.media}
+
+
+def _media_of(log: InteractionLog, conversation_id: str) -> str | None:
+    item = log.find(conversation_id)
+    return item.media if item is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from flowlang.reporting import checkpoint
 from flowlang.reporting.checkpoint import CheckpointStore, fold_for_report, fold_live
 from flowlang.reporting.flows import flow_reports
 from flowlang.reporting.interactions import InteractionLog
@@ -32,19 +33,22 @@ def requested_reports(
     now: datetime,
     deployment: Deployment | None = None,
     checkpoints: bool = True,
+    spill_over: int | None = None,
 ) -> tuple[list[Report], InteractionLog]:
     """The reports of `kind` (one of `KINDS`) for `scope`, the real-time ones at `moment`, and
     the log of the period they were counted from. The deployment gives the queues' service-level
-    targets and the queues and agents a real-time view lists even when idle."""
+    targets and the queues and agents a real-time view lists even when idle. The fold keeps
+    about `spill_over` (default `SPILL_OVER`) interactions in memory at most (`InteractionLog`)."""
+    spill_over = spill_over or checkpoint.SPILL_OVER
     live: InteractionLog | None = None
     if kind == "flows":  # milestones and splits, read from the period's events alone
         return flow_reports(store.iter_events(scope.start, scope.end), scope), InteractionLog()
     if kind == "realtime":
-        history = live = fold_live(store, moment, checkpoints)
+        history = live = fold_live(store, moment, checkpoints, spill_over)
     else:
         # One read of the log serves both the period's reports and the real-time view.
         ends = [scope.end, moment] if kind == "all" else [scope.end]
-        history, *rest = fold_for_report(store, scope.start, ends, now, checkpoints)
+        history, *rest = fold_for_report(store, scope.start, ends, now, checkpoints, spill_over)
         live = rest[0] if rest else None
     reports: list[Report] = []
     if kind in ("interactions", "all"):

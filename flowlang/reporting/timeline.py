@@ -40,6 +40,7 @@ def timeline(
 ) -> Timeline:
     buckets = max(1, -(-int((end - start).total_seconds()) // int(interval.total_seconds())))
     routed: dict[str, list[float]] = defaultdict(lambda: [0.0] * buckets)
+    # waits in microseconds: integer sums, the same in any order
     wait_sum: dict[str, list[float]] = defaultdict(lambda: [0.0] * buckets)
     answered: dict[str, list[int]] = defaultdict(lambda: [0] * buckets)
     changes: dict[str, list[tuple[datetime, int]]] = defaultdict(list)
@@ -49,7 +50,7 @@ def timeline(
             return None
         return int((at - start) / interval)
 
-    for item in log.interactions.values():
+    for item in log.all_interactions():
         if not scope.takes(item):
             continue
         for visit in item.visits:
@@ -62,7 +63,7 @@ def timeline(
             if visit.result == "answered" and visit.left_at is not None:
                 index = bucket(visit.left_at)
                 if index is not None:
-                    wait_sum[queue][index] += visit.wait_seconds(visit.left_at) / 60
+                    wait_sum[queue][index] += visit.wait_micros(visit.left_at)
                     answered[queue][index] += 1
             changes[queue].append((visit.entered_at, 1))
             if visit.left_at is not None:
@@ -77,7 +78,10 @@ def timeline(
         {
             q: _held(
                 [
-                    (i * step, wait_sum[q][i] / answered[q][i] if answered[q][i] else 0.0)
+                    (
+                        i * step,
+                        wait_sum[q][i] / 6e7 / answered[q][i] if answered[q][i] else 0.0,
+                    )
                     for i in range(buckets)
                 ],
                 end_x,

@@ -42,7 +42,7 @@ def expected_rows(
 ) -> list[dict[str, Any]]:
     with SqliteStore(store_path) as store:
         whole = InteractionLog.from_events(store.iter_events(end=end))
-    return queue_performance(whole, Scope(start, end), board.targets()).rows
+    return list(queue_performance(whole, Scope(start, end), board.targets()).rows)
 
 
 def test_a_days_figures_are_the_queue_report_of_that_day(board: Board, store_path: Path) -> None:
