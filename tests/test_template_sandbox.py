@@ -21,6 +21,7 @@ from flowlang.runtime.program import DeploymentTemplate, Program
 from flowlang.runtime.state import FlowState, Trigger
 from flowlang.templates import (
     ReplyTemplate,
+    compile_template,
     environment,
     sandbox,
     template_problems,
@@ -400,3 +401,14 @@ def test_the_fast_path_is_bounded_as_jinja2_is() -> None:
             template.render(lambda n, d: {**names, "c": "c" * (MAX_LENGTH + 1)}.get(n, d))
     assert ReplyTemplate("{{ a }}{{ b }}")._simple is not None
     assert ReplyTemplate("{{ a }}")._simple is not None
+
+
+def test_checking_a_template_leaves_compiling_it_to_the_runtime() -> None:
+    """`validate` finds what fails to compile (an unknown filter) without making Python code of
+    every template; the runtime compiles the same generated code, once."""
+    source = "Hello {{ customer.name | upper }}, checked but not compiled"
+    compiled = compile_template.cache_info().misses
+    assert template_problems(source) == ()
+    assert template_problems("{{ customer | no_such_filter }}")
+    assert compile_template.cache_info().misses == compiled  # nothing compiled by checking
+    assert compile_template(source).render(customer={"name": "ana"}).startswith("Hello ANA,")

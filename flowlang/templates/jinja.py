@@ -57,7 +57,7 @@ def template_problems(source: str) -> tuple[TemplateProblem, ...]:
     template, a constant part that fails on every render. The checker asks for each template more
     than once; the compiled template is the one the runtime then uses."""
     try:
-        compile_template(source)
+        _generated(source)  # what fails to compile fails here; Python's compile can wait
     except TemplateSyntaxError as exc:
         return (TemplateProblem(exc.lineno or 1, exc.message or "invalid template"),)
     except Exception as exc:  # nothing is evaluated while compiling; kept as a problem, not a crash
@@ -178,11 +178,18 @@ def is_template(source: str) -> bool:
 
 
 @lru_cache(maxsize=_CACHED)
+def _generated(source: str) -> str:
+    """The Python source Jinja2 generates from the one parse (where an unknown filter or test
+    fails); `validate` stops here, the runtime compiles it."""
+    return str(environment().compile(_parsed(source), raw=True))
+
+
+@lru_cache(maxsize=_CACHED)
 def compile_template(source: str) -> Template:
     """Compile once (from the one parse of the source); callers render with plain dict
     contexts."""
     env = environment()
-    code = env.compile(_parsed(source))
+    code = compile(_generated(source), "<template>", "exec")
     return env.template_class.from_code(env, code, env.make_globals(None), None)
 
 
