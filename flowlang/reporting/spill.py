@@ -100,6 +100,9 @@ class Spill:
     def copy(self) -> Spill:
         twin = Spill.__new__(Spill)
         twin._db = sqlite3.connect("")
+        # A backup cannot read a database its own connection is writing to (the open
+        # transaction of the last insert): it would wait for it forever.
+        self._db.commit()
         self._db.backup(twin._db)
         twin.count = self.count
         return twin

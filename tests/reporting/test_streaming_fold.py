@@ -135,6 +135,7 @@ _KINDS = [
     "requeued",
     "flow_ended",
     "agent_state",
+    "survey_answer",
 ]
 
 
@@ -159,6 +160,11 @@ def _logs(draw: st.DrawFn) -> list[dict[str, Any]]:
                 "state": "away",
                 "wrap_up": draw(st.sampled_from([None, "Resolved"])),
                 "message_kind": draw(st.sampled_from(["message", "close"])),
+                "survey": "csat",
+                "question": draw(st.sampled_from(["score", "comment"])),
+                "answer": "rating",
+                "value": draw(st.integers(1, 5)),
+                "high": 5,
             }
         )
     return events
