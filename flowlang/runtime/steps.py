@@ -526,7 +526,7 @@ def _split(node: Node, a: ir.SplitArgs, program: Program) -> Step:
     name, branches = a.name, a.branches
 
     def split(r: RunContext) -> str | None:
-        bucket = split_bucket(str(r.facts.conversation.get("id") or ""), nid)
+        bucket = split_bucket(str(r.facts.conversation.get("id") or ""), name)
         index = min(bisect_right(bounds, bucket), len(edges) - 1)
         branch = branches[index]
         r.effects.append(

@@ -56,13 +56,13 @@ def test_the_same_conversation_always_takes_the_same_branch() -> None:
         assert all(taken(start(program(SPLIT), conversation)) == first for _ in range(3))
 
 
-def test_the_bucket_is_a_sha256_of_conversation_and_step_not_pythons_hash() -> None:
-    digest = hashlib.sha256(b"conv-42\x00start/1").digest()
-    assert split_bucket("conv-42", "start/1") == int.from_bytes(digest[:8], "big") % 10_000
+def test_the_bucket_is_a_sha256_of_conversation_and_split_name_not_pythons_hash() -> None:
+    digest = hashlib.sha256(b"conv-42\x00greeting").digest()
+    assert split_bucket("conv-42", "greeting") == int.from_bytes(digest[:8], "big") % 10_000
     # another process (another hash seed) puts the conversation in the same bucket
     code = (
         "from flowlang.runtime.splits import split_bucket; "
-        "print(split_bucket('conv-42', 'start/1'))"
+        "print(split_bucket('conv-42', 'greeting'))"
     )
     other = subprocess.run(
         [sys.executable, "-c", code],
@@ -71,7 +71,7 @@ def test_the_bucket_is_a_sha256_of_conversation_and_step_not_pythons_hash() -> N
         check=True,
         env={"PYTHONHASHSEED": "12345", "PYTHONPATH": str(Path(__file__).parents[2])},
     )
-    assert int(other.stdout) == split_bucket("conv-42", "start/1")
+    assert int(other.stdout) == split_bucket("conv-42", "greeting")
 
 
 def test_the_shares_follow_the_percentages_over_many_conversations() -> None:
@@ -79,6 +79,29 @@ def test_the_shares_follow_the_percentages_over_many_conversations() -> None:
     counts = Counter(taken(start(prog, f"conv-{n}"))[0] for n in range(4000))
     assert abs(counts["classic"] / 4000 - 0.80) < 0.03
     assert abs(counts["short"] / 4000 - 0.20) < 0.03
+
+
+EDITED = 'reply "Welcome to the bank"\nmilestone "opened"\n' + SPLIT
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=30))
+def test_a_conversation_keeps_its_branch_when_steps_are_added_above_the_split(
+    conversation: str,
+) -> None:
+    # a new version of the flow moves the split two steps down (its step id changes: start/3)
+    assert taken(start(program(EDITED), conversation)) == taken(start(program(SPLIT), conversation))
+
+
+def test_renaming_the_split_draws_again() -> None:
+    renamed = program(SPLIT.replace('split "greeting"', 'split "greeting-v2"'))
+    prog = program(SPLIT)
+    moved = [
+        c
+        for c in (f"c-{n}" for n in range(200))
+        if taken(start(prog, c)) != taken(start(renamed, c))
+    ]
+    assert moved  # a new name is a new test: conversations are drawn again
 
 
 def test_a_zero_percent_branch_is_never_taken() -> None:
@@ -109,7 +132,7 @@ def test_the_branch_is_in_the_trace_the_path_and_the_effects() -> None:
 
 
 def test_an_unnamed_split_is_named_by_its_branches() -> None:
-    prog = program('split:\n    50% a:\n        pass\n    50% b:\n        pass')
+    prog = program("split:\n    50% a:\n        pass\n    50% b:\n        pass")
     (split,) = [e for e in start(prog, "c-9").effects if isinstance(e, fx.SplitTaken)]
     assert split.split == "a/b"
 
