@@ -35,14 +35,14 @@ from flowlang.acd.model import (
     requirement_at_ring,
 )
 from flowlang.errors import FlowError
-from flowlang.runtime.ports import QueuePosition, QueueStatus, RoutingNotice, RoutingRequest
+from flowlang.runtime.ports import QueueStatus, RoutingNotice, RoutingRequest
 
 if TYPE_CHECKING:
     from flowlang.config.models import Deployment, Queue
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STATUS_WINDOW = timedelta(minutes=30)
-"""How far back `queue_status` looks for the estimated wait and the service level."""
+"""How far back `queue_status` looks for the service level."""
 
 
 class AcdError(FlowError, ValueError):
@@ -66,7 +66,7 @@ class _Group:
 
 
 ANSWERS_KEPT = 20
-"""How many of a queue's last answers its estimated wait is paced on."""
+"""How many of a queue's last answers its estimated wait is paced on (`_pace`)."""
 WAITING = ("preferred", "waiting", "direct", "offered")
 
 
@@ -425,9 +425,12 @@ class SkillsAcd:
         return None
 
     # ------------------------------------------------------------------ views
-    def queue_status(self, queue: str, now: datetime) -> QueueStatus:
-        """The queue at `now` (docs/acd.md, "Queue status"): waiting, agents on it and free,
-        the estimated wait and the service level of the last `STATUS_WINDOW`."""
+    def queue_status(
+        self, queue: str, now: datetime, conversation_id: str | None = None
+    ) -> QueueStatus:
+        """The queue at `now` (docs/acd.md, "Queue figures"): waiting, agents on it and free,
+        the service level of the last `STATUS_WINDOW`, and the estimated wait of a place in
+        line: `conversation_id`'s place when it waits there, else a new interaction's."""
         waiting = self.waiting(queue)
         on_queue = [
             record
@@ -440,41 +443,38 @@ class SkillsAcd:
         answered = [waited for waited in recent if waited is not None]
         target = self._queue(queue).answer_within.total_seconds()
         level = 100 * sum(w <= target for w in answered) / len(recent) if recent else None
-        if not waiting and free:
+        asked = self.interactions.get(conversation_id or "")
+        position: int | None = None
+        if asked is not None and asked.queue == queue and asked.phase in WAITING:
+            mine = (asked.rank(), asked.episode)  # equal ranks: the earlier routing first
+            position = 1 + sum(1 for other in waiting if (other.rank(), other.episode) < mine)
+        if position is None and not waiting and free:
             estimate: timedelta | None = timedelta(0)
-        elif answered:
-            estimate = timedelta(seconds=sum(answered) / len(answered))
-        elif waiting:
-            estimate = now - waiting[0].entered_at  # at least as long as the longest wait
         else:
-            estimate = None
-        return QueueStatus(len(waiting), len(on_queue), free, estimate, level)
+            pace = self._pace(queue, waiting, now)
+            place = position if position is not None else len(waiting) + 1
+            estimate = None if pace is None else pace * place
+        return QueueStatus(len(waiting), len(on_queue), free, estimate, level, position)
+
+    def _pace(self, queue: str, waiting: list[Interaction], now: datetime) -> timedelta | None:
+        """How fast the line moves: the mean time between the queue's last `ANSWERS_KEPT`
+        answers, and while someone waits at least the time since the later of the last answer
+        and the longest-waiting interaction's entry (the line has moved no faster); None with
+        fewer than two answers and no such time."""
+        answers = self._answers.get(queue) or deque()
+        pace = (answers[-1] - answers[0]) / (len(answers) - 1) if len(answers) >= 2 else None
+        if waiting:
+            since = max(waiting[0].entered_at, answers[-1]) if answers else waiting[0].entered_at
+            stalled = now - since
+            if stalled > timedelta(0) and (pace is None or stalled > pace):
+                pace = stalled
+        return pace
 
     def _left_queue(self, interaction: Interaction, now: datetime, waited: float | None) -> None:
         if interaction.queue is None:
             return
         left = self._left.setdefault(interaction.queue, deque(maxlen=1000))
         left.append((now, waited))
-
-    def queue_position(self, conversation_id: str, now: datetime) -> QueuePosition | None:
-        """Its place in its queue's line (by rank: entry time and priority) and the expected
-        wait: the queue's recent pace (the time between its last answers, up to
-        `ANSWERS_KEPT`) times that place; None until the queue has answered twice."""
-        interaction = self.interactions.get(conversation_id)
-        if interaction is None or interaction.queue is None or interaction.phase not in WAITING:
-            return None
-        rank = interaction.rank()
-        ahead = sum(
-            1
-            for other in self.interactions.values()
-            if other.queue == interaction.queue and other.phase in WAITING and other.rank() < rank
-        )
-        answers = self._answers.get(interaction.queue)
-        estimate = None
-        if answers is not None and len(answers) >= 2:
-            pace = (answers[-1] - answers[0]) / (len(answers) - 1)
-            estimate = pace * (ahead + 1)
-        return QueuePosition(interaction.queue, ahead + 1, estimate)
 
     def waiting(self, queue: str | None = None) -> list[Interaction]:
         """Interactions not yet with an agent, longest waiting first."""

@@ -6,7 +6,7 @@ its replies are sent (through the channel's rules), its data set, and what it ch
 variables, priority and skills is kept. A changed priority or skill routes the conversation
 again to the queue it waits in (it keeps its place and wait: the ACD re-ranks it). `end` takes
 it out of the queue and closes it. `in_queue` (queue, position, estimated wait, time waited)
-comes from the ACD (`Acd.queue_position`).
+comes from the ACD (`Acd.queue_status` for the conversation).
 """
 
 from __future__ import annotations
@@ -156,7 +156,9 @@ def _reroute(
 def _position(ctx: EngineContext, conv: ConversationView, now: datetime) -> dict[str, Any]:
     """`in_queue`: the queue, the place in line and the estimated wait (the ACD's), the time
     waited; the two durations in whole minutes too (for texts)."""
-    found = ctx.acd.queue_position(conv.id, now)
+    found = ctx.acd.queue_status(conv.queue, now, conv.id) if conv.queue else None
+    if found is not None and found.position is None:
+        found = None  # no longer waiting there (an agent has it): no place, no estimate
     entered = (conv.routing or {}).get("entered_at")
     estimate = found.estimated_wait if found is not None else None
     waited = now - datetime.fromisoformat(entered) if entered else None

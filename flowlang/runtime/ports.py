@@ -398,26 +398,19 @@ class RoutingNotice:
 
 @dataclass(frozen=True)
 class QueueStatus:
-    """A queue now, as a flow reads it (`queue("Retail Banking").waiting`): interactions
-    waiting, agents on the queue (not offline) and those free to take one now, the estimated
-    wait (None: not known) and the service level in percent (None: nobody answered or left
-    lately)."""
+    """A queue now, as a flow reads it (`queue("Retail Banking").waiting`, and `in_queue` in a
+    `while queued` block): interactions waiting, agents on the queue (not offline) and those
+    free to take one now, the service level in percent (None: nobody answered or left lately),
+    the place in line of the conversation asked about (1: next; None: none asked about, or it
+    does not wait in this queue) and the estimated wait, of that place or else of a new
+    interaction (None: not known). docs/acd.md, "Queue figures", defines the estimate."""
 
     waiting: int = 0
     agents_on_queue: int = 0
     agents_available: int = 0
     estimated_wait: timedelta | None = None
     service_level: float | None = None
-
-
-@dataclass(frozen=True)
-class QueuePosition:
-    """Where a waiting interaction stands: its queue, its place in line (1: next) and the
-    wait the ACD expects for it (None: it cannot tell yet)."""
-
-    queue: str
-    position: int
-    estimated_wait: timedelta | None
+    position: int | None = None
 
 
 class Acd(Protocol):
@@ -470,17 +463,17 @@ class Acd(Protocol):
         """Take an interaction back after a restart: held by `agent`, or waiting since
         `entered_at`, keeping its place in line."""
 
-    def queue_status(self, queue: str, now: datetime) -> QueueStatus:
-        """The queue's figures at `now`, for `queue(...)` in a flow's expressions."""
+    def queue_status(
+        self, queue: str, now: datetime, conversation_id: str | None = None
+    ) -> QueueStatus:
+        """The queue's figures at `now`: for `queue(...)` in a flow's expressions, and, with
+        `conversation_id`, that conversation's place and estimated wait (`in_queue`)."""
 
     def refused_code(
         self, conversation_id: str, queue: str | None, agent: str, code: str | None, now: datetime
     ) -> RoutingNotice | None:
         """Judge a wrap-up code for after-call work this ACD no longer holds (lost in a
         restart): a `wrap_up_rejected` notice, or None when the code is fine."""
-
-    def queue_position(self, conversation_id: str, now: datetime) -> QueuePosition | None:
-        """Where the interaction waits in its queue (None: it is not waiting in one)."""
 
 
 INITIATED = "business"  # the sender of a business-initiated message (`Engine.initiate`)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from flowlang.acd import SkillsAcd
 from flowlang.acd.distributor import STATUS_WINDOW
 from flowlang.acd.model import AgentProfile, QueueSettings
@@ -42,31 +45,84 @@ def test_an_idle_queue_with_a_free_agent_has_no_wait() -> None:
     )
 
 
-def test_waiting_interactions_and_the_longest_wait_when_nobody_was_answered_yet() -> None:
+def test_before_any_answer_the_line_moves_no_faster_than_its_longest_wait() -> None:
     centre = acd(agent("ana", "away"))
     centre.enqueue(request("c1"), T0)
     centre.enqueue(request("c2"), T0 + timedelta(minutes=1))
     status = centre.queue_status("Retail", T0 + timedelta(minutes=4))
-    assert (status.waiting, status.agents_available) == (2, 0)
-    assert status.estimated_wait == timedelta(minutes=4)  # at least the longest wait so far
+    assert (status.waiting, status.agents_available, status.position) == (2, 0, None)
+    # nobody answered in the 4 minutes c1 has waited: 4 minutes a place, a new one is third
+    assert status.estimated_wait == timedelta(minutes=12)
     assert status.service_level is None  # nobody answered or left yet
+    mine = centre.queue_status("Retail", T0 + timedelta(minutes=4), "c2")
+    assert (mine.position, mine.estimated_wait) == (2, timedelta(minutes=8))
 
 
-def test_the_estimate_and_service_level_come_from_the_recent_answers() -> None:
-    centre = acd(agent("ana", "away", capacity=5))
-    for n in range(4):
-        centre.enqueue(request(f"c{n}"), T0)
-    centre.withdraw("c3", T0 + timedelta(minutes=1))  # left unanswered
-    centre.set_agent_state("ana", "available", T0 + timedelta(minutes=3))  # answers c0-c2
-    status = centre.queue_status("Retail", T0 + timedelta(minutes=3))
-    assert status.waiting == 0
-    # three answered after 3 minutes (over the 2-minute target), one left: 0 % within target
-    assert status.service_level == 0
-    assert status.agents_available == 1 and status.estimated_wait == timedelta(0)
-    centre.set_agent_state("ana", "away", T0 + timedelta(minutes=3))
-    centre.enqueue(request("c9"), T0 + timedelta(minutes=4))
-    busy = centre.queue_status("Retail", T0 + timedelta(minutes=5))
-    assert busy.waiting == 1 and busy.estimated_wait == timedelta(minutes=3)  # the answers' mean
+def test_with_nobody_waiting_and_nobody_free_and_no_answers_the_wait_is_not_known() -> None:
+    assert acd(agent("ana", "away")).queue_status("Retail", T0).estimated_wait is None
+
+
+def paced_centre() -> SkillsAcd:
+    """Answers at 0, 2 and 4 minutes (a pace of 2 minutes); then nobody is free, and c9 waits
+    from 5:30."""
+    centre = acd(agent("ana", capacity=9))
+    for n, minute in enumerate((0, 2, 4)):
+        centre.enqueue(request(f"c{n}"), T0 + timedelta(minutes=minute))
+    centre.set_agent_state("ana", "away", T0 + timedelta(minutes=5))
+    centre.enqueue(request("c9"), T0 + timedelta(minutes=5, seconds=30))
+    return centre
+
+
+def test_the_estimate_is_the_pace_of_the_recent_answers_times_the_place() -> None:
+    centre = paced_centre()
+    status = centre.queue_status("Retail", T0 + timedelta(minutes=6))
+    assert status.service_level == 100  # the three were answered at once
+    assert (status.waiting, status.estimated_wait) == (1, timedelta(minutes=4))  # 2nd place
+    mine = centre.queue_status("Retail", T0 + timedelta(minutes=6), "c9")
+    assert (mine.position, mine.estimated_wait) == (1, timedelta(minutes=2))
+
+
+def test_a_line_that_stopped_moving_slows_the_pace_down() -> None:
+    centre = paced_centre()
+    # c9 has waited 14:30 (it came after the last answer): the line moves no faster than that
+    mine = centre.queue_status("Retail", T0 + timedelta(minutes=20), "c9")
+    assert mine.estimated_wait == timedelta(minutes=14, seconds=30)
+
+
+def test_a_conversation_not_waiting_in_the_queue_has_no_place() -> None:
+    centre = paced_centre()
+    later = T0 + timedelta(minutes=6)
+    assert centre.queue_status("Retail", later, "c0").position is None  # with ana
+    assert centre.queue_status("Other", later, "c9").position is None  # waits elsewhere
+    assert centre.queue_status("Retail", later, "nobody").position is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=600), max_size=6),
+    st.lists(st.integers(min_value=1, max_value=600), max_size=4),
+    st.integers(min_value=0, max_value=3600),
+)
+def test_a_new_interaction_is_told_the_wait_the_queue_told_before_it_came(
+    answered_gaps: list[int], waiting_gaps: list[int], later: int
+) -> None:
+    """`queue("Retail").estimated_wait` read before routing is what `in_queue.estimated_wait`
+    says of the conversation once it waits there, at the same moment: one definition."""
+    centre = acd(agent("ana", capacity=99))
+    at = T0
+    for n, gap in enumerate(answered_gaps):
+        at += timedelta(seconds=gap)
+        centre.enqueue(request(f"a{n}"), at)
+    centre.set_agent_state("ana", "away", at)
+    for n, gap in enumerate(waiting_gaps):
+        at += timedelta(seconds=gap)
+        centre.enqueue(request(f"w{n}"), at)
+    now = at + timedelta(seconds=later)
+    before = centre.queue_status("Retail", now)
+    centre.enqueue(request("new"), now)
+    after = centre.queue_status("Retail", now, "new")
+    assert after.position == before.waiting + 1
+    assert after.estimated_wait == before.estimated_wait
 
 
 def test_answers_older_than_the_window_no_longer_count() -> None:

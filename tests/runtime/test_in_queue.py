@@ -136,11 +136,6 @@ def test_the_acd_estimates_the_wait_from_its_recent_answers() -> None:
     acd.set_agent_state("ana", "away", _at(5))
     enqueue("c3", 5)
     enqueue("c4", 6)
-    assert acd.queue_position("c1", _at(7)) is None  # with the agent
-    found = acd.queue_position("c4", _at(7))
-    assert found is not None
-    assert (found.queue, found.position, found.estimated_wait) == (
-        "Retail",
-        2,
-        timedelta(minutes=8),
-    )
+    assert acd.queue_status("Retail", _at(7), "c1").position is None  # with the agent
+    found = acd.queue_status("Retail", _at(7), "c4")
+    assert (found.waiting, found.position, found.estimated_wait) == (2, 2, timedelta(minutes=8))
