@@ -100,6 +100,10 @@ DUPLICATE_DECLARATION = _code(
 DUPLICATE_KEYWORD = _code("FL125", "warning: a keyword listed twice in one match")
 UNKNOWN_TIME_ZONE = _code("FL126", "a time zone name that is not an IANA time zone")
 DUPLICATE_SPLIT_BRANCH = _code("FL127", "a split branch named twice")
+UNKNOWN_AGENT_ATTRIBUTE = _code(
+    "FL140",
+    "an agent attribute (agent.<attribute> in a routing step) the deployment does not declare",
+)
 
 # FL2xx: types and values
 WRONG_TYPE = _code("FL201", "a value of the wrong type for its place")
@@ -127,6 +131,10 @@ BAD_RATING_SCALE = _code(
 BAD_QUEUE_INTERVAL = _code(
     "FL231",
     "an in-queue 'every' under a minute, or an 'after' of no time",
+)
+AGENT_CONDITION_FORM = _code(
+    "FL232",
+    "a routing step's condition that does not compare one agent.<attribute> with a value",
 )
 
 # FL3xx: structure
@@ -169,6 +177,11 @@ DUPLICATE_QUEUE_ACTIVITY = _code(
 NOT_WHILE_QUEUED = _code(
     "FL343",
     "a step that cannot run beside a queue wait (one that waits, routes or jumps)",
+)
+AGENT_STEP_ORDER = _code(
+    "FL344",
+    "routing steps out of order: not 'prefer agents' first, a step without 'for' before "
+    "others, or 'then any agent' not last",
 )
 
 # FL4xx: channels and templates

@@ -250,6 +250,7 @@ def context_from_deployment(deployment: Deployment, filename: str) -> FlowContex
         skills=set(deployment.skills),
         languages=set(deployment.languages),
         agents=set(deployment.agents),
+        agent_attributes=dict(deployment.agent_attributes),
         bots=set(deployment.bots),
         bot_intents={name: tuple(bot.intents) for name, bot in deployment.bots.items()},
         schedules=set(deployment.schedules),

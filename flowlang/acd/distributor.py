@@ -34,6 +34,7 @@ from flowlang.acd.model import (
     Ring,
     requirement_at_ring,
 )
+from flowlang.acd.targets import matches
 from flowlang.errors import FlowError
 from flowlang.runtime.ports import QueueStatus, RoutingNotice, RoutingRequest
 
@@ -81,6 +82,8 @@ class SkillsAcd:
         self.interactions: dict[str, Interaction] = {}
         self._members: dict[str, set[str]] = {}
         self._skilled: dict[str, set[str]] = {}  # skill -> agents who have it (level 1 or more)
+        # a routing step's condition -> the agents who meet it, gathered once per condition
+        self._step_members: dict[str, set[str]] = {}
         self._pools: dict[Requirement, _Pool] = {}
         self._groups: dict[Requirement, _Group] = {}
         self._open_groups: dict[tuple[str, str], set[Requirement]] = {}
@@ -118,6 +121,7 @@ class SkillsAcd:
                 {str(media): int(n) for media, n in dict(agent.capacity).items()},
                 agent.auto_answer,
                 agent.state,
+                {"name": agent.name, **agent.attributes},
             )
             for agent_id, agent in deployment.agents.items()
         ]
@@ -143,6 +147,11 @@ class SkillsAcd:
         for skill, level in profile.skills.items():
             if level >= 1:
                 self._skilled.setdefault(skill, set()).add(profile.id)
+        for condition, members in self._step_members.items():
+            if matches(condition, profile):
+                members.add(profile.id)
+            else:
+                members.discard(profile.id)
         for queue in profile.queues:
             self._members.setdefault(queue, set()).add(profile.id)
         for requirement, pool in self._pools.items():
@@ -371,8 +380,9 @@ class SkillsAcd:
             self._let_go(interaction, previous)
         interaction.declined = {previous.id} if previous is not None else set()
         if agent is None and queue and queue != interaction.queue:
-            # The skills the flow asked for belonged to the first queue; the language stays.
-            interaction.queue, interaction.skills = queue, {}
+            # The skills and agent steps the flow asked for belonged to the first queue; the
+            # language stays.
+            interaction.queue, interaction.skills, interaction.steps = queue, {}, ()
         self._start_episode(interaction, now)
         target = self.agents.get(agent or "")
         if agent is not None:
@@ -509,15 +519,8 @@ class SkillsAcd:
         self, kind: str, interaction: Interaction, now: datetime, notices: list[RoutingNotice]
     ) -> None:
         queue = self._queue(interaction.queue)
-        if kind.startswith("ring:"):
-            ring = int(kind.split(":")[1])
-            if interaction.phase == "waiting" and ring > interaction.ring:
-                self._unplace(interaction)
-                interaction.ring = ring
-                notices.append(self._notice("ring_widened", interaction, now, ring=ring))
-                self._place(interaction, now, notices)
-            elif interaction.phase == "preferred":
-                interaction.ring = ring
+        if kind.startswith(("ring:", "step:")):
+            self._widen(interaction, kind, now, notices)
         elif kind == "preferred_end" and interaction.phase == "preferred":
             self._unplace(interaction)
             self._place(interaction, now, notices)
@@ -575,6 +578,30 @@ class SkillsAcd:
                 notices.append(self._notice("disconnected", interaction, now, reason="inactive"))
                 notices += self._finish_work(interaction, now, reason="inactive")
 
+    def _widen(
+        self, interaction: Interaction, kind: str, now: datetime, notices: list[RoutingNotice]
+    ) -> None:
+        """A bullseye ring (`ring:N`) or the end of a routing step (`step:N`) is reached: the
+        interaction asks for less, and whoever now qualifies may take it. The two are
+        independent: the requirement is the ring's skills and the current step's agents."""
+        what, number = kind.split(":")
+        index = int(number)
+        if what == "ring":
+            if interaction.phase == "waiting" and index > interaction.ring:
+                self._unplace(interaction)
+                interaction.ring = index
+                notices.append(self._notice("ring_widened", interaction, now, ring=index))
+                self._place(interaction, now, notices)
+            elif interaction.phase == "preferred":
+                interaction.ring = index
+        elif interaction.phase == "waiting" and index > interaction.step:
+            self._unplace(interaction)
+            interaction.step = index
+            notices.append(self._notice("target_widened", interaction, now, step=index))
+            self._place(interaction, now, notices)
+        elif interaction.phase in ("preferred", "offered"):
+            interaction.step = max(interaction.step, index)
+
     def _end_wrap_up_on_return(self, conversation_id: str, now: datetime) -> list[RoutingNotice]:
         """The customer wrote again during the agent's after-call work on their conversation:
         that work ends, as a wrap-up timed out where a required code is still missing."""
@@ -622,6 +649,13 @@ class SkillsAcd:
                 self._timer(urgent_at, "urgent", interaction)
         for index, ring in enumerate(queue.rings, start=1):
             self._timer(now + ring.after, f"ring:{index}", interaction)
+        interaction.step = 0
+        at = now
+        for index, step in enumerate(interaction.steps, start=1):
+            if step.seconds is None:
+                break
+            at += timedelta(seconds=step.seconds)
+            self._timer(at, f"step:{index}", interaction)
 
     # ------------------------------------------------------------------ placing and serving
     def _place(
@@ -917,17 +951,31 @@ class SkillsAcd:
         candidates = self._members.get(requirement.queue, set())
         for skill, _level in requirement.skills:
             candidates = candidates & self._skilled.get(skill, set())
+        if requirement.agents is not None:
+            candidates = candidates & self._meeting(requirement.agents)
         for agent_id in candidates:
             record = self.agents.get(agent_id)
             if record is None:
                 continue
-            if requirement.met_by(record.profile):
+            if requirement.met_by(record.profile, step_checked=True):
                 pool.qualified.add(agent_id)
                 record.pools.add(requirement)
                 if record.ready_for(requirement.media):
                     pool.heap.append(record.heap_entry(selection))
         heapq.heapify(pool.heap)
         return pool
+
+    def _meeting(self, condition: str) -> set[str]:
+        """The agents who meet a routing step's condition: every agent tested once per
+        condition (then kept as agents come and change), never per routing decision."""
+        found = self._step_members.get(condition)
+        if found is None:
+            found = self._step_members[condition] = {
+                agent_id
+                for agent_id, record in self.agents.items()
+                if matches(condition, record.profile)
+            }
+        return found
 
     def _requirement(self, interaction: Interaction) -> Requirement:
         queue = self._queue(interaction.queue)
@@ -938,6 +986,7 @@ class SkillsAcd:
             interaction.skills,
             interaction.language,
             ring,
+            interaction.agents_wanted(),
         )
 
     def settings(self, queue: str | None) -> QueueSettings:
@@ -986,6 +1035,7 @@ def _keep_place(interaction: Interaction, previous: Interaction) -> None:
     interaction.boost = previous.boost
     interaction.declined = set(previous.declined)
     interaction.offers = previous.offers
+    interaction.step = previous.step
 
 
 def _interaction_for(request: RoutingRequest, entered_at: datetime) -> Interaction:
@@ -998,6 +1048,7 @@ def _interaction_for(request: RoutingRequest, entered_at: datetime) -> Interacti
         priority=request.priority,
         entered_at=entered_at,
         window_closes_at=request.window_closes_at,
+        steps=request.agent_steps,
     )
 
 

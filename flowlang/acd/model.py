@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
+
+from flowlang.acd.targets import matches
+from flowlang.runtime.ports import AgentStep
 
 MEDIA = ("message", "social_dm", "social_public")
 Selection = Literal["longest_idle", "least_occupied"]
@@ -55,27 +58,38 @@ class AgentProfile:
     capacity: dict[str, int] = field(default_factory=lambda: {"message": 1})
     auto_answer: bool = False
     state: AgentState = "available"
+    attributes: dict[str, Any] = field(default_factory=dict)  # the deployment's (`agent.tier`)
 
 
 @dataclass(frozen=True)
 class Requirement:
-    """What an interaction needs from an agent at its current bullseye ring."""
+    """What an interaction needs from an agent at its current bullseye ring and routing step
+    (`agents`: the step's condition, `flowlang.acd.targets`; None: any agent)."""
 
     queue: str
     media: str
     skills: tuple[tuple[str, int], ...]
     language: str | None
+    agents: str | None = None
 
-    def met_by(self, agent: AgentProfile) -> bool:
+    def met_by(self, agent: AgentProfile, *, step_checked: bool = False) -> bool:
+        """Whether the agent meets it (`step_checked`: the step's condition is known to)."""
         if self.queue not in agent.queues:
             return False
         if self.language and self.language not in agent.languages:
             return False
-        return all(agent.skills.get(skill, 0) >= level for skill, level in self.skills)
+        if not all(agent.skills.get(skill, 0) >= level for skill, level in self.skills):
+            return False
+        return step_checked or matches(self.agents, agent)
 
 
 def requirement_at_ring(
-    queue: str, media: str, skills: dict[str, int], language: str | None, ring: Ring | None
+    queue: str,
+    media: str,
+    skills: dict[str, int],
+    language: str | None,
+    ring: Ring | None,
+    agents: str | None = None,
 ) -> Requirement:
     """The requirement after `ring` relaxed it (None: the innermost ring, nothing relaxed)."""
     wanted = dict(skills)
@@ -85,7 +99,7 @@ def requirement_at_ring(
         for skill in ring.remove_skills:
             wanted.pop(skill, None)
         wanted = {s: max(1, level - ring.relax_proficiency) for s, level in wanted.items()}
-    return Requirement(queue, media, tuple(sorted(wanted.items())), language)
+    return Requirement(queue, media, tuple(sorted(wanted.items())), language, agents)
 
 
 @dataclass
@@ -171,6 +185,12 @@ class Interaction:
     offer_ends_at: datetime | None = None  # when the open offer times out
     last_customer_activity: datetime | None = None
     wrap_up: str | None = None
+    steps: tuple[AgentStep, ...] = ()  # ordered routing targets; `step`: the current one
+    step: int = 0
+
+    def agents_wanted(self) -> str | None:
+        """The current routing step's condition (None: no step, or past the last)."""
+        return self.steps[self.step].condition if self.step < len(self.steps) else None
 
     def rank(self) -> float:
         """Waiting order: the entry time moved earlier by a minute per priority point."""

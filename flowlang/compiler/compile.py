@@ -277,6 +277,14 @@ class _Compiler:
                 ),
                 prefer_last=stmt.prefer_last_agent,
                 timeout=_seconds(stmt.timeout),
+                agent_steps=tuple(
+                    ir.AgentStep(
+                        to_tree(step.condition) if step.condition is not None else None,
+                        _seconds(step.duration),
+                    )
+                    for step in stmt.agent_steps
+                )
+                or None,
             )
             self.routes.append(nid)
             edges = self._branches(nid, stmt.branches, cont)

@@ -445,8 +445,19 @@ class RouteAgentArgs(Args):
 
 
 @dataclass(frozen=True, slots=True)
+class AgentStep:
+    """One step of an ordered routing target: the agents `condition` (an expression on
+    `agent.<attribute>` and the flow's values; None: any agent) takes, for `seconds` (None:
+    until the route ends)."""
+
+    condition: ExprTree | None
+    seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RouteQueueArgs(Args):
     op: ClassVar[Op] = Op.ROUTE_QUEUE
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"agent_steps"})
     queue: NameRef
     skills: tuple[SkillReq, ...] = ()
     language: NameRef | None = None
@@ -454,6 +465,7 @@ class RouteQueueArgs(Args):
     preferred: tuple[PreferredAgent, ...] = ()
     prefer_last: bool = False
     timeout: int | None = None
+    agent_steps: tuple[AgentStep, ...] | None = None  # None: no ordered steps
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,10 @@ def _all_media() -> list[Media]:
     return ["message", "social_dm", "social_public"]
 
 
+AttributeType = Literal["text", "number", "boolean", "list"]
+AttributeValue = str | int | float | bool | list[str]
+
+
 class Agent(Model):
     """A person who answers conversations."""
 
@@ -61,6 +65,8 @@ class Agent(Model):
     queues: list[Name] = Field(default_factory=list)
     state: Literal["available", "away", "offline"] = "available"
     auto_answer: bool = False  # offers are accepted at once, without the agent's click
+    # values of the deployment's `agent_attributes` (routing steps read them: `agent.tier`)
+    attributes: dict[Name, AttributeValue] = Field(default_factory=dict)
 
 
 class ServiceLevel(Model):
@@ -293,6 +299,7 @@ class Deployment(Model):
     skills: list[Name] = Field(default_factory=list)
     queues: dict[Name, Queue] = Field(default_factory=dict)
     agents: dict[Name, Agent] = Field(default_factory=dict)
+    agent_attributes: dict[Name, AttributeType] = Field(default_factory=dict)
     channels: dict[Name, Channel] = Field(default_factory=dict)
     templates: dict[Name, Template] = Field(default_factory=dict)
     canned_responses: dict[Name, CannedResponse] = Field(default_factory=dict)

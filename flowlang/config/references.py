@@ -68,6 +68,7 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:  # 
             refer("language", language, d.languages, ("agents", agent_id, "languages", i))
         for i, queue_name in enumerate(agent.queues):
             refer("queue", queue_name, d.queues, ("agents", agent_id, "queues", i))
+        out += _attributes(agent_id, d, index)
         for media, count in agent.capacity.items():
             if count < 0:
                 out.append(
@@ -204,6 +205,46 @@ def _duplicates(
                 )
             )
         seen.add(name)
+    return out
+
+
+_ATTRIBUTE_TYPES: dict[str, tuple[type, ...]] = {
+    "text": (str,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "list": (list,),
+}
+
+
+def _attributes(agent_id: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
+    """An agent's attributes are declared under `agent_attributes:`, with their type."""
+    out: list[Diagnostic] = []
+    for name, value in d.agents[agent_id].attributes.items():
+        path = ("agents", agent_id, "attributes", name)
+        declared = d.agent_attributes.get(name)
+        if declared is None:
+            names = list(d.agent_attributes)
+            hint = suggest(name, names, f"declare it under `agent_attributes:` ({name}: text)")
+            out.append(
+                error(
+                    codes.DEPLOYMENT_UNKNOWN_REFERENCE,
+                    f"unknown agent attribute {name!r}",
+                    index.key_span(path),
+                    hint=hint,
+                )
+            )
+        elif not isinstance(value, _ATTRIBUTE_TYPES[declared]) or (
+            declared == "number" and isinstance(value, bool)
+        ):
+            out.append(
+                error(
+                    codes.DEPLOYMENT_BAD_VALUE,
+                    f"agent attribute {name!r} is declared as {declared}, but {agent_id}'s is "
+                    f"{value!r}",
+                    index.value_span(path),
+                    hint=f"give a {declared} value, or change `agent_attributes: {name}:`",
+                )
+            )
     return out
 
 

@@ -398,6 +398,17 @@ class PreferredAgent:
 
 
 @dataclass(frozen=True, slots=True)
+class AgentTarget:
+    """One step of an ordered routing target: `prefer agents where <condition> [for <d>]`,
+    `then agents where ...` (`then`), or `then any agent` (no condition)."""
+
+    span: Span
+    condition: Expr | None
+    duration: timedelta | None = None
+    then: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RouteQueue:
     span: Span
     queue: NameRef
@@ -409,6 +420,7 @@ class RouteQueue:
     timeout: timedelta | None = None
     branches: tuple[OutcomeBranch, ...] = ()
     option_spans: tuple[Span, ...] = ()
+    agent_steps: tuple[AgentTarget, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -400,6 +400,7 @@ class AstBuilder(Transformer[Token, Any]):
             "preferred_agents": [],
             "branches": [],
             "option_spans": [],
+            "agent_steps": [],
         }
         for item in items:
             if isinstance(item, ast.OutcomeBranch):
@@ -407,11 +408,11 @@ class AstBuilder(Transformer[Token, Any]):
                 continue
             key, value, span = item
             fields["option_spans"].append(span)
-            if key in ("skills", "preferred_agents"):
+            if key in ("skills", "preferred_agents", "agent_steps"):
                 fields[key].append(value)
             else:
                 fields[key] = value
-        for key in ("skills", "preferred_agents", "branches", "option_spans"):
+        for key in ("skills", "preferred_agents", "branches", "option_spans", "agent_steps"):
             fields[key] = tuple(fields[key])
         return ast.RouteQueue(self._span(meta), queue, **fields)
 
@@ -441,6 +442,23 @@ class AstBuilder(Transformer[Token, Any]):
 
     def opt_prefer_last_agent(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
         return "prefer_last_agent", True, self._span(meta)
+
+    def step_prefer(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        """agent_step: "prefer" "agents" "where" expr ["for" DURATION]"""
+        return self._agent_step(meta, children, then=False)
+
+    def step_then(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        return self._agent_step(meta, children, then=True)
+
+    def step_any(self, meta: Meta, children: list[Any]) -> tuple[str, Any, Span]:
+        span = self._span(meta)
+        return "agent_steps", ast.AgentTarget(span, None, None, True), span
+
+    def _agent_step(self, meta: Meta, children: list[Any], *, then: bool) -> tuple[str, Any, Span]:
+        condition, duration = children
+        span = self._span(meta)
+        step = ast.AgentTarget(span, condition, self._opt_duration(duration), then)
+        return "agent_steps", step, span
 
     def opt_timeout(self, meta: Meta, children: list[Token]) -> tuple[str, Any, Span]:
         return "timeout", self._duration(children[0]), self._span(meta)

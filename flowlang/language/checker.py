@@ -17,6 +17,7 @@ from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, error, listing, sort_key, suggest, warning
 from flowlang.language import ast
 from flowlang.language.check_split import milestone_problems, split_problems
+from flowlang.language.check_targets import condition_problems, step_order_problems
 from flowlang.language.check_time import TIME_TYPES
 from flowlang.language.context import ChannelInfo, FlowContext
 from flowlang.language.exprtypes import (
@@ -1124,6 +1125,7 @@ class _Checker:
             self._expect_type(stmt.priority, NUMBER, "priority")
         for agent in stmt.preferred_agents:
             self._resolve(agent.agent, "agent", dynamic=True)
+        self._agent_steps(stmt.agent_steps)
         self._timed_branches(
             stmt,
             stmt.branches,
@@ -1133,6 +1135,19 @@ class _Checker:
             warn_missing=stmt.timeout is not None,
             optional=(UNKNOWN_TARGET,),
         )
+
+    def _agent_steps(self, steps: tuple[ast.AgentTarget, ...]) -> None:
+        for problem in step_order_problems(steps):
+            self.report(problem)
+        attributes = self.ctx.agent_attributes if self.ctx.has_deployment else None
+        for step in steps:
+            if step.condition is not None:
+                condition_problems(
+                    step.condition,
+                    attributes,
+                    lambda expr: infer(expr, self.scope, self.report),
+                    self.report,
+                )
 
     def _data_action(self, stmt: ast.DataAction, where: _Where) -> None:
         self._resolve(stmt.action, "data_action")

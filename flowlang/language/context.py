@@ -76,6 +76,8 @@ class FlowContext:
     skills: set[str] = field(default_factory=set)
     languages: set[str] = field(default_factory=set)
     agents: set[str] = field(default_factory=set)
+    # agent attribute -> its type (text, number, boolean, list): `agent.tier` in routing steps
+    agent_attributes: dict[str, str] = field(default_factory=dict)
     bots: set[str] = field(default_factory=set)
     bot_intents: dict[str, tuple[str, ...]] = field(default_factory=dict)  # bot -> its intents
     schedules: set[str] = field(default_factory=set)

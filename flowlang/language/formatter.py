@@ -655,6 +655,8 @@ def _route_queue(stmt: ast.RouteQueue) -> _Node:
         if chosen is not None:
             spans.remove(chosen)
         options.append((chosen, "prefer last agent"))
+    for step in stmt.agent_steps:
+        options.append((claim(step.span), _agent_step(step)))
     if stmt.timeout is not None:
         options.append((spans.pop() if spans else None, f"timeout {written(stmt.timeout)}"))
     if not options and not stmt.branches:
@@ -664,6 +666,14 @@ def _route_queue(stmt: ast.RouteQueue) -> _Node:
         for found, text in options
     ]
     return _compound(stmt.span, f"{head}:", items + _branches(stmt.branches))
+
+
+def _agent_step(step: ast.AgentTarget) -> str:
+    if step.condition is None:
+        return "then any agent"
+    keyword = "then" if step.then else "prefer"
+    limit = f" for {written(step.duration)}" if step.duration is not None else ""
+    return f"{keyword} agents where {format_expr(step.condition)}{limit}"
 
 
 def _placeless(parent: Span, text: str) -> _Node:

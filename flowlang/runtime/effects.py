@@ -34,6 +34,9 @@ class RouteToQueue(_Effect):
     preferred_agents: list[dict[str, Any]] = Field(default_factory=list)
     prefer_last_agent: bool = False
     timeout_seconds: int | None = None
+    # ordered routing steps: {"condition": canonical JSON on agent.<attribute> or None,
+    # "seconds": int or None}
+    agent_steps: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class RouteToAgent(_Effect):

@@ -14,7 +14,7 @@ from flowlang.runtime import in_queue
 from flowlang.runtime.context import EngineContext
 from flowlang.runtime.interpreter import run
 from flowlang.runtime.outcome import Outcome
-from flowlang.runtime.ports import ConversationView, RoutingNotice, RoutingRequest
+from flowlang.runtime.ports import AgentStep, ConversationView, RoutingNotice, RoutingRequest
 from flowlang.runtime.replies import send
 from flowlang.runtime.state import Facts, FlowState, Trigger, Waiting
 
@@ -347,6 +347,7 @@ def _route_queue(
         last_agent=conv.last_agent if effect.prefer_last_agent else None,
         timeout_seconds=effect.timeout_seconds,
         window_closes_at=ctx.policy.window_closes_at(conv),
+        agent_steps=tuple(AgentStep(s["condition"], s["seconds"]) for s in effect.agent_steps),
     )
     conv.routing = _routing_json(request, entered_at)
     ctx.events.append(
@@ -492,6 +493,11 @@ def _routing_json(request: RoutingRequest, entered_at: datetime) -> dict[str, An
         "timeout_seconds": request.timeout_seconds,
         "window_closes_at": closes.isoformat() if closes else None,
         "entered_at": entered_at.isoformat(),
+        **(
+            {"agent_steps": [[s.condition, s.seconds] for s in request.agent_steps]}
+            if request.agent_steps
+            else {}
+        ),
     }
 
 
@@ -510,6 +516,7 @@ def request_from(conv: ConversationView) -> RoutingRequest:
         last_agent=data.get("last_agent"),
         timeout_seconds=data.get("timeout_seconds"),
         window_closes_at=datetime.fromisoformat(closes) if closes else None,
+        agent_steps=tuple(AgentStep(c, s) for c, s in data.get("agent_steps") or []),
     )
 
 

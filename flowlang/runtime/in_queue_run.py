@@ -147,6 +147,7 @@ def _reroute(
         ],
         prefer_last_agent=routing.get("last_agent") is not None,
         timeout_seconds=routing.get("timeout_seconds"),
+        agent_steps=[{"condition": c, "seconds": s} for c, s in routing.get("agent_steps") or []],
     )
     follow_up = route_again(ctx, conv, effect, now, outcome)
     if follow_up is not None:

@@ -372,6 +372,8 @@ class Bots(Protocol):
 
 @dataclass
 class RoutingRequest:
+    """What the flow asks of the ACD for a conversation (`route to queue`)."""
+
     conversation_id: str
     queue: str
     media: str
@@ -382,6 +384,18 @@ class RoutingRequest:
     last_agent: str | None
     timeout_seconds: int | None
     window_closes_at: datetime | None = None
+    agent_steps: tuple[AgentStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class AgentStep:
+    """One step of an ordered routing target (`prefer agents where ... for 2m`): the agents
+    `condition` takes (the canonical JSON of an expression tree on `agent.<attribute>` alone,
+    `flowlang.runtime.agent_steps`; None: any agent of the queue), for `seconds` (None: until
+    the routing ends)."""
+
+    condition: str | None
+    seconds: int | None = None
 
 
 @dataclass
@@ -417,7 +431,8 @@ class Acd(Protocol):
     """Automatic call distribution: the engine asks, the ACD answers with notices.
 
     Notices it may return: offered, accepted, declined, not_responding, requeued, waiting,
-    withdrawn, expired, disconnected, priority_raised, ring_widened, after_call_work,
+    withdrawn, expired, disconnected, priority_raised, ring_widened, target_widened,
+    after_call_work,
     wrap_up_ended, wrap_up_rejected, agent_unavailable. Never queued, transferred or completed:
     the engine logs those itself. `wrap_up_rejected` (with `code` and `reason` in its data) is the
     whole answer to a complete or wrap-up whose code the queue refuses: the ACD changed nothing,

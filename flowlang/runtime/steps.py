@@ -20,6 +20,7 @@ from flowlang.compiler import ir
 from flowlang.compiler.ir import Node
 from flowlang.errors import FlowRuntimeError
 from flowlang.runtime import effects as fx
+from flowlang.runtime.agent_steps import binder, canonical
 from flowlang.runtime.evaluate import Compiled, _number, _text
 from flowlang.runtime.program import Program
 from flowlang.runtime.splits import split_bucket
@@ -878,6 +879,10 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
     ]
     priority_of = program.expr(a.priority) if a.priority is not None else None
     prefer_last, timeout, wait = a.prefer_last, a.timeout, _delay(a.timeout)
+    steps = [
+        (binder(s.condition, program.expr) if s.condition is not None else None, s.seconds)
+        for s in a.agent_steps or ()
+    ]
 
     def route_queue(r: RunContext) -> str | None:
         interaction = r.s.interaction
@@ -908,6 +913,10 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
                 ],
                 prefer_last_agent=prefer_last,
                 timeout_seconds=timeout,
+                agent_steps=[
+                    {"condition": canonical(bind(r.scope)) if bind else None, "seconds": seconds}
+                    for bind, seconds in steps
+                ],
             )
         )
         skill_text = ", ".join(skills) or "no skills"

@@ -242,6 +242,10 @@ _BRACKETED = EXPR.filter(lambda e: not (isinstance(e, ast.Path) and len(e.parts)
     lambda e: ast.NameRef(SPAN, "", False, e)
 )
 _ROUTE_TARGET = _REF | _DOTTED | _BRACKETED  # a routing target: a name, or one named by data
+# a routing step: `prefer agents where ...` / `then agents where ... [for d]`, `then any agent`
+_AGENT_STEP = st.builds(
+    ast.AgentTarget, st.just(SPAN), EXPR, st.none() | _DURATION, st.booleans()
+) | st.builds(ast.AgentTarget, st.just(SPAN), st.none(), st.none(), st.just(True))
 _ARGS = st.lists(st.builds(ast.Arg, st.just(SPAN), _NAMES, EXPR), max_size=2).map(tuple)
 _OPT_INT = st.none() | _SMALL
 _OPT_DURATION = st.none() | _DURATION
@@ -370,6 +374,7 @@ def _compound(block: st.SearchStrategy[ast.Block]) -> st.SearchStrategy[ast.Stat
             st.booleans(),
             _OPT_DURATION,
             st.just(()) | branches,
+            agent_steps=st.lists(_AGENT_STEP, max_size=3).map(tuple),
         ),
         st.builds(
             ast.RouteAgent, st.just(SPAN), st.none() | _ROUTE_TARGET, _OPT_DURATION, branches
