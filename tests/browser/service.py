@@ -32,6 +32,7 @@ serve messages on web account "gbank-web", whatsapp number "+442079460000"
 
 state start:
     set participant data "intent" to "card_lost"
+    set conversation data "reason" to "card lost abroad"
     if message.channel == "whatsapp":
         if message.text matches "^Late":
             route to queue "Cards"

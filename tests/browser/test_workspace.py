@@ -50,6 +50,10 @@ def test_an_offer_arrives_live_and_accepted_shows_the_customer_and_the_conversat
     expect(page.get_by_test_id("message")).to_contain_text("I lost my card")
     expect(page.get_by_test_id("identities")).to_contain_text("+447700900123")
     expect(page.get_by_test_id("participant-data")).to_contain_text("card_lost")
+    # what the flow stored with the conversation, beside what it stored with the customer
+    expect(page.get_by_test_id("conversation-data")).to_contain_text("reason")
+    expect(page.get_by_test_id("conversation-data")).to_contain_text("card lost abroad")
+    expect(page.get_by_test_id("participant-data")).not_to_contain_text("card lost abroad")
     expect(page.get_by_test_id("flow-path")).to_have_text("start")
     expect(page.get_by_test_id("window")).to_contain_text(
         "WhatsApp Business 24-hour window closes in"

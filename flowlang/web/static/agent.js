@@ -177,10 +177,8 @@
     showWindow(info.window.text, info.window.open || !info.window.closes_at);
     $("identities").replaceChildren(...info.identities.flatMap((identity) =>
       [el("dt", {}, identity.kind), el("dd", {}, identity.value)]));
-    const data = Object.entries(info.participant_data);
-    $("participant-data").replaceChildren(...(data.length ? data.flatMap(([key, value]) =>
-      [el("dt", {}, key), el("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value))])
-      : [el("dd", {class: "muted"}, "none")]));
+    showData("participant-data", info.participant_data);
+    showData("conversation-data", info.conversation_data);
     $("flow-path").textContent = info.flow_path.join(" › ") || "—";
     $("routing").textContent = `Queue ${info.queue || "—"}` +
       (info.skills.length ? ` · skills ${info.skills.join(", ")}` : "");
@@ -205,6 +203,14 @@
     $("complete-button").textContent =
       acw ? (item.wrap_up ? "End after-call work" : "Give wrap-up code") : "Complete";
     $("reply").hidden = acw;
+  }
+
+  // What the flow stored (`set participant data` / `set conversation data`), key by key.
+  function showData(id, stored) {
+    const data = Object.entries(stored || {});
+    $(id).replaceChildren(...(data.length ? data.flatMap(([key, value]) =>
+      [el("dt", {}, key), el("dd", {}, typeof value === "object" ? JSON.stringify(value) : String(value))])
+      : [el("dd", {class: "muted"}, "none")]));
   }
 
   // Refill a select; the value chosen stays when it is the same conversation's and still offered.
