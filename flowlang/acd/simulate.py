@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import math
 import random
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from flowlang.acd.distributor import SkillsAcd, queue_settings
 from flowlang.acd.model import AgentProfile, QueueSettings
 from flowlang.config.fields import Duration, Name, Proficiency
 from flowlang.config.models import Deployment, Queue
-from flowlang.runtime.ports import RoutingNotice, RoutingRequest
+from flowlang.runtime.ports import AgentStep, RoutingNotice, RoutingRequest
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 MediaName = Literal["message", "social_dm", "social_public"]
@@ -65,6 +66,27 @@ class Distribution(_Model):
         return rng.lognormvariate(math.log(mean) - sigma2 / 2, math.sqrt(sigma2))
 
 
+class PreferAgents(_Model):
+    """An ordered routing step: agents whose attributes equal `where`'s, for `for` (None:
+    until the interaction is answered or gives up); `prefer agents where ...` in a flow."""
+
+    where: dict[Name, str | int | float | bool] = Field(min_length=1)
+    for_: Duration | None = Field(default=None, alias="for")
+
+    def step(self) -> AgentStep:
+        tests: list[dict[str, Any]] = [
+            {"bin": "==", "l": {"path": ["agent", name]}, "r": {"lit": value}}
+            for name, value in sorted(self.where.items())
+        ]
+        tree = tests[0]
+        for test in tests[1:]:
+            tree = {"bin": "and", "l": tree, "r": test}
+        seconds = int(self.for_.total_seconds()) if self.for_ is not None else None
+        # the key the engine gives the same condition (runtime/agent_steps.canonical)
+        key = json.dumps(tree, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return AgentStep(key, seconds)
+
+
 class Traffic(_Model):
     """One stream of interactions into a queue."""
 
@@ -77,6 +99,7 @@ class Traffic(_Model):
     language: Name | None = None
     priority: float = 0
     reply_window: Duration | None = None  # expire when the channel's window closes
+    prefer_agents: list[PreferAgents] = Field(default_factory=list)  # ordered routing steps
 
 
 class AgentGroup(_Model):
@@ -88,6 +111,7 @@ class AgentGroup(_Model):
     skills: dict[Name, Proficiency] = Field(default_factory=dict)
     languages: list[Name] = Field(default_factory=list)
     capacity: dict[MediaName, int] = Field(default_factory=lambda: {"message": 1})  # type: ignore[arg-type]
+    attributes: dict[Name, str | int | float | bool | list[str]] = Field(default_factory=dict)
 
 
 class SimulationSpec(_Model):
@@ -199,6 +223,7 @@ def build_acd(spec: SimulationSpec, deployment: Deployment | None) -> SkillsAcd:
                         frozenset(group.languages),
                         {str(k): v for k, v in group.capacity.items()},
                         auto_answer=True,
+                        attributes=dict(group.attributes),
                     )
                 )
     elif deployment is not None:
@@ -211,6 +236,7 @@ def build_acd(spec: SimulationSpec, deployment: Deployment | None) -> SkillsAcd:
                 r.profile.languages,
                 r.profile.capacity,
                 auto_answer=True,
+                attributes=r.profile.attributes,
             )
             for r in from_file.agents.values()
         ]
@@ -326,6 +352,7 @@ def simulate(  # noqa: C901
                 None,
                 None,
                 window,
+                tuple(p.step() for p in stream.prefer_agents),
             )
             if stream.patience is not None:
                 patience = stream.patience.sample(rng)

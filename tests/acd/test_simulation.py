@@ -206,3 +206,36 @@ def test_answer_within_0s_is_kept_not_replaced_by_the_queues_target() -> None:
     default = simulate(spec(**fields)).queues["Q"]  # the same seed: only the target differs
     assert default.answer_within == 300
     assert instant.service_level < default.service_level
+
+
+def _stepped(prefer: list[dict[str, Any]]) -> SimulationSpec:
+    """Plenty of silver agents, no gold one; every interaction prefers gold agents."""
+    return spec(
+        duration="20h",
+        seed=2,
+        answer_within="1m",
+        agents=[{"name": "silver", "count": 5, "queues": ["Q"], "attributes": {"tier": "silver"}}],
+        traffic=[
+            {
+                "queue": "Q",
+                "per_hour": 6,
+                "handle_time": {"fixed": "2m"},
+                "patience": {"fixed": "30m"},
+                "prefer_agents": prefer,
+            }
+        ],
+    )
+
+
+def test_a_simulation_offers_only_to_the_current_steps_agents_then_widens() -> None:
+    """`prefer_agents` in a traffic stream: the simulator's ACD is the engine's, steps and all."""
+    plain = simulate(_stepped([])).queues["Q"]
+    assert plain.answered == plain.offered and plain.longest_wait == 0  # silver agents free
+    # gold for 3 minutes, then anyone: every answer waits the 3 minutes, none longer
+    widened = simulate(_stepped([{"where": {"tier": "gold"}, "for": "3m"}])).queues["Q"]
+    assert widened.answered == widened.offered > 50
+    assert widened.average_speed_of_answer == pytest.approx(180)
+    assert widened.longest_wait == pytest.approx(180)
+    # gold only, never widened: nobody is offered it; every customer gives up after 30 minutes
+    gold_only = simulate(_stepped([{"where": {"tier": "gold"}}])).queues["Q"]
+    assert gold_only.answered == 0 and gold_only.abandoned == gold_only.offered > 50
