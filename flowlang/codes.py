@@ -178,6 +178,10 @@ NOT_WHILE_QUEUED = _code(
     "FL343",
     "a step that cannot run beside a queue wait (one that waits, routes or jumps)",
 )
+NOT_BESIDE_THE_FLOW = _code(
+    "FL345",
+    "a step that cannot run in 'on window closing' (one that waits, routes or jumps)",
+)
 AGENT_STEP_ORDER = _code(
     "FL344",
     "routing steps out of order: not 'prefer agents' first, a step without 'for' before "

@@ -119,6 +119,17 @@ class ChannelPolicy:
             hours = max(hours, rules.window.tag_days * 24)
         return conversation.last_inbound_at + timedelta(hours=hours)
 
+    def window_warning_at(self, conversation: ConversationView) -> datetime | None:
+        """The channel's `warn_before_minutes` before its standard window closes (None: no
+        window, no warning time, no customer message yet, or the vendor closed it already)."""
+        rules = self.rules.get(conversation.channel)
+        if rules is None or rules.window.hours is None or conversation.last_inbound_at is None:
+            return None
+        if rules.window.warn_before_minutes is None or _vendor_closed(conversation) is not None:
+            return None
+        closes = conversation.last_inbound_at + timedelta(hours=rules.window.hours)
+        return closes - timedelta(minutes=rules.window.warn_before_minutes)
+
     # ------------------------------------------------------------------ inbound
     def observe_inbound(
         self, conversation: ConversationView, event: InboundEvent, now: datetime

@@ -31,6 +31,9 @@ class Window(BaseModel):
     hours: float | None = None
     outside: Outside = "anything"
     tag_days: float | None = None
+    # ours, not the vendor's: how long before the window closes a flow's `on window closing`
+    # runs (None: never on this channel)
+    warn_before_minutes: float | None = Field(default=None, gt=0)
 
 
 class WeightRange(BaseModel):

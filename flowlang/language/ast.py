@@ -625,8 +625,15 @@ class OnError:
     body: Block
 
 
-EventName: TypeAlias = TypingLiteral["customer closed", "wrap up", "agent disconnected"]
-EVENT_NAMES: tuple[EventName, ...] = ("customer closed", "wrap up", "agent disconnected")
+EventName: TypeAlias = TypingLiteral[
+    "customer closed", "wrap up", "agent disconnected", "window closing"
+]
+EVENT_NAMES: tuple[EventName, ...] = (
+    "customer closed",
+    "wrap up",
+    "agent disconnected",
+    "window closing",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -517,6 +517,9 @@ class AstBuilder(Transformer[Token, Any]):
     def event_agent_disconnected(self, meta: Meta, children: list[Any]) -> str:
         return "agent disconnected"
 
+    def event_window_closing(self, meta: Meta, children: list[Any]) -> str:
+        return "window closing"
+
     def in_queue(self, meta: Meta, children: list[Any]) -> ast.InQueue:
         """in_queue: "while" "queued" ["in" STRING] ":" queue_activity+"""
         queue, *activities = children

@@ -195,6 +195,8 @@ class _Checker:
             self._block(handler.body, _Where(in_error_handler=True))
         for on_event in self.flow.handlers:
             self._owner = f"on {on_event.event}"
+            if on_event.event == "window closing":
+                self._beside_the_flow(on_event)
             self._block(on_event.body, _Where())
         for in_queue in self.flow.in_queue:
             self._in_queue(in_queue)
@@ -1030,6 +1032,22 @@ class _Checker:
                         )
                     )
             self._block(activity.body, _Where())
+
+    def _beside_the_flow(self, handler: ast.OnEvent) -> None:
+        """`on window closing` runs beside whatever the flow waits for (an answer, a bot, a
+        queue): it may not wait, route or jump itself."""
+        for stmt in walk(handler.body):
+            if not isinstance(stmt, _BESIDE_A_WAIT):
+                self.report(
+                    error(
+                        codes.NOT_BESIDE_THE_FLOW,
+                        f"{_describe(stmt)} cannot run in 'on window closing': it runs beside "
+                        "what the flow is waiting for",
+                        stmt.span,
+                        hint="'on window closing' replies, logs, sets data and decides (if, "
+                        "switch, match); the customer's answer reaches the flow as usual",
+                    )
+                )
 
     def _queue_interval(self, activity: ast.QueueActivity) -> None:
         interval = activity.interval

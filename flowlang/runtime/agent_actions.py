@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flowlang.events import AgentAction, AgentEvent
+from flowlang.runtime import in_queue
 from flowlang.runtime.agent_rules import Refusal, code_refusal, holder_refusal, state_of
 from flowlang.runtime.context import EngineContext
 from flowlang.runtime.flow_run import notices, run_event
@@ -134,10 +135,15 @@ def _action(
         conv.queue = event.transfer_queue or conv.queue
         if conv.routing:
             conv.routing["entered_at"] = now.isoformat()
+            conv.routing.pop(in_queue.DONE, None)  # a new wait: its `after` parts run again
             if event.transfer_queue and event.transfer_queue != conv.routing.get("queue"):
                 conv.routing.update(queue=event.transfer_queue, skills={})
+                conv.routing.pop("agent_steps", None)  # they were for the first queue
         moved = ctx.acd.transfer(conv.id, event.transfer_queue, event.transfer_agent, now)
         notices(ctx, moved, now, outcome, conv)
+        if event.transfer_queue and conv.status == "queued":
+            # the `while queued` block of the new queue (or for every queue) starts again
+            in_queue.arm(ctx, conv, now)
     elif event.action is AgentAction.COMPLETE and conv.status == "with_agent":
         answer = ctx.acd.complete(conv.id, event.agent_id, event.wrap_up, now)
         if refused := code_refusal(event, answer):

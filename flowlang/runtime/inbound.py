@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from flowlang.events import EventKind, InboundEvent
+from flowlang.runtime import window_warning
 from flowlang.runtime.context import EngineContext
 from flowlang.runtime.flow_run import notices, run_event, run_flow, stop_waiting
 from flowlang.runtime.in_queue_run import customer_wrote
@@ -163,6 +164,7 @@ def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
             run_flow(ctx, conv, state, trigger, event, now, outcome)
         else:
             outcome.note = f"flow waits for the {state.waiting.kind}; message kept in history"
+    window_warning.arm(ctx, conv)
     ctx.store.save_conversation(conv)
     ctx.store.mark_processed(event.channel, event.event_id)
     return outcome

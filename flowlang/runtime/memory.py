@@ -344,6 +344,10 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
             if waiting.get("deadline") and waiting.get("timer"):
                 deadline = datetime.fromisoformat(waiting["deadline"])
                 found.append((deadline, conv.id, str(waiting["timer"])))
+            warning = conv.channel_state.get("window_warning")
+            if isinstance(warning, str) and conv.status != "closed":
+                at = datetime.fromisoformat(warning)
+                found.append((at, conv.id, f"window_closing|{warning}"))
         return sorted(found)
 
     def save_flow_version(self, version: str, graph: dict[str, Any]) -> None:
@@ -485,6 +489,9 @@ class AllowAll:
         return True, None
 
     def window_closes_at(self, conversation: ConversationView) -> datetime | None:
+        return None
+
+    def window_warning_at(self, conversation: ConversationView) -> datetime | None:
         return None
 
     def observe_inbound(

@@ -561,6 +561,10 @@ class ReplyPolicy(Protocol):
     def window_closes_at(self, conversation: ConversationView) -> datetime | None:
         """When an agent can no longer answer (None: never); the ACD expires it then."""
 
+    def window_warning_at(self, conversation: ConversationView) -> datetime | None:
+        """When a flow's `on window closing` runs: the channel's warning time before its
+        standard window closes (None: no window, no warning time, or no message yet)."""
+
     def observe_inbound(
         self, conversation: ConversationView, event: Any, now: datetime
     ) -> tuple[str, str] | None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flowlang.events import TimerEvent
-from flowlang.runtime import in_queue
+from flowlang.runtime import in_queue, window_warning
 from flowlang.runtime.context import EngineContext
 from flowlang.runtime.flow_run import notices, resume
 from flowlang.runtime.in_queue_run import fire
@@ -21,6 +21,8 @@ def handle_timer(ctx: EngineContext, event: TimerEvent) -> Outcome:
     `while queued` block that is due."""
     if in_queue.is_in_queue_timer(event.timer):
         return fire(ctx, event)
+    if window_warning.is_window_timer(event.timer):
+        return window_warning.fire(ctx, event)
     trigger = Trigger(kind="timer", timer=event.timer)
     return resume(ctx, event.conversation_id, event, event.timestamp, trigger)
 
@@ -95,6 +97,8 @@ def _still_waiting_for(ctx: EngineContext, conversation_id: str, timer: str) -> 
     conv = ctx.store.get_conversation(conversation_id)
     if conv is not None and in_queue.is_in_queue_timer(timer):
         return in_queue.is_current(conv, timer)
+    if conv is not None and window_warning.is_window_timer(timer):
+        return window_warning.is_current(conv, timer)
     if conv is None or not conv.flow_state:
         return False
     waiting = FlowState.from_json(conv.flow_state).waiting

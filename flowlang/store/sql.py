@@ -608,6 +608,11 @@ class SqlStore:
             if waiting.get("deadline") and waiting.get("timer"):
                 deadline = datetime.fromisoformat(waiting["deadline"])
                 out.append((deadline, str(data["id"]), str(waiting["timer"])))
+            # an `on window closing` armed for the conversation (runtime/window_warning.py)
+            warning = (data.get("channel_state") or {}).get("window_warning")
+            if isinstance(warning, str) and data.get("status") != "closed":
+                at = datetime.fromisoformat(warning)
+                out.append((at, str(data["id"]), f"window_closing|{warning}"))
         return sorted(out)
 
     # ------------------------------------------------------------------ history and events

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
+from flowlang.events import AgentAction
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import MemoryStore, RecordingAdapter
 from flowlang.runtime.ports import ConversationStore, RoutingRequest
 from flowlang.store import SqliteStore
 from tests.runtime.helpers import NOW, engine_of, program
-from tests.runtime.test_engine import message
+from tests.runtime.test_engine import agent, message
 
 IN_QUEUE = """\
 while queued in "Retail":
@@ -139,3 +140,42 @@ def test_the_acd_estimates_the_wait_from_its_recent_answers() -> None:
     assert acd.queue_status("Retail", _at(7), "c1").position is None  # with the agent
     found = acd.queue_status("Retail", _at(7), "c4")
     assert (found.waiting, found.position, found.estimated_wait) == (2, 2, timedelta(minutes=8))
+
+
+TRANSFER_FLOW = """\
+while queued:
+    every 2m:
+        reply "In {{ in_queue.queue }}: number {{ in_queue.position }}."
+    after 3m:
+        reply "Still in {{ in_queue.queue }} after {{ in_queue.waited_minutes }} min."
+"""
+
+
+def test_after_a_transfer_to_another_queue_the_block_starts_again_there() -> None:
+    """The block restarts for the new wait: its `every` and `after` count from the transfer,
+    in the new queue (its own block, or the one for every queue)."""
+    sent = RecordingAdapter()
+    ana = AgentProfile("ana", frozenset({"Retail"}), {}, capacity={"message": 3}, auto_answer=True)
+    kai = AgentProfile("kai", frozenset({"Loans"}), {}, capacity={"message": 3}, auto_answer=True)
+    acd = SkillsAcd(queues=[QueueSettings("Retail"), QueueSettings("Loans")], agents=[ana, kai])
+    acd.set_agent_state("kai", "away", NOW)
+    prog = program('route to queue "Retail"', TRANSFER_FLOW)
+    engine = engine_of(prog, adapters=[sent], acd=acd, store=MemoryStore())
+    conversation = engine.handle(message("hello")).conversation_id or ""  # ana takes it
+    engine.advance(_at(9))
+    assert _texts(sent) == []  # with an agent: no in-queue messages
+    engine.handle(
+        agent(
+            conversation,
+            AgentAction.TRANSFER,
+            timedelta(minutes=10),
+            agent_id="ana",
+            transfer_queue="Loans",
+        )
+    )
+    engine.advance(_at(14.5))
+    assert _texts(sent) == [
+        "In Loans: number 1.",
+        "Still in Loans after 3 min.",
+        "In Loans: number 1.",
+    ]
