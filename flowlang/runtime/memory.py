@@ -289,11 +289,18 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
         return sorted(customer.claims.values(), key=lambda c: c.at) if customer else []
 
     def _merge(self, keep: str, absorb: str) -> None:
+        kept, gone = self.get_customer(keep), self.get_customer(absorb)
+        assert kept is not None and gone is not None
+        merged = kept.absorbing(gone)
         source = self.customers.pop(absorb)
         target = self.customers[keep]
-        target.volunteered |= source.volunteered
+        target.name, target.phone = merged.name, merged.phone
+        target.volunteered = set(merged.known_by)
         for key, claim in source.claims.items():
             target.claims.setdefault(key, claim)
+        for customer, channel in [key for key in self.current if key[0] == absorb]:
+            conversation_id = self.current.pop((customer, channel))
+            self.current.setdefault((keep, channel), conversation_id)
         for key in source.identities:
             self.identities[key] = keep
             target.identities.add(key)

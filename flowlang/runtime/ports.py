@@ -28,6 +28,19 @@ class CustomerView:
     known_by: frozenset[str] = frozenset()
     new: bool = True
 
+    def absorbing(self, other: CustomerView) -> CustomerView:
+        """This customer's record once `other` is merged into it (every store merges alike):
+        its own name and phone, else `other`'s; the identities either volunteered. What is
+        keyed (claims, the current conversation per channel) stays this customer's where it
+        has one and moves over from `other` where it has none."""
+        return CustomerView(
+            self.id,
+            self.name if self.name is not None else other.name,
+            self.phone if self.phone is not None else other.phone,
+            self.known_by | other.known_by,
+            False,
+        )
+
 
 @dataclass
 class IdentityClaim:

@@ -355,11 +355,10 @@ class SqlStore:
             kept, gone = self.get_customer(keep), self.get_customer(absorb)
             if kept is None or gone is None:
                 raise KeyError(f"no customer {keep if kept is None else absorb!r}")
-            volunteered = sorted(kept.known_by | gone.known_by)
+            merged = kept.absorbing(gone)
             self._run(
-                "UPDATE customers SET volunteered = ?, name = coalesce(name, ?), "
-                "phone = coalesce(phone, ?) WHERE id = ?",
-                (json.dumps(volunteered), gone.name, gone.phone, keep),
+                "UPDATE customers SET volunteered = ?, name = ?, phone = ? WHERE id = ?",
+                (json.dumps(sorted(merged.known_by)), merged.name, merged.phone, keep),
             )
             for table in ("identities", "messages", "conversations"):
                 self._run(

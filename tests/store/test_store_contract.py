@@ -128,6 +128,26 @@ def test_a_merge_keeps_the_claims_of_both_customers(store: ConversationStore) ->
     assert [(c.kind, c.value) for c in store.claims_of(merged.id)] == [("loyalty_card", "LC-77")]
 
 
+def test_a_merge_fills_what_the_kept_record_lacks_and_goes_on_with_the_absorbed_conversation(
+    store: ConversationStore,
+) -> None:
+    web = store.resolve_customer("web", "v1", None, "Ana")
+    wa = store.resolve_customer("whatsapp", "447700900123", "447700900123", "Ben")
+    on_web = store.conversation_for(web.id, "web", "gbank-web", T0, WINDOW)
+    on_whatsapp = store.conversation_for(wa.id, "whatsapp", "gbank-wa", T0, WINDOW)
+    store.link_identity(web.id, "account_number", "12345678")
+    merged = store.link_identity(wa.id, "account_number", "12345678")
+    assert merged.id == web.id and store.get_customer(wa.id) is None
+    kept = store.get_customer(web.id)
+    assert kept is not None and (kept.name, kept.phone) == ("Ana", "+447700900123")
+    later = T0 + timedelta(minutes=1)
+    # The absorbed customer's WhatsApp conversation goes on under the kept one; the kept
+    # one's own web conversation stays.
+    again = store.conversation_for(web.id, "whatsapp", "gbank-wa", later, WINDOW)
+    assert again.id == on_whatsapp.id and again.customer_id == web.id
+    assert store.conversation_for(web.id, "web", "gbank-web", later, WINDOW).id == on_web.id
+
+
 def test_x_dms_and_x_posts_of_one_user_are_one_customer() -> None:
     from flowlang.project import load_project
 
