@@ -17,8 +17,9 @@ is one transaction (one disk sync) for:
   `on_commit` it is given), so no vendor's answer is ever waited for here.
 
 Between turns: **calls** (`await worker.call(fn)` runs `fn(engine)` in the order it came with
-the events) and **timers** (`Engine.advance` when the next flow timer or ACD deadline is due; no
-/tick). The engine must not deliver itself (`deliver=False`).
+the events; the calls waiting together share one transaction, one disk sync) and **timers**
+(`Engine.advance` when the next flow timer or ACD deadline is due; no /tick). The engine must
+not deliver itself (`deliver=False`).
 SQLite allows one writer at a time, so one thread is also the fastest way to use it. On start
 the worker runs `Engine.recover` (timers, queues, events stored but not processed) before the
 service takes requests.
@@ -248,12 +249,13 @@ class Worker:
 
         This is how the service's endpoints act on the engine (an agent's action, a report of
         the live state): `outcome = await worker.call(lambda e: e.handle(agent_event))`. The
-        call runs after every event accepted before it has been processed, alone, between two
-        turns: no other job runs beside it, so `fn` may read and change the engine and the store
-        freely, but must not block (no network, no waiting on the event loop), since events
-        wait for it. `fn` runs on the worker's thread: listeners it triggers (`engine.listen`)
-        are called there too and must hand over to the event loop with
-        `loop.call_soon_threadsafe`.
+        call runs after every event accepted before it has been processed, between two turns,
+        inside one transaction with the other calls waiting (each a nested unit of work; the
+        answer comes once that transaction has committed): no other job runs beside it, so `fn`
+        may read and change the engine and the store freely, but must not block (no network, no
+        waiting on the event loop), since events wait for it. `fn` runs on the worker's thread:
+        listeners it triggers (`engine.listen`) are called there too and must hand over to the
+        event loop with `loop.call_soon_threadsafe`.
         Raises WorkerStopped when the service is shutting down.
         """
         loop = asyncio.get_running_loop()
@@ -376,15 +378,56 @@ class Worker:
         for item in items:
             if isinstance(item, _Call):
                 self._work.append(item)
-        if stop is None and self._work and isinstance(self._work[0], _Call):
+        calls: list[_Call] = []
+        while stop is None and self._work and isinstance(self._work[0], _Call):
             call = self._work.popleft()
             assert isinstance(call, _Call)
-            if self.role == "follower":  # the API is forwarded to the leader (app.py)
-                call.settle(WorkerStopped("this process does not run the engine"))
-            elif isinstance(_run_call(self.engine, call), LeadershipLost):
-                self._depose(LeadershipLost("another process has taken the lead"))
-            self.on_commit()
+            calls.append(call)
+            if len(calls) >= self.max_batch:
+                break
+        if calls:
+            self._run_calls(calls)
         return stop
+
+    def _run_calls(self, calls: list[_Call]) -> None:
+        """Run the calls waiting, in order, in one transaction (one disk sync for all, as a
+        turn's events share one), and settle each once it has committed. A call that raises
+        keeps what it wrote, as a call committed alone would (a refusal is logged); one whose
+        database statement failed is undone alone. When the commit fails, every call gets its
+        error."""
+        if self.role == "follower":  # the API is forwarded to the leader (app.py)
+            for call in calls:
+                call.settle(WorkerStopped("this process does not run the engine"))
+            return
+        results: list[Any] = []
+        try:
+            with self.store.transaction():
+                for call in calls:
+                    results.append(self._nested_call(call))
+        except Exception as exc:  # nothing was committed
+            for call in calls:
+                call.settle(exc)
+            if isinstance(exc, LeadershipLost):
+                self._depose(exc)
+            self.on_commit()
+            return
+        for call, result in zip(calls, results, strict=True):
+            call.settle(result)
+        self.on_commit()
+
+    def _nested_call(self, call: _Call) -> Any:
+        """A call's result (or the exception it raised), run as a nested unit of work."""
+        errors = self.store.dialect.errors
+        try:
+            with self.store.transaction():
+                try:
+                    return call.fn(self.engine)
+                except errors:
+                    raise  # undone alone
+                except Exception as exc:
+                    return exc  # what it wrote stays
+        except errors as exc:
+            return exc
 
     def _commit(self, intakes: list[_Intake], process: bool) -> None:
         """Make `intakes` durable and process the events waiting (for `batch_seconds` at
@@ -618,17 +661,6 @@ class Worker:
         for waiting in self._work:
             if isinstance(waiting, _Call):
                 waiting.settle(stopped)
-
-
-def _run_call(engine: Engine, call: _Call) -> BaseException | None:
-    """Run a call and settle it; returns the exception it raised."""
-    try:
-        result = call.fn(engine)
-    except BaseException as exc:
-        call.settle(exc)
-        return exc
-    call.settle(result)
-    return None
 
 
 def answer(

@@ -1,0 +1,99 @@
+"""The engine's calls (agents' actions, the API's reads) that wait together share one
+transaction, one disk sync, as a turn's events do (flowlang/service/worker.py); each is still
+its own unit of work: a refusal keeps what it wrote, as a call committed alone would, and a
+call whose statement fails is undone alone."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from flowlang.runtime.engine import Engine
+from flowlang.service import create_app
+from flowlang.service.settings import Settings
+from tests.service.helpers import environment, settings_for
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in environment().items():
+        monkeypatch.setenv(name, value)
+    return settings_for(tmp_path)
+
+
+def _letters(store: str | Path) -> list[str]:
+    db = sqlite3.connect(store)
+    try:
+        return [r[0] for r in db.execute("SELECT reason FROM dead_letters ORDER BY id")]
+    finally:
+        db.close()
+
+
+def _writing(reason: str, then: str = "") -> Any:
+    """A call that writes a dead letter in a unit of work of its own, then maybe fails."""
+
+    def call(engine: Engine) -> str:
+        store: Any = engine.store
+        with store.transaction():
+            store.dead_letter("test", {}, reason, datetime.now(UTC))
+        if then == "refuse":
+            raise LookupError(f"{reason} refused")
+        if then == "fail":
+            store.dialect.execute("INSERT INTO no_such_table VALUES (1)")
+        return reason
+
+    return call
+
+
+def test_calls_waiting_together_commit_once_and_each_stays_its_own_unit(
+    settings: Settings,
+) -> None:
+    with TestClient(create_app(settings)) as client:
+        worker = client.app.state.service.worker  # type: ignore[attr-defined]
+        portal = client.portal
+        assert portal is not None
+        busy, release = threading.Event(), threading.Event()
+
+        def long_job(_engine: Engine) -> None:
+            busy.set()
+            release.wait(30)
+
+        first = portal.start_task_soon(worker.call, long_job)
+        assert busy.wait(10)
+        commits: list[int] = []
+        dialect = worker.store.dialect
+        begin = dialect.transaction
+
+        @contextmanager
+        def counted() -> Iterator[None]:
+            with begin():
+                yield
+            commits.append(1)
+
+        dialect.transaction = counted
+        waiting: list[Future[Any]] = [
+            portal.start_task_soon(worker.call, _writing(*call))
+            for call in (("kept",), ("refused", "refuse"), ("undone", "fail"), ("after",))
+        ]
+        while worker.backlog() < len(waiting):
+            busy.wait(0.01)
+        release.set()
+        first.result(10)
+        assert waiting[0].result(10) == "kept"
+        with pytest.raises(LookupError, match="refused refused"):
+            waiting[1].result(10)
+        with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+            waiting[2].result(10)
+        assert waiting[3].result(10) == "after"
+        assert commits == [1]  # four calls, one commit
+        dialect.transaction = begin
+    assert _letters(settings.store) == ["kept", "refused", "after"]
