@@ -503,7 +503,8 @@ class Worker:
             # Last: the locks of the events' conversations, which another process's intake
             # of the same conversation waits for, are then held for the commit only.
             acks = self._accept_all(intakes)
-            self._more = self._more or any(ack.accepted for ack in acks)
+            if self.role == "leader":  # a follower's loop waits for work: the log is not its
+                self._more = self._more or any(ack.accepted for ack in acks)
         return acks
 
     def _take(self, row: Staged) -> Outcome | None:

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import create_app
+from flowlang.store.leadership import Leadership
 from flowlang.store.postgres import PostgresStore
 from tests.service.api_helpers import Stream
 from tests.service.helpers import environment, payload, settings_for, signed_headers
@@ -185,3 +186,36 @@ def test_a_leader_deposed_by_another_process_decides_nothing_more(
         (inbound,) = db.execute("SELECT count(*) FROM inbound").fetchone() or (0,)
         (messages,) = db.execute("SELECT count(*) FROM messages").fetchone() or (0,)
     assert (inbound, messages) == (0, 0)
+
+
+def test_a_follower_that_took_webhooks_waits_for_work_instead_of_spinning(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    PostgresStore(postgres_url).close()  # the schema, made
+    other = Leadership(postgres_url, "http://127.0.0.1:9")  # another process leads
+    assert other.try_lead() is not None
+    try:
+        with TestClient(create_app(settings_for(tmp_path, store=postgres_url))) as client:
+            worker = client.app.state.service.worker  # type: ignore[attr-defined]
+            assert worker.role == "follower"
+            cycles: list[bool] = []  # whether each turn of the worker's loop waited for work
+            cycle = worker._cycle
+
+            def recorded(block: bool) -> object:
+                cycles.append(block)
+                return cycle(block)
+
+            worker._cycle = recorded
+            body = payload("whatsapp")
+            answer = client.post(
+                "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+            )
+            assert answer.json()["accepted"] == 1
+            taken = len(cycles)
+            while len(cycles) < taken + 3:  # each waits up to the next bid (half a second)
+                time.sleep(0.05)
+            # The event is the leader's to process: the follower's loop goes back to waiting
+            # (it spun without pause before, taking a core from the leader and the server).
+            assert cycles[taken:] == [True] * (len(cycles) - taken)
+    finally:
+        other.close()
