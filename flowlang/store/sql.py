@@ -114,6 +114,7 @@ class SqlStore:
                 self._many("DELETE FROM outbox WHERE id = ?", [(i,) for i in delivered])
                 self._insert_sent(sent)
                 yield
+                self._ending()
         finally:
             self._depth = 0
         del self._delivered[: len(delivered)]
@@ -131,6 +132,10 @@ class SqlStore:
 
     def _began(self) -> None:
         """Called first in every outermost transaction (a shared store checks its lead)."""
+
+    def _ending(self) -> None:
+        """Called last in every outermost transaction that is about to commit; raising here
+        rolls it back (a shared store checks there the lead it asked about in `_began`)."""
 
     def _next_id(self, counter: str, prefix: str) -> str:
         row = self._returning(
