@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -85,7 +86,7 @@ def test_calls_waiting_together_commit_once_and_each_stays_its_own_unit(
             for call in (("kept",), ("refused", "refuse"), ("undone", "fail"), ("after",))
         ]
         while worker.backlog() < len(waiting):
-            busy.wait(0.01)
+            time.sleep(0.01)
         release.set()
         first.result(10)
         assert waiting[0].result(10) == "kept"
