@@ -100,6 +100,15 @@ DUPLICATE_DECLARATION = _code(
 DUPLICATE_KEYWORD = _code("FL125", "warning: a keyword listed twice in one match")
 UNKNOWN_TIME_ZONE = _code("FL126", "a time zone name that is not an IANA time zone")
 DUPLICATE_SPLIT_BRANCH = _code("FL127", "a split branch named twice")
+UNKNOWN_LANGUAGE_CODE = _code(
+    "FL128",
+    "a language detect() cannot tell: not an ISO 639-1 code its detector knows",
+)
+DETECT_OPTION_TWICE = _code("FL129", "a detect() option given twice")
+NO_DETECT_LANGUAGES = _code(
+    "FL130",
+    "detect() with no languages to choose from (no 'among [...]' and no deployment languages)",
+)
 UNKNOWN_AGENT_ATTRIBUTE = _code(
     "FL140",
     "an agent attribute (agent.<attribute> in a routing step) the deployment does not declare",
@@ -120,6 +129,11 @@ EMPTY_KEYWORD = _code("FL209", "an empty keyword")
 CASE_WRONG_TYPE = _code("FL210", "a case value whose type differs from the switch's")
 BAD_LOOP_BOUND = _code("FL211", "a loop bound outside 1 to 1000")
 BAD_DATE = _code("FL212", "a date that is not written as YYYY-MM-DD")
+BAD_CONFIDENCE = _code("FL214", "a detect() confidence outside 0 to 1")
+FALLBACK_NOT_DETECTED = _code(
+    "FL215",
+    "a detect() fallback that is not one of the languages it chooses from",
+)
 SPLIT_NOT_100 = _code(
     "FL213",
     "split percentages that do not add up to 100 (or a share over 100)",

@@ -32,6 +32,7 @@ SHOWN_ELSEWHERE = {
     "FL021": "tests/test_codes.py",
     "FL022": "tests/test_codes.py",
     "FL100": "tests/test_codes.py",
+    "FL130": "tests/language/test_detect_checks.py",
     "FL500": "tests/test_codes.py",
     "FL701": "tests/test_codes.py",
     "FL702": "tests/test_codes.py",

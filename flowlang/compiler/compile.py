@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import assert_never
 
 from flowlang.compiler import ir
-from flowlang.compiler.expressions import literal_value, to_tree
+from flowlang.compiler.expressions import deployment_languages, literal_value, to_tree
 from flowlang.compiler.ir import FlowGraph, Node, SourceRef
 from flowlang.diagnostics import Span
 from flowlang.language import ast
@@ -21,7 +21,8 @@ from flowlang.language.formatter import format_expr
 
 def compile_flow(checked: CheckedFlow) -> FlowGraph:
     """Compile a checked flow to its graph (sealed: `version` set)."""
-    return _Compiler(checked).run()
+    with deployment_languages(tuple(sorted(checked.context.languages))):
+        return _Compiler(checked).run()
 
 
 def _seconds(value: timedelta | None) -> int | None:

@@ -3,17 +3,35 @@
 Tree shapes: {"lit": value} (durations as {"dur": seconds}), {"path": [...]},
 {"call": name, "args": [...]}, {"list": [...]}, {"un": op, "x": tree},
 {"bin": op, "l": tree, "r": tree}, {"isset": tree, "neg": bool}, {"re": pattern, "x": tree},
-{"member": [names], "x": tree} (fields of a time or date). Stored data (`participant data "k"`)
-is the path ["participant_data", "k"].
+{"member": [names], "x": tree} (fields of a time or date), {"detect": tree, "among": [codes],
+"fallback": code or null, "confidence": share} (`detect(...)`, its options worked out). Stored
+data (`participant data "k"`) is the path ["participant_data", "k"].
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import assert_never
 
 from flowlang.compiler.ir import ExprTree, Json
 from flowlang.language import ast
+from flowlang.language.check_detect import candidates, confidence, fallback
+
+_LANGUAGES: ContextVar[tuple[str, ...]] = ContextVar("deployment_languages", default=())
+
+
+@contextmanager
+def deployment_languages(languages: tuple[str, ...]) -> Iterator[None]:
+    """While a flow compiles: the languages a `detect(...)` without `among` chooses from (they
+    are written into the graph, so the graph alone decides, and a change is a new version)."""
+    token = _LANGUAGES.set(languages)
+    try:
+        yield
+    finally:
+        _LANGUAGES.reset(token)
 
 
 def to_tree(expr: ast.Expr) -> ExprTree:
@@ -43,6 +61,14 @@ def to_tree(expr: ast.Expr) -> ExprTree:
         case ast.Member():
             names: list[Json] = list(expr.names)
             return {"member": names, "x": to_tree(expr.base)}
+        case ast.Detect():
+            among: list[Json] = list(candidates(expr, _LANGUAGES.get()))
+            return {
+                "detect": to_tree(expr.text),
+                "among": among,
+                "fallback": fallback(expr),
+                "confidence": confidence(expr),
+            }
         case _:
             assert_never(expr)
 

@@ -100,8 +100,42 @@ class Member:
     names: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class DetectOption:
+    """One option of `detect(...)`: `among ["en", "es"]`, `fallback "en"`, `confidence 0.6`."""
+
+    span: Span
+    kind: TypingLiteral["among", "fallback", "confidence"]
+    values: tuple[str, ...]  # the language codes, or the confidence as written
+    value_spans: tuple[Span, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Detect:
+    """`detect(message.text, ...)`: the language of a text, one of the flow's languages."""
+
+    span: Span
+    text: Expr
+    options: tuple[DetectOption, ...] = ()
+
+    def option(self, kind: str) -> DetectOption | None:
+        """The last option of that kind as written (the checker reports repeats)."""
+        found = [o for o in self.options if o.kind == kind]
+        return found[-1] if found else None
+
+
 Expr: TypeAlias = (
-    Literal | Path | Call | ListExpr | Unary | Binary | IsSet | Matches | StoredData | Member
+    Literal
+    | Path
+    | Call
+    | ListExpr
+    | Unary
+    | Binary
+    | IsSet
+    | Matches
+    | StoredData
+    | Member
+    | Detect
 )
 
 

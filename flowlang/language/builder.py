@@ -681,6 +681,30 @@ class AstBuilder(Transformer[Token, Any]):
         """queue_status: "queue" "(" expr ")" (a call of `queue`, a keyword elsewhere)"""
         return ast.Call(self._span(meta), "queue", (children[0],))
 
+    def detect_call(self, meta: Meta, children: list[Any]) -> ast.Detect:
+        """detect_call: "detect" "(" expr ("," detect_option)* ")" """
+        text, *options = children
+        return ast.Detect(self._span(meta), text, tuple(options))
+
+    def _detect_option(
+        self, meta: Meta, kind: Any, tokens: list[Token], quoted: bool = True
+    ) -> ast.DetectOption:
+        values = tuple(_unquote(t) if quoted else str(t) for t in tokens)
+        spans = tuple(self._tspan(t) for t in tokens)
+        return ast.DetectOption(self._span(meta), kind, values, spans)
+
+    def detect_among(self, meta: Meta, children: list[Token]) -> ast.DetectOption:
+        """detect_option: "among" "[" STRING ("," STRING)* "]" """
+        return self._detect_option(meta, "among", children)
+
+    def detect_fallback(self, meta: Meta, children: list[Token]) -> ast.DetectOption:
+        """detect_option: "fallback" STRING"""
+        return self._detect_option(meta, "fallback", children)
+
+    def detect_confidence(self, meta: Meta, children: list[Token]) -> ast.DetectOption:
+        """detect_option: "confidence" NUMBER"""
+        return self._detect_option(meta, "confidence", children, quoted=False)
+
     def member(self, meta: Meta, children: list[Any]) -> ast.Member:
         """member: (call | queue_status) ("." path_part)+"""
         base, *names = children

@@ -175,6 +175,7 @@ class _Checker:
             {n: p.type_name for n, p in self.params.items()},
             self.records,
             self._resolve_name,
+            frozenset(self.ctx.languages) if self.ctx.has_deployment else None,
         )
         self.scope = scope
         for decl in self.flow.declarations:

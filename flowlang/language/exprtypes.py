@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flowlang import codes
 from flowlang.diagnostics import Diagnostic, Span, error, listing, suggest
 from flowlang.language import ast
+from flowlang.language.check_detect import detect_problems
 from flowlang.language.check_queue import QUEUE_FIELDS, QUEUE_STATUS
 from flowlang.language.check_time import (
     DATE,
@@ -117,6 +118,8 @@ class Scope:
     records: dict[str, tuple[str, ...] | None]  # record name -> known fields (None: any)
     # checks a deployment name written in an expression (`queue("Retail Banking")`): kind, name
     resolve: Callable[[str, str, Span], None] | None = None
+    # the deployment's languages, which `detect(...)` chooses from; None without a deployment
+    languages: frozenset[str] | None = None
 
 
 Reporter = Callable[[Diagnostic], None]
@@ -144,6 +147,11 @@ def infer(expr: ast.Expr, scope: Scope, report: Reporter) -> str:
         return TEXT
     if isinstance(expr, ast.Member):
         return _member_type(expr, scope, report)
+    if isinstance(expr, ast.Detect):
+        _expect(expr.text.span, TEXT, infer(expr.text, scope, report), "detect()", report)
+        for problem in detect_problems(expr, scope.languages, scope.resolve):
+            report(problem)
+        return TEXT
     if isinstance(expr, ast.Unary):
         inner = infer(expr.operand, scope, report)
         wanted = BOOLEAN if expr.op == "not" else NUMBER

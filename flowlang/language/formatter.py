@@ -233,6 +233,8 @@ def _bare(expr: ast.Expr) -> str:
         return f"{expr.scope} data {quote(expr.key)}"
     if isinstance(expr, ast.Member):
         return ".".join((_bare(expr.base), *expr.names))
+    if isinstance(expr, ast.Detect):
+        return f"detect({', '.join((_expr(expr.text, 0), *map(_detect_option, expr.options)))})"
     if isinstance(expr, ast.ListExpr):
         return f"[{', '.join(_expr(i, 0) for i in expr.items)}]"
     if isinstance(expr, ast.Unary):
@@ -250,6 +252,14 @@ def _bare(expr: ast.Expr) -> str:
     else:  # left-associative: the right side binds tighter
         left, right = _expr(expr.left, level), _expr(expr.right, level + 1)
     return f"{left} {expr.op} {right}"
+
+
+def _detect_option(option: ast.DetectOption) -> str:
+    if option.kind == "among":
+        return f"among [{', '.join(quote(code) for code in option.values)}]"
+    if option.kind == "fallback":
+        return f"fallback {quote(option.values[0])}"
+    return f"confidence {option.values[0]}"
 
 
 def _literal(lit: ast.Literal) -> str:

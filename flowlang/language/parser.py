@@ -560,6 +560,7 @@ _NAME_WORDS = frozenset(
         '"timeout"',
         '"error"',
         '"participant"',
+        '"detect"',
     }
 )
 

@@ -187,6 +187,7 @@ def builtin_names() -> list[tuple[str, str]]:
         (f"{name}", f"({', '.join(args)}) -> {result}")
         for name, (args, result) in FUNCTIONS.items()
     ]
+    names.append(("detect", '(text, among [...], fallback "en", confidence 0.7) -> text'))
     return names
 
 

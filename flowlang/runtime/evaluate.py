@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from flowlang.errors import FlowRuntimeError
 from flowlang.runtime.clock import NOW, QUEUES, field, now_in, parse_date, queue_status
+from flowlang.runtime.detect import detect_language
 
 
 class Env(Protocol):
@@ -200,6 +201,22 @@ def _compile_call(name: str, args: list[Compiled]) -> Compiled:
     return lambda env: fn(*(a(env) for a in args))
 
 
+def _compile_function(tree: dict[str, Any]) -> Compiled:
+    """A function's value (`lower(x)`), a field of one (`now("UTC").hour`), `detect(...)`."""
+    if "call" in tree:
+        return _compile_call(tree["call"], [compile_expr(a) for a in tree["args"]])
+    if "member" in tree:
+        return _compile_member(compile_expr(tree["x"]), list(tree["member"]))
+    return _compile_detect(tree)
+
+
+def _compile_detect(tree: dict[str, Any]) -> Compiled:
+    text = compile_expr(tree["detect"])
+    among, fallback = tuple(tree["among"]), tree["fallback"]
+    confidence = float(tree["confidence"])
+    return lambda env: detect_language(text(env), among, fallback, confidence)
+
+
 def _compile_member(base: Compiled, names: list[str]) -> Compiled:
     def member(env: Env) -> Any:
         value = base(env)
@@ -223,10 +240,8 @@ def compile_expr(tree: dict[str, Any]) -> Compiled:
     if "list" in tree:
         items = [compile_expr(i) for i in tree["list"]]
         return lambda env: [i(env) for i in items]
-    if "call" in tree:
-        return _compile_call(tree["call"], [compile_expr(a) for a in tree["args"]])
-    if "member" in tree:
-        return _compile_member(compile_expr(tree["x"]), list(tree["member"]))
+    if "call" in tree or "member" in tree or "detect" in tree:
+        return _compile_function(tree)
     if "un" in tree:
         inner = compile_expr(tree["x"])
         if tree["un"] == "not":

@@ -204,11 +204,21 @@ _FIELDS = st.lists(
 ).map(tuple)
 
 
+_CODES = st.lists(st.sampled_from(["en", "es", "ja", "fr", "EN", 'x"y']), min_size=1, max_size=3)
+_DETECT_OPTION = st.one_of(
+    _CODES.map(lambda c: ast.DetectOption(SPAN, "among", tuple(c), (SPAN,) * len(c))),
+    _CODES.map(lambda c: ast.DetectOption(SPAN, "fallback", (c[0],), (SPAN,))),
+    _number().map(lambda n: ast.DetectOption(SPAN, "confidence", (n.source,), (SPAN,))),
+)
+
+
 def _extend(inner: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
     items = st.lists(inner, max_size=3).map(tuple)
     call = st.builds(ast.Call, st.just(SPAN), _NAMES, items)
+    detect_options = st.lists(_DETECT_OPTION, max_size=3).map(tuple)
     return st.one_of(
         call,
+        st.builds(ast.Detect, st.just(SPAN), inner, detect_options),
         st.builds(ast.Member, st.just(SPAN), call, _FIELDS),
         st.builds(ast.ListExpr, st.just(SPAN), items),
         st.builds(ast.Unary, st.just(SPAN), st.sampled_from(["not", "-"]), inner),

@@ -199,7 +199,7 @@ def test_completion_of_outcomes_variables_and_params(client: LspClient, project:
     assert outcomes == ["resolved", "escalate", "failure", "timeout"]
     line = text.split("\n").index("    set claim to ")
     names = _labels(client.at("textDocument/completion", uri, line, len("    set claim to ")))
-    assert {"claim", "greeting", "message.text", "customer.name", "lower"} <= set(names)
+    assert {"claim", "greeting", "message.text", "customer.name", "lower", "detect"} <= set(names)
 
 
 def test_hover_on_a_queue_a_template_a_statement_and_a_state(
