@@ -105,6 +105,13 @@ UNKNOWN_LANGUAGE_CODE = _code(
     "a language detect() cannot tell: not an ISO 639-1 code its detector knows",
 )
 DETECT_OPTION_TWICE = _code("FL129", "a detect() option given twice")
+UNKNOWN_FLOW = _code("FL131", "a transfer to a flow that is not loaded beside this one")
+MODULE_NOT_FOUND = _code("FL132", "a used module file that does not exist")
+NOT_A_MODULE = _code("FL133", "a used file that is a flow, not a module")
+MODULE_NAME_CLASH = _code(
+    "FL134",
+    "a task or variable of a used module named like one of the flow's or another module's",
+)
 NO_DETECT_LANGUAGES = _code(
     "FL130",
     "detect() with no languages to choose from (no 'among [...]' and no deployment languages)",
@@ -165,6 +172,12 @@ UNUSED_STATE = _code("FL307", "warning: a state that is never entered")
 UNUSED_TASK = _code("FL308", "warning: a task that is never called")
 NO_CHANNEL = _code("FL309", "the flow serves no channel")
 RECURSIVE_TASKS = _code("FL311", "tasks that call each other in a loop")
+TRANSFER_TO_ITSELF = _code("FL324", "a flow that transfers the conversation to itself")
+MODULE_CYCLE = _code("FL325", "modules that use each other in a cycle")
+NOT_IN_A_MODULE = _code(
+    "FL326",
+    "a module declaring what only a flow may (a module holds uses, variables and tasks)",
+)
 MILESTONE_LOOKALIKE = _code(
     "FL323",
     "warning: two milestones whose names differ only in case or spacing",

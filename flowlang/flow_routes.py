@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flowlang.compiler.ir import TransferFlowArgs
 from flowlang.events import EventKind
 from flowlang.runtime.context import FlowChooser
 from flowlang.runtime.program import Program
@@ -96,6 +97,22 @@ class FlowRoutes:
                 others = ", ".join(repr(f) for f in flows[1:])
                 out.append(f"{scope} on {where}: {flows[0]!r} takes them ({others} too)")
         return out
+
+
+def unloaded_transfers(programs: Sequence[Program]) -> list[str]:
+    """A sentence for each `transfer to flow` that names a flow not among `programs` (when it
+    runs, the flow's `on error` is taken)."""
+    loaded = {program.graph.name for program in programs}
+    out = []
+    for program in programs:
+        for node in program.graph.nodes.values():
+            if isinstance(node.args, TransferFlowArgs) and node.args.flow not in loaded:
+                out.append(
+                    f"{program.graph.name!r} line {node.source.line} transfers to flow "
+                    f"{node.args.flow!r}, which is not loaded: that transfer takes the flow's "
+                    "'on error'"
+                )
+    return out
 
 
 def flow_chooser(deployment: Deployment | None) -> FlowChooser:

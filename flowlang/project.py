@@ -46,11 +46,15 @@ class Project:
 
 
 def load_project(
-    flow: Path, deployment: Path | None = None, environment: str | None = None
+    flow: Path,
+    deployment: Path | None = None,
+    environment: str | None = None,
+    modules_from: Path | None = None,
 ) -> tuple[Project | None, Workspace]:
-    """Validate, compile and prepare one flow; None (with diagnostics) when it has errors."""
+    """Validate, compile and prepare one flow; None (with diagnostics) when it has errors.
+    `modules_from`: the folder its `use` paths are relative to, when not its own."""
     paths: list[Path] = [flow] + ([deployment] if deployment is not None else [])
-    ws = validate(paths)
+    ws = validate(paths, modules_from=modules_from)
     checked = ws.flows.get(str(flow))
     if checked is None or ws.errors:
         return None, ws

@@ -8,6 +8,7 @@ every diagnostic with the sources needed to render them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from flowlang.batch import collector_paused
 from flowlang.diagnostics import Diagnostic, SourceFile, Span, error, sort_key, warning
 from flowlang.language.checker import CheckedFlow, check
 from flowlang.language.context import ChannelInfo, DataActionInfo, FlowContext, TemplateInfo
+from flowlang.language.modules import resolve_uses
 from flowlang.language.parser import ParseResult, parse_bytes
 
 if TYPE_CHECKING:
@@ -103,10 +105,16 @@ def find_deployment(paths: Iterable[str | Path], cwd: Path | None = None) -> Pat
 
 
 def validate(
-    paths: Iterable[str | Path], deployment: str | Path | None = None, *, discover: bool = False
+    paths: Iterable[str | Path],
+    deployment: str | Path | None = None,
+    *,
+    discover: bool = False,
+    modules_from: Path | None = None,
 ) -> Workspace:
     """Parse and check every flow under `paths` against the deployment file among them (or
-    `deployment`); with `discover`, one found by `find_deployment` when neither gives one."""
+    `deployment`); with `discover`, one found by `find_deployment` when neither gives one.
+    A flow's `use` paths are relative to its folder, or to `modules_from` when given (a flow
+    published as text, checked in a temporary folder)."""
     paths = list(paths)
     flows, deployments, problems = expand(paths)
     if deployment is not None:
@@ -138,14 +146,23 @@ def validate(
                 "or put a deployment.yaml beside the flows",
             )
         )
-    for path in flows:
+    with collector_paused():
+        parsed = [(path, parse_file(path)) for path in flows]
+    if len(parsed) > 1:  # flows validated together: `transfer to flow` may name any of them
+        names = {r.flow.name for _p, r in parsed if r.flow is not None}
+        context = dataclasses.replace(context, flows=frozenset(names))
+    for path, result in parsed:
         with collector_paused():
-            result = parse_file(path)
             ws.files_checked += 1
             ws.sources[str(path)] = result.source
             ws.diagnostics.extend(result.diagnostics)
+            where = path if modules_from is None else modules_from / path.name
+            result = with_modules(result, where, ws)
             problems, checked = check_parsed(result, context)
-        ws.diagnostics.extend(problems)
+        # a problem inside a module is found again by each flow that uses it: shown once
+        ws.diagnostics.extend(
+            p for p in problems if p.span.file == str(path) or p not in ws.diagnostics
+        )
         if checked is not None:
             ws.flows[str(path)] = checked
     ws.diagnostics.sort(key=sort_key)
@@ -199,6 +216,21 @@ def check_parsed(
         return [], None
     found = check(result.partial, context).diagnostics
     return [d for d in found if d.is_error and d.code in CHECKED_AFTER_SYNTAX_ERRORS], None
+
+
+def with_modules(result: ParseResult, path: Path, ws: Workspace) -> ParseResult:
+    """`result` with the tasks and variables of the modules its flow uses (`use`); their
+    sources join the workspace's (diagnostics inside them are shown in their own file) and
+    what reading them found (a missing file, a cycle) its diagnostics, each once."""
+    if result.flow is None or not result.flow.uses:
+        return result
+    resolved = resolve_uses(result.flow, path, parse_file)
+    for name, module in resolved.modules.items():
+        ws.sources.setdefault(name, module.source)
+    for found in resolved.diagnostics:
+        if found not in ws.diagnostics:
+            ws.diagnostics.append(found)
+    return dataclasses.replace(result, flow=resolved.flow)
 
 
 def parse_file(path: Path) -> ParseResult:

@@ -10,7 +10,7 @@ import pytest
 
 from flowlang.errors import InputError
 from flowlang.events import EventKind, InboundEvent
-from flowlang.flow_routes import FlowRoutes
+from flowlang.flow_routes import FlowRoutes, unloaded_transfers
 from flowlang.project import Project, load_project
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import MemoryStore
@@ -111,3 +111,15 @@ def test_a_version_is_published_for_the_flow_of_its_name_only(tmp_path: Path) ->
 def test_two_flows_of_one_name_are_refused() -> None:
     with pytest.raises(InputError, match="two flows are named"):
         MESSAGING.engine(store=MemoryStore(), flows=[_project("messaging.flow").program])
+
+
+def test_a_transfer_to_a_flow_not_loaded_beside_it_is_named() -> None:
+    premier = _project("premier.flow")
+    (said,) = unloaded_transfers([premier.program, SOCIAL.program])
+    lines = (ROOT / "flows" / "premier.flow").read_text("utf-8").split("\n")
+    line = 1 + next(i for i, text in enumerate(lines) if "transfer to flow" in text)
+    assert said == (
+        f"'GBank premier' line {line} transfers to flow 'GBank messaging', which is not loaded: "
+        "that transfer takes the flow's 'on error'"
+    )
+    assert unloaded_transfers([MESSAGING.program, premier.program]) == []

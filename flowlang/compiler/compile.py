@@ -225,6 +225,8 @@ class _Compiler:
             return self._add(nid, s, ir.OutcomeArgs(stmt.name))
         if isinstance(stmt, ast.End):
             return self._add(nid, s, ir.EndArgs(stmt.reason))
+        if isinstance(stmt, ast.TransferFlow):
+            return self._add(nid, s, ir.TransferFlowArgs(stmt.flow))
         if isinstance(stmt, ast.Break):
             return self._add(nid, s, ir.JumpArgs("break"), {"target": self.loop_exits[-1]})
         if isinstance(stmt, ast.Pass):

@@ -48,6 +48,7 @@ _LABELS: dict[Op, str] = {
     Op.SPLIT: "split",
     Op.MILESTONE: "milestone",
     Op.SURVEY: "survey",
+    Op.TRANSFER_FLOW: "transfer to flow",
 }
 """What a picture calls each operation (a test checks that every one has a label)."""
 
@@ -65,7 +66,9 @@ def _detail(node: Node) -> str:
             pass
         case ir.EndArgs(reason=named) | ir.NotActionableArgs(reason=named):
             pass
-        case ir.SplitArgs(name=named) | ir.MilestoneArgs(name=named):
+        case ir.SplitArgs(name=named) | ir.MilestoneArgs(name=named) | ir.TransferFlowArgs(
+            flow=named
+        ):
             pass
         case ir.RouteQueueArgs(queue=ref) | ir.BotArgs(bot=ref) | ir.ScheduleArgs(schedule=ref):
             pass

@@ -73,6 +73,7 @@ class Op(StrEnum):
     SPLIT = "split"
     MILESTONE = "milestone"
     SURVEY = "survey"
+    TRANSFER_FLOW = "transfer_flow"
 
 
 # ---------------------------------------------------------------------------- parts of arguments
@@ -492,6 +493,14 @@ class MilestoneArgs(Args):
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class TransferFlowArgs(Args):
+    """`transfer to flow "Name"`: the run ends here and the named flow starts."""
+
+    op: ClassVar[Op] = Op.TRANSFER_FLOW
+    flow: str
+
+
 OpArgs: TypeAlias = (
     ReplyArgs
     | AskArgs
@@ -527,6 +536,7 @@ OpArgs: TypeAlias = (
     | SplitArgs
     | MilestoneArgs
     | SurveyArgs
+    | TransferFlowArgs
 )
 """The arguments of any node; `match` on it with `assert_never` to handle every operation."""
 

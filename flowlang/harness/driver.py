@@ -28,6 +28,7 @@ from flowlang.runtime.delivery import FailedSend
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.memory import RecordingAdapter, ScriptedDataActions
 from flowlang.runtime.ports import ConversationStore, OutboundAdapter
+from flowlang.runtime.program import Program
 
 
 def run_samples(
@@ -36,15 +37,21 @@ def run_samples(
     store: ConversationStore | None = None,
     adapters: Sequence[OutboundAdapter] = (),
     progress: Callable[[int], None] | None = None,
+    flows: Sequence[Program] = (),
 ) -> DryRunReport:
     """Run every sample event through one Engine; returns what each did. `progress` is told
     after each sample event (with 1) so a command can show how far the run is.
 
     With a `store` (a SqliteStore file) the run continues what earlier runs left there:
-    customers, open conversations, history and waiting timers.
+    customers, open conversations, history and waiting timers. `flows` are loaded beside the
+    project's for `transfer to flow`; every conversation starts on the project's flow.
     """
     recorder = RecordingAdapter()
     parts: dict[str, Any] = {"store": store} if store is not None else {}
+    if flows:
+        name = project.graph.name
+        parts["flows"] = list(flows)
+        parts["choose_flow"] = lambda _programs, _channel, _account, _kind: name
     engine = project.engine(
         adapters=[recorder, *adapters],
         data_actions=ScriptedDataActions(samples.data_actions),

@@ -127,6 +127,14 @@ def _milestones(expected: Any, run: RunFacts) -> list[str]:
     return _compare("milestones", [str(m) for m in expected], reached)
 
 
+def _transferred_to(expected: Any, run: RunFacts) -> list[str]:
+    """The flows `transfer to flow` handed the conversation to, in order (one name: the list
+    of that one)."""
+    wanted = [str(f) for f in expected] if isinstance(expected, list) else [str(expected)]
+    done = [e.flow for e in run.effects if isinstance(e, fx.TransferToFlow)]
+    return _compare("transferred_to", wanted, done)
+
+
 def _split(expected: Any, run: RunFacts) -> list[str]:
     if not isinstance(expected, dict):
         return [f"split: expected a mapping of split name to branch, got {expected!r}"]
@@ -190,6 +198,7 @@ EXPECTATIONS: dict[str, Check] = {
     "notes": _notes,
     "not_actionable": _not_actionable,
     "milestones": _milestones,
+    "transferred_to": _transferred_to,
     "split": _split,
     "ended": _ended,
     "failed": _failed,

@@ -21,6 +21,7 @@ from flowlang.harness.driver import run_samples
 from flowlang.harness.expectations import check_expectations
 from flowlang.harness.samples import SampleError, SampleReader, read_yaml
 from flowlang.project import Project, load_project
+from flowlang.runtime.program import Program
 
 
 @dataclass
@@ -142,6 +143,9 @@ def _run_file(
     ]
     if not tests:
         return
+    others = _other_flows(file, data.get("flows"), deployment, outcome)
+    if others is None:
+        return
     key = str(flow)
     if key not in visited:
         project, ws = load_project(_relative(flow), _relative(deployment) if deployment else None)
@@ -161,7 +165,7 @@ def _run_file(
                 f"{file} :: {name}: " + "; ".join(f"{d.span}: {d.message}" for d in exc.diagnostics)
             )
             continue
-        report = run_samples(project, samples)
+        report = run_samples(project, samples, flows=others)
         for step in report.steps:
             path = step.outcome.path
             nodes.update(path)
@@ -170,6 +174,24 @@ def _run_file(
         lines = [t.line for s in report.steps for t in s.outcome.trace if t.line]
         line = index.key_span(("tests", number)).line
         outcome.results.append(TestResult(str(file), name, not failures, failures, lines, line))
+
+
+def _other_flows(
+    file: Path, listed: Any, deployment: Path | None, outcome: TestRun
+) -> list[Program] | None:
+    """The flows a test file loads beside its own (`flows:`), for `transfer to flow`; None when
+    one cannot be loaded (the file's tests are not run)."""
+    programs: list[Program] = []
+    for entry in listed or []:
+        path = (file.parent / str(entry)).resolve()
+        project, ws = load_project(_relative(path), _relative(deployment) if deployment else None)
+        if project is None:
+            outcome.unreadable.append(
+                f"{file}: {path} has {len(ws.errors)} error(s); run flowlang validate"
+            )
+            return None
+        programs.append(project.program)
+    return programs
 
 
 def _name(test: Any) -> str:

@@ -277,6 +277,15 @@ class MarkNotActionable:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferFlow:
+    """`transfer to flow "Name"`: the conversation goes on in another loaded flow."""
+
+    span: Span
+    flow: str
+    flow_span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class LinkCustomer:
     span: Span
     kind: str
@@ -585,6 +594,7 @@ Statement: TypeAlias = (
     | Split
     | Milestone
     | Survey
+    | TransferFlow
 )
 Block: TypeAlias = tuple[Statement, ...]
 
@@ -702,8 +712,19 @@ class InQueue:
     activities: tuple[QueueActivity, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Use:
+    """`use "common/identify.flow"`: a module's tasks and variables, the path relative to the
+    file that uses it."""
+
+    span: Span
+    path: str
+    path_span: Span
+
+
 Declaration: TypeAlias = (
-    Description
+    Use
+    | Description
     | Serve
     | Threading
     | Param
@@ -726,12 +747,18 @@ class Comment:
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """A whole flow file, declarations in source order."""
+    """A whole flow file, declarations in source order; with `module`, a module file (its
+    header `module "Name"`: tasks and variables that flows `use`)."""
 
     span: Span
     name: str
     declarations: tuple[Declaration, ...]
     comments: tuple[Comment, ...] = field(default=(), compare=False)
+    module: bool = field(default=False, metadata={"dump": "when set"})
+
+    @property
+    def uses(self) -> list[Use]:
+        return [d for d in self.declarations if isinstance(d, Use)]
 
     def of_type(self, kind: type[Declaration]) -> list[Declaration]:
         return [d for d in self.declarations if isinstance(d, kind)]

@@ -32,6 +32,8 @@ def _node(node: object, depth: int, lines: list[str], prefix: str = "") -> None:
     for f in fields(node):
         if f.name == "span":
             continue
+        if f.metadata.get("dump") == "when set" and getattr(node, f.name) == f.default:
+            continue  # a field most nodes leave at its default (`Flow.module`)
         _field(f.name, getattr(node, f.name), depth + 1, lines)
 
 

@@ -52,7 +52,7 @@ class AstBuilder(Transformer[Token, Any]):
     def build(self, tree: Tree[Token], comments: tuple[ast.Comment, ...]) -> ast.Flow:
         flow = self.transform(tree)
         assert isinstance(flow, ast.Flow)
-        return ast.Flow(flow.span, flow.name, flow.declarations, comments)
+        return ast.Flow(flow.span, flow.name, flow.declarations, comments, flow.module)
 
     # -- helpers
     def _span(self, meta: Meta) -> Span:
@@ -99,13 +99,21 @@ class AstBuilder(Transformer[Token, Any]):
 
     # -- file
     def start(self, meta: Meta, children: list[Any]) -> ast.Flow:
-        """start: _NL? flow_header declaration*"""
-        name, _ = children[0]
-        return ast.Flow(self._span(meta), name, tuple(children[1:]))
+        """start: _NL? (flow_header | module_header) declaration*"""
+        name, _, module = children[0]
+        return ast.Flow(self._span(meta), name, tuple(children[1:]), module=module)
 
-    def flow_header(self, meta: Meta, children: list[Token]) -> tuple[str, Span]:
+    def module_header(self, meta: Meta, children: list[Token]) -> tuple[str, Span, bool]:
+        """module_header: "module" STRING _NL"""
+        return _unquote(children[0]), self._span(meta), True
+
+    def use_decl(self, meta: Meta, children: list[Token]) -> ast.Use:
+        """use_decl: "use" STRING _NL"""
+        return ast.Use(self._span(meta), _unquote(children[0]), self._tspan(children[0]))
+
+    def flow_header(self, meta: Meta, children: list[Token]) -> tuple[str, Span, bool]:
         """flow_header: "flow" STRING _NL"""
-        return _unquote(children[0]), self._span(meta)
+        return _unquote(children[0]), self._span(meta), False
 
     def description(self, meta: Meta, children: list[Token]) -> ast.Description:
         return ast.Description(self._span(meta), _unquote(children[0]))
@@ -270,6 +278,11 @@ class AstBuilder(Transformer[Token, Any]):
 
     def outcome_stmt(self, meta: Meta, children: list[Token]) -> ast.OutcomeStmt:
         return ast.OutcomeStmt(self._span(meta), str(children[0]))
+
+    def transfer_flow(self, meta: Meta, children: list[Token]) -> ast.TransferFlow:
+        """transfer_flow: "transfer" "to" "flow" STRING"""
+        name = children[0]
+        return ast.TransferFlow(self._span(meta), _unquote(name), self._tspan(name))
 
     def end_stmt(self, meta: Meta, children: list[Token | None]) -> ast.End:
         reason = children[0]

@@ -19,6 +19,7 @@ from flowlang.language import ast
 from flowlang.language.check_split import milestone_problems, split_problems
 from flowlang.language.check_targets import condition_problems, step_order_problems
 from flowlang.language.check_time import TIME_TYPES
+from flowlang.language.check_transfer import transfer_problems
 from flowlang.language.context import ChannelInfo, FlowContext
 from flowlang.language.exprtypes import (
     BUILTINS,
@@ -211,8 +212,8 @@ class _Checker:
         for problem in milestone_problems(self.milestones):
             self.report(problem)
         self.diags.sort(key=sort_key)
-        if any(d.is_error for d in self.diags):
-            return CheckResult(self.diags, None)
+        if any(d.is_error for d in self.diags) or self.flow.module:
+            return CheckResult(self.diags, None)  # a module is checked, never compiled alone
         entry = next(iter(self.states))
         checked = CheckedFlow(
             self.flow,
@@ -256,6 +257,9 @@ class _Checker:
             elif isinstance(decl, ast.Threading):
                 self._threading(decl)
         self._collect_into_names()
+        if self.flow.module:
+            self._module_declarations()
+            return
         if not self.states:
             self.report(
                 error(
@@ -460,6 +464,20 @@ class _Checker:
                             ),
                         )
                     )
+
+    def _module_declarations(self) -> None:
+        """FL326 for what a module may not declare: it holds uses, variables and tasks."""
+        for decl in self.flow.declarations:
+            if not isinstance(decl, ast.Use | ast.VarDecl | ast.Task):
+                self.report(
+                    error(
+                        codes.NOT_IN_A_MODULE,
+                        "a module holds 'use' lines, variables and tasks only",
+                        decl.span,
+                        "only a flow may declare this",
+                        hint="declare it in the flows that use the module",
+                    )
+                )
 
     def _threading(self, decl: ast.Threading) -> None:
         window = decl.window
@@ -738,6 +756,9 @@ class _Checker:
                 self._block(arm.body, where)
         elif isinstance(stmt, ast.Milestone):
             self.milestones.append(stmt)
+        elif isinstance(stmt, ast.TransferFlow):
+            for problem in transfer_problems(stmt, self.flow.name, self.ctx.flows):
+                self.report(problem)
         elif isinstance(stmt, ast.Survey):
             self._survey(stmt, where)
         else:
@@ -1711,7 +1732,7 @@ class _Checker:
                     )
                 )
         for name, declared in self.tasks.items():
-            if name not in reachable_tasks:
+            if name not in reachable_tasks and declared.span.file == self.flow.span.file:
                 self.report(
                     warning(codes.UNUSED_TASK, f"task {name!r} is never called", declared.span)
                 )
@@ -1792,6 +1813,7 @@ def _describe(stmt: ast.Statement) -> str:
         ast.CheckSchedule: "check schedule",
         ast.Survey: "survey",
         ast.End: "end",
+        ast.TransferFlow: "transfer to flow",
         ast.GoToState: "go to state",
         ast.OutcomeStmt: "outcome",
         ast.Break: "break",

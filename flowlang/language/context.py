@@ -86,6 +86,9 @@ class FlowContext:
     accounts: dict[str, set[str]] = field(default_factory=dict)  # channel -> names and ids
     channels: dict[str, ChannelInfo] = field(default_factory=dict)
     span_of: Callable[[tuple[str | int, ...]], Span | None] = field(default=lambda _path: None)
+    # the names of the flows loaded together (validated, served or tested side by side), which
+    # `transfer to flow` may name; empty: not known, not checked
+    flows: frozenset[str] = frozenset()
 
     @property
     def has_deployment(self) -> bool:

@@ -108,7 +108,10 @@ def _comment_texts(comments: Sequence[ast.Comment]) -> list[str]:
 def format_flow(flow: ast.Flow, comments: Sequence[ast.Comment]) -> str:
     """The canonical text of `flow`, with `comments` (from `ParseResult.comments`) kept."""
     printer = _Printer(comments)
-    header = _Node(flow.span.line, flow.span.line, flow.span.line, 1, f"flow {quote(flow.name)}")
+    keyword = "module" if flow.module else "flow"
+    header = _Node(
+        flow.span.line, flow.span.line, flow.span.line, 1, f"{keyword} {quote(flow.name)}"
+    )
     nodes = [_declaration(d) for d in flow.declarations]
     kinds = [type(d) for d in flow.declarations]
     printer.emit_node(header, 0, nodes[0].start if nodes else _NO_LIMIT)
@@ -126,6 +129,7 @@ def format_flow(flow: ast.Flow, comments: Sequence[ast.Comment]) -> str:
 
 
 _ONE_LINE: tuple[type[ast.Declaration], ...] = (
+    ast.Use,
     ast.Description,
     ast.Serve,
     ast.Threading,
@@ -392,6 +396,8 @@ class _Printer:
 
 
 def _declaration(decl: ast.Declaration) -> _Node:
+    if isinstance(decl, ast.Use):
+        return _simple(decl.span, f"use {quote(decl.path)}")
     if isinstance(decl, ast.Description):
         return _simple(decl.span, f"description {quote(decl.text)}")
     if isinstance(decl, ast.Serve):
@@ -522,6 +528,8 @@ def _one(stmt: ast.Statement) -> _Node:  # noqa: C901
         return _compound(span, f"split{name}:", branches)
     if isinstance(stmt, ast.Milestone):
         return _simple(span, f"milestone {quote(stmt.name)}")
+    if isinstance(stmt, ast.TransferFlow):
+        return _simple(span, f"transfer to flow {quote(stmt.flow)}")
     if isinstance(stmt, ast.Repeat):
         return _compound(span, f"repeat {stmt.times} times:", _block(stmt.body))
     if isinstance(stmt, ast.While):

@@ -70,6 +70,7 @@ def child_blocks(stmt: ast.Statement) -> list[ast.Block]:
             | ast.KeepWaiting()
             | ast.Log()
             | ast.Milestone()
+            | ast.TransferFlow()
         ):
             return []
         case _:
@@ -85,6 +86,7 @@ def is_terminal(stmt: ast.Statement) -> bool:
         | ast.OutcomeStmt
         | ast.Break
         | ast.KeepWaiting
+        | ast.TransferFlow
         | ast.MarkNotActionable
         | ast.RouteQueue,
     ):

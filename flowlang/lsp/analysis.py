@@ -8,6 +8,7 @@ them into the protocol's (0-based, UTF-16 code units).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from flowlang import codes
 from flowlang.diagnostics import Diagnostic, SourceFile, Span, suggested_name, warning
 from flowlang.language import ast
 from flowlang.language.context import FlowContext
+from flowlang.language.modules import resolve_uses
 from flowlang.language.parser import parse_text
 from flowlang.language.walk import walk
 from flowlang.workspace import (
@@ -26,6 +28,7 @@ from flowlang.workspace import (
     default_channels,
     find_deployment,
     load_context,
+    parse_file,
 )
 
 if TYPE_CHECKING:
@@ -110,7 +113,12 @@ def analyse(
         context = FlowContext(channels=default_channels())
     else:
         context = loaded.context
-    diagnostics.extend(check_parsed(parsed, context)[0])
+    if parsed.flow is not None and parsed.flow.uses:  # the modules it uses, read from disk
+        resolved = resolve_uses(parsed.flow, name, parse_file)
+        diagnostics.extend(d for d in resolved.diagnostics if d.span.file == name)
+        parsed = dataclasses.replace(parsed, flow=resolved.flow)
+    found = check_parsed(parsed, context)[0]
+    diagnostics.extend(d for d in found if d.span.file == name)  # a module's: in its own file
     flow = parsed.flow or parsed.partial
     if flow is None and previous is not None:
         flow = previous.flow
@@ -486,6 +494,10 @@ def _declared(result: Analysis, word: str) -> tuple[str, Span] | None:
     for task in tasks(result.flow):
         if task.name == word:
             outs = ", ".join(task.outcomes) or "none"
+            if task.span.file != result.name:  # from a module the flow uses
+                lines = SourceFile(task.span.file, Path(task.span.file).read_text("utf-8"))._lines
+                where = f"{task.span.file} line {task.span.line}"
+                return f"**task** `{word}` ({where}), outcomes: {outs}", name_span(task, lines)
             return (
                 f"**task** `{word}` (line {task.span.line}), outcomes: {outs}",
                 name_span(task, result.lines),

@@ -119,6 +119,14 @@ class EndFlow(_Effect):
     reason: str | None = None
 
 
+class TransferToFlow(_Effect):
+    """`transfer to flow`: the conversation goes on in `flow` (from `source`), keeping its data."""
+
+    type: Literal["transfer_flow"] = "transfer_flow"
+    flow: str
+    source: str
+
+
 class LogMessage(_Effect):
     type: Literal["log"] = "log"
     message: str
@@ -147,6 +155,7 @@ Effect = Annotated[
     | LogMessage
     | FlowFailed
     | SplitTaken
-    | MilestoneReached,
+    | MilestoneReached
+    | TransferToFlow,
     Field(discriminator="type"),
 ]

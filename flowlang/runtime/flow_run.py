@@ -15,6 +15,7 @@ from flowlang.runtime.context import EngineContext
 from flowlang.runtime.interpreter import run
 from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import AgentStep, ConversationView, RoutingNotice, RoutingRequest
+from flowlang.runtime.program import Program
 from flowlang.runtime.replies import send
 from flowlang.runtime.state import Facts, FlowState, Trigger, Waiting
 
@@ -78,9 +79,10 @@ def run_flow(
 ) -> None:
     """Run the flow from `state` with `trigger` and apply its effects to `conv`."""
     starts_run = state.waiting is None and trigger.kind == "message"
-    facts = _facts(ctx, conv, event, state, now, starts_run)
-    started_on = facts.message if trigger.kind != "event" else {}
     program = ctx.program_for(state, conv, event.kind if event is not None else None)
+    chain: tuple[str, ...] = (program.graph.name,)
+    facts = _facts(ctx, conv, event, state, now, starts_run, chain)
+    started_on = facts.message if trigger.kind != "event" else {}
     path: list[str] = []
     for _round in range(100):  # data actions answer at once and resume the flow
         result = run(program, state, trigger, facts)
@@ -95,14 +97,57 @@ def run_flow(
         outcome.effects.extend(result.effects)
         conv.flow_state = state.to_json()
         follow_up = _apply(ctx, conv, state, result.effects, now, outcome)
+        transfer = next((e for e in result.effects if isinstance(e, fx.TransferToFlow)), None)
+        if transfer is not None:
+            _flow_path(ctx, conv, program, path, now)
+            program, state = _transferred(ctx, conv, transfer, state, now)
+            chain, path = (*chain, program.graph.name), []
+            state.message = started_on
+            conv.flow_state = state.to_json()
+            trigger = Trigger(kind="message", text=str(started_on.get("text") or ""))
+            facts = _facts(ctx, conv, event, state, now, transfers=chain)
+            continue
         if follow_up is None:
             break
         trigger = follow_up
-        facts = _facts(ctx, conv, event, state, now)
+        facts = _facts(ctx, conv, event, state, now, transfers=chain)
+    _flow_path(ctx, conv, program, path, now)
+
+
+def _flow_path(
+    ctx: EngineContext, conv: ConversationView, program: Program, path: list[str], now: datetime
+) -> None:
+    """The steps one flow's run passed, in the event log (for coverage and the reports)."""
     if path:
         ctx.events.append(
             "flow_path", now, conv.id, {"version": program.graph.version, "nodes": path}
         )
+
+
+def _transferred(
+    ctx: EngineContext,
+    conv: ConversationView,
+    transfer: fx.TransferToFlow,
+    state: FlowState,
+    now: datetime,
+) -> tuple[Program, FlowState]:
+    """The flow a `transfer to flow` names (its step checked it is loaded) and the state it
+    starts from: its own, with what routing asks for (skills, priority, language, the data
+    stored) kept from the flow it leaves."""
+    target = ctx.flows[transfer.flow]
+    _log.info(
+        "conversation %s, line %d: transferred from flow %r to flow %r",
+        conv.id,
+        transfer.line,
+        transfer.source,
+        transfer.flow,
+    )
+    ctx.events.append(
+        "flow_transferred", now, conv.id, {"from": transfer.source, "to": transfer.flow}
+    )
+    fresh = FlowState(graph_version=target.graph.version)
+    fresh.interaction = state.clone().interaction
+    return target, fresh
 
 
 def _facts(
@@ -112,6 +157,7 @@ def _facts(
     state: FlowState,
     now: datetime,
     starts_run: bool = False,
+    transfers: tuple[str, ...] = (),
 ) -> Facts:
     customer = ctx.customers.get(conv.id) or ctx.customer(conv.customer_id)
     open_, remaining = ctx.policy.window_open(conv, now)
@@ -148,6 +194,8 @@ def _facts(
         known=ctx.ports.names,
         params=params,
         data=conv.data,
+        flows=frozenset(ctx.flows),
+        transfers=transfers,
     )
 
 

@@ -218,11 +218,18 @@ class RunContext:
         return state
 
     def _fresh_start(self) -> None:
+        # A flow started by `transfer to flow` keeps what the one before built for routing.
+        carried = self.s.clone().interaction if len(self.facts.transfers) > 1 else None
         fixed = self.prepared.fixed_variables
         if fixed is not None:
-            self._use(FlowState(graph_version=self.g.version, variables=dict(fixed)))
+            fresh = self._use(FlowState(graph_version=self.g.version, variables=dict(fixed)))
+            if carried is not None:
+                fresh.interaction = carried
             return
-        variables = self._use(FlowState(graph_version=self.g.version)).variables
+        fresh = self._use(FlowState(graph_version=self.g.version))
+        if carried is not None:
+            fresh.interaction = carried
+        variables = fresh.variables
         for name, spec in self.g.variables.items():
             initial = spec.get("initial")
             variables[name] = self.p.expr(initial)(self.scope) if initial else None

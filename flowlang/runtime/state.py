@@ -244,3 +244,7 @@ class Facts:
     params: dict[str, Any] = field(default_factory=dict)  # environment overrides
     # what the conversation stored: "participant.<key>" / "conversation.<key>" -> value
     data: dict[str, Any] = field(default_factory=dict)
+    # the names of the flows loaded beside this one (`transfer to flow`; empty: not known), and
+    # the flows this event's transfers went through, the first first
+    flows: frozenset[str] = frozenset()
+    transfers: tuple[str, ...] = ()

@@ -114,6 +114,8 @@ def build_step(node: Node, program: Program) -> Step:  # noqa: C901
             return _milestone(node, a, program)
         case ir.SurveyArgs():
             return _survey(node, a, program)
+        case ir.TransferFlowArgs():
+            return _transfer_flow(node, a, program)
         case _:
             assert_never(a)
 
@@ -537,6 +539,27 @@ def _split(node: Node, a: ir.SplitArgs, program: Program) -> Step:
         return edges[index]
 
     return split
+
+
+def _transfer_flow(node: Node, a: ir.TransferFlowArgs, program: Program) -> Step:
+    target, nid, line, here = a.flow, node.id, node.source.line, program.graph.name
+
+    def transfer_flow(r: RunContext) -> str | None:
+        loaded, chain = r.facts.flows, r.facts.transfers or (here,)
+        if loaded and target not in loaded:
+            raise FlowRuntimeError(
+                f"cannot transfer to flow {target!r}: no flow of that name is loaded "
+                f"(loaded: {', '.join(sorted(loaded))})"
+            )
+        if target in chain:
+            loop = " -> ".join((*chain, target))
+            raise FlowRuntimeError(f"transfer loop: {loop}; the conversation stays in {here!r}")
+        r.effects.append(fx.TransferToFlow(step=nid, line=line, flow=target, source=here))
+        r.lines.append((node, "", target))
+        r.finish(node, "ended", f"transferred to flow {target}")
+        return None
+
+    return transfer_flow
 
 
 def _milestone(node: Node, a: ir.MilestoneArgs, program: Program) -> Step:

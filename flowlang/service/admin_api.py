@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from flowlang.compiler.ir import FlowGraph
 from flowlang.errors import InputError
+from flowlang.language.parser import parse_text
 from flowlang.project import load_project
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.program import Program
@@ -168,10 +169,17 @@ async def republish(version: str, user: AdminUser, service: ServiceDep) -> Publi
 def _checked(service: Service, text: str) -> Program:
     """The flow compiled for the deployment, or 422 with its diagnostics."""
     original = service.settings.flows[0]
+    parsed = parse_text(text, original.name).flow
+    served = service.flow_files.get(parsed.name) if parsed is not None else None
+    # `use` paths are relative to the served file of that flow (the first flow's, for a new
+    # name): the modules are read from the server's flows folder
+    modules_from = (served or original).parent
     with tempfile.TemporaryDirectory(prefix="flowlang-publish-") as folder:
         flow = Path(folder) / original.name
         flow.write_text(text, "utf-8")
-        project, ws = load_project(flow, service.settings.deployment, service.settings.environment)
+        project, ws = load_project(
+            flow, service.settings.deployment, service.settings.environment, modules_from
+        )
         diagnostics = [d.to_dict() for d in ws.diagnostics]
     if project is None:
         for d in diagnostics:

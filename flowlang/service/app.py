@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from flowlang import __version__
 from flowlang.channels.senders import SenderSetupError, VendorSenders, senders_for
 from flowlang.config import Deployment
-from flowlang.flow_routes import FlowRoutes
+from flowlang.flow_routes import FlowRoutes, unloaded_transfers
 from flowlang.project import Project, load_project
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 from flowlang.service import webhooks
@@ -172,7 +172,9 @@ def create_app(
         channels,
         dispatcher,
         flow_files={p.graph.name: path for path, p in projects},
-        started=[each.said for each in started] + _overlaps(started, project),
+        started=[each.said for each in started]
+        + _overlaps(started, project)
+        + unloaded_transfers([each.program for each in started]),
         intake=intake,
     )
     forwarder = (

@@ -31,6 +31,7 @@ WRONG: dict[str, tuple[Any, str]] = {
     "notes": (["no such note"], "notes: no reply matching 'no such note'"),
     "not_actionable": (True, "not_actionable: expected True, got False"),
     "milestones": (["identified"], "milestones: expected ['identified'], got []"),
+    "transferred_to": ("GBank premier", "transferred_to: expected ['GBank premier'], got []"),
     "split": ({"greeting": "short"}, "split 'greeting': expected branch 'short', took []"),
     "ended": ("no reason", "ended: expected 'no reason'"),
     "failed": ("FL999", "failed: expected 'FL999', got None"),

@@ -316,6 +316,7 @@ _SIMPLE: st.SearchStrategy[ast.Statement] = st.one_of(
     ),
     st.builds(ast.RouteAgent, st.just(SPAN), st.none() | _ROUTE_TARGET, _OPT_DURATION),
     st.builds(ast.Milestone, st.just(SPAN), _TEXT),
+    st.builds(ast.TransferFlow, st.just(SPAN), _TEXT, st.just(SPAN)),
 )
 _PERCENT = st.integers(0, 100).map(float) | st.integers(0, 9999).map(lambda n: n / 100)
 
@@ -447,6 +448,7 @@ _TARGET = st.builds(ast.Target, st.just(SPAN), _NAMES) | st.builds(
     _TEXT,
 )
 _DECLARATION: st.SearchStrategy[ast.Declaration] = st.one_of(
+    st.builds(ast.Use, st.just(SPAN), _TEXT, st.just(SPAN)),
     st.builds(ast.Description, st.just(SPAN), _TEXT),
     st.builds(
         ast.Serve,
@@ -483,7 +485,14 @@ _DECLARATION: st.SearchStrategy[ast.Declaration] = st.one_of(
     st.builds(ast.Task, st.just(SPAN), _NAMES, st.lists(_NAMES, max_size=3).map(tuple), BLOCK),
     st.builds(ast.State, st.just(SPAN), _NAMES, BLOCK),
 )
-FLOW = st.builds(ast.Flow, st.just(SPAN), _TEXT, st.lists(_DECLARATION, max_size=5).map(tuple))
+FLOW = st.builds(
+    ast.Flow,
+    st.just(SPAN),
+    _TEXT,
+    st.lists(_DECLARATION, max_size=5).map(tuple),
+    st.just(()),
+    st.booleans(),  # a module file (`module "Name"`) or a flow
+)
 
 
 @BOUNDED

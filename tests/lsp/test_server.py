@@ -256,6 +256,27 @@ def test_go_to_definition_of_states_tasks_params_and_deployment_entries(
     )
 
 
+def test_go_to_definition_of_a_task_opens_the_module_that_declares_it(
+    client: LspClient, project: Path
+) -> None:
+    (project / "common").mkdir()
+    module = project / "common" / "crm.flow"
+    module.write_text(
+        'module "CRM"\n\n# Looks the customer up.\ntask look_up outcomes found:\n'
+        "    outcome found\n",
+        "utf-8",
+    )
+    text = (
+        'flow "Uses"\nuse "common/crm.flow"\n\nserve messages on web\n\nstate start:\n'
+        '    call task look_up\n    route to queue "Loans"\n'
+    )
+    uri = client.open(project / "uses.flow", text)
+    line, column = _line(text, "call task look_up")
+    found = client.at("textDocument/definition", uri, line, column + len("call task l"))
+    assert found["uri"] == module.resolve().as_uri()
+    assert found["range"]["start"] == {"line": 3, "character": len("task ")}
+
+
 def test_document_symbols_are_the_states_and_tasks(client: LspClient, project: Path) -> None:
     uri = client.open(project / "claims.flow")
     symbols = client.request("textDocument/documentSymbol", {"textDocument": {"uri": uri}})

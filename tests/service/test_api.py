@@ -317,6 +317,29 @@ def test_publish_then_rollback_keeps_conversations_in_flight_on_their_version(ap
     assert unknown.status_code == 404
 
 
+def test_a_published_flow_uses_modules_from_the_served_flows_folder(
+    api: Api, tmp_path: Path
+) -> None:
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "greet.flow").write_text(
+        'module "Greetings"\n\ntask greet:\n    reply "Hello from the module"\n', "utf-8"
+    )
+    with_module = V2.replace(
+        'flow "API test"\n', 'flow "API test"\nuse "common/greet.flow"\n'
+    ).replace("    if message.channel", "    call task greet\n    if message.channel")
+    published = api.post("ada", "/api/admin/flows", {"text": with_module})
+    assert published.status_code == 201, published.text
+    api.web("visitor", "Hello")  # a new conversation: the published version, with the module
+    said = [m.content.get("text") for m in api.sent.sent]
+    assert said[-2:] == ["Hello from the module", "Version two: your name?"]
+
+    missing = with_module.replace("common/greet.flow", "common/gret.flow")
+    refused = api.post("ada", "/api/admin/flows", {"text": missing})
+    assert refused.status_code == 422
+    (problem,) = [d for d in refused.json()["detail"]["diagnostics"] if d["code"] == "FL132"]
+    assert problem["line"] == 2 and "common/gret.flow" in problem["message"]
+
+
 def test_a_flow_of_another_name_is_not_published(api: Api) -> None:
     before = api.get("ada", "/api/admin/flows").json()
     other = V2.replace('flow "API test"', 'flow "Another flow"')

@@ -201,3 +201,15 @@ def test_one_process_serves_the_messaging_and_the_social_flow(site: Site) -> Non
         "facebook_page": ready["flows"]["GBank social"],
         "whatsapp": ready["flows"]["GBank messaging"],
     }
+
+
+def test_a_transfer_to_a_flow_not_served_beside_it_is_said_at_start(site: Site) -> None:
+    site.flow = ROOT / "flows" / "premier.flow"
+    site.start()
+    said = site.log()
+    lines = site.flow.read_text("utf-8").split("\n")
+    line = 1 + next(i for i, text in enumerate(lines) if "transfer to flow" in text)
+    assert (
+        f"'GBank premier' line {line} transfers to flow 'GBank messaging', which is not loaded: "
+        "that transfer takes the flow's 'on error'"
+    ) in said
