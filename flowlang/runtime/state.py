@@ -15,15 +15,20 @@ from typing import Any, Literal, NamedTuple
 WaitKind = Literal["answer", "bot", "agent", "queue", "data"]
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def encode_value(value: Any) -> Any:
+    if value.__class__ in _PLAIN:  # most values: as they are, without the tests below
+        return value
+    if isinstance(value, dict):
+        return {k: encode_value(v) for k, v in value.items()} if value else {}
     if isinstance(value, timedelta):
         return {"$duration": value.total_seconds()}
     if isinstance(value, datetime):  # before date: a datetime is a date too
         return {"$time": value.isoformat()}
     if isinstance(value, date):
         return {"$date": value.isoformat()}
-    if isinstance(value, dict):
-        return {k: encode_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [encode_value(v) for v in value]
     return value
