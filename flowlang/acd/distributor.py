@@ -81,7 +81,8 @@ class SkillsAcd:
         self.agents: dict[str, AgentRecord] = {}
         self.interactions: dict[str, Interaction] = {}
         self._members: dict[str, set[str]] = {}
-        self._skilled: dict[str, set[str]] = {}  # skill -> agents who have it (level 1 or more)
+        # skill -> the agents who have it (level 1 or more) -> their level
+        self._skilled: dict[str, dict[str, int]] = {}
         # a routing step's condition -> the agents who meet it, gathered once per condition
         self._step_members: dict[str, set[str]] = {}
         self._pools: dict[Requirement, _Pool] = {}
@@ -142,11 +143,11 @@ class SkillsAcd:
             for requirement in old.pools:
                 self._pools[requirement].qualified.discard(profile.id)
             for skill in old.profile.skills:
-                self._skilled.get(skill, set()).discard(profile.id)
+                self._skilled.get(skill, {}).pop(profile.id, None)
         self.agents[profile.id] = record
         for skill, level in profile.skills.items():
             if level >= 1:
-                self._skilled.setdefault(skill, set()).add(profile.id)
+                self._skilled.setdefault(skill, {})[profile.id] = level
         for condition, members in self._step_members.items():
             if matches(condition, profile):
                 members.add(profile.id)
@@ -947,10 +948,11 @@ class SkillsAcd:
             return pool
         pool = self._pools[requirement] = _Pool()
         selection = self._queue(requirement.queue).selection
-        # Only agents who have every skill asked for can meet it: the smallest such set first.
+        # Only agents who have every skill asked for, at its level, can meet it.
         candidates = self._members.get(requirement.queue, set())
-        for skill, _level in requirement.skills:
-            candidates = candidates & self._skilled.get(skill, set())
+        for skill, level in requirement.skills:
+            levels = self._skilled.get(skill, {})
+            candidates = {a for a, has in levels.items() if has >= level and a in candidates}
         if requirement.agents is not None:
             candidates = candidates & self._meeting(requirement.agents)
         for agent_id in candidates:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from flowlang.acd.targets import matches
 from flowlang.runtime.ports import AgentStep
@@ -61,10 +61,10 @@ class AgentProfile:
     attributes: dict[str, Any] = field(default_factory=dict)  # the deployment's (`agent.tier`)
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(NamedTuple):
     """What an interaction needs from an agent at its current bullseye ring and routing step
-    (`agents`: the step's condition, `flowlang.acd.targets`; None: any agent)."""
+    (`agents`: the step's condition, `flowlang.acd.targets`; None: any agent). A named tuple:
+    made and hashed, as a pool's key, on every decision."""
 
     queue: str
     media: str

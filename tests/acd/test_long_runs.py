@@ -10,7 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowlang.acd import AgentProfile, QueueSettings, Ring, SkillsAcd
-from flowlang.acd.model import requirement_at_ring
 from flowlang.events import AgentAction, AgentEvent, InboundEvent
 from flowlang.runtime.memory import MemoryStore
 from tests.acd.test_distributor import T0, agent, at, request
@@ -154,6 +153,18 @@ def test_a_replaced_agent_is_in_the_pools_their_new_skills_qualify_them_for() ->
     assert acd.interactions["c2"].agent == "cy"
 
 
+def test_a_replaced_agent_below_a_level_asked_for_is_no_longer_found_for_it() -> None:
+    """Pools are built from each skill's level: an agent whose new profile lowers a skill
+    below what a requirement asks is not found for it, one who raises it is."""
+    acd = SkillsAcd([QueueSettings("Retail")], [agent("al", Loans=4), agent("bo", Loans=1)])
+    acd.add_agent(agent("al", Loans=2), at(0))
+    acd.add_agent(agent("bo", Loans=3), at(0))
+    loans = acd.enqueue(request("c1", skills={"Loans": 3}), at(1))
+    assert [(n.kind, n.agent) for n in loans] == [("accepted", "bo")]
+    again = acd.enqueue(request("c2", skills={"Loans": 3}), at(2))  # bo is busy
+    assert [n.kind for n in again] == ["waiting"]
+
+
 SKILLS = ["Cards", "Loans", "Fees"]
 CENTER = st.lists(
     st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 3), max_size=3),
@@ -191,9 +202,11 @@ def test_an_arriving_interaction_goes_to_the_best_agent_who_can_take_it(
         name = f"a{who % len(profiles)}"
         if op == "enqueue":
             asked = request(f"c{number}", skills=dict(wanted))
-            need = requirement_at_ring("Retail", "message", dict(wanted), None, None)
-            able = [
-                r for r in acd.agents.values() if r.ready_for("message") and need.met_by(r.profile)
+            able = [  # every agent looked at, skills compared here, not by the ACD's code
+                r
+                for r in acd.agents.values()
+                if r.ready_for("message")
+                and all(r.profile.skills.get(s, 0) >= level for s, level in wanted.items())
             ]
             best = min(able, key=lambda r: r.heap_entry(selection)[:3], default=None)
             notices = acd.enqueue(asked, now)
