@@ -15,12 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, overload
 
-from flowlang.reporting.interactions import (
-    AgentSegment,
-    Interaction,
-    InteractionLog,
-    QueueVisit,
-)
+from flowlang.reporting.interactions import Interaction, InteractionLog, QueueVisit
 
 ColumnKind = Literal["text", "int", "seconds", "percent", "time", "list"]
 TIMED_OUT = "(timed out)"
@@ -203,18 +198,20 @@ def agent_performance(log: InteractionLog, scope: Scope) -> Report:
     for at, agent, what, media in log.activity():
         if agent and scope.contains(at) and media is not None and scope.takes_media(media):
             counters[agent]["messages" if what == "message" else what] += 1
-    for _item, segment in _segments(log, scope):
-        figures = counters[segment.agent]
-        figures["handled"] += 1
-        figures["handle_us"] += segment.handle_micros(moment)
-        figures["transferred"] += segment.end == "transferred"
-        figures["wrap_up_timed_out"] += segment.wrap_up_timed_out
-    for item in log.all_interactions():
-        if scope.takes(item):
-            for _when, agent, _queue, satisfied in _ratings(item, scope):
-                if agent:
-                    counters[agent]["rated"] += 1
-                    counters[agent]["satisfied"] += satisfied
+    for item in log.all_interactions():  # one pass: a spilled log reads each back once
+        if not scope.takes(item):
+            continue
+        for segment in item.segments:
+            if scope.contains(segment.handled_at):
+                figures = counters[segment.agent]
+                figures["handled"] += 1
+                figures["handle_us"] += segment.handle_micros(moment)
+                figures["transferred"] += segment.end == "transferred"
+                figures["wrap_up_timed_out"] += segment.wrap_up_timed_out
+        for _when, agent, _queue, satisfied in _ratings(item, scope):
+            if agent:
+                counters[agent]["rated"] += 1
+                counters[agent]["satisfied"] += satisfied
     names = sorted(a for a in counters if not scope.agents or a in scope.agents)
     rows = [_agent_row(name, counters[name]) for name in names]
     total: dict[str, float] = defaultdict(float)
@@ -228,15 +225,6 @@ def agent_performance(log: InteractionLog, scope: Scope) -> Report:
         rows,
         _agent_row("all agents", total) if rows else None,
     )
-
-
-def _segments(log: InteractionLog, scope: Scope) -> Iterable[tuple[Interaction, AgentSegment]]:
-    """Agents' segments whose work ended in the period."""
-    for item in log.all_interactions():
-        if scope.takes(item):
-            for segment in item.segments:
-                if scope.contains(segment.handled_at):
-                    yield item, segment
 
 
 def _ratings(item: Interaction, scope: Scope) -> Iterable[tuple[datetime, str, str, bool]]:

@@ -124,7 +124,9 @@ Shape = tuple[tuple[str, ...], tuple[int, ...]]
 
 def _flat(value: Any, shape: Shape) -> list[Any]:
     names, times = shape
-    out = [getattr(value, name) for name in names]
+    out = list(value.__dict__.values())  # a dataclass's fields, in order, set by __init__
+    if len(out) != len(names):  # an attribute set besides the fields
+        out = [getattr(value, name) for name in names]
     for index in times:
         if out[index] is not None:
             out[index] = out[index].isoformat()
