@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -65,16 +66,37 @@ def _throughput(store: ConversationStore, events: list[InboundEvent]) -> float:
     return len(events) / (time.perf_counter() - start)
 
 
+def _synced_commits(path: Path, count: int) -> float:
+    """Commits per second of one small row each, in plain sqlite3 with the store's settings
+    (WAL, synchronous=FULL): the disk's sync, with nothing of ours around it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("CREATE TABLE t (n INTEGER)")
+        start = time.perf_counter()
+        for n in range(count):
+            db.execute("BEGIN")
+            db.execute("INSERT INTO t VALUES (?)", (n,))
+            db.execute("COMMIT")
+        return count / (time.perf_counter() - start)
+    finally:
+        db.close()
+
+
 def store_throughput(postgres: str | None, count: int = 1000, rounds: int = 3) -> None:
     """Messages per second on each store, best and median of `rounds` interleaved rounds (a
-    fresh store each), and the durable stores' share of the in-memory throughput."""
+    fresh store each), and the durable stores' share of the in-memory throughput; beside
+    them, synced commits of nothing but one row, the bound of a store that commits each
+    message (an in-memory message plus one sync)."""
     events = _stream(count, customers=500)
-    rates: dict[str, list[float]] = {"memory": [], "sqlite": [], "postgres": []}
+    rates: dict[str, list[float]] = {"memory": [], "sqlite": [], "postgres": [], "sync": []}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(rounds):
             rates["memory"].append(_throughput(MemoryStore(), events))
             with SqliteStore(Path(tmp) / f"bench-{round_}.db") as db:
                 rates["sqlite"].append(_throughput(db, events))
+            rates["sync"].append(_synced_commits(Path(tmp) / f"sync-{round_}.db", count))
             if postgres is not None:
                 with PostgresStore(fresh_schema(postgres)) as pg:
                     rates["postgres"].append(_throughput(pg, events))
@@ -91,6 +113,13 @@ def store_throughput(postgres: str | None, count: int = 1000, rounds: int = 3) -
         share = "" if key == "memory" else f"  {best / memory:6.1%} of in-memory"
         goal = "  (goal >= 30%)" if key == "sqlite" else ""
         print(f"  {title:<27} {best:8,.0f} / {median:8,.0f}{share}{goal}")
+    sync_best, sync_median = max(rates["sync"]), statistics.median(rates["sync"])
+    bound = 1 / (1 / memory + 1 / sync_best)  # an in-memory message, then one sync
+    print(
+        f"  one synced commit alone    {sync_best:8,.0f} / {sync_median:8,.0f}  (plain sqlite3, "
+        f"one row): a store that syncs once a message reaches at most {bound / memory:.1%} "
+        "of in-memory here"
+    )
 
 
 def _fill(db: SqliteStore, customers: int) -> None:
