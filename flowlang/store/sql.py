@@ -264,10 +264,12 @@ class SqlStore:
 
     def _owners(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], CustomerView]:
         """The customers who own these identities, by identity."""
-        marks = ", ".join(["(?, ?)"] * len(keys))
+        # Equalities joined by OR: SQLite looks each pair up in the primary key, where a
+        # row-value IN list made it scan every identity (a million customers: 0.4 s a message).
+        marks = " OR ".join(["(i.kind = ? AND i.value = ?)"] * len(keys))
         rows = self._run(
             "SELECT i.kind, i.value, c.id, c.name, c.phone, c.volunteered FROM identities i "
-            f"JOIN customers c ON c.id = i.customer_id WHERE (i.kind, i.value) IN ({marks})",
+            f"JOIN customers c ON c.id = i.customer_id WHERE {marks}",
             [part for key in keys for part in key],
         ).fetchall()
         return {
