@@ -104,13 +104,24 @@ def assemble_engine(
         program,
         ports,
         params=parts.get("params"),
-        threading_window=parts.get("threading_window"),
+        threading_window=parts.get("threading_window", threading_window(program, deployment)),
         clock=parts.get("clock"),
         retry=parts.get("retry"),
         deliver=parts.get("deliver", True),
         flows=flows,
         choose_flow=parts.get("choose_flow") or (flow_chooser(deployment) if flows else None),
     )
+
+
+def threading_window(program: Program, deployment: Deployment | None) -> timedelta | None:
+    """The deployment's threading window, or the flow's own where it declares a shorter one;
+    None without a deployment (the Engine then takes the flow's, else 72 hours)."""
+    if deployment is None:
+        return None
+    seconds = program.graph.threading_window_seconds
+    if seconds is None:
+        return deployment.threading_window
+    return min(deployment.threading_window, timedelta(seconds=seconds))
 
 
 def deployment_schedules(deployment: Deployment | None) -> ScheduleOracle:

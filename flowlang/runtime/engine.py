@@ -74,9 +74,10 @@ class Engine:
         store = ports.store
         events = EventFeed(store)
         seconds = program.graph.threading_window_seconds
-        window = threading_window or (
-            timedelta(seconds=seconds) if seconds is not None else DEFAULT_THREADING_WINDOW
-        )
+        if threading_window is not None:
+            window = threading_window
+        else:
+            window = timedelta(seconds=seconds) if seconds is not None else DEFAULT_THREADING_WINDOW
         self._ctx = ctx = EngineContext(
             ports=ports,
             program=program,

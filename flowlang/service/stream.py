@@ -43,6 +43,7 @@ from flowlang.service.access import (
 )
 from flowlang.service.agent_api import item_of, now_of, presence_of
 from flowlang.service.state import service_of
+from flowlang.service.worker import WorkerStopped
 from flowlang.store import Store
 
 TICKET_SECONDS = 60
@@ -390,7 +391,8 @@ async def events(
 ) -> AsyncIterator[str]:
     """The stream's text: `hello`, then the agent's events as they come, window warnings when
     due, a comment line as a heartbeat; a `closed` event and the end once `valid()` (awaited
-    every `feed.recheck` seconds) says the token is revoked. `stream` (opened before `hello`
+    every `feed.recheck` seconds) says the token is revoked; just the end when the service stops
+    (no `closed`: that would sign a browser out). `stream` (opened before `hello`
     was read, so that nothing falls between) is closed at the end."""
     recheck, heartbeat = feed.recheck, feed.heartbeat
     warnings = Warnings()
@@ -425,7 +427,11 @@ async def events(
                 yield sse(item)
             if loop.time() >= next_check:
                 next_check = loop.time() + recheck
-                if not await valid():
+                try:
+                    still = await valid()
+                except WorkerStopped:
+                    return  # the service is stopping: the browser's EventSource reconnects
+                if not still:
                     yield sse({"type": "closed", "reason": "the API token was revoked"})
                     return
             if loop.time() >= next_beat:

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 
 from flowlang.acd import AgentProfile, SkillsAcd
+from flowlang.assembly import assemble_engine
+from flowlang.config import Deployment, load_deployment_text
 from flowlang.errors import FlowError, InputError
 from flowlang.events import AgentAction, AgentEvent, BotEvent, EventKind, InboundEvent
 from flowlang.runtime import effects as fx
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import (
+    AllowAll,
     MemoryStore,
     RecordingAdapter,
     ScriptedDataActions,
@@ -451,3 +454,32 @@ def test_advance_without_a_time_or_a_clock_is_refused_as_a_flowlang_error() -> N
     engine, _sent = make_engine('route to queue "Retail"')
     with pytest.raises(FlowError, match=r"advance\(\) needs `now` when the engine has no clock"):
         engine.advance()
+
+
+def _deployment_with_window(window: str) -> Deployment:
+    deployment, problems = load_deployment_text(f"threading_window: {window}\n", "deployment.yaml")
+    assert deployment is not None, problems
+    return deployment
+
+
+@pytest.mark.parametrize(
+    ("window", "header", "gap", "same"),
+    [
+        ("1h", "", timedelta(minutes=70), False),  # the deployment's window, not 72 hours
+        ("1h", "", timedelta(minutes=50), True),
+        ("72h", "threading window 30m", timedelta(minutes=40), False),  # the flow's, shorter
+        ("2h", "threading window 24h", timedelta(hours=3), False),  # the deployment's, shorter
+        ("0s", "", timedelta(minutes=1), False),  # every message after a completion is new
+    ],
+)
+def test_the_deployments_threading_window_holds_unless_the_flow_says_shorter(
+    window: str, header: str, gap: timedelta, same: bool
+) -> None:
+    prog = program(FLOW, header)
+    acd = SkillsAcd(agents=[agent_at("ana", "Retail", Billing=4)])
+    engine = assemble_engine(
+        prog, _deployment_with_window(window), acd=acd, policy=AllowAll(), adapters=[]
+    )
+    conv_id = _complete_first_conversation(engine)
+    later = engine.handle(message("hello again", at=timedelta(minutes=10) + gap))
+    assert (later.conversation_id == conv_id) is same

@@ -4,6 +4,7 @@ the stream."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ from typing import Any, cast
 
 import pytest
 
-from flowlang.service.stream import AgentFeed
+from flowlang.service.stream import AgentFeed, events
+from flowlang.service.worker import WorkerStopped
 from tests.fake_vendor import FakeVendor
 from tests.service.api_helpers import (
     DIRECT,
@@ -233,3 +235,26 @@ def test_a_reply_given_up_on_reaches_the_agent_who_wrote_it_until_their_wrap_up_
     pushed.clear()
     feed.delivery_failed(failure)
     assert pushed == []
+
+
+def test_a_stream_ends_quietly_when_the_service_stops() -> None:
+    """Shutting down while an agent's stream is open ends it without an error in the log and
+    without `closed` (which would sign the browser out; its EventSource reconnects instead)."""
+
+    async def read_all() -> list[str]:
+        feed = AgentFeed(cast(Any, None), cast(Any, None), recheck=0.0, heartbeat=60.0)
+        opened = feed.open("frank")
+
+        async def stopped() -> bool:
+            raise WorkerStopped("the engine worker is not running")
+
+        hello = {"type": "hello", "agent": "frank", "work": []}
+        texts = [t async for t in events(feed, "frank", opened, hello, stopped, now)]
+        assert feed._streams == {}  # the stream was closed
+        return texts
+
+    def now() -> datetime:
+        return datetime(2026, 1, 1, tzinfo=UTC)
+
+    texts = asyncio.run(read_all())
+    assert len(texts) == 1 and texts[0].startswith("event: hello")
