@@ -22,6 +22,7 @@ from flowlang.runtime.ports import (
     PolicyLedger,
     SentMessage,
     User,
+    latest_attempts,
     status_advances,
 )
 from flowlang.runtime.users import check_new_user
@@ -126,7 +127,7 @@ class MemoryOutbox:
 
     def sent_messages(self, message_ids: Collection[str]) -> dict[str, SentMessage]:
         wanted = set(message_ids)
-        return {s.message_id: s for s in self.sent.values() if s.message_id in wanted}
+        return latest_attempts(s for s in self.sent.values() if s.message_id in wanted)
 
 
 class MemoryLedger:

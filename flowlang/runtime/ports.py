@@ -7,7 +7,7 @@ The Engine has no default for any of them: `Ports` names every part it is built 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -166,6 +166,13 @@ class SentMessage:
     error: str = ""
 
 
+def latest_attempts(sent: Iterable[SentMessage]) -> dict[str, SentMessage]:
+    """Each message's latest attempt, by message id (a message given up on and replayed has
+    two: the failed `unsent:` one and the one the vendor accepted)."""
+    ordered = sorted(sent, key=lambda s: (s.status_at or s.sent_at, s.sent_at))
+    return {s.message_id: s for s in ordered}
+
+
 class SentLedger(Protocol):
     """The vendor ids of the messages sent, so that the vendor's status webhooks (delivered,
     read, failed) find the message and conversation they are about."""
@@ -188,7 +195,8 @@ class SentLedger(Protocol):
         at or before `until` has `status` (where it advances); those changed."""
 
     def sent_messages(self, message_ids: Collection[str]) -> dict[str, SentMessage]:
-        """The sent messages of these outbox message ids, by message id."""
+        """The sent messages of these outbox message ids, by message id: of a message tried
+        more than once (given up on, then replayed), the latest attempt."""
 
 
 class Outbox(Protocol):

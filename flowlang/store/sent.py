@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from flowlang.events import in_utc
-from flowlang.runtime.ports import SentMessage
+from flowlang.runtime.ports import SentMessage, latest_attempts
+
+__all__ = ["COLUMNS", "latest_attempts", "row_of", "sent_of"]
 
 COLUMNS = (
     "channel, vendor_id, message_id, conversation_id, recipient, sent_at, status, status_at, error"
@@ -42,3 +44,4 @@ def sent_of(row: tuple[object, ...]) -> SentMessage:
         status_at=datetime.fromisoformat(str(at)),
         error=str(error),
     )
+

@@ -941,9 +941,8 @@ class SqlStore:
             f"SELECT {sent_table.COLUMNS} FROM sent_messages WHERE message_id IN ({marks})",
             wanted,
         ).fetchall()
-        found = {s.message_id: s for s in map(sent_table.sent_of, rows)}
-        found.update({s.message_id: s for s in self._sent if s.message_id in set(wanted)})
-        return found
+        pending = [s for s in self._sent if s.message_id in set(wanted)]
+        return sent_table.latest_attempts([*map(sent_table.sent_of, rows), *pending])
 
     # ------------------------------------------------------------------ active flow versions
     def active_flows(self) -> dict[str, ActiveFlow]:

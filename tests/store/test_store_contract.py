@@ -6,19 +6,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from flowlang.errors import InputError
 from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime.memory import MemoryStore
-from flowlang.runtime.ports import ConversationStore, PolicyLedger, UserDirectory
+from flowlang.runtime.ports import (
+    ConversationStore,
+    PolicyLedger,
+    SentLedger,
+    SentMessage,
+    UserDirectory,
+)
 from flowlang.runtime.users import authenticate, new_token, token_hash
 from flowlang.store import SqliteStore, Store
 from flowlang.store.postgres import PostgresStore
 from tests.store.helpers import ROOT, T0
 
 WINDOW = timedelta(hours=72)
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -304,3 +312,18 @@ def test_each_agents_last_state_is_read_back_from_the_event_log(store: Conversat
     store.append_event("offered", T0, "conv1", {"agent": "bob", "queue": "Retail"})
     store.append_event("agent_state", T0, None, {"agent": "alice", "state": "offline"})
     assert store.agent_states() == {"alice": "offline", "bob": "away"}
+
+
+def test_a_message_given_up_on_then_sent_reads_as_its_latest_attempt(
+    store: ConversationStore,
+) -> None:
+    """A reply given up on (`unsent:` id, failed) and later replayed and accepted is read back
+    as sent, whichever row the store happens to keep first."""
+    ledger = cast(SentLedger, store)
+    accepted = SentMessage("whatsapp", "wamid.1", "m1", "conv1", "447700900123", T0 + HOUR)
+    given_up = SentMessage(
+        "whatsapp", "unsent:m1", "m1", "conv1", "447700900123", T0, "failed", T0, "timeout"
+    )
+    ledger.record_sent(accepted)
+    ledger.record_sent(given_up)
+    assert ledger.sent_messages(["m1"])["m1"].vendor_id == "wamid.1"
