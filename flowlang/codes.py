@@ -62,6 +62,9 @@ THEN_AFTER_CONDITION = _code("FL029", "'then' or 'do' after a condition, where '
 UNKNOWN_STATEMENT = _code(
     "FL030", "a word that begins no statement (with the statement meant, when it is known)"
 )
+WORDS_RUN_TOGETHER = _code(
+    "FL031", "words written without the space between them ('goto' for 'go to')"
+)
 
 # FL1xx: names
 NO_DEPLOYMENT = _code(

@@ -59,7 +59,7 @@ class _FlowIndenter(Indenter):
         # blocks indented by other than INDENT_STEP: (line, indent, expected), for FL025; the
         # block is still read as one (the formatter re-indents it)
         self.off_step: list[tuple[int, int, int]] = []
-        tokens: Iterator[Token] = super().process(stream)  # type: ignore[no-untyped-call]
+        tokens: Iterator[Token] = super().process(_words_apart(stream))  # type: ignore[no-untyped-call]
         return tokens
 
     def handle_NL(self, token: Token) -> Iterator[Token]:
@@ -84,6 +84,32 @@ class _FlowIndenter(Indenter):
             yield Token.new_borrow_pos(self.DEDENT_type, indent_str, where)
         if indent != self.indent_level[-1]:
             raise _BadDedent(where.line or 1, indent, self.indent_level[-1])
+
+
+def _words_apart(stream: Iterator[Token]) -> Iterator[Token]:
+    """The lexer's tokens, refusing two words with no space between them: where a name cannot
+    come, the lexer would read `goto` as the keywords `go` `to` (and `routeto` as `route to`)."""
+    previous: Token | None = None
+    for token in stream:
+        if (
+            previous is not None
+            and previous.end_pos == token.start_pos
+            and _word_char(str(previous)[-1:])
+            and _word_char(str(token)[:1])
+        ):
+            raise _RunTogether(previous.line or 1, previous.column or 1)
+        yield token
+        previous = token
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+class _RunTogether(FlowError):
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(f"line {line}")
+        self.line, self.column = line, column
 
 
 class _BadDedent(FlowError):
@@ -312,6 +338,12 @@ def _parse_with_recovery(
                 hint=f"indent by {exc.expected} spaces to continue the block above",
             )
             fix: Callable[[list[str], int], bool] = _reindent
+        except _RunTogether as exc:
+            line_no = origin[exc.line - 1]
+            physical = "\n".join(lines).split("\n")
+            diag = _run_together(filename, physical, exc.line, exc.column)
+            diag = _relocate(diag, origin)
+            fix = _neutralise
         except UnexpectedInput as exc:
             physical = "\n".join(lines).split("\n")
             diag, line_no = _syntax_diagnostic(exc, filename, source, physical)
@@ -353,6 +385,46 @@ def _off_step(filename: str, origin: list[int], reported: set[int]) -> list[Diag
             )
         )
     return found
+
+
+def _run_together(filename: str, lines: list[str], line: int, column: int) -> Diagnostic:
+    """FL031 for the word at `line`:`column` that runs keywords together, with the words meant
+    when the grammar's keywords spell all of it."""
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    end = column - 1
+    while end < len(text) and _word_char(text[end]):
+        end += 1
+    word = text[column - 1 : end]
+    meant = _keywords_spelling(word)
+    return error(
+        codes.WORDS_RUN_TOGETHER,
+        f"'{word}' runs words together",
+        Span(filename, line, column, line, end + 1),
+        "no space between words",
+        hint=f"did you mean '{' '.join(meant)}'?" if meant else "keywords are separate words",
+    )
+
+
+def _keywords_spelling(word: str) -> list[str] | None:
+    """`word` as a sequence of the grammar's keywords ('gotostate' -> go to state), if it is one."""
+    keywords = _grammar_keywords()
+    spelt: dict[int, list[str]] = {0: []}
+    for start in range(len(word)):
+        if start in spelt:
+            for keyword in keywords:
+                if word.startswith(keyword, start) and start + len(keyword) not in spelt:
+                    spelt[start + len(keyword)] = [*spelt[start], keyword]
+    return spelt.get(len(word)) if len(word) in spelt else None
+
+
+@lru_cache(maxsize=1)
+def _grammar_keywords() -> tuple[str, ...]:
+    words = (
+        str(t.pattern.value)
+        for t in _lark().terminals
+        if t.pattern.type == "str" and str(t.pattern.value).isalpha()
+    )
+    return tuple(sorted(set(words), key=lambda w: (-len(w), w)))
 
 
 def _meant(exc: UnexpectedInput, filename: str, lines: list[str]) -> str | None:
