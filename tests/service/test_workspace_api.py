@@ -28,7 +28,7 @@ state start:
     set participant data "intent" to "card_lost"
     set participant data "tries" to 2
     set conversation data "topic" to "cards"
-    goto state routing
+    go to state routing
 
 state routing:
     route to queue "Cards"
