@@ -18,7 +18,14 @@ def policy_for_deployment(deployment: Deployment | None) -> ChannelPolicy:
     if deployment is None:
         return ChannelPolicy(builtin_registry())
     return ChannelPolicy(
-        rules_for(deployment), portfolios=portfolios(deployment), templates=templates(deployment)
+        rules_for(deployment),
+        portfolios=portfolios(deployment),
+        templates=templates(deployment),
+        template_names={
+            name: template.whatsapp.name
+            for name, template in deployment.templates.items()
+            if template.whatsapp is not None
+        },
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from flowlang.channels.content_text import sent_text
 from flowlang.channels.registry import ChannelRules, builtin_registry
 from flowlang.channels.sms_segments import segments
 from flowlang.channels.text_length import text_length
@@ -65,11 +66,14 @@ class ChannelPolicy:
         ledger: PolicyLedger | None = None,
         portfolios: Mapping[str, Sequence[Portfolio]] | None = None,
         templates: Mapping[str, str] | None = None,
+        template_names: Mapping[str, str] | None = None,
     ) -> None:
         self.rules = rules if rules is not None else builtin_registry()
         # the deployment's WhatsApp templates by name and their status: a message's own claim
         # to be an approved template is never taken
         self.templates: dict[str, str] = dict(templates or {})
+        # each one's name in WhatsApp Manager (what is sent), where it differs from its own
+        self.template_names: dict[str, str] = dict(template_names or {})
         self.ledger: PolicyLedger = ledger if ledger is not None else MemoryLedger()
         self.portfolios: dict[str, tuple[Portfolio, ...]] = {
             channel: tuple(found) for channel, found in (portfolios or {}).items()
@@ -274,7 +278,7 @@ class ChannelPolicy:
                 "bot has sent it; a person's reply is not limited by this",
                 "let an agent answer",
             )
-        text = "" if again else str(message.content.get("text") or "")
+        text = "" if again else sent_text(message.content)
         if text and not rules.identical_messages and text == state.get("last_text"):
             return Block(
                 "identical_message",
@@ -484,6 +488,15 @@ class ChannelPolicy:
                 f"{rules.name} sends only approved templates{where}",
                 "send a template declared with a `whatsapp:` part in the deployment file",
             )
+        declared = self.template_names.get(name, name)
+        sent_as = str(message.content.get("whatsapp_name") or declared)
+        if sent_as != declared:
+            return Block(
+                "unknown_template",
+                f"template {name!r} would go out as WhatsApp template {sent_as!r}, but the "
+                f"deployment declares it as {declared!r}",
+                "send the template by its name in the deployment file, without a WhatsApp name",
+            )
         if status != "APPROVED":
             return Block(
                 "template_not_approved",
@@ -578,7 +591,7 @@ class ChannelPolicy:
             self.ledger.record_reach(scope, f"{field.removesuffix('_id')}:{item}", now)
 
     def _bulk(self, message: OutboundMessage, rules: ChannelRules, now: datetime) -> int:
-        text = str(message.content.get("text") or "")
+        text = sent_text(message.content)
         recent = self._recent[(message.channel, message.account, text)]
         window = timedelta(seconds=rules.bulk_window_seconds)
         while recent and now - recent[0][0] >= window:
@@ -636,7 +649,7 @@ class ChannelPolicy:
                 )
             content = {"kind": "text", "text": str(fallback)}
             why.append(f"{rules.name} cannot carry {kind}: sent as its text")
-        text = str(content.get("text") or "")
+        text = sent_text(content)
         length = text_length(text, rules)
         if message.channel == "sms" and text:
             parts = segments(text)
@@ -660,7 +673,7 @@ class ChannelPolicy:
         if message.sender in AUTOMATED:
             state["automated_since_inbound"] = int(state.get("automated_since_inbound", 0)) + 1
         self._note_private_reply(message, now)
-        text = str(message.content.get("text") or "")
+        text = sent_text(message.content)
         if text:
             state["last_text"] = text
             if message.sender in AUTOMATED:

@@ -401,6 +401,14 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
             if (start is None or event["at"] >= start) and (end is None or event["at"] < end):
                 yield event
 
+    def conversation_events(self, conversation_id: str, kind: str) -> list[dict[str, Any]]:
+        """The conversation's events of `kind`, in time order (as `iter_events` gives them)."""
+        return [
+            e
+            for e in self.iter_events()
+            if e["conversation_id"] == conversation_id and e["kind"] == kind
+        ]
+
     def get_customer(self, customer_id: str) -> CustomerView | None:
         customer = self.customers.get(customer_id)
         if customer is None:

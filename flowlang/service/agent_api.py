@@ -99,7 +99,37 @@ class ReplyRequest(BaseModel):
             raise ValueError("a reply needs text, content or a template")
         if self.content is not None and not isinstance(self.content.get("kind"), str):
             raise ValueError('content needs a "kind" (text, image, quick_replies, ...)')
+        if self.content is not None and self.content["kind"] == "template":
+            raise ValueError(
+                'a template is sent with "template": its name in the deployment and '
+                '"parameters"; content of kind "template" is not taken from an agent'
+            )
+        unpaired = _unpaired_surrogate(
+            {"text": self.text, "content": self.content, "parameters": self.parameters}
+        )
+        if unpaired:
+            raise ValueError(f"{unpaired} has a broken character (an unpaired surrogate)")
         return self
+
+
+def _unpaired_surrogate(value: object, where: str = "the reply") -> str | None:
+    """Where in `value` a text holds a lone UTF-16 surrogate, which no channel can carry."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    items: list[tuple[str, object]] = []
+    if isinstance(value, dict):
+        items = [(f"{where}.{k}", v) for k, v in value.items()] + [(where, k) for k in value]
+    elif isinstance(value, list):
+        items = [(where, v) for v in value]
+    for inner_where, inner in items:
+        found = _unpaired_surrogate(inner, inner_where)
+        if found:
+            return found
+    return None
 
 
 class DeliveryView(BaseModel):
@@ -230,7 +260,7 @@ async def reply(
     if body.template:
         name, params = body.template, body.parameters
         content = await service.worker.call(
-            lambda engine: template_reply(engine, service, conversation_id, name, params)
+            lambda engine: template_reply(engine, service, user.name, conversation_id, name, params)
         )
         if content is not None:
             fields["content"] = content
@@ -290,7 +320,9 @@ async def history(
     conversation_id: str,
     user: AgentUser,
     service: ServiceDep,
-    before: Annotated[int | None, Query(description="the `before` of the page after")] = None,
+    before: Annotated[
+        int | None, Query(ge=0, le=2**62, description="the `before` of the page after")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> HistoryPageView:
     """The customer's messages across all their conversations and channels, newest page first,
@@ -311,14 +343,21 @@ async def history(
 
 # ---------------------------------------------------------------------- on the worker
 def template_reply(
-    engine: Engine, service: Service, conversation_id: str, name: str, params: dict[str, str]
+    engine: Engine,
+    service: Service,
+    agent: str,
+    conversation_id: str,
+    name: str,
+    params: dict[str, str],
 ) -> dict[str, Any] | None:
     """The content of deployment template `name` for the conversation's customer (None: no
-    such conversation, which the action then refuses); 422 for an unknown template or a
-    missing parameter."""
+    such conversation, or not the agent's, which the action then refuses); 422 for an unknown
+    template or a missing parameter, only to the agent whose conversation it is."""
     conv = engine.store.get_conversation(conversation_id)
-    customer = service.store.get_customer(conv.customer_id) if conv else None
-    if conv is None or customer is None:
+    if conv is None or theirs(engine, agent, conversation_id, now_of(engine)) is None:
+        return None  # the action then answers not_yours, as for any conversation not theirs
+    customer = service.store.get_customer(conv.customer_id)
+    if customer is None:
         return None
     try:
         return template_content(engine.program, name, params, customer)

@@ -30,7 +30,7 @@ from flowlang.config import Deployment
 from flowlang.flow_routes import FlowRoutes, unloaded_transfers
 from flowlang.project import Project, load_project
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
-from flowlang.service import webhooks
+from flowlang.service import error_responses, webhooks
 from flowlang.service.api import mount_api
 from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.forward import Forwarder, ForwardToLeader
@@ -219,6 +219,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    error_responses.install(app)
     app.add_middleware(webhooks.WebhookPosts)  # innermost: inside the limits and headers
     if forwarder is not None:
         app.add_middleware(ForwardToLeader, forwarder=forwarder)

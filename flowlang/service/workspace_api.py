@@ -5,7 +5,7 @@ a draft reply is on its channel (`.../measure`): the page holds no channel numbe
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -318,11 +318,9 @@ def canned_for(
 
 def flow_path(service: Service, conv: ConversationView) -> list[str]:
     """The states the flow went through in this conversation, in order (repeats collapsed),
-    from the event log since the conversation started."""
+    from its `flow_path` events."""
     states: list[str] = []
-    for event in service.store.iter_events(start=conv.started_at - timedelta(seconds=1)):
-        if event["kind"] != "flow_path" or event["conversation_id"] != conv.id:
-            continue
+    for event in service.store.conversation_events(conv.id, "flow_path"):
         for node in event.get("nodes") or ():
             state = str(node).split("/")[0]
             if not states or states[-1] != state:

@@ -262,6 +262,9 @@ MIGRATIONS: tuple[Step | str, ...] = (
     DELETE FROM counters WHERE name = 'inbound'
     """
     ),
+    # 14: a conversation's events without reading the whole log since it started (the agent
+    # workspace's flow path: a scan of every conversation's events held the engine seconds)
+    "CREATE INDEX events_by_conversation ON events(conversation_id, at)",
 )
 
 

@@ -702,6 +702,18 @@ class SqlStore:
                 "conversation_id": conv,
             }
 
+    def conversation_events(self, conversation_id: str, kind: str) -> list[dict[str, Any]]:
+        """The conversation's events of `kind`, in time order (as `iter_events` gives them)."""
+        rows = self._run(
+            "SELECT kind, at, conversation_id, data FROM events "
+            "WHERE conversation_id = ? AND kind = ? ORDER BY at, seq",
+            (conversation_id, kind),
+        ).fetchall()
+        return [
+            {**json.loads(data), "kind": k, "at": datetime.fromisoformat(at), "conversation_id": c}
+            for k, at, c, data in rows
+        ]
+
     def _event_rows(self, query: str, args: list[Any]) -> Iterator[tuple[Any, ...]]:
         page = self.dialect.page_size
         if page is None:

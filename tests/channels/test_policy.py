@@ -259,6 +259,39 @@ def test_text_over_the_channels_limit_is_blocked_with_the_numbers() -> None:
     assert "281" in delivery.reason and "280" in delivery.reason
 
 
+@pytest.mark.parametrize("field", ["caption", "fallback"])
+def test_a_text_in_another_field_is_measured_as_the_text_it_is_sent_as(field: str) -> None:
+    """The senders send text, else caption, else fallback: the limit holds for whichever one
+    goes out, so a long text cannot pass as a caption."""
+    message = OutboundMessage("c1", "x_public", "acct", "cu1", "agent", {"kind": "text"})
+    message.content[field] = "a" * 281
+    delivery = ChannelPolicy().decide(message, conversation("x_public"), T0)
+    assert (delivery.status, delivery.reason_code) == ("blocked", "text_too_long")
+
+
+def test_x_dm_forbids_the_same_text_twice_in_a_row_whichever_field_carries_it() -> None:
+    policy, conv = ChannelPolicy(), conversation("x_dm")
+    first = OutboundMessage("c1", "x_dm", "acct", "cu1", "agent", {"kind": "text", "text": "Hi"})
+    again = OutboundMessage("c1", "x_dm", "acct", "cu1", "agent", {"kind": "text", "caption": "Hi"})
+    assert policy.decide(first, conv, T0).status == "sent"
+    assert policy.decide(again, conv, T0 + SECOND).reason_code == "identical_message"
+
+
+def test_a_template_that_would_go_out_under_another_whatsapp_name_is_blocked() -> None:
+    """The policy checks the template name that is sent, not only the deployment name the
+    content claims: a declared template cannot carry another WhatsApp template out."""
+    policy = ChannelPolicy(templates=APPROVED, template_names={"whatsapp_followup": "followup_v2"})
+    late = T0 + timedelta(hours=24) + SECOND
+    declared = template()
+    declared.content["whatsapp_name"] = "followup_v2"
+    assert policy.decide(declared, conversation("whatsapp"), late).status == "sent"
+    forged = template()
+    forged.content["whatsapp_name"] = "black_friday_marketing_promo"
+    blocked = policy.decide(forged, conversation("whatsapp"), late)
+    assert (blocked.status, blocked.reason_code) == ("blocked", "unknown_template")
+    assert "black_friday_marketing_promo" in blocked.reason
+
+
 def test_x_public_counts_cjk_as_two_and_urls_as_23() -> None:
     policy = ChannelPolicy()
     assert (

@@ -175,3 +175,66 @@ def test_measure_agrees_with_the_policys_count(text: str, channel: str) -> None:
         assert measured.segments == segments(text).count
     else:
         assert measured.segments is None
+
+
+def test_an_agent_cannot_send_template_content_of_their_own(api: Api) -> None:
+    """Outside the window only the deployment's approved templates go out: an agent's own
+    `content` of kind template (a WhatsApp name of their choosing, parameters, a link) is
+    refused before anything is queued; templates are sent by their deployment name."""
+    conv = whatsapp_with(api, "alice", datetime.now(UTC) - timedelta(hours=25))
+    sent = len(api.sent.sent)
+    forged = {
+        "kind": "template",
+        "name": "whatsapp_followup",
+        "whatsapp_name": "black_friday_marketing_promo",
+        "parameters": {"1": "https://evil.example/x"},
+    }
+    answer = api.post("alice", f"/api/agent/interactions/{conv}/reply", {"content": forged})
+    assert answer.status_code == 422
+    assert 'a template is sent with "template"' in answer.json()["detail"][0]["msg"]
+    api.settled()
+    assert len(api.sent.sent) == sent
+
+
+def test_a_template_reply_to_another_agents_conversation_reveals_nothing(api: Api) -> None:
+    """The same refusal for a conversation that is someone else's and for one that does not
+    exist, so ids cannot be probed; the template is not rendered for another's customer."""
+    conv = whatsapp_with(api, "alice", datetime.now(UTC))
+    answers = [
+        api.post("kenji", f"/api/agent/interactions/{t}/reply", {"template": "whatsapp_followup"})
+        for t in (conv, "conv999")
+    ]
+    assert [a.status_code for a in answers] == [403, 403]
+    assert [a.json()["detail"]["code"] for a in answers] == ["not_yours", "not_yours"]
+
+
+def test_a_reply_with_a_broken_character_or_a_cursor_out_of_range_is_a_422_not_a_500(
+    api: Api,
+) -> None:
+    conv = whatsapp_with(api, "alice", datetime.now(UTC))
+    for body, says in (
+        (b'{"text": "hello \\ud800"}', "unable to parse raw data as a unicode string"),
+        (b'{"content": {"kind": "image", "caption": "\\ud800"}}', "unpaired surrogate"),
+    ):
+        broken = api.client.post(
+            f"/api/agent/interactions/{conv}/reply",
+            content=body,
+            headers={**api.auth("alice"), "Content-Type": "application/json"},
+        )
+        assert broken.status_code == 422, broken.text
+        assert says in broken.json()["detail"][0]["msg"]
+    page = api.get("alice", f"/api/agent/interactions/{conv}/history?before=10000000000000000000")
+    assert page.status_code == 422, page.text
+    assert api.get("alice", f"/api/agent/interactions/{conv}/history").status_code == 200
+
+
+def test_the_flow_path_reads_only_the_conversations_own_events(api: Api) -> None:
+    """Other conversations' events since this one started are not read (an index, not a scan
+    of the log on the engine's thread); the path is this conversation's alone."""
+    conv = whatsapp_with(api, "alice", datetime.now(UTC) - timedelta(minutes=5))
+    api.web("v-other", "Hello")  # another conversation's flow path, after this one started
+    store = api.app.state.service.store
+    events = store.conversation_events(conv, "flow_path")
+    assert events and {e["conversation_id"] for e in events} == {conv}
+    details = api.get("alice", f"/api/agent/interactions/{conv}/details").json()
+    assert details["flow_path"] == ["start", "routing"]

@@ -327,3 +327,15 @@ def test_a_message_given_up_on_then_sent_reads_as_its_latest_attempt(
     ledger.record_sent(accepted)
     ledger.record_sent(given_up)
     assert ledger.sent_messages(["m1"])["m1"].vendor_id == "wamid.1"
+
+
+def test_a_conversations_events_of_one_kind_come_alone_in_time_order(durable: Store) -> None:
+    durable.append_event("flow_path", T0 + HOUR, "conv1", {"nodes": ["routing/0"]})
+    durable.append_event("flow_path", T0, "conv1", {"nodes": ["start/0"]})
+    durable.append_event("flow_path", T0, "conv2", {"nodes": ["other/0"]})
+    durable.append_event("offered", T0, "conv1", {"agent": "ana"})
+    events = durable.conversation_events("conv1", "flow_path")
+    assert [(e["nodes"], e["at"], e["conversation_id"]) for e in events] == [
+        (["start/0"], T0, "conv1"),
+        (["routing/0"], T0 + HOUR, "conv1"),
+    ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from flowlang.channels.content_text import sent_text
 from flowlang.errors import FlowError
 from flowlang.runtime.ports import OutboundMessage
 
@@ -64,16 +65,6 @@ def send_request(message: OutboundMessage, *, reply_token: str | None = None) ->
     return render(message)
 
 
-def _text(content: dict[str, Any]) -> str:
-    """The message's text; a link's URL after it (a link is sent as text with its URL, which
-    the vendor previews)."""
-    text = str(content.get("text") or content.get("caption") or content.get("fallback") or "")
-    url = str(content.get("url") or "")
-    if content.get("kind") == "link" and url and url not in text:
-        return f"{text}\n{url}" if text else url
-    return text
-
-
 def _options(content: dict[str, Any]) -> list[str]:
     return [str(o) for o in content.get("options") or []]
 
@@ -116,7 +107,7 @@ def _whatsapp(message: OutboundMessage) -> SendRequest:
             "type": "interactive",
             "interactive": {
                 "type": "button",
-                "body": {"text": _text(content)},
+                "body": {"text": sent_text(content)},
                 "action": {"buttons": buttons},
             },
         }
@@ -126,12 +117,12 @@ def _whatsapp(message: OutboundMessage) -> SendRequest:
             "type": "interactive",
             "interactive": {
                 "type": "list",
-                "body": {"text": _text(content)},
+                "body": {"text": sent_text(content)},
                 "action": {"button": "Choose", "sections": [{"title": "Options", "rows": rows}]},
             },
         }
     else:
-        text = _text(content)
+        text = sent_text(content)
         body |= {"type": "text", "text": {"body": text, "preview_url": "http" in text}}
     return SendRequest("whatsapp", "POST", "/{phone_number_id}/messages", body)
 
@@ -157,11 +148,15 @@ def _messenger(message: OutboundMessage) -> SendRequest:
         out = {
             "attachment": {
                 "type": "template",
-                "payload": {"template_type": "button", "text": _text(content), "buttons": buttons},
+                "payload": {
+                    "template_type": "button",
+                    "text": sent_text(content),
+                    "buttons": buttons,
+                },
             }
         }
     else:
-        out = {"text": _text(content)}
+        out = {"text": sent_text(content)}
         if _options(content):
             out["quick_replies"] = [
                 {"content_type": "text", "title": o[:20], "payload": o}
@@ -203,7 +198,7 @@ def _line(message: OutboundMessage, reply_token: str | None) -> SendRequest:
             "longitude": content.get("longitude"),
         }
     else:
-        item = {"type": "text", "text": _text(content) or str(content.get("url") or "")}
+        item = {"type": "text", "text": sent_text(content) or str(content.get("url") or "")}
         if _options(content):
             item["quickReply"] = {
                 "items": [
@@ -224,7 +219,7 @@ def _line(message: OutboundMessage, reply_token: str | None) -> SendRequest:
 def _x_dm(message: OutboundMessage) -> SendRequest:
     """X API v2: a one-to-one DM. It has no quick replies: the options are listed in the text."""
     content = message.content
-    text = _text(content) or str(content.get("url") or "")
+    text = sent_text(content) or str(content.get("url") or "")
     options = _options(content)
     if options:
         text = "\n".join([text, *(f"- {o}" for o in options)]) if text else "\n".join(options)
@@ -235,7 +230,7 @@ def _x_dm(message: OutboundMessage) -> SendRequest:
 
 def _x_public(message: OutboundMessage) -> SendRequest:
     _never_public(message)
-    body: dict[str, Any] = {"text": _text(message.content)}
+    body: dict[str, Any] = {"text": sent_text(message.content)}
     if message.in_reply_to:
         body["reply"] = {"in_reply_to_tweet_id": message.in_reply_to}
     return SendRequest("x_public", "POST", "/2/tweets", body)
@@ -249,7 +244,7 @@ def _facebook_page(message: OutboundMessage) -> SendRequest:
         "facebook_page",
         "POST",
         f"/{target}/comments",
-        {"message": _text(message.content)},
+        {"message": sent_text(message.content)},
         "/{comment_id}/comments",
     )
 
@@ -274,7 +269,7 @@ def _sms(message: OutboundMessage) -> SendRequest:
     body: dict[str, Any] = {
         "To": message.recipient,
         "From": message.account,
-        "Body": _text(content),
+        "Body": sent_text(content),
     }
     if content.get("kind") in MEDIA and content.get("url"):
         body["MediaUrl"] = [content["url"]]
