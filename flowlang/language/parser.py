@@ -401,7 +401,7 @@ def _run_together(filename: str, lines: list[str], line: int, column: int) -> Di
         f"'{word}' runs words together",
         Span(filename, line, column, line, end + 1),
         "no space between words",
-        hint=f"did you mean '{' '.join(meant)}'?" if meant else "keywords are separate words",
+        hint=suggest(word, [" ".join(meant)] if meant else [], "keywords are separate words"),
     )
 
 
