@@ -80,6 +80,9 @@ def _detail(node: Node) -> str:
             pass
     if named is not None:
         return named
+    if ref is not None and isinstance(a, ir.RouteQueueArgs) and a.agent_steps:
+        steps = sum(1 for step in a.agent_steps if step.condition is not None)
+        return f"{ref.value} (preferred agents: {steps} step{'s' if steps > 1 else ''})"
     if ref is not None:
         return ref.value
     if isinstance(content, ir.TextContent | ir.MediaContent):

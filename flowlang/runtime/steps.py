@@ -906,6 +906,7 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
         (binder(s.condition, program.expr) if s.condition is not None else None, s.seconds)
         for s in a.agent_steps or ()
     ]
+    preferring = sum(1 for s in a.agent_steps or () if s.condition is not None)
 
     def route_queue(r: RunContext) -> str | None:
         interaction = r.s.interaction
@@ -943,7 +944,8 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
             )
         )
         skill_text = ", ".join(skills) or "no skills"
-        r.lines.append((node, "", f"queue {queue} ({skill_text}; priority {priority:g})"))
+        stepped = f"; preferred agents: {preferring} step(s)" if preferring else ""
+        r.lines.append((node, "", f"queue {queue} ({skill_text}; priority {priority:g}{stepped})"))
         if wait is not None:
             r.suspend(node, "queue", wait)
         else:

@@ -11,6 +11,8 @@ from typing import Any
 
 from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
 from flowlang.acd.model import Ring
+from flowlang.compiler.draw import label
+from flowlang.compiler.ir import Op
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.ports import AgentStep, ConversationStore, RoutingRequest
@@ -145,3 +147,14 @@ def test_an_agent_whose_attributes_change_joins_the_step_at_once() -> None:
     assert [n.kind for n in acd.enqueue(request, NOW)] == ["waiting"]
     promoted = acd.add_agent(profile("tom", tier="gold"), NOW + timedelta(seconds=10))
     assert [(n.kind, n.agent) for n in promoted] == [("accepted", "tom")]
+
+
+def test_the_trace_and_the_graph_say_the_route_prefers_agents() -> None:
+    engine, _sent = _engine()
+    outcome = engine.handle(message("hola"))
+    assert any(
+        "preferred agents: 2 step(s)" in step.detail for step in outcome.trace
+    ), outcome.trace
+    prog = program(STEPS)
+    (route,) = [n for n in prog.graph.nodes.values() if n.op is Op.ROUTE_QUEUE]
+    assert label(route).endswith('route to queue Retail (preferred agents: 2 steps)')
