@@ -7,7 +7,8 @@ each new customer message moves it. The timer's name carries that moment,
 a restart arms it again (`ConversationStore.waiting_timers`). When it fires and is still the
 conversation's (the customer has not written since, the conversation is not closed), the block
 runs beside whatever the flow waits for (as a `while queued` block does); its replies go through
-the channel's rules like any other, so they are sent only inside the window.
+the channel's rules like any other, at the time it really runs (the engine's clock, when it has
+one), so they are sent only inside the window.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def fire(ctx: EngineContext, event: TimerEvent) -> Outcome:
         outcome.note = "the customer wrote since: this window warning is stale"
         return outcome
     now = event.timestamp
+    if ctx.clock is not None:
+        # A warning that runs late (the engine was down past it) is judged when it runs: its
+        # reply is held back by the channel's rules once the window has closed.
+        now = max(now, ctx.clock.now())
     conv.channel_state.pop(KEPT, None)  # once per window
     program = ctx.program_for(FlowState.from_json(conv.flow_state), conv)
     ctx.events.append("flow_event", now, conv.id, {"event": EVENT})

@@ -110,6 +110,34 @@ def test_its_reply_is_checked_by_the_channel_rules_like_any_other() -> None:
     assert [d.message.content["text"] for d in held] == ["Are you still there? 0:00:00 left."]
 
 
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def test_a_warning_that_runs_after_the_window_closed_is_held_back_not_sent() -> None:
+    """The engine was down from 22h to 25h: the warning due at 23h runs at 25h, outside the
+    window, and the channel's rules hold its reply back."""
+    sent = RecordingAdapter()
+    clock = Clock(NOW)
+    engine = engine_of(
+        program(QUEUED, "var account: text = not set\n" + HEADER),
+        adapters=[sent],
+        acd=SkillsAcd(agents=[AgentProfile("ana", frozenset({"Retail"}), state="away")]),
+        policy=ChannelPolicy(),
+        clock=clock,
+    )
+    engine.handle(message("hi"))
+    clock.at = _at(25)
+    outcomes = engine.advance(_at(25))
+    assert not any(t.startswith("Are you still there") for t in _texts(sent))
+    held = [d for o in outcomes for d in o.deliveries if d.status != "sent"]
+    assert held and str(held[0].message.content["text"]).startswith("Are you still there")
+
+
 def test_a_channel_without_a_window_never_runs_it() -> None:
     engine, sent = _engine()
     engine.handle(message("hi", channel="web", sender="visitor-1"))
