@@ -116,9 +116,20 @@ def _equal(a: Any, b: Any) -> bool:
 def _ordered(compare: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
     if a is None or b is None:
         return False
-    if isinstance(a, bool | str) or isinstance(b, bool | str):
-        raise TypeError("an ordered comparison of numbers")
-    return compare(a, b)
+    if isinstance(a, timedelta) or isinstance(b, timedelta):
+        if not (isinstance(a, timedelta) and isinstance(b, timedelta)):
+            raise TypeError("a duration compares with a duration")
+        return compare(a, b)
+    return compare(_number(a), _number(b))
+
+
+def _number(value: Any) -> float:
+    """A number from a number or its text, as a flow reads one; anything else does not match."""
+    if isinstance(value, bool):
+        raise TypeError("a yes/no is not a number")
+    if isinstance(value, int | float):
+        return value
+    return float(str(value).strip())  # ValueError: not a number
 
 
 def _contains(container: Any, item: Any) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from flowlang.acd.model import AgentProfile
@@ -72,8 +72,12 @@ AGENT = st.builds(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(CONDITION, AGENT)
+@example(  # a list ordered against a list: no number, so no match (as in a flow)
+    {"bin": "<", "l": {"path": ["agent", "regions"]}, "r": {"list": []}},
+    AgentProfile("a1", attributes={"regions": []}),
+)
 def test_the_acd_decides_a_condition_as_the_flow_would(
     condition: dict[str, Any], agent: AgentProfile
 ) -> None:
