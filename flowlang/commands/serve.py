@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,12 @@ from flowlang.commands.deployment import require
 from flowlang.commands.exits import ExitCode
 from flowlang.commands.options import deployment_option
 from flowlang.commands.store import StoreLocation
+from flowlang.store import is_postgres_url
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
+
+    from flowlang.service.settings import Settings
 
 
 @click.command(name="serve")
@@ -118,10 +125,7 @@ def serve_command(
       WHATSAPP_APP_SECRET=... flowlang serve flows/messaging.flow \\
         -d deployment.yaml --store cc.sqlite --public-url https://cc.example.com
     """
-    import uvicorn
-
     from flowlang.service.app import create_app
-    from flowlang.service.protocol import with_header_timeout
     from flowlang.service.settings import ServiceConfigError, Settings
 
     deployment_file = require(deployment, flows, "flowlang serve")
@@ -145,6 +149,8 @@ def serve_command(
         limit_concurrency=limit_concurrency,
         backlog=backlog,
     )
+    if not is_postgres_url(store):
+        return _serve_in_two_processes(settings, log_level)
     try:
         # A process that another has deposed as the engine's leader shuts down (its service
         # manager starts it again, as a follower).
@@ -154,11 +160,48 @@ def serve_command(
         return ExitCode.USAGE
     for line in app.state.service.started:
         click.echo(line, err=True)
+    _run(app, settings, log_level)
+    return ExitCode.OK
+
+
+def _serve_in_two_processes(settings: Settings, log_level: str) -> ExitCode:
+    """A SQLite store: this process takes the webhooks, an engine process it starts (and
+    starts again when it dies) runs the flows and the API (docs/service.md, "Two processes")."""
+    from flowlang.service.engine_process import EngineExited, EngineProcess
+    from flowlang.service.front import Front
+    from flowlang.service.settings import ServiceConfigError
+
+    try:
+        front = Front.prepare(settings)
+    except ServiceConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return ExitCode.USAGE
+    engine = EngineProcess(settings, log_level)
+    try:
+        try:
+            engine.start()  # it says which flow versions run, or what stops it
+            app = front.app(engine)
+        except EngineExited:
+            return ExitCode.USAGE
+        except ServiceConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return ExitCode.USAGE
+        _run(app, settings, log_level)
+    finally:
+        engine.stop()
+    return ExitCode.OK
+
+
+def _run(app: ASGIApp, settings: Settings, log_level: str) -> None:
+    import uvicorn
+
+    from flowlang.service.protocol import with_header_timeout
+
     uvicorn.run(
         app,
-        host=host,
-        port=port,
-        http=with_header_timeout(header_timeout),
+        host=settings.host,
+        port=settings.port,
+        http=with_header_timeout(settings.header_timeout),
         loop="uvloop",
         timeout_keep_alive=int(max(1, settings.keep_alive_timeout)),
         limit_concurrency=settings.limit_concurrency,
@@ -167,4 +210,3 @@ def serve_command(
         access_log=log_level == "debug",
         server_header=False,
     )
-    return ExitCode.OK

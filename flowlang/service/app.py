@@ -38,7 +38,7 @@ from flowlang.service.intake import Intake
 from flowlang.service.limits import BodyLimits
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
-from flowlang.service.state import Service, service_of
+from flowlang.service.state import Gate, Service, service_of
 from flowlang.service.versions import Started, starting_versions
 from flowlang.service.worker import Cluster, UtcClock, Worker
 from flowlang.store import (
@@ -49,7 +49,7 @@ from flowlang.store import (
     open_store,
     shown_location,
 )
-from flowlang.store.inbox import SqliteInbox
+from flowlang.store.inbox import InboxReader, SqliteInbox
 from flowlang.store.leadership import Leadership
 from flowlang.store.migrations import StoreError
 from flowlang.store.postgres import PostgresStore
@@ -110,19 +110,23 @@ def create_app(
     settings: Settings,
     adapters: Sequence[OutboundAdapter] | None = None,
     on_deposed: Callable[[], None] | None = None,
+    own_intake: bool = True,
 ) -> FastAPI:
     """The app for `settings`: the flow loaded and checked, the deployment's secrets read, the
     store opened. On a PostgreSQL store the process joins the others sharing it (the leader
     runs the engine; `on_deposed` is called if another takes the lead from this one, whose
-    engine has stopped). Raises ServiceConfigError (what to fix) when it cannot run."""
+    engine has stopped). On a SQLite store the webhooks are made durable in the store's inbox
+    by an intake thread of this app, unless `own_intake` is False: the engine process of
+    `flowlang serve`, whose front process does it (`front.py`), and which wakes the worker
+    (`worker.wake`). Raises ServiceConfigError (what to fix) when it cannot run."""
     # httpx logs every request's URL at INFO: a follower forwarding a browser's live stream
     # would write the stream's one-use ticket (in the query) to its log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    projects = _projects(settings)
+    projects = load_projects(settings)
     project = projects[0][1]
     assert project.deployment is not None
     secrets = channel_secrets(project.deployment, settings.insecure_dev)
-    channels = _channels(project, settings)
+    channels = webhook_channels(project, settings)
     senders = _senders(project.deployment) if adapters is None else None
     try:
         store = open_store(settings.store)
@@ -150,7 +154,7 @@ def create_app(
         interval=settings.delivery_interval,
         may_deliver=lambda outbox: _leads(worker, outbox),
     )
-    inbox = _inbox(store)
+    reader, inbox = _inbox(store, own_intake)
     worker = Worker(
         engine,
         store,
@@ -159,23 +163,20 @@ def create_app(
         max_batch=settings.max_batch,
         cluster=_cluster(store, settings),
         on_deposed=on_deposed,
-        inbox_id=inbox.id if inbox is not None else None,
+        inbox=reader,
     )
-    intake = Intake(inbox, worker.stage, metrics, settings.max_batch) if inbox is not None else None
+    intake = Intake(inbox, worker.wake, metrics, settings.max_batch) if inbox is not None else None
     service = Service(
         settings,
         project,
         store,
         worker,
         metrics,
-        secrets,
-        channels,
         dispatcher,
         flow_files={p.graph.name: path for path, p in projects},
         started=[each.said for each in started]
         + _overlaps(started, project)
         + unloaded_transfers([each.program for each in started]),
-        intake=intake,
     )
     forwarder = (
         Forwarder(lambda: worker.role == "follower", worker.cluster.leadership.leader_url)
@@ -219,6 +220,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
+    app.state.gate = Gate(settings, metrics, secrets, channels, intake or worker)
     error_responses.install(app)
     app.add_middleware(webhooks.WebhookPosts)  # innermost: inside the limits and headers
     if forwarder is not None:
@@ -301,13 +303,20 @@ def _leads(worker: Worker, outbox: Store) -> bool:
     return True
 
 
-def _inbox(store: Store) -> SqliteInbox | None:
-    """On a SQLite store, the inbox its webhooks are made durable in (`store/inbox.py`)."""
+def _inbox(store: Store, writes: bool) -> tuple[InboxReader | None, SqliteInbox | None]:
+    """On a SQLite store, the inbox its webhooks are made durable in (`store/inbox.py`): read
+    by the worker, and written by this process's intake when it `writes`."""
     if not isinstance(store, SqliteStore):
-        return None
+        return None, None
     try:
-        return SqliteInbox(store.path)
+        reader = InboxReader(store.path)
     except StoreError as exc:
+        store.close()
+        raise ServiceConfigError(str(exc)) from exc
+    try:
+        return reader, SqliteInbox(store.path) if writes else None
+    except StoreError as exc:
+        reader.close()
         store.close()
         raise ServiceConfigError(str(exc)) from exc
 
@@ -332,7 +341,7 @@ def _overlaps(started: list[Started], project: Project) -> list[str]:
     return [f"served by several flows: {overlap}" for overlap in routes.overlaps()]
 
 
-def _projects(settings: Settings) -> list[tuple[Path, Project]]:
+def load_projects(settings: Settings) -> list[tuple[Path, Project]]:
     """Each flow given, checked and compiled against the deployment (in the order given)."""
     if not settings.flows:
         raise ServiceConfigError("no flow given: name at least one .flow file")
@@ -359,7 +368,7 @@ def _projects(settings: Settings) -> list[tuple[Path, Project]]:
     return projects
 
 
-def _channels(project: Project, settings: Settings) -> list[str]:
+def webhook_channels(project: Project, settings: Settings) -> list[str]:
     """The channels whose webhooks are taken: the deployment's that the registry knows (every
     registry channel under --insecure-dev)."""
     from flowlang.channels.registry import builtin_registry

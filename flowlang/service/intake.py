@@ -4,10 +4,11 @@ waiting for the engine.
 Webhook requests hand over their events (`accept`). The thread takes every request waiting and
 appends them all to the store's inbox in one transaction (`store/inbox.py`: one disk sync for
 all); while a sync is under way the next requests queue up, so a batch grows with the load. Once
-the transaction has committed, the rows go to the engine's worker (`Worker.stage`, in arrival
-order) and only then are the requests answered: an API call made after an acknowledgement comes
-after its events. A request whose batch could not be written gets the store's error (5xx):
-nothing of it was acknowledged.
+the transaction has committed, the engine's worker is woken (`on_commit`: `Worker.wake` in the
+same process, the engine process's wake pipe in the service's front process), and only then
+are the requests answered: the worker reads the inbox at each turn, so an API call made after
+an acknowledgement comes after its events. A request whose batch could not be written gets the
+store's error (5xx): nothing of it was acknowledged.
 """
 
 from __future__ import annotations
@@ -17,43 +18,39 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 from flowlang.events import InboundEvent
 from flowlang.service.metrics import Metrics
-from flowlang.service.worker import Ack, Letter, Staged, WorkerStopped, answer
-from flowlang.store.inbox import Entry, SqliteInbox
+from flowlang.service.worker import (
+    Ack,
+    Letter,
+    WebhookRequest,
+    WorkerStopped,
+    answer,
+    settle_requests,
+)
+from flowlang.store.inbox import Appended, Entry, SqliteInbox
 from flowlang.store.inbox import Letter as InboxLetter
 
 log = logging.getLogger("flowlang.service")
 
 
-@dataclass
-class _Request:
-    channel: str
-    events: list[InboundEvent]
-    letters: list[Letter]
-    at: datetime
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Ack]
-
-
 class Intake:
-    """The inbox's writer thread (see the module doc); `stage` hands its rows to the worker."""
+    """The inbox's writer thread (see the module doc); `on_commit` wakes the engine's worker."""
 
     def __init__(
         self,
         inbox: SqliteInbox,
-        stage: Callable[[list[Staged]], None],
+        on_commit: Callable[[], None],
         metrics: Metrics,
         max_batch: int = 256,
     ) -> None:
         self.inbox = inbox
-        self.stage = stage
+        self.on_commit = on_commit
         self.metrics = metrics
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[WebhookRequest | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -67,6 +64,10 @@ class Intake:
             self._thread.join(timeout)
         self.inbox.close()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def backlog(self) -> int:
         return self._queue.qsize()
 
@@ -75,17 +76,17 @@ class Intake:
     ) -> Ack:
         """Make a request's events and dead letters durable (committed with the other requests
         waiting); the worker processes them after. Raises what the inbox raised (answer 5xx)."""
-        if self._thread is None or not self._thread.is_alive():
+        if not self.alive:
             raise WorkerStopped("the webhook intake is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Ack] = loop.create_future()
-        self._queue.put(_Request(channel, events, letters, at, loop, future))
+        self._queue.put(WebhookRequest(channel, events, letters, at, loop, future))
         return await future
 
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch: list[_Request] = []
+            batch: list[WebhookRequest] = []
             item = self._queue.get()
             while True:
                 if item is None:
@@ -101,7 +102,7 @@ class Intake:
             if batch:
                 self._commit(batch)
 
-    def _commit(self, batch: list[_Request]) -> None:
+    def _commit(self, batch: list[WebhookRequest]) -> None:
         entries = [_entries(request) for request in batch]
         try:
             appended = self.inbox.append(entries)
@@ -109,33 +110,26 @@ class Intake:
             log.exception("cannot make %d webhook request(s) durable", len(batch))
             answer([(request.loop, request.future, exc) for request in batch])
             return
-        staged: list[Staged] = []
-        acks: list[Ack] = []
-        for request, mine, done in zip(batch, entries, appended, strict=True):
-            ack = Ack()
-            for i, (entry, seq) in enumerate(zip(mine, done.seqs, strict=True)):
-                if entry.letter is not None:
-                    ack.dead_letters += 1
-                    assert seq is not None  # a letter is always appended
-                    staged.append(Staged(seq, None, entry.letter))
-                elif seq is None:
-                    ack.duplicates += 1
-                else:
-                    ack.accepted += 1
-                    staged.append(Staged(seq, request.events[i], None))
-            acks.append(ack)
-        if staged:
-            self.stage(staged)
-        answer([(r.loop, r.future, ack) for r, ack in zip(batch, acks, strict=True)])
-        for request, ack in zip(batch, acks, strict=True):
-            self.metrics.inbound.labels(request.channel).inc(ack.accepted)
-            if ack.duplicates:
-                self.metrics.duplicates.labels(request.channel).inc(ack.duplicates)
-            if ack.dead_letters:
-                self.metrics.dead_letters.labels("payload").inc(ack.dead_letters)
+        acks = [_ack(mine, done) for mine, done in zip(entries, appended, strict=True)]
+        if any(ack.accepted or ack.dead_letters for ack in acks):
+            self.on_commit()
+        settle_requests(self.metrics, batch, acks)
 
 
-def _entries(request: _Request) -> list[Entry]:
+def _ack(entries: list[Entry], appended: Appended) -> Ack:
+    """What became of one request's entries: appended (a letter always is), or duplicates."""
+    ack = Ack()
+    for entry, seq in zip(entries, appended.seqs, strict=True):
+        if entry.letter is not None:
+            ack.dead_letters += 1
+        elif seq is None:
+            ack.duplicates += 1
+        else:
+            ack.accepted += 1
+    return ack
+
+
+def _entries(request: WebhookRequest) -> list[Entry]:
     entries = [
         Entry(event.channel, event.event_id, event.model_dump(mode="json"))
         for event in request.events

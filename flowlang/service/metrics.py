@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "merged_text"]
 
 
 class Metrics:
@@ -86,3 +88,43 @@ class Metrics:
     def text(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+def merged_text(*texts: str) -> bytes:
+    """Several processes' expositions of the same metrics as one (the service's front and
+    engine processes): the values of one sample (name and labels) are added, and a `_created`
+    time is the earliest."""
+    families: dict[str, Metric] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            kept = families.setdefault(family.name, family)
+            if kept is family:
+                continue
+            where = {
+                (s.name, tuple(sorted(s.labels.items()))): i for i, s in enumerate(kept.samples)
+            }
+            for sample in family.samples:
+                i = where.get((sample.name, tuple(sorted(sample.labels.items()))))
+                if i is None:
+                    kept.samples.append(sample)
+                    continue
+                old = kept.samples[i]
+                value = (
+                    min(old.value, sample.value)
+                    if sample.name.endswith("_created")
+                    else old.value + sample.value
+                )
+                kept.samples[i] = old._replace(value=value)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collected(list(families.values())))
+    return generate_latest(registry)
+
+
+class _Collected:
+    """A collector of families read elsewhere."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families

@@ -8,12 +8,13 @@ unless it runs with `insecure_dev`.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowlang.config.secrets import missing_why, secret_in
 from flowlang.errors import InputError
@@ -55,6 +56,24 @@ class Settings:
             return self.advertise_url.rstrip("/")
         host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    def to_json(self) -> str:
+        """The settings as JSON (handed to the engine process: `engine_main.py`)."""
+        return json.dumps(asdict(self), default=str)
+
+    @staticmethod
+    def from_json(text: str) -> Settings:
+        """The settings `to_json` wrote."""
+        fields: dict[str, Any] = json.loads(text)
+        store = fields["store"]
+        return Settings(
+            **{
+                **fields,
+                "flows": tuple(Path(flow) for flow in fields["flows"]),
+                "deployment": Path(fields["deployment"]),
+                "store": store if "://" in store else Path(store),
+            }
+        )
 
 
 @dataclass(frozen=True)

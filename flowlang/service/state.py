@@ -1,41 +1,48 @@
-"""What every endpoint of one app shares: the project, the store, the worker, the metrics.
+"""What the endpoints of one app share.
 
-An endpoint gets it with `service_of(request)` (or as a FastAPI dependency,
-`service: Annotated[Service, Depends(service_of)]`). Everything that touches the engine or the
-store goes through `service.worker.call(...)`.
+`Service` (`service_of(request)`, or as a FastAPI dependency, `service: Annotated[Service,
+Depends(service_of)]`): the project, the store, the worker, the metrics, in the process that
+runs the engine. Everything that touches the engine or the store goes through
+`service.worker.call(...)`. `Gate` (`gate_of(request)`): what the webhook routes need, in every
+process that takes webhooks (the service's front process too: `front.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from fastapi import Request
 
+from flowlang.events import InboundEvent
 from flowlang.project import Project
 from flowlang.service.dispatcher import Dispatcher
-from flowlang.service.intake import Intake
 from flowlang.service.metrics import Metrics
 from flowlang.service.settings import ChannelSecrets, Settings
-from flowlang.service.worker import Worker
+from flowlang.service.worker import Ack, Letter, Worker
 from flowlang.store import Store
 
 
+class Taker(Protocol):
+    """Where a webhook request's events are made durable: the intake, or the worker."""
+
+    async def accept(
+        self, channel: str, events: list[InboundEvent], letters: list[Letter], at: datetime
+    ) -> Ack: ...
+
+
 @dataclass
-class Service:
-    """One running service: its settings, the loaded project and the engine's worker."""
+class Gate:
+    """What the webhook routes need: the settings, the channels taken and their secrets, the
+    metrics, and where the events go."""
 
     settings: Settings
-    project: Project
-    store: Store
-    worker: Worker
     metrics: Metrics
     secrets: dict[str, ChannelSecrets]
     channels: list[str]  # the channels whose webhooks are taken
-    dispatcher: Dispatcher  # the outbox's thread
-    flow_files: dict[str, Path] = field(default_factory=dict)  # each flow's name -> its file
-    started: list[str] = field(default_factory=list)  # which version each flow started on, why
-    intake: Intake | None = None  # (SQLite store) the thread webhooks are made durable on
+    taker: Taker  # the intake (SQLite store) or the worker (PostgreSQL)
 
     def serves(self, channel: str) -> bool:
         return channel in self.channels
@@ -59,7 +66,27 @@ class Service:
         return base.rstrip("/") + request.url.path + (f"?{query}" if query else "")
 
 
+@dataclass
+class Service:
+    """One running service: its settings, the loaded project and the engine's worker."""
+
+    settings: Settings
+    project: Project
+    store: Store
+    worker: Worker
+    metrics: Metrics
+    dispatcher: Dispatcher  # the outbox's thread
+    flow_files: dict[str, Path] = field(default_factory=dict)  # each flow's name -> its file
+    started: list[str] = field(default_factory=list)  # which version each flow started on, why
+
+
 def service_of(request: Request) -> Service:
     """The Service of the app that took `request`."""
     service: Service = request.app.state.service
     return service
+
+
+def gate_of(request: Request) -> Gate:
+    """The Gate of the app that took `request`."""
+    gate: Gate = request.app.state.gate
+    return gate

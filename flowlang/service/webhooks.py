@@ -27,7 +27,7 @@ from flowlang.channels.inbound import read
 from flowlang.channels.ingest import part_letter, verify_request
 from flowlang.channels.signatures import SignatureError, x_crc_response
 from flowlang.events import InboundEvent
-from flowlang.service.state import Service, service_of
+from flowlang.service.state import Gate, gate_of
 from flowlang.service.worker import Ack, Letter
 
 log = logging.getLogger("flowlang.service")
@@ -77,7 +77,7 @@ REFUSALS: dict[int | str, dict[str, object]] = {
 )
 async def webhook(channel: str, request: Request) -> Response:
     """Verify, make durable and acknowledge; the events are processed after the answer."""
-    service = service_of(request)
+    service = gate_of(request)
     refused = _unknown(service, channel)
     if refused is not None:
         return refused
@@ -101,8 +101,7 @@ async def webhook(channel: str, request: Request) -> Response:
         events, letters = await asyncio.to_thread(_read_request, channel, raw, received, limit)
     ack = Ack()
     if events or letters:
-        taker = service.intake or service.worker  # the intake thread (SQLite) or the worker
-        ack = await taker.accept(channel, events, letters, received)
+        ack = await service.taker.accept(channel, events, letters, received)
     # The answer's JSON is written here: FastAPI would validate a model it built itself.
     return Response(
         b'{"accepted":%d,"duplicates":%d,"dead_letters":%d}'
@@ -135,7 +134,7 @@ async def handshake(
 ) -> Response:
     """Meta: answer `hub.challenge` when `hub.verify_token` is the configured one. X: answer
     the CRC challenge with the consumer secret."""
-    service = service_of(request)
+    service = gate_of(request)
     refused = _unknown(service, channel)
     if refused is not None:
         return refused
@@ -221,7 +220,7 @@ def _read_request(
     return events, kept
 
 
-def _unknown(service: Service, channel: str) -> JSONResponse | None:
+def _unknown(service: Gate, channel: str) -> JSONResponse | None:
     if service.serves(channel):
         return None
     service.metrics.rejected.labels("(unknown)", "channel").inc()

@@ -5,10 +5,11 @@ is one transaction (one disk sync) for:
 
 - **intake** (on a PostgreSQL store): webhook requests hand over their events (`accept`); every
   request waiting is made durable (group commit) and answered as soon as the turn commits. On a
-  SQLite store the webhooks are made durable and answered by the intake thread (`intake.py`,
-  in the store's inbox file), which hands the rows over (`stage`): the worker takes them into
-  the store and processes them in the order they arrived, and keeps in the same transaction how
-  far it took the inbox;
+  SQLite store the webhooks are made durable and answered by the intake (`intake.py`, in the
+  store's inbox file, in this process or in the service's front process), which wakes the
+  worker (`wake`): each turn reads the inbox's new rows (`store/inbox.py`), takes them into the
+  store and processes them in the order they arrived, and keeps in the same transaction how far
+  it took the inbox;
 - **processing**: the events made durable are processed in the order they arrived (so the
   order of each conversation holds), for `batch_seconds` of work at most, each as a nested unit
   of work (a savepoint: one that fails is undone alone and kept as a dead letter);
@@ -51,6 +52,7 @@ from flowlang.events import InboundEvent
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.service.metrics import Metrics
 from flowlang.store import SqliteStore, Store
+from flowlang.store.inbox import Entry, InboxReader, taken_in
 from flowlang.store.inbox import Letter as InboxLetter
 from flowlang.store.leadership import InboundListener, Leadership, LeadershipLost
 
@@ -82,7 +84,10 @@ class Ack:
 
 
 @dataclass
-class _Intake:
+class WebhookRequest:
+    """A webhook request's events and dead letters, waiting to be made durable; `future` gets
+    its Ack (or the store's error) on `loop`."""
+
     channel: str
     events: list[InboundEvent]
     letters: list[Letter]
@@ -111,11 +116,18 @@ class Staged:
     event: InboundEvent | None
     letter: InboxLetter | None
 
-
-@dataclass
-class _Staged:
-    rows: list[Staged]
-    since: float  # when they were made durable (perf_counter)
+    @staticmethod
+    def of(seq: int, entry: Entry) -> Staged:
+        """The inbox row `seq`; an event that no longer reads is kept as a letter, not lost."""
+        if entry.letter is not None:
+            return Staged(seq, None, entry.letter)
+        try:
+            return Staged(seq, InboundEvent.model_validate(entry.payload), None)
+        except ValueError as exc:
+            why = f"an inbox row that is not an inbound event: {exc}"
+            return Staged(
+                seq, None, InboxLetter(entry.channel, entry.payload, why, datetime.now(UTC))
+            )
 
 
 @dataclass
@@ -170,7 +182,7 @@ class Worker:
         batch_seconds: float = 0.005,
         cluster: Cluster | None = None,
         on_deposed: Callable[[], None] | None = None,
-        inbox_id: str | None = None,
+        inbox: InboxReader | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -178,10 +190,10 @@ class Worker:
         self.on_commit = on_commit  # after a commit that may have queued messages
         self.max_batch = max_batch
         self.batch_seconds = batch_seconds
-        self.inbox_id = inbox_id  # the store's inbox whose rows `stage` hands over
-        self._inbox: queue.SimpleQueue[_Intake | _Call | _Stop | _Wake | _Staged] = (
-            queue.SimpleQueue()
-        )
+        self.inbox = inbox  # (SQLite) the store's inbox, whose new rows each turn takes
+        self._seen = 0  # the last inbox row read into `_work`
+        self._woken = False  # a wake-up is in the queue already
+        self._inbox: queue.SimpleQueue[WebhookRequest | _Call | _Stop | _Wake] = queue.SimpleQueue()
         self._work: deque[_Pending | _Taken | _Call] = deque()
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
@@ -215,6 +227,8 @@ class Worker:
             self._inbox.put(stop)
             stop.done.wait(timeout)
             self._thread.join(timeout)
+        if self.inbox is not None:
+            self.inbox.close()
         if self.cluster is not None:
             if self.cluster.listener is not None:
                 self.cluster.listener.stop()
@@ -241,7 +255,7 @@ class Worker:
         waiting); they are processed after. Raises what the store raised (answer 5xx)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Ack] = loop.create_future()
-        self._put(_Intake(channel, events, letters, at, loop, future))
+        self._put(WebhookRequest(channel, events, letters, at, loop, future))
         return await future
 
     async def call(self, fn: Callable[[Engine], T]) -> T:
@@ -263,13 +277,14 @@ class Worker:
         self._put(_Call(fn, _settler(loop, future)))
         return await future
 
-    def stage(self, rows: list[Staged]) -> None:
-        """(Intake thread) Rows just made durable in the store's inbox, in arrival order: taken
-        into the store and processed after what came before. A worker that has stopped leaves
-        them in the inbox, for the next start."""
-        self._inbox.put(_Staged(rows, time.perf_counter()))
+    def wake(self) -> None:
+        """(Any thread) Rows were just made durable in the store's inbox: take them now. A
+        worker that has stopped leaves them in the inbox, for the next start."""
+        if not self._woken:  # one wake-up in the queue is enough: each turn reads them all
+            self._woken = True
+            self._inbox.put(_Wake())
 
-    def _put(self, item: _Intake | _Call | _Wake) -> None:
+    def _put(self, item: WebhookRequest | _Call | _Wake) -> None:
         if not self.alive:
             raise WorkerStopped("the engine worker is not running")
         self._inbox.put(item)
@@ -279,6 +294,9 @@ class Worker:
         try:
             if self.cluster is None:
                 self._recover()
+                if self.inbox is not None:
+                    assert isinstance(self.store, SqliteStore)
+                    self._seen = taken_in(self.store.db, self.inbox.id)
             else:
                 self._bid()
         except BaseException as exc:
@@ -344,7 +362,7 @@ class Worker:
     def _cycle(self, block: bool) -> _Stop | None:
         """One turn: the requests waiting made durable and events processed, in one
         transaction; then the answers, and a call if one is next."""
-        items: list[_Intake | _Call | _Stop | _Wake | _Staged] = []
+        items: list[WebhookRequest | _Call | _Stop | _Wake] = []
         try:
             if block:
                 items.append(self._inbox.get(timeout=self._sleep_for()))
@@ -352,11 +370,13 @@ class Worker:
                 items.append(self._inbox.get_nowait())
         except queue.Empty:
             pass
-        intakes = [i for i in items if isinstance(i, _Intake)]
+        intakes = [i for i in items if isinstance(i, WebhookRequest)]
         stop = next((i for i in items if isinstance(i, _Stop)), None)
-        for item in items:
-            if isinstance(item, _Staged):
-                self._work.extend(_Taken(row, item.since) for row in item.rows)
+        if self.inbox is not None and stop is None:
+            # Every turn, not only when woken: a call made after a webhook's acknowledgement
+            # then comes after its events, whichever process acknowledged it.
+            self._woken = False
+            self._guarded(self._read_inbox)
         process = stop is None and self.role in ("single", "leader")
         # A leader looks at the shared log when there may be something new in it (its own
         # intake, a NOTIFY, events left) or every poll interval, not before each API call: an
@@ -367,12 +387,10 @@ class Worker:
             and (
                 self._more
                 or time.monotonic() >= self._next_look
-                or any(isinstance(i, _Intake | _Wake) for i in items)
+                or any(isinstance(i, WebhookRequest | _Wake) for i in items)
             )
         )
-        pending = (
-            bool(self._work) and isinstance(self._work[0], _Pending | _Taken) and stop is None
-        )
+        pending = bool(self._work) and isinstance(self._work[0], _Pending | _Taken) and stop is None
         if intakes or look or pending:
             self._commit(intakes, process=process)
         for item in items:
@@ -429,7 +447,16 @@ class Worker:
         except errors as exc:
             return exc
 
-    def _commit(self, intakes: list[_Intake], process: bool) -> None:
+    def _read_inbox(self) -> None:
+        """The inbox's rows appended since the last read, to take after the work waiting."""
+        assert self.inbox is not None
+        rows = self.inbox.after(self._seen)
+        if rows:
+            since = time.perf_counter()
+            self._work.extend(_Taken(Staged.of(seq, entry), since) for seq, entry in rows)
+            self._seen = rows[-1][0]
+
+    def _commit(self, intakes: list[WebhookRequest], process: bool) -> None:
         """Make `intakes` durable and process the events waiting (for `batch_seconds` at
         most) in one transaction: one disk sync for all. Each event is a nested unit of work
         (a savepoint): one that fails is undone alone and kept as a dead letter. The messages
@@ -459,19 +486,13 @@ class Worker:
             self.metrics.processing.observe(done - pending.since)
             if outcome is not None:
                 self._count(outcome)
-        answer([(i.loop, i.future, ack) for i, ack in zip(intakes, acks, strict=True)])
-        for intake, ack in zip(intakes, acks, strict=True):
-            self.metrics.inbound.labels(intake.channel).inc(ack.accepted)
-            if ack.duplicates:
-                self.metrics.duplicates.labels(intake.channel).inc(ack.duplicates)
-            if ack.dead_letters:
-                self.metrics.dead_letters.labels("payload").inc(ack.dead_letters)
+        settle_requests(self.metrics, intakes, acks)
         if processed:
             self.on_commit()
 
     def _turn(
         self,
-        intakes: list[_Intake],
+        intakes: list[WebhookRequest],
         process: bool,
         processed: list[tuple[_Pending | _Taken, Outcome | None]],
         taken: list[_Taken],
@@ -497,8 +518,8 @@ class Worker:
             if time.perf_counter() >= budget:
                 break
         if taken:
-            assert isinstance(self.store, SqliteStore) and self.inbox_id is not None
-            self.store.took_from_inbox(self.inbox_id, taken[-1].row.seq)
+            assert isinstance(self.store, SqliteStore) and self.inbox is not None
+            self.store.took_from_inbox(self.inbox.id, taken[-1].row.seq)
         if self.cluster is not None:
             # Last: the locks of the events' conversations, which another process's intake
             # of the same conversation waits for, are then held for the commit only.
@@ -538,7 +559,7 @@ class Worker:
         self._more = len(processed) < len(rows) or len(rows) == limit
         return processed
 
-    def _accept_all(self, intakes: list[_Intake]) -> list[Ack]:
+    def _accept_all(self, intakes: list[WebhookRequest]) -> list[Ack]:
         """(Cluster) Every request's events stored together (one round trip), read back from
         the shared log in its order; their dead letters kept."""
         stored = iter(
@@ -558,7 +579,7 @@ class Worker:
                 self.store.dead_letter(source, payload, reason, intake.at)
         return acks
 
-    def _accept(self, intake: _Intake) -> Ack:
+    def _accept(self, intake: WebhookRequest) -> Ack:
         ack = Ack(dead_letters=len(intake.letters))
         since = time.perf_counter()
         for event in intake.events:
@@ -641,19 +662,19 @@ class Worker:
 
     def _drain_after_stop(self) -> None:
         stopped = WorkerStopped("the service is shutting down")
-        intakes: list[_Intake] = []
+        intakes: list[WebhookRequest] = []
         while True:
             try:
                 item = self._inbox.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(item, _Intake):
+            if isinstance(item, WebhookRequest):
                 intakes.append(item)  # still made durable and answered: the request made it in
             elif isinstance(item, _Call):
                 item.settle(stopped)
         if intakes:
             self._commit(intakes, process=False)
-        if self.inbox_id is not None:  # what it has not processed: in the store, for the next start
+        if self.inbox is not None:  # what it has not processed: in the store, for the next start
             assert isinstance(self.store, SqliteStore)
             try:
                 self.store.take_inbox()
@@ -662,6 +683,17 @@ class Worker:
         for waiting in self._work:
             if isinstance(waiting, _Call):
                 waiting.settle(stopped)
+
+
+def settle_requests(metrics: Metrics, requests: list[WebhookRequest], acks: list[Ack]) -> None:
+    """Answer requests made durable with their acks, and count their events."""
+    answer([(r.loop, r.future, ack) for r, ack in zip(requests, acks, strict=True)])
+    for request, ack in zip(requests, acks, strict=True):
+        metrics.inbound.labels(request.channel).inc(ack.accepted)
+        if ack.duplicates:
+            metrics.duplicates.labels(request.channel).inc(ack.duplicates)
+        if ack.dead_letters:
+            metrics.dead_letters.labels("payload").inc(ack.dead_letters)
 
 
 def answer(

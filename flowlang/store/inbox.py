@@ -160,6 +160,23 @@ class SqliteInbox:
         return row is not None
 
 
+class InboxReader:
+    """The inbox of the SQLite store at `store_path` (created when missing), as the engine reads
+    it: the rows the intake appended after a `seq`, in arrival order, whichever process wrote
+    them (each read sees every transaction committed before it)."""
+
+    def __init__(self, store_path: str | Path) -> None:
+        self.path = inbox_path(store_path)
+        self.db = _open(self.path, create=True)
+        self.id = _identity(self.db)
+
+    def after(self, seq: int) -> list[tuple[int, Entry]]:
+        return rows_after(self.db, seq)
+
+    def close(self) -> None:
+        self.db.close()
+
+
 def rows_after(db: sqlite3.Connection, after: int) -> list[tuple[int, Entry]]:
     """The inbox's rows after `seq` `after`, in arrival order."""
     found = []

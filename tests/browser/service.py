@@ -19,7 +19,13 @@ from ruamel.yaml import YAML
 from flowlang.runtime.users import new_token, token_hash
 from flowlang.store import SqliteStore
 from tests.fake_vendor import FakeVendor
-from tests.service.helpers import environment, payload, signed_headers, write_deployment
+from tests.service.helpers import (
+    environment,
+    payload,
+    signed_headers,
+    whatsapp_text,
+    write_deployment,
+)
 from tests.service.process import ServiceProcess
 
 # WhatsApp goes to Overflow, whose one agent (frank) accepts offers by hand, but a message
@@ -98,25 +104,8 @@ class Running:
         self, wa_id: str, text: str, name: str = "Ben", at: datetime | None = None
     ) -> None:
         """A WhatsApp text from `wa_id`, sent at `at`, signed as Meta signs it."""
-        moment = at or datetime.now(UTC)
-        message = {
-            "from": wa_id,
-            "id": f"wamid.{next(self._ids)}",
-            "timestamp": str(int(moment.timestamp())),
-            "type": "text",
-            "text": {"body": text},
-        }
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "442079460000", "phone_number_id": "1065"},
-            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-            "messages": [message],
-        }
-        payload = {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "1022", "changes": [{"field": "messages", "value": value}]}],
-        }
-        self._webhook("whatsapp", payload)
+        event_id = f"wamid.{next(self._ids)}"
+        self._webhook("whatsapp", whatsapp_text(wa_id, event_id, text, name=name, at=at))
 
     def x_mention(self) -> None:
         """X's own example of a post mentioning the business (examples/payloads/x)."""

@@ -25,7 +25,7 @@ from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import create_app
 from flowlang.service.settings import Settings
 from flowlang.store import SqliteStore
-from tests.service.helpers import settings_for, signed_headers
+from tests.service.helpers import settings_for, signed_headers, whatsapp_text
 
 # WhatsApp goes to Cards, whose agents answer at once (auto-answer); web asks a question first,
 # then goes to Overflow, whose one agent (frank) is offered it and accepts by hand.
@@ -104,24 +104,7 @@ class Api:
 
     def whatsapp(self, wa_id: str, text: str, at: datetime) -> None:
         """A WhatsApp text from `wa_id`, sent at `at`, signed as Meta signs it."""
-        message = {
-            "from": wa_id,
-            "id": f"wamid.{next(self._ids)}",
-            "timestamp": str(int(at.timestamp())),
-            "type": "text",
-            "text": {"body": text},
-        }
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "442079460000", "phone_number_id": "1065"},
-            "contacts": [{"profile": {"name": "Ben"}, "wa_id": wa_id}],
-            "messages": [message],
-        }
-        payload = {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "1022", "changes": [{"field": "messages", "value": value}]}],
-        }
-        self._webhook("whatsapp", payload)
+        self._webhook("whatsapp", whatsapp_text(wa_id, f"wamid.{next(self._ids)}", text, at=at))
 
     def _webhook(self, channel: str, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()

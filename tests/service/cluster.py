@@ -31,7 +31,12 @@ from ruamel.yaml import YAML
 from flowlang.runtime.users import new_token, token_hash
 from flowlang.store import count_unprocessed, open_store
 from flowlang.store.postgres import PostgresStore
-from tests.service.helpers import environment, signed_headers, write_deployment
+from tests.service.helpers import (
+    environment,
+    signed_headers,
+    whatsapp_text,
+    write_deployment,
+)
 from tests.service.process import ServiceProcess
 
 FLOW = """\
@@ -115,24 +120,7 @@ class Cluster:
 
 
 def whatsapp(wa_id: str, event_id: str, text: str) -> bytes:
-    message = {
-        "from": wa_id,
-        "id": event_id,
-        "timestamp": str(int(time.time())),
-        "type": "text",
-        "text": {"body": text},
-    }
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "442079460000", "phone_number_id": "1065"},
-        "contacts": [{"profile": {"name": "Ben"}, "wa_id": wa_id}],
-        "messages": [message],
-    }
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "1022", "changes": [{"field": "messages", "value": value}]}],
-    }
-    return json.dumps(body).encode()
+    return json.dumps(whatsapp_text(wa_id, event_id, text)).encode()
 
 
 def text_of(customer: int, number: int) -> str:

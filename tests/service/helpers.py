@@ -4,6 +4,7 @@ the environment, signed requests in each vendor's way, and the app under TestCli
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -118,3 +119,27 @@ def signed_headers(channel: str, body: bytes, path: str | None = None) -> dict[s
     signature = expected_signature(channel, body, secret_of(channel), url=url, params=params)
     headers[SIGNATURE_HEADERS[channel]] = signature
     return headers
+
+
+def whatsapp_text(
+    wa_id: str, event_id: str, text: str, *, name: str = "Ben", at: datetime | None = None
+) -> dict[str, Any]:
+    """A WhatsApp Cloud API webhook with one text message from `wa_id`, sent at `at` (now), to
+    the deployment's number, as Meta posts it; sign its JSON with `signed_headers`."""
+    message = {
+        "from": wa_id,
+        "id": event_id,
+        "timestamp": str(int((at or datetime.now(UTC)).timestamp())),
+        "type": "text",
+        "text": {"body": text},
+    }
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "442079460000", "phone_number_id": "1065"},
+        "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+        "messages": [message],
+    }
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1022", "changes": [{"field": "messages", "value": value}]}],
+    }

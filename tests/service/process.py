@@ -57,7 +57,11 @@ class ServiceProcess:
     def start(self, timeout: float = 60.0) -> ServiceProcess:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.args,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its engine process in its group: `kill` ends both
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -73,10 +77,32 @@ class ServiceProcess:
         raise RuntimeError(f"flowlang serve not ready in {timeout} s: {self.log.read_text()}")
 
     def kill(self) -> None:
-        """kill -9: no shutdown of any kind."""
+        """kill -9 of the whole service (on a SQLite store its front and engine processes at
+        once): no shutdown of any kind."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def kill_front(self) -> None:
+        """kill -9 of the process `flowlang serve` is (on a SQLite store, the front taking the
+        webhooks) alone."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+
+    def engine_pid(self) -> int:
+        """(SQLite store) The engine process the front started (Linux: /proc)."""
+        assert self.process is not None
+        tasks = Path(f"/proc/{self.process.pid}/task").glob("*/children")  # each thread's
+        children = [pid for task in tasks for pid in task.read_text("ascii").split()]
+        assert len(children) == 1, f"the front has {len(children)} child processes"
+        return int(children[0])
+
+    def kill_engine(self) -> int:
+        """kill -9 of the engine process alone; its pid."""
+        pid = self.engine_pid()
+        os.kill(pid, signal.SIGKILL)
+        return pid
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -24,6 +24,7 @@ from tests.service.helpers import (
     ROOT,
     environment,
     signed_headers,
+    whatsapp_text,
     write_deployment,
 )
 from tests.service.process import ServiceProcess
@@ -87,23 +88,7 @@ class Site:
         return httpx.request(method, self.url + path, json=body, headers=headers, timeout=30)
 
     def whatsapp(self, wa_id: str, text: str) -> None:
-        message = {
-            "from": wa_id,
-            "id": f"wamid.{next(self.ids)}-{time.time_ns()}",
-            "timestamp": str(int(time.time())),
-            "type": "text",
-            "text": {"body": text},
-        }
-        value = {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "442079460000", "phone_number_id": "1065"},
-            "contacts": [{"profile": {"name": "Ben"}, "wa_id": wa_id}],
-            "messages": [message],
-        }
-        payload = {
-            "object": "whatsapp_business_account",
-            "entry": [{"id": "1022", "changes": [{"field": "messages", "value": value}]}],
-        }
+        payload = whatsapp_text(wa_id, f"wamid.{next(self.ids)}-{time.time_ns()}", text)
         self.post("whatsapp", json.dumps(payload).encode())
 
     def post(self, channel: str, body: bytes) -> None:

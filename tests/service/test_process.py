@@ -9,7 +9,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -219,7 +219,9 @@ class Traffic:
                     with self.lock:
                         self.acked.add(i)
 
-    def run(self, url: str, clients: int, kill_after: int, server: ServiceProcess) -> None:
+    def run(self, url: str, clients: int, kill_after: int, kill: Callable[[], object]) -> None:
+        """Send from `clients` threads; `kill` (kill -9 of a process) once `kill_after`
+        requests are acknowledged; returns when every client is done."""
         numbers = list(range(self.total))
         threads = [
             threading.Thread(target=self.send, args=(url, numbers[k::clients]))
@@ -229,7 +231,7 @@ class Traffic:
             thread.start()
         while len(self.acked) < kill_after and any(t.is_alive() for t in threads):
             time.sleep(0.001)
-        server.kill()
+        kill()
         for thread in threads:
             thread.join()
 
@@ -238,7 +240,7 @@ class Traffic:
 def test_kill_9_mid_stream_loses_nothing_and_doubles_nothing(tmp_path: Path, clients: int) -> None:
     server = service(tmp_path).start()
     traffic = Traffic(total=240)
-    traffic.run(f"{server.url}/webhooks/web", clients, kill_after=80, server=server)
+    traffic.run(f"{server.url}/webhooks/web", clients, kill_after=80, kill=server.kill)
     assert 80 <= len(traffic.acked) < traffic.total  # killed in the middle of the stream
     acked_before = set(traffic.acked)
 
@@ -296,7 +298,7 @@ def test_kill_9_right_after_a_batch_of_acks_processes_each_acknowledged_message_
         assert answer.json() == {"accepted": 1000, "duplicates": 0, "dead_letters": 0}
     traffic = Traffic(total=200)
     # 8 clients; the process is killed the moment the last request is acknowledged.
-    traffic.run(f"{server.url}/webhooks/web", 8, kill_after=traffic.total, server=server)
+    traffic.run(f"{server.url}/webhooks/web", 8, kill_after=traffic.total, kill=server.kill)
     assert traffic.acked == set(range(traffic.total))
     store = tmp_path / "cc.sqlite"
     assert count_unprocessed(store) > 0  # acknowledged, not processed when the process died

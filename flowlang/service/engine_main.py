@@ -1,0 +1,137 @@
+"""The engine process of `flowlang serve` on a SQLite store (`python -m
+flowlang.service.engine_main CONFIG`, started by the front process: `engine_process.py`).
+
+It runs the whole app (`create_app`) but its webhook intake: the engine's worker, the outbox's
+thread, the API, the pages and the live streams, on the listening socket the front hands it
+(file descriptor `listen_fd`; the front passes every request but its webhooks on to it). The
+front wakes it by writing to the pipe `wake_fd` after each commit of webhooks to the inbox; the
+pipe's end (the front has gone, even by kill -9) stops it, as SIGTERM does: what it has not
+processed stays in the inbox and the store for the next start. One engine at a time runs on a
+store: it holds `<store>-engine.lock` while it runs, and waits up to `LOCK_WAIT` seconds for a
+previous one (still finishing after its front died) to let go.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+import uvicorn
+
+from flowlang.private_files import create_private
+from flowlang.service.app import create_app
+from flowlang.service.protocol import with_header_timeout
+from flowlang.service.settings import ServiceConfigError, Settings
+
+log = logging.getLogger("flowlang.service")
+
+LOCK_SUFFIX = "-engine.lock"
+LOCK_WAIT = 30.0  # seconds
+
+
+def engine_lock(store: str | Path, wait: float = LOCK_WAIT) -> IO[bytes]:
+    """Hold the store's engine lock (until the file returned is closed or the process ends).
+    Raises ServiceConfigError when another engine still holds it after `wait` seconds."""
+    path = Path(f"{store}{LOCK_SUFFIX}")
+    create_private(path)
+    held = path.open("rb")
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return held
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                held.close()
+                raise ServiceConfigError(
+                    f"{store}: another flowlang serve runs this store's engine ({path} is "
+                    f"held); one service per SQLite file"
+                ) from None
+            if not told:
+                log.warning("waiting for the engine that ran on %s before to stop", store)
+                told = True
+            time.sleep(0.05)
+
+
+def watch_front(wake_fd: int, wake: Callable[[], None]) -> threading.Thread:
+    """A thread calling `wake` for each write of the front to `wake_fd`, and stopping this
+    process (SIGTERM: a graceful stop) when the pipe ends."""
+
+    def run() -> None:
+        while True:
+            try:
+                data = os.read(wake_fd, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                log.warning("the service's front process has ended: the engine stops")
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            wake()
+
+    thread = threading.Thread(target=run, name="flowlang-wake", daemon=True)
+    thread.start()
+    return thread
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, deaf to Ctrl-C: a terminal's SIGINT reaches the front too, which answers the
+    requests in hand and then stops this process (SIGTERM), rather than finding it gone and
+    starting another."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGINT:
+            super().handle_exit(sig, frame)
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the front stops it (see _Server)
+    config = json.loads(argv[1])
+    settings = Settings.from_json(config["settings"])
+    log_level: str = config["log_level"]
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        lock = engine_lock(settings.store)
+        app = create_app(settings, own_intake=False)
+    except ServiceConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    for line in app.state.service.started:
+        print(line, file=sys.stderr, flush=True)
+    watch_front(int(config["wake_fd"]), app.state.service.worker.wake)
+    listening = socket.socket(fileno=int(config["listen_fd"]))
+    server = _Server(
+        uvicorn.Config(
+            app,
+            http=with_header_timeout(settings.header_timeout),
+            loop="uvloop",
+            timeout_keep_alive=int(max(1, settings.keep_alive_timeout)),
+            limit_concurrency=settings.limit_concurrency,
+            log_level=log_level,
+            access_log=log_level == "debug",
+            server_header=False,
+        )
+    )
+    try:
+        server.run(sockets=[listening])
+    finally:
+        lock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,155 @@
+"""The front process of `flowlang serve` on a SQLite store: webhooks in, everything else on.
+
+It verifies each webhook request, makes its events durable in the store's inbox (the intake's
+group commit, `intake.py`) and answers it, then wakes the engine process (`engine_process.py`),
+which takes them from the inbox and runs the flows. Every other request (the API, the pages,
+the live streams, `/openapi.json`) goes on to the engine process (`forward.py`; 503 with
+`Retry-After: 1` while it restarts). `/health` is the front's own; `/ready` is the engine's
+answer plus the front's problems (its intake; an engine not answering); `/metrics` adds up the
+front's counters (webhooks taken, duplicates, refusals) and the engine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from flowlang import __version__
+from flowlang.service import error_responses, webhooks
+from flowlang.service.app import Health, Readiness, health, load_projects, webhook_channels
+from flowlang.service.engine_process import EngineProcess
+from flowlang.service.forward import Forwarder, ForwardToLeader
+from flowlang.service.intake import Intake
+from flowlang.service.limits import BodyLimits
+from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics, merged_text
+from flowlang.service.settings import ChannelSecrets, ServiceConfigError, Settings, channel_secrets
+from flowlang.service.state import Gate
+from flowlang.store import count_unprocessed, database_errors
+from flowlang.store.inbox import SqliteInbox
+from flowlang.store.migrations import StoreError
+
+ENGINE_DOWN = "the engine process is not running (it is being started again)"
+
+
+@dataclass
+class Front:
+    """What the front process knows: the settings, the channels and their secrets, and the
+    flows' names and versions (from their files: the engine says which run)."""
+
+    settings: Settings
+    secrets: dict[str, ChannelSecrets]
+    channels: list[str]
+    flows: dict[str, str]
+    metrics: Metrics = field(default_factory=Metrics)
+    last_ready: dict[str, Any] | None = None  # the engine's last answer to /ready
+
+    @staticmethod
+    def prepare(settings: Settings) -> Front:
+        """Check the flows, the deployment and the channels' secrets; raises ServiceConfigError
+        (what to fix) when the service cannot run."""
+        projects = load_projects(settings)
+        project = projects[0][1]
+        assert project.deployment is not None
+        secrets = channel_secrets(project.deployment, settings.insecure_dev)
+        flows = {p.graph.name: p.graph.version for _, p in projects}
+        return Front(settings, secrets, webhook_channels(project, settings), flows)
+
+    def app(self, engine: EngineProcess) -> FastAPI:
+        """The front's app, handing on to `engine` (started: the store exists)."""
+        try:
+            inbox = SqliteInbox(self.settings.store)
+        except StoreError as exc:
+            raise ServiceConfigError(str(exc)) from exc
+        intake = Intake(inbox, engine.wake, self.metrics, self.settings.max_batch)
+        forwarder = Forwarder(lambda: True, engine.url)
+        client = httpx.AsyncClient(timeout=5.0)
+
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            intake.start()
+            try:
+                yield
+            finally:
+                intake.stop()  # the requests waiting made durable and answered first
+                await forwarder.aclose()
+                await client.aclose()
+
+        app = FastAPI(
+            title="flowlang service",
+            version=__version__,
+            lifespan=lifespan,
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,  # the engine's, which describes every endpoint
+        )
+        app.state.gate = Gate(self.settings, self.metrics, self.secrets, self.channels, intake)
+        error_responses.install(app)
+        app.add_middleware(webhooks.WebhookPosts)
+        app.add_middleware(ForwardToLeader, forwarder=forwarder)
+        app.add_middleware(
+            BodyLimits, limit=self.settings.body_limit, timeout=self.settings.body_timeout
+        )
+        app.include_router(webhooks.router)
+
+        async def ready(_request: Request) -> Any:
+            """Readiness: the engine's, and the front's intake running."""
+            body = await self._engine_ready(engine, client)
+            if not intake.alive:
+                body["problems"].append("the webhook intake is not running")
+            body["ready"] = not body["problems"]
+            return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+        async def metrics_text(_request: Request) -> Response:
+            """Prometheus text: the front's counters and the engine's, added up."""
+            texts = [self.metrics.text().decode()]
+            url = engine.url()
+            if url is not None:
+                # The engine's share is missing while it restarts.
+                with contextlib.suppress(httpx.HTTPError):
+                    texts.append((await client.get(url + "/metrics")).text)
+            return Response(merged_text(*texts), media_type=CONTENT_TYPE_LATEST)
+
+        app.add_api_route("/health", health, methods=["GET"], response_model=Health)
+        app.add_api_route("/ready", ready, methods=["GET"], response_model=Readiness)
+        app.add_api_route("/metrics", metrics_text, methods=["GET"], response_class=Response)
+        return app
+
+    async def _engine_ready(self, engine: EngineProcess, client: httpx.AsyncClient) -> Any:
+        url = engine.url()
+        if url is not None:
+            try:
+                answer = await client.get(url + "/ready")
+                body: dict[str, Any] = answer.json()
+                self.last_ready = dict(body)
+                return body
+            except (httpx.HTTPError, ValueError):
+                pass
+        body = dict(self.last_ready) if self.last_ready else self._unseen()
+        body["problems"] = [ENGINE_DOWN]
+        try:
+            body["unprocessed"] = await asyncio.to_thread(count_unprocessed, self.settings.store)
+        except database_errors():
+            body["store"], body["unprocessed"] = "unreachable", -1
+            body["problems"].append("the store cannot be read")
+        return body
+
+    def _unseen(self) -> dict[str, Any]:
+        name = next(iter(self.flows))
+        return Readiness(
+            ready=False,
+            flow=name,
+            flow_version=self.flows[name],
+            flows=self.flows,
+            store="ok",
+            problems=[],
+            unprocessed=-1,
+            role="single",
+        ).model_dump()
