@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -88,7 +89,11 @@ class Forwarder:
         target = leader + scope["path"] + (f"?{query}" if query else "")
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(10.0, read=None), follow_redirects=False
+                timeout=httpx.Timeout(10.0, read=None),
+                follow_redirects=False,
+                # Each request carries its own cookies: a jar would keep the session cookie of
+                # one user's sign-in and send it with everyone's requests after.
+                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
             )
         request = self._client.build_request(scope["method"], target, headers=headers, content=body)
         try:

@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from flowlang.runtime.users import new_token, token_hash
 from flowlang.service.engine_main import engine_lock
 from flowlang.service.front import ENGINE_DOWN
 from flowlang.service.settings import ServiceConfigError
-from tests.service.helpers import signed_headers
+from flowlang.store import SqliteStore
+from tests.service.helpers import FLOW, environment, signed_headers, write_deployment
 from tests.service.process import ServiceProcess
 from tests.service.test_process import Traffic, rows, service, web_message
 
@@ -139,3 +142,25 @@ def test_one_engine_at_a_time_holds_a_store(tmp_path: Path) -> None:
     finally:
         held.close()
     engine_lock(store, wait=0.1).close()  # let go: the next engine takes it
+
+
+def test_one_agents_sign_in_through_the_front_signs_in_no_one_else(tmp_path: Path) -> None:
+    token = new_token()
+    with SqliteStore(tmp_path / "cc.sqlite") as store:
+        store.add_user("alice", "agent", token_hash(token), datetime.now(UTC))
+    deployment = write_deployment(tmp_path)
+    # No --public-url: a plain-HTTP cookie, as on a workstation (the front passes it on as is).
+    log = tmp_path / "serve.log"
+    server = ServiceProcess(FLOW, deployment, tmp_path / "cc.sqlite", environment(), log).start()
+    try:
+        signed = httpx.post(
+            f"{server.url}/signin", data={"token": token}, headers={"Origin": server.url}
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == "/agent"
+        assert "flowlang_session" in signed.headers["set-cookie"]  # alice's browser keeps it
+        # Another browser, without a cookie: the sign-in form, not alice's session.
+        anonymous = httpx.get(f"{server.url}/signin")
+        assert anonymous.status_code == 200 and 'data-testid="token"' in anonymous.text
+        assert httpx.get(f"{server.url}/api/agent/interactions").status_code == 401
+    finally:
+        server.stop()
