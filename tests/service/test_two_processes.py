@@ -164,3 +164,24 @@ def test_one_agents_sign_in_through_the_front_signs_in_no_one_else(tmp_path: Pat
         assert httpx.get(f"{server.url}/api/agent/interactions").status_code == 401
     finally:
         server.stop()
+
+
+def test_a_configuration_error_the_engine_process_finds_stops_serve_with_its_message(
+    tmp_path: Path,
+) -> None:
+    deployment = write_deployment(tmp_path)
+    # WhatsApp's send credentials named, their variable unset: found when the engine process
+    # builds the senders, after the front has checked the webhooks' secrets.
+    named = "signing_secret_env: TEST_WHATSAPP_SECRET"
+    text = deployment.read_text("utf-8")
+    assert named in text
+    more = f"{named}\n      access_token_env: TEST_UNSET_TOKEN"
+    deployment.write_text(text.replace(named, more, 1), "utf-8")
+    log = tmp_path / "serve.log"
+    server = ServiceProcess(FLOW, deployment, tmp_path / "cc.sqlite", environment(), log)
+    with pytest.raises(RuntimeError, match="flowlang serve exited"):
+        server.start()
+    assert server.process is not None and server.process.returncode == 2
+    said = log.read_text("utf-8")
+    assert "error: " in said and "TEST_UNSET_TOKEN" in said
+    assert "the engine process exited" not in said  # not started again and again
