@@ -236,7 +236,8 @@ class Worker:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._stopped
+        alive = self._thread is not None and self._thread.is_alive() and not self._stopped
+        return alive and not self.deposed
 
     @property
     def deposed(self) -> bool:
@@ -474,12 +475,12 @@ class Worker:
                 len(intakes),
                 len(processed),
             )
+            if isinstance(exc, LeadershipLost):  # before the 500s: /ready says so after them
+                self._depose(exc)
             answer([(intake.loop, intake.future, exc) for intake in intakes])
             if taken:  # still in the inbox, not taken: tried again (after a pause), in order
                 self._work.extendleft(reversed(taken))
                 time.sleep(0.5)
-            if isinstance(exc, LeadershipLost):
-                self._depose(exc)
             return
         done = time.perf_counter()
         for pending, outcome in processed:
