@@ -41,7 +41,7 @@ INSTEAD_OF = {
     **dict.fromkeys(("send", "say", "respond", "answer", "message"), _REPLY),
     **dict.fromkeys(("close", "exit", "stop", "finish", "hangup", "return", "quit"), _END),
     **dict.fromkeys(("jump", "next"), _GO),
-    **dict.fromkeys(("transfer", "queue", "enqueue", "assign"), _ROUTE),
+    **dict.fromkeys(("queue", "enqueue", "assign"), _ROUTE),
     **dict.fromkeys(("elseif", "elsif", "else_if"), _ELIF),
     **dict.fromkeys(("wait", "sleep", "delay"), _WAIT),
     "print": 'write log "..." (a line in the conversation\'s trace)',
