@@ -236,6 +236,7 @@ class AgentFeed:
         if page.messages:
             last = page.messages[-1]
             item.update(
+                seq=last["seq"],
                 text=last["content"].get("text", ""),
                 kind=last["content"].get("kind", "message"),
                 at=_iso(last["at"]),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import APIResponse, BrowserContext, Page, Route, expect
 
 from tests.browser.pages import sign_in
 from tests.browser.service import FLOW, Running, start_service
@@ -183,6 +183,43 @@ def test_a_reply_the_vendor_refuses_is_marked_not_delivered_on_its_bubble(
     # neither the customer's message nor the reply the vendor took is marked
     expect(page.locator(".message.undelivered")).to_have_count(1)
     expect(page.get_by_test_id("not-delivered")).to_have_count(1)
+
+
+def test_a_reply_sent_while_the_history_loads_stays_on_the_page_once(
+    service: Running, new_context: NewContext
+) -> None:
+    """The page cleared the conversation and filled it from the history when the history
+    arrived: a reply sent meanwhile vanished when the history had been read before it (CI,
+    flaky). Both orders are forced here by holding the responses back."""
+    page = sign_in(new_context(), service, "frank")
+    histories: list[tuple[Route, APIResponse]] = []
+    page.route("**/history?*", lambda route: histories.append((route, route.fetch())))
+    offer_accepted(page, service, "447700900135", "Is my card blocked?", name="Ben")
+    page.get_by_test_id("reply-text").fill("Let me check.")
+    page.get_by_test_id("send").click()
+    expect(page.get_by_test_id("message")).to_have_count(1)  # only the reply, so far
+    service.sent_to_vendor()
+    assert histories  # (two when the stream's `assigned` comes before the accept's answer)
+    for route, read_before_the_reply in histories:
+        route.fulfill(response=read_before_the_reply)
+    expect(page.get_by_test_id("message")).to_have_count(2)
+    expect(page.get_by_test_id("message").first).to_contain_text("Is my card blocked?")
+    expect(page.get_by_test_id("message").last).to_contain_text("Let me check.")
+    # the other order: the history, read after the reply was stored, arrives before the
+    # reply's answer; the reply is shown once
+    page.unroute("**/history?*")
+    replies: list[tuple[Route, APIResponse]] = []
+    page.route("**/reply", lambda route: replies.append((route, route.fetch())))
+    page.get_by_test_id("reply-text").fill("Yes, it is blocked.")
+    page.get_by_test_id("send").click()
+    service.sent_to_vendor()
+    page.get_by_test_id("tab").click()  # loads the history again: it has the reply
+    expect(page.get_by_test_id("message")).to_have_count(3)
+    (route, answer), *_ = replies
+    with page.expect_request("**/measure"):  # asked once the answer is handled
+        route.fulfill(response=answer)
+    expect(page.get_by_test_id("message")).to_have_count(3)
+    expect(page.get_by_test_id("message").last).to_contain_text("Yes, it is blocked.")
 
 
 def test_a_closed_whatsapp_window_blocks_text_with_the_reason_and_offers_the_templates(

@@ -314,17 +314,31 @@
     const nodes = page.messages.map((m) => messageNode(m, info));
     const box = $("history");
     const height = box.scrollHeight;
-    if (first) $("messages").replaceChildren(...nodes);
-    else $("messages").prepend(...nodes);
+    if (first) {
+      // A reply sent or a message streamed while this page was loading stays, unless the
+      // page has it already.
+      const loaded = new Set(nodes.map(messageKey));
+      const meanwhile = [...$("messages").children].filter((n) => !loaded.has(messageKey(n)));
+      $("messages").replaceChildren(...nodes, ...meanwhile);
+    } else {
+      $("messages").prepend(...nodes);
+    }
     before = page.before;
     $("load-earlier").hidden = before === null;
     $("history-start").hidden = before !== null;
     box.scrollTop = first ? box.scrollHeight : box.scrollHeight - height;
   }
 
+  // A message's identity on the page: its outbox id when sent, else its place in the history.
+  const messageKey = (node) => node.dataset.messageId ? `id:${node.dataset.messageId}`
+    : node.dataset.seq ? `seq:${node.dataset.seq}` : node;
+
   function appendMessage(message) {
     const info = details.get(selected);
-    $("messages").append(messageNode(message, info));
+    const node = messageNode(message, info);
+    const key = messageKey(node);
+    if ([...$("messages").children].some((n) => messageKey(n) === key)) return;  // the history's
+    $("messages").append(node);
     $("history").scrollTop = $("history").scrollHeight;
   }
 
@@ -511,7 +525,7 @@
     on("message", (data) => {
       if (!work.has(data.conversation_id)) return;
       if (data.conversation_id === selected) {
-        appendMessage({seq: "", conversation_id: data.conversation_id, direction: "in",
+        appendMessage({seq: data.seq || "", conversation_id: data.conversation_id, direction: "in",
                        sender: "customer", at: data.at || new Date().toISOString(),
                        content: {kind: data.kind, text: data.text}});
       } else {
