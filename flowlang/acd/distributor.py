@@ -1,17 +1,19 @@
 """The built-in ACD: skills, capacity, preferred and last agents, bullseye rings, wrap-up.
 
-Every decision is a heap operation, not a scan of the center:
+Every decision looks at the head of an ordered structure, not at the center:
 
 - agents who can take an interaction are kept, per requirement (queue, media, skills at their
-  minimum, language), in a heap ordered by the queue's selection rule;
+  minimum, language, routing step), ordered by the queue's selection rule: in a queue while
+  they come in order (agents freed one after the other), in a heap when they do not;
 - waiting interactions are kept, per requirement, in a heap ordered by rank (entry time moved a
   minute earlier per priority point), so a freed agent looks only at the heads of the groups
   they qualify for;
 - deadlines (offer timeouts, bullseye rings, preferred-agent waits, after-call work, reply
   windows, customer inactivity) are one heap of timers that `tick` pops.
 
-Heaps are lazy: an entry carries the version of its agent or interaction and is dropped when
-popped stale. The ACD answers with `RoutingNotice`s; the engine logs each as an event.
+Both are lazy: an entry carries the version of its agent or interaction and is dropped when
+found stale; an agent's new entries are pushed once before the next decision, however often
+they changed since. The ACD answers with `RoutingNotice`s; the engine logs each as an event.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from flowlang.acd.model import (
     QueueSettings,
     Requirement,
     Ring,
+    Selection,
     requirement_at_ring,
 )
 from flowlang.acd.targets import matches
@@ -50,12 +53,31 @@ class AcdError(FlowError, ValueError):
     """A request the ACD cannot act on (an unknown agent state, ...)."""
 
 
-@dataclass
-class _Pool:
-    """Agents who meet one requirement, and a heap of those who can take it now."""
+Entry = tuple[float, float, str, int]  # AgentRecord.heap_entry()
 
+
+@dataclass(eq=False)
+class _Pool:
+    """Agents who meet one requirement, and those who can take it now: entries made in order
+    (each no smaller than the one before: agents freed one after the other, longest idle
+    first) queue in `fifo`, pushed and popped at no cost that grows with the pool; the others
+    wait in `heap`. The best agent is the smaller of the two heads. Hashed by identity: an
+    agent's record lists the pools they are in."""
+
+    media: str
+    selection: Selection
     qualified: set[str] = field(default_factory=set)
-    heap: list[tuple[float, float, str, int]] = field(default_factory=list)  # heap_entry()s
+    heap: list[Entry] = field(default_factory=list)
+    fifo: deque[Entry] = field(default_factory=deque)
+
+    def add(self, entry: Entry) -> None:
+        if not self.fifo or entry >= self.fifo[-1]:
+            self.fifo.append(entry)
+        else:
+            heapq.heappush(self.heap, entry)
+
+    def size(self) -> int:
+        return len(self.heap) + len(self.fifo)
 
 
 @dataclass
@@ -81,11 +103,17 @@ class SkillsAcd:
         self.agents: dict[str, AgentRecord] = {}
         self.interactions: dict[str, Interaction] = {}
         self._members: dict[str, set[str]] = {}
-        # skill -> the agents who have it (level 1 or more) -> their level
-        self._skilled: dict[str, dict[str, int]] = {}
+        # skill -> level (1 or more) -> the agents who have it at that level; language -> the
+        # agents who speak it: a new requirement's agents are found by set operations
+        self._skilled: dict[str, dict[int, set[str]]] = {}
+        # (skill, minimum) -> the agents who have it at that level or more, kept once asked for
+        self._at_least: dict[tuple[str, int], set[str]] = {}
+        self._speakers: dict[str, set[str]] = {}
         # a routing step's condition -> the agents who meet it, gathered once per condition
         self._step_members: dict[str, set[str]] = {}
         self._pools: dict[Requirement, _Pool] = {}
+        # agents changed since the last decision, whose new pool entries are not pushed yet
+        self._changed: dict[str, AgentRecord] = {}
         self._groups: dict[Requirement, _Group] = {}
         self._open_groups: dict[tuple[str, str], set[Requirement]] = {}
         self._timers: list[tuple[datetime, int, str, str, int]] = []
@@ -140,30 +168,45 @@ class SkillsAcd:
             record.holding, record.loads = old.holding, old.loads
             record.direct, record.preferred = old.direct, old.preferred
             record.version = old.version + 1
-            for requirement in old.pools:
-                self._pools[requirement].qualified.discard(profile.id)
-            for skill in old.profile.skills:
-                self._skilled.get(skill, {}).pop(profile.id, None)
+            for pool in old.pools:
+                pool.qualified.discard(profile.id)
         self.agents[profile.id] = record
-        for skill, level in profile.skills.items():
-            if level >= 1:
-                self._skilled.setdefault(skill, {})[profile.id] = level
-        for condition, members in self._step_members.items():
-            if matches(condition, profile):
-                members.add(profile.id)
-            else:
-                members.discard(profile.id)
+        self._index(profile, old.profile if old is not None else None)
         for queue in profile.queues:
             self._members.setdefault(queue, set()).add(profile.id)
         for requirement, pool in self._pools.items():
             if requirement.met_by(profile):
                 pool.qualified.add(profile.id)
-                record.pools.add(requirement)
+                record.pools.add(pool)
         self._agent_changed(record)
         notices: list[RoutingNotice] = []
         if now is not None:
             self._serve(record, now, notices)
         return notices
+
+    def _index(self, profile: AgentProfile, old: AgentProfile | None) -> None:
+        """The agent in the indexes new requirements' pools are found from (`_qualified`),
+        in place of their `old` profile."""
+        if old is not None:
+            for skill, level in old.skills.items():
+                self._skilled.get(skill, {}).get(level, set()).discard(profile.id)
+            for language in old.languages:
+                self._speakers.get(language, set()).discard(profile.id)
+        for skill, level in profile.skills.items():
+            if level >= 1:
+                self._skilled.setdefault(skill, {}).setdefault(level, set()).add(profile.id)
+        for language in profile.languages:
+            self._speakers.setdefault(language, set()).add(profile.id)
+        for (skill, minimum), skilled in self._at_least.items():
+            if profile.skills.get(skill, 0) >= max(minimum, 1):
+                skilled.add(profile.id)
+            else:
+                skilled.discard(profile.id)
+        for condition, members in self._step_members.items():
+            if matches(condition, profile):
+                members.add(profile.id)
+            else:
+                members.discard(profile.id)
 
     def set_agent_state(self, agent: str, state: str, now: datetime) -> list[RoutingNotice]:
         """available / away / offline. Going available takes waiting work at once; leaving
@@ -707,30 +750,42 @@ class SkillsAcd:
         interaction.requirement = None
 
     def _best_agent(self, requirement: Requirement, exclude: set[str]) -> AgentRecord | None:
+        self._refresh()
         pool = self._pool(requirement)
-        selection = self._queue(requirement.queue).selection
-        skipped = []
+        heap, fifo = pool.heap, pool.fifo
+        skipped_heap: list[Entry] = []
+        skipped_fifo: list[Entry] = []
         found = None
-        while pool.heap:
-            entry = heapq.heappop(pool.heap)
-            _k0, _k1, agent_id, version = entry
-            record = self.agents.get(agent_id)
-            if (
-                record is None
-                or record.version != version
-                or agent_id not in pool.qualified
-                or not record.ready_for(requirement.media)
-            ):
-                continue
-            if agent_id in exclude:
-                skipped.append(entry)
-                continue
-            found = record
-            skipped.append(record.heap_entry(selection))
-            break
-        for entry in skipped:
-            heapq.heappush(pool.heap, entry)
+        while True:
+            while heap and not self._can_take(heap[0], pool, requirement.media):
+                heapq.heappop(heap)
+            while fifo and not self._can_take(fifo[0], pool, requirement.media):
+                fifo.popleft()
+            in_heap = bool(heap) and (not fifo or heap[0] < fifo[0])
+            if not in_heap and not fifo:
+                break
+            entry = heap[0] if in_heap else fifo[0]
+            if entry[2] not in exclude:
+                found = self.agents[entry[2]]
+                break
+            if in_heap:
+                skipped_heap.append(heapq.heappop(heap))
+            else:
+                skipped_fifo.append(fifo.popleft())
+        for entry in skipped_heap:
+            heapq.heappush(heap, entry)
+        fifo.extendleft(reversed(skipped_fifo))
         return found
+
+    def _can_take(self, entry: Entry, pool: _Pool, media: str) -> bool:
+        """Whether a pool's entry is current: its agent's latest, in the pool, ready."""
+        record = self.agents.get(entry[2])
+        return (
+            record is not None
+            and record.version == entry[3]
+            and entry[2] in pool.qualified
+            and record.ready_for(media)
+        )
 
     def _serve(self, record: AgentRecord, now: datetime, notices: list[RoutingNotice]) -> None:
         """Give a freed agent the best waiting work they can take, while they can take more."""
@@ -750,7 +805,7 @@ class SkillsAcd:
                     if not record.ready_for(media):
                         continue
                     for requirement in list(self._open_groups.get((queue, media), ())):
-                        if requirement not in record.pools:
+                        if self._pools.get(requirement) not in record.pools:
                             continue
                         head = self._head(requirement, record.id)
                         if head is not None and (best is None or (1, head.rank()) < best[0]):
@@ -870,7 +925,7 @@ class SkillsAcd:
         self, interaction: Interaction, now: datetime, notices: list[RoutingNotice]
     ) -> None:
         record = self.agents.get(interaction.agent or "")
-        self._forget(interaction.id, now)
+        self._forget(interaction.id, now, changed=False)  # the agent changes once, just below
         if record is not None:
             if not record.holding:
                 record.idle_since = now.timestamp()
@@ -884,14 +939,17 @@ class SkillsAcd:
         if record is not None:
             self._serve(record, now, notices)
 
-    def _forget(self, interaction_id: str, now: datetime) -> None:
+    def _forget(self, interaction_id: str, now: datetime, *, changed: bool = True) -> None:
+        """Drop the interaction; its agent no longer holds it (`changed`: and gets their new
+        pool entries now; False: the caller changes the agent again at once, and an entry per
+        pool made in between would only go stale)."""
         interaction = self.interactions.pop(interaction_id, None)
         if interaction is None:
             return
         self._unplace(interaction)
         interaction.version = next(self._seq)
         record = self.agents.get(interaction.agent or "")
-        if record is not None and record.release(interaction_id):
+        if record is not None and record.release(interaction_id) and changed:
             self._agent_changed(record)
 
     def _let_go(self, interaction: Interaction, record: AgentRecord) -> None:
@@ -911,61 +969,87 @@ class SkillsAcd:
         self._place(interaction, now, notices)
 
     def _agent_changed(self, record: AgentRecord) -> None:
-        """The agent's state, load or idle time changed: a new entry in each pool they can
-        take work from now (the old ones are stale)."""
+        """The agent's state, load or idle time changed: their entries in the pools are stale,
+        and they get new ones before the next decision (`_refresh`)."""
         record.version += 1
+        self._changed[record.id] = record
+
+    def _refresh(self) -> None:
+        """A new entry, in each pool they can take work from now, for every agent changed since
+        the last decision: an agent who changes twice in between (an offer, then the end of the
+        work) is pushed once, as they are now."""
+        for record in self._changed.values():
+            self._push_entries(record)
+        self._changed.clear()
+
+    def _push_entries(self, record: AgentRecord) -> None:
         ready: dict[str, bool] = {}
-        entries: dict[str, tuple[float, float, str, int]] = {}
-        for requirement in record.pools:
-            media = requirement.media
+        entries: dict[str, Entry] = {}
+        for pool in record.pools:
+            media = pool.media
             if media not in ready:
                 ready[media] = record.ready_for(media)
             if not ready[media]:
                 continue
-            selection = self._queue(requirement.queue).selection
-            entry = entries.get(selection)
+            entry = entries.get(pool.selection)
             if entry is None:
-                entry = entries[selection] = record.heap_entry(selection)
-            pool = self._pools[requirement]
-            heapq.heappush(pool.heap, entry)
-            if len(pool.heap) > 2 * len(pool.qualified) + 64:
+                entry = entries[pool.selection] = record.heap_entry(pool.selection)
+            pool.add(entry)
+            if pool.size() > 2 * len(pool.qualified) + 64:
                 self._compact(pool)
 
     def _compact(self, pool: _Pool) -> None:
-        """Drop the stale entries of a pool's heap."""
+        """Drop the stale entries of a pool."""
         agents = self.agents
-        pool.heap = [
-            entry
-            for entry in pool.heap
-            if (record := agents.get(entry[2])) is not None and record.version == entry[3]
-        ]
+
+        def current(entry: Entry) -> bool:
+            record = agents.get(entry[2])
+            return record is not None and record.version == entry[3]
+
+        pool.heap = [entry for entry in pool.heap if current(entry)]
         heapq.heapify(pool.heap)
+        pool.fifo = deque(entry for entry in pool.fifo if current(entry))
 
     # ------------------------------------------------------------------ lookups
     def _pool(self, requirement: Requirement) -> _Pool:
         pool = self._pools.get(requirement)
         if pool is not None:
             return pool
-        pool = self._pools[requirement] = _Pool()
         selection = self._queue(requirement.queue).selection
-        # Only agents who have every skill asked for, at its level, can meet it.
-        candidates = self._members.get(requirement.queue, set())
-        for skill, level in requirement.skills:
-            levels = self._skilled.get(skill, {})
-            candidates = {a for a, has in levels.items() if has >= level and a in candidates}
-        if requirement.agents is not None:
-            candidates = candidates & self._meeting(requirement.agents)
-        for agent_id in candidates:
-            record = self.agents.get(agent_id)
-            if record is None:
-                continue
-            if requirement.met_by(record.profile, step_checked=True):
-                pool.qualified.add(agent_id)
-                record.pools.add(requirement)
-                if record.ready_for(requirement.media):
-                    pool.heap.append(record.heap_entry(selection))
-        heapq.heapify(pool.heap)
+        pool = self._pools[requirement] = _Pool(requirement.media, selection)
+        qualified = self._qualified(requirement)
+        agents = self.agents
+        if not qualified <= agents.keys():  # a queue's member the deployment does not declare
+            qualified = {agent_id for agent_id in qualified if agent_id in agents}
+        pool.qualified = qualified
+        ready = []
+        for record in map(agents.__getitem__, qualified):
+            record.pools.add(pool)
+            if record.ready_for(pool.media):
+                ready.append(record.heap_entry(selection))
+        ready.sort()  # in order: all in `fifo`
+        pool.fifo.extend(ready)
         return pool
+
+    def _qualified(self, requirement: Requirement) -> set[str]:
+        """The agents who meet a requirement (`Requirement.met_by`), found by intersecting the
+        indexes (queue members, each skill at its level or more, the language, the step's
+        condition) smallest first, without reading an agent."""
+        indexes = [self._members.get(requirement.queue, set())]
+        for skill, minimum in requirement.skills:
+            skilled = self._at_least.get((skill, minimum))
+            if skilled is None:
+                levels = self._skilled.get(skill, {})
+                skilled = self._at_least[(skill, minimum)] = set().union(
+                    *(agents for level, agents in levels.items() if level >= minimum)
+                )
+            indexes.append(skilled)
+        if requirement.language:
+            indexes.append(self._speakers.get(requirement.language, set()))
+        if requirement.agents is not None:
+            indexes.append(self._meeting(requirement.agents))
+        indexes.sort(key=len)
+        return indexes[0].intersection(*indexes[1:])
 
     def _meeting(self, condition: str) -> set[str]:
         """The agents who meet a routing step's condition: every agent tested once per

@@ -113,7 +113,7 @@ class AgentRecord:
     holding: dict[str, str] = field(default_factory=dict)
     loads: dict[str, int] = field(default_factory=dict)  # media -> how many held
     version: int = 0
-    pools: set[Requirement] = field(default_factory=set)
+    pools: set[Any] = field(default_factory=set)  # the ACD's pools they are in
     direct: set[str] = field(default_factory=set)  # interactions waiting for this agent only
     preferred: set[str] = field(default_factory=set)  # ... for this agent first
 
@@ -141,7 +141,9 @@ class AgentRecord:
         return self.loads.get(media, 0)
 
     def ready_for(self, media: str) -> bool:
-        return self.state == "available" and self.load(media) < self.profile.capacity.get(media, 0)
+        return self.state == "available" and self.loads.get(media, 0) < self.profile.capacity.get(
+            media, 0
+        )
 
     def occupancy(self) -> float:
         total = sum(self.profile.capacity.values())
