@@ -265,6 +265,35 @@ MIGRATIONS: tuple[Step | str, ...] = (
     # 14: a conversation's events without reading the whole log since it started (the agent
     # workspace's flow path: a scan of every conversation's events held the engine seconds)
     "CREATE INDEX events_by_conversation ON events(conversation_id, at)",
+    # 15: on SQLite the customers and their identities are stored in their keys (WITHOUT
+    # ROWID): a returning customer's identity and record are one search each, where a key's
+    # index led to a row stored apart (two searches each; with a million customers, pages the
+    # cache rarely holds). Rebuilt in place with the same rows; PostgreSQL keeps its tables.
+    Step(
+        sqlite="""
+    CREATE TABLE customers_keyed (
+        id TEXT PRIMARY KEY,
+        name TEXT,
+        phone TEXT,
+        volunteered TEXT NOT NULL DEFAULT '[]'
+    ) WITHOUT ROWID;
+    INSERT INTO customers_keyed (id, name, phone, volunteered)
+        SELECT id, name, phone, volunteered FROM customers;
+    CREATE TABLE identities_keyed (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        customer_id TEXT NOT NULL REFERENCES customers(id),
+        PRIMARY KEY (kind, value)
+    ) WITHOUT ROWID;
+    INSERT INTO identities_keyed (kind, value, customer_id)
+        SELECT kind, value, customer_id FROM identities;
+    DROP TABLE identities;
+    DROP TABLE customers;
+    ALTER TABLE customers_keyed RENAME TO customers;
+    ALTER TABLE identities_keyed RENAME TO identities;
+    CREATE INDEX identities_by_customer ON identities(customer_id)
+    """
+    ),
 )
 
 

@@ -92,6 +92,13 @@ class SqliteDialect(Dialect):
         self.db.close()
 
 
+MMAP_BYTES = 1 << 31
+"""How much of the store file SQLite reads through memory mapping rather than a read call per
+page (address space, not memory: the pages stay in the system's file cache; SQLite caps it at
+2 GiB less 64 KiB): a lookup among a million customers touches pages its own cache rarely
+holds."""
+
+
 class SqliteStore(SqlStore):
     """A ConversationStore in one SQLite file."""
 
@@ -113,9 +120,12 @@ class SqliteStore(SqlStore):
         try:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            # Migrations run before keys are enforced: one that rebuilds a table drops the old
+            # one while others still refer to its name (SQLite's own procedure for it).
             self.schema_version = migrate(self.dialect)
+            self.db.execute("PRAGMA foreign_keys=ON")
         except (sqlite3.DatabaseError, StoreError) as exc:
             self.db.close()
             raise StoreError(f"{location}: cannot open as a flowlang store: {exc}") from exc

@@ -44,6 +44,34 @@ def test_a_customer_with_a_phone_is_found_through_the_identities_key(tmp_path: P
         assert _scans(store, statements) == {}
 
 
+def test_a_returning_customer_is_one_key_search_per_table(tmp_path: Path) -> None:
+    """The identities and the customers are stored in their keys (WITHOUT ROWID): the lookup
+    searches each table's own key, never an index that then leads to a row stored apart (two
+    searches per table, on pages a million customers' cache rarely holds)."""
+    with SqliteStore(tmp_path / "cc.db") as store:
+        store.resolve_customer("whatsapp", "447700900001", "+447700900001", "Ana")
+        statements: list[str] = []
+        store.db.set_trace_callback(statements.append)
+        store.resolve_customer("whatsapp", "447700900001", "+447700900001", "Ana")
+        store.db.set_trace_callback(None)
+        (lookup,) = [sql for sql in statements if "FROM identities" in sql]
+        plan = [row[3] for row in store.db.execute("EXPLAIN QUERY PLAN " + lookup)]
+        searches = [step for step in plan if step.startswith("SEARCH")]
+        assert searches == [
+            "SEARCH i USING PRIMARY KEY (kind=? AND value=?)",
+            "SEARCH i USING PRIMARY KEY (kind=? AND value=?)",
+            "SEARCH c USING PRIMARY KEY (id=?)",
+        ]
+
+
+def test_the_store_file_is_read_through_memory_mapping(tmp_path: Path) -> None:
+    """Pages are read through the mapping (up to SQLite's cap), not one read call each: a
+    lookup among a million customers touches pages the store's own cache rarely holds."""
+    with SqliteStore(tmp_path / "cc.db") as store:
+        (mapped,) = store.db.execute("PRAGMA mmap_size").fetchone()
+        assert mapped >= 1 << 30
+
+
 def test_no_statement_of_a_message_reads_a_table_whole(tmp_path: Path) -> None:
     """WhatsApp messages (with phones) through the shipped flow, new and returning customers,
     answers and routing: every statement they run uses an index or a key."""

@@ -230,6 +230,45 @@ def test_migrations_bring_an_old_file_forward_and_refuse_a_newer_one(tmp_path: P
         SqliteStore(path)
 
 
+def test_customers_of_an_older_file_are_kept_in_their_keys_with_every_row(
+    tmp_path: Path,
+) -> None:
+    """Migration 15 rebuilds the customers and identities tables keyed (WITHOUT ROWID): every
+    customer, identity and claim is still there, a returning customer is found, and the
+    identities' reference to their customer is enforced again once the file is open."""
+    path = tmp_path / "v14.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    assert migrate(SqliteDialect(db), MIGRATIONS[:14]) == 14
+    db.execute(
+        "INSERT INTO customers (id, name, phone, volunteered) VALUES "
+        "('c1', 'Ana', '+447700900001', '[\"account\"]'), ('c2', NULL, NULL, '[]')"
+    )
+    db.execute(
+        "INSERT INTO identities (kind, value, customer_id) VALUES "
+        "('whatsapp', '447700900001', 'c1'), ('phone', '+447700900001', 'c1'), "
+        "('web', 'v-2', 'c2')"
+    )
+    db.execute(
+        "INSERT INTO identity_claims VALUES ('c1', 'account', '12345678', 'conv1', ?)",
+        (T0.isoformat(),),
+    )
+    db.close()
+    with SqliteStore(path) as store:
+        tables = dict(store.db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+        assert tables["customers"].endswith("WITHOUT ROWID")
+        assert tables["identities"].endswith("WITHOUT ROWID")
+        assert not {"customers_keyed", "identities_keyed"} & set(tables)
+        rows = store.db.execute("SELECT * FROM customers ORDER BY id").fetchall()
+        assert rows == [("c1", "Ana", "+447700900001", '["account"]'), ("c2", None, None, "[]")]
+        ana = store.resolve_customer("whatsapp", "447700900001", "+447700900001", None)
+        assert (ana.id, ana.name, ana.new) == ("c1", "Ana", False)
+        assert store.find_customer("web", "v-2").id == "c2"  # type: ignore[union-attr]
+        assert store.db.execute("SELECT count(*) FROM identity_claims").fetchone() == (1,)
+        assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            store.db.execute("INSERT INTO identities VALUES ('web', 'v-9', 'nobody')")
+
+
 def test_a_file_that_is_not_a_store_is_refused_with_its_name(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("these are my notes, not a database\n" * 100)
