@@ -22,6 +22,10 @@ LAYERS = [
         "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only
         "flowlang.runtime.users",  # API tokens and user names, as every store checks them
         "flowlang.runtime.phones",  # E.164, as the store, the channels and the engine compare
+        # a flow's expressions, as the interpreter and the ACD's agent conditions evaluate them
+        "flowlang.runtime.evaluate",
+        "flowlang.runtime.clock",
+        "flowlang.runtime.detect",
     },
     {"flowlang.language"},
     # The in-memory parts sit beside the real ones they stand in for; the runtime's engine
