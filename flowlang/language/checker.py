@@ -1041,34 +1041,33 @@ class _Checker:
                 )
             first.setdefault(activity.kind, activity)
             self._queue_interval(activity)
-            for stmt in walk(activity.body):
-                if not isinstance(stmt, _BESIDE_A_WAIT):
-                    self.report(
-                        error(
-                            codes.NOT_WHILE_QUEUED,
-                            f"{_describe(stmt)} cannot run while the conversation waits in a "
-                            "queue",
-                            stmt.span,
-                            hint="beside a wait a block replies, logs, sets data, priority and "
-                            "skills, decides (if, switch, match) and may end the wait ('end')",
-                        )
-                    )
+            self._only_beside_a_wait(
+                activity.body,
+                codes.NOT_WHILE_QUEUED,
+                "while the conversation waits in a queue",
+                "beside a wait a block replies, logs, sets data, priority and skills, decides "
+                "(if, switch, match) and may end the wait ('end')",
+            )
             self._block(activity.body, _Where())
 
     def _beside_the_flow(self, handler: ast.OnEvent) -> None:
         """`on window closing` runs beside whatever the flow waits for (an answer, a bot, a
         queue): it may not wait, route or jump itself."""
-        for stmt in walk(handler.body):
+        self._only_beside_a_wait(
+            handler.body,
+            codes.NOT_BESIDE_THE_FLOW,
+            "in 'on window closing': it runs beside what the flow is waiting for",
+            "'on window closing' replies, logs, sets data and decides (if, switch, match); the "
+            "customer's answer reaches the flow as usual",
+        )
+
+    def _only_beside_a_wait(self, body: ast.Block, code: str, where: str, hint: str) -> None:
+        """Refuse each statement of a block that runs beside a wait which could not (one that
+        waits, routes or jumps itself)."""
+        for stmt in walk(body):
             if not isinstance(stmt, _BESIDE_A_WAIT):
                 self.report(
-                    error(
-                        codes.NOT_BESIDE_THE_FLOW,
-                        f"{_describe(stmt)} cannot run in 'on window closing': it runs beside "
-                        "what the flow is waiting for",
-                        stmt.span,
-                        hint="'on window closing' replies, logs, sets data and decides (if, "
-                        "switch, match); the customer's answer reaches the flow as usual",
-                    )
+                    error(code, f"{_describe(stmt)} cannot run {where}", stmt.span, hint=hint)
                 )
 
     def _queue_interval(self, activity: ast.QueueActivity) -> None:
@@ -1082,9 +1081,7 @@ class _Checker:
         else:
             return
         self.report(
-            error(
-                codes.BAD_QUEUE_INTERVAL, message, activity.span, hint="e.g. every 2m, after 10m"
-            )
+            error(codes.BAD_QUEUE_INTERVAL, message, activity.span, hint="e.g. every 2m, after 10m")
         )
 
     def _survey(self, stmt: ast.Survey, where: _Where) -> None:

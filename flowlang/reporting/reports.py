@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, overload
 
-from flowlang.reporting.interactions import Interaction, InteractionLog, QueueVisit
+from flowlang.reporting.interactions import AgentSegment, Interaction, InteractionLog, QueueVisit
 
 ColumnKind = Literal["text", "int", "seconds", "percent", "time", "list"]
 TIMED_OUT = "(timed out)"
@@ -203,11 +203,7 @@ def agent_performance(log: InteractionLog, scope: Scope) -> Report:
             continue
         for segment in item.segments:
             if scope.contains(segment.handled_at):
-                figures = counters[segment.agent]
-                figures["handled"] += 1
-                figures["handle_us"] += segment.handle_micros(moment)
-                figures["transferred"] += segment.end == "transferred"
-                figures["wrap_up_timed_out"] += segment.wrap_up_timed_out
+                _count_segment(counters[segment.agent], segment, moment)
         for _when, agent, _queue, satisfied in _ratings(item, scope):
             if agent:
                 counters[agent]["rated"] += 1
@@ -225,6 +221,15 @@ def agent_performance(log: InteractionLog, scope: Scope) -> Report:
         rows,
         _agent_row("all agents", total) if rows else None,
     )
+
+
+def _count_segment(figures: dict[str, float], segment: AgentSegment, moment: datetime) -> None:
+    """What an agent's handling adds to their row and to its queue's: one handled, its
+    handle time (microseconds, exact in any order), transferred, wrap-up timed out."""
+    figures["handled"] += 1
+    figures["handle_us"] += segment.handle_micros(moment)
+    figures["transferred"] += segment.end == "transferred"
+    figures["wrap_up_timed_out"] += segment.wrap_up_timed_out
 
 
 def _ratings(item: Interaction, scope: Scope) -> Iterable[tuple[datetime, str, str, bool]]:
@@ -346,13 +351,8 @@ def queue_totals(
             if visit.queue is not None:
                 _count_visit(figures[visit.queue], visit, scope, targets, default_answer_within)
         for segment in item.segments:
-            if segment.queue is None or not scope.contains(segment.handled_at):
-                continue
-            queue = figures[segment.queue]
-            queue["handled"] += 1
-            queue["handle_us"] += segment.handle_micros(moment)
-            queue["transferred"] += segment.end == "transferred"
-            queue["wrap_up_timed_out"] += segment.wrap_up_timed_out
+            if segment.queue is not None and scope.contains(segment.handled_at):
+                _count_segment(figures[segment.queue], segment, moment)
         for _at, _agent, queue_name, satisfied in _ratings(item, scope):
             if queue_name:
                 figures[queue_name]["rated"] += 1

@@ -3,8 +3,9 @@ service's supervisor API build them here, the same way."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flowlang.reporting import checkpoint
 from flowlang.reporting.checkpoint import CheckpointStore, fold_for_report, fold_live
@@ -50,23 +51,43 @@ def requested_reports(
         ends = [scope.end, moment] if kind == "all" else [scope.end]
         history, *rest = fold_for_report(store, scope.start, ends, now, checkpoints, spill_over)
         live = rest[0] if rest else None
+    if deployment is None:
+        return reports_of(kind, history, live, scope, moment), history
+    targets = {name: q.service_level.answer_within for name, q in deployment.queues.items()}
+    known = Known(targets, list(deployment.queues), list(deployment.agents))
+    return reports_of(kind, history, live, scope, moment, known), history
+
+
+class Known(NamedTuple):
+    """What a deployment tells the reports: each queue's service-level target, and the
+    queues and agents a real-time view lists even when idle."""
+
+    answer_within: Mapping[str, timedelta] = {}
+    queues: Sequence[str] = ()
+    agents: Sequence[str] = ()
+
+
+def reports_of(
+    kind: str,
+    history: InteractionLog,
+    live: InteractionLog | None,
+    scope: Scope,
+    moment: datetime,
+    known: Known | None = None,
+) -> list[Report]:
+    """The reports of `kind` from a folded log (`live`: the one the real-time views read at
+    `moment`, None for none)."""
+    known = known or Known()
     reports: list[Report] = []
     if kind in ("interactions", "all"):
         reports.append(interaction_details(history, scope))
     if kind in ("agents", "all"):
         reports.append(agent_performance(history, scope))
     if kind in ("queues", "all"):
-        targets = (
-            {name: q.service_level.answer_within for name, q in deployment.queues.items()}
-            if deployment is not None
-            else {}
-        )
-        reports.append(queue_performance(history, scope, targets))
+        reports.append(queue_performance(history, scope, known.answer_within))
     if live is not None:
-        known_queues = list(deployment.queues) if deployment is not None else []
-        known_agents = list(deployment.agents) if deployment is not None else []
-        reports.extend(realtime(live, moment, scope, known_queues, known_agents))
-    return reports, history
+        reports.extend(realtime(live, moment, scope, known.queues, known.agents))
+    return reports
 
 
 def period_data(log: InteractionLog, scope: Scope) -> dict[str, Any]:

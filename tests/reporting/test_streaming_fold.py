@@ -18,12 +18,8 @@ from hypothesis import strategies as st
 from flowlang.cli import main
 from flowlang.reporting import (
     InteractionLog,
-    Report,
     Scope,
-    agent_performance,
     interaction_details,
-    queue_performance,
-    realtime,
     timeline,
     to_csv,
     to_html,
@@ -32,6 +28,7 @@ from flowlang.reporting import (
 )
 from flowlang.reporting import checkpoint as checkpoints
 from flowlang.reporting.render import to_data
+from flowlang.reporting.requested import Known, reports_of
 from flowlang.store import SqliteStore
 from tests.reporting import day as d
 from tests.reporting.test_checkpoint import _store_with, _weeks
@@ -39,18 +36,13 @@ from tests.reporting.test_checkpoint import _store_with, _weeks
 Event = Mapping[str, Any]
 
 
-def _reports(log: InteractionLog, scope: Scope, now: datetime) -> list[Report]:
-    return [
-        interaction_details(log, scope),
-        agent_performance(log, scope),
-        queue_performance(log, scope, {"Loans": timedelta(minutes=1)}),
-        *realtime(log, now, scope, ["Idle"], ["nobody"]),
-    ]
+KNOWN = Known({"Loans": timedelta(minutes=1)}, ["Idle"], ["nobody"])
 
 
 def _outputs(log: InteractionLog, scope: Scope, now: datetime) -> list[Any]:
     """Every report's rows and total, and each output format's text."""
-    reports = _reports(log, scope, now)
+    reports = reports_of("all", log, log, scope, now, KNOWN)
+    assert [r.kind for r in reports][:3] == ["interactions", "agents", "queues"]
     whole = {"period": {}, "reports": [to_data(r) for r in reports]}  # JSON, held whole
     assert to_json(reports, {}) == json.dumps(whole, indent=2, ensure_ascii=False)
     return [

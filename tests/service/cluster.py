@@ -70,17 +70,25 @@ def deployment(folder: Path) -> Path:
 
 class Cluster:
     """N `flowlang serve` processes on the store at `url`, a PostgreSQL URL (the first to start
-    leads) or a SQLite file (one process)."""
+    leads) or a SQLite file (one process), serving `flow_text` (the routing flow above) with
+    the deployment `deployment_of` writes in the folder."""
 
-    def __init__(self, folder: Path, url: str | Path, processes: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        url: str | Path,
+        processes: int,
+        flow_text: str = FLOW,
+        deployment_of: Callable[[Path], Path] = deployment,
+    ) -> None:
         self.url = url
         flow = folder / "cluster.flow"
-        flow.write_text(FLOW, "utf-8")
+        flow.write_text(flow_text, "utf-8")
         self.tokens = {agent: new_token() for agent in CAPACITY}
         with open_store(url) as store:
             for agent, token in self.tokens.items():
                 store.add_user(agent, "agent", token_hash(token), datetime.now(UTC))
-        path = deployment(folder)
+        path = deployment_of(folder)
         self.processes = [
             ServiceProcess(flow, path, url, environment(), folder / f"serve-{i}.log")
             for i in range(processes)

@@ -15,8 +15,7 @@ import psycopg
 import pytest
 
 from tests.service.cluster import CAPACITY, Cluster, Traffic, Verdict, whatsapp
-from tests.service.helpers import environment, signed_headers, write_deployment
-from tests.service.process import ServiceProcess
+from tests.service.helpers import signed_headers, write_deployment
 
 MESSAGES = 400
 CUSTOMERS = 80
@@ -102,17 +101,9 @@ state start:
 def test_a_timer_fires_once_across_processes_and_after_the_leader_is_killed(
     tmp_path: Path, postgres_url: str, kill: bool
 ) -> None:
-    flow = tmp_path / "timer.flow"
-    flow.write_text(TIMER_FLOW, "utf-8")
-    deployment = write_deployment(tmp_path)
-    processes = [
-        ServiceProcess(flow, deployment, postgres_url, environment(), tmp_path / f"s{i}.log")
-        for i in range(2)
-    ]
+    cluster = Cluster(tmp_path, postgres_url, 2, TIMER_FLOW, write_deployment).start()
     try:
-        for process in processes:
-            process.start()
-        leader, follower = processes
+        leader, follower = cluster.processes  # the first started leads
         body = whatsapp("447700900001", "wamid.timer.1", "hello")
         answer = httpx.post(
             f"{follower.url}/webhooks/whatsapp",
@@ -131,8 +122,7 @@ def test_a_timer_fires_once_across_processes_and_after_the_leader_is_killed(
         time.sleep(2)  # time enough for a second firing, were there one
         assert _texts(postgres_url) == ["Your name?", "No answer: goodbye"]
     finally:
-        for process in processes:
-            process.stop()
+        cluster.stop()
 
 
 def _texts(url: str) -> list[str]:

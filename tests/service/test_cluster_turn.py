@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.service.cluster import FLOW, deployment, whatsapp
-from tests.service.helpers import environment, signed_headers
+from tests.service.cluster import Cluster, whatsapp
+from tests.service.helpers import signed_headers
 from tests.service.process import ServiceProcess
 
 CUSTOMERS = [f"4477009{n:05d}" for n in range(6)]
@@ -56,17 +56,9 @@ def _blocked_on_our_lock(db: psycopg.Connection[tuple[object, ...]]) -> bool:
 def test_a_leader_killed_in_the_middle_of_a_batched_turn_loses_and_doubles_nothing(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    flow = tmp_path / "cluster.flow"
-    flow.write_text(FLOW, "utf-8")
-    path = deployment(tmp_path)
-    processes = [
-        ServiceProcess(flow, path, postgres_url, environment(), tmp_path / f"s{i}.log")
-        for i in range(2)
-    ]
+    cluster = Cluster(tmp_path, postgres_url, 2).start()
     try:
-        for process in processes:
-            process.start()
-        leader, follower = processes  # the first started leads
+        leader, follower = cluster.processes  # the first started leads
         for wa_id in CUSTOMERS:  # each customer's conversation exists
             _send(follower, wa_id, f"wamid.{wa_id}.0", f"{wa_id} first")
         _wait(lambda: _unprocessed(postgres_url) == 0, "the first messages to be processed")
@@ -97,5 +89,4 @@ def test_a_leader_killed_in_the_middle_of_a_batched_turn_loses_and_doubles_nothi
         assert texts[len(CUSTOMERS) :] == [f"{w} second" for w in CUSTOMERS]  # in their order
         assert taken == (2,)  # the follower took the lead
     finally:
-        for process in processes:
-            process.stop()
+        cluster.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class _Beside:
         except BaseException as exc:  # shown by the test's assertion
             self.error = exc
 
-    def outcome(self, watcher: psycopg.Connection[tuple[Any, ...]]) -> str:
+    def outcome(self, watcher: Watcher) -> str:
         """ "done" when the work ended, "waiting" once its connection waits for a lock."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -61,8 +62,12 @@ class _Beside:
         raise AssertionError("the work neither ended nor waited for a lock within 60 s")
 
 
+Stores = tuple[PostgresStore, PostgresStore, PostgresStore]
+Watcher = psycopg.Connection[tuple[Any, ...]]
+
+
 @pytest.fixture
-def three(postgres_url: str) -> Iterator[tuple[PostgresStore, PostgresStore, PostgresStore]]:
+def three(postgres_url: str) -> Iterator[Stores]:
     """Two processes' stores taking webhooks and one reading the log, on one schema."""
     with (
         PostgresStore(postgres_url) as first,
@@ -72,40 +77,44 @@ def three(postgres_url: str) -> Iterator[tuple[PostgresStore, PostgresStore, Pos
         yield first, second, reader
 
 
+@contextmanager
+def _beside_alices_open_intake(
+    three: Stores, postgres_url: str, event_id: str, event: dict[str, Any]
+) -> Iterator[tuple[_Beside, Watcher]]:
+    """The second store takes `event` on its own thread while the first store's transaction
+    that took Alice's first event ("a1") is still open; it commits when the block ends."""
+    first, second, _reader = three
+    with psycopg.connect(postgres_url, autocommit=True) as watcher, first.transaction():
+        assert first.accept_inbound("whatsapp", "a1", _event("alice", "alice 1"))
+        beside = _Beside(second, lambda: second.accept_inbound("whatsapp", event_id, event))
+        yield beside, watcher
+
+
 def test_intakes_of_different_conversations_commit_side_by_side(
-    three: tuple[PostgresStore, PostgresStore, PostgresStore], postgres_url: str
+    three: Stores, postgres_url: str
 ) -> None:
-    first, second, reader = three
-    with psycopg.connect(postgres_url, autocommit=True) as watcher:
-        with first.transaction():
-            assert first.accept_inbound("whatsapp", "a1", _event("alice", "alice 1"))
-            beside = _Beside(
-                second, lambda: second.accept_inbound("whatsapp", "b1", _event("bob", "bob 1"))
-            )
-            # Bob's event commits while Alice's transaction is still open: nothing serialises
-            # the two intakes (the counter row that numbered the log did).
-            assert beside.outcome(watcher) == "done"
-            assert _texts(reader) == ["bob 1"]  # Alice's, numbered first, not committed yet
-        # Alice's commits: it comes first, by its number, before the event read already.
-        assert _texts(reader) == ["alice 1", "bob 1"]
+    reader = three[2]
+    bob = _event("bob", "bob 1")
+    with _beside_alices_open_intake(three, postgres_url, "b1", bob) as (beside, watcher):
+        # Bob's event commits while Alice's transaction is still open: nothing serialises
+        # the two intakes (the counter row that numbered the log did).
+        assert beside.outcome(watcher) == "done"
+        assert _texts(reader) == ["bob 1"]  # Alice's, numbered first, not committed yet
+    # Alice's commits: it comes first, by its number, before the event read already.
+    assert _texts(reader) == ["alice 1", "bob 1"]
 
 
 def test_a_conversations_event_waits_for_its_earlier_one_still_committing(
-    three: tuple[PostgresStore, PostgresStore, PostgresStore], postgres_url: str
+    three: Stores, postgres_url: str
 ) -> None:
-    first, second, reader = three
-    with psycopg.connect(postgres_url, autocommit=True) as watcher:
-        with first.transaction():
-            assert first.accept_inbound("whatsapp", "a1", _event("alice", "alice 1"))
-            beside = _Beside(
-                second,
-                lambda: second.accept_inbound("whatsapp", "a2", _event("alice", "alice 2")),
-            )
-            assert beside.outcome(watcher) == "waiting"
-            # Never "alice 2" alone: a reader would process it before "alice 1".
-            assert _texts(reader) == []
-        beside.thread.join(60)
-        assert beside.error is None
+    reader = three[2]
+    alice = _event("alice", "alice 2")
+    with _beside_alices_open_intake(three, postgres_url, "a2", alice) as (beside, watcher):
+        assert beside.outcome(watcher) == "waiting"
+        # Never "alice 2" alone: a reader would process it before "alice 1".
+        assert _texts(reader) == []
+    beside.thread.join(60)
+    assert beside.error is None
     assert _texts(reader) == ["alice 1", "alice 2"]
     numbers = reader.db.execute(
         "SELECT event_id FROM inbound WHERE channel = 'whatsapp' ORDER BY seq"
