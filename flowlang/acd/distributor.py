@@ -451,11 +451,20 @@ class SkillsAcd:
             self._serve(previous, now, notices)
         return notices
 
-    def customer_activity(self, conversation_id: str, now: datetime) -> None:
-        """The customer wrote: their inactivity clock starts again."""
+    def customer_activity(
+        self, conversation_id: str, now: datetime, window_closes_at: datetime | None = None
+    ) -> None:
+        """The customer wrote: their inactivity clock starts again, and the reply window now
+        closes at `window_closes_at` (None: as before): the interaction expires, and its
+        priority rises, by the window their latest message opened, not the one it was routed
+        with. A priority raised already stays raised."""
         interaction = self.interactions.get(conversation_id)
-        if interaction is not None:
-            interaction.last_customer_activity = now
+        if interaction is None:
+            return
+        interaction.last_customer_activity = now
+        if window_closes_at is not None and window_closes_at != interaction.window_closes_at:
+            interaction.window_closes_at = window_closes_at
+            self._window_timers(interaction, now)
 
     def tick(self, now: datetime) -> list[RoutingNotice]:
         """Act on every deadline that has passed, in time order."""
@@ -575,6 +584,8 @@ class SkillsAcd:
             self._agent_changed(record)
             notices.append(RoutingNotice("not_responding", interaction.id, record.id, None, now))
             self._requeue_or_give_up(interaction, record.id, now, notices)
+        elif kind in ("urgent", "expire") and not _window_deadline(kind, interaction, queue, now):
+            return  # the customer wrote since: the window closes later
         elif kind == "urgent" and interaction.phase in ("waiting", "preferred"):
             was_waiting = interaction.phase == "waiting"
             if was_waiting:
@@ -685,12 +696,9 @@ class SkillsAcd:
         interaction.entered_at = now
         interaction.ring = 0
         if interaction.window_closes_at is not None:
-            self._timer(interaction.window_closes_at, "expire", interaction)
-            urgent_at = interaction.window_closes_at - queue.urgent_within
-            if urgent_at <= now:
+            if interaction.window_closes_at - queue.urgent_within <= now:
                 interaction.boost = queue.urgent_priority
-            else:
-                self._timer(urgent_at, "urgent", interaction)
+            self._window_timers(interaction, now)
         for index, ring in enumerate(queue.rings, start=1):
             self._timer(now + ring.after, f"ring:{index}", interaction)
         interaction.step = 0
@@ -700,6 +708,18 @@ class SkillsAcd:
                 break
             at += timedelta(seconds=step.seconds)
             self._timer(at, f"step:{index}", interaction)
+
+    def _window_timers(self, interaction: Interaction, now: datetime) -> None:
+        """The deadlines of the interaction's reply window: it expires when the window closes,
+        its priority rises `urgent_within` before (unless that has passed). A deadline of a
+        window the customer has moved since is stale (`_window_deadline`)."""
+        closes = interaction.window_closes_at
+        if closes is None:
+            return
+        self._timer(closes, "expire", interaction)
+        urgent_at = closes - self._queue(interaction.queue).urgent_within
+        if urgent_at > now:
+            self._timer(urgent_at, "urgent", interaction)
 
     # ------------------------------------------------------------------ placing and serving
     def _place(
@@ -1110,6 +1130,17 @@ class SkillsAcd:
         self, kind: str, interaction: Interaction, now: datetime, **data: Any
     ) -> RoutingNotice:
         return RoutingNotice(kind, interaction.id, interaction.agent, interaction.queue, now, data)
+
+
+def _window_deadline(
+    kind: str, interaction: Interaction, queue: QueueSettings, due: datetime
+) -> bool:
+    """Whether a window deadline (`expire`, `urgent`) due at `due` is one of the interaction's
+    window as it is now, not of one a later customer message moved."""
+    closes = interaction.window_closes_at
+    if closes is None:
+        return False
+    return due == (closes if kind == "expire" else closes - queue.urgent_within)
 
 
 def _keep_place(interaction: Interaction, previous: Interaction) -> None:

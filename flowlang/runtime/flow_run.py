@@ -416,7 +416,10 @@ def _route_queue(
 
 
 def route_again(
-    ctx: EngineContext, conv: ConversationView, effect: fx.RouteToQueue, now: datetime,
+    ctx: EngineContext,
+    conv: ConversationView,
+    effect: fx.RouteToQueue,
+    now: datetime,
     outcome: Outcome,
 ) -> Trigger | None:
     """Route a conversation to a queue as the flow's `route to queue` does (one that waits
@@ -517,6 +520,16 @@ def _apply_notice(conv: ConversationView, notice: RoutingNotice) -> None:
     elif notice.kind in ("expired", "disconnected"):
         conv.status, conv.agent = "closed", None
         stop_waiting(conv, notice.kind)
+
+
+def customer_wrote_while_routed(ctx: EngineContext, conv: ConversationView, now: datetime) -> None:
+    """The customer wrote to a conversation that is queued or with an agent: the ACD's
+    inactivity clock starts again and the reply window it expires the conversation at moves with
+    the message; the stored request keeps the new window for a restart (`request_from`)."""
+    closes = ctx.policy.window_closes_at(conv)
+    ctx.acd.customer_activity(conv.id, now, closes)
+    if conv.routing and closes is not None:
+        conv.routing["window_closes_at"] = closes.isoformat()
 
 
 def stop_waiting(conv: ConversationView, reason: str) -> None:

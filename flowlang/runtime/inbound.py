@@ -11,7 +11,13 @@ from typing import Any
 from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime import window_warning
 from flowlang.runtime.context import EngineContext
-from flowlang.runtime.flow_run import notices, run_event, run_flow, stop_waiting
+from flowlang.runtime.flow_run import (
+    customer_wrote_while_routed,
+    notices,
+    run_event,
+    run_flow,
+    stop_waiting,
+)
 from flowlang.runtime.in_queue_run import customer_wrote
 from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import ConversationView
@@ -151,9 +157,10 @@ def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
         ctx.events.append("unsent", now, conv.id, {"refers_to": event.refers_to})
         outcome.note = "the customer unsent a message; the conversation goes on without it"
     elif conv.status == "with_agent":
-        ctx.acd.customer_activity(conv.id, now)
+        customer_wrote_while_routed(ctx, conv, now)
         outcome.note = f"delivered to agent {conv.agent} (the conversation is theirs)"
     elif conv.status == "queued":
+        customer_wrote_while_routed(ctx, conv, now)
         where = f"in {conv.queue}" if conv.queue else "for an agent"
         outcome.note = f"added to the conversation waiting {where}"
         customer_wrote(ctx, conv, event, now, outcome)

@@ -486,7 +486,11 @@ class Acd(Protocol):
 
     def set_agent_state(self, agent: str, state: str, now: datetime) -> list[RoutingNotice]: ...
 
-    def customer_activity(self, conversation_id: str, now: datetime) -> None: ...
+    def customer_activity(
+        self, conversation_id: str, now: datetime, window_closes_at: datetime | None = None
+    ) -> None:
+        """The customer wrote to a routed conversation: their inactivity clock starts again,
+        and its reply window now closes at `window_closes_at` (None: as it did)."""
 
     def tick(self, now: datetime) -> list[RoutingNotice]: ...
 

@@ -449,6 +449,18 @@ def test_priority_rises_as_the_window_nears_its_end() -> None:
     assert seen(acd.complete("busy", "al", None, at(41))) == [("accepted", "closing", "al")]
 
 
+def test_a_customer_writing_again_moves_the_window_deadlines() -> None:
+    acd = SkillsAcd(agents=[agent("al")])
+    acd.enqueue(request("busy"), T0)
+    acd.enqueue(request("c1", window_closes_at=at(90)), T0)
+    acd.customer_activity("c1", at(20), window_closes_at=at(200))  # a new 24 h, say
+    assert acd.tick(at(139)) == []  # neither the old window's urgency (30) nor its expiry (90)
+    assert seen(acd.tick(at(140))) == [("priority_raised", "c1", None)]
+    assert seen(acd.tick(at(200))) == [("expired", "c1", None)]
+    acd.customer_activity("busy", at(201))  # no window given: nothing about it changes
+    assert acd.interactions["busy"].window_closes_at is None
+
+
 # ---------------------------------------------------------------- transfers
 
 

@@ -274,3 +274,42 @@ def test_a_sticker_is_sent_as_one_or_said_why_not(channel: str, ref: str) -> Non
             "text": "Thanks!",
         }
         assert delivery.reason
+
+
+# ---------------------------------------------------------------- WhatsApp: the window moves
+def _whatsapp(event_id: str, text: str, at: datetime) -> InboundEvent:
+    return InboundEvent(
+        event_id=event_id, channel="whatsapp", sender_id="447700900001", text=text, timestamp=at
+    )
+
+
+def _queued_engine(store: MemoryStore) -> Engine:
+    acd = SkillsAcd([QueueSettings("Retail")], [])  # nobody answers: the customer waits
+    return engine_of(program(QUEUE_FLOW), store=store, acd=acd, policy=ChannelPolicy())
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 23 * 60))
+def test_a_queued_whatsapp_customer_who_writes_again_waits_by_the_window_it_opened(
+    minutes: int,
+) -> None:
+    """The window is 24 h from the customer's latest message: writing again while queued moves
+    the expiry (and the restarted engine's ACD keeps the moved one); it still comes, 24 h on."""
+    store = MemoryStore()
+    engine = _queued_engine(store)
+    conv = engine.handle(_whatsapp("w1", "hi", T0)).conversation_id or ""
+    again = T0 + timedelta(minutes=minutes)
+    engine.handle(_whatsapp("w2", "still there?", again))
+    engine.advance(T0 + timedelta(hours=24))  # the first message's window ends
+    waiting = store.get_conversation(conv)
+    assert waiting is not None and waiting.status == "queued"
+    assert "expired" not in [e["kind"] for e in store.events]
+    restarted = _queued_engine(store)  # a restart: the ACD is rebuilt from the store
+    restarted.recover(T0 + timedelta(hours=24))
+    restarted.advance(again + timedelta(hours=24) - timedelta(seconds=1))
+    assert "expired" not in [e["kind"] for e in store.events]
+    restarted.advance(again + timedelta(hours=24))
+    closed = store.get_conversation(conv)
+    assert closed is not None and closed.status == "closed"
+    (expired,) = [e for e in store.events if e["kind"] == "expired"]
+    assert expired["at"] == again + timedelta(hours=24)
