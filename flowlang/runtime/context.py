@@ -4,8 +4,8 @@ flows' timers and one event's caches, and the unit of work every event runs in."
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +13,7 @@ from typing import Any
 from flowlang.compiler.ir import FlowGraph
 from flowlang.errors import InputError
 from flowlang.events import EventKind
-from flowlang.runtime.delivery import Deliverer
+from flowlang.runtime.delivery import Deliverer, FailedSend
 from flowlang.runtime.event_feed import EventFeed
 from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import (
@@ -54,6 +54,8 @@ class EngineContext:
     # what the current event resolved, so the flow's facts need not read it again
     customers: dict[str, CustomerView] = field(default_factory=dict)
     senders: dict[str, str] = field(default_factory=dict)
+    # the events' outcomes of the group open (`grouped`), None when no group is open
+    group: list[tuple[Outcome, datetime | None]] | None = None
 
     @property
     def store(self) -> ConversationStore:
@@ -71,7 +73,10 @@ class EngineContext:
         return self.store.transaction()
 
     def committed(self, work: Callable[[], Outcome], now: datetime | None) -> Outcome:
-        """Run `work` as one unit of work, then deliver the messages it queued."""
+        """Run `work` as one unit of work, then deliver the messages it queued; inside a
+        group (`grouped`), as a nested unit of work whose effects wait for the group's commit."""
+        if self.group is not None:
+            return self._joined(work, now, self.group)
         try:
             with self.events.committing(self.unit_of_work()):
                 outcome = work()
@@ -83,6 +88,52 @@ class EngineContext:
             self.senders.clear()
         outcome.failed_sends.extend(self.deliverer.deliver_queued(now))
         return outcome
+
+    def _joined(
+        self,
+        work: Callable[[], Outcome],
+        now: datetime | None,
+        group: list[tuple[Outcome, datetime | None]],
+    ) -> Outcome:
+        """`work` as a nested unit of work of the open group: undone alone when it fails; its
+        messages, and the listeners' news of its events, wait for the group's commit."""
+        mark = self.deliverer.mark()
+        try:
+            with self.events.undone_on_failure(), self.unit_of_work():
+                outcome = work()
+        except BaseException:
+            self.deliverer.discard(mark)
+            raise
+        finally:
+            self.customers.clear()
+            self.senders.clear()
+        group.append((outcome, now))
+        return outcome
+
+    @contextmanager
+    def grouped(self) -> Iterator[None]:
+        """One unit of work, one durable commit, for every event handled inside (`Engine.group`);
+        each is a nested unit of work. Nothing leaves before the commit: messages are delivered,
+        and listeners told, once it has committed; when it fails, nothing is."""
+        if self.group is not None:  # a group inside a group joins it
+            yield
+            return
+        group: list[tuple[Outcome, datetime | None]] = []
+        self.group = group
+        self.deliverer.held = True
+        try:
+            with self.events.committing(self.unit_of_work()):
+                yield
+        except BaseException:
+            self.deliverer.discard()
+            raise
+        finally:
+            self.group = None
+            self.deliverer.held = False
+        outcomes = [outcome for outcome, _ in group]
+        nows = [now for _, now in group if now is not None]
+        failed = self.deliverer.deliver_queued(max(nows) if nows else None)
+        _attach(failed, outcomes)
 
     def keep_version(self, program: Program) -> None:
         """Load `program` and keep its graph in the store, for conversations in flight on it
@@ -137,6 +188,16 @@ class EngineContext:
         if now is not None:
             check_aware(now, method)
         return now
+
+
+def _attach(failed: list[FailedSend], outcomes: list[Outcome]) -> None:
+    """A group's failed sends, each on the outcome of the last event of its conversation (the
+    last outcome when none is)."""
+    if not outcomes:
+        return
+    last = {outcome.conversation_id: outcome for outcome in outcomes}
+    for send in failed:
+        last.get(send.message.conversation_id, outcomes[-1]).failed_sends.append(send)
 
 
 def check_aware(now: datetime, method: str) -> None:

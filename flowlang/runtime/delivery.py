@@ -101,8 +101,9 @@ class Deliverer:
         self.events = events
         self.unit_of_work = unit_of_work
         self.retry = retry or RetryPolicy()
-        self._queued: list[int] = []
-        self._conversations: set[str] = set()
+        self._queued: list[tuple[int, str]] = []  # (outbox id, conversation) not delivered yet
+        self.held = False  # a group of events is open (Engine.group): deliver after its commit
+        self._retry_held = False  # an outbox retry came while held: made after the commit
 
     @property
     def adapters(self) -> list[OutboundAdapter]:
@@ -121,28 +122,41 @@ class Deliverer:
         fields = dict(vars(message))  # shallow: `asdict` would deep-copy every content dict
         fields["message_id"] = message.message_id or uuid.uuid4().hex
         send_id = self.outbox.add_outbound(message.conversation_id, fields, at, delivered_to)
-        self._queued.append(send_id)
-        self._conversations.add(message.conversation_id)
+        self._queued.append((send_id, message.conversation_id))
 
-    def discard(self) -> None:
-        """The unit of work rolled back: what it queued must not be sent."""
-        for send_id in self._queued:
+    def mark(self) -> int:
+        """Where the messages queued from now on begin (for `discard(mark)`)."""
+        return len(self._queued)
+
+    def discard(self, mark: int = 0) -> None:
+        """The unit of work rolled back: what it queued (since `mark`) must not be sent."""
+        for send_id, _ in self._queued[mark:]:
             self.outbox.outbound_done(send_id)  # a transactional outbox has dropped them already
-        self._queued.clear()
-        self._conversations.clear()
+        del self._queued[mark:]
+        if not mark:
+            self._retry_held = False
 
     def deliver_queued(self, now: datetime | None) -> list[FailedSend]:
         """Deliver what the committed unit of work queued, after any older messages of the same
-        conversations still waiting."""
-        conversations = set(self._conversations)
-        self._queued.clear()
-        self._conversations.clear()
-        if not conversations or not self.deliver:
+        conversations still waiting (nothing while a group is open: its commit delivers)."""
+        if self.held:
             return []
-        return self._deliver(self.outbox.pending_outbound(conversations), now)
+        conversations = {conversation for _, conversation in self._queued}
+        self._queued.clear()
+        failed = []
+        if self._retry_held:
+            self._retry_held = False
+            failed = self.deliver_pending(now)
+        if not conversations or not self.deliver:
+            return failed
+        return failed + self._deliver(self.outbox.pending_outbound(conversations), now)
 
     def deliver_pending(self, now: datetime | None) -> list[FailedSend]:
-        """Retry every waiting message whose next attempt is due by `now` (None: all)."""
+        """Retry every waiting message whose next attempt is due by `now` (None: all); while a
+        group is open, after its commit (the outbox it would read holds uncommitted rows)."""
+        if self.held:
+            self._retry_held = True
+            return []
         if not self.deliver:
             return []
         return self._deliver(self.outbox.pending_outbound(), now)

@@ -15,7 +15,8 @@ This module is the façade hosts call; each kind of event is handled in its own 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -177,6 +178,26 @@ class Engine:
             return self._ctx.committed(lambda: self._other(event), event.timestamp)
         except Exception as exc:  # a bug or a failing part must not lose the event
             return self._dead_letter(event, exc)
+
+    def group(self) -> AbstractContextManager[None]:
+        """Group commit: every event handled inside (`handle`, `advance`, an agent's action...)
+        is processed as before, each its own nested unit of work (one that fails is undone
+        alone and kept as a dead letter), and all commit together, once, when the block ends:
+        one durable commit (one disk sync) for all of them. Nothing leaves before that commit:
+        the messages they queued are delivered, and `listen` listeners told of their events,
+        only once it has committed; a host answers (acknowledges) the events only after the
+        block. When the block raises, or the commit fails, none of it is stored, nothing is
+        sent and the error is raised; a group inside a group joins it."""
+        return self._ctx.grouped()
+
+    def handle_all(
+        self, events: Iterable[InboundEvent | AgentEvent | BotEvent | TimerEvent]
+    ) -> list[Outcome]:
+        """`handle` each event in order, in one group (`group`): one durable commit for all.
+        A message that fails to deliver is in the `failed_sends` of the last outcome of its
+        conversation."""
+        with self.group():
+            return [self.handle(event) for event in events]
 
     def _other(self, event: AgentEvent | BotEvent | TimerEvent) -> Outcome:
         if isinstance(event, AgentEvent):

@@ -44,11 +44,12 @@ def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
             outcome = Outcome(event=event, duplicate=True)
             outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
             return outcome
+        mark = ctx.deliverer.mark()
         try:
             with ctx.events.undone_on_failure(), ctx.unit_of_work():
                 return _process(ctx, event)
         except Exception as exc:  # a bug or a failing part must not lose the message
-            ctx.deliverer.discard()
+            ctx.deliverer.discard(mark)
             return _kept(ctx, event, exc)
 
     try:

@@ -420,7 +420,7 @@ class Worker:
             return
         results: list[Any] = []
         try:
-            with self.store.transaction():
+            with self.engine.group():
                 for call in calls:
                     results.append(self._nested_call(call))
         except Exception as exc:  # nothing was committed
@@ -466,7 +466,7 @@ class Worker:
         processed: list[tuple[_Pending | _Taken, Outcome | None]] = []
         taken: list[_Taken] = []
         try:
-            with self.store.transaction():
+            with self.engine.group():  # listeners (agents' streams) hear after its commit
                 acks = self._turn(intakes, process, processed, taken)
         except Exception as exc:  # the store cannot be written: nothing was kept
             log.exception(

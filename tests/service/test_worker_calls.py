@@ -22,6 +22,7 @@ from flowlang.runtime.engine import Engine
 from flowlang.service import create_app
 from flowlang.service.settings import Settings
 from tests.service.helpers import environment, settings_for
+from tests.store.helpers import inbound
 
 
 @pytest.fixture
@@ -98,3 +99,45 @@ def test_calls_waiting_together_commit_once_and_each_stays_its_own_unit(
         assert commits == [1]  # four calls, one commit
         dialect.transaction = begin
     assert _letters(settings.store) == ["kept", "refused", "after"]
+
+
+def test_listeners_hear_a_turns_events_only_once_the_turn_has_committed(
+    settings: Settings,
+) -> None:
+    """The agents' live streams are listeners: they must not see an offer, a message or a
+    status that the turn's commit may still lose. A turn whose commit fails tells them
+    nothing."""
+    with TestClient(create_app(settings)) as client:
+        worker = client.app.state.service.worker  # type: ignore[attr-defined]
+        portal = client.portal
+        assert portal is not None
+        commits: list[int] = []
+        heard: list[tuple[str, int]] = []
+        worker.engine.listen(lambda event: heard.append((str(event["kind"]), len(commits))))
+        dialect = worker.store.dialect
+        begin = dialect.transaction
+        failing = False
+
+        @contextmanager
+        def counted() -> Iterator[None]:
+            with begin():
+                yield
+                if failing:
+                    raise sqlite3.OperationalError("disk I/O error")
+            commits.append(1)
+
+        dialect.transaction = counted
+
+        def hello(sender: str) -> Any:
+            return lambda engine: engine.handle(inbound("Hello", sender=sender))
+
+        outcome = portal.call(worker.call, hello("web-1"))
+        assert outcome.conversation_id and not outcome.dead_lettered
+        assert heard and {seen for _, seen in heard} == {1}  # each heard after the commit
+        assert "message_in" in {kind for kind, _ in heard}
+
+        failing, before = True, len(heard)
+        with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+            portal.call(worker.call, hello("web-2"))
+        assert len(heard) == before and len(commits) == 1
+        dialect.transaction = begin
