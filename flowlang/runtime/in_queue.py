@@ -36,7 +36,7 @@ def arm(ctx: EngineContext, conv: ConversationView, now: datetime) -> None:
     entered = (conv.routing or {}).get("entered_at")
     if not entered:
         return
-    program = ctx.program_for(FlowState.from_json(conv.flow_state), conv)
+    program = ctx.program_for(FlowState.resumes_at(conv.flow_state), conv)
     found = block_for(program.graph, conv.queue)
     if found is None:
         return

@@ -72,7 +72,7 @@ def customer_wrote(
 ) -> None:
     """The customer wrote while waiting in a queue: the block's `when customer writes` runs
     (its `message` is what they wrote)."""
-    program = ctx.program_for(FlowState.from_json(conv.flow_state), conv)
+    program = ctx.program_for(FlowState.resumes_at(conv.flow_state), conv)
     found = in_queue.block_for(program.graph, conv.queue)
     if found is None or not found[1]["writes"]:
         return

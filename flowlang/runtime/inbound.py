@@ -38,6 +38,8 @@ def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
     event and everything it caused are stored together, and the channel's retry is a
     duplicate."""
     payload = event.model_dump(mode="json")
+    if ctx.group is not None:
+        return _accept_in_group(ctx, event, payload)
 
     def work() -> Outcome:
         if not ctx.store.accept_inbound(event.channel, event.event_id, payload):
@@ -55,6 +57,27 @@ def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
     try:
         return ctx.committed(work, event.timestamp)
     except Exception as exc:  # the unit of work itself failed (its commit): keep the event
+        with ctx.unit_of_work():
+            ctx.store.accept_inbound(event.channel, event.event_id, payload)
+            return _kept(ctx, event, exc)
+
+
+def _accept_in_group(ctx: EngineContext, event: InboundEvent, payload: dict[str, Any]) -> Outcome:
+    """`accept` inside a group: the event's nested unit of work (`EngineContext.committed`)
+    holds both the stored event and its processing (one savepoint, not two); when the
+    processing fails, all of it is undone and the event is stored again, as a dead letter, in
+    a unit of its own, still inside the group (so still in its commit)."""
+
+    def work() -> Outcome:
+        if not ctx.store.accept_inbound(event.channel, event.event_id, payload):
+            outcome = Outcome(event=event, duplicate=True)
+            outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
+            return outcome
+        return _process(ctx, event)
+
+    try:
+        return ctx.committed(work, event.timestamp)
+    except Exception as exc:  # a bug or a failing part must not lose the message
         with ctx.unit_of_work():
             ctx.store.accept_inbound(event.channel, event.event_id, payload)
             return _kept(ctx, event, exc)

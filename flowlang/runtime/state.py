@@ -175,14 +175,19 @@ class FlowState:
         }
 
     @classmethod
+    def resumes_at(cls, data: dict[str, Any] | None) -> FlowState:
+        """Only where a stored state resumes, its version and what it waits for (the rest
+        left at their defaults): what choosing its program reads, without decoding its values
+        as `from_json` does."""
+        if not data:
+            return cls()
+        return cls(data.get("graph_version", ""), waiting=_waiting(data.get("waiting")))
+
+    @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> FlowState:
         if not data:
             return cls()
-        w = data.get("waiting")
-        waiting = None
-        if w:
-            deadline = datetime.fromisoformat(w["deadline"]) if w.get("deadline") else None
-            waiting = Waiting(w["kind"], w["node"], deadline, w.get("timer"))
+        waiting = _waiting(data.get("waiting"))
         i = data.get("interaction") or {}
         interaction = Interaction(
             dict(i.get("skills") or {}),
@@ -210,6 +215,13 @@ class FlowState:
             decode_value(data.get("message") or {}),
             dict(data.get("event") or {}),
         )
+
+
+def _waiting(w: dict[str, Any] | None) -> Waiting | None:
+    if not w:
+        return None
+    deadline = datetime.fromisoformat(w["deadline"]) if w.get("deadline") else None
+    return Waiting(w["kind"], w["node"], deadline, w.get("timer"))
 
 
 @dataclass(frozen=True, slots=True)

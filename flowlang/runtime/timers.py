@@ -101,5 +101,5 @@ def _still_waiting_for(ctx: EngineContext, conversation_id: str, timer: str) -> 
         return window_warning.is_current(conv, timer)
     if conv is None or not conv.flow_state:
         return False
-    waiting = FlowState.from_json(conv.flow_state).waiting
+    waiting = FlowState.resumes_at(conv.flow_state).waiting
     return waiting is not None and waiting.timer == timer

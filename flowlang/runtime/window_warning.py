@@ -37,7 +37,7 @@ def arm(ctx: EngineContext, conv: ConversationView) -> None:
     `on window closing` block and the channel a warning time."""
     if conv.status == "closed":
         return
-    program = ctx.program_for(FlowState.from_json(conv.flow_state), conv)
+    program = ctx.program_for(FlowState.resumes_at(conv.flow_state), conv)
     if EVENT not in program.graph.handlers:
         return
     at = ctx.policy.window_warning_at(conv)
@@ -66,7 +66,7 @@ def fire(ctx: EngineContext, event: TimerEvent) -> Outcome:
         # reply is held back by the channel's rules once the window has closed.
         now = max(now, ctx.clock.now())
     conv.channel_state.pop(KEPT, None)  # once per window
-    program = ctx.program_for(FlowState.from_json(conv.flow_state), conv)
+    program = ctx.program_for(FlowState.resumes_at(conv.flow_state), conv)
     ctx.events.append("flow_event", now, conv.id, {"event": EVENT})
     run_beside(ctx, conv, program, EVENT, None, now, outcome)
     ctx.store.save_conversation(conv)

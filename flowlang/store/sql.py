@@ -1038,5 +1038,8 @@ def _utc_text(moment: datetime) -> str:
     return in_utc(moment).isoformat()
 
 
+_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False, sort_keys=True)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, ensure_ascii=False, sort_keys=True)
+    return _ENCODER.encode(value)

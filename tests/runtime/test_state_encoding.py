@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flowlang.runtime.state import decode_value, encode_value
+from flowlang.runtime.state import FlowState, Waiting, decode_value, encode_value
 
 
 class _Colour(StrEnum):
@@ -88,3 +88,31 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
+
+
+_WAITING = st.one_of(
+    st.none(),
+    st.builds(
+        Waiting,
+        st.sampled_from(["answer", "bot", "queue", "agent", "data", "timer"]),
+        st.text(alphabet="abc/:0123", min_size=1, max_size=12),
+        st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+        st.one_of(st.none(), st.text(alphabet="abc#1", max_size=8)),
+    ),
+)
+
+
+@given(
+    version=st.text(alphabet="0123456789abcdef", max_size=16),
+    waiting=_WAITING,
+    variables=st.dictionaries(st.text(alphabet="abxyz", max_size=6), _VALUES, max_size=4),
+)
+def test_where_a_stored_state_resumes_reads_as_decoding_it_whole(
+    version: str, waiting: Waiting | None, variables: dict[str, Any]
+) -> None:
+    """`FlowState.resumes_at` (what choosing the program reads: the version and the wait)
+    gives what `from_json` gives for those, from the stored form, without decoding the rest."""
+    stored = FlowState(version, "waiting", "start/0", waiting, variables).to_json()
+    whole, where = FlowState.from_json(stored), FlowState.resumes_at(stored)
+    assert (where.graph_version, where.waiting) == (whole.graph_version, whole.waiting)
+    assert FlowState.resumes_at({}) == FlowState.from_json({}) == FlowState()

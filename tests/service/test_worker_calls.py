@@ -111,33 +111,45 @@ def test_listeners_hear_a_turns_events_only_once_the_turn_has_committed(
         worker = client.app.state.service.worker  # type: ignore[attr-defined]
         portal = client.portal
         assert portal is not None
-        commits: list[int] = []
-        heard: list[tuple[str, int]] = []
-        worker.engine.listen(lambda event: heard.append((str(event["kind"]), len(commits))))
-        dialect = worker.store.dialect
+        store = worker.store
+        # (kind, conversation, whether a transaction was still open when it was heard)
+        heard: list[tuple[str, str | None, bool]] = []
+        worker.engine.listen(
+            lambda event: heard.append(
+                (str(event["kind"]), event["conversation_id"], store._depth > 0)
+            )
+        )
+        dialect = store.dialect
         begin = dialect.transaction
-        failing = False
+        fail_this_turn: list[bool] = []
 
         @contextmanager
-        def counted() -> Iterator[None]:
+        def failing_on_demand() -> Iterator[None]:
             with begin():
                 yield
-                if failing:
+                if fail_this_turn:
+                    fail_this_turn.clear()
                     raise sqlite3.OperationalError("disk I/O error")
-            commits.append(1)
 
-        dialect.transaction = counted
+        dialect.transaction = failing_on_demand
 
-        def hello(sender: str) -> Any:
-            return lambda engine: engine.handle(inbound("Hello", sender=sender))
+        def hello(sender: str, fail: bool = False) -> Any:
+            def call(engine: Engine) -> Any:
+                if fail:
+                    fail_this_turn.append(True)
+                return engine.handle(inbound("Hello", sender=sender))
 
-        outcome = portal.call(worker.call, hello("web-1"))
-        assert outcome.conversation_id and not outcome.dead_lettered
-        assert heard and {seen for _, seen in heard} == {1}  # each heard after the commit
-        assert "message_in" in {kind for kind, _ in heard}
+            return call
 
-        failing, before = True, len(heard)
-        with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
-            portal.call(worker.call, hello("web-2"))
-        assert len(heard) == before and len(commits) == 1
-        dialect.transaction = begin
+        try:
+            outcome = portal.call(worker.call, hello("web-1"))
+            assert outcome.conversation_id and not outcome.dead_lettered
+            mine = [h for h in heard if h[1] == outcome.conversation_id]
+            assert "message_in" in {kind for kind, _, _ in mine}
+            assert not any(open_ for _, _, open_ in mine)  # each heard after the commit
+
+            with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+                portal.call(worker.call, hello("web-2", fail=True))
+            assert {conversation for _, conversation, _ in heard} <= {outcome.conversation_id}
+        finally:
+            dialect.transaction = begin
