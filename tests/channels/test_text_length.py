@@ -6,6 +6,8 @@ weighted-length cases with emoji parsing) and the miscounts reported in issue 19
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -111,3 +113,22 @@ def test_x_takes_280_and_refuses_281(doubles: int, double: str) -> None:
 @given(st.text(alphabet="abcdefghij", min_size=1, max_size=300))
 def test_a_url_of_any_length_counts_23(path: str) -> None:
     assert text_length(f"Rates: https://gbank.com/{path}", X) == 7 + 23
+
+
+def test_starting_the_cli_does_not_load_twitter_text_until_a_weighted_count() -> None:
+    """Compiling twitter-text's regular expressions took 0.2-1.3 s of every process start
+    (the CLI, both service processes) though only X text needs them."""
+    probe = (
+        "import sys, flowlang.cli\n"
+        "from flowlang.channels.registry import builtin_registry\n"
+        "from flowlang.channels.text_length import text_length\n"
+        "before = 'twitter_text' in sys.modules\n"
+        "text_length('hi', builtin_registry()['whatsapp'])\n"
+        "after_whatsapp = 'twitter_text' in sys.modules\n"
+        "n = text_length('hi https://example.com', builtin_registry()['x_public'])\n"
+        "print(before, after_whatsapp, 'twitter_text' in sys.modules, n)\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert found == ["False", "False", "True", "26"]  # 'hi ' + a URL counted as 23
