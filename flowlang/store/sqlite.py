@@ -92,13 +92,6 @@ class SqliteDialect(Dialect):
         self.db.close()
 
 
-MMAP_BYTES = 1 << 31
-"""How much of the store file SQLite reads through memory mapping rather than a read call per
-page (address space, not memory: the pages stay in the system's file cache; SQLite caps it at
-2 GiB less 64 KiB): a lookup among a million customers touches pages its own cache rarely
-holds."""
-
-
 class SqliteStore(SqlStore):
     """A ConversationStore in one SQLite file."""
 
@@ -121,7 +114,6 @@ class SqliteStore(SqlStore):
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA busy_timeout=5000")
-            self.db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             # Migrations run before keys are enforced: one that rebuilds a table drops the old
             # one while others still refer to its name (SQLite's own procedure for it).
             self.schema_version = migrate(self.dialect)

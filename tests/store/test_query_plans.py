@@ -64,14 +64,6 @@ def test_a_returning_customer_is_one_key_search_per_table(tmp_path: Path) -> Non
         ]
 
 
-def test_the_store_file_is_read_through_memory_mapping(tmp_path: Path) -> None:
-    """Pages are read through the mapping (up to SQLite's cap), not one read call each: a
-    lookup among a million customers touches pages the store's own cache rarely holds."""
-    with SqliteStore(tmp_path / "cc.db") as store:
-        (mapped,) = store.db.execute("PRAGMA mmap_size").fetchone()
-        assert mapped >= 1 << 30
-
-
 def test_no_statement_of_a_message_reads_a_table_whole(tmp_path: Path) -> None:
     """WhatsApp messages (with phones) through the shipped flow, new and returning customers,
     answers and routing: every statement they run uses an index or a key."""
