@@ -181,6 +181,15 @@ class EngineContext:
     def start_timer(self, at: datetime, conversation_id: str, timer: str) -> None:
         heapq.heappush(self.timers, (at, conversation_id, timer))
 
+    def running_at(self, due: datetime) -> datetime:
+        """When a timer due at `due` really runs: the engine's clock's time when that is later
+        (the engine was down or busy past it), so that what it does (replies judged by the
+        channel's rules, `now()`, a routing's wait) is of the time it happens. Without a clock
+        (a dry-run, a simulation stepping time on) it runs at `due`: nothing is late there."""
+        if self.clock is None:
+            return due
+        return max(due, self.clock.now())
+
     def now_or_clock(self, now: datetime | None, method: str) -> datetime | None:
         """`now`, else the engine's clock's time (None without either); checked for a zone."""
         if now is None and self.clock is not None:

@@ -44,9 +44,8 @@ def arm(ctx: EngineContext, conv: ConversationView, now: datetime) -> None:
     start = datetime.fromisoformat(entered)
     every = spec["every"]
     if every:
-        due = int((now - start).total_seconds() // every) + 1
-        at = start + timedelta(seconds=every * due)
-        ctx.start_timer(at, conv.id, _name(entered, "every", due))
+        at, name = next_every(entered, every, now)
+        ctx.start_timer(at, conv.id, name)
     done = set((conv.routing or {}).get(DONE) or [])
     for index, seconds in enumerate(spec["after"]):
         if f"after|{index}" not in done:
@@ -74,7 +73,8 @@ def _name(entered: str, kind: str, number: int) -> str:
     return f"{PREFIX}{entered}|{kind}|{number}"
 
 
-def next_every(entered: str, every: int, number: int) -> tuple[datetime, str]:
-    """When the repeat after `number` is due, and its timer's name."""
-    at = datetime.fromisoformat(entered) + timedelta(seconds=every * (number + 1))
-    return at, _name(entered, "every", number + 1)
+def next_every(entered: str, every: int, now: datetime) -> tuple[datetime, str]:
+    """When the first repeat after `now` is due, and its timer's name."""
+    start = datetime.fromisoformat(entered)
+    number = int((now - start).total_seconds() // every) + 1
+    return start + timedelta(seconds=every * number), _name(entered, "every", number)

@@ -35,15 +35,16 @@ from flowlang.runtime.program import Program
 from flowlang.runtime.state import FlowState, Trigger
 
 
-def fire(ctx: EngineContext, event: TimerEvent) -> Outcome:
-    """An `every` or `after` part is due: run it, and arm the next repeat."""
+def fire(ctx: EngineContext, event: TimerEvent, now: datetime) -> Outcome:
+    """An `every` or `after` part is due: run it at `now` (when it really runs), and arm the
+    next repeat after `now`: the repeats missed while the engine was down are not sent late,
+    one after another (the latest runs, once)."""
     outcome = Outcome(event=event, conversation_id=event.conversation_id)
     conv = ctx.store.get_conversation(event.conversation_id)
     timer = event.timer or ""
     if conv is None or not in_queue.is_current(conv, timer):
         outcome.note = "the wait this in-queue timer belongs to is over"
         return outcome
-    now = event.timestamp
     state = FlowState.from_json(conv.flow_state)
     program = ctx.program_for(state, conv)
     found = in_queue.block_for(program.graph, conv.queue)
@@ -52,7 +53,7 @@ def fire(ctx: EngineContext, event: TimerEvent) -> Outcome:
     key, spec = found
     entered, kind, number = in_queue.parts(timer)
     if kind == "every" and spec["every"]:
-        at, name = in_queue.next_every(entered, spec["every"], number)
+        at, name = in_queue.next_every(entered, spec["every"], now)
         ctx.start_timer(at, conv.id, name)
         handler = ir.queue_handler(key, "every")
     else:

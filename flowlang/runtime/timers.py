@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flowlang.events import TimerEvent
 from flowlang.runtime import in_queue, window_warning
@@ -18,13 +18,26 @@ from flowlang.runtime.state import FlowState, Trigger
 
 def handle_timer(ctx: EngineContext, event: TimerEvent) -> Outcome:
     """Resume the flow waiting on the timer (its `on timeout` runs), or run the part of a
-    `while queued` block that is due."""
+    `while queued` block that is due. The event's time is when it was due; it runs at the time
+    it really runs (`EngineContext.running_at`), and says so when that is later."""
+    now = ctx.running_at(event.timestamp)
     if in_queue.is_in_queue_timer(event.timer):
-        return fire(ctx, event)
-    if window_warning.is_window_timer(event.timer):
-        return window_warning.fire(ctx, event)
-    trigger = Trigger(kind="timer", timer=event.timer)
-    return resume(ctx, event.conversation_id, event, event.timestamp, trigger)
+        outcome = fire(ctx, event, now)
+    elif window_warning.is_window_timer(event.timer):
+        outcome = window_warning.fire(ctx, event, now)
+    else:
+        trigger = Trigger(kind="timer", timer=event.timer)
+        outcome = resume(ctx, event.conversation_id, event, now, trigger)
+    if now > event.timestamp:
+        late = f"ran {_duration(now - event.timestamp)} late (due {event.timestamp.isoformat()})"
+        outcome.note = f"{outcome.note}; {late}" if outcome.note else late
+    return outcome
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
 
 
 def due_timers(ctx: EngineContext, now: datetime, limit: int | None = None) -> list[TimerEvent]:

@@ -53,18 +53,15 @@ def is_current(conv: ConversationView, timer: str) -> bool:
     return conv.status != "closed" and conv.channel_state.get(KEPT) == timer.removeprefix(PREFIX)
 
 
-def fire(ctx: EngineContext, event: TimerEvent) -> Outcome:
-    """The window closes soon: run `on window closing` beside the flow's wait."""
+def fire(ctx: EngineContext, event: TimerEvent, now: datetime) -> Outcome:
+    """The window closes soon: run `on window closing` beside the flow's wait, at `now` (when
+    it really runs: a warning that runs late, the engine down past it, has its reply held back
+    by the channel's rules once the window has closed)."""
     outcome = Outcome(event=event, conversation_id=event.conversation_id)
     conv = ctx.store.get_conversation(event.conversation_id)
     if conv is None or not is_current(conv, event.timer or ""):
         outcome.note = "the customer wrote since: this window warning is stale"
         return outcome
-    now = event.timestamp
-    if ctx.clock is not None:
-        # A warning that runs late (the engine was down past it) is judged when it runs: its
-        # reply is held back by the channel's rules once the window has closed.
-        now = max(now, ctx.clock.now())
     conv.channel_state.pop(KEPT, None)  # once per window
     program = ctx.program_for(FlowState.resumes_at(conv.flow_state), conv)
     ctx.events.append("flow_event", now, conv.id, {"event": EVENT})

@@ -313,3 +313,34 @@ def test_a_queued_whatsapp_customer_who_writes_again_waits_by_the_window_it_open
     assert closed is not None and closed.status == "closed"
     (expired,) = [e for e in store.events if e["kind"] == "expired"]
     assert expired["at"] == again + timedelta(hours=24)
+
+
+class _Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+ASK_FLOW = """\
+ask "Your order number?" into order wait 1h:
+    on timeout:
+        reply "We did not hear back: write again any time."
+"""
+
+
+def test_a_timeout_that_runs_after_downtime_is_judged_when_it_runs_not_when_it_was_due() -> None:
+    """The engine was down from 30 minutes to 25 hours: the question's timeout (due at 1 h) runs
+    at 25 h, when the WhatsApp window has closed, so its free-form reply is held back (the
+    channel forbids it now), where on time it would have gone out."""
+    clock = _Clock(T0)
+    sent = RecordingAdapter()
+    engine = engine_of(program(ASK_FLOW), adapters=[sent], policy=ChannelPolicy(), clock=clock)
+    engine.handle(_whatsapp("w1", "hi", T0))
+    clock.at = T0 + timedelta(hours=25)
+    (outcome,) = engine.advance(clock.at)
+    assert [m.content.get("text") for m in sent.sent] == ["Your order number?"]
+    (held,) = outcome.deliveries
+    assert held.status != "sent" and held.message.content["text"].startswith("We did not hear")
+    assert outcome.note is not None and "ran 24 h 0 min late" in outcome.note

@@ -43,11 +43,7 @@ def _engine(store: ConversationStore | None = None) -> tuple[Engine, RecordingAd
 
 
 def _texts(sent: RecordingAdapter, who: str | None = None) -> list[str]:
-    return [
-        str(m.content.get("text"))
-        for m in sent.sent
-        if who is None or m.recipient == who
-    ]
+    return [str(m.content.get("text")) for m in sent.sent if who is None or m.recipient == who]
 
 
 def _at(minutes: float) -> Any:
@@ -128,6 +124,7 @@ def test_the_in_queue_timers_survive_a_restart(tmp_path: Path) -> None:
 def test_the_acd_estimates_the_wait_from_its_recent_answers() -> None:
     ana = AgentProfile("ana", frozenset({"Retail"}), {}, capacity={"message": 9}, auto_answer=True)
     acd = SkillsAcd(queues=[QueueSettings("Retail")], agents=[ana])
+
     def enqueue(conv: str, minutes: float) -> None:
         request = RoutingRequest(conv, "Retail", "message", {}, None, 0, [], None, None)
         acd.enqueue(request, _at(minutes))
@@ -179,3 +176,50 @@ def test_after_a_transfer_to_another_queue_the_block_starts_again_there() -> Non
         "Still in Loans after 3 min.",
         "In Loans: number 1.",
     ]
+
+
+class _Clock:
+    def __init__(self, at: Any) -> None:
+        self.at = at
+
+    def now(self) -> Any:
+        return self.at
+
+
+def test_what_fell_due_while_the_engine_was_down_runs_once_at_the_time_it_runs() -> None:
+    """Nothing advanced the engine for an hour (it was down): the `every 2m` repeats missed are
+    not sent one after another as if on time; the one due runs once, at the real time, and the
+    next comes 2 minutes after that. The `after 5m` runs once, knowing how long they waited."""
+    clock = _Clock(NOW)
+    sent = RecordingAdapter()
+    ana = AgentProfile("ana", frozenset({"Retail"}), {}, capacity={"message": 3}, auto_answer=True)
+    acd = SkillsAcd(queues=[QueueSettings("Retail")], agents=[ana])
+    acd.set_agent_state("ana", "away", NOW)
+    store = MemoryStore()
+    prog = program('route to queue "Retail"', IN_QUEUE)
+    engine = engine_of(prog, adapters=[sent], acd=acd, store=store, clock=clock)
+    engine.handle(message("hello"))
+    clock.at = _at(61)
+    outcomes = engine.advance(_at(61))
+    assert _texts(sent) == [
+        "You are number 1 in line.",
+        "Sorry for the wait (61 min). Reply MESSAGE to leave one.",
+    ]
+    assert [o.note for o in outcomes if o.note and "late" in o.note] == [
+        f"ran 59 min 0 s late (due {_at(2).isoformat()})",
+        f"ran 56 min 0 s late (due {_at(5).isoformat()})",
+    ]
+    ran = [e["at"] for e in store.events if e["kind"] == "flow_path"]
+    assert ran[-2:] == [_at(61), _at(61)]  # logged when they ran, not when they were due
+    clock.at = _at(62.5)
+    engine.advance(_at(62.5))  # the next repeat keeps the 2-minute rhythm: due at 62 min
+    assert _texts(sent)[2:] == ["You are number 1 in line."]
+
+
+def test_a_dry_run_without_a_clock_runs_each_repeat_on_time() -> None:
+    """Stepping time on (a dry-run, a simulation: no clock) is not being late."""
+    engine, sent = _engine()
+    engine.handle(message("hello"))
+    outcomes = engine.advance(_at(61))
+    assert _texts(sent).count("You are number 1 in line.") == 30
+    assert not any("late" in (o.note or "") for o in outcomes)
