@@ -157,7 +157,7 @@ def validate(
             ws.sources[str(path)] = result.source
             ws.diagnostics.extend(result.diagnostics)
             where = path if modules_from is None else modules_from / path.name
-            result = with_modules(result, where, ws)
+            result = with_modules(result, where, ws, modules_from)
             problems, checked = check_parsed(result, context)
         # a problem inside a module is found again by each flow that uses it: shown once
         ws.diagnostics.extend(
@@ -218,13 +218,16 @@ def check_parsed(
     return [d for d in found if d.is_error and d.code in CHECKED_AFTER_SYNTAX_ERRORS], None
 
 
-def with_modules(result: ParseResult, path: Path, ws: Workspace) -> ParseResult:
+def with_modules(
+    result: ParseResult, path: Path, ws: Workspace, inside: Path | None = None
+) -> ParseResult:
     """`result` with the tasks and variables of the modules its flow uses (`use`); their
     sources join the workspace's (diagnostics inside them are shown in their own file) and
-    what reading them found (a missing file, a cycle) its diagnostics, each once."""
+    what reading them found (a missing file, a cycle) its diagnostics, each once. `inside`:
+    the folder modules must be in (a flow published as text: the service's flows folder)."""
     if result.flow is None or not result.flow.uses:
         return result
-    resolved = resolve_uses(result.flow, path, parse_file)
+    resolved = resolve_uses(result.flow, path, parse_file, inside)
     for name, module in resolved.modules.items():
         ws.sources.setdefault(name, module.source)
     for found in resolved.diagnostics:

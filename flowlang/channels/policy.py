@@ -233,6 +233,7 @@ class ChannelPolicy:
         again: bool = False,
     ) -> Delivery | Block:
         state = conv.channel_state
+        message = _without_tag(message)
         if message.sender == INITIATED:
             refused = self._initiated(message, rules)
             if refused is not None:
@@ -770,3 +771,11 @@ _PHONE_PUNCTUATION = re.compile(r"[\s\-.()/]")
 def _scope(channel: str, portfolio: Portfolio | None) -> str:
     """The ledger's name for what one messaging limit counts."""
     return f"{channel}:portfolio:{portfolio.name if portfolio else ''}"
+
+
+def _without_tag(message: OutboundMessage) -> OutboundMessage:
+    """Meta's message tag is the policy's to give (HUMAN_AGENT, outside the window): a message's
+    own (an agent's reply content, say) is never sent; it is decided afresh each time."""
+    if "tag" not in message.content:
+        return message
+    return replace(message, content={k: v for k, v in message.content.items() if k != "tag"})

@@ -39,9 +39,12 @@ def module_path(using: str | Path, written: str) -> Path:
     return Path(os.path.normpath(Path(using).parent / written))
 
 
-def resolve_uses(flow: ast.Flow, path: str | Path, load: Loader) -> Resolved:
+def resolve_uses(
+    flow: ast.Flow, path: str | Path, load: Loader, inside: Path | None = None
+) -> Resolved:
     """`flow` (the file `path`) with the tasks and variables of every module it uses, directly
-    or through other modules, appended to its declarations."""
+    or through other modules, appended to its declarations. With `inside` (a flow published to
+    the service), a module outside that folder is not read: FL132, as for a missing file."""
     out = Resolved(flow)
     if not flow.uses:
         return out
@@ -69,6 +72,17 @@ def resolve_uses(flow: ast.Flow, path: str | Path, load: Loader) -> Resolved:
                 continue
             if str(target) in out.modules:
                 continue  # used already (directly or through another module): joins once
+            if inside is not None and not _within(target, inside):
+                out.diagnostics.append(
+                    error(
+                        codes.MODULE_NOT_FOUND,
+                        f"{use.path!r} is outside the flows folder: no module is read from there",
+                        use.path_span,
+                        "outside the flows folder",
+                        hint=f"a published flow uses modules from {inside} and the folders in it",
+                    )
+                )
+                continue
             if not target.is_file():
                 out.diagnostics.append(
                     error(
@@ -109,6 +123,11 @@ def resolve_uses(flow: ast.Flow, path: str | Path, load: Loader) -> Resolved:
         flow.span, flow.name, (*flow.declarations, *joined), flow.comments, flow.module
     )
     return out
+
+
+def _within(target: Path, folder: Path) -> bool:
+    """Whether `target` is in `folder` or below, links followed (no `..` or link leads out)."""
+    return target.resolve().is_relative_to(folder.resolve())
 
 
 def _kind(decl: ast.Task | ast.VarDecl | ast.Param) -> str:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from flowlang.channels.outbound import send_request
 from flowlang.channels.policy import ChannelPolicy
 from flowlang.channels.registry import RegistryError, builtin_registry, load_registry
 from flowlang.channels.sms_segments import segments
@@ -360,3 +361,29 @@ def inbound(channel: str, body: str) -> InboundEvent:
     return InboundEvent(
         event_id=f"in-{body}", channel=channel, sender_id="cu1", text=body, timestamp=T0
     )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(["messenger", "instagram"]),
+    st.sampled_from(["ACCOUNT_UPDATE", "CONFIRMED_EVENT_UPDATE", "HUMAN_AGENT", "anything"]),
+    st.integers(0, 6 * 24 * 3600),
+)
+def test_a_message_tag_is_the_policys_never_the_messages(
+    channel: str, tag: str, seconds: int
+) -> None:
+    """An agent's reply content naming a Meta message tag of its own: inside the window it goes
+    out as a plain response, outside it with the HUMAN_AGENT tag the policy gives, never with
+    the tag the content claimed."""
+    policy = ChannelPolicy()
+    now = T0 + timedelta(seconds=seconds)
+    message = OutboundMessage(
+        "c1", channel, "acct", "cu1", "agent", {"kind": "text", "text": "Hi", "tag": tag}
+    )
+    verdict = policy.decide(message, conversation(channel), now)
+    assert verdict.status == "sent"
+    body = send_request(verdict.message).body
+    if seconds < 24 * 3600:
+        assert "tag" not in verdict.message.content and body["messaging_type"] == "RESPONSE"
+    else:
+        assert (body["messaging_type"], body["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")

@@ -374,3 +374,22 @@ def test_openapi_lists_the_api_with_its_models(api: Api) -> None:
         spec["components"]["schemas"]
     )
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_a_published_flow_reads_no_module_from_outside_the_flows_folder(
+    api: Api, tmp_path: Path
+) -> None:
+    """An admin's flow text cannot make the server read (and echo, word by word, in its
+    diagnostics) a file outside the flows folder: a secret file, the process's environment."""
+    (tmp_path.parent / "secret.env").write_text("TOPSECRETVALUE\n", "utf-8")
+    outside = tmp_path / "common"
+    outside.mkdir(exist_ok=True)
+    (outside / "leak.flow").symlink_to(tmp_path.parent / "secret.env")
+    for path in ("../secret.env", "common/leak.flow", "/proc/self/environ"):
+        text = V2.replace('flow "API test"\n', f'flow "API test"\nuse "{path}"\n')
+        answer = api.post("ada", "/api/admin/flows", {"text": text})
+        assert answer.status_code == 422, answer.text
+        assert "TOPSECRETVALUE" not in answer.text
+        (problem,) = answer.json()["detail"]["diagnostics"]
+        assert (problem["code"], problem["line"]) == ("FL132", 2)
+        assert "outside the flows folder" in problem["message"]

@@ -71,6 +71,9 @@ def _whatsapp_from(wa_id: str, message_id: str) -> bytes:
     value = data["entry"][0]["changes"][0]["value"]
     value["contacts"][0]["wa_id"] = value["messages"][0]["from"] = wa_id
     value["messages"][0]["id"] = message_id
+    # written now, as Meta stamps it: the example's own date is months ago, and the flow's
+    # timers counted from it would run now, late, outside the reply window
+    value["messages"][0]["timestamp"] = str(int(time.time()))
     return json.dumps(data).encode()
 
 
