@@ -17,11 +17,16 @@ from tests.store.helpers import ROOT, engine_on, inbound
 COUNT = 60
 
 
-def _inbound_texts(path: str | Path) -> list[str]:
+def _stored(path: str | Path, direction: str, key: str) -> list[str]:
+    """`key` of each stored message of `direction` ('in' or 'out'), in order."""
     with open_store(path) as store:
-        query = "SELECT content FROM messages WHERE direction = 'in' ORDER BY seq"
+        query = f"SELECT content FROM messages WHERE direction = '{direction}' ORDER BY seq"
         rows = store.db.execute(query).fetchall()
-    return [json.loads(r[0])["text"] for r in rows]
+    return [json.loads(r[0])[key] for r in rows]
+
+
+def _inbound_texts(path: str | Path) -> list[str]:
+    return _stored(path, "in", "text")
 
 
 def test_no_accepted_message_is_lost_or_doubled_after_kill_9(
@@ -59,10 +64,7 @@ STALL = 10  # in the group of messages 8-15, of which 8-13 each send a reply
 
 
 def _outbound_ids(path: str | Path) -> list[str]:
-    with open_store(path) as store:
-        query = "SELECT content FROM messages WHERE direction = 'out' ORDER BY seq"
-        rows = store.db.execute(query).fetchall()
-    return [json.loads(r[0])["message_id"] for r in rows]
+    return _stored(path, "out", "message_id")
 
 
 def test_a_kill_9_between_a_groups_processing_and_its_commit_loses_and_sends_nothing_of_it(
