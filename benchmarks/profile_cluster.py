@@ -3,12 +3,15 @@ it"): `pg_stat_activity` sampled every few milliseconds while 1 and 2 `flowlang 
 processes take the traffic of the multi-process tests, each sample of a flowlang connection
 counted by what it was doing: running a statement (by its first words), waiting for a lock or
 the disk (by the wait event), or idle in a transaction (the server waiting for the process:
-round trips and the process's own work). Not a benchmark (`make bench` does not run it):
-`python -m benchmarks.profile_cluster [MESSAGES]`.
+round trips and the process's own work). With `--round-trips`, the leader's round trips to
+the server per message instead, by the store method that waited and its caller
+(`benchmarks/round_trips.py`). Not a benchmark (`make bench` does not run it):
+`python -m benchmarks.profile_cluster [--round-trips] [MESSAGES]`.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
@@ -18,8 +21,15 @@ from pathlib import Path
 
 import psycopg
 
+from benchmarks import round_trips
 from tests.postgres_server import NoPostgres, fresh_schema, postgres_server
 from tests.service.cluster import Cluster, Traffic
+
+SITE = """import os
+if os.environ.get("FLOWLANG_ROUND_TRIPS"):
+    from benchmarks.round_trips import install
+    install(os.environ["FLOWLANG_ROUND_TRIPS"])
+"""
 
 INTERVAL = 0.005
 
@@ -71,12 +81,52 @@ def _profile(server: str, processes: int, messages: int) -> None:
         print(f"    {count / samples:6.3f}  {what}")
 
 
+def _round_trips(server: str, processes: int, messages: int) -> None:
+    """The leader's waits for the server per message, by what waited."""
+    with tempfile.TemporaryDirectory(prefix="flowlang-profile-") as folder:
+        site = Path(folder) / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(SITE, "utf-8")
+        counts = Path(folder) / "counts"
+        counts.mkdir()
+        root = str(Path(__file__).resolve().parent.parent)
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(site), root])
+        os.environ[round_trips.ENV] = str(counts)
+        try:
+            cluster = Cluster(Path(folder), fresh_schema(server), processes).start()
+        finally:
+            del os.environ["PYTHONPATH"], os.environ[round_trips.ENV]
+        try:
+            traffic = Traffic(cluster, messages, max(10, messages * 3 // 20))
+            traffic.run()
+            leader = cluster.leader()
+            time.sleep(1.0)  # the counts are written every half second
+        finally:
+            cluster.stop()
+        assert leader is not None and leader.process is not None
+        found = round_trips.read(counts, leader.process.pid)
+    waits = {k: v for k, v in found.items() if k.startswith("wait ")}
+    total = sum(n for n, _ in waits.values())
+    spent = sum(s for _, s in waits.values())
+    sends = sum(n for k, (n, _) in found.items() if k.startswith("send "))
+    print(
+        f"  {processes} process(es): {messages / traffic.processed_in:,.1f} messages/s; the "
+        f"leader waited for the server {total / messages:.2f} times a message "
+        f"({spent / messages * 1000:.2f} ms), and sent {sends / messages:.2f} statements "
+        "without waiting; waits a message, by what waited:"
+    )
+    for key, (count, seconds) in sorted(waits.items(), key=lambda kv: -kv[1][0])[:20]:
+        print(f"    {count / messages:6.3f}  {seconds / count * 1000:6.2f} ms  {key[5:]}")
+
+
 def main() -> None:
-    messages = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    args = [a for a in sys.argv[1:] if a != "--round-trips"]
+    messages = int(args[0]) if args else 1000
+    profile = _round_trips if "--round-trips" in sys.argv else _profile
     try:
         with postgres_server(durable=True) as server:
             for processes in (1, 2):
-                _profile(server, processes, messages)
+                profile(server, processes, messages)
     except NoPostgres as exc:
         print(f"  (not measured: {exc})")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -25,6 +25,7 @@ from flowlang.store.migrations import StoreError, migrate
 from flowlang.store.sql import SqlStore, _dumps
 
 _PLACEHOLDER = re.compile(r"%|\?")
+_NOT_ONLY_READING = re.compile(r"\bFOR (UPDATE|SHARE)\b|\bpg_advisory|\bpg_notify\b|\bnextval\b")
 
 
 def redacted(url: str) -> str:
@@ -43,34 +44,88 @@ class PostgresDialect(Dialect):
 
     def __init__(self, db: psycopg.Connection[tuple[Any, ...]]) -> None:
         self.db = db
-        self._queries: dict[str, bytes] = {}
-        self._pipeline: psycopg.Pipeline | None = None  # in the outermost transaction
+        self._queries: dict[str, tuple[bytes, bool]] = {}
+        self._pipeline: psycopg.Pipeline | None = None  # in the outermost transaction, begun
+        self._unbegun: ExitStack | None = None  # in the outermost transaction, not begun yet
+        self._savepoints: list[bytes] = []  # nested units entered, not sent yet
+        self.on_begin: Callable[[], None] = lambda: None  # first in every transaction begun
 
-    def _query(self, query: str) -> bytes:
-        """The statement with psycopg's placeholders (each `?` a `%s`, each `%` doubled)."""
-        sent = self._queries.get(query)
-        if sent is None:
+    def _query(self, query: str) -> tuple[bytes, bool]:
+        """The statement with psycopg's placeholders (each `?` a `%s`, each `%` doubled), and
+        whether it writes (or locks, or notifies): only such a statement begins a transaction."""
+        known = self._queries.get(query)
+        if known is None:
             sent = _PLACEHOLDER.sub(lambda m: "%s" if m[0] == "?" else "%%", query).encode()
-            self._queries[query] = sent
-        return sent
+            known = sent, _writes(query)
+            self._queries[query] = known
+        return known
 
     def execute(self, query: str, args: Sequence[Any] | None = ()) -> Rows:
         if args is None:
+            self._begin()
             return self.db.execute(query.encode())
-        return self.db.execute(self._query(query), args)
+        sent, writes = self._query(query)
+        if writes:
+            self._begin()
+        return self.db.execute(sent, args)
 
     def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._begin()
+        sent, _ = self._query(query)
+        if self._pipeline is not None:
+            # Queued one by one: psycopg's executemany opens a pipeline of its own, which in
+            # ours waits for the server first.
+            for row in rows:
+                self.db.execute(sent, row)
+            return
         with self.db.cursor() as cursor:
-            cursor.executemany(self._query(query), rows)
+            cursor.executemany(sent, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.pipeline() as pipeline, self.db.transaction():
-            self._pipeline = pipeline
+        # Begun at its first statement that writes (`_begin`): the reads before it run on
+        # their own (at PostgreSQL's read-committed isolation a read inside a transaction that
+        # has written nothing sees what it would see outside), and a unit of work that only
+        # reads (an agent's screen asked for) costs no BEGIN, no fence, no commit. BEGIN and
+        # COMMIT are statements down the pipeline, so the commit is the pipeline's one sync
+        # (psycopg's own transaction() in a pipeline waits for the server at its start and
+        # several times at its end).
+        with ExitStack() as begun:
+            self._unbegun = begun
             try:
                 yield
+                if self._pipeline is not None:
+                    self.db.execute(b"COMMIT")
+            except BaseException:
+                if self._pipeline is not None:
+                    self.db.execute(b"ROLLBACK")
+                raise
             finally:
+                self._unbegun = None
+                self._savepoints.clear()
                 self._pipeline = None
+
+    def _begin(self) -> None:
+        """Begin the transaction entered and not begun yet, and the nested units entered in it
+        (their savepoints), before its first write."""
+        begun = self._unbegun
+        if begun is None:
+            return
+        self._unbegun = None
+        begun.callback(self._end)
+        self._pipeline = begun.enter_context(self.db.pipeline())
+        self.db.execute(b"BEGIN")
+        self.on_begin()
+        for name in self._savepoints:
+            self.db.execute(b"SAVEPOINT " + name)
+        self._savepoints.clear()
+
+    def _end(self) -> None:
+        """After the pipeline's last sync: a transaction a failure left open is rolled back
+        (its COMMIT, sent after the failure, was skipped)."""
+        if self.db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with suppress(psycopg.Error):
+                self.db.execute(b"ROLLBACK")
 
     @contextmanager
     def savepoint(self, depth: int) -> Iterator[None]:
@@ -78,15 +133,25 @@ class PostgresDialect(Dialect):
         # the server at its start and end, several round trips per nested unit). A statement
         # that failed inside is reported at the latest when a unit directly inside the
         # outermost transaction ends (each event of the service's batch): that unit is undone
-        # alone; deeper ones are undone with it.
+        # alone; deeper ones are undone with it. In a transaction not begun yet the savepoint
+        # waits for the first write: a unit that writes nothing sends nothing.
         name = f"nested{depth}".encode()
-        self.db.execute(b"SAVEPOINT " + name)
+        if self._unbegun is not None:
+            self._savepoints.append(name)
+        else:
+            self.db.execute(b"SAVEPOINT " + name)
         try:
             yield
+            if self._savepoints and self._savepoints[-1] == name:
+                self._savepoints.pop()  # nothing was written inside: nothing to send
+                return
             self.db.execute(b"RELEASE " + name)
             if depth <= 2:
                 self.sync()
         except BaseException:
+            if self._savepoints and self._savepoints[-1] == name:
+                self._savepoints.pop()  # nothing was written inside: nothing to undo
+                raise
             with suppress(psycopg.Error):  # the failure being raised, already reported
                 self.sync()
             self.db.execute(b"ROLLBACK TO " + name)
@@ -152,7 +217,8 @@ class PostgresStore(SqlStore):
             )
         except psycopg.Error as exc:
             raise StoreError(f"{self.shown}: cannot connect: {_reason(exc)}") from exc
-        super().__init__(PostgresDialect(self.db), url)
+        dialect = PostgresDialect(self.db)
+        super().__init__(dialect, url)
         try:
             self.schema_version = migrate(self.dialect)
         except (psycopg.Error, StoreError) as exc:
@@ -165,11 +231,16 @@ class PostgresStore(SqlStore):
         self.fence: int | None = None
         self.announce_inbound = False
         self._fenced: psycopg.Cursor[tuple[Any, ...]] | None = None  # the lead asked about
+        dialect.on_begin = self._fence_begun
 
     def __enter__(self) -> PostgresStore:
         return self
 
     def _began(self) -> None:
+        self._fenced = None  # asked again when this transaction begins
+
+    def _fence_begun(self) -> None:
+        """First in every transaction begun (at its first write: `PostgresDialect`)."""
         if self.fence is not None:
             # In share mode: a process taking the lead waits for this transaction to end. The
             # answer is read before the commit (`_ending`), not waited for here: a round trip
@@ -226,10 +297,15 @@ class PostgresStore(SqlStore):
         return stored
 
     def _stored_inbound(self) -> None:
-        if self.announce_inbound:
-            self.db.execute(
-                "SELECT pg_notify(%s, current_schema())", (INBOUND_CHANNEL,)
-            )  # delivered at the commit
+        if self.announce_inbound:  # delivered at the commit
+            self._run("SELECT pg_notify(?, current_schema())", (INBOUND_CHANNEL,))
+
+
+def _writes(query: str) -> bool:
+    """Whether a statement may change something (a SELECT that locks rows, takes an advisory
+    lock, notifies or takes a number included), so needs the transaction begun."""
+    head = query.lstrip()[:6].upper()
+    return head != "SELECT" or _NOT_ONLY_READING.search(query) is not None
 
 
 def _reason(exc: BaseException) -> str:

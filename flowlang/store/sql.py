@@ -61,6 +61,13 @@ class SqlStore:
         self._depth = 0
         self._delivered: list[int] = []  # outbox rows to delete with the next transaction
         self._sent: list[SentMessage] = []  # vendor ids to keep with the next transaction
+        # Conversations read or saved in the current transaction (their JSON), read again
+        # from here: an agent's action reads its conversation several times, each a round
+        # trip on a server. Forgotten when the transaction or a nested unit ends in failure.
+        self._bodies: dict[str, str] = {}
+        # Customers whose current conversations (channel -> conversation id) were read with
+        # them in this transaction: finding the conversation then needs no query of its own.
+        self._pointers: dict[str, dict[str, str]] = {}
 
     def close(self) -> None:
         if (self._delivered or self._sent) and not self.dialect.closed:
@@ -102,6 +109,9 @@ class SqlStore:
             try:
                 with self.dialect.savepoint(self._depth):
                     yield
+            except BaseException:
+                self._forget()  # what the unit saved is undone
+                raise
             finally:
                 self._depth -= 1
             return
@@ -117,8 +127,14 @@ class SqlStore:
                 self._ending()
         finally:
             self._depth = 0
+            self._forget()
         del self._delivered[: len(delivered)]
         del self._sent[: len(sent)]
+
+    def _forget(self) -> None:
+        """Forget the conversations read or saved in this transaction (read them again)."""
+        self._bodies.clear()
+        self._pointers.clear()
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:
@@ -240,6 +256,8 @@ class SqlStore:
                     "INSERT INTO customers (id, name, phone) VALUES (?, ?, ?)",
                     (view.id, name, e164),
                 )
+                if self._depth:
+                    self._pointers[view.id] = {}  # no conversation yet
             # A returning customer usually changes nothing: then nothing is written (a write
             # dirties pages of a table of a million customers; reading them stays cached).
             elif (name is not None and view.name is None) or (e164 and view.phone is None):
@@ -263,21 +281,31 @@ class SqlStore:
         return CustomerView(view.id, view.name, view.phone, view.known_by | known_by, new)
 
     def _owners(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], CustomerView]:
-        """The customers who own these identities, by identity."""
+        """The customers who own these identities, by identity; inside a transaction, with
+        their current conversations (kept for `conversation_for`: one query for both)."""
         # Equalities joined by OR: SQLite looks each pair up in the primary key, where a
         # row-value IN list made it scan every identity (a million customers: 0.4 s a message).
         marks = " OR ".join(["(i.kind = ? AND i.value = ?)"] * len(keys))
         rows = self._run(
-            "SELECT i.kind, i.value, c.id, c.name, c.phone, c.volunteered FROM identities i "
-            f"JOIN customers c ON c.id = i.customer_id WHERE {marks}",
+            "SELECT i.kind, i.value, c.id, c.name, c.phone, c.volunteered, cc.channel, cv.body "
+            "FROM identities i JOIN customers c ON c.id = i.customer_id "
+            "LEFT JOIN current_conversation cc ON cc.customer_id = c.id "
+            f"LEFT JOIN conversations cv ON cv.id = cc.conversation_id WHERE {marks}",
             [part for key in keys for part in key],
         ).fetchall()
-        return {
-            (str(kind), str(value)): CustomerView(
+        owners = {}
+        for kind, value, cid, cname, cphone, volunteered, channel, body in rows:
+            owners[(str(kind), str(value))] = CustomerView(
                 cid, cname, cphone, frozenset(json.loads(volunteered)), False
             )
-            for kind, value, cid, cname, cphone, volunteered in rows
-        }
+            if not self._depth:
+                continue
+            pointers = self._pointers.setdefault(str(cid), {})
+            if channel is not None and body is not None:
+                conv_id = str(json.loads(body)["id"])
+                pointers[str(channel)] = conv_id
+                self._bodies.setdefault(conv_id, body)  # one saved in this transaction is newer
+        return owners
 
     def _owner(self, kind: str, value: str) -> str | None:
         row = self._run(
@@ -359,6 +387,7 @@ class SqlStore:
     def merge_customers(self, keep: str, absorb: str) -> None:
         """Move everything of `absorb` (identities, conversations, history) to `keep`."""
         with self._atomic():
+            self._forget()  # conversations are rewritten below
             kept, gone = self.get_customer(keep), self.get_customer(absorb)
             if kept is None or gone is None:
                 raise KeyError(f"no customer {keep if kept is None else absorb!r}")
@@ -520,12 +549,17 @@ class SqlStore:
         self, customer_id: str, channel: str, account: str, now: datetime, window: timedelta
     ) -> ConversationView:
         with self._atomic():
-            row = self._run(
-                "SELECT c.body FROM current_conversation cc JOIN conversations c "
-                "ON c.id = cc.conversation_id WHERE cc.customer_id = ? AND cc.channel = ?",
-                (customer_id, channel),
-            ).fetchone()
-            current = _view(json.loads(row[0])) if row else None
+            pointers = self._pointers.get(customer_id)
+            if pointers is not None:  # read with the customer
+                known = pointers.get(channel)
+                current = self.get_conversation(known) if known else None
+            else:
+                row = self._run(
+                    "SELECT c.body FROM current_conversation cc JOIN conversations c "
+                    "ON c.id = cc.conversation_id WHERE cc.customer_id = ? AND cc.channel = ?",
+                    (customer_id, channel),
+                ).fetchone()
+                current = self._read_body(row[0]) if row else None
             if current is not None and current.continues_at(now, window):
                 current.ongoing = True
                 return current
@@ -546,13 +580,25 @@ class SqlStore:
                 "DO UPDATE SET conversation_id = excluded.conversation_id",
                 (customer_id, channel, conv.id),
             )
+            if pointers is not None:
+                pointers[channel] = conv.id
         return conv
 
     def get_conversation(self, conversation_id: str) -> ConversationView | None:
+        known = self._bodies.get(conversation_id)
+        if known is not None:
+            return _view(json.loads(known))
         row = self._run(
             "SELECT body FROM conversations WHERE id = ?", (conversation_id,)
         ).fetchone()
-        return _view(json.loads(row[0])) if row else None
+        return self._read_body(row[0]) if row else None
+
+    def _read_body(self, body: str) -> ConversationView:
+        """A conversation read from its row (kept for the rest of the transaction)."""
+        data = json.loads(body)
+        if self._depth:
+            self._bodies[str(data["id"])] = body
+        return _view(data)
 
     def conversations_with_names(
         self, conversation_ids: Collection[str]
@@ -573,6 +619,7 @@ class SqlStore:
         # Not dataclasses.asdict: its deep copy is wasted work before JSON, and it drops the
         # zone of datetime subclasses such as ruamel's TimeStamp.
         body = {f.name: getattr(conversation, f.name) for f in fields(ConversationView)}
+        text = _dumps(body)
         self._run(
             "INSERT INTO conversations (id, customer_id, channel, started_at, last_activity_at, "
             "body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -584,9 +631,11 @@ class SqlStore:
                 conversation.channel,
                 conversation.started_at.isoformat(),
                 conversation.last_activity_at.isoformat(),
-                _dumps(body),
+                text,
             ),
         )
+        if self._depth:
+            self._bodies[conversation.id] = text
 
     def conversations_of(self, customer_id: str) -> list[ConversationView]:
         rows = self._run(

@@ -50,6 +50,26 @@ def test_a_process_that_lost_the_lead_commits_nothing_more(postgres_url: str) ->
     new.close()
 
 
+def test_a_process_that_read_before_losing_the_lead_commits_nothing_it_writes_after(
+    postgres_url: str,
+) -> None:
+    """The fence is taken at a unit's first write: reads before it decide nothing, and a lead
+    taken while they ran makes the write fail (nothing committed)."""
+    old = Leadership(postgres_url, "http://old:8080")
+    new = Leadership(postgres_url, "http://new:8080")
+    with PostgresStore(postgres_url) as store:
+        store.fence = old.try_lead()
+        lost = pytest.raises(LeadershipLost)
+        with lost, store.transaction():
+            assert store.dead_letters() == []
+            old.close()
+            assert _bid(new) == 2  # no lock of the old leader's is in the way
+            store.dead_letter("test", {"n": 1}, "after losing the lead", NOW)
+        store.fence = None
+        assert store.dead_letters() == []
+    new.close()
+
+
 def test_the_new_leader_waits_for_the_old_ones_transaction_in_flight(postgres_url: str) -> None:
     old = Leadership(postgres_url, "http://old:8080")
     new = Leadership(postgres_url, "http://new:8080")

@@ -12,6 +12,7 @@ import pytest
 from flowlang.store import StoreError, open_store
 from flowlang.store.migrations import MIGRATIONS
 from flowlang.store.postgres import PostgresStore
+from tests.round_trips import counting
 from tests.store.helpers import T0
 
 
@@ -76,3 +77,45 @@ def test_the_event_log_reads_page_by_page_in_time_order(
     assert [n for _at, n in read] == [6, 7, 4, 5, 2, 3, 0, 1]
     later = list(postgres_store.iter_events(start=T0 + timedelta(minutes=2)))
     assert [e["n"] for e in later] == [2, 3, 0, 1]
+
+
+def test_a_unit_of_work_that_only_reads_begins_no_transaction_and_commits_nothing(
+    postgres_store: PostgresStore,
+) -> None:
+    """An agent's screen asked for reads the store and writes nothing: each read is one round
+    trip, and no BEGIN, fence or commit (nested units included) waits for the server."""
+    postgres_store.add_user("alice", "agent", "hash-a", T0)
+    with counting(postgres_store.db) as waits, postgres_store.transaction():
+        with postgres_store.transaction():
+            assert postgres_store.user_by_token_hash("hash-a") is not None
+            assert postgres_store.get_conversation("conv404") is None
+        assert postgres_store.db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert len(waits) == 2
+
+
+def test_a_unit_that_reads_then_writes_begins_at_its_write_and_is_atomic(
+    postgres_store: PostgresStore,
+) -> None:
+    failed = pytest.raises(RuntimeError)
+    with counting(postgres_store.db) as waits, failed, postgres_store.transaction():
+        assert postgres_store.dead_letters() == []
+        with postgres_store.transaction():  # begun here, with its savepoint
+            postgres_store.dead_letter("test", {"n": 1}, "written", T0)
+        postgres_store.dead_letter("test", {"n": 2}, "written", T0)
+        raise RuntimeError("the unit fails after its writes")
+    assert postgres_store.dead_letters() == []  # neither write was kept
+    # the read, the nested unit's end (a failure inside would show there), the rollback
+    assert len(waits) == 3
+
+
+def test_writing_several_rows_in_a_transaction_queues_them_without_a_wait(
+    postgres_store: PostgresStore,
+) -> None:
+    """A new customer's identities (two rows) go down the pipeline with the rest."""
+    with counting(postgres_store.db) as waits, postgres_store.transaction():
+        customer = postgres_store.resolve_customer(
+            "whatsapp", "447700900123", "+447700900123", None
+        )
+    assert customer.new and len(postgres_store.identities_of(customer.id)) == 2
+    # its identities' owners read, its number taken, the commit
+    assert len(waits) == 3
