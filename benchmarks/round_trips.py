@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from tests.round_trips import watched
+from tests.round_trips import is_round_trip
 
 ENV = "FLOWLANG_ROUND_TRIPS"  # a folder: each process writes <pid>.json there
 _HELPERS = {"_run", "_returning", "_count", "_many", "execute", "executemany", "sync", "_atomic"}
@@ -54,14 +54,12 @@ def install(folder: str) -> None:
         if threading.current_thread().name != "flowlang-engine":
             return original(self, gen, *args, **kwargs)
         kind = getattr(gen, "__qualname__", type(gen).__name__)
-        read: list[bool] = []
+        asks = is_round_trip(self, gen)
         began = time.perf_counter()
         try:
-            return original(self, watched(gen, read), *args, **kwargs)
+            return original(self, gen, *args, **kwargs)
         finally:
-            # A wait that never waited to read (a statement queued in pipeline mode, a
-            # BEGIN queued) is no round trip.
-            key = ("wait " if read else "send ") + kind + ": " + _site()
+            key = ("wait " if asks else "send ") + kind + ": " + _site()
             counts[key] += 1
             seconds[key] += time.perf_counter() - began
 

@@ -421,8 +421,10 @@ class Worker:
         results: list[Any] = []
         try:
             with self.engine.group():
-                for call in calls:
-                    results.append(self._nested_call(call))
+                if len(calls) == 1:  # its own transaction is its unit: no savepoint to wait for
+                    results.append(_result_of(calls[0], self.engine, self.store.dialect.errors))
+                else:
+                    results.extend(self._nested_call(call) for call in calls)
         except Exception as exc:  # nothing was committed
             for call in calls:
                 call.settle(exc)
@@ -439,12 +441,7 @@ class Worker:
         errors = self.store.dialect.errors
         try:
             with self.store.transaction():
-                try:
-                    return call.fn(self.engine)
-                except errors:
-                    raise  # undone alone
-                except Exception as exc:
-                    return exc  # what it wrote stays
+                return _result_of(call, self.engine, errors)
         except errors as exc:
             return exc
 
@@ -551,14 +548,24 @@ class Worker:
         limit = min(self.max_batch, max(16, 2 * self._last_turn))
         rows = store.next_inbound(limit)
         processed: list[tuple[_Pending | _Taken, Outcome | None]] = []
-        for payload in rows:
+        for n, payload in enumerate(rows):
             event = InboundEvent.model_validate(payload)
+            if n + 1 < len(rows):  # asked for with the end of this event's unit
+                self._read_ahead(store, rows[n + 1])
             processed.append((_Pending(event, since), self.engine.process_inbound(event)))
             if time.perf_counter() >= budget:
                 break
         self._last_turn = len(processed)
         self._more = len(processed) < len(rows) or len(rows) == limit
         return processed
+
+    def _read_ahead(self, store: PostgresStore, payload: dict[str, Any]) -> None:
+        """The customer of the next event in the turn, asked for with the end of this one."""
+        channel, sender = payload.get("channel"), payload.get("sender_id")
+        if isinstance(channel, str) and isinstance(sender, str) and sender:
+            phone = payload.get("sender_phone")
+            kind = self.engine.ports.identity_kind(channel)
+            store.read_ahead(kind, sender, phone if isinstance(phone, str) else None)
 
     def _accept_all(self, intakes: list[WebhookRequest]) -> list[Ack]:
         """(Cluster) Every request's events stored together (one round trip), read back from
@@ -684,6 +691,17 @@ class Worker:
         for waiting in self._work:
             if isinstance(waiting, _Call):
                 waiting.settle(stopped)
+
+
+def _result_of(call: _Call, engine: Engine, errors: tuple[type[Exception], ...] = ()) -> Any:
+    """What a call returned, or the exception it raised (what it wrote stays); the store's own
+    errors are raised (its unit of work is undone)."""
+    try:
+        return call.fn(engine)
+    except errors:
+        raise
+    except Exception as exc:
+        return exc
 
 
 def settle_requests(metrics: Metrics, requests: list[WebhookRequest], acks: list[Ack]) -> None:

@@ -9,7 +9,7 @@ Statements are written with `?` placeholders; a dialect turns them into its own.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -32,6 +32,12 @@ class Dialect(ABC):
     byte_length: str  # the length in bytes of a blob
     lock_rows: str  # appended to a SELECT of rows about to be updated
     page_size: int | None  # the event log read this many rows at a time (None: one query)
+    # Statements go ahead without waiting for their answers (a server: `sync` waits): then a
+    # read sent at the end of a unit comes back with the round trip that ends it.
+    pipelined = False
+    # Called once, when the next nested unit directly inside the outermost one ends, just
+    # before its round trip (a pipelined dialect): sends a read the next unit will need.
+    before_sync: Callable[[], None] | None = None
 
     @abstractmethod
     def execute(self, query: str, args: Sequence[Any] | None = ()) -> Rows:

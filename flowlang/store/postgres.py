@@ -41,6 +41,7 @@ class PostgresDialect(Dialect):
     byte_length = "octet_length"
     lock_rows = " FOR UPDATE"
     page_size = 5000  # a long log streams without holding the connection in between
+    pipelined = True
 
     def __init__(self, db: psycopg.Connection[tuple[Any, ...]]) -> None:
         self.db = db
@@ -147,6 +148,9 @@ class PostgresDialect(Dialect):
                 return
             self.db.execute(b"RELEASE " + name)
             if depth <= 2:
+                ahead, self.before_sync = self.before_sync, None
+                if ahead is not None:
+                    ahead()
                 self.sync()
         except BaseException:
             if self._savepoints and self._savepoints[-1] == name:

@@ -153,3 +153,29 @@ def test_listeners_hear_a_turns_events_only_once_the_turn_has_committed(
             assert {conversation for _, conversation, _ in heard} <= {outcome.conversation_id}
         finally:
             dialect.transaction = begin
+
+
+def test_a_call_alone_is_its_own_transaction_without_a_savepoint(settings: Settings) -> None:
+    """(On a server, a savepoint's end is a round trip.) It still keeps what it wrote when it
+    refuses, and writes nothing when its statement fails."""
+    with TestClient(create_app(settings)) as client:
+        worker = client.app.state.service.worker  # type: ignore[attr-defined]
+        portal = client.portal
+        assert portal is not None
+        dialect = worker.store.dialect
+        nested = dialect.savepoint
+        savepoints: list[int] = []
+
+        def counted(depth: int) -> Any:
+            savepoints.append(depth)
+            return nested(depth)
+
+        dialect.savepoint = counted
+        assert portal.call(worker.call, _writing("alone")) == "alone"
+        with pytest.raises(LookupError, match="refused alone refused"):
+            portal.call(worker.call, _writing("refused alone", "refuse"))
+        with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+            portal.call(worker.call, _writing("undone alone", "fail"))
+        dialect.savepoint = nested
+    assert savepoints == [2, 2, 2]  # only the calls' own units inside (`_writing`)
+    assert _letters(settings.store) == ["alone", "refused alone"]

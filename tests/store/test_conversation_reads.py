@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from flowlang.store import open_store
@@ -125,3 +126,43 @@ def test_a_returning_customer_and_their_conversation_are_one_round_trip(
         conv = postgres_store.conversation_for(customer.id, "whatsapp", "wa", T0, WINDOW)
     assert customer.id == first.id and conv.id == started.id and conv.ongoing
     assert len(waits) == 1
+
+
+def test_the_next_customer_asked_for_ahead_comes_with_the_end_of_the_unit_before(
+    postgres_store: PostgresStore,
+) -> None:
+    """The service's leader names the next event's sender before each event: the customer
+    and their conversation then come back with the round trip that ends the unit before."""
+    first = postgres_store.resolve_customer("whatsapp", "447700900123", None, None)
+    started = postgres_store.conversation_for(first.id, "whatsapp", "wa", T0, WINDOW)
+    with counting(postgres_store.db) as waits, postgres_store.transaction():
+        postgres_store.read_ahead("whatsapp", "447700900123", None)
+        with postgres_store.transaction():
+            postgres_store.dead_letter("test", {}, "the event before", T0)
+        assert len(waits) == 1  # that unit's end
+        with postgres_store.transaction():
+            customer = postgres_store.resolve_customer("whatsapp", "447700900123", None, None)
+            conv = postgres_store.conversation_for(customer.id, "whatsapp", "wa", T0, WINDOW)
+            assert len(waits) == 1  # nothing more to wait for
+        postgres_store.read_ahead("whatsapp", "447700900999", None)  # someone else, unused
+        with postgres_store.transaction():
+            postgres_store.dead_letter("test", {}, "another", T0)
+        assert postgres_store.resolve_customer("whatsapp", "447700900123", None, None).id == (
+            first.id
+        )
+    assert customer.id == first.id and conv.id == started.id
+
+
+def test_a_customer_asked_for_ahead_of_a_unit_that_failed_is_asked_again(
+    postgres_store: PostgresStore,
+) -> None:
+    """What a failed unit wrote (here a new customer) is undone: the answer that came with
+    its end is not used."""
+    with postgres_store.transaction():
+        postgres_store.read_ahead("whatsapp", "447700900123", None)
+        with pytest.raises(psycopg.errors.ForeignKeyViolation), postgres_store.transaction():
+            made = postgres_store.resolve_customer("whatsapp", "447700900123", None, None)
+            postgres_store.claim_identity("c404", "account_number", "1", "conv1", T0)  # no c404
+        again = postgres_store.resolve_customer("whatsapp", "447700900123", None, None)
+    assert made.new and again.new
+    assert postgres_store.find_customer("whatsapp", "447700900123") is not None
