@@ -14,6 +14,7 @@ cannot add without a CORS preflight that the service never grants.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,7 +74,10 @@ def token_in_url(request: Request) -> bool:
 
 
 async def user_of_token(service: Service, token: str) -> User | None:
-    """The user a token belongs to (None: unknown or revoked), read on the engine's worker."""
+    """The user a token belongs to (None: unknown or revoked): on a PostgreSQL store read on a
+    connection of its own (`tokens.py`), else on the engine's worker."""
+    if service.tokens is not None:
+        return await asyncio.to_thread(service.tokens.user_of, token)
     return await service.worker.call(lambda _engine: authenticate(service.store, token))
 
 

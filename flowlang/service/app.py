@@ -39,6 +39,7 @@ from flowlang.service.limits import BodyLimits
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
 from flowlang.service.state import Gate, Service, service_of
+from flowlang.service.tokens import TokenReader
 from flowlang.service.versions import Started, starting_versions
 from flowlang.service.worker import Cluster, UtcClock, Worker
 from flowlang.store import (
@@ -177,6 +178,7 @@ def create_app(
         started=[each.said for each in started]
         + _overlaps(started, project)
         + unloaded_transfers([each.program for each in started]),
+        tokens=TokenReader(store.path) if isinstance(store, PostgresStore) else None,
     )
     forwarder = (
         Forwarder(lambda: worker.role == "follower", worker.cluster.leadership.leader_url)
@@ -206,6 +208,8 @@ def create_app(
             worker.stop()
             dispatcher.stop()
             store.close()
+            if service.tokens is not None:
+                service.tokens.close()
             if senders is not None:
                 senders.close()
 

@@ -21,6 +21,7 @@ from flowlang.project import Project
 from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.metrics import Metrics
 from flowlang.service.settings import ChannelSecrets, Settings
+from flowlang.service.tokens import TokenReader
 from flowlang.service.worker import Ack, Letter, Worker
 from flowlang.store import Store
 
@@ -78,6 +79,7 @@ class Service:
     dispatcher: Dispatcher  # the outbox's thread
     flow_files: dict[str, Path] = field(default_factory=dict)  # each flow's name -> its file
     started: list[str] = field(default_factory=list)  # which version each flow started on, why
+    tokens: TokenReader | None = None  # (PostgreSQL) API tokens read off the engine's thread
 
 
 def service_of(request: Request) -> Service:

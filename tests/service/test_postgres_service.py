@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import ServiceConfigError, create_app
+from flowlang.service.access import user_of_token
+from flowlang.store.postgres import PostgresStore
 from tests.service.helpers import environment, payload, settings_for, signed_headers
 
 
@@ -55,3 +61,37 @@ def test_a_postgres_server_that_cannot_be_reached_stops_the_service_at_start(
         create_app(settings)
     assert "postgresql://cc:***@127.0.0.1:1/cc" in str(refused.value)
     assert "cannot connect" in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+def test_api_tokens_are_checked_off_the_engines_thread_and_a_revocation_counts_at_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """On PostgreSQL a request's sign-in does not wait for the engine (here held by a long
+    call); a token revoked by another process is refused at its next request."""
+    token = new_token()
+    with PostgresStore(postgres_url) as store:
+        store.add_user("alice", "agent", token_hash(token), datetime.now(UTC))
+    settings = settings_for(tmp_path, store=postgres_url)
+    with TestClient(create_app(settings)) as client:
+        service = client.app.state.service  # type: ignore[attr-defined]
+        portal = client.portal
+        assert portal is not None
+        busy, release = threading.Event(), threading.Event()
+
+        def long_job(_engine: Any) -> None:
+            busy.set()
+            release.wait(30)
+
+        held = portal.start_task_soon(service.worker.call, long_job)
+        assert busy.wait(10)
+        try:
+            user = portal.start_task_soon(user_of_token, service, token).result(10)
+            assert user is not None and user.name == "alice"  # the engine still busy
+        finally:
+            release.set()
+        held.result(10)
+        with PostgresStore(postgres_url) as other:  # as `flowlang users revoke` would
+            assert other.revoke_user("alice", datetime.now(UTC))
+        assert portal.call(user_of_token, service, token) is None
+        answer = client.get("/api/agent/interactions", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401
