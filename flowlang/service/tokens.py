@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 
+import psycopg
+
 from flowlang.runtime.ports import User
 from flowlang.runtime.users import authenticate
-from flowlang.store import database_errors
 from flowlang.store.postgres import PostgresStore
 
 
@@ -28,18 +29,30 @@ class TokenReader:
         self._lock = threading.Lock()
 
     def user_of(self, token: str) -> User | None:
-        """The user `token` belongs to (None: unknown or revoked); raises the store's error."""
+        """The user `token` belongs to (None: unknown or revoked). A connection the server
+        dropped (a restart, an idle timeout) is opened again and the read tried once more;
+        raises the store's error when that fails too."""
         with self._lock:
-            if self._store is None or self._store.dialect.closed:
-                self._store = PostgresStore(self.url)
             try:
-                return authenticate(self._store, token)
-            except database_errors():
-                self._store.close()  # opened again at the next request
+                return authenticate(self._opened(), token)
+            except psycopg.OperationalError:
+                self._drop()
+            try:
+                return authenticate(self._opened(), token)
+            except psycopg.Error:
+                self._drop()
                 raise
+
+    def _opened(self) -> PostgresStore:
+        if self._store is None or self._store.dialect.closed:
+            self._store = PostgresStore(self.url)
+        return self._store
+
+    def _drop(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def close(self) -> None:
         with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+            self._drop()

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import ServiceConfigError, create_app
 from flowlang.service.access import user_of_token
+from flowlang.service.tokens import TokenReader
 from flowlang.store.postgres import PostgresStore
 from tests.service.helpers import environment, payload, settings_for, signed_headers
 
@@ -95,3 +96,24 @@ def test_api_tokens_are_checked_off_the_engines_thread_and_a_revocation_counts_a
         assert portal.call(user_of_token, service, token) is None
         answer = client.get("/api/agent/interactions", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 401
+
+
+def test_a_token_is_still_checked_after_the_server_dropped_the_readers_connection(
+    postgres_url: str,
+) -> None:
+    token = new_token()
+    with PostgresStore(postgres_url) as store:
+        store.add_user("alice", "agent", token_hash(token), datetime.now(UTC))
+    reader = TokenReader(postgres_url)
+    try:
+        first = reader.user_of(token)
+        assert first is not None and first.name == "alice"
+        assert reader._store is not None
+        pid = reader._store.db.info.backend_pid
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        again = reader.user_of(token)  # on a new connection, not a 500
+        assert again is not None and again.name == "alice"
+        assert reader._store is not None and reader._store.db.info.backend_pid != pid
+    finally:
+        reader.close()
