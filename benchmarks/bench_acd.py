@@ -12,7 +12,8 @@ at minimum 1-3 (60 distinct requirements). For 10, 1,000 and 10,000 agents:
 3. arrival decisions with ordered routing targets: each interaction first wants agents whose
    `tier` attribute is one of three (`prefer agents where agent.tier == "gold" for 1m`), beside
    its skill (180 distinct requirements); the step's agents are gathered once per requirement,
-   not per decision.
+   not per decision. Timed in CPU time (this process's alone: the figure the goal is judged
+   on when the machine is shared).
 
 Reported: decisions per second each, and each size's time per decision as a ratio to the
 10-agent center measured in the same run (flat ratios: the cost does not grow with the center;
@@ -26,6 +27,7 @@ import random
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flowlang.acd import AgentProfile, SkillsAcd
 from flowlang.runtime.agent_steps import canonical
@@ -74,9 +76,11 @@ def _stepped(number: int, rng: random.Random) -> RoutingRequest:
     return request
 
 
-def arrival_decisions(agents: int, count: int = 20_000, steps: bool = False) -> float:
+def arrival_decisions(
+    agents: int, count: int = 20_000, steps: bool = False, clock: Any = time.perf_counter
+) -> float:
     """Microseconds per decision when an interaction arrives and agents are free (with
-    `steps`: each asks for one tier of agents first)."""
+    `steps`: each asks for one tier of agents first), by `clock`."""
     acd = _center(agents, capacity=4)
     rng = random.Random(1)
     make = _stepped if steps else _request
@@ -86,9 +90,9 @@ def arrival_decisions(agents: int, count: int = 20_000, steps: bool = False) -> 
     routed = 0
     for request in requests:
         now += timedelta(seconds=1)
-        start = time.perf_counter()
+        start = clock()
         notices = acd.enqueue(request, now)
-        elapsed += time.perf_counter() - start
+        elapsed += clock() - start
         if notices and notices[0].kind == "accepted":
             routed += 1
             acd.complete(request.conversation_id, notices[0].agent or "", None, now)
@@ -141,7 +145,7 @@ def main(rounds: int = 3) -> None:
     for _ in range(rounds):  # interleaved: every size once a round
         for n in sizes:
             arrivals[n].append(arrival_decisions(n))
-            stepped[n].append(arrival_decisions(n, steps=True))
+            stepped[n].append(arrival_decisions(n, steps=True, clock=time.process_time))
             us, waiting[n] = freed_agent_decisions(n)
             freed[n].append(us)
         few.append(freed_agent_decisions(1_000, count=500, waiting_count=1_000)[0])
@@ -159,12 +163,13 @@ def main(rounds: int = 3) -> None:
             f"{best[n] / best[10]:>12.2f} {waiting[n]:>9,} {_min_median(freed[n]):>16} "
             f"{1e6 / best_freed[n]:>9,.0f} {best_freed[n] / best_freed[10]:>12.2f}"
         )
-    print("arrival decisions with ordered routing targets (a tier of agents first):")
+    print("arrival decisions with ordered routing targets (a tier of agents first), CPU time:")
     for n in sizes:
         step = min(stepped[n])
+        median = statistics.median(stepped[n]) / statistics.median(stepped[10])
         print(
             f"{n:>8,} agents {_min_median(stepped[n]):>16} µs  × 10 agents "
-            f"{step / min(stepped[10]):.2f} (goal <= 2)  × without steps {step / best[n]:.2f}"
+            f"{step / min(stepped[10]):.2f} (medians {median:.2f}; goal <= 2)"
         )
     many = best_freed[1_000]
     print(

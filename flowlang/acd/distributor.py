@@ -37,7 +37,7 @@ from flowlang.acd.model import (
     Selection,
     requirement_at_ring,
 )
-from flowlang.acd.targets import matches
+from flowlang.acd.targets import matcher, matches
 from flowlang.errors import FlowError
 from flowlang.runtime.ports import QueueStatus, RoutingNotice, RoutingRequest
 
@@ -114,6 +114,9 @@ class SkillsAcd:
         self._pools: dict[Requirement, _Pool] = {}
         # agents changed since the last decision, whose new pool entries are not pushed yet
         self._changed: dict[str, AgentRecord] = {}
+        # (media, selection) -> the current entry of each agent who can take that media now,
+        # kept as agents change: a new pool takes its entries from here, reading no agent
+        self._ready: dict[tuple[str, Selection], dict[str, Entry]] = {}
         self._groups: dict[Requirement, _Group] = {}
         self._open_groups: dict[tuple[str, str], set[Requirement]] = {}
         self._timers: list[tuple[datetime, int, str, str, int]] = []
@@ -161,7 +164,8 @@ class SkillsAcd:
         """Add (or replace) an agent; they join the pools of the requirements they meet and,
         when available and `now` is given, take waiting work at once."""
         member_of = {queue for queue, members in self._members.items() if profile.id in members}
-        profile = replace(profile, queues=profile.queues | member_of)
+        if not member_of <= profile.queues:
+            profile = replace(profile, queues=profile.queues | member_of)
         old = self.agents.get(profile.id)
         record = AgentRecord(profile, profile.state, (now or EPOCH).timestamp())
         if old is not None:
@@ -1017,6 +1021,16 @@ class SkillsAcd:
             pool.add(entry)
             if pool.size() > 2 * len(pool.qualified) + 64:
                 self._compact(pool)
+        for (media, selection), current in self._ready.items():
+            if media not in ready:
+                ready[media] = record.ready_for(media)
+            if ready[media]:
+                entry = entries.get(selection)
+                if entry is None:
+                    entry = entries[selection] = record.heap_entry(selection)
+                current[record.id] = entry
+            else:
+                current.pop(record.id, None)
 
     def _compact(self, pool: _Pool) -> None:
         """Drop the stale entries of a pool."""
@@ -1042,14 +1056,25 @@ class SkillsAcd:
         if not qualified <= agents.keys():  # a queue's member the deployment does not declare
             qualified = {agent_id for agent_id in qualified if agent_id in agents}
         pool.qualified = qualified
-        ready = []
         for record in map(agents.__getitem__, qualified):
             record.pools.add(pool)
-            if record.ready_for(pool.media):
-                ready.append(record.heap_entry(selection))
+        current = self._ready_entries(pool.media, selection)
+        ready = [entry for agent_id in qualified if (entry := current.get(agent_id)) is not None]
         ready.sort()  # in order: all in `fifo`
         pool.fifo.extend(ready)
         return pool
+
+    def _ready_entries(self, media: str, selection: Selection) -> dict[str, Entry]:
+        """The current entry of each agent ready for `media` (read after `_refresh`), gathered
+        once and then kept by `_push_entries`."""
+        current = self._ready.get((media, selection))
+        if current is None:
+            current = self._ready[(media, selection)] = {
+                agent_id: record.heap_entry(selection)
+                for agent_id, record in self.agents.items()
+                if record.ready_for(media)
+            }
+        return current
 
     def _qualified(self, requirement: Requirement) -> set[str]:
         """The agents who meet a requirement (`Requirement.met_by`), found by intersecting the
@@ -1076,10 +1101,9 @@ class SkillsAcd:
         condition (then kept as agents come and change), never per routing decision."""
         found = self._step_members.get(condition)
         if found is None:
+            test = matcher(condition)
             found = self._step_members[condition] = {
-                agent_id
-                for agent_id, record in self.agents.items()
-                if matches(condition, record.profile)
+                agent_id for agent_id, record in self.agents.items() if test(record.profile)
             }
         return found
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
+from flowlang.acd import targets
 from flowlang.acd.targets import matches
 from flowlang.runtime.ports import AgentStep
 
@@ -59,6 +60,12 @@ class AgentProfile:
     auto_answer: bool = False
     state: AgentState = "available"
     attributes: dict[str, Any] = field(default_factory=dict)  # the deployment's (`agent.tier`)
+    # What a routing step's condition reads (`agent.<attribute>`), made with the profile (a
+    # changed agent is a new profile): never rebuilt for each condition tested.
+    scope: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scope", {targets.AGENT: targets.agent_view(self)})
 
 
 class Requirement(NamedTuple):

@@ -5,13 +5,15 @@ A condition comes from the flow as an expression tree on `agent.<attribute>` alo
 canonical JSON. It is compiled once per key by the flow's own expression compiler
 (`flowlang.runtime.evaluate.compile_expr`, with the agent as the one name it reads), so its
 operators mean what they mean in a flow, and evaluated once per agent when the pool of a
-requirement is built, never per routing decision. A value the flow could not use (an ordered
+requirement is built, never per routing decision, on the agent's view kept with their profile
+(`AgentProfile.view`, made once per profile). A value the flow could not use (an ordered
 comparison of a text) is an agent who does not match.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -38,12 +40,20 @@ def agent_view(profile: AgentProfile) -> dict[str, Any]:
 def matches(condition: str | None, profile: AgentProfile) -> bool:
     """Whether the agent meets the step's condition (None: any agent does). A value the
     condition cannot use (an attribute of another type than declared) does not match."""
-    if condition is None:
-        return True
-    try:
-        return bool(_compiled(condition)({AGENT: agent_view(profile)}))
-    except (FlowRuntimeError, TypeError):
-        return False
+    return condition is None or matcher(condition)(profile)
+
+
+def matcher(condition: str) -> Callable[[AgentProfile], bool]:
+    """`matches` for one condition, compiled once: for testing many agents against it."""
+    compiled = _compiled(condition)
+
+    def test(profile: AgentProfile) -> bool:
+        try:
+            return bool(compiled(profile.scope))
+        except (FlowRuntimeError, TypeError):
+            return False
+
+    return test
 
 
 @lru_cache(maxsize=4096)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flowlang.acd.distributor as distributor
+import flowlang.acd.targets as flowlang_targets
 from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
 from flowlang.acd.model import AgentRecord
 from flowlang.runtime.agent_steps import canonical
@@ -97,7 +98,8 @@ def test_an_arrival_goes_to_the_agent_a_look_at_every_agent_picks(
     """Random rosters (skills, languages, a tier, capacities, two queues) and random events:
     arrivals asking for skills, a language and a tier of agents first; completions; agents
     going away and back; agents replaced by a new profile whose idle time starts earlier than
-    others' (out of order: the heap's side of a pool, where freed agents queue in order)."""
+    others' (out of order: the heap's side of a pool, where freed agents queue in order), and
+    in another tier when the event names one (the condition reads the new profile's view)."""
     queues = [QueueSettings(name, selection=selection) for name in ("Retail", "Loans")]
     acd = SkillsAcd(queues, [_profile(n, spec) for n, spec in enumerate(roster)])
     held: list[tuple[str, str]] = []
@@ -124,7 +126,9 @@ def test_an_arrival_goes_to_the_agent_a_look_at_every_agent_picks(
         elif op in ("away", "back"):
             acd.set_agent_state(name, "away" if op == "away" else "available", now)
         elif op == "replace":
-            spec = roster[who % len(roster)]
+            skills_of, languages, old_tier, capacity, home = roster[who % len(roster)]
+            spec = (skills_of, languages, tier or old_tier, capacity, home)
+            roster[who % len(roster)] = spec
             # idle since before every completion so far: out of order
             acd.add_agent(_profile(who % len(roster), spec), at(60 - back))
 
@@ -202,3 +206,66 @@ def test_freed_agents_are_found_again_without_heap_work(monkeypatch: pytest.Monk
         assert notices and notices[0].kind == "accepted", notices
         acd.complete(asked.conversation_id, notices[0].agent or "", None, now)
     assert counted["heap operations"] == 0
+
+
+def test_a_new_condition_reads_the_views_kept_with_the_agents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each agent's view (what `agent.<attribute>` reads) is made with their profile; the
+    first arrivals asking for each tier test every agent against it and build no view (before:
+    one view built per agent and condition, 3,000 here). A replaced agent is tested on their
+    new profile's view."""
+    acd = SkillsAcd(
+        [QueueSettings("Q")],
+        [_profile(n, ({"Cards": 2}, {"en"}, TIERS[n % 2], 1, "Q")) for n in range(1_000)],
+    )
+    built = {"views": 0}
+    original = flowlang_targets.agent_view
+
+    def counting(profile: AgentProfile) -> dict[str, Any]:
+        built["views"] += 1
+        return original(profile)
+
+    monkeypatch.setattr(flowlang_targets, "agent_view", counting)
+    for number, tier in enumerate([*TIERS, "bronze"]):
+        asked = request(f"c{number}", "Q", skills={"Cards": 1})
+        asked.agent_steps = (AgentStep(_condition(tier), None),)
+        notices = acd.enqueue(asked, at(number))
+        expected = "accepted" if tier in TIERS else "waiting"
+        assert notices[0].kind == expected
+        if tier in TIERS:
+            assert acd.agents[notices[0].agent or ""].profile.attributes["tier"] == tier
+    assert built["views"] == 0
+    acd.add_agent(_profile(7, ({"Cards": 2}, {"en"}, "bronze", 1, "Q")), at(0))
+    assert built["views"] == 1  # the new profile's, once
+    acd.withdraw("c2", at(9))
+    asked = request("c10", "Q", skills={"Cards": 1})
+    asked.agent_steps = (AgentStep(_condition("bronze"), None),)
+    assert [(n.kind, n.agent) for n in acd.enqueue(asked, at(10))] == [("accepted", "a7")]
+
+
+def test_a_new_pool_takes_its_agents_entries_without_reading_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The entries of the agents who can take work now are kept as agents change: a new
+    requirement's pool takes them from there, asking no agent whether they are ready (before:
+    each qualified agent asked, about 300 of them for each new requirement here); the decision
+    asks only the head of the pool."""
+    acd = _center(2_000)
+    acd.enqueue(request("c0", "Q", skills={"0": 1}), T0)  # the entries gathered once
+    asked_ready = {"agents": 0}
+    ready_for = AgentRecord.ready_for
+
+    def counting(record: AgentRecord, media: str) -> bool:
+        asked_ready["agents"] += 1
+        return ready_for(record, media)
+
+    monkeypatch.setattr(AgentRecord, "ready_for", counting)
+    for skill in range(1, 20):
+        asked_ready["agents"] = 0
+        asked = request(f"c{skill}", "Q", skills={str(skill): 3})
+        notices = acd.enqueue(asked, T0 + timedelta(seconds=skill))
+        assert notices[0].kind == "accepted"
+        pool = next(p for r, p in acd._pools.items() if r.skills == ((str(skill), 3),))
+        assert len(pool.qualified) > 100
+        assert asked_ready["agents"] <= 3, (skill, asked_ready)
