@@ -315,6 +315,13 @@ class SkillsAcd:
         self._place(interaction, now, notices)
         return notices
 
+    def reset(self) -> None:
+        """Back to how it started: the same queues and agents (those added since included),
+        no interaction, each agent in the deployment's starting state, no queue figures."""
+        profiles = [record.profile for record in self.agents.values()]
+        fresh = SkillsAcd(self.queues.values(), profiles)
+        self.__dict__.update(vars(fresh))
+
     def request_agent(
         self, conversation_id: str, agent: str, media: str, wait_seconds: int | None, now: datetime
     ) -> list[RoutingNotice]:

@@ -56,6 +56,10 @@ class EngineContext:
     senders: dict[str, str] = field(default_factory=dict)
     # the events' outcomes of the group open (`grouped`), None when no group is open
     group: list[tuple[Outcome, datetime | None]] | None = None
+    # the store undid work the in-memory state (the ACD, the flows' timers) had done: that
+    # state is taken back from the store (`rebuild`) before the next unit of work
+    stale: bool = False
+    rebuild: Callable[[datetime | None], None] = lambda _now: None
 
     @property
     def store(self) -> ConversationStore:
@@ -75,6 +79,7 @@ class EngineContext:
     def committed(self, work: Callable[[], Outcome], now: datetime | None) -> Outcome:
         """Run `work` as one unit of work, then deliver the messages it queued; inside a
         group (`grouped`), as a nested unit of work whose effects wait for the group's commit."""
+        self.in_step(now)
         if self.group is not None:
             return self._joined(work, now, self.group)
         try:
@@ -82,6 +87,7 @@ class EngineContext:
                 outcome = work()
         except BaseException:
             self.deliverer.discard()
+            self.stale = True
             raise
         finally:  # one event's caches: a long run keeps nothing per conversation it saw
             self.customers.clear()
@@ -103,6 +109,7 @@ class EngineContext:
                 outcome = work()
         except BaseException:
             self.deliverer.discard(mark)
+            self.stale = True
             raise
         finally:
             self.customers.clear()
@@ -118,6 +125,8 @@ class EngineContext:
         if self.group is not None:  # a group inside a group joins it
             yield
             return
+        if self.clock is not None:  # else the group's first event does, at its time
+            self.in_step(None)
         group: list[tuple[Outcome, datetime | None]] = []
         self.group = group
         self.deliverer.held = True
@@ -126,6 +135,7 @@ class EngineContext:
                 yield
         except BaseException:
             self.deliverer.discard()
+            self.stale = True
             raise
         finally:
             self.group = None
@@ -134,6 +144,20 @@ class EngineContext:
         nows = [now for _, now in group if now is not None]
         failed = self.deliverer.deliver_queued(max(nows) if nows else None)
         _attach(failed, outcomes)
+
+    def in_step(self, now: datetime | None) -> None:
+        """Before a unit of work: when the store undid work the in-memory state had done (a
+        unit that failed, or a commit that did), take that state back from the store first, so
+        that no decision is made on what never happened. Raises what the store raises then
+        (the state stays to be taken back)."""
+        if not self.stale:
+            return
+        self.stale = False
+        try:
+            self.rebuild(now)
+        except BaseException:
+            self.stale = True
+            raise
 
     def keep_version(self, program: Program) -> None:
         """Load `program` and keep its graph in the store, for conversations in flight on it

@@ -41,7 +41,7 @@ from flowlang.runtime.ports import (
     ReplyPolicy,
 )
 from flowlang.runtime.program import Program
-from flowlang.runtime.recovery import recover
+from flowlang.runtime.recovery import rebuild, recover
 
 __all__ = ["DEFAULT_THREADING_WINDOW", "Engine", "Outcome"]
 
@@ -96,6 +96,7 @@ class Engine:
             ctx.flows[each.graph.name] = each
             ctx.keep_version(each)
         ctx.choose_flow = choose_flow
+        ctx.rebuild = lambda now: rebuild(ctx, now)
         # Opt-outs and reach counts live in the store: shared by conversations and processes.
         ports.policy.use_ledger(store)
 
@@ -199,6 +200,13 @@ class Engine:
         with self.group():
             return [self.handle(event) for event in events]
 
+    def rolled_back(self) -> None:
+        """The host rolled back a transaction the engine's work was part of (a savepoint of
+        its own around `handle`): the engine's in-memory state (the ACD, the flows' timers) is
+        taken back from the store before the next event, as it is after a unit of work of the
+        engine's own fails."""
+        self._ctx.stale = True
+
     def _other(self, event: AgentEvent | BotEvent | TimerEvent) -> Outcome:
         if isinstance(event, AgentEvent):
             return handle_agent(self._ctx, event)
@@ -234,6 +242,7 @@ class Engine:
         """Timers whose deadline has passed, as events to `handle` (oldest first, at most
         `limit`); they leave the timer queue."""
         check_aware(now, "due_timers")
+        self._ctx.in_step(now)
         return timers.due_timers(self._ctx, now, limit)
 
     def advance(self, now: datetime | None = None) -> list[Outcome]:
@@ -242,6 +251,7 @@ class Engine:
         now = self._ctx.now_or_clock(now, "advance")
         if now is None:
             raise InputError("engine.advance() needs `now` when the engine has no clock")
+        self._ctx.in_step(now)
         return timers.advance(self._ctx, now, self.handle)
 
     def next_deadline(self) -> datetime | None:

@@ -52,6 +52,7 @@ def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
                 return _process(ctx, event)
         except Exception as exc:  # a bug or a failing part must not lose the message
             ctx.deliverer.discard(mark)
+            ctx.stale = True  # the ACD and the timers may hold what was undone
             return _kept(ctx, event, exc)
 
     try:

@@ -503,6 +503,11 @@ class Acd(Protocol):
         """Take an interaction back after a restart: held by `agent`, or waiting since
         `entered_at`, keeping its place in line."""
 
+    def reset(self) -> None:
+        """Forget every interaction, and each agent's state and work (agents as the
+        deployment starts them): the engine then gives back what its store holds (`restore`,
+        `set_agent_state`), after the store undid work the ACD had been told of."""
+
     def queue_status(
         self, queue: str, now: datetime, conversation_id: str | None = None
     ) -> QueueStatus:

@@ -19,8 +19,7 @@ def recover(
     ctx: EngineContext, now: datetime | None, process: Callable[[InboundEvent], Outcome]
 ) -> list[Outcome]:
     """`Engine.recover`; `process` handles one accepted inbound event."""
-    for deadline, conversation_id, timer in ctx.store.waiting_timers():
-        ctx.start_timer(deadline, conversation_id, timer)
+    _rearm_timers(ctx)
     _restore_presence(ctx, now)
     outcomes = _restore_routing(ctx, now)
     pending = ctx.store.pending_inbound()
@@ -29,6 +28,24 @@ def recover(
     if failed:
         outcomes.append(Outcome(event={"type": "deliver", "at": now}, failed_sends=failed))
     return outcomes
+
+
+def rebuild(ctx: EngineContext, now: datetime | None) -> None:
+    """The store undid work the in-memory state had done (a unit of work or a group that
+    failed, or its commit): the flows' timers and the ACD are taken back from the store as a
+    restart takes them (what the ACD decides on them, offers to agents free now, is a unit of
+    work of its own). Events stored and not processed are the host's to process, as before."""
+    now = ctx.now_or_clock(now, "rebuild")
+    ctx.timers.clear()
+    _rearm_timers(ctx)
+    ctx.acd.reset()
+    _restore_presence(ctx, now)
+    _restore_routing(ctx, now)
+
+
+def _rearm_timers(ctx: EngineContext) -> None:
+    for deadline, conversation_id, timer in ctx.store.waiting_timers():
+        ctx.start_timer(deadline, conversation_id, timer)
 
 
 def _restore_presence(ctx: EngineContext, now: datetime | None) -> None:

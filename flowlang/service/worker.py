@@ -443,6 +443,7 @@ class Worker:
             with self.store.transaction():
                 return _result_of(call, self.engine, errors)
         except errors as exc:
+            self.engine.rolled_back()  # what the engine did in it was undone too
             return exc
 
     def _read_inbox(self) -> None:
