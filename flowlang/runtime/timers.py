@@ -28,10 +28,14 @@ def handle_timer(ctx: EngineContext, event: TimerEvent) -> Outcome:
     else:
         trigger = Trigger(kind="timer", timer=event.timer)
         outcome = resume(ctx, event.conversation_id, event, now, trigger)
-    if now > event.timestamp:
-        late = f"ran {_duration(now - event.timestamp)} late (due {event.timestamp.isoformat()})"
-        outcome.note = f"{outcome.note}; {late}" if outcome.note else late
+    _say_late(outcome, event.timestamp, now)
     return outcome
+
+
+def _say_late(outcome: Outcome, due: datetime, now: datetime) -> None:
+    if now > due:
+        late = f"ran {_duration(now - due)} late (due {due.isoformat()})"
+        outcome.note = f"{outcome.note}; {late}" if outcome.note else late
 
 
 def _duration(delta: timedelta) -> str:
@@ -86,13 +90,23 @@ def advance(
 
 
 def ticked(ctx: EngineContext, at: datetime) -> Outcome:
-    """Let the ACD act on its deadlines passed by `at`, as one unit of work."""
+    """Let the ACD act on its deadlines passed by `at`, as one unit of work. The ACD decides
+    each at its own time; what its notices run (a flow's block, a reply judged by the
+    channel's rules) runs when it really runs, as a flow's own timer does (`running_at`)."""
     tick = Outcome(event={"type": "tick", "at": at})
-    return ctx.committed(lambda: tick_acd(ctx, at, tick), at)
+    now = ctx.running_at(at)
+    ticked = ctx.committed(lambda: tick_acd(ctx, at, tick, now), now)
+    if ticked.notices:
+        _say_late(ticked, at, now)
+    return ticked
 
 
-def tick_acd(ctx: EngineContext, now: datetime, outcome: Outcome) -> Outcome:
-    notices(ctx, ctx.acd.tick(now), now, outcome)
+def tick_acd(
+    ctx: EngineContext, due: datetime, outcome: Outcome, now: datetime | None = None
+) -> Outcome:
+    """The ACD's deadlines passed by `due` acted on; their notices applied at `now` (`due`
+    when not given)."""
+    notices(ctx, ctx.acd.tick(due), now or due, outcome)
     return outcome
 
 

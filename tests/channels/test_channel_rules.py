@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowlang.acd import QueueSettings, SkillsAcd
+from flowlang.acd import AgentProfile, QueueSettings, SkillsAcd
 from flowlang.channels.outbound import send_request
 from flowlang.channels.policy import ChannelPolicy
 from flowlang.channels.registry import load_registry
@@ -344,3 +344,35 @@ def test_a_timeout_that_runs_after_downtime_is_judged_when_it_runs_not_when_it_w
     (held,) = outcome.deliveries
     assert held.status != "sent" and held.message.content["text"].startswith("We did not hear")
     assert outcome.note is not None and "ran 24 h 0 min late" in outcome.note
+
+
+DISCONNECTED = """\
+on agent disconnected:
+    reply "We closed this chat as you went quiet: write again any time."
+"""
+
+
+def test_an_acd_deadline_that_runs_after_downtime_runs_its_flow_block_when_it_runs() -> None:
+    """The ACD's deadlines follow the flows' timers' rule: the customer's inactivity
+    disconnect (due at 10 minutes) runs at 25 h, after the engine was down, so the flow's
+    `on agent disconnected` reply is judged then, when the WhatsApp window has closed, and held
+    back, where on time it would have gone out."""
+    clock = _Clock(T0)
+    sent = RecordingAdapter()
+    queue = QueueSettings("Retail", frozenset({"ana"}), inactivity_after=timedelta(minutes=10))
+    acd = SkillsAcd([queue], [AgentProfile("ana", auto_answer=True)])
+    engine = engine_of(
+        program('route to queue "Retail"', header=DISCONNECTED),
+        adapters=[sent],
+        policy=ChannelPolicy(),
+        clock=clock,
+        acd=acd,
+    )
+    engine.handle(_whatsapp("w1", "hi", T0))
+    clock.at = T0 + timedelta(hours=25)
+    outcomes = engine.advance(clock.at)
+    (disconnect,) = [o for o in outcomes if any(n.kind == "disconnected" for n in o.notices)]
+    assert sent.sent == []
+    (held,) = disconnect.deliveries
+    assert held.status != "sent" and held.message.content["text"].startswith("We closed")
+    assert disconnect.note is not None and "ran 24 h 50 min late" in disconnect.note
