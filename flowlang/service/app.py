@@ -34,7 +34,7 @@ from flowlang.service import error_responses, webhooks
 from flowlang.service.api import mount_api
 from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.forward import Forwarder, ForwardToLeader
-from flowlang.service.intake import Intake
+from flowlang.service.intake import Inbox, Intake
 from flowlang.service.limits import BodyLimits
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
@@ -43,7 +43,6 @@ from flowlang.service.tokens import TokenReader
 from flowlang.service.versions import Started, starting_versions
 from flowlang.service.worker import Cluster, UtcClock, Worker
 from flowlang.store import (
-    SqliteStore,
     Store,
     count_unprocessed,
     database_errors,
@@ -54,6 +53,7 @@ from flowlang.store.inbox import InboxReader, SqliteInbox
 from flowlang.store.leadership import Leadership
 from flowlang.store.migrations import StoreError
 from flowlang.store.postgres import PostgresStore
+from flowlang.store.postgres_inbox import PostgresInbox
 from flowlang.web.mount import mount_web
 
 log = logging.getLogger("flowlang.service")
@@ -307,11 +307,17 @@ def _leads(worker: Worker, outbox: Store) -> bool:
     return True
 
 
-def _inbox(store: Store, writes: bool) -> tuple[InboxReader | None, SqliteInbox | None]:
-    """On a SQLite store, the inbox its webhooks are made durable in (`store/inbox.py`): read
-    by the worker, and written by this process's intake when it `writes`."""
-    if not isinstance(store, SqliteStore):
-        return None, None
+def _inbox(store: Store, writes: bool) -> tuple[InboxReader | None, Inbox | None]:
+    """Where this process's intake makes its webhooks durable: on a SQLite store its inbox
+    (`store/inbox.py`), read by the worker and written by the intake when it `writes`; on a
+    PostgreSQL store the shared inbound log, on a connection of the intake's own, which the
+    worker of whichever process leads reads (`store/postgres_inbox.py`)."""
+    if isinstance(store, PostgresStore):
+        try:
+            return None, PostgresInbox(store.path)
+        except StoreError as exc:
+            store.close()
+            raise ServiceConfigError(str(exc)) from exc
     try:
         reader = InboxReader(store.path)
     except StoreError as exc:

@@ -1,14 +1,16 @@
-"""The webhook intake thread (SQLite store): requests made durable and answered without
-waiting for the engine.
+"""The webhook intake thread: requests made durable and answered without waiting for the
+engine.
 
 Webhook requests hand over their events (`accept`). The thread takes every request waiting and
-appends them all to the store's inbox in one transaction (`store/inbox.py`: one disk sync for
-all); while a sync is under way the next requests queue up, so a batch grows with the load. Once
-the transaction has committed, the engine's worker is woken (`on_commit`: `Worker.wake` in the
-same process, the engine process's wake pipe in the service's front process), and only then
-are the requests answered: the worker reads the inbox at each turn, so an API call made after
-an acknowledgement comes after its events. A request whose batch could not be written gets the
-store's error (5xx): nothing of it was acknowledged.
+appends them all to the inbox in one transaction (one disk sync for all): on a SQLite store the
+store's inbox file (`store/inbox.py`), on a PostgreSQL store the shared inbound log, on a
+connection of the intake's own (`store/postgres_inbox.py`). While a sync is under way the next
+requests queue up, so a batch grows with the load. Once the transaction has committed, the
+engine's worker is woken (`on_commit`: `Worker.wake` in the same process, the engine process's
+wake pipe in the service's front process), and only then are the requests answered: the worker
+reads the inbox (or the log) when woken, so an API call made after an acknowledgement comes
+after its events. A request whose batch could not be written gets the store's error (5xx):
+nothing of it was acknowledged.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import asyncio
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from flowlang.events import InboundEvent
 from flowlang.service.metrics import Metrics
@@ -30,10 +33,18 @@ from flowlang.service.worker import (
     answer,
     settle_requests,
 )
-from flowlang.store.inbox import Appended, Entry, SqliteInbox
+from flowlang.store.inbox import Appended, Entry
 from flowlang.store.inbox import Letter as InboxLetter
 
 log = logging.getLogger("flowlang.service")
+
+
+class Inbox(Protocol):
+    """Where the intake appends: `SqliteInbox` (store/inbox.py) or `PostgresInbox`."""
+
+    def append(self, requests: Sequence[Sequence[Entry]]) -> list[Appended]: ...
+
+    def close(self) -> None: ...
 
 
 class Intake:
@@ -41,7 +52,7 @@ class Intake:
 
     def __init__(
         self,
-        inbox: SqliteInbox,
+        inbox: Inbox,
         on_commit: Callable[[], None],
         metrics: Metrics,
         max_batch: int = 256,

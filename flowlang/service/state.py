@@ -43,7 +43,7 @@ class Gate:
     metrics: Metrics
     secrets: dict[str, ChannelSecrets]
     channels: list[str]  # the channels whose webhooks are taken
-    taker: Taker  # the intake (SQLite store) or the worker (PostgreSQL)
+    taker: Taker  # the intake (or the worker, when the process has no intake of its own)
 
     def serves(self, channel: str) -> bool:
         return channel in self.channels

@@ -3,13 +3,14 @@
 Everything the service does with the engine and its store runs here, one turn at a time. A turn
 is one transaction (one disk sync) for:
 
-- **intake** (on a PostgreSQL store): webhook requests hand over their events (`accept`); every
-  request waiting is made durable (group commit) and answered as soon as the turn commits. On a
-  SQLite store the webhooks are made durable and answered by the intake (`intake.py`, in the
-  store's inbox file, in this process or in the service's front process), which wakes the
-  worker (`wake`): each turn reads the inbox's new rows (`store/inbox.py`), takes them into the
-  store and processes them in the order they arrived, and keeps in the same transaction how far
-  it took the inbox;
+- **intake**: the webhooks are made durable and answered by the intake (`intake.py`), which
+  wakes the worker (`wake`). On a SQLite store it writes the store's inbox file (in this
+  process or in the service's front process): each turn reads the inbox's new rows
+  (`store/inbox.py`), takes them into the store and processes them in the order they arrived,
+  and keeps in the same transaction how far it took the inbox. On a PostgreSQL store it writes
+  the shared inbound log (`store/postgres_inbox.py`), which the leader's turns read. (A worker
+  given webhook requests itself, `accept`, makes the requests waiting durable in its turn and
+  answers them when it commits.);
 - **processing**: the events made durable are processed in the order they arrived (so the
   order of each conversation holds), for `batch_seconds` of work at most, each as a nested unit
   of work (a savepoint: one that fails is undone alone and kept as a dead letter);
@@ -26,9 +27,10 @@ the worker runs `Engine.recover` (timers, queues, events stored but not processe
 service takes requests.
 
 **Several processes on one PostgreSQL store** (`Cluster`, docs/scaling.md): every process's
-worker makes its webhooks' events durable; only the leader's processes them, reading the shared
-inbound log in the order events were made durable, whichever process took them (woken by
-NOTIFY, else every `poll_interval`). A follower bids for the lead every `poll_interval`; when it
+intake makes its webhooks' events durable; only the leader's worker processes them, reading the
+shared inbound log in the order events were made durable, whichever process took them (woken by
+its intake, by NOTIFY, else every `poll_interval`), and takes the calls waiting when a turn
+begins into the turn's transaction. A follower bids for the lead every `poll_interval`; when it
 takes it, it recovers (as on a restart) and leads. A leader whose transaction finds that another
 process has taken the lead (`LeadershipLost`) stops its engine at once and calls `on_deposed`.
 """
@@ -378,6 +380,8 @@ class Worker:
             # then comes after its events, whichever process acknowledged it.
             self._woken = False
             self._guarded(self._read_inbox)
+        elif any(isinstance(i, _Wake) for i in items):
+            self._woken = False  # (a leader) before it reads the log: no commit goes unseen
         process = stop is None and self.role in ("single", "leader")
         # A leader looks at the shared log when there may be something new in it (its own
         # intake, a NOTIFY, events left) or every poll interval, not before each API call: an
@@ -392,11 +396,23 @@ class Worker:
             )
         )
         pending = bool(self._work) and isinstance(self._work[0], _Pending | _Taken) and stop is None
-        if intakes or look or pending:
-            self._commit(intakes, process=process)
+        turn = bool(intakes or look or pending)
         for item in items:
             if isinstance(item, _Call):
                 self._work.append(item)
+        # A leader's turn takes the calls waiting into its transaction, after its events: one
+        # commit (a disk sync, a round trip) for both. (Its queue holds no events: they are in
+        # the shared log.)
+        joined = self._calls(stop) if turn and self.role == "leader" else []
+        if turn:
+            self._commit(intakes, process=process, calls=joined)
+        calls = self._calls(stop)
+        if calls:
+            self._run_calls(calls)
+        return stop
+
+    def _calls(self, stop: _Stop | None) -> list[_Call]:
+        """The calls at the head of the work waiting (none when stopping)."""
         calls: list[_Call] = []
         while stop is None and self._work and isinstance(self._work[0], _Call):
             call = self._work.popleft()
@@ -404,9 +420,7 @@ class Worker:
             calls.append(call)
             if len(calls) >= self.max_batch:
                 break
-        if calls:
-            self._run_calls(calls)
-        return stop
+        return calls
 
     def _run_calls(self, calls: list[_Call]) -> None:
         """Run the calls waiting, in order, in one transaction (one disk sync for all, as a
@@ -455,17 +469,24 @@ class Worker:
             self._work.extend(_Taken(Staged.of(seq, entry), since) for seq, entry in rows)
             self._seen = rows[-1][0]
 
-    def _commit(self, intakes: list[WebhookRequest], process: bool) -> None:
+    def _commit(
+        self, intakes: list[WebhookRequest], process: bool, calls: list[_Call] | None = None
+    ) -> None:
         """Make `intakes` durable and process the events waiting (for `batch_seconds` at
-        most) in one transaction: one disk sync for all. Each event is a nested unit of work
-        (a savepoint): one that fails is undone alone and kept as a dead letter. The messages
-        they queued are handed to the outbox's thread once the transaction has committed."""
+        most), then run `calls`, in one transaction: one disk sync for all. Each event and
+        each call is a nested unit of work (a savepoint): an event that fails is undone alone
+        and kept as a dead letter, a call as in `_run_calls`. The messages they queued are
+        handed to the outbox's thread once the transaction has committed, and the calls are
+        answered then."""
         acks: list[Ack] = []
         processed: list[tuple[_Pending | _Taken, Outcome | None]] = []
         taken: list[_Taken] = []
+        calls = calls or []
+        results: list[Any] = []
         try:
             with self.engine.group():  # listeners (agents' streams) hear after its commit
                 acks = self._turn(intakes, process, processed, taken)
+                results.extend(self._nested_call(call) for call in calls)
         except Exception as exc:  # the store cannot be written: nothing was kept
             log.exception(
                 "cannot commit %d webhook request(s) and %d event(s); the events stay in the "
@@ -476,6 +497,8 @@ class Worker:
             if isinstance(exc, LeadershipLost):  # before the 500s: /ready says so after them
                 self._depose(exc)
             answer([(intake.loop, intake.future, exc) for intake in intakes])
+            for call in calls:
+                call.settle(exc)
             if taken:  # still in the inbox, not taken: tried again (after a pause), in order
                 self._work.extendleft(reversed(taken))
                 time.sleep(0.5)
@@ -486,7 +509,9 @@ class Worker:
             if outcome is not None:
                 self._count(outcome)
         settle_requests(self.metrics, intakes, acks)
-        if processed:
+        for call, result in zip(calls, results, strict=True):
+            call.settle(result)
+        if processed or calls:
             self.on_commit()
 
     def _turn(

@@ -49,6 +49,7 @@ class PostgresDialect(Dialect):
         self._pipeline: psycopg.Pipeline | None = None  # in the outermost transaction, begun
         self._unbegun: ExitStack | None = None  # in the outermost transaction, not begun yet
         self._savepoints: list[bytes] = []  # nested units entered, not sent yet
+        self._wrote = False  # a write was sent in the innermost nested unit open
         self.on_begin: Callable[[], None] = lambda: None  # first in every transaction begun
 
     def _query(self, query: str) -> tuple[bytes, bool]:
@@ -68,6 +69,8 @@ class PostgresDialect(Dialect):
         sent, writes = self._query(query)
         if writes:
             self._begin()
+        elif self._savepoints and self._pipeline is not None:
+            self._enter_savepoints()  # a read inside a begun transaction's unit: after its mark
         return self.db.execute(sent, args)
 
     def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -109,14 +112,21 @@ class PostgresDialect(Dialect):
     def _begin(self) -> None:
         """Begin the transaction entered and not begun yet, and the nested units entered in it
         (their savepoints), before its first write."""
+        self._wrote = True
         begun = self._unbegun
         if begun is None:
+            self._enter_savepoints()
             return
         self._unbegun = None
         begun.callback(self._end)
         self._pipeline = begun.enter_context(self.db.pipeline())
         self.db.execute(b"BEGIN")
         self.on_begin()
+        self._enter_savepoints()
+
+    def _enter_savepoints(self) -> None:
+        """Send the savepoints of the nested units entered and not marked yet (their first
+        statement is about to be sent)."""
         for name in self._savepoints:
             self.db.execute(b"SAVEPOINT " + name)
         self._savepoints.clear()
@@ -131,36 +141,41 @@ class PostgresDialect(Dialect):
     @contextmanager
     def savepoint(self, depth: int) -> Iterator[None]:
         # Sent down the pipeline like any statement (psycopg's nested transaction() waits for
-        # the server at its start and end, several round trips per nested unit). A statement
-        # that failed inside is reported at the latest when a unit directly inside the
-        # outermost transaction ends (each event of the service's batch): that unit is undone
-        # alone; deeper ones are undone with it. In a transaction not begun yet the savepoint
-        # waits for the first write: a unit that writes nothing sends nothing.
+        # the server at its start and end, several round trips per nested unit), and only
+        # just before the unit's first statement: a unit that sends nothing (an API call that
+        # reads the engine's memory only) sends no savepoint either; one that only reads sends
+        # no write to wait for at its end. A statement that failed inside is reported at the
+        # latest when a unit directly inside the outermost transaction ends (each event of the
+        # service's batch, each API call of the leader's turn): that unit is undone alone;
+        # deeper ones are undone with it. In a transaction not begun yet the savepoint waits
+        # for the first write (reads run outside the transaction until then).
         name = f"nested{depth}".encode()
-        if self._unbegun is not None:
-            self._savepoints.append(name)
-        else:
-            self.db.execute(b"SAVEPOINT " + name)
+        self._savepoints.append(name)
+        wrote_before, self._wrote = self._wrote, False
         try:
             yield
             if self._savepoints and self._savepoints[-1] == name:
-                self._savepoints.pop()  # nothing was written inside: nothing to send
+                self._savepoints.pop()  # nothing was sent inside: nothing to send
                 return
             self.db.execute(b"RELEASE " + name)
-            if depth <= 2:
+            if depth <= 2 and self._wrote:
                 ahead, self.before_sync = self.before_sync, None
                 if ahead is not None:
                     ahead()
                 self.sync()
+            # (a unit that only read has fetched its answers, as every read of the store does:
+            # a failure among them was raised there)
         except BaseException:
             if self._savepoints and self._savepoints[-1] == name:
-                self._savepoints.pop()  # nothing was written inside: nothing to undo
+                self._savepoints.pop()  # nothing was sent inside: nothing to undo
                 raise
             with suppress(psycopg.Error):  # the failure being raised, already reported
                 self.sync()
             self.db.execute(b"ROLLBACK TO " + name)
             self.db.execute(b"RELEASE " + name)
             raise
+        finally:
+            self._wrote = self._wrote or wrote_before
 
     def sync(self) -> None:
         """Wait for the statements sent so far: a failure among them is raised now."""
@@ -263,8 +278,12 @@ class PostgresStore(SqlStore):
             )
 
     def _insert_inbound(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
+        return [seq is not None for seq in self.number_inbound(events)]
+
+    def number_inbound(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> list[int | None]:
         """Insert the events not seen before, numbered by the `inbound_seq` sequence (in the
-        order given), in one round trip.
+        order given), in one round trip; the number each took (None: seen before, in the store
+        or earlier among `events`).
 
         No row is locked from numbering to commit, so the intakes of several processes commit
         side by side; but a number is taken before its transaction commits, so a reader may see
@@ -286,19 +305,28 @@ class PostgresStore(SqlStore):
             "INSERT INTO inbound (channel, event_id, payload) "
             "SELECT c, e, p FROM unnest(?::text[], ?::text[], ?::text[]) "
             "WITH ORDINALITY AS t(c, e, p, n) ORDER BY n "
-            "ON CONFLICT DO NOTHING RETURNING channel, event_id",
+            "ON CONFLICT DO NOTHING RETURNING channel, event_id, seq",
             (
                 [channel for channel, _, _ in events],
                 [event_id for _, event_id, _ in events],
                 [_dumps(payload) for _, _, payload in events],
             ),
         ).fetchall()
-        new = {(str(channel), str(event_id)) for channel, event_id in inserted}
-        stored = []
-        for channel, event_id, _ in events:
-            stored.append((channel, event_id) in new)
-            new.discard((channel, event_id))  # the same event twice: the second a duplicate
-        return stored
+        new = {(str(channel), str(event_id)): int(seq) for channel, event_id, seq in inserted}
+        # the same event twice: the second a duplicate
+        return [new.pop((channel, event_id), None) for channel, event_id, _ in events]
+
+    def accept_numbered(
+        self, events: Sequence[tuple[str, str, dict[str, Any]]]
+    ) -> list[int | None]:
+        """`accept_inbounds`, with the number each event took in the log (None: seen before)."""
+        if not events:
+            return []
+        with self._atomic():
+            seqs = self.number_inbound(events)
+            if any(seq is not None for seq in seqs):
+                self._stored_inbound()
+        return seqs
 
     def _stored_inbound(self) -> None:
         if self.announce_inbound:  # delivered at the commit

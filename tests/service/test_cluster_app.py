@@ -4,10 +4,12 @@ no decision more (docs/scaling.md)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +25,13 @@ from flowlang.service import create_app
 from flowlang.store.leadership import Leadership
 from flowlang.store.postgres import PostgresStore
 from tests.service.api_helpers import Stream
-from tests.service.helpers import environment, payload, settings_for, signed_headers
+from tests.service.helpers import (
+    environment,
+    payload,
+    settings_for,
+    signed_headers,
+    whatsapp_text,
+)
 from tests.service.process import free_port
 
 
@@ -178,14 +186,22 @@ def test_a_leader_deposed_by_another_process_decides_nothing_more(
         answer = client.post(
             "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
         )
-        assert answer.status_code == 500  # not acknowledged: the vendor sends it again
+        # Taking a webhook decides nothing: the event is durable in the shared log, for
+        # whichever process leads now; the deposed one's engine finds out at its next turn.
+        assert answer.status_code == 200 and answer.json()["accepted"] == 1
         ready = client.get("/ready")
+        for _ in range(100):
+            if ready.status_code == 503 and ready.json()["role"] == "deposed":
+                break
+            time.sleep(0.05)
+            ready = client.get("/ready")
         assert ready.status_code == 503 and ready.json()["role"] == "deposed"
         assert deposed == [True]
     with psycopg.connect(postgres_url) as db:
-        (inbound,) = db.execute("SELECT count(*) FROM inbound").fetchone() or (0,)
+        unprocessed = "SELECT count(*) FROM inbound WHERE processed = 0"
+        (inbound,) = db.execute(unprocessed).fetchone() or (0,)
         (messages,) = db.execute("SELECT count(*) FROM messages").fetchone() or (0,)
-    assert (inbound, messages) == (0, 0)
+    assert (inbound, messages) == (1, 0)  # kept for the new leader, processed by no one here
 
 
 def test_a_follower_that_took_webhooks_waits_for_work_instead_of_spinning(
@@ -219,3 +235,120 @@ def test_a_follower_that_took_webhooks_waits_for_work_instead_of_spinning(
             assert cycles[taken:] == [True] * (len(cycles) - taken)
     finally:
         other.close()
+
+
+def test_the_leader_acknowledges_webhooks_while_its_engine_is_busy_and_processes_them_after(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The intake makes webhooks durable on a connection of its own: the vendor's answer never
+    waits for the engine's turn (a long one, or one held by a lock), on the leader as on a
+    follower."""
+    with TestClient(create_app(settings_for(tmp_path, store=postgres_url))) as client:
+        worker = client.app.state.service.worker  # type: ignore[attr-defined]
+        assert worker.role == "leader"
+        portal = client.portal
+        assert portal is not None
+        busy, release = threading.Event(), threading.Event()
+
+        def long_job(_engine: object) -> None:
+            busy.set()
+            release.wait(30)
+
+        held = portal.start_task_soon(worker.call, long_job)
+        assert busy.wait(10)
+        try:
+            body = payload("whatsapp")
+            answer = client.post(
+                "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+            )
+            assert answer.status_code == 200 and answer.json()["accepted"] == 1
+            assert not held.done()  # answered while the engine was still held
+            with psycopg.connect(postgres_url) as db:
+                row = db.execute("SELECT processed FROM inbound").fetchall()
+            assert row == [(0,)]  # durable, not processed yet: the engine is still busy
+        finally:
+            release.set()
+        held.result(10)
+        for _ in range(200):
+            with psycopg.connect(postgres_url) as db:
+                processed = db.execute("SELECT processed FROM inbound").fetchall()
+            if processed == [(1,)]:
+                break
+            time.sleep(0.05)
+        assert processed == [(1,)]
+
+
+def test_the_leaders_turn_takes_the_calls_waiting_into_its_commit(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Events of the shared log and the API's calls that wait together commit once (a disk
+    sync), each still its own unit: a call that fails is undone alone."""
+    with TestClient(create_app(settings_for(tmp_path, store=postgres_url))) as client:
+        worker = client.app.state.service.worker  # type: ignore[attr-defined]
+        portal = client.portal
+        assert portal is not None
+        busy, release = threading.Event(), threading.Event()
+
+        def long_job(_engine: object) -> None:
+            busy.set()
+            release.wait(30)
+
+        def writing(reason: str, fail: bool = False) -> object:
+            def call(engine: object) -> str:
+                store = worker.store
+                store.dead_letter("test", {}, reason, datetime.now(UTC))
+                if fail:
+                    store.dialect.execute("INSERT INTO no_such_table VALUES (1)")
+                return reason
+
+            return call
+
+        held = portal.start_task_soon(worker.call, long_job)
+        assert busy.wait(10)
+        commits: list[int] = []
+        dialect = worker.store.dialect
+        begin = dialect.transaction
+
+        @contextmanager
+        def counted() -> Iterator[None]:
+            with begin():
+                yield
+            commits.append(1)
+
+        dialect.transaction = counted
+        queued: list[object] = []
+        put = worker._put
+
+        def counting_calls(item: object) -> None:
+            queued.append(item)
+            put(item)
+
+        worker._put = counting_calls
+        try:
+            # sent now: its flow's timers are not due at once
+            body = json.dumps(whatsapp_text("447700900123", "wamid.busy.1", "hello")).encode()
+            answer = client.post(
+                "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+            )
+            assert answer.status_code == 200  # its wake-up waits in the worker's queue
+            calls = [
+                portal.start_task_soon(worker.call, writing(*call))
+                for call in (("kept",), ("undone", True), ("after",))
+            ]
+            while len(queued) < len(calls):
+                time.sleep(0.01)
+        finally:
+            release.set()
+        held.result(10)
+        assert calls[0].result(10) == "kept" and calls[2].result(10) == "after"
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            calls[1].result(10)
+        dialect.transaction = begin
+        assert commits == [1]  # the event processed and three calls: one commit
+    with psycopg.connect(postgres_url) as db:
+        reasons = [
+            r[0]
+            for r in db.execute("SELECT reason FROM dead_letters WHERE source = 'test' ORDER BY id")
+        ]
+        processed = db.execute("SELECT processed FROM inbound").fetchall()
+    assert reasons == ["kept", "after"] and processed == [(1,)]

@@ -119,3 +119,35 @@ def test_writing_several_rows_in_a_transaction_queues_them_without_a_wait(
     assert customer.new and len(postgres_store.identities_of(customer.id)) == 2
     # its identities' owners read, its number taken, the commit
     assert len(waits) == 3
+
+
+def test_a_nested_unit_in_a_begun_transaction_that_only_reads_sends_no_savepoint_or_sync(
+    postgres_store: PostgresStore,
+) -> None:
+    """The leader's turn takes the API's calls waiting into its transaction: a call that only
+    reads the engine's memory costs nothing there, one that reads the store its read alone."""
+    postgres_store.add_user("alice", "agent", "hash-a", T0)
+    with counting(postgres_store.db) as waits, postgres_store.transaction():
+        postgres_store.dead_letter("test", {"n": 1}, "the turn's write", T0)  # begun
+        with postgres_store.transaction():
+            pass  # a call reading the engine's memory
+        with postgres_store.transaction():
+            assert postgres_store.user_by_token_hash("hash-a") is not None
+        sent = len(waits)
+    assert sent == 1  # the read; no savepoint's end waited for
+    assert len(waits) == 2  # and the commit
+
+
+def test_a_read_that_fails_in_a_nested_unit_of_a_begun_transaction_undoes_that_unit_alone(
+    postgres_store: PostgresStore,
+) -> None:
+    with postgres_store.transaction():
+        postgres_store.dead_letter("test", {"n": 1}, "kept", T0)
+        with pytest.raises(psycopg.errors.DivisionByZero), postgres_store.transaction():
+            read = "SELECT 1 / (SELECT count(*) - count(*) FROM users)"
+            postgres_store.dialect.execute(read).fetchall()
+        with pytest.raises(psycopg.errors.UndefinedTable), postgres_store.transaction():
+            postgres_store.dead_letter("test", {"n": 2}, "undone", T0)
+            postgres_store.dialect.execute("SELECT * FROM no_such_table").fetchall()
+        postgres_store.dead_letter("test", {"n": 3}, "kept too", T0)
+    assert [letter["reason"] for letter in postgres_store.dead_letters()] == ["kept", "kept too"]

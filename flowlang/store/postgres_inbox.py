@@ -1,0 +1,58 @@
+"""The webhook intake's writer on a PostgreSQL store (docs/scaling.md, "The intake").
+
+Every `flowlang serve` process sharing a PostgreSQL store makes its webhooks' events durable
+in the shared inbound log on a connection of its own, from the intake's thread
+(`flowlang/service/intake.py`, as on SQLite with the inbox file): the acknowledgement waits
+for that commit only, never for the engine's turn, whichever process leads. The events are
+numbered and their conversations locked as `PostgresStore.number_inbound` says; a commit that
+stored new events tells the other processes (`NOTIFY`). Unreadable payloads are kept as dead
+letters in the same transaction. The connection is never fenced: taking a webhook decides
+nothing, so a process that is not (or no longer) the leader still takes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flowlang.store.inbox import Appended, Entry
+from flowlang.store.postgres import PostgresStore
+
+
+class PostgresInbox:
+    """Appends webhook requests' entries to the shared inbound log (`append`), on its own
+    connection; `close` when done."""
+
+    def __init__(self, url: str) -> None:
+        """Raises StoreError when the store cannot be opened."""
+        self.store = PostgresStore(url)
+        self.store.announce_inbound = True
+
+    def append(self, requests: Sequence[Sequence[Entry]]) -> list[Appended]:
+        """Every request's entries in one transaction (one disk sync): the events numbered in
+        the order given (a seq each, None for one seen before), the letters kept as dead
+        letters (None: they are not in the log). Raises psycopg.Error when nothing could be
+        written."""
+        store = self.store
+        events = [
+            (entry.channel, entry.event_id, entry.payload)
+            for entries in requests
+            for entry in entries
+            if entry.letter is None and entry.event_id is not None
+        ]
+        with store.transaction():
+            seqs = iter(store.accept_numbered(events))
+            results = []
+            for entries in requests:
+                numbered: list[int | None] = []
+                for entry in entries:
+                    letter = entry.letter
+                    if letter is not None:
+                        store.dead_letter(letter.source, letter.payload, letter.reason, letter.at)
+                        numbered.append(None)
+                    else:
+                        numbered.append(next(seqs) if entry.event_id is not None else None)
+                results.append(Appended(numbered))
+        return results
+
+    def close(self) -> None:
+        self.store.close()
