@@ -7,6 +7,7 @@ raises `FlowRuntimeError`, the flow's own error (FL900); nothing else is raised 
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -72,6 +73,8 @@ def _number(value: Any) -> float:
         number = float(str(value).strip())
     except (TypeError, ValueError) as exc:
         raise FlowRuntimeError(f"cannot turn {_show(value)} into a number") from exc
+    if not math.isfinite(number):  # "nan", "inf": Python reads them, JSON cannot store them
+        raise FlowRuntimeError(f"cannot turn {_show(value)} into a number")
     return int(number) if number.is_integer() else number
 
 

@@ -42,14 +42,14 @@ def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
         return _accept_in_group(ctx, event, payload)
 
     def work() -> Outcome:
-        if not ctx.store.accept_inbound(event.channel, event.event_id, payload):
+        if not ctx.store.accept_inbound(event.channel, event.event_id, payload, processing=True):
             outcome = Outcome(event=event, duplicate=True)
             outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
             return outcome
         mark = ctx.deliverer.mark()
         try:
             with ctx.events.undone_on_failure(), ctx.unit_of_work():
-                return _process(ctx, event)
+                return _process(ctx, event, marked=True)
         except Exception as exc:  # a bug or a failing part must not lose the message
             ctx.deliverer.discard(mark)
             ctx.stale = True  # the ACD and the timers may hold what was undone
@@ -70,11 +70,11 @@ def _accept_in_group(ctx: EngineContext, event: InboundEvent, payload: dict[str,
     a unit of its own, still inside the group (so still in its commit)."""
 
     def work() -> Outcome:
-        if not ctx.store.accept_inbound(event.channel, event.event_id, payload):
+        if not ctx.store.accept_inbound(event.channel, event.event_id, payload, processing=True):
             outcome = Outcome(event=event, duplicate=True)
             outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
             return outcome
-        return _process(ctx, event)
+        return _process(ctx, event, marked=True)
 
     try:
         return ctx.committed(work, event.timestamp)
@@ -106,18 +106,21 @@ def _kept(ctx: EngineContext, event: InboundEvent, exc: Exception) -> Outcome:
     return Outcome(event=event, dead_lettered=True, note=f"kept in the dead letters: {reason}")
 
 
-def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
+def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> Outcome:
+    """Process a stored event and mark it processed, in the caller's unit of work (`marked`:
+    it was stored as processed, in this unit: `accept_inbound(processing=True)`)."""
     outcome = Outcome(event=event)
     now = event.timestamp
+    done = _no_mark if marked else ctx.store.mark_processed
     if event.kind is EventKind.RECEIPT:
         record_status(ctx, event, outcome)
-        ctx.store.mark_processed(event.channel, event.event_id)
+        done(event.channel, event.event_id)
         return outcome
     if not event.sender_id:  # a removal that came without its author (Facebook's feed)
         author = _author_of(ctx, event)
         if author is None:
             outcome.note = f"{event.refers_to} was removed; whose it was is not known here"
-            ctx.store.mark_processed(event.channel, event.event_id)
+            done(event.channel, event.event_id)
             return outcome
         event = event.model_copy(update={"sender_id": author})
     customer = ctx.store.resolve_customer(
@@ -133,7 +136,9 @@ def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
     ctx.senders[conv.id] = event.sender_id
     outcome.conversation_id = conv.id
     if event.kind is EventKind.SYSTEM:
-        return _identity_changed(ctx, event, conv, outcome, now)
+        outcome = _identity_changed(ctx, event, conv, outcome, now)
+        done(event.channel, event.event_id)
+        return outcome
     conv.last_inbound_at = now
     conv.last_sender_id = event.sender_id
     conv.post_id = event.post_id or conv.post_id
@@ -198,7 +203,7 @@ def _process(ctx: EngineContext, event: InboundEvent) -> Outcome:
             outcome.note = f"flow waits for the {state.waiting.kind}; message kept in history"
     window_warning.arm(ctx, conv)
     ctx.store.save_conversation(conv)
-    ctx.store.mark_processed(event.channel, event.event_id)
+    done(event.channel, event.event_id)
     return outcome
 
 
@@ -253,8 +258,11 @@ def _identity_changed(
     )
     outcome.note = f"{data.get('system', 'system')}: {', '.join(v for _, v in links)} linked"
     ctx.store.save_conversation(conv)
-    ctx.store.mark_processed(event.channel, event.event_id)
     return outcome
+
+
+def _no_mark(channel: str, event_id: str) -> None:
+    """Stored as processed already (in this unit of work)."""
 
 
 def _author_of(ctx: EngineContext, event: InboundEvent) -> str | None:

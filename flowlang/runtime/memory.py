@@ -211,12 +211,15 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
         """Nothing to commit: a dictionary has no rollback (a failed event's changes stay)."""
         return nullcontext()
 
-    def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
+    def accept_inbound(
+        self, channel: str, event_id: str, payload: dict[str, Any], processing: bool = False
+    ) -> bool:
         key = (channel, event_id)
         if key in self.seen:
             return False
         self.seen.add(key)
-        self.unprocessed[key] = payload
+        if not processing:
+            self.unprocessed[key] = payload
         if payload.get("sender_id"):
             self.senders[key] = str(payload["sender_id"])
         return True

@@ -262,8 +262,13 @@ class ConversationStore(PolicyLedger, Outbox, SentLedger, Protocol):
         """Everything done inside commits together, or not at all (a store that cannot roll
         back returns a context that does nothing)."""
 
-    def accept_inbound(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
-        """Store an inbound event; False when this channel message id was seen before."""
+    def accept_inbound(
+        self, channel: str, event_id: str, payload: dict[str, Any], processing: bool = False
+    ) -> bool:
+        """Store an inbound event; False when this channel message id was seen before.
+        `processing`: (inside a transaction) the caller processes it in the same transaction,
+        so it is stored as processed at once (`mark_processed` is not needed): if the
+        transaction rolls back, the event was never stored either."""
 
     def mark_processed(self, channel: str, event_id: str) -> None: ...
 
@@ -296,7 +301,10 @@ class ConversationStore(PolicyLedger, Outbox, SentLedger, Protocol):
 
     def conversation_for(
         self, customer_id: str, channel: str, account: str, now: datetime, window: timedelta
-    ) -> ConversationView: ...
+    ) -> ConversationView:
+        """The customer's conversation on `channel` that continues at `now`, else a new one.
+        The caller saves it (`save_conversation`) in the same unit of work: a store may leave
+        a new conversation's record to that save."""
 
     def get_conversation(self, conversation_id: str) -> ConversationView | None: ...
 

@@ -340,6 +340,18 @@ def test_runtime_error_goes_to_on_error_with_the_source_line() -> None:
     assert of(result, fx.RouteToQueue)
 
 
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity"])
+def test_number_of_a_text_that_is_not_a_finite_number_is_the_flows_error(text: str) -> None:
+    """Python reads "nan" and "inf" as floats; a flow does not: no such value reaches its
+    variables (JSON, and so the store, has no way to keep it)."""
+    header = 'on error:\n    reply "Sorry: {{ error.message }}"\n    end "x"'
+    prog = program(f'set n to number("{text}")\nend', header=header + "\nvar n: number = 0")
+    result = start(prog)
+    reply = of(result, fx.SendReply)[0].content["text"]
+    assert reply == f"Sorry: cannot turn {text!r} into a number"
+    assert result.state.variables["n"] == 0
+
+
 def test_runtime_error_without_handler_fails_only_this_run() -> None:
     prog = program("set n to 1 / 0\nend", header="var n: number = 0")
     (failure,) = of(start(prog), fx.FlowFailed)
