@@ -63,15 +63,23 @@ class Intake:
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[WebhookRequest | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Set (under the lock) when the stop begins: nothing is queued after the stop's mark,
+        # which would never be answered.
+        self._closed = False
+        self._closing = threading.Lock()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="flowlang-intake", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Make durable and answer the requests waiting, then stop."""
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.put(None)
+        """Make durable and answer the requests waiting, then stop; a request that comes once
+        the stop has begun is refused (WorkerStopped: 503, the channel sends it again)."""
+        with self._closing:
+            self._closed = True
+            if self._thread is not None and self._thread.is_alive():
+                self._queue.put(None)
+        if self._thread is not None:
             self._thread.join(timeout)
         self.inbox.close()
 
@@ -87,18 +95,22 @@ class Intake:
     ) -> Ack:
         """Make a request's events and dead letters durable (committed with the other requests
         waiting); the worker processes them after. Raises what the inbox raised (answer 5xx)."""
-        if not self.alive:
-            raise WorkerStopped("the webhook intake is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Ack] = loop.create_future()
-        self._queue.put(WebhookRequest(channel, events, letters, at, loop, future))
+        with self._closing:
+            if self._closed or not self.alive:
+                raise WorkerStopped("the webhook intake is not running")
+            self._queue.put(WebhookRequest(channel, events, letters, at, loop, future))
         return await future
 
     def _run(self) -> None:
         stopping = False
-        while not stopping:
+        while True:
             batch: list[WebhookRequest] = []
-            item = self._queue.get()
+            try:  # once stopping, every request queued before the mark, then no more
+                item = self._queue.get_nowait() if stopping else self._queue.get()
+            except queue.Empty:
+                return
             while True:
                 if item is None:
                     stopping = True

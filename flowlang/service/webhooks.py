@@ -28,7 +28,7 @@ from flowlang.channels.ingest import part_letter, verify_request
 from flowlang.channels.signatures import SignatureError, x_crc_response
 from flowlang.events import InboundEvent
 from flowlang.service.state import Gate, gate_of
-from flowlang.service.worker import Ack, Letter
+from flowlang.service.worker import Ack, Letter, WorkerStopped
 
 log = logging.getLogger("flowlang.service")
 
@@ -38,6 +38,7 @@ X_CHANNELS = frozenset({"x_dm", "x_public"})
 router = APIRouter(tags=["webhooks"])
 
 INLINE_READ = 64 * 1024  # bytes: a body up to this is read on the event loop (a few events)
+STOPPING_RETRY_AFTER = "5"  # seconds: a request that came while the service stops, tried again
 PREFIX = "/webhooks/"
 
 
@@ -66,6 +67,7 @@ REFUSALS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem, "description": "Signature missing or wrong; nothing kept"},
     404: {"model": Problem, "description": "Not a channel of this service"},
     413: {"model": Problem, "description": "Body over the size limit"},
+    503: {"model": Problem, "description": "The service is stopping; nothing kept (Retry-After)"},
 }
 
 
@@ -101,7 +103,12 @@ async def webhook(channel: str, request: Request) -> Response:
         events, letters = await asyncio.to_thread(_read_request, channel, raw, received, limit)
     ack = Ack()
     if events or letters:
-        ack = await service.taker.accept(channel, events, letters, received)
+        try:
+            ack = await service.taker.accept(channel, events, letters, received)
+        except WorkerStopped as exc:  # nothing of it was kept: the channel sends it again
+            refusal = _problem(503, f"the service is stopping ({exc}); try again")
+            refusal.headers["Retry-After"] = STOPPING_RETRY_AFTER
+            return refusal
     # The answer's JSON is written here: FastAPI would validate a model it built itself.
     return Response(
         b'{"accepted":%d,"duplicates":%d,"dead_letters":%d}'

@@ -201,6 +201,7 @@ class Worker:
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self._stopped = False
+        self._closing = threading.Lock()  # nothing is queued once the loop has stopped
         self._next_gauges = 0.0
         self.cluster = cluster
         self.on_deposed = on_deposed
@@ -288,9 +289,10 @@ class Worker:
             self._inbox.put(_Wake())
 
     def _put(self, item: WebhookRequest | _Call | _Wake) -> None:
-        if not self.alive:
-            raise WorkerStopped("the engine worker is not running")
-        self._inbox.put(item)
+        with self._closing:
+            if not self.alive:
+                raise WorkerStopped("the engine worker is not running")
+            self._inbox.put(item)
 
     # ------------------------------------------------------------------ the thread
     def _run(self) -> None:
@@ -313,7 +315,8 @@ class Worker:
             stop = self._cycle(block=not self._work and not self._more)
             if not self.deposed:
                 self._due()
-        self._stopped = True
+        with self._closing:  # what was queued before is drained; nothing comes after
+            self._stopped = True
         self._drain_after_stop()
         if stop is not None:
             stop.done.set()
