@@ -636,7 +636,7 @@ class ChannelPolicy:
                     )
                 content = {"kind": "text", "text": str(fallback)}
                 why.append(f"{expected}; {ref!r} is not one: sent as its caption")
-        elif kind not in rules.content and kind != "text":
+        elif kind != "text" and (kind not in rules.content or _as_link(kind, rules)):
             fallback = content.get("fallback") or content.get("caption") or content.get("text")
             url = content.get("url")
             if kind != "sticker" and url and "link" in rules.content:
@@ -649,7 +649,10 @@ class ChannelPolicy:
                     "give the element a caption or a text fallback",
                 )
             content = {"kind": "text", "text": str(fallback)}
-            why.append(f"{rules.name} cannot carry {kind}: sent as its text")
+            if kind in rules.content:
+                why.append(f"a {kind} is sent on {rules.name} as its link")
+            else:
+                why.append(f"{rules.name} cannot carry {kind}: sent as its text")
         text = sent_text(content)
         length = text_length(text, rules)
         if message.channel == "sms" and text:
@@ -684,6 +687,11 @@ class ChannelPolicy:
 
 
 _ANSWERABLE = (EventKind.COMMENT, EventKind.POST)
+
+
+def _as_link(kind: str, rules: ChannelRules) -> bool:
+    """The channel carries `kind`, but its sender sends it as text with its URL."""
+    return rules.send is not None and kind in rules.send.as_link
 
 
 def _note_private_reply_target(state: dict[str, Any], event: InboundEvent) -> None:

@@ -101,6 +101,10 @@ class SendApi(BaseModel):
     already_sent_status: int | None = None  # the vendor's answer to a repeated idempotent send
     message_id: tuple[str, ...] = ()  # dotted paths into a success answer: the vendor's id
     window_errors: tuple[str, ...] = ()  # a failed status with one closes the reply window
+    # content kinds the channel carries but this sender sends as text with their URL (the
+    # vendor's API wants an upload, or fields flowlang does not have, first): the policy turns
+    # them into that text, so what it measures is what goes out
+    as_link: frozenset[str] = frozenset()
 
     @field_validator("permanent_errors", "retry_errors", mode="before")
     @classmethod

@@ -387,3 +387,38 @@ def test_a_message_tag_is_the_policys_never_the_messages(
         assert "tag" not in verdict.message.content and body["messaging_type"] == "RESPONSE"
     else:
         assert (body["messaging_type"], body["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+
+
+# ---------------------------------------------------------------- media sent as a link
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from([("x_dm", "image"), ("x_dm", "video"), ("line", "audio")]),
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40).map(str.strip),
+    st.integers(0, 12_000),
+)
+def test_media_a_sender_sends_as_its_link_is_measured_as_sent(
+    case: tuple[str, str], caption: str, padding: int
+) -> None:
+    """X DMs (an upload first) and LINE audio (its duration) are sent as text with the URL:
+    what the policy measures is that text, caption and URL, and the vendor gets both; over
+    the channel's limit it is held back (text_too_long), never cut or sent without its link."""
+    channel, kind = case
+    policy = ChannelPolicy()
+    rules = policy.rules[channel]
+    url = "https://cdn.example.com/" + "a" * padding + ".bin"
+    content: dict[str, Any] = {"kind": kind, "url": url}
+    if caption:
+        content["caption"] = caption
+    message = OutboundMessage("c1", channel, "acct", "cu1", "agent", content)
+    delivery = policy.decide(message, conversation(channel), T0 + SECOND)
+    sent = f"{caption}\n{url}" if caption else url
+    if len(sent) > rules.max_text:
+        assert delivery.status == "blocked" and delivery.reason_code == "text_too_long"
+        return
+    assert delivery.status in ("sent", "degraded"), delivery
+    assert delivery.message.content["kind"] == "text"
+    assert delivery.message.content["text"] == sent
+    body = send_request(delivery.message).body
+    assert sent in [body.get("text"), *(item.get("text") for item in body.get("messages", []))]
