@@ -181,7 +181,11 @@ def create_app(
         tokens=TokenReader(store.path) if isinstance(store, PostgresStore) else None,
     )
     forwarder = (
-        Forwarder(lambda: worker.role == "follower", worker.cluster.leadership.leader_url)
+        Forwarder(
+            lambda: worker.role == "follower",
+            worker.cluster.leadership.leader_url,
+            worker.cluster.leadership.forwarding_key(),
+        )
         if worker.cluster is not None
         else None
     )

@@ -5,12 +5,15 @@ reports), so a process that does not lead passes every request but its own webho
 `/ready` and `/metrics` (the API, the browser pages and their sign-in) on to the leader's
 advertised URL and streams the answer back, live streams (Server-Sent Events) included. With no
 leader reachable (one is being chosen) the answer is 503 with `Retry-After: 1`. A request that
-was forwarded once is never forwarded again (no loops while the lead changes hands).
+was forwarded once is never forwarded again (no loops while the lead changes hands): a
+forwarding process marks it with the service's key (`x-flowlang-forwarded`), which a client
+cannot know; a client's own header of that name is dropped at the edge, never trusted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -45,10 +48,12 @@ class Forwarder:
         self,
         follower: Callable[[], bool],
         leader_url: Callable[[], str | None],
+        key: bytes,
         cache_seconds: float = 1.0,
     ) -> None:
         self.follower = follower
         self.leader_url = leader_url
+        self.key = key  # the service's processes' mark on a request one of them forwarded
         self.cache_seconds = cache_seconds
         self._leader: tuple[str | None, float] = (None, 0.0)
         self._client: httpx.AsyncClient | None = None
@@ -59,8 +64,15 @@ class Forwarder:
         path: str = scope["path"]
         return not path.startswith(LOCAL) and self.follower()
 
+    def forwarded(self, scope: Scope) -> bool:
+        """Whether a process of this service forwarded the request (its mark is the key)."""
+        return any(
+            name == FORWARDED and hmac.compare_digest(value, self.key)
+            for name, value in scope["headers"]
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if any(name == FORWARDED for name, _ in scope["headers"]):
+        if self.forwarded(scope):
             await _unavailable(send, "the lead is changing hands; try again")
             return
         leader = await self._where()
@@ -83,8 +95,12 @@ class Forwarder:
     async def _forward(self, leader: str, scope: Scope, receive: Receive, send: Send) -> None:
         body = await _body(receive)
         # The Host header is kept: the leader checks a page's Origin against it.
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP_BY_HOP]
-        headers.append((FORWARDED, b"1"))
+        headers = [
+            (k, v)
+            for k, v in scope["headers"]
+            if k.lower() not in _HOP_BY_HOP and k.lower() != FORWARDED
+        ]
+        headers.append((FORWARDED, self.key))
         query = scope.get("query_string", b"").decode("latin-1")
         target = leader + scope["path"] + (f"?{query}" if query else "")
         if self._client is None:
@@ -136,8 +152,12 @@ class ForwardToLeader:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.forwarder.wants(scope):
             await self.forwarder(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http" and any(name == FORWARDED for name, _ in scope["headers"]):
+            # the app never reads it: a client's own, or the key, goes no further
+            headers = [(k, v) for k, v in scope["headers"] if k != FORWARDED]
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
 
 
 async def _body(receive: Receive) -> bytes:

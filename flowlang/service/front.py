@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ class Front:
         except StoreError as exc:
             raise ServiceConfigError(str(exc)) from exc
         intake = Intake(inbox, engine.wake, self.metrics, self.settings.max_batch)
-        forwarder = Forwarder(lambda: True, engine.url)
+        forwarder = Forwarder(lambda: True, engine.url, secrets.token_urlsafe(32).encode())
         client = httpx.AsyncClient(timeout=5.0)
 
         @asynccontextmanager

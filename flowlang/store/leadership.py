@@ -12,6 +12,7 @@ decision: the new leader's bump waits for its transactions in flight, and those 
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -62,6 +63,19 @@ class Leadership:
         assert bumped is not None
         self.epoch = int(bumped[0])
         return self.epoch
+
+    def forwarding_key(self) -> bytes:
+        """The mark the service's processes put on a request one of them forwarded to another
+        (`service/forward.py`), which a client cannot know: kept in the store, made by the
+        first process that asks."""
+        self.db.execute(
+            "INSERT INTO counters (name, value) VALUES ('forwarding_key', %s) "
+            "ON CONFLICT (name) DO NOTHING",
+            (secrets.randbits(63),),
+        )
+        row = self.db.execute("SELECT value FROM counters WHERE name = 'forwarding_key'").fetchone()
+        assert row is not None
+        return str(row[0]).encode()
 
     def leader_url(self) -> str | None:
         """Where the leader takes API calls (None: no process holds the lead)."""

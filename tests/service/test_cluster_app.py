@@ -95,9 +95,20 @@ def test_a_follower_forwards_the_api_to_the_leader_and_leads_when_it_stops(
         )
         assert signed.status_code == 303 and signed.headers["location"] == "/agent"
         assert signed.headers["set-cookie"].startswith("flowlang_session=")
-        # A request already forwarded once is not forwarded again.
-        looped = follower.get("/api/agent/presence", headers={**auth, "X-Flowlang-Forwarded": "1"})
+        # A request already forwarded once (by a process: its mark is the store's key) is not
+        # forwarded again; a client's own header of that name is dropped, not trusted.
+        leadership = Leadership(postgres_url, "")
+        try:
+            key = leadership.forwarding_key().decode()
+        finally:
+            leadership.close()
+        looped = follower.get("/api/agent/presence", headers={**auth, "X-Flowlang-Forwarded": key})
         assert looped.status_code == 503 and looped.headers["retry-after"] == "1"
+        for claimed in ("1", key + "x"):
+            mine = follower.get(
+                "/api/agent/presence", headers={**auth, "X-Flowlang-Forwarded": claimed}
+            )
+            assert mine.status_code == 200 and mine.json()["state"] == "away", mine.text
         next(leading, None)  # the leader stops and gives up the lead
         for _ in range(200):
             if follower.get("/ready").json()["role"] == "leader":

@@ -75,8 +75,12 @@ def test_webhooks_are_acknowledged_while_the_engine_process_is_down_and_processe
         wait_for(lambda: httpx.get(f"{server.url}/ready", timeout=10).status_code == 200)
         assert server.engine_pid() != engine  # started again by the front
         server.settle()
-        # The API is the engine's again (no token: refused by the engine, not 503).
+        # The API is the engine's again (no token: refused by the engine, not 503), also for
+        # a client that sends the processes' forwarding header itself (dropped, not trusted).
         assert httpx.get(f"{server.url}/api/agent/interactions").status_code == 401
+        claimed = {"x-flowlang-forwarded": "1"}
+        answer = httpx.get(f"{server.url}/api/agent/interactions", headers=claimed)
+        assert answer.status_code == 401, answer.text
         metrics = httpx.get(f"{server.url}/metrics").text
         assert 'flowlang_inbound_events_total{channel="web"} 21.0' in metrics  # the front's
         assert "flowlang_processing_seconds_count" in metrics  # the engine's
