@@ -124,7 +124,7 @@ def create_app(
     # would write the stream's one-use ticket (in the query) to its log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     projects = load_projects(settings)
-    project = projects[0][1]
+    project = offline_until_signed_in(projects[0][1])
     assert project.deployment is not None
     secrets = channel_secrets(project.deployment, settings.insecure_dev)
     channels = webhook_channels(project, settings)
@@ -297,6 +297,23 @@ async def ready(request: Request) -> Any:
 async def metrics_text(request: Request) -> Response:
     """Prometheus text: inbound events, processing latency, backlog, queues, deliveries."""
     return Response(service_of(request).metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+
+def offline_until_signed_in(project: Project) -> Project:
+    """In the service an agent is offline until they say they are available (the workspace's
+    presence, or the API): work is never offered, nor auto-answered, for someone who is not
+    there. An agent whose deployment entry sets `state:` starts in it; one who set their
+    presence before a restart gets it back (`Engine.recover`)."""
+    deployment = project.deployment
+    if deployment is None:
+        return project
+    agents = {
+        name: agent if "state" in agent.model_fields_set else agent.model_copy(
+            update={"state": "offline"}
+        )
+        for name, agent in deployment.agents.items()
+    }
+    return replace(project, deployment=deployment.model_copy(update={"agents": agents}))
 
 
 def _leads(worker: Worker, outbox: Store) -> bool:

@@ -25,7 +25,7 @@ from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import create_app
 from flowlang.service.settings import Settings
 from flowlang.store import SqliteStore
-from tests.service.helpers import settings_for, signed_headers, whatsapp_text
+from tests.service.helpers import settings_for, signed_headers, whatsapp_text, write_deployment
 
 # WhatsApp goes to Cards, whose agents answer at once (auto-answer); web asks a question first,
 # then goes to Overflow, whose one agent (frank) is offered it and accepts by hand.
@@ -136,13 +136,17 @@ class Api:
         return {item["conversation_id"]: item["state"] for item in answer.json()}
 
 
-def make_api(folder: Path, flow: str = V1, vendor: str | None = None) -> Api:
+def make_api(
+    folder: Path, flow: str = V1, vendor: str | None = None, present: bool = True
+) -> Api:
     """The service for `flow` on a fresh store with the users of USERS (not started). Its
     messages go to a recording adapter; with `vendor` (a base URL), WhatsApp's go by the
-    service's own sender to that vendor API, authorised by the variable WA_TOKEN_ENV."""
+    service's own sender to that vendor API, authorised by the variable WA_TOKEN_ENV. The
+    agents start available, unless not `present` (then as the service starts them)."""
     path = folder / "api.flow"
     path.write_text(flow, "utf-8")
-    settings = settings_for(folder, flows=(path,))
+    deployment = write_deployment(folder, present=present)
+    settings = settings_for(folder, flows=(path,), deployment=deployment)
     if vendor is not None:
         _send_whatsapp_to(settings.deployment, vendor)
     tokens = {name: new_token() for name in USERS}

@@ -70,12 +70,20 @@ def environment() -> dict[str, str]:
 
 
 def write_deployment(
-    folder: Path, channels: list[str] | None = None, unstaffed: str | None = None
+    folder: Path,
+    channels: list[str] | None = None,
+    unstaffed: str | None = None,
+    present: bool = True,
 ) -> Path:
     """The example deployment with a connection for each channel (secrets by variable name);
-    the queue `unstaffed` has no members (its interactions wait until they time out)."""
+    the queue `unstaffed` has no members (its interactions wait until they time out). Its
+    agents start available (`state: available`: in the service, an agent without a state is
+    offline until they set it), unless not `present`."""
     yaml = YAML()
     data: Any = yaml.load(EXAMPLE_DEPLOYMENT.read_text("utf-8"))
+    if present:
+        for agent in data["agents"].values():
+            agent.setdefault("state", "available")
     if unstaffed is not None:
         data["queues"][unstaffed]["members"] = []
     for name in channels if channels is not None else CHANNELS:
