@@ -92,8 +92,8 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
     "--checkpoints/--no-checkpoints",
     default=True,
     show_default=True,
-    help="start from the store's report checkpoint at or before --from, and leave one at --to "
-    "when the period is over (docs/reporting.md)",
+    help="start from the store's report checkpoint at or before --from (else from its stored "
+    "fold), and leave one at --to when the period is over (docs/reporting.md)",
 )
 def report_command(
     kind: str,

@@ -19,7 +19,8 @@ from flowlang.commands.loading import load_program
 from flowlang.commands.options import deployment_option
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
 from flowlang.events import AgentEvent, BotEvent, InboundEvent, TimerEvent
-from flowlang.reporting.checkpoint import FOLD_VERSION
+from flowlang.reporting import stored_fold
+from flowlang.reporting.checkpoint import FOLD_VERSION, SPILL_OVER, fold_for_report
 from flowlang.store import Store, StoreError, database_errors, is_postgres_url
 from flowlang.store import open_store as open_any_store
 
@@ -74,7 +75,7 @@ def open_store(location: str | Path) -> Iterator[Store]:
 @click.group()
 def store() -> None:
     """Inspect a store file: customers, their history, dead letters, the outbox, report
-    checkpoints."""
+    checkpoints and the stored fold."""
 
 
 def _customer_id(db: Store, who: str) -> str:
@@ -233,6 +234,30 @@ def checkpoints(store_path: str | Path, clear: bool, output_format: str) -> None
             f"(taken when the log ended at event #{row['through_seq']:,}){unused}"
         )
     click.echo(f"{len(kept)} checkpoint(s)")
+
+
+@store.command()
+@STORE_OPTION
+@click.option("--clear", is_flag=True, help="drop it (reports then fold from the first event)")
+def fold(store_path: str | Path, clear: bool) -> None:
+    """Fold the whole event log and store the fold: reports then fold only the events written
+    after it (a stored fold the log still agrees with is taken up, not folded again)."""
+    with open_store(store_path) as db:
+        if clear:
+            try:
+                dropped = db.clear_stored_fold()
+            except database_errors() as exc:
+                raise click.ClickException(f"cannot drop the stored fold: {exc}") from exc
+            click.echo("stored fold dropped" if dropped else "no stored fold")
+            return
+        fold_for_report(db, None, [None], datetime.now(UTC), True, SPILL_OVER, fold_every=0)
+        found = db.stored_fold(stored_fold.VERSION)
+    if found is None:
+        raise click.ClickException("the fold was not stored: the store is read-only")
+    click.echo(
+        f"stored fold: {found['items']:,} interactions, {found['events']:,} events "
+        f"(through event #{found['through_seq']:,})"
+    )
 
 
 @click.command()

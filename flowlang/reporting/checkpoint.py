@@ -12,7 +12,7 @@ longer is settled: in the rare case that an event for it comes later still, it s
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -35,14 +35,34 @@ actions."""
 
 
 class CheckpointStore(Protocol):
-    """An event log that keeps report checkpoints (`SqliteStore`)."""
+    """An event log that keeps report checkpoints and a stored fold (`SqlStore`)."""
 
     def iter_events(
         self,
         start: datetime | None = None,
         end: datetime | None = None,
         through_seq: int | None = None,
+        after_seq: int | None = None,
     ) -> Iterator[dict[str, Any]]: ...
+
+    def stored_fold(self, version: int) -> dict[str, Any] | None: ...
+
+    def stored_fold_items(self, generation: int) -> Iterator[tuple[str, int, str, bytes]]: ...
+
+    def stored_fold_activity(
+        self, generation: int
+    ) -> Iterator[tuple[str, str, str, str, str | None, int]]: ...
+
+    def save_stored_fold(
+        self,
+        version: int,
+        through_seq: int,
+        events: int,
+        last_at: datetime | None,
+        body: dict[str, Any],
+        items: Iterable[tuple[str, int, str, bytes]],
+        activity: Iterable[tuple[str, str, str, str, str | None]],
+    ) -> None: ...
 
     def last_event_seq(self) -> int: ...
 
@@ -62,11 +82,18 @@ def fold_for_report(
     now: datetime,
     use_checkpoints: bool = True,
     spill_over: int | None = None,
+    fold_every: int | None = None,
 ) -> list[InteractionLog]:
     """One log per end, as `InteractionLog.up_to_each` folds them, for reports whose period
     starts at `start`: from the latest checkpoint at or before `start` when there is one, else
-    from the first event. A period over by `now` leaves a checkpoint at its end (`ends[0]`)
-    for the reports that follow it. `spill_over`: see `InteractionLog`."""
+    from the stored fold when the log still agrees with it (`stored_fold.py`), else from the
+    first event. A period over by `now` leaves a checkpoint at its end (`ends[0]`) for the
+    reports that follow it; a fold of the whole log (an end None) that read at least
+    `fold_every` events (default `stored_fold.FOLD_EVERY`) is stored for the next report.
+    `spill_over`: see `InteractionLog`. Without `use_checkpoints`, neither checkpoints nor the
+    stored fold are used or left."""
+    from flowlang.reporting import stored_fold  # it builds on this module's forms
+
     through = store.last_event_seq()  # events written while we read wait for the next report
     bounded = [e for e in ends if e is not None]
     # A checkpoint after an end (a real-time --at before --from) would hold events past it.
@@ -75,12 +102,27 @@ def fold_for_report(
         if start is not None and use_checkpoints
         else None
     )
+    resumed = None
+    if use_checkpoints and not found:
+        resumed = stored_fold.resume(store, ends, spill_over)
     read_to = max(bounded) if len(bounded) == len(ends) else None
-    events = store.iter_events(found[0] if found else None, read_to, through)
-    logs = InteractionLog.up_to_each(events, ends, restore(found[1]) if found else None, spill_over)
+    if resumed is not None:
+        events = stored_fold.Counted(
+            store.iter_events(resumed.last_at, read_to, through, after_seq=resumed.through_seq)
+        )
+        logs = InteractionLog.up_to_each(events, ends, resumed.log, spill_over)
+    else:
+        since = found[0] if found else None
+        events = stored_fold.Counted(store.iter_events(since, read_to, through))
+        start_from = restore(found[1]) if found else None
+        logs = InteractionLog.up_to_each(events, ends, start_from, spill_over)
     end = ends[0]
     if use_checkpoints and end is not None and end <= now and (found is None or found[0] < end):
         store.save_report_checkpoint(end, FOLD_VERSION, through, snapshot(logs[0], end), KEPT)
+    every = stored_fold.FOLD_EVERY if fold_every is None else fold_every
+    if use_checkpoints and not found and None in ends and events.count >= max(every, 1):
+        folded = events.count + (resumed.events if resumed is not None else 0)
+        stored_fold.save(store, logs[ends.index(None)], through, folded)
     return logs
 
 
@@ -130,13 +172,22 @@ def snapshot(
     return {
         "version": FOLD_VERSION,
         "at": at.isoformat(),
-        "last_event_at": _iso(log.last_event_at),
         "interactions": [_encode(item) for item in kept],
-        "settled_queues": {media: sorted(queues) for media, queues in settled_queues.items()},
-        "agent_states": {a: [state, _iso(since)] for a, (state, since) in log.agent_states.items()},
         "agent_activity": [
             [_iso(when), agent, what, conv] for when, agent, what, conv in log.activity_since(at)
         ],
+        **live_state(log),
+        "settled_queues": {media: sorted(queues) for media, queues in settled_queues.items()},
+    }
+
+
+def live_state(log: InteractionLog) -> dict[str, Any]:
+    """The JSON form of what `log` holds besides its interactions and activity: the time of
+    its last event, the queues of interactions settled, agents' states, the live indexes."""
+    return {
+        "last_event_at": _iso(log.last_event_at),
+        "settled_queues": {media: sorted(queues) for media, queues in log.settled_queues.items()},
+        "agent_states": {a: [state, _iso(since)] for a, (state, since) in log.agent_states.items()},
         "indexes": {
             name: [
                 [key, [[conv, _iso(when)] for conv, when in entries.items()]]
@@ -155,24 +206,29 @@ def snapshot(
 def restore(data: dict[str, Any]) -> InteractionLog:
     """The InteractionLog a checkpoint holds, ready to take the events from its moment on."""
     log = InteractionLog()
-    log.last_event_at = _when(data["last_event_at"])
     for raw in data["interactions"]:
         item = _decode(Interaction, raw)
         item.visits = [_decode(QueueVisit, v) for v in raw["visits"]]
         item.segments = [_decode(AgentSegment, s) for s in raw["segments"]]
         log.interactions[item.id] = item
+    log.agent_activity = [
+        (_required(when), agent, what, conv) for when, agent, what, conv in data["agent_activity"]
+    ]
+    restore_live(log, data)
+    return log
+
+
+def restore_live(log: InteractionLog, data: dict[str, Any]) -> None:
+    """Give `log` what `live_state` kept."""
+    log.last_event_at = _when(data["last_event_at"])
     log.settled_queues = {media: set(queues) for media, queues in data["settled_queues"].items()}
     log.agent_states = {
         agent: (state, _required(since)) for agent, (state, since) in data["agent_states"].items()
     }
-    log.agent_activity = [
-        (_required(when), agent, what, conv) for when, agent, what, conv in data["agent_activity"]
-    ]
     for name, entries_by_key in data["indexes"].items():
         index = getattr(log, name)
         for key, entries in entries_by_key:
             index[key] = OrderedDict((conv, _required(when)) for conv, when in entries)
-    return log
 
 
 _TIMES = {

@@ -155,10 +155,10 @@ class InteractionLog:
     longer grows with the log. `interactions` then holds only those in memory; readers use
     `all_interactions`, `by_start`, `find` and `activity`, which see both."""
 
-    def __init__(self, spill_over: int | None = None) -> None:
+    def __init__(self, spill_over: int | None = None, spill: Spill | None = None) -> None:
         self.interactions: dict[str, Interaction] = {}
         self.spill_over = spill_over
-        self._spill: Spill | None = None
+        self._spill: Spill | None = spill
         self.agent_states: dict[str, tuple[str, datetime]] = {}
         # Counted by the time they happened: offers, declines, no-answers, messages sent.
         self.agent_activity: list[tuple[datetime, str, str, str]] = []  # at, agent, what, conv
@@ -261,6 +261,11 @@ class InteractionLog:
         """Whether some interactions were set aside on disk (see the class)."""
         return self._spill is not None
 
+    @property
+    def aside(self) -> Spill | None:
+        """Where interactions and activity were set aside (None: nowhere, all in memory)."""
+        return self._spill
+
     def all_interactions(self) -> Iterator[Interaction]:
         """Every interaction, in memory or set aside."""
         yield from self.interactions.values()
@@ -313,10 +318,20 @@ class InteractionLog:
         else:
             chosen = heapq.nsmallest(count, self.interactions.values(), key=_last_touched)
         self._spill.put(chosen)
+        self._spill.add_activity(self.final_media(self.agent_activity))
         for item in chosen:
             del self.interactions[item.id]
-        self._spill.add_activity(self.agent_activity)
         self.agent_activity = []
+
+    def final_media(
+        self, entries: Iterable[tuple[datetime, str, str, str]]
+    ) -> Iterator[tuple[datetime, str, str, str, str | None]]:
+        """Each activity with the media of its interaction in memory when that media is final
+        (its channel known: it changes no more), else None (looked up when read back)."""
+        found = self.interactions.get
+        for at, agent, what, conv in entries:
+            item = found(conv)
+            yield at, agent, what, conv, item.media if item is not None and item.channel else None
 
     # ------------------------------------------------------------------ helpers
     def _begin(self, item: Interaction, at: datetime) -> None:

@@ -6,7 +6,7 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -99,17 +99,41 @@ def csv_chunks(report: Report) -> Iterator[str]:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([c.key for c in report.columns])
     rows = itertools.chain(report.rows, [report.total] if report.total is not None else [])
+    cells = [(column.key, csv_cell(column)) for column in report.columns]
     for row in rows:
-        cells = []
-        for column in report.columns:
-            value = raw(column, row.get(column.key))
-            cells.append(";".join(value) if isinstance(value, list) else value)
-        writer.writerow(cells)
+        get = row.get
+        writer.writerow([cell(get(key)) for key, cell in cells])
         if buffer.tell() > 65536:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def csv_cell(column: Column) -> Callable[[Any], Any]:
+    """What a CSV cell of `column` holds for a value: `raw`'s value, a list joined with `;`;
+    chosen once per column (a report of 100,000 rows has two million cells)."""
+    if column.kind in ("seconds", "percent"):
+
+        def number(value: Any) -> Any:
+            if value is None:
+                return None
+            if isinstance(value, datetime):
+                return value.isoformat()
+            return round(float(value), 4)
+
+        return number
+    if column.kind == "list":
+        return lambda value: (
+            value.isoformat() if isinstance(value, datetime) else ";".join(list(value))
+        )
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return ";".join(value) if isinstance(value, list) else value
+
+    return plain
 
 
 def to_data(report: Report) -> dict[str, Any]:

@@ -21,6 +21,12 @@ from typing import Any
 from flowlang.reporting.interactions import AgentSegment, Interaction, QueueVisit
 
 Activity = tuple[datetime, str, str, str]  # at, agent, what, conversation
+# ... and the media of its interaction when final (its channel known), else None
+MediaActivity = tuple[datetime, str, str, str, str | None]
+PackedItem = tuple[str, int, str, bytes]  # id, start (`start_key`), media, packed fields
+# at (ISO), agent, what, conversation, media when final (else None)
+PackedActivity = tuple[str, str, str, str, str | None]
+NumberedActivity = tuple[str, str, str, str, str | None, int]  # ... and its number, in order
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -34,6 +40,11 @@ def start_key(item: Interaction) -> int:
     return ((at if at.tzinfo else at.replace(tzinfo=UTC)) - _EPOCH) // _MICROSECOND
 
 
+def pack_row(item: Interaction) -> PackedItem:
+    """The interaction as the spill (and a stored fold) keeps it."""
+    return item.id, start_key(item), item.media, marshal.dumps(_pack(item))
+
+
 class Spill:
     """Interactions and activity set aside on disk, for one fold."""
 
@@ -43,18 +54,25 @@ class Spill:
             """
             CREATE TABLE items (id TEXT PRIMARY KEY, start INTEGER, media TEXT, body BLOB);
             CREATE TABLE activity (seq INTEGER PRIMARY KEY, at TEXT, agent TEXT, what TEXT,
-                                   conv TEXT);
+                                   conv TEXT, media TEXT);
             """
         )
         self.count = 0
 
     def put(self, items: Iterable[Interaction]) -> None:
-        rows = [
-            (item.id, start_key(item), item.media, marshal.dumps(_pack(item)))
-            for item in items
-        ]
+        rows = [pack_row(item) for item in items]
         self._db.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
         self.count += len(rows)
+
+    def put_packed(self, rows: Iterable[PackedItem]) -> int:
+        """Take interactions already packed (`pack_row`, a stored fold's); how many."""
+        taken = self._db.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows).rowcount
+        self.count += taken
+        return taken
+
+    def packed_items(self) -> Iterator[PackedItem]:
+        """Every interaction set aside, packed as `pack_row` packs it."""
+        yield from self._db.execute("SELECT id, start, media, body FROM items")
 
     def take(self, conversation_id: str) -> Interaction | None:
         """The interaction set aside under this id, removed from here (None: not here)."""
@@ -73,18 +91,36 @@ class Spill:
         for (body,) in self._db.execute(f"SELECT body FROM items{order}"):
             yield _load(body)
 
-    def add_activity(self, entries: Iterable[Activity]) -> None:
+    def add_activity(self, entries: Iterable[MediaActivity]) -> None:
+        """Set activity aside, each with the media of its interaction when that is final (an
+        interaction's media changes only when its channel is first known): reading it back
+        then looks up only the others' interactions."""
         self._db.executemany(
-            "INSERT INTO activity (at, agent, what, conv) VALUES (?, ?, ?, ?)",
-            [(at.isoformat(), agent, what, conv) for at, agent, what, conv in entries],
+            "INSERT INTO activity (at, agent, what, conv, media) VALUES (?, ?, ?, ?, ?)",
+            [(at.isoformat(), *rest) for at, *rest in entries],
+        )
+
+    def add_packed_activity(self, rows: Iterable[NumberedActivity]) -> int:
+        """Take activity with its time as ISO text and its number in order (a stored fold's,
+        before any other); how many."""
+        return self._db.executemany(
+            "INSERT INTO activity (at, agent, what, conv, media, seq) VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        ).rowcount
+
+    def packed_activity(self) -> Iterator[PackedActivity]:
+        """The activity set aside, in order, its time as ISO text."""
+        yield from self._db.execute(
+            "SELECT at, agent, what, conv, media FROM activity ORDER BY seq"
         )
 
     def activity(self) -> Iterator[tuple[datetime, str, str, str | None]]:
         """Each activity set aside, in order, with the media of its interaction when that
         interaction is set aside too."""
         rows = self._db.execute(
-            "SELECT a.at, a.agent, a.what, i.media FROM activity a "
-            "LEFT JOIN items i ON i.id = a.conv ORDER BY a.seq"
+            "SELECT at, agent, what, "
+            "coalesce(media, (SELECT i.media FROM items i WHERE i.id = conv)) "
+            "FROM activity ORDER BY seq"
         )
         for at, agent, what, media in rows:
             yield datetime.fromisoformat(at), agent, what, media

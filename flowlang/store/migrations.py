@@ -294,6 +294,38 @@ MIGRATIONS: tuple[Step | str, ...] = (
     CREATE INDEX identities_by_customer ON identities(customer_id)
     """
     ),
+    # 16: the stored fold: the whole event log folded once, which reports resume from
+    # (flowlang/reporting/stored_fold.py); one generation at a time
+    """
+    CREATE TABLE report_fold (
+        generation {bigint} PRIMARY KEY,
+        version INTEGER NOT NULL,
+        through_seq {bigint} NOT NULL,
+        events {bigint} NOT NULL,
+        last_at TEXT NOT NULL,
+        items {bigint} NOT NULL,
+        activity {bigint} NOT NULL,
+        body {blob} NOT NULL
+    );
+    CREATE TABLE report_fold_items (
+        generation {bigint} NOT NULL,
+        id TEXT NOT NULL,
+        start {bigint} NOT NULL,
+        media TEXT NOT NULL,
+        body {blob} NOT NULL,
+        PRIMARY KEY (generation, id)
+    );
+    CREATE TABLE report_fold_activity (
+        generation {bigint} NOT NULL,
+        n {bigint} NOT NULL,
+        at TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        what TEXT NOT NULL,
+        conv TEXT NOT NULL,
+        media TEXT,
+        PRIMARY KEY (generation, n)
+    )
+    """,
 )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -824,15 +824,19 @@ class SqlStore:
         start: datetime | None = None,
         end: datetime | None = None,
         through_seq: int | None = None,
+        after_seq: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """The event log in time order: {"kind", "at", "conversation_id", **data} (only those
-        written up to `through_seq`, when given: see `last_event_seq`)."""
+        written up to `through_seq`, when given: see `last_event_seq`; and after `after_seq`)."""
         self._write_appended()
         query = "SELECT kind, at, conversation_id, data FROM events WHERE 1 = 1"
         args: list[Any] = []
         if through_seq is not None:
             query += " AND seq <= ?"
             args.append(through_seq)
+        if after_seq is not None:
+            query += " AND seq > ?"
+            args.append(after_seq)
         if start is not None:
             query += " AND at >= ?"
             args.append(_utc_text(start))
@@ -961,6 +965,128 @@ class SqlStore:
         """Drop every checkpoint (reports then fold from the first event); how many there were."""
         with self._atomic():
             return len(self._run("DELETE FROM report_checkpoints RETURNING at").fetchall())
+
+    # ------------------------------------------------------------------ the stored fold
+    def stored_fold(self, version: int) -> dict[str, Any] | None:
+        """The stored fold of `version` (flowlang/reporting/stored_fold.py) when the log still
+        agrees with it: as many events numbered up to its `through_seq` as it folded, and none
+        after them dated before its last one. None otherwise (or when there is none)."""
+        self._write_appended()
+        row = self._run(
+            "SELECT generation, through_seq, events, last_at, items, activity, body "
+            "FROM report_fold WHERE version = ?",
+            (version,),
+        ).fetchone()
+        if row is None:
+            return None
+        generation, through_seq, events, last_at, items, activity, body = row
+        if self._count("SELECT count(*) FROM events WHERE seq <= ?", (through_seq,)) != events:
+            return None
+        late = self._run(
+            "SELECT 1 FROM events WHERE seq > ? AND at < ? LIMIT 1", (through_seq, last_at)
+        ).fetchone()
+        if late is not None:
+            return None
+        return {
+            "generation": generation,
+            "through_seq": through_seq,
+            "events": events,
+            "last_at": datetime.fromisoformat(last_at) if last_at else None,
+            "items": items,
+            "activity": activity,
+            "body": json.loads(zlib.decompress(bytes(body))),
+        }
+
+    def stored_fold_items(self, generation: int) -> Iterator[tuple[str, int, str, bytes]]:
+        """The stored fold's interactions: id, start, media, packed (`reporting/spill.py`)."""
+        query = "SELECT id, start, media, body FROM report_fold_items WHERE generation = ?"
+        return self._paged(query, [generation], "id")
+
+    def stored_fold_activity(
+        self, generation: int
+    ) -> Iterator[tuple[str, str, str, str, str | None, int]]:
+        """The stored fold's agent activity, in order: at, agent, what, conversation, its
+        interaction's media when final, and its number in that order."""
+        query = (
+            "SELECT at, agent, what, conv, media, n FROM report_fold_activity WHERE generation = ?"
+        )
+        return self._paged(query, [generation], "n")
+
+    def _paged(self, query: str, args: list[Any], key: str) -> Iterator[tuple[Any, ...]]:
+        """The rows of `query` in order of `key` (its last column when paged), a page at a
+        time where the dialect pages long reads."""
+        page = self.dialect.page_size
+        if page is None:
+            yield from self._run(f"{query} ORDER BY {key}", args)
+            return
+        after: Any = None
+        while True:
+            bound = f" AND {key} > ?" if after is not None else ""
+            rows = self._run(
+                f"{query}{bound} ORDER BY {key} LIMIT ?",
+                [*args, *([after] if after is not None else []), page],
+            ).fetchall()
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1][0 if key == "id" else -1]
+
+    def save_stored_fold(
+        self,
+        version: int,
+        through_seq: int,
+        events: int,
+        last_at: datetime | None,
+        body: dict[str, Any],
+        items: Iterable[tuple[str, int, str, bytes]],
+        activity: Iterable[tuple[str, str, str, str, str | None]],
+    ) -> None:
+        """Keep a fold of the log's `events` events numbered up to `through_seq` (the latest
+        dated `last_at`) in place of the one before, in one transaction. It only saves time:
+        a file opened read-only keeps none."""
+        packed = zlib.compress(_dumps(body).encode("utf-8"))
+        with self._unless_read_only(), self.transaction():
+            generation = self._count("SELECT coalesce(max(generation), 0) + 1 FROM report_fold")
+            for table in ("report_fold_items", "report_fold_activity", "report_fold"):
+                self._run(f"DELETE FROM {table}")
+            item_count = 0
+            for chunk in _chunks(items):
+                self._many(
+                    "INSERT INTO report_fold_items (generation, id, start, media, body) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(generation, *row) for row in chunk],
+                )
+                item_count += len(chunk)
+            activity_count = 0
+            for chunk in _chunks(activity):
+                self._many(
+                    "INSERT INTO report_fold_activity "
+                    "(generation, n, at, agent, what, conv, media) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(generation, activity_count + n, *row) for n, row in enumerate(chunk)],
+                )
+                activity_count += len(chunk)
+            self._run(
+                "INSERT INTO report_fold (generation, version, through_seq, events, last_at, "
+                "items, activity, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    generation,
+                    version,
+                    through_seq,
+                    events,
+                    _utc_text(last_at) if last_at is not None else "",
+                    item_count,
+                    activity_count,
+                    packed,
+                ),
+            )
+            self.dialect.sync()
+
+    def clear_stored_fold(self) -> int:
+        """Drop the stored fold (reports then fold from the first event); 1 if there was one."""
+        with self._atomic():
+            self._run("DELETE FROM report_fold_items")
+            self._run("DELETE FROM report_fold_activity")
+            return len(self._run("DELETE FROM report_fold RETURNING generation").fetchall())
 
     # ------------------------------------------------------------------ outbox
     def add_outbound(
@@ -1194,6 +1320,18 @@ def _utc_text(moment: datetime) -> str:
 
 _ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False, sort_keys=True)
 _ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _chunks(rows: Iterable[Any], size: int = 1_000) -> Iterator[list[Any]]:
+    """`rows` a list of `size` at a time: written in batches without holding them all."""
+    chunk: list[Any] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _dumps(value: Any) -> str:

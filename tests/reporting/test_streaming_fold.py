@@ -19,6 +19,7 @@ from flowlang.cli import main
 from flowlang.reporting import (
     InteractionLog,
     Scope,
+    agent_performance,
     interaction_details,
     timeline,
     to_csv,
@@ -193,3 +194,33 @@ def test_report_all_from_the_command_is_the_same_with_a_small_memory(
         assert (tmp_path / f"out.{fmt}").read_text(encoding="utf-8") == whole.output
         if fmt == "json":
             assert len(json.loads(whole.output)["reports"][0]["rows"]) > 100
+
+
+def test_activity_set_aside_before_its_channel_is_known_counts_in_the_channels_media() -> None:
+    """An offer logged before the conversation's channel is known, set aside, then the
+    channel comes: the agent's offer counts in that channel's media, as when nothing is set
+    aside (the media of activity set aside is kept only once it can no longer change)."""
+    t0 = datetime(2026, 3, 2, tzinfo=UTC)
+    events: list[dict[str, Any]] = [
+        {"kind": "offered", "at": t0, "conversation_id": "late", "agent": "agent1"},
+        {"kind": "offered", "at": t0, "conversation_id": "web1", "agent": "agent1"},
+        {"kind": "message_in", "at": t0, "conversation_id": "web1", "channel": "web"},
+    ]
+    for n in range(6):  # others push both out of memory
+        at = t0 + timedelta(minutes=n + 1)
+        events.append(
+            {"kind": "message_in", "at": at, "conversation_id": f"c{n}", "channel": "web"}
+        )
+    later = t0 + timedelta(hours=1)
+    events.append(
+        {"kind": "message_in", "at": later, "conversation_id": "late", "channel": "x_public"}
+    )
+    for media in ("social_public", "message"):
+        scope = Scope(media={media})
+        whole = agent_performance(InteractionLog.from_events(events), scope)
+        streamed_log = InteractionLog.from_events(events, spill_over=2)
+        assert streamed_log.spilled
+        streamed = agent_performance(streamed_log, scope)
+        assert list(streamed.rows) == list(whole.rows)
+        (row,) = whole.rows
+        assert row["offered"] == 1, media
