@@ -11,14 +11,23 @@ interleaved over the repetitions; min and median are shown, with the checks (los
 out of order, agents over capacity) of every PostgreSQL run. Then once: 3 processes with
 `kill -9` of the leader after a third of the messages, and the time until another leads.
 Goals: 2 processes >= 1 on PostgreSQL (no collapse); 1 on PostgreSQL >= 50 % of 1 on SQLite.
+
+Beside the rates, the CPU each part of the service spent per message (user and system time
+from /proc, the whole run): the process running the engine (the leader; on SQLite the
+service's two processes), the followers together, and the PostgreSQL server's processes:
+what a machine with more cores would run side by side, and what stays on one process.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 from flowlang.store import open_store
 from tests.postgres_server import NoPostgres, fresh_schema, postgres_server
@@ -41,22 +50,85 @@ ACD_KINDS = {
 CONFIGS = [("SQLite", 1), ("PostgreSQL", 1), ("PostgreSQL", 2), ("PostgreSQL", 3)]
 
 
-def _measure(server: str, store: str, processes: int) -> tuple[float, float, str]:
-    """One run: messages/s, ACD decisions/s and the checks' summary."""
+@dataclass
+class Run:
+    """One run's figures: rates, the checks, and CPU milliseconds per message by part."""
+
+    rate: float
+    decisions: float
+    checks: str
+    leader: float  # the process running the engine (on SQLite: the service's processes)
+    followers: float  # the other processes together
+    server: float  # PostgreSQL's processes
+
+
+def _measure(server: str, store: str, processes: int) -> Run:
+    """One run: messages/s, ACD decisions/s, the checks' summary, CPU per message."""
     with tempfile.TemporaryDirectory(prefix="flowlang-bench-cluster-") as folder:
         location: str | Path = (
             fresh_schema(server) if store == "PostgreSQL" else Path(folder) / "cc.sqlite"
         )
         cluster = Cluster(Path(folder), location, processes).start()
         try:
+            leader = cluster.leader() if store == "PostgreSQL" else cluster.processes[0]
+            assert leader is not None and leader.process is not None
+            mine = {leader.process.pid, *_children(leader.process.pid)}
+            others = {p.process.pid for p in cluster.processes if p.process} - mine
+            servers = _server_processes(server)
+            before = {pid: _cpu(pid) for pid in mine | others | servers}
             traffic = Traffic(cluster, MESSAGES, CUSTOMERS)
             traffic.run()
+            servers |= _server_processes(server)
+            spent = {pid: _cpu(pid) - before.get(pid, 0.0) for pid in mine | others | servers}
         finally:
             cluster.stop()
         with open_store(location) as db:
             decisions = sum(1 for e in db.iter_events() if e["kind"] in ACD_KINDS)
         checks = _checks(str(location), traffic) if store == "PostgreSQL" else "-"
-        return MESSAGES / traffic.processed_in, decisions / traffic.finished_in, checks
+
+        def per_message(pids: set[int]) -> float:
+            return sum(spent[pid] for pid in pids) / MESSAGES * 1000
+
+        return Run(
+            MESSAGES / traffic.processed_in,
+            decisions / traffic.finished_in,
+            checks,
+            per_message(mine),
+            per_message(others),
+            per_message(servers) if store == "PostgreSQL" else 0.0,
+        )
+
+
+def _cpu(pid: int) -> float:
+    """The CPU seconds (user and system, all threads) process `pid` has used (0: gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(parent: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.add(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _server_processes(url: str) -> set[int]:
+    """The PostgreSQL server's processes: its postmaster's children (backends, WAL writer...)."""
+    with psycopg.connect(url, autocommit=True) as db:
+        row = db.execute("SELECT pg_backend_pid()").fetchone()
+    backend = int(row[0]) if row else 0
+    stat = Path(f"/proc/{backend}/stat")
+    if not stat.exists():
+        return set()
+    return _children(int(stat.read_text().rsplit(")", 1)[1].split()[1]))
 
 
 def _checks(url: str, traffic: Traffic) -> str:
@@ -107,20 +179,33 @@ def _run(server: str) -> None:
         f"{MESSAGES:,} WhatsApp messages from {CUSTOMERS} customers, 8 clients, "
         "4 agents accepting and completing"
     )
-    rates: dict[tuple[str, int], list[float]] = {c: [] for c in CONFIGS}
-    decisions: dict[tuple[str, int], list[float]] = {c: [] for c in CONFIGS}
+    runs: dict[tuple[str, int], list[Run]] = {c: [] for c in CONFIGS}
+    loads = [os.getloadavg()[0]]
     for _ in range(REPEATS):
         for config in CONFIGS:
-            rate, per_second, checks = _measure(server, *config)
-            rates[config].append(rate)
-            decisions[config].append(per_second)
-            if checks != "-":
-                print(f"  ({config[0]} x{config[1]}: {checks})", flush=True)
-    print(f"  {'':24} {'messages/s min':>15} {'median':>8} {'ACD decisions/s':>16}")
-    for (store, processes), found in rates.items():
+            run = _measure(server, *config)
+            runs[config].append(run)
+            loads.append(os.getloadavg()[0])
+            if run.checks != "-":
+                print(f"  ({config[0]} x{config[1]}: {run.checks})", flush=True)
+    print(
+        f"  {'':24} {'messages/s min':>15} {'median':>8} {'ACD decisions/s':>16}"
+        f"  CPU ms a message: {'engine':>6} {'others':>6} {'server':>6}"
+    )
+    rates: dict[tuple[str, int], list[float]] = {}
+    for (store, processes), found in runs.items():
         label = f"{store}, {processes} process{'es' if processes > 1 else ''}"
-        acd = statistics.median(decisions[(store, processes)])
-        print(f"  {label:24} {min(found):15,.1f} {statistics.median(found):8,.1f} {acd:16,.1f}")
+        rates[(store, processes)] = [run.rate for run in found]
+
+        def median(part: str, found: list[Run] = found) -> float:
+            return float(statistics.median(getattr(run, part) for run in found))
+
+        print(
+            f"  {label:24} {min(r.rate for r in found):15,.1f} {median('rate'):8,.1f} "
+            f"{median('decisions'):16,.1f}  {'':18}{median('leader'):6.2f} "
+            f"{median('followers'):6.2f} {median('server'):6.2f}"
+        )
+    print(f"  load average (1 min) over the runs: {min(loads):.1f} to {max(loads):.1f}")
     one = statistics.median(rates[("PostgreSQL", 1)])
     two = statistics.median(rates[("PostgreSQL", 2)])
     sqlite = statistics.median(rates[("SQLite", 1)])
