@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,23 @@ class SqliteStore(SqlStore):
                 "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1"
             )
         return bool(stored)
+
+    def add_outbound(
+        self,
+        conversation_id: str,
+        message: dict[str, Any],
+        at: datetime,
+        delivered_to: Sequence[str] = (),
+    ) -> int:
+        """Queue a message to deliver once the current transaction commits; its id is the row's
+        rowid, as SQLite reports it (RETURNING costs SQLite a temporary table a statement)."""
+        cursor = self.db.execute(
+            "INSERT INTO outbox (conversation_id, message, queued_at, delivered_to) "
+            "VALUES (?, ?, ?, ?)",
+            (conversation_id, _dumps(message), at.isoformat(), _dumps(list(delivered_to))),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
     def pending_inbound(self) -> list[dict[str, Any]]:
         """Inbound events stored but not processed (a crash came in between), oldest first;

@@ -183,3 +183,20 @@ def test_a_conversation_started_outside_a_transaction_is_stored_at_once(
         conv = store.conversation_for(customer.id, "web", "gbank-web", AT, AT - AT)
         stored = store.get_conversation(conv.id)
         assert stored is not None and stored.customer_id == customer.id
+
+
+def test_an_outbox_row_is_numbered_by_sqlite_without_returning(tmp_path: Path) -> None:
+    """Its id is the row's (`lastrowid`): the one delivery deletes, and no other."""
+    with SqliteStore(tmp_path / "outbox.db") as store:
+        statements: list[str] = []
+        store.db.set_trace_callback(statements.append)
+        with store.transaction():
+            first = store.add_outbound("conv1", {"text": "one"}, AT)
+            second = store.add_outbound("conv2", {"text": "two"}, AT, ["web"])
+        assert not any("RETURNING" in s for s in statements if "INTO outbox" in s)
+        pending = {p.id: (p.message["text"], p.delivered_to) for p in store.pending_outbound()}
+        assert pending == {first: ("one", []), second: ("two", ["web"])}
+        store.outbound_done(first)
+        with store.transaction():
+            pass
+        assert [p.id for p in store.pending_outbound()] == [second]
