@@ -32,8 +32,13 @@ def handle_timer(ctx: EngineContext, event: TimerEvent) -> Outcome:
     return outcome
 
 
+# A timer runs a little after it is due even on time (the service wakes, then takes its turn):
+# only a delay of this much or more is said in its outcome's note.
+SAID_LATE = timedelta(seconds=1)
+
+
 def _say_late(outcome: Outcome, due: datetime, now: datetime) -> None:
-    if now > due:
+    if now - due >= SAID_LATE:
         late = f"ran {_duration(now - due)} late (due {due.isoformat()})"
         outcome.note = f"{outcome.note}; {late}" if outcome.note else late
 

@@ -223,3 +223,23 @@ def test_a_dry_run_without_a_clock_runs_each_repeat_on_time() -> None:
     outcomes = engine.advance(_at(61))
     assert _texts(sent).count("You are number 1 in line.") == 30
     assert not any("late" in (o.note or "") for o in outcomes)
+
+
+def test_a_timer_run_a_moment_after_it_was_due_does_not_say_it_was_late() -> None:
+    """The service wakes a few milliseconds after a timer is due: that is on time, and the
+    outcome's note says nothing of lateness; a second or more late is said."""
+    clock = _Clock(NOW)
+    ana = AgentProfile("ana", frozenset({"Retail"}), {}, capacity={"message": 3}, auto_answer=True)
+    acd = SkillsAcd(queues=[QueueSettings("Retail")], agents=[ana])
+    acd.set_agent_state("ana", "away", NOW)
+    prog = program('route to queue "Retail"', IN_QUEUE)
+    engine = engine_of(prog, adapters=[RecordingAdapter()], acd=acd, clock=clock)
+    engine.handle(message("hello"))
+    clock.at = _at(2) + timedelta(milliseconds=7)
+    on_time = engine.advance(clock.at)
+    clock.at = _at(4) + timedelta(seconds=3)
+    late = engine.advance(clock.at)
+    assert [o.note for o in on_time if o.note and "late" in o.note] == []
+    assert [o.note for o in late if o.note and "late" in o.note] == [
+        f"ran 0 min 3 s late (due {_at(4).isoformat()})"
+    ]
