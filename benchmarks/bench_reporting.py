@@ -215,10 +215,6 @@ def checkpoints(days: int = 30, per_day: int = 5_000) -> None:
     )
 
 
-if __name__ == "__main__":
-    main()
-
-
 READ_CHILD = """
 import sys
 from flowlang.store import SqliteStore
@@ -369,3 +365,7 @@ if how == "-m":
 else:
     exec(compile(what, "<child>", "exec"), {"__name__": "__main__"})
 """
+
+
+if __name__ == "__main__":
+    main()
