@@ -267,7 +267,8 @@ async def ready(request: Request) -> Any:
     service = service_of(request)
     problems: list[str] = []
     unprocessed = -1
-    if not service.worker.alive:
+    role = service.worker.role  # read once, before the store is: the answer agrees with itself
+    if not service.worker.alive or role == "deposed":
         problems.append("the engine worker is not running")
     if not service.dispatcher.alive:
         problems.append("the outbox's delivery thread is not running")
@@ -289,7 +290,7 @@ async def ready(request: Request) -> Any:
         store=store,
         problems=problems,
         unprocessed=unprocessed,
-        role=service.worker.role,
+        role=role,
     )
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 

@@ -93,6 +93,26 @@ def test_ready_says_the_store_is_unreachable_without_saying_where_it_is(
     assert any(str(settings.store) in r.getMessage() for r in caplog.records)
 
 
+def test_ready_agrees_with_itself_when_the_engine_is_deposed_while_the_store_is_read(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process takes the lead while /ready reads the store: the answer gives the role
+    it judged readiness by (never 200 with role "deposed", which a balancer would trust)."""
+    worker = client.app.state.service.worker  # type: ignore[attr-defined]
+    counted = app_module.count_unprocessed
+
+    def deposed_meanwhile(location: object, timeout: float = 2.0) -> int:
+        worker.role = "deposed"
+        return counted(location, timeout)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app_module, "count_unprocessed", deposed_meanwhile)
+    first = client.get("/ready")
+    assert (first.status_code, first.json()["role"]) == (200, "single")
+    second = client.get("/ready")
+    assert (second.status_code, second.json()["role"]) == (503, "deposed")
+    assert second.json()["problems"] == ["the engine worker is not running"]
+
+
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_a_signed_webhook_is_acknowledged_then_processed(
     client: TestClient, settings: Settings, channel: str
