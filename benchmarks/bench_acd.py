@@ -13,7 +13,9 @@ at minimum 1-3 (60 distinct requirements). For 10, 1,000 and 10,000 agents:
    `tier` attribute is one of three (`prefer agents where agent.tier == "gold" for 1m`), beside
    its skill (180 distinct requirements); the step's agents are gathered once per requirement,
    not per decision. Timed in CPU time (this process's alone: the figure the goal is judged
-   on when the machine is shared).
+   on when the machine is shared): with each pool built on its first need, and with the
+   requests' pools built at load (`SkillsAcd.prepare`), the decisions alone and the builds'
+   time shared over the decisions.
 
 Reported: decisions per second each, and each size's time per decision as a ratio to the
 10-agent center measured in the same run (flat ratios: the cost does not grow with the center;
@@ -77,14 +79,38 @@ def _stepped(number: int, rng: random.Random) -> RoutingRequest:
 
 
 def arrival_decisions(
-    agents: int, count: int = 20_000, steps: bool = False, clock: Any = time.perf_counter
+    agents: int,
+    count: int = 20_000,
+    steps: bool = False,
+    clock: Any = time.perf_counter,
+    prepared: bool = False,
 ) -> float:
     """Microseconds per decision when an interaction arrives and agents are free (with
-    `steps`: each asks for one tier of agents first), by `clock`."""
+    `steps`: each asks for one tier of agents first), by `clock`. `prepared`: the pools of
+    the requests' requirements are built at load (`SkillsAcd.prepare`), not timed."""
+    return _arrivals(agents, count, steps, clock, prepared)[0]
+
+
+def prepared_arrivals(agents: int, count: int = 20_000) -> tuple[float, float]:
+    """Tier first, CPU time, the pools built at load: microseconds per decision, and per
+    decision with the builds' time shared over the decisions."""
+    decisions, builds = _arrivals(agents, count, True, time.process_time, True)
+    return decisions, decisions + builds
+
+
+def _arrivals(
+    agents: int, count: int, steps: bool, clock: Any, prepared: bool
+) -> tuple[float, float]:
     acd = _center(agents, capacity=4)
     rng = random.Random(1)
     make = _stepped if steps else _request
     requests = [make(n, rng) for n in range(count)]
+    building = 0.0
+    if prepared:
+        targets = {acd.requirement(request) for request in requests}  # the flows' routes
+        start = clock()
+        acd.prepare(targets)
+        building = clock() - start
     now = T0
     elapsed = 0.0
     routed = 0
@@ -100,7 +126,7 @@ def arrival_decisions(
             acd.withdraw(request.conversation_id, now)
     # with steps, a small center often has no free agent of the tier: the decision is to wait
     assert routed > count // (10 if steps else 2), routed
-    return elapsed / count * 1e6
+    return elapsed / count * 1e6, building / count * 1e6
 
 
 def freed_agent_decisions(
@@ -139,6 +165,8 @@ def main(rounds: int = 3) -> None:
     sizes = (10, 1_000, 10_000)
     arrivals: dict[int, list[float]] = {n: [] for n in sizes}
     stepped: dict[int, list[float]] = {n: [] for n in sizes}
+    alone: dict[int, list[float]] = {n: [] for n in sizes}
+    loaded: dict[int, list[float]] = {n: [] for n in sizes}
     freed: dict[int, list[float]] = {n: [] for n in sizes}
     waiting: dict[int, int] = {}
     few: list[float] = []
@@ -146,6 +174,9 @@ def main(rounds: int = 3) -> None:
         for n in sizes:
             arrivals[n].append(arrival_decisions(n))
             stepped[n].append(arrival_decisions(n, steps=True, clock=time.process_time))
+            decisions, with_builds = prepared_arrivals(n)
+            alone[n].append(decisions)
+            loaded[n].append(with_builds)
             us, waiting[n] = freed_agent_decisions(n)
             freed[n].append(us)
         few.append(freed_agent_decisions(1_000, count=500, waiting_count=1_000)[0])
@@ -171,6 +202,18 @@ def main(rounds: int = 3) -> None:
             f"{n:>8,} agents {_min_median(stepped[n]):>16} µs  × 10 agents "
             f"{step / min(stepped[10]):.2f} (medians {median:.2f}; goal <= 2)"
         )
+    for title, figures in (
+        ("pools built at load (SkillsAcd.prepare), the decisions alone", alone),
+        ("pools built at load, the builds shared over the decisions (stricter)", loaded),
+    ):
+        print(f"arrival decisions, a tier of agents first, CPU time; {title}:")
+        for n in sizes:
+            ratio = min(figures[n]) / min(figures[10])
+            median = statistics.median(figures[n]) / statistics.median(figures[10])
+            print(
+                f"{n:>8,} agents {_min_median(figures[n]):>16} µs  × 10 agents {ratio:.2f} "
+                f"(medians {median:.2f}; goal <= 2)"
+            )
     many = best_freed[1_000]
     print(
         f"freed-agent decision, 1,000 agents: 1,000 waiting {_min_median(few)} µs (baseline), "

@@ -37,7 +37,7 @@ from flowlang.acd.model import (
     Selection,
     requirement_at_ring,
 )
-from flowlang.acd.targets import matcher, matches
+from flowlang.acd.targets import AGENT, attribute_equals, matcher, matches
 from flowlang.errors import FlowError
 from flowlang.runtime.ports import QueueStatus, RoutingNotice, RoutingRequest
 
@@ -111,7 +111,11 @@ class SkillsAcd:
         self._speakers: dict[str, set[str]] = {}
         # a routing step's condition -> the agents who meet it, gathered once per condition
         self._step_members: dict[str, set[str]] = {}
+        # attribute -> text -> the agents whose `agent.<attribute>` is that text, kept once
+        # asked for (a condition `agent.<attribute> == "<text>"` is found here)
+        self._by_attribute: dict[str, dict[str, set[str]]] = {}
         self._pools: dict[Requirement, _Pool] = {}
+        self._prepared: dict[Requirement, None] = {}  # what `prepare` was asked to build
         # agents changed since the last decision, whose new pool entries are not pushed yet
         self._changed: dict[str, AgentRecord] = {}
         # (media, selection) -> the current entry of each agent who can take that media now,
@@ -157,7 +161,14 @@ class SkillsAcd:
             )
             for agent_id, agent in deployment.agents.items()
         ]
-        return cls(queues, agents)
+        acd = cls(queues, agents)
+        # what a route to a queue without skills, language or step asks: known at load
+        acd.prepare(
+            Requirement(name, str(media), (), None)
+            for name, queue in deployment.queues.items()
+            for media in queue.media
+        )
+        return acd
 
     # ------------------------------------------------------------------ agents
     def add_agent(self, profile: AgentProfile, now: datetime | None = None) -> list[RoutingNotice]:
@@ -181,7 +192,7 @@ class SkillsAcd:
         for requirement, pool in self._pools.items():
             if requirement.met_by(profile):
                 pool.qualified.add(profile.id)
-                record.pools.add(pool)
+                record.pools.append(pool)
         self._agent_changed(record)
         notices: list[RoutingNotice] = []
         if now is not None:
@@ -206,6 +217,13 @@ class SkillsAcd:
                 skilled.add(profile.id)
             else:
                 skilled.discard(profile.id)
+        for attribute, index in self._by_attribute.items():
+            was = _text_of(old, attribute) if old is not None else None
+            if was is not None:
+                index[was].discard(profile.id)
+            text = _text_of(profile, attribute)
+            if text is not None:
+                index.setdefault(text, set()).add(profile.id)
         for condition, members in self._step_members.items():
             if matches(condition, profile):
                 members.add(profile.id)
@@ -320,6 +338,7 @@ class SkillsAcd:
         no interaction, each agent in the deployment's starting state, no queue figures."""
         profiles = [record.profile for record in self.agents.values()]
         fresh = SkillsAcd(self.queues.values(), profiles)
+        fresh.prepare(self._prepared)  # the pools built at load, built again
         self.__dict__.update(vars(fresh))
 
     def request_agent(
@@ -1052,10 +1071,46 @@ class SkillsAcd:
         pool.fifo = deque(entry for entry in pool.fifo if current(entry))
 
     # ------------------------------------------------------------------ lookups
+    def prepare(self, requirements: Iterable[Requirement]) -> None:
+        """Build the pools of `requirements` now, before any decision needs them (eagerly: at
+        load, so that decisions pay no build); they are kept current as agents come, change
+        and go, like every pool. A pool already built stays as it is."""
+        self._refresh()
+        # one order of the ready agents per (media, selection), sorted once for all the pools
+        ranks: dict[tuple[str, Selection], dict[str, int]] = {}
+        for requirement in dict.fromkeys(requirements):
+            self._prepared[requirement] = None
+            if requirement in self._pools:
+                continue
+            key = (requirement.media, self._queue(requirement.queue).selection)
+            rank = ranks.get(key)
+            if rank is None:
+                ordered = sorted(self._ready_entries(*key).values())
+                rank = ranks[key] = {entry[2]: n for n, entry in enumerate(ordered)}
+            self._build(requirement, rank)
+
+    def requirement(self, request: RoutingRequest) -> Requirement:
+        """What an interaction routed by `request` needs when it enters its queue (innermost
+        bullseye ring, first routing step): for `prepare`, by a host that knows its flows'
+        routing targets. Later rings and steps build their pools when first needed (each pool
+        an agent is in costs a push whenever the agent changes)."""
+        steps = request.agent_steps
+        return requirement_at_ring(
+            request.queue,
+            request.media,
+            {skill: level or 1 for skill, level in request.skills.items()},
+            request.language,
+            None,
+            steps[0].condition if steps else None,
+        )
+
     def _pool(self, requirement: Requirement) -> _Pool:
         pool = self._pools.get(requirement)
-        if pool is not None:
-            return pool
+        return pool if pool is not None else self._build(requirement)
+
+    def _build(self, requirement: Requirement, rank: dict[str, int] | None = None) -> _Pool:
+        """A new requirement's pool (read after `_refresh`); `rank`: the place of each ready
+        agent's entry in their order, when `prepare` sorted them once for many pools."""
         selection = self._queue(requirement.queue).selection
         pool = self._pools[requirement] = _Pool(requirement.media, selection)
         qualified = self._qualified(requirement)
@@ -1064,10 +1119,15 @@ class SkillsAcd:
             qualified = {agent_id for agent_id in qualified if agent_id in agents}
         pool.qualified = qualified
         for record in map(agents.__getitem__, qualified):
-            record.pools.add(pool)
+            record.pools.append(pool)
         current = self._ready_entries(pool.media, selection)
-        ready = [entry for agent_id in qualified if (entry := current.get(agent_id)) is not None]
-        ready.sort()  # in order: all in `fifo`
+        if rank is None:
+            ready = [e for agent_id in qualified if (e := current.get(agent_id)) is not None]
+            ready.sort()  # in order: all in `fifo`
+        else:
+            ids = [agent_id for agent_id in qualified if agent_id in rank]
+            ids.sort(key=rank.__getitem__)  # numbers compare faster than entries
+            ready = list(map(current.__getitem__, ids))
         pool.fifo.extend(ready)
         return pool
 
@@ -1108,11 +1168,28 @@ class SkillsAcd:
         condition (then kept as agents come and change), never per routing decision."""
         found = self._step_members.get(condition)
         if found is None:
-            test = matcher(condition)
-            found = self._step_members[condition] = {
-                agent_id for agent_id, record in self.agents.items() if test(record.profile)
-            }
+            equal = attribute_equals(condition)
+            if equal is not None:
+                found = set(self._attribute_index(equal[0]).get(equal[1], ()))
+            else:
+                test = matcher(condition)
+                found = {
+                    agent_id for agent_id, record in self.agents.items() if test(record.profile)
+                }
+            self._step_members[condition] = found
         return found
+
+    def _attribute_index(self, attribute: str) -> dict[str, set[str]]:
+        """The agents by the text of their `agent.<attribute>` (one pass over the agents, then
+        kept as agents come and change)."""
+        index = self._by_attribute.get(attribute)
+        if index is None:
+            index = self._by_attribute[attribute] = {}
+            for agent_id, record in self.agents.items():
+                text = _text_of(record.profile, attribute)
+                if text is not None:
+                    index.setdefault(text, set()).add(agent_id)
+        return index
 
     def _requirement(self, interaction: Interaction) -> Requirement:
         queue = self._queue(interaction.queue)
@@ -1161,6 +1238,12 @@ class SkillsAcd:
         self, kind: str, interaction: Interaction, now: datetime, **data: Any
     ) -> RoutingNotice:
         return RoutingNotice(kind, interaction.id, interaction.agent, interaction.queue, now, data)
+
+
+def _text_of(profile: AgentProfile, attribute: str) -> str | None:
+    """The agent's `agent.<attribute>` when it is a text (what `==` on a text can meet)."""
+    value = profile.scope[AGENT].get(attribute)
+    return value if type(value) is str else None
 
 
 def _window_deadline(

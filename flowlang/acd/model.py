@@ -120,7 +120,7 @@ class AgentRecord:
     holding: dict[str, str] = field(default_factory=dict)
     loads: dict[str, int] = field(default_factory=dict)  # media -> how many held
     version: int = 0
-    pools: set[Any] = field(default_factory=set)  # the ACD's pools they are in
+    pools: list[Any] = field(default_factory=list)  # the ACD's pools they are in
     direct: set[str] = field(default_factory=set)  # interactions waiting for this agent only
     preferred: set[str] = field(default_factory=set)  # ... for this agent first
 

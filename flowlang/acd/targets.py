@@ -7,7 +7,9 @@ canonical JSON. It is compiled once per key by the flow's own expression compile
 operators mean what they mean in a flow, and evaluated once per agent when the pool of a
 requirement is built, never per routing decision, on the agent's view kept with their profile
 (`AgentProfile.view`, made once per profile). A value the flow could not use (an ordered
-comparison of a text) is an agent who does not match.
+comparison of a text) is an agent who does not match. The commonest condition,
+`agent.<attribute> == "<text>"`, is answered from an index of the agents by that attribute's
+value (`attribute_equals`), testing no agent.
 """
 
 from __future__ import annotations
@@ -59,3 +61,27 @@ def matcher(condition: str) -> Callable[[AgentProfile], bool]:
 @lru_cache(maxsize=4096)
 def _compiled(condition: str) -> Compiled:
     return compile_expr(json.loads(condition))
+
+
+@lru_cache(maxsize=4096)
+def attribute_equals(condition: str) -> tuple[str, str] | None:
+    """(attribute, text) when the condition is `agent.<attribute> == "<text>"` (either way
+    round): met by exactly the agents whose attribute is that text (the flow's `==` on a text
+    is equality of texts, and a value of another type is never equal to one)."""
+    tree = json.loads(condition)
+    if not isinstance(tree, dict) or tree.keys() != {"bin", "l", "r"} or tree["bin"] != "==":
+        return None
+    for path, lit in ((tree["l"], tree["r"]), (tree["r"], tree["l"])):
+        if not (isinstance(path, dict) and isinstance(lit, dict)):
+            return None
+        if path.keys() == {"path"} and lit.keys() == {"lit"}:
+            names, text = path["path"], lit["lit"]
+            if (
+                isinstance(names, list)
+                and len(names) == 2
+                and names[0] == AGENT
+                and isinstance(names[1], str)
+                and type(text) is str
+            ):
+                return names[1], text
+    return None
