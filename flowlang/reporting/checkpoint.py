@@ -83,6 +83,7 @@ def fold_for_report(
     use_checkpoints: bool = True,
     spill_over: int | None = None,
     fold_every: int | None = None,
+    store_fold: bool = True,
 ) -> list[InteractionLog]:
     """One log per end, as `InteractionLog.up_to_each` folds them, for reports whose period
     starts at `start`: from the latest checkpoint at or before `start` when there is one, else
@@ -91,7 +92,8 @@ def fold_for_report(
     reports that follow it; a fold of the whole log (an end None) that read at least
     `fold_every` events (default `stored_fold.FOLD_EVERY`) is stored for the next report.
     `spill_over`: see `InteractionLog`. Without `use_checkpoints`, neither checkpoints nor the
-    stored fold are used or left."""
+    stored fold are used or left; without `store_fold`, the stored fold is used but never
+    written (the service: writing it takes seconds, on the engine's thread)."""
     from flowlang.reporting import stored_fold  # it builds on this module's forms
 
     through = store.last_event_seq()  # events written while we read wait for the next report
@@ -120,7 +122,13 @@ def fold_for_report(
     if use_checkpoints and end is not None and end <= now and (found is None or found[0] < end):
         store.save_report_checkpoint(end, FOLD_VERSION, through, snapshot(logs[0], end), KEPT)
     every = stored_fold.FOLD_EVERY if fold_every is None else fold_every
-    if use_checkpoints and not found and None in ends and events.count >= max(every, 1):
+    if (
+        store_fold
+        and use_checkpoints
+        and not found
+        and None in ends
+        and events.count >= max(every, 1)
+    ):
         folded = events.count + (resumed.events if resumed is not None else 0)
         stored_fold.save(store, logs[ends.index(None)], through, folded)
     return logs

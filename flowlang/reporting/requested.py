@@ -35,11 +35,13 @@ def requested_reports(
     deployment: Deployment | None = None,
     checkpoints: bool = True,
     spill_over: int | None = None,
+    store_fold: bool = True,
 ) -> tuple[list[Report], InteractionLog]:
     """The reports of `kind` (one of `KINDS`) for `scope`, the real-time ones at `moment`, and
     the log of the period they were counted from. The deployment gives the queues' service-level
     targets and the queues and agents a real-time view lists even when idle. The fold keeps
-    about `spill_over` (default `SPILL_OVER`) interactions in memory at most (`InteractionLog`)."""
+    about `spill_over` (default `SPILL_OVER`) interactions in memory at most (`InteractionLog`).
+    Without `store_fold` it never writes the stored fold (`fold_for_report`)."""
     spill_over = spill_over or checkpoint.SPILL_OVER
     live: InteractionLog | None = None
     if kind == "flows":  # milestones and splits, read from the period's events alone
@@ -49,7 +51,9 @@ def requested_reports(
     else:
         # One read of the log serves both the period's reports and the real-time view.
         ends = [scope.end, moment] if kind == "all" else [scope.end]
-        history, *rest = fold_for_report(store, scope.start, ends, now, checkpoints, spill_over)
+        history, *rest = fold_for_report(
+            store, scope.start, ends, now, checkpoints, spill_over, store_fold=store_fold
+        )
         live = rest[0] if rest else None
     if deployment is None:
         return reports_of(kind, history, live, scope, moment), history

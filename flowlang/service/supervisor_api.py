@@ -194,8 +194,8 @@ async def pull_back(
 
 def _reports(service: Service, engine: Engine, kind: str, scope: Scope) -> ReportsView:
     now = now_of(engine)
-    reports, log = requested_reports(
-        service.store, kind, scope, now, now, service.project.deployment
+    reports, log = requested_reports(  # never writing the stored fold, on the engine's thread
+        service.store, kind, scope, now, now, service.project.deployment, store_fold=False
     )
     period = period_data(log, scope)
     return ReportsView(period=period, reports=[to_data(r) for r in reports])
