@@ -484,11 +484,13 @@ class Worker:
         acks: list[Ack] = []
         processed: list[tuple[_Pending | _Taken, Outcome | None]] = []
         taken: list[_Taken] = []
+        popped: list[_Pending | _Taken] = []  # from `_work`, durable before or in this turn
+        accepted: list[_Pending] = []  # made durable in this turn
         calls = calls or []
         results: list[Any] = []
         try:
             with self.engine.group():  # listeners (agents' streams) hear after its commit
-                acks = self._turn(intakes, process, processed, taken)
+                acks = self._turn(intakes, process, processed, taken, popped, accepted)
                 results.extend(self._nested_call(call) for call in calls)
         except Exception as exc:  # the store cannot be written: nothing was kept
             log.exception(
@@ -502,8 +504,7 @@ class Worker:
             answer([(intake.loop, intake.future, exc) for intake in intakes])
             for call in calls:
                 call.settle(exc)
-            if taken:  # still in the inbox, not taken: tried again (after a pause), in order
-                self._work.extendleft(reversed(taken))
+            if self._put_back(popped, accepted):
                 time.sleep(0.5)
             return
         done = time.perf_counter()
@@ -517,18 +518,36 @@ class Worker:
         if processed or calls:
             self.on_commit()
 
+    def _put_back(self, popped: list[_Pending | _Taken], accepted: list[_Pending]) -> bool:
+        """After a turn whose commit failed: the events it accepted are not stored (the
+        vendor, answered 5xx, sends them again), so they leave `_work`; those it took from
+        `_work` that were durable before it (inbox rows, events stored by an earlier turn)
+        go back to its head, in order, to be tried again. Whether any went back."""
+        lost = {id(pending) for pending in accepted}
+        if lost:
+            kept = [work for work in self._work if id(work) not in lost]
+            self._work.clear()
+            self._work.extend(kept)
+        back = [pending for pending in popped if id(pending) not in lost]
+        self._work.extendleft(reversed(back))
+        return bool(back)
+
     def _turn(
         self,
         intakes: list[WebhookRequest],
         process: bool,
         processed: list[tuple[_Pending | _Taken, Outcome | None]],
         taken: list[_Taken],
+        popped: list[_Pending | _Taken],
+        accepted: list[_Pending],
     ) -> list[Ack]:
-        """A turn's work inside its transaction: the requests' events made durable, the events
-        waiting processed (into `processed`, the inbox rows taken into `taken`); the acks."""
+        """A turn's work inside its transaction: the requests' events made durable (those
+        waiting in `_work` into `accepted`), the events waiting processed (into `processed`;
+        those taken from `_work` into `popped`, the inbox rows among them into `taken`); the
+        acks."""
         acks: list[Ack] = []
         if self.cluster is None:
-            acks = [self._accept(intake) for intake in intakes]
+            acks = [self._accept(intake, accepted) for intake in intakes]
         budget = time.perf_counter() + (
             max(self.batch_seconds, LEADER_TURN) if self.cluster else self.batch_seconds
         )
@@ -537,6 +556,7 @@ class Worker:
         while process and self._work and isinstance(self._work[0], _Pending | _Taken):
             pending = self._work.popleft()
             assert isinstance(pending, _Pending | _Taken)
+            popped.append(pending)
             if isinstance(pending, _Taken):
                 taken.append(pending)
                 processed.append((pending, self._take(pending.row)))
@@ -616,14 +636,18 @@ class Worker:
                 self.store.dead_letter(source, payload, reason, intake.at)
         return acks
 
-    def _accept(self, intake: WebhookRequest) -> Ack:
+    def _accept(self, intake: WebhookRequest, accepted: list[_Pending]) -> Ack:
+        """(No cluster) A request's events stored, and waiting in `_work` (also in
+        `accepted`); its dead letters kept. (The engine process of `flowlang serve` takes
+        webhooks this way, when posted to it rather than to its front.)"""
         ack = Ack(dead_letters=len(intake.letters))
         since = time.perf_counter()
         for event in intake.events:
             payload = event.model_dump(mode="json")
             if self.store.accept_inbound(event.channel, event.event_id, payload):
                 ack.accepted += 1
-                self._work.append(_Pending(event, since))
+                accepted.append(_Pending(event, since))
+                self._work.append(accepted[-1])
             else:
                 ack.duplicates += 1
         for source, payload, reason in intake.letters:
