@@ -9,14 +9,22 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request, status
 from fastapi.responses import RedirectResponse, Response
 
+from flowlang.runtime.engine import Engine
 from flowlang.runtime.ports import User
 from flowlang.service.access import SESSION_COOKIE, check_same_origin, user_of_token
+from flowlang.service.agent_api import now_of, presence_of
 from flowlang.service.state import service_of
 from flowlang.web.render import page
 
 router = APIRouter(include_in_schema=False)
 HOME = {"agent": "/agent", "supervisor": "/supervisor", "admin": "/supervisor"}
 MAX_TOKEN = 200
+
+
+def gone_offline(engine: Engine, agent: str) -> None:
+    """The agent offline in the ACD (unless they are already, or it does not know them)."""
+    if presence_of(engine, agent).state != "offline":
+        engine.set_agent_state(agent, "offline", now_of(engine))
 
 
 def home_of(user: User) -> str:
@@ -94,8 +102,14 @@ async def signin(request: Request) -> Response:
 
 @router.post("/signout")
 async def signout(request: Request) -> Response:
-    """Forget the session cookie (the token itself stays valid until revoked)."""
-    check_same_origin(request, service_of(request).settings.public_url, need_header=False)
+    """Forget the session cookie (the token itself stays valid until revoked); an agent goes
+    offline first, so that no work is offered (nor auto-answered) for someone who has left.
+    What they hold stays theirs, as when they choose offline (docs/workspace.md)."""
+    service = service_of(request)
+    check_same_origin(request, service.settings.public_url, need_header=False)
+    user = await page_user(request)
+    if user is not None and user.role == "agent":
+        await service.worker.call(lambda engine: gone_offline(engine, user.name))
     response = RedirectResponse("/signin", status.HTTP_303_SEE_OTHER)
     response.delete_cookie(
         SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=secure(request)

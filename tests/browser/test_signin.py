@@ -72,12 +72,18 @@ def test_a_supervisor_is_sent_to_the_supervisor_page_and_kept_out_of_the_agents(
     expect(page).to_have_url(service.url + "/supervisor")
 
 
-def test_sign_out_forgets_the_cookie(service: Running, new_context: NewContext) -> None:
+def test_sign_out_forgets_the_cookie_and_sets_the_agent_offline(
+    service: Running, new_context: NewContext
+) -> None:
     context = new_context()
     page = sign_in(context, service, "kenji")
+    available = {"state": "available"}
+    assert service.api("kenji", "PUT", "/api/agent/presence", available).status_code == 200
     page.get_by_test_id("signout").click()
     expect(page).to_have_url(service.url + "/signin")
     assert context.cookies() == []
+    # no work offered (nor auto-answered) for an agent who has left
+    assert service.api("kenji", "GET", "/api/agent/presence").json()["state"] == "offline"
     page.goto(service.url + "/agent")
     expect(page).to_have_url(service.url + "/signin")
 

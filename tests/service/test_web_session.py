@@ -136,3 +136,37 @@ def test_pages_send_a_signed_out_browser_to_sign_in(api: Api) -> None:
     for path in ("/", "/agent", "/supervisor"):
         answer = api.client.get(path, follow_redirects=False)
         assert (answer.status_code, answer.headers["location"]) == (303, "/signin"), path
+
+
+def sign_out(api: Api, name: str, origin: str = OWN) -> int:
+    answer = api.client.post(
+        "/signout",
+        headers={"Origin": origin, **cookie(api.tokens[name])},
+        follow_redirects=False,
+    )
+    code: int = answer.status_code
+    return code
+
+
+def test_an_agent_who_signs_out_is_offline_keeps_what_they_hold_and_gets_no_new_offer(
+    api: Api,
+) -> None:
+    assert api.put("frank", "/api/agent/presence", {"state": "available"}).status_code == 200
+    api.web("v-1", "Hello")
+    api.web("v-1", "Eve")
+    (held,) = api.work("frank")
+    assert api.post("frank", f"/api/agent/interactions/{held}/accept").status_code == 200
+    assert sign_out(api, "frank") == 303
+    assert presence(api) == "offline"
+    api.web("v-2", "Hello")
+    api.web("v-2", "Max")
+    assert api.work("frank") == {held: "assigned"}  # no offer for someone who has left
+    # signing out again, or a supervisor signing out, changes nobody's presence
+    assert sign_out(api, "frank") == 303 and sign_out(api, "sam") == 303
+    assert presence(api) == "offline"
+
+
+def test_a_sign_out_from_another_site_changes_no_presence(api: Api) -> None:
+    assert api.put("frank", "/api/agent/presence", {"state": "available"}).status_code == 200
+    assert sign_out(api, "frank", origin="https://evil.example") == 403
+    assert presence(api) == "available"
