@@ -9,9 +9,10 @@ of work committed: an event that fails and is rolled back tells listeners nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
+from types import TracebackType
 from typing import Any
 
 from flowlang.runtime.ports import ConversationStore
@@ -38,28 +39,15 @@ class EventFeed:
                 {**data, "kind": kind, "at": at, "conversation_id": conversation_id}
             )
 
-    @contextmanager
-    def committing(self, unit_of_work: AbstractContextManager[None]) -> Iterator[None]:
+    def committing(self, unit_of_work: AbstractContextManager[None]) -> _Committing:
         """Run the block in `unit_of_work`; listeners hear its events once it has committed,
         and nothing if it rolls back."""
-        try:
-            with unit_of_work:
-                yield
-        except BaseException:
-            self._pending.clear()  # rolled back: its events never happened
-            raise
-        self._tell_listeners()
+        return _Committing(self, unit_of_work)
 
-    @contextmanager
-    def undone_on_failure(self) -> Iterator[None]:
+    def undone_on_failure(self) -> _Undone:
         """A part of the unit of work that may fail alone (a savepoint): when it raises, the
         listeners never hear of the events it wrote; the rest of the unit of work goes on."""
-        mark = len(self._pending)
-        try:
-            yield
-        except BaseException:
-            del self._pending[mark:]
-            raise
+        return _Undone(self)
 
     def _tell_listeners(self) -> None:
         events, self._pending = self._pending, []
@@ -69,3 +57,50 @@ class EventFeed:
                     listener(event)
                 except Exception:  # the event is committed: a listener's bug must not undo it
                     _log.exception("event listener %r failed on %s", listener, event["kind"])
+
+
+# Context managers as classes, not generators: one of each runs for every event.
+class _Committing:
+    __slots__ = ("_feed", "_unit")
+
+    def __init__(self, feed: EventFeed, unit: AbstractContextManager[None]) -> None:
+        self._feed, self._unit = feed, unit
+
+    def __enter__(self) -> None:
+        self._unit.__enter__()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._unit.__exit__(kind, exc, tb)  # a unit of work never swallows an error
+        except BaseException:
+            self._feed._pending.clear()  # rolled back: its events never happened
+            raise
+        if kind is not None:
+            self._feed._pending.clear()
+        else:
+            self._feed._tell_listeners()
+
+
+class _Undone:
+    __slots__ = ("_feed", "_mark")
+
+    def __init__(self, feed: EventFeed) -> None:
+        self._feed = feed
+        self._mark = 0
+
+    def __enter__(self) -> None:
+        self._mark = len(self._feed._pending)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if kind is not None:
+            del self._feed._pending[self._mark :]

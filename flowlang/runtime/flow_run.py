@@ -477,12 +477,10 @@ def notices(
         if notice.kind == "accepted":
             conv.status = "with_agent"
             conv.agent = conv.last_agent = notice.agent
-            trigger = Trigger(
-                kind="queue" if conv.queue and notice.queue else "agent", outcome="routed"
-            )
+            outcome_of = "routed"
         elif notice.kind == "agent_unavailable":
             conv.status = "open"
-            trigger = Trigger(kind="agent", outcome="unavailable")
+            outcome_of = "unavailable"
         else:
             _apply_notice(conv, notice)
             if notice.kind == "disconnected":
@@ -496,10 +494,12 @@ def notices(
             if conv is not current:
                 ctx.store.save_conversation(conv)
             continue
-        if waiting["kind"] == "agent":
-            trigger = Trigger(kind="agent", outcome=trigger.outcome)
-        elif waiting["kind"] == "queue":
-            trigger = Trigger(kind="queue", outcome=trigger.outcome)
+        if waiting["kind"] in ("agent", "queue"):
+            trigger = _ROUTING_TRIGGERS[waiting["kind"], outcome_of]
+        elif notice.kind == "accepted" and conv.queue and notice.queue:
+            trigger = _ROUTING_TRIGGERS["queue", outcome_of]
+        else:
+            trigger = _ROUTING_TRIGGERS["agent", outcome_of]
         if conv is current:
             follow_up = trigger
         else:
@@ -507,6 +507,14 @@ def notices(
             run_flow(ctx, conv, state, trigger, None, now, outcome)
             ctx.store.save_conversation(conv)
     return follow_up
+
+
+# A trigger holds nothing a run changes (it copies what it keeps): these are shared.
+_ROUTING_TRIGGERS = {
+    (kind, result): Trigger(kind=kind, outcome=result)
+    for kind in ("agent", "queue")
+    for result in ("routed", "unavailable")
+}
 
 
 def _apply_notice(conv: ConversationView, notice: RoutingNotice) -> None:

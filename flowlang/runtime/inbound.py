@@ -5,6 +5,7 @@ history and handed to the flow, the agent who has it, or the queue it waits in."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from flowlang.runtime.flow_run import (
 )
 from flowlang.runtime.in_queue_run import customer_wrote
 from flowlang.runtime.outcome import Outcome
-from flowlang.runtime.ports import ConversationView
+from flowlang.runtime.ports import ConversationStore, ConversationView
 from flowlang.runtime.receipts import record_status
 from flowlang.runtime.replies import send
 from flowlang.runtime.state import FlowState, Trigger
@@ -37,12 +38,11 @@ def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
     stored and the host has not acknowledged it, so the channel sends it again; after it, the
     event and everything it caused are stored together, and the channel's retry is a
     duplicate."""
-    payload = event.model_dump(mode="json")
     if ctx.group is not None:
-        return _accept_in_group(ctx, event, payload)
+        return _accept_in_group(ctx, event)
 
     def work() -> Outcome:
-        if not ctx.store.accept_inbound(event.channel, event.event_id, payload, processing=True):
+        if not _stored_processing(ctx.store, event):
             outcome = Outcome(event=event, duplicate=True)
             outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
             return outcome
@@ -59,18 +59,29 @@ def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
         return ctx.committed(work, event.timestamp)
     except Exception as exc:  # the unit of work itself failed (its commit): keep the event
         with ctx.unit_of_work():
-            ctx.store.accept_inbound(event.channel, event.event_id, payload)
+            ctx.store.accept_inbound(event.channel, event.event_id, event.model_dump(mode="json"))
             return _kept(ctx, event, exc)
 
 
-def _accept_in_group(ctx: EngineContext, event: InboundEvent, payload: dict[str, Any]) -> Outcome:
+def _stored_processing(store: ConversationStore, event: InboundEvent) -> bool:
+    """`accept_inbound(processing=True)`; a store that takes the event itself (an
+    `accept_event` method, `KeepsInboundEvents`: the in-memory store) is not given its stored
+    form, which it would not keep."""
+    accept_event: Callable[[InboundEvent], bool] | None = getattr(store, "accept_event", None)
+    if accept_event is not None:
+        return accept_event(event)
+    payload = event.model_dump(mode="json")
+    return store.accept_inbound(event.channel, event.event_id, payload, processing=True)
+
+
+def _accept_in_group(ctx: EngineContext, event: InboundEvent) -> Outcome:
     """`accept` inside a group: the event's nested unit of work (`EngineContext.committed`)
     holds both the stored event and its processing (one savepoint, not two); when the
     processing fails, all of it is undone and the event is stored again, as a dead letter, in
     a unit of its own, still inside the group (so still in its commit)."""
 
     def work() -> Outcome:
-        if not ctx.store.accept_inbound(event.channel, event.event_id, payload, processing=True):
+        if not _stored_processing(ctx.store, event):
             outcome = Outcome(event=event, duplicate=True)
             outcome.note = f"duplicate {event.channel} message {event.event_id}: already processed"
             return outcome
@@ -80,7 +91,7 @@ def _accept_in_group(ctx: EngineContext, event: InboundEvent, payload: dict[str,
         return ctx.committed(work, event.timestamp)
     except Exception as exc:  # a bug or a failing part must not lose the message
         with ctx.unit_of_work():
-            ctx.store.accept_inbound(event.channel, event.event_id, payload)
+            ctx.store.accept_inbound(event.channel, event.event_id, event.model_dump(mode="json"))
             return _kept(ctx, event, exc)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flowlang.events import InboundEvent
 from flowlang.runtime.phones import normalise_phone
 from flowlang.runtime.ports import (
     ConversationView,
@@ -222,6 +223,17 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
             self.unprocessed[key] = payload
         if payload.get("sender_id"):
             self.senders[key] = str(payload["sender_id"])
+        return True
+
+    def accept_event(self, event: InboundEvent) -> bool:
+        """`accept_inbound(..., processing=True)` given the event: of an event processed at
+        once only its sender is kept, so its stored form is never made."""
+        key = (event.channel, event.event_id)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        if event.sender_id:
+            self.senders[key] = event.sender_id
         return True
 
     def pending_inbound(self) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from flowlang.events import EventKind
+from flowlang.events import EventKind, InboundEvent
 
 
 class Clock(Protocol):
@@ -121,6 +121,16 @@ class ConversationView:
         """A message in or out: one more, and the last activity moves to `at` (never back)."""
         self.messages += 1
         self.last_activity_at = max(self.last_activity_at, at)
+
+
+class KeepsInboundEvents(Protocol):
+    """What a store may offer beside `accept_inbound`: taking an inbound event the engine
+    processes in the same unit of work as the event itself. A store that keeps no stored form
+    of such an event (the in-memory store keeps only its sender) spares the engine making one;
+    a store without `accept_event` is given the stored form (`InboundEvent.model_dump`)."""
+
+    def accept_event(self, event: InboundEvent) -> bool:
+        """`accept_inbound(channel, event_id, <its stored form>, processing=True)`."""
 
 
 @dataclass
