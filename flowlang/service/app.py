@@ -130,7 +130,7 @@ def create_app(
     channels = webhook_channels(project, settings)
     senders = _senders(project.deployment) if adapters is None else None
     try:
-        store = open_store(settings.store)
+        store = open_store(settings.store, mapped=True)  # the engine's: lookups mapped
     except StoreError as exc:
         if senders is not None:
             senders.close()

@@ -29,14 +29,15 @@ def is_postgres_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(URL_SCHEMES)
 
 
-def open_store(location: str | Path) -> Store:
+def open_store(location: str | Path, *, mapped: bool = False) -> Store:
     """The store at `location`: a `postgresql://` URL, or the path of a SQLite file (created
-    when missing). Raises StoreError saying what is wrong."""
+    when missing; `mapped`: read through a memory map, `SqliteStore`). Raises StoreError
+    saying what is wrong."""
     if is_postgres_url(location):
         from flowlang.store.postgres import PostgresStore  # psycopg only when it is used
 
         return PostgresStore(str(location))
-    return SqliteStore(location)
+    return SqliteStore(location, mapped=mapped)
 
 
 def shown_location(location: str | Path) -> str:

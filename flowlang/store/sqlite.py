@@ -93,11 +93,18 @@ class SqliteDialect(Dialect):
         self.db.close()
 
 
+MAPPED_BYTES = 2**31
+"""How much of the file a `mapped` store reads through a memory map (SQLite caps it at its
+build's maximum: 2 GiB less 64 KiB with Debian's)."""
+
+
 class SqliteStore(SqlStore):
     """A ConversationStore in one SQLite file."""
 
-    def __init__(self, path: str | Path) -> None:
-        """Open (or create) the store file and bring its schema up to date.
+    def __init__(self, path: str | Path, *, mapped: bool = False) -> None:
+        """Open (or create) the store file and bring its schema up to date. `mapped`: read
+        the file through a memory map (the service's engine: a customer lookup among a million
+        then makes no read call per page; docs/store.md, "Performance").
 
         Raises StoreError when the file is not a SQLite database or is from a newer flowlang.
         """
@@ -115,6 +122,8 @@ class SqliteStore(SqlStore):
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA busy_timeout=5000")
+            if mapped:
+                self.db.execute(f"PRAGMA mmap_size={MAPPED_BYTES}")
             # Migrations run before keys are enforced: one that rebuilds a table drops the old
             # one while others still refer to its name (SQLite's own procedure for it).
             self.schema_version = migrate(self.dialect)
@@ -233,4 +242,4 @@ def _read_only(path: str | Path, timeout: float) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True, timeout=timeout)
 
 
-__all__ = ["HistoryPage", "SqliteDialect", "SqliteStore", "count_unprocessed"]
+__all__ = ["MAPPED_BYTES", "HistoryPage", "SqliteDialect", "SqliteStore", "count_unprocessed"]
