@@ -111,5 +111,10 @@ def _templates(deployment: Deployment | None) -> dict[str, DeploymentTemplate]:
             data["options"] = [
                 getattr(i, "title", i) if not isinstance(i, str) else i for i in items
             ]
+            if any(not isinstance(i, str) for i in items):  # links, images: a carousel's columns
+                data["items"] = [
+                    {"title": i} if isinstance(i, str) else i.model_dump(exclude_none=True)
+                    for i in items
+                ]
         out[name] = DeploymentTemplate(name, kind, getattr(template, "text", None), data)
     return out

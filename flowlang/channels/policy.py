@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from flowlang.channels import template_messages
 from flowlang.channels.content_text import sent_text
 from flowlang.channels.registry import ChannelRules, builtin_registry
 from flowlang.channels.sms_segments import segments
@@ -653,6 +654,10 @@ class ChannelPolicy:
                 why.append(f"a {kind} is sent on {rules.name} as its link")
             else:
                 why.append(f"{rules.name} cannot carry {kind}: sent as its text")
+        fitted = template_messages.fitted(content, rules)
+        if isinstance(fitted, template_messages.Misfit):
+            return Block(*fitted)
+        content = fitted
         text = sent_text(content)
         length = text_length(text, rules)
         if message.channel == "sms" and text:

@@ -121,6 +121,22 @@ class SendApi(BaseModel):
         return value
 
 
+class TemplateRules(BaseModel):
+    """A channel's template messages (LINE's buttons and carousel templates): the longest
+    each part may be, in the channel's `count`, and how many columns a carousel takes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alt_text: int  # what a notification (or an app without templates) shows instead
+    title: int
+    label: int  # an action's label (longer ones are cut; the text sent back stays whole)
+    buttons_text: int
+    carousel_text: int  # a column's text
+    text_with_image_or_title: int  # a buttons' or a column's text beside an image or a title
+    max_columns: int
+    max_column_actions: int
+
+
 class ChannelRules(BaseModel):
     """One channel's description: identity, content, limits, window and anti-spam rules."""
 
@@ -139,6 +155,7 @@ class ChannelRules(BaseModel):
     weighting: Weighting | None = None
     max_quick_replies: int = 0
     max_buttons: int = 0
+    templates: TemplateRules | None = None  # buttons and carousels go as template messages
     sticker: StickerForm | None = None
     window: Window = Window()
     replies_per_inbound: int | None = None

@@ -175,6 +175,21 @@ def _messenger(message: OutboundMessage) -> SendRequest:
 
 
 # ---------------------------------------------------------------- LINE
+def _line_action(action: dict[str, Any]) -> dict[str, Any]:
+    if action.get("uri"):
+        return {"type": "uri", "label": action["label"], "uri": action["uri"]}
+    return {"type": "message", "label": action["label"], "text": action["text"]}
+
+
+def _line_column(column: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if column.get("image"):
+        out["thumbnailImageUrl"] = column["image"]
+    if column.get("title"):
+        out["title"] = column["title"]
+    return out | {"text": column["text"], "actions": [_line_action(a) for a in column["actions"]]}
+
+
 def _line(message: OutboundMessage, reply_token: str | None) -> SendRequest:
     content = message.content
     kind = str(content.get("kind", "text"))
@@ -189,6 +204,21 @@ def _line(message: OutboundMessage, reply_token: str | None) -> SendRequest:
     elif kind == "sticker" and "/" in str(content.get("sticker_id") or ""):
         package, sticker = str(content["sticker_id"]).split("/", 1)
         item = {"type": "sticker", "packageId": package, "stickerId": sticker}
+    elif kind == "buttons" and content.get("actions"):  # shaped by the policy
+        buttons: dict[str, Any] = {"type": "buttons", "text": content.get("text")}
+        if content.get("title"):
+            buttons["title"] = content["title"]
+        if content.get("image"):
+            buttons["thumbnailImageUrl"] = content["image"]
+        buttons["actions"] = [_line_action(a) for a in content["actions"]]
+        item = {"type": "template", "altText": content.get("alt_text"), "template": buttons}
+    elif kind == "carousel" and content.get("columns"):  # shaped by the policy
+        columns = [_line_column(column) for column in content["columns"]]
+        item = {
+            "type": "template",
+            "altText": content.get("alt_text"),
+            "template": {"type": "carousel", "columns": columns},
+        }
     elif kind == "location":
         item = {
             "type": "location",
