@@ -695,6 +695,9 @@ class Worker:
             self._guarded(self._queue_gauges)
             if self.cluster is not None and not self.cluster.leadership.holds():
                 self._depose(LeadershipLost("the connection holding the lead was lost"))
+            elif self.cluster is not None and self.cluster.store.dialect.closed:
+                # It cannot write again: holding the lead would stall every process sharing it.
+                self._depose(LeadershipLost("the store's connection was lost"))
 
     def _advance(self, now: datetime) -> None:
         for outcome in self.engine.advance(now):
