@@ -97,7 +97,7 @@ def run_flow(
         outcome.effects.extend(result.effects)
         conv.flow_state = state.to_json()
         follow_up = _apply(ctx, conv, state, result.effects, now, outcome)
-        transfer = next((e for e in result.effects if isinstance(e, fx.TransferToFlow)), None)
+        transfer = _transfer_in(result.effects)
         if transfer is not None:
             _flow_path(ctx, conv, program, path, now)
             program, state = _transferred(ctx, conv, transfer, state, now)
@@ -112,6 +112,13 @@ def run_flow(
         trigger = follow_up
         facts = _facts(ctx, conv, event, state, now, transfers=chain)
     _flow_path(ctx, conv, program, path, now)
+
+
+def _transfer_in(effects: list[Any]) -> fx.TransferToFlow | None:
+    for effect in effects:
+        if isinstance(effect, fx.TransferToFlow):
+            return effect
+    return None
 
 
 def _flow_path(
@@ -388,14 +395,23 @@ def _route_queue(
         conversation_id=conv.id,
         queue=effect.queue,
         media=ctx.ports.media_of(conv.channel, EventKind.MESSAGE),
-        skills={s["skill"]: s.get("min") for s in effect.skills},
+        # (most routes name no skills, agents or steps: no comprehension runs for those)
+        skills={s["skill"]: s.get("min") for s in effect.skills} if effect.skills else {},
         language=effect.language,
         priority=effect.priority,
-        preferred_agents=[(p["agent"], p.get("score")) for p in effect.preferred_agents],
+        preferred_agents=(
+            [(p["agent"], p.get("score")) for p in effect.preferred_agents]
+            if effect.preferred_agents
+            else []
+        ),
         last_agent=conv.last_agent if effect.prefer_last_agent else None,
         timeout_seconds=effect.timeout_seconds,
         window_closes_at=ctx.policy.window_closes_at(conv),
-        agent_steps=tuple(AgentStep(s["condition"], s["seconds"]) for s in effect.agent_steps),
+        agent_steps=(
+            tuple(AgentStep(s["condition"], s["seconds"]) for s in effect.agent_steps)
+            if effect.agent_steps
+            else ()
+        ),
     )
     conv.routing = _routing_json(request, entered_at)
     ctx.events.append(
@@ -551,23 +567,23 @@ def stop_waiting(conv: ConversationView, reason: str) -> None:
 
 def _routing_json(request: RoutingRequest, entered_at: datetime) -> dict[str, Any]:
     closes = request.window_closes_at
-    return {
+    stored = {
         "queue": request.queue,
         "media": request.media,
         "skills": dict(request.skills),
         "language": request.language,
         "priority": request.priority,
-        "preferred_agents": [list(p) for p in request.preferred_agents],
+        "preferred_agents": (
+            [list(p) for p in request.preferred_agents] if request.preferred_agents else []
+        ),
         "last_agent": request.last_agent,
         "timeout_seconds": request.timeout_seconds,
         "window_closes_at": closes.isoformat() if closes else None,
         "entered_at": entered_at.isoformat(),
-        **(
-            {"agent_steps": [[s.condition, s.seconds] for s in request.agent_steps]}
-            if request.agent_steps
-            else {}
-        ),
     }
+    if request.agent_steps:
+        stored["agent_steps"] = [[s.condition, s.seconds] for s in request.agent_steps]
+    return stored
 
 
 def request_from(conv: ConversationView) -> RoutingRequest:
@@ -612,4 +628,10 @@ def _message_facts(conv: ConversationView, event: InboundEvent | None) -> dict[s
 
 
 def _flow_kind(kind: EventKind) -> str:
-    return "message" if kind in (EventKind.MESSAGE, EventKind.POSTBACK) else kind.value
+    return _FLOW_KINDS[kind]
+
+
+_FLOW_KINDS = {
+    kind: "message" if kind in (EventKind.MESSAGE, EventKind.POSTBACK) else kind.value
+    for kind in EventKind
+}
