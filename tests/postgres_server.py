@@ -12,7 +12,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from urllib.parse import quote
 import psycopg
 
 from flowlang.store.postgres import PostgresStore
+from tests.ports import free_port
 
 USER = "flowlang"
 DATABASE = "flowlang_test"
@@ -46,12 +46,6 @@ def binaries() -> Path:
             "run `scripts/ensure-system-packages postgresql` as root, or `make test`"
         )
     return max(found, key=lambda d: int(d.parent.name) if d.parent.name.isdigit() else 0)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager
@@ -92,7 +86,7 @@ def postgres_server(durable: bool = False) -> Iterator[str]:
         if not durable:
             settings += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         for attempt in range(3):
-            port = _free_port()
+            port = free_port()
             try:
                 run(
                     str(bin_dir / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(data),

@@ -4,7 +4,6 @@ and one customer per sample conversation."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from click.testing import CliRunner
 
 from flowlang import cli
 from flowlang.channels.outbound import HttpAdapter
+from tests.ports import free_port
 
 FLOW = 'flow "Hello"\nserve messages on web\n\nstate start:\n    reply "Hello"\n'
 WEB_PAYLOAD = {
@@ -23,13 +23,6 @@ WEB_PAYLOAD = {
     "text": "Hello",
     "timestamp": "2026-01-05T16:00:00Z",
 }
-
-
-def _unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # closed again: nothing listens there
 
 
 def _files(tmp_path: Path, samples: str) -> tuple[str, str]:
@@ -55,7 +48,7 @@ def test_an_unreachable_outbound_endpoint_is_reported_counted_and_exits_1(
     monkeypatch.setattr(cli, "outbound_adapter", quick)
     samples = "conversations:\n  - channel: web\n    events:\n      - message: hi\n"
     flow, messages = _files(tmp_path, samples)
-    url = f"http://127.0.0.1:{_unused_port()}/outbound"
+    url = f"http://127.0.0.1:{free_port()}/outbound"  # nothing listens there
     code, out = _dry_run(flow, "-m", messages, "--outbound", f"http:{url}")
     assert code == 1, out
     assert "!! not delivered: DeliveryError" in out and "attempt 1; retried at" in out

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
 from tests.requirements import missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,13 +58,6 @@ def test_the_block_reads_its_expected_outputs_and_skips_the_prose() -> None:
         "2",
         "3.*4",
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_the_readme_serve_session_runs_as_written(tmp_path: Path) -> None:
