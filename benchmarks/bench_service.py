@@ -40,8 +40,9 @@ from flowlang.project import load_project
 from flowlang.runtime.memory import ScriptedDataActions
 from flowlang.runtime.ports import DataResult
 from flowlang.store import SqliteStore
+from tests.ports import free_port
 from tests.service.helpers import FLOW, environment, secret_of, write_deployment
-from tests.service.process import ServiceProcess, free_port
+from tests.service.process import ServiceProcess
 
 REQUESTS = 2000
 REPEATS = 3

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from flowlang.cli import main
 from tests.cli.test_cli_structure import TAKES_A_DEPLOYMENT
-from tests.service.process import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLE = ROOT / "examples" / "deployment.yaml"

@@ -24,6 +24,7 @@ from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import create_app
 from flowlang.store.leadership import Leadership
 from flowlang.store.postgres import PostgresStore
+from tests.ports import free_port
 from tests.service.api_helpers import Stream
 from tests.service.helpers import (
     environment,
@@ -32,7 +33,6 @@ from tests.service.helpers import (
     signed_headers,
     whatsapp_text,
 )
-from tests.service.process import free_port
 
 
 @pytest.fixture(autouse=True)
