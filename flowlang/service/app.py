@@ -166,6 +166,8 @@ def create_app(
         on_deposed=on_deposed,
         inbox=reader,
     )
+    if isinstance(inbox, PostgresInbox):  # the leader's own webhooks wake its engine directly
+        inbox.announce = lambda: worker.role != "leader"
     intake = Intake(inbox, worker.wake, metrics, settings.max_batch) if inbox is not None else None
     service = Service(
         settings,

@@ -18,11 +18,12 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from flowlang.service.upstream import Answer, Upstream, UpstreamError
 
 log = logging.getLogger("flowlang.service")
 
@@ -36,6 +37,8 @@ _HOP_BY_HOP = {
     b"trailer",
     b"upgrade",
     b"content-length",
+    b"expect",  # the body is read already: no 100 Continue to wait for
+    b"proxy-connection",
 }
 
 
@@ -56,7 +59,7 @@ class Forwarder:
         self.key = key  # the service's processes' mark on a request one of them forwarded
         self.cache_seconds = cache_seconds
         self._leader: tuple[str | None, float] = (None, 0.0)
-        self._client: httpx.AsyncClient | None = None
+        self._upstreams: Upstream | None = None
 
     def wants(self, scope: Scope) -> bool:
         if scope["type"] != "http":  # the lifespan's and websockets' scopes have no path
@@ -101,45 +104,38 @@ class Forwarder:
             if k.lower() not in _HOP_BY_HOP and k.lower() != FORWARDED
         ]
         headers.append((FORWARDED, self.key))
+        upstream, prefix = self._upstream(leader)
+        raw: bytes | None = scope.get("raw_path")
+        target = prefix + (raw.decode("latin-1") if raw else quote(scope["path"]))
         query = scope.get("query_string", b"").decode("latin-1")
-        target = leader + scope["path"] + (f"?{query}" if query else "")
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(10.0, read=None),
-                follow_redirects=False,
-                # Each request carries its own cookies: a jar would keep the session cookie of
-                # one user's sign-in and send it with everyone's requests after.
-                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
-            )
-        request = self._client.build_request(scope["method"], target, headers=headers, content=body)
+        if query:
+            target += "?" + query
         try:
-            answer = await self._client.send(request, stream=True)
-        except httpx.HTTPError as exc:
+            answer = await upstream.request(scope["method"], target, headers, body)
+        except UpstreamError as exc:
             self._leader = (None, 0.0)
             await _unavailable(send, f"the leader at {leader} did not answer: {exc}")
             return
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": answer.status_code,
-                    "headers": [
-                        (k, v) for k, v in answer.headers.raw if k.lower() not in _HOP_BY_HOP
-                    ],
-                }
-            )
-            async for chunk in answer.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except httpx.HTTPError:  # the leader went away mid-answer: end it where it is
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await _stream(answer, scope, receive, send)
         finally:
-            await answer.aclose()
+            answer.close()
+
+    def _upstream(self, leader: str) -> tuple[Upstream, str]:
+        """The connections to `leader` (those to a leader before it closed) and the path its
+        URL puts before every request's."""
+        parts = urlsplit(leader)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if self._upstreams is None or self._upstreams.origin != origin:
+            if self._upstreams is not None:
+                self._upstreams.close()
+            self._upstreams = Upstream(origin)
+        return self._upstreams, parts.path.rstrip("/")
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._upstreams is not None:
+            self._upstreams.close()
+            self._upstreams = None
 
 
 class ForwardToLeader:
@@ -167,6 +163,37 @@ async def _body(receive: Receive) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)
+
+
+async def _stream(answer: Answer, scope: Scope, receive: Receive, send: Send) -> None:
+    """The leader's answer to the client: in one piece when it has all arrived (most API
+    answers), else chunk by chunk as it comes (a live stream), until the answer ends or the
+    client goes away (the leader's connection is then closed, which ends the stream there)."""
+    headers = [(k, v) for k, v in answer.headers if k not in _HOP_BY_HOP]
+    if answer.complete():
+        body = b"".join([chunk async for chunk in answer.body()])
+        if scope["method"] != "HEAD" and answer.status not in (204, 304):
+            headers.append((b"content-length", b"%d" % len(body)))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+        return
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    watcher = asyncio.ensure_future(_gone(receive, answer))
+    try:
+        async for chunk in answer.body():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except UpstreamError:  # the leader (or the client) went away mid-answer: end it there
+        pass
+    finally:
+        watcher.cancel()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _gone(receive: Receive, answer: Answer) -> None:
+    """Close the leader's answer when the client disconnects."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    answer.close()
 
 
 async def _unavailable(send: Send, detail: str) -> None:

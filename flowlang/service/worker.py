@@ -340,7 +340,7 @@ class Worker:
             store.append_event("lead_taken", datetime.now(UTC), None, data)
         self._recover()
         self.cluster.listener = InboundListener(
-            store.path, self.cluster.leadership.schema, lambda: self._inbox.put(_Wake())
+            store.path, self.cluster.leadership.schema, self.wake
         )
         self._more = True
         log.warning(

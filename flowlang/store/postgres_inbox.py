@@ -5,14 +5,16 @@ in the shared inbound log on a connection of its own, from the intake's thread
 (`flowlang/service/intake.py`, as on SQLite with the inbox file): the acknowledgement waits
 for that commit only, never for the engine's turn, whichever process leads. The events are
 numbered and their conversations locked as `PostgresStore.number_inbound` says; a commit that
-stored new events tells the other processes (`NOTIFY`). Unreadable payloads are kept as dead
-letters in the same transaction. The connection is never fenced: taking a webhook decides
-nothing, so a process that is not (or no longer) the leader still takes them.
+stored new events tells the leader (`NOTIFY`), unless `announce()` says this process leads: its
+engine is woken directly (`Intake.on_commit`), and a transaction that notifies holds
+PostgreSQL's one notification lock from its commit until it is durable. Unreadable payloads
+are kept as dead letters in the same transaction. The connection is never fenced: taking a
+webhook decides nothing, so a process that is not (or no longer) the leader still takes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from flowlang.store.inbox import Appended, Entry
 from flowlang.store.postgres import PostgresStore
@@ -22,10 +24,11 @@ class PostgresInbox:
     """Appends webhook requests' entries to the shared inbound log (`append`), on its own
     connection; `close` when done."""
 
-    def __init__(self, url: str) -> None:
-        """Raises StoreError when the store cannot be opened."""
+    def __init__(self, url: str, announce: Callable[[], bool] = lambda: True) -> None:
+        """Raises StoreError when the store cannot be opened. `announce()`: whether a commit
+        should NOTIFY (asked at each; False while this process leads)."""
         self.store = PostgresStore(url)
-        self.store.announce_inbound = True
+        self.announce = announce
 
     def append(self, requests: Sequence[Sequence[Entry]]) -> list[Appended]:
         """Every request's entries in one transaction (one disk sync): the events numbered in
@@ -39,6 +42,7 @@ class PostgresInbox:
             for entry in entries
             if entry.letter is None and entry.event_id is not None
         ]
+        store.announce_inbound = self.announce()
         with store.transaction():
             seqs = iter(store.accept_numbered(events))
             results = []

@@ -363,3 +363,43 @@ def test_the_leaders_turn_takes_the_calls_waiting_into_its_commit(
         ]
         processed = db.execute("SELECT processed FROM inbound").fetchall()
     assert reasons == ["kept", "after"] and processed == [(1,)]
+
+
+def test_only_a_followers_webhooks_notify_the_leaders_own_wake_its_engine_directly(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A commit that NOTIFYs holds PostgreSQL's one notification lock until it is durable:
+    the leader's intake, whose engine is woken in the process, sends none; a follower's does,
+    for the leader to hear."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with psycopg.connect(postgres_url, autocommit=True) as listening:
+        listening.execute("LISTEN flowlang_inbound")
+
+        def heard(within: float) -> int:
+            return sum(1 for _ in listening.notifies(timeout=within))
+
+        with TestClient(create_app(settings_for(tmp_path / "a", store=postgres_url))) as first:
+            assert first.get("/ready").json()["role"] == "leader"
+            heard(0.2)  # (nothing is pending: the store was just made)
+            body = payload("whatsapp")
+            answer = first.post(
+                "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+            )
+            assert answer.json()["accepted"] == 1
+            for _ in range(200):  # processed: its own engine was woken without a NOTIFY
+                if first.get("/ready").json()["unprocessed"] == 0:
+                    break
+                time.sleep(0.05)
+            assert first.get("/ready").json()["unprocessed"] == 0
+            assert heard(0.5) == 0
+            with TestClient(create_app(settings_for(tmp_path / "b", store=postgres_url))) as second:
+                assert second.get("/ready").json()["role"] == "follower"
+                other = json.dumps(
+                    whatsapp_text("447700900999", "wamid.follower.1", "via the follower")
+                ).encode()
+                taken = second.post(
+                    "/webhooks/whatsapp", content=other, headers=signed_headers("whatsapp", other)
+                )
+                assert taken.json()["accepted"] == 1
+                assert heard(2.0) == 1

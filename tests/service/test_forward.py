@@ -1,0 +1,288 @@
+"""The forwarding path (`flowlang/service/forward.py`, `upstream.py`) against real uvicorn
+servers: what a follower passes on reaches the leader unchanged, on kept-alive connections,
+and the answer comes back unchanged, live streams chunk by chunk (docs/scaling.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.types import Receive, Scope, Send
+
+from flowlang.service.forward import FORWARDED, Forwarder, ForwardToLeader
+from flowlang.service.upstream import Upstream, UpstreamError
+from tests.service.process import free_port
+
+KEY = b"the-service-key"
+
+
+class Leader:
+    """An ASGI app standing in for the leader: `/stream` sends a chunk each time `go` is set
+    (until the client goes away: `left`); anything else echoes the request as JSON."""
+
+    def __init__(self) -> None:
+        self.clients: set[tuple[str, int]] = set()  # the connections requests came on
+        self.go = threading.Event()
+        self.left = threading.Event()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        self.clients.add(tuple(scope["client"]))
+        if scope["path"] == "/stream":
+            await self._stream(receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        echo = {
+            "method": scope["method"],
+            "raw_path": scope["raw_path"].decode("latin-1"),
+            "query": scope["query_string"].decode("latin-1"),
+            "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
+            "body": body.decode("latin-1"),
+        }
+        answer = json.dumps(echo).encode()
+        status = int(dict(scope["headers"]).get(b"x-status", b"200"))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"x-echo", b"yes")],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer if status != 204 else b""})
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+
+        async def until_gone() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        gone = asyncio.ensure_future(until_gone())
+        for number in range(1000):
+            while not self.go.is_set():
+                if gone.done():
+                    self.left.set()
+                    return
+                await asyncio.sleep(0.01)
+            self.go.clear()
+            chunk = f"data: {number}\n\n".encode()
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+
+@contextmanager
+def serving(app: Any, keep_alive: int = 5) -> Iterator[str]:
+    """`app` on a real uvicorn server on a free loopback port; yields its URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=keep_alive
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if server.started:
+            break
+        time.sleep(0.01)
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+@pytest.fixture(scope="module")
+def leader() -> Iterator[tuple[Leader, str]]:
+    app = Leader()
+    with serving(app) as url:
+        yield app, url
+
+
+@contextmanager
+def follower(leader_url: str) -> Iterator[str]:
+    """A process that forwards everything to `leader_url`, as a follower does."""
+
+    async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "lifespan", "a follower's request went to its own app"
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await forwarder.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    forwarder = Forwarder(lambda: True, lambda: leader_url, KEY)
+    with serving(ForwardToLeader(lifespan, forwarder)) as url:
+        yield url
+
+
+def _echo(answer: httpx.Response) -> dict[str, Any]:
+    assert answer.status_code == 200, answer.text
+    echoed: dict[str, Any] = answer.json()
+    return echoed
+
+
+def test_a_forwarded_request_reaches_the_leader_as_sent_with_the_services_mark(
+    leader: tuple[Leader, str],
+) -> None:
+    _, url = leader
+    with follower(url) as front, httpx.Client(base_url=front) as client:
+        body = b'{"wrap_up": "Resolved"}'
+        answer = client.post(
+            "/api/agent/interactions/c%2F1/complete?x=1&y=%20",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": "Bearer t0k",
+                "X-Flowlang-Forwarded": "forged",  # a client's own: never passed on
+            },
+        )
+        echo = _echo(answer)
+        assert answer.headers["x-echo"] == "yes"
+        assert int(answer.headers["content-length"]) == len(answer.content)
+        assert echo["method"] == "POST" and echo["body"] == body.decode()
+        assert echo["raw_path"] == "/api/agent/interactions/c%2F1/complete"
+        assert echo["query"] == "x=1&y=%20"
+        headers = echo["headers"]
+        assert ["authorization", "Bearer t0k"] in headers
+        assert ["host", front.removeprefix("http://")] in headers  # the client's Host, kept
+        assert [v for k, v in headers if k == FORWARDED.decode()] == [KEY.decode()]
+        # Answers come back whatever their status, a 204 without a body.
+        refused = client.get("/anything", headers={"X-Status": "409"})
+        assert refused.status_code == 409 and refused.json()["method"] == "GET"
+        empty = client.delete("/anything", headers={"X-Status": "204"})
+        assert empty.status_code == 204 and empty.content == b""
+        assert client.head("/anything").status_code == 200
+
+
+def test_forwarded_requests_share_a_kept_alive_connection_to_the_leader(
+    leader: tuple[Leader, str],
+) -> None:
+    app, url = leader
+    with follower(url) as front, httpx.Client(base_url=front) as client:
+        before = set(app.clients)
+        for number in range(20):
+            assert _echo(client.get(f"/api/agent/interactions?n={number}"))["query"] == (
+                f"n={number}"
+            )
+        assert len(app.clients - before) == 1  # 20 requests, one connection
+
+
+def test_a_live_stream_comes_through_chunk_by_chunk_and_ends_at_the_leader_when_the_client_leaves(
+    leader: tuple[Leader, str],
+) -> None:
+    app, url = leader
+    app.left.clear()
+    with follower(url) as front, httpx.Client(base_url=front, timeout=10) as client:
+        with client.stream("GET", "/stream") as response:
+            assert response.headers["content-type"] == "text/event-stream"
+            lines = response.iter_lines()
+            for number in range(3):
+                app.go.set()  # the leader sends the next event only now: nothing is buffered
+                assert next(lines) == f"data: {number}"
+                assert next(lines) == ""
+        assert app.left.wait(10), "the leader's stream went on after the client had left"
+
+
+def test_a_follower_whose_leader_is_gone_answers_503(leader: tuple[Leader, str]) -> None:
+    with follower(f"http://127.0.0.1:{free_port()}") as front:
+        answer = httpx.get(front + "/api/agent/presence")
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert "did not answer" in answer.json()["detail"]
+
+
+def test_an_idle_connection_the_leader_closed_is_not_reused_and_a_get_is_answered() -> None:
+    app = Leader()
+    with serving(app, keep_alive=1) as url:
+
+        async def main() -> list[int]:
+            upstream = Upstream(url, idle_seconds=60.0)  # kept longer than the leader keeps it
+            statuses = []
+            for _ in range(2):
+                answer = await upstream.request("GET", "/x", [], b"")
+                statuses.append(answer.status)
+                assert [chunk async for chunk in answer.body()]
+                answer.close()
+                await asyncio.sleep(1.5)  # the leader closes the idle connection
+            upstream.close()
+            return statuses
+
+        assert asyncio.run(main()) == [200, 200]
+        assert len(app.clients) == 2
+
+
+def test_an_upstream_that_is_not_listening_is_an_upstream_error() -> None:
+    async def main() -> None:
+        upstream = Upstream(f"http://127.0.0.1:{free_port()}")
+        with pytest.raises(UpstreamError, match="cannot connect"):
+            await upstream.request("GET", "/", [], b"")
+
+    asyncio.run(main())
+
+
+_token = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789-"), min_size=1, max_size=12)
+_value = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40).map(str.strip)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    path=st.lists(_token, min_size=1, max_size=4),
+    query=st.lists(st.tuples(_token, _token), max_size=3),
+    headers=st.lists(st.tuples(_token.map(lambda t: "x-" + t), _value), max_size=5),
+    body=st.binary(max_size=3000),
+)
+def test_whatever_is_sent_arrives_unchanged_and_so_does_the_answer(
+    leader: tuple[Leader, str],
+    method: str,
+    path: list[str],
+    query: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> None:
+    _, url = leader
+    target = "/" + "/".join(path) + ("?" + "&".join(f"{k}={v}" for k, v in query) if query else "")
+    sent = [(k.encode(), v.encode()) for k, v in headers if k != "x-status"]
+    payload = body.decode("latin-1")
+
+    async def main() -> tuple[int, bytes]:
+        upstream = Upstream(url)
+        try:
+            answer = await upstream.request(method, target, sent, body)
+            received = b"".join([chunk async for chunk in answer.body()])
+            answer.close()
+            return answer.status, received
+        finally:
+            upstream.close()
+
+    status, received = asyncio.run(main())
+    echo = json.loads(received)
+    assert status == 200
+    assert echo["method"] == method and echo["body"] == payload
+    assert echo["raw_path"] + ("?" + echo["query"] if echo["query"] else "") == target
+    got = [(k.encode(), v.encode()) for k, v in echo["headers"] if k.startswith("x-")]
+    assert got == sent
