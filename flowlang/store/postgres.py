@@ -295,38 +295,58 @@ class PostgresStore(SqlStore):
         therefore never takes an event before an earlier one of its conversation; an event
         still on its way belongs to other conversations and is taken when it has committed.
         (The sequence caches no numbers: a number taken later is always larger.)"""
+        return self.numbering_inbound(events, announce=False)()
+
+    def numbering_inbound(
+        self, events: Sequence[tuple[str, str, dict[str, Any]]], announce: bool
+    ) -> Callable[[], list[int | None]]:
+        """`number_inbound` without waiting for its answer: the statements are sent and the
+        numbers read by calling what it returns, once the transaction they were sent in has
+        ended (in a pipelined transaction they are answered with its commit, so they cost no
+        round trip of their own). When `announce`, the same statement notifies the other
+        processes (`NOTIFY`, delivered at the commit) if an event was new."""
         keys = sorted({conversation_key(channel, payload) for channel, _, payload in events})
         self._run(
             "SELECT pg_advisory_xact_lock(hashtext('flowlang:inbound:' || current_schema()), k) "
             "FROM unnest(?::int[]) AS k",
             (keys,),
         )
-        inserted = self._run(
-            "INSERT INTO inbound (channel, event_id, payload) "
+        # The notification's subquery runs once, when the first new row is read: none, none.
+        inserting = self._run(
+            "WITH new AS (INSERT INTO inbound (channel, event_id, payload) "
             "SELECT c, e, p FROM unnest(?::text[], ?::text[], ?::text[]) "
             "WITH ORDINALITY AS t(c, e, p, n) ORDER BY n "
-            "ON CONFLICT DO NOTHING RETURNING channel, event_id, seq",
+            "ON CONFLICT DO NOTHING RETURNING channel, event_id, seq), "
+            "told AS (SELECT pg_notify(?, current_schema()) "
+            "FROM (SELECT 1 FROM new LIMIT 1) AS one WHERE ?) "
+            "SELECT channel, event_id, seq, (SELECT count(*) FROM told) FROM new",
             (
                 [channel for channel, _, _ in events],
                 [event_id for _, event_id, _ in events],
                 [_dumps(payload) for _, _, payload in events],
+                INBOUND_CHANNEL,
+                announce,
             ),
-        ).fetchall()
-        new = {(str(channel), str(event_id)): int(seq) for channel, event_id, seq in inserted}
-        # the same event twice: the second a duplicate
-        return [new.pop((channel, event_id), None) for channel, event_id, _ in events]
+        )
+
+        def numbers() -> list[int | None]:
+            new = {(str(c), str(e)): int(seq) for c, e, seq, _ in inserting.fetchall()}
+            # the same event twice: the second a duplicate
+            return [new.pop((channel, event_id), None) for channel, event_id, _ in events]
+
+        return numbers
 
     def accept_numbered(
         self, events: Sequence[tuple[str, str, dict[str, Any]]]
-    ) -> list[int | None]:
-        """`accept_inbounds`, with the number each event took in the log (None: seen before)."""
+    ) -> Callable[[], list[int | None]]:
+        """`accept_inbounds`, with the number each event took in the log (None: seen before),
+        read by calling what it returns once the transaction it was called in has ended (its
+        own when called alone): the commit answers it. Notifies the other processes if
+        `announce_inbound` and an event was new."""
         if not events:
-            return []
+            return lambda: []
         with self._atomic():
-            seqs = self.number_inbound(events)
-            if any(seq is not None for seq in seqs):
-                self._stored_inbound()
-        return seqs
+            return self.numbering_inbound(events, self.announce_inbound)
 
     def _stored_inbound(self) -> None:
         if self.announce_inbound:  # delivered at the commit

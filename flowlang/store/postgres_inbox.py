@@ -4,10 +4,11 @@ Every `flowlang serve` process sharing a PostgreSQL store makes its webhooks' ev
 in the shared inbound log on a connection of its own, from the intake's thread
 (`flowlang/service/intake.py`, as on SQLite with the inbox file): the acknowledgement waits
 for that commit only, never for the engine's turn, whichever process leads. The events are
-numbered and their conversations locked as `PostgresStore.number_inbound` says; a commit that
-stored new events tells the leader (`NOTIFY`), unless `announce()` says this process leads: its
-engine is woken directly (`Intake.on_commit`), and a transaction that notifies holds
-PostgreSQL's one notification lock from its commit until it is durable. Unreadable payloads
+numbered and their conversations locked as `PostgresStore.number_inbound` says, in a
+transaction that waits for the server once (the numbers come back with its commit); a commit
+that stored new events tells the leader (`NOTIFY`), unless `announce()` says this process
+leads: its engine is woken directly (`Intake.on_commit`), and a transaction that notifies
+holds PostgreSQL's one notification lock from its commit until it is durable. Unreadable payloads
 are kept as dead letters in the same transaction. The connection is never fenced: taking a
 webhook decides nothing, so a process that is not (or no longer) the leader still takes them.
 """
@@ -43,20 +44,23 @@ class PostgresInbox:
             if entry.letter is None and entry.event_id is not None
         ]
         store.announce_inbound = self.announce()
-        with store.transaction():
-            seqs = iter(store.accept_numbered(events))
-            results = []
+        with store.transaction():  # one round trip: the numbers come back with the commit
+            numbers = store.accept_numbered(events)
             for entries in requests:
-                numbered: list[int | None] = []
                 for entry in entries:
                     letter = entry.letter
                     if letter is not None:
                         store.dead_letter(letter.source, letter.payload, letter.reason, letter.at)
-                        numbered.append(None)
-                    else:
-                        numbered.append(next(seqs) if entry.event_id is not None else None)
-                results.append(Appended(numbered))
-        return results
+        seqs = iter(numbers())
+        return [
+            Appended(
+                [
+                    next(seqs) if entry.letter is None and entry.event_id is not None else None
+                    for entry in entries
+                ]
+            )
+            for entries in requests
+        ]
 
     def close(self) -> None:
         self.store.close()
