@@ -27,12 +27,14 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from flowlang.errors import FlowError
+
 Headers = Sequence[tuple[bytes, bytes]]
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 _PAUSE_AT = 64  # chunks waiting for a slow client before the connection stops reading
 
 
-class UpstreamError(Exception):
+class UpstreamError(FlowError):
     """The request could not be sent or its answer's head not read."""
 
 
