@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from flowlang.service.forward import _HOP_BY_HOP, FORWARDED, Forwarder, ForwardToLeader
 from flowlang.service.protocol import with_header_timeout
-from tests.service.process import free_port
+from tests.ports import free_port
 
 REQUESTS = 4000
 CLIENTS = 4

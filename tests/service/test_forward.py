@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from flowlang.service.forward import FORWARDED, Forwarder, ForwardToLeader
 from flowlang.service.upstream import Upstream, UpstreamError
-from tests.service.process import free_port
+from tests.ports import free_port
 
 KEY = b"the-service-key"
 
