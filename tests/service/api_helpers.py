@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from ruamel.yaml import YAML
@@ -26,6 +24,7 @@ from flowlang.service import create_app
 from flowlang.service.settings import Settings
 from flowlang.store import SqliteStore
 from tests.service.helpers import settings_for, signed_headers, whatsapp_text, write_deployment
+from tests.service.threaded_server import threaded_server
 
 # WhatsApp goes to Cards, whose agents answer at once (auto-answer); web asks a question first,
 # then goes to Overflow, whose one agent (frank) is offered it and accepts by hand.
@@ -183,23 +182,12 @@ def under_test_client(api: Api) -> Iterator[Api]:
 
 def live_server(api: Api) -> Iterator[Api]:
     """The app as a real uvicorn server on a free loopback port (the live stream needs one)."""
-    config = uvicorn.Config(
-        api.app, host="127.0.0.1", port=0, log_level="warning", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(1000):
-        if server.started:
-            break
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    with (
+        threaded_server(api.app, timeout_graceful_shutdown=2) as port,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
         api.client = client
         yield api
-    server.should_exit = True
-    thread.join(10)
 
 
 class Stream:

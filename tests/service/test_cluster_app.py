@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from flowlang.runtime.memory import RecordingAdapter
@@ -33,6 +32,7 @@ from tests.service.helpers import (
     signed_headers,
     whatsapp_text,
 )
+from tests.service.threaded_server import threaded_server
 
 
 @pytest.fixture(autouse=True)
@@ -53,17 +53,8 @@ def _serve(folder: Path, url: str) -> Iterator[str]:
     """The app as a real server on a free port, advertising that port; yields its URL."""
     port = free_port()
     app = create_app(settings_for(folder, store=url, port=port))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(1000):
-        if server.started:
-            break
-        time.sleep(0.01)
-    assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(15)
+    with threaded_server(app, port):
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_a_follower_forwards_the_api_to_the_leader_and_leads_when_it_stops(

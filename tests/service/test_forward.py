@@ -7,14 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.types import Receive, Scope, Send
@@ -22,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from flowlang.service.forward import FORWARDED, Forwarder, ForwardToLeader
 from flowlang.service.upstream import Upstream, UpstreamError
 from tests.ports import free_port
+from tests.service.threaded_server import threaded_server
 
 KEY = b"the-service-key"
 
@@ -94,23 +93,8 @@ class Leader:
 @contextmanager
 def serving(app: Any, keep_alive: int = 5) -> Iterator[str]:
     """`app` on a real uvicorn server on a free loopback port; yields its URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=keep_alive
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(1000):
-        if server.started:
-            break
-        time.sleep(0.01)
-    assert server.started
-    try:
+    with threaded_server(app, free_port(), timeout_keep_alive=keep_alive) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
 
 
 @pytest.fixture(scope="module")
