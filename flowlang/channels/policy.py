@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from flowlang.channels import template_messages
+from flowlang.channels import generic_template, template_messages
 from flowlang.channels.content_text import sent_text
 from flowlang.channels.registry import ChannelRules, builtin_registry
 from flowlang.channels.sms_segments import segments
@@ -607,15 +607,10 @@ class ChannelPolicy:
         kind = str(content.get("kind", "text"))
         why: list[str] = []
         if kind in ("quick_replies", "buttons"):
-            options = [str(o) for o in content.get("options") or []]
-            limit = rules.max_quick_replies if kind == "quick_replies" else rules.max_buttons
-            if kind not in rules.content or not limit:
-                numbered = "\n".join(f"{i}. {o}" for i, o in enumerate(options, 1))
-                content = {"kind": "text", "text": f"{content.get('text', '')}\n{numbered}".strip()}
-                why.append(f"{rules.name} has no {kind.replace('_', ' ')}: sent as a numbered list")
-            elif len(options) > limit:
-                content["options"] = options[:limit]
-                why.append(f"{rules.name} shows at most {limit}: the first {limit} were kept")
+            offered = _offered(content, kind, rules, why)
+            if isinstance(offered, Block):
+                return offered
+            content = offered
         elif kind == "sticker" and kind in rules.content:
             ref = str(content.get("sticker_id") or content.get("url") or "")
             form = rules.sticker
@@ -654,9 +649,9 @@ class ChannelPolicy:
                 why.append(f"a {kind} is sent on {rules.name} as its link")
             else:
                 why.append(f"{rules.name} cannot carry {kind}: sent as its text")
-        fitted = template_messages.fitted(content, rules)
-        if isinstance(fitted, template_messages.Misfit):
-            return Block(*fitted)
+        fitted = _fitted(content, rules, why)
+        if isinstance(fitted, Block):
+            return fitted
         content = fitted
         text = sent_text(content)
         length = text_length(text, rules)
@@ -692,6 +687,43 @@ class ChannelPolicy:
 
 
 _ANSWERABLE = (EventKind.COMMENT, EventKind.POST)
+
+
+def _offered(
+    content: dict[str, Any], kind: str, rules: ChannelRules, why: list[str]
+) -> dict[str, Any] | Block:
+    """Quick replies or buttons as the channel shows them: a numbered list where it has none,
+    the first it shows, each label whole (one it would not show whole blocks the message)."""
+    options = [str(o) for o in content.get("options") or []]
+    limit = rules.max_quick_replies if kind == "quick_replies" else rules.max_buttons
+    if kind not in rules.content or not limit:
+        numbered = "\n".join(f"{i}. {o}" for i, o in enumerate(options, 1))
+        why.append(f"{rules.name} has no {kind.replace('_', ' ')}: sent as a numbered list")
+        return {"kind": "text", "text": f"{content.get('text', '')}\n{numbered}".strip()}
+    if len(options) > limit:
+        options = content["options"] = options[:limit]
+        why.append(f"{rules.name} shows at most {limit}: the first {limit} were kept")
+    label = rules.labels.quick_reply if kind == "quick_replies" else rules.labels.button
+    shown_as = "quick reply" if kind == "quick_replies" else "button"
+    misfit = template_messages.long_label(options, label, rules, "option", shown_as)
+    return content if misfit is None else Block(*misfit)
+
+
+def _fitted(content: dict[str, Any], rules: ChannelRules, why: list[str]) -> dict[str, Any] | Block:
+    """`content` as the channel's template message where it is one (LINE's templates, Meta's
+    generic template), or why the channel would refuse it."""
+    if generic_template.applies(content, rules):
+        fitted = generic_template.shaped(content, rules)
+    else:
+        fitted = template_messages.fitted(content, rules)
+    if isinstance(fitted, template_messages.Misfit):
+        return Block(*fitted)
+    if generic_template.unshown_text(fitted):
+        why.append(
+            f"a {rules.name} carousel (a generic template) has no place for a text: its items "
+            "are shown, its text is not"
+        )
+    return fitted
 
 
 def _as_link(kind: str, rules: ChannelRules) -> bool:

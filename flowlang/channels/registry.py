@@ -121,20 +121,43 @@ class SendApi(BaseModel):
         return value
 
 
+class LabelRules(BaseModel):
+    """The longest label, in the channel's `count`, each way of offering options shows: a
+    quick reply's and a button's (a template's actions too). None: no limit. A longer label is
+    never cut (it could change what the option says): the policy blocks the message."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quick_reply: int | None = Field(default=None, gt=0)
+    button: int | None = Field(default=None, gt=0)
+
+
 class TemplateRules(BaseModel):
     """A channel's template messages (LINE's buttons and carousel templates): the longest
-    each part may be, in the channel's `count`, and how many columns a carousel takes."""
+    each part may be, in the channel's `count`, and how many columns a carousel takes. Action
+    labels are `labels.button`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alt_text: int  # what a notification (or an app without templates) shows instead
     title: int
-    label: int  # an action's label (longer ones are cut; the text sent back stays whole)
     buttons_text: int
     carousel_text: int  # a column's text
     text_with_image_or_title: int  # a buttons' or a column's text beside an image or a title
     max_columns: int
     max_column_actions: int
+
+
+class GenericTemplateRules(BaseModel):
+    """Meta's generic template (Messenger, Instagram): cards and carousels as elements, each
+    a title, a subtitle, an image, a link opened on a tap and buttons (labels: `labels.button`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_elements: int = Field(gt=0)
+    title: int = Field(gt=0)
+    subtitle: int = Field(gt=0)
+    max_element_buttons: int = Field(gt=0)
 
 
 class ChannelRules(BaseModel):
@@ -155,7 +178,9 @@ class ChannelRules(BaseModel):
     weighting: Weighting | None = None
     max_quick_replies: int = 0
     max_buttons: int = 0
+    labels: LabelRules = LabelRules()
     templates: TemplateRules | None = None  # buttons and carousels go as template messages
+    generic_template: GenericTemplateRules | None = None  # cards and carousels go as one
     sticker: StickerForm | None = None
     window: Window = Window()
     replies_per_inbound: int | None = None
@@ -194,6 +219,9 @@ class RegistryError(InputError, ValueError):
     """A channel description (built in or a deployment override) that is not valid."""
 
 
+_MERGED_BLOCKS = ("private_reply", "labels", "templates", "generic_template")
+
+
 @lru_cache(maxsize=1)
 def _builtin_data() -> dict[str, Any]:
     text = resources.files("flowlang.channels").joinpath("data/channels.yaml").read_text("utf-8")
@@ -216,9 +244,11 @@ def load_registry(overrides: dict[str, dict[str, Any]] | None = None) -> dict[st
         window = dict(data[key].get("window") or {})
         window.update(((overrides or {}).get(key) or {}).get("window") or {})
         merged["window"] = window
-        built_in, changed = data[key].get("private_reply"), (overrides or {}).get(key) or {}
-        if isinstance(built_in, dict) and isinstance(changed.get("private_reply"), dict):
-            merged["private_reply"] = {**built_in, **changed["private_reply"]}
+        changed = (overrides or {}).get(key) or {}
+        for block in _MERGED_BLOCKS:  # an override of one limit keeps the block's others
+            built_in = data[key].get(block)
+            if isinstance(built_in, dict) and isinstance(changed.get(block), dict):
+                merged[block] = {**built_in, **changed[block]}
         try:
             out[key] = ChannelRules.model_validate({"key": key, **merged})
         except ValidationError as exc:

@@ -26,6 +26,8 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LINE = builtin_registry()["line"]
 assert LINE.templates is not None
 LIMITS = LINE.templates
+assert LINE.labels.button is not None
+LABEL = LINE.labels.button
 
 
 def conversation() -> ConversationView:
@@ -70,11 +72,23 @@ def test_buttons_go_as_a_buttons_template_whose_taps_send_the_option_back() -> N
     }
 
 
-def test_a_long_option_is_cut_on_its_label_and_sent_back_whole() -> None:
-    option = "I would like to speak to an agent"
-    item = template_of({"kind": "buttons", "text": "Anything else?", "options": [option]})
-    (action,) = item["template"]["actions"]
-    assert action == {"type": "message", "label": option[: LIMITS.label], "text": option}
+def test_an_option_longer_than_a_label_is_blocked_never_cut() -> None:
+    option = "Do not cancel my subscription"
+    delivery = decided({"kind": "buttons", "text": "Anything else?", "options": ["Yes", option]})
+    assert delivery.status == "blocked" and delivery.reason_code == "text_too_long"
+    assert f"option 2, {option!r}, is 29 characters" in delivery.reason
+    assert f"at most {LINE.labels.button} show" in delivery.reason
+    assert (
+        delivery.suggestion
+        == f"shorten it to {LINE.labels.button} characters, or ask the question in the text"
+    )
+
+
+def test_a_carousel_item_whose_title_cannot_label_its_button_is_blocked() -> None:
+    title = "Everything about our fees"  # a column's title takes it, its button's label not
+    delivery = decided({"kind": "carousel", "items": [{"title": "Cards"}, {"title": title}]})
+    assert delivery.status == "blocked" and delivery.reason_code == "text_too_long"
+    assert f"item 2, {title!r}, is 25 characters" in delivery.reason
 
 
 def test_a_deployment_carousel_has_a_column_per_item_with_its_image_title_and_link() -> None:
@@ -187,7 +201,7 @@ def length(text: str) -> int:
     return text_length(text, LINE)
 
 
-def fits(template: dict[str, Any]) -> None:
+def fits(template: dict[str, Any], titles: set[str]) -> None:
     """Every part of a LINE template message within LINE's limits (the registry's)."""
     if template["type"] == "buttons":
         assert 1 <= len(template["actions"]) <= LINE.max_buttons
@@ -206,7 +220,8 @@ def fits(template: dict[str, Any]) -> None:
         assert 1 <= length(part["text"]) <= (LIMITS.text_with_image_or_title if shown else plain)
         assert length(part.get("title", "")) <= LIMITS.title
         for action in part["actions"]:
-            assert 1 <= len(action["label"]) <= LIMITS.label
+            assert action["label"] in titles  # whole, never cut
+            assert 1 <= length(action["label"]) <= LABEL
             assert action.get("text") or action.get("uri")
 
 
@@ -225,13 +240,14 @@ def test_any_buttons_or_carousel_goes_within_lines_limits_or_is_blocked(
         return
     assert item["type"] == "template"
     assert 1 <= length(item["altText"]) <= LIMITS.alt_text
-    fits(item["template"])
+    titles = {str(c["title"]) for c in content.get("items") or []}
+    fits(item["template"], titles | {str(o) for o in content.get("options") or []})
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
-        st.text(st.characters(codec="ascii"), min_size=1, max_size=60), min_size=1, max_size=10
+        st.text(st.characters(codec="ascii"), min_size=1, max_size=LABEL), min_size=1, max_size=10
     ),
 )
 def test_a_carousel_within_the_limits_is_never_blocked(column_texts: list[str]) -> None:

@@ -4,6 +4,8 @@ without translating: `send_request(message)` -> SendRequest(method, path, body).
 Formats: WhatsApp Cloud API messages, Messenger / Instagram Send API, LINE reply and push,
 X DMs and posts (API v2), Facebook comment replies,
 Twilio Messages. `{placeholders}` in the path are the host's (its phone number id, ...).
+Labels go whole: the policy blocks a message whose labels the channel would not show whole
+(`labels:` in the channel registry); how many buttons a form takes is the registry's too.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flowlang.channels.content_text import sent_text
+from flowlang.channels.registry import builtin_registry
 from flowlang.errors import FlowError
 from flowlang.runtime.ports import OutboundMessage
 
@@ -69,6 +72,11 @@ def _options(content: dict[str, Any]) -> list[str]:
     return [str(o) for o in content.get("options") or []]
 
 
+def _max_buttons(channel: str) -> int:
+    """The most buttons the channel's button form takes (more go as a list or quick replies)."""
+    return builtin_registry()[channel].max_buttons
+
+
 # ---------------------------------------------------------------- WhatsApp Cloud API
 def _whatsapp(message: OutboundMessage) -> SendRequest:
     content = message.content
@@ -98,9 +106,11 @@ def _whatsapp(message: OutboundMessage) -> SendRequest:
     elif kind == "location":
         place = {"latitude": content.get("latitude"), "longitude": content.get("longitude")}
         body |= {"type": "location", "location": place}
-    elif kind in ("buttons", "quick_replies") and 0 < len(_options(content)) <= 3:
+    elif kind in ("buttons", "quick_replies") and 0 < len(_options(content)) <= _max_buttons(
+        "whatsapp"
+    ):
         buttons = [
-            {"type": "reply", "reply": {"id": option, "title": option[:20]}}
+            {"type": "reply", "reply": {"id": option, "title": option}}
             for option in _options(content)
         ]
         body |= {
@@ -112,7 +122,7 @@ def _whatsapp(message: OutboundMessage) -> SendRequest:
             },
         }
     elif kind in ("buttons", "quick_replies", "list"):
-        rows = [{"id": option, "title": option[:24]} for option in _options(content)]
+        rows = [{"id": option, "title": option} for option in _options(content)]
         body |= {
             "type": "interactive",
             "interactive": {
@@ -143,8 +153,15 @@ def _messenger(message: OutboundMessage) -> SendRequest:
                 "payload": {"url": content.get("url"), "is_reusable": True},
             }
         }
-    elif kind == "buttons" and 0 < len(_options(content)) <= 3:
-        buttons = [{"type": "postback", "title": o[:20], "payload": o} for o in _options(content)]
+    elif content.get("elements"):  # a card or carousel, shaped by the policy
+        out = {
+            "attachment": {
+                "type": "template",
+                "payload": {"template_type": "generic", "elements": content["elements"]},
+            }
+        }
+    elif kind == "buttons" and 0 < len(_options(content)) <= _max_buttons(message.channel):
+        buttons = [{"type": "postback", "title": o, "payload": o} for o in _options(content)]
         out = {
             "attachment": {
                 "type": "template",
@@ -159,8 +176,7 @@ def _messenger(message: OutboundMessage) -> SendRequest:
         out = {"text": sent_text(content)}
         if _options(content):
             out["quick_replies"] = [
-                {"content_type": "text", "title": o[:20], "payload": o}
-                for o in _options(content)[:13]
+                {"content_type": "text", "title": o, "payload": o} for o in _options(content)
             ]
     body: dict[str, Any] = {"recipient": {"id": message.recipient}, "message": out}
     path = "/me/messages"
@@ -232,8 +248,8 @@ def _line(message: OutboundMessage, reply_token: str | None) -> SendRequest:
         if _options(content):
             item["quickReply"] = {
                 "items": [
-                    {"type": "action", "action": {"type": "message", "label": o[:20], "text": o}}
-                    for o in _options(content)[:13]
+                    {"type": "action", "action": {"type": "message", "label": o, "text": o}}
+                    for o in _options(content)
                 ]
             }
     if reply_token:
