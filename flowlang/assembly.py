@@ -138,8 +138,8 @@ def deployment_schedules(deployment: Deployment | None) -> ScheduleOracle:
 
 def identity_kinds() -> Callable[[str], str]:
     """Channel -> the identity kind its user ids belong to (x_dm and x_public: "x")."""
-    registry = builtin_registry()
-    return lambda channel: registry[channel].namespace if channel in registry else channel
+    kinds = {key: rules.namespace for key, rules in builtin_registry().items()}
+    return lambda channel: kinds.get(channel, channel)
 
 
 def addresses() -> Callable[[str], str]:

@@ -281,30 +281,31 @@ class SkillsAcd:
         else:
             self._start_episode(interaction, now)
         first = self._requirement(interaction)
-        scores = {agent: score or 0 for agent, score in request.preferred_agents}
-        ordered = sorted(scores, key=lambda a: -scores[a])
-        if request.last_agent:
-            ordered = [request.last_agent] + [a for a in ordered if a != request.last_agent]
-        interaction.candidates = [
-            a for a in ordered if a in self.agents and first.met_by(self.agents[a].profile)
-        ]
-        ready = [
-            self.agents[a]
-            for a in interaction.candidates
-            if self.agents[a].ready_for(request.media)
-        ]
-        if ready:
-            self._offer(interaction, ready[0], now, notices, preferred=True)
-            return notices
-        reachable = [a for a in interaction.candidates if self.agents[a].state != "offline"]
-        if reachable and queue.preferred_agent_wait > timedelta(0) and not again:
-            interaction.phase = "preferred"
-            for agent in reachable:
-                self.agents[agent].preferred.add(interaction.id)
-            self._timer(now + queue.preferred_agent_wait, "preferred_end", interaction)
-            notices.append(self._notice("waiting", interaction, now, preferred=reachable))
-            return notices
-        self._place(interaction, now, notices, announce=True)
+        if request.preferred_agents or request.last_agent:  # (most requests name neither)
+            scores = {agent: score or 0 for agent, score in request.preferred_agents}
+            ordered = sorted(scores, key=lambda a: -scores[a])
+            if request.last_agent:
+                ordered = [request.last_agent] + [a for a in ordered if a != request.last_agent]
+            interaction.candidates = [
+                a for a in ordered if a in self.agents and first.met_by(self.agents[a].profile)
+            ]
+            ready = [
+                self.agents[a]
+                for a in interaction.candidates
+                if self.agents[a].ready_for(request.media)
+            ]
+            if ready:
+                self._offer(interaction, ready[0], now, notices, preferred=True)
+                return notices
+            reachable = [a for a in interaction.candidates if self.agents[a].state != "offline"]
+            if reachable and queue.preferred_agent_wait > timedelta(0) and not again:
+                interaction.phase = "preferred"
+                for agent in reachable:
+                    self.agents[agent].preferred.add(interaction.id)
+                self._timer(now + queue.preferred_agent_wait, "preferred_end", interaction)
+                notices.append(self._notice("waiting", interaction, now, preferred=reachable))
+                return notices
+        self._place(interaction, now, notices, announce=True, requirement=first)
         return notices
 
     def restore(
@@ -566,7 +567,9 @@ class SkillsAcd:
     def _left_queue(self, interaction: Interaction, now: datetime, waited: float | None) -> None:
         if interaction.queue is None:
             return
-        left = self._left.setdefault(interaction.queue, deque(maxlen=1000))
+        left = self._left.get(interaction.queue)
+        if left is None:
+            left = self._left[interaction.queue] = deque(maxlen=1000)
         left.append((now, waited))
 
     def waiting(self, queue: str | None = None) -> list[Interaction]:
@@ -759,9 +762,12 @@ class SkillsAcd:
         notices: list[RoutingNotice],
         *,
         announce: bool = False,
+        requirement: Requirement | None = None,
     ) -> None:
-        """Give the interaction to the best agent who can take it, or let it wait."""
-        requirement = self._requirement(interaction)
+        """Give the interaction to the best agent who can take it, or let it wait
+        (`requirement`: the interaction's, when the caller has just made it)."""
+        if requirement is None:
+            requirement = self._requirement(interaction)
         record = self._best_agent(requirement, interaction.declined)
         if record is not None:
             self._offer(interaction, record, now, notices)
@@ -936,7 +942,9 @@ class SkillsAcd:
         waited = (now - interaction.entered_at).total_seconds()
         self._left_queue(interaction, now, waited)
         if interaction.queue is not None:
-            answers = self._answers.setdefault(interaction.queue, deque(maxlen=ANSWERS_KEPT))
+            answers = self._answers.get(interaction.queue)
+            if answers is None:
+                answers = self._answers[interaction.queue] = deque(maxlen=ANSWERS_KEPT)
             answers.append(now)
         return [self._notice("accepted", interaction, now, waited_seconds=waited, **data)]
 
@@ -1274,7 +1282,9 @@ def _interaction_for(request: RoutingRequest, entered_at: datetime) -> Interacti
         id=request.conversation_id,
         queue=request.queue,
         media=request.media,
-        skills={skill: level or 1 for skill, level in request.skills.items()},
+        skills={skill: level or 1 for skill, level in request.skills.items()}
+        if request.skills
+        else {},
         language=request.language,
         priority=request.priority,
         entered_at=entered_at,

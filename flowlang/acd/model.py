@@ -99,6 +99,10 @@ def requirement_at_ring(
     agents: str | None = None,
 ) -> Requirement:
     """The requirement after `ring` relaxed it (None: the innermost ring, nothing relaxed)."""
+    if ring is None:  # most decisions: nothing to relax, nothing to copy
+        return Requirement(
+            queue, media, tuple(sorted(skills.items())) if skills else (), language, agents
+        )
     wanted = dict(skills)
     if ring is not None:
         if ring.remove_all_skills:

@@ -72,11 +72,15 @@ class Accounts:
 
     def actionable(self, channel: str, account: str, text: str) -> bool:
         """Whether a post on `account` matches its keyword filter (True without a filter)."""
+        if not self._matchers:  # no account filters on keywords (most deployments)
+            return True
         found = self.find(channel, account)
         matcher = self._matchers.get(id(found)) if found is not None else None
         return matcher is None or bool(matcher.matches(text))
 
     def params(self, channel: str, account: str) -> Mapping[str, Any]:
         """The queues the account names, as values of the flow's params of those names."""
+        if not self._by_name:
+            return {}
         found = self.find(channel, account)
         return found.queues if found is not None else {}

@@ -48,6 +48,7 @@ class EngineContext:
     # each flow's current version, by the flow's name (the first is `program`'s), and which of
     # them a new conversation starts on
     flows: dict[str, Program] = field(default_factory=dict)
+    flow_names: frozenset[str] = frozenset()  # `flows`' names, as a run's facts give them
     choose_flow: FlowChooser | None = None
     # (deadline, conversation id, timer) of the flows' waits, soonest first (a heap)
     timers: list[tuple[datetime, str, str]] = field(default_factory=list)

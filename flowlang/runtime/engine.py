@@ -95,6 +95,7 @@ class Engine:
                 raise InputError(f"two flows are named {each.graph.name!r}: name each its own")
             ctx.flows[each.graph.name] = each
             ctx.keep_version(each)
+        ctx.flow_names = frozenset(ctx.flows)
         ctx.choose_flow = choose_flow
         ctx.rebuild = lambda now: rebuild(ctx, now)
         # Opt-outs and reach counts live in the store: shared by conversations and processes.

@@ -201,7 +201,7 @@ def _facts(
         known=ctx.ports.names,
         params=params,
         data=conv.data,
-        flows=frozenset(ctx.flows),
+        flows=ctx.flow_names,
         transfers=transfers,
     )
 
@@ -609,26 +609,20 @@ def _message_facts(conv: ConversationView, event: InboundEvent | None) -> dict[s
     """`message` in a flow is the customer message that started this run of the flow: answers
     to `ask` go into their variable, and a run resumed by a bot, agent or timer still sees it
     (kept in the flow state)."""
-    message: dict[str, Any] = {
+    if event is None:
+        return {"channel": conv.channel, "account": conv.account, "actionable": True}
+    return {
         "channel": conv.channel,
         "account": conv.account,
         "actionable": True,
+        "text": event.text,
+        "kind": _FLOW_KINDS[event.kind],
+        "has_attachment": bool(event.attachments),
+        "sender_name": event.sender_name,
+        "postback": event.postback,
+        "post_id": event.post_id,
+        "data": event.data or {},
     }
-    if event is not None:
-        message.update(
-            text=event.text,
-            kind=_flow_kind(event.kind),
-            has_attachment=bool(event.attachments),
-            sender_name=event.sender_name,
-            postback=event.postback,
-            post_id=event.post_id,
-            data=event.data or {},
-        )
-    return message
-
-
-def _flow_kind(kind: EventKind) -> str:
-    return _FLOW_KINDS[kind]
 
 
 _FLOW_KINDS = {

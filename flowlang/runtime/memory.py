@@ -42,6 +42,9 @@ __all__ = [
 ]
 
 
+_NO_TRANSACTION: AbstractContextManager[None] = nullcontext()  # holds nothing: one for all
+
+
 @dataclass
 class _Customer:
     id: str
@@ -210,7 +213,7 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
 
     def transaction(self) -> AbstractContextManager[None]:
         """Nothing to commit: a dictionary has no rollback (a failed event's changes stay)."""
-        return nullcontext()
+        return _NO_TRANSACTION
 
     def accept_inbound(
         self, channel: str, event_id: str, payload: dict[str, Any], processing: bool = False
@@ -250,25 +253,31 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
     def resolve_customer(
         self, channel: str, external_id: str, phone: str | None, name: str | None
     ) -> CustomerView:
-        e164 = normalise_phone(phone)
+        e164 = normalise_phone(phone) if phone else None
+        identities = self.identities
+        key = (channel, external_id)
         known_by: set[str] = set()
-        customer_id = self.identities.get((channel, external_id))
+        customer_id = identities.get(key)
         if customer_id is not None:
             known_by.add("platform id")
-        elif e164 and ("phone", e164) in self.identities:
-            customer_id = self.identities[("phone", e164)]
+        elif e164 and ("phone", e164) in identities:
+            customer_id = identities[("phone", e164)]
             known_by.add("phone")
         new = customer_id is None
         if customer_id is None:
             customer_id = f"c{next(self._ids)}"
-            self.customers[customer_id] = _Customer(customer_id)
-        customer = self.customers[customer_id]
-        customer.name = customer.name or name
-        customer.phone = customer.phone or e164
-        for key in [(channel, external_id)] + ([("phone", e164)] if e164 else []):
-            self.identities.setdefault(key, customer_id)
-            customer.identities.add(key)
-        known_by |= customer.volunteered
+            customer = self.customers[customer_id] = _Customer(customer_id, name, e164)
+        else:
+            customer = self.customers[customer_id]
+            customer.name = customer.name or name
+            customer.phone = customer.phone or e164
+        identities.setdefault(key, customer_id)
+        customer.identities.add(key)
+        if e164:
+            identities.setdefault(("phone", e164), customer_id)
+            customer.identities.add(("phone", e164))
+        if customer.volunteered:
+            known_by |= customer.volunteered
         return CustomerView(customer_id, customer.name, customer.phone, frozenset(known_by), new)
 
     def link_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:

@@ -22,7 +22,10 @@ def encode_value(value: Any) -> Any:
     if value.__class__ in _PLAIN:  # most values: as they are, without the tests below
         return value
     if isinstance(value, dict):
-        return {k: encode_value(v) for k, v in value.items()} if value else {}
+        if not value:
+            return {}
+        plain = _PLAIN  # (a plain value is kept without a call for it)
+        return {k: v if v.__class__ in plain else encode_value(v) for k, v in value.items()}
     if isinstance(value, timedelta):
         return {"$duration": value.total_seconds()}
     if isinstance(value, datetime):  # before date: a datetime is a date too
@@ -155,9 +158,11 @@ class FlowState:
             "waiting": waiting,
             "variables": encode_value(self.variables),
             "records": encode_value(self.records),
-            "stack": [{"task": f.task, "call_node": f.call_node} for f in self.stack],
-            "loops": dict(self.loops),
-            "matches": dict(self.matches),
+            "stack": [{"task": f.task, "call_node": f.call_node} for f in self.stack]
+            if self.stack
+            else [],
+            "loops": dict(self.loops) if self.loops else {},
+            "matches": dict(self.matches) if self.matches else {},
             "interaction": {
                 "skills": dict(i.skills),
                 "priority": i.priority,
@@ -166,7 +171,7 @@ class FlowState:
                 "conversation_data": encode_value(i.conversation_data),
             },
             "bot": encode_value(self.bot),
-            "error": dict(self.error),
+            "error": dict(self.error) if self.error else {},
             "in_error_handler": self.in_error_handler,
             "timers": self.timers,
             "ended_reason": self.ended_reason,

@@ -1,0 +1,93 @@
+"""The engine's shortcuts for the common case give what the general code gives: a customer
+resolved by the in-memory store (a new one made in one step), and an ACD requirement at the
+innermost ring (nothing relaxed, nothing copied)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowlang.acd.model import Ring, requirement_at_ring
+from flowlang.runtime.memory import MemoryStore
+from flowlang.runtime.phones import normalise_phone
+from flowlang.runtime.ports import CustomerView
+
+
+class _ResolvedAsBefore:
+    """`MemoryStore.resolve_customer` as it was written before its shortcut."""
+
+    def __init__(self) -> None:
+        self.ids = 0
+        self.identities: dict[tuple[str, str], str] = {}
+        self.customers: dict[str, dict[str, object]] = {}
+
+    def resolve(
+        self, channel: str, external_id: str, phone: str | None, name: str | None
+    ) -> CustomerView:
+        e164 = normalise_phone(phone)
+        known_by: set[str] = set()
+        customer_id = self.identities.get((channel, external_id))
+        if customer_id is not None:
+            known_by.add("platform id")
+        elif e164 and ("phone", e164) in self.identities:
+            customer_id = self.identities[("phone", e164)]
+            known_by.add("phone")
+        new = customer_id is None
+        if customer_id is None:
+            self.ids += 1
+            customer_id = f"c{self.ids}"
+            self.customers[customer_id] = {"name": None, "phone": None}
+        customer = self.customers[customer_id]
+        customer["name"] = customer["name"] or name
+        customer["phone"] = customer["phone"] or e164
+        for key in [(channel, external_id)] + ([("phone", e164)] if e164 else []):
+            self.identities.setdefault(key, customer_id)
+        return CustomerView(
+            customer_id,
+            customer["name"],  # type: ignore[arg-type]
+            customer["phone"],  # type: ignore[arg-type]
+            frozenset(known_by),
+            new,
+        )
+
+
+_SENDERS = st.tuples(
+    st.sampled_from(["whatsapp", "web", "sms"]),
+    st.sampled_from(["a", "b", "c", "447700900001"]),
+    st.sampled_from([None, "", "+447700900001", "447700900002", "not a phone"]),
+    st.sampled_from([None, "", "Ana", "Bo"]),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_SENDERS, min_size=1, max_size=12))
+def test_the_memory_store_resolves_customers_as_before(
+    senders: list[tuple[str, str, str | None, str | None]],
+) -> None:
+    store, before = MemoryStore(), _ResolvedAsBefore()
+    for sender in senders:
+        assert store.resolve_customer(*sender) == before.resolve(*sender), sender
+    assert store.identities == before.identities
+
+
+_SKILLS = st.dictionaries(st.sampled_from(["billing", "french", "vip", "tech"]), st.integers(1, 5))
+
+
+@given(
+    skills=_SKILLS,
+    language=st.sampled_from([None, "en", "fr"]),
+    agents=st.sampled_from([None, 'agent.tier == "gold"']),
+)
+def test_a_requirement_at_the_innermost_ring_is_one_that_no_ring_relaxed(
+    skills: dict[str, int], language: str | None, agents: str | None
+) -> None:
+    """No ring (the innermost) gives what a ring that relaxes nothing gives: the shortcut
+    for it makes the same key the ACD's pools and waiting groups are found by."""
+    no_op = Ring(timedelta(0))
+    fast = requirement_at_ring("Retail", "message", skills, language, None, agents)
+    general = requirement_at_ring("Retail", "message", skills, language, no_op, agents)
+    assert fast == general
+    assert hash(fast) == hash(general)
+    assert fast.skills == tuple(sorted(skills.items()))
