@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -39,14 +39,22 @@ class EventFeed:
                 {**data, "kind": kind, "at": at, "conversation_id": conversation_id}
             )
 
-    def committing(self, unit_of_work: AbstractContextManager[None]) -> _Committing:
+    def committing(
+        self, unit_of_work: AbstractContextManager[None]
+    ) -> AbstractContextManager[None]:
         """Run the block in `unit_of_work`; listeners hear its events once it has committed,
-        and nothing if it rolls back."""
+        and nothing if it rolls back. With no listener (nothing is kept for one), the unit of
+        work itself."""
+        if not self.listeners and not self._pending:
+            return unit_of_work
         return _Committing(self, unit_of_work)
 
-    def undone_on_failure(self) -> _Undone:
+    def undone_on_failure(self) -> AbstractContextManager[None]:
         """A part of the unit of work that may fail alone (a savepoint): when it raises, the
-        listeners never hear of the events it wrote; the rest of the unit of work goes on."""
+        listeners never hear of the events it wrote; the rest of the unit of work goes on.
+        With no listener, nothing is kept for one: nothing to forget."""
+        if not self.listeners:
+            return _NOTHING_TO_FORGET
         return _Undone(self)
 
     def _tell_listeners(self) -> None:
@@ -57,6 +65,9 @@ class EventFeed:
                     listener(event)
                 except Exception:  # the event is committed: a listener's bug must not undo it
                     _log.exception("event listener %r failed on %s", listener, event["kind"])
+
+
+_NOTHING_TO_FORGET: AbstractContextManager[None] = nullcontext()
 
 
 # Context managers as classes, not generators: one of each runs for every event.

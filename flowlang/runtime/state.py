@@ -38,14 +38,18 @@ def encode_value(value: Any) -> Any:
 
 
 def decode_value(value: Any) -> Any:
+    if value.__class__ in _PLAIN:
+        return value
     if isinstance(value, dict):
-        if set(value) == {"$duration"}:
-            return timedelta(seconds=value["$duration"])
-        if set(value) == {"$time"}:
-            return datetime.fromisoformat(value["$time"])
-        if set(value) == {"$date"}:
-            return date.fromisoformat(value["$date"])
-        return {k: decode_value(v) for k, v in value.items()}
+        if len(value) == 1:  # a duration, a time or a date is a dictionary of one key
+            if "$duration" in value:
+                return timedelta(seconds=value["$duration"])
+            if "$time" in value:
+                return datetime.fromisoformat(value["$time"])
+            if "$date" in value:
+                return date.fromisoformat(value["$date"])
+        plain = _PLAIN
+        return {k: v if v.__class__ in plain else decode_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode_value(v) for v in value]
     return value
@@ -156,8 +160,8 @@ class FlowState:
             "status": self.status,
             "position": self.position,
             "waiting": waiting,
-            "variables": encode_value(self.variables),
-            "records": encode_value(self.records),
+            "variables": encode_value(self.variables) if self.variables else {},
+            "records": encode_value(self.records) if self.records else {},
             "stack": [{"task": f.task, "call_node": f.call_node} for f in self.stack]
             if self.stack
             else [],
@@ -167,10 +171,12 @@ class FlowState:
                 "skills": dict(i.skills),
                 "priority": i.priority,
                 "language": i.language,
-                "participant_data": encode_value(i.participant_data),
-                "conversation_data": encode_value(i.conversation_data),
+                "participant_data": encode_value(i.participant_data) if i.participant_data else {},
+                "conversation_data": encode_value(i.conversation_data)
+                if i.conversation_data
+                else {},
             },
-            "bot": encode_value(self.bot),
+            "bot": encode_value(self.bot) if self.bot else {},
             "error": dict(self.error) if self.error else {},
             "in_error_handler": self.in_error_handler,
             "timers": self.timers,

@@ -1,10 +1,13 @@
 """The engine's shortcuts for the common case give what the general code gives: a customer
-resolved by the in-memory store (a new one made in one step), and an ACD requirement at the
-innermost ring (nothing relaxed, nothing copied)."""
+resolved by the in-memory store (a new one made in one step), an ACD requirement at the
+innermost ring (nothing relaxed, nothing copied), and a flow state's stored values decoded
+(plain values, and dictionaries of more than one key, without testing for a duration, a time
+or a date)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +16,7 @@ from flowlang.acd.model import Ring, requirement_at_ring
 from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.phones import normalise_phone
 from flowlang.runtime.ports import CustomerView
+from flowlang.runtime.state import decode_value
 
 
 class _ResolvedAsBefore:
@@ -91,3 +95,57 @@ def test_a_requirement_at_the_innermost_ring_is_one_that_no_ring_relaxed(
     assert fast == general
     assert hash(fast) == hash(general)
     assert fast.skills == tuple(sorted(skills.items()))
+
+
+def _decoded_as_before(value: Any) -> Any:
+    """`decode_value` as it was written before its shortcuts."""
+    if isinstance(value, dict):
+        if set(value) == {"$duration"}:
+            return timedelta(seconds=value["$duration"])
+        if set(value) == {"$time"}:
+            return datetime.fromisoformat(value["$time"])
+        if set(value) == {"$date"}:
+            return date.fromisoformat(value["$date"])
+        return {k: _decoded_as_before(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decoded_as_before(v) for v in value]
+    return value
+
+
+_JSON_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=6),
+    st.builds(lambda s: {"$duration": s}, st.floats(-1e6, 1e6)),
+    st.builds(lambda t: {"$time": t.isoformat()}, st.datetimes(timezones=st.just(UTC))),
+    st.builds(lambda d: {"$date": d.isoformat()}, st.dates()),
+)
+_JSON = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.sampled_from(["a", "b", "$time", "$date", "$duration"]), inner, max_size=3
+        ),
+    ),
+    max_leaves=16,
+)
+
+
+@given(_JSON)
+def test_a_stored_value_decodes_as_before(value: Any) -> None:
+    """A state's stored values (and a dictionary that only looks like a duration, a time or
+    a date, with another key beside) read back as they did before the shortcuts."""
+    decoded, expected = _outcome(decode_value, value), _outcome(_decoded_as_before, value)
+    assert decoded == expected
+    assert repr(decoded) == repr(expected)  # the same types, not only equal
+
+
+def _outcome(decode: Any, value: Any) -> Any:
+    """What decoding gives, or the kind of error it raises (a "$time" that is not a time)."""
+    try:
+        return decode(value)
+    except (TypeError, ValueError) as exc:
+        return type(exc).__name__
