@@ -235,10 +235,12 @@ def _waiting(w: dict[str, Any] | None) -> Waiting | None:
     return Waiting(w["kind"], w["node"], deadline, w.get("timer"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Trigger:
     """What happened, from the flow's point of view (built by the engine from events that
-    were validated where they came in: a plain value, not validated again)."""
+    were validated where they came in: a plain value, not validated again). Nothing changes
+    a trigger once made (a run copies what it keeps); it is not frozen only because a frozen
+    dataclass is made four times slower, once for every message."""
 
     kind: Literal["message", "bot", "agent", "queue", "data", "timer", "event"]
     text: str = ""
