@@ -35,6 +35,9 @@ class Dialect(ABC):
     # Statements go ahead without waiting for their answers (a server: `sync` waits): then a
     # read sent at the end of a unit comes back with the round trip that ends it.
     pipelined = False
+    # Customers' and conversations' numbers reserved this many at a time (`SqlStore._next_id`):
+    # on a server, one round trip per block rather than per number.
+    id_block = 1
     # Called once, when the next nested unit directly inside the outermost one ends, just
     # before its round trip (a pipelined dialect): sends a read the next unit will need.
     before_sync: Callable[[], None] | None = None

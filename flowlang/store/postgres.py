@@ -42,6 +42,7 @@ class PostgresDialect(Dialect):
     lock_rows = " FOR UPDATE"
     page_size = 5000  # a long log streams without holding the connection in between
     pipelined = True
+    id_block = 64
 
     def __init__(self, db: psycopg.Connection[tuple[Any, ...]]) -> None:
         self.db = db

@@ -95,6 +95,9 @@ class SqlStore:
         # `_written` of each are in the database (`_write_appended`).
         self._appended: dict[str, list[tuple[Any, ...]]] = {_EVENTS: [], _MESSAGES: []}
         self._written: dict[str, int] = {_EVENTS: 0, _MESSAGES: 0}
+        # Numbers reserved from a counter and not used yet (next, last), by counter
+        # (`_next_id`); dropped whenever a unit of work fails, which may undo the reservation.
+        self._reserved: dict[str, tuple[int, int]] = {}
 
     def close(self) -> None:
         if (self._delivered or self._sent) and not self.dialect.closed:
@@ -141,6 +144,7 @@ class SqlStore:
                     yield
             except BaseException:
                 self._forget()  # what the unit saved is undone
+                self._reserved.clear()  # and perhaps the numbers it reserved
                 # Its rows go; rows written to the database during it, its own or older
                 # ones, were undone by the rollback: the older ones are written again later.
                 for query, (appended, written) in marks.items():
@@ -161,6 +165,9 @@ class SqlStore:
                 yield
                 self._write_appended()
                 self._ending()
+        except BaseException:
+            self._reserved.clear()  # the numbers reserved in it are not reserved
+            raise
         finally:
             self._depth = 0
             self._forget()
@@ -213,12 +220,27 @@ class SqlStore:
         rolls it back (a shared store checks there the lead it asked about in `_began`)."""
 
     def _next_id(self, counter: str, prefix: str) -> str:
-        row = self._returning(
-            "INSERT INTO counters (name, value) VALUES (?, 1) "
-            "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
-            (counter,),
-        )
-        return f"{prefix}{row[0]}"
+        """The next number of `counter` (customers', conversations'), with its prefix. A
+        server's dialect reserves a block of numbers at a time (`Dialect.id_block`): the
+        counter moves past the block in the caller's transaction, and the numbers are taken
+        from memory until it is used up, so a number costs no round trip of its own. A unit of
+        work that fails may undo the reservation: what is left of it is then dropped, never
+        handed out (numbers then have gaps; each is still used once)."""
+        reserved = self._reserved.get(counter)
+        if reserved is None:
+            block = self.dialect.id_block
+            row = self._returning(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = counters.value + ? RETURNING value",
+                (counter, block, block),
+            )
+            reserved = int(row[0]) - block + 1, int(row[0])
+        number, last = reserved
+        if number < last:
+            self._reserved[counter] = number + 1, last
+        else:
+            self._reserved.pop(counter, None)
+        return f"{prefix}{number}"
 
     # ------------------------------------------------------------------ inbound
     def accept_inbound(

@@ -15,6 +15,8 @@ from flowlang.store.postgres import PostgresStore
 from tests.round_trips import counting
 from tests.store.helpers import T0
 
+WINDOW = timedelta(hours=24)
+
 
 def test_a_failing_statement_undoes_its_whole_unit_of_work_and_the_store_goes_on(
     postgres_store: PostgresStore,
@@ -151,3 +153,42 @@ def test_a_read_that_fails_in_a_nested_unit_of_a_begun_transaction_undoes_that_u
             postgres_store.dialect.execute("SELECT * FROM no_such_table").fetchall()
         postgres_store.dead_letter("test", {"n": 3}, "kept too", T0)
     assert [letter["reason"] for letter in postgres_store.dead_letters()] == ["kept", "kept too"]
+
+
+def test_new_customers_and_conversations_take_their_numbers_a_block_at_a_time(
+    postgres_store: PostgresStore,
+) -> None:
+    """A new customer's and a new conversation's numbers come from blocks reserved in one round
+    trip each, not one round trip a number."""
+    with counting(postgres_store.db) as waits, postgres_store.transaction():
+        made = []
+        for n in range(5):
+            customer = postgres_store.resolve_customer("web", f"visitor-{n}", None, None)
+            conv = postgres_store.conversation_for(customer.id, "web", "site", T0, WINDOW)
+            postgres_store.save_conversation(conv)
+            made.append((customer.id, conv.id))
+    assert made == [(f"c{n}", f"conv{n}") for n in range(1, 6)]
+    # each customer's owners read, one reservation per counter, the commit
+    assert len(waits) == 5 + 2 + 1
+
+
+def test_numbers_a_failed_unit_reserved_are_never_handed_out_twice(postgres_url: str) -> None:
+    """A reservation undone with its unit of work is dropped: another process may reserve
+    the same numbers after the rollback, and each number is still used once."""
+    with PostgresStore(postgres_url) as first, PostgresStore(postgres_url) as second:
+        with pytest.raises(RuntimeError), first.transaction():
+            first.resolve_customer("web", "visitor-undone", None, None)
+            raise RuntimeError("the unit fails after taking a number")
+        taken = [second.resolve_customer("web", f"visitor-{n}", None, None).id for n in (1, 2)]
+        with first.transaction():
+            with pytest.raises(RuntimeError), first.transaction():  # a nested unit fails
+                first.resolve_customer("web", "visitor-undone-too", None, None)
+                raise RuntimeError("the nested unit fails after taking a number")
+            taken.append(first.resolve_customer("web", "visitor-3", None, None).id)
+        taken.append(first.resolve_customer("web", "visitor-4", None, None).id)
+        taken.append(second.resolve_customer("web", "visitor-5", None, None).id)
+    assert taken[:2] == ["c1", "c2"]  # the first process's rolled-back block went back
+    assert len(set(taken)) == len(taken)
+    with PostgresStore(postgres_url) as store:
+        found = [store.find_customer("web", f"visitor-{n}") for n in range(1, 6)]
+        assert sorted(c.id for c in found if c is not None) == sorted(taken)
