@@ -139,6 +139,19 @@ class _Taken:
 
 
 @dataclass
+class _Turn:
+    """What a try at a turn's transaction did (`Worker._commit`)."""
+
+    acks: list[Ack] = field(default_factory=list)
+    processed: list[tuple[_Pending | _Taken, Outcome | None]] = field(default_factory=list)
+    taken: list[_Taken] = field(default_factory=list)
+    popped: list[_Pending | _Taken] = field(default_factory=list)  # from `_work`
+    accepted: list[_Pending] = field(default_factory=list)  # made durable in it
+    results: list[Any] = field(default_factory=list)
+    calling: bool = False  # the calls have begun to run
+
+
+@dataclass
 class _Stop:
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -481,32 +494,44 @@ class Worker:
         and kept as a dead letter, a call as in `_run_calls`. The messages they queued are
         handed to the outbox's thread once the transaction has committed, and the calls are
         answered then."""
-        acks: list[Ack] = []
-        processed: list[tuple[_Pending | _Taken, Outcome | None]] = []
-        taken: list[_Taken] = []
-        popped: list[_Pending | _Taken] = []  # from `_work`, durable before or in this turn
-        accepted: list[_Pending] = []  # made durable in this turn
         calls = calls or []
-        results: list[Any] = []
+        # A leader's events end their units without waiting for the server (a round trip
+        # less each, `PostgresStore.deferring`). When a statement of theirs fails, which event
+        # it was is not known: the turn is undone whole, before any call has run (the calls
+        # wait for the events' statements first), and run again event by event, where the
+        # failing one is undone alone and kept as a dead letter.
+        turn = _Turn()
+        defer = self.role == "leader" and process
         try:
-            with self.engine.group():  # listeners (agents' streams) hear after its commit
-                acks = self._turn(intakes, process, processed, taken, popped, accepted)
-                results.extend(self._nested_call(call) for call in calls)
+            try:
+                self._attempt(turn, intakes, process, calls, defer)
+            except Exception as exc:
+                if not defer or turn.calling or isinstance(exc, LeadershipLost):
+                    raise
+                log.warning(
+                    "a statement failed in a turn whose events did not wait for the server "
+                    "(%s): the turn is undone and run again, event by event",
+                    exc,
+                )
+                self._work.extendleft(reversed(turn.popped))  # (a leader accepts none)
+                turn = _Turn()
+                self._attempt(turn, intakes, process, calls, defer=False)
         except Exception as exc:  # the store cannot be written: nothing was kept
             log.exception(
                 "cannot commit %d webhook request(s) and %d event(s); the events stay in the "
                 "inbound log for the next start",
                 len(intakes),
-                len(processed),
+                len(turn.processed),
             )
             if isinstance(exc, LeadershipLost):  # before the 500s: /ready says so after them
                 self._depose(exc)
             answer([(intake.loop, intake.future, exc) for intake in intakes])
             for call in calls:
                 call.settle(exc)
-            if self._put_back(popped, accepted):
+            if self._put_back(turn.popped, turn.accepted):
                 time.sleep(0.5)
             return
+        processed, acks, results = turn.processed, turn.acks, turn.results
         done = time.perf_counter()
         for pending, outcome in processed:
             self.metrics.processing.observe(done - pending.since)
@@ -517,6 +542,24 @@ class Worker:
             call.settle(result)
         if processed or calls:
             self.on_commit()
+
+    def _attempt(
+        self,
+        turn: _Turn,
+        intakes: list[WebhookRequest],
+        process: bool,
+        calls: list[_Call],
+        defer: bool,
+    ) -> None:
+        """One try at `_commit`'s transaction, what it did kept in `turn`."""
+        with self.engine.group():  # listeners (agents' streams) hear after its commit
+            turn.acks = self._turn(
+                intakes, process, turn.processed, turn.taken, turn.popped, turn.accepted, defer
+            )
+            if defer and calls and self.cluster is not None:
+                self.cluster.store.confirm()
+            turn.calling = True
+            turn.results.extend(self._nested_call(call) for call in calls)
 
     def _put_back(self, popped: list[_Pending | _Taken], accepted: list[_Pending]) -> bool:
         """After a turn whose commit failed: the events it accepted are not stored (the
@@ -540,6 +583,7 @@ class Worker:
         taken: list[_Taken],
         popped: list[_Pending | _Taken],
         accepted: list[_Pending],
+        defer: bool = False,
     ) -> list[Ack]:
         """A turn's work inside its transaction: the requests' events made durable (those
         waiting in `_work` into `accepted`), the events waiting processed (into `processed`;
@@ -552,7 +596,7 @@ class Worker:
             max(self.batch_seconds, LEADER_TURN) if self.cluster else self.batch_seconds
         )
         if process and self.cluster is not None:
-            processed.extend(self._process_stored(self.cluster.store, budget))
+            processed.extend(self._process_stored(self.cluster.store, budget, defer))
         while process and self._work and isinstance(self._work[0], _Pending | _Taken):
             pending = self._work.popleft()
             assert isinstance(pending, _Pending | _Taken)
@@ -586,10 +630,13 @@ class Worker:
         return self.engine.handle(row.event)
 
     def _process_stored(
-        self, store: PostgresStore, budget: float
+        self, store: PostgresStore, budget: float, defer: bool = False
     ) -> list[tuple[_Pending | _Taken, Outcome | None]]:
         """(Cluster leader) The events of the shared inbound log not processed yet, in order,
-        for `budget` at most; `_more` says whether some are left."""
+        for `budget` at most; `_more` says whether some are left. `defer`: their customers
+        are asked for together first, and their units end without waiting for the server
+        (`PostgresStore.deferring`); else each customer is asked for with the end of the unit
+        before."""
         since = time.perf_counter()
         assert self.cluster is not None
         self._next_look = time.monotonic() + self.cluster.poll_interval
@@ -597,24 +644,31 @@ class Worker:
         limit = min(self.max_batch, max(16, 2 * self._last_turn))
         rows = store.next_inbound(limit)
         processed: list[tuple[_Pending | _Taken, Outcome | None]] = []
-        for n, payload in enumerate(rows):
-            event = InboundEvent.model_validate(payload)
-            if n + 1 < len(rows):  # asked for with the end of this event's unit
-                self._read_ahead(store, rows[n + 1])
-            processed.append((_Pending(event, since), self.engine.process_inbound(event)))
-            if time.perf_counter() >= budget:
-                break
+        if defer:
+            store.look_up([sender for sender in map(self._sender, rows) if sender is not None])
+        with store.deferring() if defer else contextlib.nullcontext():
+            for n, payload in enumerate(rows):
+                event = InboundEvent.model_validate(payload)
+                if not defer and n + 1 < len(rows):  # asked for with the end of this unit
+                    sender = self._sender(rows[n + 1])
+                    if sender is not None:
+                        store.read_ahead(*sender)
+                processed.append((_Pending(event, since), self.engine.process_inbound(event)))
+                if time.perf_counter() >= budget:
+                    break
         self._last_turn = len(processed)
         self._more = len(processed) < len(rows) or len(rows) == limit
         return processed
 
-    def _read_ahead(self, store: PostgresStore, payload: dict[str, Any]) -> None:
-        """The customer of the next event in the turn, asked for with the end of this one."""
+    def _sender(self, payload: dict[str, Any]) -> tuple[str, str, str | None] | None:
+        """An inbound event's sender as the store looks them up: the identity's kind, the id,
+        the phone (None: the event names no sender)."""
         channel, sender = payload.get("channel"), payload.get("sender_id")
-        if isinstance(channel, str) and isinstance(sender, str) and sender:
-            phone = payload.get("sender_phone")
-            kind = self.engine.ports.identity_kind(channel)
-            store.read_ahead(kind, sender, phone if isinstance(phone, str) else None)
+        if not (isinstance(channel, str) and isinstance(sender, str) and sender):
+            return None
+        phone = payload.get("sender_phone")
+        kind = self.engine.ports.identity_kind(channel)
+        return kind, sender, phone if isinstance(phone, str) else None
 
     def _accept_all(self, intakes: list[WebhookRequest]) -> list[Ack]:
         """(Cluster) Every request's events stored together (one round trip), read back from

@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from typing import Any
 
 import psycopg
 
+from flowlang.errors import FlowError
 from flowlang.store.dialect import Dialect, Rows
 from flowlang.store.leadership import INBOUND_CHANNEL, LeadershipLost
 from flowlang.store.migrations import StoreError, migrate
@@ -52,6 +53,13 @@ class PostgresDialect(Dialect):
         self._savepoints: list[bytes] = []  # nested units entered, not sent yet
         self._wrote = False  # a write was sent in the innermost nested unit open
         self.on_begin: Callable[[], None] = lambda: None  # first in every transaction begun
+        # While set, a nested unit directly inside the outermost one ends without waiting for
+        # the server (`deferring`); `_unsure`: one did, and nothing has waited since, so a
+        # failure reported now may be its; `_undone`: such a failure was reported, so the
+        # transaction must not commit.
+        self.deferred = False
+        self._unsure = False
+        self._undone = False
 
     def _query(self, query: str) -> tuple[bytes, bool]:
         """The statement with psycopg's placeholders (each `?` a `%s`, each `%` doubled), and
@@ -97,8 +105,11 @@ class PostgresDialect(Dialect):
         # several times at its end).
         with ExitStack() as begun:
             self._unbegun = begun
+            self._unsure = self._undone = False
             try:
                 yield
+                if self._undone:  # a failure no unit could be sure was not its own
+                    raise TurnUndone("a statement failed in a unit that did not wait for it")
                 if self._pipeline is not None:
                     self.db.execute(b"COMMIT")
             except BaseException:
@@ -109,6 +120,7 @@ class PostgresDialect(Dialect):
                 self._unbegun = None
                 self._savepoints.clear()
                 self._pipeline = None
+                self._unsure = self._undone = False
 
     def _begin(self) -> None:
         """Begin the transaction entered and not begun yet, and the nested units entered in it
@@ -160,28 +172,70 @@ class PostgresDialect(Dialect):
                 return
             self.db.execute(b"RELEASE " + name)
             if depth <= 2 and self._wrote:
+                if self.deferred:  # a failure shows at the next wait (`deferring`)
+                    self._unsure = True
+                    return
                 ahead, self.before_sync = self.before_sync, None
                 if ahead is not None:
                     ahead()
                 self.sync()
             # (a unit that only read has fetched its answers, as every read of the store does:
             # a failure among them was raised there)
-        except BaseException:
+        except BaseException as exc:
             if self._savepoints and self._savepoints[-1] == name:
                 self._savepoints.pop()  # nothing was sent inside: nothing to undo
                 raise
-            with suppress(psycopg.Error):  # the failure being raised, already reported
+            if self._undone:  # the transaction is lost already: nothing to undo alone
+                raise TurnUndone(f"the transaction was undone: {exc}") from exc
+            unsure = self._unsure  # an earlier unit's end was not waited for
+            try:
                 self.sync()
+            except psycopg.Error as failed:
+                if unsure:  # perhaps an earlier unit's: which to undo is not known
+                    self._undone = True
+                    raise TurnUndone(f"a statement failed: {_reason(failed)}") from failed
+                # else the failure being raised, already reported
+            else:
+                if unsure and isinstance(exc, psycopg.Error):
+                    # reported by a read of this unit, perhaps about a statement before it
+                    self._undone = True
+                    raise TurnUndone(f"a statement failed: {_reason(exc)}") from exc
             self.db.execute(b"ROLLBACK TO " + name)
             self.db.execute(b"RELEASE " + name)
             raise
         finally:
             self._wrote = self._wrote or wrote_before
 
+    @contextmanager
+    def deferring(self) -> Iterator[None]:
+        """Inside, the nested units directly inside the outermost one (the events of the
+        leader's turn) end without a round trip of their own: their statements are answered
+        with the next read, `confirm` or the commit. A statement that fails is then reported
+        in a later unit or at the end: when the unit it is reported in might not be the one
+        that failed, nothing is undone alone: the whole transaction is, with `TurnUndone`
+        raised (it never commits), for its caller to run again without deferring, where the
+        failing unit is undone alone."""
+        self.deferred = True
+        try:
+            yield
+        finally:
+            self.deferred = False
+
+    def confirm(self) -> None:
+        """Wait for what units ended without waiting have sent: a failure among them raises
+        `TurnUndone` (the transaction will not commit)."""
+        if self._unsure and not self._undone:
+            try:
+                self.sync()
+            except psycopg.Error as failed:
+                self._undone = True
+                raise TurnUndone(f"a statement failed: {_reason(failed)}") from failed
+
     def sync(self) -> None:
         """Wait for the statements sent so far: a failure among them is raised now."""
         if self._pipeline is not None:
             self._pipeline.sync()
+            self._unsure = False
 
     @contextmanager
     def migrating(self) -> Iterator[None]:
@@ -221,6 +275,12 @@ class PostgresDialect(Dialect):
         self.db.close()
 
 
+class TurnUndone(FlowError, RuntimeError):
+    """A statement failed while units of work ended without waiting for the server
+    (`PostgresDialect.deferring`), so which unit failed is not known: the whole transaction is
+    rolled back, to be run again unit by unit."""
+
+
 class PostgresStore(SqlStore):
     """A ConversationStore in a PostgreSQL database."""
 
@@ -255,6 +315,21 @@ class PostgresStore(SqlStore):
 
     def __enter__(self) -> PostgresStore:
         return self
+
+    def deferring(self) -> AbstractContextManager[None]:
+        """The units of work directly inside this transaction end without a round trip of
+        their own (`PostgresDialect.deferring`): the events of the leader's turn."""
+        return self._postgres.deferring()
+
+    def confirm(self) -> None:
+        """Wait for what the deferred units sent; raises `TurnUndone` when one failed."""
+        self._postgres.confirm()
+
+    @property
+    def _postgres(self) -> PostgresDialect:
+        dialect = self.dialect
+        assert isinstance(dialect, PostgresDialect)
+        return dialect
 
     def _began(self) -> None:
         self._fenced = None  # asked again when this transaction begins

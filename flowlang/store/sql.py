@@ -90,6 +90,11 @@ class SqlStore:
         # them in this transaction: finding the conversation then needs no query of its own.
         self._pointers: dict[str, dict[str, str]] = {}
         self._ahead: tuple[list[tuple[str, str]], Rows] | None = None  # (`read_ahead`)
+        # Customers asked for together before a turn's events (`look_up`): for each identity
+        # asked about, its rows of `_OWNERS_AND_CONVERSATIONS` (none: no owner). An answer the
+        # transaction has since made untrue (a customer or identity written, a current
+        # conversation changed) is dropped (`_untrue`); all of them with `_forget`.
+        self._looked_up: dict[tuple[str, str], list[Any]] | None = None
         # Rows of the log and the history appended in the open transaction, by statement,
         # inserted together at its end or before anything reads those tables; the first
         # `_written` of each are in the database (`_write_appended`).
@@ -182,6 +187,7 @@ class SqlStore:
         self._bodies.clear()
         self._pointers.clear()
         self._ahead = None
+        self._looked_up = None
 
     def _append(self, query: str, row: tuple[Any, ...]) -> None:
         """An append-only row (the log, the history): in a transaction, kept to be inserted
@@ -346,6 +352,7 @@ class SqlStore:
             elif e164 and (view := owners.get(("phone", e164))) is not None:
                 known_by.add("phone")
             new = view is None
+            updated = False
             if view is None:
                 view = CustomerView(self._next_id("customer", "c"), name, e164)
                 self._run(
@@ -356,7 +363,9 @@ class SqlStore:
                     self._pointers[view.id] = {}  # no conversation yet
             # A returning customer usually changes nothing: then nothing is written (a write
             # dirties pages of a table of a million customers; reading them stays cached).
-            elif (name is not None and view.name is None) or (e164 and view.phone is None):
+            elif updated := (name is not None and view.name is None) or bool(
+                e164 and view.phone is None
+            ):
                 self._run(
                     "UPDATE customers SET name = coalesce(name, ?), phone = coalesce(phone, ?) "
                     "WHERE id = ?",
@@ -369,11 +378,16 @@ class SqlStore:
                     view.known_by,
                 )
             # Only identities no one has: one another customer owns stays theirs.
+            unowned = [
+                (kind, value, view.id) for kind, value in keys if (kind, value) not in owners
+            ]
             self._many(
                 "INSERT INTO identities (kind, value, customer_id) VALUES (?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                [(kind, value, view.id) for kind, value in keys if (kind, value) not in owners],
+                unowned,
             )
+            if new or updated or unowned:
+                self._untrue(view.id, keys)
         return CustomerView(view.id, view.name, view.phone, view.known_by | known_by, new)
 
     def read_ahead(self, channel: str, external_id: str, phone: str | None) -> None:
@@ -389,6 +403,44 @@ class SqlStore:
 
         self.dialect.before_sync = ask
 
+    def look_up(self, senders: Sequence[tuple[str, str, str | None]]) -> None:
+        """Ask for the customers the next units of work will look up (`resolve_customer`'s
+        arguments), all in one query, with their current conversations: on a server, inside a
+        transaction (the leader's turn, before its events), one round trip for all. Each is
+        then answered from memory, unless this transaction has since written what the answer
+        says (the customer, their identities, their current conversation: then asked again)."""
+        if not self.dialect.pipelined or not self._depth:
+            return
+        keys = sorted(
+            {
+                key
+                for channel, external_id, phone in senders
+                for key in _identity_keys(channel, external_id, normalise_phone(phone))
+            }
+        )
+        if not keys:
+            return
+        rows = self._run(
+            _OWNERS_AND_CONVERSATIONS
+            + "(i.kind, i.value) IN (SELECT * FROM unnest(?::text[], ?::text[]))",
+            ([kind for kind, _ in keys], [value for _, value in keys]),
+        ).fetchall()
+        found: dict[tuple[str, str], list[Any]] = {key: [] for key in keys}
+        for row in rows:
+            found[(str(row[0]), str(row[1]))].append(row)
+        self._looked_up = found
+
+    def _untrue(self, customer_id: str, keys: Collection[tuple[str, str]] = ()) -> None:
+        """What `look_up` answered about these identities and this customer is no longer
+        what the store holds (the transaction wrote it)."""
+        looked = self._looked_up
+        if not looked:
+            return
+        for key in keys:
+            looked.pop(key, None)
+        for key in [k for k, rows in looked.items() if any(str(r[2]) == customer_id for r in rows)]:
+            del looked[key]
+
     def _ask_owners(self, keys: list[tuple[str, str]]) -> Rows:
         # Equalities joined by OR: SQLite looks each pair up in the primary key, where a
         # row-value IN list made it scan every identity (a million customers: 0.4 s a message).
@@ -401,16 +453,20 @@ class SqlStore:
         transaction, with their current conversations (kept for `conversation_for`: one
         query for both)."""
         ahead, self._ahead = self._ahead, None
+        looked = self._looked_up
         if ahead is not None and ahead[0] == keys:
             rows = ahead[1].fetchall()  # asked for with the last unit's end
+        elif looked is not None and all(key in looked for key in keys):
+            rows = [row for key in keys for row in looked[key]]  # asked for before the turn
         else:
             rows = self._ask_owners(keys).fetchall()
         owners = {}
+        known = set(self._pointers)  # what this transaction knows of them is as new
         for kind, value, cid, cname, cphone, volunteered, channel, body in rows:
             owners[(str(kind), str(value))] = CustomerView(
                 cid, cname, cphone, frozenset(json.loads(volunteered)), False
             )
-            if not self._depth or not self.dialect.pipelined:
+            if not self._depth or not self.dialect.pipelined or str(cid) in known:
                 continue
             pointers = self._pointers.setdefault(str(cid), {})
             if channel is not None and body is not None:
@@ -449,6 +505,7 @@ class SqlStore:
 
     def link_identity(self, customer_id: str, kind: str, value: str) -> CustomerView:
         with self._atomic():
+            self._looked_up = None  # identities and records change below
             owner = self._owner(kind, value)
             if owner is not None and owner != customer_id:
                 self.merge_customers(keep=owner, absorb=customer_id)
@@ -702,6 +759,8 @@ class SqlStore:
             )
             if pointers is not None:
                 pointers[channel] = conv.id
+            else:
+                self._untrue(customer_id)
         return conv
 
     def get_conversation(self, conversation_id: str) -> ConversationView | None:
