@@ -105,6 +105,7 @@ def _round_trips(server: str, processes: int, messages: int) -> None:
             cluster.stop()
         assert leader is not None and leader.process is not None
         found = round_trips.read(counts, leader.process.pid)
+    engine_cpu = found.pop(round_trips.ENGINE_CPU, (0, 0.0))[1]
     waits = {k: v for k, v in found.items() if k.startswith("wait ")}
     total = sum(n for n, _ in waits.values())
     spent = sum(s for _, s in waits.values())
@@ -113,7 +114,9 @@ def _round_trips(server: str, processes: int, messages: int) -> None:
         f"  {processes} process(es): {messages / traffic.processed_in:,.1f} messages/s; the "
         f"leader waited for the server {total / messages:.2f} times a message "
         f"({spent / messages * 1000:.2f} ms), and sent {sends / messages:.2f} statements "
-        "without waiting; waits a message, by what waited:"
+        f"without waiting; its engine thread spent {engine_cpu / messages * 1000:.2f} ms of CPU "
+        "a message (from the start: its recovery and lead included); waits a message, by what "
+        "waited:"
     )
     for key, (count, seconds) in sorted(waits.items(), key=lambda kv: -kv[1][0])[:20]:
         print(f"    {count / messages:6.3f}  {seconds / count * 1000:6.2f} ms  {key[5:]}")

@@ -21,6 +21,7 @@ from typing import Any
 from tests.round_trips import is_round_trip
 
 ENV = "FLOWLANG_ROUND_TRIPS"  # a folder: each process writes <pid>.json there
+ENGINE_CPU = "cpu of the engine's thread"  # (0, seconds) among the counts
 _HELPERS = {"_run", "_returning", "_count", "_many", "execute", "executemany", "sync", "_atomic"}
 
 
@@ -47,12 +48,14 @@ def install(folder: str) -> None:
     import psycopg
 
     counts: Counter[str] = Counter()
+    engine_cpu = [0.0]
     seconds: dict[str, float] = defaultdict(float)
     original = psycopg.Connection.wait
 
     def wait(self: Any, gen: Any, *args: Any, **kwargs: Any) -> Any:
         if threading.current_thread().name != "flowlang-engine":
             return original(self, gen, *args, **kwargs)
+        engine_cpu[0] = time.thread_time()  # the engine thread's CPU so far
         kind = getattr(gen, "__qualname__", type(gen).__name__)
         asks = is_round_trip(self, gen)
         began = time.perf_counter()
@@ -70,6 +73,7 @@ def install(folder: str) -> None:
         while True:
             time.sleep(0.5)
             snapshot = {k: [counts[k], seconds[k]] for k in list(counts)}
+            snapshot[ENGINE_CPU] = [0, engine_cpu[0]]
             out.with_suffix(".tmp").write_text(json.dumps(snapshot))
             out.with_suffix(".tmp").replace(out)
 

@@ -506,7 +506,8 @@ class Worker:
             try:
                 self._attempt(turn, intakes, process, calls, defer)
             except Exception as exc:
-                if not defer or turn.calling or isinstance(exc, LeadershipLost):
+                lost = isinstance(exc, LeadershipLost) or self.store.dialect.closed
+                if not defer or turn.calling or lost:  # (a lost connection: nothing to redo)
                     raise
                 log.warning(
                     "a statement failed in a turn whose events did not wait for the server "
