@@ -208,3 +208,130 @@ def test_loading_a_flow_parses_and_compiles_each_template_once(
     assert rendered == "Hello Ana, welcome to test_once_4417"
     assert parsed.count(text) == 1
     assert len(compiled) == 1
+
+
+# ------------------------------------------------------------------ checking without the code
+# A template of text, names, constants, members, `and` `or` `not`, comparisons and `x if y
+# else z` is checked from its syntax tree alone: Jinja2's code generator cannot fail on those,
+# and the names it reads are its names. Whatever the shortcut answers must be what generating
+# the code (and Jinja2's own `meta.find_undeclared_variables`) answers.
+
+_CHECK_NAMES = ["customer", "crm", "range", "loop", "self", "caller", "x"]
+
+
+@st.composite
+def _template_parts(draw: st.DrawFn, depth: int = 0) -> str:
+    plain = ["name", "const", "attr", "item", "or", "and", "not", "compare", "cond", "cond1"]
+    other = ["filter", "unknown_filter", "test", "unknown_test", "call", "list", "slice"]
+    kind = draw(st.sampled_from(plain + other if depth < 2 else ["name", "const"]))
+    inner = _template_parts(depth + 1)
+    if kind == "name":
+        return draw(st.sampled_from(_CHECK_NAMES))
+    if kind == "const":
+        return draw(st.sampled_from(["'retail'", "3", "none", "true", "''", "('x').name"]))
+    if kind == "attr":
+        return f"({draw(inner)}).{draw(st.sampled_from(['name', 'items', '_private']))}"
+    if kind == "item":
+        return f"({draw(inner)})[{draw(st.sampled_from(['0', repr('k'), 'x']))}]"
+    if kind in ("or", "and"):
+        return f"({draw(inner)}) {kind} ({draw(inner)})"
+    if kind == "not":
+        return f"not ({draw(inner)})"
+    if kind == "compare":
+        op = draw(st.sampled_from(["==", "<", "in", "not in"]))
+        return f"({draw(inner)}) {op} ({draw(inner)})"
+    if kind == "cond":
+        return f"({draw(inner)}) if ({draw(inner)}) else ({draw(inner)})"
+    if kind == "cond1":
+        return f"({draw(inner)}) if ({draw(inner)})"
+    if kind in ("filter", "unknown_filter"):
+        return f"({draw(inner)}) | {'upper' if kind == 'filter' else 'nosuchfilter'}"
+    if kind in ("test", "unknown_test"):
+        return f"({draw(inner)}) is {'defined' if kind == 'test' else 'nosuchtest'}"
+    if kind == "call":
+        return f"({draw(inner)})()"
+    if kind == "list":
+        return f"[{draw(inner)}]"
+    return f"({draw(inner)})[1:]"
+
+
+@st.composite
+def _check_sources(draw: st.DrawFn) -> str:
+    expression = draw(_template_parts())
+    text = draw(st.sampled_from(["", "Hi ", "a\nb ", "{# note #}"]))
+    shape = draw(st.sampled_from(["out", "if", "for", "set"]))
+    if shape == "if":
+        return f"{text}{{% if {expression} %}}y{{% endif %}}"
+    if shape == "for":
+        return f"{text}{{% for v in {expression} %}}{{{{ v }}}}{{% endfor %}}"
+    if shape == "set":
+        return f"{text}{{% set v = {expression} %}}{{{{ v }}}}"
+    return f"{text}{{{{ {expression} }}}}!"
+
+
+def _generation_failure(source: str) -> str:
+    """Why generating the code of `source` fails ("" when it does not), as `template_problems`
+    words it, from a fresh parse (no cache of ours)."""
+    from jinja2 import TemplateSyntaxError
+
+    env = environment()
+    try:
+        env.compile(env.parse(source), raw=True)
+    except TemplateSyntaxError as exc:
+        return exc.message or "invalid template"
+    except Exception as exc:
+        return str(exc) or type(exc).__name__
+    return ""
+
+
+@settings(max_examples=400, deadline=None)
+@given(source=_check_sources())
+def test_a_template_checked_without_its_code_gives_what_generating_it_gives(source: str) -> None:
+    from jinja2 import meta
+
+    from flowlang.templates.jinja import _plain
+
+    failure = _generation_failure(source)
+    problems = template_problems(source)
+    if _plain(source):
+        assert failure == "", (source, failure)
+    if failure:
+        assert [p.message for p in problems] == [failure], source
+        assert undeclared_names(source) == set()
+    elif not problems:
+        reads = meta.find_undeclared_variables(environment().parse(source))
+        assert undeclared_names(source) == reads, source
+
+
+def test_checking_a_plain_template_generates_no_code_and_any_other_is_generated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`flowlang validate` of a flow whose replies are text and names does not run Jinja2's code
+    generator (the runtime generates each one once when the flow is loaded to run); a reply with
+    a filter is generated, and an unknown filter is still found."""
+    env = environment()
+    compiled: list[str] = []
+    real_compile = env.compile
+
+    def compile_(source: Any, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(str(getattr(source, "body", source)))
+        return real_compile(source, *args, **kwargs)
+
+    monkeypatch.setattr(env, "compile", compile_)
+    from flowlang.workspace import validate
+
+    plain = "Hello {{ customer.name or 'there' }}, plain_8812"
+    filtered = "Hello {{ customer.name | upper }}, filtered_8812"
+    unknown = "Hello {{ customer.name | shout }}, unknown_8812"
+    flow = tmp_path / "plain.flow"
+    flow.write_text(
+        f'flow "Plain"\nserve messages on web\n\nstate start:\n    reply "{plain}"\n'
+        f'    reply "{filtered}"\n    reply "{unknown}"\n    end\n',
+        "utf-8",
+    )
+    ws = validate([flow])
+    assert [d.message for d in ws.diagnostics if d.is_error] == [
+        "reply text is not a valid template: No filter named 'shout'."
+    ]
+    assert not any("plain_8812" in body for body in compiled)
+    assert any("filtered_8812" in body for body in compiled)

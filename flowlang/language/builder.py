@@ -6,10 +6,12 @@ transformed (bottom-up), with `None` in place of an absent optional part.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from lark import Token, Transformer, Tree, v_args
+from lark import Token, Tree
+from lark.exceptions import GrammarError, VisitError
 from lark.tree import Meta
 
 from flowlang import codes
@@ -43,16 +45,29 @@ def _unquote(token: Token | str) -> str:
     return "".join(out)
 
 
-@v_args(meta=True)
-class AstBuilder(Transformer[Token, Any]):
+class AstBuilder:
     def __init__(self, filename: str) -> None:
-        super().__init__(visit_tokens=False)
         self.filename = filename
 
     def build(self, tree: Tree[Token], comments: tuple[ast.Comment, ...]) -> ast.Flow:
-        flow = self.transform(tree)
+        flow = self._built(tree)
         assert isinstance(flow, ast.Flow)
         return ast.Flow(flow.span, flow.name, flow.declarations, comments, flow.module)
+
+    def _built(self, tree: Tree[Token]) -> Any:
+        """`tree` bottom-up, as Lark's `Transformer` with `v_args(meta=True)` would (a rule with
+        no method here stays a `Tree`; what a method raises comes wrapped in `VisitError`), with
+        one call a node instead of Lark's wrappers made anew for each."""
+        children = [self._built(c) if isinstance(c, Tree) else c for c in tree.children]
+        rule: Callable[[Meta, list[Any]], Any] | None = getattr(self, tree.data, None)
+        if rule is None:
+            return Tree(tree.data, children, tree.meta)
+        try:
+            return rule(tree.meta, children)
+        except GrammarError:
+            raise
+        except Exception as exc:
+            raise VisitError(tree.data, tree, exc) from exc  # type: ignore[no-untyped-call]
 
     # -- helpers
     def _span(self, meta: Meta) -> Span:

@@ -57,7 +57,8 @@ def template_problems(source: str) -> tuple[TemplateProblem, ...]:
     template, a constant part that fails on every render. The checker asks for each template more
     than once; the compiled template is the one the runtime then uses."""
     try:
-        _generated(source)  # what fails to compile fails here; Python's compile can wait
+        if not _plain(source):
+            _generated(source)  # what fails to compile fails here; Python's compile can wait
     except TemplateSyntaxError as exc:
         return (TemplateProblem(exc.lineno or 1, exc.message or "invalid template"),)
     except Exception as exc:  # nothing is evaluated while compiling; kept as a problem, not a crash
@@ -101,7 +102,46 @@ def undeclared_names(source: str) -> set[str]:
 def _undeclared(source: str) -> frozenset[str]:
     if template_problems(source):
         return frozenset()
+    if _plain(source):
+        names = {n.name for n in _parsed(source).find_all(nodes.Name)}
+        return frozenset(names.difference(environment().globals))
     return frozenset(meta.find_undeclared_variables(_parsed(source)))
+
+
+# Text, names, constants, members, `and` `or` `not`, comparisons and `x if y else z`: Jinja2's
+# code generator cannot fail on these (no filter, test, block, loop, call or assignment to look
+# up or place), and every name in them is read from the context, so checking such a template
+# needs neither the generated code nor a second pass of the generator to find the names it reads.
+_PLAIN_NODES = (
+    nodes.Template,
+    nodes.Output,
+    nodes.TemplateData,
+    nodes.Const,
+    nodes.Name,
+    nodes.Getattr,
+    nodes.Getitem,
+    nodes.And,
+    nodes.Or,
+    nodes.Not,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.CondExpr,
+)
+
+
+@lru_cache(maxsize=_CACHED)
+def _plain(source: str) -> bool:
+    """Whether `source` parses to `_PLAIN_NODES` alone, every name one it reads (`self` is the
+    template itself, Jinja2's); False when it does not parse."""
+    try:
+        tree = _parsed(source)
+    except TemplateSyntaxError:
+        return False
+    return all(
+        type(node) in _PLAIN_NODES
+        and not (isinstance(node, nodes.Name) and (node.ctx != "load" or node.name == "self"))
+        for node in tree.find_all(nodes.Node)
+    )
 
 
 def fixed_text(source: str) -> str:

@@ -138,6 +138,8 @@ def _fold(node: nodes.Node, eval_ctx: EvalContext) -> Any:
     """The value of a constant expression, worked out within the sandbox's bounds."""
     if isinstance(node, nodes.Const):
         return node.value
+    if isinstance(node, nodes.Name):  # never a constant (what `as_const` of a copy would say)
+        raise _NotConstant
     if isinstance(node, nodes.BinExpr) and node.operator in ("**", "*", "+", "%"):
         return binop(node.operator, _fold(node.left, eval_ctx), _fold(node.right, eval_ctx))
     if (
