@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -38,6 +38,7 @@ from flowlang.acd.model import (
     requirement_at_ring,
 )
 from flowlang.acd.targets import AGENT, attribute_equals, matcher, matches
+from flowlang.batch import collector_paused
 from flowlang.errors import FlowError
 from flowlang.runtime.ports import QueueStatus, RoutingNotice, RoutingRequest
 
@@ -54,9 +55,10 @@ class AcdError(FlowError, ValueError):
 
 
 Entry = tuple[float, float, str, int]  # AgentRecord.heap_entry()
+_UNSET: Any = object()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Pool:
     """Agents who meet one requirement, and those who can take it now: entries made in order
     (each no smaller than the one before: agents freed one after the other, longest idle
@@ -69,6 +71,10 @@ class _Pool:
     qualified: set[str] = field(default_factory=set)
     heap: list[Entry] = field(default_factory=list)
     fifo: deque[Entry] = field(default_factory=deque)
+    kind: tuple[str, Selection] = field(init=False)  # (media, selection): its agents' entries
+
+    def __post_init__(self) -> None:
+        self.kind = (self.media, self.selection)
 
     def add(self, entry: Entry) -> None:
         if not self.fifo or entry >= self.fifo[-1]:
@@ -808,14 +814,19 @@ class SkillsAcd:
     def _best_agent(self, requirement: Requirement, exclude: set[str]) -> AgentRecord | None:
         self._refresh()
         pool = self._pool(requirement)
-        heap, fifo = pool.heap, pool.fifo
+        heap, fifo, qualified = pool.heap, pool.fifo, pool.qualified
+        # An entry is current when it is the very one its agent was last given for this media
+        # and selection (`_ready`, brought up to date by `_refresh`: an agent who changed since
+        # has a newer one, one who cannot take the media now has none) and the agent is still
+        # in the pool. Asked of every stale entry a decision meets: no agent record is read.
+        current = self._ready_entries(pool.media, pool.selection)
         skipped_heap: list[Entry] = []
         skipped_fifo: list[Entry] = []
         found = None
         while True:
-            while heap and not self._can_take(heap[0], pool, requirement.media):
+            while heap and not (current.get(heap[0][2]) is heap[0] and heap[0][2] in qualified):
                 heapq.heappop(heap)
-            while fifo and not self._can_take(fifo[0], pool, requirement.media):
+            while fifo and not (current.get(fifo[0][2]) is fifo[0] and fifo[0][2] in qualified):
                 fifo.popleft()
             in_heap = bool(heap) and (not fifo or heap[0] < fifo[0])
             if not in_heap and not fifo:
@@ -832,16 +843,6 @@ class SkillsAcd:
             heapq.heappush(heap, entry)
         fifo.extendleft(reversed(skipped_fifo))
         return found
-
-    def _can_take(self, entry: Entry, pool: _Pool, media: str) -> bool:
-        """Whether a pool's entry is current: its agent's latest, in the pool, ready."""
-        record = self.agents.get(entry[2])
-        return (
-            record is not None
-            and record.version == entry[3]
-            and entry[2] in pool.qualified
-            and record.ready_for(media)
-        )
 
     def _serve(self, record: AgentRecord, now: datetime, notices: list[RoutingNotice]) -> None:
         """Give a freed agent the best waiting work they can take, while they can take more."""
@@ -1041,30 +1042,36 @@ class SkillsAcd:
         self._changed.clear()
 
     def _push_entries(self, record: AgentRecord) -> None:
-        ready: dict[str, bool] = {}
-        entries: dict[str, Entry] = {}
-        for pool in record.pools:
-            media = pool.media
-            if media not in ready:
-                ready[media] = record.ready_for(media)
-            if not ready[media]:
-                continue
-            entry = entries.get(pool.selection)
+        # (media, selection) -> the agent's entry, None when they cannot take the media now
+        made: dict[tuple[str, Selection], Entry | None] = {}
+        for pool in record.pools:  # `_Pool.add` and `_Pool.size` written out: the hot loop
+            entry = made.get(pool.kind, _UNSET)
+            if entry is _UNSET:
+                entry = made[pool.kind] = self._entry(record, pool.media, pool.selection)
             if entry is None:
-                entry = entries[pool.selection] = record.heap_entry(pool.selection)
-            pool.add(entry)
-            if pool.size() > 2 * len(pool.qualified) + 64:
-                self._compact(pool)
-        for (media, selection), current in self._ready.items():
-            if media not in ready:
-                ready[media] = record.ready_for(media)
-            if ready[media]:
-                entry = entries.get(selection)
-                if entry is None:
-                    entry = entries[selection] = record.heap_entry(selection)
-                current[record.id] = entry
+                continue
+            fifo, heap = pool.fifo, pool.heap
+            if not fifo or entry >= fifo[-1]:
+                fifo.append(entry)
             else:
+                heapq.heappush(heap, entry)
+            if len(heap) + len(fifo) > 2 * len(pool.qualified) + 64:
+                self._compact(pool)
+        for kind, current in self._ready.items():
+            entry = made.get(kind, _UNSET)
+            if entry is _UNSET:
+                entry = self._entry(record, *kind)
+            if entry is None:
                 current.pop(record.id, None)
+            else:
+                current[record.id] = entry
+
+    @staticmethod
+    def _entry(record: AgentRecord, media: str, selection: Selection) -> Entry | None:
+        """The agent's entry in pools of `media` by `selection`; None: they cannot take it now.
+        One tuple for all those pools and `_ready` (`_best_agent` tells current entries by
+        identity)."""
+        return record.heap_entry(selection) if record.ready_for(media) else None
 
     def _compact(self, pool: _Pool) -> None:
         """Drop the stale entries of a pool."""
@@ -1083,19 +1090,37 @@ class SkillsAcd:
         """Build the pools of `requirements` now, before any decision needs them (eagerly: at
         load, so that decisions pay no build); they are kept current as agents come, change
         and go, like every pool. A pool already built stays as it is."""
-        self._refresh()
-        # one order of the ready agents per (media, selection), sorted once for all the pools
-        ranks: dict[tuple[str, Selection], dict[str, int]] = {}
-        for requirement in dict.fromkeys(requirements):
-            self._prepared[requirement] = None
-            if requirement in self._pools:
-                continue
-            key = (requirement.media, self._queue(requirement.queue).selection)
-            rank = ranks.get(key)
-            if rank is None:
-                ordered = sorted(self._ready_entries(*key).values())
-                rank = ranks[key] = {entry[2]: n for n, entry in enumerate(ordered)}
-            self._build(requirement, rank)
+        # paused: the pools are tens of thousands of objects that all live on
+        with collector_paused():
+            self._refresh()
+            new: dict[tuple[str, Selection], list[_Pool]] = {}
+            for requirement in dict.fromkeys(requirements):
+                self._prepared[requirement] = None
+                if requirement in self._pools:
+                    continue
+                selection = self._queue(requirement.queue).selection
+                pool = self._pools[requirement] = _Pool(requirement.media, selection)
+                pool.qualified = self._qualified(requirement)
+                new.setdefault((requirement.media, selection), []).append(pool)
+            for (media, selection), pools in new.items():
+                self._fill(pools, self._ready_entries(media, selection))
+
+    def _fill(self, pools: list[_Pool], current: dict[str, Entry]) -> None:
+        """Fill new pools of one media and selection together, in one pass over the ready
+        agents' entries in order (`current`): no pool sorts its own, and each agent is told
+        all their new pools at once."""
+        agents = self.agents
+        joining: defaultdict[str, list[_Pool]] = defaultdict(list)
+        for pool in pools:
+            if not pool.qualified <= agents.keys():  # a member the deployment lacks
+                pool.qualified = {a for a in pool.qualified if a in agents}
+            for agent_id in pool.qualified:
+                joining[agent_id].append(pool)
+        for entry in sorted(current.values()):
+            for pool in joining.get(entry[2], ()):
+                pool.fifo.append(entry)  # in order: all in `fifo`
+        for agent_id, joined in joining.items():
+            agents[agent_id].pools.extend(joined)
 
     def requirement(self, request: RoutingRequest) -> Requirement:
         """What an interaction routed by `request` needs when it enters its queue (innermost
@@ -1116,9 +1141,8 @@ class SkillsAcd:
         pool = self._pools.get(requirement)
         return pool if pool is not None else self._build(requirement)
 
-    def _build(self, requirement: Requirement, rank: dict[str, int] | None = None) -> _Pool:
-        """A new requirement's pool (read after `_refresh`); `rank`: the place of each ready
-        agent's entry in their order, when `prepare` sorted them once for many pools."""
+    def _build(self, requirement: Requirement) -> _Pool:
+        """A new requirement's pool, on its first need (read after `_refresh`)."""
         selection = self._queue(requirement.queue).selection
         pool = self._pools[requirement] = _Pool(requirement.media, selection)
         qualified = self._qualified(requirement)
@@ -1129,13 +1153,8 @@ class SkillsAcd:
         for record in map(agents.__getitem__, qualified):
             record.pools.append(pool)
         current = self._ready_entries(pool.media, selection)
-        if rank is None:
-            ready = [e for agent_id in qualified if (e := current.get(agent_id)) is not None]
-            ready.sort()  # in order: all in `fifo`
-        else:
-            ids = [agent_id for agent_id in qualified if agent_id in rank]
-            ids.sort(key=rank.__getitem__)  # numbers compare faster than entries
-            ready = list(map(current.__getitem__, ids))
+        ready = [e for agent_id in qualified if (e := current.get(agent_id)) is not None]
+        ready.sort()  # in order: all in `fifo`
         pool.fifo.extend(ready)
         return pool
 

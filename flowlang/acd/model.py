@@ -113,7 +113,7 @@ def requirement_at_ring(
     return Requirement(queue, media, tuple(sorted(wanted.items())), language, agents)
 
 
-@dataclass
+@dataclass(slots=True)
 class AgentRecord:
     """An agent at run time: state, what they hold, and the indexes they belong to."""
 
