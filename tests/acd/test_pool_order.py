@@ -269,3 +269,37 @@ def test_a_new_pool_takes_its_agents_entries_without_reading_them(
         pool = next(p for r, p in acd._pools.items() if r.skills == ((str(skill), 3),))
         assert len(pool.qualified) > 100
         assert asked_ready["agents"] <= 3, (skill, asked_ready)
+
+
+class _CountingAgents(dict[str, AgentRecord]):
+    """The ACD's agents, counting each record read."""
+
+    reads = 0
+
+    def get(self, key: str, default: Any = None) -> Any:
+        type(self).reads += 1
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> AgentRecord:
+        type(self).reads += 1
+        return super().__getitem__(key)
+
+
+def test_a_decision_drops_stale_pool_entries_without_reading_their_agents() -> None:
+    """The 30 agents longest idle in a pool go away and come back: their entries at the head of
+    the pool are stale (each has a newer one at the tail). The next decision drops them and
+    picks the 31st, telling each stale entry by the entry alone (before: each one's agent
+    record read, a cache miss apiece in a large center)."""
+    acd = _center(2_000)
+    acd.prepare(acd.requirement(request("p", "Q", skills={str(s): 1})) for s in range(20))
+    pool = next(p for r, p in acd._pools.items() if r.skills == (("0", 1),))
+    order = [entry[2] for entry in pool.fifo]
+    for agent in order[:30]:
+        acd.set_agent_state(agent, "away", T0)
+        acd.set_agent_state(agent, "available", T0 + timedelta(seconds=1))
+    acd.agents = _CountingAgents(acd.agents)
+    _CountingAgents.reads = 0
+    notices = acd.enqueue(request("c0", "Q", skills={"0": 1}), T0 + timedelta(seconds=2))
+    assert [(n.kind, n.agent) for n in notices] == [("accepted", order[30])]
+    assert _CountingAgents.reads <= 3, _CountingAgents.reads
+    assert [entry[2] for entry in pool.fifo][:1] == [order[30]]  # the 30 stale ones dropped
