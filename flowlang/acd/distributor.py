@@ -1036,18 +1036,24 @@ class SkillsAcd:
     def _refresh(self) -> None:
         """A new entry, in each pool they can take work from now, for every agent changed since
         the last decision: an agent who changes twice in between (an offer, then the end of the
-        work) is pushed once, as they are now."""
-        for record in self._changed.values():
-            self._push_entries(record)
+        work) is pushed once, as they are now. Before any pool or entry exists (the agents
+        just added) there is nothing to push into."""
+        if self._pools or self._ready:
+            for record in self._changed.values():
+                self._push_entries(record)
         self._changed.clear()
 
     def _push_entries(self, record: AgentRecord) -> None:
         # (media, selection) -> the agent's entry, None when they cannot take the media now
         made: dict[tuple[str, Selection], Entry | None] = {}
+        kind: tuple[str, Selection] | None = None
+        entry: Entry | None = None
         for pool in record.pools:  # `_Pool.add` and `_Pool.size` written out: the hot loop
-            entry = made.get(pool.kind, _UNSET)
-            if entry is _UNSET:
-                entry = made[pool.kind] = self._entry(record, pool.media, pool.selection)
+            if pool.kind != kind:  # mostly one media and selection: the same entry
+                kind = pool.kind
+                entry = made.get(kind, _UNSET)
+                if entry is _UNSET:
+                    entry = made[kind] = self._entry(record, pool.media, pool.selection)
             if entry is None:
                 continue
             fifo, heap = pool.fifo, pool.heap
