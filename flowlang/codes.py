@@ -253,6 +253,11 @@ PRIVATE_REPLY_BLOCKED = _code(
     "FL415",
     "warning: 'reply privately' where a flow's private reply is blocked (X public)",
 )
+OPTION_LABEL_TOO_LONG = _code(
+    "FL470",
+    "an option longer than a served channel shows on a quick reply or button (blocked there; "
+    "error when on every one)",
+)
 UNSAFE_REPLY_TEMPLATE = _code(
     "FL420",
     "a reply template the sandbox refuses: a private or internal attribute, or a "

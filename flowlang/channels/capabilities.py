@@ -18,6 +18,8 @@ def channel_infos() -> dict[str, ChannelInfo]:
             content=rules.content,
             max_quick_replies=rules.max_quick_replies,
             max_buttons=rules.max_buttons,
+            quick_reply_label=rules.labels.quick_reply,
+            button_label=rules.labels.button,
             has_window=rules.window.hours is not None,
             template_only_outside_window=rules.window.outside == "template_only",
             max_text=rules.max_text,

@@ -1377,6 +1377,7 @@ class _Checker:
         content = stmt.content
         kind = self._content(content, stmt)
         self._channel_support(kind, stmt, content)
+        self._option_labels(content)
         self._text_fits(content, stmt.visibility)
         self._automated_public_reply(stmt)
         self._private_reply_route(stmt)
@@ -1653,6 +1654,41 @@ class _Checker:
                     "and let an agent answer privately",
                 )
             )
+
+    def _option_labels(self, content: ast.Content) -> None:
+        """An option longer than a served channel shows on a quick reply or button: the policy
+        blocks the reply there rather than cut the label (a cut one can say something else)."""
+        if not isinstance(content, ast.TextContent) or content.choices is None:
+            return
+        choices = content.choices
+        infos = self._served()
+        over: list[str] = []
+        for info in infos:
+            quick = choices.kind == "quick_replies"
+            limit = info.quick_reply_label if quick else info.button_label
+            shown = info.max_quick_replies if quick else info.max_buttons
+            if limit is None or choices.kind not in info.content or not shown:
+                continue  # no limit, or sent as a numbered list
+            long = [o for o in choices.options[:shown] if info.text_length(o) > limit]
+            if long:
+                what = "quick reply" if quick else "button"
+                length = info.text_length(long[0])
+                over.append(
+                    f"{info.key}: at most {limit} characters on a {what}, {long[0]!r} is {length}"
+                )
+        if not over:
+            return
+        report = error if len(over) == len(infos) else warning
+        where = "every channel this flow serves" if report is error else "some channels"
+        self.report(
+            report(
+                codes.OPTION_LABEL_TOO_LONG,
+                f"an option is too long for {where} ({'; '.join(over)}); a label is never cut, "
+                "so there the reply is blocked",
+                choices.span,
+                hint="shorten the option, or ask the question in the text",
+            )
+        )
 
     def _channel_support(self, kind: str, stmt: ast.Reply, content: ast.Content) -> None:
         infos = self._served()

@@ -56,6 +56,9 @@ class ChannelInfo:
     content: frozenset[str]  # content kinds it can carry: text, image, quick_replies, ...
     max_quick_replies: int | None = None
     max_buttons: int | None = None
+    # the longest label a quick reply and a button show (None: no limit); longer is blocked
+    quick_reply_label: int | None = None
+    button_label: int | None = None
     has_window: bool = False
     template_only_outside_window: bool = False
     max_text: int | None = None
