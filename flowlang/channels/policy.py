@@ -693,7 +693,8 @@ def _offered(
     content: dict[str, Any], kind: str, rules: ChannelRules, why: list[str]
 ) -> dict[str, Any] | Block:
     """Quick replies or buttons as the channel shows them: a numbered list where it has none,
-    the first it shows, each label whole (one it would not show whole blocks the message)."""
+    the first it shows, each label whole (one it would not show whole blocks the message), the
+    text above them within what the channel's form takes (`options_text`)."""
     options = [str(o) for o in content.get("options") or []]
     limit = rules.max_quick_replies if kind == "quick_replies" else rules.max_buttons
     if kind not in rules.content or not limit:
@@ -706,7 +707,20 @@ def _offered(
     label = rules.labels.quick_reply if kind == "quick_replies" else rules.labels.button
     shown_as = "quick reply" if kind == "quick_replies" else "button"
     misfit = template_messages.long_label(options, label, rules, "option", shown_as)
-    return content if misfit is None else Block(*misfit)
+    if misfit is not None:
+        return Block(*misfit)
+    text = (
+        rules.options_text.quick_replies if kind == "quick_replies" else rules.options_text.buttons
+    )
+    length = text_length(sent_text(content), rules)
+    if text is not None and length > text:
+        return Block(
+            "text_too_long",
+            f"the text above the {kind.replace('_', ' ')} is {length:,} characters; a "
+            f"{rules.name} message with {kind.replace('_', ' ')} takes at most {text:,}",
+            f"shorten it to {text:,} characters, or send the text and the question apart",
+        )
+    return content
 
 
 def _fitted(content: dict[str, Any], rules: ChannelRules, why: list[str]) -> dict[str, Any] | Block:

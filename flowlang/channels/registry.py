@@ -132,6 +132,17 @@ class LabelRules(BaseModel):
     button: int | None = Field(default=None, gt=0)
 
 
+class OptionsText(BaseModel):
+    """The longest text, in the channel's `count`, a message with quick replies or with buttons
+    takes, where its form takes less than `max_text` (WhatsApp's interactive body, Messenger's
+    button template). None: `max_text`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    quick_replies: int | None = Field(default=None, gt=0)
+    buttons: int | None = Field(default=None, gt=0)
+
+
 class TemplateRules(BaseModel):
     """A channel's template messages (LINE's buttons and carousel templates): the longest
     each part may be, in the channel's `count`, and how many columns a carousel takes. Action
@@ -179,6 +190,7 @@ class ChannelRules(BaseModel):
     max_quick_replies: int = 0
     max_buttons: int = 0
     labels: LabelRules = LabelRules()
+    options_text: OptionsText = OptionsText()
     templates: TemplateRules | None = None  # buttons and carousels go as template messages
     generic_template: GenericTemplateRules | None = None  # cards and carousels go as one
     sticker: StickerForm | None = None
@@ -219,7 +231,7 @@ class RegistryError(InputError, ValueError):
     """A channel description (built in or a deployment override) that is not valid."""
 
 
-_MERGED_BLOCKS = ("private_reply", "labels", "templates", "generic_template")
+_MERGED_BLOCKS = ("private_reply", "labels", "options_text", "templates", "generic_template")
 
 
 @lru_cache(maxsize=1)

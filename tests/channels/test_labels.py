@@ -63,8 +63,11 @@ def text_sent(body: dict[str, Any]) -> str:
     """The text of a vendor request body, where each vendor's format puts it."""
     if "messages" in body:  # LINE
         return str(body["messages"][0].get("text", ""))
-    if "message" in body:  # Messenger, Instagram
-        return str(body["message"].get("text", ""))
+    if "message" in body:  # Messenger, Instagram: a text, or a button template's
+        message = body["message"]
+        return str(message.get("text") or message["attachment"]["payload"].get("text", ""))
+    if "interactive" in body:  # WhatsApp reply buttons or list: its body
+        return str(body["interactive"]["body"]["text"])
     text = body.get("text") or body.get("Body") or ""
     return str(text["body"] if isinstance(text, dict) else text)  # WhatsApp: text.body
 
@@ -160,3 +163,42 @@ def test_any_options_go_whole_within_the_channels_labels_or_are_blocked(
         text = text_sent(body)
         listed = kept if carried else offered  # (the text's outer spaces are trimmed)
         assert all(option.strip() in text for option in listed), (channel, text)
+
+
+# ---------------------------------------------------------------- the text above the options
+def test_the_text_above_options_is_registry_data_with_a_source() -> None:
+    assert REGISTRY["whatsapp"].options_text.quick_replies == 1024
+    assert REGISTRY["messenger"].options_text.buttons == 640
+    for key in ("whatsapp", "messenger"):
+        assert REGISTRY[key].sources["options_text"].startswith("https://")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(
+        [
+            ("whatsapp", "quick_replies"),
+            ("whatsapp", "buttons"),
+            ("messenger", "buttons"),
+            ("messenger", "quick_replies"),
+        ]
+    ),
+    st.integers(min_value=1, max_value=1100),
+)
+def test_a_text_longer_than_the_options_form_takes_is_blocked(
+    channel_kind: tuple[str, str], size: int
+) -> None:
+    channel, kind = channel_kind
+    rules = REGISTRY[channel]
+    text = "é" * size
+    delivery = decided(channel, {"kind": kind, "text": text, "options": ["Yes", "No"]})
+    limit = (
+        rules.options_text.quick_replies if kind == "quick_replies" else rules.options_text.buttons
+    )
+    if limit is not None and size > limit:
+        assert delivery.status == "blocked" and delivery.reason_code == "text_too_long"
+        assert f"is {size:,} characters; a {rules.name} message with" in delivery.reason
+        assert f"at most {limit:,}" in delivery.reason
+    else:  # within the form (Messenger's quick replies ride on a text message: max_text)
+        assert delivery.status == "sent", delivery.reason
+        assert text_sent(send_request(delivery.message).body) == text
