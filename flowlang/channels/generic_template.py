@@ -6,9 +6,10 @@ the channel's registry entry (`generic_template:` and `labels:` in channels.yaml
 `default_action` (the item's link, opened by a tap on the element) and `buttons` (a link opened,
 else a postback whose payload is the title: the customer's choice comes back as it reads). A
 carousel is an element per item of the deployment's template (or per option); a card is one
-element (its `title`, else its text; its `subtitle`, `image` and `url`) with the items or
-options as its buttons. What Meta would refuse whole is a `Misfit` the policy blocks the
-message with, labels included: a label is never cut (template_messages.long_label).
+element (its `title`, else its text; its `subtitle`, `image` and `url`, else those of its one
+item) with the items or options as its buttons. What Meta would refuse whole is a `Misfit` the
+policy blocks the message with, labels included: a label is never cut
+(template_messages.long_label).
 """
 
 from __future__ import annotations
@@ -29,12 +30,26 @@ def applies(content: Mapping[str, Any], rules: ChannelRules) -> bool:
     return rules.generic_template is not None and kind in KINDS and kind in rules.content
 
 
-def unshown_text(content: Mapping[str, Any]) -> str:
-    """The text of a shaped carousel, which a generic template has no place for ("" for a
-    card: its text is its title or subtitle)."""
-    if content.get("kind") != "carousel" or not content.get("elements"):
+def unshown(content: Mapping[str, Any], rules: ChannelRules) -> str:
+    """What of a shaped card or carousel its generic template does not show, said ("" when
+    all of it shows): a carousel's text; a card's items' subtitles and images (its buttons
+    show their titles) when it has more than one."""
+    if not content.get("elements"):
         return ""
-    return sent_text(content)
+    if content.get("kind") == "carousel":
+        if not sent_text(content):
+            return ""
+        return (
+            f"a {rules.name} carousel (a generic template) has no place for a text: its items "
+            "are shown, its text is not"
+        )
+    items = [i for i in content.get("items") or [] if isinstance(i, Mapping)]
+    if len(items) > 1 and any(i.get("subtitle") or i.get("image") for i in items):
+        return (
+            f"a {rules.name} card shows its items as buttons, by their titles: their subtitles "
+            "and images are not shown"
+        )
+    return ""
 
 
 def shaped(content: Mapping[str, Any], rules: ChannelRules) -> dict[str, Any] | Misfit:
@@ -75,8 +90,10 @@ def _card(
     limits = rules.generic_template
     assert limits is not None
     text = sent_text(content)
+    # a card of one item shows that item's subtitle, image and link, unless it has its own
+    shown = {**(choices[0] if len(choices) == 1 else {}), **content}
     title = str(content.get("title") or text)
-    subtitle = str(content.get("subtitle") or (text if content.get("title") else ""))
+    subtitle = str(shown.get("subtitle") or (text if content.get("title") else ""))
     if not title:
         return Misfit(
             "content_not_supported",
@@ -93,7 +110,7 @@ def _card(
     misfit = _sizes("the card's", title, subtitle, rules) or button_labels(content, choices, rules)
     if misfit is not None:
         return misfit
-    element = _element(title, subtitle, content)
+    element = _element(title, subtitle, shown)
     if len(element) == 1 and not choices:  # a title alone is no element: the text goes as text
         return dict(content)
     if choices:

@@ -732,11 +732,9 @@ def _fitted(content: dict[str, Any], rules: ChannelRules, why: list[str]) -> dic
         fitted = template_messages.fitted(content, rules)
     if isinstance(fitted, template_messages.Misfit):
         return Block(*fitted)
-    if generic_template.unshown_text(fitted):
-        why.append(
-            f"a {rules.name} carousel (a generic template) has no place for a text: its items "
-            "are shown, its text is not"
-        )
+    unshown = generic_template.unshown(fitted, rules)
+    if unshown:
+        why.append(unshown)
     return fitted
 
 

@@ -133,6 +133,48 @@ def test_a_card_is_one_element_with_its_items_as_buttons() -> None:
     }
 
 
+def test_a_card_of_one_item_shows_that_items_subtitle_and_link() -> None:
+    card = {  # as a deployment's `kind: card` template with one item gives it
+        "kind": "card",
+        "text": "Our fees, explained",
+        "options": ["Fees and charges"],
+        "items": [
+            {
+                "title": "Fees and charges",
+                "url": "https://gbank.example/fees",
+                "subtitle": "Every fee we charge",
+            }
+        ],
+    }
+    delivery = decided(card)
+    assert delivery.status == "sent", delivery.reason  # nothing of it left unshown
+    (element,) = send_request(delivery.message).body["message"]["attachment"]["payload"]["elements"]
+    assert element == {
+        "title": "Our fees, explained",
+        "subtitle": "Every fee we charge",
+        "default_action": {"type": "web_url", "url": "https://gbank.example/fees"},
+        "buttons": [
+            {"type": "web_url", "url": "https://gbank.example/fees", "title": "Fees and charges"}
+        ],
+    }
+
+
+def test_a_card_says_which_of_its_items_parts_it_does_not_show() -> None:
+    card = {
+        "kind": "card",
+        "text": "Our accounts",
+        "items": [
+            {"title": "Current", "subtitle": "Everyday banking"},
+            {"title": "Savings", "image": "https://gbank.example/savings.png"},
+        ],
+    }
+    delivery = decided(card)
+    assert delivery.status == "degraded"
+    assert "their subtitles and images are not shown" in delivery.reason
+    (element,) = send_request(delivery.message).body["message"]["attachment"]["payload"]["elements"]
+    assert [b["title"] for b in element["buttons"]] == ["Current", "Savings"]
+
+
 def test_an_instagram_carousel_is_the_same_generic_template() -> None:
     body = body_of(GUIDES, "instagram")
     assert body["message"] == body_of(GUIDES)["message"]
