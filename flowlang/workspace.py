@@ -303,8 +303,16 @@ def _template_info(name: str, template: Any, deployment: Deployment) -> Template
     status = str(getattr(template, "status", "APPROVED") or "APPROVED").upper()
     params = tuple(getattr(whatsapp, "parameters", ()) or ()) if whatsapp is not None else ()
     span = deployment.span_of(("templates", name, "text"))
+    items = getattr(template, "items", None) or ()
+    options = tuple(str(i if isinstance(i, str) else getattr(i, "title", "")) for i in items)
     return TemplateInfo(
-        name, str(kind), getattr(template, "text", None), params, status == "APPROVED", span
+        name,
+        str(kind),
+        getattr(template, "text", None),
+        params,
+        status == "APPROVED",
+        span,
+        options,
     )
 
 

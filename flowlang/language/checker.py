@@ -1656,20 +1656,35 @@ class _Checker:
             )
 
     def _option_labels(self, content: ast.Content) -> None:
-        """An option longer than a served channel shows on a quick reply or button: the policy
-        blocks the reply there rather than cut the label (a cut one can say something else)."""
-        if not isinstance(content, ast.TextContent) or content.choices is None:
+        """An option (or a deployment template's item title) longer than a served channel
+        shows on a quick reply or button: the policy blocks the reply there rather than cut
+        the label (a cut one can say something else)."""
+        kind: str
+        if isinstance(content, ast.TextContent) and content.choices is not None:
+            kind, options, span = (
+                content.choices.kind,
+                content.choices.options,
+                content.choices.span,
+            )
+        elif isinstance(content, ast.TemplateContent):
+            template = self.ctx.templates.get(content.template.name)
+            if template is None or not template.options:
+                return
+            kind, options, span = template.kind, template.options, content.span
+        else:
             return
-        choices = content.choices
+        if kind not in ("quick_replies", "buttons", "carousel", "card"):
+            return
         infos = self._served()
         over: list[str] = []
         for info in infos:
-            quick = choices.kind == "quick_replies"
+            quick = kind == "quick_replies"
             limit = info.quick_reply_label if quick else info.button_label
-            shown = info.max_quick_replies if quick else info.max_buttons
-            if limit is None or choices.kind not in info.content or not shown:
-                continue  # no limit, or sent as a numbered list
-            long = [o for o in choices.options[:shown] if info.text_length(o) > limit]
+            shown = {"quick_replies": info.max_quick_replies, "buttons": info.max_buttons}
+            count = shown.get(kind, len(options))  # a carousel's or card's items: each a button
+            if limit is None or kind not in info.content or not count:
+                continue  # no limit, or sent as a numbered list or text
+            long = [o for o in options[:count] if info.text_length(o) > limit]
             if long:
                 what = "quick reply" if quick else "button"
                 length = info.text_length(long[0])
@@ -1685,7 +1700,7 @@ class _Checker:
                 codes.OPTION_LABEL_TOO_LONG,
                 f"an option is too long for {where} ({'; '.join(over)}); a label is never cut, "
                 "so there the reply is blocked",
-                choices.span,
+                span,
                 hint="shorten the option, or ask the question in the text",
             )
         )

@@ -35,6 +35,7 @@ class TemplateInfo:
     parameters: tuple[str, ...] = ()
     approved: bool = True
     span: Span | None = None
+    options: tuple[str, ...] = ()  # its items' titles: each labels a quick reply or button
 
 
 @dataclass(frozen=True)
