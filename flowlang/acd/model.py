@@ -171,7 +171,7 @@ class AgentRecord:
         return (1 if self.holding else 0, self.idle_since, self.profile.id, self.version)
 
 
-@dataclass
+@dataclass(slots=True)
 class Interaction:
     """One conversation the ACD is distributing or has given to an agent."""
 

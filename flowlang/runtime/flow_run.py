@@ -20,6 +20,7 @@ from flowlang.runtime.replies import send
 from flowlang.runtime.state import Facts, FlowState, Trigger, Waiting
 
 _log = logging.getLogger("flowlang.flow")
+_MESSAGE = EventKind.MESSAGE  # (read once: a member read from its enum is a look-up each time)
 
 
 def resume(
@@ -262,7 +263,7 @@ def _apply(
             asked = ctx.acd.request_agent(
                 conv.id,
                 agent,
-                ctx.ports.media_of(conv.channel, EventKind.MESSAGE),
+                ctx.ports.media_of(conv.channel, _MESSAGE),
                 effect.wait_seconds,
                 now,
             )
@@ -394,7 +395,7 @@ def _route_queue(
     request = RoutingRequest(
         conversation_id=conv.id,
         queue=effect.queue,
-        media=ctx.ports.media_of(conv.channel, EventKind.MESSAGE),
+        media=ctx.ports.media_of(conv.channel, _MESSAGE),
         # (most routes name no skills, agents or steps: no comprehension runs for those)
         skills={s["skill"]: s.get("min") for s in effect.skills} if effect.skills else {},
         language=effect.language,

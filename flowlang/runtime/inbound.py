@@ -28,6 +28,19 @@ from flowlang.runtime.state import FlowState, Trigger
 
 _log = logging.getLogger("flowlang.engine")
 
+# The kinds `_process` tells apart, read once (a member read from its enum is a look-up each
+# time, and `.value` a property): every message asks most of them.
+_RECEIPT, _SYSTEM, _EDIT, _UNSEND, _COMMENT = (
+    EventKind.RECEIPT,
+    EventKind.SYSTEM,
+    EventKind.EDIT,
+    EventKind.UNSEND,
+    EventKind.COMMENT,
+)
+_LEFT = frozenset({EventKind.DELETE, EventKind.CLOSE})
+_POSTED = frozenset({EventKind.POST, EventKind.EDIT})
+_VALUES = {kind: kind.value for kind in EventKind}
+
 
 def accept(ctx: EngineContext, event: InboundEvent) -> Outcome:
     """Store the event and process it in one unit of work (one durable commit); a channel
@@ -123,7 +136,7 @@ def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> O
     outcome = Outcome(event=event)
     now = event.timestamp
     done = _no_mark if marked else ctx.store.mark_processed
-    if event.kind is EventKind.RECEIPT:
+    if event.kind is _RECEIPT:
         record_status(ctx, event, outcome)
         done(event.channel, event.event_id)
         return outcome
@@ -146,7 +159,7 @@ def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> O
     ctx.customers[conv.id] = customer
     ctx.senders[conv.id] = event.sender_id
     outcome.conversation_id = conv.id
-    if event.kind is EventKind.SYSTEM:
+    if event.kind is _SYSTEM:
         outcome = _identity_changed(ctx, event, conv, outcome, now)
         done(event.channel, event.event_id)
         return outcome
@@ -156,7 +169,7 @@ def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> O
     conv.reply_to = _reply_target(event) or conv.reply_to
     content: dict[str, Any] = {
         "text": event.text,
-        "kind": event.kind.value,
+        "kind": _VALUES[event.kind],
         "event_id": event.event_id,
     }
     if event.refers_to is not None:
@@ -171,7 +184,7 @@ def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> O
         {
             "channel": event.channel,
             "media": ctx.ports.media_of(event.channel, event.kind),
-            "message_kind": event.kind.value,
+            "message_kind": _VALUES[event.kind],
             "customer": conv.customer_id,
         },
     )
@@ -187,14 +200,14 @@ def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> O
             "opted_in": "the customer opted back in",
             "help": "the customer asked for help; the channel's help text was sent",
         }.get(what, what)
-    elif event.kind in (EventKind.DELETE, EventKind.CLOSE):
+    elif event.kind in _LEFT:
         _left(ctx, event, conv, outcome, now)
-    elif event.kind is EventKind.EDIT:
+    elif event.kind is _EDIT:
         ctx.events.append(
             "edited", now, conv.id, {"post_id": event.post_id, "refers_to": event.refers_to}
         )
         outcome.note = "the customer edited the post; the new text is in the history"
-    elif event.kind is EventKind.UNSEND:
+    elif event.kind is _UNSEND:
         ctx.events.append("unsent", now, conv.id, {"refers_to": event.refers_to})
         outcome.note = "the customer unsent a message; the conversation goes on without it"
     elif conv.status == "with_agent":
@@ -286,8 +299,8 @@ def _author_of(ctx: EngineContext, event: InboundEvent) -> str | None:
 def _reply_target(event: InboundEvent) -> str | None:
     """What a public reply answers: the customer's comment (it nests under it), or their post
     when they wrote the post itself; an edit's newest version. None for anything else."""
-    if event.kind is EventKind.COMMENT:
+    if event.kind is _COMMENT:
         return event.comment_id
-    if event.kind in (EventKind.POST, EventKind.EDIT):
+    if event.kind in _POSTED:
         return event.comment_id or event.post_id
     return None

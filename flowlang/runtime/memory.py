@@ -45,7 +45,7 @@ __all__ = [
 _NO_TRANSACTION: AbstractContextManager[None] = nullcontext()  # holds nothing: one for all
 
 
-@dataclass
+@dataclass(slots=True)
 class _Customer:
     id: str
     name: str | None = None
