@@ -144,8 +144,9 @@ def test_a_stored_value_decodes_as_before(value: Any) -> None:
 
 
 def _outcome(decode: Any, value: Any) -> Any:
-    """What decoding gives, or the kind of error it raises (a "$time" that is not a time)."""
+    """What decoding gives, or the kind of error it raises (a "$time" that is not a time, a
+    "$duration" too long for a timedelta)."""
     try:
         return decode(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         return type(exc).__name__
