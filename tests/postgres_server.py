@@ -27,6 +27,9 @@ from tests.ports import free_port
 USER = "flowlang"
 DATABASE = "flowlang_test"
 _schemas = itertools.count(1)
+# The servers started here, by the URL they yielded: (the command prefix to run as, pg_ctl,
+# the data directory, the server's options), for `stop_server` and `start_server`.
+_servers: dict[str, tuple[list[str], Path, Path, str]] = {}
 
 
 class NoPostgres(Exception):
@@ -99,8 +102,11 @@ def postgres_server(durable: bool = False) -> Iterator[str]:
         url = f"postgresql://{USER}@127.0.0.1:{port}"
         with psycopg.connect(f"{url}/postgres", autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {DATABASE}")
+        options = f"-p {port} -k {home} {settings}"
+        _servers[f"{url}/{DATABASE}"] = (as_user, bin_dir / "pg_ctl", data, options)
         yield f"{url}/{DATABASE}"
     finally:
+        _servers.pop(f"{url}/{DATABASE}", None)
         if (data / "postmaster.pid").exists():
             subprocess.run(
                 [*as_user, str(bin_dir / "pg_ctl"), "stop", "-m", "immediate", "-D", str(data)],
@@ -108,6 +114,49 @@ def postgres_server(durable: bool = False) -> Iterator[str]:
                 check=False,
             )
         shutil.rmtree(home, ignore_errors=True)
+
+
+def stop_server(url: str) -> None:
+    """Stop the server `postgres_server` started at `url` (fast: every connection ends)."""
+    as_user, pg_ctl, data, _options = _servers[url]
+    subprocess.run(
+        [*as_user, str(pg_ctl), "stop", "-w", "-m", "fast", "-D", str(data)],
+        capture_output=True,
+        check=True,
+    )
+
+
+def start_server(url: str) -> None:
+    """Start again a server `stop_server` stopped, with the options it had."""
+    as_user, pg_ctl, data, options = _servers[url]
+    subprocess.run(
+        [*as_user, str(pg_ctl), "start", "-w", "-t", "60", "-D", str(data),
+         "-l", str(data.parent / "server.log"), "-o", options],
+        capture_output=True,
+        check=True,
+    )  # fmt: skip
+
+
+def fresh_database(url: str) -> str:
+    """The URL of a new, empty database on the server of `url`: connections to it are told
+    apart from other tests' in `pg_stat_activity` (`datname`)."""
+    name = f"d{os.getpid()}_{next(_schemas)}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def terminate(url: str, application_name: str) -> int:
+    """End (`pg_terminate_backend`, waiting for each to be gone) the connections to the
+    database of `url` named `application_name`; how many there were."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+            "FROM pg_stat_activity WHERE application_name = %s "
+            "AND datname = current_database() AND pid <> pg_backend_pid()",
+            (application_name,),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def fresh_schema(url: str) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -152,9 +150,9 @@ def serve_command(
     if not is_postgres_url(store):
         return _serve_in_two_processes(settings, log_level)
     try:
-        # A process that another has deposed as the engine's leader shuts down (its service
-        # manager starts it again, as a follower).
-        app = create_app(settings, on_deposed=lambda: os.kill(os.getpid(), signal.SIGTERM))
+        # A process deposed as the engine's leader (another took the lead, or its connections
+        # to the store were lost) follows again and bids for the lead on new connections.
+        app = create_app(settings)
     except ServiceConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         return ExitCode.USAGE

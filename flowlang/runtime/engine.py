@@ -306,6 +306,14 @@ class Engine:
         now = self._ctx.now_or_clock(now, "recover")
         return recover(self._ctx, now, self.process_inbound)
 
+    def forget(self) -> None:
+        """Forget what is held in memory (the ACD's interactions and agents, the flows'
+        timers), as a new process starts: before `recover` in a service process that takes
+        the lead again after it lost it (docs/scaling.md, "When a connection is lost")."""
+        self._ctx.timers.clear()
+        self._ctx.acd.reset()
+        self._ctx.stale = False
+
     def set_agent_state(self, agent: str, state: str, now: datetime) -> Outcome:
         """An agent became available, away or offline; the ACD hands out what it can."""
         check_aware(now, "set_agent_state")

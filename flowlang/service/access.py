@@ -30,6 +30,7 @@ from flowlang.runtime.engine import Engine
 from flowlang.runtime.ports import User
 from flowlang.runtime.users import TOKEN_PREFIX, authenticate
 from flowlang.service.state import Service, service_of
+from flowlang.store import unreachable_errors
 
 BEARER = HTTPBearer(auto_error=False, description="an API token from `flowlang users add`")
 TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "api_key", "apikey", "key", "auth"})
@@ -77,7 +78,14 @@ async def user_of_token(service: Service, token: str) -> User | None:
     """The user a token belongs to (None: unknown or revoked): on a PostgreSQL store read on a
     connection of its own (`tokens.py`), else on the engine's worker."""
     if service.tokens is not None:
-        return await asyncio.to_thread(service.tokens.user_of, token)
+        try:
+            return await asyncio.to_thread(service.tokens.user_of, token)
+        except unreachable_errors() as exc:  # (a loss: logged by the reader)
+            raise HTTPException(
+                503,
+                "the store cannot be reached right now; try again",
+                headers={"Retry-After": "1"},
+            ) from exc
     return await service.worker.call(lambda _engine: authenticate(service.store, token))
 
 

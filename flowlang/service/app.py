@@ -32,6 +32,7 @@ from flowlang.project import Project, load_project
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 from flowlang.service import error_responses, webhooks
 from flowlang.service.api import mount_api
+from flowlang.service.dispatcher import APPLICATION_NAME as OUTBOX_NAME
 from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.forward import Forwarder, ForwardToLeader
 from flowlang.service.intake import Inbox, Intake
@@ -41,7 +42,7 @@ from flowlang.service.settings import ServiceConfigError, Settings, channel_secr
 from flowlang.service.state import Gate, Service, service_of
 from flowlang.service.tokens import TokenReader
 from flowlang.service.versions import Started, starting_versions
-from flowlang.service.worker import Cluster, UtcClock, Worker
+from flowlang.service.worker import ENGINE_NAME, Cluster, UtcClock, Worker
 from flowlang.store import (
     Store,
     count_unprocessed,
@@ -115,9 +116,10 @@ def create_app(
 ) -> FastAPI:
     """The app for `settings`: the flow loaded and checked, the deployment's secrets read, the
     store opened. On a PostgreSQL store the process joins the others sharing it (the leader
-    runs the engine; `on_deposed` is called if another takes the lead from this one, whose
-    engine has stopped). On a SQLite store the webhooks are made durable in the store's inbox
-    by an intake thread of this app, unless `own_intake` is False: the engine process of
+    runs the engine; `on_deposed` is called if this one loses the lead, whose engine has then
+    stopped; without it the process follows again and bids for the lead on new connections).
+    On a SQLite store the webhooks are made durable in the store's inbox by an intake thread
+    of this app, unless `own_intake` is False: the engine process of
     `flowlang serve`, whose front process does it (`front.py`), and which wakes the worker
     (`worker.wake`). Raises ServiceConfigError (what to fix) when it cannot run."""
     # httpx logs every request's URL at INFO: a follower forwarding a browser's live stream
@@ -130,7 +132,8 @@ def create_app(
     channels = webhook_channels(project, settings)
     senders = _senders(project.deployment) if adapters is None else None
     try:
-        store = open_store(settings.store, mapped=True)  # the engine's: lookups mapped
+        # the engine's: lookups mapped
+        store = open_store(settings.store, mapped=True, name=ENGINE_NAME)
     except StoreError as exc:
         if senders is not None:
             senders.close()
@@ -148,7 +151,7 @@ def create_app(
     metrics = Metrics()
     engine.listen(metrics.count_status)
     dispatcher = Dispatcher(
-        lambda: open_store(settings.store),
+        lambda: open_store(settings.store, name=OUTBOX_NAME),
         outbound,
         metrics,
         retry=engine.deliverer.retry,

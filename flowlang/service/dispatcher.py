@@ -9,7 +9,9 @@ due. What a delivery does is the engine's `Deliverer` (runtime/delivery.py): mes
 conversation in order (an older one undelivered holds the later ones back), the same
 idempotency key on every attempt, the vendor's `Retry-After`, and a dead letter for a message
 given up on. A message the vendor took just before a crash is sent again after the restart,
-with the same key (at least once). Listeners (`listen`) hear the log events its deliveries
+with the same key (at least once). On PostgreSQL its connection is opened again after the
+server dropped it (`store/reconnect.py`); a delivery whose commit the loss cut off stays in the
+outbox and is sent again with the same key. Listeners (`listen`) hear the log events its deliveries
 write (`delivery_failed`), on its thread, once committed.
 """
 
@@ -25,6 +27,9 @@ from flowlang.runtime.event_feed import EventFeed, Listener
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
 from flowlang.service.metrics import Metrics
 from flowlang.store import Store
+from flowlang.store.reconnect import Reconnect, StoreUnreachable
+
+APPLICATION_NAME = "flowlang-outbox"
 
 log = logging.getLogger("flowlang.service")
 
@@ -66,6 +71,7 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._delivered = 0  # messages sent since the outbox rows were last deleted
         self._listeners: list[Listener] = []
+        self.reconnect = Reconnect(APPLICATION_NAME)
 
     def listen(self, listener: Listener) -> None:
         """Call `listener` (on the dispatcher's thread: it must not block) with each log event
@@ -127,6 +133,10 @@ class Dispatcher:
 
     def _pass(self, deliverer: Deliverer, store: Store) -> None:
         """Deliver every message due now; delete the delivered rows in one commit."""
+        try:
+            store.ensure_open(self.reconnect)
+        except StoreUnreachable:  # (logged by the reconnect) tried again at the next pass
+            return
         if not self.may_deliver(store):
             return
         try:
@@ -136,7 +146,11 @@ class Dispatcher:
                 self._delivered = 0
                 with store.transaction():
                     pass  # the store deletes the rows of the messages delivered since
-        except Exception:  # the dispatcher outlives a failing pass; the outbox keeps the rest
+        except Exception as exc:  # the dispatcher outlives a failing pass; the outbox keeps it
+            if store.dialect.closed:  # opened again at once, at the next pass
+                self.reconnect.lost(exc)
+                self._wake.set()
+                return
             log.exception("outbox: a delivery pass failed; it is tried again")
 
     def _sent(self, message: OutboundMessage) -> None:

@@ -9,8 +9,9 @@ requests queue up, so a batch grows with the load. Once the transaction has comm
 engine's worker is woken (`on_commit`: `Worker.wake` in the same process, the engine process's
 wake pipe in the service's front process), and only then are the requests answered: the worker
 reads the inbox (or the log) when woken, so an API call made after an acknowledgement comes
-after its events. A request whose batch could not be written gets the store's error (5xx):
-nothing of it was acknowledged.
+after its events. A request whose batch could not be written gets the store's error (503 with
+`Retry-After`: the vendor sends it again): nothing of it was acknowledged. On PostgreSQL a
+connection the server dropped is opened again at the next batch (`store/reconnect.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from flowlang.service.worker import (
 )
 from flowlang.store.inbox import Appended, Entry
 from flowlang.store.inbox import Letter as InboxLetter
+from flowlang.store.reconnect import StoreUnreachable
 
 log = logging.getLogger("flowlang.service")
 
@@ -129,6 +131,9 @@ class Intake:
         entries = [_entries(request) for request in batch]
         try:
             appended = self.inbox.append(entries)
+        except StoreUnreachable as exc:  # (its loss and the attempts are logged once)
+            answer([(request.loop, request.future, exc) for request in batch])
+            return
         except Exception as exc:  # the inbox cannot be written: nothing was kept
             log.exception("cannot make %d webhook request(s) durable", len(batch))
             answer([(request.loop, request.future, exc) for request in batch])

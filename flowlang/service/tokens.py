@@ -5,7 +5,9 @@ store that read is a call on the engine's worker, as everything that touches the
 PostgreSQL store `TokenReader` reads the user on a connection of its own, in a thread of the
 event loop's pool, so a request's sign-in does not queue behind the engine's turn, nor costs
 its thread a round trip. It reads the users table as it is at that moment: a token revoked in
-any process (or by `flowlang users revoke`) is refused at the next request.
+any process (or by `flowlang users revoke`) is refused at the next request. A connection the
+server dropped is opened again (`store/reconnect.py`); while the store cannot be reached a
+sign-in is refused at once (503), without waiting for a connect each.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ import psycopg
 
 from flowlang.runtime.ports import User
 from flowlang.runtime.users import authenticate
+from flowlang.store.migrations import StoreError
 from flowlang.store.postgres import PostgresStore
+from flowlang.store.reconnect import Reconnect, StoreUnreachable
+
+APPLICATION_NAME = "flowlang-tokens"
 
 
 class TokenReader:
@@ -27,32 +33,39 @@ class TokenReader:
         self.url = url
         self._store: PostgresStore | None = None
         self._lock = threading.Lock()
+        self.reconnect = Reconnect(APPLICATION_NAME)
 
     def user_of(self, token: str) -> User | None:
         """The user `token` belongs to (None: unknown or revoked). A connection the server
-        dropped (a restart, an idle timeout) is opened again and the read tried once more;
-        raises the store's error when that fails too."""
+        dropped (a restart, an idle timeout) is opened again and the read tried once more.
+        Raises StoreUnreachable while the store cannot be reached, psycopg.Error when the
+        read fails otherwise."""
         with self._lock:
+            store = self._opened()
             try:
-                return authenticate(self._opened(), token)
-            except psycopg.OperationalError:
-                self._drop()
-            try:
-                return authenticate(self._opened(), token)
-            except psycopg.Error:
-                self._drop()
-                raise
+                return authenticate(store, token)
+            except psycopg.OperationalError as exc:
+                if not store.dialect.closed:
+                    raise
+                self.reconnect.lost(exc)
+            return authenticate(self._opened(), token)
 
     def _opened(self) -> PostgresStore:
-        if self._store is None or self._store.dialect.closed:
-            self._store = PostgresStore(self.url)
+        if self._store is None:
+            if not self.reconnect.due():
+                raise StoreUnreachable(f"{APPLICATION_NAME}: the store cannot be reached")
+            try:
+                self._store = PostgresStore(self.url, APPLICATION_NAME)
+            except StoreError as exc:
+                self.reconnect.failed(exc)
+                raise StoreUnreachable(f"{APPLICATION_NAME}: {exc}") from exc
+            self.reconnect.opened()
+            return self._store
+        self._store.ensure_open(self.reconnect)
         return self._store
-
-    def _drop(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
 
     def close(self) -> None:
         with self._lock:
-            self._drop()
+            if self._store is not None:
+                self._store.close()
+                self._store = None

@@ -29,6 +29,7 @@ from flowlang.channels.signatures import SignatureError, x_crc_response
 from flowlang.events import InboundEvent
 from flowlang.service.state import Gate, gate_of
 from flowlang.service.worker import Ack, Letter, WorkerStopped
+from flowlang.store import unreachable_errors
 
 log = logging.getLogger("flowlang.service")
 
@@ -39,6 +40,7 @@ router = APIRouter(tags=["webhooks"])
 
 INLINE_READ = 64 * 1024  # bytes: a body up to this is read on the event loop (a few events)
 STOPPING_RETRY_AFTER = "5"  # seconds: a request that came while the service stops, tried again
+UNREACHABLE_RETRY_AFTER = "1"  # seconds: a request the store could not take, tried again
 PREFIX = "/webhooks/"
 
 
@@ -67,7 +69,11 @@ REFUSALS: dict[int | str, dict[str, object]] = {
     401: {"model": Problem, "description": "Signature missing or wrong; nothing kept"},
     404: {"model": Problem, "description": "Not a channel of this service"},
     413: {"model": Problem, "description": "Body over the size limit"},
-    503: {"model": Problem, "description": "The service is stopping; nothing kept (Retry-After)"},
+    503: {
+        "model": Problem,
+        "description": "The service is stopping, or its store cannot be reached for the moment; "
+        "nothing kept (Retry-After)",
+    },
 }
 
 
@@ -108,6 +114,10 @@ async def webhook(channel: str, request: Request) -> Response:
         except WorkerStopped as exc:  # nothing of it was kept: the channel sends it again
             refusal = _problem(503, f"the service is stopping ({exc}); try again")
             refusal.headers["Retry-After"] = STOPPING_RETRY_AFTER
+            return refusal
+        except unreachable_errors():  # nothing kept: sent again, then stored
+            refusal = _problem(503, "the store cannot take it right now; nothing was kept")
+            refusal.headers["Retry-After"] = UNREACHABLE_RETRY_AFTER
             return refusal
     # The answer's JSON is written here: FastAPI would validate a model it built itself.
     return Response(

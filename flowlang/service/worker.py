@@ -32,7 +32,10 @@ shared inbound log in the order events were made durable, whichever process took
 its intake, by NOTIFY, else every `poll_interval`), and takes the calls waiting when a turn
 begins into the turn's transaction. A follower bids for the lead every `poll_interval`; when it
 takes it, it recovers (as on a restart) and leads. A leader whose transaction finds that another
-process has taken the lead (`LeadershipLost`) stops its engine at once and calls `on_deposed`.
+process has taken the lead (`LeadershipLost`), or whose connections to the store are lost,
+stops its engine at once and calls `on_deposed`; without one, it follows again: its next bids
+open the lost connections again (`store/reconnect.py`) and, when it takes the lead again, it
+recovers from the store as a restart would (docs/scaling.md, "When a connection is lost").
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from flowlang.store import SqliteStore, Store
 from flowlang.store.inbox import Entry, InboxReader, taken_in
 from flowlang.store.inbox import Letter as InboxLetter
 from flowlang.store.leadership import InboundListener, Leadership, LeadershipLost
+from flowlang.store.reconnect import Reconnect, StoreUnreachable
 
 if TYPE_CHECKING:
     from flowlang.store.postgres import PostgresStore
@@ -70,6 +74,7 @@ log = logging.getLogger("flowlang.service")
 # its look at the shared log are round trips to the server, shared by the turn's events. The
 # followers' webhooks do not wait for it; the leader's own and the API's calls do.
 LEADER_TURN = 0.02
+ENGINE_NAME = "flowlang-engine"  # the engine's connection's application name (pg_stat_activity)
 
 
 class WorkerStopped(FlowError, RuntimeError):
@@ -223,6 +228,8 @@ class Worker:
         self._next_look = 0.0  # (leader) when to look at the inbound log again, unwoken
         self._last_turn = 0  # (leader) how many events its last turn processed
         self._next_bid = 0.0
+        self._reconnect = Reconnect(ENGINE_NAME)  # (cluster) the engine's connection
+        self._led = False  # (cluster) it has led before
         metrics.watch_backlog(self.backlog)
         engine.listen(self._heard)
 
@@ -324,7 +331,11 @@ class Worker:
             return
         self._started.set()
         stop: _Stop | None = None
-        while stop is None and not self.deposed:
+        while stop is None:
+            if self.deposed:
+                if self.on_deposed is not None:  # the host stops the process
+                    break
+                self._rejoin()
             stop = self._cycle(block=not self._work and not self._more)
             if not self.deposed:
                 self._due()
@@ -340,17 +351,29 @@ class Worker:
         """(Cluster) Take the lead if no process holds it; then recover and lead."""
         assert self.cluster is not None
         self._next_bid = time.monotonic() + self.cluster.poll_interval
-        self.cluster.store.announce_inbound = True
+        store = self.cluster.store
+        store.announce_inbound = True
+        try:
+            store.ensure_open(self._reconnect)  # (a loss and the attempts are logged there)
+        except StoreUnreachable:
+            return
         began = time.perf_counter()
         epoch = self.cluster.leadership.try_lead()
         if epoch is None:
             return
-        store = self.cluster.store
         store.fence, store.announce_inbound = epoch, False
         self.role = "leader"
-        with store.transaction():  # in the log before what the recovery decides
-            data = {"epoch": epoch, "url": self.cluster.leadership.advertise_url}
-            store.append_event("lead_taken", datetime.now(UTC), None, data)
+        try:
+            with store.transaction():  # in the log before what the recovery decides
+                data = {"epoch": epoch, "url": self.cluster.leadership.advertise_url}
+                store.append_event("lead_taken", datetime.now(UTC), None, data)
+        except store.dialect.errors as exc:  # (a lost connection: opened at the next bid)
+            log.warning("the lead was taken and given back: the store failed (%s)", exc)
+            self._follow()
+            return
+        if self._led:  # what it held when it lost the lead may have changed since
+            self.engine.forget()
+        self._led = True
         self._recover()
         self.cluster.listener = InboundListener(
             store.path, self.cluster.leadership.schema, self.wake
@@ -369,6 +392,35 @@ class Worker:
         if self.cluster is not None:
             self.cluster.store.fence = None  # webhooks still made durable, for the leader
             self.cluster.store.announce_inbound = True
+
+    def _rejoin(self) -> None:
+        """(Cluster) Deposed, with no `on_deposed` to stop the process: a follower again. The
+        calls waiting are refused; the events taken and not processed stay in the log."""
+        refused = WorkerStopped("this process no longer runs the engine")
+        for item in self._work:
+            if isinstance(item, _Call):
+                item.settle(refused)
+        self._work.clear()
+        self._more = False
+        self._follow()
+        assert self.cluster is not None
+        # Lost, or soon found so: the next bid opens a new one (a deposition by another
+        # process costs one connect more).
+        with contextlib.suppress(Exception):
+            self.cluster.store.db.close()
+        log.warning("this process follows again: it bids for the lead when the store answers")
+
+    def _follow(self) -> None:
+        """(Cluster) Give up the lead (kept or not) and bid again at the next poll."""
+        assert self.cluster is not None
+        if self.cluster.listener is not None:
+            self.cluster.listener.stop()
+            self.cluster.listener = None
+        self.cluster.leadership.resign()
+        store = self.cluster.store
+        store.fence, store.announce_inbound = None, True
+        self.role = "follower"
+        self._next_bid = time.monotonic() + self.cluster.poll_interval
 
     def _recover(self) -> None:
         outcomes = self.engine.recover(datetime.now(UTC))

@@ -29,14 +29,14 @@ def is_postgres_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(URL_SCHEMES)
 
 
-def open_store(location: str | Path, *, mapped: bool = False) -> Store:
-    """The store at `location`: a `postgresql://` URL, or the path of a SQLite file (created
-    when missing; `mapped`: read through a memory map, `SqliteStore`). Raises StoreError
-    saying what is wrong."""
+def open_store(location: str | Path, *, mapped: bool = False, name: str = "flowlang") -> Store:
+    """The store at `location`: a `postgresql://` URL (`name`: the connection's application
+    name), or the path of a SQLite file (created when missing; `mapped`: read through a memory
+    map, `SqliteStore`). Raises StoreError saying what is wrong."""
     if is_postgres_url(location):
         from flowlang.store.postgres import PostgresStore  # psycopg only when it is used
 
-        return PostgresStore(str(location))
+        return PostgresStore(str(location), name)
     return SqliteStore(location, mapped=mapped)
 
 
@@ -53,6 +53,15 @@ def database_errors() -> tuple[type[Exception], ...]:
     """The errors a store's database may raise (psycopg's only once it is in use)."""
     psycopg = sys.modules.get("psycopg")
     return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
+
+
+def unreachable_errors() -> tuple[type[Exception], ...]:
+    """What a read or write of the store raises when the store cannot be reached (a lost
+    connection not open again: `reconnect.py`) or the database failed: the request is answered
+    503, nothing of it kept."""
+    from flowlang.store.reconnect import StoreUnreachable
+
+    return (StoreUnreachable, *database_errors())
 
 
 def count_unprocessed(location: str | Path, timeout: float = 2.0) -> int:
@@ -78,4 +87,5 @@ __all__ = [
     "is_postgres_url",
     "open_store",
     "shown_location",
+    "unreachable_errors",
 ]

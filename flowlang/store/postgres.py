@@ -23,6 +23,7 @@ from flowlang.errors import FlowError
 from flowlang.store.dialect import Dialect, Rows
 from flowlang.store.leadership import INBOUND_CHANNEL, LeadershipLost
 from flowlang.store.migrations import StoreError, migrate
+from flowlang.store.reconnect import Reconnect, StoreUnreachable
 from flowlang.store.sql import SqlStore, _dumps
 
 _PLACEHOLDER = re.compile(r"%|\?")
@@ -274,6 +275,23 @@ class PostgresDialect(Dialect):
     def close(self) -> None:
         self.db.close()
 
+    def replace(self, db: psycopg.Connection[tuple[Any, ...]]) -> None:
+        """Go on on `db`, a new connection in place of one that was lost (nothing of a
+        transaction that was open on the old one is left)."""
+        self.db = db
+        self._pipeline = None
+        self._unbegun = None
+        self._savepoints.clear()
+        self._wrote = False
+        self._unsure = self._undone = False
+
+
+def connect(url: str, application_name: str) -> psycopg.Connection[tuple[Any, ...]]:
+    """A connection of the service's, named for `pg_stat_activity` (docs/service.md)."""
+    return psycopg.connect(
+        url, autocommit=True, connect_timeout=10, application_name=application_name
+    )
+
 
 class TurnUndone(FlowError, RuntimeError):
     """A statement failed while units of work ended without waiting for the server
@@ -284,17 +302,17 @@ class TurnUndone(FlowError, RuntimeError):
 class PostgresStore(SqlStore):
     """A ConversationStore in a PostgreSQL database."""
 
-    def __init__(self, url: str) -> None:
-        """Connect and bring the schema up to date.
+    def __init__(self, url: str, application_name: str = "flowlang") -> None:
+        """Connect and bring the schema up to date; `application_name` names the connection
+        (`pg_stat_activity`).
 
         Raises StoreError when the server cannot be reached, refuses the login, or holds a
         store from a newer flowlang.
         """
         self.shown = redacted(url)
+        self.application_name = application_name
         try:
-            self.db: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
-                url, autocommit=True, connect_timeout=10
-            )
+            self.db: psycopg.Connection[tuple[Any, ...]] = connect(url, application_name)
         except psycopg.Error as exc:
             raise StoreError(f"{self.shown}: cannot connect: {_reason(exc)}") from exc
         dialect = PostgresDialect(self.db)
@@ -330,6 +348,42 @@ class PostgresStore(SqlStore):
         dialect = self.dialect
         assert isinstance(dialect, PostgresDialect)
         return dialect
+
+    def reopen(self) -> None:
+        """A new connection in place of the one the server dropped (a restart, a failover,
+        `pg_terminate_backend`): what was open on the old one is gone with it; the schema is
+        not migrated again. Raises StoreError when the server cannot be reached."""
+        with suppress(psycopg.Error):
+            self.db.close()
+        try:
+            db = connect(self.path, self.application_name)
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.shown}: cannot connect: {_reason(exc)}") from exc
+        self.db = db
+        self._fenced = None
+        self._forget()  # a read sent ahead on the old one included
+        dialect = self.dialect
+        assert isinstance(dialect, PostgresDialect)
+        dialect.replace(db)
+
+    def ensure_open(self, reconnect: Reconnect) -> None:
+        """Open the connection again if the server dropped it, when `reconnect` says an
+        attempt is due; raises StoreUnreachable (nothing read or written) while it cannot."""
+        if not self.db.closed:
+            return
+        reconnect.lost("found closed")
+        wait = reconnect.wait()
+        if wait > 0:
+            raise StoreUnreachable(
+                f"{self.application_name}: the store cannot be reached (next attempt in "
+                f"{wait:.1f} s)"
+            )
+        try:
+            self.reopen()
+        except StoreError as exc:
+            reconnect.failed(exc)
+            raise StoreUnreachable(f"{self.application_name}: {exc}") from exc
+        reconnect.opened()
 
     def _began(self) -> None:
         self._fenced = None  # asked again when this transaction begins
@@ -452,6 +506,11 @@ def conversation_key(channel: str, payload: dict[str, Any]) -> int:
 def count_unprocessed(url: str, timeout: float = 2.0) -> int:
     """Inbound events stored and not processed, read on a connection of its own; raises
     psycopg.Error."""
-    with psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(timeout))) as db:
+    with psycopg.connect(
+        url,
+        autocommit=True,
+        connect_timeout=max(1, round(timeout)),
+        application_name="flowlang-ready",
+    ) as db:
         row = db.execute("SELECT count(*) FROM inbound WHERE processed = 0").fetchone()
         return int(row[0]) if row else 0

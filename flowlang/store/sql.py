@@ -41,6 +41,7 @@ from flowlang.store import active as active_table
 from flowlang.store import sent as sent_table
 from flowlang.store.active import ActiveFlow
 from flowlang.store.dialect import Dialect, Rows
+from flowlang.store.reconnect import Reconnect
 
 _TIMES = ("started_at", "last_activity_at", "last_inbound_at")
 # The customers owning identities (then: the identities' equalities); on a server with their
@@ -112,6 +113,10 @@ class SqlStore:
 
     def __enter__(self) -> SqlStore:
         return self
+
+    def ensure_open(self, reconnect: Reconnect) -> None:
+        """Open the connection again if the server dropped it (a server's store: PostgreSQL);
+        a file's connection is not dropped."""
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
