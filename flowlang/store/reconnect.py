@@ -21,13 +21,15 @@ import threading
 import time
 from collections.abc import Callable
 
+from flowlang.errors import FlowError
+
 log = logging.getLogger("flowlang.store")
 
 FIRST_DELAY = 0.1  # seconds before the second attempt
 MAX_DELAY = 5.0  # seconds between attempts at most
 
 
-class StoreUnreachable(ConnectionError):
+class StoreUnreachable(FlowError, ConnectionError):
     """A connection of the store is lost and not open again yet: nothing was read or written."""
 
 
