@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -72,6 +72,7 @@ class _Pool:
     heap: list[Entry] = field(default_factory=list)
     fifo: deque[Entry] = field(default_factory=deque)
     kind: tuple[str, Selection] = field(init=False)  # (media, selection): its agents' entries
+    filling: bool = False  # being filled by `SkillsAcd.prepare`
 
     def __post_init__(self) -> None:
         self.kind = (self.media, self.selection)
@@ -1100,33 +1101,41 @@ class SkillsAcd:
         with collector_paused():
             self._refresh()
             new: dict[tuple[str, Selection], list[_Pool]] = {}
+            declared: dict[str, bool] = {}  # queue -> whether the deployment declares its members
             for requirement in dict.fromkeys(requirements):
                 self._prepared[requirement] = None
                 if requirement in self._pools:
                     continue
                 selection = self._queue(requirement.queue).selection
                 pool = self._pools[requirement] = _Pool(requirement.media, selection)
-                pool.qualified = self._qualified(requirement)
+                pool.qualified = self._qualified(requirement)  # within the queue's members
+                known = declared.get(requirement.queue)
+                if known is None:
+                    members = self._members.get(requirement.queue, set())
+                    known = declared[requirement.queue] = members <= self.agents.keys()
+                if not known:
+                    pool.qualified = {a for a in pool.qualified if a in self.agents}
                 new.setdefault((requirement.media, selection), []).append(pool)
             for (media, selection), pools in new.items():
                 self._fill(pools, self._ready_entries(media, selection))
 
     def _fill(self, pools: list[_Pool], current: dict[str, Entry]) -> None:
         """Fill new pools of one media and selection together, in one pass over the ready
-        agents' entries in order (`current`): no pool sorts its own, and each agent is told
-        all their new pools at once."""
+        agents' entries in order (`current`): no pool sorts its own. Each agent's list of
+        pools is appended to as the new pools' agents are listed, and then tells which of
+        their pools are new."""
         agents = self.agents
-        joining: defaultdict[str, list[_Pool]] = defaultdict(list)
+        pools_of = {agent_id: record.pools for agent_id, record in agents.items()}
         for pool in pools:
-            if not pool.qualified <= agents.keys():  # a member the deployment lacks
-                pool.qualified = {a for a in pool.qualified if a in agents}
+            pool.filling = True
             for agent_id in pool.qualified:
-                joining[agent_id].append(pool)
+                pools_of[agent_id].append(pool)
         for entry in sorted(current.values()):
-            for pool in joining.get(entry[2], ()):
-                pool.fifo.append(entry)  # in order: all in `fifo`
-        for agent_id, joined in joining.items():
-            agents[agent_id].pools.extend(joined)
+            for pool in pools_of[entry[2]]:
+                if pool.filling:
+                    pool.fifo.append(entry)  # in order: all in `fifo`
+        for pool in pools:
+            pool.filling = False
 
     def requirement(self, request: RoutingRequest) -> Requirement:
         """What an interaction routed by `request` needs when it enters its queue (innermost
