@@ -20,6 +20,8 @@ def channel_infos() -> dict[str, ChannelInfo]:
             max_buttons=rules.max_buttons,
             quick_reply_label=rules.labels.quick_reply,
             button_label=rules.labels.button,
+            list_rows=rules.option_list.max_rows if rules.option_list else None,
+            list_row_label=rules.option_list.row_title if rules.option_list else None,
             has_window=rules.window.hours is not None,
             template_only_outside_window=rules.window.outside == "template_only",
             max_text=rules.max_text,

@@ -606,6 +606,7 @@ class ChannelPolicy:
         content = dict(message.content)
         kind = str(content.get("kind", "text"))
         why: list[str] = []
+        items = ""  # a carousel's or card's items, numbered, where it goes as text
         if kind in ("quick_replies", "buttons"):
             offered = _offered(content, kind, rules, why)
             if isinstance(offered, Block):
@@ -633,22 +634,10 @@ class ChannelPolicy:
                 content = {"kind": "text", "text": str(fallback)}
                 why.append(f"{expected}; {ref!r} is not one: sent as its caption")
         elif kind != "text" and (kind not in rules.content or _as_link(kind, rules)):
-            fallback = content.get("fallback") or content.get("caption") or content.get("text")
-            url = content.get("url")
-            if kind != "sticker" and url and "link" in rules.content:
-                fallback = f"{fallback}\n{url}" if fallback else url
-            if not fallback:
-                return Block(
-                    "content_not_supported",
-                    f"{rules.name} cannot carry {kind.replace('_', ' ')} and it has no text "
-                    "to send instead",
-                    "give the element a caption or a text fallback",
-                )
-            content = {"kind": "text", "text": str(fallback)}
-            if kind in rules.content:
-                why.append(f"a {kind} is sent on {rules.name} as its link")
-            else:
-                why.append(f"{rules.name} cannot carry {kind}: sent as its text")
+            as_text = _as_text(content, kind, rules, why)
+            if isinstance(as_text, Block):
+                return as_text
+            content, items = as_text
         fitted = _fitted(content, rules, why)
         if isinstance(fitted, Block):
             return fitted
@@ -662,9 +651,10 @@ class ChannelPolicy:
                 content["encoding"] = parts.encoding
                 why.append(f"split into {parts.count} SMS segments ({parts.encoding})")
         if length > rules.max_text:
+            what = f"the {kind} as text (its text and its items)" if items else "the text"
             return Block(
                 "text_too_long",
-                f"the text is {length:,} characters; {rules.name} takes at most {rules.max_text:,}",
+                f"{what} is {length:,} characters; {rules.name} takes at most {rules.max_text:,}",
                 f"shorten it to {rules.max_text:,} characters or send it in parts",
             )
         return replace(message, content=content), "; ".join(why)
@@ -693,14 +683,26 @@ def _offered(
     content: dict[str, Any], kind: str, rules: ChannelRules, why: list[str]
 ) -> dict[str, Any] | Block:
     """Quick replies or buttons as the channel shows them: a numbered list where it has none,
-    the first it shows, each label whole (one it would not show whole blocks the message), the
-    text above them within what the channel's form takes (`options_text`)."""
+    a list message where there are more than it shows and it has one (`option_list`), else the
+    first it shows; each label whole (one it would not show whole blocks the message), the text
+    above them within what the channel's form takes (`options_text`), and there when the
+    vendor requires one."""
     options = [str(o) for o in content.get("options") or []]
     limit = rules.max_quick_replies if kind == "quick_replies" else rules.max_buttons
+    what = kind.replace("_", " ")
     if kind not in rules.content or not limit:
         numbered = "\n".join(f"{i}. {o}" for i, o in enumerate(options, 1))
-        why.append(f"{rules.name} has no {kind.replace('_', ' ')}: sent as a numbered list")
+        why.append(f"{rules.name} has no {what}: sent as a numbered list")
         return {"kind": "text", "text": f"{content.get('text', '')}\n{numbered}".strip()}
+    if options and rules.options_text.required and not sent_text(content).strip():
+        return Block(
+            "content_not_supported",
+            f"a {rules.name} message with {what} needs a text above them ({rules.name} "
+            "refuses it without one); this one has none",
+            "give the question a text",
+        )
+    if len(options) > limit and rules.option_list is not None:
+        return _listed(content, options, rules, why)
     if len(options) > limit:
         options = content["options"] = options[:limit]
         why.append(f"{rules.name} shows at most {limit}: the first {limit} were kept")
@@ -712,15 +714,103 @@ def _offered(
     text = (
         rules.options_text.quick_replies if kind == "quick_replies" else rules.options_text.buttons
     )
+    return _text_within(content, text, what, f"a {rules.name} message with {what}", rules)
+
+
+def _listed(
+    content: dict[str, Any], options: list[str], rules: ChannelRules, why: list[str]
+) -> dict[str, Any] | Block:
+    """More options than the channel's quick replies or buttons, as its list message: rows
+    under a button (`list_button`, else the registry's `button_text`), the first `max_rows`."""
+    form = rules.option_list
+    assert form is not None
+    if len(options) > form.max_rows:
+        options = options[: form.max_rows]
+        why.append(
+            f"a {rules.name} list shows at most {form.max_rows} options: the first "
+            f"{form.max_rows} were kept"
+        )
+    misfit = template_messages.long_label(options, form.row_title, rules, "option", "list row")
+    if misfit is not None:
+        return Block(*misfit)
+    button = str(content.get("list_button") or form.button_text)
+    title = str(content.get("list_title") or "")
+    for part, value, limit in (
+        ("button", button, form.button),
+        ("title", title, form.section_title),
+    ):
+        length = text_length(value, rules)
+        if length > limit:
+            return Block(
+                "text_too_long",
+                f"the list's {part}, {value!r}, is {length:,} characters; a {rules.name} list "
+                f"message shows at most {limit:,} there",
+                f"shorten it to {limit:,} characters",
+            )
+    listed = {**content, "options": options, "form": "list", "list_button": button}
+    return _text_within(listed, form.text, "list", f"a {rules.name} list message", rules)
+
+
+def _text_within(
+    content: dict[str, Any], limit: int | None, what: str, form: str, rules: ChannelRules
+) -> dict[str, Any] | Block:
+    """`content`, or a block when the text above its `what` is longer than its `form` takes."""
     length = text_length(sent_text(content), rules)
-    if text is not None and length > text:
+    if limit is not None and length > limit:
         return Block(
             "text_too_long",
-            f"the text above the {kind.replace('_', ' ')} is {length:,} characters; a "
-            f"{rules.name} message with {kind.replace('_', ' ')} takes at most {text:,}",
-            f"shorten it to {text:,} characters, or send the text and the question apart",
+            f"the text above the {what} is {length:,} characters; {form} takes at most {limit:,}",
+            f"shorten it to {limit:,} characters, or send the text and the question apart",
         )
     return content
+
+
+_ITEMISED = ("carousel", "card")
+
+
+def _as_text(
+    content: dict[str, Any], kind: str, rules: ChannelRules, why: list[str]
+) -> tuple[dict[str, Any], str] | Block:
+    """Content the channel cannot carry (or sends as its link) as text: its text, its link where
+    the channel carries links, a carousel's or card's items numbered (unless the author gave
+    its own `fallback`). With the numbered items ("" for none); a block when there is no text."""
+    fallback = content.get("fallback") or content.get("caption") or content.get("text")
+    url = content.get("url")
+    if kind != "sticker" and url and "link" in rules.content:
+        fallback = f"{fallback}\n{url}" if fallback else url
+    items = ""
+    if kind in _ITEMISED and not content.get("fallback"):  # an author's own stands
+        items = _numbered_items(content, rules)
+    if items:
+        fallback = f"{fallback}\n{items}" if fallback else items
+    if not fallback:
+        return Block(
+            "content_not_supported",
+            f"{rules.name} cannot carry {kind.replace('_', ' ')} and it has no text "
+            "to send instead",
+            "give the element a caption or a text fallback",
+        )
+    if kind in rules.content:
+        why.append(f"a {kind} is sent on {rules.name} as its link")
+    elif items:
+        count = items.count("\n") + 1
+        why.append(
+            f"{rules.name} cannot carry {kind}: sent as its text and its {count} "
+            f"item{'s' if count > 1 else ''}, numbered"
+        )
+    else:
+        why.append(f"{rules.name} cannot carry {kind}: sent as its text")
+    return {"kind": "text", "text": str(fallback)}, items
+
+
+def _numbered_items(content: Mapping[str, Any], rules: ChannelRules) -> str:
+    """A carousel's or card's items (else options) as numbered lines of text: each title, and
+    its link where the channel carries links."""
+    lines = []
+    for n, choice in enumerate(template_messages.choices_of(content), 1):
+        url = str(choice.get("url") or "") if "link" in rules.content else ""
+        lines.append(f"{n}. {choice['title']}" + (f": {url}" if url else ""))
+    return "\n".join(lines)
 
 
 def _fitted(content: dict[str, Any], rules: ChannelRules, why: list[str]) -> dict[str, Any] | Block:

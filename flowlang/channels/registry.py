@@ -141,6 +141,22 @@ class OptionsText(BaseModel):
 
     quick_replies: int | None = Field(default=None, gt=0)
     buttons: int | None = Field(default=None, gt=0)
+    required: bool = False  # the vendor refuses options under an empty text: blocked before
+
+
+class OptionList(BaseModel):
+    """A list message (WhatsApp's interactive list): more options than the channel's quick
+    replies or buttons, up to `max_rows`, as rows a button opens. Each limit in the channel's
+    `count`; `button_text` labels the button unless the content gives its own (`list_button`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_rows: int = Field(gt=0)
+    row_title: int = Field(gt=0)
+    button: int = Field(gt=0)  # the button's label
+    section_title: int = Field(gt=0)  # the content's `list_title`, above the rows
+    text: int = Field(gt=0)  # the body above the button
+    button_text: str = Field(min_length=1)
 
 
 class TemplateRules(BaseModel):
@@ -191,6 +207,7 @@ class ChannelRules(BaseModel):
     max_buttons: int = 0
     labels: LabelRules = LabelRules()
     options_text: OptionsText = OptionsText()
+    option_list: OptionList | None = None  # more options than quick replies or buttons show
     templates: TemplateRules | None = None  # buttons and carousels go as template messages
     generic_template: GenericTemplateRules | None = None  # cards and carousels go as one
     sticker: StickerForm | None = None
@@ -231,7 +248,14 @@ class RegistryError(InputError, ValueError):
     """A channel description (built in or a deployment override) that is not valid."""
 
 
-_MERGED_BLOCKS = ("private_reply", "labels", "options_text", "templates", "generic_template")
+_MERGED_BLOCKS = (
+    "private_reply",
+    "labels",
+    "options_text",
+    "option_list",
+    "templates",
+    "generic_template",
+)
 
 
 @lru_cache(maxsize=1)

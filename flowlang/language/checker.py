@@ -1682,11 +1682,13 @@ class _Checker:
             limit = info.quick_reply_label if quick else info.button_label
             shown = {"quick_replies": info.max_quick_replies, "buttons": info.max_buttons}
             count = shown.get(kind, len(options))  # a carousel's or card's items: each a button
+            what = "quick reply" if quick else "button"
+            if kind in shown and count and info.list_rows and len(options) > count:
+                count, limit, what = info.list_rows, info.list_row_label, "list row"
             if limit is None or kind not in info.content or not count:
                 continue  # no limit, or sent as a numbered list or text
             long = [o for o in options[:count] if info.text_length(o) > limit]
             if long:
-                what = "quick reply" if quick else "button"
                 length = info.text_length(long[0])
                 over.append(
                     f"{info.key}: at most {limit} characters on a {what}, {long[0]!r} is {length}"
@@ -1737,12 +1739,16 @@ class _Checker:
                     if content.choices.kind == "quick_replies"
                     else info.max_buttons
                 )
+                listed = ""
+                if limit and info.list_rows:  # more go as a list message, up to its rows
+                    limit, listed = max(limit, info.list_rows), " (as a list)"
                 if limit is not None and count > limit and info.key not in unsupported:
                     self.report(
                         warning(
                             codes.TOO_MANY_BUTTONS,
                             f"{info.key} shows at most {limit} "
-                            f"{content.choices.kind.replace('_', ' ')}; "
+                            f"{content.choices.kind.replace('_', ' ')}"
+                            f"{listed}; "
                             f"this reply has {count}",
                             content.choices.span,
                         )

@@ -60,6 +60,10 @@ class ChannelInfo:
     # the longest label a quick reply and a button show (None: no limit); longer is blocked
     quick_reply_label: int | None = None
     button_label: int | None = None
+    # more options than those show go as a list of up to `list_rows`, each label up to
+    # `list_row_label` (WhatsApp's interactive list); None: the first are kept
+    list_rows: int | None = None
+    list_row_label: int | None = None
     has_window: bool = False
     template_only_outside_window: bool = False
     max_text: int | None = None

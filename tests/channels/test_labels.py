@@ -139,11 +139,13 @@ def test_any_options_go_whole_within_the_channels_labels_or_are_blocked(
     rules = REGISTRY[channel]
     content = {"kind": kind, "text": "Which one?", "options": offered}
     delivery = decided(channel, content)
-    carried = kind in rules.content and (
-        rules.max_quick_replies if kind == "quick_replies" else rules.max_buttons
-    )
+    shown = rules.max_quick_replies if kind == "quick_replies" else rules.max_buttons
+    carried = kind in rules.content and shown
     limit = limit_for(rules, kind) if carried else None
-    kept = offered[: (rules.max_quick_replies if kind == "quick_replies" else rules.max_buttons)]
+    kept = offered[:shown]
+    if carried and len(offered) > shown and rules.option_list is not None:
+        # more than the channel's buttons: its list message's rows
+        kept, limit = offered[: rules.option_list.max_rows], rules.option_list.row_title
     too_long = [o for o in kept if limit is not None and text_length(o, rules) > limit]
     if delivery.status == "blocked":
         assert delivery.reason_code == "text_too_long", delivery.reason

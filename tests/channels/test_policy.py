@@ -15,7 +15,7 @@ from flowlang.channels.policy import ChannelPolicy
 from flowlang.channels.registry import RegistryError, builtin_registry, load_registry
 from flowlang.channels.sms_segments import segments
 from flowlang.events import InboundEvent
-from flowlang.runtime.ports import ConversationView, OutboundMessage
+from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
@@ -239,18 +239,24 @@ def test_a_sticker_where_stickers_are_not_carried_becomes_its_text() -> None:
     assert "cannot carry sticker" in delivery.reason
 
 
-def test_too_many_quick_replies_are_trimmed_and_unsupported_ones_become_a_list() -> None:
-    options = [f"Option {i}" for i in range(5)]
+def test_too_many_quick_replies_are_trimmed_listed_or_numbered_as_the_channel_shows_them() -> None:
+    options = [f"Option {i}" for i in range(15)]
     content = {"kind": "quick_replies", "text": "Pick one", "options": options}
-    wa = ChannelPolicy().decide(
-        OutboundMessage("c1", "whatsapp", "a", "cu1", "flow", content), conversation("whatsapp"), T0
-    )
-    assert wa.status == "degraded" and wa.message.content["options"] == options[:3]
-    sms = ChannelPolicy().decide(
-        OutboundMessage("c1", "sms", "a", "cu1", "flow", content), conversation("sms"), T0
-    )
+
+    def decided(channel: str) -> Delivery:
+        message = OutboundMessage("c1", channel, "a", "cu1", "flow", content)
+        return ChannelPolicy().decide(message, conversation(channel), T0)
+
+    messenger = decided("messenger")
+    assert messenger.status == "degraded" and messenger.message.content["options"] == options[:13]
+    assert "shows at most 13: the first 13 were kept" in messenger.reason
+    wa = decided("whatsapp")  # more than 3 reply buttons: a list message, of 10 rows at most
+    assert wa.status == "degraded" and wa.message.content["options"] == options[:10]
+    assert wa.message.content["form"] == "list"
+    assert "list shows at most 10 options: the first 10 were kept" in wa.reason
+    sms = decided("sms")
     assert sms.message.content["text"].splitlines()[1:] == [
-        f"{i}. Option {i - 1}" for i in range(1, 6)
+        f"{i}. Option {i - 1}" for i in range(1, 16)
     ]
 
 

@@ -106,8 +106,10 @@ def _whatsapp(message: OutboundMessage) -> SendRequest:
     elif kind == "location":
         place = {"latitude": content.get("latitude"), "longitude": content.get("longitude")}
         body |= {"type": "location", "location": place}
-    elif kind in ("buttons", "quick_replies") and 0 < len(_options(content)) <= _max_buttons(
-        "whatsapp"
+    elif (
+        kind in ("buttons", "quick_replies")
+        and content.get("form") != "list"
+        and 0 < len(_options(content)) <= _max_buttons("whatsapp")
     ):
         buttons = [
             {"type": "reply", "reply": {"id": option, "title": option}}
@@ -121,20 +123,28 @@ def _whatsapp(message: OutboundMessage) -> SendRequest:
                 "action": {"buttons": buttons},
             },
         }
-    elif kind in ("buttons", "quick_replies", "list"):
-        rows = [{"id": option, "title": option} for option in _options(content)]
-        body |= {
-            "type": "interactive",
-            "interactive": {
-                "type": "list",
-                "body": {"text": sent_text(content)},
-                "action": {"button": "Choose", "sections": [{"title": "Options", "rows": rows}]},
-            },
-        }
+    elif kind in ("buttons", "quick_replies") and _options(content):
+        body |= {"type": "interactive", "interactive": _whatsapp_list(content)}
     else:
         text = sent_text(content)
         body |= {"type": "text", "text": {"body": text, "preview_url": "http" in text}}
     return SendRequest("whatsapp", "POST", "/{phone_number_id}/messages", body)
+
+
+def _whatsapp_list(content: dict[str, Any]) -> dict[str, Any]:
+    """An interactive list: the options as the rows of one section (titled by `list_title`
+    when given), under the button `list_button` (the policy's; else the registry's)."""
+    form = builtin_registry()["whatsapp"].option_list
+    button = str(content.get("list_button") or (form.button_text if form else ""))
+    section: dict[str, Any] = {}
+    if content.get("list_title"):
+        section["title"] = str(content["list_title"])
+    section["rows"] = [{"id": option, "title": option} for option in _options(content)]
+    return {
+        "type": "list",
+        "body": {"text": sent_text(content)},
+        "action": {"button": button, "sections": [section]},
+    }
 
 
 # ---------------------------------------------------------------- Messenger, Instagram
