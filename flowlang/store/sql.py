@@ -402,6 +402,8 @@ class SqlStore:
         if not self.dialect.pipelined:
             return
         keys = _identity_keys(channel, external_id, normalise_phone(phone))
+        if not all(_sendable(value) for _, value in keys):
+            return  # asked for in its own unit, which it fails alone
 
         def ask() -> None:
             self._ahead = keys, self._ask_owners(keys)
@@ -421,6 +423,7 @@ class SqlStore:
                 key
                 for channel, external_id, phone in senders
                 for key in _identity_keys(channel, external_id, normalise_phone(phone))
+                if _sendable(key[1])  # else asked for in its own unit, which it fails alone
             }
         )
         if not keys:
@@ -1368,6 +1371,18 @@ class SqlStore:
 def _identity_keys(channel: str, external_id: str, e164: str | None) -> list[tuple[str, str]]:
     """The identities a customer is looked up by: the platform's id, and the phone if any."""
     return [(channel, external_id)] + ([("phone", e164)] if e164 else [])
+
+
+def _sendable(text: str) -> bool:
+    """Whether a text can be a statement's parameter: the driver refuses a NUL character
+    (PostgreSQL's text has none) and a lone surrogate (no UTF-8) before sending anything."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _view(data: dict[str, Any]) -> ConversationView:

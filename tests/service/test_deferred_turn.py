@@ -102,3 +102,50 @@ def test_a_statement_failing_in_a_turn_is_its_events_alone_and_the_rest_are_proc
     ]
     assert "no_such_table" in letters[0][2]
     assert any("run again, event by event" in record.getMessage() for record in caplog.records)
+
+
+def test_a_sender_the_server_cannot_store_fails_alone_not_the_event_before_it(
+    held_leader: tuple[TestClient, Any], postgres_url: str
+) -> None:
+    """A sender id with a NUL character cannot be written to PostgreSQL: its event is kept
+    as a dead letter with the reason; the events before and after it in the turn, whose
+    units asked for the next customer, are processed."""
+    client, worker = held_leader
+    portal = client.portal
+    assert portal is not None
+    busy, release = threading.Event(), threading.Event()
+
+    def long_job(_engine: object) -> None:
+        busy.set()
+        release.wait(30)
+
+    held = portal.start_task_soon(worker.call, long_job)
+    assert busy.wait(10)
+    senders = ["447700900001", "4477009\x0000002", "447700900003"]
+    try:
+        for n, sender in enumerate(senders):
+            body = json.dumps(whatsapp_text(sender, f"wamid.nul.{n}", f"text {n}")).encode()
+            answer = client.post(
+                "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+            )
+            assert answer.status_code == 200
+    finally:
+        release.set()
+        held.result(10)
+    for _ in range(400):
+        if _rows(postgres_url, "SELECT processed FROM inbound WHERE processed = 0") == []:
+            break
+        time.sleep(0.05)
+    kept = [
+        json.loads(content)["text"]
+        for (content,) in _rows(
+            postgres_url, "SELECT content FROM messages WHERE direction = 'in' ORDER BY seq"
+        )
+    ]
+    assert kept == ["text 0", "text 2"]
+    letters = _rows(
+        postgres_url,
+        "SELECT payload, reason FROM dead_letters WHERE source LIKE 'inbound:%' ORDER BY id",
+    )
+    assert [json.loads(payload)["text"] for payload, _ in letters] == ["text 1"]
+    assert "NUL" in letters[0][1]
