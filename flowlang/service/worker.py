@@ -609,10 +609,11 @@ class Worker:
             turn.acks = self._turn(
                 intakes, process, turn.processed, turn.taken, turn.popped, turn.accepted, defer
             )
-            if defer and calls and self.cluster is not None:
-                self.cluster.store.confirm()
-            turn.calling = True
-            turn.results.extend(self._nested_call(call) for call in calls)
+            if calls:
+                if defer and self.cluster is not None:
+                    self.cluster.store.confirm()
+                turn.calling = True  # (a failure from here on is not a deferred event's)
+                turn.results.extend(self._nested_call(call) for call in calls)
 
     def _put_back(self, popped: list[_Pending | _Taken], accepted: list[_Pending]) -> bool:
         """After a turn whose commit failed: the events it accepted are not stored (the

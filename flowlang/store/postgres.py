@@ -115,7 +115,10 @@ class PostgresDialect(Dialect):
                     self.db.execute(b"COMMIT")
             except BaseException:
                 if self._pipeline is not None:
-                    self.db.execute(b"ROLLBACK")
+                    # (a failure not yet read may be reported here: the one being raised, or
+                    # one it caused; what is left open is rolled back by `_end`)
+                    with suppress(psycopg.Error):
+                        self.db.execute(b"ROLLBACK")
                 raise
             finally:
                 self._unbegun = None

@@ -41,6 +41,7 @@ def held_leader(tmp_path: Path, postgres_url: str) -> Iterator[tuple[TestClient,
     with TestClient(create_app(settings_for(tmp_path, store=postgres_url))) as client:
         worker = client.app.state.service.worker  # type: ignore[attr-defined]
         assert worker.role == "leader"
+        worker.batch_seconds = 30.0  # one turn takes them all, however busy the machine
         yield client, worker
 
 
