@@ -122,8 +122,8 @@ def create_app(
     of this app, unless `own_intake` is False: the engine process of
     `flowlang serve`, whose front process does it (`front.py`), and which wakes the worker
     (`worker.wake`). Raises ServiceConfigError (what to fix) when it cannot run."""
-    # httpx logs every request's URL at INFO: a follower forwarding a browser's live stream
-    # would write the stream's one-use ticket (in the query) to its log.
+    # httpx logs every request's URL at INFO, query included (a live stream's one-use ticket
+    # is in its query): the vendors' senders and the front's checks of its engine use httpx.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     projects = load_projects(settings)
     project = offline_until_signed_in(projects[0][1])

@@ -47,7 +47,9 @@ _CACHED = 8_192
 
 @lru_cache(maxsize=_CACHED)
 def _parsed(source: str) -> nodes.Template:
-    """The source's syntax tree (read only: nothing changes it, Jinja2's optimizer is off)."""
+    """The source's syntax tree, shared by every caller. Jinja2's optimizer is off; compiling
+    rewrites it in place (`sandbox._Bounding` wraps loops and built values), which leaves the
+    names and members it reads, all that the checker asks of it, as they were."""
     return environment().parse(source)
 
 
