@@ -347,7 +347,7 @@ def dry_run(
         if store_path is None:
             report = run_samples(project, samples, adapters=adapters, progress=advance)
         else:
-            with store_commands.open_store(store_path) as db:
+            with store_commands.engine_store(store_path, "flowlang dry-run") as db:
                 report = run_samples(
                     project, samples, store=db, adapters=adapters, progress=advance
                 )

@@ -12,7 +12,7 @@ from flowlang.commands.deployment import load_or_exit, require
 from flowlang.commands.exits import ExitCode
 from flowlang.commands.options import deployment_option
 from flowlang.commands.outbound import OUTBOUND_OPTION, outbound_adapter
-from flowlang.commands.store import StoreLocation, open_store
+from flowlang.commands.store import StoreLocation, engine_store
 
 if TYPE_CHECKING:
     from flowlang.config.models import Deployment
@@ -90,7 +90,7 @@ def send_command(
     values = dict(_param(p) for p in params)
     adapters = [outbound_adapter(spec, loaded, [channel]) for spec in outbound]
     project = sending_project(loaded)
-    with open_store(store_path) as db:
+    with engine_store(store_path, "flowlang send") as db:
         engine = project.engine(store=db, adapters=adapters, deliver=bool(adapters))
         try:
             outcome = engine.initiate(

@@ -23,6 +23,7 @@ from flowlang.reporting import stored_fold
 from flowlang.reporting.checkpoint import FOLD_VERSION, SPILL_OVER, fold_for_report
 from flowlang.store import Store, StoreError, database_errors, is_postgres_url
 from flowlang.store import open_store as open_any_store
+from flowlang.store.engine_hold import EngineBusy, holding_engine
 
 # A dead letter's source starts with the kind of event it holds ("inbound:web", "agent:conv3").
 EVENT_TYPES: dict[str, type[InboundEvent | AgentEvent | BotEvent | TimerEvent]] = {
@@ -70,6 +71,18 @@ def open_store(location: str | Path) -> Iterator[Store]:
         raise click.BadParameter(str(exc), param_hint="--store") from exc
     with db:
         yield db
+
+
+@contextmanager
+def engine_store(location: str | Path, holder: str) -> Iterator[Store]:
+    """The store, for a command that runs the engine on it (`holder`), while no service runs
+    its engine (`store/engine_hold.py`): else a usage error saying which holds it."""
+    with open_store(location) as db:
+        try:
+            with holding_engine(db, holder):
+                yield db
+        except EngineBusy as exc:
+            raise click.BadParameter(str(exc), param_hint="--store") from None
 
 
 @click.group()
@@ -286,7 +299,7 @@ def replay(
         raise click.UsageError("say which: --id N (repeatable) or --all")
     project = load_program(flow, deployment)
     adapters = [outbound_adapter(spec, project.deployment) for spec in outbound]
-    with open_store(store_path) as db:
+    with engine_store(store_path, "flowlang replay") as db:
         # Without --outbound the messages stay in the outbox for the host to deliver.
         engine = project.engine(store=db, adapters=adapters, deliver=bool(adapters))
         failed = _replay(engine, db, set(letter_ids), replay_all)

@@ -13,7 +13,6 @@ previous one (still finishing after its front died) to let go.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -21,7 +20,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -29,40 +27,27 @@ from typing import IO
 
 import uvicorn
 
-from flowlang.private_files import create_private
 from flowlang.service.app import create_app
 from flowlang.service.protocol import with_header_timeout
 from flowlang.service.settings import ServiceConfigError, Settings
+from flowlang.store.engine_hold import EngineBusy
+from flowlang.store.engine_hold import engine_lock as hold_engine_file
 
 log = logging.getLogger("flowlang.service")
 
-LOCK_SUFFIX = "-engine.lock"
 LOCK_WAIT = 30.0  # seconds
 
 
 def engine_lock(store: str | Path, wait: float = LOCK_WAIT) -> IO[bytes]:
     """Hold the store's engine lock (until the file returned is closed or the process ends).
     Raises ServiceConfigError when another engine still holds it after `wait` seconds."""
-    path = Path(f"{store}{LOCK_SUFFIX}")
-    create_private(path)
-    held = path.open("rb")
-    deadline = time.monotonic() + wait
-    told = False
-    while True:
-        try:
-            fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return held
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                held.close()
-                raise ServiceConfigError(
-                    f"{store}: another flowlang serve runs this store's engine ({path} is "
-                    f"held); one service per SQLite file"
-                ) from None
-            if not told:
-                log.warning("waiting for the engine that ran on %s before to stop", store)
-                told = True
-            time.sleep(0.05)
+    try:
+        return hold_engine_file(store, wait, lambda: log.warning(_WAITING, store))
+    except EngineBusy as exc:
+        raise ServiceConfigError(str(exc)) from None
+
+
+_WAITING = "waiting for the engine that ran on %s before to stop"
 
 
 def watch_front(wake_fd: int, wake: Callable[[], None]) -> threading.Thread:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from flowlang.cli import main
+from flowlang.service.engine_main import engine_lock
 from flowlang.store import open_store
+from flowlang.store.leadership import Leadership
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FLOW = ["flows/messaging.flow", "-d", "examples/deployment.yaml"]
@@ -264,3 +268,54 @@ def test_replay_does_not_resend_what_the_channel_policy_blocks_now(tmp_path: Pat
     assert "#2: not sent, blocked (opted_out): the customer opted out" in out
     delivered = [json.loads(line) for line in sent.read_text().splitlines()]
     assert [d["channel"] for d in delivered] == ["web"]  # the outbox's web reply only
+
+
+@contextmanager
+def _service_engine(store: str | Path) -> Iterator[None]:
+    """What a running `flowlang serve` holds on the store while its engine runs: the engine
+    lock of a SQLite file, the lead of a PostgreSQL store."""
+    if isinstance(store, Path):
+        held = engine_lock(store)
+        try:
+            yield
+        finally:
+            held.close()
+        return
+    leadership = Leadership(store, "http://127.0.0.1:8808")
+    try:
+        assert leadership.try_lead() is not None
+        yield
+    finally:
+        leadership.close()
+
+
+def test_replay_and_dry_run_refuse_to_run_a_second_engine_beside_a_service(
+    durable_location: str | Path,
+) -> None:
+    store = durable_location
+    _letter(store, _web_message("w-3", "Is my card on its way?"))
+    with _service_engine(store):
+        code, out = invoke("replay", "--store", str(store), *FLOW, "--all")
+        assert code == 2, out
+        assert "flowlang replay would run a second" in out
+        code, out = invoke("dry-run", *FLOW, "-m", "examples/messages.yaml", "--store", str(store))
+        assert code == 2 and "flowlang dry-run would run a second" in out, out
+        if not isinstance(store, Path):
+            assert "(at http://127.0.0.1:8808)" in out
+        code, out = invoke(
+            "send", "--store", str(store), "-d", "examples/deployment.yaml",
+            *("--channel", "sms", "--to", "+447700900999", "--template", "welcome"),
+        )  # fmt: skip
+        assert code == 2 and "flowlang send would run a second" in out, out
+    code, out = invoke("store", "outbox", "--store", str(store))
+    assert "+447700900999" not in out, out
+    # Nothing ran: the letter still waits, no customer was made.
+    code, out = invoke("store", "dead-letters", "--store", str(store))
+    assert "#1 " in out and "0 dead letter(s)" not in out
+    code, out = invoke("store", "customer", "--store", str(store), "phone:+44 7700 900123")
+    assert code != 0
+    # With the service gone, the command runs, and lets go of the engine when it is done.
+    code, out = invoke("replay", "--store", str(store), *FLOW, "--all")
+    assert code == 0, out
+    with _service_engine(store):
+        pass
