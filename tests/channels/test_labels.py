@@ -83,12 +83,17 @@ def test_the_label_limits_are_registry_data_with_a_source() -> None:
         assert REGISTRY[key].sources.get("labels", "").startswith("https://"), key
 
 
-@pytest.mark.parametrize("channel", ["whatsapp", "messenger", "instagram", "line"])
-@pytest.mark.parametrize("kind", ["quick_replies", "buttons"])
+@pytest.mark.parametrize(
+    ("channel", "kind"),
+    [
+        (channel, kind)
+        for channel in ("whatsapp", "messenger", "instagram", "line")
+        for kind in ("quick_replies", "buttons")
+        if kind in REGISTRY[channel].content  # (Instagram has no buttons template)
+    ],
+)
 def test_an_option_too_long_to_show_whole_is_blocked_naming_it(channel: str, kind: str) -> None:
     rules = REGISTRY[channel]
-    if kind not in rules.content:
-        pytest.skip(f"{channel} has no {kind}")
     option = "Do not cancel my subscription"
     delivery = decided(channel, {"kind": kind, "text": "Sure?", "options": ["Yes", option]})
     assert delivery.status == "blocked"
