@@ -3,12 +3,15 @@ deployment."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flowlang.channels.policy import ChannelPolicy
 from flowlang.project import load_project
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.memory import RecordingAdapter
+from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOADS = ROOT / "examples" / "payloads"
@@ -39,3 +42,33 @@ def engine_for(
     sent = RecordingAdapter()
     parts = {"store": store} if store is not None else {}
     return project.engine(adapters=[sent], **parts), sent
+
+
+DECIDED_AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+RECIPIENTS = {"whatsapp": "447700900123", "sms": "+447700900123", "line": "U" + "a" * 32}
+"""A recipient each channel's sender takes (others: "u1")."""
+
+
+def policy_decision(
+    channel: str,
+    content: dict[str, Any],
+    policy: ChannelPolicy | None = None,
+    *,
+    recipient: str | None = None,
+    account: str = "a",
+    sender: str = "agent",
+) -> Delivery:
+    """The channel policy's decision on `content` sent by `sender` in a conversation whose
+    customer wrote last just now (inside every reply window)."""
+    conversation = ConversationView(
+        id="c1",
+        customer_id="cu1",
+        channel=channel,
+        account=account,
+        started_at=DECIDED_AT,
+        last_activity_at=DECIDED_AT,
+        last_inbound_at=DECIDED_AT,
+    )
+    to = recipient or RECIPIENTS.get(channel, "u1")
+    message = OutboundMessage("c1", channel, account, to, sender, content)
+    return (policy or ChannelPolicy()).decide(message, conversation, DECIDED_AT)

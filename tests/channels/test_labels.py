@@ -16,7 +16,8 @@ from flowlang.channels.outbound import send_request
 from flowlang.channels.policy import ChannelPolicy
 from flowlang.channels.registry import ChannelRules, builtin_registry, load_registry
 from flowlang.channels.text_length import text_length
-from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
+from flowlang.runtime.ports import Delivery
+from tests.channels.helpers import policy_decision
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 REGISTRY = builtin_registry()
@@ -25,17 +26,7 @@ RECIPIENT = {"whatsapp": "447700900123", "sms": "+447700900123", "line": "U" + "
 
 
 def decided(channel: str, content: dict[str, Any], policy: ChannelPolicy | None = None) -> Delivery:
-    conversation = ConversationView(
-        id="c1",
-        customer_id="cu1",
-        channel=channel,
-        account="a",
-        started_at=T0,
-        last_activity_at=T0,
-        last_inbound_at=T0,
-    )
-    message = OutboundMessage("c1", channel, "a", RECIPIENT.get(channel, "u1"), "agent", content)
-    return (policy or ChannelPolicy()).decide(message, conversation, T0)
+    return policy_decision(channel, content, policy)
 
 
 def labels_sent(body: dict[str, Any]) -> list[str]:

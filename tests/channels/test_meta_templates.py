@@ -14,13 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowlang.channels.outbound import send_request
-from flowlang.channels.policy import ChannelPolicy
 from flowlang.channels.registry import GenericTemplateRules, builtin_registry
 from flowlang.channels.senders import Credentials, VendorSender
 from flowlang.channels.text_length import text_length
 from flowlang.events import InboundEvent
-from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
-from tests.channels.helpers import DEPLOYMENT, engine_for
+from flowlang.runtime.ports import Delivery
+from tests.channels.helpers import DEPLOYMENT, engine_for, policy_decision
 from tests.fake_vendor import FakeVendor
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -46,17 +45,7 @@ GUIDES = {
 
 
 def decided(content: dict[str, Any], channel: str = "messenger") -> Delivery:
-    conversation = ConversationView(
-        id="c1",
-        customer_id="cu1",
-        channel=channel,
-        account="a",
-        started_at=T0,
-        last_activity_at=T0,
-        last_inbound_at=T0,
-    )
-    message = OutboundMessage("c1", channel, "a", "7654321098765432", "agent", content)
-    return ChannelPolicy().decide(message, conversation, T0)
+    return policy_decision(channel, content, recipient="7654321098765432")
 
 
 def body_of(content: dict[str, Any], channel: str = "messenger") -> dict[str, Any]:

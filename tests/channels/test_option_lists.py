@@ -18,7 +18,8 @@ from flowlang.channels.policy import ChannelPolicy
 from flowlang.channels.registry import builtin_registry, load_registry
 from flowlang.channels.senders import Credentials, VendorSender
 from flowlang.channels.text_length import text_length
-from flowlang.runtime.ports import ConversationView, Delivery, OutboundMessage
+from flowlang.runtime.ports import Delivery
+from tests.channels.helpers import policy_decision
 from tests.fake_vendor import FakeVendor
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -29,19 +30,7 @@ TOPICS = ["Cards", "Loans", "Mortgages", "Savings", "Insurance", "Fees", "Fraud"
 
 
 def decided(channel: str, content: dict[str, Any], policy: ChannelPolicy | None = None) -> Delivery:
-    conversation = ConversationView(
-        id="c1",
-        customer_id="cu1",
-        channel=channel,
-        account="+442079460000",
-        started_at=T0,
-        last_activity_at=T0,
-        last_inbound_at=T0,
-    )
-    message = OutboundMessage(
-        "c1", channel, "+442079460000", RECIPIENT.get(channel, "u1"), "flow", content
-    )
-    return (policy or ChannelPolicy()).decide(message, conversation, T0)
+    return policy_decision(channel, content, policy, account="+442079460000", sender="flow")
 
 
 def whatsapp_body(delivery: Delivery) -> dict[str, Any]:
