@@ -51,6 +51,7 @@ screenshots: $(STAMP) system-packages editor-packages
 
 lint: $(STAMP)
 	$(BIN)/ruff check flowlang tests benchmarks examples
+	$(BIN)/ruff format --check flowlang tests benchmarks examples
 	$(BIN)/mypy flowlang
 	$(BIN)/mypy tests benchmarks
 

@@ -212,7 +212,7 @@ def _keyword_flow(whens: int, per_when: int, rng: random.Random) -> Program:
         hits = WORDS if index == whens // 2 else []
         words = [f"kw{rng.randrange(10**9)}" for _ in range(per_when - len(hits))] + hits
         quoted = ", ".join(f'"{w}"' for w in words)
-        clauses.append(f"    when {quoted}:\n        add skill \"S{index}\"\n")
+        clauses.append(f'    when {quoted}:\n        add skill "S{index}"\n')
     text = (
         'flow "Keywords"\nserve messages on web\n\nstate start:\n'
         "    match keywords in message.text:\n"
@@ -243,9 +243,7 @@ def match_block_scaling(rounds: int = 7) -> None:
         "10,000 keywords, 100 whens": _keyword_flow(100, 100, rng),
         "60,000 keywords, 600 whens": _keyword_flow(600, 100, rng),
     }
-    cases = [
-        (Trigger(kind="message", text=m), _facts(m, False, None)) for m in messages
-    ]
+    cases = [(Trigger(kind="message", text=m), _facts(m, False, None)) for m in messages]
     samples: dict[str, list[float]] = {name: [] for name in programs}
     for _ in range(rounds):  # interleaved: each round times every block once
         for name, prog in programs.items():

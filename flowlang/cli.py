@@ -112,9 +112,7 @@ def validate(
             "note: giving the deployment file among PATHS is deprecated; use -d FILE", err=True
         )
     ws = run_validate(paths, deployment, discover=True)
-    emit_diagnostics(
-        ws.diagnostics, ws.sources, output_format, warnings_fail=warnings_as_errors
-    )
+    emit_diagnostics(ws.diagnostics, ws.sources, output_format, warnings_fail=warnings_as_errors)
     errors = len(ws.errors)
     warnings = len(ws.diagnostics) - errors
     if output_format == "text":

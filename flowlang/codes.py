@@ -55,7 +55,7 @@ INDENT_NOT_ONE_LEVEL = _code(
     "FL025",
     "a block indented by other than one level (4 spaces) more than the line that opens it",
 )
-WRONG_QUOTES = _code("FL026", "a text in single or curly quotes (texts take straight \" quotes)")
+WRONG_QUOTES = _code("FL026", 'a text in single or curly quotes (texts take straight " quotes)')
 SET_WITH_EQUALS = _code("FL027", "'set x = value' where 'set x to value' was meant")
 ELSE_IF = _code("FL028", "'else if' where 'elif' was meant")
 THEN_AFTER_CONDITION = _code("FL029", "'then' or 'do' after a condition, where ':' was meant")

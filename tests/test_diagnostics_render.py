@@ -34,11 +34,16 @@ def test_carets_under_an_emoji_are_two_cells_wide() -> None:
 
 
 def test_a_secondary_span_is_shown_with_its_label() -> None:
-    text = "state start:\n    end\n    reply \"never\"\n"
+    text = 'state start:\n    end\n    reply "never"\n'
     main = Span("f.flow", 3, 5, 3, 18)
     first = Span("f.flow", 2, 5, 2, 8)
     d = Diagnostic(
-        Severity.WARNING, "FL301", "unreachable step", main, "never runs", "",
+        Severity.WARNING,
+        "FL301",
+        "unreachable step",
+        main,
+        "never runs",
+        "",
         related=((first, "the flow ends here"),),
     )
     assert render_all([d], {"f.flow": SourceFile("f.flow", text)}).splitlines() == [
@@ -52,8 +57,14 @@ def test_a_secondary_span_is_shown_with_its_label() -> None:
         "   |     --- the flow ends here",
     ]
     assert d.to_dict()["related"] == [
-        {"file": "f.flow", "line": 2, "column": 5, "end_line": 2, "end_column": 8,
-         "label": "the flow ends here"}
+        {
+            "file": "f.flow",
+            "line": 2,
+            "column": 5,
+            "end_line": 2,
+            "end_column": 8,
+            "label": "the flow ends here",
+        }
     ]
 
 

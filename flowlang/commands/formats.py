@@ -220,7 +220,10 @@ def junit(suites: dict[str, list[JunitCase]], output: str = "") -> str:
 
 
 def diagnostics_junit(
-    files: Sequence[str], diagnostics: Sequence[Diagnostic], rendered: dict[str, str], *,
+    files: Sequence[str],
+    diagnostics: Sequence[Diagnostic],
+    rendered: dict[str, str],
+    *,
     warnings_fail: bool = False,
 ) -> str:
     """`flowlang validate` as JUnit: one test case per file checked, failed when it has errors
@@ -257,9 +260,7 @@ def tests_junit(run: TestRun) -> str:
     for problem in run.unreadable:
         file, _, reason = problem.partition(": ")
         name = relative_uri(file.split(" :: ")[0])
-        suites.setdefault(name, []).append(
-            JunitCase(file, name, None, problem, reason or problem)
-        )
+        suites.setdefault(name, []).append(JunitCase(file, name, None, problem, reason or problem))
     return junit(suites)
 
 

@@ -50,6 +50,7 @@ def color_enabled() -> bool:
         choice = str(ctx.find_root().meta.get("flowlang.color", "auto"))
     return wants_color(choice, sys.stdout)
 
+
 FORMAT_OPTION = click.option(
     "--format",
     "output_format",

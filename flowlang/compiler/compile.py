@@ -203,13 +203,9 @@ class _Compiler:
         if isinstance(stmt, ast.SetLanguage):
             return self._add(nid, s, ir.SetLanguageArgs(to_tree(stmt.value)), nxt)
         if isinstance(stmt, ast.SetData):
-            return self._add(
-                nid, s, ir.SetDataArgs(stmt.scope, stmt.key, to_tree(stmt.value)), nxt
-            )
+            return self._add(nid, s, ir.SetDataArgs(stmt.scope, stmt.key, to_tree(stmt.value)), nxt)
         if isinstance(stmt, ast.AddSkill):
-            return self._add(
-                nid, s, ir.AddSkillArgs(_ref(stmt.skill), stmt.min_proficiency), nxt
-            )
+            return self._add(nid, s, ir.AddSkillArgs(_ref(stmt.skill), stmt.min_proficiency), nxt)
         if isinstance(stmt, ast.RemoveSkill):
             return self._add(nid, s, ir.RemoveSkillArgs(_ref(stmt.skill)), nxt)
         if isinstance(stmt, ast.MarkNotActionable):

@@ -66,8 +66,10 @@ def _detail(node: Node) -> str:
             pass
         case ir.EndArgs(reason=named) | ir.NotActionableArgs(reason=named):
             pass
-        case ir.SplitArgs(name=named) | ir.MilestoneArgs(name=named) | ir.TransferFlowArgs(
-            flow=named
+        case (
+            ir.SplitArgs(name=named)
+            | ir.MilestoneArgs(name=named)
+            | ir.TransferFlowArgs(flow=named)
         ):
             pass
         case ir.RouteQueueArgs(queue=ref) | ir.BotArgs(bot=ref) | ir.ScheduleArgs(schedule=ref):

@@ -25,9 +25,7 @@ def _dead_fallthrough(node: Any, edge: str) -> bool:
     return all(f"on:{o}" in node.edges for o in outcomes)
 
 
-def coverage_of(
-    project: Project, nodes: set[str], taken: set[tuple[str, str]]
-) -> dict[str, Any]:
+def coverage_of(project: Project, nodes: set[str], taken: set[tuple[str, str]]) -> dict[str, Any]:
     """Steps and branches of the project's flow, how many were reached, and which were not."""
     graph = project.graph
     # A task's `return` and a call's "next" edge are how a task without an outcome gets back

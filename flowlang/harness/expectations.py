@@ -85,8 +85,7 @@ def _bot(expected: Any, run: RunFacts) -> list[str]:
 
 def _replies(expected: Any, run: RunFacts) -> list[str]:
     texts = [
-        str(d.message.content.get("text") or d.message.content.get("name") or "")
-        for d in run.sent
+        str(d.message.content.get("text") or d.message.content.get("name") or "") for d in run.sent
     ]
     return _in_order("replies", [str(p) for p in expected], texts)
 

@@ -218,9 +218,7 @@ class SampleReader:
         try:
             body = path.read_bytes()
         except OSError as exc:
-            self.fail(
-                f"cannot read webhook payload {path}: {exc.strerror}", (*at_event, "webhook")
-            )
+            self.fail(f"cannot read webhook payload {path}: {exc.strerror}", (*at_event, "webhook"))
             return []
         try:
             inbound = normalise(channel, body, received_at=received)

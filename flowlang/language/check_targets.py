@@ -85,8 +85,7 @@ def step_order_problems(steps: tuple[ast.AgentTarget, ...]) -> list[Diagnostic]:
             found.append(
                 error(
                     codes.AGENT_STEP_ORDER,
-                    "'then any agent' is the last step: every agent of the queue already "
-                    "qualifies",
+                    "'then any agent' is the last step: every agent of the queue already qualifies",
                     step.span,
                     "steps follow it",
                     hint="move 'then any agent' to the end, or remove the steps after it",
@@ -96,8 +95,7 @@ def step_order_problems(steps: tuple[ast.AgentTarget, ...]) -> list[Diagnostic]:
             found.append(
                 error(
                     codes.AGENT_STEP_ORDER,
-                    "a routing step without 'for' never widens, so the steps after it never "
-                    "start",
+                    "a routing step without 'for' never widens, so the steps after it never start",
                     step.span,
                     "no 'for <duration>'",
                     hint="say how long to wait for these agents, e.g. ... for 2m",
@@ -206,9 +204,7 @@ def _is_attribute(expr: ast.Expr) -> bool:
     return isinstance(expr, ast.Path) and expr.parts[0] == AGENT
 
 
-def attribute_type(
-    path: ast.Path, attributes: Mapping[str, str] | None, report: Reporter
-) -> str:
+def attribute_type(path: ast.Path, attributes: Mapping[str, str] | None, report: Reporter) -> str:
     """The type of `agent.<attribute>`; an unknown attribute is FL140."""
     if len(path.parts) != 2:
         report(

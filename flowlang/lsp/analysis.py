@@ -264,6 +264,7 @@ def deployment_span(loaded: LoadedDeployment | None, kind: str, name: str) -> Sp
 
 # ---------------------------------------------------------------- quick fixes
 
+
 def suggestion(diagnostic: Diagnostic) -> str | None:
     """The name a diagnostic's hint offers instead of the one written, if it offers one."""
     return suggested_name(diagnostic.hint)

@@ -532,9 +532,7 @@ def _split(node: Node, a: ir.SplitArgs, program: Program) -> Step:
         bucket = split_bucket(str(r.facts.conversation.get("id") or ""), name)
         index = min(bisect_right(bounds, bucket), len(edges) - 1)
         branch = branches[index]
-        r.effects.append(
-            fx.SplitTaken(step=nid, line=line, flow=flow, split=name, branch=branch)
-        )
+        r.effects.append(fx.SplitTaken(step=nid, line=line, flow=flow, split=name, branch=branch))
         r.lines.append((node, "", f"{name}: {branch}"))
         return edges[index]
 

@@ -314,9 +314,9 @@ def offline_until_signed_in(project: Project) -> Project:
     if deployment is None:
         return project
     agents = {
-        name: agent if "state" in agent.model_fields_set else agent.model_copy(
-            update={"state": "offline"}
-        )
+        name: agent
+        if "state" in agent.model_fields_set
+        else agent.model_copy(update={"state": "offline"})
         for name, agent in deployment.agents.items()
     }
     return replace(project, deployment=deployment.model_copy(update={"agents": agents}))

@@ -230,9 +230,7 @@ def details_of(
             Identity(kind=kind, value=value)
             for kind, value in service.store.identities_of(conv.customer_id)
         ],
-        participant_data=stored_data(
-            conv.data, "participant", flow_state.get("participant_data")
-        ),
+        participant_data=stored_data(conv.data, "participant", flow_state.get("participant_data")),
         conversation_data=stored_data(
             conv.data, "conversation", flow_state.get("conversation_data")
         ),

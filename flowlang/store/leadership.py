@@ -134,14 +134,18 @@ class Leadership:
     def leader_url(self) -> str | None:
         """Where the leader takes API calls (None: no process holds the lead). Raises
         StoreUnreachable or psycopg.Error when the store cannot say."""
-        row = self._connection().execute(
-            "SELECT l.url FROM leader l WHERE l.id = 1 AND EXISTS (SELECT 1 FROM pg_locks p "
-            "WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 1 "
-            "AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND p.classid::bigint = ((%(k)s::bigint >> 32) & 4294967295) "
-            "AND p.objid::bigint = (%(k)s::bigint & 4294967295))",
-            {"k": self.key},
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                "SELECT l.url FROM leader l WHERE l.id = 1 AND EXISTS (SELECT 1 FROM pg_locks p "
+                "WHERE p.locktype = 'advisory' AND p.granted AND p.objsubid = 1 "
+                "AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND p.classid::bigint = ((%(k)s::bigint >> 32) & 4294967295) "
+                "AND p.objid::bigint = (%(k)s::bigint & 4294967295))",
+                {"k": self.key},
+            )
+            .fetchone()
+        )
         return str(row[0]) if row and row[0] else None
 
     def holds(self) -> bool:

@@ -44,4 +44,3 @@ def sent_of(row: tuple[object, ...]) -> SentMessage:
         status_at=datetime.fromisoformat(str(at)),
         error=str(error),
     )
-

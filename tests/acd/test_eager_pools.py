@@ -149,10 +149,7 @@ def test_pools_built_at_load_stay_equal_to_a_fresh_build(
 def _center(agents: int) -> SkillsAcd:
     return SkillsAcd(
         [QueueSettings("Q")],
-        [
-            _profile(n, ({"Cards": 1 + n % 4}, {"en"}, TIERS[n % 2], 2, "Q"))
-            for n in range(agents)
-        ],
+        [_profile(n, ({"Cards": 1 + n % 4}, {"en"}, TIERS[n % 2], 2, "Q")) for n in range(agents)],
     )
 
 

@@ -33,8 +33,7 @@ SARIF_SCHEMA = json.loads((SCHEMAS / "sarif-schema-2.1.0.json").read_text("utf-8
 JUNIT_SCHEMA = xmlschema.XMLSchema(str(SCHEMAS / "JUnit.xsd"))
 
 BAD_FLOW = (
-    'flow "Bad"\nserve messages on whatsapp\n\nstate start:\n'
-    '    route to queue "Retial Banking"\n'
+    'flow "Bad"\nserve messages on whatsapp\n\nstate start:\n    route to queue "Retial Banking"\n'
 )
 # a flow whose only finding is a warning (FL301: the reply after `end` never runs)
 WARNED_FLOW = 'flow "W"\nserve messages on whatsapp\n\nstate start:\n    end\n    reply "never"\n'
@@ -65,7 +64,7 @@ def test_validate_finds_deployment_yaml_beside_the_flows(
     monkeypatch.chdir(tmp_path)  # the working directory has no deployment.yaml
     code, out = invoke("validate", "project/")
     assert code == 1
-    assert "error[FL101]: unknown queue \"Retial Banking\"" in out
+    assert 'error[FL101]: unknown queue "Retial Banking"' in out
     assert "checked against project/deployment.yaml" in out
 
 
@@ -133,7 +132,7 @@ def test_validate_sarif_is_valid_sarif_2_1_0_with_rules_and_regions(tmp_path: Pa
     by_rule = {r["ruleId"]: r for r in run["results"]}
     unknown = by_rule["FL101"]
     assert unknown["level"] == "error" and rules[unknown["ruleIndex"]] == "FL101"
-    assert "did you mean \"Retail Banking\"?" in unknown["message"]["text"]
+    assert 'did you mean "Retail Banking"?' in unknown["message"]["text"]
     region = unknown["locations"][0]["physicalLocation"]["region"]
     assert (region["startLine"], region["startColumn"]) == (5, 20)
     assert by_rule["FL301"]["level"] == "warning"
@@ -151,8 +150,9 @@ def test_a_clean_validate_is_an_empty_sarif_run() -> None:
 @pytest.mark.usefixtures("at_root")
 def test_validate_junit_is_valid_against_the_junit_schema(tmp_path: Path) -> None:
     flow = _bad_project(tmp_path)
-    code, out = invoke("validate", str(flow), "flows/", "-d", "examples/deployment.yaml",
-                       "--format", "junit")
+    code, out = invoke(
+        "validate", str(flow), "flows/", "-d", "examples/deployment.yaml", "--format", "junit"
+    )
     assert code == 1
     JUNIT_SCHEMA.validate(out)
     cases = re.findall(r'<testcase name="([^"]+)"', out)
@@ -164,15 +164,16 @@ def test_validate_junit_is_valid_against_the_junit_schema(tmp_path: Path) -> Non
 @pytest.mark.usefixtures("at_root")
 def test_validate_github_annotations(tmp_path: Path) -> None:
     flow = _bad_project(tmp_path)
-    code, out = invoke("validate", str(flow), "-d", "examples/deployment.yaml", "--format",
-                       "github")
+    code, out = invoke(
+        "validate", str(flow), "-d", "examples/deployment.yaml", "--format", "github"
+    )
     assert code == 1
     lines = out.splitlines()
     error = next(line for line in lines if line.startswith("::error "))
     where = f"file={flow},line=5,col=20,endLine=5,endColumn=36,title=FL101::"
     assert error.startswith(f"::error {where}")
     # the help goes on an escaped second line of the same annotation
-    assert "unknown queue \"Retial Banking\"" in error and "%0Ahelp: did you mean" in error
+    assert 'unknown queue "Retial Banking"' in error and "%0Ahelp: did you mean" in error
     assert any(line.startswith("::warning ") and "title=FL301" in line for line in lines)
 
 
@@ -182,14 +183,23 @@ def test_warnings_as_errors_fails_on_a_warning_and_only_then(tmp_path: Path) -> 
     flow.write_text(WARNED_FLOW, "utf-8")
     code, out = invoke("validate", str(flow), "-d", "examples/deployment.yaml")
     assert code == 0 and "warning[FL301]" in out
-    code, out = invoke("validate", str(flow), "-d", "examples/deployment.yaml",
-                       "--warnings-as-errors")
+    code, out = invoke(
+        "validate", str(flow), "-d", "examples/deployment.yaml", "--warnings-as-errors"
+    )
     assert code == 1 and "(warnings count as errors)" in out
-    code, out = invoke("validate", "flows/", "-d", "examples/deployment.yaml",
-                       "--warnings-as-errors")
+    code, out = invoke(
+        "validate", "flows/", "-d", "examples/deployment.yaml", "--warnings-as-errors"
+    )
     assert code == 0, out
-    code, out = invoke("validate", str(flow), "-d", "examples/deployment.yaml",
-                       "--warnings-as-errors", "--format", "junit")
+    code, out = invoke(
+        "validate",
+        str(flow),
+        "-d",
+        "examples/deployment.yaml",
+        "--warnings-as-errors",
+        "--format",
+        "junit",
+    )
     assert code == 1 and "<failure" in out
     JUNIT_SCHEMA.validate(out)
 
@@ -280,8 +290,14 @@ def test_a_keyword_expression_that_does_not_parse_is_refused(bad: str) -> None:
 
 @pytest.mark.usefixtures("at_root")
 def test_dry_run_exits_1_when_a_reply_was_blocked_unless_allowed() -> None:
-    args = ["dry-run", "flows/messaging.flow", "-d", "examples/deployment.yaml",
-            "-m", "examples/messages.yaml"]
+    args = [
+        "dry-run",
+        "flows/messaging.flow",
+        "-d",
+        "examples/deployment.yaml",
+        "-m",
+        "examples/messages.yaml",
+    ]
     code, out = invoke(*args)
     assert code == 1
     assert "xx agent reply blocked [window_closed_template_required]" in out
@@ -289,8 +305,14 @@ def test_dry_run_exits_1_when_a_reply_was_blocked_unless_allowed() -> None:
     code, _ = invoke(*args, "--allow-blocked")
     assert code == 0
     # samples where nothing is blocked pass without the flag
-    code, _ = invoke("dry-run", "flows/messaging.flow", "-d", "examples/deployment.yaml",
-                     "-m", "examples/webhooks.yaml")
+    code, _ = invoke(
+        "dry-run",
+        "flows/messaging.flow",
+        "-d",
+        "examples/deployment.yaml",
+        "-m",
+        "examples/webhooks.yaml",
+    )
     assert code == 0
 
 
@@ -375,14 +397,28 @@ def test_run_samples_reports_progress_per_sample_event() -> None:
     assert sum(done) == len(samples.events)
     result = CliRunner().invoke(
         main,
-        ["dry-run", "flows/messaging.flow", "-d", "examples/deployment.yaml",
-         "-m", "examples/webhooks.yaml", "--progress", "always"],
+        [
+            "dry-run",
+            "flows/messaging.flow",
+            "-d",
+            "examples/deployment.yaml",
+            "-m",
+            "examples/webhooks.yaml",
+            "--progress",
+            "always",
+        ],
     )
     assert result.exit_code == 0 and "events" in result.stderr
     quiet = CliRunner().invoke(
         main,
-        ["dry-run", "flows/messaging.flow", "-d", "examples/deployment.yaml",
-         "-m", "examples/webhooks.yaml"],
+        [
+            "dry-run",
+            "flows/messaging.flow",
+            "-d",
+            "examples/deployment.yaml",
+            "-m",
+            "examples/webhooks.yaml",
+        ],
     )
     assert quiet.stderr == ""
 

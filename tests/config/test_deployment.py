@@ -190,7 +190,7 @@ def test_canned_responses_name_known_queues_and_compile_or_are_located_errors() 
         "canned_responses:\n"
         "  Hello:\n    text: \"Hi {{ customer.name or 'there' }}\"\n"
         "  Wrong queue:\n    text: ok\n    queues: [Lonas]\n"
-        "  Broken:\n    text: \"{{ customer.name \"\n"
+        '  Broken:\n    text: "{{ customer.name "\n'
     )
     deployment, problems = load_deployment_text(text, "d.yaml")
     errors = [(d.code, d.span.line, d.message) for d in problems if d.is_error]

@@ -105,7 +105,6 @@ def test_the_testing_guide_lists_exactly_these_keys() -> None:
     assert documented == list(EXPECTATION_KEYS)
 
 
-
 def test_a_bad_event_in_a_flow_test_is_shown_at_its_line_in_the_file(tmp_path: Path) -> None:
     path = tmp_path / "test.yaml"
     path.write_text(

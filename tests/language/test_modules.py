@@ -110,9 +110,12 @@ def test_fl132_a_missing_module_is_named_at_the_use_line(folder: Path) -> None:
 def test_fl325_modules_that_use_each_other_name_the_cycle(folder: Path) -> None:
     (folder / "common" / "a.flow").write_text('module "A"\nuse "b.flow"\n', "utf-8")
     (folder / "common" / "b.flow").write_text('module "B"\nuse "a.flow"\n', "utf-8")
-    (folder / "sales.flow").write_text(_flow("Sales", "Sales").replace(
-        'use "common/identify.flow"', 'use "common/identify.flow"\nuse "common/a.flow"'
-    ), "utf-8")
+    (folder / "sales.flow").write_text(
+        _flow("Sales", "Sales").replace(
+            'use "common/identify.flow"', 'use "common/identify.flow"\nuse "common/a.flow"'
+        ),
+        "utf-8",
+    )
     ws = validate([Path("sales.flow")])
     (cycle,) = [d for d in ws.errors if d.code == codes.MODULE_CYCLE]
     assert cycle.message == (
@@ -134,9 +137,7 @@ def test_fl134_a_task_named_like_the_flows_own_is_a_clash_naming_both_files(fold
 
 def test_fl133_and_fl326_a_flow_is_not_a_module_and_a_module_is_not_a_flow(folder: Path) -> None:
     (folder / "sales.flow").write_text(_flow("Sales", "Sales", "support.flow"), "utf-8")
-    (folder / "common" / "identify.flow").write_text(
-        MODULE + "\nstate start:\n    end\n", "utf-8"
-    )
+    (folder / "common" / "identify.flow").write_text(MODULE + "\nstate start:\n    end\n", "utf-8")
     ws = validate([Path(".")])
     found = [(d.code, d.span.file) for d in ws.errors]
     assert found[:2] == [

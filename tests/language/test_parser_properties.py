@@ -239,9 +239,7 @@ def _as_list(items: tuple[ast.Expr, ...]) -> ast.Expr:
     return ast.ListExpr(SPAN, items)
 
 
-EXPR: st.SearchStrategy[ast.Expr] = st.recursive(
-    _LITERAL | _PATH | _STORED, _extend, max_leaves=8
-)
+EXPR: st.SearchStrategy[ast.Expr] = st.recursive(_LITERAL | _PATH | _STORED, _extend, max_leaves=8)
 _REF = st.builds(ast.NameRef, st.just(SPAN), _TEXT, st.just(False)) | st.builds(
     ast.NameRef, st.just(SPAN), _NAMES, st.just(True)
 )

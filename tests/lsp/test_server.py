@@ -236,8 +236,10 @@ def test_go_to_definition_of_states_tasks_params_and_deployment_entries(
     line, column = _line(text, "go to state routing")
     found = client.at("textDocument/definition", uri, line, column + len("go to state r"))
     assert found["uri"] == uri
-    assert found["range"]["start"] == {"line": text.split("\n").index("state routing:"),
-                                       "character": len("state ")}
+    assert found["range"]["start"] == {
+        "line": text.split("\n").index("state routing:"),
+        "character": len("state "),
+    }
     line, column = _line(text, "call task triage")
     found = client.at("textDocument/definition", uri, line, column + len("call task t"))
     assert found["range"]["start"]["line"] == text.split("\n").index("task triage:")

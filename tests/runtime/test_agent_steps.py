@@ -152,9 +152,9 @@ def test_an_agent_whose_attributes_change_joins_the_step_at_once() -> None:
 def test_the_trace_and_the_graph_say_the_route_prefers_agents() -> None:
     engine, _sent = _engine()
     outcome = engine.handle(message("hola"))
-    assert any(
-        "preferred agents: 2 step(s)" in step.detail for step in outcome.trace
-    ), outcome.trace
+    assert any("preferred agents: 2 step(s)" in step.detail for step in outcome.trace), (
+        outcome.trace
+    )
     prog = program(STEPS)
     (route,) = [n for n in prog.graph.nodes.values() if n.op is Op.ROUTE_QUEUE]
-    assert label(route).endswith('route to queue Retail (preferred agents: 2 steps)')
+    assert label(route).endswith("route to queue Retail (preferred agents: 2 steps)")

@@ -131,9 +131,7 @@ def test_no_code_at_completion_waits_for_the_code_given_in_after_call_work() -> 
     engine, sent = _engine()
     conv_id = _served_and_completed(engine, code=None)
     assert not any("How did" in t for t in _texts(sent))
-    engine.handle(
-        agent(conv_id, AgentAction.WRAP_UP, timedelta(minutes=6), wrap_up="Resolved")
-    )
+    engine.handle(agent(conv_id, AgentAction.WRAP_UP, timedelta(minutes=6), wrap_up="Resolved"))
     assert _texts(sent)[-1] == "How did ana do?"
     # a changed code does not start the survey again
     before = len(sent.sent)

@@ -33,9 +33,7 @@ def known(kind: str, name: str) -> bool:
 
 
 def start(prog: Program, text: str = "hi") -> RunResult:
-    return run(
-        prog, FlowState(), Trigger(kind="message", text=text), facts(text, known=known)
-    )
+    return run(prog, FlowState(), Trigger(kind="message", text=text), facts(text, known=known))
 
 
 def routes(result: RunResult) -> list[fx.RouteToQueue]:
@@ -54,7 +52,7 @@ route to queue target:
 
 def test_a_queue_named_by_data_is_routed_to_when_the_deployment_has_it() -> None:
     prog = program(
-        'set target to trim(message.text)\nroute to queue target', header="var target: text"
+        "set target to trim(message.text)\nroute to queue target", header="var target: text"
     )
     (route,) = routes(start(prog, " Loans "))
     assert route.queue == "Loans"

@@ -135,9 +135,7 @@ class Api:
         return {item["conversation_id"]: item["state"] for item in answer.json()}
 
 
-def make_api(
-    folder: Path, flow: str = V1, vendor: str | None = None, present: bool = True
-) -> Api:
+def make_api(folder: Path, flow: str = V1, vendor: str | None = None, present: bool = True) -> Api:
     """The service for `flow` on a fresh store with the users of USERS (not started). Its
     messages go to a recording adapter; with `vendor` (a base URL), WhatsApp's go by the
     service's own sender to that vendor API, authorised by the variable WA_TOKEN_ENV. The

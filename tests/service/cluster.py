@@ -206,9 +206,7 @@ class Traffic:
                 body = whatsapp(f"4477009{customer:05d}", f"wamid.{customer}.{number}", text)
                 headers = signed_headers("whatsapp", body)
                 again = (
-                    self._twice(retries, body, headers, rng)
-                    if rng.random() < self.both
-                    else None
+                    self._twice(retries, body, headers, rng) if rng.random() < self.both else None
                 )
                 self._send(http, body, headers, rng)
                 if again is not None:

@@ -225,7 +225,5 @@ def test_a_failed_send_in_a_group_is_on_its_conversations_last_outcome(tmp_path:
         )
         assert first.conversation_id == second.conversation_id
         assert first.failed_sends == [] and len(other.failed_sends) == 1
-        assert [f.message.conversation_id for f in second.failed_sends] == [
-            second.conversation_id
-        ]
+        assert [f.message.conversation_id for f in second.failed_sends] == [second.conversation_id]
         assert all(f.retry_at == T0 + timedelta(minutes=2, seconds=30) for f in second.failed_sends)

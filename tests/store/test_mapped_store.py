@@ -84,9 +84,7 @@ def test_a_mapped_and_a_plain_connection_answer_alike_and_see_each_others_writes
             wa_id = f"4477009{number:05d}"
             phone = wa_id if with_phone else None
             expected = alone.resolve_customer("whatsapp", wa_id, phone, name)
-            got = (mapped if use_mapped else plain).resolve_customer(
-                "whatsapp", wa_id, phone, name
-            )
+            got = (mapped if use_mapped else plain).resolve_customer("whatsapp", wa_id, phone, name)
             assert (got.id, got.new, got.name, got.phone) == (
                 expected.id,
                 expected.new,
