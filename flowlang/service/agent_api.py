@@ -39,6 +39,23 @@ router = APIRouter(prefix="/api/agent", tags=["agent"])
 ServiceDep = Annotated[Service, Depends(service_of)]
 AgentState = Literal["available", "away", "offline"]
 MAX_PAGE = 200
+MAX_CONTENT_DEPTH = 8
+"""How deep a reply's `content` may nest (a carousel's items' fields are 3 levels down): deeper,
+its history could no longer be shown (the answer's serializer gives up at a few hundred)."""
+SHAPED = "the channel's policy shapes it from the content's items and checks it"
+SERVICE_KEYS = {
+    "elements": SHAPED,  # Meta's generic template (cards, carousels)
+    "columns": SHAPED,  # LINE's carousel template
+    "actions": SHAPED,  # LINE's buttons template
+    "alt_text": SHAPED,  # LINE's template messages
+    "privately_by": "the service records by which channel a private reply went",
+    "message_id": "the service gives each message its id",
+    "reply_token": "the channel's policy adds LINE's reply token while it is valid",
+    "tag": "the channel's policy gives Meta's message tag",
+}
+"""What the service puts in a message's content itself, never taken from an agent: given, it
+would be sent or recorded as if the service had decided it (a carousel no policy checked, a
+public reply recorded as private)."""
 # The policy's word for an allowed reply -> the API's: "sent" is only in the outbox yet.
 QUEUED: dict[str, Literal["queued", "degraded"]] = {"sent": "queued", "degraded": "degraded"}
 
@@ -104,31 +121,38 @@ class ReplyRequest(BaseModel):
                 'a template is sent with "template": its name in the deployment and '
                 '"parameters"; content of kind "template" is not taken from an agent'
             )
-        unpaired = _unpaired_surrogate(
-            {"text": self.text, "content": self.content, "parameters": self.parameters}
-        )
-        if unpaired:
-            raise ValueError(f"{unpaired} has a broken character (an unpaired surrogate)")
+        forged = sorted(set(self.content or {}) & set(SERVICE_KEYS))
+        if forged:
+            raise ValueError(f'content may not carry "{forged[0]}": {SERVICE_KEYS[forged[0]]}')
+        for value, where in (
+            (self.text, "the reply.text"),
+            (self.content, "the reply.content"),
+            (self.parameters, "the reply.parameters"),
+        ):
+            problem = _unfit(value, where)
+            if problem:
+                raise ValueError(problem)
         return self
 
 
-def _unpaired_surrogate(value: object, where: str = "the reply") -> str | None:
-    """Where in `value` a text holds a lone UTF-16 surrogate, which no channel can carry."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where
-        return None
-    items: list[tuple[str, object]] = []
-    if isinstance(value, dict):
-        items = [(f"{where}.{k}", v) for k, v in value.items()] + [(where, k) for k in value]
-    elif isinstance(value, list):
-        items = [(where, v) for v in value]
-    for inner_where, inner in items:
-        found = _unpaired_surrogate(inner, inner_where)
-        if found:
-            return found
+def _unfit(value: object, where: str) -> str | None:
+    """What in `value` cannot be kept and sent, and where: a text holding a lone UTF-16
+    surrogate (no channel can carry it), or nesting deeper than MAX_CONTENT_DEPTH."""
+    stack: list[tuple[object, str, int]] = [(value, where, 0)]
+    while stack:
+        item, at, depth = stack.pop()
+        if depth > MAX_CONTENT_DEPTH:
+            return f"{at} is nested deeper than {MAX_CONTENT_DEPTH} levels"
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{at} has a broken character (an unpaired surrogate)"
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                stack.extend(((key, at, depth + 1), (inner, f"{at}.{key}", depth + 1)))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{at}[{i}]", depth + 1) for i, inner in enumerate(item))
     return None
 
 
