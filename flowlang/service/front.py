@@ -36,6 +36,7 @@ from flowlang.service.state import Gate
 from flowlang.store import count_unprocessed, database_errors
 from flowlang.store.inbox import SqliteInbox
 from flowlang.store.migrations import StoreError
+from flowlang.web.security import SecurityHeaders
 
 ENGINE_DOWN = "the engine process is not running (it is being started again)"
 
@@ -98,6 +99,7 @@ class Front:
         app.add_middleware(
             BodyLimits, limit=self.settings.body_limit, timeout=self.settings.body_timeout
         )
+        app.add_middleware(SecurityHeaders)  # the front's own answers too (webhooks, /health)
         app.include_router(webhooks.router)
 
         async def ready(_request: Request) -> Any:

@@ -31,7 +31,7 @@ HEADERS = (
 
 class SecurityHeaders:
     """Adds HEADERS to every response but those under `exempt` (FastAPI's interactive API
-    docs, which load their scripts from a CDN)."""
+    docs, which load their scripts from a CDN), each once: a response that has one keeps it."""
 
     def __init__(self, app: ASGIApp, exempt: Iterable[str] = ()) -> None:
         self.app = app
@@ -44,7 +44,10 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                headers = list(message.get("headers", []))
+                # An answer passed on from another process of the service has them already.
+                given = {name.lower() for name, _ in headers}
+                message["headers"] = headers + [h for h in HEADERS if h[0] not in given]
             await send(message)
 
         await self.app(scope, receive, with_headers)

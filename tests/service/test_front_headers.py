@@ -1,0 +1,70 @@
+"""The security headers (docs/workspace.md, "Security") on every answer of a real `flowlang
+serve`: those the front process gives itself (webhooks, handshakes, /health, /ready, /metrics)
+as well as those it passes on from the engine process (pages, the API), each header once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from flowlang.web.security import HEADERS
+from tests.service.helpers import FLOW as MESSAGING
+from tests.service.helpers import PUBLIC_URL, environment, payload, signed_headers, write_deployment
+from tests.service.process import ServiceProcess
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    folder = tmp_path_factory.mktemp("serve")
+    server = ServiceProcess(
+        MESSAGING,
+        write_deployment(folder),
+        folder / "cc.sqlite",
+        environment(),
+        folder / "serve.log",
+        ("--public-url", PUBLIC_URL),
+    ).start()
+    yield server
+    server.stop()
+
+
+def requests(url: str) -> list[tuple[str, httpx.Request]]:
+    body = payload("web")
+    return [
+        (
+            "a webhook",
+            httpx.Request(
+                "POST", url + "/webhooks/web", content=body, headers=signed_headers("web", body)
+            ),
+        ),
+        ("an unsigned webhook", httpx.Request("POST", url + "/webhooks/web", content=body)),
+        ("an unknown channel", httpx.Request("POST", url + "/webhooks/nowhere", content=body)),
+        (
+            "Meta's handshake, echoing its challenge",
+            httpx.Request(
+                "GET",
+                url + "/webhooks/whatsapp",
+                params={
+                    "hub.mode": "subscribe",
+                    "hub.verify_token": "verify-whatsapp",
+                    "hub.challenge": "<html><script>alert(1)</script>",
+                },
+            ),
+        ),
+        ("/health", httpx.Request("GET", url + "/health")),
+        ("/ready", httpx.Request("GET", url + "/ready")),
+        ("/metrics", httpx.Request("GET", url + "/metrics")),
+        ("the sign-in page (the engine's)", httpx.Request("GET", url + "/signin")),
+        ("the API (the engine's)", httpx.Request("GET", url + "/api/agent/presence")),
+    ]
+
+
+def test_every_answer_carries_the_security_headers_once(running: ServiceProcess) -> None:
+    with httpx.Client(timeout=10) as client:
+        for what, request in requests(running.url):
+            answer = client.send(request)
+            for name, value in HEADERS:
+                given = answer.headers.get_list(name.decode())
+                assert given == [value.decode()], f"{what} ({answer.status_code}): {name!r} {given}"
