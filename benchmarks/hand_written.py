@@ -73,7 +73,8 @@ def by_hand(program: Program) -> Run:
         s.position, s.status = at, "waiting"
 
     def first_message(facts: Facts) -> RunResult:
-        s = FlowState(version, "running", "start/0", variables={"account_number": None})
+        s = FlowState.fresh(version, {"account_number": None})
+        s.status, s.position = "running", "start/0"
         result = RunResult(s)
         path, lines, effects = result.path, result.lines, result.effects
         path.append("start/0")

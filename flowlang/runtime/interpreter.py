@@ -8,6 +8,7 @@ customer, hands off to a bot, waits for an agent or a queue, calls a data action
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, NamedTuple, NoReturn
@@ -45,23 +46,36 @@ class TraceStep(NamedTuple):
         return f"line {self.line:>3}  {self.op:<14}{detail}"
 
 
+Describe = Callable[[Any], str]
+Line = tuple[Node | None, str | Describe, Any]
+"""One trace line as a run records it: `(node, "", detail)` for a step, `(None, op, detail)`
+for a note, or `(node, describe, value)` for a step whose detail is `describe(value)`, written
+only when the trace is read (`value` is never changed afterwards: text, numbers, tuples, or a
+list nothing changes)."""
+
+
 @dataclass(slots=True)
 class RunResult:
     state: FlowState
     effects: list[Any] = field(default_factory=list)
     path: list[str] = field(default_factory=list)  # every node executed, in order
-    # (node, op, detail) per trace line, node None for notes; `trace` turns them into TraceSteps
-    lines: list[tuple[Node | None, str, str]] = field(default_factory=list, repr=False)
+    # the trace as recorded (`Line`); `trace` turns them into TraceSteps
+    lines: list[Line] = field(default_factory=list, repr=False)
 
     @property
     def trace(self) -> list[TraceStep]:
         """What each step did, with its source line (a new list on each read)."""
-        return [
-            TraceStep("-", op, 0, detail)
-            if node is None
-            else TraceStep(node.id, node.op, node.source.line, detail)
-            for node, op, detail in self.lines
-        ]
+        return [trace_step(line) for line in self.lines]
+
+
+def trace_step(line: Line) -> TraceStep:
+    """The `TraceStep` of one recorded trace line, its detail written out."""
+    node, how, what = line
+    if node is None:
+        assert isinstance(how, str)
+        return TraceStep("-", how, 0, what)
+    detail = what if isinstance(how, str) else how(what)
+    return TraceStep(node.id, node.op, node.source.line, detail)
 
 
 class _Failed(FlowError):
@@ -162,7 +176,7 @@ class RunContext:
         else:
             outcome = self._outcome_of(waiting.kind, node)
         s.waiting = None
-        self._trace(node, f"resumed: {outcome}")
+        self.lines.append((node, _resumed, outcome))
         self.result.path.append(node.id)
         if outcome in ("routed", "accepted"):
             self.finish(node, "routed", f"{waiting.kind} accepted")
@@ -222,7 +236,7 @@ class RunContext:
         carried = self.s.clone().interaction if len(self.facts.transfers) > 1 else None
         fixed = self.prepared.fixed_variables
         if fixed is not None:
-            fresh = self._use(FlowState(graph_version=self.g.version, variables=dict(fixed)))
+            fresh = self._use(FlowState.fresh(self.g.version, dict(fixed)))
             if carried is not None:
                 fresh.interaction = carried
             return
@@ -328,6 +342,10 @@ class RunContext:
 
     def _note(self, op: str, detail: str) -> None:
         self.lines.append((None, op, detail))
+
+
+def _resumed(outcome: str) -> str:
+    return f"resumed: {outcome}"
 
 
 class _Prepared(NamedTuple):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import ahocorasick
 
@@ -42,8 +42,7 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     when: int
     length: int
     prefix: bool
@@ -84,29 +83,31 @@ class KeywordMatcher:
         found: set[int] = set()
         norm = normalise(text) if normalised is None else normalised
         if not self._empty:
-            bounded = self._bounded
             for end, entries in self._automaton.iter(norm):
-                for entry in entries:
-                    if entry.when not in found and bounded(norm, end, entry):
-                        found.add(entry.when)
-        for index, regexes in self._regexes:
-            if index in found:
-                continue
-            for regex in regexes:
-                if regex.search(text) or regex.search(norm):
-                    found.add(index)
-                    break
-        return sorted(found)
+                for when, length, prefix, cjk in entries:
+                    if when not in found and (cjk or _bounded(norm, end, length, prefix)):
+                        found.add(when)
+        if self._regexes:
+            # An ASCII text's normal form is the text lower-cased, which a case-blind regex
+            # finds in it as well: one search then does.
+            again = not text.isascii()
+            for index, regexes in self._regexes:
+                if index in found:
+                    continue
+                for regex in regexes:
+                    if regex.search(norm) or (again and regex.search(text)):
+                        found.add(index)
+                        break
+        return sorted(found) if found else []
 
-    @staticmethod
-    def _bounded(text: str, end: int, entry: _Entry) -> bool:
-        if entry.cjk:
-            return True
-        start = end - entry.length + 1
-        first = text[start]
-        if start > 0 and _is_word_char(text[start - 1]) and _is_word_char(first):
-            return False
-        if entry.prefix:
-            return True
-        after = end + 1
-        return after >= len(text) or not (_is_word_char(text[after]) and _is_word_char(text[end]))
+
+def _bounded(text: str, end: int, length: int, prefix: bool) -> bool:
+    """Whether the keyword of `length` ending at `end` stands on word boundaries (only at its
+    start for a `prefix*`)."""
+    start = end - length + 1
+    if start > 0 and _is_word_char(text[start - 1]) and _is_word_char(text[start]):
+        return False
+    if prefix:
+        return True
+    after = end + 1
+    return after >= len(text) or not (_is_word_char(text[after]) and _is_word_char(text[end]))

@@ -10,7 +10,7 @@ closure over values.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from itertools import accumulate
@@ -28,7 +28,7 @@ from flowlang.runtime.state import Frame
 from flowlang.runtime.survey import read_answer
 
 if TYPE_CHECKING:
-    from flowlang.runtime.interpreter import RunContext
+    from flowlang.runtime.interpreter import Describe, RunContext
 
 Step = Callable[["RunContext"], str | None]
 _Reader = Callable[["RunContext"], Any]
@@ -186,24 +186,31 @@ def _text_renderer(text: str, program: Program) -> _Reader:
     return render
 
 
+_Sent = tuple[dict[str, Any], "str | Describe", Any]
+
+
 def _sent(
     content: ir.Content, program: Program, describe: Callable[[str], str] = str
-) -> Callable[[RunContext], tuple[dict[str, Any], str]]:
-    """What a reply or question sends, and its trace text (`describe` of its summary); worked
-    out once when it is plain text without a template (effects copy the content)."""
+) -> Callable[[RunContext], _Sent]:
+    """What a reply or question sends, with its trace line's (how, what): `describe` of its
+    summary, worked out once when it is plain text without a template, else when the trace is
+    read (effects copy the content, so the content made here is never changed)."""
     if (
         isinstance(content, ir.TextContent)
         and not content.choices
         and program.template_text(content.text) is None
     ):
         fixed: dict[str, Any] = {"kind": "text", "text": content.text}
-        sent = (fixed, describe(_summary(fixed)))
+        sent: _Sent = (fixed, "", describe(_summary(fixed)))
         return lambda _r: sent
     content_of = _content_maker(content, program)
 
-    def make(r: RunContext) -> tuple[dict[str, Any], str]:
+    def describe_made(made: dict[str, Any]) -> str:
+        return describe(_summary(made))
+
+    def make(r: RunContext) -> _Sent:
         made = content_of(r)
-        return made, describe(_summary(made))
+        return made, describe_made, made
 
     return make
 
@@ -268,6 +275,23 @@ def _summary(content: dict[str, Any]) -> str:
     return f"{kind}: {shown!r}" if kind != "text" else repr(shown)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+"""The classes of values nothing changes in place: a trace line describes them when read."""
+
+
+def _priority(priority: float) -> str:
+    return f"priority {priority:g}"
+
+
+def _schedule_status(name_status: tuple[str, str]) -> str:
+    name, status = name_status
+    return f"{name}: {status}"
+
+
+def _bot_waits(name: str) -> str:
+    return f"bot {name}; waits"
+
+
 def _same(subject: object, value: object) -> bool:
     if isinstance(subject, int | float) and isinstance(value, int | float):
         return float(subject) == float(value)
@@ -290,16 +314,37 @@ def _reply(node: Node, a: ir.ReplyArgs, program: Program) -> Step:
 
     def reply(r: RunContext) -> str | None:
         rendered_guard = None if guard_of is None else guard_of(r)
-        content, detail = sent(r)
+        content, how, what = sent(r)
         r.effects.append(
             fx.SendReply(
                 step=nid, line=line, content=content, visibility=visibility, guard=rendered_guard
             )
         )
-        r.lines.append((node, "", detail))
+        r.lines.append((node, how, what))
         return nxt
 
-    return reply
+    # the usual replies leave out the fields they do not change (validating one costs)
+    if visibility != "default":
+        return reply
+    if guard_of is None:
+
+        def plain_reply(r: RunContext) -> str | None:
+            content, how, what = sent(r)
+            r.effects.append(fx.SendReply(step=nid, line=line, content=content))
+            r.lines.append((node, how, what))
+            return nxt
+
+        return plain_reply
+    guarded = guard_of
+
+    def guarded_reply(r: RunContext) -> str | None:
+        rendered_guard = guarded(r)
+        content, how, what = sent(r)
+        r.effects.append(fx.SendReply(step=nid, line=line, content=content, guard=rendered_guard))
+        r.lines.append((node, how, what))
+        return nxt
+
+    return guarded_reply
 
 
 def _ask(node: Node, a: ir.AskArgs, program: Program) -> Step:
@@ -308,9 +353,9 @@ def _ask(node: Node, a: ir.AskArgs, program: Program) -> Step:
     wait = _delay(a.wait)
 
     def ask(r: RunContext) -> str | None:
-        content, detail = sent(r)
+        content, how, what = sent(r)
         r.effects.append(fx.SendReply(step=nid, line=line, content=content))
-        r.lines.append((node, "", detail))
+        r.lines.append((node, how, what))
         r.suspend(node, "answer", wait)
         return None
 
@@ -337,9 +382,9 @@ def _survey(node: Node, a: ir.SurveyArgs, program: Program) -> Step:
     def ask(r: RunContext, index: int, again: bool) -> None:
         sent = retries[index] if again else asks[index]
         assert sent is not None
-        content, detail = sent(r)
+        content, how, what = sent(r)
         r.effects.append(fx.SendReply(step=nid, line=line, content=content))
-        r.lines.append((node, "", detail))
+        r.lines.append((node, how, what))
         r.s.loops[at_question], r.s.loops[retried] = index, int(again)
         r.suspend(node, "answer", wait)
 
@@ -407,9 +452,15 @@ def _log(node: Node, a: ir.LogArgs, program: Program) -> Step:
 def _set_var(node: Node, a: ir.SetVarArgs, program: Program) -> Step:
     name, value_of, nxt = a.name, program.expr(a.value), node.edges["next"]
 
+    def describe(value: Any) -> str:
+        return f"{name} = {_text(value)!r}"
+
     def set_var(r: RunContext) -> str | None:
         value = r.s.variables[name] = value_of(r.scope)
-        r.lines.append((node, "", f"{name} = {_text(value)!r}"))
+        if value.__class__ in _PLAIN:
+            r.lines.append((node, describe, value))
+        else:  # a value that may change later is described now
+            r.lines.append((node, "", describe(value)))
         return nxt
 
     return set_var
@@ -420,7 +471,7 @@ def _set_priority(node: Node, a: ir.SetPriorityArgs, program: Program) -> Step:
 
     def set_priority(r: RunContext) -> str | None:
         priority = r.s.interaction.priority = float(_number(value_of(r.scope) or 0))
-        r.lines.append((node, "", f"priority {priority:g}"))
+        r.lines.append((node, _priority, priority))
         return nxt
 
     return set_priority
@@ -454,12 +505,18 @@ def _set_data(node: Node, a: ir.SetDataArgs, program: Program) -> Step:
     value_of, scope, key = program.expr(a.value), a.scope, a.key
     participant = scope == "participant"
 
+    def describe(value: Any) -> str:
+        return f"{scope} data {key} = {value!r}"
+
     def set_data(r: RunContext) -> str | None:
         value = value_of(r.scope)
         i = r.s.interaction
         (i.participant_data if participant else i.conversation_data)[key] = value
         r.effects.append(fx.SetData(step=nid, line=line, scope=scope, key=key, value=value))
-        r.lines.append((node, "", f"{scope} data {key} = {value!r}"))
+        if value.__class__ in _PLAIN:
+            r.lines.append((node, describe, value))
+        else:  # a value that may change later is described now
+            r.lines.append((node, "", describe(value)))
         return nxt
 
     return set_data
@@ -626,14 +683,17 @@ def _call(node: Node, a: ir.CallArgs) -> Step:
 def _outcome(node: Node, outcome: str | None, program: Program) -> Step:
     """`outcome` (named) and the end of a task's body (`return`, no outcome)."""
     nodes = program.graph.nodes
-    edge = f"on:{outcome}"
+    edge, gives = f"on:{outcome}", outcome or "done"
+
+    def describe(task: str) -> str:
+        return f"task {task} -> {gives}"
 
     def give_outcome(r: RunContext) -> str | None:
         if not r.s.stack:
             raise FlowRuntimeError("'outcome' outside a task")
         frame = r.s.stack.pop()
         edges = nodes[frame.call_node].edges
-        r.lines.append((node, "", f"task {frame.task} -> {outcome or 'done'}"))
+        r.lines.append((node, describe, frame.task))
         if outcome is not None and edge in edges:
             return edges[edge]
         return edges["next"]
@@ -724,11 +784,14 @@ def _match(node: Node, a: ir.MatchArgs, program: Program) -> Step:
 
     tests, after = _when_tests(program, nid) if then is not None else ([], "")
 
+    def describe(found: tuple[int, ...]) -> str:
+        return "matched " + ", ".join([labels[i] for i in found])
+
     def match(r: RunContext) -> str | None:
         text = _text(subject(r.scope) if subject is not None else r.facts.message.get("text"))
         found = r.s.matches[nid] = matcher.matches(text, r.normalised(text))
-        if found:
-            r.lines.append((node, "", "matched " + ", ".join([labels[i] for i in found])))
+        if found:  # (a copy: the state's list is its holder's to change)
+            r.lines.append((node, describe, tuple(found)))
         else:
             r.lines.append((node, "", "no keyword matched"))
         if then is not None:
@@ -772,10 +835,11 @@ def _skip_to(r: RunContext, tests: list[str], after: str, start: int, found: Seq
     """The next `when` test from `start` whose `when` matched (`found`, ascending), else the
     node after the tests. The tests passed over are recorded in the path as if each had run
     and missed, in one step: a match costs per `when` that matches, not per `when`."""
-    target = next((i for i in found if i >= start), None)
-    if target is None:
+    at = bisect_left(found, start)
+    if at == len(found):
         r.result.path.extend(tests[start:])
         return after
+    target = found[at]
     r.result.path.extend(tests[start:target])
     return tests[target]
 
@@ -811,7 +875,7 @@ def _schedule(node: Node, a: ir.ScheduleArgs) -> Step:
         name = schedule_of(r) or ""
         facts = r.facts
         status = facts.schedule_state(name, facts.now)
-        r.lines.append((node, "", f"{name}: {status}"))
+        r.lines.append((node, _schedule_status, (name, status)))
         return e.get(f"on:{status}") or e["next"]
 
     return schedule
@@ -825,7 +889,7 @@ def _bot(node: Node, a: ir.BotArgs) -> Step:
     def bot(r: RunContext) -> str | None:
         name = bot_of(r) or ""
         r.effects.append(fx.HandOffToBot(step=nid, line=line, bot=name, wait_seconds=seconds))
-        r.lines.append((node, "", f"bot {name}; waits"))
+        r.lines.append((node, _bot_waits, name))
         r.suspend(node, "bot", wait)
         return None
 
@@ -860,6 +924,9 @@ def _route_agent(node: Node, a: ir.RouteAgentArgs, program: Program) -> Step:
     unavailable = e.get("on:unavailable") or e["next"]
     waits = f"waits up to {seconds or 0}s"
 
+    def describe(agent: str) -> str:
+        return f"agent {agent}; {waits}"
+
     def route_agent(r: RunContext) -> str | None:
         agent = agent_of(r)
         unknown_agent = agent is not None and not r.facts.known("agent", agent)
@@ -874,7 +941,7 @@ def _route_agent(node: Node, a: ir.RouteAgentArgs, program: Program) -> Step:
         r.effects.append(
             fx.RouteToAgent(step=nid, line=line, agent=agent, last_agent=last, wait_seconds=seconds)
         )
-        r.lines.append((node, "", f"agent {agent}; {waits}"))
+        r.lines.append((node, describe, agent))
         r.suspend(node, "agent", wait)
         return None
 
@@ -905,6 +972,50 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
         for s in a.agent_steps or ()
     ]
     preferring = sum(1 for s in a.agent_steps or () if s.condition is not None)
+    stepped = f"; preferred agents: {preferring} step(s)" if preferring else ""
+
+    def describe(routed: tuple[str, dict[str, int | None], float]) -> str:
+        queue, skills, priority = routed
+        skill_text = ", ".join(skills) or "no skills"
+        return f"queue {queue} ({skill_text}; priority {priority:g}{stepped})"
+
+    def routed_in_full(
+        r: RunContext, queue: str, skills: dict[str, int | None], language: str | None, p: float
+    ) -> fx.RouteToQueue:
+        return fx.RouteToQueue(
+            step=nid,
+            line=line,
+            queue=queue,
+            skills=[{"skill": k, "min": v} for k, v in skills.items()],
+            language=language,
+            priority=p,
+            preferred_agents=[
+                {"agent": agent_of(r), "score": score} for agent_of, score in preferred
+            ],
+            prefer_last_agent=prefer_last,
+            timeout_seconds=timeout,
+            agent_steps=[
+                {"condition": canonical(bind(r.scope)) if bind else None, "seconds": seconds}
+                for bind, seconds in steps
+            ],
+        )
+
+    def routed_plainly(
+        _r: RunContext, queue: str, skills: dict[str, int | None], language: str | None, p: float
+    ) -> fx.RouteToQueue:
+        return fx.RouteToQueue(
+            step=nid,
+            line=line,
+            queue=queue,
+            skills=[{"skill": k, "min": v} for k, v in skills.items()],
+            language=language,
+            priority=p,
+            prefer_last_agent=prefer_last,
+            timeout_seconds=timeout,
+        )
+
+    # the usual route leaves out the empty lists (validating one costs)
+    routed = routed_in_full if preferred or steps else routed_plainly
 
     def route_queue(r: RunContext) -> str | None:
         interaction = r.s.interaction
@@ -922,28 +1033,8 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
                 name is not None and not r.facts.known(kind, name)
             ):
                 return unknown(r, kind, name)
-        r.effects.append(
-            fx.RouteToQueue(
-                step=nid,
-                line=line,
-                queue=queue,
-                skills=[{"skill": k, "min": v} for k, v in skills.items()],
-                language=language,
-                priority=priority,
-                preferred_agents=[
-                    {"agent": agent_of(r), "score": score} for agent_of, score in preferred
-                ],
-                prefer_last_agent=prefer_last,
-                timeout_seconds=timeout,
-                agent_steps=[
-                    {"condition": canonical(bind(r.scope)) if bind else None, "seconds": seconds}
-                    for bind, seconds in steps
-                ],
-            )
-        )
-        skill_text = ", ".join(skills) or "no skills"
-        stepped = f"; preferred agents: {preferring} step(s)" if preferring else ""
-        r.lines.append((node, "", f"queue {queue} ({skill_text}; priority {priority:g}{stepped})"))
+        r.effects.append(routed(r, queue, skills, language, priority))
+        r.lines.append((node, describe, (queue, skills, priority)))  # (`skills` is this run's)
         if wait is not None:
             r.suspend(node, "queue", wait)
         else:

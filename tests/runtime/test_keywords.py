@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import re
+
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from flowlang.runtime.keywords import KeywordMatcher, normalise
@@ -72,3 +74,34 @@ def test_matching_never_fails_on_any_text(text: str) -> None:
 @given(st.from_regex(r"[a-z]{3,8}", fullmatch=True), st.from_regex(r"[a-z ]{0,20}", fullmatch=True))
 def test_a_word_is_found_wherever_it_stands_alone(word: str, filler: str) -> None:
     assert matched([word], f"{filler} {word.upper()} {filler}")
+
+
+_REGEXES = ["over ?charged", "Refund", "[A-Z]{2}\\d", "\\bfee\\b", "ç[a-z]+", "(ab)\\1", "x+"]
+_WORDS = st.sampled_from(["fee*", "card", "#tag", "ローン", "a b", "ÉTÉ", "ab"])
+_TEXTS = st.text(alphabet="abcdefrOVERCHARGDFUNÉçx #ローン0129 ", max_size=40)
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(_WORDS, max_size=3), st.lists(st.sampled_from(_REGEXES), max_size=2)),
+        min_size=1,
+        max_size=4,
+    ),
+    _TEXTS,
+)
+@example([([], ["ç[a-z]+"])], "Façade")  # only the text has it: its normal form is "facade"
+@example([([], ["over ?charged"])], "OVER CHARGED")  # an ASCII text: one search finds it
+def test_a_regex_searched_once_in_an_ascii_text_finds_what_searching_both_forms_finds(
+    whens: list[tuple[list[str], list[str]]], text: str
+) -> None:
+    """A `when`'s regex is searched in the text and in its normal form; in an ASCII text (its
+    normal form lower-cased) one search does, and finds the same."""
+    by_keywords = KeywordMatcher([(keywords, []) for keywords, _ in whens]).matches(text)
+    norm = normalise(text)
+    by_regex = {
+        index
+        for index, (_, regexes) in enumerate(whens)
+        for pattern in regexes
+        if re.search(pattern, text, re.IGNORECASE) or re.search(pattern, norm, re.IGNORECASE)
+    }
+    assert KeywordMatcher(whens).matches(text) == sorted({*by_keywords, *by_regex})

@@ -59,14 +59,14 @@ def test_passing_over_whens_gives_the_path_of_testing_each(
     result = run(prog, FlowState(), Trigger(kind="message", text=text), facts(text))
     found = {i for i in said if i < len(bodies)}
     assert result.path == _reference_path(prog.graph, found)
-    logged = [detail for _node, _op, detail in result.lines if detail.startswith("hit")]
+    logged = [line.detail for line in result.trace if line.detail.startswith("hit")]
     assert logged == [f"hit {i}" for i in sorted(found) if bodies[i]]
 
 
 def test_a_message_matching_nothing_runs_otherwise_only() -> None:
     prog = _block([True] * 300, otherwise=True)
     result = run(prog, FlowState(), Trigger(kind="message", text="w300"), facts("w300"))
-    assert [d for _n, _o, d in result.lines] == [
+    assert [line.detail for line in result.trace] == [
         "no keyword matched",
         "none",
         "after",
