@@ -12,7 +12,6 @@ from flowlang.commands.deployment import require
 from flowlang.commands.exits import ExitCode
 from flowlang.commands.options import deployment_option
 from flowlang.commands.store import StoreLocation
-from flowlang.store import is_postgres_url
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -123,8 +122,7 @@ def serve_command(
       WHATSAPP_APP_SECRET=... flowlang serve flows/messaging.flow \\
         -d deployment.yaml --store cc.sqlite --public-url https://cc.example.com
     """
-    from flowlang.service.app import create_app
-    from flowlang.service.settings import ServiceConfigError, Settings
+    from flowlang.service.settings import Settings
 
     deployment_file = require(deployment, flows, "flowlang serve")
     logging.basicConfig(
@@ -147,24 +145,13 @@ def serve_command(
         limit_concurrency=limit_concurrency,
         backlog=backlog,
     )
-    if not is_postgres_url(store):
-        return _serve_in_two_processes(settings, log_level)
-    try:
-        # A process deposed as the engine's leader (another took the lead, or its connections
-        # to the store were lost) follows again and bids for the lead on new connections.
-        app = create_app(settings)
-    except ServiceConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return ExitCode.USAGE
-    for line in app.state.service.started:
-        click.echo(line, err=True)
-    _run(app, settings, log_level)
-    return ExitCode.OK
+    return _serve_in_two_processes(settings, log_level)
 
 
 def _serve_in_two_processes(settings: Settings, log_level: str) -> ExitCode:
-    """A SQLite store: this process takes the webhooks, an engine process it starts (and
-    starts again when it dies) runs the flows and the API (docs/service.md, "Two processes")."""
+    """This process takes the webhooks, an engine process it starts (and starts again when it
+    dies) runs the flows and the API (docs/service.md, "Two processes"); on PostgreSQL when
+    it leads, passing the API on to the leader when it follows (docs/scaling.md)."""
     from flowlang.service.engine_process import EngineExited, EngineProcess
     from flowlang.service.front import Front
     from flowlang.service.settings import ServiceConfigError

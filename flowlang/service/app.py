@@ -118,10 +118,10 @@ def create_app(
     store opened. On a PostgreSQL store the process joins the others sharing it (the leader
     runs the engine; `on_deposed` is called if this one loses the lead, whose engine has then
     stopped; without it the process follows again and bids for the lead on new connections).
-    On a SQLite store the webhooks are made durable in the store's inbox by an intake thread
-    of this app, unless `own_intake` is False: the engine process of
-    `flowlang serve`, whose front process does it (`front.py`), and which wakes the worker
-    (`worker.wake`). Raises ServiceConfigError (what to fix) when it cannot run."""
+    The webhooks are made durable (in a SQLite store's inbox, in a PostgreSQL store's shared
+    inbound log) by an intake thread of this app, unless `own_intake` is False: the engine
+    process of `flowlang serve`, whose front process does it (`front.py`), and which wakes the
+    worker (`worker.wake`). Raises ServiceConfigError (what to fix) when it cannot run."""
     # httpx logs every request's URL at INFO, query included (a live stream's one-use ticket
     # is in its query): the vendors' senders and the front's checks of its engine use httpx.
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -335,11 +335,13 @@ def _leads(worker: Worker, outbox: Store) -> bool:
 
 
 def _inbox(store: Store, writes: bool) -> tuple[InboxReader | None, Inbox | None]:
-    """Where this process's intake makes its webhooks durable: on a SQLite store its inbox
-    (`store/inbox.py`), read by the worker and written by the intake when it `writes`; on a
-    PostgreSQL store the shared inbound log, on a connection of the intake's own, which the
-    worker of whichever process leads reads (`store/postgres_inbox.py`)."""
+    """Where this process's intake, when it `writes`, makes its webhooks durable: on a SQLite
+    store its inbox (`store/inbox.py`), read by the worker; on a PostgreSQL store the shared
+    inbound log, on a connection of the intake's own, which the worker of whichever process
+    leads reads (`store/postgres_inbox.py`)."""
     if isinstance(store, PostgresStore):
+        if not writes:
+            return None, None
         try:
             return None, PostgresInbox(store.path)
         except StoreError as exc:

@@ -1,13 +1,16 @@
 """The engine's process, started and supervised by the front process of `flowlang serve`.
 
-On a SQLite store `flowlang serve` runs as two processes, so that the engine's work and the
-webhooks' acknowledgements do not share one interpreter lock (docs/service.md, "Two
-processes"). The front (the process `flowlang serve` is) takes the webhooks into the store's
-inbox and answers them (`front.py`); the engine process (`engine_main.py`) runs everything
-else. `EngineProcess` starts it on a loopback socket the front holds for its whole life (so the
-engine's address never changes), waits until it answers, wakes it after each commit of webhooks
-(`wake`: a byte down a pipe, which a full pipe or a dead engine does not block), and starts it
-again when it dies, while the front keeps acknowledging webhooks into the inbox.
+`flowlang serve` runs as two processes, so that the engine's work and the webhooks'
+acknowledgements do not share one interpreter lock (docs/service.md, "Two processes"). The
+front (the process `flowlang serve` is) takes the webhooks into the store's inbox (on
+PostgreSQL the shared inbound log) and answers them (`front.py`); the engine process
+(`engine_main.py`) runs everything else. `EngineProcess` starts it on a loopback socket the
+front holds for its whole life (so the engine's address never changes), waits until it
+answers, wakes it after each commit of webhooks (`wake`: a byte down a pipe, which a full pipe
+or a dead engine does not block), and starts it again when it dies, while the front keeps
+acknowledging webhooks. On PostgreSQL the engine says down a second pipe whether it leads
+(`leads`): the front's intake then wakes it through the pipe alone, and tells the other
+processes' engines nothing (no NOTIFY) while its own leads.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from flowlang.service.settings import Settings
 log = logging.getLogger("flowlang.service")
 
 RESTART_DELAY = 0.2  # seconds before the engine is started again after it died (doubled up to 5)
+LEADS = b"L"  # the engine's byte down the role pipe when it takes the lead (any other: it does not)
 
 
 class EngineExited(FlowError, RuntimeError):
@@ -54,6 +58,7 @@ class EngineProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0  # how many times it was started
         self._wake_fd: int | None = None
+        self.leads = False  # (PostgreSQL) the engine process leads the engine's work
         self._wake_lock = threading.Lock()
         self._up = False
         self._stopping = threading.Event()
@@ -104,23 +109,47 @@ class EngineProcess:
     def _spawn(self) -> None:
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)
+        role_read, role_write = os.pipe()
         config = {
             "settings": self.settings.to_json(),
             "log_level": self.log_level,
             "listen_fd": self._listening.fileno(),
             "wake_fd": read_end,
+            "role_fd": role_write,
         }
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "flowlang.service.engine_main", json.dumps(config)],
-                pass_fds=(self._listening.fileno(), read_end),
+                pass_fds=(self._listening.fileno(), read_end, role_write),
             )
+        except BaseException:
+            os.close(role_read)
+            raise
         finally:
             os.close(read_end)
+            os.close(role_write)
         self.starts += 1
+        hearing = threading.Thread(
+            target=self._hear_role, args=(role_read, self.starts), name="flowlang-engine-role"
+        )
+        hearing.daemon = True
+        hearing.start()
         self._close_pipe()
         with self._wake_lock:
             self._wake_fd = write_end
+
+    def _hear_role(self, role_fd: int, start: int) -> None:
+        """The engine's changes of role until it ends (then it leads no more)."""
+        try:
+            while data := os.read(role_fd, 64):
+                if start == self.starts:
+                    self.leads = data[-1:] == LEADS
+        except OSError:
+            pass
+        finally:
+            os.close(role_fd)
+            if start == self.starts:
+                self.leads = False
 
     def _close_pipe(self) -> None:
         with self._wake_lock:
@@ -147,7 +176,7 @@ class EngineProcess:
         while not self._stopping.is_set():
             assert self.process is not None
             code = self.process.wait()
-            self._up = False
+            self._up = self.leads = False
             if self._stopping.is_set():
                 return
             log.error("the engine process exited (status %s): starting it again", code)

@@ -53,11 +53,15 @@ class Forwarder:
         leader_url: Callable[[], str | None],
         key: bytes,
         cache_seconds: float = 1.0,
+        mark: bool = True,
     ) -> None:
         self.follower = follower
         self.leader_url = leader_url
         self.key = key  # the service's processes' mark on a request one of them forwarded
         self.cache_seconds = cache_seconds
+        # False: the front's hop to its own engine process (`front.py`), which may pass the
+        # request on to the leader once: a request keeps the mark it came with, gets none.
+        self.mark = mark
         self._leader: tuple[str | None, float] = (None, 0.0)
         self._upstreams: Upstream | None = None
 
@@ -75,7 +79,7 @@ class Forwarder:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.forwarded(scope):
+        if self.mark and self.forwarded(scope):
             await _unavailable(send, "the lead is changing hands; try again")
             return
         leader = await self._where()
@@ -103,7 +107,8 @@ class Forwarder:
             for k, v in scope["headers"]
             if k.lower() not in _HOP_BY_HOP and k.lower() != FORWARDED
         ]
-        headers.append((FORWARDED, self.key))
+        if self.mark or self.forwarded(scope):
+            headers.append((FORWARDED, self.key))
         upstream, prefix = self._upstream(leader)
         raw: bytes | None = scope.get("raw_path")
         target = prefix + (raw.decode("latin-1") if raw else quote(scope["path"]))

@@ -1,12 +1,14 @@
-"""The front process of `flowlang serve` on a SQLite store: webhooks in, everything else on.
+"""The front process of `flowlang serve`: webhooks in, everything else on.
 
-It verifies each webhook request, makes its events durable in the store's inbox (the intake's
-group commit, `intake.py`) and answers it, then wakes the engine process (`engine_process.py`),
-which takes them from the inbox and runs the flows. Every other request (the API, the pages,
+It verifies each webhook request, makes its events durable (the intake's group commit,
+`intake.py`: on SQLite in the store's inbox, on PostgreSQL in the shared inbound log) and
+answers it, then wakes the engine process (`engine_process.py`), which takes them and runs the
+flows (on PostgreSQL, if it leads: docs/scaling.md). Every other request (the API, the pages,
 the live streams, `/openapi.json`) goes on to the engine process (`forward.py`; 503 with
-`Retry-After: 1` while it restarts). `/health` is the front's own; `/ready` is the engine's
-answer plus the front's problems (its intake; an engine not answering); `/metrics` adds up the
-front's counters (webhooks taken, duplicates, refusals) and the engine's.
+`Retry-After: 1` while it restarts), which on PostgreSQL passes it on to the leader when it
+follows. `/health` is the front's own; `/ready` is the engine's answer plus the front's
+problems (its intake; an engine not answering); `/metrics` adds up the front's counters
+(webhooks taken, duplicates, refusals) and the engine's.
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ from flowlang.service import error_responses, webhooks
 from flowlang.service.app import Health, Readiness, health, load_projects, webhook_channels
 from flowlang.service.engine_process import EngineProcess
 from flowlang.service.forward import Forwarder, ForwardToLeader
-from flowlang.service.intake import Intake
+from flowlang.service.intake import Inbox, Intake
 from flowlang.service.limits import BodyLimits
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics, merged_text
 from flowlang.service.settings import ChannelSecrets, ServiceConfigError, Settings, channel_secrets
 from flowlang.service.state import Gate
-from flowlang.store import count_unprocessed, database_errors
+from flowlang.store import count_unprocessed, database_errors, is_postgres_url, shown_location
 from flowlang.store.inbox import SqliteInbox
+from flowlang.store.leadership import Leadership
 from flowlang.store.migrations import StoreError
+from flowlang.store.postgres_inbox import PostgresInbox
 from flowlang.web.security import SecurityHeaders
 
 ENGINE_DOWN = "the engine process is not running (it is being started again)"
@@ -66,12 +70,8 @@ class Front:
 
     def app(self, engine: EngineProcess) -> FastAPI:
         """The front's app, handing on to `engine` (started: the store exists)."""
-        try:
-            inbox = SqliteInbox(self.settings.store)
-        except StoreError as exc:
-            raise ServiceConfigError(str(exc)) from exc
-        intake = Intake(inbox, engine.wake, self.metrics, self.settings.max_batch)
-        forwarder = Forwarder(lambda: True, engine.url, secrets.token_urlsafe(32).encode())
+        forwarder = Forwarder(lambda: True, engine.url, self._forwarding_key(), mark=False)
+        intake = Intake(self._inbox(engine), engine.wake, self.metrics, self.settings.max_batch)
         client = httpx.AsyncClient(timeout=5.0)
 
         @asynccontextmanager
@@ -125,6 +125,33 @@ class Front:
         app.add_api_route("/metrics", metrics_text, methods=["GET"], response_class=Response)
         return app
 
+    def _inbox(self, engine: EngineProcess) -> Inbox:
+        """Where the intake writes. On PostgreSQL its commits wake the engine process through
+        its pipe and, while that engine does not lead, the leader by NOTIFY."""
+        store = self.settings.store
+        try:
+            if is_postgres_url(store):
+                return PostgresInbox(str(store), announce=lambda: not engine.leads)
+            return SqliteInbox(store)
+        except StoreError as exc:
+            raise ServiceConfigError(str(exc)) from exc
+
+    def _forwarding_key(self) -> bytes:
+        """The mark of a request one process of the service passed to another: on PostgreSQL
+        the store's (its engine processes pass the API on to the leader's front), on SQLite
+        one of the front's own (a client's header of that name is dropped)."""
+        store = self.settings.store
+        if not is_postgres_url(store):
+            return secrets.token_urlsafe(32).encode()
+        try:
+            leadership = Leadership(str(store), self.settings.advertised())
+        except database_errors() as exc:
+            raise ServiceConfigError(f"{shown_location(store)}: cannot connect: {exc}") from exc
+        try:
+            return leadership.forwarding_key()
+        finally:
+            leadership.close()
+
     async def _engine_ready(self, engine: EngineProcess, client: httpx.AsyncClient) -> Any:
         url = engine.url()
         if url is not None:
@@ -137,6 +164,8 @@ class Front:
                 pass
         body = dict(self.last_ready) if self.last_ready else self._unseen()
         body["problems"] = [ENGINE_DOWN]
+        if is_postgres_url(self.settings.store):
+            body["role"] = "follower"  # its engine leads no more: it bids again once started
         try:
             body["unprocessed"] = await asyncio.to_thread(count_unprocessed, self.settings.store)
         except database_errors():
@@ -154,5 +183,5 @@ class Front:
             store="ok",
             problems=[],
             unprocessed=-1,
-            role="single",
+            role="follower" if is_postgres_url(self.settings.store) else "single",
         ).model_dump()

@@ -223,7 +223,10 @@ class Worker:
         self._next_gauges = 0.0
         self.cluster = cluster
         self.on_deposed = on_deposed
-        self.role: Role = "single" if cluster is None else "follower"
+        self._role: Role = "single" if cluster is None else "follower"
+        # Told each change of role, on the worker's thread (the engine process of `flowlang
+        # serve` tells its front whether it leads: `engine_main.py`).
+        self.on_role: Callable[[Role], None] = lambda _role: None
         self._more = False  # (leader) events left in the inbound log after the last turn
         self._next_look = 0.0  # (leader) when to look at the inbound log again, unwoken
         self._last_turn = 0  # (leader) how many events its last turn processed
@@ -232,6 +235,17 @@ class Worker:
         self._led = False  # (cluster) it has led before
         metrics.watch_backlog(self.backlog)
         engine.listen(self._heard)
+
+    @property
+    def role(self) -> Role:
+        """single (its own store), leader, follower or deposed (sharing a PostgreSQL store)."""
+        return self._role
+
+    @role.setter
+    def role(self, role: Role) -> None:
+        if role != self._role:
+            self._role = role
+            self.on_role(role)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:

@@ -105,8 +105,9 @@ def leader() -> Iterator[tuple[Leader, str]]:
 
 
 @contextmanager
-def follower(leader_url: str) -> Iterator[str]:
-    """A process that forwards everything to `leader_url`, as a follower does."""
+def follower(leader_url: str, mark: bool = True) -> Iterator[str]:
+    """A process that forwards everything to `leader_url`, as a follower does (`mark`: False
+    as a front does to its own engine process)."""
 
     async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "lifespan", "a follower's request went to its own app"
@@ -119,7 +120,7 @@ def follower(leader_url: str) -> Iterator[str]:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    forwarder = Forwarder(lambda: True, lambda: leader_url, KEY)
+    forwarder = Forwarder(lambda: True, lambda: leader_url, KEY, mark=mark)
     with serving(ForwardToLeader(lifespan, forwarder)) as url:
         yield url
 
@@ -161,6 +162,24 @@ def test_a_forwarded_request_reaches_the_leader_as_sent_with_the_services_mark(
         empty = client.delete("/anything", headers={"X-Status": "204"})
         assert empty.status_code == 204 and empty.content == b""
         assert client.head("/anything").status_code == 200
+
+
+def test_a_fronts_hop_to_its_engine_keeps_the_services_mark_and_adds_none(
+    leader: tuple[Leader, str],
+) -> None:
+    """A front passes a request on to its engine process, which may pass it on to the leader
+    once: a request another process marked keeps the mark (its engine then passes it on no
+    further), a client's gets none (its own header is dropped), and neither is refused."""
+    _, url = leader
+    with follower(url, mark=False) as front, httpx.Client(base_url=front) as client:
+
+        def marks(headers: dict[str, str]) -> list[str]:
+            echoed = _echo(client.get("/api/agent/interactions", headers=headers))["headers"]
+            return [v for k, v in echoed if k == FORWARDED.decode()]
+
+        assert marks({}) == []
+        assert marks({"X-Flowlang-Forwarded": "forged"}) == []
+        assert marks({"X-Flowlang-Forwarded": KEY.decode()}) == [KEY.decode()]
 
 
 def test_forwarded_requests_share_a_kept_alive_connection_to_the_leader(
