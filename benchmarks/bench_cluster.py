@@ -13,9 +13,11 @@ out of order, agents over capacity) of every PostgreSQL run. Then once: 3 proces
 Goals: 2 processes >= 1 on PostgreSQL (no collapse); 1 on PostgreSQL >= 50 % of 1 on SQLite.
 
 Beside the rates, the CPU each part of the service spent per message (user and system time
-from /proc, the whole run): the process running the engine (the leader; on SQLite the
-service's two processes), the followers together, and the PostgreSQL server's processes:
-what a machine with more cores would run side by side, and what stays on one process.
+from /proc, the whole run): the leader's engine process and its front (each `flowlang serve`
+is a front taking the webhooks and an engine process it starts: docs/service.md, "Two
+processes"; a `flowlang serve` of one process counts as its engine), the followers' engine
+processes and fronts together, and the PostgreSQL server's processes: what a machine with more
+cores would run side by side, and what stays on one process.
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ class Run:
     rate: float
     decisions: float
     checks: str
-    leader: float  # the process running the engine (on SQLite: the service's processes)
-    followers: float  # the other processes together
+    engine: float  # the leader's engine process
+    front: float  # the leader's front
+    follower_engines: float  # the other services' engine processes together
+    follower_fronts: float  # ... and their fronts
     server: float  # PostgreSQL's processes
 
 
@@ -72,14 +76,22 @@ def _measure(server: str, store: str, processes: int) -> Run:
         try:
             leader = cluster.leader() if store == "PostgreSQL" else cluster.processes[0]
             assert leader is not None and leader.process is not None
-            mine = {leader.process.pid, *_children(leader.process.pid)}
-            others = {p.process.pid for p in cluster.processes if p.process} - mine
+            front, engine = _parts(leader.process.pid)
+            fronts: set[int] = set()
+            engines: set[int] = set()
+            for process in cluster.processes:
+                if process is not leader and process.process is not None:
+                    other_front, other_engine = _parts(process.process.pid)
+                    fronts |= other_front
+                    engines |= other_engine
             servers = _server_processes(server)
-            before = {pid: _cpu(pid) for pid in mine | others | servers}
+            every = front | engine | fronts | engines | servers
+            before = {pid: _cpu(pid) for pid in every}
             traffic = Traffic(cluster, MESSAGES, CUSTOMERS)
             traffic.run()
             servers |= _server_processes(server)
-            spent = {pid: _cpu(pid) - before.get(pid, 0.0) for pid in mine | others | servers}
+            every |= servers
+            spent = {pid: _cpu(pid) - before.get(pid, 0.0) for pid in every}
         finally:
             cluster.stop()
         with open_store(location) as db:
@@ -93,10 +105,19 @@ def _measure(server: str, store: str, processes: int) -> Run:
             MESSAGES / traffic.processed_in,
             decisions / traffic.finished_in,
             checks,
-            per_message(mine),
-            per_message(others),
+            per_message(engine),
+            per_message(front),
+            per_message(engines),
+            per_message(fronts),
             per_message(servers) if store == "PostgreSQL" else 0.0,
         )
+
+
+def _parts(service: int) -> tuple[set[int], set[int]]:
+    """A `flowlang serve`'s front and its engine process (a service of one process: its
+    engine, and no front)."""
+    engines = children(service)
+    return ({service}, engines) if engines else (set(), {service})
 
 
 def _cpu(pid: int) -> float:
@@ -108,7 +129,8 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _children(parent: int) -> set[int]:
+def children(parent: int) -> set[int]:
+    """The processes whose parent is `parent`."""
     found = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -128,7 +150,7 @@ def _server_processes(url: str) -> set[int]:
     stat = Path(f"/proc/{backend}/stat")
     if not stat.exists():
         return set()
-    return _children(int(stat.read_text().rsplit(")", 1)[1].split()[1]))
+    return children(int(stat.read_text().rsplit(")", 1)[1].split()[1]))
 
 
 def _checks(url: str, traffic: Traffic) -> str:
@@ -190,7 +212,7 @@ def _run(server: str) -> None:
                 print(f"  ({config[0]} x{config[1]}: {run.checks})", flush=True)
     print(
         f"  {'':24} {'messages/s min':>15} {'median':>8} {'ACD decisions/s':>16}"
-        f"  CPU ms a message: {'engine':>6} {'others':>6} {'server':>6}"
+        "  CPU ms a message: leader's engine, front; followers' engines, fronts; server"
     )
     rates: dict[tuple[str, int], list[float]] = {}
     for (store, processes), found in runs.items():
@@ -202,8 +224,9 @@ def _run(server: str) -> None:
 
         print(
             f"  {label:24} {min(r.rate for r in found):15,.1f} {median('rate'):8,.1f} "
-            f"{median('decisions'):16,.1f}  {'':18}{median('leader'):6.2f} "
-            f"{median('followers'):6.2f} {median('server'):6.2f}"
+            f"{median('decisions'):16,.1f}  {'':18}{median('engine'):5.2f} "
+            f"{median('front'):5.2f}; {median('follower_engines'):5.2f} "
+            f"{median('follower_fronts'):5.2f}; {median('server'):5.2f}"
         )
     print(f"  load average (1 min) over the runs: {min(loads):.1f} to {max(loads):.1f}")
     one = statistics.median(rates[("PostgreSQL", 1)])

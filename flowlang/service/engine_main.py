@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import sys
@@ -56,25 +57,55 @@ def engine_lock(store: str | Path, wait: float = LOCK_WAIT) -> IO[bytes]:
 _WAITING = "waiting for the engine that ran on %s before to stop"
 
 
-def watch_front(wake_fd: int, wake: Callable[[], None]) -> threading.Thread:
-    """A thread calling `wake` for each write of the front to `wake_fd`, and stopping this
-    process (SIGTERM: a graceful stop) when the pipe ends."""
+def _stop_this_process() -> None:
+    log.warning("the service's front process has ended: the engine stops")
+    os.kill(os.getpid(), signal.SIGTERM)  # a graceful stop
 
-    def run() -> None:
-        while True:
+
+class FrontPipe:
+    """The front's wake pipe `wake_fd`: a thread calls `wake` for each write of the front, and
+    `ended` (by default: stop this process) when the pipe ends. `woken()` (the worker, before
+    a call) takes a write the thread has not taken yet: the front writes before it answers a
+    webhook, so a call made after the answer finds the write here or its wake-up queued."""
+
+    def __init__(
+        self,
+        wake_fd: int,
+        wake: Callable[[], None],
+        ended: Callable[[], None] = _stop_this_process,
+    ) -> None:
+        self.fd = wake_fd
+        self.wake = wake
+        self.ended = ended
+        self._taking = threading.Lock()  # a write is taken and its wake-up queued at once
+        os.set_blocking(wake_fd, False)
+        self.thread = threading.Thread(target=self._run, name="flowlang-wake", daemon=True)
+        self.thread.start()
+
+    def woken(self) -> bool:
+        with self._taking:
             try:
-                data = os.read(wake_fd, 4096)
+                return bool(os.read(self.fd, 4096))  # (b"": the pipe ended, the thread stops)
             except OSError:
-                data = b""
-            if not data:
-                log.warning("the service's front process has ended: the engine stops")
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
-            wake()
+                return False
 
-    thread = threading.Thread(target=run, name="flowlang-wake", daemon=True)
-    thread.start()
-    return thread
+    def _run(self) -> None:
+        readable = select.poll()  # (not select.select: the descriptor may be above 1023)
+        readable.register(self.fd, select.POLLIN)
+        while True:
+            readable.poll()
+            with self._taking:
+                try:
+                    data = os.read(self.fd, 4096)
+                except BlockingIOError:
+                    continue  # taken by `woken`
+                except OSError:
+                    data = b""
+                if data:
+                    self.wake()
+                    continue
+            self.ended()
+            return
 
 
 def tell_role(role_fd: int, worker: Worker) -> None:
@@ -117,7 +148,7 @@ def main(argv: list[str]) -> int:
         print(line, file=sys.stderr, flush=True)
     worker = app.state.service.worker
     tell_role(int(config["role_fd"]), worker)
-    watch_front(int(config["wake_fd"]), worker.wake)
+    worker.wake_pending = FrontPipe(int(config["wake_fd"]), worker.wake).woken
     listening = socket.socket(fileno=int(config["listen_fd"]))
     server = _Server(
         uvicorn.Config(

@@ -227,6 +227,9 @@ class Worker:
         # Told each change of role, on the worker's thread (the engine process of `flowlang
         # serve` tells its front whether it leads: `engine_main.py`).
         self.on_role: Callable[[Role], None] = lambda _role: None
+        # (A leader) Whether a wake-up was sent that has not reached the queue yet, taking it
+        # (the front process's pipe: `engine_main.py`).
+        self.wake_pending: Callable[[], bool] = lambda: False
         self._more = False  # (leader) events left in the inbound log after the last turn
         self._next_look = 0.0  # (leader) when to look at the inbound log again, unwoken
         self._last_turn = 0  # (leader) how many events its last turn processed
@@ -477,6 +480,12 @@ class Worker:
                 or any(isinstance(i, WebhookRequest | _Wake) for i in items)
             )
         )
+        calling = any(isinstance(i, _Call) for i in items)
+        if calling and not look and process and self.role == "leader":
+            # A call made after a webhook's acknowledgement comes after its events: the wake
+            # sent before that answer may still be on its way to the queue (asked first: a
+            # wake-up it finds taken is in the queue by then).
+            look = self.wake_pending() or self._woken
         pending = bool(self._work) and isinstance(self._work[0], _Pending | _Taken) and stop is None
         turn = bool(intakes or look or pending)
         for item in items:

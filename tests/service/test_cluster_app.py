@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -21,8 +22,10 @@ from fastapi.testclient import TestClient
 from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import create_app
+from flowlang.store.inbox import Entry
 from flowlang.store.leadership import Leadership
 from flowlang.store.postgres import PostgresStore
+from flowlang.store.postgres_inbox import PostgresInbox
 from tests.ports import free_port
 from tests.service.api_helpers import Stream
 from tests.service.helpers import (
@@ -394,3 +397,44 @@ def test_only_a_followers_webhooks_notify_the_leaders_own_wake_its_engine_direct
                 )
                 assert taken.json()["accepted"] == 1
                 assert heard(2.0) == 1
+
+
+def test_a_leader_looks_at_the_log_before_a_call_when_its_fronts_wake_up_is_on_its_way(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """In `flowlang serve` the front wakes its engine process through a pipe before it answers
+    a webhook; a call made after that answer can reach the worker before the wake-up does.
+    The leader looks at the log before such a call when a wake-up is on its way
+    (`Worker.wake_pending`), and only then: not before every call (an empty look is a commit)."""
+    with TestClient(create_app(settings_for(tmp_path, store=postgres_url))) as client:
+        worker = client.app.state.service.worker  # type: ignore[attr-defined]
+        assert client.get("/ready").json()["role"] == "leader"
+        worker.cluster.poll_interval = 60.0  # no look at the log on its own meanwhile...
+        worker.wake()  # ... once this one has looked
+        portal = client.portal
+        assert portal is not None
+        portal.call(worker.call, lambda _engine: None)
+        front = PostgresInbox(postgres_url, announce=lambda: False)  # a front that wakes none
+        event = {
+            "event_id": "wamid.front.1",
+            "channel": "whatsapp",
+            "sender_id": "447700900002",
+            "text": "hello",
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+        try:
+            assert front.append([[Entry("whatsapp", "wamid.front.1", event)]])[0].seqs[0]
+        finally:
+            front.close()
+
+        def processed(engine: Any) -> int:
+            rows = engine.store.db.execute(
+                "SELECT processed FROM inbound WHERE event_id = 'wamid.front.1'"
+            ).fetchall()
+            return int(rows[0][0])
+
+        assert portal.call(worker.call, processed) == 0  # no wake-up: no look
+        on_its_way = [True]  # the second call finds a write the pipe's thread has not taken
+        worker.wake_pending = lambda: bool(on_its_way and on_its_way.pop())
+        assert portal.call(worker.call, processed) == 1
+        assert on_its_way == []
