@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.bench_cluster import _children, _cpu
+from benchmarks.bench_cluster import _cpu, _parts, children
 
 BURN = """
 import sys, threading, time
@@ -32,7 +32,10 @@ def test_a_childs_cpu_time_is_found_under_its_parent_threads_included() -> None:
     )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "burnt"
-        assert child.pid in _children(os.getpid())
+        assert child.pid in children(os.getpid())
+        # a `flowlang serve`'s parts: its front (the parent) and its engine process (the child)
+        assert _parts(os.getpid()) == ({os.getpid()}, children(os.getpid()))
+        assert _parts(child.pid) == (set(), {child.pid})  # one process: its engine
         assert _cpu(child.pid) >= 0.3  # the burning thread's time counts for its process
     finally:
         child.communicate("\n", timeout=30)
