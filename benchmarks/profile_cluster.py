@@ -101,13 +101,14 @@ def _round_trips(server: str, processes: int, messages: int) -> None:
             traffic = Traffic(cluster, messages, max(10, messages * 3 // 20))
             traffic.run()
             leader = cluster.leader()
+            assert leader is not None and leader.process is not None
+            # (its engine process's: the front's children, read while it runs)
+            pids = [leader.process.pid, *children(leader.process.pid)]
             time.sleep(1.0)  # the counts are written every half second
         finally:
             cluster.stop()
-        assert leader is not None and leader.process is not None
-        # (the engine process of the leader's `flowlang serve`: its front's pid, its own)
         found = {}
-        for pid in (leader.process.pid, *children(leader.process.pid)):
+        for pid in pids:
             found.update(round_trips.read(counts, pid))
     engine_cpu = found.pop(round_trips.ENGINE_CPU, (0, 0.0))[1]
     waits = {k: v for k, v in found.items() if k.startswith("wait ")}
