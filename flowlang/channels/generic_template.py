@@ -31,18 +31,11 @@ def applies(content: Mapping[str, Any], rules: ChannelRules) -> bool:
 
 
 def unshown(content: Mapping[str, Any], rules: ChannelRules) -> str:
-    """What of a shaped card or carousel its generic template does not show, said ("" when
-    all of it shows): a carousel's text; a card's items' subtitles and images (its buttons
-    show their titles) when it has more than one."""
-    if not content.get("elements"):
+    """What of a shaped card its generic template does not show, said ("" when all of it
+    shows): its items' subtitles and images (its buttons show their titles) when it has more
+    than one. A carousel's text is not lost: it goes apart (`text_apart`)."""
+    if not content.get("elements") or content.get("kind") != "card":
         return ""
-    if content.get("kind") == "carousel":
-        if not sent_text(content):
-            return ""
-        return (
-            f"a {rules.name} carousel (a generic template) has no place for a text: its items "
-            "are shown, its text is not"
-        )
     items = [i for i in content.get("items") or [] if isinstance(i, Mapping)]
     if len(items) > 1 and any(i.get("subtitle") or i.get("image") for i in items):
         return (
@@ -50,6 +43,23 @@ def unshown(content: Mapping[str, Any], rules: ChannelRules) -> str:
             "and images are not shown"
         )
     return ""
+
+
+def text_apart(content: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A shaped carousel with a text as the contents of two messages, in the order they go:
+    its text, then its generic template without it (None for any other content). A generic
+    template has no text, and the Send API takes a message's text or its attachment, not both.
+    Both keep the message tag the policy gave."""
+    text = sent_text(content)
+    if content.get("kind") != "carousel" or not content.get("elements") or not text:
+        return None
+    tag = {"tag": content["tag"]} if content.get("tag") else {}
+    template = {k: v for k, v in content.items() if k not in _TEXTS}
+    return {"kind": "text", "text": text, **tag}, template
+
+
+_TEXTS = ("text", "caption", "fallback")
+"""What `sent_text` reads: a template sent apart from its text keeps none of them."""
 
 
 def shaped(content: Mapping[str, Any], rules: ChannelRules) -> dict[str, Any] | Misfit:

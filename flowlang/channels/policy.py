@@ -195,7 +195,8 @@ class ChannelPolicy:
         verdict = self._check(message, conversation, rules, now)
         if isinstance(verdict, Block):
             return Delivery(message, "blocked", verdict.code, verdict.reason, verdict.suggestion)
-        self._record(message, conversation, rules, now)
+        for part in verdict.parts or (message,):  # each part counts as the vendor counts it
+            self._record(part, conversation, rules, now)
         if verdict.message.content.get("reply_token"):
             conversation.channel_state.pop("reply_token", None)
             conversation.channel_state["reply_token_used"] = True
@@ -309,10 +310,12 @@ class ChannelPolicy:
                 return token
             message, token_code, token_note = token
             code, note = code or token_code, "; ".join(n for n in (note, token_note) if n)
+        parts, said = _in_parts(message, rules, state, code, again)
+        note, why = (_also(note, said), why) if parts else (note, _also(why, said))
         reasons = "; ".join(r for r in (note, why) if r)
         if why:
-            return Delivery(message, "degraded", "degraded", reasons)
-        return Delivery(message, "sent", code, reasons)
+            return Delivery(message, "degraded", "degraded", reasons, parts=parts)
+        return Delivery(message, "sent", code, reasons, parts=parts)
 
     def _window(
         self, message: OutboundMessage, conv: ConversationView, rules: ChannelRules, now: datetime
@@ -677,6 +680,43 @@ class ChannelPolicy:
 
 
 _ANSWERABLE = (EventKind.COMMENT, EventKind.POST)
+
+
+def _in_parts(
+    message: OutboundMessage, rules: ChannelRules, state: Mapping[str, Any], code: str, again: bool
+) -> tuple[tuple[OutboundMessage, ...], str]:
+    """The messages a reply goes out as where the channel takes it as several (a carousel's
+    text, then its generic template), with what the reason says: how it goes, or what of it
+    is not shown where it must go as one message (then no parts)."""
+    apart = generic_template.text_apart(message.content)
+    if apart is None:
+        return (), ""
+    template = f"a {rules.name} carousel (a generic template) has no place for a text"
+    alone = _one_message_only(message, rules, state, code, again)
+    if alone:
+        return (), f"{template}, and {alone}: its items are shown, its text is not"
+    parts = tuple(replace(message, content=content) for content in apart)
+    return parts, f"{template}: its text goes first, as a message of its own"
+
+
+def _also(reason: str, more: str) -> str:
+    return "; ".join(r for r in (reason, more) if r)
+
+
+def _one_message_only(
+    message: OutboundMessage, rules: ChannelRules, state: Mapping[str, Any], code: str, again: bool
+) -> str:
+    """Why this reply must go as one message, said ("" when it may go as several)."""
+    if again:
+        return "a message sent again goes as it was kept"
+    if message.private_reply_to:
+        return "a Private Reply is one message"
+    if code == "one_more":
+        return "one message only may go after the window"
+    limit = rules.replies_per_inbound
+    if limit is not None and int(state.get("replies_since_inbound", 0)) + 2 > limit:
+        return f"it allows {limit} repl{'y' if limit == 1 else 'ies'} per customer message"
+    return ""
 
 
 def _offered(

@@ -568,6 +568,9 @@ class Delivery:
     reason_code: str = ""
     reason: str = ""
     suggestion: str = ""
+    # The messages it goes out as, in order, where the channel takes it as several (a Meta
+    # carousel's text, then its generic template); empty: `message` alone.
+    parts: tuple[OutboundMessage, ...] = ()
 
 
 class OutboundAdapter(Protocol):

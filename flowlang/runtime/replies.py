@@ -67,13 +67,20 @@ def send(
             record_delivery(ctx, conv, delivery, now, outcome, step, line, agent)
             return
     delivery = ctx.policy.decide(message, conv, now)
-    if delivery.status in ("sent", "degraded"):
-        if not delivery.message.message_id:  # the history names it: its status finds it
-            delivery.message = replace(delivery.message, message_id=uuid.uuid4().hex)
-        ctx.deliverer.queue(delivery.message, now)
-        kept = {**_kept(delivery.message, conv), "message_id": delivery.message.message_id}
+    if delivery.status not in ("sent", "degraded"):
+        record_delivery(ctx, conv, delivery, now, outcome, step, line, agent)
+        return
+    # A reply the channel takes as several messages goes as each of them, in order: each its
+    # own outbox entry (retried, held in order or given up on alone) and its own history line
+    # (its delivery status shown on it)
+    for part in delivery.parts or (delivery.message,):
+        sent = replace(delivery, message=part, parts=())
+        if not part.message_id:  # the history names it: its status finds it
+            sent.message = replace(part, message_id=uuid.uuid4().hex)
+        ctx.deliverer.queue(sent.message, now)
+        kept = {**_kept(sent.message, conv), "message_id": sent.message.message_id}
         ctx.store.append_message(conv, "out", kept, now, sender)
-    record_delivery(ctx, conv, delivery, now, outcome, step, line, agent)
+        record_delivery(ctx, conv, sent, now, outcome, step, line, agent)
 
 
 def record_delivery(

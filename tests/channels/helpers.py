@@ -72,3 +72,45 @@ def policy_decision(
     to = recipient or RECIPIENTS.get(channel, "u1")
     message = OutboundMessage("c1", channel, account, to, sender, content)
     return (policy or ChannelPolicy()).decide(message, conversation, DECIDED_AT)
+
+
+GUIDES: dict[str, Any] = {
+    "kind": "carousel",
+    "text": "Our guides",
+    "items": [
+        {
+            "title": "Fees",
+            "subtitle": "Every fee we charge",
+            "url": "https://gbank.example/fees",
+            "image": "https://gbank.example/fees.png",
+        },
+        {"title": "Cards", "subtitle": "Lost, stolen, limits"},
+    ],
+}
+"""A carousel as a deployment's template gives it: a text and two items."""
+
+GUIDES_ELEMENTS: list[dict[str, Any]] = [
+    {
+        "title": "Fees",
+        "subtitle": "Every fee we charge",
+        "image_url": "https://gbank.example/fees.png",
+        "default_action": {"type": "web_url", "url": "https://gbank.example/fees"},
+        "buttons": [{"type": "web_url", "url": "https://gbank.example/fees", "title": "Fees"}],
+    },
+    {
+        "title": "Cards",
+        "subtitle": "Lost, stolen, limits",
+        "buttons": [{"type": "postback", "title": "Cards", "payload": "Cards"}],
+    },
+]
+"""GUIDES's items as the elements of Meta's generic template (Messenger, Instagram)."""
+
+
+def generic_template(elements: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Send API's `message` carrying `elements` as Meta's generic template."""
+    return {
+        "attachment": {
+            "type": "template",
+            "payload": {"template_type": "generic", "elements": elements},
+        }
+    }

@@ -19,7 +19,14 @@ from flowlang.channels.senders import Credentials, VendorSender
 from flowlang.channels.text_length import text_length
 from flowlang.events import InboundEvent
 from flowlang.runtime.ports import Delivery
-from tests.channels.helpers import DEPLOYMENT, engine_for, policy_decision
+from tests.channels.helpers import (
+    DEPLOYMENT,
+    GUIDES_ELEMENTS,
+    engine_for,
+    generic_template,
+    policy_decision,
+)
+from tests.channels.helpers import GUIDES as HELPERS_GUIDES
 from tests.fake_vendor import FakeVendor
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -28,20 +35,7 @@ assert MESSENGER.generic_template is not None and MESSENGER.labels.button is not
 GENERIC: GenericTemplateRules = MESSENGER.generic_template
 LABEL: int = MESSENGER.labels.button
 
-GUIDES = {
-    "kind": "carousel",
-    "text": "Our guides",
-    "options": ["Fees", "Cards"],
-    "items": [
-        {
-            "title": "Fees",
-            "subtitle": "Every fee we charge",
-            "url": "https://gbank.example/fees",
-            "image": "https://gbank.example/fees.png",
-        },
-        {"title": "Cards", "subtitle": "Lost, stolen, limits"},
-    ],
-}
+GUIDES = {**HELPERS_GUIDES, "options": ["Fees", "Cards"]}  # as a deployment's template gives it
 
 
 def decided(content: dict[str, Any], channel: str = "messenger") -> Delivery:
@@ -54,48 +48,16 @@ def body_of(content: dict[str, Any], channel: str = "messenger") -> dict[str, An
     return send_request(delivery.message).body
 
 
-def test_a_deployment_carousel_is_the_send_apis_generic_template() -> None:
-    assert body_of(GUIDES) == {
-        "recipient": {"id": "7654321098765432"},
-        "messaging_type": "RESPONSE",
-        "message": {
-            "attachment": {
-                "type": "template",
-                "payload": {
-                    "template_type": "generic",
-                    "elements": [
-                        {
-                            "title": "Fees",
-                            "subtitle": "Every fee we charge",
-                            "image_url": "https://gbank.example/fees.png",
-                            "default_action": {
-                                "type": "web_url",
-                                "url": "https://gbank.example/fees",
-                            },
-                            "buttons": [
-                                {
-                                    "type": "web_url",
-                                    "url": "https://gbank.example/fees",
-                                    "title": "Fees",
-                                }
-                            ],
-                        },
-                        {
-                            "title": "Cards",
-                            "subtitle": "Lost, stolen, limits",
-                            "buttons": [{"type": "postback", "title": "Cards", "payload": "Cards"}],
-                        },
-                    ],
-                },
-            }
-        },
-    }
-
-
-def test_the_carousels_text_not_shown_is_said_in_the_reason() -> None:
+def test_a_deployment_carousel_is_its_text_then_the_send_apis_generic_template() -> None:
     delivery = decided(GUIDES)
-    assert delivery.status == "degraded"
-    assert "has no place for a text" in delivery.reason
+    assert delivery.status == "sent", delivery.reason
+    assert "its text goes first, as a message of its own" in delivery.reason
+    bodies = [send_request(part).body for part in delivery.parts]
+    recipient = {"recipient": {"id": "7654321098765432"}, "messaging_type": "RESPONSE"}
+    assert bodies == [
+        {**recipient, "message": {"text": "Our guides"}},
+        {**recipient, "message": generic_template(GUIDES_ELEMENTS)},
+    ]
 
 
 def test_a_card_is_one_element_with_its_items_as_buttons() -> None:
@@ -261,8 +223,9 @@ def test_a_flows_carousel_template_reaches_messenger_as_elements(tmp_path: Path)
         timestamp=T0,
     )
     engine.handle(event)
-    (message,) = sent.sent
-    elements = send_request(message).body["message"]["attachment"]["payload"]["elements"]
+    text, template = sent.sent
+    assert send_request(text).body["message"] == {"text": "Our guides"}
+    elements = send_request(template).body["message"]["attachment"]["payload"]["elements"]
     assert [(e["title"], e["subtitle"]) for e in elements] == [
         ("Fees", "Every fee we charge"),
         ("Cards", "Lost, stolen, limits"),

@@ -1,7 +1,8 @@
 """An agent's rich reply through the running service (a real uvicorn server): a deployment's
-carousel template, answered to a Messenger customer, reaches the (fake) Send API as Meta's
-generic template; one whose option label Messenger would not show whole is refused (409) with
-the reason, and nothing reaches the vendor."""
+carousel template, answered to a Messenger customer, reaches the (fake) Send API as its text,
+then Meta's generic template, and the agent sees each part's delivery; one whose option label
+Messenger would not show whole is refused (409) with the reason, and nothing reaches the
+vendor."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from flowlang.runtime.memory import RecordingAdapter
 from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import create_app
 from flowlang.store import SqliteStore
-from tests.fake_vendor import FakeVendor
+from tests.channels.helpers import GUIDES, GUIDES_ELEMENTS, generic_template
+from tests.fake_vendor import FakeVendor, Reply
 from tests.service.api_helpers import Api, live_server
 from tests.service.helpers import environment, payload, settings_for, write_deployment
 
@@ -32,19 +34,6 @@ state start:
     route to queue "Overflow"
 """
 TOKEN_ENV = "TEST_MESSENGER_PAGE_TOKEN"
-GUIDES = {
-    "kind": "carousel",
-    "text": "Our guides",
-    "items": [
-        {
-            "title": "Fees",
-            "subtitle": "Every fee we charge",
-            "url": "https://gbank.example/fees",
-            "image": "https://gbank.example/fees.png",
-        },
-        {"title": "Cards", "subtitle": "Lost, stolen, limits"},
-    ],
-}
 
 
 def _deployment(folder: Path, vendor: str) -> Path:
@@ -91,6 +80,13 @@ def _customer_writes(api: Api) -> str:
     return conversation
 
 
+def _outbound(api: Api, conversation: str) -> list[dict[str, Any]]:
+    """The conversation's messages out, as the agent's history shows them."""
+    page = api.get("frank", f"/api/agent/interactions/{conversation}/history")
+    assert page.status_code == 200, page.text
+    return [m for m in page.json()["messages"] if m["direction"] == "out"]
+
+
 def _until_sent(vendor: FakeVendor, count: int) -> None:
     for _ in range(1000):
         if len(vendor.requests) >= count:
@@ -99,7 +95,7 @@ def _until_sent(vendor: FakeVendor, count: int) -> None:
     raise AssertionError(f"the vendor got {len(vendor.requests)} requests, not {count}")
 
 
-def test_an_agents_carousel_reaches_the_send_api_as_a_generic_template(
+def test_an_agents_carousel_reaches_the_send_api_as_its_text_then_a_generic_template(
     api: Api, fake_vendor: FakeVendor
 ) -> None:
     conversation = _customer_writes(api)
@@ -107,45 +103,43 @@ def test_an_agents_carousel_reaches_the_send_api_as_a_generic_template(
         "frank", f"/api/agent/interactions/{conversation}/reply", {"template": "guides"}
     )
     assert answer.status_code == 200, answer.text
-    _until_sent(fake_vendor, 1)
-    (request,) = fake_vendor.requests
-    assert (request.method, request.path) == ("POST", "/me/messages")
-    assert request.headers["authorization"] == "Bearer page-access-token"
-    assert request.json() == {
-        "recipient": {"id": "7654321098765432"},
-        "messaging_type": "RESPONSE",
-        "message": {
-            "attachment": {
-                "type": "template",
-                "payload": {
-                    "template_type": "generic",
-                    "elements": [
-                        {
-                            "title": "Fees",
-                            "subtitle": "Every fee we charge",
-                            "image_url": "https://gbank.example/fees.png",
-                            "default_action": {
-                                "type": "web_url",
-                                "url": "https://gbank.example/fees",
-                            },
-                            "buttons": [
-                                {
-                                    "type": "web_url",
-                                    "url": "https://gbank.example/fees",
-                                    "title": "Fees",
-                                }
-                            ],
-                        },
-                        {
-                            "title": "Cards",
-                            "subtitle": "Lost, stolen, limits",
-                            "buttons": [{"type": "postback", "title": "Cards", "payload": "Cards"}],
-                        },
-                    ],
-                },
-            }
-        },
-    }
+    assert [d["message_id"] for d in answer.json()["deliveries"]] == [
+        m["message_id"] for m in _outbound(api, conversation)
+    ]
+    _until_sent(fake_vendor, 2)
+    for request in fake_vendor.requests:
+        assert (request.method, request.path) == ("POST", "/me/messages")
+        assert request.headers["authorization"] == "Bearer page-access-token"
+        assert request.json()["recipient"] == {"id": "7654321098765432"}
+    # what the bodies hold is tests/channels/test_meta_templates.py's: here, that they arrive
+    assert [r.json()["message"] for r in fake_vendor.requests] == [
+        {"text": GUIDES["text"]},
+        generic_template(GUIDES_ELEMENTS),
+    ]
+
+
+def test_the_agent_sees_which_part_of_the_carousel_the_vendor_refused(
+    api: Api, fake_vendor: FakeVendor
+) -> None:
+    refusal = {"error": {"message": "(#100) Invalid parameter", "code": 100}}
+    fake_vendor.script(Reply(body={"message_id": "m_text"}), Reply.error(400, refusal))
+    conversation = _customer_writes(api)
+    answer = api.post(
+        "frank", f"/api/agent/interactions/{conversation}/reply", {"template": "guides"}
+    )
+    assert answer.status_code == 200, answer.text
+    _until_sent(fake_vendor, 2)
+    for _ in range(500):  # the refusal is recorded after the send, on the engine's worker
+        text, template = _outbound(api, conversation)
+        if template["delivery"]:
+            break
+        time.sleep(0.01)
+    assert text["content"]["text"] == GUIDES["text"]
+    assert text["delivery"]["vendor_id"] == "m_text"
+    assert text["delivery"]["status"] != "failed"
+    assert "text" not in template["content"]
+    assert template["delivery"]["status"] == "failed"
+    assert "Invalid parameter" in template["delivery"]["error"]
 
 
 def test_an_option_messenger_would_cut_is_refused_and_never_sent(
