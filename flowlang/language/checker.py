@@ -88,6 +88,12 @@ _KIND_CODES = {
     "language": codes.UNKNOWN_LANGUAGE,
 }
 _KIND_WORDS = {"data_action": "data action"}
+_ITEMISED_AS_TEXT = {
+    "carousel": "its text and its items, numbered",
+    "card": "its text and its items, numbered",
+}
+"""Content the channel policy sends as text with its items where a channel cannot carry it
+(policy `_as_text`): a warning, what goes instead, never an error."""
 _PARAM_EXAMPLES = {
     "text": 'write it in quotes, e.g. "Welcome to GBank"',
     "number": "write a number, e.g. 3",
@@ -1712,7 +1718,18 @@ class _Checker:
         if not infos or kind == "text":
             return
         unsupported = [i.key for i in infos if kind not in i.content]
-        if len(unsupported) == len(infos):
+        itemised = _ITEMISED_AS_TEXT.get(kind)
+        if unsupported and itemised:  # the policy sends it as text there, items and all
+            self.report(
+                warning(
+                    codes.CONTENT_NO_CHANNEL_CARRIES,
+                    f"{', '.join(unsupported)} cannot carry a {kind}: there it is sent as "
+                    f"{itemised}",
+                    content.span,
+                    hint="a template's own `fallback:` is sent there instead, as it is",
+                )
+            )
+        elif len(unsupported) == len(infos):
             self.report(
                 error(
                     codes.CONTENT_NO_CHANNEL_CARRIES,
