@@ -233,7 +233,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
-    app.state.gate = Gate(settings, metrics, secrets, channels, intake or worker)
+    app.state.gate = Gate(
+        settings, metrics, secrets, channels, intake or worker, webhook_accounts(project)
+    )
     error_responses.install(app)
     app.add_middleware(webhooks.WebhookPosts)  # innermost: inside the limits and headers
     if forwarder is not None:
@@ -405,6 +407,20 @@ def load_projects(settings: Settings) -> list[tuple[Path, Project]]:
         names[name] = flow
         projects.append((flow, project))
     return projects
+
+
+def webhook_accounts(project: Project) -> dict[str, frozenset[str]]:
+    """Each channel's accounts in the deployment (`webhooks.account_keys`): an event for none
+    of them is kept as a dead letter, not processed. Not X's: an X event names the business
+    by its handle only when it carries the business's user object, else by its numeric id,
+    which the deployment does not list."""
+    if project.deployment is None:
+        return {}
+    return {
+        channel: frozenset().union(*(webhooks.account_keys(a.name, a.id) for a in entry.accounts))
+        for channel, entry in project.deployment.channels.items()
+        if entry.accounts and channel not in webhooks.X_CHANNELS
+    }
 
 
 def webhook_channels(project: Project, settings: Settings) -> list[str]:

@@ -27,7 +27,14 @@ from fastapi.responses import JSONResponse, Response
 
 from flowlang import __version__
 from flowlang.service import error_responses, webhooks
-from flowlang.service.app import Health, Readiness, health, load_projects, webhook_channels
+from flowlang.service.app import (
+    Health,
+    Readiness,
+    health,
+    load_projects,
+    webhook_accounts,
+    webhook_channels,
+)
 from flowlang.service.engine_process import EngineProcess
 from flowlang.service.forward import Forwarder, ForwardToLeader
 from flowlang.service.intake import Inbox, Intake
@@ -56,6 +63,7 @@ class Front:
     flows: dict[str, str]
     metrics: Metrics = field(default_factory=Metrics)
     last_ready: dict[str, Any] | None = None  # the engine's last answer to /ready
+    accounts: dict[str, frozenset[str]] = field(default_factory=dict)  # Gate.accounts
 
     @staticmethod
     def prepare(settings: Settings) -> Front:
@@ -66,7 +74,8 @@ class Front:
         assert project.deployment is not None
         secrets = channel_secrets(project.deployment, settings.insecure_dev)
         flows = {p.graph.name: p.graph.version for _, p in projects}
-        return Front(settings, secrets, webhook_channels(project, settings), flows)
+        channels = webhook_channels(project, settings)
+        return Front(settings, secrets, channels, flows, accounts=webhook_accounts(project))
 
     def app(self, engine: EngineProcess) -> FastAPI:
         """The front's app, handing on to `engine` (started: the store exists)."""
@@ -92,7 +101,9 @@ class Front:
             redoc_url=None,
             openapi_url=None,  # the engine's, which describes every endpoint
         )
-        app.state.gate = Gate(self.settings, self.metrics, self.secrets, self.channels, intake)
+        app.state.gate = Gate(
+            self.settings, self.metrics, self.secrets, self.channels, intake, self.accounts
+        )
         error_responses.install(app)
         app.add_middleware(webhooks.WebhookPosts)
         app.add_middleware(ForwardToLeader, forwarder=forwarder)

@@ -44,9 +44,15 @@ class Gate:
     secrets: dict[str, ChannelSecrets]
     channels: list[str]  # the channels whose webhooks are taken
     taker: Taker  # the intake (or the worker, when the process has no intake of its own)
+    # channel -> its accounts' names and ids (`webhooks.account_keys`); none: any account
+    accounts: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def serves(self, channel: str) -> bool:
         return channel in self.channels
+
+    def accounts_of(self, channel: str) -> frozenset[str] | None:
+        """The accounts whose events the channel's route takes (None: any)."""
+        return self.accounts.get(channel)
 
     def signing_secret(self, channel: str) -> str | None:
         """The channel's signing secret; None only under --insecure-dev (checked at start)."""

@@ -102,11 +102,13 @@ async def webhook(channel: str, request: Request) -> Response:
             service.metrics.rejected.labels(channel, "signature").inc()
             return _problem(401, str(exc))
     received = datetime.now(UTC)
-    limit = service.settings.max_events
+    limit, accounts = service.settings.max_events, service.accounts_of(channel)
     if len(raw) <= INLINE_READ:
-        events, letters = _read_request(channel, raw, received, limit)
+        events, letters = _read_request(channel, raw, received, limit, accounts)
     else:  # a large batch takes CPU: off the event loop, so that other requests are answered
-        events, letters = await asyncio.to_thread(_read_request, channel, raw, received, limit)
+        events, letters = await asyncio.to_thread(
+            _read_request, channel, raw, received, limit, accounts
+        )
     ack = Ack()
     if events or letters:
         try:
@@ -207,10 +209,15 @@ class WebhookPosts:
 
 
 def _read_request(
-    channel: str, raw: bytes, received: datetime, max_events: int
+    channel: str,
+    raw: bytes,
+    received: datetime,
+    max_events: int,
+    accounts: frozenset[str] | None = None,
 ) -> tuple[list[InboundEvent], list[Letter]]:
     """A verified request's events and its dead letters; identical unreadable events of the
-    request are one dead letter (its reason counts the others)."""
+    request are one dead letter (its reason counts the others). With `accounts`, an event for
+    another account is a dead letter too."""
     events: list[InboundEvent] = []
     letters: dict[str, Letter] = {}
     repeats: Counter[str] = Counter()
@@ -220,6 +227,17 @@ def _read_request(
         elif strangers := sorted({e.channel for e in part.events} - {channel}):
             # Signed with this route's secret, not the other channel's: not proof it is theirs.
             why = f"an event of {', '.join(strangers)} posted to /webhooks/{channel}"
+        elif accounts is not None and (
+            foreign := sorted(
+                {e.account for e in part.events if not account_keys(e.account) & accounts}
+            )
+        ):
+            # One vendor app often serves several numbers or pages, some of them not this
+            # center's: their customers' messages are not for its flows and agents.
+            why = (
+                f"an event for {channel} account {', '.join(map(repr, foreign))}, which is not "
+                f"one of the deployment's (channels.{channel}.accounts)"
+            )
         else:
             events.extend(part.events)
             continue
@@ -235,6 +253,12 @@ def _read_request(
             reason += f" (and {repeats[same] - 1} more identical events of this request)"
         kept.append((source, payload, reason))
     return events, kept
+
+
+def account_keys(*names: str | None) -> frozenset[str]:
+    """How an account is compared with the deployment's: by its names and ids, a number
+    without its `+` (an event's account and the deployment's match if they share a key)."""
+    return frozenset(name.removeprefix("+") for name in names if name)
 
 
 def _unknown(service: Gate, channel: str) -> JSONResponse | None:

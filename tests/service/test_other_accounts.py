@@ -1,0 +1,113 @@
+"""A webhook event for an account that is not the deployment's (one Meta app, one Twilio
+account or one LINE provider often serves numbers and pages of other teams or businesses):
+kept as a dead letter with its reason, never processed, so that none of its customer's
+messages reach this center's flows and agents; the deployment's own accounts go on as before."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from flowlang.service import create_app
+from flowlang.service.settings import Settings
+from flowlang.service.webhooks import account_keys
+from tests.service.helpers import (
+    environment,
+    payload,
+    settings_for,
+    signed_headers,
+    whatsapp_text,
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in environment().items():
+        monkeypatch.setenv(name, value)
+    return settings_for(tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def rows(store: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(store)
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+def post(client: TestClient, channel: str, body: bytes) -> dict[str, int]:
+    answer = client.post(
+        f"/webhooks/{channel}", content=body, headers=signed_headers(channel, body)
+    )
+    assert answer.status_code == 200, answer.text
+    result: dict[str, int] = answer.json()
+    deadline = time.monotonic() + 60
+    while client.get("/ready").json()["unprocessed"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return result
+
+
+def to_another_number(text: str, event_id: str) -> bytes:
+    message = whatsapp_text("447700900555", event_id, text, at=datetime.now(UTC))
+    metadata = {"display_phone_number": "15550001111", "phone_number_id": "999000"}
+    message["entry"][0]["changes"][0]["value"]["metadata"] = metadata
+    return json.dumps(message).encode()
+
+
+def to_another_page(text: str) -> bytes:
+    message = json.loads(payload("messenger"))
+    entry = message["entry"][0]
+    entry["id"] = entry["messaging"][0]["recipient"]["id"] = "999999999999"
+    entry["messaging"][0]["message"] = {"mid": "m_other_page", "text": text}
+    return json.dumps(message).encode()
+
+
+@pytest.mark.parametrize(
+    ("channel", "body", "account"),
+    [
+        ("whatsapp", to_another_number("my card number is 4111", "wamid.other"), "+15550001111"),
+        ("messenger", to_another_page("my card number is 4111"), "999999999999"),
+    ],
+)
+def test_an_event_for_another_account_is_kept_aside_and_never_processed(
+    client: TestClient, settings: Settings, channel: str, body: bytes, account: str
+) -> None:
+    assert post(client, channel, body) == {"accepted": 0, "duplicates": 0, "dead_letters": 1}
+    assert rows(settings.store, "SELECT count(*) FROM inbound")[0][0] == 0
+    assert rows(settings.store, "SELECT count(*) FROM messages")[0][0] == 0
+    [(source, kept, reason)] = rows(
+        settings.store, "SELECT source, payload, reason FROM dead_letters"
+    )
+    assert source == f"payload:{channel}"
+    assert f"an event for {channel} account '{account}'" in reason
+    assert f"channels.{channel}.accounts" in reason
+    assert "my card number is 4111" in kept  # kept whole, to replay once the deployment has it
+
+
+def test_the_deployments_own_accounts_are_processed(client: TestClient, settings: Settings) -> None:
+    ours = json.dumps(whatsapp_text("447700900556", "wamid.ours", "hello", at=datetime.now(UTC)))
+    assert post(client, "whatsapp", ours.encode())["accepted"] == 1
+    assert post(client, "messenger", payload("messenger"))["accepted"] == 1
+    assert rows(
+        settings.store, "SELECT count(*) FROM dead_letters WHERE source LIKE 'payload:%'"
+    ) == [(0,)]
+
+
+def test_a_number_matches_with_or_without_its_plus() -> None:
+    assert account_keys("+442079460000") & account_keys("442079460000")
+    assert not account_keys("+442079460000") & account_keys("+15550001111")
+    assert not account_keys("") and not account_keys(None)
