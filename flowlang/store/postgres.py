@@ -169,12 +169,14 @@ class PostgresDialect(Dialect):
         name = f"nested{depth}".encode()
         self._savepoints.append(name)
         wrote_before, self._wrote = self._wrote, False
+        released = False  # RELEASE sent: whether the server ran it shows at the next wait
         try:
             yield
             if self._savepoints and self._savepoints[-1] == name:
                 self._savepoints.pop()  # nothing was sent inside: nothing to send
                 return
             self.db.execute(b"RELEASE " + name)
+            released = True
             if depth <= 2 and self._wrote:
                 if self.deferred:  # a failure shows at the next wait (`deferring`)
                     self._unsure = True
@@ -192,8 +194,10 @@ class PostgresDialect(Dialect):
             if self._undone:  # the transaction is lost already: nothing to undo alone
                 raise TurnUndone(f"the transaction was undone: {exc}") from exc
             unsure = self._unsure  # an earlier unit's end was not waited for
+            answered = False  # the server has run all that was sent, without a failure
             try:
                 self.sync()
+                answered = not isinstance(exc, psycopg.Error)
             except psycopg.Error as failed:
                 if unsure:  # perhaps an earlier unit's: which to undo is not known
                     self._undone = True
@@ -204,11 +208,30 @@ class PostgresDialect(Dialect):
                     # reported by a read of this unit, perhaps about a statement before it
                     self._undone = True
                     raise TurnUndone(f"a statement failed: {_reason(exc)}") from exc
-            self.db.execute(b"ROLLBACK TO " + name)
+            if released and (answered or not self._rolled_back_to(name)):
+                # The unit's work is in the transaction: it cannot be undone alone, nor
+                # committed while its caller is told it failed.
+                self._undone = True
+                if not isinstance(exc, Exception):
+                    raise  # (an interrupt stays one; the transaction will not commit)
+                raise TurnUndone(f"a unit failed after it had ended: {_reason(exc)}") from exc
+            if not released:
+                self.db.execute(b"ROLLBACK TO " + name)
             self.db.execute(b"RELEASE " + name)
             raise
         finally:
             self._wrote = self._wrote or wrote_before
+
+    def _rolled_back_to(self, name: bytes) -> bool:
+        """After a unit's RELEASE was sent and a statement failed: undo the unit if the server
+        skipped its RELEASE (the failure was the unit's), waiting to know. False: the RELEASE
+        ran (the failure came after it, e.g. the read sent ahead for the next unit)."""
+        self.db.execute(b"ROLLBACK TO " + name)
+        try:
+            self.sync()
+        except psycopg.errors.InvalidSavepointSpecification:
+            return False
+        return True
 
     @contextmanager
     def deferring(self) -> Iterator[None]:

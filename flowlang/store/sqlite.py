@@ -33,6 +33,7 @@ class SqliteDialect(Dialect):
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self._closed = False
+        self._lost: str | None = None  # the failure SQLite rolled the transaction back for
 
     def execute(self, query: str, args: Sequence[Any] | None = ()) -> Rows:
         return self.db.execute(query) if args is None else self.db.execute(query, args)
@@ -43,24 +44,44 @@ class SqliteDialect(Dialect):
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.db.execute("BEGIN IMMEDIATE")
+        self._lost = None
         try:
             yield
+            self._check_open()
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
+        finally:
+            self._lost = None
         self.db.execute("COMMIT")
 
     @contextmanager
     def savepoint(self, depth: int) -> Iterator[None]:
+        # SQLite rolls the whole transaction back on some failures of a statement (a full
+        # disk, an I/O error): then there is no savepoint to go back to, and a SAVEPOINT
+        # would begin a transaction of its own, committed by its RELEASE.
+        self._check_open()
         name = f"nested{depth}"
         self.db.execute(f"SAVEPOINT {name}")
         try:
             yield
-        except BaseException:
+        except BaseException as exc:
+            if not self.db.in_transaction:
+                self._lost = f"{type(exc).__name__}: {exc}"
+                raise
             self.db.execute(f"ROLLBACK TO {name}")
             self.db.execute(f"RELEASE {name}")
             raise
         self.db.execute(f"RELEASE {name}")
+
+    def _check_open(self) -> None:
+        """Raise if SQLite has rolled the transaction back (`_lost` says after what)."""
+        if not self.db.in_transaction:
+            after = f" after {self._lost}" if self._lost else ""
+            raise sqlite3.OperationalError(
+                f"the transaction was rolled back{after}: nothing of it was kept"
+            )
 
     def sync(self) -> None:
         pass  # each statement has run when `execute` returns
