@@ -701,7 +701,7 @@ class Worker:
         is stored already), a letter kept as a dead letter."""
         if row.letter is not None:
             letter = row.letter
-            self.store.dead_letter(letter.source, letter.payload, letter.reason, letter.at)
+            self.store.keep_unreadable(letter.source, letter.payload, letter.reason, letter.at)
             return None
         assert row.event is not None
         return self.engine.handle(row.event)
@@ -764,7 +764,7 @@ class Worker:
             new = sum(next(stored) for _ in intake.events)
             acks.append(Ack(new, len(intake.events) - new, len(intake.letters)))
             for source, payload, reason in intake.letters:
-                self.store.dead_letter(source, payload, reason, intake.at)
+                self.store.keep_unreadable(source, payload, reason, intake.at)
         return acks
 
     def _accept(self, intake: WebhookRequest, accepted: list[_Pending]) -> Ack:
@@ -782,7 +782,7 @@ class Worker:
             else:
                 ack.duplicates += 1
         for source, payload, reason in intake.letters:
-            self.store.dead_letter(source, payload, reason, intake.at)
+            self.store.keep_unreadable(source, payload, reason, intake.at)
         return ack
 
     def _count(self, outcome: Outcome) -> None:

@@ -326,6 +326,13 @@ MIGRATIONS: tuple[Step | str, ...] = (
         PRIMARY KEY (generation, n)
     )
     """,
+    # 17: a webhook's unreadable payload is kept as a dead letter once: the vendor's retry of
+    # the request (after a 503 whose commit had reached the store) finds its key taken
+    # (`SqlStore.keep_unreadable`); other dead letters have none
+    """
+    ALTER TABLE dead_letters ADD COLUMN intake_key TEXT;
+    CREATE UNIQUE INDEX dead_letters_by_intake_key ON dead_letters(intake_key)
+    """,
 )
 
 

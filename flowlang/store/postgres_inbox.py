@@ -61,7 +61,7 @@ class PostgresInbox:
                     for entry in entries:
                         letter = entry.letter
                         if letter is not None:
-                            store.dead_letter(
+                            store.keep_unreadable(
                                 letter.source, letter.payload, letter.reason, letter.at
                             )
         except psycopg.Error as exc:

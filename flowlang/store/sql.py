@@ -15,6 +15,7 @@ are kept as ISO text (events in UTC), so that the log sorts and filters alike in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -1346,6 +1347,18 @@ class SqlStore:
             (source, _dumps(payload), reason, at.isoformat()),
         )
 
+    def keep_unreadable(
+        self, source: str, payload: dict[str, Any], reason: str, at: datetime
+    ) -> None:
+        """Keep a webhook's unreadable payload as a dead letter, once: the vendor's retry of
+        the request (the same source and payload but for when it was received, `received_at`)
+        keeps nothing more. A different payload is kept."""
+        self._run(
+            "INSERT INTO dead_letters (source, payload, reason, at, intake_key) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (source, _dumps(payload), reason, at.isoformat(), _intake_key(source, payload)),
+        )
+
     def dead_letters(self, include_replayed: bool = False) -> list[dict[str, Any]]:
         query = "SELECT id, source, payload, reason, at, replayed_at FROM dead_letters"
         if not include_replayed:
@@ -1366,6 +1379,14 @@ class SqlStore:
         self._run(
             "UPDATE dead_letters SET replayed_at = ? WHERE id = ?", (at.isoformat(), letter_id)
         )
+
+
+def _intake_key(source: str, payload: dict[str, Any]) -> str:
+    """What makes two unreadable webhook payloads the same one: their source and payload,
+    but for when each was received."""
+    same = {name: value for name, value in payload.items() if name != "received_at"}
+    text = f"{source}\n{_dumps(same)}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _identity_keys(channel: str, external_id: str, e164: str | None) -> list[tuple[str, str]]:

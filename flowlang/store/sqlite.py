@@ -225,7 +225,9 @@ class SqliteStore(SqlStore):
                 for _, entry in rows:
                     if entry.letter is not None:
                         letter = entry.letter
-                        self.dead_letter(letter.source, letter.payload, letter.reason, letter.at)
+                        self.keep_unreadable(
+                            letter.source, letter.payload, letter.reason, letter.at
+                        )
                     elif entry.event_id is not None:
                         self.accept_inbound(entry.channel, entry.event_id, entry.payload)
                 if rows:

@@ -147,3 +147,22 @@ def test_a_batch_that_cannot_be_written_keeps_nothing(store_path: Path) -> None:
         assert done.seqs[0] is not None
     finally:
         inbox.close()
+
+
+def test_a_retried_unreadable_payload_taken_from_the_inbox_is_one_dead_letter(
+    store_path: Path,
+) -> None:
+    """The inbox keeps each request's rows (a letter has no id to tell a retry by); the store
+    keeps the vendor's retry of an unreadable payload once, a different payload apart."""
+
+    def unreadable(body: str, minutes: int) -> Entry:
+        at = AT.replace(minute=minutes)
+        payload = {"channel": "web", "received_at": at.isoformat(), "body": body}
+        return Entry("web", None, payload, Letter("payload:web", payload, "not JSON", at))
+
+    inbox = SqliteInbox(store_path)
+    inbox.append([[unreadable("{", 1)], [unreadable("{", 2)], [unreadable("[", 3)]])
+    inbox.close()
+    with SqliteStore(store_path) as store:
+        store.pending_inbound()  # what recovery calls: the rows into the store
+        assert [d["payload"]["body"] for d in store.dead_letters()] == ["{", "["]

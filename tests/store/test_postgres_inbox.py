@@ -4,7 +4,7 @@ commit, and it notifies the leader only when an event was new (docs/scaling.md).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -69,5 +69,31 @@ def test_it_notifies_only_when_it_stored_something_new_and_only_when_asked(
             assert _notified(listening) == 0
             with PostgresStore(postgres_url) as store:
                 assert [e["text"] for e in store.next_inbound(10)] == ["e1", "e2", "e3"]
+    finally:
+        inbox.close()
+
+
+def test_a_retried_requests_unreadable_payload_is_kept_once_a_different_one_too(
+    postgres_url: str,
+) -> None:
+    """The vendor sends a request again after a 503 whose commit had reached the server: its
+    event is a duplicate by id, its unreadable payload (received later) is not kept again."""
+    PostgresStore(postgres_url).close()
+    inbox = PostgresInbox(postgres_url)
+
+    def request(body: str, received: datetime) -> list[Entry]:
+        payload = {"channel": "whatsapp", "received_at": received.isoformat(), "body": body}
+        return [
+            _event("a", "e1"),
+            Entry("whatsapp", None, payload, Letter("payload:whatsapp", payload, "bad", received)),
+        ]
+
+    try:
+        inbox.append([request("{", T0)])
+        inbox.append([request("{", T0 + timedelta(seconds=5))])  # the retry
+        inbox.append([request("{{", T0 + timedelta(seconds=9))])  # another payload
+        with PostgresStore(postgres_url) as store:
+            assert [d["payload"]["body"] for d in store.dead_letters()] == ["{", "{{"]
+            assert len(store.next_inbound(10)) == 1
     finally:
         inbox.close()
