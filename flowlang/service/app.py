@@ -48,7 +48,6 @@ from flowlang.store import (
     count_unprocessed,
     database_errors,
     open_store,
-    shown_location,
 )
 from flowlang.store.inbox import InboxReader, SqliteInbox
 from flowlang.store.leadership import Leadership
@@ -284,9 +283,11 @@ async def ready(request: Request) -> Any:
         unprocessed = await asyncio.to_thread(count_unprocessed, service.store.path)
     except database_errors() as exc:  # the store cannot be read
         # Where the store is and why it failed are for the operator's log, not for any caller.
-        log.error("/ready: store %s unreachable: %s", shown_location(service.store.path), exc)
+        service.store_outage.failed(exc)
         store = "unreachable"
         problems.append("the store cannot be read")
+    else:
+        service.store_outage.recovered()
     flows = {name: program.graph.version for name, program in service.worker.engine.flows.items()}
     name = next(iter(flows))
     body = Readiness(

@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flowlang.service.outage_log import OutageLog
 from flowlang.service.upstream import Answer, Upstream, UpstreamError
 
 log = logging.getLogger("flowlang.service")
@@ -64,6 +65,7 @@ class Forwarder:
         self.mark = mark
         self._leader: tuple[str | None, float] = (None, 0.0)
         self._upstreams: Upstream | None = None
+        self._unreadable = OutageLog(log, "cannot read who leads the engine")
 
     def wants(self, scope: Scope) -> bool:
         if scope["type"] != "http":  # the lifespan's and websockets' scopes have no path
@@ -93,9 +95,11 @@ class Forwarder:
         if url is None or time.monotonic() - at > self.cache_seconds:
             try:
                 url = await asyncio.to_thread(self.leader_url)
-            except Exception:  # the store cannot say: as good as no leader
-                log.exception("cannot read who leads the engine")
+            except Exception as exc:  # the store cannot say: as good as no leader
+                self._unreadable.failed(exc)
                 url = None
+            else:
+                self._unreadable.recovered()
             self._leader = (url, time.monotonic())
         return url
 

@@ -9,6 +9,7 @@ process that takes webhooks (the service's front process too: `front.py`).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,10 +21,13 @@ from flowlang.events import InboundEvent
 from flowlang.project import Project
 from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.metrics import Metrics
+from flowlang.service.outage_log import OutageLog
 from flowlang.service.settings import ChannelSecrets, Settings
 from flowlang.service.tokens import TokenReader
 from flowlang.service.worker import Ack, Letter, Worker
-from flowlang.store import Store
+from flowlang.store import Store, shown_location
+
+_log = logging.getLogger("flowlang.service")
 
 
 class Taker(Protocol):
@@ -86,6 +90,11 @@ class Service:
     flow_files: dict[str, Path] = field(default_factory=dict)  # each flow's name -> its file
     started: list[str] = field(default_factory=list)  # which version each flow started on, why
     tokens: TokenReader | None = None  # (PostgreSQL) API tokens read off the engine's thread
+    store_outage: OutageLog = field(init=False)  # /ready's log while the store cannot be read
+
+    def __post_init__(self) -> None:
+        where = shown_location(self.store.path)
+        self.store_outage = OutageLog(_log, f"/ready: store {where} unreachable")
 
 
 def service_of(request: Request) -> Service:
