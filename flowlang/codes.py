@@ -258,6 +258,11 @@ OPTION_LABEL_TOO_LONG = _code(
     "an option longer than a served channel shows on a quick reply or button (blocked there; "
     "error when on every one)",
 )
+REPEATED_OPTION = _code(
+    "FL471",
+    "two options with the same label where a served channel refuses them (blocked there; "
+    "error when on every one)",
+)
 UNSAFE_REPLY_TEMPLATE = _code(
     "FL420",
     "a reply template the sandbox refuses: a private or internal attribute, or a "

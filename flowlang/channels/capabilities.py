@@ -22,6 +22,7 @@ def channel_infos() -> dict[str, ChannelInfo]:
             button_label=rules.labels.button,
             list_rows=rules.option_list.max_rows if rules.option_list else None,
             list_row_label=rules.option_list.row_title if rules.option_list else None,
+            distinct_options=rules.distinct_options,
             has_window=rules.window.hours is not None,
             template_only_outside_window=rules.window.outside == "template_only",
             max_text=rules.max_text,

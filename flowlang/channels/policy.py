@@ -751,6 +751,9 @@ def _offered(
     misfit = template_messages.long_label(options, label, rules, "option", shown_as)
     if misfit is not None:
         return Block(*misfit)
+    repeated = _repeated(options, rules, what)
+    if repeated is not None:
+        return repeated
     text = (
         rules.options_text.quick_replies if kind == "quick_replies" else rules.options_text.buttons
     )
@@ -773,6 +776,9 @@ def _listed(
     misfit = template_messages.long_label(options, form.row_title, rules, "option", "list row")
     if misfit is not None:
         return Block(*misfit)
+    repeated = _repeated(options, rules, "a list's rows")
+    if repeated is not None:
+        return repeated
     button = str(content.get("list_button") or form.button_text)
     title = str(content.get("list_title") or "")
     for part, value, limit in (
@@ -789,6 +795,26 @@ def _listed(
             )
     listed = {**content, "options": options, "form": "list", "list_button": button}
     return _text_within(listed, form.text, "list", f"a {rules.name} list message", rules)
+
+
+def _repeated(options: list[str], rules: ChannelRules, shown_as: str) -> Block | None:
+    """A block when the vendor refuses two options with the same label (`distinct_options`)
+    and two of `options` read the same, surrounding spaces aside (the customer could not tell
+    them apart either)."""
+    if not rules.distinct_options:
+        return None
+    seen: set[str] = set()
+    for option in options:
+        label = option.strip()
+        if label in seen:
+            return Block(
+                "content_not_supported",
+                f"two options read {label!r}; {rules.name} refuses {shown_as} with the same "
+                "label (each label is also the option's id)",
+                "give each option a label of its own",
+            )
+        seen.add(label)
+    return None
 
 
 def _text_within(

@@ -208,6 +208,7 @@ class ChannelRules(BaseModel):
     labels: LabelRules = LabelRules()
     options_text: OptionsText = OptionsText()
     option_list: OptionList | None = None  # more options than quick replies or buttons show
+    distinct_options: bool = False  # the vendor refuses two options with the same label
     templates: TemplateRules | None = None  # buttons and carousels go as template messages
     generic_template: GenericTemplateRules | None = None  # cards and carousels go as one
     sticker: StickerForm | None = None

@@ -1384,6 +1384,7 @@ class _Checker:
         kind = self._content(content, stmt)
         self._channel_support(kind, stmt, content)
         self._option_labels(content)
+        self._repeated_options(content)
         self._text_fits(content, stmt.visibility)
         self._automated_public_reply(stmt)
         self._private_reply_route(stmt)
@@ -1710,6 +1711,40 @@ class _Checker:
                 "so there the reply is blocked",
                 span,
                 hint="shorten the option, or ask the question in the text",
+            )
+        )
+
+    def _repeated_options(self, content: ast.Content) -> None:
+        """Two of a reply's options with the same label (surrounding spaces aside) where a
+        served channel refuses them (`distinct_options`): the policy blocks the reply there."""
+        if not isinstance(content, ast.TextContent) or content.choices is None:
+            return
+        choices = content.choices
+        infos = self._served()
+        refusing: list[str] = []
+        repeated = ""
+        for info in infos:
+            shown = {"quick_replies": info.max_quick_replies, "buttons": info.max_buttons}
+            count = shown[choices.kind]
+            if not info.distinct_options or choices.kind not in info.content or not count:
+                continue  # taken as written, or sent as a numbered list
+            if info.list_rows and len(choices.options) > count:
+                count = info.list_rows
+            labels = [option.strip() for option in choices.options[:count]]
+            twice = [label for n, label in enumerate(labels) if label in labels[:n]]
+            if twice:
+                refusing.append(info.key)
+                repeated = twice[0]
+        if not refusing:
+            return
+        report = error if len(refusing) == len(infos) else warning
+        self.report(
+            report(
+                codes.REPEATED_OPTION,
+                f"two options read {repeated!r}; {', '.join(refusing)} refuses options with "
+                "the same label, so there the reply is blocked",
+                choices.span,
+                hint="give each option a label of its own",
             )
         )
 

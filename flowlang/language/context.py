@@ -64,6 +64,7 @@ class ChannelInfo:
     # `list_row_label` (WhatsApp's interactive list); None: the first are kept
     list_rows: int | None = None
     list_row_label: int | None = None
+    distinct_options: bool = False  # two options with the same label are blocked
     has_window: bool = False
     template_only_outside_window: bool = False
     max_text: int | None = None

@@ -143,6 +143,10 @@ def test_any_options_go_whole_within_the_channels_labels_or_are_blocked(
         # more than the channel's buttons: its list message's rows
         kept, limit = offered[: rules.option_list.max_rows], rules.option_list.row_title
     too_long = [o for o in kept if limit is not None and text_length(o, rules) > limit]
+    repeated = carried and rules.distinct_options and len({o.strip() for o in kept}) < len(kept)
+    if delivery.status == "blocked" and not too_long and repeated:  # (test_repeated_options)
+        assert delivery.reason_code == "content_not_supported", delivery.reason
+        return
     if delivery.status == "blocked":
         assert delivery.reason_code == "text_too_long", delivery.reason
         assert too_long, delivery.reason  # blocked only for a label that would not show whole
