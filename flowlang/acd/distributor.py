@@ -280,8 +280,11 @@ class SkillsAcd:
         if again and previous is not None and previous.phase == "offered":
             return []  # an agent has it on offer: that offer stays open
         interaction = _interaction_for(request, now)
-        notices = self._end_wrap_up_on_return(request.conversation_id, now)
-        self._forget(request.conversation_id, now)
+        if previous is not None:  # (most requests are a conversation's first routing)
+            notices = self._end_wrap_up_on_return(request.conversation_id, now)
+            self._forget(request.conversation_id, now)
+        else:
+            notices = []
         self.interactions[interaction.id] = interaction
         if again and previous is not None:
             _keep_place(interaction, previous)
