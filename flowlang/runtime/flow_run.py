@@ -92,11 +92,9 @@ def run_flow(
             timed_out = None
         state = result.state
         state.message = started_on
-        outcome.trace.extend(result.trace)
-        outcome.path.extend(result.path)
+        outcome.add_run(result)
         path.extend(result.path)
-        outcome.effects.extend(result.effects)
-        conv.flow_state = state.to_json()
+        conv.keep_state(state)
         follow_up = _apply(ctx, conv, state, result.effects, now, outcome)
         transfer = _transfer_in(result.effects)
         if transfer is not None:
@@ -104,7 +102,7 @@ def run_flow(
             program, state = _transferred(ctx, conv, transfer, state, now)
             chain, path = (*chain, program.graph.name), []
             state.message = started_on
-            conv.flow_state = state.to_json()
+            conv.keep_state(state)
             trigger = Trigger(kind="message", text=str(started_on.get("text") or ""))
             facts = _facts(ctx, conv, event, state, now, transfers=chain)
             continue
@@ -388,8 +386,12 @@ def _route_queue(
     outcome: Outcome,
 ) -> Trigger | None:
     # Routed again to the queue it waits in: it keeps its place, and its wait counts on.
-    again = conv.status == "queued" and conv.queue == effect.queue and conv.routing
-    entered_at = datetime.fromisoformat(conv.routing["entered_at"]) if again else now
+    entered_at = (
+        conv.routing_entered_at()
+        if conv.status == "queued" and conv.queue == effect.queue
+        else None
+    )
+    again = entered_at is not None
     conv.status = "queued"
     conv.queue = effect.queue
     request = RoutingRequest(
@@ -414,7 +416,7 @@ def _route_queue(
             else ()
         ),
     )
-    conv.routing = _routing_json(request, entered_at)
+    conv.keep_routing(request, entered_at or now)
     ctx.events.append(
         "queued",
         now,
@@ -505,14 +507,14 @@ def notices(
             if conv is not current:
                 ctx.store.save_conversation(conv)
             continue
-        # What the flow waits for, read from its stored form: decoded only to run it.
-        waiting = (conv.flow_state or {}).get("waiting")
-        if not waiting:
+        # What the flow waits for, without decoding the rest of its state.
+        waiting = conv.waiting()
+        if waiting is None:
             if conv is not current:
                 ctx.store.save_conversation(conv)
             continue
-        if waiting["kind"] in ("agent", "queue"):
-            trigger = _ROUTING_TRIGGERS[waiting["kind"], outcome_of]
+        if waiting.kind in ("agent", "queue"):
+            trigger = _ROUTING_TRIGGERS[waiting.kind, outcome_of]
         elif notice.kind == "accepted" and conv.queue and notice.queue:
             trigger = _ROUTING_TRIGGERS["queue", outcome_of]
         else:
@@ -520,8 +522,7 @@ def notices(
         if conv is current:
             follow_up = trigger
         else:
-            state = FlowState.from_json(conv.flow_state)
-            run_flow(ctx, conv, state, trigger, None, now, outcome)
+            run_flow(ctx, conv, conv.state(), trigger, None, now, outcome)
             ctx.store.save_conversation(conv)
     return follow_up
 
@@ -564,27 +565,6 @@ def stop_waiting(conv: ConversationView, reason: str) -> None:
         state.waiting = None
         state.status, state.ended_reason = "ended", reason
         conv.flow_state = state.to_json()
-
-
-def _routing_json(request: RoutingRequest, entered_at: datetime) -> dict[str, Any]:
-    closes = request.window_closes_at
-    stored = {
-        "queue": request.queue,
-        "media": request.media,
-        "skills": dict(request.skills),
-        "language": request.language,
-        "priority": request.priority,
-        "preferred_agents": (
-            [list(p) for p in request.preferred_agents] if request.preferred_agents else []
-        ),
-        "last_agent": request.last_agent,
-        "timeout_seconds": request.timeout_seconds,
-        "window_closes_at": closes.isoformat() if closes else None,
-        "entered_at": entered_at.isoformat(),
-    }
-    if request.agent_steps:
-        stored["agent_steps"] = [[s.condition, s.seconds] for s in request.agent_steps]
-    return stored
 
 
 def request_from(conv: ConversationView) -> RoutingRequest:

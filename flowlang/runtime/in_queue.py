@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from flowlang.compiler.ir import FlowGraph, InQueueSpec
 from flowlang.runtime.context import EngineContext
 from flowlang.runtime.ports import ConversationView
-from flowlang.runtime.state import FlowState
 
 PREFIX = "in_queue|"
 DONE = "in_queue_done"
@@ -36,7 +35,7 @@ def arm(ctx: EngineContext, conv: ConversationView, now: datetime) -> None:
     entered = (conv.routing or {}).get("entered_at")
     if not entered:
         return
-    program = ctx.program_for(FlowState.resumes_at(conv.flow_state), conv)
+    program = ctx.program_for(conv.resume_point(), conv)
     found = block_for(program.graph, conv.queue)
     if found is None:
         return

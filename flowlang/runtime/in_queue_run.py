@@ -73,7 +73,7 @@ def customer_wrote(
 ) -> None:
     """The customer wrote while waiting in a queue: the block's `when customer writes` runs
     (its `message` is what they wrote)."""
-    program = ctx.program_for(FlowState.resumes_at(conv.flow_state), conv)
+    program = ctx.program_for(conv.resume_point(), conv)
     found = in_queue.block_for(program.graph, conv.queue)
     if found is None or not found[1]["writes"]:
         return
@@ -94,9 +94,7 @@ def run_beside(
     before = state.interaction
     trigger = Trigger(kind="event", event={"name": handler, "in_queue": _position(ctx, conv, now)})
     result = run(program, state, trigger, facts_for(ctx, conv, message, state, now))
-    outcome.trace.extend(result.trace)
-    outcome.path.extend(result.path)
-    outcome.effects.extend(result.effects)
+    outcome.add_run(result)
     if result.path:
         ctx.events.append(
             "flow_path", now, conv.id, {"version": program.graph.version, "nodes": result.path}

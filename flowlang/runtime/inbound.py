@@ -24,7 +24,7 @@ from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import ConversationStore, ConversationView
 from flowlang.runtime.receipts import record_status
 from flowlang.runtime.replies import send
-from flowlang.runtime.state import FlowState, Trigger
+from flowlang.runtime.state import Trigger
 
 _log = logging.getLogger("flowlang.engine")
 
@@ -219,7 +219,7 @@ def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> O
         outcome.note = f"added to the conversation waiting {where}"
         customer_wrote(ctx, conv, event, now, outcome)
     else:
-        state = FlowState.from_json(conv.flow_state)
+        state = conv.state()
         if state.waiting is None or state.waiting.kind == "answer":
             trigger = Trigger(kind="message", text=event.text)
             run_flow(ctx, conv, state, trigger, event, now, outcome)

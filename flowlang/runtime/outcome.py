@@ -7,13 +7,13 @@ from typing import Any
 
 from flowlang.runtime.agent_rules import Refusal
 from flowlang.runtime.delivery import FailedSend
-from flowlang.runtime.interpreter import TraceStep
+from flowlang.runtime.interpreter import RunResult, TraceStep
 from flowlang.runtime.ports import Delivery, RoutingNotice
 
 
 @dataclass
-class Outcome:
-    """What handling one event did."""
+class _OutcomeFields:
+    """`Outcome`'s fields."""
 
     event: Any
     conversation_id: str | None = None
@@ -27,6 +27,34 @@ class Outcome:
     dead_lettered: bool = False
     note: str = ""
     refusal: Refusal | None = None  # an agent action refused: nothing was sent or changed
+
+
+class Outcome(_OutcomeFields):
+    """What handling one event did. The flow's runs are added whole (`add_run`): their trace
+    lines become `TraceStep`s when `trace` is first read (a host that never reads it pays
+    nothing for them)."""
+
+    _trace: list[TraceStep]
+    _runs: list[RunResult]
+
+    @property
+    def trace(self) -> list[TraceStep]:
+        """What each step of the flow's runs did, in order."""
+        if self._runs:
+            for result in self._runs:
+                self._trace.extend(result.trace)
+            self._runs.clear()
+        return self._trace
+
+    @trace.setter
+    def trace(self, steps: list[TraceStep]) -> None:
+        self._trace, self._runs = steps, []
+
+    def add_run(self, result: RunResult) -> None:
+        """A run of the flow: its trace, path and effects are the outcome's too."""
+        self._runs.append(result)
+        self.path.extend(result.path)
+        self.effects.extend(result.effects)
 
     @property
     def blocked(self) -> list[Delivery]:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from flowlang.events import EventKind, InboundEvent
+from flowlang.runtime.state import FlowState, Waiting
 
 
 class Clock(Protocol):
@@ -54,8 +55,8 @@ class IdentityClaim:
 
 
 @dataclass
-class ConversationView:
-    """What the engine needs of a conversation; the store persists it."""
+class _ConversationFields:
+    """`ConversationView`'s fields: what a store persists of a conversation, field by field."""
 
     id: str
     customer_id: str
@@ -82,6 +83,91 @@ class ConversationView:
     # The last routing request (JSON values) and when it entered: an ACD rebuilt after a
     # restart takes queued and assigned conversations back from it.
     routing: dict[str, Any] = field(default_factory=dict)
+
+
+NO_STATE = FlowState()
+"""The state of a flow that has not run: the one `ConversationView.state` gives for all of
+them (a run never changes the state it is given)."""
+
+
+class ConversationView(_ConversationFields):
+    """What the engine needs of a conversation; the store persists it.
+
+    `flow_state` and `routing` are JSON forms (what a durable store writes). The engine keeps
+    the objects they are made from with the conversation (`keep_state`, `keep_routing`) and
+    reads them back without decoding (`state`, `waiting`, `routing_entered_at`); each JSON
+    form is made when it is first read, so once per save for a durable store, and never on the
+    in-memory store's hot path. Reading it hands the JSON form over: from then on it is what
+    the conversation holds (a reader may change it in place), and `state` decodes it."""
+
+    _flow_state: dict[str, Any]
+    _live_state: FlowState | None
+    _routing: dict[str, Any]
+    _live_routing: tuple[RoutingRequest, datetime] | None
+
+    @property
+    def flow_state(self) -> dict[str, Any]:
+        """The flow state's JSON form (`FlowState.to_json`)."""
+        live = self._live_state
+        if live is not None:
+            self._flow_state, self._live_state = live.to_json(), None
+        return self._flow_state
+
+    @flow_state.setter
+    def flow_state(self, value: dict[str, Any]) -> None:
+        self._flow_state, self._live_state = value, None
+
+    @property
+    def routing(self) -> dict[str, Any]:
+        """The last routing request's JSON form, with when it entered (`routing_json`)."""
+        live = self._live_routing
+        if live is not None:
+            self._routing, self._live_routing = routing_json(*live), None
+        return self._routing
+
+    @routing.setter
+    def routing(self, value: dict[str, Any]) -> None:
+        self._routing, self._live_routing = value, None
+
+    def keep_state(self, state: FlowState) -> None:
+        """The flow's state is now `state` (the caller changes it no more)."""
+        self._live_state = state
+
+    def state(self) -> FlowState:
+        """The flow's state: the one kept (`keep_state`), else decoded from the JSON form;
+        not a copy, and shared by every conversation whose flow has not run yet (`clone` it
+        to change it)."""
+        live = self._live_state
+        if live is not None:
+            return live
+        return FlowState.from_json(self._flow_state) if self._flow_state else NO_STATE
+
+    def resume_point(self) -> FlowState:
+        """A new state with only the flow state's version and what it waits for
+        (`FlowState.resumes_at`): what choosing its program reads (and may change)."""
+        live = self._live_state
+        if live is not None:
+            return FlowState(live.graph_version, waiting=live.waiting)
+        return FlowState.resumes_at(self._flow_state)
+
+    def waiting(self) -> Waiting | None:
+        """What the flow waits for (None: nothing)."""
+        live = self._live_state
+        if live is not None:
+            return live.waiting
+        return FlowState.resumes_at(self._flow_state).waiting if self._flow_state else None
+
+    def keep_routing(self, request: RoutingRequest, entered_at: datetime) -> None:
+        """The conversation's routing is now `request`, waiting since `entered_at`."""
+        self._live_routing = (request, entered_at)
+
+    def routing_entered_at(self) -> datetime | None:
+        """When the last routing entered its queue (None: no routing is kept)."""
+        live = self._live_routing
+        if live is not None:
+            return live[1]
+        entered = self._routing.get("entered_at")
+        return datetime.fromisoformat(entered) if entered else None
 
     # The bookkeeping every store does the same way (MemoryStore, SqliteStore).
     @classmethod
@@ -435,6 +521,29 @@ class AgentStep:
 
     condition: str | None
     seconds: int | None = None
+
+
+def routing_json(request: RoutingRequest, entered_at: datetime) -> dict[str, Any]:
+    """A routing request's JSON form, with when it entered its queue (`entered_at`): what
+    `ConversationView.routing` holds, and a restart routes from (`request_from`)."""
+    closes = request.window_closes_at
+    stored = {
+        "queue": request.queue,
+        "media": request.media,
+        "skills": dict(request.skills),
+        "language": request.language,
+        "priority": request.priority,
+        "preferred_agents": (
+            [list(p) for p in request.preferred_agents] if request.preferred_agents else []
+        ),
+        "last_agent": request.last_agent,
+        "timeout_seconds": request.timeout_seconds,
+        "window_closes_at": closes.isoformat() if closes else None,
+        "entered_at": entered_at.isoformat(),
+    }
+    if request.agent_steps:
+        stored["agent_steps"] = [[s.condition, s.seconds] for s in request.agent_steps]
+    return stored
 
 
 @dataclass

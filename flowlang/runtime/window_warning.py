@@ -37,8 +37,8 @@ def arm(ctx: EngineContext, conv: ConversationView) -> None:
     `on window closing` block and the channel a warning time."""
     if conv.status == "closed":
         return
-    if conv.flow_state.get("waiting"):
-        program = ctx.program_for(FlowState.resumes_at(conv.flow_state), conv)
+    if conv.waiting() is not None:
+        program = ctx.program_for(conv.resume_point(), conv)
     else:  # a flow that waits for nothing starts on the current version
         program = ctx.starting_program(conv, None)
     if EVENT not in program.graph.handlers:
