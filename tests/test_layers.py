@@ -20,6 +20,7 @@ LAYERS = [
         "flowlang.private_files",
         "flowlang.batch",  # the garbage collector paused while a flow loads
         "flowlang.runtime.ports",  # the engine's contracts: protocols and plain values only
+        "flowlang.runtime.state",  # a flow's state and its JSON form, which conversations carry
         "flowlang.runtime.users",  # API tokens and user names, as every store checks them
         "flowlang.runtime.phones",  # E.164, as the store, the channels and the engine compare
         # a flow's expressions, as the interpreter and the ACD's agent conditions evaluate them
