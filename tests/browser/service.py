@@ -31,7 +31,8 @@ from tests.service.process import ServiceProcess
 # WhatsApp goes to Overflow, whose one agent (frank) accepts offers by hand, but a message
 # starting "Late" goes to Cards (alice, kenji: auto-answer, so that a conversation whose window
 # has closed is still given to an agent); web chat goes to Retail Banking (alice, bob, carmen,
-# kenji: auto-answer, a wrap-up code required).
+# kenji: auto-answer, a wrap-up code required); a web message starting "Fees" is first answered
+# with the deployment's card of fees.
 FLOW = """\
 flow "Workspace test"
 serve messages on web account "gbank-web", whatsapp number "+442079460000"
@@ -45,6 +46,8 @@ state start:
         else:
             route to queue "Overflow"
     else:
+        if message.text matches "^Fees":
+            reply template "fees_card"
         route to queue "Retail Banking"
 """
 USERS = {

@@ -1,7 +1,8 @@
 """The agent workspace in Chromium against the real service: offers pushed live and accepted,
 replies reaching the vendor, a closed WhatsApp window with the template picker, history back to
 the first message, canned responses, transfer, wrap-up, two agents apart, presence, keyboard,
-a narrow window; no console error anywhere (the `new_context` watch)."""
+a card's items in the history, a narrow window; no console error anywhere (the `new_context`
+watch)."""
 
 from __future__ import annotations
 
@@ -359,6 +360,25 @@ def test_a_required_wrap_up_code_is_enforced_then_after_call_work_is_timed(
     page.get_by_test_id("complete-button").click()
     expect(page.get_by_test_id("tab")).to_have_count(0)
     assert service.api("alice", "GET", "/api/agent/interactions").json() == []
+
+
+def test_a_card_the_flow_sent_shows_its_items_not_its_kind(
+    service: Running, new_context: NewContext
+) -> None:
+    service.only_available("alice")
+    page = sign_in(new_context(), service, "alice")
+    service.web("visitor-fees", "Fees on my account?", name="Eve")
+    expect(page.get_by_test_id("tab")).to_have_count(1)
+    messages = page.get_by_test_id("message")
+    expect(messages).to_have_count(2)
+    card = messages.nth(1)
+    expect(card).to_contain_text("Our fees, explained")
+    expect(card.get_by_test_id("item")).to_have_text(
+        ["Fees and charges · Every fee we charge · https://gbank.example/fees"]
+    )
+    expect(card).not_to_contain_text("[card]")
+    # a link in an item is text, never a link the agent's click would follow
+    expect(card.get_by_test_id("item").locator("a")).to_have_count(0)
 
 
 def test_two_agents_see_only_their_own_interactions(

@@ -270,10 +270,30 @@
     measure();
   }
 
+  // A card, carousel or buttons message shows what the customer was offered: each item's title
+  // and subtitle, its link as text. Items are a template's own; a shaped message sent to Meta or
+  // LINE also holds them as `elements` or `columns`.
+  const RICH_KINDS = new Set(["card", "carousel", "buttons"]);
+
+  function itemsOf(content) {
+    const given = content.items || content.elements || content.columns || [];
+    return given.map((i) => typeof i === "string" ? {title: i} : {
+      title: String(i.title || i.text || i.label || ""),
+      subtitle: String(i.subtitle || (i.title && i.text) || ""),
+      url: String(i.url || (i.default_action && i.default_action.url) || ""),
+    }).filter((i) => i.title || i.subtitle);
+  }
+
+  const itemNode = (item) => el("li", {class: "item", "data-testid": "item"},
+    el("strong", {}, item.title), item.subtitle ? el("span", {}, ` · ${item.subtitle}`) : "",
+    /^https?:\/\//.test(item.url) ? el("span", {class: "item-url"}, ` · ${item.url}`) : "");
+
   function messageNode(message, info) {
     const content = message.content || {};
     const inbound = message.direction === "in";
-    const text = content.text || content.caption || content.url || `[${content.kind || "message"}]`;
+    const items = RICH_KINDS.has(content.kind) ? itemsOf(content) : [];
+    const text = content.text || content.caption || content.url
+      || (items.length ? "" : `[${content.kind || "message"}]`);
     const publicPost = inbound && info && info.channel.public && content.visibility !== "private";
     const failed = message.delivery && message.delivery.status === "failed"
       ? notDelivered(message.delivery.error) : undelivered.get(message.message_id);
@@ -288,7 +308,8 @@
         ? el("a", {class: "link", href: content.url, rel: "noopener noreferrer", target: "_blank",
                    "data-testid": "link"}, content.url) : "",
       content.options ? el("div", {class: "options", "data-testid": "options"},
-        ...content.options.map((o) => el("span", {class: "option"}, o))) : "");
+        ...content.options.map((o) => el("span", {class: "option"}, o))) : "",
+      items.length ? el("ul", {class: "items", "data-testid": "items"}, ...items.map(itemNode)) : "");
     if (failed) markUndelivered(node, failed);
     return node;
   }
