@@ -690,8 +690,9 @@ class SkillsAcd:
                 interaction.ring = index
                 notices.append(self._notice("ring_widened", interaction, now, ring=index))
                 self._place(interaction, now, notices)
-            elif interaction.phase == "preferred":
-                interaction.ring = index
+            elif interaction.phase in ("preferred", "offered"):
+                # kept for when it waits again (a decline, an offer timing out)
+                interaction.ring = max(interaction.ring, index)
         elif interaction.phase == "waiting" and index > interaction.step:
             self._unplace(interaction)
             interaction.step = index

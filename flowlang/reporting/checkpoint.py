@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from flowlang.reporting.interactions import AgentSegment, Interaction, InteractionLog, QueueVisit
 
-FOLD_VERSION = 4
+FOLD_VERSION = 5
 """Bumped whenever folding changes what it derives: checkpoints of another version are unused."""
 
 SPILL_OVER = 10_000

@@ -440,7 +440,10 @@ class InteractionLog:
 
     def _on_not_responding(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
         item.state = "waiting"
-        self.agent_activity.append((at, event.get("agent") or "", "not_responding", item.id))
+        agent = event.get("agent") or ""
+        self.agent_activity.append((at, agent, "not_responding", item.id))
+        if agent:  # the ACD offers them nothing until they set themselves available again
+            self.agent_states[agent] = ("not_responding", at)
 
     def _on_accepted(self, item: Interaction, event: Mapping[str, Any], at: datetime) -> None:
         agent = event.get("agent") or ""

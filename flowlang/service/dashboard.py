@@ -164,7 +164,7 @@ class Board:
             "at": now.isoformat(),
             "today": today.isoformat(),
             "version": self.version,
-            "queues": self._queues(log, now, today),
+            "queues": self._queues(log, now, today, _not_responding(engine)),
             "media": _media(engine, log, now),
             "agents": self._agents(engine, log, now),
         }
@@ -175,7 +175,13 @@ class Board:
             return {}
         return {name: q.service_level.answer_within for name, q in self.deployment.queues.items()}
 
-    def _queues(self, log: InteractionLog, now: datetime, today: datetime) -> list[dict[str, Any]]:
+    def _queues(
+        self,
+        log: InteractionLog,
+        now: datetime,
+        today: datetime,
+        not_responding: Mapping[str, list[str]],
+    ) -> list[dict[str, Any]]:
         targets = self.targets()
         totals = self._today.figures(log, today, targets)
         figures = {
@@ -203,6 +209,7 @@ class Board:
                     "average_wait_today": day.get("wait_average"),
                     "service_level_today": day.get("service_level"),
                     "answer_within": targets.get(name, DEFAULT_ANSWER_WITHIN).total_seconds(),
+                    "not_responding": not_responding.get(name, []),
                 }
             )
         return rows
@@ -234,6 +241,8 @@ class Board:
                 }
                 for media in MEDIA_TYPES
             }
+            if logged_state != presence:  # e.g. after a restart, which the log does not see
+                since = None
             rows.append(
                 {
                     "agent": agent,
@@ -299,6 +308,18 @@ class DayTotals:
             )
         self._changed = set()
         return self.totals
+
+
+def _not_responding(engine: Engine) -> dict[str, list[str]]:
+    """Per queue, its members the ACD holds as not responding: they let an offer time out,
+    and no offer reaches them until they set themselves available (docs/acd.md)."""
+    found: dict[str, list[str]] = {}
+    if isinstance(engine.acd, SkillsAcd):
+        for agent, record in sorted(engine.acd.agents.items()):
+            if record.state == "not_responding":
+                for queue in sorted(record.profile.queues):
+                    found.setdefault(queue, []).append(agent)
+    return found
 
 
 def _held(

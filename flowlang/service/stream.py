@@ -182,7 +182,10 @@ class AgentFeed:
             self._with.pop(conv_id, None)
             if not owner:
                 return []
-            return [(owner, {"type": "withdrawn", "conversation_id": conv_id, "reason": kind})]
+            taken = [(owner, {"type": "withdrawn", "conversation_id": conv_id, "reason": kind})]
+            if kind == "not_responding":  # the ACD set them so: no offers until they are back
+                taken.append((owner, {"type": "presence", "state": kind}))
+            return taken
         if kind == "after_call_work" and agent:
             return [(agent, {"type": "after_call_work", "conversation_id": conv_id})]
         if kind in ENDED:

@@ -75,6 +75,23 @@ def test_declines_and_no_answers_keep_the_interaction_waiting() -> None:
     assert rows["cy"]["answered"] == 1
 
 
+def test_an_agent_who_let_an_offer_time_out_is_not_responding_until_they_set_a_state() -> None:
+    events = [
+        {"kind": "agent_state", "at": at(0), "conversation_id": None, "agent": "bo",
+         "state": "available"},
+        message(0),
+        ev("queued", 0, queue="Q"),
+        ev("offered", 1, agent="bo", queue="Q"),
+        ev("not_responding", 3, agent="bo"),
+        ev("requeued", 3, queue="Q"),
+    ]  # fmt: skip
+    log = InteractionLog.from_events(events)
+    assert log.agent_states["bo"] == ("not_responding", at(3))
+    back = {"kind": "agent_state", "at": at(9), "conversation_id": None, "agent": "bo"}
+    log.apply({**back, "state": "available"})
+    assert log.agent_states["bo"] == ("available", at(9))
+
+
 def test_a_route_to_one_agent_is_not_a_queue() -> None:
     log = InteractionLog.from_events(
         [

@@ -505,13 +505,22 @@
   }
 
   // ------------------------------------------------------------------ the live stream
+  // The ACD's presence; "not_responding" is its own (an offer went unanswered), never chosen.
+  function showPresence(state) {
+    $("presence").value = state;
+    if (state === "not_responding") {
+      notice("You did not answer an offer in time: no offers come until you choose Available.",
+        "error");
+    }
+  }
+
   function connect() {
     const stream = new EventSource("/api/agent/stream");
     const on = (type, handle) => stream.addEventListener(type, (event) => handle(JSON.parse(event.data)));
     stream.addEventListener("open", () => { $("live").textContent = "live"; $("live").className = "live on"; });
     stream.addEventListener("error", () => { $("live").textContent = "reconnecting…"; $("live").className = "live"; });
     on("hello", (data) => {
-      $("presence").value = data.presence;
+      showPresence(data.presence);
       for (const id of [...work.keys()]) if (!data.work.some((w) => w.conversation_id === id)) drop(id);
       for (const item of data.work) {
         if (item.state === "after_call_work" && !acwSince.has(item.conversation_id)) {
@@ -570,7 +579,7 @@
       if (node) markUndelivered(node, text);
       notice(data.text, "error");
     });
-    on("presence", (data) => { $("presence").value = data.state; });
+    on("presence", (data) => showPresence(data.state));
     on("closed", () => { stream.close(); window.location.assign("/signin"); });
   }
 

@@ -7,6 +7,8 @@
   const MEDIA = ["message", "social_dm", "social_public"];
   const MEDIA_SHORT = {message: "Messages", social_dm: "DMs", social_public: "Public"};
   const PRESENCE = ["available", "away", "offline"];
+  // Set by the ACD alone (an offer went unanswered), never chosen: shown, not offered.
+  const NOT_RESPONDING = "not_responding";
   const data = pageData();
   let skew = 0; // the service's clock minus the browser's, in ms
 
@@ -61,10 +63,19 @@
     return item.customer_name ? `${item.customer_name} (${item.customer})` : item.customer;
   }
 
-  function queueRow(q) {
+  // Members of the queue who get no offer until they set themselves available again.
+  function notResponding(q, names) {
+    if (!q.not_responding || !q.not_responding.length) return null;
+    const who = q.not_responding.map((agent) => names.get(agent) || agent).join(", ");
+    return [el("br"), el("small", {class: "not-responding", dataset: {field: "not-responding"},
+      title: "They let an offer time out: no offer reaches them until they are available again."},
+      `Not responding: ${who}`)];
+  }
+
+  function queueRow(q, names) {
     const target = `${percent(q.service_level_today)}`;
     return el("tr", {dataset: {queue: q.queue}},
-      el("th", {scope: "row"}, q.queue),
+      el("th", {scope: "row"}, q.queue, notResponding(q, names)),
       el("td", {class: "num", dataset: {field: "waiting"}}, q.waiting),
       el("td", {class: "num", dataset: {field: "longest-wait"}}, since(q.longest_waiting_since)),
       el("td", {class: "num", dataset: {field: "in-progress"}}, q.in_progress),
@@ -107,7 +118,11 @@
           notice(error.message, "error");
         }
       },
-    }, PRESENCE.map((s) => el("option", {value: s, selected: s === agent.presence}, s)));
+    }, [
+      ...PRESENCE.map((s) => el("option", {value: s, selected: s === agent.presence}, s)),
+      el("option", {value: NOT_RESPONDING, disabled: true,
+        selected: agent.presence === NOT_RESPONDING}, "not responding"),
+    ]);
     return select;
   }
 
@@ -157,7 +172,8 @@
     // Re-rendering keeps the keyboard where it was.
     const focused = document.activeElement && document.activeElement.dataset
       ? document.activeElement.dataset.focusKey : undefined;
-    queues.replaceChildren(...snapshot.queues.map(queueRow));
+    const names = new Map(snapshot.agents.map((a) => [a.agent, a.name]));
+    queues.replaceChildren(...snapshot.queues.map((q) => queueRow(q, names)));
     media.replaceChildren(...snapshot.media.map(mediaCard));
     agents.replaceChildren(...snapshot.agents.map(agentRow));
     updated.textContent = `updated ${clock(snapshot.at)}`;
