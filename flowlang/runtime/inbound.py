@@ -21,7 +21,7 @@ from flowlang.runtime.flow_run import (
 )
 from flowlang.runtime.in_queue_run import customer_wrote
 from flowlang.runtime.outcome import Outcome
-from flowlang.runtime.ports import ConversationStore, ConversationView
+from flowlang.runtime.ports import ConversationStore, ConversationView, sender_and_conversation
 from flowlang.runtime.receipts import record_status
 from flowlang.runtime.replies import send
 from flowlang.runtime.state import Trigger
@@ -133,7 +133,7 @@ def _kept(ctx: EngineContext, event: InboundEvent, exc: Exception) -> Outcome:
 def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> Outcome:
     """Process a stored event and mark it processed, in the caller's unit of work (`marked`:
     it was stored as processed, in this unit: `accept_inbound(processing=True)`)."""
-    outcome = Outcome(event=event)
+    outcome = Outcome.of(event)
     now = event.timestamp
     done = _no_mark if marked else ctx.store.mark_processed
     if event.kind is _RECEIPT:
@@ -147,14 +147,16 @@ def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> O
             done(event.channel, event.event_id)
             return outcome
         event = event.model_copy(update={"sender_id": author})
-    customer = ctx.store.resolve_customer(
+    customer, conv = sender_and_conversation(
+        ctx.store,
         ctx.ports.identity_kind(event.channel),
         event.sender_id,
         event.sender_phone,
         event.sender_name,
-    )
-    conv = ctx.store.conversation_for(
-        customer.id, event.channel, event.account, now, ctx.threading_window
+        event.channel,
+        event.account,
+        now,
+        ctx.threading_window,
     )
     ctx.customers[conv.id] = customer
     ctx.senders[conv.id] = event.sender_id

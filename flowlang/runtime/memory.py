@@ -204,7 +204,10 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
         self.conversations: dict[str, ConversationView] = {}
         self.current: dict[tuple[str, str], str] = {}
         self.history: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
+        # the event log's rows: (kind, at, conversation_id, data) as written, each made the
+        # dictionary readers get when the log is first read after it (`events`)
+        self._events: list[Any] = []
+        self._events_made = 0
         self.seen: set[tuple[str, str]] = set()
         self.senders: dict[tuple[str, str], str] = {}
         self.unprocessed: dict[tuple[str, str], dict[str, Any]] = {}
@@ -344,13 +347,41 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
         if current is not None and current.continues_at(now, window):
             current.ongoing = True
             return current
-        conv = ConversationView.starting(
-            f"conv{next(self._ids)}", customer_id, channel, account, now, after=current
-        )
         if current is not None:
             current.close()
+        return self._start(customer_id, channel, account, now, current)
+
+    def sender_and_conversation(
+        self,
+        kind: str,
+        external_id: str,
+        phone: str | None,
+        name: str | None,
+        channel: str,
+        account: str,
+        now: datetime,
+        window: timedelta,
+    ) -> tuple[CustomerView, ConversationView]:
+        """`resolve_customer`, then `conversation_for`: a new customer's conversation is
+        started without looking for one they had (`ThreadsSenders`)."""
+        customer = self.resolve_customer(kind, external_id, phone, name)
+        if customer.new:
+            return customer, self._start(customer.id, channel, account, now, None)
+        return customer, self.conversation_for(customer.id, channel, account, now, window)
+
+    def _start(
+        self,
+        customer_id: str,
+        channel: str,
+        account: str,
+        now: datetime,
+        after: ConversationView | None,
+    ) -> ConversationView:
+        conv = ConversationView.starting(
+            f"conv{next(self._ids)}", customer_id, channel, account, now, after
+        )
         self.conversations[conv.id] = conv
-        self.current[key] = conv.id
+        self.current[(customer_id, channel)] = conv.id
         return conv
 
     def get_conversation(self, conversation_id: str) -> ConversationView | None:
@@ -411,7 +442,18 @@ class MemoryStore(MemoryOutbox, MemoryLedger, MemoryUsers):
     def append_event(
         self, kind: str, at: datetime, conversation_id: str | None, data: dict[str, Any]
     ) -> None:
-        self.events.append({**data, "kind": kind, "at": at, "conversation_id": conversation_id})
+        self._events.append((kind, at, conversation_id, data))
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The event log in the order written, each event as `iter_events` gives it (the same
+        list on every read; a row becomes its dictionary when first read)."""
+        rows = self._events
+        for index in range(self._events_made, len(rows)):
+            kind, at, conversation_id, data = rows[index]
+            rows[index] = {**data, "kind": kind, "at": at, "conversation_id": conversation_id}
+        self._events_made = len(rows)
+        return rows
 
     def agent_states(self) -> dict[str, str]:
         """Each agent's last state in the event log."""

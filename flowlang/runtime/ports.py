@@ -85,6 +85,8 @@ class _ConversationFields:
     routing: dict[str, Any] = field(default_factory=dict)
 
 
+_new = object.__new__
+
 NO_STATE = FlowState()
 """The state of a flow that has not run: the one `ConversationView.state` gives for all of
 them (a run never changes the state it is given)."""
@@ -180,16 +182,27 @@ class ConversationView(_ConversationFields):
         now: datetime,
         after: ConversationView | None,
     ) -> ConversationView:
-        """A new conversation at `now`; it keeps the last agent of the one it comes `after`."""
-        return cls(
-            id=conversation_id,
-            customer_id=customer_id,
-            channel=channel,
-            account=account,
-            started_at=now,
-            last_activity_at=now,
-            last_agent=after.last_agent if after else None,
+        """A new conversation at `now`; it keeps the last agent of the one it comes `after`.
+        Every field is set as `__init__` sets it (a test compares the two), without its
+        defaults' factories and the forms' setters: a new customer's first message makes one."""
+        conv = _new(cls)
+        conv.id, conv.customer_id, conv.channel, conv.account = (
+            conversation_id,
+            customer_id,
+            channel,
+            account,
         )
+        conv.started_at = conv.last_activity_at = now
+        conv.ongoing, conv.status = False, "open"
+        conv.last_agent = after.last_agent if after else None
+        conv.agent = conv.queue = conv.wrap_up = conv.wrap_up_agent = None
+        conv.messages = 0
+        conv._flow_state, conv._live_state = {}, None
+        conv.channel_state, conv.data = {}, {}
+        conv.last_inbound_at, conv.last_sender_id = None, ""
+        conv.post_id = conv.reply_to = None
+        conv._routing, conv._live_routing = {}, None
+        return conv
 
     def continues_at(self, now: datetime, window: timedelta) -> bool:
         """Whether a message at `now` is part of this conversation: it comes within the
@@ -217,6 +230,49 @@ class KeepsInboundEvents(Protocol):
 
     def accept_event(self, event: InboundEvent) -> bool:
         """`accept_inbound(channel, event_id, <its stored form>, processing=True)`."""
+
+
+class ThreadsSenders(Protocol):
+    """What a store may offer beside `resolve_customer` and `conversation_for`: both in one
+    call (the in-memory store: a new customer has no conversation to look for). A store
+    without it is asked the two in turn (`sender_and_conversation`)."""
+
+    def sender_and_conversation(
+        self,
+        kind: str,
+        external_id: str,
+        phone: str | None,
+        name: str | None,
+        channel: str,
+        account: str,
+        now: datetime,
+        window: timedelta,
+    ) -> tuple[CustomerView, ConversationView]:
+        """`resolve_customer(kind, external_id, phone, name)`, then `conversation_for` that
+        customer on `channel` and `account` at `now` with the threading `window`."""
+
+
+def sender_and_conversation(
+    store: ConversationStore,
+    kind: str,
+    external_id: str,
+    phone: str | None,
+    name: str | None,
+    channel: str,
+    account: str,
+    now: datetime,
+    window: timedelta,
+) -> tuple[CustomerView, ConversationView]:
+    """Who wrote (`resolve_customer`) and the conversation their message belongs to
+    (`conversation_for`): in one call of a store that offers it (`ThreadsSenders`)."""
+    both = getattr(store, "sender_and_conversation", None)
+    if both is not None:
+        found: tuple[CustomerView, ConversationView] = both(
+            kind, external_id, phone, name, channel, account, now, window
+        )
+        return found
+    customer = store.resolve_customer(kind, external_id, phone, name)
+    return customer, store.conversation_for(customer.id, channel, account, now, window)
 
 
 @dataclass
@@ -432,7 +488,10 @@ class ConversationStore(PolicyLedger, Outbox, SentLedger, Protocol):
 
     def append_event(
         self, kind: str, at: datetime, conversation_id: str | None, data: dict[str, Any]
-    ) -> None: ...
+    ) -> None:
+        """Log an event, read back as `{"kind", "at", "conversation_id", **data}`. `data` is
+        the store's once given: the engine makes one for each event and changes it no more (a
+        store may keep it as it is until the log is read)."""
 
     def agent_states(self) -> dict[str, str]:
         """Each agent's last state in the event log (`agent_state` events): what a restarted

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from flowlang.acd.model import Ring, requirement_at_ring
 from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.phones import normalise_phone
-from flowlang.runtime.ports import CustomerView
+from flowlang.runtime.ports import CustomerView, sender_and_conversation
 from flowlang.runtime.state import decode_value
 
 
@@ -150,3 +150,48 @@ def _outcome(decode: Any, value: Any) -> Any:
         return decode(value)
     except (TypeError, ValueError, OverflowError) as exc:
         return type(exc).__name__
+
+
+class _WithoutOneCall:
+    """The in-memory store without `sender_and_conversation`: asked the two calls in turn."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "sender_and_conversation":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+_MESSAGES = st.lists(
+    st.tuples(_SENDERS, st.sampled_from(["whatsapp", "web"]), st.integers(0, 200)),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_MESSAGES)
+def test_the_memory_stores_one_call_threads_senders_as_the_two_calls_do(
+    messages: list[tuple[tuple[str, str, str | None, str | None], str, int]],
+) -> None:
+    """Customers resolved and conversations found, started, continued and closed alike (a new
+    customer's conversation started without looking for one), hours apart or within the
+    threading window; each conversation's last agent carried over to the next."""
+    one, two = MemoryStore(), _WithoutOneCall()
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    for number, (sender, channel, hours) in enumerate(messages):
+        now += timedelta(hours=hours)
+        found = [
+            sender_and_conversation(store, *sender, channel, "acct", now, timedelta(hours=72))
+            for store in (one, two)
+        ]
+        (customer, conv), (customer_too, conv_too) = found
+        assert customer == customer_too
+        assert vars(conv) == vars(conv_too)
+        conv.last_agent = conv_too.last_agent = f"agent{number}"
+    assert one.identities == two.inner.identities and one.current == two.inner.current
+    assert {k: vars(v) for k, v in one.conversations.items()} == {
+        k: vars(v) for k, v in two.inner.conversations.items()
+    }
