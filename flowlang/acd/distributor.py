@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,8 @@ class AcdError(FlowError, ValueError):
 
 Entry = tuple[float, float, str, int]  # AgentRecord.heap_entry()
 _UNSET: Any = object()
+_new = object.__new__
+_NO_ONE: frozenset[str] = frozenset()  # no agent declined a first routing
 
 
 @dataclass(eq=False, slots=True)
@@ -279,6 +281,10 @@ class SkillsAcd:
         )
         if again and previous is not None and previous.phase == "offered":
             return []  # an agent has it on offer: that offer stays open
+        if previous is None and _plain(request, queue):
+            record = self._best_agent(self.requirement(request), _NO_ONE)
+            if record is not None and record.profile.auto_answer:
+                return self._taken_at_once(request, record, now)
         interaction = _interaction_for(request, now)
         if previous is not None:  # (most requests are a conversation's first routing)
             notices = self._end_wrap_up_on_return(request.conversation_id, now)
@@ -317,6 +323,23 @@ class SkillsAcd:
                 return notices
         self._place(interaction, now, notices, announce=True, requirement=first)
         return notices
+
+    def _taken_at_once(
+        self, request: RoutingRequest, record: AgentRecord, now: datetime
+    ) -> list[RoutingNotice]:
+        """A first routing (`_plain`) that `record`, the best agent free for it, answers at
+        once: what `_start_episode`, `_place` and `_offer` do for it, without the steps none
+        of them takes here (no ring, window or routing step to time, no waiting group, no
+        offer). A property test checks that it decides as they do."""
+        interaction = _interaction_for(request, now)
+        self.interactions[interaction.id] = interaction
+        interaction.episode = next(self._seq)
+        interaction.version = next(self._seq)
+        interaction.agent = record.id
+        record.hold(interaction.id, interaction.media)
+        record.direct.discard(interaction.id)
+        self._agent_changed(record)
+        return self._accepted(interaction, now, auto_answer=True, preferred=False)
 
     def restore(
         self,
@@ -816,7 +839,7 @@ class SkillsAcd:
                     self.agents[agent].direct.discard(interaction.id)
         interaction.requirement = None
 
-    def _best_agent(self, requirement: Requirement, exclude: set[str]) -> AgentRecord | None:
+    def _best_agent(self, requirement: Requirement, exclude: Container[str]) -> AgentRecord | None:
         self._refresh()
         pool = self._pool(requirement)
         heap, fifo, qualified = pool.heap, pool.fifo, pool.qualified
@@ -1292,6 +1315,19 @@ def _text_of(profile: AgentProfile, attribute: str) -> str | None:
     return value if type(value) is str else None
 
 
+def _plain(request: RoutingRequest, queue: QueueSettings) -> bool:
+    """A routing with nothing timed from its start (no bullseye ring, reply window or routing
+    step) and no preferred or last agent: one a free agent may take at once
+    (`SkillsAcd._taken_at_once`)."""
+    return not (
+        queue.rings
+        or request.window_closes_at is not None
+        or request.agent_steps
+        or request.preferred_agents
+        or request.last_agent
+    )
+
+
 def _window_deadline(
     kind: str, interaction: Interaction, queue: QueueSettings, due: datetime
 ) -> bool:
@@ -1316,19 +1352,20 @@ def _keep_place(interaction: Interaction, previous: Interaction) -> None:
 
 
 def _interaction_for(request: RoutingRequest, entered_at: datetime) -> Interaction:
-    return Interaction(
-        id=request.conversation_id,
-        queue=request.queue,
-        media=request.media,
-        skills={skill: level or 1 for skill, level in request.skills.items()}
-        if request.skills
-        else {},
-        language=request.language,
-        priority=request.priority,
-        entered_at=entered_at,
-        window_closes_at=request.window_closes_at,
-        steps=request.agent_steps,
-    )
+    """`Interaction(...)` of the request, without the dataclass's `__init__` (twice the cost;
+    a test compares the two): every routing makes one."""
+    i = _new(Interaction)
+    i.id, i.queue, i.media = request.conversation_id, request.queue, request.media
+    skills = request.skills
+    i.skills = {skill: level or 1 for skill, level in skills.items()} if skills else {}
+    i.language, i.priority = request.language, request.priority
+    i.entered_at, i.window_closes_at = entered_at, request.window_closes_at
+    i.phase, i.ring, i.requirement, i.agent = "waiting", 0, None, None
+    i.declined, i.candidates, i.boost = set(), [], 0.0
+    i.version = i.episode = i.offers = 0
+    i.offer_ends_at = i.last_customer_activity = i.wrap_up = None
+    i.steps, i.step = request.agent_steps, 0
+    return i
 
 
 def queue_settings(name: str, queue: Queue, center_codes: Iterable[str] = ()) -> QueueSettings:
