@@ -29,6 +29,9 @@ class _OutcomeFields:
     refusal: Refusal | None = None  # an agent action refused: nothing was sent or changed
 
 
+_new = object.__new__
+
+
 class Outcome(_OutcomeFields):
     """What handling one event did. The flow's runs are added whole (`add_run`): their trace
     lines become `TraceStep`s when `trace` is first read (a host that never reads it pays
@@ -36,6 +39,20 @@ class Outcome(_OutcomeFields):
 
     _trace: list[TraceStep]
     _runs: list[RunResult]
+
+    @classmethod
+    def of(cls, event: Any, conversation_id: str | None = None) -> Outcome:
+        """`Outcome(event=event, conversation_id=conversation_id)` without the dataclass's
+        `__init__` (its factories and the trace's setter), which costs twice as much: every
+        event makes one. Every field is set as `__init__` sets it (a test compares the two)."""
+        outcome = _new(cls)
+        outcome.event, outcome.conversation_id = event, conversation_id
+        outcome._trace, outcome._runs = [], []
+        outcome.path, outcome.effects, outcome.deliveries = [], [], []
+        outcome.failed_sends, outcome.notices = [], []
+        outcome.duplicate = outcome.dead_lettered = False
+        outcome.note, outcome.refusal = "", None
+        return outcome
 
     @property
     def trace(self) -> list[TraceStep]:
