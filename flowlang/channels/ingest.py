@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from flowlang.channels.inbound import Part, read
+from flowlang.channels.inbound import Part, PayloadError, read
+from flowlang.channels.inbound.sms import form_fields
 from flowlang.channels.signatures import SignatureError, verify
 
 if TYPE_CHECKING:
@@ -82,16 +83,19 @@ def verify_request(
     channel: str, raw: bytes, headers: Mapping[str, str], secret: str, url: str = ""
 ) -> None:
     """Raise SignatureError unless the request carries `channel`'s valid signature (Twilio's is
-    of `url`, the public URL the request was sent to, and the form fields)."""
+    of `url`, the public URL the request was sent to, and the form fields, read as `read`
+    reads them: a body that is not one Twilio form cannot be checked)."""
     try:
         params: dict[str, str] = {}
         if channel == "sms":  # Twilio signs the URL and the form fields
-            from urllib.parse import parse_qsl
-
-            params = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+            params = form_fields(raw, channel)
         verify(channel, raw, headers, secret, url=url, params=params)
     except SignatureError:
         raise
+    except PayloadError as exc:
+        raise SignatureError(
+            f"{channel}: the signature cannot be checked: {exc.field}: {exc.problem}"
+        ) from None
     except Exception as exc:  # headers of a shape no channel sends
         raise SignatureError(f"{channel}: the signature cannot be checked: {exc}") from None
 

@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 
@@ -243,23 +242,28 @@ def _as_payload_error(channel: str, where: str, exc: Exception) -> PayloadError:
 
 
 def decode(channel: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
-    """The payload as a dict: JSON, or form fields for Twilio's SMS webhook."""
+    """The payload as a dict: JSON, or form fields for Twilio's SMS webhook (only: a JSON
+    body there is refused, `sms.form_fields`)."""
     if isinstance(body, dict):
         return body
+    if channel == "sms":  # read as its signature is checked (`ingest.verify_request`)
+        return sms.form_fields(body, channel)
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PayloadError(channel, "(body)", f"not UTF-8 (byte {exc.start})") from None
-    stripped = body.lstrip()
-    if channel == "sms" and not stripped.startswith("{"):
-        return dict(parse_qsl(body, keep_blank_values=True))
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=_once_each)
     except json.JSONDecodeError as exc:
         raise PayloadError(
             channel, "(body)", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except _RepeatedKey as exc:
+        problem = (
+            f"the key {exc.key!r} twice in one object: which of its values counts is undefined"
+        )
+        raise PayloadError(channel, "(body)", problem) from None
     except RecursionError:
         raise PayloadError(channel, "(body)", "not JSON we can read: nested too deeply") from None
     except ValueError as exc:  # e.g. a number of more than 4,300 digits
@@ -267,3 +271,22 @@ def decode(channel: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PayloadError(channel, "(body)", "expected a JSON object")
     return data
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: the signature covers both values of a
+    repeated key, and which one a reader keeps is its own choice (RFC 8259 §4)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return obj

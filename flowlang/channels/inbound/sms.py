@@ -1,14 +1,17 @@
 """SMS through Twilio's messaging webhook (form-encoded): incoming messages and status callbacks.
 
 Format: twilio.com/docs/messaging/guides/webhook-request. Twilio sends no timestamp, so the time
-the webhook was received is the message's time.
+the webhook was received is the message's time. Twilio's signature covers the URL and the form
+fields (twilio.com/docs/usage/webhooks/webhooks-security), so `form_fields` is how a request is
+read both for its signature and for its events: what is processed is what was signed.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import parse_qsl
 
-from flowlang.channels.inbound.fields import Node
+from flowlang.channels.inbound.fields import Node, PayloadError
 from flowlang.events import Attachment, EventKind, InboundEvent
 
 
@@ -62,3 +65,36 @@ def twilio(root: Node, received_at: datetime) -> list[InboundEvent]:
 def _media_type(mime: str) -> str:
     major = mime.split("/", 1)[0]
     return major if major in ("image", "video", "audio") else "file"
+
+
+def form_fields(body: bytes | str, channel: str = "sms") -> dict[str, str]:
+    """The form fields of a Twilio webhook body (`application/x-www-form-urlencoded`, UTF-8).
+
+    Raises PayloadError for a body that is not such a form in exactly one reading: a JSON body
+    (Twilio signs those otherwise, and its messaging webhooks are forms), bytes or
+    percent-escapes that are not UTF-8, or a field given twice (Twilio's signature covers every
+    value of a field, a dict keeps one)."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PayloadError(channel, "(body)", f"not UTF-8 (byte {exc.start})") from None
+    if body.lstrip().startswith(("{", "[")):
+        raise PayloadError(
+            channel,
+            "(body)",
+            "a JSON body: Twilio's messaging webhook is a form "
+            "(application/x-www-form-urlencoded), and its signature covers the form's fields",
+        )
+    try:
+        pairs = parse_qsl(body, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(
+            channel, "(body)", f"a percent-escape that is not UTF-8: {exc}"
+        ) from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise PayloadError(channel, name, "given twice; Twilio's fields are given once each")
+        fields[name] = value
+    return fields
