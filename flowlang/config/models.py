@@ -126,6 +126,9 @@ class Account(Model):
     id: str | None = None  # the platform's own id: page id, @handle, E.164 number, widget id
     # WhatsApp: the Cloud API's phone-number id of this number, the one its sends go from
     phone_number_id: str | None = None
+    # X: the account's numeric user id, which names it in every Account Activity webhook
+    # (`for_user_id`); `flowlang serve` takes only the events of the accounts listed by it
+    user_id: str | None = None
     keywords: list[str] = Field(default_factory=list)
     queue: Name | None = None  # default workgroup for conversations on this account
     public_queue: Name | None = None

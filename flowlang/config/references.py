@@ -2,8 +2,8 @@
 
 Runs after the models validate. Errors: FL505 unknown reference, FL506 duplicate names, FL514
 template text that does not compile, FL519 one the sandbox refuses, FL515 phone numbers, FL516
-handles. Warnings: FL517 declarations nothing uses, FL518 environments that set different
-parameters.
+handles, FL503 X user ids. Warnings: FL517 declarations nothing uses, FL518 environments that
+set different parameters.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ PHONE_CHANNELS = frozenset({"whatsapp", "sms"})
 HANDLE_CHANNELS = frozenset({"x_dm", "x_public"})
 PORTFOLIO_CHANNELS = frozenset({"whatsapp"})
 _HANDLE = re.compile(r"@[A-Za-z0-9_]{1,15}")
+_X_USER_ID = re.compile(r"[0-9]{1,20}")
 
 
 # Too complex (C901): to split.
@@ -262,6 +263,7 @@ def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
                 )
             )
         names.add(account.name)
+        out.extend(_user_id(key, account.user_id, index, (*path, "user_id")))
         ident = account.id
         if ident is None:
             continue
@@ -284,6 +286,27 @@ def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
                 )
             )
     return out
+
+
+def _user_id(
+    key: str, user_id: str | None, index: PositionIndex, path: tuple[str | int, ...]
+) -> list[Diagnostic]:
+    """An X account's numeric user id (its webhooks' `for_user_id`); no other channel has one."""
+    if user_id is None:
+        return []
+    if key not in HANDLE_CHANNELS:
+        problem, hint = (
+            f"a {key} account has no user_id: it is an X account's numeric user id",
+            "remove it",
+        )
+    elif not _X_USER_ID.fullmatch(user_id):
+        problem, hint = (
+            f"{user_id!r} is not an X user id",
+            'write the account\'s numeric X user id, in quotes, e.g. "1450000000000000001"',
+        )
+    else:
+        return []
+    return [error(codes.DEPLOYMENT_BAD_VALUE, problem, index.value_span(path), hint=hint)]
 
 
 def _portfolios(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:

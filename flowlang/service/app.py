@@ -107,6 +107,13 @@ def _senders(deployment: Deployment) -> VendorSenders:
     return senders
 
 
+def quiet_http_client_log() -> None:
+    """Keep httpx's log to warnings: it logs every request's URL at INFO, query included (a
+    live stream's one-use ticket is in its query). The vendors' senders use httpx, and so do
+    the front process's calls to its engine (/ready, /metrics, its start)."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def create_app(
     settings: Settings,
     adapters: Sequence[OutboundAdapter] | None = None,
@@ -121,14 +128,13 @@ def create_app(
     inbound log) by an intake thread of this app, unless `own_intake` is False: the engine
     process of `flowlang serve`, whose front process does it (`front.py`), and which wakes the
     worker (`worker.wake`). Raises ServiceConfigError (what to fix) when it cannot run."""
-    # httpx logs every request's URL at INFO, query included (a live stream's one-use ticket
-    # is in its query): the vendors' senders and the front's checks of its engine use httpx.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    quiet_http_client_log()
     projects = load_projects(settings)
     project = offline_until_signed_in(projects[0][1])
     assert project.deployment is not None
     secrets = channel_secrets(project.deployment, settings.insecure_dev)
     channels = webhook_channels(project, settings)
+    accounts = webhook_accounts(project)
     senders = _senders(project.deployment) if adapters is None else None
     try:
         # the engine's: lookups mapped
@@ -232,9 +238,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = service
-    app.state.gate = Gate(
-        settings, metrics, secrets, channels, intake or worker, webhook_accounts(project)
-    )
+    app.state.gate = Gate(settings, metrics, secrets, channels, intake or worker, accounts)
     error_responses.install(app)
     app.add_middleware(webhooks.WebhookPosts)  # innermost: inside the limits and headers
     if forwarder is not None:
@@ -412,16 +416,35 @@ def load_projects(settings: Settings) -> list[tuple[Path, Project]]:
 
 def webhook_accounts(project: Project) -> dict[str, frozenset[str]]:
     """Each channel's accounts in the deployment (`webhooks.account_keys`): an event for none
-    of them is kept as a dead letter, not processed. Not X's: an X event names the business
-    by its handle only when it carries the business's user object, else by its numeric id,
-    which the deployment does not list."""
+    of them is kept as a dead letter, not processed. X's by their `user_id` only: every X
+    webhook names the account it is for by that numeric id (`for_user_id`), and its handle
+    only when an event happens to carry it. Raises ServiceConfigError for an X account
+    without a `user_id`, whose events could not be told from other accounts'."""
     if project.deployment is None:
         return {}
-    return {
-        channel: frozenset().union(*(webhooks.account_keys(a.name, a.id) for a in entry.accounts))
-        for channel, entry in project.deployment.channels.items()
-        if entry.accounts and channel not in webhooks.X_CHANNELS
-    }
+    accounts: dict[str, frozenset[str]] = {}
+    unnamed: list[str] = []
+    for channel, entry in project.deployment.channels.items():
+        if not entry.accounts:
+            continue
+        if channel in webhooks.X_CHANNELS:
+            unnamed += [
+                f"channels.{channel}.accounts[{i}] ({a.name})"
+                for i, a in enumerate(entry.accounts)
+                if a.user_id is None
+            ]
+            accounts[channel] = frozenset(a.user_id for a in entry.accounts if a.user_id)
+        else:
+            keys = (webhooks.account_keys(a.name, a.id) for a in entry.accounts)
+            accounts[channel] = frozenset().union(*keys)
+    if unnamed:
+        raise ServiceConfigError(
+            "X accounts without their user_id, so the service cannot tell their webhooks from "
+            "other accounts' (X names the account by that numeric id, for_user_id): "
+            + ", ".join(unnamed)
+            + '; give each its numeric X user id (user_id: "1450000000000000001")'
+        )
+    return accounts
 
 
 def webhook_channels(project: Project, settings: Settings) -> list[str]:

@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flowlang.channels.inbound import read
+from flowlang.channels.inbound import Part, read
+from flowlang.channels.inbound.x import subscribed_user
 from flowlang.channels.ingest import part_letter, verify_request
 from flowlang.channels.signatures import SignatureError, x_crc_response
 from flowlang.events import InboundEvent
@@ -227,16 +228,13 @@ def _read_request(
         elif strangers := sorted({e.channel for e in part.events} - {channel}):
             # Signed with this route's secret, not the other channel's: not proof it is theirs.
             why = f"an event of {', '.join(strangers)} posted to /webhooks/{channel}"
-        elif accounts is not None and (
-            foreign := sorted(
-                {e.account for e in part.events if not account_keys(e.account) & accounts}
-            )
-        ):
+        elif accounts is not None and (foreign := _foreign(channel, part, accounts)):
             # One vendor app often serves several numbers or pages, some of them not this
             # center's: their customers' messages are not for its flows and agents.
+            listed = "accounts[].user_id" if channel in X_CHANNELS else "accounts"
             why = (
                 f"an event for {channel} account {', '.join(map(repr, foreign))}, which is not "
-                f"one of the deployment's (channels.{channel}.accounts)"
+                f"one of the deployment's (channels.{channel}.{listed})"
             )
         else:
             events.extend(part.events)
@@ -253,6 +251,16 @@ def _read_request(
             reason += f" (and {repeats[same] - 1} more identical events of this request)"
         kept.append((source, payload, reason))
     return events, kept
+
+
+def _foreign(channel: str, part: Part, accounts: frozenset[str]) -> list[str]:
+    """The accounts `part` is for that are not among `accounts`: an X request's by the numeric
+    id that names it whatever its events (an X event names the business by its handle only
+    when it carries the business's user object)."""
+    if channel in X_CHANNELS and part.events:
+        owner = subscribed_user(part.body or {})
+        return [] if owner in accounts else [owner]
+    return sorted({e.account for e in part.events if not account_keys(e.account) & accounts})
 
 
 def account_keys(*names: str | None) -> frozenset[str]:

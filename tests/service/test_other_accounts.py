@@ -9,17 +9,20 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from ruamel.yaml import YAML
 
-from flowlang.service import create_app
+from flowlang.service import ServiceConfigError, create_app
 from flowlang.service.settings import Settings
 from flowlang.service.webhooks import account_keys
 from tests.service.helpers import (
+    PAYLOADS,
     environment,
     payload,
     settings_for,
@@ -76,11 +79,39 @@ def to_another_page(text: str) -> bytes:
     return json.dumps(message).encode()
 
 
+OURS_ON_X = "1450000000000000001"  # GBank Social's user_id in the example deployment
+OTHER_ON_X = "1450000000000000002"
+
+
+def x_dm_to_another_account(text: str) -> bytes:
+    """A DM to another account subscribed to the same X app (its handle in `users`)."""
+    message = json.loads(payload("x_dm"))
+    dm = message["direct_message_events"][0]
+    dm["message_create"]["target"]["recipient_id"] = OTHER_ON_X
+    dm["message_create"]["message_data"]["text"] = text
+    users = message["users"]
+    users[OTHER_ON_X] = {**users.pop(OURS_ON_X), "id": OTHER_ON_X, "screen_name": "OtherBank"}
+    return json.dumps(
+        {**message, "for_user_id": OTHER_ON_X, "direct_message_events": [dm]}
+    ).encode()
+
+
+def x_mention_of_another_account(text: str) -> bytes:
+    """A post mentioning another subscribed account: X names it by its numeric id only."""
+    message = json.loads(payload("x_public"))
+    post = message["tweet_create_events"][0]
+    post |= {"text": text, "in_reply_to_user_id_str": None, "in_reply_to_screen_name": None}
+    post["entities"]["user_mentions"] = []
+    return json.dumps({**message, "for_user_id": OTHER_ON_X}).encode()
+
+
 @pytest.mark.parametrize(
     ("channel", "body", "account"),
     [
         ("whatsapp", to_another_number("my card number is 4111", "wamid.other"), "+15550001111"),
         ("messenger", to_another_page("my card number is 4111"), "999999999999"),
+        ("x_dm", x_dm_to_another_account("my card number is 4111"), OTHER_ON_X),
+        ("x_public", x_mention_of_another_account("my card number is 4111"), OTHER_ON_X),
     ],
 )
 def test_an_event_for_another_account_is_kept_aside_and_never_processed(
@@ -102,6 +133,13 @@ def test_the_deployments_own_accounts_are_processed(client: TestClient, settings
     ours = json.dumps(whatsapp_text("447700900556", "wamid.ours", "hello", at=datetime.now(UTC)))
     assert post(client, "whatsapp", ours.encode())["accepted"] == 1
     assert post(client, "messenger", payload("messenger"))["accepted"] == 1
+    # X's by their numeric id, also where no event names the handle (a deletion)
+    assert post(client, "x_dm", payload("x_dm"))["accepted"] == 1  # and the business's echo
+    assert post(client, "x_public", PAYLOADS.joinpath("x/delete.json").read_bytes()) == {
+        "accepted": 1,
+        "duplicates": 0,
+        "dead_letters": 0,
+    }
     assert rows(
         settings.store, "SELECT count(*) FROM dead_letters WHERE source LIKE 'payload:%'"
     ) == [(0,)]
@@ -111,3 +149,16 @@ def test_a_number_matches_with_or_without_its_plus() -> None:
     assert account_keys("+442079460000") & account_keys("442079460000")
     assert not account_keys("+442079460000") & account_keys("+15550001111")
     assert not account_keys("") and not account_keys(None)
+
+
+def test_an_x_account_without_its_user_id_stops_the_service_at_start(
+    settings: Settings, tmp_path: Path
+) -> None:
+    yaml = YAML()
+    deployment = yaml.load(settings.deployment.read_text("utf-8"))
+    del deployment["channels"]["x_dm"]["accounts"][0]["user_id"]
+    with (tmp_path / "no_user_id.yaml").open("w", encoding="utf-8") as out:
+        yaml.dump(deployment, out)
+    changed = replace(settings, deployment=tmp_path / "no_user_id.yaml")
+    with pytest.raises(ServiceConfigError, match=r"channels\.x_dm\.accounts\[0\] \(GBank Social\)"):
+        create_app(changed)

@@ -10,6 +10,7 @@ are reposts (no words of the reposter's own). An edited post arrives as a new po
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flowlang.channels.inbound.fields import Ignored, Node
 from flowlang.events import Attachment, EventKind, InboundEvent
@@ -19,6 +20,13 @@ EVENT_LISTS = (
     "direct_message_events[]|tweet_create_events[]|tweet_delete_events[]"
     "|direct_message_mark_read_events[]"
 )
+
+
+def subscribed_user(body: dict[str, Any]) -> str:
+    """The numeric id of the account a request (or one event of it) is for: `for_user_id`,
+    which names it whatever the event (an event's `account` is its @handle when the event
+    carries it, else that id)."""
+    return str(body.get("for_user_id", ""))
 
 
 def account_activity(root: Node, received_at: datetime) -> list[InboundEvent | Ignored]:
