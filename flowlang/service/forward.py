@@ -41,6 +41,10 @@ _HOP_BY_HOP = {
     b"expect",  # the body is read already: no 100 Continue to wait for
     b"proxy-connection",
 }
+# What the server of the process answering writes into every answer itself (uvicorn: `date`,
+# and `server` unless turned off): the leader's are dropped, or the client would get two.
+_SERVERS_OWN = {b"date", b"server"}
+_NOT_PASSED_BACK = _HOP_BY_HOP | _SERVERS_OWN
 
 
 class Forwarder:
@@ -178,7 +182,7 @@ async def _stream(answer: Answer, scope: Scope, receive: Receive, send: Send) ->
     """The leader's answer to the client: in one piece when it has all arrived (most API
     answers), else chunk by chunk as it comes (a live stream), until the answer ends or the
     client goes away (the leader's connection is then closed, which ends the stream there)."""
-    headers = [(k, v) for k, v in answer.headers if k not in _HOP_BY_HOP]
+    headers = [(k, v) for k, v in answer.headers if k not in _NOT_PASSED_BACK]
     if answer.complete():
         body = b"".join([chunk async for chunk in answer.body()])
         if scope["method"] != "HEAD" and answer.status not in (204, 304):

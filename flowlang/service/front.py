@@ -32,6 +32,7 @@ from flowlang.service.app import (
     Readiness,
     health,
     load_projects,
+    quiet_http_client_log,
     webhook_accounts,
     webhook_channels,
 )
@@ -69,6 +70,7 @@ class Front:
     def prepare(settings: Settings) -> Front:
         """Check the flows, the deployment and the channels' secrets; raises ServiceConfigError
         (what to fix) when the service cannot run."""
+        quiet_http_client_log()
         projects = load_projects(settings)
         project = projects[0][1]
         assert project.deployment is not None

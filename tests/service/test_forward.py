@@ -164,6 +164,19 @@ def test_a_forwarded_request_reaches_the_leader_as_sent_with_the_services_mark(
         assert client.head("/anything").status_code == 200
 
 
+def test_a_forwarded_answer_has_one_date_and_one_server_header_the_forwarding_servers(
+    leader: tuple[Leader, str],
+) -> None:
+    """Both servers write `date` (and here `server`) into every answer: the leader's are not
+    passed back beside the follower's own."""
+    _, url = leader
+    with follower(url) as front, httpx.Client(base_url=front) as client:
+        for answer in (client.get("/api/agent/interactions"), client.head("/anything")):
+            assert len(answer.headers.get_list("date")) == 1, answer.headers
+            assert answer.headers.get_list("server") == ["uvicorn"], answer.headers
+            assert answer.headers["x-echo"] == "yes"  # the leader's own headers still come
+
+
 def test_a_fronts_hop_to_its_engine_keeps_the_services_mark_and_adds_none(
     leader: tuple[Leader, str],
 ) -> None:

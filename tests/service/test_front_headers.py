@@ -1,6 +1,7 @@
 """The security headers (docs/workspace.md, "Security") on every answer of a real `flowlang
 serve`: those the front process gives itself (webhooks, handshakes, /health, /ready, /metrics)
-as well as those it passes on from the engine process (pages, the API), each header once."""
+as well as those it passes on from the engine process (pages, the API), each header once, and
+one `Date`. What the front does is not logged request by request at `--log-level info`."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
         folder / "cc.sqlite",
         environment(),
         folder / "serve.log",
-        ("--public-url", PUBLIC_URL),
+        ("--public-url", PUBLIC_URL, "--log-level", "info"),
     ).start()
     yield server
     server.stop()
@@ -68,3 +69,23 @@ def test_every_answer_carries_the_security_headers_once(running: ServiceProcess)
             for name, value in HEADERS:
                 given = answer.headers.get_list(name.decode())
                 assert given == [value.decode()], f"{what} ({answer.status_code}): {name!r} {given}"
+
+
+def test_every_answer_has_one_date(running: ServiceProcess) -> None:
+    with httpx.Client(timeout=10) as client:
+        for what, request in requests(running.url):
+            answer = client.send(request)
+            assert len(answer.headers.get_list("date")) == 1, f"{what}: {answer.headers}"
+
+
+def test_the_fronts_calls_to_its_engine_are_not_logged_one_by_one(
+    running: ServiceProcess,
+) -> None:
+    """The front asks its engine for /ready and /metrics with httpx, which logs every request
+    at INFO (its URL, query included): quiet, as in the engine process."""
+    with httpx.Client(timeout=10) as client:
+        for path in ("/ready", "/metrics", "/ready"):
+            assert client.get(running.url + path).status_code == 200
+    logged = running.log.read_text("utf-8", "replace")
+    assert "INFO" in logged  # the level is info: the service's own lines are there
+    assert "HTTP Request:" not in logged and " httpx:" not in logged
