@@ -74,3 +74,20 @@ def test_repeated_options_go_where_the_vendor_takes_them(channel: str) -> None:
     content = {"kind": "quick_replies", "text": "Which?", "options": ["Yes", "No", "Yes"]}
     delivery = decided(channel, content)
     assert delivery.status in ("sent", "degraded"), delivery.reason
+
+
+@pytest.mark.parametrize("options", [[" Yes", "No "], [f" {topic} " for topic in TOPICS]])
+def test_a_whatsapp_option_id_is_its_label_without_the_surrounding_spaces_the_vendor_refuses(
+    options: list[str],
+) -> None:
+    """The Cloud API refuses a button id that starts or ends with a space; the id is the flow's
+    option label, so it goes without them, and the title as written (the customer's choice
+    comes back with that title as its text, the trimmed id as its postback)."""
+    delivery = decided("whatsapp", {"kind": "buttons", "text": "Which?", "options": options})
+    assert delivery.status == "sent", delivery.reason
+    action = send_request(delivery.message).body["interactive"]["action"]
+    sent = [b["reply"] for b in action.get("buttons", [])] or [
+        row for section in action["sections"] for row in section["rows"]
+    ]
+    assert [each["id"] for each in sent] == [option.strip() for option in options]
+    assert [each["title"] for each in sent] == options

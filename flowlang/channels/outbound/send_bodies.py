@@ -112,7 +112,7 @@ def _whatsapp(message: OutboundMessage) -> SendRequest:
         and 0 < len(_options(content)) <= _max_buttons("whatsapp")
     ):
         buttons = [
-            {"type": "reply", "reply": {"id": option, "title": option}}
+            {"type": "reply", "reply": {"id": _whatsapp_id(option), "title": option}}
             for option in _options(content)
         ]
         body |= {
@@ -139,12 +139,21 @@ def _whatsapp_list(content: dict[str, Any]) -> dict[str, Any]:
     section: dict[str, Any] = {}
     if content.get("list_title"):
         section["title"] = str(content["list_title"])
-    section["rows"] = [{"id": option, "title": option} for option in _options(content)]
+    section["rows"] = [
+        {"id": _whatsapp_id(option), "title": option} for option in _options(content)
+    ]
     return {
         "type": "list",
         "body": {"text": sent_text(content)},
         "action": {"button": button, "sections": [section]},
     }
+
+
+def _whatsapp_id(option: str) -> str:
+    """A button's or list row's id: the option's label, which the customer's choice comes back
+    as, without the surrounding spaces the Cloud API refuses in an id (they cannot be seen, and
+    the policy counts two options that differ only by them as the same)."""
+    return option.strip()
 
 
 # ---------------------------------------------------------------- Messenger, Instagram
