@@ -196,6 +196,14 @@ def _read_part(
                 part.ignored.append(result.reason)
             else:
                 part.events.append(result)
+        for event in part.events:
+            if "\x00" in event.event_id:  # PostgreSQL's text refuses it: the commit would fail
+                raise PayloadError(
+                    channel,
+                    where or "(body)",
+                    f"the event id {event.event_id!r} holds a NUL character, which a store's "
+                    "text cannot hold",
+                )
         if not part.events and not part.ignored:
             part.ignored.append("nothing in it to process")
     except Exception as exc:  # a bad event fails alone; the request's others go on

@@ -142,15 +142,13 @@ class Node:
 
 
 def _storable(value: Any) -> bool:
-    """Whether `value` has no lone surrogate, no NUL and no nesting deeper than MAX_DEPTH."""
+    """Whether `value` has no lone surrogate and no nesting deeper than MAX_DEPTH."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             return False
         if isinstance(item, str):
-            if "\x00" in item:
-                return False
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
@@ -180,9 +178,7 @@ def _shown(value: Any) -> str:
 
 def unstorable(channel: str, value: Any) -> PayloadError | None:
     """Why `value` (decoded JSON) cannot be kept as an event: a lone surrogate (half of an
-    emoji, not a character; SQLite and UTF-8 refuse it), a NUL character (PostgreSQL's text
-    refuses it: one in an id would fail the commit of every request written with it) or
-    nesting deeper than MAX_DEPTH."""
+    emoji, not a character; SQLite and UTF-8 refuse it) or nesting deeper than MAX_DEPTH."""
     if _storable(value):  # the usual case, checked without naming every field on the way
         return None
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
@@ -191,9 +187,6 @@ def unstorable(channel: str, value: Any) -> PayloadError | None:
         if depth > MAX_DEPTH:
             return PayloadError(channel, path or "(top)", f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(item, str):
-            if "\x00" in item:
-                problem = "contains a NUL character \\u0000, which a store's text cannot hold"
-                return PayloadError(channel, path or "(top)", problem)
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as exc:
@@ -203,7 +196,6 @@ def unstorable(channel: str, value: Any) -> PayloadError | None:
         elif isinstance(item, dict):
             for key, child in item.items():
                 name = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
-                name = name.replace("\x00", "\\u0000")
                 key_path = f"{path}.{name}" if path else name
                 stack.append((key, key_path, depth + 1))
                 stack.append((child, key_path, depth + 1))
