@@ -294,6 +294,15 @@ class DataAction(Model):
     proves_identity: bool = False
 
 
+class Access(Model):
+    """How `flowlang serve` guards its people's access: how long a browser's sign-in session
+    lasts idle and at most, and the token `/metrics` asks of its scrapers (by variable name)."""
+
+    session_idle_timeout: Duration = Field(default=timedelta(minutes=30), gt=timedelta(0))
+    session_lifetime: Duration = Field(default=timedelta(hours=12), gt=timedelta(0))
+    metrics_token_env: EnvName | None = None  # unset: /metrics answers no one
+
+
 class Deployment(Model):
     """Everything a center declares besides its flows."""
 
@@ -311,6 +320,7 @@ class Deployment(Model):
     data_actions: dict[Name, DataAction] = Field(default_factory=dict)
     wrap_up_codes: list[Name] = Field(default_factory=list)
     environments: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+    access: Access = Field(default_factory=Access)
 
     _positions: PositionIndex | None = PrivateAttr(default=None)
 

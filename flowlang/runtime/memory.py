@@ -168,9 +168,16 @@ class MemoryUsers:
     def __init__(self) -> None:
         self._users: dict[str, User] = {}
 
-    def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
+    def add_user(
+        self,
+        name: str,
+        role: str,
+        token_hash: str,
+        at: datetime,
+        expires_at: datetime | None = None,
+    ) -> User:
         check_new_user(name, role, self._users.get(name))
-        self._users[name] = User(name, role, token_hash, at)
+        self._users[name] = User(name, role, token_hash, at, None, expires_at)
         return self._users[name]
 
     def user(self, name: str) -> User | None:

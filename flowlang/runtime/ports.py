@@ -515,15 +515,24 @@ class User:
     token_hash: str
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None  # when the token stops working (None: never)
 
 
 class UserDirectory(Protocol):
     """The service's users and their API tokens (by hash); `MemoryStore` and `SqliteStore` keep
     them."""
 
-    def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
+    def add_user(
+        self,
+        name: str,
+        role: str,
+        token_hash: str,
+        at: datetime,
+        expires_at: datetime | None = None,
+    ) -> User:
         """A new user, or a new token (and role) for one whose token was revoked; `InputError`
-        when `name` has a token that is not revoked or `role` is not one of `ROLES`."""
+        when `name` has a token that is not revoked or `role` is not one of `ROLES`. The token
+        stops working at `expires_at` (None: only when revoked)."""
 
     def user(self, name: str) -> User | None: ...
 

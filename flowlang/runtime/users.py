@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import datetime
 
 from flowlang.errors import InputError
 from flowlang.runtime.ports import ROLES, User, UserDirectory
 
 TOKEN_PREFIX = "flt_"
 TOKEN_BYTES = 32
+MAX_TOKEN = 200  # a token is 47 characters: anything much longer is no one's, unread
 MAX_NAME = 100
 
 
@@ -32,15 +34,20 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def authenticate(users: UserDirectory, token: str) -> User | None:
-    """The user a token belongs to; None when it is unknown or revoked."""
-    if not token.startswith(TOKEN_PREFIX) or not token.isascii():
+def authenticate(users: UserDirectory, token: str, now: datetime) -> User | None:
+    """The user a token belongs to; None when it is unknown, revoked or expired by `now`."""
+    if not token.startswith(TOKEN_PREFIX) or not token.isascii() or len(token) > MAX_TOKEN:
         return None  # tokens are ASCII: anything else (a lone surrogate too) is no one's
     digest = token_hash(token)
     found = users.user_by_token_hash(digest)
     if found is None or not hmac.compare_digest(found.token_hash, digest):
         return None
-    return found if found.revoked_at is None else None
+    return found if in_force(found, now) else None
+
+
+def in_force(user: User, now: datetime) -> bool:
+    """Whether the user's token works at `now`: not revoked, not expired."""
+    return user.revoked_at is None and (user.expires_at is None or now < user.expires_at)
 
 
 def check_new_user(name: str, role: str, existing: User | None) -> None:

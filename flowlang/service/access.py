@@ -1,10 +1,11 @@
 """Who may call the API: a bearer token on every request, the role it belongs to, and for an
 agent, only the interactions offered or assigned to them.
 
-A token is read from the `Authorization: Bearer ...` header, or, for the browser pages
-(`flowlang/web/`), from the session cookie the sign-in page sets. A request that carries a
-token in its URL is refused (URLs end up in proxy logs, browser history and `Referer`
-headers); the live stream's short-lived ticket (`stream.py`) is the one exception.
+A token is read from the `Authorization: Bearer ...` header; the browser pages (`flowlang/web/`)
+are signed in by the session cookie the sign-in page sets instead, which holds a session id,
+never the token (`sessions.py`). A request that carries a token or a session id in its URL is
+refused (URLs end up in proxy logs, browser history and `Referer` headers); the live stream's
+short-lived ticket (`stream.py`) is the one exception.
 
 A cookie is sent by the browser on its own, so a state-changing request authenticated by it
 must prove it comes from one of the service's own pages (`check_same_origin`): its `Origin` is
@@ -15,10 +16,11 @@ cannot add without a CORS preflight that the service never grants.
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, status
@@ -28,18 +30,21 @@ from flowlang.acd import SkillsAcd
 from flowlang.runtime.agent_rules import Refusal
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.ports import User
-from flowlang.runtime.users import TOKEN_PREFIX, authenticate
+from flowlang.runtime.users import MAX_TOKEN, TOKEN_PREFIX, authenticate, in_force
+from flowlang.service.sessions import SESSION_PREFIX, session_hash, session_user
 from flowlang.service.state import Service, service_of
 from flowlang.store import unreachable_errors
+from flowlang.store.sql import SqlStore
 
 BEARER = HTTPBearer(auto_error=False, description="an API token from `flowlang users add`")
 TOKEN_QUERY_NAMES = frozenset({"token", "access_token", "api_key", "apikey", "key", "auth"})
 SESSION_COOKIE = "flowlang_session"
-"""The browser's session cookie: the API token itself, HttpOnly, SameSite=Strict."""
+"""The browser's session cookie: a session id (`sessions.py`), HttpOnly, SameSite=Strict."""
 REQUEST_HEADER = "X-Flowlang-Request"
 """The header the pages' scripts add to every request (see `check_same_origin`)."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OFFERED, ASSIGNED, AFTER_CALL_WORK = "offered", "assigned", "after_call_work"
+T = TypeVar("T")
 
 # Refusals the engine gives an agent's own action: the state of their work does not allow it
 # (403), or the wrap-up code they gave is wrong (422).
@@ -67,26 +72,71 @@ def unauthorized(reason: str) -> HTTPException:
 
 
 def token_in_url(request: Request) -> bool:
-    """Whether the URL carries what looks like an API token."""
+    """Whether the URL carries what looks like an API token or a session id."""
     return any(
-        name.lower() in TOKEN_QUERY_NAMES or value.startswith(TOKEN_PREFIX)
+        name.lower() in TOKEN_QUERY_NAMES or value.startswith((TOKEN_PREFIX, SESSION_PREFIX))
         for name, value in request.query_params.multi_items()
     )
 
 
-async def user_of_token(service: Service, token: str) -> User | None:
-    """The user a token belongs to (None: unknown or revoked): on a PostgreSQL store read on a
-    connection of its own (`tokens.py`), else on the engine's worker."""
+@dataclass(frozen=True)
+class Credential:
+    """What a request was signed in with: `user`'s API token (its hash), or a browser session
+    (its id's hash, `session`) opened with that token."""
+
+    user: str
+    token_hash: str
+    session: str | None = None
+
+
+async def on_store(service: Service, read: Callable[[SqlStore], T]) -> T:
+    """`read` on the store: on a PostgreSQL store on the sign-in reader's connection
+    (`tokens.py`; 503 while the store cannot be reached), else on the engine's worker."""
     if service.tokens is not None:
         try:
-            return await asyncio.to_thread(service.tokens.user_of, token)
+            return await asyncio.to_thread(service.tokens.run, read)
         except unreachable_errors() as exc:  # (a loss: logged by the reader)
             raise HTTPException(
                 503,
                 "the store cannot be reached right now; try again",
                 headers={"Retry-After": "1"},
             ) from exc
-    return await service.worker.call(lambda _engine: authenticate(service.store, token))
+    return await service.worker.call(lambda _engine: read(service.store))
+
+
+async def user_of_token(service: Service, token: str) -> User | None:
+    """The user a token belongs to (None: unknown, revoked or expired). What cannot be a token
+    costs no read of the store."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN:
+        return None
+    now = datetime.now(UTC)
+    return await on_store(service, lambda store: authenticate(store, token, now))
+
+
+async def user_of_session(service: Service, session_id: str) -> tuple[User, str] | None:
+    """The user of a browser session and its id's hash (None: no such session, or it ended:
+    signed out, idle too long, past its lifetime, its token revoked or expired)."""
+    digest = session_hash(session_id)
+    if digest is None:
+        return None
+    now, rules = datetime.now(UTC), service.session_rules
+    user = await on_store(service, lambda store: session_user(store, digest, rules, now))
+    return (user, digest) if user is not None else None
+
+
+async def still_signed_in(service: Service, credential: Credential) -> User | None:
+    """The user `credential` still signs in now (None: revoked, expired, signed out)."""
+    now, rules, session = datetime.now(UTC), service.session_rules, credential.session
+    if session is not None:
+        return await on_store(service, lambda store: session_user(store, session, rules, now))
+
+    def read(store: SqlStore) -> User | None:
+        user = store.user(credential.user)
+        if user is None or not in_force(user, now):
+            return None
+        return user if hmac.compare_digest(user.token_hash, credential.token_hash) else None
+
+    return await on_store(service, read)
 
 
 def own_origin(request: Request, public_url: str | None) -> set[str]:
@@ -125,7 +175,8 @@ async def current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> User:
     """The user of the request's bearer token, or of the browser's session cookie: 401 when it
-    is missing, unknown or revoked; 403 for a cookie on a cross-site state change."""
+    is missing, unknown, revoked, expired or signed out; 403 for a cookie on a cross-site state
+    change. What it was signed in with is kept as `request.state.credential`."""
     if token_in_url(request):
         raise unauthorized(
             "an API token goes in the Authorization header, never in the URL (URLs are "
@@ -133,16 +184,26 @@ async def current_user(
         )
     service = service_of(request)
     if credentials is not None:
-        token = credentials.credentials
-    elif SESSION_COOKIE in request.cookies:
-        check_same_origin(request, service.settings.public_url, need_header=True)
-        token = request.cookies[SESSION_COOKIE]
-    else:
+        user = await user_of_token(service, credentials.credentials)
+        if user is None:
+            raise unauthorized("the API token is unknown, expired or has been revoked")
+        request.state.credential = Credential(user.name, user.token_hash)
+        return user
+    if SESSION_COOKIE not in request.cookies:
         raise unauthorized("this route needs an API token: Authorization: Bearer <token>")
-    user = await user_of_token(service, token)
-    if user is None:
-        raise unauthorized("the API token is unknown or has been revoked")
+    check_same_origin(request, service.settings.public_url, need_header=True)
+    found = await user_of_session(service, request.cookies[SESSION_COOKIE])
+    if found is None:
+        raise unauthorized("the session has ended (signed out, or expired): sign in again")
+    user, digest = found
+    request.state.credential = Credential(user.name, user.token_hash, digest)
     return user
+
+
+def credential_of(request: Request) -> Credential:
+    """What `current_user` found the request signed in with."""
+    credential: Credential = request.state.credential
+    return credential
 
 
 def role(*roles: str) -> Callable[[User], Awaitable[User]]:

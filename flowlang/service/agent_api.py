@@ -25,6 +25,7 @@ from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.initiate import InitiateError, template_content
 from flowlang.runtime.ports import ConversationView, Delivery
 from flowlang.service.access import (
+    AFTER_CALL_WORK,
     AgentUser,
     Work,
     not_theirs,
@@ -34,6 +35,7 @@ from flowlang.service.access import (
     work_of,
 )
 from flowlang.service.state import Service, service_of
+from flowlang.service.work_ends import history_through
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
 ServiceDep = Annotated[Service, Depends(service_of)]
@@ -87,7 +89,9 @@ class WorkItem(BaseModel):
     queue: str | None = None
     offer_ends_at: datetime | None = Field(None, description="when an open offer times out")
     window_closes_at: datetime | None = Field(
-        None, description="when the channel's reply window closes (None: it does not)"
+        None,
+        description="when the channel's reply window closes (None: it does not, or the agent "
+        "is in after-call work)",
     )
     wrap_up: str | None = Field(
         None, description="the wrap-up code already given (in after-call work: None = still owed)"
@@ -350,14 +354,20 @@ async def history(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> HistoryPageView:
     """The customer's messages across all their conversations and channels, newest page first,
-    each page oldest first; follow `before` back to the very first message."""
+    each page oldest first; follow `before` back to the very first message. In after-call work,
+    only those up to the end of the agent's interaction."""
 
     def read(engine: Engine) -> HistoryPageView:
-        if theirs(engine, user.name, conversation_id, now_of(engine)) is None:
+        work = theirs(engine, user.name, conversation_id, now_of(engine))
+        if work is None:
             raise not_theirs(user.name, conversation_id)
         conv = engine.store.get_conversation(conversation_id)
         assert conv is not None
-        page = service.store.history(conv.customer_id, before=before, limit=limit)
+        if work.state == AFTER_CALL_WORK:  # up to where it left them, nothing written after
+            through = service.store.work_end(conv.id, user.name)
+            page = history_through(service.store, conv.customer_id, before, limit, through)
+        else:
+            page = service.store.history(conv.customer_id, before=before, limit=limit)
         messages = [HistoryMessage.model_validate(m) for m in page.messages]
         _with_deliveries(service, messages)
         return HistoryPageView(customer_id=conv.customer_id, messages=messages, before=page.before)
@@ -443,7 +453,10 @@ def _item(engine: Engine, work: Work, conv: ConversationView, name: str | None) 
         customer_name=name,
         queue=conv.queue,
         offer_ends_at=work.offer_ends_at,
-        window_closes_at=engine.policy.window_closes_at(conv),
+        # in after-call work no reply goes, and the window moves only if the customer writes
+        window_closes_at=None
+        if work.state == AFTER_CALL_WORK
+        else engine.policy.window_closes_at(conv),
         wrap_up=work.wrap_up,
     )
 

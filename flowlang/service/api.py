@@ -8,12 +8,14 @@ from flowlang.service import admin_api, agent_api, stream, supervisor_api, works
 from flowlang.service.dashboard import Board
 from flowlang.service.state import Service
 from flowlang.service.stream import AgentFeed
+from flowlang.service.work_ends import WorkEnds
 
 
 def mount_api(app: FastAPI, service: Service) -> AgentFeed:
     """Add the `/api` routes to `app`, and to the engine the feed of the agents' live streams
-    (told of messages the outbox gave up on too) and the supervisors' dashboard
-    (`app.state.agent_feed`, `app.state.board`)."""
+    (told of messages the outbox gave up on too), the supervisors' dashboard
+    (`app.state.agent_feed`, `app.state.board`) and where after-call work's history stops."""
+    service.worker.engine.listen(WorkEnds(service.store))
     feed = AgentFeed(service.worker.engine, service.store)
     service.worker.engine.listen(feed)
     service.dispatcher.listen(feed.delivery_failed)

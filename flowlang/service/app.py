@@ -6,14 +6,15 @@
 Endpoints: the channel webhooks (`webhooks.py`), the API (`api.py`), the browser pages
 (`flowlang/web/`: `/signin`, `/agent`, `/supervisor`), `GET /health` (the process answers), `GET
 /ready` (the store answers and the flow is loaded; 503 otherwise), `GET /metrics` (Prometheus
-text). The worker thread (`worker.py`) starts with the app's lifespan and stops with it.
+text, for the scrapers with the metrics token: `metrics_access.py`). The worker thread
+(`worker.py`) starts with the app's lifespan and stops with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -37,7 +38,10 @@ from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.forward import Forwarder, ForwardToLeader
 from flowlang.service.intake import Inbox, Intake
 from flowlang.service.limits import BodyLimits
+from flowlang.service.log_redaction import redact_access_log
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
+from flowlang.service.metrics_access import metrics_refusal, metrics_token
+from flowlang.service.sessions import SessionRules
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
 from flowlang.service.state import Gate, Service, service_of
 from flowlang.service.tokens import TokenReader
@@ -189,6 +193,7 @@ def create_app(
         + _overlaps(started, project)
         + unloaded_transfers([each.program for each in started]),
         tokens=TokenReader(store.path) if isinstance(store, PostgresStore) else None,
+        session_rules=SessionRules.of(project.deployment.access),
     )
     forwarder = (
         Forwarder(
@@ -237,6 +242,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    redact_access_log()  # (uvicorn's, --log-level debug)
     app.state.service = service
     app.state.gate = Gate(settings, metrics, secrets, channels, intake or worker, accounts)
     error_responses.install(app)
@@ -258,7 +264,7 @@ def create_app(
     )
     app.add_api_route(
         "/metrics",
-        metrics_text,
+        metrics_route(metrics_token(project.deployment)),
         methods=["GET"],
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
@@ -307,9 +313,18 @@ async def ready(request: Request) -> Any:
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 
-async def metrics_text(request: Request) -> Response:
-    """Prometheus text: inbound events, processing latency, backlog, queues, deliveries."""
-    return Response(service_of(request).metrics.text(), media_type=CONTENT_TYPE_LATEST)
+def metrics_route(token: str | None) -> Callable[[Request], Awaitable[Response]]:
+    """`GET /metrics` for the scrapers that send `token` (`metrics_access.py`)."""
+
+    async def metrics_text(request: Request) -> Response:
+        """Prometheus text: inbound events, processing latency, backlog, queues, deliveries
+        (with the metrics token: Authorization: Bearer)."""
+        refusal = metrics_refusal(request, token)
+        if refusal is not None:
+            return refusal
+        return Response(service_of(request).metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics_text
 
 
 def offline_until_signed_in(project: Project) -> Project:

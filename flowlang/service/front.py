@@ -40,7 +40,9 @@ from flowlang.service.engine_process import EngineProcess
 from flowlang.service.forward import Forwarder, ForwardToLeader
 from flowlang.service.intake import Inbox, Intake
 from flowlang.service.limits import BodyLimits
+from flowlang.service.log_redaction import redact_access_log
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics, merged_text
+from flowlang.service.metrics_access import metrics_refusal, metrics_token
 from flowlang.service.settings import ChannelSecrets, ServiceConfigError, Settings, channel_secrets
 from flowlang.service.state import Gate
 from flowlang.store import count_unprocessed, database_errors, is_postgres_url, shown_location
@@ -65,6 +67,7 @@ class Front:
     metrics: Metrics = field(default_factory=Metrics)
     last_ready: dict[str, Any] | None = None  # the engine's last answer to /ready
     accounts: dict[str, frozenset[str]] = field(default_factory=dict)  # Gate.accounts
+    metrics_token: str | None = None  # what /metrics asks of scrapers (None: answers no one)
 
     @staticmethod
     def prepare(settings: Settings) -> Front:
@@ -77,7 +80,15 @@ class Front:
         secrets = channel_secrets(project.deployment, settings.insecure_dev)
         flows = {p.graph.name: p.graph.version for _, p in projects}
         channels = webhook_channels(project, settings)
-        return Front(settings, secrets, channels, flows, accounts=webhook_accounts(project))
+        redact_access_log()  # (uvicorn's, --log-level debug)
+        return Front(
+            settings,
+            secrets,
+            channels,
+            flows,
+            accounts=webhook_accounts(project),
+            metrics_token=metrics_token(project.deployment),
+        )
 
     def app(self, engine: EngineProcess) -> FastAPI:
         """The front's app, handing on to `engine` (started: the store exists)."""
@@ -123,14 +134,19 @@ class Front:
             body["ready"] = not body["problems"]
             return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
-        async def metrics_text(_request: Request) -> Response:
-            """Prometheus text: the front's counters and the engine's, added up."""
+        async def metrics_text(request: Request) -> Response:
+            """Prometheus text: the front's counters and the engine's, added up (with the
+            metrics token, which the engine process asks for too)."""
+            refusal = metrics_refusal(request, self.metrics_token)
+            if refusal is not None:
+                return refusal
             texts = [self.metrics.text().decode()]
             url = engine.url()
             if url is not None:
                 # The engine's share is missing while it restarts.
                 with contextlib.suppress(httpx.HTTPError):
-                    texts.append((await client.get(url + "/metrics")).text)
+                    asked = {"Authorization": f"Bearer {self.metrics_token}"}
+                    texts.append((await client.get(url + "/metrics", headers=asked)).text)
             return Response(merged_text(*texts), media_type=CONTENT_TYPE_LATEST)
 
         app.add_api_route("/health", health, methods=["GET"], response_model=Health)

@@ -22,6 +22,7 @@ from flowlang.project import Project
 from flowlang.service.dispatcher import Dispatcher
 from flowlang.service.metrics import Metrics
 from flowlang.service.outage_log import OutageLog
+from flowlang.service.sessions import SessionRules
 from flowlang.service.settings import ChannelSecrets, Settings
 from flowlang.service.tokens import TokenReader
 from flowlang.service.worker import Ack, Letter, Worker
@@ -90,6 +91,7 @@ class Service:
     flow_files: dict[str, Path] = field(default_factory=dict)  # each flow's name -> its file
     started: list[str] = field(default_factory=list)  # which version each flow started on, why
     tokens: TokenReader | None = None  # (PostgreSQL) API tokens read off the engine's thread
+    session_rules: SessionRules = field(default_factory=SessionRules)  # the browser's sessions
     store_outage: OutageLog = field(init=False)  # /ready's log while the store cannot be read
 
     def __post_init__(self) -> None:

@@ -3,8 +3,9 @@ presence, reply-window warnings and messages the outbox gave up on, pushed as th
 
 `AgentFeed` listens to the engine's event log (`Engine.listen`, on the worker thread) and hands
 each agent's events to their open streams on the event loop. A stream starts with a `hello`
-event listing the agent's work, re-checks its token every `recheck` seconds and ends with a
-`closed` event when the token has been revoked.
+event listing the agent's work, re-checks what it was opened with (the token, or the browser's
+session) every `recheck` seconds and ends with a `closed` event when that no longer signs the
+agent in: the token revoked or expired, the session signed out or expired.
 
 A browser's EventSource cannot send an Authorization header, so a stream may instead be opened
 with a ticket: `POST /api/agent/stream-ticket` (with the token in the header) gives one, good
@@ -14,7 +15,6 @@ for one stream, within `TICKET_SECONDS`. It is the only credential the API takes
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import secrets
 import threading
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
@@ -31,22 +31,26 @@ from pydantic import BaseModel
 from flowlang.acd import SkillsAcd
 from flowlang.channels.registry import builtin_registry
 from flowlang.runtime.engine import Engine
-from flowlang.runtime.ports import ConversationView, User, UserDirectory
+from flowlang.runtime.ports import ConversationView, User
 from flowlang.service.access import (
     BEARER,
     SESSION_COOKIE,
     AgentUser,
+    Credential,
+    credential_of,
     current_user,
     refused,
+    still_signed_in,
     unauthorized,
     work_of,
 )
 from flowlang.service.agent_api import item_of, now_of, presence_of
-from flowlang.service.state import service_of
+from flowlang.service.state import Service, service_of
 from flowlang.service.worker import WorkerStopped
 from flowlang.store import Store
 
 TICKET_SECONDS = 60
+CLOSED = "signed out: the API token was revoked or expired, or the session ended"
 WINDOW_WARNINGS = (timedelta(minutes=10),)
 """How long before a reply window closes the agent is warned (and again when it has closed)."""
 WROTE_KEPT = 10_000
@@ -88,7 +92,7 @@ class AgentFeed:
         # conversation -> the agent who last replied in it, kept through after-call work (a
         # reply may fail after its conversation was completed); at most WROTE_KEPT, oldest out
         self._wrote: dict[str, str] = {}
-        self._tickets: dict[str, tuple[str, str, datetime]] = {}
+        self._tickets: dict[str, tuple[Credential, datetime]] = {}
 
     # ------------------------------------------------------------------ streams (event loop)
     def open(self, agent: str) -> _Stream:
@@ -106,23 +110,22 @@ class AgentFeed:
                 self._streams.pop(agent, None)
 
     # ------------------------------------------------------------------ tickets
-    def ticket(self, user: User, now: datetime) -> tuple[str, datetime]:
-        """A one-use ticket that opens `user`'s stream until it expires."""
+    def ticket(self, credential: Credential, now: datetime) -> tuple[str, datetime]:
+        """A one-use ticket that opens the stream of `credential`'s user until it expires."""
         ticket = secrets.token_urlsafe(32)
         expires = now + timedelta(seconds=TICKET_SECONDS)
         with self._lock:
-            self._tickets = {t: v for t, v in self._tickets.items() if v[2] > now}
-            self._tickets[ticket] = (user.name, user.token_hash, expires)
+            self._tickets = {t: v for t, v in self._tickets.items() if v[1] > now}
+            self._tickets[ticket] = (credential, expires)
         return ticket, expires
 
-    def redeem(self, ticket: str, now: datetime) -> tuple[str, str] | None:
-        """The (user name, token hash) a ticket was given for; None when unknown, used or
-        expired."""
+    def redeem(self, ticket: str, now: datetime) -> Credential | None:
+        """What the ticket was given for; None when unknown, used or expired."""
         with self._lock:
             found = self._tickets.pop(ticket, None)
-        if found is None or found[2] <= now:
+        if found is None or found[1] <= now:
             return None
-        return found[0], found[1]
+        return found[0]
 
     # ------------------------------------------------------------------ the listener (worker)
     def __call__(self, event: Mapping[str, Any]) -> None:
@@ -337,14 +340,17 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def still_valid(users: UserDirectory, name: str, token_hash: str) -> bool:
-    """Whether the token `token_hash` stands for is still `name`'s, not revoked."""
-    found = users.user(name)
-    return (
-        found is not None
-        and found.revoked_at is None
-        and hmac.compare_digest(found.token_hash, token_hash)
-    )
+def checker(service: Service, credential: Credential) -> Callable[[], Awaitable[bool]]:
+    """A stream's check that `credential` still signs its user in. While the store cannot be
+    read (503), it says yes: an outage is no sign-out, and the next check asks again."""
+
+    async def valid() -> bool:
+        try:
+            return await still_signed_in(service, credential) is not None
+        except HTTPException:
+            return True
+
+    return valid
 
 
 class Warnings:
@@ -436,7 +442,7 @@ async def events(
                 except WorkerStopped:
                     return  # the service is stopping: the browser's EventSource reconnects
                 if not still:
-                    yield sse({"type": "closed", "reason": "the API token was revoked"})
+                    yield sse({"type": "closed", "reason": CLOSED})
                     return
             if loop.time() >= next_beat:
                 next_beat = loop.time() + heartbeat
@@ -465,7 +471,7 @@ def feed_of(request: Request) -> AgentFeed:
 async def stream_ticket(user: AgentUser, request: Request) -> Ticket:
     """A one-use ticket for a browser's EventSource, which cannot send the token header."""
     engine = service_of(request).worker.engine
-    ticket, expires = feed_of(request).ticket(user, now_of(engine))
+    ticket, expires = feed_of(request).ticket(credential_of(request), now_of(engine))
     return Ticket(ticket=ticket, expires_at=expires)
 
 
@@ -486,19 +492,23 @@ async def stream(
     user: User | None
     if credentials is not None or (ticket is None and SESSION_COOKIE in request.cookies):
         user = await current_user(request, credentials)
+        credential = credential_of(request)
     elif ticket is not None:
         redeemed = feed.redeem(ticket, now_of(engine))
         if redeemed is None:
             raise unauthorized("the stream ticket is unknown, used or expired; ask for another")
-        name, token_hash = redeemed
-        user = await service.worker.call(lambda _e: service.store.user(name))
-        if user is None or not still_valid(service.store, name, token_hash):
-            raise unauthorized("the API token the ticket was given for has been revoked")
+        credential = redeemed
+        user = await still_signed_in(service, credential)
+        if user is None:
+            raise unauthorized(
+                "the API token the ticket was given for was revoked or expired, or its session "
+                "ended"
+            )
     else:
         raise unauthorized("the stream needs an API token (Authorization header) or a ticket")
     if user.role != "agent":
         raise refused("wrong_role", f"the live stream is for agents; {user.name} is a {user.role}")
-    agent, token_hash = user.name, user.token_hash
+    agent = user.name
     opened = feed.open(agent)
 
     def hello(engine: Engine) -> dict[str, Any]:
@@ -516,11 +526,8 @@ async def stream(
         feed.close(agent, opened)
         raise
 
-    async def valid() -> bool:
-        return await service.worker.call(lambda _e: still_valid(service.store, agent, token_hash))
-
     return StreamingResponse(
-        events(feed, agent, opened, first, valid, lambda: now_of(engine)),
+        events(feed, agent, opened, first, checker(service, credential), lambda: now_of(engine)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

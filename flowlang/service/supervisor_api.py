@@ -18,7 +18,7 @@ from flowlang.reporting import Scope
 from flowlang.reporting.render import to_data
 from flowlang.reporting.requested import period_data, requested_reports
 from flowlang.runtime.engine import Engine
-from flowlang.service.access import SupervisorUser, refused
+from flowlang.service.access import SupervisorUser, credential_of, refused
 from flowlang.service.agent_api import (
     ActionResult,
     PresenceRequest,
@@ -29,7 +29,7 @@ from flowlang.service.agent_api import (
 )
 from flowlang.service.dashboard import Board
 from flowlang.service.state import Service, service_of
-from flowlang.service.stream import sse, still_valid
+from flowlang.service.stream import CLOSED, checker, sse
 
 router = APIRouter(prefix="/api/supervisor", tags=["supervisor"])
 ServiceDep = Annotated[Service, Depends(service_of)]
@@ -69,16 +69,12 @@ async def dashboard_stream(user: SupervisorUser, request: Request) -> StreamingR
     log changes (at most every `Board`'s `pace` seconds)."""
     service, board = service_of(request), board_of(request)
     changed = board.watch()
-    name, token_hash = user.name, user.token_hash
 
     async def read() -> dict[str, Any]:
         return await service.worker.call(lambda engine: board.snapshot(engine, now_of(engine)))
 
-    async def valid() -> bool:
-        return await service.worker.call(lambda _e: still_valid(service.store, name, token_hash))
-
     return StreamingResponse(
-        snapshots(board, changed, read, valid),
+        snapshots(board, changed, read, checker(service, credential_of(request))),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -97,8 +93,8 @@ async def snapshots(
 ) -> AsyncIterator[str]:
     """The stream's text: a `snapshot` now and after each change (changes within `board.pace`
     seconds make one), a keep-alive comment every `board.heartbeat` seconds, and a `closed`
-    event at the end once `valid()` (awaited every `board.recheck` seconds) says the token was
-    revoked."""
+    event at the end once `valid()` (awaited every `board.recheck` seconds) says its user is
+    signed out (the token revoked or expired, the browser's session ended)."""
     loop = asyncio.get_running_loop()
     try:
         changed.clear()
@@ -116,7 +112,7 @@ async def snapshots(
             if loop.time() >= next_check:
                 next_check = loop.time() + board.recheck
                 if not await valid():
-                    yield sse({"type": "closed", "reason": "the API token was revoked"})
+                    yield sse({"type": "closed", "reason": CLOSED})
                     return
             if loop.time() >= next_beat:
                 next_beat = loop.time() + board.heartbeat

@@ -21,10 +21,11 @@ from flowlang.config import Deployment
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.ports import ConversationView
 from flowlang.runtime.scope import stored_data
-from flowlang.service.access import AgentUser, not_theirs, theirs
+from flowlang.service.access import AFTER_CALL_WORK, AgentUser, not_theirs, theirs
 from flowlang.service.agent_api import now_of
 from flowlang.service.state import Service, service_of
 from flowlang.service.stream import channel_name
+from flowlang.service.work_ends import went_on
 from flowlang.templates import ReplyTemplate
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
@@ -163,6 +164,7 @@ async def measure(
 
 
 # ---------------------------------------------------------------------- on the worker
+AFTER_CALL_WINDOW = WindowState(closes_at=None, open=False, text="", templates_only=False)
 UNITS = {"characters": "characters", "utf16": "UTF-16 units", "weighted": "weighted characters"}
 
 
@@ -208,6 +210,11 @@ def details_of(
     codes = list(queue.wrap_up_codes if queue and queue.wrap_up_codes else deployment.wrap_up_codes)
     acw = queue.after_call_work.total_seconds() if queue and queue.after_call_work else None
     flow_state = conv.flow_state.get("interaction") or {}
+    # In after-call work on a conversation that went on (transferred, or the customer wrote
+    # again), what the flow and the ACD hold now is another interaction's: none of it is shown.
+    moved_on = state == AFTER_CALL_WORK and went_on(service.store, conv, agent)
+    if moved_on:
+        flow_state, interaction = {}, None
     return Details(
         conversation_id=conv.id,
         state=state,
@@ -230,16 +237,20 @@ def details_of(
             Identity(kind=kind, value=value)
             for kind, value in service.store.identities_of(conv.customer_id)
         ],
-        participant_data=stored_data(conv.data, "participant", flow_state.get("participant_data")),
-        conversation_data=stored_data(
-            conv.data, "conversation", flow_state.get("conversation_data")
-        ),
-        flow_path=flow_path(service, conv),
+        participant_data={}
+        if moved_on
+        else stored_data(conv.data, "participant", flow_state.get("participant_data")),
+        conversation_data={}
+        if moved_on
+        else stored_data(conv.data, "conversation", flow_state.get("conversation_data")),
+        flow_path=[] if moved_on else flow_path(service, conv),
         queue=conv.queue,
         skills=sorted(interaction.skills) if interaction else [],
         waiting_since=interaction.entered_at if interaction else None,
         offer_ends_at=offer_ends_at,
-        window=window_state(engine, conv, rules, now),
+        window=AFTER_CALL_WINDOW
+        if state == AFTER_CALL_WORK
+        else window_state(engine, conv, rules, now),
         templates=template_choices(deployment),
         canned=canned_for(deployment, conv.queue, name),
         wrap_up=WrapUp(

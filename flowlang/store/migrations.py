@@ -333,6 +333,29 @@ MIGRATIONS: tuple[Step | str, ...] = (
     ALTER TABLE dead_letters ADD COLUMN intake_key TEXT;
     CREATE UNIQUE INDEX dead_letters_by_intake_key ON dead_letters(intake_key)
     """,
+    # 18: the browser's sign-in sessions (docs/workspace.md), by the SHA-256 of their id, with
+    # the token they were opened with (a token revoked or replaced ends them), when they were
+    # last used and when they end at the latest; an API token's optional expiry; and where the
+    # customer's history stood when an agent's interaction ended (their after-call work reads
+    # it up to there, never what the customer wrote after: docs/api.md)
+    """
+    CREATE TABLE work_ends (
+        conversation_id TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        through_seq {bigint} NOT NULL,
+        PRIMARY KEY (conversation_id, agent)
+    );
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL,
+        token_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        ends_at TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_end ON sessions(ends_at);
+    ALTER TABLE users ADD COLUMN expires_at TEXT
+    """,
 )
 
 

@@ -40,9 +40,11 @@ from flowlang.runtime.ports import (
 from flowlang.runtime.users import check_new_user
 from flowlang.store import active as active_table
 from flowlang.store import sent as sent_table
+from flowlang.store import sessions as sessions_table
 from flowlang.store.active import ActiveFlow
 from flowlang.store.dialect import Dialect, Rows
 from flowlang.store.reconnect import Reconnect
+from flowlang.store.sessions import StoredSession
 
 _TIMES = ("started_at", "last_activity_at", "last_inbound_at")
 # The customers owning identities (then: the identities' equalities); on a server with their
@@ -637,17 +639,28 @@ class SqlStore:
         return [{**json.loads(data), "at": datetime.fromisoformat(at)} for at, data in rows]
 
     # ------------------------------------------------------------------ users
-    def add_user(self, name: str, role: str, token_hash: str, at: datetime) -> User:
+    def add_user(
+        self,
+        name: str,
+        role: str,
+        token_hash: str,
+        at: datetime,
+        expires_at: datetime | None = None,
+    ) -> User:
+        expires = _utc_text(expires_at) if expires_at is not None else None
         with self._atomic():
             check_new_user(name, role, self.user(name))
             self._run(
-                "INSERT INTO users (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO users (name, role, token_hash, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET role = excluded.role, "
                 "token_hash = excluded.token_hash, created_at = excluded.created_at, "
-                "revoked_at = NULL",
-                (name, role, token_hash, _utc_text(at)),
+                "revoked_at = NULL, expires_at = excluded.expires_at",
+                (name, role, token_hash, _utc_text(at), expires),
             )
-        return User(name, role, token_hash, in_utc(at))
+        return User(
+            name, role, token_hash, in_utc(at), None, in_utc(expires_at) if expires_at else None
+        )
 
     def user(self, name: str) -> User | None:
         return self._user("name", name)
@@ -657,15 +670,12 @@ class SqlStore:
 
     def _user(self, column: str, value: str) -> User | None:
         row = self._run(
-            f"SELECT name, role, token_hash, created_at, revoked_at FROM users WHERE {column} = ?",
-            (value,),
+            f"SELECT {_USER_COLUMNS} FROM users WHERE {column} = ?", (value,)
         ).fetchone()
         return _user(row) if row else None
 
     def users(self) -> list[User]:
-        rows = self._run(
-            "SELECT name, role, token_hash, created_at, revoked_at FROM users ORDER BY name"
-        ).fetchall()
+        rows = self._run(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name").fetchall()
         return [_user(row) for row in rows]
 
     def revoke_user(self, name: str, at: datetime) -> bool:
@@ -676,6 +686,76 @@ class SqlStore:
                 (_utc_text(at), name),
             )
         return changed is not None
+
+    # ------------------------------------------------------------------ sign-in sessions
+    def add_session(self, session: StoredSession) -> None:
+        """Keep a new session; sessions already past their end are dropped meanwhile."""
+        with self._atomic():
+            self._run("DELETE FROM sessions WHERE ends_at <= ?", (_utc_text(session.created_at),))
+            self._run(
+                f"INSERT INTO sessions ({sessions_table.COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    session.id_hash,
+                    session.user_name,
+                    session.token_hash,
+                    _utc_text(session.created_at),
+                    _utc_text(session.last_seen_at),
+                    _utc_text(session.ends_at),
+                ),
+            )
+
+    def session(self, id_hash: str) -> StoredSession | None:
+        """The session whose id hashes to `id_hash` (None: none, or it was ended)."""
+        row = self._run(
+            f"SELECT {sessions_table.COLUMNS} FROM sessions WHERE id_hash = ?", (id_hash,)
+        ).fetchone()
+        return sessions_table.session_of(row) if row else None
+
+    def touch_session(self, id_hash: str, at: datetime) -> None:
+        """The session was used at `at`."""
+        with self._atomic():
+            self._run(
+                "UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?", (_utc_text(at), id_hash)
+            )
+
+    def end_session(self, id_hash: str) -> bool:
+        """Forget the session (signed out, or past its time); False when there was none."""
+        with self._atomic():
+            gone = self._returning(
+                "DELETE FROM sessions WHERE id_hash = ? RETURNING id_hash", (id_hash,)
+            )
+        return gone is not None
+
+    # ------------------------------------------------------------------ after-call work
+    def set_work_end(self, conversation_id: str, agent: str) -> None:
+        """`agent`'s interaction of the conversation ended now: the history's last message so
+        far is the last they may read of it in their after-call work."""
+        with self._atomic():
+            self._write_appended()
+            self._run(
+                "INSERT INTO work_ends (conversation_id, agent, through_seq) "
+                "VALUES (?, ?, (SELECT coalesce(max(seq), 0) FROM messages)) "
+                "ON CONFLICT (conversation_id, agent) DO UPDATE "
+                "SET through_seq = excluded.through_seq",
+                (conversation_id, agent),
+            )
+
+    def work_end(self, conversation_id: str, agent: str) -> int | None:
+        """The history's last message (its seq) when `agent`'s interaction of the conversation
+        ended (None: none is kept)."""
+        row = self._run(
+            "SELECT through_seq FROM work_ends WHERE conversation_id = ? AND agent = ?",
+            (conversation_id, agent),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def forget_work_end(self, conversation_id: str, agent: str) -> None:
+        """`agent`'s after-call work on the conversation is over."""
+        with self._atomic():
+            self._run(
+                "DELETE FROM work_ends WHERE conversation_id = ? AND agent = ?",
+                (conversation_id, agent),
+            )
 
     # ------------------------------------------------------------------ the policy's ledger
     def opted_out(self, channel: str, account: str, address: str) -> bool:
@@ -1414,14 +1494,18 @@ def _view(data: dict[str, Any]) -> ConversationView:
     return ConversationView(**values)
 
 
-def _user(row: tuple[str, str, str, str, str | None]) -> User:
-    name, role, token_hash, created, revoked = row
+_USER_COLUMNS = "name, role, token_hash, created_at, revoked_at, expires_at"
+
+
+def _user(row: tuple[str, str, str, str, str | None, str | None]) -> User:
+    name, role, token_hash, created, revoked, expires = row
     return User(
         name,
         role,
         token_hash,
         datetime.fromisoformat(created),
         datetime.fromisoformat(revoked) if revoked else None,
+        datetime.fromisoformat(expires) if expires else None,
     )
 
 

@@ -1,5 +1,6 @@
-"""Signing in and out in the browser: the token kept in an HttpOnly, SameSite=Strict cookie,
-the role's page opened, a wrong or revoked token refused with the reason."""
+"""Signing in and out in the browser: the token exchanged for a session whose id an HttpOnly,
+SameSite=Strict cookie keeps, the role's page opened, a wrong or revoked token refused with the
+reason, a session signed out that no copy of its cookie brings back."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def test_an_agent_signs_in_and_gets_the_workspace_with_a_strict_httponly_cookie(
     expect(page).to_have_url(service.url + "/agent")
     expect(page.get_by_test_id("who")).to_contain_text("frank")
     (cookie,) = context.cookies()
-    assert cookie["value"] == service.tokens["frank"]
+    assert cookie["value"].startswith("fls_")  # a session's id: never the token itself
+    assert service.tokens["frank"] not in cookie["value"]
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Strict"
     assert cookie["secure"] is False  # plain http on loopback; https sets it (test_web_session)
@@ -45,7 +47,9 @@ def test_a_wrong_token_shows_the_error_and_signs_nobody_in(
     page.goto(service.url + "/signin")
     page.get_by_test_id("token").fill("flt_" + "x" * 43)
     page.get_by_test_id("signin").click()
-    expect(page.get_by_test_id("signin-error")).to_contain_text("unknown or has been revoked")
+    expect(page.get_by_test_id("signin-error")).to_contain_text(
+        "unknown, expired or has been revoked"
+    )
     shoot(page, "signin-wrong-token")
     assert context.cookies() == []
     page.goto(service.url + "/agent")
@@ -86,6 +90,22 @@ def test_sign_out_forgets_the_cookie_and_sets_the_agent_offline(
     assert service.api("kenji", "GET", "/api/agent/presence").json()["state"] == "offline"
     page.goto(service.url + "/agent")
     expect(page).to_have_url(service.url + "/signin")
+
+
+def test_a_copy_of_the_cookie_signs_nobody_in_once_signed_out(
+    service: Running, new_context: NewContext
+) -> None:
+    context = new_context()
+    page = sign_in(context, service, "frank")
+    expect(page).to_have_url(service.url + "/agent")
+    (copied,) = context.cookies()
+    page.get_by_test_id("signout").click()
+    expect(page).to_have_url(service.url + "/signin")
+    thief = new_context()
+    thief.add_cookies([copied])
+    stolen = thief.new_page()
+    stolen.goto(service.url + "/agent")
+    expect(stolen).to_have_url(service.url + "/signin")
 
 
 def test_the_presence_selector_changes_the_agents_presence_in_the_acd(

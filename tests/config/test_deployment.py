@@ -202,3 +202,38 @@ def test_canned_responses_name_known_queues_and_compile_or_are_located_errors() 
     assert deployment is None
     good, _ = load_deployment_text(text.split("  Wrong queue:")[0], "d.yaml")
     assert good is not None and good.canned_responses["Hello"].queues == []
+
+
+def test_access_sets_the_sessions_and_the_metrics_token_or_takes_the_defaults() -> None:
+    deployment, problems = load_deployment_text("skills: [Loans]\n", "d.yaml")
+    assert problems == [] and deployment is not None
+    assert deployment.access.session_idle_timeout == timedelta(minutes=30)
+    assert deployment.access.session_lifetime == timedelta(hours=12)
+    assert deployment.access.metrics_token_env is None
+    text = (
+        "access:\n"
+        "  session_idle_timeout: 15m\n"
+        "  session_lifetime: 9h\n"
+        "  metrics_token_env: FLOWLANG_METRICS_TOKEN\n"
+    )
+    deployment, problems = load_deployment_text(text, "d.yaml")
+    assert problems == [] and deployment is not None
+    assert deployment.access.session_idle_timeout == timedelta(minutes=15)
+    assert deployment.access.session_lifetime == timedelta(hours=9)
+    assert deployment.access.metrics_token_env == "FLOWLANG_METRICS_TOKEN"
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("access:\n  session_idle_timeout: 0s\n", 2),
+        ("access:\n  session_lifetime: soon\n", 2),
+        ("access:\n  metrics_token_env: my-secret-token\n", 2),
+        ("access:\n  session_idle: 10m\n", 2),
+    ],
+    ids=["zero", "not-a-duration", "a-secret-inline", "misspelt"],
+)
+def test_access_refuses_what_it_cannot_use_and_says_where(text: str, line: int) -> None:
+    deployment, problems = load_deployment_text(text, "d.yaml")
+    assert deployment is None
+    assert [d.span.line for d in problems] == [line], problems

@@ -25,7 +25,7 @@ def test_a_token_is_the_prefix_and_at_least_32_random_bytes() -> None:
 
 @given(st.text(max_size=80))
 def test_no_other_string_authenticates(guess: str) -> None:
-    found = authenticate(USERS, guess)
+    found = authenticate(USERS, guess, T0)
     assert (found is not None) == (guess == TOKEN)
 
 
@@ -33,5 +33,5 @@ def test_no_other_string_authenticates(guess: str) -> None:
 def test_a_token_changed_in_one_character_authenticates_no_one(index: int, char: str) -> None:
     changed = TOKEN[:index] + char + TOKEN[index + 1 :]
     if changed != TOKEN:
-        assert authenticate(USERS, changed) is None
-    assert authenticate(USERS, TOKEN) is not None
+        assert authenticate(USERS, changed, T0) is None
+    assert authenticate(USERS, TOKEN, T0) is not None

@@ -62,10 +62,17 @@ def verify_token_of(channel: str) -> str:
     return f"verify-{channel}"
 
 
+METRICS_TOKEN_ENV = "TEST_METRICS_TOKEN"
+METRICS_TOKEN = "metrics-s3cret"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+"""What a Prometheus scraper of the test deployment sends to /metrics."""
+
+
 def environment() -> dict[str, str]:
-    """The environment that configures every channel's secrets."""
+    """The environment that configures every channel's secrets and the metrics token."""
     env = {secret_env(c): secret_of(c) for c in CHANNELS}
     env.update({verify_env(c): verify_token_of(c) for c in CHANNELS})
+    env[METRICS_TOKEN_ENV] = METRICS_TOKEN
     return env
 
 
@@ -75,7 +82,8 @@ def write_deployment(
     unstaffed: str | None = None,
     present: bool = True,
 ) -> Path:
-    """The example deployment with a connection for each channel (secrets by variable name);
+    """The example deployment with a connection for each channel (secrets by variable name)
+    and the metrics token's variable;
     the queue `unstaffed` has no members (its interactions wait until they time out). Its
     agents start available (`state: available`: in the service, an agent without a state is
     offline until they set it), unless not `present`."""
@@ -91,6 +99,7 @@ def write_deployment(
             "signing_secret_env": secret_env(name),
             "verify_token_env": verify_env(name),
         }
+    data["access"] = {"metrics_token_env": METRICS_TOKEN_ENV}
     out = io.StringIO()
     yaml.dump(data, out)
     path = folder / "deployment.yaml"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.service.api_helpers import V2, Api, make_api, revoke, under_test_client
-from tests.service.helpers import environment
+from tests.service.helpers import METRICS_AUTH, environment
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_rich_replies_go_by_the_channels_rules_and_a_blocked_one_is_never_sent(
     assert too_long.status_code == 409 and too_long.json()["detail"]["code"] == "text_too_long"
     api.settled()
     assert len(api.sent.sent) == sent + 2  # nothing more went out
-    metrics = api.client.get("/metrics").text
+    metrics = api.client.get("/metrics", headers=METRICS_AUTH).text
     assert 'flowlang_deliveries_total{status="blocked"} 2.0' in metrics  # the policy's refusals
     assert f'flowlang_deliveries_total{{status="sent"}} {float(len(api.sent.sent))}' in metrics
     for empty in ({}, {"text": "  "}, {"content": {"url": "https://x"}}):

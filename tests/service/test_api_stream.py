@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import pytest
 
-from flowlang.service.stream import AgentFeed, events
+from flowlang.service.stream import CLOSED, AgentFeed, events
 from flowlang.service.worker import WorkerStopped
 from tests.fake_vendor import FakeVendor
 from tests.service.api_helpers import (
@@ -113,7 +113,7 @@ def test_revoking_the_token_closes_the_open_stream(api: Api) -> None:
     with stream_of(api, "frank") as stream:
         stream.until("hello")
         revoke(api, "frank")
-        assert stream.until("closed") == {"reason": "the API token was revoked"}
+        assert stream.until("closed") == {"reason": CLOSED}
         with pytest.raises(AssertionError, match="the stream ended"):
             stream.next()
     again = api.client.get("/api/agent/stream", headers=api.auth("frank"))

@@ -20,6 +20,7 @@ from flowlang.web.security import CONTENT_SECURITY_POLICY
 from tests.service.helpers import (
     CHANNELS,
     FLOW,
+    METRICS_AUTH,
     environment,
     payload,
     secret_env,
@@ -142,7 +143,7 @@ def test_an_unsigned_or_wrongly_signed_webhook_is_refused_and_not_kept(
     assert tampered.status_code == 401
     assert rows(settings.store, "SELECT count(*) FROM inbound")[0][0] == 0
     assert rows(settings.store, "SELECT count(*) FROM dead_letters")[0][0] == 0
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=METRICS_AUTH).text
     assert (
         f'flowlang_webhooks_rejected_total{{channel="{channel}",reason="signature"}} 2.0' in metrics
     )
@@ -459,7 +460,7 @@ def test_metrics_count_inbound_events_by_channel(client: TestClient) -> None:
     settled(client)
     # The worker observes an event's processing time just after its commit marks it processed.
     for _ in range(500):
-        text = client.get("/metrics").text
+        text = client.get("/metrics", headers=METRICS_AUTH).text
         if "flowlang_processing_seconds_count 1.0" in text:
             break
         time.sleep(0.01)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from flowlang.service.stream import CLOSED
 from tests.service.api_helpers import Api, Stream, live_server, make_api, revoke
 from tests.service.helpers import environment
 
@@ -123,7 +124,7 @@ def test_a_revoked_token_closes_the_dashboard_stream(api: Api) -> None:
     with dashboard_stream(api) as stream:
         stream.until("snapshot")
         revoke(api, "sam")
-        assert stream.until("closed") == {"reason": "the API token was revoked"}
+        assert stream.until("closed") == {"reason": CLOSED}
 
 
 def test_a_supervisor_pulls_an_interaction_back_to_its_queue(api: Api) -> None:

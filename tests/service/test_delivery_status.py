@@ -17,7 +17,7 @@ import pytest
 
 from tests.fake_vendor import FakeVendor, Reply
 from tests.service.api_helpers import DIRECT, WA_TOKEN_ENV, Api, Stream, live_server, make_api
-from tests.service.helpers import environment, signed_headers
+from tests.service.helpers import METRICS_AUTH, environment, signed_headers
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "examples" / "payloads"
 
@@ -75,7 +75,7 @@ def _until_accepted(api: Api, conv: str, count: int) -> list[dict[str, Any]]:
 
 
 def _metric(api: Api, name: str, **labels: str) -> float:
-    text = api.client.get("/metrics").text
+    text = api.client.get("/metrics", headers=METRICS_AUTH).text
     for line in text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])

@@ -12,7 +12,14 @@ import pytest
 
 from flowlang.web.security import HEADERS
 from tests.service.helpers import FLOW as MESSAGING
-from tests.service.helpers import PUBLIC_URL, environment, payload, signed_headers, write_deployment
+from tests.service.helpers import (
+    METRICS_AUTH,
+    PUBLIC_URL,
+    environment,
+    payload,
+    signed_headers,
+    write_deployment,
+)
 from tests.service.process import ServiceProcess
 
 
@@ -56,7 +63,7 @@ def requests(url: str) -> list[tuple[str, httpx.Request]]:
         ),
         ("/health", httpx.Request("GET", url + "/health")),
         ("/ready", httpx.Request("GET", url + "/ready")),
-        ("/metrics", httpx.Request("GET", url + "/metrics")),
+        ("/metrics", httpx.Request("GET", url + "/metrics", headers=METRICS_AUTH)),
         ("the sign-in page (the engine's)", httpx.Request("GET", url + "/signin")),
         ("the API (the engine's)", httpx.Request("GET", url + "/api/agent/presence")),
     ]

@@ -106,13 +106,13 @@ def test_a_token_is_still_checked_after_the_server_dropped_the_readers_connectio
         store.add_user("alice", "agent", token_hash(token), datetime.now(UTC))
     reader = TokenReader(postgres_url)
     try:
-        first = reader.user_of(token)
+        first = reader.user_of(token, datetime.now(UTC))
         assert first is not None and first.name == "alice"
         assert reader._store is not None
         pid = reader._store.db.info.backend_pid
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        again = reader.user_of(token)  # on a new connection, not a 500
+        again = reader.user_of(token, datetime.now(UTC))  # on a new connection, not a 500
         assert again is not None and again.name == "alice"
         assert reader._store is not None and reader._store.db.info.backend_pid != pid
     finally:

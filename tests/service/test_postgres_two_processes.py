@@ -17,7 +17,7 @@ import pytest
 
 from flowlang.service.front import ENGINE_DOWN
 from tests.service.cluster import Cluster, whatsapp
-from tests.service.helpers import signed_headers
+from tests.service.helpers import METRICS_AUTH, signed_headers
 from tests.service.process import ServiceProcess
 from tests.service.test_two_processes import gone
 
@@ -93,7 +93,7 @@ def test_each_serve_is_a_front_and_an_engine_and_only_a_followers_front_notifies
     for headers in (auth, {**auth, "x-flowlang-forwarded": "1"}):
         answer = httpx.get(f"{follower.url}/api/agent/interactions", headers=headers)
         assert answer.status_code == 200, answer.text
-    metrics = httpx.get(f"{leader.url}/metrics").text
+    metrics = httpx.get(f"{leader.url}/metrics", headers=METRICS_AUTH).text
     assert 'flowlang_inbound_events_total{channel="whatsapp"} 1.0' in metrics  # the front's
     assert "flowlang_processing_seconds_count" in metrics  # the engine's
 

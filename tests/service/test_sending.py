@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from flowlang.service import ServiceConfigError, create_app
 from tests.fake_vendor import FakeVendor, Reply
 from tests.service.helpers import (
+    METRICS_AUTH,
     environment,
     payload,
     settings_for,
@@ -110,7 +111,10 @@ def test_a_hanging_vendor_never_holds_up_a_webhooks_acknowledgement(
         release.set()
         _until(lambda: len(fake_vendor.requests) == 2, "the second reply reached the vendor")
         _until(
-            lambda: 'flowlang_deliveries_total{status="sent"} 2.0' in client.get("/metrics").text,
+            lambda: (
+                'flowlang_deliveries_total{status="sent"} 2.0'
+                in client.get("/metrics", headers=METRICS_AUTH).text
+            ),
             "both sends accepted by the vendor",
         )
     to = [r.json()["to"] for r in fake_vendor.requests]
@@ -141,7 +145,8 @@ def test_a_blank_send_token_stops_the_service_like_a_missing_one(
 def _deliveries(client: TestClient) -> dict[str, float]:
     """flowlang_deliveries_total by status, from /metrics."""
     found = re.findall(
-        r'flowlang_deliveries_total\{status="(\w+)"\} (\S+)', client.get("/metrics").text
+        r'flowlang_deliveries_total\{status="(\w+)"\} (\S+)',
+        client.get("/metrics", headers=METRICS_AUTH).text,
     )
     return {status: float(value) for status, value in found}
 

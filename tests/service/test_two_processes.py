@@ -18,7 +18,7 @@ from flowlang.service.engine_main import engine_lock
 from flowlang.service.front import ENGINE_DOWN
 from flowlang.service.settings import ServiceConfigError
 from flowlang.store import SqliteStore
-from tests.service.helpers import FLOW, environment, signed_headers, write_deployment
+from tests.service.helpers import FLOW, METRICS_AUTH, environment, signed_headers, write_deployment
 from tests.service.process import ServiceProcess
 from tests.service.test_process import Traffic, rows, service, web_message
 
@@ -81,7 +81,7 @@ def test_webhooks_are_acknowledged_while_the_engine_process_is_down_and_processe
         claimed = {"x-flowlang-forwarded": "1"}
         answer = httpx.get(f"{server.url}/api/agent/interactions", headers=claimed)
         assert answer.status_code == 401, answer.text
-        metrics = httpx.get(f"{server.url}/metrics").text
+        metrics = httpx.get(f"{server.url}/metrics", headers=METRICS_AUTH).text
         assert 'flowlang_inbound_events_total{channel="web"} 21.0' in metrics  # the front's
         assert "flowlang_processing_seconds_count" in metrics  # the engine's
     finally:

@@ -1,7 +1,7 @@
 """The pages' session cookie as the API sees it: a state change signed in by the cookie must
 come from the service's own pages (its Origin and the X-Flowlang-Request header), never from
-another site; the sign-in form sets the cookie HttpOnly, SameSite=Strict, Secure over https;
-every page carries a strict Content-Security-Policy."""
+another site; the sign-in form sets the cookie (a session's id, not the token) HttpOnly,
+SameSite=Strict, Secure over https; every page carries a strict Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -25,15 +25,26 @@ def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     yield from under_test_client(make_api(tmp_path))
 
 
-def cookie(token: str) -> dict[str, str]:
-    return {"Cookie": f"{SESSION_COOKIE}={token}"}
+def cookie(session: str) -> dict[str, str]:
+    return {"Cookie": f"{SESSION_COOKIE}={session}"}
+
+
+def session_of(api: Api, name: str) -> str:
+    """The session id `name`'s browser gets by signing in with their token."""
+    answer = api.client.post(
+        "/signin", data={"token": api.tokens[name]}, headers={"Origin": OWN}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    session: str = answer.cookies[SESSION_COOKIE]
+    api.client.cookies.clear()  # each request says which cookie it sends
+    return session
 
 
 def put_presence(api: Api, headers: dict[str, str], state: str = "away") -> tuple[int, str]:
     answer = api.client.put(
         "/api/agent/presence",
         json={"state": state},
-        headers={**headers, **cookie(api.tokens["frank"])},
+        headers={**headers, **cookie(session_of(api, "frank"))},
     )
     return answer.status_code, answer.text
 
@@ -75,7 +86,7 @@ def test_a_cross_site_change_with_the_cookie_is_refused_and_changes_nothing(
 def test_reading_with_the_cookie_needs_no_header_and_the_bearer_token_needs_no_origin(
     api: Api,
 ) -> None:
-    answer = api.client.get("/api/agent/presence", headers=cookie(api.tokens["frank"]))
+    answer = api.client.get("/api/agent/presence", headers=cookie(session_of(api, "frank")))
     assert answer.status_code == 200
     assert api.put("frank", "/api/agent/presence", {"state": "away"}).status_code == 200
 
@@ -96,7 +107,8 @@ def test_sign_in_sets_a_secure_strict_httponly_cookie_behind_https(api: Api) -> 
     assert answer.status_code == 303
     assert answer.headers["location"] == "/agent"
     cookie = answer.headers["set-cookie"]
-    assert cookie.startswith(f"{SESSION_COOKIE}={api.tokens['frank']};")
+    assert cookie.startswith(f"{SESSION_COOKIE}=fls_")
+    assert api.tokens["frank"] not in cookie  # the session's id, never the token
     for flag in ("HttpOnly", "SameSite=strict", "Secure", "Path=/"):
         assert flag.lower() in cookie.lower(), cookie
 
@@ -117,7 +129,7 @@ def test_a_wrong_token_at_sign_in_is_401_with_the_reason_and_no_cookie(api: Api)
         "/signin", data={"token": "flt_wrong"}, headers={"Origin": OWN}, follow_redirects=False
     )
     assert answer.status_code == 401
-    assert "unknown or has been revoked" in answer.text
+    assert "unknown, expired or has been revoked" in answer.text
     assert "set-cookie" not in answer.headers
 
 
@@ -141,7 +153,7 @@ def test_pages_send_a_signed_out_browser_to_sign_in(api: Api) -> None:
 def sign_out(api: Api, name: str, origin: str = OWN) -> int:
     answer = api.client.post(
         "/signout",
-        headers={"Origin": origin, **cookie(api.tokens[name])},
+        headers={"Origin": origin, **cookie(session_of(api, name))},
         follow_redirects=False,
     )
     code: int = answer.status_code

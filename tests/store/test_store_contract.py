@@ -23,6 +23,7 @@ from flowlang.runtime.ports import (
 from flowlang.runtime.users import authenticate, new_token, token_hash
 from flowlang.store import SqliteStore, Store
 from flowlang.store.postgres import PostgresStore
+from flowlang.store.sessions import StoredSession
 from tests.store.helpers import ROOT, T0
 
 WINDOW = timedelta(hours=72)
@@ -234,9 +235,9 @@ def test_users_are_kept_with_the_hash_of_their_token_only(store: ConversationSto
     added = users.add_user("alice", "agent", token_hash(token), T0)
     assert added.token_hash != token and token not in repr(users.users())
     assert users.user("alice") == added and users.users() == [added]
-    assert authenticate(users, token) == added
-    assert authenticate(users, token[:-1]) is None
-    assert authenticate(users, "") is None
+    assert authenticate(users, token, T0) == added
+    assert authenticate(users, token[:-1], T0) is None
+    assert authenticate(users, "", T0) is None
 
 
 def test_a_revoked_token_authenticates_no_one_and_a_new_one_replaces_it(
@@ -248,14 +249,14 @@ def test_a_revoked_token_authenticates_no_one_and_a_new_one_replaces_it(
     assert users.revoke_user("sam", T0 + timedelta(hours=1))
     assert not users.revoke_user("sam", T0 + timedelta(hours=2))  # already revoked
     assert not users.revoke_user("nobody", T0)
-    assert authenticate(users, old) is None
+    assert authenticate(users, old, T0) is None
     revoked = users.user("sam")
     assert revoked is not None and revoked.revoked_at == T0 + timedelta(hours=1)
     new = new_token()
     users.add_user("sam", "admin", token_hash(new), T0 + timedelta(hours=3))
-    again = authenticate(users, new)
+    again = authenticate(users, new, T0)
     assert again is not None and again.role == "admin" and again.revoked_at is None
-    assert authenticate(users, old) is None
+    assert authenticate(users, old, T0) is None
 
 
 @pytest.mark.parametrize(
@@ -277,7 +278,7 @@ def test_a_user_a_store_must_not_take_is_refused_and_nothing_changes(
     with pytest.raises(InputError, match=problem):
         users.add_user(name, role, token_hash(new_token()), T0)
     assert [u.name for u in users.users()] == ["alice"]
-    assert authenticate(users, token) is not None
+    assert authenticate(users, token, T0) is not None
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -339,3 +340,53 @@ def test_a_conversations_events_of_one_kind_come_alone_in_time_order(durable: St
         (["start/0"], T0, "conv1"),
         (["routing/0"], T0 + HOUR, "conv1"),
     ]
+
+
+def test_a_token_may_expire_and_a_new_one_need_not(durable: Store) -> None:
+    token = new_token()
+    added = durable.add_user("crm", "supervisor", token_hash(token), T0, T0 + HOUR)
+    assert added.expires_at == T0 + HOUR
+    kept = durable.user("crm")
+    assert kept is not None and kept.expires_at == T0 + HOUR
+    assert authenticate(durable, token, T0 + HOUR - timedelta(seconds=1)) == kept
+    assert authenticate(durable, token, T0 + HOUR) is None  # expired: nobody's
+    durable.revoke_user("crm", T0 + HOUR)
+    again = new_token()
+    durable.add_user("crm", "supervisor", token_hash(again), T0 + HOUR)
+    renewed = authenticate(durable, again, T0 + 1000 * HOUR)
+    assert renewed is not None and renewed.expires_at is None
+
+
+def test_sessions_are_kept_by_hash_touched_and_ended(durable: Store) -> None:
+    first = StoredSession("h1", "frank", "t1", T0, T0, T0 + HOUR)
+    durable.add_session(first)
+    assert durable.session("h1") == first
+    durable.touch_session("h1", T0 + timedelta(minutes=5))
+    touched = durable.session("h1")
+    assert touched is not None and touched.last_seen_at == T0 + timedelta(minutes=5)
+    assert durable.end_session("h1") and not durable.end_session("h1")
+    assert durable.session("h1") is None
+
+
+def test_a_new_session_drops_those_past_their_end(durable: Store) -> None:
+    durable.add_session(StoredSession("old", "frank", "t1", T0, T0, T0 + HOUR))
+    durable.add_session(StoredSession("new", "frank", "t1", T0 + HOUR, T0 + HOUR, T0 + 2 * HOUR))
+    assert durable.session("old") is None and durable.session("new") is not None
+
+
+def test_where_an_agents_interaction_ended_is_kept_until_forgotten(durable: Store) -> None:
+    customer = durable.resolve_customer("web", "v1", None, "Ana")
+    conv = durable.conversation_for(customer.id, "web", "gbank-web", T0, WINDOW)
+    durable.save_conversation(conv)
+    with durable.transaction():
+        durable.append_message(conv, "in", {"text": "hello"}, T0, "v1")
+        durable.append_message(conv, "out", {"text": "hi"}, T0, "kenji")
+    (last,) = durable.history(customer.id, limit=1).messages
+    durable.set_work_end(conv.id, "kenji")
+    assert durable.work_end(conv.id, "kenji") == last["seq"]
+    assert durable.work_end(conv.id, "alice") is None
+    with durable.transaction():
+        durable.append_message(conv, "in", {"text": "again"}, T0 + HOUR, "v1")
+    assert durable.work_end(conv.id, "kenji") == last["seq"]  # it stays where it was
+    durable.forget_work_end(conv.id, "kenji")
+    assert durable.work_end(conv.id, "kenji") is None
