@@ -7,10 +7,12 @@ import logging
 
 import pytest
 
-from flowlang.runtime.users import new_token
+from flowlang.runtime.users import TOKEN_BYTES, TOKEN_PREFIX
 from flowlang.service.log_redaction import ACCESS_LOGGER, REDACTED, redact_access_log, redacted
 
-TOKEN = new_token()
+# A token of new_token()'s shape, the same in every pytest-xdist worker: the parameters below name
+# the tests, and the workers must collect the same names.
+TOKEN = TOKEN_PREFIX + "Q" * ((TOKEN_BYTES * 4 + 2) // 3)
 
 
 @pytest.mark.parametrize(
