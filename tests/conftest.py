@@ -7,18 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from flowlang.store.postgres import PostgresStore
 from tests.fake_vendor import FakeVendor
 from tests.postgres_server import NoPostgres, fresh_schema, postgres_server
 from tests.requirements import missing, under_ci
 
-# CI runs the property tests on a fixed seed, so a landing never hangs on a lucky draw;
-# local runs keep exploring new inputs (and save what they find in .hypothesis/).
-settings.register_profile("ci", derandomize=True, print_blob=True)
-if under_ci():
-    settings.load_profile("ci")
+# No property test is timed: an example's duration, or how slowly its data is drawn, depends on
+# the machine's load, and speed is measured in benchmarks/, never in tests. CI runs the property
+# tests on a fixed seed, so a landing never hangs on a lucky draw; local runs keep exploring new
+# inputs (and save what they find in .hypothesis/).
+settings.register_profile("local", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", settings.get_profile("local"), derandomize=True, print_blob=True)
+settings.load_profile("ci" if under_ci() else "local")
 
 # The browser tests need Playwright (a dev dependency): a virtualenv installed before it was
 # added skips them until `pip install -e '.[dev]'`; under CI=true they always run.
