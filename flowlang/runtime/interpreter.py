@@ -97,21 +97,19 @@ def run(program: Program, state: FlowState, trigger: Trigger, facts: Facts) -> R
     return RunContext(program, state, trigger, facts).execute()
 
 
-class RunContext:
-    """One run: the state being advanced, what it has produced, and what steps need."""
+class RunContext(Scope):
+    """One run: the state being advanced (`s`), what it has produced, and what steps need. It
+    is the run's `Scope` too: expressions and templates read the run's names from it."""
 
     __slots__ = (
         "_answer",
         "_normalised",
         "effects",
-        "facts",
         "g",
         "lines",
         "p",
         "prepared",
         "result",
-        "s",
-        "scope",
         "trigger",
     )
 
@@ -122,9 +120,13 @@ class RunContext:
         self.s = state  # the caller's until the run starts; then a clone or a fresh state
         self.trigger = trigger
         self.facts = facts
-        self.result = RunResult(state, [], [], [])
-        self.effects, self.lines = self.result.effects, self.result.lines
-        self.scope = Scope(state, facts, program.params(facts.params))
+        self.params = program.params(facts.params)
+        # `RunResult(state, [], [], [])` without the dataclass's `__init__` (every run makes one)
+        result = self.result = _new(RunResult)
+        result.state, result.path = state, []
+        self.effects: list[Any] = []
+        self.lines: list[Line] = []
+        result.effects, result.lines = self.effects, self.lines
         self._normalised: tuple[str, str] | None = None
         self._answer: str | None = None  # the customer's answer to the survey that waited
 
@@ -228,7 +230,7 @@ class RunContext:
         return t.outcome or "unavailable"
 
     def _use(self, state: FlowState) -> FlowState:
-        self.s = self.result.state = self.scope.state = state
+        self.s = self.result.state = state
         return state
 
     def _fresh_start(self) -> None:
@@ -246,7 +248,7 @@ class RunContext:
         variables = fresh.variables
         for name, spec in self.g.variables.items():
             initial = spec.get("initial")
-            variables[name] = self.p.expr(initial)(self.scope) if initial else None
+            variables[name] = self.p.expr(initial)(self) if initial else None
 
     # ------------------------------------------------------------------ main loop
     def _loop(self) -> None:
@@ -342,6 +344,9 @@ class RunContext:
 
     def _note(self, op: str, detail: str) -> None:
         self.lines.append((None, op, detail))
+
+
+_new = object.__new__
 
 
 def _resumed(outcome: str) -> str:

@@ -82,17 +82,19 @@ _BUILT_IN: dict[str, Callable[[FlowState, Facts], Any]] = {
 
 
 class Scope:
-    """A read-only view over one run's names: expressions and templates call `get`."""
+    """A read-only view over one run's names, in its state `s`, facts and params: expressions
+    and templates call `get`. A run's context is one (`RunContext`), so a run makes no
+    separate object for its names."""
 
-    __slots__ = ("facts", "params", "state")
+    __slots__ = ("facts", "params", "s")
 
     def __init__(self, state: FlowState, facts: Facts, params: dict[str, Any]) -> None:
-        self.state = state
+        self.s = state
         self.facts = facts
         self.params = params
 
     def get(self, name: str, default: Any = None) -> Any:
-        state = self.state
+        state = self.s
         variables = state.variables
         if name in variables:
             return variables[name]

@@ -28,7 +28,7 @@ from flowlang.runtime.state import Frame
 from flowlang.runtime.survey import read_answer
 
 if TYPE_CHECKING:
-    from flowlang.runtime.interpreter import Describe, RunContext
+    from flowlang.runtime.interpreter import Describe, Line, RunContext
 
 Step = Callable[["RunContext"], str | None]
 _Reader = Callable[["RunContext"], Any]
@@ -132,7 +132,7 @@ def _name_reader(
         compiled = program.expr(ref.expr)
 
         def read_expr(r: RunContext) -> str | None:
-            value = compiled(r.scope)
+            value = compiled(r)
             return None if value is None or value == "" else _text(value)
 
         return read_expr
@@ -142,7 +142,7 @@ def _name_reader(
     param = ref.value
 
     def read_param(r: RunContext) -> str | None:
-        value = r.scope.get(param)
+        value = r.get(param)
         return None if value is None else str(value)
 
     return read_param
@@ -169,7 +169,7 @@ def _value_reader(tree: ir.ExprTree | None, program: Program) -> _Reader:
     if tree is None:
         return lambda _r: None
     compiled = program.expr(tree)
-    return lambda r: compiled(r.scope)
+    return lambda r: compiled(r)
 
 
 def _text_renderer(text: str, program: Program) -> _Reader:
@@ -179,7 +179,7 @@ def _text_renderer(text: str, program: Program) -> _Reader:
 
     def render(r: RunContext) -> str:
         try:
-            return template.render(r.scope.get)
+            return template.render(r.get)
         except Exception as exc:  # jinja raises many types; all mean the reply cannot be made
             raise FlowRuntimeError(f"reply template failed: {exc}") from exc
 
@@ -249,11 +249,7 @@ def _template_maker(
         if template.source is not None:
             compiled = program.template_text(template.source)
             try:
-                text = (
-                    compiled.render(r.scope.get, values)
-                    if compiled is not None
-                    else template.source
-                )
+                text = compiled.render(r.get, values) if compiled is not None else template.source
             except Exception as exc:
                 raise FlowRuntimeError(f"template {name!r} failed: {exc}") from exc
             if template.kind == "text":
@@ -290,6 +286,12 @@ def _schedule_status(name_status: tuple[str, str]) -> str:
 
 def _bot_waits(name: str) -> str:
     return f"bot {name}; waits"
+
+
+def _line(node: Node, detail: str) -> Line:
+    """A trace line whose detail is fixed, made once and recorded by every run (a tuple: no
+    run changes it)."""
+    return (node, "", detail)
 
 
 def _same(subject: object, value: object) -> bool:
@@ -456,7 +458,7 @@ def _set_var(node: Node, a: ir.SetVarArgs, program: Program) -> Step:
         return f"{name} = {_text(value)!r}"
 
     def set_var(r: RunContext) -> str | None:
-        value = r.s.variables[name] = value_of(r.scope)
+        value = r.s.variables[name] = value_of(r)
         if value.__class__ in _PLAIN:
             r.lines.append((node, describe, value))
         else:  # a value that may change later is described now
@@ -470,7 +472,7 @@ def _set_priority(node: Node, a: ir.SetPriorityArgs, program: Program) -> Step:
     value_of, nxt = program.expr(a.value), node.edges["next"]
 
     def set_priority(r: RunContext) -> str | None:
-        priority = r.s.interaction.priority = float(_number(value_of(r.scope) or 0))
+        priority = r.s.interaction.priority = float(_number(value_of(r) or 0))
         r.lines.append((node, _priority, priority))
         return nxt
 
@@ -481,18 +483,18 @@ def _set_language(node: Node, a: ir.SetLanguageArgs, program: Program) -> Step:
     tree, nxt = a.value, node.edges["next"]
     if set(tree) == {"lit"}:  # the usual `set language to "es"`
         value = tree["lit"]
-        language, detail = (None if value is None else str(value)), f"language {value}"
+        language, traced = (None if value is None else str(value)), _line(node, f"language {value}")
 
         def set_written_language(r: RunContext) -> str | None:
             r.s.interaction.language = language
-            r.lines.append((node, "", detail))
+            r.lines.append(traced)
             return nxt
 
         return set_written_language
     value_of = program.expr(tree)
 
     def set_language(r: RunContext) -> str | None:
-        value = value_of(r.scope)
+        value = value_of(r)
         r.s.interaction.language = None if value is None else str(value)
         r.lines.append((node, "", f"language {value}"))
         return nxt
@@ -509,7 +511,7 @@ def _set_data(node: Node, a: ir.SetDataArgs, program: Program) -> Step:
         return f"{scope} data {key} = {value!r}"
 
     def set_data(r: RunContext) -> str | None:
-        value = value_of(r.scope)
+        value = value_of(r)
         i = r.s.interaction
         (i.participant_data if participant else i.conversation_data)[key] = value
         r.effects.append(fx.SetData(step=nid, line=line, scope=scope, key=key, value=value))
@@ -526,11 +528,11 @@ def _add_skill(node: Node, a: ir.AddSkillArgs, program: Program) -> Step:
     nxt, minimum = node.edges["next"], a.min
     suffix = f" min {minimum}" if minimum else ""
     if a.skill.written:
-        skill, detail = a.skill.value, f"skill {a.skill.value}{suffix}"
+        skill, traced = a.skill.value, _line(node, f"skill {a.skill.value}{suffix}")
 
         def add_written_skill(r: RunContext) -> str | None:
             r.s.interaction.skills[skill] = minimum
-            r.lines.append((node, "", detail))
+            r.lines.append(traced)
             return nxt
 
         return add_written_skill
@@ -567,7 +569,7 @@ def _link(node: Node, a: ir.LinkArgs, program: Program) -> Step:
     verified_by = _name_reader(a.verified_by) if a.verified_by else None
 
     def link(r: RunContext) -> str | None:
-        value = _text(value_of(r.scope))
+        value = _text(value_of(r))
         action = verified_by(r) if verified_by is not None else None
         r.effects.append(
             fx.LinkIdentity(step=nid, line=line, kind=kind, value=value, verified_by=action)
@@ -632,10 +634,10 @@ def _milestone(node: Node, a: ir.MilestoneArgs, program: Program) -> Step:
 # ---------------------------------------------------------------------------- control
 def _goto(node: Node, detail: str) -> Step:
     """`go to state` (detail: the state) and `break` (detail: "break")."""
-    target = node.edges["target"]
+    target, traced = node.edges["target"], _line(node, detail)
 
     def goto(r: RunContext) -> str | None:
-        r.lines.append((node, "", detail))
+        r.lines.append(traced)
         return target
 
     return goto
@@ -644,13 +646,13 @@ def _goto(node: Node, detail: str) -> Step:
 def _end(node: Node, a: ir.EndArgs) -> Step:
     line, nid = node.source.line, node.id
     reason, implicit = a.reason, a.implicit
-    detail = reason or ("end of state" if implicit else "")
+    traced = _line(node, reason or ("end of state" if implicit else ""))
 
     def end(r: RunContext) -> str | None:
         if implicit and r.s.stack:
             raise FlowRuntimeError("a task ended without an outcome")
         r.effects.append(fx.EndFlow(step=nid, line=line, reason=reason))
-        r.lines.append((node, "", detail))
+        r.lines.append(traced)
         r.finish(node, "ended", reason)
         return None
 
@@ -670,11 +672,12 @@ def _not_actionable(node: Node, a: ir.NotActionableArgs) -> Step:
 
 
 def _call(node: Node, a: ir.CallArgs) -> Step:
-    task, entry, nid = a.task, node.edges["entry"], node.id
+    entry, traced = node.edges["entry"], _line(node, a.task)
+    frame = Frame(a.task, node.id)  # (a named tuple: no run changes it)
 
     def call(r: RunContext) -> str | None:
-        r.s.stack.append(Frame(task, nid))
-        r.lines.append((node, "", task))
+        r.s.stack.append(frame)
+        r.lines.append(traced)
         return entry
 
     return call
@@ -704,19 +707,18 @@ def _outcome(node: Node, outcome: str | None, program: Program) -> Step:
 def _branch(node: Node, a: ir.BranchArgs, program: Program) -> Step:
     e = node.edges
     cases = [
-        (program.expr(tree), e[f"case{index}"], f"condition {index + 1} true")
+        (program.expr(tree), e[f"case{index}"], _line(node, f"condition {index + 1} true"))
         for index, tree in enumerate(a.conditions)
     ]
     otherwise = e["else"]
-    otherwise_detail = "else" if otherwise else "no condition true"
+    otherwise_traced = _line(node, "else" if otherwise else "no condition true")
 
     def branch(r: RunContext) -> str | None:
-        scope = r.scope
-        for condition, target, detail in cases:
-            if condition(scope):
-                r.lines.append((node, "", detail))
+        for condition, target, traced in cases:
+            if condition(r):
+                r.lines.append(traced)
                 return target
-        r.lines.append((node, "", otherwise_detail))
+        r.lines.append(otherwise_traced)
         return otherwise
 
     return branch
@@ -726,17 +728,18 @@ def _switch(node: Node, a: ir.SwitchArgs, program: Program) -> Step:
     e = node.edges
     subject_of = program.expr(a.subject)
     cases = [
-        (values, e[f"case{index}"], f"case {list(values)}") for index, values in enumerate(a.cases)
+        (values, e[f"case{index}"], _line(node, f"case {list(values)}"))
+        for index, values in enumerate(a.cases)
     ]
-    default = e["else"]
+    default, default_traced = e["else"], _line(node, "default")
 
     def switch(r: RunContext) -> str | None:
-        subject = subject_of(r.scope)
-        for values, target, detail in cases:
+        subject = subject_of(r)
+        for values, target, traced in cases:
             if any(_same(subject, v) for v in values):
-                r.lines.append((node, "", detail))
+                r.lines.append(traced)
                 return target
-        r.lines.append((node, "", "default"))
+        r.lines.append(default_traced)
         return default
 
     return switch
@@ -762,7 +765,7 @@ def _loop_test(node: Node, a: ir.LoopTestArgs, program: Program) -> Step:
         count = loops.get(loop, 0)
         keep = count < limit
         if keep and condition is not None:
-            keep = bool(condition(r.scope))
+            keep = bool(condition(r))
         if keep:
             loops[loop] = count + 1
             return then
@@ -787,13 +790,15 @@ def _match(node: Node, a: ir.MatchArgs, program: Program) -> Step:
     def describe(found: tuple[int, ...]) -> str:
         return "matched " + ", ".join([labels[i] for i in found])
 
+    none_matched = _line(node, "no keyword matched")
+
     def match(r: RunContext) -> str | None:
-        text = _text(subject(r.scope) if subject is not None else r.facts.message.get("text"))
+        text = _text(subject(r) if subject is not None else r.facts.message.get("text"))
         found = r.s.matches[nid] = matcher.matches(text, r.normalised(text))
         if found:  # (a copy: the state's list is its holder's to change)
             r.lines.append((node, describe, tuple(found)))
         else:
-            r.lines.append((node, "", "no keyword matched"))
+            r.lines.append(none_matched)
         if then is not None:
             return _skip_to(r, tests, after, 0, found)
         return whens[found[0]] if found else otherwise
@@ -857,12 +862,13 @@ def _match_none(node: Node, a: ir.MatchNoneArgs) -> Step:
 def _recognize(node: Node, a: ir.RecognizeArgs) -> Step:
     kinds, e = frozenset(a.kinds), node.edges
     known, unknown = e.get("on:known") or e["next"], e.get("on:unknown") or e["next"]
+    known_traced, unknown_traced = _line(node, "known"), _line(node, "unknown")
 
     def recognize(r: RunContext) -> str | None:
         if kinds.isdisjoint(r.facts.known_by):
-            r.lines.append((node, "", "unknown"))
+            r.lines.append(unknown_traced)
             return unknown
-        r.lines.append((node, "", "known"))
+        r.lines.append(known_traced)
         return known
 
     return recognize
@@ -954,12 +960,13 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
     required = [(_name_reader(q.skill, program), q.min) for q in a.skills]
     preferred = [(_name_reader(p.agent, program), p.score) for p in a.preferred]
     unknown = _unknown_target(node)
-    # the targets named by data, checked against the deployment as the route runs
+    # the targets named by data, checked against the deployment as the route runs: the queue
+    # and the language as read for the route, then the skills' and agents' names
+    queue_checked = a.queue is not None and not a.queue.written
+    language_checked = a.language is not None and not a.language.written
     targets: list[tuple[str, Callable[[RunContext], str | None]]] = [
         (kind, _name_reader(ref, program))
         for kind, ref in (
-            ("queue", a.queue),
-            ("language", a.language),
             *(("skill", q.skill) for q in a.skills),
             *(("agent", p.agent) for p in a.preferred),
         )
@@ -995,7 +1002,7 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
             prefer_last_agent=prefer_last,
             timeout_seconds=timeout,
             agent_steps=[
-                {"condition": canonical(bind(r.scope)) if bind else None, "seconds": seconds}
+                {"condition": canonical(bind(r)) if bind else None, "seconds": seconds}
                 for bind, seconds in steps
             ],
         )
@@ -1022,16 +1029,25 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
         skills = dict(interaction.skills)
         for skill_of, minimum in required:
             skills[skill_of(r) or ""] = minimum
-        language = language_of(r) or interaction.language
+        named_language = language_of(r)
+        language = named_language or interaction.language
         priority = interaction.priority
         if priority_of is not None:
-            priority = float(_number(priority_of(r.scope) or 0))
-        queue = queue_of(r) or ""
+            priority = float(_number(priority_of(r) or 0))
+        named_queue = queue_of(r)
+        queue = named_queue or ""
+        known = r.facts.known
+        if queue_checked and (named_queue is None or not known("queue", named_queue)):
+            return unknown(r, "queue", named_queue)
+        if (
+            language_checked
+            and named_language is not None
+            and not known("language", named_language)
+        ):
+            return unknown(r, "language", named_language)
         for kind, name_of in targets:
             name = name_of(r)
-            if (name is None and kind in ("queue", "skill")) or (
-                name is not None and not r.facts.known(kind, name)
-            ):
+            if (name is None and kind == "skill") or (name is not None and not known(kind, name)):
                 return unknown(r, kind, name)
         r.effects.append(routed(r, queue, skills, language, priority))
         r.lines.append((node, describe, (queue, skills, priority)))  # (`skills` is this run's)

@@ -133,3 +133,32 @@ def test_the_engine_logs_the_unknown_target(caplog: pytest.LogCaptureFixture) ->
     )
     (route,) = [e for e in outcome.effects if isinstance(e, fx.RouteToQueue)]
     assert route.queue == "Retail"
+
+
+LANGUAGE_ROUTE = """\
+set target to trim(message.text)
+route to queue (target):
+    language (lower(message.sender_name))
+    on unknown:
+        log "no such target"
+        route to queue "Retail"
+"""
+
+
+def _start_from(prog: Program, text: str, sender: str) -> RunResult:
+    message = {"text": text, "channel": "web", "sender_name": sender}
+    trigger = Trigger(kind="message", text=text)
+    return run(prog, FlowState(), trigger, facts(text, message=message, known=known))
+
+
+def test_a_language_named_by_data_is_checked_after_the_queue() -> None:
+    prog = program(LANGUAGE_ROUTE, header="var target: text")
+    (route,) = routes(_start_from(prog, "Loans", "ES"))
+    assert (route.queue, route.language) == ("Loans", "es")
+    unknown_language = _start_from(prog, "Loans", "XX")
+    assert [r.queue for r in routes(unknown_language)] == ["Retail"]
+    logged = [e.message for e in unknown_language.effects if isinstance(e, fx.LogMessage)]
+    assert logged[0].startswith("unknown language 'xx' at line 6")
+    both_unknown = _start_from(prog, "Mortgages", "XX")  # the queue is reported, not the language
+    logged = [e.message for e in both_unknown.effects if isinstance(e, fx.LogMessage)]
+    assert logged[0].startswith("unknown queue 'Mortgages' at line 6")
