@@ -92,7 +92,8 @@ def test_the_fronts_calls_to_its_engine_are_not_logged_one_by_one(
     at INFO (its URL, query included): quiet, as in the engine process."""
     with httpx.Client(timeout=10) as client:
         for path in ("/ready", "/metrics", "/ready"):
-            assert client.get(running.url + path).status_code == 200
+            answer = client.get(running.url + path, headers=METRICS_AUTH)
+            assert answer.status_code == 200, (path, answer.text)
     logged = running.log.read_text("utf-8", "replace")
     assert "INFO" in logged  # the level is info: the service's own lines are there
     assert "HTTP Request:" not in logged and " httpx:" not in logged
