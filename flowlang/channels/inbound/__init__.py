@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from flowlang.channels.inbound import line, meta, sms, web, x
 from flowlang.channels.inbound.fields import Ignored, Node, PayloadError, unstorable
+from flowlang.errors import InputError
 from flowlang.events import InboundEvent
 
 Normaliser = Callable[[Node, datetime], Sequence[InboundEvent | Ignored]]
@@ -281,7 +282,9 @@ def decode(channel: str, body: bytes | str | dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class _RepeatedKey(ValueError):
+class _RepeatedKey(InputError, ValueError):
+    """A JSON object giving one key twice (turned into a `PayloadError` by `decode`)."""
+
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
