@@ -102,7 +102,7 @@ def test_a_copy_of_the_cookie_signs_nobody_in_once_signed_out(
     page.get_by_test_id("signout").click()
     expect(page).to_have_url(service.url + "/signin")
     thief = new_context()
-    thief.add_cookies([copied])
+    thief.add_cookies([{"name": copied["name"], "value": copied["value"], "url": service.url}])
     stolen = thief.new_page()
     stolen.goto(service.url + "/agent")
     expect(stolen).to_have_url(service.url + "/signin")
