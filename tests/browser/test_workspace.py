@@ -6,6 +6,7 @@ watch)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -236,21 +237,29 @@ def test_a_closed_whatsapp_window_blocks_text_with_the_reason_and_offers_the_tem
         "WhatsApp Business 24-hour window closed: choose a template"
     )
     expect(page.get_by_test_id("templates")).to_be_visible()
+    expect(page.get_by_test_id("template-name")).to_have_value("whatsapp_followup")
+    param = page.get_by_test_id("param-name")
+    expect(param).to_have_value("Ben")  # the customer's name, filled in
+    param.fill("Benjamin")
     box = page.get_by_test_id("reply-text")
     box.fill("Sorry for the wait, Ben")
     page.get_by_test_id("send").click()
     error = page.get_by_test_id("reply-error")
+    # shown after the details came again (the refused send reloads them)
     expect(error).to_contain_text("24-hour window closed")
     expect(error).to_contain_text("only approved template messages may be sent")
     expect(box).to_have_value("Sorry for the wait, Ben")  # not lost
+    expect(param).to_have_value("Benjamin")  # what the agent typed stays
     assert service.sent_to_vendor(timeout=0.5) == []  # nothing went out
     shoot(page, "agent-window-closed")
-    expect(page.get_by_test_id("template-name")).to_have_value("whatsapp_followup")
-    expect(page.get_by_test_id("param-name")).to_have_value("Ben")
     page.get_by_test_id("send-template").click()
+    # the service took it (a refusal would show here instead)
+    expect(page.locator("#notice")).to_contain_text("Template whatsapp_followup queued")
+    expect(error).to_be_hidden()
     (sent,) = service.sent_to_vendor()
     assert sent["type"] == "template"
     assert sent["template"]["name"] == "request_follow_up"
+    assert "Benjamin" in json.dumps(sent["template"])
 
 
 def test_load_earlier_pages_back_to_the_first_message_of_a_previous_conversation(

@@ -242,14 +242,23 @@
     templateParams();
   }
 
+  // The parameters' inputs for the chosen template. Details come again on every window event
+  // and after a refused send: what the agent typed for the same template stays.
   function templateParams() {
     const info = details.get(selected);
     const chosen = info && info.templates.find((t) => t.name === $("template-name").value);
+    const node = $("template-params");
+    const key = chosen ? `${info.conversation_id}\n${chosen.name}` : "";
+    const typed = node.dataset.key === key ?
+      new Map([...node.querySelectorAll("input")].map((input) => [input.name, input.value])) :
+      new Map();
     $("template-text").textContent = chosen ? chosen.text : "";
-    $("template-params").replaceChildren(...(chosen ? chosen.parameters : []).map((name) =>
+    node.dataset.key = key;
+    node.replaceChildren(...(chosen ? chosen.parameters : []).map((name) =>
       el("label", {class: "param"}, name, el("input", {
         type: "text", name, required: true, "data-testid": `param-${name}`,
-        value: name === "name" && info.customer_name ? info.customer_name : "",
+        value: typed.has(name) ? typed.get(name) :
+          name === "name" && info.customer_name ? info.customer_name : "",
       }))));
   }
 
@@ -417,11 +426,17 @@
       measure();
     } catch (error) {
       if (!(error instanceof flowlang.ApiError)) throw error;
-      showBlock(error, "reply-error");  // the text stays in the box
       if (error.status === 409) {
-        const info = await loadDetails(id);
-        if (selected === id) showDetails(info);
+        // the window or the work changed: the conversation as it is now, then why (the text
+        // stays in the box)
+        try {
+          const info = await loadDetails(id);
+          if (selected === id) showDetails(info);
+        } catch (reload) {
+          if (!(reload instanceof flowlang.ApiError)) throw reload;
+        }
       }
+      showBlock(error, "reply-error");
     }
   }
 
