@@ -22,7 +22,8 @@ from click.testing import CliRunner
 
 from flowlang.cli import main
 from tests.cli.test_cli_structure import TAKES_A_DEPLOYMENT
-from tests.ports import free_port
+from tests.patience import scaled
+from tests.ports import address_in_use, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLE = ROOT / "examples" / "deployment.yaml"
@@ -206,13 +207,9 @@ def test_serve_with_d_never_reads_the_file_beside_the_flows(
     assert "using the deployment file" not in err
 
 
-@pytest.fixture
-def serving(site: Site) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
-    site.put(site.flows, EXAMPLE.read_text("utf-8"))
-    port = free_port()
-    log = site.work.parent / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
+def _serve(site: Site, port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -232,24 +229,43 @@ def serving(site: Site) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
+
+
+def _ready(process: subprocess.Popen[bytes], url: str) -> bool:
+    """Wait until the service answers /ready (False: it exited first, or took too long)."""
+    deadline = time.monotonic() + scaled(60)
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url + "/ready", timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def serving(site: Site) -> Iterator[tuple[subprocess.Popen[bytes], bool, Path]]:
+    """`flowlang serve` as a real process, whether it became ready, and its log; on another
+    port when another process took the first before it could bind it."""
+    site.put(site.flows, EXAMPLE.read_text("utf-8"))
+    log = site.work.parent / "serve.log"
+    for _ in range(3):
+        port = free_port()
+        process = _serve(site, port, log)
+        ready = _ready(process, f"http://127.0.0.1:{port}")
+        if ready or process.poll() is None or not address_in_use(log.read_text()):
+            break
     try:
-        yield process, f"http://127.0.0.1:{port}", log
+        yield process, ready, log
     finally:
         process.terminate()
         process.wait(15)
 
 
 def test_serve_finds_it_beside_the_flows_as_a_real_process(
-    serving: tuple[subprocess.Popen[bytes], str, Path],
+    serving: tuple[subprocess.Popen[bytes], bool, Path],
 ) -> None:
-    process, url, log = serving
-    deadline = time.monotonic() + 60
-    ready = False
-    while not ready and time.monotonic() < deadline and process.poll() is None:
-        try:
-            ready = httpx.get(url + "/ready", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            time.sleep(0.1)
+    _process, ready, log = serving
     assert ready, log.read_text()
     assert "using the deployment file flows/deployment.yaml" in log.read_text()
 

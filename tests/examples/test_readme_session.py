@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.ports import free_port
+from tests.patience import scaled
+from tests.ports import address_in_use, free_port
 from tests.requirements import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Run the service"
+SESSION_SECONDS = 120.0
+"""How long the whole session may take on a quiet machine (`scaled` on a loaded one)."""
+PORT_TRIES = 3
 
 
 def session_block(readme: str) -> str:
@@ -60,31 +64,43 @@ def test_the_block_reads_its_expected_outputs_and_skips_the_prose() -> None:
     ]
 
 
+def run_session(block: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    """The session in `folder`, on a free port instead of 8080; on another port when another
+    process took that one before the service could bind it."""
+    for attempt in range(PORT_TRIES):
+        port = free_port()
+        script = block.replace("localhost:8080", f"localhost:{port}")
+        script = script.replace("flowlang serve ", f"flowlang serve --port {port} ", 1)
+        assert script.count(f"localhost:{port}") >= 10 and "localhost:8080" not in script
+        work = folder / f"try{attempt}"
+        work.mkdir()
+        for name in ("examples", "flows"):
+            (work / name).symlink_to(ROOT / name)
+        env = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        for name in ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "CONV", "TOKEN"):
+            env.pop(name, None)
+        ran = subprocess.run(
+            ["bash", "-c", "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null' EXIT\n" + script],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=scaled(SESSION_SECONDS),
+        )
+        if ran.returncode == 0 or not address_in_use(ran.stderr):
+            return ran
+    return ran
+
+
 def test_the_readme_serve_session_runs_as_written(tmp_path: Path) -> None:
     for tool in ("curl", "openssl"):
         if shutil.which(tool) is None:
             missing(f"the README's session needs {tool}")
     block = session_block((ROOT / "README.md").read_text("utf-8"))
-    port = free_port()
-    script = block.replace("localhost:8080", f"localhost:{port}")
-    script = script.replace("flowlang serve ", f"flowlang serve --port {port} ", 1)
-    assert script.count(f"localhost:{port}") >= 10 and "localhost:8080" not in script
-    for folder in ("examples", "flows"):
-        (tmp_path / folder).symlink_to(ROOT / folder)
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    for name in ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN", "CONV", "TOKEN"):
-        env.pop(name, None)
-    ran = subprocess.run(
-        ["bash", "-c", "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null' EXIT\n" + script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    ran = run_session(block, tmp_path)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     printed = ran.stdout.splitlines()
     wanted = expected_outputs(block)
