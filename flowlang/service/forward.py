@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -88,13 +88,22 @@ class Forwarder:
         if self.mark and self.forwarded(scope):
             await _unavailable(send, "the lead is changing hands; try again")
             return
-        leader = await self._where()
+        leader = await self.where()
         if leader is None:
             await _unavailable(send, "no process leads the engine yet; try again")
             return
         await self._forward(leader, scope, receive, send)
 
-    async def _where(self) -> str | None:
+    async def forward(self, leader: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on to `leader` (a URL `where` gave), as `__call__` does."""
+        if self.mark and self.forwarded(scope):
+            await _unavailable(send, "the lead is changing hands; try again")
+            return
+        await self._forward(leader, scope, receive, send)
+
+    async def where(self) -> str | None:
+        """The leader's URL (None: none leads, or the store cannot say), read at most once
+        every `cache_seconds`."""
         url, at = self._leader
         if url is None or time.monotonic() - at > self.cache_seconds:
             try:
@@ -151,10 +160,18 @@ class Forwarder:
             self._upstreams = None
 
 
+class Passing(Protocol):
+    """What `ForwardToLeader` hands requests to: a `Forwarder`, or a front's `FrontRoute`."""
+
+    def wants(self, scope: Scope) -> bool: ...
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
 class ForwardToLeader:
     """ASGI middleware: what `forwarder` wants goes to the leader, the rest to `app`."""
 
-    def __init__(self, app: ASGIApp, forwarder: Forwarder) -> None:
+    def __init__(self, app: ASGIApp, forwarder: Passing) -> None:
         self.app = app
         self.forwarder = forwarder
 

@@ -5,10 +5,10 @@ It verifies each webhook request, makes its events durable (the intake's group c
 answers it, then wakes the engine process (`engine_process.py`), which takes them and runs the
 flows (on PostgreSQL, if it leads: docs/scaling.md). Every other request (the API, the pages,
 the live streams, `/openapi.json`) goes on to the engine process (`forward.py`; 503 with
-`Retry-After: 1` while it restarts), which on PostgreSQL passes it on to the leader when it
-follows. `/health` is the front's own; `/ready` is the engine's answer plus the front's
-problems (its intake; an engine not answering); `/metrics` adds up the front's counters
-(webhooks taken, duplicates, refusals) and the engine's.
+`Retry-After: 1` while it restarts) or, on PostgreSQL while that engine follows, straight to
+the leader's front (`front_route.py`). `/health` is the front's own; `/ready` is the engine's
+answer plus the front's problems (its intake; an engine not answering); `/metrics` adds up the
+front's counters (webhooks taken, duplicates, refusals) and the engine's.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from flowlang.service.app import (
 )
 from flowlang.service.engine_process import EngineProcess
 from flowlang.service.forward import Forwarder, ForwardToLeader
+from flowlang.service.front_route import FrontRoute
 from flowlang.service.intake import Inbox, Intake
 from flowlang.service.limits import BodyLimits
 from flowlang.service.log_redaction import redact_access_log
@@ -47,7 +48,7 @@ from flowlang.service.settings import ChannelSecrets, ServiceConfigError, Settin
 from flowlang.service.state import Gate
 from flowlang.store import count_unprocessed, database_errors, is_postgres_url, shown_location
 from flowlang.store.inbox import SqliteInbox
-from flowlang.store.leadership import Leadership
+from flowlang.store.leadership import FORWARD_NAME, Leadership
 from flowlang.store.migrations import StoreError
 from flowlang.store.postgres_inbox import PostgresInbox
 from flowlang.web.security import SecurityHeaders
@@ -92,7 +93,13 @@ class Front:
 
     def app(self, engine: EngineProcess) -> FastAPI:
         """The front's app, handing on to `engine` (started: the store exists)."""
-        forwarder = Forwarder(lambda: True, engine.url, self._forwarding_key(), mark=False)
+        key, who_leads = self._forwarding()
+        route = FrontRoute(
+            Forwarder(lambda: True, engine.url, key, mark=False),
+            None if who_leads is None else Forwarder(lambda: True, who_leads.leader_url, key),
+            lambda: engine.leads,
+            self.settings.advertised(),
+        )
         intake = Intake(self._inbox(engine), engine.wake, self.metrics, self.settings.max_batch)
         client = httpx.AsyncClient(timeout=5.0)
 
@@ -103,8 +110,10 @@ class Front:
                 yield
             finally:
                 intake.stop()  # the requests waiting made durable and answered first
-                await forwarder.aclose()
+                await route.aclose()
                 await client.aclose()
+                if who_leads is not None:
+                    who_leads.close()
 
         app = FastAPI(
             title="flowlang service",
@@ -119,7 +128,7 @@ class Front:
         )
         error_responses.install(app)
         app.add_middleware(webhooks.WebhookPosts)
-        app.add_middleware(ForwardToLeader, forwarder=forwarder)
+        app.add_middleware(ForwardToLeader, forwarder=route)
         app.add_middleware(
             BodyLimits, limit=self.settings.body_limit, timeout=self.settings.body_timeout
         )
@@ -165,21 +174,19 @@ class Front:
         except StoreError as exc:
             raise ServiceConfigError(str(exc)) from exc
 
-    def _forwarding_key(self) -> bytes:
-        """The mark of a request one process of the service passed to another: on PostgreSQL
-        the store's (its engine processes pass the API on to the leader's front), on SQLite
-        one of the front's own (a client's header of that name is dropped)."""
+    def _forwarding(self) -> tuple[bytes, Leadership | None]:
+        """The mark of a request one process of the service passed to another, and (on
+        PostgreSQL) the connection that reads who leads. The mark is the store's on PostgreSQL
+        (the fronts pass the API on to the leader's front), on SQLite one of the front's own
+        (a client's header of that name is dropped)."""
         store = self.settings.store
         if not is_postgres_url(store):
-            return secrets.token_urlsafe(32).encode()
+            return secrets.token_urlsafe(32).encode(), None
         try:
-            leadership = Leadership(str(store), self.settings.advertised())
+            leadership = Leadership(str(store), self.settings.advertised(), FORWARD_NAME)
+            return leadership.forwarding_key(), leadership
         except database_errors() as exc:
             raise ServiceConfigError(f"{shown_location(store)}: cannot connect: {exc}") from exc
-        try:
-            return leadership.forwarding_key()
-        finally:
-            leadership.close()
 
     async def _engine_ready(self, engine: EngineProcess, client: httpx.AsyncClient) -> Any:
         url = engine.url()

@@ -33,6 +33,7 @@ INBOUND_CHANNEL = "flowlang_inbound"  # NOTIFY channel: an event was made durabl
 _KEY = "SELECT hashtext('flowlang:leader:' || current_schema())"
 LEAD_NAME = "flowlang-lead"  # the connections' application names (pg_stat_activity)
 LISTEN_NAME = "flowlang-listen"
+FORWARD_NAME = "flowlang-forward"  # a front's, which only reads who leads (service/front_route.py)
 
 
 def _connect(url: str, application_name: str) -> psycopg.Connection[tuple[Any, ...]]:
@@ -49,16 +50,18 @@ class Leadership:
     """One process's bid for the lead (`try_lead`), on a connection of its own (opened again
     after the server dropped it: `Reconnect`)."""
 
-    def __init__(self, url: str, advertise_url: str) -> None:
-        """Raises psycopg.Error when the server cannot be reached."""
+    def __init__(self, url: str, advertise_url: str, name: str = LEAD_NAME) -> None:
+        """Raises psycopg.Error when the server cannot be reached. `name`: the connection's
+        application name."""
         self.url = url
         self.advertise_url = advertise_url
-        self.db: psycopg.Connection[tuple[Any, ...]] = _connect(url, LEAD_NAME)
+        self.name = name
+        self.db: psycopg.Connection[tuple[Any, ...]] = _connect(url, name)
         row = self.db.execute("SELECT current_schema(), (" + _KEY + ")").fetchone()
         assert row is not None
         self.schema, self.key = str(row[0]), int(row[1])
         self.epoch: int | None = None
-        self.reconnect = Reconnect(LEAD_NAME)
+        self.reconnect = Reconnect(name)
         self._closed = False
         self._opening = threading.Lock()
 
@@ -70,16 +73,16 @@ class Leadership:
                 return self.db
             self.epoch = None  # the server released the lock with the connection
             if self._closed:
-                raise StoreUnreachable(f"{LEAD_NAME}: closed")
+                raise StoreUnreachable(f"{self.name}: closed")
             self.reconnect.lost("found closed")
             wait = self.reconnect.wait()
             if wait > 0:
-                raise StoreUnreachable(f"{LEAD_NAME}: the store cannot be reached")
+                raise StoreUnreachable(f"{self.name}: the store cannot be reached")
             try:
-                self.db = _connect(self.url, LEAD_NAME)
+                self.db = _connect(self.url, self.name)
             except psycopg.Error as exc:
                 self.reconnect.failed(exc)
-                raise StoreUnreachable(f"{LEAD_NAME}: {exc}") from exc
+                raise StoreUnreachable(f"{self.name}: {exc}") from exc
             self.reconnect.opened()
             return self.db
 

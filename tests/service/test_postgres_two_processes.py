@@ -7,6 +7,8 @@ engine process outlives its front."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -87,8 +89,8 @@ def test_each_serve_is_a_front_and_an_engine_and_only_a_followers_front_notifies
         assert post(follower, 2).json()["accepted"] == 1
         assert heard(5.0) == 1  # the follower's front tells the leader's engine
         wait_for(lambda: inbound(postgres_url).get("wamid.split.2") == 1)
-    # The API through the follower: its front, its engine (which follows), the leader's front
-    # and the leader's engine; a client's own forwarding header is dropped, never trusted.
+    # The API through the follower: its front, the leader's front and the leader's engine; a
+    # client's own forwarding header is dropped, never trusted.
     auth = {"Authorization": f"Bearer {cluster.tokens['alice']}"}
     for headers in (auth, {**auth, "x-flowlang-forwarded": "1"}):
         answer = httpx.get(f"{follower.url}/api/agent/interactions", headers=headers)
@@ -96,6 +98,23 @@ def test_each_serve_is_a_front_and_an_engine_and_only_a_followers_front_notifies
     metrics = httpx.get(f"{leader.url}/metrics", headers=METRICS_AUTH).text
     assert 'flowlang_inbound_events_total{channel="whatsapp"} 1.0' in metrics  # the front's
     assert "flowlang_processing_seconds_count" in metrics  # the engine's
+
+
+def test_a_followers_front_passes_the_api_straight_to_the_leaders_front(cluster: Cluster) -> None:
+    """Its own engine process takes no part: the API answers through the follower while that
+    engine process is stopped (SIGSTOP), where before the call waited on it."""
+    leader, follower = cluster.processes
+    assert (role(leader), role(follower)) == ("leader", "follower")
+    auth = {"Authorization": f"Bearer {cluster.tokens['alice']}"}
+    engine = follower.engine_pid()
+    os.kill(engine, signal.SIGSTOP)
+    try:
+        answer = httpx.get(f"{follower.url}/api/agent/interactions", headers=auth, timeout=10)
+        assert answer.status_code == 200, answer.text
+        unknown = httpx.get(f"{follower.url}/api/agent/interactions", timeout=10)
+        assert unknown.status_code == 401  # the leader's engine checked the token
+    finally:
+        os.kill(engine, signal.SIGCONT)
 
 
 def test_kill_9_of_the_leaders_engine_process_its_front_takes_webhooks_and_another_leads(
