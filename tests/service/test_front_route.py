@@ -104,13 +104,13 @@ def test_while_its_engine_leads_the_api_goes_to_it_unmarked(service: Service) ->
     answer = httpx.get(f"{service.front}/api/agent/interactions")
     assert service.marks(answer) == []
     # marked by another process (which found this one leading): the mark is kept, not doubled
-    again = httpx.get(f"{service.front}/api/agent/interactions", headers={FORWARDED.decode(): KEY})
+    again = httpx.get(f"{service.front}/api/agent/interactions", headers={FORWARDED: KEY})
     assert service.marks(again) == [KEY.decode()]
     assert _seen(service.engine) == 2 and _seen(service.leader) == 0
 
 
 def test_a_request_another_process_forwarded_is_not_forwarded_again(service: Service) -> None:
-    answer = httpx.get(f"{service.front}/api/agent/interactions", headers={FORWARDED.decode(): KEY})
+    answer = httpx.get(f"{service.front}/api/agent/interactions", headers={FORWARDED: KEY})
     assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
     assert _seen(service.engine) == 0 and _seen(service.leader) == 0
 
