@@ -281,10 +281,13 @@ class SkillsAcd:
         )
         if again and previous is not None and previous.phase == "offered":
             return []  # an agent has it on offer: that offer stays open
+        # the best agent for a plain first routing, found once: taken at once, or offered
+        # (or none: it waits) by `_place` below without looking again
+        best: AgentRecord | None = _UNSET
         if previous is None and _plain(request, queue):
-            record = self._best_agent(self.requirement(request), _NO_ONE)
-            if record is not None and record.profile.auto_answer:
-                return self._taken_at_once(request, record, now)
+            best = self._best_agent(self.requirement(request), _NO_ONE)
+            if best is not None and best.profile.auto_answer:
+                return self._taken_at_once(request, best, now)
         interaction = _interaction_for(request, now)
         if previous is not None:  # (most requests are a conversation's first routing)
             notices = self._end_wrap_up_on_return(request.conversation_id, now)
@@ -321,7 +324,7 @@ class SkillsAcd:
                 self._timer(now + queue.preferred_agent_wait, "preferred_end", interaction)
                 notices.append(self._notice("waiting", interaction, now, preferred=reachable))
                 return notices
-        self._place(interaction, now, notices, announce=True, requirement=first)
+        self._place(interaction, now, notices, announce=True, requirement=first, best=best)
         return notices
 
     def _taken_at_once(
@@ -797,12 +800,15 @@ class SkillsAcd:
         *,
         announce: bool = False,
         requirement: Requirement | None = None,
+        best: AgentRecord | None = _UNSET,
     ) -> None:
         """Give the interaction to the best agent who can take it, or let it wait
-        (`requirement`: the interaction's, when the caller has just made it)."""
+        (`requirement`: the interaction's, when the caller has just made it; `best`: that
+        requirement's best agent, or None, when the caller has just asked `_best_agent`
+        and nothing has changed since)."""
         if requirement is None:
             requirement = self._requirement(interaction)
-        record = self._best_agent(requirement, interaction.declined)
+        record = self._best_agent(requirement, interaction.declined) if best is _UNSET else best
         if record is not None:
             self._offer(interaction, record, now, notices)
             return
@@ -960,8 +966,14 @@ class SkillsAcd:
         return interaction
 
     def _accepted(
-        self, interaction: Interaction, now: datetime, **data: Any
+        self,
+        interaction: Interaction,
+        now: datetime,
+        auto_answer: bool | None = None,
+        preferred: bool = False,
     ) -> list[RoutingNotice]:
+        """The agent has it (`auto_answer`: without an offer, the notice says whether it went
+        to a preferred agent)."""
         interaction.phase = "active"
         interaction.version = next(self._seq)
         interaction.last_customer_activity = now
@@ -975,7 +987,14 @@ class SkillsAcd:
             if answers is None:
                 answers = self._answers[interaction.queue] = deque(maxlen=ANSWERS_KEPT)
             answers.append(now)
-        return [self._notice("accepted", interaction, now, waited_seconds=waited, **data)]
+        data: dict[str, Any] = {"waited_seconds": waited}
+        if auto_answer is not None:  # (the notice's data made once, not merged from keywords)
+            data["auto_answer"], data["preferred"] = auto_answer, preferred
+        return [
+            RoutingNotice(
+                "accepted", interaction.id, interaction.agent, interaction.queue, now, data
+            )
+        ]
 
     def _finish_work(
         self, interaction: Interaction, now: datetime, *, reason: str
@@ -1169,11 +1188,11 @@ class SkillsAcd:
         bullseye ring, first routing step): for `prepare`, by a host that knows its flows'
         routing targets. Later rings and steps build their pools when first needed (each pool
         an agent is in costs a push whenever the agent changes)."""
-        steps = request.agent_steps
+        steps, skills = request.agent_steps, request.skills
         return requirement_at_ring(
             request.queue,
             request.media,
-            {skill: level or 1 for skill, level in request.skills.items()},
+            {skill: level or 1 for skill, level in skills.items()} if skills else {},
             request.language,
             None,
             steps[0].condition if steps else None,

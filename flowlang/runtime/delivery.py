@@ -139,7 +139,7 @@ class Deliverer:
     def deliver_queued(self, now: datetime | None) -> list[FailedSend]:
         """Deliver what the committed unit of work queued, after any older messages of the same
         conversations still waiting (nothing while a group is open: its commit delivers)."""
-        if self.held:
+        if self.held or not (self._queued or self._retry_held):  # (most events send nothing)
             return []
         conversations = {conversation for _, conversation in self._queued}
         self._queued.clear()

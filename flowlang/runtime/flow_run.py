@@ -394,23 +394,24 @@ def _route_queue(
     again = entered_at is not None
     conv.status = "queued"
     conv.queue = effect.queue
+    # (positional: a dataclass's `__init__` given keywords costs three times as much; most
+    # routes name no skills, agents or steps, and no comprehension runs for those)
     request = RoutingRequest(
-        conversation_id=conv.id,
-        queue=effect.queue,
-        media=ctx.ports.media_of(conv.channel, _MESSAGE),
-        # (most routes name no skills, agents or steps: no comprehension runs for those)
-        skills={s["skill"]: s.get("min") for s in effect.skills} if effect.skills else {},
-        language=effect.language,
-        priority=effect.priority,
-        preferred_agents=(
+        conv.id,  # conversation_id
+        effect.queue,  # queue
+        ctx.ports.media_of(conv.channel, _MESSAGE),  # media
+        {s["skill"]: s.get("min") for s in effect.skills} if effect.skills else {},  # skills
+        effect.language,  # language
+        effect.priority,  # priority
+        (  # preferred_agents
             [(p["agent"], p.get("score")) for p in effect.preferred_agents]
             if effect.preferred_agents
             else []
         ),
-        last_agent=conv.last_agent if effect.prefer_last_agent else None,
-        timeout_seconds=effect.timeout_seconds,
-        window_closes_at=ctx.policy.window_closes_at(conv),
-        agent_steps=(
+        conv.last_agent if effect.prefer_last_agent else None,  # last_agent
+        effect.timeout_seconds,  # timeout_seconds
+        ctx.policy.window_closes_at(conv),  # window_closes_at
+        (  # agent_steps
             tuple(AgentStep(s["condition"], s["seconds"]) for s in effect.agent_steps)
             if effect.agent_steps
             else ()

@@ -223,7 +223,7 @@ def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> O
     else:
         state = conv.state()
         if state.waiting is None or state.waiting.kind == "answer":
-            trigger = Trigger(kind="message", text=event.text)
+            trigger = Trigger("message", event.text)  # (positional: keywords cost twice)
             run_flow(ctx, conv, state, trigger, event, now, outcome)
         else:
             outcome.note = f"flow waits for the {state.waiting.kind}; message kept in history"

@@ -137,3 +137,23 @@ def test_the_shortcut_is_taken_for_a_plain_first_routing_and_not_for_a_timed_one
     assert [n.kind for n in acd.enqueue(windowed, at(0))] == ["accepted"]
     assert [n.kind for n in acd.enqueue(request("c3", last_agent="a0"), at(0))] == ["accepted"]
     assert taken == ["c1"]
+
+
+@pytest.mark.parametrize("roster", [[({}, 3, False, "Retail")], [({}, 0, True, "Retail")]])
+def test_a_plain_first_routing_looks_for_its_best_agent_once(
+    roster: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offered to an agent who does not answer at once, or left waiting with nobody free: the
+    agent found for the shortcut is the one `_place` uses, not looked for again."""
+    looked: list[str] = []
+    original = SkillsAcd._best_agent
+
+    def counted(self: SkillsAcd, *args: Any) -> AgentRecord | None:
+        looked.append(args[0].queue)
+        return original(self, *args)
+
+    monkeypatch.setattr(SkillsAcd, "_best_agent", counted)
+    acd = _acd(roster, rings=False)
+    kinds = [n.kind for n in acd.enqueue(request("c1"), at(0))]
+    assert kinds == (["offered"] if roster[0][1] else ["waiting"])
+    assert looked == ["Retail"]

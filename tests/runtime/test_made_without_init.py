@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flowlang.acd import SkillsAcd
 from flowlang.acd.distributor import _interaction_for
 from flowlang.acd.model import Interaction
 from flowlang.runtime.flow_run import facts_for
+from flowlang.runtime.memory import AllowAll
 from flowlang.runtime.outcome import Outcome
 from flowlang.runtime.ports import AgentStep, ConversationView, RoutingRequest
 from flowlang.runtime.state import Facts
@@ -112,3 +116,51 @@ def test_the_acds_interaction_is_the_one_init_makes(
         f: getattr(made, f) for f in _fields(Interaction)
     }
     assert fast.declined is not _interaction_for(request, entered).declined
+
+
+class _ClosingPolicy(AllowAll):
+    def window_closes_at(self, conversation: ConversationView) -> datetime | None:
+        return NOW + timedelta(hours=24)
+
+
+def test_the_routing_request_of_a_route_has_each_part_where_its_field_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`_route_queue` makes the request positionally (keywords cost three times as much): a
+    field added or moved in `RoutingRequest` and not there fails here."""
+    body = (
+        'route to queue "Retail":\n'
+        '    skill "Loans" min 3\n'
+        '    language "es"\n'
+        "    priority 20\n"
+        '    prefer agent "ana" score 80\n'
+        "    prefer last agent\n"
+        "    timeout 30m\n"
+        "    on timeout:\n"
+        '        reply "sorry"\n'
+    )
+    engine, _sent = make_engine(body, policy=_ClosingPolicy())
+    asked: list[RoutingRequest] = []
+    original = SkillsAcd.enqueue
+
+    def enqueue(self: SkillsAcd, request: RoutingRequest, now: datetime) -> Any:
+        asked.append(request)
+        return original(self, request, now)
+
+    monkeypatch.setattr(SkillsAcd, "enqueue", enqueue)
+    outcome = engine.handle(message("hi"))
+    assert asked == [
+        RoutingRequest(
+            conversation_id=outcome.conversation_id or "",
+            queue="Retail",
+            media="message",
+            skills={"Loans": 3},
+            language="es",
+            priority=20,
+            preferred_agents=[("ana", 80)],
+            last_agent=None,  # (the conversation's first: no last agent yet)
+            timeout_seconds=1800,
+            window_closes_at=NOW + timedelta(hours=24),
+            agent_steps=(),
+        )
+    ]
