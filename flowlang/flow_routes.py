@@ -1,8 +1,9 @@
 """Which of several flows a new conversation starts on: the flow whose `serve` lines name its
 channel, account and kind of message (docs/service.md, "Several flows").
 
-A `serve` target with an account matches the conversations of that account (by the account's
-name or id in the deployment); one without, every account of the channel. The most specific
+A `serve` target with an account matches the conversations of that account (by any name the
+deployment's account answers to: `Account.answers_to`); one without, every account of the
+channel. The most specific
 match wins (an account named over the whole channel); among equally specific ones, the flow
 given first. A conversation no flow serves starts on the first flow.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flowlang.compiler.ir import TransferFlowArgs
+from flowlang.config.models import account_key
 from flowlang.events import EventKind
 from flowlang.runtime.context import FlowChooser
 from flowlang.runtime.program import Program
@@ -30,13 +32,15 @@ _SCOPES = {
 
 @dataclass(frozen=True)
 class Route:
-    """One `serve` target of a flow: channel, the account's names (empty: any), scopes."""
+    """One `serve` target of a flow: channel, the account's names (empty: any) and the keys
+    they are matched by (`account_key`), scopes."""
 
     flow: str
     channel: str
     accounts: frozenset[str]
     scopes: frozenset[str]
     order: int
+    keys: frozenset[str]
 
 
 class FlowRoutes:
@@ -48,7 +52,7 @@ class FlowRoutes:
         for order, program in enumerate(programs):
             for spec in program.graph.serve:
                 for target in spec["targets"]:
-                    names = _account_names(deployment, target["channel"], target["account"])
+                    names, keys = _account_names(deployment, target["channel"], target["account"])
                     self.routes.append(
                         Route(
                             program.graph.name,
@@ -56,6 +60,7 @@ class FlowRoutes:
                             names,
                             frozenset(spec["scopes"]),
                             order,
+                            keys,
                         )
                     )
 
@@ -67,11 +72,12 @@ class FlowRoutes:
     def candidates(self, channel: str, account: str, kind: EventKind | None) -> list[str]:
         """Every flow that serves it, the one chosen first."""
         scopes = _SCOPES.get(kind, ("messages",)) if kind is not None else None
+        key = account_key(account)
         matches = [
             r
             for r in self.routes
             if r.channel == channel
-            and (not r.accounts or account in r.accounts)
+            and (not r.keys or key in r.keys)
             and (scopes is None or r.scopes & set(scopes))
         ]
         matches.sort(key=lambda r: (not r.accounts, r.order))
@@ -135,14 +141,16 @@ def flow_chooser(deployment: Deployment | None) -> FlowChooser:
 
 def _account_names(
     deployment: Deployment | None, channel: str, account: str | None
-) -> frozenset[str]:
-    """The names a conversation's account may have for a `serve` target's account: as written,
-    and the deployment account's name and id (a page's id, a number in E.164)."""
+) -> tuple[frozenset[str], frozenset[str]]:
+    """A `serve` target's account: its names as written and as the deployment gives them (to
+    show), and the keys a conversation's account may have (every name the deployment's account
+    answers to: name, id, X user id)."""
     if account is None:
-        return frozenset()
-    names = {account}
+        return frozenset(), frozenset()
+    names, keys = {account}, {account_key(account)}
     declared = deployment.channels.get(channel) if deployment is not None else None
     for known in declared.accounts if declared is not None else []:
-        if account in (known.name, known.id):
+        if known.is_named(account):
             names |= {known.name, *([known.id] if known.id else [])}
-    return frozenset(names)
+            keys |= known.answers_to()
+    return frozenset(names), frozenset(keys)

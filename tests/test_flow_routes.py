@@ -35,6 +35,10 @@ def test_each_channel_and_kind_goes_to_the_flow_that_serves_it() -> None:
     assert routes("whatsapp", "+442079460000", EventKind.MESSAGE) == messaging
     assert routes("facebook_page", "104857362910", EventKind.COMMENT) == social
     assert routes("x_public", "@GbankSocial", EventKind.POST) == social
+    # by any name the account answers to: its X user id, its handle in any case, without @
+    for named in ("1450000000000000001", "@gbanksocial", "GBANKSOCIAL", "GBank Social"):
+        assert routes("x_public", named, EventKind.POST) == social, named
+    assert routes("whatsapp", "442079460000", EventKind.MESSAGE) == messaging
     # Both serve Messenger page GBank (by its page id): the flow given first takes it.
     assert routes.candidates("messenger", "104857362910", EventKind.MESSAGE) == [messaging, social]
     reversed_ = FlowRoutes([SOCIAL.program, MESSAGING.program], MESSAGING.deployment)

@@ -7,6 +7,7 @@ checked by `flowlang.config.references` after the models validate.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -119,6 +120,14 @@ class Queue(Model):
     window_urgency: WindowUrgency = Field(default_factory=WindowUrgency)
 
 
+def account_key(name: str) -> str:
+    """An account's name or id as events and the deployment are compared: NFKC, case folded,
+    without the `+` of a phone number or the `@` of a handle ("+442079460000" and
+    "442079460000", "@GbankSocial" and "gbanksocial" are the same account)."""
+    key = unicodedata.normalize("NFKC", name).strip().casefold()
+    return key[1:] if key.startswith(("+", "@")) else key
+
+
 class Account(Model):
     """One page, handle, phone number or chat widget of a channel."""
 
@@ -133,6 +142,16 @@ class Account(Model):
     queue: Name | None = None  # default workgroup for conversations on this account
     public_queue: Name | None = None
     dm_queue: Name | None = None
+
+    def answers_to(self) -> frozenset[str]:
+        """The names events give this account, as `account_key`s: its name, its platform id and
+        (X) its numeric user id. The service's intake, the engine's keyword filters and queues,
+        and the choice of a flow by its `serve` lines all find an account by these."""
+        return frozenset(account_key(n) for n in (self.name, self.id, self.user_id) if n)
+
+    def is_named(self, name: str) -> bool:
+        """Whether an event's account `name` is this account."""
+        return account_key(name) in self.answers_to()
 
 
 class Portfolio(Model):
@@ -333,8 +352,8 @@ class Deployment(Model):
         return self._positions.filename if self._positions is not None else None
 
     def account(self, channel: str, name_or_id: str) -> Account | None:
-        """The account of `channel` whose name or platform id is `name_or_id`."""
+        """The account of `channel` that answers to `name_or_id` (`Account.answers_to`)."""
         entry = self.channels.get(channel)
         if entry is None:
             return None
-        return next((a for a in entry.accounts if name_or_id in (a.name, a.id)), None)
+        return next((a for a in entry.accounts if a.is_named(name_or_id)), None)

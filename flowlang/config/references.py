@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import phonenumbers
 
 from flowlang import codes
-from flowlang.config.models import Deployment
+from flowlang.config.models import Account, Deployment, account_key
 from flowlang.config.positions import PositionIndex
 from flowlang.diagnostics import Diagnostic, error, suggest, warning
 from flowlang.templates import part_span, template_problems, unsafe_template_parts
@@ -83,10 +83,10 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:  # 
         out += _channel(channel_key, d, index)
         out += _portfolios(channel_key, d, index)
         for i, account in enumerate(channel.accounts):
-            own = {n.lower().lstrip("@") for n in (account.name, account.id) if n}
             for j, keyword in enumerate(account.keywords):
                 word = keyword.strip().lower()
-                if (word.startswith("@") and word[1:] in own) or word == (account.id or "").lower():
+                own_handle = word.startswith("@") and account.is_named(word)
+                if own_handle or word == (account.id or "").lower():
                     out.append(
                         error(
                             codes.DEPLOYMENT_BAD_VALUE,
@@ -252,6 +252,7 @@ def _attributes(agent_id: str, d: Deployment, index: PositionIndex) -> list[Diag
 def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     names: set[str] = set()
+    answered: dict[str, str] = {}  # a name events give an account -> that account
     for i, account in enumerate(d.channels[key].accounts):
         path = ("channels", key, "accounts", i)
         if account.name in names:
@@ -262,6 +263,8 @@ def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
                     index.value_span((*path, "name")),
                 )
             )
+        else:
+            out.extend(_shared_name(account, answered, index, path))
         names.add(account.name)
         out.extend(_user_id(key, account.user_id, index, (*path, "user_id")))
         ident = account.id
@@ -286,6 +289,32 @@ def _channel(key: str, d: Deployment, index: PositionIndex) -> list[Diagnostic]:
                 )
             )
     return out
+
+
+def _shared_name(
+    account: Account,
+    answered: dict[str, str],
+    index: PositionIndex,
+    path: tuple[str | int, ...],
+) -> list[Diagnostic]:
+    """An account that answers to a name another account of the channel answers to (case, a
+    number's `+` and a handle's `@` aside: `Account.answers_to`): events for the two could not
+    be told apart."""
+    fields = {"name": account.name, "id": account.id, "user_id": account.user_id}
+    for field, value in fields.items():
+        other = answered.get(account_key(value)) if value else None
+        if value and other is not None:
+            return [
+                error(
+                    codes.DEPLOYMENT_DUPLICATE,
+                    f"account {account.name!r} answers to {value!r}, as account {other!r} does: "
+                    "events for the two could not be told apart",
+                    index.value_span((*path, field)),
+                    hint="give each account its own name and id",
+                )
+            ]
+    answered.update(dict.fromkeys(account.answers_to(), account.name))
+    return []
 
 
 def _user_id(

@@ -1,6 +1,12 @@
 """A deployment's accounts as the engine reads them: a public account's keyword filter (is a
 post actionable?) and the queues an account names, which are the flow's params of those names
-for conversations on it.
+for conversations on it. An event's account is found by the names the account answers to
+(`Account.answers_to`), as the service's intake finds it: an X post named by the account's
+numeric user id is the account named by its @handle.
+
+A post on an account the deployment does not list, on a channel whose accounts filter posts,
+is not actionable: there is no filter to pass, and the intake keeps such an event aside
+anyway (a dead letter), so the engine is never the more permissive of the two.
 
 The business's own handle or page is never a keyword: every post that mentions the account
 contains it, so it would make every post actionable (the deployment check refuses it, and it
@@ -13,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flowlang.config.models import account_key
 from flowlang.runtime.keywords import KeywordMatcher, normalise
 
 if TYPE_CHECKING:
@@ -27,15 +34,14 @@ class AccountRules:
 
     channel: str
     account_id: str  # normalised
-    names: frozenset[str]  # its name and id, normalised
+    names: frozenset[str]  # the names it answers to, as `account_key`s
     keywords: tuple[str, ...] = ()
     queues: Mapping[str, str] = field(default_factory=dict)
 
     def own(self, keyword: str) -> bool:
         """Whether `keyword` mentions this account itself (its @handle, or its id)."""
         key = normalise(keyword.strip())
-        bare = {n.lstrip("@") for n in self.names}
-        return (key.startswith("@") and key[1:] in bare) or key == self.account_id
+        return (key.startswith("@") and account_key(key) in self.names) or key == self.account_id
 
 
 class Accounts:
@@ -44,12 +50,14 @@ class Accounts:
     def __init__(self, accounts: Iterable[AccountRules] = ()) -> None:
         self._by_name: dict[tuple[str, str], AccountRules] = {}
         self._matchers: dict[int, KeywordMatcher] = {}
+        self._filtered: set[str] = set()  # the channels with an account that filters posts
         for account in accounts:
             for name in account.names:
                 self._by_name[(account.channel, name)] = account
             keywords = [k for k in account.keywords if not account.own(k)]
             if keywords:
                 self._matchers[id(account)] = KeywordMatcher([(keywords, [])])
+                self._filtered.add(account.channel)
 
     @classmethod
     def from_deployment(cls, deployment: Deployment | None) -> Accounts:
@@ -59,7 +67,7 @@ class Accounts:
             AccountRules(
                 channel=key,
                 account_id=normalise(account.id or ""),
-                names=frozenset(normalise(n) for n in (account.name, account.id) if n),
+                names=account.answers_to(),
                 keywords=tuple(account.keywords),
                 queues={p: q for p in QUEUE_PARAMS if (q := getattr(account, p)) is not None},
             )
@@ -68,14 +76,18 @@ class Accounts:
         )
 
     def find(self, channel: str, account: str) -> AccountRules | None:
-        return self._by_name.get((channel, normalise(account)))
+        """The account of `channel` that answers to `account` (a name, id, number or handle)."""
+        return self._by_name.get((channel, account_key(account)))
 
     def actionable(self, channel: str, account: str, text: str) -> bool:
-        """Whether a post on `account` matches its keyword filter (True without a filter)."""
+        """Whether a post on `account` matches its keyword filter (True without a filter;
+        False for an account not listed on a channel whose accounts filter posts)."""
         if not self._matchers:  # no account filters on keywords (most deployments)
             return True
         found = self.find(channel, account)
-        matcher = self._matchers.get(id(found)) if found is not None else None
+        if found is None:
+            return channel not in self._filtered
+        matcher = self._matchers.get(id(found))
         return matcher is None or bool(matcher.matches(text))
 
     def params(self, channel: str, account: str) -> Mapping[str, Any]:

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from flowlang import __version__
 from flowlang.channels.senders import SenderSetupError, VendorSenders, senders_for
 from flowlang.config import Deployment
+from flowlang.config.models import account_key
 from flowlang.flow_routes import FlowRoutes, unloaded_transfers
 from flowlang.project import Project, load_project
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage
@@ -430,8 +431,9 @@ def load_projects(settings: Settings) -> list[tuple[Path, Project]]:
 
 
 def webhook_accounts(project: Project) -> dict[str, frozenset[str]]:
-    """Each channel's accounts in the deployment (`webhooks.account_keys`): an event for none
-    of them is kept as a dead letter, not processed. X's by their `user_id` only: every X
+    """Each channel's accounts in the deployment, as the names they answer to
+    (`Account.answers_to`): an event for none of them is kept as a dead letter, not processed.
+    X's by their `user_id` only: every X
     webhook names the account it is for by that numeric id (`for_user_id`), and its handle
     only when an event happens to carry it. Raises ServiceConfigError for an X account
     without a `user_id`, whose events could not be told from other accounts'."""
@@ -448,10 +450,11 @@ def webhook_accounts(project: Project) -> dict[str, frozenset[str]]:
                 for i, a in enumerate(entry.accounts)
                 if a.user_id is None
             ]
-            accounts[channel] = frozenset(a.user_id for a in entry.accounts if a.user_id)
+            accounts[channel] = frozenset(
+                account_key(a.user_id) for a in entry.accounts if a.user_id
+            )
         else:
-            keys = (webhooks.account_keys(a.name, a.id) for a in entry.accounts)
-            accounts[channel] = frozenset().union(*keys)
+            accounts[channel] = frozenset().union(*(a.answers_to() for a in entry.accounts))
     if unnamed:
         raise ServiceConfigError(
             "X accounts without their user_id, so the service cannot tell their webhooks from "

@@ -27,6 +27,7 @@ from flowlang.channels.inbound import Part, read
 from flowlang.channels.inbound.x import subscribed_user
 from flowlang.channels.ingest import part_letter, verify_request
 from flowlang.channels.signatures import SignatureError, x_crc_response
+from flowlang.config.models import account_key
 from flowlang.events import InboundEvent
 from flowlang.service.state import Gate, gate_of
 from flowlang.service.worker import Ack, Letter, WorkerStopped
@@ -259,14 +260,8 @@ def _foreign(channel: str, part: Part, accounts: frozenset[str]) -> list[str]:
     when it carries the business's user object)."""
     if channel in X_CHANNELS and part.events:
         owner = subscribed_user(part.body or {})
-        return [] if owner in accounts else [owner]
-    return sorted({e.account for e in part.events if not account_keys(e.account) & accounts})
-
-
-def account_keys(*names: str | None) -> frozenset[str]:
-    """How an account is compared with the deployment's: by its names and ids, a number
-    without its `+` (an event's account and the deployment's match if they share a key)."""
-    return frozenset(name.removeprefix("+") for name in names if name)
+        return [] if account_key(owner) in accounts else [owner]
+    return sorted({e.account for e in part.events if account_key(e.account) not in accounts})
 
 
 def _unknown(service: Gate, channel: str) -> JSONResponse | None:

@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from ruamel.yaml import YAML
 
+from flowlang.config.models import account_key
 from flowlang.service import ServiceConfigError, create_app
 from flowlang.service.settings import Settings
-from flowlang.service.webhooks import account_keys
 from tests.service.helpers import (
     PAYLOADS,
     environment,
@@ -146,9 +146,9 @@ def test_the_deployments_own_accounts_are_processed(client: TestClient, settings
 
 
 def test_a_number_matches_with_or_without_its_plus() -> None:
-    assert account_keys("+442079460000") & account_keys("442079460000")
-    assert not account_keys("+442079460000") & account_keys("+15550001111")
-    assert not account_keys("") and not account_keys(None)
+    assert account_key("+442079460000") == account_key("442079460000")
+    assert account_key("+442079460000") != account_key("+15550001111")
+    assert account_key("@GbankSocial") == account_key("gbanksocial")
 
 
 def test_an_x_account_without_its_user_id_stops_the_service_at_start(
