@@ -315,11 +315,16 @@ class DataAction(Model):
 
 class Access(Model):
     """How `flowlang serve` guards its people's access: how long a browser's sign-in session
-    lasts idle and at most, and the token `/metrics` asks of its scrapers (by variable name)."""
+    lasts idle and at most, the token `/metrics` asks of its scrapers (by variable name), and
+    how many failed sign-ins one address may make in how long."""
 
     session_idle_timeout: Duration = Field(default=timedelta(minutes=30), gt=timedelta(0))
     session_lifetime: Duration = Field(default=timedelta(hours=12), gt=timedelta(0))
     metrics_token_env: EnvName | None = None  # unset: /metrics answers no one
+    # this many failed sign-ins from one address within the window: its next ones are refused
+    # (429) until a window after the last of them
+    failed_signin_limit: int = Field(default=10, gt=0)
+    failed_signin_window: Duration = Field(default=timedelta(minutes=1), gt=timedelta(0))
 
 
 class Deployment(Model):

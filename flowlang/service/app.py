@@ -44,6 +44,7 @@ from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics
 from flowlang.service.metrics_access import metrics_refusal, metrics_token
 from flowlang.service.sessions import SessionRules
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
+from flowlang.service.signin_limit import FailedSignIns, SignInLimit
 from flowlang.service.state import Gate, Service, service_of
 from flowlang.service.tokens import TokenReader
 from flowlang.service.versions import Started, starting_versions
@@ -251,6 +252,10 @@ def create_app(
     if forwarder is not None:
         app.add_middleware(ForwardToLeader, forwarder=forwarder)
     app.add_middleware(BodyLimits, limit=settings.body_limit, timeout=settings.body_timeout)
+    if own_intake:  # it takes the clients' requests itself (else its front counts them)
+        app.state.failed_signins = FailedSignIns.of(project.deployment.access)
+        forwarded = forwarder.forwarded if forwarder is not None else None
+        app.add_middleware(SignInLimit, failures=app.state.failed_signins, forwarded=forwarded)
     app.include_router(webhooks.router)
     mount_api(app, service)
     mount_web(app)

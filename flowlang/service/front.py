@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from flowlang import __version__
+from flowlang.config.models import Access
 from flowlang.service import error_responses, webhooks
 from flowlang.service.app import (
     Health,
@@ -45,6 +46,7 @@ from flowlang.service.log_redaction import redact_access_log
 from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics, merged_text
 from flowlang.service.metrics_access import metrics_refusal, metrics_token
 from flowlang.service.settings import ChannelSecrets, ServiceConfigError, Settings, channel_secrets
+from flowlang.service.signin_limit import FailedSignIns, SignInLimit
 from flowlang.service.state import Gate
 from flowlang.store import count_unprocessed, database_errors, is_postgres_url, shown_location
 from flowlang.store.inbox import SqliteInbox
@@ -69,6 +71,7 @@ class Front:
     last_ready: dict[str, Any] | None = None  # the engine's last answer to /ready
     accounts: dict[str, frozenset[str]] = field(default_factory=dict)  # Gate.accounts
     metrics_token: str | None = None  # what /metrics asks of scrapers (None: answers no one)
+    failed_signins: FailedSignIns = field(default_factory=lambda: FailedSignIns.of(Access()))
 
     @staticmethod
     def prepare(settings: Settings) -> Front:
@@ -89,6 +92,7 @@ class Front:
             flows,
             accounts=webhook_accounts(project),
             metrics_token=metrics_token(project.deployment),
+            failed_signins=FailedSignIns.of(project.deployment.access),
         )
 
     def app(self, engine: EngineProcess) -> FastAPI:
@@ -131,6 +135,10 @@ class Front:
         app.add_middleware(ForwardToLeader, forwarder=route)
         app.add_middleware(
             BodyLimits, limit=self.settings.body_limit, timeout=self.settings.body_timeout
+        )
+        # the clients' sign-ins are counted here, at the edge, where their address is known
+        app.add_middleware(
+            SignInLimit, failures=self.failed_signins, forwarded=route.engine.forwarded
         )
         app.add_middleware(SecurityHeaders)  # the front's own answers too (webhooks, /health)
         app.include_router(webhooks.router)

@@ -210,17 +210,23 @@ def test_access_sets_the_sessions_and_the_metrics_token_or_takes_the_defaults() 
     assert deployment.access.session_idle_timeout == timedelta(minutes=30)
     assert deployment.access.session_lifetime == timedelta(hours=12)
     assert deployment.access.metrics_token_env is None
+    assert deployment.access.failed_signin_limit == 10
+    assert deployment.access.failed_signin_window == timedelta(minutes=1)
     text = (
         "access:\n"
         "  session_idle_timeout: 15m\n"
         "  session_lifetime: 9h\n"
         "  metrics_token_env: FLOWLANG_METRICS_TOKEN\n"
+        "  failed_signin_limit: 5\n"
+        "  failed_signin_window: 5m\n"
     )
     deployment, problems = load_deployment_text(text, "d.yaml")
     assert problems == [] and deployment is not None
     assert deployment.access.session_idle_timeout == timedelta(minutes=15)
     assert deployment.access.session_lifetime == timedelta(hours=9)
     assert deployment.access.metrics_token_env == "FLOWLANG_METRICS_TOKEN"
+    assert deployment.access.failed_signin_limit == 5
+    assert deployment.access.failed_signin_window == timedelta(minutes=5)
 
 
 @pytest.mark.parametrize(
@@ -230,8 +236,10 @@ def test_access_sets_the_sessions_and_the_metrics_token_or_takes_the_defaults() 
         ("access:\n  session_lifetime: soon\n", 2),
         ("access:\n  metrics_token_env: my-secret-token\n", 2),
         ("access:\n  session_idle: 10m\n", 2),
+        ("access:\n  failed_signin_limit: 0\n", 2),
+        ("access:\n  failed_signin_window: 0s\n", 2),
     ],
-    ids=["zero", "not-a-duration", "a-secret-inline", "misspelt"],
+    ids=["zero", "not-a-duration", "a-secret-inline", "misspelt", "no-attempts", "no-window"],
 )
 def test_access_refuses_what_it_cannot_use_and_says_where(text: str, line: int) -> None:
     deployment, problems = load_deployment_text(text, "d.yaml")
