@@ -263,6 +263,11 @@ REPEATED_OPTION = _code(
     "two options with the same label where a served channel refuses them (blocked there; "
     "error when on every one)",
 )
+BLANK_OPTION = _code(
+    "FL472",
+    "an option whose label is blank (empty or only spaces): nothing to choose it by, and "
+    "WhatsApp refuses a button or list row without an id, which is its label",
+)
 UNSAFE_REPLY_TEMPLATE = _code(
     "FL420",
     "a reply template the sandbox refuses: a private or internal attribute, or a "

@@ -751,9 +751,9 @@ def _offered(
     misfit = template_messages.long_label(options, label, rules, "option", shown_as)
     if misfit is not None:
         return Block(*misfit)
-    repeated = _repeated(options, rules, what)
-    if repeated is not None:
-        return repeated
+    unusable = _blank(options, rules, what) or _repeated(options, rules, what)
+    if unusable is not None:
+        return unusable
     text = (
         rules.options_text.quick_replies if kind == "quick_replies" else rules.options_text.buttons
     )
@@ -776,9 +776,9 @@ def _listed(
     misfit = template_messages.long_label(options, form.row_title, rules, "option", "list row")
     if misfit is not None:
         return Block(*misfit)
-    repeated = _repeated(options, rules, "a list's rows")
-    if repeated is not None:
-        return repeated
+    unusable = _blank(options, rules, "a list's rows") or _repeated(options, rules, "a list's rows")
+    if unusable is not None:
+        return unusable
     button = str(content.get("list_button") or form.button_text)
     title = str(content.get("list_title") or "")
     for part, value, limit in (
@@ -795,6 +795,21 @@ def _listed(
             )
     listed = {**content, "options": options, "form": "list", "list_button": button}
     return _text_within(listed, form.text, "list", f"a {rules.name} list message", rules)
+
+
+def _blank(options: list[str], rules: ChannelRules, shown_as: str) -> Block | None:
+    """A block when one of the options shown has a blank label (empty or only spaces): the
+    customer has nothing to choose it by, and no vendor takes it (WhatsApp's id, the label
+    trimmed, would be empty)."""
+    for number, option in enumerate(options, 1):
+        if not option.strip():
+            return Block(
+                "content_not_supported",
+                f"option {number} of {shown_as} is blank ({option!r}); {rules.name} needs "
+                "a label on each (on WhatsApp also its id)",
+                "give each option words of its own, or remove it",
+            )
+    return None
 
 
 def _repeated(options: list[str], rules: ChannelRules, shown_as: str) -> Block | None:

@@ -141,6 +141,26 @@ def check(deployment: Deployment, index: PositionIndex) -> list[Diagnostic]:  # 
                         hint=problem.hint,
                     )
                 )
+        for i, item in enumerate(template.items):
+            label = item if isinstance(item, str) else item.title
+            if not label.strip():
+                path = (
+                    "templates",
+                    name,
+                    "items",
+                    i,
+                    *(() if isinstance(item, str) else ("title",)),
+                )
+                out.append(
+                    error(
+                        codes.DEPLOYMENT_BAD_VALUE,
+                        f"template {name!r}: item {i + 1}'s label is blank ({label!r}); the "
+                        "customer has nothing to choose it by, and WhatsApp refuses a button "
+                        "or list row without an id (its label)",
+                        index.value_span(path),
+                        hint="give each item words of its own, or remove it",
+                    )
+                )
         if template.text is None and template.whatsapp is None:
             out.append(
                 error(

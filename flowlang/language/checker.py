@@ -1385,6 +1385,7 @@ class _Checker:
         self._channel_support(kind, stmt, content)
         self._option_labels(content)
         self._repeated_options(content)
+        self._blank_options(content)
         self._text_fits(content, stmt.visibility)
         self._automated_public_reply(stmt)
         self._private_reply_route(stmt)
@@ -1713,6 +1714,24 @@ class _Checker:
                 hint="shorten the option, or ask the question in the text",
             )
         )
+
+    def _blank_options(self, content: ast.Content) -> None:
+        """An option whose label is blank: on every channel, as the policy blocks it where
+        options are shown (and WhatsApp's id, the label, would be empty)."""
+        if not isinstance(content, ast.TextContent) or content.choices is None:
+            return
+        blank = [n for n, option in enumerate(content.choices.options, 1) if not option.strip()]
+        if blank:
+            self.report(
+                error(
+                    codes.BLANK_OPTION,
+                    f"option {blank[0]} is blank ({content.choices.options[blank[0] - 1]!r}): "
+                    "the customer has nothing to choose it by, and WhatsApp refuses a button "
+                    "or list row without an id (its label)",
+                    content.choices.span,
+                    hint="give each option words of its own, or remove it",
+                )
+            )
 
     def _repeated_options(self, content: ast.Content) -> None:
         """Two of a reply's options with the same label (surrounding spaces aside) where a

@@ -152,8 +152,21 @@ def _whatsapp_list(content: dict[str, Any]) -> dict[str, Any]:
 def _whatsapp_id(option: str) -> str:
     """A button's or list row's id: the option's label, which the customer's choice comes back
     as, without the surrounding spaces the Cloud API refuses in an id (they cannot be seen, and
-    the policy counts two options that differ only by them as the same)."""
-    return option.strip()
+    the policy counts two options that differ only by them as the same). A blank label has
+    no id: BlankOptionError (the policy blocks such a reply before it comes here)."""
+    ident = option.strip()
+    if not ident:
+        raise BlankOptionError(
+            f"whatsapp: option {option!r} is blank, so its button or list row would have an "
+            "empty id, which the Cloud API refuses; give it a label"
+        )
+    return ident
+
+
+class BlankOptionError(FlowError, ValueError):
+    """A WhatsApp button or list row whose label, and so whose id, is blank."""
+
+    permanent = True  # an adapter that meets it keeps the message as a dead letter, unsent
 
 
 # ---------------------------------------------------------------- Messenger, Instagram
