@@ -7,13 +7,17 @@ account is refused by both."""
 from __future__ import annotations
 
 import json
+import string
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowlang.channels.inbound import Part, read
-from flowlang.config.models import Account
+from flowlang.config.models import Account, account_key
 from flowlang.events import EventKind, InboundEvent
 from flowlang.project import load_project
 from flowlang.runtime.accounts import Accounts
@@ -143,3 +147,11 @@ def test_a_post_named_by_the_x_user_id_is_the_handles_account() -> None:
     assert intake_takes("x_public", part)
     found = ENGINE.find("x_public", named.account)
     assert found is not None and found.queues == {"public_queue": "Social Public"}
+
+
+@given(st.text(alphabet=string.printable, max_size=24) | st.text(max_size=24))
+def test_the_ascii_shortcut_keys_a_name_as_the_general_form_does(name: str) -> None:
+    """`account_key` skips NFKC for ASCII (which it leaves as it is, folding case as lower())."""
+    general = unicodedata.normalize("NFKC", name).strip().casefold()
+    assert account_key(name) == (general[1:] if general.startswith(("+", "@")) else general)
+    assert account_key("ＧＢａｎｋ") == account_key("@gbank")  # full-width letters, NFKC
