@@ -5,8 +5,9 @@ counted by what it was doing: running a statement (by its first words), waiting 
 the disk (by the wait event), or idle in a transaction (the server waiting for the process:
 round trips and the process's own work). With `--round-trips`, the leader's round trips to
 the server per message instead, by the store method that waited and its caller
-(`benchmarks/round_trips.py`). Not a benchmark (`make bench` does not run it):
-`python -m benchmarks.profile_cluster [--round-trips] [MESSAGES]`.
+(`benchmarks/round_trips.py`). The agents work from their live streams, as in the benchmark;
+with `--poll`, they poll their work lists instead. Not a benchmark (`make bench` does not run
+it): `python -m benchmarks.profile_cluster [--round-trips] [--poll] [MESSAGES]`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import psycopg
 
 from benchmarks import round_trips
-from benchmarks.bench_cluster import children
+from benchmarks.bench_cluster import Agents, children
 from tests.postgres_server import NoPostgres, fresh_schema, postgres_server
 from tests.service.cluster import Cluster, Traffic
 
@@ -60,7 +61,7 @@ def _sample(server: str, stop: threading.Event, found: Counter[str]) -> None:
             time.sleep(INTERVAL)
 
 
-def _profile(server: str, processes: int, messages: int) -> None:
+def _profile(server: str, processes: int, messages: int, agents: Agents) -> None:
     with tempfile.TemporaryDirectory(prefix="flowlang-profile-") as folder:
         url = fresh_schema(server)
         cluster = Cluster(Path(folder), url, processes).start()
@@ -68,7 +69,7 @@ def _profile(server: str, processes: int, messages: int) -> None:
         stop = threading.Event()
         sampler = threading.Thread(target=_sample, args=(url, stop, found))
         try:
-            traffic = Traffic(cluster, messages, max(10, messages * 3 // 20))
+            traffic = Traffic(cluster, messages, max(10, messages * 3 // 20), agents=agents)
             sampler.start()
             traffic.run()
         finally:
@@ -82,7 +83,7 @@ def _profile(server: str, processes: int, messages: int) -> None:
         print(f"    {count / samples:6.3f}  {what}")
 
 
-def _round_trips(server: str, processes: int, messages: int) -> None:
+def _round_trips(server: str, processes: int, messages: int, agents: Agents) -> None:
     """The leader's waits for the server per message, by what waited."""
     with tempfile.TemporaryDirectory(prefix="flowlang-profile-") as folder:
         site = Path(folder) / "site"
@@ -98,7 +99,7 @@ def _round_trips(server: str, processes: int, messages: int) -> None:
         finally:
             del os.environ["PYTHONPATH"], os.environ[round_trips.ENV]
         try:
-            traffic = Traffic(cluster, messages, max(10, messages * 3 // 20))
+            traffic = Traffic(cluster, messages, max(10, messages * 3 // 20), agents=agents)
             traffic.run()
             leader = cluster.leader()
             assert leader is not None and leader.process is not None
@@ -128,13 +129,14 @@ def _round_trips(server: str, processes: int, messages: int) -> None:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--round-trips"]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     messages = int(args[0]) if args else 1000
     profile = _round_trips if "--round-trips" in sys.argv else _profile
+    agents: Agents = "poll" if "--poll" in sys.argv else "stream"
     try:
         with postgres_server(durable=True) as server:
             for processes in (1, 2):
-                profile(server, processes, messages)
+                profile(server, processes, messages, agents)
     except NoPostgres as exc:
         print(f"  (not measured: {exc})")
 

@@ -4,7 +4,9 @@ multi-process tests and the benchmark (docs/scaling.md).
 `Cluster` starts N processes on one schema; `Traffic` sends WhatsApp messages from many
 customers through 8 clients (each customer's messages in order, one after the other, each to a
 process picked at random, some to two processes at once) while the agents accept and complete
-their offers through the API of random processes. `Verdict` reads the store afterwards: what was
+their offers: driven by their live streams, as the agent workspace is (`agents="stream"`), or
+polling their work list on random processes every 20 ms (`agents="poll"`: the API hammered
+across processes). `Verdict` reads the store afterwards: what was
 lost or doubled, the order of each customer's messages, and from the event log the most any
 agent held at once and whether an interaction was ever offered to two agents at a time.
 """
@@ -15,14 +17,15 @@ import contextlib
 import io
 import json
 import random
+import socket
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import psycopg
@@ -144,21 +147,28 @@ class Traffic:
     customers: int
     both: float = 0.1  # the share of messages sent to two processes at once
     seed: int = 23
+    agents: Literal["poll", "stream"] = "poll"  # how the agents learn of their work (above)
     sent: list[str] = field(default_factory=list)  # texts acknowledged
     twice: int = 0
     errors: int = 0  # requests that failed and were sent again (a process killed)
     accepted: int = 0
     completed: int = 0
+    # the agents' API requests by what they asked: "interactions" (a poll), "stream" (a stream
+    # asked for), "accept", "complete"
+    calls: Counter[str] = field(default_factory=Counter)
+    streams_opened: int = 0
     processed_in: float = 0.0  # seconds from the first message until all were processed
     finished_in: float = 0.0  # ... until every interaction was completed too
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _done: threading.Event = field(default_factory=threading.Event)
+    _streams: dict[str, socket.socket] = field(default_factory=dict)  # agent -> their stream's
 
     def run(self, during: Callable[[Traffic], None] | None = None) -> float:
         """Send everything (calling `during` once, from its own thread, at the start) and wait
         until every event is processed and every interaction completed; the seconds it took
         to acknowledge all messages."""
-        agents = [threading.Thread(target=self._agent, args=(a,)) for a in CAPACITY]
+        work = self._streaming_agent if self.agents == "stream" else self._agent
+        agents = [threading.Thread(target=work, args=(a,)) for a in CAPACITY]
         for thread in agents:
             thread.start()
         side = threading.Thread(target=during, args=(self,)) if during else None
@@ -180,7 +190,11 @@ class Traffic:
         while self.cluster.routed() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.finished_in = time.perf_counter() - began
-        self._done.set()
+        with self._lock:
+            self._done.set()
+            for stream in self._streams.values():  # wakes its agent, waiting for an event
+                with contextlib.suppress(OSError):
+                    stream.shutdown(socket.SHUT_RDWR)
         for thread in agents:
             thread.join()
         return took
@@ -259,6 +273,7 @@ class Traffic:
                 alive = self.cluster.alive()
                 base = rng.choice(alive).url
                 try:
+                    self._called("interactions")
                     items = http.get(f"{base}/api/agent/interactions")
                     if items.status_code != 200:
                         time.sleep(0.1)
@@ -269,14 +284,61 @@ class Traffic:
                     pass
                 time.sleep(0.02)
 
+    def _streaming_agent(self, agent: str) -> None:
+        """An agent as the workspace works: their live stream open on one process (another
+        when that one goes), an offer accepted when it comes, an interaction completed when it
+        is assigned. What happened while no stream was open is in the next stream's `hello`
+        (the agent's work), acted on as it comes: nothing is polled."""
+        rng = random.Random(hash(agent))
+        auth = {"Authorization": f"Bearer {self.cluster.tokens[agent]}"}
+        timeout = httpx.Timeout(30, read=None)  # a stream waits for its next event
+        with httpx.Client(timeout=timeout, headers=auth) as http:
+            while not self._done.is_set():
+                base = rng.choice(self.cluster.alive()).url
+                with contextlib.suppress(httpx.HTTPError):
+                    self._follow(http, base, agent)
+                self._done.wait(0.1)  # then open it again (a process died, or a failover)
+
+    def _follow(self, http: httpx.Client, base: str, agent: str) -> None:
+        """Work from the agent's stream on `base` until it ends."""
+        self._called("stream")
+        with http.stream("GET", f"{base}/api/agent/stream") as answer:
+            if answer.status_code != 200:  # no leader for a moment (503)
+                return
+            stream = answer.extensions["network_stream"].get_extra_info("socket")
+            with self._lock:
+                if self._done.is_set():
+                    return
+                self._streams[agent] = stream
+                self.streams_opened += 1
+            try:
+                for kind, data in server_sent(answer.iter_lines()):
+                    if kind == "hello":
+                        for item in data["work"]:
+                            self._work_on(http, base, item)
+                    elif kind in ("offer", "assigned"):
+                        state = "offered" if kind == "offer" else "assigned"
+                        self._work_on(http, base, {**data, "state": state})
+                    elif kind == "closed":
+                        return
+            finally:
+                with self._lock:
+                    self._streams.pop(agent, None)
+
+    def _called(self, what: str) -> None:
+        with self._lock:
+            self.calls[what] += 1
+
     def _work_on(self, http: httpx.Client, base: str, item: dict[str, Any]) -> None:
         conversation = item["conversation_id"]
         if item["state"] == "offered":
+            self._called("accept")
             answer = http.post(f"{base}/api/agent/interactions/{conversation}/accept", json={})
             if answer.status_code == 200:
                 with self._lock:
                     self.accepted += 1
         elif item["state"] == "assigned":
+            self._called("complete")
             answer = http.post(
                 f"{base}/api/agent/interactions/{conversation}/complete",
                 json={"wrap_up": "Resolved"},
@@ -284,6 +346,20 @@ class Traffic:
             if answer.status_code == 200:
                 with self._lock:
                     self.completed += 1
+
+
+def server_sent(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The (type, data) of each Server-Sent Event in a stream's lines (comments skipped)."""
+    kind, data = "message", ""
+    for line in lines:
+        if not line:
+            if data:
+                yield kind, json.loads(data)
+            kind, data = "message", ""
+        elif line.startswith("event:"):
+            kind = line.removeprefix("event:").strip()
+        elif line.startswith("data:"):
+            data += line.removeprefix("data:").strip()
 
 
 @dataclass

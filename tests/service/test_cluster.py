@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import psycopg
@@ -57,9 +58,30 @@ def test_three_processes_share_the_store_and_one_of_them_runs_the_engine(
         cluster.stop()
 
 
-def test_kill_9_of_the_leader_mid_run_loses_doubles_and_overbooks_nothing(
+def test_two_processes_with_agents_working_from_their_live_streams(
     tmp_path: Path, postgres_url: str
 ) -> None:
+    """Agents as the workspace works: each opens their stream once, on either process, accepts
+    the offers it brings and completes what it says is assigned; they never poll."""
+    cluster = Cluster(tmp_path, postgres_url, 2).start()
+    try:
+        traffic = Traffic(cluster, MESSAGES, CUSTOMERS, agents="stream")
+        traffic.run()
+        _check(Verdict.of(postgres_url, traffic.sent), traffic)
+        assert traffic.calls["interactions"] == 0
+        assert traffic.calls["stream"] == traffic.streams_opened == len(CAPACITY)
+        assert traffic.calls["complete"] >= traffic.completed == traffic.accepted
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.parametrize("agents", ["poll", "stream"])
+def test_kill_9_of_the_leader_mid_run_loses_doubles_and_overbooks_nothing(
+    tmp_path: Path, postgres_url: str, agents: Literal["poll", "stream"]
+) -> None:
+    """With agents polling, or working from their streams: the leader's death ends every
+    stream, and each agent opens theirs again (on a process still alive) and finds in its
+    `hello` what it missed."""
     cluster = Cluster(tmp_path, postgres_url, 3).start()
     took: list[float] = []
 
@@ -75,11 +97,14 @@ def test_kill_9_of_the_leader_mid_run_loses_doubles_and_overbooks_nothing(
         took.append(time.monotonic() - killed)
 
     try:
-        traffic = Traffic(cluster, MESSAGES, CUSTOMERS)
+        traffic = Traffic(cluster, MESSAGES, CUSTOMERS, agents=agents)
         traffic.run(kill_the_leader)
         assert len(cluster.alive()) == 2 and cluster.leader() is not None
         _check(Verdict.of(postgres_url, traffic.sent), traffic, killed=True)
         assert _epochs(postgres_url) == [1, 2]  # the lead changed hands once
+        if agents == "stream":
+            assert traffic.calls["interactions"] == 0
+            assert traffic.streams_opened > len(CAPACITY)  # opened again after the kill
         print(f"recovery after kill -9 of the leader: {took[0]:.2f} s")
         assert took[0] < 60  # the figure is reported; the shared machine's timing varies
     finally:
