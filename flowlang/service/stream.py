@@ -175,9 +175,10 @@ class AgentFeed:
             return []
         if kind in ("offered", "accepted") and agent:
             self._with[conv_id] = agent
-            item = self.describe(conv_id)
+            conv = self.engine.store.get_conversation(conv_id)  # read once, for both events
+            item = self.describe(conv_id, conv)
             item["type"] = "offer" if kind == "offered" else "assigned"
-            return [(agent, item), *self._window(agent, conv_id)]
+            return [(agent, item), *self._window(agent, conv_id, conv)]
         if kind in TAKEN_AWAY:
             owner = agent or self._with.get(conv_id)
             if kind == "transferred":
@@ -211,9 +212,9 @@ class AgentFeed:
         if agent:
             self.push(agent, undelivered_event(conv_id, event))
 
-    def describe(self, conv_id: str) -> dict[str, Any]:
-        """What an agent is shown of a conversation in an offer or an assignment."""
-        conv = self.engine.store.get_conversation(conv_id)
+    def describe(self, conv_id: str, conv: ConversationView | None) -> dict[str, Any]:
+        """What an agent is shown of a conversation (`conv`, as the store has it) in an offer
+        or an assignment."""
         if conv is None:
             return {"conversation_id": conv_id}
         offer_ends_at = None
@@ -231,12 +232,22 @@ class AgentFeed:
         }
 
     def _message(self, conv_id: str) -> list[tuple[str, dict[str, Any]]]:
-        conv = self.engine.store.get_conversation(conv_id)
-        if conv is None:
-            return []
-        agent = conv.agent if conv.status == "with_agent" else self._with.get(conv_id)
-        if not agent:
-            return []
+        acd = self.engine.acd
+        if isinstance(acd, SkillsAcd):
+            # Who has it, from memory: most messages are nobody's, and read nothing
+            agent = self._with.get(conv_id) or _given_to(acd, conv_id)
+            if not agent:
+                return []
+            conv = self.engine.store.get_conversation(conv_id)
+            if conv is None:
+                return []
+        else:
+            conv = self.engine.store.get_conversation(conv_id)
+            if conv is None:
+                return []
+            agent = conv.agent if conv.status == "with_agent" else self._with.get(conv_id)
+            if not agent:
+                return []
         item: dict[str, Any] = {"type": "message", "conversation_id": conv_id}
         page = self.store.history(conv.customer_id, limit=1)
         if page.messages:
@@ -276,6 +287,15 @@ class AgentFeed:
         if conv is None or closes is None:
             return []
         return [(agent, window_event(conv.channel, conv_id, closes, now_of(self.engine)))]
+
+
+def _given_to(acd: SkillsAcd, conv_id: str) -> str | None:
+    """The agent the ACD has given the conversation to (accepted), which the feed may have seen
+    no event of: one given back to them by a new leader's recovery."""
+    interaction = acd.interactions.get(conv_id)
+    if interaction is None or interaction.phase != "active":
+        return None
+    return interaction.agent
 
 
 def window_event(
