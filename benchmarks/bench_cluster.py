@@ -17,6 +17,12 @@ out of order, agents over capacity) of every PostgreSQL run. Then once: 3 proces
 `kill -9` of the leader after a third of the messages, and the time until another leads.
 Goals: 2 processes >= 1 on PostgreSQL (no collapse); 1 on PostgreSQL >= 50 % of 1 on SQLite.
 
+The work a message makes is not fixed: a customer's message that comes after their
+conversation was completed starts another, which is routed, offered, accepted and completed
+again, so agents who complete sooner (or an engine that processes later) make more
+interactions of the same 2,000 messages; the interactions accepted per message are shown
+with each rate, and only rates with about as many interactions compare.
+
 Beside the rates, the CPU each part of the service spent per message (user and system time
 from /proc, the whole run): the leader's engine process and its front (each `flowlang serve`
 is a front taking the webhooks and an engine process it starts: docs/service.md, "Two
@@ -79,6 +85,7 @@ class Run:
     follower_fronts: float  # ... and their fronts
     server: float  # PostgreSQL's processes
     calls: float  # the agents' API requests per message (their streams opened included)
+    interactions: float  # interactions accepted per message (see the module doc)
 
 
 def _measure(server: str, store: str, processes: int, agents: Agents) -> Run:
@@ -126,6 +133,7 @@ def _measure(server: str, store: str, processes: int, agents: Agents) -> Run:
             per_message(fronts),
             per_message(servers) if store == "PostgreSQL" else 0.0,
             traffic.calls.total() / MESSAGES,
+            traffic.accepted / MESSAGES,
         )
 
 
@@ -229,7 +237,7 @@ def _run(server: str) -> None:
                 print(f"  ({config[0]} x{config[1]}, {config[2]}: {run.checks})", flush=True)
     print(
         f"  {'':34} {'messages/s min':>15} {'median':>8} {'ACD decisions/s':>16}"
-        f" {'API calls/msg':>14}"
+        f" {'API calls/msg':>14} {'interactions/msg':>17}"
         "  CPU ms a message: leader's engine, front; followers' engines, fronts; server"
     )
     rates: dict[tuple[str, int, Agents], list[float]] = {}
@@ -242,7 +250,8 @@ def _run(server: str) -> None:
 
         print(
             f"  {label:34} {min(r.rate for r in found):15,.1f} {median('rate'):8,.1f} "
-            f"{median('decisions'):16,.1f} {median('calls'):14.2f}  {'':18}{median('engine'):5.2f} "
+            f"{median('decisions'):16,.1f} {median('calls'):14.2f} {median('interactions'):17.2f}"
+            f"  {'':18}{median('engine'):5.2f} "
             f"{median('front'):5.2f}; {median('follower_engines'):5.2f} "
             f"{median('follower_fronts'):5.2f}; {median('server'):5.2f}"
         )
