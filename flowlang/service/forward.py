@@ -45,6 +45,9 @@ _HOP_BY_HOP = {
 # and `server` unless turned off): the leader's are dropped, or the client would get two.
 _SERVERS_OWN = {b"date", b"server"}
 _NOT_PASSED_BACK = _HOP_BY_HOP | _SERVERS_OWN
+# Who the client is, as the process it came to saw it: written anew on every hop, never the
+# client's own (the next process trusts these from loopback: a client's would be believed).
+_CLIENT_SEEN = {b"x-forwarded-for", b"x-forwarded-proto"}
 
 
 class Forwarder:
@@ -122,8 +125,11 @@ class Forwarder:
         headers = [
             (k, v)
             for k, v in scope["headers"]
-            if k.lower() not in _HOP_BY_HOP and k.lower() != FORWARDED
+            if k.lower() not in _HOP_BY_HOP
+            and k.lower() != FORWARDED
+            and k.lower() not in _CLIENT_SEEN
         ]
+        headers += _client_seen(scope)
         if self.mark or self.forwarded(scope):
             headers.append((FORWARDED, self.key))
         upstream, prefix = self._upstream(leader)
@@ -184,6 +190,16 @@ class ForwardToLeader:
             headers = [(k, v) for k, v in scope["headers"] if k != FORWARDED]
             scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
+
+
+def _client_seen(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The client's address and scheme as this process's server gave them (a proxy's
+    `X-Forwarded-For` only where the server trusts it: docs/service.md)."""
+    client = scope.get("client")
+    seen = [(b"x-forwarded-proto", str(scope.get("scheme", "http")).encode("latin-1"))]
+    if client:
+        seen.append((b"x-forwarded-for", str(client[0]).encode("latin-1")))
+    return seen
 
 
 async def _body(receive: Receive) -> bytes:

@@ -91,23 +91,25 @@ class Leader:
 
 
 @contextmanager
-def serving(app: Any, keep_alive: int = 5) -> Iterator[str]:
-    """`app` on a real uvicorn server on a free loopback port; yields its URL."""
-    with threaded_server(app, free_port(), timeout_keep_alive=keep_alive) as port:
+def serving(app: Any, keep_alive: int = 5, **config: Any) -> Iterator[str]:
+    """`app` on a real uvicorn server on a free loopback port (`config`: more uvicorn
+    settings); yields its URL."""
+    with threaded_server(app, free_port(), timeout_keep_alive=keep_alive, **config) as port:
         yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
 def leader() -> Iterator[tuple[Leader, str]]:
     app = Leader()
-    with serving(app) as url:
+    # its connections as they are (a trusted X-Forwarded-For would stand in for the address)
+    with serving(app, proxy_headers=False) as url:
         yield app, url
 
 
 @contextmanager
-def follower(leader_url: str, mark: bool = True) -> Iterator[str]:
+def follower(leader_url: str, mark: bool = True, **config: Any) -> Iterator[str]:
     """A process that forwards everything to `leader_url`, as a follower does (`mark`: False
-    as a front does to its own engine process)."""
+    as a front does to its own engine process; `config`: its uvicorn settings)."""
 
     async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "lifespan", "a follower's request went to its own app"
@@ -121,7 +123,7 @@ def follower(leader_url: str, mark: bool = True) -> Iterator[str]:
                 return
 
     forwarder = Forwarder(lambda: True, lambda: leader_url, KEY, mark=mark)
-    with serving(ForwardToLeader(lifespan, forwarder)) as url:
+    with serving(ForwardToLeader(lifespan, forwarder), **config) as url:
         yield url
 
 
@@ -162,6 +164,33 @@ def test_a_forwarded_request_reaches_the_leader_as_sent_with_the_services_mark(
         empty = client.delete("/anything", headers={"X-Status": "204"})
         assert empty.status_code == 204 and empty.content == b""
         assert client.head("/anything").status_code == 200
+
+
+def test_the_next_process_is_told_the_client_its_server_saw_never_the_clients_own_claim(
+    leader: tuple[Leader, str],
+) -> None:
+    """The engine process (and a leader's front) trusts `X-Forwarded-For` from loopback, where
+    the forwarding process is: a client's own header passed on would make its claimed address
+    the one the next process sees (a sign-in limit or a log would believe it). Each hop writes
+    the address its server gave; a proxy's header counts only where the server trusts it."""
+    _, url = leader
+    claim = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+
+    def seen(answer: httpx.Response) -> tuple[list[str], list[str]]:
+        headers = _echo(answer)["headers"]
+        return (
+            [v for k, v in headers if k == "x-forwarded-for"],
+            [v for k, v in headers if k == "x-forwarded-proto"],
+        )
+
+    # a client the forwarding server does not trust (any address but a configured proxy's)
+    with follower(url, mark=False, proxy_headers=False) as front:
+        answer = httpx.get(f"{front}/api/agent/interactions", headers=claim)
+        assert seen(answer) == (["127.0.0.1"], ["http"])  # the connection's, not the claim
+    # a proxy the forwarding server trusts (loopback, uvicorn's default): its word is passed on
+    with follower(url, mark=False) as front:
+        answer = httpx.get(f"{front}/api/agent/interactions", headers=claim)
+        assert seen(answer) == (["203.0.113.9"], ["https"])
 
 
 def test_a_forwarded_answer_has_one_date_and_one_server_header_the_forwarding_servers(
