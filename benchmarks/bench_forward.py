@@ -1,7 +1,8 @@
-"""A follower's forwarding (docs/scaling.md, "What bounds it"): the CPU a forwarded request
-costs the process that forwards it, with flowlang's forwarder (`flowlang/service/upstream.py`)
-and, measured in the same run as the baseline, the httpx forwarder it replaced (an
-`httpx.AsyncClient` streaming the answer back, as `forward.py` did before).
+"""A follower's forwarding: the CPU a forwarded request costs the process that forwards it,
+with flowlang's forwarder (`flowlang/service/upstream.py`) and, measured in the same run as the
+baseline, the httpx forwarder it replaced (docs/history/scaling-measurements.md, "What a
+follower cost, and the cut"; an `httpx.AsyncClient` streaming the answer back, as `forward.py`
+did before).
 
 Each measurement starts a leader (`asgi_floor.py`: a trivial answer, so what is measured is the
 hop) and a forwarding process (uvicorn with the service's protocol and event loop), then sends

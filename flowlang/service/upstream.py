@@ -5,7 +5,7 @@ A forwarded request is a few headers and a body already read; its answer is stre
 comes (the live streams' events included). A general client (httpx) spends about a millisecond
 of CPU a request on that in Python, more than the leader spends answering an agent's poll; this
 one writes the request in one piece and hands the answer's bytes on from the protocol's
-callbacks (docs/scaling.md, "What bounds it").
+callbacks (docs/history/scaling-measurements.md, "What a follower cost, and the cut").
 
 A connection is reused once its answer has been read to the end and the server said it may be;
 an idle one is closed after `idle_seconds`, before the server's keep-alive timeout (5 s by
