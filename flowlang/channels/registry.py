@@ -231,6 +231,9 @@ class ChannelRules(BaseModel):
     help_text: str = ""
     bulk_limit: int = 20
     bulk_window_seconds: int = 60
+    # the largest webhook request the vendor documents sending (None: undocumented): the
+    # service takes webhook bodies up to this size even where its --body-limit is lower
+    webhook_max_bytes: int | None = Field(default=None, gt=0)
     sources: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

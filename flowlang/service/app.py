@@ -251,7 +251,12 @@ def create_app(
     app.add_middleware(webhooks.WebhookPosts)  # innermost: inside the limits and headers
     if forwarder is not None:
         app.add_middleware(ForwardToLeader, forwarder=forwarder)
-    app.add_middleware(BodyLimits, limit=settings.body_limit, timeout=settings.body_timeout)
+    app.add_middleware(
+        BodyLimits,
+        limit=settings.body_limit,
+        timeout=settings.body_timeout,
+        webhook_limits=webhook_body_limits(project),
+    )
     if own_intake:  # it takes the clients' requests itself (else its front counts them)
         app.state.failed_signins = FailedSignIns.of(project.deployment.access)
         forwarded = forwarder.forwarded if forwarder is not None else None
@@ -468,6 +473,17 @@ def webhook_accounts(project: Project) -> dict[str, frozenset[str]]:
             + '; give each its numeric X user id (user_id: "1450000000000000001")'
         )
     return accounts
+
+
+def webhook_body_limits(project: Project) -> dict[str, int]:
+    """Each channel's documented largest webhook request (`webhook_max_bytes`, the deployment's
+    `channels.<key>.rules` over the registry's), for `BodyLimits`."""
+    from flowlang.channels.registry import builtin_registry, load_registry
+
+    assert project.deployment is not None
+    overrides = {key: dict(c.rules) for key, c in project.deployment.channels.items()}
+    registry = load_registry(overrides) if any(overrides.values()) else builtin_registry()
+    return {k: r.webhook_max_bytes for k, r in registry.items() if r.webhook_max_bytes}
 
 
 def webhook_channels(project: Project, settings: Settings) -> list[str]:

@@ -35,6 +35,7 @@ from flowlang.service.app import (
     load_projects,
     quiet_http_client_log,
     webhook_accounts,
+    webhook_body_limits,
     webhook_channels,
 )
 from flowlang.service.engine_process import EngineProcess
@@ -72,6 +73,7 @@ class Front:
     accounts: dict[str, frozenset[str]] = field(default_factory=dict)  # Gate.accounts
     metrics_token: str | None = None  # what /metrics asks of scrapers (None: answers no one)
     failed_signins: FailedSignIns = field(default_factory=lambda: FailedSignIns.of(Access()))
+    webhook_limits: dict[str, int] = field(default_factory=dict)  # BodyLimits.webhook_limits
 
     @staticmethod
     def prepare(settings: Settings) -> Front:
@@ -93,6 +95,7 @@ class Front:
             accounts=webhook_accounts(project),
             metrics_token=metrics_token(project.deployment),
             failed_signins=FailedSignIns.of(project.deployment.access),
+            webhook_limits=webhook_body_limits(project),
         )
 
     def app(self, engine: EngineProcess) -> FastAPI:
@@ -134,7 +137,10 @@ class Front:
         app.add_middleware(webhooks.WebhookPosts)
         app.add_middleware(ForwardToLeader, forwarder=route)
         app.add_middleware(
-            BodyLimits, limit=self.settings.body_limit, timeout=self.settings.body_timeout
+            BodyLimits,
+            limit=self.settings.body_limit,
+            timeout=self.settings.body_timeout,
+            webhook_limits=self.webhook_limits,
         )
         # the clients' sign-ins are counted here, at the edge, where their address is known
         app.add_middleware(

@@ -6,6 +6,10 @@ since the two framings could be read differently by a proxy), then the bytes are
 they arrive (a chunked body over the limit: 413). A body that has not wholly arrived `timeout`
 seconds after the headers gets 408 (however steadily it trickles). Each refusal closes the
 connection. The endpoint then receives the whole body at once.
+
+A channel's webhooks may be larger: up to what its vendor documents sending
+(`webhook_max_bytes` in the channel registry, WhatsApp's 3 MB), since a 413 would only have
+the vendor send the same request again until it gives up on it.
 """
 
 from __future__ import annotations
@@ -13,26 +17,46 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("flowlang.service")
 
+WEBHOOKS = "/webhooks/"
+
 
 class BodyLimits:
     """ASGI middleware reading each request's body within `limit` bytes and `timeout` seconds
     for the whole body."""
 
-    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        timeout: float,
+        webhook_limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.limit = limit
         self.timeout = timeout
+        # channel key -> the larger limit of its webhooks (`/webhooks/<key>`)
+        self.webhook_limits = {
+            key: size for key, size in (webhook_limits or {}).items() if size > limit
+        }
+
+    def limit_of(self, path: str) -> int:
+        """The body limit of a request to `path`."""
+        if self.webhook_limits and path.startswith(WEBHOOKS):
+            return self.webhook_limits.get(path[len(WEBHOOKS) :], self.limit)
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_of(scope["path"])
         lengths = {v.strip() for k, v in scope["headers"] if k.lower() == b"content-length"}
         if lengths and any(k.lower() == b"transfer-encoding" for k, _v in scope["headers"]):
             await _refuse(send, 400, "Content-Length and Transfer-Encoding together are refused")
@@ -42,8 +66,8 @@ class BodyLimits:
             if not declared.isdigit():
                 await _refuse(send, 400, "Content-Length must be one whole number of bytes")
                 return
-            if int(declared) > self.limit:
-                await _refuse(send, 413, self._too_large())
+            if int(declared) > limit:
+                await _refuse(send, 413, _too_large(limit))
                 return
         chunks: list[bytes] = []
         size = 0
@@ -62,8 +86,8 @@ class BodyLimits:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.limit:
-                await _refuse(send, 413, self._too_large())
+            if size > limit:
+                await _refuse(send, 413, _too_large(limit))
                 return
             chunks.append(body)
             if not message.get("more_body", False):
@@ -80,8 +104,9 @@ class BodyLimits:
 
         await self.app(scope, replay, send)
 
-    def _too_large(self) -> str:
-        return f"the request body is larger than the limit of {self.limit} bytes"
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than the limit of {limit} bytes"
 
 
 async def _refuse(send: Send, status: int, error: str) -> None:

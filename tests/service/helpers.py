@@ -138,6 +138,16 @@ def signed_headers(channel: str, body: bytes, path: str | None = None) -> dict[s
     return headers
 
 
+def whatsapp_batch(texts: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """One WhatsApp webhook carrying several text messages, (wa_id, event id, text) each, as
+    Meta batches them (one change per message)."""
+    changes = [
+        whatsapp_text(wa_id, event_id, text)["entry"][0]["changes"][0]
+        for wa_id, event_id, text in texts
+    ]
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1022", "changes": changes}]}
+
+
 def whatsapp_text(
     wa_id: str, event_id: str, text: str, *, name: str = "Ben", at: datetime | None = None
 ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from ruamel.yaml import YAML
 
 from flowlang.service import ServiceConfigError, create_app
 from flowlang.service import app as app_module
@@ -27,6 +28,7 @@ from tests.service.helpers import (
     settings_for,
     signed_headers,
     verify_token_of,
+    whatsapp_batch,
     write_deployment,
 )
 
@@ -386,9 +388,7 @@ def test_a_body_over_the_limit_is_413_and_nonsense_length_400(tmp_path: Path, en
     settings = settings_for(tmp_path, body_limit=1000)
     with TestClient(create_app(settings)) as client:
         body = b"{" + b" " * 2000 + b"}"
-        big = client.post(
-            "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
-        )
+        big = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
         assert big.status_code == 413
         assert "1000 bytes" in big.json()["error"]
 
@@ -396,13 +396,41 @@ def test_a_body_over_the_limit_is_413_and_nonsense_length_400(tmp_path: Path, en
             for _ in range(20):
                 yield b" " * 100
 
-        streamed = client.post("/webhooks/whatsapp", content=chunks())
+        streamed = client.post("/webhooks/line", content=chunks())
         assert streamed.status_code == 413
-        nonsense = client.post(
-            "/webhooks/whatsapp", content=b"{}", headers={"Content-Length": "12abc"}
-        )
+        nonsense = client.post("/webhooks/line", content=b"{}", headers={"Content-Length": "12abc"})
         assert nonsense.status_code == 400
     assert rows(settings.store, "SELECT count(*) FROM inbound")[0][0] == 0
+
+
+def test_a_whatsapp_batch_up_to_metas_3_mb_is_taken_over_the_body_limit(
+    tmp_path: Path, env: None
+) -> None:
+    """Meta documents WhatsApp webhooks of up to 3 MB; a 413 would have it send the same batch
+    again until it gave up, losing every message in it. Other channels and the API keep the
+    service's limit (1 MiB by default)."""
+    settings = settings_for(tmp_path)
+    texts = [(f"4477009{i:05d}", f"wamid.big.{i}", f"{i} " + "x" * 1500) for i in range(900)]
+    body = json.dumps(whatsapp_batch(texts)).encode()
+    assert settings.body_limit < len(body) < 3 * 1024 * 1024
+    with TestClient(create_app(settings)) as client:
+        taken = client.post(
+            "/webhooks/whatsapp", content=body, headers=signed_headers("whatsapp", body)
+        )
+        assert taken.status_code == 200, taken.text
+        assert taken.json() == {"accepted": 900, "duplicates": 0, "dead_letters": 0}
+        other = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
+        assert other.status_code == 413
+        assert f"{settings.body_limit} bytes" in other.json()["error"]
+        api = client.post("/api/agent/presence", content=body)
+        assert api.status_code == 413
+        over = b"{" + b" " * (3 * 1024 * 1024) + b"}"
+        refused = client.post(
+            "/webhooks/whatsapp", content=over, headers=signed_headers("whatsapp", over)
+        )
+        assert refused.status_code == 413
+        assert "3145728 bytes" in refused.json()["error"]
+    assert rows(settings.store, "SELECT count(*) FROM inbound")[0][0] == 900
 
 
 def test_a_channel_without_a_secret_refuses_to_start(
@@ -470,3 +498,20 @@ def test_metrics_count_inbound_events_by_channel(client: TestClient) -> None:
     assert 'flowlang_inbound_events_total{channel="whatsapp"} 1.0' in text
     assert "flowlang_processing_seconds_count 1.0" in text
     assert "flowlang_worker_backlog" in text
+
+
+def test_a_deployment_sets_a_channels_webhook_size(tmp_path: Path, env: None) -> None:
+    """`channels.<key>.rules.webhook_max_bytes` in the deployment, over the registry's."""
+    deployment = write_deployment(tmp_path)
+    yaml = YAML()
+    data = yaml.load(deployment.read_text("utf-8"))
+    data["channels"]["line"]["rules"] = {"webhook_max_bytes": 2_000_000}
+    with deployment.open("w", encoding="utf-8") as out:
+        yaml.dump(data, out)
+    body = b"{" + b" " * 1_500_000 + b"}"
+    with TestClient(create_app(settings_for(tmp_path, deployment=deployment))) as client:
+        line = client.post("/webhooks/line", content=body, headers=signed_headers("line", body))
+        assert line.status_code == 200  # read, then kept as a dead letter: not LINE's shape
+        assert line.json()["dead_letters"] == 1
+        sms = client.post("/webhooks/sms", content=body, headers=signed_headers("sms", body))
+        assert sms.status_code == 413
