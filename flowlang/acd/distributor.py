@@ -40,7 +40,13 @@ from flowlang.acd.model import (
 from flowlang.acd.targets import AGENT, attribute_equals, matcher, matches
 from flowlang.batch import collector_paused
 from flowlang.errors import FlowError
-from flowlang.runtime.ports import QueueStatus, RoutingNotice, RoutingRequest
+from flowlang.runtime.ports import (
+    AcdAgent,
+    AcdInteraction,
+    QueueStatus,
+    RoutingNotice,
+    RoutingRequest,
+)
 
 if TYPE_CHECKING:
     from flowlang.config.models import Deployment, Queue
@@ -635,6 +641,29 @@ class SkillsAcd:
             elif interaction.phase in ("active", "wrap_up"):
                 found.append(interaction)
         return found
+
+    # ------------------------------------------------------------------ what a host shows
+    def agent_view(self, agent: str) -> AcdAgent | None:
+        record = self.agents.get(agent)
+        return record.view() if record is not None else None
+
+    def agent_views(self) -> list[AcdAgent]:
+        return [self.agents[agent].view() for agent in sorted(self.agents)]
+
+    def interaction_view(self, conversation_id: str) -> AcdInteraction | None:
+        interaction = self.interactions.get(conversation_id)
+        return interaction.view() if interaction is not None else None
+
+    def work_views(self, agent: str, now: datetime) -> list[AcdInteraction]:
+        return [interaction.view() for interaction in self.work_of(agent, now)]
+
+    def waiting_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.queues, 0)
+        for interaction in self.interactions.values():
+            if interaction.phase in WAITING:
+                name = interaction.queue or ""
+                counts[name] = counts.get(name, 0) + 1
+        return counts
 
     # ------------------------------------------------------------------ deadlines
     def _fire(

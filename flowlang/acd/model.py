@@ -8,7 +8,7 @@ from typing import Any, Literal, NamedTuple
 
 from flowlang.acd import targets
 from flowlang.acd.targets import matches
-from flowlang.runtime.ports import AgentStep
+from flowlang.runtime.ports import AcdAgent, AcdInteraction, AgentStep
 
 MEDIA = ("message", "social_dm", "social_public")
 Selection = Literal["longest_idle", "least_occupied"]
@@ -170,6 +170,13 @@ class AgentRecord:
             return (self.occupancy(), self.idle_since, self.profile.id, self.version)
         return (1 if self.holding else 0, self.idle_since, self.profile.id, self.version)
 
+    def view(self) -> AcdAgent:
+        """A read-only copy, for the `Acd` port's `agent_view`."""
+        profile = self.profile
+        return AcdAgent(
+            profile.id, self.state, profile.queues, dict(profile.capacity), dict(self.holding)
+        )
+
 
 @dataclass(slots=True)
 class Interaction:
@@ -200,6 +207,20 @@ class Interaction:
     wrap_up: str | None = None
     steps: tuple[AgentStep, ...] = ()  # ordered routing targets; `step`: the current one
     step: int = 0
+
+    def view(self) -> AcdInteraction:
+        """A read-only copy, for the `Acd` port's `interaction_view`."""
+        return AcdInteraction(
+            self.id,
+            self.phase,
+            self.queue,
+            self.media,
+            self.entered_at,
+            self.agent,
+            dict(self.skills),
+            self.offer_ends_at,
+            self.wrap_up,
+        )
 
     def agents_wanted(self) -> str | None:
         """The current routing step's condition (None: no step, or past the last)."""

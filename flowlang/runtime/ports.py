@@ -643,6 +643,33 @@ class QueueStatus:
     position: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AcdAgent:
+    """An agent as the ACD has them now: a read-only copy for a host to show."""
+
+    id: str
+    state: str  # available | away | offline | not_responding
+    queues: frozenset[str] = frozenset()
+    capacity: Mapping[str, int] = field(default_factory=dict)  # media -> how many at once
+    # conversation id -> media, in the order they took them: offered, active or after-call work
+    holding: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AcdInteraction:
+    """A conversation as the ACD distributes it now: a read-only copy for a host to show."""
+
+    conversation_id: str
+    phase: str  # preferred | waiting | direct | offered | active | wrap_up
+    queue: str | None  # None: routed to one agent alone
+    media: str
+    entered_at: datetime  # when it started to wait
+    agent: str | None = None  # offered to, or held by
+    skills: Mapping[str, int] = field(default_factory=dict)  # skill -> minimum level
+    offer_ends_at: datetime | None = None  # when the open offer times out
+    wrap_up: str | None = None  # the wrap-up code given so far
+
+
 class Acd(Protocol):
     """Automatic call distribution: the engine asks, the ACD answers with notices.
 
@@ -714,6 +741,25 @@ class Acd(Protocol):
     ) -> RoutingNotice | None:
         """Judge a wrap-up code for after-call work this ACD no longer holds (lost in a
         restart): a `wrap_up_rejected` notice, or None when the code is fine."""
+
+    # What a host shows (the service's agent and supervisor pages): read-only copies, never
+    # the ACD's own records; the engine itself asks none of these.
+    def agent_view(self, agent: str) -> AcdAgent | None:
+        """The agent now (None: an agent this ACD does not know)."""
+
+    def agent_views(self) -> list[AcdAgent]:
+        """Every agent this ACD knows, by id."""
+
+    def interaction_view(self, conversation_id: str) -> AcdInteraction | None:
+        """The conversation's interaction now (None: the ACD holds none for it)."""
+
+    def work_views(self, agent: str, now: datetime) -> list[AcdInteraction]:
+        """What `agent` has at `now`: offers still open to them (not timed out, even before a
+        `tick`), interactions they are in, and their after-call work."""
+
+    def waiting_counts(self) -> dict[str, int]:
+        """Per queue, its interactions not yet with an agent (offered ones included); every
+        queue named, 0 when none waits; '' for those routed to one agent alone."""
 
 
 INITIATED = "business"  # the sender of a business-initiated message (`Engine.initiate`)

@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from flowlang.acd import SkillsAcd
 from flowlang.runtime.agent_rules import Refusal
 from flowlang.runtime.engine import Engine
 from flowlang.runtime.ports import User
@@ -240,15 +239,14 @@ class Work:
 def work_of(engine: Engine, agent: str, now: datetime) -> list[Work]:
     """What `agent` may act on now, by conversation id (runs on the engine's worker)."""
     found: dict[str, Work] = {}
-    if isinstance(engine.acd, SkillsAcd):
-        for interaction in engine.acd.work_of(agent, now):
-            state = {"offered": OFFERED, "active": ASSIGNED}.get(interaction.phase)
-            found[interaction.id] = Work(
-                interaction.id,
-                state or AFTER_CALL_WORK,
-                interaction.offer_ends_at,
-                interaction.wrap_up,
-            )
+    for interaction in engine.acd.work_views(agent, now):
+        state = {"offered": OFFERED, "active": ASSIGNED}.get(interaction.phase)
+        found[interaction.conversation_id] = Work(
+            interaction.conversation_id,
+            state or AFTER_CALL_WORK,
+            interaction.offer_ends_at,
+            interaction.wrap_up,
+        )
     return sorted(found.values(), key=lambda w: w.conversation_id)
 
 

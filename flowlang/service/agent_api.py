@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field, model_validator
 
-from flowlang.acd import SkillsAcd
 from flowlang.acd.distributor import AcdError
 from flowlang.events import AgentAction, AgentEvent
 from flowlang.runtime.delivery import UNSENT
@@ -419,8 +418,8 @@ def _with_deliveries(service: Service, messages: list[HistoryMessage]) -> None:
 
 def presence_of(engine: Engine, agent: str) -> PresenceView:
     """An agent's presence as the ACD has it (offline: an ACD that does not know them)."""
-    record = engine.acd.agents.get(agent) if isinstance(engine.acd, SkillsAcd) else None
-    return PresenceView(agent=agent, state=str(record.state) if record else "offline")
+    record = engine.acd.agent_view(agent)
+    return PresenceView(agent=agent, state=record.state if record else "offline")
 
 
 def change_presence(engine: Engine, agent: str, state: str) -> PresenceView:

@@ -28,7 +28,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from flowlang.acd import SkillsAcd
 from flowlang.config import Deployment
 from flowlang.reporting.checkpoint import (
     FOLD_VERSION,
@@ -216,15 +215,14 @@ class Board:
 
     def _agents(self, engine: Engine, log: InteractionLog, now: datetime) -> list[dict[str, Any]]:
         known = self.deployment.agents if self.deployment is not None else {}
-        acd = engine.acd if isinstance(engine.acd, SkillsAcd) else None
         rows = []
         for agent in sorted({*known, *log.agent_states, *log.holding}):
-            record = acd.agents.get(agent) if acd is not None else None
+            record = engine.acd.agent_view(agent)
             logged_state, since = log.agent_states.get(agent, (None, None))
             if record is not None:
-                presence = str(record.state)
-                held = {conv: media for conv, media in record.holding.items()}
-                capacity = {str(m): n for m, n in record.profile.capacity.items()}
+                presence = record.state
+                held = dict(record.holding)
+                capacity = {str(m): n for m, n in record.capacity.items()}
             else:
                 profile = known.get(agent)
                 presence = logged_state or (profile.state if profile else "offline")
@@ -251,7 +249,7 @@ class Board:
                     "since": _iso(since),
                     "load": load,
                     "interactions": [
-                        _held(engine, log, agent, conv, media, acd) for conv, media in held.items()
+                        _held(engine, log, agent, conv, media) for conv, media in held.items()
                     ],
                 }
             )
@@ -314,11 +312,10 @@ def _not_responding(engine: Engine) -> dict[str, list[str]]:
     """Per queue, its members the ACD holds as not responding: they let an offer time out,
     and no offer reaches them until they set themselves available (docs/acd.md)."""
     found: dict[str, list[str]] = {}
-    if isinstance(engine.acd, SkillsAcd):
-        for agent, record in sorted(engine.acd.agents.items()):
-            if record.state == "not_responding":
-                for queue in sorted(record.profile.queues):
-                    found.setdefault(queue, []).append(agent)
+    for record in engine.acd.agent_views():
+        if record.state == "not_responding":
+            for queue in sorted(record.queues):
+                found.setdefault(queue, []).append(record.id)
     return found
 
 
@@ -328,10 +325,9 @@ def _held(
     agent: str,
     conv_id: str,
     media: str,
-    acd: SkillsAcd | None,
 ) -> dict[str, Any]:
     item = log.interactions.get(conv_id)
-    interaction = acd.interactions.get(conv_id) if acd is not None else None
+    interaction = engine.acd.interaction_view(conv_id)
     phase = interaction.phase if interaction is not None else "active"
     held: Mapping[str, datetime] = log.holding.get(agent) or {}
     since = held.get(conv_id)

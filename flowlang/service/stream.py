@@ -28,10 +28,9 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
 
-from flowlang.acd import SkillsAcd
 from flowlang.channels.registry import builtin_registry
 from flowlang.runtime.engine import Engine
-from flowlang.runtime.ports import ConversationView, User
+from flowlang.runtime.ports import Acd, ConversationView, User
 from flowlang.service.access import (
     BEARER,
     SESSION_COOKIE,
@@ -217,10 +216,8 @@ class AgentFeed:
         or an assignment."""
         if conv is None:
             return {"conversation_id": conv_id}
-        offer_ends_at = None
-        if isinstance(self.engine.acd, SkillsAcd):
-            interaction = self.engine.acd.interactions.get(conv_id)
-            offer_ends_at = interaction.offer_ends_at if interaction else None
+        interaction = self.engine.acd.interaction_view(conv_id)
+        offer_ends_at = interaction.offer_ends_at if interaction else None
         return {
             "conversation_id": conv_id,
             "channel": conv.channel,
@@ -232,22 +229,13 @@ class AgentFeed:
         }
 
     def _message(self, conv_id: str) -> list[tuple[str, dict[str, Any]]]:
-        acd = self.engine.acd
-        if isinstance(acd, SkillsAcd):
-            # Who has it, from memory: most messages are nobody's, and read nothing
-            agent = self._with.get(conv_id) or _given_to(acd, conv_id)
-            if not agent:
-                return []
-            conv = self.engine.store.get_conversation(conv_id)
-            if conv is None:
-                return []
-        else:
-            conv = self.engine.store.get_conversation(conv_id)
-            if conv is None:
-                return []
-            agent = conv.agent if conv.status == "with_agent" else self._with.get(conv_id)
-            if not agent:
-                return []
+        # Who has it, from memory: most messages are nobody's, and read nothing
+        agent = self._with.get(conv_id) or _given_to(self.engine.acd, conv_id)
+        if not agent:
+            return []
+        conv = self.engine.store.get_conversation(conv_id)
+        if conv is None:
+            return []
         item: dict[str, Any] = {"type": "message", "conversation_id": conv_id}
         page = self.store.history(conv.customer_id, limit=1)
         if page.messages:
@@ -289,10 +277,10 @@ class AgentFeed:
         return [(agent, window_event(conv.channel, conv_id, closes, now_of(self.engine)))]
 
 
-def _given_to(acd: SkillsAcd, conv_id: str) -> str | None:
+def _given_to(acd: Acd, conv_id: str) -> str | None:
     """The agent the ACD has given the conversation to (accepted), which the feed may have seen
     no event of: one given back to them by a new leader's recovery."""
-    interaction = acd.interactions.get(conv_id)
+    interaction = acd.interaction_view(conv_id)
     if interaction is None or interaction.phase != "active":
         return None
     return interaction.agent

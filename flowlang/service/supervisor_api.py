@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from flowlang.acd import SkillsAcd
 from flowlang.reporting import Scope
 from flowlang.reporting.render import to_data
 from flowlang.reporting.requested import period_data, requested_reports
@@ -25,6 +24,7 @@ from flowlang.service.agent_api import (
     PresenceView,
     change_presence,
     now_of,
+    presence_of,
     result_of,
 )
 from flowlang.service.dashboard import Board
@@ -149,13 +149,7 @@ async def agents(user: SupervisorUser, service: ServiceDep) -> list[PresenceView
 
     def read(engine: Engine) -> list[PresenceView]:
         known = service.project.deployment.agents if service.project.deployment else {}
-        records = engine.acd.agents if isinstance(engine.acd, SkillsAcd) else {}
-        return [
-            PresenceView(
-                agent=name, state=str(records[name].state) if name in records else "offline"
-            )
-            for name in sorted(known)
-        ]
+        return [presence_of(engine, name) for name in sorted(known)]
 
     return await service.worker.call(read)
 

@@ -835,16 +835,7 @@ class Worker:
             self._count(outcome)
 
     def _queue_gauges(self) -> None:
-        waiting = getattr(self.engine.acd, "waiting", None)
-        if waiting is None:
-            return
-        counts: dict[str, int] = {}
-        for interaction in waiting():
-            name = str(getattr(interaction, "queue", None) or "")
-            counts[name] = counts.get(name, 0) + 1
-        for name in getattr(self.engine.acd, "queues", {}) or {}:
-            counts.setdefault(str(name), 0)
-        for name, count in counts.items():
+        for name, count in self.engine.acd.waiting_counts().items():
             self.metrics.queue_waiting.labels(name).set(count)
 
     def _guarded(self, job: Callable[[], None]) -> None:

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends
 from jinja2 import TemplateError
 from pydantic import BaseModel, Field
 
-from flowlang.acd import SkillsAcd
 from flowlang.channels.engine_policy import rules_for
 from flowlang.channels.registry import ChannelRules
 from flowlang.channels.sms_segments import segments
@@ -203,9 +202,7 @@ def details_of(
     rules = rules_for(deployment)[conv.channel]
     customer = service.store.get_customer(conv.customer_id)
     name = customer.name if customer else None
-    interaction = (
-        engine.acd.interactions.get(conv.id) if isinstance(engine.acd, SkillsAcd) else None
-    )
+    interaction = engine.acd.interaction_view(conv.id)
     queue = deployment.queues.get(conv.queue or "")
     codes = list(queue.wrap_up_codes if queue and queue.wrap_up_codes else deployment.wrap_up_codes)
     acw = queue.after_call_work.total_seconds() if queue and queue.after_call_work else None
