@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from flowlang.service.forward import FORWARDED, Forwarder, ForwardToLeader
 from flowlang.service.front_route import FrontRoute
-from tests.service.test_forward import Leader, serving
+from tests.service.forwarding import Leader, lifespan_only, serving
 
 KEY = b"the-service-key"
 
@@ -65,24 +65,14 @@ def service() -> Iterator[Service]:
 
 @contextmanager
 def _front(state: Service, engine_url: str) -> Iterator[str]:
-    async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
-        assert scope["type"] == "lifespan", "the front answered an API request itself"
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            else:
-                await route.aclose()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     route = FrontRoute(
         Forwarder(lambda: True, lambda: engine_url, KEY, mark=False),
         Forwarder(lambda: True, lambda: state.who_leads[-1], KEY, cache_seconds=0.0),
         lambda: state.leads,
         OWN + "/",
     )
-    with serving(ForwardToLeader(lifespan, route)) as url:
+    own = lifespan_only(route.aclose, "the front answered an API request itself")
+    with serving(ForwardToLeader(own, route)) as url:
         yield url
 
 
