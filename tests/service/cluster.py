@@ -98,8 +98,14 @@ class Cluster:
         ]
 
     def start(self) -> Cluster:
-        for process in self.processes:
-            process.start()
+        """Start the processes in turn; when one cannot start, those already started are
+        stopped again before its error goes on (nothing is left running)."""
+        try:
+            for process in self.processes:
+                process.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.patience import scaled
 from tests.ports import free_port
 
 
@@ -50,6 +51,10 @@ class ServiceProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> ServiceProcess:
+        """Start it and wait until /ready answers: `timeout` seconds on a quiet machine, longer
+        under load (`tests.patience.scaled`); a process that exits, or is not ready by then,
+        is a RuntimeError saying so."""
+        timeout = scaled(timeout)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 self.args,
@@ -69,7 +74,7 @@ class ServiceProcess:
                 pass
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"flowlang serve not ready in {timeout} s: {self.log.read_text()}")
+        raise RuntimeError(f"flowlang serve not ready in {timeout:g} s: {self.log.read_text()}")
 
     def kill(self) -> None:
         """kill -9 of the whole service (on a SQLite store its front and engine processes at
@@ -111,8 +116,8 @@ class ServiceProcess:
         return int(httpx.get(self.url + "/ready", timeout=5.0).json()["unprocessed"])
 
     def settle(self, timeout: float = 60.0) -> None:
-        """Wait until every event made durable is processed."""
-        deadline = time.monotonic() + timeout
+        """Wait until every event made durable is processed (`timeout` scaled as `start`'s)."""
+        deadline = time.monotonic() + scaled(timeout)
         while self.unprocessed() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert self.unprocessed() == 0, "events still unprocessed"
