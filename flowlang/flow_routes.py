@@ -148,9 +148,8 @@ def _account_names(
     if account is None:
         return frozenset(), frozenset()
     names, keys = {account}, {account_key(account)}
-    declared = deployment.channels.get(channel) if deployment is not None else None
-    for known in declared.accounts if declared is not None else []:
-        if known.is_named(account):
-            names |= {known.name, *([known.id] if known.id else [])}
-            keys |= known.answers_to()
+    known = deployment.account(channel, account) if deployment is not None else None
+    if known is not None:
+        names |= {known.name, *([known.id] if known.id else [])}
+        keys |= known.answers_to()
     return frozenset(names), frozenset(keys)
