@@ -403,12 +403,16 @@ class Worker:
         )
 
     def _depose(self, exc: BaseException) -> None:
-        """(Cluster) Another process leads now: stop the engine, take no decision more."""
+        """(Cluster) Another process leads now: stop the engine, take no decision more. A
+        single process (its own store) has no lead to lose: the job that raised failed, as
+        any other, and the engine goes on."""
+        if self.cluster is None:
+            log.error("engine worker: a job failed: %s (no other process shares the store)", exc)
+            return
         log.error("engine stopped: %s", exc)
         self.role = "deposed"
-        if self.cluster is not None:
-            self.cluster.store.fence = None  # webhooks still made durable, for the leader
-            self.cluster.store.announce_inbound = True
+        self.cluster.store.fence = None  # webhooks still made durable, for the leader
+        self.cluster.store.announce_inbound = True
 
     def _rejoin(self) -> None:
         """(Cluster) Deposed, with no `on_deposed` to stop the process: a follower again. The
