@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from benchmarks.bench_reporting import T0, _events
+from flowlang.acd import SkillsAcd
 from flowlang.reporting import InteractionLog, Scope
 from flowlang.reporting.requested import requested_reports
 from flowlang.runtime.engine import Engine
@@ -37,11 +38,11 @@ NOW = T0 + timedelta(hours=5)
 
 
 class _Host:
-    """What a snapshot reads of the engine besides the log: no ACD (presence comes from the
-    log), customers' names from the store."""
+    """What a snapshot reads of the engine besides the log: an ACD that knows no agent
+    (presence comes from the log), customers' names from the store."""
 
     def __init__(self, store: SqliteStore) -> None:
-        self.acd = None
+        self.acd = SkillsAcd()
         self.store = store
 
 
