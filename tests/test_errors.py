@@ -11,7 +11,6 @@ import pytest
 
 import flowlang
 from flowlang import codes
-from flowlang.acd.distributor import AcdError
 from flowlang.channels.inbound.fields import PayloadError
 from flowlang.channels.outbound.adapters import DeliveryError
 from flowlang.channels.registry import RegistryError
@@ -20,6 +19,7 @@ from flowlang.diagnostics import Span, error
 from flowlang.errors import FlowError, InputError
 from flowlang.language.builder import BuildError
 from flowlang.runtime.initiate import InitiateError
+from flowlang.runtime.ports import AcdError
 
 
 def _exception_classes() -> list[type[BaseException]]:

@@ -154,6 +154,19 @@ def test_the_engine_rule_sees_an_import_inside_a_function(tmp_path: Path) -> Non
     assert engine_import_problems(tmp_path) == ["flowlang.runtime.sneaky imports flowlang.acd"]
 
 
+def test_the_service_reads_the_acd_only_through_its_port() -> None:
+    """docs/architecture.md: the service shows agents and interactions from the `Acd` port's
+    views and catches the port's `AcdError`; it imports nothing of the built-in ACD, so any
+    `Acd` plugged in works there."""
+    found = [
+        f"{module_name(path)} imports {imported}"
+        for path in sorted((ROOT / "service").rglob("*.py"))
+        for imported, _type_only in imports(path)
+        if imported == "flowlang.acd" or imported.startswith("flowlang.acd.")
+    ]
+    assert found == []
+
+
 def test_the_commands_do_not_import_the_cli_that_registers_them() -> None:
     """No cli <-> commands cycle: what a command and the CLI share lives in `commands/`."""
     found = [

@@ -39,9 +39,9 @@ from flowlang.acd.model import (
 )
 from flowlang.acd.targets import AGENT, attribute_equals, matcher, matches
 from flowlang.batch import collector_paused
-from flowlang.errors import FlowError
 from flowlang.runtime.ports import (
     AcdAgent,
+    AcdError,
     AcdInteraction,
     QueueStatus,
     RoutingNotice,
@@ -54,10 +54,6 @@ if TYPE_CHECKING:
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STATUS_WINDOW = timedelta(minutes=30)
 """How far back `queue_status` looks for the service level."""
-
-
-class AcdError(FlowError, ValueError):
-    """A request the ACD cannot act on (an unknown agent state, ...)."""
 
 
 Entry = tuple[float, float, str, int]  # AgentRecord.heap_entry()

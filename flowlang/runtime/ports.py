@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from flowlang.errors import FlowError
 from flowlang.events import EventKind, InboundEvent
 from flowlang.runtime.state import FlowState, Waiting
 
@@ -670,6 +671,11 @@ class AcdInteraction:
     wrap_up: str | None = None  # the wrap-up code given so far
 
 
+class AcdError(FlowError, ValueError):
+    """A request an `Acd` cannot act on (an unknown agent, an agent state it has not): what it
+    raises, and the service answers 422."""
+
+
 class Acd(Protocol):
     """Automatic call distribution: the engine asks, the ACD answers with notices.
 
@@ -706,7 +712,9 @@ class Acd(Protocol):
         self, conversation_id: str, agent: str, wrap_up: str | None, now: datetime
     ) -> list[RoutingNotice]: ...
 
-    def set_agent_state(self, agent: str, state: str, now: datetime) -> list[RoutingNotice]: ...
+    def set_agent_state(self, agent: str, state: str, now: datetime) -> list[RoutingNotice]:
+        """The agent sets themselves available, away or offline; `AcdError` for an agent or a
+        state this ACD does not know."""
 
     def customer_activity(
         self, conversation_id: str, now: datetime, window_closes_at: datetime | None = None

@@ -17,12 +17,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import BaseModel, Field, model_validator
 
-from flowlang.acd.distributor import AcdError
 from flowlang.events import AgentAction, AgentEvent
 from flowlang.runtime.delivery import UNSENT
 from flowlang.runtime.engine import Engine, Outcome
 from flowlang.runtime.initiate import InitiateError, template_content
-from flowlang.runtime.ports import ConversationView, Delivery
+from flowlang.runtime.ports import AcdError, ConversationView, Delivery
 from flowlang.service.access import (
     AFTER_CALL_WORK,
     AgentUser,
