@@ -1,11 +1,13 @@
 """The service reads the ACD only through the engine's `Acd` port: with an ACD that is not the
 built-in `SkillsAcd` (`PortOnlyAcd`), an agent's presence and work, a conversation's details,
-the supervisor's agents and dashboard and the queue gauges show what that ACD holds."""
+the supervisor's agents and dashboard and the queue gauges show what that ACD holds, and a
+presence change it refuses with the port's `AcdError` is a 422."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +17,46 @@ from flowlang.acd import SkillsAcd
 from flowlang.assembly import EngineParts
 from flowlang.project import Project
 from flowlang.runtime.engine import Engine
+from flowlang.runtime.ports import AcdError, RoutingNotice
 from tests.patience import scaled
 from tests.service.api_helpers import Api, make_api, under_test_client
 from tests.service.helpers import METRICS_AUTH, environment
 from tests.service.port_only_acd import PortOnlyAcd
 
 
+class RefusingAcd(PortOnlyAcd):
+    """An ACD of a host's own that refuses every presence change with the port's `AcdError`."""
+
+    def set_agent_state(self, agent: str, state: str, now: datetime) -> list[RoutingNotice]:
+        raise AcdError(f"{agent} may not change their presence here")
+
+
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    yield from _served_on(PortOnlyAcd, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def refusing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    yield from _served_on(RefusingAcd, tmp_path, monkeypatch)
+
+
+def _served_on(
+    kind: type[PortOnlyAcd], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Api]:
+    """The service, its engine's ACD a `kind` over the deployment's `SkillsAcd`."""
     for name, value in environment().items():
         monkeypatch.setenv(name, value)
     built = Project.engine
 
     def engine(self: Project, **parts: Any) -> Engine:
-        parts.setdefault("acd", PortOnlyAcd(SkillsAcd.from_deployment(self.deployment)))
+        parts.setdefault("acd", kind(SkillsAcd.from_deployment(self.deployment)))
         given: EngineParts = parts  # type: ignore[assignment]
         return built(self, **given)
 
     monkeypatch.setattr(Project, "engine", engine)
     service = make_api(tmp_path)
-    assert isinstance(service.app.state.service.worker.engine.acd, PortOnlyAcd)
+    assert type(service.app.state.service.worker.engine.acd) is kind
     yield from under_test_client(service)
 
 
@@ -50,6 +72,16 @@ def test_presence_is_the_acds_for_the_agent_and_the_supervisor(api: Api) -> None
     assert api.get("frank", "/api/agent/presence").json() == {"agent": "frank", "state": "away"}
     assert presences(api)["frank"] == "away"
     assert presences(api)["alice"] == "available"
+
+
+def test_a_presence_change_the_acd_refuses_is_a_422(refusing: Api) -> None:
+    refused = refusing.put("frank", "/api/agent/presence", {"state": "away"})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"] == {
+        "code": "presence_refused",
+        "reason": "frank may not change their presence here",
+    }
+    assert refusing.get("frank", "/api/agent/presence").json()["state"] == "available"
 
 
 def test_an_offer_is_the_agents_work_with_its_details_and_on_the_dashboard(api: Api) -> None:
