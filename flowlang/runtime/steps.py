@@ -986,43 +986,31 @@ def _route_queue(node: Node, a: ir.RouteQueueArgs, program: Program) -> Step:
         skill_text = ", ".join(skills) or "no skills"
         return f"queue {queue} ({skill_text}; priority {priority:g}{stepped})"
 
-    def routed_in_full(
+    def routed(
         r: RunContext, queue: str, skills: dict[str, int | None], language: str | None, p: float
     ) -> fx.RouteToQueue:
-        return fx.RouteToQueue(
-            step=nid,
-            line=line,
-            queue=queue,
-            skills=[{"skill": k, "min": v} for k, v in skills.items()],
-            language=language,
-            priority=p,
-            preferred_agents=[
-                {"agent": agent_of(r), "score": score} for agent_of, score in preferred
-            ],
-            prefer_last_agent=prefer_last,
-            timeout_seconds=timeout,
-            agent_steps=[
+        # not validated: each part is typed by the compiled graph or by the run (`_name_reader`
+        # gives text), and the effect is validated nowhere else between here and
+        # the ACD (tests/runtime/test_route_effect.py checks it against the validated one)
+        return fx.RouteToQueue.trusted(
+            nid,
+            line,
+            queue,
+            [{"skill": k, "min": v} for k, v in skills.items()],
+            language,
+            float(p),  # (a priority read back from a stored state may be an int)
+            [{"agent": agent_of(r), "score": score} for agent_of, score in preferred]
+            if preferred
+            else [],
+            prefer_last,
+            timeout,
+            [
                 {"condition": canonical(bind(r)) if bind else None, "seconds": seconds}
                 for bind, seconds in steps
-            ],
+            ]
+            if steps
+            else [],
         )
-
-    def routed_plainly(
-        _r: RunContext, queue: str, skills: dict[str, int | None], language: str | None, p: float
-    ) -> fx.RouteToQueue:
-        return fx.RouteToQueue(
-            step=nid,
-            line=line,
-            queue=queue,
-            skills=[{"skill": k, "min": v} for k, v in skills.items()],
-            language=language,
-            priority=p,
-            prefer_last_agent=prefer_last,
-            timeout_seconds=timeout,
-        )
-
-    # the usual route leaves out the empty lists (validating one costs)
-    routed = routed_in_full if preferred or steps else routed_plainly
 
     def route_queue(r: RunContext) -> str | None:
         interaction = r.s.interaction
