@@ -10,12 +10,20 @@
    the same messages (a new conversation each), interleaved rounds. Reported: the median
    message's microseconds each (a shared machine's pauses land in the mean) and the ratio
    (goal: at most 4x).
+3. The garbage collector over a long run: 20,000 new customers through `engine.handle` (the
+   in-memory store and the ACD's state growing all along), with Python's default collector
+   with the engine process's settings (`flowlang/service/collector.py`: larger thresholds,
+   what was loaded frozen) and with the collector off (the floor), interleaved rounds.
+   Reported: each message's CPU time (a shared machine's preemptions are not the
+   collector's), mean, median, p99 and max, the median over rounds; each mean against the
+   floor's (goal: the service's at most 1.1x).
 
 Each figure is the minimum over interleaved rounds (a fresh engine each) of the medians.
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,15 +34,16 @@ from flowlang.runtime.engine import Engine
 from flowlang.runtime.interpreter import run
 from flowlang.runtime.memory import MemoryStore
 from flowlang.runtime.state import Facts, FlowState, Trigger
+from flowlang.service import collector
 from tests.runtime.helpers import engine_of, program
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ROUNDS = 3
 
 
-def _one_decision_engine(with_agent: bool) -> Engine:
+def _one_decision_engine(with_agent: bool, capacity: int = 10_000) -> Engine:
     agents = (
-        [AgentProfile("ana", frozenset({"Retail"}), {}, frozenset(), {"message": 10_000}, True)]
+        [AgentProfile("ana", frozenset({"Retail"}), {}, frozenset(), {"message": capacity}, True)]
         if with_agent
         else []
     )
@@ -113,9 +122,87 @@ def engine_against_interpreter(count: int = 2_000) -> None:
     print(f"  engine.handle, in-memory    {a:6.1f} µs  ratio {a / b:5.1f}x  (goal <= 4x)")
 
 
+def _cpu_costs(engine: Engine, events: list[InboundEvent]) -> list[float]:
+    costs = []
+    clock = time.thread_time
+    for event in events:
+        start = clock()
+        engine.handle(event)
+        costs.append(clock() - start)
+    return costs
+
+
+Collector = str  # "defaults", "service" or "off"
+COLLECTORS: dict[Collector, str] = {
+    "defaults": "Python's defaults",
+    "service": "the service's settings",
+    "off": "collector off (floor)",
+}
+
+
+def _with_collector(setting: Collector, events: list[InboundEvent]) -> list[float]:
+    """Each message's CPU time through a fresh engine, the collector as Python's defaults, as
+    the engine process sets it once loaded, or off; Python's collector restored after."""
+    gc.collect()
+    engine = _one_decision_engine(True, capacity=len(events))
+    thresholds = gc.get_threshold()
+    if setting == "service":
+        collector.tune()
+        collector.freeze_loaded()
+    elif setting == "off":
+        gc.disable()
+    else:
+        gc.set_threshold(700, 10, 10)  # Python's defaults
+    try:
+        return _cpu_costs(engine, events)
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+        del engine
+        gc.collect()
+
+
+def collector_pauses(count: int = 20_000) -> None:
+    events = _messages(count)
+    figures: dict[Collector, list[tuple[float, float, float, float]]] = {c: [] for c in COLLECTORS}
+    order = list(COLLECTORS)
+    for round_ in range(ROUNDS):
+        for setting in order[round_ % 3 :] + order[: round_ % 3]:  # each first in turn
+            costs = sorted(_with_collector(setting, events))
+            figures[setting].append(
+                (
+                    statistics.fmean(costs) * 1e6,
+                    costs[len(costs) // 2] * 1e6,
+                    costs[int(len(costs) * 0.99)] * 1e6,
+                    costs[-1] * 1e3,
+                )
+            )
+    print(
+        f"the garbage collector over {count:,} new customers (store growing; CPU time a "
+        "message, median over rounds)"
+    )
+    means = {}
+    for setting, title in COLLECTORS.items():
+        mean, median, p99, most = (
+            statistics.median(f[i] for f in figures[setting]) for i in range(4)
+        )
+        means[setting] = mean
+        print(
+            f"  {title:<23} mean {mean:6.1f} µs  median {median:6.1f} µs  p99 {p99:6.1f} µs"
+            f"  max {most:6.1f} ms"
+        )
+    floor = means["off"]
+    print(
+        f"  mean against the floor: defaults {means['defaults'] / floor:4.2f}x, "
+        f"service {means['service'] / floor:4.2f}x  (goal: service <= 1.1x)"
+    )
+
+
 def main() -> None:
     accumulating()
     engine_against_interpreter()
+    collector_pauses()
 
 
 if __name__ == "__main__":

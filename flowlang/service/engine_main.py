@@ -31,6 +31,7 @@ from typing import IO
 
 import uvicorn
 
+from flowlang.service import collector
 from flowlang.service.app import create_app
 from flowlang.service.engine_process import LEADS
 from flowlang.service.protocol import with_header_timeout
@@ -118,6 +119,13 @@ def tell_role(role_fd: int, worker: Worker) -> None:
     worker.on_role = told
 
 
+def tune_collector(worker: Worker) -> None:
+    """The engine process's garbage collector: collections less often, and what is loaded and
+    recovered set aside after each recovery (`collector.py`)."""
+    collector.tune()
+    worker.on_recovered = collector.freeze_loaded
+
+
 class _Server(uvicorn.Server):
     """uvicorn, deaf to Ctrl-C: a terminal's SIGINT reaches the front too, which answers the
     requests in hand and then stops this process (SIGTERM), rather than finding it gone and
@@ -147,6 +155,7 @@ def main(argv: list[str]) -> int:
     for line in app.state.service.started:
         print(line, file=sys.stderr, flush=True)
     worker = app.state.service.worker
+    tune_collector(worker)
     tell_role(int(config["role_fd"]), worker)
     worker.wake_pending = FrontPipe(int(config["wake_fd"]), worker.wake).woken
     listening = socket.socket(fileno=int(config["listen_fd"]))

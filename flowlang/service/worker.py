@@ -230,6 +230,9 @@ class Worker:
         # (A leader) Whether a wake-up was sent that has not reached the queue yet, taking it
         # (the front process's pipe: `engine_main.py`).
         self.wake_pending: Callable[[], bool] = lambda: False
+        # Called after each recovery, on the worker's thread (the engine process of `flowlang
+        # serve` sets aside what it has loaded from the garbage collector: `collector.py`).
+        self.on_recovered: Callable[[], None] = lambda: None
         self._more = False  # (leader) events left in the inbound log after the last turn
         self._next_look = 0.0  # (leader) when to look at the inbound log again, unwoken
         self._last_turn = 0  # (leader) how many events its last turn processed
@@ -445,6 +448,7 @@ class Worker:
 
     def _recover(self) -> None:
         outcomes = self.engine.recover(datetime.now(UTC))
+        self.on_recovered()
         for outcome in outcomes:
             self._count(outcome)
         self.on_commit()
