@@ -188,6 +188,7 @@ def _process(ctx: EngineContext, event: InboundEvent, marked: bool = False) -> O
             "media": ctx.ports.media_of(event.channel, event.kind),
             "message_kind": _VALUES[event.kind],
             "customer": conv.customer_id,
+            "event_id": event.event_id,  # the history's message (the agents' streams show it)
         },
     )
     keyword = ctx.policy.observe_inbound(conv, event, now)

@@ -67,6 +67,7 @@ TAKEN_AWAY = frozenset(
     }
 )
 ENDED = frozenset({"completed", "wrap_up_ended"})
+RECENT_MESSAGES = 20  # how far back a streamed message is looked for in the history
 
 
 @dataclass
@@ -195,7 +196,7 @@ class AgentFeed:
             self._with.pop(conv_id, None)
             return []
         if kind == "message_in":
-            return self._message(conv_id)
+            return self._message(conv_id, event)
         if kind == "window_closed":
             return self._closed_by_vendor(conv_id, event)
         return []
@@ -228,7 +229,7 @@ class AgentFeed:
             "window_closes_at": _iso(self.engine.policy.window_closes_at(conv)),
         }
 
-    def _message(self, conv_id: str) -> list[tuple[str, dict[str, Any]]]:
+    def _message(self, conv_id: str, event: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         # Who has it, from memory: most messages are nobody's, and read nothing
         agent = self._with.get(conv_id) or _given_to(self.engine.acd, conv_id)
         if not agent:
@@ -237,16 +238,32 @@ class AgentFeed:
         if conv is None:
             return []
         item: dict[str, Any] = {"type": "message", "conversation_id": conv_id}
-        page = self.store.history(conv.customer_id, limit=1)
-        if page.messages:
-            last = page.messages[-1]
+        found = self._received(conv.customer_id, conv_id, event.get("event_id"))
+        if found is not None:
             item.update(
-                seq=last["seq"],
-                text=last["content"].get("text", ""),
-                kind=last["content"].get("kind", "message"),
-                at=_iso(last["at"]),
+                seq=found["seq"],
+                text=found["content"].get("text", ""),
+                kind=found["content"].get("kind", "message"),
+                at=_iso(found["at"]),
             )
         return [(agent, item), *self._window(agent, conv_id, conv)]
+
+    def _received(
+        self, customer_id: str, conv_id: str, event_id: str | None
+    ) -> Mapping[str, Any] | None:
+        """The customer's message the event is of: by its event id among their latest
+        messages (the flow's replies, and other messages of the same turn, may have come
+        after it), else their latest message in the conversation (a log written before
+        events carried the id)."""
+        page = self.store.history(customer_id, limit=RECENT_MESSAGES)
+        received = [
+            m
+            for m in reversed(page.messages)
+            if m.get("direction", "in") == "in" and m.get("conversation_id", conv_id) == conv_id
+        ]
+        if event_id is not None:
+            return next((m for m in received if m["content"].get("event_id") == event_id), None)
+        return received[0] if received else None
 
     def _closed_by_vendor(
         self, conv_id: str, event: Mapping[str, Any]

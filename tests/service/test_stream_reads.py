@@ -102,3 +102,36 @@ def test_a_message_reaches_the_agent_the_acd_gave_the_conversation_to_before_the
     interaction.phase = "active"
     ((agent, item), _window) = feed.translate(message_in("conv1"))
     assert agent == "frank" and item["text"] == "Are you there?"
+
+
+def test_a_streamed_message_is_the_one_the_event_is_of_not_the_latest_in_the_history() -> None:
+    """The flow's reply (a card) is in the history before the feed hears of the customer's
+    message, and two messages of the customer may come in one turn: each event is shown as
+    its own message, with its own place in the history, never the reply as the customer's."""
+    feed, reads = feed_of(SkillsAcd())
+    feed.translate({"kind": "offered", "at": AT, "conversation_id": "conv1", "agent": "frank"})
+
+    def said(seq: int, event_id: str, text: str) -> dict[str, Any]:
+        content = {"kind": "text", "text": text, "event_id": event_id}
+        return {
+            "seq": seq,
+            "conversation_id": "conv1",
+            "direction": "in",
+            "content": content,
+            "at": AT,
+        }
+
+    card = {
+        "seq": 9,
+        "conversation_id": "conv1",
+        "direction": "out",
+        "at": AT,
+        "content": {"kind": "card", "text": "", "title": "Our fees, explained"},
+    }
+    history = [said(7, "wamid.1", "Fees?"), said(8, "wamid.2", "On my card"), card]
+    reads.history = lambda customer_id, limit: SimpleNamespace(messages=history)  # type: ignore[method-assign]
+    shown = []
+    for event_id in ("wamid.1", "wamid.2"):
+        ((_agent, item), _window) = feed.translate(message_in("conv1") | {"event_id": event_id})
+        shown.append((item["seq"], item["text"], item["kind"]))
+    assert shown == [(7, "Fees?", "text"), (8, "On my card", "text")]
