@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flowlang.account_names import account_key
 from flowlang.compiler.ir import TransferFlowArgs
-from flowlang.config.models import account_key
 from flowlang.events import EventKind
 from flowlang.runtime.context import FlowChooser
 from flowlang.runtime.program import Program

@@ -270,7 +270,7 @@ def context_from_deployment(deployment: Deployment, filename: str) -> FlowContex
     for key, channel in deployment.channels.items():
         names: set[str] = set()
         for account in channel.accounts:
-            names.update(v for v in (account.name, account.id) if v)
+            names.update(v for v in (account.name, account.id, account.user_id) if v)
         accounts[key] = names
     templates = {
         name: _template_info(name, t, deployment) for name, t in deployment.templates.items()

@@ -23,6 +23,7 @@ LAYERS = [
         "flowlang.runtime.state",  # a flow's state and its JSON form, which conversations carry
         "flowlang.runtime.users",  # API tokens and user names, as every store checks them
         "flowlang.runtime.phones",  # E.164, as the store, the channels and the engine compare
+        "flowlang.account_names",  # an account found by any of its spellings, everywhere
         # a flow's expressions, as the interpreter and the ACD's agent conditions evaluate them
         "flowlang.runtime.evaluate",
         "flowlang.runtime.clock",

@@ -7,9 +7,7 @@ checked by `flowlang.config.references` after the models validate.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -23,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from flowlang.account_names import account_key
 from flowlang.config.fields import (
     Duration,
     HoursRange,
@@ -119,18 +118,6 @@ class Queue(Model):
     bullseye: list[Ring] = Field(default_factory=list)
     inactivity: Inactivity | None = None
     window_urgency: WindowUrgency = Field(default_factory=WindowUrgency)
-
-
-@lru_cache(maxsize=4096)  # events name a few accounts over and over (the engine asks per message)
-def account_key(name: str) -> str:
-    """An account's name or id as events and the deployment are compared: NFKC, case folded,
-    without the `+` of a phone number or the `@` of a handle ("+442079460000" and
-    "442079460000", "@GbankSocial" and "gbanksocial" are the same account)."""
-    if name.isascii():  # (most: NFKC leaves ASCII as it is, and folds its case as lower())
-        key = name.strip().lower()
-    else:
-        key = unicodedata.normalize("NFKC", name).strip().casefold()
-    return key[1:] if key.startswith(("+", "@")) else key
 
 
 class Account(Model):

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 import phonenumbers
 
 from flowlang import codes
-from flowlang.config.models import Account, Deployment, account_key
+from flowlang.account_names import account_key
+from flowlang.config.models import Account, Deployment
 from flowlang.config.positions import PositionIndex
 from flowlang.diagnostics import Diagnostic, error, suggest, warning
 from flowlang.templates import part_span, template_problems, unsafe_template_parts

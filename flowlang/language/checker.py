@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import assert_never
 
 from flowlang import codes
+from flowlang.account_names import account_key
 from flowlang.diagnostics import Diagnostic, Span, error, listing, sort_key, suggest, warning
 from flowlang.language import ast
 from flowlang.language.check_split import milestone_problems, split_problems
@@ -455,7 +456,8 @@ class _Checker:
                 )
             if target.account is not None and self.ctx.has_deployment:
                 accounts = self.ctx.accounts.get(target.channel, set())
-                if target.account not in accounts:
+                key = account_key(target.account)
+                if all(account_key(known) != key for known in accounts):
                     self.report(
                         error(
                             codes.UNKNOWN_ACCOUNT,

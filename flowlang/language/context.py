@@ -92,7 +92,9 @@ class FlowContext:
     schedules: set[str] = field(default_factory=set)
     templates: dict[str, TemplateInfo] = field(default_factory=dict)
     data_actions: dict[str, DataActionInfo] = field(default_factory=dict)
-    accounts: dict[str, set[str]] = field(default_factory=dict)  # channel -> names and ids
+    # channel -> its accounts' names and ids as declared; a flow's name matches one by
+    # `account_names.account_key` (any case, `+` and `@` optional), as events do at run time
+    accounts: dict[str, set[str]] = field(default_factory=dict)
     channels: dict[str, ChannelInfo] = field(default_factory=dict)
     span_of: Callable[[tuple[str | int, ...]], Span | None] = field(default=lambda _path: None)
     # the names of the flows loaded together (validated, served or tested side by side), which

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flowlang.config.models import account_key
+from flowlang.account_names import account_key
 from flowlang.runtime.keywords import KeywordMatcher, normalise
 
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from flowlang import __version__
+from flowlang.account_names import account_key
 from flowlang.channels.senders import SenderSetupError, VendorSenders, senders_for
 from flowlang.config import Deployment
-from flowlang.config.models import account_key
 from flowlang.flow_routes import FlowRoutes, unloaded_transfers
 from flowlang.project import Project, load_project
 from flowlang.runtime.ports import OutboundAdapter, OutboundMessage

@@ -49,7 +49,7 @@ class Gate:
     secrets: dict[str, ChannelSecrets]
     channels: list[str]  # the channels whose webhooks are taken
     taker: Taker  # the intake (or the worker, when the process has no intake of its own)
-    # channel -> the names its accounts answer to (`config.models.account_key`); none: any
+    # channel -> the names its accounts answer to (`account_names.account_key`); none: any
     accounts: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def serves(self, channel: str) -> bool:

@@ -23,11 +23,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from flowlang.account_names import account_key
 from flowlang.channels.inbound import Part, read
 from flowlang.channels.inbound.x import subscribed_user
 from flowlang.channels.ingest import part_letter, verify_request
 from flowlang.channels.signatures import SignatureError, x_crc_response
-from flowlang.config.models import account_key
 from flowlang.events import InboundEvent
 from flowlang.service.state import Gate, gate_of
 from flowlang.service.worker import Ack, Letter, WorkerStopped

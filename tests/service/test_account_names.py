@@ -16,8 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flowlang.account_names import account_key
 from flowlang.channels.inbound import Part, read
-from flowlang.config.models import Account, account_key
+from flowlang.config.models import Account
 from flowlang.events import EventKind, InboundEvent
 from flowlang.project import load_project
 from flowlang.runtime.accounts import Accounts

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from ruamel.yaml import YAML
 
-from flowlang.config.models import account_key
+from flowlang.account_names import account_key
 from flowlang.service import ServiceConfigError, create_app
 from flowlang.service.settings import Settings
 from tests.service.helpers import (
