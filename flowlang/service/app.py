@@ -45,7 +45,7 @@ from flowlang.service.metrics_access import metrics_refusal, metrics_token
 from flowlang.service.sessions import SessionRules
 from flowlang.service.settings import ServiceConfigError, Settings, channel_secrets
 from flowlang.service.signin_limit import FailedSignIns, SignInLimit
-from flowlang.service.state import Gate, Service, service_of
+from flowlang.service.state import AccountNames, Gate, Service, service_of
 from flowlang.service.tokens import TokenReader
 from flowlang.service.versions import Started, starting_versions
 from flowlang.service.worker import ENGINE_NAME, Cluster, UtcClock, Worker
@@ -440,16 +440,17 @@ def load_projects(settings: Settings) -> list[tuple[Path, Project]]:
     return projects
 
 
-def webhook_accounts(project: Project) -> dict[str, frozenset[str]]:
-    """Each channel's accounts in the deployment, as the names they answer to
-    (`Account.answers_to`): an event for none of them is kept as a dead letter, not processed.
+def webhook_accounts(project: Project) -> dict[str, AccountNames]:
+    """Each channel's accounts in the deployment, by the names they answer to
+    (`Account.answers_to`), each to all the names of its account: an event for none of them is
+    kept as a dead letter, not processed.
     X's by their `user_id` only: every X
     webhook names the account it is for by that numeric id (`for_user_id`), and its handle
     only when an event happens to carry it. Raises ServiceConfigError for an X account
     without a `user_id`, whose events could not be told from other accounts'."""
     if project.deployment is None:
         return {}
-    accounts: dict[str, frozenset[str]] = {}
+    accounts: dict[str, AccountNames] = {}
     unnamed: list[str] = []
     for channel, entry in project.deployment.channels.items():
         if not entry.accounts:
@@ -460,11 +461,11 @@ def webhook_accounts(project: Project) -> dict[str, frozenset[str]]:
                 for i, a in enumerate(entry.accounts)
                 if a.user_id is None
             ]
-            accounts[channel] = frozenset(
-                account_key(a.user_id) for a in entry.accounts if a.user_id
-            )
+            accounts[channel] = {
+                account_key(a.user_id): a.answers_to() for a in entry.accounts if a.user_id
+            }
         else:
-            accounts[channel] = frozenset().union(*(a.answers_to() for a in entry.accounts))
+            accounts[channel] = {n: a.answers_to() for a in entry.accounts for n in a.answers_to()}
     if unnamed:
         raise ServiceConfigError(
             "X accounts without their user_id, so the service cannot tell their webhooks from "

@@ -48,7 +48,7 @@ from flowlang.service.metrics import CONTENT_TYPE_LATEST, Metrics, merged_text
 from flowlang.service.metrics_access import metrics_refusal, metrics_token
 from flowlang.service.settings import ChannelSecrets, ServiceConfigError, Settings, channel_secrets
 from flowlang.service.signin_limit import FailedSignIns, SignInLimit
-from flowlang.service.state import Gate
+from flowlang.service.state import AccountNames, Gate
 from flowlang.store import count_unprocessed, database_errors, is_postgres_url, shown_location
 from flowlang.store.inbox import SqliteInbox
 from flowlang.store.leadership import FORWARD_NAME, Leadership
@@ -70,7 +70,7 @@ class Front:
     flows: dict[str, str]
     metrics: Metrics = field(default_factory=Metrics)
     last_ready: dict[str, Any] | None = None  # the engine's last answer to /ready
-    accounts: dict[str, frozenset[str]] = field(default_factory=dict)  # Gate.accounts
+    accounts: dict[str, AccountNames] = field(default_factory=dict)  # Gate.accounts
     metrics_token: str | None = None  # what /metrics asks of scrapers (None: answers no one)
     failed_signins: FailedSignIns = field(default_factory=lambda: FailedSignIns.of(Access()))
     webhook_limits: dict[str, int] = field(default_factory=dict)  # BodyLimits.webhook_limits

@@ -10,10 +10,11 @@ process that takes webhooks (the service's front process too: `front.py`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from fastapi import Request
 
@@ -29,6 +30,10 @@ from flowlang.service.worker import Ack, Letter, Worker
 from flowlang.store import Store, shown_location
 
 _log = logging.getLogger("flowlang.service")
+
+# A channel's accounts: each name one answers to (an `account_key`; X: its user id only) to all
+# the names of that account
+AccountNames: TypeAlias = Mapping[str, frozenset[str]]
 
 
 class Taker(Protocol):
@@ -50,12 +55,12 @@ class Gate:
     channels: list[str]  # the channels whose webhooks are taken
     taker: Taker  # the intake (or the worker, when the process has no intake of its own)
     # channel -> the names its accounts answer to (`account_names.account_key`); none: any
-    accounts: dict[str, frozenset[str]] = field(default_factory=dict)
+    accounts: dict[str, AccountNames] = field(default_factory=dict)
 
     def serves(self, channel: str) -> bool:
         return channel in self.channels
 
-    def accounts_of(self, channel: str) -> frozenset[str] | None:
+    def accounts_of(self, channel: str) -> AccountNames | None:
         """The accounts whose events the channel's route takes (None: any)."""
         return self.accounts.get(channel)
 

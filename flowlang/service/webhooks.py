@@ -29,7 +29,7 @@ from flowlang.channels.inbound.x import subscribed_user
 from flowlang.channels.ingest import part_letter, verify_request
 from flowlang.channels.signatures import SignatureError, x_crc_response
 from flowlang.events import InboundEvent
-from flowlang.service.state import Gate, gate_of
+from flowlang.service.state import AccountNames, Gate, gate_of
 from flowlang.service.worker import Ack, Letter, WorkerStopped
 from flowlang.store import unreachable_errors
 
@@ -215,11 +215,12 @@ def _read_request(
     raw: bytes,
     received: datetime,
     max_events: int,
-    accounts: frozenset[str] | None = None,
+    accounts: AccountNames | None = None,
 ) -> tuple[list[InboundEvent], list[Letter]]:
     """A verified request's events and its dead letters; identical unreadable events of the
     request are one dead letter (its reason counts the others). With `accounts`, an event for
-    another account is a dead letter too."""
+    another account is a dead letter too, and an X event naming its account by a handle the
+    deployment does not list (renamed since) is named by the account's user id instead."""
     events: list[InboundEvent] = []
     letters: dict[str, Letter] = {}
     repeats: Counter[str] = Counter()
@@ -237,6 +238,9 @@ def _read_request(
                 f"an event for {channel} account {', '.join(map(repr, foreign))}, which is not "
                 f"one of the deployment's (channels.{channel}.{listed})"
             )
+        elif accounts is not None and channel in X_CHANNELS:
+            events.extend(_by_listed_name(part, accounts))
+            continue
         else:
             events.extend(part.events)
             continue
@@ -254,7 +258,18 @@ def _read_request(
     return events, kept
 
 
-def _foreign(channel: str, part: Part, accounts: frozenset[str]) -> list[str]:
+def _by_listed_name(part: Part, accounts: AccountNames) -> list[InboundEvent]:
+    """An X part's events, each naming its account by a name the deployment lists: X names it
+    by its @handle when an event carries one, and a handle changes (the user id does not)."""
+    owner = subscribed_user(part.body or {})
+    names = accounts.get(account_key(owner), frozenset())
+    return [
+        e if account_key(e.account) in names else e.model_copy(update={"account": owner})
+        for e in part.events
+    ]
+
+
+def _foreign(channel: str, part: Part, accounts: AccountNames) -> list[str]:
     """The accounts `part` is for that are not among `accounts`: an X request's by the numeric
     id that names it whatever its events (an X event names the business by its handle only
     when it carries the business's user object)."""

@@ -23,7 +23,7 @@ from flowlang.events import EventKind, InboundEvent
 from flowlang.project import load_project
 from flowlang.runtime.accounts import Accounts
 from flowlang.service.app import webhook_accounts
-from flowlang.service.webhooks import X_CHANNELS, _foreign
+from flowlang.service.webhooks import X_CHANNELS, _foreign, _read_request
 from tests.service.helpers import EXAMPLE_DEPLOYMENT, FLOW, PAYLOADS
 
 PROJECT, _ = load_project(FLOW, EXAMPLE_DEPLOYMENT)
@@ -156,3 +156,35 @@ def test_the_ascii_shortcut_keys_a_name_as_the_general_form_does(name: str) -> N
     general = unicodedata.normalize("NFKC", name).strip().casefold()
     assert account_key(name) == (general[1:] if general.startswith(("+", "@")) else general)
     assert account_key("ＧＢａｎｋ") == account_key("@gbank")  # full-width letters, NFKC
+
+
+def renamed_x_requests(text: str) -> list[tuple[str, bytes]]:
+    """A DM and a mention for the example's X account after it renamed its handle to
+    @GBankNew, which the deployment does not list (it lists the old handle and the user id)."""
+    dm = json.loads(PAYLOADS.joinpath("x/dm.json").read_bytes())
+    dm["users"]["1450000000000000001"]["screen_name"] = "GBankNew"
+    dm["direct_message_events"][0]["message_create"]["message_data"]["text"] = text
+    mention: dict[str, Any] = json.loads(PAYLOADS.joinpath("x/mention.json").read_bytes())
+    post = mention["tweet_create_events"][0]
+    post |= {"text": text, "in_reply_to_user_id_str": "1450000000000000001"}
+    post |= {"in_reply_to_screen_name": "GBankNew"}
+    post["entities"]["user_mentions"] = []
+    return [("x_dm", json.dumps(dm).encode()), ("x_public", json.dumps(mention).encode())]
+
+
+@pytest.mark.parametrize(("text", "matches"), [("my card fee again", True), ("lovely day", False)])
+def test_an_x_account_with_a_new_handle_is_still_the_deployments_account(
+    text: str, matches: bool
+) -> None:
+    """The intake takes an X event by its user id; the engine must find the same account
+    (its queue, its keyword filter) though the event names a handle the deployment does not
+    list: neither every post taken (fail-open) nor every post dropped (fail-closed)."""
+    for channel, body in renamed_x_requests(text):
+        events, letters = _read_request(channel, body, AT, 100, INTAKE[channel])
+        assert not letters and events, channel
+        for named in events:
+            found = ENGINE.find(channel, named.account)
+            assert found is not None, (channel, named.account)
+            assert found.names == DEPLOYMENT.channels[channel].accounts[0].answers_to()
+            actionable = ENGINE.actionable(channel, named.account, named.text)
+            assert actionable is (matches or channel == "x_dm"), (channel, text)
