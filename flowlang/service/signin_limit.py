@@ -2,14 +2,16 @@
 `access.failed_signin_limit` within `access.failed_signin_window`; docs/service.md, "Failed
 sign-ins").
 
-A failed sign-in is the sign-in form answered 401 (a wrong, expired or revoked token) or any
+A failed sign-in is the sign-in form answered 401 (a wrong, expired or revoked token), any
 request with an `Authorization` header answered 401 (a wrong API token; a wrong token on
-`/metrics`). A browser whose session has ended is not one (a page left open makes such
-requests on its own), nor is a webhook (signed, never a token). Once an address has failed
-`limit` times within `window`, its sign-in attempts (the form, and every request with an
-`Authorization` header) are answered 429 with `Retry-After` without their token being read,
-until `window` after the last failure: a correct token too, so that a refused attempt costs
-no look-up, and so that the limit ends by itself (the refused attempts are not counted).
+`/metrics`), or the live stream answered 401 to its `?ticket=` (a wrong, used or expired
+ticket). A browser whose session has ended is not one (a page left open makes such requests
+on its own), nor is a webhook (signed, never a token). Once an address has failed `limit`
+times within `window`, its sign-in attempts (the form, every request with an `Authorization`
+header, the stream with a ticket) are answered 429 with `Retry-After` without their token
+being read, until `window` after the last failure: a correct token too, so that a refused
+attempt costs no look-up, and so that the limit ends by itself (the refused attempts are not
+counted).
 Sessions already open go on.
 
 Counted in memory by the process that took the request from the client: the front process
@@ -25,6 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -89,10 +92,18 @@ class FailedSignIns:
             del self._failures[next(iter(self._failures))]
 
 
+STREAM = "/api/agent/stream"  # whose `?ticket=` stands for the token it was given for
+
+
 def is_attempt(scope: Scope) -> bool:
-    """Whether the request signs in: the sign-in form, or any request with a token."""
+    """Whether the request signs in: the sign-in form, any request with a token, or the live
+    stream with a ticket."""
     path: str = scope["path"]
     if scope["method"] == "POST" and path == "/signin":
+        return True
+    if path == STREAM and any(
+        name == "ticket" for name, _ in parse_qsl(scope["query_string"].decode("latin-1"), True)
+    ):
         return True
     return not path.startswith("/webhooks/") and any(
         name == b"authorization" for name, _ in scope["headers"]

@@ -180,3 +180,21 @@ def test_addresses_beyond_the_most_counted_forget_the_expired_first() -> None:
     assert failures.wait("a") == 4
     failures.failed("d")  # none expired: the one known longest ("a") is forgotten
     assert failures.wait("a") is None
+
+
+def test_a_stream_ticket_guesser_is_limited_and_another_address_is_not(api: Api) -> None:
+    """A wrong `?ticket=` on the live stream is a failed sign-in: the ticket stands for a token."""
+    for guess in range(10):
+        answer = api.client.get(f"/api/agent/stream?ticket=guess-{guess}")
+        assert answer.status_code == 401, answer.text
+    assert api.client.get("/api/agent/stream?ticket=").status_code == 429
+    assert api.get("frank", PRESENCE).status_code == 429  # its tokens wait too
+    elsewhere = TestClient(api.app, client=("198.51.100.7", 50000))
+    assert elsewhere.get("/api/agent/stream?ticket=guess").status_code == 401
+    assert elsewhere.get(PRESENCE, headers=api.auth("frank")).status_code == 200
+
+
+def test_a_stream_without_a_ticket_is_no_sign_in(api: Api) -> None:
+    """Nor is a stream asked for with no credential at all (nothing was guessed)."""
+    for _ in range(20):
+        assert api.client.get("/api/agent/stream").status_code == 401
