@@ -122,7 +122,7 @@ def _account(deployment: Deployment, channel: str, name: str | None) -> str:
     declared = deployment.channels.get(channel)
     accounts = list(declared.accounts) if declared is not None else []
     if name is not None:
-        found = next((a for a in accounts if name in (a.name, a.id)), None)
+        found = next((a for a in accounts if a.is_named(name)), None)
         if found is None:
             listed = ", ".join(a.name for a in accounts) or "none"
             raise click.BadParameter(

@@ -246,6 +246,21 @@ def test_send_a_whatsapp_template_from_the_command_line(files: tuple[Path, Path]
     assert "template" in json.dumps(body)
 
 
+@pytest.mark.parametrize("named", ["gbank cards", "GBANK CARDS", CARDS, CARDS.lstrip("+")])
+def test_send_from_account_takes_any_name_the_engine_finds(
+    files: tuple[Path, Path], named: str
+) -> None:
+    """`--from-account` finds the account as events do (`Account.is_named`): any case, the
+    number with or without `+`; the send goes from that account's number."""
+    code, out = send(
+        files,
+        *("--channel", "whatsapp", "--to", "+44 7700 900123", "--from-account", named),
+        *("--template", "card_ready", "--param", "name=Ben"),
+    )
+    assert code == 0, out
+    assert out.startswith(f"allowed: whatsapp {CARDS} -> 447700900123"), out
+
+
 def test_send_waits_in_the_outbox_without_an_adapter_and_blocks_with_the_reason(
     files: tuple[Path, Path],
 ) -> None:

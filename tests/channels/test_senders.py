@@ -16,8 +16,11 @@ from flowlang.channels.outbound import DeliveryError
 from flowlang.channels.outbound.send_bodies import PrivateReplyError
 from flowlang.channels.registry import builtin_registry
 from flowlang.channels.senders import Credentials, VendorSender
+from flowlang.channels.senders.assembly import _phone_number_ids
+from flowlang.project import load_project
 from flowlang.runtime.ports import OutboundMessage
 from tests.fake_vendor import FakeVendor, Reply
+from tests.service.helpers import EXAMPLE_DEPLOYMENT, FLOW
 
 TOKEN = "test-token-123"
 NOW = 1_800_000_000.0
@@ -323,3 +326,26 @@ def test_an_unreachable_vendor_is_retried_later() -> None:
 
 def test_the_token_is_never_shown() -> None:
     assert TOKEN not in repr(Credentials(TOKEN, "AC1"))
+
+
+@pytest.mark.parametrize(
+    "account",
+    ["+442079460000", "442079460000", "GBank WhatsApp", "gbank whatsapp", "GBANK WHATSAPP"],
+)
+def test_whatsapp_finds_the_phone_number_id_by_any_name_of_the_account(
+    fake_vendor: FakeVendor, account: str
+) -> None:
+    """The phone-number id of the deployment's account, whichever of its names (in any case, a
+    number with or without `+`) the conversation carries: as the engine finds the account."""
+    project = load_project(FLOW, EXAMPLE_DEPLOYMENT)[0]
+    assert project is not None and project.deployment is not None
+    numbers = _phone_number_ids("whatsapp", project.deployment.channels["whatsapp"], [])
+    sender = VendorSender(
+        builtin_registry()["whatsapp"],
+        Credentials(TOKEN),
+        api_base=fake_vendor.base_url,
+        phone_number_ids=numbers,
+        clock=lambda: NOW,
+    )
+    sender.send(_message("whatsapp", "447700900123", {"text": "Hello"}, account=account))
+    assert _only(fake_vendor).path == "/106540352242922/messages"

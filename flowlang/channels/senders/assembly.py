@@ -162,7 +162,8 @@ def _credentials(
 
 
 def _phone_number_ids(key: str, declared: Channel | None, problems: list[str]) -> dict[str, str]:
-    """WhatsApp sends go from a phone-number id: each account's, by its id, digits and name."""
+    """WhatsApp sends go from a phone-number id: each account's, by the `account_key` of each
+    name it answers to (its id, its number with or without `+`, its name in any case)."""
     accounts = declared.accounts if declared is not None else []
     if not accounts:
         problems.append(f"channels.{key}.accounts: none declared (each needs a phone_number_id)")
@@ -174,8 +175,6 @@ def _phone_number_ids(key: str, declared: Channel | None, problems: list[str]) -
                 "API's id of the number, from WhatsApp Manager)"
             )
             continue
-        for name in (account.id, account.name):
-            if name:
-                out[name] = account.phone_number_id
-                out[name.lstrip("+")] = account.phone_number_id
+        for name in account.answers_to():
+            out[name] = account.phone_number_id
     return out

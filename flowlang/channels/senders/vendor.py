@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from flowlang.account_names import account_key
 from flowlang.channels.outbound.adapters import (
     DeliveryError,
     idempotency_key,
@@ -82,7 +83,8 @@ class VendorSender:
         self.api: SendApi = rules.send
         self.credentials = credentials
         self.base = (api_base or self.api.api_base).rstrip("/")
-        self.phone_number_ids = dict(phone_number_ids or {})
+        # by `account_key`: a message's account is found by any spelling of it
+        self.phone_number_ids = {account_key(k): v for k, v in (phone_number_ids or {}).items()}
         self.client = client or httpx.Client(timeout=timeout)
         self.clock = clock
         self.name = f"vendor:{rules.key}"
@@ -157,9 +159,7 @@ class VendorSender:
 
     def _placeholder(self, name: str, message: OutboundMessage) -> str:
         if name == "phone_number_id":
-            found = self.phone_number_ids.get(message.account)
-            if found is None:
-                found = self.phone_number_ids.get(message.account.lstrip("+"))
+            found = self.phone_number_ids.get(account_key(message.account))
             if found is None:
                 raise DeliveryError(
                     f"{self.rules.key}: account {message.account!r} has no phone_number_id in "
