@@ -1,6 +1,7 @@
 """uvicorn's access log (`--log-level debug`) without credentials: a request that carries an
 API token, a session id or a stream ticket in its URL is refused (`access.py`), but its request
-line would still be logged as sent. `RedactCredentials` replaces each such query value with
+line would still be logged as sent; Meta's subscription handshake puts the deployment's verify
+token in its URL. `RedactCredentials` replaces each such query value with
 `[redacted]` before the line is written."""
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ from flowlang.service.sessions import SESSION_PREFIX
 
 ACCESS_LOGGER = "uvicorn.access"
 SECRET_NAMES = frozenset(
-    {"token", "access_token", "api_key", "apikey", "key", "auth", "ticket", "session"}
+    {
+        "token",
+        "access_token",
+        "api_key",
+        "apikey",
+        "key",
+        "auth",
+        "ticket",
+        "session",
+        "hub.verify_token",  # Meta's subscription handshake: the deployment's verify token
+    }
 )
 REDACTED = "[redacted]"
 

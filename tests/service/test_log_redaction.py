@@ -1,5 +1,5 @@
 """uvicorn's access log never writes a credential a client put in a URL: an API token, a
-session id, a stream ticket."""
+session id, a stream ticket, a Meta webhook's verify token."""
 
 from __future__ import annotations
 
@@ -28,6 +28,17 @@ TOKEN = TOKEN_PREFIX + "Q" * ((TOKEN_BYTES * 4 + 2) // 3)
             "/api/supervisor/reports/all?from=2026-12-01",
         ),
         ("/health", "/health"),
+        # Meta's subscription handshake: the verify token is the deployment's secret
+        (
+            "/webhooks/whatsapp?hub.mode=subscribe&hub.challenge=1158201444"
+            "&hub.verify_token=meatyhamhock",
+            "/webhooks/whatsapp?hub.mode=subscribe&hub.challenge=1158201444"
+            f"&hub.verify_token={REDACTED}",
+        ),
+        (
+            "/webhooks/messenger?HUB.VERIFY_TOKEN=s3cret",
+            f"/webhooks/messenger?HUB.VERIFY_TOKEN={REDACTED}",
+        ),
     ],
 )
 def test_credentials_in_a_url_are_redacted_and_nothing_else(path: str, shown: str) -> None:
