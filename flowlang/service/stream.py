@@ -9,7 +9,8 @@ agent in: the token revoked or expired, the session signed out or expired.
 
 A browser's EventSource cannot send an Authorization header, so a stream may instead be opened
 with a ticket: `POST /api/agent/stream-ticket` (with the token in the header) gives one, good
-for one stream, within `TICKET_SECONDS`. It is the only credential the API takes in a URL.
+for one stream, within `TICKET_SECONDS`; a user holds at most `TICKETS_HELD` unused ones (a
+new one beyond replaces their oldest). It is the only credential the API takes in a URL.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import asyncio
 import json
 import secrets
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -49,6 +52,9 @@ from flowlang.service.worker import WorkerStopped
 from flowlang.store import Store
 
 TICKET_SECONDS = 60
+TICKETS_HELD = 16
+"""How many unused tickets one user holds at once: a new one beyond replaces their oldest (so
+that asking for tickets over and over costs the service neither memory nor time)."""
 CLOSED = "signed out: the API token was revoked or expired, or the session ended"
 WINDOW_WARNINGS = (timedelta(minutes=10),)
 """How long before a reply window closes the agent is warned (and again when it has closed)."""
@@ -92,7 +98,9 @@ class AgentFeed:
         # conversation -> the agent who last replied in it, kept through after-call work (a
         # reply may fail after its conversation was completed); at most WROTE_KEPT, oldest out
         self._wrote: dict[str, str] = {}
+        # ticket -> what it was given for and when it expires, oldest first
         self._tickets: dict[str, tuple[Credential, datetime]] = {}
+        self._held: dict[str, deque[str]] = {}  # user -> their unused tickets, oldest first
 
     # ------------------------------------------------------------------ streams (event loop)
     def open(self, agent: str) -> _Stream:
@@ -115,17 +123,34 @@ class AgentFeed:
         ticket = secrets.token_urlsafe(32)
         expires = now + timedelta(seconds=TICKET_SECONDS)
         with self._lock:
-            self._tickets = {t: v for t, v in self._tickets.items() if v[1] > now}
+            for old, (_, ends) in list(islice(self._tickets.items(), TICKETS_HELD)):
+                if ends > now:
+                    break  # (they expire in the order they were given)
+                self._forget(old)
+            held = self._held.get(credential.user)
+            if held is not None and len(held) >= TICKETS_HELD:
+                self._forget(held[0])
             self._tickets[ticket] = (credential, expires)
+            self._held.setdefault(credential.user, deque()).append(ticket)
         return ticket, expires
 
     def redeem(self, ticket: str, now: datetime) -> Credential | None:
         """What the ticket was given for; None when unknown, used or expired."""
         with self._lock:
-            found = self._tickets.pop(ticket, None)
+            found = self._forget(ticket)
         if found is None or found[1] <= now:
             return None
         return found[0]
+
+    def _forget(self, ticket: str) -> tuple[Credential, datetime] | None:
+        """Drop a ticket (under the lock): what it was given for, None when unknown."""
+        found = self._tickets.pop(ticket, None)
+        if found is not None:
+            held = self._held[found[0].user]
+            held.remove(ticket)
+            if not held:
+                del self._held[found[0].user]
+        return found
 
     # ------------------------------------------------------------------ the listener (worker)
     def __call__(self, event: Mapping[str, Any]) -> None:
