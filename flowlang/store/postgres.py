@@ -30,9 +30,14 @@ _PLACEHOLDER = re.compile(r"%|\?")
 _NOT_ONLY_READING = re.compile(r"\bFOR (UPDATE|SHARE)\b|\bpg_advisory|\bpg_notify\b|\bnextval\b")
 
 
+# libpq takes any connection parameter in the query, so a password may be given there too
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)[^&#]*", re.IGNORECASE)
+
+
 def redacted(url: str) -> str:
-    """The URL without its password, to show in messages and logs."""
-    return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    """The URL without its password (in the user info, or `password=` and `sslpassword=` in
+    the query), to show in messages and logs."""
+    return _QUERY_PASSWORD.sub(r"\1***", re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", url))
 
 
 class PostgresDialect(Dialect):

@@ -16,6 +16,7 @@ from flowlang.runtime.users import new_token, token_hash
 from flowlang.service import ServiceConfigError, create_app
 from flowlang.service.access import user_of_token
 from flowlang.service.tokens import TokenReader
+from flowlang.store import shown_location
 from flowlang.store.postgres import PostgresStore
 from tests.service.helpers import environment, payload, settings_for, signed_headers
 
@@ -117,3 +118,21 @@ def test_a_token_is_still_checked_after_the_server_dropped_the_readers_connectio
         assert reader._store is not None and reader._store.db.info.backend_pid != pid
     finally:
         reader.close()
+
+
+def test_a_password_given_as_a_query_parameter_is_not_shown_either(tmp_path: Path) -> None:
+    """libpq takes any connection parameter in the URL's query, the password included."""
+    settings = settings_for(
+        tmp_path,
+        store="postgresql://cc@127.0.0.1:1/cc?connect_timeout=1&password=s3cret&sslpassword=k3y",
+    )
+    with pytest.raises(ServiceConfigError) as refused:
+        create_app(settings)
+    message = str(refused.value)
+    assert "cannot connect" in message and "s3cret" not in message and "k3y" not in message
+    assert (
+        "postgresql://cc@127.0.0.1:1/cc?connect_timeout=1&password=***&sslpassword=***" in message
+    )
+    assert (
+        shown_location("postgres://h/db?password=a%26b&x=1") == "postgres://h/db?password=***&x=1"
+    )
