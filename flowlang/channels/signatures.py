@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import re
 from collections.abc import Mapping
 
@@ -60,18 +61,29 @@ def x_signature(body: bytes, consumer_secret: str) -> str:
 # is the webhook signature of a body equal to the token, so answering a JSON-shaped token
 # would sign a forged webhook.
 CRC_TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{1,256}")
+CRC_BODY = re.compile(rb"[A-Za-z0-9+/_=-]{1,256}")  # a webhook body the CRC could have signed
+X_HEADER = "X-Twitter-Webhooks-Signature"
 
 
 def x_crc_response(crc_token: str, consumer_secret: str) -> dict[str, str]:
     """The JSON body answering X's CRC challenge (`GET ...?crc_token=...`).
 
     Raises SignatureError for a token that is not shaped like X's (base64 / base64url
-    characters, at most 256): answering it would sign an arbitrary webhook body."""
-    if not CRC_TOKEN.fullmatch(crc_token):
+    characters, at most 256), or that is JSON all the same (a number, true, false, null,
+    NaN, Infinity): answering it would sign a webhook body anyone could post."""
+    if not CRC_TOKEN.fullmatch(crc_token) or _is_json(crc_token):
         raise SignatureError(
-            "crc_token is not an X CRC token (1 to 256 base64/base64url characters)"
+            "crc_token is not an X CRC token (1 to 256 base64/base64url characters, not JSON)"
         )
     return {"response_token": x_signature(crc_token.encode("utf-8"), consumer_secret)}
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def twilio_signature(url: str, params: Mapping[str, str], auth_token: str) -> str:
@@ -112,6 +124,9 @@ def verify(
     """Raise SignatureError unless `headers` carry `channel`'s valid signature of `body`."""
     expected = expected_signature(channel, body, secret, url=url, params=params)
     name = SIGNATURE_HEADERS[channel]
+    if name == X_HEADER and CRC_BODY.fullmatch(body):
+        # X's webhooks are JSON objects; this body's signature is a CRC answer anyone can ask
+        raise SignatureError(f"{channel} webhook: the body is a CRC token, not a webhook")
     given = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
     if given is None:
         raise SignatureError(f"{channel} webhook without its {name} header")

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from ruamel.yaml import YAML
 
+from flowlang.channels.signatures import x_signature
 from flowlang.service import ServiceConfigError, create_app
 from flowlang.service import app as app_module
 from flowlang.service.settings import Settings
@@ -348,6 +349,36 @@ def test_the_crc_endpoint_signs_no_webhook_body(client: TestClient, channel: str
         assert refused.status_code == 400, token
     base64_token = "MTIzNDU2Nzg5MGFiY2RlZg==_-/+"
     assert client.get(f"/webhooks/{channel}", params={"crc_token": base64_token}).status_code == 200
+
+
+@pytest.mark.parametrize("channel", ["x_dm", "x_public"])
+@pytest.mark.parametrize(
+    "token", ["12345", "-1", "1E-7", "true", "false", "null", "NaN", "-Infinity", "0" * 256]
+)
+def test_a_body_the_crc_could_sign_is_no_webhook(
+    client: TestClient, settings: Settings, channel: str, token: str
+) -> None:
+    """The CRC answer is the signature of a body equal to the token. A number, true, false,
+    null, NaN or Infinity is JSON of base64 characters only, and the CRC refuses it; and a
+    webhook whose body is made of those characters at all (which no X webhook is: they are JSON
+    objects) is refused 401, its signature being one anyone could ask the CRC for: nothing of
+    it is kept (a stranger would otherwise fill the dead letters, one for each number)."""
+    answer = client.get(f"/webhooks/{channel}", params={"crc_token": token})
+    if token.startswith("0"):  # not JSON (a leading zero): answered as any CRC token
+        assert answer.status_code == 200
+        signature = answer.json()["response_token"]
+    else:
+        assert answer.status_code == 400, answer.text
+        assert "response_token" not in answer.json()
+        signature = x_signature(token.encode(), f"s3cret-{channel}")
+    posted = client.post(
+        f"/webhooks/{channel}",
+        content=token.encode(),
+        headers={"x-twitter-webhooks-signature": signature, "content-type": "application/json"},
+    )
+    assert posted.status_code == 401, posted.text
+    assert "CRC token" in posted.json()["error"]
+    assert rows(settings.store, "SELECT count(*) FROM dead_letters") == [(0,)]
 
 
 def test_an_unknown_channel_is_404_and_does_not_list_the_channels(client: TestClient) -> None:
