@@ -14,13 +14,15 @@ attempt costs no look-up, and so that the limit ends by itself (the refused atte
 counted).
 Sessions already open go on.
 
-Counted in memory by the process that took the request from the client: the front process
-of `flowlang serve` (a request another process of the service forwarded, marked with the
-service's key, was counted where it came in). Each process counts its own.
+An IPv6 client is counted by its /64 network (a host may use any address of it), an IPv4 one
+by its address. Counted in memory by the process that took the request from the client: the
+front process of `flowlang serve` (a request another process of the service forwarded, marked
+with the service's key, was counted where it came in). Each process counts its own.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
@@ -110,11 +112,26 @@ def is_attempt(scope: Scope) -> bool:
     )
 
 
+IPV6_PREFIX = 64  # an IPv6 client is counted by its network: one host holds a whole /64
+
+
 def client_address(scope: Scope) -> str:
-    """The client's address as the server gives it (behind a proxy, the proxy's unless
-    uvicorn is told to trust its `X-Forwarded-For`: docs/service.md)."""
+    """Whose failures the request counts with: the client's address as the server gives it
+    (behind a proxy, the proxy's unless uvicorn is told to trust its `X-Forwarded-For`:
+    docs/service.md); for IPv6, its /64, which any one host may take addresses from at will."""
     client = scope.get("client")
-    return str(client[0]) if client else "(unknown)"
+    if not client:
+        return "(unknown)"
+    address = str(client[0])
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # (a test client's name, a Unix socket)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network((ip, IPV6_PREFIX), strict=False))
+    return address
 
 
 def too_many(scope: Scope, wait: int) -> Response:

@@ -198,3 +198,24 @@ def test_a_stream_without_a_ticket_is_no_sign_in(api: Api) -> None:
     """Nor is a stream asked for with no credential at all (nothing was guessed)."""
     for _ in range(20):
         assert api.client.get("/api/agent/stream").status_code == 401
+
+
+def test_an_ipv6_guesser_is_limited_by_its_64_whichever_addresses_it_takes(api: Api) -> None:
+    """A host picks addresses of its /64 at will: counted apart, it would never be limited."""
+    for host in range(1, 11):
+        guesser = TestClient(api.app, client=(f"2001:db8:1:2::{host:x}", 50000))
+        assert guesser.get(PRESENCE, headers=WRONG).status_code == 401
+    same_64 = TestClient(api.app, client=("2001:db8:1:2:ffff::1", 50000))
+    assert same_64.get(PRESENCE, headers=api.auth("frank")).status_code == 429
+    next_64 = TestClient(api.app, client=("2001:db8:1:3::1", 50000))
+    assert next_64.get(PRESENCE, headers=api.auth("frank")).status_code == 200
+
+
+def test_an_ipv4_address_written_as_ipv6_is_that_ipv4_address(api: Api) -> None:
+    for _ in range(10):
+        mapped = TestClient(api.app, client=("::ffff:198.51.100.9", 50000))
+        assert mapped.get(PRESENCE, headers=WRONG).status_code == 401
+    plain = TestClient(api.app, client=("198.51.100.9", 50000))
+    assert plain.get(PRESENCE, headers=api.auth("frank")).status_code == 429
+    neighbour = TestClient(api.app, client=("198.51.100.10", 50000))
+    assert neighbour.get(PRESENCE, headers=api.auth("frank")).status_code == 200
