@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel
@@ -53,6 +53,10 @@ from flowlang.store import Store
 
 TICKET_SECONDS = 60
 TICKETS_HELD = 16
+STREAMS_PER_AGENT = 8
+"""How many streams one agent may have open at once (tabs, windows, a reconnect not yet
+noticed): beyond, a stream is refused, so that no one user holds the connections the server
+admits."""
 """How many unused tickets one user holds at once: a new one beyond replaces their oldest (so
 that asking for tickets over and over costs the service neither memory nor time)."""
 CLOSED = "signed out: the API token was revoked or expired, or the session ended"
@@ -103,10 +107,14 @@ class AgentFeed:
         self._held: dict[str, deque[str]] = {}  # user -> their unused tickets, oldest first
 
     # ------------------------------------------------------------------ streams (event loop)
-    def open(self, agent: str) -> _Stream:
+    def open(self, agent: str) -> _Stream | None:
+        """A new stream of `agent`'s events; None when they have STREAMS_PER_AGENT open."""
         stream = _Stream(asyncio.get_running_loop())
         with self._lock:
-            self._streams.setdefault(agent, []).append(stream)
+            held = self._streams.setdefault(agent, [])
+            if len(held) >= STREAMS_PER_AGENT:
+                return None
+            held.append(stream)
         return stream
 
     def close(self, agent: str, stream: _Stream) -> None:
@@ -560,6 +568,13 @@ async def stream(
         raise refused("wrong_role", f"the live stream is for agents; {user.name} is a {user.role}")
     agent = user.name
     opened = feed.open(agent)
+    if opened is None:
+        raise refused(
+            "too_many_streams",
+            f"{agent} has {STREAMS_PER_AGENT} live streams open already (other tabs or windows); "
+            "close one first",
+            status.HTTP_429_TOO_MANY_REQUESTS,
+        )
 
     def hello(engine: Engine) -> dict[str, Any]:
         work = work_of(engine, agent, now_of(engine))

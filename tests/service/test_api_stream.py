@@ -8,14 +8,14 @@ import asyncio
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
-from flowlang.service.stream import CLOSED, AgentFeed, events
+from flowlang.service.stream import CLOSED, STREAMS_PER_AGENT, AgentFeed, events
 from flowlang.service.worker import WorkerStopped
 from tests.fake_vendor import FakeVendor
 from tests.service.api_helpers import (
@@ -244,6 +244,7 @@ def test_a_stream_ends_quietly_when_the_service_stops() -> None:
     async def read_all() -> list[str]:
         feed = AgentFeed(cast(Any, None), cast(Any, None), recheck=0.0, heartbeat=60.0)
         opened = feed.open("frank")
+        assert opened is not None
 
         async def stopped() -> bool:
             raise WorkerStopped("the engine worker is not running")
@@ -258,3 +259,19 @@ def test_a_stream_ends_quietly_when_the_service_stops() -> None:
 
     texts = asyncio.run(read_all())
     assert len(texts) == 1 and texts[0].startswith("event: hello")
+
+
+def test_an_agent_holds_at_most_so_many_streams_and_others_are_not_concerned(api: Api) -> None:
+    """One token holding streams by the hundred would take every connection the server
+    admits (webhooks included): beyond STREAMS_PER_AGENT, a stream is 429 and opens nothing."""
+    with ExitStack() as stack:
+        held = [stack.enter_context(stream_of(api, "frank")) for _ in range(STREAMS_PER_AGENT)]
+        for stream in held:  # (kept: a Stream let go of closes its response)
+            stream.until("hello")
+        refused = api.client.get("/api/agent/stream", headers=api.auth("frank"))
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["detail"]["code"] == "too_many_streams"
+        with stream_of(api, "alice") as alice:
+            assert alice.until("hello")["agent"] == "alice"
+    with stream_of(api, "frank") as again:  # closed ones count no more
+        assert again.until("hello")["agent"] == "frank"
