@@ -51,6 +51,9 @@ from flowlang.reporting.reports import (
 from flowlang.runtime.engine import Engine
 
 KEPT_DAYS = 4
+STREAMS_PER_USER = 8
+"""How many dashboard streams one user may have open at once; beyond, a stream is refused, so
+that no one user holds the connections the server admits."""
 """Interactions ended and silent for longer are dropped from the live log at each new day (the
 period reports read them from the store): the live log does not grow with the service's age."""
 
@@ -86,7 +89,8 @@ class Board:
         self._cached: tuple[int, datetime, dict[str, Any]] | None = None
         self._today = DayTotals()
         self._lock = threading.Lock()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        # each open stream: its loop, the event it waits on, its user
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event, str]] = []
 
     # ------------------------------------------------------------------ the listener (worker)
     def __call__(self, event: Mapping[str, Any]) -> None:
@@ -98,15 +102,18 @@ class Board:
             self._today.touch(event["conversation_id"])
         with self._lock:
             waiters = list(self._waiters)
-        for loop, changed in waiters:
+        for loop, changed, _ in waiters:
             loop.call_soon_threadsafe(changed.set)
 
     # ------------------------------------------------------------------ streams (event loop)
-    def watch(self) -> asyncio.Event:
-        """An event set whenever the log changes, for one stream; `unwatch` it at the end."""
+    def watch(self, user: str) -> asyncio.Event | None:
+        """An event set whenever the log changes, for one stream of `user`'s; `unwatch` it at
+        the end. None when `user` has STREAMS_PER_USER open."""
         changed = asyncio.Event()
         with self._lock:
-            self._waiters.append((asyncio.get_running_loop(), changed))
+            if sum(1 for w in self._waiters if w[2] == user) >= STREAMS_PER_USER:
+                return None
+            self._waiters.append((asyncio.get_running_loop(), changed, user))
         return changed
 
     def unwatch(self, changed: asyncio.Event) -> None:

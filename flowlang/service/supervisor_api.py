@@ -27,7 +27,7 @@ from flowlang.service.agent_api import (
     presence_of,
     result_of,
 )
-from flowlang.service.dashboard import Board
+from flowlang.service.dashboard import STREAMS_PER_USER, Board
 from flowlang.service.state import Service, service_of
 from flowlang.service.stream import CLOSED, checker, sse
 
@@ -68,7 +68,14 @@ async def dashboard_stream(user: SupervisorUser, request: Request) -> StreamingR
     """The dashboard's snapshot as Server-Sent Events: one at once, then one whenever the event
     log changes (at most every `Board`'s `pace` seconds)."""
     service, board = service_of(request), board_of(request)
-    changed = board.watch()
+    changed = board.watch(user.name)
+    if changed is None:
+        raise refused(
+            "too_many_streams",
+            f"{user.name} has {STREAMS_PER_USER} dashboard streams open already (other tabs or "
+            "windows); close one first",
+            status.HTTP_429_TOO_MANY_REQUESTS,
+        )
 
     async def read() -> dict[str, Any]:
         return await service.worker.call(lambda engine: board.snapshot(engine, now_of(engine)))

@@ -4,13 +4,14 @@ presence and load), its live stream against a real uvicorn server, and who may r
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from flowlang.service.dashboard import STREAMS_PER_USER
 from flowlang.service.stream import CLOSED
 from tests.service.api_helpers import Api, Stream, live_server, make_api, revoke
 from tests.service.helpers import environment
@@ -160,3 +161,20 @@ def test_a_supervisor_pulls_an_interaction_back_to_its_queue(api: Api) -> None:
     assert again.status_code == 409
     unknown = api.post("sam", "/api/supervisor/interactions/nope/pull-back")
     assert unknown.status_code == 409
+
+
+def test_a_supervisor_holds_at_most_so_many_streams_and_others_are_not_concerned(
+    api: Api,
+) -> None:
+    """As the agents' live stream: beyond STREAMS_PER_USER, the dashboard stream is 429."""
+    with ExitStack() as stack:
+        held = [stack.enter_context(dashboard_stream(api)) for _ in range(STREAMS_PER_USER)]
+        for stream in held:  # (kept: a Stream let go of closes its response)
+            stream.until("snapshot")
+        refused = api.client.get("/api/supervisor/stream", headers=api.auth("sam"))
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["detail"]["code"] == "too_many_streams"
+        with dashboard_stream(api, "ada") as other:
+            other.until("snapshot")
+    with dashboard_stream(api) as again:  # closed ones count no more
+        again.until("snapshot")
